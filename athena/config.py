@@ -1,0 +1,351 @@
+"""Settings: config/base.json <- config/$ATHENA_ENV.json <- config/local.json <- environment (.env).
+
+Every process loads Settings once at start. A wrong type, an unknown key or a missing live
+credential raises ConfigError naming the key and the file (or variable) it came from. Secrets are
+SecretStr: they never appear in repr, logs or error messages.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+
+ROOT = Path(__file__).resolve().parent.parent
+CONFIG_DIR = Path(os.environ.get("ATHENA_CONFIG_DIR", ROOT / "config"))
+
+Mode = Literal["sim", "demo", "live"]
+Env = Literal["development", "production", "test"]
+LIVE_CONFIRMATION = "I-ACCEPT-REAL-MONEY-RISK"
+
+OKX_HOSTS = {
+    "live": ("https://www.okx.com", "wss://ws.okx.com:8443/ws/v5"),
+    "demo": ("https://www.okx.com", "wss://wspap.okx.com:8443/ws/v5"),
+}
+
+
+class ConfigError(ValueError):
+    """Bad configuration, with the offending key and where it came from."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
+
+
+class OkxSettings(_Strict):
+    api_key: SecretStr = SecretStr("")
+    secret_key: SecretStr = SecretStr("")
+    passphrase: SecretStr = SecretStr("")
+    rest_url: str = ""  # empty = derived from mode
+    ws_public_url: str = ""
+    ws_private_url: str = ""
+    ws_business_url: str = ""
+    timeout_s: float = Field(5.0, gt=0)  # REST timeout: beyond it an order is AMBIGUOUS
+
+    def has_credentials(self) -> bool:
+        return all(s.get_secret_value() for s in (self.api_key, self.secret_key, self.passphrase))
+
+
+class SimSettings(_Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(8765, ge=0, le=65535)
+    seed: int = 7
+    api_key: SecretStr = SecretStr("sim-api-key")
+    secret_key: SecretStr = SecretStr("sim-secret-key")
+    passphrase: SecretStr = SecretStr("sim-passphrase")
+    tls: bool = False
+    tick_interval_ms: int = Field(100, ge=1)
+    initial_usdt: Decimal = Decimal(100_000)
+
+
+class RiskSettings(_Strict):
+    risk_per_trade: Decimal = Field(Decimal("0.01"), gt=0, le=Decimal("0.05"))
+    max_leverage: Decimal = Field(Decimal(3), gt=0, le=Decimal(3))
+    max_drawdown: Decimal = Field(Decimal("0.10"), gt=0, lt=1)
+    daily_loss_limit: Decimal = Field(Decimal("0.03"), gt=0, lt=1)
+    max_total_exposure: Decimal = Field(Decimal(3), gt=0)  # x equity, all strategies together
+
+
+class RiskProfileSettings(_Strict):
+    leverage: Decimal = Field(Decimal(3), gt=0)
+    stop_type: Literal["exchange_conditional"] = "exchange_conditional"
+    max_order_notional: Decimal = Field(Decimal(10_000), gt=0)
+    max_orders_per_minute: int = Field(30, gt=0)
+    max_position: Decimal = Field(Decimal(100), gt=0)  # contracts per instrument
+
+
+class StrategySettings(_Strict):
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9]{1,12}$")  # goes into clOrdId
+    cls: str = "ScalperV1"
+    instIds: list[str] = Field(min_length=1)
+    allocation: Decimal = Field(gt=0, le=1)  # fraction of total capital
+    enabled: bool = True
+    params: dict[str, Any] = Field(default_factory=dict)
+    risk: RiskProfileSettings = RiskProfileSettings()
+
+
+class ScheduleSettings(_Strict):
+    """Beat intervals in seconds."""
+
+    sync_positions: float = Field(5.0, gt=0)
+    reconcile: float = Field(30.0, gt=0)
+    protect_positions: float = Field(5.0, gt=0)
+    cancel_ghost_orders: float = Field(30.0, gt=0)
+    snapshot_equity: float = Field(60.0, gt=0)
+    check_drawdown: float = Field(10.0, gt=0)
+    heartbeat: float = Field(10.0, gt=0)
+    dead_man_timeout: int = Field(60, ge=10, le=120)  # OKX cancel-all-after timeOut
+    breaker_threshold: int = Field(10, ge=1)  # consecutive sync failures that open the breaker
+    breaker_open_s: float = Field(60.0, gt=0)  # how long an open breaker pauses the job
+    visibility_timeout: int = Field(300, ge=1)  # s before a killed worker's unacked task is redelivered
+
+
+class Settings(_Strict):
+    env: Env = "development"
+    mode: Mode = "sim"
+    account: str = Field("main", pattern=r"^[A-Za-z0-9_-]{1,32}$")
+    total_capital: Decimal = Field(Decimal(10_000), gt=0)
+    symbols: list[str] = Field(default_factory=lambda: ["BTC-USDT-SWAP"], min_length=1)
+    redis_url: SecretStr = SecretStr("redis://127.0.0.1:6379/0")  # may hold a password
+    db_url: str = "sqlite:///var/athena.db"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    var_dir: str = "var"
+    live_confirm: str = ""
+    okx: OkxSettings = OkxSettings()
+    sim: SimSettings = SimSettings()
+    risk: RiskSettings = RiskSettings()
+    schedule: ScheduleSettings = ScheduleSettings()
+    strategies: list[StrategySettings] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _check(self) -> Settings:
+        if self.mode in ("demo", "live") and not self.okx.has_credentials():
+            missing = [k for k in ("api_key", "secret_key", "passphrase") if not getattr(self.okx, k).get_secret_value()]
+            raise ValueError(f"okx.{missing[0]}: mode {self.mode!r} needs OKX credentials (missing: {', '.join('okx.' + m for m in missing)})")
+        if self.mode == "live" and self.live_confirm != LIVE_CONFIRMATION:
+            raise ValueError(f"live_confirm: live mode trades real money; set ATHENA_LIVE_CONFIRM={LIVE_CONFIRMATION}")
+        total = sum((s.allocation for s in self.strategies if s.enabled), Decimal(0))
+        if total > 1:
+            raise ValueError(f"strategies: allocations add up to {total} > 1")
+        names = [s.name for s in self.strategies]
+        if len(names) != len(set(names)):
+            raise ValueError("strategies: strategy names must be unique")
+        for s in self.strategies:
+            if s.risk.leverage > self.risk.max_leverage:
+                raise ValueError(f"strategies.{s.name}.risk.leverage: {s.risk.leverage} exceeds risk.max_leverage {self.risk.max_leverage}")
+        return self
+
+    # -- derived endpoints -----------------------------------------------------------------
+    @property
+    def simulated_trading(self) -> bool:
+        return self.mode == "demo"
+
+    @property
+    def rest_url(self) -> str:
+        if self.okx.rest_url:
+            return self.okx.rest_url
+        if self.mode == "sim":
+            scheme = "https" if self.sim.tls else "http"
+            return f"{scheme}://{self.sim.host}:{self.sim.port}"
+        return OKX_HOSTS[self.mode][0]
+
+    def ws_url(self, kind: Literal["public", "private", "business"]) -> str:
+        explicit = {"public": self.okx.ws_public_url, "private": self.okx.ws_private_url, "business": self.okx.ws_business_url}[kind]
+        if explicit:
+            return explicit
+        if self.mode == "sim":
+            scheme = "wss" if self.sim.tls else "ws"
+            return f"{scheme}://{self.sim.host}:{self.sim.port}/ws/v5/{kind}"
+        return f"{OKX_HOSTS[self.mode][1]}/{kind}"
+
+    def credentials(self) -> tuple[str, str, str]:
+        """(api_key, secret_key, passphrase) for signing. In sim mode the sim's own keys."""
+        src: OkxSettings | SimSettings = self.okx
+        if self.mode == "sim" and not self.okx.has_credentials():
+            src = self.sim
+        return (src.api_key.get_secret_value(), src.secret_key.get_secret_value(), src.passphrase.get_secret_value())
+
+    def secrets(self) -> list[str]:
+        """Every secret value in force, for log redaction."""
+        out = [s.get_secret_value() for s in (self.okx.api_key, self.okx.secret_key, self.okx.passphrase)]
+        out += [s.get_secret_value() for s in (self.sim.secret_key, self.sim.passphrase)]
+        from urllib.parse import urlparse
+
+        pw = urlparse(self.redis_url.get_secret_value()).password
+        if pw:
+            out.append(pw)
+        return [s for s in out if s and len(s) >= 4]
+
+
+# Environment variables -> dotted keys. Lists are comma-separated.
+ENV_VARS: dict[str, str] = {
+    "ATHENA_ENV": "env",
+    "ATHENA_MODE": "mode",
+    "ATHENA_ACCOUNT": "account",
+    "ATHENA_TOTAL_CAPITAL": "total_capital",
+    "ATHENA_SYMBOLS": "symbols",
+    "REDIS_URL": "redis_url",
+    "ATHENA_DB_URL": "db_url",
+    "ATHENA_LOG_LEVEL": "log_level",
+    "ATHENA_VAR_DIR": "var_dir",
+    "ATHENA_LIVE_CONFIRM": "live_confirm",
+    "OKX_API_KEY": "okx.api_key",
+    "OKX_SECRET_KEY": "okx.secret_key",
+    "OKX_PASSPHRASE": "okx.passphrase",
+    "OKX_REST_URL": "okx.rest_url",
+    "OKX_WS_PUBLIC_URL": "okx.ws_public_url",
+    "OKX_WS_PRIVATE_URL": "okx.ws_private_url",
+    "OKX_WS_BUSINESS_URL": "okx.ws_business_url",
+    "ATHENA_SIM_HOST": "sim.host",
+    "ATHENA_SIM_PORT": "sim.port",
+    "ATHENA_SIM_SEED": "sim.seed",
+    "ATHENA_SIM_TLS": "sim.tls",
+}
+_LIST_KEYS = {"symbols"}
+_SECRET_KEYS = {"okx.api_key", "okx.secret_key", "okx.passphrase", "redis_url", "sim.api_key", "sim.secret_key", "sim.passphrase"}
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: top level must be a JSON object")
+    return data
+
+
+def _merge(dst: dict[str, Any], src: dict[str, Any], origin: str, sources: dict[str, str], prefix: str = "") -> None:
+    for key, value in src.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, dict) and isinstance(dst.get(key), dict) and key not in ("params",):
+            _merge(dst[key], value, origin, sources, dotted + ".")
+        else:
+            dst[key] = value
+        _mark(value, dotted, origin, sources)
+
+
+def _mark(value: Any, dotted: str, origin: str, sources: dict[str, str]) -> None:
+    sources[dotted] = origin
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _mark(v, f"{dotted}.{k}", origin, sources)
+
+
+def _set_dotted(tree: dict[str, Any], dotted: str, value: Any) -> None:
+    parts = dotted.split(".")
+    node = tree
+    for part in parts[:-1]:
+        nxt = node.get(part)
+        if not isinstance(nxt, dict):
+            nxt = {}
+            node[part] = nxt
+        node = nxt
+    node[parts[-1]] = value
+
+
+def _source_of(dotted: str, sources: dict[str, str]) -> str:
+    while dotted:
+        if dotted in sources:
+            return sources[dotted]
+        dotted = dotted.rpartition(".")[0]
+    return "defaults"
+
+
+def load_settings(
+    env: str | None = None,
+    environ: dict[str, str] | None = None,
+    config_dir: Path | str | None = None,
+    dotenv: bool = True,
+) -> Settings:
+    """Load and validate Settings. Raises ConfigError naming the key and its source."""
+    if dotenv and environ is None:
+        from dotenv import load_dotenv
+
+        load_dotenv(ROOT / ".env", override=False)
+    environ = dict(os.environ if environ is None else environ)
+    cdir = Path(config_dir) if config_dir is not None else CONFIG_DIR
+    env = env or environ.get("ATHENA_ENV") or "development"
+
+    tree: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    layers = [cdir / "base.json", cdir / f"{env}.json", cdir / "local.json"]
+    for i, path in enumerate(layers):
+        if path.exists():
+            _merge(tree, _read_json(path), str(path), sources)
+        elif i == 1 and env not in ("development", "production", "test"):
+            raise ConfigError(f"ATHENA_ENV: unknown environment {env!r} (no {path})")
+    tree["env"] = env
+    sources.setdefault("env", "ATHENA_ENV")
+
+    for var, dotted in ENV_VARS.items():
+        if var == "ATHENA_ENV" or var not in environ:
+            continue
+        raw: Any = environ[var]
+        if dotted in _LIST_KEYS:
+            raw = [s.strip() for s in raw.split(",") if s.strip()]
+        _set_dotted(tree, dotted, raw)
+        sources[dotted] = f"${var}"
+    # Generic nested override: ATHENA__risk__max_leverage=2
+    for var, raw in environ.items():
+        if var.startswith("ATHENA__"):
+            dotted = var[len("ATHENA__") :].lower().replace("__", ".")
+            _set_dotted(tree, dotted, raw)
+            sources[dotted] = f"${var}"
+
+    try:
+        return Settings.model_validate(tree)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, sources, tree)) from None
+
+
+def _describe(exc: ValidationError, sources: dict[str, str], tree: dict[str, Any]) -> str:
+    lines = []
+    for err in exc.errors(include_input=False, include_url=False):
+        loc = list(err["loc"])
+        # strategies[i] -> strategies.<name> when a name is known
+        parts: list[str] = []
+        for i, part in enumerate(loc):
+            if isinstance(part, int) and parts and parts[-1] == "strategies":
+                strategies = tree.get("strategies") or []
+                name = strategies[part].get("name") if part < len(strategies) and isinstance(strategies[part], dict) else None
+                parts.append(str(name or part))
+                _ = i
+            else:
+                parts.append(str(part))
+        dotted = ".".join(parts)
+        msg = err["msg"]
+        if msg.startswith("Value error, "):
+            msg = msg[len("Value error, ") :]
+            key = msg.split(":", 1)[0] if ":" in msg else dotted
+            lines.append(f"{key} ({_source_of(key.split(' ')[0], sources)}): {msg.split(':', 1)[-1].strip()}")
+            continue
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        src_key = ".".join(str(p) for p in loc)
+        lines.append(f"{dotted} ({_source_of(src_key, sources)}): {msg}")
+    return "invalid configuration:\n  " + "\n  ".join(lines)
+
+
+_cached: Settings | None = None
+
+
+def get_settings() -> Settings:
+    """The process-wide Settings, loaded once."""
+    global _cached
+    if _cached is None:
+        _cached = load_settings()
+    return _cached
+
+
+def set_settings(settings: Settings | None) -> None:
+    """Install Settings for this process (tests, CLI overrides)."""
+    global _cached
+    _cached = settings
+
+
+_ = _SECRET_KEYS

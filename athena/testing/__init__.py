@@ -1,0 +1,1 @@
+"""Helpers to run real services (a private redis-server) for tests, benchmarks and the demo."""

@@ -1,0 +1,395 @@
+"""ScalperV1 driven through every entry/exit path and edge case, on the real stack.
+
+Real parts: OrderManager/OrderStore (Lua) over the session's private Redis, PreTradeCheck,
+CapitalCommander, PositionManager, the runner and StrategyContext. The exchange side is scripted
+by hand: RecordingSender keeps what the OMS sent, and the tests feed back the exchange's answers
+as OrderUpdates through OrderManager.on_update, exactly as the gateways do.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from athena.bus import EventType
+from athena.config import RiskProfileSettings, StrategySettings
+from athena.domain import BookTop, Level, OrderState, OrdType, Position, PosSide, Side, Tick, Trade
+from athena.oms.sender import RecordingSender
+from athena.oms.stops import stop_id_for
+from athena.sim.instruments import default_instruments
+from athena.strategies.base import StrategyParamError
+from athena.strategies.clock import SimClock
+from athena.strategies.scalper_v1 import ScalperV1
+
+BTC = "BTC-USDT-SWAP"
+T0 = 1_700_000_000_000
+PARAMS: dict[str, Any] = {
+    "levels": 5, "imbalance_window": 3, "imbalance_threshold": "0.3", "flow_window": 5, "flow_threshold": "0.2",
+    "min_trades": 2, "max_spread_ticks": 2, "take_profit_bps": "10", "stop_loss_bps": "15", "time_stop_s": "30",
+    "entry_timeout_s": "5", "cooldown_s": "10", "max_contracts": "1", "max_tick_age_ms": 2000,
+}
+D = Decimal
+
+
+class Harness:
+    def __init__(self, redis: Any, params: dict[str, Any] | None = None, name: str = "scalp") -> None:
+        from athena.backtest.stack import build_stack, make_settings
+
+        self.sender = RecordingSender()
+        self.clock = SimClock(T0)
+        insts = {si.instId: si.inst for si in default_instruments()}
+        strat = StrategySettings(
+            name=name, cls="ScalperV1", instIds=[BTC], allocation=D("0.4"), params={**PARAMS, **(params or {})},
+            risk=RiskProfileSettings(leverage=D(3), max_order_notional=D(5000), max_position=D(50)),
+        )
+        self.stack = build_stack(redis, make_settings([strat]), insts, self.sender, self.clock, env="t")
+        self.s: ScalperV1 = self.stack.strategy(name)  # type: ignore[assignment]
+        self.om = self.stack.orders
+        self.seq = 0
+        self.stack.marks.set(BTC, D("100000"), T0)
+
+    # -- market -------------------------------------------------------------------------------
+    def book(self, bid: str = "100000.0", ask: str = "100000.1", bid_sz: str = "10", ask_sz: str = "2",
+             ts: int | None = None, bids: tuple[Level, ...] | None = None, asks: tuple[Level, ...] | None = None,
+             trade: Trade | None = None) -> None:
+        b, a = D(bid), D(ask)
+        tick = D("0.1")
+        if bids is None:
+            bids = tuple(Level(b - tick * i, D(bid_sz)) for i in range(5))
+        if asks is None:
+            asks = tuple(Level(a + tick * i, D(ask_sz)) for i in range(5))
+        book = BookTop(BTC, bids, asks, self.clock.now_ms() if ts is None else ts)
+        self.stack.bus.publish(EventType.TICK, Tick(BTC, book=book, trade=trade))
+
+    def trade(self, side: str = "buy", sz: str = "1", px: str = "100000.1") -> None:
+        self.seq += 1
+        t = Trade(BTC, str(self.seq), D(px), D(sz), side, self.clock.now_ms())
+        self.stack.bus.publish(EventType.TICK, Tick(BTC, trade=t))
+
+    def warm_long(self) -> None:
+        self.trade("buy")
+        self.trade("buy")
+        for _ in range(3):
+            self.book()
+
+    def warm_short(self) -> None:
+        self.trade("sell", px="100000.0")
+        self.trade("sell", px="100000.0")
+        for _ in range(3):
+            self.book(bid_sz="2", ask_sz="10")
+
+    def advance(self, ms: int) -> None:
+        self.clock.advance(ms)
+
+    # -- exchange answers ---------------------------------------------------------------------
+    def ack(self, cid: str) -> None:
+        from athena.domain import OrderUpdate
+
+        self.om.on_update(OrderUpdate(cid, BTC, OrderState.LIVE, ordId="o" + cid, source="ws"))
+
+    def fill(self, cid: str, acc: str, px: str, state: OrderState = OrderState.FILLED, fee: str = "-0.02") -> None:
+        from athena.domain import OrderUpdate
+
+        order = self.om.get(cid)
+        assert order is not None
+        prev = order.accFillSz
+        self.om.on_update(OrderUpdate(
+            cid, BTC, state, ordId="o" + cid, accFillSz=D(acc), avgPx=D(px), fillSz=D(acc) - prev, fillPx=D(px),
+            fillFee=D(fee), tradeId=f"t{cid}{acc}", execType="M", uTime=self.clock.now_ms(), source="ws",
+        ))
+
+    def end(self, cid: str, state: OrderState, msg: str = "") -> None:
+        from athena.domain import OrderUpdate
+
+        order = self.om.get(cid)
+        assert order is not None
+        self.om.on_update(OrderUpdate(cid, BTC, state, ordId="o" + cid, accFillSz=order.accFillSz,
+                                      sMsg=msg or None, uTime=self.clock.now_ms(), source="ws"))
+
+    @property
+    def sent(self) -> list[Any]:
+        return self.sender.orders
+
+    def slot(self) -> Any:
+        return self.s.slots[BTC]
+
+
+@pytest.fixture()
+def h(redis_client: Any) -> Harness:
+    return Harness(redis_client)
+
+
+def open_long(h: Harness) -> str:
+    h.warm_long()
+    cid = h.sent[-1].clOrdId
+    h.ack(cid)
+    h.fill(cid, "1", "100000.0")
+    return cid
+
+
+# -- entries ------------------------------------------------------------------------------------
+def test_long_entry_is_post_only_at_the_bid_with_stop_and_risk_sized(h: Harness) -> None:
+    h.warm_long()
+    assert len(h.sent) == 1
+    req = h.sent[0]
+    assert (req.side, req.ordType, req.px, req.sz) == (Side.BUY, OrdType.POST_ONLY, D("100000.0"), D("1"))
+    assert req.stop_loss_px == D("99850.0") and req.take_profit_px == D("100100.0")
+    assert not req.reduceOnly and req.strategy == "scalp"
+    assert req.clOrdId == h.om.new_cl_ord_id("scalp", 1, BTC)  # deterministic per intent
+    assert h.slot().pos == 0  # sent is not held: no phantom position
+
+
+def test_short_entry_is_post_only_at_the_ask(h: Harness) -> None:
+    h.warm_short()
+    req = h.sent[0]
+    assert (req.side, req.px, req.stop_loss_px, req.take_profit_px) == (
+        Side.SELL, D("100000.1"), D("100150.2"), D("99900.0"))
+
+
+def test_size_follows_the_one_percent_rule_capped_by_the_risk_profile(redis_client: Any) -> None:
+    h = Harness(redis_client, {"max_contracts": None})
+    # equity 4000 (0.4 of 10000), 1% = 40 USDT; stop 150 away, 0.01 BTC per contract -> 26.66 contracts
+    assert h.s.ctx.size_for_risk(BTC, D("100000.0"), D("99850.0")) == D("26.66")
+    # ... but max_order_notional 5000 allows 5 contracts at 100000: the order is sized to pass the check
+    assert h.s.ctx.max_contracts(BTC, D("100000.0")) == D("5")
+    h.warm_long()
+    assert h.s.stats["refused"] == 0 and h.sent[0].sz == D("5")
+
+
+@pytest.mark.parametrize(
+    ("kw", "why"),
+    [
+        ({"ask": "100000.4"}, "spread 4 ticks > 2"),
+        ({"bid_sz": "5", "ask_sz": "5"}, "no imbalance"),
+    ],
+)
+def test_no_entry_when_the_signal_does_not_qualify(h: Harness, kw: dict[str, str], why: str) -> None:
+    h.trade("buy")
+    h.trade("buy")
+    for _ in range(4):
+        h.book(**kw)
+    assert not h.sent, why
+
+
+def test_no_entry_when_flow_disagrees_or_too_few_trades(h: Harness) -> None:
+    for _ in range(3):
+        h.book()
+    assert not h.sent  # 0 trades < min_trades
+    h.trade("sell")
+    h.trade("sell")
+    h.book()
+    assert not h.sent  # book says up, flow says down
+
+
+def test_valve_one_entry_at_a_time_and_none_while_in_position(h: Harness) -> None:
+    h.warm_long()
+    for _ in range(5):
+        h.book()
+    assert len(h.sent) == 1  # entry working
+    cid = h.sent[0].clOrdId
+    h.ack(cid)
+    h.fill(cid, "1", "100000.0")
+    for _ in range(5):
+        h.book()
+    entries = [r for r in h.sent if not r.reduceOnly]
+    assert len(entries) == 1 and h.slot().pos == D("1")
+
+
+# -- entry timeout and partial fills ------------------------------------------------------------
+def test_unfilled_entry_is_cancelled_after_timeout_then_a_new_entry_may_follow(h: Harness) -> None:
+    h.warm_long()
+    cid = h.sent[0].clOrdId
+    h.ack(cid)
+    h.advance(4_999)
+    h.book()
+    assert not h.sender.cancels
+    h.advance(1)
+    h.book()
+    h.book()
+    assert h.sender.cancels == [(BTC, cid)]  # once
+    h.end(cid, OrderState.CANCELED)
+    assert h.slot().entry_id is None
+    h.book()
+    assert len(h.sent) == 2 and h.sent[1].clOrdId != cid
+
+
+def test_partial_fill_stop_covers_filled_size_rest_cancelled_then_tp_for_the_fills(h: Harness) -> None:
+    h.warm_long()
+    req = h.sent[0]
+    cid = req.clOrdId
+    h.ack(cid)
+    h.fill(cid, "0.4", "100000.0", OrderState.PARTIALLY_FILLED)
+    assert h.slot().pos == D("0.4")
+    stop = h.sender.latest_stop(stop_id_for(cid))
+    assert stop is not None and stop.sz == D("0.4") and stop.slTriggerPx == D("99850.0")
+    h.advance(5_000)
+    h.book()
+    assert h.sender.cancels == [(BTC, cid)]
+    h.end(cid, OrderState.CANCELED)
+    h.book()
+    tp = h.sent[-1]
+    assert tp.reduceOnly and tp.ordType is OrdType.LIMIT and tp.side is Side.SELL
+    assert (tp.px, tp.sz) == (D("100100.0"), D("0.4"))
+
+
+# -- exits -------------------------------------------------------------------------------------
+def test_take_profit_limit_then_flat_then_cooldown(h: Harness) -> None:
+    cid = open_long(h)
+    assert h.sender.latest_stop(stop_id_for(cid)).sz == D("1")  # type: ignore[union-attr]
+    h.book()
+    tp = h.sent[-1]
+    assert tp.reduceOnly and (tp.px, tp.sz, tp.side) == (D("100100.0"), D("1"), Side.SELL)
+    h.ack(tp.clOrdId)
+    h.fill(tp.clOrdId, "1", "100100.0")
+    assert h.slot().pos == 0 and h.s.stats["take_profits"] == 1
+    assert h.slot().realized == D("100.0")
+    n = len(h.sent)
+    h.advance(9_000)
+    h.warm_long()
+    assert len(h.sent) == n  # cooldown
+    h.advance(1_000)
+    h.book()
+    assert len(h.sent) == n + 1 and not h.sent[-1].reduceOnly
+
+
+def test_take_profit_market_mode(redis_client: Any) -> None:
+    h = Harness(redis_client, {"tp_mode": "market"})
+    open_long(h)
+    h.book()
+    assert len(h.sent) == 1  # TP not reached, no limit order in market mode
+    h.book(bid="100100.0", ask="100100.1")
+    close = h.sent[-1]
+    assert close.reduceOnly and close.ordType is OrdType.MARKET and close.px is None and close.sz == D("1")
+    assert h.s.stats["take_profits"] == 1
+
+
+def test_time_stop_cancels_tp_and_closes_at_market_once(h: Harness) -> None:
+    open_long(h)
+    h.book()
+    tp = h.sent[-1]
+    h.ack(tp.clOrdId)
+    h.advance(30_000)
+    h.book()
+    h.book()
+    close = h.sent[-1]
+    assert close.ordType is OrdType.MARKET and close.reduceOnly and close.sz == D("1")
+    assert (BTC, tp.clOrdId) in h.sender.cancels
+    assert len([r for r in h.sent if r.ordType is OrdType.MARKET]) == 1  # the lock: no duplicate close
+    h.end(tp.clOrdId, OrderState.CANCELED)
+    h.ack(close.clOrdId)
+    h.fill(close.clOrdId, "1", "99990.0", fee="-0.05")
+    assert h.slot().pos == 0 and h.s.stats["time_stops"] == 1
+
+
+def test_close_rejected_releases_the_lock_at_once_and_retries(h: Harness) -> None:
+    open_long(h)
+    h.advance(30_000)
+    h.book()
+    first = h.sent[-1]
+    assert first.ordType is OrdType.MARKET
+    h.end(first.clOrdId, OrderState.REJECTED, "51008 insufficient")
+    assert h.slot().close_id is None
+    h.book()  # well within the 10 s lock TTL: retried anyway because the failure released it
+    second = h.sent[-1]
+    assert second.ordType is OrdType.MARKET and second.clOrdId != first.clOrdId
+    assert h.s.stats["close_failures"] == 1
+
+
+def test_close_failing_repeatedly_is_reported_and_bounded(h: Harness) -> None:
+    open_long(h)
+    h.advance(30_000)
+    for _ in range(8):
+        h.book()
+        last = h.sent[-1]
+        if last.ordType is OrdType.MARKET and h.slot().close_id == last.clOrdId:
+            h.end(last.clOrdId, OrderState.REJECTED, "nope")
+    closes = [r for r in h.sent if r.ordType is OrdType.MARKET]
+    assert len(closes) == 5  # max_close_retries
+    assert any(e.get("message") == "close keeps failing" for e in h.stack.errors)
+
+
+def test_close_lock_expires_after_its_ttl(h: Harness) -> None:
+    lock = h.s.ctx.lock("x", 10_000)
+    token = lock.acquire()
+    assert token and lock.acquire() is None
+    h.advance(10_000)
+    assert lock.acquire() is not None  # nobody released it: it expired
+    assert lock.release(token) is False  # the old holder cannot release the new one's lock
+
+
+def test_stop_rejected_flattens_the_position(h: Harness) -> None:
+    cid = open_long(h)
+    h.stack.bus.publish(EventType.ERROR, {"kind": "stop_failed", "clOrdId": cid, "message": "51000 bad slTriggerPx"})
+    close = h.sent[-1]
+    assert close.ordType is OrdType.MARKET and close.reduceOnly and close.side is Side.SELL and close.sz == D("1")
+    assert h.s.stats["stop_flattens"] == 1
+
+
+def test_stop_fill_flattens_the_strategy_via_oms_events(h: Harness) -> None:
+    from athena.domain import OrderUpdate
+
+    cid = open_long(h)
+    sl = stop_id_for(cid)
+    # the exchange's stop triggered: its order reaches the OMS under the stop's id
+    h.om.on_update(OrderUpdate(sl, BTC, OrderState.FILLED, ordId="osl", accFillSz=D(1), avgPx=D("99850.0"),
+                               fillSz=D(1), fillPx=D("99850.0"), side=Side.SELL, sz=D(1), reduceOnly=True,
+                               ordType=OrdType.MARKET, source="ws"))
+    assert h.slot().pos == 0 and h.slot().realized == D("-150.0")
+
+
+# -- market data edge cases ------------------------------------------------------------------------
+def test_stale_one_sided_crossed_and_bookless_ticks_never_enter(h: Harness) -> None:
+    h.trade("buy")
+    h.trade("buy")
+    for _ in range(3):
+        h.book(ts=T0 - 5_000)  # stale
+    assert h.s.stats["stale"] == 3 and not h.sent
+    for _ in range(3):
+        h.book(asks=())
+    assert h.s.stats["one_sided"] == 3 and not h.sent
+    for _ in range(3):
+        h.book(bid="100000.2", ask="100000.1")
+    assert h.s.stats["crossed"] == 3 and not h.sent
+    h.trade("buy")
+    assert h.s.stats["no_book"] == 3 and not h.sent
+    for _ in range(3):
+        h.book()
+    assert len(h.sent) == 1  # the same strategy does enter once data is good
+
+
+def test_time_stop_with_unknown_entry_time_closes_without_crashing(h: Harness) -> None:
+    # the PositionManager reports a position this strategy never saw fill (exclusive instrument)
+    h.stack.bus.publish(EventType.POSITION_UPDATE, Position(BTC, PosSide.NET, D("2"), D("100000")))
+    assert h.slot().pos == D("2") and h.slot().opened_ms is None
+    assert any(e.get("message") == "position mismatch" for e in h.stack.errors)
+    h.book()
+    close = h.sent[-1]
+    assert close.ordType is OrdType.MARKET and close.reduceOnly and close.sz == D("2")
+
+
+def test_refused_entry_clears_the_valve(h: Harness) -> None:
+    h.stack.halt.halt("test", "pytest")
+    h.warm_long()
+    assert not h.sent and h.s.stats["refused"] >= 1 and h.slot().entry_id is None
+    h.stack.halt.resume("pytest")
+    h.book()
+    assert len(h.sent) == 1
+
+
+def test_post_only_rejected_by_exchange_leaves_no_position(h: Harness) -> None:
+    h.warm_long()
+    cid = h.sent[0].clOrdId
+    h.end(cid, OrderState.REJECTED, "51026 post only would take")
+    assert h.slot().entry_id is None and h.slot().pos == 0
+    h.book()
+    assert len(h.sent) == 2
+
+
+# -- params --------------------------------------------------------------------------------------
+def test_unknown_or_wrong_param_names_strategy_and_key(redis_client: Any) -> None:
+    with pytest.raises(StrategyParamError, match=r"'scalp'.*params\.imbalance_treshold: unknown param"):
+        Harness(redis_client, {"imbalance_treshold": "0.3"})
+    with pytest.raises(StrategyParamError, match=r"params\.levels"):
+        Harness(redis_client, {"levels": "many"})
