@@ -1,0 +1,75 @@
+"""RateCounter and Breaker against a real Redis, seen from two clients."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+import redis as redis_lib
+
+from athena.state import Breaker, Keys, RateCounter
+
+KEYS = Keys("test", "acct1")
+
+
+@pytest.fixture()
+def other_client(redis_url: str) -> Iterator[redis_lib.Redis]:
+    client = redis_lib.Redis.from_url(redis_url, decode_responses=True)  # a second process's view
+    yield client
+    client.close()
+
+
+def _wait_until(cond, timeout: float = 2.0) -> bool:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def test_rate_counter_sliding_window(redis_client: redis_lib.Redis, other_client: redis_lib.Redis) -> None:
+    c = RateCounter(redis_client, KEYS.counter("orders"), window_s=0.3)
+    assert c.count() == 0
+    assert c.hit() == 1
+    assert c.hit(3) == 4
+    assert RateCounter(other_client, KEYS.counter("orders"), window_s=0.3).count() == 4
+    assert _wait_until(lambda: c.count() == 0)
+    assert c.hit() == 1
+
+
+def test_rate_counter_allow_caps_the_window(redis_client: redis_lib.Redis) -> None:
+    c = RateCounter(redis_client, KEYS.counter("rest"), window_s=10)
+    assert [c.allow(3) for _ in range(5)] == [True, True, True, False, False]
+    assert c.count() == 3
+    assert not c.allow(5, n=3)
+    c.reset()
+    assert c.count() == 0
+
+
+def test_breaker_opens_after_threshold_visible_everywhere_then_half_opens(
+    redis_client: redis_lib.Redis, other_client: redis_lib.Redis
+) -> None:
+    b = Breaker(redis_client, KEYS, "okx_rest", threshold=3, open_s=0.3)
+    seen_by_other = Breaker(other_client, KEYS, "okx_rest", threshold=3, open_s=0.3)
+    assert not b.record_failure() and not b.record_failure()
+    assert b.failures() == 2 and b.state() == "closed"
+    assert b.record_failure() is True
+    assert b.is_open() and seen_by_other.is_open()
+    assert _wait_until(lambda: not seen_by_other.is_open())
+    assert b.state() == "half_open"
+    assert b.record_failure() is True  # one failure while half-open re-opens at once
+    assert seen_by_other.is_open()
+    assert _wait_until(lambda: b.state() == "half_open")
+    seen_by_other.record_success()
+    assert b.state() == "closed" and b.failures() == 0
+
+
+def test_breaker_success_resets_consecutive_count(redis_client: redis_lib.Redis) -> None:
+    b = Breaker(redis_client, KEYS, "x", threshold=2, open_s=60)
+    b.record_failure()
+    b.record_success()
+    assert not b.record_failure()
+    assert b.record_failure()
+    assert b.is_open()
