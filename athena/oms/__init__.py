@@ -1,0 +1,1 @@
+"""Order and position management: OrderManager, PositionManager, stops, senders."""

@@ -1,0 +1,569 @@
+"""CapitalCommander: allocation, margin reservations, realised/unrealised PnL, equity, drawdown.
+
+All state lives in Redis under `keys.capital` (Decimal strings), so any process sees it and a
+restart continues where it left off. Every read-modify-write runs in a WATCH/MULTI transaction
+(Decimal arithmetic stays in Python; Lua numbers are doubles), retried a bounded number of times.
+
+Layout (base = keys.capital):
+  base                     hash  hwm, hwm_ts, equity, equity_ts
+  base:s:{strategy}        hash  reserved, pnl (gross realised), fees, notional (open, at entry)
+  base:strategies          set   strategy names seen
+  base:res:{clOrdId}       hash  strategy, margin, sz, released, closed   (closed ones expire)
+  base:open                set   clOrdIds with an open reservation
+  base:pos:{s}|{inst}|{ps} hash  qty (signed contracts), avg, cpc (coin per contract), notional
+  base:positions           set   "{s}|{inst}|{ps}" of every ledger position
+  base:day:{YYYYMMDD}      hash  strategy -> net realised that UTC day, "_all" -> total
+  base:fill:{fill_key}     str   marker: this fill was booked (on_fill is idempotent)
+
+Conventions: fee negative = paid; realised = pnl + fees (net); free allocation = allocation -
+reserved - open position margin (entry notional / leverage).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import ROUND_DOWN, ROUND_HALF_EVEN, ROUND_UP, Decimal
+from typing import Any, TypeVar
+
+from redis.exceptions import WatchError
+
+from athena.config import Settings
+from athena.domain.enums import PosSide
+from athena.domain.instrument import Instrument
+from athena.domain.money import ZERO, fmt
+from athena.domain.orders import Fill
+from athena.state.keys import Keys
+
+log = logging.getLogger(__name__)
+
+Q = Decimal("0.00000001")  # ledger money scale: sums of quantised values stay exact
+UNASSIGNED = "unassigned"  # strategy name for fills nobody claims (manual / flatten)
+_ALL = "_all"
+_TRIES = 200  # WATCH retries before giving up (bounded)
+_CLOSED_TTL_S = 7 * 86400  # a released reservation is remembered this long (redelivery guard)
+_FILL_TTL_S = 30 * 86400
+_DAY_TTL_S = 40 * 86400
+
+T = TypeVar("T")
+
+
+class CapitalBusy(RuntimeError):
+    """A transaction lost the WATCH race too many times in a row."""
+
+
+# -- results ---------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class ReserveResult:
+    ok: bool
+    code: str  # reserved | duplicate | released | insufficient | unknown_strategy
+    clOrdId: str
+    margin: Decimal
+    free: Decimal  # free allocation before this reservation
+
+
+@dataclass(frozen=True, slots=True)
+class FillResult:
+    applied: bool  # False when this fill_key was already booked
+    strategy: str
+    instId: str
+    pnl: Decimal = ZERO  # gross realised by the closing part
+    fee: Decimal = ZERO
+    qty: Decimal = ZERO  # signed position after
+    avg_px: Decimal | None = None
+    released: Decimal = ZERO  # margin released proportionally
+
+    @property
+    def net(self) -> Decimal:
+        return self.pnl + self.fee
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerPosition:
+    strategy: str
+    instId: str
+    posSide: str
+    qty: Decimal  # signed contracts
+    avg_px: Decimal | None
+    coin_per_contract: Decimal
+    notional: Decimal  # at entry
+
+
+@dataclass(frozen=True, slots=True)
+class Unrealised:
+    total: Decimal
+    by_strategy: dict[str, Decimal]
+    missing: tuple[str, ...]  # instIds with an open position but no mark (counted as nothing)
+
+
+@dataclass(frozen=True, slots=True)
+class EquityState:
+    equity: Decimal
+    hwm: Decimal
+    drawdown: Decimal  # fraction below hwm, >= 0
+    complete: bool  # False when a mark was missing (hwm is then not raised)
+
+
+@dataclass(frozen=True, slots=True)
+class StrategyCapital:
+    name: str
+    allocation: Decimal
+    reserved: Decimal
+    used_margin: Decimal
+    free: Decimal
+    realised: Decimal  # net of fees
+    fees: Decimal
+    daily_realised: Decimal
+    unrealised: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class CapitalSnapshot:
+    ts: int  # epoch ms
+    day: str
+    total_capital: Decimal
+    realised: Decimal
+    fees: Decimal
+    unrealised: Decimal
+    equity: Decimal
+    hwm: Decimal
+    drawdown: Decimal
+    daily_realised: Decimal
+    reserved: Decimal
+    strategies: tuple[StrategyCapital, ...] = field(default_factory=tuple)
+    missing_marks: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: Decimals as strings."""
+
+        def conv(v: Any) -> Any:
+            if isinstance(v, Decimal):
+                return fmt(v)
+            if isinstance(v, tuple | list):
+                return [conv(x) for x in v]
+            if isinstance(v, StrategyCapital):
+                return {k: conv(getattr(v, k)) for k in v.__dataclass_fields__}
+            return v
+
+        return {k: conv(getattr(self, k)) for k in self.__dataclass_fields__}
+
+
+# -- helpers ---------------------------------------------------------------------------------------
+def _s(v: Any) -> str:
+    return v.decode() if isinstance(v, bytes) else ("" if v is None else str(v))
+
+
+def _h(raw: Mapping[Any, Any]) -> dict[str, str]:
+    return {_s(k): _s(v) for k, v in raw.items()}
+
+
+def _dec(raw: Mapping[str, str], name: str) -> Decimal:
+    """A summed amount: absent means nothing summed yet."""
+    v = raw.get(name, "")
+    return Decimal(v) if v else ZERO
+
+
+def _q(v: Decimal, rounding: str = ROUND_HALF_EVEN) -> Decimal:
+    return v.quantize(Q, rounding=rounding)
+
+
+def _sign(v: Decimal) -> int:
+    return (v > 0) - (v < 0)
+
+
+def apply_to_position(
+    qty: Decimal, avg: Decimal | None, delta: Decimal, px: Decimal, cpc: Decimal
+) -> tuple[Decimal, Decimal | None, Decimal]:
+    """Pure ledger step. qty/delta signed contracts. Returns (qty', avg', gross pnl of the closing part)."""
+    if qty == 0 or avg is None or _sign(qty) == _sign(delta):
+        held = abs(qty) if avg is not None else ZERO
+        new_qty = qty + delta
+        new_avg = ((held * (avg or ZERO)) + abs(delta) * px) / (held + abs(delta))
+        return new_qty, new_avg, ZERO
+    closed = min(abs(qty), abs(delta))
+    pnl = _q((px - avg) * closed * cpc * _sign(qty))
+    new_qty = qty + delta
+    if new_qty == 0:
+        return new_qty, None, pnl
+    if _sign(new_qty) != _sign(qty):  # flipped: the rest opens at px
+        return new_qty, px, pnl
+    return new_qty, avg, pnl
+
+
+# -- the commander ---------------------------------------------------------------------------------
+class CapitalCommander:
+    def __init__(
+        self, redis: Any, keys: Keys, settings: Settings, clock: Callable[[], float] = time.time
+    ) -> None:
+        self._r = redis
+        self._base = keys.capital
+        self._settings = settings
+        self._clock = clock
+        self._strats = {s.name: s for s in settings.strategies}
+
+    # -- keys
+    def _k_strat(self, s: str) -> str:
+        return f"{self._base}:s:{s}"
+
+    def _k_res(self, cl: str) -> str:
+        return f"{self._base}:res:{cl}"
+
+    def _k_pos(self, ident: str) -> str:
+        return f"{self._base}:pos:{ident}"
+
+    def _k_day(self, day: str) -> str:
+        return f"{self._base}:day:{day}"
+
+    @property
+    def _k_open(self) -> str:
+        return f"{self._base}:open"
+
+    @property
+    def _k_positions(self) -> str:
+        return f"{self._base}:positions"
+
+    @property
+    def _k_names(self) -> str:
+        return f"{self._base}:strategies"
+
+    # -- configuration
+    @property
+    def total_capital(self) -> Decimal:
+        return self._settings.total_capital
+
+    def allocation(self, strategy: str) -> Decimal:
+        s = self._strats.get(strategy)
+        if s is None or not s.enabled:
+            return ZERO
+        return _q(self.total_capital * s.allocation, ROUND_DOWN)
+
+    def leverage(self, strategy: str) -> Decimal:
+        s = self._strats.get(strategy)
+        cap = self._settings.risk.max_leverage
+        return min(s.risk.leverage, cap) if s is not None else cap
+
+    def day(self, ts_ms: int | None = None) -> str:
+        sec = ts_ms / 1000 if ts_ms else self._clock()
+        return datetime.fromtimestamp(sec, UTC).strftime("%Y%m%d")
+
+    def strategies(self) -> list[str]:
+        seen = {_s(x) for x in self._r.smembers(self._k_names)}
+        return sorted(seen | set(self._strats))
+
+    # -- transactions
+    def _atomic(self, body: Callable[[Any], T]) -> T:
+        """Run body(pipe) until its WATCHed keys were not changed by anyone else (bounded)."""
+        for _ in range(_TRIES):
+            with self._r.pipeline(transaction=True) as pipe:
+                try:
+                    return body(pipe)
+                except WatchError:
+                    continue
+        raise CapitalBusy(f"capital transaction lost {_TRIES} WATCH races in a row")
+
+    # -- reservations
+    def _free_from(self, strategy: str, raw: Mapping[str, str]) -> Decimal:
+        used = _dec(raw, "notional") / self.leverage(strategy)
+        return _q(self.allocation(strategy) - _dec(raw, "reserved") - used, ROUND_DOWN)
+
+    def reserve(
+        self, strategy: str, clOrdId: str, margin: Decimal, sz: Decimal | None = None
+    ) -> ReserveResult:
+        """Reserve margin for an order about to be sent. Idempotent by clOrdId.
+
+        sz (the order size) lets fills release the reservation proportionally.
+        """
+        if margin <= 0:
+            raise ValueError(f"{clOrdId}: margin must be positive, got {margin}")
+        margin = _q(margin, ROUND_UP)
+        k_res, k_strat = self._k_res(clOrdId), self._k_strat(strategy)
+
+        def body(pipe: Any) -> ReserveResult:
+            pipe.watch(k_res, k_strat)
+            res, st = _h(pipe.hgetall(k_res)), _h(pipe.hgetall(k_strat))
+            free = self._free_from(strategy, st)
+            if res:
+                code = "released" if res.get("closed") == "1" else "duplicate"
+                return ReserveResult(code == "duplicate", code, clOrdId, Decimal(res["margin"]), free)
+            if self.allocation(strategy) <= 0:
+                return ReserveResult(False, "unknown_strategy", clOrdId, margin, free)
+            if margin > free:
+                return ReserveResult(False, "insufficient", clOrdId, margin, free)
+            reserved = _dec(st, "reserved") + margin
+            pipe.multi()
+            pipe.hset(
+                k_res,
+                mapping={
+                    "strategy": strategy,
+                    "margin": fmt(margin),
+                    "sz": fmt(sz) if sz else "",
+                    "released": "0",
+                    "closed": "0",
+                },
+            )
+            pipe.hset(k_strat, "reserved", fmt(reserved))
+            pipe.sadd(self._k_open, clOrdId)
+            pipe.sadd(self._k_names, strategy)
+            pipe.execute()
+            return ReserveResult(True, "reserved", clOrdId, margin, free)
+
+        return self._atomic(body)
+
+    def release(self, clOrdId: str) -> Decimal:
+        """Release what is left of a reservation (cancel / reject / fully filled). Exactly once:
+        returns the amount released by this call, 0 when already released or unknown."""
+        k_res = self._k_res(clOrdId)
+
+        def body(pipe: Any) -> Decimal:
+            pipe.watch(k_res)
+            res = _h(pipe.hgetall(k_res))
+            if not res or res.get("closed") == "1":
+                return ZERO
+            k_strat = self._k_strat(res["strategy"])
+            pipe.watch(k_strat)
+            margin, released = Decimal(res["margin"]), Decimal(res["released"])
+            amount = margin - released
+            reserved = _dec(_h(pipe.hgetall(k_strat)), "reserved") - amount
+            pipe.multi()
+            self._queue_release(pipe, clOrdId, k_strat, reserved, margin, closed=True)
+            pipe.execute()
+            return amount
+
+        return self._atomic(body)
+
+    def _queue_release(
+        self, pipe: Any, cl: str, k_strat: str, reserved: Decimal, released: Decimal, closed: bool
+    ) -> None:
+        if reserved < 0:
+            log.error("capital: reserved went negative (%s) on %s; clamped to 0", reserved, cl)
+            reserved = ZERO
+        k_res = self._k_res(cl)
+        pipe.hset(k_strat, "reserved", fmt(reserved))
+        pipe.hset(k_res, mapping={"released": fmt(released), "closed": "1" if closed else "0"})
+        if closed:
+            pipe.srem(self._k_open, cl)
+            pipe.expire(k_res, _CLOSED_TTL_S)
+
+    def reservation(self, clOrdId: str) -> dict[str, str]:
+        return _h(self._r.hgetall(self._k_res(clOrdId)))
+
+    def open_reservations(self) -> list[str]:
+        return sorted(_s(x) for x in self._r.smembers(self._k_open))
+
+    def sweep(self, is_working: Callable[[str], bool]) -> dict[str, Decimal]:
+        """Release reservations whose order is no longer working (reconcile: a lost cancel/reject
+        must not hold margin forever). Returns {clOrdId: amount released}."""
+        out = {}
+        for cl in self.open_reservations():
+            if not is_working(cl):
+                amount = self.release(cl)
+                if amount:
+                    log.warning("capital: released %s held by non-working order %s", amount, cl)
+                    out[cl] = amount
+        return out
+
+    # -- fills and PnL
+    def on_fill(self, fill: Fill, instrument: Instrument) -> FillResult:
+        """Book one fill delta: position, realised PnL with fees, daily PnL, proportional release.
+        Idempotent by fill.fill_key."""
+        if fill.instId != instrument.instId:
+            raise ValueError(f"fill {fill.fill_key} is for {fill.instId}, instrument is {instrument.instId}")
+        k_res = self._k_res(fill.clOrdId)
+        k_mark = f"{self._base}:fill:{fill.fill_key}"
+        day = self.day(fill.ts or None)
+        k_day = self._k_day(day)
+        cpc = instrument.coin_per_contract
+
+        def body(pipe: Any) -> FillResult:
+            pipe.watch(k_mark, k_res, k_day)
+            res = _h(pipe.hgetall(k_res))
+            strategy = res.get("strategy") or fill.strategy or UNASSIGNED  # the reservation is authoritative
+            if pipe.exists(k_mark):
+                return FillResult(False, strategy, fill.instId)
+            ps = str(fill.posSide or PosSide.NET)
+            ident = f"{strategy}|{fill.instId}|{ps}"
+            k_pos, k_strat = self._k_pos(ident), self._k_strat(strategy)
+            pipe.watch(k_pos, k_strat)
+            pos, st, days = _h(pipe.hgetall(k_pos)), _h(pipe.hgetall(k_strat)), _h(pipe.hgetall(k_day))
+            qty = _dec(pos, "qty")
+            avg = Decimal(pos["avg"]) if pos.get("avg") else None
+            new_qty, new_avg, pnl = apply_to_position(qty, avg, fill.signed_sz, fill.fillPx, cpc)
+            notional = _q(abs(new_qty) * (new_avg or ZERO) * cpc)
+            net = pnl + fill.fee
+            strat = {
+                "pnl": fmt(_dec(st, "pnl") + pnl),
+                "fees": fmt(_dec(st, "fees") + fill.fee),
+                "notional": fmt(_dec(st, "notional") - _dec(pos, "notional") + notional),
+            }
+            released, release_args = self._proportional(fill, res, st)
+            pipe.multi()
+            pipe.set(k_mark, "1", ex=_FILL_TTL_S)
+            pipe.hset(
+                k_pos,
+                mapping={
+                    "strategy": strategy, "instId": fill.instId, "posSide": ps,
+                    "qty": fmt(new_qty), "avg": str(new_avg) if new_avg is not None else "",
+                    "cpc": fmt(cpc), "notional": fmt(notional),
+                },
+            )  # fmt: skip
+            pipe.sadd(self._k_positions, ident)
+            pipe.sadd(self._k_names, strategy)
+            pipe.hset(k_strat, mapping=strat)
+            pipe.hset(
+                k_day, mapping={strategy: fmt(_dec(days, strategy) + net), _ALL: fmt(_dec(days, _ALL) + net)}
+            )
+            pipe.expire(k_day, _DAY_TTL_S)
+            if release_args is not None:
+                self._queue_release(pipe, fill.clOrdId, k_strat, *release_args)
+            pipe.execute()
+            return FillResult(True, strategy, fill.instId, pnl, fill.fee, new_qty, new_avg, released)
+
+        return self._atomic(body)
+
+    def _proportional(
+        self, fill: Fill, res: Mapping[str, str], st: Mapping[str, str]
+    ) -> tuple[Decimal, tuple[Decimal, Decimal, bool] | None]:
+        """Release margin * accFillSz / sz (cumulative target, so replays never over-release)."""
+        if not res or res.get("closed") == "1" or not res.get("sz"):
+            return ZERO, None
+        margin, sz, released = Decimal(res["margin"]), Decimal(res["sz"]), Decimal(res["released"])
+        done = fill.accFillSz >= sz
+        target = margin if done else _q(margin * fill.accFillSz / sz, ROUND_DOWN)
+        amount = target - released
+        if amount <= 0 and not done:
+            return ZERO, None  # a replayed or out-of-order smaller accFillSz: nothing more to release
+        amount = max(amount, ZERO)
+        return amount, (_dec(st, "reserved") - amount, target, done)
+
+    # -- views
+    def positions(self, strategy: str | None = None) -> list[LedgerPosition]:
+        idents = sorted(_s(x) for x in self._r.smembers(self._k_positions))
+        if strategy is not None:
+            idents = [i for i in idents if i.split("|", 1)[0] == strategy]
+        pipe = self._r.pipeline(transaction=False)
+        for ident in idents:
+            pipe.hgetall(self._k_pos(ident))
+        out = []
+        for raw in map(_h, pipe.execute()):
+            if not raw:
+                continue
+            out.append(
+                LedgerPosition(
+                    strategy=raw["strategy"], instId=raw["instId"], posSide=raw["posSide"],
+                    qty=_dec(raw, "qty"), avg_px=Decimal(raw["avg"]) if raw.get("avg") else None,
+                    coin_per_contract=Decimal(raw["cpc"]), notional=_dec(raw, "notional"),
+                )
+            )  # fmt: skip
+        return out
+
+    def position(self, instId: str, strategy: str | None = None) -> Decimal:
+        """Signed contracts held in instId (by one strategy, or by all)."""
+        return sum((p.qty for p in self.positions(strategy) if p.instId == instId), ZERO)
+
+    def open_instruments(self) -> set[str]:
+        return {p.instId for p in self.positions() if p.qty != 0}
+
+    def _strat(self, strategy: str) -> dict[str, str]:
+        return _h(self._r.hgetall(self._k_strat(strategy)))
+
+    def reserved(self, strategy: str | None = None) -> Decimal:
+        names = [strategy] if strategy is not None else self.strategies()
+        return sum((_dec(self._strat(s), "reserved") for s in names), ZERO)
+
+    def used_margin(self, strategy: str) -> Decimal:
+        return _q(_dec(self._strat(strategy), "notional") / self.leverage(strategy))
+
+    def free(self, strategy: str) -> Decimal:
+        return self._free_from(strategy, self._strat(strategy))
+
+    def fees(self, strategy: str | None = None) -> Decimal:
+        names = [strategy] if strategy is not None else self.strategies()
+        return sum((_dec(self._strat(s), "fees") for s in names), ZERO)
+
+    def realised(self, strategy: str | None = None) -> Decimal:
+        """Net realised PnL (fees included)."""
+        names = [strategy] if strategy is not None else self.strategies()
+        return sum((_dec(st, "pnl") + _dec(st, "fees") for st in map(self._strat, names)), ZERO)
+
+    def daily_realised(self, strategy: str | None = None, day: str | None = None) -> Decimal:
+        raw = _h(self._r.hgetall(self._k_day(day or self.day())))
+        return _dec(raw, strategy if strategy is not None else _ALL)
+
+    def unrealised(self, marks: Mapping[str, Decimal]) -> Unrealised:
+        by: dict[str, Decimal] = {}
+        missing: set[str] = set()
+        for p in self.positions():
+            if p.qty == 0 or p.avg_px is None:
+                continue
+            mark = marks.get(p.instId)
+            if mark is None:
+                missing.add(p.instId)
+                continue
+            by[p.strategy] = by.get(p.strategy, ZERO) + _q((mark - p.avg_px) * p.qty * p.coin_per_contract)
+        return Unrealised(sum(by.values(), ZERO), by, tuple(sorted(missing)))
+
+    def gross_exposure(
+        self, marks: Mapping[str, Decimal], ledger: list[LedgerPosition] | None = None
+    ) -> Decimal:
+        """Sum of |position| notional, at mark (entry price where no mark is known)."""
+        total = ZERO
+        for p in self.positions() if ledger is None else ledger:
+            px = marks.get(p.instId) or p.avg_px
+            if p.qty != 0 and px is not None:
+                total += abs(p.qty) * p.coin_per_contract * px
+        return total
+
+    def equity(self, marks: Mapping[str, Decimal]) -> Decimal:
+        return self.total_capital + self.realised() + self.unrealised(marks).total
+
+    def update_equity(self, marks: Mapping[str, Decimal]) -> EquityState:
+        """Compute equity, raise the high-water mark (only on complete marks), persist both."""
+        u = self.unrealised(marks)
+        equity = self.total_capital + self.realised() + u.total
+        complete = not u.missing
+        now = int(self._clock() * 1000)
+
+        def body(pipe: Any) -> EquityState:
+            pipe.watch(self._base)
+            raw = _h(pipe.hgetall(self._base))
+            hwm = Decimal(raw["hwm"]) if raw.get("hwm") else self.total_capital
+            new = {"equity": fmt(equity), "equity_ts": str(now)}
+            if complete and equity > hwm:
+                hwm = equity
+                new.update(hwm=fmt(hwm), hwm_ts=str(now))
+            elif not raw.get("hwm"):
+                new.update(hwm=fmt(hwm), hwm_ts=str(now))
+            pipe.multi()
+            pipe.hset(self._base, mapping=new)
+            pipe.execute()
+            dd = (hwm - equity) / hwm if hwm > 0 and equity < hwm else ZERO
+            return EquityState(equity, hwm, dd, complete)
+
+        return self._atomic(body)
+
+    def high_water_mark(self) -> Decimal:
+        raw = _s(self._r.hget(self._base, "hwm"))
+        return Decimal(raw) if raw else self.total_capital
+
+    def snapshot(self, marks: Mapping[str, Decimal] | None = None) -> CapitalSnapshot:
+        marks = marks or {}
+        eq = self.update_equity(marks)
+        u = self.unrealised(marks)
+        day = self.day()
+        strategies = tuple(
+            StrategyCapital(
+                name=s, allocation=self.allocation(s), reserved=self.reserved(s), used_margin=self.used_margin(s),
+                free=self.free(s), realised=self.realised(s), fees=self.fees(s),
+                daily_realised=self.daily_realised(s, day), unrealised=u.by_strategy.get(s, ZERO),
+            )
+            for s in self.strategies()
+        )  # fmt: skip
+        return CapitalSnapshot(
+            ts=int(self._clock() * 1000), day=day, total_capital=self.total_capital,
+            realised=self.realised(), fees=self.fees(), unrealised=u.total, equity=eq.equity, hwm=eq.hwm,
+            drawdown=eq.drawdown, daily_realised=self.daily_realised(day=day), reserved=self.reserved(),
+            strategies=strategies, missing_marks=u.missing,
+        )  # fmt: skip

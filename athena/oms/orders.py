@@ -1,0 +1,378 @@
+"""OrderManager: the lifecycle of our orders, on top of OrderStore's monotonic transitions.
+
+- clOrdId first (DESIGN rule 1): the order is recorded CREATED in Redis before anything is sent;
+  a redelivered request finds it and sends nothing.
+- Every report (REST ack, WS push, sync) goes through OrderStore.apply (rule 2): each fill delta is
+  published, journaled and covered by a stop exactly once (rule 3).
+- Unknown is a state (rule 8): an order whose send outcome is unknown is AMBIGUOUS until the
+  exchange, asked by clOrdId, settles it; it is never re-sent under another id.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any, Protocol
+
+from athena.bus import EventBus, EventType
+from athena.domain import (
+    AlgoOrder,
+    Fill,
+    Order,
+    OrderRequest,
+    OrderState,
+    OrderUpdate,
+    Position,
+    valid_cl_ord_id,
+)
+from athena.domain.money import ZERO
+from athena.oms.sender import OrderSender
+from athena.oms.stops import (
+    StopAction,
+    StopPlan,
+    StopRequest,
+    alnum,
+    fit_stops,
+    inst_code,
+    plan_stop,
+    stop_id_for,
+)
+from athena.state.orders import OrderStore, Transition
+
+log = logging.getLogger(__name__)
+
+MAX_CL_ORD_ID = 30  # OKX allows 32; 30 leaves room for the stop prefix (stop_id_for)
+AMBIGUITY_WINDOW_S = 10.0  # how long the exchange may take before "not found" means "never arrived"
+MAX_RESENDS = 3
+
+
+class DuplicateIntentError(RuntimeError):
+    """A clOrdId already recorded for a different request: two intents collided on one id."""
+
+
+class AlgoBook(Protocol):
+    """The part of athena.state's AlgoStore the OMS needs (requested stops, by algoClOrdId)."""
+
+    def get(self, algoClOrdId: str) -> AlgoOrder | None: ...
+
+    def record(self, algo: AlgoOrder) -> bool: ...
+
+    def working(self, instId: str | None = None) -> list[AlgoOrder]: ...
+
+
+class Journal(Protocol):
+    def upsert_order(self, order: Order) -> Any: ...
+
+    def record_fill(self, fill: Fill) -> bool: ...
+
+    def record_event(self, kind: str, message: str, data: dict[str, Any]) -> Any: ...
+
+
+def new_cl_ord_id(strategy: str, seq: int | str, instId: str = "") -> str:
+    """Deterministic clOrdId of one intent: strategy + instrument code + intent sequence.
+
+    The same (strategy, seq, instId) always gives the same id, so a retried or redelivered request
+    maps to the same order. Too long -> strategy prefix + a digest of the whole intent.
+    """
+    strat, code, sq = alnum(strategy), inst_code(instId), alnum(str(seq))
+    if not strat or not sq:
+        raise ValueError(f"clOrdId needs a strategy and a sequence, got {strategy!r}, {seq!r}")
+    cand = f"{strat}{code}{sq}"
+    if len(cand) <= MAX_CL_ORD_ID:
+        return cand
+    digest = hashlib.blake2b(f"{strategy}|{instId}|{seq}".encode(), digest_size=16).hexdigest()
+    return (strat[:12] + "h" + digest)[:MAX_CL_ORD_ID]
+
+
+@dataclass(frozen=True, slots=True)
+class Resolution:
+    """What resolve_ambiguous did: settled by the exchange, waiting, re-sent, or given up."""
+
+    outcome: str  # "settled" | "wait" | "resent" | "rejected" | "not_ambiguous" | "unknown"
+    order: Order | None
+    transition: Transition | None = None
+
+
+class OrderManager:
+    """One account's orders. Call on_update from one thread (the dispatcher) or from idempotent tasks:
+    every write goes through OrderStore's atomic scripts, so concurrent callers cannot double a fill."""
+
+    def __init__(
+        self,
+        store: OrderStore,
+        bus: EventBus,
+        sender: OrderSender,
+        journal: Journal | None = None,
+        clock: Callable[[], float] = time.time,
+        algos: AlgoBook | None = None,
+        ambiguity_window_s: float = AMBIGUITY_WINDOW_S,
+        max_resends: int = MAX_RESENDS,
+    ) -> None:
+        self.store = store
+        self.bus = bus
+        self.sender = sender
+        self.journal = journal
+        self.clock = clock
+        self.algos = algos
+        self.ambiguity_window_s = ambiguity_window_s
+        self.max_resends = max_resends
+
+    # -- ids -------------------------------------------------------------------------------
+    @staticmethod
+    def new_cl_ord_id(strategy: str, seq: int | str, instId: str = "") -> str:
+        return new_cl_ord_id(strategy, seq, instId)
+
+    def next_seq(self, strategy: str, instId: str = "") -> int:
+        """A fresh intent sequence number, persisted in Redis so a restart never reuses one."""
+        return int(self.store.redis.incr(self.store.keys.counter(f"intent:{strategy}:{instId}")))
+
+    def _now_ms(self) -> int:
+        return int(self.clock() * 1000)
+
+    # -- placing -----------------------------------------------------------------------------
+    def submit(self, req: OrderRequest) -> Order:
+        """Record CREATED, publish ORDER_SUBMITTED, send. A redelivered request sends nothing.
+
+        If the sender raises, the outcome is unknown: the order is marked AMBIGUOUS and returned.
+        """
+        now = self._now_ms()
+        order = Order(req=req, state=OrderState.CREATED, cTime=now, uTime=now)
+        if not self.store.create(order):
+            existing = self.store.get(req.clOrdId)
+            if existing is None:  # deleted between the two calls: nothing sane to do but refuse
+                raise DuplicateIntentError(f"{req.clOrdId}: recorded and gone")
+            self._check_same_intent(existing, req)
+            log.info("submit %s: already recorded (%s), not sent again", req.clOrdId, existing.state)
+            return existing
+        self.bus.publish(EventType.ORDER_SUBMITTED, order)
+        self._journal("upsert_order", order)
+        try:
+            self.sender.send_order(req)
+        except Exception as exc:
+            log.exception("send_order %s failed: outcome unknown", req.clOrdId)
+            self._error("send_failed", f"{req.clOrdId}: send failed, order ambiguous: {exc}", {"clOrdId": req.clOrdId})
+            return self.mark_ambiguous(req.clOrdId).order
+        return self._apply_local(req, OrderState.SENT).order
+
+    @staticmethod
+    def _check_same_intent(existing: Order, req: OrderRequest) -> None:
+        a = existing.req
+        if existing.reason == "external":  # recorded from an exchange report: compare what it told
+            same = a.instId == req.instId and (a.side is req.side)
+        else:
+            same = (a.instId, a.side, a.sz, a.posSide, a.reduceOnly, a.ordType) == (
+                req.instId, req.side, req.sz, req.posSide, req.reduceOnly, req.ordType,
+            )
+        if not same:
+            raise DuplicateIntentError(f"clOrdId {req.clOrdId} already names a different order")
+
+    def _apply_local(self, req: OrderRequest, state: OrderState) -> Transition:
+        return self.store.apply(
+            OrderUpdate(clOrdId=req.clOrdId, instId=req.instId, state=state, uTime=self._now_ms(), source="local")
+        )
+
+    def cancel(self, clOrdId: str) -> bool:
+        """Ask the exchange to cancel a working order. False if unknown or already final."""
+        order = self.store.get(clOrdId)
+        if order is None or order.state.is_terminal:
+            return False
+        self.sender.send_cancel(order.instId, clOrdId)
+        return True
+
+    def get(self, clOrdId: str) -> Order | None:
+        return self.store.get(clOrdId)
+
+    def working(self, instId: str | None = None) -> list[Order]:
+        return self.store.working(instId)
+
+    # -- reports -----------------------------------------------------------------------------
+    def resolve(self, update: OrderUpdate) -> OrderUpdate:
+        """Give an update its clOrdId: by clOrdId first, else ordId through the index, else a
+        synthetic id for an order placed outside Athena (x + ordId)."""
+        if update.clOrdId:
+            return update
+        if update.ordId:
+            cl = self.store.cl_ord_id_of(update.ordId)
+            synthetic = cl or ("x" + alnum(update.ordId))[:32]
+            if valid_cl_ord_id(synthetic):
+                return _with_cl_ord_id(update, synthetic)
+        raise ValueError(f"order update without clOrdId or ordId: {update!r}")
+
+    def on_update(self, update: OrderUpdate) -> Transition:
+        """Apply one report; publish/journal what changed; keep the entry's stop covering its fills."""
+        t = self.store.apply(self.resolve(update))
+        order = t.order
+        if t.applied:
+            self.bus.publish(EventType.ORDER_UPDATE, order)
+            self._journal("upsert_order", order)
+        if t.filled:
+            self._on_fill(t, update)
+        if t.state_changed and t.state in (OrderState.CANCELED, OrderState.REJECTED) and not t.prev_state.is_terminal:
+            self.bus.publish(EventType.ORDER_CANCELLED, order)
+        if t.filled or (t.state_changed and t.state.is_terminal):
+            self.ensure_stop(order)
+        return t
+
+    def _on_fill(self, t: Transition, update: OrderUpdate) -> None:
+        order, req = t.order, t.order.req
+        if t.fill_px is None:
+            # No price anywhere (DESIGN rule 4): never invent one. Size still drives the stop;
+            # the ledger is corrected from the exchange by reconcile.
+            self._error(
+                "fill_without_px",
+                f"{order.clOrdId}: fill of {t.fill_sz} without any price; not booked",
+                {"clOrdId": order.clOrdId, "fillSz": str(t.fill_sz), "accFillSz": str(t.acc_fill_sz)},
+            )
+            return
+        fee = update.fillFee if update.fillFee is not None and update.fillSz == t.fill_sz else ZERO
+        fill = Fill(
+            clOrdId=order.clOrdId,
+            instId=order.instId,
+            side=req.side,
+            posSide=req.posSide,
+            fillSz=t.fill_sz,
+            fillPx=t.fill_px,
+            accFillSz=t.acc_fill_sz,
+            fee=fee,
+            tradeId=update.tradeId or "",
+            ordId=order.ordId,
+            strategy=req.strategy,
+            reduceOnly=req.reduceOnly,
+            execType=update.execType or "",
+            ts=update.uTime or self._now_ms(),
+        )
+        self._journal("record_fill", fill)
+        self.bus.publish(EventType.ORDER_FILLED, fill)
+
+    # -- stops --------------------------------------------------------------------------------
+    def stop_of(self, clOrdId: str) -> AlgoOrder | None:
+        """The stop we last requested for an entry (None = never requested, or no AlgoStore)."""
+        return self.algos.get(stop_id_for(clOrdId)) if self.algos is not None else None
+
+    def ensure_stop(self, order: Order | str) -> StopPlan:
+        """Place/amend/cancel the entry's stop so it matches the entry's fills; idempotent."""
+        if isinstance(order, str):
+            found = self.store.get(order)
+            if found is None:
+                raise KeyError(order)
+            order = found
+        plan = plan_stop(order, self.stop_of(order.clOrdId))
+        try:
+            if plan.action in (StopAction.PLACE, StopAction.AMEND) and plan.stop is not None:
+                self.sender.send_stop(plan.stop)
+                if self.algos is not None:  # recorded after the send: the id is deterministic and
+                    self.algos.record(plan.stop.to_algo(uTime=self._now_ms()))  # send_stop idempotent
+            elif plan.action is StopAction.CANCEL:
+                self.sender.send_cancel_stop(plan.instId, plan.algoClOrdId)
+        except Exception as exc:
+            log.exception("stop %s for %s failed", plan.action, order.clOrdId)
+            self._error(
+                "stop_failed",
+                f"{order.clOrdId}: {plan.action} stop {plan.algoClOrdId} failed: {exc}",
+                {"clOrdId": order.clOrdId, "algoClOrdId": plan.algoClOrdId, "action": str(plan.action)},
+            )
+        return plan
+
+    def on_position(self, pos: Position) -> list[str]:
+        """The exchange reports a position: cancel its stops when it is flat (position closed ->
+        cancel its stop), shrink them when together they exceed it (an oversized reduce-only order
+        is rejected whole). Returns the algoClOrdIds touched. Acts only when every stop of that
+        position was requested before the report (stop.uTime <= pos.uTime): an older report must not
+        strip the protection of a fresh fill."""
+        if self.algos is None:
+            return []
+        stops = [a for a in self.algos.working(pos.instId) if a.posSide is pos.posSide]
+        if any(a.uTime > pos.uTime for a in stops):
+            return []
+        touched: list[str] = []
+        for stop, sz in fit_stops(pos, stops):
+            try:
+                if sz > ZERO:
+                    req = StopRequest.resize(stop, sz)
+                    self.sender.send_stop(req)
+                    self.algos.record(req.to_algo(uTime=stop.uTime))  # keeps its age: still the oldest
+                else:
+                    self.sender.send_cancel_stop(stop.instId, stop.algoClOrdId)
+                touched.append(stop.algoClOrdId)
+            except Exception as exc:
+                self._error("stop_failed", f"resize stop {stop.algoClOrdId} to {sz} failed: {exc}", {"algoClOrdId": stop.algoClOrdId})
+        return touched
+
+    # -- ambiguity (DESIGN rule 8) ----------------------------------------------------------
+    def mark_ambiguous(self, clOrdId: str) -> Transition:
+        order = self.store.get(clOrdId)
+        if order is None:
+            raise KeyError(clOrdId)
+        return self._apply_local(order.req, OrderState.AMBIGUOUS)
+
+    def unconfirmed(self, older_than_s: float | None = None) -> list[Order]:
+        """Orders the exchange has not acknowledged yet (CREATED/SENT/AMBIGUOUS) and whose last
+        word is older than older_than_s (default: the ambiguity window): to query by clOrdId."""
+        age_ms = int((self.ambiguity_window_s if older_than_s is None else older_than_s) * 1000)
+        now = self._now_ms()
+        return [
+            o for o in self.store.working()
+            if o.state.rank < OrderState.LIVE.rank and now - max(o.uTime, o.cTime) >= age_ms
+        ]
+
+    def resolve_ambiguous(self, clOrdId: str, exchange_update: OrderUpdate | None, resend: bool = True) -> Resolution:
+        """Settle an unacknowledged order with the exchange's answer to a query by clOrdId.
+
+        exchange_update given -> applied like any report. None (the exchange does not know it):
+        within the ambiguity window -> wait; after it -> re-send with the SAME clOrdId (bounded by
+        max_resends), or, if resend is False or the bound is reached, record it REJECTED.
+        """
+        order = self.store.get(clOrdId)
+        if order is None:
+            return Resolution("unknown", None)
+        if exchange_update is not None:
+            t = self.on_update(exchange_update)
+            return Resolution("settled", t.order, t)
+        if order.state.rank >= OrderState.LIVE.rank:
+            return Resolution("not_ambiguous", order)
+        if self._now_ms() - max(order.uTime, order.cTime) < int(self.ambiguity_window_s * 1000):
+            return Resolution("wait", order)
+        resends_key = self.store.keys.counter(f"resends:{clOrdId}")
+        if resend and int(self.store.redis.incr(resends_key)) <= self.max_resends:
+            self.store.redis.expire(resends_key, 7 * 86400)
+            t = self._apply_local(order.req, OrderState.AMBIGUOUS)  # restarts the window (uTime)
+            try:
+                self.sender.send_order(order.req)
+            except Exception:
+                log.exception("re-send of %s failed: stays ambiguous", clOrdId)
+            return Resolution("resent", self.store.get(clOrdId), t)
+        self.store.set_reason(clOrdId, "not found at the exchange after the ambiguity window")
+        t = self.on_update(
+            OrderUpdate(
+                clOrdId=clOrdId, instId=order.instId, state=OrderState.REJECTED,
+                sMsg="not found", uTime=self._now_ms(), source="local",
+            )
+        )
+        return Resolution("rejected", t.order, t)
+
+    # -- events ------------------------------------------------------------------------------
+    def _journal(self, method: str, obj: Order | Fill) -> None:
+        """Journal writes never interrupt on_update: its delta is already committed in Redis, so
+        what follows (publishing the fill, the stop) must still happen."""
+        if self.journal is None:
+            return
+        try:
+            getattr(self.journal, method)(obj)
+        except Exception as exc:
+            log.exception("journal %s failed", method)
+            self.bus.publish(EventType.ERROR, {"kind": "journal_failed", "message": f"journal {method}: {exc}"})
+
+    def _error(self, kind: str, message: str, data: dict[str, Any]) -> None:
+        self.bus.publish(EventType.ERROR, {"kind": kind, "message": message, **data})
+        if self.journal is not None:
+            try:
+                self.journal.record_event(kind, message, data)
+            except Exception:
+                log.exception("journal event %s failed", kind)
+
+
+def _with_cl_ord_id(update: OrderUpdate, clOrdId: str) -> OrderUpdate:
+    return replace(update, clOrdId=clOrdId)
