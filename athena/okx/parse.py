@@ -1,0 +1,478 @@
+"""Pure parsers of OKX V5 JSON into domain types. Shared by the gateways and the tests.
+
+Rules: numbers are parsed from OKX strings into Decimal (a JSON float is refused); "" means absent
+and becomes None, never 0; a malformed payload raises ParseError (never KeyError/TypeError).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import orjson
+
+from athena.domain import (
+    AlgoOrder,
+    AlgoState,
+    BookTop,
+    Instrument,
+    InstrumentError,
+    Level,
+    OrderRequest,
+    OrderState,
+    OrderUpdate,
+    OrdType,
+    Position,
+    PosMode,
+    PosSide,
+    Side,
+    TdMode,
+    Ticker,
+    Trade,
+)
+from athena.domain.money import BadNumber
+from athena.okx.errors import ParseError
+from athena.okx.types import (
+    AccountConfig,
+    Balance,
+    BalanceDetail,
+    CancelAllAfter,
+    ClosePositionAck,
+    LeverageInfo,
+    OkxFill,
+    OrderAck,
+)
+
+_ERRORS = (KeyError, TypeError, ValueError, IndexError, AttributeError, InvalidOperation)
+ZERO = Decimal(0)
+
+
+def loads(raw: str | bytes) -> Any:
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise ParseError(f"not JSON: {exc}") from None
+
+
+# -- field helpers -------------------------------------------------------------------------------
+def _dec(value: Any, key: str) -> Decimal:
+    if type(value) is not str:  # OKX numbers are strings; a float would lose precision
+        raise ParseError(f"{key}: expected a decimal string, got {type(value).__name__}")
+    if value == "":
+        raise ParseError(f"{key}: missing")
+    d = Decimal(value)
+    if not d.is_finite():
+        raise ParseError(f"{key}: not a finite number")
+    return d
+
+
+def req_d(row: dict[str, Any], key: str) -> Decimal:
+    return _dec(row.get(key), key)
+
+
+def opt_d(row: dict[str, Any], key: str) -> Decimal | None:
+    value = row.get(key)
+    if value is None or value == "":
+        return None
+    return _dec(value, key)
+
+
+def opt_s(row: dict[str, Any], key: str) -> str | None:
+    value = row.get(key)
+    if value is None or value == "":
+        return None
+    return str(value)
+
+
+def req_s(row: dict[str, Any], key: str) -> str:
+    value = row.get(key)
+    if value is None or value == "":
+        raise ParseError(f"{key}: missing")
+    return str(value)
+
+
+def as_int(value: Any, default: int = 0) -> int:
+    if value is None or value == "":
+        return default
+    return int(value)
+
+
+def as_bool(value: Any) -> bool | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        return value
+    if value in ("true", "false"):
+        return value == "true"
+    raise ParseError(f"not a boolean: {value!r}")
+
+
+def _enum(cls: Any, value: Any, key: str) -> Any:
+    if value is None or value == "":
+        return None
+    try:
+        return cls(value)
+    except ValueError:
+        raise ParseError(f"{key}: unknown value {value!r}") from None
+
+
+def _obj(row: Any, what: str) -> dict[str, Any]:
+    if not isinstance(row, dict):
+        raise ParseError(f"{what}: expected an object, got {type(row).__name__}")
+    return row
+
+
+# -- reference data ------------------------------------------------------------------------------
+def instrument(row: Any) -> Instrument:
+    row = _obj(row, "instrument")
+    try:
+        return Instrument.from_okx(row)
+    except (InstrumentError, BadNumber, *_ERRORS) as exc:
+        raise ParseError(f"instrument {row.get('instId')!r}: {exc}") from None
+
+
+# -- orders --------------------------------------------------------------------------------------
+def order_update(row: Any, source: str = "ws") -> OrderUpdate:
+    """An order object (REST GET / orders-pending / WS orders push) -> OrderUpdate."""
+    row = _obj(row, "order")
+    try:
+        state_raw = row.get("state")
+        try:
+            state = OrderState.from_okx(state_raw)  # type: ignore[arg-type]
+        except ValueError:
+            raise ParseError(f"order state: unknown value {state_raw!r}") from None
+        acc = opt_d(row, "accFillSz")
+        filled = acc is not None and acc > ZERO
+        avg = opt_d(row, "avgPx")
+        if avg is not None and (avg == ZERO or not filled):
+            avg = None  # "" (REST) or "0" (WS) before any fill: no price
+        fill_sz = opt_d(row, "fillSz")
+        has_fill = fill_sz is not None and fill_sz > ZERO
+        fill_px = opt_d(row, "fillPx") if has_fill else None
+        ord_type = row.get("ordType")
+        return OrderUpdate(
+            clOrdId=str(row.get("clOrdId") or ""),
+            instId=req_s(row, "instId"),
+            state=state,
+            ordId=opt_s(row, "ordId"),
+            accFillSz=acc,
+            avgPx=avg,
+            fillSz=fill_sz,
+            fillPx=fill_px,
+            tradeId=opt_s(row, "tradeId") if has_fill else None,
+            fillFee=opt_d(row, "fillFee") if has_fill else None,
+            fee=opt_d(row, "fee"),
+            feeCcy=opt_s(row, "feeCcy"),
+            execType=opt_s(row, "execType") if has_fill else None,
+            side=_enum(Side, row.get("side"), "side"),
+            posSide=_enum(PosSide, row.get("posSide"), "posSide"),
+            sz=opt_d(row, "sz"),
+            px=opt_d(row, "px"),
+            ordType=OrdType(ord_type) if ord_type in OrdType._value2member_map_ else None,
+            reduceOnly=as_bool(row.get("reduceOnly")),
+            pnl=opt_d(row, "pnl"),
+            sCode=opt_s(row, "sCode"),
+            sMsg=opt_s(row, "sMsg"),
+            uTime=as_int(row.get("uTime")),
+            source=source,
+        )
+    except ParseError:
+        raise
+    except _ERRORS as exc:
+        raise ParseError(f"order {row.get('clOrdId')!r}: {exc}") from None
+
+
+def order_ack(item: Any, req: OrderRequest, source: str = "rest_ack") -> OrderUpdate:
+    """An accepted place-order item ({clOrdId, ordId, sCode "0", ts}) -> OrderUpdate(LIVE).
+
+    Accepted means the exchange holds the order; it may already have filled, which the orders
+    channel or a query reports (ranks never go down, so LIVE cannot undo a later FILLED).
+    """
+    item = _obj(item, "order ack")
+    try:
+        return OrderUpdate(
+            clOrdId=str(item.get("clOrdId") or req.clOrdId),
+            instId=req.instId,
+            state=OrderState.LIVE,
+            ordId=opt_s(item, "ordId"),
+            side=req.side,
+            posSide=req.posSide,
+            sz=req.sz,
+            px=req.px,
+            ordType=req.ordType,
+            reduceOnly=req.reduceOnly,
+            sCode=opt_s(item, "sCode"),
+            sMsg=opt_s(item, "sMsg"),
+            uTime=as_int(item.get("ts")),
+            source=source,
+        )
+    except _ERRORS as exc:
+        raise ParseError(f"order ack: {exc}") from None
+
+
+def order_rejected(req: OrderRequest, sCode: str, sMsg: str, source: str = "rest_ack") -> OrderUpdate:
+    return OrderUpdate(
+        clOrdId=req.clOrdId,
+        instId=req.instId,
+        state=OrderState.REJECTED,
+        side=req.side,
+        posSide=req.posSide,
+        sz=req.sz,
+        px=req.px,
+        ordType=req.ordType,
+        reduceOnly=req.reduceOnly,
+        sCode=sCode or None,
+        sMsg=sMsg or None,
+        source=source,
+    )
+
+
+def order_ack_plain(item: Any) -> OrderAck:
+    """cancel/amend item -> OrderAck."""
+    item = _obj(item, "ack")
+    try:
+        return OrderAck(
+            clOrdId=str(item.get("clOrdId") or ""),
+            ordId=str(item.get("ordId") or ""),
+            ts=as_int(item.get("ts")),
+            reqId=str(item.get("reqId") or ""),
+        )
+    except _ERRORS as exc:
+        raise ParseError(f"ack: {exc}") from None
+
+
+def fill(row: Any) -> OkxFill:
+    row = _obj(row, "fill")
+    try:
+        return OkxFill(
+            instId=req_s(row, "instId"),
+            tradeId=req_s(row, "tradeId"),
+            ordId=str(row.get("ordId") or ""),
+            clOrdId=str(row.get("clOrdId") or ""),
+            side=Side(row["side"]),
+            posSide=_enum(PosSide, row.get("posSide"), "posSide") or PosSide.NET,
+            fillPx=req_d(row, "fillPx"),
+            fillSz=req_d(row, "fillSz"),
+            fee=opt_d(row, "fee"),
+            feeCcy=str(row.get("feeCcy") or ""),
+            execType=str(row.get("execType") or ""),
+            billId=str(row.get("billId") or ""),
+            fillPnl=opt_d(row, "fillPnl"),
+            ts=as_int(row.get("ts") or row.get("fillTime")),
+        )
+    except ParseError:
+        raise
+    except _ERRORS as exc:
+        raise ParseError(f"fill: {exc}") from None
+
+
+# -- algo (stop) orders ---------------------------------------------------------------------------
+_ALGO_ALIASES = {"order_placed": AlgoState.EFFECTIVE, "filled": AlgoState.EFFECTIVE, "failed": AlgoState.ORDER_FAILED}
+
+
+def algo_order(row: Any) -> AlgoOrder:
+    """An algo object (orders-algo-pending, orders-algo channel). The stop price is slTriggerPx, or
+    triggerPx for trigger orders. A take-profit-only or closeFraction (no sz) algo raises ParseError:
+    AlgoOrder cannot represent it faithfully."""
+    row = _obj(row, "algo order")
+    try:
+        state_raw = row.get("state")
+        state = _ALGO_ALIASES.get(state_raw) or _enum(AlgoState, state_raw, "algo state")  # type: ignore[arg-type]
+        if state is None:
+            raise ParseError("algo state: missing")
+        trigger = opt_d(row, "slTriggerPx")
+        trigger_type = row.get("slTriggerPxType")
+        if trigger is None:
+            trigger = opt_d(row, "triggerPx")
+            trigger_type = row.get("triggerPxType")
+        if trigger is None:
+            raise ParseError(f"algo {row.get('algoId')!r}: no slTriggerPx/triggerPx (take-profit only?)")
+        sz = opt_d(row, "sz")
+        if sz is None:
+            raise ParseError(f"algo {row.get('algoId')!r}: no sz (closeFraction={row.get('closeFraction')!r})")
+        return AlgoOrder(
+            algoClOrdId=str(row.get("algoClOrdId") or ""),
+            instId=req_s(row, "instId"),
+            side=Side(row["side"]),
+            sz=sz,
+            slTriggerPx=trigger,
+            state=state,
+            algoId=opt_s(row, "algoId"),
+            posSide=_enum(PosSide, row.get("posSide"), "posSide") or PosSide.NET,
+            tdMode=_enum(TdMode, row.get("tdMode"), "tdMode") or TdMode.CROSS,
+            slTriggerPxType=str(trigger_type or "last"),
+            reduceOnly=bool(as_bool(row.get("reduceOnly"))),
+            uTime=as_int(row.get("uTime")),
+        )
+    except ParseError:
+        raise
+    except _ERRORS as exc:
+        raise ParseError(f"algo order: {exc}") from None
+
+
+# -- positions and balance ------------------------------------------------------------------------
+_POS_EXTRA = ("posId", "availPos", "notionalUsd", "imr", "margin", "mmr", "mgnRatio", "bePx", "fee",
+              "fundingFee", "pnl", "ccy", "last", "idxPx", "cTime", "tradeId", "adl")
+
+
+def position(row: Any) -> Position:
+    row = _obj(row, "position")
+    try:
+        return Position(
+            instId=req_s(row, "instId"),
+            posSide=_enum(PosSide, row.get("posSide"), "posSide") or PosSide.NET,
+            pos=req_d(row, "pos"),
+            avgPx=opt_d(row, "avgPx"),
+            mgnMode=_enum(TdMode, row.get("mgnMode"), "mgnMode") or TdMode.CROSS,
+            markPx=opt_d(row, "markPx"),
+            upl=opt_d(row, "upl"),
+            realizedPnl=opt_d(row, "realizedPnl"),
+            lever=opt_d(row, "lever"),
+            liqPx=opt_d(row, "liqPx"),
+            uTime=as_int(row.get("uTime")),
+            extra={k: str(row[k]) for k in _POS_EXTRA if row.get(k) not in (None, "")},
+        )
+    except ParseError:
+        raise
+    except _ERRORS as exc:
+        raise ParseError(f"position {row.get('instId')!r}: {exc}") from None
+
+
+def balance(row: Any) -> Balance:
+    row = _obj(row, "balance")
+    try:
+        details: dict[str, BalanceDetail] = {}
+        for d in row.get("details") or ():
+            d = _obj(d, "balance detail")
+            ccy = req_s(d, "ccy")
+            details[ccy] = BalanceDetail(
+                ccy=ccy,
+                eq=opt_d(d, "eq"),
+                cashBal=opt_d(d, "cashBal"),
+                availBal=opt_d(d, "availBal"),
+                availEq=opt_d(d, "availEq"),
+                frozenBal=opt_d(d, "frozenBal"),
+                ordFrozen=opt_d(d, "ordFrozen"),
+                upl=opt_d(d, "upl"),
+                eqUsd=opt_d(d, "eqUsd"),
+                uTime=as_int(d.get("uTime")),
+            )
+        return Balance(
+            totalEq=opt_d(row, "totalEq"),
+            details=details,
+            upl=opt_d(row, "upl"),
+            imr=opt_d(row, "imr"),
+            mmr=opt_d(row, "mmr"),
+            mgnRatio=opt_d(row, "mgnRatio"),
+            uTime=as_int(row.get("uTime")),
+        )
+    except ParseError:
+        raise
+    except _ERRORS as exc:
+        raise ParseError(f"balance: {exc}") from None
+
+
+def account_config(row: Any) -> AccountConfig:
+    row = _obj(row, "account config")
+    try:
+        return AccountConfig(
+            uid=str(row.get("uid") or ""),
+            acctLv=str(row.get("acctLv") or ""),
+            posMode=PosMode(row["posMode"]),
+            perm=str(row.get("perm") or ""),
+            label=str(row.get("label") or ""),
+            autoLoan=bool(as_bool(row.get("autoLoan"))),
+        )
+    except ParseError:
+        raise
+    except _ERRORS as exc:
+        raise ParseError(f"account config: {exc}") from None
+
+
+def leverage(row: Any) -> LeverageInfo:
+    row = _obj(row, "leverage")
+    try:
+        return LeverageInfo(
+            instId=str(row.get("instId") or ""),
+            lever=req_d(row, "lever"),
+            mgnMode=TdMode(row["mgnMode"]),
+            posSide=_enum(PosSide, row.get("posSide"), "posSide") or PosSide.NET,
+        )
+    except ParseError:
+        raise
+    except _ERRORS as exc:
+        raise ParseError(f"leverage: {exc}") from None
+
+
+def close_position_ack(row: Any) -> ClosePositionAck:
+    row = _obj(row, "close-position")
+    try:
+        return ClosePositionAck(
+            instId=req_s(row, "instId"),
+            posSide=_enum(PosSide, row.get("posSide"), "posSide") or PosSide.NET,
+            clOrdId=str(row.get("clOrdId") or ""),
+            tag=str(row.get("tag") or ""),
+        )
+    except ParseError:
+        raise
+    except _ERRORS as exc:
+        raise ParseError(f"close-position: {exc}") from None
+
+
+def cancel_all_after(row: Any) -> CancelAllAfter:
+    row = _obj(row, "cancel-all-after")
+    try:
+        return CancelAllAfter(triggerTime=as_int(row.get("triggerTime")), ts=as_int(row.get("ts")), tag=str(row.get("tag") or ""))
+    except _ERRORS as exc:
+        raise ParseError(f"cancel-all-after: {exc}") from None
+
+
+# -- market data (the tick path: keep lean) -----------------------------------------------------------
+def levels(raw: Any) -> tuple[Level, ...]:
+    """[[px, sz, "0", numOrders], ...] -> Levels, order kept."""
+    out = []
+    for lv in raw:
+        px, sz = lv[0], lv[1]
+        if type(px) is not str or type(sz) is not str:
+            raise ParseError("book level: px/sz must be strings")
+        out.append(Level(Decimal(px), Decimal(sz), int(lv[3]) if len(lv) > 3 else 0))
+    return tuple(out)
+
+
+def book_top(instId: str, d: Any) -> BookTop:
+    """books5 / bbo-tbt / REST books item -> BookTop (bids descend, asks ascend, as OKX sends)."""
+    try:
+        return BookTop(instId, levels(d["bids"]), levels(d["asks"]), int(d["ts"]), int(d.get("seqId", -1)))
+    except ParseError:
+        raise
+    except _ERRORS as exc:
+        raise ParseError(f"book {instId}: {exc!r}") from None
+
+
+def ticker(row: Any) -> Ticker:
+    try:
+        return Ticker(
+            instId=req_s(row, "instId"),
+            last=opt_d(row, "last"),
+            bidPx=opt_d(row, "bidPx"),
+            bidSz=opt_d(row, "bidSz"),
+            askPx=opt_d(row, "askPx"),
+            askSz=opt_d(row, "askSz"),
+            ts=int(row["ts"]),
+        )
+    except ParseError:
+        raise
+    except _ERRORS as exc:
+        raise ParseError(f"ticker: {exc!r}") from None
+
+
+def trade(row: Any) -> Trade:
+    try:
+        side = row["side"]
+        if side != "buy" and side != "sell":
+            raise ParseError(f"trade side: {side!r}")
+        return Trade(row["instId"], str(row["tradeId"]), _dec(row["px"], "px"), _dec(row["sz"], "sz"), side, int(row["ts"]))
+    except ParseError:
+        raise
+    except _ERRORS as exc:
+        raise ParseError(f"trade: {exc!r}") from None

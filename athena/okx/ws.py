@@ -1,0 +1,322 @@
+"""WsConnection: one OKX WebSocket kept alive in its own daemon thread (websocket-client).
+
+- sends the text "ping" when nothing arrived for `ping_interval_s` (< 30 s, OKX's idle rule);
+- a watchdog reconnects when nothing at all (not even "pong") arrived for `stall_timeout_s`, or
+  when the connection is not healthy (no subscribe ack / login) that long after connecting;
+- reconnects with exponential backoff and jitter (`backoff_initial_s` -> `backoff_max_s`), never in a
+  tight loop; the backoff resets only after a connection became healthy (subscribed / logged in);
+- keeps the desired subscriptions and sends each exactly once per connection (no duplicates);
+- counts messages, reconnects and malformed frames by kind; logs each malformed kind once with the
+  raw text cut to 200 chars; nothing a peer sends can kill the thread;
+- stop() closes the socket and joins the thread.
+Subclasses implement on_message(raw) and may override on_open() (e.g. to log in first).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterable
+from typing import Any
+
+import orjson
+import websocket
+from websocket import ABNF
+
+log = logging.getLogger(__name__)
+
+SubKey = tuple[tuple[str, str], ...]
+
+
+def sub_key(arg: dict[str, Any]) -> SubKey:
+    return tuple(sorted((str(k), str(v)) for k, v in arg.items()))
+
+
+class WsStats:
+    """Counters of one connection (read from any thread; written only by the connection thread)."""
+
+    def __init__(self) -> None:
+        self.messages = 0
+        self.connects = 0
+        self.reconnects = 0
+        self.connect_failures = 0
+        self.stalls = 0
+        self.pings = 0
+        self.pongs = 0
+        self.subscribes_sent = 0
+        self.sub_acks = 0
+        self.errors: Counter[str] = Counter()  # OKX error events by code
+        self.malformed: Counter[str] = Counter()
+
+    def as_dict(self) -> dict[str, Any]:
+        d = {k: v for k, v in vars(self).items() if not isinstance(v, Counter)}
+        d["errors"] = dict(self.errors)
+        d["malformed"] = dict(self.malformed)
+        return d
+
+
+class WsConnection:
+    def __init__(
+        self,
+        url: str,
+        name: str = "okx-ws",
+        *,
+        ping_interval_s: float = 20.0,
+        stall_timeout_s: float = 30.0,
+        backoff_initial_s: float = 1.0,
+        backoff_max_s: float = 60.0,
+        connect_timeout_s: float = 10.0,
+    ) -> None:
+        if not 0 < ping_interval_s < stall_timeout_s:
+            raise ValueError("need 0 < ping_interval_s < stall_timeout_s")
+        self.url = url
+        self.name = name
+        self.ping_interval_s = ping_interval_s
+        self.stall_timeout_s = stall_timeout_s
+        self.backoff_initial_s = backoff_initial_s
+        self.backoff_max_s = max(backoff_max_s, backoff_initial_s)
+        self.connect_timeout_s = connect_timeout_s
+        self.stats = WsStats()
+        self._poll_s = max(0.02, min(1.0, ping_interval_s / 4))
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._ws: websocket.WebSocket | None = None
+        self._lock = threading.RLock()
+        self._desired: dict[SubKey, dict[str, Any]] = {}
+        self._sent: set[SubKey] = set()  # subscriptions sent on the current connection
+        self._ready = False  # may subscribe (after login for private connections)
+        self._healthy = False
+        self._halted = False
+        self._logged: set[str] = set()
+        self.connected = threading.Event()
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        self._abort()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def force_reconnect(self) -> None:
+        """Drop the current connection; the thread reconnects (after the backoff)."""
+        self._abort()
+
+    def halt(self) -> None:
+        """Stop reconnecting (e.g. after repeated auth failures); the thread ends."""
+        self._halted = True
+        self._abort()
+
+    def _abort(self) -> None:
+        ws = self._ws
+        if ws is not None:
+            try:
+                ws.abort()
+            except Exception:
+                pass
+
+    # -- subscriptions --------------------------------------------------------------------------
+    def subscribe(self, args: Iterable[dict[str, Any]]) -> None:
+        with self._lock:
+            for a in args:
+                self._desired.setdefault(sub_key(a), dict(a))
+            if self._ready:
+                self._send_pending()
+
+    def unsubscribe(self, args: Iterable[dict[str, Any]]) -> None:
+        with self._lock:
+            out = []
+            for a in args:
+                k = sub_key(a)
+                self._desired.pop(k, None)
+                if k in self._sent:
+                    self._sent.discard(k)
+                    out.append(a)
+            if out:
+                self.send_json({"op": "unsubscribe", "args": out})
+
+    def resubscribe(self, arg: dict[str, Any]) -> None:
+        """Unsubscribe and subscribe again on this connection (e.g. to get a fresh books snapshot)."""
+        with self._lock:
+            k = sub_key(arg)
+            if k in self._sent:
+                self.send_json({"op": "unsubscribe", "args": [arg]})
+                self._sent.discard(k)
+            self._desired.setdefault(k, dict(arg))
+            if self._ready:
+                self._send_pending()
+
+    def _send_pending(self) -> None:
+        pending = [(k, a) for k, a in self._desired.items() if k not in self._sent]
+        if not pending:
+            return
+        if self.send_json({"op": "subscribe", "args": [a for _, a in pending]}):
+            self._sent.update(k for k, _ in pending)
+            self.stats.subscribes_sent += len(pending)
+
+    def set_ready(self) -> None:
+        """The connection may subscribe now: send every desired subscription not yet sent."""
+        with self._lock:
+            self._ready = True
+            self._send_pending()
+
+    def mark_healthy(self) -> None:
+        self._healthy = True
+
+    @property
+    def subscriptions(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return list(self._desired.values())
+
+    # -- sending --------------------------------------------------------------------------------
+    def send(self, text: str) -> bool:
+        ws = self._ws
+        if ws is None:
+            return False
+        try:
+            ws.send(text)
+            return True
+        except Exception as exc:
+            self._log_once("send", f"{self.name}: send failed: {type(exc).__name__}")
+            return False
+
+    def send_json(self, obj: Any) -> bool:
+        return self.send(orjson.dumps(obj).decode())
+
+    # -- hooks ----------------------------------------------------------------------------------
+    def on_open(self) -> None:
+        """Called on the connection thread after each connect. Default: subscribe right away."""
+        self.set_ready()
+
+    def on_message(self, raw: bytes) -> None:
+        raise NotImplementedError
+
+    def on_close(self) -> None:
+        """Called after each disconnect."""
+
+    # -- diagnostics ----------------------------------------------------------------------------
+    def malformed(self, kind: str, raw: bytes | str) -> None:
+        self.stats.malformed[kind] += 1
+        if kind not in self._logged:
+            self._logged.add(kind)
+            text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+            log.warning("%s: malformed %s message (further ones only counted): %.200s", self.name, kind, text)
+
+    def _log_once(self, kind: str, msg: str) -> None:
+        if kind not in self._logged:
+            self._logged.add(kind)
+            log.warning(msg)
+
+    # -- the thread -----------------------------------------------------------------------------
+    def backoff_delay(self, attempt: int) -> float:
+        base = min(self.backoff_max_s, self.backoff_initial_s * (2 ** min(attempt, 30)))
+        return base * random.uniform(0.5, 1.0)
+
+    def _run(self) -> None:
+        attempt = 0
+        while not self._stop.is_set() and not self._halted:
+            healthy = False
+            try:
+                healthy = self._session()
+            except Exception:
+                log.exception("%s: connection loop error", self.name)
+            if self._stop.is_set() or self._halted:
+                break
+            attempt = 0 if healthy else attempt + 1
+            delay = self.backoff_delay(attempt)
+            log.info("%s: reconnecting in %.2fs", self.name, delay)
+            self._stop.wait(delay)
+
+    def _session(self) -> bool:
+        """One connection from connect to close. True when it became healthy."""
+        try:
+            ws = websocket.create_connection(
+                self.url, timeout=self.connect_timeout_s, skip_utf8_validation=True, enable_multithread=True
+            )
+        except Exception as exc:
+            self.stats.connect_failures += 1
+            log.info("%s: connect to %s failed: %s", self.name, self.url, type(exc).__name__)
+            return False
+        with self._lock:
+            self._ws = ws
+            self._sent.clear()
+            self._ready = False
+            self._healthy = False
+        self.stats.connects += 1
+        if self.stats.connects > 1:
+            self.stats.reconnects += 1
+        self.connected.set()
+        try:
+            ws.settimeout(self._poll_s)
+            self._pump(ws)
+        finally:
+            self.connected.clear()
+            with self._lock:
+                self._ws = None
+                self._ready = False
+                self._sent.clear()
+            try:
+                ws.close(timeout=0.2)
+            except Exception:
+                pass
+            try:
+                self.on_close()
+            except Exception:
+                log.exception("%s: on_close failed", self.name)
+        return self._healthy
+
+    def _pump(self, ws: websocket.WebSocket) -> None:
+        now = time.monotonic
+        opened = last_rx = last_ping = now()
+        self.on_open()
+        stop = self._stop
+        stats = self.stats
+        on_message = self.on_message
+        while not stop.is_set() and not self._halted:
+            try:
+                opcode, data = ws.recv_data()
+            except websocket.WebSocketTimeoutException:
+                t = now()
+                idle = t - last_rx
+                if idle >= self.stall_timeout_s:
+                    stats.stalls += 1
+                    log.warning("%s: no data for %.1fs, reconnecting", self.name, idle)
+                    return
+                if not self._healthy and t - opened >= self.stall_timeout_s:
+                    stats.stalls += 1  # pongs only: no login / subscription answer
+                    log.warning("%s: no login/subscribe answer after %.1fs, reconnecting", self.name, t - opened)
+                    return
+                if idle >= self.ping_interval_s and t - last_ping >= self.ping_interval_s:
+                    last_ping = t
+                    stats.pings += 1
+                    self.send("ping")
+                continue
+            except Exception as exc:  # closed, reset, aborted, protocol error
+                if not stop.is_set():
+                    log.info("%s: connection lost: %s", self.name, type(exc).__name__)
+                return
+            last_rx = now()
+            if opcode == ABNF.OPCODE_CLOSE:
+                return
+            if data == b"pong":
+                stats.pongs += 1
+                continue
+            stats.messages += 1
+            try:
+                on_message(data)
+            except Exception as exc:  # a bad frame or a failing callback never kills the thread
+                self.malformed("handler:" + type(exc).__name__, data)
