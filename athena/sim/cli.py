@@ -1,0 +1,43 @@
+"""`athena sim`: run the OKX-compatible simulator in the foreground until Ctrl-C."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import threading
+from typing import Any
+
+
+def main(argv: list[str]) -> int:
+    from athena.sim.config import SimConfig
+    from athena.sim.server import SimServer
+
+    try:
+        from athena.config import load_settings
+
+        base = SimConfig.from_settings(load_settings())
+    except Exception:  # no/invalid config: the sim still runs on its defaults
+        base = SimConfig(port=8765)
+    p = argparse.ArgumentParser(prog="athena sim", description="OKX V5 compatible exchange on loopback")
+    p.add_argument("--host", default=base.host)
+    p.add_argument("--port", type=int, default=base.port)
+    p.add_argument("--seed", type=int, default=base.seed)
+    p.add_argument("--tls", action="store_true", default=base.tls, help="serve https/wss with a self-signed cert")
+    p.add_argument("--tick-ms", type=int, default=base.tick_interval_ms, help="market step interval (0 = off)")
+    p.add_argument("--idle-s", type=float, default=base.idle_timeout_s, help="WS idle close (OKX: 30)")
+    p.add_argument("--no-rate-limits", action="store_true", help="disable OKX rate limits (benchmarks)")
+    a = p.parse_args(argv)
+    over: dict[str, Any] = {"host": a.host, "port": a.port, "seed": a.seed, "tls": a.tls,
+                            "tick_interval_ms": a.tick_ms, "idle_timeout_s": a.idle_s, "rate_limits": not a.no_rate_limits}
+    srv = SimServer(base, **over).start()
+    print(f"athena sim listening: REST {srv.url}  WS {srv.ws_url('public')} | private | business", flush=True)
+    print(f"admin {srv.url}/sim/state", flush=True)
+    if srv.cert_file:
+        print(f"TLS cert (set SSL_CERT_FILE to trust it): {srv.cert_file}", flush=True)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    while not stop.wait(0.5):
+        pass
+    srv.stop()
+    return 0

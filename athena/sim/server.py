@@ -1,0 +1,321 @@
+"""SimServer: the Exchange served over aiohttp on loopback (REST /api/v5, WS /ws/v5/*, admin /sim/*).
+
+`SimServer(config).start()` runs the app on its own event loop in a background thread and returns when
+listening; every Exchange call happens on that loop thread. `.stop()` cleans up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any, TypeVar
+
+import orjson
+from aiohttp import web
+
+from athena.sim.auth import check_rest
+from athena.sim.config import SimConfig
+from athena.sim.errors import msg
+from athena.sim.exchange import Exchange
+from athena.sim.faults import Faults
+from athena.sim.market import SyntheticMarket
+from athena.sim.ratelimit import RateLimiter
+from athena.sim.rest import Route, find_route
+from athena.sim.util import BadParam, text
+from athena.sim.ws import WsHub
+
+log = logging.getLogger("athena.sim")
+T = TypeVar("T")
+HTTP400 = {"50000", "50002", "50014", "50015", "50016", "51000"}
+
+
+def _resp(status: int, code: str, message: str, data: list[Any], extra: dict[str, Any] | None = None) -> web.Response:
+    env: dict[str, Any] = {"code": code, "msg": message, "data": data}
+    if extra:
+        env.update(extra)
+    return web.Response(body=orjson.dumps(env), status=status, content_type="application/json")
+
+
+class SimServer:
+    def __init__(self, config: SimConfig | Any = None, **overrides: Any) -> None:
+        if config is None:
+            config = SimConfig()
+        elif not isinstance(config, SimConfig):
+            config = SimConfig.from_settings(config)
+        for k, v in overrides.items():
+            if not hasattr(config, k):
+                raise TypeError(f"SimConfig has no field {k!r}")
+            setattr(config, k, v)
+        self.config = config
+        self.keys = {k.key: k for k in config.keys}
+        self.exchange = Exchange(config.instruments, config.seed, config.clock, config.initial_usdt)
+        self.market = SyntheticMarket(self.exchange, config.seed)
+        self.market_running = config.tick_interval_ms > 0
+        self.faults = Faults(rng=random.Random(config.seed))
+        self.faults.update(config.faults)
+        self.limiter = RateLimiter(config.rate_limit_scale, config.rate_limits)
+        self.hub = WsHub(self)
+        self.exchange.add_listener(self.hub.on_push)
+        self.exchange.set_wants(self.hub.wants)
+        self.skew_s = 0.0  # added to the server's wall clock for auth checks (tests of 50102)
+        self.port = config.port
+        self.cert_file: str | None = None
+        self.requests = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._runner: web.AppRunner | None = None
+        self._tasks: list[asyncio.Task[Any]] = []
+
+    # -- addresses -------------------------------------------------------------------------
+    @property
+    def url(self) -> str:
+        return f"{'https' if self.config.tls else 'http'}://{self.config.host}:{self.port}"
+
+    def ws_url(self, kind: str = "public") -> str:
+        return f"{'wss' if self.config.tls else 'ws'}://{self.config.host}:{self.port}/ws/v5/{kind}"
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def start(self, timeout: float = 10.0) -> SimServer:
+        ready = threading.Event()
+        errors: list[BaseException] = []
+
+        def run() -> None:
+            loop = asyncio.new_event_loop()
+            self._loop = loop
+            asyncio.set_event_loop(loop)
+            try:
+                loop.run_until_complete(self._start_async())
+            except BaseException as exc:  # reported to start()'s caller
+                errors.append(exc)
+                ready.set()
+                loop.close()
+                return
+            ready.set()
+            try:
+                loop.run_forever()
+            finally:
+                loop.run_until_complete(self._stop_async())
+                loop.close()
+
+        self._thread = threading.Thread(target=run, name=f"athena-sim-{self.config.port}", daemon=True)
+        self._thread.start()
+        if not ready.wait(timeout):
+            raise RuntimeError("simulator did not start in time")
+        if errors:
+            raise errors[0]
+        return self
+
+    def stop(self) -> None:
+        loop, thread = self._loop, self._thread
+        if loop is not None and thread is not None and thread.is_alive():
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join(10)
+        self._loop = self._thread = None
+
+    def __enter__(self) -> SimServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    async def _start_async(self) -> None:
+        ssl_ctx = None
+        if self.config.tls:
+            from athena.sim.tls import make_cert, server_context
+
+            cert, key = make_cert()
+            self.cert_file = str(cert)
+            ssl_ctx = server_context(cert, key)
+        self._runner = web.AppRunner(self.build_app(), access_log=None, handle_signals=False, shutdown_timeout=1.0)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.config.host, self.config.port, ssl_context=ssl_ctx, reuse_address=True)
+        await site.start()
+        server = getattr(site, "_server", None)
+        if server is not None and server.sockets:
+            self.port = server.sockets[0].getsockname()[1]
+        self._tasks = [asyncio.ensure_future(c) for c in (
+            self._market_loop(), self._timer_loop(), self.hub.idle_loop(self.config.idle_timeout_s))]
+
+    async def _stop_async(self) -> None:
+        for t in self._tasks:
+            t.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.hub.drop_all()
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    async def _market_loop(self) -> None:
+        while True:
+            await asyncio.sleep(max(1, self.config.tick_interval_ms) / 1000)
+            if self.market_running and self.config.tick_interval_ms > 0:
+                self.market.step()
+
+    async def _timer_loop(self) -> None:
+        last_books = time.monotonic()
+        while True:
+            await asyncio.sleep(0.05)
+            self.exchange.poll()
+            if time.monotonic() - last_books >= self.config.books_keepalive_s:
+                last_books = time.monotonic()
+                self.exchange.keepalive_books()
+
+    def call(self, fn: Callable[..., T], *args: Any, timeout: float = 10.0) -> T:
+        """Run fn(*args) on the server's loop thread (the Exchange is single-threaded) and return its result."""
+        if self._loop is None:
+            return fn(*args)
+
+        async def run() -> T:
+            return fn(*args)
+
+        return asyncio.run_coroutine_threadsafe(run(), self._loop).result(timeout)
+
+    # -- app -------------------------------------------------------------------------------
+    def build_app(self) -> web.Application:
+        app = web.Application(client_max_size=1 << 20)
+        app.router.add_route("*", "/api/v5/{tail:.*}", self._api)
+        app.router.add_get("/ws/v5/{kind}", self.hub.handle)
+        app.router.add_route("*", "/sim/{tail:.*}", self._admin)
+        return app
+
+    def place(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Place one order, honouring the reject-next-orders fault."""
+        if self.faults.reject_orders > 0:
+            self.faults.reject_orders -= 1
+            code = self.faults.reject_code
+            return {"clOrdId": text(body, "clOrdId"), "ordId": "", "tag": text(body, "tag"),
+                    "ts": str(self.exchange.now()), "sCode": code, "sMsg": msg(code), "subCode": ""}
+        return self.exchange.place_order(body)
+
+    async def _api(self, request: web.Request) -> web.Response:
+        self.requests += 1
+        in_time = str(time.time_ns() // 1000)
+        path = request.path
+        route = find_route(request.method, path)
+        if route is None:
+            return _resp(404, "404", "Not Found", [])
+        if isinstance(route, str):
+            return _resp(405, "50115", msg("50115"), [])
+        raw = await request.read()
+        f = self.faults
+        if f.rest_rate_limit.fire(path, f.rng):
+            return _resp(429, "50011", msg("50011"), [])
+        if f.rest_5xx.fire(path, f.rng):
+            if f.rest_5xx_execute:
+                await self._process(request, route, raw, in_time)
+            return _resp(503, "50001", msg("50001"), [])
+        if f.rest_timeout.fire(path, f.rng):
+            await asyncio.sleep(f.rest_timeout_hold_s)  # the client gives up; the order still happens
+        return await self._process(request, route, raw, in_time)
+
+    async def _process(self, request: web.Request, route: Route, raw: bytes, in_time: str) -> web.Response:
+        if route.private:
+            now_ms = int((time.time() + self.skew_s) * 1000)
+            err = check_rest(request.headers, request.method, request.raw_path, raw, self.keys, now_ms,
+                             int(self.config.max_skew_s * 1000))
+            if err:
+                return _resp(401, err, msg(err), [])
+        params = dict(request.query)
+        body: Any = None
+        if request.method == "POST":
+            if not raw.strip():
+                return _resp(400, "50000", msg("50000"), [])
+            try:
+                body = orjson.loads(raw)
+            except orjson.JSONDecodeError:
+                return _resp(400, "50002", msg("50002"), [])
+        if not self._rate_ok(request.path, route, params, body):
+            return _resp(429, "50011", msg("50011"), [])
+        extra = None
+        try:
+            code, message, data = route.handler(self, params, body)
+        except BadParam as e:
+            code, message, data = e.code, msg(e.code, e.name), []
+            status = 400 if e.code in HTTP400 else 200
+            return _resp(status, code, message, data)
+        except Exception:
+            log.exception("sim: %s failed", request.path)
+            return _resp(500, "50026", msg("50026"), [])
+        if route.trade:
+            extra = {"inTime": in_time, "outTime": str(time.time_ns() // 1000)}
+            if self.faults.push_before_ack:
+                await self.hub.drain()
+        return _resp(200, code, message, data, extra)
+
+    def _rate_ok(self, path: str, route: Route, params: dict[str, str], body: Any) -> bool:
+        if not self.limiter.enabled:
+            return True
+        items = body if isinstance(body, list) else [body if isinstance(body, dict) else params]
+        if route.per_inst or path.endswith(("batch-orders", "cancel-batch-orders", "amend-batch-orders")):
+            by_inst: dict[str, int] = {}
+            for it in items:
+                k = str(it.get("instId") or it.get("instIdCode") or "")
+                by_inst[k] = by_inst.get(k, 0) + 1
+            if path.endswith("/batch-orders") and len(items) == 1:  # a batch of one counts as a single order
+                return self.limiter.allow(f"{route.method}{path[:-13]}/order", next(iter(by_inst)), 60, 2.0)
+            return all(self.limiter.allow(route.method + path, k, route.limit, route.window_s, n) for k, n in by_inst.items())
+        return self.limiter.allow(route.method + path, "", route.limit, route.window_s)
+
+    # -- admin -----------------------------------------------------------------------------
+    async def _admin(self, request: web.Request) -> web.Response:
+        tail = request.match_info["tail"].strip("/")
+        body: dict[str, Any] = {}
+        if request.method == "POST" and request.can_read_body:
+            raw = await request.read()
+            if raw.strip():
+                try:
+                    body = orjson.loads(raw)
+                except orjson.JSONDecodeError:
+                    return _resp(400, "50002", msg("50002"), [])
+        ex = self.exchange
+        try:
+            if tail == "state":
+                data: Any = ex.state()
+            elif tail == "faults" and request.method == "GET":
+                data = self.faults.view()
+            elif tail == "faults":
+                self.faults.update(body)
+                data = self.faults.view()
+            elif tail == "faults/clear":
+                self.faults = Faults(rng=self.faults.rng)
+                data = self.faults.view()
+            elif tail == "price":
+                inst_id = str(body["instId"])
+                mark = Decimal(str(body["mark"])) if body.get("mark") not in (None, "") else None
+                if body.get("px") not in (None, ""):
+                    ex.set_price(inst_id, Decimal(str(body["px"])), mark)
+                else:
+                    ex.set_mark(inst_id, mark)
+                data = ex.state()["markets"][inst_id]
+            elif tail == "step":
+                for _ in range(max(1, min(int(body.get("n", 1)), 100_000))):
+                    self.market.step()
+                data = {"steps": self.market.steps}
+            elif tail == "market":
+                if "running" in body:
+                    self.market_running = bool(body["running"])
+                if "tick_interval_ms" in body:
+                    self.config.tick_interval_ms = int(body["tick_interval_ms"])
+                data = {"running": self.market_running, "tick_interval_ms": self.config.tick_interval_ms}
+            elif tail == "ws/drop":
+                data = {"dropped": await self.hub.drop_all()}
+            elif tail == "poll":
+                ex.poll()
+                data = {}
+            elif tail == "skew":
+                self.skew_s = float(body.get("seconds", 0))
+                data = {"skew_s": self.skew_s}
+            elif tail == "rate-limits":
+                self.limiter.enabled = bool(body.get("enabled", True))
+                data = {"enabled": self.limiter.enabled}
+            elif tail == "stats":
+                data = {"requests": self.requests, "pushes": self.hub.pushes, "connections": len(self.hub.conns)}
+            else:
+                return _resp(404, "404", "Not Found", [])
+        except (KeyError, ValueError, TypeError, ArithmeticError) as exc:
+            return _resp(400, "51000", f"bad admin request: {exc}", [])
+        return _resp(200, "0", "", [data])

@@ -1,0 +1,378 @@
+"""WebSocket side of the sim: /ws/v5/{public,private,business} connections, subscriptions and fan-out.
+
+Each connection has an outbox drained by one writer task, so a push is serialized once per fan-out
+and the engine (which emits synchronously) never waits on a socket. Faults (stall, delay, duplicate,
+reorder) act in the writer on data pushes only; acks and pongs always flow.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from aiohttp import WSMsgType, web
+
+from athena.sim.auth import check_ws_login
+from athena.sim.errors import msg
+from athena.sim.rest import items_result
+from athena.sim.util import BadParam
+
+if TYPE_CHECKING:
+    from athena.sim.server import SimServer
+
+PUBLIC = {"tickers", "books5", "bbo-tbt", "books", "trades", "mark-price"}
+PRIVATE = {"orders", "positions", "account"}
+BUSINESS = {"orders-algo"}
+ALLOWED = {"public": PUBLIC, "private": PRIVATE | BUSINESS, "business": BUSINESS}
+OPS = {"order", "batch-orders", "cancel-order", "batch-cancel-orders", "amend-order", "batch-amend-orders"}
+
+
+def _dumps(obj: Any) -> str:
+    return orjson.dumps(obj).decode()
+
+
+class Conn:
+    __slots__ = ("closed", "conn_id", "kind", "last_tx", "logged_in", "out", "request", "sending", "subs", "wake", "ws")
+
+    def __init__(self, ws: web.WebSocketResponse, kind: str, request: web.Request) -> None:
+        self.ws, self.kind, self.request = ws, kind, request
+        self.conn_id = secrets.token_hex(4)
+        self.logged_in = False
+        self.subs: dict[str, dict[str, Any]] = {}  # key -> arg
+        self.out: deque[tuple[str, bool]] = deque()  # (text, is_data)
+        self.wake = asyncio.Event()
+        self.last_tx = time.monotonic()
+        self.sending = False
+        self.closed = False
+
+    def send(self, text: str, data: bool = False) -> None:
+        if not self.closed:
+            self.out.append((text, data))
+            self.wake.set()
+
+
+def _key(arg: dict[str, Any]) -> str:
+    return "|".join(f"{k}={arg[k]}" for k in sorted(arg))
+
+
+class WsHub:
+    def __init__(self, srv: SimServer) -> None:
+        self.srv = srv
+        self.conns: set[Conn] = set()
+        self.pub: dict[tuple[str, str], set[Conn]] = {}
+        self.priv: dict[str, dict[Conn, list[dict[str, Any]]]] = {}
+        self.pushes = 0  # data frames handed to sockets
+        self._tasks: set[asyncio.Future[Any]] = set()
+
+    # -- engine side -----------------------------------------------------------------------
+    def wants(self, channel: str, inst_id: str) -> bool:
+        if channel in PUBLIC:
+            return bool(self.pub.get((channel, inst_id)))
+        return bool(self.priv.get(channel))
+
+    def on_push(self, channel: str, arg: dict[str, Any], data: list[dict[str, Any]]) -> None:
+        if channel in PUBLIC:
+            conns = self.pub.get((channel, arg.get("instId", "")))
+            if not conns:
+                return
+            m: dict[str, Any] = {"arg": arg, "data": data}
+            if channel == "books":
+                m = {"arg": arg, "action": "update", "data": data}
+            text = _dumps(m)
+            for c in conns:
+                c.send(text, True)
+            return
+        subs = self.priv.get(channel)
+        if not subs:
+            return
+        cache: dict[str, str] = {}
+        for c, args in subs.items():
+            for sub in args:
+                if not _matches(sub, arg, data):
+                    continue
+                k = _key(sub)
+                text = cache.get(k)
+                if text is None:
+                    out_arg = {**sub, "uid": self.srv.exchange.uid}
+                    m = {"arg": out_arg, "data": data}
+                    if channel == "positions":
+                        m = {"arg": out_arg, "eventType": "event_update", "data": data}
+                    text = cache[k] = _dumps(m)
+                c.send(text, True)
+
+    # -- connection side -------------------------------------------------------------------
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        kind = request.match_info["kind"]
+        if kind not in ALLOWED:
+            raise web.HTTPNotFound()
+        ws = web.WebSocketResponse(autoping=True, max_msg_size=1 << 20)
+        await ws.prepare(request)
+        c = Conn(ws, kind, request)
+        self.conns.add(c)
+        writer = asyncio.ensure_future(self._writer(c))
+        try:
+            async for frame in ws:
+                if frame.type == WSMsgType.TEXT:
+                    self._on_text(c, frame.data)
+                elif frame.type in (WSMsgType.ERROR, WSMsgType.CLOSE):
+                    break
+        finally:
+            self._drop(c)
+            writer.cancel()
+        return ws
+
+    def _drop(self, c: Conn) -> None:
+        c.closed = True
+        self.conns.discard(c)
+        for key in list(c.subs):
+            self._unsub(c, c.subs[key])
+
+    async def _writer(self, c: Conn) -> None:
+        faults = self.srv.faults
+        while not c.closed:
+            if not c.out:
+                c.wake.clear()
+                await c.wake.wait()
+                continue
+            stalled = faults.stall_until > time.monotonic()
+            if stalled or faults.push_delay_s:
+                ctrl = [t for t, d in c.out if not d]
+                if ctrl:  # acks and pongs are not held back
+                    keep = deque(x for x in c.out if x[1])
+                    c.out.clear()
+                    c.out.extend(keep)
+                    for t in ctrl:
+                        await self._send(c, t)
+                    continue
+                if stalled:
+                    await asyncio.sleep(min(0.05, faults.stall_until - time.monotonic()))
+                    continue
+                await asyncio.sleep(faults.push_delay_s)
+            batch = list(c.out)
+            c.out.clear()
+            c.sending = True
+            rng = faults.rng
+            if faults.reorder_pushes and len(batch) >= 2:
+                for i in range(len(batch) - 1):
+                    if batch[i][1] and batch[i + 1][1] and rng.random() < faults.reorder_pushes:
+                        batch[i], batch[i + 1] = batch[i + 1], batch[i]
+            try:
+                for text, is_data in batch:
+                    await self._send(c, text)
+                    if is_data:
+                        self.pushes += 1
+                        if faults.duplicate_pushes and rng.random() < faults.duplicate_pushes:
+                            await self._send(c, text)
+            finally:
+                c.sending = False
+
+    async def _send(self, c: Conn, text: str) -> None:
+        try:
+            await c.ws.send_str(text)
+        except (ConnectionError, RuntimeError):
+            c.closed = True
+        c.last_tx = time.monotonic()
+
+    def _event(self, c: Conn, event: str, **kw: Any) -> None:
+        c.send(_dumps({"event": event, **kw, "connId": c.conn_id}))
+
+    def _error(self, c: Conn, code: str, text: str = "", req_id: str | None = None) -> None:
+        extra = {"id": req_id} if req_id else {}
+        c.send(_dumps({**extra, "event": "error", "code": code, "msg": msg(code, text) if text else msg(code),
+                       "connId": c.conn_id}))
+
+    def _on_text(self, c: Conn, raw: str) -> None:
+        if raw == "ping":
+            c.send("pong")
+            return
+        try:
+            req = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            self._error(c, "60012", raw[:200])
+            return
+        if not isinstance(req, dict):
+            self._error(c, "60012", raw[:200])
+            return
+        op, req_id = req.get("op"), req.get("id")
+        args = req.get("args")
+        if op in ("subscribe", "unsubscribe"):
+            if not isinstance(args, list) or not args or not all(isinstance(a, dict) for a in args):
+                self._error(c, "60012", raw[:200], req_id)
+                return
+            for a in args:
+                (self._subscribe if op == "subscribe" else self._unsubscribe)(c, a, req_id)
+        elif op == "login":
+            self._login(c, args, req_id)
+        elif op in OPS:
+            self._trade_op(c, req, op, args, req_id)
+        else:
+            self._error(c, "60019", str(op), req_id)
+
+    def _login(self, c: Conn, args: Any, req_id: str | None) -> None:
+        if not isinstance(args, list) or len(args) != 1 or not isinstance(args[0], dict):
+            self._error(c, "60012", "login", req_id)
+            return
+        code = check_ws_login(args[0], self.srv.keys, time.time() + self.srv.skew_s)
+        if code:
+            self._error(c, code, req_id=req_id)
+            return
+        c.logged_in = True
+        self._event(c, "login", code="0", msg="")
+
+    def _subscribe(self, c: Conn, arg: dict[str, Any], req_id: str | None) -> None:
+        ch = arg.get("channel")
+        ex = self.srv.exchange
+        extra = {"id": req_id} if req_id else {}
+        if not isinstance(ch, str) or ch not in ALLOWED[c.kind]:
+            self._error(c, "60018", _dumps(arg), req_id)
+            return
+        if (ch in PRIVATE or ch in BUSINESS) and not c.logged_in:
+            self._error(c, "60011", req_id=req_id)
+            return
+        inst_id = arg.get("instId", "")
+        if ch in PUBLIC and inst_id not in ex.insts:
+            self._error(c, "60018", _dumps(arg), req_id)
+            return
+        if ch not in PUBLIC and arg.get("instType", "ANY") not in ("SWAP", "ANY") and ch != "account":
+            self._error(c, "60018", _dumps(arg), req_id)
+            return
+        c.send(_dumps({**extra, "event": "subscribe", "arg": arg, "connId": c.conn_id}))
+        key = _key(arg)
+        if key in c.subs:
+            return
+        c.subs[key] = arg
+        if ch in PUBLIC:
+            self.pub.setdefault((ch, inst_id), set()).add(c)
+            self._initial_public(c, ch, inst_id, arg)
+        else:
+            self.priv.setdefault(ch, {}).setdefault(c, []).append(arg)
+            n = sum(1 for x in self.priv[ch] if x is not None)
+            self._event(c, "channel-conn-count", channel=ch, connCount=str(n))
+            self._initial_private(c, ch, arg)
+
+    def _initial_public(self, c: Conn, ch: str, inst_id: str, arg: dict[str, Any]) -> None:
+        ex = self.srv.exchange
+        if ch == "books":
+            c.send(_dumps({"arg": arg, "action": "snapshot", "data": [ex.books_snapshot(inst_id)]}), True)
+        elif ch == "tickers":
+            c.send(_dumps({"arg": arg, "data": [ex.ticker_json(inst_id)]}), True)
+        elif ch in ("books5", "bbo-tbt"):
+            b = ex.books_json(inst_id, 5 if ch == "books5" else 1)
+            d = {"asks": b["asks"], "bids": b["bids"], "ts": b["ts"], "seqId": ex.markets[inst_id].seq}
+            if ch == "books5":
+                d["instId"] = inst_id
+            c.send(_dumps({"arg": arg, "data": [d]}), True)
+        elif ch == "mark-price":
+            c.send(_dumps({"arg": arg, "data": [ex.mark_json(inst_id)]}), True)
+
+    def _initial_private(self, c: Conn, ch: str, arg: dict[str, Any]) -> None:
+        ex = self.srv.exchange
+        out_arg = {**arg, "uid": ex.uid}
+        if ch == "positions":
+            q = {k: v for k, v in arg.items() if k in ("instId", "instType", "instFamily")}
+            rows = [r for r in ex.positions_view({**q, "instId": ""}) if _matches(arg, r, [r])]
+            c.send(_dumps({"arg": out_arg, "eventType": "snapshot", "curPage": 1, "lastPage": True, "data": rows}), True)
+        elif ch == "account":
+            c.send(_dumps({"arg": out_arg, "eventType": "snapshot", "curPage": 1, "lastPage": True,
+                           "data": [ex.balance()]}), True)
+
+    def _unsubscribe(self, c: Conn, arg: dict[str, Any], req_id: str | None) -> None:
+        extra = {"id": req_id} if req_id else {}
+        key = _key(arg)
+        if key in c.subs:
+            self._unsub(c, c.subs.pop(key))
+        c.send(_dumps({**extra, "event": "unsubscribe", "arg": arg, "connId": c.conn_id}))
+
+    def _unsub(self, c: Conn, arg: dict[str, Any]) -> None:
+        ch = arg.get("channel", "")
+        if ch in PUBLIC:
+            s = self.pub.get((ch, arg.get("instId", "")))
+            if s:
+                s.discard(c)
+        else:
+            subs = self.priv.get(ch, {})
+            lst = subs.get(c, [])
+            if arg in lst:
+                lst.remove(arg)
+            if not lst:
+                subs.pop(c, None)
+
+    def _trade_op(self, c: Conn, req: dict[str, Any], op: str, args: Any, req_id: str | None) -> None:
+        in_time = str(time.time_ns() // 1000)
+        base = {"id": req_id or "", "op": op}
+        if c.kind != "private":
+            c.send(_dumps({**base, "code": "60018", "msg": msg("60018", op), "data": []}))
+            return
+        if not c.logged_in:
+            c.send(_dumps({**base, "code": "60011", "msg": msg("60011"), "data": []}))
+            return
+        if not isinstance(args, list) or not args or len(args) > 20 or not all(isinstance(a, dict) for a in args):
+            c.send(_dumps({**base, "code": "60013", "msg": msg("60013"), "data": []}))
+            return
+        ex = self.srv.exchange
+        fn = {"order": self.srv.place, "batch-orders": self.srv.place, "cancel-order": ex.cancel_order,
+              "batch-cancel-orders": ex.cancel_order, "amend-order": ex.amend_order,
+              "batch-amend-orders": ex.amend_order}[op]
+        mark = len(c.out)
+        try:
+            items = [fn(a) for a in args]
+        except BadParam as e:
+            c.send(_dumps({**base, "code": e.code, "msg": msg(e.code, e.name), "data": []}))
+            return
+        code, message, data = items_result(items, batch=op.startswith("batch"))
+        reply = _dumps({**base, "code": code, "msg": message, "data": data, "inTime": in_time,
+                        "outTime": str(time.time_ns() // 1000)})
+        if self.srv.faults.push_before_ack or c.closed:
+            c.send(reply)
+        else:  # the op reply goes ahead of the pushes it caused
+            c.out.insert(min(mark, len(c.out)), (reply, False))
+            c.wake.set()
+
+    # -- housekeeping ----------------------------------------------------------------------
+    async def idle_loop(self, idle_s: float) -> None:
+        """OKX's 30 s rule: close connections that were sent nothing for idle_s (code 4004)."""
+        while True:
+            await asyncio.sleep(max(0.05, min(1.0, idle_s / 5)))
+            now = time.monotonic()
+            for c in list(self.conns):
+                if not c.closed and not c.out and now - c.last_tx > idle_s:
+                    c.closed = True
+                    task = asyncio.ensure_future(c.ws.close(code=4004, message=b"No data received in 30s"))
+                    self._tasks.add(task)
+                    task.add_done_callback(self._tasks.discard)
+
+    async def drain(self, timeout: float = 1.0) -> None:
+        """Wait until every outbox is empty (push_before_ack fault)."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if all(not c.out and not c.sending for c in self.conns if not c.closed):
+                return
+            await asyncio.sleep(0.001)
+
+    async def drop_all(self) -> int:
+        n = 0
+        for c in list(self.conns):
+            n += 1
+            c.closed = True
+            tr = c.request.transport
+            if tr is not None:
+                tr.abort()
+            else:
+                await c.ws.close(code=1011)
+        return n
+
+
+def _matches(sub: dict[str, Any], arg: dict[str, Any], data: list[dict[str, Any]]) -> bool:
+    """Does a private subscription (instType/instFamily/instId/ccy filters) cover this push?"""
+    it = sub.get("instType")
+    if it not in (None, "", "ANY", "SWAP"):
+        return False
+    if sub.get("instId") and sub["instId"] != arg.get("instId"):
+        return False
+    if sub.get("instFamily") and sub["instFamily"] != arg.get("instFamily"):
+        return False
+    return not (sub.get("ccy") and sub["ccy"] != "USDT")
