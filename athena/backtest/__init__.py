@@ -1,0 +1,1 @@
+"""Deterministic backtest: market data replayed through the same strategy + OMS code against the sim."""

@@ -1,0 +1,208 @@
+"""StrategyContext: the only door from a strategy to the world.
+
+buy/sell build an OrderRequest (clOrdId from OrderManager.new_cl_ord_id(strategy, seq), so each
+intent has one deterministic id), run PreTradeCheck and submit via the OrderManager. close() is a
+reduce-only order checked with bypass=True (an emergency close is never refused for risk).
+The context also exposes instruments, the strategy's equity for sizing, a clock and TTL locks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Protocol
+
+from athena.bus import EventBus, EventType
+from athena.domain import Instrument, Order, OrderRequest, OrderState, OrdType, PosSide, Side, TdMode
+from athena.oms.stops import stop_id_for
+from athena.strategies.clock import Clock, TtlLockLike
+
+ZERO = Decimal(0)
+
+
+class OrderManagerLike(Protocol):
+    def new_cl_ord_id(self, strategy: str, seq: int | str, instId: str = "") -> str: ...
+
+    def next_seq(self, strategy: str, instId: str = "") -> int: ...
+
+    def submit(self, req: OrderRequest) -> Order: ...
+
+    def cancel(self, clOrdId: str) -> Any: ...
+
+
+class PreTradeLike(Protocol):
+    def check(self, req: OrderRequest, instrument: Instrument, equity: Decimal, bypass: bool = False) -> Any: ...
+
+
+class CapitalLike(Protocol):
+    def reserve(self, strategy: str, clOrdId: str, margin: Decimal, sz: Decimal | None = None) -> Any: ...
+
+
+# (equity, entry_px, stop_px, instrument) -> contracts (0 when too small): PreTradeCheck.size_for_risk
+Sizer = Callable[[Decimal, Decimal, Decimal, Instrument], Decimal]
+LockFactory = Callable[[str, int], TtlLockLike]
+
+
+@dataclass(frozen=True, slots=True)
+class Intent:
+    """The outcome of one buy/sell/close call: submitted (ok) or refused with a reason."""
+
+    clOrdId: str
+    ok: bool
+    reason: str = ""
+
+
+def _refusal(verdict: Any) -> str | None:
+    """PreTradeCheck returns Approved | Rejected (ok False, reason); None means approved."""
+    if getattr(verdict, "ok", False):
+        return None
+    return str(getattr(verdict, "reason", "rejected"))
+
+
+class StrategyContext:
+    def __init__(
+        self,
+        strategy: str,
+        *,
+        orders: OrderManagerLike,
+        risk: PreTradeLike,
+        instruments: dict[str, Instrument],
+        equity: Callable[[], Decimal | None],
+        sizer: Sizer,
+        clock: Clock,
+        locks: LockFactory,
+        bus: EventBus,
+        routes: dict[str, str] | None = None,
+        position_view: Callable[[str], Decimal | None] | None = None,
+        exclusive: frozenset[str] = frozenset(),
+        td_mode: TdMode = TdMode.CROSS,
+        capital: CapitalLike | None = None,
+        max_notional: Callable[[], Decimal | None] | None = None,
+    ) -> None:
+        self.strategy = strategy
+        self._orders = orders
+        self._risk = risk
+        self._instruments = instruments
+        self._equity = equity
+        self._sizer = sizer
+        self._clock = clock
+        self._locks = locks
+        self.bus = bus
+        self.routes = routes if routes is not None else {}  # clOrdId -> strategy, for event routing
+        self._position_view = position_view
+        self.exclusive = exclusive  # instIds only this strategy trades (position checks apply)
+        self.td_mode = td_mode
+        self._capital = capital  # reserves an approved entry's margin (CapitalCommander)
+        self._max_notional = max_notional  # the risk profile's per-order cap (and leverage x equity)
+        self.refusals = 0
+
+    # -- world views ---------------------------------------------------------------------------
+    def instrument(self, instId: str) -> Instrument:
+        return self._instruments[instId]
+
+    def now_ms(self) -> int:
+        return self._clock.now_ms()
+
+    def equity(self) -> Decimal | None:
+        """This strategy's allocated equity (None when unknown: then nothing is sized)."""
+        return self._equity()
+
+    def size_for_risk(self, instId: str, entry_px: Decimal, stop_px: Decimal) -> Decimal:
+        """Contracts such that entry->stop loses at most the risk fraction of allocated equity."""
+        equity = self._equity()
+        if equity is None or equity <= ZERO:
+            return ZERO
+        return self._sizer(equity, entry_px, stop_px, self._instruments[instId])
+
+    def max_contracts(self, instId: str, px: Decimal) -> Decimal | None:
+        """The largest order the risk limits allow at px (None: no limit known)."""
+        cap = self._max_notional() if self._max_notional is not None else None
+        if cap is None or px <= 0:
+            return None
+        inst = self._instruments[instId]
+        return inst.round_sz(cap / (px * inst.coin_per_contract))
+
+    def position(self, instId: str) -> Decimal | None:
+        """The PositionManager's signed view of the position, None when it has none to offer."""
+        return self._position_view(instId) if self._position_view is not None else None
+
+    def lock(self, name: str, ttl_ms: int) -> TtlLockLike:
+        return self._locks(f"{self.strategy}:{name}", ttl_ms)
+
+    def error(self, message: str, **data: Any) -> None:
+        self.bus.publish(EventType.ERROR, {"source": self.strategy, "message": message, **data})
+
+    # -- actions -------------------------------------------------------------------------------
+    def next_cl_ord_id(self, instId: str) -> str:
+        """A fresh, deterministic clOrdId: strategy + instrument + an intent sequence kept by the OMS
+        (in Redis, so a restart never reuses one)."""
+        seq = self._orders.next_seq(self.strategy, instId)
+        return self._orders.new_cl_ord_id(self.strategy, seq, instId)
+
+    def buy(self, instId: str, sz: Decimal, px: Decimal | None = None, **kw: Any) -> Intent:
+        return self.order(instId, Side.BUY, sz, px, **kw)
+
+    def sell(self, instId: str, sz: Decimal, px: Decimal | None = None, **kw: Any) -> Intent:
+        return self.order(instId, Side.SELL, sz, px, **kw)
+
+    def close(
+        self, instId: str, side: Side, sz: Decimal, px: Decimal | None = None, clOrdId: str | None = None
+    ) -> Intent:
+        """Reduce-only: market when px is None, else a limit. Risk check bypassed."""
+        return self.order(instId, side, sz, px, reduce_only=True, clOrdId=clOrdId)
+
+    def order(
+        self,
+        instId: str,
+        side: Side,
+        sz: Decimal,
+        px: Decimal | None = None,
+        *,
+        post_only: bool = False,
+        reduce_only: bool = False,
+        stop_loss_px: Decimal | None = None,
+        take_profit_px: Decimal | None = None,
+        tag: str = "",
+        clOrdId: str | None = None,
+    ) -> Intent:
+        """clOrdId: one taken from next_cl_ord_id() beforehand, so the caller can record it first."""
+        ord_type = OrdType.MARKET if px is None else OrdType.POST_ONLY if post_only else OrdType.LIMIT
+        req = OrderRequest(
+            clOrdId=clOrdId or self.next_cl_ord_id(instId),
+            instId=instId,
+            side=side,
+            ordType=ord_type,
+            sz=sz,
+            px=px,
+            tdMode=self.td_mode,
+            posSide=PosSide.NET,
+            reduceOnly=reduce_only,
+            strategy=self.strategy,
+            stop_loss_px=None if reduce_only else stop_loss_px,
+            take_profit_px=take_profit_px,
+            tag=tag,
+        )
+        return self.submit(req, bypass=reduce_only)
+
+    def submit(self, req: OrderRequest, bypass: bool = False) -> Intent:
+        verdict = self._risk.check(req, self._instruments[req.instId], self._equity() or ZERO, bypass)
+        reason = _refusal(verdict)
+        margin = getattr(verdict, "margin", ZERO) or ZERO
+        if reason is None and self._capital is not None and margin > 0:
+            res = self._capital.reserve(self.strategy, req.clOrdId, margin, req.sz)
+            if not getattr(res, "ok", True):
+                reason = f"reserve: {getattr(res, 'code', 'refused')}"
+        if reason is not None:
+            self.refusals += 1
+            return Intent(req.clOrdId, False, reason)
+        self.routes[req.clOrdId] = self.strategy
+        if req.stop_loss_px is not None:  # the OMS names the entry's stop after it
+            self.routes[stop_id_for(req.clOrdId)] = self.strategy
+        order = self._orders.submit(req)
+        if order.state is OrderState.REJECTED:
+            return Intent(req.clOrdId, False, order.reason or "rejected")
+        return Intent(req.clOrdId, True)
+
+    def cancel(self, clOrdId: str) -> None:
+        self._orders.cancel(clOrdId)

@@ -1,0 +1,94 @@
+"""Build strategies from Settings.strategies: class name -> class, instIds, params, allocation, risk."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+from athena.bus import EventBus
+from athena.config import Settings, StrategySettings
+from athena.domain import Instrument
+from athena.strategies.base import BaseStrategy, StrategyParamError
+from athena.strategies.clock import Clock
+from athena.strategies.context import LockFactory, StrategyContext
+from athena.strategies.scalper_v1 import ScalperV1
+
+STRATEGY_CLASSES: dict[str, type[BaseStrategy]] = {"ScalperV1": ScalperV1}
+
+# (settings of one strategy, instIds only it trades) -> its context
+ContextFactory = Callable[[StrategySettings, frozenset[str]], StrategyContext]
+
+
+def strategy_class(name: str, strategy: str = "") -> type[BaseStrategy]:
+    try:
+        return STRATEGY_CLASSES[name]
+    except KeyError:
+        known = ", ".join(sorted(STRATEGY_CLASSES))
+        raise StrategyParamError(f"strategy {strategy!r}: cls {name!r} is unknown (known: {known})") from None
+
+
+def exclusive_instruments(settings: list[StrategySettings]) -> dict[str, frozenset[str]]:
+    """Per strategy, the instIds no other enabled strategy trades (its position there is its own)."""
+    enabled = [s for s in settings if s.enabled]
+    count = Counter(i for s in enabled for i in set(s.instIds))
+    return {s.name: frozenset(i for i in s.instIds if count[i] == 1) for s in enabled}
+
+
+def build_strategies(settings: list[StrategySettings], make_ctx: ContextFactory) -> list[BaseStrategy]:
+    """Enabled strategies, in config order. Raises StrategyParamError naming the strategy and key."""
+    exclusive = exclusive_instruments(settings)
+    out: list[BaseStrategy] = []
+    for s in settings:
+        if not s.enabled:
+            continue
+        cls = strategy_class(s.cls, s.name)
+        out.append(cls(s.name, list(s.instIds), dict(s.params), make_ctx(s, exclusive[s.name])))
+    return out
+
+
+def context_factory(
+    settings: Settings,
+    *,
+    orders: Any,
+    pretrade: Any,
+    capital: Any,
+    instruments: dict[str, Instrument],
+    clock: Clock,
+    locks: LockFactory,
+    bus: EventBus,
+    routes: dict[str, str],
+) -> ContextFactory:
+    """The production wiring of each strategy's context (the backtest uses the same):
+    equity = allocation + net realised PnL (CapitalCommander); per-order cap = min(max_order_notional,
+    leverage x equity); sizing by PreTradeCheck.size_for_risk (risk.risk_per_trade)."""
+
+    def make(s: StrategySettings, exclusive: frozenset[str]) -> StrategyContext:
+        lev = min(s.risk.leverage, settings.risk.max_leverage)
+
+        def equity() -> Decimal | None:
+            return Decimal(capital.allocation(s.name)) + Decimal(capital.realised(s.name))
+
+        def max_notional() -> Decimal | None:
+            eq = equity()
+            cap: Decimal = s.risk.max_order_notional
+            return min(cap, lev * eq) if eq is not None and eq > 0 else cap
+
+        return StrategyContext(
+            s.name, orders=orders, risk=pretrade, instruments=instruments, equity=equity,
+            sizer=pretrade.size_for_risk, clock=clock, locks=locks, bus=bus, routes=routes,
+            exclusive=exclusive, capital=capital, max_notional=max_notional,
+        )
+
+    return make
+
+
+def redis_locks(redis: Any, keys: Any) -> LockFactory:
+    """Production close locks: Redis SET NX PX keys under keys.lock(name) (DESIGN rule 6)."""
+    from athena.state.locks import TtlLock
+
+    def make(name: str, ttl_ms: int) -> TtlLock:
+        return TtlLock(redis, keys.lock(name), ttl_ms)
+
+    return make
