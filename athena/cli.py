@@ -1,0 +1,48 @@
+"""The `athena` command. Each subcommand lives in its own module and is imported only when used,
+so `athena sim` never loads Celery and `athena status` never loads the simulator."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Callable
+
+# name -> (module:function(argv) -> int, help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "sim": ("athena.sim.cli:main", "run the OKX-compatible simulator on loopback"),
+    "demo": ("athena.demo:main", "run the whole stack on embedded defaults, live and visible"),
+    "backtest": ("athena.backtest.cli:main", "replay market data through strategies + OMS deterministically"),
+    "status": ("athena.control:status_main", "positions, working orders, stops, PnL, breaker/halt, workers"),
+    "reconcile": ("athena.control:reconcile_main", "run reconcile now (privileged)"),
+    "flatten": ("athena.control:flatten_main", "cancel everything and close positions (privileged)"),
+    "halt": ("athena.control:halt_main", "stop new entries everywhere (privileged)"),
+    "resume": ("athena.control:resume_main", "allow new entries again (privileged)"),
+    "config": ("athena.control:config_main", "validate and print the effective configuration (secrets hidden)"),
+}
+
+
+def _resolve(target: str) -> Callable[[list[str]], int]:
+    module, func = target.split(":")
+    return getattr(importlib.import_module(module), func)  # type: ignore[no-any-return]
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = argparse.ArgumentParser(prog="athena", description="Athena: automated trading for OKX perpetual swaps")
+    parser.add_argument("command", choices=sorted(COMMANDS), help="; ".join(f"{k}: {v[1]}" for k, v in COMMANDS.items()))
+    if not argv or argv[0] in ("-h", "--help"):
+        parser.print_help()
+        return 0 if argv else 2
+    if argv[0] not in COMMANDS:
+        parser.error(f"unknown command {argv[0]!r}")
+    try:
+        func = _resolve(COMMANDS[argv[0]][0])
+    except (ImportError, AttributeError) as exc:
+        print(f"athena {argv[0]}: not available in this build ({exc})", file=sys.stderr)
+        return 2
+    return int(func(argv[1:]) or 0)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

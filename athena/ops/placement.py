@@ -1,0 +1,127 @@
+"""place_order: exactly one exchange order per clOrdId, whatever Celery redelivers or retries.
+
+1. Single writer per account: a Redis lease with a fencing token (two workers never place at once).
+2. The order is in Redis before anything is sent (the stream worker created it; a manual request
+   is created here). Already acknowledged or final -> nothing to do.
+3. A previous attempt (a `placing` marker exists: retry, redelivery, a worker killed mid-request)
+   -> query the exchange by clOrdId first; send again, with the SAME clOrdId, only if it is unknown.
+4. The REST outcome is applied through OrderManager (monotonic Lua): LIVE ack, definite rejection,
+   or AMBIGUOUS (timeout after sending) followed by queries by clOrdId.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+from dataclasses import dataclass
+
+from athena.domain import Order, OrderRequest, OrderState, OrderUpdate
+from athena.engine import Engine
+from athena.okx.errors import OkxAmbiguous, OkxRateLimited, OkxRejected, OkxTransient
+from athena.ops.errors import RetryLater
+from athena.state.locks import Lease
+
+log = logging.getLogger(__name__)
+
+LEASE_TTL_MS = 30_000
+PLACING_TTL_S = 7 * 86400
+AMBIGUOUS_QUERIES = (0.2, 0.5, 1.0)  # seconds between queries by clOrdId after a timeout
+DUPLICATE_CL_ORD_ID = "51016"
+
+
+@dataclass(frozen=True, slots=True)
+class PlaceOutcome:
+    status: str  # acked | rejected | already | found | ambiguous
+    clOrdId: str
+    state: str
+    ordId: str | None = None
+    detail: str = ""
+
+    def to_dict(self) -> dict[str, str | None]:
+        return {"status": self.status, "clOrdId": self.clOrdId, "state": self.state, "ordId": self.ordId, "detail": self.detail}
+
+
+def owner_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def placement_lease(engine: Engine) -> Lease:
+    return Lease(engine.redis, engine.keys, "placement", LEASE_TTL_MS)
+
+
+def _outcome(status: str, order: Order, detail: str = "") -> PlaceOutcome:
+    return PlaceOutcome(status, order.clOrdId, str(order.state), order.ordId, detail)
+
+
+def place(engine: Engine, req: OrderRequest) -> PlaceOutcome:
+    lease = placement_lease(engine)
+    token = lease.acquire(owner_id())
+    if token is None:
+        raise RetryLater("placement lease held by another worker", countdown=0.05)
+    try:
+        return _place(engine, req, lease, token)
+    finally:
+        lease.release(token)
+
+
+def _place(engine: Engine, req: OrderRequest, lease: Lease, token: int) -> PlaceOutcome:
+    store, orders = engine.store, engine.orders
+    if store.create(Order(req=req, state=OrderState.CREATED, cTime=_now_ms(), uTime=_now_ms())):
+        log.info("place %s: recorded here (not submitted through the stream worker)", req.clOrdId)
+    order = store.get(req.clOrdId)
+    assert order is not None
+    if order.state.rank >= OrderState.LIVE.rank:
+        return _outcome("already", order)
+
+    marker = engine.keys.kv(f"placing:{req.clOrdId}")
+    first_attempt = bool(engine.redis.set(marker, str(_now_ms()), nx=True, ex=PLACING_TTL_S))
+    if not first_attempt:
+        found = engine.rest.get_order(req.instId, clOrdId=req.clOrdId)
+        if found is not None:
+            t = orders.on_update(found)
+            log.info("place %s: found on the exchange (%s), not sent again", req.clOrdId, t.state)
+            return _outcome("found", t.order)
+        engine.redis.set(marker, str(_now_ms()), ex=PLACING_TTL_S)
+        log.warning("place %s: earlier attempt left no order on the exchange; sending again (same clOrdId)", req.clOrdId)
+
+    if not lease.valid(token):  # fencing: we lost the lease while querying
+        raise RetryLater("placement lease lost", countdown=0.05)
+    try:
+        ack = engine.rest.place_order(req)
+    except OkxRejected as exc:
+        if DUPLICATE_CL_ORD_ID in (exc.sCode, exc.code):
+            found = engine.rest.get_order(req.instId, clOrdId=req.clOrdId)
+            if found is not None:
+                return _outcome("found", orders.on_update(found).order)
+        update = exc.update or OrderUpdate(
+            clOrdId=req.clOrdId, instId=req.instId, state=OrderState.REJECTED, sCode=exc.sCode or exc.code,
+            sMsg=exc.sMsg or exc.msg, uTime=_now_ms(), source="rest_ack",
+        )
+        store.set_reason(req.clOrdId, f"{update.sCode}: {update.sMsg}")
+        t = orders.on_update(update)
+        log.warning("place %s rejected: %s", req.clOrdId, exc)
+        return _outcome("rejected", t.order, str(exc))
+    except OkxAmbiguous as exc:
+        orders.mark_ambiguous(req.clOrdId)
+        log.warning("place %s: outcome unknown (%s); querying by clOrdId", req.clOrdId, exc)
+        for pause in AMBIGUOUS_QUERIES:
+            time.sleep(pause)
+            try:
+                found = engine.rest.get_order(req.instId, clOrdId=req.clOrdId)
+            except (OkxTransient, OkxAmbiguous, OkxRateLimited):
+                continue
+            if found is not None:
+                return _outcome("found", orders.on_update(found).order)
+        raise RetryLater(f"{req.clOrdId} ambiguous: not visible yet", countdown=orders.ambiguity_window_s) from exc
+    except OkxRateLimited as exc:
+        raise RetryLater(str(exc), countdown=max(exc.retry_after, 0.2)) from exc
+    except OkxTransient as exc:
+        raise RetryLater(str(exc), countdown=1.0) from exc
+    t = orders.on_update(ack)
+    return _outcome("acked", t.order)
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)

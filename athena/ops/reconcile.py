@@ -1,0 +1,122 @@
+"""reconcile and cancel_ghost_orders: the exchange is the source of truth (DESIGN rule 5).
+
+reconcile: orders we think are working vs the exchange's pending list (each difference settled by a
+query by clOrdId), orders the exchange has that we never recorded (recorded as external), orders
+never acknowledged (settled through OrderManager.resolve_ambiguous), then the position ledger.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from athena.domain import OrderState
+from athena.engine import Engine
+from athena.okx.errors import OkxError, OkxRejected
+from athena.ops.sync import sync_positions
+
+log = logging.getLogger(__name__)
+
+GHOST_MIN_AGE_MS = 3_000  # a fill may not have reached the position snapshot yet
+
+
+@dataclass
+class ReconcileReport:
+    orders_checked: int = 0
+    orders_settled: list[dict[str, str]] = field(default_factory=list)
+    external_orders: list[str] = field(default_factory=list)
+    unconfirmed: list[dict[str, str]] = field(default_factory=list)
+    stops_live: int = 0
+    positions: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def drift(self) -> list[Any]:
+        return list(self.positions.get("drift", []))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "orders_checked": self.orders_checked,
+            "orders_settled": self.orders_settled,
+            "external_orders": self.external_orders,
+            "unconfirmed": self.unconfirmed,
+            "stops_live": self.stops_live,
+            "positions": self.positions,
+            "drift": self.drift,
+            "ok": not self.drift,
+        }
+
+
+def reconcile(engine: Engine) -> ReconcileReport:
+    report = ReconcileReport()
+    orders = engine.orders
+    pending = {u.clOrdId or "": u for u in engine.rest.orders_pending()}
+    ours = orders.working()
+    report.orders_checked = len(ours)
+    for order in ours:
+        if order.state.rank < OrderState.LIVE.rank:
+            continue  # unacknowledged: handled below with the ambiguity window
+        if order.clOrdId in pending:
+            orders.on_update(pending[order.clOrdId])  # may carry fills we missed
+            continue
+        found = engine.rest.get_order(order.instId, clOrdId=order.clOrdId)
+        if found is not None:
+            t = orders.on_update(found)
+            report.orders_settled.append({"clOrdId": order.clOrdId, "was": str(order.state), "now": str(t.state)})
+    for cl, update in pending.items():
+        if not cl or engine.store.get(cl) is None:
+            t = orders.on_update(update)
+            report.external_orders.append(t.order.clOrdId)
+    for order in orders.unconfirmed():
+        found = engine.rest.get_order(order.instId, clOrdId=order.clOrdId)
+        res = orders.resolve_ambiguous(order.clOrdId, found)
+        report.unconfirmed.append({"clOrdId": order.clOrdId, "resolution": res.status})
+    stops = engine.rest.algos_pending()
+    report.stops_live = len(stops)
+    for algo in stops:
+        if engine.algos.get(algo.algoClOrdId) is not None:
+            engine.algos.set_state(algo.algoClOrdId, algo.state, algoId=algo.algoId, uTime=algo.uTime)
+    report.positions = sync_positions(engine).to_dict()
+    engine.journal.record_event("reconcile", "reconcile ran", report.to_dict())
+    return report
+
+
+@dataclass
+class GhostReport:
+    orders: list[str] = field(default_factory=list)
+    stops: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, list[str]]:
+        return {"orders": self.orders, "stops": self.stops, "failed": self.failed}
+
+
+def cancel_ghost_orders(engine: Engine) -> GhostReport:
+    """Working reduce-only orders and stops with no position to reduce are cancelled."""
+    positions = engine.rest.positions()
+    stops = engine.rest.algos_pending()
+    working = [engine.store.get(u.clOrdId) or engine.orders.on_update(u).order for u in engine.rest.orders_pending() if u.clOrdId]
+    ghosts = engine.positions.ghost_orders(working, stops, positions, min_age_ms=GHOST_MIN_AGE_MS)
+    report = GhostReport()
+    for order in ghosts.orders:
+        try:
+            engine.rest.cancel_order(order.instId, clOrdId=order.clOrdId)
+            report.orders.append(order.clOrdId)
+        except OkxRejected as exc:  # already gone: fine
+            log.info("ghost %s: %s", order.clOrdId, exc)
+        except OkxError as exc:
+            report.failed.append(f"{order.clOrdId}: {exc}")
+    by_inst: dict[str, list[str]] = {}
+    for algo in ghosts.stops:
+        by_inst.setdefault(algo.instId, []).append(algo.algoId or "")
+    for instId, ids in by_inst.items():
+        for i in range(0, len(ids), 10):
+            chunk = [a for a in ids[i : i + 10] if a]
+            try:
+                acks = engine.rest.cancel_algos(instId, algoIds=chunk)
+                report.stops += [a.algoId for a in acks]
+            except OkxError as exc:
+                report.failed.append(f"{instId} stops: {exc}")
+    if report.orders or report.stops:
+        log.warning("cancelled ghosts: %s", report.to_dict())
+    return report

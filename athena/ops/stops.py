@@ -1,0 +1,160 @@
+"""submit_stop_loss and protect_positions: every open position has an exchange-side stop covering
+its size (DESIGN rule 3).
+
+An entry's stop is placed under a deterministic algoClOrdId. To grow it after a further partial
+fill, a new version covering the whole filled size is placed FIRST and the old one cancelled after,
+so the position is never uncovered in between (briefly over-covered by reduce-only stops, which is
+harmless). The current version number is kept in Redis.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from athena.bus import EventType
+from athena.domain import AlgoOrder, AlgoState, Position, Side, TdMode
+from athena.engine import Engine
+from athena.okx.errors import OkxError, OkxRejected
+from athena.oms.positions import closing_side
+from athena.oms.stops import StopRequest
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PROTECT_STOP_PCT = Decimal("0.01")  # a stop for a position we have no plan for: 1% away
+
+
+def versioned_id(base: str, version: int) -> str:
+    if version == 0:
+        return base
+    suffix = f"v{version}"
+    return base[: 32 - len(suffix)] + suffix
+
+
+def _version_key(engine: Engine, base: str) -> str:
+    return engine.keys.kv(f"stopver:{base}")
+
+
+def current_version(engine: Engine, base: str) -> int:
+    raw = engine.redis.get(_version_key(engine, base))
+    return int(raw) if raw else 0
+
+
+@dataclass
+class StopOutcome:
+    status: str  # placed | amended | covered | failed
+    algoClOrdId: str
+    sz: str
+    detail: str = ""
+
+    def to_dict(self) -> dict[str, str]:
+        return {"status": self.status, "algoClOrdId": self.algoClOrdId, "sz": self.sz, "detail": self.detail}
+
+
+def ensure_stop(engine: Engine, stop: StopRequest) -> StopOutcome:
+    """Make the exchange hold a working stop for this entry covering at least stop.sz. Idempotent."""
+    base = stop.algoClOrdId
+    version = current_version(engine, base)
+    live = {a.algoClOrdId: a for a in engine.rest.algos_pending(stop.instId)}
+    current = live.get(versioned_id(base, version))
+    if current is not None and current.sz >= stop.sz:
+        engine.algos.record(stop.to_algo(uTime=_now_ms()))
+        return StopOutcome("covered", current.algoClOrdId, str(current.sz))
+    new_version = version + 1 if current is not None else version
+    new_id = versioned_id(base, new_version)
+    if new_id in live and live[new_id].sz >= stop.sz:  # placed by an attempt that died before recording
+        engine.redis.set(_version_key(engine, base), new_version)
+        return StopOutcome("covered", new_id, str(live[new_id].sz))
+    algo = AlgoOrder(
+        algoClOrdId=new_id, instId=stop.instId, side=stop.side, sz=stop.sz, slTriggerPx=stop.slTriggerPx,
+        posSide=stop.posSide, tdMode=stop.tdMode, slTriggerPxType=stop.slTriggerPxType, reduceOnly=True,
+    )
+    placed = engine.rest.place_algo(algo)
+    engine.redis.set(_version_key(engine, base), new_version)
+    engine.algos.record(stop.to_algo(uTime=_now_ms()))
+    if current is not None:
+        try:
+            engine.rest.cancel_algos(stop.instId, algoClOrdIds=[current.algoClOrdId])
+        except OkxError:
+            log.exception("stop %s: old version %s not cancelled (cancel_ghost_orders will)", base, current.algoClOrdId)
+        return StopOutcome("amended", placed.algoClOrdId, str(stop.sz))
+    return StopOutcome("placed", placed.algoClOrdId, str(stop.sz))
+
+
+def cancel_stop(engine: Engine, instId: str, base: str) -> list[str]:
+    """Cancel every version of an entry's stop still working on the exchange."""
+    version = current_version(engine, base)
+    ids = {versioned_id(base, v) for v in range(version + 1)}
+    live = [a.algoClOrdId for a in engine.rest.algos_pending(instId) if a.algoClOrdId in ids]
+    if live:
+        engine.rest.cancel_algos(instId, algoClOrdIds=live)
+    engine.algos.set_state(base, AlgoState.CANCELED, uTime=_now_ms())
+    return live
+
+
+@dataclass
+class ProtectReport:
+    checked: int = 0
+    placed: list[dict[str, str]] = field(default_factory=list)
+    failed: list[dict[str, str]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, object]:
+        return {"checked": self.checked, "placed": self.placed, "failed": self.failed}
+
+
+def protect_positions(engine: Engine) -> ProtectReport:
+    """Every open position on the exchange gets working stops covering its whole size."""
+    positions = [p for p in engine.rest.positions() if not p.is_flat]
+    stops = engine.rest.algos_pending()
+    report = ProtectReport(checked=len(positions))
+    for pos, covered in engine.positions.unprotected(positions, stops):
+        missing = abs(pos.pos) - covered
+        side = closing_side(pos.signed)
+        trigger = _protective_trigger(engine, pos, side, stops)
+        algo_id = _protect_id(pos, missing)
+        algo = AlgoOrder(
+            algoClOrdId=algo_id, instId=pos.instId, side=side, sz=missing, slTriggerPx=trigger,
+            posSide=pos.posSide, tdMode=pos.mgnMode or TdMode.CROSS, reduceOnly=True,
+        )
+        try:
+            engine.rest.place_algo(algo)
+            engine.algos.record(algo)
+            report.placed.append({"instId": pos.instId, "posSide": str(pos.posSide), "sz": str(missing),
+                                  "slTriggerPx": str(trigger), "algoClOrdId": algo_id})
+            log.warning("protect: %s %s had %s of %s covered; placed stop %s at %s",
+                        pos.instId, pos.posSide, covered, abs(pos.pos), missing, trigger)
+        except OkxRejected as exc:
+            report.failed.append({"instId": pos.instId, "error": str(exc)})
+            engine.bus.publish(EventType.ERROR, {"kind": "protect_failed", "message": str(exc), "instId": pos.instId})
+            log.error("protect: stop for %s rejected: %s", pos.instId, exc)
+    return report
+
+
+def _protective_trigger(engine: Engine, pos: Position, side: Side, stops: list[AlgoOrder]) -> Decimal:
+    """The most protective known trigger for this position (an existing stop's), else 1% beyond
+    the entry price, rounded toward the position's side of the market."""
+    inst = engine.instruments[pos.instId]
+    existing = [a.slTriggerPx for a in stops if a.instId == pos.instId and a.posSide is pos.posSide and a.side is side]
+    if existing:
+        return max(existing) if side is Side.SELL else min(existing)
+    ref = pos.avgPx or pos.markPx or engine.marks.get(pos.instId)
+    if ref is None:
+        raise RuntimeError(f"protect: {pos.instId} has no entry, mark or last price to place a stop from")
+    if side is Side.SELL:  # long position: stop below
+        return inst.px_down(ref * (1 - DEFAULT_PROTECT_STOP_PCT))
+    return inst.px_up(ref * (1 + DEFAULT_PROTECT_STOP_PCT))
+
+
+def _protect_id(pos: Position, sz: Decimal) -> str:
+    # Deterministic per position/size within a minute: a retried protect does not double it.
+    bucket = int(time.time() // 60)
+    digest = hashlib.blake2b(f"{pos.instId}|{pos.posSide}|{sz}|{bucket}".encode(), digest_size=12).hexdigest()
+    return ("pr" + digest)[:32]
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+

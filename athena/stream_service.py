@@ -1,0 +1,283 @@
+"""The stream worker's engine room, independent of Celery (workers/stream.py starts it).
+
+WebSocket threads and the Redis event-stream reader only receive, parse and put events in ONE inbox;
+ONE dispatcher thread takes them out and runs the OMS views and the strategies, so strategy code
+never needs a lock. The tick path does no I/O except a mark-price write at most once a second per
+instrument.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import orjson
+
+from athena.bus import EventType
+from athena.config import Settings, StrategySettings
+from athena.domain import AlgoOrder, BookTop, OrderUpdate, Position, Tick, Ticker, Trade
+from athena.domain.codec import CodecError, from_json
+from athena.engine import Engine
+from athena.oms.sender import OrderSender
+from athena.state.locks import TtlLock
+from athena.strategies.base import BaseStrategy
+from athena.strategies.clock import WallClock
+from athena.strategies.context import StrategyContext
+from athena.strategies.registry import build_strategies
+from athena.strategies.runner import StrategyRunner
+
+log = logging.getLogger(__name__)
+
+REMOTE = {
+    "order": EventType.ORDER_UPDATE,
+    "fill": EventType.ORDER_FILLED,
+    "cancelled": EventType.ORDER_CANCELLED,
+    "position": EventType.POSITION_UPDATE,
+    "error": EventType.ERROR,
+}
+MARK_WRITE_INTERVAL_NS = 1_000_000_000
+STATS_INTERVAL_S = 1.0
+
+
+@dataclass(slots=True)
+class Remote:
+    """An event another process published on the Redis event stream."""
+
+    kind: str
+    payload: dict[str, Any]
+
+
+@dataclass
+class StreamStats:
+    ticks: int = 0
+    order_updates: int = 0
+    positions: int = 0
+    remote: int = 0
+    bad_events: int = 0
+    handler_errors: int = 0
+    last_tick_ms: dict[str, int] = field(default_factory=dict)
+    started_ms: int = 0
+
+
+class StreamService:
+    def __init__(
+        self,
+        settings: Settings,
+        sender: OrderSender,
+        *,
+        engine: Engine | None = None,
+        public_channels: tuple[str, ...] = ("books5", "trades"),
+        ws_opts: dict[str, Any] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.engine = engine or Engine(settings, role="stream", sender=sender)
+        self.inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self.stats = StreamStats()
+        self.public_channels = public_channels
+        self.ws_opts = ws_opts or {}
+        self.strategies: list[BaseStrategy] = []
+        self.runner: StrategyRunner | None = None
+        self.public: Any = None
+        self.private: Any = None
+        self.paused: set[str] = set()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._last_mark_ns: dict[str, int] = {}
+        self._clock = WallClock()
+
+    # -- wiring --------------------------------------------------------------------------------
+    def _make_ctx(self, s: StrategySettings, exclusive: frozenset[str], routes: dict[str, str]) -> StrategyContext:
+        eng = self.engine
+
+        def equity(name: str = s.name) -> Decimal | None:
+            return eng.capital.allocation(name) + eng.capital.realised(name)
+
+        def position_view(instId: str) -> Decimal | None:
+            return eng.positions.expected(instId).sz
+
+        def locks(name: str, ttl_ms: int) -> TtlLock:
+            return TtlLock(eng.redis, eng.keys.lock(name), ttl_ms)
+
+        return StrategyContext(
+            s.name, orders=eng.orders, risk=eng.pretrade, instruments=eng.instruments, equity=equity,
+            sizer=eng.pretrade.size_for_risk, clock=self._clock, locks=locks, bus=eng.bus, routes=routes,
+            position_view=position_view, exclusive=exclusive, capital=eng.capital,
+        )  # fmt: skip
+
+    def build(self) -> None:
+        eng = self.engine
+        _ = eng.instruments, eng.positions  # load instruments; the ledger subscribes to fills
+        routes: dict[str, str] = {}
+        enabled = [s for s in self.settings.strategies if s.enabled]
+        self.strategies = build_strategies(enabled, lambda s, ex: self._make_ctx(s, ex, routes))
+        self.runner = StrategyRunner(self.strategies, routes, lookup=eng.orders.get)
+        self.runner.attach(eng.bus)
+        inst_ids = sorted(set(self.settings.symbols) | {i for s in enabled for i in s.instIds})
+        from athena.okx.private_ws import OkxPrivateWsGateway
+        from athena.okx.public_ws import OkxPublicWsGateway
+
+        self.public = OkxPublicWsGateway(self.settings.ws_url("public"), inst_ids, self.public_channels, self.inbox.put, **self.ws_opts)
+        key, secret, passphrase = self.settings.credentials()
+        self.private = OkxPrivateWsGateway(
+            self.settings.ws_url("private"), key, secret, passphrase, self.inbox.put,
+            business_url=self.settings.ws_url("business"), on_error=self._on_ws_error, **self.ws_opts,
+        )  # fmt: skip
+
+    def start(self) -> StreamService:
+        if self.runner is None:
+            self.build()
+        self.stats.started_ms = int(time.time() * 1000)
+        self._spawn("athena-dispatcher", self._dispatch_loop)
+        self._spawn("athena-events", self._events_loop)
+        self.public.start()
+        self.private.start()
+        log.info("stream service started: %d strategies on %s", len(self.strategies), sorted(self.engine.instruments))
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        for gw in (self.public, self.private):
+            if gw is not None:
+                try:
+                    gw.stop(timeout)
+                except Exception:
+                    log.exception("stopping %r", gw)
+        for t in self._threads:
+            t.join(timeout)
+        self._threads.clear()
+        self._publish_stats()
+
+    def _spawn(self, name: str, target: Callable[[], None]) -> None:
+        t = threading.Thread(target=target, name=name, daemon=True)
+        t.start()
+        self._threads.append(t)
+
+    def _on_ws_error(self, exc: Exception) -> None:
+        self.inbox.put(Remote("error", {"data": {"kind": "ws_error", "message": str(exc)}}))
+
+    # -- the Redis event stream (acks, fills, rejections from the orders worker) ----------------
+    def _events_loop(self) -> None:
+        eng = self.engine
+        cursor_key = eng.keys.kv("stream_reader_cursor")
+        raw = eng.redis.get(cursor_key)
+        last = raw.decode() if isinstance(raw, bytes) else (raw or eng.events.latest_id())
+        while not self._stop.is_set():
+            try:
+                batch = eng.events.read(last, block_ms=500, count=500)
+            except Exception:
+                log.exception("event stream read failed; retrying in 1 s")
+                self._stop.wait(1.0)
+                continue
+            for event_id, kind, payload in batch:
+                self.inbox.put(Remote(kind, payload))
+                last = event_id
+            if batch:
+                eng.redis.set(cursor_key, last)
+
+    # -- the dispatcher: the only thread that runs strategies -----------------------------------
+    def _dispatch_loop(self) -> None:
+        next_stats = time.monotonic() + STATS_INTERVAL_S
+        while not self._stop.is_set():
+            try:
+                item = self.inbox.get(timeout=0.2)
+            except queue.Empty:
+                item = None
+            if item is not None:
+                try:
+                    self.handle(item)
+                except Exception:
+                    self.stats.handler_errors += 1
+                    log.exception("dispatcher: event %s failed", type(item).__name__)
+            if time.monotonic() >= next_stats:
+                next_stats = time.monotonic() + STATS_INTERVAL_S
+                self._publish_stats()
+
+    def handle(self, item: Any) -> None:
+        eng = self.engine
+        if isinstance(item, BookTop):
+            self._tick(item.instId, Tick(item.instId, book=item, recv_ns=time.monotonic_ns()), item)
+        elif isinstance(item, Trade):
+            self._tick(item.instId, Tick(item.instId, trade=item, recv_ns=time.monotonic_ns()), None)
+        elif isinstance(item, Ticker):
+            self._tick(item.instId, Tick(item.instId, ticker=item, recv_ns=time.monotonic_ns()), None)
+        elif isinstance(item, OrderUpdate):
+            self.stats.order_updates += 1
+            eng.orders.on_update(item)
+        elif isinstance(item, Position):
+            self.stats.positions += 1
+            eng.positions.on_exchange_position(item)
+            eng.bus.publish(EventType.POSITION_UPDATE, item)
+        elif isinstance(item, AlgoOrder):
+            if eng.algos.get(item.algoClOrdId) is not None:
+                eng.algos.set_state(item.algoClOrdId, item.state, algoId=item.algoId, uTime=item.uTime)
+        elif isinstance(item, Remote):
+            self._remote(item)
+        else:  # balances and anything else the gateways hand over: latest value, for status
+            name = type(item).__name__.lower()
+            if name == "balance":
+                eng.redis.set(eng.keys.kv("balance"), orjson.dumps(item, default=str), ex=300)
+
+    def _tick(self, instId: str, tick: Tick, book: BookTop | None) -> None:
+        self.stats.ticks += 1
+        self.stats.last_tick_ms[instId] = int(time.time() * 1000)
+        if book is not None:
+            mid = book.mid
+            now = tick.recv_ns
+            if mid is not None and now - self._last_mark_ns.get(instId, 0) >= MARK_WRITE_INTERVAL_NS:
+                self._last_mark_ns[instId] = now
+                self.engine.marks.set(instId, self.engine.instruments[instId].round_px(mid))
+        self.engine.bus.publish(EventType.TICK, tick)
+
+    def _remote(self, item: Remote) -> None:
+        self.stats.remote += 1
+        event = REMOTE.get(item.kind)
+        data = item.payload.get("data")
+        if event is None or data is None:
+            self.stats.bad_events += 1
+            return
+        if isinstance(data, dict) and "_type" in data:
+            try:
+                data = from_json(data)
+            except CodecError:
+                self.stats.bad_events += 1
+                log.warning("event stream: undecodable %s event", item.kind)
+                return
+        self.engine.bus.publish(event, data)
+
+    # -- status --------------------------------------------------------------------------------
+    def status(self) -> dict[str, Any]:
+        return {
+            "ticks": self.stats.ticks, "order_updates": self.stats.order_updates, "remote": self.stats.remote,
+            "bad_events": self.stats.bad_events, "handler_errors": self.stats.handler_errors,
+            "last_tick_ms": dict(self.stats.last_tick_ms), "started_ms": self.stats.started_ms,
+            "strategies": [{"name": s.name, "instIds": s.instIds, "paused": s.name in self.paused} for s in self.strategies],
+            "public": getattr(self.public, "state", None) if self.public else None,
+            "private": getattr(self.private, "state", None) if self.private else None,
+            "ws": self._ws_stats(), "at_ms": int(time.time() * 1000),
+        }  # fmt: skip
+
+    def _ws_stats(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        conns = [self.public] if self.public is not None else []
+        if self.private is not None:
+            conns += list(self.private.connections)
+        for c in conns:
+            st = getattr(c, "stats", None)
+            if st is not None:
+                out[getattr(c, "name", "ws")] = {
+                    "messages": getattr(st, "messages", 0), "reconnects": getattr(st, "reconnects", 0),
+                    "malformed": sum(getattr(st, "malformed", {}).values()),
+                }
+        return out
+
+    def _publish_stats(self) -> None:
+        try:
+            self.engine.redis.set(self.engine.keys.kv("stream_status"), orjson.dumps(self.status()), ex=30)
+        except Exception:
+            log.warning("stream status not written", exc_info=True)

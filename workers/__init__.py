@@ -1,0 +1,1 @@
+"""Celery side of Athena: the app, the tasks, the stream worker."""

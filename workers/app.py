@@ -1,0 +1,62 @@
+"""The Celery app, configured from Settings.
+
+Queues: ``orders`` (placement, stops, cancels; single-writer per account), ``stream`` (the stream
+worker's control queue) and ``default`` (periodic jobs). acks_late + prefetch 1 + reject on worker
+loss: a task whose worker dies is redelivered, and every task is idempotent so that is safe.
+"""
+
+from __future__ import annotations
+
+from celery import Celery
+from kombu import Queue
+
+from athena.config import Settings, get_settings
+
+TASK_ROUTES = {
+    "athena.place_order": {"queue": "orders"},
+    "athena.submit_stop_loss": {"queue": "orders"},
+    "athena.cancel_order": {"queue": "orders"},
+    "athena.amend_order": {"queue": "orders"},
+    "athena.flatten": {"queue": "orders"},
+    "athena.*": {"queue": "default"},
+}
+
+
+def configure(app: Celery, settings: Settings) -> Celery:
+    url = settings.redis_url.get_secret_value()
+    app.conf.update(
+        broker_url=url,
+        result_backend=url,
+        task_serializer="json",
+        result_serializer="json",
+        accept_content=["json"],
+        task_queues=(Queue("orders"), Queue("stream"), Queue("default")),
+        task_default_queue="default",
+        task_routes=TASK_ROUTES,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_time_limit=60,
+        task_soft_time_limit=45,
+        result_expires=3600,
+        task_track_started=True,
+        worker_send_task_events=True,  # Flower
+        task_send_sent_event=True,
+        broker_connection_retry_on_startup=True,
+        broker_transport_options={"visibility_timeout": settings.schedule.visibility_timeout},
+        result_backend_transport_options={"visibility_timeout": settings.schedule.visibility_timeout},
+        timezone="UTC",
+        enable_utc=True,
+    )
+    from beat_schedule import build_schedule
+
+    app.conf.beat_schedule = build_schedule(settings)
+    return app
+
+
+def make_app(settings: Settings | None = None) -> Celery:
+    app = Celery("athena", include=["workers.tasks"])
+    return configure(app, settings or get_settings())
+
+
+app = make_app()

@@ -1,0 +1,30 @@
+"""The OrderSender the stream worker uses: each send is a Celery task on the `orders` queue.
+
+Tasks are sent by name so this module does not import the task bodies (or their REST clients).
+The clOrdId travels inside the request, so a resend or a redelivery names the same order.
+"""
+
+from __future__ import annotations
+
+from celery import Celery
+
+from athena.domain import OrderRequest
+from athena.domain.codec import to_json
+from athena.oms.stops import StopRequest
+
+
+class CelerySender:
+    def __init__(self, app: Celery) -> None:
+        self.app = app
+
+    def send_order(self, req: OrderRequest) -> None:
+        self.app.send_task("athena.place_order", args=[to_json(req)], queue="orders")
+
+    def send_cancel(self, instId: str, clOrdId: str) -> None:
+        self.app.send_task("athena.cancel_order", args=[instId, clOrdId], queue="orders")
+
+    def send_stop(self, stop: StopRequest) -> None:
+        self.app.send_task("athena.submit_stop_loss", args=[to_json(stop)], queue="orders")
+
+    def send_cancel_stop(self, instId: str, algoClOrdId: str) -> None:
+        self.app.send_task("athena.cancel_stop", args=[instId, algoClOrdId], queue="orders")

@@ -1,0 +1,199 @@
+"""Celery tasks: thin wrappers over athena.ops. Every task is idempotent (a redelivered or retried
+task never doubles an order: same clOrdId, query before resend), acks_late, time-limited, and
+routed (placement, stops, cancels and flatten on `orders`, the rest on `default`)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from celery import Task
+from celery.signals import worker_process_shutdown
+
+from athena.config import get_settings
+from athena.domain import OrderRequest
+from athena.domain.codec import decode_as, order_request_from_json
+from athena.engine import Engine
+from athena.okx.errors import OkxAuthError, OkxError, OkxRejected
+from athena.oms.stops import StopRequest
+from athena.ops import flatten as flatten_ops
+from athena.ops import housekeeping, placement
+from athena.ops import reconcile as reconcile_ops
+from athena.ops import stops as stop_ops
+from athena.ops import sync as sync_ops
+from athena.ops.errors import BreakerOpen, RetryLater
+from workers.app import app
+from workers.sender import CelerySender
+
+log = logging.getLogger(__name__)
+
+_engine: Engine | None = None
+_engine_lock = threading.Lock()
+
+
+def engine() -> Engine:
+    """One Engine per worker process, built on first use (after fork)."""
+    global _engine
+    with _engine_lock:
+        if _engine is None:
+            _engine = Engine(get_settings(), role="orders", sender=CelerySender(app))
+        return _engine
+
+
+def reset_engine() -> None:
+    global _engine
+    with _engine_lock:
+        if _engine is not None:
+            _engine.close()
+        _engine = None
+
+
+@worker_process_shutdown.connect
+def _close_engine(**_: Any) -> None:
+    reset_engine()
+
+
+class AthenaTask(Task):  # type: ignore[misc]
+    acks_late = True
+    reject_on_worker_lost = True
+    max_retries = 12
+    time_limit = 60
+    soft_time_limit = 45
+
+
+def _retry(task: Task, exc: RetryLater) -> Any:
+    raise task.retry(exc=exc, countdown=exc.countdown)
+
+
+@app.task(name="athena.ping")
+def ping() -> str:
+    """Liveness probe used by tests and `athena status`."""
+    return "pong"
+
+
+@app.task(bind=True, base=AthenaTask, name="athena.place_order", time_limit=30, soft_time_limit=25)
+def place_order(self: Task, req: dict[str, Any]) -> dict[str, Any]:
+    request: OrderRequest = order_request_from_json(req)
+    try:
+        return placement.place(engine(), request).to_dict()
+    except RetryLater as exc:
+        return _retry(self, exc)
+
+
+@app.task(bind=True, base=AthenaTask, name="athena.submit_stop_loss", time_limit=30, soft_time_limit=25)
+def submit_stop_loss(self: Task, stop: dict[str, Any]) -> dict[str, Any]:
+    request = decode_as(StopRequest, stop)
+    try:
+        return stop_ops.ensure_stop(engine(), request).to_dict()
+    except OkxRejected as exc:
+        # A definite refusal (e.g. trigger already crossed): the entry is unprotected. Tell the
+        # strategies (ERROR stop_failed) so they close it; protect_positions keeps trying too.
+        eng = engine()
+        eng.orders._error("stop_failed", f"stop {request.algoClOrdId} rejected: {exc}",
+                          {"clOrdId": request.entryClOrdId, "algoClOrdId": request.algoClOrdId})
+        return {"status": "failed", "algoClOrdId": request.algoClOrdId, "detail": str(exc)}
+    except OkxAuthError as exc:
+        raise exc
+    except OkxError as exc:
+        raise self.retry(exc=exc, countdown=min(30, 0.2 * 2**self.request.retries)) from exc
+
+
+@app.task(bind=True, base=AthenaTask, name="athena.cancel_stop")
+def cancel_stop(self: Task, instId: str, algoClOrdId: str) -> dict[str, Any]:
+    try:
+        return {"cancelled": stop_ops.cancel_stop(engine(), instId, algoClOrdId)}
+    except OkxRejected as exc:
+        return {"cancelled": [], "detail": str(exc)}
+    except OkxError as exc:
+        raise self.retry(exc=exc, countdown=min(30, 0.5 * 2**self.request.retries)) from exc
+
+
+@app.task(bind=True, base=AthenaTask, name="athena.cancel_order")
+def cancel_order(self: Task, instId: str, clOrdId: str) -> dict[str, Any]:
+    eng = engine()
+    try:
+        ack = eng.rest.cancel_order(instId, clOrdId=clOrdId)
+        return {"clOrdId": clOrdId, "accepted": True, "ordId": getattr(ack, "ordId", None)}
+    except OkxRejected as exc:
+        # 51400: already filled/cancelled or unknown -> the exchange's word settles our record.
+        found = eng.rest.get_order(instId, clOrdId=clOrdId)
+        if found is not None:
+            eng.orders.on_update(found)
+        return {"clOrdId": clOrdId, "accepted": False, "detail": str(exc)}
+    except OkxError as exc:
+        raise self.retry(exc=exc, countdown=min(30, 0.2 * 2**self.request.retries)) from exc
+
+
+@app.task(bind=True, base=AthenaTask, name="athena.amend_order")
+def amend_order(self: Task, instId: str, clOrdId: str, newSz: str | None = None, newPx: str | None = None) -> dict[str, Any]:
+    from decimal import Decimal
+
+    try:
+        engine().rest.amend_order(instId, clOrdId=clOrdId, newSz=Decimal(newSz) if newSz else None, newPx=Decimal(newPx) if newPx else None)
+        return {"clOrdId": clOrdId, "accepted": True}
+    except OkxRejected as exc:
+        return {"clOrdId": clOrdId, "accepted": False, "detail": str(exc)}
+    except OkxError as exc:
+        raise self.retry(exc=exc, countdown=min(30, 0.2 * 2**self.request.retries)) from exc
+
+
+@app.task(bind=True, base=AthenaTask, name="athena.sync_positions", max_retries=None)
+def sync_positions(self: Task) -> dict[str, Any]:
+    try:
+        return sync_ops.sync_positions(engine()).to_dict()
+    except BreakerOpen as exc:
+        log.warning("sync_positions paused: %s", exc)
+        return {"paused": True, "reason": str(exc)}
+    except OkxError as exc:
+        raise self.retry(exc=exc, countdown=sync_ops.backoff_s(self.request.retries)) from exc
+
+
+@app.task(bind=True, base=AthenaTask, name="athena.reconcile", time_limit=120, soft_time_limit=110)
+def reconcile(self: Task) -> dict[str, Any]:
+    try:
+        return reconcile_ops.reconcile(engine()).to_dict()
+    except BreakerOpen as exc:
+        return {"paused": True, "reason": str(exc)}
+
+
+@app.task(bind=True, base=AthenaTask, name="athena.cancel_ghost_orders")
+def cancel_ghost_orders(self: Task) -> dict[str, Any]:
+    return reconcile_ops.cancel_ghost_orders(engine()).to_dict()
+
+
+@app.task(bind=True, base=AthenaTask, name="athena.protect_positions")
+def protect_positions(self: Task) -> dict[str, Any]:
+    return stop_ops.protect_positions(engine()).to_dict()
+
+
+@app.task(bind=True, base=AthenaTask, name="athena.flatten", time_limit=120, soft_time_limit=110)
+def flatten(self: Task, inst_id: str | None = None, reason: str = "manual flatten") -> dict[str, Any]:
+    return flatten_ops.flatten(engine(), inst_id, reason).to_dict()
+
+
+@app.task(bind=True, base=AthenaTask, name="athena.heartbeat", max_retries=0)
+def heartbeat(self: Task) -> dict[str, Any]:
+    return housekeeping.heartbeat(engine())
+
+
+@app.task(bind=True, base=AthenaTask, name="athena.snapshot_equity")
+def snapshot_equity(self: Task) -> dict[str, Any]:
+    return housekeeping.snapshot_equity(engine())
+
+
+@app.task(bind=True, base=AthenaTask, name="athena.check_drawdown")
+def check_drawdown(self: Task) -> dict[str, Any]:
+    return housekeeping.check_drawdown(engine())
+
+
+@app.task(name="athena.halt")
+def halt(reason: str = "manual halt", who: str = "operator") -> dict[str, Any]:
+    eng = engine()
+    return {"halted": True, "newly": eng.halt.halt(reason, who=who)}
+
+
+@app.task(name="athena.resume")
+def resume(who: str = "operator") -> dict[str, Any]:
+    eng = engine()
+    return {"halted": False, "resumed": eng.halt.resume(who=who)}
