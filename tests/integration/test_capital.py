@@ -1,0 +1,299 @@
+"""CapitalCommander against a real Redis: reservations, PnL with fees, equity, restart continuity."""
+
+from __future__ import annotations
+
+import threading
+from decimal import Decimal as D
+from typing import Any
+
+import pytest
+
+from athena.config import RiskProfileSettings, Settings, StrategySettings
+from athena.domain import Fill, Instrument, PosSide, Side
+from athena.oms.capital import CapitalCommander
+from athena.state.keys import Keys
+
+BTC = Instrument("BTC-USDT-SWAP", ctVal=D("0.01"), lotSz=D("0.01"), tickSz=D("0.1"), minSz=D("0.01"))
+ETH = Instrument("ETH-USDT-SWAP", ctVal=D("0.1"), lotSz=D("0.01"), tickSz=D("0.01"), minSz=D("0.01"))
+DAY1 = 1_780_000_000.0  # 2026-05-28 UTC, mid-day
+
+
+class Clock:
+    def __init__(self, t: float = DAY1) -> None:
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def make_settings(total: str = "10000") -> Settings:
+    risk = RiskProfileSettings(leverage=D(2))
+    return Settings(
+        total_capital=D(total),
+        strategies=[
+            StrategySettings(name="alpha", instIds=["BTC-USDT-SWAP"], allocation=D("0.5"), risk=risk),
+            StrategySettings(name="beta", instIds=["ETH-USDT-SWAP"], allocation=D("0.3")),
+        ],
+    )
+
+
+@pytest.fixture()
+def keys() -> Keys:
+    return Keys("test", "cap")
+
+
+@pytest.fixture()
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture()
+def cap(redis_client: Any, keys: Keys, clock: Clock) -> CapitalCommander:
+    return CapitalCommander(redis_client, keys, make_settings(), clock)
+
+
+def fill(
+    cl: str, side: Side, sz: str, px: str, acc: str, fee: str, inst: Instrument = BTC, strategy: str = "alpha"
+) -> Fill:
+    return Fill(
+        clOrdId=cl, instId=inst.instId, side=side, posSide=PosSide.NET, fillSz=D(sz), fillPx=D(px),
+        accFillSz=D(acc), fee=D(fee), strategy=strategy,
+    )  # fmt: skip
+
+
+# -- allocation and reservations ----------------------------------------------------------------
+def test_allocation_and_free(cap: CapitalCommander) -> None:
+    assert cap.allocation("alpha") == D(5000) and cap.allocation("beta") == D(3000)
+    assert cap.allocation("nobody") == 0
+    assert cap.free("alpha") == D(5000) and cap.leverage("alpha") == D(2) and cap.leverage("beta") == D(3)
+
+
+def test_reserve_rejects_beyond_free_allocation(cap: CapitalCommander) -> None:
+    r = cap.reserve("alpha", "a1", D(4000))
+    assert r.ok and r.code == "reserved" and r.free == D(5000)
+    assert cap.free("alpha") == D(1000) and cap.reserved("alpha") == D(4000)
+    r2 = cap.reserve("alpha", "a2", D("1000.01"))
+    assert not r2.ok and r2.code == "insufficient" and r2.free == D(1000)
+    assert cap.reserve("alpha", "a3", D(1000)).ok
+    assert cap.free("alpha") == 0
+    assert cap.reserve("nobody", "n1", D(1)).code == "unknown_strategy"
+    assert cap.open_reservations() == ["a1", "a3"]
+
+
+def test_reserve_is_idempotent_and_release_exactly_once(cap: CapitalCommander) -> None:
+    assert cap.reserve("alpha", "a1", D(1200)).code == "reserved"
+    dup = cap.reserve("alpha", "a1", D(1200))
+    assert dup.ok and dup.code == "duplicate" and cap.reserved("alpha") == D(1200)
+    assert cap.release("a1") == D(1200)
+    assert cap.release("a1") == 0
+    assert cap.release("never") == 0
+    assert cap.reserved("alpha") == 0 and cap.open_reservations() == []
+    # a redelivered submit after the release must not reserve again
+    again = cap.reserve("alpha", "a1", D(1200))
+    assert not again.ok and again.code == "released" and cap.reserved("alpha") == 0
+
+
+def test_partial_fills_release_proportionally(cap: CapitalCommander) -> None:
+    cap.reserve("alpha", "p1", D(300), sz=D(3))
+    r = cap.on_fill(fill("p1", Side.BUY, "1", "50000", "1", "-0.25"), BTC)
+    assert r.applied and r.released == D(100)
+    assert cap.reserved("alpha") == D(200)
+    # the same fill again (another source) changes nothing
+    assert not cap.on_fill(fill("p1", Side.BUY, "1", "50000", "1", "-0.25"), BTC).applied
+    assert cap.reserved("alpha") == D(200)
+    cap.on_fill(fill("p1", Side.BUY, "1", "50000", "2", "-0.25"), BTC)
+    assert cap.reserved("alpha") == D(100)
+    assert cap.release("p1") == D(100)  # cancel of the rest
+    assert cap.reserved("alpha") == 0 and cap.release("p1") == 0
+    # the 2 filled contracts now use margin: 2 * 0.01 * 50000 / 2x
+    assert cap.used_margin("alpha") == D(500) and cap.free("alpha") == D(4500)
+
+
+def test_full_fill_closes_reservation(cap: CapitalCommander) -> None:
+    cap.reserve("alpha", "f1", D(250), sz=D(1))
+    assert cap.on_fill(fill("f1", Side.BUY, "1", "50000", "1", "-0.25"), BTC).released == D(250)
+    assert cap.reserved("alpha") == 0 and cap.open_reservations() == []
+    assert cap.release("f1") == 0
+
+
+def test_racing_releases_release_once(redis_url: str, redis_client: Any, keys: Keys) -> None:
+    import redis
+
+    cap = CapitalCommander(redis_client, keys, make_settings())
+    for i in range(20):
+        cap.reserve("alpha", f"r{i}", D("100.5"), sz=D(2))
+    results: list[D] = []
+    lock = threading.Lock()
+    barrier = threading.Barrier(8)
+
+    def worker(n: int) -> None:
+        client = redis.Redis.from_url(redis_url)
+        mine = CapitalCommander(client, keys, make_settings())
+        barrier.wait(timeout=10)
+        for i in range(20):
+            if n % 2:
+                f = fill(f"r{i}", Side.BUY, "1", "100", "1", "0")
+                got = mine.on_fill(f, BTC).released
+            else:
+                got = mine.release(f"r{i}")
+            with lock:
+                results.append(got)
+        client.close()
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert not any(t.is_alive() for t in threads)
+    assert sum(results, D(0)) == D("2010")  # every reservation released in full, once
+    assert cap.reserved("alpha") == 0 and cap.open_reservations() == []
+
+
+# -- PnL with fees (hand-checked) -----------------------------------------------------------------
+def test_long_pnl_with_fees_partial_close(cap: CapitalCommander) -> None:
+    cap.on_fill(fill("L1", Side.BUY, "10", "50000", "10", "-2.5"), BTC)
+    cap.on_fill(fill("L2", Side.BUY, "10", "51000", "10", "-2.55"), BTC)
+    assert cap.position("BTC-USDT-SWAP") == D(20)
+    [p] = cap.positions("alpha")
+    assert p.avg_px == D(50500) and p.notional == D(10100)
+    r = cap.on_fill(fill("L3", Side.SELL, "5", "52000", "5", "-1.3"), BTC)
+    assert (r.pnl, r.fee, r.net, r.qty) == (D(75), D("-1.3"), D("73.7"), D(15))
+    assert cap.realised("alpha") == D("68.65")  # 75 - 2.5 - 2.55 - 1.3
+    # unrealised on the 15 left at mark 50000: (50000 - 50500) * 15 * 0.01
+    u = cap.unrealised({"BTC-USDT-SWAP": D(50000)})
+    assert u.total == D(-75) and u.by_strategy == {"alpha": D(-75)} and u.missing == ()
+    assert cap.equity({"BTC-USDT-SWAP": D(50000)}) == D("9993.65")
+    r = cap.on_fill(fill("L4", Side.SELL, "15", "50000", "15", "-3.75"), BTC)
+    assert r.pnl == D(-75) and r.qty == 0 and r.avg_px is None
+    assert cap.realised("alpha") == D("-10.1") and cap.fees("alpha") == D("-10.1")
+    assert cap.daily_realised("alpha") == D("-10.1") and cap.daily_realised() == D("-10.1")
+    assert cap.used_margin("alpha") == 0 and cap.open_instruments() == set()
+
+
+def test_short_pnl_with_fees_partial_close_and_flip(cap: CapitalCommander) -> None:
+    cap.on_fill(fill("S1", Side.SELL, "4", "3000", "4", "-0.6", ETH, "beta"), ETH)
+    r = cap.on_fill(fill("S2", Side.BUY, "1", "2900", "1", "-0.145", ETH, "beta"), ETH)
+    assert (r.pnl, r.qty, r.avg_px) == (D(10), D(-3), D(3000))
+    u = cap.unrealised({"ETH-USDT-SWAP": D(2950)})
+    assert u.total == D(15)  # (2950 - 3000) * -3 * 0.1
+    r = cap.on_fill(fill("S3", Side.BUY, "5", "3100", "5", "-0.775", ETH, "beta"), ETH)
+    assert (r.pnl, r.qty, r.avg_px) == (D(-30), D(2), D(3100))
+    assert cap.realised("beta") == D("-21.52")  # 10 - 30 - 0.6 - 0.145 - 0.775
+    assert cap.realised("alpha") == 0 and cap.realised() == D("-21.52")
+    assert cap.unrealised({}).missing == ("ETH-USDT-SWAP",)
+
+
+def test_daily_realised_is_per_utc_day(cap: CapitalCommander, clock: Clock) -> None:
+    cap.on_fill(fill("d1", Side.BUY, "1", "50000", "1", "-1"), BTC)
+    assert cap.daily_realised() == D(-1)
+    clock.t += 86400
+    assert cap.daily_realised() == 0
+    cap.on_fill(fill("d2", Side.SELL, "1", "51000", "1", "-1"), BTC)
+    assert cap.daily_realised() == D(9) and cap.realised() == D(8)
+    assert cap.daily_realised(day=cap.day(int((clock.t - 86400) * 1000))) == D(-1)
+
+
+# -- equity, high-water mark, snapshot, restart -------------------------------------------------------
+def test_hwm_rises_only_on_complete_marks(cap: CapitalCommander) -> None:
+    assert cap.update_equity({}).hwm == D(10000)
+    cap.on_fill(fill("h1", Side.BUY, "100", "50000", "100", "0"), BTC)
+    st = cap.update_equity({"BTC-USDT-SWAP": D(51000)})
+    assert st.equity == D(11000) and st.hwm == D(11000) and st.drawdown == 0 and st.complete
+    st = cap.update_equity({"BTC-USDT-SWAP": D(49900)})
+    assert st.equity == D(9900) and st.hwm == D(11000) and st.drawdown == D(1100) / D(11000)
+    st = cap.update_equity({})  # no mark: unrealised unknown, hwm untouched
+    assert not st.complete and st.hwm == D(11000)
+    # a realised gain lifts equity above the hwm, but with a mark missing the hwm still waits
+    cap.on_fill(fill("h2", Side.BUY, "10", "3000", "10", "0", ETH, "beta"), ETH)
+    cap.on_fill(fill("h3", Side.SELL, "10", "5000", "10", "0", ETH, "beta"), ETH)  # +2000
+    st = cap.update_equity({})
+    assert not st.complete and st.equity == D(12000) and st.hwm == D(11000)
+    assert cap.update_equity({"BTC-USDT-SWAP": D(50000)}).hwm == D(12000)
+
+
+def test_snapshot_is_decimal_and_serialisable(cap: CapitalCommander) -> None:
+    cap.reserve("alpha", "s1", D(100), sz=D(1))
+    cap.on_fill(fill("s0", Side.BUY, "10", "50000", "10", "-2.5"), BTC)
+    snap = cap.snapshot({"BTC-USDT-SWAP": D(50100)})
+    assert snap.equity == D("10007.5") and snap.unrealised == D(10) and snap.reserved == D(100)
+    alpha = next(s for s in snap.strategies if s.name == "alpha")
+    assert alpha.used_margin == D(2500) and alpha.free == D(2400) and alpha.unrealised == D(10)
+    d = snap.to_dict()
+    assert d["equity"] == "10007.5" and d["strategies"][0]["name"] == "alpha"
+    assert d["missing_marks"] == []
+
+
+def test_restart_continues_from_redis(redis_client: Any, keys: Keys, clock: Clock) -> None:
+    first = CapitalCommander(redis_client, keys, make_settings(), clock)
+    first.reserve("alpha", "k1", D(300), sz=D(3))
+    first.reserve("alpha", "k2", D(50))
+    first.on_fill(fill("k1", Side.BUY, "1", "50000", "1", "-0.25"), BTC)
+    first.update_equity({"BTC-USDT-SWAP": D(60000)})
+    assert first.release("k2") == D(50)
+    del first
+    second = CapitalCommander(redis_client, keys, make_settings(), clock)
+    assert second.reserved("alpha") == D(200)
+    assert second.position("BTC-USDT-SWAP", "alpha") == D(1)
+    assert second.realised("alpha") == D("-0.25")
+    assert second.high_water_mark() == D("10099.75")
+    assert second.release("k2") == 0  # released before the restart: never twice
+    assert not second.on_fill(fill("k1", Side.BUY, "1", "50000", "1", "-0.25"), BTC).applied
+    second.on_fill(fill("k1", Side.BUY, "2", "50000", "3", "-0.5"), BTC)
+    assert second.reserved("alpha") == 0 and second.release("k1") == 0
+
+
+def test_keys_are_namespaced(redis_client: Any, cap: CapitalCommander, keys: Keys) -> None:
+    cap.reserve("alpha", "ns1", D(10), sz=D(1))
+    cap.on_fill(fill("ns1", Side.BUY, "1", "100", "1", "0"), BTC)
+    cap.update_equity({})
+    names = [k.decode() for k in redis_client.keys("*")]
+    assert names and all(n.startswith(keys.prefix) for n in names)
+
+
+def test_sweep_releases_reservations_of_orders_no_longer_working(cap: CapitalCommander) -> None:
+    for cl in ("w1", "w2", "w3"):
+        cap.reserve("alpha", cl, D(10), sz=D(1))
+    cap.on_fill(fill("w3", Side.BUY, "1", "100", "1", "0"), BTC)  # fully filled: already closed
+    working = {"w1"}
+    assert cap.sweep(lambda cl: cl in working) == {"w2": D(10)}
+    assert cap.open_reservations() == ["w1"] and cap.reserved("alpha") == D(10)
+    assert cap.sweep(lambda cl: cl in working) == {}
+
+
+def test_concurrent_releases_of_different_orders_never_lose_an_update(
+    redis_url: str, redis_client: Any
+) -> None:
+    """Distinct reservations of one strategy share its `reserved` sum: concurrent writers must not
+    overwrite each other (WATCH on the strategy hash)."""
+    import redis
+
+    keys = Keys("test", "race2")
+    cap = CapitalCommander(redis_client, keys, make_settings())
+    n, rounds = 8, 15
+    clients = [redis.Redis.from_url(redis_url) for _ in range(n)]
+    workers = [CapitalCommander(c, keys, make_settings()) for c in clients]
+    try:
+        for rnd in range(rounds):
+            for i in range(n):
+                assert cap.reserve("alpha", f"x{rnd}n{i}", D("12.5"), sz=D(2)).ok
+            assert cap.reserved("alpha") == D(100)
+            barrier = threading.Barrier(n)
+
+            def work(i: int, rnd: int = rnd, barrier: threading.Barrier = barrier) -> None:
+                barrier.wait(timeout=10)
+                cl = f"x{rnd}n{i}"
+                if i % 2:
+                    workers[i].on_fill(fill(cl, Side.BUY, "1", "100", "1", "0"), BTC)
+                workers[i].release(cl)
+
+            threads = [threading.Thread(target=work, args=(i,)) for i in range(n)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(timeout=30)
+            assert not any(t.is_alive() for t in threads)
+            assert cap.reserved("alpha") == 0, f"round {rnd}"
+    finally:
+        for c in clients:
+            c.close()

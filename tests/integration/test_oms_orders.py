@@ -1,0 +1,249 @@
+"""OrderManager over a real Redis: clOrdId first, exactly-once fills, stops on fill, ambiguity."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from redis import Redis
+
+from athena.bus import EventType
+from athena.domain import AlgoState, OrderRequest, OrderState
+from athena.oms.orders import DuplicateIntentError
+from athena.oms.sender import RecordingSender
+from athena.oms.stops import StopAction, stop_id_for
+from tests.integration.test_oms_harness import INST, entry, exit_, make_oms, upd
+
+
+class CheckingSender(RecordingSender):
+    """Checks, at send time, that the order is already recorded in Redis (DESIGN rule 1)."""
+
+    def __init__(self, redis: Redis) -> None:
+        super().__init__()
+        self.redis = redis
+        self.states_at_send: list[str] = []
+
+    def send_order(self, req: OrderRequest) -> None:
+        from athena.state.keys import Keys
+        from athena.state.orders import OrderStore
+
+        order = OrderStore(self.redis, Keys("test", "acct")).get(req.clOrdId)
+        self.states_at_send.append("missing" if order is None else str(order.state))
+        super().send_order(req)
+
+
+def test_submit_records_created_before_send(redis_client: Redis) -> None:
+    sender = CheckingSender(redis_client)
+    o = make_oms(redis_client, sender=sender)
+    order = o.om.submit(entry("a1"))
+    assert sender.states_at_send == ["created"]
+    assert order.state is OrderState.SENT
+    assert [x.clOrdId for x in o.events[EventType.ORDER_SUBMITTED]] == ["a1"]
+    assert [x.clOrdId for x in o.om.working(INST)] == ["a1"] and o.om.working("ETH-USDT-SWAP") == []
+
+
+def test_redelivered_submit_sends_once(redis_client: Redis) -> None:
+    o = make_oms(redis_client)
+    first = o.om.submit(entry("a1"))
+    o.om.on_update(upd("a1", OrderState.LIVE, ord_id="9"))
+    again = o.om.submit(entry("a1"))
+    assert o.sender.sent_ids() == ["a1"]
+    assert first.clOrdId == again.clOrdId and again.state is OrderState.LIVE
+    assert len(o.events[EventType.ORDER_SUBMITTED]) == 1
+
+
+def test_colliding_intent_is_refused(redis_client: Redis) -> None:
+    o = make_oms(redis_client)
+    o.om.submit(entry("a1", sz="3"))
+    with pytest.raises(DuplicateIntentError):
+        o.om.submit(entry("a1", sz="4"))
+    assert o.sender.sent_ids() == ["a1"]
+
+
+def test_fill_published_once_per_delta_and_cancel_once(redis_client: Redis) -> None:
+    o = make_oms(redis_client)
+    o.om.submit(entry("a1"))
+    for _ in range(2):  # every report twice
+        o.om.on_update(upd("a1", OrderState.PARTIALLY_FILLED, "1", "100", "1", "100", "7", "t1"))
+        o.om.on_update(upd("a1", OrderState.PARTIALLY_FILLED, "2", "101", "1", "102", "7", "t2"))
+        o.om.on_update(upd("a1", OrderState.CANCELED, "2", "101", ord_id="7", source="rest_query"))
+    fills = o.fills("a1")
+    assert [(f.fillSz, f.fillPx, f.accFillSz, f.tradeId) for f in fills] == [
+        (Decimal(1), Decimal(100), Decimal(1), "t1"),
+        (Decimal(1), Decimal(102), Decimal(2), "t2"),
+    ]
+    assert [x.clOrdId for x in o.events[EventType.ORDER_CANCELLED]] == ["a1"]
+    assert o.om.get("a1").state is OrderState.CANCELED and o.om.working() == []  # type: ignore[union-attr]
+    assert o.pm.expected(INST).sz == Decimal(2)
+
+
+def test_update_with_only_ord_id_resolves_through_index(redis_client: Redis) -> None:
+    o = make_oms(redis_client)
+    o.om.submit(entry("a1"))
+    o.om.on_update(upd("a1", OrderState.LIVE, ord_id="555"))
+    t = o.om.on_update(upd("", OrderState.FILLED, "3", "100", "3", "100", "555"))
+    assert t.order.clOrdId == "a1" and t.filled and t.fill_sz == Decimal(3)
+
+
+def test_external_order_gets_a_synthetic_id(redis_client: Redis) -> None:
+    o = make_oms(redis_client)
+    t = o.om.on_update(upd("", OrderState.LIVE, ord_id="123456789"))
+    assert t.created and t.order.clOrdId == "x123456789"
+    again = o.om.on_update(upd("", OrderState.CANCELED, ord_id="123456789"))
+    assert again.order.clOrdId == "x123456789" and again.state is OrderState.CANCELED
+    with pytest.raises(ValueError):
+        o.om.on_update(upd("", OrderState.LIVE))
+
+
+def test_partial_fills_grow_the_stop(redis_client: Redis) -> None:
+    o = make_oms(redis_client)
+    o.om.submit(entry("a1", sz="5"))
+    sid = stop_id_for("a1")
+    for acc in ("1", "1", "3", "2", "5"):  # a duplicate and a stale report in between
+        o.om.on_update(upd("a1", OrderState.FILLED if acc == "5" else OrderState.PARTIALLY_FILLED, acc, "100"))
+        order = o.om.get("a1")
+        assert order is not None and o.sender.stop_size(sid) == order.accFillSz
+    assert [s.sz for s in o.sender.stops] == [Decimal(1), Decimal(3), Decimal(5)]
+    stop = o.om.stop_of("a1")
+    assert stop is not None and stop.sz == Decimal(5) and stop.side.value == "sell" and stop.reduceOnly
+
+
+def test_exit_orders_get_no_stop(redis_client: Redis) -> None:
+    o = make_oms(redis_client)
+    o.om.submit(exit_("x1"))
+    o.om.on_update(upd("x1", OrderState.FILLED, "3", "100"))
+    assert o.sender.stops == [] and len(o.fills("x1")) == 1
+
+
+def test_entry_canceled_unfilled_cancels_its_stop(redis_client: Redis) -> None:
+    o = make_oms(redis_client)
+    req = entry("a1")
+    o.om.submit(req)
+    from athena.oms.stops import StopRequest
+
+    o.algos.record(StopRequest.for_entry(req, Decimal(1)).to_algo())  # e.g. a stop placed by hand
+    o.om.on_update(upd("a1", OrderState.CANCELED, "0"))
+    assert o.sender.stop_cancels == [(INST, stop_id_for("a1"))]
+
+
+def test_stop_send_failure_is_reported_and_retried_on_next_fill(redis_client: Redis) -> None:
+    o = make_oms(redis_client)
+    o.om.submit(entry("a1"))
+    o.sender.fail_next = 1
+    o.om.on_update(upd("a1", OrderState.PARTIALLY_FILLED, "1", "100"))
+    assert o.om.stop_of("a1") is None
+    assert [e["kind"] for e in o.events[EventType.ERROR]] == ["stop_failed"]
+    assert o.om.ensure_stop("a1").action is StopAction.PLACE  # the protection task's retry
+    assert o.sender.stop_size(stop_id_for("a1")) == Decimal(1)
+    with pytest.raises(KeyError):
+        o.om.ensure_stop("nope")
+
+
+def test_cancel(redis_client: Redis) -> None:
+    o = make_oms(redis_client)
+    o.om.submit(entry("a1"))
+    assert o.om.cancel("a1") is True
+    o.om.on_update(upd("a1", OrderState.CANCELED, "0"))
+    assert o.om.cancel("a1") is False and o.om.cancel("nope") is False
+    assert o.sender.cancels == [(INST, "a1")]
+
+
+def test_send_failure_makes_the_order_ambiguous_and_resolution_reuses_the_id(redis_client: Redis) -> None:
+    o = make_oms(redis_client)
+    o.sender.fail_next = 1
+    order = o.om.submit(entry("a1"))
+    assert order.state is OrderState.AMBIGUOUS
+    assert [e["kind"] for e in o.events[EventType.ERROR]] == ["send_failed"]
+    assert o.om.unconfirmed() == []  # too young to query
+    assert o.om.resolve_ambiguous("a1", None).outcome == "wait"
+    o.clock.now += 11
+    assert [x.clOrdId for x in o.om.unconfirmed()] == ["a1"]
+    res = o.om.resolve_ambiguous("a1", None)
+    assert res.outcome == "resent" and o.sender.sent_ids() == ["a1"]  # same clOrdId, never a new one
+    assert o.om.resolve_ambiguous("a1", None).outcome == "wait"  # the re-send restarted the window
+    settled = o.om.resolve_ambiguous("a1", upd("a1", OrderState.LIVE, ord_id="42", source="rest_query"))
+    assert settled.outcome == "settled" and settled.order is not None and settled.order.state is OrderState.LIVE
+    assert o.om.resolve_ambiguous("a1", None).outcome == "not_ambiguous"
+    assert o.om.resolve_ambiguous("nope", None).outcome == "unknown"
+
+
+def test_ambiguous_order_never_found_is_rejected_after_bounded_resends(redis_client: Redis) -> None:
+    o = make_oms(redis_client)
+    o.sender.fail_next = 1
+    o.om.submit(entry("a1"))
+    outcomes = []
+    for _ in range(5):
+        o.clock.now += 11
+        outcomes.append(o.om.resolve_ambiguous("a1", None).outcome)
+    assert outcomes == ["resent", "resent", "resent", "rejected", "not_ambiguous"]
+    assert set(o.sender.sent_ids()) == {"a1"}
+    order = o.om.get("a1")
+    assert order is not None and order.state is OrderState.REJECTED and "not found" in order.reason
+    assert [x.clOrdId for x in o.events[EventType.ORDER_CANCELLED]] == ["a1"]
+
+
+def test_resolve_without_resend_rejects(redis_client: Redis) -> None:
+    o = make_oms(redis_client)
+    o.om.submit(entry("a1"))
+    o.om.mark_ambiguous("a1")
+    o.clock.now += 11
+    assert o.om.resolve_ambiguous("a1", None, resend=False).outcome == "rejected"
+    assert o.sender.sent_ids() == ["a1"]
+    with pytest.raises(KeyError):
+        o.om.mark_ambiguous("nope")
+
+
+def test_next_seq_survives_a_new_manager(redis_client: Redis) -> None:
+    a = make_oms(redis_client)
+    assert [a.om.next_seq("s1", INST) for _ in range(3)] == [1, 2, 3]
+    b = make_oms(redis_client)
+    assert b.om.next_seq("s1", INST) == 4
+    assert b.om.new_cl_ord_id("s1", 4, INST) == "s1BTCUSDT4"
+
+
+def test_stop_record_is_never_revived_once_final(redis_client: Redis) -> None:
+    o = make_oms(redis_client)
+    o.om.submit(entry("a1", sz="5"))
+    o.om.on_update(upd("a1", OrderState.PARTIALLY_FILLED, "2", "100"))
+    o.algos.set_state(stop_id_for("a1"), AlgoState.EFFECTIVE)  # the stop fired
+    o.om.on_update(upd("a1", OrderState.PARTIALLY_FILLED, "3", "100"))
+    assert [s.sz for s in o.sender.stops] == [Decimal(2)]
+
+
+def test_flat_position_cancels_only_stops_older_than_the_report(redis_client: Redis) -> None:
+    from athena.domain import Position, PosSide
+
+    o = make_oms(redis_client)
+    o.om.submit(entry("a1"))
+    o.om.on_update(upd("a1", OrderState.FILLED, "3", "100"))
+    requested_ms = int(o.clock.now * 1000)
+    stale_flat = Position(INST, PosSide.NET, Decimal(0), None, uTime=requested_ms - 1)
+    assert o.om.on_position(stale_flat) == []  # predates the fill: protection stays
+    assert o.om.on_position(Position(INST, PosSide.NET, Decimal(3), Decimal(100), uTime=requested_ms + 5)) == []
+    assert o.om.on_position(Position(INST, PosSide.LONG, Decimal(0), None, uTime=requested_ms + 5)) == []
+    assert o.om.on_position(Position(INST, PosSide.NET, Decimal(0), None, uTime=requested_ms + 5)) == ["sla1"]
+    assert o.sender.stop_cancels == [(INST, "sla1")]
+
+
+def test_partial_exit_shrinks_the_stop_to_the_position(redis_client: Redis) -> None:
+    """A net-mode reduce-only stop larger than the position is rejected whole when it fires:
+    after a partial exit the stop is resized (exactly) to what the position still holds."""
+    from athena.domain import Position, PosSide
+
+    o = make_oms(redis_client)
+    o.om.submit(entry("a1", sz="3"))
+    o.om.on_update(upd("a1", OrderState.FILLED, "3", "100"))
+    o.clock.now += 1
+    o.om.submit(entry("a2", sz="2"))
+    o.om.on_update(upd("a2", OrderState.FILLED, "2", "100"))
+    o.clock.now += 1
+    o.om.submit(exit_("x1", sz="4"))
+    o.om.on_update(upd("x1", OrderState.FILLED, "4", "101"))
+    now_ms = int(o.clock.now * 1000)
+    stale = Position(INST, PosSide.NET, Decimal(1), Decimal(100), uTime=now_ms - 1500)  # before a2's stop
+    assert o.om.on_position(stale) == []
+    touched = o.om.on_position(Position(INST, PosSide.NET, Decimal(1), Decimal(100), uTime=now_ms))
+    assert touched == ["sla1", "sla2"]
+    assert o.sender.stop_size("sla1") == Decimal(1) and o.algos.get("sla1").sz == Decimal(1)  # type: ignore[union-attr]
+    assert o.sender.stop_cancels == [(INST, "sla2")]
+    assert o.pm.unprotected([Position(INST, PosSide.NET, Decimal(1), Decimal(100))], o.algos.working()) == []

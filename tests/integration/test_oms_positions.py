@@ -1,0 +1,151 @@
+"""PositionManager over a real Redis: ledger from fills, reconcile (exchange wins), ghosts, protection."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from redis import Redis
+
+from athena.bus import EventType
+from athena.domain import AlgoOrder, Fill, Order, OrderState, Position, PosSide, Side
+from athena.oms.stops import StopRequest
+from tests.integration.test_oms_harness import INST, entry, exit_, make_oms
+
+
+def fill(cl: str, side: Side, sz: str, px: str, acc: str, pos_side: PosSide = PosSide.NET) -> Fill:
+    return Fill(cl, INST, side, pos_side, Decimal(sz), Decimal(px), Decimal(acc))
+
+
+def pos(sz: str, pos_side: PosSide = PosSide.NET, avg: str | None = "100", u_time: int = 1) -> Position:
+    return Position(INST, pos_side, Decimal(sz), None if avg is None else Decimal(avg), uTime=u_time)
+
+
+def test_ledger_books_each_fill_once_and_survives_restart(redis_client: Redis) -> None:
+    o = make_oms(redis_client)
+    f1, f2 = fill("a", Side.BUY, "2", "100", "2"), fill("a", Side.BUY, "2", "110", "4")
+    assert o.pm.on_fill(f1) is True and o.pm.on_fill(f1) is False
+    o.bus.publish(EventType.ORDER_FILLED, f2)
+    o.bus.publish(EventType.ORDER_FILLED, f2)
+    e = o.pm.expected(INST)
+    assert (e.sz, e.avgPx) == (Decimal(4), Decimal(105))
+    o.pm.on_fill(fill("b", Side.SELL, "4", "120", "4"))
+    restarted = make_oms(redis_client)
+    flat = restarted.pm.expected(INST)
+    assert flat.sz == 0 and flat.avgPx is None
+    assert set(restarted.pm.ledger()) == {(INST, PosSide.NET)}
+
+
+def test_ledger_long_short_mode_is_signed(redis_client: Redis) -> None:
+    o = make_oms(redis_client)
+    o.pm.on_fill(fill("l", Side.BUY, "3", "100", "3", PosSide.LONG))
+    o.pm.on_fill(fill("s", Side.SELL, "2", "100", "2", PosSide.SHORT))
+    o.pm.on_fill(fill("s2", Side.BUY, "1", "90", "1", PosSide.SHORT))
+    assert o.pm.expected(INST, PosSide.LONG).sz == Decimal(3)
+    assert o.pm.expected(INST, PosSide.SHORT).sz == Decimal(-1)
+    exch = [pos("3", PosSide.LONG), pos("1", PosSide.SHORT)]  # OKX rows are positive in long/short mode
+    assert o.pm.reconcile(exch) == []
+
+
+def test_exchange_snapshot_keeps_newest(redis_client: Redis) -> None:
+    o = make_oms(redis_client)
+    assert o.pm.on_exchange_position(pos("2", u_time=20))
+    assert not o.pm.on_exchange_position(pos("1", u_time=10))  # older, late
+    (snap,) = o.pm.exchange_positions()
+    assert snap.pos == Decimal(2) and snap.uTime == 20 and snap.avgPx == Decimal(100)
+    o.pm.on_exchange_position(pos("0", avg=None, u_time=30))
+    (snap,) = o.pm.exchange_positions()
+    assert snap.is_flat and snap.avgPx is None
+
+
+def test_reconcile_forces_beyond_one_lot_and_reports(redis_client: Redis) -> None:
+    o = make_oms(redis_client)
+    o.pm.on_fill(fill("a", Side.BUY, "1", "100", "1"))
+    (d,) = o.pm.reconcile([pos("1.5", avg="101")])
+    assert d.corrected and d.diff == Decimal("0.5") and d.lotSz == Decimal("0.01")
+    e = o.pm.expected(INST)
+    assert (e.sz, e.avgPx) == (Decimal("1.5"), Decimal(101))
+    (err,) = o.events[EventType.ERROR]
+    assert err["kind"] == "ledger_drift" and err["exchange_sz"] == "1.5"
+    assert o.pm.reconcile([pos("1.5", avg="101")]) == []
+
+
+def test_reconcile_one_lot_transient_is_reported_not_forced(redis_client: Redis) -> None:
+    o = make_oms(redis_client)
+    o.pm.on_fill(fill("a", Side.BUY, "1", "100", "1"))
+    (d,) = o.pm.reconcile([pos("1.01")])  # a fill the exchange already has and we have not seen yet
+    assert not d.corrected and o.pm.expected(INST).sz == Decimal(1)
+    o.pm.on_fill(fill("a", Side.BUY, "0.01", "100", "1.01"))  # ... it arrives
+    assert o.pm.reconcile([pos("1.01")]) == []
+    assert o.events[EventType.ERROR] == []
+
+
+def test_reconcile_one_lot_that_persists_is_forced(redis_client: Redis) -> None:
+    o = make_oms(redis_client)
+    o.pm.on_fill(fill("a", Side.BUY, "1", "100", "1"))
+    assert not o.pm.reconcile([pos("1.01")])[0].corrected
+    assert o.pm.reconcile([pos("1.01")])[0].corrected
+    assert o.pm.expected(INST).sz == Decimal("1.01")
+
+
+def test_reconcile_missing_exchange_row_means_flat(redis_client: Redis) -> None:
+    o = make_oms(redis_client)
+    o.pm.on_fill(fill("a", Side.SELL, "2", "100", "2"))
+    (d,) = o.pm.reconcile([])
+    assert d.corrected and d.ledger_sz == Decimal(-2) and d.exchange_sz == 0
+    e = o.pm.expected(INST)
+    assert e.sz == 0 and e.avgPx is None
+
+
+def working(req, state: OrderState = OrderState.LIVE, t: int = 0) -> Order:  # type: ignore[no-untyped-def]
+    return Order(req=req, state=state, cTime=t, uTime=t)
+
+
+def stop(side: Side, sz: str, cl: str = "e1", pos_side: PosSide = PosSide.NET, t: int = 0) -> AlgoOrder:
+    return StopRequest.for_entry(entry(cl, side=side.opposite, pos_side=pos_side), Decimal(sz)).to_algo(uTime=t)
+
+
+def test_ghosts_are_reduce_only_orders_and_stops_with_nothing_to_reduce(redis_client: Redis) -> None:
+    o = make_oms(redis_client)
+    orders = [working(entry("e1")), working(exit_("x1")), working(exit_("x2", side=Side.BUY))]
+    stops = [stop(Side.SELL, "3", "e1"), stop(Side.BUY, "3", "e2")]
+    flat = o.pm.ghost_orders(orders, stops, [], now_ms=10**13)
+    assert [g.clOrdId for g in flat.orders] == ["x1", "x2"]  # the entry is not a ghost
+    assert len(flat.stops) == 2
+    long3 = o.pm.ghost_orders(orders, stops, [pos("3")], now_ms=10**13)
+    assert [g.clOrdId for g in long3.orders] == ["x2"]  # a buy cannot reduce a long
+    assert [s.side for s in long3.stops] == [Side.BUY]
+    young = o.pm.ghost_orders(orders, stops, [], now_ms=5_000, min_age_ms=10_000)
+    assert young.orders == [] and young.stops == []
+    done = o.pm.ghost_orders([working(exit_("x3"), OrderState.FILLED)], [], [], now_ms=10**13)
+    assert done.orders == []
+
+
+def test_ghosts_in_long_short_mode(redis_client: Redis) -> None:
+    o = make_oms(redis_client)
+    close_long = exit_("c1", side=Side.SELL, pos_side=PosSide.LONG)  # implicitly reduce-only
+    orders = [working(close_long), working(entry("e1", pos_side=PosSide.LONG))]
+    g = o.pm.ghost_orders(orders, [], [pos("2", PosSide.SHORT)], now_ms=10**13)
+    assert [x.clOrdId for x in g.orders] == ["c1"]
+    assert o.pm.ghost_orders(orders, [], [pos("2", PosSide.LONG)], now_ms=10**13).orders == []
+
+
+def test_unprotected_positions(redis_client: Redis) -> None:
+    o = make_oms(redis_client)
+    long5 = pos("5")
+    assert o.pm.unprotected([long5], []) == [(long5, Decimal(0))]
+    assert o.pm.unprotected([long5], [stop(Side.SELL, "3")]) == [(long5, Decimal(3))]
+    assert o.pm.unprotected([long5], [stop(Side.SELL, "3"), stop(Side.SELL, "2", "e2")]) == []
+    assert o.pm.unprotected([long5], [stop(Side.BUY, "5")]) == [(long5, Decimal(0))]  # wrong side
+    short = pos("2", PosSide.SHORT)
+    assert o.pm.unprotected([short], [stop(Side.BUY, "2", pos_side=PosSide.SHORT)]) == []
+    assert o.pm.unprotected([pos("0")], []) == []
+
+
+def test_correction_is_skipped_when_a_fill_moved_the_ledger_meanwhile(redis_client: Redis) -> None:
+    o = make_oms(redis_client)
+    o.pm.on_fill(fill("a", Side.BUY, "1", "100", "1"))
+    # reconcile read 0 earlier; a fill since made it 1: the stale correction must not erase that fill
+    assert o.pm._force(INST, PosSide.NET, Decimal(0), Decimal(5), Decimal(100)) is False
+    assert o.pm.expected(INST).sz == Decimal(1)
+    assert o.pm._force(INST, PosSide.NET, Decimal(1), Decimal(5), Decimal(100)) is True
+    assert o.pm.expected(INST).sz == Decimal(5)

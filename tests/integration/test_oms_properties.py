@@ -1,0 +1,175 @@
+"""Property tests over a real Redis: random interleavings of acks, WS pushes, REST syncs,
+duplicates and partial fills, delivered to two OMS processes sharing one Redis.
+
+After every report: each fill is counted once, no order's state goes backwards, the ledger equals
+the sum of the fills, and every entry's requested stop equals its filled size.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+import redis
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from athena.bus import EventType
+from athena.domain import Fill, OrderState, OrderUpdate, Position, PosSide, Side
+from athena.oms.stops import stop_id_for
+from tests.integration.test_oms_harness import INST, Oms, entry, exit_, make_oms, upd
+
+
+@dataclass(frozen=True)
+class Plan:
+    cl: str
+    is_entry: bool
+    side: Side
+    fills: tuple[int, ...]  # lots per fill, in exchange order
+    prices: tuple[int, ...]
+    extra: int  # unfilled remainder
+    cancel: bool
+    pos_side: PosSide = PosSide.NET
+
+    @property
+    def filled(self) -> Decimal:
+        return Decimal(sum(self.fills))
+
+    @property
+    def sz(self) -> Decimal:
+        return self.filled + self.extra
+
+
+@st.composite
+def plans(draw: st.DrawFn) -> list[Plan]:
+    out = []
+    hedge = draw(st.booleans())  # long/short position mode: entries and exits by posSide
+    for i in range(draw(st.integers(1, 3))):
+        fills = tuple(draw(st.lists(st.integers(1, 4), max_size=4)))
+        prices = tuple(draw(st.lists(st.integers(90, 110), min_size=len(fills), max_size=len(fills))))
+        extra = draw(st.integers(0 if fills else 1, 2))
+        is_entry, side = draw(st.booleans()), draw(st.sampled_from(list(Side)))
+        pos_side = PosSide.NET if not hedge else PosSide.LONG if is_entry == (side is Side.BUY) else PosSide.SHORT
+        out.append(Plan(f"o{i}", is_entry, side, fills, prices, extra, extra > 0 and draw(st.booleans()), pos_side))
+    return out
+
+
+def reports(p: Plan, ord_id: str) -> list[OrderUpdate]:
+    """Everything the exchange may say about one order (each at least once)."""
+    out = [upd(p.cl, OrderState.LIVE, "0", ord_id=ord_id, source="rest_ack")]
+    acc, notional = Decimal(0), Decimal(0)
+    for k, (lots, px) in enumerate(zip(p.fills, p.prices, strict=True)):
+        acc += lots
+        notional += lots * px
+        last = k == len(p.fills) - 1 and p.extra == 0
+        state = OrderState.FILLED if last else OrderState.PARTIALLY_FILLED
+        avg = str(notional / acc)
+        out.append(upd(p.cl, state, str(acc), avg, str(lots), str(px), ord_id, f"{p.cl}t{k}"))
+        out.append(upd(p.cl, state, str(acc), avg, ord_id=ord_id, source="sync"))  # a REST query
+    if p.cancel:
+        final_avg = str(notional / acc) if acc else None
+        out.append(upd(p.cl, OrderState.CANCELED, str(acc), final_avg, ord_id=ord_id, source="rest_query"))
+    return out
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data(), scenario=plans())
+def test_random_interleavings_keep_every_invariant(redis_url: str, data: st.DataObject, scenario: list[Plan]) -> None:
+    client = redis.Redis.from_url(redis_url)
+    client.flushdb()
+    try:
+        a, b = make_oms(client), make_oms(client)  # two processes over one Redis
+        by_cl = {p.cl: p for p in scenario}
+        events: list[OrderUpdate] = []
+        for n, p in enumerate(scenario):
+            make = entry if p.is_entry else exit_
+            req = make(p.cl, side=p.side, sz=str(p.sz), pos_side=p.pos_side)
+            a.om.submit(req)
+            events += reports(p, str(1000 + n))
+        dups = data.draw(st.lists(st.sampled_from(events), max_size=8), label="duplicates")
+        order = data.draw(st.permutations(events + dups), label="interleaving")
+        route = data.draw(st.lists(st.booleans(), min_size=len(order), max_size=len(order)), label="route")
+        ranks = {p.cl: 0 for p in scenario}
+        for ev, to_b in zip(order, route, strict=True):
+            (b if to_b else a).om.on_update(ev)
+            check(a, b, by_cl, ranks)
+        # the end: the exchange holds exactly the sum of all fills; the ledger agrees, no correction
+        totals = {ps: sum((p.filled * p.side.sign for p in scenario if p.pos_side is ps), Decimal(0)) for ps in PosSide}
+        if totals[PosSide.LONG] >= 0 >= totals[PosSide.SHORT]:  # else not a position OKX could hold
+            exchange = [Position(INST, ps, abs(t) if ps is PosSide.SHORT else t, Decimal(100))
+                        for ps, t in totals.items() if t]
+            assert a.pm.reconcile(exchange) == []
+        for p in scenario:
+            o = a.om.get(p.cl)
+            assert o is not None and o.accFillSz == p.filled
+            want = OrderState.CANCELED if p.cancel else (
+                OrderState.FILLED if p.extra == 0 else OrderState.PARTIALLY_FILLED if p.fills else OrderState.LIVE)
+            assert o.state is want
+            cancelled = [x for h in (a, b) for x in h.events[EventType.ORDER_CANCELLED] if x.clOrdId == p.cl]
+            assert len(cancelled) == (1 if p.cancel else 0)
+    finally:
+        client.close()
+
+
+def check(a: Oms, b: Oms, by_cl: dict[str, Plan], ranks: dict[str, int]) -> None:
+    fills = a.fills() + b.fills()
+    assert len({f.fill_key for f in fills}) == len(fills)  # each fill once, across both processes
+    ledger = {ps: Decimal(0) for ps in PosSide}
+    for cl, p in by_cl.items():
+        o = a.om.get(cl)
+        assert o is not None
+        assert o.state.rank >= ranks[cl]  # no regression
+        ranks[cl] = o.state.rank
+        mine = [f for f in fills if f.clOrdId == cl]
+        assert sum((f.fillSz for f in mine), Decimal(0)) == o.accFillSz
+        notional = sum((f.fillSz * f.fillPx for f in mine), Decimal(0))
+        if o.avgPx is not None:
+            # fill px are exact, or rounded 8 digits beyond avgPx's precision (OrderStore.delta_px)
+            assert abs(notional - o.accFillSz * o.avgPx) <= o.accFillSz * Decimal("1e-8")
+        ledger[p.pos_side] += o.accFillSz * p.side.sign
+        sid = stop_id_for(cl)
+        asked = [s for s in (a.sender.stop_size(sid), b.sender.stop_size(sid)) if s is not None]
+        if p.is_entry and o.accFillSz > 0:
+            assert max(asked) == o.accFillSz  # the stop covers exactly what filled
+            rec = a.algos.get(sid)
+            assert rec is not None and rec.sz == o.accFillSz and rec.side is p.side.opposite
+            assert rec.posSide is p.pos_side
+        else:
+            assert asked == []
+    for ps in PosSide:
+        assert a.pm.expected(INST, ps).sz == ledger[ps] == sum((f.signed_sz for f in fills if f.posSide is ps), Decimal(0))
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    fills=st.lists(st.tuples(st.sampled_from(list(Side)), st.integers(1, 300), st.integers(90, 110)), max_size=12),
+    exchange_lots=st.integers(-400, 400),
+    dup=st.integers(0, 11),
+)
+def test_reconcile_converges_to_the_exchange(redis_url: str, fills: list[tuple[Side, int, int]], exchange_lots: int, dup: int) -> None:
+    """Whatever the ledger holds, one reconcile reports the difference and two identical snapshots
+    always leave the ledger equal to the exchange; with no difference nothing is reported."""
+    client = redis.Redis.from_url(redis_url)
+    client.flushdb()
+    try:
+        o = make_oms(client)
+        lot = Decimal("0.01")
+        booked = Decimal(0)
+        for n, (side, lots, px) in enumerate(fills):
+            f = Fill(f"f{n}", INST, side, PosSide.NET, lots * lot, Decimal(px), lots * lot)
+            o.pm.on_fill(f)
+            booked += f.signed_sz
+            if n == dup:
+                assert o.pm.on_fill(f) is False
+        assert o.pm.expected(INST).sz == booked
+        exch = exchange_lots * lot
+        snapshot = [Position(INST, PosSide.NET, exch, Decimal(100))] if exch else []
+        first = o.pm.reconcile(snapshot)
+        assert [d.diff for d in first] == ([exch - booked] if exch != booked else [])
+        o.pm.reconcile(snapshot)
+        assert o.pm.expected(INST).sz == exch
+        assert o.pm.reconcile(snapshot) == []
+        corrections = [e for e in o.events[EventType.ERROR] if e["kind"] == "ledger_drift"]
+        assert len(corrections) == (1 if exch != booked else 0)
+    finally:
+        client.close()

@@ -1,0 +1,308 @@
+"""PreTradeCheck against a real Redis: one test (or more) per rule, the bypass, and the no-mark rule."""
+
+from __future__ import annotations
+
+import logging
+from decimal import Decimal as D
+from typing import Any
+
+import pytest
+
+from athena.config import RiskProfileSettings, RiskSettings, Settings, StrategySettings
+from athena.domain import Fill, Instrument, OrderRequest, OrdType, PosSide, Side
+from athena.oms.capital import CapitalCommander
+from athena.risk import (
+    Approved,
+    HaltSwitch,
+    MarkBook,
+    PreTradeCheck,
+    Reason,
+    Rejected,
+    RiskConfig,
+    profiles_from,
+)
+from athena.risk.rate import order_rate_counters
+from athena.state.keys import Keys
+
+BTC = Instrument("BTC-USDT-SWAP", ctVal=D("0.01"), lotSz=D("0.01"), tickSz=D("0.1"), minSz=D("0.01"))
+ETH = Instrument("ETH-USDT-SWAP", ctVal=D("0.1"), lotSz=D("0.01"), tickSz=D("0.01"), minSz=D("0.01"))
+DOGE = Instrument("DOGE-USDT-SWAP", ctVal=D(1), lotSz=D(1), tickSz=D("0.00001"), minSz=D(1))
+EQUITY = D(10000)
+
+
+class Clock:
+    def __init__(self, t: float = 1_780_000_000.0) -> None:
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+
+class Rig:
+    """The real parts a PreTradeCheck needs, over one Redis namespace."""
+
+    def __init__(self, redis: Any, risk: RiskSettings | None = None, leverage: str = "3") -> None:
+        self.redis = redis
+        self.clock = Clock()
+        self.keys = Keys("test", "risk")
+        prof = RiskProfileSettings(
+            leverage=D(leverage), max_order_notional=D(5000), max_orders_per_minute=5, max_position=D(50)
+        )
+        self.settings = Settings(
+            total_capital=D(10000),
+            risk=risk or RiskSettings(),
+            strategies=[
+                StrategySettings(name="alpha", instIds=["BTC-USDT-SWAP"], allocation=D("0.5"), risk=prof),
+                StrategySettings(name="beta", instIds=["ETH-USDT-SWAP"], allocation=D("0.5")),
+            ],
+        )
+        self.capital = CapitalCommander(redis, self.keys, self.settings, self.clock)
+        self.halt = HaltSwitch(redis, self.keys, self.clock)
+        self.marks = MarkBook(redis, self.keys, clock=self.clock)
+        self.check = PreTradeCheck(
+            profiles_from(self.settings),
+            RiskConfig.from_settings(self.settings.risk),
+            self.capital,
+            self.halt,
+            self.marks,
+            order_rate_counters(redis, self.keys, clock=self.clock),
+        )
+
+
+@pytest.fixture()
+def rig(redis_client: Any) -> Rig:
+    return Rig(redis_client)
+
+
+_seq = iter(range(1, 10**9))
+
+
+def req(
+    side: Side = Side.BUY,
+    sz: str = "1",
+    px: str | None = "50000",
+    stop: str | None = "49000",
+    reduce: bool = False,
+    strategy: str = "alpha",
+    inst: Instrument = BTC,
+) -> OrderRequest:
+    return OrderRequest(
+        clOrdId=f"t{next(_seq)}", instId=inst.instId, side=side,
+        ordType=OrdType.LIMIT if px is not None else OrdType.MARKET, sz=D(sz),
+        px=D(px) if px is not None else None, reduceOnly=reduce, strategy=strategy,
+        stop_loss_px=D(stop) if stop is not None else None,
+    )  # fmt: skip
+
+
+def rejected(result: Approved | Rejected, code: Reason) -> bool:
+    return isinstance(result, Rejected) and result.code == code and not result.ok and bool(result.text)
+
+
+def book(rig: Rig, inst: Instrument, side: Side, sz: str, px: str, strategy: str = "alpha") -> None:
+    f = Fill(f"f{next(_seq)}", inst.instId, side, PosSide.NET, D(sz), D(px), D(sz), strategy=strategy)
+    assert rig.capital.on_fill(f, inst).applied
+
+
+def test_plain_entry_is_approved_with_margin_and_risk(rig: Rig) -> None:
+    r = rig.check.check(req(), BTC, EQUITY)
+    assert isinstance(r, Approved) and r.ok and not r.bypassed
+    assert r.ref_px == D(50000) and r.notional == D(500) and r.risk == D(10)
+    assert r.margin == D(500) / D(3)
+
+
+def test_halt_blocks_entries_but_not_reduce_only(rig: Rig) -> None:
+    rig.halt.halt("test", who="pytest")
+    r = rig.check.check(req(), BTC, EQUITY)
+    assert rejected(r, Reason.HALTED) and "test" in r.text  # type: ignore[union-attr]
+    assert rig.check.check(req(Side.SELL, stop=None, reduce=True), BTC, EQUITY).ok
+    rig.halt.resume()
+    assert rig.check.check(req(), BTC, EQUITY).ok
+
+
+def test_max_order_notional(rig: Rig) -> None:
+    assert rejected(rig.check.check(req(sz="10.01", stop="49990"), BTC, EQUITY), Reason.MAX_ORDER_NOTIONAL)
+    assert rig.check.check(req(sz="10", stop="49990"), BTC, EQUITY).ok  # exactly 5000
+    # reduce-only orders are size-capped too
+    assert rejected(
+        rig.check.check(req(Side.SELL, sz="11", reduce=True), BTC, EQUITY), Reason.MAX_ORDER_NOTIONAL
+    )
+
+
+def test_buying_power_against_free_allocation(rig: Rig) -> None:
+    assert rig.capital.reserve("alpha", "big", D(4900)).ok  # 100 left of 5000
+    assert rejected(rig.check.check(req(), BTC, EQUITY), Reason.BUYING_POWER)  # needs 166.67
+    assert rejected(
+        rig.check.check(req(sz="0.6", px="50000.1", stop="49500"), BTC, EQUITY), Reason.BUYING_POWER
+    )
+    assert rig.check.check(req(sz="0.6", stop="49500"), BTC, EQUITY).ok  # needs 100 exactly
+    rig.capital.release("big")
+    assert rig.check.check(req(), BTC, EQUITY).ok
+
+
+def test_rate_limit_per_strategy_per_minute(rig: Rig) -> None:
+    for _ in range(5):
+        assert rig.check.check(req(), BTC, EQUITY).ok
+    assert rejected(rig.check.check(req(), BTC, EQUITY), Reason.RATE_LIMIT)
+    assert rig.check.check(
+        req(strategy="beta", inst=ETH, px="3000", stop="2990"), ETH, EQUITY
+    ).ok  # own counter
+    rig.clock.t += 61
+    assert rig.check.check(req(), BTC, EQUITY).ok
+
+
+def test_rejected_orders_do_not_use_the_rate_budget(rig: Rig) -> None:
+    for _ in range(8):
+        assert rejected(rig.check.check(req(stop=None), BTC, EQUITY), Reason.NO_STOP)
+    for _ in range(5):
+        assert rig.check.check(req(), BTC, EQUITY).ok
+
+
+def test_max_position_after_fill(rig: Rig) -> None:
+    book(rig, DOGE, Side.BUY, "49", "0.1")
+    ok = req(inst=DOGE, px="0.1", stop="0.09")
+    assert rig.check.check(ok, DOGE, EQUITY).ok  # 50
+    r = rig.check.check(req(sz="2", inst=DOGE, px="0.1", stop="0.09"), DOGE, EQUITY)
+    assert rejected(r, Reason.MAX_POSITION)
+    # selling (without reduce-only) toward flat stays within the limit
+    assert rig.check.check(req(Side.SELL, sz="2", inst=DOGE, px="0.1", stop="0.11"), DOGE, EQUITY).ok
+    # a short beyond the limit the other way is caught too
+    r = rig.check.check(req(Side.SELL, sz="100", inst=DOGE, px="0.1", stop="0.1001"), DOGE, EQUITY)
+    assert rejected(r, Reason.MAX_POSITION)
+
+
+def test_total_exposure_across_strategies(redis_client: Any) -> None:
+    rig = Rig(redis_client, RiskSettings(max_total_exposure=D("0.5")))  # cap 5000 at equity 10000
+    book(rig, ETH, Side.BUY, "10", "3000", strategy="beta")  # 3000 notional at entry
+    assert rig.check.check(req(sz="4", stop="49900"), BTC, EQUITY).ok  # 3000 + 2000
+    assert rejected(rig.check.check(req(sz="5", stop="49900"), BTC, EQUITY), Reason.TOTAL_EXPOSURE)
+    rig.marks.set("ETH-USDT-SWAP", D(2000))  # exposure is measured at mark: 2000 + 2500 now fits
+    assert rig.check.check(req(sz="5", stop="49900"), BTC, EQUITY).ok
+
+
+def test_leverage_cap(redis_client: Any) -> None:
+    rig = Rig(redis_client, RiskSettings(max_total_exposure=D(10)), leverage="2")
+    # position notional 500 on equity 200 is 2.5x > 2x
+    assert rejected(rig.check.check(req(stop="49900"), BTC, D(200)), Reason.LEVERAGE)
+    assert rig.check.check(req(stop="49900"), BTC, D(250)).ok  # exactly 2x
+
+
+def test_stop_presence_and_side(rig: Rig) -> None:
+    assert rejected(rig.check.check(req(stop=None), BTC, EQUITY), Reason.NO_STOP)
+    assert rejected(rig.check.check(req(stop="50100"), BTC, EQUITY), Reason.STOP_WRONG_SIDE)
+    assert rejected(rig.check.check(req(stop="50000"), BTC, EQUITY), Reason.STOP_WRONG_SIDE)
+    assert rejected(rig.check.check(req(Side.SELL, stop="49000"), BTC, EQUITY), Reason.STOP_WRONG_SIDE)
+    assert rejected(rig.check.check(req(Side.SELL, stop="50000"), BTC, EQUITY), Reason.STOP_WRONG_SIDE)
+    assert rig.check.check(req(Side.SELL, stop="51000"), BTC, EQUITY).ok
+
+
+def test_one_percent_rule(rig: Rig) -> None:
+    # 1 contract = 0.01 BTC: 100 USDT budget allows 10000 USDT of stop distance
+    assert rig.check.check(req(stop="40000"), BTC, EQUITY).ok
+    r = rig.check.check(req(stop="39999.9"), BTC, EQUITY)
+    assert rejected(r, Reason.RISK_PER_TRADE)
+    # the budget follows equity
+    assert rejected(rig.check.check(req(stop="45000"), BTC, D(4000)), Reason.RISK_PER_TRADE)
+    sz = rig.check.size_for_risk(EQUITY, D(50000), D(49000), BTC)
+    assert sz == D(10) and rig.check.check(req(sz=str(sz), stop="49000"), BTC, EQUITY).ok
+
+
+def test_no_equity_refuses_entries(rig: Rig) -> None:
+    assert rejected(rig.check.check(req(), BTC, D(0)), Reason.NO_EQUITY)
+
+
+def test_market_order_without_mark_is_rejected_never_priced_at_zero(rig: Rig) -> None:
+    r = rig.check.check(req(px=None), BTC, EQUITY)
+    assert rejected(r, Reason.NO_MARK)
+    assert rejected(
+        rig.check.check(req(Side.SELL, px=None, stop=None, reduce=True), BTC, EQUITY), Reason.NO_MARK
+    )
+    rig.marks.set("BTC-USDT-SWAP", D("50000.5"))
+    r = rig.check.check(req(px=None), BTC, EQUITY)
+    assert isinstance(r, Approved) and r.ref_px == D("50000.5") and r.notional == D("500.005")
+
+
+def test_stale_mark_counts_as_no_mark(redis_client: Any) -> None:
+    rig = Rig(redis_client)
+    marks = MarkBook(redis_client, rig.keys, max_age_ms=5000, clock=rig.clock)
+    marks.set("BTC-USDT-SWAP", D(50000))
+    assert marks.get("BTC-USDT-SWAP") == D(50000)
+    rig.clock.t += 6
+    assert marks.get("BTC-USDT-SWAP") is None
+    redis_client.set(rig.keys.mark("ETH-USDT-SWAP"), "3000.5")  # a plain string mark is read as well
+    assert rig.marks.get("ETH-USDT-SWAP") == D("3000.5")
+    redis_client.set(rig.keys.mark("XRP-USDT-SWAP"), "")
+    assert rig.marks.get("XRP-USDT-SWAP") is None
+
+
+def test_bypass_reduce_only_is_approved_and_logged(rig: Rig, caplog: pytest.LogCaptureFixture) -> None:
+    rig.halt.halt("flatten", who="pytest")
+    for _ in range(5):
+        rig.check.check(req(Side.SELL, stop=None, reduce=True), BTC, EQUITY)  # uses up the rate budget
+    emergency = req(Side.SELL, sz="20", px=None, stop=None, reduce=True, strategy="")  # no mark, no profile
+    with caplog.at_level(logging.WARNING, logger="athena.risk.pretrade"):
+        r = rig.check.check(emergency, BTC, EQUITY, bypass=True)
+    assert isinstance(r, Approved) and r.bypassed and r.ref_px is None and r.margin == 0
+    assert any("BYPASS" in rec.message and rec.levelno == logging.WARNING for rec in caplog.records)
+
+
+def test_bypass_refused_for_non_reduce_only(rig: Rig, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="athena.risk.pretrade"):
+        r = rig.check.check(req(), BTC, EQUITY, bypass=True)
+    assert rejected(r, Reason.BYPASS_NOT_REDUCE_ONLY)
+    assert any(rec.levelno == logging.WARNING and "REFUSED" in rec.message for rec in caplog.records)
+
+
+def test_unknown_strategy_and_instrument_mismatch(rig: Rig) -> None:
+    assert rejected(rig.check.check(req(strategy="ghost"), BTC, EQUITY), Reason.UNKNOWN_STRATEGY)
+    assert rejected(rig.check.check(req(), ETH, EQUITY), Reason.INSTRUMENT_MISMATCH)
+
+
+def test_single_profile_form(rig: Rig) -> None:
+    profile = profiles_from(rig.settings)["alpha"]
+    check = PreTradeCheck(
+        profile, RiskConfig.from_settings(rig.settings.risk), rig.capital, rig.halt, rig.marks,
+        order_rate_counters(rig.redis, rig.keys, clock=rig.clock),
+    )  # fmt: skip
+    assert check.check(req(), BTC, EQUITY).ok
+    assert rejected(
+        check.check(req(strategy="beta", inst=ETH, px="3000", stop="2990"), ETH, EQUITY),
+        Reason.UNKNOWN_STRATEGY,
+    )
+
+
+def test_rate_limit_on_redis_clock(rig: Rig) -> None:
+    """The live counter (athena.state RateCounter, Redis server time), with a short window."""
+    import time
+
+    check = PreTradeCheck(
+        profiles_from(rig.settings), RiskConfig.from_settings(rig.settings.risk), rig.capital, rig.halt,
+        rig.marks, order_rate_counters(rig.redis, rig.keys, window_s=0.4),
+    )  # fmt: skip
+    for _ in range(5):
+        assert check.check(req(), BTC, EQUITY).ok
+    r = check.check(req(), BTC, EQUITY)
+    assert rejected(r, Reason.RATE_LIMIT) and "5 orders" in r.text  # type: ignore[union-attr]
+    time.sleep(0.45)
+    assert check.check(req(), BTC, EQUITY).ok
+
+
+def test_markbook_update_from_market_objects(rig: Rig) -> None:
+    from athena.domain import BookTop, Level, Position, Ticker, Trade
+
+    m = rig.marks
+    assert m.update(Ticker("BTC-USDT-SWAP", None, None, None, None, None, 1)) is None  # no last: nothing
+    assert m.get("BTC-USDT-SWAP") is None
+    assert m.update(Ticker("BTC-USDT-SWAP", D("50001.5"), None, None, None, None, 1)) == D("50001.5")
+    assert m.get("BTC-USDT-SWAP") == D("50001.5")
+    assert m.update(Trade("BTC-USDT-SWAP", "t1", D(50002), D(1), "buy", 2)) == D(50002)
+    book = BookTop("BTC-USDT-SWAP", (Level(D(50000), D(1)),), (Level(D(50001), D(1)),), 3)
+    assert m.update(book) == D("50000.5")
+    assert m.update(BookTop("BTC-USDT-SWAP", (), (Level(D(50001), D(1)),), 4)) is None  # one-sided: no mid
+    pos = Position("ETH-USDT-SWAP", PosSide.NET, D(1), D(3000), markPx=D("3001.25"), uTime=5)
+    assert m.update(pos) == D("3001.25") and m.get("ETH-USDT-SWAP") == D("3001.25")
+    assert m.get_many(["BTC-USDT-SWAP", "ETH-USDT-SWAP", "XRP-USDT-SWAP"]) == {
+        "BTC-USDT-SWAP": D("50000.5"),
+        "ETH-USDT-SWAP": D("3001.25"),
+    }
+    with pytest.raises(ValueError):
+        m.set("BTC-USDT-SWAP", D(0))

@@ -1,0 +1,168 @@
+"""Fault injection, one test per mode, plus the admin helpers."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+import pytest
+import requests
+import websocket
+
+from athena.sim.client import SimClient
+from athena.sim.server import SimServer
+from tests.sim.conftest import BTC, Ws, channel, order
+
+
+def _orders_ws(sim: SimServer, ws_factory: Callable[[str], Ws]) -> Ws:
+    w = ws_factory(sim.ws_url("private"))
+    w.login()
+    w.send({"op": "subscribe", "args": [{"channel": "orders", "instType": "SWAP"}]})
+    w.wait(lambda m: m.get("event") == "channel-conn-count")
+    return w
+
+
+def test_drop_all_ws_connections(sim: SimServer, client: SimClient, ws_factory: Callable[[str], Ws]) -> None:
+    w = ws_factory(sim.ws_url("public"))
+    w.send("ping")
+    w.wait(lambda m: m == "pong")
+    assert client.admin("ws/drop", {})["dropped"] == 1
+    with pytest.raises((websocket.WebSocketConnectionClosedException, ConnectionError, OSError)):
+        for _ in range(5):
+            w.ws.settimeout(2)
+            if w.ws.recv() in ("", b""):
+                raise websocket.WebSocketConnectionClosedException("closed")
+    assert client.admin("stats")["connections"] == 0
+
+
+def test_stall_pushes(sim: SimServer, client: SimClient, ws_factory: Callable[[str], Ws]) -> None:
+    w = _orders_ws(sim, ws_factory)
+    client.admin("faults", {"stall_s": 0.8})
+    t0 = time.monotonic()
+    client.post("/api/v5/trade/order", order())
+    w.send("ping")  # control frames still flow during a stall
+    assert w.wait(lambda m: m == "pong", timeout=0.5) == "pong"
+    assert not [m for m in w.seen if channel("orders")(m)]
+    w.wait(channel("orders"), timeout=3)
+    assert time.monotonic() - t0 >= 0.7
+
+
+def test_delay_pushes(sim: SimServer, client: SimClient, ws_factory: Callable[[str], Ws]) -> None:
+    w = _orders_ws(sim, ws_factory)
+    client.admin("faults", {"push_delay_s": 0.4})
+    t0 = time.monotonic()
+    client.post("/api/v5/trade/order", order())
+    w.wait(channel("orders"), timeout=3)
+    assert time.monotonic() - t0 >= 0.35
+
+
+def test_push_before_rest_ack(sim: SimServer, client: SimClient) -> None:
+    import json
+
+    ws = websocket.create_connection(sim.ws_url("private"), timeout=5)
+    from tests.sim.conftest import ws_login_frame
+
+    ws.send(ws_login_frame())
+    ws.recv()
+    ws.send(json.dumps({"op": "subscribe", "args": [{"channel": "orders", "instType": "SWAP"}]}))
+    ws.recv()
+    ws.recv()
+    seen: dict[str, float] = {}
+
+    def reader() -> None:
+        end = time.monotonic() + 5
+        while time.monotonic() < end and "filled" not in seen:
+            m = json.loads(ws.recv())
+            if m.get("data"):
+                seen.setdefault(m["data"][0]["state"], time.monotonic())
+
+    client.admin("faults", {"push_before_ack": True})
+    t = threading.Thread(target=reader, daemon=True)
+    t.start()
+    r = client.post("/api/v5/trade/order", order(clOrdId="early"))
+    acked = time.monotonic()
+    t.join(5)
+    ws.close()
+    assert r["data"][0]["sCode"] == "0"
+    assert seen["filled"] <= acked  # the fill push arrived before the HTTP reply was read
+
+
+def test_duplicate_pushes(sim: SimServer, client: SimClient, ws_factory: Callable[[str], Ws]) -> None:
+    w = _orders_ws(sim, ws_factory)
+    client.admin("faults", {"duplicate_pushes": 1.0})
+    client.post("/api/v5/trade/order", order(clOrdId="dup"))
+    states = []
+    end = time.monotonic() + 3
+    while len(states) < 4 and time.monotonic() < end:
+        states.append(w.wait(channel("orders"))["data"][0]["state"])
+    assert states == ["live", "live", "filled", "filled"]
+
+
+def test_reorder_pushes(sim: SimServer, client: SimClient, ws_factory: Callable[[str], Ws]) -> None:
+    w = _orders_ws(sim, ws_factory)
+    client.admin("faults", {"reorder_pushes": 1.0})
+    client.post("/api/v5/trade/order", order(clOrdId="ro"))
+    states = [w.wait(channel("orders"))["data"][0]["state"] for _ in range(2)]
+    assert states == ["filled", "live"]
+
+
+def test_rest_5xx(sim: SimServer, client: SimClient) -> None:
+    client.admin("faults", {"rest_5xx": {"count": 1, "path": "/api/v5/trade/"}})
+    r = client.request("POST", "/api/v5/trade/order", order(clOrdId="x5"))
+    assert r.status_code == 503 and r.json()["code"] == "50001"
+    assert client.get(f"/api/v5/trade/order?instId={BTC}&clOrdId=x5")["code"] == "51603"  # not executed
+    client.admin("faults", {"rest_5xx": {"count": 1}, "rest_5xx_execute": True})
+    r = client.request("POST", "/api/v5/trade/order", order(clOrdId="x6"))
+    assert r.status_code == 503
+    assert client.get(f"/api/v5/trade/order?instId={BTC}&clOrdId=x6")["data"][0]["state"] == "filled"
+
+
+def test_rest_timeout_then_order_still_executes(sim: SimServer, client: SimClient) -> None:
+    client.admin("faults", {"rest_timeout": {"count": 1, "path": "/api/v5/trade/order"}, "rest_timeout_hold_s": 0.8})
+    with pytest.raises(requests.exceptions.Timeout):
+        client.request("POST", "/api/v5/trade/order", order(clOrdId="amb1"), timeout=0.3)
+    assert client.get(f"/api/v5/trade/order?instId={BTC}&clOrdId=amb1")["code"] == "51603"  # not yet
+    end = time.monotonic() + 3
+    state = None
+    while time.monotonic() < end:
+        got = client.get(f"/api/v5/trade/order?instId={BTC}&clOrdId=amb1")
+        if got["code"] == "0":
+            state = got["data"][0]["state"]
+            break
+        time.sleep(0.05)
+    assert state == "filled"
+
+
+def test_rate_limit_injection(sim: SimServer, client: SimClient) -> None:
+    client.admin("faults", {"rest_rate_limit": 2})
+    codes = [client.request("GET", "/api/v5/account/balance") for _ in range(3)]
+    assert [r.status_code for r in codes] == [429, 429, 200]
+    assert codes[0].json()["code"] == "50011"
+    client.admin("faults", {"rest_rate_limit": {"rate": 1.0, "path": "/api/v5/market/"}})
+    assert client.request("GET", f"/api/v5/market/ticker?instId={BTC}", signed=False).status_code == 429
+    assert client.request("GET", "/api/v5/account/balance").status_code == 200
+    client.admin("faults/clear", {})
+    assert client.request("GET", f"/api/v5/market/ticker?instId={BTC}", signed=False).status_code == 200
+
+
+def test_reject_next_orders(sim: SimServer, client: SimClient) -> None:
+    client.admin("faults", {"reject_orders": 1, "reject_code": "51008"})
+    r = client.post("/api/v5/trade/order", order())
+    assert r["code"] == "1" and r["data"][0]["sCode"] == "51008"
+    assert client.post("/api/v5/trade/order", order())["data"][0]["sCode"] == "0"
+
+
+def test_admin_helpers(sim: SimServer, client: SimClient) -> None:
+    m = client.admin("price", {"instId": BTC, "px": "65000", "mark": "65010"})
+    assert m["last"] == "65000" and m["mark"] == "65010"
+    assert client.admin("price", {"instId": BTC, "mark": ""})["mark"] != "65010"  # unpinned
+    assert client.admin("step", {"n": 5})["steps"] == 5
+    st = client.admin("state")
+    assert st["posMode"] == "net_mode" and st["balance"]["details"][0]["ccy"] == "USDT"
+    assert client.admin("faults")["reject_orders"] == 0
+    client.admin("skew", {"seconds": 120})
+    assert client.request("GET", "/api/v5/account/balance").json()["code"] == "50102"
+    client.admin("skew", {"seconds": 0})
+    r = client.session.post(f"{sim.url}/sim/faults", data=b'{"nonsense": 1}', timeout=5)
+    assert r.status_code == 400
