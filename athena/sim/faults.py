@@ -37,6 +37,8 @@ class Faults:
     push_before_ack: bool = False  # REST trade replies wait until the resulting pushes are sent
     duplicate_pushes: float = 0.0  # probability a push is sent twice
     reorder_pushes: float = 0.0  # probability a push swaps places with the next one
+    stall_all: bool = False  # a stall also holds acks and pongs (a black-holed connection)
+    books_gap: int = 0  # the next N `books` updates are lost (the client sees a seqId gap)
     # REST
     rest_5xx: Rule = field(default_factory=Rule)
     rest_5xx_execute: bool = False  # process the request anyway before answering 5xx

@@ -313,7 +313,8 @@ class SimServer:
                 self.limiter.enabled = bool(body.get("enabled", True))
                 data = {"enabled": self.limiter.enabled}
             elif tail == "stats":
-                data = {"requests": self.requests, "pushes": self.hub.pushes, "connections": len(self.hub.conns)}
+                data = {"requests": self.requests, "pushes": self.hub.pushes, "connections": len(self.hub.conns),
+                        "conns": self.hub.view()}
             else:
                 return _resp(404, "404", "Not Found", [])
         except (KeyError, ValueError, TypeError, ArithmeticError) as exc:

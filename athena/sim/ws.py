@@ -36,12 +36,15 @@ def _dumps(obj: Any) -> str:
 
 
 class Conn:
-    __slots__ = ("closed", "conn_id", "kind", "last_tx", "logged_in", "out", "request", "sending", "subs", "wake", "ws")
+    __slots__ = ("closed", "conn_id", "kind", "last_tx", "logged_in", "logins", "out", "request", "sending", "sub_reqs", "subs",
+                 "wake", "ws")
 
     def __init__(self, ws: web.WebSocketResponse, kind: str, request: web.Request) -> None:
         self.ws, self.kind, self.request = ws, kind, request
         self.conn_id = secrets.token_hex(4)
         self.logged_in = False
+        self.logins = 0  # successful logins (admin stats)
+        self.sub_reqs: dict[str, int] = {}  # subscribe requests per arg key, duplicates included (admin stats)
         self.subs: dict[str, dict[str, Any]] = {}  # key -> arg
         self.out: deque[tuple[str, bool]] = deque()  # (text, is_data)
         self.wake = asyncio.Event()
@@ -81,6 +84,10 @@ class WsHub:
                 return
             m: dict[str, Any] = {"arg": arg, "data": data}
             if channel == "books":
+                f = self.srv.faults
+                if f.books_gap > 0 and data and data[0].get("seqId") != data[0].get("prevSeqId"):
+                    f.books_gap -= 1  # lost update: the next one's prevSeqId does not chain
+                    return
                 m = {"arg": arg, "action": "update", "data": data}
             text = _dumps(m)
             for c in conns:
@@ -141,7 +148,7 @@ class WsHub:
             stalled = faults.stall_until > time.monotonic()
             if stalled or faults.push_delay_s:
                 ctrl = [t for t, d in c.out if not d]
-                if ctrl:  # acks and pongs are not held back
+                if ctrl and not (stalled and faults.stall_all):  # acks and pongs are not held back
                     keep = deque(x for x in c.out if x[1])
                     c.out.clear()
                     c.out.extend(keep)
@@ -221,6 +228,7 @@ class WsHub:
             self._error(c, code, req_id=req_id)
             return
         c.logged_in = True
+        c.logins += 1
         self._event(c, "login", code="0", msg="")
 
     def _subscribe(self, c: Conn, arg: dict[str, Any], req_id: str | None) -> None:
@@ -242,6 +250,7 @@ class WsHub:
             return
         c.send(_dumps({**extra, "event": "subscribe", "arg": arg, "connId": c.conn_id}))
         key = _key(arg)
+        c.sub_reqs[key] = c.sub_reqs.get(key, 0) + 1
         if key in c.subs:
             return
         c.subs[key] = arg
@@ -344,6 +353,11 @@ class WsHub:
                     task = asyncio.ensure_future(c.ws.close(code=4004, message=b"No data received in 30s"))
                     self._tasks.add(task)
                     task.add_done_callback(self._tasks.discard)
+
+    def view(self) -> list[dict[str, Any]]:
+        """Open connections for /sim/stats: kind, logins and subscribe requests per channel key."""
+        return [{"connId": c.conn_id, "kind": c.kind, "logins": c.logins, "subs": sorted(c.subs),
+                 "sub_requests": dict(c.sub_reqs)} for c in self.conns if not c.closed]
 
     async def drain(self, timeout: float = 1.0) -> None:
         """Wait until every outbox is empty (push_before_ack fault)."""

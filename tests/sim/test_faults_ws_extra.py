@@ -1,0 +1,63 @@
+"""The sim faults and stats the OKX gateway tests rely on: books_gap, stall_all, per-connection stats."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import pytest
+import websocket
+
+from athena.sim.client import SimClient
+from athena.sim.server import SimServer
+from tests.sim.conftest import BTC, Ws, channel
+
+
+def test_books_gap_loses_one_update(sim: SimServer, client: SimClient, ws_factory: Callable[[str], Ws]) -> None:
+    w = ws_factory(sim.ws_url("public"))
+    w.send({"op": "subscribe", "args": [{"channel": "books", "instId": BTC}]})
+    last = w.wait(channel("books"))["data"][0]["seqId"]
+    client.admin("faults", {"books_gap": 1})
+    chain_ok: list[bool] = []
+    for _ in range(30):
+        sim.call(sim.market.step)
+    target = sim.call(lambda: sim.exchange.markets[BTC].seq)
+    end = time.monotonic() + 5
+    while last != target and time.monotonic() < end:
+        d = w.wait(channel("books"))["data"][0]
+        chain_ok.append(d["prevSeqId"] == last)
+        last = d["seqId"]
+    assert last == target and chain_ok.count(False) == 1  # exactly one break in the chain
+    assert client.admin("faults")["books_gap"] == 0
+
+
+def test_stall_all_holds_pongs_too(sim: SimServer, client: SimClient, ws_factory: Callable[[str], Ws]) -> None:
+    w = ws_factory(sim.ws_url("public"))
+    client.admin("faults", {"stall_s": 0.6, "stall_all": True})
+    t0 = time.monotonic()
+    w.send("ping")
+    with pytest.raises(AssertionError):  # black hole: no pong during the stall
+        w.wait(lambda m: m == "pong", timeout=0.3)
+    assert w.wait(lambda m: m == "pong", timeout=3) == "pong"
+    assert time.monotonic() - t0 >= 0.5
+
+
+def test_stats_count_subscribe_requests_and_logins(sim: SimServer, client: SimClient, ws_factory: Callable[[str], Ws]) -> None:
+    pub = ws_factory(sim.ws_url("public"))
+    arg = {"channel": "tickers", "instId": BTC}
+    for _ in range(2):  # a duplicate subscribe is acked, subscribed once, but counted as a request
+        pub.send({"op": "subscribe", "args": [arg]})
+        pub.wait(lambda m: m.get("event") == "subscribe")
+    priv = ws_factory(sim.ws_url("private"))
+    assert priv.login()["event"] == "login"
+    conns = {c["kind"]: c for c in client.admin("stats")["conns"]}
+    assert conns["public"]["sub_requests"] == {"channel=tickers|instId=BTC-USDT-SWAP": 2}
+    assert conns["public"]["subs"] == ["channel=tickers|instId=BTC-USDT-SWAP"] and conns["public"]["logins"] == 0
+    assert conns["private"]["logins"] == 1 and conns["private"]["sub_requests"] == {}
+    pub.close()
+    with pytest.raises((websocket.WebSocketException, OSError)):
+        pub.ws.recv()
+    end = time.monotonic() + 3
+    while time.monotonic() < end and len(client.admin("stats")["conns"]) != 1:
+        time.sleep(0.02)
+    assert [c["kind"] for c in client.admin("stats")["conns"]] == ["private"]
