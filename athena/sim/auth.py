@@ -87,3 +87,19 @@ def check_ws_login(arg: dict[str, object], keys: Mapping[str, ApiKey], now_s: fl
     if not isinstance(sig, str) or not hmac.compare_digest(expect, sig):
         return "60009"
     return None
+
+
+# OKX documents only that an expired request "will not be processed" and names no code; the sim answers
+# with OKX's "request expired" code so a client can tell it apart from an ambiguous outcome.
+EXPIRED_CODE = "50102"
+
+
+def exp_time_error(value: object, now_ms: int) -> str | None:
+    """None if a request carrying expTime=value (epoch ms; absent = no deadline) may run at now_ms."""
+    if value is None or value == "":
+        return None
+    try:
+        deadline = int(str(value))
+    except ValueError:
+        return "51000"
+    return EXPIRED_CODE if now_ms > deadline else None

@@ -41,9 +41,11 @@ class SimClient:
                 "Content-Type": "application/json", "x-simulated-trading": "0"}
 
     def request(self, method: str, target: str, body: Any = None, signed: bool = True,
-                timeout: float | None = None) -> requests.Response:
+                timeout: float | None = None, extra_headers: dict[str, str] | None = None) -> requests.Response:
         raw = "" if body is None else orjson.dumps(body).decode()
         headers = self.headers(method, target, raw) if signed else {"Content-Type": "application/json"}
+        if extra_headers:
+            headers.update(extra_headers)
         return self.session.request(method, self.url + target, data=raw.encode() if raw else None, headers=headers,
                                     timeout=timeout or self.timeout)
 

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 import orjson
 from aiohttp import web
 
-from athena.sim.auth import check_rest
+from athena.sim.auth import check_rest, exp_time_error
 from athena.sim.config import SimConfig
 from athena.sim.errors import msg
 from athena.sim.exchange import Exchange
@@ -32,6 +32,9 @@ from athena.sim.ws import WsHub
 log = logging.getLogger("athena.sim")
 T = TypeVar("T")
 HTTP400 = {"50000", "50002", "50014", "50015", "50016", "51000"}
+# Requests that honour OKX's `expTime` header (OKX_FACTS §2: place, batch-place, amend, batch-amend).
+EXP_TIME_PATHS = frozenset({"/api/v5/trade/order", "/api/v5/trade/batch-orders", "/api/v5/trade/amend-order",
+                            "/api/v5/trade/amend-batch-orders"})
 
 
 def _resp(status: int, code: str, message: str, data: list[Any], extra: dict[str, Any] | None = None) -> web.Response:
@@ -164,6 +167,10 @@ class SimServer:
                 last_books = time.monotonic()
                 self.exchange.keepalive_books()
 
+    def now_ms(self) -> int:
+        """The server's wall clock in ms, shifted by the /sim/skew admin setting."""
+        return int((time.time() + self.skew_s) * 1000)
+
     def call(self, fn: Callable[..., T], *args: Any, timeout: float = 10.0) -> T:
         """Run fn(*args) on the server's loop thread (the Exchange is single-threaded) and return its result."""
         if self._loop is None:
@@ -214,7 +221,7 @@ class SimServer:
 
     async def _process(self, request: web.Request, route: Route, raw: bytes, in_time: str) -> web.Response:
         if route.private:
-            now_ms = int((time.time() + self.skew_s) * 1000)
+            now_ms = self.now_ms()
             err = check_rest(request.headers, request.method, request.raw_path, raw, self.keys, now_ms,
                              int(self.config.max_skew_s * 1000))
             if err:
@@ -230,6 +237,11 @@ class SimServer:
                 return _resp(400, "50002", msg("50002"), [])
         if not self._rate_ok(request.path, route, params, body):
             return _resp(429, "50011", msg("50011"), [])
+        if route.method == "POST" and request.path in EXP_TIME_PATHS:
+            # checked when processing starts (after any fault hold): a late request is not processed at all
+            err = exp_time_error(request.headers.get("expTime"), self.now_ms())
+            if err:
+                return _resp(400 if err == "51000" else 401, err, msg(err, "expTime"), [])
         extra = None
         try:
             code, message, data = route.handler(self, params, body)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from aiohttp import WSMsgType, web
 
-from athena.sim.auth import check_ws_login
+from athena.sim.auth import check_ws_login, exp_time_error
 from athena.sim.errors import msg
 from athena.sim.rest import items_result
 from athena.sim.util import BadParam
@@ -322,6 +322,11 @@ class WsHub:
         if not isinstance(args, list) or not args or len(args) > 20 or not all(isinstance(a, dict) for a in args):
             c.send(_dumps({**base, "code": "60013", "msg": msg("60013"), "data": []}))
             return
+        if op not in ("cancel-order", "batch-cancel-orders"):
+            err = exp_time_error(req.get("expTime"), self.srv.now_ms())
+            if err:  # OKX: a place/amend op past its expTime is not processed
+                c.send(_dumps({**base, "code": err, "msg": msg(err, "expTime"), "data": []}))
+                return
         ex = self.srv.exchange
         fn = {"order": self.srv.place, "batch-orders": self.srv.place, "cancel-order": ex.cancel_order,
               "batch-cancel-orders": ex.cancel_order, "amend-order": ex.amend_order,
