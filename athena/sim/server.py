@@ -69,6 +69,8 @@ class SimServer:
         self.port = config.port
         self.cert_file: str | None = None
         self.requests = 0
+        # Optional bench/test hook: called with (path, raw body, monotonic_ns at receipt) per REST request.
+        self.on_request: Callable[[str, bytes, int], None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._runner: web.AppRunner | None = None
@@ -199,6 +201,7 @@ class SimServer:
         return self.exchange.place_order(body)
 
     async def _api(self, request: web.Request) -> web.Response:
+        recv_ns = time.monotonic_ns()
         self.requests += 1
         in_time = str(time.time_ns() // 1000)
         path = request.path
@@ -208,6 +211,8 @@ class SimServer:
         if isinstance(route, str):
             return _resp(405, "50115", msg("50115"), [])
         raw = await request.read()
+        if self.on_request is not None:
+            self.on_request(path, raw, recv_ns)
         f = self.faults
         if f.rest_rate_limit.fire(path, f.rng):
             return _resp(429, "50011", msg("50011"), [])
