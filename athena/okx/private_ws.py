@@ -3,11 +3,20 @@
 
 A login failure surfaces as OkxAuthError through on_error and `state`; the connection backs off and
 halts after `max_auth_failures` consecutive failures instead of retrying forever.
+
+No push is lost silently: after every login, once each channel of that connection acknowledged its
+subscription, a `PrivateResync` event goes through `on_event` (and `on_resync` when given). Pushes
+sent while the connection was down are gone for good, so on `PrivateResync(reconnected=True)` the
+consumer must reconcile by REST. The stream service does this by handing the event to the orders
+worker's `athena.reconcile` task (query every locally working order by clOrdId, orders-pending,
+positions, algos-pending) and applying the results through the same monotonic OrderManager path as
+pushes; duplicates between REST and later pushes are harmless there.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -16,6 +25,7 @@ import orjson
 from athena.okx import parse
 from athena.okx.errors import OkxAuthError, OkxError, ParseError
 from athena.okx.signing import Clock, Credentials, ws_login_args
+from athena.okx.types import PrivateResync
 from athena.okx.ws import WsConnection
 
 log = logging.getLogger(__name__)
@@ -42,12 +52,17 @@ class PrivateConnection(WsConnection):
         clock: Clock | None = None,
         max_auth_failures: int = 3,
         name: str = "okx-private",
+        on_resync: Callable[[PrivateResync], None] | None = None,
         **ws_opts: Any,
     ) -> None:
         super().__init__(url, name, **ws_opts)
         self._creds = creds
         self.on_event = on_event
         self.on_error = on_error or (lambda _e: None)
+        self.on_resync = on_resync
+        self.resyncs = 0
+        self._awaiting: set[str] = set()  # channels not yet acknowledged since this login
+        self._down_since: float | None = None  # monotonic time the previous connection was lost
         self.clock = clock or Clock()
         self.max_auth_failures = max_auth_failures
         self.auth_failures = 0
@@ -63,6 +78,9 @@ class PrivateConnection(WsConnection):
         self.send_json({"op": "login", "args": [ws_login_args(self._creds, self.clock.now_ms() // 1000)]})
 
     def on_close(self) -> None:
+        if self._down_since is None and self.logins:
+            self._down_since = time.monotonic()
+        self._awaiting = set()
         if self.state not in ("auth_failed", "stopped"):
             self.state = "connecting"
 
@@ -96,7 +114,9 @@ class PrivateConnection(WsConnection):
                 self.auth_failures = 0
                 self.state = "ready"
                 self.mark_healthy()
+                self._awaiting = {str(a.get("channel")) for a in self.subscriptions}
                 self.set_ready()
+                self._maybe_resync()
             else:
                 self._login_failed(code, str(msg.get("msg", "")))
         elif event == "error":
@@ -108,11 +128,33 @@ class PrivateConnection(WsConnection):
                 self._error(OkxError(str(msg.get("msg", "OKX WS error"))[:200], code, path=self.name))
         elif event == "subscribe":
             self.stats.sub_acks += 1
+            arg = msg.get("arg")
+            if self._awaiting and isinstance(arg, dict):
+                self._awaiting.discard(str(arg.get("channel")))
+                self._maybe_resync()
         elif event == "notice":
             self._log_once("notice", f"{self.name}: notice {str(msg)[:200]}; reconnecting")
             self.force_reconnect()
         elif event not in ("unsubscribe", "channel-conn-count", "channel-conn-count-error"):
             self.malformed("unexpected", raw)
+
+    def _maybe_resync(self) -> None:
+        """Every channel is live again: tell the consumer to reconcile what it may have missed."""
+        if self._awaiting or self.state != "ready":
+            return
+        self._awaiting = set()
+        down, self._down_since = self._down_since, None
+        gap = None if down is None or self.logins <= 1 else int((time.monotonic() - down) * 1000)
+        event = PrivateResync(self.name, self.logins, gap, tuple(str(a.get("channel")) for a in self.subscriptions))
+        self.resyncs += 1
+        if event.reconnected:
+            log.warning("%s: re-logged in after %s ms down; pushes in the gap are lost, REST resync requested", self.name, gap)
+        for fn in (self.on_event, self.on_resync):
+            if fn is not None:
+                try:
+                    fn(event)
+                except Exception:
+                    log.exception("%s: resync callback failed", self.name)
 
     def _login_failed(self, code: str, text: str) -> None:
         self.auth_failures += 1
@@ -163,11 +205,12 @@ class OkxPrivateWsGateway:
         channels: tuple[str, ...] = ("orders", "positions", "account"),
         clock: Clock | None = None,
         max_auth_failures: int = 3,
+        on_resync: Callable[[PrivateResync], None] | None = None,
         **ws_opts: Any,
     ) -> None:
         creds = credentials or Credentials(api_key, secret, passphrase)
         emit = on_event or (lambda _obj: None)
-        common: dict[str, Any] = {"clock": clock, "max_auth_failures": max_auth_failures, **ws_opts}
+        common: dict[str, Any] = {"clock": clock, "max_auth_failures": max_auth_failures, "on_resync": on_resync, **ws_opts}
         self.private = PrivateConnection(url, creds, emit, on_error, name="okx-private", **common)
         self.private.subscribe(_arg(ch, inst_type) for ch in channels)
         self.business: PrivateConnection | None = None

@@ -32,6 +32,7 @@ class OkxPublicWsGateway(WsConnection):
         name: str = "okx-public",
         **ws_opts: Any,
     ) -> None:
+        ws_opts.setdefault("data_watchdog", True)  # market data must keep flowing, pongs alone are a stall
         super().__init__(url, name, **ws_opts)
         self.instIds = list(instIds)
         self.channels = tuple(channels)

@@ -124,3 +124,23 @@ class CancelAllAfter:
     triggerTime: int
     ts: int
     tag: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class PrivateResync:
+    """A private connection is logged in and every channel is subscribed again: from here on pushes flow.
+
+    Pushes sent while it was down (`gap_ms`, None on the first login) are LOST: OKX does not replay them.
+    The consumer must reconcile by REST now (working orders by clOrdId + orders-pending, positions, and
+    for `connection == "okx-business"` the pending algos). Emitted through on_event after every login,
+    so it is ordered after every push received before it.
+    """
+
+    connection: str  # "okx-private" or "okx-business"
+    logins: int  # 1 on the first login, > 1 after a reconnect
+    gap_ms: int | None  # how long the channels were not delivering (None on the first login)
+    channels: tuple[str, ...] = ()
+
+    @property
+    def reconnected(self) -> bool:
+        return self.logins > 1

@@ -1,10 +1,13 @@
 """WsConnection: one OKX WebSocket kept alive in its own daemon thread (websocket-client).
 
 - sends the text "ping" when nothing arrived for `ping_interval_s` (< 30 s, OKX's idle rule);
-- a watchdog reconnects when nothing at all (not even "pong") arrived for `stall_timeout_s`, or
-  when the connection is not healthy (no subscribe ack / login) that long after connecting;
-- reconnects with exponential backoff and jitter (`backoff_initial_s` -> `backoff_max_s`), never in a
-  tight loop; the backoff resets only after a connection became healthy (subscribed / logged in);
+- a watchdog (default 30 s, OKX's idle rule) reconnects when nothing at all (not even "pong") arrived for
+  `stall_timeout_s`, or when the connection is not healthy (no subscribe ack / login) that long after
+  connecting; with `data_watchdog=True` (market data) it also reconnects after `stall_timeout_s` without a
+  data message even while pongs still arrive (a feed that went silent on a live socket);
+- reconnects with exponential backoff and jitter (`backoff_initial_s` 1 s -> `backoff_max_s` 60 s, each
+  delay drawn from [0.8, 1.0] x the step), never in a tight loop; the backoff resets only after a
+  connection became healthy (subscribed / logged in);
 - keeps the desired subscriptions and sends each exactly once per connection (no duplicates);
 - counts messages, reconnects and malformed frames by kind; logs each malformed kind once with the
   raw text cut to 200 chars; nothing a peer sends can kill the thread;
@@ -69,6 +72,7 @@ class WsConnection:
         backoff_initial_s: float = 1.0,
         backoff_max_s: float = 60.0,
         connect_timeout_s: float = 10.0,
+        data_watchdog: bool = False,
     ) -> None:
         if not 0 < ping_interval_s < stall_timeout_s:
             raise ValueError("need 0 < ping_interval_s < stall_timeout_s")
@@ -79,6 +83,7 @@ class WsConnection:
         self.backoff_initial_s = backoff_initial_s
         self.backoff_max_s = max(backoff_max_s, backoff_initial_s)
         self.connect_timeout_s = connect_timeout_s
+        self.data_watchdog = data_watchdog
         self.stats = WsStats()
         self._poll_s = max(0.02, min(1.0, ping_interval_s / 4))
         self._stop = threading.Event()
@@ -223,8 +228,10 @@ class WsConnection:
 
     # -- the thread -----------------------------------------------------------------------------
     def backoff_delay(self, attempt: int) -> float:
+        """Delay before reconnect attempt `attempt` (0 after a healthy connection): initial * 2^attempt capped
+        at max, times a jitter in [0.8, 1.0] so many clients dropped together do not reconnect in step."""
         base = min(self.backoff_max_s, self.backoff_initial_s * (2 ** min(attempt, 30)))
-        return base * random.uniform(0.5, 1.0)
+        return base * random.uniform(0.8, 1.0)
 
     def _run(self) -> None:
         attempt = 0
@@ -281,7 +288,8 @@ class WsConnection:
 
     def _pump(self, ws: websocket.WebSocket) -> None:
         now = time.monotonic
-        opened = last_rx = last_ping = now()
+        opened = last_rx = last_ping = last_data = now()
+        data_watchdog = self.data_watchdog
         self.on_open()
         stop = self._stop
         stats = self.stats
@@ -295,6 +303,10 @@ class WsConnection:
                 if idle >= self.stall_timeout_s:
                     stats.stalls += 1
                     log.warning("%s: no data for %.1fs, reconnecting", self.name, idle)
+                    return
+                if data_watchdog and self._healthy and t - last_data >= self.stall_timeout_s:
+                    stats.stalls += 1  # pongs still come back but the feed went silent
+                    log.warning("%s: no market data for %.1fs, reconnecting", self.name, t - last_data)
                     return
                 if not self._healthy and t - opened >= self.stall_timeout_s:
                     stats.stalls += 1  # pongs only: no login / subscription answer
@@ -316,6 +328,7 @@ class WsConnection:
                 stats.pongs += 1
                 continue
             stats.messages += 1
+            last_data = last_rx
             try:
                 on_message(data)
             except Exception as exc:  # a bad frame or a failing callback never kills the thread

@@ -15,6 +15,7 @@ from athena.okx.errors import OkxAuthError, OkxError
 from athena.okx.private_ws import OkxPrivateWsGateway
 from athena.okx.public_ws import OkxPublicWsGateway
 from athena.okx.signing import Credentials
+from athena.okx.types import PrivateResync
 from tests.okx.fake_ws import FakeOkxWs
 from tests.okx.helpers import FAST_WS, wait_until
 from tests.okx.samples import load
@@ -191,6 +192,9 @@ def test_private_login_subscribe_and_relogin(server: FakeOkxWs, events: list[Any
         assert len(priv.ops("login")) == 1 and priv.received[0].startswith('{"op":"login"')  # login first
         assert [a["channel"] for a in priv.sub_args()] == ["orders", "positions", "account"]
         assert biz.sub_args() == [{"channel": "orders-algo", "instType": "SWAP"}]
+        assert wait_until(lambda: sorted(e.connection for e in events if isinstance(e, PrivateResync)) == ["okx-business", "okx-private"])
+        assert all(e.gap_ms is None and not e.reconnected for e in events)  # first login: nothing missed yet
+        events.clear()
         server.push(load("nautilus_ws_orders.json"), priv)
         server.push(load("nautilus_ws_orders_algo.json"), biz)
         assert wait_until(lambda: len(events) == 6)
@@ -198,6 +202,9 @@ def test_private_login_subscribe_and_relogin(server: FakeOkxWs, events: list[Any
         server.drop()
         assert wait_until(lambda: gw.private.logins == 2 and gw.business is not None and gw.business.logins == 2, timeout=4)
         assert wait_until(lambda: len(server.open_conns) == 2 and gw.ready)
+        assert wait_until(lambda: len([e for e in events if isinstance(e, PrivateResync)]) == 2)
+        resyncs = [e for e in events if isinstance(e, PrivateResync)]
+        assert all(e.reconnected and e.gap_ms is not None and e.gap_ms >= 0 for e in resyncs)
         for c in server.open_conns:
             assert len(c.ops("login")) == 1 and len(c.ops("subscribe")) == 1
         assert errors == []
