@@ -1,0 +1,235 @@
+"""Issue 9 item 2: strategy decision -> order on the wire, through Celery + Redis, with baselines.
+
+A private Redis, the sim (in this process, so its receive stamp and ours share a clock), and a real
+orders worker process (`celery -A bench.worker_app worker -Q orders,default -c 2`: the production
+tasks plus a probe task). At a paced rate (1, 10, 100 orders/s) this process calls the stream
+worker's real `OrderManager.submit` (Redis create, journal, Celery send) with a post-only order
+that rests; the latency is from the call to the sim receiving the POST /api/v5/trade/order
+(SimServer.on_request, CLOCK_MONOTONIC, system-wide). The tick -> decision part before it is
+measured by bench_tick_path / bench_strategy (tens of µs).
+
+Baselines in the same run: Celery send -> task start (probe task), a signed requests.Session POST
+(OkxRestGateway.place_order round trip, and send -> sim receipt), and a raw Redis hand-off
+(LPUSH -> BLPOP in another thread).
+
+    .venv/bin/python -m bench.bench_order_path [--rates 1,10,100] [--seconds 10] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import threading
+import time
+from decimal import Decimal
+from typing import Any
+
+import orjson
+
+from bench.common import (
+    Stack,
+    fmt_stats,
+    loadavg,
+    print_header,
+    quiet_logs,
+    stats_ns,
+    wait_celery,
+    write_json,
+)
+
+ORDER_PATH = "/api/v5/trade/order"
+
+
+class Stamps:
+    """clOrdId -> receive time at the sim, for the paths we care about."""
+
+    def __init__(self, paths: tuple[str, ...]) -> None:
+        self.paths = paths
+        self.at: dict[str, int] = {}
+        self.cond = threading.Condition()
+
+    def __call__(self, path: str, raw: bytes, t_ns: int) -> None:
+        if path not in self.paths or not raw:
+            return
+        try:
+            body = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            return
+        for item in body if isinstance(body, list) else [body]:
+            cid = item.get("clOrdId") or item.get("algoClOrdId")
+            if cid:
+                with self.cond:
+                    self.at.setdefault(cid, t_ns)
+                    self.cond.notify_all()
+
+    def wait(self, ids: list[str], timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while not all(i in self.at for i in ids):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return
+                self.cond.wait(left)
+
+
+def resting_px(stack: Stack, inst_id: str) -> Decimal:
+    """A bid 5% under the market: post-only, rests, never fills."""
+    m = stack.sim.call(lambda: stack.sim.exchange.markets[inst_id].mid)
+    inst = stack.sim.exchange.insts[inst_id].inst
+    return inst.px_down(Decimal(m) * Decimal("0.95"))
+
+
+def baseline_celery(app: Any, n: int) -> dict[str, Any]:
+    out = []
+    for _ in range(n):
+        t0 = time.monotonic_ns()
+        started = app.send_task("bench.stamp", queue="orders").get(timeout=10)
+        out.append(int(started) - t0)
+    return stats_ns(out, "ms")
+
+
+def baseline_rest(stack: Stack, stamps: Stamps, n: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    from athena.domain import OrderRequest, OrdType, Side
+    from athena.okx.rest import OkxRestGateway
+
+    inst_id = stack.symbols[0]
+    px = resting_px(stack, inst_id)
+    gw = OkxRestGateway(stack.settings())
+    gw.server_time()
+    rtt, wire = [], []
+    for i in range(n + 5):
+        req = OrderRequest(f"blrest{i}", inst_id, Side.BUY, OrdType.POST_ONLY, Decimal("0.01"), px)
+        t0 = time.monotonic_ns()
+        gw.place_order(req)
+        t1 = time.monotonic_ns()
+        if i >= 5:  # warm-up: connection, clock sync
+            rtt.append(t1 - t0)
+            wire.append(stamps.at[req.clOrdId] - t0)
+    gw.close()
+    return stats_ns(rtt, "ms"), stats_ns(wire, "ms")
+
+
+def baseline_redis(url: str, n: int) -> dict[str, Any]:
+    import redis
+
+    a, b = redis.Redis.from_url(url), redis.Redis.from_url(url)
+    got: list[int] = []
+    ready = threading.Event()
+
+    def popper() -> None:
+        ready.set()
+        for _ in range(n):
+            b.blpop(["bench:handoff"], timeout=5)
+            got.append(time.monotonic_ns())
+
+    t = threading.Thread(target=popper, daemon=True)
+    t.start()
+    ready.wait()
+    sent = []
+    for _ in range(n):
+        time.sleep(0.002)  # let the popper block first: a hand-off, not a queue drain
+        sent.append(time.monotonic_ns())
+        a.lpush("bench:handoff", b"x")
+    t.join(10)
+    a.close()
+    b.close()
+    return stats_ns([g - s for g, s in zip(got, sent, strict=False)], "ms")
+
+
+def run_rate(stack: Stack, orders: Any, stamps: Stamps, rate: float, n: int, seq: itertools.count[int],
+             inst_ids: list[str], pxs: dict[str, Decimal]) -> dict[str, Any]:
+    from athena.domain import OrderRequest, OrdType, Side
+
+    sent: dict[str, int] = {}
+    submit_ns = []
+    load0 = loadavg()
+    start = time.monotonic() + 0.05
+    for i in range(n):
+        delay = start + i / rate - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        inst_id = inst_ids[i % len(inst_ids)]
+        req = OrderRequest(f"bench{rate:g}x{next(seq)}", inst_id, Side.BUY, OrdType.POST_ONLY, Decimal("0.01"),
+                           pxs[inst_id], strategy="bench")
+        t0 = time.monotonic_ns()
+        orders.submit(req)
+        submit_ns.append(time.monotonic_ns() - t0)
+        sent[req.clOrdId] = t0
+    stamps.wait(list(sent), timeout=30)
+    lat = [stamps.at[c] - t for c, t in sent.items() if c in stamps.at]
+    return {"rate": rate, "sent": n, "on_wire": len(lat), "tick_to_wire": stats_ns(lat, "ms"),
+            "submit_call": stats_ns(submit_ns, "ms"), "loadavg": load0}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rates", default="1,10,100")
+    ap.add_argument("--seconds", type=float, default=10.0, help="per rate (at least 20 orders each)")
+    ap.add_argument("--baseline-n", type=int, default=300)
+    ap.add_argument("--concurrency", type=int, default=2, help="orders worker -c")
+    ap.add_argument("--quick", action="store_true", help="tiny sizes (smoke test)")
+    args = ap.parse_args(argv)
+    quiet_logs()
+    h = print_header("order_path (decision -> order on the wire via Celery + Redis)")
+    rates = [float(r) for r in args.rates.split(",") if r]
+    seconds, base_n, min_n = (1.0, 10, 3) if args.quick else (args.seconds, args.baseline_n, 20)
+
+    from athena.engine import Engine
+    from workers.app import app, configure
+    from workers.sender import CelerySender
+
+    with Stack(n_instruments=2) as stack:
+        stamps = Stamps((ORDER_PATH,))
+        stack.sim.on_request = stamps
+        for _ in range(3):
+            stack.sim.call(stack.sim.market.step)
+        settings = stack.settings()
+        configure(app, settings)
+        worker = stack.spawn_orders_worker("bench.worker_app", args.concurrency)
+        try:
+            wait_celery(app)
+        except Exception:
+            print(worker.log_tail())
+            raise
+        pxs = {i: resting_px(stack, i) for i in stack.symbols}
+        engine = Engine(settings, role="stream", sender=CelerySender(app))
+        _ = engine.instruments
+        # warm-up: imports, Lua scripts, the worker's Engine, connections
+        seq = itertools.count()
+        run_rate(stack, engine.orders, stamps, 20.0, 10, seq, stack.symbols, pxs)
+
+        results = []
+        for rate in rates:
+            n = max(min_n, int(rate * seconds))
+            r = run_rate(stack, engine.orders, stamps, rate, n, seq, stack.symbols, pxs)
+            results.append(r)
+            print(fmt_stats(f"decision->wire @ {rate:g}/s (load {r['loadavg'][0]})", r["tick_to_wire"], "ms"), flush=True)
+            print(fmt_stats("   of which submit() in the stream worker", r["submit_call"], "ms"), flush=True)
+            if r["on_wire"] < r["sent"]:
+                print(f"   !! only {r['on_wire']} of {r['sent']} reached the sim", flush=True)
+
+        load_b = loadavg()
+        celery = baseline_celery(app, base_n)
+        rest_rtt, rest_wire = baseline_rest(stack, stamps, base_n)
+        handoff = baseline_redis(stack.redis.url, base_n)
+        print(fmt_stats(f"baseline: Celery send -> task start (load {load_b[0]})", celery, "ms"))
+        print(fmt_stats("baseline: signed POST round trip (OkxRestGateway)", rest_rtt, "ms"))
+        print(fmt_stats("baseline: signed POST send -> sim receipt", rest_wire, "ms"))
+        print(fmt_stats("baseline: raw Redis hand-off (LPUSH->BLPOP)", handoff, "ms"))
+        floor = celery["p50_ms"] + rest_wire["p50_ms"]
+        for r in results:
+            r["p50_over_floor"] = round(r["tick_to_wire"]["p50_ms"] / floor, 2) if floor else None
+        print(f"floor (Celery start p50 + POST->receipt p50) = {floor:.3f} ms; "
+              + ", ".join(f"@{r['rate']:g}/s p50 = {r['p50_over_floor']}x floor" for r in results))
+        engine.close()
+    write_json("order_path", {
+        "header": h, "worker_concurrency": args.concurrency, "rates": results,
+        "baselines": {"celery_send_to_start": celery, "rest_round_trip": rest_rtt, "rest_send_to_receipt": rest_wire,
+                      "redis_handoff": handoff, "loadavg": load_b},
+        "targets": {"p50_ms": 2.5, "p99_ms": 6.0},
+    })
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,269 @@
+"""Shared helpers for the benchmarks: percentiles, the machine/date header, JSON results under
+var/bench/<name>.json, synthetic instruments, and a private stack (Redis + sim + Settings).
+
+Benchmarks print figures and assert nothing about time. Every figure carries the load average at
+the moment it was taken: this machine is shared, and a figure without its load is not comparable.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT_DIR = ROOT / "var" / "bench"
+PY = str(ROOT / ".venv" / "bin" / "python") if (ROOT / ".venv" / "bin" / "python").exists() else sys.executable
+CELERY = str(Path(PY).parent / "celery")
+
+if str(ROOT) not in sys.path:  # `python bench/bench_x.py` as well as `python -m bench.bench_x`
+    sys.path.insert(0, str(ROOT))
+
+
+# -- statistics -------------------------------------------------------------------------------------
+def pct(values: list[float], q: float) -> float:
+    """Nearest-rank percentile (q in 0..1) of unsorted values; 0.0 when empty."""
+    if not values:
+        return 0.0
+    s = sorted(values)
+    return float(s[min(len(s) - 1, max(0, math.ceil(q * len(s)) - 1))])
+
+
+def stats_ns(ns: Iterable[int], unit: str = "us") -> dict[str, float | int]:
+    """count/p50/p99/max/mean of nanosecond samples, in `unit` (us or ms)."""
+    div = {"us": 1e3, "ms": 1e6, "s": 1e9}[unit]
+    vals = [v / div for v in ns]
+    return {
+        "count": len(vals),
+        f"p50_{unit}": round(pct(vals, 0.50), 3),
+        f"p99_{unit}": round(pct(vals, 0.99), 3),
+        f"max_{unit}": round(max(vals, default=0.0), 3),
+        f"mean_{unit}": round(sum(vals) / len(vals), 3) if vals else 0.0,
+    }
+
+
+def fmt_stats(label: str, st: dict[str, Any], unit: str = "us") -> str:
+    return (f"{label:<44} n={st['count']:<6} p50 {st[f'p50_{unit}']:>9.3f} {unit}  p99 {st[f'p99_{unit}']:>9.3f} {unit}"
+            f"  max {st[f'max_{unit}']:>9.3f} {unit}")
+
+
+# -- machine / date header ----------------------------------------------------------------------------
+def loadavg() -> list[float]:
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return []
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def git_commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                              timeout=5).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+def header() -> dict[str, Any]:
+    mem_gb = 0.0
+    try:
+        import psutil
+
+        mem_gb = round(psutil.virtual_memory().total / 2**30, 1)
+    except ImportError:
+        pass
+    return {
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "machine": f"{cpu_model()}, {os.cpu_count()} cores, {mem_gb} GiB, {platform.system()} {platform.release()}",
+        "python": platform.python_version(),
+        "commit": git_commit(),
+        "loadavg": loadavg(),
+    }
+
+
+def print_header(name: str) -> dict[str, Any]:
+    h = header()
+    print(f"== {name}  {h['date']}  {h['machine']}  py{h['python']}  load {h['loadavg']}", flush=True)
+    return h
+
+
+def write_json(name: str, doc: dict[str, Any], out: Path | None = None) -> Path:
+    """Write doc (with the header, and the load average at the end of the run) to var/bench/<name>.json."""
+    path = out or OUT_DIR / f"{name}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    full = {"bench": name, **header(), **doc}
+    full["loadavg_end"] = loadavg()
+    path.write_text(json.dumps(full, indent=2, default=str) + "\n")
+    print(f"wrote {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}", flush=True)
+    return path
+
+
+def quiet_logs() -> None:
+    import logging
+
+    logging.basicConfig(level=logging.WARNING)
+    for name in ("athena", "celery", "kombu", "urllib3", "websocket", "aiohttp", "ccxt", "okx", "httpx"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
+# -- instruments ------------------------------------------------------------------------------------
+def synthetic_instruments(n: int) -> list[Any]:
+    """The sim's default instruments, then BTC-like clones (X6-USDT-SWAP, ...) up to n."""
+    from athena.domain.instrument import Instrument
+    from athena.sim.instruments import SimInstrument, _row, default_instruments
+
+    out = default_instruments()[:n]
+    i = len(out)
+    while len(out) < n:
+        i += 1
+        inst_id = f"X{i}-USDT-SWAP"
+        row = _row(inst_id, "0.01", "0.01", "0.1", 20000 + i, "12000", "100")
+        out.append(SimInstrument(Instrument.from_okx(row), row, Decimal("1000.0") + i, Decimal("0.004"), 20, Decimal(50)))
+    return out
+
+
+def inst_ids(n: int) -> list[str]:
+    return [si.instId for si in synthetic_instruments(n)]
+
+
+# -- a private stack --------------------------------------------------------------------------------
+@dataclass
+class Stack:
+    """A private redis-server, an in-process SimServer and the env/Settings that point at them.
+
+    Worker processes started with `spawn()` get the same env; everything is stopped on exit."""
+
+    n_instruments: int = 2
+    tick_interval_ms: int = 0
+    account: str = "bench"
+    sim_kwargs: dict[str, Any] = field(default_factory=dict)
+    extra_env: dict[str, str] = field(default_factory=dict)
+    redis: Any = None
+    sim: Any = None
+    sup: Any = None
+    tmp: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="athena-bench-")))
+
+    def start(self) -> Stack:
+        from athena.procs import Supervisor
+        from athena.sim.server import SimServer
+        from athena.testing.redis_server import RedisServer
+
+        self.redis = RedisServer().start()
+        kw = {"tick_interval_ms": self.tick_interval_ms, "rate_limits": False,
+              "instruments": synthetic_instruments(self.n_instruments), **self.sim_kwargs}
+        self.sim = SimServer(**kw).start()
+        self.sup = Supervisor(self.tmp / "logs", env={**os.environ, **self.env})
+        return self
+
+    @property
+    def symbols(self) -> list[str]:
+        return inst_ids(self.n_instruments)
+
+    @property
+    def env(self) -> dict[str, str]:
+        sim = self.sim
+        return {
+            "ATHENA_ENV": "test",
+            "ATHENA_LOG_LEVEL": "WARNING",
+            "REDIS_URL": self.redis.url,
+            "ATHENA_DB_URL": f"sqlite:///{self.tmp / 'athena.db'}",
+            "ATHENA_ACCOUNT": self.account,
+            "ATHENA_SYMBOLS": ",".join(self.symbols),
+            "OKX_REST_URL": sim.url,
+            "OKX_WS_PUBLIC_URL": sim.ws_url("public"),
+            "OKX_WS_PRIVATE_URL": sim.ws_url("private"),
+            "OKX_WS_BUSINESS_URL": sim.ws_url("business"),
+            "PYTHONPATH": str(ROOT),
+            **self.extra_env,
+        }
+
+    def settings(self, **update: Any) -> Any:
+        from athena.config import load_settings, set_settings
+
+        s = load_settings(env="test", environ=self.env, dotenv=False)
+        if update:
+            s = s.model_copy(update=update)
+        set_settings(s)
+        return s
+
+    def spawn(self, name: str, args: list[str]) -> Any:
+        return self.sup.spawn(name, args)
+
+    def spawn_orders_worker(self, app: str = "workers.app", concurrency: int = 2, name: str = "orders") -> Any:
+        return self.spawn(name, [CELERY, "-A", app, "worker", "-Q", "orders,default", "-c", str(concurrency),
+                                 "--prefetch-multiplier", "1", "-n", f"{name}-{os.getpid()}@%h",
+                                 "--without-gossip", "--without-mingle", "-l", "WARNING"])
+
+    def stop(self) -> None:
+        if self.sup is not None:
+            self.sup.stop_all()
+        if self.sim is not None:
+            self.sim.stop()
+        if self.redis is not None:
+            self.redis.stop()
+
+    def __enter__(self) -> Stack:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def wait_celery(app: Any, timeout: float = 60.0) -> None:
+    """Block until a worker answers athena.ping (the worker is consuming)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if app.send_task("athena.ping", queue="orders").get(timeout=2) == "pong":
+                return
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+        time.sleep(0.1)
+
+
+@contextmanager
+def timed() -> Iterator[list[float]]:
+    out: list[float] = []
+    t0 = time.perf_counter()
+    yield out
+    out.append(time.perf_counter() - t0)
+
+
+def rss_mb_tree(pid: int) -> float:
+    """RSS of a process and all its descendants (a prefork worker's children included), MiB."""
+    import psutil
+
+    try:
+        p = psutil.Process(pid)
+        procs = [p, *p.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return 0.0
+    total = 0
+    for q in procs:
+        try:
+            total += q.memory_info().rss
+        except psutil.NoSuchProcess:
+            pass
+    return total / 2**20
