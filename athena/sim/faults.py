@@ -42,6 +42,7 @@ class Faults:
     # REST
     rest_5xx: Rule = field(default_factory=Rule)
     rest_5xx_execute: bool = False  # process the request anyway before answering 5xx
+    rest_5xx_code: str = "50001"  # the OKX code of that 503 (50001 unavailable, 50013 busy, 50026 error)
     rest_timeout: Rule = field(default_factory=Rule)
     rest_timeout_hold_s: float = 10.0  # hold the request this long, then still execute it
     rest_rate_limit: Rule = field(default_factory=Rule)

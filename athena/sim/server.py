@@ -219,7 +219,7 @@ class SimServer:
         if f.rest_5xx.fire(path, f.rng):
             if f.rest_5xx_execute:
                 await self._process(request, route, raw, in_time)
-            return _resp(503, "50001", msg("50001"), [])
+            return _resp(503, f.rest_5xx_code, msg(f.rest_5xx_code), [])
         if f.rest_timeout.fire(path, f.rng):
             await asyncio.sleep(f.rest_timeout_hold_s)  # the client gives up; the order still happens
         return await self._process(request, route, raw, in_time)

@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable
 
 import pytest
+import requests
 import websocket
 
 from athena.sim.client import SimClient
@@ -61,3 +62,10 @@ def test_stats_count_subscribe_requests_and_logins(sim: SimServer, client: SimCl
     while time.monotonic() < end and len(client.admin("stats")["conns"]) != 1:
         time.sleep(0.02)
     assert [c["kind"] for c in client.admin("stats")["conns"]] == ["private"]
+
+
+def test_rest_5xx_code(sim: SimServer, client: SimClient) -> None:
+    client.admin("faults", {"rest_5xx": {"count": 1, "path": "/api/v5/account/balance"}, "rest_5xx_code": "50013"})
+    resp = requests.get(sim.url + "/api/v5/account/balance", headers=client.headers("GET", "/api/v5/account/balance", ""), timeout=5)
+    assert resp.status_code == 503 and resp.json()["code"] == "50013"
+    assert client.get("/api/v5/account/balance")["code"] == "0"
