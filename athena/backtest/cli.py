@@ -93,7 +93,9 @@ def main(argv: list[str] | None = None) -> int:
 
         server = RedisServer().start()
         client = redis_lib.Redis.from_url(server.url)
-    logging.getLogger("athena").setLevel(logging.ERROR)  # per-order warnings would drown the figures
+    athena_log = logging.getLogger("athena")
+    saved_level = athena_log.level
+    athena_log.setLevel(logging.ERROR)  # per-order warnings would drown the figures
     try:
         _clear(client)
         result = run_backtest(events, strategies, client, seed=args.seed, total_capital=Decimal(args.capital))
@@ -102,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"athena backtest: {exc}", file=sys.stderr)
         return 1
     finally:
+        athena_log.setLevel(saved_level)  # called in-process (tests), it must not silence the caller's logs
         client.close()
         if server is not None:
             server.stop()

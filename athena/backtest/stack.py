@@ -26,6 +26,7 @@ from athena.state.keys import Keys
 from athena.state.orders import OrderStore
 from athena.strategies.base import BaseStrategy
 from athena.strategies.clock import MemoryLocks, SimClock
+from athena.strategies.pause import StrategyPause
 from athena.strategies.registry import build_strategies, context_factory
 from athena.strategies.runner import StrategyRunner
 
@@ -44,6 +45,7 @@ class Stack:
     positions: PositionManager
     capital: CapitalCommander
     halt: HaltSwitch
+    pause: StrategyPause
     marks: MarkBook
     pretrade: PreTradeCheck
     locks: MemoryLocks
@@ -90,6 +92,7 @@ def build_stack(
     positions = PositionManager(redis, keys, bus, instruments=instruments, clock=now_s)
     capital = CapitalCommander(redis, keys, settings, clock=now_s)
     halt = HaltSwitch(redis, keys, clock=now_s)
+    pause = StrategyPause(redis, keys, clock=now_s)
     marks = MarkBook(redis, keys, clock=now_s)
     pretrade = PreTradeCheck(
         profiles_from(settings), RiskConfig.from_settings(settings.risk), capital, halt, marks,
@@ -109,14 +112,14 @@ def build_stack(
 
     make_ctx = context_factory(
         settings, orders=orders, pretrade=pretrade, capital=capital, instruments=instruments, clock=clock,
-        locks=locks.lock, bus=bus, routes=routes,
+        locks=locks.lock, bus=bus, routes=routes, pause=pause,
     )
     strategies = build_strategies(settings.strategies, make_ctx)
     runner = StrategyRunner(strategies, routes, lookup=orders.get)
     runner.attach(bus)
     stack = Stack(
         redis, keys, settings, bus, clock, instruments, store, algos, orders, positions, capital, halt,
-        marks, pretrade, locks, routes, strategies, runner,
+        pause, marks, pretrade, locks, routes, strategies, runner,
     )
     bus.subscribe(EventType.ERROR, stack.errors.append)
     bus.subscribe(EventType.ORDER_FILLED, stack.fills.append)

@@ -4,6 +4,7 @@ buy/sell build an OrderRequest (clOrdId from OrderManager.new_cl_ord_id(strategy
 intent has one deterministic id), run PreTradeCheck and submit via the OrderManager. close() is a
 reduce-only order checked with bypass=True (an emergency close is never refused for risk).
 The context also exposes instruments, the strategy's equity for sizing, a clock and TTL locks.
+A paused strategy (StrategyPause) gets every entry refused here; reduce-only orders still go.
 """
 
 from __future__ import annotations
@@ -79,6 +80,7 @@ class StrategyContext:
         td_mode: TdMode = TdMode.CROSS,
         capital: CapitalLike | None = None,
         max_notional: Callable[[], Decimal | None] | None = None,
+        paused: Callable[[], bool] | None = None,
     ) -> None:
         self.strategy = strategy
         self._orders = orders
@@ -95,6 +97,7 @@ class StrategyContext:
         self.td_mode = td_mode
         self._capital = capital  # reserves an approved entry's margin (CapitalCommander)
         self._max_notional = max_notional  # the risk profile's per-order cap (and leverage x equity)
+        self._paused = paused  # per-strategy pause flag (StrategyPause.view): blocks entries, never exits
         self.refusals = 0
 
     # -- world views ---------------------------------------------------------------------------
@@ -126,6 +129,10 @@ class StrategyContext:
     def position(self, instId: str) -> Decimal | None:
         """The PositionManager's signed view of the position, None when it has none to offer."""
         return self._position_view(instId) if self._position_view is not None else None
+
+    def entries_paused(self) -> bool:
+        """True while this strategy is paused: no new entries; exits and cancels still go."""
+        return self._paused is not None and self._paused()
 
     def lock(self, name: str, ttl_ms: int) -> TtlLockLike:
         return self._locks(f"{self.strategy}:{name}", ttl_ms)
@@ -186,6 +193,9 @@ class StrategyContext:
         return self.submit(req, bypass=reduce_only)
 
     def submit(self, req: OrderRequest, bypass: bool = False) -> Intent:
+        if not req.reduceOnly and self.entries_paused():  # enforced here, whatever the strategy does
+            self.refusals += 1
+            return Intent(req.clOrdId, False, "paused")
         verdict = self._risk.check(req, self._instruments[req.instId], self._equity() or ZERO, bypass)
         reason = _refusal(verdict)
         margin = getattr(verdict, "margin", ZERO) or ZERO

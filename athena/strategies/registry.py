@@ -13,6 +13,7 @@ from athena.domain import Instrument
 from athena.strategies.base import BaseStrategy, StrategyParamError
 from athena.strategies.clock import Clock
 from athena.strategies.context import LockFactory, StrategyContext
+from athena.strategies.pause import StrategyPause
 from athena.strategies.scalper_v1 import ScalperV1
 
 STRATEGY_CLASSES: dict[str, type[BaseStrategy]] = {"ScalperV1": ScalperV1}
@@ -59,10 +60,12 @@ def context_factory(
     locks: LockFactory,
     bus: EventBus,
     routes: dict[str, str],
+    pause: StrategyPause | None = None,
 ) -> ContextFactory:
     """The production wiring of each strategy's context (the backtest uses the same):
     equity = allocation + net realised PnL (CapitalCommander); per-order cap = min(max_order_notional,
-    leverage x equity); sizing by PreTradeCheck.size_for_risk (risk.risk_per_trade)."""
+    leverage x equity); sizing by PreTradeCheck.size_for_risk (risk.risk_per_trade); entries refused
+    while the strategy is paused (pause: StrategyPause)."""
 
     def make(s: StrategySettings, exclusive: frozenset[str]) -> StrategyContext:
         lev = min(s.risk.leverage, settings.risk.max_leverage)
@@ -79,6 +82,7 @@ def context_factory(
             s.name, orders=orders, risk=pretrade, instruments=instruments, equity=equity,
             sizer=pretrade.size_for_risk, clock=clock, locks=locks, bus=bus, routes=routes,
             exclusive=exclusive, capital=capital, max_notional=max_notional,
+            paused=pause.view(s.name) if pause is not None else None,
         )
 
     return make

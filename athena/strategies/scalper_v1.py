@@ -54,7 +54,7 @@ class _Slot:
     __slots__ = (
         "avg_px", "book", "close_failures", "close_id", "close_lock", "close_token", "cooldown_until",
         "entry_cancel_sent", "entry_id", "entry_sent_ms", "flow", "imb", "instId", "oms_pos", "opened_ms",
-        "pos", "realized", "stop_px", "tp_id", "tp_px",
+        "pos", "realized", "stop_px", "tp_id", "tp_px", "unprotected",
     )
 
     def __init__(self, instId: str, p: ScalperParams, lock: TtlLockLike) -> None:
@@ -75,6 +75,7 @@ class _Slot:
         self.close_lock = lock
         self.close_failures = 0
         self.cooldown_until = 0
+        self.unprotected = False  # the exchange refused the stop: flatten, retrying every tick until flat
         self.imb = RollingSum(p.imbalance_window)
         self.flow = TradeFlow(p.flow_window)
         self.book: BookTop | None = None
@@ -84,6 +85,7 @@ class _Slot:
         self.avg_px = self.opened_ms = self.stop_px = self.tp_px = None
         self.cooldown_until = now + cooldown_ms
         self.close_failures = 0
+        self.unprotected = False
 
 
 class ScalperV1(BaseStrategy):
@@ -100,7 +102,7 @@ class ScalperV1(BaseStrategy):
         self.stats: dict[str, int] = dict.fromkeys(
             ("ticks", "stale", "no_book", "one_sided", "crossed", "entries", "refused", "too_small",
              "entry_timeouts", "take_profits", "time_stops", "stop_flattens", "close_failures",
-             "mismatches"), 0)
+             "mismatches", "paused"), 0)
 
     # -- market data ---------------------------------------------------------------------------
     def on_tick(self, tick: Tick) -> None:
@@ -150,7 +152,9 @@ class ScalperV1(BaseStrategy):
             self.ctx.cancel(slot.entry_id)
         if slot.pos == 0 or slot.close_id is not None:
             return
-        if slot.opened_ms is None or now - slot.opened_ms >= self._time_stop_ms:
+        if slot.unprotected:
+            self._close(slot, "stop_failed")  # retried until flat: a failed or refused close is not the end
+        elif slot.opened_ms is None or now - slot.opened_ms >= self._time_stop_ms:
             self._close(slot, "time_stop")  # no known entry time counts as expired
         elif self.params.tp_mode == "market":
             if book is not None and slot.tp_px is not None and self._tp_reached(slot, book):
@@ -198,6 +202,9 @@ class ScalperV1(BaseStrategy):
             return
         if stop <= 0 or tp <= 0:
             return
+        if self.ctx.entries_paused():  # asked only when a signal qualifies: no I/O on ordinary ticks
+            self.stats["paused"] += 1
+            return
         sz = self.ctx.size_for_risk(slot.instId, px, stop)
         cap = self.ctx.max_contracts(slot.instId, px)
         if cap is not None:
@@ -211,6 +218,7 @@ class ScalperV1(BaseStrategy):
         cid = self.ctx.next_cl_ord_id(slot.instId)
         slot.entry_id, slot.entry_sent_ms, slot.entry_cancel_sent = cid, self.ctx.now_ms(), False
         slot.stop_px, slot.tp_px = stop, tp
+        slot.unprotected = False
         intent = self.ctx.order(
             slot.instId, side, sz, px, post_only=True, stop_loss_px=stop, take_profit_px=tp, clOrdId=cid
         )
@@ -276,6 +284,7 @@ class ScalperV1(BaseStrategy):
             slot.entry_id = None
             if slot.pos == 0 and not event.accFillSz:
                 slot.stop_px = slot.tp_px = None
+                slot.unprotected = False  # nothing filled: nothing to protect
         elif cid == slot.tp_id:
             slot.tp_id = None
             if event.state is OrderState.FILLED:
@@ -304,6 +313,8 @@ class ScalperV1(BaseStrategy):
             slot.pos = pos + signed
             if slot.opened_ms is None:
                 slot.opened_ms = self.ctx.now_ms()
+            if slot.unprotected:  # the stop was refused before this fill reached us: flatten now
+                self._close(slot, "stop_failed")
             return
         closed = min(abs(signed), abs(pos))
         if slot.avg_px is not None:
@@ -340,7 +351,12 @@ class ScalperV1(BaseStrategy):
                 slot.opened_ms = None  # unknown age: the time stop closes it
 
     def on_stop_failed(self, instId: str, reason: str) -> None:
+        """No exchange-side stop: flatten at once (reduce-only market). If the entry's fill has not
+        reached us yet, the flag makes that fill close at once; paused or halted, this still goes."""
         slot = self.slots.get(instId)
-        if slot is not None and slot.pos != 0:
-            self.ctx.error("stop failed, flattening", instId=instId, reason=reason)
+        if slot is None or (slot.pos == 0 and slot.entry_id is None):
+            return
+        slot.unprotected = True
+        self.ctx.error("stop failed, flattening", instId=instId, reason=reason)
+        if slot.pos != 0:
             self._close(slot, "stop_failed")

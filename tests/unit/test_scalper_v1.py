@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from athena.bus import EventType
-from athena.config import RiskProfileSettings, StrategySettings
+from athena.config import RiskProfileSettings, RiskSettings, StrategySettings
 from athena.domain import BookTop, Level, OrderState, OrdType, Position, PosSide, Side, Tick, Trade
 from athena.oms.sender import RecordingSender
 from athena.oms.stops import stop_id_for
@@ -34,7 +34,9 @@ D = Decimal
 
 
 class Harness:
-    def __init__(self, redis: Any, params: dict[str, Any] | None = None, name: str = "scalp") -> None:
+    def __init__(
+        self, redis: Any, params: dict[str, Any] | None = None, name: str = "scalp", risk: RiskSettings | None = None
+    ) -> None:
         from athena.backtest.stack import build_stack, make_settings
 
         self.sender = RecordingSender()
@@ -44,7 +46,7 @@ class Harness:
             name=name, cls="ScalperV1", instIds=[BTC], allocation=D("0.4"), params={**PARAMS, **(params or {})},
             risk=RiskProfileSettings(leverage=D(3), max_order_notional=D(5000), max_position=D(50)),
         )
-        self.stack = build_stack(redis, make_settings([strat]), insts, self.sender, self.clock, env="t")
+        self.stack = build_stack(redis, make_settings([strat], risk=risk), insts, self.sender, self.clock, env="t")
         self.s: ScalperV1 = self.stack.strategy(name)  # type: ignore[assignment]
         self.om = self.stack.orders
         self.seq = 0
@@ -393,3 +395,287 @@ def test_unknown_or_wrong_param_names_strategy_and_key(redis_client: Any) -> Non
         Harness(redis_client, {"imbalance_treshold": "0.3"})
     with pytest.raises(StrategyParamError, match=r"params\.levels"):
         Harness(redis_client, {"levels": "many"})
+
+
+# -- thresholds come from config (boundaries: >= threshold enters, just short of it does not) ------------
+@pytest.mark.parametrize(
+    ("bid_sz", "ask_sz", "enters"),
+    [("13", "7", True), ("13", "7.05", False)],  # imbalance (65-35)/100 = 0.3 exactly; (65-35.25)/100.25 < 0.3
+)
+def test_imbalance_threshold_boundary(h: Harness, bid_sz: str, ask_sz: str, enters: bool) -> None:
+    h.trade("buy")
+    h.trade("buy")
+    for _ in range(3):
+        h.book(bid_sz=bid_sz, ask_sz=ask_sz)
+    assert bool(h.sent) is enters
+
+
+@pytest.mark.parametrize(("ask", "enters"), [("100000.2", True), ("100000.3", False)])  # 2 ticks ok, 3 not
+def test_spread_threshold_boundary(h: Harness, ask: str, enters: bool) -> None:
+    h.trade("buy")
+    h.trade("buy")
+    for _ in range(3):
+        h.book(ask=ask)
+    assert bool(h.sent) is enters
+
+
+@pytest.mark.parametrize(("buy", "sell", "enters"), [("0.6", "0.4", True), ("0.59", "0.41", False)])
+def test_flow_threshold_boundary(h: Harness, buy: str, sell: str, enters: bool) -> None:
+    h.trade("buy", buy)  # flow (buy - sell) / volume: 0.2 exactly vs 0.18
+    h.trade("sell", sell)
+    for _ in range(3):
+        h.book()
+    assert bool(h.sent) is enters
+
+
+def test_levels_param_decides_which_depth_counts(redis_client: Any) -> None:
+    tick = D("0.1")
+    # top level balanced, deeper bid levels heavy: 5 levels say buy, 1 level says nothing
+    bids = tuple(Level(D("100000.0") - tick * i, D("5") if i == 0 else D("20")) for i in range(5))
+    asks = tuple(Level(D("100000.1") + tick * i, D("5")) for i in range(5))
+    for levels, enters in ((5, True), (1, False)):
+        redis_client.flushdb()
+        h = Harness(redis_client, {"levels": levels})
+        h.trade("buy")
+        h.trade("buy")
+        for _ in range(3):
+            h.book(bids=bids, asks=asks)
+        assert bool(h.sent) is enters, levels
+
+
+def test_thresholds_from_config_change_tp_stop_timeout_time_stop_and_cooldown(redis_client: Any) -> None:
+    h = Harness(redis_client, {"take_profit_bps": "20", "stop_loss_bps": "5", "entry_timeout_s": "2",
+                               "time_stop_s": "7", "cooldown_s": "3", "imbalance_threshold": "0.7"})
+    h.warm_long()
+    assert not h.sent  # imbalance 0.667 < 0.7
+    h.book(bid_sz="20", ask_sz="2")
+    h.book(bid_sz="20", ask_sz="2")
+    h.book(bid_sz="20", ask_sz="2")  # window of 3 now all (100-10)/110 = 0.82
+    req = h.sent[0]
+    assert (req.take_profit_px, req.stop_loss_px) == (D("100200.0"), D("99950.0"))
+    h.ack(req.clOrdId)
+    h.advance(2_000)
+    h.book()
+    assert h.sender.cancels == [(BTC, req.clOrdId)]  # entry_timeout_s 2
+    h.fill(req.clOrdId, "1", "100000.0")  # filled while the cancel was on its way: a position anyway
+    h.book()
+    tp = h.sent[-1]
+    assert tp.reduceOnly and tp.px == D("100200.0")
+    h.ack(tp.clOrdId)
+    h.advance(6_999)
+    h.book()
+    assert h.sent[-1] is tp
+    h.advance(1)
+    h.book()  # time_stop_s 7
+    close = h.sent[-1]
+    assert close.ordType is OrdType.MARKET and close.reduceOnly
+    h.ack(close.clOrdId)
+    h.fill(close.clOrdId, "1", "100000.0")
+    h.end(tp.clOrdId, OrderState.CANCELED)
+    n = len(h.sent)
+    h.advance(2_999)
+    h.warm_long()
+    assert len(h.sent) == n  # cooldown_s 3
+    h.advance(1)
+    h.book(bid_sz="20", ask_sz="2")
+    h.book(bid_sz="20", ask_sz="2")
+    h.book(bid_sz="20", ask_sz="2")
+    assert len(h.sent) == n + 1 and not h.sent[-1].reduceOnly
+
+
+def test_risk_per_trade_from_config_sizes_the_entry(redis_client: Any) -> None:
+    h = Harness(redis_client, {"max_contracts": None}, risk=RiskSettings(risk_per_trade=D("0.005")))
+    # equity 4000 x 0.5% = 20 USDT over a 150 px stop at 0.01 BTC/contract -> 13.33 contracts
+    assert h.s.ctx.size_for_risk(BTC, D("100000.0"), D("99850.0")) == D("13.33")
+
+
+# -- one-way valve: no entry while any order of ours is working here ------------------------------------
+def test_valve_stays_shut_while_the_take_profit_or_close_is_working(h: Harness) -> None:
+    cid = open_long(h)
+    h.book()
+    tp = h.sent[-1]
+    assert tp.reduceOnly
+    h.ack(tp.clOrdId)
+    h.fill(tp.clOrdId, "1", "100100.0")  # flat by the TP
+    h.advance(10_000)
+    h.warm_long()
+    entries = [r for r in h.sent if not r.reduceOnly]
+    assert len(entries) == 2 and entries[0].clOrdId == cid
+
+
+# -- stop rejected: flatten at once, reduce-only, whatever else is going on ------------------------------
+def test_stop_rejected_on_a_partial_fill_cancels_the_rest_and_closes_the_filled_part(h: Harness) -> None:
+    h.warm_long()
+    cid = h.sent[0].clOrdId
+    h.ack(cid)
+    h.fill(cid, "0.4", "100000.0", OrderState.PARTIALLY_FILLED)
+    h.stack.bus.publish(EventType.ERROR, {"kind": "stop_failed", "clOrdId": cid, "message": "51277 trigger crossed"})
+    close = h.sent[-1]
+    assert close.reduceOnly and close.ordType is OrdType.MARKET and close.sz == D("0.4") and close.side is Side.SELL
+    assert (BTC, cid) in h.sender.cancels  # the rest of the entry must not add to an unprotected position
+    assert any(e.get("message") == "stop failed, flattening" for e in h.stack.errors)
+
+
+def test_stop_rejected_before_the_fill_reached_us_closes_when_it_does(h: Harness) -> None:
+    h.warm_long()
+    cid = h.sent[0].clOrdId
+    h.ack(cid)
+    h.stack.bus.publish(EventType.ERROR, {"kind": "stop_failed", "clOrdId": cid, "message": "rejected"})
+    assert len(h.sent) == 1  # nothing held yet: nothing to close
+    h.fill(cid, "1", "100000.0")
+    close = h.sent[-1]
+    assert close.reduceOnly and close.ordType is OrdType.MARKET and close.sz == D("1")
+
+
+def test_stop_rejected_flatten_is_retried_every_tick_until_flat(h: Harness) -> None:
+    cid = open_long(h)
+    h.stack.bus.publish(EventType.ERROR, {"kind": "stop_failed", "clOrdId": cid, "message": "rejected"})
+    first = h.sent[-1]
+    h.end(first.clOrdId, OrderState.REJECTED, "50001 service busy")
+    h.book()  # no time stop due, no TP: retried only because the position is unprotected
+    second = h.sent[-1]
+    assert second.ordType is OrdType.MARKET and second.reduceOnly and second.clOrdId != first.clOrdId
+    assert not [r for r in h.sent if r.reduceOnly and r.ordType is OrdType.LIMIT]  # no TP for it
+    h.ack(second.clOrdId)
+    h.fill(second.clOrdId, "1", "99990.0")
+    assert h.slot().pos == 0 and not h.slot().unprotected
+
+
+def test_stop_rejected_for_an_entry_that_never_filled_leaves_no_trace(h: Harness) -> None:
+    h.warm_long()
+    cid = h.sent[0].clOrdId
+    h.stack.bus.publish(EventType.ERROR, {"kind": "stop_failed", "clOrdId": cid, "message": "rejected"})
+    h.end(cid, OrderState.CANCELED)
+    assert not h.slot().unprotected
+    h.book()
+    nxt = h.sent[-1]
+    assert nxt.clOrdId != cid and not nxt.reduceOnly
+    h.ack(nxt.clOrdId)
+    h.fill(nxt.clOrdId, "1", "100000.0")
+    assert h.sent[-1] is nxt  # a new, protected position is not flattened
+
+
+# -- close lock: TTL = cooldown_s, held after a close, released at once on failure -----------------------
+def test_close_lock_is_held_for_its_ttl_after_a_close_and_released_at_once_on_failure(h: Harness) -> None:
+    key = f"scalp:close:{BTC}"
+    open_long(h)
+    h.advance(30_000)
+    h.book()
+    close = h.sent[-1]
+    assert h.stack.locks.held(key)
+    h.end(close.clOrdId, OrderState.CANCELED, "canceled by the exchange")
+    assert not h.stack.locks.held(key)  # a failure frees it at once
+    h.book()
+    close = h.sent[-1]
+    h.ack(close.clOrdId)
+    h.fill(close.clOrdId, "1", "99990.0")
+    assert h.stack.locks.held(key)  # after a close, the lock is the cooldown ...
+    h.advance(9_999)
+    assert h.stack.locks.held(key)
+    h.advance(1)
+    assert not h.stack.locks.held(key)  # ... and it expires by itself: never dead-locked
+
+
+def test_a_close_waits_while_someone_else_holds_the_close_lock(redis_client: Any) -> None:
+    """E.g. the process before a restart took it: no duplicate close until its TTL has passed."""
+    h = Harness(redis_client, {"time_stop_s": "1"})
+    other = h.stack.locks.lock(f"scalp:close:{BTC}", 10_000)
+    assert other.acquire() is not None  # held until T0 + 10 s
+    open_long(h)
+    h.advance(1_000)
+    h.book()  # the time stop is due but the lock is taken
+    assert len(h.sent) == 1
+    h.advance(8_999)
+    h.book()
+    assert len(h.sent) == 1
+    h.advance(1)
+    h.book()
+    close = h.sent[-1]
+    assert close.reduceOnly and close.ordType is OrdType.MARKET and h.s.stats["time_stops"] == 1
+
+
+# -- pause (per strategy) and halt (global): no new entries, exits still managed -----------------------
+def test_paused_strategy_opens_nothing_but_still_manages_its_position(h: Harness) -> None:
+    cid = open_long(h)
+    assert h.stack.pause.pause("scalp", "test", "pytest") is True
+    assert h.stack.pause.pause("scalp", "again") is False  # first reason kept
+    assert h.stack.pause.paused()["scalp"]["reason"] == "test"
+    h.book()
+    tp = h.sent[-1]
+    assert tp.reduceOnly and tp.ordType is OrdType.LIMIT  # the TP still goes
+    h.ack(tp.clOrdId)
+    h.advance(30_000)
+    h.book()
+    close = h.sent[-1]
+    assert close.reduceOnly and close.ordType is OrdType.MARKET  # so does the time stop
+    h.end(tp.clOrdId, OrderState.CANCELED)
+    h.ack(close.clOrdId)
+    h.fill(close.clOrdId, "1", "100000.0")
+    assert h.slot().pos == 0
+    n = len(h.sent)
+    h.advance(10_000)
+    h.warm_long()
+    h.warm_long()
+    assert len(h.sent) == n and h.s.stats["paused"] >= 1  # no entry while paused
+    assert [r.clOrdId for r in h.sent if not r.reduceOnly] == [cid]
+    h.stack.pause.resume("scalp")
+    h.book()
+    assert len(h.sent) == n + 1 and not h.sent[-1].reduceOnly
+
+
+def test_pause_is_enforced_by_the_context_for_any_strategy(h: Harness) -> None:
+    h.stack.pause.pause("scalp")
+    intent = h.s.ctx.buy(BTC, D(1), D("100000.0"), post_only=True)
+    assert not intent.ok and intent.reason == "paused" and not h.sent
+    out = h.s.ctx.close(BTC, Side.SELL, D(1))  # reduce-only still goes (risk checked with bypass)
+    assert out.ok and h.sent[-1].reduceOnly
+    h.stack.pause.pause("other")
+    assert h.stack.pause.resume("other") is True and h.stack.pause.resume("other") is False
+
+
+def test_pause_of_one_strategy_does_not_pause_another(redis_client: Any) -> None:
+    h = Harness(redis_client)
+    h.stack.pause.pause("someone")
+    h.warm_long()
+    assert len(h.sent) == 1
+
+
+def test_halted_strategy_still_takes_profit_time_stops_and_flattens(h: Harness) -> None:
+    cid = open_long(h)
+    h.stack.halt.halt("drawdown", "pytest")
+    h.book()
+    tp = h.sent[-1]
+    assert tp.reduceOnly and tp.ordType is OrdType.LIMIT
+    h.ack(tp.clOrdId)
+    h.stack.bus.publish(EventType.ERROR, {"kind": "stop_failed", "clOrdId": cid, "message": "rejected"})
+    close = h.sent[-1]
+    assert close.reduceOnly and close.ordType is OrdType.MARKET and close.sz == D(1)
+    assert (BTC, tp.clOrdId) in h.sender.cancels
+
+
+# -- positions come from OMS events; the PositionManager's view is checked against them -----------------
+def test_mismatch_while_an_order_is_in_flight_is_reported_but_not_adopted(h: Harness) -> None:
+    h.warm_long()
+    h.stack.bus.publish(EventType.POSITION_UPDATE, Position(BTC, PosSide.NET, D("1"), D("100000")))
+    assert any(e.get("message") == "position mismatch" for e in h.stack.errors)
+    assert h.slot().pos == 0  # the entry's own fill will tell
+    h.book()
+    assert len(h.sent) == 1  # and the valve stays shut: the OMS sees a position here
+
+
+def test_oms_says_flat_while_the_strategy_thinks_long_then_flat_wins(h: Harness) -> None:
+    open_long(h)
+    h.book()
+    tp = h.sent[-1]
+    h.ack(tp.clOrdId)
+    h.stack.bus.publish(EventType.POSITION_UPDATE, Position(BTC, PosSide.NET, D("0"), None))
+    assert h.slot().pos == 0 and h.s.stats["mismatches"] == 1
+    assert (BTC, tp.clOrdId) in h.sender.cancels  # its TP is now a ghost
+    errs = [e for e in h.stack.errors if e.get("message") == "position mismatch"]
+    assert errs and errs[0]["strategy_pos"] == "1" and errs[0]["oms_pos"] == "0"
+
+
+def test_agreeing_position_is_no_error(h: Harness) -> None:
+    open_long(h)
+    h.stack.bus.publish(EventType.POSITION_UPDATE, Position(BTC, PosSide.NET, D("1"), D("100000.0")))
+    assert h.s.stats["mismatches"] == 0 and not h.stack.errors

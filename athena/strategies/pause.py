@@ -1,0 +1,58 @@
+"""Per-strategy pause: one Redis hash (strategy -> {reason, who, ts}) every process sees.
+
+A paused strategy opens no new entries but keeps managing what it holds: take-profits, time stops,
+stop-failure flattens and cancels still go out (they are reduce-only or cancels). The global
+HaltSwitch (athena.risk.halt) stops entries of every strategy; this stops one.
+Set with `athena halt --strategy NAME`, cleared with `athena resume --strategy NAME`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from athena.state.keys import Keys
+
+log = logging.getLogger(__name__)
+
+KV_NAME = "strategy_pause"
+
+
+def _s(v: Any) -> str:
+    return v.decode() if isinstance(v, bytes) else str(v)
+
+
+class StrategyPause:
+    def __init__(self, redis: Any, keys: Keys, clock: Callable[[], float] = time.time) -> None:
+        self._r = redis
+        self._key = keys.kv(KV_NAME)
+        self._clock = clock
+
+    def pause(self, strategy: str, reason: str = "manual pause", who: str = "operator") -> bool:
+        """True if this call paused it; False if it was already paused (the first reason is kept)."""
+        entry = json.dumps({"reason": reason, "who": who, "ts": int(self._clock() * 1000)})
+        done = bool(self._r.hsetnx(self._key, strategy, entry))
+        if done:
+            log.warning("strategy %s PAUSED by %s: %s", strategy, who, reason)
+        return done
+
+    def resume(self, strategy: str, who: str = "operator") -> bool:
+        """True if it was paused."""
+        done = bool(self._r.hdel(self._key, strategy))
+        if done:
+            log.warning("strategy %s resumed by %s", strategy, who)
+        return done
+
+    def is_paused(self, strategy: str) -> bool:
+        return bool(self._r.hexists(self._key, strategy))
+
+    def paused(self) -> dict[str, dict[str, Any]]:
+        """Every paused strategy with its reason, who and ts (ms)."""
+        return {_s(k): json.loads(_s(v)) for k, v in self._r.hgetall(self._key).items()}
+
+    def view(self, strategy: str) -> Callable[[], bool]:
+        """The callable a StrategyContext asks before an entry."""
+        return lambda: self.is_paused(strategy)
