@@ -104,10 +104,19 @@ class StreamService:
         def locks(name: str, ttl_ms: int) -> TtlLock:
             return TtlLock(eng.redis, eng.keys.lock(name), ttl_ms)
 
+        lev = min(s.risk.leverage, self.settings.risk.max_leverage)
+
+        def max_notional() -> Decimal | None:
+            # same per-order cap as registry.context_factory: without it the sizer asks for more than
+            # max_order_notional and PreTradeCheck refuses every entry
+            eq = equity()
+            cap: Decimal = s.risk.max_order_notional
+            return min(cap, lev * eq) if eq is not None and eq > 0 else cap
+
         return StrategyContext(
             s.name, orders=eng.orders, risk=eng.pretrade, instruments=eng.instruments, equity=equity,
             sizer=eng.pretrade.size_for_risk, clock=self._clock, locks=locks, bus=eng.bus, routes=routes,
-            position_view=position_view, exclusive=exclusive, capital=eng.capital,
+            position_view=position_view, exclusive=exclusive, capital=eng.capital, max_notional=max_notional,
         )  # fmt: skip
 
     def build(self) -> None:
