@@ -39,9 +39,12 @@ def sync_positions(engine: Engine) -> SyncReport:
         raise BreakerOpen("sync_positions breaker open", countdown=BACKOFF_MAX_S)
     try:
         positions = engine.rest.positions()
-    except Exception:
+    except Exception as exc:
         if breaker.record_failure():
-            log.error("sync_positions: breaker opened after repeated failures")
+            # Stop this retry chain: the breaker now pauses the job for every process; beat's next
+            # run after the pause tries again (half-open).
+            log.error("sync_positions: breaker opened after repeated failures (last: %s)", exc)
+            raise BreakerOpen(f"sync_positions breaker opened: {exc}", countdown=BACKOFF_MAX_S) from exc
         raise
     breaker.record_success()
     engine.on_exchange_positions(positions)

@@ -1,0 +1,310 @@
+"""Every Celery task on a real worker (threads pool) over the private Redis, against the real sim.
+
+Each test gets a fresh simulator and its own account namespace, so Redis keys never collide; the
+worker's Engine is rebuilt from the test's Settings (tasks.reset_engine()).
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from athena.config import Settings, get_settings, load_settings, set_settings
+from athena.domain import OrderRequest, OrdType, Side
+from athena.domain.codec import to_json
+from athena.engine import Engine
+from athena.sim.client import SimClient
+from athena.sim.server import SimServer
+from workers import tasks
+
+pytestmark = pytest.mark.usefixtures("celery_worker")
+
+_accounts = itertools.count(1)
+BTC, ETH = "BTC-USDT-SWAP", "ETH-USDT-SWAP"
+TASK_TIMEOUT = 30
+
+
+@dataclass
+class World:
+    sim: SimServer
+    client: SimClient
+    settings: Settings
+
+    @property
+    def engine(self) -> Engine:
+        return tasks.engine()  # the very Engine the worker threads use
+
+    def sim_orders(self, clOrdId: str) -> list[Any]:
+        return [o for o in list(self.sim.exchange.orders.values()) if o.clOrdId == clOrdId]
+
+    def sim_algos(self, instId: str | None = None) -> list[dict[str, Any]]:
+        return [a for a in self.sim.exchange.state()["algos"] if instId is None or a["instId"] == instId]
+
+    def sim_positions(self) -> list[dict[str, Any]]:
+        return [p for p in self.sim.exchange.state()["positions"] if Decimal(p["pos"] or "0") != 0]
+
+    def faults(self, **spec: Any) -> None:
+        self.client.admin("faults", spec)
+
+
+@pytest.fixture()
+def world(redis_url: str, tmp_path: Path) -> Iterator[World]:
+    previous = get_settings()
+    sim = SimServer(tick_interval_ms=0).start()
+    env = {
+        "ATHENA_ENV": "test",
+        "REDIS_URL": redis_url,
+        "ATHENA_DB_URL": f"sqlite:///{tmp_path / 'athena.db'}",
+        "ATHENA_ACCOUNT": f"tasks{next(_accounts)}",
+        "OKX_REST_URL": sim.url,
+        "OKX_WS_PUBLIC_URL": sim.ws_url("public"),
+        "OKX_WS_PRIVATE_URL": sim.ws_url("private"),
+        "ATHENA__okx__timeout_s": "1",
+        "ATHENA__schedule__breaker_threshold": "3",
+        "ATHENA__schedule__breaker_open_s": "1",
+    }
+    settings = load_settings(env="test", environ=env, dotenv=False)
+    set_settings(settings)
+    tasks.reset_engine()
+    try:
+        yield World(sim, SimClient(sim.url), settings)
+    finally:
+        tasks.reset_engine()
+        set_settings(previous)
+        sim.stop()
+
+
+def run(task: Any, *args: Any, **kwargs: Any) -> Any:
+    """Send through the broker to the worker and wait for the result."""
+    return task.apply_async(args=args, kwargs=kwargs).get(timeout=TASK_TIMEOUT)
+
+
+def wait_until(pred: Callable[[], Any], timeout: float = 15.0, what: str = "condition") -> Any:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        value = pred()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def bid(world: World, instId: str = BTC) -> Decimal:
+    return Decimal(world.sim.exchange.state()["markets"][instId]["bid"])
+
+
+def limit_buy(world: World, cl: str, instId: str = BTC, sz: str = "1", below: str = "0.99") -> dict[str, Any]:
+    inst = world.engine.instruments[instId]
+    px = inst.px_down(bid(world, instId) * Decimal(below))
+    return to_json(OrderRequest(clOrdId=cl, instId=instId, side=Side.BUY, ordType=OrdType.POST_ONLY, sz=Decimal(sz), px=px, strategy="t"))
+
+
+def market(world: World, cl: str, side: Side, instId: str = BTC, sz: str = "1", stop_pct: str = "0.02") -> dict[str, Any]:
+    inst = world.engine.instruments[instId]
+    ref = bid(world, instId)
+    stop = inst.px_down(ref * (1 - Decimal(stop_pct))) if side is Side.BUY else inst.px_up(ref * (1 + Decimal(stop_pct)))
+    return to_json(OrderRequest(clOrdId=cl, instId=instId, side=side, ordType=OrdType.MARKET, sz=Decimal(sz), strategy="t", stop_loss_px=stop))
+
+
+def covered(world: World, instId: str) -> Decimal:
+    return sum((Decimal(a["sz"]) for a in world.sim_algos(instId) if a.get("slTriggerPx")), Decimal(0))
+
+
+# -- placement -----------------------------------------------------------------------------------
+
+
+def test_ping(world: World) -> None:
+    assert run(tasks.ping) == "pong"
+
+
+def test_redelivered_placement_places_once(world: World) -> None:
+    req = limit_buy(world, "redeliv1")
+    first = tasks.place_order.apply_async(args=[req])
+    second = tasks.place_order.apply_async(args=[req])  # what a redelivery looks like to the worker
+    results = [first.get(timeout=TASK_TIMEOUT), second.get(timeout=TASK_TIMEOUT)]
+    assert sorted(r["status"] for r in results) in (["acked", "already"], ["acked", "found"])
+    assert len(world.sim_orders("redeliv1")) == 1
+    order = world.engine.store.get("redeliv1")
+    assert order is not None and str(order.state) == "live" and order.ordId == world.sim_orders("redeliv1")[0].ordId
+    assert run(tasks.place_order, req)["status"] == "already"  # a late third copy: still one order
+    assert len(world.sim_orders("redeliv1")) == 1
+
+
+def test_worker_died_after_sending_then_retry_finds_order_by_clordid(world: World) -> None:
+    """The previous worker sent the order and died before recording the ack: the retried task
+    queries by clOrdId and adopts the order instead of sending a second one."""
+    req = limit_buy(world, "crashed1")
+    eng = world.engine
+    eng.redis.set(eng.keys.kv("placing:crashed1"), "1")  # what placement writes before sending
+    eng.rest.place_order(tasks.order_request_from_json(req))  # ... the send that made it out
+    out = run(tasks.place_order, req)
+    assert out["status"] == "found" and out["state"] == "live"
+    assert len(world.sim_orders("crashed1")) == 1
+
+
+def test_ambiguous_timeout_is_resolved_by_query_not_resend(world: World) -> None:
+    # The sim holds the request past the client's 1 s timeout, then executes it anyway.
+    world.faults(rest_timeout={"count": 1, "path": "/api/v5/trade/order"}, rest_timeout_hold_s=1.5)
+    # The request carries expTime = the client timeout, so the sim drops it once the hold ends;
+    # the retried task queries by clOrdId, finds nothing and only then sends again (same clOrdId).
+    out = run(tasks.place_order, limit_buy(world, "ambig1"))
+    assert out["status"] in ("found", "acked"), out
+    assert len(world.sim_orders("ambig1")) == 1
+    assert str(world.engine.store.get("ambig1").state) == "live"  # type: ignore[union-attr]
+
+
+def test_5xx_after_the_exchange_executed_is_found_not_doubled(world: World) -> None:
+    # The exchange accepted the order, then the answer was lost in a 5xx: AMBIGUOUS -> query.
+    world.faults(rest_5xx={"count": 1, "path": "/api/v5/trade/order"}, rest_5xx_execute=True)
+    out = run(tasks.place_order, limit_buy(world, "ambig2"))
+    assert out["status"] == "found", out
+    assert len(world.sim_orders("ambig2")) == 1
+
+
+def test_definite_rejection_is_final(world: World) -> None:
+    world.faults(reject_orders=1, reject_code="51008")
+    out = run(tasks.place_order, limit_buy(world, "reject1"))
+    assert out["status"] == "rejected" and out["state"] == "rejected"
+    assert "51008" in out["detail"]
+    assert world.sim_orders("reject1") == []
+
+
+def test_transient_5xx_is_retried_with_the_same_clordid(world: World) -> None:
+    world.faults(rest_5xx={"count": 1, "path": "/api/v5/trade/order"})
+    out = run(tasks.place_order, limit_buy(world, "retry5xx"))
+    assert out["status"] in ("acked", "found")
+    assert len(world.sim_orders("retry5xx")) == 1
+
+
+def test_cancel_and_amend(world: World) -> None:
+    run(tasks.place_order, limit_buy(world, "amend1"))
+    new_px = str(world.engine.instruments[BTC].px_down(bid(world) * Decimal("0.98")))
+    assert run(tasks.amend_order, BTC, "amend1", newPx=new_px)["accepted"] is True
+    assert world.sim_orders("amend1")[0].px == Decimal(new_px)
+    assert run(tasks.cancel_order, BTC, "amend1")["accepted"] is True
+    assert world.sim_orders("amend1")[0].state == "canceled"
+    again = run(tasks.cancel_order, BTC, "amend1")  # redelivered cancel: the exchange's word settles it
+    assert again["accepted"] is False
+    assert str(world.engine.store.get("amend1").state) == "canceled"  # type: ignore[union-attr]
+
+
+# -- stops, protection, ghosts -------------------------------------------------------------------
+
+
+def test_market_entry_gets_an_exchange_stop_and_reconcile_sees_no_drift(world: World) -> None:
+    out = run(tasks.place_order, market(world, "entry1", Side.BUY, sz="2"))
+    assert out["status"] in ("acked", "found")
+    # The fill comes back on the REST query/ack path; its stop request is itself a task.
+    run(tasks.reconcile)
+    wait_until(lambda: covered(world, BTC) >= 2, what="stop covering the 2-contract entry")
+    assert len(world.sim_positions()) == 1
+    report = run(tasks.reconcile)
+    assert report["ok"] is True and report["drift"] == []
+    assert report["stops_live"] == 1
+
+
+def test_protect_positions_replaces_a_deleted_stop(world: World) -> None:
+    run(tasks.place_order, market(world, "entry2", Side.SELL, sz="3"))
+    run(tasks.reconcile)
+    wait_until(lambda: covered(world, BTC) >= 3, what="entry stop")
+    algo = world.sim_algos(BTC)[0]
+    world.client.post("/api/v5/trade/cancel-algos", [{"instId": BTC, "algoId": algo["algoId"]}])
+    assert covered(world, BTC) == 0  # someone deleted the stop on the exchange
+    report = run(tasks.protect_positions)
+    assert report["checked"] == 1 and len(report["placed"]) == 1 and report["failed"] == []
+    assert covered(world, BTC) == 3
+    stop = world.sim_algos(BTC)[0]
+    assert stop["side"] == "buy" and Decimal(stop["slTriggerPx"]) > bid(world)  # a short's stop is above
+    assert run(tasks.protect_positions)["placed"] == []  # covered now: nothing more
+
+
+def test_ghost_stop_without_position_is_cancelled(world: World) -> None:
+    below = str(world.engine.instruments[BTC].px_down(bid(world) * Decimal("0.9")))
+    world.client.post("/api/v5/trade/order-algo", {
+        "instId": BTC, "tdMode": "cross", "side": "sell", "ordType": "conditional", "sz": "1",
+        "slTriggerPx": below, "slOrdPx": "-1", "reduceOnly": "true", "algoClOrdId": "ghoststop1",
+    })
+    assert len(world.sim_algos(BTC)) == 1
+    assert run(tasks.cancel_ghost_orders)["stops"] == []  # too young: its fill may be in flight
+    time.sleep(3.2)
+    report = run(tasks.cancel_ghost_orders)
+    assert len(report["stops"]) == 1 and report["failed"] == []
+    assert world.sim_algos(BTC) == []
+
+
+# -- sync breaker --------------------------------------------------------------------------------
+
+
+def test_sync_positions_breaker_opens_for_everyone_then_closes(world: World) -> None:
+    world.faults(rest_5xx={"rate": 1.0, "path": "/api/v5/account/positions"})
+    result = run(tasks.sync_positions)  # retries 1 s, 2 s ... until the breaker (threshold 3) opens
+    assert result["paused"] is True
+    assert world.engine.breaker("sync_positions").is_open()
+    assert run(tasks.sync_positions)["paused"] is True  # every caller sees it, no request made
+    world.client.admin("faults/clear")
+    wait_until(lambda: not world.engine.breaker("sync_positions").is_open(), timeout=5, what="breaker to close")
+    result = run(tasks.sync_positions)
+    assert "paused" not in result and result["drift"] == []
+
+
+# -- flatten and the dead-man's switch -----------------------------------------------------------
+
+
+def test_flatten_two_instruments_with_positions_orders_and_stops(world: World) -> None:
+    run(tasks.place_order, market(world, "flatbtc", Side.BUY, BTC, sz="2"))
+    run(tasks.place_order, market(world, "flateth", Side.SELL, ETH, sz="5"))
+    run(tasks.place_order, limit_buy(world, "flatwork1", BTC))
+    run(tasks.place_order, limit_buy(world, "flatwork2", ETH))
+    run(tasks.reconcile)
+    wait_until(lambda: covered(world, BTC) >= 2 and covered(world, ETH) >= 5, what="both entry stops")
+    assert len(world.sim_positions()) == 2
+
+    report = run(tasks.flatten, None, "test flatten")
+    assert report["ok"] is True and report["halted"] is True
+    assert sorted(report["orders_cancelled"]) == ["flatwork1", "flatwork2"]
+    assert sorted(p["instId"] for p in report["positions_closed"]) == [BTC, ETH]
+    assert len(report["stops_cancelled"]) == 2
+    assert world.sim_positions() == [] and world.sim_algos() == []
+    assert world.sim.exchange.state()["pending"] == []
+    assert world.engine.halt.is_halted()
+    # halted: a new entry is refused before it reaches the exchange, a resume lifts it
+    run(tasks.resume)
+    assert not world.engine.halt.is_halted()
+
+
+def test_flatten_one_instrument_leaves_the_other(world: World) -> None:
+    run(tasks.place_order, market(world, "onebtc", Side.BUY, BTC, sz="1"))
+    run(tasks.place_order, market(world, "oneeth", Side.BUY, ETH, sz="1"))
+    run(tasks.reconcile)
+    wait_until(lambda: covered(world, BTC) >= 1 and covered(world, ETH) >= 1, what="entry stops")
+    report = run(tasks.flatten, ETH, "eth only")
+    assert report["ok"] is True and [p["instId"] for p in report["positions_closed"]] == [ETH]
+    assert [p["instId"] for p in world.sim_positions()] == [BTC]
+    assert covered(world, BTC) >= 1 and covered(world, ETH) == 0
+
+
+def test_heartbeat_arms_and_refreshes_cancel_all_after(world: World) -> None:
+    first = run(tasks.heartbeat)
+    timeout = world.settings.schedule.dead_man_timeout
+    assert first["timeOut"] == timeout
+    caa = world.sim.exchange.state()["cancelAllAfter"]
+    assert caa, "the exchange must hold an armed dead-man's switch"
+    armed = int(first["triggerTime"])  # seconds, as OKX sends it for this endpoint only
+    assert armed * 1000 >= first["at_ms"] + (timeout - 2) * 1000
+    time.sleep(1.1)
+    second = run(tasks.heartbeat)
+    assert int(second["triggerTime"]) > armed  # refreshed, pushed further out
+
+
+def test_snapshot_equity_and_check_drawdown(world: World) -> None:
+    snap = run(tasks.snapshot_equity)
+    assert Decimal(snap["equity"]) == world.settings.total_capital
+    dd = run(tasks.check_drawdown)
+    assert dd["halted"] is False
