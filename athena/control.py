@@ -84,21 +84,38 @@ def flatten_main(argv: list[str]) -> int:
     return 0 if result.get("ok") else 1
 
 
+def _pause(settings: Settings, strategy: str, paused: bool, reason: str, as_json: bool) -> int:
+    from athena.strategies.pause import set_paused
+
+    try:
+        _print(set_paused(settings, strategy, paused, reason or "manual pause", "cli"), as_json)
+    except ValueError as exc:
+        print(f"athena: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def halt_main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="athena halt", description="stop new entries everywhere (privileged)")
     p.add_argument("--reason", default="manual halt")
+    p.add_argument("--strategy", help="pause only this strategy: no new entries, its exits still run")
     _common(p)
     a = p.parse_args(argv)
-    _settings()
+    settings = _settings()
+    if a.strategy:
+        return _pause(settings, a.strategy, True, a.reason, a.json)
     _print(_run_task("athena.halt", {"reason": a.reason, "who": "cli"}, a.local, a.timeout), a.json)
     return 0
 
 
 def resume_main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="athena resume", description="allow new entries again (privileged)")
+    p.add_argument("--strategy", help="resume only this strategy (clears its pause, not a global halt)")
     _common(p)
     a = p.parse_args(argv)
-    _settings()
+    settings = _settings()
+    if a.strategy:
+        return _pause(settings, a.strategy, False, "", a.json)
     _print(_run_task("athena.resume", {"who": "cli"}, a.local, a.timeout), a.json)
     return 0
 
@@ -113,6 +130,7 @@ def config_main(argv: list[str]) -> int:
 
 def collect_status(settings: Settings, ping_workers: bool = True) -> dict[str, Any]:
     from athena.engine import Engine
+    from athena.strategies.pause import StrategyPause
 
     eng = Engine(settings, role="cli")
     try:
@@ -143,6 +161,7 @@ def collect_status(settings: Settings, ping_workers: bool = True) -> dict[str, A
         out: dict[str, Any] = {
             "account": settings.account, "mode": settings.mode, "env": settings.env,
             "halted": halt is not None, "halt": asdict(halt) if halt is not None else None,
+            "paused_strategies": StrategyPause(r, k).paused(),
             "breakers": {"sync_positions": eng.breaker("sync_positions").state()},
             "marks": marks, "positions": positions, "working_orders": orders, "stops": stops,
             "pnl": {"equity": str(snap.equity), "realised": str(snap.realised), "unrealised": str(snap.unrealised),

@@ -56,3 +56,20 @@ class StrategyPause:
     def view(self, strategy: str) -> Callable[[], bool]:
         """The callable a StrategyContext asks before an entry."""
         return lambda: self.is_paused(strategy)
+
+
+def set_paused(settings: Any, strategy: str, paused: bool, reason: str = "manual pause", who: str = "cli") -> dict[str, Any]:
+    """`athena halt|resume --strategy NAME`: flip one strategy's pause flag in Redis (no worker needed:
+    the strategies read it before every entry). Raises ValueError for a strategy not in the config."""
+    known = sorted(s.name for s in settings.strategies)
+    if strategy not in known:
+        raise ValueError(f"unknown strategy {strategy!r} (configured: {', '.join(known) or 'none'})")
+    from redis import Redis
+
+    client = Redis.from_url(settings.redis_url.get_secret_value(), socket_timeout=5, socket_connect_timeout=3)
+    try:
+        sp = StrategyPause(client, Keys(settings.env, settings.account))
+        changed = sp.pause(strategy, reason, who) if paused else sp.resume(strategy, who)
+        return {"strategy": strategy, "paused": paused, "changed": changed, "all_paused": sp.paused()}
+    finally:
+        client.close()

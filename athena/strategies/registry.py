@@ -49,6 +49,21 @@ def build_strategies(settings: list[StrategySettings], make_ctx: ContextFactory)
     return out
 
 
+def notional_cap(
+    settings: Settings, s: StrategySettings, equity: Callable[[], Decimal | None]
+) -> Callable[[], Decimal | None]:
+    """The largest entry notional the risk limits allow this strategy: min(max_order_notional,
+    leverage x equity). Entries are sized to it so PreTradeCheck does not refuse them for size."""
+    lev = min(s.risk.leverage, settings.risk.max_leverage)
+    cap: Decimal = s.risk.max_order_notional
+
+    def max_notional() -> Decimal | None:
+        eq = equity()
+        return min(cap, lev * eq) if eq is not None and eq > 0 else cap
+
+    return max_notional
+
+
 def context_factory(
     settings: Settings,
     *,
@@ -68,20 +83,13 @@ def context_factory(
     while the strategy is paused (pause: StrategyPause)."""
 
     def make(s: StrategySettings, exclusive: frozenset[str]) -> StrategyContext:
-        lev = min(s.risk.leverage, settings.risk.max_leverage)
-
         def equity() -> Decimal | None:
             return Decimal(capital.allocation(s.name)) + Decimal(capital.realised(s.name))
-
-        def max_notional() -> Decimal | None:
-            eq = equity()
-            cap: Decimal = s.risk.max_order_notional
-            return min(cap, lev * eq) if eq is not None and eq > 0 else cap
 
         return StrategyContext(
             s.name, orders=orders, risk=pretrade, instruments=instruments, equity=equity,
             sizer=pretrade.size_for_risk, clock=clock, locks=locks, bus=bus, routes=routes,
-            exclusive=exclusive, capital=capital, max_notional=max_notional,
+            exclusive=exclusive, capital=capital, max_notional=notional_cap(settings, s, equity),
             paused=pause.view(s.name) if pause is not None else None,
         )
 
