@@ -160,6 +160,11 @@ class PublicMixin(ExchangeState):
         for inst_id in dirty:
             m = self.markets[inst_id]
             ts = str(m.ts or self.now())
+            if self.wants("books", inst_id) and m.sent_book.get("synced") is not None:
+                self._emit_books_update(m, ts)  # advances seqId when the book changed
+            else:
+                m.sent_book = {"bids": {}, "asks": {}}
+                m.seq += 1  # seqId still advances per change for books5 / bbo-tbt
             if self.wants("tickers", inst_id):
                 self.emit("tickers", {"channel": "tickers", "instId": inst_id}, [self.ticker_json(inst_id)])
             if self.wants("books5", inst_id):
@@ -168,10 +173,6 @@ class PublicMixin(ExchangeState):
             if self.wants("bbo-tbt", inst_id):
                 self.emit("bbo-tbt", {"channel": "bbo-tbt", "instId": inst_id},
                           [{"asks": _lv(m.asks, 1), "bids": _lv(m.bids, 1), "ts": ts, "seqId": m.seq}])
-            if self.wants("books", inst_id) and m.sent_book.get("synced") is not None:
-                self._emit_books_update(m, ts)
-            else:
-                m.sent_book = {"bids": {}, "asks": {}}
             if self.wants("mark-price", inst_id):
                 self.emit("mark-price", {"channel": "mark-price", "instId": inst_id}, [self.mark_json(inst_id)])
 
