@@ -4,7 +4,8 @@
 - OkxAuthError: 501xx / HTTP 401 (keys, signature, timestamp, IP whitelist).
 - OkxRateLimited: 50011 / HTTP 429. Retry after `retry_after` seconds.
 - OkxTransient: HTTP 5xx, 50001, 50013, 50026, connection refused. Nothing happened; retry with backoff.
-- OkxAmbiguous: the request was sent and the outcome is unknown (timeout, connection lost, 50004).
+- OkxAmbiguous: the request was sent and the outcome is unknown (timeout, connection lost, 50004, and
+  any HTTP 5xx answering a trade POST: OkxRestGateway upgrades those, as the backend may have run it).
   The order may exist: resolve by querying clOrdId, never by a blind resend.
 """
 

@@ -1,9 +1,18 @@
 """OkxRestGateway: the signed OKX V5 REST API on one persistent requests.Session.
 
 Every method returns domain (or athena.okx.types) objects and raises athena.okx.errors.*:
-a timeout or lost connection after a POST was sent is OkxAmbiguous (query by clOrdId, never resend
-blindly); a refused connection is OkxTransient. 50011 backs off and retries a bounded number of
-times; 50102 (clock skew) re-syncs the clock and retries once.
+a timeout or lost connection after a POST was sent, or an HTTP 5xx answer to a trade POST, is
+OkxAmbiguous (query by clOrdId, never resend blindly); a refused connection, or 5xx / 50001 / 50013 on
+any other request, is OkxTransient. 50011 backs off and retries a bounded number of
+times; 50102 (clock skew) re-syncs the clock and retries once, except on requests carrying expTime.
+
+Order placement and amendment (single and batch) carry OKX's `expTime` header: server time +
+`exp_time_ms` (default: the read timeout; 0 disables). A request the network delays past it is dropped
+by the exchange instead of executing late. Keeping it <= the read timeout means that once a call timed
+out (AMBIGUOUS) the request can no longer start executing, so the query by clOrdId that resolves it
+is final. Such a drop answers 50102
+(or an unknown code); since the order was definitely not executed it is raised as OkxRejected, never
+retried with a fresh deadline (that would execute it late after all).
 """
 
 from __future__ import annotations
@@ -81,6 +90,7 @@ class OkxRestGateway:
         rate_limit_backoff_s: float = 1.0,
         max_rate_limit_wait_s: float = 5.0,
         auto_sync_clock: bool = True,
+        exp_time_ms: int | None = None,
     ) -> None:
         if settings is not None:
             base_url = base_url or settings.rest_url
@@ -100,13 +110,14 @@ class OkxRestGateway:
         self.rate_limit_backoff_s = rate_limit_backoff_s
         self.max_rate_limit_wait_s = max_rate_limit_wait_s
         self.auto_sync_clock = auto_sync_clock
+        self.exp_time_ms = int(self.timeout[1] * 1000) if exp_time_ms is None else exp_time_ms  # 0: no expTime
         self._sync_tried = False
         self.session = requests.Session()
         self.session.headers["Content-Type"] = "application/json"
         self.session.headers["Accept"] = "application/json"
         if simulated_trading:
             self.session.headers["x-simulated-trading"] = "1"
-        self.stats = {"requests": 0, "rate_limited": 0, "clock_resyncs": 0}
+        self.stats = {"requests": 0, "rate_limited": 0, "clock_resyncs": 0, "expired": 0}
 
     def __repr__(self) -> str:
         return f"OkxRestGateway({self.base_url!r})"
@@ -127,12 +138,15 @@ class OkxRestGateway:
                 text = text.replace(s, "***")
         return text[:300]
 
-    def _send(self, method: str, target: str, body: bytes | None, signed: bool, clOrdId: str) -> requests.Response:
+    def _send(self, method: str, target: str, body: bytes | None, signed: bool, clOrdId: str, expires: bool = False) -> requests.Response:
         headers: dict[str, str] = {}
         if signed:
             if self.auto_sync_clock and not self._sync_tried:
                 self.sync_clock()
-            headers = rest_headers(self.creds, self.clock.now_ms(), method, target, body.decode() if body else "")
+            now_ms = self.clock.now_ms()
+            headers = rest_headers(self.creds, now_ms, method, target, body.decode() if body else "")
+            if expires and self.exp_time_ms:
+                headers["expTime"] = str(now_ms + self.exp_time_ms)  # server time (clock offset applied)
         self.stats["requests"] += 1
         path = target.split("?", 1)[0]
         try:
@@ -168,11 +182,12 @@ class OkxRestGateway:
         target = path + ("?" + query if query else "")
         raw_body = orjson.dumps(body) if body is not None else None
         family = self.limiter.family(method, path)
+        expires = method == "POST" and path in EXP_TIME_PATHS and bool(self.exp_time_ms)
         resynced = False
         attempt = 0
         while True:
             self.limiter.acquire(family, instId)
-            resp = self._send(method, target, raw_body, signed, clOrdId)
+            resp = self._send(method, target, raw_body, signed, clOrdId, expires)
             env = self._envelope(resp, method, path, clOrdId)
             code = str(env.get("code", ""))
             if code in ("0", "1", "2") and resp.status_code < 400:
@@ -187,6 +202,18 @@ class OkxRestGateway:
                     log.info("OKX 50011 on %s: backing off %.2fs (attempt %d)", path, retry_after, attempt)
                     time.sleep(retry_after)
                     continue
+            elif isinstance(err, OkxTransient) and method == "POST" and path in ORDER_PATHS and resp.status_code >= 500:
+                # an HTTP 5xx on a trade request may come after the backend processed it (proxy 502/504, or an
+                # error on the way out): the order may exist, so the caller must query clOrdId, not resend
+                raise OkxAmbiguous(f"HTTP {resp.status_code} on a trade request: {err.msg}", code, resp.status_code, path, clOrdId)
+            elif code == "50102" and signed and expires:
+                # expTime passed (or clock skew) before the exchange processed it: definitely not executed.
+                # Re-sync for the next call but do not resend this one with a fresh deadline.
+                self.stats["expired"] += 1
+                self.stats["clock_resyncs"] += 1
+                self.sync_clock()
+                raise OkxRejected(f"not executed: expTime passed or clock skew ({err.msg})", code, http_status=resp.status_code,
+                                  path=path, clOrdId=clOrdId)
             elif code == "50102" and signed and not resynced:
                 resynced = True
                 self.stats["clock_resyncs"] += 1
@@ -201,6 +228,8 @@ class OkxRestGateway:
                 raise ValueError("not an object")
         except ValueError:
             status = resp.status_code
+            if status >= 500 and method == "POST" and path in ORDER_PATHS:
+                raise OkxAmbiguous(f"unreadable HTTP {status} on a trade request", "", status, path, clOrdId) from None
             if status >= 500 or status == 429:
                 err = classify("", f"HTTP {status}", status, path)
                 raise err from None
@@ -295,7 +324,12 @@ class OkxRestGateway:
     def place_order(self, req: OrderRequest) -> OrderUpdate:
         """Send req.to_okx() as is. Accepted -> OrderUpdate(LIVE, ordId); rejected -> OkxRejected
         (with .update = OrderUpdate(REJECTED)); timeout after sending -> OkxAmbiguous."""
-        env = self._call("POST", "/api/v5/trade/order", body=req.to_okx(), instId=req.instId, clOrdId=req.clOrdId)
+        try:
+            env = self._call("POST", "/api/v5/trade/order", body=req.to_okx(), instId=req.instId, clOrdId=req.clOrdId)
+        except OkxRejected as exc:  # envelope-level rejection (e.g. expired): still a definite REJECTED update
+            if exc.update is None:
+                exc.update = parse.order_rejected(req, exc.sCode or exc.code, exc.sMsg or exc.msg)
+            raise
         return parse.order_ack(self._one_item(env, "/trade/order", req.clOrdId, req), req)
 
     def place_batch(self, reqs: Sequence[OrderRequest]) -> list[OrderUpdate]:
@@ -464,6 +498,15 @@ class OkxRestGateway:
                 break
             after = str(last)
         return out
+
+
+# Requests that create, change or cancel orders: after an HTTP 5xx their outcome is unknown.
+ORDER_PATHS = frozenset({"/api/v5/trade/order", "/api/v5/trade/batch-orders", "/api/v5/trade/cancel-order",
+                         "/api/v5/trade/amend-order", "/api/v5/trade/amend-batch-orders", "/api/v5/trade/close-position",
+                         "/api/v5/trade/order-algo", "/api/v5/trade/cancel-algos", "/api/v5/trade/cancel-batch-orders"})
+# Requests OKX drops when they arrive after their expTime header (OKX_FACTS §2).
+EXP_TIME_PATHS = frozenset({"/api/v5/trade/order", "/api/v5/trade/batch-orders", "/api/v5/trade/amend-order",
+                            "/api/v5/trade/amend-batch-orders"})
 
 
 def _ids(instId: str, clOrdId: str | None, ordId: str | None) -> dict[str, Any]:

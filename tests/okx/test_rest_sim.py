@@ -214,7 +214,8 @@ def test_transient_5xx_and_refused(rest: OkxRestGateway, clean_sim: Sim) -> None
 
 def test_timeout_after_send_is_ambiguous_and_resolved_by_clordid(clean_sim: Sim) -> None:
     clean_sim.faults(rest_timeout={"count": 1, "path": "/api/v5/trade/order"}, rest_timeout_hold_s=1.0)
-    with OkxRestGateway(base_url=clean_sim.url, credentials=SIM_CREDS, timeout_s=0.4) as gw:
+    # expTime later than the hold (an exchange that accepts a late request): the order may exist
+    with OkxRestGateway(base_url=clean_sim.url, credentials=SIM_CREDS, timeout_s=0.4, exp_time_ms=5000) as gw:
         gw.sync_clock()
         req = OrderRequest(cid("amb"), INST, Side.BUY, OrdType.LIMIT, Decimal("0.02"), far_bid(gw))
         t0 = time.monotonic()

@@ -1,0 +1,191 @@
+"""OkxRestGateway error classes against the simulator's fault injection: 5xx codes, 5xx on trade requests
+(AMBIGUOUS), expTime, definite rejections, auth codes, and paging."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from athena.domain import OrderRequest, OrderState, OrdType, Side
+from athena.okx.errors import OkxAmbiguous, OkxAuthError, OkxRejected, OkxTransient
+from athena.okx.rest import OkxRestGateway
+from tests.okx.conftest import SIM_CREDS, Sim
+from tests.okx.helpers import wait_until
+
+INST = "BTC-USDT-SWAP"
+_ids = itertools.count(1)
+
+
+def cid(prefix: str = "f") -> str:
+    return f"{prefix}{int(time.time() * 1000) % 10**9}n{next(_ids)}"
+
+
+@pytest.fixture()
+def rest(clean_sim: Sim) -> Iterator[OkxRestGateway]:
+    gw = OkxRestGateway(base_url=clean_sim.url, credentials=SIM_CREDS, timeout_s=3.0, rate_limit_backoff_s=0.1)
+    yield gw
+    gw.close()
+
+
+def limit_req(gw: OkxRestGateway, prefix: str, inst: str = INST, sz: str = "0.01") -> OrderRequest:
+    t = gw.ticker(inst)
+    assert t.bidPx is not None
+    px = (t.bidPx * Decimal("0.8")).quantize(gw_tick(gw, inst))
+    return OrderRequest(cid(prefix), inst, Side.BUY, OrdType.LIMIT, Decimal(sz), px)
+
+
+_ticks: dict[str, Decimal] = {}
+
+
+def gw_tick(gw: OkxRestGateway, inst: str) -> Decimal:
+    if inst not in _ticks:
+        _ticks.update({i.instId: i.tickSz for i in gw.instruments()})
+    return _ticks[inst]
+
+
+@pytest.mark.parametrize("code", ["50001", "50013", "50026"])
+def test_5xx_codes_on_reads_are_transient(rest: OkxRestGateway, clean_sim: Sim, code: str) -> None:
+    clean_sim.faults(rest_5xx={"count": 1, "path": "/api/v5/account/balance"}, rest_5xx_code=code)
+    with pytest.raises(OkxTransient) as info:
+        rest.balance()
+    assert info.value.code == code and info.value.http_status == 503
+    assert not isinstance(info.value, OkxAmbiguous)
+    assert rest.balance().totalEq is not None  # nothing happened: a retry is fine
+
+
+def test_5xx_on_place_is_ambiguous_and_found_by_clordid(rest: OkxRestGateway, clean_sim: Sim) -> None:
+    # the exchange executed the order, then answered 503: the order exists
+    clean_sim.faults(rest_5xx={"count": 1, "path": "/api/v5/trade/order"}, rest_5xx_execute=True)
+    req = limit_req(rest, "x5a")
+    with pytest.raises(OkxAmbiguous) as info:
+        rest.place_order(req)
+    assert info.value.clOrdId == req.clOrdId and info.value.http_status == 503
+    found = rest.get_order(INST, clOrdId=req.clOrdId)
+    assert found is not None and found.state is OrderState.LIVE and found.sz == req.sz
+    rest.cancel_order(INST, clOrdId=req.clOrdId)
+    # a 503 without execution: still ambiguous to the client; the query proves absence, a resend is safe
+    clean_sim.faults(rest_5xx={"count": 1, "path": "/api/v5/trade/order"}, rest_5xx_execute=False)
+    req2 = limit_req(rest, "x5b")
+    with pytest.raises(OkxAmbiguous):
+        rest.place_order(req2)
+    assert rest.get_order(INST, clOrdId=req2.clOrdId) is None
+    assert rest.place_order(req2).state is OrderState.LIVE  # same clOrdId, exactly one order
+    assert [u.clOrdId for u in rest.orders_pending(INST)].count(req2.clOrdId) == 1
+    rest.cancel_order(INST, clOrdId=req2.clOrdId)
+
+
+def test_5xx_on_cancel_is_ambiguous(rest: OkxRestGateway, clean_sim: Sim) -> None:
+    req = limit_req(rest, "x5c")
+    rest.place_order(req)
+    clean_sim.faults(rest_5xx={"count": 1, "path": "/api/v5/trade/cancel-order"}, rest_5xx_execute=True)
+    with pytest.raises(OkxAmbiguous):
+        rest.cancel_order(INST, clOrdId=req.clOrdId)
+    assert wait_until(lambda: rest.get_order(INST, clOrdId=req.clOrdId).state is OrderState.CANCELED, 3)  # type: ignore[union-attr]
+
+
+def test_exptime_header_only_on_place_and_amend(rest: OkxRestGateway) -> None:
+    seen: list[tuple[str, dict[str, Any]]] = []
+    real = rest.session.request
+
+    def spy(method: str, url: str, **kw: Any) -> Any:
+        seen.append((url.split("?")[0].rsplit("/api/v5", 1)[-1], dict(kw.get("headers") or {})))
+        return real(method, url, **kw)
+
+    rest.session.request = spy  # type: ignore[method-assign]
+    req = limit_req(rest, "xt")
+    rest.place_batch([limit_req(rest, "xtb")])
+    rest.place_order(req)
+    rest.amend_order(INST, clOrdId=req.clOrdId, newSz=Decimal("0.02"))
+    rest.cancel_order(INST, clOrdId=req.clOrdId)
+    exp = {path: h.get("expTime") for path, h in seen}
+    now = rest.clock.now_ms()
+    for path in ("/trade/order", "/trade/batch-orders", "/trade/amend-order"):
+        assert exp[path] is not None and now < int(exp[path]) <= now + 3000 + 50  # default: the read timeout
+    assert exp["/trade/cancel-order"] is None and exp["/market/ticker"] is None
+    with OkxRestGateway(base_url=rest.base_url, credentials=SIM_CREDS, timeout_s=3.0, exp_time_ms=1500) as gw:
+        assert gw.exp_time_ms == 1500
+    with OkxRestGateway(base_url=rest.base_url, credentials=SIM_CREDS, exp_time_ms=0) as gw:
+        assert gw.exp_time_ms == 0  # disabled
+
+
+def test_late_order_is_rejected_by_exptime_not_executed(clean_sim: Sim) -> None:
+    # the request is held 1 s "in the network"; its deadline is 0.3 s: the exchange drops it
+    clean_sim.faults(rest_timeout={"count": 1, "path": "/api/v5/trade/order"}, rest_timeout_hold_s=1.0)
+    with OkxRestGateway(base_url=clean_sim.url, credentials=SIM_CREDS, timeout_s=3.0, exp_time_ms=300) as gw:
+        req = limit_req(gw, "xe")
+        with pytest.raises(OkxRejected) as info:
+            gw.place_order(req)
+        assert info.value.code == "50102" and info.value.update.state is OrderState.REJECTED
+        assert gw.stats["expired"] == 1
+        assert gw.get_order(INST, clOrdId=req.clOrdId) is None  # definitely not executed, never resent
+        assert gw.place_order(limit_req(gw, "xf")).state is OrderState.LIVE  # the next order goes through
+
+
+def test_late_amend_is_rejected_by_exptime(clean_sim: Sim) -> None:
+    with OkxRestGateway(base_url=clean_sim.url, credentials=SIM_CREDS, timeout_s=3.0, exp_time_ms=300) as gw:
+        req = limit_req(gw, "xam")
+        gw.place_order(req)
+        clean_sim.faults(rest_timeout={"count": 1, "path": "/api/v5/trade/amend-order"}, rest_timeout_hold_s=1.0)
+        with pytest.raises(OkxRejected) as info:
+            gw.amend_order(INST, clOrdId=req.clOrdId, newPx=req.px - 1)  # type: ignore[operator]
+        assert info.value.code == "50102"
+        got = gw.get_order(INST, clOrdId=req.clOrdId)
+        assert got is not None and got.px == req.px  # unchanged
+        gw.cancel_order(INST, clOrdId=req.clOrdId)
+
+
+def test_ambiguous_timeout_with_exptime_leaves_no_late_order(clean_sim: Sim) -> None:
+    # client timeout 0.4 s, expTime = timeout (default): the held request can no longer execute
+    clean_sim.faults(rest_timeout={"count": 1, "path": "/api/v5/trade/order"}, rest_timeout_hold_s=1.0)
+    with OkxRestGateway(base_url=clean_sim.url, credentials=SIM_CREDS, timeout_s=0.4) as gw:
+        req = limit_req(gw, "xn")
+        with pytest.raises(OkxAmbiguous):
+            gw.place_order(req)
+        end = time.monotonic() + 1.5  # past the hold: the request reached the engine and was dropped
+        while time.monotonic() < end:
+            assert gw.get_order(INST, clOrdId=req.clOrdId) is None
+            time.sleep(0.1)
+
+
+def test_definite_rejections(rest: OkxRestGateway) -> None:
+    bad = limit_req(rest, "xr", sz="0.015")  # not a lotSz multiple
+    with pytest.raises(OkxRejected) as info:
+        rest.place_order(bad)
+    assert info.value.sCode == "51121" and info.value.update.state is OrderState.REJECTED
+    assert rest.get_order(INST, clOrdId=bad.clOrdId) is None
+    with pytest.raises(OkxRejected) as info:
+        rest.amend_order(INST, clOrdId="neverplaced2", newSz=Decimal("0.02"))
+    assert "51503" in (info.value.code, info.value.sCode)
+    with pytest.raises(OkxRejected) as info:
+        rest.cancel_order(INST, clOrdId="neverplaced3")
+    assert {info.value.code, info.value.sCode} & {"51400", "51603"}
+
+
+@pytest.mark.parametrize(("creds", "code"), [
+    (("wrong-key", "sim-secret-key", "sim-passphrase"), "50111"),
+    (("sim-api-key", "sim-secret-key", "wrong-pass"), "50105"),
+])
+def test_auth_codes(clean_sim: Sim, creds: tuple[str, str, str], code: str) -> None:
+    with OkxRestGateway(base_url=clean_sim.url, credentials=creds) as gw, pytest.raises(OkxAuthError) as info:
+        gw.positions()
+    assert info.value.code == code and "wrong-pass" not in str(info.value)
+    assert gw.stats["requests"] == 2  # /public/time + the call: an auth error is never retried
+
+
+def test_orders_pending_pages_past_100(rest: OkxRestGateway) -> None:
+    inst = "SOL-USDT-SWAP"
+    placed: list[str] = []
+    px = limit_req(rest, "pg", inst).px
+    for _ in range(6):
+        reqs = [OrderRequest(cid("pg"), inst, Side.BUY, OrdType.LIMIT, Decimal("0.01"), px) for _ in range(18)]
+        out = rest.place_batch(reqs)
+        assert all(u.state is OrderState.LIVE for u in out)
+        placed += [r.clOrdId for r in reqs]
+    pending = rest.orders_pending(inst)
+    ids = [u.clOrdId for u in pending]
+    assert len(ids) == len(set(ids)) and set(placed) <= set(ids) and len(placed) == 108
