@@ -166,3 +166,44 @@ def test_admin_helpers(sim: SimServer, client: SimClient) -> None:
     client.admin("skew", {"seconds": 0})
     r = client.session.post(f"{sim.url}/sim/faults", data=b'{"nonsense": 1}', timeout=5)
     assert r.status_code == 400
+
+
+def test_faults_from_config_apply_at_start() -> None:
+    srv = SimServer(tick_interval_ms=0, faults={"reject_orders": 1, "reject_code": "51094",
+                                                "rest_5xx": {"count": 1, "path": "/api/v5/account/"}}).start()
+    try:
+        c = SimClient(srv.url)
+        assert c.admin("faults")["reject_orders"] == 1
+        assert c.request("GET", "/api/v5/account/balance").status_code == 503
+        assert c.request("GET", "/api/v5/account/balance").status_code == 200
+        r = c.post("/api/v5/trade/batch-orders", [order(), order()])
+        assert r["code"] == "2" and [d["sCode"] for d in r["data"]] == ["51094", "0"]
+    finally:
+        srv.stop()
+
+
+def test_reject_orders_applies_to_ws_order_ops(sim: SimServer, client: SimClient,
+                                               ws_factory: Callable[[str], Ws]) -> None:
+    w = ws_factory(sim.ws_url("private"))
+    w.login()
+    client.admin("faults", {"reject_orders": 1, "reject_code": "51008"})
+    w.send({"id": "r1", "op": "order", "args": [order(clOrdId="wsRej")]})
+    r = w.wait(lambda m: m.get("id") == "r1")
+    assert r["code"] == "1" and r["data"][0]["sCode"] == "51008" and r["data"][0]["clOrdId"] == "wsRej"
+    w.send({"id": "r2", "op": "order", "args": [order(clOrdId="wsOk")]})
+    assert w.wait(lambda m: m.get("id") == "r2")["data"][0]["sCode"] == "0"
+
+
+def test_admin_market_switch_and_rate_limit_toggle(sim: SimServer, client: SimClient) -> None:
+    assert client.admin("market", {"running": True, "tick_interval_ms": 20}) == {"running": True, "tick_interval_ms": 20}
+    start = client.admin("state")["markets"][BTC]["seqId"]
+    end = time.monotonic() + 5
+    while client.admin("state")["markets"][BTC]["seqId"] == start and time.monotonic() < end:
+        time.sleep(0.02)
+    assert client.admin("state")["markets"][BTC]["seqId"] != start  # the synthetic feed steps on its own
+    assert client.admin("market", {"running": False})["running"] is False
+    codes = [client.request("GET", "/api/v5/account/config").status_code for _ in range(6)]
+    assert codes[-1] == 429  # OKX: 5 per 2 s
+    assert client.admin("rate-limits", {"enabled": False}) == {"enabled": False}
+    assert client.request("GET", "/api/v5/account/config").status_code == 200
+    assert client.admin("stats")["requests"] == 7
