@@ -8,6 +8,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -24,7 +26,8 @@ PARAMS = {
     "imbalance_window": 1, "flow_window": 1, "min_trades": 1, "imbalance_threshold": "0.3", "flow_threshold": "0.2",
     "max_contracts": "1", "take_profit_bps": "10", "stop_loss_bps": "15", "time_stop_s": "60",
 }
-DATA = Path(__file__).resolve().parents[2] / "athena" / "data"
+ROOT = Path(__file__).resolve().parents[2]
+DATA = ROOT / "athena" / "data"
 
 
 def book(ts: int, bid: str, ask: str, bid_sz: str = "10", ask_sz: str = "2") -> MarketEvent:
@@ -42,25 +45,43 @@ def one_strategy(params: dict[str, Any] | None = None) -> list[StrategySettings]
     return [StrategySettings(name="scalp", instIds=[BTC], allocation=D(1), params={**PARAMS, **(params or {})})]
 
 
-def test_scripted_take_profit_round_trip_matches_hand_computed_pnl(redis_client: Any) -> None:
-    events = [
+# The sim's contract and fee schedule, restated here so the expectations below are computed by hand.
+CT_VAL = D("0.01")  # BTC per contract
+MAKER, TAKER = D("0.0002"), D("0.0005")  # fee rates (paid: negative in the ledger)
+START = D(10_000)
+
+
+def tp_scenario() -> list[MarketEvent]:
+    return [
         trade(1_000, "buy", "100000.1", "1"),  # flow +1
         book(1_100, "100000.0", "100000.1"),  # imbalance 0.667 -> post_only buy 1 @ 100000.0, stop 99850.0
         trade(1_200, "sell", "99999.9"),  # prints through our bid: maker fill @ 100000.0; TP sell 1 @ 100100.0
         book(1_300, "100100.2", "100100.3", "2", "10"),  # the market bid crosses our TP: maker fill @ 100100.0
         book(1_400, "100100.2", "100100.3", "2", "10"),
     ]
-    res = run_backtest(events, one_strategy(), redis_client, total_capital=D(10_000))
-    # gross (100100.0 - 100000.0) * 1 contract * 0.01 BTC = 1.0
-    # fees at the sim's maker rate 0.02%: 1000.000 * 0.0002 + 1001.000 * 0.0002 = 0.2 + 0.2002
+
+
+def test_scripted_take_profit_round_trip_matches_hand_computed_pnl(redis_client: Any) -> None:
+    res = run_backtest(tp_scenario(), one_strategy(), redis_client, total_capital=START)
+    qty, entry, exit_ = D(1), D("100000.0"), D("100100.0")
+    gross = (exit_ - entry) * qty * CT_VAL
+    fee_in, fee_out = -entry * qty * CT_VAL * MAKER, -exit_ * qty * CT_VAL * MAKER
+    net = gross + fee_in + fee_out
+    assert (gross, fee_in, fee_out, net) == (D("1.0"), D("-0.2"), D("-0.2002"), D("0.5998"))  # the hand sums
     assert len(res.trips) == 1
     t = res.trips[0]
-    assert (t.side, t.qty, t.entry_px, t.exit_px) == ("long", D(1), D("100000.0"), D("100100.0"))
-    assert t.gross == D("1.0") and t.fees == D("-0.4002") and t.net == D("0.5998")
+    assert (t.side, t.qty, t.entry_px, t.exit_px) == ("long", qty, entry, exit_)
+    assert t.gross == gross and t.fees == fee_in + fee_out and t.net == net
     f = res.figures()
-    assert f["net_pnl"] == D("0.5998") and f["final_equity"] == D("10000.5998")
-    assert f["exchange_equity"] == D("10000.5998")  # the sim's account agrees to the last digit
+    assert f["gross_pnl"] == gross and f["fees"] == fee_in + fee_out and f["net_pnl"] == net
+    assert f["final_equity"] == START + net
+    assert f["exchange_equity"] == START + net  # the sim's account agrees to the last digit
     assert f["trades"] == 1 and f["wins"] == 1 and f["win_rate"] == D(1)
+    # the worst point: just after the entry fill, marked at the mid rounded to the tick (100000.0): only the fee is lost
+    mark = ((D("100000.0") + D("100000.1")) / 2).quantize(D("0.1"))
+    assert f["max_drawdown"] == -(fee_in + (mark - entry) * qty * CT_VAL)
+    assert f["max_exposure"] == mark * qty * CT_VAL  # 1000 USDT notional
+    assert f["time_in_market_pct"] == D(100) * (1_300 - 1_200) / (1_400 - 1_000)  # held from fill to TP fill
     assert [fl.execType for _, fl in res.ledger.fills] == ["M", "M"]
     assert res.stats["scalp"]["take_profits"] == 1 and not res.errors
 
@@ -74,34 +95,95 @@ def test_scripted_stop_loss_exit_at_the_exchange(redis_client: Any) -> None:
         trade(1_350, "sell", "99800.0"),  # ... and trades through the stop (last px): a market sell takes the bid
         book(1_400, "99800.0", "99800.1", "10", "10"),
     ]
-    res = run_backtest(events, one_strategy(), redis_client, total_capital=D(10_000))
-    # gross (99800.0 - 100000.0) * 0.01 = -2.0; fees: maker 0.2 + taker 998.000 * 0.0005 = 0.499
+    res = run_backtest(events, one_strategy(), redis_client, total_capital=START)
+    qty, entry, exit_ = D(1), D("100000.0"), D("99800.0")
+    gross = (exit_ - entry) * qty * CT_VAL
+    fees = -entry * qty * CT_VAL * MAKER - exit_ * qty * CT_VAL * TAKER  # maker in, taker out (the stop's market order)
+    assert (gross, fees) == (D("-2.0"), D("-0.699"))
     assert len(res.trips) == 1
     t = res.trips[0]
-    assert t.exit.startswith("sl") and t.exit_px == D("99800.0")
-    assert t.gross == D("-2.0") and t.fees == D("-0.699") and t.net == D("-2.699")
+    assert t.exit.startswith("sl") and t.exit_px == exit_
+    assert t.gross == gross and t.fees == fees and t.net == gross + fees
     f = res.figures()
-    assert f["final_equity"] == f["exchange_equity"] == D("9997.301")
-    assert f["max_drawdown"] == D("2.699")
+    assert f["final_equity"] == f["exchange_equity"] == START + gross + fees == D("9997.301")
+    assert f["max_drawdown"] == -(gross + fees)  # from the starting peak to the end
+    assert f["trades"] == 1 and f["wins"] == 0 and f["win_rate"] == D(0)
     assert [fl.execType for _, fl in res.ledger.fills] == ["M", "T"]
 
 
-def test_cli_report_is_byte_for_byte_repeatable(tmp_path: Path) -> None:
-    outs = []
-    for run in ("a", "b"):
-        out = tmp_path / run
-        assert backtest_main(["--synthetic", "--seed", "11", "--duration", "240", "--out", str(out), "--quiet"]) == 0
-        outs.append(out)
-    names = sorted(p.name for p in outs[0].iterdir())
-    assert names == ["equity.svg", "fills.csv", "summary.html", "summary.json", "trades.csv"]
-    for name in names:
-        assert (outs[0] / name).read_bytes() == (outs[1] / name).read_bytes(), name
-    doc = json.loads((outs[0] / "summary.json").read_text())
+def to_push(ev: MarketEvent) -> dict[str, Any]:
+    """A scripted event as OKX's public push (what `athena backtest --data` reads)."""
+    if ev.book is not None:
+        lv = lambda levels: [[str(x.px), str(x.sz), "0", "1"] for x in levels]  # noqa: E731
+        return {"arg": {"channel": "books5", "instId": ev.instId},
+                "data": [{"asks": lv(ev.book.asks), "bids": lv(ev.book.bids), "ts": str(ev.ts)}]}
+    assert ev.trade is not None
+    tr = ev.trade
+    return {"arg": {"channel": "trades", "instId": ev.instId},
+            "data": [{"instId": tr.instId, "tradeId": tr.tradeId, "px": str(tr.px), "sz": str(tr.sz), "side": tr.side,
+                      "ts": str(tr.ts)}]}
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    athena = str(Path(sys.executable).parent / "athena")  # the console script, as a user runs it
+    return subprocess.run([athena, "backtest", *args], capture_output=True, text=True, timeout=120, cwd=ROOT)
+
+
+def test_cli_on_a_scripted_file_prints_and_writes_the_hand_computed_figures(tmp_path: Path) -> None:
+    data = tmp_path / "tiny.jsonl"
+    data.write_text('{"event":"subscribe","arg":{"channel":"books5"}}\n'  # not data: skipped
+                    + "".join(json.dumps(to_push(e)) + "\n" for e in tp_scenario()))
+    out = tmp_path / "report"
+    run = run_cli("--data", str(data), "--params", json.dumps(PARAMS), "--capital", "10000", "--out", str(out))
+    assert run.returncode == 0, run.stderr
+    lines = run.stdout.splitlines()
+    assert "trades 1  wins 1  win rate 1" in lines
+    assert "gross PnL 1  fees -0.4002  net PnL 0.5998" in lines
+    assert "equity 10000 -> 10000.5998 (exchange 10000.5998)" in lines
+    assert "max drawdown 0.2 (0.002%)" in lines
+    assert "exposure: in market 25% of the time, max 1000" in lines
+    trades = (out / "trades.csv").read_text().splitlines()
+    assert trades[1] == "scalp0,BTC-USDT-SWAP,long,1200,1300,1,100000,100100,1,-0.4002,0.5998,scalp0BTCUSDT2"
+    fig = json.loads((out / "summary.json").read_text())["figures"]
+    assert (fig["net_pnl"], fig["fees"], fig["win_rate"], fig["trades"]) == ("0.5998", "-0.4002", "1", 1)
+    assert "0.5998" in (out / "summary.html").read_text()
+    svg = (out / "equity.svg").read_text()
+    assert svg.startswith("<svg") and svg.count("<polyline") == 1
+
+
+def test_cli_subprocess_on_the_shipped_sample_is_byte_for_byte_repeatable(tmp_path: Path) -> None:
+    out = tmp_path / "r"
+    runs = []
+    for _ in range(2):
+        run = run_cli("--data", str(DATA / "btc_sample.jsonl"), "--out", str(out))
+        assert run.returncode == 0, run.stderr
+        runs.append((run.stdout, {p.name: p.read_bytes() for p in sorted(out.iterdir())}))
+    assert runs[0] == runs[1]
+    stdout, files = runs[0]
+    assert sorted(files) == ["equity.svg", "fills.csv", "summary.html", "summary.json", "trades.csv"]
+    for needle in ("trades ", "win rate", "gross PnL", "fees", "net PnL", "max drawdown", "exposure"):
+        assert needle in stdout
+    fig = json.loads(files["summary.json"])["figures"]
+    assert fig["events"] == len(read_jsonl(DATA / "btc_sample.jsonl")) and fig["fills"] > 0
+    assert D(fig["final_equity"]) == D(fig["exchange_equity"])
+
+
+def test_cli_report_is_byte_for_byte_repeatable(tmp_path: Path, capsys: Any) -> None:
+    out = tmp_path / "r"
+    runs = []
+    for _ in range(2):
+        assert backtest_main(["--synthetic", "--seed", "11", "--duration", "240", "--out", str(out)]) == 0
+        runs.append((capsys.readouterr().out, {p.name: p.read_bytes() for p in sorted(out.iterdir())}))
+    assert sorted(runs[0][1]) == ["equity.svg", "fills.csv", "summary.html", "summary.json", "trades.csv"]
+    assert runs[0][0] == runs[1][0] and "net PnL" in runs[0][0]  # what it prints ...
+    for name, body in runs[0][1].items():
+        assert body == runs[1][1][name], name  # ... and every report file, byte for byte
+    doc = json.loads(runs[0][1]["summary.json"])
     fig = doc["figures"]
     # multi-level fills: the OMS derives each fill's px from cumulative avgPx, exact to 8 extra digits
     assert abs(D(fig["final_equity"]) - D(fig["exchange_equity"])) < D("1e-8")
     assert D(fig["net_pnl"]) == D(fig["gross_pnl"]) + D(fig["fees"]) + D(fig["unrealized_pnl"])
-    svg = (outs[0] / "equity.svg").read_text()
+    svg = runs[0][1]["equity.svg"].decode()
     assert svg.startswith("<svg") and "<polyline" in svg
     assert fig["fills"] > 0
 
