@@ -4,7 +4,7 @@ A private Redis, the sim (in this process, so its receive stamp and ours share a
 orders worker process (`celery -A bench.worker_app worker -Q orders,default -c 2`: the production
 tasks plus a probe task). At a paced rate (1, 10, 100 orders/s) this process calls the stream
 worker's real `OrderManager.submit` (Redis create, journal, Celery send) with a post-only order
-that rests; the latency is from the call to the sim receiving the POST /api/v5/trade/order
+that rests (round-robin over 10 instruments: OKX's limit is 30 orders/s per instId); the latency is from the call to the sim receiving the POST /api/v5/trade/order
 (SimServer.on_request, CLOCK_MONOTONIC, system-wide). The tick -> decision part before it is
 measured by bench_tick_path / bench_strategy (tens of µs).
 
@@ -90,11 +90,13 @@ def baseline_celery(app: Any, n: int) -> dict[str, Any]:
 
 def baseline_rest(stack: Stack, stamps: Stamps, n: int) -> tuple[dict[str, Any], dict[str, Any]]:
     from athena.domain import OrderRequest, OrdType, Side
+    from athena.okx.ratelimit import RateLimiter
     from athena.okx.rest import OkxRestGateway
 
     inst_id = stack.symbols[0]
     px = resting_px(stack, inst_id)
-    gw = OkxRestGateway(stack.settings())
+    # the client-side OKX limit (60 orders / 2 s per instId) would pace this loop: off, to time the POST itself
+    gw = OkxRestGateway(stack.settings(), rate_limiter=RateLimiter(enabled=False))
     gw.server_time()
     rtt, wire = [], []
     for i in range(n + 5):
@@ -178,7 +180,9 @@ def main(argv: list[str] | None = None) -> int:
     from workers.app import app, configure
     from workers.sender import CelerySender
 
-    with Stack(n_instruments=2) as stack:
+    # 10 instruments, orders spread round-robin: OKX allows 60 orders / 2 s per instId, so 100/s
+    # on one instrument would measure the (correct) client-side rate limiter, not the path.
+    with Stack(n_instruments=10) as stack:
         stamps = Stamps((ORDER_PATH,))
         stack.sim.on_request = stamps
         for _ in range(3):
