@@ -34,7 +34,8 @@ def events() -> list[Any]:
 
 
 def public(server: FakeOkxWs, events: list[Any], channels: tuple[str, ...] = ("books5", "trades"), **kw: Any) -> OkxPublicWsGateway:
-    gw = OkxPublicWsGateway(server.url(), ["BTC-USDT-SWAP"], channels, events.append, **{**FAST_WS, **kw})
+    # the fake server streams no market data: only the frame (pong) watchdog applies here
+    gw = OkxPublicWsGateway(server.url(), ["BTC-USDT-SWAP"], channels, events.append, **{**FAST_WS, "data_watchdog": False, **kw})
     gw.start()
     return gw
 
