@@ -25,7 +25,9 @@ from athena.state.locks import Lease
 
 log = logging.getLogger(__name__)
 
-LEASE_TTL_MS = 30_000
+# The lease outlives one REST call (two timeouts + margin) and is renewed before each call, so a
+# worker killed while holding it blocks placement for seconds, not for a fixed long TTL.
+LEASE_MIN_TTL_MS = 5_000
 PLACING_TTL_S = 7 * 86400
 AMBIGUOUS_QUERIES = (0.2, 0.5, 1.0)  # seconds between queries by clOrdId after a timeout
 DUPLICATE_CL_ORD_ID = "51016"
@@ -51,8 +53,12 @@ def owner_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+def lease_ttl_ms(engine: Engine) -> int:
+    return max(LEASE_MIN_TTL_MS, int((2 * engine.settings.okx.timeout_s + 2) * 1000))
+
+
 def placement_lease(engine: Engine) -> Lease:
-    return Lease(engine.redis, engine.keys, "placement", LEASE_TTL_MS)
+    return Lease(engine.redis, engine.keys, "placement", lease_ttl_ms(engine))
 
 
 def _outcome(status: str, order: Order, detail: str = "") -> PlaceOutcome:
@@ -66,7 +72,10 @@ def place(engine: Engine, req: OrderRequest) -> PlaceOutcome:
     deadline = time.monotonic() + LEASE_WAIT_S
     while token is None:
         if time.monotonic() >= deadline:
-            raise RetryLater("placement lease held by another worker", countdown=0.05)
+            # A slow placement, or the lease of a worker that died holding it (kill -9): come back
+            # when it expires rather than burning the task's retries meanwhile.
+            ttl_s = max(int(engine.redis.pttl(lease.key)), 50) / 1000
+            raise RetryLater("placement lease held by another worker", countdown=min(ttl_s, lease.ttl_ms / 1000))
         time.sleep(LEASE_POLL_S)
         token = lease.acquire(owner)
     try:
@@ -95,7 +104,7 @@ def _place(engine: Engine, req: OrderRequest, lease: Lease, token: int) -> Place
         engine.redis.set(marker, str(_now_ms()), ex=PLACING_TTL_S)
         log.warning("place %s: earlier attempt left no order on the exchange; sending again (same clOrdId)", req.clOrdId)
 
-    if not lease.valid(token):  # fencing: we lost the lease while querying
+    if not lease.renew(token):  # fencing: we lost the lease while querying
         raise RetryLater("placement lease lost", countdown=0.05)
     try:
         ack = engine.rest.place_order(req)
@@ -117,6 +126,7 @@ def _place(engine: Engine, req: OrderRequest, lease: Lease, token: int) -> Place
         log.warning("place %s: outcome unknown (%s); querying by clOrdId", req.clOrdId, exc)
         for pause in AMBIGUOUS_QUERIES:
             time.sleep(pause)
+            lease.renew(token)
             try:
                 found = engine.rest.get_order(req.instId, clOrdId=req.clOrdId)
             except (OkxTransient, OkxAmbiguous, OkxRateLimited):
