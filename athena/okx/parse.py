@@ -43,7 +43,7 @@ from athena.okx.types import (
     OrderAck,
 )
 
-_ERRORS = (KeyError, TypeError, ValueError, IndexError, AttributeError, InvalidOperation)
+_ERRORS = (KeyError, TypeError, ValueError, IndexError, AttributeError, InvalidOperation, OverflowError)
 ZERO = Decimal(0)
 
 
