@@ -7,6 +7,7 @@ This is the tick path: parse + dispatch are lean (no per-message logging, few al
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from decimal import InvalidOperation
 from typing import Any
 
 import orjson
@@ -17,7 +18,9 @@ from athena.okx.errors import ParseError
 from athena.okx.ws import WsConnection
 
 CHANNELS = ("tickers", "books5", "bbo-tbt", "trades", "books")
-_JSON_ERRORS = (orjson.JSONDecodeError, KeyError, TypeError, ValueError, IndexError, AttributeError)
+# InvalidOperation (Decimal("x")) and OverflowError (int(inf)) are not ValueErrors
+_JSON_ERRORS = (orjson.JSONDecodeError, KeyError, TypeError, ValueError, IndexError, AttributeError, InvalidOperation,
+                OverflowError)
 
 
 class OkxPublicWsGateway(WsConnection):
@@ -108,15 +111,20 @@ class OkxPublicWsGateway(WsConnection):
             book = self.books[inst] = LocalBook(inst)
         snapshot = msg.get("action") == "snapshot"
         for d in data:
-            if snapshot:
-                book.snapshot(d)
-            elif not book.valid:
-                continue  # waiting for the snapshot after a resync
-            elif int(d["seqId"]) == int(d["prevSeqId"]) == book.seqId:
-                continue  # keep-alive
-            elif not book.update(d):
+            try:
+                if snapshot:
+                    book.snapshot(d)
+                elif not book.valid:
+                    continue  # waiting for the snapshot after a resync
+                elif int(d["seqId"]) == int(d["prevSeqId"]) == book.seqId:
+                    continue  # keep-alive
+                elif not book.update(d):
+                    self.resync(inst)
+                    return
+            except (ParseError, *_JSON_ERRORS):
+                # a bad snapshot/update leaves the book invalid: without a new snapshot it would wait forever
                 self.resync(inst)
-                return
+                raise
             self.on_event(book.top())
 
     def resync(self, instId: str) -> None:
