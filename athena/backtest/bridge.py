@@ -37,6 +37,7 @@ class BacktestSender:
         self.on_algo: Callable[[dict[str, Any]], Any] = lambda row: None
         self.on_stop_failed: Callable[[StopRequest, str], Any] = lambda s, m: None
         self.sent = 0
+        self._replaced: set[str] = set()  # algoIds we cancelled only to re-place them bigger
 
     # -- OrderSender ---------------------------------------------------------------------------
     def send_order(self, req: OrderRequest) -> None:
@@ -92,6 +93,9 @@ class BacktestSender:
         if live is not None and live.state == "live":
             if live.sz is not None and live.sz >= stop.sz:
                 return
+            # the replacement keeps the algoClOrdId: its old self's "canceled" push must not reach the
+            # AlgoStore, which never revives a final stop (then no later fill would grow it again)
+            self._replaced.add(live.algoId)
             ex.cancel_algos([{"instId": stop.instId, "algoClOrdId": stop.algoClOrdId}])
         item = ex.place_algo(stop.to_okx())
         if item.get("sCode") != "0":
@@ -108,6 +112,9 @@ class BacktestSender:
         elif channel == "positions":
             self.on_position(parse.position(row))
         elif channel == "orders-algo":
+            if row.get("algoId") in self._replaced and row.get("state") == "canceled":
+                self._replaced.discard(row["algoId"])
+                return
             self.on_algo(row)
 
 

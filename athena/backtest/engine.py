@@ -21,7 +21,7 @@ from athena.bus import EventType
 from athena.config import RiskSettings, StrategySettings
 from athena.domain import Fill, Tick
 from athena.sim.exchange import Exchange
-from athena.sim.instruments import default_instruments
+from athena.sim.instruments import SimInstrument, default_instruments
 from athena.strategies.clock import SimClock
 
 ZERO = Decimal(0)
@@ -100,9 +100,10 @@ class Backtest:
         env: str = "backtest",
         exchange: Exchange | None = None,
         clock: SimClock | None = None,
+        sims: Sequence[SimInstrument] | None = None,
     ) -> None:
         self.clock = clock or SimClock(0)
-        sims = default_instruments()
+        sims = list(sims) if sims is not None else default_instruments()
         self.instruments = {si.instId: si.inst for si in sims}
         self.exchange = exchange or Exchange(sims, seed=seed, clock=self.clock.now_ms, initial_usdt=total_capital)
         self.sender = BacktestSender(self.exchange)
@@ -190,13 +191,16 @@ def run_backtest(
     sample_ms: int = 1_000,
     env: str = "backtest",
     tick_timings: list[tuple[int, int]] | None = None,
+    sims: Sequence[SimInstrument] | None = None,
 ) -> BacktestResult:
     """Replay events through strategies + OMS against the sim. `redis` must be a private/empty namespace
     (keys live under athena:{env}:backtest:); the caller owns the connection.
 
     tick_timings (bench only): gets (ns spent in the strategies' tick handling, exchange calls it made)
-    per event. Timings never enter the result, which stays deterministic."""
-    bt = Backtest(strategies, redis, seed=seed, total_capital=total_capital, risk=risk, sample_ms=sample_ms, env=env)
+    per event. Timings never enter the result, which stays deterministic. sims: the instrument table
+    (default: the sim's own)."""
+    bt = Backtest(strategies, redis, seed=seed, total_capital=total_capital, risk=risk, sample_ms=sample_ms, env=env,
+                  sims=sims)
     bt.tick_timings = tick_timings
     for ev in events:
         bt.step(ev)

@@ -8,7 +8,7 @@ and Decimal sizes only; random.Random(seed) makes every run identical.
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -19,21 +19,26 @@ STEP_MS = 100
 LEVELS = 5
 
 
-def _instrument(instId: str) -> SimInstrument:
-    for si in default_instruments():
+def _instrument(instId: str, sims: Sequence[SimInstrument] | None = None) -> SimInstrument:
+    for si in sims if sims is not None else default_instruments():
         if si.instId == instId:
             return si
     raise ValueError(f"no synthetic parameters for {instId}")
 
 
 def synthetic_pushes(
-    seed: int, duration_s: int = 600, instIds: tuple[str, ...] = ("BTC-USDT-SWAP",), start_ms: int = 1_700_000_000_000
+    seed: int,
+    duration_s: int = 600,
+    instIds: tuple[str, ...] = ("BTC-USDT-SWAP",),
+    start_ms: int = 1_700_000_000_000,
+    sims: Sequence[SimInstrument] | None = None,
 ) -> Iterator[dict[str, Any]]:
-    """OKX push messages in time order: one books5 per instrument per 100 ms, trades in between."""
+    """OKX push messages in time order: one books5 per instrument per 100 ms, trades in between.
+    sims: the instrument table (default: the sim's own)."""
     rng = random.Random(seed)
     state = {}
     for instId in instIds:
-        si = _instrument(instId)
+        si = _instrument(instId, sims)
         state[instId] = {"si": si, "mid": int(si.start_px / si.inst.tickSz), "regime": 0, "trade": 0, "seq": 0}
     for step in range(duration_s * 1000 // STEP_MS):
         ts = start_ms + step * STEP_MS

@@ -81,6 +81,7 @@ class StrategyContext:
         capital: CapitalLike | None = None,
         max_notional: Callable[[], Decimal | None] | None = None,
         paused: Callable[[], bool] | None = None,
+        max_position: Decimal | None = None,
     ) -> None:
         self.strategy = strategy
         self._orders = orders
@@ -97,6 +98,7 @@ class StrategyContext:
         self.td_mode = td_mode
         self._capital = capital  # reserves an approved entry's margin (CapitalCommander)
         self._max_notional = max_notional  # the risk profile's per-order cap (and leverage x equity)
+        self._max_position = max_position  # the risk profile's contracts per instrument
         self._paused = paused  # per-strategy pause flag (StrategyPause.view): blocks entries, never exits
         self.refusals = 0
 
@@ -119,12 +121,14 @@ class StrategyContext:
         return self._sizer(equity, entry_px, stop_px, self._instruments[instId])
 
     def max_contracts(self, instId: str, px: Decimal) -> Decimal | None:
-        """The largest order the risk limits allow at px (None: no limit known)."""
-        cap = self._max_notional() if self._max_notional is not None else None
-        if cap is None or px <= 0:
-            return None
+        """The largest entry from flat the risk limits allow at px (None: no limit known): the
+        per-order notional cap and the profile's max_position."""
+        cap = self._max_notional() if self._max_notional is not None and px > 0 else None
         inst = self._instruments[instId]
-        return inst.round_sz(cap / (px * inst.coin_per_contract))
+        by_notional = inst.round_sz(cap / (px * inst.coin_per_contract)) if cap is not None else None
+        if self._max_position is None:
+            return by_notional
+        return self._max_position if by_notional is None else min(by_notional, self._max_position)
 
     def position(self, instId: str) -> Decimal | None:
         """The PositionManager's signed view of the position, None when it has none to offer."""

@@ -50,16 +50,22 @@ def build_strategies(settings: list[StrategySettings], make_ctx: ContextFactory)
 
 
 def notional_cap(
-    settings: Settings, s: StrategySettings, equity: Callable[[], Decimal | None]
+    settings: Settings,
+    s: StrategySettings,
+    equity: Callable[[], Decimal | None],
+    free: Callable[[], Decimal | None] | None = None,
 ) -> Callable[[], Decimal | None]:
     """The largest entry notional the risk limits allow this strategy: min(max_order_notional,
-    leverage x equity). Entries are sized to it so PreTradeCheck does not refuse them for size."""
+    leverage x equity, leverage x free allocation). Entries are sized to it so PreTradeCheck does
+    not refuse them for size (max_order_notional, leverage, buying_power)."""
     lev = min(s.risk.leverage, settings.risk.max_leverage)
     cap: Decimal = s.risk.max_order_notional
 
     def max_notional() -> Decimal | None:
         eq = equity()
-        return min(cap, lev * eq) if eq is not None and eq > 0 else cap
+        out = min(cap, lev * eq) if eq is not None and eq > 0 else cap
+        spare = free() if free is not None else None
+        return min(out, lev * max(spare, Decimal(0))) if spare is not None else out
 
     return max_notional
 
@@ -89,7 +95,8 @@ def context_factory(
         return StrategyContext(
             s.name, orders=orders, risk=pretrade, instruments=instruments, equity=equity,
             sizer=pretrade.size_for_risk, clock=clock, locks=locks, bus=bus, routes=routes,
-            exclusive=exclusive, capital=capital, max_notional=notional_cap(settings, s, equity),
+            exclusive=exclusive, capital=capital, max_position=s.risk.max_position,
+            max_notional=notional_cap(settings, s, equity, lambda: Decimal(capital.free(s.name))),
             paused=pause.view(s.name) if pause is not None else None,
         )
 

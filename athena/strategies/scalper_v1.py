@@ -38,6 +38,7 @@ class ScalperParams(StrategyParams):
     time_stop_s: Decimal = Field(Decimal(60), gt=0)
     entry_timeout_s: Decimal = Field(Decimal(5), gt=0)
     cooldown_s: Decimal = Field(Decimal(10), gt=0)  # close-lock TTL and re-entry pause after a close
+    refusal_backoff_s: Decimal = Field(Decimal(1), ge=0)  # no new try here after a refused/too small/paused entry
     max_tick_age_ms: int = Field(2_000, gt=0)
     max_contracts: Decimal | None = Field(None, gt=0)
     max_close_retries: int = Field(5, ge=1, le=100)
@@ -98,6 +99,7 @@ class ScalperV1(BaseStrategy):
         self._timeout_ms = _ms(p.entry_timeout_s)
         self._time_stop_ms = _ms(p.time_stop_s)
         self._cooldown_ms = _ms(p.cooldown_s)
+        self._backoff_ms = _ms(p.refusal_backoff_s)
         self.slots = {i: _Slot(i, p, ctx.lock(f"close:{i}", self._cooldown_ms)) for i in self.instIds}
         self.stats: dict[str, int] = dict.fromkeys(
             ("ticks", "stale", "no_book", "one_sided", "crossed", "entries", "refused", "too_small",
@@ -204,6 +206,7 @@ class ScalperV1(BaseStrategy):
             return
         if self.ctx.entries_paused():  # asked only when a signal qualifies: no I/O on ordinary ticks
             self.stats["paused"] += 1
+            self._back_off(slot)
             return
         sz = self.ctx.size_for_risk(slot.instId, px, stop)
         cap = self.ctx.max_contracts(slot.instId, px)
@@ -214,6 +217,7 @@ class ScalperV1(BaseStrategy):
         sz = inst.round_sz(sz) if sz > 0 else ZERO
         if sz < inst.minSz:
             self.stats["too_small"] += 1
+            self._back_off(slot)
             return
         cid = self.ctx.next_cl_ord_id(slot.instId)
         slot.entry_id, slot.entry_sent_ms, slot.entry_cancel_sent = cid, self.ctx.now_ms(), False
@@ -230,6 +234,12 @@ class ScalperV1(BaseStrategy):
                 slot.entry_id = None
             if slot.pos == 0:
                 slot.stop_px = slot.tp_px = None
+            self._back_off(slot)
+
+    def _back_off(self, slot: _Slot) -> None:
+        """Risk said no (or the strategy is paused): asking again on every tick would only cost Redis
+        round trips and clOrdIds. The valve stays shut for refusal_backoff_s."""
+        slot.cooldown_until = max(slot.cooldown_until, self.ctx.now_ms() + self._backoff_ms)
 
     def _place_tp(self, slot: _Slot) -> None:
         assert slot.tp_px is not None
@@ -326,6 +336,10 @@ class ScalperV1(BaseStrategy):
             if fill.clOrdId == slot.tp_id:
                 slot.tp_id = None  # the TP itself flattened us: nothing to cancel
             self._on_flat(slot)
+        elif slot.tp_id is not None and fill.clOrdId != slot.tp_id and slot.close_id is None:
+            # reduced by something else (a partial stop): the resting TP is now larger than the position;
+            # cancel it, the next tick places one sized to what is left
+            self.ctx.cancel(slot.tp_id)
 
     def _on_flat(self, slot: _Slot) -> None:
         slot.flat_reset(self.ctx.now_ms(), self._cooldown_ms)

@@ -111,6 +111,26 @@ def test_scripted_stop_loss_exit_at_the_exchange(redis_client: Any) -> None:
     assert [fl.execType for _, fl in res.ledger.fills] == ["M", "T"]
 
 
+def test_stop_grows_with_a_partially_filled_entry_and_covers_it_all_when_it_fires(redis_client: Any) -> None:
+    events = [
+        trade(1_000, "buy", "100000.1", "1"),
+        book(1_100, "100000.0", "100000.1"),  # post_only buy 1 @ 100000.0
+        trade(1_200, "sell", "99999.9", "0.4"),  # partial fill 0.4: stop for 0.4
+        trade(1_250, "sell", "99999.9", "0.3"),  # 0.7: the stop grows (the sim has no amend: re-placed, same id)
+        trade(1_300, "sell", "99999.9", "0.3"),  # the rest: it must grow again, to 1
+        book(1_400, "99800.0", "99800.1", "10", "10"),
+        trade(1_450, "sell", "99800.0"),  # through the stop: it sells the whole 1
+        book(1_500, "99800.0", "99800.1", "10", "10"),
+    ]
+    res = run_backtest(events, one_strategy(), redis_client, total_capital=START)
+    fills = [(f.clOrdId[:2], f.fillSz) for _, f in res.ledger.fills]
+    assert fills == [("sc", D("0.4")), ("sc", D("0.3")), ("sc", D("0.3")), ("sl", D(1))]
+    assert len(res.trips) == 1 and res.trips[0].qty == D(1) and not res.ledger.open_positions()
+    fees = -(D("100000.0") * CT_VAL * MAKER) - D("99800.0") * CT_VAL * TAKER
+    assert res.figures()["final_equity"] == res.figures()["exchange_equity"] == START + D("-2.0") + fees
+    assert not res.errors
+
+
 def to_push(ev: MarketEvent) -> dict[str, Any]:
     """A scripted event as OKX's public push (what `athena backtest --data` reads)."""
     if ev.book is not None:

@@ -371,13 +371,45 @@ def test_time_stop_with_unknown_entry_time_closes_without_crashing(h: Harness) -
     assert close.ordType is OrdType.MARKET and close.reduceOnly and close.sz == D("2")
 
 
-def test_refused_entry_clears_the_valve(h: Harness) -> None:
+def test_refused_entry_clears_the_valve_and_backs_off_for_refusal_backoff_s(h: Harness) -> None:
     h.stack.halt.halt("test", "pytest")
     h.warm_long()
-    assert not h.sent and h.s.stats["refused"] >= 1 and h.slot().entry_id is None
+    assert not h.sent and h.s.stats["refused"] == 1 and h.slot().entry_id is None
+    h.book()
+    h.book()
+    assert h.s.stats["refused"] == 1  # not asked again on every tick (no Redis round trips, no clOrdIds)
+    h.stack.halt.resume("pytest")
+    h.advance(999)
+    h.book()
+    assert not h.sent
+    h.advance(1)  # refusal_backoff_s default 1
+    h.book()
+    assert len(h.sent) == 1
+
+
+def test_refusal_backoff_from_config(redis_client: Any) -> None:
+    h = Harness(redis_client, {"refusal_backoff_s": "0"})
+    h.stack.halt.halt("test", "pytest")
+    h.warm_long()
+    h.book()
+    assert h.s.stats["refused"] == 2  # no backoff: every qualifying tick asks
     h.stack.halt.resume("pytest")
     h.book()
     assert len(h.sent) == 1
+
+
+def test_entry_is_capped_by_the_profiles_max_position_and_free_allocation(redis_client: Any) -> None:
+    h = Harness(redis_client, {"max_contracts": None, "stop_loss_bps": "1"})
+    ctx = h.s.ctx
+    # 1% of 4000 over a 10 px stop = 400 contracts; max_order_notional 5000 -> 5; max_position 50
+    assert ctx.size_for_risk(BTC, D("100000.0"), D("99990.0")) == D("400")
+    assert ctx.max_contracts(BTC, D("100000.0")) == D("5")
+    assert ctx.max_contracts(BTC, D("1000.0")) == D("50")  # at a low px the position limit binds
+    # free allocation: reserve most of it elsewhere; leverage 3 x what is left bounds the entry
+    h.stack.capital.reserve("scalp", "other1", D("3900"), D(1))
+    assert ctx.max_contracts(BTC, D("100000.0")) == D("0.3")  # 3 x 100 free = 300 USDT = 0.3 contracts
+    h.warm_long()
+    assert h.sent[0].sz == D("0.3") and h.s.stats["refused"] == 0
 
 
 def test_post_only_rejected_by_exchange_leaves_no_position(h: Harness) -> None:
@@ -619,6 +651,7 @@ def test_paused_strategy_opens_nothing_but_still_manages_its_position(h: Harness
     assert len(h.sent) == n and h.s.stats["paused"] >= 1  # no entry while paused
     assert [r.clOrdId for r in h.sent if not r.reduceOnly] == [cid]
     h.stack.pause.resume("scalp")
+    h.advance(1_000)  # the paused check backs off like a refusal
     h.book()
     assert len(h.sent) == n + 1 and not h.sent[-1].reduceOnly
 
@@ -679,3 +712,22 @@ def test_agreeing_position_is_no_error(h: Harness) -> None:
     open_long(h)
     h.stack.bus.publish(EventType.POSITION_UPDATE, Position(BTC, PosSide.NET, D("1"), D("100000.0")))
     assert h.s.stats["mismatches"] == 0 and not h.stack.errors
+
+
+def test_a_partial_stop_fill_resizes_the_resting_take_profit(h: Harness) -> None:
+    from athena.domain import OrderUpdate
+
+    cid = open_long(h)
+    h.book()
+    tp = h.sent[-1]
+    h.ack(tp.clOrdId)
+    sl = stop_id_for(cid)
+    h.om.on_update(OrderUpdate(sl, BTC, OrderState.PARTIALLY_FILLED, ordId="osl", accFillSz=D("0.4"),
+                               avgPx=D("99850.0"), fillSz=D("0.4"), fillPx=D("99850.0"), side=Side.SELL, sz=D(1),
+                               reduceOnly=True, ordType=OrdType.MARKET, source="ws"))
+    assert h.slot().pos == D("0.6")
+    assert (BTC, tp.clOrdId) in h.sender.cancels  # a TP for 1 would over-close a position of 0.6
+    h.end(tp.clOrdId, OrderState.CANCELED)
+    h.book()
+    new_tp = h.sent[-1]
+    assert new_tp.reduceOnly and new_tp.ordType is OrdType.LIMIT and new_tp.sz == D("0.6")
