@@ -24,6 +24,7 @@ from athena.config import Settings, StrategySettings
 from athena.domain import AlgoOrder, BookTop, OrderUpdate, Position, Tick, Ticker, Trade
 from athena.domain.codec import CodecError, from_json
 from athena.engine import Engine
+from athena.okx.types import PrivateResync
 from athena.oms.sender import OrderSender
 from athena.state.locks import TtlLock
 from athena.strategies.base import BaseStrategy
@@ -61,6 +62,7 @@ class StreamStats:
     remote: int = 0
     bad_events: int = 0
     handler_errors: int = 0
+    resyncs: int = 0  # private (re)logins, each followed by a REST reconcile
     last_tick_ms: dict[str, int] = field(default_factory=dict)
     started_ms: int = 0
 
@@ -227,6 +229,14 @@ class StreamService:
                 eng.algos.set_state(item.algoClOrdId, item.state, algoId=item.algoId, uTime=item.uTime)
         elif isinstance(item, Remote):
             self._remote(item)
+        elif isinstance(item, PrivateResync):
+            # Every login, the first included (a restarted stream worker missed pushes too): the
+            # orders worker reconciles by REST and its fills come back here through the event stream.
+            self.stats.resyncs += 1
+            log.info("private %s logged in (login %d, gap %s ms): requesting reconcile", item.connection, item.logins, item.gap_ms)
+            send = getattr(self.engine.sender, "send_reconcile", None)
+            if send is not None:
+                send()
         else:  # balances and anything else the gateways hand over: latest value, for status
             name = type(item).__name__.lower()
             if name == "balance":
@@ -264,7 +274,7 @@ class StreamService:
         return {
             "ticks": self.stats.ticks, "order_updates": self.stats.order_updates, "remote": self.stats.remote,
             "bad_events": self.stats.bad_events, "handler_errors": self.stats.handler_errors,
-            "last_tick_ms": dict(self.stats.last_tick_ms), "started_ms": self.stats.started_ms,
+            "resyncs": self.stats.resyncs, "last_tick_ms": dict(self.stats.last_tick_ms), "started_ms": self.stats.started_ms,
             "strategies": [{"name": s.name, "instIds": s.instIds, "paused": s.name in self.paused} for s in self.strategies],
             "public": getattr(self.public, "state", None) if self.public else None,
             "private": getattr(self.private, "state", None) if self.private else None,

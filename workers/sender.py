@@ -28,3 +28,7 @@ class CelerySender:
 
     def send_cancel_stop(self, instId: str, algoClOrdId: str) -> None:
         self.app.send_task("athena.cancel_stop", args=[instId, algoClOrdId], queue="orders")
+
+    def send_reconcile(self) -> None:
+        # After a private WS (re)login: pushes sent while it was down are lost; REST settles them.
+        self.app.send_task("athena.reconcile", queue="default", expires=60)

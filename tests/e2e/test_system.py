@@ -75,6 +75,18 @@ def test_tick_to_order_fill_stop_and_reconcile_without_drift(tmp_path: Path) -> 
         assert report["ok"] is True and report["drift"] == [], report
         status = stack.stream_status()
         assert status is not None and status["private"] == "ready" and status["ticks"] > 0
+
+        # A dropped WebSocket: reconnect, re-login, and a REST reconcile for the pushes lost meanwhile
+        resyncs = status["resyncs"]
+        journal = Journal(f"sqlite:///{tmp_path / 'athena.db'}")
+        try:
+            seen = len(journal.events(kind="reconcile"))
+            assert stack.sim_admin("ws/drop", {})["dropped"] >= 2
+            assert wait_until(lambda: (stack.stream_status() or {}).get("resyncs", 0) > resyncs, 30, interval=0.2)
+            assert wait_until(lambda: len(journal.events(kind="reconcile")) > seen, 30, interval=0.2)
+        finally:
+            journal.close()
+        assert wait_until(lambda: (stack.stream_status() or {}).get("private") == "ready", 30, interval=0.2)
     assert stack.survivors() == []
 
 
