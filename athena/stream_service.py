@@ -30,6 +30,7 @@ from athena.state.locks import TtlLock
 from athena.strategies.base import BaseStrategy
 from athena.strategies.clock import WallClock
 from athena.strategies.context import StrategyContext
+from athena.strategies.pause import StrategyPause
 from athena.strategies.registry import build_strategies
 from athena.strategies.runner import StrategyRunner
 
@@ -119,6 +120,7 @@ class StreamService:
             s.name, orders=eng.orders, risk=eng.pretrade, instruments=eng.instruments, equity=equity,
             sizer=eng.pretrade.size_for_risk, clock=self._clock, locks=locks, bus=eng.bus, routes=routes,
             position_view=position_view, exclusive=exclusive, capital=eng.capital, max_notional=max_notional,
+            paused=StrategyPause(eng.redis, eng.keys).view(s.name),  # athena halt --strategy NAME
         )  # fmt: skip
 
     def build(self) -> None:
