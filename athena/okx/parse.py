@@ -435,7 +435,10 @@ def levels(raw: Any) -> tuple[Level, ...]:
         px, sz = lv[0], lv[1]
         if type(px) is not str or type(sz) is not str:
             raise ParseError("book level: px/sz must be strings")
-        out.append(Level(Decimal(px), Decimal(sz), int(lv[3]) if len(lv) > 3 else 0))
+        p, q = Decimal(px), Decimal(sz)
+        if not (p.is_finite() and q.is_finite()):  # "NaN" / "Infinity" parse as Decimals: never a price
+            raise ParseError(f"book level: not finite: {px!r} {sz!r}")
+        out.append(Level(p, q, int(lv[3]) if len(lv) > 3 else 0))
     return tuple(out)
 
 

@@ -228,3 +228,11 @@ def test_orjson_round_trip_keeps_decimal_strings() -> None:
     raw = orjson.dumps(load("nautilus_ws_orders.json"))
     u = parse.order_update(parse.loads(raw)["data"][0])
     assert str(u.fee) == "-0.021776769"
+
+
+@pytest.mark.parametrize("bad", ["NaN", "Infinity", "-inf", "sNaN"])
+def test_book_level_must_be_finite(bad: str) -> None:
+    with pytest.raises(ParseError):
+        parse.book_top("X", {"bids": [[bad, "1", "0", "1"]], "asks": [], "ts": "1"})
+    with pytest.raises(ParseError):
+        parse.book_top("X", {"bids": [], "asks": [["1", bad, "0", "1"]], "ts": "1"})
