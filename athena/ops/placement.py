@@ -104,6 +104,16 @@ def _place(engine: Engine, req: OrderRequest, lease: Lease, token: int) -> Place
         engine.redis.set(marker, str(_now_ms()), ex=PLACING_TTL_S)
         log.warning("place %s: earlier attempt left no order on the exchange; sending again (same clOrdId)", req.clOrdId)
 
+    if not req.reduceOnly and engine.halt.is_halted():
+        # The last gate before the exchange: an entry queued before a halt/flatten must not open
+        # a position after it. Only reduce-only orders pass while halted.
+        update = OrderUpdate(clOrdId=req.clOrdId, instId=req.instId, state=OrderState.REJECTED, sCode="halted",
+                             sMsg="trading halted", uTime=_now_ms(), source="local")
+        store.set_reason(req.clOrdId, "halted: trading halted before the order was sent")
+        t = orders.on_update(update)
+        log.warning("place %s: refused, trading is halted", req.clOrdId)
+        return _outcome("rejected", t.order, "halted")
+
     if not lease.renew(token):  # fencing: we lost the lease while querying
         raise RetryLater("placement lease lost", countdown=0.05)
     try:
@@ -138,6 +148,9 @@ def _place(engine: Engine, req: OrderRequest, lease: Lease, token: int) -> Place
         raise RetryLater(str(exc), countdown=max(exc.retry_after, 0.2)) from exc
     except OkxTransient as exc:
         raise RetryLater(str(exc), countdown=1.0) from exc
+    # The order is placed: the next placement may go while the ack is applied (monotonic Lua,
+    # journal), which needs no lease. Releasing twice is harmless (compare-and-delete by token).
+    lease.release(token)
     t = orders.on_update(ack)
     return _outcome("acked", t.order)
 
