@@ -1,11 +1,11 @@
 """Issue 9 item 2: strategy decision -> order on the wire, through Celery + Redis, with baselines.
 
-A private Redis, the sim (in this process, so its receive stamp and ours share a clock), and a real
+A private Redis, the sim in its own process (bench.simproc; its receive stamps are CLOCK_MONOTONIC, system-wide), and a real
 orders worker process (`celery -A bench.worker_app worker -Q orders,default -c 2`: the production
 tasks plus a probe task). At a paced rate (1, 10, 100 orders/s) this process calls the stream
 worker's real `OrderManager.submit` (Redis create, journal, Celery send) with a post-only order
 that rests (round-robin over 10 instruments: OKX's limit is 30 orders/s per instId); the latency is from the call to the sim receiving the POST /api/v5/trade/order
-(SimServer.on_request, CLOCK_MONOTONIC, system-wide). The tick -> decision part before it is
+(SimServer.on_request). The tick -> decision part before it is
 measured by bench_tick_path / bench_strategy (tens of µs).
 
 Baselines in the same run: Celery send -> task start (probe task), a signed requests.Session POST
@@ -24,8 +24,6 @@ import time
 from decimal import Decimal
 from typing import Any
 
-import orjson
-
 from bench.common import (
     Stack,
     fmt_stats,
@@ -33,50 +31,25 @@ from bench.common import (
     print_header,
     quiet_logs,
     stats_ns,
+    synthetic_instruments,
     wait_celery,
     write_json,
 )
 
-ORDER_PATH = "/api/v5/trade/order"
-
-
-class Stamps:
-    """clOrdId -> receive time at the sim, for the paths we care about."""
-
-    def __init__(self, paths: tuple[str, ...]) -> None:
-        self.paths = paths
-        self.at: dict[str, int] = {}
-        self.cond = threading.Condition()
-
-    def __call__(self, path: str, raw: bytes, t_ns: int) -> None:
-        if path not in self.paths or not raw:
-            return
-        try:
-            body = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            return
-        for item in body if isinstance(body, list) else [body]:
-            cid = item.get("clOrdId") or item.get("algoClOrdId")
-            if cid:
-                with self.cond:
-                    self.at.setdefault(cid, t_ns)
-                    self.cond.notify_all()
-
-    def wait(self, ids: list[str], timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        with self.cond:
-            while not all(i in self.at for i in ids):
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return
-                self.cond.wait(left)
-
 
 def resting_px(stack: Stack, inst_id: str) -> Decimal:
     """A bid 5% under the market: post-only, rests, never fills."""
-    m = stack.sim.call(lambda: stack.sim.exchange.markets[inst_id].mid)
-    inst = stack.sim.exchange.insts[inst_id].inst
-    return inst.px_down(Decimal(m) * Decimal("0.95"))
+    inst = next(si.inst for si in synthetic_instruments(stack.n_instruments) if si.instId == inst_id)
+    return inst.px_down(stack.mid(inst_id) * Decimal("0.95"))
+
+
+def wait_stamps(stack: Stack, ids: list[str], timeout: float) -> dict[str, int]:
+    deadline = time.monotonic() + timeout
+    while True:
+        at = stack.stamps("recv")
+        if all(i in at for i in ids) or time.monotonic() > deadline:
+            return at
+        time.sleep(0.05)
 
 
 def baseline_celery(app: Any, n: int) -> dict[str, Any]:
@@ -88,7 +61,7 @@ def baseline_celery(app: Any, n: int) -> dict[str, Any]:
     return stats_ns(out, "ms")
 
 
-def baseline_rest(stack: Stack, stamps: Stamps, n: int) -> tuple[dict[str, Any], dict[str, Any]]:
+def baseline_rest(stack: Stack, n: int) -> tuple[dict[str, Any], dict[str, Any]]:
     from athena.domain import OrderRequest, OrdType, Side
     from athena.okx.ratelimit import RateLimiter
     from athena.okx.rest import OkxRestGateway
@@ -98,7 +71,7 @@ def baseline_rest(stack: Stack, stamps: Stamps, n: int) -> tuple[dict[str, Any],
     # the client-side OKX limit (60 orders / 2 s per instId) would pace this loop: off, to time the POST itself
     gw = OkxRestGateway(stack.settings(), rate_limiter=RateLimiter(enabled=False))
     gw.server_time()
-    rtt, wire = [], []
+    rtt, sent = [], {}
     for i in range(n + 5):
         req = OrderRequest(f"blrest{i}", inst_id, Side.BUY, OrdType.POST_ONLY, Decimal("0.01"), px)
         t0 = time.monotonic_ns()
@@ -106,8 +79,10 @@ def baseline_rest(stack: Stack, stamps: Stamps, n: int) -> tuple[dict[str, Any],
         t1 = time.monotonic_ns()
         if i >= 5:  # warm-up: connection, clock sync
             rtt.append(t1 - t0)
-            wire.append(stamps.at[req.clOrdId] - t0)
+            sent[req.clOrdId] = t0
     gw.close()
+    at = wait_stamps(stack, list(sent), 10)
+    wire = [at[c] - t for c, t in sent.items() if c in at]
     return stats_ns(rtt, "ms"), stats_ns(wire, "ms")
 
 
@@ -138,7 +113,7 @@ def baseline_redis(url: str, n: int) -> dict[str, Any]:
     return stats_ns([g - s for g, s in zip(got, sent, strict=False)], "ms")
 
 
-def run_rate(stack: Stack, orders: Any, stamps: Stamps, rate: float, n: int, seq: itertools.count[int],
+def run_rate(stack: Stack, orders: Any, rate: float, n: int, seq: itertools.count[int],
              inst_ids: list[str], pxs: dict[str, Decimal]) -> dict[str, Any]:
     from athena.domain import OrderRequest, OrdType, Side
 
@@ -157,8 +132,8 @@ def run_rate(stack: Stack, orders: Any, stamps: Stamps, rate: float, n: int, seq
         orders.submit(req)
         submit_ns.append(time.monotonic_ns() - t0)
         sent[req.clOrdId] = t0
-    stamps.wait(list(sent), timeout=30)
-    lat = [stamps.at[c] - t for c, t in sent.items() if c in stamps.at]
+    at = wait_stamps(stack, list(sent), 30)
+    lat = [at[c] - t for c, t in sent.items() if c in at]
     return {"rate": rate, "sent": n, "on_wire": len(lat), "tick_to_wire": stats_ns(lat, "ms"),
             "submit_call": stats_ns(submit_ns, "ms"), "loadavg": load0}
 
@@ -182,11 +157,8 @@ def main(argv: list[str] | None = None) -> int:
 
     # 10 instruments, orders spread round-robin: OKX allows 60 orders / 2 s per instId, so 100/s
     # on one instrument would measure the (correct) client-side rate limiter, not the path.
-    with Stack(n_instruments=10) as stack:
-        stamps = Stamps((ORDER_PATH,))
-        stack.sim.on_request = stamps
-        for _ in range(3):
-            stack.sim.call(stack.sim.market.step)
+    with Stack(n_instruments=10, sim_process=True) as stack:
+        stack.step(3)
         settings = stack.settings()
         configure(app, settings)
         worker = stack.spawn_orders_worker("bench.worker_app", args.concurrency)
@@ -200,12 +172,12 @@ def main(argv: list[str] | None = None) -> int:
         _ = engine.instruments
         # warm-up: imports, Lua scripts, the worker's Engine, connections
         seq = itertools.count()
-        run_rate(stack, engine.orders, stamps, 20.0, 10, seq, stack.symbols, pxs)
+        run_rate(stack, engine.orders, 20.0, 10, seq, stack.symbols, pxs)
 
         results = []
         for rate in rates:
             n = max(min_n, int(rate * seconds))
-            r = run_rate(stack, engine.orders, stamps, rate, n, seq, stack.symbols, pxs)
+            r = run_rate(stack, engine.orders, rate, n, seq, stack.symbols, pxs)
             results.append(r)
             print(fmt_stats(f"decision->wire @ {rate:g}/s (load {r['loadavg'][0]})", r["tick_to_wire"], "ms"), flush=True)
             print(fmt_stats("   of which submit() in the stream worker", r["submit_call"], "ms"), flush=True)
@@ -214,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
 
         load_b = loadavg()
         celery = baseline_celery(app, base_n)
-        rest_rtt, rest_wire = baseline_rest(stack, stamps, base_n)
+        rest_rtt, rest_wire = baseline_rest(stack, base_n)
         handoff = baseline_redis(stack.redis.url, base_n)
         print(fmt_stats(f"baseline: Celery send -> task start (load {load_b[0]})", celery, "ms"))
         print(fmt_stats("baseline: signed POST round trip (OkxRestGateway)", rest_rtt, "ms"))

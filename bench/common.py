@@ -157,11 +157,14 @@ class Stack:
     n_instruments: int = 2
     tick_interval_ms: int = 0
     account: str = "bench"
+    sim_process: bool = False  # the sim in its own process (bench.simproc): no GIL shared with the bench
     sim_kwargs: dict[str, Any] = field(default_factory=dict)
     extra_env: dict[str, str] = field(default_factory=dict)
     redis: Any = None
     sim: Any = None
     sup: Any = None
+    sim_port: int = 0
+    client: Any = None
     tmp: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="athena-bench-")))
 
     def start(self) -> Stack:
@@ -170,11 +173,63 @@ class Stack:
         from athena.testing.redis_server import RedisServer
 
         self.redis = RedisServer().start()
+        if self.sim_process:
+            from athena.sim.client import SimClient
+            from athena.testing.redis_server import free_port
+
+            self.sim_port = free_port()
+            self.sup = Supervisor(self.tmp / "logs", env={**os.environ, "PYTHONPATH": str(ROOT)})
+            child = self.sup.spawn("sim", [PY, "-m", "bench.simproc", "--port", str(self.sim_port), "--redis",
+                                           self.redis.url, "--instruments", str(self.n_instruments)])
+            self.client = SimClient(self.sim_url)
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    self.client.get("/api/v5/public/time", signed=False)
+                    break
+                except Exception:
+                    if time.monotonic() > deadline or not child.alive():
+                        raise RuntimeError(f"sim process did not start: {child.log_tail()}") from None
+                    time.sleep(0.05)
+            self.sup.env = {**os.environ, **self.env}
+            return self
         kw = {"tick_interval_ms": self.tick_interval_ms, "rate_limits": False,
               "instruments": synthetic_instruments(self.n_instruments), **self.sim_kwargs}
         self.sim = SimServer(**kw).start()
         self.sup = Supervisor(self.tmp / "logs", env={**os.environ, **self.env})
         return self
+
+    # -- the sim, wherever it runs --------------------------------------------------------------------
+    @property
+    def sim_url(self) -> str:
+        return f"http://127.0.0.1:{self.sim_port}" if self.sim_process else str(self.sim.url)
+
+    def sim_ws(self, kind: str) -> str:
+        return f"ws://127.0.0.1:{self.sim_port}/ws/v5/{kind}" if self.sim_process else str(self.sim.ws_url(kind))
+
+    def admin(self, path: str, body: Any = None) -> Any:
+        if self.sim_process:
+            return self.client.admin(path, body)
+        from athena.sim.client import SimClient
+
+        return SimClient(self.sim.url).admin(path, body)
+
+    def step(self, n: int = 1) -> None:
+        self.admin("step", {"n": n})
+
+    def mid(self, inst_id: str) -> Decimal:
+        m = self.admin("state")["markets"][inst_id]
+        return (Decimal(m["bid"]) + Decimal(m["ask"])) / 2
+
+    def stamps(self, kind: str) -> dict[str, int]:
+        """bench:recv / bench:fill written by bench.simproc (sim_process=True only)."""
+        import redis
+
+        r = redis.Redis.from_url(self.redis.url)
+        try:
+            return {k.decode(): int(v) for k, v in r.hgetall(f"bench:{kind}").items()}
+        finally:
+            r.close()
 
     @property
     def symbols(self) -> list[str]:
@@ -182,7 +237,6 @@ class Stack:
 
     @property
     def env(self) -> dict[str, str]:
-        sim = self.sim
         return {
             "ATHENA_ENV": "test",
             "ATHENA_LOG_LEVEL": "WARNING",
@@ -190,10 +244,10 @@ class Stack:
             "ATHENA_DB_URL": f"sqlite:///{self.tmp / 'athena.db'}",
             "ATHENA_ACCOUNT": self.account,
             "ATHENA_SYMBOLS": ",".join(self.symbols),
-            "OKX_REST_URL": sim.url,
-            "OKX_WS_PUBLIC_URL": sim.ws_url("public"),
-            "OKX_WS_PRIVATE_URL": sim.ws_url("private"),
-            "OKX_WS_BUSINESS_URL": sim.ws_url("business"),
+            "OKX_REST_URL": self.sim_url,
+            "OKX_WS_PUBLIC_URL": self.sim_ws("public"),
+            "OKX_WS_PRIVATE_URL": self.sim_ws("private"),
+            "OKX_WS_BUSINESS_URL": self.sim_ws("business"),
             "PYTHONPATH": str(ROOT),
             **self.extra_env,
         }

@@ -1,0 +1,124 @@
+"""Issue 9 item 3: fill push -> stop-loss order on the wire.
+
+The real stream service (athena.stream_service.StreamService: private WebSocket -> inbox -> the one
+dispatcher thread -> OrderManager.on_update -> ensure_stop -> Celery `submit_stop_loss`) and a real
+orders worker process (`celery -A bench.worker_app worker -Q orders,default`), against the sim in
+its own process (bench.simproc). Each round submits a marketable entry carrying its stop price; the sim fills it and
+pushes the fill. Latency: from the sim emitting the fill push (an Exchange listener, before the
+frame is written) to the sim receiving POST /api/v5/trade/order-algo for that entry's stop
+(SimServer.on_request). Both stamps are taken in the sim, on CLOCK_MONOTONIC.
+
+    .venv/bin/python -m bench.bench_stop_path [--n 100] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from decimal import Decimal
+from typing import Any
+
+from bench.common import (
+    Stack,
+    fmt_stats,
+    loadavg,
+    print_header,
+    quiet_logs,
+    stats_ns,
+    synthetic_instruments,
+    wait_celery,
+    write_json,
+)
+
+
+def wait_key(r: Any, key: str, field: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not r.hexists(key, field) and time.monotonic() < deadline:
+        time.sleep(0.002)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--n", type=int, default=100, help="entries (each fills and gets a stop)")
+    ap.add_argument("--pause", type=float, default=0.25, help="seconds between entries (order-algo limit: 10/s)")
+    ap.add_argument("--concurrency", type=int, default=2)
+    ap.add_argument("--quick", action="store_true")
+    args = ap.parse_args(argv)
+    quiet_logs()
+    h = print_header("stop_path (fill push -> stop-loss order on the wire)")
+    n = 3 if args.quick else args.n
+
+    import redis
+
+    from athena.domain import OrderRequest, OrdType, Side
+    from athena.oms.stops import stop_id_for
+    from athena.stream_service import StreamService
+    from workers.app import app, configure
+    from workers.sender import CelerySender
+
+    with Stack(n_instruments=2, sim_process=True) as stack:
+        inst_id = stack.symbols[0]
+        stack.step(3)
+        r = redis.Redis.from_url(stack.redis.url)
+        settings = stack.settings(strategies=[])
+        configure(app, settings)
+        worker = stack.spawn_orders_worker("bench.worker_app", args.concurrency)
+        try:
+            wait_celery(app)
+        except Exception:
+            print(worker.log_tail())
+            raise
+        sender = CelerySender(app)
+        sent_at: dict[str, int] = {}
+        send_stop = sender.send_stop
+
+        def timed_send_stop(stop: Any) -> None:  # split the latency: stream worker part / Celery + REST part
+            sent_at.setdefault(stop.algoClOrdId, time.monotonic_ns())
+            send_stop(stop)
+
+        sender.send_stop = timed_send_stop  # type: ignore[method-assign]
+        svc = StreamService(settings, sender).start()
+        try:
+            deadline = time.monotonic() + 15
+            while time.monotonic() < deadline and not all(c.connected.is_set() for c in svc.private.connections):
+                time.sleep(0.05)
+            time.sleep(0.5)  # login + subscriptions
+            orders = svc.engine.orders
+            inst = synthetic_instruments(2)[0].inst
+            lat: list[int] = []
+            to_send: list[int] = []
+            missing = 0
+            load0 = loadavg()
+            for i in range(n + 3):
+                mid = stack.mid(inst_id)
+                side = Side.BUY if i % 2 == 0 else Side.SELL  # alternate: the net position stays small
+                sl = inst.px_down(Decimal(mid) * Decimal("0.98")) if side is Side.BUY else inst.px_up(Decimal(mid) * Decimal("1.02"))
+                cid = f"stp{i}"
+                orders.submit(OrderRequest(cid, inst_id, side, OrdType.MARKET, Decimal("0.01"), None, strategy="bench",
+                                           stop_loss_px=sl))
+                wait_key(r, "bench:recv", stop_id_for(cid), 10)
+                if i >= 3:  # warm-up rounds
+                    fills, stops = stack.stamps("fill"), stack.stamps("recv")
+                    t0, t1 = fills.get(cid), stops.get(stop_id_for(cid))
+                    if t0 is None or t1 is None:
+                        missing += 1
+                    else:
+                        lat.append(t1 - t0)
+                        if stop_id_for(cid) in sent_at:
+                            to_send.append(sent_at[stop_id_for(cid)] - t0)
+                time.sleep(args.pause)
+        finally:
+            svc.stop()
+    st = stats_ns(lat, "ms")
+    st_send = stats_ns(to_send, "ms")
+    print(fmt_stats(f"fill push -> stop on the wire (load {load0[0]})", st, "ms"))
+    print(fmt_stats("   of which fill push -> Celery send (stream)", st_send, "ms"))
+    if missing:
+        print(f"   !! {missing} of {n} rounds had no fill or no stop within 10 s")
+    write_json("stop_path", {"header": h, "fill_to_stop_wire": st, "fill_to_celery_send": st_send, "missing": missing, "loadavg": load0,
+                             "worker_concurrency": args.concurrency, "target": {"p99_ms": 6.0}})
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
