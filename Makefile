@@ -3,6 +3,8 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# e.g. make demo DEMO_ARGS="--duration 20" (default: the full 2-minute demo)
+DEMO_ARGS ?=
 
 .PHONY: demo test install lint bench clean
 
@@ -15,7 +17,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/athena demo
+	$(BIN)/athena demo $(DEMO_ARGS)
 
 test: $(STAMP)
 	$(BIN)/ruff check .
