@@ -17,13 +17,19 @@ def make_book(mid_ticks: int, tick: Decimal, lot: Decimal, depth: Decimal, level
     ask0 = bid0 + spread_ticks
     bid0 = max(bid0, 1)
     ask0 = max(ask0, bid0 + 1)
-    shape = shape or [1] * levels
+    shape = shape or [1]
     bids: list[Level] = []
     asks: list[Level] = []
+    # Exact Decimal products, so the order of factors does not change a value; a size depends only on
+    # `grow`, which takes few distinct values: quantize each once (this runs on every synthetic step).
+    bdepth, adepth = depth * bid_weight, depth * ask_weight
+    sizes: dict[int, tuple[Decimal, Decimal]] = {}
     for i in range(levels):
-        grow = Decimal(1 + i // 4) * shape[i % len(shape)]
-        bsz = (depth * grow * bid_weight).quantize(lot)
-        asz = (depth * grow * ask_weight).quantize(lot)
+        grow = (1 + i // 4) * shape[i % len(shape)]
+        sz = sizes.get(grow)
+        if sz is None:
+            sz = sizes[grow] = ((bdepth * grow).quantize(lot), (adepth * grow).quantize(lot))
+        bsz, asz = sz
         if bid0 - i > 0 and bsz > 0:
             bids.append(((bid0 - i) * tick, bsz, 1 + i % 5))
         if asz > 0:
