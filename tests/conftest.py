@@ -12,11 +12,15 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+import hypothesis  # noqa: F401 - see below
 import pytest
 
 from athena.testing.redis_server import RedisServer
 
 os.environ.setdefault("ATHENA_ENV", "test")
+# hypothesis is imported above, before any worker thread exists: pytest rewrites its modules (a
+# plugin's) with ast.parse, and CPython 3.11's AST constructor is not thread-safe (cpython#106905,
+# pytest#10763: "AST constructor recursion depth mismatch" when it happens next to a live thread).
 
 
 @pytest.fixture(scope="session")
@@ -58,7 +62,9 @@ def celery_app(test_settings):  # type: ignore[no-untyped-def]
     from workers.app import app, configure
 
     configure(app, test_settings)
-    return app
+    yield app
+    # Results garbage-collected after the private Redis stops would each retry it for 20 s.
+    app.backend.retry_policy = {"max_retries": 0, "interval_start": 0, "interval_step": 0, "interval_max": 0}
 
 
 @pytest.fixture(scope="session")

@@ -31,6 +31,7 @@ LEASE_MIN_TTL_MS = 5_000
 PLACING_TTL_S = 7 * 86400
 AMBIGUOUS_QUERIES = (0.2, 0.5, 1.0)  # seconds between queries by clOrdId after a timeout
 DUPLICATE_CL_ORD_ID = "51016"
+AMBIGUOUS_RETRY_S = 0.5
 # Another worker holds the lease for one REST call (about a millisecond): wait for it here rather
 # than through a Celery retry, whose countdown and redelivery cost 50+ ms of order latency.
 LEASE_WAIT_S = 0.25
@@ -143,7 +144,12 @@ def _place(engine: Engine, req: OrderRequest, lease: Lease, token: int) -> Place
                 continue
             if found is not None:
                 return _outcome("found", orders.on_update(found).order)
-        raise RetryLater(f"{req.clOrdId} ambiguous: not visible yet", countdown=orders.ambiguity_window_s) from exc
+        # With expTime (deadline = the read timeout) the request can no longer start executing once
+        # the call timed out, and the queries above gave a started one 1.7 s to show up: not found
+        # now is final, so the retry may resend soon. Without expTime, wait out the full window.
+        exp_on = bool(getattr(engine.rest, "exp_time_ms", 0))
+        countdown = AMBIGUOUS_RETRY_S if exp_on else orders.ambiguity_window_s
+        raise RetryLater(f"{req.clOrdId} ambiguous: not visible yet", countdown=countdown) from exc
     except OkxRateLimited as exc:
         raise RetryLater(str(exc), countdown=max(exc.retry_after, 0.2)) from exc
     except OkxTransient as exc:

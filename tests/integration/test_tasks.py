@@ -183,6 +183,19 @@ def test_transient_5xx_is_retried_with_the_same_clordid(world: World) -> None:
     assert len(world.sim_orders("retry5xx")) == 1
 
 
+def test_halt_refuses_entries_at_the_last_gate_but_not_closes(world: World) -> None:
+    run(tasks.place_order, market(world, "halt1", Side.BUY, sz="1"))
+    run(tasks.halt, "test halt")
+    out = run(tasks.place_order, limit_buy(world, "halted2"))
+    assert out["status"] == "rejected" and out["detail"] == "halted"
+    assert world.sim_orders("halted2") == []
+    close = to_json(OrderRequest(clOrdId="haltclose", instId=BTC, side=Side.SELL, ordType=OrdType.MARKET,
+                                 sz=Decimal(1), reduceOnly=True, strategy="t"))
+    assert run(tasks.place_order, close)["status"] in ("acked", "found")
+    assert len(world.sim_orders("haltclose")) == 1
+    run(tasks.resume)
+
+
 def test_cancel_and_amend(world: World) -> None:
     run(tasks.place_order, limit_buy(world, "amend1"))
     new_px = str(world.engine.instruments[BTC].px_down(bid(world) * Decimal("0.98")))
