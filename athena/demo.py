@@ -404,13 +404,13 @@ class Demo:
         print(f"athena demo: starting the stack (logs in {self.run_dir / 'logs'}) ...", file=out, flush=True)
         stop_on_signals(self.stack)
         summary: dict[str, Any] = {}
+        self.started_ms = int(time.time() * 1000)  # strategies may trade before wait_ready returns
         try:
             self.stack.start()
             self.stack.wait_ready(timeout=120)
             self.settings = self.stack.settings()
             self.engine = Engine(self.settings, role="cli")
             self.journal = Journal(self.settings.db_url)
-            self.started_ms = int(time.time() * 1000)
             self.events = TaskEvents(self.stack.celery()).start()
             print(f"athena demo: ready. redis {self.stack.redis_url.split('@')[-1]}, sim {self.stack.sim_url}"
                   + (f", flower http://127.0.0.1:{self.stack.flower_port}" if self.stack.flower_port else "")
