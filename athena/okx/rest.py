@@ -18,6 +18,7 @@ retried with a fresh deadline (that would execute it late after all).
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
@@ -113,6 +114,13 @@ class OkxRestGateway:
         self.exp_time_ms = int(self.timeout[1] * 1000) if exp_time_ms is None else exp_time_ms  # 0: no expTime
         self._sync_tried = False
         self.session = requests.Session()
+        # requests re-reads the proxy / CA-bundle environment on every call (os.environ scanned
+        # twice per request, ~0.2 ms of CPU on the order path): read it once here instead.
+        self.session.proxies.update(requests.utils.get_environ_proxies(self.base_url))
+        ca_bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+        if ca_bundle:
+            self.session.verify = ca_bundle
+        self.session.trust_env = False
         self.session.headers["Content-Type"] = "application/json"
         self.session.headers["Accept"] = "application/json"
         if simulated_trading:
