@@ -160,6 +160,7 @@ class DemoState:
     flatten_at_ms: int | None = None
     ws_before: dict[str, int] = field(default_factory=dict)
     forced: dict[str, str] = field(default_factory=dict)
+    ended_s: float | None = None  # when trading stopped (end of the run or Ctrl-C)
 
     def now(self) -> float:
         return time.monotonic() - self.t0
@@ -421,6 +422,7 @@ class Demo:
                 self._loop(director)
             except KeyboardInterrupt:
                 self.st.note("interrupted: winding down")
+            self.st.ended_s = self.st.now()
             summary = self._wind_down()
         except StackError as exc:
             print(f"athena demo: the stack failed: {exc}", file=sys.stderr)
@@ -521,7 +523,8 @@ class Demo:
             "fills_ledger": {"round_trips": len(ledger.trips), "gross": str(ledger.realized), "fees": str(ledger.fees),
                              "net": str(ledger.realized + ledger.fees)},
             "ledger_corrections": corrections,
-            "duration_s": self.args.duration, "seed": self.args.seed, "symbols": self.symbols,
+            "duration_s": self.args.duration, "ran_s": round(min(st.ended_s or 0.0, self.args.duration), 1),
+            "interrupted": (st.ended_s or 0.0) < self.args.duration, "seed": self.args.seed, "symbols": self.symbols,
             "account": self.stack.account, "run_dir": str(self.run_dir), "report_dir": str(self.report_dir),
             "orders": len(st.orders), "entries": len(entries),
             "fills": len(st.fills), "stops_placed": len(st.stops_seen),
@@ -689,7 +692,8 @@ def render_summary(doc: dict[str, Any]) -> str:
            else f"dropped at {ws.get('drop_at_s')} s, NOT recovered" if ws.get("drop_at_s") is not None else "not injected")
     lines = [
         "=" * 72,
-        f"Athena demo summary  (sim, {doc.get('duration_s')} s, seed {doc.get('seed')}, account {doc.get('account')})",
+        f"Athena demo summary  (sim, {doc.get('ran_s')} of {doc.get('duration_s')} s"
+        f"{', interrupted' if doc.get('interrupted') else ''}, seed {doc.get('seed')}, account {doc.get('account')})",
         f"  orders: {doc.get('orders')} (entries {doc.get('entries')})   fills: {doc.get('fills')}   "
         f"stops placed: {doc.get('stops_placed')}   round trips: {doc.get('round_trips')}",
         f"  exits: take profit {ex.get('take_profit')}, stop-loss hit {ex.get('stop_loss')}, "
