@@ -38,6 +38,33 @@ def sub_key(arg: dict[str, Any]) -> SubKey:
     return tuple(sorted((str(k), str(v)) for k, v in arg.items()))
 
 
+class _BufferedRecv:
+    """websocket-client reads each frame with 2-3 exact-size recv calls (header, length, payload),
+    each a poll + syscall in timeout mode; this reads what the socket has (up to 64 KiB) and serves
+    those exact sizes from it. A timeout still surfaces only when nothing is buffered."""
+
+    __slots__ = ("buf", "pos", "raw")
+
+    def __init__(self, raw: Any) -> None:
+        self.raw = raw
+        self.buf = b""
+        self.pos = 0
+
+    def __call__(self, bufsize: int) -> bytes:
+        if self.pos >= len(self.buf):
+            self.buf = self.raw(65536)
+            self.pos = 0
+        chunk = self.buf[self.pos : self.pos + bufsize]
+        self.pos += len(chunk)
+        return chunk
+
+
+def _buffer_reads(ws: websocket.WebSocket) -> None:
+    fb = getattr(ws, "frame_buffer", None)
+    if fb is not None and callable(getattr(fb, "recv", None)):
+        fb.recv = _BufferedRecv(fb.recv)
+
+
 class WsStats:
     """Counters of one connection (read from any thread; written only by the connection thread)."""
 
@@ -258,6 +285,7 @@ class WsConnection:
             self.stats.connect_failures += 1
             log.info("%s: connect to %s failed: %s", self.name, self.url, type(exc).__name__)
             return False
+        _buffer_reads(ws)
         with self._lock:
             self._ws = ws
             self._sent.clear()
