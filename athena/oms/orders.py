@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
@@ -40,7 +41,7 @@ from athena.oms.stops import (
     plan_stop,
     stop_id_for,
 )
-from athena.state.orders import OrderStore, Transition
+from athena.state.orders import DEFAULT_CLAIM_TTL_S, OrderStore, OutboxEntry, Transition
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +111,7 @@ class OrderManager:
         algos: AlgoBook | None = None,
         ambiguity_window_s: float = AMBIGUITY_WINDOW_S,
         max_resends: int = MAX_RESENDS,
+        claim_ttl_s: float = DEFAULT_CLAIM_TTL_S,
     ) -> None:
         self.store = store
         self.bus = bus
@@ -119,6 +121,8 @@ class OrderManager:
         self.algos = algos
         self.ambiguity_window_s = ambiguity_window_s
         self.max_resends = max_resends
+        self.claim_ttl_s = claim_ttl_s
+        self._owner = uuid.uuid4().hex  # names this manager's outbox claims
 
     # -- ids -------------------------------------------------------------------------------
     @staticmethod
@@ -206,47 +210,85 @@ class OrderManager:
         raise ValueError(f"order update without clOrdId or ordId: {update!r}")
 
     def on_update(self, update: OrderUpdate) -> Transition:
-        """Apply one report; publish/journal what changed; keep the entry's stop covering its fills."""
-        t = self.store.apply(self.resolve(update))
-        order = t.order
+        """Apply one report; publish/journal what changed; keep the entry's stop covering its fills.
+
+        A fill delta or final state is committed together with its outbox entry (one Lua step) and
+        emitted right after from that entry, so a crash in between loses nothing: the next drain
+        (recover_outbox) emits it, exactly once per entry."""
+        t = self.store.apply(self.resolve(update), outbox=True, claim=self._owner, claim_ttl_s=self.claim_ttl_s)
         if t.applied:
-            self.bus.publish(EventType.ORDER_UPDATE, order)
-            self._journal("upsert_order", order)
-        if t.filled:
-            self._on_fill(t, update)
-        if t.state_changed and t.state in (OrderState.CANCELED, OrderState.REJECTED) and not t.prev_state.is_terminal:
-            self.bus.publish(EventType.ORDER_CANCELLED, order)
-        if t.filled or (t.state_changed and t.state.is_terminal):
-            self.ensure_stop(order)
+            self.bus.publish(EventType.ORDER_UPDATE, t.order)
+            self._journal("upsert_order", t.order)
+        if t.outbox is not None:
+            self._emit(t.outbox)
+        if t.outbox_pending > 1:  # someone else's entries wait too: in flight elsewhere, or left by a crash
+            self.recover_outbox()
         return t
 
-    def _on_fill(self, t: Transition, update: OrderUpdate) -> None:
-        order, req = t.order, t.order.req
-        if t.fill_px is None:
+    # -- outbox: the fill's side effects, exactly once and crash-safe ----------------------------
+    def recover_outbox(self, limit: int = 1000) -> int:
+        """Emit every outbox entry no live process is emitting (left by a crash between the Lua
+        commit and the emission). Run at start-up and by reconcile; cheap when the outbox is empty.
+        Returns how many entries were emitted."""
+        done, after = 0, "-"
+        while done < limit:
+            batch = self.store.outbox(count=min(100, limit - done), after=after)
+            if not batch:
+                break
+            for entry in batch:
+                after = entry.id
+                if self.store.claim_outbox(entry.id, self._owner, self.claim_ttl_s):
+                    log.warning("outbox: emitting %s of %s left by an earlier process", entry.id, entry.clOrdId)
+                    self._emit(entry, recovered=True)
+                    done += 1
+        return done
+
+    def _emit(self, entry: OutboxEntry, recovered: bool = False) -> None:
+        """The side effects of one committed transition, then ack. Each step is idempotent or
+        guarded by the entry's claim: journal rows are unique by fill_key, the stop plan compares
+        with the stop already requested, the ledger and capital book each fill_key once."""
+        order = entry.order
+        if recovered:  # its ORDER_UPDATE may have died with the process that committed it
+            self.bus.publish(EventType.ORDER_UPDATE, order)
+            self._journal("upsert_order", order)
+        if entry.fill:
+            self._on_fill(entry)
+        if entry.final and order.state in (OrderState.CANCELED, OrderState.REJECTED):
+            self.bus.publish(EventType.ORDER_CANCELLED, order)
+        current = self.store.get(entry.clOrdId) or order  # the newest word on fills drives the stop
+        self.ensure_stop(current)
+        try:
+            self.store.ack_outbox(entry.id)
+        except Exception:  # the claim expires and a later drain re-emits: idempotent consumers
+            log.exception("outbox ack %s failed", entry.id)
+
+    def _on_fill(self, entry: OutboxEntry) -> None:
+        order, req = entry.order, entry.order.req
+        fill_px = entry.fill_px
+        if fill_px is None:
             # No price anywhere (DESIGN rule 4): never invent one. Size still drives the stop;
             # the ledger is corrected from the exchange by reconcile.
             self._error(
                 "fill_without_px",
-                f"{order.clOrdId}: fill of {t.fill_sz} without any price; not booked",
-                {"clOrdId": order.clOrdId, "fillSz": str(t.fill_sz), "accFillSz": str(t.acc_fill_sz)},
+                f"{order.clOrdId}: fill of {entry.fill_sz} without any price; not booked",
+                {"clOrdId": order.clOrdId, "fillSz": str(entry.fill_sz), "accFillSz": str(order.accFillSz)},
             )
             return
-        fee = update.fillFee if update.fillFee is not None and update.fillSz == t.fill_sz else ZERO
         fill = Fill(
             clOrdId=order.clOrdId,
             instId=order.instId,
             side=req.side,
             posSide=req.posSide,
-            fillSz=t.fill_sz,
-            fillPx=t.fill_px,
-            accFillSz=t.acc_fill_sz,
-            fee=fee,
-            tradeId=update.tradeId or "",
+            fillSz=entry.fill_sz,
+            fillPx=fill_px,
+            accFillSz=order.accFillSz,
+            fee=entry.fee,
+            tradeId=entry.tradeId,
             ordId=order.ordId,
             strategy=req.strategy,
             reduceOnly=req.reduceOnly,
-            execType=update.execType or "",
-            ts=update.uTime or self._now_ms(),
+            execType=entry.execType,
+            ts=entry.uTime or self._now_ms(),
         )
         self._journal("record_fill", fill)
         self.bus.publish(EventType.ORDER_FILLED, fill)

@@ -38,6 +38,16 @@ class Keys:
         """Set: clOrdIds of non-terminal orders."""
         return self._k("working_orders")
 
+    @property
+    def fill_outbox(self) -> str:
+        """Stream: fill/final side effects still to emit, appended atomically by the order Lua
+        script and deleted once published + journaled + stop requested (OrderManager.drain)."""
+        return self._k("outbox")
+
+    def outbox_claim(self, entry_id: str) -> str:
+        """String with a TTL: who is emitting one outbox entry right now."""
+        return self._k("outbox_claim", entry_id)
+
     def algo(self, algoClOrdId: str) -> str:
         """Hash: one exchange-side stop, keyed by algoClOrdId."""
         return self._k("algo", algoClOrdId)

@@ -4,9 +4,12 @@ and every update applied by one Lua script that never goes backwards (rule 2).""
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal, Inexact, localcontext
+from typing import Any
 
+import orjson
 from redis import Redis
 
 from athena.domain.enums import TERMINAL_RANK, OrderState
@@ -20,6 +23,16 @@ log = logging.getLogger(__name__)
 
 _APPLY = LuaScript.from_package("order_update.lua")
 _CREATE = LuaScript.from_package("order_create.lua")
+# Claim an outbox entry only while it still exists: a drainer holding a stale listing must not
+# re-take an entry another drainer has just emitted and deleted (its claim is gone with it).
+_CLAIM = LuaScript(
+    """
+if #redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[1]) == 0 then return 0 end
+if redis.call('SET', KEYS[2], ARGV[2], 'NX', 'PX', ARGV[3]) then return 1 end
+return 0
+""",
+    "outbox_claim",
+)
 
 # fill_px of a delta that is not an exact decimal keeps this many digits beyond avgPx's.
 EXTRA_PX_DIGITS = 8
@@ -38,6 +51,8 @@ class Transition:
     acc_fill_sz: Decimal
     avg_px: Decimal | None
     order: Order
+    outbox: OutboxEntry | None = None  # the side effects to emit (apply(..., outbox=True) only)
+    outbox_pending: int = 0  # outbox length right after this apply (>1: others are waiting)
 
     @property
     def filled(self) -> bool:
@@ -46,6 +61,86 @@ class Transition:
     @property
     def state_changed(self) -> bool:
         return self.state is not self.prev_state
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxEntry:
+    """One transition's side effects still to emit: a fill delta and/or the order becoming final.
+
+    Written by the same Lua step that committed the transition, so it exists iff the transition does.
+    The fill is rebuilt from the cumulative points exactly as Transition computes it.
+    """
+
+    id: str
+    clOrdId: str
+    fill: bool
+    final: bool
+    prev_state: OrderState
+    acc0: Decimal
+    avg0: Decimal | None
+    order: Order  # the order right after the transition
+    fill_px_hint: Decimal | None  # the update's fillPx
+    fill_sz_hint: Decimal | None  # the update's fillSz
+    fill_fee: Decimal | None
+    tradeId: str
+    execType: str
+    uTime: int
+
+    @property
+    def fill_sz(self) -> Decimal:
+        return self.order.accFillSz - self.acc0 if self.fill else ZERO
+
+    @property
+    def fill_px(self) -> Decimal | None:
+        if not self.fill:
+            return None
+        return delta_px(self.acc0, self.avg0, self.order.accFillSz, self.order.avgPx, self.fill_px_hint)
+
+    @property
+    def fee(self) -> Decimal:
+        """The update's fillFee when it describes exactly this delta, else 0 (OKX fee is per trade)."""
+        if self.fill_fee is not None and self.fill_sz_hint == self.fill_sz:
+            return self.fill_fee
+        return ZERO
+
+    @classmethod
+    def parse(cls, entry_id: str, fields: Mapping[Any, Any] | list[Any]) -> OutboxEntry:
+        f = decode(fields)
+        meta = orjson.loads(f.get("meta") or "{}")
+        snap = orjson.loads(f["order"])
+
+        def opt(name: str) -> Decimal | None:
+            raw = meta.get(name)
+            return None if raw in (None, "") else D(str(raw))
+
+        return cls(
+            id=entry_id,
+            clOrdId=f["clOrdId"],
+            fill=f.get("fill") == "1",
+            final=f.get("final") == "1",
+            prev_state=OrderState(f.get("prev_state") or "created"),
+            acc0=D(f.get("acc0") or "0"),
+            avg0=opt_dec(f.get("avg0", "")),
+            order=order_from_hash({str(k): str(v) for k, v in snap.items()}),
+            fill_px_hint=opt("fillPx"),
+            fill_sz_hint=opt("fillSz"),
+            fill_fee=opt("fillFee"),
+            tradeId=str(meta.get("tradeId") or ""),
+            execType=str(meta.get("execType") or ""),
+            uTime=int(meta.get("uTime") or 0),
+        )
+
+
+def _outbox_meta(u: OrderUpdate) -> str:
+    return orjson.dumps(
+        {
+            "fillPx": dec(u.fillPx), "fillSz": dec(u.fillSz), "fillFee": dec(u.fillFee),
+            "tradeId": u.tradeId or "", "execType": u.execType or "", "uTime": u.uTime,
+        }
+    ).decode()
+
+
+DEFAULT_CLAIM_TTL_S = 120.0  # an emitter that is silent this long is presumed dead; its entries are re-emitted
 
 
 def delta_px(acc0: Decimal, avg0: Decimal | None, acc1: Decimal, avg1: Decimal | None, fill_px: Decimal | None) -> Decimal | None:
@@ -104,8 +199,13 @@ class OrderStore:
         created = _CREATE(self.redis, [k.order(order.clOrdId), k.ord_id_index, k.working_orders], [order.clOrdId, order.ordId or "", working, self.retention_ms, *flat])
         return bool(int(created))
 
-    def apply(self, update: OrderUpdate) -> Transition:
-        """Apply one report from any source; idempotent and order-insensitive."""
+    def apply(
+        self, update: OrderUpdate, outbox: bool = False, claim: str = "", claim_ttl_s: float = DEFAULT_CLAIM_TTL_S
+    ) -> Transition:
+        """Apply one report from any source; idempotent and order-insensitive.
+
+        outbox=True: a fill delta or a final state also appends an OutboxEntry in the same atomic
+        step, claimed by `claim` for claim_ttl_s (OrderManager emits it, then ack_outbox)."""
         if not update.clOrdId:
             raise ValueError(f"order update without clOrdId (ordId {update.ordId!r}): map it to a clOrdId first")
         k = self.keys
@@ -117,7 +217,7 @@ class OrderStore:
             create_items += [field, value]
         reply = _APPLY(
             self.redis,
-            [k.order(update.clOrdId), k.ord_id_index, k.working_orders],
+            [k.order(update.clOrdId), k.ord_id_index, k.working_orders, k.fill_outbox, k.outbox_claim("")],
             [
                 update.clOrdId,
                 str(update.state),
@@ -131,6 +231,10 @@ class OrderStore:
                 str(self.retention_ms),
                 str(len(create_items)),
                 *create_items,
+                "1" if outbox else "0",
+                _outbox_meta(update) if outbox else "",
+                claim or "-",
+                str(max(1, int(claim_ttl_s * 1000))),
             ],
         )
         created, changed = bool(int(reply[0])), bool(int(reply[1]))
@@ -152,7 +256,30 @@ class OrderStore:
             acc_fill_sz=order.accFillSz,
             avg_px=order.avgPx,
             order=order,
+            outbox=OutboxEntry.parse(s(reply[7]), reply[8]) if s(reply[7]) else None,
+            outbox_pending=int(reply[9]),
         )
+
+    # -- outbox -----------------------------------------------------------------------------
+    def outbox(self, count: int = 100, after: str = "-") -> list[OutboxEntry]:
+        """Entries not yet emitted, oldest first (from `after`, exclusive when given)."""
+        start = after if after == "-" else "(" + after
+        return [OutboxEntry.parse(s(i), f) for i, f in self.redis.xrange(self.keys.fill_outbox, start, "+", count=count)]
+
+    def outbox_length(self) -> int:
+        return int(self.redis.xlen(self.keys.fill_outbox))
+
+    def claim_outbox(self, entry_id: str, owner: str, ttl_s: float = DEFAULT_CLAIM_TTL_S) -> bool:
+        """Take one entry for emission; False when it is gone (emitted) or another live emitter holds it."""
+        k = self.keys
+        return bool(int(_CLAIM(self.redis, [k.fill_outbox, k.outbox_claim(entry_id)], [entry_id, owner, max(1, int(ttl_s * 1000))])))
+
+    def ack_outbox(self, entry_id: str) -> None:
+        """The entry's side effects are done: delete it and its claim."""
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.xdel(self.keys.fill_outbox, entry_id)
+        pipe.delete(self.keys.outbox_claim(entry_id))
+        pipe.execute()
 
     # -- reads ------------------------------------------------------------------------------
     def get(self, clOrdId: str) -> Order | None:

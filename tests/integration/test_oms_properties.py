@@ -1,23 +1,47 @@
 """Property tests over a real Redis: random interleavings of acks, WS pushes, REST syncs,
-duplicates and partial fills, delivered to two OMS processes sharing one Redis.
+duplicates and partial fills, delivered to two OMS processes sharing one Redis — and to processes
+that die right after the Lua commit, before emitting anything (the fill outbox then emits it).
 
-After every report: each fill is counted once, no order's state goes backwards, the ledger equals
-the sum of the fills, and every entry's requested stop equals its filled size.
+After every report: each fill is counted once, no order's state goes backwards, the published
+fills plus the outbox's pending deltas equal accFillSz, the ledger equals the sum of the fills,
+every entry's requested stop equals its filled size (once its outbox is drained), and margin
+reservations hold exactly what is unfilled; at the end every reservation was released exactly once.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 
 import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from athena.bus import EventType
+from athena.config import Settings, StrategySettings
 from athena.domain import Fill, OrderState, OrderUpdate, Position, PosSide, Side
+from athena.oms.capital import CapitalCommander
 from athena.oms.stops import stop_id_for
-from tests.integration.test_oms_harness import INST, Oms, entry, exit_, make_oms, upd
+from tests.integration.test_oms_harness import BTC, INST, Oms, entry, exit_, make_oms, upd
+
+CAPITAL = Settings(total_capital=Decimal(10**9), strategies=[StrategySettings(name="s1", instIds=[INST], allocation=Decimal(1))])
+MARGIN_PER_LOT = Decimal("7.5")
+
+
+def with_capital(o: Oms) -> Oms:
+    """Wire the capital side effects as athena.engine does: fills book, cancels release."""
+    cap = CapitalCommander(o.redis, o.keys, CAPITAL)
+    o.bus.subscribe(EventType.ORDER_FILLED, lambda f: cap.on_fill(f, BTC))
+    o.bus.subscribe(EventType.ORDER_CANCELLED, lambda order: cap.release(order.clOrdId))
+    return o
+
+
+def crash(o: Oms, update: OrderUpdate) -> None:
+    """A process commits the transition (outbox on, as OrderManager does) and dies before emitting;
+    its claim is gone (expired)."""
+    t = o.store.apply(o.om.resolve(update), outbox=True, claim="dead", claim_ttl_s=60)
+    if t.outbox is not None:
+        o.redis.delete(o.keys.outbox_claim(t.outbox.id))
 
 
 @dataclass(frozen=True)
@@ -72,27 +96,39 @@ def reports(p: Plan, ord_id: str) -> list[OrderUpdate]:
     return out
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data(), scenario=plans())
 def test_random_interleavings_keep_every_invariant(redis_url: str, data: st.DataObject, scenario: list[Plan]) -> None:
     client = redis.Redis.from_url(redis_url)
     client.flushdb()
     try:
-        a, b = make_oms(client), make_oms(client)  # two processes over one Redis
+        a, b = with_capital(make_oms(client)), with_capital(make_oms(client))  # two processes, one Redis
+        cap = CapitalCommander(client, a.keys, CAPITAL)
         by_cl = {p.cl: p for p in scenario}
         events: list[OrderUpdate] = []
         for n, p in enumerate(scenario):
             make = entry if p.is_entry else exit_
             req = make(p.cl, side=p.side, sz=str(p.sz), pos_side=p.pos_side)
+            if p.is_entry:
+                assert cap.reserve("s1", p.cl, MARGIN_PER_LOT * p.sz, sz=p.sz).ok
             a.om.submit(req)
             events += reports(p, str(1000 + n))
         dups = data.draw(st.lists(st.sampled_from(events), max_size=8), label="duplicates")
         order = data.draw(st.permutations(events + dups), label="interleaving")
-        route = data.draw(st.lists(st.booleans(), min_size=len(order), max_size=len(order)), label="route")
+        # 0: process a, 1: process b, 2: a process that dies right after the Lua commit
+        route = data.draw(st.lists(st.sampled_from([0, 0, 1, 1, 2]), min_size=len(order), max_size=len(order)), label="route")
         ranks = {p.cl: 0 for p in scenario}
-        for ev, to_b in zip(order, route, strict=True):
-            (b if to_b else a).om.on_update(ev)
-            check(a, b, by_cl, ranks)
+        for ev, to in zip(order, route, strict=True):
+            if to == 2:
+                crash(a, ev)
+            else:
+                (b if to else a).om.on_update(ev)
+            check(a, b, by_cl, ranks, cap)
+        # start-up of a fresh process: it drains whatever the dead ones left, exactly once
+        c = with_capital(make_oms(client))
+        c.om.recover_outbox()
+        assert c.om.recover_outbox() == 0 and a.store.outbox_length() == 0
+        check(a, b, by_cl, ranks, cap, c)
         # the end: the exchange holds exactly the sum of all fills; the ledger agrees, no correction
         totals = {ps: sum((p.filled * p.side.sign for p in scenario if p.pos_side is ps), Decimal(0)) for ps in PosSide}
         if totals[PosSide.LONG] >= 0 >= totals[PosSide.SHORT]:  # else not a position OKX could hold
@@ -105,39 +141,58 @@ def test_random_interleavings_keep_every_invariant(redis_url: str, data: st.Data
             want = OrderState.CANCELED if p.cancel else (
                 OrderState.FILLED if p.extra == 0 else OrderState.PARTIALLY_FILLED if p.fills else OrderState.LIVE)
             assert o.state is want
-            cancelled = [x for h in (a, b) for x in h.events[EventType.ORDER_CANCELLED] if x.clOrdId == p.cl]
+            cancelled = [x for h in (a, b, c) for x in h.events[EventType.ORDER_CANCELLED] if x.clOrdId == p.cl]
             assert len(cancelled) == (1 if p.cancel else 0)
+            if p.is_entry:  # released exactly once: in full iff the order is done, never more
+                res = cap.reservation(p.cl)
+                margin = MARGIN_PER_LOT * p.sz
+                assert Decimal(res["margin"]) == margin
+                if o.state.is_terminal:
+                    assert res["closed"] == "1" and Decimal(res["released"]) == margin
+                else:
+                    assert res["closed"] == "0" and p.cl in cap.open_reservations()
     finally:
         client.close()
 
 
-def check(a: Oms, b: Oms, by_cl: dict[str, Plan], ranks: dict[str, int]) -> None:
-    fills = a.fills() + b.fills()
-    assert len({f.fill_key for f in fills}) == len(fills)  # each fill once, across both processes
-    ledger = {ps: Decimal(0) for ps in PosSide}
+def check(a: Oms, b: Oms, by_cl: dict[str, Plan], ranks: dict[str, int], cap: CapitalCommander, c: Oms | None = None) -> None:
+    procs = (a, b) if c is None else (a, b, c)
+    fills = [f for h in procs for f in h.fills()]
+    assert len({f.fill_key for f in fills}) == len(fills)  # each fill once, across every process
+    pending = a.store.outbox()  # committed, not emitted yet (its process died)
+    held = Decimal(0)
     for cl, p in by_cl.items():
         o = a.om.get(cl)
         assert o is not None
         assert o.state.rank >= ranks[cl]  # no regression
         ranks[cl] = o.state.rank
         mine = [f for f in fills if f.clOrdId == cl]
-        assert sum((f.fillSz for f in mine), Decimal(0)) == o.accFillSz
+        waiting = [e for e in pending if e.clOrdId == cl]
+        assert sum((f.fillSz for f in mine), Decimal(0)) + sum((e.fill_sz for e in waiting), Decimal(0)) == o.accFillSz
         notional = sum((f.fillSz * f.fillPx for f in mine), Decimal(0))
-        if o.avgPx is not None:
+        if o.avgPx is not None and not waiting:
             # fill px are exact, or rounded 8 digits beyond avgPx's precision (OrderStore.delta_px)
             assert abs(notional - o.accFillSz * o.avgPx) <= o.accFillSz * Decimal("1e-8")
-        ledger[p.pos_side] += o.accFillSz * p.side.sign
         sid = stop_id_for(cl)
-        asked = [s for s in (a.sender.stop_size(sid), b.sender.stop_size(sid)) if s is not None]
-        if p.is_entry and o.accFillSz > 0:
+        asked = [s for s in (h.sender.stop_size(sid) for h in procs) if s is not None]
+        if p.is_entry and o.accFillSz > 0 and not waiting:
             assert max(asked) == o.accFillSz  # the stop covers exactly what filled
             rec = a.algos.get(sid)
             assert rec is not None and rec.sz == o.accFillSz and rec.side is p.side.opposite
             assert rec.posSide is p.pos_side
+        elif p.is_entry:
+            assert all(s <= o.accFillSz for s in asked)  # never more than filled
         else:
             assert asked == []
+        if p.is_entry:
+            booked = sum((f.fillSz for f in mine), Decimal(0))
+            done = o.state.is_terminal and not waiting
+            margin = MARGIN_PER_LOT * p.sz
+            if not done and booked < p.sz:
+                held += margin - (margin * booked / p.sz).quantize(Decimal("1e-8"), ROUND_DOWN)
+    assert cap.reserved("s1") == held
     for ps in PosSide:
-        assert a.pm.expected(INST, ps).sz == ledger[ps] == sum((f.signed_sz for f in fills if f.posSide is ps), Decimal(0))
+        assert a.pm.expected(INST, ps).sz == sum((f.signed_sz for f in fills if f.posSide is ps), Decimal(0))
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])

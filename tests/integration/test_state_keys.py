@@ -14,6 +14,7 @@ def _all_keys(k: Keys) -> list[str]:
         k.order("c1"), k.ord_id_index, k.working_orders, k.algo("a1"), k.algo_id_index, k.working_algos,
         k.lock("n"), k.lease("n"), k.fence("n"), k.counter("n"), k.breaker("n"), k.halt, k.events,
         k.mark("BTC-USDT-SWAP"), k.ledger("BTC-USDT-SWAP", "net"), k.capital, k.kv("n"),
+        k.fill_outbox, k.outbox_claim("1-0"),
     ]
 
 
