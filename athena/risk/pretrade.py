@@ -130,14 +130,22 @@ class PreTradeCheck:
         return size_for_risk(equity, entry_px, stop_px, instrument, frac)
 
     def check(
-        self, req: OrderRequest, instrument: Instrument, equity: Decimal, bypass: bool = False
+        self,
+        req: OrderRequest,
+        instrument: Instrument,
+        equity: Decimal,
+        bypass: bool = False,
+        reason: str = "",
     ) -> Result:
-        result = self._check(req, instrument, equity, bypass)
+        """reason: why a bypass is asked (flatten, stop failed, ...); logged with the bypass."""
+        result = self._check(req, instrument, equity, bypass, reason)
         if isinstance(result, Rejected):
             log.info("pre-trade REJECTED %s %s: %s", req.clOrdId, result.code, result.text)
         return result
 
-    def _check(self, req: OrderRequest, instrument: Instrument, equity: Decimal, bypass: bool) -> Result:
+    def _check(
+        self, req: OrderRequest, instrument: Instrument, equity: Decimal, bypass: bool, reason: str = ""
+    ) -> Result:
         def no(code: Reason, text: str) -> Rejected:
             return Rejected(req.clOrdId, code, text)
 
@@ -147,12 +155,17 @@ class PreTradeCheck:
             )
         ref_px = req.px if req.px is not None else self._marks.get(req.instId)
         if bypass:
+            why = reason or req.tag or "reduce-only close"
             if not req.reduceOnly:
-                log.warning("pre-trade bypass REFUSED for %s: not reduce-only", req.clOrdId)
+                log.warning(
+                    "pre-trade bypass REFUSED (not reduce-only) strategy=%s instId=%s clOrdId=%s reason=%s",
+                    req.strategy or "-", req.instId, req.clOrdId, why,
+                )  # fmt: skip
                 return no(Reason.BYPASS_NOT_REDUCE_ONLY, "bypass is only allowed for reduce-only orders")
+            # one line per bypassed close, naming who, what and why (the audit trail of rule skips)
             log.warning(
-                "pre-trade BYPASS %s %s %s %s sz=%s (reduce-only emergency close)",
-                req.clOrdId, req.strategy, req.instId, req.side, req.sz,
+                "pre-trade BYPASS strategy=%s instId=%s clOrdId=%s side=%s sz=%s reason=%s",
+                req.strategy or "-", req.instId, req.clOrdId, req.side, req.sz, why,
             )  # fmt: skip
             notional = instrument.notional(req.sz, ref_px) if ref_px is not None else None
             return Approved(req.clOrdId, ref_px, notional, ZERO, bypassed=True)
