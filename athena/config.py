@@ -125,7 +125,8 @@ class Settings(_Strict):
     def _check(self) -> Settings:
         if self.mode in ("demo", "live") and not self.okx.has_credentials():
             missing = [k for k in ("api_key", "secret_key", "passphrase") if not getattr(self.okx, k).get_secret_value()]
-            raise ValueError(f"okx.{missing[0]}: mode {self.mode!r} needs OKX credentials (missing: {', '.join('okx.' + m for m in missing)})")
+            where = ", ".join(f"okx.{m} (${m_var})" for m in missing for m_var in [f"OKX_{m.upper()}"])
+            raise ValueError(f"okx.{missing[0]}: mode {self.mode!r} needs OKX credentials (missing: {where}; set them in the environment or .env, or in config/local.json)")
         if self.mode == "live" and self.live_confirm != LIVE_CONFIRMATION:
             raise ValueError(f"live_confirm: live mode trades real money; set ATHENA_LIVE_CONFIRM={LIVE_CONFIRMATION}")
         total = sum((s.allocation for s in self.strategies if s.enabled), Decimal(0))

@@ -97,6 +97,38 @@ def test_bad_json_names_file_and_line(tmp_path: Path) -> None:
     assert "base.json" in msg and "object" in msg
 
 
+@pytest.mark.parametrize("name", ["test.json", "local.json"])
+def test_bad_json_in_any_layer_names_that_file(tmp_path: Path, name: str) -> None:
+    msg = _error(tmp_path, {"base.json": {}, name: '{"account": "a"'}, {"ATHENA_ENV": "test"})
+    assert name in msg and "not valid JSON" in msg and "base.json" not in msg
+
+
+@pytest.mark.parametrize("value", ["paper", "LIVE", "", "sim "])
+def test_bad_athena_mode_names_variable_and_choices(tmp_path: Path, value: str) -> None:
+    msg = _error(tmp_path, {"base.json": {}}, {"ATHENA_MODE": value})
+    assert "mode" in msg and "$ATHENA_MODE" in msg and "'sim', 'demo' or 'live'" in msg
+
+
+def test_dotenv_is_loaded_and_the_environment_wins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import athena.config as config
+
+    (tmp_path / ".env").write_text("ATHENA_TOTAL_CAPITAL=1234.5\nATHENA_LOG_LEVEL=DEBUG\nATHENA_ACCOUNT=fromdotenv\n")
+    for var in ("ATHENA_TOTAL_CAPITAL", "ATHENA_ACCOUNT", "ATHENA_ENV", "ATHENA_MODE"):
+        monkeypatch.delenv(var, raising=False)  # restored (removed) after the test, whatever .env added
+    monkeypatch.setenv("ATHENA_LOG_LEVEL", "ERROR")  # a real environment variable beats .env
+    monkeypatch.setattr(config, "ROOT", tmp_path)
+    s = load_settings(config_dir=_dir(tmp_path, {"base.json": {"total_capital": "1"}}))
+    assert str(s.total_capital) == "1234.5" and s.account == "fromdotenv" and s.log_level == "ERROR"
+
+
+def test_env_example_documents_every_variable() -> None:
+    from athena.config import ENV_VARS, ROOT
+
+    text = (ROOT / ".env.example").read_text()
+    documented = {line.lstrip("# ").split("=", 1)[0] for line in text.splitlines() if "=" in line}
+    assert set(ENV_VARS) <= documented, sorted(set(ENV_VARS) - documented)
+
+
 def test_unknown_environment(tmp_path: Path) -> None:
     msg = _error(tmp_path, {"base.json": {}}, {"ATHENA_ENV": "staging"})
     assert "ATHENA_ENV" in msg and "staging" in msg
@@ -106,7 +138,8 @@ def test_unknown_environment(tmp_path: Path) -> None:
 def test_missing_credential_names_it(tmp_path: Path, mode: str) -> None:
     env = {"ATHENA_MODE": mode, "OKX_API_KEY": SECRETS["OKX_API_KEY"], "OKX_SECRET_KEY": SECRETS["OKX_SECRET_KEY"], "ATHENA_LIVE_CONFIRM": LIVE_CONFIRMATION}
     msg = _error(tmp_path, {"base.json": {}}, env)
-    assert "okx.passphrase" in msg and mode in msg
+    assert "okx.passphrase" in msg and "$OKX_PASSPHRASE" in msg and mode in msg  # the key and where to set it
+    assert "okx.api_key" not in msg and "okx.secret_key" not in msg  # only what is missing
     assert not any(v in msg for v in SECRETS.values())
 
 
