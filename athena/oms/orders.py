@@ -247,15 +247,17 @@ class OrderManager:
         """The side effects of one committed transition, then ack. Each step is idempotent or
         guarded by the entry's claim: journal rows are unique by fill_key, the stop plan compares
         with the stop already requested, the ledger and capital book each fill_key once."""
-        order = entry.order
-        if recovered:  # its ORDER_UPDATE may have died with the process that committed it
-            self.bus.publish(EventType.ORDER_UPDATE, order)
-            self._journal("upsert_order", order)
+        order = entry.order  # as right after the transition
+        current = self.store.get(entry.clOrdId) or order  # the newest word (later reports may have landed)
+        if recovered:
+            # its ORDER_UPDATE may have died with the process that committed it: say where the order
+            # is NOW, never an older snapshot after a newer one (no state regression for listeners)
+            self.bus.publish(EventType.ORDER_UPDATE, current)
+            self._journal("upsert_order", current)
         if entry.fill:
             self._on_fill(entry)
         if entry.final and order.state in (OrderState.CANCELED, OrderState.REJECTED):
             self.bus.publish(EventType.ORDER_CANCELLED, order)
-        current = self.store.get(entry.clOrdId) or order  # the newest word on fills drives the stop
         self.ensure_stop(current)
         try:
             self.store.ack_outbox(entry.id)

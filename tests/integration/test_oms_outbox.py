@@ -192,3 +192,18 @@ def test_dead_emitters_claim_expires_by_itself(redis_client: Redis) -> None:
         time.sleep(0.02)
     assert early + other.om.recover_outbox() == 1
     assert len(other.fills()) == 1 and other.store.outbox_length() == 0
+
+
+def test_late_recovery_never_shows_an_older_order_state(redis_client: Redis) -> None:
+    """The order moved on (filled) before the crashed partial fill was recovered: listeners get the
+    missing fill, but never an older order snapshot after a newer one."""
+    before = make_oms(redis_client)
+    before.om.submit(entry("a1", sz="3"))
+    expire_claim(before, crash_apply(before, upd("a1", OrderState.PARTIALLY_FILLED, "1", "100", ord_id="5")))
+    after = make_oms(redis_client)
+    after.om.on_update(upd("a1", OrderState.FILLED, "3", "100", ord_id="5"))  # drains the old entry too
+    ranks = [o.state.rank for o in after.events[EventType.ORDER_UPDATE]]
+    assert ranks == sorted(ranks) and after.events[EventType.ORDER_UPDATE][-1].state is OrderState.FILLED
+    assert sorted(f.fill_key for f in after.fills()) == ["a1:1", "a1:3"]
+    assert sum(f.fillSz for f in after.fills()) == Decimal(3) and after.pm.expected(INST).sz == Decimal(3)
+    assert after.sender.stop_size(stop_id_for("a1")) == Decimal(3)
