@@ -541,7 +541,9 @@ class Demo:
             "task_latency": lat,
             "notes": st.notes,
         }
-        doc["ok"] = bool(final.get("drift") == [] and not beat_drift and flat_now)
+        # beat-time drifts are shown, not fatal: PositionManager.reconcile can race a fill still in
+        # flight (see the summary's ledger corrections); what must hold is the state after the flatten
+        doc["ok"] = bool(final.get("drift") == [] and flat_now)
         return doc
 
     def _ledger(self) -> Any:

@@ -330,13 +330,22 @@ class Stack:
 
         r = redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1)
         try:
-            if r.exists(BORROW_MARKER):
-                return True
-            return not any(True for _ in r.scan_iter(match="_kombu.binding.*", count=100))
+            if not r.exists(BORROW_MARKER) and any(True for _ in r.scan_iter(match="_kombu.binding.*", count=100)):
+                return False
         except Exception:
             return False
         finally:
             r.close()
+        # even a DB an earlier run borrowed is off limits while any worker listens there (another run)
+        from celery import Celery
+
+        probe = Celery("athena-probe", broker=url)
+        try:
+            return not probe.control.ping(timeout=1.0)
+        except Exception:
+            return False
+        finally:
+            probe.close()
 
     def _write_config(self) -> None:
         """<var>/config: the repo's base and env layers, then StackConfig.config as local.json."""
