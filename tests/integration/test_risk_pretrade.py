@@ -19,6 +19,7 @@ from athena.risk import (
     Reason,
     Rejected,
     RiskConfig,
+    RiskProfile,
     profiles_from,
 )
 from athena.risk.rate import order_rate_counters
@@ -184,6 +185,22 @@ def test_leverage_cap(redis_client: Any) -> None:
     # position notional 500 on equity 200 is 2.5x > 2x
     assert rejected(rig.check.check(req(stop="49900"), BTC, D(200)), Reason.LEVERAGE)
     assert rig.check.check(req(stop="49900"), BTC, D(250)).ok  # exactly 2x
+
+
+def test_global_three_x_cap_beats_a_greedier_profile(redis_client: Any) -> None:
+    """A profile asking 5x (config refuses that; a hand-built profile cannot get past it either):
+    margin and the leverage rule both use min(profile, risk.max_leverage = 3)."""
+    rig = Rig(redis_client, RiskSettings(max_total_exposure=D(10)))
+    assert RiskConfig.from_settings(rig.settings.risk).max_leverage == 3
+    greedy = RiskProfile("alpha", D(5), "market", D(5000), 5, D(50))
+    check = PreTradeCheck(
+        {"alpha": greedy}, RiskConfig.from_settings(rig.settings.risk), rig.capital, rig.halt, rig.marks,
+        order_rate_counters(redis_client, rig.keys, clock=rig.clock),
+    )  # fmt: skip
+    tight = req(stop="49999.9")  # notional 500, risk 0.001: only leverage can refuse it
+    assert rejected(check.check(tight, BTC, D(166)), Reason.LEVERAGE)  # 3.01x
+    ok = check.check(req(stop="49999.9"), BTC, D("166.67"))  # 2.99994x
+    assert isinstance(ok, Approved) and ok.margin == D(500) / D(3)
 
 
 def test_stop_presence_and_side(rig: Rig) -> None:
