@@ -132,48 +132,75 @@ def instrument(row: Any) -> Instrument:
 
 
 # -- orders --------------------------------------------------------------------------------------
+_STATES: dict[str, OrderState] = {**{st.value: st for st in OrderState}, "mmp_canceled": OrderState.CANCELED}
+_SIDES: dict[str, Side] = {v.value: v for v in Side}
+_POS_SIDES: dict[str, PosSide] = {v.value: v for v in PosSide}
+_ORD_TYPES: dict[str, OrdType] = {v.value: v for v in OrdType}
+
+
+def _d(value: Any, key: str) -> Decimal | None:
+    """opt_d on a value already fetched (the order hot path: no second dict lookup)."""
+    if value is None or value == "":
+        return None
+    return _dec(value, key)
+
+
+def _s(value: Any) -> str | None:
+    return None if value is None or value == "" else str(value)
+
+
+def _mapped(table: dict[str, Any], value: Any, key: str) -> Any:
+    if value is None or value == "":
+        return None
+    found = table.get(value)
+    if found is None:
+        raise ParseError(f"{key}: unknown value {value!r}")
+    return found
+
+
 def order_update(row: Any, source: str = "ws") -> OrderUpdate:
-    """An order object (REST GET / orders-pending / WS orders push) -> OrderUpdate."""
+    """An order object (REST GET / orders-pending / WS orders push) -> OrderUpdate.
+
+    The hot path of reconcile pages and order pushes: one dict lookup per field, enums by table."""
     row = _obj(row, "order")
+    g = row.get
     try:
-        state_raw = row.get("state")
-        try:
-            state = OrderState.from_okx(state_raw)  # type: ignore[arg-type]
-        except ValueError:
-            raise ParseError(f"order state: unknown value {state_raw!r}") from None
-        acc = opt_d(row, "accFillSz")
+        state_raw = g("state")
+        state = _STATES.get(state_raw) if isinstance(state_raw, str) else None
+        if state is None:
+            raise ParseError(f"order state: unknown value {state_raw!r}")
+        acc = _d(g("accFillSz"), "accFillSz")
         filled = acc is not None and acc > ZERO
-        avg = opt_d(row, "avgPx")
+        avg = _d(g("avgPx"), "avgPx")
         if avg is not None and (avg == ZERO or not filled):
             avg = None  # "" (REST) or "0" (WS) before any fill: no price
-        fill_sz = opt_d(row, "fillSz")
+        fill_sz = _d(g("fillSz"), "fillSz")
         has_fill = fill_sz is not None and fill_sz > ZERO
-        fill_px = opt_d(row, "fillPx") if has_fill else None
-        ord_type = row.get("ordType")
+        ord_type = g("ordType")
         return OrderUpdate(
-            clOrdId=str(row.get("clOrdId") or ""),
+            clOrdId=str(g("clOrdId") or ""),
             instId=req_s(row, "instId"),
             state=state,
-            ordId=opt_s(row, "ordId"),
+            ordId=_s(g("ordId")),
             accFillSz=acc,
             avgPx=avg,
             fillSz=fill_sz,
-            fillPx=fill_px,
-            tradeId=opt_s(row, "tradeId") if has_fill else None,
-            fillFee=opt_d(row, "fillFee") if has_fill else None,
-            fee=opt_d(row, "fee"),
-            feeCcy=opt_s(row, "feeCcy"),
-            execType=opt_s(row, "execType") if has_fill else None,
-            side=_enum(Side, row.get("side"), "side"),
-            posSide=_enum(PosSide, row.get("posSide"), "posSide"),
-            sz=opt_d(row, "sz"),
-            px=opt_d(row, "px"),
-            ordType=OrdType(ord_type) if ord_type in OrdType._value2member_map_ else None,
-            reduceOnly=as_bool(row.get("reduceOnly")),
-            pnl=opt_d(row, "pnl"),
-            sCode=opt_s(row, "sCode"),
-            sMsg=opt_s(row, "sMsg"),
-            uTime=as_int(row.get("uTime")),
+            fillPx=_d(g("fillPx"), "fillPx") if has_fill else None,
+            tradeId=_s(g("tradeId")) if has_fill else None,
+            fillFee=_d(g("fillFee"), "fillFee") if has_fill else None,
+            fee=_d(g("fee"), "fee"),
+            feeCcy=_s(g("feeCcy")),
+            execType=_s(g("execType")) if has_fill else None,
+            side=_mapped(_SIDES, g("side"), "side"),
+            posSide=_mapped(_POS_SIDES, g("posSide"), "posSide"),
+            sz=_d(g("sz"), "sz"),
+            px=_d(g("px"), "px"),
+            ordType=_ORD_TYPES.get(ord_type) if isinstance(ord_type, str) else None,
+            reduceOnly=as_bool(g("reduceOnly")),
+            pnl=_d(g("pnl"), "pnl"),
+            sCode=_s(g("sCode")),
+            sMsg=_s(g("sMsg")),
+            uTime=as_int(g("uTime")),
             source=source,
         )
     except ParseError:
