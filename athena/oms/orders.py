@@ -96,6 +96,11 @@ class Resolution:
     order: Order | None
     transition: Transition | None = None
 
+    @property
+    def status(self) -> str:
+        """Alias of outcome (athena.ops.reconcile reports it under this name)."""
+        return self.outcome
+
 
 class OrderManager:
     """One account's orders. Call on_update from one thread (the dispatcher) or from idempotent tasks:

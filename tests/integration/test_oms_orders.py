@@ -187,7 +187,8 @@ def test_resolve_without_resend_rejects(redis_client: Redis) -> None:
     o.om.submit(entry("a1"))
     o.om.mark_ambiguous("a1")
     o.clock.now += 11
-    assert o.om.resolve_ambiguous("a1", None, resend=False).outcome == "rejected"
+    res = o.om.resolve_ambiguous("a1", None, resend=False)
+    assert res.outcome == res.status == "rejected"  # status: the name athena.ops.reconcile reports
     assert o.sender.sent_ids() == ["a1"]
     with pytest.raises(KeyError):
         o.om.mark_ambiguous("nope")

@@ -15,7 +15,7 @@ from redis import Redis
 
 from athena.bus import EventType
 from athena.config import Settings, StrategySettings
-from athena.domain import OrderState, OrderUpdate
+from athena.domain import Fill, Order, OrderState, OrderUpdate
 from athena.oms.capital import CapitalCommander
 from athena.oms.stops import stop_id_for
 from athena.state.journal import Journal
@@ -77,10 +77,17 @@ def test_fill_committed_then_crash_is_emitted_exactly_once_by_a_fresh_manager(re
 def test_cancel_committed_then_crash_releases_the_reservation_once(redis_client: Redis) -> None:
     settings = Settings(total_capital=Decimal(10_000), strategies=[StrategySettings(name="s1", instIds=[INST], allocation=Decimal(1))])
 
-    def wire(o: Oms) -> CapitalCommander:
+    def wire(o: Oms) -> CapitalCommander:  # as athena.engine does
         cap = CapitalCommander(redis_client, o.keys, settings)
-        o.bus.subscribe(EventType.ORDER_FILLED, lambda f: cap.on_fill(f, BTC))
-        o.bus.subscribe(EventType.ORDER_CANCELLED, lambda order: cap.release(order.clOrdId))
+
+        def book(f: Fill) -> None:
+            cap.on_fill(f, BTC)
+
+        def release(order: Order) -> None:
+            cap.release(order.clOrdId)
+
+        o.bus.subscribe(EventType.ORDER_FILLED, book)
+        o.bus.subscribe(EventType.ORDER_CANCELLED, release)
         return cap
 
     before = make_oms(redis_client)
