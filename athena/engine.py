@@ -133,6 +133,7 @@ class Engine:
 
     @cached_property
     def orders(self) -> OrderManager:
+        _ = self.positions  # the ledger must be subscribed before the first fill can be emitted
         return OrderManager(self.store, self.bus, self.sender, journal=self.journal, clock=self.clock, algos=self.algos)
 
     @cached_property

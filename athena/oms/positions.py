@@ -102,6 +102,11 @@ def _exchange_map(positions: Iterable[Position]) -> dict[PosKey, Position]:
     return {(p.instId, p.posSide): p for p in positions}
 
 
+# A fill's push normally trails the exchange's position by milliseconds; a difference that outlives
+# this is not in flight.
+SETTLE_MS = 3_000
+
+
 class PositionManager:
     def __init__(
         self,
@@ -112,8 +117,10 @@ class PositionManager:
         instruments: Mapping[str, Instrument] | None = None,
         clock: Callable[[], float] = time.time,
         subscribe: bool = True,
+        settle_ms: int = SETTLE_MS,
     ) -> None:
         self.redis = redis
+        self.settle_ms = settle_ms
         self.keys = keys
         self.bus = bus
         self.journal = journal
@@ -236,15 +243,19 @@ class PositionManager:
     def reconcile(self, exchange_positions: Iterable[Position]) -> list[Drift]:
         """Compare the ledger with the exchange (positions missing from the list are flat).
 
-        Every difference is returned. The ledger is forced to the exchange when the difference is
-        beyond one lot, or when the same difference was already seen at the previous reconcile
-        (a fill still in flight shows up once; a real drift persists). Corrections are ERROR events.
+        Every difference is returned. The ledger is forced to the exchange only when the difference
+        cannot be a fill still in flight: neither side changed for `settle_ms` (the exchange's
+        position uTime and our last booking), or the same difference was first seen at least
+        `settle_ms` ago (a real drift persists while fills come and go). Forcing on sight would
+        race the push of a fill the exchange already counts, and that fill would then be counted
+        twice. Corrections are ERROR events and journal rows.
         """
         snapshot = _exchange_map(exchange_positions)
         for pos in snapshot.values():
             self.on_exchange_position(pos)
         ledger = self.ledger()
         previous = {s(k): s(v) for k, v in self.redis.hgetall(self._drift_key).items()}
+        now = self._now_ms()
         drifts: list[Drift] = []
         seen_now: RedisMapping = {}
         for key in sorted(set(ledger) | set(snapshot)):
@@ -258,12 +269,17 @@ class PositionManager:
             lot = self.lot(instId)
             diff = exch_sz - ledger_sz
             field = f"{instId}|{posSide}"
-            force = abs(diff) > lot or previous.get(field) == str(diff)
+            last_change = max(entry.uTime if entry else 0, row.uTime if row else 0)
+            quiet = now - last_change >= self.settle_ms
+            prev_diff, _, prev_ms = previous.get(field, "").partition("@")
+            first_seen = int(prev_ms) if prev_diff == str(diff) and prev_ms.isdigit() else now
+            persisted = now - first_seen >= self.settle_ms
+            force = quiet or persisted
             corrected = force and self._force(instId, posSide, ledger_sz, exch_sz, row.avgPx if row else None)
             if corrected:
                 self._report(instId, posSide, ledger_sz, exch_sz, lot)
             elif not force:
-                seen_now[field] = str(diff)
+                seen_now[field] = f"{diff}@{first_seen}"
             drifts.append(Drift(instId, posSide, ledger_sz, exch_sz, lot, corrected))
         pipe = self.redis.pipeline()
         pipe.delete(self._drift_key)

@@ -57,9 +57,14 @@ def test_exchange_snapshot_keeps_newest(redis_client: Redis) -> None:
     assert snap.is_flat and snap.avgPx is None
 
 
-def test_reconcile_forces_beyond_one_lot_and_reports(redis_client: Redis) -> None:
+def settle(o) -> None:  # type: ignore[no-untyped-def]
+    o.clock.now += o.pm.settle_ms / 1000
+
+
+def test_reconcile_forces_a_settled_difference_and_reports(redis_client: Redis) -> None:
     o = make_oms(redis_client)
     o.pm.on_fill(fill("a", Side.BUY, "1", "100", "1"))
+    settle(o)  # nothing moved on either side for settle_ms: not a fill in flight
     (d,) = o.pm.reconcile([pos("1.5", avg="101")])
     assert d.corrected and d.diff == Decimal("0.5") and d.lotSz == Decimal("0.01")
     e = o.pm.expected(INST)
@@ -79,17 +84,47 @@ def test_reconcile_one_lot_transient_is_reported_not_forced(redis_client: Redis)
     assert o.events[EventType.ERROR] == []
 
 
-def test_reconcile_one_lot_that_persists_is_forced(redis_client: Redis) -> None:
+def test_reconcile_difference_that_persists_is_forced(redis_client: Redis) -> None:
     o = make_oms(redis_client)
     o.pm.on_fill(fill("a", Side.BUY, "1", "100", "1"))
     assert not o.pm.reconcile([pos("1.01")])[0].corrected
+    o.clock.now += 1
+    assert not o.pm.reconcile([pos("1.01")])[0].corrected  # seen again, but not for settle_ms yet
+    settle(o)
     assert o.pm.reconcile([pos("1.01")])[0].corrected
     assert o.pm.expected(INST).sz == Decimal("1.01")
+
+
+def test_reconcile_never_double_counts_a_fill_in_flight(redis_client: Redis) -> None:
+    """Regression (found by the demo): the exchange's position already holds a fresh fill whose push
+    has not arrived. Forcing the ledger then booking the push counted that fill twice."""
+    o = make_oms(redis_client)
+    now_ms = int(o.clock.now * 1000)
+    (d,) = o.pm.reconcile([pos("-5", u_time=now_ms - 17)])  # the exchange moved 17 ms ago
+    assert not d.corrected and o.pm.expected(INST).sz == 0
+    o.pm.on_fill(fill("e", Side.SELL, "5", "100", "5"))  # ... the push arrives
+    assert o.pm.expected(INST).sz == Decimal(-5)
+    settle(o)
+    assert o.pm.reconcile([pos("-5", u_time=now_ms - 17)]) == []
+    assert o.events[EventType.ERROR] == []
+
+
+def test_a_real_drift_under_constant_activity_is_still_corrected(redis_client: Redis) -> None:
+    o = make_oms(redis_client)
+    o.pm.on_fill(fill("a", Side.BUY, "2", "100", "2"))  # the exchange also has 1 we never heard of
+    for i in range(4):  # fills keep coming on both sides; the extra contract stays
+        o.clock.now += 1
+        o.pm.on_fill(fill(f"b{i}", Side.BUY, "1", "100", "1"))
+        now_ms = int(o.clock.now * 1000)
+        drifts = o.pm.reconcile([pos(str(3 + i + 1), u_time=now_ms)])
+    assert drifts and drifts[0].corrected
+    assert o.pm.expected(INST).sz == Decimal(7)
 
 
 def test_reconcile_missing_exchange_row_means_flat(redis_client: Redis) -> None:
     o = make_oms(redis_client)
     o.pm.on_fill(fill("a", Side.SELL, "2", "100", "2"))
+    settle(o)
     (d,) = o.pm.reconcile([])
     assert d.corrected and d.ledger_sz == Decimal(-2) and d.exchange_sz == 0
     e = o.pm.expected(INST)

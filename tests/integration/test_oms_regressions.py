@@ -55,6 +55,7 @@ def test_market_order_with_no_price(redis_client: Redis) -> None:
     assert f.fillSz == Decimal(2) and f.fillPx == Decimal(101)
     assert o.sender.stop_size(stop_id_for("m1")) == Decimal(3)
     assert o.pm.expected(INST).sz == Decimal(2)
+    o.clock.now += o.pm.settle_ms / 1000  # settled: not a fill in flight
     (d,) = o.pm.reconcile([Position(INST, PosSide.NET, Decimal(3), Decimal(101))])
     assert d.corrected and o.pm.expected(INST).sz == Decimal(3)
     # a market exit with no price at all
@@ -82,6 +83,7 @@ def test_phantom_position_after_close(redis_client: Redis) -> None:
     o.om.on_update(upd("a2", OrderState.FILLED, "2", "100"))
     o.om.submit(exit_("tp2", sz="2"))  # a resting take-profit
     assert o.pm.expected(INST).sz == Decimal(2)
+    o.clock.now += o.pm.settle_ms / 1000  # settled: not a fill in flight
     (d,) = o.pm.reconcile([])
     assert d.corrected and o.pm.expected(INST).sz == 0
     ghosts = o.pm.ghost_orders(o.om.working(), o.algos.working(), [], now_ms=10**13)
