@@ -180,6 +180,18 @@ def test_total_exposure_across_strategies(redis_client: Any) -> None:
     assert rig.check.check(req(sz="5", stop="49900"), BTC, EQUITY).ok
 
 
+def test_total_exposure_cap_is_on_account_equity_not_the_strategys(redis_client: Any) -> None:
+    """Regression (found by the demo): the cap for all strategies together was computed from the
+    checking strategy's allocation (5,000 here) instead of the account's equity (10,000)."""
+    rig = Rig(redis_client, RiskSettings(max_total_exposure=D(1)))  # cap 10,000 on the account
+    alloc = D(5000)  # alpha's allocated equity, what the strategy passes for sizing
+    book(rig, ETH, Side.BUY, "10", "3000", strategy="beta")  # 3,000
+    book(rig, BTC, Side.BUY, "8", "50000")  # 4,000
+    assert rig.check.check(req(sz="4", stop="49900"), BTC, alloc).ok  # 9,000 <= 10,000
+    r = rig.check.check(req(sz="8", stop="49900"), BTC, alloc)  # 11,000
+    assert rejected(r, Reason.TOTAL_EXPOSURE) and "account equity = 10000" in r.text  # type: ignore[union-attr]
+
+
 def test_leverage_cap(redis_client: Any) -> None:
     rig = Rig(redis_client, RiskSettings(max_total_exposure=D(10)), leverage="2")
     # position notional 500 on equity 200 is 2.5x > 2x
