@@ -90,7 +90,10 @@ def _convert(value: Any, hint: Any, where: str) -> Any:
         if origin is dict:
             if not isinstance(value, dict):
                 raise CodecError(f"{where}: expected an object")
-            return dict(value)
+            # dict[str, str] (Position.extra): a float or list inside would not encode again
+            kt, vt = (*typing.get_args(hint), Any, Any)[:2]
+            return {_convert(k, kt, f"{where}.<key>") if kt is not Any else k:
+                    _convert(v, vt, f"{where}.{k}") if vt is not Any else v for k, v in value.items()}
     except CodecError:
         raise
     except ValueError as exc:
@@ -117,7 +120,7 @@ def _build(cls: type[T], data: Any, where: str = "") -> T:
             kwargs[fname] = _convert(data[fname], hints[fname], f"{where}.{fname}")
     try:
         return cls(**kwargs)
-    except TypeError as exc:  # a required field is missing
+    except (TypeError, ValueError) as exc:  # a required field is missing, or __post_init__ refused the values
         raise CodecError(f"{where}: {exc}") from None
 
 
