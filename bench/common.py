@@ -307,17 +307,26 @@ def timed() -> Iterator[list[float]]:
 
 def rss_mb_tree(pid: int) -> float:
     """RSS of a process and all its descendants (a prefork worker's children included), MiB."""
+    return mem_mb_tree(pid)[0]
+
+
+def mem_mb_tree(pid: int) -> tuple[float, float]:
+    """(RSS, PSS) of a process and all its descendants, MiB. RSS counts pages a prefork parent
+    shares with its children once per process; PSS splits shared pages between their users, so the
+    PSS of several processes adds up to the RAM they really take."""
     import psutil
 
     try:
         p = psutil.Process(pid)
         procs = [p, *p.children(recursive=True)]
     except psutil.NoSuchProcess:
-        return 0.0
-    total = 0
+        return 0.0, 0.0
+    rss = pss = 0
     for q in procs:
         try:
-            total += q.memory_info().rss
-        except psutil.NoSuchProcess:
+            info = q.memory_full_info()
+            rss += info.rss
+            pss += getattr(info, "pss", info.rss)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
             pass
-    return total / 2**20
+    return rss / 2**20, pss / 2**20
