@@ -102,6 +102,7 @@ class OrderUpdate:
     sMsg: str | None = None
     uTime: int = 0
     source: str = ""  # "rest_ack" | "rest_query" | "ws" | "sync" | "local"
+    algoClOrdId: str = ""  # set on the order a triggered exchange stop created (its clOrdId is empty)
 
 
 @dataclass(slots=True)

@@ -179,6 +179,7 @@ def order_update(row: Any, source: str = "ws") -> OrderUpdate:
         ord_type = g("ordType")
         return OrderUpdate(
             clOrdId=str(g("clOrdId") or ""),
+            algoClOrdId=str(g("algoClOrdId") or ""),
             instId=req_s(row, "instId"),
             state=state,
             ordId=_s(g("ordId")),
@@ -216,9 +217,12 @@ def order_ack(item: Any, req: OrderRequest, source: str = "rest_ack") -> OrderUp
     channel or a query reports (ranks never go down, so LIVE cannot undo a later FILLED).
     """
     item = _obj(item, "order ack")
+    echoed = item.get("clOrdId")
+    if echoed not in (None, "", req.clOrdId):  # never book an ack under an id we did not send
+        raise ParseError(f"order ack: clOrdId {str(echoed)[:40]!r} for the order {req.clOrdId!r}")
     try:
         return OrderUpdate(
-            clOrdId=str(item.get("clOrdId") or req.clOrdId),
+            clOrdId=req.clOrdId,
             instId=req.instId,
             state=OrderState.LIVE,
             ordId=opt_s(item, "ordId"),

@@ -26,7 +26,9 @@ from athena.domain import (
     OrderRequest,
     OrderState,
     OrderUpdate,
+    OrdType,
     Position,
+    PosSide,
     valid_cl_ord_id,
 )
 from athena.domain.money import ZERO
@@ -40,6 +42,7 @@ from athena.oms.stops import (
     inst_code,
     plan_stop,
     stop_id_for,
+    stop_owner,
 )
 from athena.state.orders import DEFAULT_CLAIM_TTL_S, OrderStore, OutboxEntry, Transition
 
@@ -207,12 +210,33 @@ class OrderManager:
         synthetic id for an order placed outside Athena (x + ordId)."""
         if update.clOrdId:
             return update
+        if update.algoClOrdId and valid_cl_ord_id(update.algoClOrdId):
+            # The order a triggered exchange stop created: keyed by the stop's id, booked to the
+            # strategy that owns the stop (so capital, the ledger and the strategy see its fill).
+            self._adopt_stop_order(update)
+            return _with_cl_ord_id(update, update.algoClOrdId)
         if update.ordId:
             cl = self.store.cl_ord_id_of(update.ordId)
             synthetic = cl or ("x" + alnum(update.ordId))[:32]
             if valid_cl_ord_id(synthetic):
                 return _with_cl_ord_id(update, synthetic)
         raise ValueError(f"order update without clOrdId or ordId: {update!r}")
+
+    def _adopt_stop_order(self, update: OrderUpdate) -> None:
+        cl = update.algoClOrdId
+        sz = update.sz if update.sz is not None and update.sz > ZERO else update.accFillSz
+        if self.store.get(cl) is not None or update.side is None or sz is None or sz <= ZERO:
+            return  # known already, or too little said to build a request: recorded as external
+        owner = stop_owner(self.store.redis, self.store.keys, cl)
+        req = OrderRequest(
+            clOrdId=cl, instId=update.instId, side=update.side, ordType=update.ordType or OrdType.MARKET,
+            sz=sz, px=update.px if (update.ordType or OrdType.MARKET).needs_px else None,
+            posSide=update.posSide or PosSide.NET, reduceOnly=True,
+            strategy=owner[0] if owner else "", tag="stop",
+        )
+        now = self._now_ms()
+        if self.store.create(Order(req=req, state=OrderState.CREATED, cTime=now, uTime=now)):
+            log.info("stop %s triggered: order %s booked to strategy %r", cl, update.ordId, req.strategy)
 
     def on_update(self, update: OrderUpdate) -> Transition:
         """Apply one report; publish/journal what changed; keep the entry's stop covering its fills.

@@ -219,3 +219,24 @@ def fit_stops(pos: Position, stops: list[AlgoOrder]) -> list[tuple[AlgoOrder, De
         if keep < a.sz:
             out.append((a, keep))
     return out
+
+
+# -- who a stop belongs to ----------------------------------------------------------------------
+# A triggered stop creates an order whose clOrdId is empty and whose algoClOrdId names the stop.
+# The owner record lets that order (and its fill) be booked to the strategy and entry it protects.
+STOP_OWNER_TTL_S = 30 * 86400
+
+
+def record_stop_owner(redis: Any, keys: Any, algoClOrdId: str, strategy: str, entryClOrdId: str) -> None:
+    key = keys.kv(f"stopowner:{algoClOrdId}")
+    redis.hset(key, mapping={"strategy": strategy, "entry": entryClOrdId})
+    redis.expire(key, STOP_OWNER_TTL_S)
+
+
+def stop_owner(redis: Any, keys: Any, algoClOrdId: str) -> tuple[str, str] | None:
+    """(strategy, entryClOrdId) of a stop Athena placed, None if unknown."""
+    raw = redis.hgetall(keys.kv(f"stopowner:{algoClOrdId}"))
+    if not raw:
+        return None
+    h = {(k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v) for k, v in raw.items()}
+    return h.get("strategy", ""), h.get("entry", "")

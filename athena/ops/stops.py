@@ -20,7 +20,7 @@ from athena.domain import AlgoOrder, AlgoState, Position, Side, TdMode
 from athena.engine import Engine
 from athena.okx.errors import OkxError, OkxRejected
 from athena.oms.positions import closing_side
-from athena.oms.stops import StopRequest
+from athena.oms.stops import StopRequest, record_stop_owner
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +72,7 @@ def ensure_stop(engine: Engine, stop: StopRequest) -> StopOutcome:
         algoClOrdId=new_id, instId=stop.instId, side=stop.side, sz=stop.sz, slTriggerPx=stop.slTriggerPx,
         posSide=stop.posSide, tdMode=stop.tdMode, slTriggerPxType=stop.slTriggerPxType, reduceOnly=True,
     )
+    record_stop_owner(engine.redis, engine.keys, new_id, stop.strategy, stop.entryClOrdId)  # before: it may fire at once
     placed = engine.rest.place_algo(algo)
     engine.redis.set(_version_key(engine, base), new_version)
     engine.algos.record(stop.to_algo(uTime=_now_ms()))
@@ -120,6 +121,7 @@ def protect_positions(engine: Engine) -> ProtectReport:
             posSide=pos.posSide, tdMode=pos.mgnMode or TdMode.CROSS, reduceOnly=True,
         )
         try:
+            record_stop_owner(engine.redis, engine.keys, algo_id, "", "")
             engine.rest.place_algo(algo)
             engine.algos.record(algo)
             report.placed.append({"instId": pos.instId, "posSide": str(pos.posSide), "sz": str(missing),
