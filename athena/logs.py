@@ -50,3 +50,13 @@ def setup_logging(level: str = "INFO", secrets: Iterable[str] = ()) -> None:
         h.filters = [f for f in h.filters if not isinstance(f, RedactSecrets)]
         h.addFilter(redact)
     root.setLevel(level)
+
+
+def install_redaction(secrets: Iterable[str], logger: logging.Logger | None = None) -> None:
+    """Put one RedactSecrets filter on every handler of `logger` (root by default), adding no
+    handler: for processes whose logging someone else set up (Celery workers and beat)."""
+    target = logger or logging.getLogger()
+    redact = RedactSecrets(secrets)
+    for h in target.handlers:
+        h.filters = [f for f in h.filters if not isinstance(f, RedactSecrets)]
+        h.addFilter(redact)

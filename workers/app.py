@@ -12,7 +12,7 @@ import sys
 from typing import Any
 
 from celery import Celery
-from celery.signals import worker_init
+from celery.signals import after_setup_logger, after_setup_task_logger, worker_init
 from kombu import Queue
 
 from athena.config import Settings, get_settings
@@ -80,3 +80,16 @@ def _freeze_gc(**_: Any) -> None:
 
 
 app = make_app()
+
+
+@after_setup_logger.connect
+@after_setup_task_logger.connect
+def _redact_secrets(logger: Any = None, **_: Any) -> None:
+    """Every worker and beat log handler Celery sets up drops secret values (keys, Redis password)."""
+    from athena.logs import install_redaction
+
+    try:
+        secrets = get_settings().secrets()
+    except Exception:  # bad config: start-up fails elsewhere with the message naming the key
+        return
+    install_redaction(secrets, logger)

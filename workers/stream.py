@@ -15,7 +15,6 @@ from celery import bootsteps
 from celery.worker.control import inspect_command
 
 from athena.config import get_settings
-from athena.logs import setup_logging
 from athena.stream_service import StreamService
 from workers.app import app
 from workers.sender import CelerySender
@@ -31,7 +30,6 @@ class StreamStep(bootsteps.StartStopStep):  # type: ignore[misc]
     def start(self, worker: Any) -> None:
         global _service
         settings = get_settings()
-        setup_logging(settings.log_level, settings.secrets())
         _service = StreamService(settings, CelerySender(app)).start()
 
     def stop(self, worker: Any) -> None:

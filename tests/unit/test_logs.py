@@ -84,3 +84,25 @@ def test_setup_logging_installs_one_filter_on_root(capsys: pytest.CaptureFixture
     finally:
         root.handlers = saved_handlers
         root.setLevel(saved_level)
+
+
+def test_celery_logging_signal_installs_redaction_without_adding_handlers() -> None:
+    """Workers and beat: Celery sets up the handlers; ours only adds the filter (no duplicate lines)."""
+    import workers.app as celery_app
+    from athena.config import get_settings, load_settings, set_settings
+
+    previous = get_settings()
+    set_settings(load_settings(env="test", environ={"OKX_API_KEY": SECRET}, dotenv=False))
+    buf = io.StringIO()
+    log = logging.getLogger("test_logs_celery")
+    log.handlers = [logging.StreamHandler(buf)]
+    log.propagate = False
+    try:
+        celery_app._redact_secrets(logger=log)
+        celery_app._redact_secrets(logger=log)  # both signals may fire for one logger: one filter
+        assert len(log.handlers) == 1
+        assert sum(isinstance(f, RedactSecrets) for f in log.handlers[0].filters) == 1
+        log.warning("signing with %s", SECRET)
+        assert "signing with ***" in buf.getvalue() and SECRET not in buf.getvalue()
+    finally:
+        set_settings(previous)
