@@ -245,11 +245,16 @@ class OrderManager:
         emitted right after from that entry, so a crash in between loses nothing: the next drain
         (recover_outbox) emits it, exactly once per entry."""
         t = self.store.apply(self.resolve(update), outbox=True, claim=self._owner, claim_ttl_s=self.claim_ttl_s)
+        stop_done = t.outbox is not None and t.outbox.fill
+        if stop_done:
+            # Stop first (rule 3): the protective order must not wait behind the journal writes, the
+            # ledger and the fill listeners (~3 ms, more under load).
+            self.ensure_stop(t.order)
         if t.applied:
             self.bus.publish(EventType.ORDER_UPDATE, t.order)
             self._journal("upsert_order", t.order)
         if t.outbox is not None:
-            self._emit(t.outbox)
+            self._emit(t.outbox, stop_done=stop_done)
         if t.outbox_pending > 1:  # someone else's entries wait too: in flight elsewhere, or left by a crash
             self.recover_outbox()
         return t
@@ -272,7 +277,7 @@ class OrderManager:
                     done += 1
         return done
 
-    def _emit(self, entry: OutboxEntry, recovered: bool = False) -> None:
+    def _emit(self, entry: OutboxEntry, recovered: bool = False, stop_done: bool = False) -> None:
         """The side effects of one committed transition, then ack. Each step is idempotent or
         guarded by the entry's claim: journal rows are unique by fill_key, the stop plan compares
         with the stop already requested, the ledger and capital book each fill_key once."""
@@ -287,7 +292,8 @@ class OrderManager:
             self._on_fill(entry)
         if entry.final and order.state in (OrderState.CANCELED, OrderState.REJECTED):
             self.bus.publish(EventType.ORDER_CANCELLED, order)
-        self.ensure_stop(current)
+        if not stop_done:  # on_update already sent it, ahead of the side effects above
+            self.ensure_stop(current)
         try:
             self.store.ack_outbox(entry.id)
         except Exception:  # the claim expires and a later drain re-emits: idempotent consumers
