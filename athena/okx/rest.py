@@ -20,7 +20,8 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import replace
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -365,7 +366,8 @@ class OkxRestGateway:
             if exc.update is None:
                 exc.update = parse.order_rejected(req, exc.sCode or exc.code, exc.sMsg or exc.msg)
             raise
-        return parse.order_ack(self._one_item(env, "/trade/order", req.clOrdId, req), req)
+        with _sent("/api/v5/trade/order", req.clOrdId):
+            return parse.order_ack(self._one_item(env, "/trade/order", req.clOrdId, req), req)
 
     def place_batch(self, reqs: Sequence[OrderRequest]) -> list[OrderUpdate]:
         """Up to 20 orders. Per-order results in order: LIVE when accepted, REJECTED (sCode) when not."""
@@ -375,25 +377,27 @@ class OkxRestGateway:
             raise ValueError("place_batch: at most 20 orders")
         env = self._call("POST", "/api/v5/trade/batch-orders", body=[r.to_okx() for r in reqs], instId=reqs[0].instId,
                          clOrdId=",".join(r.clOrdId for r in reqs))
-        items = self._items(env, "/trade/batch-orders")
-        if len(items) != len(reqs):
-            raise ParseError(f"batch-orders: {len(items)} results for {len(reqs)} orders")
-        by_id = {str(i.get("clOrdId") or ""): i for i in items if isinstance(i, dict)}
-        out = []
-        for req, pos_item in zip(reqs, items, strict=True):
-            item = by_id.get(req.clOrdId, pos_item)
-            s_code = str(item.get("sCode", "0"))
-            if s_code == "0":
-                out.append(parse.order_ack(item, req))
-            else:
-                out.append(parse.order_rejected(req, s_code, self._scrub(str(item.get("sMsg") or ""))))
-        return out
+        with _sent("/api/v5/trade/batch-orders", ",".join(r.clOrdId for r in reqs)):
+            items = self._items(env, "/trade/batch-orders")
+            if len(items) != len(reqs) or not all(isinstance(i, dict) for i in items):
+                raise ParseError(f"batch-orders: {len(items)} results for {len(reqs)} orders")
+            by_id = {str(i.get("clOrdId") or ""): i for i in items}
+            out = []
+            for req, pos_item in zip(reqs, items, strict=True):
+                item = by_id.get(req.clOrdId, pos_item)  # order_ack refuses an item naming another order
+                s_code = str(item.get("sCode", "0"))
+                if s_code == "0":
+                    out.append(parse.order_ack(item, req))
+                else:
+                    out.append(parse.order_rejected(req, s_code, self._scrub(str(item.get("sMsg") or ""))))
+            return out
 
     def cancel_order(self, instId: str, clOrdId: str | None = None, ordId: str | None = None) -> OrderAck:
         """Cancel accepted (the final state arrives on the orders channel). 51400 -> OkxRejected."""
         body = _ids(instId, clOrdId, ordId)
         env = self._call("POST", "/api/v5/trade/cancel-order", body=body, instId=instId, clOrdId=clOrdId or "")
-        return parse.order_ack_plain(self._one_item(env, "/trade/cancel-order", clOrdId or ""))
+        with _sent("/api/v5/trade/cancel-order", clOrdId or ""):
+            return parse.order_ack_plain(self._one_item(env, "/trade/cancel-order", clOrdId or ""))
 
     def amend_order(
         self,
@@ -417,7 +421,8 @@ class OkxRestGateway:
         if cxlOnFail:
             body["cxlOnFail"] = True
         env = self._call("POST", "/api/v5/trade/amend-order", body=body, instId=instId, clOrdId=clOrdId or "")
-        return parse.order_ack_plain(self._one_item(env, "/trade/amend-order", clOrdId or ""))
+        with _sent("/api/v5/trade/amend-order", clOrdId or ""):
+            return parse.order_ack_plain(self._one_item(env, "/trade/amend-order", clOrdId or ""))
 
     def get_order(self, instId: str, clOrdId: str | None = None, ordId: str | None = None) -> OrderUpdate | None:
         """The order as the exchange knows it, or None when it does not exist (51603)."""
@@ -456,7 +461,8 @@ class OkxRestGateway:
         if autoCxl:
             body["autoCxl"] = True
         env = self._call("POST", "/api/v5/trade/close-position", body=body, instId=instId, clOrdId=clOrdId or "")
-        return parse.close_position_ack(self._one_item(env, "/trade/close-position", clOrdId or ""))
+        with _sent("/api/v5/trade/close-position", clOrdId or ""):
+            return parse.close_position_ack(self._one_item(env, "/trade/close-position", clOrdId or ""))
 
     def cancel_all_after(self, timeout_s: int) -> CancelAllAfter:
         """Dead-man's switch: cancel everything unless called again within timeout_s (0 disables, 10-120)."""
@@ -485,10 +491,11 @@ class OkxRestGateway:
         if algo.algoClOrdId:
             body["algoClOrdId"] = algo.algoClOrdId
         env = self._call("POST", "/api/v5/trade/order-algo", body=body, instId=algo.instId, clOrdId=algo.algoClOrdId)
-        item = self._one_item(env, "/trade/order-algo", algo.algoClOrdId)
-        algo_id = parse.opt_s(item, "algoId")
-        if algo_id is None:
-            raise ParseError("order-algo: accepted without algoId")
+        with _sent("/api/v5/trade/order-algo", algo.algoClOrdId):
+            item = self._one_item(env, "/trade/order-algo", algo.algoClOrdId)
+            algo_id = parse.opt_s(item, "algoId")
+            if algo_id is None:
+                raise ParseError("order-algo: accepted without algoId")
         return replace(algo, algoId=algo_id, state=AlgoState.LIVE, uTime=parse.as_int(item.get("ts")) or algo.uTime)
 
     def cancel_algos(self, instId: str, algoIds: Iterable[str] = (), algoClOrdIds: Iterable[str] = ()) -> list[AlgoAck]:
@@ -499,11 +506,12 @@ class OkxRestGateway:
         if len(body) > 10:
             raise ValueError("cancel_algos: at most 10 per call")
         env = self._call("POST", "/api/v5/trade/cancel-algos", body=body, instId=instId)
-        return [
-            AlgoAck(str(i.get("algoId") or ""), str(i.get("algoClOrdId") or ""), str(i.get("sCode", "0")), self._scrub(str(i.get("sMsg") or "")))
-            for i in self._items(env, "/trade/cancel-algos")
-            if isinstance(i, dict)
-        ]
+        with _sent("/api/v5/trade/cancel-algos", ",".join(str(b.get("algoClOrdId") or b.get("algoId")) for b in body)):
+            return [
+                AlgoAck(str(i.get("algoId") or ""), str(i.get("algoClOrdId") or ""), str(i.get("sCode", "0")), self._scrub(str(i.get("sMsg") or "")))
+                for i in self._items(env, "/trade/cancel-algos")
+                if isinstance(i, dict)
+            ]
 
     def algos_pending(self, instId: str | None = None, ordType: str = "conditional,oco", max_pages: int = 10) -> list[AlgoOrder]:
         """Working stops. Algos AlgoOrder cannot represent (take-profit only, closeFraction) are logged and skipped."""
@@ -542,6 +550,16 @@ ORDER_PATHS = frozenset({"/api/v5/trade/order", "/api/v5/trade/batch-orders", "/
 # Requests OKX drops when they arrive after their expTime header (OKX_FACTS §2).
 EXP_TIME_PATHS = frozenset({"/api/v5/trade/order", "/api/v5/trade/batch-orders", "/api/v5/trade/amend-order",
                             "/api/v5/trade/amend-batch-orders"})
+
+
+@contextmanager
+def _sent(path: str, clOrdId: str) -> Iterator[None]:
+    """An unreadable reply to a request that was sent and may have acted (an ack without a list, an item
+    naming another order, no algoId) is AMBIGUOUS, not a ParseError: the caller must query by clOrdId."""
+    try:
+        yield
+    except ParseError as exc:
+        raise OkxAmbiguous(f"unreadable reply to a sent request: {exc.msg}", path=path, clOrdId=clOrdId) from None
 
 
 def _ids(instId: str, clOrdId: str | None, ordId: str | None) -> dict[str, Any]:

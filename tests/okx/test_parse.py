@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
@@ -94,7 +95,9 @@ def test_order_ack_and_rejection_samples() -> None:
     u = parse.order_ack(item, req)
     assert u.state is OrderState.LIVE and u.ordId == "312269865356374016" and u.source == "rest_ack"
     batch = ccxt("createOrder_batch_orders_market_with_attached_sl")["data"][0]
-    assert parse.order_ack(batch, req).ordId == "2896576259728695296"
+    assert parse.order_ack(batch, replace(req, clOrdId=batch["clOrdId"])).ordId == "2896576259728695296"
+    with pytest.raises(ParseError, match="clOrdId"):  # an ack naming another order is never booked under ours
+        parse.order_ack(batch, req)
     rej = docs("rest_order_rejected_typical")["data"][0]
     r = parse.order_rejected(req, rej["sCode"], rej["sMsg"])
     assert r.state is OrderState.REJECTED and r.sCode == "51016"

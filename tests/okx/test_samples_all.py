@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -119,7 +120,8 @@ def test_rest_responses_through_the_gateway(canned: tuple[OkxRestGateway, Canned
     assert gw.place_order(req).ordId == "312269865356374016"
     assert "expTime" in a.sent[-1].headers
     a.bodies.append(ccxt("createOrder_batch_orders_market_with_attached_sl"))
-    assert gw.place_batch([req])[0].ordId == "2896576259728695296"
+    batch_req = replace(req, clOrdId="6b9ad766b55dBCDE63969a1144bfb943")  # the id that sample acknowledges
+    assert gw.place_batch([batch_req])[0].ordId == "2896576259728695296"
     a.bodies.append(docs("rest_order_rejected_typical"))
     with pytest.raises(OkxRejected) as info:
         gw.place_order(req)
