@@ -380,7 +380,9 @@ class CapitalCommander:
         def body(pipe: Any) -> FillResult:
             pipe.watch(k_mark, k_res, k_day)
             res = _h(pipe.hgetall(k_res))
-            strategy = res.get("strategy") or fill.strategy or UNASSIGNED  # the reservation is authoritative
+            # the reservation is authoritative; an unclaimed fill that reduces exactly one
+            # strategy's position (flatten's close-position, a manual close) is that strategy's
+            strategy = res.get("strategy") or fill.strategy or self._sole_holder(fill) or UNASSIGNED
             if pipe.exists(k_mark):
                 return FillResult(False, strategy, fill.instId)
             ps = str(fill.posSide or PosSide.NET)
@@ -422,6 +424,15 @@ class CapitalCommander:
             return FillResult(True, strategy, fill.instId, pnl, fill.fee, new_qty, new_avg, released)
 
         return self._atomic(body)
+
+    def _sole_holder(self, fill: Fill) -> str | None:
+        ps = str(fill.posSide or PosSide.NET)
+        holders = [
+            p.strategy for p in self.positions()
+            if p.instId == fill.instId and p.posSide == ps and p.strategy != UNASSIGNED
+            and p.qty != 0 and (p.qty > 0) != (fill.signed_sz > 0)
+        ]  # fmt: skip
+        return holders[0] if len(holders) == 1 else None
 
     def _proportional(
         self, fill: Fill, res: Mapping[str, str], st: Mapping[str, str]

@@ -171,6 +171,19 @@ def test_long_pnl_with_fees_partial_close(cap: CapitalCommander) -> None:
     assert cap.used_margin("alpha") == 0 and cap.open_instruments() == set()
 
 
+def test_unclaimed_close_is_booked_to_the_one_strategy_it_reduces(cap: CapitalCommander) -> None:
+    """Regression (found by the demo): flatten's close-position fill carries no strategy; it was
+    booked to 'unassigned' as a new opposite position, so alpha never realised its PnL."""
+    cap.on_fill(fill("A1", Side.BUY, "10", "50000", "10", "-2.5"), BTC)
+    r = cap.on_fill(fill("xclose1", Side.SELL, "10", "50100", "10", "-2.5", strategy=""), BTC)
+    assert r.strategy == "alpha" and r.qty == 0
+    assert cap.realised("alpha") == D(5)  # (50100 - 50000) * 10 * 0.01 - 2.5 - 2.5
+    assert [p for p in cap.positions() if p.qty != 0] == []
+    # with no single holder to reduce, it stays unassigned (never guessed)
+    r = cap.on_fill(fill("xopen1", Side.SELL, "1", "50000", "1", "0", strategy=""), BTC)
+    assert r.strategy == "unassigned"
+
+
 def test_short_pnl_with_fees_partial_close_and_flip(cap: CapitalCommander) -> None:
     cap.on_fill(fill("S1", Side.SELL, "4", "3000", "4", "-0.6", ETH, "beta"), ETH)
     r = cap.on_fill(fill("S2", Side.BUY, "1", "2900", "1", "-0.145", ETH, "beta"), ETH)
