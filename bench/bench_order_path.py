@@ -149,7 +149,9 @@ def main(argv: list[str] | None = None) -> int:
     quiet_logs()
     h = print_header("order_path (decision -> order on the wire via Celery + Redis)")
     rates = [float(r) for r in args.rates.split(",") if r]
-    seconds, base_n, min_n = (1.0, 10, 3) if args.quick else (args.seconds, args.baseline_n, 20)
+    seconds, base_n, min_n = (0.3, 5, 3) if args.quick else (args.seconds, args.baseline_n, 20)
+    if args.quick:
+        rates = rates[1:2] or rates[:1]
 
     from athena.engine import Engine
     from workers.app import app, configure

@@ -7,13 +7,15 @@ The sim runs in its own process (bench.simproc), rate limits off. Figures:
   ccxt's enableRateLimit is; p50/p99 µs.
 - parse: one orders-pending page of 100 rows (raw bytes from the sim) into each library's objects
   (Athena: orjson + parse.order_update with Decimals; ccxt: json + parse_orders; python-okx hands
-  back json.loads' dict, so its parse is json.loads). µs per page.
+  back json.loads' dict of strings, so its parse is json.loads; "python-okx+Decimal" also converts
+  the numbers Athena converts, i.e. the same usable output). µs per page.
 - WS ticker ingest: each client subscribes to `tickers` on 10 instruments, then the sim pushes a
   burst (/sim/step). msgs/s as received (wall), and the CPU the client spent per message in this
   process: 1e6 / cpu_us_per_msg is the ingest capacity of one core, which does not depend on how
   fast the sim produces. Athena: OkxPublicWsGateway -> Ticker objects (Decimal); ccxt.pro:
   watch_tickers -> unified tickers; python-okx: WsPublicAsync -> callback(raw) + json.loads
-  (python-okx always passes an SSL context, so its factory is patched to connect to ws:// here).
+  (python-okx always passes an SSL context, so its factory is patched to connect to ws:// here;
+  "python-okx+Decimal" also converts the 5 numbers Athena's Ticker carries).
 Ratios are competitor / Athena for times (>1: Athena faster) and Athena / competitor for rates.
 
     .venv/bin/python -m bench.bench_peers [--n 300] [--steps 300] [--quick]
@@ -99,19 +101,20 @@ def rest_round_trips(stack: Stack, n: int) -> dict[str, dict[str, Any]]:
     return {k: stats_ns(v, "us") for k, v in out.items()}
 
 
-def parse_page(stack: Stack, n: int) -> dict[str, dict[str, Any]]:
+def parse_page(stack: Stack, n: int, min_rows: int = 100) -> dict[str, dict[str, Any]]:
     import orjson
 
     from athena.okx import parse
 
     raw = stack.client.request("GET", "/api/v5/trade/orders-pending?instType=SWAP&limit=100").content
     rows = orjson.loads(raw)["data"]
-    if len(rows) < 100:
-        raise RuntimeError(f"need 100 pending orders to parse, have {len(rows)}")
+    if len(rows) < min_rows:
+        raise RuntimeError(f"need {min_rows} pending orders to parse, have {len(rows)}")
     cx = ccxt_rest(stack.sim_url)
     fns = {
         "athena": lambda: [parse.order_update(r, source="rest_query") for r in orjson.loads(raw)["data"]],
         "python-okx": lambda: json.loads(raw)["data"],
+        "python-okx+Decimal": lambda: [_decimals(r, ORDER_NUMBERS) for r in json.loads(raw)["data"]],
         "ccxt": lambda: cx.parse_orders(json.loads(raw)["data"]),
     }
     out: dict[str, list[int]] = {k: [] for k in fns}
@@ -123,6 +126,19 @@ def parse_page(stack: Stack, n: int) -> dict[str, dict[str, Any]]:
                 out[name].append(time.perf_counter_ns() - t0)
     cx.session.close()
     return {k: stats_ns(v, "us") for k, v in out.items()}
+
+
+# python-okx returns strings; a caller that trades on them converts the same numbers Athena parses.
+ORDER_NUMBERS = ("accFillSz", "avgPx", "fillSz", "fillPx", "fee", "sz", "px", "pnl")
+TICKER_NUMBERS = ("last", "bidPx", "bidSz", "askPx", "askSz")
+
+
+def _decimals(row: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
+    out = dict(row)
+    for k in keys:
+        v = row.get(k)
+        out[k] = Decimal(v) if v else None
+    return out
 
 
 # -- WS ingest ----------------------------------------------------------------------------------------
@@ -235,7 +251,7 @@ def ingest_ccxtpro(stack: Stack, ids: list[str], steps: int) -> dict[str, Any]:
     return _in_loop(make, stack, Meter(), steps)
 
 
-def ingest_pyokx(stack: Stack, ids: list[str], steps: int) -> dict[str, Any]:
+def ingest_pyokx(stack: Stack, ids: list[str], steps: int, decimals: bool = False) -> dict[str, Any]:
     import websockets
     from okx.websocket.WebSocketFactory import WebSocketFactory
     from okx.websocket.WsPublicAsync import WsPublicAsync
@@ -251,7 +267,9 @@ def ingest_pyokx(stack: Stack, ids: list[str], steps: int) -> dict[str, Any]:
         def callback(message: str) -> None:
             msg = json.loads(message)  # what every python-okx user's callback does first
             if "data" in msg:
-                for _ in msg["data"]:
+                for d in msg["data"]:
+                    if decimals:
+                        _decimals(d, TICKER_NUMBERS)
                     meter.hit()
 
         await ws.start()
@@ -276,20 +294,23 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     quiet_logs()
     h = print_header("peers (Athena vs python-okx vs ccxt / ccxt.pro, same sim)")
-    n, steps = (10, 20) if args.quick else (args.n, args.steps)
+    n, steps = (3, 5) if args.quick else (args.n, args.steps)
     with Stack(n_instruments=N_WS_INST, sim_process=True) as stack:
         stack.step(2)
         load_rest = loadavg()
-        rest = rest_round_trips(stack, max(n, 34))  # >= 100 resting orders for the parse page
+        rest = rest_round_trips(stack, n if args.quick else max(n, 34))  # >= 100 resting orders for the parse page
         for k, v in rest.items():
             print(fmt_stats(f"REST order round trip: {k}", v, "us"), flush=True)
         load_parse = loadavg()
-        parsing = parse_page(stack, n)
+        parsing = parse_page(stack, n, 1 if args.quick else 100)
         for k, v in parsing.items():
             print(fmt_stats(f"parse 100 pending orders: {k}", v, "us"), flush=True)
         ids = stack.symbols[:N_WS_INST]
         ws: dict[str, Any] = {}
-        for name, fn in (("athena", ingest_athena), ("ccxt.pro", ingest_ccxtpro), ("python-okx", ingest_pyokx)):
+        clients: tuple[tuple[str, Any], ...] = (
+            ("athena", ingest_athena), ("ccxt.pro", ingest_ccxtpro), ("python-okx", ingest_pyokx),
+            ("python-okx+Decimal", lambda st, i, n: ingest_pyokx(st, i, n, decimals=True)))
+        for name, fn in clients:
             load = loadavg()
             try:
                 ws[name] = {**fn(stack, ids, steps), "loadavg": load}
@@ -305,9 +326,10 @@ def main(argv: list[str] | None = None) -> int:
     ratios: dict[str, Any] = {}
     for peer in ("python-okx", "ccxt"):
         ratios[f"rest_p50_{peer}_over_athena"] = ratio(rest[peer]["p50_us"], rest["athena"]["p50_us"])
+    for peer in ("python-okx", "python-okx+Decimal", "ccxt"):
         ratios[f"parse_p50_{peer}_over_athena"] = ratio(parsing[peer]["p50_us"], parsing["athena"]["p50_us"])
     a = ws.get("athena", {})
-    for peer in ("ccxt.pro", "python-okx"):
+    for peer in ("ccxt.pro", "python-okx", "python-okx+Decimal"):
         p = ws.get(peer, {})
         if "msgs_per_cpu_s" in a and "msgs_per_cpu_s" in p:
             ratios[f"ws_capacity_athena_over_{peer}"] = ratio(a["msgs_per_cpu_s"], p["msgs_per_cpu_s"])

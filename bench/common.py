@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-OUT_DIR = ROOT / "var" / "bench"
+OUT_DIR = Path(os.environ.get("ATHENA_BENCH_OUT") or ROOT / "var" / "bench")  # the smoke test writes elsewhere
 PY = str(ROOT / ".venv" / "bin" / "python") if (ROOT / ".venv" / "bin" / "python").exists() else sys.executable
 CELERY = str(Path(PY).parent / "celery")
 
