@@ -13,7 +13,15 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG_DIR = Path(os.environ.get("ATHENA_CONFIG_DIR", ROOT / "config"))
@@ -32,8 +40,22 @@ class ConfigError(ValueError):
     """Bad configuration, with the offending key and where it came from."""
 
 
+# Numbers beyond this cannot be meant, and a Decimal past the context's Emax (1e999999) raises Overflow
+# in the first multiplication, long after start-up.
+MAX_NUMBER = Decimal("1e15")
+
+
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True, allow_inf_nan=False)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _finite_and_sane(cls, v: Any) -> Any:
+        if isinstance(v, Decimal | float | int) and not isinstance(v, bool):
+            d = v if isinstance(v, Decimal) else Decimal(v)
+            if not d.is_finite() or d.copy_abs() >= MAX_NUMBER:  # copy_abs: abs() would round and overflow
+                raise ValueError(f"out of range (must be finite and below {MAX_NUMBER:.0e} in size)")
+        return v
 
 
 class OkxSettings(_Strict):
@@ -212,9 +234,15 @@ _SECRET_KEYS = {"okx.api_key", "okx.secret_key", "okx.passphrase", "redis_url", 
 
 def _read_json(path: Path) -> dict[str, Any]:
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise ConfigError(f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
+    except UnicodeDecodeError as exc:  # a binary or non-UTF-8 file
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: nested too deeply") from None
+    except OSError as exc:  # a directory, no permission
+        raise ConfigError(f"{path}: cannot read ({type(exc).__name__})") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: top level must be a JSON object")
     return data
