@@ -21,7 +21,7 @@ from athena.okx.private_ws import PrivateConnection
 from athena.okx.public_ws import OkxPublicWsGateway
 from athena.okx.signing import Credentials
 from tests.fuzz import samples as S
-from tests.fuzz._fuzz import FUZZ, mutated, raw_frames, tried
+from tests.fuzz._fuzz import mutated, raw_frames, scaled, tried
 
 
 class Records(logging.Handler):
@@ -76,7 +76,7 @@ def test_public_ws_handler_never_raises() -> None:
     rec = _listen("athena.okx.ws")
     valid = S.public_frames()
 
-    @FUZZ
+    @scaled(600)  # cheap: no I/O
     @given(raw=_frames(valid))
     def run(raw: bytes) -> None:
         tried("okx.public_ws.on_message")
@@ -110,7 +110,7 @@ def test_private_ws_handler_never_raises() -> None:
     rec = _listen("athena.okx")
     valid = S.private_frames()
 
-    @FUZZ
+    @scaled(600)  # cheap: no I/O
     @given(raw=_frames(valid))
     def run(raw: bytes) -> None:
         tried("okx.private_ws.on_message")
