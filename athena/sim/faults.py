@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections import Counter
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -49,13 +50,15 @@ class Faults:
     reject_orders: int = 0  # the next N placements are rejected ...
     reject_code: str = "51008"  # ... with this sCode
     rng: random.Random = field(default_factory=lambda: random.Random(7), repr=False)
+    fired: Counter[str] = field(default_factory=Counter)  # faults injected so far, by kind (chaos figures)
 
     def update(self, spec: dict[str, Any]) -> None:
         """Apply an admin JSON spec, e.g. {"stall_s": 3, "rest_timeout": {"count": 1}, "reject_orders": 2}."""
-        names = {f.name for f in fields(self)} - {"rng", "stall_until"}
+        names = {f.name for f in fields(self)} - {"rng", "stall_until", "fired"}
         for k, v in spec.items():
             if k == "stall_s":
                 self.stall_until = time.monotonic() + float(v)
+                self.fired["stall"] += 1
             elif k in ("rest_5xx", "rest_timeout", "rest_rate_limit"):
                 setattr(self, k, Rule(**v) if isinstance(v, dict) else Rule(count=int(v)))
             elif k in names:
@@ -70,6 +73,6 @@ class Faults:
             if f.name == "rng":
                 continue
             v = getattr(self, f.name)
-            out[f.name] = v.__dict__.copy() if isinstance(v, Rule) else v
+            out[f.name] = v.__dict__.copy() if isinstance(v, Rule) else dict(v) if isinstance(v, Counter) else v
         out["stall_s_left"] = max(0.0, self.stall_until - time.monotonic())
         return out

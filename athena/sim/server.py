@@ -207,6 +207,7 @@ class SimServer:
         """Place one order, honouring the reject-next-orders fault."""
         if self.faults.reject_orders > 0:
             self.faults.reject_orders -= 1
+            self.faults.fired["reject_orders"] += 1
             code = self.faults.reject_code
             return {"clOrdId": text(body, "clOrdId"), "ordId": "", "tag": text(body, "tag"),
                     "ts": str(self.exchange.now()), "sCode": code, "sMsg": msg(code), "subCode": ""}
@@ -227,12 +228,15 @@ class SimServer:
             self.on_request(path, raw, recv_ns)
         f = self.faults
         if f.rest_rate_limit.fire(path, f.rng):
+            f.fired["rest_rate_limit"] += 1
             return _resp(429, "50011", msg("50011"), [])
         if f.rest_5xx.fire(path, f.rng):
+            f.fired["rest_5xx"] += 1
             if f.rest_5xx_execute:
                 await self._process(request, route, raw, in_time)
             return _resp(503, f.rest_5xx_code, msg(f.rest_5xx_code), [])
         if f.rest_timeout.fire(path, f.rng):
+            f.fired["rest_timeout"] += 1
             await asyncio.sleep(f.rest_timeout_hold_s)  # the client gives up; the order still happens
         return await self._process(request, route, raw, in_time)
 
@@ -272,6 +276,7 @@ class SimServer:
         if route.trade:
             extra = {"inTime": in_time, "outTime": str(time.time_ns() // 1000)}
             if self.faults.push_before_ack:
+                self.faults.fired["push_before_ack"] += 1
                 await self.hub.drain()
         return _resp(200, code, message, data, extra)
 
@@ -310,7 +315,7 @@ class SimServer:
                 self.faults.update(body)
                 data = self.faults.view()
             elif tail == "faults/clear":
-                self.faults = Faults(rng=self.faults.rng)
+                self.faults = Faults(rng=self.faults.rng, fired=self.faults.fired)
                 data = self.faults.view()
             elif tail == "price":
                 inst_id = str(body["instId"])
@@ -332,6 +337,7 @@ class SimServer:
                 data = {"running": self.market_running, "tick_interval_ms": self.config.tick_interval_ms}
             elif tail == "ws/drop":
                 data = {"dropped": await self.hub.drop_all()}
+                self.faults.fired["ws_drop"] += 1
             elif tail == "poll":
                 ex.poll()
                 data = {}
