@@ -139,8 +139,8 @@ class WsHub:
             self._unsub(c, c.subs[key])
 
     async def _writer(self, c: Conn) -> None:
-        faults = self.srv.faults
         while not c.closed:
+            faults = self.srv.faults  # each round: /sim/faults/clear replaces the object
             if not c.out:
                 c.wake.clear()
                 await c.wake.wait()
@@ -167,12 +167,14 @@ class WsHub:
                 for i in range(len(batch) - 1):
                     if batch[i][1] and batch[i + 1][1] and rng.random() < faults.reorder_pushes:
                         batch[i], batch[i + 1] = batch[i + 1], batch[i]
+                        faults.fired["reorder_pushes"] += 1
             try:
                 for text, is_data in batch:
                     await self._send(c, text)
                     if is_data:
                         self.pushes += 1
                         if faults.duplicate_pushes and rng.random() < faults.duplicate_pushes:
+                            faults.fired["duplicate_pushes"] += 1
                             await self._send(c, text)
             finally:
                 c.sending = False
