@@ -25,6 +25,7 @@ from athena.oms.stops import StopRequest, record_stop_owner
 log = logging.getLogger(__name__)
 
 DEFAULT_PROTECT_STOP_PCT = Decimal("0.01")  # a stop for a position we have no plan for: 1% away
+DUPLICATE_ALGO_ID = "51065"
 
 
 def versioned_id(base: str, version: int) -> str:
@@ -57,7 +58,23 @@ class StopOutcome:
 def ensure_stop(engine: Engine, stop: StopRequest) -> StopOutcome:
     """Make the exchange hold a working stop for this entry covering at least stop.sz. Idempotent."""
     base = stop.algoClOrdId
-    version = current_version(engine, base)
+    raw_version = engine.redis.get(_version_key(engine, base))
+    if raw_version is None:
+        # No stop recorded for this entry yet (the fill -> stop path): place it at once instead of
+        # listing the pending algos first (a REST round trip). If an earlier attempt placed it
+        # and died before recording, the exchange refuses the duplicate id (51065) and the full
+        # comparison below settles it.
+        record_stop_owner(engine.redis, engine.keys, base, stop.strategy, stop.entryClOrdId)  # before: it may fire at once
+        try:
+            placed = engine.rest.place_algo(_algo_for(stop, base))
+        except OkxRejected as exc:
+            if DUPLICATE_ALGO_ID not in (exc.sCode, exc.code):
+                raise
+        else:
+            engine.redis.set(_version_key(engine, base), 0)
+            engine.algos.record(stop.to_algo(uTime=_now_ms()))
+            return StopOutcome("placed", placed.algoClOrdId, str(stop.sz))
+    version = int(raw_version) if raw_version else 0
     live = {a.algoClOrdId: a for a in engine.rest.algos_pending(stop.instId)}
     current = live.get(versioned_id(base, version))
     if current is not None and current.sz >= stop.sz:
@@ -68,12 +85,8 @@ def ensure_stop(engine: Engine, stop: StopRequest) -> StopOutcome:
     if new_id in live and live[new_id].sz >= stop.sz:  # placed by an attempt that died before recording
         engine.redis.set(_version_key(engine, base), new_version)
         return StopOutcome("covered", new_id, str(live[new_id].sz))
-    algo = AlgoOrder(
-        algoClOrdId=new_id, instId=stop.instId, side=stop.side, sz=stop.sz, slTriggerPx=stop.slTriggerPx,
-        posSide=stop.posSide, tdMode=stop.tdMode, slTriggerPxType=stop.slTriggerPxType, reduceOnly=True,
-    )
     record_stop_owner(engine.redis, engine.keys, new_id, stop.strategy, stop.entryClOrdId)  # before: it may fire at once
-    placed = engine.rest.place_algo(algo)
+    placed = engine.rest.place_algo(_algo_for(stop, new_id))
     engine.redis.set(_version_key(engine, base), new_version)
     engine.algos.record(stop.to_algo(uTime=_now_ms()))
     if current is not None:
@@ -83,6 +96,13 @@ def ensure_stop(engine: Engine, stop: StopRequest) -> StopOutcome:
             log.exception("stop %s: old version %s not cancelled (cancel_ghost_orders will)", base, current.algoClOrdId)
         return StopOutcome("amended", placed.algoClOrdId, str(stop.sz))
     return StopOutcome("placed", placed.algoClOrdId, str(stop.sz))
+
+
+def _algo_for(stop: StopRequest, algo_id: str) -> AlgoOrder:
+    return AlgoOrder(
+        algoClOrdId=algo_id, instId=stop.instId, side=stop.side, sz=stop.sz, slTriggerPx=stop.slTriggerPx,
+        posSide=stop.posSide, tdMode=stop.tdMode, slTriggerPxType=stop.slTriggerPxType, reduceOnly=True,
+    )
 
 
 def cancel_stop(engine: Engine, instId: str, base: str) -> list[str]:
