@@ -9,7 +9,7 @@ book crosses it or a market trade prints through it.
 
 from __future__ import annotations
 
-from collections import deque
+from collections import Counter, deque
 from decimal import Decimal
 from typing import Any
 
@@ -40,6 +40,8 @@ class Exchange(AccountMixin, AlgoMixin, PublicMixin):
         self.uid = uid
         self.markets = {}
         self.orders, self.pending, self.pending_cl, self.cl_latest = {}, {i: {} for i in self.insts}, {}, {}
+        self.accepted = 0  # orders ever accepted, and per clOrdId (history trims self.orders)
+        self.cl_accepted: Counter[str] = Counter()
         self.done = deque()
         self.algos, self.algo_cl = {}, {}
         self.fills = deque(maxlen=HISTORY)
@@ -89,9 +91,11 @@ class Exchange(AccountMixin, AlgoMixin, PublicMixin):
         item["ordId"] = o.ordId
         self.orders[o.ordId] = o
         self.pending[o.instId][o.ordId] = o
+        self.accepted += 1
         if cl:
             self.pending_cl[cl] = o
             self.cl_latest[cl] = o.ordId
+            self.cl_accepted[cl] += 1  # > 1: the same intent placed twice (chaos invariant)
         self._push_order(o)
         self._execute(o)
         if o.working and o.ordType in ("market", "optimal_limit_ioc", "ioc", "fok"):
@@ -564,7 +568,8 @@ class Exchange(AccountMixin, AlgoMixin, PublicMixin):
             "positions": [self.position_json(p) for p in self.positions.values()],
             "pending": self.orders_pending({}),
             "algos": [a.to_okx() for a in self.algos.values() if a.state == "live"],
-            "fills": len(self.fills), "cancelAllAfter": dict(self.caa),
+            "fills": len(self.fills), "cancelAllAfter": dict(self.caa), "ordersAccepted": self.accepted,
+            "dupClOrdIds": {c: n for c, n in self.cl_accepted.items() if n > 1},
             "markets": {i: {"last": s(m.last), "mark": s(self.mark_of(i)), "bid": s(m.best_bid), "ask": s(m.best_ask),
                             "seqId": m.seq} for i, m in self.markets.items()},
         }
