@@ -126,6 +126,7 @@ class StreamService:
     def build(self) -> None:
         eng = self.engine
         _ = eng.instruments, eng.positions  # load instruments; the ledger subscribes to fills
+        eng.orders.recover_outbox()  # before strategies exist: they learn positions from the OMS events
         routes: dict[str, str] = {}
         enabled = [s for s in self.settings.strategies if s.enabled]
         self.strategies = build_strategies(enabled, lambda s, ex: self._make_ctx(s, ex, routes))

@@ -72,12 +72,6 @@ def celery_worker(celery_app):  # type: ignore[no-untyped-def]
     """A real Celery worker thread consuming every queue from the private Redis."""
     from celery.contrib.testing.worker import start_worker
 
-    # Importing workers.stream (test_deploy_files does) adds its StreamStep to the shared app, and
-    # every worker started afterwards would then run the stream service (WebSockets, REST
-    # instruments) at start-up. This fixture is a plain task worker: leave that step out.
-    steps = celery_app.steps["worker"]
-    stream_steps = {s for s in steps if getattr(s, "__module__", "") == "workers.stream"}
-    steps.difference_update(stream_steps)
     with start_worker(
         celery_app,
         pool="threads",
@@ -87,7 +81,6 @@ def celery_worker(celery_app):  # type: ignore[no-untyped-def]
         shutdown_timeout=10,
     ) as worker:
         yield worker
-    steps.update(stream_steps)
 
 
 @pytest.fixture()

@@ -67,8 +67,8 @@ def _includes() -> list[str]:
     return [] if "beat" in sys.argv[1:] else ["workers.tasks"]
 
 
-def make_app(settings: Settings | None = None) -> Celery:
-    app = Celery("athena", include=_includes())
+def make_app(settings: Settings | None = None, include: list[str] | None = None) -> Celery:
+    app = Celery("athena", include=_includes() if include is None else include)
     return configure(app, settings or get_settings())
 
 

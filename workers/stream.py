@@ -16,8 +16,14 @@ from celery.worker.control import inspect_command
 
 from athena.config import get_settings
 from athena.stream_service import StreamService
-from workers.app import app
+from workers.app import make_app
 from workers.sender import CelerySender
+
+# Its own app instance (same broker and config): the bootstep below belongs to the stream worker
+# only. On the shared workers.app.app, importing this module would make every worker started in
+# the same process (tests, tools) run the stream service too. No task bodies: it consumes the
+# `stream` control queue and sends order tasks by name.
+app = make_app(include=[])
 
 log = logging.getLogger(__name__)
 

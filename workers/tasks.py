@@ -38,6 +38,12 @@ def engine() -> Engine:
     with _engine_lock:
         if _engine is None:
             _engine = Engine(get_settings(), role="orders", sender=CelerySender(app))
+            try:  # what a crashed predecessor committed but never emitted goes out now
+                n = _engine.orders.recover_outbox()
+                if n:
+                    log.warning("recovered %d fill/final events left by a crashed process", n)
+            except Exception:
+                log.exception("outbox recovery at start-up failed (reconcile retries it)")
         return _engine
 
 

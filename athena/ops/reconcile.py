@@ -28,6 +28,7 @@ class ReconcileReport:
     external_orders: list[str] = field(default_factory=list)
     unconfirmed: list[dict[str, str]] = field(default_factory=list)
     stops_live: int = 0
+    outbox_recovered: int = 0
     positions: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -41,6 +42,7 @@ class ReconcileReport:
             "external_orders": self.external_orders,
             "unconfirmed": self.unconfirmed,
             "stops_live": self.stops_live,
+            "outbox_recovered": self.outbox_recovered,
             "positions": self.positions,
             "drift": self.drift,
             "ok": not self.drift,
@@ -50,6 +52,8 @@ class ReconcileReport:
 def reconcile(engine: Engine) -> ReconcileReport:
     report = ReconcileReport()
     orders = engine.orders
+    # Fills a crashed process committed but never emitted (journal, ledger, capital, stop)
+    report.outbox_recovered = orders.recover_outbox()
     pending = {u.clOrdId or "": u for u in engine.rest.orders_pending()}
     ours = orders.working()
     report.orders_checked = len(ours)
@@ -69,8 +73,10 @@ def reconcile(engine: Engine) -> ReconcileReport:
             report.external_orders.append(t.order.clOrdId)
     for order in orders.unconfirmed():
         found = engine.rest.get_order(order.instId, clOrdId=order.clOrdId)
-        res = orders.resolve_ambiguous(order.clOrdId, found)
-        report.unconfirmed.append({"clOrdId": order.clOrdId, "resolution": res.status})
+        # Not found after the window: a close is sent again (same clOrdId); a stale ENTRY is not,
+        # its moment has passed, so it is recorded rejected and its strategy moves on.
+        res = orders.resolve_ambiguous(order.clOrdId, found, resend=order.req.reduceOnly)
+        report.unconfirmed.append({"clOrdId": order.clOrdId, "resolution": res.outcome})
     stops = engine.rest.algos_pending()
     report.stops_live = len(stops)
     for algo in stops:

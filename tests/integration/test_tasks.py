@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from athena.config import Settings, get_settings, load_settings, set_settings
-from athena.domain import OrderRequest, OrdType, Side
+from athena.domain import Order, OrderRequest, OrderState, OrdType, Side
 from athena.domain.codec import to_json
 from athena.engine import Engine
 from athena.sim.client import SimClient
@@ -206,6 +206,33 @@ def test_cancel_and_amend(world: World) -> None:
     again = run(tasks.cancel_order, BTC, "amend1")  # redelivered cancel: the exchange's word settles it
     assert again["accepted"] is False
     assert str(world.engine.store.get("amend1").state) == "canceled"  # type: ignore[union-attr]
+
+
+def test_reconcile_settles_orders_never_acknowledged(world: World) -> None:
+    """Recorded, maybe sent, never acknowledged (the sender died): after the ambiguity window,
+    reconcile asks the exchange by clOrdId. Found -> adopted; a stale entry not found -> rejected
+    (never sent late); a close not found -> sent again under the same clOrdId."""
+    eng = world.engine
+    old = int(time.time() * 1000) - 120_000
+    run(tasks.place_order, market(world, "pos1", Side.BUY, sz="2"))
+
+    def record(payload: dict[str, Any]) -> None:
+        req = tasks.order_request_from_json(payload)
+        assert eng.store.create(Order(req=req, state=OrderState.CREATED, cTime=old, uTime=old))
+
+    record(limit_buy(world, "unack1"))
+    eng.rest.place_order(tasks.order_request_from_json(limit_buy(world, "unack1")))  # it did reach the exchange
+    record(limit_buy(world, "unack2"))  # it never did
+    close = to_json(OrderRequest(clOrdId="unack3", instId=BTC, side=Side.SELL, ordType=OrdType.MARKET,
+                                 sz=Decimal(1), reduceOnly=True, strategy="t"))
+    record(close)
+    report = run(tasks.reconcile)
+    got = {u["clOrdId"]: u["resolution"] for u in report["unconfirmed"]}
+    assert got == {"unack1": "settled", "unack2": "rejected", "unack3": "resent"}
+    assert str(eng.store.get("unack1").state) == "live"  # type: ignore[union-attr]
+    assert str(eng.store.get("unack2").state) == "rejected" and world.sim_orders("unack2") == []  # type: ignore[union-attr]
+    wait_until(lambda: len(world.sim_orders("unack3")) == 1, what="the close sent again")
+    assert Decimal(world.sim_positions()[0]["pos"]) == 1
 
 
 # -- stops, protection, ghosts -------------------------------------------------------------------

@@ -96,7 +96,8 @@ def test_celery_logging_signal_installs_redaction_without_adding_handlers() -> N
     buf = io.StringIO()
     log = logging.getLogger("test_logs_celery")
     log.handlers = [logging.StreamHandler(buf)]
-    log.propagate = False
+    log.propagate, log.disabled = False, False  # a worker's logging setup may have disabled it
+    log.setLevel(logging.DEBUG)
     try:
         celery_app._redact_secrets(logger=log)
         celery_app._redact_secrets(logger=log)  # both signals may fire for one logger: one filter
