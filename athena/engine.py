@@ -106,7 +106,12 @@ class Engine:
 
     @cached_property
     def journal(self) -> Journal:
-        return Journal(self.settings.db_url)
+        journal = Journal(self.settings.db_url)
+        if self.role == "stream":  # order snapshots off the dispatcher thread (see journal_writer)
+            from athena.state.journal_writer import SnapshotWriter
+
+            return SnapshotWriter(journal)  # type: ignore[return-value]
+        return journal
 
     @cached_property
     def events(self) -> EventStream:
@@ -190,6 +195,11 @@ class Engine:
         missing = wanted - set(out)
         if missing:
             raise RuntimeError(f"instruments not offered by the exchange: {sorted(missing)}")
+        # Sizing, PnL and capital are linear (contracts x ctVal in the settle currency): an inverse
+        # swap (BTC-USD-SWAP) would be sized and booked wrongly, so it is refused at start-up.
+        inverse = sorted(i for i, inst in out.items() if inst.ctType != "linear")
+        if inverse:
+            raise RuntimeError(f"symbols: inverse swaps are not supported (linear USDT/USDC swaps only): {inverse}")
         return out
 
     # -- fill side effects (idempotent) ---------------------------------------------------------
