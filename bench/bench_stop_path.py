@@ -14,6 +14,7 @@ frame is written) to the sim receiving POST /api/v5/trade/order-algo for that en
 from __future__ import annotations
 
 import argparse
+import re
 import time
 from decimal import Decimal
 from typing import Any
@@ -77,7 +78,29 @@ def main(argv: list[str] | None = None) -> int:
             send_stop(stop)
 
         sender.send_stop = timed_send_stop  # type: ignore[method-assign]
-        svc = StreamService(settings, sender).start()
+        svc = StreamService(settings, sender)
+        svc.build()
+        # breakdown stamps: the fill's frame arriving on the private socket, the dispatcher taking it
+        frame_at: dict[str, int] = {}
+        handle_at: dict[str, int] = {}
+        for conn in svc.private.connections:
+            def stamped(raw: bytes, _orig: Any = conn.on_message) -> None:
+                t = time.monotonic_ns()
+                if b'"orders"' in raw and b'"accFillSz":"0"' not in raw:
+                    for cid in re.findall(rb'"clOrdId":"(stp\d+)"', raw):
+                        frame_at.setdefault(cid.decode(), t)
+                _orig(raw)
+            conn.on_message = stamped  # type: ignore[method-assign]
+        handle = svc.handle
+
+        def timed_handle(item: Any) -> None:
+            cid = getattr(item, "clOrdId", None)
+            if cid and getattr(item, "accFillSz", None):
+                handle_at.setdefault(cid, time.monotonic_ns())
+            handle(item)
+
+        svc.handle = timed_handle  # type: ignore[method-assign]
+        svc.start()
         try:
             deadline = time.monotonic() + 15
             while time.monotonic() < deadline and not all(c.connected.is_set() for c in svc.private.connections):
@@ -87,6 +110,7 @@ def main(argv: list[str] | None = None) -> int:
             inst = synthetic_instruments(2)[0].inst
             lat: list[int] = []
             to_send: list[int] = []
+            parts: dict[str, list[int]] = {"push_to_frame": [], "frame_to_dispatch": [], "dispatch_to_send": []}
             missing = 0
             load0 = loadavg()
             for i in range(n + 3):
@@ -106,6 +130,10 @@ def main(argv: list[str] | None = None) -> int:
                         lat.append(t1 - t0)
                         if stop_id_for(cid) in sent_at:
                             to_send.append(sent_at[stop_id_for(cid)] - t0)
+                            if cid in frame_at and cid in handle_at:
+                                parts["push_to_frame"].append(frame_at[cid] - t0)
+                                parts["frame_to_dispatch"].append(handle_at[cid] - frame_at[cid])
+                                parts["dispatch_to_send"].append(sent_at[stop_id_for(cid)] - handle_at[cid])
                 time.sleep(args.pause)
         finally:
             svc.stop()
@@ -113,9 +141,12 @@ def main(argv: list[str] | None = None) -> int:
     st_send = stats_ns(to_send, "ms")
     print(fmt_stats(f"fill push -> stop on the wire (load {load0[0]})", st, "ms"))
     print(fmt_stats("   of which fill push -> Celery send (stream)", st_send, "ms"))
+    breakdown = {k: stats_ns(v, "ms") for k, v in parts.items()}
+    for k, v in breakdown.items():
+        print(fmt_stats(f"      {k}", v, "ms"))
     if missing:
         print(f"   !! {missing} of {n} rounds had no fill or no stop within 10 s")
-    write_json("stop_path", {"header": h, "fill_to_stop_wire": st, "fill_to_celery_send": st_send, "missing": missing, "loadavg": load0,
+    write_json("stop_path", {"header": h, "fill_to_stop_wire": st, "fill_to_celery_send": st_send, "stream_breakdown": breakdown, "missing": missing, "loadavg": load0,
                              "worker_concurrency": args.concurrency, "target": {"p99_ms": 6.0}})
     return 0
 
