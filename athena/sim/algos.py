@@ -137,9 +137,12 @@ class AlgoMixin(ExchangeState):
             raise BadParam("ordType", "50014")
         inst_id, algo_id, state = text(params, "instId"), text(params, "algoId"), text(params, "state")
         cl = text(params, "algoClOrdId")
+        after, before = text(params, "after"), text(params, "before")  # algoId cursors, newest first
         rows = []
         for a in reversed(self.algos.values()):
             if (a.state == "live") != pending or a.ordType not in types:
+                continue
+            if (after and int(a.algoId) >= int(after)) or (before and int(a.algoId) <= int(before)):
                 continue
             if (inst_id and a.instId != inst_id) or (algo_id and a.algoId != algo_id) or (cl and a.algoClOrdId != cl):
                 continue
