@@ -529,11 +529,16 @@ class OkxRestGateway:
     # -- helpers --------------------------------------------------------------------------------
     def _paged(self, path: str, params: dict[str, Any], cursor: str, max_pages: int, conv: Any) -> list[Any]:
         out: list[Any] = []
+        seen: set[Any] = set()  # a server repeating a row across pages must not count it twice
         after: str | None = None
         for _ in range(max_pages):
             env = self._call("GET", path, {**params, "after": after, "limit": 100})
             rows = self._items(env, path)
-            out.extend(conv(r) for r in rows)
+            for r in rows:
+                key = r.get(cursor) if isinstance(r, dict) else None
+                if key is None or key not in seen:
+                    seen.add(key)
+                    out.append(conv(r))
             if len(rows) < 100:
                 break
             last = rows[-1].get(cursor) if isinstance(rows[-1], dict) else None
