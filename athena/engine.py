@@ -106,12 +106,7 @@ class Engine:
 
     @cached_property
     def journal(self) -> Journal:
-        journal = Journal(self.settings.db_url)
-        if self.role == "stream":  # order snapshots off the dispatcher thread (see journal_writer)
-            from athena.state.journal_writer import SnapshotWriter
-
-            return SnapshotWriter(journal)  # type: ignore[return-value]
-        return journal
+        return Journal(self.settings.db_url)
 
     @cached_property
     def events(self) -> EventStream:
