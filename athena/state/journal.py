@@ -110,6 +110,23 @@ def _sqlite_engine(db_url: str, busy_timeout_ms: int) -> Engine:
     return engine
 
 
+_ORDER_COLUMNS = ("instId", "side", "ordType", "sz", "px", "tdMode", "posSide", "reduceOnly", "strategy", "stop_loss_px",
+                  "take_profit_px", "tag", "state", "rank", "ordId", "accFillSz", "avgPx", "fee", "reason", "cTime",
+                  "uTime", "updated_ms")
+
+
+def _upsert_order_stmt() -> Any:
+    table = OrderRow.__table__  # type: ignore[attr-defined]
+    stmt = insert(table)
+    ex = stmt.excluded
+    return stmt.on_conflict_do_update(
+        index_elements=["clOrdId"],
+        set_={k: getattr(ex, k) for k in _ORDER_COLUMNS},
+        # TEXT decimals compared as numbers only (exact to 15 digits); no arithmetic here
+        where=(ex.rank >= table.c.rank) & (cast(ex.accFillSz, Float) >= cast(table.c.accFillSz, Float)),
+    )
+
+
 class Journal:
     def __init__(self, db_url: str, busy_timeout_ms: int = 10_000) -> None:
         self.engine = _sqlite_engine(db_url, busy_timeout_ms)
@@ -121,6 +138,10 @@ class Journal:
             except OperationalError as exc:
                 if "already exists" not in str(exc) or attempt == 2:
                     raise
+        # Built once and executed with parameters: a statement built per call with .values(...) was
+        # re-compiled every time (~1 ms per write, 10x the SQLite work, on the dispatcher thread).
+        self._upsert_order = _upsert_order_stmt()
+        self._insert_fill = insert(FillRow.__table__).on_conflict_do_nothing(index_elements=["fill_key"])  # type: ignore[attr-defined]
 
     def close(self) -> None:
         self.engine.dispose()
@@ -165,17 +186,8 @@ class Journal:
             "uTime": order.uTime,
             "updated_ms": now_ms(),
         }
-        stmt = insert(OrderRow).values(**values)
-        ex = stmt.excluded
-        table = OrderRow.__table__.c  # type: ignore[attr-defined]
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["clOrdId"],
-            set_={k: getattr(ex, k) for k in values if k != "clOrdId"},
-            # TEXT decimals compared as numbers only (exact to 15 digits); no arithmetic here
-            where=(ex.rank >= table.rank) & (cast(ex.accFillSz, Float) >= cast(table.accFillSz, Float)),
-        )
-        with self._session() as session:
-            session.exec(stmt)  # type: ignore[call-overload]
+        with self.engine.begin() as conn:  # one prepared statement, compiled once (see _upsert_order_stmt)
+            conn.execute(self._upsert_order, values)
 
     def order(self, clOrdId: str) -> Order | None:
         with Session(self.engine) as session:
@@ -197,30 +209,14 @@ class Journal:
     # -- fills ------------------------------------------------------------------------------
     def record_fill(self, fill: Fill) -> bool:
         """Record one fill; False (no error) when its fill_key is already there."""
-        stmt = (
-            insert(FillRow)
-            .values(
-                fill_key=fill.fill_key,
-                clOrdId=fill.clOrdId,
-                instId=fill.instId,
-                side=str(fill.side),
-                posSide=str(fill.posSide),
-                fillSz=str(fill.fillSz),
-                fillPx=str(fill.fillPx),
-                accFillSz=str(fill.accFillSz),
-                fee=str(fill.fee),
-                tradeId=fill.tradeId,
-                ordId=fill.ordId,
-                strategy=fill.strategy,
-                reduceOnly=fill.reduceOnly,
-                execType=fill.execType,
-                ts=fill.ts,
-            )
-            .on_conflict_do_nothing(index_elements=["fill_key"])
-        )
-        with self._session() as session:
-            result = session.exec(stmt)  # type: ignore[call-overload]
-            return bool(result.rowcount == 1)
+        values = {
+            "fill_key": fill.fill_key, "clOrdId": fill.clOrdId, "instId": fill.instId, "side": str(fill.side),
+            "posSide": str(fill.posSide), "fillSz": str(fill.fillSz), "fillPx": str(fill.fillPx),
+            "accFillSz": str(fill.accFillSz), "fee": str(fill.fee), "tradeId": fill.tradeId, "ordId": fill.ordId,
+            "strategy": fill.strategy, "reduceOnly": fill.reduceOnly, "execType": fill.execType, "ts": fill.ts,
+        }
+        with self.engine.begin() as conn:
+            return bool(conn.execute(self._insert_fill, values).rowcount == 1)
 
     def fills(
         self,
