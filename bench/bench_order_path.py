@@ -143,6 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rates", default="1,10,100")
     ap.add_argument("--seconds", type=float, default=10.0, help="per rate (at least 20 orders each)")
     ap.add_argument("--baseline-n", type=int, default=300)
+    ap.add_argument("--pool", default="prefork", help="orders worker -P (the documented deployment: prefork)")
     ap.add_argument("--concurrency", type=int, default=2, help="orders worker -c")
     ap.add_argument("--quick", action="store_true", help="tiny sizes (smoke test)")
     args = ap.parse_args(argv)
@@ -163,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
         stack.step(3)
         settings = stack.settings()
         configure(app, settings)
-        worker = stack.spawn_orders_worker("bench.worker_app", args.concurrency)
+        worker = stack.spawn_orders_worker("bench.worker_app", args.concurrency, pool=args.pool)
         try:
             wait_celery(app)
         except Exception:
@@ -201,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
               + ", ".join(f"@{r['rate']:g}/s p50 = {r['p50_over_floor']}x floor" for r in results))
         engine.close()
     write_json("order_path", {
-        "header": h, "worker_concurrency": args.concurrency, "rates": results,
+        "header": h, "worker_concurrency": args.concurrency, "worker_pool": args.pool, "rates": results,
         "baselines": {"celery_send_to_start": celery, "rest_round_trip": rest_rtt, "rest_send_to_receipt": rest_wire,
                       "redis_handoff": handoff, "loadavg": load_b},
         "targets": {"p50_ms": 2.5, "p99_ms": 6.0},

@@ -42,6 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=100, help="entries (each fills and gets a stop)")
     ap.add_argument("--pause", type=float, default=0.25, help="seconds between entries (order-algo limit: 10/s)")
+    ap.add_argument("--pool", default="prefork", help="orders worker -P (the documented deployment: prefork)")
     ap.add_argument("--concurrency", type=int, default=2)
     ap.add_argument("--quick", action="store_true")
     args = ap.parse_args(argv)
@@ -63,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         r = redis.Redis.from_url(stack.redis.url)
         settings = stack.settings(strategies=[])
         configure(app, settings)
-        worker = stack.spawn_orders_worker("bench.worker_app", args.concurrency)
+        worker = stack.spawn_orders_worker("bench.worker_app", args.concurrency, pool=args.pool)
         try:
             wait_celery(app)
         except Exception:
@@ -147,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     if missing:
         print(f"   !! {missing} of {n} rounds had no fill or no stop within 10 s")
     write_json("stop_path", {"header": h, "fill_to_stop_wire": st, "fill_to_celery_send": st_send, "stream_breakdown": breakdown, "missing": missing, "loadavg": load0,
-                             "worker_concurrency": args.concurrency, "target": {"p99_ms": 6.0}})
+                             "worker_concurrency": args.concurrency, "worker_pool": args.pool, "target": {"p99_ms": 6.0}})
     return 0
 
 
