@@ -17,6 +17,7 @@ plus `local.json` = StackConfig.config (e.g. strategy params), so nested setting
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import secrets
@@ -167,7 +168,7 @@ class Stack:
         deadline = time.monotonic() + timeout
         for name in ("orders", "stream"):
             if name in self._specs:
-                self._wait(lambda n=name: self._ready(n), max(1.0, deadline - time.monotonic()), f"{name} ready")
+                self._wait(functools.partial(self._ready, name), max(1.0, deadline - time.monotonic()), f"{name} ready")
         if "flower" in self._specs:
             self._wait_flower()
         self.check_alive()  # beat has no readiness probe of its own: it must at least be running

@@ -95,7 +95,7 @@ class _LeanSession(requests.Session):
             merged["Content-Length"] = str(len(data))
         elif prep.method not in ("GET", "HEAD"):
             merged["Content-Length"] = "0"
-        prep.headers = merged
+        prep.headers = merged  # type: ignore[assignment]  # requests' stubs: str-only values
         prep.body = data
         prep.hooks = {"response": []}
         return self.send(prep, timeout=timeout, allow_redirects=False)
