@@ -485,13 +485,14 @@ def book_top(instId: str, d: Any) -> BookTop:
 
 def ticker(row: Any) -> Ticker:
     try:
+        g = row.get  # the tickers hot path: one lookup per field
         return Ticker(
             instId=req_s(row, "instId"),
-            last=opt_d(row, "last"),
-            bidPx=opt_d(row, "bidPx"),
-            bidSz=opt_d(row, "bidSz"),
-            askPx=opt_d(row, "askPx"),
-            askSz=opt_d(row, "askSz"),
+            last=_d(g("last"), "last"),
+            bidPx=_d(g("bidPx"), "bidPx"),
+            bidSz=_d(g("bidSz"), "bidSz"),
+            askPx=_d(g("askPx"), "askPx"),
+            askSz=_d(g("askSz"), "askSz"),
             ts=int(row["ts"]),
         )
     except ParseError:
