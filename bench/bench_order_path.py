@@ -134,8 +134,12 @@ def run_rate(stack: Stack, orders: Any, rate: float, n: int, seq: itertools.coun
         sent[req.clOrdId] = t0
     at = wait_stamps(stack, list(sent), 30)
     lat = [at[c] - t for c, t in sent.items() if c in at]
+    starts = stack.stamps("start")  # task_prerun in the worker (bench.worker_app)
+    to_start = [starts[c] - t for c, t in sent.items() if c in starts]
+    start_to_wire = [at[c] - starts[c] for c in sent if c in starts and c in at]
     return {"rate": rate, "sent": n, "on_wire": len(lat), "tick_to_wire": stats_ns(lat, "ms"),
-            "submit_call": stats_ns(submit_ns, "ms"), "loadavg": load0}
+            "submit_call": stats_ns(submit_ns, "ms"), "decision_to_task_start": stats_ns(to_start, "ms"),
+            "task_start_to_wire": stats_ns(start_to_wire, "ms"), "loadavg": load0}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -183,7 +187,9 @@ def main(argv: list[str] | None = None) -> int:
             r = run_rate(stack, engine.orders, rate, n, seq, stack.symbols, pxs)
             results.append(r)
             print(fmt_stats(f"decision->wire @ {rate:g}/s (load {r['loadavg'][0]})", r["tick_to_wire"], "ms"), flush=True)
-            print(fmt_stats("   of which submit() in the stream worker", r["submit_call"], "ms"), flush=True)
+            print(fmt_stats("   submit() call in the stream worker", r["submit_call"], "ms"), flush=True)
+            print(fmt_stats("   decision -> place_order task start", r["decision_to_task_start"], "ms"), flush=True)
+            print(fmt_stats("   task start -> order on the wire", r["task_start_to_wire"], "ms"), flush=True)
             if r["on_wire"] < r["sent"]:
                 print(f"   !! only {r['on_wire']} of {r['sent']} reached the sim", flush=True)
 

@@ -138,16 +138,23 @@ def main(argv: list[str] | None = None) -> int:
                 time.sleep(args.pause)
         finally:
             svc.stop()
+        stack_starts, stops_at = stack.stamps("start"), stack.stamps("recv")
     st = stats_ns(lat, "ms")
     st_send = stats_ns(to_send, "ms")
     print(fmt_stats(f"fill push -> stop on the wire (load {load0[0]})", st, "ms"))
     print(fmt_stats("   of which fill push -> Celery send (stream)", st_send, "ms"))
+    starts = stack_starts
+    send_to_start = [starts[s] - sent_at[s] for s in sent_at if s in starts]
+    start_to_wire = [stops_at[s] - starts[s] for s in sent_at if s in starts and s in stops_at]
+    worker = {"celery_send_to_task_start": stats_ns(send_to_start, "ms"), "task_start_to_wire": stats_ns(start_to_wire, "ms")}
+    for k, v in worker.items():
+        print(fmt_stats(f"   {k}", v, "ms"))
     breakdown = {k: stats_ns(v, "ms") for k, v in parts.items()}
     for k, v in breakdown.items():
         print(fmt_stats(f"      {k}", v, "ms"))
     if missing:
         print(f"   !! {missing} of {n} rounds had no fill or no stop within 10 s")
-    write_json("stop_path", {"header": h, "fill_to_stop_wire": st, "fill_to_celery_send": st_send, "stream_breakdown": breakdown, "missing": missing, "loadavg": load0,
+    write_json("stop_path", {"header": h, "fill_to_stop_wire": st, "fill_to_celery_send": st_send, "stream_breakdown": breakdown, "worker_breakdown": worker, "missing": missing, "loadavg": load0,
                              "worker_concurrency": args.concurrency, "worker_pool": args.pool, "target": {"p99_ms": 6.0}})
     return 0
 
