@@ -114,11 +114,14 @@ def baseline_redis(url: str, n: int) -> dict[str, Any]:
 
 
 def run_rate(stack: Stack, orders: Any, rate: float, n: int, seq: itertools.count[int],
-             inst_ids: list[str], pxs: dict[str, Decimal]) -> dict[str, Any]:
+             inst_ids: list[str], pxs: dict[str, Decimal], ctx: Any = None) -> dict[str, Any]:
+    """ctx given: the strategy's own call (StrategyContext.buy: pre-trade check, capital
+    reservation, OrderManager.submit); else OrderManager.submit alone."""
     from athena.domain import OrderRequest, OrdType, Side
 
     sent: dict[str, int] = {}
     submit_ns = []
+    refused: dict[str, int] = {}
     load0 = loadavg()
     start = time.monotonic() + 0.05
     for i in range(n):
@@ -126,6 +129,16 @@ def run_rate(stack: Stack, orders: Any, rate: float, n: int, seq: itertools.coun
         if delay > 0:
             time.sleep(delay)
         inst_id = inst_ids[i % len(inst_ids)]
+        if ctx is not None:
+            px = pxs[inst_id]
+            t0 = time.monotonic_ns()
+            intent = ctx.buy(inst_id, Decimal("0.01"), px, post_only=True, stop_loss_px=px * Decimal("0.99"))
+            submit_ns.append(time.monotonic_ns() - t0)
+            if not intent.ok:
+                refused[intent.reason] = refused.get(intent.reason, 0) + 1
+                continue
+            sent[intent.clOrdId] = t0
+            continue
         req = OrderRequest(f"bench{rate:g}x{next(seq)}", inst_id, Side.BUY, OrdType.POST_ONLY, Decimal("0.01"),
                            pxs[inst_id], strategy="bench")
         t0 = time.monotonic_ns()
@@ -137,7 +150,7 @@ def run_rate(stack: Stack, orders: Any, rate: float, n: int, seq: itertools.coun
     starts = stack.stamps("start")  # task_prerun in the worker (bench.worker_app)
     to_start = [starts[c] - t for c, t in sent.items() if c in starts]
     start_to_wire = [at[c] - starts[c] for c in sent if c in starts and c in at]
-    return {"rate": rate, "sent": n, "on_wire": len(lat), "tick_to_wire": stats_ns(lat, "ms"),
+    return {"rate": rate, "sent": len(sent), "refused": refused, "on_wire": len(lat), "tick_to_wire": stats_ns(lat, "ms"),
             "submit_call": stats_ns(submit_ns, "ms"), "decision_to_task_start": stats_ns(to_start, "ms"),
             "task_start_to_wire": stats_ns(start_to_wire, "ms"), "loadavg": load0}
 
@@ -147,6 +160,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rates", default="1,10,100")
     ap.add_argument("--seconds", type=float, default=10.0, help="per rate (at least 20 orders each)")
     ap.add_argument("--baseline-n", type=int, default=300)
+    ap.add_argument("--via", choices=("context", "submit"), default="context",
+                    help="context: StrategyContext.buy (pre-trade check + reservation + submit); submit: OrderManager.submit")
     ap.add_argument("--pool", default="prefork", help="orders worker -P (the documented deployment: prefork)")
     ap.add_argument("--concurrency", type=int, default=2, help="orders worker -c")
     ap.add_argument("--quick", action="store_true", help="tiny sizes (smoke test)")
@@ -158,7 +173,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         rates = rates[1:2] or rates[:1]
 
-    from athena.engine import Engine
+    from athena.config import RiskProfileSettings, StrategySettings
+    from athena.stream_service import StreamService
     from workers.app import app, configure
     from workers.sender import CelerySender
 
@@ -166,7 +182,12 @@ def main(argv: list[str] | None = None) -> int:
     # on one instrument would measure the (correct) client-side rate limiter, not the path.
     with Stack(n_instruments=10, sim_process=True) as stack:
         stack.step(3)
-        settings = stack.settings()
+        # One strategy on every instrument, with limits that let 100 entries/s through (the point is
+        # the path's latency, not the risk profile) and capital for every resting order's margin.
+        strat = StrategySettings(name="bench", cls="ScalperV1", instIds=stack.symbols, allocation=Decimal("0.9"),
+                                 risk=RiskProfileSettings(max_orders_per_minute=100_000, max_position=Decimal(10_000),
+                                                          max_order_notional=Decimal(10**9)))
+        settings = stack.settings(strategies=[strat], total_capital=Decimal(10**9))
         configure(app, settings)
         worker = stack.spawn_orders_worker("bench.worker_app", args.concurrency, pool=args.pool)
         try:
@@ -175,21 +196,26 @@ def main(argv: list[str] | None = None) -> int:
             print(worker.log_tail())
             raise
         pxs = {i: resting_px(stack, i) for i in stack.symbols}
-        engine = Engine(settings, role="stream", sender=CelerySender(app))
-        _ = engine.instruments
+        svc = StreamService(settings, CelerySender(app))
+        svc.build()  # the stream worker's Engine and strategy contexts; its sockets are not needed here
+        engine = svc.engine
+        ctx = svc.strategies[0].ctx if args.via == "context" else None
         # warm-up: imports, Lua scripts, the worker's Engine, connections
         seq = itertools.count()
-        run_rate(stack, engine.orders, 20.0, 10, seq, stack.symbols, pxs)
+        run_rate(stack, engine.orders, 20.0, 10, seq, stack.symbols, pxs, ctx)
 
         results = []
         for rate in rates:
             n = max(min_n, int(rate * seconds))
-            r = run_rate(stack, engine.orders, rate, n, seq, stack.symbols, pxs)
+            r = run_rate(stack, engine.orders, rate, n, seq, stack.symbols, pxs, ctx)
             results.append(r)
             print(fmt_stats(f"decision->wire @ {rate:g}/s (load {r['loadavg'][0]})", r["tick_to_wire"], "ms"), flush=True)
-            print(fmt_stats("   submit() call in the stream worker", r["submit_call"], "ms"), flush=True)
+            print(fmt_stats(f"   {'ctx.buy()' if ctx is not None else 'submit()'} call in the stream worker", r["submit_call"], "ms"),
+                  flush=True)
             print(fmt_stats("   decision -> place_order task start", r["decision_to_task_start"], "ms"), flush=True)
             print(fmt_stats("   task start -> order on the wire", r["task_start_to_wire"], "ms"), flush=True)
+            if r["refused"]:
+                print(f"   !! refused by the strategy context: {r['refused']}", flush=True)
             if r["on_wire"] < r["sent"]:
                 print(f"   !! only {r['on_wire']} of {r['sent']} reached the sim", flush=True)
 
@@ -208,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
               + ", ".join(f"@{r['rate']:g}/s p50 = {r['p50_over_floor']}x floor" for r in results))
         engine.close()
     write_json("order_path", {
-        "header": h, "worker_concurrency": args.concurrency, "worker_pool": args.pool, "rates": results,
+        "header": h, "via": args.via, "worker_concurrency": args.concurrency, "worker_pool": args.pool, "rates": results,
         "baselines": {"celery_send_to_start": celery, "rest_round_trip": rest_rtt, "rest_send_to_receipt": rest_wire,
                       "redis_handoff": handoff, "loadavg": load_b},
         "targets": {"p50_ms": 2.5, "p99_ms": 6.0},
