@@ -2,18 +2,25 @@
 
     .venv/bin/python -m bench.bench_sim [--seconds 3] [--clients 2] [--readers 4]
 
-Figures (each with the load average it was taken under; this 2-core machine is shared):
+Figures (each with the load average it was taken under; this 2-core machine is shared, so every socket
+figure also carries the sim process's own CPU per order / per push, read from /proc/<pid>/stat: that
+one does not depend on how busy the other core is):
 - engine orders/s: place + cancel of a post-only order through the in-process matching engine
   (`Exchange`, no sockets), with an empty book and with 200 resting orders, and with an `orders`
   subscriber (every place and cancel builds its push).
 - REST orders/s: place + cancel (two signed HTTP requests per order) over keep-alive connections
-  (http.client; one connection per client process) against `athena sim` running in its own
-  process, rate limits off. Reported for 1 client and for --clients client processes.
-- private pushes/s: `orders` pushes (live + canceled per order) delivered to one websocket-client
-  reader, produced by a second connection sending WS `batch-orders` / `batch-cancel-orders` ops.
-- public pushes/s: `tickers` pushes delivered to websocket-client readers while the synthetic market
-  steps as fast as it can (/sim/step); 1 reader, then --readers readers on one connection each
-  (fan-out: every step is pushed to each reader).
+  against `athena sim` running in its own process, rate limits off. The client is a raw-socket
+  HTTP/1.1 client (http.client's header parsing cost more CPU than the sim's handling and made the
+  client the bottleneck). Reported for 1 client and for --clients client processes.
+- private pushes/s: `orders` pushes (live + canceled per order) delivered to one reader, produced by
+  a second connection sending WS `batch-orders` / `batch-cancel-orders` ops.
+- public pushes/s: pushes delivered to reader processes while the synthetic market steps as fast as
+  it can (/sim/step). `tickers` BTC to 1 reader (bounded by the market generator: each step moves all
+  5 instruments and yields ~2 BTC tickers), then --readers readers each subscribed to tickers,
+  bbo-tbt, books5 and trades of every instrument (fan-out). Also the sim CPU per market step with no
+  subscriber, so the delivery cost per push can be told apart from the generator's.
+Readers are raw-socket frame counters in their own processes (websocket-client for the handshake and
+subscribe only; frames are counted by header, never JSON-parsed), so they are not the bottleneck.
 Writes var/bench/sim.json. Asserts nothing about time.
 """
 
@@ -21,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import base64
-import datetime as dt
 import hashlib
 import hmac
 import http.client
@@ -81,21 +87,46 @@ def admin(port: int, path: str, body: Any = None) -> Any:
 
 # -- REST client (signed, keep-alive) ------------------------------------------------------------
 class Signed:
-    """A minimal signed OKX client on one persistent http.client connection (cheap per request)."""
+    """A minimal signed OKX client on one persistent raw socket: HTTP/1.1 request bytes built by hand and
+    the reply read by Content-Length (http.client's email-based header parsing cost more CPU per request
+    than the sim spends serving it, so the client, not the sim, set the pace)."""
 
     def __init__(self, port: int) -> None:
-        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.secret = SECRET.encode()
+        self.buf = b""
 
     def post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        raw = json.dumps(body, separators=(",", ":"))
-        now = dt.datetime.now(dt.UTC)
-        ts = now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
-        sig = base64.b64encode(hmac.new(self.secret, (ts + "POST" + path + raw).encode(), hashlib.sha256).digest())
-        self.conn.request("POST", path, body=raw, headers={
-            "OK-ACCESS-KEY": KEY, "OK-ACCESS-SIGN": sig.decode(), "OK-ACCESS-TIMESTAMP": ts,
-            "OK-ACCESS-PASSPHRASE": PASS, "Content-Type": "application/json"})
-        return json.loads(self.conn.getresponse().read())  # type: ignore[no-any-return]
+        raw = json.dumps(body, separators=(",", ":")).encode()
+        now = time.time()
+        ts = time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(now)) + f"{int(now * 1000) % 1000:03d}Z"
+        sig = base64.b64encode(hmac.digest(self.secret, ts.encode() + b"POST" + path.encode() + raw, "sha256"))
+        head = (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nOK-ACCESS-KEY: {KEY}\r\nOK-ACCESS-SIGN: {sig.decode()}\r\n"
+                f"OK-ACCESS-TIMESTAMP: {ts}\r\nOK-ACCESS-PASSPHRASE: {PASS}\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(raw)}\r\n\r\n")
+        self.sock.sendall(head.encode() + raw)
+        return json.loads(self._read())  # type: ignore[no-any-return]
+
+    def _read(self) -> bytes:
+        while (i := self.buf.find(b"\r\n\r\n")) < 0:
+            self._more()
+        head, rest = self.buf[:i], self.buf[i + 4:]
+        j = head.lower().find(b"content-length:")
+        if j < 0:
+            raise RuntimeError(f"no Content-Length in {head[:200]!r}")
+        n = int(head[j + 15:].split(b"\r\n", 1)[0])
+        self.buf = rest
+        while len(self.buf) < n:
+            self._more()
+        body, self.buf = self.buf[:n], self.buf[n:]
+        return body
+
+    def _more(self) -> None:
+        chunk = self.sock.recv(65536)
+        if not chunk:
+            raise ConnectionError("sim closed the connection")
+        self.buf += chunk
 
 
 def rest_client(port: int, seconds: float, start_at: float, out: Any) -> None:
@@ -181,43 +212,68 @@ def _login(ws: Any) -> None:
     assert json.loads(ws.recv())["code"] == "0"
 
 
-def _reader(url: str, sub: dict[str, Any], login: bool, match: str, ready: Any, stop: Any, count: Any) -> None:
-    """Runs in its own process: subscribe, then count matching data frames until told to stop."""
+def _reader(url: str, subs: list[dict[str, Any]], login: bool, match: str, ready: Any, stop: Any, count: Any,
+            last: Any) -> None:
+    """Runs in its own process: subscribe, then count data frames (payload contains `match`) until told to
+    stop. websocket-client does the handshake, login and subscribe; then frames are cut from the raw socket
+    by their headers (server frames are unmasked) and never JSON-parsed, so a reader costs ~1 us per frame."""
     import websocket
 
     ws = websocket.create_connection(url, timeout=30, skip_utf8_validation=True)
     if login:
         _login(ws)
-    ws.send(json.dumps({"op": "subscribe", "args": [sub]}))
-    ws.settimeout(0.2)
+    ws.send(json.dumps({"op": "subscribe", "args": subs}))
+    sock = ws.sock  # websocket-client reads exact frame sizes: nothing past the login reply is buffered
+    sock.settimeout(0.2)
     ready.set()
     needle = match.encode()
+    buf = bytearray()
     n = 0
     while not stop.is_set():
         try:
-            _, data = ws.recv_data()
-        except websocket.WebSocketTimeoutException:
-            count.value = n
+            chunk = sock.recv(1 << 20)
+        except TimeoutError:
             continue
-        if needle in data:
-            n += 1
-            if not n % 256:
-                count.value = n
-    count.value = n
-    ws.close()
+        if not chunk:
+            break
+        buf += chunk
+        pos, end_buf, got = 0, len(buf), n
+        while end_buf - pos >= 2:
+            ln, hl = buf[pos + 1] & 0x7F, 2
+            if ln == 126:
+                if end_buf - pos < 4:
+                    break
+                ln, hl = int.from_bytes(buf[pos + 2:pos + 4], "big"), 4
+            elif ln == 127:
+                if end_buf - pos < 10:
+                    break
+                ln, hl = int.from_bytes(buf[pos + 2:pos + 10], "big"), 10
+            end = pos + hl + ln
+            if end > end_buf:
+                break
+            if buf.find(needle, pos + hl, end) >= 0:
+                n += 1
+            pos = end
+        del buf[:pos]
+        if n != got:
+            count.value = n
+            last.value = time.time()
+    sock.close()
 
 
 class Readers:
-    """websocket-client readers, one process each (so the bench's producer never shares their GIL)."""
+    """Frame-counting readers, one process each (so neither the bench's producer nor another reader shares
+    their GIL)."""
 
-    def __init__(self, n: int, url: str, sub: dict[str, Any], login: bool, match: str) -> None:
+    def __init__(self, n: int, url: str, subs: list[dict[str, Any]], login: bool, match: str) -> None:
         ctx = mp.get_context("fork")
         self.stop = ctx.Event()
-        self.counts = [ctx.Value("q", 0) for _ in range(n)]
+        self.counts = [ctx.Value("q", 0, lock=False) for _ in range(n)]
+        self.lasts = [ctx.Value("d", 0.0, lock=False) for _ in range(n)]
         self.procs = []
-        for c in self.counts:
+        for c, last in zip(self.counts, self.lasts, strict=True):
             ready = ctx.Event()
-            p = ctx.Process(target=_reader, args=(url, sub, login, match, ready, self.stop, c), daemon=True)
+            p = ctx.Process(target=_reader, args=(url, subs, login, match, ready, self.stop, c, last), daemon=True)
             p.start()
             if not ready.wait(20):
                 raise RuntimeError("reader did not start")
@@ -226,6 +282,10 @@ class Readers:
 
     def total(self) -> int:
         return sum(int(c.value) for c in self.counts)
+
+    def last_frame(self) -> float:
+        """Wall time the last counted frame arrived (any reader)."""
+        return max(float(x.value) for x in self.lasts)
 
     def settle(self, expect: int | None = None, timeout: float = 30.0) -> int:
         """Wait until `expect` frames arrived (or, without one, until the count stops growing)."""
@@ -243,18 +303,30 @@ class Readers:
         self.stop.set()
         for p in self.procs:
             p.join(5)
+            if p.is_alive():
+                p.kill()
 
 
-def bench_private_pushes(port: int, seconds: float) -> dict[str, Any]:
+def _push_figures(got: int, t0: float, rd: Readers, sim_pid: int, cpu0: float, cpu_after: float) -> dict[str, Any]:
+    """pushes/s over [t0, last frame] and the sim's CPU per delivered push over the same work."""
+    dt_s = max(1e-6, rd.last_frame() - t0)
+    sim_cpu = cpu_after - cpu0
+    return {"pushes": got, "seconds": round(dt_s, 3), "pushes_per_s": round(got / dt_s),
+            "sim_cpu_s": round(sim_cpu, 3), "sim_cpu_us_per_push": round(sim_cpu / got * 1e6, 2) if got else 0.0,
+            "sim_capacity_pushes_per_cpu_s": round(got / sim_cpu) if sim_cpu > 0 else 0, "loadavg": loadavg()}
+
+
+def bench_private_pushes(port: int, seconds: float, sim_pid: int) -> dict[str, Any]:
     """orders pushes to one reader, driven by WS batch-orders / batch-cancel-orders from another connection.
 
     The producer pipelines pre-encoded frames (cancel by clOrdId, so it never waits for a reply) and drains
-    the op replies on a thread: what is measured is the sim's delivery, not the producer's JSON work.
+    the op replies on a thread: what is measured is the sim's delivery, not the producer's JSON work. The
+    sim CPU per push includes the matching engine's place / cancel work (two pushes per order).
     """
     import websocket
 
     url = f"ws://127.0.0.1:{port}/ws/v5/private"
-    rd = Readers(1, url, {"channel": "orders", "instType": "SWAP"}, True, '"channel":"orders"')
+    rd = Readers(1, url, [{"channel": "orders", "instType": "SWAP"}], True, '"channel":"orders"')
     w = websocket.create_connection(url, timeout=60, skip_utf8_validation=True)
     _login(w)
     cls = [f"bp{i}" for i in range(20)]
@@ -277,8 +349,9 @@ def bench_private_pushes(port: int, seconds: float) -> dict[str, Any]:
     th = threading.Thread(target=drain, daemon=True)
     th.start()
     c0 = rd.total()
-    t0 = time.perf_counter()
-    while time.perf_counter() - t0 < seconds:
+    cpu0 = cpu_s(sim_pid)
+    t0 = time.time()
+    while time.time() - t0 < seconds:
         for _ in range(10):
             w.send(place)
             w.send(cancel)
@@ -289,27 +362,51 @@ def bench_private_pushes(port: int, seconds: float) -> dict[str, Any]:
     th.join(60)
     orders = 20 * sent[0] // 2
     got = rd.settle(c0 + 2 * orders) - c0
-    dt_s = time.perf_counter() - t0
+    cpu1 = cpu_s(sim_pid)
     w.close()
     rd.close()
-    return {"orders": orders, "pushes": got, "expected": 2 * orders, "op_errors": replies["bad"],
-            "seconds": round(dt_s, 3), "pushes_per_s": round(got / dt_s), "loadavg": loadavg()}
+    return {"orders": orders, "expected": 2 * orders, "op_errors": replies["bad"],
+            **_push_figures(got, t0, rd, sim_pid, cpu0, cpu1)}
 
 
-def bench_public_pushes(port: int, seconds: float, readers: int) -> dict[str, Any]:
-    """tickers pushes (BTC-USDT-SWAP) to `readers` connections while the market steps via /sim/step."""
-    url = f"ws://127.0.0.1:{port}/ws/v5/public"
-    rd = Readers(readers, url, {"channel": "tickers", "instId": BTC}, False, '"channel":"tickers"')
-    c0 = rd.total()
-    steps0 = admin(port, "step", {"n": 1})["steps"]
+def bench_market_steps(port: int, seconds: float, sim_pid: int) -> dict[str, Any]:
+    """The synthetic generator alone (no subscriber): market steps/s and sim CPU per step."""
+    n0 = admin(port, "step", {"n": 1})["steps"]
+    cpu0 = cpu_s(sim_pid)
     t0 = time.perf_counter()
     while time.perf_counter() - t0 < seconds:
-        steps = admin(port, "step", {"n": 1000})["steps"]
-    got = rd.settle() - c0  # a step pushes 1 or 2 tickers (book change, then any trades): count what arrives
-    dt_s = time.perf_counter() - t0 - 0.3  # settle() idles 0.3 s once the count stops growing
+        n = admin(port, "step", {"n": 200})["steps"]
+    dt_s = time.perf_counter() - t0
+    cpu = cpu_s(sim_pid) - cpu0
+    return {"steps": n - n0, "steps_per_s": round((n - n0) / dt_s), "sim_cpu_us_per_step": round(cpu / (n - n0) * 1e6, 1),
+            "loadavg": loadavg()}
+
+
+FANOUT_CHANNELS = ("tickers", "bbo-tbt", "books5", "trades")
+
+
+def bench_public_pushes(port: int, seconds: float, readers: int, sim_pid: int, fanout: bool) -> dict[str, Any]:
+    """Public pushes to `readers` connections while the market steps via /sim/step: `tickers` BTC only, or
+    (fanout) tickers / bbo-tbt / books5 / trades of every instrument on each connection."""
+    url = f"ws://127.0.0.1:{port}/ws/v5/public"
+    if fanout:
+        subs = [{"channel": ch, "instId": i} for i in admin(port, "state")["markets"] for ch in FANOUT_CHANNELS]
+    else:
+        subs = [{"channel": "tickers", "instId": BTC}]
+    rd = Readers(readers, url, subs, False, '"data":')
+    steps0 = admin(port, "step", {"n": 1})["steps"]
+    rd.settle()
+    c0 = rd.total()
+    cpu0 = cpu_s(sim_pid)
+    t0 = time.time()
+    batch = 100 if fanout else 500  # steps per /sim/step call: bounds the frames queued per call
+    while time.time() - t0 < seconds:
+        steps = admin(port, "step", {"n": batch})["steps"]
+    got = rd.settle() - c0  # a step pushes per instrument and channel 1 or more frames: count what arrives
+    cpu1 = cpu_s(sim_pid)
     rd.close()
-    return {"readers": readers, "steps": steps - steps0, "pushes": got, "seconds": round(dt_s, 3),
-            "pushes_per_s": round(got / dt_s), "loadavg": loadavg()}
+    return {"readers": readers, "subs_per_reader": len(subs), "steps": steps - steps0,
+            **_push_figures(got, t0, rd, sim_pid, cpu0, cpu1)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -337,16 +434,24 @@ def main(argv: list[str] | None = None) -> int:
                   f"({r['requests_per_s']:,} signed requests/s, errors {r['errors']}); sim CPU "
                   f"{r['sim_cpu_us_per_order']} us/order = {r['sim_capacity_orders_per_cpu_s']:,} orders per sim-CPU-s"
                   f"   load {r['loadavg']}", flush=True)
-        r = bench_private_pushes(port, a.seconds)
+        r = bench_private_pushes(port, a.seconds, proc.pid)
         doc["private_pushes"] = r
         print(f"WS orders pushes     1 reader   {r['pushes_per_s']:>9,} pushes/s "
-              f"({r['pushes']:,}/{r['expected']:,} delivered)   load {r['loadavg']}", flush=True)
+              f"({r['pushes']:,}/{r['expected']:,} delivered); sim CPU {r['sim_cpu_us_per_push']} us/push incl. "
+              f"matching   load {r['loadavg']}", flush=True)
+        r = bench_market_steps(port, a.seconds, proc.pid)
+        doc["market_steps"] = r
+        print(f"market generator     no subs    {r['steps_per_s']:>9,} steps/s (5 instruments each); "
+              f"sim CPU {r['sim_cpu_us_per_step']} us/step   load {r['loadavg']}", flush=True)
         doc["public_pushes"] = []
-        for readers in sorted({1, a.readers}):
-            r = bench_public_pushes(port, a.seconds, readers)
+        for readers, fanout in ((1, False), (a.readers, False), (a.readers, True)):
+            r = bench_public_pushes(port, a.seconds, readers, proc.pid, fanout)
+            r["fanout"] = fanout
             doc["public_pushes"].append(r)
-            print(f"WS tickers pushes    {readers} reader{'s' if readers > 1 else ' '}  {r['pushes_per_s']:>9,} pushes/s "
-                  f"({r['steps']:,} market steps)   load {r['loadavg']}", flush=True)
+            what = f"{r['subs_per_reader']} subs each" if fanout else "tickers BTC"
+            print(f"WS public pushes     {readers} reader{'s' if readers > 1 else ' '} {what:<14} "
+                  f"{r['pushes_per_s']:>9,} pushes/s ({r['steps']:,} market steps); sim CPU "
+                  f"{r['sim_cpu_us_per_push']} us/push incl. generator   load {r['loadavg']}", flush=True)
     finally:
         stop_sim(proc)
     write_json("sim", doc, a.out)
