@@ -1,7 +1,10 @@
 """WebSocket side of the sim: /ws/v5/{public,private,business} connections, subscriptions and fan-out.
 
 Each connection has an outbox drained by one writer task, so a push is serialized once per fan-out
-and the engine (which emits synchronously) never waits on a socket. Faults (stall, delay, duplicate,
+(the same bytes go to every subscriber) and the engine (which emits synchronously) never waits on a
+socket. The writer sends everything queued in one transport write (unmasked server text frames built
+here), not one write (and one send syscall) per frame; on a connection that negotiated
+permessage-deflate it falls back to aiohttp's per-frame writer. Faults (stall, delay, duplicate,
 reorder) act in the writer on data pushes only; acks and pongs always flow.
 """
 
@@ -9,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import struct
 import time
 from collections import deque
 from typing import TYPE_CHECKING, Any
@@ -31,8 +35,23 @@ ALLOWED = {"public": PUBLIC, "private": PRIVATE | BUSINESS, "business": BUSINESS
 OPS = {"order", "batch-orders", "cancel-order", "batch-cancel-orders", "amend-order", "batch-amend-orders"}
 
 
-def _dumps(obj: Any) -> str:
-    return orjson.dumps(obj).decode()
+# The writer pauses a connection whose kernel and transport buffers hold this much unsent data (a slow
+# reader), so its outbox grows instead of the transport's buffer; it resumes below WRITE_LOW.
+WRITE_HIGH, WRITE_LOW = 4 << 20, 1 << 20
+_H1, _H2, _H3 = struct.Struct("!BB").pack, struct.Struct("!BBH").pack, struct.Struct("!BBQ").pack
+
+
+def _dumps(obj: Any) -> bytes:
+    return orjson.dumps(obj)
+
+
+def _frame_header(n: int) -> bytes:
+    """RFC 6455 header of an unmasked, unfragmented text frame (FIN + opcode 1) with an n-byte payload."""
+    if n < 126:
+        return _H1(0x81, n)
+    if n < 65536:
+        return _H2(0x81, 126, n)
+    return _H3(0x81, 127, n)
 
 
 class Conn:
@@ -46,13 +65,13 @@ class Conn:
         self.logins = 0  # successful logins (admin stats)
         self.sub_reqs: dict[str, int] = {}  # subscribe requests per arg key, duplicates included (admin stats)
         self.subs: dict[str, dict[str, Any]] = {}  # key -> arg
-        self.out: deque[tuple[str, bool]] = deque()  # (text, is_data)
+        self.out: deque[tuple[bytes, bool]] = deque()  # (utf-8 JSON or "pong", is_data)
         self.wake = asyncio.Event()
         self.last_tx = time.monotonic()
         self.sending = False
         self.closed = False
 
-    def send(self, text: str, data: bool = False) -> None:
+    def send(self, text: bytes, data: bool = False) -> None:
         if not self.closed:
             self.out.append((text, data))
             self.wake.set()
@@ -96,7 +115,7 @@ class WsHub:
         subs = self.priv.get(channel)
         if not subs:
             return
-        cache: dict[str, str] = {}
+        cache: dict[str, bytes] = {}
         for c, args in subs.items():
             for sub in args:
                 if not _matches(sub, arg, data):
@@ -139,6 +158,8 @@ class WsHub:
             self._unsub(c, c.subs[key])
 
     async def _writer(self, c: Conn) -> None:
+        tr = c.request.transport
+        raw = tr is not None and not c.ws.compress  # frames written here; else aiohttp's writer (deflate)
         while not c.closed:
             faults = self.srv.faults  # each round: /sim/faults/clear replaces the object
             if not c.out:
@@ -162,26 +183,51 @@ class WsHub:
             batch = list(c.out)
             c.out.clear()
             c.sending = True
-            rng = faults.rng
-            if faults.reorder_pushes and len(batch) >= 2:
-                for i in range(len(batch) - 1):
-                    if batch[i][1] and batch[i + 1][1] and rng.random() < faults.reorder_pushes:
-                        batch[i], batch[i + 1] = batch[i + 1], batch[i]
-                        faults.fired["reorder_pushes"] += 1
             try:
-                for text, is_data in batch:
-                    await self._send(c, text)
-                    if is_data:
-                        self.pushes += 1
-                        if faults.duplicate_pushes and rng.random() < faults.duplicate_pushes:
-                            faults.fired["duplicate_pushes"] += 1
-                            await self._send(c, text)
+                self.pushes += sum(1 for _, d in batch if d)  # injected duplicates are not counted
+                if faults.reorder_pushes or faults.duplicate_pushes:
+                    batch = self._fault_batch(batch, faults)
+                if raw and tr is not None:
+                    if tr.is_closing():
+                        c.closed = True
+                        break
+                    parts: list[bytes] = []
+                    for text, _ in batch:
+                        parts.append(_frame_header(len(text)))
+                        parts.append(text)
+                    tr.write(b"".join(parts))  # one write for the lot: one send syscall, not one per frame
+                    c.last_tx = time.monotonic()
+                    if tr.get_write_buffer_size() > WRITE_HIGH:
+                        while not tr.is_closing() and tr.get_write_buffer_size() > WRITE_LOW:
+                            await asyncio.sleep(0.002)
+                else:
+                    for text, _ in batch:
+                        await self._send(c, text)
             finally:
                 c.sending = False
 
-    async def _send(self, c: Conn, text: str) -> None:
+    @staticmethod
+    def _fault_batch(batch: list[tuple[bytes, bool]], faults: Any) -> list[tuple[bytes, bool]]:
+        """Apply the reorder / duplicate push faults to a batch about to be sent."""
+        rng = faults.rng
+        if faults.reorder_pushes and len(batch) >= 2:
+            for i in range(len(batch) - 1):
+                if batch[i][1] and batch[i + 1][1] and rng.random() < faults.reorder_pushes:
+                    batch[i], batch[i + 1] = batch[i + 1], batch[i]
+                    faults.fired["reorder_pushes"] += 1
+        if not faults.duplicate_pushes:
+            return batch
+        out: list[tuple[bytes, bool]] = []
+        for item in batch:
+            out.append(item)
+            if item[1] and rng.random() < faults.duplicate_pushes:
+                faults.fired["duplicate_pushes"] += 1
+                out.append(item)
+        return out
+
+    async def _send(self, c: Conn, text: bytes) -> None:
         try:
-            await c.ws.send_str(text)
+            await c.ws.send_frame(text, WSMsgType.TEXT)
         except (ConnectionError, RuntimeError):
             c.closed = True
         c.last_tx = time.monotonic()
@@ -196,7 +242,7 @@ class WsHub:
 
     def _on_text(self, c: Conn, raw: str) -> None:
         if raw == "ping":
-            c.send("pong")
+            c.send(b"pong")
             return
         try:
             req = orjson.loads(raw)
@@ -238,17 +284,17 @@ class WsHub:
         ex = self.srv.exchange
         extra = {"id": req_id} if req_id else {}
         if not isinstance(ch, str) or ch not in ALLOWED[c.kind]:
-            self._error(c, "60018", _dumps(arg), req_id)
+            self._error(c, "60018", _dumps(arg).decode(), req_id)
             return
         if (ch in PRIVATE or ch in BUSINESS) and not c.logged_in:
             self._error(c, "60011", req_id=req_id)
             return
         inst_id = arg.get("instId", "")
         if ch in PUBLIC and inst_id not in ex.insts:
-            self._error(c, "60018", _dumps(arg), req_id)
+            self._error(c, "60018", _dumps(arg).decode(), req_id)
             return
         if ch not in PUBLIC and arg.get("instType", "ANY") not in ("SWAP", "ANY") and ch != "account":
-            self._error(c, "60018", _dumps(arg), req_id)
+            self._error(c, "60018", _dumps(arg).decode(), req_id)
             return
         c.send(_dumps({**extra, "event": "subscribe", "arg": arg, "connId": c.conn_id}))
         key = _key(arg)
