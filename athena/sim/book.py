@@ -7,6 +7,18 @@ from decimal import Decimal
 
 from athena.sim.models import Level
 
+# Level prices by tick size and tick index: a synthetic step rebuilds 50 levels around a mid that moves
+# a few ticks, so nearly every price was built before (Decimals are immutable: sharing them is safe).
+_PX: dict[Decimal, dict[int, Decimal]] = {}
+_PX_MAX = 200_000  # entries per tick size before the cache starts over
+
+
+def _prices(tick: Decimal) -> dict[int, Decimal]:
+    px = _PX.get(tick)
+    if px is None or len(px) > _PX_MAX:
+        px = _PX[tick] = {}
+    return px
+
 
 def make_book(mid_ticks: int, tick: Decimal, lot: Decimal, depth: Decimal, levels: int = 20,
               spread_ticks: int = 1, bid_weight: Decimal = Decimal(1), ask_weight: Decimal = Decimal(1),
@@ -18,22 +30,35 @@ def make_book(mid_ticks: int, tick: Decimal, lot: Decimal, depth: Decimal, level
     bid0 = max(bid0, 1)
     ask0 = max(ask0, bid0 + 1)
     shape = shape or [1]
+    nshape = len(shape)
     bids: list[Level] = []
     asks: list[Level] = []
+    px = _prices(tick)
     # Exact Decimal products, so the order of factors does not change a value; a size depends only on
     # `grow`, which takes few distinct values: quantize each once (this runs on every synthetic step).
+    # None marks a size that quantizes to zero (that level is left out).
     bdepth, adepth = depth * bid_weight, depth * ask_weight
-    sizes: dict[int, tuple[Decimal, Decimal]] = {}
+    sizes: dict[int, tuple[Decimal | None, Decimal | None]] = {}
     for i in range(levels):
-        grow = (1 + i // 4) * shape[i % len(shape)]
+        grow = (1 + i // 4) * shape[i % nshape]
         sz = sizes.get(grow)
         if sz is None:
-            sz = sizes[grow] = ((bdepth * grow).quantize(lot), (adepth * grow).quantize(lot))
+            b, a = (bdepth * grow).quantize(lot), (adepth * grow).quantize(lot)
+            sz = sizes[grow] = (b if b > 0 else None, a if a > 0 else None)
         bsz, asz = sz
-        if bid0 - i > 0 and bsz > 0:
-            bids.append(((bid0 - i) * tick, bsz, 1 + i % 5))
-        if asz > 0:
-            asks.append(((ask0 + i) * tick, asz, 1 + i % 5))
+        k = 1 + i % 5
+        t = bid0 - i
+        if t > 0 and bsz is not None:
+            p = px.get(t)
+            if p is None:
+                p = px[t] = t * tick
+            bids.append((p, bsz, k))
+        if asz is not None:
+            t = ask0 + i
+            p = px.get(t)
+            if p is None:
+                p = px[t] = t * tick
+            asks.append((p, asz, k))
     return bids, asks
 
 

@@ -19,6 +19,16 @@ import orjson
 from athena.sim.book import L2Book, make_book
 from athena.sim.exchange import Exchange
 
+_D2: dict[float, Decimal] = {}  # round(x, 2) -> Decimal(str(...)): a few hundred values, built once each
+
+
+def _d2(x: float) -> Decimal:
+    r = round(x, 2)
+    d = _D2.get(r)
+    if d is None:
+        d = _D2[r] = Decimal(str(r))
+    return d
+
 
 class SyntheticMarket:
     def __init__(self, exchange: Exchange, seed: int = 7, inst_ids: list[str] | None = None,
@@ -50,9 +60,9 @@ class SyntheticMarket:
         imb = max(-1.0, min(1.0, prev * 0.6 + rng.gauss(0.0, 0.5)))
         self.imbalance[inst_id] = imb
         spread = 1 + (rng.randint(1, 3) if rng.random() < 0.25 else 0)
-        scale = Decimal(str(round(rng.uniform(0.6, 1.4), 2)))
-        bw = Decimal(str(round(1 + 0.6 * imb, 2)))
-        aw = Decimal(str(round(1 - 0.6 * imb, 2)))
+        scale = _d2(rng.uniform(0.6, 1.4))
+        bw = _d2(1 + 0.6 * imb)
+        aw = _d2(1 - 0.6 * imb)
         bids, asks = make_book(mid_ticks, tick, lot, si.depth_sz * scale, levels=25, spread_ticks=spread,
                                bid_weight=bw, ask_weight=aw)
         ex.on_book(inst_id, bids, asks)

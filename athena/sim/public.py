@@ -103,12 +103,13 @@ class PublicMixin(ExchangeState):
     def ticker_json(self, inst_id: str) -> dict[str, Any]:
         m = self.market(inst_id)
         ts = str(m.ts or self.now())
+        open24h = s(m.open24h)  # also sodUtc0 / sodUtc8: format it once (this runs on every ticker push)
         return {
             "instType": "SWAP", "instId": inst_id, "last": s(m.last), "lastSz": s(m.lastSz),
             "askPx": s(m.best_ask), "askSz": str(m.asks[0][1]) if m.asks else "",
             "bidPx": s(m.best_bid), "bidSz": str(m.bids[0][1]) if m.bids else "",
-            "open24h": s(m.open24h), "high24h": s(m.high24h), "low24h": s(m.low24h),
-            "volCcy24h": s(m.volCcy24h), "vol24h": s(m.vol24h), "sodUtc0": s(m.open24h), "sodUtc8": s(m.open24h),
+            "open24h": open24h, "high24h": s(m.high24h), "low24h": s(m.low24h),
+            "volCcy24h": s(m.volCcy24h), "vol24h": s(m.vol24h), "sodUtc0": open24h, "sodUtc8": open24h,
             "ts": ts,
         }
 
