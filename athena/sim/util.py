@@ -62,9 +62,25 @@ def flag(body: dict[str, Any], key: str) -> bool:
     return v is True or (isinstance(v, str) and v.lower() == "true")
 
 
+# fmt() results by value: a wire string depends only on the Decimal's value (fmt normalizes), and the
+# same few values (0, prices near the market, sizes, leverage) are formatted over and over per push.
+_S: dict[Decimal, str] = {}
+_S_MAX = 65_536
+
+
 def s(v: Decimal | None) -> str:
     """Decimal to wire string; None to ""."""
-    return "" if v is None else fmt(v)
+    if v is None:
+        return ""
+    try:
+        r = _S.get(v)
+    except TypeError:  # a signalling NaN is unhashable: format it uncached
+        return fmt(v)
+    if r is None:
+        if len(_S) >= _S_MAX:
+            _S.clear()
+        r = _S[v] = fmt(v)
+    return r
 
 
 def rnd(v: Decimal | None, places: int = 10) -> Decimal | None:
