@@ -88,6 +88,7 @@ class WsHub:
         self.pub: dict[tuple[str, str], set[Conn]] = {}
         self.priv: dict[str, dict[Conn, list[dict[str, Any]]]] = {}
         self.pushes = 0  # data frames handed to sockets
+        self._keys: dict[int, str] = {}  # id(private sub arg) -> its _key, computed once at subscribe, not per push
         self._tasks: set[asyncio.Future[Any]] = set()
 
     # -- engine side -----------------------------------------------------------------------
@@ -120,7 +121,7 @@ class WsHub:
             for sub in args:
                 if not _matches(sub, arg, data):
                     continue
-                k = _key(sub)
+                k = self._keys.get(id(sub)) or _key(sub)
                 text = cache.get(k)
                 if text is None:
                     out_arg = {**sub, "uid": self.srv.exchange.uid}
@@ -307,6 +308,7 @@ class WsHub:
             self._initial_public(c, ch, inst_id, arg)
         else:
             self.priv.setdefault(ch, {}).setdefault(c, []).append(arg)
+            self._keys[id(arg)] = key
             n = sum(1 for x in self.priv[ch] if x is not None)
             self._event(c, "channel-conn-count", channel=ch, connCount=str(n))
             self._initial_private(c, ch, arg)
@@ -355,6 +357,7 @@ class WsHub:
             lst = subs.get(c, [])
             if arg in lst:
                 lst.remove(arg)
+            self._keys.pop(id(arg), None)
             if not lst:
                 subs.pop(c, None)
 
