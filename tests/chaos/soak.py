@@ -71,7 +71,7 @@ class Report:
                f"journal {self.fills_journal}; positions opened/grown: {self.positions_opened}",
                f"stop coverage: max uncovered {self.max_uncovered_s:.2f} s outside fault windows, "
                f"{self.max_uncovered_in_fault_s:.2f} s inside",
-               f"PnL: exchange cash change {self.pnl_exchange}, booked realised+fees {self.pnl_booked}",
+               f"PnL: exchange cash change {self.pnl_exchange}, booked net realised {self.pnl_booked}",
                "invariant checks passed: " + ", ".join(f"{k}={v}" for k, v in sorted(self.checks.items()))
                + f" (total {sum(self.checks.values())})",
                f"violations: {len(self.violations)}", *[f"  - {v}" for v in self.violations[:30]],
@@ -96,6 +96,7 @@ class Soak:
         self._stop = threading.Event()
         self._uncovered: dict[tuple[str, str], tuple[float, Decimal]] = {}
         self._last_pos: dict[tuple[str, str], Decimal] = {}
+        self._rest_fired = 0
         self.engine: Any = None
         self._lock = threading.Lock()
 
@@ -132,8 +133,15 @@ class Soak:
                     self.log(f"monitor: skipped a round ({type(exc).__name__}: {exc})")
 
     def _check_once(self) -> None:
-        st = self.stack.sim_admin("state", timeout=5)
+        # a background REST fault (5xx, 6 s timeout hold, 50011) on a stop request legitimately delays the stop:
+        # each one opens a fault window covering the hold and the retry
+        fired = self.stack.sim_admin("faults", timeout=5)["fired"]
         now = time.monotonic()
+        rest = sum(int(fired.get(k, 0)) for k in ("rest_5xx", "rest_timeout", "rest_rate_limit"))
+        if rest > self._rest_fired:
+            self.window(now - 7.0, 12.0)
+        self._rest_fired = rest
+        st = self.stack.sim_admin("state", timeout=5)
         if st.get("dupClOrdIds"):
             self.violation(f"clOrdId accepted twice by the exchange: {st['dupClOrdIds']}")
         else:
@@ -189,7 +197,9 @@ class Soak:
         from athena.domain import OrderState
 
         eng = self.engine
-        deadline = time.monotonic() + 30
+        # hold the next placement in the sim (as a slow exchange would) so the kill lands while it is in flight
+        self.admin("faults", {"rest_timeout": {"count": 1, "rate": 0.02, "path": "/api/v5/trade/order"}})
+        deadline = time.monotonic() + 60
         mid = False
         while time.monotonic() < deadline:
             try:
@@ -201,8 +211,9 @@ class Soak:
             time.sleep(0.02)
         t = time.monotonic()
         self.stack.kill9("orders")
+        self.admin("faults", {"rest_timeout": BACKGROUND["rest_timeout"]})
         self.r.events["orders_kill9_mid_placement" if mid else "orders_kill9"] += 1
-        self.log(f"orders worker killed -9 ({'mid-placement' if mid else 'no placement in flight within 30 s'})")
+        self.log(f"orders worker killed -9 ({'mid-placement' if mid else 'no placement in flight within 60 s'})")
         self.stack.restart("orders", timeout=90)
         self.window(t, time.monotonic() - t + 15)  # + the redelivery (visibility timeout)
 
@@ -304,7 +315,7 @@ class Soak:
         else:
             self.r.checks["ledger_equals_exchange"] += 1
         self._check_fills()
-        # PnL: the exchange's own cash change vs what Athena booked (realised + fees), all flat now
+        # PnL: the exchange's own cash change vs what Athena booked (net realised: fees included), all flat now
         cash = Decimal(s["cash"])
         self.r.pnl_exchange = cash - settings.sim.initial_usdt
         self.r.pnl_booked = eng.capital.realised()  # net: fees included
