@@ -10,7 +10,6 @@ from typing import Any
 
 from redis import Redis
 
-from athena.bus import EventType
 from athena.domain import OrderState, Side
 from athena.okx.parse import order_update
 from athena.oms.stops import record_stop_owner, stop_id_for
