@@ -97,7 +97,7 @@ if ARGV[o] == '1' and (filled == 1 or final == 1) then
   local snap = {}
   for i = 1, #all, 2 do snap[all[i]] = all[i + 1] end
   entry = {'clOrdId', cl, 'fill', tostring(filled), 'final', tostring(final), 'prev_state', prev_state,
-           'acc0', prev_acc, 'avg0', prev_avg, 'order', cjson.encode(snap), 'meta', ARGV[o + 1]}
+           'acc0', prev_acc, 'avg0', prev_avg, 'fee0', prev_fee, 'order', cjson.encode(snap), 'meta', ARGV[o + 1]}
   entry_id = redis.call('XADD', KEYS[4], '*', unpack(entry))
   redis.call('SET', KEYS[5] .. entry_id, ARGV[o + 2], 'PX', ARGV[o + 3])
   pending = redis.call('XLEN', KEYS[4])

@@ -85,6 +85,8 @@ class OutboxEntry:
     tradeId: str
     execType: str
     uTime: int
+    fee0: Decimal | None = None  # cumulative fee before this delta ('' in Redis: unknown)
+    fee1: Decimal | None = None  # cumulative fee after it
 
     @property
     def fill_sz(self) -> Decimal:
@@ -98,9 +100,16 @@ class OutboxEntry:
 
     @property
     def fee(self) -> Decimal:
-        """The update's fillFee when it describes exactly this delta, else 0 (OKX fee is per trade)."""
+        """This delta's fee: the update's fillFee when it describes exactly this delta, else the rise
+        of the cumulative fee (a REST query or a push that covers several trades has no per-trade
+        fee: taking 0 there lost taker fees from capital, found by the chaos soak), else 0."""
+        if not self.fill:
+            return ZERO
         if self.fill_fee is not None and self.fill_sz_hint == self.fill_sz:
             return self.fill_fee
+        fee0 = ZERO if self.acc0 == ZERO else self.fee0
+        if self.fee1 is not None and fee0 is not None:
+            return self.fee1 - fee0
         return ZERO
 
     @classmethod
@@ -128,6 +137,8 @@ class OutboxEntry:
             tradeId=str(meta.get("tradeId") or ""),
             execType=str(meta.get("execType") or ""),
             uTime=int(meta.get("uTime") or 0),
+            fee0=opt_dec(f.get("fee0", "")),
+            fee1=opt_dec(str(snap.get("fee", ""))),
         )
 
 

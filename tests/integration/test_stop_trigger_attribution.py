@@ -75,3 +75,20 @@ def test_the_sim_reports_a_triggered_stop_with_its_algo_id() -> None:
         u = order_update(rows[0], source="rest_query")
         assert u.clOrdId == "" and u.algoClOrdId == "slsimtest1" and u.state is OrderState.FILLED
         assert u.reduceOnly is True and u.side is Side.SELL
+
+
+def test_fill_learned_from_a_rest_query_keeps_its_fee(redis_client: Redis) -> None:
+    """Regression (found by the chaos soak): a fill first seen in a REST order query (cumulative
+    fee, no per-trade fillFee) was journaled and booked with fee 0; the taker fee went missing."""
+    o = make_oms(redis_client)
+    o.om.submit(entry("q1", sz="5", px="100", sl="90"))
+    query = order_update({
+        "instType": "SWAP", "instId": INST, "ordId": "55501", "clOrdId": "q1", "ordType": "limit",
+        "side": "buy", "posSide": "net", "tdMode": "cross", "sz": "5", "px": "100", "state": "filled",
+        "accFillSz": "5", "avgPx": "100", "fillSz": "5", "fillPx": "100", "tradeId": "t1", "fee": "-0.25",
+        "feeCcy": "USDT", "uTime": "1746947317402", "cTime": "1746947317401",
+    }, source="rest_query")  # fmt: skip
+    assert query.fillFee is None and query.fee == Decimal("-0.25")
+    o.om.on_update(query)
+    (fill,) = o.fills("q1")
+    assert fill.fee == Decimal("-0.25")
