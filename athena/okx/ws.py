@@ -31,6 +31,8 @@ from websocket import ABNF
 
 log = logging.getLogger(__name__)
 
+MAX_LOGGED_KINDS = 64  # log-once keys per connection (bounded: codes come from the peer)
+
 SubKey = tuple[tuple[str, str], ...]
 
 
@@ -314,15 +316,21 @@ class WsConnection:
     # -- diagnostics ----------------------------------------------------------------------------
     def malformed(self, kind: str, raw: bytes | str) -> None:
         self.stats.malformed[kind] += 1
-        if kind not in self._logged:
+        if kind not in self._logged and len(self._logged) < MAX_LOGGED_KINDS:
             self._logged.add(kind)
             text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
             log.warning("%s: malformed %s message (further ones only counted): %.200s", self.name, kind, text)
 
     def _log_once(self, kind: str, msg: str) -> None:
-        if kind not in self._logged:
-            self._logged.add(kind)
-            log.warning(msg)
+        if kind in self._logged:
+            return
+        if len(self._logged) >= MAX_LOGGED_KINDS:
+            # a peer can make up any number of error codes: past this many, one line for all of them
+            kind, msg = "log_once_overflow", f"{self.name}: too many distinct message kinds; further ones only counted"
+            if kind in self._logged:
+                return
+        self._logged.add(kind)
+        log.warning(msg)
 
     # -- the thread -----------------------------------------------------------------------------
     def backoff_delay(self, attempt: int) -> float:
