@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import threading
+import select
 import time
 from collections.abc import Callable
 
@@ -68,24 +68,21 @@ def test_push_before_rest_ack(sim: SimServer, client: SimClient) -> None:
     ws.send(json.dumps({"op": "subscribe", "args": [{"channel": "orders", "instType": "SWAP"}]}))
     ws.recv()
     ws.recv()
-    seen: dict[str, float] = {}
-
-    def reader() -> None:
-        end = time.monotonic() + 5
-        while time.monotonic() < end and "filled" not in seen:
-            m = json.loads(ws.recv())
-            if m.get("data"):
-                seen.setdefault(m["data"][0]["state"], time.monotonic())
-
-    client.admin("faults", {"push_before_ack": True})
-    t = threading.Thread(target=reader, daemon=True)
-    t.start()
+    # Pushes are delayed 0.3 s; with push_before_ack the REST reply waits for them, so once it is
+    # read they are already in this socket's buffer (loopback): readable at once, no thread race.
+    # Without the fault the reply would come first and nothing would be readable yet.
+    client.admin("faults", {"push_before_ack": True, "push_delay_s": 0.3})
     r = client.post("/api/v5/trade/order", order(clOrdId="early"))
-    acked = time.monotonic()
-    t.join(5)
+    ready, _, _ = select.select([ws.sock], [], [], 0)
+    assert ready, "the order push had not arrived when the REST reply did"
+    ws.settimeout(2)
+    states = []
+    while "filled" not in states:
+        m = json.loads(ws.recv())
+        if m.get("data"):
+            states.append(m["data"][0]["state"])
     ws.close()
     assert r["data"][0]["sCode"] == "0"
-    assert seen["filled"] <= acked  # the fill push arrived before the HTTP reply was read
 
 
 def test_duplicate_pushes(sim: SimServer, client: SimClient, ws_factory: Callable[[str], Ws]) -> None:
