@@ -27,10 +27,11 @@ def backoff_s(retries: int) -> float:
 @dataclass
 class SyncReport:
     positions: list[dict[str, str]] = field(default_factory=list)
-    drift: list[dict[str, str]] = field(default_factory=list)
+    drift: list[dict[str, str]] = field(default_factory=list)  # corrected to the exchange (ERROR events)
+    pending: list[dict[str, str]] = field(default_factory=list)  # differences that may be fills in flight
 
     def to_dict(self) -> dict[str, object]:
-        return {"positions": self.positions, "drift": self.drift}
+        return {"positions": self.positions, "drift": self.drift, "pending": self.pending}
 
 
 def sync_positions(engine: Engine) -> SyncReport:
@@ -54,7 +55,10 @@ def sync_positions(engine: Engine) -> SyncReport:
             engine.journal.record_position(p)
     return SyncReport(
         positions=[{"instId": p.instId, "posSide": str(p.posSide), "pos": str(p.pos), "avgPx": str(p.avgPx)} for p in positions if not p.is_flat],
-        drift=[_drift(d) for d in drifts],
+        # A difference is drift once it is corrected (settled: not a fill in flight); before that it
+        # is pending, so a reconcile that races a fresh fill does not cry drift.
+        drift=[_drift(d) for d in drifts if d.corrected],
+        pending=[_drift(d) for d in drifts if not d.corrected],
     )
 
 

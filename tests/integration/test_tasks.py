@@ -294,6 +294,17 @@ def test_sync_positions_breaker_opens_for_everyone_then_closes(world: World) -> 
     assert "paused" not in result and result["drift"] == []
 
 
+def test_sync_reports_a_fresh_difference_as_pending_then_corrects_it(world: World) -> None:
+    # a position opened outside Athena: at first indistinguishable from a fill still in flight
+    world.client.post("/api/v5/trade/order", {"instId": BTC, "tdMode": "cross", "side": "buy", "ordType": "market", "sz": "3"})
+    first = run(tasks.sync_positions)
+    assert first["drift"] == [] and [p["exchange_sz"] for p in first["pending"]] == ["3"]
+    time.sleep(world.engine.positions.settle_ms / 1000 + 0.1)
+    second = run(tasks.sync_positions)
+    assert [d["corrected"] for d in second["drift"]] == ["True"] and second["pending"] == []
+    assert world.engine.positions.expected(BTC).sz == 3
+
+
 # -- flatten and the dead-man's switch -----------------------------------------------------------
 
 
