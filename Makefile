@@ -21,6 +21,7 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/mypy athena workers beat_schedule.py
 	$(BIN)/python -m pytest -q tests
 
 lint: $(STAMP)

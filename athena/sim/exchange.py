@@ -403,7 +403,7 @@ class Exchange(AccountMixin, AlgoMixin, PublicMixin):
     def _page(self, rows: list[SimOrder], params: dict[str, Any]) -> list[dict[str, Any]]:
         after, before = text(params, "after"), text(params, "before")
         limit = max(1, min(int(text(params, "limit", "100") or 100), 100))
-        out = []
+        out: list[dict[str, Any]] = []
         for o in rows:
             if (after and int(o.ordId) >= int(after)) or (before and int(o.ordId) <= int(before)):
                 continue
@@ -438,7 +438,7 @@ class Exchange(AccountMixin, AlgoMixin, PublicMixin):
         inst_type = text(params, "instType")
         after, before = text(params, "after"), text(params, "before")
         limit = max(1, min(int(text(params, "limit", "100") or 100), 100))
-        out = []
+        out: list[dict[str, Any]] = []
         if inst_type and inst_type != "SWAP":
             return out
         for f in self.fills:

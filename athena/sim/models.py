@@ -63,7 +63,7 @@ class SimOrder:
 
     def to_okx(self, ws: bool = False) -> dict[str, Any]:
         avg = self.avgPx
-        d = {
+        d: dict[str, Any] = {
             "instType": "SWAP", "instId": self.instId, "ordId": self.ordId, "clOrdId": self.clOrdId,
             "tag": self.tag, "px": s(self.px), "pxUsd": "", "pxVol": "", "pxType": "", "sz": s(self.sz),
             "ordType": self.ordType, "side": self.side, "posSide": self.posSide, "tdMode": self.tdMode,

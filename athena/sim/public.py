@@ -87,7 +87,7 @@ class PublicMixin(ExchangeState):
         m.vol24h += sz
         m.volCcy24h += sz * self.insts[inst_id].inst.coin_per_contract
         m.trade_seq += 1
-        t = {"instId": inst_id, "tradeId": self.ids.new("trade"), "px": str(px), "sz": s(sz), "side": side,
+        t: dict[str, Any] = {"instId": inst_id, "tradeId": self.ids.new("trade"), "px": str(px), "sz": s(sz), "side": side,
              "ts": str(ts), "count": "1", "source": "0", "seqId": m.trade_seq}
         m.trades.appendleft(t)
         self._trades_out.setdefault(inst_id, []).append(t)

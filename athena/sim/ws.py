@@ -122,14 +122,14 @@ class WsHub:
                 if not _matches(sub, arg, data):
                     continue
                 k = self._keys.get(id(sub)) or _key(sub)
-                text = cache.get(k)
-                if text is None:
+                frame = cache.get(k)
+                if frame is None:
                     out_arg = {**sub, "uid": self.srv.exchange.uid}
                     m = {"arg": out_arg, "data": data}
                     if channel == "positions":
                         m = {"arg": out_arg, "eventType": "event_update", "data": data}
-                    text = cache[k] = _dumps(m)
-                c.send(text, True)
+                    frame = cache[k] = _dumps(m)
+                c.send(frame, True)
 
     # -- connection side -------------------------------------------------------------------
     async def handle(self, request: web.Request) -> web.StreamResponse:
