@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
 import time
 from dataclasses import dataclass
 
@@ -22,6 +23,7 @@ from athena.engine import Engine
 from athena.okx.errors import OkxAmbiguous, OkxRateLimited, OkxRejected, OkxTransient
 from athena.ops.errors import RetryLater
 from athena.state.locks import Lease
+from athena.state.placing import PlaceStart, begin_placement, placing_marker
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +53,9 @@ class PlaceOutcome:
 
 
 def owner_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
+    """The lease owner: a worker thread, not a process (the threads pool runs several placements
+    in one process, and the lease re-grants itself to its owner)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
 
 
 def lease_ttl_ms(engine: Engine) -> int:
@@ -69,33 +73,42 @@ def _outcome(status: str, order: Order, detail: str = "") -> PlaceOutcome:
 def place(engine: Engine, req: OrderRequest) -> PlaceOutcome:
     lease = placement_lease(engine)
     owner = owner_id()
-    token = lease.acquire(owner)
+    start = _begin(engine, lease, owner, req.clOrdId)
     deadline = time.monotonic() + LEASE_WAIT_S
-    while token is None:
+    while start.token is None:
         if time.monotonic() >= deadline:
             # A slow placement, or the lease of a worker that died holding it (kill -9): come back
             # when it expires rather than burning the task's retries meanwhile.
             ttl_s = max(int(engine.redis.pttl(lease.key)), 50) / 1000
             raise RetryLater("placement lease held by another worker", countdown=min(ttl_s, lease.ttl_ms / 1000))
         time.sleep(LEASE_POLL_S)
-        token = lease.acquire(owner)
+        start = _begin(engine, lease, owner, req.clOrdId)
+    token = start.token
+    assert token is not None
     try:
-        return _place(engine, req, lease, token)
+        return _place(engine, req, lease, token, start)
     finally:
         lease.release(token)
 
 
-def _place(engine: Engine, req: OrderRequest, lease: Lease, token: int) -> PlaceOutcome:
+def _begin(engine: Engine, lease: Lease, owner: str, clOrdId: str) -> PlaceStart:
+    return begin_placement(engine.redis, engine.keys, owner, clOrdId, lease.ttl_ms, _now_ms(), PLACING_TTL_S)
+
+
+def _place(engine: Engine, req: OrderRequest, lease: Lease, token: int, start: PlaceStart) -> PlaceOutcome:
+    """start: the lease is held (token) and the record, marker and halt switch were read with it."""
     store, orders = engine.store, engine.orders
-    if store.create(Order(req=req, state=OrderState.CREATED, cTime=_now_ms(), uTime=_now_ms())):
+    marker = placing_marker(engine.keys, req.clOrdId)
+    first_attempt, halted = start.first_attempt, start.halted
+    if start.state is None:  # not submitted through the stream worker (a manual request): record it
+        store.create(Order(req=req, state=OrderState.CREATED, cTime=_now_ms(), uTime=_now_ms()))
         log.info("place %s: recorded here (not submitted through the stream worker)", req.clOrdId)
-    order = store.get(req.clOrdId)
-    assert order is not None
-    if order.state.rank >= OrderState.LIVE.rank:
+        first_attempt = bool(engine.redis.set(marker, str(_now_ms()), nx=True, ex=PLACING_TTL_S))
+    elif OrderState(start.state).rank >= OrderState.LIVE.rank:
+        order = store.get(req.clOrdId)
+        assert order is not None
         return _outcome("already", order)
 
-    marker = engine.keys.kv(f"placing:{req.clOrdId}")
-    first_attempt = bool(engine.redis.set(marker, str(_now_ms()), nx=True, ex=PLACING_TTL_S))
     if not first_attempt:
         found = engine.rest.get_order(req.instId, clOrdId=req.clOrdId)
         if found is not None:
@@ -104,8 +117,11 @@ def _place(engine: Engine, req: OrderRequest, lease: Lease, token: int) -> Place
             return _outcome("found", t.order)
         engine.redis.set(marker, str(_now_ms()), ex=PLACING_TTL_S)
         log.warning("place %s: earlier attempt left no order on the exchange; sending again (same clOrdId)", req.clOrdId)
+        halted = engine.halt.is_halted()  # read again: the query took a while
+        if not lease.renew(token):  # fencing: we lost the lease while querying
+            raise RetryLater("placement lease lost", countdown=0.05)
 
-    if not req.reduceOnly and engine.halt.is_halted():
+    if not req.reduceOnly and halted:
         # The last gate before the exchange: an entry queued before a halt/flatten must not open
         # a position after it. Only reduce-only orders pass while halted.
         update = OrderUpdate(clOrdId=req.clOrdId, instId=req.instId, state=OrderState.REJECTED, sCode="halted",
@@ -115,8 +131,6 @@ def _place(engine: Engine, req: OrderRequest, lease: Lease, token: int) -> Place
         log.warning("place %s: refused, trading is halted", req.clOrdId)
         return _outcome("rejected", t.order, "halted")
 
-    if not lease.renew(token):  # fencing: we lost the lease while querying
-        raise RetryLater("placement lease lost", countdown=0.05)
     try:
         ack = engine.rest.place_order(req)
     except OkxRejected as exc:
