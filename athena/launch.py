@@ -60,7 +60,8 @@ class StackConfig:
     sim_args: list[str] = field(default_factory=list)  # extra `athena sim` arguments
     stream: bool = True
     orders: bool = True
-    orders_concurrency: int = 2
+    orders_pool: str = "threads"  # why: workers/app.py
+    orders_concurrency: int = 4
     beat: bool = True
     flower: bool = False  # started only if flower is installed
     flower_port: int = 0
@@ -146,7 +147,7 @@ class Stack:
             self.spawn("stream")
         if cfg.orders:
             self._spec("orders", self._celery_args(
-                "workers.app", "worker", "-Q", "orders,default", "-c", str(cfg.orders_concurrency),
+                "workers.app", "worker", "-Q", "orders,default", "-P", cfg.orders_pool, "-c", str(cfg.orders_concurrency),
                 "--prefetch-multiplier", "1", "-n", self.worker_name("orders")), lambda: self._wait_ping("orders"))
             self.spawn("orders")
         if cfg.beat:

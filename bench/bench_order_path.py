@@ -162,8 +162,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--baseline-n", type=int, default=300)
     ap.add_argument("--via", choices=("context", "submit"), default="context",
                     help="context: StrategyContext.buy (pre-trade check + reservation + submit); submit: OrderManager.submit")
-    ap.add_argument("--pool", default="prefork", help="orders worker -P (the documented deployment: prefork)")
-    ap.add_argument("--concurrency", type=int, default=2, help="orders worker -c")
+    ap.add_argument("--pool", default="threads", help="orders worker -P (the documented deployment: threads)")
+    ap.add_argument("--concurrency", type=int, default=4, help="orders worker -c")
     ap.add_argument("--quick", action="store_true", help="tiny sizes (smoke test)")
     args = ap.parse_args(argv)
     quiet_logs()

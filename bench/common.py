@@ -264,8 +264,8 @@ class Stack:
     def spawn(self, name: str, args: list[str]) -> Any:
         return self.sup.spawn(name, args)
 
-    def spawn_orders_worker(self, app: str = "workers.app", concurrency: int = 2, name: str = "orders",
-                            pool: str = "prefork") -> Any:
+    def spawn_orders_worker(self, app: str = "workers.app", concurrency: int = 4, name: str = "orders",
+                            pool: str = "threads") -> Any:
         return self.spawn(name, [CELERY, "-A", app, "worker", "-Q", "orders,default", "-P", pool, "-c", str(concurrency),
                                  "--prefetch-multiplier", "1", "-n", f"{name}-{os.getpid()}@%h",
                                  "--without-gossip", "--without-mingle", "-l", "WARNING"])
