@@ -10,6 +10,7 @@ A paused strategy (StrategyPause) gets every entry refused here; reduce-only ord
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Protocol
@@ -196,17 +197,23 @@ class StrategyContext:
         )
         return self.submit(req, bypass=reduce_only)
 
+    def _capital_view(self) -> AbstractContextManager[None]:
+        """One consistent read of the capital ledger for the whole decision (CapitalCommander)."""
+        view = getattr(self._capital, "consistent_view", None)
+        return view() if view is not None else nullcontext()
+
     def submit(self, req: OrderRequest, bypass: bool = False) -> Intent:
         if not req.reduceOnly and self.entries_paused():  # enforced here, whatever the strategy does
             self.refusals += 1
             return Intent(req.clOrdId, False, "paused")
-        verdict = self._risk.check(req, self._instruments[req.instId], self._equity() or ZERO, bypass)
-        reason = _refusal(verdict)
-        margin = getattr(verdict, "margin", ZERO) or ZERO
-        if reason is None and self._capital is not None and margin > 0:
-            res = self._capital.reserve(self.strategy, req.clOrdId, margin, req.sz)
-            if not getattr(res, "ok", True):
-                reason = f"reserve: {getattr(res, 'code', 'refused')}"
+        with self._capital_view():
+            verdict = self._risk.check(req, self._instruments[req.instId], self._equity() or ZERO, bypass)
+            reason = _refusal(verdict)
+            margin = getattr(verdict, "margin", ZERO) or ZERO
+            if reason is None and self._capital is not None and margin > 0:
+                res = self._capital.reserve(self.strategy, req.clOrdId, margin, req.sz)
+                if not getattr(res, "ok", True):
+                    reason = f"reserve: {getattr(res, 'code', 'refused')}"
         if reason is not None:
             self.refusals += 1
             return Intent(req.clOrdId, False, reason)

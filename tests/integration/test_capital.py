@@ -310,3 +310,53 @@ def test_concurrent_releases_of_different_orders_never_lose_an_update(
     finally:
         for c in clients:
             c.close()
+
+
+def test_consistent_view_reads_one_snapshot_and_reserves_by_compare_and_set(
+    redis_url: str, redis_client: Any, keys: Keys
+) -> None:
+    """Inside consistent_view() every read comes from one snapshot; a reserve whose numbers moved
+    since (another writer reserved) is decided again on fresh reads, never over the allocation."""
+    import redis
+
+    other = CapitalCommander(redis.Redis.from_url(redis_url), keys, make_settings())
+    cap = CapitalCommander(redis_client, keys, make_settings())
+    with cap.consistent_view():
+        assert cap.free("alpha") == D(5000)
+        assert other.reserve("alpha", "o1", D(3000)).ok  # lands after the snapshot
+        assert cap.free("alpha") == D(5000)  # still the snapshot: one instant for the whole decision
+        late = cap.reserve("alpha", "c1", D(2500))  # CAS sees reserved moved -> fresh reads refuse it
+        assert not late.ok and late.code == "insufficient" and late.free == D(2000)
+        ok = cap.reserve("alpha", "c2", D(2000))
+        assert ok.ok and ok.code == "reserved"
+        assert cap.free("alpha") == 0  # a successful reserve drops the snapshot
+    assert cap.reserved("alpha") == D(5000) and cap.open_reservations() == ["c2", "o1"]
+    with cap.consistent_view():
+        dup = cap.reserve("alpha", "c2", D(2000))  # redelivered: duplicate, not a second reservation
+        assert dup.ok and dup.code == "duplicate"
+    assert cap.reserved("alpha") == D(5000)
+
+
+def test_concurrent_reserves_in_views_never_exceed_the_allocation(redis_url: str, redis_client: Any) -> None:
+    import redis
+
+    keys = Keys("test", "race3")
+    n = 8
+    workers = [CapitalCommander(redis.Redis.from_url(redis_url), keys, make_settings()) for _ in range(n)]
+    barrier = threading.Barrier(n)
+    results: list[bool] = []
+
+    def work(i: int) -> None:
+        barrier.wait(timeout=10)
+        for j in range(5):
+            with workers[i].consistent_view():
+                results.append(workers[i].reserve("alpha", f"r{i}x{j}", D(250)).ok)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    cap = CapitalCommander(redis_client, keys, make_settings())
+    assert sum(results) == 20  # 5,000 / 250: exactly the allocation, whoever won the races
+    assert cap.reserved("alpha") == D(5000) and cap.free("alpha") == 0
