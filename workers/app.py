@@ -39,6 +39,7 @@ def configure(app: Celery, settings: Settings) -> Celery:
     url = settings.redis_url.get_secret_value()
     app.conf.update(
         broker_url=url,
+        broker_transport="workers.broker_transport:Transport",  # kombu's redis, one client per channel
         result_backend=url,
         task_serializer="json",
         result_serializer="json",

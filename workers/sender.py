@@ -13,6 +13,12 @@ from athena.domain.codec import to_json
 from athena.oms.stops import StopRequest
 
 
+def _repr(*fields: object) -> str:
+    """The task's argsrepr (what Flower and the worker log show): Celery's own saferepr of the
+    request dict cost ~0.7 ms per send on the order path."""
+    return " ".join(str(f) for f in fields)
+
+
 class CelerySender:
     """ignore_result: the outcome travels through Redis (order state, the event stream), never the
     result backend; asking for a result cost a pub/sub subscription per send (~0.3 ms of the order
@@ -22,13 +28,15 @@ class CelerySender:
         self.app = app
 
     def send_order(self, req: OrderRequest) -> None:
-        self.app.send_task("athena.place_order", args=[to_json(req)], queue="orders", ignore_result=True)
+        self.app.send_task("athena.place_order", args=[to_json(req)], queue="orders", ignore_result=True,
+                           argsrepr=_repr(req.clOrdId, req.instId, req.side, req.sz, req.px))
 
     def send_cancel(self, instId: str, clOrdId: str) -> None:
         self.app.send_task("athena.cancel_order", args=[instId, clOrdId], queue="orders", ignore_result=True)
 
     def send_stop(self, stop: StopRequest) -> None:
-        self.app.send_task("athena.submit_stop_loss", args=[to_json(stop)], queue="orders", ignore_result=True)
+        self.app.send_task("athena.submit_stop_loss", args=[to_json(stop)], queue="orders", ignore_result=True,
+                           argsrepr=_repr(stop.algoClOrdId, stop.instId, stop.side, stop.sz, stop.slTriggerPx))
 
     def send_cancel_stop(self, instId: str, algoClOrdId: str) -> None:
         self.app.send_task("athena.cancel_stop", args=[instId, algoClOrdId], queue="orders", ignore_result=True)
