@@ -228,9 +228,16 @@ STOP_OWNER_TTL_S = 30 * 86400
 
 
 def record_stop_owner(redis: Any, keys: Any, algoClOrdId: str, strategy: str, entryClOrdId: str) -> None:
+    pipe = redis.pipeline(transaction=False)
+    queue_stop_owner(pipe, keys, algoClOrdId, strategy, entryClOrdId)
+    pipe.execute()
+
+
+def queue_stop_owner(pipe: Any, keys: Any, algoClOrdId: str, strategy: str, entryClOrdId: str) -> None:
+    """record_stop_owner's writes, queued on a pipeline (sent with the caller's other commands)."""
     key = keys.kv(f"stopowner:{algoClOrdId}")
-    redis.hset(key, mapping={"strategy": strategy, "entry": entryClOrdId})
-    redis.expire(key, STOP_OWNER_TTL_S)
+    pipe.hset(key, mapping={"strategy": strategy, "entry": entryClOrdId})
+    pipe.expire(key, STOP_OWNER_TTL_S)
 
 
 def stop_owner(redis: Any, keys: Any, algoClOrdId: str) -> tuple[str, str] | None:

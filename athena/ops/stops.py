@@ -20,7 +20,7 @@ from athena.domain import AlgoOrder, AlgoState, Position, Side, TdMode
 from athena.engine import Engine
 from athena.okx.errors import OkxError, OkxRejected
 from athena.oms.positions import closing_side
-from athena.oms.stops import StopRequest, record_stop_owner
+from athena.oms.stops import StopRequest, queue_stop_owner, record_stop_owner
 
 log = logging.getLogger(__name__)
 
@@ -58,13 +58,17 @@ class StopOutcome:
 def ensure_stop(engine: Engine, stop: StopRequest) -> StopOutcome:
     """Make the exchange hold a working stop for this entry covering at least stop.sz. Idempotent."""
     base = stop.algoClOrdId
-    raw_version = engine.redis.get(_version_key(engine, base))
+    # One round trip before the POST: the version, and the owner of the first version (recorded
+    # before placing: it may fire at once; writing it again when a version exists changes nothing).
+    pipe = engine.redis.pipeline(transaction=False)
+    pipe.get(_version_key(engine, base))
+    queue_stop_owner(pipe, engine.keys, base, stop.strategy, stop.entryClOrdId)
+    raw_version = pipe.execute()[0]
     if raw_version is None:
         # No stop recorded for this entry yet (the fill -> stop path): place it at once instead of
         # listing the pending algos first (a REST round trip). If an earlier attempt placed it
         # and died before recording, the exchange refuses the duplicate id (51065) and the full
         # comparison below settles it.
-        record_stop_owner(engine.redis, engine.keys, base, stop.strategy, stop.entryClOrdId)  # before: it may fire at once
         try:
             placed = engine.rest.place_algo(_algo_for(stop, base))
         except OkxRejected as exc:
