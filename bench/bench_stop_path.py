@@ -1,8 +1,10 @@
 """Issue 9 item 3: fill push -> stop-loss order on the wire.
 
 The real stream service (athena.stream_service.StreamService: private WebSocket -> inbox -> the one
-dispatcher thread -> OrderManager.on_update -> ensure_stop -> Celery `submit_stop_loss`) and a real
-orders worker process (`celery -A bench.worker_app worker -Q orders,default`), against the sim in
+dispatcher thread -> OrderManager.on_update -> ensure_stop -> the stream worker's sender), as the
+stream worker builds it: `--via direct` (the default, workers.stream.build_service) places the stop
+from the stream worker's stop thread (athena.ops.direct_stops), `--via celery` sends the Celery task
+`submit_stop_loss` to a real orders worker process (`celery -A bench.worker_app worker -Q orders,default`), against the sim in
 its own process (bench.simproc). Each round submits a marketable entry carrying its stop price; the sim fills it and
 pushes the fill. Latency: from the sim emitting the fill push (an Exchange listener, before the
 frame is written) to the sim receiving POST /api/v5/trade/order-algo for that entry's stop
@@ -44,6 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--pause", type=float, default=0.25, help="seconds between entries (order-algo limit: 10/s)")
     ap.add_argument("--pool", default="threads", help="orders worker -P (the documented deployment: threads)")
     ap.add_argument("--concurrency", type=int, default=4)
+    ap.add_argument("--via", choices=("direct", "celery"), default="direct",
+                    help="direct: the stream worker places the stop (production); celery: submit_stop_loss task")
     ap.add_argument("--quick", action="store_true")
     args = ap.parse_args(argv)
     quiet_logs()
@@ -70,7 +74,9 @@ def main(argv: list[str] | None = None) -> int:
         except Exception:
             print(worker.log_tail())
             raise
-        sender = CelerySender(app)
+        from athena.ops.direct_stops import DirectStopSender
+
+        sender: Any = DirectStopSender(CelerySender(app)) if args.via == "direct" else CelerySender(app)
         sent_at: dict[str, int] = {}
         send_stop = sender.send_stop
 
@@ -80,6 +86,8 @@ def main(argv: list[str] | None = None) -> int:
 
         sender.send_stop = timed_send_stop  # type: ignore[method-assign]
         svc = StreamService(settings, sender)
+        if args.via == "direct":
+            sender.bind(lambda: svc.engine)
         svc.build()
         # breakdown stamps: the fill's frame arriving on the private socket, the dispatcher taking it
         frame_at: dict[str, int] = {}
@@ -142,11 +150,15 @@ def main(argv: list[str] | None = None) -> int:
     st = stats_ns(lat, "ms")
     st_send = stats_ns(to_send, "ms")
     print(fmt_stats(f"fill push -> stop on the wire (load {load0[0]})", st, "ms"))
-    print(fmt_stats("   of which fill push -> Celery send (stream)", st_send, "ms"))
+    hop = "Celery send" if args.via == "celery" else "stop thread hand-off"
+    print(fmt_stats(f"   of which fill push -> {hop} (stream)", st_send, "ms"))
     starts = stack_starts
     send_to_start = [starts[s] - sent_at[s] for s in sent_at if s in starts]
     start_to_wire = [stops_at[s] - starts[s] for s in sent_at if s in starts and s in stops_at]
-    worker = {"celery_send_to_task_start": stats_ns(send_to_start, "ms"), "task_start_to_wire": stats_ns(start_to_wire, "ms")}
+    if args.via == "celery":
+        worker = {"celery_send_to_task_start": stats_ns(send_to_start, "ms"), "task_start_to_wire": stats_ns(start_to_wire, "ms")}
+    else:
+        worker = {"handoff_to_wire": stats_ns([stops_at[s] - sent_at[s] for s in sent_at if s in stops_at], "ms")}
     for k, v in worker.items():
         print(fmt_stats(f"   {k}", v, "ms"))
     breakdown = {k: stats_ns(v, "ms") for k, v in parts.items()}
@@ -155,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     if missing:
         print(f"   !! {missing} of {n} rounds had no fill or no stop within 10 s")
     write_json("stop_path", {"header": h, "fill_to_stop_wire": st, "fill_to_celery_send": st_send, "stream_breakdown": breakdown, "worker_breakdown": worker, "missing": missing, "loadavg": load0,
-                             "worker_concurrency": args.concurrency, "worker_pool": args.pool, "target": {"p99_ms": 6.0}})
+                             "worker_concurrency": args.concurrency, "worker_pool": args.pool, "via": args.via, "target": {"p99_ms": 6.0}})
     return 0
 
 

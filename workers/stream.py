@@ -11,10 +11,11 @@ from __future__ import annotations
 import logging
 from typing import Any, ClassVar
 
-from celery import bootsteps
+from celery import Celery, bootsteps
 from celery.worker.control import inspect_command
 
-from athena.config import get_settings
+from athena.config import Settings, get_settings
+from athena.ops.direct_stops import DirectStopSender
 from athena.stream_service import StreamService
 from workers.app import make_app
 from workers.sender import CelerySender
@@ -30,19 +31,35 @@ log = logging.getLogger(__name__)
 _service: StreamService | None = None
 
 
+def build_service(settings: Settings, celery_app: Celery) -> StreamService:
+    """The stream worker's StreamService: orders and cancels go out as Celery tasks, a fill's stop
+    straight from here (athena.ops.direct_stops), with submit_stop_loss as its backstop."""
+    sender = DirectStopSender(CelerySender(celery_app))
+    service = StreamService(settings, sender)
+    sender.bind(lambda: service.engine)
+    return service
+
+
+def _direct_stops(service: StreamService) -> DirectStopSender | None:
+    sender = service.engine.sender
+    return sender if isinstance(sender, DirectStopSender) else None
+
+
 class StreamStep(bootsteps.StartStopStep):  # type: ignore[misc]
     requires: ClassVar[set[str]] = {"celery.worker.components:Pool"}
 
     def start(self, worker: Any) -> None:
         global _service
-        settings = get_settings()
-        _service = StreamService(settings, CelerySender(app)).start()
+        _service = build_service(get_settings(), app).start()
 
     def stop(self, worker: Any) -> None:
         global _service
         if _service is not None:
             log.info("stream worker stopping: closing WebSockets and the dispatcher")
             _service.stop()
+            stops = _direct_stops(_service)
+            if stops is not None:
+                stops.close()
             _service = None
 
 
@@ -52,7 +69,10 @@ app.steps["worker"].add(StreamStep)
 @inspect_command(name="athena_stream_status")  # type: ignore[misc]
 def athena_stream_status(state: Any) -> dict[str, Any]:
     """Strategies, tick counts, WebSocket states of this stream worker."""
-    return _service.status() if _service is not None else {"running": False}
+    if _service is None:
+        return {"running": False}
+    stops = _direct_stops(_service)
+    return {**_service.status(), "direct_stops": stops.status() if stops is not None else None}
 
 
 __all__ = ["app"]

@@ -1,0 +1,121 @@
+"""The stream worker's OrderSender: a fill's stop goes to the exchange from the stream worker itself.
+
+Rule 3 (stop on fill) is the one place where milliseconds are risk: between the fill and the
+exchange-side stop the position is unprotected. Through Celery the stop waited for the broker hop
+and for an orders worker that was usually still busy with the entry's own ack (p99 ~14 ms). Here
+the dispatcher hands the StopRequest to one side thread (never blocking the tick path), which runs
+the very same idempotent `ensure_stop` the submit_stop_loss task runs. Anything but success (a
+refusal, a timeout, a rate limit, no connection) hands the stop to submit_stop_loss, whose retries,
+backoff and stop_failed events apply as before; after a failure the next stops go straight to
+Celery for a while instead of queueing behind a struggling connection. protect_positions (beat)
+remains the proof that every position is covered.
+
+OKX's limit for order-algo is 20 per 2 s per instrument and account, shared with the orders worker;
+each process has its own client-side limiter, and a 50011 from the exchange is just another
+failure handed to the task (which backs off).
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from athena.domain import OrderRequest
+from athena.engine import Engine
+from athena.oms.sender import OrderSender
+from athena.oms.stops import StopRequest
+from athena.ops.stops import ensure_stop
+
+log = logging.getLogger(__name__)
+
+DEGRADED_S = 5.0  # after a failed direct placement, stops go through Celery for this long
+
+
+class DirectStopSender:
+    def __init__(self, fallback: OrderSender, engine: Callable[[], Engine] | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.fallback = fallback
+        self._engine = engine
+        self._clock = clock
+        self._queue: queue.SimpleQueue[StopRequest | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._degraded_until = 0.0
+        self.placed = 0  # stops the exchange accepted from here
+        self.handed_over = 0  # stops given to submit_stop_loss (failure or degraded)
+
+    def bind(self, engine: Callable[[], Engine]) -> DirectStopSender:
+        """The engine is built with this sender, so it is bound after (a getter)."""
+        self._engine = engine
+        return self
+
+    # -- OrderSender -----------------------------------------------------------------------------
+    def send_order(self, req: OrderRequest) -> None:
+        self.fallback.send_order(req)
+
+    def send_cancel(self, instId: str, clOrdId: str) -> None:
+        self.fallback.send_cancel(instId, clOrdId)
+
+    def send_cancel_stop(self, instId: str, algoClOrdId: str) -> None:
+        self.fallback.send_cancel_stop(instId, algoClOrdId)
+
+    def send_reconcile(self) -> None:
+        send = getattr(self.fallback, "send_reconcile", None)
+        if send is not None:
+            send()
+
+    def send_stop(self, stop: StopRequest) -> None:
+        if self._engine is None or self._clock() < self._degraded_until:
+            self._hand_over(stop, "direct placement paused")
+            return
+        self._start()
+        self._queue.put(stop)
+
+    # -- the side thread -------------------------------------------------------------------------
+    def _start(self) -> None:
+        if self._thread is not None:
+            return
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="stop-sender", daemon=True)
+                self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            stop = self._queue.get()
+            if stop is None:
+                return
+            if self._clock() < self._degraded_until:
+                self._hand_over(stop, "direct placement paused")
+                continue
+            try:
+                assert self._engine is not None
+                outcome = ensure_stop(self._engine(), stop)
+                self.placed += 1
+                log.debug("stop %s: %s directly", stop.algoClOrdId, outcome.status)
+            except Exception as exc:
+                self._degraded_until = self._clock() + DEGRADED_S
+                self._hand_over(stop, f"{type(exc).__name__}: {exc}")
+
+    def _hand_over(self, stop: StopRequest, why: str) -> None:
+        log.warning("stop %s for %s: %s; handing it to submit_stop_loss", stop.algoClOrdId, stop.entryClOrdId, why)
+        self.handed_over += 1
+        try:
+            self.fallback.send_stop(stop)
+        except Exception:  # the broker too: protect_positions (beat) places it from the exchange's positions
+            log.exception("stop %s: submit_stop_loss could not be sent either", stop.algoClOrdId)
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Let queued stops go out, then stop the thread."""
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join(timeout)
+            self._thread = None
+
+    def status(self) -> dict[str, Any]:
+        return {"placed": self.placed, "handed_over": self.handed_over,
+                "degraded": self._clock() < self._degraded_until}

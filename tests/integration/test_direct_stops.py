@@ -1,0 +1,101 @@
+"""DirectStopSender: the stream worker places a fill's stop itself (a side thread, the same
+idempotent ensure_stop as submit_stop_loss) and hands it to the task when that fails."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from athena.config import load_settings
+from athena.domain import OrderRequest, OrdType, PosSide, Side, TdMode
+from athena.engine import Engine
+from athena.oms.sender import RecordingSender
+from athena.oms.stops import StopRequest
+from athena.ops import placement
+from athena.ops.direct_stops import DirectStopSender
+from athena.sim.faults import Rule
+from athena.sim.server import SimServer
+
+BTC = "BTC-USDT-SWAP"
+_accounts = itertools.count(1)
+
+
+@pytest.fixture()
+def sim() -> Iterator[SimServer]:
+    server = SimServer(tick_interval_ms=0).start()
+    server.call(server.market.step)
+    yield server
+    server.stop()
+
+
+@pytest.fixture()
+def engine(sim: SimServer, redis_url: str, tmp_path: Path) -> Iterator[Engine]:
+    env = {"ATHENA_ENV": "test", "REDIS_URL": redis_url, "ATHENA_DB_URL": f"sqlite:///{tmp_path / 'j.db'}",
+           "ATHENA_ACCOUNT": f"direct{next(_accounts)}", "OKX_REST_URL": sim.url}
+    eng = Engine(load_settings(env="test", environ=env, dotenv=False), role="orders", sender=RecordingSender())
+    try:
+        yield eng
+    finally:
+        eng.close()
+
+
+def _filled_entry(engine: Engine, cl: str) -> StopRequest:
+    placement.place(engine, OrderRequest(cl, BTC, Side.BUY, OrdType.MARKET, Decimal("0.05"), None, strategy="t"))
+    sl = engine.instruments[BTC].px_down(engine.rest.ticker(BTC).last * Decimal("0.98"))
+    return StopRequest(algoClOrdId=f"sl{cl}", entryClOrdId=cl, instId=BTC, side=Side.SELL, posSide=PosSide.NET,
+                       sz=Decimal("0.05"), slTriggerPx=sl, tdMode=TdMode.CROSS, strategy="t")
+
+
+def _wait(cond: object, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond() and time.monotonic() < deadline:  # type: ignore[operator]
+        time.sleep(0.01)
+
+
+def test_stop_goes_to_the_exchange_from_the_stream_worker(engine: Engine) -> None:
+    stop = _filled_entry(engine, "d1")
+    fallback = RecordingSender()
+    sender = DirectStopSender(fallback).bind(lambda: engine)
+    try:
+        sender.send_stop(stop)
+        _wait(lambda: sender.placed == 1)
+        assert sender.placed == 1 and fallback.stops == []  # no Celery task needed
+        assert [(a.algoClOrdId, a.sz) for a in engine.rest.algos_pending(BTC)] == [("sld1", Decimal("0.05"))]
+        sender.send_stop(stop)  # the same fill reported twice: covered, not doubled
+        _wait(lambda: sender.placed == 2)
+        assert len(engine.rest.algos_pending(BTC)) == 1
+    finally:
+        sender.close()
+
+
+def test_a_failed_direct_stop_is_handed_to_the_task_and_later_ones_follow(engine: Engine, sim: SimServer) -> None:
+    stop = _filled_entry(engine, "d2")
+    fallback = RecordingSender()
+    sender = DirectStopSender(fallback).bind(lambda: engine)
+    try:
+        sim.faults.rest_5xx = Rule(count=1, path="/api/v5/trade/order-algo")
+        sender.send_stop(stop)
+        _wait(lambda: len(fallback.stops) == 1)
+        assert [s.algoClOrdId for s in fallback.stops] == ["sld2"] and sender.placed == 0
+        assert sender.status()["degraded"]  # the next stops skip the struggling path for a while
+        sender.send_stop(stop)
+        assert len(fallback.stops) == 2
+        # orders, cancels and reconciles always go through Celery
+        sender.send_cancel_stop(BTC, "sld2")
+        assert fallback.stop_cancels == [(BTC, "sld2")]
+    finally:
+        sender.close()
+
+
+def test_unbound_sender_hands_every_stop_to_the_task() -> None:
+    fallback = RecordingSender()
+    sender = DirectStopSender(fallback)
+    stop = StopRequest(algoClOrdId="slx", entryClOrdId="x", instId=BTC, side=Side.SELL, posSide=PosSide.NET,
+                       sz=Decimal("1"), slTriggerPx=Decimal("1"), tdMode=TdMode.CROSS, strategy="t")
+    sender.send_stop(stop)
+    assert [s.algoClOrdId for s in fallback.stops] == ["slx"]
