@@ -162,6 +162,21 @@ def _num(value: Any, key: str) -> Decimal:
     raise ParseError(f"{key}: not a finite number")
 
 
+# Order prices and sizes repeat: every push about an order repeats its px and sz, sizes are a few lot
+# multiples, resting prices sit on a tick grid. OKX string -> its Decimal, built once (a Decimal is
+# immutable, so one instance serves every order); only finite numbers get in; bounded.
+_PX_SZ: dict[str, Decimal] = {}
+_PX_SZ_MAX = 4096
+
+
+def _px_sz(value: str, key: str) -> Decimal:
+    d = _num(value, key)
+    if len(_PX_SZ) >= _PX_SZ_MAX:
+        _PX_SZ.clear()
+    _PX_SZ[value] = d
+    return d
+
+
 _new = object.__new__
 # The keys order_update subscripts (REST and WS order objects carry them all); a row lacking some (a
 # test's, a sparse push) is read as {**_ORDER_KEYS, **row}: a missing field is None, exactly as "".
@@ -175,7 +190,7 @@ def order_update(row: Any, source: str = "ws") -> OrderUpdate:
 
     The hot path of reconcile pages (100 rows a page) and order pushes, hence spelled out: one
     subscript per field (a missing key falls back to the slow path once), "" and "0" (what OKX sends
-    in every unfilled order) tested before any Decimal is built, enums by table, and the frozen
+    in every unfilled order) tested before any Decimal is built, px/sz memoized, enums by table, and the frozen
     OrderUpdate filled through its mutable twin OrderUpdateDraft instead of the dataclass __init__'s
     25 object.__setattr__ calls. Output identical to building OrderUpdate(...) field by field
     (tests/unit/test_parse_fast.py)."""
@@ -197,7 +212,7 @@ def order_update(row: Any, source: str = "ws") -> OrderUpdate:
             raise ParseError("instId: missing")
         o.instId = v if type(v) is str else str(v)
         v = row["ordId"]
-        o.ordId = None if v is None or v == "" else v if type(v) is str else str(v)
+        o.ordId = v if type(v) is str and v else _s(v)
 
         v = row["accFillSz"]
         if v is None or v == "":
@@ -235,26 +250,28 @@ def order_update(row: Any, source: str = "ws") -> OrderUpdate:
         v = row["fee"]
         o.fee = None if v is None or v == "" else ZERO if v == "0" else _num(v, "fee")
         v = row["feeCcy"]
-        o.feeCcy = None if v is None or v == "" else v if type(v) is str else str(v)
+        o.feeCcy = v if type(v) is str and v else _s(v)
 
         v = row["side"]
-        if v is None or v == "":
-            o.side = None
-        elif (side := _SIDES.get(v)) is not None:
-            o.side = side
-        else:
+        o.side = side = _SIDES.get(v)
+        if side is None and v is not None and v != "":
             raise ParseError(f"side: unknown value {v!r}")
         v = row["posSide"]
-        if v is None or v == "":
-            o.posSide = None
-        elif (pos_side := _POS_SIDES.get(v)) is not None:
-            o.posSide = pos_side
-        else:
+        o.posSide = pos_side = _POS_SIDES.get(v)
+        if pos_side is None and v is not None and v != "":
             raise ParseError(f"posSide: unknown value {v!r}")
         v = row["sz"]
-        o.sz = None if v is None or v == "" else _num(v, "sz")
+        if type(v) is str and v:  # the two numbers every order has: memoized (_PX_SZ)
+            d = _PX_SZ.get(v)
+            o.sz = d if d is not None else _px_sz(v, "sz")
+        else:
+            o.sz = None if v is None or v == "" else _num(v, "sz")
         v = row["px"]
-        o.px = None if v is None or v == "" else _num(v, "px")
+        if type(v) is str and v:
+            d = _PX_SZ.get(v)
+            o.px = d if d is not None else _px_sz(v, "px")
+        else:
+            o.px = None if v is None or v == "" else _num(v, "px")
         v = row["ordType"]
         o.ordType = _ORD_TYPES.get(v) if type(v) is str else None
         v = row["reduceOnly"]
@@ -269,9 +286,9 @@ def order_update(row: Any, source: str = "ws") -> OrderUpdate:
         v = row["pnl"]
         o.pnl = None if v is None or v == "" else ZERO if v == "0" else _num(v, "pnl")
         v = row.get("sCode")  # rarely sent
-        o.sCode = None if v is None or v == "" else v if type(v) is str else str(v)
+        o.sCode = None if v is None else _s(v)
         v = row.get("sMsg")
-        o.sMsg = None if v is None or v == "" else v if type(v) is str else str(v)
+        o.sMsg = None if v is None else _s(v)
         v = row["uTime"]
         o.uTime = 0 if v is None or v == "" else int(v)
         o.source = source

@@ -269,3 +269,17 @@ def test_not_an_object() -> None:
 @given(row=st.one_of(mutated(S.ORDER), mutated(sim_rows()[0]), mutated(sim_rows()[5])))
 def test_mutated_rows_same_as_reference(row: Any) -> None:
     assert_same(row)
+
+
+def test_px_sz_memo_is_exact_and_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(parse, "_PX_SZ", {})
+    monkeypatch.setattr(parse, "_PX_SZ_MAX", 3)
+    row = sim_rows()[0]
+    for px in ("95000.1", "95000.10", "1E+5", "95000.1", "7", "8", "9"):
+        u = parse.order_update(dict(row, px=px))
+        assert type(u.px) is Decimal and repr(u.px) == repr(Decimal(px))  # the exponent kept: "95000.10" stays so
+        assert len(parse._PX_SZ) <= 3
+    for bad in ("NaN", "Infinity", "-inf", "sNaN", "x"):
+        with pytest.raises(ParseError):
+            parse.order_update(dict(row, px=bad))
+        assert bad not in parse._PX_SZ  # only finite numbers are ever memoized
