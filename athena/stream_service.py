@@ -2,8 +2,10 @@
 
 WebSocket threads and the Redis event-stream reader only receive, parse and put events in ONE inbox;
 ONE dispatcher thread takes them out and runs the OMS views and the strategies, so strategy code
-never needs a lock. The tick path does no I/O except a mark-price write at most once a second per
-instrument.
+never needs a lock. The tick path does no I/O: the dispatcher only notes each book's mid (it writes
+an instrument's first mark itself, so the first decision finds one), and the housekeeping thread
+writes the mark prices (at most once a second per instrument) and the status snapshot, so no event
+waits behind those Redis round trips.
 """
 
 from __future__ import annotations
@@ -43,8 +45,9 @@ REMOTE = {
     "position": EventType.POSITION_UPDATE,
     "error": EventType.ERROR,
 }
-MARK_WRITE_INTERVAL_NS = 1_000_000_000
+MARK_WRITE_INTERVAL_S = 1.0  # mark prices: one write a second per instrument whose mid moved
 STATS_INTERVAL_S = 1.0
+_STOP = object()  # wakes the dispatcher on stop()
 
 
 @dataclass(slots=True)
@@ -91,7 +94,9 @@ class StreamService:
         self.paused: set[str] = set()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
-        self._last_mark_ns: dict[str, int] = {}
+        self._mids: dict[str, Decimal] = {}  # latest book mid per instId (written by the dispatcher only)
+        self._marks_written: dict[str, Decimal] = {}  # the mid last written as each instId's mark
+        self._mark_failing: set[str] = set()  # instIds whose last mark write failed (logged once)
         self._clock = WallClock()
 
     # -- wiring --------------------------------------------------------------------------------
@@ -149,6 +154,7 @@ class StreamService:
         self.stats.started_ms = int(time.time() * 1000)
         self._spawn("athena-dispatcher", self._dispatch_loop)
         self._spawn("athena-events", self._events_loop)
+        self._spawn("athena-housekeeping", self._housekeeping_loop)
         self.public.start()
         self.private.start()
         log.info("stream service started: %d strategies on %s", len(self.strategies), sorted(self.engine.instruments))
@@ -156,6 +162,7 @@ class StreamService:
 
     def stop(self, timeout: float = 5.0) -> None:
         self._stop.set()
+        self.inbox.put(_STOP)
         for gw in (self.public, self.private):
             if gw is not None:
                 try:
@@ -165,6 +172,7 @@ class StreamService:
         for t in self._threads:
             t.join(timeout)
         self._threads.clear()
+        self._write_marks()
         self._publish_stats()
 
     def _spawn(self, name: str, target: Callable[[], None]) -> None:
@@ -196,21 +204,43 @@ class StreamService:
 
     # -- the dispatcher: the only thread that runs strategies -----------------------------------
     def _dispatch_loop(self) -> None:
-        next_stats = time.monotonic() + STATS_INTERVAL_S
-        while not self._stop.is_set():
+        """Blocks on the inbox and does nothing else between events: no timed poll (stop() puts
+        _STOP), no status write or other I/O of its own (the housekeeping thread does those)."""
+        get = self.inbox.get
+        stop = self._stop
+        while not stop.is_set():
+            item = get()
+            if item is _STOP:
+                break
             try:
-                item = self.inbox.get(timeout=0.2)
-            except queue.Empty:
-                item = None
-            if item is not None:
-                try:
-                    self.handle(item)
-                except Exception:
-                    self.stats.handler_errors += 1
-                    log.exception("dispatcher: event %s failed", type(item).__name__)
-            if time.monotonic() >= next_stats:
-                next_stats = time.monotonic() + STATS_INTERVAL_S
-                self._publish_stats()
+                self.handle(item)
+            except Exception:
+                self.stats.handler_errors += 1
+                log.exception("dispatcher: event %s failed", type(item).__name__)
+
+    # -- housekeeping: the Redis writes the dispatcher must not wait for ------------------------
+    def _housekeeping_loop(self) -> None:
+        while not self._stop.wait(min(MARK_WRITE_INTERVAL_S, STATS_INTERVAL_S)):
+            self._write_marks()
+            self._publish_stats()
+
+    def _write_marks(self) -> None:
+        """Each instrument's latest book mid as its mark price, when it changed since the last write."""
+        mids = self._mids.copy()  # one C-level copy: safe against the dispatcher adding an instId
+        for instId, mid in mids.items():
+            if self._marks_written.get(instId) != mid:
+                self._write_mark(instId, mid)
+
+    def _write_mark(self, instId: str, mid: Decimal) -> None:
+        try:
+            self.engine.marks.set(instId, self.engine.instruments[instId].round_px(mid))
+        except Exception:
+            if instId not in self._mark_failing:
+                self._mark_failing.add(instId)
+                log.warning("mark price of %s not written (retried every second)", instId, exc_info=True)
+            return
+        self._marks_written[instId] = mid
+        self._mark_failing.discard(instId)
 
     def handle(self, item: Any) -> None:
         eng = self.engine
@@ -250,10 +280,10 @@ class StreamService:
         self.stats.last_tick_ms[instId] = int(time.time() * 1000)
         if book is not None:
             mid = book.mid
-            now = tick.recv_ns
-            if mid is not None and now - self._last_mark_ns.get(instId, 0) >= MARK_WRITE_INTERVAL_NS:
-                self._last_mark_ns[instId] = now
-                self.engine.marks.set(instId, self.engine.instruments[instId].round_px(mid))
+            if mid is not None:
+                self._mids[instId] = mid  # the housekeeping thread writes it (no I/O here)...
+                if instId not in self._marks_written and instId not in self._mark_failing:
+                    self._write_mark(instId, mid)  # ...but the first one: a decision must find a mark
         self.engine.bus.publish(EventType.TICK, tick)
 
     def _remote(self, item: Remote) -> None:

@@ -89,10 +89,20 @@ def main(argv: list[str] | None = None) -> int:
         if args.via == "direct":
             sender.bind(lambda: svc.engine)
         svc.build()
-        # breakdown stamps: the fill's frame arriving on the private socket, the dispatcher taking it
+        # breakdown stamps: the fill's frame arriving on the private socket, its OrderUpdate put in the
+        # inbox, the dispatcher taking it; and every handle() interval, to tell the time the fill
+        # waited behind earlier events (busy_ahead) from the hand-off itself
         frame_at: dict[str, int] = {}
+        put_at: dict[str, int] = {}
         handle_at: dict[str, int] = {}
+        busy: list[tuple[int, int]] = []
         for conn in svc.private.connections:
+            def stamped_put(obj: Any, _orig: Any = conn.on_event) -> None:
+                cid = getattr(obj, "clOrdId", None)
+                if cid and getattr(obj, "accFillSz", None):
+                    put_at.setdefault(cid, time.monotonic_ns())
+                _orig(obj)
+            conn.on_event = stamped_put
             def stamped(raw: bytes, _orig: Any = conn.on_message) -> None:
                 t = time.monotonic_ns()
                 if b'"orders"' in raw and b'"accFillSz":"0"' not in raw:
@@ -103,10 +113,14 @@ def main(argv: list[str] | None = None) -> int:
         handle = svc.handle
 
         def timed_handle(item: Any) -> None:
+            t = time.monotonic_ns()
             cid = getattr(item, "clOrdId", None)
             if cid and getattr(item, "accFillSz", None):
-                handle_at.setdefault(cid, time.monotonic_ns())
-            handle(item)
+                handle_at.setdefault(cid, t)
+            try:
+                handle(item)
+            finally:
+                busy.append((t, time.monotonic_ns()))
 
         svc.handle = timed_handle  # type: ignore[method-assign]
         svc.start()
@@ -119,7 +133,8 @@ def main(argv: list[str] | None = None) -> int:
             inst = synthetic_instruments(2)[0].inst
             lat: list[int] = []
             to_send: list[int] = []
-            parts: dict[str, list[int]] = {"push_to_frame": [], "frame_to_dispatch": [], "dispatch_to_send": []}
+            parts: dict[str, list[int]] = {"push_to_frame": [], "frame_to_dispatch": [], "dispatch_to_send": [],
+                                           "frame_to_put": [], "put_to_take": [], "busy_ahead": [], "handoff_wait": []}
             missing = 0
             load0 = loadavg()
             for i in range(n + 3):
@@ -143,6 +158,13 @@ def main(argv: list[str] | None = None) -> int:
                                 parts["push_to_frame"].append(frame_at[cid] - t0)
                                 parts["frame_to_dispatch"].append(handle_at[cid] - frame_at[cid])
                                 parts["dispatch_to_send"].append(sent_at[stop_id_for(cid)] - handle_at[cid])
+                                if cid in put_at:  # frame_to_dispatch = frame_to_put + put_to_take
+                                    p0, p1 = put_at[cid], handle_at[cid]
+                                    ahead = sum(max(0, min(e, p1) - max(b, p0)) for b, e in busy[-200:])
+                                    parts["frame_to_put"].append(p0 - frame_at[cid])
+                                    parts["put_to_take"].append(p1 - p0)
+                                    parts["busy_ahead"].append(ahead)  # handling earlier events
+                                    parts["handoff_wait"].append(p1 - p0 - ahead)  # GIL / CPU wake-up
                 time.sleep(args.pause)
         finally:
             svc.stop()

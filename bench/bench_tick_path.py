@@ -9,7 +9,8 @@ order goes to a no-op sender: the Celery hop is bench_order_path).
 
 Latency: from the frame leaving websocket-client (our on_message entered) to StreamService.handle()
 returning for the event it produced, p50/p99 µs, with the market stepping at a realistic pace
-(--pace-ms). Throughput: a burst of market steps; sustained msgs/s = handled events / time between
+(--pace-ms). Split into frame -> put in the inbox (parse, WebSocket thread), put -> taken by the
+dispatcher (the thread hand-off) and taken -> decision (handle). Throughput: a burst of market steps; sustained msgs/s = handled events / time between
 the first and the last handled. Both with ScalperV1 on 1 and on 10 instruments.
 
     .venv/bin/python -m bench.bench_tick_path [--steps 400] [--burst 1500] [--quick]
@@ -30,6 +31,7 @@ from bench.common import Stack, fmt_stats, loadavg, print_header, quiet_logs, st
 class Stamped:
     t: int
     obj: Any
+    put: int = 0
 
 
 class NullSender:
@@ -63,6 +65,7 @@ def run(n_inst: int, steps: int, pace_ms: float, burst: int) -> dict[str, Any]:
         svc.build()
         gw = svc.public
         lat: list[int] = []
+        parts: dict[str, list[int]] = {"frame_to_put": [], "put_to_take": [], "take_to_decision": []}
         handled: list[int] = []
         current = [0]
         on_message, put, handle = gw.on_message, svc.inbox.put, svc.handle
@@ -73,15 +76,19 @@ def run(n_inst: int, steps: int, pace_ms: float, burst: int) -> dict[str, Any]:
 
         def timed_handle(item: Any) -> None:
             if type(item) is Stamped:
+                taken = time.perf_counter_ns()
                 handle(item.obj)
                 t = time.perf_counter_ns()
                 lat.append(t - item.t)
+                parts["frame_to_put"].append(item.put - item.t)
+                parts["put_to_take"].append(taken - item.put)
+                parts["take_to_decision"].append(t - taken)
                 handled.append(t)
             else:
                 handle(item)
 
         gw.on_message = stamped_message
-        gw.on_event = lambda obj: put(Stamped(current[0], obj))
+        gw.on_event = lambda obj: put(Stamped(current[0], obj, time.perf_counter_ns()))
         svc.handle = timed_handle  # type: ignore[method-assign]
         svc.start()
         try:
@@ -92,12 +99,15 @@ def run(n_inst: int, steps: int, pace_ms: float, burst: int) -> dict[str, Any]:
             stack.step(20)
             time.sleep(1.0)
             lat.clear()
+            for v in parts.values():
+                v.clear()
             load_lat = loadavg()
             for _ in range(steps):  # paced: each step is one books5 + a few trades per instrument
                 stack.step(1)
                 time.sleep(pace_ms / 1000)
             time.sleep(0.5)
             paced = list(lat)
+            split = {k: stats_ns(v, "us") for k, v in parts.items()}
             handled.clear()
             load_burst = loadavg()
             stack.step(burst)
@@ -111,7 +121,7 @@ def run(n_inst: int, steps: int, pace_ms: float, burst: int) -> dict[str, Any]:
         finally:
             svc.stop()
     return {"instruments": n_inst, "strategy": "ScalperV1 x1 on all instruments", "channels": ["books5", "trades"],
-            "frame_to_decision": stats_ns(paced, "us"), "paced_steps": steps, "pace_ms": pace_ms,
+            "frame_to_decision": stats_ns(paced, "us"), "frame_to_decision_split": split, "paced_steps": steps, "pace_ms": pace_ms,
             "loadavg_latency": load_lat, "burst_events": n, "sustained_msgs_per_s": rate, "loadavg_burst": load_burst,
             "orders_decided": sender.orders}
 
@@ -132,6 +142,8 @@ def main(argv: list[str] | None = None) -> int:
         results.append(r)
         print(fmt_stats(f"{n_inst:>2} instrument(s): frame -> decision (load {r['loadavg_latency'][0]})",
                         r["frame_to_decision"], "us"), flush=True)
+        for k, v in r["frame_to_decision_split"].items():
+            print(fmt_stats(f"   {k}", v, "us"), flush=True)
         print(f"{n_inst:>2} instrument(s): sustained {r['sustained_msgs_per_s']} msgs/s over {r['burst_events']} events"
               f" (load {r['loadavg_burst'][0]}); orders decided {r['orders_decided']}", flush=True)
     write_json("tick_path", {"header": h, "runs": results})
