@@ -11,6 +11,7 @@ from celery import Celery
 from athena.domain import OrderRequest
 from athena.domain.codec import to_json
 from athena.oms.stops import StopRequest
+from workers.task_publisher import TaskPublisher
 
 
 def _repr(*fields: object) -> str:
@@ -22,24 +23,26 @@ def _repr(*fields: object) -> str:
 class CelerySender:
     """ignore_result: the outcome travels through Redis (order state, the event stream), never the
     result backend; asking for a result cost a pub/sub subscription per send (~0.3 ms of the order
-    latency) and a result write in the worker."""
+    latency) and a result write in the worker. The order-queue tasks go out through TaskPublisher
+    (one LPUSH of the message Celery builds, instead of kombu's ~0.5 ms per publish)."""
 
     def __init__(self, app: Celery) -> None:
         self.app = app
+        self.publisher = TaskPublisher(app)
 
     def send_order(self, req: OrderRequest) -> None:
-        self.app.send_task("athena.place_order", args=[to_json(req)], queue="orders", ignore_result=True,
-                           argsrepr=_repr(req.clOrdId, req.instId, req.side, req.sz, req.px))
+        self.publisher.send("athena.place_order", [to_json(req)], "orders",
+                            _repr(req.clOrdId, req.instId, req.side, req.sz, req.px))
 
     def send_cancel(self, instId: str, clOrdId: str) -> None:
-        self.app.send_task("athena.cancel_order", args=[instId, clOrdId], queue="orders", ignore_result=True)
+        self.publisher.send("athena.cancel_order", [instId, clOrdId], "orders", _repr(instId, clOrdId))
 
     def send_stop(self, stop: StopRequest) -> None:
-        self.app.send_task("athena.submit_stop_loss", args=[to_json(stop)], queue="orders", ignore_result=True,
-                           argsrepr=_repr(stop.algoClOrdId, stop.instId, stop.side, stop.sz, stop.slTriggerPx))
+        self.publisher.send("athena.submit_stop_loss", [to_json(stop)], "orders",
+                            _repr(stop.algoClOrdId, stop.instId, stop.side, stop.sz, stop.slTriggerPx))
 
     def send_cancel_stop(self, instId: str, algoClOrdId: str) -> None:
-        self.app.send_task("athena.cancel_stop", args=[instId, algoClOrdId], queue="orders", ignore_result=True)
+        self.publisher.send("athena.cancel_stop", [instId, algoClOrdId], "orders", _repr(instId, algoClOrdId))
 
     def send_reconcile(self) -> None:
         # After a private WS (re)login: pushes sent while it was down are lost; REST settles them.

@@ -1,0 +1,106 @@
+"""workers.task_publisher: the order path's task publish (one LPUSH of Celery's own message) is what
+kombu would have written, a real worker runs it, and any error falls back to send_task."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from typing import Any
+
+import pytest
+import redis
+from celery import Celery
+from celery.contrib.testing.worker import start_worker
+
+from workers.task_publisher import TaskPublisher
+
+
+def _pop(r: redis.Redis, queue: str) -> dict[str, Any]:
+    raw = r.rpop(queue)
+    assert raw is not None, f"nothing on {queue}"
+    return json.loads(raw)
+
+
+def test_the_envelope_is_the_one_kombu_writes(celery_app: Celery, redis_url: str) -> None:
+    r = redis.Redis.from_url(redis_url)
+    r.delete("tp-kombu", "tp-direct")
+    celery_app.send_task("athena.place_order", args=[{"clOrdId": "a1"}], queue="tp-kombu", ignore_result=True,
+                         argsrepr="a1 BTC")
+    pub = TaskPublisher(celery_app)
+    pub.send("athena.place_order", [{"clOrdId": "a1"}], "tp-direct", "a1 BTC")
+    assert pub.fast == 1 and pub.fallbacks == 0
+    theirs, ours = _pop(r, "tp-kombu"), _pop(r, "tp-direct")
+
+    varying = {"id", "root_id"}  # fresh uuids per message
+    assert set(ours) == set(theirs)
+    assert {k: v for k, v in ours["headers"].items() if k not in varying} == {
+        k: v for k, v in theirs["headers"].items() if k not in varying}
+    assert ours["headers"]["id"] == ours["headers"]["root_id"] == ours["properties"]["correlation_id"]
+    # kombu also copies the argsrepr option into the properties; nothing reads it there
+    their_props = {k: v for k, v in theirs["properties"].items() if k != "argsrepr"}
+    assert set(ours["properties"]) == set(their_props)
+    for k in ("delivery_mode", "priority", "body_encoding", "reply_to"):
+        assert ours["properties"][k] == their_props[k], k
+    assert ours["properties"]["delivery_info"] == {"exchange": "", "routing_key": "tp-direct"}
+    assert their_props["delivery_info"] == {"exchange": "", "routing_key": "tp-kombu"}
+    assert ours["properties"]["delivery_tag"] != their_props["delivery_tag"]
+    assert json.loads(base64.b64decode(ours["body"])) == json.loads(base64.b64decode(theirs["body"]))
+    assert (ours["content-type"], ours["content-encoding"]) == (theirs["content-type"], theirs["content-encoding"])
+    pub.close()
+
+
+def test_a_real_worker_runs_what_it_publishes(celery_app: Celery, redis_url: str) -> None:
+    probe = Celery("publisher-probe", broker=redis_url)
+    probe.conf.update(broker_transport=celery_app.conf.broker_transport, task_acks_late=True,
+                      worker_prefetch_multiplier=1, accept_content=["json"], worker_hijack_root_logger=False)
+    r = redis.Redis.from_url(redis_url)
+    r.delete("tp-ran")
+
+    @probe.task(name="tests.publisher_probe")
+    def publisher_probe(order: dict[str, Any], n: int) -> None:
+        r.rpush("tp-ran", json.dumps([order, n]))
+
+    pub = TaskPublisher(probe)
+    with start_worker(probe, pool="threads", concurrency=1, queues=["tp-probe"], perform_ping_check=False,
+                      shutdown_timeout=10):
+        for n in range(3):
+            pub.send("tests.publisher_probe", [{"clOrdId": f"p{n}", "px": "100.5"}, n], "tp-probe", f"p{n}")
+        deadline = time.monotonic() + 10
+        while r.llen("tp-ran") < 3 and time.monotonic() < deadline:
+            time.sleep(0.02)
+    ran = [json.loads(x) for x in r.lrange("tp-ran", 0, -1)]
+    assert sorted(ran, key=lambda x: x[1]) == [[{"clOrdId": f"p{n}", "px": "100.5"}, n] for n in range(3)]
+    assert pub.fast == 3
+    assert r.llen("tp-probe") == 0 and not r.hlen("unacked")  # consumed and acked
+    pub.close()
+
+
+def test_an_error_falls_back_to_send_task(celery_app: Celery, redis_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    r = redis.Redis.from_url(redis_url)
+    r.delete("tp-fallback")
+    pub = TaskPublisher(celery_app)
+    client = pub._redis()
+    assert client is not None
+
+    def broken(*_: Any) -> None:
+        raise redis.ConnectionError("connection reset")
+
+    monkeypatch.setattr(client, "lpush", broken)
+    pub.send("athena.place_order", [{"clOrdId": "f1"}], "tp-fallback", "f1")
+    assert (pub.fast, pub.fallbacks) == (0, 1)
+    msg = _pop(r, "tp-fallback")  # written by kombu instead
+    assert msg["headers"]["task"] == "athena.place_order"
+    assert json.loads(base64.b64decode(msg["body"]))[0] == [{"clOrdId": "f1"}]
+    pub.close()
+
+
+@pytest.mark.parametrize("conf", [
+    {"broker_url": "amqp://guest@localhost//"},
+    {"broker_transport_options": {"global_keyprefix": "athena:"}},
+    {"broker_transport_options": {"priority_steps": [0, 3, 6, 9]}},
+])
+def test_brokers_it_would_not_write_exactly_use_send_task(redis_url: str, conf: dict[str, Any]) -> None:
+    app = Celery("publisher-other", broker=redis_url)
+    app.conf.update(conf)
+    assert TaskPublisher(app)._redis() is None
