@@ -59,12 +59,25 @@ class TaskPublisher:
                 old.close()
             return client
 
+    def _exec_options(self, name: str) -> dict[str, Any] | None:
+        """The time limits send_task would copy from the task when it is registered in this process
+        (the stream worker sends by name and has none); None when the task asks for something this
+        path does not write (priority, expiry, another serializer...)."""
+        task = self.app._tasks.get(name)
+        opts = {k: v for k, v in (task._get_exec_options() if task is not None else {}).items() if v is not None}
+        limits = {k: opts.pop(k) for k in ("time_limit", "soft_time_limit") if k in opts}
+        opts.pop("queue", None)  # the caller names the queue, as it does with send_task
+        if opts.get("serializer") == "json":  # what this path writes
+            del opts["serializer"]
+        return None if opts else limits
+
     def send(self, name: str, args: list[Any], queue: str, argsrepr: str) -> None:
         """Publish task `name` (ignore_result) onto `queue`."""
         client = self._redis()
-        if client is not None:
+        limits = self._exec_options(name) if client is not None else None
+        if client is not None and limits is not None:
             try:
-                client.lpush(queue, self._envelope(name, args, queue, argsrepr))
+                client.lpush(queue, self._envelope(name, args, queue, argsrepr, limits))
                 self.fast += 1
                 return
             except Exception as exc:
@@ -72,10 +85,10 @@ class TaskPublisher:
                 log.warning("direct publish of %s failed (%s): sending through kombu", name, exc)
         self.app.send_task(name, args=args, queue=queue, ignore_result=True, argsrepr=argsrepr)
 
-    def _envelope(self, name: str, args: list[Any], queue: str, argsrepr: str) -> str:
+    def _envelope(self, name: str, args: list[Any], queue: str, argsrepr: str, limits: dict[str, Any]) -> str:
         task_id = str(uuid.uuid4())
         msg = self.app.amqp.as_task_v2(task_id, name, args=args, kwargs={}, reply_to=self.app.thread_oid,
-                                       ignore_result=True, argsrepr=argsrepr, kwargsrepr="{}")
+                                       ignore_result=True, argsrepr=argsrepr, kwargsrepr="{}", **limits)
         body = json.dumps(msg.body).encode()
         return json.dumps({
             "body": base64.b64encode(body).decode(),

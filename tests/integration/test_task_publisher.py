@@ -5,15 +5,20 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import subprocess
+import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
 from celery import Celery
-from celery.contrib.testing.worker import start_worker
 
 from workers.task_publisher import TaskPublisher
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _pop(r: redis.Redis, queue: str) -> dict[str, Any]:
@@ -50,29 +55,35 @@ def test_the_envelope_is_the_one_kombu_writes(celery_app: Celery, redis_url: str
     pub.close()
 
 
-def test_a_real_worker_runs_what_it_publishes(celery_app: Celery, redis_url: str) -> None:
+def test_a_real_worker_runs_what_it_publishes(redis_url: str, tmp_path: Path) -> None:
+    """A worker process of its own (two in-process workers share celery.worker.state)."""
     probe = Celery("publisher-probe", broker=redis_url)
-    probe.conf.update(broker_transport=celery_app.conf.broker_transport, task_acks_late=True,
-                      worker_prefetch_multiplier=1, accept_content=["json"], worker_hijack_root_logger=False)
     r = redis.Redis.from_url(redis_url)
-    r.delete("tp-ran")
-
-    @probe.task(name="tests.publisher_probe")
-    def publisher_probe(order: dict[str, Any], n: int) -> None:
-        r.rpush("tp-ran", json.dumps([order, n]))
-
+    r.delete("tp-ran", "tp-probe")
     pub = TaskPublisher(probe)
-    with start_worker(probe, pool="threads", concurrency=1, queues=["tp-probe"], perform_ping_check=False,
-                      shutdown_timeout=10):
-        for n in range(3):
-            pub.send("tests.publisher_probe", [{"clOrdId": f"p{n}", "px": "100.5"}, n], "tp-probe", f"p{n}")
-        deadline = time.monotonic() + 10
-        while r.llen("tp-ran") < 3 and time.monotonic() < deadline:
-            time.sleep(0.02)
+    for n in range(3):  # queued before the worker starts: it finds them waiting, as after a restart
+        pub.send("tests.publisher_probe", [{"clOrdId": f"p{n}", "px": "100.5"}, n], "tp-probe", f"p{n}")
+    env = {**os.environ, "TP_REDIS_URL": redis_url, "PYTHONPATH": str(ROOT)}
+    log = (tmp_path / "worker.log").open("w")
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "tests.integration.publisher_probe_app", "worker", "-Q", "tp-probe",
+         "-P", "threads", "-c", "1", "--without-gossip", "--without-mingle", "-l", "INFO", "-n", f"tp-{os.getpid()}@%h"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        pub.send("tests.publisher_probe", [{"clOrdId": "p3", "px": "100.5"}, 3], "tp-probe", "p3")
+        deadline = time.monotonic() + 60
+        while r.llen("tp-ran") < 4 and time.monotonic() < deadline and worker.poll() is None:
+            time.sleep(0.05)
+    finally:
+        worker.terminate()
+        worker.wait(20)
+        log.close()
     ran = [json.loads(x) for x in r.lrange("tp-ran", 0, -1)]
-    assert sorted(ran, key=lambda x: x[1]) == [[{"clOrdId": f"p{n}", "px": "100.5"}, n] for n in range(3)]
-    assert pub.fast == 3
-    assert r.llen("tp-probe") == 0 and not r.hlen("unacked")  # consumed and acked
+    assert sorted(ran, key=lambda x: x[1]) == [[{"clOrdId": f"p{n}", "px": "100.5"}, n] for n in range(4)], (
+        (tmp_path / "worker.log").read_text()[-3000:])
+    assert pub.fast == 4
+    assert r.llen("tp-probe") == 0  # all consumed
     pub.close()
 
 
