@@ -113,6 +113,7 @@ class StreamService:
             return TtlLock(eng.redis, eng.keys.lock(name), ttl_ms)
 
         lev = min(s.risk.leverage, self.settings.risk.max_leverage)
+        pause = StrategyPause(eng.redis, eng.keys)
 
         def max_notional() -> Decimal | None:
             # same per-order cap as registry.context_factory: without it the sizer asks for more than
@@ -125,7 +126,8 @@ class StreamService:
             s.name, orders=eng.orders, risk=eng.pretrade, instruments=eng.instruments, equity=equity,
             sizer=eng.pretrade.size_for_risk, clock=self._clock, locks=locks, bus=eng.bus, routes=routes,
             position_view=position_view, exclusive=exclusive, capital=eng.capital, max_notional=max_notional,
-            paused=StrategyPause(eng.redis, eng.keys).view(s.name),  # athena halt --strategy NAME
+            paused=pause.view(s.name),  # athena halt --strategy NAME
+            decision_flags=(eng.halt.flag, pause.flag(s.name)),  # read with the decision's capital numbers
         )  # fmt: skip
 
     def build(self) -> None:

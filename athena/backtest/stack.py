@@ -112,7 +112,7 @@ def build_stack(
 
     make_ctx = context_factory(
         settings, orders=orders, pretrade=pretrade, capital=capital, instruments=instruments, clock=clock,
-        locks=locks.lock, bus=bus, routes=routes, pause=pause,
+        locks=locks.lock, bus=bus, routes=routes, pause=pause, halt=halt,
     )
     strategies = build_strategies(settings.strategies, make_ctx)
     runner = StrategyRunner(strategies, routes, lookup=orders.get)

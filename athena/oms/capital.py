@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -38,6 +38,7 @@ from athena.domain.enums import PosSide
 from athena.domain.instrument import Instrument
 from athena.domain.money import ZERO, fmt
 from athena.domain.orders import Fill
+from athena.state.flags import Flag, known
 from athena.state.keys import Keys
 from athena.state.scripts import LuaScript
 
@@ -53,10 +54,14 @@ _DAY_TTL_S = 40 * 86400
 
 T = TypeVar("T")
 
-# Every capital hash a pre-trade decision reads, in one atomic round trip (it took nine).
+# Every capital hash a pre-trade decision reads, in one atomic round trip (it took nine), and the
+# decision's switches (halt, pause: athena.state.flags) with them (two more round trips before).
+# KEYS: strategy-name set, position set, then one key per flag. ARGV: base, the number of configured
+# strategies, their names, then per flag its hash field ('' = the key's existence).
 _VIEW = LuaScript(
     """
 local base = ARGV[1]
+local n = tonumber(ARGV[2])
 local seen, strats = {}, {}
 local function add(name)
   if not seen[name] then
@@ -65,14 +70,23 @@ local function add(name)
     table.insert(strats, redis.call('HGETALL', base .. ':s:' .. name))
   end
 end
-for i = 2, #ARGV do add(ARGV[i]) end
+for i = 3, 2 + n do add(ARGV[i]) end
 for _, name in ipairs(redis.call('SMEMBERS', KEYS[1])) do add(name) end
 local pos = {}
 for _, ident in ipairs(redis.call('SMEMBERS', KEYS[2])) do
   table.insert(pos, ident)
   table.insert(pos, redis.call('HGETALL', base .. ':pos:' .. ident))
 end
-return {strats, pos}
+local flags = {}
+for i = 3, #KEYS do
+  local field = ARGV[i + n]
+  if field == '' then
+    flags[i - 2] = redis.call('EXISTS', KEYS[i])
+  else
+    flags[i - 2] = redis.call('HEXISTS', KEYS[i], field)
+  end
+end
+return {strats, pos, flags}
 """,
     "capital_view",
 )
@@ -102,6 +116,7 @@ def _pairs(flat: list[Any]) -> dict[str, str]:
 class _View:
     strats: dict[str, dict[str, str]]
     positions: dict[str, dict[str, str]]  # ident -> hash
+    flags: tuple[bool, ...] = ()  # consistent_view's flags, in order
 
 
 class CapitalBusy(RuntimeError):
@@ -312,31 +327,46 @@ class CapitalCommander:
 
     # -- one consistent read for a decision
     @contextmanager
-    def consistent_view(self) -> Iterator[None]:
+    def consistent_view(self, flags: Sequence[Flag] = ()) -> Iterator[None]:
         """Reads in this block (this thread) come from one atomic snapshot of every capital hash,
         taken on first use: a pre-trade decision costs one round trip instead of nine, and its
         numbers (equity, free margin, exposure) all come from the same instant. reserve() inside
-        the block writes only if the strategy's numbers are still those of the snapshot."""
+        the block writes only if the strategy's numbers are still those of the snapshot.
+        flags (the halt, the strategy's pause): read in the same round trip, at once, and answered
+        from it in the block (athena.state.flags.is_set)."""
         outer = getattr(self._scope, "active", False)
         self._scope.active = True
         try:
-            yield
+            if flags and not outer:
+                view = self._fetch(flags)
+                self._scope.view = view
+                with known(dict(zip(flags, view.flags, strict=True))):
+                    yield
+            else:
+                yield
         finally:
             if not outer:
                 self._scope.active = False
                 self._scope.view = None
+
+    def _fetch(self, flags: Sequence[Flag] = ()) -> _View:
+        strats, pos, *rest = _VIEW(
+            self._r, [self._k_names, self._k_positions, *(f.key for f in flags)],
+            [self._base, len(self._strats), *self._strats, *(f.field or "" for f in flags)],
+        )  # fmt: skip
+        got = rest[0] if rest else []
+        return _View(
+            {_s(strats[i]): _pairs(strats[i + 1]) for i in range(0, len(strats), 2)},
+            {_s(pos[i]): _pairs(pos[i + 1]) for i in range(0, len(pos), 2)},
+            tuple(bool(int(got[i])) if i < len(got) else False for i in range(len(flags))),
+        )
 
     def _view(self) -> _View | None:
         if not getattr(self._scope, "active", False):
             return None
         view: _View | None = getattr(self._scope, "view", None)
         if view is None:
-            strats, pos = _VIEW(self._r, [self._k_names, self._k_positions], [self._base, *self._strats])
-            view = _View(
-                {_s(strats[i]): _pairs(strats[i + 1]) for i in range(0, len(strats), 2)},
-                {_s(pos[i]): _pairs(pos[i + 1]) for i in range(0, len(pos), 2)},
-            )
-            self._scope.view = view
+            view = self._scope.view = self._fetch()
         return view
 
     # -- transactions

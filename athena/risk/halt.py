@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from athena.state.flags import Flag, is_set
 from athena.state.keys import Keys
 
 log = logging.getLogger(__name__)
@@ -52,11 +53,12 @@ class HaltSwitch:
     def __init__(self, redis: Any, keys: Keys, clock: Callable[[], float] = time.time) -> None:
         self._r = redis
         self._key = keys.halt
+        self.flag = Flag(self._key)  # read with a decision's other numbers (CapitalCommander.consistent_view)
         self._history = keys.kv("halt_history")
         self._clock = clock
 
     def is_halted(self) -> bool:
-        return bool(self._r.exists(self._key))
+        return is_set(self._r, self.flag)
 
     def state(self) -> HaltState | None:
         raw = {_s(k): _s(v) for k, v in self._r.hgetall(self._key).items()}

@@ -9,7 +9,7 @@ A paused strategy (StrategyPause) gets every entry refused here; reduce-only ord
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from decimal import Decimal
@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from athena.bus import EventBus, EventType
 from athena.domain import Instrument, Order, OrderRequest, OrderState, OrdType, PosSide, Side, TdMode
 from athena.oms.stops import stop_id_for
+from athena.state.flags import Flag
 from athena.strategies.clock import Clock, TtlLockLike
 
 ZERO = Decimal(0)
@@ -83,6 +84,7 @@ class StrategyContext:
         max_notional: Callable[[], Decimal | None] | None = None,
         paused: Callable[[], bool] | None = None,
         max_position: Decimal | None = None,
+        decision_flags: Sequence[Flag] = (),
     ) -> None:
         self.strategy = strategy
         self._orders = orders
@@ -101,6 +103,8 @@ class StrategyContext:
         self._max_notional = max_notional  # the risk profile's per-order cap (and leverage x equity)
         self._max_position = max_position  # the risk profile's contracts per instrument
         self._paused = paused  # per-strategy pause flag (StrategyPause.view): blocks entries, never exits
+        # switches an entry decision reads (halt, this strategy's pause): fetched with its capital reads
+        self._decision_flags = tuple(decision_flags)
         self.refusals = 0
 
     # -- world views ---------------------------------------------------------------------------
@@ -197,16 +201,19 @@ class StrategyContext:
         )
         return self.submit(req, bypass=reduce_only)
 
-    def _capital_view(self) -> AbstractContextManager[None]:
-        """One consistent read of the capital ledger for the whole decision (CapitalCommander)."""
+    def _capital_view(self, flags: Sequence[Flag]) -> AbstractContextManager[None]:
+        """One consistent read of the capital ledger (and of flags) for the whole decision
+        (CapitalCommander.consistent_view)."""
         view = getattr(self._capital, "consistent_view", None)
-        return view() if view is not None else nullcontext()
+        if view is None:
+            return nullcontext()
+        return view(flags) if flags else view()
 
     def submit(self, req: OrderRequest, bypass: bool = False) -> Intent:
-        if not req.reduceOnly and self.entries_paused():  # enforced here, whatever the strategy does
-            self.refusals += 1
-            return Intent(req.clOrdId, False, "paused")
-        with self._capital_view():
+        with self._capital_view(() if req.reduceOnly else self._decision_flags):
+            if not req.reduceOnly and self.entries_paused():  # enforced here, whatever the strategy does
+                self.refusals += 1
+                return Intent(req.clOrdId, False, "paused")
             verdict = self._risk.check(req, self._instruments[req.instId], self._equity() or ZERO, bypass)
             reason = _refusal(verdict)
             margin = getattr(verdict, "margin", ZERO) or ZERO

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from athena.state.flags import Flag, is_set
 from athena.state.keys import Keys
 
 log = logging.getLogger(__name__)
@@ -46,8 +47,11 @@ class StrategyPause:
             log.warning("strategy %s resumed by %s", strategy, who)
         return done
 
+    def flag(self, strategy: str) -> Flag:
+        return Flag(self._key, strategy)
+
     def is_paused(self, strategy: str) -> bool:
-        return bool(self._r.hexists(self._key, strategy))
+        return is_set(self._r, Flag(self._key, strategy))
 
     def paused(self) -> dict[str, dict[str, Any]]:
         """Every paused strategy with its reason, who and ts (ms)."""

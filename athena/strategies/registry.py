@@ -10,6 +10,8 @@ from typing import Any
 from athena.bus import EventBus
 from athena.config import Settings, StrategySettings
 from athena.domain import Instrument
+from athena.risk.halt import HaltSwitch
+from athena.state.flags import Flag
 from athena.strategies.base import BaseStrategy, StrategyParamError
 from athena.strategies.clock import Clock
 from athena.strategies.context import LockFactory, StrategyContext
@@ -82,11 +84,14 @@ def context_factory(
     bus: EventBus,
     routes: dict[str, str],
     pause: StrategyPause | None = None,
+    halt: HaltSwitch | None = None,
 ) -> ContextFactory:
     """The production wiring of each strategy's context (the backtest uses the same):
     equity = allocation + net realised PnL (CapitalCommander); per-order cap = min(max_order_notional,
     leverage x equity); sizing by PreTradeCheck.size_for_risk (risk.risk_per_trade); entries refused
-    while the strategy is paused (pause: StrategyPause)."""
+    while the strategy is paused (pause: StrategyPause); the halt and pause switches are read with
+    the decision's capital numbers, in one round trip."""
+    flags: tuple[Flag, ...] = (halt.flag,) if halt is not None else ()
 
     def make(s: StrategySettings, exclusive: frozenset[str]) -> StrategyContext:
         def equity() -> Decimal | None:
@@ -98,6 +103,7 @@ def context_factory(
             exclusive=exclusive, capital=capital, max_position=s.risk.max_position,
             max_notional=notional_cap(settings, s, equity, lambda: Decimal(capital.free(s.name))),
             paused=pause.view(s.name) if pause is not None else None,
+            decision_flags=flags + ((pause.flag(s.name),) if pause is not None else ()),
         )
 
     return make
