@@ -24,6 +24,9 @@ from celery.signals import after_setup_logger, after_setup_task_logger, worker_i
 from kombu import Queue
 
 from athena.config import Settings, get_settings
+from workers.broker_transport import install as install_broker_transport
+
+install_broker_transport()  # redis:// brokers: kombu's transport with one client per channel
 
 TASK_ROUTES = {
     "athena.place_order": {"queue": "orders"},
@@ -39,7 +42,6 @@ def configure(app: Celery, settings: Settings) -> Celery:
     url = settings.redis_url.get_secret_value()
     app.conf.update(
         broker_url=url,
-        broker_transport="workers.broker_transport:Transport",  # kombu's redis, one client per channel
         result_backend=url,
         task_serializer="json",
         result_serializer="json",

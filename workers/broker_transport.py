@@ -4,8 +4,12 @@ kombu 5.x builds a new `redis.Redis` object (a ~170-entry response-callback tabl
 publish, every ack and every visibility-index write: ~0.4 ms each on this machine, inside the path
 from the strategy's decision to the order on the wire (one publish in the stream worker, one index
 write before the orders worker runs the task). The client shares the channel's connection pool
-either way and is thread-safe, so reusing it changes nothing else. Selected with
-`broker_transport = "workers.broker_transport:Transport"` (workers/app.py); the URL stays redis://.
+either way and is thread-safe, so reusing it changes nothing else.
+
+install() (called by workers/app.py) points kombu's `redis`/`rediss` transport aliases at it: the
+URL, its scheme and what Flower and the logs show stay redis:// (naming the class in
+`broker_transport` made kombu print the class path as the URL scheme, and Flower's broker page,
+which picks its client by that scheme, answered 404).
 """
 
 from __future__ import annotations
@@ -14,7 +18,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from kombu.transport import TRANSPORT_ALIASES
 from kombu.transport import redis as kombu_redis
+
+PATH = "workers.broker_transport:Transport"
 
 
 class Channel(kombu_redis.Channel):  # type: ignore[misc]
@@ -34,3 +41,9 @@ class Channel(kombu_redis.Channel):  # type: ignore[misc]
 
 class Transport(kombu_redis.Transport):  # type: ignore[misc]
     Channel = Channel
+
+
+def install() -> None:
+    """redis:// and rediss:// connections in this process use this transport."""
+    TRANSPORT_ALIASES["redis"] = PATH
+    TRANSPORT_ALIASES["rediss"] = PATH

@@ -25,6 +25,7 @@ def test_one_client_per_channel_and_messages_still_flow(redis_url: str) -> None:
             queue.close()
 
 
-def test_the_celery_app_uses_it(celery_app) -> None:  # type: ignore[no-untyped-def]
+def test_the_celery_app_uses_it_and_still_says_redis(celery_app) -> None:  # type: ignore[no-untyped-def]
     with celery_app.connection_for_write() as conn:
         assert isinstance(conn.transport, Transport)
+        assert conn.as_uri().startswith("redis://")  # Flower picks its broker client by this scheme
