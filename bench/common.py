@@ -85,6 +85,26 @@ def git_commit() -> str:
         return ""
 
 
+def cpu_canary(rounds: int = 5) -> float:
+    """µs for a fixed pure-Python workload (Decimal arithmetic, dict and str work, like the tick
+    path): the best of `rounds`. A shared VM's speed moves by tens of percent within an hour, load
+    average or not; this says how fast the machine was when the figures beside it were taken."""
+    from decimal import Decimal
+
+    px, sz = Decimal("43521.7"), Decimal("0.013")
+    best = float("inf")
+    for _ in range(rounds):
+        t0 = time.perf_counter_ns()
+        acc = Decimal(0)
+        book: dict[str, Decimal] = {}
+        for i in range(2000):
+            key = f"BTC-USDT-SWAP:{i & 31}"
+            book[key] = px + i * sz
+            acc += book[key] * sz
+        best = min(best, (time.perf_counter_ns() - t0) / 1000)
+    return round(best, 1)
+
+
 def header() -> dict[str, Any]:
     mem_gb = 0.0
     try:
@@ -99,12 +119,14 @@ def header() -> dict[str, Any]:
         "python": platform.python_version(),
         "commit": git_commit(),
         "loadavg": loadavg(),
+        "cpu_canary_us": cpu_canary(),
     }
 
 
 def print_header(name: str) -> dict[str, Any]:
     h = header()
-    print(f"== {name}  {h['date']}  {h['machine']}  py{h['python']}  load {h['loadavg']}", flush=True)
+    print(f"== {name}  {h['date']}  {h['machine']}  py{h['python']}  load {h['loadavg']}"
+          f"  cpu canary {h['cpu_canary_us']} µs", flush=True)
     return h
 
 
