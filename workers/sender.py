@@ -6,6 +6,8 @@ The clOrdId travels inside the request, so a resend or a redelivery names the sa
 
 from __future__ import annotations
 
+from typing import Any
+
 from celery import Celery
 
 from athena.domain import OrderRequest
@@ -33,6 +35,12 @@ class CelerySender:
     def send_order(self, req: OrderRequest) -> None:
         self.publisher.send("athena.place_order", [to_json(req)], "orders",
                             _repr(req.clOrdId, req.instId, req.side, req.sz, req.px))
+
+    def order_message(self, req: OrderRequest, redis: Any) -> tuple[str, str] | None:
+        """The place_order task as the broker's list holds it, for OrderStore.create to queue in the
+        same atomic step as the order's record (None: send_order it is)."""
+        return self.publisher.message("athena.place_order", [to_json(req)], "orders",
+                                      _repr(req.clOrdId, req.instId, req.side, req.sz, req.px), redis)
 
     def send_cancel(self, instId: str, clOrdId: str) -> None:
         self.publisher.send("athena.cancel_order", [instId, clOrdId], "orders", _repr(instId, clOrdId))

@@ -31,6 +31,15 @@ log = logging.getLogger(__name__)
 _SCHEMES = ("redis://", "rediss://", "unix://")
 
 
+def _where(client: Any) -> tuple[Any, ...] | None:
+    """The server and database a redis-py client talks to."""
+    try:
+        kw = client.connection_pool.connection_kwargs
+    except AttributeError:
+        return None
+    return kw.get("host"), kw.get("port"), kw.get("path"), kw.get("db", 0)
+
+
 class TaskPublisher:
     def __init__(self, app: Celery) -> None:
         self.app = app
@@ -84,6 +93,17 @@ class TaskPublisher:
                 self.fallbacks += 1
                 log.warning("direct publish of %s failed (%s): sending through kombu", name, exc)
         self.app.send_task(name, args=args, queue=queue, ignore_result=True, argsrepr=argsrepr)
+
+    def message(self, name: str, args: list[Any], queue: str, argsrepr: str, redis: Any) -> tuple[str, str] | None:
+        """(list key, message) for the caller to LPUSH itself, in its own Lua step on `redis`
+        (OrderStore.create: the order and its task in one write); None unless `redis` is the
+        broker's server and database and this path is exact for the task."""
+        client = self._redis()
+        limits = self._exec_options(name) if client is not None else None
+        if client is None or limits is None or _where(client) != _where(redis):
+            return None
+        self.fast += 1
+        return queue, self._envelope(name, args, queue, argsrepr, limits)
 
     def _envelope(self, name: str, args: list[Any], queue: str, argsrepr: str, limits: dict[str, Any]) -> str:
         task_id = str(uuid.uuid4())

@@ -161,13 +161,19 @@ class OrderManager:
 
     # -- placing -----------------------------------------------------------------------------
     def submit(self, req: OrderRequest) -> Order:
-        """Record CREATED, publish ORDER_SUBMITTED, send. A redelivered request sends nothing.
+        """Record the order, publish ORDER_SUBMITTED, send. A redelivered request sends nothing.
+        With a sender that offers order_message (its queue is in this Redis), the record (SENT) and
+        the task go in one atomic step; else the order is recorded CREATED, sent, then marked SENT.
 
         If the sender raises, the outcome is unknown: the order is marked AMBIGUOUS and returned.
         """
         now = self._now_ms()
-        order = Order(req=req, state=OrderState.CREATED, cTime=now, uTime=now)
-        if not self.store.create(order):
+        # A sender whose queue is in this Redis hands over its message: the record and the task are
+        # written in one atomic step (one round trip; "recorded, then lost before the send" cannot happen).
+        order_message = getattr(self.sender, "order_message", None)
+        message = order_message(req, self.store.redis) if order_message is not None else None
+        order = Order(req=req, state=OrderState.SENT if message else OrderState.CREATED, cTime=now, uTime=now)
+        if not self.store.create(order, enqueue=message):
             existing = self.store.get(req.clOrdId)
             if existing is None:  # deleted between the two calls: nothing sane to do but refuse
                 raise DuplicateIntentError(f"{req.clOrdId}: recorded and gone")
@@ -175,6 +181,9 @@ class OrderManager:
             log.info("submit %s: already recorded (%s), not sent again", req.clOrdId, existing.state)
             return existing
         self.bus.publish(EventType.ORDER_SUBMITTED, order)
+        if message is not None:
+            self._journal("upsert_order", order)
+            return order
         # The journal (a SQLite write, ~1.5 ms) is written after the send: Redis already holds the
         # order (rule 1), and the durable copy must not delay the order on the wire.
         try:

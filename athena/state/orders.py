@@ -200,14 +200,20 @@ class OrderStore:
         self.keys = keys
         self.retention_ms = max(0, int(retention_s * 1000))
 
-    def create(self, order: Order) -> bool:
-        """Record a new order atomically. False if its clOrdId is already recorded (a redelivered task)."""
+    def create(self, order: Order, enqueue: tuple[str, str] | None = None) -> bool:
+        """Record a new order atomically. False if its clOrdId is already recorded (a redelivered task).
+        enqueue: (list key, message) LPUSHed in the same step when the order is new (its placement
+        task, on a broker that is this Redis)."""
         k = self.keys
         flat: list[str] = []
         for field, value in order_to_hash(order).items():
             flat += [field, value]
         working = "1" if order.state.is_working else "0"
-        created = _CREATE(self.redis, [k.order(order.clOrdId), k.ord_id_index, k.working_orders], [order.clOrdId, order.ordId or "", working, self.retention_ms, *flat])
+        queue, message = enqueue or (k.working_orders, "")  # KEYS[4] is not touched without a message
+        created = _CREATE(
+            self.redis, [k.order(order.clOrdId), k.ord_id_index, k.working_orders, queue],
+            [order.clOrdId, order.ordId or "", working, self.retention_ms, message, *flat],
+        )  # fmt: skip
         return bool(int(created))
 
     def apply(

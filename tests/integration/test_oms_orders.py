@@ -255,3 +255,46 @@ def test_partial_exit_shrinks_the_stop_to_the_position(redis_client: Redis) -> N
     assert o.sender.stop_size("sla1") == Decimal(1) and o.algos.get("sla1").sz == Decimal(1)  # type: ignore[union-attr]
     assert o.sender.stop_cancels == [(INST, "sla2")]
     assert o.pm.unprotected([Position(INST, PosSide.NET, Decimal(1), Decimal(100))], o.algos.working()) == []
+
+
+class QueueingSender(RecordingSender):
+    """A sender whose queue is in the same Redis: hands its message to OrderStore.create."""
+
+    def __init__(self, queue: str) -> None:
+        super().__init__()
+        self.queue = queue
+
+    def order_message(self, req: OrderRequest, redis: Redis) -> tuple[str, str]:
+        return self.queue, f"place {req.clOrdId}"
+
+
+def test_an_order_and_its_task_are_written_in_one_step_and_a_redelivery_queues_nothing(redis_client: Redis) -> None:
+    queue = "test:outbox-queue"
+    redis_client.delete(queue)
+    sender = QueueingSender(queue)
+    o = make_oms(redis_client, sender=sender)
+    order = o.om.submit(entry("q1"))
+    assert order.state is OrderState.SENT and o.om.get("q1").state is OrderState.SENT  # type: ignore[union-attr]
+    assert redis_client.lrange(queue, 0, -1) == [b"place q1"]
+    assert sender.sent_ids() == []  # not sent a second time through send_order
+    assert [x.clOrdId for x in o.events[EventType.ORDER_SUBMITTED]] == ["q1"]
+    again = o.om.submit(entry("q1"))  # a redelivered decision
+    assert again.clOrdId == "q1" and redis_client.llen(queue) == 1
+    o.om.on_update(upd("q1", OrderState.LIVE, ord_id="7"))  # the task's ack moves it on as usual
+    assert o.om.get("q1").state is OrderState.LIVE  # type: ignore[union-attr]
+    redis_client.delete(queue)
+
+
+def test_celery_sender_queues_with_the_record_only_on_the_brokers_own_redis(celery_app, redis_url: str) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from workers.sender import CelerySender
+
+    sender = CelerySender(celery_app)
+    req = entry("c1")
+    same = sender.order_message(req, Redis.from_url(redis_url))
+    assert same is not None and same[0] == "orders"
+    msg = json.loads(same[1])
+    assert msg["headers"]["task"] == "athena.place_order" and msg["headers"]["argsrepr"].startswith("c1 ")
+    other_db = redis_url.rsplit("/", 1)[0] + "/7"
+    assert sender.order_message(req, Redis.from_url(other_db)) is None  # another database: send_order
