@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import redis
 from kombu.transport import TRANSPORT_ALIASES
 from kombu.transport import redis as kombu_redis
 
@@ -33,7 +34,15 @@ class Channel(kombu_redis.Channel):  # type: ignore[misc]
             yield client
             return
         cached = self._sync_client
-        pool = self.pool
+        try:
+            pool = self.pool
+        except AttributeError as exc:
+            # The connection's details are gone: Celery collected the connection after losing the
+            # broker and kombu is now restoring unacked messages while closing this channel. As an
+            # AttributeError that killed the worker (seen in the chaos soak); as a connection error
+            # Celery ignores it and reconnects, and the messages stay in Redis's unacked hash, to be
+            # restored after the visibility timeout (every task is idempotent).
+            raise redis.exceptions.ConnectionError("broker connection already collected") from exc
         if cached is None or cached.connection_pool is not pool:  # first use, or a new pool after reconnect
             cached = self._sync_client = self._create_client()
         yield cached
