@@ -80,10 +80,15 @@ class TaskPublisher:
             del opts["serializer"]
         return None if opts else limits
 
+    def _exact(self, name: str) -> tuple[Any, dict[str, Any] | None]:
+        """(broker client, time limits) when this path writes exactly what send_task would for
+        task `name`; a None in either place means send_task it is."""
+        client = self._redis()
+        return client, self._exec_options(name) if client is not None else None
+
     def send(self, name: str, args: list[Any], queue: str, argsrepr: str) -> None:
         """Publish task `name` (ignore_result) onto `queue`."""
-        client = self._redis()
-        limits = self._exec_options(name) if client is not None else None
+        client, limits = self._exact(name)
         if client is not None and limits is not None:
             try:
                 client.lpush(queue, self._envelope(name, args, queue, argsrepr, limits))
@@ -98,8 +103,7 @@ class TaskPublisher:
         """(list key, message) for the caller to LPUSH itself, in its own Lua step on `redis`
         (OrderStore.create: the order and its task in one write); None unless `redis` is the
         broker's server and database and this path is exact for the task."""
-        client = self._redis()
-        limits = self._exec_options(name) if client is not None else None
+        client, limits = self._exact(name)
         if client is None or limits is None or _where(client) != _where(redis):
             return None
         self.fast += 1

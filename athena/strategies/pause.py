@@ -51,7 +51,7 @@ class StrategyPause:
         return Flag(self._key, strategy)
 
     def is_paused(self, strategy: str) -> bool:
-        return is_set(self._r, Flag(self._key, strategy))
+        return is_set(self._r, self.flag(strategy))
 
     def paused(self) -> dict[str, dict[str, Any]]:
         """Every paused strategy with its reason, who and ts (ms)."""
