@@ -235,6 +235,23 @@ def test_reconcile_settles_orders_never_acknowledged(world: World) -> None:
     assert Decimal(world.sim_positions()[0]["pos"]) == 1
 
 
+def test_reconcile_books_the_fill_of_an_order_in_a_state_athena_does_not_know(world: World) -> None:
+    inst = world.engine.instruments[BTC]
+    px = inst.px_up(bid(world) * Decimal("1.01"))  # crosses the ask: fills at once, the ack says live
+    req = to_json(OrderRequest(clOrdId="newstate1", instId=BTC, side=Side.BUY, ordType=OrdType.LIMIT, sz=Decimal(1),
+                               px=px, strategy="t"))
+    run(tasks.place_order, req)
+    (sim_order,) = world.sim_orders("newstate1")
+    assert sim_order.state == "filled" and str(world.engine.store.get("newstate1").state) == "live"  # type: ignore[union-attr]
+    world.sim.call(setattr, sim_order, "state", "mmp_paused")  # a state name OKX added after this code
+    for _ in range(2):  # every reconcile reads it again: booked once
+        run(tasks.reconcile)
+        order = world.engine.store.get("newstate1")
+        assert order is not None and str(order.state) == "filled" and order.accFillSz == 1
+        assert [f.fillSz for f in world.engine.journal.fills(clOrdId="newstate1")] == [Decimal(1)]
+        assert world.engine.positions.expected(BTC).sz == 1
+
+
 # -- stops, protection, ghosts -------------------------------------------------------------------
 
 
