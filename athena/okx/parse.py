@@ -422,8 +422,9 @@ _ALGO_ALIASES = {"order_placed": AlgoState.EFFECTIVE, "filled": AlgoState.EFFECT
 
 def algo_order(row: Any) -> AlgoOrder:
     """An algo object (orders-algo-pending, orders-algo channel). The stop price is slTriggerPx, or
-    triggerPx for trigger orders. A take-profit-only or closeFraction (no sz) algo raises ParseError:
-    AlgoOrder cannot represent it faithfully."""
+    triggerPx for trigger orders. closeFraction "1" (a stop on the whole position, as the OKX app sets
+    TP/SL on a position; sz "") -> AlgoOrder(sz=None, closeFraction=1). A take-profit-only algo raises
+    ParseError: AlgoOrder cannot represent it faithfully."""
     row = _obj(row, "algo order")
     try:
         state_raw = row.get("state")
@@ -437,9 +438,12 @@ def algo_order(row: Any) -> AlgoOrder:
             trigger_type = row.get("triggerPxType")
         if trigger is None:
             raise ParseError(f"algo {row.get('algoId')!r}: no slTriggerPx/triggerPx (take-profit only?)")
-        sz = opt_d(row, "sz")
-        if sz is None:
-            raise ParseError(f"algo {row.get('algoId')!r}: no sz (closeFraction={row.get('closeFraction')!r})")
+        fraction = opt_d(row, "closeFraction")
+        sz = None if fraction is not None else opt_d(row, "sz")
+        if fraction is not None and fraction != 1:  # OKX supports only "1"; a part of a position is not a size
+            raise ParseError(f"algo {row.get('algoId')!r}: closeFraction {fraction} is not 1")
+        if fraction is None and sz is None:
+            raise ParseError(f"algo {row.get('algoId')!r}: neither sz nor closeFraction")
         return AlgoOrder(
             algoClOrdId=str(row.get("algoClOrdId") or ""),
             instId=req_s(row, "instId"),
@@ -453,6 +457,7 @@ def algo_order(row: Any) -> AlgoOrder:
             slTriggerPxType=str(trigger_type or "last"),
             reduceOnly=bool(as_bool(row.get("reduceOnly"))),
             uTime=as_int(row.get("uTime")),
+            closeFraction=fraction,
         )
     except ParseError:
         raise

@@ -479,11 +479,14 @@ class OkxRestGateway:
             "tdMode": str(algo.tdMode),
             "side": str(algo.side),
             "ordType": "conditional",
-            "sz": fmt(algo.sz),
             "slTriggerPx": fmt(algo.slTriggerPx),
             "slOrdPx": "-1",
             "slTriggerPxType": algo.slTriggerPxType,
         }
+        if algo.closeFraction is not None:
+            body["closeFraction"] = fmt(algo.closeFraction)
+        elif algo.sz is not None:
+            body["sz"] = fmt(algo.sz)
         if algo.posSide is not PosSide.NET:
             body["posSide"] = str(algo.posSide)
         if algo.reduceOnly:
@@ -514,7 +517,8 @@ class OkxRestGateway:
             ]
 
     def algos_pending(self, instId: str | None = None, ordType: str = "conditional,oco", max_pages: int = 10) -> list[AlgoOrder]:
-        """Working stops. Algos AlgoOrder cannot represent (take-profit only, closeFraction) are logged and skipped."""
+        """Working stops, whole-position ones (closeFraction, no sz) included. Algos AlgoOrder cannot
+        represent (take-profit only) are logged and skipped."""
         def one(row: Any) -> AlgoOrder | None:
             try:
                 return parse.algo_order(row)

@@ -81,12 +81,12 @@ def ensure_stop(engine: Engine, stop: StopRequest) -> StopOutcome:
     version = int(raw_version) if raw_version else 0
     live = {a.algoClOrdId: a for a in engine.rest.algos_pending(stop.instId)}
     current = live.get(versioned_id(base, version))
-    if current is not None and current.sz >= stop.sz:
+    if current is not None and _covers(current, stop.sz):
         engine.algos.record(stop.to_algo(uTime=_now_ms()))
         return StopOutcome("covered", current.algoClOrdId, str(current.sz))
     new_version = version + 1 if current is not None else version
     new_id = versioned_id(base, new_version)
-    if new_id in live and live[new_id].sz >= stop.sz:  # placed by an attempt that died before recording
+    if new_id in live and _covers(live[new_id], stop.sz):  # placed by an attempt that died before recording
         engine.redis.set(_version_key(engine, base), new_version)
         return StopOutcome("covered", new_id, str(live[new_id].sz))
     record_stop_owner(engine.redis, engine.keys, new_id, stop.strategy, stop.entryClOrdId)  # before: it may fire at once
@@ -100,6 +100,10 @@ def ensure_stop(engine: Engine, stop: StopRequest) -> StopOutcome:
             log.exception("stop %s: old version %s not cancelled (cancel_ghost_orders will)", base, current.algoClOrdId)
         return StopOutcome("amended", placed.algoClOrdId, str(stop.sz))
     return StopOutcome("placed", placed.algoClOrdId, str(stop.sz))
+
+
+def _covers(algo: AlgoOrder, sz: Decimal) -> bool:
+    return algo.whole_position or (algo.sz is not None and algo.sz >= sz)
 
 
 def _algo_for(stop: StopRequest, algo_id: str) -> AlgoOrder:

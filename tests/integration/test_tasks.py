@@ -282,6 +282,24 @@ def test_protect_positions_replaces_a_deleted_stop(world: World) -> None:
     assert run(tasks.protect_positions)["placed"] == []  # covered now: nothing more
 
 
+def test_a_whole_position_stop_set_in_the_app_counts_as_covering(world: World) -> None:
+    world.client.post("/api/v5/trade/order", {"instId": BTC, "tdMode": "cross", "side": "buy", "ordType": "market", "sz": "2"})
+    below = str(world.engine.instruments[BTC].px_down(bid(world) * Decimal("0.9")))
+    got = world.client.post("/api/v5/trade/order-algo", {  # TP/SL on the position, as the app sets it
+        "instId": BTC, "tdMode": "cross", "side": "sell", "ordType": "conditional", "closeFraction": "1",
+        "slTriggerPx": below, "slOrdPx": "-1", "reduceOnly": "true",
+    })
+    assert got["data"][0]["sCode"] == "0" and world.sim_algos(BTC)[0]["sz"] == ""
+    (algo,) = world.engine.rest.algos_pending(BTC)
+    assert algo.whole_position and algo.sz is None
+    report = run(tasks.protect_positions)
+    assert report["checked"] == 1 and report["placed"] == [] and report["failed"] == []
+    assert len(world.sim_algos(BTC)) == 1  # no second stop on top of the person's
+    assert run(tasks.reconcile)["stops_live"] == 1
+    ghosts = world.engine.positions.ghost_orders([], [algo], world.engine.rest.positions(), now_ms=algo.uTime + 10**6)
+    assert ghosts.stops == []  # never cancelled as a ghost while the position is open
+
+
 def test_ghost_stop_without_position_is_cancelled(world: World) -> None:
     below = str(world.engine.instruments[BTC].px_down(bid(world) * Decimal("0.9")))
     world.client.post("/api/v5/trade/order-algo", {

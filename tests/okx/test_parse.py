@@ -120,12 +120,25 @@ def test_algo_samples() -> None:
     assert pending.algoClOrdId == "client_algo_1" and pending.slTriggerPx == Decimal(40000)
 
 
-def test_algo_take_profit_only_or_close_fraction_is_parse_error() -> None:
+def test_algo_take_profit_only_is_parse_error() -> None:
     row = ccxt("fetchOpenOrders_orders_algo_pending_conditional_swap")["data"][0]
     with pytest.raises(ParseError):
         parse.algo_order(dict(row, slTriggerPx="", tpTriggerPx="120"))
-    with pytest.raises(ParseError):
-        parse.algo_order(dict(row, sz="", closeFraction="1"))
+    for bad in ({"closeFraction": "0.5", "sz": ""}, {"closeFraction": "x", "sz": ""}, {"closeFraction": "", "sz": ""}):
+        with pytest.raises(ParseError):
+            parse.algo_order(dict(row, **bad))
+
+
+def test_algo_whole_position_stop_has_no_sz_and_covers_the_position() -> None:
+    # What OKX lists when a person sets TP/SL on a position in the app: closeFraction "1", sz "".
+    row = dict(ccxt("fetchOpenOrders_orders_algo_pending_conditional_swap")["data"][0], sz="", closeFraction="1",
+               reduceOnly="true", side="sell")
+    a = parse.algo_order(row)
+    assert a.sz is None and a.closeFraction == Decimal(1) and a.whole_position
+    assert a.side is Side.SELL and a.slTriggerPx == Decimal(100) and a.state is AlgoState.LIVE
+    assert a.covers(Decimal(7)) == Decimal(7) and a.covers(Decimal("-0.3")) == Decimal("0.3")
+    sized = parse.algo_order(ccxt("fetchOpenOrders_orders_algo_pending_conditional_swap")["data"][0])
+    assert sized.closeFraction is None and not sized.whole_position and sized.covers(Decimal(7)) == Decimal(1)
 
 
 def test_position_sample() -> None:
