@@ -194,12 +194,16 @@ class Fill:
 
 @dataclass(frozen=True, slots=True)
 class AlgoOrder:
-    """An exchange-side conditional stop (ordType conditional, slOrdPx -1 = market)."""
+    """An exchange-side conditional stop (ordType conditional, slOrdPx -1 = market).
+
+    Athena's own stops have a size. A stop set on the position itself (what the OKX app creates for
+    TP/SL on a position) has none: closeFraction 1 closes the whole position, whatever its size when it
+    fires, so it covers the position's size (`covers`)."""
 
     algoClOrdId: str
     instId: str
     side: Side
-    sz: Decimal
+    sz: Decimal | None  # None only with closeFraction
     slTriggerPx: Decimal
     state: AlgoState = AlgoState.LIVE
     algoId: str | None = None
@@ -208,6 +212,22 @@ class AlgoOrder:
     slTriggerPxType: str = "last"
     reduceOnly: bool = True
     uTime: int = 0
+    closeFraction: Decimal | None = None  # fraction of the position it closes (OKX: only 1)
+
+    def __post_init__(self) -> None:
+        if (self.sz is None) == (self.closeFraction is None):
+            raise ValueError(f"algo {self.algoClOrdId or self.algoId!r}: exactly one of sz and closeFraction")
+
+    @property
+    def whole_position(self) -> bool:
+        return self.closeFraction is not None
+
+    def covers(self, pos: Decimal) -> Decimal:
+        """How much of a position of size `pos` (signed or not) this stop closes when it fires."""
+        if self.closeFraction is not None:
+            return abs(pos) * self.closeFraction
+        assert self.sz is not None
+        return self.sz
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,6 +6,7 @@ and becomes None, never 0; a malformed payload raises ParseError (never KeyError
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from decimal import Decimal, InvalidOperation
@@ -45,6 +46,8 @@ from athena.okx.types import (
     OkxFill,
     OrderAck,
 )
+
+log = logging.getLogger(__name__)
 
 _ERRORS = (KeyError, TypeError, ValueError, IndexError, AttributeError, InvalidOperation, OverflowError)
 ZERO = Decimal(0)
@@ -200,7 +203,7 @@ def order_update(row: Any, source: str = "ws") -> OrderUpdate:
         v = row["state"]
         state = _STATES.get(v) if type(v) is str else None
         if state is None:
-            raise ParseError(f"order state: unknown value {v!r}")
+            state = _state_from_sizes(row, v)
         o: Any = _new(OrderUpdateDraft)
         o.state = state
         v = row["clOrdId"]
@@ -304,6 +307,28 @@ def order_update(row: Any, source: str = "ws") -> OrderUpdate:
         raise ParseError(f"order {row.get('clOrdId')!r}: {exc}") from None
 
 
+# Order states OKX may add after this code was written: each logged once (bounded: a feed of garbage
+# states must not grow it without end).
+_UNKNOWN_STATES: set[str] = set()
+_UNKNOWN_STATES_MAX = 64
+
+
+def _state_from_sizes(row: dict[str, Any], value: Any) -> OrderState:
+    """A state Athena does not know: a report carrying fills must still book them (refusing it would lose
+    them on the WebSocket and again on every REST reconcile). The state is derived from the sizes:
+    accFillSz == sz -> filled, else partially_filled (never terminal unless the fills prove it; ranks
+    only go up, so a later known state still applies). Without a fill there is nothing to keep: refused."""
+    acc = _d(row.get("accFillSz"), "accFillSz")
+    if type(value) is not str or not value or acc is None or acc <= ZERO:
+        raise ParseError(f"order state: unknown value {value!r}")
+    sz = _d(row.get("sz"), "sz")
+    state = OrderState.FILLED if sz is not None and acc >= sz else OrderState.PARTIALLY_FILLED
+    if value not in _UNKNOWN_STATES and len(_UNKNOWN_STATES) < _UNKNOWN_STATES_MAX:
+        _UNKNOWN_STATES.add(value)
+        log.warning("order state %r unknown to Athena: read as %s from accFillSz/sz (logged once)", value[:40], state)
+    return state
+
+
 def order_ack(item: Any, req: OrderRequest, source: str = "rest_ack") -> OrderUpdate:
     """An accepted place-order item ({clOrdId, ordId, sCode "0", ts}) -> OrderUpdate(LIVE).
 
@@ -397,8 +422,9 @@ _ALGO_ALIASES = {"order_placed": AlgoState.EFFECTIVE, "filled": AlgoState.EFFECT
 
 def algo_order(row: Any) -> AlgoOrder:
     """An algo object (orders-algo-pending, orders-algo channel). The stop price is slTriggerPx, or
-    triggerPx for trigger orders. A take-profit-only or closeFraction (no sz) algo raises ParseError:
-    AlgoOrder cannot represent it faithfully."""
+    triggerPx for trigger orders. closeFraction "1" (a stop on the whole position, as the OKX app sets
+    TP/SL on a position; sz "") -> AlgoOrder(sz=None, closeFraction=1). A take-profit-only algo raises
+    ParseError: AlgoOrder cannot represent it faithfully."""
     row = _obj(row, "algo order")
     try:
         state_raw = row.get("state")
@@ -412,9 +438,12 @@ def algo_order(row: Any) -> AlgoOrder:
             trigger_type = row.get("triggerPxType")
         if trigger is None:
             raise ParseError(f"algo {row.get('algoId')!r}: no slTriggerPx/triggerPx (take-profit only?)")
-        sz = opt_d(row, "sz")
-        if sz is None:
-            raise ParseError(f"algo {row.get('algoId')!r}: no sz (closeFraction={row.get('closeFraction')!r})")
+        fraction = opt_d(row, "closeFraction")
+        sz = None if fraction is not None else opt_d(row, "sz")
+        if fraction is not None and fraction != 1:  # OKX supports only "1"; a part of a position is not a size
+            raise ParseError(f"algo {row.get('algoId')!r}: closeFraction {fraction} is not 1")
+        if fraction is None and sz is None:
+            raise ParseError(f"algo {row.get('algoId')!r}: neither sz nor closeFraction")
         return AlgoOrder(
             algoClOrdId=str(row.get("algoClOrdId") or ""),
             instId=req_s(row, "instId"),
@@ -428,6 +457,7 @@ def algo_order(row: Any) -> AlgoOrder:
             slTriggerPxType=str(trigger_type or "last"),
             reduceOnly=bool(as_bool(row.get("reduceOnly"))),
             uTime=as_int(row.get("uTime")),
+            closeFraction=fraction,
         )
     except ParseError:
         raise

@@ -23,7 +23,7 @@ from typing import Any
 import orjson
 
 from athena.okx import parse
-from athena.okx.errors import OkxAuthError, OkxError, ParseError
+from athena.okx.errors import OkxAuthError, OkxError, ParseError, classify
 from athena.okx.signing import Clock, Credentials, ws_login_args
 from athena.okx.types import PrivateResync
 from athena.okx.ws import WsConnection
@@ -121,7 +121,7 @@ class PrivateConnection(WsConnection):
                 self._login_failed(code, str(msg.get("msg", "")))
         elif event == "error":
             self.stats.errors[code] += 1
-            if self.state == "logging_in" or code in ("60009", "60004", "60005", "60006", "60007", "60024", "60011"):
+            if self.state == "logging_in" or isinstance(classify(code, ""), OkxAuthError):
                 self._login_failed(code, str(msg.get("msg", "")))
             else:
                 self._log_once("error:" + code, f"{self.name}: OKX error event {str(msg)[:200]}")

@@ -10,7 +10,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-from athena.okx.errors import OkxRateLimited
+from athena.okx.errors import RATE_LIMITED, OkxRateLimited
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +117,7 @@ class RateLimiter:
         wait = b.reserve()
         if wait > self.max_wait_s:
             b.give_back()
-            raise OkxRateLimited(f"client-side rate limit for {family}", "50011", None, family, retry_after=wait)
+            raise OkxRateLimited(f"client-side rate limit for {family}", RATE_LIMITED, None, family, retry_after=wait)
         if wait > 0:
             self.waited_s += wait
             time.sleep(wait)

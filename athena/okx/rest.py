@@ -1,18 +1,19 @@
 """OkxRestGateway: the signed OKX V5 REST API on one persistent requests.Session.
 
-Every method returns domain (or athena.okx.types) objects and raises athena.okx.errors.*:
-a timeout or lost connection after a POST was sent, or an HTTP 5xx answer to a trade POST, is
-OkxAmbiguous (query by clOrdId, never resend blindly); a refused connection, or 5xx / 50001 / 50013 on
-any other request, is OkxTransient. 50011 backs off and retries a bounded number of
-times; 50102 (clock skew) re-syncs the clock and retries once, except on requests carrying expTime.
+Every method returns domain (or athena.okx.types) objects and raises athena.okx.errors.*, classified
+by the request (errors.CODES): a timeout or lost connection after a POST was sent, an HTTP 5xx answer
+to a trade POST, or an outcome-unknown code on one (51149, 50001, 50013, 50026, ...) is OkxAmbiguous
+(query by clOrdId, never resend blindly); a refused connection, or 5xx / 50001 / 50013 on any other
+request, is OkxTransient. 50011 backs off and retries a bounded number of times; 50102 (clock skew)
+re-syncs the clock and retries once, except on requests carrying expTime.
 
 Order placement and amendment (single and batch) carry OKX's `expTime` header: server time +
 `exp_time_ms` (default: the read timeout; 0 disables). A request the network delays past it is dropped
 by the exchange instead of executing late. Keeping it <= the read timeout means that once a call timed
 out (AMBIGUOUS) the request can no longer start executing, so the query by clOrdId that resolves it
-is final. Such a drop answers 50102
-(or an unknown code); since the order was definitely not executed it is raised as OkxRejected, never
-retried with a fresh deadline (that would execute it late after all).
+is final. Such a drop answers 50102 (or an unknown code); since the order was definitely not executed
+it is raised as OkxExpired (an OkxRejected), never retried with a fresh deadline (that would execute it
+late after all).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from athena.domain import (
     BookTop,
     Instrument,
     OrderRequest,
+    OrderState,
     OrderUpdate,
     Position,
     PosMode,
@@ -48,13 +50,17 @@ from athena.domain import (
 from athena.domain.money import fmt
 from athena.okx import parse
 from athena.okx.errors import (
+    TIMESTAMP_EXPIRED,
     OkxAmbiguous,
     OkxError,
+    OkxExpired,
+    OkxOrderNotFound,
     OkxRateLimited,
     OkxRejected,
     OkxTransient,
     ParseError,
     classify,
+    outcome_unknown,
 )
 from athena.okx.ratelimit import RateLimiter
 from athena.okx.signing import Clock, Credentials, rest_headers
@@ -219,6 +225,7 @@ class OkxRestGateway:
         raw_body = orjson.dumps(body) if body is not None else None
         family = self.limiter.family(method, path)
         expires = method == "POST" and path in EXP_TIME_PATHS and bool(self.exp_time_ms)
+        write = method == "POST" and path in ORDER_PATHS
         resynced = False
         attempt = 0
         while True:
@@ -229,7 +236,8 @@ class OkxRestGateway:
             if code in ("0", "1", "2") and resp.status_code < 400:
                 return env
             retry_after = _retry_after(resp, self.rate_limit_backoff_s * (2**attempt))
-            err = classify(code, self._scrub(str(env.get("msg") or "")), resp.status_code, path, clOrdId=clOrdId, retry_after=retry_after)
+            err = classify(code, self._scrub(str(env.get("msg") or "")), resp.status_code, path, clOrdId=clOrdId,
+                           retry_after=retry_after, write=write)
             if isinstance(err, OkxRateLimited):
                 self.stats["rate_limited"] += 1
                 self.limiter.penalize(family, instId, retry_after)
@@ -238,19 +246,15 @@ class OkxRestGateway:
                     log.info("OKX 50011 on %s: backing off %.2fs (attempt %d)", path, retry_after, attempt)
                     time.sleep(retry_after)
                     continue
-            elif isinstance(err, OkxTransient) and method == "POST" and path in ORDER_PATHS and resp.status_code >= 500:
-                # an HTTP 5xx on a trade request may come after the backend processed it (proxy 502/504, or an
-                # error on the way out): the order may exist, so the caller must query clOrdId, not resend
-                raise OkxAmbiguous(f"HTTP {resp.status_code} on a trade request: {err.msg}", code, resp.status_code, path, clOrdId)
-            elif code == "50102" and signed and expires:
+            elif code == TIMESTAMP_EXPIRED and signed and expires:
                 # expTime passed (or clock skew) before the exchange processed it: definitely not executed.
                 # Re-sync for the next call but do not resend this one with a fresh deadline.
                 self.stats["expired"] += 1
                 self.stats["clock_resyncs"] += 1
                 self.sync_clock()
-                raise OkxRejected(f"not executed: expTime passed or clock skew ({err.msg})", code, http_status=resp.status_code,
-                                  path=path, clOrdId=clOrdId)
-            elif code == "50102" and signed and not resynced:
+                raise OkxExpired(f"not executed: expTime passed or clock skew ({err.msg})", code, http_status=resp.status_code,
+                                 path=path, clOrdId=clOrdId)
+            elif code == TIMESTAMP_EXPIRED and signed and not resynced:
                 resynced = True
                 self.stats["clock_resyncs"] += 1
                 self.sync_clock()
@@ -280,8 +284,10 @@ class OkxRestGateway:
             raise ParseError(f"{path}: data is not a list")
         return data
 
-    def _one_item(self, env: dict[str, Any], path: str, clOrdId: str = "", req: OrderRequest | None = None) -> dict[str, Any]:
-        """The single result item; raises the classified error when its sCode (or code) is not 0."""
+    def _one_item(self, env: dict[str, Any], path: str, clOrdId: str = "", req: OrderRequest | None = None,
+                  write: bool = False) -> dict[str, Any]:
+        """The single result item; raises the classified error when its sCode (or code) is not 0.
+        write: the reply to a trade write (an outcome-unknown code is then AMBIGUOUS)."""
         data = self._items(env, path)
         item = data[0] if data else None
         code = str(env.get("code", ""))
@@ -292,7 +298,8 @@ class OkxRestGateway:
             return item
         s_msg = self._scrub(str(item.get("sMsg", ""))) if isinstance(item, dict) else ""
         cid = clOrdId or (str(item.get("clOrdId") or item.get("algoClOrdId") or "") if isinstance(item, dict) else "")
-        err = classify(code, self._scrub(str(env.get("msg") or "")), None, path, sCode=s_code, sMsg=s_msg, clOrdId=cid)
+        err = classify(code, self._scrub(str(env.get("msg") or "")), None, path, sCode=s_code, sMsg=s_msg, clOrdId=cid,
+                       write=write)
         if isinstance(err, OkxRejected) and req is not None:
             err.update = parse.order_rejected(req, s_code or code, s_msg)
         raise err
@@ -367,10 +374,11 @@ class OkxRestGateway:
                 exc.update = parse.order_rejected(req, exc.sCode or exc.code, exc.sMsg or exc.msg)
             raise
         with _sent("/api/v5/trade/order", req.clOrdId):
-            return parse.order_ack(self._one_item(env, "/trade/order", req.clOrdId, req), req)
+            return parse.order_ack(self._one_item(env, "/trade/order", req.clOrdId, req, write=True), req)
 
     def place_batch(self, reqs: Sequence[OrderRequest]) -> list[OrderUpdate]:
-        """Up to 20 orders. Per-order results in order: LIVE when accepted, REJECTED (sCode) when not."""
+        """Up to 20 orders. Per-order results in order: LIVE when accepted, AMBIGUOUS when the item's sCode
+        leaves the outcome unknown (51149, ...: query it by clOrdId), REJECTED (sCode) when refused."""
         if not reqs:
             return []
         if len(reqs) > 20:
@@ -388,16 +396,20 @@ class OkxRestGateway:
                 s_code = str(item.get("sCode", "0"))
                 if s_code == "0":
                     out.append(parse.order_ack(item, req))
+                elif outcome_unknown(s_code):
+                    out.append(replace(parse.order_rejected(req, s_code, self._scrub(str(item.get("sMsg") or ""))),
+                                       state=OrderState.AMBIGUOUS))
                 else:
                     out.append(parse.order_rejected(req, s_code, self._scrub(str(item.get("sMsg") or ""))))
             return out
 
     def cancel_order(self, instId: str, clOrdId: str | None = None, ordId: str | None = None) -> OrderAck:
-        """Cancel accepted (the final state arrives on the orders channel). 51400 -> OkxRejected."""
+        """Cancel accepted (the final state arrives on the orders channel). Filled, cancelled or unknown ->
+        OkxOrderNotPending; an outcome-unknown answer -> OkxAmbiguous (not cancelled as far as we know)."""
         body = _ids(instId, clOrdId, ordId)
         env = self._call("POST", "/api/v5/trade/cancel-order", body=body, instId=instId, clOrdId=clOrdId or "")
         with _sent("/api/v5/trade/cancel-order", clOrdId or ""):
-            return parse.order_ack_plain(self._one_item(env, "/trade/cancel-order", clOrdId or ""))
+            return parse.order_ack_plain(self._one_item(env, "/trade/cancel-order", clOrdId or "", write=True))
 
     def amend_order(
         self,
@@ -422,20 +434,18 @@ class OkxRestGateway:
             body["cxlOnFail"] = True
         env = self._call("POST", "/api/v5/trade/amend-order", body=body, instId=instId, clOrdId=clOrdId or "")
         with _sent("/api/v5/trade/amend-order", clOrdId or ""):
-            return parse.order_ack_plain(self._one_item(env, "/trade/amend-order", clOrdId or ""))
+            return parse.order_ack_plain(self._one_item(env, "/trade/amend-order", clOrdId or "", write=True))
 
     def get_order(self, instId: str, clOrdId: str | None = None, ordId: str | None = None) -> OrderUpdate | None:
-        """The order as the exchange knows it, or None when it does not exist (51603)."""
+        """The order as the exchange knows it, or None when it does not exist (OkxOrderNotFound)."""
         try:
             env = self._call("GET", "/api/v5/trade/order", _ids(instId, clOrdId, ordId))
             data = self._items(env, "/trade/order")
             if not data and str(env.get("code")) == "0":
                 return None
             return parse.order_update(self._one_item(env, "/trade/order", clOrdId or ""), source="rest_query")
-        except OkxRejected as exc:
-            if "51603" in (exc.code, exc.sCode):
-                return None
-            raise
+        except OkxOrderNotFound:
+            return None
 
     def orders_pending(self, instId: str | None = None, max_pages: int = 40) -> list[OrderUpdate]:
         """All live/partially_filled orders (paged by 100, newest first)."""
@@ -462,7 +472,7 @@ class OkxRestGateway:
             body["autoCxl"] = True
         env = self._call("POST", "/api/v5/trade/close-position", body=body, instId=instId, clOrdId=clOrdId or "")
         with _sent("/api/v5/trade/close-position", clOrdId or ""):
-            return parse.close_position_ack(self._one_item(env, "/trade/close-position", clOrdId or ""))
+            return parse.close_position_ack(self._one_item(env, "/trade/close-position", clOrdId or "", write=True))
 
     def cancel_all_after(self, timeout_s: int) -> CancelAllAfter:
         """Dead-man's switch: cancel everything unless called again within timeout_s (0 disables, 10-120)."""
@@ -479,11 +489,14 @@ class OkxRestGateway:
             "tdMode": str(algo.tdMode),
             "side": str(algo.side),
             "ordType": "conditional",
-            "sz": fmt(algo.sz),
             "slTriggerPx": fmt(algo.slTriggerPx),
             "slOrdPx": "-1",
             "slTriggerPxType": algo.slTriggerPxType,
         }
+        if algo.closeFraction is not None:
+            body["closeFraction"] = fmt(algo.closeFraction)
+        elif algo.sz is not None:
+            body["sz"] = fmt(algo.sz)
         if algo.posSide is not PosSide.NET:
             body["posSide"] = str(algo.posSide)
         if algo.reduceOnly:
@@ -492,14 +505,15 @@ class OkxRestGateway:
             body["algoClOrdId"] = algo.algoClOrdId
         env = self._call("POST", "/api/v5/trade/order-algo", body=body, instId=algo.instId, clOrdId=algo.algoClOrdId)
         with _sent("/api/v5/trade/order-algo", algo.algoClOrdId):
-            item = self._one_item(env, "/trade/order-algo", algo.algoClOrdId)
+            item = self._one_item(env, "/trade/order-algo", algo.algoClOrdId, write=True)
             algo_id = parse.opt_s(item, "algoId")
             if algo_id is None:
                 raise ParseError("order-algo: accepted without algoId")
         return replace(algo, algoId=algo_id, state=AlgoState.LIVE, uTime=parse.as_int(item.get("ts")) or algo.uTime)
 
     def cancel_algos(self, instId: str, algoIds: Iterable[str] = (), algoClOrdIds: Iterable[str] = ()) -> list[AlgoAck]:
-        """Cancel up to 10 algos by algoId or algoClOrdId. Per-item results (check .ok)."""
+        """Cancel up to 10 algos by algoId or algoClOrdId. Per-item results (check .ok; .outcome_unknown:
+        neither cancelled nor refused, query or cancel again)."""
         body = [{"instId": instId, "algoId": a} for a in algoIds] + [{"instId": instId, "algoClOrdId": c} for c in algoClOrdIds]
         if not body:
             return []
@@ -514,7 +528,8 @@ class OkxRestGateway:
             ]
 
     def algos_pending(self, instId: str | None = None, ordType: str = "conditional,oco", max_pages: int = 10) -> list[AlgoOrder]:
-        """Working stops. Algos AlgoOrder cannot represent (take-profit only, closeFraction) are logged and skipped."""
+        """Working stops, whole-position ones (closeFraction, no sz) included. Algos AlgoOrder cannot
+        represent (take-profit only) are logged and skipped."""
         def one(row: Any) -> AlgoOrder | None:
             try:
                 return parse.algo_order(row)

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from athena.domain import PosMode, PosSide, Side, TdMode
+from athena.okx.errors import outcome_unknown
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +86,11 @@ class AlgoAck:
     @property
     def ok(self) -> bool:
         return self.sCode == "0"
+
+    @property
+    def outcome_unknown(self) -> bool:
+        """Neither cancelled nor refused (51149, 50026, ...): the algo may still be working."""
+        return outcome_unknown(self.sCode)
 
 
 @dataclass(frozen=True, slots=True)

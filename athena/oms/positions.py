@@ -338,7 +338,7 @@ class PositionManager:
     @staticmethod
     def unprotected(exchange_positions: Iterable[Position], working_stops: Iterable[AlgoOrder]) -> list[tuple[Position, Decimal]]:
         """Open positions whose working stops (closing side, same instId/posSide) cover less than
-        their size, with the size that is covered."""
+        their size, with the size that is covered. A stop on the whole position (closeFraction) covers it."""
         stops = [a for a in working_stops if a.state.is_working]
         out: list[tuple[Position, Decimal]] = []
         for pos in exchange_positions:
@@ -346,7 +346,7 @@ class PositionManager:
                 continue
             side = closing_side(pos.signed)
             covered = sum(
-                (a.sz for a in stops if a.instId == pos.instId and a.posSide is pos.posSide and a.side is side),
+                (a.covers(pos.pos) for a in stops if a.instId == pos.instId and a.posSide is pos.posSide and a.side is side),
                 ZERO,
             )
             if covered < abs(pos.pos):

@@ -191,7 +191,7 @@ def plan_stop(order: Order, current: AlgoOrder | None) -> StopPlan:
         stop = StopRequest.for_entry(req, order.accFillSz)
         if current is None:
             return StopPlan(StopAction.PLACE, algo_id, req.instId, stop)
-        if current.state.is_working and current.sz < order.accFillSz:
+        if current.state.is_working and current.covers(order.accFillSz) < order.accFillSz:
             return StopPlan(StopAction.AMEND, algo_id, req.instId, stop)
         return StopPlan(StopAction.NONE, algo_id, req.instId)
     if order.state.is_terminal and current is not None and current.state.is_working:
@@ -214,6 +214,8 @@ def fit_stops(pos: Position, stops: list[AlgoOrder]) -> list[tuple[AlgoOrder, De
     room = abs(pos.pos)
     out: list[tuple[AlgoOrder, Decimal]] = []
     for a in mine:
+        if a.sz is None:  # closes the whole position, whatever its size when it fires: never oversized
+            continue
         keep = min(a.sz, room)
         room -= keep
         if keep < a.sz:

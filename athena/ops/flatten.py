@@ -74,7 +74,8 @@ def flatten(engine: Engine, inst_id: str | None = None, reason: str = "manual fl
         for i in range(0, len(ids), 10):
             try:
                 acks = rest.cancel_algos(instId, algoIds=ids[i : i + 10])
-                report.stops_cancelled += [a.algoId for a in acks]
+                report.stops_cancelled += [a.algoId for a in acks if a.ok]
+                report.failed += [f"cancel stop {a.algoId}: {a.sCode} {a.sMsg}" for a in acks if not a.ok]
             except OkxError as exc:
                 report.failed.append(f"cancel stops {instId}: {exc}")
     engine.journal.record_event("flatten", reason, report.to_dict())

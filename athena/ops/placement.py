@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from athena.domain import Order, OrderRequest, OrderState, OrderUpdate
 from athena.engine import Engine
-from athena.okx.errors import OkxAmbiguous, OkxRateLimited, OkxRejected, OkxTransient
+from athena.okx.errors import OkxAmbiguous, OkxDuplicateClOrdId, OkxRateLimited, OkxRejected, OkxTransient
 from athena.ops.errors import RetryLater
 from athena.state.locks import Lease
 from athena.state.placing import PlaceStart, begin_placement, placing_marker
@@ -32,7 +32,6 @@ log = logging.getLogger(__name__)
 LEASE_MIN_TTL_MS = 5_000
 PLACING_TTL_S = 7 * 86400
 AMBIGUOUS_QUERIES = (0.2, 0.5, 1.0)  # seconds between queries by clOrdId after a timeout
-DUPLICATE_CL_ORD_ID = "51016"
 AMBIGUOUS_RETRY_S = 0.5
 # Another worker holds the lease for one REST call (about a millisecond): wait for it here rather
 # than through a Celery retry, whose countdown and redelivery cost 50+ ms of order latency.
@@ -134,10 +133,13 @@ def _place(engine: Engine, req: OrderRequest, lease: Lease, token: int, start: P
     try:
         ack = engine.rest.place_order(req)
     except OkxRejected as exc:
-        if DUPLICATE_CL_ORD_ID in (exc.sCode, exc.code):
+        if isinstance(exc, OkxDuplicateClOrdId):  # an earlier attempt placed it: adopt it, never reject it
             found = engine.rest.get_order(req.instId, clOrdId=req.clOrdId)
             if found is not None:
                 return _outcome("found", orders.on_update(found).order)
+            orders.mark_ambiguous(req.clOrdId)
+            raise RetryLater(f"{req.clOrdId}: clOrdId taken on the exchange, order not visible yet",
+                             countdown=AMBIGUOUS_RETRY_S) from exc
         update = exc.update or OrderUpdate(
             clOrdId=req.clOrdId, instId=req.instId, state=OrderState.REJECTED, sCode=exc.sCode or exc.code,
             sMsg=exc.sMsg or exc.msg, uTime=_now_ms(), source="rest_ack",

@@ -120,7 +120,9 @@ def cancel_ghost_orders(engine: Engine) -> GhostReport:
             chunk = [a for a in ids[i : i + 10] if a]
             try:
                 acks = engine.rest.cancel_algos(instId, algoIds=chunk)
-                report.stops += [a.algoId for a in acks]
+                report.stops += [a.algoId for a in acks if a.ok]
+                # refused (already triggered or gone) or outcome unknown: not cancelled as far as we know
+                report.failed += [f"stop {a.algoId}: {a.sCode} {a.sMsg}" for a in acks if not a.ok]
             except OkxError as exc:
                 report.failed.append(f"{instId} stops: {exc}")
     if report.orders or report.stops:

@@ -18,14 +18,13 @@ from decimal import Decimal
 from athena.bus import EventType
 from athena.domain import AlgoOrder, AlgoState, Position, Side, TdMode
 from athena.engine import Engine
-from athena.okx.errors import OkxError, OkxRejected
+from athena.okx.errors import OkxAmbiguous, OkxDuplicateAlgoClOrdId, OkxError, OkxRejected
 from athena.oms.positions import closing_side
 from athena.oms.stops import StopRequest, queue_stop_owner, record_stop_owner
 
 log = logging.getLogger(__name__)
 
 DEFAULT_PROTECT_STOP_PCT = Decimal("0.01")  # a stop for a position we have no plan for: 1% away
-DUPLICATE_ALGO_ID = "51065"
 
 
 def versioned_id(base: str, version: int) -> str:
@@ -56,7 +55,11 @@ class StopOutcome:
 
 
 def ensure_stop(engine: Engine, stop: StopRequest) -> StopOutcome:
-    """Make the exchange hold a working stop for this entry covering at least stop.sz. Idempotent."""
+    """Make the exchange hold a working stop for this entry covering at least stop.sz. Idempotent.
+
+    An attempt whose answer was lost (a timeout, 51149 "order timed out": OkxAmbiguous) raises; the
+    retry comes back here with the same algoClOrdId, and the exchange's duplicate-id refusal (51065)
+    or its pending list then shows the stop exists. Neither is ever a stop_failed."""
     base = stop.algoClOrdId
     # One round trip before the POST: the version, and the owner of the first version (recorded
     # before placing: it may fire at once; writing it again when a version exists changes nothing).
@@ -71,9 +74,8 @@ def ensure_stop(engine: Engine, stop: StopRequest) -> StopOutcome:
         # comparison below settles it.
         try:
             placed = engine.rest.place_algo(_algo_for(stop, base))
-        except OkxRejected as exc:
-            if DUPLICATE_ALGO_ID not in (exc.sCode, exc.code):
-                raise
+        except OkxDuplicateAlgoClOrdId:
+            pass
         else:
             engine.redis.set(_version_key(engine, base), 0)
             engine.algos.record(stop.to_algo(uTime=_now_ms()))
@@ -81,25 +83,49 @@ def ensure_stop(engine: Engine, stop: StopRequest) -> StopOutcome:
     version = int(raw_version) if raw_version else 0
     live = {a.algoClOrdId: a for a in engine.rest.algos_pending(stop.instId)}
     current = live.get(versioned_id(base, version))
-    if current is not None and current.sz >= stop.sz:
+    if current is not None and _covers(current, stop.sz):
         engine.algos.record(stop.to_algo(uTime=_now_ms()))
         return StopOutcome("covered", current.algoClOrdId, str(current.sz))
     new_version = version + 1 if current is not None else version
-    new_id = versioned_id(base, new_version)
-    if new_id in live and live[new_id].sz >= stop.sz:  # placed by an attempt that died before recording
+    superseded = [current] if current is not None else []
+    while (later := live.get(versioned_id(base, new_version))) is not None:
+        # placed by an attempt whose answer was lost or that died before recording
         engine.redis.set(_version_key(engine, base), new_version)
-        return StopOutcome("covered", new_id, str(live[new_id].sz))
+        if _covers(later, stop.sz):
+            _cancel_superseded(engine, stop, superseded)
+            return StopOutcome("covered", later.algoClOrdId, str(later.sz))
+        superseded.append(later)
+        new_version += 1
+    new_id = versioned_id(base, new_version)
     record_stop_owner(engine.redis, engine.keys, new_id, stop.strategy, stop.entryClOrdId)  # before: it may fire at once
-    placed = engine.rest.place_algo(_algo_for(stop, new_id))
+    try:
+        placed = engine.rest.place_algo(_algo_for(stop, new_id))
+    except OkxDuplicateAlgoClOrdId as exc:
+        # It exists, yet was not in the list above: placed a moment ago by an attempt whose answer was
+        # lost. Unknown until the next listing shows it: the retry settles it.
+        raise OkxAmbiguous(f"stop {new_id} exists but is not listed yet", exc.sCode or exc.code, path=exc.path,
+                           clOrdId=new_id) from exc
     engine.redis.set(_version_key(engine, base), new_version)
     engine.algos.record(stop.to_algo(uTime=_now_ms()))
-    if current is not None:
-        try:
-            engine.rest.cancel_algos(stop.instId, algoClOrdIds=[current.algoClOrdId])
-        except OkxError:
-            log.exception("stop %s: old version %s not cancelled (cancel_ghost_orders will)", base, current.algoClOrdId)
+    if superseded:
+        _cancel_superseded(engine, stop, superseded)
         return StopOutcome("amended", placed.algoClOrdId, str(stop.sz))
     return StopOutcome("placed", placed.algoClOrdId, str(stop.sz))
+
+
+def _covers(algo: AlgoOrder, sz: Decimal) -> bool:
+    return algo.whole_position or (algo.sz is not None and algo.sz >= sz)
+
+
+def _cancel_superseded(engine: Engine, stop: StopRequest, old: list[AlgoOrder]) -> None:
+    """The older versions go once the new one covers (placed first: never uncovered in between)."""
+    if not old:
+        return
+    ids = [a.algoClOrdId for a in old]
+    try:
+        engine.rest.cancel_algos(stop.instId, algoClOrdIds=ids)
+    except OkxError:
+        log.exception("stop %s: old versions %s not cancelled (cancel_ghost_orders will)", stop.algoClOrdId, ids)
 
 
 def _algo_for(stop: StopRequest, algo_id: str) -> AlgoOrder:
@@ -115,7 +141,10 @@ def cancel_stop(engine: Engine, instId: str, base: str) -> list[str]:
     ids = {versioned_id(base, v) for v in range(version + 1)}
     live = [a.algoClOrdId for a in engine.rest.algos_pending(instId) if a.algoClOrdId in ids]
     if live:
-        engine.rest.cancel_algos(instId, algoClOrdIds=live)
+        unknown = [a.algoClOrdId for a in engine.rest.cancel_algos(instId, algoClOrdIds=live) if a.outcome_unknown]
+        if unknown:  # not cancelled as far as we know: the task retries (listing first)
+            raise OkxAmbiguous(f"cancel of {', '.join(unknown)}: outcome unknown", path="/api/v5/trade/cancel-algos",
+                               clOrdId=unknown[0])
     engine.algos.set_state(base, AlgoState.CANCELED, uTime=_now_ms())
     return live
 
@@ -125,9 +154,10 @@ class ProtectReport:
     checked: int = 0
     placed: list[dict[str, str]] = field(default_factory=list)
     failed: list[dict[str, str]] = field(default_factory=list)
+    unconfirmed: list[dict[str, str]] = field(default_factory=list)  # outcome unknown: the next run lists them
 
     def to_dict(self) -> dict[str, object]:
-        return {"checked": self.checked, "placed": self.placed, "failed": self.failed}
+        return {"checked": self.checked, "placed": self.placed, "failed": self.failed, "unconfirmed": self.unconfirmed}
 
 
 def protect_positions(engine: Engine) -> ProtectReport:
@@ -152,6 +182,11 @@ def protect_positions(engine: Engine) -> ProtectReport:
                                   "slTriggerPx": str(trigger), "algoClOrdId": algo_id})
             log.warning("protect: %s %s had %s of %s covered; placed stop %s at %s",
                         pos.instId, pos.posSide, covered, abs(pos.pos), missing, trigger)
+        except (OkxAmbiguous, OkxDuplicateAlgoClOrdId) as exc:
+            # Maybe placed (an answer lost, 51149), or placed by an earlier run under this id and not
+            # listed yet: not a failure. The next run lists it (the id repeats within the minute).
+            report.unconfirmed.append({"instId": pos.instId, "algoClOrdId": algo_id, "detail": str(exc)})
+            log.warning("protect: stop %s for %s: outcome unknown (%s)", algo_id, pos.instId, exc)
         except OkxRejected as exc:
             report.failed.append({"instId": pos.instId, "error": str(exc)})
             engine.bus.publish(EventType.ERROR, {"kind": "protect_failed", "message": str(exc), "instId": pos.instId})

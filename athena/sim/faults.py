@@ -47,6 +47,10 @@ class Faults:
     rest_timeout: Rule = field(default_factory=Rule)
     rest_timeout_hold_s: float = 10.0  # hold the request this long, then still execute it
     rest_rate_limit: Rule = field(default_factory=Rule)
+    # a trade POST (place, amend, cancel, algo) answered HTTP 200, code "1", each item carrying this sCode
+    rest_scode: Rule = field(default_factory=Rule)
+    rest_scode_code: str = "51149"  # 51149 "Order timed out": OKX may or may not have placed it
+    rest_scode_execute: bool = False  # process the request first (the order exists), then answer the code
     reject_orders: int = 0  # the next N placements are rejected ...
     reject_code: str = "51008"  # ... with this sCode
     rng: random.Random = field(default_factory=lambda: random.Random(7), repr=False)
@@ -59,7 +63,7 @@ class Faults:
             if k == "stall_s":
                 self.stall_until = time.monotonic() + float(v)
                 self.fired["stall"] += 1
-            elif k in ("rest_5xx", "rest_timeout", "rest_rate_limit"):
+            elif k in ("rest_5xx", "rest_timeout", "rest_rate_limit", "rest_scode"):
                 setattr(self, k, Rule(**v) if isinstance(v, dict) else Rule(count=int(v)))
             elif k in names:
                 cur = getattr(self, k)

@@ -44,6 +44,18 @@ def _resp(status: int, code: str, message: str, data: list[Any], extra: dict[str
     return web.Response(body=orjson.dumps(env), status=status, content_type="application/json")
 
 
+def _scode_reply(raw: bytes, code: str, ts: str) -> web.Response:
+    """The rest_scode fault's answer: every item of the request refused with `code`, ids echoed."""
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        body = {}
+    items = body if isinstance(body, list) else [body]
+    data = [{**{k: str(it.get(k) or "") for k in ("clOrdId", "ordId", "algoClOrdId", "algoId", "tag")},
+             "ts": ts, "sCode": code, "sMsg": msg(code), "subCode": ""} for it in items if isinstance(it, dict)]
+    return _resp(200, "1", msg("1"), data)
+
+
 def _new_loop() -> asyncio.AbstractEventLoop:
     """uvloop when installed (about twice the requests/s and pushes/s of the stdlib loop), else asyncio's."""
     try:
@@ -235,6 +247,11 @@ class SimServer:
             if f.rest_5xx_execute:
                 await self._process(request, route, raw, in_time)
             return _resp(503, f.rest_5xx_code, msg(f.rest_5xx_code), [])
+        if route.trade and route.method == "POST" and f.rest_scode.fire(path, f.rng):
+            f.fired["rest_scode"] += 1
+            if f.rest_scode_execute:
+                await self._process(request, route, raw, in_time)
+            return _scode_reply(raw, f.rest_scode_code, str(self.exchange.now()))
         if f.rest_timeout.fire(path, f.rng):
             f.fired["rest_timeout"] += 1
             await asyncio.sleep(f.rest_timeout_hold_s)  # the client gives up; the order still happens

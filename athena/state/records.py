@@ -145,6 +145,7 @@ def algo_to_hash(a: AlgoOrder) -> dict[str, str]:
         "instId": a.instId,
         "side": str(a.side),
         "sz": dec(a.sz),
+        "closeFraction": dec(a.closeFraction),
         "slTriggerPx": dec(a.slTriggerPx),
         "state": str(a.state),
         "algoId": a.algoId or "",
@@ -161,7 +162,7 @@ def algo_from_hash(h: Mapping[str, str]) -> AlgoOrder:
         algoClOrdId=h["algoClOrdId"],
         instId=h["instId"],
         side=Side(h["side"]),
-        sz=D(h["sz"]),
+        sz=opt_dec(h["sz"]),
         slTriggerPx=D(h["slTriggerPx"]),
         state=AlgoState(h["state"]),
         algoId=h.get("algoId") or None,
@@ -170,4 +171,5 @@ def algo_from_hash(h: Mapping[str, str]) -> AlgoOrder:
         slTriggerPxType=h.get("slTriggerPxType") or "last",
         reduceOnly=h.get("reduceOnly", "1") == "1",
         uTime=int(h.get("uTime") or 0),
+        closeFraction=opt_dec(h.get("closeFraction", "")),
     )

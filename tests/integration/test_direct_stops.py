@@ -17,6 +17,7 @@ from athena.engine import Engine
 from athena.oms.sender import RecordingSender
 from athena.oms.stops import StopRequest
 from athena.ops import placement
+from athena.ops import stops as stop_ops
 from athena.ops.direct_stops import DirectStopSender
 from athena.sim.faults import Rule
 from athena.sim.server import SimServer
@@ -88,6 +89,24 @@ def test_a_failed_direct_stop_is_handed_to_the_task_and_later_ones_follow(engine
         # orders, cancels and reconciles always go through Celery
         sender.send_cancel_stop(BTC, "sld2")
         assert fallback.stop_cancels == [(BTC, "sld2")]
+    finally:
+        sender.close()
+
+
+def test_an_ambiguous_direct_stop_is_handed_over_and_the_retry_finds_it(engine: Engine, sim: SimServer) -> None:
+    stop = _filled_entry(engine, "d3")
+    fallback = RecordingSender()
+    sender = DirectStopSender(fallback).bind(lambda: engine)
+    try:
+        # OKX placed the stop but answered 51149 "timed out": not placed as far as we know, not failed
+        sim.faults.rest_scode = Rule(count=1, path="/api/v5/trade/order-algo")
+        sim.faults.rest_scode_execute = True
+        sender.send_stop(stop)
+        _wait(lambda: len(fallback.stops) == 1)
+        assert [s.algoClOrdId for s in fallback.stops] == ["sld3"] and sender.placed == 0
+        # submit_stop_loss runs the same ensure_stop with the same algoClOrdId: 51065 -> it exists
+        assert stop_ops.ensure_stop(engine, fallback.stops[0]).status == "covered"
+        assert [(a.algoClOrdId, a.sz) for a in engine.rest.algos_pending(BTC)] == [("sld3", Decimal("0.05"))]
     finally:
         sender.close()
 

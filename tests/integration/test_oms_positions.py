@@ -184,3 +184,21 @@ def test_correction_is_skipped_when_a_fill_moved_the_ledger_meanwhile(redis_clie
     assert o.pm.expected(INST).sz == Decimal(1)
     assert o.pm._force(INST, PosSide.NET, Decimal(1), Decimal(5), Decimal(100)) is True
     assert o.pm.expected(INST).sz == Decimal(5)
+
+
+def whole_position_stop(side: Side, pos_side: PosSide = PosSide.NET, t: int = 0) -> AlgoOrder:
+    """A stop a person set on the position in the app: closeFraction 1, no sz."""
+    return AlgoOrder(algoClOrdId="", instId=INST, side=side, sz=None, slTriggerPx=Decimal(90), algoId="77",
+                     posSide=pos_side, closeFraction=Decimal(1), uTime=t)
+
+
+def test_a_whole_position_stop_covers_the_position_and_is_no_ghost_while_it_is_open(redis_client: Redis) -> None:
+    o = make_oms(redis_client)
+    long5 = pos("5")
+    assert o.pm.unprotected([long5], [whole_position_stop(Side.SELL)]) == []
+    assert o.pm.unprotected([long5], [whole_position_stop(Side.BUY)]) == [(long5, Decimal(0))]  # wrong side
+    short = pos("2", PosSide.SHORT)
+    assert o.pm.unprotected([short], [whole_position_stop(Side.BUY, PosSide.SHORT)]) == []
+    person = whole_position_stop(Side.SELL)
+    assert o.pm.ghost_orders([], [person], [long5], now_ms=10**13).stops == []  # the person's stop stays
+    assert o.pm.ghost_orders([], [person], [], now_ms=10**13).stops == [person]  # flat: nothing to protect

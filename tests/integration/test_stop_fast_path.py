@@ -14,6 +14,7 @@ import pytest
 from athena.config import load_settings
 from athena.domain import OrderRequest, OrdType, PosSide, Side, TdMode
 from athena.engine import Engine
+from athena.okx.errors import OkxAmbiguous
 from athena.oms.stops import StopRequest
 from athena.ops import placement
 from athena.ops import stops as stop_ops
@@ -62,3 +63,33 @@ def test_first_stop_placed_then_covered_then_grown(engine: Engine) -> None:
     out = stop_ops.ensure_stop(engine, req("0.05"))
     assert (out.status, out.algoClOrdId) == ("amended", "slfe1v1")
     assert [(a.algoClOrdId, a.sz) for a in real(BTC)] == [("slfe1v1", Decimal("0.05"))]
+
+
+def _stop(sz: str, sl: Decimal) -> StopRequest:
+    return StopRequest(algoClOrdId="slfe2", entryClOrdId="fe2", instId=BTC, side=Side.SELL, posSide=PosSide.NET,
+                       sz=Decimal(sz), slTriggerPx=sl, tdMode=TdMode.CROSS, strategy="t")
+
+
+def test_a_version_placed_by_a_lost_attempt_is_adopted_and_the_older_ones_cancelled(engine: Engine) -> None:
+    placement.place(engine, OrderRequest("fe2", BTC, Side.BUY, OrdType.MARKET, Decimal("0.06"), None, strategy="t"))
+    sl = engine.instruments[BTC].px_down(engine.rest.ticker(BTC).last * Decimal("0.98"))
+    assert stop_ops.ensure_stop(engine, _stop("0.02", sl)).status == "placed"
+    # an attempt to grow it to 0.04 placed version 1 and its answer was lost (51149) before it was recorded
+    engine.rest.place_algo(stop_ops._algo_for(_stop("0.04", sl), "slfe2v1"))
+    out = stop_ops.ensure_stop(engine, _stop("0.06", sl))  # the next fill: 0.06
+    assert (out.status, out.algoClOrdId) == ("amended", "slfe2v2")
+    assert [(a.algoClOrdId, a.sz) for a in engine.rest.algos_pending(BTC)] == [("slfe2v2", Decimal("0.06"))]
+    assert stop_ops.current_version(engine, "slfe2") == 2
+
+
+def test_a_duplicate_not_listed_yet_is_ambiguous_never_a_failure(engine: Engine) -> None:
+    placement.place(engine, OrderRequest("fe2", BTC, Side.BUY, OrdType.MARKET, Decimal("0.02"), None, strategy="t"))
+    sl = engine.instruments[BTC].px_down(engine.rest.ticker(BTC).last * Decimal("0.98"))
+    engine.rest.place_algo(stop_ops._algo_for(_stop("0.02", sl), "slfe2"))  # placed; the answer was lost
+    real = engine.rest.algos_pending
+    engine.rest.algos_pending = lambda *a, **kw: []  # type: ignore[method-assign]  # OKX not showing it yet
+    with pytest.raises(OkxAmbiguous):  # 51065 on the first id, absent from the list: unknown, retried
+        stop_ops.ensure_stop(engine, _stop("0.02", sl))
+    engine.rest.algos_pending = real  # type: ignore[method-assign]
+    assert stop_ops.ensure_stop(engine, _stop("0.02", sl)).status == "covered"
+    assert [a.algoClOrdId for a in real(BTC)] == ["slfe2"]

@@ -17,9 +17,10 @@ from typing import Any
 import pytest
 
 from athena.config import Settings, get_settings, load_settings, set_settings
-from athena.domain import Order, OrderRequest, OrderState, OrdType, Side
+from athena.domain import Order, OrderRequest, OrderState, OrdType, PosSide, Side
 from athena.domain.codec import to_json
 from athena.engine import Engine
+from athena.oms.stops import StopRequest
 from athena.sim.client import SimClient
 from athena.sim.server import SimServer
 from workers import tasks
@@ -176,6 +177,25 @@ def test_definite_rejection_is_final(world: World) -> None:
     assert world.sim_orders("reject1") == []
 
 
+def test_51149_after_the_exchange_placed_it_is_found_never_rejected(world: World) -> None:
+    # OKX answered "Order timed out" (51149), but the order exists: AMBIGUOUS -> query by clOrdId.
+    world.faults(rest_scode={"count": 1, "path": "/api/v5/trade/order"}, rest_scode_execute=True)
+    out = run(tasks.place_order, limit_buy(world, "timedout1"))
+    assert (out["status"], out["state"]) == ("found", "live"), out
+    order = world.engine.store.get("timedout1")
+    assert order is not None and str(order.state) == "live" and order.reason == ""  # no reject reason recorded
+    assert order.ordId == world.sim_orders("timedout1")[0].ordId and len(world.sim_orders("timedout1")) == 1
+
+
+def test_51149_before_the_exchange_placed_it_is_sent_again_with_the_same_clordid(world: World) -> None:
+    world.faults(rest_scode={"count": 1, "path": "/api/v5/trade/order"}, rest_scode_execute=False)
+    out = run(tasks.place_order, limit_buy(world, "timedout2"))
+    assert out["status"] in ("acked", "found") and out["state"] == "live", out
+    order = world.engine.store.get("timedout2")
+    assert order is not None and str(order.state) == "live" and order.reason == ""
+    assert len(world.sim_orders("timedout2")) == 1
+
+
 def test_transient_5xx_is_retried_with_the_same_clordid(world: World) -> None:
     world.faults(rest_5xx={"count": 1, "path": "/api/v5/trade/order"})
     out = run(tasks.place_order, limit_buy(world, "retry5xx"))
@@ -235,6 +255,23 @@ def test_reconcile_settles_orders_never_acknowledged(world: World) -> None:
     assert Decimal(world.sim_positions()[0]["pos"]) == 1
 
 
+def test_reconcile_books_the_fill_of_an_order_in_a_state_athena_does_not_know(world: World) -> None:
+    inst = world.engine.instruments[BTC]
+    px = inst.px_up(bid(world) * Decimal("1.01"))  # crosses the ask: fills at once, the ack says live
+    req = to_json(OrderRequest(clOrdId="newstate1", instId=BTC, side=Side.BUY, ordType=OrdType.LIMIT, sz=Decimal(1),
+                               px=px, strategy="t"))
+    run(tasks.place_order, req)
+    (sim_order,) = world.sim_orders("newstate1")
+    assert sim_order.state == "filled" and str(world.engine.store.get("newstate1").state) == "live"  # type: ignore[union-attr]
+    world.sim.call(setattr, sim_order, "state", "mmp_paused")  # a state name OKX added after this code
+    for _ in range(2):  # every reconcile reads it again: booked once
+        run(tasks.reconcile)
+        order = world.engine.store.get("newstate1")
+        assert order is not None and str(order.state) == "filled" and order.accFillSz == 1
+        assert [f.fillSz for f in world.engine.journal.fills(clOrdId="newstate1")] == [Decimal(1)]
+        assert world.engine.positions.expected(BTC).sz == 1
+
+
 # -- stops, protection, ghosts -------------------------------------------------------------------
 
 
@@ -265,6 +302,47 @@ def test_protect_positions_replaces_a_deleted_stop(world: World) -> None:
     assert run(tasks.protect_positions)["placed"] == []  # covered now: nothing more
 
 
+@pytest.mark.parametrize("executed", [True, False])
+def test_51149_on_a_stop_is_retried_with_the_same_algoclordid_never_stop_failed(world: World, executed: bool) -> None:
+    world.client.post("/api/v5/trade/order", {"instId": BTC, "tdMode": "cross", "side": "buy", "ordType": "market", "sz": "2"})
+    trigger = world.engine.instruments[BTC].px_down(bid(world) * Decimal("0.95"))
+    stop = StopRequest(algoClOrdId="sltimedout", entryClOrdId="timedout", instId=BTC, side=Side.SELL,
+                       posSide=PosSide.NET, sz=Decimal(2), slTriggerPx=trigger, strategy="t")
+    world.faults(rest_scode={"count": 1, "path": "/api/v5/trade/order-algo"}, rest_scode_execute=executed)
+    out = run(tasks.submit_stop_loss, to_json(stop))
+    assert out["status"] in ("placed", "covered"), out
+    assert [(a["algoClOrdId"], Decimal(a["sz"])) for a in world.sim_algos(BTC)] == [("sltimedout", 2)]  # exactly once
+    assert world.engine.journal.events(kind="stop_failed") == []
+
+
+def test_protect_positions_counts_a_51149_stop_as_unconfirmed_not_failed(world: World) -> None:
+    world.client.post("/api/v5/trade/order", {"instId": BTC, "tdMode": "cross", "side": "sell", "ordType": "market", "sz": "3"})
+    world.faults(rest_scode={"count": 1, "path": "/api/v5/trade/order-algo"}, rest_scode_execute=True)
+    report = run(tasks.protect_positions)
+    assert report["failed"] == [] and report["placed"] == [] and len(report["unconfirmed"]) == 1, report
+    assert covered(world, BTC) == 3
+    assert run(tasks.protect_positions)["placed"] == []  # the next run sees it: not doubled
+    assert covered(world, BTC) == 3
+
+
+def test_a_whole_position_stop_set_in_the_app_counts_as_covering(world: World) -> None:
+    world.client.post("/api/v5/trade/order", {"instId": BTC, "tdMode": "cross", "side": "buy", "ordType": "market", "sz": "2"})
+    below = str(world.engine.instruments[BTC].px_down(bid(world) * Decimal("0.9")))
+    got = world.client.post("/api/v5/trade/order-algo", {  # TP/SL on the position, as the app sets it
+        "instId": BTC, "tdMode": "cross", "side": "sell", "ordType": "conditional", "closeFraction": "1",
+        "slTriggerPx": below, "slOrdPx": "-1", "reduceOnly": "true",
+    })
+    assert got["data"][0]["sCode"] == "0" and world.sim_algos(BTC)[0]["sz"] == ""
+    (algo,) = world.engine.rest.algos_pending(BTC)
+    assert algo.whole_position and algo.sz is None
+    report = run(tasks.protect_positions)
+    assert report["checked"] == 1 and report["placed"] == [] and report["failed"] == []
+    assert len(world.sim_algos(BTC)) == 1  # no second stop on top of the person's
+    assert run(tasks.reconcile)["stops_live"] == 1
+    ghosts = world.engine.positions.ghost_orders([], [algo], world.engine.rest.positions(), now_ms=algo.uTime + 10**6)
+    assert ghosts.stops == []  # never cancelled as a ghost while the position is open
+
+
 def test_ghost_stop_without_position_is_cancelled(world: World) -> None:
     below = str(world.engine.instruments[BTC].px_down(bid(world) * Decimal("0.9")))
     world.client.post("/api/v5/trade/order-algo", {
@@ -274,9 +352,23 @@ def test_ghost_stop_without_position_is_cancelled(world: World) -> None:
     assert len(world.sim_algos(BTC)) == 1
     assert run(tasks.cancel_ghost_orders)["stops"] == []  # too young: its fill may be in flight
     time.sleep(3.2)
+    world.faults(rest_scode={"count": 1, "path": "/api/v5/trade/cancel-algos"})  # "timed out": not cancelled
+    report = run(tasks.cancel_ghost_orders)
+    assert report["stops"] == [] and len(report["failed"]) == 1 and len(world.sim_algos(BTC)) == 1
     report = run(tasks.cancel_ghost_orders)
     assert len(report["stops"]) == 1 and report["failed"] == []
     assert world.sim_algos(BTC) == []
+
+
+def test_cancel_stop_with_an_unknown_outcome_is_retried_until_cancelled(world: World) -> None:
+    run(tasks.place_order, market(world, "entry3", Side.BUY, sz="2"))
+    run(tasks.reconcile)
+    wait_until(lambda: covered(world, BTC) >= 2, what="entry stop")
+    (algo,) = world.sim_algos(BTC)
+    world.faults(rest_scode={"count": 1, "path": "/api/v5/trade/cancel-algos"})
+    out = run(tasks.cancel_stop, BTC, algo["algoClOrdId"])
+    assert out["cancelled"] == [algo["algoClOrdId"]]
+    assert world.sim_algos(BTC) == []  # really cancelled: the first answer was "timed out"
 
 
 # -- sync breaker --------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 from decimal import Decimal
 from typing import Any
@@ -81,7 +82,8 @@ def test_ws_avgpx_zero_without_fill_is_none() -> None:
 
 @pytest.mark.parametrize(
     "mutation",
-    [{"state": "weird"}, {"accFillSz": 1.5}, {"accFillSz": "abc"}, {"instId": ""}, {"side": "up"}, {"reduceOnly": "maybe"}],
+    # an unknown state carrying fills is read from the sizes (test_an_order_in_a_state_athena_does_not_know...)
+    [{"state": "weird", "accFillSz": "0"}, {"accFillSz": 1.5}, {"accFillSz": "abc"}, {"instId": ""}, {"side": "up"}, {"reduceOnly": "maybe"}],
 )
 def test_bad_order_raises_parse_error(mutation: dict[str, Any]) -> None:
     row = dict(load("nautilus_ws_orders.json")["data"][0], **mutation)
@@ -118,12 +120,25 @@ def test_algo_samples() -> None:
     assert pending.algoClOrdId == "client_algo_1" and pending.slTriggerPx == Decimal(40000)
 
 
-def test_algo_take_profit_only_or_close_fraction_is_parse_error() -> None:
+def test_algo_take_profit_only_is_parse_error() -> None:
     row = ccxt("fetchOpenOrders_orders_algo_pending_conditional_swap")["data"][0]
     with pytest.raises(ParseError):
         parse.algo_order(dict(row, slTriggerPx="", tpTriggerPx="120"))
-    with pytest.raises(ParseError):
-        parse.algo_order(dict(row, sz="", closeFraction="1"))
+    for bad in ({"closeFraction": "0.5", "sz": ""}, {"closeFraction": "x", "sz": ""}, {"closeFraction": "", "sz": ""}):
+        with pytest.raises(ParseError):
+            parse.algo_order(dict(row, **bad))
+
+
+def test_algo_whole_position_stop_has_no_sz_and_covers_the_position() -> None:
+    # What OKX lists when a person sets TP/SL on a position in the app: closeFraction "1", sz "".
+    row = dict(ccxt("fetchOpenOrders_orders_algo_pending_conditional_swap")["data"][0], sz="", closeFraction="1",
+               reduceOnly="true", side="sell")
+    a = parse.algo_order(row)
+    assert a.sz is None and a.closeFraction == Decimal(1) and a.whole_position
+    assert a.side is Side.SELL and a.slTriggerPx == Decimal(100) and a.state is AlgoState.LIVE
+    assert a.covers(Decimal(7)) == Decimal(7) and a.covers(Decimal("-0.3")) == Decimal("0.3")
+    sized = parse.algo_order(ccxt("fetchOpenOrders_orders_algo_pending_conditional_swap")["data"][0])
+    assert sized.closeFraction is None and not sized.whole_position and sized.covers(Decimal(7)) == Decimal(1)
 
 
 def test_position_sample() -> None:
@@ -239,3 +254,21 @@ def test_book_level_must_be_finite(bad: str) -> None:
         parse.book_top("X", {"bids": [[bad, "1", "0", "1"]], "asks": [], "ts": "1"})
     with pytest.raises(ParseError):
         parse.book_top("X", {"bids": [], "asks": [["1", bad, "0", "1"]], "ts": "1"})
+
+
+def test_an_order_in_a_state_athena_does_not_know_keeps_its_fill(caplog: pytest.LogCaptureFixture) -> None:
+    row = load("nautilus_ws_orders.json")["data"][0]  # filled 0.03 of 0.03, tradeId 1518905529
+    caplog.set_level(logging.WARNING, logger="athena.okx.parse")
+    full = parse.order_update(dict(row, state="brand_new_state"))
+    assert (full.state, full.accFillSz, full.fillSz, full.tradeId) == (
+        OrderState.FILLED, Decimal("0.03"), Decimal("0.03"), "1518905529")
+    part = parse.order_update(dict(row, state="brand_new_state", accFillSz="0.01", fillSz="0.01"), source="rest_query")
+    assert part.state is OrderState.PARTIALLY_FILLED and part.accFillSz == Decimal("0.01")
+    unknown_size = parse.order_update(dict(row, state="another_state", sz=""))
+    assert unknown_size.state is OrderState.PARTIALLY_FILLED  # cannot tell it is complete: not terminal
+    logged = [r.getMessage() for r in caplog.records if "state" in r.getMessage()]
+    assert len(logged) == 2 and "brand_new_state" in logged[0] and "another_state" in logged[1]  # once per value
+    with pytest.raises(ParseError):  # no fill to keep: still refused
+        parse.order_update(dict(row, state="brand_new_state", accFillSz="0", fillSz="0"))
+    with pytest.raises(ParseError):
+        parse.order_update(dict(row, state=None))

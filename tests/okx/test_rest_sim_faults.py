@@ -11,8 +11,16 @@ from typing import Any
 
 import pytest
 
-from athena.domain import OrderRequest, OrderState, OrdType, Side
-from athena.okx.errors import OkxAmbiguous, OkxAuthError, OkxRejected, OkxTransient
+from athena.domain import AlgoOrder, OrderRequest, OrderState, OrdType, Side
+from athena.okx.errors import (
+    OkxAmbiguous,
+    OkxAuthError,
+    OkxDuplicateAlgoClOrdId,
+    OkxDuplicateClOrdId,
+    OkxOrderNotPending,
+    OkxRejected,
+    OkxTransient,
+)
 from athena.okx.rest import OkxRestGateway
 from tests.okx.conftest import SIM_CREDS, Sim
 from tests.okx.helpers import wait_until
@@ -189,3 +197,71 @@ def test_orders_pending_pages_past_100(rest: OkxRestGateway) -> None:
     pending = rest.orders_pending(inst)
     ids = [u.clOrdId for u in pending]
     assert len(ids) == len(set(ids)) and set(placed) <= set(ids) and len(placed) == 108
+
+
+# -- 51149 "Order timed out": OKX may or may not have placed it --------------------------------------
+
+
+@pytest.mark.parametrize("executed", [True, False])
+def test_51149_on_place_is_ambiguous_never_rejected(rest: OkxRestGateway, clean_sim: Sim, executed: bool) -> None:
+    clean_sim.faults(rest_scode={"count": 1, "path": "/api/v5/trade/order"}, rest_scode_execute=executed)
+    req = limit_req(rest, "t51")
+    with pytest.raises(OkxAmbiguous) as info:
+        rest.place_order(req)
+    assert info.value.code == "51149" and info.value.clOrdId == req.clOrdId
+    found = rest.get_order(INST, clOrdId=req.clOrdId)  # the query settles it, either way
+    assert (found is not None) is executed
+    if found is not None:
+        assert found.state is OrderState.LIVE
+        rest.cancel_order(INST, clOrdId=req.clOrdId)
+
+
+def test_51149_on_a_batch_item_is_ambiguous_not_rejected(rest: OkxRestGateway, clean_sim: Sim) -> None:
+    clean_sim.faults(rest_scode={"count": 1, "path": "/api/v5/trade/batch-orders"}, rest_scode_execute=True)
+    reqs = [limit_req(rest, "t5b"), limit_req(rest, "t5c")]
+    out = rest.place_batch(reqs)
+    assert [(u.clOrdId, u.state, u.sCode) for u in out] == [(r.clOrdId, OrderState.AMBIGUOUS, "51149") for r in reqs]
+    for r in reqs:  # they do exist: a REJECTED here would have forgotten two live orders
+        assert rest.get_order(INST, clOrdId=r.clOrdId) is not None
+        rest.cancel_order(INST, clOrdId=r.clOrdId)
+
+
+def test_51149_on_order_algo_is_ambiguous_and_the_retry_meets_the_duplicate(rest: OkxRestGateway, clean_sim: Sim) -> None:
+    clean_sim.faults(rest_scode={"count": 1, "path": "/api/v5/trade/order-algo"}, rest_scode_execute=True)
+    px = limit_req(rest, "t5a").px
+    assert px is not None
+    algo = AlgoOrder(algoClOrdId=cid("t5s"), instId=INST, side=Side.SELL, sz=Decimal("0.01"), slTriggerPx=px)
+    with pytest.raises(OkxAmbiguous) as info:
+        rest.place_algo(algo)
+    assert info.value.clOrdId == algo.algoClOrdId
+    with pytest.raises(OkxDuplicateAlgoClOrdId):  # the same algoClOrdId again: it exists
+        rest.place_algo(algo)
+    assert [a.algoClOrdId for a in rest.algos_pending(INST)].count(algo.algoClOrdId) == 1
+    rest.cancel_algos(INST, algoClOrdIds=[algo.algoClOrdId])
+
+
+def test_an_outcome_unknown_item_on_cancel_is_ambiguous(rest: OkxRestGateway, clean_sim: Sim) -> None:
+    req = limit_req(rest, "t5x")
+    rest.place_order(req)
+    clean_sim.faults(rest_scode={"count": 1, "path": "/api/v5/trade/cancel-order"}, rest_scode_code="50026")
+    with pytest.raises(OkxAmbiguous):
+        rest.cancel_order(INST, clOrdId=req.clOrdId)
+    px = limit_req(rest, "t5y").px
+    assert px is not None
+    algo = rest.place_algo(AlgoOrder(algoClOrdId=cid("t5z"), instId=INST, side=Side.SELL, sz=Decimal("0.01"), slTriggerPx=px))
+    clean_sim.faults(rest_scode={"count": 1, "path": "/api/v5/trade/cancel-algos"}, rest_scode_code="51149")
+    (ack,) = rest.cancel_algos(INST, algoClOrdIds=[algo.algoClOrdId])
+    assert not ack.ok and ack.outcome_unknown  # neither cancelled nor refused
+    rest.cancel_order(INST, clOrdId=req.clOrdId)
+    rest.cancel_algos(INST, algoClOrdIds=[algo.algoClOrdId])
+
+
+def test_typed_rejections_from_the_exchange(rest: OkxRestGateway) -> None:
+    req = limit_req(rest, "t5d")
+    rest.place_order(req)
+    with pytest.raises(OkxDuplicateClOrdId):
+        rest.place_order(req)
+    rest.cancel_order(INST, clOrdId=req.clOrdId)
+    with pytest.raises(OkxOrderNotPending):
+        rest.amend_order(INST, clOrdId="neverplaced4", newSz=Decimal("0.02"))
+    assert rest.get_order(INST, clOrdId="neverplaced5") is None  # OkxOrderNotFound, answered as None

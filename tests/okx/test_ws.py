@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from athena.domain import BookTop, OrderUpdate, Trade
+from athena.domain import BookTop, OrderState, OrderUpdate, Trade
 from athena.okx.errors import OkxAuthError, OkxError
 from athena.okx.private_ws import OkxPrivateWsGateway
 from athena.okx.public_ws import OkxPublicWsGateway
@@ -212,6 +212,25 @@ def test_private_login_subscribe_and_relogin(server: FakeOkxWs, events: list[Any
     finally:
         gw.stop()
     assert gw.state == "stopped"
+
+
+def test_an_order_push_in_a_state_athena_does_not_know_still_delivers_its_fill(server: FakeOkxWs, events: list[Any]) -> None:
+    errors: list[OkxError] = []
+    gw = private(server, events, errors)
+    try:
+        assert wait_until(lambda: gw.ready and all(c.stats.sub_acks for c in gw.connections))
+        priv = next(c for c in server.conns if c.path.endswith("private"))
+        msg = load("nautilus_ws_orders.json")
+        row = msg["data"][0]
+        part = dict(row, state="mmp_paused", accFillSz="0.01", fillSz="0.01", tradeId="1518905528")
+        server.push({**msg, "data": [part, dict(row, state="mmp_paused")]}, priv)
+        assert wait_until(lambda: len([e for e in events if isinstance(e, OrderUpdate)]) == 2)
+        got = [e for e in events if isinstance(e, OrderUpdate)]
+        assert [(u.state, u.accFillSz, u.tradeId) for u in got] == [
+            (OrderState.PARTIALLY_FILLED, Decimal("0.01"), "1518905528"), (OrderState.FILLED, Decimal("0.03"), "1518905529")]
+        assert sum(gw.private.stats.malformed.values()) == 0
+    finally:
+        gw.stop()
 
 
 def test_private_login_failure_surfaces_and_halts(server: FakeOkxWs, events: list[Any], caplog: pytest.LogCaptureFixture) -> None:

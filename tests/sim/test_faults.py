@@ -150,6 +150,23 @@ def test_reject_next_orders(sim: SimServer, client: SimClient) -> None:
     assert client.post("/api/v5/trade/order", order())["data"][0]["sCode"] == "0"
 
 
+def test_rest_scode_answers_an_item_code_before_or_after_executing(sim: SimServer, client: SimClient) -> None:
+    client.admin("faults", {"rest_scode": {"count": 1, "path": "/api/v5/trade/order"}})
+    assert client.get(f"/api/v5/trade/order?instId={BTC}&clOrdId=none")["code"] == "51603"  # reads never fire
+    r = client.request("POST", "/api/v5/trade/order", order(clOrdId="sc1"))
+    assert r.status_code == 200 and r.json()["code"] == "1"
+    assert [(i["clOrdId"], i["sCode"]) for i in r.json()["data"]] == [("sc1", "51149")]
+    assert client.get(f"/api/v5/trade/order?instId={BTC}&clOrdId=sc1")["code"] == "51603"  # not placed
+    client.admin("faults", {"rest_scode": {"count": 1, "path": "/api/v5/trade/order-algo"}, "rest_scode_execute": True,
+                            "rest_scode_code": "50026"})
+    algo = {"instId": BTC, "tdMode": "cross", "side": "sell", "ordType": "conditional", "sz": "1", "slTriggerPx": "1000",
+            "slOrdPx": "-1", "reduceOnly": True, "algoClOrdId": "sc2"}
+    item = client.post("/api/v5/trade/order-algo", algo)["data"][0]
+    assert (item["algoClOrdId"], item["sCode"]) == ("sc2", "50026")
+    assert [a["algoClOrdId"] for a in client.get("/api/v5/trade/orders-algo-pending?ordType=conditional")["data"]] == ["sc2"]
+    assert client.post("/api/v5/trade/order-algo", algo)["data"][0]["sCode"] == "51065"  # the fault fired once
+
+
 def test_admin_helpers(sim: SimServer, client: SimClient) -> None:
     m = client.admin("price", {"instId": BTC, "px": "65000", "mark": "65010"})
     assert m["last"] == "65000" and m["mark"] == "65010"
