@@ -293,7 +293,6 @@ class ScalperV1(BaseStrategy):
         if key:
             self.stats[key] += 1
         slot.close_token = token
-        cid: str | None = None
         if slot.tp_id is not None:
             self._cancel(slot, slot.tp_id)  # a cancel that fails must not hold the close back
         if slot.entry_id is not None and not slot.entry_cancel_sent:
@@ -301,6 +300,7 @@ class ScalperV1(BaseStrategy):
         if slot.pos == 0:  # a fill those cancels produced flattened it: nothing to close (the lock is the cooldown)
             slot.close_token = None
             return
+        cid: str | None = None
         try:
             cid = self.ctx.next_cl_ord_id(slot.instId)
             slot.close_id = cid

@@ -201,7 +201,7 @@ def test_a_decided_entry_is_placed_without_a_second_check_or_round_trip(world: W
         assert intent.ok, intent.reason
         ids.append(intent.clOrdId)
         wait_until(lambda cl=intent.clOrdId: world.sim_orders(cl), TASK_TIMEOUT, "the decided entry on the exchange")
-    assert world.spy.checks == []  # the decision's check stands
+        assert world.spy.checks == []  # the decision's check stands
     assert world.spy.before_send[ids[1]] == ["EVALSHA"]  # place_begin.lua: one round trip, as before
     order = wait_until(lambda: (o := world.worker.store.get(ids[1])) and o.state is OrderState.LIVE and o, 10, "live")
     assert order.req.strategy == STRATEGY
