@@ -22,18 +22,16 @@ from typing import Any
 import orjson
 
 from athena.bus import EventType
-from athena.config import Settings, StrategySettings
+from athena.config import Settings
 from athena.domain import AlgoOrder, BookTop, OrderUpdate, Position, Tick, Ticker, Trade
 from athena.domain.codec import CodecError, from_json
 from athena.engine import Engine
 from athena.okx.types import PrivateResync
 from athena.oms.sender import OrderSender
-from athena.state.locks import TtlLock
 from athena.strategies.base import BaseStrategy
 from athena.strategies.clock import WallClock
-from athena.strategies.context import StrategyContext
 from athena.strategies.pause import StrategyPause
-from athena.strategies.registry import build_strategies
+from athena.strategies.registry import build_strategies, context_factory, ledger_position, redis_locks
 from athena.strategies.runner import StrategyRunner
 
 log = logging.getLogger(__name__)
@@ -100,43 +98,18 @@ class StreamService:
         self._clock = WallClock()
 
     # -- wiring --------------------------------------------------------------------------------
-    def _make_ctx(self, s: StrategySettings, exclusive: frozenset[str], routes: dict[str, str]) -> StrategyContext:
-        eng = self.engine
-
-        def equity(name: str = s.name) -> Decimal | None:
-            return eng.capital.allocation(name) + eng.capital.realised(name)
-
-        def position_view(instId: str) -> Decimal | None:
-            return eng.positions.expected(instId).sz
-
-        def locks(name: str, ttl_ms: int) -> TtlLock:
-            return TtlLock(eng.redis, eng.keys.lock(name), ttl_ms)
-
-        lev = min(s.risk.leverage, self.settings.risk.max_leverage)
-        pause = StrategyPause(eng.redis, eng.keys)
-
-        def max_notional() -> Decimal | None:
-            # same per-order cap as registry.context_factory: without it the sizer asks for more than
-            # max_order_notional and PreTradeCheck refuses every entry
-            eq = equity()
-            cap: Decimal = s.risk.max_order_notional
-            return min(cap, lev * eq) if eq is not None and eq > 0 else cap
-
-        return StrategyContext(
-            s.name, orders=eng.orders, risk=eng.pretrade, instruments=eng.instruments, equity=equity,
-            sizer=eng.pretrade.size_for_risk, clock=self._clock, locks=locks, bus=eng.bus, routes=routes,
-            position_view=position_view, exclusive=exclusive, capital=eng.capital, max_notional=max_notional,
-            paused=pause.view(s.name),  # athena halt --strategy NAME
-            decision_flags=(eng.halt.flag, pause.flag(s.name)),  # read with the decision's capital numbers
-        )  # fmt: skip
-
     def build(self) -> None:
         eng = self.engine
         _ = eng.instruments, eng.positions  # load instruments; the ledger subscribes to fills
         eng.orders.recover_outbox()  # before strategies exist: they learn positions from the OMS events
         routes: dict[str, str] = {}
         enabled = [s for s in self.settings.strategies if s.enabled]
-        self.strategies = build_strategies(enabled, lambda s, ex: self._make_ctx(s, ex, routes))
+        make_ctx = context_factory(
+            self.settings, orders=eng.orders, pretrade=eng.pretrade, capital=eng.capital, instruments=eng.instruments,
+            clock=self._clock, locks=redis_locks(eng.redis, eng.keys), bus=eng.bus, routes=routes,
+            pause=StrategyPause(eng.redis, eng.keys), halt=eng.halt, position_view=ledger_position(eng.positions),
+        )  # fmt: skip
+        self.strategies = build_strategies(enabled, make_ctx)
         self.runner = StrategyRunner(self.strategies, routes, lookup=eng.orders.get)
         self.runner.attach(eng.bus)
         inst_ids = sorted(set(self.settings.symbols) | {i for s in enabled for i in s.instIds})

@@ -114,11 +114,13 @@ def baseline_redis(url: str, n: int) -> dict[str, Any]:
 
 
 def run_rate(stack: Stack, orders: Any, rate: float, n: int, seq: itertools.count[int],
-             inst_ids: list[str], pxs: dict[str, Decimal], ctx: Any = None) -> dict[str, Any]:
+             inst_ids: list[str], pxs: dict[str, Decimal], ctx: Any = None, capital: Any = None) -> dict[str, Any]:
     """ctx given: the strategy's own call (StrategyContext.buy: pre-trade check, capital
-    reservation, OrderManager.submit); else OrderManager.submit alone."""
+    reservation, OrderManager.submit); else OrderManager.submit alone, timed after the entry's margin
+    is reserved (capital), as a decision leaves it: the orders worker checks an entry without one."""
     from athena.domain import OrderRequest, OrdType, Side
 
+    insts = {si.instId: si.inst for si in synthetic_instruments(stack.n_instruments)}
     sent: dict[str, int] = {}
     submit_ns = []
     refused: dict[str, int] = {}
@@ -141,6 +143,7 @@ def run_rate(stack: Stack, orders: Any, rate: float, n: int, seq: itertools.coun
             continue
         req = OrderRequest(f"bench{rate:g}x{next(seq)}", inst_id, Side.BUY, OrdType.POST_ONLY, Decimal("0.01"),
                            pxs[inst_id], strategy="bench")
+        capital.reserve("bench", req.clOrdId, insts[inst_id].notional(req.sz, pxs[inst_id]) / 3, req.sz)
         t0 = time.monotonic_ns()
         orders.submit(req)
         submit_ns.append(time.monotonic_ns() - t0)
@@ -161,7 +164,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seconds", type=float, default=10.0, help="per rate (at least 20 orders each)")
     ap.add_argument("--baseline-n", type=int, default=300)
     ap.add_argument("--via", choices=("context", "submit"), default="context",
-                    help="context: StrategyContext.buy (pre-trade check + reservation + submit); submit: OrderManager.submit")
+                    help="context: StrategyContext.buy (pre-trade check + reservation + submit); submit: OrderManager.submit "
+                         "(after the reservation a decision makes)")
     ap.add_argument("--pool", default="threads", help="orders worker -P (the documented deployment: threads)")
     ap.add_argument("--concurrency", type=int, default=4, help="orders worker -c")
     ap.add_argument("--quick", action="store_true", help="tiny sizes (smoke test)")
@@ -202,12 +206,12 @@ def main(argv: list[str] | None = None) -> int:
         ctx = svc.strategies[0].ctx if args.via == "context" else None
         # warm-up: imports, Lua scripts, the worker's Engine, connections
         seq = itertools.count()
-        run_rate(stack, engine.orders, 20.0, 10, seq, stack.symbols, pxs, ctx)
+        run_rate(stack, engine.orders, 20.0, 10, seq, stack.symbols, pxs, ctx, engine.capital)
 
         results = []
         for rate in rates:
             n = max(min_n, int(rate * seconds))
-            r = run_rate(stack, engine.orders, rate, n, seq, stack.symbols, pxs, ctx)
+            r = run_rate(stack, engine.orders, rate, n, seq, stack.symbols, pxs, ctx, engine.capital)
             results.append(r)
             print(fmt_stats(f"decision->wire @ {rate:g}/s (load {r['loadavg'][0]})", r["tick_to_wire"], "ms"), flush=True)
             print(fmt_stats(f"   {'ctx.buy()' if ctx is not None else 'submit()'} call in the stream worker", r["submit_call"], "ms"),

@@ -38,6 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     h = print_header("reconcile (reconcile + protect_positions at scale)")
     n_inst, n_orders = (5, 20) if args.quick else (args.instruments, args.orders)
 
+    from athena.config import StrategySettings
     from athena.domain import OrderRequest, OrdType, Side
     from athena.engine import Engine
     from athena.ops import placement
@@ -47,21 +48,29 @@ def main(argv: list[str] | None = None) -> int:
     insts = {si.instId: si.inst for si in synthetic_instruments(n_inst)}
     with Stack(n_instruments=n_inst, sim_process=True) as stack:
         stack.step(2)
-        settings = stack.settings(strategies=[])
+        ids = list(insts)
+        # the strategy the orders are booked to; nothing runs it here (no stream worker)
+        strat = StrategySettings(name="bench", instIds=ids, allocation=Decimal(1))
+        settings = stack.settings(strategies=[strat], total_capital=Decimal(10**9))
         engine = Engine(settings, role="orders", sender=NoSender())
         _ = engine.instruments
         state = stack.admin("state")["markets"]
-        ids = list(insts)
+
+        def place(req: OrderRequest, px: Decimal) -> None:
+            # the pass a strategy's decision records (its margin reserved), so the orders are placed
+            # as decided ones, unchecked: the positions here must be unprotected
+            engine.capital.reserve("bench", req.clOrdId, insts[req.instId].notional(req.sz, px), req.sz)
+            placement.place(engine, req)
+
         t0 = time.perf_counter()
         for i in range(n_orders):
             inst_id = ids[i % len(ids)]
             inst = insts[inst_id]
             px = inst.px_down(Decimal(state[inst_id]["bid"]) * Decimal("0.9"))
-            placement.place(engine, OrderRequest(f"rc{i}", inst_id, Side.BUY, OrdType.POST_ONLY, inst.lotSz, px,
-                                                 strategy="bench"))
+            place(OrderRequest(f"rc{i}", inst_id, Side.BUY, OrdType.POST_ONLY, inst.lotSz, px, strategy="bench"), px)
         for j, inst_id in enumerate(ids):  # one small long per instrument, no stop
-            placement.place(engine, OrderRequest(f"rcpos{j}", inst_id, Side.BUY, OrdType.MARKET, insts[inst_id].lotSz,
-                                                 None, strategy="bench"))
+            place(OrderRequest(f"rcpos{j}", inst_id, Side.BUY, OrdType.MARKET, insts[inst_id].lotSz, None,
+                               strategy="bench"), Decimal(state[inst_id]["ask"]))
         setup_s = time.perf_counter() - t0
         print(f"setup: {n_orders} resting orders + {len(ids)} positions placed in {setup_s:.1f} s", flush=True)
 

@@ -5,7 +5,8 @@ dispatcher thread -> OrderManager.on_update -> ensure_stop -> the stream worker'
 stream worker builds it: `--via direct` (the default, workers.stream.build_service) places the stop
 from the stream worker's stop thread (athena.ops.direct_stops), `--via celery` sends the Celery task
 `submit_stop_loss` to a real orders worker process (`celery -A bench.worker_app worker -Q orders,default`), against the sim in
-its own process (bench.simproc). Each round submits a marketable entry carrying its stop price; the sim fills it and
+its own process (bench.simproc). Each round decides a marketable entry carrying its stop price (a strategy's
+context: pre-trade check, reservation, OrderManager.submit); the sim fills it and
 pushes the fill. Latency: from the sim emitting the fill push (an Exchange listener, before the
 frame is written) to the sim receiving POST /api/v5/trade/order-algo for that entry's stop
 (SimServer.on_request). Both stamps are taken in the sim, on CLOCK_MONOTONIC.
@@ -56,7 +57,8 @@ def main(argv: list[str] | None = None) -> int:
 
     import redis
 
-    from athena.domain import OrderRequest, OrdType, Side
+    from athena.config import RiskProfileSettings, StrategySettings
+    from athena.domain import Side
     from athena.oms.stops import stop_id_for
     from athena.stream_service import StreamService
     from workers.app import app, configure
@@ -66,7 +68,15 @@ def main(argv: list[str] | None = None) -> int:
         inst_id = stack.symbols[0]
         stack.step(3)
         r = redis.Redis.from_url(stack.redis.url)
-        settings = stack.settings(strategies=[])
+        # The entries are decided through a strategy's context (pre-trade check and capital reservation in
+        # this process, as in production; the orders worker checks an entry only when no decision did).
+        # The strategy trades the other instrument and needs more trades than its flow window holds
+        # before a signal: it never enters by itself, and the entries' fills are no position of its own.
+        strat = StrategySettings(name="bench", cls="ScalperV1", instIds=[stack.symbols[1]], allocation=Decimal("0.9"),
+                                 params={"min_trades": 100_000},
+                                 risk=RiskProfileSettings(max_orders_per_minute=100_000, max_position=Decimal(10_000),
+                                                          max_order_notional=Decimal(10**9)))
+        settings = stack.settings(strategies=[strat], total_capital=Decimal(10**9))
         configure(app, settings)
         worker = stack.spawn_orders_worker("bench.worker_app", args.concurrency, pool=args.pool)
         try:
@@ -129,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
             while time.monotonic() < deadline and not all(c.connected.is_set() for c in svc.private.connections):
                 time.sleep(0.05)
             time.sleep(0.5)  # login + subscriptions
-            orders = svc.engine.orders
+            ctx, marks = svc.strategies[0].ctx, svc.engine.marks
             inst = synthetic_instruments(2)[0].inst
             lat: list[int] = []
             to_send: list[int] = []
@@ -142,8 +152,10 @@ def main(argv: list[str] | None = None) -> int:
                 side = Side.BUY if i % 2 == 0 else Side.SELL  # alternate: the net position stays small
                 sl = inst.px_down(Decimal(mid) * Decimal("0.98")) if side is Side.BUY else inst.px_up(Decimal(mid) * Decimal("1.02"))
                 cid = f"stp{i}"
-                orders.submit(OrderRequest(cid, inst_id, side, OrdType.MARKET, Decimal("0.01"), None, strategy="bench",
-                                           stop_loss_px=sl))
+                marks.set(inst_id, Decimal(mid))  # the market order is priced by it (the stream worker keeps it too)
+                intent = ctx.order(inst_id, side, Decimal("0.01"), stop_loss_px=sl, clOrdId=cid)
+                if not intent.ok:
+                    raise RuntimeError(f"entry {cid} refused: {intent.reason}")
                 wait_key(r, "bench:recv", stop_id_for(cid), 10)
                 if i >= 3:  # warm-up rounds
                     fills, stops = stack.stamps("fill"), stack.stamps("recv")

@@ -27,7 +27,7 @@ from athena.state.orders import OrderStore
 from athena.strategies.base import BaseStrategy
 from athena.strategies.clock import MemoryLocks, SimClock
 from athena.strategies.pause import StrategyPause
-from athena.strategies.registry import build_strategies, context_factory
+from athena.strategies.registry import build_strategies, context_factory, ledger_position
 from athena.strategies.runner import StrategyRunner
 
 
@@ -112,7 +112,7 @@ def build_stack(
 
     make_ctx = context_factory(
         settings, orders=orders, pretrade=pretrade, capital=capital, instruments=instruments, clock=clock,
-        locks=locks.lock, bus=bus, routes=routes, pause=pause, halt=halt,
+        locks=locks.lock, bus=bus, routes=routes, pause=pause, halt=halt, position_view=ledger_position(positions),
     )
     strategies = build_strategies(settings.strategies, make_ctx)
     runner = StrategyRunner(strategies, routes, lookup=orders.get)

@@ -267,6 +267,7 @@ class CapitalCommander:
         self, redis: Any, keys: Keys, settings: Settings, clock: Callable[[], float] = time.time
     ) -> None:
         self._r = redis
+        self._keys = keys
         self._base = keys.capital
         self._settings = settings
         self._clock = clock
@@ -278,7 +279,7 @@ class CapitalCommander:
         return f"{self._base}:s:{s}"
 
     def _k_res(self, cl: str) -> str:
-        return f"{self._base}:res:{cl}"
+        return self._keys.reservation(cl)
 
     def _k_pos(self, ident: str) -> str:
         return f"{self._base}:pos:{ident}"

@@ -7,6 +7,9 @@
    -> query the exchange by clOrdId first; send again, with the SAME clOrdId, only if it is unknown.
 4. The REST outcome is applied through OrderManager (monotonic Lua): LIVE ack, definite rejection,
    or AMBIGUOUS (timeout after sending) followed by queries by clOrdId.
+
+An entry is sent only with a pre-trade pass: the capital reservation its decision made (read with the
+lease), or, for one sent by hand, the check run here (athena.ops.entry_gate).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from dataclasses import dataclass
 from athena.domain import Order, OrderRequest, OrderState, OrderUpdate
 from athena.engine import Engine
 from athena.okx.errors import OkxAmbiguous, OkxDuplicateClOrdId, OkxRateLimited, OkxRejected, OkxTransient
+from athena.ops.entry_gate import refuse_unchecked
 from athena.ops.errors import RetryLater
 from athena.state.locks import Lease
 from athena.state.placing import PlaceStart, begin_placement, placing_marker
@@ -95,10 +99,10 @@ def _begin(engine: Engine, lease: Lease, owner: str, clOrdId: str) -> PlaceStart
 
 
 def _place(engine: Engine, req: OrderRequest, lease: Lease, token: int, start: PlaceStart) -> PlaceOutcome:
-    """start: the lease is held (token) and the record, marker and halt switch were read with it."""
+    """start: the lease is held (token) and the record, marker, halt switch and reservation were read with it."""
     store, orders = engine.store, engine.orders
     marker = placing_marker(engine.keys, req.clOrdId)
-    first_attempt, halted = start.first_attempt, start.halted
+    first_attempt, halted, by_hand = start.first_attempt, start.halted, start.state is None
     if start.state is None:  # not submitted through the stream worker (a manual request): record it
         store.create(Order(req=req, state=OrderState.CREATED, cTime=_now_ms(), uTime=_now_ms()))
         log.info("place %s: recorded here (not submitted through the stream worker)", req.clOrdId)
@@ -129,6 +133,17 @@ def _place(engine: Engine, req: OrderRequest, lease: Lease, token: int, start: P
         t = orders.on_update(update)
         log.warning("place %s: refused, trading is halted", req.clOrdId)
         return _outcome("rejected", t.order, "halted")
+
+    # An entry its decision checked carries that pass (its capital reservation, read above with the
+    # lease); one without (sent by hand) is checked here. A reduce-only close skips risk, logged.
+    if req.reduceOnly:
+        if by_hand:
+            log.warning("place %s: pre-trade BYPASS of a reduce-only %s %s %s sent by hand (strategy=%s)",
+                        req.clOrdId, req.side, req.sz, req.instId, req.strategy or "-")
+    elif not start.checked(req):
+        refused = refuse_unchecked(engine, req)
+        if refused is not None:
+            return _outcome("rejected", refused[0], refused[1])
 
     try:
         ack = engine.rest.place_order(req)

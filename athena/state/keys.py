@@ -98,5 +98,9 @@ class Keys:
     def capital(self) -> str:
         return self._k("capital")
 
+    def reservation(self, clOrdId: str) -> str:
+        """Hash: the margin CapitalCommander reserved for one entry (its pre-trade pass, recorded)."""
+        return self._k("capital", "res", clOrdId)
+
     def kv(self, name: str) -> str:
         return self._k("kv", name)

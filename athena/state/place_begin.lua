@@ -1,14 +1,15 @@
 -- The start of one placement attempt, in one round trip (it used to be five, ~1 ms of order latency).
--- KEYS: 1 lease, 2 fence, 3 order hash, 4 placing marker, 5 halt switch
+-- KEYS: 1 lease, 2 fence, 3 order hash, 4 placing marker, 5 halt switch, 6 the order's capital reservation
 -- ARGV: 1 owner, 2 lease ttl ms, 3 now ms, 4 marker ttl s
--- Returns {token, state, first_attempt, halted}: token 0 = the lease is held by another writer
--- (nothing else done); state false = no record of this clOrdId (no marker set either).
+-- Returns {token, state, first_attempt, halted, reserved_by, reserved_sz}: token 0 = the lease is held
+-- by another writer (nothing else done); state false = no record of this clOrdId (no marker set
+-- either); reserved_by/reserved_sz false = no reservation (no pre-trade pass recorded for it).
 local token
 local cur = redis.call('GET', KEYS[1])
 if cur then
   local sep = string.find(cur, '|', 1, true)
   if string.sub(cur, sep + 1) ~= ARGV[1] then
-    return {0, false, 0, 0}
+    return {0, false, 0, 0, false, false}
   end
   redis.call('PEXPIRE', KEYS[1], ARGV[2])
   token = tonumber(string.sub(cur, 1, sep - 1))
@@ -17,10 +18,11 @@ else
   redis.call('SET', KEYS[1], token .. '|' .. ARGV[1], 'PX', ARGV[2])
 end
 local halted = redis.call('EXISTS', KEYS[5])
+local res = redis.call('HMGET', KEYS[6], 'strategy', 'sz')
 local state = redis.call('HGET', KEYS[3], 'state')
 if not state then
-  return {token, false, 0, halted}
+  return {token, false, 0, halted, res[1], res[2]}
 end
 -- the marker says "an attempt may have reached the exchange": set before the first send
 local first = redis.call('SET', KEYS[4], ARGV[3], 'NX', 'EX', ARGV[4]) and 1 or 0
-return {token, state, first, halted}
+return {token, state, first, halted, res[1], res[2]}

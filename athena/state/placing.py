@@ -2,15 +2,18 @@
 
 Acquires the single-writer placement lease and, only if it was granted, reads the order's recorded
 state, sets the `placing` marker (an attempt may reach the exchange from now on) and reads the halt
-switch. One round trip instead of five on the path from the strategy's decision to the exchange.
+switch and the order's capital reservation (the pre-trade pass its decision recorded). One round
+trip instead of five on the path from the strategy's decision to the exchange.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 
 from redis import Redis
 
+from athena.domain import OrderRequest
 from athena.state.keys import Keys
 from athena.state.scripts import LuaScript, s
 
@@ -23,6 +26,19 @@ class PlaceStart:
     state: str | None  # the order's recorded state; None: no record (or the lease was not granted)
     first_attempt: bool  # the marker was absent and is set now (meaningless when state is None)
     halted: bool
+    reserved_by: str | None = None  # the strategy that reserved margin for this clOrdId, if one did
+    reserved_sz: str | None = None  # the size that reservation was made for
+
+    def checked(self, req: OrderRequest) -> bool:
+        """True when a pre-trade pass is recorded for exactly this entry: the capital reservation
+        StrategyContext.submit (or an earlier attempt here) made after PreTradeCheck approved it,
+        for req's strategy and size."""
+        if self.reserved_by is None or self.reserved_sz is None or self.reserved_by != req.strategy:
+            return False
+        try:
+            return Decimal(self.reserved_sz) == req.sz
+        except InvalidOperation:
+            return False
 
 
 def placing_marker(keys: Keys, clOrdId: str) -> str:
@@ -34,11 +50,15 @@ def begin_placement(
 ) -> PlaceStart:
     if not owner or "|" in owner:
         raise ValueError("owner must be non-empty, without '|'")
-    token, state, first, halted = _BEGIN(
+    token, state, first, halted, reserved_by, reserved_sz = _BEGIN(
         redis,
-        [keys.lease("placement"), keys.fence("placement"), keys.order(clOrdId), placing_marker(keys, clOrdId), keys.halt],
+        [keys.lease("placement"), keys.fence("placement"), keys.order(clOrdId), placing_marker(keys, clOrdId), keys.halt,
+         keys.reservation(clOrdId)],
         [owner, lease_ttl_ms, now_ms, marker_ttl_s],
-    )
+    )  # fmt: skip
     if not int(token):
         return PlaceStart(None, None, False, bool(int(halted)))
-    return PlaceStart(int(token), s(state) if state else None, bool(int(first)), bool(int(halted)))
+    return PlaceStart(
+        int(token), s(state) if state else None, bool(int(first)), bool(int(halted)),
+        s(reserved_by) if reserved_by else None, s(reserved_sz) if reserved_sz else None,
+    )  # fmt: skip

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from athena.bus import EventBus, EventType
 from athena.domain import Instrument, Order, OrderRequest, OrderState, OrdType, PosSide, Side, TdMode
 from athena.oms.stops import stop_id_for
+from athena.risk.gate import CapitalLike, PreTradeLike, check_and_reserve
 from athena.state.flags import Flag
 from athena.strategies.clock import Clock, TtlLockLike
 
@@ -34,14 +35,6 @@ class OrderManagerLike(Protocol):
     def cancel(self, clOrdId: str) -> Any: ...
 
 
-class PreTradeLike(Protocol):
-    def check(self, req: OrderRequest, instrument: Instrument, equity: Decimal, bypass: bool = False) -> Any: ...
-
-
-class CapitalLike(Protocol):
-    def reserve(self, strategy: str, clOrdId: str, margin: Decimal, sz: Decimal | None = None) -> Any: ...
-
-
 # (equity, entry_px, stop_px, instrument) -> contracts (0 when too small): PreTradeCheck.size_for_risk
 Sizer = Callable[[Decimal, Decimal, Decimal, Instrument], Decimal]
 LockFactory = Callable[[str, int], TtlLockLike]
@@ -54,13 +47,6 @@ class Intent:
     clOrdId: str
     ok: bool
     reason: str = ""
-
-
-def _refusal(verdict: Any) -> str | None:
-    """PreTradeCheck returns Approved | Rejected (ok False, reason); None means approved."""
-    if getattr(verdict, "ok", False):
-        return None
-    return str(getattr(verdict, "reason", "rejected"))
 
 
 class StrategyContext:
@@ -214,13 +200,10 @@ class StrategyContext:
             if not req.reduceOnly and self.entries_paused():  # enforced here, whatever the strategy does
                 self.refusals += 1
                 return Intent(req.clOrdId, False, "paused")
-            verdict = self._risk.check(req, self._instruments[req.instId], self._equity() or ZERO, bypass)
-            reason = _refusal(verdict)
-            margin = getattr(verdict, "margin", ZERO) or ZERO
-            if reason is None and self._capital is not None and margin > 0:
-                res = self._capital.reserve(self.strategy, req.clOrdId, margin, req.sz)
-                if not getattr(res, "ok", True):
-                    reason = f"reserve: {getattr(res, 'code', 'refused')}"
+            reason = check_and_reserve(
+                req, self._instruments[req.instId], self._equity() or ZERO, strategy=self.strategy,
+                risk=self._risk, capital=self._capital, bypass=bypass,
+            )  # fmt: skip
         if reason is not None:
             self.refusals += 1
             return Intent(req.clOrdId, False, reason)

@@ -85,12 +85,15 @@ def context_factory(
     routes: dict[str, str],
     pause: StrategyPause | None = None,
     halt: HaltSwitch | None = None,
+    position_view: Callable[[str], Decimal | None] | None = None,
 ) -> ContextFactory:
-    """The production wiring of each strategy's context (the backtest uses the same):
-    equity = allocation + net realised PnL (CapitalCommander); per-order cap = min(max_order_notional,
-    leverage x equity); sizing by PreTradeCheck.size_for_risk (risk.risk_per_trade); entries refused
-    while the strategy is paused (pause: StrategyPause); the halt and pause switches are read with
-    the decision's capital numbers, in one round trip."""
+    """The one builder of every strategy's context (the stream worker for live, demo and sim; the
+    backtest): what differs between them (clock, locks, position_view, the sender behind orders) is
+    passed in, the risk wiring is the same everywhere. equity = allocation + net realised PnL
+    (CapitalCommander); an entry is sized to at most min(max_order_notional, leverage x equity,
+    leverage x free allocation) and max_position contracts; sizing by PreTradeCheck.size_for_risk
+    (risk.risk_per_trade); entries refused while the strategy is paused (pause: StrategyPause); the
+    halt and pause switches are read with the decision's capital numbers, in one round trip."""
     flags: tuple[Flag, ...] = (halt.flag,) if halt is not None else ()
 
     def make(s: StrategySettings, exclusive: frozenset[str]) -> StrategyContext:
@@ -100,13 +103,23 @@ def context_factory(
         return StrategyContext(
             s.name, orders=orders, risk=pretrade, instruments=instruments, equity=equity,
             sizer=pretrade.size_for_risk, clock=clock, locks=locks, bus=bus, routes=routes,
-            exclusive=exclusive, capital=capital, max_position=s.risk.max_position,
+            position_view=position_view, exclusive=exclusive, capital=capital, max_position=s.risk.max_position,
             max_notional=notional_cap(settings, s, equity, lambda: Decimal(capital.free(s.name))),
             paused=pause.view(s.name) if pause is not None else None,
             decision_flags=flags + ((pause.flag(s.name),) if pause is not None else ()),
         )
 
     return make
+
+
+def ledger_position(positions: Any) -> Callable[[str], Decimal | None]:
+    """A context's position_view: the PositionManager's expected (ledger) position, signed contracts."""
+
+    def view(instId: str) -> Decimal | None:
+        sz: Decimal | None = positions.expected(instId).sz
+        return sz
+
+    return view
 
 
 def redis_locks(redis: Any, keys: Any) -> LockFactory:

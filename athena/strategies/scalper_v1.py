@@ -9,6 +9,7 @@ stop, a time stop. Position comes only from OMS fills/positions, never from what
 
 from __future__ import annotations
 
+import logging
 from decimal import Decimal
 from typing import Literal
 
@@ -19,6 +20,8 @@ from athena.strategies.base import BaseStrategy, OrderEvent, StrategyParams
 from athena.strategies.clock import TtlLockLike
 from athena.strategies.context import StrategyContext
 from athena.strategies.rolling import RollingSum, TradeFlow
+
+log = logging.getLogger(__name__)
 
 ZERO = Decimal(0)
 BPS = Decimal(10_000)
@@ -151,7 +154,8 @@ class ScalperV1(BaseStrategy):
         if slot.entry_id is not None and not slot.entry_cancel_sent and now - slot.entry_sent_ms >= self._timeout_ms:
             slot.entry_cancel_sent = True  # the rest of a partial fill is cancelled; the stop covers the fills
             self.stats["entry_timeouts"] += 1
-            self.ctx.cancel(slot.entry_id)
+            if not self._cancel(slot, slot.entry_id):
+                slot.entry_cancel_sent = False  # asked again on the next tick
         if slot.pos == 0 or slot.close_id is not None:
             return
         if slot.unprotected:
@@ -219,14 +223,18 @@ class ScalperV1(BaseStrategy):
             self.stats["too_small"] += 1
             self._back_off(slot)
             return
-        cid = self.ctx.next_cl_ord_id(slot.instId)
-        slot.entry_id, slot.entry_sent_ms, slot.entry_cancel_sent = cid, self.ctx.now_ms(), False
-        slot.stop_px, slot.tp_px = stop, tp
-        slot.unprotected = False
-        intent = self.ctx.order(
-            slot.instId, side, sz, px, post_only=True, stop_loss_px=stop, take_profit_px=tp, clOrdId=cid
-        )
-        if intent.ok:
+        cid: str | None = None
+        try:
+            cid = self.ctx.next_cl_ord_id(slot.instId)
+            slot.entry_id, slot.entry_sent_ms, slot.entry_cancel_sent = cid, self.ctx.now_ms(), False
+            slot.stop_px, slot.tp_px = stop, tp
+            slot.unprotected = False
+            ok = self.ctx.order(
+                slot.instId, side, sz, px, post_only=True, stop_loss_px=stop, take_profit_px=tp, clOrdId=cid
+            ).ok
+        except Exception:
+            ok = self._raised(slot, "entry", cid)
+        if ok:
             self.stats["entries"] += 1
         else:
             self.stats["refused"] += 1
@@ -236,6 +244,23 @@ class ScalperV1(BaseStrategy):
                 slot.stop_px = slot.tp_px = None
             self._back_off(slot)
 
+    def _raised(self, slot: _Slot, what: str, cid: str | None) -> bool:
+        """A submit that raised (e.g. a Redis error inside it) is handled as a refusal: the caller
+        clears the slot's pending id and releases its lock, or the instrument would never trade again.
+        Returns False (not submitted), for the caller's refusal path."""
+        log.warning("%s: %s %s on %s raised; handled as refused", self.name, what, cid or "-", slot.instId,
+                    exc_info=True)
+        return False
+
+    def _cancel(self, slot: _Slot, cid: str) -> bool:
+        """Ask for a cancel; one that raised is logged and reported False (the caller may ask again)."""
+        try:
+            self.ctx.cancel(cid)
+        except Exception:
+            log.warning("%s: cancel %s on %s raised", self.name, cid, slot.instId, exc_info=True)
+            return False
+        return True
+
     def _back_off(self, slot: _Slot) -> None:
         """Risk said no (or the strategy is paused): asking again on every tick would only cost Redis
         round trips and clOrdIds. The valve stays shut for refusal_backoff_s."""
@@ -244,10 +269,14 @@ class ScalperV1(BaseStrategy):
     def _place_tp(self, slot: _Slot) -> None:
         assert slot.tp_px is not None
         side = Side.SELL if slot.pos > 0 else Side.BUY
-        cid = self.ctx.next_cl_ord_id(slot.instId)
-        slot.tp_id = cid
-        intent = self.ctx.close(slot.instId, side, abs(slot.pos), slot.tp_px, clOrdId=cid)
-        if not intent.ok and slot.tp_id == cid:
+        cid: str | None = None
+        try:
+            cid = self.ctx.next_cl_ord_id(slot.instId)
+            slot.tp_id = cid
+            ok = self.ctx.close(slot.instId, side, abs(slot.pos), slot.tp_px, clOrdId=cid).ok
+        except Exception:
+            ok = self._raised(slot, "take-profit", cid)
+        if not ok and slot.tp_id == cid:
             slot.tp_id = None
             slot.tp_px = None  # do not retry every tick; the time stop and the exchange stop remain
 
@@ -263,22 +292,35 @@ class ScalperV1(BaseStrategy):
         key = {"time_stop": "time_stops", "take_profit": "take_profits", "stop_failed": "stop_flattens"}.get(reason)
         if key:
             self.stats[key] += 1
+        slot.close_token = token
         if slot.tp_id is not None:
-            self.ctx.cancel(slot.tp_id)
+            self._cancel(slot, slot.tp_id)  # a cancel that fails must not hold the close back
         if slot.entry_id is not None and not slot.entry_cancel_sent:
-            slot.entry_cancel_sent = True
-            self.ctx.cancel(slot.entry_id)
-        cid = self.ctx.next_cl_ord_id(slot.instId)
-        slot.close_id, slot.close_token = cid, token
-        side = Side.SELL if slot.pos > 0 else Side.BUY
-        intent = self.ctx.close(slot.instId, side, abs(slot.pos), clOrdId=cid)
+            slot.entry_cancel_sent = self._cancel(slot, slot.entry_id)
+        if slot.pos == 0:  # a fill those cancels produced flattened it: nothing to close (the lock is the cooldown)
+            slot.close_token = None
+            return
+        cid: str | None = None
+        try:
+            cid = self.ctx.next_cl_ord_id(slot.instId)
+            slot.close_id = cid
+            side = Side.SELL if slot.pos > 0 else Side.BUY
+            intent = self.ctx.close(slot.instId, side, abs(slot.pos), clOrdId=cid)
+        except Exception as exc:
+            self._raised(slot, "close", cid)
+            if slot.close_token == token:  # not settled meanwhile by an event this call produced
+                self._close_failed(slot, f"{type(exc).__name__}: {exc}")
+            return
         if not intent.ok and slot.close_id == cid:
             self._close_failed(slot, intent.reason)
 
     def _close_failed(self, slot: _Slot, reason: str) -> None:
-        if slot.close_token is not None:
-            slot.close_lock.release(slot.close_token)  # at once: a failed close must not block the next
-        slot.close_id = slot.close_token = None
+        token, slot.close_id, slot.close_token = slot.close_token, None, None
+        if token is not None:
+            try:
+                slot.close_lock.release(token)  # at once: a failed close must not block the next
+            except Exception:  # Redis down: the lock's TTL frees it instead
+                log.warning("%s: close lock on %s not released (it expires)", self.name, slot.instId, exc_info=True)
         slot.close_failures += 1
         self.stats["close_failures"] += 1
         if slot.close_failures >= self.params.max_close_retries:
@@ -339,12 +381,12 @@ class ScalperV1(BaseStrategy):
         elif slot.tp_id is not None and fill.clOrdId != slot.tp_id and slot.close_id is None:
             # reduced by something else (a partial stop): the resting TP is now larger than the position;
             # cancel it, the next tick places one sized to what is left
-            self.ctx.cancel(slot.tp_id)
+            self._cancel(slot, slot.tp_id)
 
     def _on_flat(self, slot: _Slot) -> None:
         slot.flat_reset(self.ctx.now_ms(), self._cooldown_ms)
         if slot.tp_id is not None:
-            self.ctx.cancel(slot.tp_id)  # flat by stop or close: the TP is a ghost
+            self._cancel(slot, slot.tp_id)  # flat by stop or close: the TP is a ghost
         if slot.close_id is not None:
             slot.close_id = slot.close_token = None
 

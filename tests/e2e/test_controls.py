@@ -21,7 +21,13 @@ from athena.procs import wait_until
 pytestmark = pytest.mark.e2e
 
 BTC = "BTC-USDT-SWAP"
+TICK = Decimal("0.1")
 AUTH = ("ops", "s3cret-flower-pw")
+# The strategy a hand-sent entry is booked to (the orders worker checks it against this strategy's
+# allocation and risk limits). It trades ETH, and needing more trades than its flow window holds
+# before a signal, never enters: the BTC position stays the operator's.
+BOOKED_TO = {"name": "manual", "cls": "ScalperV1", "instIds": ["ETH-USDT-SWAP"], "allocation": "0.5",
+             "params": {"min_trades": 100_000}}
 
 
 def athena(stack: Stack, *args: str, timeout: float = 90) -> tuple[int, Any]:
@@ -35,7 +41,7 @@ def athena(stack: Stack, *args: str, timeout: float = 90) -> tuple[int, Any]:
 
 def test_manual_controls_and_flower(tmp_path: Path) -> None:
     cfg = StackConfig(var_dir=tmp_path, symbols=[BTC], beat=False, flower=True, sim_tick_ms=200,
-                      config={"strategies": []}, env={"FLOWER_BASIC_AUTH": ":".join(AUTH)})
+                      config={"strategies": [BOOKED_TO]}, env={"FLOWER_BASIC_AUTH": ":".join(AUTH)})
     with Stack(cfg) as stack:
         # Flower: behind basic auth, and it sees both workers
         url = f"http://127.0.0.1:{stack.flower_port}"
@@ -47,9 +53,11 @@ def test_manual_controls_and_flower(tmp_path: Path) -> None:
 
         assert wait_until(lambda: {stack.worker_name("orders"), stack.worker_name("stream")} <= flower_workers(), 60, interval=1.0)
 
-        # a position to act on, opened through the orders worker
-        req = OrderRequest(clOrdId="ctl1", instId=BTC, side=Side.BUY, ordType=OrdType.MARKET, sz=Decimal(2),
-                           stop_loss_px=Decimal(90000))
+        # a position to act on, opened through the orders worker (a limit order crossing the book)
+        market = stack.sim_admin("state")["markets"][BTC]
+        px, stop = (Decimal(market["ask"]) * Decimal("1.002")).quantize(TICK), (Decimal(market["bid"]) * Decimal("0.99")).quantize(TICK)
+        req = OrderRequest(clOrdId="ctl1", instId=BTC, side=Side.BUY, ordType=OrdType.LIMIT, sz=Decimal(2), px=px,
+                           strategy=BOOKED_TO["name"], stop_loss_px=stop)
         out = stack.celery().send_task("athena.place_order", args=[to_json(req)], queue="orders").get(timeout=60)
         assert out["status"] in ("acked", "found")
 

@@ -94,12 +94,14 @@ def test_orders_worker_killed_mid_placement_places_once(tmp_path: Path) -> None:
     # The sim holds the placement 4 s (then executes it); the worker is killed meanwhile. The task
     # was not acked (acks_late), so it comes back after the visibility timeout to a new worker.
     cfg = StackConfig(var_dir=tmp_path, symbols=[BTC], stream=False, beat=False, sim_tick_ms=1000,
-                      config={"strategies": []},
+                      config={"strategies": [{"name": "manual", "instIds": [BTC], "allocation": "0.5"}]},
                       env={"ATHENA__okx__timeout_s": "8", "ATHENA__schedule__visibility_timeout": "4"})
     with Stack(cfg) as stack:
         bid = Decimal(stack.sim_admin("state")["markets"][BTC]["bid"])
         px = (bid * Decimal("0.97")).quantize(Decimal("0.1"))
-        req = OrderRequest(clOrdId="killme1", instId=BTC, side=Side.BUY, ordType=OrdType.POST_ONLY, sz=Decimal(1), px=px)
+        # sent by hand: checked by the orders worker against the strategy it names (no stream worker here)
+        req = OrderRequest(clOrdId="killme1", instId=BTC, side=Side.BUY, ordType=OrdType.POST_ONLY, sz=Decimal(1), px=px,
+                           strategy="manual", stop_loss_px=(px * Decimal("0.99")).quantize(Decimal("0.1")))
         stack.sim_admin("faults", {"rest_timeout": {"count": 1, "path": "/api/v5/trade/order"}, "rest_timeout_hold_s": 4})
         result = stack.celery().send_task("athena.place_order", args=[to_json(req)], queue="orders")
         # the request is in flight at the sim (held), then the worker dies

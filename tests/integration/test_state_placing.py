@@ -1,11 +1,14 @@
-"""begin_placement (place_begin.lua): lease, record, marker and halt in one atomic step."""
+"""begin_placement (place_begin.lua): lease, record, marker, halt and reservation in one atomic step."""
 
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
+from decimal import Decimal
 
 import redis as redis_lib
 
+from athena.domain import OrderRequest, OrdType, Side
 from athena.ops.placement import owner_id
 from athena.state import Keys, Lease
 from athena.state.placing import PlaceStart, begin_placement, placing_marker
@@ -62,3 +65,17 @@ def test_two_threads_of_one_process_are_two_lease_owners(redis_client: redis_lib
     t.start()
     t.join()
     assert other[0].token is None
+
+
+def test_the_decisions_reservation_is_read_with_the_lease_as_its_recorded_pass(redis_client: redis_lib.Redis) -> None:
+    _clear(redis_client)
+    redis_client.hset(KEYS.order("c4"), mapping={"state": "sent"})
+    req = OrderRequest("c4", "BTC-USDT-SWAP", Side.BUY, OrdType.LIMIT, Decimal("2"), Decimal("100"), strategy="alpha")
+    assert not _begin(redis_client, "me", "c4").checked(req)  # nothing reserved: no pass recorded
+    redis_client.hset(KEYS.reservation("c4"), mapping={"strategy": "alpha", "margin": "66.67", "sz": "2.00"})
+    start = _begin(redis_client, "me", "c4")
+    assert (start.reserved_by, start.reserved_sz) == ("alpha", "2.00") and start.checked(req)
+    assert not start.checked(replace(req, sz=Decimal("20")))  # not the entry that was checked
+    assert not start.checked(replace(req, strategy="beta"))
+    unrecorded = _begin(redis_client, "me", "nobody")  # read even when the order has no record
+    assert unrecorded.state is None and not unrecorded.checked(replace(req, clOrdId="nobody"))

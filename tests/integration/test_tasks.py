@@ -101,17 +101,25 @@ def bid(world: World, instId: str = BTC) -> Decimal:
     return Decimal(world.sim.exchange.state()["markets"][instId]["bid"])
 
 
+# Hand-sent entries face the pre-trade check in the worker: they name a configured strategy
+# (config/base.json) and carry a stop within its 1% risk budget.
+STRATEGY = {BTC: "scalpbtc", ETH: "scalpeth"}
+
+
 def limit_buy(world: World, cl: str, instId: str = BTC, sz: str = "1", below: str = "0.99") -> dict[str, Any]:
     inst = world.engine.instruments[instId]
     px = inst.px_down(bid(world, instId) * Decimal(below))
-    return to_json(OrderRequest(clOrdId=cl, instId=instId, side=Side.BUY, ordType=OrdType.POST_ONLY, sz=Decimal(sz), px=px, strategy="t"))
+    return to_json(OrderRequest(clOrdId=cl, instId=instId, side=Side.BUY, ordType=OrdType.POST_ONLY, sz=Decimal(sz), px=px,
+                                strategy=STRATEGY[instId], stop_loss_px=inst.px_down(px * Decimal("0.99"))))
 
 
-def market(world: World, cl: str, side: Side, instId: str = BTC, sz: str = "1", stop_pct: str = "0.02") -> dict[str, Any]:
+def market(world: World, cl: str, side: Side, instId: str = BTC, sz: str = "1", stop_pct: str = "0.01") -> dict[str, Any]:
     inst = world.engine.instruments[instId]
     ref = bid(world, instId)
+    world.engine.marks.set(instId, ref)  # what the stream worker keeps: the check prices a market order by it
     stop = inst.px_down(ref * (1 - Decimal(stop_pct))) if side is Side.BUY else inst.px_up(ref * (1 + Decimal(stop_pct)))
-    return to_json(OrderRequest(clOrdId=cl, instId=instId, side=side, ordType=OrdType.MARKET, sz=Decimal(sz), strategy="t", stop_loss_px=stop))
+    return to_json(OrderRequest(clOrdId=cl, instId=instId, side=side, ordType=OrdType.MARKET, sz=Decimal(sz),
+                                strategy=STRATEGY[instId], stop_loss_px=stop))
 
 
 def covered(world: World, instId: str) -> Decimal:

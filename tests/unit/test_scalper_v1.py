@@ -731,3 +731,136 @@ def test_a_partial_stop_fill_resizes_the_resting_take_profit(h: Harness) -> None
     h.book()
     new_tp = h.sent[-1]
     assert new_tp.reduceOnly and new_tp.ordType is OrdType.LIMIT and new_tp.sz == D("0.6")
+
+
+# -- a submit that raises (a Redis error inside it) is a refusal: nothing stays wedged -----------------
+def fail_submits(h: Harness, monkeypatch: pytest.MonkeyPatch, n: int) -> list[str]:
+    """The OMS's submit raises redis.ConnectionError on its next n calls, as a Redis outage makes it."""
+    import redis
+
+    calls: list[str] = []
+    real = h.om.submit
+
+    def submit(req: Any) -> Any:
+        calls.append(req.clOrdId)
+        if len(calls) <= n:
+            raise redis.ConnectionError("Connection reset by peer")
+        return real(req)
+
+    monkeypatch.setattr(h.om, "submit", submit)
+    return calls
+
+
+def raised_logs(caplog: pytest.LogCaptureFixture) -> list[Any]:
+    return [r for r in caplog.records if r.name == "athena.strategies.scalper_v1" and r.exc_info
+            and type(r.exc_info[1]).__name__ == "ConnectionError"]
+
+
+def test_a_close_that_raises_frees_the_slot_and_its_lock_and_is_retried(
+    h: Harness, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("WARNING", logger="athena.strategies.scalper_v1")
+    key = f"scalp:close:{BTC}"
+    open_long(h)
+    calls = fail_submits(h, monkeypatch, 2)
+    h.advance(30_000)
+    h.book()  # the time stop's close raises
+    assert len(calls) == 1 and h.slot().close_id is None and h.slot().close_token is None
+    assert not h.stack.locks.held(key)  # released at once, as a refused close's lock is
+    assert h.s.stats["close_failures"] == 1 and len(raised_logs(caplog)) == 1
+    h.book()  # retried on the next tick, raises again
+    assert len(calls) == 2 and h.s.stats["close_failures"] == 2 and not h.stack.locks.held(key)
+    h.book()  # Redis is back: the close goes
+    close = h.sent[-1]
+    assert len(calls) == 3 and close.reduceOnly and close.ordType is OrdType.MARKET and close.sz == D("1")
+    assert h.slot().close_id == close.clOrdId and h.stack.locks.held(key)
+    h.ack(close.clOrdId)
+    h.fill(close.clOrdId, "1", "99990.0")
+    assert h.slot().pos == 0
+    h.advance(10_000)  # cooldown_s
+    h.warm_long()
+    entry = h.sent[-1]
+    assert not entry.reduceOnly and h.slot().entry_id == entry.clOrdId  # entries resume
+
+
+def test_a_close_that_keeps_raising_counts_toward_max_close_retries(
+    h: Harness, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("WARNING", logger="athena.strategies.scalper_v1")
+    open_long(h)
+    calls = fail_submits(h, monkeypatch, 100)
+    h.advance(30_000)
+    for _ in range(8):
+        h.book()
+    assert len(calls) == 5 and h.s.stats["close_failures"] == 5  # max_close_retries, then no more tries
+    assert any(e.get("message") == "close keeps failing" for e in h.stack.errors)
+    assert len(raised_logs(caplog)) == 5
+
+
+def test_an_entry_that_raises_frees_the_slot_and_entries_resume(
+    h: Harness, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("WARNING", logger="athena.strategies.scalper_v1")
+    calls = fail_submits(h, monkeypatch, 1)
+    h.warm_long()  # the entry raises
+    slot = h.slot()
+    assert len(calls) == 1 and not h.sent and slot.entry_id is None and slot.stop_px is None
+    assert h.s.stats["refused"] == 1 and len(raised_logs(caplog)) == 1
+    h.advance(1_000)  # refusal_backoff_s
+    h.book()
+    assert len(calls) == 2 and len(h.sent) == 1 and slot.entry_id == h.sent[0].clOrdId
+
+
+def test_a_take_profit_that_raises_does_not_shut_the_valve(
+    h: Harness, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("WARNING", logger="athena.strategies.scalper_v1")
+    open_long(h)
+    calls = fail_submits(h, monkeypatch, 1)
+    h.book()  # the take-profit raises
+    assert len(calls) == 1 and h.slot().tp_id is None and len(raised_logs(caplog)) == 1
+    h.advance(30_000)
+    h.book()  # the time stop closes it
+    close = h.sent[-1]
+    assert close.reduceOnly and close.ordType is OrdType.MARKET
+    h.ack(close.clOrdId)
+    h.fill(close.clOrdId, "1", "99990.0")
+    h.advance(10_000)
+    h.warm_long()
+    assert not h.sent[-1].reduceOnly and h.slot().entry_id == h.sent[-1].clOrdId
+
+
+def test_a_cancel_that_raises_is_asked_again_and_never_holds_a_close_back(
+    h: Harness, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import redis
+
+    caplog.set_level("WARNING", logger="athena.strategies.scalper_v1")
+    real, failing = h.om.cancel, [2]
+
+    def cancel(cid: str) -> Any:
+        if failing[0] > 0:
+            failing[0] -= 1
+            raise redis.ConnectionError("Connection reset by peer")
+        return real(cid)
+
+    monkeypatch.setattr(h.om, "cancel", cancel)
+    h.warm_long()
+    entry = h.sent[-1]
+    h.advance(5_000)  # entry_timeout_s
+    h.book()  # its cancel raises ...
+    assert not h.sender.cancels and not h.slot().entry_cancel_sent
+    h.book()  # ... and is asked again on the next tick, raising again
+    h.book()
+    assert h.sender.cancels == [(BTC, entry.clOrdId)] and len(raised_logs(caplog)) == 2
+    h.end(entry.clOrdId, OrderState.CANCELED)
+    cid = open_long(h)
+    h.book()
+    tp = h.sent[-1]
+    h.ack(tp.clOrdId)
+    failing[0] = 1
+    h.advance(30_000)
+    h.book()  # the time stop: the TP's cancel raises, the close still goes
+    close = h.sent[-1]
+    assert cid != close.clOrdId and close.reduceOnly and close.ordType is OrdType.MARKET
+    assert h.slot().close_id == close.clOrdId
