@@ -267,7 +267,7 @@ def test_reconcile_books_the_fill_of_an_order_in_a_state_athena_does_not_know(wo
     inst = world.engine.instruments[BTC]
     px = inst.px_up(bid(world) * Decimal("1.01"))  # crosses the ask: fills at once, the ack says live
     req = to_json(OrderRequest(clOrdId="newstate1", instId=BTC, side=Side.BUY, ordType=OrdType.LIMIT, sz=Decimal(1),
-                               px=px, strategy="t"))
+                               px=px, strategy=STRATEGY[BTC], stop_loss_px=inst.px_down(px * Decimal("0.99"))))
     run(tasks.place_order, req)
     (sim_order,) = world.sim_orders("newstate1")
     assert sim_order.state == "filled" and str(world.engine.store.get("newstate1").state) == "live"  # type: ignore[union-attr]
