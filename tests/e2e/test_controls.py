@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import requests
 
+from athena import procs
 from athena.domain import OrderRequest, OrdType, Side
 from athena.domain.codec import to_json
 from athena.launch import Stack, StackConfig
@@ -30,8 +31,8 @@ AUTH = ("ops", "s3cret-flower-pw")
 
 
 def athena(stack: Stack, *args: str, timeout: float = 90) -> tuple[int, Any]:
-    proc = subprocess.run([sys.executable, "-m", "athena.cli", *args], env=stack.env, capture_output=True,
-                          text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+    proc = procs.run([sys.executable, "-m", "athena.cli", *args], env=stack.env, capture_output=True,
+                     text=True, timeout=timeout, stdin=subprocess.DEVNULL)
     try:
         return proc.returncode, json.loads(proc.stdout)
     except json.JSONDecodeError as exc:
@@ -111,14 +112,14 @@ def test_a_flatten_no_worker_took_never_runs_later(tmp_path: Path) -> None:
 
         # the CLI gives up after its timeout
         t0 = time.monotonic()
-        gave_up = subprocess.run([*cli, "--timeout", "2"], env=stack.env, capture_output=True, text=True, timeout=120,
-                                 stdin=subprocess.DEVNULL)
+        gave_up = procs.run([*cli, "--timeout", "2"], env=stack.env, capture_output=True, text=True, timeout=120,
+                            stdin=subprocess.DEVNULL)
         took = time.monotonic() - t0
         left_after_give_up = len(_queued(stack, "orders"))
 
         # the CLI is killed while it waits: nothing can withdraw its task
-        killed = subprocess.Popen([*cli, "--timeout", "6"], env=stack.env, stdout=subprocess.DEVNULL,
-                                  stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+        killed = procs.popen([*cli, "--timeout", "6"], env=stack.env, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
         try:
             assert wait_until(lambda: len(_queued(stack, "orders")) > left_after_give_up, 60), "the CLI sent nothing"
         finally:
