@@ -1,5 +1,6 @@
 """Stack: the whole system as real child processes (Redis, sim, orders worker, stream worker, beat,
-optional Flower), each in its own process group with its log under `<var>/logs/`.
+optional Flower), each in its own process group with its log under `<var>/logs/`; each dies with
+the process that started the Stack, even if that one is SIGKILLed (athena.procs).
 
 Used by `athena demo`, the e2e tests, chaos runs and benchmarks:
 
