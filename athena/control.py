@@ -26,13 +26,15 @@ import orjson
 
 from athena.config import ConfigError, Settings, load_settings, set_settings
 
+EXIT_FAILED, EXIT_USAGE, EXIT_DOWN = 1, 2, 3  # and 0: done
+
 
 def _settings() -> Settings:
     try:
         settings = load_settings()
     except ConfigError as exc:
         print(f"athena: {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
+        raise SystemExit(EXIT_USAGE) from None
     set_settings(settings)
     return settings
 
@@ -47,7 +49,6 @@ def _print(obj: Any, as_json: bool) -> None:
     Console().print(Pretty(obj, expand_all=False))
 
 
-EXIT_FAILED, EXIT_USAGE, EXIT_DOWN = 1, 2, 3
 # who serves each queue in every deployment (README, docker-compose.yml, athena.launch)
 _WORKER_COMMAND = "celery -A workers.app worker -Q orders,default -P threads -c 4 --prefetch-multiplier 1 -n orders@%h"
 
@@ -175,6 +176,7 @@ def _run_task(name: str, kwargs: dict[str, Any], local: bool, timeout: float) ->
     except KeyboardInterrupt:
         return _give_up(app, result, queue, what, timeout, interrupted=True)
     except Exception as exc:  # the task raised on the worker, or Redis went away while we waited
+        _release(result)
         _fail(f"the {what} failed: {type(exc).__name__}: {exc}", EXIT_FAILED)
 
 
@@ -206,7 +208,7 @@ def flatten_main(argv: list[str]) -> int:
         answer = input(f"Flatten {a.inst_id or 'EVERYTHING'} on account {settings.account} ({settings.mode})? [y/N] ")
         if answer.strip().lower() != "y":
             print("aborted")
-            return 1
+            return EXIT_FAILED
     result = _run_task("athena.flatten", {"inst_id": a.inst_id, "reason": a.reason}, a.local, a.timeout)
     _print(result, a.json)
     return 0 if result.get("ok") else 1
@@ -219,7 +221,7 @@ def _pause(settings: Settings, strategy: str, paused: bool, reason: str, as_json
         _print(set_paused(settings, strategy, paused, reason or "manual pause", "cli"), as_json)
     except ValueError as exc:
         print(f"athena: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     return 0
 
 
