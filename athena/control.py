@@ -3,6 +3,13 @@
 reconcile/flatten/halt/resume are PRIVILEGED: they act on real positions. Each sends the Celery task
 to the running workers (so it is serialized with placement, through the same single writer) and
 prints the result; `--local` runs it in this process instead (e.g. when no worker is up).
+
+A task is only ever run while its operator waits for it: it carries `expires` = the CLI's timeout
+(a worker that takes it later discards it unrun), and when the CLI gives up (timeout, Ctrl-C) it
+takes the message back out of the broker's queue if no worker has taken it, then revokes it.
+
+Exit codes: 0 done; 1 refused or failed; 2 usage or configuration; 3 a service is down or did not
+answer in time (Redis, the workers).
 """
 
 from __future__ import annotations
@@ -12,11 +19,14 @@ import json
 import sys
 import time
 from dataclasses import asdict
-from typing import Any
+from typing import Any, NoReturn
+from urllib.parse import urlsplit
 
 import orjson
 
 from athena.config import ConfigError, Settings, load_settings, set_settings
+
+EXIT_FAILED, EXIT_USAGE, EXIT_DOWN = 1, 2, 3  # and 0: done
 
 
 def _settings() -> Settings:
@@ -24,7 +34,7 @@ def _settings() -> Settings:
         settings = load_settings()
     except ConfigError as exc:
         print(f"athena: {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
+        raise SystemExit(EXIT_USAGE) from None
     set_settings(settings)
     return settings
 
@@ -39,15 +49,135 @@ def _print(obj: Any, as_json: bool) -> None:
     Console().print(Pretty(obj, expand_all=False))
 
 
+# who serves each queue in every deployment (README, docker-compose.yml, athena.launch)
+_WORKER_COMMAND = "celery -A workers.app worker -Q orders,default -P threads -c 4 --prefetch-multiplier 1 -n orders@%h"
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    print(f"athena: {message}", file=sys.stderr)
+    raise SystemExit(code)
+
+
+def _broker_name(url: str) -> str:
+    """host:port of a broker URL, never its password."""
+    parts = urlsplit(url)
+    return f"{parts.hostname or 'localhost'}:{parts.port or 6379}" if parts.scheme.startswith("redis") else parts.scheme
+
+
+def send_control(app: Any, name: str, kwargs: dict[str, Any], queue: str, timeout: float) -> Any:
+    """Send a control task that no worker may start after `timeout` seconds: the operator has given
+    up on it by then (Celery checks `expires` before the body, as it takes the message)."""
+    return app.send_task(name, kwargs=kwargs, queue=queue, expires=timeout)
+
+
+def withdraw(app: Any, task_id: str, queue: str) -> bool | None:
+    """Take task `task_id`'s message back out of `queue` if no worker has taken it (Redis broker:
+    one LREM, atomic against a worker's BRPOP). True: withdrawn, it never ran. False: not in the
+    queue, a worker has it. None: cannot tell (another broker, or Redis did not answer)."""
+    import redis
+
+    url = app.conf.broker_url
+    if not isinstance(url, str) or not url.startswith(("redis://", "rediss://", "unix://")):
+        return None
+    if (app.conf.broker_transport_options or {}).get("global_keyprefix"):
+        return None
+    client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+    try:
+        for raw in client.lrange(queue, 0, -1):  # at priority 0 kombu's list is named after the queue
+            try:
+                if json.loads(raw)["headers"]["id"] != task_id:
+                    continue
+            except (ValueError, KeyError, TypeError):
+                continue
+            return bool(client.lrem(queue, 1, raw))
+        return False
+    except redis.RedisError:
+        return None
+    finally:
+        client.close()
+
+
+def _broker_answers(url: str) -> bool:
+    import redis
+
+    try:
+        client = redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1)
+        try:
+            return bool(client.ping())
+        finally:
+            client.close()
+    except (redis.RedisError, ValueError):
+        return False
+
+
+def _give_up(app: Any, result: Any, queue: str, what: str, timeout: float, interrupted: bool) -> Any:
+    """The operator stops waiting, so the task must not run later. Returns its result if it has
+    finished after all; otherwise says in one sentence what became of it and exits."""
+    why = "before you interrupted it" if interrupted else f"within {timeout:g} s"
+    code = 130 if interrupted else EXIT_DOWN
+    withdrawn = withdraw(app, result.id, queue)
+    try:
+        app.control.revoke(result.id)  # a worker holding it unstarted discards it
+    except Exception:
+        pass  # its expiry stops it all the same
+    if withdrawn is False and _ready(result):  # it finished as we gave up
+        try:
+            return result.get(timeout=1)
+        except Exception as exc:
+            _release(result)
+            _fail(f"the {what} failed: {type(exc).__name__}: {exc}", EXIT_FAILED)
+    _release(result)
+    if withdrawn:
+        _fail(f"no orders worker took the {what} {why}; it was withdrawn and nothing ran. "
+              f"Start the orders worker ({_WORKER_COMMAND}) or use --local.", code)
+    if withdrawn is False:
+        _fail(f"an orders worker took the {what} but did not finish {why}; it was revoked, so it will not "
+              f"start if it has not yet, but it may be running: check `athena status`.", code)
+    _fail(f"no orders worker answered {why} and the {what} could not be taken back from the queue; it was "
+          f"revoked, and no worker starts it more than {timeout:g} s after it was sent: check `athena status`.", code)
+
+
+def _ready(result: Any) -> bool:
+    try:
+        return bool(result.ready())
+    except Exception:
+        return False
+
+
+def _release(result: Any) -> None:
+    """Stop listening for the result now: left to AsyncResult.__del__ at interpreter exit, the
+    unsubscribe printed a traceback ("Python is likely shutting down")."""
+    try:
+        result.backend.remove_pending_result(result)
+    except Exception:
+        pass
+    result.backend = None
+
+
 def _run_task(name: str, kwargs: dict[str, Any], local: bool, timeout: float) -> Any:
     if local:
         import workers.tasks as tasks
 
         return getattr(tasks, name.removeprefix("athena.")).apply(kwargs=kwargs).get(timeout=timeout)
+    from celery.exceptions import TimeoutError as ResultTimeout
+
     from workers.app import app
 
+    what = name.removeprefix("athena.")
+    if not _broker_answers(app.conf.broker_url):
+        _fail(f"Redis at {_broker_name(app.conf.broker_url)} does not answer; nothing was sent. "
+              f"Start Redis or set REDIS_URL.", EXIT_DOWN)
     queue = "orders" if name in ("athena.flatten",) else "default"
-    return app.send_task(name, kwargs=kwargs, queue=queue).get(timeout=timeout)
+    result = send_control(app, name, kwargs, queue, timeout)
+    try:
+        return result.get(timeout=timeout)
+    except ResultTimeout:
+        return _give_up(app, result, queue, what, timeout, interrupted=False)
+    except KeyboardInterrupt:
+        return _give_up(app, result, queue, what, timeout, interrupted=True)
+    except Exception as exc:  # the task raised on the worker, or Redis went away while we waited
+        _release(result)
+        _fail(f"the {what} failed: {type(exc).__name__}: {exc}", EXIT_FAILED)
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -78,7 +208,7 @@ def flatten_main(argv: list[str]) -> int:
         answer = input(f"Flatten {a.inst_id or 'EVERYTHING'} on account {settings.account} ({settings.mode})? [y/N] ")
         if answer.strip().lower() != "y":
             print("aborted")
-            return 1
+            return EXIT_FAILED
     result = _run_task("athena.flatten", {"inst_id": a.inst_id, "reason": a.reason}, a.local, a.timeout)
     _print(result, a.json)
     return 0 if result.get("ok") else 1
@@ -91,7 +221,7 @@ def _pause(settings: Settings, strategy: str, paused: bool, reason: str, as_json
         _print(set_paused(settings, strategy, paused, reason or "manual pause", "cli"), as_json)
     except ValueError as exc:
         print(f"athena: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     return 0
 
 

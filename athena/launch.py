@@ -1,5 +1,6 @@
 """Stack: the whole system as real child processes (Redis, sim, orders worker, stream worker, beat,
-optional Flower), each in its own process group with its log under `<var>/logs/`.
+optional Flower), each in its own process group with its log under `<var>/logs/`; each dies with
+the process that started the Stack, even if that one is SIGKILLed (athena.procs).
 
 Used by `athena demo`, the e2e tests, chaos runs and benchmarks:
 
@@ -141,19 +142,17 @@ class Stack:
                                "--tick-ms", str(cfg.sim_tick_ms), *cfg.sim_args], self._wait_sim)
             self.spawn("sim")
             self._wait_sim()
-        if cfg.stream:
-            self._spec("stream", self._celery_args("workers.stream", "worker", "-Q", "stream", "-P", "solo",
-                                                   "-n", self.worker_name("stream")), self._wait_stream)
-            self.spawn("stream")
-        if cfg.orders:
-            self._spec("orders", self._celery_args(
-                "workers.app", "worker", "-Q", "orders,default", "-P", cfg.orders_pool, "-c", str(cfg.orders_concurrency),
-                "--prefetch-multiplier", "1", "-n", self.worker_name("orders")), lambda: self._wait_ping("orders"))
-            self.spawn("orders")
-        if cfg.beat:
-            self._spec("beat", self._celery_args("workers.app", "beat", "--schedule", str(self.var / "celerybeat-schedule")),
-                       lambda: None)
-            self.spawn("beat")
+        # every worker role has its spec, so a test can start one the config left out (start_child)
+        self._spec("stream", self._celery_args("workers.stream", "worker", "-Q", "stream", "-P", "solo",
+                                               "-n", self.worker_name("stream")), self._wait_stream)
+        self._spec("orders", self._celery_args(
+            "workers.app", "worker", "-Q", "orders,default", "-P", cfg.orders_pool, "-c", str(cfg.orders_concurrency),
+            "--prefetch-multiplier", "1", "-n", self.worker_name("orders")), lambda: self._wait_ping("orders"))
+        self._spec("beat", self._celery_args("workers.app", "beat", "--schedule", str(self.var / "celerybeat-schedule")),
+                   lambda: None)
+        for name, wanted in (("stream", cfg.stream), ("orders", cfg.orders), ("beat", cfg.beat)):
+            if wanted:
+                self.spawn(name)
         if cfg.flower and self._has_flower():
             self.flower_port = cfg.flower_port or free_port()
             self._spec("flower", self._celery_args("workers.app", "flower", f"--port={self.flower_port}",
@@ -167,10 +166,11 @@ class Stack:
         """Until every worker answers a ping and the stream worker has live WebSockets and ticks.
         Raises StackError at once if a child dies meanwhile."""
         deadline = time.monotonic() + timeout
+        started = {c.name for c in self.sup.children}
         for name in ("orders", "stream"):
-            if name in self._specs:
+            if name in started:
                 self._wait(functools.partial(self._ready, name), max(1.0, deadline - time.monotonic()), f"{name} ready")
-        if "flower" in self._specs:
+        if "flower" in started:
             self._wait_flower()
         self.check_alive()  # beat has no readiness probe of its own: it must at least be running
         return self
@@ -214,6 +214,11 @@ class Stack:
             old.kill9() if kill else old.stop(self.cfg.stop_timeout)
         self.sup.children.remove(old)
         self.sup.children.append(old)  # keep it so survivors() still checks its process group
+        return self.start_child(name, wait, timeout)
+
+    def start_child(self, name: str, wait: bool = True, timeout: float = 60.0) -> Child:
+        """Start a child (again, or one the config left out, e.g. an orders worker that comes up
+        late) and, with wait, until it is ready."""
         child = self.spawn(name)
         if wait:
             if name == "redis":

@@ -27,6 +27,7 @@ import time
 from decimal import Decimal
 from typing import Any
 
+from athena import procs
 from bench.common import PY, fmt_stats, print_header, quiet_logs, stats_ns, write_json
 
 SIM_CREDS = ("sim-api-key", "sim-secret-key", "sim-passphrase")
@@ -41,8 +42,8 @@ def free_port() -> int:
 
 def start_sim(port: int, tick_ms: int) -> subprocess.Popen[bytes]:
     code = "import sys; from athena.sim.cli import main; sys.exit(main(sys.argv[1:]))"
-    proc = subprocess.Popen([PY, "-c", code, "--port", str(port), "--tick-ms", str(tick_ms), "--no-rate-limits", "--idle-s", "60"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = procs.popen([PY, "-c", code, "--port", str(port), "--tick-ms", str(tick_ms), "--no-rate-limits", "--idle-s", "60"],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     end = time.monotonic() + 20
     while time.monotonic() < end:
         try:

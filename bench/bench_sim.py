@@ -43,6 +43,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from athena import procs
 from bench.common import PY, ROOT, loadavg, print_header, write_json
 
 KEY, SECRET, PASS = "sim-api-key", "sim-secret-key", "sim-passphrase"
@@ -62,7 +63,7 @@ def start_sim(port: int) -> subprocess.Popen[bytes]:
             f"s=SimServer(port={port},tick_interval_ms=0,rate_limits=False,idle_timeout_s=3600).start();"
             "s.limiter.enabled=False;e=threading.Event();"
             "signal.signal(signal.SIGTERM,lambda *a:e.set());print('ready',flush=True);e.wait();s.stop()")
-    proc = subprocess.Popen([PY, "-c", code], cwd=ROOT, stdout=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    proc = procs.popen([PY, "-c", code], cwd=ROOT, stdout=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert proc.stdout is not None
     if proc.stdout.readline().strip() != b"ready":
         raise RuntimeError("sim did not start")

@@ -78,9 +78,11 @@ def cpu_model() -> str:
 
 
 def git_commit() -> str:
+    from athena import procs
+
     try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
-                              timeout=5).stdout.strip()
+        return procs.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                         timeout=5).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return ""
 

@@ -16,6 +16,7 @@ import sys
 import time
 from typing import Any
 
+from athena import procs
 from bench.common import OUT_DIR, PY, ROOT, header, loadavg, write_json
 
 RESULT_DIRS = (OUT_DIR, ROOT / "bench" / "results")
@@ -82,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         load = loadavg()
         print(f"\n-- {name}: {' '.join(cmd[1:])}  (load {load})", flush=True)
         try:
-            rc = subprocess.run(cmd, cwd=ROOT, timeout=args.timeout).returncode
+            rc = procs.run(cmd, cwd=ROOT, timeout=args.timeout).returncode
             status = "ok" if rc == 0 else f"failed (exit {rc})"
         except subprocess.TimeoutExpired:
             status = f"timed out after {args.timeout:.0f} s"

@@ -10,6 +10,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from athena.procs import popen
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -53,7 +55,7 @@ class RedisServer:
         if self.password:
             args += ["--requirepass", self.password]
         log = open(self.dir / "redis.log", "ab")  # noqa: SIM115 - lives as long as the server
-        self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+        self.proc = popen(args, stdout=log, stderr=subprocess.STDOUT)  # dies with its parent
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -3,9 +3,11 @@ flatten` as subprocesses, and Flower (behind basic auth) showing every worker.""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import subprocess
 import sys
+import time
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -13,10 +15,14 @@ from typing import Any
 import pytest
 import requests
 
+from athena import procs
 from athena.domain import OrderRequest, OrdType, Side
 from athena.domain.codec import to_json
 from athena.launch import Stack, StackConfig
 from athena.procs import wait_until
+from athena.risk.halt import HaltSwitch
+from athena.sim.client import SimClient
+from athena.state.keys import Keys
 
 pytestmark = pytest.mark.e2e
 
@@ -31,8 +37,8 @@ BOOKED_TO = {"name": "manual", "cls": "ScalperV1", "instIds": ["ETH-USDT-SWAP"],
 
 
 def athena(stack: Stack, *args: str, timeout: float = 90) -> tuple[int, Any]:
-    proc = subprocess.run([sys.executable, "-m", "athena.cli", *args], env=stack.env, capture_output=True,
-                          text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+    proc = procs.run([sys.executable, "-m", "athena.cli", *args], env=stack.env, capture_output=True,
+                     text=True, timeout=timeout, stdin=subprocess.DEVNULL)
     try:
         return proc.returncode, json.loads(proc.stdout)
     except json.JSONDecodeError as exc:
@@ -82,4 +88,81 @@ def test_manual_controls_and_flower(tmp_path: Path) -> None:
         state = stack.sim_admin("state")
         assert [p for p in state["positions"] if Decimal(p["pos"] or "0") != 0] == []
         assert state["algos"] == [] and state["pending"] == []
+    assert stack.survivors() == []
+
+
+def _open_positions(stack: Stack) -> dict[str, str]:
+    return {p["instId"]: p["pos"] for p in stack.sim_admin("state")["positions"] if Decimal(p["pos"] or "0") != 0}
+
+
+def _queued(stack: Stack, queue: str) -> list[dict[str, Any]]:
+    return [json.loads(m) for m in stack.redis().lrange(queue, 0, -1)]
+
+
+def _idle(stack: Stack, role: str) -> bool:
+    """The worker answered and runs no task."""
+    active = stack.celery().control.inspect(destination=[stack.worker_name(role)], timeout=2).active()
+    return bool(active) and not any(active.values())
+
+
+def test_a_flatten_no_worker_took_never_runs_later(tmp_path: Path) -> None:
+    """Issue #14.4: no orders worker, `athena flatten` gives up; a worker started later must not
+    halt or flatten the account. Once with the CLI giving up by itself (it withdraws the task and
+    says nothing ran), once with the CLI killed while it waits (the task's expiry protects)."""
+    cfg = StackConfig(var_dir=tmp_path, symbols=[BTC], stream=False, orders=False, beat=False, sim_tick_ms=200,
+                      config={"strategies": []})
+    with Stack(cfg) as stack:
+        opened = SimClient(stack.sim_url).post("/api/v5/trade/order", {
+            "instId": BTC, "tdMode": "cross", "side": "buy", "ordType": "market", "sz": "2", "clOrdId": "late1"})
+        assert opened["code"] == "0", opened
+        assert _open_positions(stack) == {BTC: "2"}
+        cli = [sys.executable, "-m", "athena.cli", "flatten", "--yes", "--json"]
+
+        # the CLI gives up after its timeout
+        t0 = time.monotonic()
+        gave_up = procs.run([*cli, "--timeout", "2"], env=stack.env, capture_output=True, text=True, timeout=120,
+                            stdin=subprocess.DEVNULL)
+        took = time.monotonic() - t0
+        left_after_give_up = len(_queued(stack, "orders"))
+
+        # the CLI is killed while it waits: nothing can withdraw its task
+        killed = procs.popen([*cli, "--timeout", "6"], env=stack.env, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+        try:
+            assert wait_until(lambda: len(_queued(stack, "orders")) > left_after_give_up, 60), "the CLI sent nothing"
+        finally:
+            killed.kill()
+            killed.wait()
+        orphan = _queued(stack, "orders")[0]  # LPUSH: the newest is first
+        expires = orphan["headers"].get("expires")
+        if expires is not None:  # wait until it has expired before any worker exists
+            at = dt.datetime.fromisoformat(expires)
+            assert wait_until(lambda: dt.datetime.now(dt.UTC) > at, 30)
+
+        # now an orders worker comes up, and takes whatever is queued
+        stack.start_child("orders")
+        assert stack.send_task("athena.ping", queue="orders", timeout=60) == "pong"  # FIFO: all before it taken
+        assert wait_until(lambda: _idle(stack, "orders"), 120, interval=0.5)
+
+        keys = Keys(stack.env_name, stack.account)
+        assert _open_positions(stack) == {BTC: "2"}, "a flatten nobody was waiting for ran"
+        assert HaltSwitch(stack.redis(), keys).state() is None, "a withdrawn flatten halted the account"
+        assert stack.redis().llen(keys.kv("halt_history")) == 0
+        log = (tmp_path / "logs" / "orders.log").read_text()
+        assert "FLATTEN" not in log, log[-3000:]
+
+        # what the operator saw when the CLI gave up: one plain sentence, exit 3, and nothing left queued
+        assert gave_up.returncode == 3, (gave_up.returncode, gave_up.stdout, gave_up.stderr)
+        assert "nothing ran" in gave_up.stderr and "orders worker" in gave_up.stderr, gave_up.stderr
+        assert "Traceback" not in gave_up.stderr + gave_up.stdout and gave_up.stdout == ""
+        assert len(gave_up.stderr.strip().splitlines()) == 1, gave_up.stderr
+        assert took < 30, took  # 2 s of waiting plus the CLI's start-up, on a loaded machine
+        assert left_after_give_up == 0, "the timed-out flatten stayed queued"
+
+        # the killed CLI's task carried its timeout as expiry, and the worker discarded it unrun
+        assert expires is not None, orphan["headers"]
+        task_id = orphan["headers"]["id"]
+        assert f"Discarding revoked task: athena.flatten[{task_id}]" in log, log[-3000:]
+        assert stack.celery().AsyncResult(task_id).state == "REVOKED"
+        assert _queued(stack, "orders") == []
     assert stack.survivors() == []

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from athena import procs
+
 pytestmark = pytest.mark.e2e
 
 
@@ -36,8 +38,8 @@ def _processes_of(account: str) -> list[int]:
 def test_demo_runs_the_mission_and_leaves_nothing(tmp_path: Path) -> None:
     args = [sys.executable, "-m", "athena.cli", "demo", "--duration", "20", "--var", str(tmp_path),
             "--redis", "private", "--plain"]
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
-                            cwd=Path(__file__).resolve().parents[2])
+    proc = procs.popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+                       cwd=Path(__file__).resolve().parents[2])
     try:
         out, _ = proc.communicate(timeout=150)
     except subprocess.TimeoutExpired:

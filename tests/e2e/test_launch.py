@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from athena.launch import Stack, StackConfig, StackError
+from athena import procs
+from athena.launch import ROOT, Stack, StackConfig, StackError
 from athena.procs import wait_until
 
 pytestmark = pytest.mark.e2e
@@ -52,3 +59,51 @@ def test_stack_fails_fast_when_a_child_dies(tmp_path: Path) -> None:
     finally:
         stack.stop()
     assert stack.survivors() == []
+
+
+LAUNCHER = """
+import json, sys, time
+from pathlib import Path
+from athena.launch import Stack, StackConfig
+var = Path(sys.argv[1])
+cfg = StackConfig(**json.loads(sys.argv[2]), var_dir=var)
+stack = Stack(cfg).start().wait_ready()
+(var / "children.tmp").write_text(json.dumps({c.name: c.pid for c in stack.sup.children}))
+(var / "children.tmp").rename(var / "children.json")
+time.sleep(600)
+"""
+
+
+@pytest.mark.parametrize(("sig", "config", "names"), [
+    (signal.SIGKILL, {}, {"redis", "sim", "stream", "orders", "beat"}),
+    (signal.SIGTERM, {"stream": False, "beat": False, "flower": True, "orders_pool": "prefork", "orders_concurrency": 2},
+     {"redis", "sim", "orders", "flower"}),
+], ids=["SIGKILL-full-stack", "SIGTERM-prefork-and-flower"])
+def test_children_die_with_a_killed_launcher(tmp_path: Path, sig: signal.Signals, config: dict[str, Any],
+                                             names: set[str]) -> None:
+    """Issue #14.11: a launcher killed (no shutdown code runs) leaves no child nor grandchild behind."""
+    with (tmp_path / "launcher.log").open("wb") as log:
+        launcher = procs.popen([sys.executable, "-c", LAUNCHER, str(tmp_path), json.dumps(config)], cwd=ROOT,
+                               stdout=log, stderr=subprocess.STDOUT)
+    family: list[tuple[int, int]] = []
+    try:
+        assert wait_until(lambda: (tmp_path / "children.json").exists() or launcher.poll() is not None, 150, 0.2)
+        assert launcher.poll() is None, (tmp_path / "launcher.log").read_text()[-3000:]
+        children = json.loads((tmp_path / "children.json").read_text())
+        assert set(children) == names
+        family = procs.family(children.values())  # the children and theirs (prefork pool processes)
+        grandchildren = [pid for pid, _ in family if pid not in children.values()]
+        if config.get("orders_pool") == "prefork":
+            assert len(grandchildren) >= 2, family
+        for pid in grandchildren:  # frozen: they cannot notice their master's end, only the kernel can end them
+            os.kill(pid, signal.SIGSTOP)
+        launcher.send_signal(sig)
+        launcher.wait(30)
+        assert wait_until(lambda: not [p for p in family if procs.alive(*p)], 30, 0.1), (
+            [p for p in family if procs.alive(*p)])
+    finally:
+        launcher.kill()
+        launcher.wait()
+        for pid, started in family:  # what the test must not leave behind, even when it failed
+            if procs.alive(pid, started):
+                os.kill(pid, signal.SIGKILL)

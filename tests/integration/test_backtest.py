@@ -14,6 +14,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from athena import procs
 from athena.backtest.cli import main as backtest_main
 from athena.backtest.engine import run_backtest
 from athena.backtest.feed import MarketEvent, read_jsonl
@@ -146,7 +147,7 @@ def to_push(ev: MarketEvent) -> dict[str, Any]:
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
     athena = str(Path(sys.executable).parent / "athena")  # the console script, as a user runs it
-    return subprocess.run([athena, "backtest", *args], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    return procs.run([athena, "backtest", *args], capture_output=True, text=True, timeout=120, cwd=ROOT)
 
 
 def test_cli_on_a_scripted_file_prints_and_writes_the_hand_computed_figures(tmp_path: Path) -> None:

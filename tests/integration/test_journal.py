@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from athena.domain import D, Fill, Order, OrderRequest, OrderState, OrdType, Position, PosSide, Side, TdMode
+from athena.procs import popen
 from athena.state.journal import Journal
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -112,7 +113,7 @@ for i in range(1, 41):
 
 def test_several_processes_write_at_once(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/multi.db"
-    procs = [subprocess.Popen([sys.executable, "-c", WRITER, url, str(n)], cwd=ROOT, stderr=subprocess.PIPE) for n in range(3)]
+    procs = [popen([sys.executable, "-c", WRITER, url, str(n)], cwd=ROOT, stderr=subprocess.PIPE) for n in range(3)]
     for p in procs:
         _, err = p.communicate(timeout=60)
         assert p.returncode == 0, err.decode()[-2000:]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from athena import procs
 from athena.backtest.engine import run_backtest
 from athena.backtest.feed import MarketEvent, events_from_push
 from athena.backtest.synthetic import synthetic_pushes
@@ -164,7 +165,7 @@ def test_athena_halt_and_resume_strategy_flip_the_pause_flag(redis_client: Any, 
     env = {**os.environ, "ATHENA_ENV": "test", "REDIS_URL": redis_url, "ATHENA_DB_URL": f"sqlite:///{tmp_path}/a.db"}
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([athena, *args], env=env, cwd=root, capture_output=True, text=True, timeout=60)
+        return procs.run([athena, *args], env=env, cwd=root, capture_output=True, text=True, timeout=60)
 
     out = run("halt", "--strategy", "scalpbtc", "--reason", "news", "--json")
     assert out.returncode == 0, out.stderr

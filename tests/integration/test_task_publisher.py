@@ -16,6 +16,7 @@ import pytest
 import redis
 from celery import Celery
 
+from athena import procs
 from workers.task_publisher import TaskPublisher
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -65,7 +66,7 @@ def test_a_real_worker_runs_what_it_publishes(redis_url: str, tmp_path: Path) ->
         pub.send("tests.publisher_probe", [{"clOrdId": f"p{n}", "px": "100.5"}, n], "tp-probe", f"p{n}")
     env = {**os.environ, "TP_REDIS_URL": redis_url, "PYTHONPATH": str(ROOT)}
     log = (tmp_path / "worker.log").open("w")
-    worker = subprocess.Popen(
+    worker = procs.popen(
         [sys.executable, "-m", "celery", "-A", "tests.integration.publisher_probe_app", "worker", "-Q", "tp-probe",
          "-P", "threads", "-c", "1", "--without-gossip", "--without-mingle", "-l", "INFO", "-n", f"tp-{os.getpid()}@%h"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import logging
 import os
-import subprocess
 import sys
 import traceback
 from pathlib import Path
@@ -14,6 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from athena import procs
 from athena.config import LIVE_CONFIRMATION, ROOT, ConfigError, load_settings
 from athena.logs import setup_logging
 from athena.okx.errors import OkxError
@@ -107,7 +107,7 @@ def test_live_processes_exit_at_start_without_confirmation(argv: list[str], tmp_
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ATHENA_", "OKX_", "REDIS_URL"))}
     env.update({**ENV, "ATHENA_MODE": "live", "ATHENA_ENV": "test", "ATHENA_VAR_DIR": str(tmp_path),
                 "PYTHONPATH": str(ROOT), "ATHENA_DB_URL": f"sqlite:///{tmp_path}/a.db"})
-    proc = subprocess.run([sys.executable, *argv], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=90)
+    proc = procs.run([sys.executable, *argv], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=90)
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0, out[-2000:]
     assert "ATHENA_LIVE_CONFIRM" in out, out[-2000:]
