@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import time
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -108,7 +107,8 @@ def test_orders_worker_killed_mid_placement_places_once(tmp_path: Path) -> None:
         # (the timeout rule is consumed when the request arrives)
         assert wait_until(lambda: stack.sim_admin("faults")["rest_timeout"]["count"] == 0, 30, interval=0.1)
         stack.kill9("orders")
-        time.sleep(4.5)  # the held request now executes on the exchange: the order exists
+        # the held request then executes on the exchange: the order exists (once)
+        assert wait_until(lambda: stack.sim_admin("state")["pending"], 60, interval=0.2)
         orders = stack.sim_admin("state")["pending"]
         assert [o["clOrdId"] for o in orders] == ["killme1"]
         stack.restart("orders", timeout=60)

@@ -4,8 +4,7 @@ idempotent ensure_stop as submit_stop_loss) and hands it to the task when that f
 from __future__ import annotations
 
 import itertools
-import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
 
@@ -18,9 +17,10 @@ from athena.oms.sender import RecordingSender
 from athena.oms.stops import StopRequest
 from athena.ops import placement
 from athena.ops import stops as stop_ops
-from athena.ops.direct_stops import DirectStopSender
+from athena.ops.direct_stops import DEGRADED_S, DirectStopSender
 from athena.sim.faults import Rule
 from athena.sim.server import SimServer
+from tests.waiting import wait_for
 
 BTC = "BTC-USDT-SWAP"
 _accounts = itertools.count(1)
@@ -52,10 +52,8 @@ def _filled_entry(engine: Engine, cl: str) -> StopRequest:
                        sz=Decimal("0.05"), slTriggerPx=sl, tdMode=TdMode.CROSS, strategy="t")
 
 
-def _wait(cond: object, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond() and time.monotonic() < deadline:  # type: ignore[operator]
-        time.sleep(0.01)
+def _wait(cond: Callable[[], bool]) -> None:
+    wait_for(cond, what="the stop sender")
 
 
 def test_stop_goes_to_the_exchange_from_the_stream_worker(engine: Engine) -> None:
@@ -77,7 +75,8 @@ def test_stop_goes_to_the_exchange_from_the_stream_worker(engine: Engine) -> Non
 def test_a_failed_direct_stop_is_handed_to_the_task_and_later_ones_follow(engine: Engine, sim: SimServer) -> None:
     stop = _filled_entry(engine, "d2")
     fallback = RecordingSender()
-    sender = DirectStopSender(fallback).bind(lambda: engine)
+    now = [1000.0]  # the sender's monotonic clock, held still: the degraded period cannot run out here
+    sender = DirectStopSender(fallback, clock=lambda: now[0]).bind(lambda: engine)
     try:
         sim.faults.rest_5xx = Rule(count=1, path="/api/v5/trade/order-algo")
         sender.send_stop(stop)
@@ -85,6 +84,11 @@ def test_a_failed_direct_stop_is_handed_to_the_task_and_later_ones_follow(engine
         assert [s.algoClOrdId for s in fallback.stops] == ["sld2"] and sender.placed == 0
         assert sender.status()["degraded"]  # the next stops skip the struggling path for a while
         sender.send_stop(stop)
+        assert len(fallback.stops) == 2
+        now[0] += DEGRADED_S  # ... for DEGRADED_S: then the direct path is tried again
+        assert not sender.status()["degraded"]
+        sender.send_stop(stop)
+        _wait(lambda: sender.placed == 1)
         assert len(fallback.stops) == 2
         # orders, cancels and reconciles always go through Celery
         sender.send_cancel_stop(BTC, "sld2")

@@ -7,7 +7,6 @@ OrderManager over the same Redis and journal does the rest."""
 from __future__ import annotations
 
 import threading
-import time
 from decimal import Decimal
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from athena.config import Settings, StrategySettings
 from athena.domain import Fill, Order, OrderState, OrderUpdate
 from athena.oms.capital import CapitalCommander
 from athena.oms.stops import stop_id_for
+from athena.procs import wait_until
 from athena.state.journal import Journal
 from tests.integration.test_oms_harness import BTC, INST, Oms, entry, make_oms, upd
 
@@ -187,18 +187,16 @@ def test_dead_emitters_claim_expires_by_itself(redis_client: Redis) -> None:
     nobody else emits the entry, after it the next drain does, once."""
     o = make_oms(redis_client)
     o.om.submit(entry("a1", sz="1"))
-    eid = crash_apply(o, upd("a1", OrderState.FILLED, "1", "100"), ttl_s=0.5)
+    eid = crash_apply(o, upd("a1", OrderState.FILLED, "1", "100"), ttl_s=60)
     claim = o.keys.outbox_claim(eid)
-    assert 0 < int(redis_client.pttl(claim)) <= 500
+    assert 0 < int(redis_client.pttl(claim)) <= 60_000  # the Lua step gave it a TTL
     other = make_oms(redis_client)
-    early = other.om.recover_outbox()
-    if redis_client.exists(claim):  # still held after the call: it must have been left alone
-        assert early == 0 and other.fills() == []
-    deadline = time.monotonic() + 5
-    while redis_client.exists(claim) and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert early + other.om.recover_outbox() == 1
+    assert other.om.recover_outbox() == 0 and other.fills() == []  # held (for a minute): left alone
+    redis_client.pexpire(claim, 1)  # the minute passes: Redis itself lets the claim go
+    assert wait_until(lambda: not redis_client.exists(claim), timeout=10)
+    assert other.om.recover_outbox() == 1
     assert len(other.fills()) == 1 and other.store.outbox_length() == 0
+    assert other.om.recover_outbox() == 0 and len(other.fills()) == 1  # once
 
 
 def test_late_recovery_never_shows_an_older_order_state(redis_client: Redis) -> None:

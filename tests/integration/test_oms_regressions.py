@@ -14,6 +14,7 @@ from athena.oms.stops import StopAction, stop_id_for
 from athena.state.journal import Journal
 from athena.state.locks import TtlLock
 from tests.integration.test_oms_harness import INST, entry, exit_, make_oms, upd
+from tests.waiting import wait_for
 
 
 def test_fill_before_ack(redis_client: Redis, tmp_path: Path) -> None:
@@ -106,16 +107,12 @@ def test_duplicate_close_while_close_in_flight(redis_client: Redis) -> None:
     assert first.clOrdId == second.clOrdId == third.clOrdId == cl
     assert a.sender.sent_ids() == ["a1", cl] and b.sender.sent_ids() == []
     # the close lock expires by itself: a crashed holder cannot dead-lock closing forever
-    lock = TtlLock(redis_client, a.keys.lock(f"close:{INST}"), ttl_ms=50)
+    key = a.keys.lock(f"close:{INST}")
+    lock = TtlLock(redis_client, key, ttl_ms=60_000)
     assert lock.acquire() is not None and lock.acquire() is None
-    import time
-
-    deadline = time.monotonic() + 2
-    token = None
-    while token is None and time.monotonic() < deadline:
-        time.sleep(0.02)
-        token = lock.acquire()
-    assert token is not None
+    assert 0 < int(redis_client.pttl(key)) <= 60_000  # it carries a TTL ...
+    redis_client.pexpire(key, 1)  # ... and when that runs out (the holder crashed), Redis frees it
+    assert wait_for(lock.acquire, what="the close lock to expire")
 
 
 def test_partial_fill_drift(redis_client: Redis) -> None:

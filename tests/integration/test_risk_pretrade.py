@@ -11,6 +11,7 @@ import pytest
 from athena.config import RiskProfileSettings, RiskSettings, Settings, StrategySettings
 from athena.domain import Fill, Instrument, OrderRequest, OrdType, PosSide, Side
 from athena.oms.capital import CapitalCommander
+from athena.procs import wait_until
 from athena.risk import (
     Approved,
     HaltSwitch,
@@ -311,20 +312,34 @@ def test_single_profile_form(rig: Rig) -> None:
     )
 
 
-def test_rate_limit_on_redis_clock(rig: Rig) -> None:
-    """The live counter (athena.state RateCounter, Redis server time), with a short window."""
-    import time
+def _redis_ms(redis: Any) -> int:
+    sec, usec = redis.time()
+    return int(sec) * 1000 + int(usec) // 1000
 
-    check = PreTradeCheck(
-        profiles_from(rig.settings), RiskConfig.from_settings(rig.settings.risk), rig.capital, rig.halt,
-        rig.marks, order_rate_counters(rig.redis, rig.keys, window_s=0.4),
-    )  # fmt: skip
+
+def test_rate_limit_on_redis_clock(rig: Rig) -> None:
+    """The live counter (athena.state RateCounter, Redis server time): full within its window, and the
+    window empties on Redis's clock, never before window_s has passed there."""
+
+    def live_check(window_s: float) -> PreTradeCheck:
+        return PreTradeCheck(
+            profiles_from(rig.settings), RiskConfig.from_settings(rig.settings.risk), rig.capital, rig.halt,
+            rig.marks, order_rate_counters(rig.redis, Keys("test", f"rate{window_s}"), window_s=window_s),
+        )  # fmt: skip
+
+    full = live_check(60)  # a minute: the six checks always fall in one window
     for _ in range(5):
-        assert check.check(req(), BTC, EQUITY).ok
-    r = check.check(req(), BTC, EQUITY)
+        assert full.check(req(), BTC, EQUITY).ok
+    r = full.check(req(), BTC, EQUITY)
     assert rejected(r, Reason.RATE_LIMIT) and "5 orders" in r.text  # type: ignore[union-attr]
-    time.sleep(0.45)
-    assert check.check(req(), BTC, EQUITY).ok
+
+    short = live_check(0.3)
+    first_hit_ms = _redis_ms(rig.redis)  # Redis TIME before the first hit: no hit is older
+    for _ in range(5):
+        short.check(req(), BTC, EQUITY)  # (on a slow machine the earliest may already have left)
+    assert wait_until(lambda: short.check(req(), BTC, EQUITY).ok, timeout=10)  # refusals use no budget
+    # the order let through came after the window had passed on Redis's clock (or a hit had left it)
+    assert _redis_ms(rig.redis) - first_hit_ms >= 300
 
 
 def test_markbook_update_from_market_objects(rig: Rig) -> None:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 
 import pytest
 import redis as redis_lib
 
+from athena.procs import wait_until
 from athena.state import Breaker, Keys, RateCounter
 
 KEYS = Keys("test", "acct1")
@@ -20,23 +20,23 @@ def other_client(redis_url: str) -> Iterator[redis_lib.Redis]:
     client.close()
 
 
-def _wait_until(cond, timeout: float = 2.0) -> bool:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(0.02)
-    return False
+def _redis_ms(client: redis_lib.Redis) -> int:
+    sec, usec = client.time()
+    return int(sec) * 1000 + int(usec) // 1000
 
 
 def test_rate_counter_sliding_window(redis_client: redis_lib.Redis, other_client: redis_lib.Redis) -> None:
-    c = RateCounter(redis_client, KEYS.counter("orders"), window_s=0.3)
+    c = RateCounter(redis_client, KEYS.counter("orders"), window_s=60)  # nothing leaves it during the test
     assert c.count() == 0
     assert c.hit() == 1
     assert c.hit(3) == 4
-    assert RateCounter(other_client, KEYS.counter("orders"), window_s=0.3).count() == 4
-    assert _wait_until(lambda: c.count() == 0)
-    assert c.hit() == 1
+    assert RateCounter(other_client, KEYS.counter("orders"), window_s=60).count() == 4
+    short = RateCounter(redis_client, KEYS.counter("short"), window_s=0.3)
+    before = _redis_ms(redis_client)
+    assert short.hit(2) == 2
+    assert wait_until(lambda: short.count() == 0, timeout=10)  # the window slides on Redis's clock ...
+    assert _redis_ms(redis_client) - before >= 300  # ... never sooner than window_s
+    assert short.hit() == 1
 
 
 def test_rate_counter_allow_caps_the_window(redis_client: redis_lib.Redis) -> None:
@@ -51,19 +51,26 @@ def test_rate_counter_allow_caps_the_window(redis_client: redis_lib.Redis) -> No
 def test_breaker_opens_after_threshold_visible_everywhere_then_half_opens(
     redis_client: redis_lib.Redis, other_client: redis_lib.Redis
 ) -> None:
-    b = Breaker(redis_client, KEYS, "okx_rest", threshold=3, open_s=0.3)
-    seen_by_other = Breaker(other_client, KEYS, "okx_rest", threshold=3, open_s=0.3)
-    assert not b.record_failure() and not b.record_failure()
-    assert b.failures() == 2 and b.state() == "closed"
-    assert b.record_failure() is True
-    assert b.is_open() and seen_by_other.is_open()
-    assert _wait_until(lambda: not seen_by_other.is_open())
-    assert b.state() == "half_open"
-    assert b.record_failure() is True  # one failure while half-open re-opens at once
-    assert seen_by_other.is_open()
-    assert _wait_until(lambda: b.state() == "half_open")
-    seen_by_other.record_success()
-    assert b.state() == "closed" and b.failures() == 0
+    # one breaker seen by two processes: `quick` opens it for 0.3 s, `slow` for a minute (so "open"
+    # checks never race the clock); the open period runs on Redis's TIME
+    quick = Breaker(redis_client, KEYS, "okx_rest", threshold=3, open_s=0.3)
+    slow = Breaker(other_client, KEYS, "okx_rest", threshold=3, open_s=60)
+    assert not slow.record_failure() and not slow.record_failure()
+    assert quick.failures() == 2 and quick.state() == "closed"
+    assert slow.record_failure() is True
+    assert slow.is_open() and quick.is_open()  # visible everywhere
+    quick.record_success()
+    assert slow.state() == "closed" and slow.failures() == 0
+
+    tripped = _redis_ms(redis_client)
+    assert not quick.record_failure() and not quick.record_failure() and quick.record_failure()
+    assert wait_until(lambda: slow.state() == "half_open", timeout=10)  # the open period ends by itself
+    assert _redis_ms(redis_client) - tripped >= 300  # not before open_s
+    assert slow.record_failure() is True  # one failure while half-open re-opens at once
+    assert quick.is_open()
+    assert quick.failures() == 0
+    quick.record_success()
+    assert slow.state() == "closed" and slow.failures() == 0
 
 
 def test_breaker_success_resets_consecutive_count(redis_client: redis_lib.Redis) -> None:

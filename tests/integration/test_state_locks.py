@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 import redis as redis_lib
 
 from athena.state import Keys, Lease, LockBusy, TtlLock
+from tests.waiting import wait_for
 
 KEYS = Keys("test", "acct1")
 
 
 def test_lock_is_exclusive_and_only_the_holder_releases(redis_client: redis_lib.Redis) -> None:
-    lock = TtlLock(redis_client, KEYS.lock("close:BTC"), ttl_ms=5_000)
+    lock = TtlLock(redis_client, KEYS.lock("close:BTC"), ttl_ms=60_000)
     token = lock.acquire()
     assert token is not None
     assert lock.acquire() is None
@@ -30,11 +29,7 @@ def test_lock_expires_by_itself(redis_client: redis_lib.Redis) -> None:
     lock = TtlLock(redis_client, KEYS.lock("close:ETH"), ttl_ms=80)
     old = lock.acquire()
     assert old is not None
-    deadline = time.monotonic() + 2
-    new = None
-    while new is None and time.monotonic() < deadline:
-        time.sleep(0.02)
-        new = lock.acquire()
+    new = wait_for(lock.acquire, what="the expired lock")  # free again once its TTL ran out, on Redis's clock
     assert new is not None and new != old
     assert lock.release(old) is False  # the expired holder cannot release the new one
     assert lock.held()
@@ -50,18 +45,16 @@ def test_lock_context_manager(redis_client: redis_lib.Redis) -> None:
 
 
 def test_lease_fencing_token_invalid_after_takeover(redis_client: redis_lib.Redis) -> None:
-    lease = Lease(redis_client, KEYS, "placement", ttl_ms=80)
+    lease = Lease(redis_client, KEYS, "placement", ttl_ms=60_000)  # held for the checks below
     t1 = lease.acquire("worker-a")
     assert t1 is not None and lease.valid(t1)
     assert lease.acquire("worker-a") == t1  # re-entrant for the holder
     assert lease.acquire("worker-b") is None
     assert lease.holder() == (t1, "worker-a")
+    assert 0 < int(redis_client.pttl(lease.key)) <= 60_000  # the lease carries its TTL
 
-    deadline = time.monotonic() + 2
-    t2 = None
-    while t2 is None and time.monotonic() < deadline:  # worker-a stalls past its TTL
-        time.sleep(0.02)
-        t2 = lease.acquire("worker-b")
+    redis_client.pexpire(lease.key, 1)  # worker-a stalls past its TTL: Redis lets the lease go
+    t2 = wait_for(lambda: lease.acquire("worker-b"), what="the lease to expire")
     assert t2 is not None and t2 > t1
     assert not lease.valid(t1)  # the stale writer is fenced off
     assert lease.renew(t1) is False and lease.release(t1) is False

@@ -43,9 +43,10 @@ def test_blocking_read_wakes_on_publish(redis_client: redis_lib.Redis, redis_url
     timer = threading.Timer(0.1, lambda: publisher.publish("tick", {"n": 1}))
     timer.start()
     try:
-        events = stream.read(last, block_ms=3_000)
+        events = stream.read(last, block_ms=30_000)  # returns as soon as the event is there
     finally:
         timer.cancel()
+        timer.join(30)  # the publish may still be reading its reply: close only after it
         publisher.redis.close()
     assert [(k, p) for _, k, p in events] == [("tick", {"n": 1})]
     assert stream.read(events[-1][0], block_ms=50) == []  # bounded wait, nothing new

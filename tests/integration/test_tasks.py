@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -21,8 +21,10 @@ from athena.domain import Order, OrderRequest, OrderState, OrdType, PosSide, Sid
 from athena.domain.codec import to_json
 from athena.engine import Engine
 from athena.oms.stops import StopRequest
+from athena.ops.reconcile import GHOST_MIN_AGE_MS
 from athena.sim.client import SimClient
 from athena.sim.server import SimServer
+from tests.waiting import wait_for
 from workers import tasks
 
 pytestmark = pytest.mark.usefixtures("celery_worker")
@@ -87,14 +89,15 @@ def run(task: Any, *args: Any, **kwargs: Any) -> Any:
     return task.apply_async(args=args, kwargs=kwargs).get(timeout=TASK_TIMEOUT)
 
 
-def wait_until(pred: Callable[[], Any], timeout: float = 15.0, what: str = "condition") -> Any:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        value = pred()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
+class ManualClock:
+    """Epoch seconds held by the test (for the worker's PositionManager.clock); ms + 0.5 so that
+    int(t * 1000) is exactly the ms set."""
+
+    def __init__(self, ms: int) -> None:
+        self.ms = ms
+
+    def __call__(self) -> float:
+        return (self.ms + 0.5) / 1000
 
 
 def bid(world: World, instId: str = BTC) -> Decimal:
@@ -159,8 +162,8 @@ def test_worker_died_after_sending_then_retry_finds_order_by_clordid(world: Worl
 
 
 def test_ambiguous_timeout_is_resolved_by_query_not_resend(world: World) -> None:
-    # The sim holds the request past the client's 1 s timeout, then executes it anyway.
-    world.faults(rest_timeout={"count": 1, "path": "/api/v5/trade/order"}, rest_timeout_hold_s=1.5)
+    # The sim holds the request well past the client's 1 s timeout, then executes it anyway.
+    world.faults(rest_timeout={"count": 1, "path": "/api/v5/trade/order"}, rest_timeout_hold_s=4)
     # The request carries expTime = the client timeout, so the sim drops it once the hold ends;
     # the retried task queries by clOrdId, finds nothing and only then sends again (same clOrdId).
     out = run(tasks.place_order, limit_buy(world, "ambig1"))
@@ -259,7 +262,7 @@ def test_reconcile_settles_orders_never_acknowledged(world: World) -> None:
     assert got == {"unack1": "settled", "unack2": "rejected", "unack3": "resent"}
     assert str(eng.store.get("unack1").state) == "live"  # type: ignore[union-attr]
     assert str(eng.store.get("unack2").state) == "rejected" and world.sim_orders("unack2") == []  # type: ignore[union-attr]
-    wait_until(lambda: len(world.sim_orders("unack3")) == 1, what="the close sent again")
+    wait_for(lambda: len(world.sim_orders("unack3")) == 1, what="the close sent again")
     assert Decimal(world.sim_positions()[0]["pos"]) == 1
 
 
@@ -288,7 +291,7 @@ def test_market_entry_gets_an_exchange_stop_and_reconcile_sees_no_drift(world: W
     assert out["status"] in ("acked", "found")
     # The fill comes back on the REST query/ack path; its stop request is itself a task.
     run(tasks.reconcile)
-    wait_until(lambda: covered(world, BTC) >= 2, what="stop covering the 2-contract entry")
+    wait_for(lambda: covered(world, BTC) >= 2, what="stop covering the 2-contract entry")
     assert len(world.sim_positions()) == 1
     report = run(tasks.reconcile)
     assert report["ok"] is True and report["drift"] == []
@@ -298,7 +301,7 @@ def test_market_entry_gets_an_exchange_stop_and_reconcile_sees_no_drift(world: W
 def test_protect_positions_replaces_a_deleted_stop(world: World) -> None:
     run(tasks.place_order, market(world, "entry2", Side.SELL, sz="3"))
     run(tasks.reconcile)
-    wait_until(lambda: covered(world, BTC) >= 3, what="entry stop")
+    wait_for(lambda: covered(world, BTC) >= 3, what="entry stop")
     algo = world.sim_algos(BTC)[0]
     world.client.post("/api/v5/trade/cancel-algos", [{"instId": BTC, "algoId": algo["algoId"]}])
     assert covered(world, BTC) == 0  # someone deleted the stop on the exchange
@@ -358,8 +361,10 @@ def test_ghost_stop_without_position_is_cancelled(world: World) -> None:
         "slTriggerPx": below, "slOrdPx": "-1", "reduceOnly": "true", "algoClOrdId": "ghoststop1",
     })
     assert len(world.sim_algos(BTC)) == 1
+    (stop,) = world.engine.rest.algos_pending(BTC)
+    clock = world.engine.positions.clock = ManualClock(stop.uTime + GHOST_MIN_AGE_MS - 1)
     assert run(tasks.cancel_ghost_orders)["stops"] == []  # too young: its fill may be in flight
-    time.sleep(3.2)
+    clock.ms += 1  # exactly the minimum age
     world.faults(rest_scode={"count": 1, "path": "/api/v5/trade/cancel-algos"})  # "timed out": not cancelled
     report = run(tasks.cancel_ghost_orders)
     assert report["stops"] == [] and len(report["failed"]) == 1 and len(world.sim_algos(BTC)) == 1
@@ -371,7 +376,7 @@ def test_ghost_stop_without_position_is_cancelled(world: World) -> None:
 def test_cancel_stop_with_an_unknown_outcome_is_retried_until_cancelled(world: World) -> None:
     run(tasks.place_order, market(world, "entry3", Side.BUY, sz="2"))
     run(tasks.reconcile)
-    wait_until(lambda: covered(world, BTC) >= 2, what="entry stop")
+    wait_for(lambda: covered(world, BTC) >= 2, what="entry stop")
     (algo,) = world.sim_algos(BTC)
     world.faults(rest_scode={"count": 1, "path": "/api/v5/trade/cancel-algos"})
     out = run(tasks.cancel_stop, BTC, algo["algoClOrdId"])
@@ -389,7 +394,7 @@ def test_sync_positions_breaker_opens_for_everyone_then_closes(world: World) -> 
     assert world.engine.breaker("sync_positions").is_open()
     assert run(tasks.sync_positions)["paused"] is True  # every caller sees it, no request made
     world.client.admin("faults/clear")
-    wait_until(lambda: not world.engine.breaker("sync_positions").is_open(), timeout=5, what="breaker to close")
+    wait_for(lambda: not world.engine.breaker("sync_positions").is_open(), what="breaker to close")
     result = run(tasks.sync_positions)
     assert "paused" not in result and result["drift"] == []
 
@@ -397,9 +402,14 @@ def test_sync_positions_breaker_opens_for_everyone_then_closes(world: World) -> 
 def test_sync_reports_a_fresh_difference_as_pending_then_corrects_it(world: World) -> None:
     # a position opened outside Athena: at first indistinguishable from a fill still in flight
     world.client.post("/api/v5/trade/order", {"instId": BTC, "tdMode": "cross", "side": "buy", "ordType": "market", "sz": "3"})
+    (opened,) = world.engine.rest.positions(BTC)
+    settle_ms = world.engine.positions.settle_ms
+    clock = world.engine.positions.clock = ManualClock(opened.uTime)  # seen the moment it changed
     first = run(tasks.sync_positions)
     assert first["drift"] == [] and [p["exchange_sz"] for p in first["pending"]] == ["3"]
-    time.sleep(world.engine.positions.settle_ms / 1000 + 0.1)
+    clock.ms += settle_ms - 1
+    assert run(tasks.sync_positions)["drift"] == []  # 1 ms short of settled: still pending
+    clock.ms += 1
     second = run(tasks.sync_positions)
     assert [d["corrected"] for d in second["drift"]] == ["True"] and second["pending"] == []
     assert world.engine.positions.expected(BTC).sz == 3
@@ -414,7 +424,7 @@ def test_flatten_two_instruments_with_positions_orders_and_stops(world: World) -
     run(tasks.place_order, limit_buy(world, "flatwork1", BTC))
     run(tasks.place_order, limit_buy(world, "flatwork2", ETH))
     run(tasks.reconcile)
-    wait_until(lambda: covered(world, BTC) >= 2 and covered(world, ETH) >= 5, what="both entry stops")
+    wait_for(lambda: covered(world, BTC) >= 2 and covered(world, ETH) >= 5, what="both entry stops")
     assert len(world.sim_positions()) == 2
 
     report = run(tasks.flatten, None, "test flatten")
@@ -434,7 +444,7 @@ def test_flatten_one_instrument_leaves_the_other(world: World) -> None:
     run(tasks.place_order, market(world, "onebtc", Side.BUY, BTC, sz="1"))
     run(tasks.place_order, market(world, "oneeth", Side.BUY, ETH, sz="1"))
     run(tasks.reconcile)
-    wait_until(lambda: covered(world, BTC) >= 1 and covered(world, ETH) >= 1, what="entry stops")
+    wait_for(lambda: covered(world, BTC) >= 1 and covered(world, ETH) >= 1, what="entry stops")
     report = run(tasks.flatten, ETH, "eth only")
     assert report["ok"] is True and [p["instId"] for p in report["positions_closed"]] == [ETH]
     assert [p["instId"] for p in world.sim_positions()] == [BTC]
@@ -449,9 +459,14 @@ def test_heartbeat_arms_and_refreshes_cancel_all_after(world: World) -> None:
     assert caa, "the exchange must hold an armed dead-man's switch"
     armed = int(first["triggerTime"])  # seconds, as OKX sends it for this endpoint only
     assert armed * 1000 >= first["at_ms"] + (timeout - 2) * 1000
-    time.sleep(1.1)
-    second = run(tasks.heartbeat)
-    assert int(second["triggerTime"]) > armed  # refreshed, pushed further out
+    # refreshed, pushed further out (triggerTime is in whole seconds of the exchange's clock: the next
+    # heartbeats are spaced 1 s apart by the client's rate limiter; one of them lands a second later)
+    def moved_out() -> dict[str, Any] | None:
+        beat: dict[str, Any] = run(tasks.heartbeat)
+        return beat if int(beat["triggerTime"]) > armed else None
+
+    second = wait_for(moved_out, what="a heartbeat that moves the trigger out")
+    assert int(second["triggerTime"]) * 1000 >= second["at_ms"] + (timeout - 2) * 1000
 
 
 def test_snapshot_equity_and_check_drawdown(world: World) -> None:

@@ -9,6 +9,8 @@ import orjson
 import pytest
 import requests
 
+from athena.sim.server import SimServer
+
 SIM_CREDS = ("sim-api-key", "sim-secret-key", "sim-passphrase")
 
 
@@ -36,8 +38,7 @@ class Sim:
 
 @pytest.fixture(scope="module")
 def sim() -> Iterator[Sim]:
-    server_mod = pytest.importorskip("athena.sim.server")
-    server = server_mod.SimServer(port=0, tick_interval_ms=20, idle_timeout_s=30.0).start()
+    server = SimServer(port=0, tick_interval_ms=20, idle_timeout_s=30.0).start()
     s = Sim(server)
     yield s
     s.http.close()

@@ -1,26 +1,27 @@
-"""Access to the real OKX payloads in /work/shared/okx/samples (skips when absent)."""
+"""The real OKX payloads the tests read, from tests/data/okx_samples (a copy kept in the repository; its
+README names the source). A missing file is a test failure, never a skip: a clone that lacks a sample
+must not show green while checking less."""
 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
-import pytest
+SAMPLES = Path(__file__).resolve().parent.parent / "data" / "okx_samples"
 
-SAMPLES = Path(os.environ.get("OKX_SAMPLES_DIR", "/work/shared/okx/samples"))
+
+def sample_path(name: str) -> Path:
+    """The sample's path; raises FileNotFoundError (a failure) when it is not there."""
+    p = SAMPLES / name
+    if not p.is_file():
+        raise FileNotFoundError(f"OKX sample {name} is missing from {SAMPLES}: restore it from git")
+    return p
 
 
 def load(name: str) -> Any:
-    path = SAMPLES / name
-    if not path.exists():
-        pytest.skip(f"sample {path} not available")
-    return json.loads(path.read_text())
+    return json.loads(sample_path(name).read_text())
 
 
 def load_jsonl(name: str) -> list[dict[str, Any]]:
-    path = SAMPLES / name
-    if not path.exists():
-        pytest.skip(f"sample {path} not available")
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return [json.loads(line) for line in sample_path(name).read_text().splitlines() if line.strip()]

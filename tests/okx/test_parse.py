@@ -1,4 +1,4 @@
-"""Every relevant real payload in /work/shared/okx/samples goes through the parsers."""
+"""Every relevant real payload in tests/data/okx_samples goes through the parsers."""
 
 from __future__ import annotations
 

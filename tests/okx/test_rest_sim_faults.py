@@ -93,7 +93,7 @@ def test_5xx_on_cancel_is_ambiguous(rest: OkxRestGateway, clean_sim: Sim) -> Non
     clean_sim.faults(rest_5xx={"count": 1, "path": "/api/v5/trade/cancel-order"}, rest_5xx_execute=True)
     with pytest.raises(OkxAmbiguous):
         rest.cancel_order(INST, clOrdId=req.clOrdId)
-    assert wait_until(lambda: rest.get_order(INST, clOrdId=req.clOrdId).state is OrderState.CANCELED, 3)  # type: ignore[union-attr]
+    assert wait_until(lambda: rest.get_order(INST, clOrdId=req.clOrdId).state is OrderState.CANCELED, 30)  # type: ignore[union-attr]
 
 
 def test_exptime_header_only_on_place_and_amend(rest: OkxRestGateway) -> None:
@@ -149,15 +149,22 @@ def test_late_amend_is_rejected_by_exptime(clean_sim: Sim) -> None:
 
 def test_ambiguous_timeout_with_exptime_leaves_no_late_order(clean_sim: Sim) -> None:
     # client timeout 0.4 s, expTime = timeout (default): the held request can no longer execute
-    clean_sim.faults(rest_timeout={"count": 1, "path": "/api/v5/trade/order"}, rest_timeout_hold_s=1.0)
-    with OkxRestGateway(base_url=clean_sim.url, credentials=SIM_CREDS, timeout_s=0.4) as gw:
+    clean_sim.faults(rest_timeout={"count": 2, "path": "/api/v5/trade/order"}, rest_timeout_hold_s=2.0)
+    with (OkxRestGateway(base_url=clean_sim.url, credentials=SIM_CREDS, timeout_s=0.4) as gw,
+          OkxRestGateway(base_url=clean_sim.url, credentials=SIM_CREDS, timeout_s=0.4, exp_time_ms=60_000) as patient):
+        patient.sync_clock()
         req = limit_req(gw, "xn")
         with pytest.raises(OkxAmbiguous):
             gw.place_order(req)
-        end = time.monotonic() + 1.5  # past the hold: the request reached the engine and was dropped
-        while time.monotonic() < end:
-            assert gw.get_order(INST, clOrdId=req.clOrdId) is None
-            time.sleep(0.1)
+        assert wait_until(lambda: clean_sim.admin("faults")["rest_timeout"]["count"] == 1)  # its hold began
+        # a fence: the same hold, begun later and with a far deadline, so it executes; the sim releases
+        # held requests in order, so once the fence's order exists the first request has been decided
+        fence = limit_req(patient, "xf")
+        with pytest.raises(OkxAmbiguous):
+            patient.place_order(fence)
+        assert wait_until(lambda: patient.get_order(INST, clOrdId=fence.clOrdId) is not None, timeout=30)
+        assert gw.get_order(INST, clOrdId=req.clOrdId) is None  # reached the engine late: dropped
+        patient.cancel_order(INST, clOrdId=fence.clOrdId)
 
 
 def test_definite_rejections(rest: OkxRestGateway) -> None:

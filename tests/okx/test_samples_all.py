@@ -1,4 +1,4 @@
-"""Every real payload in /work/shared/okx/samples goes through the code that handles it in production.
+"""Every real payload in tests/data/okx_samples goes through the code that handles it in production.
 
 - REST response bodies go through OkxRestGateway itself, over a requests transport adapter that answers
   with the recorded body (so envelope handling, sCode checks and parsers all run);
@@ -38,7 +38,7 @@ from athena.okx.private_ws import PrivateConnection
 from athena.okx.public_ws import OkxPublicWsGateway
 from athena.okx.rest import OkxRestGateway
 from athena.okx.signing import Credentials
-from tests.okx.samples import SAMPLES, load
+from tests.okx.samples import SAMPLES, load, sample_path
 
 DOCS = "okx_docs_examples.json"
 CCXT = "ccxt_static_response_okx_swap_excerpt.json"
@@ -301,14 +301,14 @@ def test_private_push_samples() -> None:
     events: list[Any] = []
     conn = PrivateConnection("ws://x", Credentials("k", "s", "p"), events.append)
     for name in ("nautilus_ws_orders.json", "nautilus_ws_orders_algo.json", "nautilus_ws_account.json"):
-        conn.on_message((SAMPLES / name).read_bytes())
+        conn.on_message(sample_path(name).read_bytes())
     conn.on_message(orjson.dumps(docs("ws_orders_push_docs_example")))
     assert len(events) == 1 + 5 + 1 + 1 and conn.stats.malformed == {}
 
 
 # -- coverage guard -----------------------------------------------------------------------------
 COVERED_FILES = {
-    "SOURCES.txt", DOCS, CCXT, CCXT_REQ, "captured_rest_requests.jsonl", "captured_ws_frames.jsonl",  # signing tests
+    "README.md", "SOURCES.txt", DOCS, CCXT, CCXT_REQ, "captured_rest_requests.jsonl", "captured_ws_frames.jsonl",  # signing tests
     "nautilus_http_get_account_balance.json", "nautilus_http_get_instruments_swap.json", "nautilus_http_get_orders_algo_pending.json",
     "nautilus_ws_account.json", "nautilus_ws_bbo_tbt.json", "nautilus_ws_books_snapshot.json", "nautilus_ws_books_update.json",
     "nautilus_ws_orders.json", "nautilus_ws_orders_algo.json", "nautilus_ws_trades.json",
@@ -316,8 +316,6 @@ COVERED_FILES = {
 
 
 def test_every_sample_is_covered() -> None:
-    if not SAMPLES.exists():
-        pytest.skip("no samples")
     assert {p.name for p in SAMPLES.iterdir()} == COVERED_FILES, "a new sample: add a test for it here"
     import inspect
     import sys

@@ -92,19 +92,26 @@ def test_ping_pong_and_errors(sim: SimServer, ws_factory: Callable[[str], Ws]) -
 
 
 def test_idle_connection_closed_4004() -> None:
-    srv = SimServer(tick_interval_ms=0, idle_timeout_s=0.5).start()
+    idle_s = 2.0
+    srv = SimServer(tick_interval_ms=0, idle_timeout_s=idle_s).start()
     try:
-        ws = websocket.create_connection(srv.ws_url("public") + "?brokerId=9999", timeout=5)
         t0 = time.monotonic()
-        op, data = ws.recv_data(control_frame=True)
-        assert op == websocket.ABNF.OPCODE_CLOSE and int.from_bytes(data[:2], "big") == 4004
-        assert 0.4 < time.monotonic() - t0 < 3
-        # pings keep it alive
-        ws2 = websocket.create_connection(srv.ws_url("public"), timeout=5)
-        for _ in range(4):
-            time.sleep(0.25)
+        ws = websocket.create_connection(srv.ws_url("public") + "?brokerId=9999", timeout=60)
+        ws2 = websocket.create_connection(srv.ws_url("public"), timeout=60)
+        ws.settimeout(0.05)
+        closed: tuple[int, bytes] | None = None
+        while closed is None:  # pings (~every 0.05 s, 40 per idle period) keep ws2 alive meanwhile
             ws2.send("ping")
             assert ws2.recv() == "pong"
+            try:
+                closed = ws.recv_data(control_frame=True)
+            except websocket.WebSocketTimeoutException:
+                assert time.monotonic() - t0 < 60, "the quiet connection was never closed"
+        op, data = closed
+        assert op == websocket.ABNF.OPCODE_CLOSE and int.from_bytes(data[:2], "big") == 4004
+        assert time.monotonic() - t0 >= idle_s  # not before the idle period
+        ws2.send("ping")
+        assert ws2.recv() == "pong"  # the pinged one is still open
         ws2.close()
     finally:
         srv.stop()

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 from decimal import ROUND_HALF_EVEN, Decimal
-from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -34,8 +32,8 @@ from athena.domain import (
 )
 from athena.domain.enums import AlgoState
 from athena.domain.money import ceil_to_step, floor_to_step, is_multiple, truncate_to_step
+from tests.okx.samples import load
 
-SAMPLE = Path("/work/shared/okx/samples/nautilus_http_get_instruments_swap.json")
 BTC = Instrument(instId="BTC-USDT-SWAP", ctVal=D("0.01"), lotSz=D("0.01"), tickSz=D("0.1"), minSz=D("0.01"))
 
 
@@ -113,7 +111,7 @@ def test_fmt_never_uses_exponent(value: str, wire: str) -> None:
 
 # -- instruments --------------------------------------------------------------------------------
 def test_instrument_from_okx_sample() -> None:
-    rows = {r["instId"]: r for r in json.loads(SAMPLE.read_text())["data"]}
+    rows = {r["instId"]: r for r in load("nautilus_http_get_instruments_swap.json")["data"]}
     btc = Instrument.from_okx(rows["BTC-USDT-SWAP"])
     assert (btc.ctVal, btc.lotSz, btc.tickSz, btc.minSz, btc.ctType, btc.settleCcy) == (D("0.01"), D("0.01"), D("0.1"), D("0.01"), "linear", "USDT")
     assert btc.maxMktSz == D("12000") and btc.lever == D("100")

@@ -6,10 +6,8 @@ mutated rows; the reference raising ParseError means the fast path raises ParseE
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import fields
 from decimal import Decimal, InvalidOperation
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,8 +21,7 @@ from athena.okx.errors import ParseError
 from athena.sim.models import SimOrder
 from tests.fuzz import samples as S
 from tests.fuzz._fuzz import FUZZ, mutated
-
-SAMPLES = Path(os.environ.get("OKX_SAMPLES_DIR", "/work/shared/okx/samples"))
+from tests.okx.samples import SAMPLES
 
 # -- the reference: order_update as it was (athena/okx/parse.py before the fast path), plus the reading of
 # a state Athena does not know (a fill it carries is kept) --------------------------------------------------
@@ -175,8 +172,6 @@ def _order_objects(obj: Any) -> list[dict[str, Any]]:
 
 def real_rows() -> list[dict[str, Any]]:
     """Every order object in the real samples (orders channel pushes, orders-pending, orders-history)."""
-    if not SAMPLES.is_dir():
-        pytest.skip(f"samples {SAMPLES} not available")
     rows = [r for path in sorted(SAMPLES.glob("*.json")) for r in _order_objects(json.loads(path.read_text()))]
     assert len(rows) >= 4
     return rows

@@ -4,8 +4,8 @@ by the housekeeping thread; the WebSocket thread yields the GIL after each messa
 
 from __future__ import annotations
 
+import queue
 import threading
-import time
 from decimal import Decimal
 from types import SimpleNamespace
 from typing import Any
@@ -18,6 +18,7 @@ from athena.domain import BookTop, Trade
 from athena.domain.market import Level
 from athena.okx.ws import WsConnection
 from athena.stream_service import StreamService
+from tests.waiting import wait_for
 
 INST = "BTC-USDT-SWAP"
 
@@ -58,6 +59,17 @@ def trade(i: int) -> Trade:
     return Trade(INST, str(i), Decimal("100"), Decimal("1"), "buy", i)
 
 
+class RecordingInbox(queue.SimpleQueue):  # type: ignore[type-arg]
+    """The dispatcher's inbox, noting how each get() was called (block, timeout)."""
+
+    def __init__(self) -> None:
+        self.gets: list[tuple[bool, float | None]] = []
+
+    def get(self, block: bool = True, timeout: float | None = None) -> Any:
+        self.gets.append((block, timeout))
+        return super().get(block, timeout)
+
+
 def test_dispatcher_handles_in_order_survives_a_failing_event_and_stops_without_polling() -> None:
     svc = service()
     seen: list[tuple[int, str]] = []
@@ -70,22 +82,21 @@ def test_dispatcher_handles_in_order_survives_a_failing_event_and_stops_without_
         handle(item)
 
     svc.handle = flaky  # type: ignore[method-assign]
+    svc.inbox = inbox = RecordingInbox()
     svc._spawn("athena-dispatcher", svc._dispatch_loop)
     for i in range(50):
         svc.inbox.put(trade(i))
         if i == 10:
             svc.inbox.put("boom")
-    deadline = time.monotonic() + 5
-    while len(seen) < 50 and time.monotonic() < deadline:
-        time.sleep(0.005)
+    wait_for(lambda: len(seen) >= 50, what="50 ticks dispatched")
     assert [ts for ts, _ in seen] == list(range(50))
     assert {name for _, name in seen} == {"athena-dispatcher"}
     assert svc.stats.handler_errors == 1
     t = svc._threads[0]
-    t0 = time.monotonic()
-    svc.stop(timeout=2)
+    svc.stop(timeout=30)
     assert not t.is_alive()
-    assert time.monotonic() - t0 < 1.0  # woken by the stop marker, not by a timed poll
+    # it only ever blocked on the inbox, without a timeout: the stop marker woke it, not a timed poll
+    assert set(inbox.gets) == {(True, None)} and len(inbox.gets) == 50 + 1 + 1
 
 
 def test_tick_path_writes_only_the_first_mark_the_rest_is_housekeeping() -> None:
@@ -123,10 +134,8 @@ def test_housekeeping_thread_writes_marks_and_status() -> None:
     svc.handle(book("100.4", "100.6"))
     svc._spawn("athena-housekeeping", svc._housekeeping_loop)
     marks: FakeMarks = svc.engine.marks  # type: ignore[assignment]
-    deadline = time.monotonic() + 5
-    while len(marks.writes) < 2 and time.monotonic() < deadline:
-        time.sleep(0.02)
-    svc.stop(timeout=2)
+    wait_for(lambda: len(marks.writes) >= 2, what="the housekeeping thread's mark write")
+    svc.stop(timeout=30)
     assert marks.writes[1] == (INST, Decimal("100.5"), "athena-housekeeping")
     assert "kv:stream_status" in svc.engine.redis.sets  # type: ignore[attr-defined]
 

@@ -1,0 +1,25 @@
+"""Waiting in tests without racing the wall clock: poll until a condition holds, with a generous deadline.
+
+athena.procs.wait_until answers True/False; wait_for hands back what the condition returned (the order
+found, the lock token) and fails with what it was waiting for. Neither ever asserts that time passed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+def wait_for(cond: Callable[[], T | None], timeout: float = 30.0, what: str = "condition", interval: float = 0.02) -> T:
+    """The first truthy value cond() returns; AssertionError when none came within timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = cond()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(interval)
