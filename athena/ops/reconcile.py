@@ -82,7 +82,7 @@ def reconcile(engine: Engine) -> ReconcileReport:
     for algo in stops:
         if engine.algos.get(algo.algoClOrdId) is not None:
             engine.algos.set_state(algo.algoClOrdId, algo.state, algoId=algo.algoId, uTime=algo.uTime)
-    report.positions = sync_positions(engine).to_dict()
+    report.positions = sync_positions(engine, gated=False).to_dict()
     engine.journal.record_event("reconcile", "reconcile ran", report.to_dict())
     return report
 
