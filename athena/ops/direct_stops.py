@@ -56,7 +56,8 @@ class DirectStopSender:
         self._degraded_until = 0.0
         self.placed = 0  # stops the exchange accepted from here
         self.handed_over = 0  # stops given to submit_stop_loss (failure or degraded)
-        self.flat_cancels = 0  # stop cancels asked because their position was seen flat
+        self.flat_cancels = 0  # stop cancels sent because their position was seen flat
+        self._cancels_sent = 0
         self._cancel_asked: dict[tuple[str, str], float] = {}
 
     def bind(self, engine: Callable[[], Engine]) -> DirectStopSender:
@@ -79,6 +80,7 @@ class DirectStopSender:
                 return  # in flight already: the cancel_stop task settles it
             self._cancel_asked = {k: t for k, t in self._cancel_asked.items() if now - t < CANCEL_REPEAT_S}
             self._cancel_asked[(instId, algoClOrdId)] = now
+            self._cancels_sent += 1
         self.fallback.send_cancel_stop(instId, algoClOrdId)
 
     def send_reconcile(self) -> None:
@@ -145,9 +147,11 @@ class DirectStopSender:
                 if engine.positions.expected(seen.instId, seen.posSide).sz != 0:
                     return
                 seen = Position(seen.instId, seen.posSide, Decimal(0), None, uTime=seen.ts or int(time.time() * 1000))
+            before = self._cancels_sent
             touched = engine.orders.on_position(seen)
-            if touched:
-                self.flat_cancels += len(touched)
+            sent = self._cancels_sent - before  # not those already asked for (push, fill and sync all say flat)
+            if sent:
+                self.flat_cancels += sent
                 log.info("%s %s flat: cancelling its stops %s", seen.instId, seen.posSide, touched)
         except Exception:  # cancel_ghost_orders (beat) removes them later
             log.exception("stops of flat %s %s not cancelled", seen.instId, seen.posSide)

@@ -174,6 +174,7 @@ def test_a_closed_long_loses_its_stop_before_the_next_short_gets_one(stack: Stac
     # did, and that cancel had already left the stream worker: at most one cancel round trip.
     assert sent < stack.algo_placed_ns["slflatshort1"]
     assert "slflatshort1" not in stack.traced.cancel_sent_ns  # the new position keeps its protection
+    assert stack.service.engine.sender.status()["flat_cancels"] == 1  # push and fill both said flat: sent once
     assert stack.position() == -1
 
 
