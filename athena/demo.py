@@ -531,6 +531,7 @@ class Demo:
             "exits": dict(st.exits),
             "beat": {"sync_positions": len(st.syncs), "reconcile": len(st.reconciles), "reconcile_drift": beat_drift},
             "final_reconcile": {"drift": final.get("drift"), "ok": final.get("ok"), "orders_checked": final.get("orders_checked")},
+            "capital": final.get("capital"),
             "flatten": {"ok": flat.get("ok"), "positions_closed": flat.get("positions_closed"), "flat": flat_now},
             "ws": {"drop_at_s": ms["ws_drop"], "recovered_at_s": ms["ws_recovered"]},
             "pnl": {"equity": pnl.get("equity"), "realised": pnl.get("realised"), "fees": pnl.get("fees"),
@@ -543,7 +544,7 @@ class Demo:
         }
         # beat-time drifts are shown, not fatal: PositionManager.reconcile can race a fill still in
         # flight (see the summary's ledger corrections); what must hold is the state after the flatten
-        doc["ok"] = bool(final.get("drift") == [] and flat_now)
+        doc["ok"] = bool(final.get("drift") == [] and flat_now and capital_ok(doc["capital"]))
         return doc
 
     def _ledger(self) -> Any:
@@ -681,6 +682,25 @@ def plain_line(demo: Demo) -> str:
     return line
 
 
+def capital_ok(capital: dict[str, Any] | None) -> bool:
+    return capital is not None and bool(capital) and not capital.get("clamps") and not capital.get("reserved_mismatch")
+
+
+def capital_line(capital: dict[str, Any] | None) -> str:
+    """The final reconcile's capital check: counted clamps and reserved/reservation mismatches."""
+    if not capital:
+        return "NOT CHECKED (no final reconcile)"
+    if capital_ok(capital):
+        return "reservations consistent, 0 clamps"
+    parts = []
+    if capital.get("clamps"):
+        cls = ", ".join(str(c.get("clOrdId")) for c in capital.get("recent_clamps", [])[:5])
+        parts.append(f"{capital['clamps']} CLAMPED release(s) ({cls})")
+    if capital.get("reserved_mismatch"):
+        parts.append(f"reserved != open reservations: {capital['reserved_mismatch']}")
+    return "ERROR " + "; ".join(parts)
+
+
 def render_summary(doc: dict[str, Any]) -> str:
     ex = doc.get("exits", {})
     beat = doc.get("beat", {})
@@ -707,6 +727,7 @@ def render_summary(doc: dict[str, Any]) -> str:
         f"  PnL (capital): realised {pnl.get('realised')}  fees {pnl.get('fees')}  equity {pnl.get('equity')}",
         f"  PnL (from fills): gross {fl.get('gross')}  fees {fl.get('fees')}  net {fl.get('net')}",
         f"  ledger corrections by sync/reconcile during the run: {len(doc.get('ledger_corrections', []))}",
+        f"  capital: {capital_line(doc.get('capital'))}",
         "  mission: " + ", ".join(f"{k}={'yes' if v is not None else 'NO'}" for k, v in doc.get("milestones", {}).items()),
         f"  children left running: {len(doc.get('survivors', []))}",
         f"  report: {doc.get('report_dir')}",

@@ -38,7 +38,7 @@ from athena.risk.marks import MarkBook
 from athena.risk.pretrade import PreTradeCheck
 from athena.risk.profile import profiles_from
 from athena.state.algos import AlgoStore
-from athena.state.counters import Breaker, RateCounter
+from athena.state.counters import Backoff, Breaker, RateCounter
 from athena.state.journal import Journal
 from athena.state.keys import Keys
 from athena.state.orders import OrderStore
@@ -80,10 +80,14 @@ class Engine:
         redis: Redis | None = None,
         bus: EventBus | None = None,
         clock: Callable[[], float] = time.time,
+        shared_clock: Callable[[], float] | None = None,
     ) -> None:
         self.settings = settings
         self.role = role
         self.clock = clock
+        # What times shared state (breakers, job backoff): None = Redis's TIME, which every process
+        # agrees on; a caller that must control time (a test) injects its own.
+        self.shared_clock = shared_clock
         self.redis = redis or redis_from_settings(settings)
         self.keys = Keys(settings.env, settings.account)
         self.bus = bus or EventBus()
@@ -122,7 +126,12 @@ class Engine:
 
     def breaker(self, name: str) -> Breaker:
         sched = self.settings.schedule
-        return Breaker(self.redis, self.keys, name, threshold=sched.breaker_threshold, open_s=sched.breaker_open_s)
+        return Breaker(self.redis, self.keys, name, threshold=sched.breaker_threshold, open_s=sched.breaker_open_s,
+                       clock=self.shared_clock)
+
+    def backoff(self, name: str, min_s: float, max_s: float, lease_s: float) -> Backoff:
+        return Backoff(self.redis, self.keys.backoff(name), min_s=min_s, max_s=max_s, lease_s=lease_s,
+                       clock=self.shared_clock)
 
     # -- trading components -------------------------------------------------------------------
     @property

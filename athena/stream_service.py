@@ -112,6 +112,11 @@ class StreamService:
         self.strategies = build_strategies(enabled, make_ctx)
         self.runner = StrategyRunner(self.strategies, routes, lookup=eng.orders.get)
         self.runner.attach(eng.bus)
+        # A position seen flat loses its stops at once (athena.ops.direct_stops: off this thread).
+        flat_stops = eng.sender if hasattr(eng.sender, "on_position") and hasattr(eng.sender, "on_fill") else None
+        if flat_stops is not None:
+            eng.bus.subscribe(EventType.POSITION_UPDATE, flat_stops.on_position)
+            eng.bus.subscribe(EventType.ORDER_FILLED, flat_stops.on_fill)  # after the ledger booked it
         inst_ids = sorted(set(self.settings.symbols) | {i for s in enabled for i in s.instIds})
         from athena.okx.private_ws import OkxPrivateWsGateway
         from athena.okx.public_ws import OkxPublicWsGateway

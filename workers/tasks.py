@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from datetime import UTC, datetime
 from typing import Any
 
 from celery import Task
@@ -45,6 +46,16 @@ def engine() -> Engine:
             except Exception:
                 log.exception("outbox recovery at start-up failed (reconcile retries it)")
         return _engine
+
+
+def set_engine(eng: Engine) -> None:
+    """Use this Engine for the tasks of this process (an embedding tool or test that builds its own,
+    e.g. with an injected clock); the previous one is closed."""
+    global _engine
+    with _engine_lock:
+        if _engine is not None and _engine is not eng:
+            _engine.close()
+        _engine = eng
 
 
 def reset_engine() -> None:
@@ -144,15 +155,48 @@ def amend_order(self: Task, instId: str, clOrdId: str, newSz: str | None = None,
         raise self.retry(exc=exc, countdown=min(30, 0.2 * 2**self.request.retries)) from exc
 
 
-@app.task(bind=True, base=AthenaTask, name="athena.sync_positions", max_retries=None)
+@app.task(bind=True, base=AthenaTask, name="athena.sync_positions")
 def sync_positions(self: Task) -> dict[str, Any]:
+    """The backoff and the breaker are kept in Redis (athena.ops.sync), so this run only decides
+    whether to come back itself: when the next attempt is due before its message expires (beat sends
+    it with expires = its interval, and a retry keeps that expiry). Otherwise beat's next run picks
+    the job up where Redis says; this one ends quietly."""
     try:
         return sync_ops.sync_positions(engine()).to_dict()
-    except BreakerOpen as exc:
-        log.warning("sync_positions paused: %s", exc)
-        return {"paused": True, "reason": str(exc)}
-    except OkxError as exc:
-        raise self.retry(exc=exc, countdown=sync_ops.backoff_s(self.request.retries)) from exc
+    except RetryLater as exc:
+        if _retry_fits(self, exc):
+            raise self.retry(exc=exc, countdown=exc.countdown) from exc
+        due_in = round(exc.countdown, 3)
+        if isinstance(exc, BreakerOpen):
+            log.warning("sync_positions paused: %s", exc)
+            return {"paused": True, "reason": str(exc), "due_in_s": due_in}
+        if isinstance(exc, sync_ops.SyncFailed):
+            log.warning("%s; next attempt in %.3f s (beat's run)", exc, exc.countdown)
+            return {"failed": True, "reason": str(exc), "due_in_s": due_in}
+        return {"skipped": True, "reason": str(exc), "due_in_s": due_in}
+
+
+RETRY_SLACK_S = 0.2  # a retry must land this much before its message expires (else it is revoked)
+
+
+def _retry_fits(task: Task, exc: RetryLater) -> bool:
+    """Whether `task` should retry itself after `exc`: only to land before its message expires. A
+    message without an expiry (sent by hand) retries only its own failed attempt, within one beat
+    interval; it does not wait out a pause or a backoff somebody else set."""
+    if task.request.retries >= task.max_retries:
+        return False
+    expires = _expiry(task.request.expires)
+    if expires is None:
+        return isinstance(exc, sync_ops.SyncFailed) and exc.countdown <= engine().settings.schedule.sync_positions
+    left = (expires - datetime.now(UTC)).total_seconds()
+    return exc.countdown + RETRY_SLACK_S <= left
+
+
+def _expiry(raw: Any) -> datetime | None:
+    if not raw:
+        return None
+    at = raw if isinstance(raw, datetime) else datetime.fromisoformat(str(raw))
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
 
 
 @app.task(bind=True, base=AthenaTask, name="athena.reconcile", time_limit=120, soft_time_limit=110)

@@ -14,13 +14,20 @@ Layout (base = keys.capital):
   base:positions           set   "{s}|{inst}|{ps}" of every ledger position
   base:day:{YYYYMMDD}      hash  strategy -> net realised that UTC day, "_all" -> total
   base:fill:{fill_key}     str   marker: this fill was booked (on_fill is idempotent)
+  base:errors              hash  clamps (releases that would have taken reserved below zero)
+  base:clamps              list  the latest clamps (JSON: clOrdId, strategy, reserved, released, ts)
 
 Conventions: fee negative = paid; realised = pnl + fees (net); free allocation = allocation -
 reserved - open position margin (entry notional / leverage).
+
+A transaction decides from one atomic read of every hash it writes (_READ, after WATCHing them):
+reading the reservation and the strategy one after the other could see one before and one after
+another process's release of the same reservation, and compute a second release from it.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -49,6 +56,7 @@ UNASSIGNED = "unassigned"  # strategy name for fills nobody claims (manual / fla
 _ALL = "_all"
 _TRIES = 200  # WATCH retries before giving up (bounded)
 _CLOSED_TTL_S = 7 * 86400  # a released reservation is remembered this long (redelivery guard)
+_CLAMPS_KEPT = 100  # details of the latest clamps kept for reconcile and status
 _FILL_TTL_S = 30 * 86400
 _DAY_TTL_S = 40 * 86400
 
@@ -108,6 +116,49 @@ return 'reserved'
 )
 
 
+# One atomic read of the keys a transaction depends on. ARGV[i]: 'h' = HGETALL, 'e' = EXISTS.
+_READ = LuaScript(
+    """
+local out = {}
+for i, key in ipairs(KEYS) do
+  if ARGV[i] == 'e' then
+    out[i] = redis.call('EXISTS', key)
+  else
+    out[i] = redis.call('HGETALL', key)
+  end
+end
+return out
+""",
+    "capital_read",
+)
+
+
+# audit(): every strategy's reserved and every open reservation, in one atomic read.
+# KEYS: strategy-name set, open set. ARGV: base, then the configured strategy names.
+_AUDIT = LuaScript(
+    """
+local base = ARGV[1]
+local seen, strats = {}, {}
+local function add(name)
+  if not seen[name] then
+    seen[name] = true
+    table.insert(strats, name)
+    table.insert(strats, redis.call('HGET', base .. ':s:' .. name, 'reserved') or '')
+  end
+end
+for i = 2, #ARGV do add(ARGV[i]) end
+for _, name in ipairs(redis.call('SMEMBERS', KEYS[1])) do add(name) end
+local open = {}
+for _, cl in ipairs(redis.call('SMEMBERS', KEYS[2])) do
+  table.insert(open, cl)
+  table.insert(open, redis.call('HGETALL', base .. ':res:' .. cl))
+end
+return {strats, open}
+""",
+    "capital_audit",
+)
+
+
 def _pairs(flat: list[Any]) -> dict[str, str]:
     return {_s(flat[i]): _s(flat[i + 1]) for i in range(0, len(flat), 2)}
 
@@ -147,6 +198,15 @@ class FillResult:
     @property
     def net(self) -> Decimal:
         return self.pnl + self.fee
+
+
+@dataclass(frozen=True, slots=True)
+class CapitalErrors:
+    clamps: int  # releases that would have taken a strategy's reserved below zero (committed ones)
+    recent: list[dict[str, Any]]  # the latest clamps' details, newest first
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"clamps": self.clamps, "recent": self.recent}
 
 
 @dataclass(frozen=True, slots=True)
@@ -299,6 +359,14 @@ class CapitalCommander:
     def _k_names(self) -> str:
         return f"{self._base}:strategies"
 
+    @property
+    def _k_errors(self) -> str:
+        return f"{self._base}:errors"
+
+    @property
+    def _k_clamps(self) -> str:
+        return f"{self._base}:clamps"
+
     # -- configuration
     @property
     def total_capital(self) -> Decimal:
@@ -448,36 +516,81 @@ class CapitalCommander:
         """Release what is left of a reservation (cancel / reject / fully filled). Exactly once:
         returns the amount released by this call, 0 when already released or unknown."""
         k_res = self._k_res(clOrdId)
+        clamped: list[Decimal] = []
 
         def body(pipe: Any) -> Decimal:
+            clamped.clear()
             pipe.watch(k_res)
-            res = _h(pipe.hgetall(k_res))
+            strategy = _h(pipe.hgetall(k_res)).get("strategy")
+            if strategy is None:
+                return ZERO
+            k_strat = self._k_strat(strategy)
+            pipe.watch(k_strat)
+            raw_res, raw_st = _READ(pipe, [k_res, k_strat], ["h", "h"])
+            res, st = _pairs(raw_res), _pairs(raw_st)
             if not res or res.get("closed") == "1":
                 return ZERO
-            k_strat = self._k_strat(res["strategy"])
-            pipe.watch(k_strat)
             margin, released = Decimal(res["margin"]), Decimal(res["released"])
             amount = margin - released
-            reserved = _dec(_h(pipe.hgetall(k_strat)), "reserved") - amount
             pipe.multi()
-            self._queue_release(pipe, clOrdId, k_strat, reserved, margin, closed=True)
+            clamped.extend(self._queue_release(pipe, clOrdId, strategy, _dec(st, "reserved") - amount, margin, closed=True))
             pipe.execute()
             return amount
 
-        return self._atomic(body)
+        amount = self._atomic(body)
+        self._log_clamps(clOrdId, clamped)
+        return amount
 
     def _queue_release(
-        self, pipe: Any, cl: str, k_strat: str, reserved: Decimal, released: Decimal, closed: bool
-    ) -> None:
+        self, pipe: Any, cl: str, strategy: str, reserved: Decimal, released: Decimal, closed: bool
+    ) -> list[Decimal]:
+        """Queue a release's writes; returns [the negative reserved] when it had to be clamped (the
+        clamp is counted, with its details, in the same transaction: only a committed one counts)."""
+        clamped = []
         if reserved < 0:
-            log.error("capital: reserved went negative (%s) on %s; clamped to 0", reserved, cl)
+            clamped.append(reserved)
+            pipe.hincrby(self._k_errors, "clamps", 1)
+            detail = {"clOrdId": cl, "strategy": strategy, "reserved": fmt(reserved), "released": fmt(released),
+                      "ts": int(self._clock() * 1000)}
+            pipe.lpush(self._k_clamps, json.dumps(detail, sort_keys=True))
+            pipe.ltrim(self._k_clamps, 0, _CLAMPS_KEPT - 1)
             reserved = ZERO
         k_res = self._k_res(cl)
-        pipe.hset(k_strat, "reserved", fmt(reserved))
+        pipe.hset(self._k_strat(strategy), "reserved", fmt(reserved))
         pipe.hset(k_res, mapping={"released": fmt(released), "closed": "1" if closed else "0"})
         if closed:
             pipe.srem(self._k_open, cl)
             pipe.expire(k_res, _CLOSED_TTL_S)
+        return clamped
+
+    @staticmethod
+    def _log_clamps(cl: str, clamped: list[Decimal]) -> None:
+        for reserved in clamped:
+            log.error("capital: releasing %s would take reserved to %s; clamped to 0 and counted (see reconcile)",
+                      cl, reserved)
+
+    def errors(self) -> CapitalErrors:
+        """Accounting errors counted so far: clamps, with the latest ones' details."""
+        pipe = self._r.pipeline(transaction=False)
+        pipe.hget(self._k_errors, "clamps")
+        pipe.lrange(self._k_clamps, 0, _CLAMPS_KEPT - 1)
+        count, recent = pipe.execute()
+        return CapitalErrors(int(count or 0), [json.loads(_s(x)) for x in recent])
+
+    def audit(self) -> list[dict[str, str]]:
+        """Strategies whose reserved differs from what their open reservations still hold (a release
+        counted twice, or never): empty when the books agree. One atomic read."""
+        strats, opened = _AUDIT(self._r, [self._k_names, self._k_open], [self._base, *self._strats])
+        reserved = {_s(strats[i]): Decimal(_s(strats[i + 1]) or "0") for i in range(0, len(strats), 2)}
+        held = dict.fromkeys(reserved, ZERO)
+        for i in range(0, len(opened), 2):
+            res = _pairs(opened[i + 1])
+            if res and res.get("closed") != "1":
+                held[res["strategy"]] = held.get(res["strategy"], ZERO) + Decimal(res["margin"]) - Decimal(res["released"])
+        return [
+            {"strategy": n, "reserved": fmt(reserved.get(n, ZERO)), "held": fmt(held[n])}
+            for n in sorted(held) if reserved.get(n, ZERO) != held[n]
+        ]
 
     def reservation(self, clOrdId: str) -> dict[str, str]:
         return _h(self._r.hgetall(self._k_res(clOrdId)))
@@ -509,19 +622,27 @@ class CapitalCommander:
         k_day = self._k_day(day)
         cpc = instrument.coin_per_contract
 
+        clamped: list[Decimal] = []
+
         def body(pipe: Any) -> FillResult:
+            clamped.clear()
             pipe.watch(k_mark, k_res, k_day)
-            res = _h(pipe.hgetall(k_res))
+            claimed = _h(pipe.hgetall(k_res)).get("strategy")
             # the reservation is authoritative; an unclaimed fill that reduces exactly one
             # strategy's position (flatten's close-position, a manual close) is that strategy's
-            strategy = res.get("strategy") or fill.strategy or self._sole_holder(fill) or UNASSIGNED
+            strategy = claimed or fill.strategy or self._sole_holder(fill) or UNASSIGNED
             if pipe.exists(k_mark):
                 return FillResult(False, strategy, fill.instId)
             ps = str(fill.posSide or PosSide.NET)
             ident = f"{strategy}|{fill.instId}|{ps}"
             k_pos, k_strat = self._k_pos(ident), self._k_strat(strategy)
             pipe.watch(k_pos, k_strat)
-            pos, st, days = _h(pipe.hgetall(k_pos)), _h(pipe.hgetall(k_strat)), _h(pipe.hgetall(k_day))
+            booked, *raw = _READ(pipe, [k_mark, k_res, k_pos, k_strat, k_day], ["e", "h", "h", "h", "h"])
+            res, pos, st, days = (_pairs(flat) for flat in raw)
+            if int(booked):
+                return FillResult(False, strategy, fill.instId)
+            if res.get("strategy") != claimed:
+                raise WatchError("the reservation changed while the fill was being booked")  # decide again
             qty = _dec(pos, "qty")
             avg = Decimal(pos["avg"]) if pos.get("avg") else None
             new_qty, new_avg, pnl = apply_to_position(qty, avg, fill.signed_sz, fill.fillPx, cpc)
@@ -551,11 +672,13 @@ class CapitalCommander:
             )
             pipe.expire(k_day, _DAY_TTL_S)
             if release_args is not None:
-                self._queue_release(pipe, fill.clOrdId, k_strat, *release_args)
+                clamped.extend(self._queue_release(pipe, fill.clOrdId, strategy, *release_args))
             pipe.execute()
             return FillResult(True, strategy, fill.instId, pnl, fill.fee, new_qty, new_avg, released)
 
-        return self._atomic(body)
+        result = self._atomic(body)
+        self._log_clamps(fill.clOrdId, clamped)
+        return result
 
     def _sole_holder(self, fill: Fill) -> str | None:
         ps = str(fill.posSide or PosSide.NET)

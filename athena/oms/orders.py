@@ -386,13 +386,16 @@ class OrderManager:
     def on_position(self, pos: Position) -> list[str]:
         """The exchange reports a position: cancel its stops when it is flat (position closed ->
         cancel its stop), shrink them when together they exceed it (an oversized reduce-only order
-        is rejected whole). Returns the algoClOrdIds touched. Acts only when every stop of that
-        position was requested before the report (stop.uTime <= pos.uTime): an older report must not
-        strip the protection of a fresh fill."""
+        is rejected whole). Returns the algoClOrdIds touched. Only stops requested before the report
+        (stop.uTime <= pos.uTime) are its: an older report must not strip the protection of a fresh
+        fill. Flat: those are cancelled and newer ones kept (they protect the next position);
+        otherwise nothing is resized unless every stop predates the report."""
         if self.algos is None:
             return []
         stops = [a for a in self.algos.working(pos.instId) if a.posSide is pos.posSide]
-        if any(a.uTime > pos.uTime for a in stops):
+        if pos.is_flat:
+            stops = [a for a in stops if a.uTime <= pos.uTime]
+        elif any(a.uTime > pos.uTime for a in stops):
             return []
         touched: list[str] = []
         for stop, sz in fit_stops(pos, stops):

@@ -13,6 +13,13 @@ remains the proof that every position is covered.
 OKX's limit for order-algo is 20 per 2 s per instrument and account, shared with the orders worker;
 each process has its own client-side limiter, and a 50011 from the exchange is just another
 failure handed to the task (which backs off).
+
+The same thread cancels a position's stops the moment the stream worker sees it flat (a positions
+push, or a fill that leaves the shadow ledger flat): it reads which stops are the position's
+(OrderManager.on_position) and hands each cancel to the cancel_stop task, so neither the Redis reads
+nor the REST calls run on the dispatcher, and a flat seen before a new entry's fill is handled
+before that entry's stop is placed (one queue, in order). cancel_ghost_orders (beat) stays the
+backstop.
 """
 
 from __future__ import annotations
@@ -22,9 +29,10 @@ import queue
 import threading
 import time
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
-from athena.domain import OrderRequest
+from athena.domain import Fill, OrderRequest, Position
 from athena.engine import Engine
 from athena.oms.sender import OrderSender
 from athena.oms.stops import StopRequest
@@ -33,6 +41,7 @@ from athena.ops.stops import ensure_stop
 log = logging.getLogger(__name__)
 
 DEGRADED_S = 5.0  # after a failed direct placement, stops go through Celery for this long
+CANCEL_REPEAT_S = 5.0  # a stop's cancel asked again within this is not sent twice (push + fill + sync)
 
 
 class DirectStopSender:
@@ -41,12 +50,15 @@ class DirectStopSender:
         self.fallback = fallback
         self._engine = engine
         self._clock = clock
-        self._queue: queue.SimpleQueue[StopRequest | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[StopRequest | Position | Fill | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._degraded_until = 0.0
         self.placed = 0  # stops the exchange accepted from here
         self.handed_over = 0  # stops given to submit_stop_loss (failure or degraded)
+        self.flat_cancels = 0  # stop cancels sent because their position was seen flat
+        self._cancels_sent = 0
+        self._cancel_asked: dict[tuple[str, str], float] = {}
 
     def bind(self, engine: Callable[[], Engine]) -> DirectStopSender:
         """The engine is built with this sender, so it is bound after (a getter)."""
@@ -61,6 +73,14 @@ class DirectStopSender:
         self.fallback.send_cancel(instId, clOrdId)
 
     def send_cancel_stop(self, instId: str, algoClOrdId: str) -> None:
+        now = self._clock()
+        with self._lock:
+            asked = self._cancel_asked.get((instId, algoClOrdId))
+            if asked is not None and now - asked < CANCEL_REPEAT_S:
+                return  # in flight already: the cancel_stop task settles it
+            self._cancel_asked = {k: t for k, t in self._cancel_asked.items() if now - t < CANCEL_REPEAT_S}
+            self._cancel_asked[(instId, algoClOrdId)] = now
+            self._cancels_sent += 1
         self.fallback.send_cancel_stop(instId, algoClOrdId)
 
     def send_reconcile(self) -> None:
@@ -74,6 +94,20 @@ class DirectStopSender:
             return
         self._start()
         self._queue.put(stop)
+
+    # -- a position seen flat: its stops go ------------------------------------------------------
+    def on_position(self, pos: Position) -> None:
+        """A position report (WS push or a sync's): when flat, its stops are cancelled."""
+        if pos.is_flat and self._engine is not None:
+            self._start()
+            self._queue.put(pos)
+
+    def on_fill(self, fill: Fill) -> None:
+        """A fill: if it left the shadow ledger flat (a close, a take profit, a triggered stop), the
+        position's remaining stops are cancelled without waiting for the positions push."""
+        if self._engine is not None:
+            self._start()
+            self._queue.put(fill)
 
     # -- the side thread -------------------------------------------------------------------------
     def _start(self) -> None:
@@ -89,6 +123,9 @@ class DirectStopSender:
             stop = self._queue.get()
             if stop is None:
                 return
+            if isinstance(stop, Position | Fill):
+                self._cancel_if_flat(stop)
+                continue
             if self._clock() < self._degraded_until:
                 self._hand_over(stop, "direct placement paused")
                 continue
@@ -100,6 +137,24 @@ class DirectStopSender:
             except Exception as exc:
                 self._degraded_until = self._clock() + DEGRADED_S
                 self._hand_over(stop, f"{type(exc).__name__}: {exc}")
+
+    def _cancel_if_flat(self, seen: Position | Fill) -> None:
+        try:
+            assert self._engine is not None
+            engine = self._engine()
+            if isinstance(seen, Fill):
+                # the ledger already holds this fill (booked on the bus before it got here)
+                if engine.positions.expected(seen.instId, seen.posSide).sz != 0:
+                    return
+                seen = Position(seen.instId, seen.posSide, Decimal(0), None, uTime=seen.ts or int(time.time() * 1000))
+            before = self._cancels_sent
+            touched = engine.orders.on_position(seen)
+            sent = self._cancels_sent - before  # not those already asked for (push, fill and sync all say flat)
+            if sent:
+                self.flat_cancels += sent
+                log.info("%s %s flat: cancelling its stops %s", seen.instId, seen.posSide, touched)
+        except Exception:  # cancel_ghost_orders (beat) removes them later
+            log.exception("stops of flat %s %s not cancelled", seen.instId, seen.posSide)
 
     def _hand_over(self, stop: StopRequest, why: str) -> None:
         log.warning("stop %s for %s: %s; handing it to submit_stop_loss", stop.algoClOrdId, stop.entryClOrdId, why)
@@ -117,5 +172,5 @@ class DirectStopSender:
             self._thread = None
 
     def status(self) -> dict[str, Any]:
-        return {"placed": self.placed, "handed_over": self.handed_over,
+        return {"placed": self.placed, "handed_over": self.handed_over, "flat_cancels": self.flat_cancels,
                 "degraded": self._clock() < self._degraded_until}

@@ -30,10 +30,17 @@ class ReconcileReport:
     stops_live: int = 0
     outbox_recovered: int = 0
     positions: dict[str, Any] = field(default_factory=dict)
+    # accounting errors: clamps counted so far (CapitalCommander.errors) and strategies whose
+    # reserved differs from what their open reservations hold (CapitalCommander.audit)
+    capital: dict[str, Any] = field(default_factory=dict)
 
     @property
     def drift(self) -> list[Any]:
         return list(self.positions.get("drift", []))
+
+    @property
+    def capital_errors(self) -> int:
+        return int(self.capital.get("clamps", 0)) + len(self.capital.get("reserved_mismatch", []))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -45,7 +52,8 @@ class ReconcileReport:
             "outbox_recovered": self.outbox_recovered,
             "positions": self.positions,
             "drift": self.drift,
-            "ok": not self.drift,
+            "capital": self.capital,
+            "ok": not self.drift and not self.capital_errors,
         }
 
 
@@ -82,7 +90,12 @@ def reconcile(engine: Engine) -> ReconcileReport:
     for algo in stops:
         if engine.algos.get(algo.algoClOrdId) is not None:
             engine.algos.set_state(algo.algoClOrdId, algo.state, algoId=algo.algoId, uTime=algo.uTime)
-    report.positions = sync_positions(engine).to_dict()
+    report.positions = sync_positions(engine, gated=False).to_dict()
+    errors = engine.capital.errors()
+    report.capital = {"clamps": errors.clamps, "recent_clamps": errors.recent[:10],
+                      "reserved_mismatch": engine.capital.audit()}
+    if report.capital_errors:
+        log.error("reconcile: capital accounting errors: %s", report.capital)
     engine.journal.record_event("reconcile", "reconcile ran", report.to_dict())
     return report
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
 from athena.bus import EventType
@@ -177,7 +177,7 @@ def protect_positions(engine: Engine) -> ProtectReport:
         try:
             record_stop_owner(engine.redis, engine.keys, algo_id, "", "")
             engine.rest.place_algo(algo)
-            engine.algos.record(algo)
+            engine.algos.record(replace(algo, uTime=_now_ms()))  # its age: a stale flat report spares it
             report.placed.append({"instId": pos.instId, "posSide": str(pos.posSide), "sz": str(missing),
                                   "slTriggerPx": str(trigger), "algoClOrdId": algo_id})
             log.warning("protect: %s %s had %s of %s covered; placed stop %s at %s",

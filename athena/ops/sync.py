@@ -1,7 +1,10 @@
 """sync_positions: the exchange's positions -> POSITION_UPDATE -> shadow-ledger reconcile.
 
-Failures are retried by the task with exponential backoff (1 s -> 60 s). After 10 consecutive
-failures the breaker (in Redis, seen by every process) opens for 60 s and the job pauses.
+Failures back off exponentially (1 s -> 60 s); after 10 consecutive failures the breaker opens for
+60 s. Both live in Redis, not in a chain of Celery retries: beat sends the job with an `expires` of
+one interval and a retry keeps that expiry, so a chain would die within one interval. Every run,
+whoever started it, first honours the breaker and the backoff (NotDue when the next attempt is not
+due yet) and claims the attempt, so each real failure is counted exactly once.
 """
 
 from __future__ import annotations
@@ -10,14 +13,23 @@ import logging
 from dataclasses import dataclass, field
 
 from athena.engine import Engine
+from athena.okx.errors import OkxError
 from athena.oms.positions import Drift
-from athena.ops.errors import BreakerOpen
+from athena.ops.errors import BreakerOpen, RetryLater
 
 log = logging.getLogger(__name__)
 
 BREAKER = "sync_positions"
 BACKOFF_MIN_S = 1.0
 BACKOFF_MAX_S = 60.0
+
+
+class NotDue(RetryLater):
+    """The job is backing off (or another run is attempting): the next attempt is due in countdown s."""
+
+
+class SyncFailed(RetryLater):
+    """This run's attempt failed; the next one is due in countdown s."""
 
 
 def backoff_s(retries: int) -> float:
@@ -34,20 +46,34 @@ class SyncReport:
         return {"positions": self.positions, "drift": self.drift, "pending": self.pending}
 
 
-def sync_positions(engine: Engine) -> SyncReport:
+def sync_positions(engine: Engine, gated: bool = True) -> SyncReport:
+    """One sync. gated (the sync_positions job): honour and advance the backoff. reconcile syncs as
+    part of its own job (gated=False): it honours the breaker only, and its failures count too."""
     breaker = engine.breaker(BREAKER)
-    if breaker.is_open():
-        raise BreakerOpen("sync_positions breaker open", countdown=BACKOFF_MAX_S)
+    open_for = breaker.open_for_s()
+    if open_for > 0:
+        raise BreakerOpen("sync_positions breaker open", countdown=open_for)
+    # A claim outlives any attempt (REST timeout, bounded rate-limit waits) unless its run died.
+    backoff = engine.backoff(BREAKER, BACKOFF_MIN_S, BACKOFF_MAX_S, lease_s=3 * engine.settings.okx.timeout_s + 5)
+    if gated:
+        due_in = backoff.claim()
+        if due_in > 0:
+            raise NotDue(f"sync_positions backing off: next attempt in {due_in:.3f} s", countdown=due_in)
     try:
         positions = engine.rest.positions()
     except Exception as exc:
-        if breaker.record_failure():
-            # Stop this retry chain: the breaker now pauses the job for every process; beat's next
-            # run after the pause tries again (half-open).
+        opened = breaker.record_failure()
+        wait = backoff.failed(breaker.open_for_s() if opened else None)  # open: its pause, exactly
+        if opened:
+            # The breaker now pauses the job for every process; the first run after the pause
+            # tries again (half-open).
             log.error("sync_positions: breaker opened after repeated failures (last: %s)", exc)
-            raise BreakerOpen(f"sync_positions breaker opened: {exc}", countdown=BACKOFF_MAX_S) from exc
-        raise
+            raise BreakerOpen(f"sync_positions breaker opened: {exc}", countdown=wait) from exc
+        if isinstance(exc, OkxError):
+            raise SyncFailed(f"sync_positions failed: {exc}", countdown=wait) from exc
+        raise  # not the exchange's doing: counted, and left loud
     breaker.record_success()
+    backoff.succeeded()
     engine.on_exchange_positions(positions)
     drifts = engine.positions.reconcile(positions)
     for p in positions:

@@ -1,7 +1,11 @@
-"""Counters shared by every process: a sliding-window rate counter and a circuit breaker (rule 7).
-Both use Redis's clock (TIME) so processes with skewed clocks agree."""
+"""Counters shared by every process: a sliding-window rate counter, a circuit breaker and a job's
+exponential backoff (rule 7). They use Redis's clock (TIME) so processes with skewed clocks agree;
+the breaker and the backoff take an injected clock instead where a caller must control time."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from redis import Redis
 
@@ -66,12 +70,21 @@ class RateCounter:
         self.redis.delete(self.key, self.key + ":seq")
 
 
-# Breaker hash: failures, open_until (ms, server time; present until a success closes it).
-# ARGV: 1 threshold, 2 open ms. Returns the state after the failure.
+# The "now" of a script: ARGV[i] in ms when a clock was injected, else Redis's TIME.
+_NOW = """
+local function now_ms(arg)
+  if arg and arg ~= '' then return tonumber(arg) end
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+"""
+
+# Breaker hash: failures, open_until (ms; present until a success closes it), trips.
+# ARGV: 1 threshold, 2 open ms, 3 now ms ('' = TIME). Returns the state after the failure.
 _FAIL = LuaScript(
-    """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+    _NOW
+    + """
+local now = now_ms(ARGV[3])
 local threshold, open_ms = tonumber(ARGV[1]), tonumber(ARGV[2])
 local until_ = tonumber(redis.call('HGET', KEYS[1], 'open_until') or '')
 if until_ and until_ > now then
@@ -88,45 +101,60 @@ return 'closed'
 """,
     "breaker_fail",
 )
+# ARGV: 1 now ms ('' = TIME). Returns {state, ms until it closes (0 unless open)}.
 _STATE = LuaScript(
-    """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+    _NOW
+    + """
+local now = now_ms(ARGV[1])
 local until_ = tonumber(redis.call('HGET', KEYS[1], 'open_until') or '')
-if not until_ then return 'closed' end
-if until_ > now then return 'open' end
-return 'half_open'
+if not until_ then return {'closed', 0} end
+if until_ > now then return {'open', until_ - now} end
+return {'half_open', 0}
 """,
     "breaker_state",
 )
+
+
+def _now_arg(clock: Callable[[], float] | None) -> str:
+    return "" if clock is None else str(int(clock() * 1000))
 
 
 class Breaker:
     """Opens after `threshold` consecutive failures for `open_s` seconds, for every process.
 
     After the open period it is half-open: calls may go through; the next failure re-opens it at
-    once, a success closes it.
+    once, a success closes it. `clock` (seconds) replaces Redis's TIME where a caller controls time.
     """
 
     CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"
 
-    def __init__(self, redis: Redis, keys: Keys, name: str, threshold: int = 10, open_s: float = 60) -> None:
+    def __init__(self, redis: Redis, keys: Keys, name: str, threshold: int = 10, open_s: float = 60,
+                 clock: Callable[[], float] | None = None) -> None:
         if threshold < 1 or open_s <= 0:
             raise ValueError("threshold must be >= 1 and open_s > 0")
         self.redis = redis
         self.key = keys.breaker(name)
         self.threshold = threshold
         self.open_ms = max(1, int(open_s * 1000))
+        self.clock = clock
+
+    def _state(self) -> tuple[str, float]:
+        state, left_ms = _STATE(self.redis, [self.key], [_now_arg(self.clock)])
+        return s(state), int(left_ms) / 1000
 
     def state(self) -> str:
-        return s(_STATE(self.redis, [self.key], []))
+        return self._state()[0]
 
     def is_open(self) -> bool:
         return self.state() == self.OPEN
 
+    def open_for_s(self) -> float:
+        """Seconds until an open breaker lets calls through again (0 when not open)."""
+        return self._state()[1]
+
     def record_failure(self) -> bool:
         """Count one failure; True if the breaker is open afterwards."""
-        return s(_FAIL(self.redis, [self.key], [self.threshold, self.open_ms])) == self.OPEN
+        return s(_FAIL(self.redis, [self.key], [self.threshold, self.open_ms, _now_arg(self.clock)])) == self.OPEN
 
     def record_success(self) -> None:
         self.redis.delete(self.key)
@@ -134,3 +162,92 @@ class Breaker:
     def failures(self) -> int:
         raw = self.redis.hget(self.key, "failures")
         return int(raw) if raw else 0
+
+    def trips(self) -> int:
+        raw = self.redis.hget(self.key, "trips")
+        return int(raw) if raw else 0
+
+
+# Backoff hash: streak (consecutive failures), next_at (ms: no attempt before), attempt_at, failed_at.
+# claim: ARGV 1 lease ms, 2 now. Returns {1, 0} (attempt now) or {0, ms until due}.
+_CLAIM = LuaScript(
+    _NOW
+    + """
+local now = now_ms(ARGV[2])
+local next_at = tonumber(redis.call('HGET', KEYS[1], 'next_at') or '')
+if next_at and next_at > now then
+  return {0, next_at - now}
+end
+redis.call('HSET', KEYS[1], 'next_at', now + tonumber(ARGV[1]), 'attempt_at', now)
+return {1, 0}
+""",
+    "backoff_claim",
+)
+# failed: ARGV 1 min ms, 2 max ms, 3 wait ms ('' = exponential), 4 now.
+# Returns {streak, ms until the next attempt}.
+_FAILED = LuaScript(
+    _NOW
+    + """
+local now = now_ms(ARGV[4])
+local streak = redis.call('HINCRBY', KEYS[1], 'streak', 1)
+local wait = tonumber(ARGV[3])
+if not wait then
+  wait = math.min(tonumber(ARGV[2]), tonumber(ARGV[1]) * 2 ^ math.min(streak - 1, 30))
+end
+redis.call('HSET', KEYS[1], 'next_at', now + wait, 'failed_at', now)
+return {streak, wait}
+""",
+    "backoff_failed",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class BackoffState:
+    streak: int  # consecutive failures
+    next_at_ms: int | None  # no attempt before this (server or injected clock, ms)
+    attempt_at_ms: int | None  # the last attempt's start
+
+
+class Backoff:
+    """Exponential backoff of one job, kept in Redis so every run honours it, whoever started it
+    (beat, a retry, another process): after n consecutive failures the next attempt is due
+    min(max_s, min_s * 2**(n-1)) seconds after the last one failed.
+
+    A run first claims the attempt (claim() == 0): the claim moves the due time `lease_s` ahead, so
+    two runs never attempt together and every failure is counted once; failed() or succeeded()
+    settles it (a run that died holds the job for lease_s at most). `clock` (seconds) replaces
+    Redis's TIME where a caller controls time.
+    """
+
+    def __init__(self, redis: Redis, key: str, min_s: float = 1.0, max_s: float = 60.0, lease_s: float = 30.0,
+                 clock: Callable[[], float] | None = None) -> None:
+        if not 0 < min_s <= max_s or lease_s <= 0:
+            raise ValueError("backoff needs 0 < min_s <= max_s and lease_s > 0")
+        self.redis = redis
+        self.key = key
+        self.min_ms, self.max_ms = int(min_s * 1000), int(max_s * 1000)
+        self.lease_ms = max(1, int(lease_s * 1000))
+        self.clock = clock
+
+    def claim(self) -> float:
+        """0 when this run may attempt now (and holds the attempt), else the seconds until it is due."""
+        granted, wait_ms = _CLAIM(self.redis, [self.key], [self.lease_ms, _now_arg(self.clock)])
+        return 0.0 if int(granted) else max(int(wait_ms), 1) / 1000
+
+    def failed(self, wait_s: float | None = None) -> float:
+        """Count one failure; returns the seconds until the next attempt is due: the exponential
+        backoff, or wait_s when the caller knows better (an open breaker's pause)."""
+        wait = "" if wait_s is None else int(wait_s * 1000)
+        _, wait_ms = _FAILED(self.redis, [self.key], [self.min_ms, self.max_ms, wait, _now_arg(self.clock)])
+        return int(wait_ms) / 1000
+
+    def succeeded(self) -> None:
+        self.redis.delete(self.key)
+
+    def state(self) -> BackoffState:
+        raw = {s(k): s(v) for k, v in self.redis.hgetall(self.key).items()}
+
+        def ms(name: str) -> int | None:
+            return int(raw[name]) if raw.get(name) else None
+
+        return BackoffState(int(raw.get("streak") or 0), ms("next_at"), ms("attempt_at"))

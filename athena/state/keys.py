@@ -78,6 +78,10 @@ class Keys:
     def breaker(self, name: str) -> str:
         return self._k("breaker", name)
 
+    def backoff(self, name: str) -> str:
+        """Hash: a periodic job's backoff (consecutive failures, when the next attempt is due)."""
+        return self._k("backoff", name)
+
     @property
     def halt(self) -> str:
         return self._k("halt")

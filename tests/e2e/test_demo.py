@@ -60,6 +60,7 @@ def test_demo_runs_the_mission_and_leaves_nothing(tmp_path: Path) -> None:
     assert figure("stops placed") > 0
     assert re.search(r"reconcile [1-9]\d* runs", text), text[-3000:]  # beat ran reconcile
     assert "final: no drift" in text
+    assert "capital: reservations consistent, 0 clamps" in text
     assert "children left running: 0" in text
 
     reports = list((tmp_path / "reports").iterdir())
@@ -70,6 +71,7 @@ def test_demo_runs_the_mission_and_leaves_nothing(tmp_path: Path) -> None:
     doc = json.loads((rep / "summary.json").read_text())
     assert doc["fills"] == figure("fills") and doc["fills"] >= 1
     assert doc["final_reconcile"]["drift"] == []
+    assert doc["capital"]["clamps"] == 0 and doc["capital"]["reserved_mismatch"] == []
     assert doc["flatten"]["flat"] is True
     assert doc["beat"]["sync_positions"] >= 1 and doc["beat"]["reconcile"] >= 1
     assert doc["milestones"]["stop_placed"] is not None

@@ -360,3 +360,76 @@ def test_concurrent_reserves_in_views_never_exceed_the_allocation(redis_url: str
     cap = CapitalCommander(redis_client, keys, make_settings())
     assert sum(results) == 20  # 5,000 / 250: exactly the allocation, whoever won the races
     assert cap.reserved("alpha") == D(5000) and cap.free("alpha") == 0
+
+
+# -- a reservation released twice at once (the demo's "reserved went negative ... clamped to 0") ---
+class InterleavingRedis:
+    """A process's Redis client that runs `meanwhile` once, when this process is about to WATCH the
+    strategy's hash: the other process's commit lands between our reads of the reservation and of
+    the strategy (the interleaving that happened in the demo)."""
+
+    def __init__(self, client: Any, strategy_key: str, meanwhile: Any) -> None:
+        self._client = client
+        self._strategy_key = strategy_key
+        self._meanwhile = meanwhile
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def pipeline(self, *args: Any, **kwargs: Any) -> Any:
+        pipe = self._client.pipeline(*args, **kwargs)
+        watch = pipe.watch
+
+        def watching(*names: str) -> Any:
+            if self._meanwhile is not None and self._strategy_key in names:
+                run, self._meanwhile = self._meanwhile, None
+                run()
+            return watch(*names)
+
+        pipe.watch = watching
+        return pipe
+
+
+@pytest.mark.parametrize("first", ["final fill", "cancel elsewhere"])
+def test_a_cancel_racing_the_final_fill_or_another_process_releases_once_and_reports_no_clamp(
+    redis_url: str, redis_client: Any, keys: Keys, caplog: pytest.LogCaptureFixture, first: str
+) -> None:
+    """The orders worker releases an entry on ORDER_CANCELLED while the stream worker books its final
+    fill (or releases it too, on the relayed event). Only one release may happen, and the loser must
+    not compute a release from the reservation as it was before the winner and the strategy's
+    reserved as it is after (margin - 0): that computed 'reserved went negative; clamped to 0'."""
+    import logging
+
+    import redis
+
+    cap = CapitalCommander(redis_client, keys, make_settings())
+    assert cap.reserve("alpha", "e3", D("1666.59976"), sz=D(2)).ok
+    stream = CapitalCommander(redis.Redis.from_url(redis_url), keys, make_settings())
+
+    def winner() -> None:
+        if first == "final fill":
+            assert stream.on_fill(fill("e3", Side.BUY, "2", "50000", "2", "-0.5"), BTC).released == D("1666.59976")
+        else:
+            assert stream.release("e3") == D("1666.59976")
+
+    orders = CapitalCommander(InterleavingRedis(redis.Redis.from_url(redis_url), cap._k_strat("alpha"), winner),
+                              keys, make_settings())
+    with caplog.at_level(logging.ERROR, logger="athena.oms.capital"):
+        assert orders.release("e3") == 0  # the loser releases nothing
+    assert [r.getMessage() for r in caplog.records if "negative" in r.getMessage()] == []
+    assert cap.reserved("alpha") == 0 and cap.open_reservations() == []
+    assert cap.errors().clamps == 0
+
+
+def test_a_clamp_is_a_counted_error_with_its_details(cap: CapitalCommander, redis_client: Any) -> None:
+    """A release that really would take reserved below zero (its margin was already taken out by
+    something else) is clamped, and counted with what happened, in the same transaction."""
+    assert cap.reserve("alpha", "c1", D(300), sz=D(1)).ok
+    redis_client.hset(cap._k_strat("alpha"), "reserved", "100")  # 200 of c1's margin gone elsewhere
+    assert cap.audit() == [{"strategy": "alpha", "reserved": "100", "held": "300"}]
+    assert cap.release("c1") == D(300)
+    assert cap.reserved("alpha") == 0
+    errors = cap.errors()
+    assert errors.clamps == 1
+    assert [(e["clOrdId"], e["strategy"], e["reserved"]) for e in errors.recent] == [("c1", "alpha", "-200")]
+    assert cap.release("c1") == 0 and cap.errors().clamps == 1

@@ -233,6 +233,22 @@ def test_flat_position_cancels_only_stops_older_than_the_report(redis_client: Re
     assert o.sender.stop_cancels == [(INST, "sla1")]
 
 
+def test_flat_report_cancels_the_closed_positions_stop_and_keeps_the_next_ones(redis_client: Redis) -> None:
+    """A long closed, then a short opened before the flat report was handled: the report strips the
+    long's stop and leaves the short's (requested after the report) alone."""
+    from athena.domain import Position, PosSide, Side
+
+    o = make_oms(redis_client)
+    o.om.submit(entry("a1"))
+    o.om.on_update(upd("a1", OrderState.FILLED, "3", "100"))
+    flat_ms = int(o.clock.now * 1000) + 500
+    o.clock.now += 1
+    o.om.submit(entry("b1", side=Side.SELL, sl="110"))
+    o.om.on_update(upd("b1", OrderState.FILLED, "3", "99"))
+    assert o.om.on_position(Position(INST, PosSide.NET, Decimal(0), None, uTime=flat_ms)) == ["sla1"]
+    assert o.sender.stop_cancels == [(INST, "sla1")]
+
+
 def test_partial_exit_shrinks_the_stop_to_the_position(redis_client: Redis) -> None:
     """A net-mode reduce-only stop larger than the position is rejected whole when it fires:
     after a partial exit the stop is resized (exactly) to what the position still holds."""

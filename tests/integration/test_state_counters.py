@@ -9,6 +9,7 @@ import redis as redis_lib
 
 from athena.procs import wait_until
 from athena.state import Breaker, Keys, RateCounter
+from athena.state.counters import Backoff
 
 KEYS = Keys("test", "acct1")
 
@@ -80,3 +81,44 @@ def test_breaker_success_resets_consecutive_count(redis_client: redis_lib.Redis)
     assert not b.record_failure()
     assert b.record_failure()
     assert b.is_open()
+
+
+class HeldClock:
+    def __init__(self, t: float) -> None:
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def test_breaker_on_an_injected_clock(redis_client: redis_lib.Redis) -> None:
+    clock = HeldClock(1000.0)
+    b = Breaker(redis_client, KEYS, "clocked", threshold=2, open_s=60, clock=clock)
+    assert not b.record_failure() and b.record_failure()
+    assert b.state() == "open" and b.open_for_s() == 60
+    clock.t += 59.5
+    assert b.is_open() and b.open_for_s() == 0.5
+    clock.t += 0.5
+    assert b.state() == "half_open" and b.open_for_s() == 0
+    assert b.record_failure() and b.trips() == 2
+
+
+def test_backoff_doubles_to_its_cap_and_one_claim_attempts_at_a_time(redis_client: redis_lib.Redis) -> None:
+    clock = HeldClock(1000.0)
+    gate = Backoff(redis_client, KEYS.backoff("job"), min_s=1, max_s=60, lease_s=30, clock=clock)
+    other = Backoff(redis_client, KEYS.backoff("job"), min_s=1, max_s=60, lease_s=30, clock=clock)  # another run
+    waits = []
+    for _ in range(9):
+        assert gate.claim() == 0  # due: this run attempts ...
+        assert other.claim() == 30  # ... and nobody else until it settles (or its lease ends)
+        waits.append(gate.failed())
+        assert other.claim() == waits[-1]  # not due before the backoff
+        clock.t += waits[-1]
+    assert waits == [1, 2, 4, 8, 16, 32, 60, 60, 60]
+    assert gate.state().streak == 9 and gate.state().next_at_ms == int(clock.t * 1000)
+    assert gate.claim() == 0
+    assert gate.failed(wait_s=90) == 90  # a caller that knows better (an open breaker's pause)
+    clock.t += 90
+    assert gate.claim() == 0
+    gate.succeeded()
+    assert gate.state().streak == 0 and other.claim() == 0

@@ -415,6 +415,25 @@ def test_sync_reports_a_fresh_difference_as_pending_then_corrects_it(world: Worl
     assert world.engine.positions.expected(BTC).sz == 3
 
 
+def test_reconcile_reports_capital_errors(world: World) -> None:
+    """Reserved that disagrees with the open reservations (a release counted twice) and a clamp are
+    accounting errors reconcile reports, and its ok says so."""
+    from decimal import Decimal as D
+
+    cap = world.engine.capital
+    clean = run(tasks.reconcile)
+    assert clean["capital"] == {"clamps": 0, "recent_clamps": [], "reserved_mismatch": []} and clean["ok"] is True
+    assert cap.reserve("scalpbtc", "capx1", D(300), sz=D(1)).ok
+    world.engine.redis.hset(cap._k_strat("scalpbtc"), "reserved", "100")  # 200 of it released elsewhere
+    report = run(tasks.reconcile)
+    assert report["capital"]["reserved_mismatch"] == [{"strategy": "scalpbtc", "reserved": "100", "held": "300"}]
+    assert report["ok"] is False
+    assert cap.release("capx1") == D(300)  # would take reserved to -200: clamped, counted
+    report = run(tasks.reconcile)
+    assert report["capital"]["clamps"] == 1 and report["capital"]["reserved_mismatch"] == []
+    assert [c["clOrdId"] for c in report["capital"]["recent_clamps"]] == ["capx1"] and report["ok"] is False
+
+
 # -- flatten and the dead-man's switch -----------------------------------------------------------
 
 
