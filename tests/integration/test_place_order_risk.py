@@ -25,7 +25,8 @@ from athena.engine import Engine
 from athena.sim.server import SimServer
 from athena.strategies.context import StrategyContext
 from athena.stream_service import StreamService
-from tests.integration.test_tasks import TASK_TIMEOUT, wait_until
+from tests.integration.test_tasks import TASK_TIMEOUT
+from tests.waiting import wait_for
 from workers import tasks
 from workers.sender import CelerySender
 
@@ -180,13 +181,13 @@ def test_a_hand_sent_reduce_only_close_keeps_the_logged_bypass(
     caplog.set_level(logging.WARNING, logger="athena.ops.placement")
     taker = replace(world.entry("handopen", "1", below="1.01"), ordType=OrdType.LIMIT)  # crosses the book
     assert world.place_by_hand(taker)["status"] == "acked"
-    wait_until(lambda: world.sim_positions(), TASK_TIMEOUT, "the position")
+    wait_for(lambda: world.sim_positions(), TASK_TIMEOUT, "the position")
     world.spy.clear()
     close = OrderRequest(clOrdId="handclose", instId=BTC, side=Side.SELL, ordType=OrdType.MARKET, sz=Decimal(1),
                          reduceOnly=True, strategy=STRATEGY)
     assert world.place_by_hand(close)["status"] == "acked"
     assert world.spy.checks == [] and len(world.sim_orders("handclose")) == 1
-    wait_until(lambda: not world.sim_positions(), TASK_TIMEOUT, "flat")
+    wait_for(lambda: not world.sim_positions(), TASK_TIMEOUT, "flat")
     assert [r for r in caplog.records if "handclose" in r.getMessage() and "BYPASS" in r.getMessage()]
 
 
@@ -200,8 +201,8 @@ def test_a_decided_entry_is_placed_without_a_second_check_or_round_trip(world: W
         intent = decide.buy(BTC, Decimal(1), px, post_only=True, stop_loss_px=stop)
         assert intent.ok, intent.reason
         ids.append(intent.clOrdId)
-        wait_until(lambda cl=intent.clOrdId: world.sim_orders(cl), TASK_TIMEOUT, "the decided entry on the exchange")
+        wait_for(lambda cl=intent.clOrdId: world.sim_orders(cl), TASK_TIMEOUT, "the decided entry on the exchange")
         assert world.spy.checks == []  # the decision's check stands
     assert world.spy.before_send[ids[1]] == ["EVALSHA"]  # place_begin.lua: one round trip, as before
-    order = wait_until(lambda: (o := world.worker.store.get(ids[1])) and o.state is OrderState.LIVE and o, 10, "live")
+    order = wait_for(lambda: (o := world.worker.store.get(ids[1])) and o.state is OrderState.LIVE and o, 10, "live")
     assert order.req.strategy == STRATEGY
