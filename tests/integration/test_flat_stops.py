@@ -93,8 +93,9 @@ class Stack:
         inst = eng.instruments[BTC]
         last = Decimal(self.sim.exchange.state()["markets"][BTC]["last"])
         stop = None if reduce_only else (inst.px_down(last * Decimal("0.98")) if side is Side.BUY else inst.px_up(last * Decimal("1.02")))
+        eng.marks.set(BTC, last)  # the worker's pre-trade check prices a market entry by the mark
         eng.orders.submit(OrderRequest(clOrdId=cl, instId=BTC, side=side, ordType=OrdType.MARKET, sz=Decimal(sz),
-                                       reduceOnly=reduce_only, strategy="t", stop_loss_px=stop))
+                                       reduceOnly=reduce_only, strategy="scalpbtc", stop_loss_px=stop))
 
 
 def wait_until(cond: Callable[[], Any], what: str, timeout: float = 20.0) -> Any:
@@ -117,8 +118,11 @@ def start_stack(redis_url: str, tmp_path: Path, celery_app: Celery, lose_positio
         "OKX_WS_PUBLIC_URL": sim.ws_url("public"), "OKX_WS_PRIVATE_URL": sim.ws_url("private"),
         "OKX_WS_BUSINESS_URL": sim.ws_url("business"),
     }
-    settings = load_settings(env="test", environ=env, dotenv=False).model_copy(update={"strategies": []})
-    set_settings(settings)
+    # The orders worker knows the configured strategies (an entry without a decision's pass is checked
+    # against its strategy's limits); this stream worker runs none, so the test alone places orders.
+    worker_settings = load_settings(env="test", environ=env, dotenv=False)
+    settings = worker_settings.model_copy(update={"strategies": []})
+    set_settings(worker_settings)
     tasks.reset_engine()  # the worker's tasks use these settings
     traced = TracedSender(CelerySender(celery_app))
     sender = DirectStopSender(traced)  # type: ignore[arg-type]
