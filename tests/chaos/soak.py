@@ -354,6 +354,7 @@ class Soak:
         ex_by_ord: dict[str, Decimal] = defaultdict(lambda: ZERO)
         self.ex_pnl: dict[str, Decimal] = defaultdict(lambda: ZERO)  # by clOrdId: fillPnl + fee, for diagnosis
         cl_of: dict[str, str] = {}
+        ex_rows: dict[str, list[str]] = defaultdict(list)  # by ordId, to name what a violation saw
         after = None
         n = 0
         for _ in range(10_000):
@@ -361,6 +362,8 @@ class Soak:
             rows = env["data"]
             for f in rows:
                 ex_by_ord[f["ordId"]] += Decimal(f["fillSz"])
+                ex_rows[f["ordId"]].append(f"{f.get('instId')} {f.get('clOrdId') or '-'} {f.get('side')} {f.get('fillSz')}"
+                                           f"@{f.get('fillPx')} trade={f.get('tradeId')} bill={f.get('billId')}")
                 cl_of[f["ordId"]] = f.get("clOrdId") or ""
                 self.ex_pnl[f.get("clOrdId") or f["ordId"]] += Decimal(f.get("fillPnl") or "0") + Decimal(f.get("fee") or "0")
                 n += 1
@@ -384,6 +387,9 @@ class Soak:
                if ex_by_ord.get(o, ZERO) != j_by_ord.get(o, ZERO)}
         if bad:
             self.violation(f"journal fills != exchange fills for {len(bad)} orders (exchange, journal): {dict(list(bad.items())[:5])}")
+            for o in list(bad)[:5]:
+                self.log(f"  exchange fills of ordId {o}: {ex_rows.get(o, [])}")
+                self.log(f"  journal fills of ordId {o}: {[(f.clOrdId, str(f.fillSz), f.tradeId) for f in jr if (f.ordId or ord_of_cl.get(f.clOrdId)) == o]}")
         else:
             self.r.checks["fills_journaled_exactly_once"] += len(ex_by_ord)
 
