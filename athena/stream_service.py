@@ -238,8 +238,7 @@ class StreamService:
             eng.positions.on_exchange_position(item)
             eng.bus.publish(EventType.POSITION_UPDATE, item)
         elif isinstance(item, AlgoOrder):
-            if eng.algos.get(item.algoClOrdId) is not None:
-                eng.algos.set_state(item.algoClOrdId, item.state, algoId=item.algoId, uTime=item.uTime)
+            eng.algos.apply_report(item)
         elif isinstance(item, Remote):
             self._remote(item)
         elif isinstance(item, PrivateResync):

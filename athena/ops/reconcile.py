@@ -88,8 +88,7 @@ def reconcile(engine: Engine) -> ReconcileReport:
     stops = engine.rest.algos_pending()
     report.stops_live = len(stops)
     for algo in stops:
-        if engine.algos.get(algo.algoClOrdId) is not None:
-            engine.algos.set_state(algo.algoClOrdId, algo.state, algoId=algo.algoId, uTime=algo.uTime)
+        engine.algos.apply_report(algo)
     report.positions = sync_positions(engine, gated=False).to_dict()
     errors = engine.capital.errors()
     report.capital = {"clamps": errors.clamps, "recent_clamps": errors.recent[:10],

@@ -78,13 +78,13 @@ def ensure_stop(engine: Engine, stop: StopRequest) -> StopOutcome:
             pass
         else:
             engine.redis.set(_version_key(engine, base), 0)
-            engine.algos.record(stop.to_algo(uTime=_now_ms()))
+            engine.algos.record(stop.to_algo(uTime=_now_ms()), live_id=base)
             return StopOutcome("placed", placed.algoClOrdId, str(stop.sz))
     version = int(raw_version) if raw_version else 0
     live = {a.algoClOrdId: a for a in engine.rest.algos_pending(stop.instId)}
     current = live.get(versioned_id(base, version))
     if current is not None and _covers(current, stop.sz):
-        engine.algos.record(stop.to_algo(uTime=_now_ms()))
+        engine.algos.record(stop.to_algo(uTime=_now_ms()), live_id=current.algoClOrdId)
         return StopOutcome("covered", current.algoClOrdId, str(current.sz))
     new_version = version + 1 if current is not None else version
     superseded = [current] if current is not None else []
@@ -92,6 +92,7 @@ def ensure_stop(engine: Engine, stop: StopRequest) -> StopOutcome:
         # placed by an attempt whose answer was lost or that died before recording
         engine.redis.set(_version_key(engine, base), new_version)
         if _covers(later, stop.sz):
+            engine.algos.record(stop.to_algo(uTime=_now_ms()), live_id=later.algoClOrdId)
             _cancel_superseded(engine, stop, superseded)
             return StopOutcome("covered", later.algoClOrdId, str(later.sz))
         superseded.append(later)
@@ -106,7 +107,7 @@ def ensure_stop(engine: Engine, stop: StopRequest) -> StopOutcome:
         raise OkxAmbiguous(f"stop {new_id} exists but is not listed yet", exc.sCode or exc.code, path=exc.path,
                            clOrdId=new_id) from exc
     engine.redis.set(_version_key(engine, base), new_version)
-    engine.algos.record(stop.to_algo(uTime=_now_ms()))
+    engine.algos.record(stop.to_algo(uTime=_now_ms()), live_id=new_id)  # before the old ones' cancel pushes
     if superseded:
         _cancel_superseded(engine, stop, superseded)
         return StopOutcome("amended", placed.algoClOrdId, str(stop.sz))

@@ -20,26 +20,39 @@ class AlgoStore:
         self.keys = keys
         self.retention_ms = max(0, int(retention_s * 1000))  # finished stops leave Redis after this
 
-    def _run(self, algoClOrdId: str, state: AlgoState, may_create: bool, fields: dict[str, str]) -> bool:
+    def _run(self, algoClOrdId: str, state: AlgoState, may_create: bool, fields: dict[str, str],
+             report_of: str = "") -> bool:
         k = self.keys
         flat: list[str] = []
         for field, value in fields.items():
             flat += [field, value]
         working = "1" if state.is_working else "0"
-        keys = [k.algo(algoClOrdId), k.working_algos, k.algo_id_index]
-        return bool(int(_UPDATE(self.redis, keys, [algoClOrdId, working, "1" if may_create else "0", self.retention_ms, *flat])))
+        live_id = fields.get("liveId") or algoClOrdId
+        keys = [k.algo(algoClOrdId), k.working_algos, k.algo_id_index, k.algo_version(live_id)]
+        args = [algoClOrdId, working, "1" if may_create else "0", self.retention_ms, report_of, *flat]
+        return bool(int(_UPDATE(self.redis, keys, args)))
 
-    def record(self, algo: AlgoOrder) -> bool:
+    def record(self, algo: AlgoOrder, live_id: str | None = None) -> bool:
         """Insert or refresh a stop (placed, amended, or seen on the exchange).
+        live_id: the exchange id of the version now working when it is not algo.algoClOrdId (a grown
+        stop); reports about any other version are then ignored (apply_report).
         False when the stop is already final (effective/canceled/failed): it is never revived."""
-        return self._run(algo.algoClOrdId, algo.state, True, algo_to_hash(algo))
+        fields = algo_to_hash(algo)
+        if live_id is not None:
+            fields["liveId"] = live_id
+        return self._run(algo.algoClOrdId, algo.state, True, fields)
 
     def set_state(self, algoClOrdId: str, state: AlgoState, algoId: str | None = None, uTime: int = 0) -> bool:
-        """Move a known stop to `state`. False if unknown or already final."""
-        fields = {"state": str(state), "algoId": algoId or ""}
-        if uTime:
-            fields["uTime"] = str(uTime)
-        return self._run(algoClOrdId, state, False, fields)
+        """Move a known stop to `state` (whatever version is live). False if unknown or already final."""
+        return self._run(algoClOrdId, state, False, _state_fields(state, algoId, uTime))
+
+    def apply_report(self, algo: AlgoOrder) -> bool:
+        """What the exchange says of one algo order (a push, a listing): applied to the stop it is the
+        live version of; ignored for a superseded version, an unknown stop or a final one."""
+        base = self.redis.get(self.keys.algo_version(algo.algoClOrdId))
+        record_id = s(base) if base else algo.algoClOrdId
+        fields = _state_fields(algo.state, algo.algoId, algo.uTime)
+        return self._run(record_id, algo.state, False, fields, report_of=algo.algoClOrdId)
 
     def get(self, algoClOrdId: str) -> AlgoOrder | None:
         raw = self.redis.hgetall(self.keys.algo(algoClOrdId))
@@ -58,3 +71,10 @@ class AlgoStore:
             pipe.hgetall(self.keys.algo(cl))
         out = [algo_from_hash(decode(raw)) for raw in pipe.execute() if raw]
         return [a for a in out if instId is None or a.instId == instId]
+
+
+def _state_fields(state: AlgoState, algoId: str | None, uTime: int) -> dict[str, str]:
+    fields = {"state": str(state), "algoId": algoId or ""}
+    if uTime:
+        fields["uTime"] = str(uTime)
+    return fields

@@ -57,6 +57,10 @@ class Keys:
         """Hash: algoId -> algoClOrdId."""
         return self._k("algo_id_index")
 
+    def algo_version(self, algoClOrdId: str) -> str:
+        """String: a later version's algoClOrdId -> its entry's base algoClOrdId (the record's key)."""
+        return self._k("algo_version", algoClOrdId)
+
     @property
     def working_algos(self) -> str:
         """Set: algoClOrdIds of working stops."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,7 @@ from typing import Any
 import pytest
 
 from athena.config import load_settings
-from athena.domain import OrderRequest, OrdType, PosSide, Side, TdMode
+from athena.domain import AlgoState, OrderRequest, OrdType, PosSide, Side, TdMode
 from athena.engine import Engine
 from athena.okx.errors import OkxAmbiguous
 from athena.oms.stops import StopRequest
@@ -93,3 +94,42 @@ def test_a_duplicate_not_listed_yet_is_ambiguous_never_a_failure(engine: Engine)
     engine.rest.algos_pending = real  # type: ignore[method-assign]
     assert stop_ops.ensure_stop(engine, _stop("0.02", sl)).status == "covered"
     assert [a.algoClOrdId for a in real(BTC)] == ["slfe2"]
+
+
+def test_a_grown_stop_stays_working_when_its_old_version_reports_cancelled(engine: Engine) -> None:
+    """The exchange's 'canceled' push for a superseded version says nothing about the live version:
+    the entry's stop record stays working, and the live version's own reports still apply."""
+    placement.place(engine, OrderRequest("fe4", BTC, Side.BUY, OrdType.MARKET, Decimal("0.04"), None, strategy="t"))
+    sl = engine.instruments[BTC].px_down(engine.rest.ticker(BTC).last * Decimal("0.98"))
+
+    def req(sz: str) -> StopRequest:
+        return StopRequest(algoClOrdId="slfe4", entryClOrdId="fe4", instId=BTC, side=Side.SELL, posSide=PosSide.NET,
+                           sz=Decimal(sz), slTriggerPx=sl, tdMode=TdMode.CROSS, strategy="t")
+
+    assert stop_ops.ensure_stop(engine, req("0.02")).status == "placed"
+    first = engine.rest.algos_pending(BTC)[0]
+    assert stop_ops.ensure_stop(engine, req("0.04")).algoClOrdId == "slfe4v1"
+    (live,) = engine.rest.algos_pending(BTC)
+    old_cancelled = replace(first, state=AlgoState.CANCELED, uTime=first.uTime + 1)
+    assert not engine.algos.apply_report(old_cancelled)  # the pushes the stream worker applies
+    assert engine.algos.apply_report(live)  # reconcile's listing of the live version
+    assert [a.algoClOrdId for a in engine.algos.working(BTC)] == ["slfe4"]
+    assert engine.algos.get("slfe4").algoId == live.algoId  # type: ignore[union-attr]
+    # the flat-position cancel finds the record and takes every version off the exchange
+    assert stop_ops.cancel_stop(engine, BTC, "slfe4") == ["slfe4v1"]
+    assert engine.rest.algos_pending(BTC) == [] and engine.algos.working(BTC) == []
+    triggered = replace(live, state=AlgoState.EFFECTIVE)
+    assert not engine.algos.apply_report(triggered)  # final already: never revived or re-finalised
+
+
+def test_the_live_version_triggering_finishes_the_stop(engine: Engine) -> None:
+    placement.place(engine, OrderRequest("fe5", BTC, Side.BUY, OrdType.MARKET, Decimal("0.04"), None, strategy="t"))
+    sl = engine.instruments[BTC].px_down(engine.rest.ticker(BTC).last * Decimal("0.98"))
+    stop = StopRequest(algoClOrdId="slfe5", entryClOrdId="fe5", instId=BTC, side=Side.SELL, posSide=PosSide.NET,
+                       sz=Decimal("0.02"), slTriggerPx=sl, tdMode=TdMode.CROSS, strategy="t")
+    stop_ops.ensure_stop(engine, stop)
+    stop_ops.ensure_stop(engine, replace(stop, sz=Decimal("0.04")))
+    (live,) = engine.rest.algos_pending(BTC)
+    assert live.algoClOrdId == "slfe5v1"
+    assert engine.algos.apply_report(replace(live, state=AlgoState.EFFECTIVE))
+    assert engine.algos.get("slfe5").state is AlgoState.EFFECTIVE and engine.algos.working(BTC) == []  # type: ignore[union-attr]
