@@ -30,8 +30,11 @@ if TYPE_CHECKING:
 
 PUBLIC = {"tickers", "books5", "bbo-tbt", "books", "trades", "mark-price"}
 PRIVATE = {"orders", "positions", "account"}
-BUSINESS = {"orders-algo"}
-ALLOWED = {"public": PUBLIC, "private": PRIVATE | BUSINESS, "business": BUSINESS}
+# algo-advance carries trailing / iceberg / TWAP algos, which the sim does not offer: acked, never pushed.
+BUSINESS = {"orders-algo", "algo-advance"}
+INSTRUMENTS = "instruments"  # public, per instType (no instId)
+INST_TYPES = {"SPOT", "MARGIN", "SWAP", "FUTURES", "OPTION"}
+ALLOWED = {"public": PUBLIC | {INSTRUMENTS}, "private": PRIVATE | BUSINESS, "business": BUSINESS}
 OPS = {"order", "batch-orders", "cancel-order", "batch-cancel-orders", "amend-order", "batch-amend-orders"}
 
 
@@ -290,6 +293,9 @@ class WsHub:
         if (ch in PRIVATE or ch in BUSINESS) and not c.logged_in:
             self._error(c, "60011", req_id=req_id)
             return
+        if ch == INSTRUMENTS:
+            self._subscribe_instruments(c, arg, req_id)
+            return
         inst_id = arg.get("instId", "")
         if ch in PUBLIC and inst_id not in ex.insts:
             self._error(c, "60018", _dumps(arg).decode(), req_id)
@@ -312,6 +318,24 @@ class WsHub:
             n = sum(1 for x in self.priv[ch] if x is not None)
             self._event(c, "channel-conn-count", channel=ch, connCount=str(n))
             self._initial_private(c, ch, arg)
+
+    def _subscribe_instruments(self, c: Conn, arg: dict[str, Any], req_id: str | None) -> None:
+        """OKX pushes the full list of the instType once on subscribe, then only on a change (the sim's
+        instruments never change). Other instTypes are listed empty, as over REST: acked, nothing pushed."""
+        inst_type = arg.get("instType")
+        if inst_type not in INST_TYPES:
+            self._error(c, "60018", _dumps(arg).decode(), req_id)
+            return
+        extra = {"id": req_id} if req_id else {}
+        c.send(_dumps({**extra, "event": "subscribe", "arg": arg, "connId": c.conn_id}))
+        key = _key(arg)
+        c.sub_reqs[key] = c.sub_reqs.get(key, 0) + 1
+        if key in c.subs:
+            return
+        c.subs[key] = arg
+        if inst_type == "SWAP":
+            rows = [si.row for si in self.srv.exchange.insts.values()]
+            c.send(_dumps({"arg": arg, "data": rows}), True)
 
     def _initial_public(self, c: Conn, ch: str, inst_id: str, arg: dict[str, Any]) -> None:
         ex = self.srv.exchange
@@ -348,6 +372,8 @@ class WsHub:
 
     def _unsub(self, c: Conn, arg: dict[str, Any]) -> None:
         ch = arg.get("channel", "")
+        if ch == INSTRUMENTS:
+            return  # nothing registered: the list is pushed once, at subscribe
         if ch in PUBLIC:
             s = self.pub.get((ch, arg.get("instId", "")))
             if s:
