@@ -14,7 +14,7 @@ import asyncio
 import secrets
 import struct
 import time
-from collections import deque
+from collections import Counter, deque
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -91,6 +91,7 @@ class WsHub:
         self.pub: dict[tuple[str, str], set[Conn]] = {}
         self.priv: dict[str, dict[Conn, list[dict[str, Any]]]] = {}
         self.pushes = 0  # data frames handed to sockets
+        self.subscribed: Counter[str] = Counter()  # accepted subscriptions per channel, ever (tests, stats)
         self._keys: dict[int, str] = {}  # id(private sub arg) -> its _key, computed once at subscribe, not per push
         self._tasks: set[asyncio.Future[Any]] = set()
 
@@ -304,6 +305,7 @@ class WsHub:
             self._error(c, "60018", _dumps(arg).decode(), req_id)
             return
         c.send(_dumps({**extra, "event": "subscribe", "arg": arg, "connId": c.conn_id}))
+        self.subscribed[ch] += 1
         key = _key(arg)
         c.sub_reqs[key] = c.sub_reqs.get(key, 0) + 1
         if key in c.subs:
@@ -328,6 +330,7 @@ class WsHub:
             return
         extra = {"id": req_id} if req_id else {}
         c.send(_dumps({**extra, "event": "subscribe", "arg": arg, "connId": c.conn_id}))
+        self.subscribed[INSTRUMENTS] += 1
         key = _key(arg)
         c.sub_reqs[key] = c.sub_reqs.get(key, 0) + 1
         if key in c.subs:
