@@ -391,21 +391,30 @@ class WsHub:
                 subs.pop(c, None)
 
     def _trade_op(self, c: Conn, req: dict[str, Any], op: str, args: Any, req_id: str | None) -> None:
+        """One WS trade op. Every reply is {id, op, code, msg, data, inTime, outTime} (OKX's documented shape);
+        a refused op (URL, login, args, expTime) has empty data and changed nothing."""
         in_time = str(time.time_ns() // 1000)
         base = {"id": req_id or "", "op": op}
+
+        def refuse(code: str, *fmt: str) -> None:
+            c.send(_dumps({**base, "code": code, "msg": msg(code, *fmt), "data": [], "inTime": in_time,
+                           "outTime": str(time.time_ns() // 1000)}))
+
         if c.kind != "private":
-            c.send(_dumps({**base, "code": "60018", "msg": msg("60018", op), "data": []}))
+            refuse("60028")
             return
         if not c.logged_in:
-            c.send(_dumps({**base, "code": "60011", "msg": msg("60011"), "data": []}))
+            refuse("60011")
             return
-        if not isinstance(args, list) or not args or len(args) > 20 or not all(isinstance(a, dict) for a in args):
-            c.send(_dumps({**base, "code": "60013", "msg": msg("60013"), "data": []}))
+        batch = op.startswith("batch")
+        if (not isinstance(args, list) or not args or len(args) > (20 if batch else 1)
+                or not all(isinstance(a, dict) for a in args)):
+            refuse("60013")
             return
         if op not in ("cancel-order", "batch-cancel-orders"):
             err = exp_time_error(req.get("expTime"), self.srv.now_ms())
             if err:  # OKX: a place/amend op past its expTime is not processed
-                c.send(_dumps({**base, "code": err, "msg": msg(err, "expTime"), "data": []}))
+                refuse(err, "expTime")
                 return
         ex = self.srv.exchange
         fn = {"order": self.srv.place, "batch-orders": self.srv.place, "cancel-order": ex.cancel_order,
@@ -415,10 +424,12 @@ class WsHub:
         try:
             items = [fn(a) for a in args]
         except BadParam as e:
-            c.send(_dumps({**base, "code": e.code, "msg": msg(e.code, e.name), "data": []}))
+            refuse(e.code, e.name)
             return
-        code, message, data = items_result(items, batch=op.startswith("batch"))
-        reply = _dumps({**base, "code": code, "msg": message, "data": data, "inTime": in_time,
+        code, _, data = items_result(items, batch=batch)
+        # OKX's WS op replies carry an empty msg with code 1 / 2 (its docs' examples); REST says "All operations
+        # failed" and so on.
+        reply = _dumps({**base, "code": code, "msg": "", "data": data, "inTime": in_time,
                         "outTime": str(time.time_ns() // 1000)})
         if self.srv.faults.push_before_ack or c.closed:
             c.send(reply)
