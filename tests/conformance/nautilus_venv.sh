@@ -22,11 +22,11 @@ usable() {  # a Python >= 3.12 that really runs (a pyenv shim for an unselected 
 
 find_python() {
     local p root
-    if command -v pyenv >/dev/null 2>&1 && root="$(pyenv root 2>/dev/null)"; then
-        for p in "$root"/versions/3.12*/bin/python3 "$root"/versions/3.1[3-9]*/bin/python3; do
-            if usable "$p"; then echo "$p"; return 0; fi
-        done
-    fi
+    # pyenv's root from pyenv itself, else $PYENV_ROOT, else pyenv's default (for a PATH without pyenv)
+    root="$(pyenv root 2>/dev/null || echo "${PYENV_ROOT:-$HOME/.pyenv}")"
+    for p in "$root"/versions/3.12*/bin/python3 "$root"/versions/3.1[3-9]*/bin/python3; do
+        if usable "$p"; then echo "$p"; return 0; fi
+    done
     for p in python3.12 python3.13 python3.14 python3; do
         p="$(command -v "$p" 2>/dev/null || true)"
         if usable "$p"; then echo "$p"; return 0; fi
