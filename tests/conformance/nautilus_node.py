@@ -50,6 +50,10 @@ from nautilus_trader.trading.strategy import Strategy
 
 BTC = InstrumentId.from_str("BTC-USDT-SWAP.OKX")
 DEADLINE_S = 45.0  # the node stops by itself after this long, whatever happened
+# Prices this many ticks (0.5 % for BTC) from the touch: the synthetic market (about 20 ticks a 100 ms step)
+# cannot reach them while the script runs, so resting orders rest, the stop stays untriggered and the
+# post-only buy above the ask would always take.
+FAR = 5000
 TERMINAL = {"OrderCanceled", "OrderRejected", "OrderFilled", "OrderDenied", "OrderExpired"}
 
 
@@ -113,7 +117,7 @@ class Script(Strategy):
             book = self.cache.order_book(BTC)
             self.emit("book_top", bid=str(book.best_bid_price()), ask=str(book.best_ask_price()),
                       levels=len(book.bids()) + len(book.asks()))
-            self.place_limit("rest", self.away(-200), post_only=True)
+            self.place_limit("rest", self.away(-FAR), post_only=True)
 
     # -- helpers -------------------------------------------------------------------------------
     def away(self, ticks: int) -> Any:
@@ -168,14 +172,14 @@ class Script(Strategy):
     def step(self, name: str, label: str, event: Any) -> None:
         order = self.cache.order(event.client_order_id) if hasattr(event, "client_order_id") else None
         if label == "rest" and name == "OrderAccepted" and self.once("rest:amend"):
-            self.modify_order(order, price=self.away(-210))
+            self.modify_order(order, price=self.away(-FAR - 10))
         elif label == "rest" and name == "OrderUpdated" and self.once("rest:cancel"):
             self.cancel_order(order)
         elif label == "rest" and name == "OrderCanceled" and self.once("rest:next"):
-            self.place_limit("taker_post_only", self.away(10), post_only=True)
+            self.place_limit("taker_post_only", self.away(FAR), post_only=True)
         elif label == "taker_post_only" and name in TERMINAL and self.once("tpo:next"):
-            self.batch = [self.place_limit("batch_a", self.away(-300), True),
-                          self.place_limit("batch_b", self.away(-301), True)]
+            self.batch = [self.place_limit("batch_a", self.away(-FAR), True),
+                          self.place_limit("batch_b", self.away(-FAR - 1), True)]
         elif label.startswith("batch_") and name == "OrderAccepted":
             self.once(label)
             if {"batch_a", "batch_b"} <= self.acted and self.once("batch:cancel"):
@@ -186,7 +190,7 @@ class Script(Strategy):
                 self.market("open", OrderSide.BUY)
         elif name == "PositionOpened" and self.once("stop:place"):
             stop = self.order_factory.stop_market(BTC, OrderSide.SELL, self.inst.make_qty(Decimal("0.02")),
-                                                  self.away(-500), trigger_type=TriggerType.LAST_PRICE,
+                                                  self.away(-FAR), trigger_type=TriggerType.LAST_PRICE,
                                                   reduce_only=True)
             self.submit_order(self.track("stop", stop))
         elif label == "stop" and name == "OrderAccepted" and self.once("stop:cancel"):

@@ -141,7 +141,8 @@ def test_trading_node_round_trip(nautilus_python: Path, moving_sim: tuple[SimSer
                      "OrderPendingCancel", "OrderCanceled"), rest
     new_px = next(e["price"] for e in _of(events, "rest") if e["type"] == "OrderUpdated")
     o = order("rest")
-    assert (o["ordType"], o["state"], o["cancelSource"], o["px"]) == ("post_only", "canceled", "1", new_px)
+    assert (o["ordType"], o["state"], o["cancelSource"]) == ("post_only", "canceled", "1")
+    assert Decimal(o["px"]) == Decimal(new_px)  # the sim's text may drop a trailing ".0": compare values
 
     # a post-only order that would take: OKX accepts, then cancels it (cancelSource 31)
     assert _in_order(_types(events, "taker_post_only"), "OrderAccepted", "OrderCanceled")
