@@ -9,6 +9,7 @@ The script, one step after the other (each waits for Nautilus's own events of th
   post-only limit buy far below the market, amended (WS `amend-order`), cancelled (WS `cancel-order`);
   a post-only buy above the ask (OKX cancels it: it would take);
   two post-only buys cancelled together (WS `batch-cancel-orders`);
+  a market buy the exchange refuses (the sim's reject_orders fault: per-item sCode 51008, code "1");
   market buy (WS `order`) -> position opened; a stop-market sell (REST `order-algo`, the adapter's only
   route for conditional orders; OKX confirms on the business `orders-algo` channel), cancelled;
   reduce-only market sell -> position closed.
@@ -19,6 +20,7 @@ from __future__ import annotations
 import json
 import sys
 import traceback
+import urllib.request
 from decimal import Decimal
 from typing import Any
 
@@ -58,10 +60,10 @@ TERMINAL = {"OrderCanceled", "OrderRejected", "OrderFilled", "OrderDenied", "Ord
 
 
 class Script(Strategy):
-    def __init__(self, out: Any, stop: Any) -> None:
+    def __init__(self, out: Any, stop: Any, sim_url: str) -> None:
         # OKX clOrdIds are alphanumeric: Nautilus's default ids carry hyphens (OKX answers 51000 clOrdId)
         super().__init__(StrategyConfig(use_hyphens_in_client_order_ids=False))
-        self.out, self.stop_node = out, stop
+        self.out, self.stop_node, self.sim_url = out, stop, sim_url
         self.labels: dict[ClientOrderId, str] = {}
         self.acted: set[str] = set()  # "<label>:<action>" done once (Nautilus may report an event twice)
         self.seen = {"quotes": 0, "trades": 0, "books": 0}
@@ -143,6 +145,13 @@ class Script(Strategy):
         o = self.order_factory.market(BTC, side, self.inst.make_qty(Decimal("0.02")), reduce_only=reduce_only)
         self.submit_order(self.track(label, o))
 
+    def sim_admin(self, path: str, body: dict[str, Any]) -> None:
+        """The sim's admin API (loopback, unauthenticated): arm a fault for the next step."""
+        req = urllib.request.Request(f"{self.sim_url}/sim/{path}", data=json.dumps(body).encode(), method="POST",
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=5) as resp:
+            resp.read()
+
     # -- the script ------------------------------------------------------------------------------
     def on_event(self, event: Any) -> None:
         name = type(event).__name__
@@ -187,7 +196,10 @@ class Script(Strategy):
         elif label.startswith("batch_") and name == "OrderCanceled":
             self.once(f"{label}:canceled")
             if {"batch_a:canceled", "batch_b:canceled"} <= self.acted and self.once("batch:next"):
-                self.market("open", OrderSide.BUY)
+                self.sim_admin("faults", {"reject_orders": 1, "reject_code": "51008"})
+                self.market("refused", OrderSide.BUY)
+        elif label == "refused" and name in TERMINAL and self.once("refused:next"):
+            self.market("open", OrderSide.BUY)
         elif name == "PositionOpened" and self.once("stop:place"):
             stop = self.order_factory.stop_market(BTC, OrderSide.SELL, self.inst.make_qty(Decimal("0.02")),
                                                   self.away(-FAR), trigger_type=TriggerType.LAST_PRICE,
@@ -224,7 +236,7 @@ def main(http_url: str, ws_url: str, events_path: str) -> int:
     )
     node = TradingNode(config=config)
     with open(events_path, "w") as out:
-        node.trader.add_strategy(Script(out, node.stop))
+        node.trader.add_strategy(Script(out, node.stop, http_url))
         node.add_data_client_factory(OKX, OKXLiveDataClientFactory)
         node.add_exec_client_factory(OKX, OKXLiveExecClientFactory)
         node.build()

@@ -105,8 +105,9 @@ def test_trading_node_round_trip(nautilus_python: Path, moving_sim: tuple[SimSer
     # The adapter logs every OKX WS error (60018 wrong channel before the sim served instruments and
     # algo-advance) and every failed request; none may remain.
     assert "OKXWebSocketError" not in log and "[ERROR]" not in log, log[-5000:]
-    assert not [e for e in events if e.get("type") in ("OrderRejected", "OrderDenied", "OrderModifyRejected",
-                                                      "OrderCancelRejected")]
+    refusals = [e for e in events if e.get("type") in ("OrderRejected", "OrderDenied", "OrderModifyRejected",
+                                                       "OrderCancelRejected")]
+    assert [(e["type"], e["label"]) for e in refusals] == [("OrderRejected", "refused")], refusals
 
     # instruments loaded over REST, fees from GET /account/trade-fee (OKX's negative = paid, Nautilus's positive)
     inst = _one(events, "instrument")
@@ -152,6 +153,11 @@ def test_trading_node_round_trip(nautilus_python: Path, moving_sim: tuple[SimSer
     for label in ("batch_a", "batch_b"):
         assert _in_order(_types(events, label), "OrderAccepted", "OrderPendingCancel", "OrderCanceled")
         assert order(label)["state"] == "canceled"
+
+    # an order the exchange refuses: the WS op reply's per-item sCode / sMsg become Nautilus's OrderRejected
+    assert _types(events, "refused")[-1] == "OrderRejected" and "OrderAccepted" not in _types(events, "refused")
+    assert "Insufficient USDT margin" in refusals[0]["reason"], refusals[0]
+    assert admin.get(f"/api/v5/trade/order?instId={BTC}&clOrdId={cl['refused']}")["code"] == "51603"  # no order
 
     # market buy: taker fill with a fee, position opened
     fill = next(e for e in _of(events, "open") if e["type"] == "OrderFilled")
