@@ -3,10 +3,13 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# NautilusTrader, a conformance client of the sim, needs Python >= 3.12: its own venv (pinned version and
+# interpreter lookup in the script; without such a Python the script warns and its test skips, saying why).
+NT_VENV := .venv-nautilus
 # e.g. make demo DEMO_ARGS="--duration 20" (default: the full 2-minute demo)
 DEMO_ARGS ?=
 
-.PHONY: demo test install lint bench clean
+.PHONY: demo test install lint bench clean nautilus-venv
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -19,7 +22,10 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/athena demo $(DEMO_ARGS)
 
-test: $(STAMP)
+nautilus-venv:
+	bash tests/conformance/nautilus_venv.sh $(NT_VENV)
+
+test: $(STAMP) nautilus-venv
 	$(BIN)/ruff check .
 	$(BIN)/mypy athena workers beat_schedule.py
 	$(BIN)/python -m pytest -q tests
@@ -32,4 +38,4 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.run_all
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .ruff_cache .mypy_cache
+	rm -rf $(VENV) $(NT_VENV) var .pytest_cache .ruff_cache .mypy_cache

@@ -67,6 +67,25 @@ class AccountMixin(ExchangeState):
             "spotBorrowAutoRepay": False, "type": "0", "settleCcy": "USDT", "settleCcyList": ["USDT"],
         }
 
+    def trade_fee(self, params: dict[str, Any]) -> dict[str, Any]:
+        """GET /account/trade-fee: the account's fee rates (negative = paid), the rates fills are charged at.
+
+        For SWAP, maker/taker are the coin-margined rates and makerU/takerU the USDT-margined ones (OKX's
+        field split); the sim's one tier applies to every margin currency."""
+        inst_type = text(params, "instType")
+        if not inst_type:
+            raise BadParam("instType", "50014")
+        if inst_type not in ("SPOT", "MARGIN", "SWAP", "FUTURES", "OPTION"):
+            raise BadParam("instType")
+        mk, tk = s(self.maker_fee), s(self.taker_fee)
+        derivative = inst_type in ("SWAP", "FUTURES")
+        return {
+            "category": "1", "delivery": "", "exercise": "", "instType": inst_type, "level": "Lv1",
+            "maker": mk, "taker": tk, "makerU": mk if derivative else "", "takerU": tk if derivative else "",
+            "makerUSDC": mk if derivative else "", "takerUSDC": tk if derivative else "", "ruleType": "normal",
+            "feeGroup": [{"groupId": "1", "maker": mk, "taker": tk}], "fiat": [], "ts": str(self.now()),
+        }
+
     # -- position math -----------------------------------------------------------------------
     def position_key(self, o: SimOrder) -> tuple[str, str]:
         return (o.instId, "net" if self.pos_mode == "net_mode" else o.posSide)

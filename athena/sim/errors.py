@@ -58,6 +58,7 @@ MSG: dict[str, str] = {
     "60018": "Wrong URL or channel:{0}, instId or instType doesn't exist.",
     "60019": "Invalid op: {0}",
     "60024": "Wrong passphrase",
+    "60028": "The current operation is not supported by this URL",
 }
 
 

@@ -331,9 +331,9 @@ class Exchange(AccountMixin, AlgoMixin, PublicMixin):
             o = self.pending_cl.get(cl) or self.orders.get(self.cl_latest.get(cl, ""))
         else:
             raise BadParam("ordId", "50014")
-        inst_id = body.get("instId")
-        if o is not None and inst_id not in (None, "") and o.instId != inst_id:
-            return None
+        named = body.get("instId") not in (None, "") or body.get("instIdCode") not in (None, "")
+        if o is not None and named and o.instId != self.inst(body).instId:
+            return None  # an order of another instrument than the one named (instId or instIdCode)
         return o
 
     def cancel_order(self, body: dict[str, Any]) -> dict[str, Any]:

@@ -139,6 +139,7 @@ class PublicMixin(ExchangeState):
             m.seq += 1
             m.sent_book = self._book_state(m)
             m.sent_book["synced"] = {}
+        m.books_ms = self.now()
         bids, asks = _lv(m.bids, 400), _lv(m.asks, 400)
         return {"asks": asks, "bids": bids, "ts": str(m.ts or self.now()), "checksum": checksum(bids, asks),
                 "prevSeqId": -1, "seqId": m.seq}
@@ -197,16 +198,20 @@ class PublicMixin(ExchangeState):
             return
         new["synced"] = {}
         m.sent_book = new
+        m.books_ms = self.now()
         bids, asks = _lv(m.bids, 25), _lv(m.asks, 25)
         self.emit("books", {"channel": "books", "instId": m.instId}, [{
             "asks": delta["asks"], "bids": delta["bids"], "ts": ts, "checksum": checksum(bids, asks),
             "prevSeqId": prev, "seqId": m.seq}])
 
-    def keepalive_books(self) -> None:
-        """Idle keep-alive: an empty update with seqId == prevSeqId for every subscribed book."""
+    def keepalive_books(self, quiet_ms: int) -> None:
+        """OKX's idle keep-alive: an empty update (seqId == prevSeqId) for each subscribed book that has sent
+        nothing for quiet_ms; a book that changes keeps sending updates instead."""
+        now = self.now()
         for inst_id, m in self.markets.items():
-            if self.wants("books", inst_id) and m.sent_book.get("synced") is not None:
-                self._emit_books_update(m, str(self.now()), force=True)
+            if (now - m.books_ms >= quiet_ms and self.wants("books", inst_id)
+                    and m.sent_book.get("synced") is not None):
+                self._emit_books_update(m, str(now), force=True)
 
     def top_price(self, inst_id: str) -> Decimal:
         m = self.markets[inst_id]

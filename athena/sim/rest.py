@@ -146,6 +146,10 @@ def h_leverage_info(srv: SimServer, q: dict[str, str], body: Any) -> Result:
     return ok(out)
 
 
+def h_trade_fee(srv: SimServer, q: dict[str, str], body: Any) -> Result:
+    return ok([srv.exchange.trade_fee(q)])
+
+
 def h_set_pos_mode(srv: SimServer, q: dict[str, str], body: Any) -> Result:
     return ok([srv.exchange.set_position_mode(_obj(body))])
 
@@ -244,6 +248,7 @@ ROUTES: dict[str, Route] = {
     f"{P}/account/set-leverage": Route("POST", h_set_leverage, True, 20),
     f"{P}/account/leverage-info": Route("GET", h_leverage_info, True, 20),
     f"{P}/account/set-position-mode": Route("POST", h_set_pos_mode, True, 5),
+    f"{P}/account/trade-fee": Route("GET", h_trade_fee, True, 5),
     f"{P}/trade/order": Route("GET", h_get_order, True, 60, per_inst=True),
     f"{P}/trade/orders-pending": Route("GET", h_pending, True, 60),
     f"{P}/trade/orders-history": Route("GET", h_history, True, 40),

@@ -185,13 +185,10 @@ class SimServer:
                 self.market.step()
 
     async def _timer_loop(self) -> None:
-        last_books = time.monotonic()
         while True:
             await asyncio.sleep(0.05)
             self.exchange.poll()
-            if time.monotonic() - last_books >= self.config.books_keepalive_s:
-                last_books = time.monotonic()
-                self.exchange.keepalive_books()
+            self.exchange.keepalive_books(int(self.config.books_keepalive_s * 1000))
 
     def now_ms(self) -> int:
         """The server's wall clock in ms, shifted by the /sim/skew admin setting."""

@@ -14,7 +14,7 @@ import asyncio
 import secrets
 import struct
 import time
-from collections import deque
+from collections import Counter, deque
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -30,8 +30,11 @@ if TYPE_CHECKING:
 
 PUBLIC = {"tickers", "books5", "bbo-tbt", "books", "trades", "mark-price"}
 PRIVATE = {"orders", "positions", "account"}
-BUSINESS = {"orders-algo"}
-ALLOWED = {"public": PUBLIC, "private": PRIVATE | BUSINESS, "business": BUSINESS}
+# algo-advance carries trailing / iceberg / TWAP algos, which the sim does not offer: acked, never pushed.
+BUSINESS = {"orders-algo", "algo-advance"}
+INSTRUMENTS = "instruments"  # public, per instType (no instId)
+INST_TYPES = {"SPOT", "MARGIN", "SWAP", "FUTURES", "OPTION"}
+ALLOWED = {"public": PUBLIC | {INSTRUMENTS}, "private": PRIVATE | BUSINESS, "business": BUSINESS}
 OPS = {"order", "batch-orders", "cancel-order", "batch-cancel-orders", "amend-order", "batch-amend-orders"}
 
 
@@ -88,6 +91,7 @@ class WsHub:
         self.pub: dict[tuple[str, str], set[Conn]] = {}
         self.priv: dict[str, dict[Conn, list[dict[str, Any]]]] = {}
         self.pushes = 0  # data frames handed to sockets
+        self.subscribed: Counter[str] = Counter()  # accepted subscriptions per channel, ever (tests, stats)
         self._keys: dict[int, str] = {}  # id(private sub arg) -> its _key, computed once at subscribe, not per push
         self._tasks: set[asyncio.Future[Any]] = set()
 
@@ -290,6 +294,9 @@ class WsHub:
         if (ch in PRIVATE or ch in BUSINESS) and not c.logged_in:
             self._error(c, "60011", req_id=req_id)
             return
+        if ch == INSTRUMENTS:
+            self._subscribe_instruments(c, arg, req_id)
+            return
         inst_id = arg.get("instId", "")
         if ch in PUBLIC and inst_id not in ex.insts:
             self._error(c, "60018", _dumps(arg).decode(), req_id)
@@ -298,6 +305,7 @@ class WsHub:
             self._error(c, "60018", _dumps(arg).decode(), req_id)
             return
         c.send(_dumps({**extra, "event": "subscribe", "arg": arg, "connId": c.conn_id}))
+        self.subscribed[ch] += 1
         key = _key(arg)
         c.sub_reqs[key] = c.sub_reqs.get(key, 0) + 1
         if key in c.subs:
@@ -312,6 +320,25 @@ class WsHub:
             n = sum(1 for x in self.priv[ch] if x is not None)
             self._event(c, "channel-conn-count", channel=ch, connCount=str(n))
             self._initial_private(c, ch, arg)
+
+    def _subscribe_instruments(self, c: Conn, arg: dict[str, Any], req_id: str | None) -> None:
+        """OKX pushes the full list of the instType once on subscribe, then only on a change (the sim's
+        instruments never change). Other instTypes are listed empty, as over REST: acked, nothing pushed."""
+        inst_type = arg.get("instType")
+        if inst_type not in INST_TYPES:
+            self._error(c, "60018", _dumps(arg).decode(), req_id)
+            return
+        extra = {"id": req_id} if req_id else {}
+        c.send(_dumps({**extra, "event": "subscribe", "arg": arg, "connId": c.conn_id}))
+        self.subscribed[INSTRUMENTS] += 1
+        key = _key(arg)
+        c.sub_reqs[key] = c.sub_reqs.get(key, 0) + 1
+        if key in c.subs:
+            return
+        c.subs[key] = arg
+        if inst_type == "SWAP":
+            rows = [si.row for si in self.srv.exchange.insts.values()]
+            c.send(_dumps({"arg": arg, "data": rows}), True)
 
     def _initial_public(self, c: Conn, ch: str, inst_id: str, arg: dict[str, Any]) -> None:
         ex = self.srv.exchange
@@ -348,6 +375,8 @@ class WsHub:
 
     def _unsub(self, c: Conn, arg: dict[str, Any]) -> None:
         ch = arg.get("channel", "")
+        if ch == INSTRUMENTS:
+            return  # nothing registered: the list is pushed once, at subscribe
         if ch in PUBLIC:
             s = self.pub.get((ch, arg.get("instId", "")))
             if s:
@@ -362,21 +391,30 @@ class WsHub:
                 subs.pop(c, None)
 
     def _trade_op(self, c: Conn, req: dict[str, Any], op: str, args: Any, req_id: str | None) -> None:
+        """One WS trade op. Every reply is {id, op, code, msg, data, inTime, outTime} (OKX's documented shape);
+        a refused op (URL, login, args, expTime) has empty data and changed nothing."""
         in_time = str(time.time_ns() // 1000)
         base = {"id": req_id or "", "op": op}
+
+        def refuse(code: str, *fmt: str) -> None:
+            c.send(_dumps({**base, "code": code, "msg": msg(code, *fmt), "data": [], "inTime": in_time,
+                           "outTime": str(time.time_ns() // 1000)}))
+
         if c.kind != "private":
-            c.send(_dumps({**base, "code": "60018", "msg": msg("60018", op), "data": []}))
+            refuse("60028")
             return
         if not c.logged_in:
-            c.send(_dumps({**base, "code": "60011", "msg": msg("60011"), "data": []}))
+            refuse("60011")
             return
-        if not isinstance(args, list) or not args or len(args) > 20 or not all(isinstance(a, dict) for a in args):
-            c.send(_dumps({**base, "code": "60013", "msg": msg("60013"), "data": []}))
+        batch = op.startswith("batch")
+        if (not isinstance(args, list) or not args or len(args) > (20 if batch else 1)
+                or not all(isinstance(a, dict) for a in args)):
+            refuse("60013")
             return
         if op not in ("cancel-order", "batch-cancel-orders"):
             err = exp_time_error(req.get("expTime"), self.srv.now_ms())
             if err:  # OKX: a place/amend op past its expTime is not processed
-                c.send(_dumps({**base, "code": err, "msg": msg(err, "expTime"), "data": []}))
+                refuse(err, "expTime")
                 return
         ex = self.srv.exchange
         fn = {"order": self.srv.place, "batch-orders": self.srv.place, "cancel-order": ex.cancel_order,
@@ -386,10 +424,12 @@ class WsHub:
         try:
             items = [fn(a) for a in args]
         except BadParam as e:
-            c.send(_dumps({**base, "code": e.code, "msg": msg(e.code, e.name), "data": []}))
+            refuse(e.code, e.name)
             return
-        code, message, data = items_result(items, batch=op.startswith("batch"))
-        reply = _dumps({**base, "code": code, "msg": message, "data": data, "inTime": in_time,
+        code, _, data = items_result(items, batch=batch)
+        # OKX's WS op replies carry an empty msg with code 1 / 2 (its docs' examples); REST says "All operations
+        # failed" and so on.
+        reply = _dumps({**base, "code": code, "msg": "", "data": data, "inTime": in_time,
                         "outTime": str(time.time_ns() // 1000)})
         if self.srv.faults.push_before_ack or c.closed:
             c.send(reply)
