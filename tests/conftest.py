@@ -89,9 +89,17 @@ def var_dir(tmp_path: Path) -> Path:
 
 
 
+# The one skip a developer's machine may take: NautilusTrader needs Python >= 3.12, which `make test`
+# finds (pyenv, PATH) or provisions (uv) and which CI always has. Under ATHENA_STRICT_SKIPS=1 (.ci/run)
+# it fails like any other skip.
+ALLOWED_SKIPS = ("NAUTILUS CONFORMANCE NOT RUN",)
+
+
 def _skip_is_failure(report: pytest.TestReport | pytest.CollectReport) -> None:
     if report.skipped and not hasattr(report, "wasxfail"):
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        if os.environ.get("ATHENA_STRICT_SKIPS") != "1" and any(a in reason for a in ALLOWED_SKIPS):
+            return
         report.outcome = "failed"
         report.longrepr = f"skipped, which this suite treats as a failure: {reason}"
 
