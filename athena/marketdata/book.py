@@ -26,8 +26,8 @@ class ChecksumBook:
 
     def __init__(self, instId: str) -> None:
         self.instId = instId
-        self.bids: dict[Decimal, list[str]] = {}  # px -> [px, sz, "0", count] as sent
-        self.asks: dict[Decimal, list[str]] = {}
+        self.bids: dict[Decimal, tuple[list[str], Level]] = {}  # px -> ([px, sz, "0", count] as sent, Level)
+        self.asks: dict[Decimal, tuple[list[str], Level]] = {}
         self._bid_px: list[Decimal] = []  # ascending
         self._ask_px: list[Decimal] = []
         self.seqId: int | None = None
@@ -69,17 +69,17 @@ class ChecksumBook:
 
     def checksum(self) -> int:
         n = 25
-        bids = [self.bids[p] for p in reversed(self._bid_px[-n:])]
-        asks = [self.asks[p] for p in self._ask_px[:n]]
+        bids = [self.bids[p][0] for p in reversed(self._bid_px[-n:])]
+        asks = [self.asks[p][0] for p in self._ask_px[:n]]
         return okx_checksum(bids, asks)
 
     def top(self, n: int = 25) -> BookTop:
-        bids = tuple(_level(self.bids[p]) for p in reversed(self._bid_px[-n:]))
-        asks = tuple(_level(self.asks[p]) for p in self._ask_px[:n])
+        bids = tuple(self.bids[p][1] for p in reversed(self._bid_px[-n:]))
+        asks = tuple(self.asks[p][1] for p in self._ask_px[:n])
         return BookTop(self.instId, bids, asks, self.ts, self.seqId if self.seqId is not None else -1)
 
 
-def _levels(raw: Any) -> list[tuple[Decimal, Decimal, list[str]]]:
+def _levels(raw: Any) -> list[tuple[Decimal, Decimal, list[str], int]]:
     out = []
     for lv in raw:
         px_s, sz_s = lv[0], lv[1]
@@ -88,21 +88,18 @@ def _levels(raw: Any) -> list[tuple[Decimal, Decimal, list[str]]]:
         px, sz = Decimal(px_s), Decimal(sz_s)
         if not (px.is_finite() and sz.is_finite()) or px <= 0 or sz < 0:
             raise ValueError(f"book level: bad px/sz {px_s!r}/{sz_s!r}")
-        out.append((px, sz, [px_s, sz_s, "0", str(lv[3]) if len(lv) > 3 else "0"]))
+        count = str(lv[3]) if len(lv) > 3 else "0"
+        out.append((px, sz, [px_s, sz_s, "0", count], int(count) if count.isdigit() else 0))
     return out
 
 
-def _apply(levels: list[tuple[Decimal, Decimal, list[str]]], side: dict[Decimal, list[str]],
+def _apply(levels: list[tuple[Decimal, Decimal, list[str], int]], side: dict[Decimal, tuple[list[str], Level]],
            prices: list[Decimal]) -> None:
-    for px, sz, lv in levels:
+    for px, sz, lv, count in levels:
         if sz == 0:
             if side.pop(px, None) is not None:
                 del prices[bisect_left(prices, px)]
             continue
         if px not in side:
             prices.insert(bisect_left(prices, px), px)
-        side[px] = lv
-
-
-def _level(lv: list[str]) -> Level:
-    return Level(Decimal(lv[0]), Decimal(lv[1]), int(lv[3]) if lv[3].isdigit() else 0)
+        side[px] = (lv, Level(px, sz, count))
