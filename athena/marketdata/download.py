@@ -104,9 +104,9 @@ class OkxHistoryClient:
     def close(self) -> None:
         self.http.close()
 
-    def get(self, path: str, params: dict[str, str]) -> list[Any]:
+    def get(self, path: str, params: dict[str, str], retries: int = MAX_RETRIES) -> list[Any]:
         pacer = self.pacers.get(path)
-        for attempt in range(MAX_RETRIES + 1):
+        for attempt in range(retries + 1):
             if pacer is not None:
                 pacer.wait()
             try:
@@ -135,13 +135,14 @@ class OkxHistoryClient:
                     self.stats.rate_limited += 1
                 elif code not in ("50001", "50013", "50026") and resp.status_code < 500:
                     raise DownloadError(f"{problem} (instId {params.get('instId')})")
-            if attempt < MAX_RETRIES:
+            if attempt < retries:
                 self.stats.retries += 1
                 self.sleep(min(30.0, 0.5 * 2**attempt))
-        raise DownloadError(f"{problem}; gave up after {MAX_RETRIES + 1} tries (run again: it resumes)")
+        raise DownloadError(f"{problem}; gave up after {retries + 1} tries (run again: it resumes)")
 
     def server_now(self) -> int:
-        data = self.get("/api/v5/public/time", {})
+        """OKX's clock; also the first contact, so a wrong URL fails within seconds, not minutes."""
+        data = self.get("/api/v5/public/time", {}, retries=2)
         try:
             return int(data[0]["ts"])
         except (IndexError, KeyError, TypeError, ValueError):
