@@ -381,10 +381,10 @@ def main(argv: list[str] | None = None) -> int:
         while not stop.wait(0.5):
             now = time.monotonic()
             flush = now - last_flush >= args.flush_s
+            writer.tick(flush)
             if flush:
                 last_flush = now
-                _status(args.out, rec)
-            writer.tick(flush)
+                _status(args.out, rec)  # after the flush: what it counts is on disk
             if args.duration and now - t0 >= args.duration:
                 break
     finally:

@@ -3,11 +3,14 @@ WebSocket over real HTTP/WS on loopback."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from athena.marketdata.record import Recorder, RotatingWriter
 from athena.sim.server import SimServer
 
 BTC, ETH = "BTC-USDT-SWAP", "ETH-USDT-SWAP"
@@ -62,3 +65,33 @@ def get(srv: SimServer, path: str, **params: Any) -> Any:
 
     r = requests.get(f"{srv.url}/api/v5/{path}", params=params, timeout=10)
     return r.status_code, r.json()
+
+
+class Running:
+    """A Recorder and its writer, pumped the way `athena record`'s main loop pumps them."""
+
+    def __init__(self, url: str, out: Path, insts: list[str], channels: list[str], rotate_s: float = 3600) -> None:
+        self.writer = RotatingWriter(out, rotate_s=rotate_s)
+        self.rec = Recorder(url, insts, channels, self.writer, backoff_initial_s=0.05, backoff_max_s=0.2)
+        self.rec.start()
+
+    def until(self, pred: Callable[[], bool], timeout: float = 30.0) -> None:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            self.writer.tick(flush=True)
+            if pred():
+                return
+            time.sleep(0.05)
+        raise AssertionError(f"condition not met within {timeout}s")
+
+    def stop(self) -> None:
+        self.rec.stop()
+        self.writer.close()
+
+
+@pytest.fixture()
+def running() -> Iterator[list[Running]]:
+    started: list[Running] = []
+    yield started
+    for r in started:
+        r.stop()
