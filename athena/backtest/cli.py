@@ -69,7 +69,7 @@ def _events(args: argparse.Namespace) -> tuple[list[MarketEvent], dict[str, Any]
 def _data_events(args: argparse.Namespace, insts: list[str]) -> tuple[list[MarketEvent], dict[str, Any]]:
     table = {si.instId: (si.inst.tickSz, si.inst.lotSz, si.inst.ctVal) for si in default_instruments()}
     src = open_source(list(args.data), args.format, insts or None, table, args.tardis_amount)
-    feed = Feed(approx_book=src.approx_book, instruments={k: (v[0], v[1]) for k, v in table.items()})
+    feed = Feed(approx_book=True if src.approx_book else None, instruments={k: (v[0], v[1]) for k, v in table.items()})
     events = list(feed.events(src.pushes()))
     unknown = sorted({e.instId for e in events} - set(table))
     if unknown:
@@ -77,16 +77,23 @@ def _data_events(args: argparse.Namespace, insts: list[str]) -> tuple[list[Marke
                          f"{', '.join(sorted(table))}); pick instruments with --instIds")
     st = feed.stats
     gaps = [*src.gaps, *st.gaps]
-    if src.approx_book:
-        book = ("APPROXIMATED from trades (no book in the data): best bid/ask from the last sell/buy print, "
-                "5 levels a tick apart, equal sizes (median trade size): no depth, no imbalance")
-    elif st.books_rebuilt:
-        book = (f"rebuilt from books snapshots + updates: {st.checksums_checked} checksums verified, "
-                f"{st.checksum_failures} failed, {st.seq_gaps} seqId gaps")
-        if not st.checksums_checked:
-            book += " (no checksum in the data: seqId chain only)"
-    else:
-        book = "as sent (books5 / bbo-tbt snapshots)"
+    approx = ("APPROXIMATED from trades (no book in the data): best bid/ask from the last sell/buy print, "
+              "5 levels a tick apart, equal sizes (median trade size): no depth, no imbalance")
+    parts = []
+    if st.books_rebuilt:
+        rebuilt = (f"rebuilt from books snapshots + updates: {st.checksums_checked} checksums verified, "
+                   f"{st.checksum_failures} failed, {st.seq_gaps} seqId gaps")
+        parts.append(rebuilt + (" (no checksum in the data: seqId chain only)" if not st.checksums_checked else ""))
+    if st.top_books:
+        parts.append("as sent (books5 / bbo-tbt snapshots)")
+    never = sorted(st.approximated - set(feed.book_channel))  # instruments that never had a book
+    if never:
+        whole = not (st.books_rebuilt or st.top_books)
+        parts.append(approx if whole else f"for {', '.join(never)}: {approx}")
+    book = "; ".join(parts) or "none in the data"
+    early = sorted(st.approximated & set(feed.book_channel))
+    if early:
+        src.notes.append(f"trades of {', '.join(early)} before its first book got a book approximated from them")
     source = {
         "format": src.format, "paths": [str(p) for p in src.paths], "description": src.description,
         "instIds": sorted(st.instIds), "period": _period(events), "book": book,

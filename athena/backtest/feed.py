@@ -11,7 +11,8 @@ events:
 - with several book channels for one instrument the deepest wins (books > books5 > bbo-tbt);
 - trades; mark-price (the exchange's mark is pinned to it); funding-rate (counted and reported: the
   sim's matching engine has no funding settlement);
-- `approx_book=True` (trades-only data): a book APPROXIMATED from the trades, see TradeBook.
+- an instrument with trades but no book channel gets a book APPROXIMATED from its trades (TradeBook);
+  `approx_book=True` (data that never has a book: a store) does so from the start.
 Lines that are not data pushes (subscribe acks, blank lines) are skipped; a malformed data line
 raises FeedError naming the file and line.
 """
@@ -60,6 +61,7 @@ class MarketEvent:
 class FeedStats:
     events: int = 0
     books_rebuilt: int = 0
+    top_books: int = 0
     checksums_checked: int = 0
     checksum_failures: int = 0
     seq_gaps: int = 0
@@ -71,6 +73,7 @@ class FeedStats:
     first_ts: int = 0
     last_ts: int = 0
     instIds: set[str] = field(default_factory=set)
+    approximated: set[str] = field(default_factory=set)  # instIds whose book came from trades
     gaps: list[dict[str, Any]] = field(default_factory=list)
     gaps_dropped: int = 0
 
@@ -120,15 +123,16 @@ class TradeBook:
 class Feed:
     """Pushes -> MarketEvents, with the books rebuilt and checked. One Feed per replay (it has state)."""
 
-    def __init__(self, depth: int = 25, approx_book: bool = False,
+    def __init__(self, depth: int = 25, approx_book: bool | None = None,
                  instruments: dict[str, tuple[Decimal, Decimal]] | None = None) -> None:
         self.depth = depth
-        self.approx_book = approx_book
+        self.approx_book = approx_book  # None: for instruments without a book channel (so far)
         self.instruments = instruments or {}  # instId -> (tickSz, lotSz), for the approximated book
         self.books: dict[str, ChecksumBook] = {}
         self.invalid_since: dict[str, tuple[int, str]] = {}  # instId -> (ts the book went bad, why)
         self.book_channel: dict[str, str] = {}
         self.trade_books: dict[str, TradeBook] = {}
+        self._stream_gap: dict[str, Any] | None = None
         self.stats = FeedStats()
 
     def events(self, pushes: Iterable[Located]) -> Iterator[MarketEvent]:
@@ -141,6 +145,9 @@ class Feed:
             except Exception as exc:
                 raise FeedError(f"{origin}:{line}: {exc}") from None
             for ev in out:
+                if self._stream_gap is not None:  # the first event after a reconnect closes the hole
+                    st.gap({**self._stream_gap, "to_ts": ev.ts})
+                    self._stream_gap = None
                 st.events += 1
                 st.first_ts = st.first_ts or ev.ts
                 st.last_ts = max(st.last_ts, ev.ts)
@@ -169,6 +176,7 @@ class Feed:
             for d in data:
                 book = parse.book_top(instId or d.get("instId", ""), d)
                 out.append(MarketEvent(book.ts, book.instId, book=book))
+            self.stats.top_books += len(out)
             return out
         if channel == "trades":
             return self._trades(data)
@@ -237,19 +245,20 @@ class Feed:
             if book is not None and book.valid:
                 book.valid = False
                 self.invalid_since.setdefault(instId, (st.last_ts, why))
-        if msg.get("event") == "athena-reconnect" and not self.books:
-            st.gap({"instId": "", "channel": "", "from_ts": st.last_ts, "to_ts": None, "reason": why})
+        if msg.get("event") == "athena-reconnect" and self._stream_gap is None:
+            self._stream_gap = {"instId": "", "channel": "all channels", "from_ts": st.last_ts, "reason": why}
 
     def _trades(self, data: list[Any]) -> list[MarketEvent]:
         out = []
         for d in data:
             t = parse.trade(d)
-            if self.approx_book:
+            if self.approx_book or (self.approx_book is None and t.instId not in self.book_channel):
                 tb = self.trade_books.get(t.instId)
                 if tb is None:
                     tick, lot = self.instruments.get(t.instId, (Decimal("0.1"), Decimal("0.01")))
                     tb = self.trade_books[t.instId] = TradeBook(t.instId, tick, lot)
                 self.stats.approx_books += 1
+                self.stats.approximated.add(t.instId)
                 out.append(MarketEvent(t.ts, t.instId, book=tb.on_trade(t)))
             out.append(MarketEvent(t.ts, t.instId, trade=t))
         return out

@@ -245,7 +245,10 @@ class Downloader:
                     break
                 if ts < hi and kind.confirmed(row):
                     pending.append(row)
-            cursor = kind.cursor(rows[-1])
+            prev, cursor = cursor, kind.cursor(rows[-1])
+            if cursor == prev:
+                raise DownloadError(f"{kind.path} answered the same page twice for {instId} (after={cursor}): "
+                                    "it does not page as OKX does")
             self.on_page(instId, kind.name, day, len(pending))
             if pages % PAGES_PER_CHUNK == 0 and not done:
                 chunks = self._flush(part, chunks, pending, cursor, lo, hi, requests0 + pages)

@@ -223,6 +223,7 @@ class Recorder(WsConnection):
 
     def on_message(self, raw: bytes) -> None:
         recv = _now_ms()
+        raw = raw.strip()
         try:
             msg = orjson.loads(raw)
         except orjson.JSONDecodeError:
@@ -231,7 +232,7 @@ class Recorder(WsConnection):
         if not isinstance(msg, dict) or not raw.startswith(b"{") or len(msg) == 0:
             self.malformed("not_an_object", raw)
             return
-        line = b'{"recvTs":"%d",' % recv + raw[1:].rstrip() + b"\n"
+        line = b'{"recvTs":"%d",' % recv + raw[1:] + b"\n"
         arg = msg.get("arg")
         if not isinstance(arg, dict):
             arg = {}

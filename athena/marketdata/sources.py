@@ -169,9 +169,9 @@ def _summaries(files: list[Path], src: Source) -> None:
             continue
         if not doc.get("complete"):
             src.notes.append(f"{f.name}: not closed by the recorder (it stopped abruptly, or is still recording)")
-        for g in doc.get("gaps") or []:
-            src.gaps.append({"file": f.name, "reason": g.get("kind", "gap"), "instId": g.get("instId", ""),
-                             "from_recv": g.get("from_recv"), "to_recv": g.get("to_recv")})
+        if doc.get("reconnects") or doc.get("resyncs"):  # the feed finds these in the data itself, in OKX time
+            src.notes.append(f"{f.name}: the recorder noted {doc.get('reconnects', 0)} reconnects and "
+                             f"{len(doc.get('resyncs') or [])} resyncs")
 
 
 def _lines(path: Path, src: Source) -> Iterator[tuple[int, dict[str, Any]]]:

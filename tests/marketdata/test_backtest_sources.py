@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from athena.backtest.cli import main as backtest_main
+from athena.backtest.feed import Feed
 from athena.marketdata import download
 from athena.marketdata.sources import SourceError, detect, open_source
 from athena.sim.server import SimServer
@@ -122,3 +123,25 @@ def test_formats_are_detected_and_mixtures_refused(tmp_path: Path, capsys: Any) 
                        '"tradeId":"1","px":"0.00001","sz":"1","side":"buy","ts":"1"}]}\n')
     assert backtest_main(["--data", str(unknown), "--out", str(tmp_path / "r")]) == 2
     assert "has no PEPE-USDT-SWAP" in capsys.readouterr().err
+
+
+def test_a_reconnect_in_a_recording_is_a_gap_in_the_report(tmp_path: Path) -> None:
+    def trade(ts: int, recv: int) -> str:
+        return json.dumps({"recvTs": str(recv), "arg": {"channel": "trades", "instId": BTC}, "data": [
+            {"instId": BTC, "tradeId": str(ts), "px": "100000.1", "sz": "1", "side": "buy", "ts": str(ts)}]})
+
+    path = tmp_path / "okx-public-20261201T000000Z.jsonl"
+    path.write_text("\n".join([trade(1_000, 1_003), trade(2_000, 2_004),
+                                json.dumps({"recvTs": "2100", "event": "athena-reconnect"}),
+                                trade(9_000, 9_002), trade(9_500, 9_501)]) + "\n")
+    src = open_source([path])
+    assert src.format == "recorded"
+    feed = Feed()
+    assert len(list(feed.events(src.pushes()))) == 8  # trades only: each with a book approximated from it
+    assert feed.stats.gaps == [{"instId": "", "channel": "all channels", "from_ts": 2_000, "to_ts": 9_000,
+                                "reason": "recorder reconnected"}]
+    out = tmp_path / "r"
+    assert backtest_main(["--data", str(path), "--out", str(out), "--quiet"]) == 0
+    meta = report(out)["meta"]["source"]
+    assert meta["book"].startswith("APPROXIMATED from trades (no book in the data)")
+    assert meta["gaps"] == ["all channels 1970-01-01T00:00:02.000Z .. 1970-01-01T00:00:09.000Z (recorder reconnected)"]
