@@ -186,3 +186,24 @@ def test_store_rows_are_okx_rows_and_decimal_exact(history_sim: SimServer, tmp_p
     assert len(rows) == 6 and all(len(r) == 9 and r[8] == "1" for r in rows)
     assert all(isinstance(x, str) for r in rows for x in r)  # OKX's strings, never floats
     assert sum(Decimal(r[5]) for r in rows) == sum(Decimal(t[3]) for t in sim_trades(history_sim))
+
+
+def test_progress_bar_on_a_terminal(history_sim: SimServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                    capsys: Any) -> None:
+    monkeypatch.setattr("sys.stdout.isatty", lambda: True)
+    bars: list[Any] = []
+    real = download._Progress.begin
+
+    def begin(self: Any, *a: Any) -> None:
+        real(self, *a)
+        bars.append(self.bar)
+
+    monkeypatch.setattr(download._Progress, "begin", begin)
+    out = tmp_path / "store"
+    assert download.main(["--url", history_sim.url, "--instIds", BTC, "--kinds", "candles,funding",
+                          "--start", "2026-11-30", "--out", str(out)]) == 0
+    (bar,) = bars
+    tasks = {t.description.split()[1]: t for t in bar.tasks}
+    assert set(tasks) == {"candles-1m", "funding"}
+    assert all(t.total == 2 and t.completed == 2 for t in tasks.values())  # two UTC days each
+    assert tasks["candles-1m"].fields["rows"] == BACKFILL_S // 60 and tasks["funding"].fields["rows"] == 4
