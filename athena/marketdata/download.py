@@ -227,6 +227,8 @@ class Downloader:
             stats.days_skipped += 1
             self.on_day(have, True)
             return have
+        if have is not None:  # the day file is rewritten: it must keep what it held
+            lo, hi = min(lo, have.from_ts), max(hi, have.to_ts)
         part = store.part_dir(instId, kind.name, day)
         cursor, chunks, requests0 = self._resume(part, lo, hi)
         pending: list[Any] = []

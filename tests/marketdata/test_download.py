@@ -207,3 +207,12 @@ def test_progress_bar_on_a_terminal(history_sim: SimServer, tmp_path: Path, monk
     assert set(tasks) == {"candles-1m", "funding"}
     assert all(t.total == 2 and t.completed == 2 for t in tasks.values())  # two UTC days each
     assert tasks["candles-1m"].fields["rows"] == BACKFILL_S // 60 and tasks["funding"].fields["rows"] == 4
+
+
+def test_a_second_range_of_the_same_day_keeps_the_first(history_sim: SimServer, tmp_path: Path) -> None:
+    out = tmp_path / "store"
+    assert run(history_sim, out, "--kinds", "trades", "--start", "2026-12-01T05:50") == 0
+    assert run(history_sim, out, "--kinds", "trades", "--start", "2026-12-01T05:30", "--end", "2026-12-01T05:40") == 0
+    (meta,) = Store(out).inventory()[BTC]["trades"]
+    assert (meta.from_ts, meta.to_ts) == (T0 - 30 * 60_000, T0)  # the union, not the last range
+    assert stored_trades(out) == sim_trades(history_sim)
