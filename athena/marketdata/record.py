@@ -232,6 +232,8 @@ class Recorder(WsConnection):
         if not isinstance(msg, dict) or not raw.startswith(b"{") or len(msg) == 0:
             self.malformed("not_an_object", raw)
             return
+        if b"\n" in raw or b"\r" in raw:
+            raw = orjson.dumps(msg)  # one message, one line: whitespace a peer put inside goes
         line = b'{"recvTs":"%d",' % recv + raw[1:] + b"\n"
         arg = msg.get("arg")
         if not isinstance(arg, dict):

@@ -44,7 +44,8 @@ def test_recorder_writes_every_object_and_never_raises(tmp_path_factory: Any, fr
     resubscribes: list[dict[str, Any]] = []
     rec.resubscribe = resubscribes.append  # type: ignore[method-assign, assignment]
     rec.on_message(S.frame(BOOKS[0]))
-    objects = 1
+    rec.on_message(json.dumps(VALID[0], indent=2).encode())  # a pretty-printed frame is still one line
+    objects = 2
     for raw in frames:
         rec.on_message(raw)  # must not raise
         try:
@@ -61,6 +62,6 @@ def test_recorder_writes_every_object_and_never_raises(tmp_path_factory: Any, fr
     written = [x for x in lines if not str(x.get("event", "")).startswith("athena-")]
     assert len(written) == objects
     assert all("recvTs" in x for x in lines)
-    assert sum(rec.stats.malformed.values()) == len(frames) + 1 - objects
+    assert sum(rec.stats.malformed.values()) == len(frames) + 2 - objects
     if rec.resyncs:
         assert resubscribes and all(a == {"channel": "books", "instId": S.INST} for a in resubscribes)
