@@ -68,6 +68,9 @@ def test_recorder_service_records_public_data_into_the_volume() -> None:
     check = " ".join(rec["healthcheck"]["test"])
     assert f"{args.out}/{STATUS_FILE}" in check and "'connected'" in check
     assert rec["stop_grace_period"] == "30s"
+    env_example = (ROOT / ".env.example").read_text()
+    for var in re.findall(r"\$\{([A-Z_]+):-", " ".join(map(str, rec["command"]))):
+        assert f"# {var}=" in env_example, var  # every knob of the service is documented
 
 
 def test_flower_requires_basic_auth() -> None:
