@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
+import shutil
 import sys
 import tempfile
 import time
@@ -57,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tick-ms", type=int, default=100, help="the sim's market step")
     ap.add_argument("--name", default="recorder", help="result name (var/bench/<name>.json)")
     ap.add_argument("--quick", action="store_true", help="a 12-second smoke run")
+    ap.add_argument("--keep", action="store_true", help="keep the recording (a temp dir) for a look or a backtest")
     args = ap.parse_args(argv)
     if args.quick:
         args.duration, args.every, args.rotate_minutes, args.drop_every = 12.0, 1.0, 0.1, 5.0
@@ -158,6 +160,10 @@ def main(argv: list[str] | None = None) -> int:
           f"line counts {'all match' if not mismatched else 'MISMATCH ' + str(mismatched)}; "
           f"{'all files closed cleanly' if not unclean else 'UNCLEAN ' + str(unclean)}  load {load0} -> {loadavg()}")
     write_json(args.name, doc)
+    if args.keep:
+        print(f"recording kept in {out}")
+    else:
+        shutil.rmtree(work, ignore_errors=True)
     return 0 if not mismatched and not unclean and rc == 0 else 1
 
 
