@@ -249,7 +249,7 @@ class Recorder(WsConnection):
                 if self.down_since is not None:
                     w.current().note("gap", {"kind": "reconnect", "from_recv": self.down_since, "to_recv": recv})
                     self.down_since = None
-                if channel == "books":
+                if channel == "books" and instId in self.books:  # only the books we asked for
                     self._check_book(instId, msg, data, recv)
             else:
                 w.write(line, recv)
@@ -269,9 +269,7 @@ class Recorder(WsConnection):
             self.force_reconnect()
 
     def _check_book(self, instId: str, msg: dict[str, Any], data: list[Any], recv: int) -> None:
-        book = self.books.get(instId)
-        if book is None:
-            book = self.books[instId] = ChecksumBook(instId)
+        book = self.books[instId]
         snapshot = msg.get("action") == "snapshot"
         summary = self.writer.current()
         for d in data:

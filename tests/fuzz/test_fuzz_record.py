@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from athena.marketdata.record import Recorder, RotatingWriter
@@ -36,6 +36,7 @@ def _frames() -> st.SearchStrategy[bytes]:
 
 @scaled(300)
 @given(frames=st.lists(_frames(), min_size=1, max_size=8))
+@example(frames=[b'{"arg": {"channel": "books"}, "action": "snapshot", "data": [{}]}'])  # no instId: found by this test
 def test_recorder_writes_every_object_and_never_raises(tmp_path_factory: Any, frames: list[bytes]) -> None:
     tried("record.on_message")
     out: Path = tmp_path_factory.mktemp("rec")
