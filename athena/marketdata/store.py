@@ -8,10 +8,11 @@
 Kinds: `trades`, `funding`, `candles-<bar>`, `mark-candles-<bar>` (e.g. candles-1m).
 
 Why gzip JSON lines and not Parquet (pyarrow): the rows stay OKX's own JSON, readable with zcat and
-jq, parsed by the same code as the live feed; gzip is in the standard library (pyarrow is a ~100 MB
+jq, parsed by the same code as the live feed; gzip is in the standard library (pyarrow is a large binary
 dependency for a columnar format whose strengths, column scans over billions of rows, a replay that
 reads every row in time order does not use); a day file is written once and never rewritten, and a
-gzip file can be streamed row by row with flat memory. OKX's trades compress about 6-8x.
+gzip file can be streamed row by row with flat memory. Trade rows compress about 10x (measured on the
+sim's; docs/MARKETDATA.md).
 """
 
 from __future__ import annotations
