@@ -73,6 +73,13 @@ class ChecksumBook:
         asks = [self.asks[p][0] for p in self._ask_px[:n]]
         return okx_checksum(bids, asks)
 
+    def snapshot_data(self) -> dict[str, Any]:
+        """The whole book as a `books` snapshot item, with the strings OKX sent and its seqId."""
+        return {"asks": [self.asks[p][0] for p in self._ask_px],
+                "bids": [self.bids[p][0] for p in reversed(self._bid_px)],
+                "ts": str(self.ts), "checksum": self.checksum(), "prevSeqId": -1,
+                "seqId": self.seqId if self.seqId is not None else -1}
+
     def top(self, n: int = 25) -> BookTop:
         bids = tuple(self.bids[p][1] for p in reversed(self._bid_px[-n:]))
         asks = tuple(self.asks[p][1] for p in self._ask_px[:n])

@@ -10,8 +10,8 @@ knows the book must be rebuilt there.
 sends one, the checksum); a gap or a mismatch resubscribes for a fresh snapshot and is noted.
 A lost connection reconnects (athena/okx/ws.py) and keeps writing to the same file.
 
-Files rotate on the clock (`--rotate-minutes`, aligned: 60 rotates on the hour) or on size; each file
-gets a sidecar `<name>.summary.json` (lines per channel and instId, first/last OKX ts and receive
+Files rotate on the clock (`--rotate-minutes`, aligned: 60 rotates on the hour) or on size; a new
+file starts with the recorder's books as snapshots, so it replays on its own. Each file gets a sidecar `<name>.summary.json` (lines per channel and instId, first/last OKX ts and receive
 time, gaps, resyncs, reconnects, checksums checked), rewritten at every flush while the file is open
 (`complete: false`) and final when it is closed.
 """
@@ -118,6 +118,8 @@ class RotatingWriter:
         self.prefix = prefix
         self.clock = clock
         self.on_close = on_close
+        # lines every new file starts with (the recorder's books as snapshots): (line, channel, instId, ts)
+        self.file_start: Callable[[int], list[tuple[bytes, str, str, int]]] = lambda now: []
         self.lock = threading.Lock()
         self.files: list[Path] = []
         self._fh: gzip.GzipFile | None = None
@@ -140,6 +142,9 @@ class RotatingWriter:
         self.summary = FileSummary(path.name, now)
         self._until = (now // self.rotate_ms + 1) * self.rotate_ms
         self.files.append(path)
+        for line, channel, instId, ts in self.file_start(now):
+            self._fh.write(line)
+            self.summary.line(len(line), now, channel, instId, ts)
 
     def write(self, line: bytes, recv: int, channel: str = "", instId: str = "", ts: int = 0) -> None:
         """Called with self.lock held."""
@@ -219,7 +224,21 @@ class Recorder(WsConnection):
         self.down_since: int | None = None
         self.lines = 0
         self.resyncs = 0
+        writer.file_start = self._book_snapshots
         self.subscribe({"channel": ch, "instId": i} for ch in self.channels for i in self.instIds)
+
+    def _book_snapshots(self, now: int) -> list[tuple[bytes, str, str, int]]:
+        """A new file starts with every valid book as a snapshot (marked "athena": it is the
+        recorder's copy, not a message OKX sent), so each file replays on its own: the updates that
+        follow chain from its seqId and their checksums check against it. Called with the writer's
+        lock held, on the connection thread (the only one that touches the books)."""
+        out = []
+        for instId, book in self.books.items():
+            if book.valid:
+                msg = {"recvTs": str(now), "athena": "book at file start", "arg": {"channel": "books", "instId": instId},
+                       "action": "snapshot", "data": [book.snapshot_data()]}
+                out.append((orjson.dumps(msg) + b"\n", "books", instId, book.ts))
+        return out
 
     def on_message(self, raw: bytes) -> None:
         recv = _now_ms()

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 import requests
 
+from athena.backtest.cli import main as backtest_main
 from athena.marketdata.book import ChecksumBook
 from athena.marketdata.record import MAX_NOTES, STATUS_FILE, FileSummary
 from athena.sim.book import checksum
@@ -80,6 +81,17 @@ def test_every_channel_every_line_with_its_receive_time_in_rotating_files(live_s
     assert set(total) == want
     assert sum(summary(f)["checksums_checked"] for f in files) > 0
     assert all(summary(f)["checksum_failures"] == 0 and not summary(f)["resyncs"] for f in files)
+    for f in files[1:]:  # every later file starts with the recorder's books: it replays on its own
+        head = lines(f)[:2]
+        assert [(x["athena"], x["arg"]["instId"], x["action"]) for x in head] == [
+            ("book at file start", BTC, "snapshot"), ("book at file start", ETH, "snapshot")]
+    last = files[-1]
+    out = tmp_path / "report"
+    assert backtest_main(["--data", str(last), "--out", str(out), "--quiet"]) == 0
+    src = json.loads((out / "summary.json").read_text())["meta"]["source"]
+    assert src["gap_count"] == 0 and src["book"].startswith("rebuilt from books snapshots + updates")
+    assert ", 0 failed, 0 seqId gaps" in src["book"] and not src["book"].startswith("rebuilt from books snapshots + "
+                                                                                  "updates: 0 checksums")
 
 
 def test_a_seqid_gap_resyncs_the_book_and_is_noted(live_sim: SimServer, tmp_path: Path,
