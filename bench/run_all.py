@@ -21,7 +21,10 @@ from bench.common import OUT_DIR, PY, ROOT, header, loadavg, write_json
 
 RESULT_DIRS = (OUT_DIR, ROOT / "bench" / "results")
 # Cheap and independent first; the long memory run last.
-PREFERRED = ("strategy", "gateway", "sim", "tick_path", "order_path", "stop_path", "reconcile", "peers", "memory")
+PREFERRED = ("strategy", "gateway", "sim", "tick_path", "order_path", "stop_path", "reconcile", "peers", "memory",
+             "recorder")
+# Benches whose default is a long run done by hand (figures in bench/README.md): `make bench` takes a shorter sample.
+MAKE_BENCH_ARGS = {"recorder": ["--duration", "600"]}
 # Leaf keys worth a line in the summary table.
 FIGURE_KEYS = ("p50", "p99", "max_", "msgs_per", "per_s", "seconds", "peak", "drift", "ratio", "_over_", "rate")
 
@@ -79,6 +82,8 @@ def main(argv: list[str] | None = None) -> int:
         cmd = [PY, "-m", f"bench.bench_{name}"]
         if args.quick and has_flag(name, '"--quick"'):
             cmd.append("--quick")
+        else:
+            cmd += MAKE_BENCH_ARGS.get(name, [])
         started = time.time()
         load = loadavg()
         print(f"\n-- {name}: {' '.join(cmd[1:])}  (load {load})", flush=True)

@@ -1,7 +1,10 @@
-"""`athena backtest --data FILE.jsonl | --synthetic --seed N [--duration S] [--out DIR]`.
+"""`athena backtest --data PATH... [--format F] | --synthetic --seed N [--duration S] [--out DIR]`.
 
 Replays market data through the strategies + OMS against the sim's matching engine, in process, on a
 simulated clock. Uses a private redis-server (started and stopped here) unless --redis-url is given.
+--data reads what `athena record` wrote, a store `athena download` made, Tardis.dev CSV files of
+okex-swap, or OKX push JSON lines; the format is detected from the content (or given by --format).
+The report names the source, the period and the gaps.
 """
 
 from __future__ import annotations
@@ -15,7 +18,10 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from athena.backtest.feed import MarketEvent, events_from_push, read_jsonl
+from athena.backtest.feed import Feed, FeedError, MarketEvent, events_from_push
+from athena.marketdata.sources import FORMATS, SourceError, describe_gaps, open_source
+from athena.marketdata.store import iso
+from athena.sim.instruments import default_instruments
 
 NAMESPACE = "athena:backtest:"
 
@@ -23,11 +29,15 @@ NAMESPACE = "athena:backtest:"
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="athena backtest", description=__doc__.split("\n\n")[0])
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--data", type=Path, help="OKX public push JSON lines (books5/trades)")
+    src.add_argument("--data", type=Path, nargs="+", metavar="PATH",
+                     help="recorded files/dir (athena record), a store (athena download), Tardis CSV, OKX push lines")
     src.add_argument("--synthetic", action="store_true", help="a seeded synthetic market")
+    p.add_argument("--format", choices=FORMATS, default="auto", help="the --data format (default: detected)")
+    p.add_argument("--tardis-amount", choices=("contracts", "coin"), default="contracts",
+                   help="unit of Tardis amounts (okex-swap: contracts, OKX's own sz)")
     p.add_argument("--seed", type=int, default=7, help="seed of the synthetic market and the sim (default 7)")
     p.add_argument("--duration", type=int, default=600, help="synthetic seconds (default 600)")
-    p.add_argument("--instIds", default="BTC-USDT-SWAP", help="synthetic instruments, comma-separated")
+    p.add_argument("--instIds", help="instruments, comma-separated (synthetic default BTC-USDT-SWAP; data: all)")
     p.add_argument("--out", type=Path, default=Path("var/backtest"), help="report directory")
     p.add_argument("--capital", default="10000", help="starting equity in USDT")
     p.add_argument("--params", default="{}", help="ScalperV1 params as JSON (default: its defaults)")
@@ -38,17 +48,71 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _events(args: argparse.Namespace) -> tuple[list[MarketEvent], dict[str, Any]]:
+    insts = [i.strip() for i in (args.instIds or "").split(",") if i.strip()]
     if args.data is not None:
-        return read_jsonl(args.data), {"data": args.data.name, "seed": args.seed}
+        return _data_events(args, insts)
     from athena.backtest.synthetic import synthetic_pushes
 
-    insts = tuple(i.strip() for i in args.instIds.split(",") if i.strip())
+    ids = tuple(insts or ["BTC-USDT-SWAP"])
 
     def gen() -> Iterator[MarketEvent]:
-        for msg in synthetic_pushes(args.seed, args.duration, insts):
+        for msg in synthetic_pushes(args.seed, args.duration, ids):
             yield from events_from_push(msg)
 
-    return list(gen()), {"synthetic": True, "seed": args.seed, "duration_s": args.duration, "instIds": list(insts)}
+    events = list(gen())
+    meta = {"synthetic": True, "seed": args.seed, "duration_s": args.duration, "instIds": list(ids)}
+    meta["source"] = {"format": "synthetic", "description": "the seeded synthetic market (not real data)",
+                      "period": _period(events), "gaps": [], "book": "synthetic books5"}
+    return events, meta
+
+
+def _data_events(args: argparse.Namespace, insts: list[str]) -> tuple[list[MarketEvent], dict[str, Any]]:
+    table = {si.instId: (si.inst.tickSz, si.inst.lotSz, si.inst.ctVal) for si in default_instruments()}
+    src = open_source(list(args.data), args.format, insts or None, table, args.tardis_amount)
+    feed = Feed(approx_book=True if src.approx_book else None, instruments={k: (v[0], v[1]) for k, v in table.items()})
+    events = list(feed.events(src.pushes()))
+    unknown = sorted({e.instId for e in events} - set(table))
+    if unknown:
+        raise ValueError(f"the backtest's instrument table has no {', '.join(unknown)} (it knows "
+                         f"{', '.join(sorted(table))}); pick instruments with --instIds")
+    st = feed.stats
+    gaps = [*src.gaps, *st.gaps]
+    approx = ("APPROXIMATED from trades (no book in the data): best bid/ask from the last sell/buy print, "
+              "5 levels a tick apart, equal sizes (median trade size): no depth, no imbalance")
+    parts = []
+    if st.books_rebuilt:
+        rebuilt = (f"rebuilt from books snapshots + updates: {st.checksums_checked} checksums verified, "
+                   f"{st.checksum_failures} failed, {st.seq_gaps} seqId gaps")
+        parts.append(rebuilt + (" (no checksum in the data: seqId chain only)" if not st.checksums_checked else ""))
+    if st.top_books:
+        parts.append("as sent (books5 / bbo-tbt snapshots)")
+    never = sorted(st.approximated - set(feed.book_channel))  # instruments that never had a book
+    if never:
+        whole = not (st.books_rebuilt or st.top_books)
+        parts.append(approx if whole else f"for {', '.join(never)}: {approx}")
+    book = "; ".join(parts) or "none in the data"
+    early = sorted(st.approximated & set(feed.book_channel))
+    if early:
+        src.notes.append(f"trades of {', '.join(early)} before its first book got a book approximated from them")
+    source = {
+        "format": src.format, "paths": [str(p) for p in src.paths], "description": src.description,
+        "instIds": sorted(st.instIds), "period": _period(events), "book": book,
+        "gaps": describe_gaps(gaps[:200]), "gap_count": len(gaps) + st.gaps_dropped, "notes": src.notes,
+        "funding": f"{st.funding_prints} funding-rate prints read; funding is not charged (the sim's matching "
+                   "engine has no funding settlement)" if st.funding_prints else "none in the data",
+        "mark": f"{st.mark_prints} mark-price prints (the exchange's mark follows them)" if st.mark_prints
+                else "the mid of the book",
+        "contracts": "sizes are in contracts (OKX's sz)",
+    }
+    meta = {"data": [p.name for p in args.data], "seed": args.seed, "source": source}
+    return events, meta
+
+
+def _period(events: list[MarketEvent]) -> dict[str, Any]:
+    if not events:
+        return {}
+    lo, hi = min(e.ts for e in events), max(e.ts for e in events)
+    return {"start": iso(lo), "end": iso(hi), "start_ts": lo, "end_ts": hi, "seconds": (hi - lo) // 1000}
 
 
 def _clear(redis: Any) -> None:
@@ -66,11 +130,12 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         events, meta = _events(args)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, SourceError, FeedError) as exc:
         print(f"athena backtest: {exc}", file=sys.stderr)
         return 2
     if not events:
-        print("athena backtest: no market data events", file=sys.stderr)
+        what = ", ".join(str(p) for p in args.data) if args.data else "the synthetic market"
+        print(f"athena backtest: no book or trade in {what} (a subscribe ack or an empty file only?)", file=sys.stderr)
         return 2
     try:
         if args.strategies is not None:

@@ -134,6 +134,9 @@ class Backtest:
             self.in_market_ms += max(0, ev.ts - clock.now_ms())
         clock.set(ev.ts)
         end = self.end = clock.now_ms()
+        if ev.book is None and ev.trade is None:
+            self._print(ev)
+            return
         self.exchange.on_market(book=ev.book, trade=ev.trade)
         sender.drain()
         if ev.book is not None:
@@ -158,6 +161,15 @@ class Backtest:
                 self.curve.append(point)
             if end >= self.next_sample:
                 self.next_sample = end - end % self.sample_ms + self.sample_ms
+
+    def _print(self, ev: MarketEvent) -> None:
+        """A mark-price or funding-rate print: the exchange's mark follows the real one (stops and
+        equity use it); funding is counted, not charged (the matching engine has no funding settlement)."""
+        if ev.mark is not None and ev.instId in self.exchange.markets:
+            self.exchange.set_mark(ev.instId, ev.mark)
+            self.sender.drain()
+            self.marks[ev.instId] = ev.mark
+            self.stack.marks.set(ev.instId, ev.mark, ev.ts)
 
     def result(self) -> BacktestResult:
         final = self.ledger.equity(self.marks)

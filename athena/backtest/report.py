@@ -159,6 +159,23 @@ def print_summary(doc: dict[str, Any], result: BacktestResult, out: Path | None,
         f"max drawdown {f['max_drawdown']} ({f['max_drawdown_pct']}%)",
         f"exposure: in market {f['time_in_market_pct']}% of the time, max {f['max_exposure']}",
     ]
+    lines += source_lines(doc["meta"].get("source"))
     if out is not None:
         lines.append(f"report: {out}")
     return "\n".join(lines)
+
+
+def source_lines(src: dict[str, Any] | None) -> list[str]:
+    """What the data was: format, period, gaps (the first few), how the book was made."""
+    if not src:
+        return []
+    out = [f"data: {src['format']}: {src['description']}"]
+    p = src.get("period") or {}
+    if p:
+        out.append(f"period: {p['start']} .. {p['end']} ({p['seconds']} s)")
+    gaps = src.get("gaps") or []
+    out.append(f"gaps: {src.get('gap_count', len(gaps))}" + (f" (first: {'; '.join(gaps[:3])})" if gaps else ""))
+    out.append(f"book: {src['book']}")
+    for note in (src.get("notes") or [])[:5]:
+        out.append(f"note: {note}")
+    return out

@@ -26,9 +26,12 @@ def main(argv: list[str]) -> int:
     p.add_argument("--tick-ms", type=int, default=base.tick_interval_ms, help="market step interval (0 = off)")
     p.add_argument("--idle-s", type=float, default=base.idle_timeout_s, help="WS idle close (OKX: 30)")
     p.add_argument("--no-rate-limits", action="store_true", help="disable OKX rate limits (benchmarks)")
+    p.add_argument("--history-s", type=int, default=base.history_backfill_s,
+                   help="seconds of seeded past served by the history endpoints (athena download)")
     a = p.parse_args(argv)
     over: dict[str, Any] = {"host": a.host, "port": a.port, "seed": a.seed, "tls": a.tls,
-                            "tick_interval_ms": a.tick_ms, "idle_timeout_s": a.idle_s, "rate_limits": not a.no_rate_limits}
+                            "tick_interval_ms": a.tick_ms, "idle_timeout_s": a.idle_s, "rate_limits": not a.no_rate_limits,
+                            "history_backfill_s": a.history_s}
     srv = SimServer(base, **over).start()
     print(f"athena sim listening: REST {srv.url}  WS {srv.ws_url('public')} | private | business", flush=True)
     print(f"admin {srv.url}/sim/state", flush=True)

@@ -28,6 +28,9 @@ class SimConfig:
     instruments: list[SimInstrument] | None = None
     clock: Clock | None = None  # engine clock (ms); default wall clock
     faults: dict[str, Any] = field(default_factory=dict)  # initial fault spec (see faults.Faults.update)
+    history_backfill_s: int = 0  # seeded past generated at start, served by the history endpoints
+    history_trades: int = 100_000  # trades kept per instrument for market/history-trades (and 1s candles)
+    funding_push_s: float = 30.0  # funding-rate channel push interval (OKX: every 30-90 s)
 
     @classmethod
     def from_settings(cls, settings: Any, **overrides: Any) -> SimConfig:

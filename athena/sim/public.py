@@ -30,6 +30,8 @@ class PublicMixin(ExchangeState):
         m.ts = ts or self.now()
         if not m.mark_pinned and m.bids and m.asks:
             m.mark = ((m.bids[0][0] + m.asks[0][0]) / 2).quantize(self.insts[inst_id].inst.tickSz)
+        if self.history is not None:
+            self.history.on_mark(inst_id, m.ts, m.mark)
         self._dirty_mkt.add(inst_id)
         self.match_resting_book(inst_id)
         self.after_price_change(inst_id)
@@ -56,6 +58,8 @@ class PublicMixin(ExchangeState):
         m = self.markets[inst_id]
         m.mark_pinned = px is not None
         m.mark = px if px is not None else m.mid
+        if self.history is not None:
+            self.history.on_mark(inst_id, self.now(), m.mark)
         self._dirty_mkt.add(inst_id)
         self.after_price_change(inst_id)
         self.flush()
@@ -70,6 +74,8 @@ class PublicMixin(ExchangeState):
         m.bids, m.asks = bids, asks
         m.mark_pinned = mark is not None
         m.mark = mark if mark is not None else px
+        if self.history is not None:
+            self.history.on_mark(inst_id, self.now(), m.mark)
         self._dirty_mkt.add(inst_id)
         self.match_resting_book(inst_id)
         self.record_trade(inst_id, px, si.inst.minSz, "buy", None)
@@ -90,6 +96,8 @@ class PublicMixin(ExchangeState):
         t: dict[str, Any] = {"instId": inst_id, "tradeId": self.ids.new("trade"), "px": str(px), "sz": s(sz), "side": side,
              "ts": str(ts), "count": "1", "source": "0", "seqId": m.trade_seq}
         m.trades.appendleft(t)
+        if self.history is not None:
+            self.history.on_trade(inst_id, int(t["tradeId"]), ts, px, sz, side)
         self._trades_out.setdefault(inst_id, []).append(t)
         self._dirty_mkt.add(inst_id)
 
@@ -124,6 +132,21 @@ class PublicMixin(ExchangeState):
         for t in list(m.trades)[: max(1, min(limit, 500))]:
             out.append({k: t[k] for k in ("instId", "side", "sz", "px", "tradeId", "ts", "source")})
         return out
+
+    def funding_json(self, inst_id: str) -> dict[str, Any]:
+        """The funding-rate channel's push (the rate of the period that settles next)."""
+        self.market(inst_id)
+        if self.history is None:
+            raise BadParam("instId", "51001")
+        return self.history.funding_now(inst_id)
+
+    def push_funding(self) -> None:
+        """OKX pushes funding-rate every 30-90 s: one push per subscribed instrument."""
+        if self.history is None:
+            return
+        for inst_id in self.markets:
+            if self.wants("funding-rate", inst_id):
+                self.emit("funding-rate", {"channel": "funding-rate", "instId": inst_id}, [self.funding_json(inst_id)])
 
     def mark_json(self, inst_id: str) -> dict[str, Any]:
         return {"instType": "SWAP", "instId": inst_id, "markPx": s(self.mark_of(inst_id)), "ts": str(self.now())}

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from athena.sim.errors import msg
+from athena.sim.history import h_funding_history, h_history_candles, h_history_mark_candles, h_history_trades
 from athena.sim.util import BadParam, text
 
 if TYPE_CHECKING:
@@ -241,6 +242,11 @@ ROUTES: dict[str, Route] = {
     f"{P}/market/tickers": Route("GET", h_tickers, False, 20),
     f"{P}/market/books": Route("GET", h_books, False, 40),
     f"{P}/market/trades": Route("GET", h_trades, False, 100),
+    # history endpoints: OKX's published per-IP limits (docs/MARKETDATA.md)
+    f"{P}/market/history-candles": Route("GET", h_history_candles, False, 20),
+    f"{P}/market/history-trades": Route("GET", h_history_trades, False, 20),
+    f"{P}/market/history-mark-price-candles": Route("GET", h_history_mark_candles, False, 10),
+    f"{P}/public/funding-rate-history": Route("GET", h_funding_history, False, 10),
     f"{P}/asset/currencies": Route("GET", h_currencies, True, 6, 1.0),
     f"{P}/account/balance": Route("GET", h_balance, True, 10),
     f"{P}/account/positions": Route("GET", h_positions, True, 10),

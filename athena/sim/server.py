@@ -23,6 +23,7 @@ from athena.sim.config import SimConfig
 from athena.sim.errors import msg
 from athena.sim.exchange import Exchange
 from athena.sim.faults import Faults
+from athena.sim.history import MarketHistory
 from athena.sim.market import SyntheticMarket
 from athena.sim.ratelimit import RateLimiter
 from athena.sim.rest import Route, find_route
@@ -78,6 +79,9 @@ class SimServer:
         self.config = config
         self.keys = {k.key: k for k in config.keys}
         self.exchange = Exchange(config.instruments, config.seed, config.clock, config.initial_usdt)
+        self.exchange.history = MarketHistory(self.exchange, max_trades=config.history_trades)
+        if config.history_backfill_s > 0:
+            self.exchange.history.backfill(config.history_backfill_s)
         self.market = SyntheticMarket(self.exchange, config.seed)
         self.market_running = config.tick_interval_ms > 0
         self.faults = Faults(rng=random.Random(config.seed))
@@ -185,10 +189,14 @@ class SimServer:
                 self.market.step()
 
     async def _timer_loop(self) -> None:
+        last_funding = time.monotonic()
         while True:
             await asyncio.sleep(0.05)
             self.exchange.poll()
             self.exchange.keepalive_books(int(self.config.books_keepalive_s * 1000))
+            if time.monotonic() - last_funding >= self.config.funding_push_s:
+                last_funding = time.monotonic()
+                self.exchange.push_funding()
 
     def now_ms(self) -> int:
         """The server's wall clock in ms, shifted by the /sim/skew admin setting."""

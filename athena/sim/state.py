@@ -5,11 +5,14 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from athena.sim.instruments import SimInstrument
 from athena.sim.models import Market, SimAlgo, SimOrder, SimPosition
 from athena.sim.util import BadParam, Clock, Ids
+
+if TYPE_CHECKING:
+    from athena.sim.history import MarketHistory
 
 Listener = Callable[[str, dict[str, Any], list[dict[str, Any]]], None]
 WantFn = Callable[[str, str], bool]  # (channel, instId) -> is anyone subscribed?
@@ -45,6 +48,7 @@ class ExchangeState:
     _dirty_acct: bool
     _dirty_mkt: set[str]
     _trades_out: dict[str, list[dict[str, str]]]
+    history: MarketHistory | None = None  # what the history endpoints serve (SimServer sets it)
 
     def now(self) -> int:
         return self.clock()

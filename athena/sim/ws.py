@@ -28,7 +28,7 @@ from athena.sim.util import BadParam
 if TYPE_CHECKING:
     from athena.sim.server import SimServer
 
-PUBLIC = {"tickers", "books5", "bbo-tbt", "books", "trades", "mark-price"}
+PUBLIC = {"tickers", "books5", "bbo-tbt", "books", "trades", "mark-price", "funding-rate"}
 PRIVATE = {"orders", "positions", "account"}
 # algo-advance carries trailing / iceberg / TWAP algos, which the sim does not offer: acked, never pushed.
 BUSINESS = {"orders-algo", "algo-advance"}
@@ -354,6 +354,8 @@ class WsHub:
             c.send(_dumps({"arg": arg, "data": [d]}), True)
         elif ch == "mark-price":
             c.send(_dumps({"arg": arg, "data": [ex.mark_json(inst_id)]}), True)
+        elif ch == "funding-rate":
+            c.send(_dumps({"arg": arg, "data": [ex.funding_json(inst_id)]}), True)
 
     def _initial_private(self, c: Conn, ch: str, arg: dict[str, Any]) -> None:
         ex = self.srv.exchange

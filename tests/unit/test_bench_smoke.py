@@ -15,7 +15,7 @@ import pytest
 from athena import procs
 
 ROOT = Path(__file__).resolve().parents[2]
-MINE = ("order_path", "stop_path", "reconcile", "memory", "peers", "tick_path")
+MINE = ("order_path", "stop_path", "reconcile", "memory", "peers", "tick_path", "recorder")
 
 
 def run_bench(name: str, tmp_path: Path, *args: str) -> dict[str, object]:
@@ -61,3 +61,11 @@ def test_peers_run(tmp_path: Path) -> None:
     doc = run_bench("peers", tmp_path, "--quick")
     assert set(doc["rest_round_trip"]) == {"athena", "python-okx", "ccxt"}  # type: ignore[arg-type]
     assert doc["ws_ticker_ingest"]["athena"]["messages"] > 0  # type: ignore[index]
+
+
+def test_recorder_bench_runs(tmp_path: Path) -> None:
+    doc = run_bench("recorder", tmp_path, "--quick")
+    assert doc["exit_code"] == 0 and doc["lines"] > 0 and doc["files"] >= 2  # rotated
+    assert doc["reconnects"] >= 1 and doc["resyncs"] >= 1  # the drops and the lost books update were survived
+    assert not doc["files_with_line_count_mismatch"] and not doc["files_not_cleanly_closed"]
+    assert doc["peak_mib"]["rss"] > 0  # type: ignore[index]

@@ -52,6 +52,27 @@ def test_compose_commands_point_at_real_entry_points() -> None:
     assert set(orders[orders.index("-Q") + 1].split(",")) == {"orders", "default"}
 
 
+def test_recorder_service_records_public_data_into_the_volume() -> None:
+    import re
+
+    from athena.marketdata.record import STATUS_FILE, _parser
+
+    rec = _compose()["services"]["recorder"]
+    assert rec["profiles"] == ["record"] and rec["depends_on"] == []  # opt-in; needs no Redis, no keys
+    assert rec["restart"] == "unless-stopped" and "athena-data:/data" in rec["volumes"]
+    cmd = [re.sub(r"\$\{[A-Z_]+:-([^}]*)\}", r"\1", str(a)) for a in rec["command"]]  # compose's defaults
+    assert cmd[:2] == ["athena", "record"]
+    args = _parser().parse_args(cmd[2:])
+    assert args.venue == "okx" and args.out == Path("/data/marketdata/recorded")
+    assert args.instIds == "BTC-USDT-SWAP,ETH-USDT-SWAP" and "books" in args.channels.split(",")
+    check = " ".join(rec["healthcheck"]["test"])
+    assert f"{args.out}/{STATUS_FILE}" in check and "'connected'" in check
+    assert rec["stop_grace_period"] == "30s"
+    env_example = (ROOT / ".env.example").read_text()
+    for var in re.findall(r"\$\{([A-Z_]+):-", " ".join(map(str, rec["command"]))):
+        assert f"# {var}=" in env_example, var  # every knob of the service is documented
+
+
 def test_flower_requires_basic_auth() -> None:
     flower = _compose()["services"]["flower"]
     assert any(str(a).startswith("--basic-auth=") for a in flower["command"])
