@@ -259,14 +259,13 @@ def config_main(argv: list[str]) -> int:
 
 
 def collect_status(settings: Settings, ping_workers: bool = True) -> dict[str, Any]:
-    from athena.engine import Engine
-    from athena.strategies.pause import StrategyPause
+    from athena.wiring import account, ledger_view
 
-    eng = Engine(settings, role="cli")
+    eng = account(settings)
     try:
         r, k = eng.redis, eng.keys
-        stream = r.get(k.kv("stream_status"))
-        heartbeat = r.get(k.kv("heartbeat"))
+        stream = r.get(k.stream_status)
+        heartbeat = r.get(k.heartbeat)
         halt = eng.halt.state()
         marks = {}
         for instId in settings.symbols:
@@ -285,13 +284,13 @@ def collect_status(settings: Settings, ping_workers: bool = True) -> dict[str, A
         ]  # fmt: skip
         positions = [
             {"instId": p.instId, "posSide": str(p.posSide), "pos": str(p.pos), "avgPx": str(p.avgPx)}
-            for p in eng.positions.exchange_positions() if not p.is_flat
+            for p in ledger_view(eng).exchange_positions() if not p.is_flat
         ]  # fmt: skip
         snap = eng.capital.snapshot(eng.marks.get_many(settings.symbols))
         out: dict[str, Any] = {
             "account": settings.account, "mode": settings.mode, "env": settings.env,
             "halted": halt is not None, "halt": asdict(halt) if halt is not None else None,
-            "paused_strategies": StrategyPause(r, k).paused(),
+            "paused_strategies": eng.pause.paused(),
             "breakers": {"sync_positions": eng.breaker("sync_positions").state()},
             "marks": marks, "positions": positions, "working_orders": orders, "stops": stops,
             "pnl": {"equity": str(snap.equity), "realised": str(snap.realised), "unrealised": str(snap.unrealised),

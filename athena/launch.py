@@ -272,7 +272,7 @@ class Stack:
         from athena.state.keys import Keys
 
         try:
-            raw = self.redis().get(Keys(self.env_name, self.account).kv("stream_status"))
+            raw = self.redis().get(Keys(self.env_name, self.account).stream_status)
         except Exception:
             return None
         return json.loads(raw) if raw else None

@@ -17,6 +17,7 @@ from celery.worker.control import inspect_command
 from athena.config import Settings, get_settings
 from athena.ops.direct_stops import DirectStopSender
 from athena.stream_service import StreamService
+from athena.wiring import account, stream_engine
 from workers.app import make_app
 from workers.sender import CelerySender
 
@@ -35,9 +36,9 @@ def build_service(settings: Settings, celery_app: Celery) -> StreamService:
     """The stream worker's StreamService: orders and cancels go out as Celery tasks, a fill's stop
     straight from here (athena.ops.direct_stops), with submit_stop_loss as its backstop."""
     sender = DirectStopSender(CelerySender(celery_app))
-    service = StreamService(settings, sender)
-    sender.bind(lambda: service.engine)
-    return service
+    engine = stream_engine(account(settings), sender)
+    sender.bind(lambda: engine)
+    return StreamService(engine)
 
 
 def _direct_stops(service: StreamService) -> DirectStopSender | None:

@@ -151,7 +151,7 @@ class OrderManager:
         with self._seq_lock:
             nxt, end = self._seq_blocks.get(key, (1, 0))
             if nxt > end:
-                end = int(self.store.redis.incrby(self.store.keys.counter(f"intent:{strategy}:{instId}"), SEQ_BLOCK))
+                end = int(self.store.redis.incrby(self.store.keys.intent_seq(strategy, instId), SEQ_BLOCK))
                 nxt = end - SEQ_BLOCK + 1
             self._seq_blocks[key] = (nxt + 1, end)
             return nxt
@@ -445,7 +445,7 @@ class OrderManager:
             return Resolution("not_ambiguous", order)
         if self._now_ms() - max(order.uTime, order.cTime) < int(self.ambiguity_window_s * 1000):
             return Resolution("wait", order)
-        resends_key = self.store.keys.counter(f"resends:{clOrdId}")
+        resends_key = self.store.keys.resends(clOrdId)
         if resend and int(self.store.redis.incr(resends_key)) <= self.max_resends:
             self.store.redis.expire(resends_key, 7 * 86400)
             t = self._apply_local(order.req, OrderState.AMBIGUOUS)  # restarts the window (uTime)

@@ -110,7 +110,7 @@ SETTLE_MS = 3_000
 class PositionManager:
     def __init__(
         self,
-        redis: Redis,
+        redis: Redis[bytes],
         keys: Keys,
         bus: EventBus,
         journal: Journal | None = None,
@@ -134,19 +134,19 @@ class PositionManager:
 
     # -- keys -----------------------------------------------------------------------------------
     def _fills_key(self, instId: str, posSide: PosSide) -> str:
-        return self.keys.kv(f"ledger_fills:{instId}:{posSide}")
+        return self.keys.ledger_fills(instId, str(posSide))
 
     @property
     def _index_key(self) -> str:
-        return self.keys.kv("ledgers")
+        return self.keys.ledgers
 
     @property
     def _snapshot_key(self) -> str:
-        return self.keys.kv("exchange_positions")
+        return self.keys.exchange_positions
 
     @property
     def _drift_key(self) -> str:
-        return self.keys.kv("ledger_drift")
+        return self.keys.ledger_drift
 
     def _now_ms(self) -> int:
         return int(self.clock() * 1000)

@@ -237,14 +237,14 @@ def record_stop_owner(redis: Any, keys: Any, algoClOrdId: str, strategy: str, en
 
 def queue_stop_owner(pipe: Any, keys: Any, algoClOrdId: str, strategy: str, entryClOrdId: str) -> None:
     """record_stop_owner's writes, queued on a pipeline (sent with the caller's other commands)."""
-    key = keys.kv(f"stopowner:{algoClOrdId}")
+    key = keys.stop_owner(algoClOrdId)
     pipe.hset(key, mapping={"strategy": strategy, "entry": entryClOrdId})
     pipe.expire(key, STOP_OWNER_TTL_S)
 
 
 def stop_owner(redis: Any, keys: Any, algoClOrdId: str) -> tuple[str, str] | None:
     """(strategy, entryClOrdId) of a stop Athena placed, None if unknown."""
-    raw = redis.hgetall(keys.kv(f"stopowner:{algoClOrdId}"))
+    raw = redis.hgetall(keys.stop_owner(algoClOrdId))
     if not raw:
         return None
     h = {(k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v) for k, v in raw.items()}

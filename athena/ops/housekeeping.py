@@ -18,7 +18,7 @@ def heartbeat(engine: Engine) -> dict[str, Any]:
     timeout = engine.settings.schedule.dead_man_timeout
     ack = engine.rest.cancel_all_after(timeout)
     out = {"timeOut": timeout, "triggerTime": ack.triggerTime, "ts": ack.ts, "at_ms": int(time.time() * 1000)}
-    engine.redis.set(engine.keys.kv("heartbeat"), orjson.dumps(out), ex=timeout * 2)
+    engine.redis.set(engine.keys.heartbeat, orjson.dumps(out), ex=timeout * 2)
     return out
 
 

@@ -178,8 +178,7 @@ def _place(engine: Engine, req: OrderRequest, lease: Lease, token: int, start: P
         # With expTime (deadline = the read timeout) the request can no longer start executing once
         # the call timed out, and the queries above gave a started one 1.7 s to show up: not found
         # now is final, so the retry may resend soon. Without expTime, wait out the full window.
-        exp_on = bool(getattr(engine.rest, "exp_time_ms", 0))
-        countdown = AMBIGUOUS_RETRY_S if exp_on else orders.ambiguity_window_s
+        countdown = AMBIGUOUS_RETRY_S if engine.rest.exp_time_ms > 0 else orders.ambiguity_window_s
         raise RetryLater(f"{req.clOrdId} ambiguous: not visible yet", countdown=countdown) from exc
     except OkxRateLimited as exc:
         raise RetryLater(str(exc), countdown=max(exc.retry_after, 0.2)) from exc

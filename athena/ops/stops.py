@@ -35,7 +35,7 @@ def versioned_id(base: str, version: int) -> str:
 
 
 def _version_key(engine: Engine, base: str) -> str:
-    return engine.keys.kv(f"stopver:{base}")
+    return engine.keys.stop_version(base)
 
 
 def current_version(engine: Engine, base: str) -> int:

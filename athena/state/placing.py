@@ -42,7 +42,7 @@ class PlaceStart:
 
 
 def placing_marker(keys: Keys, clOrdId: str) -> str:
-    return keys.kv(f"placing:{clOrdId}")
+    return keys.placing(clOrdId)
 
 
 def begin_placement(

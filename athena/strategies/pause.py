@@ -19,8 +19,6 @@ from athena.state.keys import Keys
 
 log = logging.getLogger(__name__)
 
-KV_NAME = "strategy_pause"
-
 
 def _s(v: Any) -> str:
     return v.decode() if isinstance(v, bytes) else str(v)
@@ -29,7 +27,7 @@ def _s(v: Any) -> str:
 class StrategyPause:
     def __init__(self, redis: Any, keys: Keys, clock: Callable[[], float] = time.time) -> None:
         self._r = redis
-        self._key = keys.kv(KV_NAME)
+        self._key = keys.strategy_pause
         self._clock = clock
 
     def pause(self, strategy: str, reason: str = "manual pause", who: str = "operator") -> bool:

@@ -154,7 +154,7 @@ def test_worker_died_after_sending_then_retry_finds_order_by_clordid(world: Worl
     queries by clOrdId and adopts the order instead of sending a second one."""
     req = limit_buy(world, "crashed1")
     eng = world.engine
-    eng.redis.set(eng.keys.kv("placing:crashed1"), "1")  # what placement writes before sending
+    eng.redis.set(eng.keys.placing("crashed1"), "1")  # what placement writes before sending
     eng.rest.place_order(tasks.order_request_from_json(req))  # ... the send that made it out
     out = run(tasks.place_order, req)
     assert out["status"] == "found" and out["state"] == "live"
@@ -424,7 +424,7 @@ def test_reconcile_reports_capital_errors(world: World) -> None:
     clean = run(tasks.reconcile)
     assert clean["capital"] == {"clamps": 0, "recent_clamps": [], "reserved_mismatch": []} and clean["ok"] is True
     assert cap.reserve("scalpbtc", "capx1", D(300), sz=D(1)).ok
-    world.engine.redis.hset(cap._k_strat("scalpbtc"), "reserved", "100")  # 200 of it released elsewhere
+    world.engine.redis.hset(world.engine.keys.capital_strategy("scalpbtc"), "reserved", "100")  # 200 of it released elsewhere
     report = run(tasks.reconcile)
     assert report["capital"]["reserved_mismatch"] == [{"strategy": "scalpbtc", "reserved": "100", "held": "300"}]
     assert report["ok"] is False
