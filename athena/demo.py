@@ -25,9 +25,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from athena.domain.money import ZERO
 from athena.launch import Stack, StackConfig, StackError, stop_on_signals
 
-ZERO = Decimal(0)
 REFRESH_S = 0.5
 
 

@@ -260,6 +260,11 @@ def check_drawdown(self: Task) -> dict[str, Any]:
     return housekeeping.check_drawdown(engine())
 
 
+@app.task(bind=True, base=AthenaTask, name="athena.prune_indexes")
+def prune_indexes(self: Task) -> dict[str, int]:
+    return housekeeping.prune_indexes(account())
+
+
 @app.task(name="athena.halt")
 def halt(reason: str = "manual halt", who: str = "operator") -> dict[str, Any]:
     return {"halted": True, "newly": account().halt.halt(reason, who=who)}

@@ -33,7 +33,7 @@ from athena.domain import (
     Ticker,
     Trade,
 )
-from athena.domain.money import BadNumber
+from athena.domain.money import ZERO, BadNumber
 from athena.domain.orders import OrderUpdateDraft
 from athena.okx.errors import ParseError
 from athena.okx.types import (
@@ -50,7 +50,6 @@ from athena.okx.types import (
 log = logging.getLogger(__name__)
 
 _ERRORS = (KeyError, TypeError, ValueError, IndexError, AttributeError, InvalidOperation, OverflowError)
-ZERO = Decimal(0)
 
 
 def loads(raw: str | bytes) -> Any:

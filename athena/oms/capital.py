@@ -47,6 +47,7 @@ from athena.domain.money import ZERO, fmt
 from athena.domain.orders import Fill
 from athena.state.flags import Flag, known
 from athena.state.keys import Keys
+from athena.state.retention import DAY_PNL_RETENTION_S, FILL_RETENTION_S, ORDER_RETENTION_S
 from athena.state.scripts import LuaScript
 
 log = logging.getLogger(__name__)
@@ -55,10 +56,7 @@ Q = Decimal("0.00000001")  # ledger money scale: sums of quantised values stay e
 UNASSIGNED = "unassigned"  # strategy name for fills nobody claims (manual / flatten)
 _ALL = "_all"
 _TRIES = 200  # WATCH retries before giving up (bounded)
-_CLOSED_TTL_S = 7 * 86400  # a released reservation is remembered this long (redelivery guard)
 _CLAMPS_KEPT = 100  # details of the latest clamps kept for reconcile and status
-_FILL_TTL_S = 30 * 86400
-_DAY_TTL_S = 40 * 86400
 
 T = TypeVar("T")
 
@@ -535,7 +533,7 @@ class CapitalCommander:
         pipe.hset(k_res, mapping={"released": fmt(released), "closed": "1" if closed else "0"})
         if closed:
             pipe.srem(self._k_open, cl)
-            pipe.expire(k_res, _CLOSED_TTL_S)
+            pipe.expire(k_res, ORDER_RETENTION_S)
         return clamped
 
     @staticmethod
@@ -619,7 +617,7 @@ class CapitalCommander:
             }
             released, release_args = self._proportional(fill, res, st)
             pipe.multi()
-            pipe.set(k_mark, "1", ex=_FILL_TTL_S)
+            pipe.set(k_mark, "1", ex=FILL_RETENTION_S)
             pipe.hset(
                 k_pos,
                 mapping={
@@ -634,7 +632,7 @@ class CapitalCommander:
             pipe.hset(
                 k_day, mapping={strategy: fmt(_dec(days, strategy) + net), _ALL: fmt(_dec(days, _ALL) + net)}
             )
-            pipe.expire(k_day, _DAY_TTL_S)
+            pipe.expire(k_day, DAY_PNL_RETENTION_S)
             if release_args is not None:
                 clamped.extend(self._queue_release(pipe, fill.clOrdId, strategy, *release_args))
             pipe.execute()

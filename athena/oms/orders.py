@@ -46,6 +46,7 @@ from athena.oms.stops import (
     stop_owner,
 )
 from athena.state.orders import DEFAULT_CLAIM_TTL_S, OrderStore, OutboxEntry, Transition
+from athena.state.retention import ORDER_RETENTION_S
 
 log = logging.getLogger(__name__)
 
@@ -161,7 +162,7 @@ class OrderManager:
 
     # -- placing -----------------------------------------------------------------------------
     def submit(self, req: OrderRequest) -> Order:
-        """Record the order, publish ORDER_SUBMITTED, send. A redelivered request sends nothing.
+        """Record the order, send it. A redelivered request sends nothing.
         With a sender that offers order_message (its queue is in this Redis), the record (SENT) and
         the task go in one atomic step; else the order is recorded CREATED, sent, then marked SENT.
 
@@ -180,7 +181,6 @@ class OrderManager:
             self._check_same_intent(existing, req)
             log.info("submit %s: already recorded (%s), not sent again", req.clOrdId, existing.state)
             return existing
-        self.bus.publish(EventType.ORDER_SUBMITTED, order)
         if message is not None:
             self._journal("upsert_order", order)
             return order
@@ -447,7 +447,7 @@ class OrderManager:
             return Resolution("wait", order)
         resends_key = self.store.keys.resends(clOrdId)
         if resend and int(self.store.redis.incr(resends_key)) <= self.max_resends:
-            self.store.redis.expire(resends_key, 7 * 86400)
+            self.store.redis.expire(resends_key, ORDER_RETENTION_S)
             t = self._apply_local(order.req, OrderState.AMBIGUOUS)  # restarts the window (uTime)
             try:
                 self.sender.send_order(order.req)

@@ -18,6 +18,7 @@ from typing import Any
 
 from athena.domain import AlgoOrder, AlgoState, Order, OrderRequest, Position, PosSide, Side, TdMode, fmt
 from athena.domain.money import ZERO
+from athena.state.retention import FILL_RETENTION_S
 
 STOP_PREFIX = "sl"
 _MAX_ID = 32
@@ -226,7 +227,6 @@ def fit_stops(pos: Position, stops: list[AlgoOrder]) -> list[tuple[AlgoOrder, De
 # -- who a stop belongs to ----------------------------------------------------------------------
 # A triggered stop creates an order whose clOrdId is empty and whose algoClOrdId names the stop.
 # The owner record lets that order (and its fill) be booked to the strategy and entry it protects.
-STOP_OWNER_TTL_S = 30 * 86400
 
 
 def record_stop_owner(redis: Any, keys: Any, algoClOrdId: str, strategy: str, entryClOrdId: str) -> None:
@@ -239,7 +239,7 @@ def queue_stop_owner(pipe: Any, keys: Any, algoClOrdId: str, strategy: str, entr
     """record_stop_owner's writes, queued on a pipeline (sent with the caller's other commands)."""
     key = keys.stop_owner(algoClOrdId)
     pipe.hset(key, mapping={"strategy": strategy, "entry": entryClOrdId})
-    pipe.expire(key, STOP_OWNER_TTL_S)
+    pipe.expire(key, FILL_RETENTION_S)
 
 
 def stop_owner(redis: Any, keys: Any, algoClOrdId: str) -> tuple[str, str] | None:

@@ -28,13 +28,13 @@ from athena.ops.entry_gate import refuse_unchecked
 from athena.ops.errors import RetryLater
 from athena.state.locks import Lease
 from athena.state.placing import PlaceStart, begin_placement, placing_marker
+from athena.state.retention import ORDER_RETENTION_S
 
 log = logging.getLogger(__name__)
 
 # The lease outlives one REST call (two timeouts + margin) and is renewed before each call, so a
 # worker killed while holding it blocks placement for seconds, not for a fixed long TTL.
 LEASE_MIN_TTL_MS = 5_000
-PLACING_TTL_S = 7 * 86400
 AMBIGUOUS_QUERIES = (0.2, 0.5, 1.0)  # seconds between queries by clOrdId after a timeout
 AMBIGUOUS_RETRY_S = 0.5
 # Another worker holds the lease for one REST call (about a millisecond): wait for it here rather
@@ -95,7 +95,7 @@ def place(engine: Engine, req: OrderRequest) -> PlaceOutcome:
 
 
 def _begin(engine: Engine, lease: Lease, owner: str, clOrdId: str) -> PlaceStart:
-    return begin_placement(engine.redis, engine.keys, owner, clOrdId, lease.ttl_ms, _now_ms(), PLACING_TTL_S)
+    return begin_placement(engine.redis, engine.keys, owner, clOrdId, lease.ttl_ms, _now_ms(), ORDER_RETENTION_S)
 
 
 def _place(engine: Engine, req: OrderRequest, lease: Lease, token: int, start: PlaceStart) -> PlaceOutcome:
@@ -106,7 +106,7 @@ def _place(engine: Engine, req: OrderRequest, lease: Lease, token: int, start: P
     if start.state is None:  # not submitted through the stream worker (a manual request): record it
         store.create(Order(req=req, state=OrderState.CREATED, cTime=_now_ms(), uTime=_now_ms()))
         log.info("place %s: recorded here (not submitted through the stream worker)", req.clOrdId)
-        first_attempt = bool(engine.redis.set(marker, str(_now_ms()), nx=True, ex=PLACING_TTL_S))
+        first_attempt = bool(engine.redis.set(marker, str(_now_ms()), nx=True, ex=ORDER_RETENTION_S))
     elif OrderState(start.state).rank >= OrderState.LIVE.rank:
         order = store.get(req.clOrdId)
         assert order is not None
@@ -118,7 +118,7 @@ def _place(engine: Engine, req: OrderRequest, lease: Lease, token: int, start: P
             t = orders.on_update(found)
             log.info("place %s: found on the exchange (%s), not sent again", req.clOrdId, t.state)
             return _outcome("found", t.order)
-        engine.redis.set(marker, str(_now_ms()), ex=PLACING_TTL_S)
+        engine.redis.set(marker, str(_now_ms()), ex=ORDER_RETENTION_S)
         log.warning("place %s: earlier attempt left no order on the exchange; sending again (same clOrdId)", req.clOrdId)
         halted = engine.halt.is_halted()  # read again: the query took a while
         if not lease.renew(token):  # fencing: we lost the lease while querying

@@ -17,7 +17,17 @@ from typing import Any
 import pytest
 
 from athena.config import Settings, get_settings, load_settings, set_settings
-from athena.domain import Order, OrderRequest, OrderState, OrdType, PosSide, Side
+from athena.domain import (
+    AlgoOrder,
+    AlgoState,
+    Order,
+    OrderRequest,
+    OrderState,
+    OrderUpdate,
+    OrdType,
+    PosSide,
+    Side,
+)
 from athena.domain.codec import to_json
 from athena.engine import Engine
 from athena.oms.stops import StopRequest
@@ -493,3 +503,24 @@ def test_snapshot_equity_and_check_drawdown(world: World) -> None:
     assert Decimal(snap["equity"]) == world.settings.total_capital
     dd = run(tasks.check_drawdown)
     assert dd["halted"] is False
+
+
+def test_prune_indexes_drops_what_expired_orders_and_stops_left_in_the_indexes(world: World) -> None:
+    """Beat's prune_indexes: once Redis has dropped a finished order or stop (its retention ran out),
+    its ordId / algoId index entry goes too; a working order's stays."""
+    eng = world.engine
+    live = run(tasks.place_order, limit_buy(world, "prlive"))
+    assert live["status"] == "acked" and live["ordId"]
+    gone = Order(req=tasks.order_request_from_json(limit_buy(world, "prgone")), state=OrderState.CREATED)
+    assert eng.store.create(gone)
+    eng.store.apply(OrderUpdate(clOrdId="prgone", instId=BTC, state=OrderState.CANCELED, ordId="900001", uTime=1))
+    stop = AlgoOrder(algoClOrdId="slprgone", instId=BTC, side=Side.SELL, sz=Decimal(1), slTriggerPx=Decimal(1000))
+    assert eng.algos.record(stop)
+    assert eng.algos.set_state("slprgone", AlgoState.CANCELED, algoId="800001")
+    assert eng.store.cl_ord_id_of("900001") == "prgone" and eng.algos.by_algo_id("800001") is not None
+    eng.redis.delete(eng.keys.order("prgone"), eng.keys.algo("slprgone"))  # their retention ran out
+    assert run(tasks.prune_indexes) == {"orders": 1, "stops": 1}
+    assert eng.redis.hget(eng.keys.ord_id_index, "900001") is None
+    assert eng.redis.hget(eng.keys.algo_id_index, "800001") is None
+    assert eng.store.cl_ord_id_of(live["ordId"]) == "prlive"
+    assert run(tasks.prune_indexes) == {"orders": 0, "stops": 0}
