@@ -1,7 +1,8 @@
 """OrderManager: the lifecycle of our orders, on top of OrderStore's monotonic transitions.
+The rules cited are those of docs/DESIGN_RULES.md.
 
-- clOrdId first (DESIGN rule 1): the order is recorded CREATED in Redis before anything is sent;
-  a redelivered request finds it and sends nothing.
+- clOrdId first (rule 1): the order is recorded CREATED in Redis before anything is sent; a
+  redelivered request finds it and sends nothing.
 - Every report (REST ack, WS push, sync) goes through OrderStore.apply (rule 2): each fill delta is
   published, journaled and covered by a stop exactly once (rule 3).
 - Unknown is a state (rule 8): an order whose send outcome is unknown is AMBIGUOUS until the
@@ -184,8 +185,8 @@ class OrderManager:
         if message is not None:
             self._journal("upsert_order", order)
             return order
-        # The journal (a SQLite write, ~1.5 ms) is written after the send: Redis already holds the
-        # order (rule 1), and the durable copy must not delay the order on the wire.
+        # The journal (a SQLite write, slower than the send itself) is written after the send: Redis
+        # already holds the order (rule 1), and the durable copy must not delay the order on the wire.
         try:
             self.sender.send_order(req)
         except Exception as exc:
@@ -272,7 +273,7 @@ class OrderManager:
         stop_done = t.outbox is not None and t.outbox.fill
         if stop_done:
             # Stop first (rule 3): the protective order must not wait behind the journal writes, the
-            # ledger and the fill listeners (~3 ms, more under load).
+            # ledger and the fill listeners, which take several times the stop's own send.
             self.ensure_stop(t.order)
         if t.applied:
             self.bus.publish(EventType.ORDER_UPDATE, t.order)
@@ -327,7 +328,7 @@ class OrderManager:
         order, req = entry.order, entry.order.req
         fill_px = entry.fill_px
         if fill_px is None:
-            # No price anywhere (DESIGN rule 4): never invent one. Size still drives the stop;
+            # No price anywhere (rule 4): never invent one. Size still drives the stop;
             # the ledger is corrected from the exchange by reconcile.
             self._error(
                 "fill_without_px",
@@ -411,7 +412,7 @@ class OrderManager:
                 self._error("stop_failed", f"resize stop {stop.algoClOrdId} to {sz} failed: {exc}", {"algoClOrdId": stop.algoClOrdId})
         return touched
 
-    # -- ambiguity (DESIGN rule 8) ----------------------------------------------------------
+    # -- ambiguity (rule 8) ----------------------------------------------------------------
     def mark_ambiguous(self, clOrdId: str) -> Transition:
         order = self.store.get(clOrdId)
         if order is None:

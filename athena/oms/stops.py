@@ -1,4 +1,5 @@
-"""Exchange-side stop-loss policy (DESIGN rule 3): an entry's fills are always covered by a stop.
+"""Exchange-side stop-loss policy (rule 3, docs/DESIGN_RULES.md): an entry's fills are always covered
+by a stop.
 
 - entry fills (also partially)          -> place, or amend up, the stop to cover accFillSz
 - entry canceled/rejected with no fills -> cancel its stop (if one was ever requested)

@@ -1,4 +1,4 @@
-"""reconcile and cancel_ghost_orders: the exchange is the source of truth (DESIGN rule 5).
+"""reconcile and cancel_ghost_orders: the exchange is the source of truth (rule 5, docs/DESIGN_RULES.md).
 
 reconcile: orders we think are working vs the exchange's pending list (each difference settled by a
 query by clOrdId), orders the exchange has that we never recorded (recorded as external), orders

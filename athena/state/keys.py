@@ -23,7 +23,7 @@ class Keys:
 
     # -- orders -----------------------------------------------------------------------------
     def order(self, clOrdId: str) -> str:
-        """Hash: one order, keyed by clOrdId (docs/DESIGN_RULES.md rule 1)."""
+        """Hash: one order, keyed by clOrdId (rule 1, docs/DESIGN_RULES.md)."""
         return f"{self.prefix}order:{clOrdId}"
 
     @property

@@ -1,5 +1,5 @@
-"""OrderStore: every order in Redis under its clOrdId from the moment it is created (DESIGN rule 1),
-and every update applied by one Lua script that never goes backwards (rule 2)."""
+"""OrderStore: every order in Redis under its clOrdId from the moment it is created, and every update
+applied by one Lua script that never goes backwards (rules 1 and 2, docs/DESIGN_RULES.md)."""
 
 from __future__ import annotations
 
@@ -104,7 +104,7 @@ class OutboxEntry:
     def fee(self) -> Decimal:
         """This delta's fee: the update's fillFee when it describes exactly this delta, else the rise
         of the cumulative fee (a REST query or a push that covers several trades has no per-trade
-        fee: taking 0 there lost taker fees from capital, found by the chaos soak), else 0."""
+        fee: taking 0 there would leave those trades' fees out of capital), else 0."""
         if not self.fill:
             return ZERO
         if self.fill_fee is not None and self.fill_sz_hint == self.fill_sz:

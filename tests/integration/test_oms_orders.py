@@ -16,7 +16,7 @@ from tests.integration.test_oms_harness import INST, entry, exit_, make_oms, upd
 
 
 class CheckingSender(RecordingSender):
-    """Checks, at send time, that the order is already recorded in Redis (DESIGN rule 1)."""
+    """Checks, at send time, that the order is already recorded in Redis (rule 1, docs/DESIGN_RULES.md)."""
 
     def __init__(self, redis: Redis) -> None:
         super().__init__()
