@@ -8,6 +8,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+# Outside every account: what `athena demo` / launch.Stack leaves in a Redis DB it borrowed, so the
+# next run knows the Celery queues there are its own.
+LAUNCH_BORROWED = "athena:launch:borrowed"
+
+
+def env_prefix(env: str) -> str:
+    """What every key of every account of one environment starts with."""
+    return f"athena:{env}:"
+
 
 @dataclass(frozen=True, slots=True)
 class Keys:
@@ -19,7 +28,7 @@ class Keys:
         for part in (self.env, self.account):
             if not part or ":" in part or any(c.isspace() for c in part):
                 raise ValueError(f"key namespace part {part!r} must be non-empty, without ':' or spaces")
-        object.__setattr__(self, "prefix", f"athena:{self.env}:{self.account}:")
+        object.__setattr__(self, "prefix", f"{env_prefix(self.env)}{self.account}:")
 
     # -- orders -----------------------------------------------------------------------------
     def order(self, clOrdId: str) -> str:
