@@ -35,6 +35,7 @@ import requests
 from athena.marketdata.bars import parse_bar
 from athena.marketdata.store import DAY, DayMeta, Store, day_start, days, find_gaps, iso, merged_gaps, row_ts
 from athena.marketdata.venue import add_venue_args, split_ids, venue
+from athena.okx.errors import RATE_LIMITED, SERVICE_UNAVAILABLE, SYSTEM_BUSY, SYSTEM_ERROR
 
 # OKX's docs, per endpoint (per IP): requests per 2 s, rows per page.
 HISTORY_LIMITS: dict[str, tuple[int, int]] = {
@@ -131,9 +132,9 @@ class OkxHistoryClient:
                 if code == "0" and isinstance(body.get("data"), list):
                     return body["data"]  # type: ignore[no-any-return]
                 problem = f"{path} answered code {code}: {body.get('msg') or 'no message'}"
-                if code == "50011":
+                if code == RATE_LIMITED:
                     self.stats.rate_limited += 1
-                elif code not in ("50001", "50013", "50026") and resp.status_code < 500:
+                elif code not in (SERVICE_UNAVAILABLE, SYSTEM_BUSY, SYSTEM_ERROR) and resp.status_code < 500:
                     raise DownloadError(f"{problem} (instId {params.get('instId')})")
             if attempt < retries:
                 self.stats.retries += 1
