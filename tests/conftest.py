@@ -8,6 +8,7 @@ this machine lacks, and it shadows celery.contrib.pytest's Docker-free worker fi
 
 from __future__ import annotations
 
+import decimal
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -81,6 +82,14 @@ def celery_worker(celery_app):  # type: ignore[no-untyped-def]
         shutdown_timeout=10,
     ) as worker:
         yield worker
+
+
+@pytest.fixture(autouse=True)
+def _decimal_context_per_test() -> Iterator[None]:
+    """Each test runs in its own copy of the decimal context: a library that changes the thread's
+    context (ccxt's decimal_to_precision sets ROUND_HALF_UP) cannot change the next test's numbers."""
+    with decimal.localcontext():
+        yield
 
 
 @pytest.fixture()
