@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import logging
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -97,8 +98,10 @@ def _settings() -> Settings:
     _secrets[:] = settings.secrets()
     from athena.logs import configure_logging
 
-    # The ops code a --local run executes logs what it does (warnings up): one line each, no traceback.
-    configure_logging("WARNING", "text", "cli", _secrets, tracebacks=False)
+    # The command says itself what it did; of the ops code's log lines (a --local run) only errors
+    # show, one line each, no traceback.
+    configure_logging("ERROR", "text", "cli", _secrets, tracebacks=False)
+    logging.getLogger("celery.backends").setLevel(logging.CRITICAL + 1)  # a lost backend: said by run_on_worker
     return settings
 
 
@@ -297,7 +300,9 @@ def run_on_worker(settings: Settings, task: str, kwargs: dict[str, Any], timeout
         import redis
         from kombu.exceptions import OperationalError
 
-        if isinstance(exc, redis.RedisError | OperationalError | ConnectionError):
+        lost = (redis.RedisError, OperationalError, ConnectionError)
+        # Celery's result consumer reports a lost backend as RuntimeError("Retry limit exceeded ...")
+        if isinstance(exc, lost) or isinstance(exc.__cause__, lost):
             _fail(f"Redis stopped answering while the {what} was waiting for its worker "
                   f"({type(exc).__name__}); it may or may not have run: check `athena status`.", EXIT_DOWN)
         _fail(f"the {what} failed on the worker: {type(exc).__name__}: {exc}", EXIT_FAILED)
@@ -443,7 +448,9 @@ def halt_main(argv: list[str]) -> int:
         except ControlExit as exc:  # the switch is set; only cancelling the working entries did not happen
             out.update(entries_not_cancelled=[o.clOrdId for o in working], ran_on="")
             _print(out, a.json, headline)
-            _fail(f"{what} (the switch is set), but {len(working)} working entries were not cancelled: {exc}", exc.code)
+            n = len(working)
+            _fail(f"{what} (the switch is set), but {n} working {'entry was' if n == 1 else 'entries were'} "
+                  f"not cancelled: {exc}", exc.code)
     _print(out, a.json, headline)
     return code
 
