@@ -10,7 +10,9 @@ from __future__ import annotations
 import contextvars
 import datetime as dt
 import logging
+import os
 import sys
+import threading
 from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 from typing import Any
@@ -148,3 +150,22 @@ def configure_logging(level: str | int, fmt: str, role: str, secrets: Iterable[s
     root = logging.getLogger()
     root.handlers = [handler]
     root.setLevel(level)
+
+
+def stdout_to_log(logger: logging.Logger, fd: int = 1) -> None:
+    """Every line written to file descriptor `fd` (Python's prints and anything writing to the fd
+    directly, forked children included) becomes an INFO record of `logger`, so a process logging
+    JSON lines prints nothing else. The handlers write to stderr (configure_logging): no loop."""
+    sys.stdout.flush()
+    read_end, write_end = os.pipe()
+    os.dup2(write_end, fd)
+    os.close(write_end)
+
+    def pump() -> None:
+        with os.fdopen(read_end, "rb", buffering=0) as pipe:
+            for raw in iter(pipe.readline, b""):
+                line = raw.decode("utf-8", "replace").rstrip()
+                if line.strip():
+                    logger.info("%s", line)
+
+    threading.Thread(target=pump, name="athena-stdout-log", daemon=True).start()

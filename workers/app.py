@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import gc
 import sys
+from pathlib import Path
 from typing import Any
 
 from celery import Celery
@@ -93,6 +94,23 @@ def queue_of(app: Celery, task: str) -> str:
 
 
 @worker_init.connect
+def _no_banner_in_json(sender: Any = None, **_: Any) -> None:
+    """With JSON logs, the worker's ASCII banner (printed straight to the terminal) would break the
+    one-object-per-line stream: one log line says what it said."""
+    try:
+        if get_settings().log_format != "json" or sender is None or not hasattr(sender, "quiet"):
+            return
+    except Exception:
+        return
+    import logging
+
+    sender.quiet = True
+    queues = sorted(sender.app.amqp.queues.consume_from or ())
+    logging.getLogger(__name__).info("celery worker %s starting: queues %s, pool %s", sender.hostname, ",".join(queues),
+                                     getattr(sender.pool_cls, "__module__", sender.pool_cls))
+
+
+@worker_init.connect
 def _freeze_gc(**_: Any) -> None:
     # Before a prefork pool forks (beat, or a worker started with -P prefork): objects loaded so far leave the collector's generations, so
     # its passes in the children do not write to (and un-share) the pages they inherited.
@@ -114,6 +132,11 @@ def _explicit_loglevel() -> bool:
     return any(a in ("-l", "--loglevel") or a.startswith("--loglevel=") for a in sys.argv[1:])
 
 
+def _is_celery_process() -> bool:
+    """This process is `celery ... worker|beat|flower` (not a test or a tool importing the app)."""
+    return "celery" in Path(sys.argv[0]).parts[-2:] or Path(sys.argv[0]).name == "celery"
+
+
 @setup_logging.connect
 def _setup_logging(loglevel: Any = None, **_: Any) -> None:
     """Every worker's and beat's logging: ATHENA_LOG_LEVEL (unless --loglevel was given), text or JSON
@@ -130,6 +153,23 @@ def _setup_logging(loglevel: Any = None, **_: Any) -> None:
         return
     level: Any = loglevel if (_explicit_loglevel() and loglevel) else settings.log_level
     configure_logging(level, settings.log_format, _role(), settings.secrets())
+
+
+if _is_celery_process() and any(cmd in sys.argv[1:] for cmd in ("worker", "beat", "flower")):
+    # Before Celery sets logging up, it warns (e.g. about running as root) through the warnings
+    # module: configured now, those lines come out in the chosen format too (JSON lines stay JSON).
+    import logging as _logging
+
+    _setup_logging(loglevel=None)
+    _logging.captureWarnings(True)
+    try:
+        _json = get_settings().log_format == "json"
+    except Exception:
+        _json = False
+    if _json:  # what Celery prints to stdout (beat's banner, "worker: Warm shutdown") becomes JSON lines too
+        from athena.logs import stdout_to_log
+
+        stdout_to_log(_logging.getLogger("celery.stdout"))
 
 
 @task_prerun.connect
