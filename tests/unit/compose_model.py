@@ -100,9 +100,10 @@ def interpolate_all(node: Any, env: Mapping[str, str]) -> Any:
     return node
 
 
-def project_env(project_dir: Path, shell: Mapping[str, str]) -> dict[str, str]:
-    """The variables interpolation sees: the project's .env file, overridden by the shell's."""
-    dotenv = project_dir / ".env"
+def project_env(project_dir: Path, shell: Mapping[str, str], env_file: str = ".env") -> dict[str, str]:
+    """The variables interpolation sees: the project's .env file (or `--env-file`'s), overridden by
+    the shell's."""
+    dotenv = project_dir / env_file
     values = {k: v or "" for k, v in dotenv_values(dotenv).items()} if dotenv.exists() else {}
     return {**values, **shell}
 

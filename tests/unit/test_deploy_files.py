@@ -52,8 +52,8 @@ def _project(tmp_path: Path, dotenv: str) -> Path:
     return tmp_path
 
 
-def _resolved(project: Path, shell: dict[str, str] | None = None) -> dict[str, Any]:
-    return interpolate_all(_compose(), project_env(project, shell or {}))
+def _resolved(project: Path, shell: dict[str, str] | None = None, env_file: str = ".env") -> dict[str, Any]:
+    return interpolate_all(_compose(), project_env(project, shell or {}, env_file))
 
 
 def _example_env(**changes: str) -> str:
@@ -80,8 +80,8 @@ def test_compose_file_is_valid_against_the_compose_specification() -> None:
     assert list(validator.iter_errors(broken))
 
 
-def test_compose_has_every_service_with_healthchecks_and_env() -> None:
-    services = _compose()["services"]
+def test_compose_has_every_service_with_healthchecks_and_env(tmp_path: Path) -> None:
+    services = _resolved(_project(tmp_path, _example_env()))["services"]
     assert set(services) >= {"redis", *ATHENA_SERVICES}
     for name in ("redis", "sim", "stream-worker", "orders-worker", "flower"):
         assert "healthcheck" in services[name], name
@@ -145,6 +145,19 @@ def test_workers_on_another_host_point_at_the_broker_host(tmp_path: Path) -> Non
         assert container_env(services[name], project)["REDIS_URL"] == f"redis://:{PASSWORD}@10.0.0.5:6379/0"
     published = _resolved(_project(tmp_path, _example_env(ATHENA_REDIS_BIND="10.0.0.5")))["services"]["redis"]["ports"]
     assert published == ["10.0.0.5:6379:6379"]
+
+
+def test_a_second_accounts_project_gets_its_own_keys_and_queues(tmp_path: Path) -> None:
+    """`docker compose -p acct2 --env-file acct2.env up`: its containers read acct2.env, not .env."""
+    project = _project(tmp_path, _example_env(OKX_API_KEY="key-of-main"))
+    (project / "acct2.env").write_text(_example_env(ATHENA_ACCOUNT="acct2", OKX_API_KEY="key-of-acct2",
+                                                    ATHENA_ENV_FILE="acct2.env", ATHENA_BROKER_HOST="10.0.0.5"))
+    services = _resolved(project, env_file="acct2.env")["services"]
+    for name in ("stream-worker", "orders-worker", "beat"):
+        env = container_env(services[name], project)
+        assert (env["ATHENA_ACCOUNT"], env["OKX_API_KEY"]) == ("acct2", "key-of-acct2"), name
+        assert env["REDIS_URL"] == f"redis://:{PASSWORD}@10.0.0.5:6379/0"
+    assert services["orders-worker"]["command"] == AccountQueues("acct2").worker_command("orders")
 
 
 def test_compose_refuses_without_a_redis_password_or_flower_auth(tmp_path: Path) -> None:
