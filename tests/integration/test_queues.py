@@ -46,6 +46,9 @@ def test_only_the_accounts_own_exchange_and_key_reach_its_worker(celery_app: Cel
     queue, the stream worker's included ("Received unregistered task")."""
     account = account_of(celery_app.conf.task_default_queue)
     assert account
+    with celery_app.connection_for_write() as conn:  # the bindings a worker declares as it starts (the
+        for queue in celery_app.conf.task_queues:    # redis_client fixture flushed the session worker's)
+            queue(conn.default_channel).declare()
     assert celery_app.send_task("athena.ping").get(timeout=30) == "pong"  # routed: default.<account>
     own = f"default.{account}"
     assert celery_app.send_task("athena.ping", exchange=own, routing_key=own).get(timeout=30) == "pong"
