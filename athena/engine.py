@@ -24,6 +24,7 @@ from typing import Any, Literal
 import orjson
 from redis import Redis
 
+from athena.broker import redis_client
 from athena.bus import EventBus, EventType
 from athena.config import Settings
 from athena.domain import Fill, Instrument, Order, Position
@@ -58,14 +59,17 @@ FORWARDED = {
 }
 
 
-def redis_from_settings(settings: Settings) -> Redis:
-    return Redis.from_url(
+def redis_from_settings(settings: Settings, timeout: float = 5.0) -> Redis:
+    """The state client (one server, or the current master through Redis Sentinel)."""
+    client: Redis = redis_client(
         settings.redis_url.get_secret_value(),
-        socket_timeout=5,
-        socket_connect_timeout=3,
+        settings.redis_sentinel_master,
+        socket_timeout=timeout,
+        socket_connect_timeout=min(3.0, timeout),
         health_check_interval=30,
         retry_on_timeout=True,
     )
+    return client
 
 
 class Engine:

@@ -294,17 +294,24 @@ class StreamService:
         }  # fmt: skip
 
     def _ws_stats(self) -> dict[str, Any]:
+        """Per connection: its state, message counts and when it last received a data message and
+        any frame at all (pongs too), as epoch ms (None: nothing yet)."""
         out: dict[str, Any] = {}
         conns = [self.public] if self.public is not None else []
         if self.private is not None:
             conns += list(self.private.connections)
+        now_ms, now_mono = time.time() * 1000, time.monotonic()
         for c in conns:
             st = getattr(c, "stats", None)
             if st is not None:
+                data_age, rx_age = st.age_s("data", now_mono), st.age_s("rx", now_mono)
                 out[getattr(c, "name", "ws")] = {
+                    "state": getattr(c, "state", None),
                     "messages": getattr(st, "messages", 0), "reconnects": getattr(st, "reconnects", 0),
                     "malformed": sum(getattr(st, "malformed", {}).values()),
-                }
+                    "last_message_ms": int(now_ms - data_age * 1000) if data_age is not None else None,
+                    "last_frame_ms": int(now_ms - rx_age * 1000) if rx_age is not None else None,
+                }  # fmt: skip
         return out
 
     def _publish_stats(self) -> None:

@@ -1,4 +1,4 @@
-"""The stream worker: `celery -A workers.stream worker -Q stream -P solo -n stream@%h`.
+"""The stream worker: `celery -A workers.stream worker -Q stream.<account> -P solo -n stream-<account>@%h`.
 
 A bootstep starts the StreamService (public + private WebSockets, the Redis event reader and the
 single dispatcher thread running the strategies) when the worker starts and stops it gracefully on
@@ -46,7 +46,8 @@ def _direct_stops(service: StreamService) -> DirectStopSender | None:
 
 
 class StreamStep(bootsteps.StartStopStep):  # type: ignore[misc]
-    requires: ClassVar[set[str]] = {"celery.worker.components:Pool"}
+    # after the queue claim: a worker refused its queues never opens the account's WebSockets
+    requires: ClassVar[set[str]] = {"celery.worker.components:Pool", "workers.claim:QueueClaim"}
 
     def start(self, worker: Any) -> None:
         global _service

@@ -1,6 +1,7 @@
 """Celery tasks: thin wrappers over athena.ops. Every task is idempotent (a redelivered or retried
 task never doubles an order: same clOrdId, query before resend), acks_late, time-limited, and
-routed (placement, stops, cancels and flatten on `orders`, the rest on `default`)."""
+routed by athena.queues.ROUTES (placement, stops, cancels, flatten and halt on the account's
+`orders.<account>` queue, the rest on `default.<account>`); the names are athena.queues' constants."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from athena.engine import Engine
 from athena.okx.errors import OkxAuthError, OkxError, OkxRejected
 from athena.oms.stops import StopRequest
 from athena.ops import flatten as flatten_ops
+from athena.ops import halt as halt_ops
 from athena.ops import housekeeping, placement
 from athena.ops import reconcile as reconcile_ops
 from athena.ops import stops as stop_ops
@@ -238,9 +240,9 @@ def check_drawdown(self: Task) -> dict[str, Any]:
 
 
 @app.task(name="athena.halt")
-def halt(reason: str = "manual halt", who: str = "operator") -> dict[str, Any]:
-    eng = engine()
-    return {"halted": True, "newly": eng.halt.halt(reason, who=who)}
+def halt(reason: str = "manual halt", who: str = "operator", strategy: str | None = None) -> dict[str, Any]:
+    """Set the halt (or the strategy's pause) and cancel the working entries it covers."""
+    return halt_ops.halt(engine(), reason, who, strategy).to_dict()
 
 
 @app.task(name="athena.resume")

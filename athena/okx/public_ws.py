@@ -54,6 +54,11 @@ class OkxPublicWsGateway(WsConnection):
         }
         self.subscribe({"channel": ch, "instId": i} for ch in self.channels for i in self.instIds)
 
+    @property
+    def state(self) -> str:
+        """stopped | connecting | subscribing | ready (WsConnection.link_state)."""
+        return self.link_state
+
     # -- dispatch -------------------------------------------------------------------------------
     def on_message(self, raw: bytes) -> None:
         try:

@@ -160,9 +160,20 @@ class WsStats:
         self.sub_acks = 0
         self.errors: Counter[str] = Counter()  # OKX error events by code
         self.malformed: Counter[str] = Counter()
+        # time.monotonic() of the last data message and of the last frame of any kind (pongs too);
+        # 0.0 = none yet. Monotonic: the receive loop already has it, no extra clock read per message.
+        self.last_data_mono = 0.0
+        self.last_rx_mono = 0.0
+
+    def age_s(self, which: str = "data", now_mono: float | None = None) -> float | None:
+        """Seconds since the last data message ("data") or frame ("rx"); None when there was none."""
+        mono = self.last_data_mono if which == "data" else self.last_rx_mono
+        if not mono:
+            return None
+        return max(0.0, (time.monotonic() if now_mono is None else now_mono) - mono)
 
     def as_dict(self) -> dict[str, Any]:
-        d = {k: v for k, v in vars(self).items() if not isinstance(v, Counter)}
+        d = {k: v for k, v in vars(self).items() if not isinstance(v, Counter) and not k.endswith("_mono")}
         d["errors"] = dict(self.errors)
         d["malformed"] = dict(self.malformed)
         return d
@@ -225,6 +236,16 @@ class WsConnection:
     @property
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
+
+    @property
+    def link_state(self) -> str:
+        """stopped | connecting (no socket: connecting or waiting to reconnect) | subscribing
+        (connected, no subscription answer or data yet) | ready."""
+        if self._thread is None or self._halted or self._stop.is_set():
+            return "stopped"
+        if self._ws is None:
+            return "connecting"
+        return "ready" if self._healthy else "subscribing"
 
     def force_reconnect(self) -> None:
         """Drop the current connection; the thread reconnects (after the backoff)."""
@@ -443,14 +464,14 @@ class WsConnection:
                 if not stop.is_set():
                     log.info("%s: connection lost: %s", self.name, type(exc).__name__)
                 return
-            last_rx = now()
+            last_rx = stats.last_rx_mono = now()
             if opcode == ABNF.OPCODE_CLOSE:
                 return
             if data == b"pong":
                 stats.pongs += 1
                 continue
             stats.messages += 1
-            last_data = last_rx
+            last_data = stats.last_data_mono = last_rx
             try:
                 on_message(data)
             except Exception as exc:  # a bad frame or a failing callback never kills the thread

@@ -1,5 +1,7 @@
 """The Redis key schema. Every key lives under `athena:{env}:{account}:` so environments and
-accounts sharing one Redis can never see each other's state."""
+accounts sharing one Redis can never see each other's state. The exceptions are shared on purpose:
+Celery's queues (named by athena.queues, `<role>.<account>`) and the workers' registry on them
+(`athena:workers:<queue>`, athena.state.workers), which must see other deployments to refuse them."""
 
 from __future__ import annotations
 

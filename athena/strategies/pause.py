@@ -16,10 +16,11 @@ from typing import Any
 
 from athena.state.flags import Flag, is_set
 from athena.state.keys import Keys
+from athena.state.placing import PAUSE_KV
 
 log = logging.getLogger(__name__)
 
-KV_NAME = "strategy_pause"
+KV_NAME = PAUSE_KV
 
 
 def _s(v: Any) -> str:
@@ -68,9 +69,9 @@ def set_paused(settings: Any, strategy: str, paused: bool, reason: str = "manual
     known = sorted(s.name for s in settings.strategies)
     if strategy not in known:
         raise ValueError(f"unknown strategy {strategy!r} (configured: {', '.join(known) or 'none'})")
-    from redis import Redis
+    from athena.engine import redis_from_settings
 
-    client = Redis.from_url(settings.redis_url.get_secret_value(), socket_timeout=5, socket_connect_timeout=3)
+    client = redis_from_settings(settings)
     try:
         sp = StrategyPause(client, Keys(settings.env, settings.account))
         changed = sp.pause(strategy, reason, who) if paused else sp.resume(strategy, who)
