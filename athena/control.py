@@ -291,6 +291,7 @@ def collect_status(settings: Settings, ping_workers: bool = True) -> dict[str, A
         out: dict[str, Any] = {
             "account": settings.account, "mode": settings.mode, "env": settings.env,
             "halted": halt is not None, "halt": asdict(halt) if halt is not None else None,
+            "holds": {name: asdict(h) for name, h in eng.halt.holds().items()},
             "paused_strategies": StrategyPause(r, k).paused(),
             "breakers": {"sync_positions": eng.breaker("sync_positions").state()},
             "marks": marks, "positions": positions, "working_orders": orders, "stops": stops,

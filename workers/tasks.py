@@ -246,4 +246,6 @@ def halt(reason: str = "manual halt", who: str = "operator") -> dict[str, Any]:
 @app.task(name="athena.resume")
 def resume(who: str = "operator") -> dict[str, Any]:
     eng = engine()
-    return {"halted": False, "resumed": eng.halt.resume(who=who)}
+    resumed = eng.halt.resume(who=who)
+    holds = {name: h.reason for name, h in eng.halt.holds().items()}  # conditions still present stay held
+    return {"halted": bool(holds), "resumed": resumed, "holds": holds}
