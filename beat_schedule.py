@@ -16,6 +16,7 @@ PERIODIC: dict[str, tuple[str, str]] = {
     "athena.cancel_ghost_orders": ("cancel_ghost_orders", "orders"),
     "athena.snapshot_equity": ("snapshot_equity", "default"),
     "athena.check_drawdown": ("check_drawdown", "default"),
+    "athena.watch_venue": ("watch_venue", "default"),  # maintenance hold; pre-flight re-run while refused
 }
 
 

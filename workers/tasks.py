@@ -20,6 +20,7 @@ from athena.okx.errors import OkxAuthError, OkxError, OkxRejected
 from athena.oms.stops import StopRequest
 from athena.ops import flatten as flatten_ops
 from athena.ops import housekeeping, placement
+from athena.ops import preflight as preflight_ops
 from athena.ops import reconcile as reconcile_ops
 from athena.ops import stops as stop_ops
 from athena.ops import sync as sync_ops
@@ -235,6 +236,12 @@ def snapshot_equity(self: Task) -> dict[str, Any]:
 @app.task(bind=True, base=AthenaTask, name="athena.check_drawdown")
 def check_drawdown(self: Task) -> dict[str, Any]:
     return housekeeping.check_drawdown(engine())
+
+
+@app.task(bind=True, base=AthenaTask, name="athena.watch_venue", max_retries=0, time_limit=120, soft_time_limit=110)
+def watch_venue(self: Task) -> dict[str, Any]:
+    """OKX maintenance -> the maintenance hold; the whole pre-flight again while one refused."""
+    return preflight_ops.watch_venue(engine())
 
 
 @app.task(name="athena.halt")
