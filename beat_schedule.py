@@ -17,6 +17,7 @@ PERIODIC: dict[str, tuple[str, str]] = {
     "athena.snapshot_equity": ("snapshot_equity", "default"),
     "athena.check_drawdown": ("check_drawdown", "default"),
     "athena.watch_venue": ("watch_venue", "default"),  # maintenance hold; pre-flight re-run while refused
+    "athena.book_funding": ("book_funding", "default"),  # funding bills -> realised PnL, each once
 }
 
 

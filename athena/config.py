@@ -121,6 +121,7 @@ class ScheduleSettings(_Strict):
     check_drawdown: float = Field(10.0, gt=0)
     heartbeat: float = Field(10.0, gt=0)
     watch_venue: float = Field(60.0, ge=5)  # OKX's system/status allows 1 request per 5 s
+    book_funding: float = Field(60.0, gt=0)  # funding bills -> realised PnL (OKX settles every 8 h)
     dead_man_timeout: int = Field(60, ge=10, le=120)  # OKX cancel-all-after timeOut
     breaker_threshold: int = Field(10, ge=1)  # consecutive sync failures that open the breaker
     breaker_open_s: float = Field(60.0, gt=0)  # how long an open breaker pauses the job

@@ -19,6 +19,7 @@ from athena.engine import Engine
 from athena.okx.errors import OkxAuthError, OkxError, OkxRejected
 from athena.oms.stops import StopRequest
 from athena.ops import flatten as flatten_ops
+from athena.ops import funding as funding_ops
 from athena.ops import housekeeping, placement
 from athena.ops import preflight as preflight_ops
 from athena.ops import reconcile as reconcile_ops
@@ -236,6 +237,12 @@ def snapshot_equity(self: Task) -> dict[str, Any]:
 @app.task(bind=True, base=AthenaTask, name="athena.check_drawdown")
 def check_drawdown(self: Task) -> dict[str, Any]:
     return housekeeping.check_drawdown(engine())
+
+
+@app.task(bind=True, base=AthenaTask, name="athena.book_funding", max_retries=0, time_limit=120, soft_time_limit=110)
+def book_funding(self: Task) -> dict[str, Any]:
+    """OKX's funding bills since the last one booked, each once (by billId)."""
+    return funding_ops.book_funding(engine()).to_dict()
 
 
 @app.task(bind=True, base=AthenaTask, name="athena.watch_venue", max_retries=0, time_limit=120, soft_time_limit=110)

@@ -10,6 +10,7 @@ healthy account on a venue without maintenance, without a price band and without
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import replace
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Any
@@ -209,18 +210,19 @@ class VenueMixin(ExchangeState):
             return Decimal(self.history.funding_now(inst_id)["fundingRate"])
         return Decimal("0.0001")
 
-    def settle_funding(self) -> list[dict[str, Any]]:
+    def settle_funding(self, rates: Mapping[str, Decimal] | None = None) -> list[dict[str, Any]]:
         """Charge every open position its funding: -rate x signed notional at the mark (longs pay a positive
         rate). Each charge is a bill of type 8 (subType 173 expense / 174 income) with its own billId, booked
-        in the position's realizedPnl and fundingFee and in the account's cash (isolated: the margin)."""
+        in the position's realizedPnl and fundingFee and in the account's cash (isolated: the margin).
+        rates: charge only these instruments, at these rates (a backtest's recorded funding prints)."""
         now = self.now()
         self.funding_charged += 1
         out = []
         for p in list(self.positions.values()):
             mark = self.mark_of(p.instId)
-            if not p.pos or mark is None:
+            if not p.pos or mark is None or (rates is not None and p.instId not in rates):
                 continue
-            rate = self.funding_rate_for(p.instId, now)
+            rate = rates[p.instId] if rates is not None else self.funding_rate_for(p.instId, now)
             direction = p.direction if p.posSide == "net" else (1 if p.posSide == "long" else -1)
             ct = self.insts[p.instId].inst.coin_per_contract
             amount = (-rate * abs(p.pos) * ct * mark * direction).quantize(Decimal("1e-8"))

@@ -88,6 +88,7 @@ def test_beat_schedule_names_registered_tasks_with_expiry() -> None:
     assert {e["task"] for e in schedule.values()} == {
         "athena.heartbeat", "athena.sync_positions", "athena.protect_positions", "athena.reconcile",
         "athena.cancel_ghost_orders", "athena.snapshot_equity", "athena.check_drawdown", "athena.watch_venue",
+        "athena.book_funding",
     }
     for entry in schedule.values():
         assert entry["task"] in app.tasks
