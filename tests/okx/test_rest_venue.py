@@ -11,6 +11,7 @@ import pytest
 from athena.domain import OrderRequest, OrdType, Side, TdMode
 from athena.okx import parse
 from athena.okx.errors import OkxAccountModeUnsupported, OkxPriceOutOfBand, ParseError
+from athena.okx.ratelimit import RateLimiter
 from athena.okx.rest import OkxRestGateway
 from athena.okx.types import PriceLimit
 from athena.sim.client import SimClient
@@ -23,7 +24,8 @@ INST = "BTC-USDT-SWAP"
 @pytest.fixture()
 def venue() -> Iterator[tuple[SimClient, OkxRestGateway]]:
     with (SimServer(tick_interval_ms=0, rate_limits=False) as srv,
-          OkxRestGateway(base_url=srv.url, credentials=SIM_CREDS, timeout_s=3.0) as gw):
+          OkxRestGateway(base_url=srv.url, credentials=SIM_CREDS, timeout_s=3.0,
+                         rate_limiter=RateLimiter(enabled=False)) as gw):  # the sim's limits are off too
         yield SimClient(srv.url), gw
 
 
