@@ -222,6 +222,10 @@ def preflight_at_start(engine: Engine) -> PreflightReport | None:
         engine.halt.hold(HOLD_PREFLIGHT, f"the pre-flight could not run at start: {exc}", WHO)
         log.error("PRE-FLIGHT NOT RUN, new entries held: %s", exc)
         return None
+    except OkxError as exc:  # an answer it could not use (a malformed reply, ...): unverified, so held
+        engine.halt.hold(HOLD_PREFLIGHT, f"the pre-flight failed at start ({exc}): run `athena preflight`", WHO)
+        log.exception("PRE-FLIGHT FAILED, new entries held")
+        return None
     if report.ok:
         log.info("pre-flight passed (%d checks, %d warnings)", len(report.checks), len(report.warnings))
     else:
