@@ -18,6 +18,8 @@ PERIODIC: dict[str, str] = {
     q.CANCEL_GHOST_ORDERS: "cancel_ghost_orders",
     q.SNAPSHOT_EQUITY: "snapshot_equity",
     q.CHECK_DRAWDOWN: "check_drawdown",
+    q.WATCH_VENUE: "watch_venue",  # maintenance hold; pre-flight re-run while refused
+    q.BOOK_FUNDING: "book_funding",  # funding bills -> realised PnL, each once
 }
 
 

@@ -90,6 +90,8 @@ class RiskSettings(_Strict):
     max_drawdown: Decimal = Field(Decimal("0.10"), gt=0, lt=1)
     daily_loss_limit: Decimal = Field(Decimal("0.03"), gt=0, lt=1)
     max_total_exposure: Decimal = Field(Decimal(3), gt=0)  # x equity, all strategies together
+    # entries are held while liquidation is closer than this many times the stop's distance (athena.risk.liquidation)
+    liq_distance_multiple: Decimal = Field(Decimal(3), gt=0)
 
 
 class RiskProfileSettings(_Strict):
@@ -120,6 +122,8 @@ class ScheduleSettings(_Strict):
     snapshot_equity: float = Field(60.0, gt=0)
     check_drawdown: float = Field(10.0, gt=0)
     heartbeat: float = Field(10.0, gt=0)
+    watch_venue: float = Field(60.0, ge=5)  # OKX's system/status allows 1 request per 5 s
+    book_funding: float = Field(60.0, gt=0)  # funding bills -> realised PnL (OKX settles every 8 h)
     dead_man_timeout: int = Field(60, ge=10, le=120)  # OKX cancel-all-after timeOut
     breaker_threshold: int = Field(10, ge=1)  # consecutive sync failures that open the breaker
     breaker_open_s: float = Field(60.0, gt=0)  # how long an open breaker pauses the job

@@ -179,6 +179,13 @@ class Engine:
 
         return OkxRestGateway(self.settings)
 
+    @cached_property
+    def price_bands(self) -> Any:
+        """Each instrument's price-limit band, fetched when a refusal shows it matters (athena.ops.price_band)."""
+        from athena.ops.price_band import PriceBands
+
+        return PriceBands(self.rest)
+
     @property
     def instruments(self) -> dict[str, Instrument]:
         """Instrument metadata for the configured symbols: Redis cache, else REST (then cached)."""

@@ -40,6 +40,8 @@ SYNC_POSITIONS = "athena.sync_positions"
 RECONCILE = "athena.reconcile"
 SNAPSHOT_EQUITY = "athena.snapshot_equity"
 CHECK_DRAWDOWN = "athena.check_drawdown"
+WATCH_VENUE = "athena.watch_venue"
+BOOK_FUNDING = "athena.book_funding"
 
 # task -> the role of the queue it goes to. Everything that writes to the exchange for an account
 # (orders, stops, cancels, the dead-man's switch, halting's cancels) goes through the orders queue,
@@ -61,6 +63,8 @@ ROUTES: dict[str, str] = {
     RECONCILE: DEFAULT,
     SNAPSHOT_EQUITY: DEFAULT,
     CHECK_DRAWDOWN: DEFAULT,
+    WATCH_VENUE: DEFAULT,
+    BOOK_FUNDING: DEFAULT,
 }
 
 # The roles each worker serves (its -Q), and how docker-compose / the launcher / the README start it.

@@ -93,6 +93,7 @@ def collect_status(settings: Settings, redis: Any = None) -> dict[str, Any]:
         return {
             "account": settings.account, "mode": settings.mode, "env": settings.env, "at_ms": now_ms,
             "halted": halt is not None, "halt": asdict(halt) if halt is not None else None,
+            "holds": {name: asdict(h) for name, h in eng.halt.holds().items()},
             "paused_strategies": StrategyPause(r, k).paused(),
             "breakers": {"sync_positions": eng.breaker("sync_positions").state() or "closed"},
             "marks": {i: _s(m) for i, m in marks.items()},
@@ -100,7 +101,7 @@ def collect_status(settings: Settings, redis: Any = None) -> dict[str, Any]:
             "stops": [{"algoClOrdId": a.algoClOrdId, "instId": a.instId, "side": str(a.side), "sz": _s(a.sz),
                        "slTriggerPx": str(a.slTriggerPx), "state": str(a.state)} for a in stops],
             "pnl": {"equity": str(snap.equity), "realised": str(snap.realised), "unrealised": str(snap.unrealised),
-                    "fees": str(snap.fees), "hwm": str(snap.hwm), "drawdown": str(snap.drawdown),
+                    "fees": str(snap.fees), "funding": str(snap.funding), "hwm": str(snap.hwm), "drawdown": str(snap.drawdown),
                     "max_drawdown": str(limit), "daily_realised": str(snap.daily_realised),
                     "missing_marks": list(snap.missing_marks)},
             "stream": stream_doc,
@@ -148,6 +149,9 @@ def render(doc: dict[str, Any]) -> Any:
         parts.append(Text(f"HALTED since {ago(halt['ts'], now)} by {halt['who']}: {halt['reason']}", style="bold red"))
     else:
         parts.append(Text("trading: not halted", style="green"))
+    for name, h in (doc.get("holds") or {}).items():
+        parts.append(Text(f"entries HELD ({name}) since {ago(h.get('ts'), now)}: {h.get('reason')} (lifts by itself)",
+                          style="bold yellow"))
     for name, p in (doc.get("paused_strategies") or {}).items():
         parts.append(Text(f"strategy {name} PAUSED {ago(p.get('ts'), now)} by {p.get('who')}: {p.get('reason')}", style="yellow"))
     breakers = ", ".join(f"{k}: {v}" for k, v in (doc.get("breakers") or {}).items())

@@ -28,6 +28,7 @@ from athena.domain.codec import CodecError, from_json
 from athena.engine import Engine
 from athena.okx.types import PrivateResync
 from athena.oms.sender import OrderSender
+from athena.risk.liquidation import LiquidationGuard
 from athena.strategies.base import BaseStrategy
 from athena.strategies.clock import WallClock
 from athena.strategies.pause import StrategyPause
@@ -96,6 +97,7 @@ class StreamService:
         self._marks_written: dict[str, Decimal] = {}  # the mid last written as each instId's mark
         self._mark_failing: set[str] = set()  # instIds whose last mark write failed (logged once)
         self._clock = WallClock()
+        self.liq_guard: LiquidationGuard | None = None  # built with the engine (build())
 
     # -- wiring --------------------------------------------------------------------------------
     def build(self) -> None:
@@ -110,6 +112,7 @@ class StreamService:
             pause=StrategyPause(eng.redis, eng.keys), halt=eng.halt, position_view=ledger_position(eng.positions),
         )  # fmt: skip
         self.strategies = build_strategies(enabled, make_ctx)
+        self.liq_guard = LiquidationGuard(eng.halt, self.settings.risk.liq_distance_multiple)
         self.runner = StrategyRunner(self.strategies, routes, lookup=eng.orders.get)
         self.runner.attach(eng.bus)
         # A position seen flat loses its stops at once (athena.ops.direct_stops: off this thread).
@@ -203,6 +206,16 @@ class StreamService:
         while not self._stop.wait(min(MARK_WRITE_INTERVAL_S, STATS_INTERVAL_S)):
             self._write_marks()
             self._publish_stats()
+            self._check_liquidation()
+
+    def _check_liquidation(self) -> None:
+        """The liquidation-distance rule (athena.risk.liquidation), from the latest pushes and mids."""
+        if self.liq_guard is None:
+            return
+        try:
+            self.liq_guard.check(self._mids.copy(), self.engine.algos.working, self.engine.instruments)
+        except Exception:
+            log.exception("liquidation-distance check failed (retried in a second)")
 
     def _write_marks(self) -> None:
         """Each instrument's latest book mid as its mark price, when it changed since the last write."""
@@ -235,6 +248,8 @@ class StreamService:
             eng.orders.on_update(item)
         elif isinstance(item, Position):
             self.stats.positions += 1
+            if self.liq_guard is not None:
+                self.liq_guard.on_position(item)
             eng.positions.on_exchange_position(item)
             eng.bus.publish(EventType.POSITION_UPDATE, item)
         elif isinstance(item, AlgoOrder):
@@ -252,6 +267,8 @@ class StreamService:
         else:  # balances and anything else the gateways hand over: latest value, for status
             name = type(item).__name__.lower()
             if name == "balance":
+                if self.liq_guard is not None:
+                    self.liq_guard.on_account(getattr(item, "totalEq", None), getattr(item, "mgnRatio", None))
                 eng.redis.set(eng.keys.kv("balance"), orjson.dumps(item, default=str), ex=300)
 
     def _tick(self, instId: str, tick: Tick, book: BookTop | None) -> None:

@@ -16,6 +16,7 @@ from celery.worker.control import inspect_command
 
 from athena.config import Settings, get_settings
 from athena.ops.direct_stops import DirectStopSender
+from athena.ops.preflight import preflight_at_start
 from athena.stream_service import StreamService
 from workers.app import make_app
 from workers.sender import CelerySender
@@ -51,7 +52,9 @@ class StreamStep(bootsteps.StartStopStep):  # type: ignore[misc]
 
     def start(self, worker: Any) -> None:
         global _service
-        _service = build_service(get_settings(), app).start()
+        service = build_service(get_settings(), app)
+        preflight_at_start(service.engine)  # a refusal holds entries; what is open is still managed
+        _service = service.start()
 
     def stop(self, worker: Any) -> None:
         global _service

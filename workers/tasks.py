@@ -20,8 +20,10 @@ from athena.engine import Engine
 from athena.okx.errors import OkxAuthError, OkxError, OkxRejected
 from athena.oms.stops import StopRequest
 from athena.ops import flatten as flatten_ops
+from athena.ops import funding as funding_ops
 from athena.ops import halt as halt_ops
 from athena.ops import housekeeping, placement
+from athena.ops import preflight as preflight_ops
 from athena.ops import reconcile as reconcile_ops
 from athena.ops import stops as stop_ops
 from athena.ops import sync as sync_ops
@@ -239,6 +241,18 @@ def check_drawdown(self: Task) -> dict[str, Any]:
     return housekeeping.check_drawdown(engine())
 
 
+@app.task(bind=True, base=AthenaTask, name="athena.book_funding", max_retries=0, time_limit=120, soft_time_limit=110)
+def book_funding(self: Task) -> dict[str, Any]:
+    """OKX's funding bills since the last one booked, each once (by billId)."""
+    return funding_ops.book_funding(engine()).to_dict()
+
+
+@app.task(bind=True, base=AthenaTask, name="athena.watch_venue", max_retries=0, time_limit=120, soft_time_limit=110)
+def watch_venue(self: Task) -> dict[str, Any]:
+    """OKX maintenance -> the maintenance hold; the whole pre-flight again while one refused."""
+    return preflight_ops.watch_venue(engine())
+
+
 @app.task(name="athena.halt")
 def halt(reason: str = "manual halt", who: str = "operator", strategy: str | None = None) -> dict[str, Any]:
     """Set the halt (or the strategy's pause) and cancel the working entries it covers."""
@@ -248,4 +262,6 @@ def halt(reason: str = "manual halt", who: str = "operator", strategy: str | Non
 @app.task(name="athena.resume")
 def resume(who: str = "operator") -> dict[str, Any]:
     eng = engine()
-    return {"halted": False, "resumed": eng.halt.resume(who=who)}
+    resumed = eng.halt.resume(who=who)
+    holds = {name: h.reason for name, h in eng.halt.holds().items()}  # conditions still present stay held
+    return {"halted": bool(holds), "resumed": resumed, "holds": holds}

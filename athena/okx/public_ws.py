@@ -87,9 +87,8 @@ class OkxPublicWsGateway(WsConnection):
         elif event == "error":
             self.stats.errors[str(msg.get("code"))] += 1
             self._log_once("error:" + str(msg.get("code")), f"{self.name}: OKX error event {str(msg)[:200]}")
-        elif event == "notice":
-            self._log_once("notice", f"{self.name}: notice {str(msg)[:200]}; reconnecting")
-            self.force_reconnect()
+        elif event == "notice":  # 64008: OKX will close this connection for a service upgrade
+            self.reconnect_now(f"OKX notice {msg.get('code')!s}: {str(msg.get('msg'))[:120]}")
         elif event not in ("unsubscribe", "channel-conn-count"):
             self.malformed("unexpected", raw)
 

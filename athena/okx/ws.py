@@ -156,6 +156,7 @@ class WsStats:
         self.stalls = 0
         self.pings = 0
         self.pongs = 0
+        self.notices = 0  # controlled reconnects asked for by OKX (service-upgrade notice)
         self.subscribes_sent = 0
         self.sub_acks = 0
         self.errors: Counter[str] = Counter()  # OKX error events by code
@@ -205,6 +206,7 @@ class WsConnection:
         self.data_watchdog = data_watchdog
         self.yield_gil = yield_gil
         self.stats = WsStats()
+        self._reconnect_now = False  # set on the connection thread: end this session, reconnect at once
         self._poll_s = max(0.02, min(1.0, ping_interval_s / 4))
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -250,6 +252,15 @@ class WsConnection:
     def force_reconnect(self) -> None:
         """Drop the current connection; the thread reconnects (after the backoff)."""
         self._abort()
+
+    def reconnect_now(self, why: str) -> None:
+        """A controlled reconnect, called on the connection thread (from on_message): the session ends
+        after this message with a clean close, and the next connection opens at once, without the
+        backoff. OKX's service-upgrade notice (64008) asks for it about 60 s before it closes the
+        connection itself: reconnecting now keeps the gap short and puts it where we choose."""
+        self.stats.notices += 1
+        self._reconnect_now = True
+        log.warning("%s: %s: reconnecting now (controlled)", self.name, why)
 
     def halt(self) -> None:
         """Stop reconnecting (e.g. after repeated auth failures); the thread ends."""
@@ -379,6 +390,10 @@ class WsConnection:
                 log.exception("%s: connection loop error", self.name)
             if self._stop.is_set() or self._halted:
                 break
+            if self._reconnect_now:  # asked for (a notice): no backoff, the old session closed cleanly
+                self._reconnect_now = False
+                attempt = 0
+                continue
             attempt = 0 if healthy else attempt + 1
             delay = self.backoff_delay(attempt)
             log.info("%s: reconnecting in %.2fs", self.name, delay)
@@ -476,5 +491,7 @@ class WsConnection:
                 on_message(data)
             except Exception as exc:  # a bad frame or a failing callback never kills the thread
                 self.malformed("handler:" + type(exc).__name__, data)
+            if self._reconnect_now:
+                return
             if yield_gil is not None:
                 yield_gil()

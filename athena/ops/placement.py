@@ -26,6 +26,7 @@ from athena.engine import Engine
 from athena.okx.errors import OkxAmbiguous, OkxDuplicateClOrdId, OkxRateLimited, OkxRejected, OkxTransient
 from athena.ops.entry_gate import refuse_unchecked
 from athena.ops.errors import RetryLater
+from athena.ops.price_band import place_in_band
 from athena.state.locks import Lease
 from athena.state.placing import PAUSE_KV, PlaceStart, begin_placement, placing_marker
 
@@ -150,7 +151,7 @@ def _place(engine: Engine, req: OrderRequest, lease: Lease, token: int, start: P
             return _outcome("rejected", refused[0], refused[1])
 
     try:
-        ack = engine.rest.place_order(req)
+        ack = place_in_band(engine, req)  # a limit close outside the price band is moved, never refused
     except OkxRejected as exc:
         if isinstance(exc, OkxDuplicateClOrdId):  # an earlier attempt placed it: adopt it, never reject it
             found = engine.rest.get_order(req.instId, clOrdId=req.clOrdId)

@@ -333,7 +333,8 @@ def test_beat_schedule_names_registered_tasks_with_expiry_on_the_routed_queue() 
     schedule = build_schedule(settings)
     assert {e["task"] for e in schedule.values()} == {
         "athena.heartbeat", "athena.sync_positions", "athena.protect_positions", "athena.reconcile",
-        "athena.cancel_ghost_orders", "athena.snapshot_equity", "athena.check_drawdown",
+        "athena.cancel_ghost_orders", "athena.snapshot_equity", "athena.check_drawdown", "athena.watch_venue",
+        "athena.book_funding",
     }
     queues = AccountQueues("acctb")
     for entry in schedule.values():
