@@ -5,28 +5,33 @@ from __future__ import annotations
 
 from typing import Any
 
+from athena import queues as q
 from athena.config import Settings
 
-# task name -> (Settings.schedule attribute, queue)
-PERIODIC: dict[str, tuple[str, str]] = {
-    "athena.heartbeat": ("heartbeat", "orders"),  # dead-man's switch refresh: same writer as placement
-    "athena.sync_positions": ("sync_positions", "default"),
-    "athena.protect_positions": ("protect_positions", "orders"),
-    "athena.reconcile": ("reconcile", "default"),
-    "athena.cancel_ghost_orders": ("cancel_ghost_orders", "orders"),
-    "athena.snapshot_equity": ("snapshot_equity", "default"),
-    "athena.check_drawdown": ("check_drawdown", "default"),
-    "athena.prune_indexes": ("prune_indexes", "default"),
+# task name -> Settings.schedule attribute. Queues: athena.queues.ROUTES, for the account of the
+# settings (one beat per account: its intervals and its queues come from that account's settings).
+PERIODIC: dict[str, str] = {
+    q.HEARTBEAT: "heartbeat",  # dead-man's switch refresh: same writer as placement
+    q.SYNC_POSITIONS: "sync_positions",
+    q.PROTECT_POSITIONS: "protect_positions",
+    q.RECONCILE: "reconcile",
+    q.CANCEL_GHOST_ORDERS: "cancel_ghost_orders",
+    q.SNAPSHOT_EQUITY: "snapshot_equity",
+    q.CHECK_DRAWDOWN: "check_drawdown",
+    q.WATCH_VENUE: "watch_venue",  # maintenance hold; pre-flight re-run while refused
+    q.BOOK_FUNDING: "book_funding",  # funding bills -> realised PnL, each once
+    q.PRUNE_INDEXES: "prune_indexes",  # exchange-id index entries of expired records
 }
 
 
 def build_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
+    queues = q.AccountQueues(settings.account)
     schedule: dict[str, dict[str, Any]] = {}
-    for task, (attr, queue) in PERIODIC.items():
+    for task, attr in PERIODIC.items():
         every = float(getattr(settings.schedule, attr))
         schedule[task.removeprefix("athena.")] = {
             "task": task,
             "schedule": every,
-            "options": {"expires": every, "queue": queue},
+            "options": {"expires": every, "queue": queues.for_task(task)},
         }
     return schedule

@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "halt": ("athena.control:halt_main", "stop new entries everywhere (privileged)"),
     "resume": ("athena.control:resume_main", "allow new entries again (privileged)"),
     "config": ("athena.control:config_main", "validate and print the effective configuration (secrets hidden)"),
+    "preflight": ("athena.ops.preflight_cli:main", "check the OKX account before trading on it (fixes what Athena owns)"),
 }
 
 

@@ -90,6 +90,8 @@ class RiskSettings(_Strict):
     max_drawdown: Decimal = Field(Decimal("0.10"), gt=0, lt=1)
     daily_loss_limit: Decimal = Field(Decimal("0.03"), gt=0, lt=1)
     max_total_exposure: Decimal = Field(Decimal(3), gt=0)  # x equity, all strategies together
+    # entries are held while liquidation is closer than this many times the stop's distance (athena.risk.liquidation)
+    liq_distance_multiple: Decimal = Field(Decimal(3), gt=0)
 
 
 class RiskProfileSettings(_Strict):
@@ -121,6 +123,8 @@ class ScheduleSettings(_Strict):
     check_drawdown: float = Field(10.0, gt=0)
     heartbeat: float = Field(10.0, gt=0)
     prune_indexes: float = Field(3600.0, gt=0)  # drops exchange-id index entries of expired records
+    watch_venue: float = Field(60.0, ge=5)  # OKX's system/status allows 1 request per 5 s
+    book_funding: float = Field(60.0, gt=0)  # funding bills -> realised PnL (OKX settles every 8 h)
     dead_man_timeout: int = Field(60, ge=10, le=120)  # OKX cancel-all-after timeOut
     breaker_threshold: int = Field(10, ge=1)  # consecutive sync failures that open the breaker
     breaker_open_s: float = Field(60.0, gt=0)  # how long an open breaker pauses the job
@@ -133,9 +137,12 @@ class Settings(_Strict):
     account: str = Field("main", pattern=r"^[A-Za-z0-9_-]{1,32}$")
     total_capital: Decimal = Field(Decimal(10_000), gt=0)
     symbols: list[str] = Field(default_factory=lambda: ["BTC-USDT-SWAP"], min_length=1)
-    redis_url: SecretStr = SecretStr("redis://127.0.0.1:6379/0")  # may hold a password
+    redis_url: SecretStr = SecretStr("redis://127.0.0.1:6379/0")  # may hold a password; or sentinel://... (athena.broker)
+    redis_sentinel_master: str = ""  # the master's name when redis_url is a sentinel:// URL
+    result_backend: SecretStr = SecretStr("")  # Celery's result backend; empty = redis_url
     db_url: str = "sqlite:///var/athena.db"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["text", "json"] = "text"
     var_dir: str = "var"
     live_confirm: str = ""
     okx: OkxSettings = OkxSettings()
@@ -150,6 +157,12 @@ class Settings(_Strict):
             missing = [k for k in ("api_key", "secret_key", "passphrase") if not getattr(self.okx, k).get_secret_value()]
             where = ", ".join(f"okx.{m} (${m_var})" for m in missing for m_var in [f"OKX_{m.upper()}"])
             raise ValueError(f"okx.{missing[0]}: mode {self.mode!r} needs OKX credentials (missing: {where}; set them in the environment or .env, or in config/local.json)")
+        for key, url in (("redis_url", self.redis_url), ("result_backend", self.result_backend)):
+            text = url.get_secret_value()
+            if text and not text.startswith(("redis://", "rediss://", "unix://", "sentinel://")):
+                raise ValueError(f"{key}: must be a redis://, rediss://, unix:// or sentinel:// URL")
+            if text.startswith("sentinel://") and not self.redis_sentinel_master:
+                raise ValueError(f"redis_sentinel_master: {key} is a sentinel:// URL; set REDIS_SENTINEL_MASTER to the monitored master's name")
         if self.mode == "live" and self.live_confirm != LIVE_CONFIRMATION:
             raise ValueError(f"live_confirm: live mode trades real money; set ATHENA_LIVE_CONFIRM={LIVE_CONFIRMATION}")
         total = sum((s.allocation for s in self.strategies if s.enabled), Decimal(0))
@@ -199,9 +212,14 @@ class Settings(_Strict):
         out += [s.get_secret_value() for s in (self.sim.secret_key, self.sim.passphrase)]
         from urllib.parse import urlparse
 
-        pw = urlparse(self.redis_url.get_secret_value()).password
-        if pw:
-            out.append(pw)
+        for url in (self.redis_url, self.result_backend):
+            for part in url.get_secret_value().split(";"):
+                try:
+                    pw = urlparse(part.strip()).password
+                except ValueError:
+                    continue
+                if pw:
+                    out.append(pw)
         return [s for s in out if s and len(s) >= 4]
 
 
@@ -213,8 +231,11 @@ ENV_VARS: dict[str, str] = {
     "ATHENA_TOTAL_CAPITAL": "total_capital",
     "ATHENA_SYMBOLS": "symbols",
     "REDIS_URL": "redis_url",
+    "REDIS_SENTINEL_MASTER": "redis_sentinel_master",
+    "ATHENA_RESULT_BACKEND": "result_backend",
     "ATHENA_DB_URL": "db_url",
     "ATHENA_LOG_LEVEL": "log_level",
+    "ATHENA_LOG_FORMAT": "log_format",
     "ATHENA_VAR_DIR": "var_dir",
     "ATHENA_LIVE_CONFIRM": "live_confirm",
     "OKX_API_KEY": "okx.api_key",
@@ -230,7 +251,7 @@ ENV_VARS: dict[str, str] = {
     "ATHENA_SIM_TLS": "sim.tls",
 }
 _LIST_KEYS = {"symbols"}
-_SECRET_KEYS = {"okx.api_key", "okx.secret_key", "okx.passphrase", "redis_url", "sim.api_key", "sim.secret_key", "sim.passphrase"}
+_SECRET_KEYS = {"okx.api_key", "okx.secret_key", "okx.passphrase", "redis_url", "result_backend", "sim.api_key", "sim.secret_key", "sim.passphrase"}
 
 
 def _read_json(path: Path) -> dict[str, Any]:

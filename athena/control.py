@@ -1,67 +1,196 @@
-"""Manual controls: `athena status | reconcile | flatten | halt | resume | config`.
+"""Manual controls: `athena halt | resume | flatten | reconcile | config` (status: athena.status).
 
-reconcile/flatten/halt/resume are PRIVILEGED: they act on real positions. Each sends the Celery task
-to the running workers (so it is serialized with placement, through the same single writer) and
-prints the result; `--local` runs it in this process instead (e.g. when no worker is up).
+halt/resume/flatten/reconcile are PRIVILEGED: they act on real positions. Each first checks, within
+about a second, what it needs: Redis (named as host:port/db, never with its password), a running
+orders worker of this account (its heartbeat in Redis: athena.state.workers) and, when it is another
+server, Celery's result backend. What is missing is said in one sentence with what to do about it.
+
+- halt / halt --strategy NAME: sets the switch in Redis directly, no worker needed; placement refuses
+  every queued entry from then on. Entries already working on the exchange are then cancelled by the
+  orders worker (the athena.halt task) or, with --local and no worker, from this process.
+- resume [--strategy NAME]: clears the switch in Redis directly.
+- flatten / reconcile: the task goes to the orders worker, so it is serialized with placement through
+  the account's single writer. With no orders worker, --local runs the same athena.ops code in this
+  process; the output says where it ran.
 
 A task is only ever run while its operator waits for it: it carries `expires` = the CLI's timeout
 (a worker that takes it later discards it unrun), and when the CLI gives up (timeout, Ctrl-C) it
 takes the message back out of the broker's queue if no worker has taken it, then revokes it.
 
 Exit codes: 0 done; 1 refused or failed; 2 usage or configuration; 3 a service is down or did not
-answer in time (Redis, the workers).
+answer in time (Redis, the orders worker, the result backend). 130: interrupted.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
+import logging
 import sys
-import time
-from dataclasses import asdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any, NoReturn
-from urllib.parse import urlsplit
 
-import orjson
-
+from athena import queues as q
+from athena.broker import describe, redis_client, unreachable
 from athena.config import ConfigError, Settings, load_settings, set_settings
 
-EXIT_FAILED, EXIT_USAGE, EXIT_DOWN = 1, 2, 3  # and 0: done
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_DOWN, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+PREFLIGHT_TIMEOUT_S = 1.0
+
+_secrets: list[str] = []  # redacted from every message this module prints
+
+
+class ControlExit(Exception):
+    """Ends a command with one sentence on stderr and an exit code."""
+
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    raise ControlExit(message, code)
+
+
+def _clean(text: str) -> str:
+    for s in sorted(_secrets, key=len, reverse=True):
+        text = text.replace(s, "***")
+    return text
+
+
+def command(name: str) -> Callable[[Callable[[list[str]], int]], Callable[[list[str]], int]]:
+    """One sentence and an exit code for whatever goes wrong, never a traceback."""
+
+    def wrap(fn: Callable[[list[str]], int]) -> Callable[[list[str]], int]:
+        @functools.wraps(fn)
+        def run(argv: list[str]) -> int:
+            try:
+                return fn(argv)
+            except ControlExit as exc:
+                print(f"athena {name}: {_clean(str(exc))}", file=sys.stderr)
+                return exc.code
+            except KeyboardInterrupt:
+                print(f"athena {name}: interrupted", file=sys.stderr)
+                return EXIT_INTERRUPTED
+            except Exception as exc:
+                import redis
+
+                if isinstance(exc, redis.RedisError):
+                    print(f"athena {name}: Redis stopped answering ({type(exc).__name__}: {_clean(str(exc))[:200]}); "
+                          f"check Redis and run `athena status`.", file=sys.stderr)
+                    return EXIT_DOWN
+                print(f"athena {name}: failed: {type(exc).__name__}: {_clean(str(exc))[:300]}", file=sys.stderr)
+                return EXIT_FAILED
+
+        return run
+
+    return wrap
 
 
 def _settings() -> Settings:
     try:
         settings = load_settings()
     except ConfigError as exc:
-        print(f"athena: {exc}", file=sys.stderr)
-        raise SystemExit(EXIT_USAGE) from None
+        _fail(str(exc), EXIT_USAGE)
     set_settings(settings)
+    _secrets[:] = settings.secrets()
+    from athena.logs import configure_logging
+
+    # The command says itself what it did; of the ops code's log lines (a --local run) only errors
+    # show, one line each, no traceback.
+    configure_logging("ERROR", "text", "cli", _secrets, tracebacks=False)
+    logging.getLogger("celery.backends").setLevel(logging.CRITICAL + 1)  # a lost backend: said by run_on_worker
     return settings
 
 
-def _print(obj: Any, as_json: bool) -> None:
+def _print(obj: Any, as_json: bool, headline: str = "") -> None:
     if as_json:
         print(json.dumps(obj, indent=2, default=str))
         return
-    from rich.console import Console
-    from rich.pretty import Pretty
-
-    Console().print(Pretty(obj, expand_all=False))
-
-
-# who serves each queue in every deployment (README, docker-compose.yml, athena.launch)
-_WORKER_COMMAND = "celery -A workers.app worker -Q orders,default -P threads -c 4 --prefetch-multiplier 1 -n orders@%h"
-
-
-def _fail(message: str, code: int) -> NoReturn:
-    print(f"athena: {message}", file=sys.stderr)
-    raise SystemExit(code)
+    if headline:
+        print(headline)
+    for key, value in obj.items() if isinstance(obj, dict) else []:
+        if isinstance(value, list | tuple):
+            value = ", ".join(str(v if not isinstance(v, dict) else " ".join(f"{k}={x}" for k, x in v.items()))
+                              for v in value) or "none"
+        elif isinstance(value, dict):
+            value = ", ".join(f"{k}={v}" for k, v in value.items()) or "none"
+        print(f"  {key}: {value}")
 
 
-def _broker_name(url: str) -> str:
-    """host:port of a broker URL, never its password."""
-    parts = urlsplit(url)
-    return f"{parts.hostname or 'localhost'}:{parts.port or 6379}" if parts.scheme.startswith("redis") else parts.scheme
+# -- what a control needs ----------------------------------------------------------------------------
+@dataclass
+class Ready:
+    settings: Settings
+    queues: q.AccountQueues
+    redis: Any
+    workers: list[Any] = field(default_factory=list)  # live orders workers of this deployment
+    backend_down: str | None = None  # why the result backend does not answer (None: it does)
+
+    @property
+    def worker(self) -> str:
+        return self.workers[0].node if self.workers else ""
+
+
+def worker_hint(settings: Settings) -> str:
+    return " ".join(q.AccountQueues(settings.account).worker_command("orders"))
+
+
+def preflight(settings: Settings) -> Ready:
+    """Redis, this account's orders workers and the result backend, in about a second at most."""
+    from athena.state.workers import WorkerRegistry, identity_of
+    from athena.wiring import redis_from_settings
+
+    url, master = settings.redis_url.get_secret_value(), settings.redis_sentinel_master
+    why = unreachable(url, master, PREFLIGHT_TIMEOUT_S)
+    if why:
+        _fail(f"Redis at {describe(url, master)} does not answer: {why}. Nothing was done. "
+              f"Start Redis, or set REDIS_URL to where it runs.", EXIT_DOWN)
+    queues = q.AccountQueues(settings.account)
+    redis = redis_from_settings(settings, timeout=2.0)
+    workers = WorkerRegistry(redis).alive(queues.orders, identity_of(settings))
+    backend = settings.result_backend.get_secret_value()
+    backend_down = unreachable(backend, master, PREFLIGHT_TIMEOUT_S) if backend and backend != url else None
+    return Ready(settings, queues, redis, workers, backend_down)
+
+
+def _no_worker(ready: Ready, what: str) -> str:
+    s = ready.settings
+    if ready.backend_down:
+        backend = s.result_backend.get_secret_value()
+        return (f"the result backend at {describe(backend, s.redis_sentinel_master)} does not answer: "
+                f"{ready.backend_down}, so no answer from a worker could reach this command. Start it or fix "
+                f"ATHENA_RESULT_BACKEND, or run `athena {what} --local` to do it in this process")
+    return (f"no orders worker of account {s.account} is running (none has a heartbeat on queue "
+            f"{ready.queues.orders}). Start one ({worker_hint(s)}), or run `athena {what} --local` "
+            f"to do it in this process")
+
+
+# -- sending a task and waiting for it --------------------------------------------------------------
+def client_app(settings: Settings) -> Any:
+    """A bare Celery client for this account's queues, failing fast: no connection retries, short
+    socket timeouts (Celery's defaults retried a dead Redis for ~20 s before saying anything)."""
+    from celery import Celery
+
+    from athena.broker import celery_conf
+
+    conf = celery_conf(settings)
+    for key in ("broker_transport_options", "result_backend_transport_options"):
+        conf[key] = {**conf[key], "socket_timeout": 5, "socket_connect_timeout": 2, "retry_on_timeout": False}
+    queues = q.AccountQueues(settings.account)
+    app = Celery("athena-cli", set_as_current=False)
+    app.conf.update(
+        task_serializer="json", result_serializer="json", accept_content=["json"],
+        task_queues=queues.kombu_queues(), task_default_queue=queues.default, task_routes=queues.routes(),
+        broker_connection_retry=False, broker_connection_retry_on_startup=False, broker_connection_max_retries=0,
+        broker_connection_timeout=2, redis_socket_timeout=5, redis_socket_connect_timeout=2,
+        redis_retry_on_timeout=False, task_publish_retry=False, result_backend_always_retry=False,
+        **conf,
+    )  # fmt: skip
+    app.backend.retry_policy = {"max_retries": 0, "interval_start": 0, "interval_step": 0, "interval_max": 0}
+    return app
 
 
 def send_control(app: Any, name: str, kwargs: dict[str, Any], queue: str, timeout: float) -> Any:
@@ -77,11 +206,15 @@ def withdraw(app: Any, task_id: str, queue: str) -> bool | None:
     import redis
 
     url = app.conf.broker_url
-    if not isinstance(url, str) or not url.startswith(("redis://", "rediss://", "unix://")):
+    opts = app.conf.broker_transport_options or {}
+    if not isinstance(url, str) or not url.startswith(("redis://", "rediss://", "unix://", "sentinel://")):
         return None
-    if (app.conf.broker_transport_options or {}).get("global_keyprefix"):
+    if opts.get("global_keyprefix"):
         return None
-    client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+    try:
+        client = redis_client(url, opts.get("master_name", ""), socket_timeout=2, socket_connect_timeout=2)
+    except ValueError:
+        return None
     try:
         for raw in client.lrange(queue, 0, -1):  # at priority 0 kombu's list is named after the queue
             try:
@@ -97,44 +230,8 @@ def withdraw(app: Any, task_id: str, queue: str) -> bool | None:
         client.close()
 
 
-def _broker_answers(url: str) -> bool:
-    import redis
-
-    try:
-        client = redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1)
-        try:
-            return bool(client.ping())
-        finally:
-            client.close()
-    except (redis.RedisError, ValueError):
-        return False
-
-
-def _give_up(app: Any, result: Any, queue: str, what: str, timeout: float, interrupted: bool) -> Any:
-    """The operator stops waiting, so the task must not run later. Returns its result if it has
-    finished after all; otherwise says in one sentence what became of it and exits."""
-    why = "before you interrupted it" if interrupted else f"within {timeout:g} s"
-    code = 130 if interrupted else EXIT_DOWN
-    withdrawn = withdraw(app, result.id, queue)
-    try:
-        app.control.revoke(result.id)  # a worker holding it unstarted discards it
-    except Exception:
-        pass  # its expiry stops it all the same
-    if withdrawn is False and _ready(result):  # it finished as we gave up
-        try:
-            return result.get(timeout=1)
-        except Exception as exc:
-            _release(result)
-            _fail(f"the {what} failed: {type(exc).__name__}: {exc}", EXIT_FAILED)
-    _release(result)
-    if withdrawn:
-        _fail(f"no orders worker took the {what} {why}; it was withdrawn and nothing ran. "
-              f"Start the orders worker ({_WORKER_COMMAND}) or use --local.", code)
-    if withdrawn is False:
-        _fail(f"an orders worker took the {what} but did not finish {why}; it was revoked, so it will not "
-              f"start if it has not yet, but it may be running: check `athena status`.", code)
-    _fail(f"no orders worker answered {why} and the {what} could not be taken back from the queue; it was "
-          f"revoked, and no worker starts it more than {timeout:g} s after it was sent: check `athena status`.", code)
+class GaveUp(Exception):
+    """No worker took the task before the CLI gave up, and it was withdrawn: nothing ran."""
 
 
 def _ready(result: Any) -> bool:
@@ -154,21 +251,44 @@ def _release(result: Any) -> None:
     result.backend = None
 
 
-def _run_task(name: str, kwargs: dict[str, Any], local: bool, timeout: float) -> Any:
-    if local:
-        import workers.tasks as tasks
+def _give_up(app: Any, result: Any, queue: str, what: str, timeout: float, interrupted: bool) -> Any:
+    """The operator stops waiting, so the task must not run later. Returns its result if it has
+    finished after all; raises GaveUp when it was withdrawn unrun; otherwise says in one sentence
+    what became of it and exits."""
+    why = "before you interrupted it" if interrupted else f"within {timeout:g} s"
+    code = EXIT_INTERRUPTED if interrupted else EXIT_DOWN
+    withdrawn = withdraw(app, result.id, queue)
+    try:
+        app.control.revoke(result.id)  # a worker holding it unstarted discards it
+    except Exception:
+        pass  # its expiry stops it all the same
+    if withdrawn is False and _ready(result):  # it finished as we gave up
+        try:
+            return result.get(timeout=1)
+        except Exception as exc:
+            _release(result)
+            _fail(f"the {what} failed: {type(exc).__name__}: {exc}", EXIT_FAILED)
+    _release(result)
+    if withdrawn:
+        raise GaveUp(f"no orders worker took the {what} {why}; it was withdrawn and nothing ran")
+    if withdrawn is False:
+        _fail(f"an orders worker took the {what} but did not finish {why}; it was revoked, so it will not "
+              f"start if it has not yet, but it may be running: check `athena status`.", code)
+    _fail(f"no orders worker answered {why} and the {what} could not be taken back from the queue; it was "
+          f"revoked, and no worker starts it more than {timeout:g} s after it was sent: check `athena status`.", code)
 
-        return getattr(tasks, name.removeprefix("athena.")).apply(kwargs=kwargs).get(timeout=timeout)
+
+def run_on_worker(settings: Settings, task: str, kwargs: dict[str, Any], timeout: float) -> Any:
+    """Send `task` to this account's orders worker and wait for its result (GaveUp: nothing ran)."""
     from celery.exceptions import TimeoutError as ResultTimeout
 
-    from workers.app import app
-
-    what = name.removeprefix("athena.")
-    if not _broker_answers(app.conf.broker_url):
-        _fail(f"Redis at {_broker_name(app.conf.broker_url)} does not answer; nothing was sent. "
-              f"Start Redis or set REDIS_URL.", EXIT_DOWN)
-    queue = "orders" if name in ("athena.flatten",) else "default"
-    result = send_control(app, name, kwargs, queue, timeout)
+    app = client_app(settings)
+    what = task.removeprefix("athena.")
+    queue = q.AccountQueues(settings.account).for_task(task)
+    try:
+        result = send_control(app, task, kwargs, queue, timeout)
+    except Exception as exc:
+        _fail(f"the {what} could not be sent: {type(exc).__name__}: {exc}. Check Redis and run `athena status`.", EXIT_DOWN)
     try:
         return result.get(timeout=timeout)
     except ResultTimeout:
@@ -177,25 +297,101 @@ def _run_task(name: str, kwargs: dict[str, Any], local: bool, timeout: float) ->
         return _give_up(app, result, queue, what, timeout, interrupted=True)
     except Exception as exc:  # the task raised on the worker, or Redis went away while we waited
         _release(result)
-        _fail(f"the {what} failed: {type(exc).__name__}: {exc}", EXIT_FAILED)
+        import redis
+        from kombu.exceptions import OperationalError
+
+        lost = (redis.RedisError, OperationalError, ConnectionError)
+        # Celery's result consumer reports a lost backend as RuntimeError("Retry limit exceeded ...")
+        if isinstance(exc, lost) or isinstance(exc.__cause__, lost):
+            _fail(f"Redis stopped answering while the {what} was waiting for its worker "
+                  f"({type(exc).__name__}); it may or may not have run: check `athena status`.", EXIT_DOWN)
+        _fail(f"the {what} failed on the worker: {type(exc).__name__}: {exc}", EXIT_FAILED)
+    finally:
+        try:
+            app.close()
+        except Exception:
+            pass
 
 
-def _common(parser: argparse.ArgumentParser) -> None:
+def run_here(settings: Settings, task: str, kwargs: dict[str, Any]) -> Any:
+    """Run the control's athena.ops code in this process (the orders worker's task bodies do the same)."""
+    from athena.engine import Engine
+    from athena.ops import flatten as flatten_ops
+    from athena.ops import halt as halt_ops
+    from athena.ops import reconcile as reconcile_ops
+    from athena.ops.errors import BreakerOpen
+    from athena.ops.local_sender import InProcessSender
+    from athena.wiring import account, orders_engine
+
+    engine: Engine | None = None
+
+    def current() -> Engine:
+        assert engine is not None
+        return engine
+
+    engine = orders_engine(account(settings), InProcessSender(current))
+    try:
+        if task == q.FLATTEN:
+            return flatten_ops.flatten(engine, kwargs.get("inst_id"), kwargs.get("reason", "manual flatten")).to_dict()
+        if task == q.RECONCILE:
+            try:
+                return reconcile_ops.reconcile(engine).to_dict()
+            except BreakerOpen as exc:
+                return {"paused": True, "reason": str(exc)}
+        if task == q.HALT:
+            return halt_ops.halt(engine, current, kwargs["reason"], kwargs.get("who", "cli"), kwargs.get("strategy")).to_dict()
+        raise ValueError(f"no local run for {task}")
+    finally:
+        engine.close()
+
+
+def run_control(ready: Ready, task: str, kwargs: dict[str, Any], local: bool, timeout: float) -> tuple[Any, str]:
+    """(result, where it ran): on this account's orders worker when one is running, else (--local)
+    here; without --local and without a worker, exit 3 with nothing sent."""
+    what = task.removeprefix("athena.")
+    if ready.workers and not ready.backend_down:
+        try:
+            return run_on_worker(ready.settings, task, kwargs, timeout), f"orders worker {ready.worker}"
+        except GaveUp as exc:
+            if not local:
+                _fail(f"{exc}. Start the orders worker ({worker_hint(ready.settings)}) or use --local.", EXIT_DOWN)
+            print(f"athena {what}: {exc}; running it in this process (--local)", file=sys.stderr)
+            return run_here(ready.settings, task, kwargs), "this process (the orders worker did not take it)"
+    if not local:
+        _fail(f"{_no_worker(ready, what)}. Nothing was sent.", EXIT_DOWN)
+    why = "the result backend is down" if ready.backend_down else "no orders worker is running"
+    print(f"athena {what}: {why}; running it in this process (--local)", file=sys.stderr)
+    return run_here(ready.settings, task, kwargs), f"this process ({why})"
+
+
+# -- the commands --------------------------------------------------------------------------------------
+def _common(parser: argparse.ArgumentParser, timeout: float = 60.0) -> None:
     parser.add_argument("--json", action="store_true", help="print JSON")
-    parser.add_argument("--local", action="store_true", help="run in this process instead of a worker")
-    parser.add_argument("--timeout", type=float, default=60.0)
+    parser.add_argument("--local", action="store_true",
+                        help="when no orders worker is running, do it in this process (same code as the worker)")
+    parser.add_argument("--timeout", type=float, default=timeout, help="seconds to wait for the worker")
 
 
+def _strategy_known(settings: Settings, strategy: str) -> None:
+    known = sorted(s.name for s in settings.strategies)
+    if strategy not in known:
+        _fail(f"unknown strategy {strategy!r} (configured: {', '.join(known) or 'none'})", EXIT_USAGE)
+
+
+@command("reconcile")
 def reconcile_main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="athena reconcile", description="ledger and orders vs the exchange (privileged)")
     _common(p)
     a = p.parse_args(argv)
-    _settings()
-    result = _run_task("athena.reconcile", {}, a.local, a.timeout)
-    _print(result, a.json)
-    return 0 if not result.get("drift") else 1
+    ready = preflight(_settings())
+    result, where = run_control(ready, q.RECONCILE, {}, a.local, a.timeout)
+    result = {"ran_on": where, **result}
+    drift = result.get("drift")
+    _print(result, a.json, f"Reconcile ran on {where}: {'drift found and corrected' if drift else 'no drift'}.")
+    return EXIT_OK if not drift and not result.get("paused") else EXIT_FAILED
 
 
+@command("flatten")
 def flatten_main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="athena flatten", description="halt, cancel all, close positions (privileged)")
     p.add_argument("--inst-id", default=None)
@@ -204,117 +400,100 @@ def flatten_main(argv: list[str]) -> int:
     _common(p)
     a = p.parse_args(argv)
     settings = _settings()
+    ready = preflight(settings)
     if not a.yes and sys.stdin.isatty():
         answer = input(f"Flatten {a.inst_id or 'EVERYTHING'} on account {settings.account} ({settings.mode})? [y/N] ")
         if answer.strip().lower() != "y":
             print("aborted")
             return EXIT_FAILED
-    result = _run_task("athena.flatten", {"inst_id": a.inst_id, "reason": a.reason}, a.local, a.timeout)
-    _print(result, a.json)
-    return 0 if result.get("ok") else 1
+    result, where = run_control(ready, q.FLATTEN, {"inst_id": a.inst_id, "reason": a.reason}, a.local, a.timeout)
+    result = {"ran_on": where, **result}
+    ok = bool(result.get("ok"))
+    _print(result, a.json, f"Flatten ran on {where}: {'done' if ok else 'NOT complete, see failed/remaining_positions'}.")
+    return EXIT_OK if ok else EXIT_FAILED
 
 
-def _pause(settings: Settings, strategy: str, paused: bool, reason: str, as_json: bool) -> int:
-    from athena.strategies.pause import set_paused
-
-    try:
-        _print(set_paused(settings, strategy, paused, reason or "manual pause", "cli"), as_json)
-    except ValueError as exc:
-        print(f"athena: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    return 0
-
-
+@command("halt")
 def halt_main(argv: list[str]) -> int:
-    p = argparse.ArgumentParser(prog="athena halt", description="stop new entries everywhere (privileged)")
+    p = argparse.ArgumentParser(prog="athena halt", description="stop new entries everywhere (privileged); "
+                                "works without workers: the switch is set in Redis directly")
     p.add_argument("--reason", default="manual halt")
     p.add_argument("--strategy", help="pause only this strategy: no new entries, its exits still run")
-    _common(p)
+    _common(p, timeout=20.0)
     a = p.parse_args(argv)
     settings = _settings()
     if a.strategy:
-        return _pause(settings, a.strategy, True, a.reason, a.json)
-    _print(_run_task("athena.halt", {"reason": a.reason, "who": "cli"}, a.local, a.timeout), a.json)
-    return 0
+        _strategy_known(settings, a.strategy)
+    ready = preflight(settings)
+    from athena.ops import halt as halt_ops
+    from athena.wiring import account
+
+    acct = account(settings, redis=ready.redis)
+    newly = halt_ops.set_switch(acct, a.reason, "cli", a.strategy)
+    what = f"strategy {a.strategy} paused" if a.strategy else "trading halted"
+    out: dict[str, Any] = {"halted": a.strategy is None, "reason": a.reason, "changed": newly}
+    if a.strategy:
+        out.update(strategy=a.strategy, paused=True, all_paused=acct.pause.paused())
+    working = halt_ops.entries_to_cancel(acct.store.working(), a.strategy)
+    headline = f"{what.capitalize()}: new entries are refused from now on (switch set in Redis)."
+    code = EXIT_OK
+    if not working:
+        out.update(entries_cancelled=[], ran_on="nothing to cancel")
+    else:
+        kwargs = {"reason": a.reason, "who": "cli", "strategy": a.strategy}
+        try:
+            result, where = run_control(ready, q.HALT, kwargs, a.local, a.timeout)
+            out.update(entries_cancelled=result.get("entries_cancelled", []), failed=result.get("failed", []), ran_on=where)
+            code = EXIT_OK if result.get("ok", True) else EXIT_FAILED
+        except ControlExit as exc:  # the switch is set; only cancelling the working entries did not happen
+            out.update(entries_not_cancelled=[o.clOrdId for o in working], ran_on="")
+            _print(out, a.json, headline)
+            n = len(working)
+            _fail(f"{what} (the switch is set), but {n} working {'entry was' if n == 1 else 'entries were'} "
+                  f"not cancelled: {exc}", exc.code)
+    _print(out, a.json, headline)
+    return code
 
 
+@command("resume")
 def resume_main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="athena resume", description="allow new entries again (privileged)")
     p.add_argument("--strategy", help="resume only this strategy (clears its pause, not a global halt)")
-    _common(p)
+    p.add_argument("--json", action="store_true", help="print JSON")
     a = p.parse_args(argv)
     settings = _settings()
     if a.strategy:
-        return _pause(settings, a.strategy, False, "", a.json)
-    _print(_run_task("athena.resume", {"who": "cli"}, a.local, a.timeout), a.json)
-    return 0
+        _strategy_known(settings, a.strategy)
+    ready = preflight(settings)
+    from athena.risk.halt import HaltSwitch
+    from athena.state.keys import Keys
+    from athena.strategies.pause import StrategyPause
+
+    keys = Keys(settings.env, settings.account)
+    if a.strategy:
+        pause = StrategyPause(ready.redis, keys)
+        changed = pause.resume(a.strategy, who="cli")
+        out = {"strategy": a.strategy, "paused": False, "changed": changed, "all_paused": pause.paused()}
+        _print(out, a.json, f"Strategy {a.strategy} resumed." if changed else f"Strategy {a.strategy} was not paused.")
+        return EXIT_OK
+    resumed = HaltSwitch(ready.redis, keys).resume(who="cli")
+    _print({"halted": False, "resumed": resumed}, a.json, "Trading resumed." if resumed else "Trading was not halted.")
+    return EXIT_OK
 
 
 def config_main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="athena config", description="validate and print the configuration")
     p.parse_args(argv)
-    settings = _settings()
-    print(settings.model_dump_json(indent=2))  # SecretStr fields print as '**********'
-    return 0
-
-
-def collect_status(settings: Settings, ping_workers: bool = True) -> dict[str, Any]:
-    from athena.wiring import account, ledger_view
-
-    eng = account(settings)
     try:
-        r, k = eng.redis, eng.keys
-        stream = r.get(k.stream_status)
-        heartbeat = r.get(k.heartbeat)
-        halt = eng.halt.state()
-        marks = {}
-        for instId in settings.symbols:
-            px = eng.marks.get(instId)
-            marks[instId] = str(px) if px is not None else None
-        orders = [
-            {"clOrdId": o.clOrdId, "instId": o.instId, "side": str(o.req.side), "ordType": str(o.req.ordType),
-             "sz": str(o.req.sz), "px": str(o.req.px) if o.req.px is not None else None, "state": str(o.state),
-             "accFillSz": str(o.accFillSz)}
-            for o in eng.store.working()
-        ]  # fmt: skip
-        stops = [
-            {"algoClOrdId": a.algoClOrdId, "instId": a.instId, "side": str(a.side), "sz": str(a.sz),
-             "slTriggerPx": str(a.slTriggerPx), "state": str(a.state)}
-            for a in eng.algos.working()
-        ]  # fmt: skip
-        positions = [
-            {"instId": p.instId, "posSide": str(p.posSide), "pos": str(p.pos), "avgPx": str(p.avgPx)}
-            for p in ledger_view(eng).exchange_positions() if not p.is_flat
-        ]  # fmt: skip
-        snap = eng.capital.snapshot(eng.marks.get_many(settings.symbols))
-        out: dict[str, Any] = {
-            "account": settings.account, "mode": settings.mode, "env": settings.env,
-            "halted": halt is not None, "halt": asdict(halt) if halt is not None else None,
-            "paused_strategies": eng.pause.paused(),
-            "breakers": {"sync_positions": eng.breaker("sync_positions").state()},
-            "marks": marks, "positions": positions, "working_orders": orders, "stops": stops,
-            "pnl": {"equity": str(snap.equity), "realised": str(snap.realised), "unrealised": str(snap.unrealised),
-                    "fees": str(snap.fees), "drawdown": str(snap.drawdown), "hwm": str(snap.hwm)},
-            "stream": orjson.loads(stream) if stream else None,
-            "heartbeat": orjson.loads(heartbeat) if heartbeat else None,
-            "at_ms": int(time.time() * 1000),
-        }  # fmt: skip
-        if ping_workers:
-            from workers.app import app
-
-            try:
-                replies = app.control.ping(timeout=1.0) or []
-                out["workers"] = sorted(name for reply in replies for name in reply)
-            except Exception as exc:  # broker down: say so instead of failing the whole status
-                out["workers"] = f"unreachable: {type(exc).__name__}"
-        return out
-    finally:
-        eng.close()
+        settings = load_settings()
+    except ConfigError as exc:
+        print(f"athena: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(settings.model_dump_json(indent=2))  # SecretStr fields print as '**********'
+    return EXIT_OK
 
 
 def status_main(argv: list[str]) -> int:
-    p = argparse.ArgumentParser(prog="athena status", description="positions, orders, stops, PnL, halt, workers")
-    p.add_argument("--json", action="store_true")
-    a = p.parse_args(argv)
-    _print(collect_status(_settings()), a.json)
-    return 0
+    from athena.status import status_main as main
+
+    return main(argv)

@@ -286,11 +286,11 @@ class Demo:
 
     # -- polling -------------------------------------------------------------------------------
     def poll(self) -> None:
-        from athena.control import collect_status
+        from athena.status import collect_status
 
         st = self.st
         try:
-            st.status = collect_status(self.settings, ping_workers=False)
+            st.status = collect_status(self.settings)
         except Exception as exc:  # a restart of Redis etc.: keep the last view
             st.note(f"status unavailable: {type(exc).__name__}")
         try:
@@ -474,7 +474,7 @@ class Demo:
         st.flatten_at_ms = int(time.time() * 1000)
         flat: dict[str, Any] = {}
         try:
-            flat = self.stack.send_task("athena.flatten", {"inst_id": None, "reason": "demo end"}, queue="orders", timeout=90)
+            flat = self.stack.send_task("athena.flatten", {"inst_id": None, "reason": "demo end"}, timeout=90)
         except Exception as exc:
             st.note(f"flatten failed: {exc}")
 
@@ -500,7 +500,7 @@ class Demo:
             st.note("Athena's ledger still not flat 20 s after the flatten")
         final: dict[str, Any] = {}
         try:  # settle our records against the exchange once more after the flatten
-            res = self.stack.celery().send_task("athena.reconcile", kwargs={}, queue="default")
+            res = self.stack.celery().send_task("athena.reconcile", kwargs={})  # routed to the account's queue
             self._done_tasks.add(res.id)  # not one of beat's runs
             final = res.get(timeout=90)
             st.note(f"final reconcile: {final.get('orders_checked')} orders checked, drift {final.get('drift')}")
@@ -631,8 +631,8 @@ def render_view(demo: Demo) -> Any:
     stops = s.get("stops") or []
     for p in s.get("positions") or []:
         mine = [x for x in stops if x["instId"] == p["instId"]]
-        pos.add_row(p["instId"], p["pos"], p["avgPx"], ", ".join(x["slTriggerPx"] for x in mine) or "[red]none[/red]",
-                    ", ".join(x["sz"] for x in mine))
+        pos.add_row(p["instId"], p["pos"], p["avgPx"] or "-", ", ".join(x["slTriggerPx"] for x in mine) or "[red]none[/red]",
+                    ", ".join(x["sz"] or "all" for x in mine))
     orders = Table(title="working orders", expand=True)
     for c in ("clOrdId", "side", "type", "sz", "px", "state"):
         orders.add_column(c)

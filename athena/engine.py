@@ -4,8 +4,8 @@
   written by every role. The CLI needs nothing else.
 - Trading: an Account with its OMS (bus, instruments, risk, shadow ledger, OrderManager): what the orders
   worker, the stream worker and the backtest run.
-- Engine: Trading with the journal, the exchange (ExchangePort) and the Redis event stream: the orders
-  and stream workers'. athena.ops takes one.
+- Engine: Trading with the journal, the exchange (ExchangePort, and its price-limit bands) and the Redis
+  event stream: the orders and stream workers'. athena.ops takes one.
 
 Fill side effects (journal, shadow ledger, capital) are idempotent by the fill's identity
 (clOrdId:accFillSz), so whichever process sees a fill first books it and a relayed copy books nothing.
@@ -27,6 +27,7 @@ from athena.oms.capital import CapitalCommander
 from athena.oms.orders import OrderManager
 from athena.oms.positions import PositionManager
 from athena.oms.sender import OrderSender
+from athena.ops.price_band import PriceBands
 from athena.risk.config import RiskConfig
 from athena.risk.halt import HaltSwitch
 from athena.risk.marks import MarkBook
@@ -100,6 +101,7 @@ class Trading(Account):
 class Engine(Trading):
     journal: Journal
     rest: ExchangePort
+    price_bands: PriceBands  # each instrument's price-limit band, fetched when a refusal shows it matters
     events: EventStream  # the Redis event stream from the orders worker to the stream worker
 
     def close(self) -> None:

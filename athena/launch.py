@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from athena.procs import Child, Supervisor, wait_until
+from athena.queues import ROLES, AccountQueues, queue_name
 from athena.state.keys import LAUNCH_BORROWED
 from athena.testing.redis_server import find_redis_server, free_port, redis_answers
 
@@ -87,6 +88,7 @@ class Stack:
         self.var = Path(config.var_dir).resolve()
         self.log_dir = self.var / "logs"
         self.account = config.account or f"s{secrets.token_hex(4)}"
+        self.queues = AccountQueues(self.account)
         self.redis_url = ""
         self.redis_port = 0
         self.sim_port = 0
@@ -108,7 +110,11 @@ class Stack:
         return self.env.get("ATHENA_ENV", "development")
 
     def worker_name(self, role: str) -> str:
-        return f"{role}-{self.account}@{socket.gethostname()}"
+        return self.queues.node_name(role, socket.gethostname())
+
+    def queue(self, name: str) -> str:
+        """A queue of this stack's account: by its full name, or by role ("orders", "default", "stream")."""
+        return queue_name(name, self.account) if name in ROLES else name
 
     @property
     def config_dir(self) -> Path:
@@ -142,23 +148,23 @@ class Stack:
                                "--tick-ms", str(cfg.sim_tick_ms), *cfg.sim_args], self._wait_sim)
             self.spawn("sim")
             self._wait_sim()
-        # every worker role has its spec, so a test can start one the config left out (start_child)
-        self._spec("stream", self._celery_args("workers.stream", "worker", "-Q", "stream", "-P", "solo",
-                                               "-n", self.worker_name("stream")), self._wait_stream)
-        self._spec("orders", self._celery_args(
-            "workers.app", "worker", "-Q", "orders,default", "-P", cfg.orders_pool, "-c", str(cfg.orders_concurrency),
-            "--prefetch-multiplier", "1", "-n", self.worker_name("orders")), lambda: self._wait_ping("orders"))
-        self._spec("beat", self._celery_args("workers.app", "beat", "--schedule", str(self.var / "celerybeat-schedule")),
+        # every worker role has its spec, so a test can start one the config left out (start_child);
+        # the command lines are athena.queues' (the same as docker-compose's and the README's)
+        celery = (sys.executable, "-m", "celery")
+        self._spec("stream", self.queues.worker_command("stream", celery), self._wait_stream)
+        self._spec("orders", self.queues.worker_command("orders", celery, cfg.orders_pool, cfg.orders_concurrency),
+                   lambda: self._wait_ping("orders"))
+        self._spec("beat", [*celery, "-A", "workers.app", "beat", "--schedule", str(self.var / "celerybeat-schedule")],
                    lambda: None)
         for name, wanted in (("stream", cfg.stream), ("orders", cfg.orders), ("beat", cfg.beat)):
             if wanted:
                 self.spawn(name)
         if cfg.flower and self._has_flower():
             self.flower_port = cfg.flower_port or free_port()
-            self._spec("flower", self._celery_args("workers.app", "flower", f"--port={self.flower_port}",
-                                                   "--address=127.0.0.1", f"--db={self.var / 'flower.db'}",
-                                                   "--basic-auth=" + self.env.get("FLOWER_BASIC_AUTH", "admin:change-me")),
-                       self._wait_flower)
+            # the password comes from the environment (Flower reads FLOWER_BASIC_AUTH), never argv
+            self.env.setdefault("FLOWER_BASIC_AUTH", "admin:change-me")
+            self._spec("flower", [*celery, "-A", "workers.app", "flower", f"--port={self.flower_port}",
+                                  "--address=127.0.0.1", f"--db={self.var / 'flower.db'}"], self._wait_flower)
             self.spawn("flower")
         return self
 
@@ -252,7 +258,8 @@ class Stack:
 
             self._celery = Celery("athena-launch", broker=self.redis_url, backend=self.redis_url)
             self._celery.conf.update(task_serializer="json", result_serializer="json", accept_content=["json"],
-                                     broker_connection_retry_on_startup=True)
+                                     broker_connection_retry_on_startup=True, task_queues=self.queues.kombu_queues(),
+                                     task_default_queue=self.queues.default, task_routes=self.queues.routes())
         return self._celery
 
     def settings(self) -> Any:
@@ -287,16 +294,15 @@ class Stack:
             raise StackError(f"sim admin {path}: {out}")
         return out["data"][0]
 
-    def send_task(self, name: str, kwargs: dict[str, Any] | None = None, queue: str = "default",
+    def send_task(self, name: str, kwargs: dict[str, Any] | None = None, queue: str | None = None,
                   timeout: float = 60.0) -> Any:
-        return self.celery().send_task(name, kwargs=kwargs or {}, queue=queue).get(timeout=timeout)
+        """Run task `name` on this stack's workers (on its route's queue unless `queue` is given) and wait."""
+        target = self.queue(queue) if queue else self.queues.for_task(name)
+        return self.celery().send_task(name, kwargs=kwargs or {}, queue=target).get(timeout=timeout)
 
     # -- internals -----------------------------------------------------------------------------
     def _spec(self, name: str, args: list[str], ready: Callable[[], None]) -> None:
         self._specs[name] = (args, ready)
-
-    def _celery_args(self, module: str, *rest: str) -> list[str]:
-        return [sys.executable, "-m", "celery", "-A", module, *rest, "--loglevel", self.cfg.log_level]
 
     @staticmethod
     def _has_flower() -> bool:

@@ -26,6 +26,7 @@ from athena.domain import AlgoOrder, BookTop, OrderUpdate, Position, Tick, Ticke
 from athena.domain.codec import CodecError, from_json
 from athena.engine import Engine
 from athena.okx.types import PrivateResync
+from athena.risk.liquidation import LiquidationGuard
 from athena.strategies.base import BaseStrategy
 from athena.strategies.clock import WallClock
 from athena.strategies.runner import StrategyRunner
@@ -91,12 +92,14 @@ class StreamService:
         self._marks_written: dict[str, Decimal] = {}  # the mid last written as each instId's mark
         self._mark_failing: set[str] = set()  # instIds whose last mark write failed (logged once)
         self._clock = WallClock()
+        self.liq_guard: LiquidationGuard | None = None  # built with the engine (build())
 
     # -- wiring --------------------------------------------------------------------------------
     def build(self) -> None:
         wired = stream_strategies(self.engine, self._clock)
         self.strategies, self.runner = wired.strategies, wired.runner
         enabled = [s for s in self.settings.strategies if s.enabled]
+        self.liq_guard = LiquidationGuard(self.engine.halt, self.settings.risk.liq_distance_multiple)
         inst_ids = sorted(set(self.settings.symbols) | {i for s in enabled for i in s.instIds})
         from athena.okx.private_ws import OkxPrivateWsGateway
         from athena.okx.public_ws import OkxPublicWsGateway
@@ -183,6 +186,16 @@ class StreamService:
         while not self._stop.wait(min(MARK_WRITE_INTERVAL_S, STATS_INTERVAL_S)):
             self._write_marks()
             self._publish_stats()
+            self._check_liquidation()
+
+    def _check_liquidation(self) -> None:
+        """The liquidation-distance rule (athena.risk.liquidation), from the latest pushes and mids."""
+        if self.liq_guard is None:
+            return
+        try:
+            self.liq_guard.check(self._mids.copy(), self.engine.algos.working, self.engine.instruments)
+        except Exception:
+            log.exception("liquidation-distance check failed (retried in a second)")
 
     def _write_marks(self) -> None:
         """Each instrument's latest book mid as its mark price, when it changed since the last write."""
@@ -215,6 +228,8 @@ class StreamService:
             eng.orders.on_update(item)
         elif isinstance(item, Position):
             self.stats.positions += 1
+            if self.liq_guard is not None:
+                self.liq_guard.on_position(item)
             eng.positions.on_exchange_position(item)
             eng.bus.publish(EventType.POSITION_UPDATE, item)
         elif isinstance(item, AlgoOrder):
@@ -232,6 +247,8 @@ class StreamService:
         else:  # balances and anything else the gateways hand over: latest value, for status
             name = type(item).__name__.lower()
             if name == "balance":
+                if self.liq_guard is not None:
+                    self.liq_guard.on_account(getattr(item, "totalEq", None), getattr(item, "mgnRatio", None))
                 eng.redis.set(eng.keys.balance, orjson.dumps(item, default=str), ex=300)
 
     def _tick(self, instId: str, tick: Tick, book: BookTop | None) -> None:
@@ -274,17 +291,24 @@ class StreamService:
         }  # fmt: skip
 
     def _ws_stats(self) -> dict[str, Any]:
+        """Per connection: its state, message counts and when it last received a data message and
+        any frame at all (pongs too), as epoch ms (None: nothing yet)."""
         out: dict[str, Any] = {}
         conns = [self.public] if self.public is not None else []
         if self.private is not None:
             conns += list(self.private.connections)
+        now_ms, now_mono = time.time() * 1000, time.monotonic()
         for c in conns:
             st = getattr(c, "stats", None)
             if st is not None:
+                data_age, rx_age = st.age_s("data", now_mono), st.age_s("rx", now_mono)
                 out[getattr(c, "name", "ws")] = {
+                    "state": getattr(c, "state", None),
                     "messages": getattr(st, "messages", 0), "reconnects": getattr(st, "reconnects", 0),
                     "malformed": sum(getattr(st, "malformed", {}).values()),
-                }
+                    "last_message_ms": int(now_ms - data_age * 1000) if data_age is not None else None,
+                    "last_frame_ms": int(now_ms - rx_age * 1000) if rx_age is not None else None,
+                }  # fmt: skip
         return out
 
     def _publish_stats(self) -> None:

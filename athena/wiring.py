@@ -5,7 +5,8 @@
 - orders worker (workers.tasks): orders_engine(account(...), CelerySender). What its OMS emits (acks, fills
   found by a query or a sync, stop failures) is forwarded to the Redis event stream, so the stream
   worker's strategies hear about it.
-- stream worker (workers.stream -> athena.stream_service): stream_engine(account(...), sender), then
+- stream worker (workers.stream -> athena.stream_service): the pre-flight (athena.ops.preflight) on
+  account(...) and okx_rest(), then stream_engine(that account, sender, that client), then
   stream_strategies(). It reads the event stream and republishes it on its own bus, and never writes to
   it, so every event reaches its strategies exactly once.
 - backtest (athena.backtest.stack): trading() and strategies() over a simulated clock, without journal
@@ -27,6 +28,7 @@ from typing import Any, Protocol, runtime_checkable
 import orjson
 from redis import Redis
 
+from athena.broker import redis_client
 from athena.bus import EventBus, EventType
 from athena.config import Settings
 from athena.domain import Fill, Instrument, Order, Position
@@ -38,6 +40,7 @@ from athena.oms.capital import CapitalCommander
 from athena.oms.orders import OrderManager
 from athena.oms.positions import PositionManager
 from athena.oms.sender import OrderSender
+from athena.ops.price_band import PriceBands
 from athena.risk.config import RiskConfig
 from athena.risk.halt import HaltSwitch
 from athena.risk.marks import MarkBook
@@ -48,6 +51,7 @@ from athena.state.algos import AlgoStore
 from athena.state.journal import Journal
 from athena.state.keys import Keys
 from athena.state.orders import OrderStore
+from athena.state.retention import INSTRUMENTS_CACHE_S
 from athena.state.stream import EventStream
 from athena.strategies.base import BaseStrategy
 from athena.strategies.clock import Clock as StrategyClock
@@ -58,7 +62,6 @@ from athena.strategies.runner import StrategyRunner
 
 log = logging.getLogger(__name__)
 
-INSTRUMENTS_TTL_S = 3600  # the instrument list cached in Redis for every process of the account
 # Events the orders worker forwards to the stream worker, and how they are named on the event stream
 # (athena.stream_service.REMOTE reads them back).
 FORWARDED = {
@@ -71,14 +74,17 @@ FORWARDED = {
 
 
 # -- clients ----------------------------------------------------------------------------------------
-def redis_from_settings(settings: Settings) -> Redis:
-    return Redis.from_url(
+def redis_from_settings(settings: Settings, timeout: float = 5.0) -> Redis:
+    """The state client (one server, or the current master through Redis Sentinel)."""
+    client: Redis = redis_client(
         settings.redis_url.get_secret_value(),
-        socket_timeout=5,
-        socket_connect_timeout=3,
+        settings.redis_sentinel_master,
+        socket_timeout=timeout,
+        socket_connect_timeout=min(3.0, timeout),
         health_check_interval=30,
         retry_on_timeout=True,
     )
+    return client
 
 
 def okx_rest(settings: Settings) -> ExchangePort:
@@ -126,7 +132,7 @@ def load_instruments(acct: Account, rest: ExchangePort | None = None) -> dict[st
         finally:
             if rest is None:
                 client.close()
-        acct.redis.set(key, orjson.dumps(rows), ex=INSTRUMENTS_TTL_S)
+        acct.redis.set(key, orjson.dumps(rows), ex=INSTRUMENTS_CACHE_S)
     wanted = set(settings.symbols) | {i for s in settings.strategies for i in s.instIds}
     out = {row["instId"]: Instrument.from_okx(row) for row in rows if row["instId"] in wanted}
     missing = wanted - set(out)
@@ -192,7 +198,7 @@ def _engine(acct: Account, bus: EventBus, events: EventStream, sender: OrderSend
     rest = rest or okx_rest(acct.settings)
     journal = Journal(acct.settings.db_url)
     t = trading(acct, bus, sender, load_instruments(acct, rest), journal)
-    return Engine(**parts_of(t), rest=rest, events=events)
+    return Engine(**parts_of(t), rest=rest, price_bands=PriceBands(rest), events=events)
 
 
 def _forward(events: EventStream, kind: str) -> Callable[[Any], None]:

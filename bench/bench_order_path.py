@@ -1,7 +1,7 @@
 """Issue 9 item 2: strategy decision -> order on the wire, through Celery + Redis, with baselines.
 
 A private Redis, the sim in its own process (bench.simproc; its receive stamps are CLOCK_MONOTONIC, system-wide), and a real
-orders worker process (`celery -A bench.worker_app worker -Q orders,default -c 2`: the production
+orders worker process (`celery -A bench.worker_app worker -Q orders.<account>,default.<account> -c 2`: the production
 tasks plus a probe task). At a paced rate (1, 10, 100 orders/s) this process calls the stream
 worker's real `OrderManager.submit` (Redis create, journal, Celery send) with a post-only order
 that rests (round-robin over 10 instruments: OKX's limit is 30 orders/s per instId); the latency is from the call to the sim receiving the POST /api/v5/trade/order
@@ -53,10 +53,12 @@ def wait_stamps(stack: Stack, ids: list[str], timeout: float) -> dict[str, int]:
 
 
 def baseline_celery(app: Any, n: int) -> dict[str, Any]:
+    from workers.app import queue_of
+
     out = []
     for _ in range(n):
         t0 = time.monotonic_ns()
-        started = app.send_task("bench.stamp", queue="orders").get(timeout=10)
+        started = app.send_task("bench.stamp", queue=queue_of(app, "athena.place_order")).get(timeout=10)
         out.append(int(started) - t0)
     return stats_ns(out, "ms")
 

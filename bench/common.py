@@ -290,7 +290,11 @@ class Stack:
 
     def spawn_orders_worker(self, app: str = "workers.app", concurrency: int = 4, name: str = "orders",
                             pool: str = "threads") -> Any:
-        return self.spawn(name, [CELERY, "-A", app, "worker", "-Q", "orders,default", "-P", pool, "-c", str(concurrency),
+        from athena.config import load_settings
+        from athena.queues import AccountQueues
+
+        queues = ",".join(AccountQueues(load_settings(env="test", environ=self.env, dotenv=False).account).for_worker("orders"))
+        return self.spawn(name, [CELERY, "-A", app, "worker", "-Q", queues, "-P", pool, "-c", str(concurrency),
                                  "--prefetch-multiplier", "1", "-n", f"{name}-{os.getpid()}@%h",
                                  "--without-gossip", "--without-mingle", "-l", "WARNING"])
 
@@ -314,7 +318,7 @@ def wait_celery(app: Any, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while True:
         try:
-            if app.send_task("athena.ping", queue="orders").get(timeout=2) == "pong":
+            if app.send_task("athena.ping").get(timeout=2) == "pong":  # routed to the account's queue
                 return
         except Exception:
             if time.monotonic() > deadline:

@@ -8,6 +8,7 @@ this machine lacks, and it shadows celery.contrib.pytest's Docker-free worker fi
 
 from __future__ import annotations
 
+import decimal
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -72,15 +73,34 @@ def celery_worker(celery_app):  # type: ignore[no-untyped-def]
     """A real Celery worker thread consuming every queue from the private Redis."""
     from celery.contrib.testing.worker import start_worker
 
+    from athena.queues import AccountQueues
+
     with start_worker(
         celery_app,
         pool="threads",
         concurrency=2,
-        queues=["orders", "default", "stream"],
+        queues=list(AccountQueues(celery_app_settings_account(celery_app)).all),
         perform_ping_check=False,
         shutdown_timeout=10,
     ) as worker:
         yield worker
+
+
+@pytest.fixture(autouse=True)
+def _decimal_context_per_test() -> Iterator[None]:
+    """Each test runs in its own copy of the decimal context: a library that changes the thread's
+    context (ccxt's decimal_to_precision sets ROUND_HALF_UP) cannot change the next test's numbers."""
+    with decimal.localcontext():
+        yield
+
+
+def celery_app_settings_account(app) -> str:  # type: ignore[no-untyped-def]
+    """The account the app was configured for (its default queue is `default.<account>`)."""
+    from athena.queues import account_of
+
+    account = account_of(app.conf.task_default_queue)
+    assert account, app.conf.task_default_queue
+    return account
 
 
 @pytest.fixture()

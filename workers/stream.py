@@ -1,4 +1,4 @@
-"""The stream worker: `celery -A workers.stream worker -Q stream -P solo -n stream@%h`.
+"""The stream worker: `celery -A workers.stream worker -Q stream.<account> -P solo -n stream-<account>@%h`.
 
 A bootstep starts the StreamService (public + private WebSockets, the Redis event reader and the
 single dispatcher thread running the strategies) when the worker starts and stops it gracefully on
@@ -15,9 +15,12 @@ from celery import Celery, bootsteps
 from celery.worker.control import inspect_command
 
 from athena.config import Settings, get_settings
+from athena.engine import Account
+from athena.okx.port import ExchangePort
 from athena.ops.direct_stops import DirectStopSender
+from athena.ops.preflight import preflight_at_start
 from athena.stream_service import StreamService
-from athena.wiring import account, stream_engine
+from athena.wiring import account, okx_rest, stream_engine
 from workers.app import make_app
 from workers.sender import CelerySender
 
@@ -32,11 +35,13 @@ log = logging.getLogger(__name__)
 _service: StreamService | None = None
 
 
-def build_service(settings: Settings, celery_app: Celery) -> StreamService:
+def build_service(
+    settings: Settings, celery_app: Celery, acct: Account | None = None, rest: ExchangePort | None = None
+) -> StreamService:
     """The stream worker's StreamService: orders and cancels go out as Celery tasks, a fill's stop
     straight from here (athena.ops.direct_stops), with submit_stop_loss as its backstop."""
     sender = DirectStopSender(CelerySender(celery_app))
-    engine = stream_engine(account(settings), sender)
+    engine = stream_engine(acct or account(settings), sender, rest)
     sender.bind(lambda: engine)
     return StreamService(engine)
 
@@ -47,11 +52,17 @@ def _direct_stops(service: StreamService) -> DirectStopSender | None:
 
 
 class StreamStep(bootsteps.StartStopStep):  # type: ignore[misc]
-    requires: ClassVar[set[str]] = {"celery.worker.components:Pool"}
+    # after the queue claim: a worker refused its queues never opens the account's WebSockets
+    requires: ClassVar[set[str]] = {"celery.worker.components:Pool", "workers.claim:QueueClaim"}
 
     def start(self, worker: Any) -> None:
         global _service
-        _service = build_service(get_settings(), app).start()
+        settings = get_settings()
+        acct, rest = account(settings), okx_rest(settings)
+        # Before the engine loads the instruments, so it reads the specs the pre-flight refreshed. A
+        # refusal holds entries; what is open is still managed.
+        preflight_at_start(acct, rest)
+        _service = build_service(settings, app, acct, rest).start()
 
     def stop(self, worker: Any) -> None:
         global _service

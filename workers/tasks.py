@@ -1,7 +1,8 @@
 """Celery tasks: thin wrappers over athena.ops. Every task is idempotent (a redelivered or retried
-task never doubles an order: same clOrdId, query before resend), acks_late, and routed (placement,
-stops, cancels and flatten on `orders`, the rest on `default`). No Celery time limit: the threads pool
-does not enforce one, so every blocking call carries its own timeout (workers/app.py)."""
+task never doubles an order: same clOrdId, query before resend), acks_late, and routed by
+athena.queues.ROUTES (placement, stops, cancels, flatten and halt on the account's `orders.<account>`
+queue, the rest on `default.<account>`); the names are athena.queues' constants. No Celery time limit:
+the threads pool does not enforce one, so every blocking call carries its own timeout (workers/app.py)."""
 
 from __future__ import annotations
 
@@ -21,7 +22,10 @@ from athena.engine import Account, Engine
 from athena.okx.errors import OkxAuthError, OkxError, OkxRejected
 from athena.oms.stops import StopRequest
 from athena.ops import flatten as flatten_ops
+from athena.ops import funding as funding_ops
+from athena.ops import halt as halt_ops
 from athena.ops import housekeeping, placement
+from athena.ops import preflight as preflight_ops
 from athena.ops import reconcile as reconcile_ops
 from athena.ops import stops as stop_ops
 from athena.ops import sync as sync_ops
@@ -39,8 +43,9 @@ _engine_lock = threading.Lock()
 
 
 def account() -> Account:
-    """This process's account state in Redis: the Engine's once it is built. halt and resume need
-    nothing more, so they work while the exchange cannot be reached (the Engine loads instruments)."""
+    """This process's account state in Redis: the Engine's once it is built. resume, and a halt with no
+    working entry to cancel, need nothing more, so they work while the exchange cannot be reached (the
+    Engine loads instruments)."""
     global _account
     with _engine_lock:
         if _account is None:
@@ -265,11 +270,28 @@ def prune_indexes(self: Task) -> dict[str, int]:
     return housekeeping.prune_indexes(account())
 
 
+@app.task(bind=True, base=AthenaTask, name="athena.book_funding", max_retries=0)
+def book_funding(self: Task) -> dict[str, Any]:
+    """OKX's funding bills since the last one booked, each once (by billId)."""
+    return funding_ops.book_funding(engine()).to_dict()
+
+
+@app.task(bind=True, base=AthenaTask, name="athena.watch_venue", max_retries=0)
+def watch_venue(self: Task) -> dict[str, Any]:
+    """OKX maintenance -> the maintenance hold; the whole pre-flight again while one refused."""
+    eng = engine()
+    return preflight_ops.watch_venue(eng, eng.rest)
+
+
 @app.task(name="athena.halt")
-def halt(reason: str = "manual halt", who: str = "operator") -> dict[str, Any]:
-    return {"halted": True, "newly": account().halt.halt(reason, who=who)}
+def halt(reason: str = "manual halt", who: str = "operator", strategy: str | None = None) -> dict[str, Any]:
+    """Set the halt (or the strategy's pause) and cancel the working entries it covers."""
+    return halt_ops.halt(account(), engine, reason, who, strategy).to_dict()
 
 
 @app.task(name="athena.resume")
 def resume(who: str = "operator") -> dict[str, Any]:
-    return {"halted": False, "resumed": account().halt.resume(who=who)}
+    acct = account()
+    resumed = acct.halt.resume(who=who)
+    holds = {name: h.reason for name, h in acct.halt.holds().items()}  # conditions still present stay held
+    return {"halted": bool(holds), "resumed": resumed, "holds": holds}

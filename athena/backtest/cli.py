@@ -99,8 +99,8 @@ def _data_events(args: argparse.Namespace, insts: list[str]) -> tuple[list[Marke
         "format": src.format, "paths": [str(p) for p in src.paths], "description": src.description,
         "instIds": sorted(st.instIds), "period": _period(events), "book": book,
         "gaps": describe_gaps(gaps[:200]), "gap_count": len(gaps) + st.gaps_dropped, "notes": src.notes,
-        "funding": f"{st.funding_prints} funding-rate prints read; funding is not charged (the sim's matching "
-                   "engine has no funding settlement)" if st.funding_prints else "none in the data",
+        "funding": f"{st.funding_prints} funding-rate prints read; open positions are charged at each 8-hour "
+                   "settlement at the last rate printed" if st.funding_prints else "none in the data: none charged",
         "mark": f"{st.mark_prints} mark-price prints (the exchange's mark follows them)" if st.mark_prints
                 else "the mid of the book",
         "contracts": "sizes are in contracts (OKX's sz)",

@@ -22,6 +22,7 @@ from athena.config import RiskSettings, StrategySettings
 from athena.domain import Fill, Tick
 from athena.domain.money import ZERO
 from athena.sim.exchange import Exchange
+from athena.sim.history import FUNDING_EVERY
 from athena.sim.instruments import SimInstrument, default_instruments
 from athena.strategies.clock import SimClock
 
@@ -61,7 +62,9 @@ class BacktestResult:
             "win_rate": (Decimal(wins) / len(trips)).quantize(Decimal("0.0001")) if trips else None,
             "gross_pnl": self.ledger.realized,
             "fees": self.ledger.fees,
-            "unrealized_pnl": self.final_equity - self.initial - self.ledger.realized - self.ledger.fees,
+            "funding": self.ledger.funding,
+            "unrealized_pnl": (self.final_equity - self.initial - self.ledger.realized - self.ledger.fees
+                               - self.ledger.funding),
             "net_pnl": net,
             "initial_equity": self.initial,
             "final_equity": self.final_equity,
@@ -118,6 +121,8 @@ class Backtest:
         self.n = self.start = self.end = self.next_sample = self.in_market_ms = 0
         self.max_exposure = ZERO
         self.tick_timings: list[tuple[int, int]] | None = None
+        self.funding_rates: dict[str, Decimal] = {}  # the last funding-rate print per instId
+        self.next_funding = 0  # ms of the next settlement (OKX: every 8 h at 00:00 / 08:00 / 16:00 UTC)
 
     def _on_fill(self, fill: Fill) -> None:
         self.ledger.on_fill(fill, fill.strategy or self.stack.routes.get(fill.clOrdId, "unassigned"))
@@ -133,6 +138,9 @@ class Backtest:
             self.in_market_ms += max(0, ev.ts - clock.now_ms())
         clock.set(ev.ts)
         end = self.end = clock.now_ms()
+        if ev.funding is not None:  # first: a downloaded rate stamped at its fundingTime is the one settled then
+            self.funding_rates[ev.instId] = ev.funding
+        self._settle_funding(end)
         if ev.book is None and ev.trade is None:
             self._print(ev)
             return
@@ -161,9 +169,21 @@ class Backtest:
             if end >= self.next_sample:
                 self.next_sample = end - end % self.sample_ms + self.sample_ms
 
+    def _settle_funding(self, now: int) -> None:
+        """At each 8-hour settlement the open positions pay (or receive) funding at the last rate the data
+        printed for their instrument (none printed: none charged), on the exchange and in the ledger."""
+        if not self.next_funding:
+            self.next_funding = (now // FUNDING_EVERY + 1) * FUNDING_EVERY
+        while now >= self.next_funding:
+            if self.funding_rates:
+                for bill in self.exchange.settle_funding(self.funding_rates):
+                    self.ledger.on_funding(bill["instId"], Decimal(bill["pnl"]))
+                self.sender.drain()
+            self.next_funding += FUNDING_EVERY
+
     def _print(self, ev: MarketEvent) -> None:
         """A mark-price or funding-rate print: the exchange's mark follows the real one (stops and
-        equity use it); funding is counted, not charged (the matching engine has no funding settlement)."""
+        equity use it); a funding rate is charged at the next settlement (_settle_funding)."""
         if ev.mark is not None and ev.instId in self.exchange.markets:
             self.exchange.set_mark(ev.instId, ev.mark)
             self.sender.drain()

@@ -9,8 +9,8 @@ events:
   a recorder's resync or reconnect marker makes the book invalid until the next snapshot: no book
   events in between, and the stretch is reported as a gap;
 - with several book channels for one instrument the deepest wins (books > books5 > bbo-tbt);
-- trades; mark-price (the exchange's mark is pinned to it); funding-rate (counted and reported: the
-  sim's matching engine has no funding settlement);
+- trades; mark-price (the exchange's mark is pinned to it); funding-rate (the backtest charges open
+  positions at each 8-hour settlement at the last rate printed);
 - an instrument with trades but no book channel gets a book APPROXIMATED from its trades (TradeBook);
   `approx_book=True` (data that never has a book: a store) does so from the start.
 Lines that are not data pushes (subscribe acks, blank lines) are skipped; a malformed data line

@@ -1,5 +1,5 @@
 """Backtest accounting from fills: per (strategy, instrument) positions, round trips, realised PnL,
-fees (negative = paid, as OKX reports them), equity samples, drawdown and exposure. All Decimal."""
+fees and funding (negative = paid, as OKX reports them), equity samples, drawdown and exposure. All Decimal."""
 
 from __future__ import annotations
 
@@ -51,7 +51,21 @@ class Ledger:
     fees: Decimal = ZERO
     trips: list[RoundTrip] = field(default_factory=list)
     fills: list[tuple[str, Fill]] = field(default_factory=list)
+    funding: Decimal = ZERO  # funding fees charged (negative = paid)
+    funding_by: dict[str, Decimal] = field(default_factory=dict)  # strategy -> its part
     _pos: dict[tuple[str, str], _Pos] = field(default_factory=dict)
+
+    def on_funding(self, instId: str, amount: Decimal) -> None:
+        """One funding charge on instId, split between the strategies holding it by signed position."""
+        self.funding += amount
+        held = [(s, p.pos) for (s, i), p in self._pos.items() if i == instId and p.pos != 0]
+        net = sum((q for _, q in held), ZERO)
+        if not held or net == 0:
+            self.funding_by["unassigned"] = self.funding_by.get("unassigned", ZERO) + amount
+            return
+        parts = {s: amount * q / net for s, q in held}
+        for s, part in parts.items():
+            self.funding_by[s] = self.funding_by.get(s, ZERO) + part
 
     def on_fill(self, fill: Fill, strategy: str) -> None:
         self.fills.append((strategy, fill))
@@ -118,7 +132,7 @@ class Ledger:
         return total
 
     def equity(self, marks: dict[str, Decimal]) -> Decimal:
-        return self.initial + self.realized + self.fees + self.unrealized(marks)
+        return self.initial + self.realized + self.fees + self.funding + self.unrealized(marks)
 
 
 def max_drawdown(curve: list[tuple[int, Decimal]]) -> tuple[Decimal, Decimal]:

@@ -35,7 +35,7 @@ import requests
 from athena.marketdata.bars import parse_bar
 from athena.marketdata.store import DAY, DayMeta, Store, day_start, days, find_gaps, iso, merged_gaps, row_ts
 from athena.marketdata.venue import add_venue_args, split_ids, venue
-from athena.okx.errors import RATE_LIMITED, SERVICE_UNAVAILABLE, SYSTEM_BUSY, SYSTEM_ERROR
+from athena.okx.errors import OkxRateLimited, OkxTransient, classify
 
 # OKX's docs, per endpoint (per IP): requests per 2 s, rows per page.
 HISTORY_LIMITS: dict[str, tuple[int, int]] = {
@@ -132,9 +132,10 @@ class OkxHistoryClient:
                 if code == "0" and isinstance(body.get("data"), list):
                     return body["data"]  # type: ignore[no-any-return]
                 problem = f"{path} answered code {code}: {body.get('msg') or 'no message'}"
-                if code == RATE_LIMITED:
+                err = classify(code, str(body.get("msg") or ""), resp.status_code, path)
+                if isinstance(err, OkxRateLimited):
                     self.stats.rate_limited += 1
-                elif code not in (SERVICE_UNAVAILABLE, SYSTEM_BUSY, SYSTEM_ERROR) and resp.status_code < 500:
+                elif not isinstance(err, OkxTransient):
                     raise DownloadError(f"{problem} (instId {params.get('instId')})")
             if attempt < retries:
                 self.stats.retries += 1

@@ -29,11 +29,18 @@ SYSTEM_BUSY = "50013"
 SYSTEM_ERROR = "50026"
 SUB_ACCOUNT_RATE_LIMITED = "50061"
 TIMESTAMP_EXPIRED = "50102"
+PRICE_OUT_OF_BAND = "51006"
 INSUFFICIENT_MARGIN = "51008"
+ACCOUNT_MODE_UNSUPPORTED = "51010"
 DUPLICATE_CL_ORD_ID = "51016"
 INFO_TIMED_OUT = "51054"
 DUPLICATE_ALGO_CL_ORD_ID = "51065"
 CLOSE_TOO_FREQUENT = "51113"
+PRICE_OR_TRIGGER_EXCEEDS = "51116"
+CLOSE_ABOVE_BUY_LIMIT = "51135"
+CLOSE_BELOW_SELL_LIMIT = "51136"
+BUY_ABOVE_LIMIT = "51137"
+SELL_BELOW_LIMIT = "51138"
 AVAILABLE_BALANCE_ZERO = "51127"
 INSUFFICIENT_BALANCE = "51131"
 REDUCE_ONLY_WOULD_INCREASE = "51148"
@@ -136,6 +143,15 @@ class OkxReduceOnlyWouldIncrease(OkxRejected):
     """A reduce-only order that would open or increase a position (nothing to reduce in its direction)."""
 
 
+class OkxPriceOutOfBand(OkxRejected):
+    """The order price (or a stop's trigger) lies outside the instrument's price-limit band
+    (GET /public/price-limit): fetch the band, move the price inside it or close at market on purpose."""
+
+
+class OkxAccountModeUnsupported(OkxRejected):
+    """Not possible in the account's mode (a spot-mode account trading swaps): change the account mode."""
+
+
 class OkxExpired(OkxRejected):
     """Not executed: the request reached the exchange after its expTime (OkxRestGateway sets it)."""
 
@@ -231,6 +247,14 @@ CODES: dict[str, CodeRule] = {
     DUPLICATE_ALGO_CL_ORD_ID: _always(OkxDuplicateAlgoClOrdId, "algoClOrdId already exists: an earlier attempt "
                                                                "placed the stop"),
     INSUFFICIENT_MARGIN: _always(OkxInsufficientMargin, "insufficient balance or margin for the order"),
+    PRICE_OUT_OF_BAND: _always(OkxPriceOutOfBand, "order price not within the price limit (the band)"),
+    PRICE_OR_TRIGGER_EXCEEDS: _always(OkxPriceOutOfBand, "order price or trigger price beyond the allowed range"),
+    CLOSE_ABOVE_BUY_LIMIT: _always(OkxPriceOutOfBand, "a closing buy above the highest price the band allows"),
+    CLOSE_BELOW_SELL_LIMIT: _always(OkxPriceOutOfBand, "a closing sell below the lowest price the band allows"),
+    BUY_ABOVE_LIMIT: _always(OkxPriceOutOfBand, "a buy above the highest price the band allows"),
+    SELL_BELOW_LIMIT: _always(OkxPriceOutOfBand, "a sell below the lowest price the band allows"),
+    ACCOUNT_MODE_UNSUPPORTED: _always(OkxAccountModeUnsupported, "not supported in the current account mode "
+                                                                 "(a spot-mode account cannot trade swaps)"),
     AVAILABLE_BALANCE_ZERO: _always(OkxInsufficientMargin, "available balance is 0"),
     INSUFFICIENT_BALANCE: _always(OkxInsufficientMargin, "insufficient balance in the trading account"),
     POST_ONLY_WOULD_TAKE: _always(OkxPostOnlyWouldTake, "the price does not meet post-only: it would take"),

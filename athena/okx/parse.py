@@ -40,11 +40,15 @@ from athena.okx.types import (
     AccountConfig,
     Balance,
     BalanceDetail,
+    Bill,
     CancelAllAfter,
     ClosePositionAck,
     LeverageInfo,
+    Maintenance,
     OkxFill,
     OrderAck,
+    PriceLimit,
+    TradeFee,
 )
 
 log = logging.getLogger(__name__)
@@ -547,6 +551,55 @@ def account_config(row: Any) -> AccountConfig:
             perm=str(row.get("perm") or ""),
             label=str(row.get("label") or ""),
             autoLoan=bool(as_bool(row.get("autoLoan"))),
+            ip=str(row.get("ip") or ""),
+        )
+
+
+def trade_fee(row: Any) -> TradeFee:
+    row = _obj(row, "trade-fee")
+    with _as_parse_error("trade-fee"):
+        return TradeFee(
+            instType=req_s(row, "instType"), level=str(row.get("level") or ""),
+            maker=opt_d(row, "maker"), taker=opt_d(row, "taker"), makerU=opt_d(row, "makerU"),
+            takerU=opt_d(row, "takerU"), makerUSDC=opt_d(row, "makerUSDC"), takerUSDC=opt_d(row, "takerUSDC"),
+            ts=as_int(row.get("ts")),
+        )
+
+
+def price_limit(row: Any) -> PriceLimit:
+    row = _obj(row, "price-limit")
+    with _as_parse_error("price-limit"):
+        enabled = as_bool(row.get("enabled"))
+        buy, sell = opt_d(row, "buyLmt"), opt_d(row, "sellLmt")
+        if enabled is None:  # older replies carry no `enabled`: a band is in force when both limits are
+            enabled = buy is not None and sell is not None
+        if enabled and (buy is None or sell is None or sell > buy):
+            raise ParseError(f"price-limit {row.get('instId')!r}: enabled with buyLmt {buy}, sellLmt {sell}")
+        return PriceLimit(instId=req_s(row, "instId"), buyLmt=buy, sellLmt=sell, enabled=bool(enabled),
+                          ts=as_int(row.get("ts")))
+
+
+def maintenance(row: Any) -> Maintenance:
+    row = _obj(row, "system status")
+    with _as_parse_error("system status"):
+        end, pre = as_int(row.get("end")), as_int(row.get("preOpenBegin"))
+        return Maintenance(
+            title=str(row.get("title") or ""), state=req_s(row, "state"), begin=as_int(row.get("begin")),
+            end=end or None, serviceType=str(row.get("serviceType") or ""), env=str(row.get("env") or ""),
+            system=str(row.get("system") or ""), maintType=str(row.get("maintType") or ""),
+            preOpenBegin=pre or None, href=str(row.get("href") or ""),
+        )
+
+
+def bill(row: Any) -> Bill:
+    row = _obj(row, "bill")
+    with _as_parse_error("bill"):
+        return Bill(
+            billId=req_s(row, "billId"), type=req_s(row, "type"), subType=str(row.get("subType") or ""),
+            instId=str(row.get("instId") or ""), ccy=str(row.get("ccy") or ""), balChg=opt_d(row, "balChg"),
+            pnl=opt_d(row, "pnl"), fee=opt_d(row, "fee"), sz=opt_d(row, "sz"), px=opt_d(row, "px"),
+            mgnMode=str(row.get("mgnMode") or ""), ordId=str(row.get("ordId") or ""),
+            tradeId=str(row.get("tradeId") or ""), ts=as_int(row.get("ts")),
         )
 
 

@@ -14,8 +14,20 @@ from collections.abc import Iterable
 from decimal import Decimal
 from typing import Protocol
 
-from athena.domain import AlgoOrder, Instrument, OrderRequest, OrderUpdate, Position, PosSide, TdMode
-from athena.okx.types import AlgoAck, Balance, CancelAllAfter, ClosePositionAck, OrderAck
+from athena.domain import AlgoOrder, Instrument, OrderRequest, OrderUpdate, Position, PosMode, PosSide, TdMode
+from athena.okx.types import (
+    AccountConfig,
+    AlgoAck,
+    Balance,
+    Bill,
+    CancelAllAfter,
+    ClosePositionAck,
+    LeverageInfo,
+    Maintenance,
+    OrderAck,
+    PriceLimit,
+    TradeFee,
+)
 
 
 class ExchangePort(Protocol):
@@ -31,6 +43,29 @@ class ExchangePort(Protocol):
     def balance(self, ccy: str | None = None) -> Balance: ...
 
     def positions(self, instId: str | None = None, instType: str = "SWAP") -> list[Position]: ...
+
+    def price_limit(self, instId: str) -> PriceLimit: ...
+
+    def bills(self, type: str | None = None, subType: str | None = None, instId: str | None = None,
+              before: str | None = None, after: str | None = None, limit: int = 100,
+              instType: str = "SWAP") -> list[Bill]: ...
+
+    # -- the pre-flight (athena.ops.preflight_checks) ---------------------------------------
+    def server_time(self) -> int: ...
+
+    def system_status(self, state: str | None = None) -> list[Maintenance]: ...
+
+    def account_config(self) -> AccountConfig: ...
+
+    def trade_fee(self, instType: str = "SWAP", instId: str | None = None) -> TradeFee: ...
+
+    def leverage_info(self, instId: str, mgnMode: TdMode = TdMode.CROSS) -> list[LeverageInfo]: ...
+
+    def set_leverage(
+        self, instId: str, lever: Decimal | int, mgnMode: TdMode = TdMode.CROSS, posSide: PosSide | None = None
+    ) -> LeverageInfo: ...
+
+    def set_position_mode(self, posMode: PosMode) -> PosMode: ...
 
     # -- orders -----------------------------------------------------------------------------
     def place_order(self, req: OrderRequest) -> OrderUpdate: ...

@@ -132,9 +132,8 @@ class PrivateConnection(WsConnection):
             if self._awaiting and isinstance(arg, dict):
                 self._awaiting.discard(str(arg.get("channel")))
                 self._maybe_resync()
-        elif event == "notice":
-            self._log_once("notice", f"{self.name}: notice {str(msg)[:200]}; reconnecting")
-            self.force_reconnect()
+        elif event == "notice":  # 64008: OKX will close this connection for a service upgrade
+            self.reconnect_now(f"OKX notice {msg.get('code')!s}: {str(msg.get('msg'))[:120]}")
         elif event not in ("unsubscribe", "channel-conn-count", "channel-conn-count-error"):
             self.malformed("unexpected", raw)
 

@@ -54,6 +54,11 @@ class OkxPublicWsGateway(WsConnection):
         }
         self.subscribe({"channel": ch, "instId": i} for ch in self.channels for i in self.instIds)
 
+    @property
+    def state(self) -> str:
+        """stopped | connecting | subscribing | ready (WsConnection.link_state)."""
+        return self.link_state
+
     # -- dispatch -------------------------------------------------------------------------------
     def on_message(self, raw: bytes) -> None:
         try:
@@ -82,9 +87,8 @@ class OkxPublicWsGateway(WsConnection):
         elif event == "error":
             self.stats.errors[str(msg.get("code"))] += 1
             self._log_once("error:" + str(msg.get("code")), f"{self.name}: OKX error event {str(msg)[:200]}")
-        elif event == "notice":
-            self._log_once("notice", f"{self.name}: notice {str(msg)[:200]}; reconnecting")
-            self.force_reconnect()
+        elif event == "notice":  # 64008: OKX will close this connection for a service upgrade
+            self.reconnect_now(f"OKX notice {msg.get('code')!s}: {str(msg.get('msg'))[:120]}")
         elif event not in ("unsubscribe", "channel-conn-count"):
             self.malformed("unexpected", raw)
 

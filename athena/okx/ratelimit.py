@@ -46,6 +46,11 @@ LIMITS: dict[str, Limit] = {
     "/market/ticker": Limit(20, 2),
     "/market/books": Limit(40, 2),
     "/public/time": Limit(10, 2),
+    "/public/price-limit": Limit(20, 2),
+    "/system/status": Limit(1, 5),
+    "/account/trade-fee": Limit(5, 2),
+    "/account/leverage-info": Limit(20, 2),
+    "/account/bills": Limit(5, 1),
 }
 DEFAULT_LIMIT = Limit(10, 2)
 

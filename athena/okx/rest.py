@@ -68,11 +68,15 @@ from athena.okx.types import (
     AccountConfig,
     AlgoAck,
     Balance,
+    Bill,
     CancelAllAfter,
     ClosePositionAck,
     LeverageInfo,
+    Maintenance,
     OkxFill,
     OrderAck,
+    PriceLimit,
+    TradeFee,
 )
 
 if TYPE_CHECKING:
@@ -335,6 +339,16 @@ class OkxRestGateway:
         env = self._call("GET", "/api/v5/market/books", {"instId": instId, "sz": sz}, signed=False)
         return parse.book_top(instId, self._one_item(env, "/market/books"))
 
+    def price_limit(self, instId: str) -> PriceLimit:
+        """The band an order price must respect: buys at most buyLmt, sells at least sellLmt."""
+        env = self._call("GET", "/api/v5/public/price-limit", {"instId": instId}, signed=False)
+        return parse.price_limit(self._one_item(env, "/public/price-limit"))
+
+    def system_status(self, state: str | None = None) -> list[Maintenance]:
+        """Maintenance windows (without state: the scheduled, ongoing and pre_open ones). 1 request / 5 s."""
+        env = self._call("GET", "/api/v5/system/status", {"state": state}, signed=False)
+        return [parse.maintenance(r) for r in self._items(env, "/system/status")]
+
     # -- account --------------------------------------------------------------------------------
     def balance(self, ccy: str | None = None) -> Balance:
         env = self._call("GET", "/api/v5/account/balance", {"ccy": ccy})
@@ -347,6 +361,26 @@ class OkxRestGateway:
     def account_config(self) -> AccountConfig:
         env = self._call("GET", "/api/v5/account/config")
         return parse.account_config(self._one_item(env, "/account/config"))
+
+    def trade_fee(self, instType: str = "SWAP", instId: str | None = None) -> TradeFee:
+        """The account's fee tier and rates (TradeFee.rates(settleCcy) picks the USDT / USDC ones)."""
+        env = self._call("GET", "/api/v5/account/trade-fee", {"instType": instType, "instId": instId})
+        return parse.trade_fee(self._one_item(env, "/account/trade-fee"))
+
+    def leverage_info(self, instId: str, mgnMode: TdMode = TdMode.CROSS) -> list[LeverageInfo]:
+        """The leverage the account holds for instId in mgnMode (per posSide in isolated long/short mode)."""
+        env = self._call("GET", "/api/v5/account/leverage-info", {"instId": instId, "mgnMode": str(mgnMode)})
+        return [parse.leverage(r) for r in self._items(env, "/account/leverage-info")]
+
+    def bills(self, type: str | None = None, subType: str | None = None, instId: str | None = None,
+              before: str | None = None, after: str | None = None, limit: int = 100,
+              instType: str = "SWAP") -> list[Bill]:
+        """One page of the account's bills of the last 7 days, newest first: `before` = newer than that
+        billId, `after` = older than it."""
+        env = self._call("GET", "/api/v5/account/bills", {"instType": instType, "type": type, "subType": subType,
+                                                          "instId": instId, "before": before, "after": after,
+                                                          "limit": limit})
+        return [parse.bill(r) for r in self._items(env, "/account/bills")]
 
     def set_leverage(self, instId: str, lever: Decimal | int, mgnMode: TdMode = TdMode.CROSS, posSide: PosSide | None = None) -> LeverageInfo:
         body: dict[str, Any] = {"instId": instId, "lever": fmt(Decimal(lever)), "mgnMode": str(mgnMode)}

@@ -96,15 +96,107 @@ class AlgoAck:
 @dataclass(frozen=True, slots=True)
 class AccountConfig:
     uid: str
-    acctLv: str
+    acctLv: str  # 1 spot, 2 futures, 3 multi-currency margin, 4 portfolio margin
     posMode: PosMode
-    perm: str = ""
+    perm: str = ""  # the API key's permissions: read_only, trade, withdraw (comma-separated)
     label: str = ""
     autoLoan: bool = False
+    ip: str = ""  # the IP addresses the API key is bound to ("" = none)
 
     @property
     def can_trade(self) -> bool:
         return "trade" in self.perm.split(",")
+
+    @property
+    def can_withdraw(self) -> bool:
+        return "withdraw" in self.perm.split(",")
+
+
+@dataclass(frozen=True, slots=True)
+class TradeFee:
+    """The account's fee tier (GET /account/trade-fee). Rates are OKX's signs: negative = paid, positive =
+    rebate. For SWAP, maker/taker are the coin-margined rates, makerU/takerU the USDT-margined ones and
+    makerUSDC/takerUSDC the USDC-margined ones; None = absent."""
+
+    instType: str
+    level: str
+    maker: Decimal | None
+    taker: Decimal | None
+    makerU: Decimal | None = None
+    takerU: Decimal | None = None
+    makerUSDC: Decimal | None = None
+    takerUSDC: Decimal | None = None
+    ts: int = 0
+
+    def rates(self, settleCcy: str = "USDT") -> tuple[Decimal | None, Decimal | None]:
+        """(maker, taker) for contracts settled in settleCcy."""
+        if settleCcy == "USDT" and self.makerU is not None:
+            return self.makerU, self.takerU
+        if settleCcy == "USDC" and self.makerUSDC is not None:
+            return self.makerUSDC, self.takerUSDC
+        return self.maker, self.taker
+
+
+@dataclass(frozen=True, slots=True)
+class PriceLimit:
+    """GET /public/price-limit: the highest price a buy may pay and the lowest a sell may take. Both None
+    when OKX applies no band to the instrument (`enabled` false)."""
+
+    instId: str
+    buyLmt: Decimal | None
+    sellLmt: Decimal | None
+    enabled: bool
+    ts: int = 0
+
+    def allows(self, side: Side, px: Decimal) -> bool:
+        if not self.enabled or self.buyLmt is None or self.sellLmt is None:
+            return True
+        return px <= self.buyLmt if side is Side.BUY else px >= self.sellLmt
+
+    def clamp(self, px: Decimal) -> Decimal:
+        """px moved inside [sellLmt, buyLmt] (unchanged when no band applies)."""
+        if not self.enabled or self.buyLmt is None or self.sellLmt is None:
+            return px
+        return min(max(px, self.sellLmt), self.buyLmt)
+
+
+@dataclass(frozen=True, slots=True)
+class Maintenance:
+    """One window of GET /system/status. serviceType: 0 WebSocket, 5 trading service, 6 block trading,
+    7 trading bot, 8 trading (in batches of accounts), 9 trading (in batches of products), 10 spread
+    trading, 11 copy trading, 99 others (e.g. some instruments suspended). env: 1 production, 2 demo."""
+
+    title: str
+    state: str  # scheduled | ongoing | pre_open | completed | canceled
+    begin: int  # ms
+    end: int | None  # ms (expected until completed)
+    serviceType: str
+    env: str = ""
+    system: str = ""
+    maintType: str = ""  # 1 scheduled, 2 unscheduled, 3 system disruption
+    preOpenBegin: int | None = None
+    href: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Bill:
+    """One row of GET /account/bills. type 8 = funding fee (subType 173 expense, 174 income: the amount is
+    in pnl and balChg); type 2 = trade. billId is globally unique."""
+
+    billId: str
+    type: str
+    subType: str
+    instId: str
+    ccy: str
+    balChg: Decimal | None
+    pnl: Decimal | None
+    fee: Decimal | None
+    sz: Decimal | None
+    px: Decimal | None
+    mgnMode: str = ""
+    ordId: str = ""
+    tradeId: str = ""
+    ts: int = 0
 
 
 @dataclass(frozen=True, slots=True)

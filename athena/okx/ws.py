@@ -156,13 +156,25 @@ class WsStats:
         self.stalls = 0
         self.pings = 0
         self.pongs = 0
+        self.notices = 0  # controlled reconnects asked for by OKX (service-upgrade notice)
         self.subscribes_sent = 0
         self.sub_acks = 0
         self.errors: Counter[str] = Counter()  # OKX error events by code
         self.malformed: Counter[str] = Counter()
+        # time.monotonic() of the last data message and of the last frame of any kind (pongs too);
+        # 0.0 = none yet. Monotonic: the receive loop already has it, no extra clock read per message.
+        self.last_data_mono = 0.0
+        self.last_rx_mono = 0.0
+
+    def age_s(self, which: str = "data", now_mono: float | None = None) -> float | None:
+        """Seconds since the last data message ("data") or frame ("rx"); None when there was none."""
+        mono = self.last_data_mono if which == "data" else self.last_rx_mono
+        if not mono:
+            return None
+        return max(0.0, (time.monotonic() if now_mono is None else now_mono) - mono)
 
     def as_dict(self) -> dict[str, Any]:
-        d = {k: v for k, v in vars(self).items() if not isinstance(v, Counter)}
+        d = {k: v for k, v in vars(self).items() if not isinstance(v, Counter) and not k.endswith("_mono")}
         d["errors"] = dict(self.errors)
         d["malformed"] = dict(self.malformed)
         return d
@@ -194,6 +206,7 @@ class WsConnection:
         self.data_watchdog = data_watchdog
         self.yield_gil = yield_gil
         self.stats = WsStats()
+        self._reconnect_now = False  # set on the connection thread: end this session, reconnect at once
         self._poll_s = max(0.02, min(1.0, ping_interval_s / 4))
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -226,9 +239,28 @@ class WsConnection:
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
+    @property
+    def link_state(self) -> str:
+        """stopped | connecting (no socket: connecting or waiting to reconnect) | subscribing
+        (connected, no subscription answer or data yet) | ready."""
+        if self._thread is None or self._halted or self._stop.is_set():
+            return "stopped"
+        if self._ws is None:
+            return "connecting"
+        return "ready" if self._healthy else "subscribing"
+
     def force_reconnect(self) -> None:
         """Drop the current connection; the thread reconnects (after the backoff)."""
         self._abort()
+
+    def reconnect_now(self, why: str) -> None:
+        """A controlled reconnect, called on the connection thread (from on_message): the session ends
+        after this message with a clean close, and the next connection opens at once, without the
+        backoff. OKX's service-upgrade notice (64008) asks for it about 60 s before it closes the
+        connection itself: reconnecting now keeps the gap short and puts it where we choose."""
+        self.stats.notices += 1
+        self._reconnect_now = True
+        log.warning("%s: %s: reconnecting now (controlled)", self.name, why)
 
     def halt(self) -> None:
         """Stop reconnecting (e.g. after repeated auth failures); the thread ends."""
@@ -358,6 +390,10 @@ class WsConnection:
                 log.exception("%s: connection loop error", self.name)
             if self._stop.is_set() or self._halted:
                 break
+            if self._reconnect_now:  # asked for (a notice): no backoff, the old session closed cleanly
+                self._reconnect_now = False
+                attempt = 0
+                continue
             attempt = 0 if healthy else attempt + 1
             delay = self.backoff_delay(attempt)
             log.info("%s: reconnecting in %.2fs", self.name, delay)
@@ -443,17 +479,19 @@ class WsConnection:
                 if not stop.is_set():
                     log.info("%s: connection lost: %s", self.name, type(exc).__name__)
                 return
-            last_rx = now()
+            last_rx = stats.last_rx_mono = now()
             if opcode == ABNF.OPCODE_CLOSE:
                 return
             if data == b"pong":
                 stats.pongs += 1
                 continue
             stats.messages += 1
-            last_data = last_rx
+            last_data = stats.last_data_mono = last_rx
             try:
                 on_message(data)
             except Exception as exc:  # a bad frame or a failing callback never kills the thread
                 self.malformed("handler:" + type(exc).__name__, data)
+            if self._reconnect_now:
+                return
             if yield_gil is not None:
                 yield_gil()

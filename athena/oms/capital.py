@@ -6,7 +6,7 @@ restart continues where it left off. Every read-modify-write runs in a WATCH/MUL
 
 Layout (base = keys.capital):
   base                     hash  hwm, hwm_ts, equity, equity_ts
-  base:s:{strategy}        hash  reserved, pnl (gross realised), fees, notional (open, at entry)
+  base:s:{strategy}        hash  reserved, pnl (gross realised), fees, funding, notional (open, at entry)
   base:strategies          set   strategy names seen
   base:res:{clOrdId}       hash  strategy, margin, sz, released, closed   (closed ones expire)
   base:open                set   clOrdIds with an open reservation
@@ -14,11 +14,12 @@ Layout (base = keys.capital):
   base:positions           set   "{s}|{inst}|{ps}" of every ledger position
   base:day:{YYYYMMDD}      hash  strategy -> net realised that UTC day, "_all" -> total
   base:fill:{fill_key}     str   marker: this fill was booked (on_fill is idempotent)
+  base:funding:{billId}    str   marker: this funding bill was booked (on_funding is idempotent)
   base:errors              hash  clamps (releases that would have taken reserved below zero)
   base:clamps              list  the latest clamps (JSON: clOrdId, strategy, reserved, released, ts)
 
-Conventions: fee negative = paid; realised = pnl + fees (net); free allocation = allocation -
-reserved - open position margin (entry notional / leverage).
+Conventions: fee and funding negative = paid; realised = pnl + fees + funding (net); free allocation =
+allocation - reserved - open position margin (entry notional / leverage).
 
 A transaction decides from one atomic read of every hash it writes (_READ, after WATCHing them):
 reading the reservation and the strategy one after the other could see one before and one after
@@ -201,6 +202,15 @@ class FillResult:
 
 
 @dataclass(frozen=True, slots=True)
+class FundingResult:
+    applied: bool  # False when this billId was already booked
+    billId: str
+    instId: str
+    amount: Decimal
+    shares: dict[str, Decimal] = field(default_factory=dict)  # strategy -> its part (they sum to amount)
+
+
+@dataclass(frozen=True, slots=True)
 class CapitalErrors:
     clamps: int  # releases that would have taken a strategy's reserved below zero (committed ones)
     recent: list[dict[str, Any]]  # the latest clamps' details, newest first
@@ -242,10 +252,11 @@ class StrategyCapital:
     reserved: Decimal
     used_margin: Decimal
     free: Decimal
-    realised: Decimal  # net of fees
+    realised: Decimal  # net of fees and funding
     fees: Decimal
     daily_realised: Decimal
     unrealised: Decimal
+    funding: Decimal = ZERO  # funding fees booked (negative = paid)
 
 
 @dataclass(frozen=True, slots=True)
@@ -263,6 +274,7 @@ class CapitalSnapshot:
     reserved: Decimal
     strategies: tuple[StrategyCapital, ...] = field(default_factory=tuple)
     missing_marks: tuple[str, ...] = ()
+    funding: Decimal = ZERO  # funding fees booked (negative = paid), part of realised
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: Decimals as strings."""
@@ -666,6 +678,58 @@ class CapitalCommander:
         amount = max(amount, ZERO)
         return amount, (_dec(st, "reserved") - amount, target, done)
 
+    # -- funding
+    def funding_shares(self, instId: str, amount: Decimal) -> dict[str, Decimal]:
+        """Who a funding charge on instId belongs to: the strategies holding it in the ledger, each in
+        proportion to its signed position (they sum to the exchange's net position, whose notional was
+        charged), the rounding remainder to the largest holder; UNASSIGNED when the ledger holds none."""
+        held = [(p.strategy, p.qty) for p in self.positions() if p.instId == instId and p.qty != 0]
+        net = sum((q for _, q in held), ZERO)
+        if not held or net == 0:
+            return {UNASSIGNED: amount}
+        shares: dict[str, Decimal] = {}
+        for strategy, qty in held:
+            shares[strategy] = shares.get(strategy, ZERO) + _q(amount * qty / net)
+        largest = max(held, key=lambda h: abs(h[1]))[0]
+        shares[largest] += amount - sum(shares.values(), ZERO)
+        return shares
+
+    def on_funding(self, billId: str, instId: str, amount: Decimal, ts: int = 0) -> FundingResult:
+        """Book one funding bill (OKX account bill of type 8) into realised PnL, the day's PnL and each
+        holding strategy's share (funding_shares). Idempotent by billId."""
+        k_mark = self._keys.capital_funding(billId)
+        day = self.day(ts or None)
+        k_day = self._keys.capital_day(day)
+        shares = self.funding_shares(instId, amount)
+        names = sorted(shares)
+        k_strats = [self._keys.capital_strategy(s) for s in names]
+
+        def body(pipe: Any) -> FundingResult:
+            pipe.watch(k_mark, k_day, *k_strats)
+            booked, days, *raw = _READ(pipe, [k_mark, k_day, *k_strats], ["e", "h", *(["h"] * len(k_strats))])
+            if int(booked):
+                return FundingResult(False, billId, instId, amount)
+            daily = _pairs(days)
+            pipe.multi()
+            pipe.set(k_mark, "1", ex=FILL_RETENTION_S)
+            for name, k_strat, flat in zip(names, k_strats, raw, strict=True):
+                st = _pairs(flat)
+                pipe.hset(k_strat, "funding", fmt(_dec(st, "funding") + shares[name]))
+                pipe.sadd(self._k_names, name)
+                daily[name] = fmt(_dec(daily, name) + shares[name])
+            daily[_ALL] = fmt(_dec(daily, _ALL) + amount)
+            pipe.hset(k_day, mapping=daily)
+            pipe.expire(k_day, DAY_PNL_RETENTION_S)
+            pipe.execute()
+            return FundingResult(True, billId, instId, amount, shares)
+
+        return self._atomic(body)
+
+    def funding(self, strategy: str | None = None) -> Decimal:
+        """Funding fees booked (negative = paid)."""
+        names = [strategy] if strategy is not None else self.strategies()
+        return sum((_dec(self._strat(s), "funding") for s in names), ZERO)
+
     # -- views
     def positions(self, strategy: str | None = None) -> list[LedgerPosition]:
         view = self._view()
@@ -720,9 +784,9 @@ class CapitalCommander:
         return sum((_dec(self._strat(s), "fees") for s in names), ZERO)
 
     def realised(self, strategy: str | None = None) -> Decimal:
-        """Net realised PnL (fees included)."""
+        """Net realised PnL (fees and funding included)."""
         names = [strategy] if strategy is not None else self.strategies()
-        return sum((_dec(st, "pnl") + _dec(st, "fees") for st in map(self._strat, names)), ZERO)
+        return sum((_dec(st, "pnl") + _dec(st, "fees") + _dec(st, "funding") for st in map(self._strat, names)), ZERO)
 
     def daily_realised(self, strategy: str | None = None, day: str | None = None) -> Decimal:
         raw = _h(self._r.hgetall(self._keys.capital_day(day or self.day())))
@@ -794,6 +858,7 @@ class CapitalCommander:
                 name=s, allocation=self.allocation(s), reserved=self.reserved(s), used_margin=self.used_margin(s),
                 free=self.free(s), realised=self.realised(s), fees=self.fees(s),
                 daily_realised=self.daily_realised(s, day), unrealised=u.by_strategy.get(s, ZERO),
+                funding=self.funding(s),
             )
             for s in self.strategies()
         )  # fmt: skip
@@ -801,5 +866,5 @@ class CapitalCommander:
             ts=int(self._clock() * 1000), day=day, total_capital=self.total_capital,
             realised=self.realised(), fees=self.fees(), unrealised=u.total, equity=eq.equity, hwm=eq.hwm,
             drawdown=eq.drawdown, daily_realised=self.daily_realised(day=day), reserved=self.reserved(),
-            strategies=strategies, missing_marks=u.missing,
+            strategies=strategies, missing_marks=u.missing, funding=self.funding(),
         )  # fmt: skip

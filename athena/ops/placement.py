@@ -26,6 +26,7 @@ from athena.engine import Engine
 from athena.okx.errors import OkxAmbiguous, OkxDuplicateClOrdId, OkxRateLimited, OkxRejected, OkxTransient
 from athena.ops.entry_gate import refuse_unchecked
 from athena.ops.errors import RetryLater
+from athena.ops.price_band import place_in_band
 from athena.state.locks import Lease
 from athena.state.placing import PlaceStart, begin_placement, placing_marker
 from athena.state.retention import ORDER_RETENTION_S
@@ -76,7 +77,7 @@ def _outcome(status: str, order: Order, detail: str = "") -> PlaceOutcome:
 def place(engine: Engine, req: OrderRequest) -> PlaceOutcome:
     lease = placement_lease(engine)
     owner = owner_id()
-    start = _begin(engine, lease, owner, req.clOrdId)
+    start = _begin(engine, lease, owner, req)
     deadline = time.monotonic() + LEASE_WAIT_S
     while start.token is None:
         if time.monotonic() >= deadline:
@@ -85,7 +86,7 @@ def place(engine: Engine, req: OrderRequest) -> PlaceOutcome:
             ttl_s = max(int(engine.redis.pttl(lease.key)), 50) / 1000
             raise RetryLater("placement lease held by another worker", countdown=min(ttl_s, lease.ttl_ms / 1000))
         time.sleep(LEASE_POLL_S)
-        start = _begin(engine, lease, owner, req.clOrdId)
+        start = _begin(engine, lease, owner, req)
     token = start.token
     assert token is not None
     try:
@@ -94,15 +95,17 @@ def place(engine: Engine, req: OrderRequest) -> PlaceOutcome:
         lease.release(token)
 
 
-def _begin(engine: Engine, lease: Lease, owner: str, clOrdId: str) -> PlaceStart:
-    return begin_placement(engine.redis, engine.keys, owner, clOrdId, lease.ttl_ms, _now_ms(), ORDER_RETENTION_S)
+def _begin(engine: Engine, lease: Lease, owner: str, req: OrderRequest) -> PlaceStart:
+    return begin_placement(engine.redis, engine.keys, owner, req.clOrdId, lease.ttl_ms, _now_ms(), ORDER_RETENTION_S,
+                           strategy=req.strategy)
 
 
 def _place(engine: Engine, req: OrderRequest, lease: Lease, token: int, start: PlaceStart) -> PlaceOutcome:
-    """start: the lease is held (token) and the record, marker, halt switch and reservation were read with it."""
+    """start: the lease is held (token) and the record, marker, halt switch, pause and reservation were read with it."""
     store, orders = engine.store, engine.orders
     marker = placing_marker(engine.keys, req.clOrdId)
     first_attempt, halted, by_hand = start.first_attempt, start.halted, start.state is None
+    paused = start.paused
     if start.state is None:  # not submitted through the stream worker (a manual request): record it
         store.create(Order(req=req, state=OrderState.CREATED, cTime=_now_ms(), uTime=_now_ms()))
         log.info("place %s: recorded here (not submitted through the stream worker)", req.clOrdId)
@@ -121,18 +124,20 @@ def _place(engine: Engine, req: OrderRequest, lease: Lease, token: int, start: P
         engine.redis.set(marker, str(_now_ms()), ex=ORDER_RETENTION_S)
         log.warning("place %s: earlier attempt left no order on the exchange; sending again (same clOrdId)", req.clOrdId)
         halted = engine.halt.is_halted()  # read again: the query took a while
+        paused = bool(req.strategy) and bool(engine.redis.hexists(engine.keys.strategy_pause, req.strategy))
         if not lease.renew(token):  # fencing: we lost the lease while querying
             raise RetryLater("placement lease lost", countdown=0.05)
 
-    if not req.reduceOnly and halted:
-        # The last gate before the exchange: an entry queued before a halt/flatten must not open
-        # a position after it. Only reduce-only orders pass while halted.
-        update = OrderUpdate(clOrdId=req.clOrdId, instId=req.instId, state=OrderState.REJECTED, sCode="halted",
-                             sMsg="trading halted", uTime=_now_ms(), source="local")
-        store.set_reason(req.clOrdId, "halted: trading halted before the order was sent")
+    if not req.reduceOnly and (halted or paused):
+        # The last gate before the exchange: an entry queued before a halt/flatten (or its strategy's
+        # pause) must not open a position after it. Only reduce-only orders pass.
+        code, what = ("halted", "trading halted") if halted else ("paused", f"strategy {req.strategy} paused")
+        update = OrderUpdate(clOrdId=req.clOrdId, instId=req.instId, state=OrderState.REJECTED, sCode=code,
+                             sMsg=what, uTime=_now_ms(), source="local")
+        store.set_reason(req.clOrdId, f"{code}: {what} before the order was sent")
         t = orders.on_update(update)
-        log.warning("place %s: refused, trading is halted", req.clOrdId)
-        return _outcome("rejected", t.order, "halted")
+        log.warning("place %s: refused, %s", req.clOrdId, what)
+        return _outcome("rejected", t.order, code)
 
     # An entry its decision checked carries that pass (its capital reservation, read above with the
     # lease); one without (sent by hand) is checked here. A reduce-only close skips risk, logged.
@@ -146,7 +151,7 @@ def _place(engine: Engine, req: OrderRequest, lease: Lease, token: int, start: P
             return _outcome("rejected", refused[0], refused[1])
 
     try:
-        ack = engine.rest.place_order(req)
+        ack = place_in_band(engine, req)  # a limit close outside the price band is moved, never refused
     except OkxRejected as exc:
         if isinstance(exc, OkxDuplicateClOrdId):  # an earlier attempt placed it: adopt it, never reject it
             found = engine.rest.get_order(req.instId, clOrdId=req.clOrdId)

@@ -8,8 +8,11 @@ never acknowledged (settled through OrderManager.resolve_ambiguous), then the po
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Any
+
+import orjson
 
 from athena.domain import OrderState
 from athena.engine import Engine
@@ -95,8 +98,26 @@ def reconcile(engine: Engine) -> ReconcileReport:
                       "reserved_mismatch": engine.capital.audit()}
     if report.capital_errors:
         log.error("reconcile: capital accounting errors: %s", report.capital)
-    engine.journal.record_event("reconcile", "reconcile ran", report.to_dict())
+    doc = report.to_dict()
+    engine.journal.record_event("reconcile", "reconcile ran", doc)
+    record_last(engine, doc)
     return report
+
+
+LAST_RECONCILE_TTL_S = 7 * 86400
+
+
+def record_last(engine: Engine, doc: dict[str, Any]) -> None:
+    """The latest reconcile's time and outcome, for `athena status` (a summary: the journal has it all)."""
+    # by: the orders worker's engine runs every reconcile (its task, or a --local run in its place)
+    summary = {"at_ms": int(time.time() * 1000), "ok": doc["ok"], "drift": doc["drift"],
+               "pending": list(doc["positions"].get("pending", [])), "orders_checked": doc["orders_checked"],
+               "orders_settled": len(doc["orders_settled"]), "external_orders": len(doc["external_orders"]),
+               "unconfirmed": len(doc["unconfirmed"]), "by": "orders"}  # fmt: skip
+    try:
+        engine.redis.set(engine.keys.last_reconcile, orjson.dumps(summary, default=str), ex=LAST_RECONCILE_TTL_S)
+    except Exception:  # the report itself went to the journal; status shows the previous one
+        log.warning("last reconcile not recorded in Redis", exc_info=True)
 
 
 @dataclass

@@ -21,6 +21,7 @@ from athena.engine import Engine
 from athena.okx.errors import OkxAmbiguous, OkxDuplicateAlgoClOrdId, OkxError, OkxRejected
 from athena.oms.positions import closing_side
 from athena.oms.stops import StopRequest, queue_stop_owner, record_stop_owner
+from athena.ops.price_band import place_stop_in_band
 
 log = logging.getLogger(__name__)
 
@@ -73,13 +74,13 @@ def ensure_stop(engine: Engine, stop: StopRequest) -> StopOutcome:
         # and died before recording, the exchange refuses the duplicate id (51065) and the full
         # comparison below settles it.
         try:
-            placed = engine.rest.place_algo(_algo_for(stop, base))
+            placed = place_stop_in_band(engine, _algo_for(stop, base))
         except OkxDuplicateAlgoClOrdId:
             pass
         else:
             engine.redis.set(_version_key(engine, base), 0)
-            engine.algos.record(stop.to_algo(uTime=_now_ms()), live_id=base)
-            return StopOutcome("placed", placed.algoClOrdId, str(stop.sz))
+            engine.algos.record(_as_placed(stop, placed), live_id=base)
+            return StopOutcome("placed", placed.algoClOrdId, str(stop.sz), _moved(stop, placed))
     version = int(raw_version) if raw_version else 0
     live = {a.algoClOrdId: a for a in engine.rest.algos_pending(stop.instId)}
     current = live.get(versioned_id(base, version))
@@ -100,18 +101,29 @@ def ensure_stop(engine: Engine, stop: StopRequest) -> StopOutcome:
     new_id = versioned_id(base, new_version)
     record_stop_owner(engine.redis, engine.keys, new_id, stop.strategy, stop.entryClOrdId)  # before: it may fire at once
     try:
-        placed = engine.rest.place_algo(_algo_for(stop, new_id))
+        placed = place_stop_in_band(engine, _algo_for(stop, new_id))
     except OkxDuplicateAlgoClOrdId as exc:
         # It exists, yet was not in the list above: placed a moment ago by an attempt whose answer was
         # lost. Unknown until the next listing shows it: the retry settles it.
         raise OkxAmbiguous(f"stop {new_id} exists but is not listed yet", exc.sCode or exc.code, path=exc.path,
                            clOrdId=new_id) from exc
     engine.redis.set(_version_key(engine, base), new_version)
-    engine.algos.record(stop.to_algo(uTime=_now_ms()), live_id=new_id)  # before the old ones' cancel pushes
+    engine.algos.record(_as_placed(stop, placed), live_id=new_id)  # before the old ones' cancel pushes
     if superseded:
         _cancel_superseded(engine, stop, superseded)
-        return StopOutcome("amended", placed.algoClOrdId, str(stop.sz))
-    return StopOutcome("placed", placed.algoClOrdId, str(stop.sz))
+        return StopOutcome("amended", placed.algoClOrdId, str(stop.sz), _moved(stop, placed))
+    return StopOutcome("placed", placed.algoClOrdId, str(stop.sz), _moved(stop, placed))
+
+
+def _as_placed(stop: StopRequest, placed: AlgoOrder) -> AlgoOrder:
+    """The stop as recorded: the trigger it was placed at (moved inside the price band, maybe)."""
+    return replace(stop.to_algo(uTime=_now_ms()), slTriggerPx=placed.slTriggerPx)
+
+
+def _moved(stop: StopRequest, placed: AlgoOrder) -> str:
+    if placed.slTriggerPx == stop.slTriggerPx:
+        return ""
+    return f"trigger moved from {stop.slTriggerPx} to {placed.slTriggerPx} (inside the price band)"
 
 
 def _covers(algo: AlgoOrder, sz: Decimal) -> bool:
@@ -177,10 +189,10 @@ def protect_positions(engine: Engine) -> ProtectReport:
         )
         try:
             record_stop_owner(engine.redis, engine.keys, algo_id, "", "")
-            engine.rest.place_algo(algo)
-            engine.algos.record(replace(algo, uTime=_now_ms()))  # its age: a stale flat report spares it
+            placed = place_stop_in_band(engine, algo)
+            engine.algos.record(replace(placed, uTime=_now_ms()))  # its age: a stale flat report spares it
             report.placed.append({"instId": pos.instId, "posSide": str(pos.posSide), "sz": str(missing),
-                                  "slTriggerPx": str(trigger), "algoClOrdId": algo_id})
+                                  "slTriggerPx": str(placed.slTriggerPx), "algoClOrdId": algo_id})
             log.warning("protect: %s %s had %s of %s covered; placed stop %s at %s",
                         pos.instId, pos.posSide, covered, abs(pos.pos), missing, trigger)
         except (OkxAmbiguous, OkxDuplicateAlgoClOrdId) as exc:

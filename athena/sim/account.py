@@ -25,6 +25,8 @@ class AccountMixin(ExchangeState):
             raise BadParam("mgnMode")
         lever = dec(body, "lever", required=True)
         assert lever is not None
+        if self.leverage_error:  # a misconfigured account (admin): OKX refuses the change
+            raise BadParam("lever", self.leverage_error)
         if lever < 1:
             raise BadParam("lever")
         if lever > si.inst.lever:
@@ -58,12 +60,12 @@ class AccountMixin(ExchangeState):
 
     def account_config(self) -> dict[str, Any]:
         return {
-            "uid": self.uid, "mainUid": self.uid, "acctLv": "2", "acctStpMode": "cancel_maker",
+            "uid": self.uid, "mainUid": self.uid, "acctLv": self.acct_lv, "acctStpMode": "cancel_maker",
             "posMode": self.pos_mode, "autoLoan": False, "greeksType": "PA", "level": "Lv1",
             "levelTmp": "", "ctIsoMode": "automatic", "mgnIsoMode": "automatic", "spotOffsetType": "",
             "roleType": "0", "traderInsts": [], "spotRoleType": "0", "spotTraderInsts": [],
-            "opAuth": "0", "kycLv": "2", "label": "athena-sim", "ip": "127.0.0.1",
-            "perm": "read_only,trade", "liquidationGear": "-1", "enableSpotBorrow": False,
+            "opAuth": "0", "kycLv": "2", "label": "athena-sim", "ip": self.api_ip,
+            "perm": self.perm, "liquidationGear": "-1", "enableSpotBorrow": False,
             "spotBorrowAutoRepay": False, "type": "0", "settleCcy": "USDT", "settleCcyList": ["USDT"],
         }
 
@@ -104,7 +106,7 @@ class AccountMixin(ExchangeState):
             self.positions[key] = p
         if not p.pos:
             p.mgnMode, p.lever, p.cTime, p.margin = o.tdMode, o.lever, now, ZERO
-            p.realizedPnl = p.pnl = p.fee = ZERO
+            p.realizedPnl = p.pnl = p.fee = p.funding_fee = ZERO
         sign = 1 if o.side == "buy" else -1
         if key[1] == "net":
             delta = sz * sign
@@ -233,7 +235,7 @@ class AccountMixin(ExchangeState):
             if p.pos and self.mmr(p) else "",
             "mmr": s(self.mmr(p)) if p.pos else "", "notionalUsd": s(notional), "adl": "1" if p.pos else "",
             "ccy": "USDT", "bePx": s(rnd(p.avgPx)), "realizedPnl": s(p.realizedPnl), "pnl": s(p.pnl), "fee": s(p.fee),
-            "fundingFee": "0", "liqPenalty": "0", "settledPnl": "", "closeOrderAlgo": [],
+            "fundingFee": s(p.funding_fee), "liqPenalty": "0", "settledPnl": "", "closeOrderAlgo": [],
             "tradeId": p.tradeId, "interest": "", "optVal": "", "pendingCloseOrdLiabVal": "",
             "deltaBS": "", "deltaPA": "", "gammaBS": "", "gammaPA": "", "thetaBS": "", "thetaPA": "",
             "vegaBS": "", "vegaPA": "", "spotInUseAmt": "", "spotInUseCcy": "", "clSpotInUseAmt": "",

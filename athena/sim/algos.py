@@ -94,6 +94,8 @@ class AlgoMixin(ExchangeState):
             for t in (algo.slTriggerPxType, algo.tpTriggerPxType):
                 if t and t not in ("last", "mark", "index"):
                     raise BadParam("slTriggerPxType")
+            self.check_trigger_band(si.instId, algo.slTriggerPx, "slTriggerPx")
+            self.check_trigger_band(si.instId, algo.tpTriggerPx, "tpTriggerPx")
         return algo
 
     @staticmethod

@@ -28,10 +28,15 @@ def main(argv: list[str]) -> int:
     p.add_argument("--no-rate-limits", action="store_true", help="disable OKX rate limits (benchmarks)")
     p.add_argument("--history-s", type=int, default=base.history_backfill_s,
                    help="seconds of seeded past served by the history endpoints (athena download)")
+    p.add_argument("--funding-s", type=float, default=base.funding_interval_s,
+                   help="settle funding every N seconds (OKX: 28800; 0 = never)")
+    p.add_argument("--price-limit-pct", type=float, default=base.price_limit_pct,
+                   help="price-limit band around the mark, e.g. 0.02 (0 = none)")
     a = p.parse_args(argv)
     over: dict[str, Any] = {"host": a.host, "port": a.port, "seed": a.seed, "tls": a.tls,
                             "tick_interval_ms": a.tick_ms, "idle_timeout_s": a.idle_s, "rate_limits": not a.no_rate_limits,
-                            "history_backfill_s": a.history_s}
+                            "history_backfill_s": a.history_s, "funding_interval_s": a.funding_s,
+                            "price_limit_pct": a.price_limit_pct}
     srv = SimServer(base, **over).start()
     print(f"athena sim listening: REST {srv.url}  WS {srv.ws_url('public')} | private | business", flush=True)
     print(f"admin {srv.url}/sim/state", flush=True)

@@ -31,6 +31,10 @@ class SimConfig:
     history_backfill_s: int = 0  # seeded past generated at start, served by the history endpoints
     history_trades: int = 100_000  # trades kept per instrument for market/history-trades (and 1s candles)
     funding_push_s: float = 30.0  # funding-rate channel push interval (OKX: every 30-90 s)
+    # funding settled (charged) every this many seconds of engine time, aligned to epoch multiples
+    # (OKX: 28800, 00:00/08:00/16:00 UTC); 0 = never (the default: tests see it only when they ask)
+    funding_interval_s: float = 0.0
+    price_limit_pct: float = 0.0  # price-limit band around the mark (0 = none: /public/price-limit enabled false)
 
     @classmethod
     def from_settings(cls, settings: Any, **overrides: Any) -> SimConfig:

@@ -28,6 +28,7 @@ MSG: dict[str, str] = {
     "51000": "Parameter {0} error",
     "51001": "Instrument ID does not exist.",
     "51006": "Order price is not within the price limit.",
+    "51010": "Operation not supported under the current account mode.",
     "51008": "Order failed. Insufficient USDT margin in account",
     "51016": "Client order ID already exists.",
     "51020": "Order amount should be greater than the min available amount.",
@@ -46,6 +47,7 @@ MSG: dict[str, str] = {
     "51149": "Order timed out. Please try again.",
     "51094": "Order rejected by the simulator (fault injection).",
     "59000": "Settings failed. Close positions or cancel orders first.",
+    "59108": "Your leverage is too low and you have insufficient margin. Please adjust leverage.",
     "59102": "Leverage exceeds the maximum leverage.",
     "60004": "Invalid timestamp",
     "60005": "Invalid apiKey",
@@ -58,6 +60,7 @@ MSG: dict[str, str] = {
     "60018": "Wrong URL or channel:{0}, instId or instType doesn't exist.",
     "60019": "Invalid op: {0}",
     "60024": "Wrong passphrase",
+    "64008": "The connection will soon be closed for a service upgrade. Please reconnect.",
     "60028": "The current operation is not supported by this URL",
 }
 

@@ -22,12 +22,13 @@ from athena.sim.models import ZERO, Market, SimAlgo, SimOrder
 from athena.sim.public import PublicMixin
 from athena.sim.state import Listener, WantFn
 from athena.sim.util import BadParam, Clock, Ids, dec, flag, s, text, valid_client_id, wall_clock_ms
+from athena.sim.venue import VenueMixin
 
 ORD_TYPES = ("market", "limit", "post_only", "fok", "ioc", "optimal_limit_ioc")
 HISTORY = 20_000  # terminal orders remembered
 
 
-class Exchange(AccountMixin, AlgoMixin, PublicMixin):
+class Exchange(AccountMixin, AlgoMixin, PublicMixin, VenueMixin):
     def __init__(self, instruments: list[SimInstrument] | None = None, seed: int = 7, clock: Clock | None = None,
                  initial_usdt: Decimal = Decimal(100_000), maker_fee: Decimal = Decimal("-0.0002"),
                  taker_fee: Decimal = Decimal("-0.0005"), uid: str = "1") -> None:
@@ -53,6 +54,7 @@ class Exchange(AccountMixin, AlgoMixin, PublicMixin):
         self.listeners = []
         self.wants = lambda channel, inst_id: bool(self.listeners)
         self._dirty_pos, self._dirty_acct, self._dirty_mkt, self._trades_out = set(), False, set(), {}
+        self.init_venue()
         for si in insts:
             m = Market(si.instId)
             tick = si.inst.tickSz
@@ -106,6 +108,8 @@ class Exchange(AccountMixin, AlgoMixin, PublicMixin):
     def _new_order(self, body: dict[str, Any], cl: str, tag: str, now: int) -> SimOrder:
         si = self.inst(body)
         inst = si.inst
+        if self.acct_lv == "1":  # spot mode: no derivatives
+            raise BadParam("instId", "51010")
         td = text(body, "tdMode")
         if td not in ("cross", "isolated"):
             raise BadParam("tdMode")
@@ -139,6 +143,7 @@ class Exchange(AccountMixin, AlgoMixin, PublicMixin):
                 raise BadParam("px")
             if sz > inst.maxLmtSz:
                 raise BadParam("sz", "51202")
+            self.check_band(si.instId, side, px)
         elif sz > inst.maxMktSz:
             raise BadParam("sz", "51202")
         pos_side = text(body, "posSide")
@@ -188,7 +193,8 @@ class Exchange(AccountMixin, AlgoMixin, PublicMixin):
         """Match a new (or re-priced) order against the synthetic market book."""
         m = self.markets[o.instId]
         levels = m.asks if o.side == "buy" else m.bids
-        crosses = bool(levels) and (o.px is None or (levels[0][0] <= o.px if o.side == "buy" else levels[0][0] >= o.px))
+        cap = o.px if o.px is not None else self.market_cap(o)  # a market order stops at the band's edge
+        crosses = bool(levels) and (cap is None or (levels[0][0] <= cap if o.side == "buy" else levels[0][0] >= cap))
         if o.ordType == "post_only":
             if crosses:
                 self._cancel(o, "31")
@@ -197,7 +203,7 @@ class Exchange(AccountMixin, AlgoMixin, PublicMixin):
             return
         if o.ordType == "fok" and self._available(levels, o) < o.remaining:
             return  # cancelled by the caller with cancelSource 13
-        self._take(o, levels)
+        self._take(o, levels, cap)
 
     @staticmethod
     def _available(levels: list[tuple[Decimal, Decimal, int]], o: SimOrder) -> Decimal:
@@ -208,11 +214,11 @@ class Exchange(AccountMixin, AlgoMixin, PublicMixin):
             tot += sz
         return tot
 
-    def _take(self, o: SimOrder, levels: list[tuple[Decimal, Decimal, int]]) -> None:
+    def _take(self, o: SimOrder, levels: list[tuple[Decimal, Decimal, int]], cap: Decimal | None) -> None:
         i = 0
         while o.remaining > 0 and i < len(levels):
             px, sz, k = levels[i]
-            if o.px is not None and (px > o.px if o.side == "buy" else px < o.px):
+            if cap is not None and (px > cap if o.side == "buy" else px < cap):
                 break
             q = min(sz, o.remaining)
             self._fill(o, px, q, "T")
@@ -272,6 +278,8 @@ class Exchange(AccountMixin, AlgoMixin, PublicMixin):
         trade_id = self.ids.new("trade")
         pnl = self.apply_fill(o, px, sz, fee, trade_id)
         now = self.now()
+        bill_id = self.ids.new("bill")
+        self.trade_bill(o, px, sz, pnl, fee, trade_id, bill_id, exec_type)
         o.accFillSz += sz
         o.notional += px * sz
         o.fee += fee
@@ -283,7 +291,7 @@ class Exchange(AccountMixin, AlgoMixin, PublicMixin):
         o.state = "filled" if o.remaining <= 0 else "partially_filled"
         self.fills.appendleft({
             "instType": "SWAP", "instId": o.instId, "tradeId": trade_id, "ordId": o.ordId, "clOrdId": o.clOrdId,
-            "billId": self.ids.new("bill"), "subType": "1" if o.side == "buy" else "2", "tag": o.tag,
+            "billId": bill_id, "subType": "1" if o.side == "buy" else "2", "tag": o.tag,
             "fillPx": s(px), "fillSz": s(sz), "fillIdxPx": s(self.mark_of(o.instId)), "fillPnl": s(pnl),
             "fillPxVol": "", "fillPxUsd": "", "fillMarkVol": "", "fillFwdPx": "", "fillMarkPx": s(self.mark_of(o.instId)),
             "side": o.side, "posSide": o.posSide, "execType": exec_type, "feeCcy": "USDT", "fee": s(fee),
@@ -371,6 +379,7 @@ class Exchange(AccountMixin, AlgoMixin, PublicMixin):
             if new_px is not None:
                 if o.px is None or new_px <= 0 or new_px % si.inst.tickSz:
                     raise BadParam("newPx")
+                self.check_band(o.instId, o.side, new_px, "newPx")
                 m = self.markets[o.instId]
                 top = m.best_ask if o.side == "buy" else m.best_bid
                 if o.ordType == "post_only" and top is not None and (new_px >= top if o.side == "buy" else new_px <= top):

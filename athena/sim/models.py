@@ -157,6 +157,7 @@ class SimPosition:
     realizedPnl: Decimal = ZERO
     pnl: Decimal = ZERO
     fee: Decimal = ZERO
+    funding_fee: Decimal = ZERO  # funding charged since the position opened (negative = paid)
     uTime: int = 0
     tradeId: str = ""
 

@@ -59,7 +59,18 @@ def _list(body: Any, cap: int) -> list[dict[str, Any]]:
 
 # -- public --------------------------------------------------------------------------------
 def h_time(srv: SimServer, q: dict[str, str], body: Any) -> Result:
-    return ok([{"ts": str(srv.exchange.now())}])
+    return ok([{"ts": str(srv.exchange.now() + int(srv.skew_s * 1000))}])  # /sim/skew shifts the server clock
+
+
+def h_system_status(srv: SimServer, q: dict[str, str], body: Any) -> Result:
+    return ok(srv.exchange.system_status(q))
+
+
+def h_price_limit(srv: SimServer, q: dict[str, str], body: Any) -> Result:
+    inst_id = text(q, "instId")
+    if not inst_id:
+        raise BadParam("instId", "50014")
+    return ok([srv.exchange.price_limit(inst_id)])
 
 
 def h_instruments(srv: SimServer, q: dict[str, str], body: Any) -> Result:
@@ -145,6 +156,10 @@ def h_leverage_info(srv: SimServer, q: dict[str, str], body: Any) -> Result:
             out.append({"instId": inst_id, "mgnMode": mgn, "posSide": side,
                         "lever": str(ex.lever_for(inst_id, mgn, side))})
     return ok(out)
+
+
+def h_bills(srv: SimServer, q: dict[str, str], body: Any) -> Result:
+    return ok(srv.exchange.bills_view(q))
 
 
 def h_trade_fee(srv: SimServer, q: dict[str, str], body: Any) -> Result:
@@ -235,6 +250,8 @@ def h_get_algo(srv: SimServer, q: dict[str, str], body: Any) -> Result:
 P = "/api/v5"
 ROUTES: dict[str, Route] = {
     f"{P}/public/time": Route("GET", h_time, False, 10),
+    f"{P}/system/status": Route("GET", h_system_status, False, 1, 5.0),
+    f"{P}/public/price-limit": Route("GET", h_price_limit, False, 20),
     f"{P}/public/instruments": Route("GET", h_instruments, False, 20),
     f"{P}/public/mark-price": Route("GET", h_mark, False, 10),
     f"{P}/public/funding-rate": Route("GET", h_funding, False, 10),
@@ -255,6 +272,8 @@ ROUTES: dict[str, Route] = {
     f"{P}/account/leverage-info": Route("GET", h_leverage_info, True, 20),
     f"{P}/account/set-position-mode": Route("POST", h_set_pos_mode, True, 5),
     f"{P}/account/trade-fee": Route("GET", h_trade_fee, True, 5),
+    f"{P}/account/bills": Route("GET", h_bills, True, 5, 1.0),
+    f"{P}/account/bills-archive": Route("GET", h_bills, True, 5),
     f"{P}/trade/order": Route("GET", h_get_order, True, 60, per_inst=True),
     f"{P}/trade/orders-pending": Route("GET", h_pending, True, 60),
     f"{P}/trade/orders-history": Route("GET", h_history, True, 40),

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 import orjson
 from aiohttp import web
 
+from athena.sim.admin_ops import venue_admin
 from athena.sim.auth import check_rest, exp_time_error
 from athena.sim.config import SimConfig
 from athena.sim.errors import msg
@@ -82,6 +83,9 @@ class SimServer:
         self.exchange.history = MarketHistory(self.exchange, max_trades=config.history_trades)
         if config.history_backfill_s > 0:
             self.exchange.history.backfill(config.history_backfill_s)
+        if config.price_limit_pct:
+            self.exchange.band_pct = Decimal(str(config.price_limit_pct))
+        self._funding_period = self._period(self.exchange.now())
         self.market = SyntheticMarket(self.exchange, config.seed)
         self.market_running = config.tick_interval_ms > 0
         self.faults = Faults(rng=random.Random(config.seed))
@@ -197,6 +201,24 @@ class SimServer:
             if time.monotonic() - last_funding >= self.config.funding_push_s:
                 last_funding = time.monotonic()
                 self.exchange.push_funding()
+            self._settle_funding_when_due()
+
+    def _period(self, now_ms: int) -> int:
+        every_ms = int(self.config.funding_interval_s * 1000)
+        return now_ms // every_ms if every_ms > 0 else 0
+
+    def reset_funding_timer(self) -> None:
+        """The funding interval changed: the next settlement is at the next multiple of the new one."""
+        self._funding_period = self._period(self.exchange.now())
+
+    def _settle_funding_when_due(self) -> None:
+        """Funding settles when the engine clock enters a new interval (OKX: every 8 h at fixed times)."""
+        if self.config.funding_interval_s <= 0:
+            return
+        period = self._period(self.exchange.now())
+        if period > self._funding_period:
+            self._funding_period = period
+            self.exchange.settle_funding()
 
     def now_ms(self) -> int:
         """The server's wall clock in ms, shifted by the /sim/skew admin setting."""
@@ -373,7 +395,11 @@ class SimServer:
                 data = {"requests": self.requests, "pushes": self.hub.pushes, "connections": len(self.hub.conns),
                         "conns": self.hub.view()}
             else:
-                return _resp(404, "404", "Not Found", [])
+                data = venue_admin(self, tail, body, request.method)
+                if data is None:
+                    return _resp(404, "404", "Not Found", [])
+        except BadParam as exc:
+            return _resp(400, exc.code, f"bad admin request: {exc.name}", [])
         except (KeyError, ValueError, TypeError, ArithmeticError) as exc:
             return _resp(400, "51000", f"bad admin request: {exc}", [])
         return _resp(200, "0", "", [data])

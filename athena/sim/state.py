@@ -49,6 +49,17 @@ class ExchangeState:
     _dirty_mkt: set[str]
     _trades_out: dict[str, list[dict[str, str]]]
     history: MarketHistory | None = None  # what the history endpoints serve (SimServer sets it)
+    # the venue's knobs (athena.sim.venue): account settings, maintenance, price band, funding, bills
+    acct_lv: str
+    perm: str
+    api_ip: str
+    leverage_error: str
+    maintenance: list[dict[str, Any]]
+    band_pct: Decimal
+    band_pinned: dict[str, tuple[Decimal, Decimal]]
+    funding_rate_override: Decimal | None
+    funding_charged: int
+    bills: deque[dict[str, Any]]
 
     def now(self) -> int:
         return self.clock()
@@ -68,6 +79,9 @@ class ExchangeState:
         if si is None:
             raise BadParam("instId", "51001")
         return si
+
+    def check_trigger_band(self, inst_id: str, trigger: Decimal | None, name: str) -> None:
+        raise NotImplementedError  # athena.sim.venue.VenueMixin
 
     def emit(self, channel: str, arg: dict[str, Any], data: list[dict[str, Any]]) -> None:
         for fn in self.listeners:

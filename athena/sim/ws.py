@@ -465,6 +465,25 @@ class WsHub:
                 return
             await asyncio.sleep(0.001)
 
+    def notice(self, close_after_s: float | None = None) -> int:
+        """OKX's service-upgrade notice (64008) on every open connection; with close_after_s the sim then
+        closes them that much later (code 1012), as OKX does about 60 s after the notice."""
+        targets = [c for c in self.conns if not c.closed]
+        for c in targets:
+            self._event(c, "notice", code="64008", msg=msg("64008"))
+        if close_after_s is not None:
+            async def close_later() -> None:
+                await asyncio.sleep(close_after_s)
+                for c in targets:
+                    if not c.closed:
+                        c.closed = True
+                        await c.ws.close(code=1012, message=b"service upgrade")
+
+            task = asyncio.ensure_future(close_later())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        return len(targets)
+
     async def drop_all(self) -> int:
         n = 0
         for c in list(self.conns):

@@ -31,6 +31,7 @@ from athena.state.journal_tables import (
     EquitySnapshotRow,
     EventRow,
     FillRow,
+    FundingRow,
     OrderRow,
     PositionSnapshotRow,
 )
@@ -81,6 +82,19 @@ class EquitySnapshot:
     realized: Decimal | None
     drawdown: Decimal | None
     data: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class FundingRecord:
+    billId: str
+    instId: str
+    amount: Decimal  # negative = paid
+    ts: int
+    ccy: str = "USDT"
+    subType: str = ""
+    sz: Decimal | None = None
+    px: Decimal | None = None
+    shares: dict[str, Decimal] | None = None  # strategy -> its part
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +156,7 @@ class Journal:
         # compiled again on every write, several times the SQLite work, and the dispatcher writes here.
         self._upsert_order = _upsert_order_stmt()
         self._insert_fill = insert(FillRow.__table__).on_conflict_do_nothing(index_elements=["fill_key"])  # type: ignore[attr-defined]
+        self._insert_funding = insert(FundingRow.__table__).on_conflict_do_nothing(index_elements=["billId"])  # type: ignore[attr-defined]
 
     def close(self) -> None:
         self.engine.dispose()
@@ -238,6 +253,29 @@ class Journal:
         q = q.order_by(col(FillRow.id)).limit(limit)
         with Session(self.engine) as session:
             return [_fill(r) for r in session.exec(q).all()]
+
+    # -- funding ----------------------------------------------------------------------------
+    def record_funding(self, rec: FundingRecord) -> bool:
+        """Record one funding charge; False (no error) when its billId is already there."""
+        values = {
+            "billId": rec.billId, "instId": rec.instId, "amount": str(rec.amount), "ccy": rec.ccy,
+            "subType": rec.subType, "sz": _opt(rec.sz), "px": _opt(rec.px), "ts": rec.ts,
+            "shares": _dump({k: str(v) for k, v in (rec.shares or {}).items()}),
+        }
+        with self.engine.begin() as conn:
+            return bool(conn.execute(self._insert_funding, values).rowcount == 1)
+
+    def funding(self, instId: str | None = None, since_ts: int | None = None) -> list[FundingRecord]:
+        q = select(FundingRow)
+        if instId is not None:
+            q = q.where(FundingRow.instId == instId)
+        if since_ts is not None:
+            q = q.where(FundingRow.ts >= since_ts)
+        q = q.order_by(col(FundingRow.ts), col(FundingRow.id))
+        with Session(self.engine) as session:
+            return [FundingRecord(r.billId, r.instId, D(r.amount), r.ts, r.ccy, r.subType, _opt_D(r.sz), _opt_D(r.px),
+                                  {k: D(v) for k, v in orjson.loads(r.shares).items()})
+                    for r in session.exec(q).all()]
 
     # -- snapshots and events ---------------------------------------------------------------
     def record_position(self, pos: Position, ts: int | None = None) -> None:
@@ -363,4 +401,4 @@ def _position(r: PositionSnapshotRow) -> PositionSnapshot:
     )
 
 
-__all__: Sequence[str] = ["EquitySnapshot", "Journal", "JournalEvent", "PositionSnapshot"]
+__all__: Sequence[str] = ["EquitySnapshot", "FundingRecord", "Journal", "JournalEvent", "PositionSnapshot"]

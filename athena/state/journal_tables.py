@@ -85,6 +85,21 @@ class EquitySnapshotRow(SQLModel, table=True):
     data: str = "{}"  # JSON, Decimals as strings
 
 
+class FundingRow(SQLModel, table=True):
+    __tablename__ = "funding"
+
+    id: int | None = Field(default=None, primary_key=True)
+    billId: str = Field(unique=True)  # OKX's bill id: one row per funding charge, whoever books it
+    instId: str = Field(index=True)
+    amount: str  # negative = paid
+    ccy: str = "USDT"
+    subType: str = ""  # 173 expense, 174 income
+    sz: str | None = None  # contracts held
+    px: str | None = None  # mark price charged at
+    shares: str = "{}"  # JSON: strategy -> its part
+    ts: int = Field(default=0, index=True)
+
+
 class EventRow(SQLModel, table=True):
     __tablename__ = "events"
 
@@ -95,4 +110,4 @@ class EventRow(SQLModel, table=True):
     data: str = "{}"  # JSON, Decimals as strings
 
 
-TABLES = [OrderRow, FillRow, PositionSnapshotRow, EquitySnapshotRow, EventRow]
+TABLES = [OrderRow, FillRow, PositionSnapshotRow, EquitySnapshotRow, EventRow, FundingRow]

@@ -1,5 +1,8 @@
 """The Redis key schema: every key Athena writes is named here, and only here. Every key lives under
 `athena:{env}:{account}:` so environments and accounts sharing one Redis can never see each other's state.
+The exceptions, shared on purpose, are named at the top: the workers' registry on the queues (which must
+see other deployments to refuse them) and the launcher's borrow marker. Celery's queues are named by
+athena.queues (`<role>.<account>`).
 
 A family's method called with "" gives its prefix, for a Lua script that appends the member itself.
 """
@@ -11,6 +14,12 @@ from dataclasses import dataclass, field
 # Outside every account: what `athena demo` / launch.Stack leaves in a Redis DB it borrowed, so the
 # next run knows the Celery queues there are its own.
 LAUNCH_BORROWED = "athena:launch:borrowed"
+
+
+def worker_registry(queue: str) -> str:
+    """Hash, outside every account: the workers consuming one Celery queue, node -> identity and
+    heartbeat (athena.state.workers), so a worker of another deployment on the same queue is refused."""
+    return f"athena:workers:{queue}"
 
 
 def env_prefix(env: str) -> str:
@@ -160,6 +169,33 @@ class Keys:
         """String (JSON, TTL): the exchange's instrument list."""
         return f"{self.prefix}kv:instruments"
 
+    @property
+    def last_reconcile(self) -> str:
+        """String (JSON, TTL): the latest reconcile's time and outcome, for `athena status`."""
+        return f"{self.prefix}kv:last_reconcile"
+
+    # -- the pre-flight (athena.ops.preflight) ----------------------------------------------
+    @property
+    def preflight_report(self) -> str:
+        """String (JSON, TTL): the last pre-flight's checks."""
+        return f"{self.prefix}kv:preflight"
+
+    @property
+    def trade_fee(self) -> str:
+        """String (JSON): the fee tier the last pre-flight read."""
+        return f"{self.prefix}kv:trade_fee"
+
+    # -- funding (athena.ops.funding) -------------------------------------------------------
+    @property
+    def funding_cursor(self) -> str:
+        """String: the last funding billId booked."""
+        return f"{self.prefix}kv:funding_cursor"
+
+    @property
+    def funding_since(self) -> str:
+        """String: epoch ms; funding bills before it are not Athena's (its first booking run)."""
+        return f"{self.prefix}kv:funding_since"
+
     def mark(self, instId: str) -> str:
         return f"{self.prefix}mark:{instId}"
 
@@ -207,6 +243,10 @@ class Keys:
     def capital_fill(self, fill_key: str) -> str:
         """String: this fill is booked (a relayed copy books nothing)."""
         return f"{self.prefix}capital:fill:{fill_key}"
+
+    def capital_funding(self, billId: str) -> str:
+        """String: this funding bill is booked (a repeated or concurrent run books nothing)."""
+        return f"{self.prefix}capital:funding:{billId}"
 
     def reservation(self, clOrdId: str) -> str:
         """Hash: the margin CapitalCommander reserved for one entry (its pre-trade pass, recorded)."""

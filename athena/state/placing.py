@@ -2,8 +2,9 @@
 
 Acquires the single-writer placement lease and, only if it was granted, reads the order's recorded
 state, sets the `placing` marker (an attempt may reach the exchange from now on) and reads the halt
-switch and the order's capital reservation (the pre-trade pass its decision recorded). One round
-trip instead of five on the path from the strategy's decision to the exchange.
+switch, the order's strategy's pause and the order's capital reservation (the pre-trade pass its
+decision recorded). One round trip instead of five on the path from the strategy's decision to the
+exchange.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ class PlaceStart:
     halted: bool
     reserved_by: str | None = None  # the strategy that reserved margin for this clOrdId, if one did
     reserved_sz: str | None = None  # the size that reservation was made for
+    paused: bool = False  # the order's strategy is paused (`athena halt --strategy`)
 
     def checked(self, req: OrderRequest) -> bool:
         """True when a pre-trade pass is recorded for exactly this entry: the capital reservation
@@ -46,19 +48,20 @@ def placing_marker(keys: Keys, clOrdId: str) -> str:
 
 
 def begin_placement(
-    redis: Redis, keys: Keys, owner: str, clOrdId: str, lease_ttl_ms: int, now_ms: int, marker_ttl_s: int
+    redis: Redis, keys: Keys, owner: str, clOrdId: str, lease_ttl_ms: int, now_ms: int, marker_ttl_s: int,
+    strategy: str = "",
 ) -> PlaceStart:
     if not owner or "|" in owner:
         raise ValueError("owner must be non-empty, without '|'")
-    token, state, first, halted, reserved_by, reserved_sz = _BEGIN(
+    token, state, first, halted, reserved_by, reserved_sz, paused = _BEGIN(
         redis,
         [keys.lease("placement"), keys.fence("placement"), keys.order(clOrdId), placing_marker(keys, clOrdId), keys.halt,
-         keys.reservation(clOrdId)],
-        [owner, lease_ttl_ms, now_ms, marker_ttl_s],
+         keys.reservation(clOrdId), keys.strategy_pause],
+        [owner, lease_ttl_ms, now_ms, marker_ttl_s, strategy],
     )  # fmt: skip
     if not int(token):
-        return PlaceStart(None, None, False, bool(int(halted)))
+        return PlaceStart(None, None, False, bool(int(halted)), paused=bool(int(paused)))
     return PlaceStart(
         int(token), s(state) if state else None, bool(int(first)), bool(int(halted)),
-        s(reserved_by) if reserved_by else None, s(reserved_sz) if reserved_sz else None,
+        s(reserved_by) if reserved_by else None, s(reserved_sz) if reserved_sz else None, bool(int(paused)),
     )  # fmt: skip

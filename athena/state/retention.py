@@ -18,3 +18,7 @@ FILL_RETENTION_S = 30 * DAY_S
 
 # A UTC day's realised PnL (CapitalCommander.daily_realised): the daily figures of the last month.
 DAY_PNL_RETENTION_S = 40 * DAY_S
+
+# The exchange's instrument list, cached for every process of the account (athena.wiring.load_instruments
+# fills it, the pre-flight refreshes the rows it finds changed).
+INSTRUMENTS_CACHE_S = 3600

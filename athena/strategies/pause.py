@@ -66,9 +66,9 @@ def set_paused(settings: Any, strategy: str, paused: bool, reason: str = "manual
     known = sorted(s.name for s in settings.strategies)
     if strategy not in known:
         raise ValueError(f"unknown strategy {strategy!r} (configured: {', '.join(known) or 'none'})")
-    from redis import Redis
+    from athena.wiring import redis_from_settings
 
-    client = Redis.from_url(settings.redis_url.get_secret_value(), socket_timeout=5, socket_connect_timeout=3)
+    client = redis_from_settings(settings)
     try:
         sp = StrategyPause(client, Keys(settings.env, settings.account))
         changed = sp.pause(strategy, reason, who) if paused else sp.resume(strategy, who)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from decimal import Decimal, localcontext
+from decimal import Decimal
 from typing import Any
 
 import ccxt
@@ -15,15 +15,6 @@ from athena.sim.server import SimServer
 from tests.conformance.conftest import BTC, KEY, PASS, SECRET
 
 SYM = "BTC/USDT:USDT"
-
-
-@pytest.fixture(autouse=True)
-def own_decimal_context() -> Iterator[None]:
-    """ccxt's decimal_to_precision sets the thread's Decimal rounding to ROUND_HALF_UP and leaves it so:
-    each test here runs in a copy of the context, so the money arithmetic of the tests after it (the
-    backtest's figures) keeps Python's default rounding."""
-    with localcontext():
-        yield
 
 
 def make_okx(sim: SimServer, secret: str = SECRET) -> Any:

@@ -23,6 +23,7 @@ from athena.procs import wait_until
 from athena.risk.halt import HaltSwitch
 from athena.sim.client import SimClient
 from athena.state.keys import Keys
+from tests.e2e.fake_worker import FakeWorker
 
 pytestmark = pytest.mark.e2e
 
@@ -64,16 +65,43 @@ def test_manual_controls_and_flower(tmp_path: Path) -> None:
         px, stop = (Decimal(market["ask"]) * Decimal("1.002")).quantize(TICK), (Decimal(market["bid"]) * Decimal("0.99")).quantize(TICK)
         req = OrderRequest(clOrdId="ctl1", instId=BTC, side=Side.BUY, ordType=OrdType.LIMIT, sz=Decimal(2), px=px,
                            strategy=BOOKED_TO["name"], stop_loss_px=stop)
-        out = stack.celery().send_task("athena.place_order", args=[to_json(req)], queue="orders").get(timeout=60)
+        out = stack.celery().send_task("athena.place_order", args=[to_json(req)]).get(timeout=60)  # routed: orders.<account>
         assert out["status"] in ("acked", "found")
 
-        rc, status = athena(stack, "status", "--json")
-        assert rc == 0 and status["account"] == stack.account and status["mode"] == "sim"
-        assert stack.worker_name("orders") in status["workers"] and status["halted"] is False
+        seen: dict[str, Any] = {}
+
+        def covered() -> bool:  # the fill's position synced, with the stop the stream worker placed
+            rc, seen["status"] = athena(stack, "status", "--json")
+            assert rc == 0
+            return any(p["stop_px"] for p in seen["status"]["positions"])
+
+        assert wait_until(covered, 60, interval=0.5), seen
+        status = seen["status"]
+        assert status["account"] == stack.account and status["mode"] == "sim"
+        assert status["halted"] is False
+        alive = {w["node"] for w in status["workers"] if w["alive"] and w["ours"]}
+        assert {stack.worker_name("orders"), stack.worker_name("stream")} <= alive
+        [pos] = status["positions"]
+        assert (pos["instId"], pos["pos"], pos["stop_px"]) == (BTC, "2", str(stop))  # the stop the fill placed
+        assert 0 < float(pos["stop_distance_pct"]) < 5
+        ws = status["stream"]["ws"]
+        assert ws["okx-public"]["state"] == "ready" and status["stream"]["public"] == "ready"
+        assert status["at_ms"] - ws["okx-public"]["last_message_ms"] < 10_000
+        assert status["stream_fresh"] is True and status["pnl"]["max_drawdown"] == "0.10"
+        table = procs.run([sys.executable, "-m", "athena.cli", "status"], env=stack.env, capture_output=True,
+                          text=True, timeout=90, stdin=subprocess.DEVNULL)
+        assert table.returncode == 0, table.stderr
+        for heading in ("positions and their exchange stops", "working orders", "WebSockets", "workers (heartbeats)"):
+            assert heading in table.stdout, table.stdout
+        assert "{" not in table.stdout  # a table, not a dict's repr
 
         rc, rec = athena(stack, "reconcile", "--json")
         assert rc == 0 and rec["ok"] is True and rec["drift"] == []
         assert [p["pos"] for p in rec["positions"]["positions"]] == ["2"]
+        assert rec["ran_on"] == f"orders worker {stack.worker_name('orders')}"
+        rc, status = athena(stack, "status", "--json")
+        assert status["last_reconcile"]["drift"] == [] and status["last_reconcile"]["by"] == "orders"
+        assert status["at_ms"] - status["last_reconcile"]["at_ms"] < 60_000
 
         rc, halted = athena(stack, "halt", "--reason", "operator test", "--json")
         assert rc == 0 and halted["halted"] is True
@@ -96,7 +124,7 @@ def _open_positions(stack: Stack) -> dict[str, str]:
 
 
 def _queued(stack: Stack, queue: str) -> list[dict[str, Any]]:
-    return [json.loads(m) for m in stack.redis().lrange(queue, 0, -1)]
+    return [json.loads(m) for m in stack.redis().lrange(stack.queue(queue), 0, -1)]
 
 
 def _idle(stack: Stack, role: str) -> bool:
@@ -106,9 +134,10 @@ def _idle(stack: Stack, role: str) -> bool:
 
 
 def test_a_flatten_no_worker_took_never_runs_later(tmp_path: Path) -> None:
-    """Issue #14.4: no orders worker, `athena flatten` gives up; a worker started later must not
-    halt or flatten the account. Once with the CLI giving up by itself (it withdraws the task and
-    says nothing ran), once with the CLI killed while it waits (the task's expiry protects)."""
+    """Issue #14.4: no orders worker takes it, `athena flatten` gives up; a worker started later must
+    not halt or flatten the account. Once with the CLI giving up by itself (it withdraws the task and
+    says nothing ran), once with the CLI killed while it waits (the task's expiry protects). The
+    orders worker's heartbeat is there (FakeWorker: a worker that hangs), so the CLI does send."""
     cfg = StackConfig(var_dir=tmp_path, symbols=[BTC], stream=False, orders=False, beat=False, sim_tick_ms=200,
                       config={"strategies": []})
     with Stack(cfg) as stack:
@@ -117,6 +146,7 @@ def test_a_flatten_no_worker_took_never_runs_later(tmp_path: Path) -> None:
         assert opened["code"] == "0", opened
         assert _open_positions(stack) == {BTC: "2"}
         cli = [sys.executable, "-m", "athena.cli", "flatten", "--yes", "--json"]
+        fake = FakeWorker(stack).__enter__()
 
         # the CLI gives up after its timeout
         t0 = time.monotonic()
@@ -140,6 +170,7 @@ def test_a_flatten_no_worker_took_never_runs_later(tmp_path: Path) -> None:
             assert wait_until(lambda: dt.datetime.now(dt.UTC) > at, 30)
 
         # now an orders worker comes up, and takes whatever is queued
+        fake.__exit__()
         stack.start_child("orders")
         assert stack.send_task("athena.ping", queue="orders", timeout=60) == "pong"  # FIFO: all before it taken
         assert wait_until(lambda: _idle(stack, "orders"), 120, interval=0.5)

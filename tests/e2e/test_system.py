@@ -102,7 +102,7 @@ def test_orders_worker_killed_mid_placement_places_once(tmp_path: Path) -> None:
         req = OrderRequest(clOrdId="killme1", instId=BTC, side=Side.BUY, ordType=OrdType.POST_ONLY, sz=Decimal(1), px=px,
                            strategy="manual", stop_loss_px=(px * Decimal("0.99")).quantize(Decimal("0.1")))
         stack.sim_admin("faults", {"rest_timeout": {"count": 1, "path": "/api/v5/trade/order"}, "rest_timeout_hold_s": 4})
-        result = stack.celery().send_task("athena.place_order", args=[to_json(req)], queue="orders")
+        result = stack.celery().send_task("athena.place_order", args=[to_json(req)])  # routed: orders.<account>
         # the request is in flight at the sim (held), then the worker dies
         # (the timeout rule is consumed when the request arrives)
         assert wait_until(lambda: stack.sim_admin("faults")["rest_timeout"]["count"] == 0, 30, interval=0.1)

@@ -232,3 +232,23 @@ def test_bad_inputs_fail_plainly(tmp_path: Path, capsys: Any) -> None:
     assert "bad.jsonl:1" in capsys.readouterr().err
     assert backtest_main(["--synthetic", "--duration", "5", "--params", '{"nope": 1}', "--out", str(tmp_path / "p")]) == 1
     assert "params.nope: unknown param" in capsys.readouterr().err
+
+
+def test_an_open_position_pays_funding_at_the_settlement_in_ledger_and_exchange(redis_client: Any) -> None:
+    settle = 1_780_000_000_000 // 28_800_000 * 28_800_000 + 28_800_000  # an 8-hour boundary (00/08/16 UTC)
+    t0 = settle - 30_000
+    events = [
+        trade(t0 + 1_000, "buy", "100000.1", "1"),
+        book(t0 + 1_100, "100000.0", "100000.1"),
+        trade(t0 + 1_200, "sell", "99999.9"),  # long 1 @ 100000.0 (maker)
+        MarketEvent(t0 + 1_300, BTC, funding=D("0.0001")),  # the rate of the period settling next
+        MarketEvent(t0 + 1_400, BTC, mark=D("100050.0")),
+        book(settle + 500, "100000.0", "100000.1"),  # past the settlement: charged at the mark
+    ]
+    res = run_backtest(events, one_strategy(), redis_client, total_capital=START)
+    assert res.ledger.open_positions() and not res.trips  # held through the settlement
+    funding = -D("0.0001") * 1 * CT_VAL * D("100050.0")  # a long pays a positive rate
+    f = res.figures()
+    assert f["funding"] == funding == res.ledger.funding_by["scalp"] == D("-0.10005")
+    assert f["final_equity"] == f["exchange_equity"]  # charged on the exchange and in the ledger alike
+    assert f["net_pnl"] == f["gross_pnl"] + f["fees"] + f["funding"] + f["unrealized_pnl"]

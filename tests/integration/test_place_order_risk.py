@@ -83,7 +83,7 @@ class World:
 
     def place_by_hand(self, req: OrderRequest) -> dict[str, Any]:
         """What `celery call athena.place_order` or Flower's async-apply sends: the task by name."""
-        out: dict[str, Any] = self.app.send_task("athena.place_order", args=[to_json(req)], queue="orders").get(
+        out: dict[str, Any] = self.app.send_task("athena.place_order", args=[to_json(req)]).get(
             timeout=TASK_TIMEOUT)
         return out
 

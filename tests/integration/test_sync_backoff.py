@@ -33,6 +33,7 @@ from athena.sim.client import SimClient
 from athena.sim.server import SimServer
 from athena.wiring import account, orders_engine
 from beat_schedule import build_schedule
+from tests.conftest import celery_app_settings_account
 from workers import tasks
 from workers.sender import CelerySender
 
@@ -125,8 +126,11 @@ def beat_sends(job: Job, celery_app: Celery, tick_ms: int, entry: dict[str, Any]
 
 
 def test_backoff_and_breaker_hold_when_beat_starts_the_job(job: Job, celery_app: Celery) -> None:
-    entry = build_schedule(job.settings)["sync_positions"]
-    assert entry["options"]["expires"] == entry["schedule"] == 5.0  # beat's real options
+    # beat's real options, on the queue of the session's worker (queue names carry the account; this
+    # job's engine keeps its own account's keys)
+    worker_account = celery_app_settings_account(celery_app)
+    entry = build_schedule(job.settings.model_copy(update={"account": worker_account}))["sync_positions"]
+    assert entry["options"]["expires"] == entry["schedule"] == 5.0
     SimClient(job.sim.url).admin("faults", {"rest_5xx": {"rate": 1.0, "path": POSITIONS}})
     breaker = job.engine.breaker("sync_positions")
     seen: dict[int, tuple[str, int]] = {}  # attempts so far -> breaker (state, failures) after that tick

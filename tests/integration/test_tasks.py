@@ -237,6 +237,49 @@ def test_halt_refuses_entries_at_the_last_gate_but_not_closes(world: World) -> N
     run(tasks.resume)
 
 
+def test_halt_cancels_the_working_entries_it_covers(world: World) -> None:
+    """The athena.halt task (what `athena halt` sends once the switch is set): the strategy's or every
+    working entry is cancelled on the exchange; reduce-only orders stay."""
+    from athena.strategies.pause import StrategyPause
+
+    for cl, inst in (("hbtc1", BTC), ("heth1", ETH)):
+        assert run(tasks.place_order, limit_buy(world, cl, inst))["status"] == "acked"
+    inst = world.engine.instruments[BTC]
+    run(tasks.place_order, market(world, "hpos", Side.BUY))  # a position to hold a reduce-only take-profit
+    tp = to_json(OrderRequest(clOrdId="htp1", instId=BTC, side=Side.SELL, ordType=OrdType.LIMIT, sz=Decimal(1),
+                              px=inst.px_up(bid(world) * Decimal("1.05")), reduceOnly=True, strategy="scalpbtc"))
+    assert run(tasks.place_order, tp)["status"] == "acked"
+
+    paused = run(tasks.halt, "news", "test", strategy="scalpbtc")
+    assert paused["entries_cancelled"] == ["hbtc1"] and paused["paused"] == "scalpbtc" and paused["ok"] is True
+    assert StrategyPause(world.engine.redis, world.engine.keys).is_paused("scalpbtc")
+    assert world.sim_orders("hbtc1")[0].state == "canceled" and world.sim_orders("heth1")[0].state == "live"
+    assert not world.engine.halt.is_halted()
+
+    halted = run(tasks.halt, "all", "test")
+    assert halted["entries_cancelled"] == ["heth1"] and halted["halted"] is True and halted["newly"] is True
+    assert world.sim_orders("heth1")[0].state == "canceled"
+    assert world.sim_orders("htp1")[0].state == "live"  # the take-profit is reduce-only: it stays
+    run(tasks.resume)
+    StrategyPause(world.engine.redis, world.engine.keys).resume("scalpbtc")
+
+
+def test_a_paused_strategys_queued_entry_is_refused_at_the_last_gate(world: World) -> None:
+    """`athena halt --strategy` sets the pause in Redis with no worker running; an entry of that
+    strategy already queued must not open a position when a worker takes it."""
+    from athena.strategies.pause import StrategyPause
+
+    pause = StrategyPause(world.engine.redis, world.engine.keys)
+    pause.pause("scalpbtc", "news", "test")
+    try:
+        out = run(tasks.place_order, limit_buy(world, "paused1"))
+        assert out["status"] == "rejected" and out["detail"] == "paused"
+        assert world.sim_orders("paused1") == []
+        assert run(tasks.place_order, limit_buy(world, "notpaused1", ETH))["status"] == "acked"  # another strategy
+    finally:
+        pause.resume("scalpbtc")
+
+
 def test_cancel_and_amend(world: World) -> None:
     run(tasks.place_order, limit_buy(world, "amend1"))
     new_px = str(world.engine.instruments[BTC].px_down(bid(world) * Decimal("0.98")))

@@ -15,7 +15,7 @@ import orjson
 import pytest
 
 from athena.bus import EventType
-from athena.config import Settings, load_settings, set_settings
+from athena.config import Settings, get_settings, load_settings, set_settings
 from athena.domain import Fill, PosSide, Side
 from athena.domain.codec import to_json
 from athena.oms.sender import RecordingSender
@@ -58,18 +58,20 @@ def test_inverse_swaps_are_refused_at_start(redis_client: Any, settings: Setting
 def test_the_cli_status_needs_neither_the_exchange_nor_the_journal(redis_client: Any, settings: Settings) -> None:
     """`athena status` reads the account's state in Redis: no instrument list (the cache is empty and
     the exchange unreachable here), no SQLite journal created."""
-    from athena.control import collect_status
+    from athena.status import collect_status
 
-    out = collect_status(settings, ping_workers=False)
+    out = collect_status(settings)
     assert out["account"] == settings.account and out["positions"] == [] and out["halted"] is False
     assert not Path(settings.db_url.removeprefix("sqlite:///")).exists()
 
 
+@pytest.mark.usefixtures("celery_app")  # the app configured for the session first, as every task test has it
 def test_the_halt_task_works_while_the_exchange_is_unreachable(redis_client: Any, settings: Settings) -> None:
     """halt/resume need only the account's state: no Engine (which loads instruments from the exchange
     when the cache is empty, as here)."""
     from workers import tasks
 
+    previous = get_settings()
     set_settings(settings)
     tasks.reset_engine()
     try:
@@ -79,6 +81,7 @@ def test_the_halt_task_works_while_the_exchange_is_unreachable(redis_client: Any
         assert tasks._engine is None  # never built
     finally:
         tasks.reset_engine()
+        set_settings(previous)  # a Celery worker started later claims its queues for the current settings
 
 
 class FlatSender(RecordingSender):

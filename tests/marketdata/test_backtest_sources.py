@@ -48,7 +48,8 @@ def test_backtest_of_a_recording_rebuilds_and_checks_the_books(live_sim: SimServ
     assert f"{recorded['checksums_checked']} checksums verified, 0 failed, 1 seqId gaps" in src["book"]
     assert any("seqId gap" in g and g.startswith(BTC + " books") for g in src["gaps"])
     assert src["mark"].endswith("prints (the exchange's mark follows them)")
-    assert re.fullmatch(r"[1-9]\d* funding-rate prints read; funding is not charged \(.*\)", src["funding"])
+    assert re.fullmatch(r"[1-9]\d* funding-rate prints read; open positions are charged at each 8-hour "
+                        r"settlement at the last rate printed", src["funding"])
     assert "data: recorded: files made by athena record" in printed and "seqId gap" in printed
     # the same recording twice: the same report, byte for byte
     again = tmp_path / "again"
@@ -78,7 +79,7 @@ def test_backtest_of_a_download_approximates_the_book_and_says_so(settling_sim: 
     assert h is not None
     n_trades = len(h.insts[BTC].trades)
     assert src["format"] == "store" and "APPROXIMATED from trades" in src["book"]
-    assert src["funding"].startswith("1 funding-rate prints read; funding is not charged")
+    assert src["funding"].startswith("1 funding-rate prints read; open positions are charged")
     assert src["mark"] == "30 mark-price prints (the exchange's mark follows them)"
     assert doc["figures"]["events"] == 2 * n_trades + 30 + 1  # a book and a trade per print, the marks, the funding
     assert 0 <= src["period"]["start_ts"] - (T_0810 - 1_800_000) < 5_000  # the first trade of the history

@@ -231,3 +231,22 @@ def test_backoff_schedule_1s_to_60s_with_jitter() -> None:
     assert conn.backoff_delay(10_000) <= 60.0
     with pytest.raises(ValueError):
         WsConnection("ws://x", ping_interval_s=30, stall_timeout_s=30)  # ping must come before the watchdog
+
+
+def test_service_upgrade_notice_reconnects_at_once_both_gateways(sim: Sim, events: list[Any]) -> None:
+    # A long backoff: a reconnect that waited for it (abort + backoff) would miss the deadline below.
+    slow = {"backoff_initial_s": 30.0, "backoff_max_s": 60.0}
+    pub = public(sim, events, **slow)
+    priv = private(sim, events, **slow)
+    try:
+        assert wait_until(lambda: n_ticks(events) >= 1 and exactly_once(sim, "public", PUB_KEYS, 0))
+        assert wait_until(lambda: priv.ready and exactly_once(sim, "private", PRIV_KEYS, 1))
+        assert sim.admin("ws/notice", {})["noticed"] == 3  # public, private, business
+        assert wait_until(lambda: pub.stats.reconnects == 1 and priv.private.logins == 2
+                          and priv.business is not None and priv.business.logins == 2, 10)
+        assert (pub.stats.notices, priv.private.stats.notices) == (1, 1)
+        assert wait_until(lambda: exactly_once(sim, "public", PUB_KEYS, 0) and exactly_once(sim, "private", PRIV_KEYS, 1), 10)
+        assert wait_until(lambda: sum(isinstance(e, PrivateResync) and e.reconnected for e in events) == 2, 10)
+    finally:
+        pub.stop()
+        priv.stop()

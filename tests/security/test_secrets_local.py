@@ -118,11 +118,16 @@ def test_compose_protects_flower_and_persists_redis() -> None:
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     svc = compose["services"]
     flower = " ".join(svc["flower"]["command"])
-    assert "--basic-auth=" in flower and "FLOWER_BASIC_AUTH:?" in flower  # no default password: unset refuses to start
+    assert "basic-auth" not in flower  # the password is not on Flower's command line...
+    assert svc["flower"]["environment"]["FLOWER_BASIC_AUTH"].startswith("${FLOWER_BASIC_AUTH:?")  # ...and unset refuses
     assert all(str(p).startswith("127.0.0.1:") for p in svc["flower"]["ports"])  # not on every interface
     redis = " ".join(svc["redis"]["command"])
-    assert "--appendonly yes" in redis
-    assert "ports" not in svc["redis"]  # the broker can trade the account: never published
+    assert "--appendonly yes" in redis and "requirepass" in redis and "--requirepass" not in redis  # not on argv
+    assert svc["redis"]["environment"]["REDIS_PASSWORD"].startswith("${REDIS_PASSWORD:?")  # no password, no start
+    # the broker can trade the account: published on loopback unless the operator names an address
+    assert [str(p) for p in svc["redis"]["ports"]] == ["${ATHENA_REDIS_BIND:-127.0.0.1}:6379:6379"]
+    # every Athena container reaches it with the password (tests/unit/test_deploy_files.py resolves it)
+    assert compose["x-athena-env"]["REDIS_URL"].startswith("redis://:${REDIS_PASSWORD:?")
 
 
 def test_readme_marks_manual_controls_privileged() -> None:

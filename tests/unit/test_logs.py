@@ -86,24 +86,44 @@ def test_setup_logging_installs_one_filter_on_root(capsys: pytest.CaptureFixture
         root.setLevel(saved_level)
 
 
-def test_celery_logging_signal_installs_redaction_without_adding_handlers() -> None:
-    """Workers and beat: Celery sets up the handlers; ours only adds the filter (no duplicate lines)."""
+def test_worker_logging_takes_athena_level_and_format_and_redacts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Workers and beat: Celery's setup_logging signal hands the whole set-up to athena.logs, at
+    ATHENA_LOG_LEVEL unless --loglevel was given, as JSON lines with ATHENA_LOG_FORMAT=json."""
+    import json
+
     import workers.app as celery_app
     from athena.config import get_settings, load_settings, set_settings
+    from athena.logs import set_log_context
 
     previous = get_settings()
-    set_settings(load_settings(env="test", environ={"OKX_API_KEY": SECRET}, dotenv=False))
+    root = logging.getLogger()
+    saved_handlers, saved_level = list(root.handlers), root.level
     buf = io.StringIO()
-    log = logging.getLogger("test_logs_celery")
-    log.handlers = [logging.StreamHandler(buf)]
-    log.propagate, log.disabled = False, False  # a worker's logging setup may have disabled it
-    log.setLevel(logging.DEBUG)
     try:
-        celery_app._redact_secrets(logger=log)
-        celery_app._redact_secrets(logger=log)  # both signals may fire for one logger: one filter
-        assert len(log.handlers) == 1
-        assert sum(isinstance(f, RedactSecrets) for f in log.handlers[0].filters) == 1
-        log.warning("signing with %s", SECRET)
-        assert "signing with ***" in buf.getvalue() and SECRET not in buf.getvalue()
+        env = {"OKX_API_KEY": SECRET, "ATHENA_LOG_LEVEL": "INFO", "ATHENA_LOG_FORMAT": "json"}
+        set_settings(load_settings(env="test", environ=env, dotenv=False))
+        monkeypatch.setattr("sys.argv", ["celery", "-A", "workers.stream", "worker", "-Q", "stream.main"])
+        monkeypatch.setattr("sys.stderr", buf)
+        celery_app._setup_logging(loglevel=logging.WARNING)  # Celery's default when no --loglevel is given
+        assert root.level == logging.INFO and len(root.handlers) == 1
+        log = logging.getLogger("test_logs_celery")
+        log.disabled, log.propagate = False, True
+        log.setLevel(logging.NOTSET)
+        set_log_context({"clOrdId": "c1", "instId": "BTC-USDT-SWAP"})
+        log.info("signing with %s", SECRET)
+        set_log_context({})
+        log.info("no order here")
+        lines = [json.loads(line) for line in buf.getvalue().splitlines()]
+        assert [x["message"] for x in lines] == ["signing with ***", "no order here"]
+        assert lines[0]["clOrdId"] == "c1" and lines[0]["instId"] == "BTC-USDT-SWAP" and "clOrdId" not in lines[1]
+        assert {k for k in lines[1]} == {"ts", "level", "role", "logger", "message"}
+        assert lines[0]["role"] == "stream" and lines[0]["level"] == "INFO" and lines[0]["ts"].endswith("Z")
+        assert SECRET not in buf.getvalue()
+        # an explicit --loglevel wins over ATHENA_LOG_LEVEL
+        monkeypatch.setattr("sys.argv", ["celery", "-A", "workers.app", "beat", "--loglevel", "ERROR"])
+        celery_app._setup_logging(loglevel=logging.ERROR)
+        assert root.level == logging.ERROR
     finally:
         set_settings(previous)
+        root.handlers = saved_handlers
+        root.setLevel(saved_level)

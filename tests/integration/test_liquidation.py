@@ -1,0 +1,122 @@
+"""The liquidation-distance rule in the stream worker: a position whose liquidation price is closer than
+3x its stop's distance (a 100x isolated position on the sim) holds new entries within seconds of its
+positions push; the hold lifts by itself when the position is closed. The guard writes Redis only on a
+change and settles a hold a previous process left."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from decimal import Decimal as D
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from athena.config import StrategySettings, load_settings
+from athena.domain import Position, PosSide
+from athena.domain.codec import to_json
+from athena.oms.sender import RecordingSender
+from athena.risk import HaltSwitch
+from athena.risk.liquidation import HOLD, Finding, LiquidationGuard
+from athena.sim.client import SimClient
+from athena.sim.instruments import default_instruments
+from athena.sim.server import SimServer
+from athena.state.keys import Keys
+from athena.stream_service import StreamService
+from athena.wiring import account, stream_engine
+from tests.waiting import wait_for
+
+BTC = "BTC-USDT-SWAP"
+_accounts = itertools.count(1)
+QUIET = StrategySettings(name="quiet", instIds=[BTC], allocation=D("0.5"), params={"min_trades": 100_000})
+
+
+@pytest.fixture()
+def streaming(redis_url: str, redis_client: Any, tmp_path: Path) -> Iterator[tuple[StreamService, SimClient]]:
+    with SimServer(tick_interval_ms=0, rate_limits=False) as sim:
+        sim.call(sim.market.step)
+        env = {"ATHENA_ENV": "test", "REDIS_URL": redis_url, "ATHENA_DB_URL": f"sqlite:///{tmp_path / 'athena.db'}",
+               "ATHENA_ACCOUNT": f"liq{next(_accounts)}", "OKX_REST_URL": sim.url,
+               "OKX_WS_PUBLIC_URL": sim.ws_url("public"), "OKX_WS_PRIVATE_URL": sim.ws_url("private"),
+               "OKX_WS_BUSINESS_URL": sim.ws_url("business")}
+        settings = load_settings(env="test", environ=env, dotenv=False)
+        settings = settings.model_copy(update={"strategies": [QUIET], "symbols": [BTC]})
+        acct = account(settings)
+        redis_client.set(acct.keys.instruments, orjson.dumps([to_json(si.inst) for si in default_instruments()]))
+        engine = stream_engine(acct, RecordingSender())
+        svc = StreamService(engine)
+        svc.start()
+        try:
+            yield svc, SimClient(sim.url)
+        finally:
+            svc.stop()
+            engine.close()
+
+
+def test_a_position_near_liquidation_holds_entries_until_closed(streaming: tuple[StreamService, SimClient]) -> None:
+    svc, admin = streaming
+    halt = svc.engine.halt
+    wait_for(lambda: svc.private is not None and svc.private.ready, 20, "the private WebSocket")
+    admin.post("/api/v5/account/set-leverage", {"instId": BTC, "lever": "100", "mgnMode": "isolated"})
+    r = admin.post("/api/v5/trade/order", {"instId": BTC, "tdMode": "isolated", "side": "buy", "ordType": "market",
+                                           "sz": "1", "clOrdId": "hand1"})
+    assert r["data"][0]["sCode"] == "0"
+    held = wait_for(lambda: halt.holds().get(HOLD), 20, "the liquidation-distance hold")
+    assert "liquidation too close" in held.reason and BTC in held.reason and halt.is_halted()
+    st = halt.state()
+    assert st is not None and st.who == "liquidation_guard"
+    # the strategy's next entry is refused with that reason
+    ctx = svc.strategies[0].ctx
+    refused = ctx.buy(BTC, D("0.01"), D("90000.0"), post_only=True, stop_loss_px=D("89000.0"))
+    assert not refused.ok and "liquidation too close" in refused.reason
+    admin.post("/api/v5/trade/close-position", {"instId": BTC, "mgnMode": "isolated"})
+    wait_for(lambda: HOLD not in halt.holds(), 20, "the hold to lift once the position is closed")
+    assert not halt.is_halted()
+
+
+class CountingHalt(HaltSwitch):
+    def __init__(self, *a: Any, **kw: Any) -> None:
+        super().__init__(*a, **kw)
+        self.writes = 0
+
+    def hold(self, name: str, reason: str, who: str) -> bool:
+        self.writes += 1
+        return super().hold(name, reason, who)
+
+    def release(self, name: str, who: str) -> bool:
+        self.writes += 1
+        return super().release(name, who)
+
+
+def test_the_guard_writes_only_on_a_change_and_settles_a_stale_hold(redis_client: Any) -> None:
+    halt = CountingHalt(redis_client, Keys("test", "liqguard"))
+    halt.hold(HOLD, "left by a previous process", "liquidation_guard")
+    guard = LiquidationGuard(halt, D(3))
+    calm = [Finding(BTC, D(5000), D(1000), D(3))]
+    tight = [Finding(BTC, D(2000), D(1000), D(3))]
+    halt.writes = 0
+    assert guard.apply(calm) == [] and not halt.is_halted() and halt.writes == 1  # the stale hold released
+    guard.apply(calm)
+    assert halt.writes == 1  # nothing changed: no write
+    assert guard.apply(tight) == tight and halt.is_halted() and halt.writes == 2
+    guard.apply(tight)
+    assert halt.writes == 2
+    guard.apply(calm)
+    assert not halt.is_halted() and halt.writes == 3
+
+
+def test_check_is_skipped_while_flat_and_settled(redis_client: Any) -> None:
+    halt = CountingHalt(redis_client, Keys("test", "liqflat"))
+    guard = LiquidationGuard(halt, D(3))
+    asked: list[int] = []
+
+    def stops() -> list[Any]:
+        asked.append(1)
+        return []
+
+    assert guard.check({}, stops, {}) == [] and halt.writes == 1  # the first check settles the hold
+    assert guard.check({}, stops, {}) is None and halt.writes == 1 and asked == []  # flat: nothing read
+    guard.on_position(Position(BTC, PosSide.NET, D("0"), None))
+    assert guard.check({}, stops, {}) == [] and asked == []  # a flat push: re-evaluated, no stops needed
