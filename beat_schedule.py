@@ -20,6 +20,7 @@ PERIODIC: dict[str, str] = {
     q.CHECK_DRAWDOWN: "check_drawdown",
     q.WATCH_VENUE: "watch_venue",  # maintenance hold; pre-flight re-run while refused
     q.BOOK_FUNDING: "book_funding",  # funding bills -> realised PnL, each once
+    q.PRUNE_INDEXES: "prune_indexes",  # exchange-id index entries of expired records
 }
 
 

@@ -13,7 +13,6 @@ log = logging.getLogger(__name__)
 
 class EventType(StrEnum):
     TICK = "tick"
-    ORDER_SUBMITTED = "order_submitted"
     ORDER_UPDATE = "order_update"
     ORDER_FILLED = "order_filled"
     ORDER_CANCELLED = "order_cancelled"

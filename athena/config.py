@@ -122,6 +122,7 @@ class ScheduleSettings(_Strict):
     snapshot_equity: float = Field(60.0, gt=0)
     check_drawdown: float = Field(10.0, gt=0)
     heartbeat: float = Field(10.0, gt=0)
+    prune_indexes: float = Field(3600.0, gt=0)  # drops exchange-id index entries of expired records
     watch_venue: float = Field(60.0, ge=5)  # OKX's system/status allows 1 request per 5 s
     book_funding: float = Field(60.0, gt=0)  # funding bills -> realised PnL (OKX settles every 8 h)
     dead_man_timeout: int = Field(60, ge=10, le=120)  # OKX cancel-all-after timeOut

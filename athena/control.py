@@ -140,8 +140,8 @@ def worker_hint(settings: Settings) -> str:
 
 def preflight(settings: Settings) -> Ready:
     """Redis, this account's orders workers and the result backend, in about a second at most."""
-    from athena.engine import redis_from_settings
     from athena.state.workers import WorkerRegistry, identity_of
+    from athena.wiring import redis_from_settings
 
     url, master = settings.redis_url.get_secret_value(), settings.redis_sentinel_master
     why = unreachable(url, master, PREFLIGHT_TIMEOUT_S)
@@ -321,6 +321,7 @@ def run_here(settings: Settings, task: str, kwargs: dict[str, Any]) -> Any:
     from athena.ops import reconcile as reconcile_ops
     from athena.ops.errors import BreakerOpen
     from athena.ops.local_sender import InProcessSender
+    from athena.wiring import account, orders_engine
 
     engine: Engine | None = None
 
@@ -328,7 +329,7 @@ def run_here(settings: Settings, task: str, kwargs: dict[str, Any]) -> Any:
         assert engine is not None
         return engine
 
-    engine = Engine(settings, role="orders", sender=InProcessSender(current))
+    engine = orders_engine(account(settings), InProcessSender(current))
     try:
         if task == q.FLATTEN:
             return flatten_ops.flatten(engine, kwargs.get("inst_id"), kwargs.get("reason", "manual flatten")).to_dict()
@@ -338,7 +339,7 @@ def run_here(settings: Settings, task: str, kwargs: dict[str, Any]) -> Any:
             except BreakerOpen as exc:
                 return {"paused": True, "reason": str(exc)}
         if task == q.HALT:
-            return halt_ops.halt(engine, kwargs["reason"], kwargs.get("who", "cli"), kwargs.get("strategy")).to_dict()
+            return halt_ops.halt(engine, current, kwargs["reason"], kwargs.get("who", "cli"), kwargs.get("strategy")).to_dict()
         raise ValueError(f"no local run for {task}")
     finally:
         engine.close()
@@ -424,17 +425,16 @@ def halt_main(argv: list[str]) -> int:
     if a.strategy:
         _strategy_known(settings, a.strategy)
     ready = preflight(settings)
-    from athena.engine import Engine
     from athena.ops import halt as halt_ops
-    from athena.strategies.pause import StrategyPause
+    from athena.wiring import account
 
-    engine = Engine(settings, role="cli", redis=ready.redis)
-    newly = halt_ops.set_switch(engine, a.reason, "cli", a.strategy)
+    acct = account(settings, redis=ready.redis)
+    newly = halt_ops.set_switch(acct, a.reason, "cli", a.strategy)
     what = f"strategy {a.strategy} paused" if a.strategy else "trading halted"
     out: dict[str, Any] = {"halted": a.strategy is None, "reason": a.reason, "changed": newly}
     if a.strategy:
-        out.update(strategy=a.strategy, paused=True, all_paused=StrategyPause(ready.redis, engine.keys).paused())
-    working = halt_ops.entries_to_cancel(engine.store.working(), a.strategy)
+        out.update(strategy=a.strategy, paused=True, all_paused=acct.pause.paused())
+    working = halt_ops.entries_to_cancel(acct.store.working(), a.strategy)
     headline = f"{what.capitalize()}: new entries are refused from now on (switch set in Redis)."
     code = EXIT_OK
     if not working:

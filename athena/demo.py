@@ -25,9 +25,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from athena.domain.money import ZERO
 from athena.launch import Stack, StackConfig, StackError, stop_on_signals
 
-ZERO = Decimal(0)
 REFRESH_S = 0.5
 
 
@@ -277,7 +277,8 @@ class Demo:
         self.stack = Stack(cfg)
         self.st = DemoState()
         self.events: TaskEvents | None = None
-        self.engine: Any = None
+        self.engine: Any = None  # the account's state in Redis (athena.wiring.account)
+        self.instruments: dict[str, Any] = {}
         self.journal: Any = None
         self.settings: Any = None
         self._last_ticks: tuple[float, int] | None = None
@@ -397,8 +398,8 @@ class Demo:
 
     # -- run -----------------------------------------------------------------------------------
     def run(self) -> int:
-        from athena.engine import Engine
         from athena.state.journal import Journal
+        from athena.wiring import account, load_instruments
 
         a = self.args
         out = sys.stdout
@@ -410,14 +411,15 @@ class Demo:
             self.stack.start()
             self.stack.wait_ready(timeout=120)
             self.settings = self.stack.settings()
-            self.engine = Engine(self.settings, role="cli")
+            self.engine = account(self.settings)
+            self.instruments = load_instruments(self.engine)
             self.journal = Journal(self.settings.db_url)
             self.events = TaskEvents(self.stack.celery()).start()
             print(f"athena demo: ready. redis {self.stack.redis_url.split('@')[-1]}, sim {self.stack.sim_url}"
                   + (f", flower http://127.0.0.1:{self.stack.flower_port}" if self.stack.flower_port else "")
                   + f"; running {a.duration:.0f} s (Ctrl-C ends early)", file=out, flush=True)
             self.st = DemoState()
-            director = Director(self.stack, self.st, a.duration, self.engine.instruments)
+            director = Director(self.stack, self.st, a.duration, self.instruments)
             try:
                 self._loop(director)
             except KeyboardInterrupt:
@@ -483,12 +485,14 @@ class Demo:
             return not pos and not st.sim.get("pending") and not st.sim.get("algos")
 
         from athena.procs import wait_until
+        from athena.wiring import ledger_view
 
         wait_until(is_flat, 30, interval=0.5)
 
         def ledger_flat() -> bool:  # the close fills reached Athena's shadow ledger (WS push or sync)
             try:
-                return all(self.engine.positions.expected(sym).sz == 0 for sym in self.symbols)
+                ledger = ledger_view(self.engine)
+                return all(ledger.expected(sym).sz == 0 for sym in self.symbols)
             except Exception:
                 return False
 
@@ -551,7 +555,7 @@ class Demo:
         """Round trips and PnL rebuilt from the journal's fills alone (a cross-check of capital)."""
         from athena.backtest.ledger import Ledger
 
-        insts = self.engine.instruments if self.engine is not None else {}
+        insts = self.instruments
         # a triggered stop's fill carries no strategy: one strategy per instrument here, so the owner is known
         owner = {sym: s["name"] for s in _strategies(self.symbols, self.args.duration) for sym in s["instIds"]}
         ledger = Ledger(insts, Decimal(10_000))

@@ -33,11 +33,11 @@ from typing import Any, Literal
 
 from athena.procs import Child, Supervisor, wait_until
 from athena.queues import ROLES, AccountQueues, queue_name
+from athena.state.keys import LAUNCH_BORROWED
 from athena.testing.redis_server import find_redis_server, free_port, redis_answers
 
 ROOT = Path(__file__).resolve().parent.parent
-# Marker a Stack leaves in a Redis DB it borrowed, so the next run knows the Celery queues there are ours.
-BORROW_MARKER = "athena:launch:borrowed"
+BORROW_MARKER = LAUNCH_BORROWED
 # Children in start order; stop() goes in reverse (workers before the broker they talk to).
 ORDER = ("redis", "sim", "stream", "orders", "beat", "flower")
 
@@ -279,7 +279,7 @@ class Stack:
         from athena.state.keys import Keys
 
         try:
-            raw = self.redis().get(Keys(self.env_name, self.account).kv("stream_status"))
+            raw = self.redis().get(Keys(self.env_name, self.account).stream_status)
         except Exception:
             return None
         return json.loads(raw) if raw else None

@@ -38,25 +38,21 @@ def _dec(v: Any) -> Decimal | None:
 
 def collect_status(settings: Settings, redis: Any = None) -> dict[str, Any]:
     """Everything `athena status` shows, JSON-ready (Decimals as strings, times as epoch ms)."""
-    from athena.bus import EventBus
-    from athena.engine import Engine
-    from athena.oms.positions import PositionManager
-    from athena.ops.reconcile import LAST_RECONCILE_KV
     from athena.state.workers import WorkerRegistry, identity_of
-    from athena.strategies.pause import StrategyPause
+    from athena.wiring import account, ledger_view
 
-    eng = Engine(settings, role="cli", redis=redis) if redis is not None else Engine(settings, role="cli")
+    eng = account(settings, redis=redis)  # the account's state in Redis: no journal, no exchange
     try:
         r, k = eng.redis, eng.keys
         now_ms = int(time.time() * 1000)
-        stream, heartbeat, last_reconcile = r.mget(k.kv("stream_status"), k.kv("heartbeat"), k.kv(LAST_RECONCILE_KV))
+        stream, heartbeat, last_reconcile = r.mget(k.stream_status, k.heartbeat, k.last_reconcile)
         halt = eng.halt.state()
         symbols = sorted(set(settings.symbols) | {i for s in settings.strategies for i in s.instIds})
         marks = {i: eng.marks.get(i) for i in symbols}
         stops = eng.algos.working()
         positions = []
         # the exchange's positions as last synced (no instruments, journal or REST: a read of Redis)
-        for p in PositionManager(r, k, EventBus(), subscribe=False).exchange_positions():
+        for p in ledger_view(eng).exchange_positions():
             if p.is_flat:
                 continue
             mark = marks.get(p.instId) or p.markPx
@@ -94,7 +90,7 @@ def collect_status(settings: Settings, redis: Any = None) -> dict[str, Any]:
             "account": settings.account, "mode": settings.mode, "env": settings.env, "at_ms": now_ms,
             "halted": halt is not None, "halt": asdict(halt) if halt is not None else None,
             "holds": {name: asdict(h) for name, h in eng.halt.holds().items()},
-            "paused_strategies": StrategyPause(r, k).paused(),
+            "paused_strategies": eng.pause.paused(),
             "breakers": {"sync_positions": eng.breaker("sync_positions").state() or "closed"},
             "marks": {i: _s(m) for i, m in marks.items()},
             "positions": positions, "working_orders": orders,

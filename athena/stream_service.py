@@ -22,18 +22,15 @@ from typing import Any
 import orjson
 
 from athena.bus import EventType
-from athena.config import Settings
 from athena.domain import AlgoOrder, BookTop, OrderUpdate, Position, Tick, Ticker, Trade
 from athena.domain.codec import CodecError, from_json
 from athena.engine import Engine
 from athena.okx.types import PrivateResync
-from athena.oms.sender import OrderSender
 from athena.risk.liquidation import LiquidationGuard
 from athena.strategies.base import BaseStrategy
 from athena.strategies.clock import WallClock
-from athena.strategies.pause import StrategyPause
-from athena.strategies.registry import build_strategies, context_factory, ledger_position, redis_locks
 from athena.strategies.runner import StrategyRunner
+from athena.wiring import stream_strategies
 
 log = logging.getLogger(__name__)
 
@@ -73,15 +70,14 @@ class StreamStats:
 class StreamService:
     def __init__(
         self,
-        settings: Settings,
-        sender: OrderSender,
+        engine: Engine,
         *,
-        engine: Engine | None = None,
         public_channels: tuple[str, ...] = ("books5", "trades"),
         ws_opts: dict[str, Any] | None = None,
     ) -> None:
-        self.settings = settings
-        self.engine = engine or Engine(settings, role="stream", sender=sender)
+        """engine: athena.wiring.stream_engine's."""
+        self.settings = engine.settings
+        self.engine = engine
         self.inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self.stats = StreamStats()
         self.public_channels = public_channels
@@ -90,7 +86,6 @@ class StreamService:
         self.runner: StrategyRunner | None = None
         self.public: Any = None
         self.private: Any = None
-        self.paused: set[str] = set()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._mids: dict[str, Decimal] = {}  # latest book mid per instId (written by the dispatcher only)
@@ -101,25 +96,10 @@ class StreamService:
 
     # -- wiring --------------------------------------------------------------------------------
     def build(self) -> None:
-        eng = self.engine
-        _ = eng.instruments, eng.positions  # load instruments; the ledger subscribes to fills
-        eng.orders.recover_outbox()  # before strategies exist: they learn positions from the OMS events
-        routes: dict[str, str] = {}
+        wired = stream_strategies(self.engine, self._clock)
+        self.strategies, self.runner = wired.strategies, wired.runner
         enabled = [s for s in self.settings.strategies if s.enabled]
-        make_ctx = context_factory(
-            self.settings, orders=eng.orders, pretrade=eng.pretrade, capital=eng.capital, instruments=eng.instruments,
-            clock=self._clock, locks=redis_locks(eng.redis, eng.keys), bus=eng.bus, routes=routes,
-            pause=StrategyPause(eng.redis, eng.keys), halt=eng.halt, position_view=ledger_position(eng.positions),
-        )  # fmt: skip
-        self.strategies = build_strategies(enabled, make_ctx)
-        self.liq_guard = LiquidationGuard(eng.halt, self.settings.risk.liq_distance_multiple)
-        self.runner = StrategyRunner(self.strategies, routes, lookup=eng.orders.get)
-        self.runner.attach(eng.bus)
-        # A position seen flat loses its stops at once (athena.ops.direct_stops: off this thread).
-        flat_stops = eng.sender if hasattr(eng.sender, "on_position") and hasattr(eng.sender, "on_fill") else None
-        if flat_stops is not None:
-            eng.bus.subscribe(EventType.POSITION_UPDATE, flat_stops.on_position)
-            eng.bus.subscribe(EventType.ORDER_FILLED, flat_stops.on_fill)  # after the ledger booked it
+        self.liq_guard = LiquidationGuard(self.engine.halt, self.settings.risk.liq_distance_multiple)
         inst_ids = sorted(set(self.settings.symbols) | {i for s in enabled for i in s.instIds})
         from athena.okx.private_ws import OkxPrivateWsGateway
         from athena.okx.public_ws import OkxPublicWsGateway
@@ -169,7 +149,7 @@ class StreamService:
     # -- the Redis event stream (acks, fills, rejections from the orders worker) ----------------
     def _events_loop(self) -> None:
         eng = self.engine
-        cursor_key = eng.keys.kv("stream_reader_cursor")
+        cursor_key = eng.keys.stream_cursor
         raw = eng.redis.get(cursor_key)
         last = raw.decode() if isinstance(raw, bytes) else (raw or eng.events.latest_id())
         while not self._stop.is_set():
@@ -269,7 +249,7 @@ class StreamService:
             if name == "balance":
                 if self.liq_guard is not None:
                     self.liq_guard.on_account(getattr(item, "totalEq", None), getattr(item, "mgnRatio", None))
-                eng.redis.set(eng.keys.kv("balance"), orjson.dumps(item, default=str), ex=300)
+                eng.redis.set(eng.keys.balance, orjson.dumps(item, default=str), ex=300)
 
     def _tick(self, instId: str, tick: Tick, book: BookTop | None) -> None:
         self.stats.ticks += 1
@@ -304,7 +284,7 @@ class StreamService:
             "ticks": self.stats.ticks, "order_updates": self.stats.order_updates, "remote": self.stats.remote,
             "bad_events": self.stats.bad_events, "handler_errors": self.stats.handler_errors,
             "resyncs": self.stats.resyncs, "last_tick_ms": dict(self.stats.last_tick_ms), "started_ms": self.stats.started_ms,
-            "strategies": [{"name": s.name, "instIds": s.instIds, "paused": s.name in self.paused} for s in self.strategies],
+            "strategies": [{"name": s.name, "instIds": s.instIds} for s in self.strategies],
             "public": getattr(self.public, "state", None) if self.public else None,
             "private": getattr(self.private, "state", None) if self.private else None,
             "ws": self._ws_stats(), "at_ms": int(time.time() * 1000),
@@ -333,6 +313,6 @@ class StreamService:
 
     def _publish_stats(self) -> None:
         try:
-            self.engine.redis.set(self.engine.keys.kv("stream_status"), orjson.dumps(self.status()), ex=30)
+            self.engine.redis.set(self.engine.keys.stream_status, orjson.dumps(self.status()), ex=30)
         except Exception:
             log.warning("stream status not written", exc_info=True)

@@ -181,6 +181,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from athena.config import RiskProfileSettings, StrategySettings
     from athena.stream_service import StreamService
+    from athena.wiring import account, stream_engine
     from workers.app import app, configure
     from workers.sender import CelerySender
 
@@ -202,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
             print(worker.log_tail())
             raise
         pxs = {i: resting_px(stack, i) for i in stack.symbols}
-        svc = StreamService(settings, CelerySender(app))
+        svc = StreamService(stream_engine(account(settings), CelerySender(app)))
         svc.build()  # the stream worker's Engine and strategy contexts; its sockets are not needed here
         engine = svc.engine
         ctx = svc.strategies[0].ctx if args.via == "context" else None

@@ -40,10 +40,10 @@ def main(argv: list[str] | None = None) -> int:
 
     from athena.config import StrategySettings
     from athena.domain import OrderRequest, OrdType, Side
-    from athena.engine import Engine
     from athena.ops import placement
     from athena.ops.reconcile import reconcile
     from athena.ops.stops import protect_positions
+    from athena.wiring import account, orders_engine
 
     insts = {si.instId: si.inst for si in synthetic_instruments(n_inst)}
     with Stack(n_instruments=n_inst, sim_process=True) as stack:
@@ -52,8 +52,7 @@ def main(argv: list[str] | None = None) -> int:
         # the strategy the orders are booked to; nothing runs it here (no stream worker)
         strat = StrategySettings(name="bench", instIds=ids, allocation=Decimal(1))
         settings = stack.settings(strategies=[strat], total_capital=Decimal(10**9))
-        engine = Engine(settings, role="orders", sender=NoSender())
-        _ = engine.instruments
+        engine = orders_engine(account(settings), NoSender())
         state = stack.admin("state")["markets"]
 
         def place(req: OrderRequest, px: Decimal) -> None:

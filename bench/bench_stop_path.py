@@ -61,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     from athena.domain import Side
     from athena.oms.stops import stop_id_for
     from athena.stream_service import StreamService
+    from athena.wiring import account, stream_engine
     from workers.app import app, configure
     from workers.sender import CelerySender
 
@@ -95,9 +96,10 @@ def main(argv: list[str] | None = None) -> int:
             send_stop(stop)
 
         sender.send_stop = timed_send_stop  # type: ignore[method-assign]
-        svc = StreamService(settings, sender)
+        engine = stream_engine(account(settings), sender)
         if args.via == "direct":
-            sender.bind(lambda: svc.engine)
+            sender.bind(lambda: engine)
+        svc = StreamService(engine)
         svc.build()
         # breakdown stamps: the fill's frame arriving on the private socket, its OrderUpdate put in the
         # inbox, the dispatcher taking it; and every handle() interval, to tell the time the fill

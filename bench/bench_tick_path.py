@@ -54,6 +54,7 @@ class NullSender:
 def run(n_inst: int, steps: int, pace_ms: float, burst: int) -> dict[str, Any]:
     from athena.config import StrategySettings
     from athena.stream_service import StreamService
+    from athena.wiring import account, stream_engine
 
     with Stack(n_instruments=n_inst, sim_process=True, account=f"tick{n_inst}") as stack:
         stack.step(3)
@@ -61,7 +62,7 @@ def run(n_inst: int, steps: int, pace_ms: float, burst: int) -> dict[str, Any]:
         strat = StrategySettings(name="scalp", cls="ScalperV1", instIds=ids, allocation=Decimal("0.9"))
         settings = stack.settings(strategies=[strat], symbols=ids)
         sender = NullSender()
-        svc = StreamService(settings, sender)
+        svc = StreamService(stream_engine(account(settings), sender))
         svc.build()
         gw = svc.public
         lat: list[int] = []

@@ -1,15 +1,15 @@
 """kombu's Redis transport, with one Redis client per channel instead of one per operation.
 
 kombu 5.x builds a new `redis.Redis` object (a ~170-entry response-callback table) for every
-publish, every ack and every visibility-index write: ~0.4 ms each on this machine, inside the path
+publish, every ack and every visibility-index write, each dearer than the Redis call itself, inside the path
 from the strategy's decision to the order on the wire (one publish in the stream worker, one index
 write before the orders worker runs the task). The client shares the channel's connection pool
 either way and is thread-safe, so reusing it changes nothing else.
 
 install() (called by workers/app.py) points kombu's `redis`/`rediss` transport aliases at it: the
 URL, its scheme and what Flower and the logs show stay redis:// (naming the class in
-`broker_transport` made kombu print the class path as the URL scheme, and Flower's broker page,
-which picks its client by that scheme, answered 404).
+`broker_transport` would make kombu print the class path as the URL scheme, and Flower's broker page,
+which picks its client by that scheme, answer 404).
 """
 
 from __future__ import annotations
@@ -39,9 +39,9 @@ class Channel(kombu_redis.Channel):  # type: ignore[misc]
         except AttributeError as exc:
             # The connection's details are gone: Celery collected the connection after losing the
             # broker and kombu is now restoring unacked messages while closing this channel. As an
-            # AttributeError that killed the worker (seen in the chaos soak); as a connection error
-            # Celery ignores it and reconnects, and the messages stay in Redis's unacked hash, to be
-            # restored after the visibility timeout (every task is idempotent).
+            # AttributeError it would kill the worker; as a connection error Celery ignores it and
+            # reconnects, and the messages stay in Redis's unacked hash, to be restored after the
+            # visibility timeout (every task is idempotent).
             raise redis.exceptions.ConnectionError("broker connection already collected") from exc
         if cached is None or cached.connection_pool is not pool:  # first use, or a new pool after reconnect
             cached = self._sync_client = self._create_client()

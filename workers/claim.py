@@ -54,7 +54,7 @@ class QueueClaim(bootsteps.StartStopStep):  # type: ignore[misc]
         self._node = ""
 
     def start(self, worker: Any) -> None:
-        from athena.engine import redis_from_settings
+        from athena.wiring import redis_from_settings
 
         settings = get_settings()
         mine = AccountQueues(settings.account)

@@ -15,9 +15,12 @@ from celery import Celery, bootsteps
 from celery.worker.control import inspect_command
 
 from athena.config import Settings, get_settings
+from athena.engine import Account
+from athena.okx.port import ExchangePort
 from athena.ops.direct_stops import DirectStopSender
 from athena.ops.preflight import preflight_at_start
 from athena.stream_service import StreamService
+from athena.wiring import account, okx_rest, stream_engine
 from workers.app import make_app
 from workers.sender import CelerySender
 
@@ -32,13 +35,15 @@ log = logging.getLogger(__name__)
 _service: StreamService | None = None
 
 
-def build_service(settings: Settings, celery_app: Celery) -> StreamService:
+def build_service(
+    settings: Settings, celery_app: Celery, acct: Account | None = None, rest: ExchangePort | None = None
+) -> StreamService:
     """The stream worker's StreamService: orders and cancels go out as Celery tasks, a fill's stop
     straight from here (athena.ops.direct_stops), with submit_stop_loss as its backstop."""
     sender = DirectStopSender(CelerySender(celery_app))
-    service = StreamService(settings, sender)
-    sender.bind(lambda: service.engine)
-    return service
+    engine = stream_engine(acct or account(settings), sender, rest)
+    sender.bind(lambda: engine)
+    return StreamService(engine)
 
 
 def _direct_stops(service: StreamService) -> DirectStopSender | None:
@@ -52,9 +57,12 @@ class StreamStep(bootsteps.StartStopStep):  # type: ignore[misc]
 
     def start(self, worker: Any) -> None:
         global _service
-        service = build_service(get_settings(), app)
-        preflight_at_start(service.engine)  # a refusal holds entries; what is open is still managed
-        _service = service.start()
+        settings = get_settings()
+        acct, rest = account(settings), okx_rest(settings)
+        # Before the engine loads the instruments, so it reads the specs the pre-flight refreshed. A
+        # refusal holds entries; what is open is still managed.
+        preflight_at_start(acct, rest)
+        _service = build_service(settings, app, acct, rest).start()
 
     def stop(self, worker: Any) -> None:
         global _service

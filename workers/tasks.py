@@ -1,13 +1,15 @@
 """Celery tasks: thin wrappers over athena.ops. Every task is idempotent (a redelivered or retried
-task never doubles an order: same clOrdId, query before resend), acks_late, time-limited, and
-routed by athena.queues.ROUTES (placement, stops, cancels, flatten and halt on the account's
-`orders.<account>` queue, the rest on `default.<account>`); the names are athena.queues' constants."""
+task never doubles an order: same clOrdId, query before resend), acks_late, and routed by
+athena.queues.ROUTES (placement, stops, cancels, flatten and halt on the account's `orders.<account>`
+queue, the rest on `default.<account>`); the names are athena.queues' constants. No Celery time limit:
+the threads pool does not enforce one, so every blocking call carries its own timeout (workers/app.py)."""
 
 from __future__ import annotations
 
 import logging
 import threading
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from celery import Task
@@ -16,7 +18,7 @@ from celery.signals import worker_process_shutdown
 from athena.config import get_settings
 from athena.domain import OrderRequest
 from athena.domain.codec import decode_as, order_request_from_json
-from athena.engine import Engine
+from athena.engine import Account, Engine
 from athena.okx.errors import OkxAuthError, OkxError, OkxRejected
 from athena.oms.stops import StopRequest
 from athena.ops import flatten as flatten_ops
@@ -28,21 +30,36 @@ from athena.ops import reconcile as reconcile_ops
 from athena.ops import stops as stop_ops
 from athena.ops import sync as sync_ops
 from athena.ops.errors import BreakerOpen, RetryLater
+from athena.wiring import account as build_account
+from athena.wiring import orders_engine
 from workers.app import app
 from workers.sender import CelerySender
 
 log = logging.getLogger(__name__)
 
+_account: Account | None = None
 _engine: Engine | None = None
 _engine_lock = threading.Lock()
+
+
+def account() -> Account:
+    """This process's account state in Redis: the Engine's once it is built. resume, and a halt with no
+    working entry to cancel, need nothing more, so they work while the exchange cannot be reached (the
+    Engine loads instruments)."""
+    global _account
+    with _engine_lock:
+        if _account is None:
+            _account = build_account(get_settings())
+        return _account
 
 
 def engine() -> Engine:
     """One Engine per worker process, built on first use (after fork)."""
     global _engine
+    acct = account()
     with _engine_lock:
         if _engine is None:
-            _engine = Engine(get_settings(), role="orders", sender=CelerySender(app))
+            _engine = orders_engine(acct, CelerySender(app))
             try:  # what a crashed predecessor committed but never emitted goes out now
                 n = _engine.orders.recover_outbox()
                 if n:
@@ -55,19 +72,22 @@ def engine() -> Engine:
 def set_engine(eng: Engine) -> None:
     """Use this Engine for the tasks of this process (an embedding tool or test that builds its own,
     e.g. with an injected clock); the previous one is closed."""
-    global _engine
+    global _account, _engine
     with _engine_lock:
-        if _engine is not None and _engine is not eng:
-            _engine.close()
-        _engine = eng
+        _close(_engine, _account, keep=eng)
+        _account = _engine = eng
 
 
 def reset_engine() -> None:
-    global _engine
+    global _account, _engine
     with _engine_lock:
-        if _engine is not None:
-            _engine.close()
-        _engine = None
+        _close(_engine, _account)
+        _account = _engine = None
+
+
+def _close(*built: Account | None, keep: Account | None = None) -> None:
+    for one in {id(b): b for b in built if b is not None and b is not keep}.values():
+        one.close()
 
 
 @worker_process_shutdown.connect
@@ -79,12 +99,18 @@ class AthenaTask(Task):  # type: ignore[misc]
     acks_late = True
     reject_on_worker_lost = True
     max_retries = 12
-    time_limit = 60
-    soft_time_limit = 45
+
+
+RETRY_MAX_S = 30.0  # the longest wait between two attempts of a task retried after an exchange error
 
 
 def _retry(task: Task, exc: RetryLater) -> Any:
     raise task.retry(exc=exc, countdown=exc.countdown)
+
+
+def _retry_after_error(task: Task, exc: OkxError, first_s: float = 0.2) -> Exception:
+    """The retry of `task` after an exchange error: first_s, then doubling, at most RETRY_MAX_S."""
+    return task.retry(exc=exc, countdown=min(RETRY_MAX_S, first_s * 2**task.request.retries))
 
 
 @app.task(name="athena.ping")
@@ -93,7 +119,7 @@ def ping() -> str:
     return "pong"
 
 
-@app.task(bind=True, base=AthenaTask, name="athena.place_order", time_limit=30, soft_time_limit=25)
+@app.task(bind=True, base=AthenaTask, name="athena.place_order")
 def place_order(self: Task, req: dict[str, Any]) -> dict[str, Any]:
     request: OrderRequest = order_request_from_json(req)
     try:
@@ -102,7 +128,7 @@ def place_order(self: Task, req: dict[str, Any]) -> dict[str, Any]:
         return _retry(self, exc)
 
 
-@app.task(bind=True, base=AthenaTask, name="athena.submit_stop_loss", time_limit=30, soft_time_limit=25)
+@app.task(bind=True, base=AthenaTask, name="athena.submit_stop_loss")
 def submit_stop_loss(self: Task, stop: dict[str, Any]) -> dict[str, Any]:
     request = decode_as(StopRequest, stop)
     try:
@@ -117,7 +143,7 @@ def submit_stop_loss(self: Task, stop: dict[str, Any]) -> dict[str, Any]:
     except OkxAuthError as exc:
         raise exc
     except OkxError as exc:
-        raise self.retry(exc=exc, countdown=min(30, 0.2 * 2**self.request.retries)) from exc
+        raise _retry_after_error(self, exc) from exc
 
 
 @app.task(bind=True, base=AthenaTask, name="athena.cancel_stop")
@@ -127,7 +153,7 @@ def cancel_stop(self: Task, instId: str, algoClOrdId: str) -> dict[str, Any]:
     except OkxRejected as exc:
         return {"cancelled": [], "detail": str(exc)}
     except OkxError as exc:
-        raise self.retry(exc=exc, countdown=min(30, 0.5 * 2**self.request.retries)) from exc
+        raise _retry_after_error(self, exc, first_s=0.5) from exc
 
 
 @app.task(bind=True, base=AthenaTask, name="athena.cancel_order")
@@ -143,20 +169,18 @@ def cancel_order(self: Task, instId: str, clOrdId: str) -> dict[str, Any]:
             eng.orders.on_update(found)
         return {"clOrdId": clOrdId, "accepted": False, "detail": str(exc)}
     except OkxError as exc:
-        raise self.retry(exc=exc, countdown=min(30, 0.2 * 2**self.request.retries)) from exc
+        raise _retry_after_error(self, exc) from exc
 
 
 @app.task(bind=True, base=AthenaTask, name="athena.amend_order")
 def amend_order(self: Task, instId: str, clOrdId: str, newSz: str | None = None, newPx: str | None = None) -> dict[str, Any]:
-    from decimal import Decimal
-
     try:
         engine().rest.amend_order(instId, clOrdId=clOrdId, newSz=Decimal(newSz) if newSz else None, newPx=Decimal(newPx) if newPx else None)
         return {"clOrdId": clOrdId, "accepted": True}
     except OkxRejected as exc:
         return {"clOrdId": clOrdId, "accepted": False, "detail": str(exc)}
     except OkxError as exc:
-        raise self.retry(exc=exc, countdown=min(30, 0.2 * 2**self.request.retries)) from exc
+        raise _retry_after_error(self, exc) from exc
 
 
 @app.task(bind=True, base=AthenaTask, name="athena.sync_positions")
@@ -203,7 +227,7 @@ def _expiry(raw: Any) -> datetime | None:
     return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
 
 
-@app.task(bind=True, base=AthenaTask, name="athena.reconcile", time_limit=120, soft_time_limit=110)
+@app.task(bind=True, base=AthenaTask, name="athena.reconcile")
 def reconcile(self: Task) -> dict[str, Any]:
     try:
         return reconcile_ops.reconcile(engine()).to_dict()
@@ -221,7 +245,7 @@ def protect_positions(self: Task) -> dict[str, Any]:
     return stop_ops.protect_positions(engine()).to_dict()
 
 
-@app.task(bind=True, base=AthenaTask, name="athena.flatten", time_limit=120, soft_time_limit=110)
+@app.task(bind=True, base=AthenaTask, name="athena.flatten")
 def flatten(self: Task, inst_id: str | None = None, reason: str = "manual flatten") -> dict[str, Any]:
     return flatten_ops.flatten(engine(), inst_id, reason).to_dict()
 
@@ -241,27 +265,33 @@ def check_drawdown(self: Task) -> dict[str, Any]:
     return housekeeping.check_drawdown(engine())
 
 
-@app.task(bind=True, base=AthenaTask, name="athena.book_funding", max_retries=0, time_limit=120, soft_time_limit=110)
+@app.task(bind=True, base=AthenaTask, name="athena.prune_indexes")
+def prune_indexes(self: Task) -> dict[str, int]:
+    return housekeeping.prune_indexes(account())
+
+
+@app.task(bind=True, base=AthenaTask, name="athena.book_funding", max_retries=0)
 def book_funding(self: Task) -> dict[str, Any]:
     """OKX's funding bills since the last one booked, each once (by billId)."""
     return funding_ops.book_funding(engine()).to_dict()
 
 
-@app.task(bind=True, base=AthenaTask, name="athena.watch_venue", max_retries=0, time_limit=120, soft_time_limit=110)
+@app.task(bind=True, base=AthenaTask, name="athena.watch_venue", max_retries=0)
 def watch_venue(self: Task) -> dict[str, Any]:
     """OKX maintenance -> the maintenance hold; the whole pre-flight again while one refused."""
-    return preflight_ops.watch_venue(engine())
+    eng = engine()
+    return preflight_ops.watch_venue(eng, eng.rest)
 
 
 @app.task(name="athena.halt")
 def halt(reason: str = "manual halt", who: str = "operator", strategy: str | None = None) -> dict[str, Any]:
     """Set the halt (or the strategy's pause) and cancel the working entries it covers."""
-    return halt_ops.halt(engine(), reason, who, strategy).to_dict()
+    return halt_ops.halt(account(), engine, reason, who, strategy).to_dict()
 
 
 @app.task(name="athena.resume")
 def resume(who: str = "operator") -> dict[str, Any]:
-    eng = engine()
-    resumed = eng.halt.resume(who=who)
-    holds = {name: h.reason for name, h in eng.halt.holds().items()}  # conditions still present stay held
+    acct = account()
+    resumed = acct.halt.resume(who=who)
+    holds = {name: h.reason for name, h in acct.halt.holds().items()}  # conditions still present stay held
     return {"halted": bool(holds), "resumed": resumed, "holds": holds}

@@ -22,8 +22,9 @@ from athena.backtest.feed import Feed, FeedError, MarketEvent, events_from_push
 from athena.marketdata.sources import FORMATS, SourceError, describe_gaps, open_source
 from athena.marketdata.store import iso
 from athena.sim.instruments import default_instruments
+from athena.state.keys import env_prefix
 
-NAMESPACE = "athena:backtest:"
+NAMESPACE = env_prefix("backtest")
 
 
 def _parser() -> argparse.ArgumentParser:

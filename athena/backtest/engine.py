@@ -20,12 +20,11 @@ from athena.backtest.stack import build_stack, make_settings
 from athena.bus import EventType
 from athena.config import RiskSettings, StrategySettings
 from athena.domain import Fill, Tick
+from athena.domain.money import ZERO
 from athena.sim.exchange import Exchange
 from athena.sim.history import FUNDING_EVERY
 from athena.sim.instruments import SimInstrument, default_instruments
 from athena.strategies.clock import SimClock
-
-ZERO = Decimal(0)
 
 
 @dataclass

@@ -7,8 +7,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from athena.domain import Fill, Instrument
-
-ZERO = Decimal(0)
+from athena.domain.money import ZERO
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,52 +14,27 @@ from typing import Any
 
 from athena.bus import EventBus, EventType
 from athena.config import RiskSettings, Settings, StrategySettings
-from athena.domain import Instrument, Order
-from athena.oms.capital import CapitalCommander
-from athena.oms.orders import OrderManager
-from athena.oms.positions import PositionManager
+from athena.domain import Instrument
+from athena.engine import Trading
 from athena.oms.sender import OrderSender
-from athena.risk import HaltSwitch, MarkBook, PreTradeCheck, RiskConfig, profiles_from
-from athena.risk.rate import order_rate_counters
-from athena.state.algos import AlgoStore
 from athena.state.keys import Keys
-from athena.state.orders import OrderStore
 from athena.strategies.base import BaseStrategy
 from athena.strategies.clock import MemoryLocks, SimClock
-from athena.strategies.pause import StrategyPause
-from athena.strategies.registry import build_strategies, context_factory, ledger_position
 from athena.strategies.runner import StrategyRunner
+from athena.wiring import account, parts_of, strategies, trading
 
 
-@dataclass
-class Stack:
-    redis: Any
-    keys: Keys
-    settings: Settings
-    bus: EventBus
-    clock: SimClock
-    instruments: dict[str, Instrument]
-    store: OrderStore
-    algos: AlgoStore
-    orders: OrderManager
-    positions: PositionManager
-    capital: CapitalCommander
-    halt: HaltSwitch
-    pause: StrategyPause
-    marks: MarkBook
-    pretrade: PreTradeCheck
+@dataclass(kw_only=True, eq=False, repr=False)
+class Stack(Trading):
+    sim_clock: SimClock  # what `clock` reads, in seconds
     locks: MemoryLocks
     routes: dict[str, str]
     strategies: list[BaseStrategy]
     runner: StrategyRunner
     errors: list[dict[str, Any]] = field(default_factory=list)
-    fills: list[Any] = field(default_factory=list)
 
     def strategy(self, name: str) -> BaseStrategy:
         return self.runner.by_name[name]
-
-    def seconds(self) -> float:
-        return self.clock.now_ms() / 1000
 
 
 def make_settings(
@@ -79,48 +54,17 @@ def build_stack(
     clock: SimClock,
     env: str = "backtest",
 ) -> Stack:
-    """Wire one account's stack on `redis` (which the caller owns; keys live under athena:{env}:...)."""
-    keys = Keys(env, settings.account)
-    bus = EventBus()
+    """Wire one account's stack on `redis` (which the caller owns; keys live under athena:{env}:...),
+    as athena.wiring wires the stream worker's: the simulated clock times everything, shared state too."""
 
     def now_s() -> float:
         return clock.now_ms() / 1000
 
-    store = OrderStore(redis, keys)
-    algos = AlgoStore(redis, keys)
-    orders = OrderManager(store, bus, sender, clock=now_s, algos=algos)
-    positions = PositionManager(redis, keys, bus, instruments=instruments, clock=now_s)
-    capital = CapitalCommander(redis, keys, settings, clock=now_s)
-    halt = HaltSwitch(redis, keys, clock=now_s)
-    pause = StrategyPause(redis, keys, clock=now_s)
-    marks = MarkBook(redis, keys, clock=now_s)
-    pretrade = PreTradeCheck(
-        profiles_from(settings), RiskConfig.from_settings(settings.risk), capital, halt, marks,
-        order_rate_counters(redis, keys, clock=now_s),
-    )
+    acct = account(settings, redis=redis, keys=Keys(env, settings.account), clock=now_s, shared_clock=now_s)
+    oms = trading(acct, EventBus(), sender, instruments, journal=None)
     locks = MemoryLocks(clock)
-    routes: dict[str, str] = {}
-
-    def book_fill(fill: Any) -> None:
-        capital.on_fill(fill, instruments[fill.instId])
-
-    def release(order: Order) -> None:
-        capital.release(order.clOrdId)  # a cancelled/rejected order frees what it had reserved
-
-    bus.subscribe(EventType.ORDER_FILLED, book_fill)
-    bus.subscribe(EventType.ORDER_CANCELLED, release)
-
-    make_ctx = context_factory(
-        settings, orders=orders, pretrade=pretrade, capital=capital, instruments=instruments, clock=clock,
-        locks=locks.lock, bus=bus, routes=routes, pause=pause, halt=halt, position_view=ledger_position(positions),
-    )
-    strategies = build_strategies(settings.strategies, make_ctx)
-    runner = StrategyRunner(strategies, routes, lookup=orders.get)
-    runner.attach(bus)
-    stack = Stack(
-        redis, keys, settings, bus, clock, instruments, store, algos, orders, positions, capital, halt,
-        pause, marks, pretrade, locks, routes, strategies, runner,
-    )
-    bus.subscribe(EventType.ERROR, stack.errors.append)
-    bus.subscribe(EventType.ORDER_FILLED, stack.fills.append)
+    wired = strategies(oms, clock, locks.lock)
+    stack = Stack(**parts_of(oms), sim_clock=clock, locks=locks, routes=wired.routes, strategies=wired.strategies,
+                  runner=wired.runner)
+    stack.bus.subscribe(EventType.ERROR, stack.errors.append)
     return stack

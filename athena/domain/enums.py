@@ -50,7 +50,7 @@ class PosMode(StrEnum):
 class OrderState(StrEnum):
     """Lifecycle of an order. CREATED/SENT/AMBIGUOUS/REJECTED are ours; the rest are OKX's.
 
-    Ranks only go up (DESIGN.md rule 2). AMBIGUOUS (request sent, outcome unknown) outranks
+    Ranks only go up (rule 2, docs/DESIGN_RULES.md). AMBIGUOUS (request sent, outcome unknown) outranks
     SENT so a timeout is never forgotten, but any word from the exchange outranks it.
     """
 

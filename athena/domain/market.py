@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 
-# Not frozen: a frozen dataclass's __init__ goes through object.__setattr__ per field, which made
-# Level 3.5x dearer to build (650 vs 180 ns measured) and it is built 10x per books5 push. Nothing
+# Not frozen: a frozen dataclass's __init__ goes through object.__setattr__ per field, which makes a
+# Level several times dearer to build, and it is built 10x per books5 push. Nothing
 # mutates a Level after the parser made it; BookTop (frozen) holds them in tuples.
 @dataclass(slots=True, eq=True)
 class Level:

@@ -1,9 +1,9 @@
 """ChecksumBook: an OKX `books` order book kept as the strings OKX sent, so its checksum can be checked.
 
-OKX's legacy checksum hashes the original px/sz strings of the top 25 levels (OKX_FACTS §8), which a
-book of Decimals cannot reproduce ("0.0000001" comes back as "1E-7"). The tick path's LocalBook
-(athena/okx/book.py) stays lean; this one serves the recorder and the backtest's replay, where a
-wrong book must be caught, not traded on.
+OKX's legacy checksum hashes the original px/sz strings of the top 25 levels (API v5 docs, order book
+channel, "Checksum"), which a book of Decimals cannot reproduce ("0.0000001" comes back as "1E-7"). The
+tick path's LocalBook (athena/okx/book.py) stays lean; this one serves the recorder and the backtest's
+replay, where a wrong book must be caught, not traded on.
 
 Since 2026-06 OKX sends `checksum: 0` (the field is deprecated): 0 or absent is not checked and the
 seqId/prevSeqId chain is the only guard.

@@ -33,7 +33,7 @@ from athena.domain import (
     Ticker,
     Trade,
 )
-from athena.domain.money import BadNumber
+from athena.domain.money import ZERO, BadNumber
 from athena.domain.orders import OrderUpdateDraft
 from athena.okx.errors import ParseError
 from athena.okx.types import (
@@ -54,7 +54,6 @@ from athena.okx.types import (
 log = logging.getLogger(__name__)
 
 _ERRORS = (KeyError, TypeError, ValueError, IndexError, AttributeError, InvalidOperation, OverflowError)
-ZERO = Decimal(0)
 
 
 def loads(raw: str | bytes) -> Any:
@@ -112,8 +111,10 @@ def as_bool(value: Any) -> bool | None:
         return None
     if isinstance(value, bool):
         return value
-    if value in ("true", "false"):
-        return value == "true"
+    if value == "true":
+        return True
+    if value == "false":
+        return False
     raise ParseError(f"not a boolean: {value!r}")
 
 
@@ -300,7 +301,8 @@ def order_update(row: Any, source: str = "ws") -> OrderUpdate:
         o.uTime = 0 if v is None or v == "" else int(v)
         o.source = source
         o.__class__ = OrderUpdate  # now a genuine frozen OrderUpdate
-        return o
+        update: OrderUpdate = o
+        return update
     except KeyError as exc:
         if row.keys() >= _ORDER_KEYS.keys():
             raise ParseError(f"order {row.get('clOrdId')!r}: {exc!r}") from None
@@ -432,7 +434,7 @@ def algo_order(row: Any) -> AlgoOrder:
     row = _obj(row, "algo order")
     try:
         state_raw = row.get("state")
-        state = _ALGO_ALIASES.get(state_raw) or _enum(AlgoState, state_raw, "algo state")  # type: ignore[arg-type]
+        state = _ALGO_ALIASES.get(state_raw) or _enum(AlgoState, state_raw, "algo state")
         if state is None:
             raise ParseError("algo state: missing")
         trigger = opt_d(row, "slTriggerPx")

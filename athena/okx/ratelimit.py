@@ -20,7 +20,8 @@ class Limit:
     per_inst: bool = False  # OKX counts trade endpoints per UID + instId
 
 
-# OKX_FACTS.md §10. Keys are the request path without the /api/v5 prefix.
+# OKX's documented limit of each endpoint (API v5 docs, "Rate Limit" of each endpoint). Keys are the
+# request path without the /api/v5 prefix.
 LIMITS: dict[str, Limit] = {
     "/trade/order": Limit(60, 2, True),
     "/trade/batch-orders": Limit(300, 2, True),

@@ -271,7 +271,7 @@ class WsConnection:
         ws = self._ws
         if ws is not None:
             try:
-                ws.abort()
+                ws.abort()  # type: ignore[no-untyped-call]
             except Exception:
                 pass
 
@@ -377,7 +377,7 @@ class WsConnection:
     def backoff_delay(self, attempt: int) -> float:
         """Delay before reconnect attempt `attempt` (0 after a healthy connection): initial * 2^attempt capped
         at max, times a jitter in [0.8, 1.0] so many clients dropped together do not reconnect in step."""
-        base = min(self.backoff_max_s, self.backoff_initial_s * (2 ** min(attempt, 30)))
+        base = min(self.backoff_max_s, self.backoff_initial_s * (2.0 ** min(attempt, 30)))
         return base * random.uniform(0.8, 1.0)
 
     def _run(self) -> None:

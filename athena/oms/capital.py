@@ -48,6 +48,7 @@ from athena.domain.money import ZERO, fmt
 from athena.domain.orders import Fill
 from athena.state.flags import Flag, known
 from athena.state.keys import Keys
+from athena.state.retention import DAY_PNL_RETENTION_S, FILL_RETENTION_S, ORDER_RETENTION_S
 from athena.state.scripts import LuaScript
 
 log = logging.getLogger(__name__)
@@ -56,39 +57,37 @@ Q = Decimal("0.00000001")  # ledger money scale: sums of quantised values stay e
 UNASSIGNED = "unassigned"  # strategy name for fills nobody claims (manual / flatten)
 _ALL = "_all"
 _TRIES = 200  # WATCH retries before giving up (bounded)
-_CLOSED_TTL_S = 7 * 86400  # a released reservation is remembered this long (redelivery guard)
 _CLAMPS_KEPT = 100  # details of the latest clamps kept for reconcile and status
-_FILL_TTL_S = 30 * 86400
-_DAY_TTL_S = 40 * 86400
 
 T = TypeVar("T")
 
-# Every capital hash a pre-trade decision reads, in one atomic round trip (it took nine), and the
-# decision's switches (halt, pause: athena.state.flags) with them (two more round trips before).
-# KEYS: strategy-name set, position set, then one key per flag. ARGV: base, the number of configured
-# strategies, their names, then per flag its hash field ('' = the key's existence).
+# Every capital hash a pre-trade decision reads, and the decision's switches (halt, pause:
+# athena.state.flags), in one atomic round trip: the numbers a decision checks are one consistent state.
+# KEYS: strategy-name set, position set, then one key per flag. ARGV: the strategy and position key
+# prefixes (Keys), the number of configured strategies, their names, then per flag its hash field
+# ('' = the key's existence).
 _VIEW = LuaScript(
     """
-local base = ARGV[1]
-local n = tonumber(ARGV[2])
+local strat_prefix, pos_prefix = ARGV[1], ARGV[2]
+local n = tonumber(ARGV[3])
 local seen, strats = {}, {}
 local function add(name)
   if not seen[name] then
     seen[name] = true
     table.insert(strats, name)
-    table.insert(strats, redis.call('HGETALL', base .. ':s:' .. name))
+    table.insert(strats, redis.call('HGETALL', strat_prefix .. name))
   end
 end
-for i = 3, 2 + n do add(ARGV[i]) end
+for i = 4, 3 + n do add(ARGV[i]) end
 for _, name in ipairs(redis.call('SMEMBERS', KEYS[1])) do add(name) end
 local pos = {}
 for _, ident in ipairs(redis.call('SMEMBERS', KEYS[2])) do
   table.insert(pos, ident)
-  table.insert(pos, redis.call('HGETALL', base .. ':pos:' .. ident))
+  table.insert(pos, redis.call('HGETALL', pos_prefix .. ident))
 end
 local flags = {}
 for i = 3, #KEYS do
-  local field = ARGV[i + n]
+  local field = ARGV[i + n + 1]
   if field == '' then
     flags[i - 2] = redis.call('EXISTS', KEYS[i])
   else
@@ -135,24 +134,25 @@ return out
 
 
 # audit(): every strategy's reserved and every open reservation, in one atomic read.
-# KEYS: strategy-name set, open set. ARGV: base, then the configured strategy names.
+# KEYS: strategy-name set, open set. ARGV: the strategy and reservation key prefixes (Keys), then the
+# configured strategy names.
 _AUDIT = LuaScript(
     """
-local base = ARGV[1]
+local strat_prefix, res_prefix = ARGV[1], ARGV[2]
 local seen, strats = {}, {}
 local function add(name)
   if not seen[name] then
     seen[name] = true
     table.insert(strats, name)
-    table.insert(strats, redis.call('HGET', base .. ':s:' .. name, 'reserved') or '')
+    table.insert(strats, redis.call('HGET', strat_prefix .. name, 'reserved') or '')
   end
 end
-for i = 2, #ARGV do add(ARGV[i]) end
+for i = 3, #ARGV do add(ARGV[i]) end
 for _, name in ipairs(redis.call('SMEMBERS', KEYS[1])) do add(name) end
 local open = {}
 for _, cl in ipairs(redis.call('SMEMBERS', KEYS[2])) do
   table.insert(open, cl)
-  table.insert(open, redis.call('HGETALL', base .. ':res:' .. cl))
+  table.insert(open, redis.call('HGETALL', res_prefix .. cl))
 end
 return {strats, open}
 """,
@@ -341,43 +341,16 @@ class CapitalCommander:
         self._r = redis
         self._keys = keys
         self._base = keys.capital
+        self._k_open = keys.capital_open
+        self._k_positions = keys.capital_positions
+        self._k_names = keys.capital_strategies
+        self._k_errors = keys.capital_errors
+        self._k_clamps = keys.capital_clamps
+        self._p_strat, self._p_pos = keys.capital_strategy(""), keys.capital_position("")  # for the Lua scripts
         self._settings = settings
         self._clock = clock
         self._strats = {s.name: s for s in settings.strategies}
         self._scope = threading.local()  # .view: the _View of the current consistent_view() block
-
-    # -- keys
-    def _k_strat(self, s: str) -> str:
-        return f"{self._base}:s:{s}"
-
-    def _k_res(self, cl: str) -> str:
-        return self._keys.reservation(cl)
-
-    def _k_pos(self, ident: str) -> str:
-        return f"{self._base}:pos:{ident}"
-
-    def _k_day(self, day: str) -> str:
-        return f"{self._base}:day:{day}"
-
-    @property
-    def _k_open(self) -> str:
-        return f"{self._base}:open"
-
-    @property
-    def _k_positions(self) -> str:
-        return f"{self._base}:positions"
-
-    @property
-    def _k_names(self) -> str:
-        return f"{self._base}:strategies"
-
-    @property
-    def _k_errors(self) -> str:
-        return f"{self._base}:errors"
-
-    @property
-    def _k_clamps(self) -> str:
-        return f"{self._base}:clamps"
 
     # -- configuration
     @property
@@ -433,7 +406,7 @@ class CapitalCommander:
     def _fetch(self, flags: Sequence[Flag] = ()) -> _View:
         strats, pos, *rest = _VIEW(
             self._r, [self._k_names, self._k_positions, *(f.key for f in flags)],
-            [self._base, len(self._strats), *self._strats, *(f.field or "" for f in flags)],
+            [self._p_strat, self._p_pos, len(self._strats), *self._strats, *(f.field or "" for f in flags)],
         )  # fmt: skip
         got = rest[0] if rest else []
         return _View(
@@ -476,7 +449,7 @@ class CapitalCommander:
         if margin <= 0:
             raise ValueError(f"{clOrdId}: margin must be positive, got {margin}")
         margin = _q(margin, ROUND_UP)
-        k_res, k_strat = self._k_res(clOrdId), self._k_strat(strategy)
+        k_res, k_strat = self._keys.reservation(clOrdId), self._keys.capital_strategy(strategy)
         view = self._view()
         if view is not None:
             self._scope.view = None  # stale after this call (we write, or someone did): reads read again
@@ -527,7 +500,7 @@ class CapitalCommander:
     def release(self, clOrdId: str) -> Decimal:
         """Release what is left of a reservation (cancel / reject / fully filled). Exactly once:
         returns the amount released by this call, 0 when already released or unknown."""
-        k_res = self._k_res(clOrdId)
+        k_res = self._keys.reservation(clOrdId)
         clamped: list[Decimal] = []
 
         def body(pipe: Any) -> Decimal:
@@ -536,7 +509,7 @@ class CapitalCommander:
             strategy = _h(pipe.hgetall(k_res)).get("strategy")
             if strategy is None:
                 return ZERO
-            k_strat = self._k_strat(strategy)
+            k_strat = self._keys.capital_strategy(strategy)
             pipe.watch(k_strat)
             raw_res, raw_st = _READ(pipe, [k_res, k_strat], ["h", "h"])
             res, st = _pairs(raw_res), _pairs(raw_st)
@@ -567,12 +540,12 @@ class CapitalCommander:
             pipe.lpush(self._k_clamps, json.dumps(detail, sort_keys=True))
             pipe.ltrim(self._k_clamps, 0, _CLAMPS_KEPT - 1)
             reserved = ZERO
-        k_res = self._k_res(cl)
-        pipe.hset(self._k_strat(strategy), "reserved", fmt(reserved))
+        k_res = self._keys.reservation(cl)
+        pipe.hset(self._keys.capital_strategy(strategy), "reserved", fmt(reserved))
         pipe.hset(k_res, mapping={"released": fmt(released), "closed": "1" if closed else "0"})
         if closed:
             pipe.srem(self._k_open, cl)
-            pipe.expire(k_res, _CLOSED_TTL_S)
+            pipe.expire(k_res, ORDER_RETENTION_S)
         return clamped
 
     @staticmethod
@@ -592,7 +565,8 @@ class CapitalCommander:
     def audit(self) -> list[dict[str, str]]:
         """Strategies whose reserved differs from what their open reservations still hold (a release
         counted twice, or never): empty when the books agree. One atomic read."""
-        strats, opened = _AUDIT(self._r, [self._k_names, self._k_open], [self._base, *self._strats])
+        strats, opened = _AUDIT(self._r, [self._k_names, self._k_open],
+                                [self._p_strat, self._keys.reservation(""), *self._strats])
         reserved = {_s(strats[i]): Decimal(_s(strats[i + 1]) or "0") for i in range(0, len(strats), 2)}
         held = dict.fromkeys(reserved, ZERO)
         for i in range(0, len(opened), 2):
@@ -605,22 +579,10 @@ class CapitalCommander:
         ]
 
     def reservation(self, clOrdId: str) -> dict[str, str]:
-        return _h(self._r.hgetall(self._k_res(clOrdId)))
+        return _h(self._r.hgetall(self._keys.reservation(clOrdId)))
 
     def open_reservations(self) -> list[str]:
         return sorted(_s(x) for x in self._r.smembers(self._k_open))
-
-    def sweep(self, is_working: Callable[[str], bool]) -> dict[str, Decimal]:
-        """Release reservations whose order is no longer working (reconcile: a lost cancel/reject
-        must not hold margin forever). Returns {clOrdId: amount released}."""
-        out = {}
-        for cl in self.open_reservations():
-            if not is_working(cl):
-                amount = self.release(cl)
-                if amount:
-                    log.warning("capital: released %s held by non-working order %s", amount, cl)
-                    out[cl] = amount
-        return out
 
     # -- fills and PnL
     def on_fill(self, fill: Fill, instrument: Instrument) -> FillResult:
@@ -628,10 +590,10 @@ class CapitalCommander:
         Idempotent by fill.fill_key."""
         if fill.instId != instrument.instId:
             raise ValueError(f"fill {fill.fill_key} is for {fill.instId}, instrument is {instrument.instId}")
-        k_res = self._k_res(fill.clOrdId)
-        k_mark = f"{self._base}:fill:{fill.fill_key}"
+        k_res = self._keys.reservation(fill.clOrdId)
+        k_mark = self._keys.capital_fill(fill.fill_key)
         day = self.day(fill.ts or None)
-        k_day = self._k_day(day)
+        k_day = self._keys.capital_day(day)
         cpc = instrument.coin_per_contract
 
         clamped: list[Decimal] = []
@@ -647,7 +609,7 @@ class CapitalCommander:
                 return FillResult(False, strategy, fill.instId)
             ps = str(fill.posSide or PosSide.NET)
             ident = f"{strategy}|{fill.instId}|{ps}"
-            k_pos, k_strat = self._k_pos(ident), self._k_strat(strategy)
+            k_pos, k_strat = self._keys.capital_position(ident), self._keys.capital_strategy(strategy)
             pipe.watch(k_pos, k_strat)
             booked, *raw = _READ(pipe, [k_mark, k_res, k_pos, k_strat, k_day], ["e", "h", "h", "h", "h"])
             res, pos, st, days = (_pairs(flat) for flat in raw)
@@ -667,7 +629,7 @@ class CapitalCommander:
             }
             released, release_args = self._proportional(fill, res, st)
             pipe.multi()
-            pipe.set(k_mark, "1", ex=_FILL_TTL_S)
+            pipe.set(k_mark, "1", ex=FILL_RETENTION_S)
             pipe.hset(
                 k_pos,
                 mapping={
@@ -682,7 +644,7 @@ class CapitalCommander:
             pipe.hset(
                 k_day, mapping={strategy: fmt(_dec(days, strategy) + net), _ALL: fmt(_dec(days, _ALL) + net)}
             )
-            pipe.expire(k_day, _DAY_TTL_S)
+            pipe.expire(k_day, DAY_PNL_RETENTION_S)
             if release_args is not None:
                 clamped.extend(self._queue_release(pipe, fill.clOrdId, strategy, *release_args))
             pipe.execute()
@@ -735,12 +697,12 @@ class CapitalCommander:
     def on_funding(self, billId: str, instId: str, amount: Decimal, ts: int = 0) -> FundingResult:
         """Book one funding bill (OKX account bill of type 8) into realised PnL, the day's PnL and each
         holding strategy's share (funding_shares). Idempotent by billId."""
-        k_mark = f"{self._base}:funding:{billId}"
+        k_mark = self._keys.capital_funding(billId)
         day = self.day(ts or None)
-        k_day = self._k_day(day)
+        k_day = self._keys.capital_day(day)
         shares = self.funding_shares(instId, amount)
         names = sorted(shares)
-        k_strats = [self._k_strat(s) for s in names]
+        k_strats = [self._keys.capital_strategy(s) for s in names]
 
         def body(pipe: Any) -> FundingResult:
             pipe.watch(k_mark, k_day, *k_strats)
@@ -749,7 +711,7 @@ class CapitalCommander:
                 return FundingResult(False, billId, instId, amount)
             daily = _pairs(days)
             pipe.multi()
-            pipe.set(k_mark, "1", ex=_FILL_TTL_S)
+            pipe.set(k_mark, "1", ex=FILL_RETENTION_S)
             for name, k_strat, flat in zip(names, k_strats, raw, strict=True):
                 st = _pairs(flat)
                 pipe.hset(k_strat, "funding", fmt(_dec(st, "funding") + shares[name]))
@@ -757,7 +719,7 @@ class CapitalCommander:
                 daily[name] = fmt(_dec(daily, name) + shares[name])
             daily[_ALL] = fmt(_dec(daily, _ALL) + amount)
             pipe.hset(k_day, mapping=daily)
-            pipe.expire(k_day, _DAY_TTL_S)
+            pipe.expire(k_day, DAY_PNL_RETENTION_S)
             pipe.execute()
             return FundingResult(True, billId, instId, amount, shares)
 
@@ -779,7 +741,7 @@ class CapitalCommander:
         else:
             pipe = self._r.pipeline(transaction=False)
             for ident in idents:
-                pipe.hgetall(self._k_pos(ident))
+                pipe.hgetall(self._keys.capital_position(ident))
             raws = [_h(r) for r in pipe.execute()]
         out = []
         for raw in raws:
@@ -805,7 +767,7 @@ class CapitalCommander:
         view = self._view()
         if view is not None and strategy in view.strats:
             return view.strats[strategy]
-        return _h(self._r.hgetall(self._k_strat(strategy)))
+        return _h(self._r.hgetall(self._keys.capital_strategy(strategy)))
 
     def reserved(self, strategy: str | None = None) -> Decimal:
         names = [strategy] if strategy is not None else self.strategies()
@@ -827,7 +789,7 @@ class CapitalCommander:
         return sum((_dec(st, "pnl") + _dec(st, "fees") + _dec(st, "funding") for st in map(self._strat, names)), ZERO)
 
     def daily_realised(self, strategy: str | None = None, day: str | None = None) -> Decimal:
-        raw = _h(self._r.hgetall(self._k_day(day or self.day())))
+        raw = _h(self._r.hgetall(self._keys.capital_day(day or self.day())))
         return _dec(raw, strategy if strategy is not None else _ALL)
 
     def unrealised(self, marks: Mapping[str, Decimal]) -> Unrealised:

@@ -1,7 +1,8 @@
 """OrderManager: the lifecycle of our orders, on top of OrderStore's monotonic transitions.
+The rules cited are those of docs/DESIGN_RULES.md.
 
-- clOrdId first (DESIGN rule 1): the order is recorded CREATED in Redis before anything is sent;
-  a redelivered request finds it and sends nothing.
+- clOrdId first (rule 1): the order is recorded CREATED in Redis before anything is sent; a
+  redelivered request finds it and sends nothing.
 - Every report (REST ack, WS push, sync) goes through OrderStore.apply (rule 2): each fill delta is
   published, journaled and covered by a stop exactly once (rule 3).
 - Unknown is a state (rule 8): an order whose send outcome is unknown is AMBIGUOUS until the
@@ -46,6 +47,7 @@ from athena.oms.stops import (
     stop_owner,
 )
 from athena.state.orders import DEFAULT_CLAIM_TTL_S, OrderStore, OutboxEntry, Transition
+from athena.state.retention import ORDER_RETENTION_S
 
 log = logging.getLogger(__name__)
 
@@ -151,7 +153,7 @@ class OrderManager:
         with self._seq_lock:
             nxt, end = self._seq_blocks.get(key, (1, 0))
             if nxt > end:
-                end = int(self.store.redis.incrby(self.store.keys.counter(f"intent:{strategy}:{instId}"), SEQ_BLOCK))
+                end = int(self.store.redis.incrby(self.store.keys.intent_seq(strategy, instId), SEQ_BLOCK))
                 nxt = end - SEQ_BLOCK + 1
             self._seq_blocks[key] = (nxt + 1, end)
             return nxt
@@ -161,7 +163,7 @@ class OrderManager:
 
     # -- placing -----------------------------------------------------------------------------
     def submit(self, req: OrderRequest) -> Order:
-        """Record the order, publish ORDER_SUBMITTED, send. A redelivered request sends nothing.
+        """Record the order, send it. A redelivered request sends nothing.
         With a sender that offers order_message (its queue is in this Redis), the record (SENT) and
         the task go in one atomic step; else the order is recorded CREATED, sent, then marked SENT.
 
@@ -180,12 +182,11 @@ class OrderManager:
             self._check_same_intent(existing, req)
             log.info("submit %s: already recorded (%s), not sent again", req.clOrdId, existing.state)
             return existing
-        self.bus.publish(EventType.ORDER_SUBMITTED, order)
         if message is not None:
             self._journal("upsert_order", order)
             return order
-        # The journal (a SQLite write, ~1.5 ms) is written after the send: Redis already holds the
-        # order (rule 1), and the durable copy must not delay the order on the wire.
+        # The journal (a SQLite write, slower than the send itself) is written after the send: Redis
+        # already holds the order (rule 1), and the durable copy must not delay the order on the wire.
         try:
             self.sender.send_order(req)
         except Exception as exc:
@@ -272,7 +273,7 @@ class OrderManager:
         stop_done = t.outbox is not None and t.outbox.fill
         if stop_done:
             # Stop first (rule 3): the protective order must not wait behind the journal writes, the
-            # ledger and the fill listeners (~3 ms, more under load).
+            # ledger and the fill listeners, which take several times the stop's own send.
             self.ensure_stop(t.order)
         if t.applied:
             self.bus.publish(EventType.ORDER_UPDATE, t.order)
@@ -327,7 +328,7 @@ class OrderManager:
         order, req = entry.order, entry.order.req
         fill_px = entry.fill_px
         if fill_px is None:
-            # No price anywhere (DESIGN rule 4): never invent one. Size still drives the stop;
+            # No price anywhere (rule 4): never invent one. Size still drives the stop;
             # the ledger is corrected from the exchange by reconcile.
             self._error(
                 "fill_without_px",
@@ -411,7 +412,7 @@ class OrderManager:
                 self._error("stop_failed", f"resize stop {stop.algoClOrdId} to {sz} failed: {exc}", {"algoClOrdId": stop.algoClOrdId})
         return touched
 
-    # -- ambiguity (DESIGN rule 8) ----------------------------------------------------------
+    # -- ambiguity (rule 8) ----------------------------------------------------------------
     def mark_ambiguous(self, clOrdId: str) -> Transition:
         order = self.store.get(clOrdId)
         if order is None:
@@ -445,9 +446,9 @@ class OrderManager:
             return Resolution("not_ambiguous", order)
         if self._now_ms() - max(order.uTime, order.cTime) < int(self.ambiguity_window_s * 1000):
             return Resolution("wait", order)
-        resends_key = self.store.keys.counter(f"resends:{clOrdId}")
+        resends_key = self.store.keys.resends(clOrdId)
         if resend and int(self.store.redis.incr(resends_key)) <= self.max_resends:
-            self.store.redis.expire(resends_key, 7 * 86400)
+            self.store.redis.expire(resends_key, ORDER_RETENTION_S)
             t = self._apply_local(order.req, OrderState.AMBIGUOUS)  # restarts the window (uTime)
             try:
                 self.sender.send_order(order.req)

@@ -2,8 +2,8 @@
 
 The ledger is the expected signed size and average price per (instId, posSide), built only from
 our fills (ORDER_FILLED, each fill_key booked once) and persisted in Redis, so a restart continues
-where it stopped. It is never a local flag: the exchange wins (DESIGN rule 5) — reconcile() forces
-the ledger to the exchange's size when they differ.
+where it stopped. It is never a local flag: the exchange wins (rule 5, docs/DESIGN_RULES.md) —
+reconcile() forces the ledger to the exchange's size when they differ.
 """
 
 from __future__ import annotations
@@ -110,7 +110,7 @@ SETTLE_MS = 3_000
 class PositionManager:
     def __init__(
         self,
-        redis: Redis,
+        redis: Redis[bytes],
         keys: Keys,
         bus: EventBus,
         journal: Journal | None = None,
@@ -134,19 +134,19 @@ class PositionManager:
 
     # -- keys -----------------------------------------------------------------------------------
     def _fills_key(self, instId: str, posSide: PosSide) -> str:
-        return self.keys.kv(f"ledger_fills:{instId}:{posSide}")
+        return self.keys.ledger_fills(instId, str(posSide))
 
     @property
     def _index_key(self) -> str:
-        return self.keys.kv("ledgers")
+        return self.keys.ledgers
 
     @property
     def _snapshot_key(self) -> str:
-        return self.keys.kv("exchange_positions")
+        return self.keys.exchange_positions
 
     @property
     def _drift_key(self) -> str:
-        return self.keys.kv("ledger_drift")
+        return self.keys.ledger_drift
 
     def _now_ms(self) -> int:
         return int(self.clock() * 1000)
@@ -235,7 +235,7 @@ class PositionManager:
             out.append(Position(instId, PosSide(side), D(pos), opt_D(avg), mgnMode=TdMode(mgn), uTime=int(utime or 0)))
         return out
 
-    # -- reconcile (DESIGN rule 5) ---------------------------------------------------------
+    # -- reconcile (rule 5) ----------------------------------------------------------------
     def lot(self, instId: str) -> Decimal:
         inst = self.instruments.get(instId)
         return inst.lotSz if inst is not None else ZERO

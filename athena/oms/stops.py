@@ -1,4 +1,5 @@
-"""Exchange-side stop-loss policy (DESIGN rule 3): an entry's fills are always covered by a stop.
+"""Exchange-side stop-loss policy (rule 3, docs/DESIGN_RULES.md): an entry's fills are always covered
+by a stop.
 
 - entry fills (also partially)          -> place, or amend up, the stop to cover accFillSz
 - entry canceled/rejected with no fills -> cancel its stop (if one was ever requested)
@@ -18,6 +19,7 @@ from typing import Any
 
 from athena.domain import AlgoOrder, AlgoState, Order, OrderRequest, Position, PosSide, Side, TdMode, fmt
 from athena.domain.money import ZERO
+from athena.state.retention import FILL_RETENTION_S
 
 STOP_PREFIX = "sl"
 _MAX_ID = 32
@@ -226,7 +228,6 @@ def fit_stops(pos: Position, stops: list[AlgoOrder]) -> list[tuple[AlgoOrder, De
 # -- who a stop belongs to ----------------------------------------------------------------------
 # A triggered stop creates an order whose clOrdId is empty and whose algoClOrdId names the stop.
 # The owner record lets that order (and its fill) be booked to the strategy and entry it protects.
-STOP_OWNER_TTL_S = 30 * 86400
 
 
 def record_stop_owner(redis: Any, keys: Any, algoClOrdId: str, strategy: str, entryClOrdId: str) -> None:
@@ -237,14 +238,14 @@ def record_stop_owner(redis: Any, keys: Any, algoClOrdId: str, strategy: str, en
 
 def queue_stop_owner(pipe: Any, keys: Any, algoClOrdId: str, strategy: str, entryClOrdId: str) -> None:
     """record_stop_owner's writes, queued on a pipeline (sent with the caller's other commands)."""
-    key = keys.kv(f"stopowner:{algoClOrdId}")
+    key = keys.stop_owner(algoClOrdId)
     pipe.hset(key, mapping={"strategy": strategy, "entry": entryClOrdId})
-    pipe.expire(key, STOP_OWNER_TTL_S)
+    pipe.expire(key, FILL_RETENTION_S)
 
 
 def stop_owner(redis: Any, keys: Any, algoClOrdId: str) -> tuple[str, str] | None:
     """(strategy, entryClOrdId) of a stop Athena placed, None if unknown."""
-    raw = redis.hgetall(keys.kv(f"stopowner:{algoClOrdId}"))
+    raw = redis.hgetall(keys.stop_owner(algoClOrdId))
     if not raw:
         return None
     h = {(k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v) for k, v in raw.items()}

@@ -1,12 +1,12 @@
 """The stream worker's OrderSender: a fill's stop goes to the exchange from the stream worker itself.
 
-Rule 3 (stop on fill) is the one place where milliseconds are risk: between the fill and the
-exchange-side stop the position is unprotected. Through Celery the stop waited for the broker hop
-and for an orders worker that was usually still busy with the entry's own ack (p99 ~14 ms). Here
+Rule 3 of docs/DESIGN_RULES.md (every fill covered by a stop) is the one place where milliseconds are
+risk: between the fill and the exchange-side stop the position is unprotected. Through Celery the stop
+waits for the broker hop and for an orders worker often still busy with the entry's own ack. Here
 the dispatcher hands the StopRequest to one side thread (never blocking the tick path), which runs
 the very same idempotent `ensure_stop` the submit_stop_loss task runs. Anything but success (a
 refusal, a timeout, a rate limit, no connection) hands the stop to submit_stop_loss, whose retries,
-backoff and stop_failed events apply as before; after a failure the next stops go straight to
+backoff and stop_failed events apply; after a failure the next stops go straight to
 Celery for a while instead of queueing behind a struggling connection. protect_positions (beat)
 remains the proof that every position is covered.
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from athena.okx.port import ExchangePort
 from athena.okx.types import Bill
 from athena.state.journal import FundingRecord
 
@@ -30,7 +31,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 FUNDING_BILL = "8"
-CURSOR_KEY, SINCE_KEY = "funding_cursor", "funding_since"
 MAX_PAGES = 50  # 5,000 bills: a week of 8-hourly funding over hundreds of instruments
 
 
@@ -49,12 +49,12 @@ def _amount(b: Bill) -> Decimal | None:
     return b.pnl if b.pnl is not None else b.balChg  # OKX: "refer to pnl for the fee payment"
 
 
-def new_funding_bills(rest: Any, after_id: int, since_ms: int) -> list[Bill]:
+def new_funding_bills(rest: ExchangePort, after_id: int, since_ms: int) -> list[Bill]:
     """Funding bills newer than billId after_id (and not before since_ms), oldest first."""
     out: list[Bill] = []
     cursor: str | None = None
     for _ in range(MAX_PAGES):
-        page: list[Bill] = rest.bills(type=FUNDING_BILL, after=cursor, limit=100)
+        page = rest.bills(type=FUNDING_BILL, after=cursor, limit=100)
         done = len(page) < 100
         for b in page:
             if int(b.billId) <= after_id or b.ts < since_ms:
@@ -70,19 +70,19 @@ def new_funding_bills(rest: Any, after_id: int, since_ms: int) -> list[Bill]:
 
 def _since(engine: Engine) -> int:
     r, k = engine.redis, engine.keys
-    raw = r.get(k.kv(SINCE_KEY))
+    raw = r.get(k.funding_since)
     if raw:
         return int(raw)
     first_fill = engine.journal.fills(limit=1)
     now = int(time.time() * 1000)
     since = min([now, *(f.ts for f in first_fill if f.ts)])
-    r.set(k.kv(SINCE_KEY), since, nx=True)
-    return int(r.get(k.kv(SINCE_KEY)) or since)
+    r.set(k.funding_since, since, nx=True)
+    return int(r.get(k.funding_since) or since)
 
 
 def book_funding(engine: Engine) -> FundingReport:
     r, k = engine.redis, engine.keys
-    raw = r.get(k.kv(CURSOR_KEY))
+    raw = r.get(k.funding_cursor)
     after_id = int(raw) if raw else 0
     bills = new_funding_bills(engine.rest, after_id, _since(engine))
     report = FundingReport(seen=len(bills))
@@ -102,5 +102,5 @@ def book_funding(engine: Engine) -> FundingReport:
                      {s: str(v) for s, v in res.shares.items()})
         else:
             report.already += 1
-        r.set(k.kv(CURSOR_KEY), b.billId)  # after booking: a crash before it re-reads this bill (no double)
+        r.set(k.funding_cursor, b.billId)  # after booking: a crash before it re-reads this bill (no double)
     return report

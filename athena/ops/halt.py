@@ -10,14 +10,13 @@ Reduce-only orders (take-profits, closes) and stops stay: a halt stops new risk,
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from athena.domain import Order, OrderState
-from athena.engine import Engine
+from athena.engine import Account, Engine
 from athena.okx.errors import OkxError, OkxRejected
-from athena.strategies.pause import StrategyPause
 
 log = logging.getLogger(__name__)
 
@@ -37,11 +36,12 @@ class HaltReport:
         }  # fmt: skip
 
 
-def set_switch(engine: Engine, reason: str, who: str, strategy: str | None = None) -> bool:
-    """Set the global halt, or pause one strategy. True if this call set it."""
+def set_switch(acct: Account, reason: str, who: str, strategy: str | None = None) -> bool:
+    """Set the global halt, or pause one strategy. True if this call set it (a Redis write: no worker,
+    no exchange)."""
     if strategy is None:
-        return engine.halt.halt(reason, who=who)
-    return StrategyPause(engine.redis, engine.keys).pause(strategy, reason, who)
+        return acct.halt.halt(reason, who=who)
+    return acct.pause.pause(strategy, reason, who)
 
 
 def entries_to_cancel(working: Iterable[Order], strategy: str | None = None) -> list[Order]:
@@ -53,9 +53,22 @@ def entries_to_cancel(working: Iterable[Order], strategy: str | None = None) -> 
             and (o.state.rank >= OrderState.LIVE.rank or o.ordId)]  # fmt: skip
 
 
-def halt(engine: Engine, reason: str, who: str = "operator", strategy: str | None = None) -> HaltReport:
-    report = HaltReport(reason=reason, strategy=strategy, newly=set_switch(engine, reason, who, strategy))
-    for order in entries_to_cancel(engine.store.working(), strategy):
+def halt(
+    acct: Account, engine: Callable[[], Engine], reason: str, who: str = "operator", strategy: str | None = None
+) -> HaltReport:
+    """Set the switch, then cancel the entries it covers. `engine` is asked for only when there is one
+    to cancel, so a halt with nothing working needs neither the exchange nor the instruments."""
+    report = HaltReport(reason=reason, strategy=strategy, newly=set_switch(acct, reason, who, strategy))
+    working = entries_to_cancel(acct.store.working(), strategy)
+    if working:
+        _cancel(engine(), working, report)
+    log.warning("HALT %s: %s; %d working entries cancelled", strategy or "all strategies", reason,
+                len(report.entries_cancelled))
+    return report
+
+
+def _cancel(engine: Engine, working: list[Order], report: HaltReport) -> None:
+    for order in working:
         try:
             engine.rest.cancel_order(order.instId, clOrdId=order.clOrdId)
             report.entries_cancelled.append(order.clOrdId)
@@ -65,6 +78,3 @@ def halt(engine: Engine, reason: str, who: str = "operator", strategy: str | Non
                 engine.orders.on_update(found)
         except OkxError as exc:
             report.failed.append(f"cancel {order.clOrdId}: {exc}")
-    log.warning("HALT %s: %s; %d working entries cancelled", strategy or "all strategies", reason,
-                len(report.entries_cancelled))
-    return report

@@ -1,4 +1,4 @@
-"""heartbeat (OKX's cancel-all-after dead-man's switch), snapshot_equity, check_drawdown."""
+"""heartbeat (OKX's cancel-all-after dead-man's switch), snapshot_equity, check_drawdown, prune_indexes."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from athena.engine import Engine
+from athena.engine import Account, Engine
 from athena.risk.drawdown import check_drawdown as risk_check_drawdown
 
 
@@ -18,7 +18,7 @@ def heartbeat(engine: Engine) -> dict[str, Any]:
     timeout = engine.settings.schedule.dead_man_timeout
     ack = engine.rest.cancel_all_after(timeout)
     out = {"timeOut": timeout, "triggerTime": ack.triggerTime, "ts": ack.ts, "at_ms": int(time.time() * 1000)}
-    engine.redis.set(engine.keys.kv("heartbeat"), orjson.dumps(out), ex=timeout * 2)
+    engine.redis.set(engine.keys.heartbeat, orjson.dumps(out), ex=timeout * 2)
     return out
 
 
@@ -36,3 +36,8 @@ def snapshot_equity(engine: Engine) -> dict[str, Any]:
 def check_drawdown(engine: Engine) -> dict[str, Any]:
     rep = risk_check_drawdown(engine.capital, engine.risk_config, engine.halt, engine.mark_map())
     return {k: v if isinstance(v, bool) or v is None else str(v) for k, v in asdict(rep).items()}
+
+
+def prune_indexes(acct: Account) -> dict[str, int]:
+    """The ordId and algoId index entries of orders and stops Redis no longer holds, dropped."""
+    return {"orders": acct.store.prune_index(), "stops": acct.algos.prune_index()}

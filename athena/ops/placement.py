@@ -28,14 +28,14 @@ from athena.ops.entry_gate import refuse_unchecked
 from athena.ops.errors import RetryLater
 from athena.ops.price_band import place_in_band
 from athena.state.locks import Lease
-from athena.state.placing import PAUSE_KV, PlaceStart, begin_placement, placing_marker
+from athena.state.placing import PlaceStart, begin_placement, placing_marker
+from athena.state.retention import ORDER_RETENTION_S
 
 log = logging.getLogger(__name__)
 
 # The lease outlives one REST call (two timeouts + margin) and is renewed before each call, so a
 # worker killed while holding it blocks placement for seconds, not for a fixed long TTL.
 LEASE_MIN_TTL_MS = 5_000
-PLACING_TTL_S = 7 * 86400
 AMBIGUOUS_QUERIES = (0.2, 0.5, 1.0)  # seconds between queries by clOrdId after a timeout
 AMBIGUOUS_RETRY_S = 0.5
 # Another worker holds the lease for one REST call (about a millisecond): wait for it here rather
@@ -96,7 +96,7 @@ def place(engine: Engine, req: OrderRequest) -> PlaceOutcome:
 
 
 def _begin(engine: Engine, lease: Lease, owner: str, req: OrderRequest) -> PlaceStart:
-    return begin_placement(engine.redis, engine.keys, owner, req.clOrdId, lease.ttl_ms, _now_ms(), PLACING_TTL_S,
+    return begin_placement(engine.redis, engine.keys, owner, req.clOrdId, lease.ttl_ms, _now_ms(), ORDER_RETENTION_S,
                            strategy=req.strategy)
 
 
@@ -109,7 +109,7 @@ def _place(engine: Engine, req: OrderRequest, lease: Lease, token: int, start: P
     if start.state is None:  # not submitted through the stream worker (a manual request): record it
         store.create(Order(req=req, state=OrderState.CREATED, cTime=_now_ms(), uTime=_now_ms()))
         log.info("place %s: recorded here (not submitted through the stream worker)", req.clOrdId)
-        first_attempt = bool(engine.redis.set(marker, str(_now_ms()), nx=True, ex=PLACING_TTL_S))
+        first_attempt = bool(engine.redis.set(marker, str(_now_ms()), nx=True, ex=ORDER_RETENTION_S))
     elif OrderState(start.state).rank >= OrderState.LIVE.rank:
         order = store.get(req.clOrdId)
         assert order is not None
@@ -121,10 +121,10 @@ def _place(engine: Engine, req: OrderRequest, lease: Lease, token: int, start: P
             t = orders.on_update(found)
             log.info("place %s: found on the exchange (%s), not sent again", req.clOrdId, t.state)
             return _outcome("found", t.order)
-        engine.redis.set(marker, str(_now_ms()), ex=PLACING_TTL_S)
+        engine.redis.set(marker, str(_now_ms()), ex=ORDER_RETENTION_S)
         log.warning("place %s: earlier attempt left no order on the exchange; sending again (same clOrdId)", req.clOrdId)
         halted = engine.halt.is_halted()  # read again: the query took a while
-        paused = bool(req.strategy) and bool(engine.redis.hexists(engine.keys.kv(PAUSE_KV), req.strategy))
+        paused = bool(req.strategy) and bool(engine.redis.hexists(engine.keys.strategy_pause, req.strategy))
         if not lease.renew(token):  # fencing: we lost the lease while querying
             raise RetryLater("placement lease lost", countdown=0.05)
 
@@ -183,8 +183,7 @@ def _place(engine: Engine, req: OrderRequest, lease: Lease, token: int, start: P
         # With expTime (deadline = the read timeout) the request can no longer start executing once
         # the call timed out, and the queries above gave a started one 1.7 s to show up: not found
         # now is final, so the retry may resend soon. Without expTime, wait out the full window.
-        exp_on = bool(getattr(engine.rest, "exp_time_ms", 0))
-        countdown = AMBIGUOUS_RETRY_S if exp_on else orders.ambiguity_window_s
+        countdown = AMBIGUOUS_RETRY_S if engine.rest.exp_time_ms > 0 else orders.ambiguity_window_s
         raise RetryLater(f"{req.clOrdId} ambiguous: not visible yet", countdown=countdown) from exc
     except OkxRateLimited as exc:
         raise RetryLater(str(exc), countdown=max(exc.retry_after, 0.2)) from exc

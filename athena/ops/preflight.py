@@ -3,7 +3,7 @@
 `run_preflight(rest, settings)` runs the checks (athena.ops.preflight_checks) and is pure over an OKX REST client: it reads (and, with fix=True, sets the
 two settings Athena owns: net position mode when nothing is open, each strategy instrument's cross
 leverage) and returns a report of checks, each ok / warn / refuse with one plain sentence naming what
-to do. Nothing here touches Redis; `apply_preflight(engine, report)` records it (the report, the fresh
+to do. Nothing here touches Redis; `apply_preflight(acct, report)` records it (the report, the fresh
 instrument specs, the fee tier) and turns it into entry holds (athena.risk.halt):
 
 - `preflight`: set while a check refuses, with the refusals as its reason; lifted by the next run that
@@ -28,14 +28,16 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 
 from athena.config import Settings
 from athena.domain import Instrument
 from athena.domain.codec import to_json
+from athena.engine import Account
 from athena.okx.errors import OkxAuthError, OkxError, OkxRateLimited, OkxTransient
+from athena.okx.port import ExchangePort
 from athena.okx.types import Maintenance, TradeFee
 from athena.ops.preflight_checks import (
     Check,
@@ -54,15 +56,12 @@ from athena.ops.preflight_checks import (
     venue_env,
     wanted_instruments,
 )
-
-if TYPE_CHECKING:
-    from athena.engine import Engine
+from athena.state.retention import INSTRUMENTS_CACHE_S
 
 log = logging.getLogger(__name__)
 
 HOLD_PREFLIGHT, HOLD_MAINTENANCE = "preflight", "maintenance"
 WHO = "preflight"
-REPORT_KEY, FEE_KEY, INSTRUMENTS_KEY = "preflight", "trade_fee", "instruments"
 REPORT_TTL_S = 7 * 86400
 
 
@@ -98,7 +97,7 @@ class PreflightReport:
 
 
 def run_preflight(
-    rest: Any,
+    rest: ExchangePort,
     settings: Settings,
     *,
     cached: Mapping[str, Instrument] | None = None,
@@ -136,41 +135,41 @@ def run_preflight(
 
 
 # -- recording and holds --------------------------------------------------------------------------------
-def apply_preflight(engine: Engine, report: PreflightReport) -> None:
+def apply_preflight(acct: Account, report: PreflightReport) -> None:
     """Record the report, the fresh instrument specs and the fee tier in Redis; hold entries while it
     refuses or while maintenance is near, lift those holds when not."""
-    r, k = engine.redis, engine.keys
-    r.set(k.kv(REPORT_KEY), orjson.dumps(report.to_dict()), ex=REPORT_TTL_S)
+    r, k = acct.redis, acct.keys
+    r.set(k.preflight_report, orjson.dumps(report.to_dict()), ex=REPORT_TTL_S)
     if report.instruments:
-        _refresh_instruments(engine, report.instruments)
+        _refresh_instruments(acct, report.instruments)
     if report.trade_fee is not None:
-        r.set(k.kv(FEE_KEY), orjson.dumps(report.trade_fee, default=str))
+        r.set(k.trade_fee, orjson.dumps(report.trade_fee, default=str))
     if report.refusals:
         text = " | ".join(c.message for c in report.refusals)
-        engine.halt.hold(HOLD_PREFLIGHT, f"pre-flight refused: {text}", WHO)
+        acct.halt.hold(HOLD_PREFLIGHT, f"pre-flight refused: {text}", WHO)
         for c in report.refusals:
             log.error("PRE-FLIGHT REFUSED %s: %s", c.name, c.message)
     else:
-        engine.halt.release(HOLD_PREFLIGHT, WHO)
+        acct.halt.release(HOLD_PREFLIGHT, WHO)
     for c in report.warnings:
         log.warning("pre-flight warning %s: %s", c.name, c.message)
-    apply_maintenance(engine, next((c for c in report.checks if c.name == "maintenance"), None), report.maintenance)
+    apply_maintenance(acct, next((c for c in report.checks if c.name == "maintenance"), None), report.maintenance)
 
 
-def apply_maintenance(engine: Engine, check: Check | None, window: Maintenance | None) -> None:
+def apply_maintenance(acct: Account, check: Check | None, window: Maintenance | None) -> None:
     if window is not None and check is not None:
-        engine.halt.hold(HOLD_MAINTENANCE, check.message, "maintenance_watch")
+        acct.halt.hold(HOLD_MAINTENANCE, check.message, "maintenance_watch")
     elif check is not None:  # a known verdict without a pausing window: lift (never on a failed read)
-        engine.halt.release(HOLD_MAINTENANCE, "maintenance_watch")
+        acct.halt.release(HOLD_MAINTENANCE, "maintenance_watch")
 
 
-def _refresh_instruments(engine: Engine, fresh: Mapping[str, Instrument]) -> None:
+def _refresh_instruments(acct: Account, fresh: Mapping[str, Instrument]) -> None:
     """Replace the cached rows of these instruments (the others stay) with what OKX lists now."""
-    key = engine.keys.kv(INSTRUMENTS_KEY)
-    raw = engine.redis.get(key)
+    key = acct.keys.instruments
+    raw = acct.redis.get(key)
     rows = {row["instId"]: row for row in orjson.loads(raw)} if raw else {}
     if not rows:
-        return  # nothing cached: the engine loads the full list itself
+        return  # nothing cached: the engine loads the full list itself (athena.wiring.load_instruments)
     changed = False
     for inst_id, inst in fresh.items():
         row = to_json(inst)
@@ -178,18 +177,18 @@ def _refresh_instruments(engine: Engine, fresh: Mapping[str, Instrument]) -> Non
             rows[inst_id] = row
             changed = True
     if changed:
-        ttl = engine.redis.ttl(key)
-        engine.redis.set(key, orjson.dumps(list(rows.values())), ex=ttl if ttl and ttl > 0 else 3600)
+        ttl = acct.redis.ttl(key)
+        acct.redis.set(key, orjson.dumps(list(rows.values())), ex=ttl if ttl and ttl > 0 else INSTRUMENTS_CACHE_S)
 
 
-def cached_instruments(engine: Engine) -> dict[str, Instrument]:
-    raw = engine.redis.get(engine.keys.kv(INSTRUMENTS_KEY))
+def cached_instruments(acct: Account) -> dict[str, Instrument]:
+    raw = acct.redis.get(acct.keys.instruments)
     return {row["instId"]: Instrument.from_okx(row) for row in orjson.loads(raw)} if raw else {}
 
 
 def load_trade_fee(redis: Any, keys: Any) -> TradeFee | None:
     """The fee tier the last pre-flight read (None before one ran): for sizing and fee-aware entry gates."""
-    raw = redis.get(keys.kv(FEE_KEY))
+    raw = redis.get(keys.trade_fee)
     if not raw:
         return None
     d = orjson.loads(raw)
@@ -199,31 +198,32 @@ def load_trade_fee(redis: Any, keys: Any) -> TradeFee | None:
                     **dec)
 
 
-def last_report(engine: Engine) -> dict[str, Any] | None:
-    raw = engine.redis.get(engine.keys.kv(REPORT_KEY))
-    return orjson.loads(raw) if raw else None  # type: ignore[no-any-return]
+def last_report(acct: Account) -> dict[str, Any] | None:
+    raw = acct.redis.get(acct.keys.preflight_report)
+    return orjson.loads(raw) if raw else None
 
 
-def preflight_engine(engine: Engine, fix: bool = True) -> PreflightReport:
-    """Run the pre-flight with the engine's REST client and apply it (the stream worker at start, beat's
-    watch_venue while a pre-flight hold is set, `athena preflight`)."""
-    report = run_preflight(engine.rest, engine.settings, cached=cached_instruments(engine), fix=fix)
-    apply_preflight(engine, report)
+def preflight_account(acct: Account, rest: ExchangePort, fix: bool = True) -> PreflightReport:
+    """Run the pre-flight with this REST client and apply it to the account (the stream worker at start,
+    beat's watch_venue while a pre-flight hold is set, `athena preflight`). It needs no Engine: it runs
+    before the stream worker's engine loads the instruments (which then reads the specs it refreshed)."""
+    report = run_preflight(rest, acct.settings, cached=cached_instruments(acct), fix=fix)
+    apply_preflight(acct, report)
     return report
 
 
-def preflight_at_start(engine: Engine) -> PreflightReport | None:
+def preflight_at_start(acct: Account, rest: ExchangePort) -> PreflightReport | None:
     """The stream worker, before it starts trading: run and apply the pre-flight. A refusal holds new
     entries (and says so loudly); the worker still starts, so what is already open keeps being managed.
     When OKX cannot be asked, entries are held until a pre-flight succeeds (watch_venue retries)."""
     try:
-        report = preflight_engine(engine)
+        report = preflight_account(acct, rest)
     except PreflightDown as exc:
-        engine.halt.hold(HOLD_PREFLIGHT, f"the pre-flight could not run at start: {exc}", WHO)
+        acct.halt.hold(HOLD_PREFLIGHT, f"the pre-flight could not run at start: {exc}", WHO)
         log.error("PRE-FLIGHT NOT RUN, new entries held: %s", exc)
         return None
     except OkxError as exc:  # an answer it could not use (a malformed reply, ...): unverified, so held
-        engine.halt.hold(HOLD_PREFLIGHT, f"the pre-flight failed at start ({exc}): run `athena preflight`", WHO)
+        acct.halt.hold(HOLD_PREFLIGHT, f"the pre-flight failed at start ({exc}): run `athena preflight`", WHO)
         log.exception("PRE-FLIGHT FAILED, new entries held")
         return None
     if report.ok:
@@ -234,22 +234,22 @@ def preflight_at_start(engine: Engine) -> PreflightReport | None:
     return report
 
 
-def watch_venue(engine: Engine) -> dict[str, Any]:
+def watch_venue(acct: Account, rest: ExchangePort) -> dict[str, Any]:
     """Beat: OKX's maintenance schedule -> the maintenance hold; while a pre-flight hold is set, the whole
     pre-flight again (its hold lifts once the cause is fixed, e.g. the account mode switched in OKX)."""
     out: dict[str, Any] = {}
-    if HOLD_PREFLIGHT in engine.halt.holds():
+    if HOLD_PREFLIGHT in acct.halt.holds():
         try:
-            report = preflight_engine(engine)
+            report = preflight_account(acct, rest)
         except PreflightDown as exc:
             return {"preflight": "down", "detail": str(exc)}
         return {"preflight": "ok" if report.ok else "refused", "refusals": [c.message for c in report.refusals],
                 "maintenance": report.maintenance is not None}
     try:
-        windows = system_status(engine.rest)
+        windows = system_status(rest)
     except OkxError as exc:  # unknown: keep whatever hold is set
         return {"maintenance": "unknown", "detail": str(exc)}
-    check, window = maintenance_check(windows, int(time.time() * 1000), venue_env(engine.settings))
-    apply_maintenance(engine, check, window)
+    check, window = maintenance_check(windows, int(time.time() * 1000), venue_env(acct.settings))
+    apply_maintenance(acct, check, window)
     out.update(maintenance=window is not None, message=check.message)
     return out

@@ -15,6 +15,7 @@ from typing import Any
 from athena.config import Settings
 from athena.domain import Instrument, PosMode, TdMode
 from athena.okx.errors import OkxError, OkxRateLimited, OkxTransient
+from athena.okx.port import ExchangePort
 from athena.okx.types import AccountConfig, Maintenance, TradeFee
 
 STATUS_WINDOW_S = 5.1  # OKX allows GET /system/status once per 5 s per IP (shared by every process here)
@@ -108,7 +109,7 @@ def check_account(cfg: AccountConfig) -> list[Check]:
     return out
 
 
-def check_position_mode(rest: Any, cfg: AccountConfig, fix: bool) -> Check:
+def check_position_mode(rest: ExchangePort, cfg: AccountConfig, fix: bool) -> Check:
     if cfg.posMode is PosMode.NET:
         return Check("position_mode", Status.OK, "Net position mode.", {"posMode": str(cfg.posMode)})
     positions = [p for p in rest.positions() if not p.is_flat]
@@ -168,7 +169,7 @@ def check_instruments(fresh: Mapping[str, Instrument], wanted: Iterable[str],
     return out
 
 
-def check_leverage(rest: Any, inst_id: str, lever: Decimal, fix: bool) -> Check:
+def check_leverage(rest: ExchangePort, inst_id: str, lever: Decimal, fix: bool) -> Check:
     name, mode = f"leverage:{inst_id}", TdMode.CROSS
     error = ""
     if fix:
@@ -187,7 +188,7 @@ def check_leverage(rest: Any, inst_id: str, lever: Decimal, fix: bool) -> Check:
                  "`athena preflight` again.", {**data, "error": error})
 
 
-def check_fee_tier(rest: Any) -> tuple[Check, TradeFee | None]:
+def check_fee_tier(rest: ExchangePort) -> tuple[Check, TradeFee | None]:
     try:
         fee = rest.trade_fee("SWAP")
     except (OkxTransient, OkxRateLimited) as exc:
@@ -200,7 +201,7 @@ def check_fee_tier(rest: Any) -> tuple[Check, TradeFee | None]:
                  "(negative = paid).", {"level": fee.level, "maker": str(maker), "taker": str(taker)}), fee
 
 
-def check_clock(rest: Any, clock: Callable[[], float]) -> Check:
+def check_clock(rest: ExchangePort, clock: Callable[[], float]) -> Check:
     t0 = clock() * 1000
     server = rest.server_time()
     t1 = clock() * 1000
@@ -239,7 +240,7 @@ def maintenance_check(windows: Iterable[Maintenance], now_ms: int, env: str) -> 
     return Check("maintenance", Status.OK, "No OKX maintenance scheduled."), None
 
 
-def system_status(rest: Any, sleep: Callable[[float], None] = time.sleep) -> list[Maintenance]:
+def system_status(rest: ExchangePort, sleep: Callable[[float], None] = time.sleep) -> list[Maintenance]:
     """GET /system/status, once more after OKX's 5 s window when another process here just asked."""
     try:
         windows: list[Maintenance] = rest.system_status()

@@ -55,28 +55,31 @@ def main(argv: list[str]) -> int:
 
     import redis
 
-    from athena.engine import Engine
-    from athena.ops.preflight import PreflightDown, preflight_engine
+    from athena.ops.preflight import preflight_account
+    from athena.ops.preflight_checks import PreflightDown
+    from athena.wiring import account, okx_rest
 
-    eng = Engine(settings, role="cli")
+    acct = account(settings)
+    rest = okx_rest(settings)
     try:
         try:
-            eng.redis.ping()
+            acct.redis.ping()
         except (redis.RedisError, OSError):
             print("athena: Redis does not answer: start it (or fix REDIS_URL) and run `athena preflight` again",
                   file=sys.stderr)
             return EXIT_DOWN
         try:
-            report = preflight_engine(eng, fix=not a.check)
+            report = preflight_account(acct, rest, fix=not a.check)
         except PreflightDown as exc:
             print(f"athena: {exc}", file=sys.stderr)
             return EXIT_DOWN
         doc = report.to_dict()
-        holds = {name: h.reason for name, h in eng.halt.holds().items()}
+        holds = {name: h.reason for name, h in acct.halt.holds().items()}
         if a.json:
             print(json.dumps({**doc, "holds": holds}, indent=2, default=str))
         else:
             _table(doc, holds)
         return EXIT_OK if report.ok else EXIT_REFUSED
     finally:
-        eng.close()
+        rest.close()
+        acct.close()

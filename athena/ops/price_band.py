@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from athena.domain import AlgoOrder, OrderRequest, OrderUpdate, OrdType
 from athena.okx.errors import OkxPriceOutOfBand
+from athena.okx.port import ExchangePort
 from athena.okx.types import PriceLimit
 
 if TYPE_CHECKING:
@@ -34,7 +35,7 @@ class PriceBands:
     """The band per instrument, fetched on demand and kept ttl_s (thread-safe: the orders worker runs
     several placements at once)."""
 
-    def __init__(self, rest: Any, ttl_s: float = BAND_TTL_S, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, rest: ExchangePort, ttl_s: float = BAND_TTL_S, clock: Callable[[], float] = time.monotonic) -> None:
         self._rest = rest
         self._ttl_s = ttl_s
         self._clock = clock
@@ -50,7 +51,7 @@ class PriceBands:
         return got[1]
 
     def fetch(self, instId: str) -> PriceLimit:
-        band: PriceLimit = self._rest.price_limit(instId)
+        band = self._rest.price_limit(instId)
         with self._lock:
             self._bands[instId] = (self._clock(), band)
         return band
@@ -80,8 +81,7 @@ def place_stop_in_band(engine: Engine, algo: AlgoOrder) -> AlgoOrder:
         _note(engine, "stop trigger moved inside the band", {"algoClOrdId": algo.algoClOrdId, "instId": algo.instId,
               "asked": str(algo.slTriggerPx), "placed": str(moved.slTriggerPx)})
     try:
-        placed: AlgoOrder = engine.rest.place_algo(moved)
-        return placed
+        return engine.rest.place_algo(moved)
     except OkxPriceOutOfBand:
         band = engine.price_bands.fetch(algo.instId)
         again = stop_in_band(moved, band)
@@ -90,8 +90,7 @@ def place_stop_in_band(engine: Engine, algo: AlgoOrder) -> AlgoOrder:
         _note(engine, "stop trigger moved inside the band", {"algoClOrdId": algo.algoClOrdId, "instId": algo.instId,
               "asked": str(algo.slTriggerPx), "placed": str(again.slTriggerPx), "buyLmt": str(band.buyLmt),
               "sellLmt": str(band.sellLmt)})
-        placed = engine.rest.place_algo(again)
-        return placed
+        return engine.rest.place_algo(again)
 
 
 def close_in_band(req: OrderRequest, band: PriceLimit | None) -> OrderRequest:
@@ -109,13 +108,13 @@ def place_in_band(engine: Engine, req: OrderRequest) -> OrderUpdate:
     listed allows its price and OKX still refuses it, sent as a market order (same clOrdId: a refused
     order does not exist on OKX). Entries and market orders go as they are."""
     if not req.reduceOnly or req.px is None:
-        return engine.rest.place_order(req)  # type: ignore[no-any-return]
+        return engine.rest.place_order(req)
     sent = close_in_band(req, engine.price_bands.cached(req.instId))
     if sent is not req:
         _note(engine, "limit close moved inside the band", {"clOrdId": req.clOrdId, "asked": str(req.px),
               "sent": str(sent.px)})
     try:
-        return engine.rest.place_order(sent)  # type: ignore[no-any-return]
+        return engine.rest.place_order(sent)
     except OkxPriceOutOfBand:
         band = engine.price_bands.fetch(req.instId)
         moved = close_in_band(sent, band)
@@ -126,7 +125,7 @@ def place_in_band(engine: Engine, req: OrderRequest) -> OrderUpdate:
             what = "limit close moved inside the band"
         _note(engine, what, {"clOrdId": req.clOrdId, "asked": str(req.px), "sent": str(moved.px or "market"),
                              "buyLmt": str(band.buyLmt), "sellLmt": str(band.sellLmt)})
-        return engine.rest.place_order(moved)  # type: ignore[no-any-return]
+        return engine.rest.place_order(moved)
 
 
 __all__ = ["PriceBands", "close_in_band", "place_in_band", "place_stop_in_band", "stop_in_band"]

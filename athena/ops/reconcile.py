@@ -1,4 +1,4 @@
-"""reconcile and cancel_ghost_orders: the exchange is the source of truth (DESIGN rule 5).
+"""reconcile and cancel_ghost_orders: the exchange is the source of truth (rule 5, docs/DESIGN_RULES.md).
 
 reconcile: orders we think are working vs the exchange's pending list (each difference settled by a
 query by clOrdId), orders the exchange has that we never recorded (recorded as external), orders
@@ -104,18 +104,18 @@ def reconcile(engine: Engine) -> ReconcileReport:
     return report
 
 
-LAST_RECONCILE_KV = "last_reconcile"
-_LAST_TTL_S = 7 * 86400
+LAST_RECONCILE_TTL_S = 7 * 86400
 
 
 def record_last(engine: Engine, doc: dict[str, Any]) -> None:
     """The latest reconcile's time and outcome, for `athena status` (a summary: the journal has it all)."""
+    # by: the orders worker's engine runs every reconcile (its task, or a --local run in its place)
     summary = {"at_ms": int(time.time() * 1000), "ok": doc["ok"], "drift": doc["drift"],
                "pending": list(doc["positions"].get("pending", [])), "orders_checked": doc["orders_checked"],
                "orders_settled": len(doc["orders_settled"]), "external_orders": len(doc["external_orders"]),
-               "unconfirmed": len(doc["unconfirmed"]), "by": engine.role}  # fmt: skip
+               "unconfirmed": len(doc["unconfirmed"]), "by": "orders"}  # fmt: skip
     try:
-        engine.redis.set(engine.keys.kv(LAST_RECONCILE_KV), orjson.dumps(summary, default=str), ex=_LAST_TTL_S)
+        engine.redis.set(engine.keys.last_reconcile, orjson.dumps(summary, default=str), ex=LAST_RECONCILE_TTL_S)
     except Exception:  # the report itself went to the journal; status shows the previous one
         log.warning("last reconcile not recorded in Redis", exc_info=True)
 

@@ -1,5 +1,5 @@
 """submit_stop_loss and protect_positions: every open position has an exchange-side stop covering
-its size (DESIGN rule 3).
+its size (rule 3, docs/DESIGN_RULES.md).
 
 An entry's stop is placed under a deterministic algoClOrdId. To grow it after a further partial
 fill, a new version covering the whole filled size is placed FIRST and the old one cancelled after,
@@ -36,7 +36,7 @@ def versioned_id(base: str, version: int) -> str:
 
 
 def _version_key(engine: Engine, base: str) -> str:
-    return engine.keys.kv(f"stopver:{base}")
+    return engine.keys.stop_version(base)
 
 
 def current_version(engine: Engine, base: str) -> int:

@@ -32,10 +32,6 @@ class SyncFailed(RetryLater):
     """This run's attempt failed; the next one is due in countdown s."""
 
 
-def backoff_s(retries: int) -> float:
-    return min(BACKOFF_MAX_S, BACKOFF_MIN_S * (2**retries))
-
-
 @dataclass
 class SyncReport:
     positions: list[dict[str, str]] = field(default_factory=list)

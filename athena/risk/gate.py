@@ -10,8 +10,7 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from athena.domain import Instrument, OrderRequest
-
-ZERO = Decimal(0)
+from athena.domain.money import ZERO
 
 
 class PreTradeLike(Protocol):

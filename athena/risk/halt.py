@@ -80,7 +80,7 @@ class HaltSwitch:
         self._r = redis
         self._key = keys.halt
         self.flag = Flag(self._key)  # read with a decision's other numbers (CapitalCommander.consistent_view)
-        self._history = keys.kv("halt_history")
+        self._history = keys.halt_history
         self._clock = clock
 
     def is_halted(self) -> bool:

@@ -254,8 +254,8 @@ class PreTradeCheck:
         marks = {i: m for i in held if (m := self._marks.get(i)) is not None}
         added = max(abs(after) - abs(pos), ZERO) * inst.coin_per_contract * px
         exposure = self._capital.gross_exposure(marks, ledger) + added
-        # All strategies together against the ACCOUNT's equity (found by the demo: against one
-        # strategy's allocation the cap was 3 x 4,000 instead of 3 x 10,000).
+        # All strategies together against the ACCOUNT's equity: the cap is on what the whole account
+        # holds, so measuring it against one strategy's allocation would shrink it to that share.
         account_equity = self._capital.equity(marks)
         cap = account_equity * cfg.max_total_exposure
         if exposure > cap:

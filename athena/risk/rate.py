@@ -56,10 +56,10 @@ class WindowCounter:
 def order_rate_counters(
     redis: Any, keys: Keys, window_s: float = 60.0, clock: Callable[[], float] | None = None
 ) -> Callable[[str], Counter]:
-    """strategy -> its orders-per-window counter at keys.counter("orders_per_min:{strategy}")."""
+    """strategy -> its orders-per-window counter at keys.order_rate(strategy)."""
 
     def make(strategy: str) -> Counter:
-        key = keys.counter(f"orders_per_min:{strategy}")
+        key = keys.order_rate(strategy)
         if clock is None:
             return RateCounter(redis, key, window_s)
         return WindowCounter(redis, key, window_s, clock)

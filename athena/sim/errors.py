@@ -1,4 +1,4 @@
-"""OKX error codes and messages the simulator returns (OKX_FACTS §9)."""
+"""OKX error codes and messages the simulator returns (OKX API v5 docs, "Error Code")."""
 
 from __future__ import annotations
 

@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from athena.domain.money import ZERO
 from athena.sim.util import rnd, s
 
-ZERO = Decimal(0)
 Level = tuple[Decimal, Decimal, int]  # px, sz (contracts), number of orders
 
 

@@ -34,7 +34,7 @@ from athena.sim.ws import WsHub
 log = logging.getLogger("athena.sim")
 T = TypeVar("T")
 HTTP400 = {"50000", "50002", "50014", "50015", "50016", "51000"}
-# Requests that honour OKX's `expTime` header (OKX_FACTS §2: place, batch-place, amend, batch-amend).
+# Requests that honour OKX's `expTime` header (API v5 docs: place, batch-place, amend, batch-amend).
 EXP_TIME_PATHS = frozenset({"/api/v5/trade/order", "/api/v5/trade/batch-orders", "/api/v5/trade/amend-order",
                             "/api/v5/trade/amend-batch-orders"})
 

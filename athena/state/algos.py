@@ -6,16 +6,17 @@ from redis import Redis
 
 from athena.domain.enums import AlgoState
 from athena.domain.orders import AlgoOrder
+from athena.state.indexes import prune_index
 from athena.state.keys import Keys
-from athena.state.orders import DEFAULT_RETENTION_S
 from athena.state.records import algo_from_hash, algo_to_hash, decode
+from athena.state.retention import ORDER_RETENTION_S
 from athena.state.scripts import LuaScript, s
 
 _UPDATE = LuaScript.from_package("algo_update.lua")
 
 
 class AlgoStore:
-    def __init__(self, redis: Redis, keys: Keys, retention_s: float = DEFAULT_RETENTION_S) -> None:
+    def __init__(self, redis: Redis, keys: Keys, retention_s: float = ORDER_RETENTION_S) -> None:
         self.redis = redis
         self.keys = keys
         self.retention_ms = max(0, int(retention_s * 1000))  # finished stops leave Redis after this
@@ -71,6 +72,10 @@ class AlgoStore:
             pipe.hgetall(self.keys.algo(cl))
         out = [algo_from_hash(decode(raw)) for raw in pipe.execute() if raw]
         return [a for a in out if instId is None or a.instId == instId]
+
+    def prune_index(self) -> int:
+        """Drop algoId index entries whose stop has expired; returns how many (athena.prune_indexes)."""
+        return prune_index(self.redis, self.keys.algo_id_index, self.keys.algo)
 
 
 def _state_fields(state: AlgoState, algoId: str | None, uTime: int) -> dict[str, str]:

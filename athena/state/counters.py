@@ -1,6 +1,7 @@
 """Counters shared by every process: a sliding-window rate counter, a circuit breaker and a job's
-exponential backoff (rule 7). They use Redis's clock (TIME) so processes with skewed clocks agree;
-the breaker and the backoff take an injected clock instead where a caller must control time."""
+exponential backoff (rule 7, docs/DESIGN_RULES.md). They use Redis's clock (TIME) so processes with
+skewed clocks agree; the breaker and the backoff take an injected clock instead where a caller must
+control time."""
 
 from __future__ import annotations
 

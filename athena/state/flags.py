@@ -3,8 +3,8 @@ at once with the rest of a pre-trade decision's reads.
 
 A switch is a Flag: a key that exists, or a field that exists in a hash. `is_set` asks Redis,
 unless the current thread is inside `known(...)`, whose values were read in the same atomic round
-trip as the decision's other numbers (CapitalCommander.consistent_view): an entry decision used to
-pay two extra round trips (~0.25 ms each here, ~0.5 ms after an idle second) just for these.
+trip as the decision's other numbers (CapitalCommander.consistent_view), so an entry decision pays no
+round trip of its own for them.
 """
 
 from __future__ import annotations

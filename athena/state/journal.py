@@ -152,8 +152,8 @@ class Journal:
             except OperationalError as exc:
                 if "already exists" not in str(exc) or attempt == 2:
                     raise
-        # Built once and executed with parameters: a statement built per call with .values(...) was
-        # re-compiled every time (~1 ms per write, 10x the SQLite work, on the dispatcher thread).
+        # Built once and executed with parameters: a statement built per call with .values(...) is
+        # compiled again on every write, several times the SQLite work, and the dispatcher writes here.
         self._upsert_order = _upsert_order_stmt()
         self._insert_fill = insert(FillRow.__table__).on_conflict_do_nothing(index_elements=["fill_key"])  # type: ignore[attr-defined]
         self._insert_funding = insert(FundingRow.__table__).on_conflict_do_nothing(index_elements=["billId"])  # type: ignore[attr-defined]

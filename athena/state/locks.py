@@ -1,4 +1,5 @@
-"""Locks that expire (DESIGN rule 6) and a single-writer lease with a fencing token (rule 8)."""
+"""Locks that expire (rule 6, docs/DESIGN_RULES.md) and a single-writer lease with a fencing token
+(rule 8)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
--- Record a new order atomically; a redelivered task finds it already there (DESIGN rule 8).
+-- Record a new order atomically; a redelivered task finds it already there (rule 8, docs/DESIGN_RULES.md).
 -- With a queued message (the placement task, as the broker's list holds it), the order and its
 -- message are written together: an order recorded as sent was sent, and a duplicate queues nothing.
 -- KEYS: 1 order hash, 2 ordId->clOrdId index hash, 3 working-orders set, 4 queue list (only read

@@ -1,4 +1,4 @@
--- Apply one order update atomically (DESIGN.md rule 2).
+-- Apply one order update atomically (rule 2, docs/DESIGN_RULES.md).
 -- Never lowers the state rank (terminal states are final) nor accFillSz; avgPx and fee always
 -- belong to the stored accFillSz. Numbers arrive and are stored as decimal strings; Lua doubles
 -- are used only to COMPARE them (exact for <= 15 significant digits). Python does the arithmetic.

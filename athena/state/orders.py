@@ -1,5 +1,5 @@
-"""OrderStore: every order in Redis under its clOrdId from the moment it is created (DESIGN rule 1),
-and every update applied by one Lua script that never goes backwards (rule 2)."""
+"""OrderStore: every order in Redis under its clOrdId from the moment it is created, and every update
+applied by one Lua script that never goes backwards (rules 1 and 2, docs/DESIGN_RULES.md)."""
 
 from __future__ import annotations
 
@@ -15,8 +15,10 @@ from redis import Redis
 from athena.domain.enums import TERMINAL_RANK, OrderState
 from athena.domain.money import ZERO, D
 from athena.domain.orders import Order, OrderUpdate
+from athena.state.indexes import prune_index
 from athena.state.keys import Keys
 from athena.state.records import dec, decode, external_order_hash, opt_dec, order_from_hash, order_to_hash
+from athena.state.retention import ORDER_RETENTION_S
 from athena.state.scripts import LuaScript, s
 
 log = logging.getLogger(__name__)
@@ -102,7 +104,7 @@ class OutboxEntry:
     def fee(self) -> Decimal:
         """This delta's fee: the update's fillFee when it describes exactly this delta, else the rise
         of the cumulative fee (a REST query or a push that covers several trades has no per-trade
-        fee: taking 0 there lost taker fees from capital, found by the chaos soak), else 0."""
+        fee: taking 0 there would leave those trades' fees out of capital), else 0."""
         if not self.fill:
             return ZERO
         if self.fill_fee is not None and self.fill_sz_hint == self.fill_sz:
@@ -187,15 +189,10 @@ def _average_delta_px(acc0: Decimal, avg0: Decimal, acc1: Decimal, avg1: Decimal
         return px.quantize(Decimal(1).scaleb(exp - EXTRA_PX_DIGITS))
 
 
-# Finished orders stay in Redis this long (late reports still find them; the journal keeps them for good).
-# Far beyond Celery's redelivery window, so a redelivered placement always finds its order.
-DEFAULT_RETENTION_S = 7 * 24 * 3600
-
-
 class OrderStore:
     """Orders of one account in Redis. Safe to share across threads and processes."""
 
-    def __init__(self, redis: Redis, keys: Keys, retention_s: float = DEFAULT_RETENTION_S) -> None:
+    def __init__(self, redis: Redis, keys: Keys, retention_s: float = ORDER_RETENTION_S) -> None:
         self.redis = redis
         self.keys = keys
         self.retention_ms = max(0, int(retention_s * 1000))
@@ -325,22 +322,9 @@ class OrderStore:
         out.sort(key=lambda o: (o.cTime, o.clOrdId))
         return out
 
-    def prune_index(self, batch: int = 500) -> int:
-        """Drop ordId index entries whose order has expired; returns how many. Run now and then (beat)."""
-        removed, cursor = 0, 0
-        for _ in range(100_000):  # bounded: HSCAN ends when the cursor returns to 0
-            cursor, entries = self.redis.hscan(self.keys.ord_id_index, cursor, count=batch)
-            pairs = [(s(o), s(c)) for o, c in entries.items()]
-            if pairs:
-                pipe = self.redis.pipeline(transaction=False)
-                for _o, cl in pairs:
-                    pipe.exists(self.keys.order(cl))
-                gone = [o for (o, _c), alive in zip(pairs, pipe.execute(), strict=True) if not alive]
-                if gone:
-                    removed += int(self.redis.hdel(self.keys.ord_id_index, *gone))
-            if int(cursor) == 0:
-                break
-        return removed
+    def prune_index(self) -> int:
+        """Drop ordId index entries whose order has expired; returns how many (athena.prune_indexes)."""
+        return prune_index(self.redis, self.keys.ord_id_index, self.keys.order)
 
     def set_reason(self, clOrdId: str, reason: str) -> None:
         """Annotate an order (why it was rejected/cancelled); does not touch its state."""

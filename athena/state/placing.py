@@ -18,8 +18,6 @@ from athena.domain import OrderRequest
 from athena.state.keys import Keys
 from athena.state.scripts import LuaScript, s
 
-PAUSE_KV = "strategy_pause"  # athena.strategies.pause.KV_NAME: a hash of paused strategies
-
 _BEGIN = LuaScript.from_package("place_begin.lua")
 
 
@@ -46,7 +44,7 @@ class PlaceStart:
 
 
 def placing_marker(keys: Keys, clOrdId: str) -> str:
-    return keys.kv(f"placing:{clOrdId}")
+    return keys.placing(clOrdId)
 
 
 def begin_placement(
@@ -58,7 +56,7 @@ def begin_placement(
     token, state, first, halted, reserved_by, reserved_sz, paused = _BEGIN(
         redis,
         [keys.lease("placement"), keys.fence("placement"), keys.order(clOrdId), placing_marker(keys, clOrdId), keys.halt,
-         keys.reservation(clOrdId), keys.kv(PAUSE_KV)],
+         keys.reservation(clOrdId), keys.strategy_pause],
         [owner, lease_ttl_ms, now_ms, marker_ttl_s, strategy],
     )  # fmt: skip
     if not int(token):

@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from athena.state.keys import worker_registry
 from athena.state.scripts import LuaScript, s
 
 HEARTBEAT_S = 5.0
@@ -51,10 +52,6 @@ for _, key in ipairs(KEYS) do
 end
 return {}
 """, "worker_claim")
-
-
-def registry_key(queue: str) -> str:
-    return f"athena:workers:{queue}"
 
 
 def identity_of(settings: Any) -> dict[str, str]:
@@ -126,16 +123,16 @@ class WorkerRegistry:
         ident = _identity_text(identity)
         entry = json.dumps({"identity": ident, **identity, "role": role, "host": socket.gethostname(), "pid": os.getpid(),
                             "ts": now, "started": started_ms or now})  # fmt: skip
-        out = _CLAIM(self._r, [registry_key(q) for q in queues], [node, ident, entry, now, FRESH_MS, _KEY_TTL_MS])
+        out = _CLAIM(self._r, [worker_registry(q) for q in queues], [node, ident, entry, now, FRESH_MS, _KEY_TTL_MS])
         if out:
             key, other_node, raw = s(out[0]), s(out[1]), s(out[2])
-            queue = key.removeprefix(registry_key(""))
+            queue = key.removeprefix(worker_registry(""))
             raise QueueConflict(queue, WorkerEntry.parse(queue, other_node, raw), raw)
 
     def release(self, queues: Iterable[str], node: str) -> None:
         pipe = self._r.pipeline(transaction=False)
         for q in queues:
-            pipe.hdel(registry_key(q), node)
+            pipe.hdel(worker_registry(q), node)
         pipe.execute()
 
     def entries(self, queues: Iterable[str], include_stale: bool = False) -> list[WorkerEntry]:
@@ -143,7 +140,7 @@ class WorkerRegistry:
         queues = list(queues)
         pipe = self._r.pipeline(transaction=False)
         for q in queues:
-            pipe.hgetall(registry_key(q))
+            pipe.hgetall(worker_registry(q))
         now = self._now_ms()
         out: list[WorkerEntry] = []
         for q, fields in zip(queues, pipe.execute(), strict=True):

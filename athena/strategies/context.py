@@ -17,12 +17,11 @@ from typing import Any, Protocol
 
 from athena.bus import EventBus, EventType
 from athena.domain import Instrument, Order, OrderRequest, OrderState, OrdType, PosSide, Side, TdMode
+from athena.domain.money import ZERO
 from athena.oms.stops import stop_id_for
 from athena.risk.gate import CapitalLike, PreTradeLike, check_and_reserve
 from athena.state.flags import Flag
 from athena.strategies.clock import Clock, TtlLockLike
-
-ZERO = Decimal(0)
 
 
 class OrderManagerLike(Protocol):

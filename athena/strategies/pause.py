@@ -16,11 +16,8 @@ from typing import Any
 
 from athena.state.flags import Flag, is_set
 from athena.state.keys import Keys
-from athena.state.placing import PAUSE_KV
 
 log = logging.getLogger(__name__)
-
-KV_NAME = PAUSE_KV
 
 
 def _s(v: Any) -> str:
@@ -30,7 +27,7 @@ def _s(v: Any) -> str:
 class StrategyPause:
     def __init__(self, redis: Any, keys: Keys, clock: Callable[[], float] = time.time) -> None:
         self._r = redis
-        self._key = keys.kv(KV_NAME)
+        self._key = keys.strategy_pause
         self._clock = clock
 
     def pause(self, strategy: str, reason: str = "manual pause", who: str = "operator") -> bool:
@@ -69,7 +66,7 @@ def set_paused(settings: Any, strategy: str, paused: bool, reason: str = "manual
     known = sorted(s.name for s in settings.strategies)
     if strategy not in known:
         raise ValueError(f"unknown strategy {strategy!r} (configured: {', '.join(known) or 'none'})")
-    from athena.engine import redis_from_settings
+    from athena.wiring import redis_from_settings
 
     client = redis_from_settings(settings)
     try:

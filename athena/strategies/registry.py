@@ -123,7 +123,7 @@ def ledger_position(positions: Any) -> Callable[[str], Decimal | None]:
 
 
 def redis_locks(redis: Any, keys: Any) -> LockFactory:
-    """Production close locks: Redis SET NX PX keys under keys.lock(name) (DESIGN rule 6)."""
+    """Production close locks: Redis SET NX PX keys under keys.lock(name) (rule 6, docs/DESIGN_RULES.md)."""
     from athena.state.locks import TtlLock
 
     def make(name: str, ttl_ms: int) -> TtlLock:

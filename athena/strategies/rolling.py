@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-ZERO = Decimal(0)
+from athena.domain.money import ZERO
 
 
 class RollingSum:

@@ -16,6 +16,7 @@ from typing import Literal
 from pydantic import Field
 
 from athena.domain import BookTop, Fill, OrderState, Position, Side, Tick
+from athena.domain.money import ZERO
 from athena.strategies.base import BaseStrategy, OrderEvent, StrategyParams
 from athena.strategies.clock import TtlLockLike
 from athena.strategies.context import StrategyContext
@@ -23,7 +24,6 @@ from athena.strategies.rolling import RollingSum, TradeFlow
 
 log = logging.getLogger(__name__)
 
-ZERO = Decimal(0)
 BPS = Decimal(10_000)
 
 

@@ -238,12 +238,12 @@ class Soak:
 
     # -- the run -------------------------------------------------------------------------------
     def run(self) -> Report:
-        from athena.engine import Engine
+        from athena.wiring import account
 
         t_start = time.monotonic()
         with self.stack:
             settings = self.stack.settings()
-            self.engine = Engine(settings, role="cli")
+            self.engine = account(settings)
             self.admin("faults", BACKGROUND)
             mon = threading.Thread(target=self._monitor, name="chaos-monitor", daemon=True)
             mon.start()
@@ -335,11 +335,13 @@ class Soak:
         self.r.checks["no_stuck_lock"] += 1
 
     def _ledger_diff(self) -> dict[str, Any]:
+        from athena.wiring import ledger_view
+
         eng = self.engine
         s = self.stack.sim_admin("state", timeout=5)
         ex = {(p["instId"], p.get("posSide") or "net"): Decimal(p["pos"] or "0") for p in s["positions"]}
         ex = {k: v for k, v in ex.items() if v != 0}
-        led = {(k[0], str(k[1])): e.sz for k, e in eng.positions.ledger().items() if e.sz != 0}
+        led = {(k[0], str(k[1])): e.sz for k, e in ledger_view(eng).ledger().items() if e.sz != 0}
         # long/short ledgers are signed (short negative) while the exchange's pos is positive in long_short_mode
         led = {k: (-v if k[1] == "short" and v < 0 else v) for k, v in led.items()}
         return {f"{k}": (str(ex.get(k, ZERO)), str(led.get(k, ZERO))) for k in set(ex) | set(led) if ex.get(k, ZERO) != led.get(k, ZERO)}
@@ -348,8 +350,8 @@ class Soak:
         """Every exchange fill journaled exactly once: per order, the journal's fill sizes add up to the
         exchange's (a duplicate journal row or a missed fill breaks the sum)."""
         from athena.okx.rest import OkxRestGateway
+        from athena.state.journal import Journal
 
-        eng = self.engine
         gw = OkxRestGateway(self.stack.settings())
         ex_by_ord: dict[str, Decimal] = defaultdict(lambda: ZERO)
         self.ex_pnl: dict[str, Decimal] = defaultdict(lambda: ZERO)  # by clOrdId: fillPnl + fee, for diagnosis
@@ -372,7 +374,11 @@ class Soak:
             after = rows[-1]["billId"]
         gw.close()
         self.r.fills_exchange = n
-        jr = eng.journal.fills()
+        journal = Journal(self.stack.settings().db_url)
+        try:
+            jr = journal.fills()
+        finally:
+            journal.close()
         self.r.fills_journal = len(jr)
         keys = Counter(f.fill_key for f in jr)
         dups = [k for k, c in keys.items() if c > 1]

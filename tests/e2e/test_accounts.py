@@ -78,7 +78,7 @@ def test_two_accounts_share_one_broker_without_cross_talk(tmp_path: Path) -> Non
             # each beat drives its own orders worker against its own exchange: the dead-man's switch
             # armed on both simulators, and a reconcile recorded in each account's namespace
             def beat_ran(s: Stack) -> bool:
-                last = s.redis().get(Keys(s.env_name, s.account).kv("last_reconcile"))
+                last = s.redis().get(Keys(s.env_name, s.account).last_reconcile)
                 return bool(s.sim_admin("state")["cancelAllAfter"]) and last is not None
 
             assert wait_until(lambda: beat_ran(a) and beat_ran(b), 60, interval=0.5)

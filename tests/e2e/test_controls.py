@@ -178,7 +178,7 @@ def test_a_flatten_no_worker_took_never_runs_later(tmp_path: Path) -> None:
         keys = Keys(stack.env_name, stack.account)
         assert _open_positions(stack) == {BTC: "2"}, "a flatten nobody was waiting for ran"
         assert HaltSwitch(stack.redis(), keys).state() is None, "a withdrawn flatten halted the account"
-        assert stack.redis().llen(keys.kv("halt_history")) == 0
+        assert stack.redis().llen(keys.halt_history) == 0
         log = (tmp_path / "logs" / "orders.log").read_text()
         assert "FLATTEN" not in log, log[-3000:]
 

@@ -107,10 +107,11 @@ def _rest_entry(stack: Stack, cl: str) -> None:
     from athena.engine import Engine
     from athena.ops import placement
     from athena.ops.local_sender import InProcessSender
+    from athena.wiring import account, orders_engine
 
     settings = stack.settings()
     engine: Engine | None = None
-    engine = Engine(settings, role="orders", sender=InProcessSender(lambda: engine))  # type: ignore[arg-type,return-value]
+    engine = orders_engine(account(settings), InProcessSender(lambda: engine))  # type: ignore[arg-type,return-value]
     try:
         bid = Decimal(stack.sim_admin("state")["markets"][BTC]["bid"])
         engine.marks.set(BTC, bid)

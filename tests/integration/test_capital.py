@@ -264,16 +264,6 @@ def test_keys_are_namespaced(redis_client: Any, cap: CapitalCommander, keys: Key
     assert names and all(n.startswith(keys.prefix) for n in names)
 
 
-def test_sweep_releases_reservations_of_orders_no_longer_working(cap: CapitalCommander) -> None:
-    for cl in ("w1", "w2", "w3"):
-        cap.reserve("alpha", cl, D(10), sz=D(1))
-    cap.on_fill(fill("w3", Side.BUY, "1", "100", "1", "0"), BTC)  # fully filled: already closed
-    working = {"w1"}
-    assert cap.sweep(lambda cl: cl in working) == {"w2": D(10)}
-    assert cap.open_reservations() == ["w1"] and cap.reserved("alpha") == D(10)
-    assert cap.sweep(lambda cl: cl in working) == {}
-
-
 def test_concurrent_releases_of_different_orders_never_lose_an_update(
     redis_url: str, redis_client: Any
 ) -> None:
@@ -412,7 +402,7 @@ def test_a_cancel_racing_the_final_fill_or_another_process_releases_once_and_rep
         else:
             assert stream.release("e3") == D("1666.59976")
 
-    orders = CapitalCommander(InterleavingRedis(redis.Redis.from_url(redis_url), cap._k_strat("alpha"), winner),
+    orders = CapitalCommander(InterleavingRedis(redis.Redis.from_url(redis_url), keys.capital_strategy("alpha"), winner),
                               keys, make_settings())
     with caplog.at_level(logging.ERROR, logger="athena.oms.capital"):
         assert orders.release("e3") == 0  # the loser releases nothing
@@ -421,11 +411,11 @@ def test_a_cancel_racing_the_final_fill_or_another_process_releases_once_and_rep
     assert cap.errors().clamps == 0
 
 
-def test_a_clamp_is_a_counted_error_with_its_details(cap: CapitalCommander, redis_client: Any) -> None:
+def test_a_clamp_is_a_counted_error_with_its_details(cap: CapitalCommander, keys: Keys, redis_client: Any) -> None:
     """A release that really would take reserved below zero (its margin was already taken out by
     something else) is clamped, and counted with what happened, in the same transaction."""
     assert cap.reserve("alpha", "c1", D(300), sz=D(1)).ok
-    redis_client.hset(cap._k_strat("alpha"), "reserved", "100")  # 200 of c1's margin gone elsewhere
+    redis_client.hset(keys.capital_strategy("alpha"), "reserved", "100")  # 200 of c1's margin gone elsewhere
     assert cap.audit() == [{"strategy": "alpha", "reserved": "100", "held": "300"}]
     assert cap.release("c1") == D(300)
     assert cap.reserved("alpha") == 0

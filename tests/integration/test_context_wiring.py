@@ -1,5 +1,5 @@
 """One builder makes every strategy's context: the context the stream worker wires (StreamService.build
-over a real Engine, as live, demo and sim run it) sizes and refuses entries exactly as the backtest's
+over the Engine athena.wiring builds, as live, demo and sim run it) sizes and refuses entries exactly as the backtest's
 does, capped by the strategy's max_position and by its free allocation."""
 
 from __future__ import annotations
@@ -16,12 +16,12 @@ import pytest
 from athena.backtest.engine import Backtest
 from athena.config import RiskProfileSettings, StrategySettings, load_settings
 from athena.domain.codec import to_json
-from athena.engine import Engine
 from athena.oms.capital import CapitalCommander
 from athena.oms.sender import RecordingSender
 from athena.sim.instruments import default_instruments
 from athena.strategies.context import StrategyContext
 from athena.stream_service import StreamService
+from athena.wiring import account, stream_engine
 
 BTC = "BTC-USDT-SWAP"
 PX, STOP = D("100000.0"), D("99000.0")  # one contract (0.01 BTC) is 1000 USDT: margin 333.33 at leverage 3
@@ -46,10 +46,11 @@ def wired(request: pytest.FixtureRequest, redis_client: Any, redis_url: str, tmp
            "ATHENA_DB_URL": f"sqlite:///{tmp_path / 'athena.db'}"}
     settings = load_settings(env="test", environ=env, dotenv=False)
     settings = settings.model_copy(update={"strategies": [STRATEGY], "symbols": [BTC], "total_capital": D(10_000)})
-    engine = Engine(settings, role="stream", sender=RecordingSender())
+    acct = account(settings)
     rows = [to_json(si.inst) for si in default_instruments()]  # the instrument cache the engine reads first
-    redis_client.set(engine.keys.kv("instruments"), orjson.dumps(rows))
-    svc = StreamService(settings, engine.sender, engine=engine)
+    redis_client.set(acct.keys.instruments, orjson.dumps(rows))
+    engine = stream_engine(acct, RecordingSender())
+    svc = StreamService(engine)
     svc.build()  # the stream worker's wiring; its WebSocket gateways are built, never started
     try:
         yield Wired(svc.strategies[0].ctx, engine.capital)

@@ -20,6 +20,7 @@ from athena.ops import stops as stop_ops
 from athena.ops.direct_stops import DEGRADED_S, DirectStopSender
 from athena.sim.faults import Rule
 from athena.sim.server import SimServer
+from athena.wiring import account, orders_engine
 from tests.waiting import wait_for
 
 BTC = "BTC-USDT-SWAP"
@@ -38,7 +39,7 @@ def sim() -> Iterator[SimServer]:
 def engine(sim: SimServer, redis_url: str, tmp_path: Path) -> Iterator[Engine]:
     env = {"ATHENA_ENV": "test", "REDIS_URL": redis_url, "ATHENA_DB_URL": f"sqlite:///{tmp_path / 'j.db'}",
            "ATHENA_ACCOUNT": f"direct{next(_accounts)}", "OKX_REST_URL": sim.url}
-    eng = Engine(load_settings(env="test", environ=env, dotenv=False), role="orders", sender=RecordingSender())
+    eng = orders_engine(account(load_settings(env="test", environ=env, dotenv=False)), RecordingSender())
     try:
         yield eng
     finally:

@@ -34,6 +34,7 @@ from athena.domain import OrderRequest, OrdType, Position, Side
 from athena.ops.direct_stops import DirectStopSender
 from athena.sim.server import SimServer
 from athena.stream_service import StreamService
+from athena.wiring import account, stream_engine
 from workers import tasks
 from workers.sender import CelerySender
 
@@ -126,8 +127,9 @@ def start_stack(redis_url: str, tmp_path: Path, celery_app: Celery, lose_positio
     tasks.reset_engine()  # the worker's tasks use these settings
     traced = TracedSender(CelerySender(celery_app))
     sender = DirectStopSender(traced)  # type: ignore[arg-type]
-    service = StreamService(settings, sender)
-    sender.bind(lambda: service.engine)
+    engine = stream_engine(account(settings), sender)
+    sender.bind(lambda: engine)
+    service = StreamService(engine)
     stack = Stack(sim, settings, service, traced)
     lock = threading.Lock()
 

@@ -17,15 +17,21 @@ from athena.config import Settings, get_settings, load_settings, set_settings
 from athena.domain import Fill, PosSide, Side
 from athena.engine import Engine
 from athena.oms.capital import UNASSIGNED
-from athena.ops.funding import CURSOR_KEY, book_funding
+from athena.ops.funding import book_funding
 from athena.sim.client import SimClient
 from athena.sim.server import SimServer
+from athena.wiring import account, orders_engine
 from tests.waiting import wait_for
 from workers import tasks
 
 _accounts = itertools.count(1)
 BTC, ETH = "BTC-USDT-SWAP", "ETH-USDT-SWAP"
 _fills = itertools.count(1)
+
+
+class NoSender:
+    def __getattr__(self, name: str) -> Any:
+        raise AssertionError(f"unexpected send: {name}")
 
 
 @dataclass
@@ -35,7 +41,7 @@ class Funded:
     settings: Settings
 
     def engine(self) -> Engine:
-        return Engine(self.settings, role="cli")
+        return orders_engine(account(self.settings), NoSender())
 
     def bills(self) -> list[dict[str, Any]]:
         return [b for b in list(self.sim.exchange.bills) if b["type"] == "8"]
@@ -78,7 +84,7 @@ def test_each_bill_is_booked_once_across_runs_restarts_and_a_lost_cursor(funded:
         first = book_funding(eng)
         assert len(first.booked) >= 3 and first.already == 0 and first.total < 0
         again = book_funding(eng)  # a repeated run: only bills charged since
-        cursor = int(eng.redis.get(eng.keys.kv(CURSOR_KEY)))
+        cursor = int(eng.redis.get(eng.keys.funding_cursor))
         assert eng.capital.funding() == sim_total(funded.bills(), cursor) == first.total + again.total
     finally:
         eng.close()
@@ -88,7 +94,7 @@ def test_each_bill_is_booked_once_across_runs_restarts_and_a_lost_cursor(funded:
         wait_for(lambda: len(funded.bills()) >= 5, 20, "two more funding charges")
         funded.admin.admin("funding", {"interval_s": 0})  # no more charges: the totals can be final
         book_funding(restarted)
-        restarted.redis.delete(restarted.keys.kv(CURSOR_KEY))  # a lost cursor re-reads the week
+        restarted.redis.delete(restarted.keys.funding_cursor)  # a lost cursor re-reads the week
         lost = book_funding(restarted)
         assert lost.booked == [] and lost.already == len(funded.bills())
         total = sim_total(funded.bills())

@@ -17,7 +17,6 @@ import pytest
 from athena.config import StrategySettings, load_settings
 from athena.domain import Position, PosSide
 from athena.domain.codec import to_json
-from athena.engine import Engine
 from athena.oms.sender import RecordingSender
 from athena.risk import HaltSwitch
 from athena.risk.liquidation import HOLD, Finding, LiquidationGuard
@@ -26,6 +25,7 @@ from athena.sim.instruments import default_instruments
 from athena.sim.server import SimServer
 from athena.state.keys import Keys
 from athena.stream_service import StreamService
+from athena.wiring import account, stream_engine
 from tests.waiting import wait_for
 
 BTC = "BTC-USDT-SWAP"
@@ -43,9 +43,10 @@ def streaming(redis_url: str, redis_client: Any, tmp_path: Path) -> Iterator[tup
                "OKX_WS_BUSINESS_URL": sim.ws_url("business")}
         settings = load_settings(env="test", environ=env, dotenv=False)
         settings = settings.model_copy(update={"strategies": [QUIET], "symbols": [BTC]})
-        engine = Engine(settings, role="stream", sender=RecordingSender())
-        redis_client.set(engine.keys.kv("instruments"), orjson.dumps([to_json(si.inst) for si in default_instruments()]))
-        svc = StreamService(settings, engine.sender, engine=engine)
+        acct = account(settings)
+        redis_client.set(acct.keys.instruments, orjson.dumps([to_json(si.inst) for si in default_instruments()]))
+        engine = stream_engine(acct, RecordingSender())
+        svc = StreamService(engine)
         svc.start()
         try:
             yield svc, SimClient(sim.url)

@@ -14,11 +14,12 @@ from redis import Redis
 
 from athena.bus import EventType
 from athena.config import Settings, StrategySettings
-from athena.domain import Fill, Order, OrderState, OrderUpdate
+from athena.domain import OrderState, OrderUpdate
 from athena.oms.capital import CapitalCommander
 from athena.oms.stops import stop_id_for
 from athena.procs import wait_until
 from athena.state.journal import Journal
+from athena.wiring import book_capital
 from tests.integration.test_oms_harness import BTC, INST, Oms, entry, make_oms, upd
 
 DEAD = "deadprocess"
@@ -77,17 +78,9 @@ def test_fill_committed_then_crash_is_emitted_exactly_once_by_a_fresh_manager(re
 def test_cancel_committed_then_crash_releases_the_reservation_once(redis_client: Redis) -> None:
     settings = Settings(total_capital=Decimal(10_000), strategies=[StrategySettings(name="s1", instIds=[INST], allocation=Decimal(1))])
 
-    def wire(o: Oms) -> CapitalCommander:  # as athena.engine does
+    def wire(o: Oms) -> CapitalCommander:  # as every role wires it (athena.wiring)
         cap = CapitalCommander(redis_client, o.keys, settings)
-
-        def book(f: Fill) -> None:
-            cap.on_fill(f, BTC)
-
-        def release(order: Order) -> None:
-            cap.release(order.clOrdId)
-
-        o.bus.subscribe(EventType.ORDER_FILLED, book)
-        o.bus.subscribe(EventType.ORDER_CANCELLED, release)
+        book_capital(o.bus, cap, {INST: BTC})
         return cap
 
     before = make_oms(redis_client)

@@ -22,6 +22,7 @@ from athena.config import Settings, StrategySettings
 from athena.domain import Fill, OrderState, OrderUpdate, Position, PosSide, Side
 from athena.oms.capital import CapitalCommander
 from athena.oms.stops import stop_id_for
+from athena.wiring import book_capital
 from tests.integration.test_oms_harness import BTC, INST, Oms, entry, exit_, make_oms, upd
 
 CAPITAL = Settings(total_capital=Decimal(10**9), strategies=[StrategySettings(name="s1", instIds=[INST], allocation=Decimal(1))])
@@ -29,10 +30,8 @@ MARGIN_PER_LOT = Decimal("7.5")
 
 
 def with_capital(o: Oms) -> Oms:
-    """Wire the capital side effects as athena.engine does: fills book, cancels release."""
-    cap = CapitalCommander(o.redis, o.keys, CAPITAL)
-    o.bus.subscribe(EventType.ORDER_FILLED, lambda f: cap.on_fill(f, BTC))
-    o.bus.subscribe(EventType.ORDER_CANCELLED, lambda order: cap.release(order.clOrdId))
+    """The capital side effects, wired as every role wires them (athena.wiring): fills book, cancels release."""
+    book_capital(o.bus, CapitalCommander(o.redis, o.keys, CAPITAL), {INST: BTC})
     return o
 
 

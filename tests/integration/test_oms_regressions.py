@@ -1,5 +1,5 @@
-"""Named regressions for the seed design's incidents (DESIGN.md, "The rules that make the old bugs
-impossible"), each over a real Redis, and a real SQLite journal where the incident touched it."""
+"""Named regressions for the failures the design rules answer (docs/DESIGN_RULES.md), each over a real
+Redis, and a real SQLite journal where the failure touched it."""
 
 from __future__ import annotations
 

@@ -25,6 +25,7 @@ from athena.engine import Engine
 from athena.sim.server import SimServer
 from athena.strategies.context import StrategyContext
 from athena.stream_service import StreamService
+from athena.wiring import account, stream_engine
 from tests.integration.test_tasks import TASK_TIMEOUT
 from tests.waiting import wait_for
 from workers import tasks
@@ -132,8 +133,8 @@ def world(celery_app: Celery, redis_url: str, tmp_path: Path, monkeypatch: pytes
 def decide(world: World, celery_app: Celery) -> Iterator[StrategyContext]:
     """The stream worker's context for scalpbtc (StreamService.build), sending through Celery."""
     sender = CelerySender(celery_app)
-    eng = Engine(get_settings(), role="stream", sender=sender)
-    svc = StreamService(get_settings(), sender, engine=eng)
+    eng = stream_engine(account(get_settings()), sender)
+    svc = StreamService(eng)
     svc.build()
     try:
         yield next(s for s in svc.strategies if s.name == STRATEGY).ctx

@@ -17,7 +17,8 @@ import orjson
 import pytest
 
 from athena.config import Settings, load_settings
-from athena.engine import Engine
+from athena.engine import Account
+from athena.okx.rest import OkxRestGateway
 from athena.ops import preflight_cli
 from athena.ops.preflight import (
     HOLD_MAINTENANCE,
@@ -26,12 +27,13 @@ from athena.ops.preflight import (
     PreflightReport,
     Status,
     load_trade_fee,
+    preflight_account,
     preflight_at_start,
-    preflight_engine,
     watch_venue,
 )
 from athena.sim.client import SimClient
 from athena.sim.server import SimServer
+from athena.wiring import account, load_instruments
 from tests.waiting import wait_for
 
 _accounts = itertools.count(1)
@@ -44,10 +46,11 @@ class Venue:
     admin: SimClient
     env: dict[str, str]
     settings: Settings
-    engine: Engine
+    acct: Account
+    rest: OkxRestGateway
 
     def run(self, fix: bool = True) -> PreflightReport:
-        return preflight_engine(self.engine, fix=fix)
+        return preflight_account(self.acct, self.rest, fix=fix)
 
 
 def check(report: PreflightReport, name: str) -> Any:
@@ -66,12 +69,13 @@ def venue(redis_url: str, tmp_path: Path) -> Iterator[Venue]:
     with SimServer(tick_interval_ms=0, rate_limits=False) as sim:
         env = env_for(sim.url, redis_url, tmp_path)
         settings = load_settings(env="test", environ=env, dotenv=False)
-        eng = Engine(settings, role="cli")
-        eng.rest.limiter.enabled = False  # OKX's limits are the sim's to enforce (off here: system/status is 1 / 5 s)
+        acct, rest = account(settings), OkxRestGateway(settings)
+        rest.limiter.enabled = False  # OKX's limits are the sim's to enforce (off here: system/status is 1 / 5 s)
         try:
-            yield Venue(sim, SimClient(sim.url), env, settings, eng)
+            yield Venue(sim, SimClient(sim.url), env, settings, acct, rest)
         finally:
-            eng.close()
+            rest.close()
+            acct.close()
 
 
 def test_a_healthy_account_passes_and_gets_the_strategies_leverage(venue: Venue) -> None:
@@ -82,10 +86,10 @@ def test_a_healthy_account_passes_and_gets_the_strategies_leverage(venue: Venue)
     assert {"account_mode", "position_mode", "api_key", "ip_binding", f"instrument:{BTC}", f"instrument:{ETH}",
             f"leverage:{BTC}", f"leverage:{ETH}", "fee_tier", "clock", "maintenance"} <= names
     assert venue.sim.exchange.lever_for(BTC, "cross", "net") == D(3)  # set and read back
-    fee = load_trade_fee(venue.engine.redis, venue.engine.keys)
+    fee = load_trade_fee(venue.acct.redis, venue.acct.keys)
     assert fee is not None and fee.rates("USDT") == (D("-0.0002"), D("-0.0005"))
-    assert not venue.engine.halt.is_halted()
-    stored = orjson.loads(venue.engine.redis.get(venue.engine.keys.kv("preflight")))
+    assert not venue.acct.halt.is_halted()
+    stored = orjson.loads(venue.acct.redis.get(venue.acct.keys.preflight_report))
     assert stored["ok"] is True and len(stored["checks"]) == len(report.checks)
 
 
@@ -94,10 +98,10 @@ def test_spot_account_mode_refuses_and_holds_entries_until_fixed(venue: Venue) -
     report = venue.run()
     c = check(report, "account_mode")
     assert not report.ok and c.status is Status.REFUSE and "Spot mode" in c.message and "switch it" in c.message
-    held = venue.engine.halt.holds()[HOLD_PREFLIGHT]
-    assert venue.engine.halt.is_halted() and "Spot mode" in held.reason
+    held = venue.acct.halt.holds()[HOLD_PREFLIGHT]
+    assert venue.acct.halt.is_halted() and "Spot mode" in held.reason
     venue.admin.admin("account", {"acctLv": "2"})
-    assert venue.run().ok and not venue.engine.halt.is_halted()
+    assert venue.run().ok and not venue.acct.halt.is_halted()
 
 
 def test_long_short_mode_is_switched_to_net_when_nothing_is_open(venue: Venue) -> None:
@@ -124,7 +128,7 @@ def test_a_leverage_that_cannot_be_set_refuses(venue: Venue) -> None:
     report = venue.run()
     c = check(report, f"leverage:{BTC}")
     assert c.status is Status.REFUSE and "20x" in c.message and "3x" in c.message and "setting it failed" in c.message
-    assert "leverage" in venue.engine.halt.holds()[HOLD_PREFLIGHT].reason
+    assert "leverage" in venue.acct.halt.holds()[HOLD_PREFLIGHT].reason
 
 
 def test_check_mode_changes_nothing(venue: Venue) -> None:
@@ -141,12 +145,12 @@ def test_a_suspended_instrument_refuses(venue: Venue) -> None:
 
 
 def test_changed_specs_warn_and_replace_the_cache(venue: Venue) -> None:
-    _ = venue.engine.instruments  # cached in Redis, as the workers do
+    load_instruments(venue.acct, venue.rest)  # cached in Redis, as the workers do
     venue.admin.admin("instrument", {"instId": BTC, "lotSz": "0.1"})
     report = venue.run()
     c = check(report, f"instrument:{BTC}")
     assert report.ok and c.status is Status.WARN and "lotSz 0.01 -> 0.1" in c.message
-    rows = {r["instId"]: r for r in orjson.loads(venue.engine.redis.get(venue.engine.keys.kv("instruments")))}
+    rows = {r["instId"]: r for r in orjson.loads(venue.acct.redis.get(venue.acct.keys.instruments))}
     assert D(rows[BTC]["lotSz"]) == D("0.1") and D(rows[ETH]["lotSz"]) == D("0.01")
     assert check(venue.run(), f"instrument:{BTC}").status is Status.OK  # the cache now agrees
 
@@ -174,31 +178,31 @@ def test_clock_skew_warns_then_refuses(venue: Venue) -> None:
 def test_maintenance_within_the_hour_holds_entries_until_it_ends(venue: Venue) -> None:
     venue.admin.admin("system-status", {"begin_in_s": 7200, "duration_s": 600})  # in two hours: nothing yet
     c = check(venue.run(), "maintenance")
-    assert c.status is Status.OK and "Next OKX maintenance" in c.message and not venue.engine.halt.is_halted()
+    assert c.status is Status.OK and "Next OKX maintenance" in c.message and not venue.acct.halt.is_halted()
     venue.admin.admin("system-status", {"clear": True, "begin_in_s": 1800, "duration_s": 600})
     report = venue.run()
     c = check(report, "maintenance")
     assert report.ok and c.status is Status.WARN and "entries are paused" in c.message
-    assert set(venue.engine.halt.holds()) == {HOLD_MAINTENANCE}
+    assert set(venue.acct.halt.holds()) == {HOLD_MAINTENANCE}
     # under way, ending in a moment: beat's watch_venue lifts the hold once it has ended
     venue.admin.admin("system-status", {"clear": True, "begin_in_s": -1, "duration_s": 3})
-    assert watch_venue(venue.engine)["maintenance"] is True and venue.engine.halt.is_halted()
-    wait_for(lambda: watch_venue(venue.engine)["maintenance"] is False, 15, "the maintenance to end")
-    assert not venue.engine.halt.is_halted()
+    assert watch_venue(venue.acct, venue.rest)["maintenance"] is True and venue.acct.halt.is_halted()
+    wait_for(lambda: watch_venue(venue.acct, venue.rest)["maintenance"] is False, 15, "the maintenance to end")
+    assert not venue.acct.halt.is_halted()
 
 
 def test_maintenance_of_other_services_or_environments_is_ignored(venue: Venue) -> None:
     venue.admin.admin("system-status", {"begin_in_s": 60, "duration_s": 600, "serviceType": "7"})  # trading bots
     venue.admin.admin("system-status", {"begin_in_s": 60, "duration_s": 600, "env": "2"})  # demo trading
-    assert check(venue.run(), "maintenance").status is Status.OK and not venue.engine.halt.is_halted()
+    assert check(venue.run(), "maintenance").status is Status.OK and not venue.acct.halt.is_halted()
 
 
 def test_watch_venue_reruns_the_preflight_while_refused(venue: Venue) -> None:
     venue.admin.admin("account", {"acctLv": "1"})
-    assert preflight_at_start(venue.engine) is not None and venue.engine.halt.is_halted()
-    assert watch_venue(venue.engine)["preflight"] == "refused"
+    assert preflight_at_start(venue.acct, venue.rest) is not None and venue.acct.halt.is_halted()
+    assert watch_venue(venue.acct, venue.rest)["preflight"] == "refused"
     venue.admin.admin("account", {"acctLv": "3"})  # the operator switched the mode in OKX
-    assert watch_venue(venue.engine)["preflight"] == "ok" and not venue.engine.halt.is_halted()
+    assert watch_venue(venue.acct, venue.rest)["preflight"] == "ok" and not venue.acct.halt.is_halted()
 
 
 def closed_port() -> int:
@@ -211,14 +215,16 @@ def closed_port() -> int:
 
 def test_okx_unreachable_is_down_and_holds_at_start(redis_url: str, tmp_path: Path) -> None:
     env = env_for(f"http://127.0.0.1:{closed_port()}", redis_url, tmp_path)
-    eng = Engine(load_settings(env="test", environ=env, dotenv=False), role="cli")
+    settings = load_settings(env="test", environ=env, dotenv=False)
+    acct, rest = account(settings), OkxRestGateway(settings)
     try:
         with pytest.raises(PreflightDown, match="did not answer"):
-            preflight_engine(eng)
-        assert preflight_at_start(eng) is None
-        assert "could not run" in eng.halt.holds()[HOLD_PREFLIGHT].reason
+            preflight_account(acct, rest)
+        assert preflight_at_start(acct, rest) is None
+        assert "could not run" in acct.halt.holds()[HOLD_PREFLIGHT].reason
     finally:
-        eng.close()
+        rest.close()
+        acct.close()
 
 
 def cli(monkeypatch: pytest.MonkeyPatch, env: dict[str, str], *argv: str) -> int:

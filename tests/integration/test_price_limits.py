@@ -21,6 +21,7 @@ from athena.ops import stops as stop_ops
 from athena.ops.price_band import PriceBands
 from athena.sim.client import SimClient
 from athena.sim.server import SimServer
+from athena.wiring import account, orders_engine
 
 BTC = "BTC-USDT-SWAP"
 _accounts = itertools.count(1)
@@ -40,7 +41,7 @@ def banded(redis_url: str, tmp_path: Path) -> Iterator[tuple[Engine, SimClient, 
         admin.admin("price-limit", {"instId": BTC, "buyLmt": str(BUY_LMT), "sellLmt": str(SELL_LMT)})
         env = {"ATHENA_ENV": "test", "REDIS_URL": redis_url, "ATHENA_DB_URL": f"sqlite:///{tmp_path / 'j.db'}",
                "ATHENA_ACCOUNT": f"band{next(_accounts)}", "OKX_REST_URL": sim.url}
-        eng = Engine(load_settings(env="test", environ=env, dotenv=False), role="orders", sender=NoSender())
+        eng = orders_engine(account(load_settings(env="test", environ=env, dotenv=False)), NoSender())
         try:
             yield eng, admin, sim
         finally:

@@ -19,10 +19,10 @@ from athena import procs
 from athena.broker import describe, unreachable
 from athena.config import ConfigError, load_settings
 from athena.control import client_app
-from athena.engine import redis_from_settings
 from athena.queues import AccountQueues
 from athena.state.workers import WorkerRegistry
 from athena.testing.redis_server import RedisServer, find_redis_server, free_port
+from athena.wiring import redis_from_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "sentinel-master-pw-31"

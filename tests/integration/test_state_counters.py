@@ -27,12 +27,12 @@ def _redis_ms(client: redis_lib.Redis) -> int:
 
 
 def test_rate_counter_sliding_window(redis_client: redis_lib.Redis, other_client: redis_lib.Redis) -> None:
-    c = RateCounter(redis_client, KEYS.counter("orders"), window_s=60)  # nothing leaves it during the test
+    c = RateCounter(redis_client, KEYS.order_rate("s1"), window_s=60)  # nothing leaves it during the test
     assert c.count() == 0
     assert c.hit() == 1
     assert c.hit(3) == 4
-    assert RateCounter(other_client, KEYS.counter("orders"), window_s=60).count() == 4
-    short = RateCounter(redis_client, KEYS.counter("short"), window_s=0.3)
+    assert RateCounter(other_client, KEYS.order_rate("s1"), window_s=60).count() == 4
+    short = RateCounter(redis_client, KEYS.order_rate("s2"), window_s=0.3)
     before = _redis_ms(redis_client)
     assert short.hit(2) == 2
     assert wait_until(lambda: short.count() == 0, timeout=10)  # the window slides on Redis's clock ...
@@ -41,7 +41,7 @@ def test_rate_counter_sliding_window(redis_client: redis_lib.Redis, other_client
 
 
 def test_rate_counter_allow_caps_the_window(redis_client: redis_lib.Redis) -> None:
-    c = RateCounter(redis_client, KEYS.counter("rest"), window_s=10)
+    c = RateCounter(redis_client, KEYS.order_rate("s3"), window_s=10)
     assert [c.allow(3) for _ in range(5)] == [True, True, True, False, False]
     assert c.count() == 3
     assert not c.allow(5, n=3)

@@ -8,14 +8,25 @@ import redis as redis_lib
 from athena.domain import D, Order, OrderRequest, OrdType, Side
 from athena.state import Keys, OrderStore
 
+MEMBER = "\x00"  # stands for a member name (clOrdId, instId, ...) in a key family
+
+
+def _schema(k: Keys) -> tuple[set[str], list[str]]:
+    """(every single key, every family's prefix): all of Keys' properties and methods."""
+    singles, families = set(), []
+    for name, attr in vars(Keys).items():
+        if name.startswith("_"):
+            continue
+        if isinstance(attr, property):
+            singles.add(getattr(k, name))
+        elif callable(attr):
+            families.append(getattr(k, name)(*[MEMBER] * (attr.__code__.co_argcount - 1)).split(MEMBER)[0])
+    return singles, families
+
 
 def _all_keys(k: Keys) -> list[str]:
-    return [
-        k.order("c1"), k.ord_id_index, k.working_orders, k.algo("a1"), k.algo_id_index, k.working_algos,
-        k.lock("n"), k.lease("n"), k.fence("n"), k.counter("n"), k.breaker("n"), k.halt, k.events,
-        k.mark("BTC-USDT-SWAP"), k.ledger("BTC-USDT-SWAP", "net"), k.capital, k.kv("n"),
-        k.fill_outbox, k.outbox_claim("1-0"),
-    ]
+    singles, families = _schema(k)
+    return sorted(singles) + [f + "m1" for f in families]
 
 
 def test_every_key_is_namespaced_and_distinct() -> None:
@@ -40,3 +51,21 @@ def test_two_accounts_share_one_redis_without_seeing_each_other(redis_client: re
     assert a.create(order) and b.create(order)
     assert a.get("same1") == b.get("same1") == order
     assert all(key.decode().startswith("athena:test:") for key in redis_client.keys("*"))
+
+
+def test_every_family_is_told_apart_by_its_prefix() -> None:
+    singles, families = _schema(Keys("production", "main"))
+    assert len(singles) + len(families) > 40  # the schema was read, not an empty class
+    for a in families:
+        assert not [b for b in families if b != a and b.startswith(a)], a
+
+
+def test_a_backtest_writes_only_keys_of_the_schema(redis_client: redis_lib.Redis) -> None:
+    """Every key the OMS, capital, the ledger, the stops and the strategies write is one Keys names."""
+    from tests.integration.test_backtest import one_strategy, run_backtest, tp_scenario
+
+    run_backtest(tp_scenario(), one_strategy(), redis_client)
+    singles, families = _schema(Keys("backtest", "backtest"))
+    written = {key.decode() for key in redis_client.scan_iter(count=500)}
+    assert len(written) > 10
+    assert [key for key in written if key not in singles and not key.startswith(tuple(families))] == []

@@ -1,4 +1,4 @@
-"""Property test of the order-update Lua script (DESIGN rule 2) against a real Redis.
+"""Property test of the order-update Lua script (rule 2, docs/DESIGN_RULES.md) against a real Redis.
 
 An order's true lifecycle (sent, live, partial fills with avgPx, then filled / canceled / rejected)
 is turned into the updates the exchange would report; any permutation of them, with duplicates,

@@ -53,7 +53,7 @@ def test_blocking_read_wakes_on_publish(redis_client: redis_lib.Redis, redis_url
 
 
 def test_maxlen_trims_approximately(redis_client: redis_lib.Redis) -> None:
-    stream = EventStream(redis_client, KEYS.kv("small"), maxlen=10)
+    stream = EventStream(redis_client, KEYS.events, maxlen=10)
     for i in range(500):
         stream.publish("n", {"i": i})
     assert stream.length() < 500

@@ -20,6 +20,7 @@ from athena.oms.stops import StopRequest
 from athena.ops import placement
 from athena.ops import stops as stop_ops
 from athena.sim.server import SimServer
+from athena.wiring import account, orders_engine
 
 BTC = "BTC-USDT-SWAP"
 _accounts = itertools.count(1)
@@ -36,7 +37,7 @@ def engine(redis_url: str, tmp_path: Path) -> Iterator[Engine]:
     sim.call(sim.market.step)
     env = {"ATHENA_ENV": "test", "REDIS_URL": redis_url, "ATHENA_DB_URL": f"sqlite:///{tmp_path / 'j.db'}",
            "ATHENA_ACCOUNT": f"stopfast{next(_accounts)}", "OKX_REST_URL": sim.url}
-    eng = Engine(load_settings(env="test", environ=env, dotenv=False), role="orders", sender=NoSender())
+    eng = orders_engine(account(load_settings(env="test", environ=env, dotenv=False)), NoSender())
     try:
         yield eng
     finally:

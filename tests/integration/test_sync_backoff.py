@@ -31,6 +31,7 @@ from athena.config import Settings, get_settings, load_settings, set_settings
 from athena.engine import Engine
 from athena.sim.client import SimClient
 from athena.sim.server import SimServer
+from athena.wiring import account, orders_engine
 from beat_schedule import build_schedule
 from tests.conftest import celery_app_settings_account
 from workers import tasks
@@ -88,7 +89,7 @@ def job(redis_url: str, tmp_path: Path, celery_app: Celery) -> Iterator[Job]:
     settings = load_settings(env="test", environ=env, dotenv=False)  # breaker: 10 failures, 60 s (defaults)
     set_settings(settings)
     clock = HeldClock(T0_MS)
-    engine = Engine(settings, role="orders", sender=CelerySender(celery_app), shared_clock=clock)
+    engine = orders_engine(account(settings, shared_clock=clock), CelerySender(celery_app))
     tasks.set_engine(engine)
     out = Job(sim, settings, engine, clock)
     sim.on_request = lambda path, raw, recv_ns: out.attempts.append(clock.ms) if path == POSITIONS else None

@@ -17,7 +17,17 @@ from typing import Any
 import pytest
 
 from athena.config import Settings, get_settings, load_settings, set_settings
-from athena.domain import Order, OrderRequest, OrderState, OrdType, PosSide, Side
+from athena.domain import (
+    AlgoOrder,
+    AlgoState,
+    Order,
+    OrderRequest,
+    OrderState,
+    OrderUpdate,
+    OrdType,
+    PosSide,
+    Side,
+)
 from athena.domain.codec import to_json
 from athena.engine import Engine
 from athena.oms.stops import StopRequest
@@ -154,7 +164,7 @@ def test_worker_died_after_sending_then_retry_finds_order_by_clordid(world: Worl
     queries by clOrdId and adopts the order instead of sending a second one."""
     req = limit_buy(world, "crashed1")
     eng = world.engine
-    eng.redis.set(eng.keys.kv("placing:crashed1"), "1")  # what placement writes before sending
+    eng.redis.set(eng.keys.placing("crashed1"), "1")  # what placement writes before sending
     eng.rest.place_order(tasks.order_request_from_json(req))  # ... the send that made it out
     out = run(tasks.place_order, req)
     assert out["status"] == "found" and out["state"] == "live"
@@ -467,7 +477,7 @@ def test_reconcile_reports_capital_errors(world: World) -> None:
     clean = run(tasks.reconcile)
     assert clean["capital"] == {"clamps": 0, "recent_clamps": [], "reserved_mismatch": []} and clean["ok"] is True
     assert cap.reserve("scalpbtc", "capx1", D(300), sz=D(1)).ok
-    world.engine.redis.hset(cap._k_strat("scalpbtc"), "reserved", "100")  # 200 of it released elsewhere
+    world.engine.redis.hset(world.engine.keys.capital_strategy("scalpbtc"), "reserved", "100")  # 200 of it released elsewhere
     report = run(tasks.reconcile)
     assert report["capital"]["reserved_mismatch"] == [{"strategy": "scalpbtc", "reserved": "100", "held": "300"}]
     assert report["ok"] is False
@@ -536,3 +546,24 @@ def test_snapshot_equity_and_check_drawdown(world: World) -> None:
     assert Decimal(snap["equity"]) == world.settings.total_capital
     dd = run(tasks.check_drawdown)
     assert dd["halted"] is False
+
+
+def test_prune_indexes_drops_what_expired_orders_and_stops_left_in_the_indexes(world: World) -> None:
+    """Beat's prune_indexes: once Redis has dropped a finished order or stop (its retention ran out),
+    its ordId / algoId index entry goes too; a working order's stays."""
+    eng = world.engine
+    live = run(tasks.place_order, limit_buy(world, "prlive"))
+    assert live["status"] == "acked" and live["ordId"]
+    gone = Order(req=tasks.order_request_from_json(limit_buy(world, "prgone")), state=OrderState.CREATED)
+    assert eng.store.create(gone)
+    eng.store.apply(OrderUpdate(clOrdId="prgone", instId=BTC, state=OrderState.CANCELED, ordId="900001", uTime=1))
+    stop = AlgoOrder(algoClOrdId="slprgone", instId=BTC, side=Side.SELL, sz=Decimal(1), slTriggerPx=Decimal(1000))
+    assert eng.algos.record(stop)
+    assert eng.algos.set_state("slprgone", AlgoState.CANCELED, algoId="800001")
+    assert eng.store.cl_ord_id_of("900001") == "prgone" and eng.algos.by_algo_id("800001") is not None
+    eng.redis.delete(eng.keys.order("prgone"), eng.keys.algo("slprgone"))  # their retention ran out
+    assert run(tasks.prune_indexes) == {"orders": 1, "stops": 1}
+    assert eng.redis.hget(eng.keys.ord_id_index, "900001") is None
+    assert eng.redis.hget(eng.keys.algo_id_index, "800001") is None
+    assert eng.store.cl_ord_id_of(live["ordId"]) == "prlive"
+    assert run(tasks.prune_indexes) == {"orders": 0, "stops": 0}

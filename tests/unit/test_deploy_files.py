@@ -334,7 +334,7 @@ def test_beat_schedule_names_registered_tasks_with_expiry_on_the_routed_queue() 
     assert {e["task"] for e in schedule.values()} == {
         "athena.heartbeat", "athena.sync_positions", "athena.protect_positions", "athena.reconcile",
         "athena.cancel_ghost_orders", "athena.snapshot_equity", "athena.check_drawdown", "athena.watch_venue",
-        "athena.book_funding",
+        "athena.book_funding", "athena.prune_indexes",
     }
     queues = AccountQueues("acctb")
     for entry in schedule.values():
@@ -358,12 +358,39 @@ def test_task_routing_and_delivery_guarantees() -> None:
                  "protect_positions", "cancel_ghost_orders"):
         task = getattr(tasks, name)
         assert app.amqp.router.route({}, task.name)["queue"].name == f"orders.{account}", name
-    for name in ("reconcile", "sync_positions", "snapshot_equity", "check_drawdown", "resume", "ping"):
+    for name in ("reconcile", "sync_positions", "snapshot_equity", "check_drawdown", "resume", "ping", "watch_venue",
+                 "book_funding", "prune_indexes"):
         assert app.amqp.router.route({}, f"athena.{name}")["queue"].name == f"default.{account}", name
     for name in ("place_order", "submit_stop_loss", "cancel_order", "flatten"):
         task = getattr(tasks, name)
-        assert task.acks_late and task.reject_on_worker_lost and task.time_limit
+        assert task.acks_late and task.reject_on_worker_lost
     assert app.conf.worker_prefetch_multiplier == 1
     # each queue on an exchange of its own, under its own routing key
     bindings = {(qu.name, qu.exchange.name, qu.routing_key) for qu in app.conf.task_queues}
     assert bindings == {(f"{r}.{account}", f"{r}.{account}", f"{r}.{account}") for r in ("orders", "stream", "default")}
+
+
+def test_tasks_promise_no_time_limit_and_their_clients_time_out() -> None:
+    """The threads pool (and solo) never enforce a Celery time limit: none is set, and the clients a
+    task blocks on (Redis, the exchange) carry their own timeouts instead."""
+    import workers.tasks as tasks
+    from athena.config import load_settings
+    from athena.wiring import okx_rest, redis_from_settings
+    from workers.app import app
+
+    assert app.conf.task_time_limit is None and app.conf.task_soft_time_limit is None
+    for name, task in app.tasks.items():
+        if name.startswith("athena."):
+            assert task.time_limit is None and task.soft_time_limit is None, name
+    assert tasks.place_order.name in app.tasks  # the task bodies are registered, so the loop saw them
+    settings = load_settings(env="test", environ={}, dotenv=False)
+    redis = redis_from_settings(settings)
+    rest = okx_rest(settings)
+    try:
+        kwargs = redis.connection_pool.connection_kwargs
+        assert kwargs["socket_timeout"] > 0 and kwargs["socket_connect_timeout"] > 0
+        connect_s, read_s = rest.timeout  # type: ignore[attr-defined]
+        assert 0 < connect_s <= read_s == settings.okx.timeout_s
+    finally:
+        redis.close()
+        rest.close()

@@ -17,6 +17,7 @@ from athena.bus import EventBus, EventType
 from athena.domain import BookTop, Trade
 from athena.domain.market import Level
 from athena.okx.ws import WsConnection
+from athena.state.keys import Keys
 from athena.stream_service import StreamService
 from tests.waiting import wait_for
 
@@ -45,10 +46,10 @@ class FakeRedis:
 def service() -> StreamService:
     inst = SimpleNamespace(round_px=lambda px: px.quantize(Decimal("0.1")))
     engine = SimpleNamespace(
-        bus=EventBus(), marks=FakeMarks(), instruments={INST: inst}, redis=FakeRedis(),
-        keys=SimpleNamespace(kv=lambda name: f"kv:{name}"),
+        settings=SimpleNamespace(), bus=EventBus(), marks=FakeMarks(), instruments={INST: inst}, redis=FakeRedis(),
+        keys=Keys("test", "dispatch"),
     )  # fmt: skip
-    return StreamService(SimpleNamespace(), sender=None, engine=engine)  # type: ignore[arg-type]
+    return StreamService(engine)  # type: ignore[arg-type]
 
 
 def book(bid: str, ask: str) -> BookTop:
@@ -137,7 +138,7 @@ def test_housekeeping_thread_writes_marks_and_status() -> None:
     wait_for(lambda: len(marks.writes) >= 2, what="the housekeeping thread's mark write")
     svc.stop(timeout=30)
     assert marks.writes[1] == (INST, Decimal("100.5"), "athena-housekeeping")
-    assert "kv:stream_status" in svc.engine.redis.sets  # type: ignore[attr-defined]
+    assert svc.engine.keys.stream_status in svc.engine.redis.sets  # type: ignore[attr-defined]
 
 
 def frame(payload: bytes) -> bytes:  # one unmasked text frame (< 126 bytes)
