@@ -19,7 +19,6 @@ import orjson
 from sqlalchemy import Float, cast, event
 from sqlalchemy.dialects.sqlite import insert
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, SQLModel, col, create_engine, select
 
 from athena.domain.codec import CodecError, to_json
@@ -144,19 +143,22 @@ def _upsert_order_stmt() -> Any:
 class Journal:
     def __init__(self, db_url: str, busy_timeout_ms: int = 10_000) -> None:
         self.engine = _sqlite_engine(db_url, busy_timeout_ms)
-        tables = [t.__table__ for t in TABLES]  # type: ignore[attr-defined]
-        for attempt in range(3):  # several processes may create the schema at once
-            try:
-                SQLModel.metadata.create_all(self.engine, tables=tables)
-                break
-            except OperationalError as exc:
-                if "already exists" not in str(exc) or attempt == 2:
-                    raise
+        self._create_schema()
         # Built once and executed with parameters: a statement built per call with .values(...) is
         # compiled again on every write, several times the SQLite work, and the dispatcher writes here.
         self._upsert_order = _upsert_order_stmt()
         self._insert_fill = insert(FillRow.__table__).on_conflict_do_nothing(index_elements=["fill_key"])  # type: ignore[attr-defined]
         self._insert_funding = insert(FundingRow.__table__).on_conflict_do_nothing(index_elements=["billId"])  # type: ignore[attr-defined]
+
+    def _create_schema(self) -> None:
+        # Several processes open the journal at once: the schema check and the CREATEs run under
+        # SQLite's write lock (BEGIN IMMEDIATE waits out busy_timeout), so no process sees a table
+        # missing that another is creating.
+        tables = [t.__table__ for t in TABLES]  # type: ignore[attr-defined]
+        with self.engine.connect() as conn:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            SQLModel.metadata.create_all(conn, tables=tables)
+            conn.commit()
 
     def close(self) -> None:
         self.engine.dispose()

@@ -125,3 +125,29 @@ def test_several_processes_write_at_once(tmp_path: Path) -> None:
         assert len(j.events(kind="w")) == 120
     finally:
         j.close()
+
+
+OPENER = """
+import sys, time
+from athena.state.journal import Journal
+start = float(sys.argv[2])
+while time.time() < start:
+    pass
+Journal(sys.argv[1]).close()
+"""
+
+
+def test_many_processes_create_the_schema_at_once(tmp_path: Path) -> None:
+    import time
+
+    url = f"sqlite:///{tmp_path}/fresh.db"
+    start = str(time.time() + 3.0)  # all spin to one instant after their imports
+    procs = [popen([sys.executable, "-c", OPENER, url, start], cwd=ROOT, stderr=subprocess.PIPE) for _ in range(8)]
+    for p in procs:
+        _, err = p.communicate(timeout=60)
+        assert p.returncode == 0, err.decode()[-2000:]
+    j = Journal(url)
+    try:
+        assert j.fills() == []
+    finally:
+        j.close()
