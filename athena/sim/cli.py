@@ -10,9 +10,8 @@ from typing import Any
 
 def main(argv: list[str]) -> int:
     from athena.sim.config import SimConfig
-    from athena.sim.server import SimServer
-
     from athena.sim.paper import UpstreamError
+    from athena.sim.server import SimServer
 
     try:
         from athena.config import load_settings
