@@ -91,3 +91,19 @@ def test_a_books_seq_gap_resubscribes_and_rebuilds(upstream: SimServer, venue: S
     assert _state(venue)["paper"]["upstream"]["connects"] == 1  # the book alone was renewed
     _step(upstream, 1)
     wait_for(lambda: _mirrors(upstream, venue), 10, "the rebuilt book")
+
+
+def test_athena_sim_says_in_one_sentence_when_the_upstream_cannot_list_the_instruments(
+        upstream: SimServer, capsys: pytest.CaptureFixture[str]) -> None:
+    from athena.sim.cli import main
+    from athena.testing.redis_server import free_port
+
+    dead = f"http://127.0.0.1:{free_port()}"
+    assert main(["--port", "0", "--upstream-rest", dead, "--upstream-ws", "ws://127.0.0.1:1/ws/v5/public"]) == 2
+    out = capsys.readouterr().out
+    assert f"cannot read instruments from the upstream {dead}" in out and "Traceback" not in out
+    assert main(["--port", "0", "--upstream-rest", upstream.url, "--upstream-ws", upstream.ws_url("public"),
+                 "--inst-ids", "NOPE-USDT-SWAP"]) == 2
+    assert "lists no SWAP NOPE-USDT-SWAP; check the symbols" in capsys.readouterr().out
+    assert main(["--port", "0", "--upstream-ws", upstream.ws_url("public"), "--upstream-rest", ""]) == 2
+    assert "--upstream-ws needs --upstream-rest" in capsys.readouterr().out
