@@ -541,6 +541,7 @@ class Demo:
             "ledger_corrections": corrections,
             "duration_s": self.args.duration, "ran_s": round(min(st.ended_s or 0.0, self.args.duration), 1),
             "interrupted": (st.ended_s or 0.0) < self.args.duration, "seed": self.args.seed, "symbols": self.symbols,
+            "mode": "paper" if self.args.paper else "sim",
             "account": self.stack.account, "run_dir": str(self.run_dir), "report_dir": str(self.report_dir),
             "orders": len(st.orders), "entries": len(entries),
             "fills": len(st.fills), "stops_placed": len(st.stops_seen),
@@ -730,7 +731,7 @@ def render_summary(doc: dict[str, Any]) -> str:
            else f"dropped at {ws.get('drop_at_s')} s, NOT recovered" if ws.get("drop_at_s") is not None else "not injected")
     lines = [
         "=" * 72,
-        f"Athena demo summary  (sim, {doc.get('ran_s')} of {doc.get('duration_s')} s"
+        f"Athena demo summary  ({doc.get('mode', 'sim')}, {doc.get('ran_s')} of {doc.get('duration_s')} s"
         f"{', interrupted' if doc.get('interrupted') else ''}, seed {doc.get('seed')}, account {doc.get('account')})",
         f"  orders: {doc.get('orders')} (entries {doc.get('entries')})   fills: {doc.get('fills')}   "
         f"stops placed: {doc.get('stops_placed')}   round trips: {doc.get('round_trips')}",

@@ -80,7 +80,8 @@ class PaperExchange(Exchange):
         super().__init__(*args, **kwargs)
         self.queue = QueueEstimator()
         self.stale: set[str] = set(self.insts)  # no upstream book yet
-        self.upstream_funding: dict[str, dict[str, Any]] = {}
+        self.upstream_funding: dict[str, dict[str, Any]] = {}  # the last funding-rate push per instrument
+        self.funding_settled: dict[str, int] = {}  # instId -> the upstream fundingTime last settled here
         for m in self.markets.values():
             m.bids, m.asks = [], []  # never the synthetic starting book: empty until the upstream's arrives
 
@@ -104,6 +105,23 @@ class PaperExchange(Exchange):
 
     def funding_json(self, inst_id: str) -> dict[str, Any]:
         return self.upstream_funding.get(inst_id) or super().funding_json(inst_id)
+
+    def settle_due_funding(self) -> int:
+        """Charge funding as the upstream does: when the clock passes an instrument's `fundingTime` (from
+        its last funding-rate push), at that push's `fundingRate`, once per fundingTime. Returns how many
+        instruments were settled."""
+        now, due = self.now(), {}
+        for inst_id, push in self.upstream_funding.items():
+            try:
+                at, rate = int(push["fundingTime"]), Decimal(str(push["fundingRate"]))
+            except (KeyError, TypeError, ValueError, ArithmeticError):
+                continue
+            if now >= at and self.funding_settled.get(inst_id, 0) < at:
+                self.funding_settled[inst_id] = at
+                due[inst_id] = rate
+        if due:
+            self.settle_funding(due)
+        return len(due)
 
     # -- orders join and leave the estimated queue -----------------------------------------
     def place_order(self, body: dict[str, Any], *, _algo: SimAlgo | None = None) -> dict[str, Any]:

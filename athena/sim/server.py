@@ -225,7 +225,11 @@ class SimServer:
         self._funding_period = self._period(self.exchange.now())
 
     def _settle_funding_when_due(self) -> None:
-        """Funding settles when the engine clock enters a new interval (OKX: every 8 h at fixed times)."""
+        """Funding settles when the engine clock enters a new interval (OKX: every 8 h at fixed times); a
+        paper venue settles at the upstream's own fundingTime and rate instead."""
+        if isinstance(self.exchange, PaperExchange):
+            self.exchange.settle_due_funding()
+            return
         if self.config.funding_interval_s <= 0:
             return
         period = self._period(self.exchange.now())

@@ -55,6 +55,15 @@ def test_instruments_and_books_come_from_the_upstream(upstream: SimServer, venue
         _step(upstream)
         wait_for(lambda: _mirrors(upstream, venue), 10, "the venue's book = the upstream's")
     # the venue's own synthetic market is off and cannot be driven
+    # funding: the upstream's funding-rate push (its seed's rate), not the venue's own
+    want = upstream.call(upstream.exchange.funding_json, BTC)["fundingRate"]
+
+    def relayed() -> dict[str, Any] | None:  # the venue's own answer has no formulaType
+        row: dict[str, Any] = SimClient(venue.url).get(f"/api/v5/public/funding-rate?instId={BTC}", signed=False)["data"][0]
+        return row if row.get("formulaType") else None
+
+    got = wait_for(relayed, 10, "the upstream's funding rate")
+    assert got["fundingRate"] == want and want != "0.0001"
     for path, body in (("step", {"n": 1}), ("price", {"instId": BTC, "px": "1"})):
         with pytest.raises(RuntimeError, match="comes from its upstream"):
             SimClient(venue.url).admin(path, body)

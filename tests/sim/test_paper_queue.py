@@ -133,3 +133,18 @@ def test_a_stale_book_fills_nothing_and_a_new_price_rejoins_the_back_of_the_queu
     amend = ex.amend_order({"instId": BTC, "ordId": oid, "newPx": "100000.0"})
     assert amend["sCode"] == "0"
     assert ex.queue.places[oid].px == D("100000.0") and ex.queue.places[oid].ahead == D(5)
+
+
+def test_funding_is_charged_at_the_upstreams_funding_time_and_rate_once() -> None:
+    now = [1_700_000_000_000]
+    ex = PaperExchange(seed=1, clock=lambda: now[0])
+    _book(ex, "100000.0", "100000.5")
+    ex.place_order({"instId": BTC, "tdMode": "cross", "side": "buy", "ordType": "market", "sz": "2"})
+    ex.upstream_funding[BTC] = {"instId": BTC, "fundingRate": "0.001", "fundingTime": str(now[0] + 1000)}
+    assert ex.settle_due_funding() == 0  # not yet
+    now[0] += 1000
+    assert ex.settle_due_funding() == 1
+    bills = [b for b in ex.bills if b["type"] == "8"]
+    # a long pays a positive rate: 2 contracts x 0.01 BTC x mark 100000.2 (the upstream mid, on the tick) x 0.001
+    assert [D(b["pnl"]) for b in bills] == [D("-2.000004")]
+    assert ex.settle_due_funding() == 0  # once per fundingTime
