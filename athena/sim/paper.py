@@ -138,8 +138,8 @@ class PaperExchange(Exchange):
 
     def _join(self, ord_id: str) -> None:
         o = self.orders.get(ord_id)
-        if o is None or not o.working or o.px is None or ord_id in self.queue.places:
-            return
+        if o is None or not o.working or o.px is None or ord_id in self.queue.places or o.instId in self.stale:
+            return  # placed on a stale book: it joins when the book is back (match_resting_book)
         m = self.markets[o.instId]
         self.queue.join(ord_id, o.side, o.px, size_at(m.bids if o.side == "buy" else m.asks, o.px))
 
@@ -153,9 +153,13 @@ class PaperExchange(Exchange):
             return
         super().match_resting_book(inst_id)  # the book crossed a resting order: maker at its own price
         m = self.markets[inst_id]
-        for o in self.pending[inst_id].values():
-            if o.px is not None and o.ordId in self.queue.places:
+        for o in list(self.pending[inst_id].values()):
+            if o.px is None:
+                continue
+            if o.ordId in self.queue.places:
                 self.queue.on_level(o.ordId, size_at(m.bids if o.side == "buy" else m.asks, o.px))
+            else:
+                self._join(o.ordId)
 
     def match_resting_trade(self, inst_id: str, px: Decimal, sz: Decimal, side: str) -> None:
         """An upstream trade (side = taker side): orders it printed through fill (up to its size); at

@@ -127,9 +127,11 @@ def test_a_stale_book_fills_nothing_and_a_new_price_rejoins_the_back_of_the_queu
     assert ex.markets[BTC].bids == [] and ex.markets[BTC].asks == []
     ex.upstream_trade(BTC, D("99999.0"), D(9), "sell", None)  # no book: not matched
     lim = _post(ex, "buy", "100002.0", ord_type="limit")  # would cross the last book: rests instead
-    assert ex.orders[oid].accFillSz == 0 and ex.orders[lim].state == "live"
+    late = _post(ex, "sell", "100000.6")  # no book to queue in yet
+    assert ex.orders[oid].accFillSz == 0 and ex.orders[lim].state == "live" and late not in ex.queue.places
     _book(ex, "100000.0", "100000.5")  # resynced: the crossing limit takes the ask now
     assert ex.orders[lim].state == "filled"
+    assert ex.queue.places[late].ahead == D(5)  # behind what the rebuilt book shows at its price
     amend = ex.amend_order({"instId": BTC, "ordId": oid, "newPx": "100000.0"})
     assert amend["sCode"] == "0"
     assert ex.queue.places[oid].px == D("100000.0") and ex.queue.places[oid].ahead == D(5)
