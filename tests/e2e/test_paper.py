@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,7 @@ import pytest
 from athena.launch import Stack, StackConfig
 from athena.sim.client import SimClient
 from athena.sim.config import SimConfig
+from athena.sim.instruments import default_instruments
 from athena.sim.server import SimServer
 from tests.waiting import wait_for
 
@@ -56,7 +57,11 @@ class Seen:
 
 @pytest.fixture()
 def upstream() -> Iterator[tuple[SimServer, list[Seen]]]:
-    srv = SimServer(SimConfig(seed=11, tick_interval_ms=50)).start()
+    # BTC moving a few ticks a step (the sim's default is 20), so a book that crosses a resting order still
+    # shows its price: the check below holds a maker fill to the displayed book, not to "the book moved
+    # through it", which a gap of more than the 25 levels shown would not satisfy
+    insts = [replace(si, vol_ticks=3) if si.instId == BTC else si for si in default_instruments()]
+    srv = SimServer(SimConfig(seed=11, tick_interval_ms=50, instruments=insts)).start()
     seen: list[Seen] = []
     m = srv.exchange.markets[BTC]
 
@@ -92,7 +97,7 @@ def test_the_stack_paper_trades_on_the_upstream_book(tmp_path: Path, upstream: t
             kinds = [f["execType"] for f in fills()]
             return kinds.count("M") >= 2 and kinds.count("T") >= 2
 
-        wait_for(traded_both_ways, 25, "maker entries and taker closes on the paper venue", interval=0.25)
+        wait_for(traded_both_ways, 40, "maker entries and taker closes on the paper venue", interval=0.25)
         # the whole stack ran unchanged: stops on the venue, reconcile without drift
         assert stack.send_task("athena.halt", kwargs={"reason": "e2e paper"}, timeout=30)["halted"] is True
         flat = stack.send_task("athena.flatten", timeout=60)
