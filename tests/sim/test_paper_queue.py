@@ -1,13 +1,16 @@
-"""The paper venue's queue estimate (athena.sim.queue) and the PaperExchange matching that uses it, in
-process: upstream books and trades are fed as the UpstreamFeed feeds them."""
+"""The paper venue's queue estimate (athena.sim.queue), the PaperExchange matching that uses it, funding
+and the feed's book checks, in process: upstream books and trades are fed as the UpstreamFeed feeds them."""
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal as D
 
+from athena.sim.book import checksum
 from athena.sim.models import Level
 from athena.sim.paper import PaperExchange
 from athena.sim.queue import QueueEstimator
+from athena.sim.upstream import UpstreamFeed
 
 BTC = "BTC-USDT-SWAP"
 
@@ -150,3 +153,23 @@ def test_funding_is_charged_at_the_upstreams_funding_time_and_rate_once() -> Non
     # a long pays a positive rate: 2 contracts x 0.01 BTC x mark 100000.2 (the upstream mid, on the tick) x 0.001
     assert [D(b["pnl"]) for b in bills] == [D("-2.000004")]
     assert ex.settle_due_funding() == 0  # once per fundingTime
+
+
+def test_a_books_checksum_mismatch_stales_the_book_until_a_new_snapshot() -> None:
+    ex = PaperExchange(seed=1)
+    feed = UpstreamFeed(ex, "ws://unused")
+    bids, asks = [["100000.0", "5", "0", "1"]], [["100000.5", "5", "0", "1"]]
+    snap = {"bids": bids, "asks": asks, "ts": "1", "prevSeqId": -1, "seqId": 10, "checksum": checksum(bids, asks)}
+
+    def push(d: dict[str, object], action: str) -> None:
+        asyncio.run(feed.on_message({"arg": {"channel": "books", "instId": BTC}, "action": action, "data": [d]}))
+
+    push(snap, "snapshot")
+    assert BTC not in ex.stale and ex.markets[BTC].best_bid == D("100000.0")
+    push({"bids": [["100000.0", "4", "0", "1"]], "asks": [], "ts": "2", "prevSeqId": 10, "seqId": 11,
+          "checksum": 12345}, "update")  # not the checksum of the book it makes
+    assert BTC in ex.stale and ex.markets[BTC].bids == [] and feed.resyncs[BTC] == 1
+    push({"bids": [], "asks": [], "ts": "3", "prevSeqId": 11, "seqId": 12, "checksum": 0}, "update")
+    assert BTC in ex.stale and feed.resyncs[BTC] == 1  # updates before the new snapshot are dropped
+    push({**snap, "seqId": 20}, "snapshot")
+    assert BTC not in ex.stale and ex.markets[BTC].best_ask == D("100000.5")
