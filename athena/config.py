@@ -26,7 +26,8 @@ from pydantic import (
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG_DIR = Path(os.environ.get("ATHENA_CONFIG_DIR", ROOT / "config"))
 
-Mode = Literal["sim", "demo", "live"]
+Mode = Literal["sim", "paper", "demo", "live"]
+LOCAL_MODES = ("sim", "paper")  # Athena talks to its own `athena sim` on loopback, with the sim's keys
 Env = Literal["development", "production", "test"]
 LIVE_CONFIRMATION = "I-ACCEPT-REAL-MONEY-RISK"
 
@@ -82,6 +83,13 @@ class SimSettings(_Strict):
     tls: bool = False
     tick_interval_ms: int = Field(100, ge=1)
     initial_usdt: Decimal = Decimal(100_000)
+
+
+class PaperSettings(_Strict):
+    """ATHENA_MODE=paper: the local sim is a paper venue fed by this public feed (no API keys needed)."""
+
+    upstream_rest_url: str = "https://www.okx.com"  # public/instruments and market/tickers
+    upstream_ws_url: str = "wss://ws.okx.com:8443/ws/v5/public"  # books, trades, mark-price, funding-rate
 
 
 class RiskSettings(_Strict):
@@ -147,6 +155,7 @@ class Settings(_Strict):
     live_confirm: str = ""
     okx: OkxSettings = OkxSettings()
     sim: SimSettings = SimSettings()
+    paper: PaperSettings = PaperSettings()
     risk: RiskSettings = RiskSettings()
     schedule: ScheduleSettings = ScheduleSettings()
     strategies: list[StrategySettings] = Field(default_factory=list)
@@ -185,7 +194,7 @@ class Settings(_Strict):
     def rest_url(self) -> str:
         if self.okx.rest_url:
             return self.okx.rest_url
-        if self.mode == "sim":
+        if self.mode in LOCAL_MODES:
             scheme = "https" if self.sim.tls else "http"
             return f"{scheme}://{self.sim.host}:{self.sim.port}"
         return OKX_HOSTS[self.mode][0]
@@ -194,15 +203,15 @@ class Settings(_Strict):
         explicit = {"public": self.okx.ws_public_url, "private": self.okx.ws_private_url, "business": self.okx.ws_business_url}[kind]
         if explicit:
             return explicit
-        if self.mode == "sim":
+        if self.mode in LOCAL_MODES:
             scheme = "wss" if self.sim.tls else "ws"
             return f"{scheme}://{self.sim.host}:{self.sim.port}/ws/v5/{kind}"
         return f"{OKX_HOSTS[self.mode][1]}/{kind}"
 
     def credentials(self) -> tuple[str, str, str]:
-        """(api_key, secret_key, passphrase) for signing. In sim mode the sim's own keys."""
+        """(api_key, secret_key, passphrase) for signing. In sim and paper mode the sim's own keys."""
         src: OkxSettings | SimSettings = self.okx
-        if self.mode == "sim" and not self.okx.has_credentials():
+        if self.mode in LOCAL_MODES and not self.okx.has_credentials():
             src = self.sim
         return (src.api_key.get_secret_value(), src.secret_key.get_secret_value(), src.passphrase.get_secret_value())
 
@@ -249,6 +258,8 @@ ENV_VARS: dict[str, str] = {
     "ATHENA_SIM_PORT": "sim.port",
     "ATHENA_SIM_SEED": "sim.seed",
     "ATHENA_SIM_TLS": "sim.tls",
+    "ATHENA_PAPER_UPSTREAM_REST": "paper.upstream_rest_url",
+    "ATHENA_PAPER_UPSTREAM_WS": "paper.upstream_ws_url",
 }
 _LIST_KEYS = {"symbols"}
 _SECRET_KEYS = {"okx.api_key", "okx.secret_key", "okx.passphrase", "redis_url", "result_backend", "sim.api_key", "sim.secret_key", "sim.passphrase"}

@@ -7,6 +7,10 @@ short run shows the whole mission: entries and fills, exchange stops, a take pro
 hit (the price is pushed through them), time stops (short time_stop_s), position sync and reconcile
 by beat, and a WebSocket drop the stream worker recovers from. At the end (or Ctrl-C): flatten, a
 final reconcile, stop every child, print a summary, write a report under `var/reports/<timestamp>/`.
+
+`--paper` (docs/PAPER.md): the simulator is a paper venue fed by a public OKX feed (OKX's by default,
+`--upstream-rest` / `--upstream-ws` for another); nothing moves that market, so the director only
+drops the stack's WebSockets, and exits come as the market brings them.
 """
 
 from __future__ import annotations
@@ -179,8 +183,10 @@ def _stop_of(state: DemoState, inst_id: str) -> dict[str, Any] | None:
 class Director:
     """Drives the simulator so every mission step happens in a short run (sim mode only)."""
 
-    def __init__(self, stack: Stack, state: DemoState, duration: float, instruments: dict[str, Any]) -> None:
+    def __init__(self, stack: Stack, state: DemoState, duration: float, instruments: dict[str, Any],
+                 paper: bool = False) -> None:
         self.stack, self.st, self.duration = stack, state, duration
+        self.paper = paper  # a paper venue's market is the upstream's: no price pushes
         self.inst = instruments
         self.cross_after_s = 1.5  # a resting entry older than this is filled by moving the price through it
 
@@ -192,6 +198,8 @@ class Director:
         st, t = self.st, self.st.now()
         pending = st.sim.get("pending", [])
         positions = [p for p in st.sim.get("positions", []) if Decimal(p.get("pos") or "0") != 0]
+        if self.paper:
+            pending, positions = [], []  # nothing to push: steps 1-3 never fire
         # 1. until the first fill, fill resting entries quickly (a calm book can keep them waiting)
         if st.ms.fill is None:
             for o in pending:
@@ -269,7 +277,8 @@ class Demo:
         self.run_dir = var / "runs" / self.stamp
         self.report_dir = var / "reports" / self.stamp
         cfg = StackConfig(
-            var_dir=self.run_dir, mode="sim", symbols=self.symbols, redis=args.redis, sim_seed=args.seed,
+            var_dir=self.run_dir, mode="paper" if args.paper else "sim", symbols=self.symbols, redis=args.redis,
+            sim_seed=args.seed, upstream_rest=args.upstream_rest, upstream_ws=args.upstream_ws,
             sim_tick_ms=100, flower=not args.no_flower, env_name="development",
             config={"strategies": _strategies(self.symbols, args.duration), "schedule": _schedule(args.duration),
                     "total_capital": "10000"},
@@ -419,7 +428,10 @@ class Demo:
                   + (f", flower http://127.0.0.1:{self.stack.flower_port}" if self.stack.flower_port else "")
                   + f"; running {a.duration:.0f} s (Ctrl-C ends early)", file=out, flush=True)
             self.st = DemoState()
-            director = Director(self.stack, self.st, a.duration, self.instruments)
+            if a.paper:
+                print(f"athena demo: paper trading, the market is {self.stack.env.get('ATHENA_PAPER_UPSTREAM_WS')}",
+                      file=out, flush=True)
+            director = Director(self.stack, self.st, a.duration, self.instruments, paper=a.paper)
             try:
                 self._loop(director)
             except KeyboardInterrupt:
@@ -529,6 +541,7 @@ class Demo:
             "ledger_corrections": corrections,
             "duration_s": self.args.duration, "ran_s": round(min(st.ended_s or 0.0, self.args.duration), 1),
             "interrupted": (st.ended_s or 0.0) < self.args.duration, "seed": self.args.seed, "symbols": self.symbols,
+            "mode": "paper" if self.args.paper else "sim",
             "account": self.stack.account, "run_dir": str(self.run_dir), "report_dir": str(self.report_dir),
             "orders": len(st.orders), "entries": len(entries),
             "fills": len(st.fills), "stops_placed": len(st.stops_seen),
@@ -718,7 +731,7 @@ def render_summary(doc: dict[str, Any]) -> str:
            else f"dropped at {ws.get('drop_at_s')} s, NOT recovered" if ws.get("drop_at_s") is not None else "not injected")
     lines = [
         "=" * 72,
-        f"Athena demo summary  (sim, {doc.get('ran_s')} of {doc.get('duration_s')} s"
+        f"Athena demo summary  ({doc.get('mode', 'sim')}, {doc.get('ran_s')} of {doc.get('duration_s')} s"
         f"{', interrupted' if doc.get('interrupted') else ''}, seed {doc.get('seed')}, account {doc.get('account')})",
         f"  orders: {doc.get('orders')} (entries {doc.get('entries')})   fills: {doc.get('fills')}   "
         f"stops placed: {doc.get('stops_placed')}   round trips: {doc.get('round_trips')}",
@@ -779,6 +792,11 @@ def main(argv: list[str]) -> int:
     p.add_argument("--redis", default="auto", help="auto (REDIS_URL if free, else private) | private | a URL")
     p.add_argument("--no-flower", action="store_true", help="do not start Flower")
     p.add_argument("--plain", action="store_true", help="plain periodic lines instead of the live view")
+    p.add_argument("--paper", action="store_true",
+                   help="paper trading: the simulator matches against a public OKX feed (docs/PAPER.md)")
+    p.add_argument("--upstream-rest", default="", help="--paper: the feed's REST API (default https://www.okx.com)")
+    p.add_argument("--upstream-ws", default="",
+                   help="--paper: the feed's public WebSocket (default wss://ws.okx.com:8443/ws/v5/public)")
     a = p.parse_args(argv)
     if a.duration <= 0:
         p.error("--duration must be > 0")

@@ -10,7 +10,8 @@ Used by `athena demo`, the e2e tests, chaos runs and benchmarks:
         stack.sim_admin("ws/drop", {})
 
 Every child gets the same environment: a unique ATHENA_ACCOUNT (so Redis keys never mix with another
-run), the journal under the var dir, and (sim mode) OKX URLs pointing at the stack's own simulator.
+run), the journal under the var dir, and (sim and paper mode) OKX URLs pointing at the stack's own simulator
+(in paper mode a paper venue fed by StackConfig.upstream_rest / upstream_ws: docs/PAPER.md).
 The generated config layer lives in `<var>/config/` (ATHENA_CONFIG_DIR): the repo's base/env layers
 plus `local.json` = StackConfig.config (e.g. strategy params), so nested settings need no env tricks.
 """
@@ -49,7 +50,7 @@ class StackError(RuntimeError):
 @dataclass
 class StackConfig:
     var_dir: Path
-    mode: Literal["sim", "demo", "live"] = "sim"
+    mode: Literal["sim", "paper", "demo", "live"] = "sim"
     account: str = ""  # empty = unique per run ("s" + random hex)
     env_name: str = ""  # ATHENA_ENV; empty = inherited, else "development"
     symbols: list[str] = field(default_factory=lambda: ["BTC-USDT-SWAP", "ETH-USDT-SWAP"])
@@ -60,6 +61,9 @@ class StackConfig:
     sim_seed: int = 7
     sim_tick_ms: int = 100
     sim_args: list[str] = field(default_factory=list)  # extra `athena sim` arguments
+    # paper mode: the stack's sim is a paper venue fed by this public feed (default: OKX's, athena.config)
+    upstream_rest: str = ""
+    upstream_ws: str = ""
     stream: bool = True
     orders: bool = True
     orders_pool: str = "threads"  # why: workers/app.py
@@ -140,12 +144,12 @@ class Stack:
         self._start_redis()
         self._write_config()
         self.env = self._child_env()
-        if cfg.mode == "sim":
+        if cfg.mode in ("sim", "paper"):
             self.sim_port = free_port()
             self.env.update(self._sim_env())
             self._spec("sim", [sys.executable, "-m", "athena.cli", "sim", "--host", "127.0.0.1",
                                "--port", str(self.sim_port), "--seed", str(cfg.sim_seed),
-                               "--tick-ms", str(cfg.sim_tick_ms), *cfg.sim_args], self._wait_sim)
+                               "--tick-ms", str(cfg.sim_tick_ms), *self._paper_args(), *cfg.sim_args], self._wait_sim)
             self.spawn("sim")
             self._wait_sim()
         # every worker role has its spec, so a test can start one the config left out (start_child);
@@ -376,7 +380,7 @@ class Stack:
         env = dict(os.environ)
         keep = {"ATHENA_ENV", "ATHENA_LIVE_CONFIRM"}
         for k in list(env):  # nothing of the caller's Athena setup leaks in; the stack says it all
-            if k in keep or (cfg.mode != "sim" and k.startswith("OKX_")):
+            if k in keep or (cfg.mode not in ("sim", "paper") and k.startswith("OKX_")):
                 continue  # demo/live: the caller's OKX keys and endpoints are the point
             if k.startswith(("ATHENA_", "OKX_")) or k == "REDIS_URL":
                 del env[k]
@@ -407,6 +411,17 @@ class Stack:
             "OKX_WS_BUSINESS_URL": f"ws://127.0.0.1:{self.sim_port}/ws/v5/business",
             "OKX_API_KEY": "", "OKX_SECRET_KEY": "", "OKX_PASSPHRASE": "",
         }
+
+    def _paper_args(self) -> list[str]:
+        """Paper mode: the sim's upstream (StackConfig's, else the settings' default: OKX's public feed)."""
+        if self.cfg.mode != "paper":
+            return []
+        from athena.config import PaperSettings
+
+        rest = self.cfg.upstream_rest or PaperSettings().upstream_rest_url
+        ws = self.cfg.upstream_ws or PaperSettings().upstream_ws_url
+        self.env.update({"ATHENA_PAPER_UPSTREAM_REST": rest, "ATHENA_PAPER_UPSTREAM_WS": ws})
+        return ["--upstream-rest", rest, "--upstream-ws", ws, "--inst-ids", ",".join(self.cfg.symbols)]
 
     def _wait(self, predicate: Callable[[], bool], timeout: float, what: str) -> None:
         def check() -> bool:

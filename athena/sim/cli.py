@@ -10,12 +10,18 @@ from typing import Any
 
 def main(argv: list[str]) -> int:
     from athena.sim.config import SimConfig
+    from athena.sim.paper import UpstreamError
     from athena.sim.server import SimServer
 
     try:
         from athena.config import load_settings
 
-        base = SimConfig.from_settings(load_settings())
+        settings = load_settings()
+        base = SimConfig.from_settings(settings)
+        if settings.mode == "paper":  # ATHENA_MODE=paper: this sim is the paper venue of settings.paper
+            base.upstream_rest_url = settings.paper.upstream_rest_url
+            base.upstream_ws_url = settings.paper.upstream_ws_url
+            base.inst_ids = list(settings.symbols)
     except Exception:  # no/invalid config: the sim still runs on its defaults
         base = SimConfig(port=8765)
     p = argparse.ArgumentParser(prog="athena sim", description="OKX V5 compatible exchange on loopback")
@@ -32,12 +38,30 @@ def main(argv: list[str]) -> int:
                    help="settle funding every N seconds (OKX: 28800; 0 = never)")
     p.add_argument("--price-limit-pct", type=float, default=base.price_limit_pct,
                    help="price-limit band around the mark, e.g. 0.02 (0 = none)")
+    p.add_argument("--upstream-ws", default=base.upstream_ws_url,
+                   help="paper venue: the public WS whose books/trades/mark price drive matching "
+                        "(e.g. wss://ws.okx.com:8443/ws/v5/public); empty = the synthetic market")
+    p.add_argument("--upstream-rest", default=base.upstream_rest_url,
+                   help="paper venue: the REST API whose public/instruments lists the instruments (e.g. https://www.okx.com)")
+    p.add_argument("--inst-ids", default=",".join(base.inst_ids),
+                   help="paper venue: the instruments to trade, comma-separated (empty = every SWAP upstream)")
     a = p.parse_args(argv)
+    if a.upstream_ws and not a.upstream_rest:
+        print("athena sim: --upstream-ws needs --upstream-rest (where the instruments are listed); add it.")
+        return 2
     over: dict[str, Any] = {"host": a.host, "port": a.port, "seed": a.seed, "tls": a.tls,
                             "tick_interval_ms": a.tick_ms, "idle_timeout_s": a.idle_s, "rate_limits": not a.no_rate_limits,
                             "history_backfill_s": a.history_s, "funding_interval_s": a.funding_s,
-                            "price_limit_pct": a.price_limit_pct}
-    srv = SimServer(base, **over).start()
+                            "price_limit_pct": a.price_limit_pct, "upstream_ws_url": a.upstream_ws,
+                            "upstream_rest_url": a.upstream_rest,
+                            "inst_ids": [i.strip() for i in a.inst_ids.split(",") if i.strip()]}
+    try:
+        srv = SimServer(base, **over).start()
+    except UpstreamError as exc:
+        print(f"athena sim: {exc}.")
+        return 2
+    if srv.upstream is not None:
+        print(f"paper venue: market from {a.upstream_ws}, instruments from {a.upstream_rest}", flush=True)
     print(f"athena sim listening: REST {srv.url}  WS {srv.ws_url('public')} | private | business", flush=True)
     print(f"admin {srv.url}/sim/state", flush=True)
     if srv.cert_file:

@@ -35,6 +35,15 @@ class SimConfig:
     # (OKX: 28800, 00:00/08:00/16:00 UTC); 0 = never (the default: tests see it only when they ask)
     funding_interval_s: float = 0.0
     price_limit_pct: float = 0.0  # price-limit band around the mark (0 = none: /public/price-limit enabled false)
+    # paper venue (athena.sim.paper): with an upstream public WS URL the market comes from there, not the
+    # synthetic feed; instruments from the upstream's REST public/instruments (inst_ids: which; empty = all)
+    upstream_rest_url: str = ""
+    upstream_ws_url: str = ""
+    inst_ids: list[str] = field(default_factory=list)
+
+    @property
+    def paper(self) -> bool:
+        return bool(self.upstream_ws_url)
 
     @classmethod
     def from_settings(cls, settings: Any, **overrides: Any) -> SimConfig:

@@ -117,6 +117,9 @@ def h_mark(srv: SimServer, q: dict[str, str], body: Any) -> Result:
 def h_funding(srv: SimServer, q: dict[str, str], body: Any) -> Result:
     inst_id = text(q, "instId")
     srv.exchange.market(inst_id)
+    relayed = getattr(srv.exchange, "upstream_funding", {}).get(inst_id)  # a paper venue: the upstream's
+    if relayed:
+        return ok([relayed])
     now = srv.exchange.now()
     nxt = (now // 28_800_000 + 1) * 28_800_000
     return ok([{"instType": "SWAP", "instId": inst_id, "fundingRate": "0.0001", "nextFundingRate": "",

@@ -26,8 +26,10 @@ from athena.sim.exchange import Exchange
 from athena.sim.faults import Faults
 from athena.sim.history import MarketHistory
 from athena.sim.market import SyntheticMarket
+from athena.sim.paper import PaperExchange, fetch_instruments
 from athena.sim.ratelimit import RateLimiter
 from athena.sim.rest import Route, find_route
+from athena.sim.upstream import UpstreamFeed
 from athena.sim.util import BadParam, text
 from athena.sim.ws import WsHub
 
@@ -35,6 +37,8 @@ log = logging.getLogger("athena.sim")
 T = TypeVar("T")
 HTTP400 = {"50000", "50002", "50014", "50015", "50016", "51000"}
 # Requests that honour OKX's `expTime` header (API v5 docs: place, batch-place, amend, batch-amend).
+# Admin requests that drive the synthetic market: refused by a paper venue (its market is the upstream's).
+PAPER_REFUSED = frozenset({"price", "step", "market"})
 EXP_TIME_PATHS = frozenset({"/api/v5/trade/order", "/api/v5/trade/batch-orders", "/api/v5/trade/amend-order",
                             "/api/v5/trade/amend-batch-orders"})
 
@@ -79,7 +83,12 @@ class SimServer:
             setattr(config, k, v)
         self.config = config
         self.keys = {k.key: k for k in config.keys}
-        self.exchange = Exchange(config.instruments, config.seed, config.clock, config.initial_usdt)
+        self.upstream: UpstreamFeed | None = None
+        if config.paper:
+            insts = config.instruments or fetch_instruments(config.upstream_rest_url, config.inst_ids)
+            self.exchange: Exchange = PaperExchange(insts, config.seed, config.clock, config.initial_usdt)
+        else:
+            self.exchange = Exchange(config.instruments, config.seed, config.clock, config.initial_usdt)
         self.exchange.history = MarketHistory(self.exchange, max_trades=config.history_trades)
         if config.history_backfill_s > 0:
             self.exchange.history.backfill(config.history_backfill_s)
@@ -87,7 +96,9 @@ class SimServer:
             self.exchange.band_pct = Decimal(str(config.price_limit_pct))
         self._funding_period = self._period(self.exchange.now())
         self.market = SyntheticMarket(self.exchange, config.seed)
-        self.market_running = config.tick_interval_ms > 0
+        self.market_running = config.tick_interval_ms > 0 and not config.paper
+        if isinstance(self.exchange, PaperExchange):
+            self.upstream = UpstreamFeed(self.exchange, config.upstream_ws_url)
         self.faults = Faults(rng=random.Random(config.seed))
         self.faults.update(config.faults)
         self.limiter = RateLimiter(config.rate_limit_scale, config.rate_limits)
@@ -174,6 +185,8 @@ class SimServer:
             self.port = server.sockets[0].getsockname()[1]
         self._tasks = [asyncio.ensure_future(c) for c in (
             self._market_loop(), self._timer_loop(), self.hub.idle_loop(self.config.idle_timeout_s))]
+        if self.upstream is not None:
+            self._tasks.append(asyncio.ensure_future(self.upstream.run()))
 
     async def _stop_async(self) -> None:
         for t in self._tasks:
@@ -212,7 +225,11 @@ class SimServer:
         self._funding_period = self._period(self.exchange.now())
 
     def _settle_funding_when_due(self) -> None:
-        """Funding settles when the engine clock enters a new interval (OKX: every 8 h at fixed times)."""
+        """Funding settles when the engine clock enters a new interval (OKX: every 8 h at fixed times); a
+        paper venue settles at the upstream's own fundingTime and rate instead."""
+        if isinstance(self.exchange, PaperExchange):
+            self.exchange.settle_due_funding()
+            return
         if self.config.funding_interval_s <= 0:
             return
         period = self._period(self.exchange.now())
@@ -350,9 +367,14 @@ class SimServer:
                 except orjson.JSONDecodeError:
                     return _resp(400, "50002", msg("50002"), [])
         ex = self.exchange
+        if self.upstream is not None and tail in PAPER_REFUSED:
+            return _resp(400, "51000", f"bad admin request: /sim/{tail} moves the synthetic market, and this paper "
+                                       "venue's market comes from its upstream", [])
         try:
             if tail == "state":
                 data: Any = ex.state()
+                if self.upstream is not None:
+                    data["paper"]["upstream"] = self.upstream.view()
             elif tail == "faults" and request.method == "GET":
                 data = self.faults.view()
             elif tail == "faults":

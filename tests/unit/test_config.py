@@ -66,7 +66,7 @@ def test_missing_files_mean_defaults(tmp_path: Path) -> None:
         ({"base.json": {}, "local.json": {"risk": {"max_leverage": [1]}}}, {}, "risk.max_leverage", "local.json"),
         ({"base.json": {"schedule": {"reconcile": "often"}}}, {}, "schedule.reconcile", "base.json"),
         ({"base.json": {}}, {"ATHENA_TOTAL_CAPITAL": "lots"}, "total_capital", "$ATHENA_TOTAL_CAPITAL"),
-        ({"base.json": {}}, {"ATHENA_MODE": "paper"}, "mode", "$ATHENA_MODE"),
+        ({"base.json": {}}, {"ATHENA_MODE": "dry-run"}, "mode", "$ATHENA_MODE"),
         ({"base.json": {}}, {"ATHENA__schedule__dead_man_timeout": "5"}, "schedule.dead_man_timeout", "$ATHENA__schedule__dead_man_timeout"),
         ({"base.json": {"strategies": [_strategy(instIds="BTC")]}}, {}, "strategies.s1.instIds", "base.json"),
     ],
@@ -103,10 +103,10 @@ def test_bad_json_in_any_layer_names_that_file(tmp_path: Path, name: str) -> Non
     assert name in msg and "not valid JSON" in msg and "base.json" not in msg
 
 
-@pytest.mark.parametrize("value", ["paper", "LIVE", "", "sim "])
+@pytest.mark.parametrize("value", ["dry-run", "LIVE", "", "sim "])
 def test_bad_athena_mode_names_variable_and_choices(tmp_path: Path, value: str) -> None:
     msg = _error(tmp_path, {"base.json": {}}, {"ATHENA_MODE": value})
-    assert "mode" in msg and "$ATHENA_MODE" in msg and "'sim', 'demo' or 'live'" in msg
+    assert "mode" in msg and "$ATHENA_MODE" in msg and "'sim', 'paper', 'demo' or 'live'" in msg
 
 
 def test_dotenv_is_loaded_and_the_environment_wins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -191,3 +191,12 @@ def test_secrets_never_in_repr_str_dump_or_errors(tmp_path: Path) -> None:
     assert "okx.api_key" in msg and "total_capital" in msg
     for secret in [*SECRETS.values(), REDIS_PW, "987654321"]:
         assert secret not in msg
+
+
+def test_paper_mode_needs_no_keys_and_talks_to_the_local_sim_fed_by_okx(tmp_path: Path) -> None:
+    s = _load(tmp_path, {"base.json": {}}, {"ATHENA_MODE": "paper", "ATHENA_SIM_PORT": "9001"})
+    assert s.rest_url == "http://127.0.0.1:9001" and s.ws_url("private") == "ws://127.0.0.1:9001/ws/v5/private"
+    assert s.credentials() == ("sim-api-key", "sim-secret-key", "sim-passphrase")
+    assert (s.paper.upstream_rest_url, s.paper.upstream_ws_url) == ("https://www.okx.com", "wss://ws.okx.com:8443/ws/v5/public")
+    other = _load(tmp_path, {"base.json": {}}, {"ATHENA_MODE": "paper", "ATHENA_PAPER_UPSTREAM_WS": "ws://h:1/ws/v5/public"})
+    assert other.paper.upstream_ws_url == "ws://h:1/ws/v5/public"
