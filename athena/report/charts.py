@@ -8,7 +8,6 @@ Div ids are fixed, so the same run gives the same bytes.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from decimal import Decimal
 
 import plotly.graph_objects as go
 import plotly.io as pio

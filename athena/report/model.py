@@ -102,3 +102,4 @@ class ReportData:
     max_exposure: Decimal | None = None  # gross open notional, None: not measured
     extra_figures: dict[str, Any] = field(default_factory=dict)
     sections: list[Section] = field(default_factory=list)
+    json_extra: dict[str, Any] = field(default_factory=dict)  # summary.json's other top-level keys (the demo's)

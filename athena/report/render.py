@@ -63,8 +63,8 @@ def trades_csv(trades: list[Trade]) -> str:
 
 def summary(data: ReportData) -> dict[str, Any]:
     """summary.json: what the page shows, exact."""
-    return plain({"kind": data.kind, "title": data.title, "meta": data.meta, "figures": figures(data),
-                  "tables": tables(data)})
+    return plain({**data.json_extra, "kind": data.kind, "title": data.title, "meta": data.meta,
+                  "figures": figures(data), "tables": tables(data)})
 
 
 # -- formatting for the page (money stays Decimal until here) ---------------------------------------
@@ -132,7 +132,7 @@ def write_report(data: ReportData, folder: Path, extra: dict[str, str] | None = 
     (made by athena.report.folders.new_run_folder). Returns the summary."""
     doc = summary(data)
     files = {"report.html": render_html(data), "trades.csv": trades_csv(data.trades),
-             "summary.json": json.dumps(doc, indent=2, sort_keys=True) + "\n", **(extra or {})}
+             "summary.json": json.dumps(doc, indent=2, sort_keys=True, default=str) + "\n", **(extra or {})}
     folder.mkdir(parents=True, exist_ok=True)
     for name, text in files.items():
         (folder / name).write_text(text)

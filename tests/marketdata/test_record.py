@@ -235,7 +235,7 @@ def test_a_killed_recorder_leaves_a_readable_file(live_sim: SimServer, tmp_path:
     with pytest.raises((EOFError, zlib.error)), gzip.open(f, "rb") as fh:
         fh.read()  # cut short: no gzip trailer
     assert backtest_main(["--data", str(tmp_path), "--out", str(tmp_path / "report"), "--quiet"]) == 0
-    src = json.loads((tmp_path / "report" / "summary.json").read_text())["meta"]["source"]
+    src = json.loads((report_folder(tmp_path / "report") / "summary.json").read_text())["meta"]["source"]
     assert src["format"] == "recorded"
     assert any("not closed by the recorder" in n for n in src["notes"])
     assert any("ends early" in n for n in src["notes"])
