@@ -8,6 +8,7 @@ Div ids are fixed, so the same run gives the same bytes.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 
 import plotly.graph_objects as go
 import plotly.io as pio
@@ -19,6 +20,26 @@ from athena.report.model import ReportData
 TEMPLATE = "plotly_white"
 REASON_COLOURS = {"take_profit": "#1a7f37", "stop_loss": "#cf222e", "market_close": "#9a6700",
                   "flatten": "#8250df", "external": "#57606a", "reversal": "#0969da"}
+
+
+MAX_POINTS = 4000  # per line: a day of 1 s samples would make the page slow to open
+
+
+def thin(points: list[tuple[int, Decimal]], limit: int = MAX_POINTS) -> list[tuple[int, Decimal]]:
+    """At most about `limit` points: of each run of consecutive samples, its lowest and highest (in
+    time order), so a spike or a drawdown's trough is never thinned away; the last point is kept."""
+    if len(points) <= limit:
+        return points
+    k = -(-len(points) // (limit // 2))
+    out: list[tuple[int, Decimal]] = []
+    for i in range(0, len(points), k):
+        chunk = points[i:i + k]
+        lo = min(chunk, key=lambda p: p[1])
+        hi = max(chunk, key=lambda p: p[1])
+        out.extend(sorted({lo, hi}))
+    if out[-1] != points[-1]:
+        out.append(points[-1])
+    return out
 
 
 def iso(ms: int) -> str:
@@ -33,11 +54,12 @@ def _html(fig: go.Figure, div_id: str) -> str:
 
 def equity_chart(data: ReportData) -> str:
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.7, 0.3], vertical_spacing=0.05)
-    xs = [iso(ts) for ts, _ in data.curve]
-    fig.add_trace(go.Scatter(x=xs, y=[float(e) for _, e in data.curve], name="equity", mode="lines",
-                             line={"color": "#1f6feb"}), row=1, col=1)
-    dd = drawdown_series(data.curve)
-    fig.add_trace(go.Scatter(x=xs, y=[float(d) for _, d in dd], name="drawdown", mode="lines", fill="tozeroy",
+    curve = thin(data.curve)
+    fig.add_trace(go.Scatter(x=[iso(ts) for ts, _ in curve], y=[float(e) for _, e in curve], name="equity",
+                             mode="lines", line={"color": "#1f6feb"}), row=1, col=1)
+    dd = thin(drawdown_series(data.curve))
+    fig.add_trace(go.Scatter(x=[iso(ts) for ts, _ in dd], y=[float(d) for _, d in dd], name="drawdown", mode="lines",
+                             fill="tozeroy",
                              line={"color": "#cf222e"}), row=2, col=1)
     fig.update_yaxes(title_text="equity", row=1, col=1)
     fig.update_yaxes(title_text="drawdown", row=2, col=1)
@@ -47,7 +69,7 @@ def equity_chart(data: ReportData) -> str:
 
 def price_chart(data: ReportData, instId: str, n: int) -> str:
     fig = go.Figure()
-    prices = data.prices.get(instId, [])
+    prices = thin(data.prices.get(instId, []))
     if prices:
         fig.add_trace(go.Scatter(x=[iso(ts) for ts, _ in prices], y=[float(p) for _, p in prices], name="mark",
                                  mode="lines", line={"color": "#8c959f", "width": 1}))
