@@ -608,19 +608,23 @@ def demo_report_data(doc: dict[str, Any], ledger: Any, st: DemoState, started_ms
     end = max([curve[-1][0], *(t.close_ts for t in trades)])
     lat = doc.get("task_latency") or {}
     cols = ("runs", "failed", "wait_p50_ms", "wait_max_ms", "run_p50_ms", "run_max_ms")
+    checks: list[list[Any]] = [
+        ["final reconcile drift", json.dumps((doc.get("final_reconcile") or {}).get("drift"))],
+        ["reconcile drift seen by beat", json.dumps((doc.get("beat") or {}).get("reconcile_drift"))],
+        ["capital", capital_line(doc.get("capital"))],
+        ["flat after the flatten", str((doc.get("flatten") or {}).get("flat"))],
+        ["ledger corrections by sync/reconcile", len(doc.get("ledger_corrections") or [])],
+        ["WebSocket drop / recovered at (s)", f"{(doc.get('ws') or {}).get('drop_at_s')} / "
+                                              f"{(doc.get('ws') or {}).get('recovered_at_s')}"],
+    ]
+    gate = doc.get("fee_gate")
+    if gate:  # entries ScalperV1 skipped because the take profit would not cover the round trip's fees
+        checks.append(["fee gate: entries skipped / sent", f"{gate.get('skipped')} / {gate.get('entries')}"])
     sections = [
         Section("Mission", ["step", "seen at (s)"], [[k.replace("_", " "), "-" if v is None else v]
                                                       for k, v in (doc.get("milestones") or {}).items()]),
         Section("Task latencies (ms)", ["task", *cols], [[k, *(v.get(c) for c in cols)] for k, v in lat.items()]),
-        Section("Checks", ["check", "result"], [
-            ["final reconcile drift", json.dumps((doc.get("final_reconcile") or {}).get("drift"))],
-            ["reconcile drift seen by beat", json.dumps((doc.get("beat") or {}).get("reconcile_drift"))],
-            ["capital", capital_line(doc.get("capital"))],
-            ["flat after the flatten", str((doc.get("flatten") or {}).get("flat"))],
-            ["ledger corrections by sync/reconcile", len(doc.get("ledger_corrections") or [])],
-            ["WebSocket drop / recovered at (s)", f"{(doc.get('ws') or {}).get('drop_at_s')} / "
-                                                  f"{(doc.get('ws') or {}).get('recovered_at_s')}"],
-        ]),
+        Section("Checks", ["check", "result"], checks),
         Section("Events", text="\n".join(doc.get("notes") or [])),
     ]
     return ReportData(

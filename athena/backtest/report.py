@@ -17,10 +17,11 @@ from typing import Any
 from athena.backtest.engine import BacktestResult
 from athena.report.folders import label_of, new_run_folder
 from athena.report.model import ReportData, Section, Trade
-from athena.report.render import num
+from athena.report.render import num, plain
 from athena.report.render import write_report as write_folder
 
 __all__ = ["fills_csv", "num", "print_summary", "report_data", "source_lines", "write_report"]
+_s = plain  # the old name of athena.report.render.plain (JSON-able, Decimals as strings), for its callers
 
 
 def trades_of(result: BacktestResult) -> list[Trade]:

@@ -109,7 +109,7 @@ def test_a_demo_report_shows_exit_reasons_and_the_demo_sections(browser: Browser
            "task_latency": {"athena.place_order": {"runs": 3, "failed": 0, "wait_p50_ms": 1.2, "wait_max_ms": 3.0,
                                                    "run_p50_ms": 4.0, "run_max_ms": 9.0}},
            "final_reconcile": {"drift": []}, "capital": {"clamps": 0, "reserved_mismatch": []},
-           "flatten": {"flat": True}}
+           "flatten": {"flat": True}, "fee_gate": {"skipped": 4, "entries": 3}}
     data = demo_report_data(doc, ledger, st, T0, 60)
     assert [t.exit_reason for t in data.trades] == ["take_profit", "stop_loss", "flatten"]
     folder = new_run_folder(tmp_path, "demo")
@@ -120,7 +120,8 @@ def test_a_demo_report_shows_exit_reasons_and_the_demo_sections(browser: Browser
     page = browser.page
     assert page.locator("#by-exit-reason tr").count() == 4  # header + flatten, stop_loss, take_profit
     assert "the flatten task closed it" in page.inner_text("#by-exit-reason")
-    assert "Task latencies" in page.inner_text("body") and "athena.place_order" in page.inner_text("body")
+    body = page.inner_text("body")
+    assert "Task latencies" in body and "athena.place_order" in body and "entries skipped / sent\t4 / 3" in body
 
 
 def test_a_report_without_trades_still_renders(browser: BrowserPage, tmp_path: Path) -> None:
