@@ -632,6 +632,7 @@ def demo_report_data(doc: dict[str, Any], ledger: Any, st: DemoState, started_ms
         meta={k: doc.get(k) for k in ("seed", "symbols", "account", "duration_s", "ran_s", "interrupted", "run_dir")},
         initial_equity=initial, final_equity=curve[-1][1], curve=curve, trades=trades, start_ts=started_ms, end_ts=end,
         gross_pnl=ledger.realized, fees=ledger.fees, funding=ledger.funding, funding_by_strategy=dict(ledger.funding_by),
+        funding_events=list(ledger.funding_events),
         prices=st.prices, extra_figures={"orders": doc.get("orders"), "entries": doc.get("entries"),
                                          "fills": doc.get("fills"), "exchange stops placed": doc.get("stops_placed")},
         sections=sections, json_extra=doc,

@@ -183,7 +183,7 @@ class Backtest:
         while now >= self.next_funding:
             if self.funding_rates:
                 for bill in self.exchange.settle_funding(self.funding_rates):
-                    self.ledger.on_funding(bill["instId"], Decimal(bill["pnl"]))
+                    self.ledger.on_funding(bill["instId"], Decimal(bill["pnl"]), self.next_funding)
                 self.sender.drain()
             self.next_funding += FUNDING_EVERY
 

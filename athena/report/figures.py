@@ -226,10 +226,22 @@ def table(trades: list[Trade], key: Callable[[Trade], str],
     return rows
 
 
+def _funding_by(events: list[tuple[int, str, str, Decimal]], key: Callable[[int, str, str], str]) -> dict[str, Decimal]:
+    out: dict[str, Decimal] = {}
+    for ts, instId, strategy, amount in events:
+        k = key(ts, instId, strategy)
+        out[k] = out.get(k, ZERO) + amount
+    return out
+
+
 def tables(data: ReportData) -> dict[str, list[dict[str, Any]]]:
+    """Per exit reason, instrument, strategy and UTC day (trades by exit time, funding by settlement
+    time: a day or an instrument that only paid funding has a row too)."""
+    ev = data.funding_events
+    by_strategy = _funding_by(ev, lambda ts, i, s: s) if ev else data.funding_by_strategy
     return {
         "exit_reason": table(data.trades, lambda t: t.exit_reason),
-        "instrument": table(data.trades, lambda t: t.instId),
-        "strategy": table(data.trades, lambda t: t.strategy, data.funding_by_strategy),
-        "day": table(data.trades, lambda t: utc_day(t.close_ts)),
+        "instrument": table(data.trades, lambda t: t.instId, _funding_by(ev, lambda ts, i, s: i)),
+        "strategy": table(data.trades, lambda t: t.strategy, by_strategy),
+        "day": table(data.trades, lambda t: utc_day(t.close_ts), _funding_by(ev, lambda ts, i, s: utc_day(ts))),
     }

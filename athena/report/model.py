@@ -96,7 +96,8 @@ class ReportData:
     gross_pnl: Decimal = ZERO  # realised price PnL of every fill (closed trades and the closed part of open ones)
     fees: Decimal = ZERO  # every fee, negative = paid
     funding: Decimal = ZERO  # funding fees, negative = paid
-    funding_by_strategy: dict[str, Decimal] = field(default_factory=dict)
+    funding_by_strategy: dict[str, Decimal] = field(default_factory=dict)  # used when there are no funding_events
+    funding_events: list[tuple[int, str, str, Decimal]] = field(default_factory=list)  # (ms, instId, strategy, part)
     prices: dict[str, list[tuple[int, Decimal]]] = field(default_factory=dict)  # instId -> (ms, mark) samples
     time_in_market_ms: int | None = None  # None: from the trades' open..close intervals
     max_exposure: Decimal | None = None  # gross open notional, None: not measured

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -18,8 +19,10 @@ from athena import procs
 from athena.backtest.cli import main as backtest_main
 from athena.backtest.engine import run_backtest
 from athena.backtest.feed import MarketEvent, read_jsonl
+from athena.backtest.report import report_data
 from athena.config import StrategySettings
 from athena.domain import BookTop, Level, Trade
+from athena.report.figures import tables as report_tables
 from tests.reports import report_folder, report_folders
 
 BTC = "BTC-USDT-SWAP"
@@ -264,3 +267,9 @@ def test_an_open_position_pays_funding_at_the_settlement_in_ledger_and_exchange(
     assert f["funding"] == funding == res.ledger.funding_by["scalp"] == D("-0.10005")
     assert f["final_equity"] == f["exchange_equity"]  # charged on the exchange and in the ledger alike
     assert f["net_pnl"] == f["gross_pnl"] + f["fees"] + f["funding"] + f["unrealized_pnl"]
+    # the report: funding per instrument, strategy and the day it settled, though no trade closed
+    tables = report_tables(report_data(res, {"strategies": []}))
+    day = datetime.fromtimestamp(settle / 1000, UTC).strftime("%Y-%m-%d")
+    assert [(r["key"], r["trades"], r["funding"]) for r in tables["day"]] == [(day, 0, funding)]
+    assert [(r["key"], r["funding"]) for r in tables["instrument"]] == [(BTC, funding)]
+    assert [(r["key"], r["funding"]) for r in tables["strategy"]] == [("scalp", funding)]
