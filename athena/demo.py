@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import csv
-import html
 import io
 import json
 import sys
@@ -154,6 +153,7 @@ class DemoState:
     ticks_per_s: float = 0.0
     stops_seen: set[str] = field(default_factory=set)
     equity: list[tuple[int, Decimal]] = field(default_factory=list)
+    prices: dict[str, list[tuple[int, Decimal]]] = field(default_factory=dict)  # instId -> sim marks per poll
     fills: list[Any] = field(default_factory=list)
     orders: dict[str, Any] = field(default_factory=dict)
     exits: dict[str, int] = field(default_factory=lambda: {"take_profit": 0, "stop_loss": 0, "time_stop": 0, "flatten": 0})
@@ -275,7 +275,8 @@ class Demo:
         self.stamp = time.strftime("%Y%m%d-%H%M%S")
         var = Path(args.var).resolve()
         self.run_dir = var / "runs" / self.stamp
-        self.report_dir = var / "reports" / self.stamp
+        self.reports = var / "reports"
+        self.report_dir: Path | None = None  # var/reports/<UTC time>-demo, made when the report is written
         cfg = StackConfig(
             var_dir=self.run_dir, mode="paper" if args.paper else "sim", symbols=self.symbols, redis=args.redis,
             sim_seed=args.seed, upstream_rest=args.upstream_rest, upstream_ws=args.upstream_ws,
@@ -315,8 +316,12 @@ class Demo:
         elif self._last_ticks is None:
             self._last_ticks = (now, ticks)
         pnl = st.status.get("pnl") or {}
+        now_ms = int(time.time() * 1000)
         if pnl.get("equity"):
-            st.equity.append((int(time.time() * 1000), Decimal(pnl["equity"])))
+            st.equity.append((now_ms, Decimal(pnl["equity"])))
+        for inst_id, m in (st.sim.get("markets") or {}).items():
+            if inst_id in self.symbols and m.get("mark"):
+                st.prices.setdefault(inst_id, []).append((now_ms, Decimal(m["mark"])))
         for s in st.status.get("stops", []):
             if s["algoClOrdId"] not in st.stops_seen:
                 st.stops_seen.add(s["algoClOrdId"])
@@ -542,7 +547,7 @@ class Demo:
             "duration_s": self.args.duration, "ran_s": round(min(st.ended_s or 0.0, self.args.duration), 1),
             "interrupted": (st.ended_s or 0.0) < self.args.duration, "seed": self.args.seed, "symbols": self.symbols,
             "mode": "paper" if self.args.paper else "sim",
-            "account": self.stack.account, "run_dir": str(self.run_dir), "report_dir": str(self.report_dir),
+            "account": self.stack.account, "run_dir": str(self.run_dir),
             "orders": len(st.orders), "entries": len(entries),
             "fills": len(st.fills), "stops_placed": len(st.stops_seen),
             "exits": dict(st.exits),
@@ -579,35 +584,73 @@ class Demo:
 
     # -- report --------------------------------------------------------------------------------
     def _write_report(self, doc: dict[str, Any]) -> None:
-        from athena.backtest.report import equity_svg, num
+        from athena.backtest.report import num
+        from athena.report.folders import new_run_folder
+        from athena.report.render import write_report
 
-        out = self.report_dir
-        out.mkdir(parents=True, exist_ok=True)
+        self.report_dir = new_run_folder(self.reports, "paper" if doc.get("mode") == "paper" else "demo")
+        doc["report_dir"] = str(self.report_dir)
         ledger = self._ledger()
-        buf = io.StringIO()
-        w = csv.writer(buf, lineterminator="\n")
-        w.writerow(["strategy", "instId", "side", "open_ts", "close_ts", "qty", "entry_px", "exit_px", "gross_pnl",
-                    "fees", "net_pnl", "exit_clOrdId"])
-        for t in ledger.trips:
-            w.writerow([t.strategy, t.instId, t.side, t.open_ts, t.close_ts, num(t.qty), num(t.entry_px), num(t.exit_px),
-                        num(t.gross), num(t.fees), num(t.net), t.exit])
-        trades = buf.getvalue()
+        doc["round_trips"] = len(ledger.trips)
         fbuf = io.StringIO()
         fw = csv.writer(fbuf, lineterminator="\n")
         fw.writerow(["ts", "strategy", "clOrdId", "instId", "side", "sz", "px", "fee", "reduceOnly"])
         for f in self.st.fills:
             fw.writerow([f.ts, f.strategy, f.clOrdId, f.instId, f.side.value, num(f.fillSz), num(f.fillPx), num(f.fee),
                          "true" if f.reduceOnly else "false"])
-        curve = self.st.equity or [(int(time.time() * 1000), Decimal(10_000))]
-        if len(curve) == 1:
-            curve = [curve[0], (curve[0][0] + 1, curve[0][1])]
-        svg = equity_svg(curve)
-        doc["round_trips"] = len(ledger.trips)
-        (out / "trades.csv").write_text(trades)
-        (out / "fills.csv").write_text(fbuf.getvalue())
-        (out / "equity.svg").write_text(svg)
-        (out / "summary.json").write_text(json.dumps(doc, indent=2, default=str, sort_keys=True) + "\n")
-        (out / "summary.html").write_text(summary_html(doc, svg, trades))
+        write_report(demo_report_data(doc, ledger, self.st, self.started_ms, self.args.duration), self.report_dir,
+                     {"fills.csv": fbuf.getvalue()})
+
+
+def demo_report_data(doc: dict[str, Any], ledger: Any, st: DemoState, started_ms: int, duration: float) -> Any:
+    """The demo run in the report every run kind shares: its round trips (rebuilt from the journal's
+    fills), equity and marks as polled, and what only the demo has (mission, beat, latencies, events)."""
+    from athena.report.model import FLATTEN, ReportData, Section, Trade, exit_reason
+
+    def reason(cl: str, close_ts: int) -> str:
+        if st.flatten_at_ms is not None and close_ts >= st.flatten_at_ms:
+            return FLATTEN
+        order = st.orders.get(cl)
+        return exit_reason(cl, order.req if order is not None else None)
+
+    trades = [Trade(strategy=t.strategy, instId=t.instId, side=t.side, open_ts=t.open_ts, close_ts=t.close_ts,
+                    qty=t.qty, entry_px=t.entry_px, exit_px=t.exit_px, gross=t.gross, fees=t.fees, exit_clOrdId=t.exit,
+                    exit_reason=reason(t.exit, t.close_ts)) for t in ledger.trips]
+    initial = Decimal(10_000)
+    curve = [(started_ms, initial), *((ts, eq) for ts, eq in st.equity if ts > started_ms)]
+    end = max([curve[-1][0], *(t.close_ts for t in trades)])
+    lat = doc.get("task_latency") or {}
+    cols = ("runs", "failed", "wait_p50_ms", "wait_max_ms", "run_p50_ms", "run_max_ms")
+    checks: list[list[Any]] = [
+        ["final reconcile drift", json.dumps((doc.get("final_reconcile") or {}).get("drift"))],
+        ["reconcile drift seen by beat", json.dumps((doc.get("beat") or {}).get("reconcile_drift"))],
+        ["capital", capital_line(doc.get("capital"))],
+        ["flat after the flatten", str((doc.get("flatten") or {}).get("flat"))],
+        ["ledger corrections by sync/reconcile", len(doc.get("ledger_corrections") or [])],
+        ["WebSocket drop / recovered at (s)", f"{(doc.get('ws') or {}).get('drop_at_s')} / "
+                                              f"{(doc.get('ws') or {}).get('recovered_at_s')}"],
+    ]
+    gate = doc.get("fee_gate")
+    if gate:  # entries ScalperV1 skipped because the take profit would not cover the round trip's fees
+        checks.append(["fee gate: entries skipped / sent", f"{gate.get('skipped')} / {gate.get('entries')}"])
+    sections = [
+        Section("Mission", ["step", "seen at (s)"], [[k.replace("_", " "), "-" if v is None else v]
+                                                      for k, v in (doc.get("milestones") or {}).items()]),
+        Section("Task latencies (ms)", ["task", *cols], [[k, *(v.get(c) for c in cols)] for k, v in lat.items()]),
+        Section("Checks", ["check", "result"], checks),
+        Section("Events", text="\n".join(doc.get("notes") or [])),
+    ]
+    return ReportData(
+        kind="paper" if doc.get("mode") == "paper" else "demo",
+        title=f"ScalperV1 {'paper' if doc.get('mode') == 'paper' else 'demo'} on {', '.join(doc.get('symbols') or [])}",
+        meta={k: doc.get(k) for k in ("seed", "symbols", "account", "duration_s", "ran_s", "interrupted", "run_dir")},
+        initial_equity=initial, final_equity=curve[-1][1], curve=curve, trades=trades, start_ts=started_ms, end_ts=end,
+        gross_pnl=ledger.realized, fees=ledger.fees, funding=ledger.funding, funding_by_strategy=dict(ledger.funding_by),
+        funding_events=list(ledger.funding_events),
+        prices=st.prices, extra_figures={"orders": doc.get("orders"), "entries": doc.get("entries"),
+                                         "fills": doc.get("fills"), "exchange stops placed": doc.get("stops_placed")},
+        sections=sections, json_extra=doc,
+    )
 
 
 # -- rendering -------------------------------------------------------------------------------------
@@ -752,35 +795,6 @@ def render_summary(doc: dict[str, Any]) -> str:
         "=" * 72,
     ]
     return "\n".join(lines)
-
-
-def summary_html(doc: dict[str, Any], svg: str, trades: str) -> str:
-    def rows(d: dict[str, Any]) -> str:
-        return "\n".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(json.dumps(v, default=str))}</td></tr>"
-                         for k, v in d.items() if k not in ("notes", "task_latency"))
-
-    lat = "\n".join(f"<tr><th>{html.escape(k)}</th>" + "".join(f"<td>{v[c]}</td>" for c in
-                    ("runs", "failed", "wait_p50_ms", "wait_max_ms", "run_p50_ms", "run_max_ms")) + "</tr>"
-                    for k, v in doc.get("task_latency", {}).items())
-    tl = trades.strip().split("\n")
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in tl[0].split(","))
-    body = "\n".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in ln.split(",")) + "</tr>" for ln in tl[1:201])
-    notes = html.escape("\n".join(doc.get("notes", [])))
-    return f"""<!doctype html>
-<html><head><meta charset="utf-8"><title>Athena demo</title>
-<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}td,th{{border:1px solid #ddd;padding:3px 8px;text-align:left}}</style>
-</head><body>
-<h1>Athena demo</h1>
-<h2>Summary</h2><table>{rows(doc)}</table>
-<h2>Equity</h2>
-{svg}
-<h2>Round trips</h2><table><tr>{head}</tr>
-{body}</table>
-<h2>Task latencies (ms)</h2><table><tr><th>task</th><th>runs</th><th>failed</th><th>wait p50</th><th>wait max</th><th>run p50</th><th>run max</th></tr>
-{lat}</table>
-<h2>Events</h2><pre>{notes}</pre>
-</body></html>
-"""
 
 
 def main(argv: list[str]) -> int:

@@ -39,7 +39,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=7, help="seed of the synthetic market and the sim (default 7)")
     p.add_argument("--duration", type=int, default=600, help="synthetic seconds (default 600)")
     p.add_argument("--instIds", help="instruments, comma-separated (synthetic default BTC-USDT-SWAP; data: all)")
-    p.add_argument("--out", type=Path, default=Path("var/backtest"), help="report directory")
+    p.add_argument("--out", type=Path, default=Path("var/backtest"),
+                   help="where the report folders go: each run gets a new <UTC time>-<strategy> folder in it "
+                        "(default var/backtest)")
     p.add_argument("--capital", default="10000", help="starting equity in USDT")
     p.add_argument("--params", default="{}", help="ScalperV1 params as JSON (default: its defaults)")
     p.add_argument("--strategies", type=Path, help="JSON list of strategy settings (as in config)")
@@ -174,8 +176,12 @@ def main(argv: list[str] | None = None) -> int:
         client.close()
         if server is not None:
             server.stop()
-    doc = write_report(result, args.out, meta)
-    text = print_summary(doc, result, args.out)
+    try:
+        folder, doc = write_report(result, args.out, meta)
+    except OSError as exc:
+        print(f"athena backtest: cannot write the report under {args.out}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    text = print_summary(doc, result, folder)
     print(text.split("\n", 1)[1] if args.quiet and "\n" in text else text)
     return 0
 

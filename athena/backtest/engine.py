@@ -21,6 +21,7 @@ from athena.bus import EventType
 from athena.config import RiskSettings, StrategySettings
 from athena.domain import Fill, Tick
 from athena.domain.money import ZERO
+from athena.report.model import exit_reason
 from athena.sim.exchange import Exchange
 from athena.sim.history import FUNDING_EVERY
 from athena.sim.instruments import SimInstrument, default_instruments
@@ -41,6 +42,8 @@ class BacktestResult:
     max_exposure: Decimal
     stats: dict[str, dict[str, int]] = field(default_factory=dict)
     errors: list[dict[str, Any]] = field(default_factory=list)
+    exit_reasons: dict[str, str] = field(default_factory=dict)  # closing clOrdId -> why (athena.report.model)
+    prices: dict[str, list[tuple[int, Decimal]]] = field(default_factory=dict)  # instId -> marks at each sample
 
     @property
     def trips(self) -> list[RoundTrip]:
@@ -118,6 +121,7 @@ class Backtest:
         self.sample_ms = sample_ms
         self.marks: dict[str, Decimal] = {}
         self.curve: list[tuple[int, Decimal]] = []
+        self.prices: dict[str, list[tuple[int, Decimal]]] = {}
         self.n = self.start = self.end = self.next_sample = self.in_market_ms = 0
         self.max_exposure = ZERO
         self.tick_timings: list[tuple[int, int]] | None = None
@@ -168,6 +172,8 @@ class Backtest:
                 self.curve.append(point)
             if end >= self.next_sample:
                 self.next_sample = end - end % self.sample_ms + self.sample_ms
+                for instId, mark in self.marks.items():
+                    self.prices.setdefault(instId, []).append((end, mark))
 
     def _settle_funding(self, now: int) -> None:
         """At each 8-hour settlement the open positions pay (or receive) funding at the last rate the data
@@ -177,7 +183,7 @@ class Backtest:
         while now >= self.next_funding:
             if self.funding_rates:
                 for bill in self.exchange.settle_funding(self.funding_rates):
-                    self.ledger.on_funding(bill["instId"], Decimal(bill["pnl"]))
+                    self.ledger.on_funding(bill["instId"], Decimal(bill["pnl"]), self.next_funding)
                 self.sender.drain()
             self.next_funding += FUNDING_EVERY
 
@@ -208,7 +214,13 @@ class Backtest:
             max_exposure=self.max_exposure,
             stats={s.name: dict(getattr(s, "stats", {})) for s in self.stack.strategies},
             errors=list(self.stack.errors),
+            exit_reasons={t.exit: self._exit_reason(t.exit) for t in self.ledger.trips},
+            prices={k: list(v) for k, v in self.prices.items()},
         )
+
+    def _exit_reason(self, clOrdId: str) -> str:
+        order = self.stack.orders.get(clOrdId)
+        return exit_reason(clOrdId, order.req if order is not None else None)
 
 
 def run_backtest(

@@ -53,19 +53,18 @@ class Ledger:
     fills: list[tuple[str, Fill]] = field(default_factory=list)
     funding: Decimal = ZERO  # funding fees charged (negative = paid)
     funding_by: dict[str, Decimal] = field(default_factory=dict)  # strategy -> its part
+    funding_events: list[tuple[int, str, str, Decimal]] = field(default_factory=list)  # (ms, instId, strategy, part)
     _pos: dict[tuple[str, str], _Pos] = field(default_factory=dict)
 
-    def on_funding(self, instId: str, amount: Decimal) -> None:
-        """One funding charge on instId, split between the strategies holding it by signed position."""
+    def on_funding(self, instId: str, amount: Decimal, ts: int = 0) -> None:
+        """One funding charge on instId at ts, split between the strategies holding it by signed position."""
         self.funding += amount
         held = [(s, p.pos) for (s, i), p in self._pos.items() if i == instId and p.pos != 0]
         net = sum((q for _, q in held), ZERO)
-        if not held or net == 0:
-            self.funding_by["unassigned"] = self.funding_by.get("unassigned", ZERO) + amount
-            return
-        parts = {s: amount * q / net for s, q in held}
+        parts = {s: amount * q / net for s, q in held} if held and net != 0 else {"unassigned": amount}
         for s, part in parts.items():
             self.funding_by[s] = self.funding_by.get(s, ZERO) + part
+            self.funding_events.append((ts, instId, s, part))
 
     def on_fill(self, fill: Fill, strategy: str) -> None:
         self.fills.append((strategy, fill))

@@ -66,7 +66,8 @@ def test_demo_runs_the_mission_and_leaves_nothing(tmp_path: Path) -> None:
     reports = list((tmp_path / "reports").iterdir())
     assert len(reports) == 1
     rep = reports[0]
-    for name in ("trades.csv", "fills.csv", "equity.svg", "summary.html", "summary.json"):
+    assert rep.name.endswith("-demo") and f"report: {rep}" in text
+    for name in ("trades.csv", "fills.csv", "report.html", "summary.json"):
         assert (rep / name).stat().st_size > 0, name
     doc = json.loads((rep / "summary.json").read_text())
     assert doc["fills"] == figure("fills") and doc["fills"] >= 1
@@ -76,8 +77,10 @@ def test_demo_runs_the_mission_and_leaves_nothing(tmp_path: Path) -> None:
     assert doc["beat"]["sync_positions"] >= 1 and doc["beat"]["reconcile"] >= 1
     assert doc["milestones"]["stop_placed"] is not None
     assert doc["survivors"] == []
-    assert (rep / "equity.svg").read_text().startswith("<svg")
-    assert "Athena demo" in (rep / "summary.html").read_text()
+    assert doc["kind"] == "demo" and doc["figures"]["fills"] == doc["fills"]
+    assert len(doc["tables"]["exit_reason"]) >= 1 and doc["figures"]["trades"] == doc["round_trips"]
+    page = (rep / "report.html").read_text()
+    assert 'id="chart-equity"' in page and 'id="chart-price-0"' in page and "Task latencies" in page
     # fills.csv: a header plus one row per fill
     assert len((rep / "fills.csv").read_text().strip().splitlines()) == doc["fills"] + 1
     # the logs of every child are there, and none of them is still running

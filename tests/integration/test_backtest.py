@@ -1,7 +1,7 @@
 """The backtest end to end: the real strategy + OMS stack against the sim's matching engine.
 
 - a scripted handful of ticks with hand-computed PnL (maker entry, maker TP; and a stop-loss exit),
-- byte-for-byte repeatable reports for a seed (the CLI run twice),
+- byte-for-byte repeatable reports for a seed (the CLI run twice), each run in a folder of its own,
 - the ledger agrees with the sim's own account equity.
 """
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -18,8 +19,11 @@ from athena import procs
 from athena.backtest.cli import main as backtest_main
 from athena.backtest.engine import run_backtest
 from athena.backtest.feed import MarketEvent, read_jsonl
+from athena.backtest.report import report_data
 from athena.config import StrategySettings
 from athena.domain import BookTop, Level, Trade
+from athena.report.figures import tables as report_tables
+from tests.reports import report_folder, report_folders
 
 BTC = "BTC-USDT-SWAP"
 D = Decimal
@@ -154,34 +158,43 @@ def test_cli_on_a_scripted_file_prints_and_writes_the_hand_computed_figures(tmp_
     data = tmp_path / "tiny.jsonl"
     data.write_text('{"event":"subscribe","arg":{"channel":"books5"}}\n'  # not data: skipped
                     + "".join(json.dumps(to_push(e)) + "\n" for e in tp_scenario()))
-    out = tmp_path / "report"
-    run = run_cli("--data", str(data), "--params", json.dumps(PARAMS), "--capital", "10000", "--out", str(out))
+    parent = tmp_path / "report"
+    run = run_cli("--data", str(data), "--params", json.dumps(PARAMS), "--capital", "10000", "--out", str(parent))
     assert run.returncode == 0, run.stderr
+    out = report_folder(parent)
+    assert out.name.endswith("-ScalperV1")
     lines = run.stdout.splitlines()
-    assert "trades 1  wins 1  win rate 1" in lines
-    assert "gross PnL 1  fees -0.4002  net PnL 0.5998" in lines
+    assert f"report: {out}" in lines  # the CLI names the run's folder
+    assert "trades 1  wins 1  win rate 1  profit factor infinite: no losing trade  expectancy 0.5998" in lines
+    assert "gross PnL 1  fees -0.4002  funding 0  net PnL 0.5998" in lines
     assert "equity 10000 -> 10000.5998 (exchange 10000.5998)" in lines
-    assert "max drawdown 0.2 (0.002%)" in lines
+    assert "max drawdown 0.2 (0.002%) lasting 0 s" in lines
     assert "exposure: in market 25% of the time, max 1000" in lines
     trades = (out / "trades.csv").read_text().splitlines()
-    assert trades[1] == "scalp0,BTC-USDT-SWAP,long,1200,1300,1,100000,100100,1,-0.4002,0.5998,scalp0BTCUSDT2"
-    fig = json.loads((out / "summary.json").read_text())["figures"]
+    assert trades[0].endswith(",duration_s,qty,entry_px,exit_px,gross_pnl,fees,net_pnl,exit_reason,exit_clOrdId")
+    assert trades[1] == ("scalp0,BTC-USDT-SWAP,long,1200,1300,1970-01-01T00:00:01.200Z,1970-01-01T00:00:01.300Z,0.1,"
+                         "1,100000,100100,1,-0.4002,0.5998,take_profit,scalp0BTCUSDT2")
+    doc = json.loads((out / "summary.json").read_text())
+    fig = doc["figures"]
     assert (fig["net_pnl"], fig["fees"], fig["win_rate"], fig["trades"]) == ("0.5998", "-0.4002", "1", 1)
-    assert "0.5998" in (out / "summary.html").read_text()
-    svg = (out / "equity.svg").read_text()
-    assert svg.startswith("<svg") and svg.count("<polyline") == 1
+    assert (fig["profit_factor"], fig["profit_factor_note"]) == (None, "infinite: no losing trade")
+    assert [(r["key"], r["trades"], r["net_pnl"]) for r in doc["tables"]["exit_reason"]] == [("take_profit", 1, "0.5998")]
+    page = (out / "report.html").read_text()
+    assert "0.60" in page and 'id="chart-equity"' in page and 'id="chart-price-0"' in page and "∞" in page
 
 
 def test_cli_subprocess_on_the_shipped_sample_is_byte_for_byte_repeatable(tmp_path: Path) -> None:
     out = tmp_path / "r"
     runs = []
-    for _ in range(2):
+    for i in range(2):
         run = run_cli("--data", str(DATA / "btc_sample.jsonl"), "--out", str(out))
         assert run.returncode == 0, run.stderr
-        runs.append((run.stdout, {p.name: p.read_bytes() for p in sorted(out.iterdir())}))
+        folder = report_folders(out)[i]  # the second run made a folder of its own
+        runs.append((run.stdout.replace(str(folder), "<folder>"), {p.name: p.read_bytes() for p in folder.iterdir()}))
+    assert len(report_folders(out)) == 2
     assert runs[0] == runs[1]
     stdout, files = runs[0]
-    assert sorted(files) == ["equity.svg", "fills.csv", "summary.html", "summary.json", "trades.csv"]
+    assert sorted(files) == ["fills.csv", "report.html", "summary.json", "trades.csv"]
     for needle in ("trades ", "win rate", "gross PnL", "fees", "net PnL", "max drawdown", "exposure"):
         assert needle in stdout
     fig = json.loads(files["summary.json"])["figures"]
@@ -192,10 +205,12 @@ def test_cli_subprocess_on_the_shipped_sample_is_byte_for_byte_repeatable(tmp_pa
 def test_cli_report_is_byte_for_byte_repeatable(tmp_path: Path, capsys: Any) -> None:
     out = tmp_path / "r"
     runs = []
-    for _ in range(2):
+    for i in range(2):
         assert backtest_main(["--synthetic", "--seed", "11", "--duration", "240", "--out", str(out)]) == 0
-        runs.append((capsys.readouterr().out, {p.name: p.read_bytes() for p in sorted(out.iterdir())}))
-    assert sorted(runs[0][1]) == ["equity.svg", "fills.csv", "summary.html", "summary.json", "trades.csv"]
+        folder = report_folders(out)[i]
+        runs.append((capsys.readouterr().out.replace(str(folder), "<folder>"),
+                     {p.name: p.read_bytes() for p in folder.iterdir()}))
+    assert sorted(runs[0][1]) == ["fills.csv", "report.html", "summary.json", "trades.csv"]
     assert runs[0][0] == runs[1][0] and "net PnL" in runs[0][0]  # what it prints ...
     for name, body in runs[0][1].items():
         assert body == runs[1][1][name], name  # ... and every report file, byte for byte
@@ -203,17 +218,17 @@ def test_cli_report_is_byte_for_byte_repeatable(tmp_path: Path, capsys: Any) -> 
     fig = doc["figures"]
     # multi-level fills: the OMS derives each fill's px from cumulative avgPx, exact to 8 extra digits
     assert abs(D(fig["final_equity"]) - D(fig["exchange_equity"])) < D("1e-8")
-    assert D(fig["net_pnl"]) == D(fig["gross_pnl"]) + D(fig["fees"]) + D(fig["unrealized_pnl"])
-    svg = runs[0][1]["equity.svg"].decode()
-    assert svg.startswith("<svg") and "<polyline" in svg
-    assert fig["fills"] > 0
+    assert D(fig["net_pnl"]) == D(fig["gross_pnl"]) + D(fig["fees"]) + D(fig["funding"]) + D(fig["unrealized_pnl"])
+    assert fig["fills"] > 0 and fig["ratio_bar"] == "1 minute" and fig["ratio_returns"] == 3  # 239.9 s of data
+    trades = runs[0][1]["trades.csv"].decode().splitlines()[1:]
+    assert trades and all(row.split(",")[14] in ("take_profit", "market_close", "stop_loss") for row in trades)
 
 
 def test_different_seeds_give_different_markets(tmp_path: Path) -> None:
     a, b = tmp_path / "a", tmp_path / "b"
     assert backtest_main(["--synthetic", "--seed", "1", "--duration", "60", "--out", str(a), "--quiet"]) == 0
     assert backtest_main(["--synthetic", "--seed", "2", "--duration", "60", "--out", str(b), "--quiet"]) == 0
-    assert (a / "equity.svg").read_bytes() != (b / "equity.svg").read_bytes()
+    assert (report_folder(a) / "report.html").read_bytes() != (report_folder(b) / "report.html").read_bytes()
 
 
 def test_sample_file_replays(tmp_path: Path, capsys: Any) -> None:
@@ -252,3 +267,9 @@ def test_an_open_position_pays_funding_at_the_settlement_in_ledger_and_exchange(
     assert f["funding"] == funding == res.ledger.funding_by["scalp"] == D("-0.10005")
     assert f["final_equity"] == f["exchange_equity"]  # charged on the exchange and in the ledger alike
     assert f["net_pnl"] == f["gross_pnl"] + f["fees"] + f["funding"] + f["unrealized_pnl"]
+    # the report: funding per instrument, strategy and the day it settled, though no trade closed
+    tables = report_tables(report_data(res, {"strategies": []}))
+    day = datetime.fromtimestamp(settle / 1000, UTC).strftime("%Y-%m-%d")
+    assert [(r["key"], r["trades"], r["funding"]) for r in tables["day"]] == [(day, 0, funding)]
+    assert [(r["key"], r["funding"]) for r in tables["instrument"]] == [(BTC, funding)]
+    assert [(r["key"], r["funding"]) for r in tables["strategy"]] == [("scalp", funding)]

@@ -18,12 +18,13 @@ from athena.marketdata import download
 from athena.marketdata.sources import SourceError, detect, open_source
 from athena.sim.server import SimServer
 from tests.marketdata.conftest import BTC, ETH, Running
+from tests.reports import report_folder
 
 T_0810 = 1_796_112_600_000  # 2026-12-01T08:10:00Z: half an hour of history with the 08:00 settlement in it
 
 
 def report(out: Path) -> dict[str, Any]:
-    return json.loads((out / "summary.json").read_text())  # type: ignore[no-any-return]
+    return json.loads((report_folder(out) / "summary.json").read_text())  # type: ignore[no-any-return]
 
 
 def test_backtest_of_a_recording_rebuilds_and_checks_the_books(live_sim: SimServer, tmp_path: Path,
@@ -54,7 +55,7 @@ def test_backtest_of_a_recording_rebuilds_and_checks_the_books(live_sim: SimServ
     # the same recording twice: the same report, byte for byte
     again = tmp_path / "again"
     assert backtest_main(["--data", str(rec_dir), "--out", str(again), "--quiet"]) == 0
-    assert (out / "summary.json").read_bytes() == (again / "summary.json").read_bytes()
+    assert (report_folder(out) / "summary.json").read_bytes() == (report_folder(again) / "summary.json").read_bytes()
 
 
 @pytest.fixture()

@@ -9,6 +9,7 @@ from typing import Any
 
 from athena.backtest.cli import main as backtest_main
 from athena.backtest.feed import read_jsonl
+from tests.reports import report_folder
 
 BTC = "BTC-USDT-SWAP"
 
@@ -25,7 +26,7 @@ def test_a_tardis_trades_csv_is_backtested_not_refused(tmp_path: Path, capsys: A
     out, err = capsys.readouterr()
     assert rc == 0, err
     assert "Expecting value" not in err
-    src = json.loads((tmp_path / "r" / "summary.json").read_text())["meta"]["source"]
+    src = json.loads((report_folder(tmp_path / "r") / "summary.json").read_text())["meta"]["source"]
     assert src["format"] == "tardis" and "APPROXIMATED" in src["book"]
     assert src["period"]["start"] == "2025-12-01T00:00:00.000Z" and src["period"]["seconds"] == 9
     assert "data: tardis" in out and "book: APPROXIMATED" in out

@@ -27,6 +27,7 @@ from athena.sim.book import checksum
 from athena.sim.server import SimServer
 from tests.marketdata.conftest import BTC, ETH, Running
 from tests.okx.fake_ws import FakeOkxWs
+from tests.reports import report_folder
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -88,7 +89,7 @@ def test_every_channel_every_line_with_its_receive_time_in_rotating_files(live_s
     last = files[-1]
     out = tmp_path / "report"
     assert backtest_main(["--data", str(last), "--out", str(out), "--quiet"]) == 0
-    src = json.loads((out / "summary.json").read_text())["meta"]["source"]
+    src = json.loads((report_folder(out) / "summary.json").read_text())["meta"]["source"]
     assert src["gap_count"] == 0 and src["book"].startswith("rebuilt from books snapshots + updates")
     assert ", 0 failed, 0 seqId gaps" in src["book"] and not src["book"].startswith("rebuilt from books snapshots + "
                                                                                   "updates: 0 checksums")
@@ -234,7 +235,7 @@ def test_a_killed_recorder_leaves_a_readable_file(live_sim: SimServer, tmp_path:
     with pytest.raises((EOFError, zlib.error)), gzip.open(f, "rb") as fh:
         fh.read()  # cut short: no gzip trailer
     assert backtest_main(["--data", str(tmp_path), "--out", str(tmp_path / "report"), "--quiet"]) == 0
-    src = json.loads((tmp_path / "report" / "summary.json").read_text())["meta"]["source"]
+    src = json.loads((report_folder(tmp_path / "report") / "summary.json").read_text())["meta"]["source"]
     assert src["format"] == "recorded"
     assert any("not closed by the recorder" in n for n in src["notes"])
     assert any("ends early" in n for n in src["notes"])

@@ -9,6 +9,7 @@ from typing import Any
 
 from athena.backtest.cli import main as backtest_main
 from athena.marketdata.store import Store
+from tests.reports import report_folder
 
 SAMPLES = Path(__file__).resolve().parents[2] / "athena" / "data" / "samples"
 
@@ -28,7 +29,7 @@ def test_recorded_sample_was_made_by_the_recorder_and_backtests(tmp_path: Path, 
     assert doc["complete"] and doc["checksums_checked"] > 0 and doc["checksum_failures"] == 0
     assert {k.split()[0] for k in doc["streams"]} == {"books", "trades", "mark-price", "funding-rate"}
     assert backtest_main(["--data", str(SAMPLES / "recorded"), "--out", str(tmp_path / "r"), "--quiet"]) == 0
-    src = json.loads((tmp_path / "r" / "summary.json").read_text())["meta"]["source"]
+    src = json.loads((report_folder(tmp_path / "r") / "summary.json").read_text())["meta"]["source"]
     assert src["format"] == "recorded" and f"{doc['checksums_checked']} checksums verified, 0 failed" in src["book"]
     assert src["gap_count"] == 0
 
@@ -38,6 +39,6 @@ def test_downloaded_sample_was_made_by_the_downloader_and_backtests(tmp_path: Pa
     assert sorted(inv["BTC-USDT-SWAP"]) == ["candles-1m", "funding", "mark-candles-1m", "trades"]
     assert all(not m.gaps for kinds in inv.values() for ms in kinds.values() for m in ms)
     assert backtest_main(["--data", str(SAMPLES / "download"), "--out", str(tmp_path / "r"), "--quiet"]) == 0
-    src = json.loads((tmp_path / "r" / "summary.json").read_text())["meta"]["source"]
+    src = json.loads((report_folder(tmp_path / "r") / "summary.json").read_text())["meta"]["source"]
     assert src["format"] == "store" and "APPROXIMATED" in src["book"]
     assert src["period"]["start"].startswith("2026-12-01T07:55") and src["funding"].startswith("1 funding-rate")

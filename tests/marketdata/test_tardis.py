@@ -17,6 +17,7 @@ from athena.backtest.feed import Feed, MarketEvent
 from athena.marketdata.sources import SourceError, open_source
 from athena.marketdata.tardis import DERIVATIVE, INCREMENTAL, TRADES, TardisError, snapshot_columns
 from athena.sim.instruments import default_instruments
+from tests.reports import report_folder
 
 BTC = "BTC-USDT-SWAP"
 US = 1_764_547_200_000_000  # 2025-12-01T00:00:00Z in microseconds
@@ -165,7 +166,7 @@ def test_backtest_on_tardis_books_and_trades(tmp_path: Path, capsys: Any) -> Non
     write(tmp_path / "okex-swap_trades_2025-12-01_BTC-USDT-SWAP.csv.gz", TRADES, rows_t)
     assert backtest_main(["--data", str(tmp_path), "--out", str(tmp_path / "r")]) == 0
     out = capsys.readouterr().out
-    doc = json.loads((tmp_path / "r" / "summary.json").read_text())
+    doc = json.loads((report_folder(tmp_path / "r") / "summary.json").read_text())
     src = doc["meta"]["source"]
     assert src["format"] == "tardis" and src["book"] == "as sent (books5 / bbo-tbt snapshots)"
     assert src["period"] == {"start": "2025-12-01T00:00:00.000Z", "end": "2025-12-01T00:00:19.950Z",
