@@ -40,7 +40,7 @@ SECURITY_HEADERS = {
                                "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",
+    "Referrer-Policy": "same-origin",  # no-referrer makes Chromium send `Origin: null` on a form POST
     "Cache-Control": "no-store",
 }
 LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1"}

@@ -93,7 +93,7 @@ function drawChart(points, maxDd) {
              el("text", { x: 4, y: top + 10 }, hi.toFixed(2)),
              el("text", { x: 4, y: top + eqH }, lo.toFixed(2)),
              el("text", { x: 4, y: ddTop + 12 }, "drawdown"),
-             el("text", { x: 4, y: ddTop + ddH }, pct(ddMax)),
+             el("text", { x: 4, y: ddTop + ddH }, (ddMax === Number(maxDd) ? "max " : "") + pct(ddMax)),
              el("text", { x: L, y: H - 2 }, time(t0)),
              el("text", { x: W - R - 60, y: H - 2 }, time(t1)));
   if (Number(maxDd) > 0 && Number(maxDd) <= ddMax) {
@@ -127,7 +127,8 @@ function render(doc) {
   $("holds").textContent = holds.map(([n, h]) => `Entries HELD (${n}) ${ago(h.ts, now)}: ${h.reason} (lifts by itself)`).join(" · ");
 
   const pnl = doc.pnl || {};
-  $("pnl-line").textContent = `equity ${pnl.equity || "-"} USDT · drawdown ${pct(pnl.drawdown)} of max ${pct(pnl.max_drawdown)}`;
+  const eqText = pnl.equity ? Number(pnl.equity).toFixed(2) : "-";
+  $("pnl-line").textContent = `equity ${eqText} USDT · drawdown ${pct(pnl.drawdown)} of max ${pct(pnl.max_drawdown)}`;
   drawChart(doc.curve || [], pnl.max_drawdown);
   const kv = [["equity", pnl.equity], ["realised", pnl.realised], ["unrealised", pnl.unrealised], ["fees", pnl.fees],
               ["funding", pnl.funding], ["high-water", pnl.hwm], ["daily realised", pnl.daily_realised]];
@@ -198,6 +199,7 @@ function connect() {
     last = JSON.parse(ev.data);
     lastAt = Date.now();
     render(last);
+    showLive();
   };
   es.onerror = () => {
     // the browser reconnects by itself; a logged-out session gets 401 and stops: go to the login page
@@ -205,12 +207,13 @@ function connect() {
       .catch(() => {});
   };
 }
-setInterval(() => {
+function showLive() {
   const live = $("live");
   const fresh = lastAt && Date.now() - lastAt < 5000;
   live.textContent = fresh ? "live" : lastAt ? "disconnected" : "connecting";
-  live.className = "pill " + (fresh ? "good" : "bad");
-}, 1000);
+  live.className = "pill " + (fresh ? "good" : lastAt ? "bad" : "muted");
+}
+setInterval(showLive, 1000);
 
 // -- actions -------------------------------------------------------------------------------------------------
 function reason() { return $("reason").value.trim(); }
