@@ -85,6 +85,11 @@ def test_dashboard_in_a_browser(tmp_path: Path) -> None:
         assert r.json() == {"ok": False, "error": "unknown strategy 'nosuch' (configured: manual)"}
         r = s.post(f"{url}/api/action", json={"action": "flatten"}, headers={"X-CSRF-Token": csrf.group(1)}, timeout=10)
         assert r.json()["ok"] is False and "confirmation" in r.json()["error"]
+        # even with the token: a POST from another site's page, or a page of a name rebound to 127.0.0.1
+        r = s.post(f"{url}/api/action", json={"action": "halt"}, timeout=10,
+                   headers={"X-CSRF-Token": csrf.group(1), "Origin": "http://evil.example"})
+        assert r.status_code == 403
+        assert s.get(f"{url}/api/state", headers={"Host": "evil.example:80"}, timeout=10).status_code == 421
         # a wrong password starts no session
         bad = requests.Session()
         token = re.search(r'name="token" value="([^"]+)"', bad.get(f"{url}/login", timeout=10).text)
