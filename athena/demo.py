@@ -792,11 +792,15 @@ def _dashboard_config(port: int | None) -> tuple[int, str]:
     free, else 0 (any free one); the configured password, else "" (the stack makes one up)."""
     import socket
 
-    from athena.config import ConfigError, load_settings
+    from dotenv import dotenv_values
+
+    from athena.config import ROOT, ConfigError, load_settings
 
     password = ""
+    # .env read, not loaded: the demo's own environment (which its children inherit) stays as it was
+    environ = {**{k: v for k, v in dotenv_values(ROOT / ".env").items() if v is not None}, **os.environ}
     try:
-        settings = load_settings()
+        settings = load_settings(environ=environ, dotenv=False)
         password = settings.dashboard.password.get_secret_value()
         wanted = settings.dashboard.port if port is None else port
     except ConfigError:

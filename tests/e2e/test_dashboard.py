@@ -2,8 +2,9 @@
 stack: the simulator, the stream and orders workers, and `athena dashboard` as a child process.
 
 It logs in, loads with no console error, shows a position opened in the sim with its exchange stop,
-and its Halt button halts (the switch in Redis, then the page says so). Requests without a session
-or without the session's CSRF token change nothing. It takes docs/img/dashboard.png for the README.
+its Halt button halts (the switch in Redis, then the page says so), a strategy pauses and resumes
+from its row, and Flatten, once confirmed, closes the position on the exchange. Requests without a
+session, without the session's CSRF token, from another origin or another host name change nothing. It takes docs/img/dashboard.png for the README.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from athena.domain.codec import to_json
 from athena.launch import Stack, StackConfig
 from athena.risk.halt import HaltSwitch
 from athena.state.keys import Keys
+from athena.strategies.pause import StrategyPause
 from tests.browser import browser_page
 from tests.waiting import wait_for
 
@@ -64,7 +66,8 @@ def test_dashboard_in_a_browser(tmp_path: Path) -> None:
                       config={"strategies": [BOOKED_TO]}, env={"ATHENA_DASHBOARD_PASSWORD": PASSWORD})
     with Stack(cfg) as stack:
         url = stack.dashboard_url
-        halt = HaltSwitch(stack.redis(), Keys(stack.env_name, stack.account))
+        keys = Keys(stack.env_name, stack.account)
+        halt = HaltSwitch(stack.redis(), keys)
         stop = _open_position(stack)
 
         # no session: refused, and nothing halted
@@ -124,5 +127,22 @@ def test_dashboard_in_a_browser(tmp_path: Path) -> None:
             page.locator("#trading", has_text="HALTED").wait_for(timeout=10_000)
             page.locator("#halt-banner", has_text="browser test").wait_for(timeout=5_000)
             page.locator("#flash", has_text="Trading halted").wait_for(timeout=5_000)
+
+            # a strategy's pause and resume, from its row
+            strategy = page.locator('#strategies tr[data-id="manual"]')
+            strategy.locator("button", has_text="Pause").click()
+            strategy.locator("td.warn", has_text="PAUSED").wait_for(timeout=10_000)
+            assert "manual" in StrategyPause(stack.redis(), keys).paused()
+            strategy.locator("button", has_text="Resume").click()
+            strategy.locator("td.good", has_text="running").wait_for(timeout=10_000)
+            assert "manual" not in StrategyPause(stack.redis(), keys).paused()
+
+            # flatten asks first, then closes the position on the exchange
+            page.click("#btn-flatten")
+            page.locator("#confirm-flatten", has_text="EVERY position").wait_for(timeout=5_000)
+            page.click("#btn-flatten-yes")
+            page.locator("#flash", has_text="Flatten ran on orders worker").wait_for(timeout=30_000)
+            page.locator("#positions td", has_text="flat").wait_for(timeout=10_000)
+            assert [p for p in stack.sim_admin("state")["positions"] if Decimal(p["pos"] or "0") != 0] == []
             assert b.errors() == []
     assert stack.survivors() == []
