@@ -15,6 +15,7 @@ import hashlib
 import hmac
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 SESSION_COOKIE = "athena_session"
@@ -27,15 +28,16 @@ MAX_SESSIONS = 64  # the oldest go first beyond this: a loop of logins cannot fi
 class Session:
     sid: str
     csrf: str
-    expires: float  # time.monotonic()
+    expires: float  # on the Sessions' clock (time.monotonic)
 
 
 class Sessions:
-    def __init__(self, password: str, ttl_s: float) -> None:
+    def __init__(self, password: str, ttl_s: float, clock: Callable[[], float] = time.monotonic) -> None:
         if not password:
             raise ValueError("empty dashboard password")
         self._digest = hashlib.sha256(password.encode()).digest()
         self._ttl = ttl_s
+        self._clock = clock
         self._by_id: dict[str, Session] = {}
 
     def __repr__(self) -> str:
@@ -49,7 +51,7 @@ class Sessions:
         self._expire()
         while len(self._by_id) >= MAX_SESSIONS:
             del self._by_id[min(self._by_id.values(), key=lambda s: s.expires).sid]
-        s = Session(secrets.token_urlsafe(32), secrets.token_urlsafe(32), time.monotonic() + self._ttl)
+        s = Session(secrets.token_urlsafe(32), secrets.token_urlsafe(32), self._clock() + self._ttl)
         self._by_id[s.sid] = s
         return s
 
@@ -57,7 +59,7 @@ class Sessions:
         if not sid:
             return None
         s = self._by_id.get(sid)
-        if s is None or s.expires < time.monotonic():
+        if s is None or s.expires < self._clock():
             self._by_id.pop(sid, None)
             return None
         return s
@@ -66,7 +68,7 @@ class Sessions:
         self._by_id.pop(sid, None)
 
     def _expire(self) -> None:
-        now = time.monotonic()
+        now = self._clock()
         for sid in [sid for sid, s in self._by_id.items() if s.expires < now]:
             del self._by_id[sid]
 

@@ -20,6 +20,7 @@ log = logging.getLogger("athena.dashboard")
 FILLS_SHOWN = 20
 CURVE_POINTS = 400  # what the chart draws at most (older history is thinned to this)
 HISTORY_S = 24 * 3600  # equity snapshots read back from the journal at start
+KEEP_EVERY_MS = 5_000  # of the per-poll equity points one every 5 s is kept: 20 000 of them are 28 h
 
 
 def thin(points: list[Any], n: int) -> list[Any]:
@@ -37,6 +38,7 @@ class Feed:
         self.journal = journal
         # (ts ms, equity, drawdown) as strings: the journal's snapshots, then what each poll saw
         self.curve: deque[tuple[int, str, str]] = deque(maxlen=20_000)
+        self.latest: tuple[int, str, str] | None = None  # the newest point, until it is kept
         self.doc: dict[str, Any] = {"at_ms": 0, "loading": True}
         self.text = json.dumps(self.doc)
         self.version = 0
@@ -57,7 +59,7 @@ class Feed:
                     "env": self.settings.env, "error": message, "curve": self._curve_points()}
         pnl = status.get("pnl") or {}
         if pnl.get("equity"):
-            self.curve.append((now_ms, str(pnl["equity"]), str(pnl.get("drawdown") or "0")))
+            self._add_point((now_ms, str(pnl["equity"]), str(pnl.get("drawdown") or "0")))
         paused = status.get("paused_strategies") or {}
         status["strategies"] = [
             {"name": s.name, "cls": s.cls, "instIds": s.instIds, "enabled": s.enabled, "allocation": str(s.allocation),
@@ -88,8 +90,16 @@ class Feed:
                  "px": str(f.fillPx), "fee": str(f.fee), "strategy": f.strategy, "reduceOnly": f.reduceOnly}
                 for f in fills]  # fmt: skip
 
+    def _add_point(self, point: tuple[int, str, str]) -> None:
+        if not self.curve or point[0] - self.curve[-1][0] >= KEEP_EVERY_MS:
+            self.curve.append(point)
+            self.latest = None
+        else:
+            self.latest = point
+
     def _curve_points(self) -> list[list[Any]]:
-        return [[ts, eq, dd] for ts, eq, dd in thin(sorted(self.curve), CURVE_POINTS)]
+        points = sorted(self.curve) + ([self.latest] if self.latest else [])
+        return [[ts, eq, dd] for ts, eq, dd in thin(points, CURVE_POINTS)]
 
     # -- publishing -------------------------------------------------------------------------------------
     async def refresh(self) -> None:
