@@ -61,47 +61,58 @@ def _login(url: str) -> requests.Session:
     return s
 
 
+def _refusals(url: str) -> None:
+    """Requests that must change nothing, each refused with its reason."""
+    # no session: refused, and nothing halted
+    r = requests.post(f"{url}/api/action", json={"action": "halt"}, timeout=10)
+    assert r.status_code == 401 and "not logged in" in r.json()["error"]
+    assert requests.get(f"{url}/api/state", timeout=10).status_code == 401
+    # a session but no CSRF token (what a forged cross-site form could at best send): refused
+    s = _login(url)
+    r = s.post(f"{url}/api/action", json={"action": "halt"}, timeout=10)
+    assert r.status_code == 403 and "CSRF" in r.json()["error"]
+    r = s.post(f"{url}/api/action", json={"action": "halt"}, headers={"X-CSRF-Token": "guessed"}, timeout=10)
+    assert r.status_code == 403
+    # with the page's token: a failing action answers with the CLI's sentence
+    csrf = re.search(r'name="csrf-token" content="([^"]+)"', s.get(f"{url}/", timeout=10).text)
+    assert csrf
+    r = s.post(f"{url}/api/action", json={"action": "pause", "strategy": "nosuch"},
+               headers={"X-CSRF-Token": csrf.group(1)}, timeout=10)
+    assert r.json() == {"ok": False, "error": "unknown strategy 'nosuch' (configured: manual)"}
+    r = s.post(f"{url}/api/action", json={"action": "flatten"}, headers={"X-CSRF-Token": csrf.group(1)}, timeout=10)
+    assert r.json()["ok"] is False and "confirmation" in r.json()["error"]
+    # even with the token: a POST from another site's page, or a page of a name rebound to 127.0.0.1
+    r = s.post(f"{url}/api/action", json={"action": "halt"}, timeout=10,
+               headers={"X-CSRF-Token": csrf.group(1), "Origin": "http://evil.example"})
+    assert r.status_code == 403
+    assert s.get(f"{url}/api/state", headers={"Host": "evil.example:80"}, timeout=10).status_code == 421
+    # a login posted from elsewhere (no token from the login page), even with the right password
+    r = requests.post(f"{url}/login", data={"token": "forged", "password": PASSWORD}, allow_redirects=False, timeout=10)
+    assert r.status_code == 403 and "athena_session" not in r.cookies
+    # a wrong password starts no session
+    bad = requests.Session()
+    token = re.search(r'name="token" value="([^"]+)"', bad.get(f"{url}/login", timeout=10).text)
+    assert token
+    r = bad.post(f"{url}/login", data={"token": token.group(1), "password": "wrong"}, allow_redirects=False, timeout=10)
+    assert r.status_code == 401 and bad.get(f"{url}/api/state", timeout=10).status_code == 401
+
+
 def test_dashboard_in_a_browser(tmp_path: Path) -> None:
     cfg = StackConfig(var_dir=tmp_path, symbols=[BTC], beat=False, sim_tick_ms=200, dashboard=True,
                       config={"strategies": [BOOKED_TO]}, env={"ATHENA_DASHBOARD_PASSWORD": PASSWORD})
-    with Stack(cfg) as stack:
-        url = stack.dashboard_url
-        keys = Keys(stack.env_name, stack.account)
-        halt = HaltSwitch(stack.redis(), keys)
-        stop = _open_position(stack)
-
-        # no session: refused, and nothing halted
-        r = requests.post(f"{url}/api/action", json={"action": "halt"}, timeout=10)
-        assert r.status_code == 401 and "not logged in" in r.json()["error"]
-        assert requests.get(f"{url}/api/state", timeout=10).status_code == 401
-        # a session but no CSRF token (what a forged cross-site form could at best send): refused
-        s = _login(url)
-        r = s.post(f"{url}/api/action", json={"action": "halt"}, timeout=10)
-        assert r.status_code == 403 and "CSRF" in r.json()["error"]
-        r = s.post(f"{url}/api/action", json={"action": "halt"}, headers={"X-CSRF-Token": "guessed"}, timeout=10)
-        assert r.status_code == 403
-        # with the page's token: a failing action answers with the CLI's sentence
-        csrf = re.search(r'name="csrf-token" content="([^"]+)"', s.get(f"{url}/", timeout=10).text)
-        assert csrf
-        r = s.post(f"{url}/api/action", json={"action": "pause", "strategy": "nosuch"},
-                   headers={"X-CSRF-Token": csrf.group(1)}, timeout=10)
-        assert r.json() == {"ok": False, "error": "unknown strategy 'nosuch' (configured: manual)"}
-        r = s.post(f"{url}/api/action", json={"action": "flatten"}, headers={"X-CSRF-Token": csrf.group(1)}, timeout=10)
-        assert r.json()["ok"] is False and "confirmation" in r.json()["error"]
-        # even with the token: a POST from another site's page, or a page of a name rebound to 127.0.0.1
-        r = s.post(f"{url}/api/action", json={"action": "halt"}, timeout=10,
-                   headers={"X-CSRF-Token": csrf.group(1), "Origin": "http://evil.example"})
-        assert r.status_code == 403
-        assert s.get(f"{url}/api/state", headers={"Host": "evil.example:80"}, timeout=10).status_code == 421
-        # a wrong password starts no session
-        bad = requests.Session()
-        token = re.search(r'name="token" value="([^"]+)"', bad.get(f"{url}/login", timeout=10).text)
-        assert token
-        r = bad.post(f"{url}/login", data={"token": token.group(1), "password": "wrong"}, allow_redirects=False, timeout=10)
-        assert r.status_code == 401 and bad.get(f"{url}/api/state", timeout=10).status_code == 401
-        assert halt.state() is None  # no halt, and no hold either (the pre-flight passed)
-
+    stack = Stack(cfg)
+    try:
+        stack.start()  # the workers boot while chromium starts
         with browser_page(width=1280, height=1100) as b:
+            stack.wait_ready()
+            url = stack.dashboard_url
+            keys = Keys(stack.env_name, stack.account)
+            halt = HaltSwitch(stack.redis(), keys)
+            stop = _open_position(stack)
+
+            _refusals(url)
+            assert halt.state() is None  # no halt, and no hold either (the pre-flight passed)
+
             page = b.page
             page.goto(f"{url}/")
             assert page.url.endswith("/login")
@@ -145,4 +156,6 @@ def test_dashboard_in_a_browser(tmp_path: Path) -> None:
             page.locator("#positions td", has_text="flat").wait_for(timeout=10_000)
             assert [p for p in stack.sim_admin("state")["positions"] if Decimal(p["pos"] or "0") != 0] == []
             assert b.errors() == []
+    finally:
+        stack.stop()
     assert stack.survivors() == []
