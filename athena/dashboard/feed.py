@@ -43,7 +43,7 @@ class Feed:
         self.text = json.dumps(self.doc)
         self.version = 0
         self._changed = asyncio.Event()
-        self._last_snapshot_ts = 0
+        self._building = asyncio.Lock()  # the poller and an action's refresh: one build at a time
 
     # -- building the document (in a worker thread: Redis and SQLite calls block) -------------------------
     def build(self) -> dict[str, Any]:
@@ -103,7 +103,8 @@ class Feed:
 
     # -- publishing -------------------------------------------------------------------------------------
     async def refresh(self) -> None:
-        doc = await asyncio.to_thread(self.build)
+        async with self._building:
+            doc = await asyncio.to_thread(self.build)
         self.doc, self.text = doc, json.dumps(doc, default=str)
         self.version += 1
         self._changed.set()

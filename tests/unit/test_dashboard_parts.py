@@ -71,3 +71,16 @@ def test_curve_keeps_a_point_every_few_seconds_and_the_newest() -> None:
     for i in range(2, 2000):
         feed._add_point((i * KEEP_EVERY_MS, "100", "0"))
     assert len(feed._curve_points()) <= CURVE_POINTS
+
+
+def test_redis_down_is_shown_as_one_sentence(test_settings: Any) -> None:
+    import redis
+
+    from athena.testing.redis_server import free_port
+
+    dead = redis.Redis(port=free_port(), socket_connect_timeout=0.5, socket_timeout=0.5)
+    feed = Feed(test_settings, dead, journal=None)
+    feed._add_point((1, "100", "0"))
+    doc = feed.build()
+    assert doc["error"].startswith("Redis stopped answering (ConnectionError") and "\n" not in doc["error"]
+    assert doc["account"] == test_settings.account and doc["curve"] == [[1, "100", "0"]]  # the chart stays
