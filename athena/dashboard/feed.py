@@ -20,7 +20,7 @@ log = logging.getLogger("athena.dashboard")
 FILLS_SHOWN = 20
 CURVE_POINTS = 400  # what the chart draws at most (older history is thinned to this)
 HISTORY_S = 24 * 3600  # equity snapshots read back from the journal at start
-KEEP_EVERY_MS = 5_000  # of the per-poll equity points one every 5 s is kept: 20 000 of them are 28 h
+KEEP_EVERY_MS = 2_000  # of the per-poll equity points one every 2 s is kept: 50 000 of them are 28 h
 
 
 def thin(points: list[Any], n: int) -> list[Any]:
@@ -37,7 +37,7 @@ class Feed:
         self.redis = redis
         self.journal = journal
         # (ts ms, equity, drawdown) as strings: the journal's snapshots, then what each poll saw
-        self.curve: deque[tuple[int, str, str]] = deque(maxlen=20_000)
+        self.curve: deque[tuple[int, str, str]] = deque(maxlen=50_000)
         self.latest: tuple[int, str, str] | None = None  # the newest point, until it is kept
         self.doc: dict[str, Any] = {"at_ms": 0, "loading": True}
         self.text = json.dumps(self.doc)

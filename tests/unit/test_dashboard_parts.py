@@ -63,9 +63,10 @@ def test_curve_keeps_a_point_every_few_seconds_and_the_newest() -> None:
 
     feed.curve, feed.latest = deque(maxlen=100), None
     feed._add_point((0, "100", "0"))
-    feed._add_point((1000, "101", "0"))
-    feed._add_point((2000, "99", "0.0198"))
-    assert [p[0] for p in feed._curve_points()] == [0, 2000]  # the kept one and the newest
+    quarter = KEEP_EVERY_MS // 4
+    feed._add_point((quarter, "101", "0"))
+    feed._add_point((2 * quarter, "99", "0.0198"))
+    assert [p[0] for p in feed._curve_points()] == [0, 2 * quarter]  # the kept one and the newest
     feed._add_point((KEEP_EVERY_MS, "98", "0.0297"))
     assert [p[0] for p in feed.curve] == [0, KEEP_EVERY_MS] and feed.latest is None
     for i in range(2, 2000):
