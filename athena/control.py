@@ -392,7 +392,6 @@ def strategy_known(settings: Settings, strategy: str) -> None:
         _fail(f"unknown strategy {strategy!r} (configured: {', '.join(known) or 'none'})", EXIT_USAGE)
 
 
-
 # -- the controls, as functions (the CLI below and the dashboard, athena.dashboard, call these) --------
 def do_reconcile(ready: Ready, local: bool = False, timeout: float = 60.0) -> Outcome:
     result, where = run_control(ready, q.RECONCILE, {}, local, timeout)
