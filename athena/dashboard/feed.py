@@ -11,7 +11,10 @@ import json
 import logging
 import time
 from collections import deque
+from decimal import Decimal, InvalidOperation
 from typing import Any
+
+import orjson
 
 from athena.config import Settings
 
@@ -21,6 +24,13 @@ FILLS_SHOWN = 20
 CURVE_POINTS = 400  # what the chart draws at most (older history is thinned to this)
 HISTORY_S = 24 * 3600  # equity snapshots read back from the journal at start
 KEEP_EVERY_MS = 2_000  # of the per-poll equity points one every 2 s is kept: 50 000 of them are 28 h
+
+
+def _dec(v: Any) -> Decimal | None:
+    try:
+        return Decimal(str(v)) if v not in (None, "") else None
+    except InvalidOperation:
+        return None
 
 
 def thin(points: list[Any], n: int) -> list[Any]:
@@ -66,9 +76,30 @@ class Feed:
              "paused": paused.get(s.name)}
             for s in self.settings.strategies
         ]  # fmt: skip
+        self._unrealised(status.get("positions") or [])
         status["fills"] = self._fills()
         status["curve"] = self._curve_points()
         return status
+
+    def _unrealised(self, positions: list[dict[str, Any]]) -> None:
+        """Each position's uPnL from its mark (linear swaps: (mark - avgPx) x pos x contract size), where
+        the last sync gave none; the contract sizes come from the instruments cached in Redis, never
+        from the exchange (no cache: the column stays empty)."""
+        if not positions or all(p.get("upl") for p in positions):
+            return
+        from athena.domain import Instrument
+        from athena.state.keys import Keys
+
+        raw = self.redis.get(Keys(self.settings.env, self.settings.account).instruments)
+        if not raw:
+            return
+        insts = {row["instId"]: Instrument.from_okx(row) for row in orjson.loads(raw)}
+        for p in positions:
+            inst, mark, avg = insts.get(p["instId"]), _dec(p.get("mark")), _dec(p.get("avgPx"))
+            if p.get("upl") or inst is None or mark is None or avg is None:
+                continue
+            sign = Decimal(-1) if p.get("posSide") == "short" else Decimal(1)
+            p["upl"] = f"{(mark - avg) * sign * Decimal(p['pos']) * inst.coin_per_contract:.4f}"
 
     def load_history(self) -> None:
         """The journal's equity snapshots of the last day (beat's snapshot_equity), once at start."""

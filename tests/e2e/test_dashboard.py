@@ -125,6 +125,8 @@ def test_dashboard_in_a_browser(tmp_path: Path) -> None:
             cells = row.locator("td").all_inner_texts()
             assert cells[:3] == [BTC, "net", "2"], cells
             assert 0 < float(cells[7].rstrip("%")) < 5, cells  # distance to the stop
+            avg, mark, upl = (Decimal(c) for c in cells[3:6])  # a long of 2: uPnL goes with mark - avgPx
+            assert upl == ((mark - avg) * 2 * Decimal("0.01")).quantize(Decimal("0.0001")), cells  # ctVal 0.01 BTC
             page.locator("#fills td", has_text="dash1").first.wait_for(timeout=10_000)
             page.locator('#ws tr[data-id="okx-public"] td.good', has_text="ready").wait_for(timeout=10_000)
             assert page.inner_text("#trading") == "trading"
