@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "flatten": ("athena.control:flatten_main", "cancel everything and close positions (privileged)"),
     "halt": ("athena.control:halt_main", "stop new entries everywhere (privileged)"),
     "resume": ("athena.control:resume_main", "allow new entries again (privileged)"),
+    "dashboard": ("athena.dashboard.app:main", "the account on a web page, live, with the operator actions (privileged)"),
     "config": ("athena.control:config_main", "validate and print the effective configuration (secrets hidden)"),
     "preflight": ("athena.ops.preflight_cli:main", "check the OKX account before trading on it (fixes what Athena owns)"),
 }

@@ -139,6 +139,17 @@ class ScheduleSettings(_Strict):
     visibility_timeout: int = Field(300, ge=1)  # s before a killed worker's unacked task is redelivered
 
 
+class DashboardSettings(_Strict):
+    """`athena dashboard` (athena.dashboard): the web page of the account and its operator actions."""
+
+    host: str = "127.0.0.1"  # loopback by default: the actions can trade the account
+    port: int = Field(8780, ge=0, le=65535)
+    # Whoever knows it can halt and flatten the account. Empty: the dashboard refuses to start.
+    password: SecretStr = SecretStr("")
+    session_hours: float = Field(12.0, gt=0)  # a login lasts this long
+    refresh_s: float = Field(1.0, gt=0)  # how often the page's live view is refreshed
+
+
 class Settings(_Strict):
     env: Env = "development"
     mode: Mode = "sim"
@@ -159,6 +170,7 @@ class Settings(_Strict):
     risk: RiskSettings = RiskSettings()
     schedule: ScheduleSettings = ScheduleSettings()
     strategies: list[StrategySettings] = Field(default_factory=list)
+    dashboard: DashboardSettings = DashboardSettings()
 
     @model_validator(mode="after")
     def _check(self) -> Settings:
@@ -218,7 +230,7 @@ class Settings(_Strict):
     def secrets(self) -> list[str]:
         """Every secret value in force, for log redaction."""
         out = [s.get_secret_value() for s in (self.okx.api_key, self.okx.secret_key, self.okx.passphrase)]
-        out += [s.get_secret_value() for s in (self.sim.secret_key, self.sim.passphrase)]
+        out += [s.get_secret_value() for s in (self.sim.secret_key, self.sim.passphrase, self.dashboard.password)]
         from urllib.parse import urlparse
 
         for url in (self.redis_url, self.result_backend):
@@ -260,9 +272,12 @@ ENV_VARS: dict[str, str] = {
     "ATHENA_SIM_TLS": "sim.tls",
     "ATHENA_PAPER_UPSTREAM_REST": "paper.upstream_rest_url",
     "ATHENA_PAPER_UPSTREAM_WS": "paper.upstream_ws_url",
+    "ATHENA_DASHBOARD_HOST": "dashboard.host",
+    "ATHENA_DASHBOARD_PORT": "dashboard.port",
+    "ATHENA_DASHBOARD_PASSWORD": "dashboard.password",
 }
 _LIST_KEYS = {"symbols"}
-_SECRET_KEYS = {"okx.api_key", "okx.secret_key", "okx.passphrase", "redis_url", "result_backend", "sim.api_key", "sim.secret_key", "sim.passphrase"}
+_SECRET_KEYS = {"okx.api_key", "okx.secret_key", "okx.passphrase", "redis_url", "result_backend", "sim.api_key", "sim.secret_key", "sim.passphrase", "dashboard.password"}
 
 
 def _read_json(path: Path) -> dict[str, Any]:

@@ -60,6 +60,21 @@ def _clean(text: str) -> str:
     return text
 
 
+def explain(exc: BaseException) -> tuple[str, int]:
+    """What went wrong with a control, as one sentence (secrets redacted) and its exit code: the CLI
+    prints it after `athena <command>:`, the dashboard shows it as is."""
+    if isinstance(exc, ControlExit):
+        return _clean(str(exc)), exc.code
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted", EXIT_INTERRUPTED
+    import redis
+
+    if isinstance(exc, redis.RedisError):
+        return (f"Redis stopped answering ({type(exc).__name__}: {_clean(str(exc))[:200]}); "
+                f"check Redis and run `athena status`."), EXIT_DOWN
+    return f"failed: {type(exc).__name__}: {_clean(str(exc))[:300]}", EXIT_FAILED
+
+
 def command(name: str) -> Callable[[Callable[[list[str]], int]], Callable[[list[str]], int]]:
     """One sentence and an exit code for whatever goes wrong, never a traceback."""
 
@@ -68,21 +83,10 @@ def command(name: str) -> Callable[[Callable[[list[str]], int]], Callable[[list[
         def run(argv: list[str]) -> int:
             try:
                 return fn(argv)
-            except ControlExit as exc:
-                print(f"athena {name}: {_clean(str(exc))}", file=sys.stderr)
-                return exc.code
-            except KeyboardInterrupt:
-                print(f"athena {name}: interrupted", file=sys.stderr)
-                return EXIT_INTERRUPTED
-            except Exception as exc:
-                import redis
-
-                if isinstance(exc, redis.RedisError):
-                    print(f"athena {name}: Redis stopped answering ({type(exc).__name__}: {_clean(str(exc))[:200]}); "
-                          f"check Redis and run `athena status`.", file=sys.stderr)
-                    return EXIT_DOWN
-                print(f"athena {name}: failed: {type(exc).__name__}: {_clean(str(exc))[:300]}", file=sys.stderr)
-                return EXIT_FAILED
+            except (Exception, KeyboardInterrupt) as exc:
+                message, code = explain(exc)
+                print(f"athena {name}: {message}", file=sys.stderr)
+                return code
 
         return run
 
@@ -364,6 +368,95 @@ def run_control(ready: Ready, task: str, kwargs: dict[str, Any], local: bool, ti
     return run_here(ready.settings, task, kwargs), f"this process ({why})"
 
 
+@dataclass
+class Outcome:
+    """What a control did: its JSON-ready result, the one-line headline the CLI prints, its exit code."""
+
+    out: dict[str, Any]
+    headline: str
+    code: int = EXIT_OK
+
+
+class PartlyDone(ControlExit):
+    """The control did part of its work (the halt switch is set) and then failed: `done` is what
+    happened, shown before the sentence saying what did not."""
+
+    def __init__(self, message: str, code: int, done: Outcome) -> None:
+        super().__init__(message, code)
+        self.done = done
+
+
+def strategy_known(settings: Settings, strategy: str) -> None:
+    known = sorted(s.name for s in settings.strategies)
+    if strategy not in known:
+        _fail(f"unknown strategy {strategy!r} (configured: {', '.join(known) or 'none'})", EXIT_USAGE)
+
+
+# -- the controls, as functions (the CLI below and the dashboard, athena.dashboard, call these) --------
+def do_reconcile(ready: Ready, local: bool = False, timeout: float = 60.0) -> Outcome:
+    result, where = run_control(ready, q.RECONCILE, {}, local, timeout)
+    result = {"ran_on": where, **result}
+    drift = result.get("drift")
+    code = EXIT_OK if not drift and not result.get("paused") else EXIT_FAILED
+    return Outcome(result, f"Reconcile ran on {where}: {'drift found and corrected' if drift else 'no drift'}.", code)
+
+
+def do_flatten(ready: Ready, inst_id: str | None, reason: str, local: bool = False, timeout: float = 60.0) -> Outcome:
+    result, where = run_control(ready, q.FLATTEN, {"inst_id": inst_id, "reason": reason}, local, timeout)
+    result = {"ran_on": where, **result}
+    ok = bool(result.get("ok"))
+    return Outcome(result, f"Flatten ran on {where}: {'done' if ok else 'NOT complete, see failed/remaining_positions'}.",
+                   EXIT_OK if ok else EXIT_FAILED)
+
+
+def do_halt(ready: Ready, reason: str, who: str, strategy: str | None = None, local: bool = False,
+            timeout: float = 20.0) -> Outcome:
+    """Set the switch in Redis (no worker needed), then have the orders worker cancel the working
+    entries. Raises PartlyDone when the switch is set but the entries could not be cancelled."""
+    from athena.ops import halt as halt_ops
+    from athena.wiring import account
+
+    acct = account(ready.settings, redis=ready.redis)
+    newly = halt_ops.set_switch(acct, reason, who, strategy)
+    what = f"strategy {strategy} paused" if strategy else "trading halted"
+    out: dict[str, Any] = {"halted": strategy is None, "reason": reason, "changed": newly}
+    if strategy:
+        out.update(strategy=strategy, paused=True, all_paused=acct.pause.paused())
+    working = halt_ops.entries_to_cancel(acct.store.working(), strategy)
+    headline = f"{what.capitalize()}: new entries are refused from now on (switch set in Redis)."
+    code = EXIT_OK
+    if not working:
+        out.update(entries_cancelled=[], ran_on="nothing to cancel")
+        return Outcome(out, headline, code)
+    kwargs = {"reason": reason, "who": who, "strategy": strategy}
+    try:
+        result, where = run_control(ready, q.HALT, kwargs, local, timeout)
+    except ControlExit as exc:  # the switch is set; only cancelling the working entries did not happen
+        out.update(entries_not_cancelled=[o.clOrdId for o in working], ran_on="")
+        n = len(working)
+        raise PartlyDone(f"{what} (the switch is set), but {n} working {'entry was' if n == 1 else 'entries were'} "
+                         f"not cancelled: {exc}", exc.code, Outcome(out, headline, exc.code)) from None
+    out.update(entries_cancelled=result.get("entries_cancelled", []), failed=result.get("failed", []), ran_on=where)
+    return Outcome(out, headline, EXIT_OK if result.get("ok", True) else EXIT_FAILED)
+
+
+def do_resume(ready: Ready, who: str, strategy: str | None = None) -> Outcome:
+    """Clear the halt (or one strategy's pause) in Redis; needs only Redis."""
+    from athena.risk.halt import HaltSwitch
+    from athena.state.keys import Keys
+    from athena.strategies.pause import StrategyPause
+
+    settings = ready.settings
+    keys = Keys(settings.env, settings.account)
+    if strategy:
+        pause = StrategyPause(ready.redis, keys)
+        changed = pause.resume(strategy, who=who)
+        out = {"strategy": strategy, "paused": False, "changed": changed, "all_paused": pause.paused()}
+        return Outcome(out, f"Strategy {strategy} resumed." if changed else f"Strategy {strategy} was not paused.")
+    resumed = HaltSwitch(ready.redis, keys).resume(who=who)
+    return Outcome({"halted": False, "resumed": resumed}, "Trading resumed." if resumed else "Trading was not halted.")
+
+
 # -- the commands --------------------------------------------------------------------------------------
 def _common(parser: argparse.ArgumentParser, timeout: float = 60.0) -> None:
     parser.add_argument("--json", action="store_true", help="print JSON")
@@ -372,10 +465,9 @@ def _common(parser: argparse.ArgumentParser, timeout: float = 60.0) -> None:
     parser.add_argument("--timeout", type=float, default=timeout, help="seconds to wait for the worker")
 
 
-def _strategy_known(settings: Settings, strategy: str) -> None:
-    known = sorted(s.name for s in settings.strategies)
-    if strategy not in known:
-        _fail(f"unknown strategy {strategy!r} (configured: {', '.join(known) or 'none'})", EXIT_USAGE)
+def _show(outcome: Outcome, as_json: bool) -> int:
+    _print(outcome.out, as_json, outcome.headline)
+    return outcome.code
 
 
 @command("reconcile")
@@ -384,11 +476,7 @@ def reconcile_main(argv: list[str]) -> int:
     _common(p)
     a = p.parse_args(argv)
     ready = preflight(_settings())
-    result, where = run_control(ready, q.RECONCILE, {}, a.local, a.timeout)
-    result = {"ran_on": where, **result}
-    drift = result.get("drift")
-    _print(result, a.json, f"Reconcile ran on {where}: {'drift found and corrected' if drift else 'no drift'}.")
-    return EXIT_OK if not drift and not result.get("paused") else EXIT_FAILED
+    return _show(do_reconcile(ready, a.local, a.timeout), a.json)
 
 
 @command("flatten")
@@ -406,11 +494,7 @@ def flatten_main(argv: list[str]) -> int:
         if answer.strip().lower() != "y":
             print("aborted")
             return EXIT_FAILED
-    result, where = run_control(ready, q.FLATTEN, {"inst_id": a.inst_id, "reason": a.reason}, a.local, a.timeout)
-    result = {"ran_on": where, **result}
-    ok = bool(result.get("ok"))
-    _print(result, a.json, f"Flatten ran on {where}: {'done' if ok else 'NOT complete, see failed/remaining_positions'}.")
-    return EXIT_OK if ok else EXIT_FAILED
+    return _show(do_flatten(ready, a.inst_id, a.reason, a.local, a.timeout), a.json)
 
 
 @command("halt")
@@ -423,36 +507,13 @@ def halt_main(argv: list[str]) -> int:
     a = p.parse_args(argv)
     settings = _settings()
     if a.strategy:
-        _strategy_known(settings, a.strategy)
+        strategy_known(settings, a.strategy)
     ready = preflight(settings)
-    from athena.ops import halt as halt_ops
-    from athena.wiring import account
-
-    acct = account(settings, redis=ready.redis)
-    newly = halt_ops.set_switch(acct, a.reason, "cli", a.strategy)
-    what = f"strategy {a.strategy} paused" if a.strategy else "trading halted"
-    out: dict[str, Any] = {"halted": a.strategy is None, "reason": a.reason, "changed": newly}
-    if a.strategy:
-        out.update(strategy=a.strategy, paused=True, all_paused=acct.pause.paused())
-    working = halt_ops.entries_to_cancel(acct.store.working(), a.strategy)
-    headline = f"{what.capitalize()}: new entries are refused from now on (switch set in Redis)."
-    code = EXIT_OK
-    if not working:
-        out.update(entries_cancelled=[], ran_on="nothing to cancel")
-    else:
-        kwargs = {"reason": a.reason, "who": "cli", "strategy": a.strategy}
-        try:
-            result, where = run_control(ready, q.HALT, kwargs, a.local, a.timeout)
-            out.update(entries_cancelled=result.get("entries_cancelled", []), failed=result.get("failed", []), ran_on=where)
-            code = EXIT_OK if result.get("ok", True) else EXIT_FAILED
-        except ControlExit as exc:  # the switch is set; only cancelling the working entries did not happen
-            out.update(entries_not_cancelled=[o.clOrdId for o in working], ran_on="")
-            _print(out, a.json, headline)
-            n = len(working)
-            _fail(f"{what} (the switch is set), but {n} working {'entry was' if n == 1 else 'entries were'} "
-                  f"not cancelled: {exc}", exc.code)
-    _print(out, a.json, headline)
-    return code
+    try:
+        return _show(do_halt(ready, a.reason, "cli", a.strategy, a.local, a.timeout), a.json)
+    except PartlyDone as exc:
+        _show(exc.done, a.json)
+        raise
 
 
 @command("resume")
@@ -463,22 +524,8 @@ def resume_main(argv: list[str]) -> int:
     a = p.parse_args(argv)
     settings = _settings()
     if a.strategy:
-        _strategy_known(settings, a.strategy)
-    ready = preflight(settings)
-    from athena.risk.halt import HaltSwitch
-    from athena.state.keys import Keys
-    from athena.strategies.pause import StrategyPause
-
-    keys = Keys(settings.env, settings.account)
-    if a.strategy:
-        pause = StrategyPause(ready.redis, keys)
-        changed = pause.resume(a.strategy, who="cli")
-        out = {"strategy": a.strategy, "paused": False, "changed": changed, "all_paused": pause.paused()}
-        _print(out, a.json, f"Strategy {a.strategy} resumed." if changed else f"Strategy {a.strategy} was not paused.")
-        return EXIT_OK
-    resumed = HaltSwitch(ready.redis, keys).resume(who="cli")
-    _print({"halted": False, "resumed": resumed}, a.json, "Trading resumed." if resumed else "Trading was not halted.")
-    return EXIT_OK
+        strategy_known(settings, a.strategy)
+    return _show(do_resume(preflight(settings), "cli", a.strategy), a.json)
 
 
 def config_main(argv: list[str]) -> int:

@@ -20,6 +20,7 @@ import contextlib
 import csv
 import io
 import json
+import os
 import sys
 import threading
 import time
@@ -277,10 +278,14 @@ class Demo:
         self.run_dir = var / "runs" / self.stamp
         self.reports = var / "reports"
         self.report_dir: Path | None = None  # var/reports/<UTC time>-demo, made when the report is written
+        port, password = _dashboard_config(args.dashboard_port)
+        self.dashboard_password_configured = bool(password)
         cfg = StackConfig(
             var_dir=self.run_dir, mode="paper" if args.paper else "sim", symbols=self.symbols, redis=args.redis,
             sim_seed=args.seed, upstream_rest=args.upstream_rest, upstream_ws=args.upstream_ws,
             sim_tick_ms=100, flower=not args.no_flower, env_name="development",
+            dashboard=not args.no_dashboard, dashboard_port=port,
+            env={"ATHENA_DASHBOARD_PASSWORD": password} if password else {},
             config={"strategies": _strategies(self.symbols, args.duration), "schedule": _schedule(args.duration),
                     "total_capital": "10000"},
         )
@@ -432,6 +437,8 @@ class Demo:
             print(f"athena demo: ready. redis {self.stack.redis_url.split('@')[-1]}, sim {self.stack.sim_url}"
                   + (f", flower http://127.0.0.1:{self.stack.flower_port}" if self.stack.flower_port else "")
                   + f"; running {a.duration:.0f} s (Ctrl-C ends early)", file=out, flush=True)
+            if self.stack.dashboard_port:
+                print(f"athena demo: dashboard {self.stack.dashboard_url} ({self._dashboard_login()})", file=out, flush=True)
             self.st = DemoState()
             if a.paper:
                 print(f"athena demo: paper trading, the market is {self.stack.env.get('ATHENA_PAPER_UPSTREAM_WS')}",
@@ -463,6 +470,16 @@ class Demo:
         self._write_report(summary)
         print(render_summary(summary), file=out, flush=True)
         return 0 if not left and summary.get("ok") else 1
+
+    def _dashboard_login(self) -> str:
+        """Where the dashboard's password is: never printed; a generated one goes to a file only its owner reads."""
+        if self.dashboard_password_configured:
+            return "password: the configured dashboard.password / ATHENA_DASHBOARD_PASSWORD"
+        path = self.run_dir / "dashboard-password"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(self.stack.dashboard_password + "\n")
+        return f"password in {path}"
 
     def _loop(self, director: Director) -> None:
         a = self.args
@@ -797,6 +814,33 @@ def render_summary(doc: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _dashboard_config(port: int | None) -> tuple[int, str]:
+    """(port, password) for the demo's dashboard: the configured port (dashboard.port) when it is
+    free, else 0 (any free one); the configured password, else "" (the stack makes one up)."""
+    import socket
+
+    from dotenv import dotenv_values
+
+    from athena.config import ROOT, ConfigError, load_settings
+
+    password = ""
+    # .env read, not loaded: the demo's own environment (which its children inherit) stays as it was
+    environ = {**{k: v for k, v in dotenv_values(ROOT / ".env").items() if v is not None}, **os.environ}
+    try:
+        settings = load_settings(environ=environ, dotenv=False)
+        password = settings.dashboard.password.get_secret_value()
+        wanted = settings.dashboard.port if port is None else port
+    except ConfigError:
+        wanted = 8780 if port is None else port
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", wanted))
+        except OSError:
+            return 0, password
+    return wanted, password
+
+
+
 def main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="athena demo", description="run the whole stack against the simulator, live")
     p.add_argument("--duration", type=float, default=120.0, help="seconds of trading (default 120)")
@@ -805,6 +849,9 @@ def main(argv: list[str]) -> int:
     p.add_argument("--var", default="var", help="where runs/ (logs, journal) and reports/ go")
     p.add_argument("--redis", default="auto", help="auto (REDIS_URL if free, else private) | private | a URL")
     p.add_argument("--no-flower", action="store_true", help="do not start Flower")
+    p.add_argument("--no-dashboard", action="store_true", help="do not start the web dashboard")
+    p.add_argument("--dashboard-port", type=int, default=None,
+                   help="the dashboard's port (default: dashboard.port, 8780; another if it is taken)")
     p.add_argument("--plain", action="store_true", help="plain periodic lines instead of the live view")
     p.add_argument("--paper", action="store_true",
                    help="paper trading: the simulator matches against a public OKX feed (docs/PAPER.md)")

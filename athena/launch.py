@@ -40,7 +40,7 @@ from athena.testing.redis_server import find_redis_server, free_port, redis_answ
 ROOT = Path(__file__).resolve().parent.parent
 BORROW_MARKER = LAUNCH_BORROWED
 # Children in start order; stop() goes in reverse (workers before the broker they talk to).
-ORDER = ("redis", "sim", "stream", "orders", "beat", "flower")
+ORDER = ("redis", "sim", "stream", "orders", "beat", "flower", "dashboard")
 
 
 class StackError(RuntimeError):
@@ -71,6 +71,10 @@ class StackConfig:
     beat: bool = True
     flower: bool = False  # started only if flower is installed
     flower_port: int = 0
+    # `athena dashboard` (athena.dashboard); its password is env["ATHENA_DASHBOARD_PASSWORD"], else a
+    # random one (Stack.dashboard_password)
+    dashboard: bool = False
+    dashboard_port: int = 0  # 0: a free port
     log_level: str = "INFO"
     config: dict[str, Any] = field(default_factory=dict)  # written as config/local.json (later wins)
     env: dict[str, str] = field(default_factory=dict)  # extra environment for every child
@@ -97,6 +101,8 @@ class Stack:
         self.redis_port = 0
         self.sim_port = 0
         self.flower_port = 0
+        self.dashboard_port = 0
+        self.dashboard_password = ""
         self.env: dict[str, str] = {}
         self.sup = Supervisor(self.log_dir)
         self._specs: dict[str, tuple[list[str], Callable[[], None]]] = {}
@@ -119,6 +125,10 @@ class Stack:
     def queue(self, name: str) -> str:
         """A queue of this stack's account: by its full name, or by role ("orders", "default", "stream")."""
         return queue_name(name, self.account) if name in ROLES else name
+
+    @property
+    def dashboard_url(self) -> str:
+        return f"http://127.0.0.1:{self.dashboard_port}"
 
     @property
     def config_dir(self) -> Path:
@@ -170,6 +180,14 @@ class Stack:
             self._spec("flower", [*celery, "-A", "workers.app", "flower", f"--port={self.flower_port}",
                                   "--address=127.0.0.1", f"--db={self.var / 'flower.db'}"], self._wait_flower)
             self.spawn("flower")
+        if cfg.dashboard:
+            self.dashboard_port = cfg.dashboard_port or free_port()
+            # the password reaches it through the environment, never argv
+            self.dashboard_password = self.env.get("ATHENA_DASHBOARD_PASSWORD") or secrets.token_urlsafe(18)
+            self.env["ATHENA_DASHBOARD_PASSWORD"] = self.dashboard_password
+            self._spec("dashboard", [sys.executable, "-m", "athena.cli", "dashboard", "--host", "127.0.0.1",
+                                     "--port", str(self.dashboard_port)], self._wait_dashboard)
+            self.spawn("dashboard")
         return self
 
     def wait_ready(self, timeout: float = 90.0) -> Stack:
@@ -182,6 +200,8 @@ class Stack:
                 self._wait(functools.partial(self._ready, name), max(1.0, deadline - time.monotonic()), f"{name} ready")
         if "flower" in started:
             self._wait_flower()
+        if "dashboard" in started:
+            self._wait_dashboard()
         self.check_alive()  # beat has no readiness probe of its own: it must at least be running
         return self
 
@@ -469,6 +489,18 @@ class Stack:
                 return False
 
         self._wait(up, 30.0, "flower")
+
+
+    def _wait_dashboard(self) -> None:
+        import requests
+
+        def up() -> bool:
+            try:
+                return requests.get(f"{self.dashboard_url}/healthz", timeout=0.5).ok
+            except requests.RequestException:
+                return False
+
+        self._wait(up, 30.0, "the dashboard")
 
 
 def stop_on_signals(stack: Stack) -> None:

@@ -256,6 +256,12 @@ class Journal:
         with Session(self.engine) as session:
             return [_fill(r) for r in session.exec(q).all()]
 
+    def recent_fills(self, limit: int) -> list[Fill]:
+        """The `limit` newest fills, newest first (the dashboard's list)."""
+        q = select(FillRow).order_by(col(FillRow.id).desc()).limit(limit)
+        with Session(self.engine) as session:
+            return [_fill(r) for r in session.exec(q).all()]
+
     # -- funding ----------------------------------------------------------------------------
     def record_funding(self, rec: FundingRecord) -> bool:
         """Record one funding charge; False (no error) when its billId is already there."""

@@ -62,6 +62,12 @@ def test_demo_runs_the_mission_and_leaves_nothing(tmp_path: Path) -> None:
     assert "final: no drift" in text
     assert "capital: reservations consistent, 0 clamps" in text
     assert "children left running: 0" in text
+    # the dashboard ran with the stack; its generated password went to a file only its owner reads
+    seen = re.search(r"dashboard http://127\.0\.0\.1:\d+ \(password in (\S+)\)", text)
+    assert seen, text[:3000]
+    secret = Path(seen.group(1))
+    assert secret.stat().st_mode & 0o077 == 0 and len(secret.read_text().strip()) >= 16
+    assert secret.read_text().strip() not in text
 
     reports = list((tmp_path / "reports").iterdir())
     assert len(reports) == 1

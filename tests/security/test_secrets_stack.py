@@ -1,6 +1,7 @@
-"""The whole stack (orders worker, stream worker, beat, Flower as real processes) in demo mode with known
+"""The whole stack (orders worker, stream worker, beat, Flower, the dashboard as real processes) in demo mode with known
 fake OKX keys against the simulator, on a password-protected Redis: it works, and afterwards no secret
-is in any log file, Flower's API (tasks with their arguments, workers), any Redis value (broker
+is in any log file, Flower's API (tasks with their arguments, workers), the dashboard's page and data
+(after a wrong password and a login), any Redis value (broker
 messages, results, state, events), the SQLite journal, or a process command line. Flower refuses
 requests without its basic auth."""
 
@@ -24,7 +25,8 @@ from athena.testing.redis_server import RedisServer
 pytestmark = pytest.mark.e2e
 
 KEY, SECRET, PASS, REDIS_PW = "sekrit-key-4d1f9", "sekrit-secret-8b2c7", "sekrit-pass-3e6a0", "sekrit-redis-5c8d2"
-SECRETS = (KEY, SECRET, PASS, REDIS_PW)
+DASH_PW = "sekrit-dash-9a7e1"
+SECRETS = (KEY, SECRET, PASS, REDIS_PW, DASH_PW)
 FLOWER_AUTH = ("flowadmin", "flower-pw-77")
 
 
@@ -65,8 +67,10 @@ def test_stack_keeps_secrets_out_of_logs_flower_redis_and_journal(tmp_path: Path
     sim = SimServer(SimConfig(port=0, keys=[ApiKey(KEY, SECRET, PASS)], tick_interval_ms=100)).start()
     env = {"OKX_API_KEY": KEY, "OKX_SECRET_KEY": SECRET, "OKX_PASSPHRASE": PASS, "OKX_REST_URL": sim.url,
            "OKX_WS_PUBLIC_URL": sim.ws_url("public"), "OKX_WS_PRIVATE_URL": sim.ws_url("private"),
-           "OKX_WS_BUSINESS_URL": sim.ws_url("business"), "FLOWER_BASIC_AUTH": ":".join(FLOWER_AUTH)}
-    stack = Stack(StackConfig(var_dir=tmp_path / "var", mode="demo", redis=rs.url, flower=True, env=env, beat=True))
+           "OKX_WS_BUSINESS_URL": sim.ws_url("business"), "FLOWER_BASIC_AUTH": ":".join(FLOWER_AUTH),
+           "ATHENA_DASHBOARD_PASSWORD": DASH_PW}
+    stack = Stack(StackConfig(var_dir=tmp_path / "var", mode="demo", redis=rs.url, flower=True, env=env, beat=True,
+                              dashboard=True))
     found: list[str] = []
     try:
         with stack:
@@ -104,6 +108,17 @@ def test_stack_keeps_secrets_out_of_logs_flower_redis_and_journal(tmp_path: Path
                 _find(str(t.get("args")) + str(t.get("kwargs")) + str(t.get("result")) + str(t.get("traceback")),
                       f"task {t.get('name')} args/result", found)
 
+            # the dashboard: a wrong password, a login, the page and its data
+            dash = requests.Session()
+            for password in ("not-" + DASH_PW, DASH_PW):
+                form = dash.get(f"{stack.dashboard_url}/login", timeout=10).text
+                token = form.split('name="token" value="', 1)[1].split('"', 1)[0]
+                dash.post(f"{stack.dashboard_url}/login", data={"token": token, "password": password}, timeout=10)
+            for path in ("/", "/api/state"):
+                r = dash.get(f"{stack.dashboard_url}{path}", timeout=10)
+                assert r.status_code == 200, path
+                _find(r.content, f"dashboard {path}", found)
+
             # control: the secrets are really in play (the workers' environment holds them) and the search finds them
             control: list[str] = []
             _find(Path(f"/proc/{stack.child('orders').pid}/environ").read_bytes(), "orders environ", control)
@@ -115,7 +130,7 @@ def test_stack_keeps_secrets_out_of_logs_flower_redis_and_journal(tmp_path: Path
                 _find(blob, f"redis key {key}", found)
         assert stack.survivors() == []
         logs = sorted((tmp_path / "var" / "logs").glob("*"))
-        assert {p.stem for p in logs} >= {"stream", "orders", "beat", "flower"}
+        assert {p.stem for p in logs} >= {"stream", "orders", "beat", "flower", "dashboard"}
         for p in logs:
             _find(p.read_bytes(), f"log {p.name}", found)
         db = tmp_path / "var" / "athena.db"

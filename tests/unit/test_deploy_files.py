@@ -263,6 +263,16 @@ def test_flower_auth_comes_from_the_environment_and_binds_loopback(tmp_path: Pat
         assert "--address=127.0.0.1" in line and "--basic-auth=" not in line, line
 
 
+def test_dashboard_service_binds_loopback_and_takes_its_password_from_the_environment(tmp_path: Path) -> None:
+    project = _project(tmp_path, _example_env(ATHENA_DASHBOARD_PASSWORD="dash-pw-123"))
+    dash = _resolved(project)["services"]["dashboard"]
+    assert dash["profiles"] == ["dashboard"] and dash["env_file"] == ".env"
+    assert all(str(p).startswith("127.0.0.1:") for p in dash["ports"])
+    assert "dash-pw-123" not in json.dumps(dash["command"]) and "password" not in " ".join(dash["command"])
+    settings = load_settings(environ=container_env(dash, project), config_dir=ROOT / "config", dotenv=False)
+    assert settings.dashboard.password.get_secret_value() == "dash-pw-123" and "dash-pw-123" in settings.secrets()
+
+
 # -- the image -------------------------------------------------------------------------------------------
 def test_image_installs_runtime_dependencies_only() -> None:
     dockerfile = (ROOT / "Dockerfile").read_text()
