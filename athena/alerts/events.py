@@ -26,7 +26,9 @@ class Alert:
 
 
 def halt(reason: str, who: str) -> Alert:
-    return Alert("halt", "halt", "critical", f"Trading HALTED by {who}: {reason}. New entries are refused "
+    # the switch alerts only when it newly halts; the key holds back a halt that flaps (halt, resume,
+    # the same halt again) and lets another reason through
+    return Alert("halt", f"halt:{who}:{reason}"[:200], "critical", f"Trading HALTED by {who}: {reason}. New entries are refused "
                  "until `athena resume`.", {"reason": reason, "who": who})
 
 

@@ -14,6 +14,7 @@ read-only: no scrape raises the high-water mark or writes anything.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator
 from decimal import Decimal
@@ -26,8 +27,9 @@ from sqlmodel import Session, select
 
 from athena.bus import EventBus
 from athena.config import Settings
-from athena.domain import OrderState
+from athena.domain import AlgoOrder, OrderState
 from athena.engine import Account
+from athena.okx.port import ExchangePort
 from athena.oms.positions import PositionManager
 from athena.state.journal import Journal
 from athena.state.journal_tables import EventRow, FillRow, OrderRow
@@ -80,12 +82,55 @@ class JournalCounts:
             return int(s.exec(q).one())
 
 
-def coverage(acct: Account, ledger: PositionManager) -> dict[str, tuple[Decimal, Decimal]]:
+class ExchangeStops:
+    """The stops that cover positions, on the exchange's word: its pending algo orders (listed at most
+    every `max_age_s`, within OKX's 20 requests / 2 s for that endpoint), plus the stops our records
+    show placed since that listing (a fill's stop is placed within milliseconds; the next listing would
+    see it up to max_age_s later). A stop we recorded but the exchange never listed (refused, or never
+    sent) covers nothing once a listing after it has been taken. Without an exchange client (or while
+    the listing fails) our records alone are used."""
+
+    def __init__(self, acct: Account, rest: ExchangePort | None, max_age_s: float = 2.0) -> None:
+        self.acct = acct
+        self.rest = rest
+        self.max_age_s = max_age_s
+        self._lock = threading.Lock()
+        self._listed: list[AlgoOrder] = []
+        self._listed_ms = 0
+        self._failing = False
+
+    def _refresh(self) -> None:
+        now_ms = int(self.acct.clock() * 1000)
+        if self.rest is None or (self._listed_ms and now_ms - self._listed_ms < self.max_age_s * 1000):
+            return
+        try:
+            listed = self.rest.algos_pending()
+        except Exception as exc:
+            if not self._failing:
+                log.warning("stop coverage: the exchange's stops not listed (%s); using our records", type(exc).__name__)
+            self._failing = True
+            self._listed_ms = 0
+            return
+        self._failing = False
+        self._listed, self._listed_ms = [a for a in listed if a.state.is_working], now_ms
+
+    def working(self) -> list[AlgoOrder]:
+        with self._lock:
+            self._refresh()
+            listed, listed_ms = list(self._listed), self._listed_ms
+        records = self.acct.algos.working()
+        if not listed_ms:
+            return records
+        seen = {a.algoClOrdId for a in listed}
+        return listed + [a for a in records if a.uTime > listed_ms and a.algoClOrdId not in seen]
+
+
+def coverage(acct: Account, ledger: PositionManager, stops: ExchangeStops) -> dict[str, tuple[Decimal, Decimal]]:
     """instId -> (open contracts on the exchange as last synced, contracts its working stops cover)."""
-    stops = acct.algos.working()
+    working = stops.working()
     out: dict[str, tuple[Decimal, Decimal]] = {}
     positions = ledger.exchange_positions()
-    short_of = {(p.instId, p.posSide): c for p, c in PositionManager.unprotected(positions, stops)}
+    short_of = {(p.instId, p.posSide): c for p, c in PositionManager.unprotected(positions, working)}
     for p in positions:
         if p.is_flat:
             continue
@@ -96,8 +141,9 @@ def coverage(acct: Account, ledger: PositionManager) -> dict[str, tuple[Decimal,
 
 
 class AccountCollector(Collector):
-    def __init__(self, acct: Account, journal: Journal) -> None:
+    def __init__(self, acct: Account, journal: Journal, stops: ExchangeStops | None = None) -> None:
         self.acct = acct
+        self.stops = stops or ExchangeStops(acct, None)
         self.settings: Settings = acct.settings
         self.counts = JournalCounts(journal)
         self.ledger = PositionManager(acct.redis, acct.keys, EventBus(), subscribe=False, clock=acct.clock)
@@ -159,7 +205,7 @@ class AccountCollector(Collector):
 
         covered = GaugeMetricFamily("athena_position_stop_covered", "1 when the instrument is flat or its open position "
                                     "is covered by working exchange stops, 0 when not", labels=["instId"])
-        cov = coverage(acct, self.ledger)
+        cov = coverage(acct, self.ledger, self.stops)
         for inst in sorted(set(self.symbols()) | set(cov)):
             size, by_stops = cov.get(inst, (ZERO, ZERO))
             covered.add_metric([inst], 0 if by_stops < size else 1)

@@ -19,10 +19,12 @@ from prometheus_client.registry import Collector
 
 from athena import alerts
 from athena.engine import Account
-from athena.observe.collect import AccountCollector, StreamCollector
+from athena.observe.collect import AccountCollector, ExchangeStops, StreamCollector
 from athena.observe.metrics import REGISTRY
 from athena.observe.watch import Watcher
+from athena.okx.port import ExchangePort
 from athena.state.journal import Journal
+from athena.wiring import okx_rest
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +64,8 @@ def port_of(role: Role, acct: Account) -> int:
     return m.orders_port if role == "orders" else m.stream_port
 
 
-def start(role: Role, acct: Account, *, status: Callable[[], dict[str, Any] | None] | None = None) -> Monitoring:
+def start(role: Role, acct: Account, *, status: Callable[[], dict[str, Any] | None] | None = None,
+          rest: ExchangePort | None = None) -> Monitoring:
     """role orders: the account's metrics (ledger, journal, stops, halt, breakers); role stream: the
     WebSockets of `status` (StreamService.status)."""
     settings = acct.settings
@@ -71,14 +74,18 @@ def start(role: Role, acct: Account, *, status: Callable[[], dict[str, Any] | No
     port = port_of(role, acct)
     if port == 0 and alerts.current() is None:
         return mon  # nothing to serve, nobody to tell: no thread at all
+    stops: ExchangeStops | None = None
     if role == "orders":
         journal = Journal(settings.db_url)
         mon._closers.append(journal.close)
-        mon.collector = AccountCollector(acct, journal)
+        rest = rest or okx_rest(settings)
+        mon._closers.append(rest.close)
+        stops = ExchangeStops(acct, rest)  # one listing every 2 s, shared by the endpoint and the watcher
+        mon.collector = AccountCollector(acct, journal, stops)
     else:
         mon.collector = StreamCollector(status or (lambda: None))
     REGISTRY.register(mon.collector)
-    mon.watcher = Watcher(role, acct, status=status).start()
+    mon.watcher = Watcher(role, acct, status=status, stops=stops).start()
     if port:
         host = settings.metrics.host
         try:

@@ -25,7 +25,7 @@ from athena.alerts import events
 from athena.bus import EventBus
 from athena.domain import OrderState
 from athena.engine import Account
-from athena.observe.collect import coverage
+from athena.observe.collect import ExchangeStops, coverage
 from athena.observe.metrics import UNPROTECTED_SECONDS
 from athena.oms.positions import PositionManager
 from athena.queues import AccountQueues
@@ -40,9 +40,11 @@ MAX_STEP_S = 5.0  # a stalled sampler does not book its whole stall as unprotect
 
 class Watcher:
     def __init__(self, role: Role, acct: Account, *, status: Callable[[], dict[str, Any] | None] | None = None,
-                 clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time) -> None:
+                 stops: ExchangeStops | None = None, clock: Callable[[], float] = time.monotonic,
+                 wall: Callable[[], float] = time.time) -> None:
         self.role = role
         self.acct = acct
+        self.stops = stops or ExchangeStops(acct, None)
         self.cfg = acct.settings.alerts
         self.status = status
         self.clock = clock
@@ -91,7 +93,7 @@ class Watcher:
         self._heartbeats()
 
     def _positions(self, now: float, step: float) -> None:
-        uncovered = {inst: (size, by_stops) for inst, (size, by_stops) in coverage(self.acct, self.ledger).items()
+        uncovered = {inst: (size, by_stops) for inst, (size, by_stops) in coverage(self.acct, self.ledger, self.stops).items()
                      if by_stops < size}
         for inst in list(self.uncovered_since):
             if inst not in uncovered:

@@ -334,15 +334,19 @@ def test_beat_schedule_names_registered_tasks_with_expiry_on_the_routed_queue() 
     assert {e["task"] for e in schedule.values()} == {
         "athena.heartbeat", "athena.sync_positions", "athena.protect_positions", "athena.reconcile",
         "athena.cancel_ghost_orders", "athena.snapshot_equity", "athena.check_drawdown", "athena.watch_venue",
-        "athena.book_funding", "athena.prune_indexes",
+        "athena.book_funding", "athena.prune_indexes", "athena.daily_summary",
     }
     queues = AccountQueues("acctb")
     for entry in schedule.values():
         assert entry["task"] in app.tasks
-        assert 0 < entry["options"]["expires"] <= entry["schedule"]
+        every = entry["schedule"]  # seconds, or a crontab (the daily summary: once a day)
+        period = every if isinstance(every, int | float) else every.remaining_estimate(every.now()).total_seconds()
+        assert 0 < entry["options"]["expires"] <= max(period, 3600.0)
         assert entry["options"]["queue"] == queues.for_task(entry["task"])  # the one routing table
     assert schedule["heartbeat"]["options"]["queue"] == "orders.acctb"
     assert schedule["reconcile"]["options"]["queue"] == "default.acctb"
+    daily = schedule["daily_summary"]["schedule"]
+    assert daily.hour == {settings.alerts.daily_summary_hour_utc} and daily.minute == {0}
 
 
 def test_task_routing_and_delivery_guarantees() -> None:
