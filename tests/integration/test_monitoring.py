@@ -24,7 +24,7 @@ from athena.alerts.notifier import Notifier
 from athena.alerts.sinks import WebhookSink
 from athena.alerts.summary import daily_summary
 from athena.config import load_settings
-from athena.domain import Fill, Order, OrderRequest, OrderState, OrdType, Position, PosSide, Side
+from athena.domain import Fill, Order, OrderRequest, OrdType, PosSide, Side
 from athena.engine import Engine
 from athena.observe.collect import AccountCollector, ExchangeStops
 from athena.observe.metrics import ORDER_LATENCY, REGISTRY, UNPROTECTED_SECONDS
