@@ -270,7 +270,7 @@ class Demo:
         self.report_dir = var / "reports" / self.stamp
         cfg = StackConfig(
             var_dir=self.run_dir, mode="sim", symbols=self.symbols, redis=args.redis, sim_seed=args.seed,
-            sim_tick_ms=100, flower=not args.no_flower, env_name="development",
+            sim_tick_ms=100, flower=not args.no_flower, env_name="development", metrics=True,
             config={"strategies": _strategies(self.symbols, args.duration), "schedule": _schedule(args.duration),
                     "total_capital": "10000"},
         )
@@ -418,6 +418,8 @@ class Demo:
             print(f"athena demo: ready. redis {self.stack.redis_url.split('@')[-1]}, sim {self.stack.sim_url}"
                   + (f", flower http://127.0.0.1:{self.stack.flower_port}" if self.stack.flower_port else "")
                   + f"; running {a.duration:.0f} s (Ctrl-C ends early)", file=out, flush=True)
+            print(f"athena demo: metrics (Prometheus) stream worker {self.stack.metrics_url('stream')}, "
+                  f"orders worker {self.stack.metrics_url('orders')}", file=out, flush=True)
             self.st = DemoState()
             director = Director(self.stack, self.st, a.duration, self.instruments)
             try:

@@ -67,6 +67,7 @@ class StackConfig:
     beat: bool = True
     flower: bool = False  # started only if flower is installed
     flower_port: int = 0
+    metrics: bool = False  # each worker serves Prometheus metrics on a free port (metrics_url(role))
     log_level: str = "INFO"
     config: dict[str, Any] = field(default_factory=dict)  # written as config/local.json (later wins)
     env: dict[str, str] = field(default_factory=dict)  # extra environment for every child
@@ -93,6 +94,7 @@ class Stack:
         self.redis_port = 0
         self.sim_port = 0
         self.flower_port = 0
+        self.metrics_ports: dict[str, int] = {}  # role -> port of its /metrics (StackConfig.metrics)
         self.env: dict[str, str] = {}
         self.sup = Supervisor(self.log_dir)
         self._specs: dict[str, tuple[list[str], Callable[[], None]]] = {}
@@ -108,6 +110,11 @@ class Stack:
     @property
     def env_name(self) -> str:
         return self.env.get("ATHENA_ENV", "development")
+
+    def metrics_url(self, role: str) -> str | None:
+        """The /metrics URL of the stream or orders worker (None without StackConfig.metrics)."""
+        port = self.metrics_ports.get(role)
+        return f"http://127.0.0.1:{port}/metrics" if port else None
 
     def worker_name(self, role: str) -> str:
         return self.queues.node_name(role, socket.gethostname())
@@ -140,6 +147,11 @@ class Stack:
         self._start_redis()
         self._write_config()
         self.env = self._child_env()
+        if cfg.metrics:
+            self.metrics_ports = {"stream": free_port(), "orders": free_port()}
+            self.env.update({"ATHENA_METRICS_STREAM_PORT": str(self.metrics_ports["stream"]),
+                             "ATHENA_METRICS_ORDERS_PORT": str(self.metrics_ports["orders"]),
+                             "ATHENA_METRICS_HOST": "127.0.0.1"})
         if cfg.mode == "sim":
             self.sim_port = free_port()
             self.env.update(self._sim_env())
