@@ -32,6 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
+from athena import alerts
 from athena import queues as q
 from athena.broker import describe, redis_client, unreachable
 from athena.config import ConfigError, Settings, load_settings, set_settings
@@ -329,6 +330,7 @@ def run_here(settings: Settings, task: str, kwargs: dict[str, Any]) -> Any:
         assert engine is not None
         return engine
 
+    alerts.install_from(settings)  # a halt, drift or refused stop here is told like on the worker
     engine = orders_engine(account(settings), InProcessSender(current))
     try:
         if task == q.FLATTEN:
@@ -429,6 +431,7 @@ def halt_main(argv: list[str]) -> int:
     from athena.wiring import account
 
     acct = account(settings, redis=ready.redis)
+    alerts.install_from(settings)  # the halt's alert goes out before this process exits (athena.alerts)
     newly = halt_ops.set_switch(acct, a.reason, "cli", a.strategy)
     what = f"strategy {a.strategy} paused" if a.strategy else "trading halted"
     out: dict[str, Any] = {"halted": a.strategy is None, "reason": a.reason, "changed": newly}

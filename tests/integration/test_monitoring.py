@@ -300,3 +300,25 @@ def test_watcher_unprotected_ambiguous_heartbeat_and_websocket(eng: Engine, sim:
     stream.sample()
     assert stream.down_since == {}
     assert REGISTRY.get_sample_value("athena_alert_sink_failures_total", {"sink": "webhook"}) in (None, 0.0)
+
+
+def test_a_halt_from_the_cli_is_told_before_it_exits(redis_url: str, tmp_path: Path,
+                                                     http_recorder: RecordingServer) -> None:
+    """`athena halt` sets the switch itself (no worker needed): its process delivers the alert at exit."""
+    import os
+    import subprocess
+    import sys
+
+    from athena import procs
+
+    token = "99999:cli-bot-token-secret"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ATHENA_", "OKX_", "REDIS_"))}
+    env.update({"ATHENA_ENV": "test", "REDIS_URL": redis_url, "ATHENA_DB_URL": f"sqlite:///{tmp_path}/a.db",
+                "ATHENA_ACCOUNT": f"clihalt{next(_accounts)}", "ATHENA_TELEGRAM_BOT_TOKEN": token,
+                "ATHENA_TELEGRAM_CHAT_ID": "42", "ATHENA__alerts__telegram_api_url": http_recorder.url})
+    proc = procs.run([sys.executable, "-m", "athena.cli", "halt", "--reason", "desk says stop"], env=env,
+                     capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0, proc.stderr
+    [body] = http_recorder.bodies(f"/bot{token}/sendMessage")
+    assert body["chat_id"] == "42" and "HALTED by cli: desk says stop" in body["text"]
+    assert token not in proc.stdout + proc.stderr
