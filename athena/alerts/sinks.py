@@ -16,6 +16,7 @@ import requests
 from athena.alerts.events import Alert
 
 ICON = {"info": "i", "warning": "!", "critical": "!!"}
+TELEGRAM_MAX_TEXT = 3500  # sendMessage takes 4096 characters after entity parsing; escaping adds some
 
 
 class SinkError(RuntimeError):
@@ -84,7 +85,8 @@ class TelegramSink(_HttpSink):
         self.chat_id = chat_id
 
     def payload(self, alert: Alert) -> dict[str, Any]:
-        text = f"<b>{html.escape(_headline(alert, self._context))}</b>\n{html.escape(alert.text)}"
+        body = alert.text if len(alert.text) <= TELEGRAM_MAX_TEXT else alert.text[:TELEGRAM_MAX_TEXT] + " ..."
+        text = f"<b>{html.escape(_headline(alert, self._context))}</b>\n{html.escape(body)}"
         return {"chat_id": self.chat_id, "text": text, "parse_mode": "HTML"}
 
 

@@ -55,6 +55,9 @@ def test_telegram_sends_bot_api_send_message(http_recorder: RecordingServer, not
     assert "HALTED by drawdown_breaker" in body["text"] and "main/test" in body["text"]
     assert "&lt;b&gt;" in body["text"] and body["text"].startswith("<b>")  # the reason is escaped, not markup
     assert TOKEN not in repr(sink) and TOKEN not in repr(n)
+    n.notify(events.halt("x" * 10_000, "operator"))  # Telegram refuses a text over 4096 characters
+    assert n.flush(5.0)
+    assert len(http_recorder.bodies(f"/bot{TOKEN}/sendMessage")[-1]["text"]) < 4096
 
 
 def test_webhook_and_slack_payloads(http_recorder: RecordingServer, notifiers: list[Notifier]) -> None:
