@@ -431,7 +431,7 @@ def halt_main(argv: list[str]) -> int:
     from athena.wiring import account
 
     acct = account(settings, redis=ready.redis)
-    alerts.install_from(settings)  # the halt's alert goes out before this process exits (athena.alerts)
+    alerts.install_from(settings, acct.redis, acct.keys)  # its alert goes out before this process exits
     newly = halt_ops.set_switch(acct, a.reason, "cli", a.strategy)
     what = f"strategy {a.strategy} paused" if a.strategy else "trading halted"
     out: dict[str, Any] = {"halted": a.strategy is None, "reason": a.reason, "changed": newly}

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import atexit
 import logging
+from typing import Any
 
 from athena.alerts import events
 from athena.alerts.events import Alert
-from athena.alerts.notifier import Notifier
+from athena.alerts.notifier import Notifier, SharedGate
 from athena.alerts.sinks import Sink, SlackSink, TelegramSink, WebhookSink
 from athena.config import Settings
+from athena.state.keys import Keys
 
 log = logging.getLogger(__name__)
 
@@ -51,16 +53,19 @@ def install(notifier: Notifier | None) -> Notifier | None:
     return previous
 
 
-def install_from(settings: Settings) -> Notifier | None:
+def install_from(settings: Settings, redis: Any = None, keys: Keys | None = None) -> Notifier | None:
     """This process's notifier from Settings.alerts (None and nothing installed when no sink is set).
-    At exit, what is still queued gets a few seconds to go out (a CLI halt's alert)."""
+    With `redis`, the per-key rate limit holds across the account's processes (SharedGate). At exit,
+    what is still queued gets a few seconds to go out (a CLI halt's alert)."""
     if _notifier is not None:
         return _notifier
     sinks = sinks_from(settings)
     if not sinks:
         return None
     a = settings.alerts
-    notifier = Notifier(sinks, rate_window_s=a.rate_window_s, max_per_window=a.max_per_window, queue_size=a.queue_size)
+    shared = SharedGate(redis, keys or Keys(settings.env, settings.account)) if redis is not None else None
+    notifier = Notifier(sinks, rate_window_s=a.rate_window_s, max_per_window=a.max_per_window, queue_size=a.queue_size,
+                        shared=shared)
     install(notifier)
     atexit.register(notifier.close, 3.0)
     log.info("alerts on: %s", ", ".join(s.name for s in sinks))

@@ -7,7 +7,11 @@ never waits. Each sink has a thread of its own that delivers, so a sink that han
 others go on. Failures are logged by sink name and counted (athena_alert_sink_failures_total).
 
 Rate limit: per alert key, at most `max_per_window` alerts in `rate_window_s`; what is held back is
-counted (athena_alerts_suppressed_total) and the next one that goes says how many were.
+counted (athena_alerts_suppressed_total) and the next one that goes says how many were. With a
+SharedGate (the workers and the CLI have one), the same limit also holds across every process of the
+account: a condition two workers both see, or one a restarted worker sees again, is sent once. That
+check is a Redis round trip, so it runs on a gate thread of its own between notify() and the sinks;
+when Redis does not answer the alert goes out (a duplicate is better than a lost alert).
 """
 
 from __future__ import annotations
@@ -19,10 +23,12 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from typing import Any
 
 from athena.alerts.events import Alert
 from athena.alerts.sinks import Sink, SinkError
 from athena.observe.metrics import ALERT_FAILURES, ALERTS_DROPPED, ALERTS_SENT, ALERTS_SUPPRESSED
+from athena.state.keys import Keys
 
 log = logging.getLogger(__name__)
 
@@ -80,10 +86,42 @@ class _SinkWorker:
         return self.queue.unfinished_tasks == 0
 
 
+_GATE = """
+local n = redis.call('INCR', KEYS[1])
+if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+return n
+"""
+
+
+class SharedGate:
+    """The per-key limit across processes: a counter per alert key in Redis that expires with its window."""
+
+    def __init__(self, redis: Any, keys: Keys) -> None:
+        self.redis = redis
+        self.keys = keys
+        self._failing = False
+
+    def allow(self, key: str, window_s: float, max_per_window: int) -> bool:
+        try:
+            n = int(self.redis.eval(_GATE, 1, self.keys.alert_gate(key), max(1, int(window_s * 1000))))
+        except Exception as exc:
+            if not self._failing:
+                log.warning("alert gate in Redis not reached (%s): alerts go out without it", type(exc).__name__)
+            self._failing = True
+            return True
+        self._failing = False
+        return n <= max_per_window
+
+
 class Notifier:
     def __init__(self, sinks: Sequence[Sink], *, rate_window_s: float = 300.0, max_per_window: int = 1,
-                 queue_size: int = 100, clock: Callable[[], float] = time.monotonic) -> None:
+                 queue_size: int = 100, clock: Callable[[], float] = time.monotonic,
+                 shared: SharedGate | None = None) -> None:
         self.workers = [_SinkWorker(s, queue_size) for s in sinks]
+        self.shared = shared
+        self._inbox: queue.Queue[object] = queue.Queue(maxsize=queue_size)
+        if shared is not None:
+            threading.Thread(target=self._gate_loop, name="alerts-gate", daemon=True).start()
         self.rate_window_s = rate_window_s
         self.max_per_window = max_per_window
         self._clock = clock
@@ -102,8 +140,14 @@ class Notifier:
             if passed is None:
                 ALERTS_SUPPRESSED.labels(alert.event).inc()
                 return False
-            for w in self.workers:
-                w.offer(passed)
+            if self.shared is not None:
+                try:
+                    self._inbox.put_nowait(passed)
+                except queue.Full:
+                    ALERTS_DROPPED.labels("gate").inc()
+                    return False
+                return True
+            self._fan_out(passed)
             return True
         except Exception:
             log.exception("alert %s not queued", getattr(alert, "key", "?"))
@@ -129,6 +173,27 @@ class Notifier:
                                        f"in the last {self.rate_window_s:.0f} s)")
         return alert
 
+    def _fan_out(self, alert: Alert) -> None:
+        for w in self.workers:
+            w.offer(alert)
+
+    def _gate_loop(self) -> None:
+        assert self.shared is not None
+        while True:
+            item = self._inbox.get()
+            try:
+                if item is _STOP:
+                    return
+                assert isinstance(item, Alert)
+                if self.shared.allow(item.key, self.rate_window_s, self.max_per_window):
+                    self._fan_out(item)
+                else:  # another process of the account sent it within the window
+                    ALERTS_SUPPRESSED.labels(item.event).inc()
+            except Exception:
+                log.exception("alert %s not passed to the sinks", getattr(item, "key", "?"))
+            finally:
+                self._inbox.task_done()
+
     def _forget(self, now: float) -> None:
         for key in [k for k, t in self._sent.items() if not t or now - t[-1] >= self.rate_window_s]:
             del self._sent[key]
@@ -136,7 +201,7 @@ class Notifier:
     def flush(self, timeout: float = 5.0) -> bool:
         """Wait (at most `timeout`) until every queued alert was delivered or failed. True if all were."""
         deadline = time.monotonic() + timeout
-        while not all(w.idle() for w in self.workers):
+        while self._inbox.unfinished_tasks or not all(w.idle() for w in self.workers):
             if time.monotonic() >= deadline:
                 return False
             time.sleep(0.01)
@@ -147,6 +212,11 @@ class Notifier:
         with self._lock:
             self._closed = True
         self.flush(timeout)
+        if self.shared is not None:
+            try:
+                self._inbox.put_nowait(_STOP)
+            except queue.Full:
+                pass
         for w in self.workers:
             try:
                 w.queue.put_nowait(_STOP)

@@ -69,7 +69,7 @@ def start(role: Role, acct: Account, *, status: Callable[[], dict[str, Any] | No
     """role orders: the account's metrics (ledger, journal, stops, halt, breakers); role stream: the
     WebSockets of `status` (StreamService.status)."""
     settings = acct.settings
-    alerts.install_from(settings)
+    alerts.install_from(settings, acct.redis, acct.keys)
     mon = Monitoring(role)
     port = port_of(role, acct)
     if port == 0 and alerts.current() is None:

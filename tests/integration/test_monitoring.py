@@ -322,3 +322,37 @@ def test_a_halt_from_the_cli_is_told_before_it_exits(redis_url: str, tmp_path: P
     [body] = http_recorder.bodies(f"/bot{token}/sendMessage")
     assert body["chat_id"] == "42" and "HALTED by cli: desk says stop" in body["text"]
     assert token not in proc.stdout + proc.stderr
+
+
+def test_the_rate_limit_holds_across_processes_and_fails_open(redis_client: Any, http_recorder: RecordingServer) -> None:
+    """Two workers (two notifiers on one Redis) see the same condition: it is sent once. Without Redis the
+    alert still goes out."""
+    from athena.alerts import events
+    from athena.alerts.notifier import SharedGate
+    from athena.state.keys import Keys
+    from athena.testing.redis_server import free_port
+
+    keys = Keys("test", f"gate{next(_accounts)}")
+    hook = f"{http_recorder.url}/hook"
+    a = Notifier([WebhookSink(hook, 2.0)], rate_window_s=60, shared=SharedGate(redis_client, keys))
+    b = Notifier([WebhookSink(hook, 2.0)], rate_window_s=60, shared=SharedGate(redis_client, keys))
+    import redis as redis_lib
+
+    down = redis_lib.Redis(port=free_port(), socket_connect_timeout=0.2, socket_timeout=0.2)
+    c = Notifier([WebhookSink(hook, 2.0)], rate_window_s=60, shared=SharedGate(down, keys))
+    try:
+        assert a.notify(events.unprotected(BTC, 16, "3", "0"))
+        assert a.flush(5.0)
+        assert b.notify(events.unprotected(BTC, 17, "3", "0"))  # passes b's own limit; the shared one holds it
+        assert b.flush(5.0)
+        assert [x["key"] for x in http_recorder.bodies("/hook")] == [f"unprotected:{BTC}"]
+        assert 0 < redis_client.pttl(keys.alert_gate(f"unprotected:{BTC}")) <= 60_000
+        assert b.notify(events.unprotected("ETH-USDT-SWAP", 16, "1", "0"))  # another key goes
+        assert c.notify(events.unprotected(BTC, 18, "3", "0"))  # Redis down: sent anyway
+        assert b.flush(5.0) and c.flush(5.0)
+        assert sorted((x["fields"]["instId"], x["fields"]["seconds"]) for x in http_recorder.bodies("/hook")) == [
+            (BTC, 16), (BTC, 18), ("ETH-USDT-SWAP", 16)]
+    finally:
+        for n in (a, b, c):
+            n.close(0.5)
+        down.close()
