@@ -10,9 +10,6 @@ from typing import Any, ClassVar
 from celery import bootsteps
 
 from athena.config import get_settings
-from athena.engine import Account
-from athena.observe.server import Monitoring
-from athena.observe.server import start as start_monitoring
 
 log = logging.getLogger(__name__)
 
@@ -25,10 +22,12 @@ class OrdersMonitoring(bootsteps.StartStopStep):  # type: ignore[misc]
 
     def __init__(self, parent: Any, **kwargs: Any) -> None:
         super().__init__(parent, **kwargs)
-        self.monitoring: Monitoring | None = None
-        self.acct: Account | None = None
+        self.monitoring: Any = None  # athena.observe.server.Monitoring
+        self.acct: Any = None  # athena.engine.Account
 
     def start(self, worker: Any) -> None:
+        # imported here, not with workers.app: beat imports the app and needs none of it (its RAM)
+        from athena.observe.server import start as start_monitoring
         from athena.wiring import account
 
         settings = get_settings()
