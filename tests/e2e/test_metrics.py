@@ -17,6 +17,8 @@ from athena.procs import wait_until
 from athena.state.journal import Journal
 from athena.wiring import account
 from tests.e2e.test_system import BTC, EAGER_SCALPER
+from tests.recording_http import RecordingServer
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -45,9 +47,12 @@ def exchange_stops(stack: Stack) -> Decimal:
                Decimal(0))
 
 
-def test_both_workers_serve_metrics_that_match_the_ledger_and_the_exchange(tmp_path: Path) -> None:
+def test_both_workers_serve_metrics_that_match_the_ledger_and_the_exchange(tmp_path: Path,
+                                                                           http_recorder: RecordingServer) -> None:
+    # alerts on (a webhook to the recording server): the halt below is told by the orders worker
     cfg = StackConfig(var_dir=tmp_path, symbols=[BTC], sim_tick_ms=50, beat=False, metrics=True,
-                      config={"strategies": [EAGER_SCALPER]})
+                      config={"strategies": [EAGER_SCALPER]},
+                      env={"ATHENA_ALERT_WEBHOOK_URL": f"{http_recorder.url}/hook"})
     with Stack(cfg) as stack:
         # the strategy opens a position from ticks; its fill's stop goes out from the stream worker
         assert wait_until(lambda: exchange_position(stack) != 0, 90, interval=0.2), "no position within 90 s"
@@ -68,11 +73,14 @@ def test_both_workers_serve_metrics_that_match_the_ledger_and_the_exchange(tmp_p
                     return None
                 return orders, stream
 
-            got = wait_until(settled, 30, interval=0.5)
-            assert got, "the metrics never matched the ledger and the exchange"
-            orders, stream = settled() or got  # type: ignore[misc]
+            orders, stream = wait_for(settled, 30, "the metrics to match the ledger and the exchange", interval=0.5)
             check_orders(orders, acct, journal, settings.account)
             check_stream(stream)
+            [halt] = wait_for(lambda: [b for b in http_recorder.bodies("/hook") if b["event"] == "halt"], 10,
+                              "the orders worker's halt alert")
+            assert halt["fields"]["reason"] == "metrics check" and halt["account"] == settings.account
+            assert wait_for(lambda: get(scrape(stack.metrics_url("orders")), "athena_alerts_sent_total", sink="webhook",
+                                        event="halt") == 1, 10, "the delivery counted")
         finally:
             journal.close()
             acct.close()
