@@ -234,11 +234,20 @@ def test_daily_summary_reports_the_days_pnl(eng: Engine, hook: RecordingServer, 
     from datetime import UTC, datetime
 
     day = datetime.fromtimestamp(clock.t, UTC).strftime("%Y%m%d")
+    inst, ts = eng.instruments[BTC], int(clock.t * 1000)
+    for cl, side, px in (("sum1", Side.BUY, "50000"), ("sum2", Side.SELL, "50100")):  # +1 USDT a contract
+        fill = Fill(cl, BTC, side, PosSide.NET, Decimal(1), Decimal(px), Decimal(1), fee=Decimal("-0.25"),
+                    strategy="scalpbtc", ts=ts)
+        eng.capital.on_fill(fill, inst)
+        eng.journal.record_fill(fill)
     out = daily_summary(eng, day)
     [alert] = sent(hook)
-    assert alert["event"] == "daily_summary" and alert["fields"]["day"] == day
-    assert alert["fields"]["equity"] == out["equity"] == str(eng.capital.total_capital)
-    assert alert["fields"]["fills"] == 0 and alert["fields"]["realised"] == "0"
+    assert alert["event"] == "daily_summary" and alert["fields"] == out and out["day"] == day
+    gross = Decimal(100) * inst.ctVal  # 100 USD on one contract
+    assert Decimal(out["realised"]) == gross - Decimal("0.5") == eng.capital.daily_realised()
+    assert out["fees"] == "-0.50" and out["fills"] == 2 and out["funding"] == "0"
+    assert Decimal(out["equity"]) == eng.capital.total_capital + gross - Decimal("0.5")
+    assert daily_summary(eng, "20200101")["fills"] == 0  # another day: nothing of today's
 
 
 # -- conditions over time (the watcher) ----------------------------------------------------------------
