@@ -96,7 +96,9 @@ class Stack:
         self.flower_port = 0
         self.metrics_ports: dict[str, int] = {}  # role -> port of its /metrics (StackConfig.metrics)
         self.env: dict[str, str] = {}
-        self.sup = Supervisor(self.log_dir)
+        # every child's base environment: the caller's, without its Athena setup (Supervisor would
+        # otherwise add the whole of os.environ under the stack's own variables)
+        self.sup = Supervisor(self.log_dir, env=self._inherited_env())
         self._specs: dict[str, tuple[list[str], Callable[[], None]]] = {}
         self._celery: Any = None
         self._redis: Any = None
@@ -383,15 +385,20 @@ class Stack:
         local = _deep_merge({}, self.cfg.config)
         (self.config_dir / "local.json").write_text(json.dumps(local, indent=2, default=str) + "\n")
 
-    def _child_env(self) -> dict[str, str]:
-        cfg = self.cfg
+    def _inherited_env(self) -> dict[str, str]:
+        """os.environ without the caller's Athena setup: nothing of it leaks in; the stack says it all."""
         env = dict(os.environ)
         keep = {"ATHENA_ENV", "ATHENA_LIVE_CONFIRM"}
-        for k in list(env):  # nothing of the caller's Athena setup leaks in; the stack says it all
-            if k in keep or (cfg.mode != "sim" and k.startswith("OKX_")):
+        for k in list(env):
+            if k in keep or (self.cfg.mode != "sim" and k.startswith("OKX_")):
                 continue  # demo/live: the caller's OKX keys and endpoints are the point
             if k.startswith(("ATHENA_", "OKX_")) or k == "REDIS_URL":
                 del env[k]
+        return env
+
+    def _child_env(self) -> dict[str, str]:
+        cfg = self.cfg
+        env = self._inherited_env()
         env.update({
             "ATHENA_ENV": cfg.env_name or os.environ.get("ATHENA_ENV", "development"),
             "ATHENA_CONFIG_DIR": str(self.config_dir),

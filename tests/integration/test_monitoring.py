@@ -253,6 +253,7 @@ def test_daily_summary_reports_the_days_pnl(eng: Engine, hook: RecordingServer, 
 # -- conditions over time (the watcher) ----------------------------------------------------------------
 def test_watcher_unprotected_ambiguous_heartbeat_and_websocket(eng: Engine, sim: SimServer, hook: RecordingServer,
                                                               clock: HeldClock) -> None:
+    failures = REGISTRY.get_sample_value("athena_alert_sink_failures_total", {"sink": "webhook"}) or 0.0
     mono = HeldClock(100.0)
     watcher = Watcher("orders", eng, stops=ExchangeStops(eng, eng.rest, max_age_s=0), clock=mono, wall=clock)
     stop = open_position(eng, sim, "wat1buy", Decimal(3))  # on the exchange, its stop not placed yet
@@ -308,7 +309,7 @@ def test_watcher_unprotected_ambiguous_heartbeat_and_websocket(eng: Engine, sim:
     ws["private"] = {"state": "ready"}
     stream.sample()
     assert stream.down_since == {}
-    assert REGISTRY.get_sample_value("athena_alert_sink_failures_total", {"sink": "webhook"}) in (None, 0.0)
+    assert (REGISTRY.get_sample_value("athena_alert_sink_failures_total", {"sink": "webhook"}) or 0.0) == failures
 
 
 def test_a_halt_from_the_cli_is_told_before_it_exits(redis_url: str, tmp_path: Path,
