@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from celery.schedules import crontab
+
 from athena import queues as q
 from athena.config import Settings
 
@@ -34,4 +36,11 @@ def build_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
             "schedule": every,
             "options": {"expires": every, "queue": queues.for_task(task)},
         }
+    # the previous UTC day's PnL as an alert (athena.alerts.summary), once a day; a run missed by more
+    # than an hour is dropped, not sent late
+    schedule["daily_summary"] = {
+        "task": q.DAILY_SUMMARY,
+        "schedule": crontab(minute=0, hour=settings.alerts.daily_summary_hour_utc),
+        "options": {"expires": 3600.0, "queue": queues.for_task(q.DAILY_SUMMARY)},
+    }
     return schedule

@@ -150,6 +150,38 @@ class DashboardSettings(_Strict):
     refresh_s: float = Field(1.0, gt=0)  # how often the page's live view is refreshed
 
 
+class MetricsSettings(_Strict):
+    """Prometheus endpoints (athena.observe): one port per worker role; 0 = off."""
+
+    host: str = "127.0.0.1"  # docker-compose binds 0.0.0.0 inside the container network
+    stream_port: int = Field(0, ge=0, le=65535)
+    orders_port: int = Field(0, ge=0, le=65535)
+
+
+class AlertSettings(_Strict):
+    """Where alerts go (athena.alerts) and when a condition becomes one. Every URL and token is a secret:
+    a webhook URL is a bearer credential. No sink configured = alerts off."""
+
+    webhook_url: SecretStr = SecretStr("")  # generic JSON webhook (POST)
+    telegram_bot_token: SecretStr = SecretStr("")
+    telegram_chat_id: str = ""
+    telegram_api_url: str = "https://api.telegram.org"  # a test points it at a local server
+    slack_webhook_url: SecretStr = SecretStr("")  # Slack-compatible incoming webhook (Mattermost, Rocket.Chat)
+    rate_window_s: float = Field(300.0, gt=0)  # per event key: at most max_per_window sends in this window
+    max_per_window: int = Field(1, ge=1)
+    queue_size: int = Field(100, ge=1)  # per sink; a full queue drops (counted), it never blocks the caller
+    sink_timeout_s: float = Field(5.0, gt=0)
+    unprotected_after_s: float = Field(15.0, gt=0)  # an open position without a covering stop
+    ws_down_after_s: float = Field(30.0, gt=0)
+    heartbeat_stale_after_s: float = Field(30.0, gt=0)  # a worker's heartbeat (every 5 s) stopped
+    ambiguous_after_s: float = Field(60.0, gt=0)  # an order whose outcome is still unknown
+    daily_summary_hour_utc: int = Field(0, ge=0, le=23)  # beat sends the previous day's PnL at this hour
+
+    def any_sink(self) -> bool:
+        return bool(self.webhook_url.get_secret_value() or self.slack_webhook_url.get_secret_value()
+                    or (self.telegram_bot_token.get_secret_value() and self.telegram_chat_id))
+
+
 class Settings(_Strict):
     env: Env = "development"
     mode: Mode = "sim"
@@ -171,6 +203,8 @@ class Settings(_Strict):
     schedule: ScheduleSettings = ScheduleSettings()
     strategies: list[StrategySettings] = Field(default_factory=list)
     dashboard: DashboardSettings = DashboardSettings()
+    metrics: MetricsSettings = MetricsSettings()
+    alerts: AlertSettings = AlertSettings()
 
     @model_validator(mode="after")
     def _check(self) -> Settings:
@@ -231,6 +265,8 @@ class Settings(_Strict):
         """Every secret value in force, for log redaction."""
         out = [s.get_secret_value() for s in (self.okx.api_key, self.okx.secret_key, self.okx.passphrase)]
         out += [s.get_secret_value() for s in (self.sim.secret_key, self.sim.passphrase, self.dashboard.password)]
+        alerts = self.alerts
+        out += [s.get_secret_value() for s in (alerts.webhook_url, alerts.telegram_bot_token, alerts.slack_webhook_url)]
         from urllib.parse import urlparse
 
         for url in (self.redis_url, self.result_backend):
@@ -275,9 +311,17 @@ ENV_VARS: dict[str, str] = {
     "ATHENA_DASHBOARD_HOST": "dashboard.host",
     "ATHENA_DASHBOARD_PORT": "dashboard.port",
     "ATHENA_DASHBOARD_PASSWORD": "dashboard.password",
+    "ATHENA_METRICS_HOST": "metrics.host",
+    "ATHENA_METRICS_STREAM_PORT": "metrics.stream_port",
+    "ATHENA_METRICS_ORDERS_PORT": "metrics.orders_port",
+    "ATHENA_ALERT_WEBHOOK_URL": "alerts.webhook_url",
+    "ATHENA_TELEGRAM_BOT_TOKEN": "alerts.telegram_bot_token",
+    "ATHENA_TELEGRAM_CHAT_ID": "alerts.telegram_chat_id",
+    "ATHENA_SLACK_WEBHOOK_URL": "alerts.slack_webhook_url",
 }
 _LIST_KEYS = {"symbols"}
-_SECRET_KEYS = {"okx.api_key", "okx.secret_key", "okx.passphrase", "redis_url", "result_backend", "sim.api_key", "sim.secret_key", "sim.passphrase", "dashboard.password"}
+_SECRET_KEYS = {"okx.api_key", "okx.secret_key", "okx.passphrase", "redis_url", "result_backend", "sim.api_key", "sim.secret_key", "sim.passphrase",
+                "dashboard.password", "alerts.webhook_url", "alerts.telegram_bot_token", "alerts.slack_webhook_url"}
 
 
 def _read_json(path: Path) -> dict[str, Any]:

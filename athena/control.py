@@ -32,6 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
+from athena import alerts
 from athena import queues as q
 from athena.broker import describe, redis_client, unreachable
 from athena.config import ConfigError, Settings, load_settings, set_settings
@@ -333,6 +334,7 @@ def run_here(settings: Settings, task: str, kwargs: dict[str, Any]) -> Any:
         assert engine is not None
         return engine
 
+    alerts.install_from(settings)  # a halt, drift or refused stop here is told like on the worker
     engine = orders_engine(account(settings), InProcessSender(current))
     try:
         if task == q.FLATTEN:
@@ -417,6 +419,7 @@ def do_halt(ready: Ready, reason: str, who: str, strategy: str | None = None, lo
     from athena.wiring import account
 
     acct = account(ready.settings, redis=ready.redis)
+    alerts.install_from(ready.settings, acct.redis, acct.keys)  # its alert goes out before this process exits
     newly = halt_ops.set_switch(acct, reason, who, strategy)
     what = f"strategy {strategy} paused" if strategy else "trading halted"
     out: dict[str, Any] = {"halted": strategy is None, "reason": reason, "changed": newly}

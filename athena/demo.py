@@ -283,7 +283,7 @@ class Demo:
         cfg = StackConfig(
             var_dir=self.run_dir, mode="paper" if args.paper else "sim", symbols=self.symbols, redis=args.redis,
             sim_seed=args.seed, upstream_rest=args.upstream_rest, upstream_ws=args.upstream_ws,
-            sim_tick_ms=100, flower=not args.no_flower, env_name="development",
+            sim_tick_ms=100, flower=not args.no_flower, env_name="development", metrics=True,
             dashboard=not args.no_dashboard, dashboard_port=port,
             env={"ATHENA_DASHBOARD_PASSWORD": password} if password else {},
             config={"strategies": _strategies(self.symbols, args.duration), "schedule": _schedule(args.duration),
@@ -439,6 +439,8 @@ class Demo:
                   + f"; running {a.duration:.0f} s (Ctrl-C ends early)", file=out, flush=True)
             if self.stack.dashboard_port:
                 print(f"athena demo: dashboard {self.stack.dashboard_url} ({self._dashboard_login()})", file=out, flush=True)
+            print(f"athena demo: metrics (Prometheus) stream worker {self.stack.metrics_url('stream')}, "
+                  f"orders worker {self.stack.metrics_url('orders')}", file=out, flush=True)
             self.st = DemoState()
             if a.paper:
                 print(f"athena demo: paper trading, the market is {self.stack.env.get('ATHENA_PAPER_UPSTREAM_WS')}",

@@ -75,6 +75,7 @@ class StackConfig:
     # random one (Stack.dashboard_password)
     dashboard: bool = False
     dashboard_port: int = 0  # 0: a free port
+    metrics: bool = False  # each worker serves Prometheus metrics on a free port (metrics_url(role))
     log_level: str = "INFO"
     config: dict[str, Any] = field(default_factory=dict)  # written as config/local.json (later wins)
     env: dict[str, str] = field(default_factory=dict)  # extra environment for every child
@@ -103,8 +104,11 @@ class Stack:
         self.flower_port = 0
         self.dashboard_port = 0
         self.dashboard_password = ""
+        self.metrics_ports: dict[str, int] = {}  # role -> port of its /metrics (StackConfig.metrics)
         self.env: dict[str, str] = {}
-        self.sup = Supervisor(self.log_dir)
+        # every child's base environment: the caller's, without its Athena setup (Supervisor would
+        # otherwise add the whole of os.environ under the stack's own variables)
+        self.sup = Supervisor(self.log_dir, env=self._inherited_env())
         self._specs: dict[str, tuple[list[str], Callable[[], None]]] = {}
         self._celery: Any = None
         self._redis: Any = None
@@ -118,6 +122,11 @@ class Stack:
     @property
     def env_name(self) -> str:
         return self.env.get("ATHENA_ENV", "development")
+
+    def metrics_url(self, role: str) -> str | None:
+        """The /metrics URL of the stream or orders worker (None without StackConfig.metrics)."""
+        port = self.metrics_ports.get(role)
+        return f"http://127.0.0.1:{port}/metrics" if port else None
 
     def worker_name(self, role: str) -> str:
         return self.queues.node_name(role, socket.gethostname())
@@ -154,6 +163,11 @@ class Stack:
         self._start_redis()
         self._write_config()
         self.env = self._child_env()
+        if cfg.metrics:
+            self.metrics_ports = {"stream": free_port(), "orders": free_port()}
+            self.env.update({"ATHENA_METRICS_STREAM_PORT": str(self.metrics_ports["stream"]),
+                             "ATHENA_METRICS_ORDERS_PORT": str(self.metrics_ports["orders"]),
+                             "ATHENA_METRICS_HOST": "127.0.0.1"})
         if cfg.mode in ("sim", "paper"):
             self.sim_port = free_port()
             self.env.update(self._sim_env())
@@ -395,15 +409,20 @@ class Stack:
         local = _deep_merge({}, self.cfg.config)
         (self.config_dir / "local.json").write_text(json.dumps(local, indent=2, default=str) + "\n")
 
-    def _child_env(self) -> dict[str, str]:
-        cfg = self.cfg
+    def _inherited_env(self) -> dict[str, str]:
+        """os.environ without the caller's Athena setup: nothing of it leaks in; the stack says it all."""
         env = dict(os.environ)
         keep = {"ATHENA_ENV", "ATHENA_LIVE_CONFIRM"}
-        for k in list(env):  # nothing of the caller's Athena setup leaks in; the stack says it all
-            if k in keep or (cfg.mode not in ("sim", "paper") and k.startswith("OKX_")):
+        for k in list(env):
+            if k in keep or (self.cfg.mode not in ("sim", "paper") and k.startswith("OKX_")):
                 continue  # demo/live: the caller's OKX keys and endpoints are the point
             if k.startswith(("ATHENA_", "OKX_")) or k == "REDIS_URL":
                 del env[k]
+        return env
+
+    def _child_env(self) -> dict[str, str]:
+        cfg = self.cfg
+        env = self._inherited_env()
         env.update({
             "ATHENA_ENV": cfg.env_name or os.environ.get("ATHENA_ENV", "development"),
             "ATHENA_CONFIG_DIR": str(self.config_dir),

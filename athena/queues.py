@@ -43,6 +43,7 @@ CHECK_DRAWDOWN = "athena.check_drawdown"
 WATCH_VENUE = "athena.watch_venue"
 BOOK_FUNDING = "athena.book_funding"
 PRUNE_INDEXES = "athena.prune_indexes"
+DAILY_SUMMARY = "athena.daily_summary"
 
 # task -> the role of the queue it goes to. Everything that writes to the exchange for an account
 # (orders, stops, cancels, the dead-man's switch, halting's cancels) goes through the orders queue,
@@ -67,6 +68,7 @@ ROUTES: dict[str, str] = {
     WATCH_VENUE: DEFAULT,
     BOOK_FUNDING: DEFAULT,
     PRUNE_INDEXES: DEFAULT,
+    DAILY_SUMMARY: DEFAULT,
 }
 
 # The roles each worker serves (its -Q), and how docker-compose / the launcher / the README start it.

@@ -136,3 +136,13 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 def pytest_make_collect_report(collector: pytest.Collector) -> Iterator[None]:
     outcome = yield
     _skip_is_failure(outcome.get_result())  # type: ignore[attr-defined]
+
+
+@pytest.fixture()
+def http_recorder() -> Iterator[object]:
+    """A real HTTP server on a free port recording what alert sinks POST to it (tests/recording_http.py)."""
+    from tests.recording_http import RecordingServer
+
+    server = RecordingServer().start()
+    yield server
+    server.stop()

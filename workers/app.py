@@ -116,6 +116,10 @@ def _freeze_gc(**_: Any) -> None:
 
 
 app = make_app()
+# the orders worker's metrics endpoint, alerts and watcher (not the stream worker's app: make_app above)
+from workers.monitoring import OrdersMonitoring  # noqa: E402 - after the app, which its module does not need
+
+app.steps["worker"].add(OrdersMonitoring)
 
 
 def _role() -> str:

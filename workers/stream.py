@@ -16,6 +16,8 @@ from celery.worker.control import inspect_command
 
 from athena.config import Settings, get_settings
 from athena.engine import Account
+from athena.observe.server import Monitoring
+from athena.observe.server import start as start_monitoring
 from athena.okx.port import ExchangePort
 from athena.ops.direct_stops import DirectStopSender
 from athena.ops.preflight import preflight_at_start
@@ -33,6 +35,7 @@ app = make_app(include=[])
 log = logging.getLogger(__name__)
 
 _service: StreamService | None = None
+_monitoring: Monitoring | None = None
 
 
 def build_service(
@@ -56,16 +59,23 @@ class StreamStep(bootsteps.StartStopStep):  # type: ignore[misc]
     requires: ClassVar[set[str]] = {"celery.worker.components:Pool", "workers.claim:QueueClaim"}
 
     def start(self, worker: Any) -> None:
-        global _service
+        global _service, _monitoring
         settings = get_settings()
         acct, rest = account(settings), okx_rest(settings)
         # Before the engine loads the instruments, so it reads the specs the pre-flight refreshed. A
         # refusal holds entries; what is open is still managed.
         preflight_at_start(acct, rest)
         _service = build_service(settings, app, acct, rest).start()
+        try:  # its metrics endpoint (WebSockets, ticks), alerts and watcher; never stops trading
+            _monitoring = start_monitoring("stream", acct, status=_status)
+        except Exception:
+            log.exception("stream worker monitoring not started")
 
     def stop(self, worker: Any) -> None:
-        global _service
+        global _service, _monitoring
+        if _monitoring is not None:
+            _monitoring.close()
+            _monitoring = None
         if _service is not None:
             log.info("stream worker stopping: closing WebSockets and the dispatcher")
             _service.stop()
@@ -76,6 +86,11 @@ class StreamStep(bootsteps.StartStopStep):  # type: ignore[misc]
 
 
 app.steps["worker"].add(StreamStep)
+
+
+def _status() -> dict[str, Any] | None:
+    service = _service
+    return service.status() if service is not None else None
 
 
 @inspect_command(name="athena_stream_status")  # type: ignore[misc]

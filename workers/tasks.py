@@ -15,6 +15,7 @@ from typing import Any
 from celery import Task
 from celery.signals import worker_process_shutdown
 
+from athena.alerts import summary as summary_ops
 from athena.config import get_settings
 from athena.domain import OrderRequest
 from athena.domain.codec import decode_as, order_request_from_json
@@ -281,6 +282,12 @@ def watch_venue(self: Task) -> dict[str, Any]:
     """OKX maintenance -> the maintenance hold; the whole pre-flight again while one refused."""
     eng = engine()
     return preflight_ops.watch_venue(eng, eng.rest)
+
+
+@app.task(bind=True, base=AthenaTask, name="athena.daily_summary", max_retries=0)
+def daily_summary(self: Task, day: str | None = None) -> dict[str, Any]:
+    """The previous UTC day's PnL, fees, funding and fills as an alert (beat, once a day)."""
+    return summary_ops.daily_summary(engine(), day)
 
 
 @app.task(name="athena.halt")

@@ -20,6 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
+from athena import alerts
+from athena.alerts import events as alert_events
 from athena.bus import EventBus, EventType
 from athena.domain import (
     AlgoOrder,
@@ -478,6 +480,8 @@ class OrderManager:
 
     def _error(self, kind: str, message: str, data: dict[str, Any]) -> None:
         self.bus.publish(EventType.ERROR, {"kind": kind, "message": message, **data})
+        if kind == "stop_failed":
+            alerts.emit(alert_events.stop_failed(str(data.get("algoClOrdId", "")), str(data.get("clOrdId", "-")), message))
         if self.journal is not None:
             try:
                 self.journal.record_event(kind, message, data)

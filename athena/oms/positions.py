@@ -18,6 +18,8 @@ from typing import Any, Protocol, cast
 from redis import Redis
 from redis.exceptions import WatchError
 
+from athena import alerts
+from athena.alerts import events as alert_events
 from athena.bus import EventBus, EventType
 from athena.domain import AlgoOrder, Fill, Instrument, Order, Position, PosSide, Side, TdMode
 from athena.domain.money import ZERO, D, opt_D
@@ -293,6 +295,7 @@ class PositionManager:
         data = {"instId": instId, "posSide": str(posSide), "ledger_sz": str(ledger_sz), "exchange_sz": str(exch_sz), "lotSz": str(lot)}
         log.error(msg)
         self.bus.publish(EventType.ERROR, {"kind": "ledger_drift", "message": msg, **data})
+        alerts.emit(alert_events.ledger_drift(instId, str(posSide), str(ledger_sz), str(exch_sz)))
         if self.journal is not None:
             try:
                 self.journal.record_event("ledger_drift", msg, data)

@@ -29,16 +29,24 @@ import queue
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from athena.domain import Fill, OrderRequest, Position
 from athena.engine import Engine
+from athena.observe.metrics import observe_stop_ack
 from athena.oms.sender import OrderSender
 from athena.oms.stops import StopRequest
 from athena.ops.stops import ensure_stop
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class _Queued:
+    stop: StopRequest
+    at: float  # when the dispatcher asked for it (the fill's arrival), on the sender's clock
 
 DEGRADED_S = 5.0  # after a failed direct placement, stops go through Celery for this long
 CANCEL_REPEAT_S = 5.0  # a stop's cancel asked again within this is not sent twice (push + fill + sync)
@@ -50,7 +58,7 @@ class DirectStopSender:
         self.fallback = fallback
         self._engine = engine
         self._clock = clock
-        self._queue: queue.SimpleQueue[StopRequest | Position | Fill | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[_Queued | Position | Fill | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._degraded_until = 0.0
@@ -93,7 +101,7 @@ class DirectStopSender:
             self._hand_over(stop, "direct placement paused")
             return
         self._start()
-        self._queue.put(stop)
+        self._queue.put(_Queued(stop, self._clock()))
 
     # -- a position seen flat: its stops go ------------------------------------------------------
     def on_position(self, pos: Position) -> None:
@@ -120,12 +128,13 @@ class DirectStopSender:
 
     def _run(self) -> None:
         while True:
-            stop = self._queue.get()
-            if stop is None:
+            item = self._queue.get()
+            if item is None:
                 return
-            if isinstance(stop, Position | Fill):
-                self._cancel_if_flat(stop)
+            if isinstance(item, Position | Fill):
+                self._cancel_if_flat(item)
                 continue
+            stop = item.stop
             if self._clock() < self._degraded_until:
                 self._hand_over(stop, "direct placement paused")
                 continue
@@ -133,6 +142,8 @@ class DirectStopSender:
                 assert self._engine is not None
                 outcome = ensure_stop(self._engine(), stop)
                 self.placed += 1
+                if outcome.status in ("placed", "amended"):  # from the fill's arrival to the exchange's ack
+                    observe_stop_ack(self._clock() - item.at)
                 log.debug("stop %s: %s directly", stop.algoClOrdId, outcome.status)
             except Exception as exc:
                 self._degraded_until = self._clock() + DEGRADED_S

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 from athena.domain import Order, OrderRequest, OrderState, OrderUpdate
 from athena.engine import Engine
+from athena.observe.metrics import observe_order_ack
 from athena.okx.errors import OkxAmbiguous, OkxDuplicateClOrdId, OkxRateLimited, OkxRejected, OkxTransient
 from athena.ops.entry_gate import refuse_unchecked
 from athena.ops.errors import RetryLater
@@ -191,8 +192,10 @@ def _place(engine: Engine, req: OrderRequest, lease: Lease, token: int, start: P
         raise RetryLater(str(exc), countdown=1.0) from exc
     # The order is placed: the next placement may go while the ack is applied (monotonic Lua,
     # journal), which needs no lease. Releasing twice is harmless (compare-and-delete by token).
+    acked_ms = _now_ms()
     lease.release(token)
     t = orders.on_update(ack)
+    observe_order_ack(t.order.cTime, acked_ms)  # cTime: when the decision recorded the order
     return _outcome("acked", t.order)
 
 

@@ -12,10 +12,13 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
+from athena import alerts
+from athena.alerts import events as alert_events
 from athena.engine import Engine
 from athena.okx.errors import OkxError
 from athena.oms.positions import Drift
 from athena.ops.errors import BreakerOpen, RetryLater
+from athena.state.counters import Breaker
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +49,7 @@ def sync_positions(engine: Engine, gated: bool = True) -> SyncReport:
     """One sync. gated (the sync_positions job): honour and advance the backoff. reconcile syncs as
     part of its own job (gated=False): it honours the breaker only, and its failures count too."""
     breaker = engine.breaker(BREAKER)
-    open_for = breaker.open_for_s()
+    state, open_for = breaker.status()
     if open_for > 0:
         raise BreakerOpen("sync_positions breaker open", countdown=open_for)
     # A claim outlives any attempt (REST timeout, bounded rate-limit waits) unless its run died.
@@ -64,11 +67,14 @@ def sync_positions(engine: Engine, gated: bool = True) -> SyncReport:
             # The breaker now pauses the job for every process; the first run after the pause
             # tries again (half-open).
             log.error("sync_positions: breaker opened after repeated failures (last: %s)", exc)
+            alerts.emit(alert_events.breaker(BREAKER, opened=True, detail=f"{type(exc).__name__}: {exc}"))
             raise BreakerOpen(f"sync_positions breaker opened: {exc}", countdown=wait) from exc
         if isinstance(exc, OkxError):
             raise SyncFailed(f"sync_positions failed: {exc}", countdown=wait) from exc
         raise  # not the exchange's doing: counted, and left loud
     breaker.record_success()
+    if state != Breaker.CLOSED:  # it was half-open: this success closed it
+        alerts.emit(alert_events.breaker(BREAKER, opened=False))
     backoff.succeeded()
     engine.on_exchange_positions(positions)
     drifts = engine.positions.reconcile(positions)

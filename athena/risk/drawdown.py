@@ -8,6 +8,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
+from athena import alerts
+from athena.alerts import events as alert_events
 from athena.oms.capital import CapitalCommander
 from athena.risk.config import RiskConfig
 from athena.risk.halt import HaltSwitch
@@ -52,6 +54,8 @@ def check_drawdown(
     if not eq.complete:
         log.warning("drawdown check without a mark for every open position: equity %s may be off", eq.equity)
     newly = halt.halt(f"{breached}: {text}", who=WHO) if breached else False
+    if breached:  # every check while breached; the notifier sends it once per rate window
+        alerts.emit(alert_events.drawdown(breached, text))
     return DrawdownReport(
         equity=eq.equity, hwm=eq.hwm, drawdown=eq.drawdown, max_drawdown=config.max_drawdown,
         daily_realised=daily, daily_limit=limit, complete=eq.complete, breached=breached,

@@ -21,6 +21,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from athena import alerts
+from athena.alerts import events as alert_events
 from athena.state.flags import Flag, is_set
 from athena.state.keys import Keys
 
@@ -135,6 +137,7 @@ class HaltSwitch:
         done = bool(self._r.eval(_HALT, 2, self._key, self._history, reason, who, ts, entry, _HISTORY))
         if done:
             log.warning("HALT set by %s: %s", who, reason)
+            alerts.emit(alert_events.halt(reason, who))
         return done
 
     def resume(self, who: str = "operator") -> bool:

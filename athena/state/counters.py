@@ -146,6 +146,10 @@ class Breaker:
     def state(self) -> str:
         return self._state()[0]
 
+    def status(self) -> tuple[str, float]:
+        """(state, seconds until an open breaker lets calls through again), in one round trip."""
+        return self._state()
+
     def is_open(self) -> bool:
         return self.state() == self.OPEN
 

@@ -120,6 +120,11 @@ class Keys:
         """Hash: a periodic job's backoff (consecutive failures, when the next attempt is due)."""
         return f"{self.prefix}backoff:{name}"
 
+    def alert_gate(self, key: str) -> str:
+        """Counter (expires with its window): alerts sent under one alert key by every process of the
+        account (athena.alerts.notifier.SharedGate)."""
+        return f"{self.prefix}alertgate:{key}"
+
     def order_rate(self, strategy: str) -> str:
         """Sorted set: one strategy's orders in the last minute (athena.risk.rate)."""
         return f"{self.prefix}counter:orders_per_min:{strategy}"

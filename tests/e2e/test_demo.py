@@ -49,6 +49,8 @@ def test_demo_runs_the_mission_and_leaves_nothing(tmp_path: Path) -> None:
     text = out.decode(errors="replace")
     assert proc.returncode == 0, text[-4000:]
     assert "Athena demo summary" in text, text[-4000:]
+    assert re.search(r"metrics \(Prometheus\) stream worker http://127\.0\.0\.1:\d+/metrics, "
+                     r"orders worker http://127\.0\.0\.1:\d+/metrics", text), text[:3000]
 
     def figure(label: str) -> int:
         m = re.search(rf"{label}: (\d+)", text)

@@ -107,3 +107,18 @@ def test_children_die_with_a_killed_launcher(tmp_path: Path, sig: signal.Signals
         for pid, started in family:  # what the test must not leave behind, even when it failed
             if procs.alive(pid, started):
                 os.kill(pid, signal.SIGKILL)
+
+
+def test_children_inherit_none_of_the_callers_athena_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The caller's ATHENA_* and (sim mode) OKX_* variables never reach the stack's children: a shell with
+    ATHENA_TOTAL_CAPITAL or a metrics port exported would otherwise run workers unlike the stack's config."""
+    monkeypatch.setenv("ATHENA_TOTAL_CAPITAL", "1234.5")
+    monkeypatch.setenv("ATHENA_METRICS_ORDERS_PORT", "9102")
+    monkeypatch.setenv("OKX_API_KEY", "the-callers-key")
+    stack = Stack(StackConfig(var_dir=tmp_path))
+    probe = "import os, json; print(json.dumps(sorted(k for k in os.environ if k.startswith(('ATHENA_', 'OKX_')))))"
+    child = stack.sup.spawn("probe", [sys.executable, "-c", probe], stack._child_env())
+    assert child.proc is not None and child.proc.wait(30) == 0
+    seen = json.loads(child.log_path.read_text().strip().splitlines()[-1])
+    assert "ATHENA_TOTAL_CAPITAL" not in seen and "ATHENA_METRICS_ORDERS_PORT" not in seen and "OKX_API_KEY" not in seen
+    assert "ATHENA_ACCOUNT" in seen  # the stack's own

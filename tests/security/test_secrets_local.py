@@ -136,3 +136,18 @@ def test_readme_marks_manual_controls_privileged() -> None:
     section = section[: section.index("\n## ")]
     for word in ("athena flatten", "athena reconcile", "REDIS_URL=redis://:", "basic auth"):
         assert word in section
+
+
+def test_alert_urls_and_tokens_stay_secret(tmp_path: Path) -> None:
+    """A webhook URL and a bot token are credentials: not in Settings' reprs, the sinks' reprs, nor a log line."""
+    from athena import alerts
+
+    token, hook, slack = "777:sekrit-bot-token", "https://h.example/sekrit-hook-path", "https://s.example/sekrit-slack"
+    env = {"ATHENA_TELEGRAM_BOT_TOKEN": token, "ATHENA_TELEGRAM_CHAT_ID": "1", "ATHENA_ALERT_WEBHOOK_URL": hook,
+           "ATHENA_SLACK_WEBHOOK_URL": slack}
+    s = load_settings(env="test", environ=env, dotenv=False)
+    sinks = alerts.sinks_from(s)
+    shown = repr(s) + str(s.model_dump()) + s.model_dump_json() + repr(s.alerts) + repr(sinks)
+    for secret in ("sekrit-bot-token", "sekrit-hook-path", "sekrit-slack"):
+        assert secret not in shown
+        assert any(secret in x for x in s.secrets())  # so every log line is redacted of them

@@ -114,7 +114,10 @@ def test_dotenv_is_loaded_and_the_environment_wins(tmp_path: Path, monkeypatch: 
 
     (tmp_path / ".env").write_text("ATHENA_TOTAL_CAPITAL=1234.5\nATHENA_LOG_LEVEL=DEBUG\nATHENA_ACCOUNT=fromdotenv\n")
     for var in ("ATHENA_TOTAL_CAPITAL", "ATHENA_ACCOUNT", "ATHENA_ENV", "ATHENA_MODE"):
-        monkeypatch.delenv(var, raising=False)  # restored (removed) after the test, whatever .env added
+        # restored after the test, whatever .env added: delenv alone records nothing for an absent
+        # variable, so load_dotenv's values would outlive the test; setenv first records its absence
+        monkeypatch.setenv(var, "")
+        monkeypatch.delenv(var)
     monkeypatch.setenv("ATHENA_LOG_LEVEL", "ERROR")  # a real environment variable beats .env
     monkeypatch.setattr(config, "ROOT", tmp_path)
     s = load_settings(config_dir=_dir(tmp_path, {"base.json": {"total_capital": "1"}}))

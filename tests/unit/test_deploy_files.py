@@ -98,8 +98,8 @@ def test_compose_commands_point_at_real_entry_points_and_the_accounts_queues(tmp
     queues = AccountQueues("acct7")
     for name, svc in services.items():
         cmd = svc.get("command")
-        if not cmd or name == "redis":
-            continue
+        if not cmd or name == "redis" or svc.get("image") != "athena:latest":
+            continue  # redis, and the monitoring profile's prometheus and grafana: their own images
         if cmd[0] == "celery":
             module = cmd[cmd.index("-A") + 1]
             assert hasattr(importlib.import_module(module), "app"), f"{name}: {module} has no Celery app"
@@ -135,6 +135,91 @@ def test_recorder_service_records_public_data_into_the_volume() -> None:
     env_example = (ROOT / ".env.example").read_text()
     for var in re.findall(r"\$\{([A-Z_]+):-", " ".join(map(str, rec["command"]))):
         assert f"# {var}=" in env_example, var  # every knob of the service is documented
+
+
+# -- the monitoring profile ---------------------------------------------------------------------------------
+def _mounts(svc: dict[str, Any]) -> dict[str, Path]:
+    """container path -> repo path of the service's bind mounts (./...)."""
+    out = {}
+    for v in svc.get("volumes", []):
+        src, dst = v.split(":")[:2]
+        if src.startswith("./"):
+            out[dst] = ROOT / src
+    return out
+
+
+def _exported_metric_names() -> set[str]:
+    """Every metric name athena/observe defines, with the suffixes Prometheus gives counters and histograms."""
+    names: set[str] = set()
+    for path in (ROOT / "athena" / "observe").glob("*.py"):
+        names |= set(re.findall(r'"(athena_[a-z_]+)"', path.read_text()))
+    return names | {f"{n}{s}" for n in names for s in ("_total", "_bucket", "_count", "_sum")}
+
+
+def test_monitoring_profile_scrapes_both_workers_and_provisions_the_dashboard(tmp_path: Path) -> None:
+    project = _project(tmp_path, _example_env(ATHENA_ACCOUNT="acct7"))
+    services = _resolved(project)["services"]
+    prom, graf = services["prometheus"], services["grafana"]
+    assert prom["profiles"] == graf["profiles"] == ["monitoring"]  # opt-in: `--profile monitoring`
+    assert prom["ports"] == ["127.0.0.1:9090:9090"] and graf["ports"] == ["127.0.0.1:3000:3000"]
+    header = (ROOT / "docker-compose.yml").read_text().split("\nx-athena", 1)[0]
+    assert "docker compose --profile monitoring up -d" in header
+    # every file the two mount is in the repository
+    prom_files, graf_files = _mounts(prom), _mounts(graf)
+    for path in [*prom_files.values(), *graf_files.values()]:
+        assert path.exists(), path
+    config = yaml.safe_load(prom_files["/etc/prometheus/prometheus.yml"].read_text())
+    assert prom["command"][0] == "--config.file=/etc/prometheus/prometheus.yml"
+    # the scrape targets are the workers' services on the ports their Settings serve metrics on
+    targets = {job["job_name"]: job["static_configs"][0]["targets"] for job in config["scrape_configs"]}
+    ports = {}
+    for service in ("stream-worker", "orders-worker"):
+        settings = load_settings(environ=container_env(services[service], project), config_dir=ROOT / "config",
+                                 dotenv=False)
+        assert settings.metrics.host == "0.0.0.0"  # reachable from the prometheus container
+        ports[service] = settings.metrics.stream_port if service == "stream-worker" else settings.metrics.orders_port
+    assert targets == {"athena-stream": [f"stream-worker:{ports['stream-worker']}"],
+                       "athena-orders": [f"orders-worker:{ports['orders-worker']}"]}
+    assert 0 not in ports.values() and len(set(ports.values())) == 2
+    # no worker port is published on the host: Prometheus reaches them on the compose network
+    assert "ports" not in services["stream-worker"] and "ports" not in services["orders-worker"]
+    # the rules Prometheus loads are mounted where its config says, and query metrics that exist
+    [rules_path] = config["rule_files"]
+    rules = yaml.safe_load(prom_files[rules_path].read_text())
+    exported = _exported_metric_names()
+    exprs = [r["expr"] for g in rules["groups"] for r in g["rules"]]
+    assert exprs and all(set(re.findall(r"athena_[a-z_]+", e)) <= exported for e in exprs), exprs
+
+    # Grafana: the datasource is that Prometheus; the dashboards provider reads the mounted dashboards
+    prov = graf_files["/etc/grafana/provisioning"]
+    [ds] = yaml.safe_load((prov / "datasources" / "prometheus.yml").read_text())["datasources"]
+    assert ds["url"] == "http://prometheus:9090" and ds["type"] == "prometheus"
+    [provider] = yaml.safe_load((prov / "dashboards" / "athena.yml").read_text())["providers"]
+    dash_dir = graf_files[provider["options"]["path"]]
+    assert dash_dir == ROOT / "deploy" / "grafana" / "dashboards"
+    dashboard = json.loads((dash_dir / "athena.json").read_text())
+    home = container_env(graf, project)["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]
+    assert home == f"{provider['options']['path']}/athena.json"
+    queried: set[str] = set()
+    for panel in dashboard["panels"]:
+        assert panel["datasource"]["uid"] == ds["uid"], panel["title"]
+        for target in panel["targets"]:
+            assert target["datasource"]["uid"] == ds["uid"]
+            queried |= set(re.findall(r"athena_[a-z_]+", target["expr"]))
+    assert queried <= exported, sorted(queried - exported)
+    # the issue's metrics are all on the dashboard
+    wanted = {"athena_equity_usdt", "athena_realised_pnl_usdt", "athena_fees_usdt_total", "athena_funding_usdt_total",
+              "athena_drawdown_ratio", "athena_position_contracts", "athena_position_stop_covered",
+              "athena_position_unprotected_seconds_total", "athena_orders_total", "athena_fills_total",
+              "athena_rejects_total", "athena_order_latency_seconds_bucket", "athena_stop_latency_seconds_bucket",
+              "athena_ws_connected", "athena_ws_last_message_age_seconds", "athena_reconcile_drift_total",
+              "athena_breaker_open", "athena_halted"}
+    assert wanted <= queried, sorted(wanted - queried)
+    # Grafana's admin password comes from the environment, and is documented
+    assert container_env(graf, project)["GF_SECURITY_ADMIN_PASSWORD"] == ""
+    assert "# GRAFANA_ADMIN_PASSWORD=" in (ROOT / ".env.example").read_text()
+    with_pw = _resolved(_project(tmp_path, _example_env(GRAFANA_ADMIN_PASSWORD="graf-pw-123")))["services"]["grafana"]
+    assert container_env(with_pw, project)["GF_SECURITY_ADMIN_PASSWORD"] == "graf-pw-123"
 
 
 # -- the environment inside the containers -----------------------------------------------------------------
@@ -344,15 +429,19 @@ def test_beat_schedule_names_registered_tasks_with_expiry_on_the_routed_queue() 
     assert {e["task"] for e in schedule.values()} == {
         "athena.heartbeat", "athena.sync_positions", "athena.protect_positions", "athena.reconcile",
         "athena.cancel_ghost_orders", "athena.snapshot_equity", "athena.check_drawdown", "athena.watch_venue",
-        "athena.book_funding", "athena.prune_indexes",
+        "athena.book_funding", "athena.prune_indexes", "athena.daily_summary",
     }
     queues = AccountQueues("acctb")
     for entry in schedule.values():
         assert entry["task"] in app.tasks
-        assert 0 < entry["options"]["expires"] <= entry["schedule"]
+        every = entry["schedule"]  # seconds, or a crontab (the daily summary: once a day)
+        period = every if isinstance(every, int | float) else every.remaining_estimate(every.now()).total_seconds()
+        assert 0 < entry["options"]["expires"] <= max(period, 3600.0)
         assert entry["options"]["queue"] == queues.for_task(entry["task"])  # the one routing table
     assert schedule["heartbeat"]["options"]["queue"] == "orders.acctb"
     assert schedule["reconcile"]["options"]["queue"] == "default.acctb"
+    daily = schedule["daily_summary"]["schedule"]
+    assert daily.hour == {settings.alerts.daily_summary_hour_utc} and daily.minute == {0}
 
 
 def test_task_routing_and_delivery_guarantees() -> None:
