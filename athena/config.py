@@ -145,6 +145,9 @@ class Settings(_Strict):
     log_format: Literal["text", "json"] = "text"
     var_dir: str = "var"
     live_confirm: str = ""
+    # a folder of strategy files (*.py) that `cls` names are also looked up in (athena.strategies.loader);
+    # relative paths are relative to the working directory
+    strategies_dir: str = ""
     okx: OkxSettings = OkxSettings()
     sim: SimSettings = SimSettings()
     risk: RiskSettings = RiskSettings()
@@ -174,7 +177,28 @@ class Settings(_Strict):
         for s in self.strategies:
             if s.risk.leverage > self.risk.max_leverage:
                 raise ValueError(f"strategies.{s.name}.risk.leverage: {s.risk.leverage} exceeds risk.max_leverage {self.risk.max_leverage}")
+        self._check_strategy_classes()
         return self
+
+    def _check_strategy_classes(self) -> None:
+        """Every strategy's class loads and its params fit its Params model: an unknown class or a
+        misspelt or mistyped parameter stops `athena config` and every worker at start, not a trade later."""
+        from athena.strategies.base import StrategyParamError
+        from athena.strategies.loader import StrategyLoadError, validate
+
+        for s in self.strategies:
+            try:
+                validate(s.cls, dict(s.params), self.strategies_dir or None, s.name)
+            except StrategyLoadError as exc:
+                raise ValueError(f"strategies.{s.name}.cls: {exc}") from None
+            except StrategyParamError as exc:
+                key, msg = exc.problems[0] if exc.problems else ("params", str(exc))
+                if msg.startswith("unknown param"):
+                    known = msg.partition("(known: ")[2].rstrip(")")
+                    msg = f"strategy {s.name!r} ({s.cls}) has no parameter {key.split('.')[-1]!r}; its parameters: {known}"
+                else:
+                    msg = f"strategy {s.name!r} ({s.cls}): {msg}"
+                raise ValueError(f"strategies.{s.name}.{key}: {msg}") from None
 
     # -- derived endpoints -----------------------------------------------------------------
     @property
@@ -238,6 +262,7 @@ ENV_VARS: dict[str, str] = {
     "ATHENA_LOG_FORMAT": "log_format",
     "ATHENA_VAR_DIR": "var_dir",
     "ATHENA_LIVE_CONFIRM": "live_confirm",
+    "ATHENA_STRATEGIES_DIR": "strategies_dir",
     "OKX_API_KEY": "okx.api_key",
     "OKX_SECRET_KEY": "okx.secret_key",
     "OKX_PASSPHRASE": "okx.passphrase",

@@ -224,7 +224,7 @@ def strategies(t: Trading, clock: StrategyClock, locks: LockFactory) -> Strategi
         t.settings, orders=t.orders, pretrade=t.pretrade, capital=t.capital, instruments=t.instruments, clock=clock,
         locks=locks, bus=t.bus, routes=routes, pause=t.pause, halt=t.halt, position_view=ledger_position(t.positions),
     )  # fmt: skip
-    built = build_strategies(t.settings.strategies, make_ctx)
+    built = build_strategies(t.settings.strategies, make_ctx, t.settings.strategies_dir)
     runner = StrategyRunner(built, routes, lookup=t.orders.get)
     runner.attach(t.bus)
     return Strategies(built, routes, runner)

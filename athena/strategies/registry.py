@@ -1,4 +1,5 @@
-"""Build strategies from Settings.strategies: class name -> class, instIds, params, allocation, risk."""
+"""Build strategies from Settings.strategies: `cls` -> class (athena.strategies.loader, the one loader),
+instIds, params, allocation, risk."""
 
 from __future__ import annotations
 
@@ -12,24 +13,19 @@ from athena.config import Settings, StrategySettings
 from athena.domain import Instrument
 from athena.risk.halt import HaltSwitch
 from athena.state.flags import Flag
-from athena.strategies.base import BaseStrategy, StrategyParamError
+from athena.strategies.base import BaseStrategy
 from athena.strategies.clock import Clock
 from athena.strategies.context import LockFactory, StrategyContext
 from athena.strategies.pause import StrategyPause
-from athena.strategies.scalper_v1 import ScalperV1
-
-STRATEGY_CLASSES: dict[str, type[BaseStrategy]] = {"ScalperV1": ScalperV1}
+from athena.strategies.loader import resolve
 
 # (settings of one strategy, instIds only it trades) -> its context
 ContextFactory = Callable[[StrategySettings, frozenset[str]], StrategyContext]
 
 
-def strategy_class(name: str, strategy: str = "") -> type[BaseStrategy]:
-    try:
-        return STRATEGY_CLASSES[name]
-    except KeyError:
-        known = ", ".join(sorted(STRATEGY_CLASSES))
-        raise StrategyParamError(f"strategy {strategy!r}: cls {name!r} is unknown (known: {known})") from None
+def strategy_class(name: str, strategy: str = "", strategies_dir: str | None = None) -> type[BaseStrategy]:
+    """The class config's `cls` names (athena.strategies.loader.resolve); StrategyParamError if none."""
+    return resolve(name, strategies_dir, strategy)
 
 
 def exclusive_instruments(settings: list[StrategySettings]) -> dict[str, frozenset[str]]:
@@ -39,14 +35,16 @@ def exclusive_instruments(settings: list[StrategySettings]) -> dict[str, frozens
     return {s.name: frozenset(i for i in s.instIds if count[i] == 1) for s in enabled}
 
 
-def build_strategies(settings: list[StrategySettings], make_ctx: ContextFactory) -> list[BaseStrategy]:
+def build_strategies(
+    settings: list[StrategySettings], make_ctx: ContextFactory, strategies_dir: str | None = None
+) -> list[BaseStrategy]:
     """Enabled strategies, in config order. Raises StrategyParamError naming the strategy and key."""
     exclusive = exclusive_instruments(settings)
     out: list[BaseStrategy] = []
     for s in settings:
         if not s.enabled:
             continue
-        cls = strategy_class(s.cls, s.name)
+        cls = strategy_class(s.cls, s.name, strategies_dir)
         out.append(cls(s.name, list(s.instIds), dict(s.params), make_ctx(s, exclusive[s.name])))
     return out
 

@@ -423,10 +423,14 @@ def test_post_only_rejected_by_exchange_leaves_no_position(h: Harness) -> None:
 
 # -- params --------------------------------------------------------------------------------------
 def test_unknown_or_wrong_param_names_strategy_and_key(redis_client: Any) -> None:
-    with pytest.raises(StrategyParamError, match=r"'scalp'.*params\.imbalance_treshold: unknown param"):
+    # Settings refuse them before any strategy is built (athena.strategies.loader.validate) ...
+    with pytest.raises(ValueError, match=r"params\.imbalance_treshold: strategy 'scalp' \(ScalperV1\) has no parameter"):
         Harness(redis_client, {"imbalance_treshold": "0.3"})
-    with pytest.raises(StrategyParamError, match=r"params\.levels"):
+    with pytest.raises(ValueError, match=r"params\.levels: strategy 'scalp' \(ScalperV1\): Input should be a valid integer"):
         Harness(redis_client, {"levels": "many"})
+    # ... and the constructor checks the same model
+    with pytest.raises(StrategyParamError, match=r"'scalp'.*params\.imbalance_treshold: unknown param"):
+        ScalperV1("scalp", ["BTC-USDT-SWAP"], {"imbalance_treshold": "0.3"}, ctx=None)  # type: ignore[arg-type]
 
 
 # -- thresholds come from config (boundaries: >= threshold enters, just short of it does not) ------------
