@@ -118,7 +118,7 @@ def _import_path(path: str, who: str) -> Any:
     except Exception as exc:  # the strategy's own module failed: its error, in one line
         raise StrategyLoadError(f"{who}cls {path!r}: importing {module_name!r} failed: "
                                 f"{type(exc).__name__}: {exc}".rstrip()) from None
-    obj = module
+    obj: Any = module
     for part in attr.split("."):
         obj = getattr(obj, part, None)
         if obj is None:

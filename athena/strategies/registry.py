@@ -16,8 +16,8 @@ from athena.state.flags import Flag
 from athena.strategies.base import BaseStrategy
 from athena.strategies.clock import Clock
 from athena.strategies.context import LockFactory, StrategyContext
-from athena.strategies.pause import StrategyPause
 from athena.strategies.loader import resolve
+from athena.strategies.pause import StrategyPause
 
 # (settings of one strategy, instIds only it trades) -> its context
 ContextFactory = Callable[[StrategySettings, frozenset[str]], StrategyContext]
