@@ -94,6 +94,14 @@ class RiskSettings(_Strict):
     liq_distance_multiple: Decimal = Field(Decimal(3), gt=0)
 
 
+class FeeSettings(_Strict):
+    """The fee rates assumed while the exchange's tier (GET /account/trade-fee, read by the pre-flight) is
+    unknown: a cost per unit of notional, positive = paid (OKX's regular tier for swaps: 0.02% / 0.05%)."""
+
+    maker: Decimal = Field(Decimal("0.0002"), gt=-1, lt=1)
+    taker: Decimal = Field(Decimal("0.0005"), gt=-1, lt=1)
+
+
 class RiskProfileSettings(_Strict):
     leverage: Decimal = Field(Decimal(3), gt=0)
     stop_type: Literal["exchange_conditional"] = "exchange_conditional"
@@ -151,6 +159,7 @@ class Settings(_Strict):
     okx: OkxSettings = OkxSettings()
     sim: SimSettings = SimSettings()
     risk: RiskSettings = RiskSettings()
+    fees: FeeSettings = FeeSettings()
     schedule: ScheduleSettings = ScheduleSettings()
     strategies: list[StrategySettings] = Field(default_factory=list)
 

@@ -13,6 +13,8 @@ from decimal import Decimal
 from time import perf_counter_ns
 from typing import Any
 
+import orjson
+
 from athena.backtest.bridge import BacktestSender, attach
 from athena.backtest.feed import MarketEvent
 from athena.backtest.ledger import Ledger, RoundTrip, max_drawdown
@@ -21,6 +23,7 @@ from athena.bus import EventType
 from athena.config import RiskSettings, StrategySettings
 from athena.domain import Fill, Tick
 from athena.domain.money import ZERO
+from athena.okx.parse import trade_fee as parse_trade_fee
 from athena.sim.exchange import Exchange
 from athena.sim.history import FUNDING_EVERY
 from athena.sim.instruments import SimInstrument, default_instruments
@@ -117,6 +120,7 @@ class Backtest:
         settings = make_settings(strategies, total_capital, risk, strategies_dir)
         self.stack = build_stack(redis, settings, self.instruments, self.sender, self.clock, env=env)
         attach(self.sender, self.stack)
+        self._store_fee_tier(redis)
         self.total_capital = total_capital
         self.ledger = Ledger(self.instruments, total_capital)
         self.stack.bus.subscribe(EventType.ORDER_FILLED, self._on_fill)
@@ -128,6 +132,12 @@ class Backtest:
         self.tick_timings: list[tuple[int, int]] | None = None
         self.funding_rates: dict[str, Decimal] = {}  # the last funding-rate print per instId
         self.next_funding = 0  # ms of the next settlement (OKX: every 8 h at 00:00 / 08:00 / 16:00 UTC)
+
+    def _store_fee_tier(self, redis: Any) -> None:
+        """The sim's fee tier where the pre-flight stores the exchange's (athena.ops.preflight), so the
+        strategies' fee_rates read the rates fills are charged at, as they do live."""
+        tier = parse_trade_fee(self.exchange.trade_fee({"instType": "SWAP"}))
+        redis.set(self.stack.keys.trade_fee, orjson.dumps(tier, default=str))
 
     def _on_fill(self, fill: Fill) -> None:
         self.ledger.on_fill(fill, fill.strategy or self.stack.routes.get(fill.clOrdId, "unassigned"))
