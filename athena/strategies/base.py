@@ -37,11 +37,11 @@ class StrategyParams(BaseModel):
 class OrderEvent:
     """One order's new state as a strategy sees it, whatever the OMS published (Transition/Order/update)."""
 
-    clOrdId: str
+    clOrdId: str  # the order's id (what ctx.buy/sell/close returned in Intent.clOrdId)
     instId: str
-    state: OrderState
-    accFillSz: Decimal | None = None
-    reason: str = ""
+    state: OrderState  # live, partially_filled, filled, canceled, rejected, ambiguous, ...
+    accFillSz: Decimal | None = None  # contracts filled so far
+    reason: str = ""  # why it was rejected or cancelled, when known
 
 
 def parse_params(strategy: str, model: type[StrategyParams], params: dict[str, Any] | None) -> StrategyParams:

@@ -44,18 +44,18 @@ class FeeRates:
     """The account's fee per unit of notional, as a cost: positive = paid, negative = a rebate (OKX's
     trade-fee sign flipped). source: "exchange" (the tier the pre-flight read) or "config" (fees.*)."""
 
-    maker: Decimal
-    taker: Decimal
-    source: str = "config"
+    maker: Decimal  # fraction of notional for a maker fill (0.0002 = 2 bps paid)
+    taker: Decimal  # fraction of notional for a taker fill
+    source: str = "config"  # "exchange" | "config"
 
 
 @dataclass(frozen=True, slots=True)
 class Intent:
     """The outcome of one buy/sell/close call: submitted (ok) or refused with a reason."""
 
-    clOrdId: str
-    ok: bool
-    reason: str = ""
+    clOrdId: str  # the order's id, also when refused
+    ok: bool  # True: submitted (its outcome comes as on_order/on_fill events)
+    reason: str = ""  # why risk (or the pause, or the exchange) refused it
 
 
 class StrategyContext:

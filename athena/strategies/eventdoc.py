@@ -39,6 +39,8 @@ TYPES: list[tuple[type[Any], str]] = [
     (FeeRates, "what `ctx.fee_rates(instId)` returns"),
 ]
 
+FALLBACK = {"instId": "the instrument, OKX's id (BTC-USDT-SWAP)"}  # fields whose meaning no comment gives
+
 
 def _comments(cls: type[Any]) -> dict[str, str]:
     """field name -> the comment on its line in the class body."""
@@ -92,7 +94,8 @@ def section() -> str:
         parts.append("|---|---|---|---|")
         notes = _comments(cls)
         for f in dataclasses.fields(cls):
-            parts.append(f"| `{f.name}` | `{_cell(str(f.type))}` | {_cell(_default(f))} | {_cell(notes.get(f.name, ''))} |")
+            note = notes.get(f.name) or FALLBACK.get(f.name, "")
+            parts.append(f"| `{f.name}` | `{_cell(str(f.type))}` | {_cell(_default(f))} | {_cell(note)} |")
         props = _properties(cls)
         if props:
             parts.append("")

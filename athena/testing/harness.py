@@ -34,7 +34,6 @@ from athena.domain import (
     OrdType,
     Position,
     PosSide,
-    Side,
     Tick,
     Trade,
 )
@@ -198,12 +197,14 @@ class StrategyHarness:
     # -- the exchange's answers -------------------------------------------------------------------
     def ack(self, clOrdId: str) -> None:
         """The order is live on the exchange."""
+        self._flush_cancels()
         self._set(clOrdId, OrderState.LIVE)
 
     def fill(self, clOrdId: str, sz: str | Decimal | None = None, px: str | Decimal | None = None,
              fee: str | Decimal | None = None, maker: bool | None = None) -> Fill:
         """A fill of sz (default: all that is left) at px (default: the order's px; a market order needs
         px). fee: OKX's sign, negative = paid; default: the harness's maker or taker rate on the notional."""
+        self._flush_cancels()
         order = self._order(clOrdId)
         size = Decimal(sz) if sz is not None else order.remaining
         price = Decimal(px) if px is not None else order.req.px
@@ -241,6 +242,7 @@ class StrategyHarness:
 
     def reject(self, clOrdId: str, reason: str = "rejected") -> None:
         """The exchange refuses the order (e.g. 51026, a post-only order that would take)."""
+        self._flush_cancels()
         self._set(clOrdId, OrderState.REJECTED, reason)
 
     def refuse_next(self, reason: str = "refused by the test") -> None:
@@ -275,9 +277,10 @@ class StrategyHarness:
         self.bus.publish(EventType.ORDER_UPDATE, replace(order))
 
     def _flush_cancels(self) -> None:
+        """The cancels asked so far are confirmed before the next event (any tick or exchange answer)."""
         pending, self._pending_cancels = self._pending_cancels, []
         for cid in pending:
-            self.cancelled(cid)
+            self._set(cid, OrderState.CANCELED)
 
     def _book_position(self, f: Fill) -> None:
         pos, avg = self._positions.get(f.instId, (ZERO, None))
