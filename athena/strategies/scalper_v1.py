@@ -40,7 +40,7 @@ class ScalperParams(StrategyParams):
     flow_threshold: Decimal = Field(Decimal("0.2"), ge=0, le=1)
     min_trades: int = Field(5, ge=0, le=100_000)  # flow counts only after this many trades
     max_spread_ticks: int = Field(2, ge=1)
-    take_profit_bps: Decimal = Field(Decimal(4), gt=0)
+    take_profit_bps: Decimal = Field(Decimal(8), gt=0)  # 4 bps clears no fee: a maker round trip at the regular tier
     stop_loss_bps: Decimal = Field(Decimal(6), gt=0)
     tp_mode: Literal["limit", "market"] = "limit"
     time_stop_s: Decimal = Field(Decimal(60), gt=0)
