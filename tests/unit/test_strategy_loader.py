@@ -17,6 +17,7 @@ from athena.strategies.loader import StrategyLoadError, available, resolve, vali
 from athena.strategies.template import names, render
 
 STRATEGY = """
+from decimal import Decimal
 from pydantic import Field
 from athena.strategies import BaseStrategy, StrategyParams
 {extra}
