@@ -103,7 +103,8 @@ def test_a_worker_refuses_to_start_on_a_mistyped_parameter(folder: Path, tmp_pat
 
 
 def test_the_sim_stacks_stream_worker_trades_it_from_the_folder(folder: Path, tmp_path: Path) -> None:
-    cfg = StackConfig(var_dir=tmp_path / "var", beat=False, symbols=["BTC-USDT-SWAP"], sim_tick_ms=100,
+    # no beat and no orders worker: an entry counts once risk passed it and its task is sent
+    cfg = StackConfig(var_dir=tmp_path / "var", beat=False, orders=False, symbols=["BTC-USDT-SWAP"], sim_tick_ms=100,
                       config={"strategies_dir": str(folder), "strategies": [
                           {"name": "upticks", "cls": "UpTicks", "instIds": ["BTC-USDT-SWAP"], "allocation": "0.3",
                            "params": {"ups": 2}}]})
