@@ -229,9 +229,11 @@ class StrategyHarness:
                  tradeId=f"h{len(self.fills) + 1}", strategy=order.req.strategy, reduceOnly=order.req.reduceOnly,
                  execType="M" if is_maker else "T", ts=self.now_ms())
         self.fills.append(f)
+        # the OMS's order: the order's new state, then the fill (the ledger books it first, so
+        # ctx.position() includes it in on_fill), then the position
+        self._set(clOrdId, OrderState.FILLED if acc >= order.req.sz else OrderState.PARTIALLY_FILLED)
         self._book_position(f)
         self.bus.publish(EventType.ORDER_FILLED, f)
-        self._set(clOrdId, OrderState.FILLED if acc >= order.req.sz else OrderState.PARTIALLY_FILLED)
         pos, avg = self._positions[order.instId]
         self.bus.publish(EventType.POSITION_UPDATE, Position(order.instId, PosSide.NET, pos, avg, uTime=self.now_ms()))
         return f
