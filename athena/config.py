@@ -58,6 +58,14 @@ class _Strict(BaseModel):
         return v
 
 
+def is_folder(path: str | Path) -> bool:
+    """An existing directory; False also for a path the OS cannot even look up (too long, NUL bytes)."""
+    try:
+        return Path(path).expanduser().is_dir()
+    except (OSError, ValueError, RuntimeError):  # RuntimeError: ~user that does not exist
+        return False
+
+
 class OkxSettings(_Strict):
     api_key: SecretStr = SecretStr("")
     secret_key: SecretStr = SecretStr("")
@@ -195,6 +203,9 @@ class Settings(_Strict):
         from athena.strategies.base import StrategyParamError
         from athena.strategies.loader import StrategyLoadError, validate
 
+        if self.strategies_dir and not is_folder(self.strategies_dir):
+            raise ValueError(f"strategies_dir: {self.strategies_dir[:200]!r} is not a folder (relative to {Path.cwd()}); "
+                             "create it or fix the path")
         for s in self.strategies:
             try:
                 validate(s.cls, dict(s.params), self.strategies_dir or None, s.name)

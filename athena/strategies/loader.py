@@ -90,11 +90,12 @@ def available(strategies_dir: str | Path | None = None) -> dict[str, str]:
 def _folder(strategies_dir: str | Path | None, who: str) -> Path | None:
     if strategies_dir is None or str(strategies_dir) == "":
         return None
-    folder = Path(strategies_dir).expanduser().resolve()
-    if not folder.is_dir():
-        raise StrategyLoadError(f"{who}strategies_dir {str(strategies_dir)!r} is not a folder; create it or fix "
+    from athena.config import is_folder
+
+    if not is_folder(strategies_dir):
+        raise StrategyLoadError(f"{who}strategies_dir {str(strategies_dir)[:200]!r} is not a folder; create it or fix "
                                 "strategies_dir (ATHENA_STRATEGIES_DIR).")
-    return folder
+    return Path(strategies_dir).expanduser().resolve()
 
 
 def _on_path(folder: Path) -> None:

@@ -145,6 +145,10 @@ def test_settings_refuse_an_unknown_class_or_param_naming_strategy_and_key(tmp_p
         {"name": "kd1", "cls": "KdStrat", "instIds": ["BTC-USDT-SWAP"], "allocation": "0.2"}]}))
     loaded = load_settings(config_dir=cfg, environ={"ATHENA_STRATEGIES_DIR": str(folder)}, dotenv=False)
     assert loaded.strategies_dir == str(folder)
+    # a strategies_dir that is not a folder is refused even when only built-in classes are used
+    with pytest.raises(ConfigError, match=r"strategies_dir \(\$ATHENA_STRATEGIES_DIR\): '.*nowhere' is not a folder"):
+        load_settings(config_dir=tmp_path / "empty", environ={"ATHENA_STRATEGIES_DIR": str(tmp_path / "nowhere")},
+                      dotenv=False)
 
 
 def test_template_names_and_sources() -> None:
