@@ -6,7 +6,8 @@
 3. a name registered by an installed package under the entry-point group `athena.strategies`
    (pyproject.toml: `[project.entry-points."athena.strategies"] MyStrat = "mypkg.strat:MyStrat"`);
 4. a class of that name defined in a `*.py` file of the strategies folder (`strategies_dir` in config,
-   `ATHENA_STRATEGIES_DIR`); the folder is put on sys.path, so its modules import each other by name.
+   `ATHENA_STRATEGIES_DIR`); the folder is appended to sys.path, so its modules import each other by
+   name (a file named like an installed module is refused: the installed one would be imported).
 
 Every failure is a StrategyLoadError (a StrategyParamError): one sentence naming the strategy, the
 `cls` and what to do. validate() also checks the params against the class's pydantic Params model, so
@@ -99,9 +100,11 @@ def _folder(strategies_dir: str | Path | None, who: str) -> Path | None:
 
 
 def _on_path(folder: Path) -> None:
+    # appended, not prepended: a file in the folder never shadows an installed module (a user's
+    # redis.py would otherwise replace the client for the whole process)
     with _lock:
         if str(folder) not in sys.path:
-            sys.path.insert(0, str(folder))
+            sys.path.append(str(folder))
             importlib.invalidate_caches()
 
 
@@ -151,15 +154,20 @@ def _folder_modules(folder: Path, who: str) -> Iterator[ModuleType]:
     for path in sorted(folder.glob("*.py")):
         if path.stem.startswith(("_", "test_")) or not path.stem.isidentifier():
             continue
-        yield _import_path_module(path.stem, who)
+        yield _import_path_module(path.stem, who, folder)
 
 
-def _import_path_module(name: str, who: str) -> ModuleType:
+def _import_path_module(name: str, who: str, folder: Path) -> ModuleType:
     try:
-        return importlib.import_module(name)
+        module = importlib.import_module(name)
     except Exception as exc:
         raise StrategyLoadError(f"{who}the strategies folder's {name}.py failed to import: "
                                 f"{type(exc).__name__}: {exc}") from None
+    where = Path(getattr(module, "__file__", "") or "").resolve().parent
+    if where != folder:
+        raise StrategyLoadError(f"{who}the strategies folder's {name}.py has the name of the module {name!r} "
+                                f"({where}), which Python imports instead; rename the file.")
+    return module
 
 
 def _from_folder(cls: str, folder: Path, who: str) -> Any | None:
@@ -169,7 +177,7 @@ def _from_folder(cls: str, folder: Path, who: str) -> Any | None:
     for path in paths:
         if path.stem.startswith(("_", "test_")) or not path.stem.isidentifier():
             continue
-        module = _import_path_module(path.stem, who)
+        module = _import_path_module(path.stem, who, folder)
         obj = getattr(module, cls, None)
         if obj is not None:
             return obj

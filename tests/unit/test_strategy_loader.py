@@ -106,6 +106,17 @@ def test_what_the_loader_refuses(tmp_path: Path, isolated: None, cls: str, setup
         resolve(cls, folder if setup else None, "s1")
 
 
+def test_a_folder_file_never_shadows_an_installed_module(tmp_path: Path, isolated: None) -> None:
+    folder = tmp_path / "kshadow"
+    _write(folder, "json", "Shadow")  # json is the stdlib's
+    with pytest.raises(StrategyLoadError, match=r"the strategies folder's json\.py has the name of the module 'json'"):
+        resolve("Shadow", folder, "s1")
+    assert sys.path[-1] == str(folder.resolve()) and str(folder.resolve()) not in sys.path[:-1]
+    import json as stdlib_json
+
+    assert not hasattr(stdlib_json, "Shadow")
+
+
 def test_a_missing_folder_and_bad_params(tmp_path: Path, isolated: None) -> None:
     with pytest.raises(StrategyLoadError, match=r"strategies_dir '.*nowhere' is not a folder"):
         resolve("Anything", tmp_path / "nowhere", "s1")
