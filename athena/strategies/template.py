@@ -91,8 +91,8 @@ class {cls}(BaseStrategy):
                 elif tp is not None:
                     self.ctx.cancel(tp)
             return
-        tp = self.ctx.instrument(i).px_up(fill.fillPx * (1 + self.params.take_profit_bps / BPS))
-        intent = self.ctx.close(i, Side.SELL, fill.fillSz, tp)  # reduce-only limit
+        tp_px = self.ctx.instrument(i).px_up(fill.fillPx * (1 + self.params.take_profit_bps / BPS))
+        intent = self.ctx.close(i, Side.SELL, fill.fillSz, tp_px)  # reduce-only limit
         if intent.ok:
             self.pending[i] = intent.clOrdId
 
