@@ -13,7 +13,6 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sim": ("athena.sim.cli:main", "run the OKX-compatible simulator on loopback"),
     "demo": ("athena.demo:main", "run the whole stack on embedded defaults, live and visible"),
     "backtest": ("athena.backtest.cli:main", "replay market data through strategies + OMS deterministically"),
-    "new-strategy": ("athena.strategies.template:main", "write a strategy file and its test from a template"),
     "download": ("athena.marketdata.download:main", "download OKX public history (candles, trades, funding, mark) to a store"),
     "record": ("athena.marketdata.record:main", "record OKX's public WebSocket into rotating compressed files"),
     "status": ("athena.control:status_main", "positions, working orders, stops, PnL, breaker/halt, workers"),
@@ -23,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "resume": ("athena.control:resume_main", "allow new entries again (privileged)"),
     "config": ("athena.control:config_main", "validate and print the effective configuration (secrets hidden)"),
     "preflight": ("athena.ops.preflight_cli:main", "check the OKX account before trading on it (fixes what Athena owns)"),
+    "new-strategy": ("athena.strategies.template:main", "write a strategy file and its test from a template"),
 }
 
 

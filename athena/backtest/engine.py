@@ -23,7 +23,6 @@ from athena.bus import EventType
 from athena.config import RiskSettings, StrategySettings
 from athena.domain import Fill, Tick
 from athena.domain.money import ZERO
-from athena.okx.parse import trade_fee as parse_trade_fee
 from athena.sim.exchange import Exchange
 from athena.sim.history import FUNDING_EVERY
 from athena.sim.instruments import SimInstrument, default_instruments
@@ -136,6 +135,8 @@ class Backtest:
     def _store_fee_tier(self, redis: Any) -> None:
         """The sim's fee tier where the pre-flight stores the exchange's (athena.ops.preflight), so the
         strategies' fee_rates read the rates fills are charged at, as they do live."""
+        from athena.okx.parse import trade_fee as parse_trade_fee
+
         tier = parse_trade_fee(self.exchange.trade_fee({"instType": "SWAP"}))
         redis.set(self.stack.keys.trade_fee, orjson.dumps(tier, default=str))
 
