@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "dashboard": ("athena.dashboard.app:main", "the account on a web page, live, with the operator actions (privileged)"),
     "config": ("athena.control:config_main", "validate and print the effective configuration (secrets hidden)"),
     "preflight": ("athena.ops.preflight_cli:main", "check the OKX account before trading on it (fixes what Athena owns)"),
+    "new-strategy": ("athena.strategies.template:main", "write a strategy file and its test from a template"),
 }
 
 

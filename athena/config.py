@@ -59,6 +59,14 @@ class _Strict(BaseModel):
         return v
 
 
+def is_folder(path: str | Path) -> bool:
+    """An existing directory; False also for a path the OS cannot even look up (too long, NUL bytes)."""
+    try:
+        return Path(path).expanduser().is_dir()
+    except (OSError, ValueError, RuntimeError):  # RuntimeError: ~user that does not exist
+        return False
+
+
 class OkxSettings(_Strict):
     api_key: SecretStr = SecretStr("")
     secret_key: SecretStr = SecretStr("")
@@ -100,6 +108,14 @@ class RiskSettings(_Strict):
     max_total_exposure: Decimal = Field(Decimal(3), gt=0)  # x equity, all strategies together
     # entries are held while liquidation is closer than this many times the stop's distance (athena.risk.liquidation)
     liq_distance_multiple: Decimal = Field(Decimal(3), gt=0)
+
+
+class FeeSettings(_Strict):
+    """The fee rates assumed while the exchange's tier (GET /account/trade-fee, read by the pre-flight) is
+    unknown: a cost per unit of notional, positive = paid (OKX's regular tier for swaps: 0.02% / 0.05%)."""
+
+    maker: Decimal = Field(Decimal("0.0002"), gt=-1, lt=1)
+    taker: Decimal = Field(Decimal("0.0005"), gt=-1, lt=1)
 
 
 class RiskProfileSettings(_Strict):
@@ -196,10 +212,14 @@ class Settings(_Strict):
     log_format: Literal["text", "json"] = "text"
     var_dir: str = "var"
     live_confirm: str = ""
+    # a folder of strategy files (*.py) that `cls` names are also looked up in (athena.strategies.loader);
+    # relative paths are relative to the working directory
+    strategies_dir: str = ""
     okx: OkxSettings = OkxSettings()
     sim: SimSettings = SimSettings()
     paper: PaperSettings = PaperSettings()
     risk: RiskSettings = RiskSettings()
+    fees: FeeSettings = FeeSettings()
     schedule: ScheduleSettings = ScheduleSettings()
     strategies: list[StrategySettings] = Field(default_factory=list)
     dashboard: DashboardSettings = DashboardSettings()
@@ -229,7 +249,31 @@ class Settings(_Strict):
         for s in self.strategies:
             if s.risk.leverage > self.risk.max_leverage:
                 raise ValueError(f"strategies.{s.name}.risk.leverage: {s.risk.leverage} exceeds risk.max_leverage {self.risk.max_leverage}")
+        self._check_strategy_classes()
         return self
+
+    def _check_strategy_classes(self) -> None:
+        """Every strategy's class loads and its params fit its Params model: an unknown class or a
+        misspelt or mistyped parameter stops `athena config` and every worker at start, not a trade later."""
+        from athena.strategies.base import StrategyParamError
+        from athena.strategies.loader import StrategyLoadError, validate
+
+        if self.strategies_dir and not is_folder(self.strategies_dir):
+            raise ValueError(f"strategies_dir: {self.strategies_dir[:200]!r} is not a folder (relative to {Path.cwd()}); "
+                             "create it or fix the path")
+        for s in self.strategies:
+            try:
+                validate(s.cls, dict(s.params), self.strategies_dir or None, s.name)
+            except StrategyLoadError as exc:
+                raise ValueError(f"strategies.{s.name}.cls: {exc}") from None
+            except StrategyParamError as exc:
+                key, msg = exc.problems[0] if exc.problems else ("params", str(exc))
+                if msg.startswith("unknown param"):
+                    known = msg.partition("(known: ")[2].rstrip(")")
+                    msg = f"strategy {s.name!r} ({s.cls}) has no parameter {key.split('.')[-1]!r}; its parameters: {known}"
+                else:
+                    msg = f"strategy {s.name!r} ({s.cls}): {msg}"
+                raise ValueError(f"strategies.{s.name}.{key}: {msg}") from None
 
     # -- derived endpoints -----------------------------------------------------------------
     @property
@@ -295,6 +339,7 @@ ENV_VARS: dict[str, str] = {
     "ATHENA_LOG_FORMAT": "log_format",
     "ATHENA_VAR_DIR": "var_dir",
     "ATHENA_LIVE_CONFIRM": "live_confirm",
+    "ATHENA_STRATEGIES_DIR": "strategies_dir",
     "OKX_API_KEY": "okx.api_key",
     "OKX_SECRET_KEY": "okx.secret_key",
     "OKX_PASSPHRASE": "okx.passphrase",

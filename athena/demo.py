@@ -256,7 +256,8 @@ def _strategies(symbols: list[str], duration: float) -> list[dict[str, Any]]:
             # a livelier ScalperV1 than production (lower thresholds, short time stop) so a 2-minute run
             # shows every kind of exit
             "params": {"time_stop_s": str(time_stop), "cooldown_s": "3", "entry_timeout_s": "5",
-                       "take_profit_bps": "4", "stop_loss_bps": "6", "imbalance_threshold": "0.15",
+                       # 6 bps: the fee gate wants the TP above the sim's 2 x 0.02% maker round trip
+                       "take_profit_bps": "6", "stop_loss_bps": "6", "imbalance_threshold": "0.15",
                        "flow_threshold": "0.1"},
             "risk": {"leverage": "3", "max_order_notional": "5000", "max_orders_per_minute": 30, "max_position": "50"},
         })
@@ -559,7 +560,11 @@ class Demo:
             corrections = [e.data for e in self.journal.events(kind="ledger_drift", since_ts=self.started_ms)]
         except Exception:
             corrections = []
+        stats = {x.get("name"): x.get("stats") or {} for x in (st.status.get("stream") or {}).get("strategies", [])}
         doc = {
+            "fee_gate": {"skipped": sum(int(v.get("fee_gate", 0)) for v in stats.values()),
+                         "entries": sum(int(v.get("entries", 0)) for v in stats.values()),
+                         "per_strategy": {k: int(v.get("fee_gate", 0)) for k, v in stats.items()}},
             "fills_ledger": {"round_trips": len(ledger.trips), "gross": str(ledger.realized), "fees": str(ledger.fees),
                              "net": str(ledger.realized + ledger.fees)},
             "ledger_corrections": corrections,
@@ -805,6 +810,8 @@ def render_summary(doc: dict[str, Any]) -> str:
         f"  flatten: flat={doc.get('flatten', {}).get('flat')}   halted={doc.get('halted')}",
         f"  PnL (capital): realised {pnl.get('realised')}  fees {pnl.get('fees')}  equity {pnl.get('equity')}",
         f"  PnL (from fills): gross {fl.get('gross')}  fees {fl.get('fees')}  net {fl.get('net')}",
+        f"  fee gate: {(doc.get('fee_gate') or {}).get('skipped')} entries skipped (take profit within the round "
+        f"trip's fees), {(doc.get('fee_gate') or {}).get('entries')} sent",
         f"  ledger corrections by sync/reconcile during the run: {len(doc.get('ledger_corrections', []))}",
         f"  capital: {capital_line(doc.get('capital'))}",
         "  mission: " + ", ".join(f"{k}={'yes' if v is not None else 'NO'}" for k, v in doc.get("milestones", {}).items()),

@@ -198,6 +198,11 @@ def render(doc: dict[str, Any]) -> Any:
     if stream:
         fresh = "" if doc.get("stream_fresh") else "  (STALE: is the stream worker running?)"
         parts.append(Text(f"stream worker snapshot {ago(stream.get('at_ms'), now)}: {stream.get('ticks', 0)} ticks{fresh}"))
+        for strat in stream.get("strategies") or []:  # their own counters (ScalperV1: entries, fee gate skips)
+            st = strat.get("stats") or {}
+            shown = ", ".join(f"{k} {st[k]}" for k in ("entries", "fee_gate", "refused", "take_profits") if k in st)
+            if shown:
+                parts.append(Text(f"  strategy {strat.get('name')}: {shown}"))
     parts.append(ws)
 
     workers = Table(title="workers (heartbeats)", show_edge=False)

@@ -284,7 +284,10 @@ class StreamService:
             "ticks": self.stats.ticks, "order_updates": self.stats.order_updates, "remote": self.stats.remote,
             "bad_events": self.stats.bad_events, "handler_errors": self.stats.handler_errors,
             "resyncs": self.stats.resyncs, "last_tick_ms": dict(self.stats.last_tick_ms), "started_ms": self.stats.started_ms,
-            "strategies": [{"name": s.name, "instIds": s.instIds} for s in self.strategies],
+            # a strategy's counters (ScalperV1: entries, fee_gate skips, ...): read from this thread, the
+            # dispatcher's ints are replaced whole, never resized, so a copy is consistent enough to show
+            "strategies": [{"name": s.name, "instIds": s.instIds, "stats": dict(getattr(s, "stats", {}) or {})}
+                           for s in self.strategies],
             "public": getattr(self.public, "state", None) if self.public else None,
             "private": getattr(self.private, "state", None) if self.private else None,
             "ws": self._ws_stats(), "at_ms": int(time.time() * 1000),

@@ -57,7 +57,13 @@ from athena.strategies.base import BaseStrategy
 from athena.strategies.clock import Clock as StrategyClock
 from athena.strategies.context import LockFactory
 from athena.strategies.pause import StrategyPause
-from athena.strategies.registry import build_strategies, context_factory, ledger_position, redis_locks
+from athena.strategies.registry import (
+    build_strategies,
+    context_factory,
+    fee_view,
+    ledger_position,
+    redis_locks,
+)
 from athena.strategies.runner import StrategyRunner
 
 log = logging.getLogger(__name__)
@@ -223,8 +229,9 @@ def strategies(t: Trading, clock: StrategyClock, locks: LockFactory) -> Strategi
     make_ctx = context_factory(
         t.settings, orders=t.orders, pretrade=t.pretrade, capital=t.capital, instruments=t.instruments, clock=clock,
         locks=locks, bus=t.bus, routes=routes, pause=t.pause, halt=t.halt, position_view=ledger_position(t.positions),
+        fee_rates=fee_view(t.redis, t.keys, t.settings, clock),
     )  # fmt: skip
-    built = build_strategies(t.settings.strategies, make_ctx)
+    built = build_strategies(t.settings.strategies, make_ctx, t.settings.strategies_dir)
     runner = StrategyRunner(built, routes, lookup=t.orders.get)
     runner.attach(t.bus)
     return Strategies(built, routes, runner)

@@ -30,11 +30,11 @@ from celery import Celery
 from celery.signals import setup_logging, task_postrun, task_prerun, worker_init
 
 from athena.broker import celery_conf
-from athena.config import Settings, get_settings
+from athena.config import ConfigError, Settings, get_settings
 from athena.logs import set_log_context
 from athena.queues import AccountQueues
 from workers.broker_transport import install as install_broker_transport
-from workers.claim import QueueClaim
+from workers.claim import EXIT_REFUSED, QueueClaim
 from workers.log_context import task_fields
 
 install_broker_transport()  # redis:// brokers: kombu's transport with one client per channel
@@ -83,7 +83,24 @@ def _includes() -> list[str]:
 def make_app(settings: Settings | None = None, include: list[str] | None = None) -> Celery:
     app = Celery("athena", include=_includes() if include is None else include)
     app.steps["worker"].add(QueueClaim)
-    return configure(app, settings or get_settings())
+    return configure(app, settings or _settings_at_start())
+
+
+def _is_celery_process() -> bool:
+    """This process is `celery ... worker|beat|flower` (not a test or a tool importing the app)."""
+    return "celery" in Path(sys.argv[0]).parts[-2:] or Path(sys.argv[0]).name == "celery"
+
+
+def _settings_at_start() -> Settings:
+    """Settings, or, in a worker or beat, the configuration error as what it says and exit 78 (a bad
+    strategy class or parameter included): no traceback for Celery to print."""
+    try:
+        return get_settings()
+    except ConfigError as exc:
+        if not _is_celery_process():
+            raise
+        print(f"athena worker: {exc}", file=sys.stderr, flush=True)
+        raise SystemExit(EXIT_REFUSED) from None
 
 
 def queue_of(app: Celery, task: str) -> str:
@@ -132,11 +149,6 @@ def _role() -> str:
 
 def _explicit_loglevel() -> bool:
     return any(a in ("-l", "--loglevel") or a.startswith("--loglevel=") for a in sys.argv[1:])
-
-
-def _is_celery_process() -> bool:
-    """This process is `celery ... worker|beat|flower` (not a test or a tool importing the app)."""
-    return "celery" in Path(sys.argv[0]).parts[-2:] or Path(sys.argv[0]).name == "celery"
 
 
 @setup_logging.connect

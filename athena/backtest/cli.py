@@ -43,8 +43,12 @@ def _parser() -> argparse.ArgumentParser:
                    help="where the report folders go: each run gets a new <UTC time>-<strategy> folder in it "
                         "(default var/backtest)")
     p.add_argument("--capital", default="10000", help="starting equity in USDT")
-    p.add_argument("--params", default="{}", help="ScalperV1 params as JSON (default: its defaults)")
+    p.add_argument("--strategy", default="ScalperV1", metavar="CLS",
+                   help="the strategy class, one per instrument: a name (built in, an entry point, a class in "
+                        "--strategies-dir) or package.module:Class (default ScalperV1)")
+    p.add_argument("--params", default="{}", help="the strategy's params as JSON (default: its defaults)")
     p.add_argument("--strategies", type=Path, help="JSON list of strategy settings (as in config)")
+    p.add_argument("--strategies-dir", type=Path, help="a folder of strategy files (default: strategies_dir of config)")
     p.add_argument("--redis-url", help="use this Redis (keys under athena:backtest:, cleared first)")
     p.add_argument("--quiet", action="store_true", help="print only the figures")
     return p
@@ -118,6 +122,16 @@ def _period(events: list[MarketEvent]) -> dict[str, Any]:
     return {"start": iso(lo), "end": iso(hi), "start_ts": lo, "end_ts": hi, "seconds": (hi - lo) // 1000}
 
 
+def _configured_strategies_dir() -> str:
+    """strategies_dir of the configuration, when one loads (a backtest needs no valid config)."""
+    try:
+        from athena.config import load_settings
+
+        return load_settings().strategies_dir
+    except Exception:
+        return ""
+
+
 def _clear(redis: Any) -> None:
     for key in redis.scan_iter(match=NAMESPACE + "*", count=1000):
         redis.delete(key)
@@ -130,6 +144,8 @@ def main(argv: list[str] | None = None) -> int:
     from athena.backtest.engine import default_strategies, run_backtest
     from athena.backtest.report import print_summary, write_report
     from athena.config import StrategySettings
+    from athena.strategies.base import StrategyParamError
+    from athena.strategies.loader import validate
 
     try:
         events, meta = _events(args)
@@ -140,12 +156,21 @@ def main(argv: list[str] | None = None) -> int:
         what = ", ".join(str(p) for p in args.data) if args.data else "the synthetic market"
         print(f"athena backtest: no book or trade in {what} (a subscribe ack or an empty file only?)", file=sys.stderr)
         return 2
+    strategies_dir = str(args.strategies_dir) if args.strategies_dir is not None else _configured_strategies_dir()
     try:
         if args.strategies is not None:
             strategies = [StrategySettings.model_validate(s) for s in json.loads(args.strategies.read_text())]
         else:
             insts = sorted({e.instId for e in events})
-            strategies = default_strategies(insts, json.loads(args.params))
+            params = json.loads(args.params)
+            if not isinstance(params, dict):
+                raise ValueError(f"--params must be a JSON object, not {type(params).__name__}")
+            strategies = default_strategies(insts, params, args.strategy)
+        for s in strategies:  # the loader's check, as `athena config` makes it: one sentence, no traceback
+            validate(s.cls, dict(s.params), strategies_dir or None, s.name)
+    except StrategyParamError as exc:
+        print(f"athena backtest: {exc}", file=sys.stderr)
+        return 2
     except (OSError, ValueError) as exc:
         print(f"athena backtest: strategies: {exc}", file=sys.stderr)
         return 2
@@ -166,7 +191,8 @@ def main(argv: list[str] | None = None) -> int:
     athena_log.setLevel(logging.ERROR)  # per-order warnings would drown the figures
     try:
         _clear(client)
-        result = run_backtest(events, strategies, client, seed=args.seed, total_capital=Decimal(args.capital))
+        result = run_backtest(events, strategies, client, seed=args.seed, total_capital=Decimal(args.capital),
+                              strategies_dir=strategies_dir)
         _clear(client)
     except Exception as exc:  # a strategy param error, a bad config: say it plainly
         print(f"athena backtest: {exc}", file=sys.stderr)

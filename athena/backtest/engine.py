@@ -13,6 +13,8 @@ from decimal import Decimal
 from time import perf_counter_ns
 from typing import Any
 
+import orjson
+
 from athena.backtest.bridge import BacktestSender, attach
 from athena.backtest.feed import MarketEvent
 from athena.backtest.ledger import Ledger, RoundTrip, max_drawdown
@@ -80,11 +82,15 @@ class BacktestResult:
         }
 
 
-def default_strategies(instIds: Sequence[str], params: dict[str, Any] | None = None) -> list[StrategySettings]:
-    """One ScalperV1 per instrument, capital split evenly."""
+def default_strategies(
+    instIds: Sequence[str], params: dict[str, Any] | None = None, cls: str = "ScalperV1"
+) -> list[StrategySettings]:
+    """One strategy of class `cls` (ScalperV1 unless told; any name the loader resolves) per
+    instrument, capital split evenly. Names: scalp0, scalp1, ... for ScalperV1, else from the class."""
     share = (Decimal(1) / len(instIds)).quantize(Decimal("0.0001"))
+    stem = "scalp" if cls == "ScalperV1" else "".join(c for c in cls.rpartition(":")[2] if c.isalnum())[:9] or "strat"
     return [
-        StrategySettings(name=f"scalp{i}", cls="ScalperV1", instIds=[instId], allocation=share, params=dict(params or {}))
+        StrategySettings(name=f"{stem}{i}", cls=cls, instIds=[instId], allocation=share, params=dict(params or {}))
         for i, instId in enumerate(instIds)
     ]
 
@@ -106,15 +112,17 @@ class Backtest:
         exchange: Exchange | None = None,
         clock: SimClock | None = None,
         sims: Sequence[SimInstrument] | None = None,
+        strategies_dir: str = "",
     ) -> None:
         self.clock = clock or SimClock(0)
         sims = list(sims) if sims is not None else default_instruments()
         self.instruments = {si.instId: si.inst for si in sims}
         self.exchange = exchange or Exchange(sims, seed=seed, clock=self.clock.now_ms, initial_usdt=total_capital)
         self.sender = BacktestSender(self.exchange)
-        settings = make_settings(strategies, total_capital, risk)
+        settings = make_settings(strategies, total_capital, risk, strategies_dir)
         self.stack = build_stack(redis, settings, self.instruments, self.sender, self.clock, env=env)
         attach(self.sender, self.stack)
+        self._store_fee_tier(redis)
         self.total_capital = total_capital
         self.ledger = Ledger(self.instruments, total_capital)
         self.stack.bus.subscribe(EventType.ORDER_FILLED, self._on_fill)
@@ -127,6 +135,14 @@ class Backtest:
         self.tick_timings: list[tuple[int, int]] | None = None
         self.funding_rates: dict[str, Decimal] = {}  # the last funding-rate print per instId
         self.next_funding = 0  # ms of the next settlement (OKX: every 8 h at 00:00 / 08:00 / 16:00 UTC)
+
+    def _store_fee_tier(self, redis: Any) -> None:
+        """The sim's fee tier where the pre-flight stores the exchange's (athena.ops.preflight), so the
+        strategies' fee_rates read the rates fills are charged at, as they do live."""
+        from athena.okx.parse import trade_fee as parse_trade_fee
+
+        tier = parse_trade_fee(self.exchange.trade_fee({"instType": "SWAP"}))
+        redis.set(self.stack.keys.trade_fee, orjson.dumps(tier, default=str))
 
     def _on_fill(self, fill: Fill) -> None:
         self.ledger.on_fill(fill, fill.strategy or self.stack.routes.get(fill.clOrdId, "unassigned"))
@@ -235,15 +251,16 @@ def run_backtest(
     env: str = "backtest",
     tick_timings: list[tuple[int, int]] | None = None,
     sims: Sequence[SimInstrument] | None = None,
+    strategies_dir: str = "",
 ) -> BacktestResult:
     """Replay events through strategies + OMS against the sim. `redis` must be a private/empty namespace
     (keys live under athena:{env}:backtest:); the caller owns the connection.
 
     tick_timings (bench only): gets (ns spent in the strategies' tick handling, exchange calls it made)
     per event. Timings never enter the result, which stays deterministic. sims: the instrument table
-    (default: the sim's own)."""
+    (default: the sim's own). strategies_dir: the folder strategy classes are also looked up in."""
     bt = Backtest(strategies, redis, seed=seed, total_capital=total_capital, risk=risk, sample_ms=sample_ms, env=env,
-                  sims=sims)
+                  sims=sims, strategies_dir=strategies_dir)
     bt.tick_timings = tick_timings
     for ev in events:
         bt.step(ev)

@@ -38,11 +38,13 @@ class Stack(Trading):
 
 
 def make_settings(
-    strategies: Sequence[StrategySettings], total_capital: Decimal = Decimal(10_000), risk: RiskSettings | None = None
+    strategies: Sequence[StrategySettings], total_capital: Decimal = Decimal(10_000), risk: RiskSettings | None = None,
+    strategies_dir: str = "",
 ) -> Settings:
+    """strategies_dir: the folder strategy classes are also looked up in (athena.strategies.loader)."""
     return Settings(
         env="test", mode="sim", account="backtest", total_capital=total_capital,
-        risk=risk or RiskSettings(), strategies=list(strategies),
+        risk=risk or RiskSettings(), strategies=list(strategies), strategies_dir=strategies_dir,
     )
 
 

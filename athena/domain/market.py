@@ -11,20 +11,22 @@ from decimal import Decimal
 # mutates a Level after the parser made it; BookTop (frozen) holds them in tuples.
 @dataclass(slots=True, eq=True)
 class Level:
-    px: Decimal
+    """One price level of a book."""
+
+    px: Decimal  # price, in the quote currency (USDT for BTC-USDT-SWAP)
     sz: Decimal  # contracts
-    count: int = 0
+    count: int = 0  # orders at this level (0 when the source does not say)
 
 
 @dataclass(frozen=True, slots=True)
 class BookTop:
     """Top-N levels of one book. bids descend, asks ascend. Either side may be empty."""
 
-    instId: str
-    bids: tuple[Level, ...]
-    asks: tuple[Level, ...]
+    instId: str  # e.g. BTC-USDT-SWAP
+    bids: tuple[Level, ...]  # best (highest) first; may be empty
+    asks: tuple[Level, ...]  # best (lowest) first; may be empty
     ts: int  # exchange ms
-    seqId: int = -1
+    seqId: int = -1  # OKX's sequence id of the push (-1: none)
 
     @property
     def best_bid(self) -> Level | None:
@@ -56,22 +58,24 @@ class Ticker:
     """A tickers-channel push. Absent prices are None, never 0."""
 
     instId: str
-    last: Decimal | None
-    bidPx: Decimal | None
-    bidSz: Decimal | None
-    askPx: Decimal | None
-    askSz: Decimal | None
-    ts: int
+    last: Decimal | None  # last traded price
+    bidPx: Decimal | None  # best bid
+    bidSz: Decimal | None  # contracts at the best bid
+    askPx: Decimal | None  # best ask
+    askSz: Decimal | None  # contracts at the best ask
+    ts: int  # exchange ms
 
 
 @dataclass(frozen=True, slots=True)
 class Trade:
+    """One public trade print."""
+
     instId: str
-    tradeId: str
-    px: Decimal
-    sz: Decimal
+    tradeId: str  # the exchange's id of the trade
+    px: Decimal  # price
+    sz: Decimal  # contracts
     side: str  # taker side, "buy" | "sell"
-    ts: int
+    ts: int  # exchange ms
 
 
 @dataclass(slots=True)
@@ -82,8 +86,8 @@ class Tick:
     """
 
     instId: str
-    book: BookTop | None = None
-    trade: Trade | None = None
-    ticker: Ticker | None = None
-    recv_ns: int = 0
-    extra: dict[str, object] = field(default_factory=dict)
+    book: BookTop | None = None  # a books5 snapshot; check each of book/trade/ticker: live, a Tick carries one
+    trade: Trade | None = None  # one public trade print
+    ticker: Ticker | None = None  # a tickers push (when subscribed)
+    recv_ns: int = 0  # local monotonic receive time (ns)
+    extra: dict[str, object] = field(default_factory=dict)  # source-specific additions (none today)

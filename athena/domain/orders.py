@@ -23,19 +23,19 @@ def valid_cl_ord_id(cl_ord_id: str) -> bool:
 class OrderRequest:
     """What a strategy (or a control task) wants placed. Immutable; carries its clOrdId from birth."""
 
-    clOrdId: str
+    clOrdId: str  # our id, given before sending (letters and digits, at most 32)
     instId: str
-    side: Side
-    ordType: OrdType
-    sz: Decimal
+    side: Side  # Side.BUY | Side.SELL
+    ordType: OrdType  # market, limit, post_only, ...
+    sz: Decimal  # contracts
     px: Decimal | None = None  # None for market orders: an explicit absence, never 0
-    tdMode: TdMode = TdMode.CROSS
-    posSide: PosSide = PosSide.NET
-    reduceOnly: bool = False
-    strategy: str = ""
+    tdMode: TdMode = TdMode.CROSS  # margin mode
+    posSide: PosSide = PosSide.NET  # net mode: one signed position per instrument
+    reduceOnly: bool = False  # may only reduce a position (exits)
+    strategy: str = ""  # the strategy's name from config
     stop_loss_px: Decimal | None = None  # entry orders carry the stop that must protect their fills
-    take_profit_px: Decimal | None = None
-    tag: str = ""
+    take_profit_px: Decimal | None = None  # informational: the strategy places its own take profit
+    tag: str = ""  # OKX's order tag
 
     def __post_init__(self) -> None:
         if not valid_cl_ord_id(self.clOrdId):
@@ -167,20 +167,20 @@ class Order:
 class Fill:
     """One fill delta, emitted exactly once per (clOrdId, cumulative size reached)."""
 
-    clOrdId: str
+    clOrdId: str  # the order this fill belongs to
     instId: str
-    side: Side
-    posSide: PosSide
-    fillSz: Decimal
-    fillPx: Decimal
+    side: Side  # the order's side
+    posSide: PosSide  # net mode: PosSide.NET
+    fillSz: Decimal  # contracts filled by this delta
+    fillPx: Decimal  # price of this delta
     accFillSz: Decimal  # cumulative after this fill: with clOrdId, the fill's identity
     fee: Decimal = ZERO  # negative = paid
-    tradeId: str = ""
-    ordId: str | None = None
-    strategy: str = ""
-    reduceOnly: bool = False
-    execType: str = ""
-    ts: int = 0
+    tradeId: str = ""  # the exchange's trade id
+    ordId: str | None = None  # the exchange's order id
+    strategy: str = ""  # the owning strategy ("" for a triggered exchange stop)
+    reduceOnly: bool = False  # an exit (take profit, close, the exchange stop)
+    execType: str = ""  # "M" maker, "T" taker
+    ts: int = 0  # exchange ms
 
     @property
     def fill_key(self) -> str:
@@ -235,17 +235,17 @@ class Position:
     """A position as the exchange reports it. pos is signed in net mode (+long / -short)."""
 
     instId: str
-    posSide: PosSide
-    pos: Decimal
-    avgPx: Decimal | None
-    mgnMode: TdMode = TdMode.CROSS
-    markPx: Decimal | None = None
-    upl: Decimal | None = None
-    realizedPnl: Decimal | None = None
-    lever: Decimal | None = None
-    liqPx: Decimal | None = None
-    uTime: int = 0
-    extra: dict[str, str] = field(default_factory=dict)
+    posSide: PosSide  # net mode: PosSide.NET
+    pos: Decimal  # contracts; signed in net mode (+long / -short)
+    avgPx: Decimal | None  # average entry price (None when flat or unknown)
+    mgnMode: TdMode = TdMode.CROSS  # margin mode
+    markPx: Decimal | None = None  # the exchange's mark price
+    upl: Decimal | None = None  # unrealised PnL, settle currency
+    realizedPnl: Decimal | None = None  # realised PnL, settle currency
+    lever: Decimal | None = None  # leverage
+    liqPx: Decimal | None = None  # estimated liquidation price
+    uTime: int = 0  # exchange ms of the last update
+    extra: dict[str, str] = field(default_factory=dict)  # other OKX fields, as sent
 
     @property
     def signed(self) -> Decimal:

@@ -2,20 +2,22 @@
 
 from athena.strategies.base import BaseStrategy, OrderEvent, StrategyParamError, StrategyParams
 from athena.strategies.context import Intent, StrategyContext
-from athena.strategies.registry import STRATEGY_CLASSES, build_strategies
+from athena.strategies.loader import StrategyLoadError, resolve
+from athena.strategies.registry import build_strategies
 from athena.strategies.runner import StrategyRunner
 from athena.strategies.scalper_v1 import ScalperParams, ScalperV1
 
 __all__ = [
-    "STRATEGY_CLASSES",
     "BaseStrategy",
     "Intent",
     "OrderEvent",
     "ScalperParams",
     "ScalperV1",
     "StrategyContext",
+    "StrategyLoadError",
     "StrategyParamError",
     "StrategyParams",
     "StrategyRunner",
     "build_strategies",
+    "resolve",
 ]

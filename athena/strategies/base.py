@@ -19,7 +19,12 @@ if TYPE_CHECKING:
 
 
 class StrategyParamError(ValueError):
-    """A strategy param is unknown or has the wrong type/value; names the strategy and the key."""
+    """A strategy param is unknown or has the wrong type/value; names the strategy and the key.
+    problems: (key, what is wrong) pairs, key relative to the strategy's settings ("params.levels")."""
+
+    def __init__(self, message: str, problems: list[tuple[str, str]] | None = None) -> None:
+        super().__init__(message)
+        self.problems = problems or []
 
 
 class StrategyParams(BaseModel):
@@ -32,23 +37,27 @@ class StrategyParams(BaseModel):
 class OrderEvent:
     """One order's new state as a strategy sees it, whatever the OMS published (Transition/Order/update)."""
 
-    clOrdId: str
+    clOrdId: str  # the order's id (what ctx.buy/sell/close returned in Intent.clOrdId)
     instId: str
-    state: OrderState
-    accFillSz: Decimal | None = None
-    reason: str = ""
+    state: OrderState  # live, partially_filled, filled, canceled, rejected, ambiguous, ...
+    accFillSz: Decimal | None = None  # contracts filled so far
+    reason: str = ""  # why it was rejected or cancelled, when known
 
 
 def parse_params(strategy: str, model: type[StrategyParams], params: dict[str, Any] | None) -> StrategyParams:
     try:
         return model.model_validate(params or {})
     except ValidationError as exc:
-        parts = []
+        parts, problems = [], []
         for err in exc.errors(include_input=False, include_url=False):
             key = ".".join(str(p) for p in err["loc"]) or "params"
-            msg = "unknown param" if err["type"] == "extra_forbidden" else err["msg"]
+            if err["type"] == "extra_forbidden":
+                msg = f"unknown param (known: {', '.join(model.model_fields) or 'none'})"
+            else:
+                msg = f"{err['msg']} (see {model.__name__})" if err["type"] == "missing" else err["msg"]
             parts.append(f"strategy {strategy!r}: params.{key}: {msg}")
-        raise StrategyParamError("; ".join(parts)) from None
+            problems.append((f"params.{key}", msg))
+        raise StrategyParamError("; ".join(parts), problems) from None
 
 
 class BaseStrategy:

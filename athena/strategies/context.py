@@ -40,12 +40,22 @@ LockFactory = Callable[[str, int], TtlLockLike]
 
 
 @dataclass(frozen=True, slots=True)
+class FeeRates:
+    """The account's fee per unit of notional, as a cost: positive = paid, negative = a rebate (OKX's
+    trade-fee sign flipped). source: "exchange" (the tier the pre-flight read) or "config" (fees.*)."""
+
+    maker: Decimal  # fraction of notional for a maker fill (0.0002 = 2 bps paid)
+    taker: Decimal  # fraction of notional for a taker fill
+    source: str = "config"  # "exchange" | "config"
+
+
+@dataclass(frozen=True, slots=True)
 class Intent:
     """The outcome of one buy/sell/close call: submitted (ok) or refused with a reason."""
 
-    clOrdId: str
-    ok: bool
-    reason: str = ""
+    clOrdId: str  # the order's id, also when refused
+    ok: bool  # True: submitted (its outcome comes as on_order/on_fill events)
+    reason: str = ""  # why risk (or the pause, or the exchange) refused it
 
 
 class StrategyContext:
@@ -70,6 +80,7 @@ class StrategyContext:
         paused: Callable[[], bool] | None = None,
         max_position: Decimal | None = None,
         decision_flags: Sequence[Flag] = (),
+        fee_rates: Callable[[str], FeeRates | None] | None = None,
     ) -> None:
         self.strategy = strategy
         self._orders = orders
@@ -90,6 +101,7 @@ class StrategyContext:
         self._paused = paused  # per-strategy pause flag (StrategyPause.view): blocks entries, never exits
         # switches an entry decision reads (halt, this strategy's pause): fetched with its capital reads
         self._decision_flags = tuple(decision_flags)
+        self._fee_rates = fee_rates
         self.refusals = 0
 
     # -- world views ---------------------------------------------------------------------------
@@ -123,6 +135,10 @@ class StrategyContext:
     def position(self, instId: str) -> Decimal | None:
         """The PositionManager's signed view of the position, None when it has none to offer."""
         return self._position_view(instId) if self._position_view is not None else None
+
+    def fee_rates(self, instId: str) -> FeeRates | None:
+        """The account's maker/taker rates for instId (None: nobody told this context)."""
+        return self._fee_rates(instId) if self._fee_rates is not None else None
 
     def entries_paused(self) -> bool:
         """True while this strategy is paused: no new entries; exits and cancels still go."""

@@ -1,4 +1,5 @@
-"""Build strategies from Settings.strategies: class name -> class, instIds, params, allocation, risk."""
+"""Build strategies from Settings.strategies: `cls` -> class (athena.strategies.loader, the one loader),
+instIds, params, allocation, risk."""
 
 from __future__ import annotations
 
@@ -12,24 +13,19 @@ from athena.config import Settings, StrategySettings
 from athena.domain import Instrument
 from athena.risk.halt import HaltSwitch
 from athena.state.flags import Flag
-from athena.strategies.base import BaseStrategy, StrategyParamError
+from athena.strategies.base import BaseStrategy
 from athena.strategies.clock import Clock
-from athena.strategies.context import LockFactory, StrategyContext
+from athena.strategies.context import FeeRates, LockFactory, StrategyContext
+from athena.strategies.loader import resolve
 from athena.strategies.pause import StrategyPause
-from athena.strategies.scalper_v1 import ScalperV1
-
-STRATEGY_CLASSES: dict[str, type[BaseStrategy]] = {"ScalperV1": ScalperV1}
 
 # (settings of one strategy, instIds only it trades) -> its context
 ContextFactory = Callable[[StrategySettings, frozenset[str]], StrategyContext]
 
 
-def strategy_class(name: str, strategy: str = "") -> type[BaseStrategy]:
-    try:
-        return STRATEGY_CLASSES[name]
-    except KeyError:
-        known = ", ".join(sorted(STRATEGY_CLASSES))
-        raise StrategyParamError(f"strategy {strategy!r}: cls {name!r} is unknown (known: {known})") from None
+def strategy_class(name: str, strategy: str = "", strategies_dir: str | None = None) -> type[BaseStrategy]:
+    """The class config's `cls` names (athena.strategies.loader.resolve); StrategyParamError if none."""
+    return resolve(name, strategies_dir, strategy)
 
 
 def exclusive_instruments(settings: list[StrategySettings]) -> dict[str, frozenset[str]]:
@@ -39,14 +35,16 @@ def exclusive_instruments(settings: list[StrategySettings]) -> dict[str, frozens
     return {s.name: frozenset(i for i in s.instIds if count[i] == 1) for s in enabled}
 
 
-def build_strategies(settings: list[StrategySettings], make_ctx: ContextFactory) -> list[BaseStrategy]:
+def build_strategies(
+    settings: list[StrategySettings], make_ctx: ContextFactory, strategies_dir: str | None = None
+) -> list[BaseStrategy]:
     """Enabled strategies, in config order. Raises StrategyParamError naming the strategy and key."""
     exclusive = exclusive_instruments(settings)
     out: list[BaseStrategy] = []
     for s in settings:
         if not s.enabled:
             continue
-        cls = strategy_class(s.cls, s.name)
+        cls = strategy_class(s.cls, s.name, strategies_dir)
         out.append(cls(s.name, list(s.instIds), dict(s.params), make_ctx(s, exclusive[s.name])))
     return out
 
@@ -86,6 +84,7 @@ def context_factory(
     pause: StrategyPause | None = None,
     halt: HaltSwitch | None = None,
     position_view: Callable[[str], Decimal | None] | None = None,
+    fee_rates: Callable[[str], FeeRates | None] | None = None,
 ) -> ContextFactory:
     """The one builder of every strategy's context (the stream worker for live, demo and sim; the
     backtest): what differs between them (clock, locks, position_view, the sender behind orders) is
@@ -106,7 +105,7 @@ def context_factory(
             position_view=position_view, exclusive=exclusive, capital=capital, max_position=s.risk.max_position,
             max_notional=notional_cap(settings, s, equity, lambda: Decimal(capital.free(s.name))),
             paused=pause.view(s.name) if pause is not None else None,
-            decision_flags=flags + ((pause.flag(s.name),) if pause is not None else ()),
+            decision_flags=flags + ((pause.flag(s.name),) if pause is not None else ()), fee_rates=fee_rates,
         )
 
     return make
@@ -118,6 +117,36 @@ def ledger_position(positions: Any) -> Callable[[str], Decimal | None]:
     def view(instId: str) -> Decimal | None:
         sz: Decimal | None = positions.expected(instId).sz
         return sz
+
+    return view
+
+
+FEE_TIER_REFRESH_MS = 60_000  # the pre-flight re-reads the tier at start and on `athena preflight`
+
+
+def fee_view(redis: Any, keys: Any, settings: Settings, clock: Clock) -> Callable[[str], FeeRates | None]:
+    """A context's fee_rates: the account's tier as the last pre-flight stored it (GET /account/trade-fee,
+    OKX's sign flipped to a cost), re-read at most once a minute; settings.fees while there is none."""
+    from athena.ops.preflight import load_trade_fee
+
+    fallback = FeeRates(settings.fees.maker, settings.fees.taker, "config")
+    cache: dict[str, Any] = {"at": None, "rates": fallback}
+
+    def view(instId: str) -> FeeRates | None:
+        now = clock.now_ms()
+        if cache["at"] is None or now - cache["at"] >= FEE_TIER_REFRESH_MS:
+            cache["at"] = now
+            try:
+                tier = load_trade_fee(redis, keys)
+            except Exception:  # Redis hiccup: keep what we had
+                tier = None
+            if tier is not None:
+                settle = instId.split("-")[1] if instId.count("-") >= 2 else "USDT"
+                maker, taker = tier.rates(settle)
+                if maker is not None and taker is not None:
+                    cache["rates"] = FeeRates(-maker, -taker, "exchange")
+        rates: FeeRates = cache["rates"]
+        return rates
 
     return view
 

@@ -84,6 +84,9 @@ def test_demo_runs_the_mission_and_leaves_nothing(tmp_path: Path) -> None:
     assert doc["flatten"]["flat"] is True
     assert doc["beat"]["sync_positions"] >= 1 and doc["beat"]["reconcile"] >= 1
     assert doc["milestones"]["stop_placed"] is not None
+    # the fee gate's figures reach the summary (counted by the stream worker's strategies)
+    assert re.search(r"fee gate: \d+ entries skipped .*, [1-9]\d* sent", text), text[-3000:]
+    assert doc["fee_gate"]["entries"] >= 1 and doc["fee_gate"]["per_strategy"]
     assert doc["survivors"] == []
     assert doc["kind"] == "demo" and doc["figures"]["fills"] == doc["fills"]
     assert len(doc["tables"]["exit_reason"]) >= 1 and doc["figures"]["trades"] == doc["round_trips"]

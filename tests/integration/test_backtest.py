@@ -245,7 +245,7 @@ def test_bad_inputs_fail_plainly(tmp_path: Path, capsys: Any) -> None:
     bad.write_text('{"arg": {"channel": "books5", "instId": "BTC-USDT-SWAP"}, "data": [{"bids": 1}]}\n')
     assert backtest_main(["--data", str(bad), "--out", str(tmp_path / "o")]) == 2
     assert "bad.jsonl:1" in capsys.readouterr().err
-    assert backtest_main(["--synthetic", "--duration", "5", "--params", '{"nope": 1}', "--out", str(tmp_path / "p")]) == 1
+    assert backtest_main(["--synthetic", "--duration", "5", "--params", '{"nope": 1}', "--out", str(tmp_path / "p")]) == 2  # refused before the run
     assert "params.nope: unknown param" in capsys.readouterr().err
 
 

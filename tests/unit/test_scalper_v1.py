@@ -423,10 +423,14 @@ def test_post_only_rejected_by_exchange_leaves_no_position(h: Harness) -> None:
 
 # -- params --------------------------------------------------------------------------------------
 def test_unknown_or_wrong_param_names_strategy_and_key(redis_client: Any) -> None:
-    with pytest.raises(StrategyParamError, match=r"'scalp'.*params\.imbalance_treshold: unknown param"):
+    # Settings refuse them before any strategy is built (athena.strategies.loader.validate) ...
+    with pytest.raises(ValueError, match=r"params\.imbalance_treshold: strategy 'scalp' \(ScalperV1\) has no parameter"):
         Harness(redis_client, {"imbalance_treshold": "0.3"})
-    with pytest.raises(StrategyParamError, match=r"params\.levels"):
+    with pytest.raises(ValueError, match=r"params\.levels: strategy 'scalp' \(ScalperV1\): Input should be a valid integer"):
         Harness(redis_client, {"levels": "many"})
+    # ... and the constructor checks the same model
+    with pytest.raises(StrategyParamError, match=r"'scalp'.*params\.imbalance_treshold: unknown param"):
+        ScalperV1("scalp", ["BTC-USDT-SWAP"], {"imbalance_treshold": "0.3"}, ctx=None)  # type: ignore[arg-type]
 
 
 # -- thresholds come from config (boundaries: >= threshold enters, just short of it does not) ------------
@@ -864,3 +868,44 @@ def test_a_cancel_that_raises_is_asked_again_and_never_holds_a_close_back(
     close = h.sent[-1]
     assert cid != close.clOrdId and close.reduceOnly and close.ordType is OrdType.MARKET
     assert h.slot().close_id == close.clOrdId
+
+
+# -- the fee gate: no entry whose take profit does not pay the round trip's fees ------------------------
+def _store_tier(h: Harness, maker: str, taker: str) -> None:
+    """What the pre-flight stores from GET /account/trade-fee (OKX's sign: negative = paid)."""
+    import orjson
+
+    from athena.okx.types import TradeFee
+
+    tier = TradeFee("SWAP", "Lv1", D(maker), D(taker), makerU=D(maker), takerU=D(taker))
+    h.stack.redis.set(h.stack.keys.trade_fee, orjson.dumps(tier, default=str))
+
+
+@pytest.mark.parametrize(
+    ("params", "tier", "enters"),
+    [
+        # config's fees (0.02% maker): 4 bps TP == maker in + maker out: nothing left, no entry
+        ({"take_profit_bps": "4"}, None, False),
+        ({"take_profit_bps": "4.1"}, None, True),
+        # the exchange's tier wins over config: a maker rebate makes a 4 bps TP worth taking
+        ({"take_profit_bps": "4"}, ("0.0001", "-0.0005"), True),
+        # a market TP pays the taker rate on the way out: 2 + 5 bps > 6 bps
+        ({"take_profit_bps": "6", "tp_mode": "market"}, ("-0.0002", "-0.0005"), False),
+        ({"take_profit_bps": "8", "tp_mode": "market"}, ("-0.0002", "-0.0005"), True),
+        # min_edge_bps on top of the fees; fee_gate off lets anything through
+        ({"take_profit_bps": "6", "min_edge_bps": "2"}, None, False),
+        ({"take_profit_bps": "2", "fee_gate": False}, None, True),
+    ],
+)
+def test_fee_gate_skips_entries_whose_take_profit_does_not_cover_the_round_trip(
+    redis_client: Any, params: dict[str, Any], tier: tuple[str, str] | None, enters: bool
+) -> None:
+    h = Harness(redis_client, params)
+    if tier is not None:
+        _store_tier(h, *tier)
+    h.warm_long()
+    assert (len(h.sent) == 1) is enters, h.s.stats
+    assert h.s.stats["fee_gate"] == (0 if enters else 1)  # counted once: the valve backs off after a skip
+    if not enters:
+        h.book()
+        assert h.s.stats["fee_gate"] == 1 and not h.sent
