@@ -1,0 +1,35 @@
+"""The research worker: `celery -A workers.research worker -Q research.<account>` runs the trials of
+`athena optimize` (athena.research.trial.run_trial), one deterministic backtest per task.
+
+It never talks to the exchange and carries no credentials' work, so any number of them on any
+number of machines may consume the queue: each added CPU takes trials off it. Default pool prefork
+(one child per CPU: a backtest is CPU-bound Python, threads would share one GIL). It registers in
+the worker registry like the others (workers/claim.py), which is how `athena optimize` knows a
+research worker is running before it sends anything.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from typing import Any
+
+from athena import queues as q
+from workers.app import make_app
+
+app = make_app(include=[])
+
+
+@app.task(name=q.RUN_TRIAL, acks_late=True, reject_on_worker_lost=True)
+def run_trial(data_spec: dict[str, Any], strategy: str, params: dict[str, Any], period: list[int],
+              seed: int) -> dict[str, Any]:
+    """Metrics of one trial, plus where and how long it ran (which the search keeps out of its result)."""
+    from athena.research.trial import run_trial as trial
+
+    t0 = time.perf_counter()
+    metrics = trial(data_spec, strategy, params, (period[0], period[1]), seed)
+    return {"metrics": metrics, "worker": f"{run_trial.request.hostname or socket.gethostname()}",
+            "seconds": round(time.perf_counter() - t0, 4)}
+
+
+__all__ = ["app"]
