@@ -156,6 +156,6 @@ class AccountQueues:
                 "-P", pool or default_pool]
         if worker == "orders":
             args += ["-c", str(concurrency or default_concurrency), "--prefetch-multiplier", "1"]
-        elif concurrency or default_concurrency:
-            args += ["-c", str(concurrency or default_concurrency)]
+        elif concurrency:
+            args += ["-c", str(concurrency)]
         return [*args, "-n", self.node_name(worker)]

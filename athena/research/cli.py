@@ -120,6 +120,8 @@ class CeleryRunner:
             while any(o is None for o in out):
                 for i, r in enumerate(results):
                     if out[i] is None and r.ready():
+                        if r.state == "REVOKED":  # expired in the queue: the --timeout has run out
+                            self._give_up_and_fail(results, out, self._late(out))
                         if r.failed():
                             err = r.result
                             self._give_up([x for j, x in enumerate(results) if out[j] is None and j != i])
@@ -131,8 +133,7 @@ class CeleryRunner:
                         done()
                 now = time.monotonic()
                 if now > deadline:
-                    self._give_up_and_fail(results, out, f"the research workers did not finish "
-                                           f"{sum(o is None for o in out)} trial(s) within {self.timeout:g} s")
+                    self._give_up_and_fail(results, out, self._late(out))
                 if now > next_check:
                     next_check = now + WORKER_CHECK_S
                     if not self._alive():
@@ -143,6 +144,9 @@ class CeleryRunner:
             back, maybe = self._give_up([r for i, r in enumerate(results) if out[i] is None])
             raise ControlExit(f"interrupted; {back} queued trial(s) withdrawn, {maybe} revoked", EXIT_INTERRUPTED) from None
         return [o for o in out if o is not None]
+
+    def _late(self, out: Sequence[Any]) -> str:
+        return f"the research workers did not finish {sum(o is None for o in out)} trial(s) within {self.timeout:g} s"
 
     def _give_up(self, pending: Sequence[Any]) -> tuple[int, int]:
         return self._withdraw(pending)

@@ -43,9 +43,9 @@ class Dimension:
         """Every value of a finite dimension (a float needs a step)."""
         if self.kind == "choice":
             return list(self.choices)
-        if self.step is None:
+        if self.step is None and self.kind == "float":
             raise SpaceError(f"{self.name}: a grid needs a step for a float range ({self.name}=float:LO:HI:STEP)")
-        lo, hi, step = Decimal(str(self.low)), Decimal(str(self.high)), Decimal(str(self.step))
+        lo, hi, step = Decimal(str(self.low)), Decimal(str(self.high)), Decimal(str(self.step or 1))
         n = int((hi - lo) / step) + 1
         values = [lo + i * step for i in range(n)]
         return [int(v) for v in values] if self.kind == "int" else [float(v) for v in values]

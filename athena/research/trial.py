@@ -90,3 +90,12 @@ def run_trial(data_spec: dict[str, Any], strategy: str, params: dict[str, Any], 
         _clear(client, env_prefix(env))
     figures: dict[str, Any] = _s(result.figures())
     return figures
+
+
+def close_scratch() -> None:
+    """Stop this process's private redis-server (it would die with the process anyway)."""
+    client, server = _scratch.pop("client", None), _scratch.pop("server", None)
+    if client is not None:
+        client.close()
+    if server is not None:
+        server.stop()

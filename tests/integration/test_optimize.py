@@ -1,0 +1,138 @@
+"""`athena optimize` across two real research worker processes (private Redis, real Celery workers):
+the trials are spread over both, the same seed gives the same result document (and the same as one
+process running every trial itself), and operator errors are one sentence with nothing left queued."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+from athena import procs
+from athena.queues import AccountQueues
+from athena.state.workers import WorkerRegistry
+from athena.testing.redis_server import free_port
+from tests.waiting import wait_for
+
+ROOT = Path(__file__).resolve().parents[2]
+ACCOUNT = "opt1"
+QUEUES = AccountQueues(ACCOUNT)
+# 120 s of the synthetic market: 3 walk-forward windows of 40 s, 4 trials each (~0.1 s per trial)
+SEARCH = ["--synthetic", "--duration", "120", "--param", "take_profit_bps=float:1:10:0.5",
+          "--param", "imbalance_threshold=float:0.1:0.6", "--trials", "4", "--batch", "4", "--folds", "3"]
+
+
+def _env(redis_url: str, tmp_path: Path, account: str = ACCOUNT) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ATHENA_", "OKX_", "REDIS_"))}
+    env.update({"ATHENA_ENV": "test", "REDIS_URL": redis_url, "ATHENA_DB_URL": f"sqlite:///{tmp_path}/a.db",
+                "PYTHONPATH": str(ROOT), "ATHENA_ACCOUNT": account, "ATHENA_LOG_LEVEL": "WARNING"})
+    return env
+
+
+@pytest.fixture(scope="module")
+def research_workers(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """Two research worker processes (solo pool: one trial at a time each) on queue research.opt1."""
+    tmp = tmp_path_factory.mktemp("research")
+    env = _env(redis_url, tmp)
+    workers = []
+    for i in (1, 2):
+        log = (tmp / f"worker{i}.log").open("w")
+        workers.append(procs.popen(
+            [sys.executable, "-m", "celery", "-A", "workers.research", "worker", "-Q", QUEUES.research, "-P", "solo",
+             "--without-gossip", "--without-mingle", "-n", f"research{i}-{ACCOUNT}-{os.getpid()}@%h"],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT))
+    r = redis.Redis.from_url(redis_url)
+    try:
+        wait_for(lambda: len(WorkerRegistry(r).entries([QUEUES.research])) == 2, 90, "two research workers",
+                 interval=0.2)
+        yield env
+    finally:
+        for w in workers:
+            w.terminate()
+        for w in workers:
+            w.wait(30)
+        r.close()
+
+
+def _optimize(env: dict[str, str], *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "athena.cli", "optimize", *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def test_trials_run_on_both_workers_and_the_same_seed_gives_the_same_result(
+        research_workers: dict[str, str], tmp_path: Path) -> None:
+    runs: list[dict[str, Any]] = []
+    for i in (1, 2):
+        out = tmp_path / f"run{i}.json"
+        p = _optimize(research_workers, *SEARCH, "--seed", "3", "--out", str(out), "--json")
+        assert p.returncode == 0, p.stderr
+        printed = json.loads(p.stdout)
+        assert sum(printed["workers"].values()) == 2 * (4 + 2)  # 2 steps x (4 trials + best and defaults OOS)
+        runs.append({"printed": printed, "file": out.read_text()})
+    assert all(len(r["printed"]["workers"]) == 2 for r in runs), [r["printed"]["workers"] for r in runs]
+    assert runs[0]["file"] == runs[1]["file"]  # byte for byte: same trials, same best, same OOS
+    doc = json.loads(runs[0]["file"])
+    assert [f["fold"] for f in doc["folds"]] == [0, 1]
+    for f in doc["folds"]:
+        assert len(f["trials"]) == 4
+        best = max(f["trials"], key=lambda t: (t["value"], -t["number"]))
+        assert f["best"]["params"] == best["params"] and f["best"]["value"] == float(f["best_in_sample"]["net_pnl"])
+        assert f["in_sample"]["end_ts"] == f["out_of_sample"]["start_ts"]  # evaluated on the next window
+        assert f["best_out_of_sample"]["start_ts"] >= f["out_of_sample"]["start_ts"]
+        assert f["best_out_of_sample"]["end_ts"] < f["out_of_sample"]["end_ts"]
+    assert doc["summary"]["recommended_params"] == doc["folds"][-1]["best"]["params"]
+
+    # One process running every trial itself, in order, finds the same: the result does not depend
+    # on how many workers ran the trials nor on the order they finished in.
+    from athena.research.cli import _config, _parser, _with_period
+    from athena.research.search import LocalRunner, report, run_search
+    from athena.research.trial import close_scratch
+
+    config = _with_period(_config(_parser().parse_args([*SEARCH, "--seed", "3"])))
+    try:
+        local = report(config, run_search(config, LocalRunner(config)))
+    finally:
+        close_scratch()
+    assert json.dumps(local, indent=2, sort_keys=True) + "\n" == runs[0]["file"]
+
+
+def test_operator_errors_are_one_sentence_and_queue_nothing(research_workers: dict[str, str],
+                                                            redis_url: str, tmp_path: Path) -> None:
+    r = redis.Redis.from_url(redis_url)
+    # no research worker of this account: refused before anything is sent
+    t0 = time.monotonic()
+    p = _optimize(_env(redis_url, tmp_path, account="opt2"), *SEARCH)
+    assert p.returncode == 3 and time.monotonic() - t0 < 20
+    assert p.stderr.count("\n") == 1 and "no research worker of account opt2 is running" in p.stderr, p.stderr
+    assert "Nothing was sent" in p.stderr and "celery -A workers.research worker -Q research.opt2" in p.stderr
+    assert r.llen(AccountQueues("opt2").research) == 0
+    # Redis down
+    p = _optimize({**research_workers, "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"}, *SEARCH)
+    assert p.returncode == 3 and p.stderr.count("\n") == 1 and "does not answer" in p.stderr, p.stderr
+    # a bad space: said before any connection
+    p = _optimize(research_workers, "--synthetic", "--param", "take_profit_bps=float:-1:3")
+    assert p.returncode == 2 and p.stderr.count("\n") == 1 and "take_profit_bps refuses -1" in p.stderr, p.stderr
+    assert "Traceback" not in p.stderr
+    assert r.llen(QUEUES.research) == 0
+    r.close()
+
+
+def test_a_search_that_gives_up_leaves_nothing_queued(research_workers: dict[str, str], redis_url: str,
+                                                      tmp_path: Path) -> None:
+    """16 trials of 60 s windows cannot finish in 0.2 s on two workers: the command withdraws the queued
+    ones and revokes the running ones, so no trial of it runs later."""
+    r = redis.Redis.from_url(redis_url)
+    p = _optimize(research_workers, "--synthetic", "--duration", "120", "--param", "take_profit_bps=float:1:10",
+                  "--trials", "16", "--batch", "16", "--folds", "2", "--timeout", "0.2", "--no-progress")
+    assert p.returncode == 3, p.stderr
+    assert "did not finish" in p.stderr and "withdrawn unrun" in p.stderr and p.stderr.count("\n") == 1, p.stderr
+    assert r.llen(QUEUES.research) == 0
+    r.close()
