@@ -1,0 +1,133 @@
+"""Trials/s of `athena optimize` with 1 and with 2 research workers, side by side in one run (issue 19 item 3).
+
+A private redis-server, real `celery -A workers.research worker` processes (solo pool: one trial at a
+time each, so "workers" here = CPUs used) and the real `athena optimize` command. The same search
+(the seeded synthetic market, the same seed) runs first with one worker, then with a second one
+started: the figure is trials / the search's own seconds (sending, the trials on the workers and the
+results back; not the command's start-up nor its reading of the data). Both runs must give the same
+result document (the search is reproducible whatever the number of workers); the bench says so.
+
+    .venv/bin/python -m bench.bench_optimize [--duration 600] [--trials 16] [--batch 8] [--folds 3]
+
+Writes var/bench/optimize.json. Never asserts timing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench.common import PY, loadavg, print_header, write_json  # noqa: E402
+
+ACCOUNT = "benchopt"
+
+
+def _env(redis_url: str, tmp: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ATHENA_", "OKX_", "REDIS_"))}
+    env.update({"ATHENA_ENV": "test", "REDIS_URL": redis_url, "ATHENA_DB_URL": f"sqlite:///{tmp}/a.db",
+                "PYTHONPATH": str(ROOT), "ATHENA_ACCOUNT": ACCOUNT, "ATHENA_LOG_LEVEL": "WARNING"})
+    return env
+
+
+def _start_worker(env: dict[str, str], n: int, tmp: Path) -> subprocess.Popen[bytes]:
+    from athena import procs
+    from athena.queues import AccountQueues
+
+    log = (tmp / f"worker{n}.log").open("w")
+    return procs.popen([PY, "-m", "celery", "-A", "workers.research", "worker", "-Q", AccountQueues(ACCOUNT).research,
+                        "-P", "solo", "--without-gossip", "--without-mingle", "-n", f"research{n}-{ACCOUNT}@%h"],
+                       cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+
+
+def _wait_workers(redis_url: str, n: int, procs_: list[subprocess.Popen[bytes]], tmp: Path, timeout: float = 90) -> None:
+    import redis
+
+    from athena.queues import AccountQueues
+    from athena.state.workers import WorkerRegistry
+
+    r = redis.Redis.from_url(redis_url)
+    deadline = time.monotonic() + timeout
+    while len(WorkerRegistry(r).entries([AccountQueues(ACCOUNT).research])) < n:
+        dead = [i + 1 for i, w in enumerate(procs_) if w.poll() is not None]
+        if dead:
+            raise SystemExit(f"bench_optimize: research worker {dead[0]} exited: see {tmp}/worker{dead[0]}.log")
+        if time.monotonic() > deadline:
+            raise SystemExit(f"bench_optimize: {n} research worker(s) did not start within {timeout:g} s")
+        time.sleep(0.2)
+    r.close()
+
+
+def _search(env: dict[str, str], args: argparse.Namespace, out: Path) -> dict[str, Any]:
+    cmd = [PY, "-m", "athena.cli", "optimize", "--synthetic", "--duration", str(args.duration),
+           "--param", "take_profit_bps=float:1:10:0.5", "--param", "imbalance_threshold=float:0.1:0.6",
+           "--param", "cooldown_s=int:1:30", "--trials", str(args.trials), "--batch", str(args.batch),
+           "--folds", str(args.folds), "--seed", "7", "--out", str(out), "--json"]
+    p = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=3600)
+    if p.returncode != 0:
+        raise SystemExit(f"bench_optimize: athena optimize failed: {p.stderr.strip()}")
+    doc = json.loads(p.stdout)
+    trials = sum(doc["workers"].values())
+    return {"trials": trials, "seconds": doc["seconds"], "trials_per_s": round(trials / doc["seconds"], 3),
+            "per_worker": doc["workers"], "loadavg": loadavg()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="bench_optimize", description=__doc__.split("\n\n")[0])
+    p.add_argument("--duration", type=int, default=600, help="synthetic seconds (default 600)")
+    p.add_argument("--trials", type=int, default=16, help="trials per fold (default 16)")
+    p.add_argument("--batch", type=int, default=8, help="trials in flight (default 8)")
+    p.add_argument("--folds", type=int, default=3, help="walk-forward windows (default 3)")
+    p.add_argument("--quick", action="store_true", help="smoke sizes")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.duration, args.trials, args.batch, args.folds = 60, 2, 2, 2
+    head = print_header("optimize")
+    from athena.testing.redis_server import RedisServer
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench-optimize-"))
+    server = RedisServer().start()
+    env = _env(server.url, tmp)
+    workers = []
+    runs: dict[str, Any] = {}
+    try:
+        workers.append(_start_worker(env, 1, tmp))
+        _wait_workers(server.url, 1, workers, tmp)
+        _search(env, args, tmp / "warm.json")  # each worker reads the data once per process: not in the figure
+        runs["1_worker"] = _search(env, args, tmp / "one.json")
+        workers.append(_start_worker(env, 2, tmp))
+        _wait_workers(server.url, 2, workers, tmp)
+        _search(env, args, tmp / "warm2.json")  # the second worker reads the data too
+        runs["2_workers"] = _search(env, args, tmp / "two.json")
+    finally:
+        for w in workers:
+            w.terminate()
+        for w in workers:
+            w.wait(30)
+        server.stop()
+    same = (tmp / "one.json").read_text() == (tmp / "two.json").read_text()
+    one, two = runs["1_worker"], runs["2_workers"]
+    speedup = round(two["trials_per_s"] / one["trials_per_s"], 2) if one["trials_per_s"] else 0.0
+    print(f"search: synthetic {args.duration} s, {args.folds} folds, {args.trials} trials/fold, batch {args.batch} "
+          f"({one['trials']} backtests incl. out-of-sample)")
+    for name, r in runs.items():
+        print(f"  {name:<10} {r['trials_per_s']:>7.2f} trials/s  ({r['trials']} in {r['seconds']:.2f} s; "
+              f"per worker {r['per_worker']}; load {r['loadavg']})")
+    print(f"  speed-up 2 vs 1 worker: {speedup}x   same result with 1 and 2 workers: {same}")
+    write_json("optimize", {"header": head, "config": vars(args), "runs": runs, "speedup": speedup,
+                            "same_result": same})
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
