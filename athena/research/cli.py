@@ -46,7 +46,7 @@ from athena.control import (
 from athena.research.data import DataSpec
 from athena.research.search import SAMPLERS, SearchConfig, TrialCall
 
-POLL_S = 0.02
+POLL_S = 0.05  # a trial takes 0.1 s and more; each poll is a GET per pending trial
 WORKER_CHECK_S = 2.0
 
 
@@ -128,6 +128,7 @@ class CeleryRunner:
                             _fail(f"a trial failed on its worker ({type(err).__name__}: {err}) with params "
                                   f"{json.dumps(calls[i].params)}; the other pending trials were withdrawn", EXIT_FAILED)
                         value = r.get(timeout=5)
+                        r.forget()  # read once: no need to keep it in the backend for result_expires
                         out[i] = value["metrics"]
                         self.workers[value["worker"]] = self.workers.get(value["worker"], 0) + 1
                         done()
@@ -225,28 +226,41 @@ def _with_period(config: SearchConfig) -> SearchConfig:
     return config
 
 
+def _when(w: dict[str, Any], same_day: bool) -> str:
+    cut = (lambda t: t[11:19]) if same_day else (lambda t: t[:16].replace("T", " "))
+    return f"{cut(w['start'])}-{cut(w['end'])}"
+
+
+def _params(params: dict[str, Any]) -> str:
+    return " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items())
+
+
 def _print_tables(doc: dict[str, Any], workers: dict[str, int], elapsed: float) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    console = Console()
-    t = Table(title=f"athena optimize: {doc['strategy']}, {doc['sampler']}, seed {doc['seed']}, "
+    console = Console(width=max(Console().width, 120))  # a pipe gets 80 columns: too few for the params
+    folds_ = doc["folds"]
+    same_day = bool(folds_) and folds_[0]["in_sample"]["start"][:10] == folds_[-1]["out_of_sample"]["end"][:10]
+    day = f" ({folds_[0]['in_sample']['start'][:10]}, UTC)" if same_day else " (UTC)"
+    t = Table(title=f"athena optimize: {doc['strategy']}, {doc['sampler']} sampler, seed {doc['seed']}, "
                     f"objective {doc['objective']}", show_edge=False)
-    for col in ("fold", "in sample", "best params", "in-sample net", "out of sample", "OOS net", "OOS trades",
+    for col in ("fold", "in sample" + day, "best params", "IS net", "out of sample", "OOS net", "OOS trades",
                 "defaults OOS net"):
-        t.add_column(col)
-    for f in doc["folds"]:
-        t.add_row(str(f["fold"]), f"{f['in_sample']['start']} .. {f['in_sample']['end']}",
-                  json.dumps(f["best"]["params"]), str(f["best_in_sample"].get("net_pnl")),
-                  f"{f['out_of_sample']['start']} .. {f['out_of_sample']['end']}",
+        t.add_column(col, overflow="fold")
+    for f in folds_:
+        t.add_row(str(f["fold"]), _when(f["in_sample"], same_day), _params(f["best"]["params"]),
+                  str(f["best_in_sample"].get("net_pnl")), _when(f["out_of_sample"], same_day),
                   str(f["best_out_of_sample"].get("net_pnl")), str(f["best_out_of_sample"].get("trades")),
                   str(f["defaults_out_of_sample"].get("net_pnl")))
     console.print(t)
     s = doc["summary"]
     n = sum(workers.values())
-    console.print(f"in-sample net PnL {s['in_sample_net_pnl']}  out-of-sample net PnL {s['out_of_sample_net_pnl']} "
-                  f"({s['out_of_sample_trades']} trades)  defaults out of sample {s['defaults_out_of_sample_net_pnl']}")
-    console.print(f"recommended params (best on the latest in-sample window): {json.dumps(s['recommended_params'])}")
+    console.print(f"net PnL in sample {s['in_sample_net_pnl']}, out of sample {s['out_of_sample_net_pnl']} "
+                  f"({s['out_of_sample_trades']} trades); the defaults out of sample {s['defaults_out_of_sample_net_pnl']}",
+                  highlight=False)
+    console.print(f"recommended params (best on the latest in-sample window): {_params(s['recommended_params'])}",
+                  highlight=False)
     console.print(f"{n} trials in {elapsed:.1f} s ({n / elapsed if elapsed else 0:.2f}/s) on "
                   + ", ".join(f"{w} ({c})" for w, c in sorted(workers.items())), highlight=False)
 

@@ -136,3 +136,24 @@ def test_a_search_that_gives_up_leaves_nothing_queued(research_workers: dict[str
     assert "did not finish" in p.stderr and "withdrawn unrun" in p.stderr and p.stderr.count("\n") == 1, p.stderr
     assert r.llen(QUEUES.research) == 0
     r.close()
+
+
+def test_ctrl_c_takes_the_queued_trials_back(research_workers: dict[str, str], redis_url: str) -> None:
+    import signal
+
+    r = redis.Redis.from_url(redis_url)
+    proc = procs.popen([sys.executable, "-m", "athena.cli", "optimize", "--synthetic", "--duration", "120",
+                        "--param", "take_profit_bps=float:1:10", "--trials", "16", "--batch", "16", "--folds", "2",
+                        "--no-progress"], cwd=ROOT, env=research_workers, stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: r.llen(QUEUES.research) > 0, 60, "trials queued behind the two busy workers")
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert err.count("\n") == 1 and "interrupted;" in err and "withdrawn" in err, err
+    assert r.llen(QUEUES.research) == 0
+    r.close()
