@@ -45,8 +45,9 @@ def _start_worker(env: dict[str, str], n: int, tmp: Path) -> subprocess.Popen[by
     from athena.queues import AccountQueues
 
     log = (tmp / f"worker{n}.log").open("w")
+    # solo with -c 1: one trial at a time and one reserved (solo's default -c, the CPU count, sets its prefetch)
     return procs.popen([PY, "-m", "celery", "-A", "workers.research", "worker", "-Q", AccountQueues(ACCOUNT).research,
-                        "-P", "solo", "--without-gossip", "--without-mingle", "-n", f"research{n}-{ACCOUNT}@%h"],
+                        "-P", "solo", "-c", "1", "--without-gossip", "--without-mingle", "-n", f"research{n}-{ACCOUNT}@%h"],
                        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
 
 

@@ -109,14 +109,18 @@ class CeleryRunner:
         return bool(WorkerRegistry(self.ready.redis).alive(self.queue, identity_of(self.ready.settings)))
 
     def run(self, calls: Sequence[TrialCall], done: Callable[[], None]) -> list[dict[str, Any]]:
-        try:
-            results = [self._send(c) for c in calls]
-        except Exception as exc:
-            _fail(f"the trials could not be sent: {type(exc).__name__}: {exc}. Check Redis.", EXIT_DOWN)
-        out: list[dict[str, Any] | None] = [None] * len(results)
+        results: list[Any] = []
+        out: list[dict[str, Any] | None] = [None] * len(calls)
         deadline = time.monotonic() + self.timeout
         next_check = time.monotonic() + WORKER_CHECK_S
         try:
+            for c in calls:  # inside the try: Ctrl-C while sending takes back what was sent
+                try:
+                    results.append(self._send(c))
+                except Exception as exc:
+                    self._give_up(results)
+                    _fail(f"the trials could not be sent ({type(exc).__name__}: {exc}); the {len(results)} sent "
+                          f"were withdrawn. Check Redis.", EXIT_DOWN)
             while any(o is None for o in out):
                 for i, r in enumerate(results):
                     if out[i] is None and r.ready():
@@ -143,7 +147,8 @@ class CeleryRunner:
                 time.sleep(POLL_S)
         except KeyboardInterrupt:
             back, maybe = self._give_up([r for i, r in enumerate(results) if out[i] is None])
-            raise ControlExit(f"interrupted; {back} queued trial(s) withdrawn, {maybe} revoked", EXIT_INTERRUPTED) from None
+            raise ControlExit(f"interrupted; {back} queued trial(s) withdrawn unrun, {maybe} already on a worker "
+                              f"revoked", EXIT_INTERRUPTED) from None
         return [o for o in out if o is not None]
 
     def _late(self, out: Sequence[Any]) -> str:
