@@ -56,7 +56,9 @@ def _parser() -> argparse.ArgumentParser:
     src.add_argument("--data", type=Path, nargs="+", metavar="PATH", help="as for athena backtest; every "
                      "research worker must read the same paths (they are sent as absolute paths)")
     src.add_argument("--synthetic", action="store_true", help="the seeded synthetic market (see --market-seed)")
-    p.add_argument("--format", default="auto", help="the --data format (default: detected)")
+    from athena.marketdata.sources import FORMATS
+
+    p.add_argument("--format", choices=FORMATS, default="auto", help="the --data format (default: detected)")
     p.add_argument("--instIds", default="", help="instruments, comma-separated (default: all in the data)")
     p.add_argument("--duration", type=int, default=600, help="synthetic seconds (default 600)")
     p.add_argument("--market-seed", type=int, default=7, help="seed of the synthetic market (default 7)")
