@@ -246,25 +246,27 @@ def _print_tables(doc: dict[str, Any], workers: dict[str, int], elapsed: float) 
     from rich.console import Console
     from rich.table import Table
 
-    console = Console(width=max(Console().width, 120))  # a pipe gets 80 columns: too few for the params
+    console = Console(width=max(Console().width, 130))  # a pipe gets 80 columns: too few for the table
     folds_ = doc["folds"]
     same_day = bool(folds_) and folds_[0]["in_sample"]["start"][:10] == folds_[-1]["out_of_sample"]["end"][:10]
     day = f" ({folds_[0]['in_sample']['start'][:10]}, UTC)" if same_day else " (UTC)"
     t = Table(title=f"athena optimize: {doc['strategy']}, {doc['sampler']} sampler, seed {doc['seed']}, "
                     f"objective {doc['objective']}", show_edge=False)
-    for col in ("fold", "in sample" + day, "best params", "IS net", "out of sample", "OOS net", "OOS trades",
-                "defaults OOS net"):
-        t.add_column(col, overflow="fold")
+    for col in ("fold", "in sample" + day, "best", "IS net", "IS trades", "out of sample", "OOS net",
+                "OOS trades", "defaults OOS net"):
+        t.add_column(col, no_wrap=col != "in sample" + day)
     for f in folds_:
-        t.add_row(str(f["fold"]), _when(f["in_sample"], same_day), _params(f["best"]["params"]),
-                  str(f["best_in_sample"].get("net_pnl")), _when(f["out_of_sample"], same_day),
-                  str(f["best_out_of_sample"].get("net_pnl")), str(f["best_out_of_sample"].get("trades")),
-                  str(f["defaults_out_of_sample"].get("net_pnl")))
+        t.add_row(str(f["fold"]), _when(f["in_sample"], same_day), f"#{f['best']['number']}",
+                  str(f["best_in_sample"].get("net_pnl")), str(f["best_in_sample"].get("trades")),
+                  _when(f["out_of_sample"], same_day), str(f["best_out_of_sample"].get("net_pnl")),
+                  str(f["best_out_of_sample"].get("trades")), str(f["defaults_out_of_sample"].get("net_pnl")))
     console.print(t)
+    for f in folds_:
+        console.print(f"  fold {f['fold']} best params: {_params(f['best']['params'])}", highlight=False)
     s = doc["summary"]
     n = sum(workers.values())
     console.print(f"net PnL in sample {s['in_sample_net_pnl']}, out of sample {s['out_of_sample_net_pnl']} "
-                  f"({s['out_of_sample_trades']} trades); the defaults out of sample {s['defaults_out_of_sample_net_pnl']}",
+                  f"(closed trades: {s['out_of_sample_trades']}); the defaults out of sample {s['defaults_out_of_sample_net_pnl']}",
                   highlight=False)
     console.print(f"recommended params (best on the latest in-sample window): {_params(s['recommended_params'])}",
                   highlight=False)

@@ -24,7 +24,9 @@ from athena.research.space import Dimension, SpaceError, grid_size
 from athena.research.walkforward import Fold, folds
 
 SAMPLERS = ("tpe", "random", "grid")
-OBJECTIVE = "net_pnl"  # maximised: equity at the end minus equity at the start, fees and funding included
+# maximised: equity at the window's end minus at its start, fees and funding included, a position still
+# open marked to market (so a trial is not scored on fees alone when it holds one at the end)
+OBJECTIVE = "net_pnl"
 
 
 @dataclass(frozen=True, slots=True)
