@@ -20,7 +20,7 @@ from workers.app import make_app
 app = make_app(include=[])
 
 
-@app.task(name=q.RUN_TRIAL, acks_late=True, reject_on_worker_lost=True)
+@app.task(name=q.RUN_TRIAL, acks_late=True, reject_on_worker_lost=True, shared=False)  # this app only
 def run_trial(data_spec: dict[str, Any], strategy: str, params: dict[str, Any], period: list[int],
               seed: int) -> dict[str, Any]:
     """Metrics of one trial, plus where and how long it ran (which the search keeps out of its result)."""
