@@ -11,7 +11,6 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import redis
@@ -70,17 +69,14 @@ def _optimize(env: dict[str, str], *args: str, timeout: float = 120) -> subproce
 
 def test_trials_run_on_both_workers_and_the_same_seed_gives_the_same_result(
         research_workers: dict[str, str], tmp_path: Path) -> None:
-    runs: list[dict[str, Any]] = []
-    for i in (1, 2):
-        out = tmp_path / f"run{i}.json"
-        p = _optimize(research_workers, *SEARCH, "--seed", "3", "--out", str(out), "--json")
-        assert p.returncode == 0, p.stderr
-        printed = json.loads(p.stdout)
-        assert sum(printed["workers"].values()) == 2 * (4 + 2)  # 2 steps x (4 trials + best and defaults OOS)
-        runs.append({"printed": printed, "file": out.read_text()})
-    assert all(len(r["printed"]["workers"]) == 2 for r in runs), [r["printed"]["workers"] for r in runs]
-    assert runs[0]["file"] == runs[1]["file"]  # byte for byte: same trials, same best, same OOS
-    doc = json.loads(runs[0]["file"])
+    out = tmp_path / "run.json"
+    p = _optimize(research_workers, *SEARCH, "--seed", "3", "--out", str(out), "--json")
+    assert p.returncode == 0, p.stderr
+    printed = json.loads(p.stdout)
+    assert sum(printed["workers"].values()) == 2 * (4 + 2)  # 2 steps x (4 trials + best and defaults OOS)
+    assert len(printed["workers"]) == 2, printed["workers"]  # both workers ran trials
+    file = out.read_text()
+    doc = json.loads(file)
     assert [f["fold"] for f in doc["folds"]] == [0, 1]
     for f in doc["folds"]:
         assert len(f["trials"]) == 4
@@ -91,8 +87,9 @@ def test_trials_run_on_both_workers_and_the_same_seed_gives_the_same_result(
         assert f["best_out_of_sample"]["end_ts"] < f["out_of_sample"]["end_ts"]
     assert doc["summary"]["recommended_params"] == doc["folds"][-1]["best"]["params"]
 
-    # One process running every trial itself, in order, finds the same: the result does not depend
-    # on how many workers ran the trials nor on the order they finished in.
+    # The same seed again, in one process running every trial itself in order: the same document,
+    # byte for byte. The result depends neither on how many workers ran the trials nor on the order
+    # they finished in.
     from athena.research.cli import _config, _parser, _with_period
     from athena.research.search import LocalRunner, report, run_search
     from athena.research.trial import close_scratch
@@ -102,7 +99,7 @@ def test_trials_run_on_both_workers_and_the_same_seed_gives_the_same_result(
         local = report(config, run_search(config, LocalRunner(config)))
     finally:
         close_scratch()
-    assert json.dumps(local, indent=2, sort_keys=True) + "\n" == runs[0]["file"]
+    assert json.dumps(local, indent=2, sort_keys=True) + "\n" == file
 
 
 def test_operator_errors_are_one_sentence_and_queue_nothing(research_workers: dict[str, str],
@@ -115,13 +112,16 @@ def test_operator_errors_are_one_sentence_and_queue_nothing(research_workers: di
     assert p.stderr.count("\n") == 1 and "no research worker of account opt2 is running" in p.stderr, p.stderr
     assert "Nothing was sent" in p.stderr and "celery -A workers.research worker -Q research.opt2" in p.stderr
     assert r.llen(AccountQueues("opt2").research) == 0
-    # Redis down
-    p = _optimize({**research_workers, "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"}, *SEARCH)
-    assert p.returncode == 3 and p.stderr.count("\n") == 1 and "does not answer" in p.stderr, p.stderr
-    # a bad space: said before any connection (the command's own parsing, in process)
+    # Redis down (the command's preflight, in process)
+    from athena.config import load_settings
     from athena.control import ControlExit
-    from athena.research.cli import _config, _parser
+    from athena.research.cli import _config, _parser, _preflight
 
+    down = load_settings(env="test", environ={**_env(f"redis://127.0.0.1:{free_port()}/0", tmp_path)}, dotenv=False)
+    with pytest.raises(ControlExit, match=r"does not answer.*Nothing was done") as exc:
+        _preflight(down)
+    assert exc.value.code == 3
+    # a bad space: said before any connection (the command's own parsing, in process)
     for argv, said in ((["--param", "take_profit_bps=float:-1:3"], "take_profit_bps refuses -1"),
                        (["--param", "stop_loss=int:1:3"], "ScalperV1 has no parameter 'stop_loss'"),
                        (["--param", "cooldown_s=int:1:9", "--folds", "1"], "--folds must be at least 2"),
