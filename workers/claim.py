@@ -67,6 +67,10 @@ class QueueClaim(bootsteps.StartStopStep):  # type: ignore[misc]
                     f"({', '.join(mine.all)}); start it with -Q {','.join(mine.for_worker('orders'))} "
                     f"(orders worker), -Q {mine.stream} (stream worker) or -Q {mine.research} (research worker), "
                     f"or set ATHENA_ACCOUNT.")
+        only = tuple(worker.app.conf.get("athena_only_queues") or ())
+        if only and set(self._queues) - set(only):
+            _refuse(f"this app's worker consumes {', '.join(only)} only (it would lose any other queue's tasks "
+                    f"as unknown); start it with -Q {','.join(only)}.")
         self._node = worker.hostname
         identity = identity_of(settings)
         role = _worker_role(self._queues, mine)

@@ -15,9 +15,16 @@ import time
 from typing import Any
 
 from athena import queues as q
-from workers.app import make_app
+from workers.app import make_app, queue_of
 
 app = make_app(include=[])
+# This app knows one task: a message of any other queue taken here would be lost as an unregistered
+# task (an order, say). So it consumes research.<account> alone, also when started without -Q, and
+# QueueClaim refuses any other -Q (athena_only_queues).
+_RESEARCH = queue_of(app, q.RUN_TRIAL)
+app.conf.task_queues = tuple(kq for kq in app.conf.task_queues if kq.name == _RESEARCH)
+app.conf.task_default_queue = app.conf.task_default_exchange = app.conf.task_default_routing_key = _RESEARCH
+app.conf.athena_only_queues = (_RESEARCH,)
 
 
 @app.task(name=q.RUN_TRIAL, acks_late=True, reject_on_worker_lost=True, shared=False)  # this app only

@@ -108,7 +108,7 @@ class CeleryRunner:
     def _alive(self) -> bool:
         from athena.state.workers import WorkerRegistry, identity_of
 
-        return bool(WorkerRegistry(self.ready.redis).alive(self.queue, identity_of(self.ready.settings)))
+        return bool(research_workers(WorkerRegistry(self.ready.redis), self.queue, identity_of(self.ready.settings)))
 
     def run(self, calls: Sequence[TrialCall], done: Callable[[], None]) -> list[dict[str, Any]]:
         results: list[Any] = []
@@ -171,6 +171,12 @@ class CeleryRunner:
             pass
 
 
+def research_workers(registry: Any, queue: str, identity: dict[str, str]) -> list[Any]:
+    """The live research workers on `queue`: role research only (an orders worker started without -Q
+    also consumes the queue, but it does not know the trial task)."""
+    return [e for e in registry.alive(queue, identity) if e.role == "research"]
+
+
 def _preflight(settings: Any) -> Any:
     """Redis, the result backend and a live research worker of this account, in about a second."""
     from athena.broker import describe
@@ -182,7 +188,7 @@ def _preflight(settings: Any) -> Any:
         backend = settings.result_backend.get_secret_value()
         _fail(f"the result backend at {describe(backend, settings.redis_sentinel_master)} does not answer: "
               f"{ready.backend_down}, so no trial's result could come back. Nothing was sent.", EXIT_DOWN)
-    if not WorkerRegistry(ready.redis).alive(ready.queues.research, identity_of(settings)):
+    if not research_workers(WorkerRegistry(ready.redis), ready.queues.research, identity_of(settings)):
         start = " ".join(ready.queues.worker_command("research"))
         _fail(f"no research worker of account {settings.account} is running (none has a heartbeat on queue "
               f"{ready.queues.research}). Start one or more ({start}). Nothing was sent.", EXIT_DOWN)

@@ -165,3 +165,15 @@ def test_ctrl_c_takes_the_queued_trials_back(research_workers: dict[str, str], r
     assert err.count("\n") == 1 and "interrupted;" in err and "withdrawn" in err, err
     assert r.llen(QUEUES.research) == 0
     r.close()
+
+
+def test_the_research_app_refuses_any_other_queue(redis_url: str, tmp_path: Path) -> None:
+    """Its worker knows one task: on the orders queue it would take orders and lose them as unknown."""
+    p = procs.run([sys.executable, "-m", "celery", "-A", "workers.research", "worker", "-Q", QUEUES.orders, "-P", "solo",
+                   "--without-gossip", "--without-mingle", "-n", f"stray-{os.getpid()}@%h"], cwd=ROOT,
+                  env=_env(redis_url, tmp_path), capture_output=True, text=True, timeout=120)
+    assert p.returncode == 78, p.stderr[-2000:]
+    assert f"consumes {QUEUES.research} only" in p.stderr and f"-Q {QUEUES.research}" in p.stderr, p.stderr[-2000:]
+    from workers.research import app
+
+    assert [kq.name for kq in app.conf.task_queues] == [app.conf.task_default_queue]  # no -Q: research alone
