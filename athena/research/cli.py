@@ -38,6 +38,7 @@ from athena.control import (
     EXIT_USAGE,
     ControlExit,
     _fail,
+    _release,
     _settings,
     client_app,
     command,
@@ -93,7 +94,7 @@ class CeleryRunner:
                   "period": list(call.period), "seed": self.config.seed}
         return self.app.send_task(q.RUN_TRIAL, kwargs=kwargs, queue=self.queue, expires=self.timeout)
 
-    def _withdraw(self, pending: Sequence[Any]) -> tuple[int, int]:
+    def _give_up(self, pending: Sequence[Any]) -> tuple[int, int]:
         """(taken back unrun, maybe running): every pending trial withdrawn from the queue, or revoked."""
         back = 0
         for r in pending:
@@ -151,13 +152,13 @@ class CeleryRunner:
             back, maybe = self._give_up([r for i, r in enumerate(results) if out[i] is None])
             raise ControlExit(f"interrupted; {back} queued trial(s) withdrawn unrun, {maybe} already on a worker "
                               f"revoked", EXIT_INTERRUPTED) from None
+        finally:
+            for r in results:  # stop listening now: left to AsyncResult.__del__ it printed a traceback
+                _release(r)
         return [o for o in out if o is not None]
 
     def _late(self, out: Sequence[Any]) -> str:
         return f"the research workers did not finish {sum(o is None for o in out)} trial(s) within {self.timeout:g} s"
-
-    def _give_up(self, pending: Sequence[Any]) -> tuple[int, int]:
-        return self._withdraw(pending)
 
     def _give_up_and_fail(self, results: Sequence[Any], out: Sequence[Any], why: str) -> None:
         back, maybe = self._give_up([r for i, r in enumerate(results) if out[i] is None])

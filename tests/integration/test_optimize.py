@@ -177,3 +177,28 @@ def test_the_research_app_refuses_any_other_queue(redis_url: str, tmp_path: Path
     from workers.research import app
 
     assert [kq.name for kq in app.conf.task_queues] == [app.conf.task_default_queue]  # no -Q: research alone
+
+
+def test_a_trial_that_fails_on_its_worker_is_said_and_the_rest_withdrawn(research_workers: dict[str, str],
+                                                                          redis_url: str, tmp_path: Path) -> None:
+    """Data the driver could read but a worker cannot (not on that machine): the worker's error, one
+    sentence, exit 1, and no trial of the batch left queued."""
+    from athena.config import load_settings
+    from athena.control import ControlExit
+    from athena.research.cli import CeleryRunner, _preflight
+    from athena.research.data import DataSpec
+    from athena.research.search import SearchConfig, TrialCall
+
+    settings = load_settings(env="test", environ=_env(redis_url, tmp_path), dotenv=False)
+    ready = _preflight(settings)
+    config = SearchConfig(DataSpec(paths=(str(tmp_path / "not-on-the-worker.jsonl"),)), "ScalperV1", [], 0, 1)
+    runner = CeleryRunner(ready, config, timeout=60)
+    try:
+        with pytest.raises(ControlExit, match="a trial failed on its worker") as exc:
+            runner.run([TrialCall({}, (0, 1))] * 6, lambda: None)
+    finally:
+        runner.close()
+    assert exc.value.code == 1 and "not-on-the-worker.jsonl" in str(exc.value)
+    r = redis.Redis.from_url(redis_url)
+    assert r.llen(QUEUES.research) == 0
+    r.close()
