@@ -222,11 +222,12 @@ def _config(a: argparse.Namespace) -> SearchConfig:
 def _with_period(config: SearchConfig) -> SearchConfig:
     from athena.backtest.feed import FeedError
     from athena.marketdata.sources import SourceError
-    from athena.research.data import events_of
+    from athena.research.data import events_of, with_fingerprint
     from athena.research.search import check
     from athena.research.space import SpaceError
 
     try:
+        config.data = with_fingerprint(config.data)
         events = events_of(config.data)
     except (OSError, ValueError, SourceError, FeedError) as exc:
         _fail(f"the data cannot be read: {exc}", EXIT_USAGE)

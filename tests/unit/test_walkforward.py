@@ -112,3 +112,21 @@ def json_key(params: dict[str, object]) -> str:
     import json
 
     return json.dumps(params, sort_keys=True)
+
+
+def test_data_that_grew_is_read_again_and_other_data_fails_the_trial(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from pathlib import Path
+
+    from athena.research.data import DataSpec, events_of, with_fingerprint
+
+    lines = (Path(__file__).resolve().parents[2] / "athena/data/btc_sample.jsonl").read_text().splitlines(keepends=True)
+    data = tmp_path / "pushes.jsonl"
+    data.write_text("".join(lines[: len(lines) // 2]))
+    spec = with_fingerprint(DataSpec(paths=(str(tmp_path),), format="okx-push"))
+    first = len(events_of(spec))
+    data.write_text("".join(lines))  # a recorder still writing: the same path, more data
+    with pytest.raises(ValueError, match="is not what athena optimize read"):
+        events_of(spec)  # a worker handed the old fingerprint refuses rather than replay other data
+    grown = with_fingerprint(spec)
+    assert grown.fingerprint != spec.fingerprint
+    assert len(events_of(grown)) > first > 0  # read again, not the cached half
