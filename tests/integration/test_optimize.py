@@ -202,3 +202,16 @@ def test_a_trial_that_fails_on_its_worker_is_said_and_the_rest_withdrawn(researc
     r = redis.Redis.from_url(redis_url)
     assert r.llen(QUEUES.research) == 0
     r.close()
+
+
+def test_recorded_data_goes_by_reference(research_workers: dict[str, str], tmp_path: Path) -> None:
+    """Files: the task carries their absolute paths and fingerprint; the workers read them."""
+    out = tmp_path / "recorded.json"
+    p = _optimize(research_workers, "--data", "athena/data/samples/recorded", "--param", "cooldown_s=int:5:30",
+                  "--trials", "2", "--batch", "2", "--folds", "2", "--out", str(out), "--json")
+    assert p.returncode == 0, p.stderr
+    assert sum(json.loads(p.stdout)["workers"].values()) == 2 + 2
+    doc = json.loads(out.read_text())
+    assert doc["data"]["paths"] == [str(ROOT / "athena/data/samples/recorded")] and len(doc["data"]["fingerprint"]) == 16
+    fold = doc["folds"][0]
+    assert fold["best_in_sample"]["events"] > 0 and fold["best_out_of_sample"]["events"] > 0
