@@ -185,8 +185,9 @@ def test_a_trial_that_fails_on_its_worker_is_said_and_the_rest_withdrawn(researc
     sentence, exit 1, and no trial of the batch left queued."""
     from athena.config import load_settings
     from athena.control import ControlExit
-    from athena.research.cli import CeleryRunner, _preflight
+    from athena.research.cli import _preflight
     from athena.research.data import DataSpec
+    from athena.research.runner import CeleryRunner
     from athena.research.search import SearchConfig, TrialCall
 
     settings = load_settings(env="test", environ=_env(redis_url, tmp_path), dotenv=False)
