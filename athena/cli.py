@@ -13,6 +13,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sim": ("athena.sim.cli:main", "run the OKX-compatible simulator on loopback"),
     "demo": ("athena.demo:main", "run the whole stack on embedded defaults, live and visible"),
     "backtest": ("athena.backtest.cli:main", "replay market data through strategies + OMS deterministically"),
+    "optimize": ("athena.research.cli:main", "walk-forward parameter search; trials run on the research workers"),
     "download": ("athena.marketdata.download:main", "download OKX public history (candles, trades, funding, mark) to a store"),
     "record": ("athena.marketdata.record:main", "record OKX's public WebSocket into rotating compressed files"),
     "status": ("athena.control:status_main", "positions, working orders, stops, PnL, breaker/halt, workers"),
