@@ -34,11 +34,13 @@ browser:
 test: $(STAMP) nautilus-venv browser
 	$(BIN)/ruff check .
 	$(BIN)/mypy athena workers beat_schedule.py
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q tests
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy athena workers beat_schedule.py
+	$(BIN)/lint-imports
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.run_all
