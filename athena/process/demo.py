@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from athena.domain.money import ZERO
-from athena.launch import Stack, StackConfig, StackError, stop_on_signals
+from athena.process.launch import Stack, StackConfig, StackError, stop_on_signals
 
 REFRESH_S = 0.5
 
@@ -302,7 +302,7 @@ class Demo:
 
     # -- polling -------------------------------------------------------------------------------
     def poll(self) -> None:
-        from athena.status import collect_status
+        from athena.process.status import collect_status
 
         st = self.st
         try:
