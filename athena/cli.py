@@ -11,7 +11,7 @@ from collections.abc import Callable
 # name -> (module:function(argv) -> int, help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "sim": ("athena.sim.cli:main", "run the OKX-compatible simulator on loopback"),
-    "demo": ("athena.process.demo:main", "run the whole stack on embedded defaults, live and visible"),
+    "demo": ("athena.process.demo.run:main", "run the whole stack on embedded defaults, live and visible"),
     "backtest": ("athena.backtest.cli:main", "replay market data through strategies + OMS deterministically"),
     "download": ("athena.marketdata.download:main", "download OKX public history (candles, trades, funding, mark) to a store"),
     "record": ("athena.marketdata.record:main", "record OKX's public WebSocket into rotating compressed files"),

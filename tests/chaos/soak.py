@@ -27,7 +27,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from athena.process.demo import _schedule, _strategies
+from athena.process.demo.run import _schedule, _strategies
 from athena.process.launch import Stack, StackConfig
 from athena.procs import wait_until
 
