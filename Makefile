@@ -46,4 +46,4 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.run_all
 
 clean:
-	rm -rf $(VENV) $(NT_VENV) var .pytest_cache .ruff_cache .mypy_cache
+	rm -rf $(VENV) $(NT_VENV) var .pytest_cache .ruff_cache .mypy_cache .import_linter_cache .grimp_cache
