@@ -18,7 +18,7 @@ import pytest
 
 from athena import procs
 from athena.backtest.cli import main as backtest_main
-from athena.launch import ROOT, Stack, StackConfig
+from athena.process.launch import ROOT, Stack, StackConfig
 from athena.procs import wait_until
 from athena.strategies.template import main as new_strategy
 from tests.reports import report_folder
