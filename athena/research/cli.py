@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from athena.control import EXIT_DOWN, EXIT_OK, EXIT_USAGE, _fail, _settings, command
+from athena.process.control import EXIT_DOWN, EXIT_OK, EXIT_USAGE, _fail, _settings, command
 from athena.research.data import DataSpec
 from athena.research.runner import CeleryRunner, research_workers
 from athena.research.search import SAMPLERS, SearchConfig
@@ -66,7 +66,7 @@ def _parser() -> argparse.ArgumentParser:
 def _preflight(settings: Any) -> Any:
     """Redis, the result backend and a live research worker of this account, in about a second."""
     from athena.broker import describe
-    from athena.control import preflight
+    from athena.process.control import preflight
     from athena.state.workers import WorkerRegistry, identity_of
 
     ready = preflight(settings)  # Redis down: exit 3 with the sentence

@@ -3,7 +3,7 @@ cleanly (athena optimize's TrialRunner; athena/research/cli.py has the command a
 
 Every task carries `expires` (the batch's timeout): a worker that takes it later discards it unrun.
 Giving up (timeout, Ctrl-C, a failed trial, no research worker left) takes the batch's unstarted
-messages back out of the queue (athena.control.withdraw: one LREM, atomic against a worker's
+messages back out of the queue (athena.process.control.withdraw: one LREM, atomic against a worker's
 BRPOP) and revokes the rest, so nothing the command queued runs after it has stopped waiting.
 """
 
@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from athena import queues as q
-from athena.control import (
+from athena.process.control import (
     EXIT_DOWN,
     EXIT_FAILED,
     EXIT_INTERRUPTED,

@@ -114,7 +114,7 @@ def test_operator_errors_are_one_sentence_and_queue_nothing(research_workers: di
     assert r.llen(AccountQueues("opt2").research) == 0
     # Redis down (the command's preflight, in process)
     from athena.config import load_settings
-    from athena.control import ControlExit
+    from athena.process.control import ControlExit
     from athena.research.cli import _config, _parser, _preflight
 
     down = load_settings(env="test", environ={**_env(f"redis://127.0.0.1:{free_port()}/0", tmp_path)}, dotenv=False)
@@ -184,7 +184,7 @@ def test_a_trial_that_fails_on_its_worker_is_said_and_the_rest_withdrawn(researc
     """Data the driver could read but a worker cannot (not on that machine): the worker's error, one
     sentence, exit 1, and no trial of the batch left queued."""
     from athena.config import load_settings
-    from athena.control import ControlExit
+    from athena.process.control import ControlExit
     from athena.research.cli import _preflight
     from athena.research.data import DataSpec
     from athena.research.runner import CeleryRunner
