@@ -12,6 +12,7 @@ import decimal
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import hypothesis  # noqa: F401 - see below
 import pytest
@@ -146,3 +147,33 @@ def http_recorder() -> Iterator[object]:
     server = RecordingServer().start()
     yield server
     server.stop()
+
+
+# The fuzz session summary: how many inputs each target was fed. Under pytest-xdist each worker counts
+# its own targets and hands them to the controller when it finishes (workeroutput); the controller,
+# which loads only this conftest, prints the sum.
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    from tests.fuzz._fuzz import TRIED
+
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput["fuzz_tried"] = dict(TRIED)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    from tests.fuzz._fuzz import TRIED
+
+    TRIED.update(getattr(node, "workeroutput", {}).get("fuzz_tried", {}))
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    from tests.fuzz._fuzz import PROFILE, TRIED
+
+    if not TRIED:
+        return
+    tr = terminalreporter
+    tr.write_sep("-", f"fuzz inputs tried (hypothesis profile {PROFILE!r})")
+    for target, n in sorted(TRIED.items()):
+        tr.write_line(f"{target:<40} {n:>8}")
+    tr.write_line(f"{'total':<40} {sum(TRIED.values()):>8}")
