@@ -14,7 +14,7 @@ from athena import queues as q
 from athena.domain import OrderRequest
 from athena.domain.codec import to_json
 from athena.oms.stops import StopRequest
-from workers.task_publisher import TaskPublisher
+from athena.fastpath.kombu_envelope import TaskPublisher
 
 
 def _repr(*fields: object) -> str:

@@ -10,11 +10,13 @@ from typing import Any
 import redis
 from celery import Celery
 
-from workers.broker_transport import install
+from athena.fastpath import enabled
+from athena.fastpath.kombu_transport import install
 
 URL = os.environ.get("TP_REDIS_URL", "redis://127.0.0.1:6379/0")
 app = Celery("publisher-probe", broker=URL)
-install()
+if enabled("kombu_transport"):  # as workers/app.py does
+    install()
 app.conf.update(task_acks_late=True,
                 worker_prefetch_multiplier=1, accept_content=["json"])
 _r = redis.Redis.from_url(URL)

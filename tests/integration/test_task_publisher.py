@@ -1,4 +1,4 @@
-"""workers.task_publisher: the order path's task publish (one LPUSH of Celery's own message) is what
+"""athena.fastpath.kombu_envelope: the order path's task publish (one LPUSH of Celery's own message) is what
 kombu would have written, a real worker runs it, and any error falls back to send_task."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import redis
 from celery import Celery
 
 from athena import procs
-from workers.task_publisher import TaskPublisher
+from athena.fastpath.kombu_envelope import TaskPublisher
 
 ROOT = Path(__file__).resolve().parents[2]
 

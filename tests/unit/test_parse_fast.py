@@ -15,7 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from athena.domain import OrderState, OrderUpdate, OrdType, PosSide, Side
-from athena.domain.orders import OrderUpdateDraft
+from athena.fastpath.order_draft import OrderUpdateDraft
 from athena.okx import parse
 from athena.okx.errors import ParseError
 from athena.sim.models import SimOrder
