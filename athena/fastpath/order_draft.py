@@ -1,6 +1,10 @@
 """OrderUpdate built without its frozen dataclass __init__: the per-row parser fills a draft of the same
 slot layout and turns it into the OrderUpdate by assigning __class__ (athena/okx/parse.py). This leans
-on CPython allowing __class__ assignment between two classes of one __slots__ layout."""
+on CPython allowing __class__ assignment between two classes of one __slots__ layout.
+
+`ATHENA_FASTPATH_ORDER_DRAFT=off` (or `ATHENA_FASTPATHS=off`), read when athena.okx.parse is imported:
+the parser fills the draft as before and builds the OrderUpdate with its constructor (constructed()).
+"""
 
 from __future__ import annotations
 
@@ -22,9 +26,6 @@ class OrderUpdateDraft:
     and hashable as if built by OrderUpdate(...). OrderUpdate has no __post_init__, so nothing is
     skipped. The caller must assign every field (an unset slot raises AttributeError when read);
     tests/unit/test_parse_fast.py pins the output to the dataclass constructor's.
-
-    `ATHENA_FASTPATH_ORDER_DRAFT=off` (or `ATHENA_FASTPATHS=off`), read when athena.okx.parse is imported:
-    the parser fills the draft as before and builds the OrderUpdate with its constructor (constructed()).
     """
 
     __slots__ = OrderUpdate.__slots__  # type: ignore[attr-defined]

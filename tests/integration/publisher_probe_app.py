@@ -9,6 +9,7 @@ from typing import Any
 
 import redis
 from celery import Celery
+from kombu.transport import TRANSPORT_ALIASES
 
 from athena.fastpath import enabled
 from athena.fastpath.kombu_transport import install
@@ -25,3 +26,4 @@ _r = redis.Redis.from_url(URL)
 @app.task(name="tests.publisher_probe")
 def publisher_probe(order: dict[str, Any], n: int) -> None:
     _r.rpush("tp-ran", json.dumps([order, n]))
+    _r.set("tp-transport", TRANSPORT_ALIASES["redis"])  # which Redis transport this worker received it through
