@@ -43,7 +43,7 @@ FASTPATHS: dict[str, FastPath] = {p.name: p for p in (
              "kombu.transport.TRANSPORT_ALIASES: tests/integration/test_broker_transport.py"),
     FastPath("requests_session", "athena.fastpath.requests_session", "requests", ("2.34",),
              "what requests.Session.request merges before send() (headers, Content-Length, hooks): "
-             "tests/unit/test_fastpath_requests.py compares the bytes on the wire"),
+             "tests/okx/test_fastpath_requests.py compares the bytes on the wire"),
     FastPath("ws_frames", "athena.fastpath.ws_frames", "websocket-client", ("1.9",),
              "WebSocket._recv and frame_buffer.recv (private): tests/okx/test_ws_frames.py and "
              "tests/okx/test_fastpath_ws.py compare the frames with websocket-client's recv_data"),
