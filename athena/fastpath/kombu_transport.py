@@ -26,7 +26,7 @@ from kombu.transport import redis as kombu_redis
 PATH = "athena.fastpath.kombu_transport:Transport"
 
 
-class Channel(kombu_redis.Channel):  # type: ignore[misc]
+class Channel(kombu_redis.Channel):
     _sync_client: Any = None
 
     @contextmanager
@@ -45,11 +45,11 @@ class Channel(kombu_redis.Channel):  # type: ignore[misc]
             # visibility timeout (every task is idempotent).
             raise redis.exceptions.ConnectionError("broker connection already collected") from exc
         if cached is None or cached.connection_pool is not pool:  # first use, or a new pool after reconnect
-            cached = self._sync_client = self._create_client()
+            cached = self._sync_client = self._create_client()  # type: ignore[no-untyped-call]  # kombu: untyped
         yield cached
 
 
-class Transport(kombu_redis.Transport):  # type: ignore[misc]
+class Transport(kombu_redis.Transport):
     Channel = Channel
 
 

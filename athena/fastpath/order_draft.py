@@ -28,7 +28,7 @@ class OrderUpdateDraft:
     tests/unit/test_parse_fast.py pins the output to the dataclass constructor's.
     """
 
-    __slots__ = OrderUpdate.__slots__  # type: ignore[attr-defined]
+    __slots__ = OrderUpdate.__slots__
 
 
 def _check_draft_layout() -> None:
