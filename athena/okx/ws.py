@@ -336,6 +336,10 @@ class WsConnection:
                 ws.close(timeout=0.2)
             except Exception:
                 pass
+            try:  # close() does nothing once websocket-client's recv_data answered the server's close: the socket stays open
+                ws.shutdown()
+            except Exception:
+                pass
             try:
                 self.on_close()
             except Exception:
