@@ -22,9 +22,9 @@ from athena.config import get_settings, load_settings, set_settings
 from athena.domain import OrderRequest, OrderState, OrdType, Side
 from athena.domain.codec import to_json
 from athena.engine import Engine
+from athena.process.stream_service import StreamService
 from athena.sim.server import SimServer
 from athena.strategies.context import StrategyContext
-from athena.stream_service import StreamService
 from athena.wiring import account, stream_engine
 from tests.integration.test_tasks import TASK_TIMEOUT
 from tests.waiting import wait_for
