@@ -336,8 +336,10 @@ class WsConnection:
                 ws.close(timeout=0.2)
             except Exception:
                 pass
-            try:  # close() does nothing once websocket-client's recv_data answered the server's close: the socket stays open
-                ws.shutdown()
+            # close() does nothing once websocket-client's recv_data answered the server's close (the plain
+            # frames path): the socket would stay open until garbage collection.
+            try:
+                ws.shutdown()  # type: ignore[no-untyped-call]  # websocket-client: untyped
             except Exception:
                 pass
             try:
