@@ -9,12 +9,13 @@ NT_VENV := .venv-nautilus
 # e.g. make demo DEMO_ARGS="--duration 20" (default: the full 2-minute demo)
 DEMO_ARGS ?=
 
-.PHONY: demo test install lint bench clean nautilus-venv browser
+.PHONY: demo test install lint bench clean nautilus-venv browser constraints
 
-$(STAMP): pyproject.toml
+# constraints.txt: the runtime dependencies at the exact versions the tests ran against (make constraints).
+$(STAMP): pyproject.toml constraints.txt
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip wheel setuptools
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -41,6 +42,10 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy athena workers beat_schedule.py
 	$(BIN)/lint-imports
+
+# After upgrading a runtime dependency in the venv and a green `make test`: pin what is installed.
+constraints: $(STAMP)
+	$(BIN)/python tools/constraints.py > constraints.txt.new && mv constraints.txt.new constraints.txt
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.run_all

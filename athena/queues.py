@@ -7,7 +7,7 @@ its routing key. So deployments of several accounts share one broker without tak
 tasks (a worker consumes only its own account's queues), and a message published to some other
 exchange or routing key (say Celery's `default`) reaches no queue at all instead of whichever worker
 happens to listen. Celery publishes a task to a direct queue on the nameless exchange with the queue
-name as routing key, and workers/task_publisher.py writes the same.
+name as routing key, and athena/fastpath/kombu_envelope.py writes the same.
 
 Roles: the orders worker serves `orders` (placement, stops, cancels, flatten, halt: one writer per
 account) and `default` (periodic and control jobs); the stream worker's queue is `stream`; the

@@ -31,13 +31,15 @@ from celery.signals import setup_logging, task_postrun, task_prerun, worker_init
 
 from athena.broker import celery_conf
 from athena.config import ConfigError, Settings, get_settings
+from athena.fastpath import enabled
+from athena.fastpath.kombu_transport import install as install_broker_transport
 from athena.logs import set_log_context
 from athena.queues import AccountQueues
-from workers.broker_transport import install as install_broker_transport
 from workers.claim import EXIT_REFUSED, QueueClaim
 from workers.log_context import task_fields
 
-install_broker_transport()  # redis:// brokers: kombu's transport with one client per channel
+if enabled("kombu_transport"):
+    install_broker_transport()  # redis:// brokers: kombu's transport with one client per channel
 
 
 def configure(app: Celery, settings: Settings) -> Celery:

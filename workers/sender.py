@@ -13,8 +13,8 @@ from celery import Celery
 from athena import queues as q
 from athena.domain import OrderRequest
 from athena.domain.codec import to_json
+from athena.fastpath.kombu_envelope import TaskPublisher
 from athena.oms.stops import StopRequest
-from workers.task_publisher import TaskPublisher
 
 
 def _repr(*fields: object) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
@@ -103,34 +103,6 @@ class OrderUpdate:
     uTime: int = 0
     source: str = ""  # "rest_ack" | "rest_query" | "ws" | "sync" | "local"
     algoClOrdId: str = ""  # set on the order a triggered exchange stop created (its clOrdId is empty)
-
-
-class OrderUpdateDraft:
-    """OrderUpdate's mutable twin, for the per-row parser (orders-pending pages, WS order pushes).
-
-    A frozen dataclass's __init__ sets each field through object.__setattr__ (~25 calls, most of an
-    order row's parse time). The draft has the very same slots, so a parser assigns them as plain
-    attributes and then makes the object the OrderUpdate it is: `draft.__class__ = OrderUpdate`
-    (allowed between classes of one slot layout). The result is an ordinary frozen OrderUpdate, equal
-    and hashable as if built by OrderUpdate(...). OrderUpdate has no __post_init__, so nothing is
-    skipped. The caller must assign every field (an unset slot raises AttributeError when read);
-    tests/unit/test_parse_fast.py pins the output to the dataclass constructor's.
-    """
-
-    __slots__ = OrderUpdate.__slots__  # type: ignore[attr-defined]
-
-
-def _check_draft_layout() -> None:
-    names = tuple(f.name for f in fields(OrderUpdate))
-    draft = object.__new__(OrderUpdateDraft)
-    for name in names:
-        setattr(draft, name, None)
-    draft.__class__ = OrderUpdate  # type: ignore[assignment]  # TypeError here if the layouts drift apart
-    if OrderUpdateDraft.__slots__ != names:
-        raise TypeError("OrderUpdateDraft slots differ from OrderUpdate's fields")
-
-
-_check_draft_layout()
 
 
 @dataclass(slots=True)

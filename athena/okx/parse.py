@@ -34,7 +34,7 @@ from athena.domain import (
     Trade,
 )
 from athena.domain.money import ZERO, BadNumber
-from athena.domain.orders import OrderUpdateDraft
+from athena.fastpath.order_draft import RETYPE, OrderUpdateDraft, constructed
 from athena.okx.errors import ParseError
 from athena.okx.types import (
     AccountConfig,
@@ -193,6 +193,9 @@ _ORDER_KEYS: dict[str, None] = dict.fromkeys((
     "fee", "feeCcy", "side", "posSide", "sz", "px", "ordType", "reduceOnly", "pnl", "uTime"))
 
 
+_RETYPE = RETYPE  # athena/fastpath/order_draft.py: the draft becomes the OrderUpdate, or is copied into one
+
+
 def order_update(row: Any, source: str = "ws") -> OrderUpdate:
     """An order object (REST GET / orders-pending / WS orders push) -> OrderUpdate.
 
@@ -300,9 +303,11 @@ def order_update(row: Any, source: str = "ws") -> OrderUpdate:
         v = row["uTime"]
         o.uTime = 0 if v is None or v == "" else int(v)
         o.source = source
-        o.__class__ = OrderUpdate  # now a genuine frozen OrderUpdate
-        update: OrderUpdate = o
-        return update
+        if _RETYPE:
+            o.__class__ = OrderUpdate  # now a genuine frozen OrderUpdate
+            update: OrderUpdate = o
+            return update
+        return constructed(o)
     except KeyError as exc:
         if row.keys() >= _ORDER_KEYS.keys():
             raise ParseError(f"order {row.get('clOrdId')!r}: {exc!r}") from None

@@ -31,7 +31,6 @@ from urllib.parse import urlencode
 import orjson
 import requests
 from requests import exceptions as rex
-from requests.structures import CaseInsensitiveDict
 
 from athena.domain import (
     AlgoOrder,
@@ -48,6 +47,7 @@ from athena.domain import (
     Ticker,
 )
 from athena.domain.money import fmt
+from athena.fastpath.requests_session import new_session
 from athena.okx import parse
 from athena.okx.errors import (
     TIMESTAMP_EXPIRED,
@@ -83,32 +83,6 @@ if TYPE_CHECKING:
     from athena.config import Settings
 
 log = logging.getLogger(__name__)
-
-
-class _LeanSession(requests.Session):
-    """requests.Session whose request() skips the per-call merging of environment, cookies, auth,
-    params and hooks (a large share of the CPU a loopback order round trip costs) whenever the
-    session uses none of them, as this gateway's does: it builds the PreparedRequest directly and
-    hands it to send(), which still applies verify/cert/proxies/adapters and the same exceptions."""
-
-    def request(self, method: str, url: str, data: bytes | None = None,  # type: ignore[override]
-                headers: dict[str, str] | None = None, timeout: Any = None, **kwargs: Any) -> requests.Response:
-        if kwargs or self.cookies or self.auth or self.params or self.trust_env or any(self.hooks.values()):
-            return super().request(method, url, data=data, headers=headers, timeout=timeout, **kwargs)
-        prep = requests.PreparedRequest()
-        prep.method = method.upper()
-        prep.url = url
-        merged = CaseInsensitiveDict(self.headers)
-        if headers:
-            merged.update(headers)
-        if data is not None:
-            merged["Content-Length"] = str(len(data))
-        elif prep.method not in ("GET", "HEAD"):
-            merged["Content-Length"] = "0"
-        prep.headers = merged  # type: ignore[assignment]  # requests' stubs: str-only values
-        prep.body = data
-        prep.hooks = {"response": []}
-        return self.send(prep, timeout=timeout, allow_redirects=False)
 
 
 class OkxRestGateway:
@@ -151,7 +125,7 @@ class OkxRestGateway:
         self.auto_sync_clock = auto_sync_clock
         self.exp_time_ms = int(self.timeout[1] * 1000) if exp_time_ms is None else exp_time_ms  # 0: no expTime
         self._sync_tried = False
-        self.session = _LeanSession()
+        self.session = new_session()  # athena/fastpath/requests_session.py
         # requests re-reads the proxy / CA-bundle environment on every call (os.environ scanned
         # twice per request, on the order path): read it once here instead.
         self.session.proxies.update(requests.utils.get_environ_proxies(self.base_url))

@@ -32,6 +32,8 @@ import orjson
 import websocket
 from websocket import ABNF
 
+from athena.fastpath.ws_frames import FrameReader, Frames, frame_reader
+
 log = logging.getLogger(__name__)
 
 MAX_LOGGED_KINDS = 64  # log-once keys per connection (bounded: codes come from the peer)
@@ -45,104 +47,6 @@ _yield_gil = getattr(os, "sched_yield", None) or (lambda: time.sleep(0))
 
 def sub_key(arg: dict[str, Any]) -> SubKey:
     return tuple(sorted((str(k), str(v)) for k, v in arg.items()))
-
-
-class _BufferedRecv:
-    """websocket-client reads each frame with 2-3 exact-size recv calls (header, length, payload),
-    each a poll + syscall in timeout mode; this reads what the socket has (up to 64 KiB) and serves
-    those exact sizes from it. A timeout still surfaces only when nothing is buffered."""
-
-    __slots__ = ("buf", "pos", "raw")
-
-    def __init__(self, raw: Any) -> None:
-        self.raw = raw
-        self.buf = b""
-        self.pos = 0
-
-    def __call__(self, bufsize: int) -> bytes:
-        if self.pos >= len(self.buf):
-            self.buf = self.raw(65536)
-            self.pos = 0
-        chunk = self.buf[self.pos : self.pos + bufsize]
-        self.pos += len(chunk)
-        return chunk
-
-
-def _buffer_reads(ws: websocket.WebSocket) -> None:
-    fb = getattr(ws, "frame_buffer", None)
-    if fb is not None and callable(getattr(fb, "recv", None)):
-        fb.recv = _BufferedRecv(fb.recv)
-
-
-class FrameReader:
-    """Reads the server's frames off a connected websocket-client socket: 0.4 µs per frame where
-    websocket-client's recv_data takes 4 µs (a third of a ticker's whole ingest cost).
-
-    RFC 6455 as OKX uses it: text/binary frames, fragments joined, ping answered with pong, pong
-    skipped, close returned. A frame is consumed only once it is complete, so a read timeout in the
-    middle of one loses nothing (the next call carries on). No extensions are negotiated (the
-    client offers none), so RSV bits are ignored. `raw(n)` is websocket-client's own socket read
-    (timeouts, TLS, closed connections behave as before)."""
-
-    __slots__ = ("buf", "frag", "frag_op", "pos", "raw", "ws")
-
-    def __init__(self, ws: Any, raw: Any = None) -> None:
-        self.ws = ws
-        self.raw = raw or ws._recv
-        self.buf = b""
-        self.pos = 0
-        self.frag: list[bytes] | None = None
-        self.frag_op = 0
-
-    def _need(self, n: int) -> None:
-        while len(self.buf) - self.pos < n:
-            chunk = self.raw(65536)
-            if not chunk:
-                raise websocket.WebSocketConnectionClosedException("connection closed")
-            self.buf = self.buf[self.pos :] + chunk
-            self.pos = 0
-
-    def next(self) -> tuple[int, bytes]:
-        """(opcode, payload) of the next data message or close frame."""
-        while True:
-            self._need(2)
-            buf, pos = self.buf, self.pos
-            b0, b1 = buf[pos], buf[pos + 1]
-            size, head = b1 & 0x7F, 2
-            if size == 126:
-                self._need(4)
-                size, head = int.from_bytes(self.buf[self.pos + 2 : self.pos + 4], "big"), 4
-            elif size == 127:
-                self._need(10)
-                size, head = int.from_bytes(self.buf[self.pos + 2 : self.pos + 10], "big"), 10
-            masked = b1 & 0x80
-            if masked:  # servers must not mask; unmask anyway rather than hand over garbage
-                head += 4
-            self._need(head + size)
-            start = self.pos + head
-            data = self.buf[start : start + size]
-            if masked:
-                key = self.buf[start - 4 : start]
-                data = bytes(c ^ key[i & 3] for i, c in enumerate(data))
-            self.pos = start + size
-            op, fin = b0 & 0x0F, b0 & 0x80
-            if op == ABNF.OPCODE_TEXT or op == ABNF.OPCODE_BINARY:
-                if fin:
-                    return op, data
-                self.frag_op, self.frag = op, [data]
-            elif op == ABNF.OPCODE_CONT:
-                if self.frag is None:
-                    raise websocket.WebSocketProtocolException("continuation frame without a first fragment")
-                self.frag.append(data)
-                if fin:
-                    out, self.frag = b"".join(self.frag), None
-                    return self.frag_op, out
-            elif op == ABNF.OPCODE_PING:
-                self.ws.pong(data)
-            elif op == ABNF.OPCODE_CLOSE:
-                return op, data
-            elif op != ABNF.OPCODE_PONG:
-                raise websocket.WebSocketProtocolException(f"unknown opcode {op}")
 
 
 class WsStats:
@@ -409,7 +313,7 @@ class WsConnection:
             self.stats.connect_failures += 1
             log.info("%s: connect to %s failed: %s", self.name, self.url, type(exc).__name__)
             return False
-        _buffer_reads(ws)
+        frames = frame_reader(ws)  # athena/fastpath/ws_frames.py: ours, or websocket-client's recv_data
         with self._lock:
             self._ws = ws
             self._sent.clear()
@@ -421,7 +325,7 @@ class WsConnection:
         self.connected.set()
         try:
             ws.settimeout(self._poll_s)
-            self._pump(ws)
+            self._pump(ws, frames)
         finally:
             self.connected.clear()
             with self._lock:
@@ -432,13 +336,19 @@ class WsConnection:
                 ws.close(timeout=0.2)
             except Exception:
                 pass
+            # close() does nothing once websocket-client's recv_data answered the server's close (the plain
+            # frames path): the socket would stay open until garbage collection.
+            try:
+                ws.shutdown()  # type: ignore[no-untyped-call]  # websocket-client: untyped
+            except Exception:
+                pass
             try:
                 self.on_close()
             except Exception:
                 log.exception("%s: on_close failed", self.name)
         return self._healthy
 
-    def _pump(self, ws: websocket.WebSocket) -> None:
+    def _pump(self, ws: websocket.WebSocket, frames: Frames | None = None) -> None:
         now = time.monotonic
         opened = last_rx = last_ping = last_data = now()
         data_watchdog = self.data_watchdog
@@ -451,7 +361,7 @@ class WsConnection:
         # is parsed (measured: a fill's OrderUpdate waited ~0.2-0.3 ms for the position and account
         # frames behind it; ticks of 10 instruments ~0.8 ms p50) or the 5 ms switch interval.
         yield_gil = _yield_gil if self.yield_gil else None
-        reader = FrameReader(ws)
+        reader = frames or FrameReader(ws)
         while not stop.is_set() and not self._halted:
             try:
                 opcode, data = reader.next()

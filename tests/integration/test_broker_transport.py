@@ -1,14 +1,14 @@
-"""workers.broker_transport: kombu's Redis transport reusing one client per channel."""
+"""athena.fastpath.kombu_transport: kombu's Redis transport reusing one client per channel."""
 
 from __future__ import annotations
 
 from kombu import Connection
 
-from workers.broker_transport import Transport
+from athena.fastpath.kombu_transport import Transport
 
 
 def test_one_client_per_channel_and_messages_still_flow(redis_url: str) -> None:
-    with Connection(redis_url, transport="workers.broker_transport:Transport") as conn:
+    with Connection(redis_url, transport="athena.fastpath.kombu_transport:Transport") as conn:
         assert isinstance(conn.transport, Transport)
         channel = conn.default_channel
         with channel.conn_or_acquire() as a, channel.conn_or_acquire() as b:
@@ -41,7 +41,7 @@ def test_closing_after_the_broker_connection_was_collected_is_a_connection_error
 
     r = redis.Redis.from_url(redis_url)
     r.delete("tb-restore", "unacked", "unacked_index")
-    conn = Connection(redis_url, transport="workers.broker_transport:Transport")
+    conn = Connection(redis_url, transport="athena.fastpath.kombu_transport:Transport")
     channel = conn.default_channel
     queue = conn.SimpleQueue("tb-restore", channel=channel)
     for i in range(2):

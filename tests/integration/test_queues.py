@@ -21,10 +21,10 @@ from celery.exceptions import TimeoutError as ResultTimeout
 
 from athena import procs
 from athena.config import load_settings
+from athena.fastpath.kombu_envelope import TaskPublisher
 from athena.queues import AccountQueues, account_of, queue_name
 from athena.state.workers import FRESH_MS, QueueConflict, WorkerRegistry, identity_of
 from workers.app import configure
-from workers.task_publisher import TaskPublisher
 
 ROOT = Path(__file__).resolve().parents[2]
 

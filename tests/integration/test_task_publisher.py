@@ -1,4 +1,4 @@
-"""workers.task_publisher: the order path's task publish (one LPUSH of Celery's own message) is what
+"""athena.fastpath.kombu_envelope: the order path's task publish (one LPUSH of Celery's own message) is what
 kombu would have written, a real worker runs it, and any error falls back to send_task."""
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ import redis
 from celery import Celery
 
 from athena import procs
-from workers.task_publisher import TaskPublisher
+from athena.fastpath import kombu_transport
+from athena.fastpath.kombu_envelope import TaskPublisher
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -56,15 +57,15 @@ def test_the_envelope_is_the_one_kombu_writes(celery_app: Celery, redis_url: str
     pub.close()
 
 
-def test_a_real_worker_runs_what_it_publishes(redis_url: str, tmp_path: Path) -> None:
-    """A worker process of its own (two in-process workers share celery.worker.state)."""
-    probe = Celery("publisher-probe", broker=redis_url)
+def run_probe_worker(redis_url: str, tmp_path: Path, pub: TaskPublisher, env: dict[str, str]) -> str:
+    """Sends four probe tasks through `pub` (three queued before a worker process of its own starts, one
+    after), waits for that worker to run them and returns the Redis transport it received them through.
+    A process of its own: two in-process workers share celery.worker.state."""
     r = redis.Redis.from_url(redis_url)
-    r.delete("tp-ran", "tp-probe")
-    pub = TaskPublisher(probe)
+    r.delete("tp-ran", "tp-probe", "tp-transport")
     for n in range(3):  # queued before the worker starts: it finds them waiting, as after a restart
         pub.send("tests.publisher_probe", [{"clOrdId": f"p{n}", "px": "100.5"}, n], "tp-probe", f"p{n}")
-    env = {**os.environ, "TP_REDIS_URL": redis_url, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, **env, "TP_REDIS_URL": redis_url, "PYTHONPATH": str(ROOT)}
     log = (tmp_path / "worker.log").open("w")
     worker = procs.popen(
         [sys.executable, "-m", "celery", "-A", "tests.integration.publisher_probe_app", "worker", "-Q", "tp-probe",
@@ -83,8 +84,30 @@ def test_a_real_worker_runs_what_it_publishes(redis_url: str, tmp_path: Path) ->
     ran = [json.loads(x) for x in r.lrange("tp-ran", 0, -1)]
     assert sorted(ran, key=lambda x: x[1]) == [[{"clOrdId": f"p{n}", "px": "100.5"}, n] for n in range(4)], (
         (tmp_path / "worker.log").read_text()[-3000:])
-    assert pub.fast == 4
     assert r.llen("tp-probe") == 0  # all consumed
+    return (r.get("tp-transport") or b"").decode()
+
+
+def test_a_real_worker_runs_what_it_publishes(redis_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ATHENA_FASTPATHS", raising=False)
+    pub = TaskPublisher(Celery("publisher-probe", broker=redis_url))
+    transport = run_probe_worker(redis_url, tmp_path, pub, {"ATHENA_FASTPATHS": "on"})
+    assert pub.fast == 4
+    assert transport == kombu_transport.PATH
+    pub.close()
+
+
+def test_with_the_fast_paths_off_a_real_worker_runs_what_send_task_sends(
+        redis_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """ATHENA_FASTPATHS=off: kombu builds and publishes every message, and the worker consumes through
+    kombu's own Redis transport."""
+    monkeypatch.setenv("ATHENA_FASTPATHS", "off")
+    probe = Celery("publisher-probe", broker=redis_url)
+    pub = TaskPublisher(probe)
+    assert pub.message("tests.publisher_probe", [{}, 0], "tp-probe", "x", redis.Redis.from_url(redis_url)) is None
+    transport = run_probe_worker(redis_url, tmp_path, pub, {"ATHENA_FASTPATHS": "off"})
+    assert (pub.fast, pub.fallbacks) == (0, 0)  # send_task by choice, not after an error
+    assert transport == "kombu.transport.redis:Transport"
     pub.close()
 
 

@@ -8,7 +8,7 @@ from collections import deque
 import pytest
 import websocket
 
-from athena.okx.ws import FrameReader
+from athena.fastpath.ws_frames import FrameReader
 
 
 def frame(payload: bytes, op: int = 1, fin: bool = True, mask: bytes | None = None) -> bytes:

@@ -15,7 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from athena.domain import OrderState, OrderUpdate, OrdType, PosSide, Side
-from athena.domain.orders import OrderUpdateDraft
+from athena.fastpath.order_draft import OrderUpdateDraft
 from athena.okx import parse
 from athena.okx.errors import ParseError
 from athena.sim.models import SimOrder
@@ -208,7 +208,9 @@ def emptied(row: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
-def test_draft_becomes_a_plain_frozen_order_update() -> None:
+@pytest.mark.parametrize("retype", [True, False])
+def test_draft_becomes_a_plain_frozen_order_update(retype: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(parse, "_RETYPE", retype)
     u = parse.order_update(S.ORDER)
     assert type(u) is OrderUpdate and not isinstance(u, OrderUpdateDraft)
     with pytest.raises(AttributeError):  # dataclasses.FrozenInstanceError
@@ -216,8 +218,10 @@ def test_draft_becomes_a_plain_frozen_order_update() -> None:
     assert OrderUpdateDraft.__slots__ == tuple(f.name for f in fields(OrderUpdate))
 
 
+@pytest.mark.parametrize("retype", [True, False], ids=["fast path", "constructor (ATHENA_FASTPATH_ORDER_DRAFT=off)"])
 @pytest.mark.parametrize("which", ["real", "sim"])
-def test_same_as_reference(which: str) -> None:
+def test_same_as_reference(which: str, retype: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(parse, "_RETYPE", retype)
     rows = real_rows() if which == "real" else sim_rows()
     parsed = 0
     for row in rows:

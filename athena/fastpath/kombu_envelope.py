@@ -10,7 +10,8 @@ cannot tell the two apart; tests/integration/test_task_publisher.py runs it agai
 and compares the envelope with kombu's.
 
 Used only where it is known to be exact: a redis:// broker, no global key prefix, no priorities,
-no countdown. Any error falls back to `send_task` (kombu's retrying path): if the LPUSH did land
+no countdown, and the switch on (`ATHENA_FASTPATH_KOMBU_ENVELOPE=off` or `ATHENA_FASTPATHS=off`: every
+send goes through `send_task`, and OrderStore.create writes the order and queues its task apart). Any error falls back to `send_task` (kombu's retrying path): if the LPUSH did land
 before the error the task arrives twice, which every task here tolerates (the order's clOrdId makes
 the second placement find the first).
 """
@@ -25,6 +26,8 @@ import uuid
 from typing import Any
 
 from celery import Celery
+
+from athena.fastpath import enabled
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +46,7 @@ def _where(client: Any) -> tuple[Any, ...] | None:
 class TaskPublisher:
     def __init__(self, app: Celery) -> None:
         self.app = app
+        self.enabled = enabled("kombu_envelope")
         self._lock = threading.Lock()
         self._url: str | None = None
         self._client: Any = None
@@ -50,7 +54,9 @@ class TaskPublisher:
         self.fallbacks = 0  # sends that went through send_task after an error
 
     def _redis(self) -> Any:
-        """The client for the app's current broker, or None when this path would not be exact."""
+        """The client for the app's current broker, or None when this path is off or would not be exact."""
+        if not self.enabled:
+            return None
         conf = self.app.conf
         url = conf.broker_url
         if url == self._url:

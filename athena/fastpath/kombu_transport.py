@@ -6,7 +6,8 @@ from the strategy's decision to the order on the wire (one publish in the stream
 write before the orders worker runs the task). The client shares the channel's connection pool
 either way and is thread-safe, so reusing it changes nothing else.
 
-install() (called by workers/app.py) points kombu's `redis`/`rediss` transport aliases at it: the
+install() (called by workers/app.py unless `ATHENA_FASTPATH_KOMBU_TRANSPORT=off` or `ATHENA_FASTPATHS=off`,
+which leave kombu's own Redis transport in place) points kombu's `redis`/`rediss` transport aliases at it: the
 URL, its scheme and what Flower and the logs show stay redis:// (naming the class in
 `broker_transport` would make kombu print the class path as the URL scheme, and Flower's broker page,
 which picks its client by that scheme, answer 404).
@@ -22,10 +23,10 @@ import redis
 from kombu.transport import TRANSPORT_ALIASES
 from kombu.transport import redis as kombu_redis
 
-PATH = "workers.broker_transport:Transport"
+PATH = "athena.fastpath.kombu_transport:Transport"
 
 
-class Channel(kombu_redis.Channel):  # type: ignore[misc]
+class Channel(kombu_redis.Channel):
     _sync_client: Any = None
 
     @contextmanager
@@ -44,11 +45,11 @@ class Channel(kombu_redis.Channel):  # type: ignore[misc]
             # visibility timeout (every task is idempotent).
             raise redis.exceptions.ConnectionError("broker connection already collected") from exc
         if cached is None or cached.connection_pool is not pool:  # first use, or a new pool after reconnect
-            cached = self._sync_client = self._create_client()
+            cached = self._sync_client = self._create_client()  # type: ignore[no-untyped-call]  # kombu: untyped
         yield cached
 
 
-class Transport(kombu_redis.Transport):  # type: ignore[misc]
+class Transport(kombu_redis.Transport):
     Channel = Channel
 
 
