@@ -1,16 +1,33 @@
+"""Helpers the gateway tests share (not a test module): the simulator's admin API, its credentials, WS timings."""
+
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
+from typing import Any
 
+import orjson
+import requests
+
+SIM_CREDS = ("sim-api-key", "sim-secret-key", "sim-passphrase")
 FAST_WS = {"ping_interval_s": 0.2, "stall_timeout_s": 0.8, "backoff_initial_s": 0.05, "backoff_max_s": 0.4}
 
 
-def wait_until(cond: Callable[[], object], timeout: float = 30.0, step: float = 0.01) -> bool:
-    """Poll cond until true or timeout; returns the final truth value (bounded wait)."""
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if cond():
-            return True
-        time.sleep(step)
-    return bool(cond())
+class Sim:
+    """The running SimServer plus its admin API (/sim/...)."""
+
+    def __init__(self, server: Any) -> None:
+        self.server = server
+        self.url = server.url
+        self.http = requests.Session()
+
+    def ws_url(self, kind: str = "public") -> str:
+        return str(self.server.ws_url(kind))
+
+    def admin(self, path: str, body: Any = None) -> Any:
+        r = self.http.request("POST" if body is not None else "GET", f"{self.url}/sim/{path}",
+                              data=orjson.dumps(body) if body is not None else None, timeout=10)
+        out = r.json()
+        assert out["code"] == "0", out
+        return out["data"][0]
+
+    def faults(self, **spec: Any) -> Any:
+        return self.admin("faults", spec)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -22,8 +21,8 @@ from athena.okx.errors import (
     OkxTransient,
 )
 from athena.okx.rest import OkxRestGateway
-from tests.okx.conftest import SIM_CREDS, Sim
-from tests.okx.helpers import wait_until
+from tests.okx.helpers import SIM_CREDS, Sim
+from tests.waiting import wait_until
 
 INST = "BTC-USDT-SWAP"
 _ids = itertools.count(1)
@@ -31,13 +30,6 @@ _ids = itertools.count(1)
 
 def cid(prefix: str = "f") -> str:
     return f"{prefix}{int(time.time() * 1000) % 10**9}n{next(_ids)}"
-
-
-@pytest.fixture()
-def rest(clean_sim: Sim) -> Iterator[OkxRestGateway]:
-    gw = OkxRestGateway(base_url=clean_sim.url, credentials=SIM_CREDS, timeout_s=3.0, rate_limit_backoff_s=0.1)
-    yield gw
-    gw.close()
 
 
 def limit_req(gw: OkxRestGateway, prefix: str, inst: str = INST, sz: str = "0.01") -> OrderRequest:
