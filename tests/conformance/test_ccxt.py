@@ -12,7 +12,7 @@ import requests
 
 from athena.sim.client import SimClient
 from athena.sim.server import SimServer
-from tests.conformance.conftest import BTC, KEY, PASS, SECRET
+from tests.sim.helpers import BTC, KEY, PASS, SECRET
 
 SYM = "BTC/USDT:USDT"
 

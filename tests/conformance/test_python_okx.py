@@ -15,7 +15,7 @@ import pytest
 
 from athena.sim.client import SimClient
 from athena.sim.server import SimServer
-from tests.conformance.conftest import BTC, KEY, PASS, SECRET
+from tests.sim.helpers import BTC, KEY, PASS, SECRET
 
 # python-okx 0.4.4 posts with httpx's deprecated data=<str>; not ours to fix.
 pytestmark = pytest.mark.filterwarnings("ignore:Use 'content=<...>':DeprecationWarning")

@@ -10,7 +10,7 @@ import requests
 
 from athena.sim.client import SimClient
 from athena.sim.server import SimServer
-from tests.sim.conftest import BTC, Ws, order
+from tests.sim.helpers import BTC, Ws, order
 
 
 def _ms(offset_s: float) -> str:

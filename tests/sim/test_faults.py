@@ -12,7 +12,7 @@ import websocket
 
 from athena.sim.client import SimClient
 from athena.sim.server import SimServer
-from tests.sim.conftest import BTC, Ws, channel, order
+from tests.sim.helpers import BTC, Ws, channel, order
 from tests.waiting import wait_for
 
 
@@ -61,7 +61,7 @@ def test_push_before_rest_ack(sim: SimServer, client: SimClient) -> None:
     import json
 
     ws = websocket.create_connection(sim.ws_url("private"), timeout=5)
-    from tests.sim.conftest import ws_login_frame
+    from tests.sim.helpers import ws_login_frame
 
     ws.send(ws_login_frame())
     ws.recv()

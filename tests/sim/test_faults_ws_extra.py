@@ -12,7 +12,7 @@ import websocket
 from athena.procs import wait_until
 from athena.sim.client import SimClient
 from athena.sim.server import SimServer
-from tests.sim.conftest import BTC, Ws, channel
+from tests.sim.helpers import BTC, Ws, channel
 
 
 def test_books_gap_loses_one_update(sim: SimServer, client: SimClient, ws_factory: Callable[[str], Ws]) -> None:

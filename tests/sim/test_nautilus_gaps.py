@@ -12,7 +12,7 @@ import pytest
 
 from athena.sim.client import SimClient
 from athena.sim.server import SimServer
-from tests.sim.conftest import BTC, Ws, channel, order
+from tests.sim.helpers import BTC, Ws, channel, order
 
 
 def _acked(w: Ws, arg: dict[str, Any]) -> dict[str, Any]:

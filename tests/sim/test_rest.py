@@ -6,7 +6,7 @@ import requests
 
 from athena.sim.client import SimClient, iso_now, sign
 from athena.sim.server import SimServer
-from tests.sim.conftest import BTC, order
+from tests.sim.helpers import BTC, order
 
 
 def test_public_endpoints(client: SimClient) -> None:

@@ -12,7 +12,7 @@ import pytest
 from athena.sim.client import SimClient
 from athena.sim.exchange import Exchange
 from athena.sim.server import SimServer
-from tests.sim.conftest import BTC, Ws, order
+from tests.sim.helpers import BTC, Ws, order
 from tests.waiting import wait_for
 
 

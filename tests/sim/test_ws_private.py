@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from athena.sim.client import SimClient
 from athena.sim.server import SimServer
-from tests.sim.conftest import BTC, Ws, channel, order
+from tests.sim.helpers import BTC, Ws, channel, order
 
 
 def test_login_string_and_number_timestamp(sim: SimServer, ws_factory: Callable[[str], Ws]) -> None:
