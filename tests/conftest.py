@@ -135,17 +135,14 @@ _accounts = itertools.count(1)
 
 @pytest.fixture()
 def sim_settings(redis_url: str, tmp_path: Path) -> Callable[..., Settings]:
-    """Settings for a fresh account (`<prefix><n>`) against a simulator, loaded the way a process loads
-    them; ws=True points the three WebSocket URLs at it too; more environment as keyword arguments."""
+    """Settings for a fresh account (`<prefix><n>`) against a simulator's REST API, loaded the way a
+    process loads them; more environment (the WebSocket URLs, ATHENA__... overrides) as keyword arguments."""
     from athena.config import load_settings
 
-    def make(sim: SimServer, prefix: str, ws: bool = False, **env: str) -> Settings:
+    def make(sim: SimServer, prefix: str, **env: str) -> Settings:
         account = f"{prefix}{next(_accounts)}"
         base = {"ATHENA_ENV": "test", "REDIS_URL": redis_url, "ATHENA_DB_URL": f"sqlite:///{tmp_path / f'{account}.db'}",
                 "ATHENA_ACCOUNT": account, "OKX_REST_URL": sim.url}
-        if ws:
-            base |= {"OKX_WS_PUBLIC_URL": sim.ws_url("public"), "OKX_WS_PRIVATE_URL": sim.ws_url("private"),
-                     "OKX_WS_BUSINESS_URL": sim.ws_url("business")}
         return load_settings(env="test", environ={**base, **env}, dotenv=False)
 
     return make

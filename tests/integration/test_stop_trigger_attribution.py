@@ -15,7 +15,7 @@ from athena.okx.parse import order_update
 from athena.oms.stops import record_stop_owner, stop_id_for
 from athena.sim.client import SimClient
 from athena.sim.server import SimServer
-from tests.integration.test_oms_harness import INST, entry, make_oms, upd
+from tests.integration.oms_harness import INST, entry, make_oms, upd
 
 
 def _triggered_row(algo_cl: str, sz: str, px: str) -> dict[str, Any]:
