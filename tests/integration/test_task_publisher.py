@@ -8,7 +8,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ import redis
 from celery import Celery
 
 from athena import procs
+from tests.waiting import wait_until
 from workers.task_publisher import TaskPublisher
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -73,9 +73,7 @@ def test_a_real_worker_runs_what_it_publishes(redis_url: str, tmp_path: Path) ->
     )  # fmt: skip
     try:
         pub.send("tests.publisher_probe", [{"clOrdId": "p3", "px": "100.5"}, 3], "tp-probe", "p3")
-        deadline = time.monotonic() + 60
-        while r.llen("tp-ran") < 4 and time.monotonic() < deadline and worker.poll() is None:
-            time.sleep(0.05)
+        wait_until(lambda: r.llen("tp-ran") >= 4 or worker.poll() is not None, 60, interval=0.05)
     finally:
         worker.terminate()
         worker.wait(20)

@@ -11,6 +11,7 @@ import requests
 from athena.sim.client import SimClient
 from athena.sim.server import SimServer
 from tests.sim.helpers import BTC, Ws, order
+from tests.waiting import wait_until
 
 
 def _ms(offset_s: float) -> str:
@@ -57,9 +58,7 @@ def test_request_held_past_its_deadline_is_not_executed(sim: SimServer, client: 
                        extra_headers={"expTime": _ms(0.3)})
     with pytest.raises(requests.exceptions.Timeout):  # same hold, no deadline: executes later
         client.request("POST", "/api/v5/trade/order", order(clOrdId="heldNoExp"), timeout=0.2)
-    end = time.monotonic() + 30
-    while _order_state(client, "heldNoExp") is None and time.monotonic() < end:
-        time.sleep(0.05)
+    wait_until(lambda: _order_state(client, "heldNoExp") is not None, 30, interval=0.05)
     assert _order_state(client, "heldNoExp") == "filled"
     assert _order_state(client, "held") is None  # its hold ended after the deadline, so it was dropped
 

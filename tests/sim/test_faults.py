@@ -13,7 +13,7 @@ import websocket
 from athena.sim.client import SimClient
 from athena.sim.server import SimServer
 from tests.sim.helpers import BTC, Ws, channel, order
-from tests.waiting import wait_for
+from tests.waiting import wait_for, wait_until
 
 
 def _orders_ws(sim: SimServer, ws_factory: Callable[[str], Ws]) -> Ws:
@@ -206,9 +206,7 @@ def test_reject_orders_applies_to_ws_order_ops(sim: SimServer, client: SimClient
 def test_admin_market_switch_and_rate_limit_toggle(sim: SimServer, client: SimClient) -> None:
     assert client.admin("market", {"running": True, "tick_interval_ms": 20}) == {"running": True, "tick_interval_ms": 20}
     start = client.admin("state")["markets"][BTC]["seqId"]
-    end = time.monotonic() + 30
-    while client.admin("state")["markets"][BTC]["seqId"] == start and time.monotonic() < end:
-        time.sleep(0.02)
+    wait_until(lambda: client.admin("state")["markets"][BTC]["seqId"] != start, 30, interval=0.02)
     assert client.admin("state")["markets"][BTC]["seqId"] != start  # the synthetic feed steps on its own
     assert client.admin("market", {"running": False})["running"] is False
     codes = [client.request("GET", "/api/v5/account/config").status_code for _ in range(6)]
