@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 from decimal import Decimal
-from typing import Any
 
 import pytest
 
@@ -17,13 +16,9 @@ from athena.oms.stops import StopRequest
 from athena.ops import placement
 from athena.ops import stops as stop_ops
 from athena.sim.server import SimServer
+from tests.senders import NoSender
 
 BTC = "BTC-USDT-SWAP"
-class NoSender:
-    def __getattr__(self, name: str) -> Any:
-        raise AssertionError(f"unexpected send: {name}")
-
-
 @pytest.fixture()
 def engine(sim: SimServer, sim_engine: Callable[..., Engine]) -> Engine:
     sim.call(sim.market.step)
