@@ -2,7 +2,7 @@
 real Celery worker, the simulator on loopback, Settings and an Engine for an account against it (built
 through athena/wiring.py, as a worker builds its own). Waiting: tests/waiting.py. A folder's own fixtures
 live in its conftest.py, helpers its tests share in a helper module beside them (never in a test module:
-tests/unit/test_test_layout.py).
+tests/unit/test_suite_layout.py).
 
 pytest-celery 1.x is installed (as the design asks) but its plugin needs a Docker engine, which
 this machine lacks, and it shadows celery.contrib.pytest's Docker-free worker fixture

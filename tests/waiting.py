@@ -1,6 +1,6 @@
 """Waiting in tests without racing the wall clock: poll until a condition holds, with a generous deadline.
 
-The one waiting module of the suite (tests/unit/test_test_layout.py keeps it that way). wait_for hands back
+The one waiting module of the suite (tests/unit/test_suite_layout.py keeps it that way). wait_for hands back
 what the condition returned (the order found, the lock token) and fails with what it was waiting for;
 wait_until answers True/False (athena.procs.wait_until, with the tests' defaults) for a test that asserts
 on the answer itself (`assert not wait_until(...)`). Neither ever asserts that time passed.
