@@ -34,14 +34,16 @@ browser:
 test: $(STAMP) nautilus-venv browser
 	$(BIN)/ruff check .
 	$(BIN)/mypy athena workers beat_schedule.py
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q tests
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy athena workers beat_schedule.py
+	$(BIN)/lint-imports
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.run_all
 
 clean:
-	rm -rf $(VENV) $(NT_VENV) var .pytest_cache .ruff_cache .mypy_cache
+	rm -rf $(VENV) $(NT_VENV) var .pytest_cache .ruff_cache .mypy_cache .import_linter_cache .grimp_cache

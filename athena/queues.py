@@ -10,7 +10,9 @@ happens to listen. Celery publishes a task to a direct queue on the nameless exc
 name as routing key, and workers/task_publisher.py writes the same.
 
 Roles: the orders worker serves `orders` (placement, stops, cancels, flatten, halt: one writer per
-account) and `default` (periodic and control jobs); the stream worker's queue is `stream`.
+account) and `default` (periodic and control jobs); the stream worker's queue is `stream`; the
+research worker's is `research` (`athena optimize`'s backtest trials: CPU only, never the exchange,
+so any number of research workers on any number of machines may consume it).
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from typing import Any
 ORDERS = "orders"
 STREAM = "stream"
 DEFAULT = "default"
-ROLES = (ORDERS, STREAM, DEFAULT)
+RESEARCH = "research"
+ROLES = (ORDERS, STREAM, DEFAULT, RESEARCH)
 
 # -- task names ------------------------------------------------------------------------------------
 PING = "athena.ping"
@@ -44,6 +47,7 @@ WATCH_VENUE = "athena.watch_venue"
 BOOK_FUNDING = "athena.book_funding"
 PRUNE_INDEXES = "athena.prune_indexes"
 DAILY_SUMMARY = "athena.daily_summary"
+RUN_TRIAL = "athena.run_trial"
 
 # task -> the role of the queue it goes to. Everything that writes to the exchange for an account
 # (orders, stops, cancels, the dead-man's switch, halting's cancels) goes through the orders queue,
@@ -69,12 +73,15 @@ ROUTES: dict[str, str] = {
     BOOK_FUNDING: DEFAULT,
     PRUNE_INDEXES: DEFAULT,
     DAILY_SUMMARY: DEFAULT,
+    RUN_TRIAL: RESEARCH,
 }
 
 # The roles each worker serves (its -Q), and how docker-compose / the launcher / the README start it.
-WORKER_ROLES: dict[str, tuple[str, ...]] = {"orders": (ORDERS, DEFAULT), "stream": (STREAM,)}
-WORKER_APPS = {"orders": "workers.app", "stream": "workers.stream"}
-WORKER_POOLS = {"orders": ("threads", 4), "stream": ("solo", 1)}
+# The research worker runs prefork at Celery's default concurrency (one child per CPU): a trial is a
+# pure-Python backtest, CPU-bound, so threads would share one GIL.
+WORKER_ROLES: dict[str, tuple[str, ...]] = {"orders": (ORDERS, DEFAULT), "stream": (STREAM,), "research": (RESEARCH,)}
+WORKER_APPS = {"orders": "workers.app", "stream": "workers.stream", "research": "workers.research"}
+WORKER_POOLS = {"orders": ("threads", 4), "stream": ("solo", 1), "research": ("prefork", 0)}
 
 
 def queue_name(role: str, account: str) -> str:
@@ -113,6 +120,10 @@ class AccountQueues:
         return queue_name(DEFAULT, self.account)
 
     @property
+    def research(self) -> str:
+        return queue_name(RESEARCH, self.account)
+
+    @property
     def all(self) -> tuple[str, ...]:
         return tuple(queue_name(r, self.account) for r in ROLES)
 
@@ -121,7 +132,7 @@ class AccountQueues:
         return queue_name(ROUTES.get(task, DEFAULT), self.account)
 
     def for_worker(self, worker: str) -> tuple[str, ...]:
-        """The queues a worker ("orders" or "stream") consumes: its -Q."""
+        """The queues a worker ("orders", "stream" or "research") consumes: its -Q."""
         return tuple(queue_name(r, self.account) for r in WORKER_ROLES[worker])
 
     def routes(self) -> dict[str, dict[str, str]]:
@@ -141,10 +152,12 @@ class AccountQueues:
 
     def worker_command(self, worker: str, app_args: tuple[str, ...] = ("celery",), pool: str = "",
                        concurrency: int = 0) -> list[str]:
-        """The command line that starts `worker` ("orders" or "stream") for this account."""
+        """The command line that starts `worker` ("orders", "stream" or "research") for this account."""
         default_pool, default_concurrency = WORKER_POOLS[worker]
         args = [*app_args, "-A", WORKER_APPS[worker], "worker", "-Q", ",".join(self.for_worker(worker)),
                 "-P", pool or default_pool]
         if worker == "orders":
             args += ["-c", str(concurrency or default_concurrency), "--prefetch-multiplier", "1"]
+        elif concurrency:
+            args += ["-c", str(concurrency)]
         return [*args, "-n", self.node_name(worker)]

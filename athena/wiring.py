@@ -5,7 +5,7 @@
 - orders worker (workers.tasks): orders_engine(account(...), CelerySender). What its OMS emits (acks, fills
   found by a query or a sync, stop failures) is forwarded to the Redis event stream, so the stream
   worker's strategies hear about it.
-- stream worker (workers.stream -> athena.stream_service): the pre-flight (athena.ops.preflight) on
+- stream worker (workers.stream -> athena.process.stream_service): the pre-flight (athena.ops.preflight) on
   account(...) and okx_rest(), then stream_engine(that account, sender, that client), then
   stream_strategies(). It reads the event stream and republishes it on its own bus, and never writes to
   it, so every event reaches its strategies exactly once.
@@ -69,7 +69,7 @@ from athena.strategies.runner import StrategyRunner
 log = logging.getLogger(__name__)
 
 # Events the orders worker forwards to the stream worker, and how they are named on the event stream
-# (athena.stream_service.REMOTE reads them back).
+# (athena.process.stream_service.REMOTE reads them back).
 FORWARDED = {
     EventType.ORDER_UPDATE: "order",
     EventType.ORDER_FILLED: "fill",

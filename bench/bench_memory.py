@@ -1,6 +1,6 @@
 """Issue 9 item 5: memory of the whole stack, and its drift over a run.
 
-athena.launch.Stack starts the real processes (Redis, sim, stream worker, orders worker -c 2,
+athena.process.launch.Stack starts the real processes (Redis, sim, stream worker, orders worker -c 2,
 beat) with the default strategies (ScalperV1 on BTC and ETH) trading against the sim's synthetic
 market (a step every 100 ms). Every `--every` seconds this samples the RSS of each role, a
 Celery worker's pool children included (psutil, process tree), and its PSS (shared pages split
@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     h = print_header("memory (RSS of the stack, drift over the run)")
     duration = 5.0 if args.quick else args.duration
 
-    from athena.launch import Stack, StackConfig
+    from athena.process.launch import Stack, StackConfig
 
     samples: list[dict[str, float]] = []
     var = Path(tempfile.mkdtemp(prefix="athena-bench-mem-"))

@@ -180,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
         rates = rates[1:2] or rates[:1]
 
     from athena.config import RiskProfileSettings, StrategySettings
-    from athena.stream_service import StreamService
+    from athena.process.stream_service import StreamService
     from athena.wiring import account, stream_engine
     from workers.app import app, configure
     from workers.sender import CelerySender

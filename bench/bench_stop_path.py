@@ -1,6 +1,6 @@
 """Issue 9 item 3: fill push -> stop-loss order on the wire.
 
-The real stream service (athena.stream_service.StreamService: private WebSocket -> inbox -> the one
+The real stream service (athena.process.stream_service.StreamService: private WebSocket -> inbox -> the one
 dispatcher thread -> OrderManager.on_update -> ensure_stop -> the stream worker's sender), as the
 stream worker builds it: `--via direct` (the default, workers.stream.build_service) places the stop
 from the stream worker's stop thread (athena.ops.direct_stops), `--via celery` sends the Celery task
@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     from athena.config import RiskProfileSettings, StrategySettings
     from athena.domain import Side
     from athena.oms.stops import stop_id_for
-    from athena.stream_service import StreamService
+    from athena.process.stream_service import StreamService
     from athena.wiring import account, stream_engine
     from workers.app import app, configure
     from workers.sender import CelerySender

@@ -53,7 +53,7 @@ class NullSender:
 
 def run(n_inst: int, steps: int, pace_ms: float, burst: int) -> dict[str, Any]:
     from athena.config import StrategySettings
-    from athena.stream_service import StreamService
+    from athena.process.stream_service import StreamService
     from athena.wiring import account, stream_engine
 
     with Stack(n_instruments=n_inst, sim_process=True, account=f"tick{n_inst}") as stack:

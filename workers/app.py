@@ -144,6 +144,8 @@ def _role() -> str:
     for role in ("beat", "flower"):
         if role in argv:
             return role
+    if "workers.research" in argv:
+        return "research"
     return "stream" if "workers.stream" in argv else "orders"
 
 

@@ -34,7 +34,9 @@ def _refuse(message: str) -> None:
 
 
 def _worker_role(queues: list[str], mine: AccountQueues) -> str:
-    return "stream" if queues == [mine.stream] else "orders"
+    if queues == [mine.stream]:
+        return "stream"
+    return "research" if queues == [mine.research] else "orders"
 
 
 class QueueClaim(bootsteps.StartStopStep):  # type: ignore[misc]
@@ -63,7 +65,12 @@ class QueueClaim(bootsteps.StartStopStep):  # type: ignore[misc]
         if foreign:
             _refuse(f"queue(s) {', '.join(foreign)} are not account {settings.account}'s "
                     f"({', '.join(mine.all)}); start it with -Q {','.join(mine.for_worker('orders'))} "
-                    f"(orders worker) or -Q {mine.stream} (stream worker), or set ATHENA_ACCOUNT.")
+                    f"(orders worker), -Q {mine.stream} (stream worker) or -Q {mine.research} (research worker), "
+                    f"or set ATHENA_ACCOUNT.")
+        only = tuple(worker.app.conf.get("athena_only_queues") or ())
+        if only and set(self._queues) - set(only):
+            _refuse(f"this app's worker consumes {', '.join(only)} only (it would lose any other queue's tasks "
+                    f"as unknown); start it with -Q {','.join(only)}.")
         self._node = worker.hostname
         identity = identity_of(settings)
         role = _worker_role(self._queues, mine)

@@ -21,7 +21,7 @@ from athena.observe.server import start as start_monitoring
 from athena.okx.port import ExchangePort
 from athena.ops.direct_stops import DirectStopSender
 from athena.ops.preflight import preflight_at_start
-from athena.stream_service import StreamService
+from athena.process.stream_service import StreamService
 from athena.wiring import account, okx_rest, stream_engine
 from workers.app import make_app
 from workers.sender import CelerySender

@@ -73,6 +73,14 @@ def _events(args: argparse.Namespace) -> tuple[list[MarketEvent], dict[str, Any]
     return events, meta
 
 
+def load_events(data: list[Path] | None, fmt: str = "auto", instIds: str = "", tardis_amount: str = "contracts",
+                seed: int = 7, duration: int = 600) -> tuple[list[MarketEvent], dict[str, Any]]:
+    """The events (and what they are) of --data paths, or of the seeded synthetic market when data is
+    None: the same reading as `athena backtest` (athena optimize's trials use it on the workers)."""
+    return _events(argparse.Namespace(data=data, format=fmt, instIds=instIds, tardis_amount=tardis_amount,
+                                      seed=seed, duration=duration))
+
+
 def _data_events(args: argparse.Namespace, insts: list[str]) -> tuple[list[MarketEvent], dict[str, Any]]:
     table = {si.instId: (si.inst.tickSz, si.inst.lotSz, si.inst.ctVal) for si in default_instruments()}
     src = open_source(list(args.data), args.format, insts or None, table, args.tardis_amount)

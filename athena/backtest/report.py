@@ -56,6 +56,7 @@ def report_data(result: BacktestResult, meta: dict[str, Any], kind: str = "backt
         extra_figures={"events": result.events, "fills": len(result.ledger.fills),
                        "exchange_equity": result.exchange_equity, "errors": len(result.errors)},
         sections=sections,
+        json_extra={"strategy_stats": {name: dict(st) for name, st in sorted(result.stats.items())}},
     )
 
 

@@ -1,4 +1,4 @@
-"""The operator actions of the dashboard: the CLI's controls (athena.control), called as functions.
+"""The operator actions of the dashboard: the CLI's controls (athena.process.control), called as functions.
 
 Each runs what `athena <command>` runs, with the same checks first (Redis, a live orders worker) and
 the same one-sentence error when something is missing; never `--local` (the dashboard does not trade
@@ -43,7 +43,7 @@ class ActionRequest:
 def run_action(settings: Settings, req: ActionRequest) -> dict[str, Any]:
     """Blocking (a flatten waits for the orders worker): run it in a thread. Returns
     {ok, message, result} on success and {ok: False, error, result?} on failure."""
-    from athena.control import (
+    from athena.process.control import (
         EXIT_OK,
         ControlExit,
         PartlyDone,

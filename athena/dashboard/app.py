@@ -233,7 +233,15 @@ def build_app(settings: Settings, redis: Any, journal: Any) -> web.Application:
 
 
 def main(argv: list[str]) -> int:
-    from athena.control import EXIT_DOWN, EXIT_OK, EXIT_USAGE, ControlExit, _settings, explain, preflight
+    from athena.process.control import (
+        EXIT_DOWN,
+        EXIT_OK,
+        EXIT_USAGE,
+        ControlExit,
+        _settings,
+        explain,
+        preflight,
+    )
 
     p = argparse.ArgumentParser(prog="athena dashboard",
                                 description="the account on a web page, live, with the operator actions (privileged)")

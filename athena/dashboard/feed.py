@@ -1,5 +1,5 @@
 """What the dashboard shows, read where `athena status` reads it: the account's hot state in Redis
-(athena.status.collect_status), the recent fills and equity snapshots from the journal, the
+(athena.process.status.collect_status), the recent fills and equity snapshots from the journal, the
 strategies from Settings. One poller builds it every `dashboard.refresh_s` and every open page gets
 the same document (Server-Sent Events), so ten tabs cost what one does.
 """
@@ -57,8 +57,8 @@ class Feed:
 
     # -- building the document (in a worker thread: Redis and SQLite calls block) -------------------------
     def build(self) -> dict[str, Any]:
-        from athena.control import explain
-        from athena.status import collect_status
+        from athena.process.control import explain
+        from athena.process.status import collect_status
 
         now_ms = int(time.time() * 1000)
         try:

@@ -44,6 +44,7 @@ from redis.exceptions import WatchError
 from athena.config import Settings
 from athena.domain.enums import PosSide
 from athena.domain.instrument import Instrument
+from athena.domain.ledger import EquityState, LedgerPosition
 from athena.domain.money import ZERO, fmt
 from athena.domain.orders import Fill
 from athena.state.flags import Flag, known
@@ -220,29 +221,10 @@ class CapitalErrors:
 
 
 @dataclass(frozen=True, slots=True)
-class LedgerPosition:
-    strategy: str
-    instId: str
-    posSide: str
-    qty: Decimal  # signed contracts
-    avg_px: Decimal | None
-    coin_per_contract: Decimal
-    notional: Decimal  # at entry
-
-
-@dataclass(frozen=True, slots=True)
 class Unrealised:
     total: Decimal
     by_strategy: dict[str, Decimal]
     missing: tuple[str, ...]  # instIds with an open position but no mark (counted as nothing)
-
-
-@dataclass(frozen=True, slots=True)
-class EquityState:
-    equity: Decimal
-    hwm: Decimal
-    drawdown: Decimal  # fraction below hwm, >= 0
-    complete: bool  # False when a mark was missing (hwm is then not raised)
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,7 @@ from decimal import Decimal
 
 from athena import alerts
 from athena.alerts import events as alert_events
-from athena.oms.capital import CapitalCommander
+from athena.risk.capital import CapitalLedger
 from athena.risk.config import RiskConfig
 from athena.risk.halt import HaltSwitch
 
@@ -34,7 +34,7 @@ class DrawdownReport:
 
 
 def check_drawdown(
-    capital: CapitalCommander,
+    capital: CapitalLedger,
     config: RiskConfig,
     halt: HaltSwitch,
     marks: Mapping[str, Decimal] | None = None,

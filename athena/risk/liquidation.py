@@ -13,7 +13,7 @@ stop that fails must not end in liquidation. So, from the current mark price:
 A breach holds entries (HaltSwitch hold `liq_distance`, its reason naming the position and both
 distances); the hold lifts by itself once every position is back beyond the multiple. Exits, stops and
 cancels are never held. The stream worker evaluates it off the dispatcher thread, about once a second,
-from the latest position and account pushes and book mids (athena.stream_service).
+from the latest position and account pushes and book mids (athena.process.stream_service).
 """
 
 from __future__ import annotations

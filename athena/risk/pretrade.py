@@ -19,7 +19,7 @@ from athena.domain.enums import Side
 from athena.domain.instrument import Instrument
 from athena.domain.money import ZERO
 from athena.domain.orders import OrderRequest
-from athena.oms.capital import CapitalCommander
+from athena.risk.capital import CapitalLedger
 from athena.risk.config import RiskConfig
 from athena.risk.halt import HaltSwitch
 from athena.risk.profile import RiskProfile
@@ -99,7 +99,7 @@ class PreTradeCheck:
         self,
         profile: RiskProfile | Mapping[str, RiskProfile],
         config: RiskConfig,
-        capital: CapitalCommander,
+        capital: CapitalLedger,
         halt: HaltSwitch,
         marks: MarkSource,
         counters: Callable[[str], Counter],

@@ -27,8 +27,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from athena.demo import _schedule, _strategies
-from athena.launch import Stack, StackConfig
+from athena.process.demo.run import _schedule, _strategies
+from athena.process.launch import Stack, StackConfig
 from athena.procs import wait_until
 
 ZERO = Decimal(0)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from athena.launch import Stack
+from athena.process.launch import Stack
 from athena.state.workers import WorkerRegistry, identity_of
 
 

@@ -17,7 +17,7 @@ import pytest
 
 from athena.domain import OrderRequest, OrdType, Side
 from athena.domain.codec import to_json
-from athena.launch import Stack, StackConfig
+from athena.process.launch import Stack, StackConfig
 from athena.procs import wait_until
 from athena.state.keys import Keys
 from athena.state.workers import WorkerRegistry

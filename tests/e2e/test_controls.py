@@ -18,7 +18,7 @@ import requests
 from athena import procs
 from athena.domain import OrderRequest, OrdType, Side
 from athena.domain.codec import to_json
-from athena.launch import Stack, StackConfig
+from athena.process.launch import Stack, StackConfig
 from athena.procs import wait_until
 from athena.risk.halt import HaltSwitch
 from athena.sim.client import SimClient

@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 
 from athena import procs
-from athena.control import ControlExit, preflight
 from athena.domain import OrderRequest, OrdType, Side
-from athena.launch import Stack, StackConfig
+from athena.process.control import ControlExit, preflight
+from athena.process.launch import Stack, StackConfig
 from athena.procs import wait_until
 from athena.risk.halt import HaltSwitch
 from athena.sim.client import SimClient

@@ -19,7 +19,7 @@ import requests
 
 from athena.domain import OrderRequest, OrdType, Side
 from athena.domain.codec import to_json
-from athena.launch import Stack, StackConfig
+from athena.process.launch import Stack, StackConfig
 from athena.risk.halt import HaltSwitch
 from athena.state.keys import Keys
 from athena.strategies.pause import StrategyPause

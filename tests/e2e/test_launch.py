@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from athena import procs
-from athena.launch import ROOT, Stack, StackConfig, StackError
+from athena.process.launch import ROOT, Stack, StackConfig, StackError
 from athena.procs import wait_until
 
 pytestmark = pytest.mark.e2e
@@ -64,7 +64,7 @@ def test_stack_fails_fast_when_a_child_dies(tmp_path: Path) -> None:
 LAUNCHER = """
 import json, sys, time
 from pathlib import Path
-from athena.launch import Stack, StackConfig
+from athena.process.launch import Stack, StackConfig
 var = Path(sys.argv[1])
 cfg = StackConfig(**json.loads(sys.argv[2]), var_dir=var)
 stack = Stack(cfg).start().wait_ready()

@@ -12,7 +12,7 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from athena.launch import Stack, StackConfig
+from athena.process.launch import Stack, StackConfig
 from athena.procs import wait_until
 from athena.state.journal import Journal
 from athena.wiring import account

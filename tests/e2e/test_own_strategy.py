@@ -18,9 +18,10 @@ import pytest
 
 from athena import procs
 from athena.backtest.cli import main as backtest_main
-from athena.launch import ROOT, Stack, StackConfig
+from athena.process.launch import ROOT, Stack, StackConfig
 from athena.procs import wait_until
 from athena.strategies.template import main as new_strategy
+from tests.reports import report_folder
 
 pytestmark = pytest.mark.e2e
 
@@ -66,7 +67,7 @@ def test_its_own_tests_a_backtest_and_athena_config(folder: Path, tmp_path: Path
     out = tmp_path / "bt"
     assert backtest_main(["--synthetic", "--duration", "120", "--strategies-dir", str(folder), "--strategy", "UpTicks",
                           "--params", '{"ups": 2}', "--out", str(out), "--quiet"]) == 0
-    doc = json.loads((out / "summary.json").read_text())
+    doc = json.loads((report_folder(out) / "summary.json").read_text())
     assert doc["strategy_stats"]["UpTicks0"]["entries"] >= 1 and doc["figures"]["fills"] >= 1, doc["strategy_stats"]
     assert doc["meta"]["strategies"][0]["cls"] == "UpTicks"
 

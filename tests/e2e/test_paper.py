@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from athena.launch import Stack, StackConfig
+from athena.process.launch import Stack, StackConfig
 from athena.sim.client import SimClient
 from athena.sim.config import SimConfig
 from athena.sim.instruments import default_instruments

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from athena import procs
-from athena.launch import Stack, StackConfig
+from athena.process.launch import Stack, StackConfig
 from athena.procs import wait_until
 from athena.risk.halt import HaltSwitch
 from athena.state.keys import Keys

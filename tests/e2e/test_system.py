@@ -16,7 +16,7 @@ import pytest
 
 from athena.domain import OrderRequest, OrdType, Side
 from athena.domain.codec import to_json
-from athena.launch import Stack, StackConfig
+from athena.process.launch import Stack, StackConfig
 from athena.procs import wait_until
 from athena.state.journal import Journal
 from tests.e2e.stacks import BTC, EAGER_SCALPER, FAST_BEAT

@@ -18,9 +18,9 @@ from athena.config import RiskProfileSettings, StrategySettings, load_settings
 from athena.domain.codec import to_json
 from athena.oms.capital import CapitalCommander
 from athena.oms.sender import RecordingSender
+from athena.process.stream_service import StreamService
 from athena.sim.instruments import default_instruments
 from athena.strategies.context import StrategyContext
-from athena.stream_service import StreamService
 from athena.wiring import account, stream_engine
 
 BTC = "BTC-USDT-SWAP"

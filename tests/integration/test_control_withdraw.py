@@ -1,4 +1,4 @@
-"""`athena.control.withdraw`: the CLI takes back a control task no worker has taken, and only that."""
+"""`athena.process.control.withdraw`: the CLI takes back a control task no worker has taken, and only that."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 from celery import Celery
 
-from athena.control import send_control, withdraw
+from athena.process.control import send_control, withdraw
 
 QUEUE = "withdraw-probe"  # no worker consumes it
 

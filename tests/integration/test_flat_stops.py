@@ -32,8 +32,8 @@ from celery import Celery
 from athena.config import Settings, get_settings, load_settings, set_settings
 from athena.domain import OrderRequest, OrdType, Position, Side
 from athena.ops.direct_stops import DirectStopSender
+from athena.process.stream_service import StreamService
 from athena.sim.server import SimServer
-from athena.stream_service import StreamService
 from athena.wiring import account, stream_engine
 from tests.waiting import wait_for
 from workers import tasks

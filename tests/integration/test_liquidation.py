@@ -16,13 +16,13 @@ from athena.config import Settings, StrategySettings
 from athena.domain import Position, PosSide
 from athena.domain.codec import to_json
 from athena.oms.sender import RecordingSender
+from athena.process.stream_service import StreamService
 from athena.risk import HaltSwitch
 from athena.risk.liquidation import HOLD, Finding, LiquidationGuard
 from athena.sim.client import SimClient
 from athena.sim.instruments import default_instruments
 from athena.sim.server import SimServer
 from athena.state.keys import Keys
-from athena.stream_service import StreamService
 from athena.wiring import account, stream_engine
 from tests.waiting import wait_for
 

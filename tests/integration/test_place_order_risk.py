@@ -20,9 +20,9 @@ from athena.config import Settings, get_settings, set_settings
 from athena.domain import OrderRequest, OrderState, OrdType, Side
 from athena.domain.codec import to_json
 from athena.engine import Engine
+from athena.process.stream_service import StreamService
 from athena.sim.server import SimServer
 from athena.strategies.context import StrategyContext
-from athena.stream_service import StreamService
 from athena.wiring import account, stream_engine
 from tests.waiting import TASK_TIMEOUT, wait_for
 from workers import tasks

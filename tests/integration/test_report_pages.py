@@ -13,8 +13,9 @@ import pytest
 
 from athena.backtest.cli import main as backtest_main
 from athena.backtest.ledger import Ledger
-from athena.demo import DemoState, demo_report_data
 from athena.domain import Fill, Order, OrderRequest, OrdType, PosSide, Side
+from athena.process.demo.report import demo_report_data
+from athena.process.demo.state import DemoState
 from athena.report.folders import new_run_folder
 from athena.report.model import ReportData
 from athena.report.render import write_report

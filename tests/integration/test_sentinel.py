@@ -18,7 +18,7 @@ import redis
 from athena import procs
 from athena.broker import describe, unreachable
 from athena.config import ConfigError, load_settings
-from athena.control import client_app
+from athena.process.control import client_app
 from athena.queues import AccountQueues
 from athena.state.workers import WorkerRegistry
 from athena.testing.redis_server import RedisServer, find_redis_server, free_port

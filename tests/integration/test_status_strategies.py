@@ -10,8 +10,8 @@ import orjson
 from rich.console import Console
 
 from athena.config import Settings
+from athena.process.status import collect_status, render
 from athena.state.keys import Keys
-from athena.status import collect_status, render
 
 
 def test_status_shows_strategy_counters(redis_client: Any) -> None:

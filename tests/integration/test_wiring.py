@@ -58,7 +58,7 @@ def test_inverse_swaps_are_refused_at_start(redis_client: Any, settings: Setting
 def test_the_cli_status_needs_neither_the_exchange_nor_the_journal(redis_client: Any, settings: Settings) -> None:
     """`athena status` reads the account's state in Redis: no instrument list (the cache is empty and
     the exchange unreachable here), no SQLite journal created."""
-    from athena.status import collect_status
+    from athena.process.status import collect_status
 
     out = collect_status(settings)
     assert out["account"] == settings.account and out["positions"] == [] and out["halted"] is False

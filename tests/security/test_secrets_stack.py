@@ -15,7 +15,7 @@ import pytest
 import redis as redis_lib
 import requests
 
-from athena.launch import Stack, StackConfig
+from athena.process.launch import Stack, StackConfig
 from athena.procs import wait_until
 from athena.sim.auth import ApiKey
 from athena.sim.config import SimConfig

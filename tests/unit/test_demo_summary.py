@@ -3,7 +3,8 @@ that disagrees with the open reservations fails the run, and a missing check is 
 
 from __future__ import annotations
 
-from athena.demo import capital_line, capital_ok, render_summary
+from athena.process.demo.report import capital_line, capital_ok
+from athena.process.demo.view import render_summary
 
 
 def test_capital_line_and_ok() -> None:

@@ -452,7 +452,12 @@ def test_task_routing_and_delivery_guarantees() -> None:
     account = queues.account_of(app.conf.task_default_queue)
     assert account
     registered = {name for name in app.tasks if name.startswith("athena.")}
-    assert registered == set(queues.ROUTES), "every task has a route in athena.queues, and only tasks do"
+    # the research worker's one task lives on its own app (workers.research), not the orders worker's
+    assert registered == set(queues.ROUTES) - {queues.RUN_TRIAL}, "every task has a route in athena.queues, and only tasks do"
+    from workers.research import app as research_app
+
+    assert queues.RUN_TRIAL in research_app.tasks
+    assert research_app.amqp.router.route({}, queues.RUN_TRIAL)["queue"].name == f"research.{account}"
     for name in ("place_order", "submit_stop_loss", "cancel_order", "cancel_stop", "flatten", "halt", "heartbeat",
                  "protect_positions", "cancel_ghost_orders"):
         task = getattr(tasks, name)
@@ -466,7 +471,7 @@ def test_task_routing_and_delivery_guarantees() -> None:
     assert app.conf.worker_prefetch_multiplier == 1
     # each queue on an exchange of its own, under its own routing key
     bindings = {(qu.name, qu.exchange.name, qu.routing_key) for qu in app.conf.task_queues}
-    assert bindings == {(f"{r}.{account}", f"{r}.{account}", f"{r}.{account}") for r in ("orders", "stream", "default")}
+    assert bindings == {(f"{r}.{account}", f"{r}.{account}", f"{r}.{account}") for r in ("orders", "stream", "default", "research")}
 
 
 def test_tasks_promise_no_time_limit_and_their_clients_time_out() -> None:

@@ -1,4 +1,4 @@
-"""StreamService's dispatcher and inbox (athena.stream_service): events are handled in order on one
+"""StreamService's dispatcher and inbox (athena.process.stream_service): events are handled in order on one
 thread that does no I/O of its own between events; mark prices and the status snapshot are written
 by the housekeeping thread; the WebSocket thread yields the GIL after each message it handed over."""
 
@@ -17,8 +17,8 @@ from athena.bus import EventBus, EventType
 from athena.domain import BookTop, Trade
 from athena.domain.market import Level
 from athena.okx.ws import WsConnection
+from athena.process.stream_service import StreamService
 from athena.state.keys import Keys
-from athena.stream_service import StreamService
 from tests.waiting import wait_for
 
 INST = "BTC-USDT-SWAP"

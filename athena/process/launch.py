@@ -37,7 +37,7 @@ from athena.queues import ROLES, AccountQueues, queue_name
 from athena.state.keys import LAUNCH_BORROWED
 from athena.testing.redis_server import find_redis_server, free_port, redis_answers
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]  # the repo (athena/process/launch.py)
 BORROW_MARKER = LAUNCH_BORROWED
 # Children in start order; stop() goes in reverse (workers before the broker they talk to).
 ORDER = ("redis", "sim", "stream", "orders", "beat", "flower", "dashboard")

@@ -20,7 +20,7 @@ import orjson
 
 from athena import queues as q
 from athena.config import Settings
-from athena.control import EXIT_OK, _settings, command, preflight
+from athena.process.control import EXIT_OK, _settings, command, preflight
 
 STALE_STREAM_MS = 10_000  # the stream worker writes its snapshot every second
 

@@ -1,4 +1,4 @@
-"""Manual controls: `athena halt | resume | flatten | reconcile | config` (status: athena.status).
+"""Manual controls: `athena halt | resume | flatten | reconcile | config` (status: athena.process.status).
 
 halt/resume/flatten/reconcile are PRIVILEGED: they act on real positions. Each first checks, within
 about a second, what it needs: Redis (named as host:port/db, never with its password), a running
@@ -544,6 +544,6 @@ def config_main(argv: list[str]) -> int:
 
 
 def status_main(argv: list[str]) -> int:
-    from athena.status import status_main as main
+    from athena.process.status import status_main as main
 
     return main(argv)
