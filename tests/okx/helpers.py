@@ -1,11 +1,18 @@
-"""Helpers the gateway tests share (not a test module): the simulator's admin API, its credentials, WS timings."""
+"""Helpers the gateway tests share (not a test module): the simulator's admin API, its credentials, WS timings,
+unique clOrdIds and a resting limit order far from the book."""
 
 from __future__ import annotations
 
+import itertools
+import time
+from decimal import Decimal
 from typing import Any
 
 import orjson
 import requests
+
+from athena.domain import OrderRequest, OrdType, Side
+from athena.okx.rest import OkxRestGateway
 
 SIM_CREDS = ("sim-api-key", "sim-secret-key", "sim-passphrase")
 FAST_WS = {"ping_interval_s": 0.2, "stall_timeout_s": 0.8, "backoff_initial_s": 0.05, "backoff_max_s": 0.4}
@@ -31,3 +38,27 @@ class Sim:
 
     def faults(self, **spec: Any) -> Any:
         return self.admin("faults", spec)
+
+
+INST = "BTC-USDT-SWAP"
+_ids = itertools.count(1)
+
+
+def cid(prefix: str = "f") -> str:
+    return f"{prefix}{int(time.time() * 1000) % 10**9}n{next(_ids)}"
+
+
+def limit_req(gw: OkxRestGateway, prefix: str, inst: str = INST, sz: str = "0.01") -> OrderRequest:
+    t = gw.ticker(inst)
+    assert t.bidPx is not None
+    px = (t.bidPx * Decimal("0.8")).quantize(gw_tick(gw, inst))
+    return OrderRequest(cid(prefix), inst, Side.BUY, OrdType.LIMIT, Decimal(sz), px)
+
+
+_ticks: dict[str, Decimal] = {}
+
+
+def gw_tick(gw: OkxRestGateway, inst: str) -> Decimal:
+    if inst not in _ticks:
+        _ticks.update({i.instId: i.tickSz for i in gw.instruments()})
+    return _ticks[inst]
