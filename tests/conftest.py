@@ -27,6 +27,7 @@ from athena.testing.redis_server import RedisServer
 if TYPE_CHECKING:
     from athena.config import Settings
     from athena.engine import Engine
+    from athena.sim.client import SimClient
     from athena.sim.server import SimServer
 
 os.environ.setdefault("ATHENA_ENV", "test")
@@ -122,12 +123,21 @@ def celery_account(celery_app) -> str:  # type: ignore[no-untyped-def]
 
 @pytest.fixture()
 def sim() -> Iterator[SimServer]:
-    """A fresh simulator on loopback HTTP/WS, its market stepping off: prices move only when a test moves them."""
+    """A fresh simulator on loopback HTTP/WS, its market stepping off: prices move only when a test
+    moves them."""
     from athena.sim.server import SimServer
 
     server = SimServer(tick_interval_ms=0).start()
     yield server
     server.stop()
+
+
+@pytest.fixture()
+def sim_client(sim: SimServer) -> SimClient:
+    """The simulator's signed raw client: its admin API (prices, faults, state) and raw OKX calls."""
+    from athena.sim.client import SimClient
+
+    return SimClient(sim.url)
 
 
 _accounts = itertools.count(1)
@@ -141,7 +151,8 @@ def sim_settings(redis_url: str, tmp_path: Path) -> Callable[..., Settings]:
 
     def make(sim: SimServer, prefix: str, **env: str) -> Settings:
         account = f"{prefix}{next(_accounts)}"
-        base = {"ATHENA_ENV": "test", "REDIS_URL": redis_url, "ATHENA_DB_URL": f"sqlite:///{tmp_path / f'{account}.db'}",
+        db = tmp_path / f"{account}.db"
+        base = {"ATHENA_ENV": "test", "REDIS_URL": redis_url, "ATHENA_DB_URL": f"sqlite:///{db}",
                 "ATHENA_ACCOUNT": account, "OKX_REST_URL": sim.url}
         return load_settings(env="test", environ={**base, **env}, dotenv=False)
 

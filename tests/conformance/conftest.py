@@ -8,17 +8,9 @@ from __future__ import annotations
 
 import pytest
 
-from athena.sim.client import SimClient
-from athena.sim.server import SimServer
-
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "tests/conformance" in str(item.fspath).replace("\\", "/"):
             item.add_marker(pytest.mark.conformance)
 
-
-@pytest.fixture()
-def admin(sim: SimServer) -> SimClient:
-    """Signed raw client, used only for the sim's admin API (moving prices)."""
-    return SimClient(sim.url)

@@ -1,4 +1,5 @@
-"""Helpers the conformance tests share (not a test module): a raw WebSocket client that keeps skipped frames."""
+"""Helpers the conformance tests share (not a test module): a raw WebSocket client that keeps the
+frames a wait skipped."""
 
 from __future__ import annotations
 

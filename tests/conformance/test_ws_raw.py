@@ -129,7 +129,7 @@ def test_login_failures_and_private_before_login(ws: Callable[[str], Ws]) -> Non
     assert w.login()["code"] == "0"  # the same connection can still log in
 
 
-def test_private_orders_positions_account(sim: SimServer, admin: SimClient, ws: Callable[[str], Ws]) -> None:
+def test_private_orders_positions_account(sim: SimServer, sim_client: SimClient, ws: Callable[[str], Ws]) -> None:
     w = ws("private")
     w.login()
     _sub(w, {"channel": "orders", "instType": "ANY"}, {"channel": "positions", "instType": "SWAP"},
@@ -139,7 +139,7 @@ def test_private_orders_positions_account(sim: SimServer, admin: SimClient, ws: 
     acct_snap = w.wait(lambda m: channel("account")(m) and m.get("eventType") == "snapshot")["data"][0]
     assert Decimal(acct_snap["totalEq"]) > 0 and acct_snap["details"][0]["ccy"] == "USDT"
     assert not [m for m in w.seen if channel("orders")(m)]  # orders: no snapshot on subscribe
-    item = _order(admin, clOrdId="wsMkt1")
+    item = _order(sim_client, clOrdId="wsMkt1")
     states = []
     while "filled" not in states:
         d = w.wait(lambda m: channel("orders")(m) and m["data"][0]["ordId"] == item["ordId"])["data"][0]
@@ -154,19 +154,19 @@ def test_private_orders_positions_account(sim: SimServer, admin: SimClient, ws: 
     assert Decimal(acct["details"][0]["cashBal"]) < Decimal(acct_snap["details"][0]["cashBal"])  # fee paid
 
 
-def test_private_orders_algo(sim: SimServer, admin: SimClient, ws: Callable[[str], Ws]) -> None:
+def test_private_orders_algo(sim: SimServer, sim_client: SimClient, ws: Callable[[str], Ws]) -> None:
     w = ws("business")  # OKX carries orders-algo on /business; the sim also serves it on /private
     w.login()
     _sub(w, {"channel": "orders-algo", "instType": "SWAP"})
-    _order(admin)
-    r = admin.post("/api/v5/trade/order-algo", {"instId": BTC, "tdMode": "cross", "side": "sell", "sz": "0.05",
+    _order(sim_client)
+    r = sim_client.post("/api/v5/trade/order-algo", {"instId": BTC, "tdMode": "cross", "side": "sell", "sz": "0.05",
                                                  "ordType": "conditional", "slTriggerPx": "90000", "slOrdPx": "-1",
                                                  "reduceOnly": True, "algoClOrdId": "wsSl1"})
     algo_id = r["data"][0]["algoId"]
     live = w.wait(channel("orders-algo"))["data"][0]
     assert (live["algoId"], live["algoClOrdId"], live["state"], live["slTriggerPx"]) == (
         algo_id, "wsSl1", "live", "90000")
-    admin.admin("price", {"instId": BTC, "px": "89000"})
+    sim_client.admin("price", {"instId": BTC, "px": "89000"})
     eff = w.wait(lambda m: channel("orders-algo")(m) and m["data"][0]["state"] == "effective")["data"][0]
     assert eff["algoId"] == algo_id and eff["actualSide"] == "sl" and eff["ordId"]
 

@@ -1,4 +1,5 @@
-"""Scripted backtest markets and the strategy they drive (helpers the backtest tests share; not a test module)."""
+"""Scripted backtest markets and the strategy they drive (helpers the backtest tests share; not a test
+module)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""Helpers the gateway tests share (not a test module): the simulator's admin API, its credentials, WS timings,
-unique clOrdIds and a resting limit order far from the book."""
+"""Helpers the gateway tests share (not a test module): the simulator's admin API, its credentials,
+WS timings, unique clOrdIds and a resting limit order far from the book."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Fixtures for the simulator's tests (the SimServer itself is tests/conftest.py's `sim`)."""
+"""Fixtures for the simulator's tests (the SimServer and its client are tests/conftest.py's `sim`, `sim_client`)."""
 
 from __future__ import annotations
 
@@ -6,14 +6,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from athena.sim.client import SimClient
-from athena.sim.server import SimServer
 from tests.sim.helpers import Ws
-
-
-@pytest.fixture()
-def client(sim: SimServer) -> SimClient:
-    return SimClient(sim.url)
 
 
 @pytest.fixture()

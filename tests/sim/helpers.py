@@ -1,4 +1,5 @@
-"""Helpers the simulator's tests share (not a test module): its keys, a bounded WebSocket client, order bodies."""
+"""Helpers the simulator's tests share (not a test module): its keys, a bounded WebSocket client,
+order bodies, a held clock."""
 
 from __future__ import annotations
 

@@ -100,14 +100,14 @@ def test_a_shared_fixture_is_defined_once() -> None:
     visible, in another conftest or test module of its folder: one thing, one definition, one name."""
     where = _fixtures()
     shared = {(name, f.parent) for name, files in where.items() for f in files if f.name == "conftest.py"}
-    assert {("sim", TESTS), ("sim_settings", TESTS), ("sim_engine", TESTS), ("redis_url", TESTS),
-            ("celery_worker", TESTS), ("rest", TESTS / "okx")} <= shared
+    assert {("sim", TESTS), ("sim_client", TESTS), ("sim_settings", TESTS), ("sim_engine", TESTS),
+            ("redis_url", TESTS), ("celery_worker", TESTS), ("rest", TESTS / "okx")} <= shared
     shadowed = sorted(
         f"{name} of {(folder / 'conftest.py').relative_to(ROOT)} again in {f.relative_to(ROOT)}"
         for name, folder in shared for f in where[name]
         if f != folder / "conftest.py" and folder in f.parents
     )
-    assert shadowed == [], "one definition each, in the conftest.py of the folder that uses it:\n" + "\n".join(shadowed)
+    assert shadowed == [], "one definition each, in the conftest.py of the folder using it:\n" + "\n".join(shadowed)
 
 
 def test_waiting_lives_in_tests_waiting() -> None:
