@@ -1,4 +1,8 @@
-"""Test harness: a private redis-server per session, Settings for tests, a real Celery worker.
+"""Test harness, one fixture per shared thing: a private redis-server per session, Settings for tests, a
+real Celery worker, the simulator on loopback, Settings and an Engine for an account against it (built
+through athena/wiring.py, as a worker builds its own). Waiting: tests/waiting.py. A folder's own fixtures
+live in its conftest.py, helpers its tests share in a helper module beside them (never in a test module:
+tests/unit/test_suite_layout.py).
 
 pytest-celery 1.x is installed (as the design asks) but its plugin needs a Docker engine, which
 this machine lacks, and it shadows celery.contrib.pytest's Docker-free worker fixture
@@ -9,15 +13,22 @@ this machine lacks, and it shadows celery.contrib.pytest's Docker-free worker fi
 from __future__ import annotations
 
 import decimal
+import itertools
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import hypothesis  # noqa: F401 - see below
 import pytest
 
 from athena.testing.redis_server import RedisServer
+
+if TYPE_CHECKING:
+    from athena.config import Settings
+    from athena.engine import Engine
+    from athena.sim.client import SimClient
+    from athena.sim.server import SimServer
 
 os.environ.setdefault("ATHENA_ENV", "test")
 # hypothesis is imported above, before any worker thread exists: pytest rewrites its modules (a
@@ -102,6 +113,71 @@ def celery_app_settings_account(app) -> str:  # type: ignore[no-untyped-def]
     account = account_of(app.conf.task_default_queue)
     assert account, app.conf.task_default_queue
     return account
+
+
+@pytest.fixture(scope="session")
+def celery_account(celery_app) -> str:  # type: ignore[no-untyped-def]
+    """The account whose queues the session's Celery worker consumes."""
+    return celery_app_settings_account(celery_app)
+
+
+@pytest.fixture()
+def sim() -> Iterator[SimServer]:
+    """A fresh simulator on loopback HTTP/WS, its market stepping off: prices move only when a test
+    moves them."""
+    from athena.sim.server import SimServer
+
+    server = SimServer(tick_interval_ms=0).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture()
+def sim_client(sim: SimServer) -> SimClient:
+    """The simulator's signed raw client: its admin API (prices, faults, state) and raw OKX calls."""
+    from athena.sim.client import SimClient
+
+    return SimClient(sim.url)
+
+
+_accounts = itertools.count(1)
+
+
+@pytest.fixture()
+def sim_settings(redis_url: str, tmp_path: Path) -> Callable[..., Settings]:
+    """Settings for a fresh account (`<prefix><n>`) against a simulator's REST API, loaded the way a
+    process loads them; more environment (the WebSocket URLs, ATHENA__... overrides) as keyword arguments."""
+    from athena.config import load_settings
+
+    def make(sim: SimServer, prefix: str, **env: str) -> Settings:
+        account = f"{prefix}{next(_accounts)}"
+        db = tmp_path / f"{account}.db"
+        base = {"ATHENA_ENV": "test", "REDIS_URL": redis_url, "ATHENA_DB_URL": f"sqlite:///{db}",
+                "ATHENA_ACCOUNT": account, "OKX_REST_URL": sim.url}
+        return load_settings(env="test", environ={**base, **env}, dotenv=False)
+
+    return make
+
+
+@pytest.fixture()
+def sim_engine(sim_settings: Callable[..., Settings]) -> Iterator[Callable[..., Engine]]:
+    """An orders worker's Engine for a fresh account against a simulator, built through athena/wiring.py
+    (sender: RecordingSender unless given; account_kw go to wiring.account); closed after the test."""
+    from athena import wiring
+    from athena.oms.sender import RecordingSender
+
+    built: list[Engine] = []
+
+    def make(sim: SimServer, prefix: str, sender: Any = None, account_kw: dict[str, Any] | None = None,
+             **env: str) -> Engine:
+        acct = wiring.account(sim_settings(sim, prefix, **env), **(account_kw or {}))
+        engine = wiring.orders_engine(acct, sender if sender is not None else RecordingSender())
+        built.append(engine)
+        return engine
+
+    yield make
+    for engine in built:
+        engine.close()
 
 
 @pytest.fixture()

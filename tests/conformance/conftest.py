@@ -1,35 +1,16 @@
 """Conformance: the official OKX clients (python-okx, ccxt) and raw WebSockets against the simulator.
 
-Each test gets a fresh SimServer on loopback with the synthetic market stepping off, so prices move only
-when a test moves them (through the admin API, as an operator would).
+Each test gets a fresh SimServer on loopback (tests/conftest.py's `sim`) with the synthetic market stepping
+off, so prices move only when a test moves them (through the admin API, as an operator would).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
-from athena.sim.client import SimClient
-from athena.sim.server import SimServer
-
-KEY, SECRET, PASS = "sim-api-key", "sim-secret-key", "sim-passphrase"
-BTC = "BTC-USDT-SWAP"
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "tests/conformance" in str(item.fspath).replace("\\", "/"):
             item.add_marker(pytest.mark.conformance)
 
-
-@pytest.fixture()
-def sim() -> Iterator[SimServer]:
-    srv = SimServer(tick_interval_ms=0).start()
-    yield srv
-    srv.stop()
-
-
-@pytest.fixture()
-def admin(sim: SimServer) -> SimClient:
-    """Signed raw client, used only for the sim's admin API (moving prices)."""
-    return SimClient(sim.url)

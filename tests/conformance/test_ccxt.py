@@ -12,7 +12,7 @@ import requests
 
 from athena.sim.client import SimClient
 from athena.sim.server import SimServer
-from tests.conformance.conftest import BTC, KEY, PASS, SECRET
+from tests.sim.helpers import BTC, KEY, PASS, SECRET
 
 SYM = "BTC/USDT:USDT"
 
@@ -100,7 +100,7 @@ def test_market_order_fills_into_a_position(ex: Any) -> None:
     assert fills["code"] == "0" and fills["data"][0]["clOrdId"] == "ccxtMkt1"
 
 
-def test_algo_stop_place_list_cancel_trigger(ex: Any, admin: SimClient) -> None:
+def test_algo_stop_place_list_cancel_trigger(ex: Any, sim_client: SimClient) -> None:
     ex.create_order(SYM, "market", "buy", 0.05)
     params = {"stopLossPrice": 90000, "reduceOnly": True}
     st = ex.create_order(SYM, "market", "sell", 0.05, None, params)  # -> /trade/order-algo conditional
@@ -109,7 +109,7 @@ def test_algo_stop_place_list_cancel_trigger(ex: Any, admin: SimClient) -> None:
     ex.cancel_order(st["id"], SYM, {"stop": True})
     assert ex.fetch_open_orders(SYM, params={"stop": True, "ordType": "conditional"}) == []
     st2 = ex.create_order(SYM, "market", "sell", 0.05, None, params)
-    admin.admin("price", {"instId": BTC, "px": "89500"})
+    sim_client.admin("price", {"instId": BTC, "px": "89500"})
     assert ex.fetch_open_orders(SYM, params={"stop": True, "ordType": "conditional"}) == []
     hist = ex.fetch_closed_orders(SYM, params={"stop": True, "ordType": "conditional", "state": "effective"})
     assert [(h["id"], h["status"]) for h in hist] == [(st2["id"], "closed")]

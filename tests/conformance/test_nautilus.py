@@ -29,7 +29,7 @@ import pytest
 
 from athena.sim.client import SimClient
 from athena.sim.server import SimServer
-from tests.conformance.conftest import BTC, KEY, PASS, SECRET
+from tests.sim.helpers import BTC, KEY, PASS, SECRET
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV = ROOT / ".venv-nautilus"

@@ -15,7 +15,7 @@ import pytest
 
 from athena.sim.client import SimClient
 from athena.sim.server import SimServer
-from tests.conformance.conftest import BTC, KEY, PASS, SECRET
+from tests.sim.helpers import BTC, KEY, PASS, SECRET
 
 # python-okx 0.4.4 posts with httpx's deprecated data=<str>; not ours to fix.
 pytestmark = pytest.mark.filterwarnings("ignore:Use 'content=<...>':DeprecationWarning")
@@ -141,7 +141,7 @@ def _open_long(api: Apis, sz: str = "0.05") -> None:
     assert r["sCode"] == "0"
 
 
-def test_algo_stop_place_list_cancel_trigger(api: Apis, admin: SimClient) -> None:
+def test_algo_stop_place_list_cancel_trigger(api: Apis, sim_client: SimClient) -> None:
     tr = api.trade
     _open_long(api)
 
@@ -159,7 +159,7 @@ def test_algo_stop_place_list_cancel_trigger(api: Apis, admin: SimClient) -> Non
     assert ok(tr.order_algos_list(ordType="conditional")) == []
     assert ok(tr.order_algos_history(ordType="conditional", algoId=a1))[0]["state"] == "canceled"
     a2 = stop("okxSl2")
-    admin.admin("price", {"instId": BTC, "px": "89000"})  # last and mark drop through the trigger
+    sim_client.admin("price", {"instId": BTC, "px": "89000"})  # last and mark drop through the trigger
     assert ok(tr.order_algos_list(ordType="conditional")) == []
     done = ok(tr.order_algos_history(ordType="conditional", state="effective"))
     assert [d["algoId"] for d in done] == [a2]

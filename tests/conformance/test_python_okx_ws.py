@@ -17,7 +17,7 @@ import pytest
 from okx.websocket.WsPrivateAsync import WsPrivateAsync
 
 from athena.sim.server import SimServer
-from tests.conformance.conftest import BTC, KEY, PASS, SECRET
+from tests.sim.helpers import BTC, KEY, PASS, SECRET
 
 
 @pytest.fixture()

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 from athena.sim.server import SimServer
-from tests.conformance.conftest import BTC
-from tests.conformance.test_ws_raw import Ws
+from tests.conformance.helpers import Ws
+from tests.sim.helpers import BTC
 
 BTC_CODE, ETH_CODE = 10459, 10461
 REPLY_KEYS = {"id", "op", "code", "msg", "data", "inTime", "outTime"}

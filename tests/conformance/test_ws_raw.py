@@ -16,37 +16,10 @@ import websocket
 from athena.sim.client import SimClient
 from athena.sim.config import SimConfig
 from athena.sim.server import SimServer
-from tests.conformance.conftest import BTC
-from tests.sim.conftest import Ws as _Ws
-from tests.sim.conftest import channel
+from tests.conformance.helpers import Ws
+from tests.sim.helpers import BTC, channel
 
 ETH = "ETH-USDT-SWAP"
-
-
-class Ws(_Ws):
-    """Keeps frames that an earlier wait skipped, so a later wait can still find them (in order)."""
-
-    def __init__(self, url: str) -> None:
-        super().__init__(url)
-        self.backlog: list[Any] = []
-
-    def wait(self, pred: Callable[[Any], bool], timeout: float = 5.0) -> Any:
-        for i, m in enumerate(self.backlog):
-            if pred(m):
-                del self.backlog[i]
-                return m
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            self.ws.settimeout(max(0.01, end - time.monotonic()))
-            try:
-                m = self.recv()
-            except websocket.WebSocketTimeoutException:
-                break
-            self.seen.append(m)
-            if pred(m):
-                return m
-            self.backlog.append(m)
-        raise AssertionError(f"no matching WS message within {timeout}s; last seen: {self.seen[-3:]}")
 
 
 @pytest.fixture()
@@ -156,7 +129,7 @@ def test_login_failures_and_private_before_login(ws: Callable[[str], Ws]) -> Non
     assert w.login()["code"] == "0"  # the same connection can still log in
 
 
-def test_private_orders_positions_account(sim: SimServer, admin: SimClient, ws: Callable[[str], Ws]) -> None:
+def test_private_orders_positions_account(sim: SimServer, sim_client: SimClient, ws: Callable[[str], Ws]) -> None:
     w = ws("private")
     w.login()
     _sub(w, {"channel": "orders", "instType": "ANY"}, {"channel": "positions", "instType": "SWAP"},
@@ -166,7 +139,7 @@ def test_private_orders_positions_account(sim: SimServer, admin: SimClient, ws: 
     acct_snap = w.wait(lambda m: channel("account")(m) and m.get("eventType") == "snapshot")["data"][0]
     assert Decimal(acct_snap["totalEq"]) > 0 and acct_snap["details"][0]["ccy"] == "USDT"
     assert not [m for m in w.seen if channel("orders")(m)]  # orders: no snapshot on subscribe
-    item = _order(admin, clOrdId="wsMkt1")
+    item = _order(sim_client, clOrdId="wsMkt1")
     states = []
     while "filled" not in states:
         d = w.wait(lambda m: channel("orders")(m) and m["data"][0]["ordId"] == item["ordId"])["data"][0]
@@ -181,19 +154,19 @@ def test_private_orders_positions_account(sim: SimServer, admin: SimClient, ws: 
     assert Decimal(acct["details"][0]["cashBal"]) < Decimal(acct_snap["details"][0]["cashBal"])  # fee paid
 
 
-def test_private_orders_algo(sim: SimServer, admin: SimClient, ws: Callable[[str], Ws]) -> None:
+def test_private_orders_algo(sim: SimServer, sim_client: SimClient, ws: Callable[[str], Ws]) -> None:
     w = ws("business")  # OKX carries orders-algo on /business; the sim also serves it on /private
     w.login()
     _sub(w, {"channel": "orders-algo", "instType": "SWAP"})
-    _order(admin)
-    r = admin.post("/api/v5/trade/order-algo", {"instId": BTC, "tdMode": "cross", "side": "sell", "sz": "0.05",
+    _order(sim_client)
+    r = sim_client.post("/api/v5/trade/order-algo", {"instId": BTC, "tdMode": "cross", "side": "sell", "sz": "0.05",
                                                  "ordType": "conditional", "slTriggerPx": "90000", "slOrdPx": "-1",
                                                  "reduceOnly": True, "algoClOrdId": "wsSl1"})
     algo_id = r["data"][0]["algoId"]
     live = w.wait(channel("orders-algo"))["data"][0]
     assert (live["algoId"], live["algoClOrdId"], live["state"], live["slTriggerPx"]) == (
         algo_id, "wsSl1", "live", "90000")
-    admin.admin("price", {"instId": BTC, "px": "89000"})
+    sim_client.admin("price", {"instId": BTC, "px": "89000"})
     eff = w.wait(lambda m: channel("orders-algo")(m) and m["data"][0]["state"] == "effective")["data"][0]
     assert eff["algoId"] == algo_id and eff["actualSide"] == "sl" and eff["ordId"]
 

@@ -16,7 +16,7 @@ from athena.process.launch import Stack, StackConfig
 from athena.procs import wait_until
 from athena.state.journal import Journal
 from athena.wiring import account
-from tests.e2e.test_system import BTC, EAGER_SCALPER
+from tests.e2e.stacks import BTC, EAGER_SCALPER
 from tests.recording_http import RecordingServer
 from tests.waiting import wait_for
 

@@ -3,14 +3,11 @@ idempotent ensure_stop as submit_stop_loss) and hands it to the task when that f
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 
-from athena.config import load_settings
 from athena.domain import OrderRequest, OrdType, PosSide, Side, TdMode
 from athena.engine import Engine
 from athena.oms.sender import RecordingSender
@@ -20,30 +17,13 @@ from athena.ops import stops as stop_ops
 from athena.ops.direct_stops import DEGRADED_S, DirectStopSender
 from athena.sim.faults import Rule
 from athena.sim.server import SimServer
-from athena.wiring import account, orders_engine
 from tests.waiting import wait_for
 
 BTC = "BTC-USDT-SWAP"
-_accounts = itertools.count(1)
-
-
 @pytest.fixture()
-def sim() -> Iterator[SimServer]:
-    server = SimServer(tick_interval_ms=0).start()
-    server.call(server.market.step)
-    yield server
-    server.stop()
-
-
-@pytest.fixture()
-def engine(sim: SimServer, redis_url: str, tmp_path: Path) -> Iterator[Engine]:
-    env = {"ATHENA_ENV": "test", "REDIS_URL": redis_url, "ATHENA_DB_URL": f"sqlite:///{tmp_path / 'j.db'}",
-           "ATHENA_ACCOUNT": f"direct{next(_accounts)}", "OKX_REST_URL": sim.url}
-    eng = orders_engine(account(load_settings(env="test", environ=env, dotenv=False)), RecordingSender())
-    try:
-        yield eng
-    finally:
-        eng.close()
+def engine(sim: SimServer, sim_engine: Callable[..., Engine]) -> Engine:
+    sim.call(sim.market.step)
+    return sim_engine(sim, "direct", RecordingSender())
 
 
 def _filled_entry(engine: Engine, cl: str) -> StopRequest:

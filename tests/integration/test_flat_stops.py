@@ -19,7 +19,7 @@ from __future__ import annotations
 import itertools
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -35,6 +35,7 @@ from athena.ops.direct_stops import DirectStopSender
 from athena.process.stream_service import StreamService
 from athena.sim.server import SimServer
 from athena.wiring import account, stream_engine
+from tests.waiting import wait_for
 from workers import tasks
 from workers.sender import CelerySender
 
@@ -99,16 +100,6 @@ class Stack:
                                        reduceOnly=reduce_only, strategy="scalpbtc", stop_loss_px=stop))
 
 
-def wait_until(cond: Callable[[], Any], what: str, timeout: float = 20.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = cond()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-
-
 def start_stack(redis_url: str, tmp_path: Path, celery_app: Celery, lose_positions: bool) -> Iterator[Stack]:
     previous = get_settings()
     sim = SimServer(tick_interval_ms=0).start()
@@ -143,7 +134,7 @@ def start_stack(redis_url: str, tmp_path: Path, celery_app: Celery, lose_positio
         service.inbox = PositionsLost(service.inbox)  # type: ignore[assignment]
     service.start()
     try:
-        wait_until(lambda: (service.status().get("private") == "ready"), "the private WebSocket")
+        wait_for(lambda: (service.status().get("private") == "ready"), 20, "the private WebSocket")
         yield stack
     finally:
         sim.on_request = None
@@ -167,12 +158,12 @@ def stack_without_position_pushes(redis_url: str, tmp_path: Path, celery_app: Ce
 
 def test_a_closed_long_loses_its_stop_before_the_next_short_gets_one(stack: Stack) -> None:
     stack.submit("flatlong1", Side.BUY, "1")
-    wait_until(lambda: stack.live_stops() == ["slflatlong1"], "the long's stop")
+    wait_for(lambda: stack.live_stops() == ["slflatlong1"], 20, "the long's stop")
     stack.submit("flatclose1", Side.SELL, "1", reduce_only=True)  # a take profit / time stop: flat
-    wait_until(lambda: stack.position() == 0, "the long closed")
+    wait_for(lambda: stack.position() == 0, 20, "the long closed")
     stack.submit("flatshort1", Side.SELL, "1")  # the next position, at once
-    wait_until(lambda: "slflatshort1" in stack.live_stops(), "the short's stop")
-    wait_until(lambda: stack.live_stops() == ["slflatshort1"], "the long's stop cancelled (no beat runs here)")
+    wait_for(lambda: "slflatshort1" in stack.live_stops(), 20, "the short's stop")
+    wait_for(lambda: stack.live_stops() == ["slflatshort1"], 20, "the long's stop cancelled (no beat runs here)")
 
     sent = stack.traced.cancel_sent_ns.get("slflatlong1")
     assert sent is not None, "the stream worker never asked to cancel the long's stop"
@@ -187,8 +178,8 @@ def test_a_closed_long_loses_its_stop_before_the_next_short_gets_one(stack: Stac
 def test_the_closing_fill_cancels_the_stop_when_the_positions_push_is_lost(stack_without_position_pushes: Stack) -> None:
     stack = stack_without_position_pushes
     stack.submit("flatlong2", Side.BUY, "2")
-    wait_until(lambda: stack.live_stops() == ["slflatlong2"], "the long's stop")
+    wait_for(lambda: stack.live_stops() == ["slflatlong2"], 20, "the long's stop")
     stack.submit("flatclose2", Side.SELL, "2", reduce_only=True)
-    wait_until(lambda: stack.live_stops() == [], "the stop cancelled on the closing fill (no positions push, no beat)")
+    wait_for(lambda: stack.live_stops() == [], 20, "the stop cancelled on the closing fill (no positions push, no beat)")
     assert stack.service.stats.positions == 0  # it really came from the fill
     assert "slflatlong2" in stack.traced.cancel_sent_ns

@@ -5,15 +5,14 @@ cursor, or as the Celery task. A charge is split between the strategies holding 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal as D
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from athena.config import Settings, get_settings, load_settings, set_settings
+from athena.config import Settings, get_settings, set_settings
 from athena.domain import Fill, PosSide, Side
 from athena.engine import Engine
 from athena.oms.capital import UNASSIGNED
@@ -21,17 +20,12 @@ from athena.ops.funding import book_funding
 from athena.sim.client import SimClient
 from athena.sim.server import SimServer
 from athena.wiring import account, orders_engine
+from tests.senders import NoSender
 from tests.waiting import wait_for
 from workers import tasks
 
-_accounts = itertools.count(1)
 BTC, ETH = "BTC-USDT-SWAP", "ETH-USDT-SWAP"
 _fills = itertools.count(1)
-
-
-class NoSender:
-    def __getattr__(self, name: str) -> Any:
-        raise AssertionError(f"unexpected send: {name}")
 
 
 @dataclass
@@ -48,13 +42,11 @@ class Funded:
 
 
 @pytest.fixture()
-def funded(redis_url: str, tmp_path: Path) -> Iterator[Funded]:
+def funded(sim_settings: Callable[..., Settings]) -> Iterator[Funded]:
     with SimServer(tick_interval_ms=0, rate_limits=False) as sim:
-        env = {"ATHENA_ENV": "test", "REDIS_URL": redis_url, "ATHENA_DB_URL": f"sqlite:///{tmp_path / 'athena.db'}",
-               "ATHENA_ACCOUNT": f"fund{next(_accounts)}", "OKX_REST_URL": sim.url, "ATHENA__okx__timeout_s": "2"}
         admin = SimClient(sim.url)
         admin.admin("funding", {"rate": "0.0001"})
-        yield Funded(sim, admin, load_settings(env="test", environ=env, dotenv=False))
+        yield Funded(sim, admin, sim_settings(sim, "fund", ATHENA__okx__timeout_s="2"))
 
 
 def hold(funded: Funded, eng: Engine, strategy: str, instId: str, sz: str) -> None:

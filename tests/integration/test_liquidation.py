@@ -5,16 +5,14 @@ change and settles a hold a previous process left."""
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from decimal import Decimal as D
-from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 
-from athena.config import StrategySettings, load_settings
+from athena.config import Settings, StrategySettings
 from athena.domain import Position, PosSide
 from athena.domain.codec import to_json
 from athena.oms.sender import RecordingSender
@@ -29,19 +27,15 @@ from athena.wiring import account, stream_engine
 from tests.waiting import wait_for
 
 BTC = "BTC-USDT-SWAP"
-_accounts = itertools.count(1)
 QUIET = StrategySettings(name="quiet", instIds=[BTC], allocation=D("0.5"), params={"min_trades": 100_000})
 
 
 @pytest.fixture()
-def streaming(redis_url: str, redis_client: Any, tmp_path: Path) -> Iterator[tuple[StreamService, SimClient]]:
+def streaming(redis_client: Any, sim_settings: Callable[..., Settings]) -> Iterator[tuple[StreamService, SimClient]]:
     with SimServer(tick_interval_ms=0, rate_limits=False) as sim:
         sim.call(sim.market.step)
-        env = {"ATHENA_ENV": "test", "REDIS_URL": redis_url, "ATHENA_DB_URL": f"sqlite:///{tmp_path / 'athena.db'}",
-               "ATHENA_ACCOUNT": f"liq{next(_accounts)}", "OKX_REST_URL": sim.url,
-               "OKX_WS_PUBLIC_URL": sim.ws_url("public"), "OKX_WS_PRIVATE_URL": sim.ws_url("private"),
-               "OKX_WS_BUSINESS_URL": sim.ws_url("business")}
-        settings = load_settings(env="test", environ=env, dotenv=False)
+        settings = sim_settings(sim, "liq", OKX_WS_PUBLIC_URL=sim.ws_url("public"),
+                                OKX_WS_PRIVATE_URL=sim.ws_url("private"), OKX_WS_BUSINESS_URL=sim.ws_url("business"))
         settings = settings.model_copy(update={"strategies": [QUIET], "symbols": [BTC]})
         acct = account(settings)
         redis_client.set(acct.keys.instruments, orjson.dumps([to_json(si.inst) for si in default_instruments()]))

@@ -12,7 +12,7 @@ delivered over HTTP to a local recording server.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -23,13 +23,11 @@ from athena import alerts
 from athena.alerts.notifier import Notifier
 from athena.alerts.sinks import WebhookSink
 from athena.alerts.summary import daily_summary
-from athena.config import load_settings
 from athena.domain import Fill, Order, OrderRequest, OrdType, PosSide, Side
 from athena.engine import Engine
 from athena.observe.collect import AccountCollector, ExchangeStops
 from athena.observe.metrics import ORDER_LATENCY, REGISTRY, UNPROTECTED_SECONDS
 from athena.observe.watch import Watcher
-from athena.oms.sender import RecordingSender
 from athena.oms.stops import StopRequest, stop_id_for
 from athena.ops import housekeeping, placement, reconcile
 from athena.ops import stops as stop_ops
@@ -40,7 +38,6 @@ from athena.sim.client import SimClient
 from athena.sim.server import SimServer
 from athena.state.journal import Journal
 from athena.state.workers import WorkerRegistry, identity_of
-from athena.wiring import account, orders_engine
 from tests.recording_http import RecordingServer
 
 BTC = "BTC-USDT-SWAP"
@@ -57,13 +54,6 @@ class HeldClock:
 
 
 @pytest.fixture()
-def sim() -> Iterator[SimServer]:
-    server = SimServer(tick_interval_ms=0).start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture()
 def clock() -> HeldClock:
     import time
 
@@ -71,17 +61,10 @@ def clock() -> HeldClock:
 
 
 @pytest.fixture()
-def eng(redis_url: str, tmp_path: Path, sim: SimServer, clock: HeldClock) -> Iterator[Engine]:
-    env = {
-        "ATHENA_ENV": "test", "REDIS_URL": redis_url, "ATHENA_DB_URL": f"sqlite:///{tmp_path / 'athena.db'}",
-        "ATHENA_ACCOUNT": f"monitor{next(_accounts)}", "ATHENA_SYMBOLS": BTC,
-        "OKX_REST_URL": sim.url, "OKX_WS_PUBLIC_URL": sim.ws_url("public"), "OKX_WS_PRIVATE_URL": sim.ws_url("private"),
-        "ATHENA__schedule__breaker_threshold": "1", "ATHENA__schedule__breaker_open_s": "5",
-    }
-    settings = load_settings(env="test", environ=env, dotenv=False)
-    engine = orders_engine(account(settings, clock=clock, shared_clock=clock), RecordingSender())
-    yield engine
-    engine.close()
+def eng(sim: SimServer, clock: HeldClock, sim_engine: Callable[..., Engine]) -> Engine:
+    return sim_engine(sim, "monitor", account_kw={"clock": clock, "shared_clock": clock}, ATHENA_SYMBOLS=BTC,
+                      OKX_WS_PUBLIC_URL=sim.ws_url("public"), OKX_WS_PRIVATE_URL=sim.ws_url("private"),
+                      ATHENA__schedule__breaker_threshold="1", ATHENA__schedule__breaker_open_s="5")
 
 
 @pytest.fixture()

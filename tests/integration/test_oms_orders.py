@@ -12,7 +12,7 @@ from athena.domain import AlgoState, OrderRequest, OrderState
 from athena.oms.orders import DuplicateIntentError
 from athena.oms.sender import RecordingSender
 from athena.oms.stops import StopAction, stop_id_for
-from tests.integration.test_oms_harness import INST, entry, exit_, make_oms, upd
+from tests.integration.oms_harness import INST, entry, exit_, make_oms, upd
 
 
 class CheckingSender(RecordingSender):

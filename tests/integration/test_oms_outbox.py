@@ -20,7 +20,7 @@ from athena.oms.stops import stop_id_for
 from athena.procs import wait_until
 from athena.state.journal import Journal
 from athena.wiring import book_capital
-from tests.integration.test_oms_harness import BTC, INST, Oms, entry, make_oms, upd
+from tests.integration.oms_harness import BTC, INST, Oms, entry, make_oms, upd
 
 DEAD = "deadprocess"
 

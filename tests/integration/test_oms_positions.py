@@ -9,7 +9,7 @@ from redis import Redis
 from athena.bus import EventType
 from athena.domain import AlgoOrder, Fill, Order, OrderState, Position, PosSide, Side
 from athena.oms.stops import StopRequest
-from tests.integration.test_oms_harness import INST, entry, exit_, make_oms
+from tests.integration.oms_harness import INST, entry, exit_, make_oms
 
 
 def fill(cl: str, side: Side, sz: str, px: str, acc: str, pos_side: PosSide = PosSide.NET) -> Fill:

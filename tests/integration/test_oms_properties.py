@@ -23,7 +23,7 @@ from athena.domain import Fill, OrderState, OrderUpdate, Position, PosSide, Side
 from athena.oms.capital import CapitalCommander
 from athena.oms.stops import stop_id_for
 from athena.wiring import book_capital
-from tests.integration.test_oms_harness import BTC, INST, Oms, entry, exit_, make_oms, upd
+from tests.integration.oms_harness import BTC, INST, Oms, entry, exit_, make_oms, upd
 
 CAPITAL = Settings(total_capital=Decimal(10**9), strategies=[StrategySettings(name="s1", instIds=[INST], allocation=Decimal(1))])
 MARGIN_PER_LOT = Decimal("7.5")

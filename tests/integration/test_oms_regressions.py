@@ -13,7 +13,7 @@ from athena.domain import AlgoState, OrderState, Position, PosSide, Side
 from athena.oms.stops import StopAction, stop_id_for
 from athena.state.journal import Journal
 from athena.state.locks import TtlLock
-from tests.integration.test_oms_harness import INST, entry, exit_, make_oms, upd
+from tests.integration.oms_harness import INST, entry, exit_, make_oms, upd
 from tests.waiting import wait_for
 
 

@@ -5,20 +5,18 @@ the private Redis, against the real sim."""
 
 from __future__ import annotations
 
-import itertools
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
 from celery import Celery
 from celery.signals import task_prerun
 
-from athena.config import get_settings, load_settings, set_settings
+from athena.config import Settings, get_settings, set_settings
 from athena.domain import OrderRequest, OrderState, OrdType, Side
 from athena.domain.codec import to_json
 from athena.engine import Engine
@@ -26,8 +24,7 @@ from athena.process.stream_service import StreamService
 from athena.sim.server import SimServer
 from athena.strategies.context import StrategyContext
 from athena.wiring import account, stream_engine
-from tests.integration.test_tasks import TASK_TIMEOUT
-from tests.waiting import wait_for
+from tests.waiting import TASK_TIMEOUT, wait_for
 from workers import tasks
 from workers.sender import CelerySender
 
@@ -35,7 +32,6 @@ pytestmark = pytest.mark.usefixtures("celery_worker")
 
 BTC = "BTC-USDT-SWAP"
 STRATEGY = "scalpbtc"  # config/base.json: allocation 0.4 of 10000, leverage 3, max_order_notional 5000
-_accounts = itertools.count(1)
 
 
 @dataclass
@@ -89,15 +85,11 @@ class World:
 
 
 @pytest.fixture()
-def world(celery_app: Celery, redis_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
+def world(sim: SimServer, sim_settings: Callable[..., Settings], celery_app: Celery,
+          monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
     previous = get_settings()
-    sim = SimServer(tick_interval_ms=0).start()
-    env = {
-        "ATHENA_ENV": "test", "REDIS_URL": redis_url, "ATHENA_DB_URL": f"sqlite:///{tmp_path / 'athena.db'}",
-        "ATHENA_ACCOUNT": f"placerisk{next(_accounts)}", "OKX_REST_URL": sim.url,
-        "OKX_WS_PUBLIC_URL": sim.ws_url("public"), "OKX_WS_PRIVATE_URL": sim.ws_url("private"),
-    }
-    settings = load_settings(env="test", environ=env, dotenv=False)
+    settings = sim_settings(sim, "placerisk", OKX_WS_PUBLIC_URL=sim.ws_url("public"),
+                            OKX_WS_PRIVATE_URL=sim.ws_url("private"))
     set_settings(settings)
     tasks.reset_engine()
     eng = tasks.engine()
@@ -126,7 +118,6 @@ def world(celery_app: Celery, redis_url: str, tmp_path: Path, monkeypatch: pytes
         task_prerun.disconnect(spy.started)
         tasks.reset_engine()
         set_settings(previous)
-        sim.stop()
 
 
 @pytest.fixture()

@@ -4,15 +4,13 @@ refuses goes as a market order on purpose, an entry outside it is refused with i
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from decimal import Decimal as D
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from athena.config import load_settings
+from athena.config import Settings
 from athena.domain import OrderRequest, OrderState, OrdType, PosSide, Side, TdMode
 from athena.engine import Engine
 from athena.oms.stops import StopRequest
@@ -22,26 +20,19 @@ from athena.ops.price_band import PriceBands
 from athena.sim.client import SimClient
 from athena.sim.server import SimServer
 from athena.wiring import account, orders_engine
+from tests.senders import NoSender
 
 BTC = "BTC-USDT-SWAP"
-_accounts = itertools.count(1)
 BUY_LMT, SELL_LMT = D("100500.0"), D("99500.0")
 
 
-class NoSender:
-    def __getattr__(self, name: str) -> Any:
-        raise AssertionError(f"unexpected send: {name}")
-
-
 @pytest.fixture()
-def banded(redis_url: str, tmp_path: Path) -> Iterator[tuple[Engine, SimClient, SimServer]]:
+def banded(sim_settings: Callable[..., Settings]) -> Iterator[tuple[Engine, SimClient, SimServer]]:
     with SimServer(tick_interval_ms=0, rate_limits=False) as sim:
         admin = SimClient(sim.url)
         admin.admin("price", {"instId": BTC, "px": "100000"})
         admin.admin("price-limit", {"instId": BTC, "buyLmt": str(BUY_LMT), "sellLmt": str(SELL_LMT)})
-        env = {"ATHENA_ENV": "test", "REDIS_URL": redis_url, "ATHENA_DB_URL": f"sqlite:///{tmp_path / 'j.db'}",
-               "ATHENA_ACCOUNT": f"band{next(_accounts)}", "OKX_REST_URL": sim.url}
-        eng = orders_engine(account(load_settings(env="test", environ=env, dotenv=False)), NoSender())
+        eng = orders_engine(account(sim_settings(sim, "band")), NoSender())
         try:
             yield eng, admin, sim
         finally:

@@ -29,7 +29,7 @@ from athena.risk.rate import WindowCounter, order_rate_counters
 from athena.state.counters import RateCounter
 from athena.state.keys import Keys
 from athena.strategies.context import StrategyContext
-from tests.integration.test_risk_pretrade import BTC, EQUITY, ETH, Rig, book, rejected, req
+from tests.integration.risk_rig import BTC, EQUITY, ETH, Rig, book, rejected, req
 
 UNDER, AT, OVER = "under", "at", "over"
 OK = {UNDER: True, AT: True, OVER: False}  # a cap: its own value is allowed

@@ -62,7 +62,8 @@ def test_every_family_is_told_apart_by_its_prefix() -> None:
 
 def test_a_backtest_writes_only_keys_of_the_schema(redis_client: redis_lib.Redis) -> None:
     """Every key the OMS, capital, the ledger, the stops and the strategies write is one Keys names."""
-    from tests.integration.test_backtest import one_strategy, run_backtest, tp_scenario
+    from athena.backtest.engine import run_backtest
+    from tests.integration.backtest_scenarios import one_strategy, tp_scenario
 
     run_backtest(tp_scenario(), one_strategy(), redis_client)
     singles, families = _schema(Keys("backtest", "backtest"))

@@ -3,16 +3,12 @@ placed it and died before recording is settled by the exchange's duplicate-id re
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Iterator
+from collections.abc import Callable
 from dataclasses import replace
 from decimal import Decimal
-from pathlib import Path
-from typing import Any
 
 import pytest
 
-from athena.config import load_settings
 from athena.domain import AlgoState, OrderRequest, OrdType, PosSide, Side, TdMode
 from athena.engine import Engine
 from athena.okx.errors import OkxAmbiguous
@@ -20,29 +16,13 @@ from athena.oms.stops import StopRequest
 from athena.ops import placement
 from athena.ops import stops as stop_ops
 from athena.sim.server import SimServer
-from athena.wiring import account, orders_engine
+from tests.senders import NoSender
 
 BTC = "BTC-USDT-SWAP"
-_accounts = itertools.count(1)
-
-
-class NoSender:
-    def __getattr__(self, name: str) -> Any:
-        raise AssertionError(f"unexpected send: {name}")
-
-
 @pytest.fixture()
-def engine(redis_url: str, tmp_path: Path) -> Iterator[Engine]:
-    sim = SimServer(tick_interval_ms=0).start()
+def engine(sim: SimServer, sim_engine: Callable[..., Engine]) -> Engine:
     sim.call(sim.market.step)
-    env = {"ATHENA_ENV": "test", "REDIS_URL": redis_url, "ATHENA_DB_URL": f"sqlite:///{tmp_path / 'j.db'}",
-           "ATHENA_ACCOUNT": f"stopfast{next(_accounts)}", "OKX_REST_URL": sim.url}
-    eng = orders_engine(account(load_settings(env="test", environ=env, dotenv=False)), NoSender())
-    try:
-        yield eng
-    finally:
-        eng.close()
-        sim.stop()
+    return sim_engine(sim, "stopfast", NoSender())
 
 
 def test_first_stop_placed_then_covered_then_grown(engine: Engine) -> None:

@@ -4,7 +4,6 @@ unknown external order, so its fill reached neither the strategy nor its capital
 
 from __future__ import annotations
 
-import time
 from decimal import Decimal
 from typing import Any
 
@@ -15,7 +14,8 @@ from athena.okx.parse import order_update
 from athena.oms.stops import record_stop_owner, stop_id_for
 from athena.sim.client import SimClient
 from athena.sim.server import SimServer
-from tests.integration.test_oms_harness import INST, entry, make_oms, upd
+from tests.integration.oms_harness import INST, entry, make_oms, upd
+from tests.waiting import wait_until
 
 
 def _triggered_row(algo_cl: str, sz: str, px: str) -> dict[str, Any]:
@@ -66,11 +66,13 @@ def test_the_sim_reports_a_triggered_stop_with_its_algo_id() -> None:
         assert r["code"] == "0", r
         c.admin("price", {"instId": INST, "px": str((bid * Decimal("0.98")).quantize(Decimal("0.1")))})
         rows: list[dict[str, Any]] = []
-        end = time.monotonic() + 10
-        while time.monotonic() < end and not rows:
+
+        def triggered() -> list[dict[str, Any]]:
             hist = c.get(f"/api/v5/trade/orders-history?instType=SWAP&instId={INST}")["data"]
-            rows = [h for h in hist if h.get("algoClOrdId") == "slsimtest1"]
-            time.sleep(0.05)
+            rows[:] = [h for h in hist if h.get("algoClOrdId") == "slsimtest1"]
+            return rows
+
+        wait_until(triggered, 10, interval=0.05)
         assert rows, "the triggered stop's order is in the order history"
         u = order_update(rows[0], source="rest_query")
         assert u.clOrdId == "" and u.algoClOrdId == "slsimtest1" and u.state is OrderState.FILLED

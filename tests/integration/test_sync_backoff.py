@@ -33,7 +33,6 @@ from athena.sim.client import SimClient
 from athena.sim.server import SimServer
 from athena.wiring import account, orders_engine
 from beat_schedule import build_schedule
-from tests.conftest import celery_app_settings_account
 from workers import tasks
 from workers.sender import CelerySender
 
@@ -125,10 +124,10 @@ def beat_sends(job: Job, celery_app: Celery, tick_ms: int, entry: dict[str, Any]
     return str(result.state)
 
 
-def test_backoff_and_breaker_hold_when_beat_starts_the_job(job: Job, celery_app: Celery) -> None:
+def test_backoff_and_breaker_hold_when_beat_starts_the_job(job: Job, celery_app: Celery, celery_account: str) -> None:
     # beat's real options, on the queue of the session's worker (queue names carry the account; this
     # job's engine keeps its own account's keys)
-    worker_account = celery_app_settings_account(celery_app)
+    worker_account = celery_account
     entry = build_schedule(job.settings.model_copy(update={"account": worker_account}))["sync_positions"]
     assert entry["options"]["expires"] == entry["schedule"] == 5.0
     SimClient(job.sim.url).admin("faults", {"rest_5xx": {"rate": 1.0, "path": POSITIONS}})

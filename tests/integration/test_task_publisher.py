@@ -8,7 +8,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ from celery import Celery
 from athena import procs
 from athena.fastpath import kombu_transport
 from athena.fastpath.kombu_envelope import TaskPublisher
+from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -74,9 +74,7 @@ def run_probe_worker(redis_url: str, tmp_path: Path, pub: TaskPublisher, env: di
     )  # fmt: skip
     try:
         pub.send("tests.publisher_probe", [{"clOrdId": "p3", "px": "100.5"}, 3], "tp-probe", "p3")
-        deadline = time.monotonic() + 60
-        while r.llen("tp-ran") < 4 and time.monotonic() < deadline and worker.poll() is None:
-            time.sleep(0.05)
+        wait_until(lambda: r.llen("tp-ran") >= 4 or worker.poll() is not None, 60, interval=0.05)
     finally:
         worker.terminate()
         worker.wait(20)

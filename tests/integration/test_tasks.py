@@ -6,17 +6,15 @@ worker's Engine is rebuilt from the test's Settings (tasks.reset_engine()).
 
 from __future__ import annotations
 
-import itertools
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from athena.config import Settings, get_settings, load_settings, set_settings
+from athena.config import Settings, get_settings, set_settings
 from athena.domain import (
     AlgoOrder,
     AlgoState,
@@ -34,14 +32,12 @@ from athena.oms.stops import StopRequest
 from athena.ops.reconcile import GHOST_MIN_AGE_MS
 from athena.sim.client import SimClient
 from athena.sim.server import SimServer
-from tests.waiting import wait_for
+from tests.waiting import TASK_TIMEOUT, wait_for
 from workers import tasks
 
 pytestmark = pytest.mark.usefixtures("celery_worker")
 
-_accounts = itertools.count(1)
 BTC, ETH = "BTC-USDT-SWAP", "ETH-USDT-SWAP"
-TASK_TIMEOUT = 30
 
 
 @dataclass
@@ -68,22 +64,12 @@ class World:
 
 
 @pytest.fixture()
-def world(redis_url: str, tmp_path: Path) -> Iterator[World]:
+def world(sim: SimServer, sim_settings: Callable[..., Settings]) -> Iterator[World]:
     previous = get_settings()
-    sim = SimServer(tick_interval_ms=0).start()
-    env = {
-        "ATHENA_ENV": "test",
-        "REDIS_URL": redis_url,
-        "ATHENA_DB_URL": f"sqlite:///{tmp_path / 'athena.db'}",
-        "ATHENA_ACCOUNT": f"tasks{next(_accounts)}",
-        "OKX_REST_URL": sim.url,
-        "OKX_WS_PUBLIC_URL": sim.ws_url("public"),
-        "OKX_WS_PRIVATE_URL": sim.ws_url("private"),
-        "ATHENA__okx__timeout_s": "1",
-        "ATHENA__schedule__breaker_threshold": "3",
-        "ATHENA__schedule__breaker_open_s": "1",
-    }
-    settings = load_settings(env="test", environ=env, dotenv=False)
+    settings = sim_settings(
+        sim, "tasks", OKX_WS_PUBLIC_URL=sim.ws_url("public"), OKX_WS_PRIVATE_URL=sim.ws_url("private"),
+        ATHENA__okx__timeout_s="1", ATHENA__schedule__breaker_threshold="3", ATHENA__schedule__breaker_open_s="1",
+    )
     set_settings(settings)
     tasks.reset_engine()
     try:
@@ -91,7 +77,6 @@ def world(redis_url: str, tmp_path: Path) -> Iterator[World]:
     finally:
         tasks.reset_engine()
         set_settings(previous)
-        sim.stop()
 
 
 def run(task: Any, *args: Any, **kwargs: Any) -> Any:

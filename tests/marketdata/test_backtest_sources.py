@@ -17,7 +17,7 @@ from athena.backtest.feed import Feed
 from athena.marketdata import download
 from athena.marketdata.sources import SourceError, detect, open_source
 from athena.sim.server import SimServer
-from tests.marketdata.conftest import BTC, ETH, Running
+from tests.marketdata.helpers import BTC, ETH, Running
 from tests.reports import report_folder
 
 T_0810 = 1_796_112_600_000  # 2026-12-01T08:10:00Z: half an hour of history with the 08:00 settlement in it

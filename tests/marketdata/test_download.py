@@ -15,7 +15,7 @@ from athena.marketdata.download import Downloader, OkxHistoryClient, Pacer, make
 from athena.marketdata.store import Store, iso
 from athena.sim.server import SimServer
 from athena.testing.redis_server import free_port
-from tests.marketdata.conftest import BACKFILL_S, BTC, T0, Rejections
+from tests.marketdata.helpers import BACKFILL_S, BTC, T0, Rejections
 
 TRADES = "GET/api/v5/market/history-trades"
 HOUR = 3_600_000

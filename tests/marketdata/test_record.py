@@ -25,7 +25,7 @@ from athena.marketdata.book import ChecksumBook
 from athena.marketdata.record import MAX_NOTES, STATUS_FILE, FileSummary
 from athena.sim.book import checksum
 from athena.sim.server import SimServer
-from tests.marketdata.conftest import BTC, ETH, Running
+from tests.marketdata.helpers import BTC, ETH, Running
 from tests.okx.fake_ws import FakeOkxWs
 from tests.reports import report_folder
 

@@ -16,7 +16,7 @@ from athena.marketdata.bars import MINUTE
 from athena.sim.history import FUNDING_EVERY, funding_rate
 from athena.sim.rest import ROUTES
 from athena.sim.server import SimServer
-from tests.marketdata.conftest import BACKFILL_S, BTC, T0, get
+from tests.marketdata.helpers import BACKFILL_S, BTC, T0, get
 
 D = Decimal
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import itertools
 import socket
 import time
-from collections.abc import Iterator
 from decimal import Decimal
 
 import pytest
@@ -25,8 +24,8 @@ from athena.domain import (
 from athena.okx.errors import OkxAmbiguous, OkxAuthError, OkxRateLimited, OkxRejected, OkxTransient
 from athena.okx.rest import OkxRestGateway
 from athena.okx.signing import Clock
-from tests.okx.conftest import SIM_CREDS, Sim
-from tests.okx.helpers import wait_until
+from tests.okx.helpers import SIM_CREDS, Sim
+from tests.waiting import wait_until
 
 INST = "BTC-USDT-SWAP"
 _ids = itertools.count(1)
@@ -34,13 +33,6 @@ _ids = itertools.count(1)
 
 def cid(prefix: str = "t") -> str:
     return f"{prefix}{int(time.time() * 1000) % 10**9}n{next(_ids)}"
-
-
-@pytest.fixture()
-def rest(clean_sim: Sim) -> Iterator[OkxRestGateway]:
-    gw = OkxRestGateway(base_url=clean_sim.url, credentials=SIM_CREDS, timeout_s=3.0, rate_limit_backoff_s=0.1)
-    yield gw
-    gw.close()
 
 
 def far_bid(rest: OkxRestGateway) -> Decimal:

@@ -3,9 +3,6 @@
 
 from __future__ import annotations
 
-import itertools
-import time
-from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -22,38 +19,8 @@ from athena.okx.errors import (
     OkxTransient,
 )
 from athena.okx.rest import OkxRestGateway
-from tests.okx.conftest import SIM_CREDS, Sim
-from tests.okx.helpers import wait_until
-
-INST = "BTC-USDT-SWAP"
-_ids = itertools.count(1)
-
-
-def cid(prefix: str = "f") -> str:
-    return f"{prefix}{int(time.time() * 1000) % 10**9}n{next(_ids)}"
-
-
-@pytest.fixture()
-def rest(clean_sim: Sim) -> Iterator[OkxRestGateway]:
-    gw = OkxRestGateway(base_url=clean_sim.url, credentials=SIM_CREDS, timeout_s=3.0, rate_limit_backoff_s=0.1)
-    yield gw
-    gw.close()
-
-
-def limit_req(gw: OkxRestGateway, prefix: str, inst: str = INST, sz: str = "0.01") -> OrderRequest:
-    t = gw.ticker(inst)
-    assert t.bidPx is not None
-    px = (t.bidPx * Decimal("0.8")).quantize(gw_tick(gw, inst))
-    return OrderRequest(cid(prefix), inst, Side.BUY, OrdType.LIMIT, Decimal(sz), px)
-
-
-_ticks: dict[str, Decimal] = {}
-
-
-def gw_tick(gw: OkxRestGateway, inst: str) -> Decimal:
-    if inst not in _ticks:
-        _ticks.update({i.instId: i.tickSz for i in gw.instruments()})
-    return _ticks[inst]
+from tests.okx.helpers import INST, SIM_CREDS, Sim, cid, limit_req
+from tests.waiting import wait_until
 
 
 @pytest.mark.parametrize("code", ["50001", "50013", "50026"])

@@ -16,7 +16,7 @@ from athena.okx.rest import OkxRestGateway
 from athena.okx.types import PriceLimit
 from athena.sim.client import SimClient
 from athena.sim.server import SimServer
-from tests.okx.conftest import SIM_CREDS
+from tests.okx.helpers import SIM_CREDS
 
 INST = "BTC-USDT-SWAP"
 

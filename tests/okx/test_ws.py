@@ -17,8 +17,9 @@ from athena.okx.public_ws import OkxPublicWsGateway
 from athena.okx.signing import Credentials
 from athena.okx.types import PrivateResync
 from tests.okx.fake_ws import FakeOkxWs
-from tests.okx.helpers import FAST_WS, wait_until
+from tests.okx.helpers import FAST_WS
 from tests.okx.samples import load
+from tests.waiting import wait_until
 
 
 @pytest.fixture()
@@ -143,7 +144,7 @@ def test_backoff_is_not_a_tight_loop() -> None:
     t0 = time.monotonic()
     gw.start()
     try:
-        assert wait_until(lambda: gw.stats.connect_failures >= 5, timeout=30, step=0.005)
+        assert wait_until(lambda: gw.stats.connect_failures >= 5, timeout=30, interval=0.005)
         assert time.monotonic() - t0 >= least
     finally:
         gw.stop()

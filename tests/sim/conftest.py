@@ -1,81 +1,12 @@
-"""Fixtures for the simulator's tests: a fresh SimServer per test (market stepping off unless asked)."""
+"""Fixtures for the simulator's tests (the SimServer and its client are tests/conftest.py's `sim`, `sim_client`)."""
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
-import json
-import time
 from collections.abc import Callable, Iterator
-from typing import Any
 
 import pytest
-import websocket
 
-from athena.sim.client import SimClient
-from athena.sim.server import SimServer
-
-KEY, SECRET, PASS = "sim-api-key", "sim-secret-key", "sim-passphrase"
-
-
-@pytest.fixture()
-def sim() -> Iterator[SimServer]:
-    srv = SimServer(tick_interval_ms=0).start()
-    yield srv
-    srv.stop()
-
-
-@pytest.fixture()
-def client(sim: SimServer) -> SimClient:
-    return SimClient(sim.url)
-
-
-def ws_login_frame(ts: str | int | None = None, secret: str = SECRET, key: str = KEY, passphrase: str = PASS) -> str:
-    ts = ts if ts is not None else str(int(time.time()))
-    mac = hmac.new(secret.encode(), (str(ts) + "GET/users/self/verify").encode(), hashlib.sha256)
-    sig = base64.b64encode(mac.digest()).decode()
-    return json.dumps({"op": "login", "args": [{"apiKey": key, "passphrase": passphrase, "timestamp": ts, "sign": sig}]})
-
-
-class Ws:
-    """websocket-client connection with bounded waits."""
-
-    def __init__(self, url: str, timeout: float = 5.0) -> None:
-        self.ws = websocket.create_connection(url, timeout=timeout)
-        self.seen: list[dict[str, Any]] = []
-
-    def send(self, obj: Any) -> None:
-        self.ws.send(obj if isinstance(obj, str) else json.dumps(obj))
-
-    def recv(self) -> Any:
-        raw = self.ws.recv()
-        return raw if raw == "pong" else json.loads(raw)
-
-    def wait(self, pred: Callable[[Any], bool], timeout: float = 5.0) -> Any:
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            self.ws.settimeout(max(0.01, end - time.monotonic()))
-            try:
-                m = self.recv()
-            except websocket.WebSocketTimeoutException:
-                break
-            if isinstance(m, dict):
-                self.seen.append(m)
-            if pred(m):
-                return m
-        raise AssertionError(f"no matching WS message within {timeout}s; last seen: {self.seen[-3:]}")
-
-    def login(self, **kw: Any) -> dict[str, Any]:
-        self.send(ws_login_frame(**kw))
-        return self.wait(lambda m: isinstance(m, dict) and m.get("event") in ("login", "error"))  # type: ignore[no-any-return]
-
-    def close(self) -> None:
-        self.ws.close()
-
-
-def channel(name: str) -> Callable[[Any], bool]:
-    return lambda m: isinstance(m, dict) and m.get("arg", {}).get("channel") == name and "data" in m
+from tests.sim.helpers import Ws
 
 
 @pytest.fixture()
@@ -93,14 +24,3 @@ def ws_factory() -> Iterator[Callable[[str], Ws]]:
             w.close()
         except Exception:
             pass
-
-
-BTC = "BTC-USDT-SWAP"
-
-
-def order(side: str = "buy", ord_type: str = "market", sz: str = "0.01", px: str = "", **kw: Any) -> dict[str, Any]:
-    body = {"instId": BTC, "tdMode": "cross", "side": side, "ordType": ord_type, "sz": sz}
-    if px:
-        body["px"] = px
-    body.update(kw)
-    return body

@@ -9,32 +9,12 @@ import pytest
 
 from athena.sim.exchange import Exchange
 from athena.sim.util import BadParam
-
-BTC = "BTC-USDT-SWAP"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.t = 1_700_000_000_000
-
-    def __call__(self) -> int:
-        return self.t
+from tests.sim.helpers import BTC, Clock, o, pos
 
 
 @pytest.fixture()
 def ex() -> Exchange:
     return Exchange(seed=1, clock=Clock())
-
-
-def o(side: str = "buy", ord_type: str = "market", sz: str = "0.01", px: str = "", **kw: Any) -> dict[str, Any]:
-    b = {"instId": BTC, "tdMode": "cross", "side": side, "ordType": ord_type, "sz": sz, "px": px}
-    b.update(kw)
-    return b
-
-
-def pos(ex: Exchange, inst: str = BTC, side: str = "net") -> D:
-    p = ex.positions.get((inst, side))
-    return p.pos if p else D(0)
 
 
 def test_market_buy_fills_at_ask_with_taker_fee(ex: Exchange) -> None:

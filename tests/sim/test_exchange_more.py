@@ -7,7 +7,7 @@ from typing import Any
 
 from athena.sim.exchange import Exchange
 from athena.sim.market import SyntheticMarket
-from tests.sim.test_exchange import BTC, Clock, o, pos
+from tests.sim.helpers import BTC, Clock, o, pos
 
 
 def algo(**kw: Any) -> dict[str, Any]:

@@ -12,14 +12,14 @@ import websocket
 from athena.procs import wait_until
 from athena.sim.client import SimClient
 from athena.sim.server import SimServer
-from tests.sim.conftest import BTC, Ws, channel
+from tests.sim.helpers import BTC, Ws, channel
 
 
-def test_books_gap_loses_one_update(sim: SimServer, client: SimClient, ws_factory: Callable[[str], Ws]) -> None:
+def test_books_gap_loses_one_update(sim: SimServer, sim_client: SimClient, ws_factory: Callable[[str], Ws]) -> None:
     w = ws_factory(sim.ws_url("public"))
     w.send({"op": "subscribe", "args": [{"channel": "books", "instId": BTC}]})
     last = w.wait(channel("books"))["data"][0]["seqId"]
-    client.admin("faults", {"books_gap": 1})
+    sim_client.admin("faults", {"books_gap": 1})
     chain_ok: list[bool] = []
     for _ in range(30):
         sim.call(sim.market.step)
@@ -30,21 +30,21 @@ def test_books_gap_loses_one_update(sim: SimServer, client: SimClient, ws_factor
         chain_ok.append(d["prevSeqId"] == last)
         last = d["seqId"]
     assert last == target and chain_ok.count(False) == 1  # exactly one break in the chain
-    assert client.admin("faults")["books_gap"] == 0
+    assert sim_client.admin("faults")["books_gap"] == 0
 
 
-def test_stall_all_holds_pongs_too(sim: SimServer, client: SimClient, ws_factory: Callable[[str], Ws]) -> None:
+def test_stall_all_holds_pongs_too(sim: SimServer, sim_client: SimClient, ws_factory: Callable[[str], Ws]) -> None:
     w = ws_factory(sim.ws_url("public"))
-    client.admin("faults", {"stall_s": 60, "stall_all": True})  # lasts until it is lifted below
+    sim_client.admin("faults", {"stall_s": 60, "stall_all": True})  # lasts until it is lifted below
     w.send("ping")
     with pytest.raises(AssertionError):  # black hole: no pong during the stall
         w.wait(lambda m: m == "pong", timeout=0.3)
-    assert client.admin("faults")["stall_s_left"] > 0
-    client.admin("faults", {"stall_s": 0})  # the stall ends: the held pong goes out
+    assert sim_client.admin("faults")["stall_s_left"] > 0
+    sim_client.admin("faults", {"stall_s": 0})  # the stall ends: the held pong goes out
     assert w.wait(lambda m: m == "pong", timeout=30) == "pong"
 
 
-def test_stats_count_subscribe_requests_and_logins(sim: SimServer, client: SimClient, ws_factory: Callable[[str], Ws]) -> None:
+def test_stats_count_subscribe_requests_and_logins(sim: SimServer, sim_client: SimClient, ws_factory: Callable[[str], Ws]) -> None:
     pub = ws_factory(sim.ws_url("public"))
     arg = {"channel": "tickers", "instId": BTC}
     for _ in range(2):  # a duplicate subscribe is acked, subscribed once, but counted as a request
@@ -52,19 +52,19 @@ def test_stats_count_subscribe_requests_and_logins(sim: SimServer, client: SimCl
         pub.wait(lambda m: m.get("event") == "subscribe")
     priv = ws_factory(sim.ws_url("private"))
     assert priv.login()["event"] == "login"
-    conns = {c["kind"]: c for c in client.admin("stats")["conns"]}
+    conns = {c["kind"]: c for c in sim_client.admin("stats")["conns"]}
     assert conns["public"]["sub_requests"] == {"channel=tickers|instId=BTC-USDT-SWAP": 2}
     assert conns["public"]["subs"] == ["channel=tickers|instId=BTC-USDT-SWAP"] and conns["public"]["logins"] == 0
     assert conns["private"]["logins"] == 1 and conns["private"]["sub_requests"] == {}
     pub.close()
     with pytest.raises((websocket.WebSocketException, OSError)):
         pub.ws.recv()
-    assert wait_until(lambda: len(client.admin("stats")["conns"]) == 1, 30)
-    assert [c["kind"] for c in client.admin("stats")["conns"]] == ["private"]
+    assert wait_until(lambda: len(sim_client.admin("stats")["conns"]) == 1, 30)
+    assert [c["kind"] for c in sim_client.admin("stats")["conns"]] == ["private"]
 
 
-def test_rest_5xx_code(sim: SimServer, client: SimClient) -> None:
-    client.admin("faults", {"rest_5xx": {"count": 1, "path": "/api/v5/account/balance"}, "rest_5xx_code": "50013"})
-    resp = requests.get(sim.url + "/api/v5/account/balance", headers=client.headers("GET", "/api/v5/account/balance", ""), timeout=5)
+def test_rest_5xx_code(sim: SimServer, sim_client: SimClient) -> None:
+    sim_client.admin("faults", {"rest_5xx": {"count": 1, "path": "/api/v5/account/balance"}, "rest_5xx_code": "50013"})
+    resp = requests.get(sim.url + "/api/v5/account/balance", headers=sim_client.headers("GET", "/api/v5/account/balance", ""), timeout=5)
     assert resp.status_code == 503 and resp.json()["code"] == "50013"
-    assert client.get("/api/v5/account/balance")["code"] == "0"
+    assert sim_client.get("/api/v5/account/balance")["code"] == "0"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from athena.sim.exchange import Exchange
 from athena.sim.market import Replay, SyntheticMarket, read_jsonl
-from tests.sim.test_exchange import BTC, Clock, o, pos
+from tests.sim.helpers import BTC, Clock, o, pos
 
 
 def test_synthetic_book_is_sane_and_imbalance_predicts_moves() -> None:

@@ -12,7 +12,7 @@ import pytest
 
 from athena.sim.client import SimClient
 from athena.sim.server import SimServer
-from tests.sim.conftest import BTC, Ws, channel, order
+from tests.sim.helpers import BTC, Ws, channel, order
 
 
 def _acked(w: Ws, arg: dict[str, Any]) -> dict[str, Any]:
@@ -20,7 +20,7 @@ def _acked(w: Ws, arg: dict[str, Any]) -> dict[str, Any]:
                   and (m.get("arg") == arg or m.get("event") == "error"))
 
 
-def test_instruments_channel_pushes_the_rest_rows(sim: SimServer, client: SimClient,
+def test_instruments_channel_pushes_the_rest_rows(sim: SimServer, sim_client: SimClient,
                                                   ws_factory: Callable[[str], Ws]) -> None:
     w = ws_factory(sim.ws_url("public"))
     arg = {"channel": "instruments", "instType": "SWAP"}
@@ -29,7 +29,7 @@ def test_instruments_channel_pushes_the_rest_rows(sim: SimServer, client: SimCli
     assert (ack["event"], ack["id"]) == ("subscribe", "i1")
     push = w.wait(channel("instruments"))
     assert push["arg"] == arg  # OKX: the full list once on subscribe, then only on a change
-    rest = client.get("/api/v5/public/instruments?instType=SWAP", signed=False)["data"]
+    rest = sim_client.get("/api/v5/public/instruments?instType=SWAP", signed=False)["data"]
     assert push["data"] == rest and {r["instId"] for r in rest} >= {BTC, "ETH-USDT-SWAP"}
     spot = {"channel": "instruments", "instType": "SPOT"}  # listed empty over REST: acked, nothing pushed
     w.send({"op": "subscribe", "args": [spot]})
@@ -58,20 +58,20 @@ def test_algo_advance_is_a_business_channel(sim: SimServer, ws_factory: Callable
     assert _acked(pub, {})["code"] == "60018"
 
 
-def test_trade_fee_matches_the_fees_charged(sim: SimServer, client: SimClient) -> None:
-    r = client.request("GET", "/api/v5/account/trade-fee?instType=SWAP&instFamily=BTC-USDT")
+def test_trade_fee_matches_the_fees_charged(sim: SimServer, sim_client: SimClient) -> None:
+    r = sim_client.request("GET", "/api/v5/account/trade-fee?instType=SWAP&instFamily=BTC-USDT")
     assert r.status_code == 200 and r.json()["code"] == "0"
     row = r.json()["data"][0]
     assert (row["instType"], row["level"], row["makerU"], row["takerU"]) == ("SWAP", "Lv1", "-0.0002", "-0.0005")
     assert row["feeGroup"] == [{"groupId": "1", "maker": "-0.0002", "taker": "-0.0005"}]
     assert row["ts"].isdigit() and row["delivery"] == row["exercise"] == ""
-    placed = client.post("/api/v5/trade/order", order(sz="0.1"))["data"][0]
-    fill = client.get(f"/api/v5/trade/fills?instId={BTC}&ordId={placed['ordId']}")["data"][0]
+    placed = sim_client.post("/api/v5/trade/order", order(sz="0.1"))["data"][0]
+    fill = sim_client.get(f"/api/v5/trade/fills?instId={BTC}&ordId={placed['ordId']}")["data"][0]
     notional = Decimal(fill["fillPx"]) * Decimal(fill["fillSz"]) * Decimal("0.01")  # ctVal 0.01 BTC
     assert Decimal(fill["fee"]) == notional * Decimal(row["takerU"])  # the rate served is the rate charged
-    missing = client.request("GET", "/api/v5/account/trade-fee")
+    missing = sim_client.request("GET", "/api/v5/account/trade-fee")
     assert missing.status_code == 400 and missing.json()["code"] == "50014"
-    unsigned = client.request("GET", "/api/v5/account/trade-fee?instType=SWAP", signed=False)
+    unsigned = sim_client.request("GET", "/api/v5/account/trade-fee?instType=SWAP", signed=False)
     assert unsigned.status_code == 401
 
 

@@ -12,7 +12,7 @@ import pytest
 from athena.sim.client import SimClient
 from athena.sim.exchange import Exchange
 from athena.sim.server import SimServer
-from tests.sim.conftest import BTC, Ws, order
+from tests.sim.helpers import BTC, Ws, order
 from tests.waiting import wait_for
 
 
@@ -24,50 +24,50 @@ class Clock:
         return self.t
 
 
-def test_account_config_follows_the_admin_settings(sim: SimServer, client: SimClient) -> None:
-    cfg = client.get("/api/v5/account/config")["data"][0]
+def test_account_config_follows_the_admin_settings(sim: SimServer, sim_client: SimClient) -> None:
+    cfg = sim_client.get("/api/v5/account/config")["data"][0]
     assert (cfg["acctLv"], cfg["perm"], cfg["ip"], cfg["posMode"]) == ("2", "read_only,trade", "127.0.0.1", "net_mode")
-    client.admin("account", {"acctLv": "1", "perm": "read_only,withdraw,trade", "ip": ""})
-    cfg = client.get("/api/v5/account/config")["data"][0]
+    sim_client.admin("account", {"acctLv": "1", "perm": "read_only,withdraw,trade", "ip": ""})
+    cfg = sim_client.get("/api/v5/account/config")["data"][0]
     assert (cfg["acctLv"], cfg["perm"], cfg["ip"]) == ("1", "read_only,withdraw,trade", "")
     # a spot-mode account cannot trade swaps: OKX's 51010
-    item = client.post("/api/v5/trade/order", order(clOrdId="spot1"))["data"][0]
+    item = sim_client.post("/api/v5/trade/order", order(clOrdId="spot1"))["data"][0]
     assert item["sCode"] == "51010"
     with pytest.raises(RuntimeError):
-        client.admin("account", {"acctLv": "7"})
+        sim_client.admin("account", {"acctLv": "7"})
 
 
-def test_position_mode_can_be_forced_with_positions_open(sim: SimServer, client: SimClient) -> None:
-    assert client.post("/api/v5/trade/order", order(clOrdId="o1"))["data"][0]["sCode"] == "0"
-    r = client.post("/api/v5/account/set-position-mode", {"posMode": "long_short_mode"})
+def test_position_mode_can_be_forced_with_positions_open(sim: SimServer, sim_client: SimClient) -> None:
+    assert sim_client.post("/api/v5/trade/order", order(clOrdId="o1"))["data"][0]["sCode"] == "0"
+    r = sim_client.post("/api/v5/account/set-position-mode", {"posMode": "long_short_mode"})
     assert r["code"] == "59000"  # what OKX answers with a position open
-    assert client.admin("account", {"posMode": "long_short_mode"})["posMode"] == "long_short_mode"
-    assert client.get("/api/v5/account/config")["data"][0]["posMode"] == "long_short_mode"
+    assert sim_client.admin("account", {"posMode": "long_short_mode"})["posMode"] == "long_short_mode"
+    assert sim_client.get("/api/v5/account/config")["data"][0]["posMode"] == "long_short_mode"
 
 
-def test_a_locked_leverage_refuses_the_change(sim: SimServer, client: SimClient) -> None:
-    client.admin("account", {"leverage": [{"instId": BTC, "lever": "20", "mgnMode": "cross"}], "leverage_error": "59108"})
-    r = client.post("/api/v5/account/set-leverage", {"instId": BTC, "lever": "3", "mgnMode": "cross"})
+def test_a_locked_leverage_refuses_the_change(sim: SimServer, sim_client: SimClient) -> None:
+    sim_client.admin("account", {"leverage": [{"instId": BTC, "lever": "20", "mgnMode": "cross"}], "leverage_error": "59108"})
+    r = sim_client.post("/api/v5/account/set-leverage", {"instId": BTC, "lever": "3", "mgnMode": "cross"})
     assert r["code"] == "59108" and "leverage" in r["msg"]
-    info = client.get(f"/api/v5/account/leverage-info?instId={BTC}&mgnMode=cross")["data"][0]
+    info = sim_client.get(f"/api/v5/account/leverage-info?instId={BTC}&mgnMode=cross")["data"][0]
     assert info["lever"] == "20"
-    client.admin("account", {"leverage_error": ""})
-    assert client.post("/api/v5/account/set-leverage", {"instId": BTC, "lever": "3", "mgnMode": "cross"})["code"] == "0"
+    sim_client.admin("account", {"leverage_error": ""})
+    assert sim_client.post("/api/v5/account/set-leverage", {"instId": BTC, "lever": "3", "mgnMode": "cross"})["code"] == "0"
 
 
-def test_instrument_state_and_specs_can_change(sim: SimServer, client: SimClient) -> None:
-    client.admin("instrument", {"instId": BTC, "state": "suspend", "lotSz": "0.1"})
-    row = client.get(f"/api/v5/public/instruments?instType=SWAP&instId={BTC}", signed=False)["data"][0]
+def test_instrument_state_and_specs_can_change(sim: SimServer, sim_client: SimClient) -> None:
+    sim_client.admin("instrument", {"instId": BTC, "state": "suspend", "lotSz": "0.1"})
+    row = sim_client.get(f"/api/v5/public/instruments?instType=SWAP&instId={BTC}", signed=False)["data"][0]
     assert (row["state"], row["lotSz"], row["minSz"]) == ("suspend", "0.1", "0.1")
     assert sim.exchange.insts[BTC].inst.lotSz == D("0.1")
     with pytest.raises(RuntimeError):
-        client.admin("instrument", {"instId": BTC, "state": "asleep"})
+        sim_client.admin("instrument", {"instId": BTC, "state": "asleep"})
 
 
-def test_public_time_follows_the_skew(sim: SimServer, client: SimClient) -> None:
-    before = int(client.get("/api/v5/public/time", signed=False)["data"][0]["ts"])
-    client.admin("skew", {"seconds": 7})
-    skewed = int(client.get("/api/v5/public/time", signed=False)["data"][0]["ts"])
+def test_public_time_follows_the_skew(sim: SimServer, sim_client: SimClient) -> None:
+    before = int(sim_client.get("/api/v5/public/time", signed=False)["data"][0]["ts"])
+    sim_client.admin("skew", {"seconds": 7})
+    skewed = int(sim_client.get("/api/v5/public/time", signed=False)["data"][0]["ts"])
     assert 6_000 <= skewed - before <= 60_000
 
 
@@ -85,47 +85,47 @@ def test_system_status_follows_the_clock() -> None:
     assert ex.system_status({"state": "completed"})[0]["state"] == "completed"
 
 
-def test_system_status_over_rest(sim: SimServer, client: SimClient) -> None:
-    client.admin("system-status", {"begin_in_s": 1800, "duration_s": 600, "serviceType": "0", "env": "2"})
-    rows = client.get("/api/v5/system/status", signed=False)["data"]
+def test_system_status_over_rest(sim: SimServer, sim_client: SimClient) -> None:
+    sim_client.admin("system-status", {"begin_in_s": 1800, "duration_s": 600, "serviceType": "0", "env": "2"})
+    rows = sim_client.get("/api/v5/system/status", signed=False)["data"]
     assert [(r["state"], r["serviceType"], r["env"]) for r in rows] == [("scheduled", "0", "2")]
-    again = client.get("/api/v5/system/status", signed=False)
+    again = sim_client.get("/api/v5/system/status", signed=False)
     assert again["code"] == "50011"  # OKX allows one request per 5 s
-    client.admin("rate-limits", {"enabled": False})
-    client.admin("system-status", {"clear": True})
-    empty = client.get("/api/v5/system/status", signed=False)
+    sim_client.admin("rate-limits", {"enabled": False})
+    sim_client.admin("system-status", {"clear": True})
+    empty = sim_client.get("/api/v5/system/status", signed=False)
     assert (empty["code"], empty["data"]) == ("0", [])
 
 
-def test_no_band_by_default_then_a_band_around_the_mark(sim: SimServer, client: SimClient) -> None:
-    row = client.get(f"/api/v5/public/price-limit?instId={BTC}", signed=False)["data"][0]
+def test_no_band_by_default_then_a_band_around_the_mark(sim: SimServer, sim_client: SimClient) -> None:
+    row = sim_client.get(f"/api/v5/public/price-limit?instId={BTC}", signed=False)["data"][0]
     assert (row["buyLmt"], row["sellLmt"], row["enabled"]) == ("", "", False)
-    client.admin("price", {"instId": BTC, "px": "100000"})
-    client.admin("price-limit", {"pct": "0.02"})
-    row = client.get(f"/api/v5/public/price-limit?instId={BTC}", signed=False)["data"][0]
+    sim_client.admin("price", {"instId": BTC, "px": "100000"})
+    sim_client.admin("price-limit", {"pct": "0.02"})
+    row = sim_client.get(f"/api/v5/public/price-limit?instId={BTC}", signed=False)["data"][0]
     assert (row["buyLmt"], row["sellLmt"], row["enabled"]) == ("102000", "98000", True)
-    client.admin("price-limit", {"instId": BTC, "buyLmt": "100500", "sellLmt": "99500"})
-    row = client.get(f"/api/v5/public/price-limit?instId={BTC}", signed=False)["data"][0]
+    sim_client.admin("price-limit", {"instId": BTC, "buyLmt": "100500", "sellLmt": "99500"})
+    row = sim_client.get(f"/api/v5/public/price-limit?instId={BTC}", signed=False)["data"][0]
     assert (row["buyLmt"], row["sellLmt"]) == ("100500", "99500")
 
 
-def _place(client: SimClient, **kw: Any) -> dict[str, Any]:
-    return client.post("/api/v5/trade/order", order(**kw))["data"][0]  # type: ignore[no-any-return]
+def _place(sim_client: SimClient, **kw: Any) -> dict[str, Any]:
+    return sim_client.post("/api/v5/trade/order", order(**kw))["data"][0]  # type: ignore[no-any-return]
 
 
-def test_orders_outside_the_band_are_refused_with_51006(sim: SimServer, client: SimClient) -> None:
-    client.admin("price", {"instId": BTC, "px": "100000"})
-    client.admin("price-limit", {"instId": BTC, "buyLmt": "101000", "sellLmt": "99000"})
-    assert _place(client, side="buy", ord_type="limit", px="101000.1", clOrdId="b1")["sCode"] == "51006"
-    assert _place(client, side="sell", ord_type="limit", px="98999.9", clOrdId="s1")["sCode"] == "51006"
-    assert _place(client, side="buy", ord_type="limit", px="99500", clOrdId="b2")["sCode"] == "0"  # inside: rests
-    r = client.post("/api/v5/trade/amend-order", {"instId": BTC, "clOrdId": "b2", "newPx": "101500"})
+def test_orders_outside_the_band_are_refused_with_51006(sim: SimServer, sim_client: SimClient) -> None:
+    sim_client.admin("price", {"instId": BTC, "px": "100000"})
+    sim_client.admin("price-limit", {"instId": BTC, "buyLmt": "101000", "sellLmt": "99000"})
+    assert _place(sim_client, side="buy", ord_type="limit", px="101000.1", clOrdId="b1")["sCode"] == "51006"
+    assert _place(sim_client, side="sell", ord_type="limit", px="98999.9", clOrdId="s1")["sCode"] == "51006"
+    assert _place(sim_client, side="buy", ord_type="limit", px="99500", clOrdId="b2")["sCode"] == "0"  # inside: rests
+    r = sim_client.post("/api/v5/trade/amend-order", {"instId": BTC, "clOrdId": "b2", "newPx": "101500"})
     assert r["data"][0]["sCode"] == "51006"
     # a stop whose trigger lies outside the band
     algo = {"instId": BTC, "tdMode": "cross", "side": "sell", "ordType": "conditional", "sz": "0.01",
             "slTriggerPx": "98000", "slOrdPx": "-1", "reduceOnly": True}
-    assert client.post("/api/v5/trade/order-algo", algo)["data"][0]["sCode"] == "51006"
-    assert client.post("/api/v5/trade/order-algo", {**algo, "slTriggerPx": "99100"})["data"][0]["sCode"] == "0"
+    assert sim_client.post("/api/v5/trade/order-algo", algo)["data"][0]["sCode"] == "51006"
+    assert sim_client.post("/api/v5/trade/order-algo", {**algo, "slTriggerPx": "99100"})["data"][0]["sCode"] == "0"
 
 
 def test_a_market_order_stops_at_the_band_edge() -> None:
@@ -176,24 +176,24 @@ def test_bills_paging_by_bill_id() -> None:
 
 def test_funding_is_charged_at_the_configured_interval() -> None:
     with SimServer(tick_interval_ms=0, funding_interval_s=0.3, rate_limits=False) as srv:
-        client = SimClient(srv.url)
-        client.admin("funding", {"rate": "0.0001"})
-        assert client.post("/api/v5/trade/order", order(sz="1", clOrdId="f1"))["data"][0]["sCode"] == "0"
-        wait_for(lambda: len(client.get("/api/v5/account/bills?type=8")["data"]) >= 2, 10, "two funding bills")
-        assert client.admin("funding", {"interval_s": 0})["interval_s"] == 0  # no more: the totals are final
-        pos = client.get(f"/api/v5/account/positions?instId={BTC}")["data"][0]
-        bills = client.get("/api/v5/account/bills?type=8")["data"]
+        sim_client = SimClient(srv.url)
+        sim_client.admin("funding", {"rate": "0.0001"})
+        assert sim_client.post("/api/v5/trade/order", order(sz="1", clOrdId="f1"))["data"][0]["sCode"] == "0"
+        wait_for(lambda: len(sim_client.get("/api/v5/account/bills?type=8")["data"]) >= 2, 10, "two funding bills")
+        assert sim_client.admin("funding", {"interval_s": 0})["interval_s"] == 0  # no more: the totals are final
+        pos = sim_client.get(f"/api/v5/account/positions?instId={BTC}")["data"][0]
+        bills = sim_client.get("/api/v5/account/bills?type=8")["data"]
         assert D(pos["fundingFee"]) == sum((D(b["pnl"]) for b in bills), D(0)) < 0
 
 
-def test_ws_notice_reaches_every_connection_and_may_close_them(sim: SimServer, client: SimClient) -> None:
+def test_ws_notice_reaches_every_connection_and_may_close_them(sim: SimServer, sim_client: SimClient) -> None:
     ws = Ws(sim.ws_url("public"))
     try:
         ws.send({"op": "subscribe", "args": [{"channel": "tickers", "instId": BTC}]})
         ws.wait(lambda m: isinstance(m, dict) and m.get("event") == "subscribe")
-        assert client.admin("ws/notice", {"close_after_s": 0.2})["noticed"] == 1
+        assert sim_client.admin("ws/notice", {"close_after_s": 0.2})["noticed"] == 1
         m = ws.wait(lambda m: isinstance(m, dict) and m.get("event") == "notice")
         assert (m["code"], bool(m["connId"])) == ("64008", True)
-        wait_for(lambda: client.admin("stats")["connections"] == 0, 5, "the noticed connection closed")
+        wait_for(lambda: sim_client.admin("stats")["connections"] == 0, 5, "the noticed connection closed")
     finally:
         ws.close()

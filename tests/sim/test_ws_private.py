@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from athena.sim.client import SimClient
 from athena.sim.server import SimServer
-from tests.sim.conftest import BTC, Ws, channel, order
+from tests.sim.helpers import BTC, Ws, channel, order
 
 
 def test_login_string_and_number_timestamp(sim: SimServer, ws_factory: Callable[[str], Ws]) -> None:
@@ -30,30 +30,30 @@ def test_login_failures(sim: SimServer, ws_factory: Callable[[str], Ws]) -> None
     assert w.wait(lambda m: m.get("event") == "error")["code"] == "60011"
 
 
-def test_orders_push_on_place_fill_cancel(sim: SimServer, client: SimClient, ws_factory: Callable[[str], Ws]) -> None:
+def test_orders_push_on_place_fill_cancel(sim: SimServer, sim_client: SimClient, ws_factory: Callable[[str], Ws]) -> None:
     w = ws_factory(sim.ws_url("private"))
     w.login()
     w.send({"op": "subscribe", "args": [{"channel": "orders", "instType": "SWAP"}]})
     w.wait(lambda m: m.get("event") == "subscribe")
-    r = client.post("/api/v5/trade/order", order("buy", "post_only", px="50000", clOrdId="ws1"))
+    r = sim_client.post("/api/v5/trade/order", order("buy", "post_only", px="50000", clOrdId="ws1"))
     oid = r["data"][0]["ordId"]
     live = w.wait(channel("orders"))
     assert live["arg"] == {"channel": "orders", "instType": "SWAP", "uid": "1"}
     d = live["data"][0]
     assert (d["ordId"], d["clOrdId"], d["state"], d["accFillSz"], d["fillSz"], d["tradeId"]) == (
         oid, "ws1", "live", "0", "0", "")
-    client.post("/api/v5/trade/cancel-order", {"instId": BTC, "clOrdId": "ws1"})
+    sim_client.post("/api/v5/trade/cancel-order", {"instId": BTC, "clOrdId": "ws1"})
     c = w.wait(lambda m: channel("orders")(m) and m["data"][0]["state"] == "canceled")["data"][0]
     assert c["cancelSource"] == "1"
-    client.post("/api/v5/trade/order", order(sz="0.02", clOrdId="ws2"))
+    sim_client.post("/api/v5/trade/order", order(sz="0.02", clOrdId="ws2"))
     f = w.wait(lambda m: channel("orders")(m) and m["data"][0]["state"] == "filled")["data"][0]
     assert f["clOrdId"] == "ws2" and f["fillSz"] == "0.02" and f["execType"] == "T" and Decimal(f["fillFee"]) < 0
     assert f["tradeId"] and f["fillPx"] and f["avgPx"] == f["fillPx"]
 
 
-def test_positions_and_account_snapshot_then_events(sim: SimServer, client: SimClient,
+def test_positions_and_account_snapshot_then_events(sim: SimServer, sim_client: SimClient,
                                                     ws_factory: Callable[[str], Ws]) -> None:
-    client.post("/api/v5/trade/order", order(sz="0.1"))
+    sim_client.post("/api/v5/trade/order", order(sz="0.1"))
     w = ws_factory(sim.ws_url("private"))
     w.login()
     w.send({"op": "subscribe", "args": [{"channel": "positions", "instType": "ANY"}, {"channel": "account"}]})
@@ -61,13 +61,13 @@ def test_positions_and_account_snapshot_then_events(sim: SimServer, client: SimC
     assert [(p["instId"], p["pos"]) for p in snap["data"]] == [(BTC, "0.1")]
     acct = w.wait(channel("account"))
     assert acct["data"][0]["details"][0]["ccy"] == "USDT"
-    client.post("/api/v5/trade/order", order(sz="0.1"))
+    sim_client.post("/api/v5/trade/order", order(sz="0.1"))
     ev = w.wait(lambda m: channel("positions")(m) and m.get("eventType") == "event_update")
     assert ev["data"][0]["pos"] == "0.2"
     assert w.wait(lambda m: channel("account")(m) and "eventType" not in m)["data"][0]["totalEq"]
 
 
-def test_orders_algo_on_business_and_private(sim: SimServer, client: SimClient,
+def test_orders_algo_on_business_and_private(sim: SimServer, sim_client: SimClient,
                                              ws_factory: Callable[[str], Ws]) -> None:
     b = ws_factory(sim.ws_url("business"))
     b.send({"op": "subscribe", "args": [{"channel": "orders-algo", "instType": "SWAP"}]})
@@ -79,14 +79,14 @@ def test_orders_algo_on_business_and_private(sim: SimServer, client: SimClient,
     p.login()
     p.send({"op": "subscribe", "args": [{"channel": "orders-algo", "instType": "SWAP", "instId": BTC}]})
     p.wait(lambda m: m.get("event") == "subscribe")
-    client.post("/api/v5/trade/order", order(sz="0.05"))
-    r = client.post("/api/v5/trade/order-algo", {"instId": BTC, "tdMode": "cross", "side": "sell", "ordType": "conditional",
+    sim_client.post("/api/v5/trade/order", order(sz="0.05"))
+    r = sim_client.post("/api/v5/trade/order-algo", {"instId": BTC, "tdMode": "cross", "side": "sell", "ordType": "conditional",
                                                  "sz": "0.05", "slTriggerPx": "95000", "slOrdPx": "-1", "algoClOrdId": "sl1"})
     algo_id = r["data"][0]["algoId"]
     for w in (b, p):
         m = w.wait(channel("orders-algo"))
         assert m["data"][0]["algoId"] == algo_id and m["data"][0]["state"] == "live"
-    client.admin("price", {"instId": BTC, "px": "94000"})
+    sim_client.admin("price", {"instId": BTC, "px": "94000"})
     eff = b.wait(lambda m: channel("orders-algo")(m) and m["data"][0]["state"] == "effective")["data"][0]
     assert eff["actualSide"] == "sl" and eff["ordId"]
     # business URL does not carry orders

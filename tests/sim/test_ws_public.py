@@ -11,7 +11,7 @@ import websocket
 
 from athena.sim.book import L2Book, checksum
 from athena.sim.server import SimServer
-from tests.sim.conftest import BTC, Ws, channel
+from tests.sim.helpers import BTC, Ws, channel
 
 
 def test_subscribe_acks_once_per_arg_with_conn_id(sim: SimServer, ws_factory: Callable[[str], Ws]) -> None:
