@@ -275,6 +275,7 @@ class Soak:
         # a moment with a stop working, if one comes within 20 s (positions live for seconds here)
         wait_until(lambda: bool(self.stack.sim_admin("state", timeout=5)["algos"]), 20, interval=0.2)
         self.stack.kill9("stream")  # a crash: quicker than a clean stop, so the stop is still there
+        killed = time.monotonic()
         st = self.stack.sim_admin("state", timeout=5)
         by_inst: dict[str, list[tuple[str, Decimal]]] = defaultdict(list)
         for a in st["algos"]:
@@ -297,7 +298,7 @@ class Soak:
         self.stack.start_child("stream", timeout=90)
         self.r.events["stream_restart"] += 1
         self.window(t, time.monotonic() - t + 10)
-        self.log(f"stream restarted in {time.monotonic() - t:.1f} s")
+        self.log(f"stream worker started again {time.monotonic() - killed:.1f} s after the kill")
 
     def later(self, after_s: float, what: str) -> None:
         with self._lock:
