@@ -162,28 +162,38 @@ class PrivateConnection(WsConnection):
                 except Exception:
                     log.exception("%s: resync callback failed", self.name)
 
-    def _resync_clock(self) -> bool:
-        """Measure the exchange's clock again (the signature's timestamp was refused). True when done."""
+    def _resync_clock(self) -> str:
+        """Measure the exchange's clock again (the signature's timestamp was refused): "resynced", "failed"
+        (the exchange's clock could not be read: REST down too) or "no" (no clock source, or already
+        re-measured since the last login: the skew is not the reason)."""
         if self.server_time is None or self._resynced_login:
-            return False
-        self._resynced_login = True
+            return "no"
         try:
             t0 = time.time() * 1000
             server_ms = self.server_time()
             t1 = time.time() * 1000
-        except Exception as exc:  # the REST side is down too: counted as an auth failure, retried with backoff
-            log.warning("%s: clock resync failed: %s", self.name, exc)
-            return False
+        except Exception as exc:
+            log.warning("%s: login timestamp refused and the exchange's clock unreadable (%s): trying again later",
+                        self.name, exc)
+            return "failed"
+        self._resynced_login = True
         self.clock.update(server_ms, t0, t1)
         self.clock_resyncs += 1
         log.warning("%s: login timestamp refused (clock skew): clock offset now %d ms, logging in again",
                     self.name, self.clock.offset_ms)
-        return True
+        return "resynced"
 
     def _login_failed(self, code: str, text: str) -> None:
-        if code == WS_TIMESTAMP_EXPIRED and self._resync_clock():
+        resync = self._resync_clock() if code == WS_TIMESTAMP_EXPIRED else "no"
+        if resync == "resynced":
             self.state = "connecting"
             self._reconnect_now = True  # at once, without the backoff: the next login carries the right time
+            return
+        if resync == "failed":
+            # A clock problem, not the credentials: never counted towards the auth halt (a maintenance
+            # that takes REST down while the clock is off must not leave the worker deaf for good).
+            self.state = "connecting"
+            self.force_reconnect()  # with the backoff; the next refusal tries to re-measure again
             return
         self.auth_failures += 1
         err = OkxAuthError(f"WebSocket login failed: {text[:120]}", code, path=self.name)

@@ -112,6 +112,7 @@ class Soak:
         self._last_pos: dict[tuple[str, str], Decimal] = {}
         self._rest_fired = 0
         self._later: list[tuple[float, str]] = []  # (monotonic time, what): a fault's second step
+        self._deaf = False  # a violation reported: the private WebSockets halted
         self.engine: Any = None
         self._lock = threading.Lock()
 
@@ -191,6 +192,13 @@ class Soak:
         for key in list(self._last_pos):
             if key not in seen:
                 del self._last_pos[key]
+        # the stream worker never gives up its private WebSockets (a deaf worker would hear no fill)
+        status = self.stack.stream_status() or {}
+        if status.get("private") == "auth_failed" and not self._deaf:
+            self._deaf = True
+            self.violation("the stream worker's private WebSockets halted (auth_failed): it hears no fill")
+        elif status.get("private") is not None:
+            self.r.checks["private_ws_alive"] += 1
         # every lock and lease expires by itself
         eng = self.engine
         for pattern in (eng.keys.lock("*"), eng.keys.lease("*")):
@@ -401,6 +409,12 @@ class Soak:
     def _final(self, settings: Any) -> None:
         eng = self.engine
         st = self.stack
+        # after the faults the stream worker is logged in again (its status is written every few seconds)
+        if wait_until(lambda: (st.stream_status() or {}).get("private") == "ready", 60, interval=1.0):
+            self.r.checks["private_ws_ready_at_end"] += 1
+        else:
+            self.violation(f"the stream worker's private WebSockets not ready 60 s after the faults: "
+                           f"{(st.stream_status() or {}).get('private')}")
         st.send_task("athena.halt", {"reason": "chaos soak: end", "who": "chaos"}, timeout=60)
         # quiesce: the exchange and the ledger agree again (sync_positions runs every 3 s)
         def ledger_matches() -> bool:

@@ -131,7 +131,7 @@ def test_private_login_under_clock_skew_resyncs_and_logs_in(rest: OkxRestGateway
     gw = private(sim, events, server_time=rest.server_time)
     try:
         assert wait_until(lambda: gw.ready, 20), gw.state
-        assert gw.private.clock_resyncs >= 1 and gw.private.auth_failures == 0
+        assert sum(c.clock_resyncs for c in gw.connections) >= 1 and gw.private.auth_failures == 0
         assert abs(gw.private.clock.offset_ms - 90_000) < 2_000
     finally:
         gw.stop()
@@ -155,3 +155,22 @@ def test_rest_under_clock_skew_recovers_after_resync(rest: OkxRestGateway, clean
     assert rest.place_order(req).state is OrderState.LIVE  # the clock was re-measured: the same order goes
     rest.cancel_order(INST, clOrdId=req.clOrdId)
     assert rest.stats["clock_resyncs"] >= 2
+
+
+def test_a_skewed_login_while_rest_is_down_waits_for_the_clock_never_halts(rest: OkxRestGateway, idle_sim: Sim) -> None:
+    """Regression (the 30-minute chaos soak): the clock was off when a maintenance took REST down and
+    closed the WebSockets; each login was refused for its timestamp, the clock could not be re-measured,
+    and the refusals counted as auth failures until the private WebSockets halted for good (a deaf stream
+    worker)."""
+    sim = idle_sim
+    events: list[Any] = []
+    sim.admin("skew", {"seconds": 90})
+    sim.faults(rest_down_s=4)
+    gw = private(sim, events, server_time=rest.server_time, max_auth_failures=1)
+    try:
+        assert wait_until(lambda: gw.ready, 30), gw.state
+        assert [c.auth_failures for c in gw.connections] == [0, 0]
+        assert sum(c.clock_resyncs for c in gw.connections) >= 1  # one clock: either connection may re-measure it
+        assert abs(gw.private.clock.offset_ms - 90_000) < 2_000
+    finally:
+        gw.stop()
