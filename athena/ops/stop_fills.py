@@ -19,11 +19,16 @@ from collections.abc import Iterable
 from athena.domain import AlgoState, OrderUpdate, OrdType
 from athena.domain.orders import valid_cl_ord_id
 from athena.engine import Engine
+from athena.state.retention import DAY_S, ORDER_RETENTION_S
 
 log = logging.getLogger(__name__)
 
-LOOKBACK_MS = 24 * 3600 * 1000  # how far back the order history is read (OKX keeps 7 days)
-MAX_PAGES = 5  # of 100 market orders each; reconcile runs every few minutes at most
+# How far back the order history is read (OKX keeps 7 days). Well inside ORDER_RETENTION_S: an order
+# booked from it must still be on record when it is read again, or it would look unseen.
+LOOKBACK_MS = min(DAY_S, ORDER_RETENTION_S // 2) * 1000
+# Pages of 100 market orders, newest first: reconcile runs every few minutes, so a stop that fired unheard
+# is found long before 500 newer market orders bury it.
+MAX_PAGES = 5
 
 
 def book_unseen_stop_fills(engine: Engine, instIds: Iterable[str] | None = None) -> list[str]:
@@ -40,7 +45,7 @@ def book_unseen_stop_fills(engine: Engine, instIds: Iterable[str] | None = None)
         inst = next(iter(wanted)) if wanted is not None and len(wanted) == 1 else None
         rows = engine.rest.orders_history(instId=inst, ordType=str(OrdType.MARKET), after=after, limit=100)
         for u in rows:
-            if (wanted is None or u.instId in wanted) and _unseen(engine, u):
+            if (wanted is None or u.instId in wanted) and (not u.uTime or u.uTime >= since) and _unseen(engine, u):
                 engine.orders.on_update(u)
                 booked.append(u.algoClOrdId)
         if len(rows) < 100 or not rows[-1].ordId or (rows[-1].uTime and rows[-1].uTime < since):
