@@ -89,6 +89,11 @@ class ExchangePort(Protocol):
 
     def orders_pending(self, instId: str | None = None, max_pages: int = 40) -> list[OrderUpdate]: ...
 
+    def orders_history(self, instId: str | None = None, state: str | None = None, limit: int = 100,
+                       ordType: str | None = None, after: str | None = None) -> list[OrderUpdate]:
+        """Finished orders (7 days), newest first; after: those older than that ordId."""
+        ...
+
     def close_position(
         self, instId: str, mgnMode: TdMode = TdMode.CROSS, posSide: PosSide = PosSide.NET, clOrdId: str | None = None,
         autoCxl: bool = False,

@@ -23,7 +23,7 @@ from typing import Any
 import orjson
 
 from athena.okx import parse
-from athena.okx.errors import OkxAuthError, OkxError, ParseError, classify
+from athena.okx.errors import WS_TIMESTAMP_EXPIRED, OkxAuthError, OkxError, ParseError, classify
 from athena.okx.signing import Clock, Credentials, ws_login_args
 from athena.okx.types import PrivateResync
 from athena.okx.ws import WsConnection
@@ -53,10 +53,16 @@ class PrivateConnection(WsConnection):
         max_auth_failures: int = 3,
         name: str = "okx-private",
         on_resync: Callable[[PrivateResync], None] | None = None,
+        server_time: Callable[[], int] | None = None,
         **ws_opts: Any,
     ) -> None:
         super().__init__(url, name, **ws_opts)
         self._creds = creds
+        # the exchange's clock (ms, e.g. OkxRestGateway.server_time): a login refused for its timestamp
+        # (60006, clock skew) re-measures the offset and logs in again instead of counting an auth failure
+        self.server_time = server_time
+        self._resynced_login = False  # the last login failure already re-measured the clock
+        self.clock_resyncs = 0
         self.on_event = on_event
         self.on_error = on_error or (lambda _e: None)
         self.on_resync = on_resync
@@ -112,6 +118,7 @@ class PrivateConnection(WsConnection):
             if code in ("", "0"):
                 self.logins += 1
                 self.auth_failures = 0
+                self._resynced_login = False
                 self.state = "ready"
                 self.mark_healthy()
                 self._awaiting = {str(a.get("channel")) for a in self.subscriptions}
@@ -155,7 +162,39 @@ class PrivateConnection(WsConnection):
                 except Exception:
                     log.exception("%s: resync callback failed", self.name)
 
+    def _resync_clock(self) -> str:
+        """Measure the exchange's clock again (the signature's timestamp was refused): "resynced", "failed"
+        (the exchange's clock could not be read: REST down too) or "no" (no clock source, or already
+        re-measured since the last login: the skew is not the reason)."""
+        if self.server_time is None or self._resynced_login:
+            return "no"
+        try:
+            t0 = time.time() * 1000
+            server_ms = self.server_time()
+            t1 = time.time() * 1000
+        except Exception as exc:
+            log.warning("%s: login timestamp refused and the exchange's clock unreadable (%s): trying again later",
+                        self.name, exc)
+            return "failed"
+        self._resynced_login = True
+        self.clock.update(server_ms, t0, t1)
+        self.clock_resyncs += 1
+        log.warning("%s: login timestamp refused (clock skew): clock offset now %d ms, logging in again",
+                    self.name, self.clock.offset_ms)
+        return "resynced"
+
     def _login_failed(self, code: str, text: str) -> None:
+        resync = self._resync_clock() if code == WS_TIMESTAMP_EXPIRED else "no"
+        if resync == "resynced":
+            self.state = "connecting"
+            self._reconnect_now = True  # at once, without the backoff: the next login carries the right time
+            return
+        if resync == "failed":
+            # A clock problem, not the credentials: never counted towards the auth halt (a maintenance
+            # that takes REST down while the clock is off must not leave the worker deaf for good).
+            self.state = "connecting"
+            self.force_reconnect()  # with the backoff; the next refusal tries to re-measure again
+            return
         self.auth_failures += 1
         err = OkxAuthError(f"WebSocket login failed: {text[:120]}", code, path=self.name)
         log.error("%s: login failed (code %s), failure %d of %d", self.name, code, self.auth_failures, self.max_auth_failures)
@@ -205,11 +244,14 @@ class OkxPrivateWsGateway:
         clock: Clock | None = None,
         max_auth_failures: int = 3,
         on_resync: Callable[[PrivateResync], None] | None = None,
+        server_time: Callable[[], int] | None = None,
         **ws_opts: Any,
     ) -> None:
         creds = credentials or Credentials(api_key, secret, passphrase)
         emit = on_event or (lambda _obj: None)
-        common: dict[str, Any] = {"clock": clock, "max_auth_failures": max_auth_failures, "on_resync": on_resync, **ws_opts}
+        clock = clock or Clock()  # one offset for both connections
+        common: dict[str, Any] = {"clock": clock, "max_auth_failures": max_auth_failures, "on_resync": on_resync,
+                                  "server_time": server_time, **ws_opts}
         self.private = PrivateConnection(url, creds, emit, on_error, name="okx-private", **common)
         self.private.subscribe(_arg(ch, inst_type) for ch in channels)
         self.business: PrivateConnection | None = None

@@ -460,8 +460,11 @@ class OkxRestGateway:
         return self._paged("/api/v5/trade/orders-pending", {"instType": "SWAP", "instId": instId}, "ordId", max_pages,
                            lambda r: parse.order_update(r, source="rest_query"))
 
-    def orders_history(self, instId: str | None = None, state: str | None = None, limit: int = 100) -> list[OrderUpdate]:
-        env = self._call("GET", "/api/v5/trade/orders-history", {"instType": "SWAP", "instId": instId, "state": state, "limit": limit})
+    def orders_history(self, instId: str | None = None, state: str | None = None, limit: int = 100,
+                       ordType: str | None = None, after: str | None = None) -> list[OrderUpdate]:
+        """Finished orders of the last 7 days, newest first; after: older than that ordId (the next page)."""
+        env = self._call("GET", "/api/v5/trade/orders-history", {"instType": "SWAP", "instId": instId, "state": state,
+                                                                  "ordType": ordType, "after": after, "limit": limit})
         return [parse.order_update(r, source="rest_query") for r in self._items(env, "/trade/orders-history")]
 
     def fills(self, instId: str | None = None, ordId: str | None = None, limit: int = 100) -> list[OkxFill]:

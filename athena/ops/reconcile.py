@@ -17,6 +17,7 @@ import orjson
 from athena.domain import OrderState
 from athena.engine import Engine
 from athena.okx.errors import OkxError, OkxRejected
+from athena.ops.stop_fills import book_unseen_stop_fills
 from athena.ops.sync import sync_positions
 
 log = logging.getLogger(__name__)
@@ -32,6 +33,7 @@ class ReconcileReport:
     unconfirmed: list[dict[str, str]] = field(default_factory=list)
     stops_live: int = 0
     outbox_recovered: int = 0
+    stop_fills_unseen: list[str] = field(default_factory=list)  # triggered stops' fills no push reported
     positions: dict[str, Any] = field(default_factory=dict)
     # accounting errors: clamps counted so far (CapitalCommander.errors) and strategies whose
     # reserved differs from what their open reservations hold (CapitalCommander.audit)
@@ -53,6 +55,7 @@ class ReconcileReport:
             "unconfirmed": self.unconfirmed,
             "stops_live": self.stops_live,
             "outbox_recovered": self.outbox_recovered,
+            "stop_fills_unseen": self.stop_fills_unseen,
             "positions": self.positions,
             "drift": self.drift,
             "capital": self.capital,
@@ -92,6 +95,8 @@ def reconcile(engine: Engine) -> ReconcileReport:
     report.stops_live = len(stops)
     for algo in stops:
         engine.algos.apply_report(algo)
+    # before the positions: a stop that fired unheard is booked as its fill, not corrected as drift
+    report.stop_fills_unseen = book_unseen_stop_fills(engine)
     report.positions = sync_positions(engine, gated=False).to_dict()
     errors = engine.capital.errors()
     report.capital = {"clamps": errors.clamps, "recent_clamps": errors.recent[:10],

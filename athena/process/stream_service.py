@@ -108,7 +108,8 @@ class StreamService:
         key, secret, passphrase = self.settings.credentials()
         self.private = OkxPrivateWsGateway(
             self.settings.ws_url("private"), key, secret, passphrase, self.inbox.put,
-            business_url=self.settings.ws_url("business"), on_error=self._on_ws_error, **self.ws_opts,
+            business_url=self.settings.ws_url("business"), on_error=self._on_ws_error,
+            server_time=self.engine.rest.server_time, **self.ws_opts,
         )  # fmt: skip
 
     def start(self) -> StreamService:

@@ -43,7 +43,9 @@ class Faults:
     # REST
     rest_5xx: Rule = field(default_factory=Rule)
     rest_5xx_execute: bool = False  # process the request anyway before answering 5xx
-    rest_5xx_code: str = "50001"  # the OKX code of that 503 (50001 unavailable, 50013 busy, 50026 error)
+    rest_5xx_code: str = "50001"  # the OKX code of that 503 (50001 unavailable, 50013 busy, 50026 error);
+    # several, comma-separated, are drawn at random per fault
+    rest_5xx_execute_rate: float = 0.0  # without rest_5xx_execute: the share of those 503s processed anyway
     rest_timeout: Rule = field(default_factory=Rule)
     rest_timeout_hold_s: float = 10.0  # hold the request this long, then still execute it
     rest_rate_limit: Rule = field(default_factory=Rule)
@@ -51,6 +53,17 @@ class Faults:
     rest_scode: Rule = field(default_factory=Rule)
     rest_scode_code: str = "51149"  # 51149 "Order timed out": OKX may or may not have placed it
     rest_scode_execute: bool = False  # process the request first (the order exists), then answer the code
+    # a batch POST (batch-orders, cancel-batch-orders, amend-batch-orders, cancel-algos): some of its items
+    # (each with probability 1/2, at least one) are answered with one of these sCodes and NOT processed, the
+    # others are; the envelope's code is then "2" (OKX's partial success) or "1" (all failed)
+    batch_partial: Rule = field(default_factory=Rule)
+    batch_partial_code: str = "50013,51149"
+    # REST down: until then every REST request is answered by a "load balancer" (HTTP 503, not JSON,
+    # nothing processed); set by {"rest_down_s": N}
+    rest_down_until: float = 0.0
+    # WebSocket down: until then new connections are refused (HTTP 503) and open ones were dropped when it
+    # was set; set by {"ws_down_s": N}
+    ws_down_until: float = 0.0
     reject_orders: int = 0  # the next N placements are rejected ...
     reject_code: str = "51008"  # ... with this sCode
     rng: random.Random = field(default_factory=lambda: random.Random(7), repr=False)
@@ -58,18 +71,33 @@ class Faults:
 
     def update(self, spec: dict[str, Any]) -> None:
         """Apply an admin JSON spec, e.g. {"stall_s": 3, "rest_timeout": {"count": 1}, "reject_orders": 2}."""
-        names = {f.name for f in fields(self)} - {"rng", "stall_until", "fired"}
+        names = {f.name for f in fields(self)} - {"rng", "stall_until", "fired", "rest_down_until", "ws_down_until"}
         for k, v in spec.items():
             if k == "stall_s":
                 self.stall_until = time.monotonic() + float(v)
                 self.fired["stall"] += 1
-            elif k in ("rest_5xx", "rest_timeout", "rest_rate_limit", "rest_scode"):
+            elif k in ("rest_down_s", "ws_down_s"):
+                setattr(self, k[:-2] + "_until", time.monotonic() + float(v))
+                if float(v) > 0:
+                    self.fired[k[:-2]] += 1
+            elif k in ("rest_5xx", "rest_timeout", "rest_rate_limit", "rest_scode", "batch_partial"):
                 setattr(self, k, Rule(**v) if isinstance(v, dict) else Rule(count=int(v)))
             elif k in names:
                 cur = getattr(self, k)
                 setattr(self, k, type(cur)(v))
             else:
                 raise KeyError(k)
+
+    def draw_code(self, codes: str) -> str:
+        """One of the comma-separated codes, at random."""
+        choices = [c.strip() for c in codes.split(",") if c.strip()]
+        return self.rng.choice(choices) if len(choices) > 1 else choices[0]
+
+    def rest_down(self) -> bool:
+        return time.monotonic() < self.rest_down_until
+
+    def ws_down(self) -> bool:
+        return time.monotonic() < self.ws_down_until
 
     def view(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -78,5 +106,8 @@ class Faults:
                 continue
             v = getattr(self, f.name)
             out[f.name] = v.__dict__.copy() if isinstance(v, Rule) else dict(v) if isinstance(v, Counter) else v
-        out["stall_s_left"] = max(0.0, self.stall_until - time.monotonic())
+        now = time.monotonic()
+        out["stall_s_left"] = max(0.0, self.stall_until - now)
+        out["rest_down_s_left"] = max(0.0, self.rest_down_until - now)
+        out["ws_down_s_left"] = max(0.0, self.ws_down_until - now)
         return out

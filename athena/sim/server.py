@@ -39,6 +39,8 @@ HTTP400 = {"50000", "50002", "50014", "50015", "50016", "51000"}
 # Requests that honour OKX's `expTime` header (API v5 docs: place, batch-place, amend, batch-amend).
 # Admin requests that drive the synthetic market: refused by a paper venue (its market is the upstream's).
 PAPER_REFUSED = frozenset({"price", "step", "market"})
+BATCH_PATHS = frozenset({"/api/v5/trade/batch-orders", "/api/v5/trade/cancel-batch-orders",
+                         "/api/v5/trade/amend-batch-orders", "/api/v5/trade/cancel-algos"})
 EXP_TIME_PATHS = frozenset({"/api/v5/trade/order", "/api/v5/trade/batch-orders", "/api/v5/trade/amend-order",
                             "/api/v5/trade/amend-batch-orders"})
 
@@ -283,14 +285,22 @@ class SimServer:
         if self.on_request is not None:
             self.on_request(path, raw, recv_ns)
         f = self.faults
+        if f.rest_down():  # the whole REST endpoint is down: a load balancer answers, nothing is processed
+            return web.Response(status=503, text="503 Service Temporarily Unavailable", content_type="text/html")
         if f.rest_rate_limit.fire(path, f.rng):
             f.fired["rest_rate_limit"] += 1
             return _resp(429, "50011", msg("50011"), [])
         if f.rest_5xx.fire(path, f.rng):
+            code = f.draw_code(f.rest_5xx_code)
             f.fired["rest_5xx"] += 1
-            if f.rest_5xx_execute:
+            f.fired[f"rest_5xx_{code}"] += 1
+            if f.rest_5xx_execute or (f.rest_5xx_execute_rate > 0 and f.rng.random() < f.rest_5xx_execute_rate):
+                f.fired["rest_5xx_executed"] += 1
                 await self._process(request, route, raw, in_time)
-            return _resp(503, f.rest_5xx_code, msg(f.rest_5xx_code), [])
+            return _resp(503, code, msg(code), [])
+        if route.trade and path in BATCH_PATHS and f.batch_partial.fire(path, f.rng):
+            f.fired["batch_partial"] += 1
+            return await self._partial_batch(request, route, raw, in_time)
         if route.trade and route.method == "POST" and f.rest_scode.fire(path, f.rng):
             f.fired["rest_scode"] += 1
             if f.rest_scode_execute:
@@ -301,7 +311,42 @@ class SimServer:
             await asyncio.sleep(f.rest_timeout_hold_s)  # the client gives up; the order still happens
         return await self._process(request, route, raw, in_time)
 
-    async def _process(self, request: web.Request, route: Route, raw: bytes, in_time: str) -> web.Response:
+    async def _partial_batch(self, request: web.Request, route: Route, raw: bytes, in_time: str) -> web.Response:
+        """The batch_partial fault: some items refused with a per-item sCode and not processed, the rest
+        processed as usual; one answer with every item in its place."""
+        f = self.faults
+        try:
+            items = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            items = None
+        if not isinstance(items, list) or not items:
+            return await self._process(request, route, raw, in_time)
+        failed = {i for i in range(len(items)) if f.rng.random() < 0.5} or {f.rng.randrange(len(items))}
+        answers: list[Any] = []
+        if len(failed) < len(items):
+            resp = await self._process(request, route, raw, in_time, keep=lambda i: i not in failed)
+            env = orjson.loads(resp.body) if isinstance(resp.body, bytes) else {}
+            if str(env.get("code")) not in ("0", "1", "2"):
+                return resp  # refused whole (auth, expTime, a bad parameter): as it is
+            answers = list(env.get("data") or [])
+        out: list[Any] = []
+        ts = str(self.exchange.now())
+        for i, it in enumerate(items):
+            if i in failed:
+                code = f.draw_code(f.batch_partial_code)
+                f.fired[f"batch_partial_{code}"] += 1
+                ids = {k: str(it.get(k) or "") for k in ("clOrdId", "ordId", "algoClOrdId", "algoId", "tag")} \
+                    if isinstance(it, dict) else {}
+                out.append({**ids, "ts": ts, "sCode": code, "sMsg": msg(code), "subCode": ""})
+            else:
+                out.append(answers.pop(0) if answers else {"sCode": "50026", "sMsg": msg("50026")})
+        bad = sum(1 for a in out if str(a.get("sCode", "0")) != "0")
+        code = "0" if bad == 0 else "1" if bad == len(out) else "2"
+        return _resp(200, code, msg(code) if code != "0" else "", out,
+                     {"inTime": in_time, "outTime": str(time.time_ns() // 1000)})
+
+    async def _process(self, request: web.Request, route: Route, raw: bytes, in_time: str,
+                       keep: Callable[[int], bool] | None = None) -> web.Response:
         if route.private:
             now_ms = self.now_ms()
             err = check_rest(request.headers, request.method, request.raw_path, raw, self.keys, now_ms,
@@ -317,6 +362,8 @@ class SimServer:
                 body = orjson.loads(raw)
             except orjson.JSONDecodeError:
                 return _resp(400, "50002", msg("50002"), [])
+            if keep is not None and isinstance(body, list):  # the batch_partial fault: these items only
+                body = [b for i, b in enumerate(body) if keep(i)]
         if not self._rate_ok(request.path, route, params, body):
             return _resp(429, "50011", msg("50011"), [])
         if route.method == "POST" and request.path in EXP_TIME_PATHS:
@@ -379,6 +426,8 @@ class SimServer:
                 data = self.faults.view()
             elif tail == "faults":
                 self.faults.update(body)
+                if float(body.get("ws_down_s") or 0) > 0:  # down: the open connections go too
+                    await self.hub.drop_all()
                 data = self.faults.view()
             elif tail == "faults/clear":
                 self.faults = Faults(rng=self.faults.rng, fired=self.faults.fired)

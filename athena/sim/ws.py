@@ -140,6 +140,8 @@ class WsHub:
         kind = request.match_info["kind"]
         if kind not in ALLOWED:
             raise web.HTTPNotFound()
+        if self.srv.faults.ws_down():  # the ws_down fault: the WebSocket endpoint refuses connections
+            raise web.HTTPServiceUnavailable()
         ws = web.WebSocketResponse(autoping=True, max_msg_size=1 << 20)
         await ws.prepare(request)
         c = Conn(ws, kind, request)

@@ -50,10 +50,15 @@ class AlgoStore:
     def apply_report(self, algo: AlgoOrder) -> bool:
         """What the exchange says of one algo order (a push, a listing): applied to the stop it is the
         live version of; ignored for a superseded version, an unknown stop or a final one."""
-        base = self.redis.get(self.keys.algo_version(algo.algoClOrdId))
-        record_id = s(base) if base else algo.algoClOrdId
-        fields = _state_fields(algo.state, algo.algoId, algo.uTime)
-        return self._run(record_id, algo.state, False, fields, report_of=algo.algoClOrdId)
+        return self.report_state(algo.algoClOrdId, algo.state, algo.algoId, algo.uTime)
+
+    def report_state(self, algoClOrdId: str, state: AlgoState, algoId: str | None = None, uTime: int = 0) -> bool:
+        """apply_report for a report that names only the version's id and its state (the order a
+        triggered stop created, found in the order history)."""
+        base = self.redis.get(self.keys.algo_version(algoClOrdId))
+        record_id = s(base) if base else algoClOrdId
+        fields = _state_fields(state, algoId, uTime)
+        return self._run(record_id, state, False, fields, report_of=algoClOrdId)
 
     def get(self, algoClOrdId: str) -> AlgoOrder | None:
         raw = self.redis.hgetall(self.keys.algo(algoClOrdId))

@@ -4,10 +4,15 @@ against the simulator while faults are injected, with invariants checked continu
     .venv/bin/python -m tests.chaos.soak --duration 1800      # the long run (prints the figures)
     .venv/bin/pytest -m chaos tests/chaos                     # the CI version (ATHENA_CHAOS_DURATION, 120 s)
 
-Faults: REST 5xx / timeouts / 50011 at a few percent on trade paths, fills pushed before REST acks,
-duplicate and reordered pushes (all the whole run); WS drops every ~duration/6; one 35 s push stall;
-the orders worker killed -9 mid-placement twice and restarted; the stream worker restarted; Redis
-restarted once (appendonly yes: AOF keeps orders, locks, the event stream and the broker's queues).
+Faults: REST 5xx (50001 or 50013, half of them executed anyway) / timeouts / 50011 / 51149 item codes
+on orders the exchange did place, at a few percent on trade paths; batches (cancel-algos) that partly
+fail with per-item codes; fills pushed before REST acks, duplicate and reordered pushes (all the whole
+run); WS drops every ~duration/6; one 35 s push stall; clock skew beyond OKX's 30 s (50102, 60006 on a
+WebSocket login) until the clients re-measure it, then back; a maintenance (the WebSocket notice, the
+connections closed and refused, REST answering 503); REST down while the WebSocket stays up, and the
+reverse; the orders worker killed -9 mid-placement twice and restarted; the stream worker killed, the
+price pushed through every working stop while it is down (their fills reach no push), and started again;
+Redis restarted once (appendonly yes: AOF keeps orders, locks, the event stream and the broker's queues).
 Invariants: no clOrdId accepted twice by the exchange; every exchange fill journaled exactly once
 (per order: journal fill sizes add up to the exchange's); shadow ledger == exchange positions; every
 open position covered by a live exchange stop within 2 s (outside fault windows; during them, by the
@@ -39,10 +44,19 @@ BACKGROUND = {
     "rest_timeout": {"rate": 0.02, "path": "/api/v5/trade/"},
     "rest_timeout_hold_s": 6.0,  # > the client's 5 s read timeout: AMBIGUOUS; expTime then drops it
     "rest_rate_limit": {"rate": 0.03, "path": "/api/v5/trade/"},
+    "rest_5xx_code": "50001,50013",
+    "rest_5xx_execute_rate": 0.5,  # a 503 after the order was in fact placed (or cancelled)
+    # 51149 "order timed out" (the first two trade requests, then a few percent) ...
+    "rest_scode": {"count": 2, "rate": 0.02, "path": "/api/v5/trade/"},
+    "rest_scode_execute": True,  # ... on an order the exchange did place
+    # some items of a batch (cancel-algos) refused and not processed: the first batch, then one in five
+    "batch_partial": {"count": 1, "rate": 0.2, "path": "/api/v5/trade/"},
     "push_before_ack": True,
     "duplicate_pushes": 0.05,
     "reorder_pushes": 0.05,
 }
+SKEW_S = 40.0  # the exchange's clock this far ahead: beyond OKX's 30 s tolerance (50102, WS login 60006)
+OUTAGE_S = 8.0  # REST down, WebSocket down, maintenance
 
 
 @dataclass
@@ -97,6 +111,8 @@ class Soak:
         self._uncovered: dict[tuple[str, str], tuple[float, Decimal]] = {}
         self._last_pos: dict[tuple[str, str], Decimal] = {}
         self._rest_fired = 0
+        self._later: list[tuple[float, str]] = []  # (monotonic time, what): a fault's second step
+        self._deaf = False  # a violation reported: the private WebSockets halted
         self.engine: Any = None
         self._lock = threading.Lock()
 
@@ -137,7 +153,8 @@ class Soak:
         # each one opens a fault window covering the hold and the retry
         fired = self.stack.sim_admin("faults", timeout=5)["fired"]
         now = time.monotonic()
-        rest = sum(int(fired.get(k, 0)) for k in ("rest_5xx", "rest_timeout", "rest_rate_limit"))
+        rest = sum(int(fired.get(k, 0)) for k in ("rest_5xx", "rest_timeout", "rest_rate_limit", "rest_scode",
+                                                  "batch_partial"))
         if rest > self._rest_fired:
             self.window(now - 7.0, 12.0)
         self._rest_fired = rest
@@ -175,6 +192,13 @@ class Soak:
         for key in list(self._last_pos):
             if key not in seen:
                 del self._last_pos[key]
+        # the stream worker never gives up its private WebSockets (a deaf worker would hear no fill)
+        status = self.stack.stream_status() or {}
+        if status.get("private") == "auth_failed" and not self._deaf:
+            self._deaf = True
+            self.violation("the stream worker's private WebSockets halted (auth_failed): it hears no fill")
+        elif status.get("private") is not None:
+            self.r.checks["private_ws_alive"] += 1
         # every lock and lease expires by itself
         eng = self.engine
         for pattern in (eng.keys.lock("*"), eng.keys.lease("*")):
@@ -217,6 +241,77 @@ class Soak:
         self.stack.restart("orders", timeout=90)
         self.window(t, time.monotonic() - t + 15)  # + the redelivery (visibility timeout)
 
+    def skew(self, seconds: float) -> None:
+        """Shift the exchange's clock: every client's measured offset is wrong until it re-measures it."""
+        t = time.monotonic()
+        self.admin("skew", {"seconds": seconds})
+        if seconds:
+            self.admin("ws/drop", {})  # the private WebSockets log in again under the skew (60006 first)
+        self.r.events["clock_skew_on" if seconds else "clock_skew_off"] += 1
+        self.window(t, 15.0)
+        self.log(f"exchange clock skewed by {seconds:+.0f} s")
+
+    def maintenance(self) -> None:
+        """OKX's service upgrade: the notice, the connections closed a moment later and refused for a while,
+        REST answering 503 (50001) meanwhile. Nothing is executed."""
+        t = time.monotonic()
+        self.admin("ws/notice", {"close_after_s": 1.0})
+        self.admin("faults", {"rest_5xx": {"rate": 1.0, "path": "/api/v5/"}, "rest_5xx_code": "50001",
+                              "rest_5xx_execute_rate": 0.0})
+        self.later(1.5, "maintenance_ws_down")
+        self.later(OUTAGE_S, "maintenance_end")
+        self.r.events["maintenance"] += 1
+        self.window(t, OUTAGE_S + 5)
+        self.log(f"maintenance: notice, WebSocket closed and refused, REST 503 for {OUTAGE_S:.0f} s")
+
+    def maintenance_end(self) -> None:
+        self.admin("faults", {k: BACKGROUND[k] for k in ("rest_5xx", "rest_5xx_code", "rest_5xx_execute_rate")})
+        self.log("maintenance over")
+
+    def outage(self, what: str) -> None:
+        """REST down while the WebSocket stays up ("rest"), or the reverse ("ws"), for OUTAGE_S."""
+        t = time.monotonic()
+        self.admin("faults", {f"{what}_down_s": OUTAGE_S})
+        self.r.events[f"{what}_down"] += 1
+        self.window(t, OUTAGE_S + 5)
+        self.log(f"{'REST' if what == 'rest' else 'WebSocket'} down for {OUTAGE_S:.0f} s, the other side up")
+
+    def restart_stream_firing_stops(self) -> None:
+        """Kill the stream worker, push the price through every working stop while it is down (their fills
+        reach no push: reconcile must find them), then start it again."""
+        t = time.monotonic()
+        # a moment with a stop working, if one comes within 20 s (positions live for seconds here)
+        wait_until(lambda: bool(self.stack.sim_admin("state", timeout=5)["algos"]), 20, interval=0.2)
+        self.stack.kill9("stream")  # a crash: quicker than a clean stop, so the stop is still there
+        killed = time.monotonic()
+        st = self.stack.sim_admin("state", timeout=5)
+        by_inst: dict[str, list[tuple[str, Decimal]]] = defaultdict(list)
+        for a in st["algos"]:
+            if a.get("slTriggerPx"):
+                by_inst[a["instId"]].append((a["side"], Decimal(a["slTriggerPx"])))
+        fired = 0
+        for inst, stops in by_inst.items():
+            sells = [px for side, px in stops if side == "sell"]
+            buys = [px for side, px in stops if side == "buy"]
+            if sells and not buys:
+                px = (min(sells) * Decimal("0.998")).quantize(Decimal("0.1"))
+            elif buys and not sells:
+                px = (max(buys) * Decimal("1.002")).quantize(Decimal("0.1"))
+            else:
+                continue  # stops on both sides of one instrument (a hedge in net mode cannot be): leave them
+            self.admin("price", {"instId": inst, "px": str(px)})
+            fired += len(stops)
+        self.r.events["stops_fired_while_stream_down"] += fired
+        self.log(f"stream worker killed; price pushed through {fired} working stop(s)")
+        self.stack.start_child("stream", timeout=90)
+        self.r.events["stream_restart"] += 1
+        self.window(t, time.monotonic() - t + 10)
+        self.log(f"stream worker started again {time.monotonic() - killed:.1f} s after the kill")
+
+    def later(self, after_s: float, what: str) -> None:
+        with self._lock:
+            self._later.append((time.monotonic() + after_s, what))
+
     def restart(self, name: str) -> None:
         t = time.monotonic()
         self.stack.restart(name, timeout=90)
@@ -249,31 +344,30 @@ class Soak:
             mon.start()
             D = self.duration
             t0 = time.monotonic()
-            plan = [(0.12, "kill_orders"), (0.25, "stall"), (0.55, "kill_orders"), (0.65, "restart_stream"),
-                    (0.8, "restart_redis")]
+            plan = [(0.05, "skew_on"), (0.12, "kill_orders"), (0.2, "skew_off"), (0.25, "stall"),
+                    (0.33, "maintenance"), (0.45, "rest_down"), (0.55, "kill_orders"), (0.6, "ws_down"),
+                    (0.7, "restart_stream"), (0.8, "restart_redis")]
             drops = [i * D / 6 for i in range(1, 6)]
-            while (elapsed := time.monotonic() - t0) < D or plan:  # every planned fault happens, however short the run
+            # every planned fault happens, however short the run
+            while (elapsed := time.monotonic() - t0) < D or plan or self._later:
                 if drops and elapsed >= drops[0]:
                     drops.pop(0)
                     self.admin("ws/drop", {})
                     self.window(time.monotonic(), 3)
                 if plan and elapsed >= plan[0][0] * D:
                     _, what = plan.pop(0)
-                    if what == "kill_orders":
-                        self.kill_orders_mid_placement()
-                    elif what == "stall":
-                        self.admin("faults", {"stall_s": 35})
-                        self.window(time.monotonic(), 35)
-                        self.log("35 s push stall injected")
-                    elif what == "restart_stream":
-                        self.restart("stream")
-                    elif what == "restart_redis":
-                        self.restart("redis")
+                    self.inject(what)
+                with self._lock:
+                    due = [w for at, w in self._later if at <= time.monotonic()]
+                    self._later = [(at, w) for at, w in self._later if at > time.monotonic()]
+                for what in due:
+                    self.inject(what)
                 self.stack.check_alive()
                 time.sleep(0.2)
             self.r.duration_s = time.monotonic() - t0
             self.r.faults = dict(self.admin("faults")["fired"])
             self.admin("faults/clear", {})
+            self.admin("skew", {"seconds": 0})
             self.window(time.monotonic(), 30)
             self._final(settings)
             self._stop.set()
@@ -284,9 +378,43 @@ class Soak:
         self.log(f"soak total wall time {time.monotonic() - t_start:.0f} s")
         return self.r
 
+    def inject(self, what: str) -> None:
+        if what == "kill_orders":
+            self.kill_orders_mid_placement()
+        elif what == "stall":
+            self.admin("faults", {"stall_s": 35})
+            self.window(time.monotonic(), 35)
+            self.log("35 s push stall injected")
+        elif what == "skew_on":
+            self.skew(SKEW_S)
+        elif what == "skew_off":
+            self.skew(0.0)
+        elif what == "maintenance":
+            self.maintenance()
+        elif what == "maintenance_ws_down":
+            self.admin("faults", {"ws_down_s": OUTAGE_S - 1.5})
+        elif what == "maintenance_end":
+            self.maintenance_end()
+        elif what == "rest_down":
+            self.outage("rest")
+        elif what == "ws_down":
+            self.outage("ws")
+        elif what == "restart_stream":
+            self.restart_stream_firing_stops()
+        elif what == "restart_redis":
+            self.restart("redis")
+        else:
+            raise ValueError(what)
+
     def _final(self, settings: Any) -> None:
         eng = self.engine
         st = self.stack
+        # after the faults the stream worker is logged in again (its status is written every few seconds)
+        if wait_until(lambda: (st.stream_status() or {}).get("private") == "ready", 60, interval=1.0):
+            self.r.checks["private_ws_ready_at_end"] += 1
+        else:
+            self.violation(f"the stream worker's private WebSockets not ready 60 s after the faults: "
+                           f"{(st.stream_status() or {}).get('private')}")
         st.send_task("athena.halt", {"reason": "chaos soak: end", "who": "chaos"}, timeout=60)
         # quiesce: the exchange and the ledger agree again (sync_positions runs every 3 s)
         def ledger_matches() -> bool:

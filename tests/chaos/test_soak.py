@@ -25,6 +25,9 @@ def test_chaos_soak(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert report.faults.get("ws_drop", 0) >= 3 and report.faults.get("stall", 0) == 1
     assert report.events["orders_kill9_mid_placement"] + report.events["orders_kill9"] == 2
     assert report.events["stream_restart"] == 1 and report.events["redis_restart"] == 1
+    assert report.events["clock_skew_on"] == report.events["clock_skew_off"] == 1
+    assert report.events["maintenance"] == report.events["rest_down"] == report.events["ws_down"] == 1
+    assert report.faults.get("rest_down", 0) == 1 and report.faults.get("ws_down", 0) == 2  # + the maintenance's
     assert report.orders > 0 and report.fills_exchange > 0, "nothing traded: the soak proved nothing"
     assert sum(report.checks.values()) > 0
     assert report.violations == [], "\n".join(report.violations)

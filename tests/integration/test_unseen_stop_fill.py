@@ -1,0 +1,116 @@
+"""An exchange stop that triggers while no private WebSocket is listening (the stream worker restarting):
+no orders push ever tells us of its fill. reconcile, and sync_positions when the ledger and the exchange
+disagree, find that fill in the exchange's order history and book it once, keyed like the push (the
+stop's algoClOrdId), so the push arriving after all books nothing more.
+
+Regression: the fill was never journaled; sync_positions forced the ledger flat as "drift" and the
+stop's loss never reached capital or the strategy.
+
+Real pieces: the sim over HTTP, Redis, the orders worker's engine (athena.wiring.orders_engine) whose
+sender runs the stop placement in process. No stream worker and no private WebSocket: that is the fault.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from decimal import Decimal as D
+from pathlib import Path
+
+import pytest
+
+from athena.config import load_settings
+from athena.domain import AlgoState, OrderRequest, OrdType, Side
+from athena.engine import Engine
+from athena.okx.parse import order_update
+from athena.ops import placement
+from athena.ops.local_sender import InProcessSender
+from athena.ops.reconcile import reconcile
+from athena.ops.sync import sync_positions
+from athena.sim.client import SimClient
+from athena.sim.server import SimServer
+from athena.wiring import account, ledger_view, orders_engine
+
+BTC = "BTC-USDT-SWAP"
+STRATEGY = "scalpbtc"  # config/base.json
+_accounts = itertools.count(1)
+
+
+@pytest.fixture()
+def stack(redis_url: str, tmp_path: Path) -> Iterator[tuple[Engine, SimClient, SimServer]]:
+    with SimServer(tick_interval_ms=0, rate_limits=False) as sim:
+        admin = SimClient(sim.url)
+        admin.admin("price", {"instId": BTC, "px": "100000"})
+        env = {"ATHENA_ENV": "test", "REDIS_URL": redis_url, "ATHENA_DB_URL": f"sqlite:///{tmp_path / 'j.db'}",
+               "ATHENA_ACCOUNT": f"unseen{next(_accounts)}", "OKX_REST_URL": sim.url}
+        holder: list[Engine] = []
+        eng = orders_engine(account(load_settings(env="test", environ=env, dotenv=False)), InProcessSender(lambda: holder[0]))
+        holder.append(eng)
+        try:
+            yield eng, admin, sim
+        finally:
+            eng.close()
+
+
+def _enter_and_trigger(eng: Engine, admin: SimClient, sim: SimServer, cl: str) -> str:
+    """A long of 0.01 with its exchange stop at 99000, then the price through it. Returns the stop's id."""
+    eng.marks.set(BTC, D("100000"))
+    out = placement.place(eng, OrderRequest(cl, BTC, Side.BUY, OrdType.MARKET, D("0.01"), None, strategy=STRATEGY,
+                                            stop_loss_px=D("99000.0")))  # by hand: the orders worker's gate checks it
+    assert out.status == "acked", out
+    found = eng.rest.get_order(BTC, clOrdId=cl)  # no WebSocket here: its fill learned by a query
+    assert found is not None
+    eng.orders.on_update(found)
+    [algo] = sim.exchange.state()["algos"]  # the fill's stop, placed through the sender (ensure_stop)
+    stop_id = str(algo["algoClOrdId"])
+    led = ledger_view(eng)
+    assert led.expected(BTC).sz == D("0.01")
+    admin.admin("price", {"instId": BTC, "px": "98500"})  # through the stop: it fires, nobody hears it
+    assert sim.exchange.state()["algos"] == [] and sim.exchange.positions[(BTC, "net")].pos == 0
+    return stop_id
+
+
+def _stop_fills(eng: Engine, stop_id: str) -> list[D]:
+    return [f.fillSz for f in eng.journal.fills() if f.clOrdId == stop_id]
+
+
+def test_reconcile_books_a_stop_fill_no_push_reported_once(stack: tuple[Engine, SimClient, SimServer]) -> None:
+    eng, admin, sim = stack
+    cash0 = D(sim.exchange.state()["cash"])
+    stop_id = _enter_and_trigger(eng, admin, sim, "us1")
+    fees_before, realised_before = eng.capital.fees(), eng.capital.realised()
+
+    report = reconcile(eng)
+    assert _stop_fills(eng, stop_id) == [D("0.01")]
+    [fill] = [f for f in eng.journal.fills() if f.clOrdId == stop_id]
+    assert fill.strategy == STRATEGY and fill.side is Side.SELL and fill.reduceOnly and fill.fillPx < D("99100")
+    assert ledger_view(eng).expected(BTC).sz == 0
+    assert report.drift == []  # booked as the fill it was, not forced flat as drift
+    assert not [e for e in eng.journal.events(kind="ledger_drift")]
+    recorded = eng.algos.get(stop_id)
+    assert recorded is not None and recorded.state is AlgoState.EFFECTIVE
+    assert eng.capital.realised() < realised_before and eng.capital.fees() < fees_before  # the loss and its fee
+    # all flat: what Athena booked (net of fees) is the exchange's own cash change
+    assert eng.capital.realised() == D(sim.exchange.state()["cash"]) - cash0
+
+    # the stream worker returns and the orders push arrives late (or a second reconcile runs): nothing more
+    [row] = [o.to_okx() for o in sim.exchange.orders.values() if o.algoClOrdId == stop_id]
+    eng.orders.on_update(order_update({**row, "fillSz": row["accFillSz"], "fillPx": row["avgPx"]}))
+    reconcile(eng)
+    sync_positions(eng, gated=False)
+    assert _stop_fills(eng, stop_id) == [D("0.01")]
+    assert ledger_view(eng).expected(BTC).sz == 0
+    assert eng.capital.realised() == D(sim.exchange.state()["cash"]) - cash0
+
+
+def test_sync_positions_books_the_stop_fill_before_it_could_call_it_drift(
+        stack: tuple[Engine, SimClient, SimServer]) -> None:
+    eng, admin, sim = stack
+    stop_id = _enter_and_trigger(eng, admin, sim, "us2")
+    eng.positions.settle_ms = 0  # a difference is forced at once: only the stop's fill may explain it
+    report = sync_positions(eng, gated=False)
+    assert report.drift == [] and report.pending == []
+    assert _stop_fills(eng, stop_id) == [D("0.01")]
+    assert ledger_view(eng).expected(BTC).sz == 0
+    sync_positions(eng, gated=False)
+    assert _stop_fills(eng, stop_id) == [D("0.01")]
