@@ -63,6 +63,45 @@ def nautilus_python(venv: Path) -> Path:
     return python
 
 
+class Trigger:
+    """Moves the market without waiting for the answer: `/sim/price` is sent on a kept-alive connection and
+    its answer read only after the round. Waiting for it would wake this process (which runs Athena's
+    stream worker) at the very moment the quote reaches Athena's WebSocket thread, and take the GIL from it."""
+
+    def __init__(self, url: str) -> None:
+        import http.client
+        from urllib.parse import urlsplit
+
+        u = urlsplit(url)
+        self.conn = http.client.HTTPConnection(u.hostname or "127.0.0.1", u.port, timeout=10)
+        self.pending = False
+
+    def send(self, inst_id: str, px: Decimal) -> None:
+        self.finish()
+        body = json.dumps({"instId": inst_id, "px": str(px)})
+        self.conn.request("POST", "/sim/price", body, {"Content-Type": "application/json"})
+        self.pending = True
+
+    def finish(self) -> dict[str, Any] | None:
+        if not self.pending:
+            return None
+        self.pending = False
+        got = json.loads(self.conn.getresponse().read())
+        if got.get("code") != "0":
+            raise RuntimeError(f"/sim/price refused: {got}")
+        return got["data"][0]  # type: ignore[no-any-return]
+
+
+def wait_notify(r: Any, kind: str, timeout: float) -> bool:
+    """Block (no polling, no GIL taken meanwhile) until the sim's stamp writer says a `kind` arrived."""
+    deadline = time.monotonic() + timeout
+    while (left := deadline - time.monotonic()) > 0:
+        got = r.blpop("bench:notify", timeout=max(0.01, left))
+        if got is not None and got[1].decode() == kind:
+            return True
+    return False
+
+
 def wait_for(fn: Any, timeout: float, every: float = 0.003) -> Any:
     """Poll fn() until it returns something truthy; None after timeout. Sleeps between polls: this process
     also runs Athena's stream worker, and a busy poll would take its GIL."""
@@ -173,6 +212,7 @@ def main(argv: list[str] | None = None) -> int:
             if not ready:
                 raise RuntimeError(f"NautilusTrader did not become ready: {node.log_tail()}")
             time.sleep(1.0)
+            trigger = Trigger(stack.sim_url)
             lat: dict[str, dict[str, list[int]]] = {s: {"quote_to_order": [], "fill_to_stop": []}
                                                     for s in ("athena", "nautilus")}
             parts: dict[str, list[int]] = {"quote_to_decision": [], "decision_to_task_start": [],
@@ -188,9 +228,14 @@ def main(argv: list[str] | None = None) -> int:
                 # quote -> order
                 set_mid(m0)
                 time.sleep(args.pause)
-                bid = set_mid(hi + 2 * i + who)
+                r.delete("bench:notify")
+                bid = (hi + 2 * i + who - 1) * tick  # the sim's book around a mid: bid = mid - 1 tick (spread 2)
+                trigger.send(BTC, (hi + 2 * i + who) * tick)
+                wait_notify(r, "order", 5)
+                got = trigger.finish()
+                assert got is not None and Decimal(got["bid"]) == bid, (got, bid)
                 want = px_key(bid - tick * FAR)
-                t_order = wait_for(lambda want=want: r.hget("bench:px", want), 5)
+                t_order = wait_for(lambda want=want: r.hget("bench:px", want), 1)
                 q = {ch: r.hget(f"bench:quote:{ch}", px_key(bid)) for ch in ("books5", "bbo-tbt")}
                 if measured:
                     t_quote = q["books5" if who == 0 else "bbo-tbt"]
@@ -202,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
                             parts["books5_minus_bbo_push"].append(int(q["books5"]) - int(q["bbo-tbt"]))
                         if who == 0:
                             cid = next((c for c, t in decided.items() if t > int(t_quote)), None)
-                            start = r.hget("bench:start", cid) if cid else None
+                            start = wait_for(lambda cid=cid: r.hget("bench:start", cid), 1) if cid else None
                             if cid and start:
                                 parts["quote_to_decision"].append(decided[cid] - int(t_quote))
                                 parts["decision_to_task_start"].append(int(start) - decided[cid])
@@ -213,8 +258,11 @@ def main(argv: list[str] | None = None) -> int:
                 set_mid(m0)
                 time.sleep(args.pause)
                 n_fills, n_algos = r.llen("bench:fills"), r.llen("bench:algos")
-                set_mid(lo - 2 * i - who)
-                t_stop = wait_for(lambda n_algos=n_algos: r.lindex("bench:algos", n_algos), 5)
+                r.delete("bench:notify")
+                trigger.send(BTC, (lo - 2 * i - who) * tick)
+                wait_notify(r, "algo", 5)
+                trigger.finish()
+                t_stop = wait_for(lambda n_algos=n_algos: r.lindex("bench:algos", n_algos), 1)
                 t_fill = r.lindex("bench:fills", n_fills)
                 if measured:
                     if t_stop is None or t_fill is None:

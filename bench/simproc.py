@@ -83,12 +83,14 @@ def main(argv: list[str] | None = None) -> int:
                 r.hsetnx("bench:recv", cid, t_ns)
             if a.quotes and item.get("px"):
                 r.hsetnx("bench:px", px_key(item["px"]), t_ns)
+                r.rpush("bench:notify", "order")  # the bench blocks on this list instead of polling
 
     def on_request(path: str, raw: bytes, t_ns: int) -> None:
         if path not in STAMPED_PATHS or not raw:
             return
         if a.quotes and path == "/api/v5/trade/order-algo":
             r.rpush("bench:algos", t_ns)  # arrival order: the stop of the round's fill
+            r.rpush("bench:notify", "algo")
         try:
             body = orjson.loads(raw)
         except orjson.JSONDecodeError:
