@@ -11,6 +11,7 @@ The rules cited are those of docs/DESIGN_RULES.md.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import threading
@@ -138,6 +139,10 @@ class OrderManager:
         self.ambiguity_window_s = ambiguity_window_s
         self.max_resends = max_resends
         self.claim_ttl_s = claim_ttl_s
+        # Set by the stream worker's dispatcher: where the journal rows of non-terminal updates go, to be
+        # written when no event is waiting (StreamService). The row is a record, Redis holds the order, and
+        # upsert_order never moves a row backwards, so a late row cannot undo a newer one. None: at once.
+        self.defer_journal: Callable[[Callable[[], None]], None] | None = None
         self._owner = uuid.uuid4().hex  # names this manager's outbox claims
         self._seq_blocks: dict[tuple[str, str], tuple[int, int]] = {}  # (strategy, instId) -> (next, last) reserved
         self._seq_lock = threading.Lock()
@@ -279,7 +284,10 @@ class OrderManager:
             self.ensure_stop(t.order)
         if t.applied:
             self.bus.publish(EventType.ORDER_UPDATE, t.order)
-            self._journal("upsert_order", t.order)
+            if self.defer_journal is not None and not t.order.state.is_terminal:
+                self.defer_journal(functools.partial(self._journal, "upsert_order", t.order))
+            else:
+                self._journal("upsert_order", t.order)
         if t.outbox is not None:
             self._emit(t.outbox, stop_done=stop_done)
         if t.outbox_pending > 1:  # someone else's entries wait too: in flight elsewhere, or left by a crash
