@@ -183,10 +183,12 @@ def main(argv: list[str] | None = None) -> int:
         svc.build()
         strategy: Any = svc.strategies[0]
         decided: dict[str, int] = {}  # clOrdId -> ns the strategy's decision entered ctx.buy / ctx.order
+        returned: dict[str, int] = {}  # ... and ns it returned (risk, reservation, order record + task queued)
         for name in ("buy", "order"):
             def timed(*a: Any, _orig: Any = getattr(strategy.ctx, name), **kw: Any) -> Any:
                 t = time.monotonic_ns()
                 intent = _orig(*a, **kw)
+                returned[intent.clOrdId] = time.monotonic_ns()
                 decided[intent.clOrdId] = t
                 return intent
             setattr(strategy.ctx, name, timed)
@@ -216,6 +218,7 @@ def main(argv: list[str] | None = None) -> int:
             lat: dict[str, dict[str, list[int]]] = {s: {"quote_to_order": [], "fill_to_stop": []}
                                                     for s in ("athena", "nautilus")}
             parts: dict[str, list[int]] = {"quote_to_decision": [], "decision_to_task_start": [],
+                                           "   ctx_buy_call": [], "   queued_to_task_start": [],
                                            "task_start_to_wire": [], "fill_to_handoff": [], "handoff_to_wire": [],
                                            "books5_minus_bbo_push": []}
             missing: dict[str, int] = {"athena": 0, "nautilus": 0}
@@ -251,8 +254,11 @@ def main(argv: list[str] | None = None) -> int:
                             if cid and start:
                                 parts["quote_to_decision"].append(decided[cid] - int(t_quote))
                                 parts["decision_to_task_start"].append(int(start) - decided[cid])
+                                parts["   ctx_buy_call"].append(returned[cid] - decided[cid])
+                                parts["   queued_to_task_start"].append(int(start) - returned[cid])
                                 parts["task_start_to_wire"].append(int(t_order) - int(start))
                 decided.clear()
+                returned.clear()
                 time.sleep(args.pause)
                 # fill -> stop
                 set_mid(m0)
