@@ -324,8 +324,10 @@ def test_deferred_journal_rows_wait_for_the_dispatcher_and_terminal_ones_do_not(
         o = make_oms(redis_client, journal=journal)
         owed: list[Any] = []
         o.om.defer_journal = owed.append
-        o.om.submit(entry("d1"))  # submit's own row: written by the orders side, not deferred
-        assert journal.order("d1") is not None and journal.order("d1").state is OrderState.SENT  # type: ignore[union-attr]
+        o.om.submit(entry("d1"))  # a decision's own row (SENT) is deferred too
+        assert len(owed) == 1 and journal.order("d1") is None
+        owed.pop()()
+        assert journal.order("d1").state is OrderState.SENT  # type: ignore[union-attr]
         o.om.on_update(upd("d1", OrderState.LIVE, ord_id="7"))
         assert len(owed) == 1 and journal.order("d1").state is OrderState.SENT  # type: ignore[union-attr]
         o.om.on_update(upd("d1", OrderState.FILLED, acc="3", avg="100", fill_sz="3", fill_px="100", ord_id="7", trade="t1"))
