@@ -47,7 +47,7 @@ from bench.simproc import px_key
 
 BTC = "BTC-USDT-SWAP"
 KEY, SECRET, PASS = "sim-api-key", "sim-secret-key", "sim-passphrase"  # the sim's default API key
-BAND, FAR = 100, 1000  # ticks: the trigger levels' distance from the start mid; the resting buy's from the bid
+BAND = 100  # ticks: the trigger levels' distance from the start mid
 NODE = Path(__file__).with_name("nautilus_bench_node.py")
 VENV_SCRIPT = ROOT / "tests" / "conformance" / "nautilus_venv.sh"
 
@@ -152,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
 
         strat = StrategySettings(
             name="bench", cls="bench.vs_nautilus_strategy:QuoteTrigger", instIds=[BTC], allocation=Decimal("0.9"),
-            params={"hi": hi, "lo": lo, "owner": 0, "far": FAR, "sz": "0.01"},
+            params={"hi": hi, "lo": lo, "owner": 0, "sz": "0.01"},
             risk=RiskProfileSettings(max_orders_per_minute=100_000, max_position=Decimal(10_000),
                                      max_order_notional=Decimal(10**9)))
         settings = stack.settings(strategies=[strat], total_capital=Decimal(10**9))
@@ -161,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
         events_file, stop_file = stack.tmp / "nautilus.jsonl", stack.tmp / "nautilus.stop"
         node = stack.sup.spawn("nautilus", [str(py_nautilus), str(NODE), stack.sim_url,
                                             stack.sim_ws("public").removesuffix("/ws/v5/public"), str(events_file),
-                                            str(stop_file), str(hi), str(lo), "1", str(FAR)],
+                                            str(stop_file), str(hi), str(lo), "1"],
                                extra_env={"OKX_API_KEY": KEY, "OKX_API_SECRET": SECRET, "OKX_API_PASSPHRASE": PASS})
         try:
             wait_celery(app)
@@ -237,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
                 wait_notify(r, "order", 5)
                 got = trigger.finish()
                 assert got is not None and Decimal(got["bid"]) == bid, (got, bid)
-                want = px_key(bid - tick * FAR)
+                want = px_key(bid + 3 * tick)  # one tick above the ask (bid + 2 ticks)
                 t_order = wait_for(lambda want=want: r.hget("bench:px", want), 1)
                 q = {ch: r.hget(f"bench:quote:{ch}", px_key(bid)) for ch in ("books5", "bbo-tbt")}
                 if measured:
@@ -288,6 +288,9 @@ def main(argv: list[str] | None = None) -> int:
             wait_for(lambda: not node.alive(), 15, 0.1)
         athena_refused = list(strategy.refused)
     st = {s: {k: stats_ns(v, "ms") for k, v in d.items()} for s, d in lat.items()}
+    # p50 of the first and the last quarter of the rounds: does a figure drift as resting orders pile up?
+    drift = {f"{s} {k}": [stats_ns(v[: len(v) // 4], "ms")["p50_ms"], stats_ns(v[-(len(v) // 4):], "ms")["p50_ms"]]
+             for s, d in {**lat, "athena_parts": parts}.items() for k, v in d.items() if len(v) >= 8}
     breakdown = {k: stats_ns(v, "ms") for k, v in parts.items()}
     ratios: dict[str, float | None] = {}
     for fig in ("quote_to_order", "fill_to_stop"):
@@ -302,10 +305,12 @@ def main(argv: list[str] | None = None) -> int:
         print(fmt_stats(f"   athena {k}", v, "ms"))
     for k, v in ratios.items():
         print(f"   {k:<44} {v}")
+    for k, (first, last) in drift.items():
+        print(f"   p50 first / last quarter of the rounds: {k:<40} {first} / {last} ms")
     if any(missing.values()) or refused or athena_refused:
         print(f"   !! missing rounds {missing}; nautilus refused/errors {refused[:3]}; athena refused {athena_refused[:3]}")
     write_json(args.name, {"header": h, "n_per_system": n, "latency": st, "athena_breakdown": breakdown,
-                           "ratios": ratios, "missing": missing, "loadavg": load0,
+                           "ratios": ratios, "drift_p50_first_last_quarter_ms": drift, "missing": missing, "loadavg": load0,
                            "nautilus_refused": refused[:10], "athena_refused": athena_refused[:10],
                            "worker_pool": args.pool, "worker_concurrency": args.concurrency,
                            "nautilus_version": "1.231.0", "pid": os.getpid()})

@@ -2,15 +2,17 @@
 Athena's bench/vs_nautilus_strategy.py against the simulator.
 
 Run by bench/bench_vs_nautilus.py with `.venv-nautilus`'s interpreter (NautilusTrader needs Python >= 3.12):
-`python nautilus_bench_node.py HTTP_URL WS_URL EVENTS_FILE STOP_FILE HI LO OWNER FAR`. Credentials come
+`python nautilus_bench_node.py HTTP_URL WS_URL EVENTS_FILE STOP_FILE HI LO OWNER`. Credentials come
 from OKX_API_KEY / OKX_API_SECRET / OKX_API_PASSPHRASE (never argv). The node writes `ready` once it has
 the instrument and a quote, then trades until STOP_FILE exists.
 
 The rule (ticks; see vs_nautilus_strategy.py): mid in (lo, hi) arms; armed and mid >= hi with
-(mid - hi) % 2 == owner -> post-only buy `far` ticks below the bid (OKX adapter: WS `op: order`); armed and
-mid <= lo with (lo - mid) % 2 == owner -> market order, buy then sell alternately; on its fill a
-stop-market 2% away (the adapter's only route for conditional orders: REST `order-algo`). Not reduce-only:
-Nautilus's risk engine denies a reduce-only order that would not reduce, and every other fill flattens.
+(mid - hi) % 2 == owner -> post-only buy one tick above the ask (OKX adapter: WS `op: order`; the exchange
+cancels it, it would take); armed and mid <= lo with (lo - mid) % 2 == owner -> market order, buy then sell
+alternately; on its fill a stop-market 2% away (the adapter's only route for conditional orders: REST
+`order-algo`), then the previous stop is cancelled (Athena's OMS likewise keeps one live stop: it cancels
+the stops of a flat position). Not reduce-only: Nautilus's risk engine denies a reduce-only order that would
+not reduce, and every other fill flattens.
 """
 
 from __future__ import annotations
@@ -42,9 +44,10 @@ BTC = InstrumentId.from_str("BTC-USDT-SWAP.OKX")
 
 
 class QuoteTrigger(Strategy):
-    def __init__(self, out: Any, hi: int, lo: int, owner: int, far: int) -> None:
+    def __init__(self, out: Any, hi: int, lo: int, owner: int) -> None:
         super().__init__(StrategyConfig(use_hyphens_in_client_order_ids=False))  # OKX clOrdIds: alphanumeric
-        self.out, self.hi, self.lo, self.owner, self.far = out, hi, lo, owner, far
+        self.out, self.hi, self.lo, self.owner = out, hi, lo, owner
+        self.last_stop: Any = None
         self.armed = False
         self.ready = False
         self.entries = 0
@@ -75,7 +78,7 @@ class QuoteTrigger(Strategy):
         try:
             if mid >= self.hi and (mid - self.hi) % 2 == self.owner:
                 o = self.order_factory.limit(BTC, OrderSide.BUY, self.inst.make_qty(self.qty),
-                                             self.inst.make_price(bid - self.tick * self.far), post_only=True)
+                                             self.inst.make_price(ask + self.tick), post_only=True)
                 self.submit_order(o)
             elif mid <= self.lo and (self.lo - mid) % 2 == self.owner:
                 side = OrderSide.BUY if self.entries % 2 == 0 else OrderSide.SELL
@@ -98,6 +101,9 @@ class QuoteTrigger(Strategy):
                                                   self.inst.make_qty(self.qty), self.inst.make_price(trigger),
                                                   trigger_type=TriggerType.LAST_PRICE)
             self.submit_order(stop)
+            if self.last_stop is not None and self.last_stop.is_open:
+                self.cancel_order(self.last_stop)
+            self.last_stop = stop
         except Exception:
             self.emit("error", trace=traceback.format_exc())
 
@@ -107,8 +113,7 @@ class QuoteTrigger(Strategy):
             self.emit("refused", type=name, reason=str(getattr(event, "reason", "")))
 
 
-def main(http_url: str, ws_url: str, events_path: str, stop_file: str, hi: str, lo: str, owner: str,
-         far: str) -> int:
+def main(http_url: str, ws_url: str, events_path: str, stop_file: str, hi: str, lo: str, owner: str) -> int:
     creds: dict[str, Any] = {"instrument_types": (OKXInstrumentType.SWAP,),
                              "contract_types": (OKXContractType.LINEAR,), "base_url_http": http_url,
                              "instrument_provider": InstrumentProviderConfig(load_all=True)}
@@ -122,7 +127,7 @@ def main(http_url: str, ws_url: str, events_path: str, stop_file: str, hi: str, 
     )
     node = TradingNode(config=config)
     with open(events_path, "w") as out:
-        node.trader.add_strategy(QuoteTrigger(out, int(hi), int(lo), int(owner), int(far)))
+        node.trader.add_strategy(QuoteTrigger(out, int(hi), int(lo), int(owner)))
         node.add_data_client_factory(OKX, OKXLiveDataClientFactory)
         node.add_exec_client_factory(OKX, OKXLiveExecClientFactory)
         node.build()
@@ -143,4 +148,4 @@ def main(http_url: str, ws_url: str, events_path: str, stop_file: str, hi: str, 
 
 
 if __name__ == "__main__":
-    sys.exit(main(*sys.argv[1:9]))
+    sys.exit(main(*sys.argv[1:8]))

@@ -3,8 +3,9 @@ NautilusTrader's, written to do exactly the same).
 
 Prices are in ticks of the instrument. The bench moves the sim's market with `/sim/price`:
 - mid inside (lo, hi): arm;
-- armed, mid >= hi: `k = mid - hi`; if k % 2 == owner (0 Athena, 1 Nautilus), a post-only buy `far` ticks
-  below the best bid (it rests; its arrival at the sim is the quote -> order figure);
+- armed, mid >= hi: `k = mid - hi`; if k % 2 == owner (0 Athena, 1 Nautilus), a post-only buy one tick
+  above the best ask (it would take, so the exchange cancels it at once: nothing piles up over the run;
+  its arrival at the sim is the quote -> order figure);
 - armed, mid <= lo: `k = lo - mid`; if k % 2 == owner, a market order (buy, then sell, alternately) with a
   stop-loss 2% away: the fill push -> stop figure (Athena's OMS places the stop the moment it fills).
 The other system's rounds are the ones with the other parity: rounds interleave, one reaction at a time.
@@ -24,7 +25,6 @@ class QuoteTriggerParams(StrategyParams):
     hi: int = Field(gt=0)  # ticks
     lo: int = Field(gt=0)  # ticks
     owner: int = Field(0, ge=0, le=1)
-    far: int = Field(1000, gt=0)  # ticks below the bid for the resting buy
     sz: Decimal = Field(Decimal("0.01"), gt=0)
 
 
@@ -52,7 +52,7 @@ class QuoteTrigger(BaseStrategy):
             return
         self.armed = False
         if mid >= p.hi and (mid - p.hi) % 2 == p.owner:
-            px = book.best_bid.px - tick_sz * p.far  # rests: never fills, so its stop (risk wants one) is never placed
+            px = book.best_ask.px + tick_sz  # cancelled unfilled, so its stop (risk wants one) is never placed
             intent = self.ctx.buy(i, p.sz, px, post_only=True, stop_loss_px=self.ctx.instrument(i).px_down(px * Decimal("0.98")))
         elif mid <= p.lo and (p.lo - mid) % 2 == p.owner:
             side = Side.BUY if self.entries % 2 == 0 else Side.SELL
