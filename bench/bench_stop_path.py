@@ -49,6 +49,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--concurrency", type=int, default=4)
     ap.add_argument("--via", choices=("direct", "celery"), default="direct",
                     help="direct: the stream worker places the stop (production); celery: submit_stop_loss task")
+    ap.add_argument("--journal-now", action="store_true",
+                    help="journal every order update on the dispatcher at once (before #20: for A/B runs)")
+    ap.add_argument("--name", default="stop_path", help="result name (var/bench/NAME.json)")
     ap.add_argument("--quick", action="store_true")
     args = ap.parse_args(argv)
     quiet_logs()
@@ -136,6 +139,11 @@ def main(argv: list[str] | None = None) -> int:
 
         svc.handle = timed_handle  # type: ignore[method-assign]
         svc.start()
+        if args.journal_now:  # undo the dispatcher's deferral once it has set it up
+            deadline = time.monotonic() + 5
+            while engine.orders.defer_journal is None and time.monotonic() < deadline:
+                time.sleep(0.01)
+            engine.orders.defer_journal = None
         try:
             deadline = time.monotonic() + 15
             while time.monotonic() < deadline and not all(c.connected.is_set() for c in svc.private.connections):
@@ -202,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
         print(fmt_stats(f"      {k}", v, "ms"))
     if missing:
         print(f"   !! {missing} of {n} rounds had no fill or no stop within 10 s")
-    write_json("stop_path", {"header": h, "fill_to_stop_wire": st, "fill_to_celery_send": st_send, "stream_breakdown": breakdown, "worker_breakdown": worker, "missing": missing, "loadavg": load0,
+    write_json(args.name, {"header": h, "journal_now": args.journal_now, "fill_to_stop_wire": st, "fill_to_celery_send": st_send, "stream_breakdown": breakdown, "worker_breakdown": worker, "missing": missing, "loadavg": load0,
                              "worker_concurrency": args.concurrency, "worker_pool": args.pool, "via": args.via, "target": {"p99_ms": 6.0}})
     return 0
 

@@ -183,6 +183,7 @@ class Stack:
     account: str = "bench"
     sim_process: bool = False  # the sim in its own process (bench.simproc): no GIL shared with the bench
     sim_kwargs: dict[str, Any] = field(default_factory=dict)
+    sim_args: list[str] = field(default_factory=list)  # extra bench.simproc flags (sim_process=True)
     extra_env: dict[str, str] = field(default_factory=dict)
     redis: Any = None
     sim: Any = None
@@ -204,7 +205,8 @@ class Stack:
             self.sim_port = free_port()
             self.sup = Supervisor(self.tmp / "logs", env={**os.environ, "PYTHONPATH": str(ROOT)})
             child = self.sup.spawn("sim", [PY, "-m", "bench.simproc", "--port", str(self.sim_port), "--redis",
-                                           self.redis.url, "--instruments", str(self.n_instruments)])
+                                           self.redis.url, "--instruments", str(self.n_instruments),
+                                           *self.sim_args])
             self.client = SimClient(self.sim_url)
             deadline = time.monotonic() + 30
             while True:

@@ -134,6 +134,93 @@ return out
 )
 
 
+# on_fill's snapshot: everything booking a fill reads, in one round trip. The strategy is the reservation's,
+# else ARGV[3] (the fill's own); with neither ('') only the marker and the reservation are read, and
+# on_fill decides in a WATCH transaction (finding the sole holder reads every position).
+# KEYS: fill marker, reservation, day. ARGV: strategy and position key prefixes, fallback strategy, instId, posSide.
+_FILL_VIEW = LuaScript(
+    """
+local booked = redis.call('EXISTS', KEYS[1])
+local res = redis.call('HGETALL', KEYS[2])
+local strategy = redis.call('HGET', KEYS[2], 'strategy')
+if not strategy or strategy == '' then strategy = ARGV[3] end
+if strategy == '' then return {booked, res, '', {}, {}, {}} end
+local pos = redis.call('HGETALL', ARGV[2] .. strategy .. '|' .. ARGV[4] .. '|' .. ARGV[5])
+local st = redis.call('HGETALL', ARGV[1] .. strategy)
+return {booked, res, strategy, pos, st, redis.call('HGETALL', KEYS[3])}
+""",
+    "capital_fill_view",
+)
+
+# Compare-and-set for a write decided from a snapshot: nothing happens unless every key in `absent` is still
+# absent ('booked') and every (key, field) in `checks` still holds the value the snapshot read ('changed');
+# then every op runs. ARGV[1]: JSON {absent: [key index], checks: [[key index, field, value]],
+# ops: [[command, key index, args...]]} (values as strings, '' = no such field).
+_CAS_WRITE = LuaScript(
+    """
+local spec = cjson.decode(ARGV[1])
+for _, ki in ipairs(spec.absent) do
+  if redis.call('EXISTS', KEYS[ki]) == 1 then return 'booked' end
+end
+for _, c in ipairs(spec.checks) do
+  local v = redis.call('HGET', KEYS[c[1]], c[2])
+  if not v then v = '' end
+  if v ~= c[3] then return 'changed' end
+end
+for _, op in ipairs(spec.ops) do
+  local args = {op[1], KEYS[op[2]]}
+  for i = 3, #op do args[#args + 1] = op[i] end
+  redis.call(unpack(args))
+end
+return 'done'
+""",
+    "capital_cas_write",
+)
+
+
+class _Ops:
+    """The pipeline methods booking a fill uses, recorded for _CAS_WRITE instead of sent (same signatures,
+    so one piece of code writes a fill through either)."""
+
+    def __init__(self) -> None:
+        self.keys: list[str] = []
+        self.ops: list[list[str]] = []
+
+    def key(self, k: str) -> int:
+        if k not in self.keys:
+            self.keys.append(k)
+        return self.keys.index(k) + 1  # Lua's KEYS are 1-based
+
+    def _op(self, cmd: str, k: str, *args: Any) -> None:
+        self.ops.append([cmd, self.key(k), *(str(a) for a in args)])  # type: ignore[list-item]
+
+    def set(self, k: str, v: str, ex: int) -> None:
+        self._op("SET", k, v, "EX", ex)
+
+    def hset(self, k: str, field: str | None = None, value: str | None = None,
+             mapping: Mapping[str, str] | None = None) -> None:
+        pairs = [*(x for kv in (mapping or {}).items() for x in kv), *((field, value) if field is not None else ())]
+        self._op("HSET", k, *pairs)
+
+    def sadd(self, k: str, member: str) -> None:
+        self._op("SADD", k, member)
+
+    def srem(self, k: str, member: str) -> None:
+        self._op("SREM", k, member)
+
+    def expire(self, k: str, seconds: int) -> None:
+        self._op("EXPIRE", k, seconds)
+
+    def hincrby(self, k: str, field: str, n: int) -> None:
+        self._op("HINCRBY", k, field, n)
+
+    def lpush(self, k: str, v: str) -> None:
+        self._op("LPUSH", k, v)
+
+    def ltrim(self, k: str, start: int, end: int) -> None:
+        self._op("LTRIM", k, start, end)
+
+
 # audit(): every strategy's reserved and every open reservation, in one atomic read.
 # KEYS: strategy-name set, open set. ARGV: the strategy and reservation key prefixes (Keys), then the
 # configured strategy names.
@@ -569,16 +656,47 @@ class CapitalCommander:
     # -- fills and PnL
     def on_fill(self, fill: Fill, instrument: Instrument) -> FillResult:
         """Book one fill delta: position, realised PnL with fees, daily PnL, proportional release.
-        Idempotent by fill.fill_key."""
+        Idempotent by fill.fill_key.
+
+        Two round trips when the fill's strategy is known (its reservation's, else the fill's own): one
+        snapshot (_FILL_VIEW) and one compare-and-set write (_CAS_WRITE) of what was decided from it. When
+        the snapshot is stale by the time of the write, or the strategy must be found among the positions,
+        the same booking runs in a WATCH transaction."""
         if fill.instId != instrument.instId:
             raise ValueError(f"fill {fill.fill_key} is for {fill.instId}, instrument is {instrument.instId}")
         k_res = self._keys.reservation(fill.clOrdId)
         k_mark = self._keys.capital_fill(fill.fill_key)
         day = self.day(fill.ts or None)
         k_day = self._keys.capital_day(day)
-        cpc = instrument.coin_per_contract
-
+        ps = str(fill.posSide or PosSide.NET)
         clamped: list[Decimal] = []
+
+        booked, raw_res, got, raw_pos, raw_st, raw_day = _FILL_VIEW(
+            self._r, [k_mark, k_res, k_day], [self._p_strat, self._p_pos, fill.strategy or "", fill.instId, ps]
+        )  # fmt: skip
+        strategy = _s(got)
+        if strategy:
+            if int(booked):
+                return FillResult(False, strategy, fill.instId)
+            res, pos, st, days = _pairs(raw_res), _pairs(raw_pos), _pairs(raw_st), _pairs(raw_day)
+            k_pos, k_strat = self._keys.capital_position(f"{strategy}|{fill.instId}|{ps}"), self._keys.capital_strategy(strategy)
+            ops = _Ops()
+            result = self._book_fill(ops, fill, instrument, strategy, ps, res, pos, st, days, k_mark, k_pos, k_strat,
+                                     k_day, clamped)  # fmt: skip
+            checks = [
+                *((ops.key(k_res), f, res.get(f, "")) for f in ("strategy", "margin", "sz", "released", "closed")),
+                *((ops.key(k_pos), f, pos.get(f, "")) for f in ("qty", "avg", "notional")),
+                *((ops.key(k_strat), f, st.get(f, "")) for f in ("pnl", "fees", "notional", "reserved")),
+                *((ops.key(k_day), f, days.get(f, "")) for f in (strategy, _ALL)),
+            ]
+            spec = {"absent": [ops.key(k_mark)], "checks": checks, "ops": ops.ops}
+            done = _s(_CAS_WRITE(self._r, ops.keys, [json.dumps(spec)]))
+            if done == "done":
+                self._log_clamps(fill.clOrdId, clamped)
+                return result
+            if done == "booked":
+                return FillResult(False, strategy, fill.instId)
+            clamped.clear()  # changed since the snapshot: decide again on WATCHed reads
 
         def body(pipe: Any) -> FillResult:
             clamped.clear()
@@ -589,7 +707,6 @@ class CapitalCommander:
             strategy = claimed or fill.strategy or self._sole_holder(fill) or UNASSIGNED
             if pipe.exists(k_mark):
                 return FillResult(False, strategy, fill.instId)
-            ps = str(fill.posSide or PosSide.NET)
             ident = f"{strategy}|{fill.instId}|{ps}"
             k_pos, k_strat = self._keys.capital_position(ident), self._keys.capital_strategy(strategy)
             pipe.watch(k_pos, k_strat)
@@ -599,42 +716,51 @@ class CapitalCommander:
                 return FillResult(False, strategy, fill.instId)
             if res.get("strategy") != claimed:
                 raise WatchError("the reservation changed while the fill was being booked")  # decide again
-            qty = _dec(pos, "qty")
-            avg = Decimal(pos["avg"]) if pos.get("avg") else None
-            new_qty, new_avg, pnl = apply_to_position(qty, avg, fill.signed_sz, fill.fillPx, cpc)
-            notional = _q(abs(new_qty) * (new_avg or ZERO) * cpc)
-            net = pnl + fill.fee
-            strat = {
-                "pnl": fmt(_dec(st, "pnl") + pnl),
-                "fees": fmt(_dec(st, "fees") + fill.fee),
-                "notional": fmt(_dec(st, "notional") - _dec(pos, "notional") + notional),
-            }
-            released, release_args = self._proportional(fill, res, st)
             pipe.multi()
-            pipe.set(k_mark, "1", ex=FILL_RETENTION_S)
-            pipe.hset(
-                k_pos,
-                mapping={
-                    "strategy": strategy, "instId": fill.instId, "posSide": ps,
-                    "qty": fmt(new_qty), "avg": str(new_avg) if new_avg is not None else "",
-                    "cpc": fmt(cpc), "notional": fmt(notional),
-                },
-            )  # fmt: skip
-            pipe.sadd(self._k_positions, ident)
-            pipe.sadd(self._k_names, strategy)
-            pipe.hset(k_strat, mapping=strat)
-            pipe.hset(
-                k_day, mapping={strategy: fmt(_dec(days, strategy) + net), _ALL: fmt(_dec(days, _ALL) + net)}
-            )
-            pipe.expire(k_day, DAY_PNL_RETENTION_S)
-            if release_args is not None:
-                clamped.extend(self._queue_release(pipe, fill.clOrdId, strategy, *release_args))
+            result = self._book_fill(pipe, fill, instrument, strategy, ps, res, pos, st, days, k_mark, k_pos, k_strat,
+                                     k_day, clamped)  # fmt: skip
             pipe.execute()
-            return FillResult(True, strategy, fill.instId, pnl, fill.fee, new_qty, new_avg, released)
+            return result
 
         result = self._atomic(body)
         self._log_clamps(fill.clOrdId, clamped)
         return result
+
+    def _book_fill(
+        self, w: Any, fill: Fill, instrument: Instrument, strategy: str, ps: str, res: Mapping[str, str],
+        pos: Mapping[str, str], st: Mapping[str, str], days: Mapping[str, str], k_mark: str, k_pos: str,
+        k_strat: str, k_day: str, clamped: list[Decimal],
+    ) -> FillResult:
+        """Decide a fill's booking from the hashes read and queue its writes on w (a MULTI pipeline, or _Ops)."""
+        cpc = instrument.coin_per_contract
+        qty = _dec(pos, "qty")
+        avg = Decimal(pos["avg"]) if pos.get("avg") else None
+        new_qty, new_avg, pnl = apply_to_position(qty, avg, fill.signed_sz, fill.fillPx, cpc)
+        notional = _q(abs(new_qty) * (new_avg or ZERO) * cpc)
+        net = pnl + fill.fee
+        strat = {
+            "pnl": fmt(_dec(st, "pnl") + pnl),
+            "fees": fmt(_dec(st, "fees") + fill.fee),
+            "notional": fmt(_dec(st, "notional") - _dec(pos, "notional") + notional),
+        }
+        released, release_args = self._proportional(fill, res, st)
+        w.set(k_mark, "1", ex=FILL_RETENTION_S)
+        w.hset(
+            k_pos,
+            mapping={
+                "strategy": strategy, "instId": fill.instId, "posSide": ps,
+                "qty": fmt(new_qty), "avg": str(new_avg) if new_avg is not None else "",
+                "cpc": fmt(cpc), "notional": fmt(notional),
+            },
+        )  # fmt: skip
+        w.sadd(self._k_positions, f"{strategy}|{fill.instId}|{ps}")
+        w.sadd(self._k_names, strategy)
+        w.hset(k_strat, mapping=strat)
+        w.hset(k_day, mapping={strategy: fmt(_dec(days, strategy) + net), _ALL: fmt(_dec(days, _ALL) + net)})
+        w.expire(k_day, DAY_PNL_RETENTION_S)
+        if release_args is not None:
+            clamped.extend(self._queue_release(w, fill.clOrdId, strategy, *release_args))
+        return FillResult(True, strategy, fill.instId, pnl, fill.fee, new_qty, new_avg, released)
 
     def _sole_holder(self, fill: Fill) -> str | None:
         ps = str(fill.posSide or PosSide.NET)

@@ -11,6 +11,7 @@ The rules cited are those of docs/DESIGN_RULES.md.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import threading
@@ -138,6 +139,10 @@ class OrderManager:
         self.ambiguity_window_s = ambiguity_window_s
         self.max_resends = max_resends
         self.claim_ttl_s = claim_ttl_s
+        # Set by the stream worker's dispatcher: where the journal rows of non-terminal updates go, to be
+        # written when no event is waiting (StreamService). The row is a record, Redis holds the order, and
+        # upsert_order never moves a row backwards, so a late row cannot undo a newer one. None: at once.
+        self.defer_journal: Callable[[Callable[[], None]], None] | None = None
         self._owner = uuid.uuid4().hex  # names this manager's outbox claims
         self._seq_blocks: dict[tuple[str, str], tuple[int, int]] = {}  # (strategy, instId) -> (next, last) reserved
         self._seq_lock = threading.Lock()
@@ -185,7 +190,7 @@ class OrderManager:
             log.info("submit %s: already recorded (%s), not sent again", req.clOrdId, existing.state)
             return existing
         if message is not None:
-            self._journal("upsert_order", order)
+            self._journal_soon(order)
             return order
         # The journal (a SQLite write, slower than the send itself) is written after the send: Redis
         # already holds the order (rule 1), and the durable copy must not delay the order on the wire.
@@ -197,7 +202,7 @@ class OrderManager:
             self._error("send_failed", f"{req.clOrdId}: send failed, order ambiguous: {exc}", {"clOrdId": req.clOrdId})
             return self.mark_ambiguous(req.clOrdId).order
         sent = self._apply_local(req, OrderState.SENT).order
-        self._journal("upsert_order", sent)
+        self._journal_soon(sent)
         return sent
 
     @staticmethod
@@ -279,7 +284,7 @@ class OrderManager:
             self.ensure_stop(t.order)
         if t.applied:
             self.bus.publish(EventType.ORDER_UPDATE, t.order)
-            self._journal("upsert_order", t.order)
+            self._journal_soon(t.order)
         if t.outbox is not None:
             self._emit(t.outbox, stop_done=stop_done)
         if t.outbox_pending > 1:  # someone else's entries wait too: in flight elsewhere, or left by a crash
@@ -467,6 +472,14 @@ class OrderManager:
         return Resolution("rejected", t.order, t)
 
     # -- events ------------------------------------------------------------------------------
+    def _journal_soon(self, order: Order) -> None:
+        """The order's journal row: handed to defer_journal when it is set and the state is not terminal
+        (a terminal row is written at once), else written now."""
+        if self.defer_journal is not None and not order.state.is_terminal:
+            self.defer_journal(functools.partial(self._journal, "upsert_order", order))
+        else:
+            self._journal("upsert_order", order)
+
     def _journal(self, method: str, obj: Order | Fill) -> None:
         """Journal writes never interrupt on_update: its delta is already committed in Redis, so
         what follows (publishing the fill, the stop) must still happen."""

@@ -14,6 +14,7 @@ import logging
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -93,6 +94,9 @@ class StreamService:
         self._mark_failing: set[str] = set()  # instIds whose last mark write failed (logged once)
         self._clock = WallClock()
         self.liq_guard: LiquidationGuard | None = None  # built with the engine (build())
+        # journal rows of non-terminal order updates (OrderManager.defer_journal): written by the dispatcher
+        # when no event waits, one per inbox check, instead of between an update and the fill behind it
+        self._deferred: deque[Callable[[], None]] = deque()
 
     # -- wiring --------------------------------------------------------------------------------
     def build(self) -> None:
@@ -172,8 +176,19 @@ class StreamService:
         _STOP), no status write or other I/O of its own (the housekeeping thread does those)."""
         get = self.inbox.get
         stop = self._stop
+        deferred = self._deferred
+        orders = getattr(self.engine, "orders", None)
+        if orders is not None:
+            orders.defer_journal = deferred.append
         while not stop.is_set():
-            item = get()
+            if deferred:
+                try:
+                    item = get(False)
+                except queue.Empty:
+                    deferred.popleft()()  # nothing waits: one deferred journal row, then look again
+                    continue
+            else:
+                item = get()
             if item is _STOP:
                 break
             try:
@@ -181,6 +196,10 @@ class StreamService:
             except Exception:
                 self.stats.handler_errors += 1
                 log.exception("dispatcher: event %s failed", type(item).__name__)
+        if orders is not None:
+            orders.defer_journal = None
+        while deferred:  # stopping: the rows still owed
+            deferred.popleft()()
 
     # -- housekeeping: the Redis writes the dispatcher must not wait for ------------------------
     def _housekeeping_loop(self) -> None:

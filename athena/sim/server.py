@@ -113,6 +113,9 @@ class SimServer:
         self.requests = 0
         # Optional bench/test hook: called with (path, raw body, monotonic_ns at receipt) per REST request.
         self.on_request: Callable[[str, bytes, int], None] | None = None
+        # The same for WebSocket frames: (ws kind, frame text, monotonic_ns when the frame was read), so a
+        # WS order op and a REST order are stamped at the same point (bench/bench_vs_nautilus.py).
+        self.on_ws_message: Callable[[str, str, int], None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._runner: web.AppRunner | None = None

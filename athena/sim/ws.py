@@ -150,6 +150,9 @@ class WsHub:
         try:
             async for frame in ws:
                 if frame.type == WSMsgType.TEXT:
+                    hook = self.srv.on_ws_message
+                    if hook is not None:
+                        hook(kind, frame.data, time.monotonic_ns())
                     self._on_text(c, frame.data)
                 elif frame.type in (WSMsgType.ERROR, WSMsgType.CLOSE):
                     break

@@ -423,3 +423,89 @@ def test_a_clamp_is_a_counted_error_with_its_details(cap: CapitalCommander, keys
     assert errors.clamps == 1
     assert [(e["clOrdId"], e["strategy"], e["reserved"]) for e in errors.recent] == [("c1", "alpha", "-200")]
     assert cap.release("c1") == 0 and cap.errors().clamps == 1
+
+
+# -- on_fill: one snapshot, one compare-and-set ---------------------------------------------------
+def _calls(redis_client: Any) -> dict[str, int]:
+    return {k.removeprefix("cmdstat_"): v["calls"] for k, v in redis_client.info("commandstats").items()}
+
+
+def test_a_fill_is_booked_in_two_round_trips(cap: CapitalCommander, redis_client: Any) -> None:
+    """The stream worker's dispatcher books every fill: one snapshot and one compare-and-set write (it was a
+    WATCH transaction of 8 round trips), with the same booking."""
+    assert cap.reserve("alpha", "r1", D(300), sz=D(3)).ok
+    cap.on_fill(fill("r1", Side.BUY, "1", "50000", "1", "-0.25"), BTC)  # scripts loaded
+    before = _calls(redis_client)
+    r = cap.on_fill(fill("r1", Side.BUY, "1", "50010", "2", "-0.25"), BTC)
+    after = _calls(redis_client)
+    assert r.applied and r.released == D(100) and r.qty == D(2) and r.avg_px == D(50005)
+    spent = {k: after[k] - before.get(k, 0) for k in after if after[k] != before.get(k, 0)}
+    # two scripts sent (commandstats also counts the commands they run inside Redis), no transaction
+    assert spent["evalsha"] == 2 and not {"watch", "multi", "exec"} & spent.keys(), spent
+    assert cap.reserved("alpha") == D(100) and cap.fees("alpha") == D("-0.5")
+    assert cap.position("BTC-USDT-SWAP", "alpha") == D(2)
+
+
+def test_a_fill_whose_snapshot_went_stale_is_booked_on_fresh_reads(
+    redis_url: str, redis_client: Any, keys: Keys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another process reserves for the same strategy between the snapshot and the write: the write is
+    refused ('changed') and the fill is decided again, so neither update is lost."""
+    import redis
+
+    import athena.oms.capital as capital
+
+    cap = CapitalCommander(redis_client, keys, make_settings())
+    other = CapitalCommander(redis.Redis.from_url(redis_url), keys, make_settings())
+    assert cap.reserve("alpha", "s1", D(300), sz=D(3)).ok
+    real, outcomes = capital._CAS_WRITE, []
+
+    def interfering(r: Any, keys_: list[str], args: list[Any]) -> Any:
+        if not outcomes:
+            assert other.reserve("alpha", "o1", D(1000)).ok  # lands after the snapshot
+        outcomes.append(capital._s(real(r, keys_, args)))
+        return outcomes[-1]
+
+    monkeypatch.setattr(capital, "_CAS_WRITE", interfering)
+    r = cap.on_fill(fill("s1", Side.BUY, "1", "50000", "1", "-0.25"), BTC)
+    assert outcomes == ["changed"]  # then the WATCH transaction booked it
+    assert r.applied and r.released == D(100) and r.qty == D(1)
+    assert cap.reserved("alpha") == D(1200)  # 300 - 100 released + 1000 of the other reservation
+    assert not cap.on_fill(fill("s1", Side.BUY, "1", "50000", "1", "-0.25"), BTC).applied
+    assert cap.position("BTC-USDT-SWAP", "alpha") == D(1) and cap.fees("alpha") == D("-0.25")
+
+
+def test_a_fill_booked_by_another_process_after_the_snapshot_is_not_booked_twice(
+    redis_url: str, redis_client: Any, keys: Keys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import redis
+
+    import athena.oms.capital as capital
+
+    cap = CapitalCommander(redis_client, keys, make_settings())
+    other = CapitalCommander(redis.Redis.from_url(redis_url), keys, make_settings())
+    assert cap.reserve("alpha", "b1", D(300), sz=D(3)).ok
+    real, outcomes = capital._CAS_WRITE, []
+    the_fill = fill("b1", Side.BUY, "3", "50000", "3", "-0.75")
+
+    def interfering(r: Any, keys_: list[str], args: list[Any]) -> Any:
+        if not outcomes:
+            outcomes.append("other")
+            assert other.on_fill(the_fill, BTC).applied  # the same fill, booked by another process first
+        outcomes.append(capital._s(real(r, keys_, args)))
+        return outcomes[-1]
+
+    monkeypatch.setattr(capital, "_CAS_WRITE", interfering)
+    assert not cap.on_fill(the_fill, BTC).applied
+    assert outcomes == ["other", "done", "booked"]  # the other's own write, then ours refused
+    assert cap.position("BTC-USDT-SWAP", "alpha") == D(3) and cap.fees("alpha") == D("-0.75")
+    assert cap.reserved("alpha") == 0 and cap.open_reservations() == []
+
+
+def test_a_fill_that_clamps_counts_the_clamp_once(cap: CapitalCommander, keys: Keys, redis_client: Any) -> None:
+    assert cap.reserve("alpha", "k1", D(300), sz=D(1)).ok
+    redis_client.hset(keys.capital_strategy("alpha"), "reserved", "100")  # 200 of k1's margin gone elsewhere
+    assert cap.on_fill(fill("k1", Side.BUY, "1", "50000", "1", "-0.25"), BTC).released == D(300)
+    assert cap.reserved("alpha") == 0 and cap.open_reservations() == []
+    errors = cap.errors()
+    assert errors.clamps == 1 and [(e["clOrdId"], e["reserved"]) for e in errors.recent] == [("k1", "-200")]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from redis import Redis
@@ -311,3 +312,28 @@ def test_celery_sender_queues_with_the_record_only_on_the_brokers_own_redis(cele
     assert msg["headers"]["task"] == "athena.place_order" and msg["headers"]["argsrepr"].startswith("c1 ")
     other_db = redis_url.rsplit("/", 1)[0] + "/7"
     assert sender.order_message(req, Redis.from_url(other_db)) is None  # another database: send_order
+
+
+def test_deferred_journal_rows_wait_for_the_dispatcher_and_terminal_ones_do_not(redis_client: Redis, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The stream worker defers the journal rows of non-terminal updates (written when its inbox is empty); a
+    terminal update is journaled at once, and a late deferred row never moves the row backwards."""
+    from athena.state.journal import Journal
+
+    journal = Journal(f"sqlite:///{tmp_path}/athena.db")
+    try:
+        o = make_oms(redis_client, journal=journal)
+        owed: list[Any] = []
+        o.om.defer_journal = owed.append
+        o.om.submit(entry("d1"))  # a decision's own row (SENT) is deferred too
+        assert len(owed) == 1 and journal.order("d1") is None
+        owed.pop()()
+        assert journal.order("d1").state is OrderState.SENT  # type: ignore[union-attr]
+        o.om.on_update(upd("d1", OrderState.LIVE, ord_id="7"))
+        assert len(owed) == 1 and journal.order("d1").state is OrderState.SENT  # type: ignore[union-attr]
+        o.om.on_update(upd("d1", OrderState.FILLED, acc="3", avg="100", fill_sz="3", fill_px="100", ord_id="7", trade="t1"))
+        assert len(owed) == 1 and journal.order("d1").state is OrderState.FILLED  # type: ignore[union-attr]
+        owed.pop()()  # the live row, written after the filled one: it loses
+        row = journal.order("d1")
+        assert row is not None and row.state is OrderState.FILLED and row.accFillSz == Decimal(3)
+    finally:
+        journal.close()

@@ -112,3 +112,19 @@ def test_ws_trade_ops(sim: SimServer, ws_factory: Callable[[str], Ws]) -> None:
     w.send({"id": "5", "op": "order", "args": [order(sz="0.001")]})
     r = w.wait(lambda m: m.get("id") == "5")
     assert r["code"] == "1" and r["data"][0]["sCode"] == "51121"
+
+
+def test_on_ws_message_sees_every_frame_before_it_is_handled(sim: SimServer, ws_factory: Callable[[str], Ws]) -> None:
+    """The bench hook beside on_request: (ws kind, frame text, monotonic ns at the read), called before the op
+    runs, so a WS order and a REST order are stamped at the same point."""
+    seen: list[tuple[str, str, int, int]] = []
+    sim.on_ws_message = lambda kind, text, t: seen.append((kind, text, t, len(sim.exchange.orders)))
+    w = ws_factory(sim.ws_url("private"))
+    w.login()
+    t0 = time.monotonic_ns()
+    w.send({"id": "o1", "op": "order", "args": [order("buy", "post_only", px="40000", clOrdId="hook1")]})
+    assert w.wait(lambda m: m.get("op") == "order")["code"] == "0"
+    kinds = [(k, '"op": "order"' in text or '"op":"order"' in text) for k, text, _, _ in seen]
+    assert kinds == [("private", False), ("private", True)]  # the login, then the order op
+    _, text, t, orders_before = seen[1]
+    assert "hook1" in text and t >= t0 and orders_before == 0  # stamped before the order existed

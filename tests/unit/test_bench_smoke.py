@@ -15,7 +15,7 @@ import pytest
 from athena import procs
 
 ROOT = Path(__file__).resolve().parents[2]
-MINE = ("order_path", "stop_path", "reconcile", "memory", "peers", "tick_path", "recorder", "optimize")
+MINE = ("order_path", "stop_path", "reconcile", "memory", "peers", "tick_path", "recorder", "optimize", "vs_nautilus")
 
 
 def run_bench(name: str, tmp_path: Path, *args: str) -> dict[str, object]:

@@ -172,3 +172,32 @@ def test_ws_thread_yields_the_gil_after_each_message(monkeypatch: pytest.MonkeyP
         assert log == ["a", "yield", "b", "yield", "c", "yield"]  # not after a pong
     else:
         assert log == ["a", "b", "c"]
+
+
+def test_deferred_journal_rows_are_written_when_no_event_waits_and_at_stop() -> None:
+    """OrderManager.defer_journal: the dispatcher writes a non-terminal update's journal row only once the
+    inbox is empty (a fill right behind a `live` update is not kept waiting by it), and the rows still owed
+    when it stops."""
+    svc = service()
+    svc.engine.orders = SimpleNamespace(defer_journal=None)  # type: ignore[attr-defined]
+    seen: list[str] = []
+    handle = svc.handle
+
+    def with_updates(item: Any) -> None:
+        if isinstance(item, str):  # an order update whose journal row is deferred
+            seen.append(item)
+            svc.engine.orders.defer_journal(lambda: seen.append(f"row {item}"))  # type: ignore[attr-defined]
+        else:
+            handle(item)
+
+    svc.handle = with_updates  # type: ignore[method-assign]
+    svc.engine.bus.subscribe(EventType.TICK, lambda t: seen.append(f"tick {t.trade.ts}"))
+    for item in ("live", trade(1), trade(2), trade(3)):  # queued before the dispatcher starts
+        svc.inbox.put(item)
+    svc._spawn("athena-dispatcher", svc._dispatch_loop)
+    wait_for(lambda: "row live" in seen, what="the deferred row")
+    assert seen == ["live", "tick 1", "tick 2", "tick 3", "row live"]
+    svc.inbox.put("partial")
+    svc.stop(timeout=30)
+    assert seen[-2:] == ["partial", "row partial"]  # owed at stop: written before the dispatcher ended
+    assert svc.engine.orders.defer_journal is None  # type: ignore[attr-defined]
