@@ -131,10 +131,10 @@ def main(argv: list[str] | None = None) -> int:
     warm = 2
 
     import redis
-    from athena.process.stream_service import StreamService
 
     from athena.config import RiskProfileSettings, StrategySettings
     from athena.ops.direct_stops import DirectStopSender
+    from athena.process.stream_service import StreamService
     from athena.wiring import account, stream_engine
     from workers.app import app, configure
     from workers.sender import CelerySender
