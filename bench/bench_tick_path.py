@@ -121,10 +121,20 @@ def run(n_inst: int, steps: int, pace_ms: float, burst: int) -> dict[str, Any]:
             rate = round((n - 1) / ((handled[-1] - handled[0]) / 1e9)) if n > 1 else 0
         finally:
             svc.stop()
-    return {"instruments": n_inst, "strategy": "ScalperV1 x1 on all instruments", "channels": ["books5", "trades"],
-            "frame_to_decision": stats_ns(paced, "us"), "frame_to_decision_split": split, "paced_steps": steps, "pace_ms": pace_ms,
-            "loadavg_latency": load_lat, "burst_events": n, "sustained_msgs_per_s": rate, "loadavg_burst": load_burst,
-            "orders_decided": sender.orders}
+    return {
+        "instruments": n_inst,
+        "strategy": "ScalperV1 x1 on all instruments",
+        "channels": ["books5", "trades"],
+        "frame_to_decision": stats_ns(paced, "us"),
+        "frame_to_decision_split": split,
+        "paced_steps": steps,
+        "pace_ms": pace_ms,
+        "loadavg_latency": load_lat,
+        "burst_events": n,
+        "sustained_msgs_per_s": rate,
+        "loadavg_burst": load_burst,
+        "orders_decided": sender.orders,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -141,12 +151,21 @@ def main(argv: list[str] | None = None) -> int:
     for n_inst in (1, 10):
         r = run(n_inst, steps, args.pace_ms, burst if n_inst == 1 else max(1, burst // 5))
         results.append(r)
-        print(fmt_stats(f"{n_inst:>2} instrument(s): frame -> decision (load {r['loadavg_latency'][0]})",
-                        r["frame_to_decision"], "us"), flush=True)
+        print(
+            fmt_stats(
+                f"{n_inst:>2} instrument(s): frame -> decision (load {r['loadavg_latency'][0]})",
+                r["frame_to_decision"],
+                "us",
+            ),
+            flush=True,
+        )
         for k, v in r["frame_to_decision_split"].items():
             print(fmt_stats(f"   {k}", v, "us"), flush=True)
-        print(f"{n_inst:>2} instrument(s): sustained {r['sustained_msgs_per_s']} msgs/s over {r['burst_events']} events"
-              f" (load {r['loadavg_burst'][0]}); orders decided {r['orders_decided']}", flush=True)
+        print(
+            f"{n_inst:>2} instrument(s): sustained {r['sustained_msgs_per_s']} msgs/s over {r['burst_events']} events"
+            f" (load {r['loadavg_burst'][0]}); orders decided {r['orders_decided']}",
+            flush=True,
+        )
     write_json("tick_path", {"header": h, "runs": results})
     return 0
 

@@ -123,8 +123,12 @@ def _no_banner_in_json(sender: Any = None, **_: Any) -> None:
 
     sender.quiet = True
     queues = sorted(sender.app.amqp.queues.consume_from or ())
-    logging.getLogger(__name__).info("celery worker %s starting: queues %s, pool %s", sender.hostname, ",".join(queues),
-                                     getattr(sender.pool_cls, "__module__", sender.pool_cls))
+    logging.getLogger(__name__).info(
+        "celery worker %s starting: queues %s, pool %s",
+        sender.hostname,
+        ",".join(queues),
+        getattr(sender.pool_cls, "__module__", sender.pool_cls),
+    )
 
 
 @worker_init.connect

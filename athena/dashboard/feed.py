@@ -65,8 +65,14 @@ class Feed:
             status = collect_status(self.settings, self.redis)
         except Exception as exc:  # Redis down or restarting: say so, keep polling
             message, _ = explain(exc)
-            return {"at_ms": now_ms, "account": self.settings.account, "mode": self.settings.mode,
-                    "env": self.settings.env, "error": message, "curve": self._curve_points()}
+            return {
+                "at_ms": now_ms,
+                "account": self.settings.account,
+                "mode": self.settings.mode,
+                "env": self.settings.env,
+                "error": message,
+                "curve": self._curve_points(),
+            }
         pnl = status.get("pnl") or {}
         if pnl.get("equity"):
             self._add_point((now_ms, str(pnl["equity"]), str(pnl.get("drawdown") or "0")))

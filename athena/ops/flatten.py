@@ -46,7 +46,9 @@ def flatten(engine: Engine, inst_id: str | None = None, reason: str = "manual fl
 
     for update in rest.orders_pending(inst_id):
         try:
-            rest.cancel_order(update.instId, clOrdId=update.clOrdId or None, ordId=None if update.clOrdId else update.ordId)
+            rest.cancel_order(
+                update.instId, clOrdId=update.clOrdId or None, ordId=None if update.clOrdId else update.ordId
+            )
             report.orders_cancelled.append(update.clOrdId or update.ordId or "")
         except OkxRejected:
             pass  # filled or cancelled meanwhile
@@ -58,12 +60,16 @@ def flatten(engine: Engine, inst_id: str | None = None, reason: str = "manual fl
             continue
         try:
             rest.close_position(pos.instId, pos.mgnMode, pos.posSide, autoCxl=True)
-            report.positions_closed.append({"instId": pos.instId, "posSide": str(pos.posSide), "pos": str(pos.pos)})
+            report.positions_closed.append(
+                {"instId": pos.instId, "posSide": str(pos.posSide), "pos": str(pos.pos)}
+            )
         except OkxError as exc:
             report.failed.append(f"close {pos.instId} {pos.posSide}: {exc}")
 
     still_open = [p for p in rest.positions(inst_id) if not p.is_flat]
-    report.remaining_positions = [{"instId": p.instId, "posSide": str(p.posSide), "pos": str(p.pos)} for p in still_open]
+    report.remaining_positions = [
+        {"instId": p.instId, "posSide": str(p.posSide), "pos": str(p.pos)} for p in still_open
+    ]
     open_keys = {(p.instId, p.posSide) for p in still_open}
     by_inst: dict[str, list[str]] = {}
     for algo in rest.algos_pending(inst_id):

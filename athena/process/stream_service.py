@@ -108,7 +108,9 @@ class StreamService:
         from athena.okx.private_ws import OkxPrivateWsGateway
         from athena.okx.public_ws import OkxPublicWsGateway
 
-        self.public = OkxPublicWsGateway(self.settings.ws_url("public"), inst_ids, self.public_channels, self.inbox.put, **self.ws_opts)
+        self.public = OkxPublicWsGateway(
+            self.settings.ws_url("public"), inst_ids, self.public_channels, self.inbox.put, **self.ws_opts
+        )
         key, secret, passphrase = self.settings.credentials()
         self.private = OkxPrivateWsGateway(
             self.settings.ws_url("private"), key, secret, passphrase, self.inbox.put,
@@ -125,7 +127,11 @@ class StreamService:
         self._spawn("athena-housekeeping", self._housekeeping_loop)
         self.public.start()
         self.private.start()
-        log.info("stream service started: %d strategies on %s", len(self.strategies), sorted(self.engine.instruments))
+        log.info(
+            "stream service started: %d strategies on %s",
+            len(self.strategies),
+            sorted(self.engine.instruments),
+        )
         return self
 
     def stop(self, timeout: float = 5.0) -> None:
@@ -260,7 +266,12 @@ class StreamService:
             # Every login, the first included (a restarted stream worker missed pushes too): the
             # orders worker reconciles by REST and its fills come back here through the event stream.
             self.stats.resyncs += 1
-            log.info("private %s logged in (login %d, gap %s ms): requesting reconcile", item.connection, item.logins, item.gap_ms)
+            log.info(
+                "private %s logged in (login %d, gap %s ms): requesting reconcile",
+                item.connection,
+                item.logins,
+                item.gap_ms,
+            )
             send = getattr(self.engine.sender, "send_reconcile", None)
             if send is not None:
                 send()

@@ -99,7 +99,9 @@ class TtlLock:
         self._token = token
         return token
 
-    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
+    ) -> None:
         if self._token is not None:
             self.release(self._token)
             self._token = None

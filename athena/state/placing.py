@@ -48,7 +48,13 @@ def placing_marker(keys: Keys, clOrdId: str) -> str:
 
 
 def begin_placement(
-    redis: Redis, keys: Keys, owner: str, clOrdId: str, lease_ttl_ms: int, now_ms: int, marker_ttl_s: int,
+    redis: Redis,
+    keys: Keys,
+    owner: str,
+    clOrdId: str,
+    lease_ttl_ms: int,
+    now_ms: int,
+    marker_ttl_s: int,
     strategy: str = "",
 ) -> PlaceStart:
     if not owner or "|" in owner:

@@ -33,7 +33,8 @@ _KEY_TTL_MS = 4 * FRESH_MS  # a hash nobody refreshes disappears
 
 # KEYS: the queues' hashes; ARGV: node, identity, entry, now ms, fresh ms, key ttl ms.
 # Returns {} when registered, else {queue hash, node, entry} of the first live foreign worker.
-_CLAIM = LuaScript("""
+_CLAIM = LuaScript(
+    """
 for _, key in ipairs(KEYS) do
   local fields = redis.call('HGETALL', key)
   for i = 1, #fields, 2 do
@@ -51,7 +52,9 @@ for _, key in ipairs(KEYS) do
   redis.call('PEXPIRE', key, ARGV[6])
 end
 return {}
-""", "worker_claim")
+""",
+    "worker_claim",
+)
 
 
 def identity_of(settings: Any) -> dict[str, str]:
@@ -115,7 +118,9 @@ class WorkerRegistry:
     def _now_ms(self) -> int:
         return int(self._clock() * 1000)
 
-    def register(self, queues: Iterable[str], node: str, role: str, identity: dict[str, str], started_ms: int = 0) -> None:
+    def register(
+        self, queues: Iterable[str], node: str, role: str, identity: dict[str, str], started_ms: int = 0
+    ) -> None:
         """Register (or refresh) `node` on every queue; raises QueueConflict, registering nothing,
         when a live worker of another identity is on any of them."""
         queues = list(queues)
@@ -123,7 +128,9 @@ class WorkerRegistry:
         ident = _identity_text(identity)
         entry = json.dumps({"identity": ident, **identity, "role": role, "host": socket.gethostname(), "pid": os.getpid(),
                             "ts": now, "started": started_ms or now})  # fmt: skip
-        out = _CLAIM(self._r, [worker_registry(q) for q in queues], [node, ident, entry, now, FRESH_MS, _KEY_TTL_MS])
+        out = _CLAIM(
+            self._r, [worker_registry(q) for q in queues], [node, ident, entry, now, FRESH_MS, _KEY_TTL_MS]
+        )
         if out:
             key, other_node, raw = s(out[0]), s(out[1]), s(out[2])
             queue = key.removeprefix(worker_registry(""))

@@ -35,11 +35,19 @@ def test_a_hold_stops_entries_and_lifts_only_itself(halt: HaltSwitch) -> None:
     assert halt.release("maintenance", "maintenance_watch")
     assert not halt.release("maintenance", "maintenance_watch")
     st = halt.state()
-    assert halt.is_halted() and st is not None and st.reason == "drawdown"  # the condition lifted; the halt stays
+    assert (
+        halt.is_halted() and st is not None and st.reason == "drawdown"
+    )  # the condition lifted; the halt stays
     assert halt.resume("alice") and not halt.is_halted() and halt.state() is None
     actions = [(e["action"], e.get("hold")) for e in reversed(halt.history(10))]
-    assert actions == [("hold", "maintenance"), ("halt", None), ("resume", None), ("halt", None),
-                       ("release", "maintenance"), ("resume", None)]
+    assert actions == [
+        ("hold", "maintenance"),
+        ("halt", None),
+        ("resume", None),
+        ("halt", None),
+        ("release", "maintenance"),
+        ("resume", None),
+    ]
 
 
 def test_holds_are_independent(halt: HaltSwitch) -> None:
@@ -51,8 +59,11 @@ def test_holds_are_independent(halt: HaltSwitch) -> None:
 
 
 def test_a_decision_refuses_an_entry_while_held(redis_client: Any) -> None:
-    bt = Backtest([StrategySettings(name="alpha", instIds=[BTC], allocation=D("0.5"))], redis_client,
-                  total_capital=D(10_000))
+    bt = Backtest(
+        [StrategySettings(name="alpha", instIds=[BTC], allocation=D("0.5"))],
+        redis_client,
+        total_capital=D(10_000),
+    )
     ctx = bt.stack.strategies[0].ctx
 
     def buy(n: int) -> Any:

@@ -31,14 +31,23 @@ QUIET = StrategySettings(name="quiet", instIds=[BTC], allocation=D("0.5"), param
 
 
 @pytest.fixture()
-def streaming(redis_client: Any, sim_settings: Callable[..., Settings]) -> Iterator[tuple[StreamService, SimClient]]:
+def streaming(
+    redis_client: Any, sim_settings: Callable[..., Settings]
+) -> Iterator[tuple[StreamService, SimClient]]:
     with SimServer(tick_interval_ms=0, rate_limits=False) as sim:
         sim.call(sim.market.step)
-        settings = sim_settings(sim, "liq", OKX_WS_PUBLIC_URL=sim.ws_url("public"),
-                                OKX_WS_PRIVATE_URL=sim.ws_url("private"), OKX_WS_BUSINESS_URL=sim.ws_url("business"))
+        settings = sim_settings(
+            sim,
+            "liq",
+            OKX_WS_PUBLIC_URL=sim.ws_url("public"),
+            OKX_WS_PRIVATE_URL=sim.ws_url("private"),
+            OKX_WS_BUSINESS_URL=sim.ws_url("business"),
+        )
         settings = settings.model_copy(update={"strategies": [QUIET], "symbols": [BTC]})
         acct = account(settings)
-        redis_client.set(acct.keys.instruments, orjson.dumps([to_json(si.inst) for si in default_instruments()]))
+        redis_client.set(
+            acct.keys.instruments, orjson.dumps([to_json(si.inst) for si in default_instruments()])
+        )
         engine = stream_engine(acct, RecordingSender())
         svc = StreamService(engine)
         svc.start()
@@ -49,13 +58,24 @@ def streaming(redis_client: Any, sim_settings: Callable[..., Settings]) -> Itera
             engine.close()
 
 
-def test_a_position_near_liquidation_holds_entries_until_closed(streaming: tuple[StreamService, SimClient]) -> None:
+def test_a_position_near_liquidation_holds_entries_until_closed(
+    streaming: tuple[StreamService, SimClient],
+) -> None:
     svc, admin = streaming
     halt = svc.engine.halt
     wait_for(lambda: svc.private is not None and svc.private.ready, 20, "the private WebSocket")
     admin.post("/api/v5/account/set-leverage", {"instId": BTC, "lever": "100", "mgnMode": "isolated"})
-    r = admin.post("/api/v5/trade/order", {"instId": BTC, "tdMode": "isolated", "side": "buy", "ordType": "market",
-                                           "sz": "1", "clOrdId": "hand1"})
+    r = admin.post(
+        "/api/v5/trade/order",
+        {
+            "instId": BTC,
+            "tdMode": "isolated",
+            "side": "buy",
+            "ordType": "market",
+            "sz": "1",
+            "clOrdId": "hand1",
+        },
+    )
     assert r["data"][0]["sCode"] == "0"
     held = wait_for(lambda: halt.holds().get(HOLD), 20, "the liquidation-distance hold")
     assert "liquidation too close" in held.reason and BTC in held.reason and halt.is_halted()

@@ -136,7 +136,9 @@ def working(req, state: OrderState = OrderState.LIVE, t: int = 0) -> Order:  # t
 
 
 def stop(side: Side, sz: str, cl: str = "e1", pos_side: PosSide = PosSide.NET, t: int = 0) -> AlgoOrder:
-    return StopRequest.for_entry(entry(cl, side=side.opposite, pos_side=pos_side), Decimal(sz)).to_algo(uTime=t)
+    return StopRequest.for_entry(entry(cl, side=side.opposite, pos_side=pos_side), Decimal(sz)).to_algo(
+        uTime=t
+    )
 
 
 def test_ghosts_are_reduce_only_orders_and_stops_with_nothing_to_reduce(redis_client: Redis) -> None:
@@ -188,11 +190,22 @@ def test_correction_is_skipped_when_a_fill_moved_the_ledger_meanwhile(redis_clie
 
 def whole_position_stop(side: Side, pos_side: PosSide = PosSide.NET, t: int = 0) -> AlgoOrder:
     """A stop a person set on the position in the app: closeFraction 1, no sz."""
-    return AlgoOrder(algoClOrdId="", instId=INST, side=side, sz=None, slTriggerPx=Decimal(90), algoId="77",
-                     posSide=pos_side, closeFraction=Decimal(1), uTime=t)
+    return AlgoOrder(
+        algoClOrdId="",
+        instId=INST,
+        side=side,
+        sz=None,
+        slTriggerPx=Decimal(90),
+        algoId="77",
+        posSide=pos_side,
+        closeFraction=Decimal(1),
+        uTime=t,
+    )
 
 
-def test_a_whole_position_stop_covers_the_position_and_is_no_ghost_while_it_is_open(redis_client: Redis) -> None:
+def test_a_whole_position_stop_covers_the_position_and_is_no_ghost_while_it_is_open(
+    redis_client: Redis,
+) -> None:
     o = make_oms(redis_client)
     long5 = pos("5")
     assert o.pm.unprotected([long5], [whole_position_stop(Side.SELL)]) == []

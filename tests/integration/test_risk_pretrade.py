@@ -197,7 +197,11 @@ def test_bypass_reduce_only_is_approved_and_logged(rig: Rig, caplog: pytest.LogC
     with caplog.at_level(logging.WARNING, logger="athena.risk.pretrade"):
         r = rig.check.check(emergency, BTC, EQUITY, bypass=True, reason="flatten")
     assert isinstance(r, Approved) and r.bypassed and r.ref_px is None and r.margin == 0
-    (line,) = [rec.getMessage() for rec in caplog.records if "BYPASS" in rec.getMessage() and rec.levelno == logging.WARNING]
+    (line,) = [
+        rec.getMessage()
+        for rec in caplog.records
+        if "BYPASS" in rec.getMessage() and rec.levelno == logging.WARNING
+    ]
     for part in ("strategy=-", f"instId={BTC.instId}", f"clOrdId={emergency.clOrdId}", "reason=flatten"):
         assert part in line, (part, line)
     # each bypassed close is its own line; without an explicit reason it still says why
@@ -206,7 +210,12 @@ def test_bypass_reduce_only_is_approved_and_logged(rig: Rig, caplog: pytest.LogC
     with caplog.at_level(logging.WARNING, logger="athena.risk.pretrade"):
         assert rig.check.check(named, BTC, EQUITY, bypass=True).ok
     (line,) = [rec.getMessage() for rec in caplog.records if "BYPASS" in rec.getMessage()]
-    for part in (f"strategy={named.strategy}", f"instId={named.instId}", f"clOrdId={named.clOrdId}", "reason=reduce-only close"):
+    for part in (
+        f"strategy={named.strategy}",
+        f"instId={named.instId}",
+        f"clOrdId={named.clOrdId}",
+        "reason=reduce-only close",
+    ):
         assert part in line, (part, line)
 
 
@@ -215,7 +224,11 @@ def test_bypass_refused_for_non_reduce_only(rig: Rig, caplog: pytest.LogCaptureF
         entry = req()
         r = rig.check.check(entry, BTC, EQUITY, bypass=True)
     assert rejected(r, Reason.BYPASS_NOT_REDUCE_ONLY)
-    refused = [rec.getMessage() for rec in caplog.records if rec.levelno == logging.WARNING and "REFUSED" in rec.getMessage()]
+    refused = [
+        rec.getMessage()
+        for rec in caplog.records
+        if rec.levelno == logging.WARNING and "REFUSED" in rec.getMessage()
+    ]
     assert len(refused) == 1 and f"clOrdId={entry.clOrdId}" in refused[0] and "strategy=" in refused[0]
 
 

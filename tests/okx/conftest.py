@@ -32,6 +32,8 @@ def clean_sim(okx_sim: Sim) -> Iterator[Sim]:
 @pytest.fixture()
 def rest(clean_sim: Sim) -> Iterator[OkxRestGateway]:
     """The REST gateway against the simulator, with short timeouts and backoff."""
-    gw = OkxRestGateway(base_url=clean_sim.url, credentials=SIM_CREDS, timeout_s=3.0, rate_limit_backoff_s=0.1)
+    gw = OkxRestGateway(
+        base_url=clean_sim.url, credentials=SIM_CREDS, timeout_s=3.0, rate_limit_backoff_s=0.1
+    )
     yield gw
     gw.close()

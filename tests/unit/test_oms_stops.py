@@ -20,10 +20,26 @@ from athena.domain import (
 from athena.oms.stops import StopAction, StopRequest, is_entry, needs_stop, plan_stop, stop_id_for
 
 
-def req(cl: str = "s1BTCUSDT1", side: Side = Side.BUY, pos_side: PosSide = PosSide.NET, reduce: bool = False,
-        sl: Decimal | None = Decimal("95000")) -> OrderRequest:
-    return OrderRequest(cl, "BTC-USDT-SWAP", side, OrdType.LIMIT, Decimal("3"), Decimal("100000"),
-                        tdMode=TdMode.ISOLATED, posSide=pos_side, reduceOnly=reduce, strategy="s1", stop_loss_px=sl)
+def req(
+    cl: str = "s1BTCUSDT1",
+    side: Side = Side.BUY,
+    pos_side: PosSide = PosSide.NET,
+    reduce: bool = False,
+    sl: Decimal | None = Decimal("95000"),
+) -> OrderRequest:
+    return OrderRequest(
+        cl,
+        "BTC-USDT-SWAP",
+        side,
+        OrdType.LIMIT,
+        Decimal("3"),
+        Decimal("100000"),
+        tdMode=TdMode.ISOLATED,
+        posSide=pos_side,
+        reduceOnly=reduce,
+        strategy="s1",
+        stop_loss_px=sl,
+    )
 
 
 def test_stop_id_is_deterministic_and_valid() -> None:
@@ -52,12 +68,24 @@ def test_is_entry(side: Side, pos_side: PosSide, reduce: bool, entry: bool) -> N
 
 def test_stop_request_for_entry_is_opposite_side_and_reduce_only() -> None:
     stop = StopRequest.for_entry(req(side=Side.BUY, pos_side=PosSide.LONG), Decimal("2"))
-    assert (stop.side, stop.posSide, stop.sz, stop.slTriggerPx) == (Side.SELL, PosSide.LONG, Decimal("2"), Decimal("95000"))
+    assert (stop.side, stop.posSide, stop.sz, stop.slTriggerPx) == (
+        Side.SELL,
+        PosSide.LONG,
+        Decimal("2"),
+        Decimal("95000"),
+    )
     assert stop.tdMode is TdMode.ISOLATED and stop.entryClOrdId == "s1BTCUSDT1"
     body = stop.to_okx()
     assert body == {
-        "instId": "BTC-USDT-SWAP", "tdMode": "isolated", "side": "sell", "ordType": "conditional", "sz": "2",
-        "slTriggerPx": "95000", "slOrdPx": "-1", "slTriggerPxType": "last", "algoClOrdId": "sls1BTCUSDT1",
+        "instId": "BTC-USDT-SWAP",
+        "tdMode": "isolated",
+        "side": "sell",
+        "ordType": "conditional",
+        "sz": "2",
+        "slTriggerPx": "95000",
+        "slOrdPx": "-1",
+        "slTriggerPxType": "last",
+        "algoClOrdId": "sls1BTCUSDT1",
         "posSide": "long",
     }
     net = StopRequest.for_entry(req(side=Side.SELL), Decimal("1")).to_okx()
@@ -98,20 +126,44 @@ def test_plan_cancels_stop_of_entry_canceled_unfilled() -> None:
 
 
 def test_plan_ignores_exits_and_entries_without_stop() -> None:
-    assert plan_stop(order(OrderState.FILLED, "3", req(side=Side.SELL, reduce=True)), None).action is StopAction.NONE
+    assert (
+        plan_stop(order(OrderState.FILLED, "3", req(side=Side.SELL, reduce=True)), None).action
+        is StopAction.NONE
+    )
     assert plan_stop(order(OrderState.FILLED, "3", req(sl=None)), None).action is StopAction.NONE
 
 
 def test_protective_stop_for_an_unprotected_position() -> None:
     from athena.domain import Position
 
-    short = Position("BTC-USDT-SWAP", PosSide.NET, Decimal("-4"), Decimal("100"), mgnMode=TdMode.ISOLATED, uTime=1700000000123)
+    short = Position(
+        "BTC-USDT-SWAP",
+        PosSide.NET,
+        Decimal("-4"),
+        Decimal("100"),
+        mgnMode=TdMode.ISOLATED,
+        uTime=1700000000123,
+    )
     stop = StopRequest.for_position(short, Decimal("105"), short.uTime)
-    assert (stop.side, stop.sz, stop.tdMode, stop.entryClOrdId) == (Side.BUY, Decimal("4"), TdMode.ISOLATED, "")
-    assert stop.algoClOrdId == "ppBTCUSDTn1700000000123" == StopRequest.for_position(short, Decimal("106"), short.uTime).algoClOrdId
+    assert (stop.side, stop.sz, stop.tdMode, stop.entryClOrdId) == (
+        Side.BUY,
+        Decimal("4"),
+        TdMode.ISOLATED,
+        "",
+    )
+    assert (
+        stop.algoClOrdId
+        == "ppBTCUSDTn1700000000123"
+        == StopRequest.for_position(short, Decimal("106"), short.uTime).algoClOrdId
+    )
     long_row = Position("1000PEPE-USDT-SWAP", PosSide.LONG, Decimal("2"), None, uTime=1)
     ls = StopRequest.for_position(long_row, Decimal("1"), "x" * 40, sz=Decimal("1"))
-    assert ls.side is Side.SELL and ls.sz == Decimal("1") and len(ls.algoClOrdId) == 32 and ls.algoClOrdId.isalnum()
+    assert (
+        ls.side is Side.SELL
+        and ls.sz == Decimal("1")
+        and len(ls.algoClOrdId) == 32
+        and ls.algoClOrdId.isalnum()
+    )
     with pytest.raises(ValueError):
         StopRequest.for_position(Position("BTC-USDT-SWAP", PosSide.NET, Decimal(0), None), Decimal("1"), 1)
 
@@ -132,4 +184,9 @@ def test_fit_stops_trims_the_newest_first() -> None:
     flat = Position("BTC-USDT-SWAP", PosSide.NET, Decimal(0), None)
     assert fit_stops(flat, [old, wrong]) == [(old, Decimal(0)), (wrong, Decimal(0))]
     resized = StopRequest.resize(new, Decimal(2))
-    assert resized.exact and resized.entryClOrdId == "e2" and resized.sz == Decimal(2) and resized.side is Side.SELL
+    assert (
+        resized.exact
+        and resized.entryClOrdId == "e2"
+        and resized.sz == Decimal(2)
+        and resized.side is Side.SELL
+    )

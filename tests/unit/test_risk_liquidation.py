@@ -22,8 +22,12 @@ def stop(side: Side, px: str, state: AlgoState = AlgoState.LIVE, cl: str = "s") 
 
 
 def test_the_first_stop_to_fire_counts() -> None:
-    stops = [stop(Side.SELL, "98000", cl="a"), stop(Side.SELL, "99000", cl="b"), stop(Side.BUY, "101000", cl="c"),
-             stop(Side.SELL, "99500", AlgoState.CANCELED, cl="d")]
+    stops = [
+        stop(Side.SELL, "98000", cl="a"),
+        stop(Side.SELL, "99000", cl="b"),
+        stop(Side.BUY, "101000", cl="c"),
+        stop(Side.SELL, "99500", AlgoState.CANCELED, cl="d"),
+    ]
     assert first_stop(pos("1", None), stops) == D(99000)  # a long: the highest working sell stop
     assert first_stop(pos("-1", None), stops) == D(101000)  # a short: the lowest buy stop
 
@@ -47,8 +51,22 @@ def test_no_liq_price_or_flat_gives_no_position_finding() -> None:
 
 def test_the_account_check_uses_mgn_ratio_and_the_stops_loss() -> None:
     # 2 contracts x 0.01 BTC x 1000 to the stop = 20 USDT at risk; equity 100 with mgnRatio 1.25: 20 to lose
-    findings = assess([pos("2", None)], {BTC: D(100000)}, [stop(Side.SELL, "99000")], INSTS, D(3),
-                      equity=D(100), mgn_ratio=D("1.25"))
+    findings = assess(
+        [pos("2", None)],
+        {BTC: D(100000)},
+        [stop(Side.SELL, "99000")],
+        INSTS,
+        D(3),
+        equity=D(100),
+        mgn_ratio=D("1.25"),
+    )
     assert findings == [Finding("account", D(20), D(20), D(3))] and findings[0].breached
-    assert not assess([pos("2", None)], {BTC: D(100000)}, [stop(Side.SELL, "99000")], INSTS, D(3),
-                      equity=D(100), mgn_ratio=D(5))[0].breached  # 80 to lose >= 3 x 20
+    assert not assess(
+        [pos("2", None)],
+        {BTC: D(100000)},
+        [stop(Side.SELL, "99000")],
+        INSTS,
+        D(3),
+        equity=D(100),
+        mgn_ratio=D(5),
+    )[0].breached  # 80 to lose >= 3 x 20

@@ -74,7 +74,9 @@ class RecordingInbox(queue.SimpleQueue):  # type: ignore[type-arg]
 def test_dispatcher_handles_in_order_survives_a_failing_event_and_stops_without_polling() -> None:
     svc = service()
     seen: list[tuple[int, str]] = []
-    svc.engine.bus.subscribe(EventType.TICK, lambda t: seen.append((t.trade.ts, threading.current_thread().name)))
+    svc.engine.bus.subscribe(
+        EventType.TICK, lambda t: seen.append((t.trade.ts, threading.current_thread().name))
+    )
     handle = svc.handle
 
     def flaky(item: Any) -> None:
