@@ -95,9 +95,8 @@ class ReportData:
     trades: list[Trade]
     start_ts: int
     end_ts: int
-    gross_pnl: Decimal = (
-        ZERO  # realised price PnL of every fill (closed trades and the closed part of open ones)
-    )
+    # realised price PnL of every fill (closed trades and the closed part of open ones)
+    gross_pnl: Decimal = ZERO
     fees: Decimal = ZERO  # every fee, negative = paid
     funding: Decimal = ZERO  # funding fees, negative = paid
     funding_by_strategy: dict[str, Decimal] = field(

@@ -36,9 +36,8 @@ class SimConfig:
     # funding settled (charged) every this many seconds of engine time, aligned to epoch multiples
     # (OKX: 28800, 00:00/08:00/16:00 UTC); 0 = never (the default: tests see it only when they ask)
     funding_interval_s: float = 0.0
-    price_limit_pct: float = (
-        0.0  # price-limit band around the mark (0 = none: /public/price-limit enabled false)
-    )
+    # price-limit band around the mark (0 = none: /public/price-limit enabled false)
+    price_limit_pct: float = 0.0
     # paper venue (athena.sim.paper): with an upstream public WS URL the market comes from there, not the
     # synthetic feed; instruments from the upstream's REST public/instruments (inst_ids: which; empty = all)
     upstream_rest_url: str = ""

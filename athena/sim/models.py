@@ -262,9 +262,8 @@ class Market:
     volCcy24h: Decimal = ZERO
     ts: int = 0
     seq: int = 0  # books seqId
-    books_ms: int = (
-        0  # engine time of the last `books` message (snapshot or update): the keep-alive's quiet timer
-    )
+    # engine time of the last `books` message (snapshot or update): the keep-alive's quiet timer
+    books_ms: int = 0
     sent_book: dict[str, dict[str, str]] = field(default_factory=lambda: {"bids": {}, "asks": {}})
     trades: deque[dict[str, str]] = field(default_factory=lambda: deque(maxlen=500))
     trade_seq: int = 0
