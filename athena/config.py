@@ -106,7 +106,8 @@ class RiskSettings(_Strict):
     max_drawdown: Decimal = Field(Decimal("0.10"), gt=0, lt=1)
     daily_loss_limit: Decimal = Field(Decimal("0.03"), gt=0, lt=1)
     max_total_exposure: Decimal = Field(Decimal(3), gt=0)  # x equity, all strategies together
-    # entries are held while liquidation is closer than this many times the stop's distance (athena.risk.liquidation)
+    # entries are held while liquidation is closer than this many times the stop's distance
+    # (athena.risk.liquidation)
     liq_distance_multiple: Decimal = Field(Decimal(3), gt=0)
 
 

@@ -1,4 +1,5 @@
-"""Trials/s of `athena optimize` with 1 and with 2 research workers, side by side in one run (issue 19 item 3).
+"""Trials/s of `athena optimize` with 1 and with 2 research workers, side by side in one run (issue 19
+item 3).
 
 A private redis-server, real `celery -A workers.research worker` processes (solo pool, -c 1: one
 trial at a time each, so "workers" here = CPUs used) and the real `athena optimize` command. Two
@@ -56,7 +57,8 @@ def _start_worker(env: dict[str, str], account: str, n: int, tmp: Path) -> subpr
     from athena.queues import AccountQueues
 
     log = (tmp / f"worker-{account}-{n}.log").open("w")
-    # solo with -c 1: one trial at a time and one reserved (solo's default -c, the CPU count, sets its prefetch)
+    # solo with -c 1: one trial at a time and one reserved (solo's default -c, the CPU count, sets
+    # its prefetch)
     return procs.popen(
         [
             PY,

@@ -1,12 +1,13 @@
 """Issue 9 item 2: strategy decision -> order on the wire, through Celery + Redis, with baselines.
 
-A private Redis, the sim in its own process (bench.simproc; its receive stamps are CLOCK_MONOTONIC, system-wide), and a real
-orders worker process (`celery -A bench.worker_app worker -Q orders.<account>,default.<account> -c 2`: the production
-tasks plus a probe task). At a paced rate (1, 10, 100 orders/s) this process calls the stream
-worker's real `OrderManager.submit` (Redis create, journal, Celery send) with a post-only order
-that rests (round-robin over 10 instruments: OKX's limit is 30 orders/s per instId); the latency is from the call to the sim receiving the POST /api/v5/trade/order
-(SimServer.on_request). The tick -> decision part before it is
-measured by bench_tick_path / bench_strategy (tens of µs).
+A private Redis, the sim in its own process (bench.simproc; its receive stamps are CLOCK_MONOTONIC,
+system-wide), and a real orders worker process
+(`celery -A bench.worker_app worker -Q orders.<account>,default.<account> -c 2`: the production tasks plus a
+probe task). At a paced rate (1, 10, 100 orders/s) this process calls the stream worker's real
+`OrderManager.submit` (Redis create, journal, Celery send) with a post-only order that rests (round-robin over
+10 instruments: OKX's limit is 30 orders/s per instId); the latency is from the call to the sim receiving the
+POST /api/v5/trade/order (SimServer.on_request). The tick -> decision part before it is measured by
+bench_tick_path / bench_strategy (tens of µs).
 
 Baselines in the same run: Celery send -> task start (probe task), a signed requests.Session POST
 (OkxRestGateway.place_order round trip, and send -> sim receipt), and a raw Redis hand-off
@@ -70,7 +71,8 @@ def baseline_rest(stack: Stack, n: int) -> tuple[dict[str, Any], dict[str, Any]]
 
     inst_id = stack.symbols[0]
     px = resting_px(stack, inst_id)
-    # the client-side OKX limit (60 orders / 2 s per instId) would pace this loop: off, to time the POST itself
+    # the client-side OKX limit (60 orders / 2 s per instId) would pace this loop: off, to time the POST
+    # itself
     gw = OkxRestGateway(stack.settings(), rate_limiter=RateLimiter(enabled=False))
     gw.server_time()
     rtt, sent = [], {}

@@ -1,15 +1,15 @@
 """Issue 9 item 3: fill push -> stop-loss order on the wire.
 
 The real stream service (athena.process.stream_service.StreamService: private WebSocket -> inbox -> the one
-dispatcher thread -> OrderManager.on_update -> ensure_stop -> the stream worker's sender), as the
-stream worker builds it: `--via direct` (the default, workers.stream.build_service) places the stop
-from the stream worker's stop thread (athena.ops.direct_stops), `--via celery` sends the Celery task
-`submit_stop_loss` to a real orders worker process (`celery -A bench.worker_app worker -Q orders.<account>,default.<account>`), against the sim in
-its own process (bench.simproc). Each round decides a marketable entry carrying its stop price (a strategy's
-context: pre-trade check, reservation, OrderManager.submit); the sim fills it and
-pushes the fill. Latency: from the sim emitting the fill push (an Exchange listener, before the
-frame is written) to the sim receiving POST /api/v5/trade/order-algo for that entry's stop
-(SimServer.on_request). Both stamps are taken in the sim, on CLOCK_MONOTONIC.
+dispatcher thread -> OrderManager.on_update -> ensure_stop -> the stream worker's sender), as the stream
+worker builds it: `--via direct` (the default, workers.stream.build_service) places the stop from the stream
+worker's stop thread (athena.ops.direct_stops), `--via celery` sends the Celery task `submit_stop_loss` to a
+real orders worker process (`celery -A bench.worker_app worker -Q orders.<account>,default.<account>`),
+against the sim in its own process (bench.simproc). Each round decides a marketable entry carrying its stop
+price (a strategy's context: pre-trade check, reservation, OrderManager.submit); the sim fills it and pushes
+the fill. Latency: from the sim emitting the fill push (an Exchange listener, before the frame is written) to
+the sim receiving POST /api/v5/trade/order-algo for that entry's stop (SimServer.on_request). Both stamps are
+taken in the sim, on CLOCK_MONOTONIC.
 
     .venv/bin/python -m bench.bench_stop_path [--n 100] [--quick]
 """

@@ -10,8 +10,9 @@ order goes to a no-op sender: the Celery hop is bench_order_path).
 Latency: from the frame leaving websocket-client (our on_message entered) to StreamService.handle()
 returning for the event it produced, p50/p99 µs, with the market stepping at a realistic pace
 (--pace-ms). Split into frame -> put in the inbox (parse, WebSocket thread), put -> taken by the
-dispatcher (the thread hand-off) and taken -> decision (handle). Throughput: a burst of market steps; sustained msgs/s = handled events / time between
-the first and the last handled. Both with ScalperV1 on 1 and on 10 instruments.
+dispatcher (the thread hand-off) and taken -> decision (handle). Throughput: a burst of market steps;
+sustained msgs/s = handled events / time between the first and the last handled. Both with ScalperV1 on 1 and
+on 10 instruments.
 
     .venv/bin/python -m bench.bench_tick_path [--steps 400] [--burst 1500] [--quick]
 """

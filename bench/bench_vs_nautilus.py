@@ -68,7 +68,8 @@ def nautilus_python(venv: Path) -> Path:
 class Trigger:
     """Moves the market without waiting for the answer: `/sim/price` is sent on a kept-alive connection and
     its answer read only after the round. Waiting for it would wake this process (which runs Athena's
-    stream worker) at the very moment the quote reaches Athena's WebSocket thread, and take the GIL from it."""
+    stream worker) at the very moment the quote reaches Athena's WebSocket thread, and take the GIL from
+    it."""
 
     def __init__(self, url: str) -> None:
         import http.client

@@ -33,7 +33,8 @@ PREFERRED = (
     "memory",
     "recorder",
 )
-# Benches whose default is a long run done by hand (figures in bench/README.md): `make bench` takes a shorter sample.
+# Benches whose default is a long run done by hand (figures in bench/README.md): `make bench` takes a shorter
+# sample.
 MAKE_BENCH_ARGS = {"recorder": ["--duration", "600"]}
 # Leaf keys worth a line in the summary table.
 FIGURE_KEYS = (

@@ -133,8 +133,9 @@ def _no_banner_in_json(sender: Any = None, **_: Any) -> None:
 
 @worker_init.connect
 def _freeze_gc(**_: Any) -> None:
-    # Before a prefork pool forks (beat, or a worker started with -P prefork): objects loaded so far leave the collector's generations, so
-    # its passes in the children do not write to (and un-share) the pages they inherited.
+    # Before a prefork pool forks (beat, or a worker started with -P prefork): objects loaded so far leave the
+    # collector's generations, so its passes in the children do not write to (and un-share) the pages they
+    # inherited.
     gc.freeze()
 
 

@@ -143,7 +143,8 @@ class Notifier:
         return f"<Notifier sinks={[w.sink.name for w in self.workers]}>"
 
     def notify(self, alert: Alert) -> bool:
-        """Queue `alert` for every sink unless its key is over the rate limit. True if queued. Never raises."""
+        """Queue `alert` for every sink unless its key is over the rate limit. True if queued.
+        Never raises."""
         try:
             passed = self._gate(alert)
             if passed is None:

@@ -100,7 +100,8 @@ class TelegramSink(_HttpSink):
 
 
 class SlackSink(_HttpSink):
-    """An incoming webhook taking {"text": ...} (Slack, and Mattermost's and Rocket.Chat's compatible ones)."""
+    """An incoming webhook taking {"text": ...} (Slack, and Mattermost's and Rocket.Chat's compatible
+    ones)."""
 
     name = "slack"
 

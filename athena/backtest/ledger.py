@@ -1,5 +1,6 @@
 """Backtest accounting from fills: per (strategy, instrument) positions, round trips, realised PnL,
-fees and funding (negative = paid, as OKX reports them), equity samples, drawdown and exposure. All Decimal."""
+fees and funding (negative = paid, as OKX reports them), equity samples, drawdown and exposure. All
+Decimal."""
 
 from __future__ import annotations
 

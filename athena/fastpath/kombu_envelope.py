@@ -11,9 +11,9 @@ and compares the envelope with kombu's.
 
 Used only where it is known to be exact: a redis:// broker, no global key prefix, no priorities,
 no countdown, and the switch on (`ATHENA_FASTPATH_KOMBU_ENVELOPE=off` or `ATHENA_FASTPATHS=off`: every
-send goes through `send_task`, and OrderStore.create writes the order and queues its task apart). Any error falls back to `send_task` (kombu's retrying path): if the LPUSH did land
-before the error the task arrives twice, which every task here tolerates (the order's clOrdId makes
-the second placement find the first).
+send goes through `send_task`, and OrderStore.create writes the order and queues its task apart). Any error
+falls back to `send_task` (kombu's retrying path): if the LPUSH did land before the error the task arrives
+twice, which every task here tolerates (the order's clOrdId makes the second placement find the first).
 """
 
 from __future__ import annotations

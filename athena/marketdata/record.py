@@ -11,9 +11,10 @@ sends one, the checksum); a gap or a mismatch resubscribes for a fresh snapshot 
 A lost connection reconnects (athena/okx/ws.py) and keeps writing to the same file.
 
 Files rotate on the clock (`--rotate-minutes`, aligned: 60 rotates on the hour) or on size; a new
-file starts with the recorder's books as snapshots, so it replays on its own. Each file gets a sidecar `<name>.summary.json` (lines per channel and instId, first/last OKX ts and receive
-time, gaps, resyncs, reconnects, checksums checked), rewritten at every flush while the file is open
-(`complete: false`) and final when it is closed.
+file starts with the recorder's books as snapshots, so it replays on its own. Each file gets a sidecar
+`<name>.summary.json` (lines per channel and instId, first/last OKX ts and receive time, gaps, resyncs,
+reconnects, checksums checked), rewritten at every flush while the file is open (`complete: false`) and final
+when it is closed.
 """
 
 from __future__ import annotations

@@ -222,8 +222,8 @@ def order_update(row: Any, source: str = "ws") -> OrderUpdate:
 
     The hot path of reconcile pages (100 rows a page) and order pushes, hence spelled out: one
     subscript per field (a missing key falls back to the slow path once), "" and "0" (what OKX sends
-    in every unfilled order) tested before any Decimal is built, px/sz memoized, enums by table, and the frozen
-    OrderUpdate filled through its mutable twin OrderUpdateDraft instead of the dataclass __init__'s
+    in every unfilled order) tested before any Decimal is built, px/sz memoized, enums by table, and the
+    frozen OrderUpdate filled through its mutable twin OrderUpdateDraft instead of the dataclass __init__'s
     25 object.__setattr__ calls. Output identical to building OrderUpdate(...) field by field
     (tests/unit/test_parse_fast.py)."""
     if type(row) is not dict:

@@ -137,7 +137,8 @@ return out
 # on_fill's snapshot: everything booking a fill reads, in one round trip. The strategy is the reservation's,
 # else ARGV[3] (the fill's own); with neither ('') only the marker and the reservation are read, and
 # on_fill decides in a WATCH transaction (finding the sole holder reads every position).
-# KEYS: fill marker, reservation, day. ARGV: strategy and position key prefixes, fallback strategy, instId, posSide.
+# KEYS: fill marker, reservation, day. ARGV: strategy and position key prefixes, fallback strategy, instId,
+# posSide.
 _FILL_VIEW = LuaScript(
     """
 local booked = redis.call('EXISTS', KEYS[1])
@@ -776,7 +777,8 @@ class CapitalCommander:
         k_day: str,
         clamped: list[Decimal],
     ) -> FillResult:
-        """Decide a fill's booking from the hashes read and queue its writes on w (a MULTI pipeline, or _Ops)."""
+        """Decide a fill's booking from the hashes read and queue its writes on w (a MULTI pipeline,
+        or _Ops)."""
         cpc = instrument.coin_per_contract
         qty = _dec(pos, "qty")
         avg = Decimal(pos["avg"]) if pos.get("avg") else None

@@ -118,7 +118,8 @@ def _begin(engine: Engine, lease: Lease, owner: str, req: OrderRequest) -> Place
 
 
 def _place(engine: Engine, req: OrderRequest, lease: Lease, token: int, start: PlaceStart) -> PlaceOutcome:
-    """start: the lease is held (token) and the record, marker, halt switch, pause and reservation were read with it."""
+    """start: the lease is held (token) and the record, marker, halt switch, pause and reservation were read
+    with it."""
     store, orders = engine.store, engine.orders
     marker = placing_marker(engine.keys, req.clOrdId)
     first_attempt, halted, by_hand = start.first_attempt, start.halted, start.state is None

@@ -1,10 +1,10 @@
 """Pre-flight: before the first order on an account, check what Athena assumes of it and say what to do.
 
-`run_preflight(rest, settings)` runs the checks (athena.ops.preflight_checks) and is pure over an OKX REST client: it reads (and, with fix=True, sets the
-two settings Athena owns: net position mode when nothing is open, each strategy instrument's cross
-leverage) and returns a report of checks, each ok / warn / refuse with one plain sentence naming what
-to do. Nothing here touches Redis; `apply_preflight(acct, report)` records it (the report, the fresh
-instrument specs, the fee tier) and turns it into entry holds (athena.risk.halt):
+`run_preflight(rest, settings)` runs the checks (athena.ops.preflight_checks) and is pure over an OKX REST
+client: it reads (and, with fix=True, sets the two settings Athena owns: net position mode when nothing is
+open, each strategy instrument's cross leverage) and returns a report of checks, each ok / warn / refuse with
+one plain sentence naming what to do. Nothing here touches Redis; `apply_preflight(acct, report)` records it
+(the report, the fresh instrument specs, the fee tier) and turns it into entry holds (athena.risk.halt):
 
 - `preflight`: set while a check refuses, with the refusals as its reason; lifted by the next run that
   refuses nothing (`athena preflight`, the next stream worker start, or beat's watch_venue, which

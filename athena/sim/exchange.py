@@ -85,7 +85,8 @@ class Exchange(AccountMixin, AlgoMixin, PublicMixin, VenueMixin):
 
     # -- place -----------------------------------------------------------------------------
     def place_order(self, body: dict[str, Any], *, _algo: SimAlgo | None = None) -> dict[str, Any]:
-        """POST /trade/order semantics for one item; returns {clOrdId, ordId, tag, ts, sCode, sMsg, subCode}."""
+        """POST /trade/order semantics for one item; returns {clOrdId, ordId, tag, ts, sCode, sMsg,
+        subCode}."""
         now = self.now()
         cl, tag = text(body, "clOrdId"), text(body, "tag")
         item = {

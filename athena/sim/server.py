@@ -276,7 +276,8 @@ class SimServer:
         return int((time.time() + self.skew_s) * 1000)
 
     def call(self, fn: Callable[..., T], *args: Any, timeout: float = 10.0) -> T:
-        """Run fn(*args) on the server's loop thread (the Exchange is single-threaded) and return its result."""
+        """Run fn(*args) on the server's loop thread (the Exchange is single-threaded) and return its
+        result."""
         if self._loop is None:
             return fn(*args)
 

@@ -95,8 +95,8 @@ class VenueMixin(ExchangeState):
 
     # -- system status (maintenance) --------------------------------------------------------
     def set_maintenance(self, spec: dict[str, Any]) -> list[dict[str, Any]]:
-        """Admin: {"rows": [...]} replaces the schedule; {"begin_in_s", "duration_s", "serviceType"?, "state"?,
-        "env"?, "title"?} adds one window starting that far from now; {"clear": true} empties it."""
+        """Admin: {"rows": [...]} replaces the schedule; {"begin_in_s", "duration_s", "serviceType"?,
+        "state"?, "env"?, "title"?} adds one window starting that far from now; {"clear": true} empties it."""
         if spec.get("clear"):
             self.maintenance = []
         if "rows" in spec:

@@ -439,8 +439,8 @@ class WsHub:
                 subs.pop(c, None)
 
     def _trade_op(self, c: Conn, req: dict[str, Any], op: str, args: Any, req_id: str | None) -> None:
-        """One WS trade op. Every reply is {id, op, code, msg, data, inTime, outTime} (OKX's documented shape);
-        a refused op (URL, login, args, expTime) has empty data and changed nothing."""
+        """One WS trade op. Every reply is {id, op, code, msg, data, inTime, outTime} (OKX's documented
+        shape); a refused op (URL, login, args, expTime) has empty data and changed nothing."""
         in_time = str(time.time_ns() // 1000)
         base = {"id": req_id or "", "op": op}
 
@@ -494,8 +494,8 @@ class WsHub:
             refuse(e.code, e.name)
             return
         code, _, data = items_result(items, batch=batch)
-        # OKX's WS op replies carry an empty msg with code 1 / 2 (its docs' examples); REST says "All operations
-        # failed" and so on.
+        # OKX's WS op replies carry an empty msg with code 1 / 2 (its docs' examples); REST says "All
+        # operations failed" and so on.
         reply = _dumps(
             {
                 **base,

@@ -16,8 +16,8 @@ Redis restarted once (appendonly yes: AOF keeps orders, locks, the event stream 
 Invariants: no clOrdId accepted twice by the exchange; every exchange fill journaled exactly once
 (per order: journal fill sizes add up to the exchange's); shadow ledger == exchange positions; every
 open position covered by a live exchange stop within 2 s (outside fault windows; during them, by the
-next protect_positions run); net realised PnL (fees included) == the sim's own cash change once flat; every lock
-has a TTL; no process left behind.
+next protect_positions run); net realised PnL (fees included) == the sim's own cash change once flat; every
+lock has a TTL; no process left behind.
 """
 
 from __future__ import annotations
@@ -144,7 +144,8 @@ class Soak:
             self.fault_windows.append((start, start + seconds))
 
     def in_fault(self, t0: float, t1: float) -> bool:
-        # a position uncovered across a disruption (+ one protect_positions period + slack) is excused from 2 s
+        # a position uncovered across a disruption (+ one protect_positions period + slack) is excused
+        # from 2 s
         with self._lock:
             return any(s - COVER_S <= t1 and t0 <= e + 8.0 for s, e in self.fault_windows)
 
@@ -163,8 +164,8 @@ class Soak:
                     self.log(f"monitor: skipped a round ({type(exc).__name__}: {exc})")
 
     def _check_once(self) -> None:
-        # a background REST fault (5xx, 6 s timeout hold, 50011) on a stop request legitimately delays the stop:
-        # each one opens a fault window covering the hold and the retry
+        # a background REST fault (5xx, 6 s timeout hold, 50011) on a stop request legitimately delays the
+        # stop: each one opens a fault window covering the hold and the retry
         fired = self.stack.sim_admin("faults", timeout=5)["fired"]
         now = time.monotonic()
         rest = sum(
@@ -239,7 +240,8 @@ class Soak:
         from athena.domain import OrderState
 
         eng = self.engine
-        # hold the next placement in the sim (as a slow exchange would) so the kill lands while it is in flight
+        # hold the next placement in the sim (as a slow exchange would) so the kill lands while it is
+        # in flight
         self.admin("faults", {"rest_timeout": {"count": 1, "rate": 0.02, "path": "/api/v5/trade/order"}})
         deadline = time.monotonic() + 60
         mid = False
@@ -345,9 +347,9 @@ class Soak:
         self.stack.restart(name, timeout=90)
         if name == "redis":
             self.engine.redis.connection_pool.disconnect()
-            # kombu 5.x can crash a prefork worker on the broker reconnect ("Unrecoverable error: AttributeError
-            # 'NoneType' object has no attribute 'hostname'"); compose's restart policy brings it back, so do we,
-            # and report it
+            # kombu 5.x can crash a prefork worker on the broker reconnect ("Unrecoverable error:
+            # AttributeError 'NoneType' object has no attribute 'hostname'"); compose's restart policy brings
+            # it back, so do we, and report it
             time.sleep(10)
             for w in ("orders", "stream", "beat"):
                 if not self.stack.child(w).alive():
@@ -493,7 +495,8 @@ class Soak:
         else:
             self.r.checks["ledger_equals_exchange"] += 1
         self._check_fills()
-        # PnL: the exchange's own cash change vs what Athena booked (net realised: fees included), all flat now
+        # PnL: the exchange's own cash change vs what Athena booked (net realised: fees included), all
+        # flat now
         cash = Decimal(s["cash"])
         self.r.pnl_exchange = cash - settings.sim.initial_usdt
         self.r.pnl_booked = eng.capital.realised()  # net: fees included
@@ -522,7 +525,8 @@ class Soak:
         ex = {(p["instId"], p.get("posSide") or "net"): Decimal(p["pos"] or "0") for p in s["positions"]}
         ex = {k: v for k, v in ex.items() if v != 0}
         led = {(k[0], str(k[1])): e.sz for k, e in ledger_view(eng).ledger().items() if e.sz != 0}
-        # long/short ledgers are signed (short negative) while the exchange's pos is positive in long_short_mode
+        # long/short ledgers are signed (short negative) while the exchange's pos is positive in
+        # long_short_mode
         led = {k: (-v if k[1] == "short" and v < 0 else v) for k, v in led.items()}
         return {
             f"{k}": (str(ex.get(k, ZERO)), str(led.get(k, ZERO)))

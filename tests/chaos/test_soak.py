@@ -1,4 +1,5 @@
-"""The chaos soak (tests/chaos/soak.py) as a test. CI runs ~100 s of faults (~2.5 min with start-up and the end checks); a long run:
+"""The chaos soak (tests/chaos/soak.py) as a test. CI runs ~100 s of faults (~2.5 min with start-up and the
+end checks); a long run:
 
 ATHENA_CHAOS_DURATION=1800 .venv/bin/pytest -m chaos tests/chaos -s
 .venv/bin/python -m tests.chaos.soak --duration 1800          # same, printing figures as it goes

@@ -1,4 +1,5 @@
-"""NautilusTrader's OKX adapter (Rust core, pinned in tests/conformance/nautilus_venv.sh) trading the simulator.
+"""NautilusTrader's OKX adapter (Rust core, pinned in tests/conformance/nautilus_venv.sh) trading the
+simulator.
 
 A TradingNode with OKX data and execution clients pointed at the sim runs tests/conformance/nautilus_node.py
 in `.venv-nautilus` (Python >= 3.12; `make test` makes it, and this test makes it when it is missing). The
@@ -58,7 +59,8 @@ def nautilus_python() -> Path:
 
 @pytest.fixture()
 def moving_sim() -> Iterator[tuple[SimServer, list[str]]]:
-    """A sim whose synthetic market steps every 100 ms (quotes, books and trades flow), recording REST paths."""
+    """A sim whose synthetic market steps every 100 ms (quotes, books and trades flow),
+    recording REST paths."""
     srv = SimServer(tick_interval_ms=100)
     paths: list[str] = []
     srv.on_request = lambda path, raw, recv_ns: paths.append(path)
@@ -122,7 +124,8 @@ def test_trading_node_round_trip(
     ]
     assert [(e["type"], e["label"]) for e in refusals] == [("OrderRejected", "refused")], refusals
 
-    # instruments loaded over REST, fees from GET /account/trade-fee (OKX's negative = paid, Nautilus's positive)
+    # instruments loaded over REST, fees from GET /account/trade-fee (OKX's negative = paid, Nautilus's
+    # positive)
     inst = _one(events, "instrument")
     assert (inst["id"], inst["count"]) == ("BTC-USDT-SWAP.OKX", 5)
     assert (inst["price_increment"], inst["size_increment"], inst["multiplier"]) == ("0.1", "0.01", "0.01")

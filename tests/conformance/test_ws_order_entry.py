@@ -1,9 +1,10 @@
 """Private WebSocket order entry (`order`, `batch-orders`, `cancel-order`, `batch-cancel-orders`,
 `amend-order`, `batch-amend-orders`) with raw frames: the frames NautilusTrader 1.231 sends (captured from
 its OKX adapter against the sim: `instIdCode`, `ccy`, `posSide`, `tag`, numeric string ids; cancels and
-amends name both ordId and clOrdId), and OKX's documented replies (OKX_FACTS §8, samples/okx_docs_examples.json
-`ws_op_*`): `{"id","op","code","msg","data":[per-item sCode/sMsg],"inTime","outTime"}`, code "1" when every
-item failed and "2" when part of a batch did, 60013 with empty data for malformed args.
+amends name both ordId and clOrdId), and OKX's documented replies (OKX_FACTS §8,
+samples/okx_docs_examples.json `ws_op_*`):
+`{"id","op","code","msg","data":[per-item sCode/sMsg],"inTime","outTime"}`, code "1" when every item
+failed and "2" when part of a batch did, 60013 with empty data for malformed args.
 """
 
 from __future__ import annotations

@@ -4,7 +4,8 @@ stack: the simulator, the stream and orders workers, and `athena dashboard` as a
 It logs in, loads with no console error, shows a position opened in the sim with its exchange stop,
 its Halt button halts (the switch in Redis, then the page says so), a strategy pauses and resumes
 from its row, and Flatten, once confirmed, closes the position on the exchange. Requests without a
-session, without the session's CSRF token, from another origin or another host name change nothing. It takes a screenshot (docs/img/dashboard.png for the README with ATHENA_UPDATE_SCREENSHOTS=1).
+session, without the session's CSRF token, from another origin or another host name change nothing. It takes a
+screenshot (docs/img/dashboard.png for the README with ATHENA_UPDATE_SCREENSHOTS=1).
 """
 
 from __future__ import annotations

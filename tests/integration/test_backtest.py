@@ -51,7 +51,8 @@ def test_scripted_take_profit_round_trip_matches_hand_computed_pnl(redis_client:
     assert f["final_equity"] == START + net
     assert f["exchange_equity"] == START + net  # the sim's account agrees to the last digit
     assert f["trades"] == 1 and f["wins"] == 1 and f["win_rate"] == D(1)
-    # the worst point: just after the entry fill, marked at the mid rounded to the tick (100000.0): only the fee is lost
+    # the worst point: just after the entry fill, marked at the mid rounded to the tick (100000.0): only the
+    # fee is lost
     mark = ((D("100000.0") + D("100000.1")) / 2).quantize(D("0.1"))
     assert f["max_drawdown"] == -(fee_in + (mark - entry) * qty * CT_VAL)
     assert f["max_exposure"] == mark * qty * CT_VAL  # 1000 USDT notional

@@ -1,6 +1,6 @@
 """One builder makes every strategy's context: the context the stream worker wires (StreamService.build
-over the Engine athena.wiring builds, as live, demo and sim run it) sizes and refuses entries exactly as the backtest's
-does, capped by the strategy's max_position and by its free allocation."""
+over the Engine athena.wiring builds, as live, demo and sim run it) sizes and refuses entries exactly as the
+backtest's does, capped by the strategy's max_position and by its free allocation."""
 
 from __future__ import annotations
 

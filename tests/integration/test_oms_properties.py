@@ -33,7 +33,8 @@ MARGIN_PER_LOT = Decimal("7.5")
 
 
 def with_capital(o: Oms) -> Oms:
-    """The capital side effects, wired as every role wires them (athena.wiring): fills book, cancels release."""
+    """The capital side effects, wired as every role wires them (athena.wiring):
+    fills book, cancels release."""
     book_capital(o.bus, CapitalCommander(o.redis, o.keys, CAPITAL), {INST: BTC})
     return o
 

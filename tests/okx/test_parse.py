@@ -103,7 +103,8 @@ def test_ws_avgpx_zero_without_fill_is_none() -> None:
 
 @pytest.mark.parametrize(
     "mutation",
-    # an unknown state carrying fills is read from the sizes (test_an_order_in_a_state_athena_does_not_know...)
+    # an unknown state carrying fills is read from the sizes
+    # (test_an_order_in_a_state_athena_does_not_know...)
     [
         {"state": "weird", "accFillSz": "0"},
         {"accFillSz": 1.5},

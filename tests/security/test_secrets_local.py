@@ -194,7 +194,8 @@ def test_readme_marks_manual_controls_privileged() -> None:
 
 
 def test_alert_urls_and_tokens_stay_secret(tmp_path: Path) -> None:
-    """A webhook URL and a bot token are credentials: not in Settings' reprs, the sinks' reprs, nor a log line."""
+    """A webhook URL and a bot token are credentials: not in Settings' reprs, the sinks' reprs, nor a log
+    line."""
     from athena import alerts
 
     token, hook, slack = (

@@ -1,6 +1,6 @@
-"""The whole stack (orders worker, stream worker, beat, Flower, the dashboard as real processes) in demo mode with known
-fake OKX keys against the simulator, on a password-protected Redis: it works, and afterwards no secret
-is in any log file, Flower's API (tasks with their arguments, workers), the dashboard's page and data
+"""The whole stack (orders worker, stream worker, beat, Flower, the dashboard as real processes) in demo mode
+with known fake OKX keys against the simulator, on a password-protected Redis: it works, and afterwards no
+secret is in any log file, Flower's API (tasks with their arguments, workers), the dashboard's page and data
 (after a wrong password and a login), any Redis value (broker
 messages, results, state, events), the SQLite journal, or a process command line. Flower refuses
 requests without its basic auth."""
@@ -168,7 +168,8 @@ def test_stack_keeps_secrets_out_of_logs_flower_redis_and_journal(tmp_path: Path
                 assert r.status_code == 200, path
                 _find(r.content, f"dashboard {path}", found)
 
-            # control: the secrets are really in play (the workers' environment holds them) and the search finds them
+            # control: the secrets are really in play (the workers' environment holds them) and the search
+            # finds them
             control: list[str] = []
             _find(Path(f"/proc/{stack.child('orders').pid}/environ").read_bytes(), "orders environ", control)
             assert len(control) == len(SECRETS), control

@@ -159,7 +159,8 @@ def test_funding_is_charged_at_the_upstreams_funding_time_and_rate_once() -> Non
     now[0] += 1000
     assert ex.settle_due_funding() == 1
     bills = [b for b in ex.bills if b["type"] == "8"]
-    # a long pays a positive rate: 2 contracts x 0.01 BTC x mark 100000.2 (the upstream mid, on the tick) x 0.001
+    # a long pays a positive rate: 2 contracts x 0.01 BTC x mark 100000.2 (the upstream mid, on the tick)
+    # x 0.001
     assert [D(b["pnl"]) for b in bills] == [D("-2.000004")]
     assert ex.settle_due_funding() == 0  # once per fundingTime
 

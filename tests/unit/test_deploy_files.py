@@ -151,7 +151,8 @@ def _mounts(svc: dict[str, Any]) -> dict[str, Path]:
 
 
 def _exported_metric_names() -> set[str]:
-    """Every metric name athena/observe defines, with the suffixes Prometheus gives counters and histograms."""
+    """Every metric name athena/observe defines, with the suffixes Prometheus gives counters and
+    histograms."""
     names: set[str] = set()
     for path in (ROOT / "athena" / "observe").glob("*.py"):
         names |= set(re.findall(r'"(athena_[a-z_]+)"', path.read_text()))

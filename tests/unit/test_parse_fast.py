@@ -184,7 +184,8 @@ def real_rows() -> list[dict[str, Any]]:
 
 
 def sim_rows() -> list[dict[str, Any]]:
-    """The sim's order objects as orders-pending / order / orders-history (REST) and the orders channel (WS)."""
+    """The sim's order objects as orders-pending / order / orders-history (REST) and the orders channel
+    (WS)."""
     base = {
         "ordId": "2056900062392749467",
         "clOrdId": "a99",

@@ -329,7 +329,8 @@ class Demo:
         return 0 if not left and summary.get("ok") else 1
 
     def _dashboard_login(self) -> str:
-        """Where the dashboard's password is: never printed; a generated one goes to a file only its owner reads."""
+        """Where the dashboard's password is: never printed; a generated one goes to a file only its owner
+        reads."""
         if self.dashboard_password_configured:
             return "password: the configured dashboard.password / ATHENA_DASHBOARD_PASSWORD"
         path = self.run_dir / "dashboard-password"
