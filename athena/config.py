@@ -244,7 +244,8 @@ class Settings(_Strict):
             ]
             where = ", ".join(f"okx.{m} (${m_var})" for m in missing for m_var in [f"OKX_{m.upper()}"])
             raise ValueError(
-                f"okx.{missing[0]}: mode {self.mode!r} needs OKX credentials (missing: {where}; set them in the environment or .env, or in config/local.json)"
+                f"okx.{missing[0]}: mode {self.mode!r} needs OKX credentials (missing: {where}; set "
+                "them in the environment or .env, or in config/local.json)"
             )
         for key, url in (("redis_url", self.redis_url), ("result_backend", self.result_backend)):
             text = url.get_secret_value()
@@ -252,7 +253,8 @@ class Settings(_Strict):
                 raise ValueError(f"{key}: must be a redis://, rediss://, unix:// or sentinel:// URL")
             if text.startswith("sentinel://") and not self.redis_sentinel_master:
                 raise ValueError(
-                    f"redis_sentinel_master: {key} is a sentinel:// URL; set REDIS_SENTINEL_MASTER to the monitored master's name"
+                    f"redis_sentinel_master: {key} is a sentinel:// URL; set REDIS_SENTINEL_MASTER to "
+                    "the monitored master's name"
                 )
         if self.mode == "live" and self.live_confirm != LIVE_CONFIRMATION:
             raise ValueError(
@@ -267,7 +269,8 @@ class Settings(_Strict):
         for s in self.strategies:
             if s.risk.leverage > self.risk.max_leverage:
                 raise ValueError(
-                    f"strategies.{s.name}.risk.leverage: {s.risk.leverage} exceeds risk.max_leverage {self.risk.max_leverage}"
+                    f"strategies.{s.name}.risk.leverage: {s.risk.leverage} exceeds risk.max_leverage "
+                    f"{self.risk.max_leverage}"
                 )
         self._check_strategy_classes()
         return self
@@ -292,7 +295,10 @@ class Settings(_Strict):
                 key, msg = exc.problems[0] if exc.problems else ("params", str(exc))
                 if msg.startswith("unknown param"):
                     known = msg.partition("(known: ")[2].rstrip(")")
-                    msg = f"strategy {s.name!r} ({s.cls}) has no parameter {key.split('.')[-1]!r}; its parameters: {known}"
+                    msg = (
+                        f"strategy {s.name!r} ({s.cls}) has no parameter {key.split('.')[-1]!r}; its "
+                        f"parameters: {known}"
+                    )
                 else:
                     msg = f"strategy {s.name!r} ({s.cls}): {msg}"
                 raise ValueError(f"strategies.{s.name}.{key}: {msg}") from None

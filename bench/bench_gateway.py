@@ -207,12 +207,14 @@ def main(argv: list[str] | None = None) -> int:
         )
         print(
             f"public WS ingest: {live['msgs_per_s']:.0f} msgs/s from the sim (tick {a.tick_ms} ms), "
-            f"{live['events_per_s']:.0f} events/s dispatched, malformed {live['malformed']}, reconnects {live['reconnects']}"
+            f"{live['events_per_s']:.0f} events/s dispatched, malformed {live['malformed']}, "
+            f"reconnects {live['reconnects']}"
         )
         ceiling = replay(frames) if frames else {}
         if ceiling:
             print(
-                f"replay ceiling (no socket): {ceiling['msgs_per_s']:.0f} msgs/s, {ceiling['us_per_msg']:.2f} us/msg "
+                f"replay ceiling (no socket): {ceiling['msgs_per_s']:.0f} msgs/s, "
+                f"{ceiling['us_per_msg']:.2f} us/msg "
                 f"over {len(frames)} captured frames"
             )
         rest = rest_round_trip(port, a.orders)

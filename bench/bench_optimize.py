@@ -195,17 +195,20 @@ def main(argv: list[str] | None = None) -> int:
     one, two = runs["1_worker"], runs["2_workers"]
     speedup = round(two["trials_per_s"] / one["trials_per_s"], 2) if one["trials_per_s"] else 0.0
     print(
-        f"search: synthetic {args.duration} s, {args.folds} folds, {args.trials} trials/fold, batch {args.batch} "
+        f"search: synthetic {args.duration} s, {args.folds} folds, {args.trials} trials/fold, batch "
+        f"{args.batch} "
         f"({one['trials']} backtests incl. out-of-sample); {args.reps} runs each, alternated; best of each"
     )
     for n in ACCOUNTS:
         for r in samples[n]:
             print(
-                f"  {n} worker(s) {r['trials_per_s']:>7.2f} trials/s  ({r['trials']} in {r['seconds']:.2f} s; "
+                f"  {n} worker(s) {r['trials_per_s']:>7.2f} trials/s  ({r['trials']} in "
+                f"{r['seconds']:.2f} s; "
                 f"per worker {sorted(r['per_worker'].values())}; load {r['loadavg']})"
             )
     print(
-        f"  best: 1 worker {one['trials_per_s']:.2f}/s, 2 workers {two['trials_per_s']:.2f}/s, speed-up {speedup}x; "
+        f"  best: 1 worker {one['trials_per_s']:.2f}/s, 2 workers {two['trials_per_s']:.2f}/s, "
+        f"speed-up {speedup}x; "
         f"every run the same result file: {same}"
     )
     write_json(

@@ -195,7 +195,8 @@ def main(argv: list[str] | None = None) -> int:
         "--via",
         choices=("context", "submit"),
         default="context",
-        help="context: StrategyContext.buy (pre-trade check + reservation + submit); submit: OrderManager.submit "
+        help="context: StrategyContext.buy (pre-trade check + reservation + submit); submit: "
+        "OrderManager.submit "
         "(after the reservation a decision makes)",
     )
     ap.add_argument("--pool", default="threads", help="orders worker -P (the documented deployment: threads)")

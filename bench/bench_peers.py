@@ -361,7 +361,8 @@ def main(argv: list[str] | None = None) -> int:
             if ok:
                 m = ws[name]
                 print(
-                    f"WS ticker ingest (median of {len(ok)}): {name:<11} {m['cpu_us_per_msg']:>7.1f} µs CPU/msg"
+                    f"WS ticker ingest (median of {len(ok)}): {name:<11} {m['cpu_us_per_msg']:>7.1f} "
+                    "µs CPU/msg"
                     f" = {m['msgs_per_cpu_s']:>7} msgs per CPU-s, {m['msgs_per_s_wall']:>7} msgs/s wall",
                     flush=True,
                 )

@@ -146,7 +146,8 @@ def main(argv: list[str] | None = None) -> int:
             if now >= next_print:
                 next_print = now + max(10.0, args.duration / 12)
                 print(
-                    f"t={row['t']:7.1f}s  recorder RSS {rss:6.1f} MiB  PSS {pss:6.1f}  lines {int(row['lines'])}"
+                    f"t={row['t']:7.1f}s  recorder RSS {rss:6.1f} MiB  PSS {pss:6.1f}  lines "
+                    f"{int(row['lines'])}"
                     f"  load {loadavg()[0]}",
                     flush=True,
                 )
@@ -193,15 +194,18 @@ def main(argv: list[str] | None = None) -> int:
         "series": [{k: round(v, 1) for k, v in s.items()} for s in samples[:: max(1, n // 200)]],
     }
     print(
-        f"peak RSS {peak['rss']} MiB  PSS {peak['pss']} MiB   drift (last 10% vs 10-20%): RSS {drift['rss']:+.2f}%"
+        f"peak RSS {peak['rss']} MiB  PSS {peak['pss']} MiB   drift (last 10% vs 10-20%): RSS "
+        f"{drift['rss']:+.2f}%"
         f"  PSS {drift['pss']:+.2f}%"
     )
     print(
         f"{total_lines} lines in {len(files)} files over {elapsed:.0f} s ({doc['msgs_per_s']}/s), "
         f"{doc['bytes_per_msg']} compressed bytes per line; {drops} drops -> {doc['reconnects']} reconnects, "
-        f"{doc['resyncs']} resyncs, {doc['checksums_checked']} checksums ok, {doc['checksum_failures']} failed; "
+        f"{doc['resyncs']} resyncs, {doc['checksums_checked']} checksums ok, "
+        f"{doc['checksum_failures']} failed; "
         f"line counts {'all match' if not mismatched else 'MISMATCH ' + str(mismatched)}; "
-        f"{'all files closed cleanly' if not unclean else 'UNCLEAN ' + str(unclean)}  load {load0} -> {loadavg()}"
+        f"{'all files closed cleanly' if not unclean else 'UNCLEAN ' + str(unclean)}  load {load0} -> "
+        f"{loadavg()}"
     )
     write_json(args.name, doc)
     if args.keep:

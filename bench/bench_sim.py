@@ -114,7 +114,8 @@ class Signed:
             hmac.digest(self.secret, ts.encode() + b"POST" + path.encode() + raw, "sha256")
         )
         head = (
-            f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nOK-ACCESS-KEY: {KEY}\r\nOK-ACCESS-SIGN: {sig.decode()}\r\n"
+            f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nOK-ACCESS-KEY: {KEY}\r\nOK-ACCESS-SIGN: "
+            f"{sig.decode()}\r\n"
             f"OK-ACCESS-TIMESTAMP: {ts}\r\nOK-ACCESS-PASSPHRASE: {PASS}\r\nContent-Type: application/json\r\n"
             f"Content-Length: {len(raw)}\r\n\r\n"
         )
@@ -552,7 +553,8 @@ def main(argv: list[str] | None = None) -> int:
             print(
                 f"REST place+cancel    clients={clients}  {r['orders_per_s']:>9,} orders/s "
                 f"({r['requests_per_s']:,} signed requests/s, errors {r['errors']}); sim CPU "
-                f"{r['sim_cpu_us_per_order']} us/order = {r['sim_capacity_orders_per_cpu_s']:,} orders per sim-CPU-s"
+                f"{r['sim_cpu_us_per_order']} us/order = {r['sim_capacity_orders_per_cpu_s']:,} orders "
+                "per sim-CPU-s"
                 f"   load {r['loadavg']}",
                 flush=True,
             )
@@ -560,7 +562,8 @@ def main(argv: list[str] | None = None) -> int:
         doc["private_pushes"] = r
         print(
             f"WS orders pushes     1 reader   {r['pushes_per_s']:>9,} pushes/s "
-            f"({r['pushes']:,}/{r['expected']:,} delivered); sim CPU {r['sim_cpu_us_per_push']} us/push incl. "
+            f"({r['pushes']:,}/{r['expected']:,} delivered); sim CPU {r['sim_cpu_us_per_push']} "
+            "us/push incl. "
             f"matching   load {r['loadavg']}",
             flush=True,
         )

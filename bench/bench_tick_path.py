@@ -163,7 +163,8 @@ def main(argv: list[str] | None = None) -> int:
         for k, v in r["frame_to_decision_split"].items():
             print(fmt_stats(f"   {k}", v, "us"), flush=True)
         print(
-            f"{n_inst:>2} instrument(s): sustained {r['sustained_msgs_per_s']} msgs/s over {r['burst_events']} events"
+            f"{n_inst:>2} instrument(s): sustained {r['sustained_msgs_per_s']} msgs/s over "
+            f"{r['burst_events']} events"
             f" (load {r['loadavg_burst'][0]}); orders decided {r['orders_decided']}",
             flush=True,
         )

@@ -352,7 +352,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"   p50 first / last quarter of the rounds: {k:<40} {first} / {last} ms")
     if any(missing.values()) or refused or athena_refused:
         print(
-            f"   !! missing rounds {missing}; nautilus refused/errors {refused[:3]}; athena refused {athena_refused[:3]}"
+            f"   !! missing rounds {missing}; nautilus refused/errors {refused[:3]}; athena refused "
+            f"{athena_refused[:3]}"
         )
     write_json(
         args.name,

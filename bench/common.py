@@ -60,7 +60,8 @@ def stats_ns(ns: Iterable[int], unit: str = "us") -> dict[str, float | int]:
 
 def fmt_stats(label: str, st: dict[str, Any], unit: str = "us") -> str:
     return (
-        f"{label:<44} n={st['count']:<6} p50 {st[f'p50_{unit}']:>9.3f} {unit}  p99 {st[f'p99_{unit}']:>9.3f} {unit}"
+        f"{label:<44} n={st['count']:<6} p50 {st[f'p50_{unit}']:>9.3f} {unit}  p99 "
+        f"{st[f'p99_{unit}']:>9.3f} {unit}"
         f"  max {st[f'max_{unit}']:>9.3f} {unit}"
     )
 

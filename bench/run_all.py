@@ -100,7 +100,8 @@ def main(argv: list[str] | None = None) -> int:
     names = [n for n in names if n not in skip]
     h = header()
     print(
-        f"== make bench  {h['date']}  {h['machine']}  py{h['python']}  commit {h['commit']}  load {h['loadavg']}"
+        f"== make bench  {h['date']}  {h['machine']}  py{h['python']}  commit {h['commit']}  load "
+        f"{h['loadavg']}"
     )
     print(f"   benches: {', '.join(names)}", flush=True)
 
@@ -135,7 +136,8 @@ def main(argv: list[str] | None = None) -> int:
     print("\n== summary" + " " * 30 + f"(load now {loadavg()})")
     for r in runs:
         print(
-            f"{r['bench']:<12} {r['status']:<24} {r['seconds']:>7.1f} s  load {r['loadavg'][0] if r['loadavg'] else '?'}"
+            f"{r['bench']:<12} {r['status']:<24} {r['seconds']:>7.1f} s  load "
+            f"{r['loadavg'][0] if r['loadavg'] else '?'}"
         )
         for path, doc in r["results"].items():
             for key, value in figures(doc)[:40]:

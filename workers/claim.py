@@ -90,9 +90,11 @@ class QueueClaim(bootsteps.StartStopStep):  # type: ignore[misc]
                 else "another deployment"
             )
             _refuse(
-                f"{exc} ({who}; this worker is account {settings.account}, env {settings.env}, mode {settings.mode}"
+                f"{exc} ({who}; this worker is account {settings.account}, env {settings.env}, mode "
+                f"{settings.mode}"
                 f"{', another API key' if other and other.account == settings.account else ''}); "
-                f"its workers would take this account's tasks or the other way round. Stop them, or give this "
+                "its workers would take this account's tasks or the other way round. Stop them, or "
+                "give this "
                 f"deployment its own ATHENA_ACCOUNT."
             )
         log.info("registered %s on %s as account %s", self._node, ", ".join(self._queues), settings.account)

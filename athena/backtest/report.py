@@ -64,7 +64,8 @@ def report_data(result: BacktestResult, meta: dict[str, Any], kind: str = "backt
         sections.append(Section("Errors", text="\n".join(str(e) for e in result.errors[:50])))
     return ReportData(
         kind=kind,  # type: ignore[arg-type]
-        title=f"{' + '.join(classes) or 'strategies'} on {', '.join(sorted({t.instId for t in result.trips}) or meta.get('instIds') or sorted(result.prices))}",
+        title=f"{' + '.join(classes) or 'strategies'} on "
+        f"{', '.join(sorted({t.instId for t in result.trips}) or meta.get('instIds') or sorted(result.prices))}",
         meta=meta,
         initial_equity=result.initial,
         final_equity=result.final_equity,
@@ -136,7 +137,8 @@ def print_summary(doc: dict[str, Any], result: BacktestResult, out: Path | None,
     f = doc["figures"]
     pf = _q(f["profit_factor"], "0.0001") if f["profit_factor"] is not None else f["profit_factor_note"]
     lines += [
-        f"trades {f['trades']}  wins {f['wins']}  win rate {_q(f['win_rate'], '0.0001')}  profit factor {pf}  "
+        f"trades {f['trades']}  wins {f['wins']}  win rate {_q(f['win_rate'], '0.0001')}  profit "
+        f"factor {pf}  "
         f"expectancy {_q(f['expectancy'], '0.0001')}",
         f"gross PnL {f['gross_pnl']}  fees {f['fees']}  funding {f['funding']}  net PnL {f['net_pnl']}",
         f"equity {f['initial_equity']} -> {f['final_equity']} (exchange {f['exchange_equity']})",

@@ -443,7 +443,8 @@ def report(store: Store, metas: list[DayMeta], stats: Stats) -> str:
     for m in metas:
         by.setdefault((m.instId, m.kind), []).append(m)
     lines = [
-        f"store {store.root}: {stats.requests} requests ({stats.rate_limited} rate-limited, {stats.retries} retried), "
+        f"store {store.root}: {stats.requests} requests ({stats.rate_limited} rate-limited, "
+        f"{stats.retries} retried), "
         f"{stats.days_done} days fetched, {stats.days_skipped} already there"
     ]
     for (instId, kind), ms in sorted(by.items()):

@@ -440,7 +440,8 @@ def main(argv: list[str] | None = None) -> int:
     def closed(doc: dict[str, Any]) -> None:
         if not args.quiet:
             print(
-                f"closed {doc['file']}: {doc['lines']} lines, {len(doc['gaps'])} gaps, {len(doc['resyncs'])} resyncs, "
+                f"closed {doc['file']}: {doc['lines']} lines, {len(doc['gaps'])} gaps, "
+                f"{len(doc['resyncs'])} resyncs, "
                 f"{doc['reconnects']} reconnects, {doc['checksums_checked']} checksums ok",
                 flush=True,
             )

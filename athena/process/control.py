@@ -316,7 +316,8 @@ def run_on_worker(settings: Settings, task: str, kwargs: dict[str, Any], timeout
         result = send_control(app, task, kwargs, queue, timeout)
     except Exception as exc:
         _fail(
-            f"the {what} could not be sent: {type(exc).__name__}: {exc}. Check Redis and run `athena status`.",
+            f"the {what} could not be sent: {type(exc).__name__}: {exc}. Check Redis and run `athena "
+            "status`.",
             EXIT_DOWN,
         )
     try:

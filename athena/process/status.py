@@ -243,7 +243,8 @@ def render(doc: dict[str, Any]) -> Any:
         fresh = "" if doc.get("stream_fresh") else "  (STALE: is the stream worker running?)"
         parts.append(
             Text(
-                f"stream worker snapshot {ago(stream.get('at_ms'), now)}: {stream.get('ticks', 0)} ticks{fresh}"
+                f"stream worker snapshot {ago(stream.get('at_ms'), now)}: {stream.get('ticks', 0)} "
+                f"ticks{fresh}"
             )
         )
         for strat in (

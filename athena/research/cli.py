@@ -231,7 +231,8 @@ def _print_tables(doc: dict[str, Any], workers: dict[str, int], elapsed: float) 
     n = sum(workers.values())
     console.print(
         f"net PnL in sample {s['in_sample_net_pnl']}, out of sample {s['out_of_sample_net_pnl']} "
-        f"(closed trades: {s['out_of_sample_trades']}); the defaults out of sample {s['defaults_out_of_sample_net_pnl']}",
+        f"(closed trades: {s['out_of_sample_trades']}); the defaults out of sample "
+        f"{s['defaults_out_of_sample_net_pnl']}",
         highlight=False,
     )
     console.print(

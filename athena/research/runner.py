@@ -81,7 +81,8 @@ class CeleryRunner:
                 except Exception as exc:
                     self._give_up(results)
                     _fail(
-                        f"the trials could not be sent ({type(exc).__name__}: {exc}); the {len(results)} sent "
+                        f"the trials could not be sent ({type(exc).__name__}: {exc}); the "
+                        f"{len(results)} sent "
                         f"were withdrawn. Check Redis.",
                         EXIT_DOWN,
                     )
@@ -125,7 +126,10 @@ class CeleryRunner:
         return [o for o in out if o is not None]
 
     def _late(self, out: Sequence[Any]) -> str:
-        return f"the research workers did not finish {sum(o is None for o in out)} trial(s) within {self.timeout:g} s"
+        return (
+            f"the research workers did not finish {sum(o is None for o in out)} trial(s) within "
+            f"{self.timeout:g} s"
+        )
 
     def _give_up_and_fail(self, results: Sequence[Any], out: Sequence[Any], why: str) -> None:
         back, maybe = self._give_up([r for i, r in enumerate(results) if out[i] is None])

@@ -50,7 +50,8 @@ class Finding:
                 f"{self.multiple}x the {self.stop_distance:.2f} its stops would lose"
             )
         return (
-            f"{self.subject} is {self.liq_distance} from its liquidation price, less than {self.multiple}x its "
+            f"{self.subject} is {self.liq_distance} from its liquidation price, less than "
+            f"{self.multiple}x its "
             f"stop's distance of {self.stop_distance}"
         )
 
@@ -161,7 +162,8 @@ class LiquidationGuard:
                 "liquidation too close: "
                 + "; ".join(f.sentence() for f in breached)
                 + (
-                    ": new entries held until it is not (reduce the position, add margin or lower the leverage)"
+                    ": new entries held until it is not (reduce the position, add margin or lower the "
+                    "leverage)"
                 )
             )
             if self._held is not True or reason != self._reason:

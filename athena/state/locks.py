@@ -16,7 +16,8 @@ _RELEASE = LuaScript(
     "lock_release",
 )
 _EXTEND = LuaScript(
-    "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0",
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end "
+    "return 0",
     "lock_extend",
 )
 

@@ -98,7 +98,10 @@ class WorkerEntry:
         return max(0, now_ms - self.ts)
 
     def describe(self) -> str:
-        return f"{self.node} (account {self.account}, env {self.env}, mode {self.mode}, on {self.host} pid {self.pid})"
+        return (
+            f"{self.node} (account {self.account}, env {self.env}, mode {self.mode}, on {self.host} pid "
+            f"{self.pid})"
+        )
 
 
 class QueueConflict(RuntimeError):

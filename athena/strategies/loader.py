@@ -56,7 +56,8 @@ def resolve(cls: str, strategies_dir: str | Path | None = None, strategy: str = 
             found = _from_folder(cls, folder, who)
         if found is None:
             raise StrategyLoadError(
-                f"{who}cls {cls!r} is unknown: not built in ({', '.join(sorted(BUILTIN))}), not an entry point of "
+                f"{who}cls {cls!r} is unknown: not built in ({', '.join(sorted(BUILTIN))}), not an "
+                "entry point of "
                 f"{ENTRY_POINT_GROUP!r}{_known_eps()}, "
                 + (
                     f"not a class in {folder}"

@@ -200,7 +200,8 @@ def main(argv: list[str] | None = None) -> int:
     existing = [str(f) for f in files if f.exists()]
     if existing and not args.force:
         print(
-            f"athena new-strategy: {', '.join(existing)} already exist(s); pick another name or pass --force.",
+            f"athena new-strategy: {', '.join(existing)} already exist(s); pick another name or pass "
+            "--force.",
             file=sys.stderr,
         )
         return 2

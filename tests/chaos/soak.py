@@ -203,7 +203,8 @@ class Soak:
             elif now - self._uncovered[key][0] > COVER_S and not self.in_fault(self._uncovered[key][0], now):
                 since, _ = self._uncovered.pop(key)
                 self.violation(
-                    f"{key} open {pos} with stops covering {cover[key]} for {now - since:.1f} s (no fault active)"
+                    f"{key} open {pos} with stops covering {cover[key]} for {now - since:.1f} s (no "
+                    "fault active)"
                 )
         for key in list(self._uncovered):
             if key not in seen:  # closed before a stop came: fine (a quick exit), not a violation
@@ -592,12 +593,14 @@ class Soak:
         }
         if bad:
             self.violation(
-                f"journal fills != exchange fills for {len(bad)} orders (exchange, journal): {dict(list(bad.items())[:5])}"
+                f"journal fills != exchange fills for {len(bad)} orders (exchange, journal): "
+                f"{dict(list(bad.items())[:5])}"
             )
             for o in list(bad)[:5]:
                 self.log(f"  exchange fills of ordId {o}: {ex_rows.get(o, [])}")
                 self.log(
-                    f"  journal fills of ordId {o}: {[(f.clOrdId, str(f.fillSz), f.tradeId) for f in jr if (f.ordId or ord_of_cl.get(f.clOrdId)) == o]}"
+                    f"  journal fills of ordId {o}: "
+                    f"{[(f.clOrdId, str(f.fillSz), f.tradeId) for f in jr if (f.ordId or ord_of_cl.get(f.clOrdId)) == o]}"
                 )
         else:
             self.r.checks["fills_journaled_exactly_once"] += len(ex_by_ord)

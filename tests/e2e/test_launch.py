@@ -146,7 +146,10 @@ def test_children_inherit_none_of_the_callers_athena_settings(
     monkeypatch.setenv("ATHENA_METRICS_ORDERS_PORT", "9102")
     monkeypatch.setenv("OKX_API_KEY", "the-callers-key")
     stack = Stack(StackConfig(var_dir=tmp_path))
-    probe = "import os, json; print(json.dumps(sorted(k for k in os.environ if k.startswith(('ATHENA_', 'OKX_')))))"
+    probe = (
+        "import os, json; print(json.dumps(sorted(k for k in os.environ if k.startswith(('ATHENA_', "
+        "'OKX_')))))"
+    )
     child = stack.sup.spawn("probe", [sys.executable, "-c", probe], stack._child_env())
     assert child.proc is not None and child.proc.wait(30) == 0
     seen = json.loads(child.log_path.read_text().strip().splitlines()[-1])

@@ -152,7 +152,8 @@ def test_the_stack_paper_trades_on_the_upstream_book(
         books = _book_at(seen, int(f["ts"]))
         assert books, f"fill {f['tradeId']} at {f['ts']} before any upstream book"
         assert any(b.fits(f) for b in books), (
-            f"fill {f['side']} {f['fillSz']} @ {f['fillPx']} ({f['execType']}) at {f['ts']} was not in the upstream "
+            f"fill {f['side']} {f['fillSz']} @ {f['fillPx']} ({f['execType']}) at {f['ts']} was not in "
+            "the upstream "
             f"book then: bids {b.best_bid}.. asks {b.best_ask}.."
             if (b := books[-1])
             else ""

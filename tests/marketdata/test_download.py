@@ -191,8 +191,8 @@ def test_errors_are_one_plain_sentence(history_sim: SimServer, tmp_path: Path, c
     assert download.main(["--url", f"http://127.0.0.1:{port}", "--out", out, "--quiet"]) == 1
     err = capsys.readouterr().err.strip()
     assert (
-        err
-        == f"athena download: cannot reach http://127.0.0.1:{port}; gave up after 3 tries (run again: it resumes)"
+        err == f"athena download: cannot reach http://127.0.0.1:{port}; gave up after 3 tries (run again: it "
+        "resumes)"
     )
     assert "Traceback" not in err and "\n" not in err
     assert download.main(["--url", history_sim.url, "--bar", "7x", "--out", out]) == 2

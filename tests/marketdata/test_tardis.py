@@ -253,7 +253,8 @@ def test_an_unknown_csv_header_is_refused_naming_the_layouts(tmp_path: Path, cap
     with pytest.raises(SourceError) as exc:
         events(path)
     assert (
-        f"{path}:1: expected a Tardis CSV header: trades (exchange,symbol,timestamp,local_timestamp,id,side,price,"
+        f"{path}:1: expected a Tardis CSV header: trades "
+        "(exchange,symbol,timestamp,local_timestamp,id,side,price,"
         "amount)" in str(exc.value)
     )
     assert backtest_main(["--data", str(path), "--out", str(tmp_path / "r")]) == 2

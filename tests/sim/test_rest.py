@@ -59,7 +59,10 @@ def test_signature_over_raw_target_and_body(sim: SimServer, sim_client: SimClien
     target = f"/api/v5/account/positions?instId={BTC}%2CETH-USDT-SWAP"
     assert sim_client.request("GET", target).json()["code"] == "0"
     # python-okx style body with ", " separators, hashed byte for byte
-    body = '{"instId": "BTC-USDT-SWAP", "tdMode": "cross", "side": "buy", "ordType": "market", "sz": "0.01", "reduceOnly": "", "attachAlgoOrds": null}'
+    body = (
+        '{"instId": "BTC-USDT-SWAP", "tdMode": "cross", "side": "buy", "ordType": "market", "sz": "0.01", '
+        '"reduceOnly": "", "attachAlgoOrds": null}'
+    )
     ts = iso_now()
     h = {
         "OK-ACCESS-KEY": "sim-api-key",

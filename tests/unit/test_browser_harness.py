@@ -19,7 +19,8 @@ def site(tmp_path: Path) -> Iterator[str]:
         "<script>document.getElementById('out').textContent = 'ran';</script></body></html>"
     )
     (tmp_path / "bad.html").write_text(
-        "<html><head><link rel=icon href='data:,'></head><body><script>undefinedFunction();</script></body></html>"
+        "<html><head><link rel=icon "
+        "href='data:,'></head><body><script>undefinedFunction();</script></body></html>"
     )
 
     class Quiet(http.server.SimpleHTTPRequestHandler):

@@ -347,7 +347,8 @@ def test_redis_service_runs_with_appendonly_and_the_password(tmp_path: Path) -> 
     real = find_redis_server()
     shim = bindir / "redis-server"  # the image's redis-server, on a free port and in the test's directory
     shim.write_text(
-        f'#!/bin/sh\nexec {shlex.quote(real)} "$@" --port {port} --bind 127.0.0.1 --dir {shlex.quote(str(tmp_path))}\n'
+        f'#!/bin/sh\nexec {shlex.quote(real)} "$@" --port {port} --bind 127.0.0.1 --dir '
+        f"{shlex.quote(str(tmp_path))}\n"
     )
     shim.chmod(0o755)
     child_env = {"PATH": f"{bindir}:{os.environ['PATH']}", "TMPDIR": str(tmp_path), **env}

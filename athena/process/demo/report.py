@@ -125,7 +125,8 @@ def demo_report_data(
     ]
     return ReportData(
         kind="paper" if doc.get("mode") == "paper" else "demo",
-        title=f"ScalperV1 {'paper' if doc.get('mode') == 'paper' else 'demo'} on {', '.join(doc.get('symbols') or [])}",
+        title=f"ScalperV1 {'paper' if doc.get('mode') == 'paper' else 'demo'} on "
+        f"{', '.join(doc.get('symbols') or [])}",
         meta={
             k: doc.get(k)
             for k in ("seed", "symbols", "account", "duration_s", "ran_s", "interrupted", "run_dir")

@@ -225,14 +225,16 @@ class Demo:
                 if st.ms.reconcile_by_beat is None:
                     st.ms.reconcile_by_beat = st.now()
                     st.note(
-                        f"reconcile by beat: {result.get('orders_checked')} orders checked, drift {result.get('drift')}"
+                        f"reconcile by beat: {result.get('orders_checked')} orders checked, drift "
+                        f"{result.get('drift')}"
                     )
             else:
                 st.syncs.append(result)
                 if st.ms.sync_by_beat is None:
                     st.ms.sync_by_beat = st.now()
                     st.note(
-                        f"position sync by beat: {len(result.get('positions', []))} open, drift {result.get('drift')}"
+                        f"position sync by beat: {len(result.get('positions', []))} open, drift "
+                        f"{result.get('drift')}"
                     )
 
     def _check_ws(self) -> None:
@@ -296,7 +298,8 @@ class Demo:
             self.st = DemoState()
             if a.paper:
                 print(
-                    f"athena demo: paper trading, the market is {self.stack.env.get('ATHENA_PAPER_UPSTREAM_WS')}",
+                    "athena demo: paper trading, the market is "
+                    f"{self.stack.env.get('ATHENA_PAPER_UPSTREAM_WS')}",
                     file=out,
                     flush=True,
                 )

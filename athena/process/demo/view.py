@@ -113,7 +113,8 @@ def plain_line(demo: Demo) -> str:
     pos = " ".join(f"{p['instId']}:{p['pos']}" for p in s.get("positions") or []) or "flat"
     line = (
         f"[{st.now():5.1f}s] ticks/s {st.ticks_per_s:.0f} | orders {len(st.orders)} working "
-        f"{len(s.get('working_orders') or [])} | fills {len(st.fills)} | stops live {len(s.get('stops') or [])} "
+        f"{len(s.get('working_orders') or [])} | fills {len(st.fills)} | stops live "
+        f"{len(s.get('stops') or [])} "
         f"| pos {pos} | equity {pnl.get('equity', '-')[:10]} | tp/sl/time {st.exits['take_profit']}/"
         f"{st.exits['stop_loss']}/{st.exits['time_stop']} | halted {s.get('halted')}"
     )
@@ -145,7 +146,8 @@ def render_summary(doc: dict[str, Any]) -> str:
     lines = [
         "=" * 72,
         f"Athena demo summary  ({doc.get('mode', 'sim')}, {doc.get('ran_s')} of {doc.get('duration_s')} s"
-        f"{', interrupted' if doc.get('interrupted') else ''}, seed {doc.get('seed')}, account {doc.get('account')})",
+        f"{', interrupted' if doc.get('interrupted') else ''}, seed {doc.get('seed')}, account "
+        f"{doc.get('account')})",
         f"  orders: {doc.get('orders')} (entries {doc.get('entries')})   fills: {doc.get('fills')}   "
         f"stops placed: {doc.get('stops_placed')}   round trips: {doc.get('round_trips')}",
         f"  exits: take profit {ex.get('take_profit')}, stop-loss hit {ex.get('stop_loss')}, "
@@ -154,9 +156,11 @@ def render_summary(doc: dict[str, Any]) -> str:
         f"reconcile: {rec_ok}",
         f"  WebSocket drop: {wsl}",
         f"  flatten: flat={doc.get('flatten', {}).get('flat')}   halted={doc.get('halted')}",
-        f"  PnL (capital): realised {pnl.get('realised')}  fees {pnl.get('fees')}  equity {pnl.get('equity')}",
+        f"  PnL (capital): realised {pnl.get('realised')}  fees {pnl.get('fees')}  equity "
+        f"{pnl.get('equity')}",
         f"  PnL (from fills): gross {fl.get('gross')}  fees {fl.get('fees')}  net {fl.get('net')}",
-        f"  fee gate: {(doc.get('fee_gate') or {}).get('skipped')} entries skipped (take profit within the round "
+        f"  fee gate: {(doc.get('fee_gate') or {}).get('skipped')} entries skipped (take profit within "
+        "the round "
         f"trip's fees), {(doc.get('fee_gate') or {}).get('entries')} sent",
         f"  ledger corrections by sync/reconcile during the run: {len(doc.get('ledger_corrections', []))}",
         f"  capital: {capital_line(doc.get('capital'))}",
