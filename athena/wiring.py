@@ -111,7 +111,8 @@ def account(
     keys = keys or Keys(settings.env, settings.account)
     return Account(
         settings=settings, redis=redis, keys=keys, clock=clock, shared_clock=shared_clock,
-        store=OrderStore(redis, keys), algos=AlgoStore(redis, keys), halt=HaltSwitch(redis, keys, clock=clock),
+        store=OrderStore(redis, keys), algos=AlgoStore(redis, keys),
+        halt=HaltSwitch(redis, keys, clock=clock),
         pause=StrategyPause(redis, keys, clock=clock), marks=MarkBook(redis, keys, clock=clock),
         capital=CapitalCommander(redis, keys, settings, clock=clock),
     )  # fmt: skip
@@ -248,8 +249,9 @@ def strategies(t: Trading, clock: StrategyClock, locks: LockFactory) -> Strategi
     """The enabled strategies of t.settings with their contexts (context_factory), attached to t.bus."""
     routes: dict[str, str] = {}
     make_ctx = context_factory(
-        t.settings, orders=t.orders, pretrade=t.pretrade, capital=t.capital, instruments=t.instruments, clock=clock,
-        locks=locks, bus=t.bus, routes=routes, pause=t.pause, halt=t.halt, position_view=ledger_position(t.positions),
+        t.settings, orders=t.orders, pretrade=t.pretrade, capital=t.capital, instruments=t.instruments,
+        clock=clock, locks=locks, bus=t.bus, routes=routes, pause=t.pause, halt=t.halt,
+        position_view=ledger_position(t.positions),
         fee_rates=fee_view(t.redis, t.keys, t.settings, clock),
     )  # fmt: skip
     built = build_strategies(t.settings.strategies, make_ctx, t.settings.strategies_dir)

@@ -78,7 +78,8 @@ class Feed:
             self._add_point((now_ms, str(pnl["equity"]), str(pnl.get("drawdown") or "0")))
         paused = status.get("paused_strategies") or {}
         status["strategies"] = [
-            {"name": s.name, "cls": s.cls, "instIds": s.instIds, "enabled": s.enabled, "allocation": str(s.allocation),
+            {"name": s.name, "cls": s.cls, "instIds": s.instIds, "enabled": s.enabled,
+             "allocation": str(s.allocation),
              "paused": paused.get(s.name)}
             for s in self.settings.strategies
         ]  # fmt: skip
@@ -123,7 +124,8 @@ class Feed:
         except Exception as exc:
             log.warning("dashboard: fills unavailable (%s)", type(exc).__name__)
             return []
-        return [{"ts": f.ts, "clOrdId": f.clOrdId, "instId": f.instId, "side": str(f.side), "sz": str(f.fillSz),
+        return [{"ts": f.ts, "clOrdId": f.clOrdId, "instId": f.instId, "side": str(f.side),
+                 "sz": str(f.fillSz),
                  "px": str(f.fillPx), "fee": str(f.fee), "strategy": f.strategy, "reduceOnly": f.reduceOnly}
                 for f in fills]  # fmt: skip
 

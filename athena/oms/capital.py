@@ -700,7 +700,8 @@ class CapitalCommander:
         clamped: list[Decimal] = []
 
         booked, raw_res, got, raw_pos, raw_st, raw_day = _FILL_VIEW(
-            self._r, [k_mark, k_res, k_day], [self._p_strat, self._p_pos, fill.strategy or "", fill.instId, ps]
+            self._r, [k_mark, k_res, k_day],
+            [self._p_strat, self._p_pos, fill.strategy or "", fill.instId, ps],
         )  # fmt: skip
         strategy = _s(got)
         if strategy:
@@ -712,8 +713,8 @@ class CapitalCommander:
                 self._keys.capital_strategy(strategy),
             )
             ops = _Ops()
-            result = self._book_fill(ops, fill, instrument, strategy, ps, res, pos, st, days, k_mark, k_pos, k_strat,
-                                     k_day, clamped)  # fmt: skip
+            result = self._book_fill(ops, fill, instrument, strategy, ps, res, pos, st, days, k_mark, k_pos,
+                                     k_strat, k_day, clamped)  # fmt: skip
             checks = [
                 *(
                     (ops.key(k_res), f, res.get(f, ""))
@@ -751,8 +752,8 @@ class CapitalCommander:
             if res.get("strategy") != claimed:
                 raise WatchError("the reservation changed while the fill was being booked")  # decide again
             pipe.multi()
-            result = self._book_fill(pipe, fill, instrument, strategy, ps, res, pos, st, days, k_mark, k_pos, k_strat,
-                                     k_day, clamped)  # fmt: skip
+            result = self._book_fill(pipe, fill, instrument, strategy, ps, res, pos, st, days, k_mark, k_pos,
+                                     k_strat, k_day, clamped)  # fmt: skip
             pipe.execute()
             return result
 
@@ -1016,7 +1017,8 @@ class CapitalCommander:
         day = self.day()
         strategies = tuple(
             StrategyCapital(
-                name=s, allocation=self.allocation(s), reserved=self.reserved(s), used_margin=self.used_margin(s),
+                name=s, allocation=self.allocation(s), reserved=self.reserved(s),
+                used_margin=self.used_margin(s),
                 free=self.free(s), realised=self.realised(s), fees=self.fees(s),
                 daily_realised=self.daily_realised(s, day), unrealised=u.by_strategy.get(s, ZERO),
                 funding=self.funding(s),

@@ -32,7 +32,8 @@ class FlattenReport:
         return {
             "reason": self.reason, "halted": self.halted, "orders_cancelled": self.orders_cancelled,
             "positions_closed": self.positions_closed, "stops_cancelled": self.stops_cancelled,
-            "failed": self.failed, "remaining_positions": self.remaining_positions, "ok": not self.failed and not self.remaining_positions,
+            "failed": self.failed, "remaining_positions": self.remaining_positions,
+            "ok": not self.failed and not self.remaining_positions,
         }  # fmt: skip
 
 

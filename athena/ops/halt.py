@@ -31,7 +31,8 @@ class HaltReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "halted": self.strategy is None, "paused": self.strategy, "reason": self.reason, "newly": self.newly,
+            "halted": self.strategy is None, "paused": self.strategy, "reason": self.reason,
+            "newly": self.newly,
             "entries_cancelled": self.entries_cancelled, "failed": self.failed, "ok": not self.failed,
         }  # fmt: skip
 

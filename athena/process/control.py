@@ -205,7 +205,8 @@ def client_app(settings: Settings) -> Any:
     app.conf.update(
         task_serializer="json", result_serializer="json", accept_content=["json"],
         task_queues=queues.kombu_queues(), task_default_queue=queues.default, task_routes=queues.routes(),
-        broker_connection_retry=False, broker_connection_retry_on_startup=False, broker_connection_max_retries=0,
+        broker_connection_retry=False, broker_connection_retry_on_startup=False,
+        broker_connection_max_retries=0,
         broker_connection_timeout=2, redis_socket_timeout=5, redis_socket_connect_timeout=2,
         redis_retry_on_timeout=False, task_publish_retry=False, result_backend_always_retry=False,
         **conf,

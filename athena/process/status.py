@@ -80,7 +80,8 @@ def collect_status(settings: Settings, redis: Any = None) -> dict[str, Any]:
         me = identity_of(settings)
         ident = "/".join(me[x] for x in ("env", "account", "mode", "key"))
         workers = [
-            {"node": e.node, "queue": e.queue, "role": e.role, "host": e.host, "pid": e.pid, "last_beat_ms": e.ts,
+            {"node": e.node, "queue": e.queue, "role": e.role, "host": e.host, "pid": e.pid,
+             "last_beat_ms": e.ts,
              "started_ms": e.started, "alive": e.age_ms(now_ms) < 15_000, "ours": e.identity == ident,
              "account": e.account, "env": e.env}
             for e in registry.entries(queues.all, include_stale=True)
@@ -96,8 +97,9 @@ def collect_status(settings: Settings, redis: Any = None) -> dict[str, Any]:
             "positions": positions, "working_orders": orders,
             "stops": [{"algoClOrdId": a.algoClOrdId, "instId": a.instId, "side": str(a.side), "sz": _s(a.sz),
                        "slTriggerPx": str(a.slTriggerPx), "state": str(a.state)} for a in stops],
-            "pnl": {"equity": str(snap.equity), "realised": str(snap.realised), "unrealised": str(snap.unrealised),
-                    "fees": str(snap.fees), "funding": str(snap.funding), "hwm": str(snap.hwm), "drawdown": str(snap.drawdown),
+            "pnl": {"equity": str(snap.equity), "realised": str(snap.realised),
+                    "unrealised": str(snap.unrealised), "fees": str(snap.fees), "funding": str(snap.funding),
+                    "hwm": str(snap.hwm), "drawdown": str(snap.drawdown),
                     "max_drawdown": str(limit), "daily_realised": str(snap.daily_realised),
                     "missing_marks": list(snap.missing_marks)},
             "stream": stream_doc,

@@ -314,10 +314,12 @@ class StreamService:
         return {
             "ticks": self.stats.ticks, "order_updates": self.stats.order_updates, "remote": self.stats.remote,
             "bad_events": self.stats.bad_events, "handler_errors": self.stats.handler_errors,
-            "resyncs": self.stats.resyncs, "last_tick_ms": dict(self.stats.last_tick_ms), "started_ms": self.stats.started_ms,
+            "resyncs": self.stats.resyncs, "last_tick_ms": dict(self.stats.last_tick_ms),
+            "started_ms": self.stats.started_ms,
             # a strategy's counters (ScalperV1: entries, fee_gate skips, ...): read from this thread, the
             # dispatcher's ints are replaced whole, never resized, so a copy is consistent enough to show
-            "strategies": [{"name": s.name, "instIds": s.instIds, "stats": dict(getattr(s, "stats", {}) or {})}
+            "strategies": [{"name": s.name, "instIds": s.instIds,
+                            "stats": dict(getattr(s, "stats", {}) or {})}
                            for s in self.strategies],
             "public": getattr(self.public, "state", None) if self.public else None,
             "private": getattr(self.private, "state", None) if self.private else None,

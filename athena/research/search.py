@@ -178,14 +178,16 @@ def report(config: SearchConfig, results: list[FoldResult]) -> dict[str, Any]:
     folds_doc = []
     for r in results:
         folds_doc.append({
-            "fold": r.fold.index, "in_sample": window(r.fold.in_sample), "out_of_sample": window(r.fold.out_of_sample),
+            "fold": r.fold.index, "in_sample": window(r.fold.in_sample),
+            "out_of_sample": window(r.fold.out_of_sample),
             "best": r.best, "best_in_sample": r.best_in_sample, "best_out_of_sample": r.best_out_of_sample,
             "defaults_out_of_sample": r.defaults_out_of_sample,
             "trials": [{k: v for k, v in t.items() if k != "metrics"} for t in r.trials],
         })  # fmt: skip
     return {
-        "strategy": config.strategy, "data": config.data.to_json(), "seed": config.seed, "sampler": config.sampler,
-        "objective": f"{OBJECTIVE} (maximised)", "trials_per_fold": config.trials_per_fold(), "batch": config.batch,
+        "strategy": config.strategy, "data": config.data.to_json(), "seed": config.seed,
+        "sampler": config.sampler, "objective": f"{OBJECTIVE} (maximised)",
+        "trials_per_fold": config.trials_per_fold(), "batch": config.batch,
         "walk_forward": {"folds": config.folds, "anchored": config.anchored, "steps": len(results)},
         "space": [{"name": d.name, "kind": d.kind, "low": d.low, "high": d.high, "step": d.step,
                    "choices": list(d.choices)} for d in config.dims],
@@ -193,7 +195,8 @@ def report(config: SearchConfig, results: list[FoldResult]) -> dict[str, Any]:
         "summary": {
             "in_sample_net_pnl": _sum([r.best_in_sample.get(OBJECTIVE, 0) for r in results]),
             "out_of_sample_net_pnl": _sum([r.best_out_of_sample.get(OBJECTIVE, 0) for r in results]),
-            "defaults_out_of_sample_net_pnl": _sum([r.defaults_out_of_sample.get(OBJECTIVE, 0) for r in results]),
+            "defaults_out_of_sample_net_pnl":
+                _sum([r.defaults_out_of_sample.get(OBJECTIVE, 0) for r in results]),
             "out_of_sample_trades": sum(int(r.best_out_of_sample.get("trades") or 0) for r in results),
             # the params found on the most recent in-sample window: the ones to try next
             "recommended_params": results[-1].best["params"] if results else {},

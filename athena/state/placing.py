@@ -61,7 +61,8 @@ def begin_placement(
         raise ValueError("owner must be non-empty, without '|'")
     token, state, first, halted, reserved_by, reserved_sz, paused = _BEGIN(
         redis,
-        [keys.lease("placement"), keys.fence("placement"), keys.order(clOrdId), placing_marker(keys, clOrdId), keys.halt,
+        [keys.lease("placement"), keys.fence("placement"), keys.order(clOrdId), placing_marker(keys, clOrdId),
+         keys.halt,
          keys.reservation(clOrdId), keys.strategy_pause],
         [owner, lease_ttl_ms, now_ms, marker_ttl_s, strategy],
     )  # fmt: skip

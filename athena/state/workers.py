@@ -88,7 +88,8 @@ class WorkerEntry:
         try:
             d = json.loads(raw)
             return cls(queue=queue, node=node, role=str(d.get("role", "")), identity=str(d["identity"]),
-                       env=str(d.get("env", "")), account=str(d.get("account", "")), mode=str(d.get("mode", "")),
+                       env=str(d.get("env", "")), account=str(d.get("account", "")),
+                       mode=str(d.get("mode", "")),
                        host=str(d.get("host", "")), pid=int(d.get("pid", 0)), ts=int(d["ts"]),
                        started=int(d.get("started", 0)))  # fmt: skip
         except (ValueError, KeyError, TypeError):
@@ -129,7 +130,8 @@ class WorkerRegistry:
         queues = list(queues)
         now = self._now_ms()
         ident = _identity_text(identity)
-        entry = json.dumps({"identity": ident, **identity, "role": role, "host": socket.gethostname(), "pid": os.getpid(),
+        entry = json.dumps({"identity": ident, **identity, "role": role, "host": socket.gethostname(),
+                            "pid": os.getpid(),
                             "ts": now, "started": started_ms or now})  # fmt: skip
         out = _CLAIM(
             self._r, [worker_registry(q) for q in queues], [node, ident, entry, now, FRESH_MS, _KEY_TTL_MS]

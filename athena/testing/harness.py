@@ -149,8 +149,10 @@ class StrategyHarness:
         routes: dict[str, str] = {}
         self.locks = MemoryLocks(self.clock)
         self.ctx = StrategyContext(
-            name, orders=_Orders(self), risk=self._risk, instruments=self.instruments, equity=lambda: self._equity,
-            sizer=lambda eq, px, stop, inst: size_for_risk(eq, px, stop, inst, risk_per_trade), clock=self.clock,
+            name, orders=_Orders(self), risk=self._risk, instruments=self.instruments,
+            equity=lambda: self._equity,
+            sizer=lambda eq, px, stop, inst: size_for_risk(eq, px, stop, inst, risk_per_trade),
+            clock=self.clock,
             locks=self.locks.lock, bus=self.bus, routes=routes, position_view=self.position,
             exclusive=frozenset(instIds), fee_rates=(lambda _i: fees) if fees is not None else None,
         )  # fmt: skip

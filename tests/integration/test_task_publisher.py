@@ -77,8 +77,9 @@ def run_probe_worker(redis_url: str, tmp_path: Path, pub: TaskPublisher, env: di
     env = {**os.environ, **env, "TP_REDIS_URL": redis_url, "PYTHONPATH": str(ROOT)}
     log = (tmp_path / "worker.log").open("w")
     worker = procs.popen(
-        [sys.executable, "-m", "celery", "-A", "tests.integration.publisher_probe_app", "worker", "-Q", "tp-probe",
-         "-P", "threads", "-c", "1", "--without-gossip", "--without-mingle", "-l", "INFO", "-n", f"tp-{os.getpid()}@%h"],
+        [sys.executable, "-m", "celery", "-A", "tests.integration.publisher_probe_app", "worker",
+         "-Q", "tp-probe", "-P", "threads", "-c", "1", "--without-gossip", "--without-mingle", "-l", "INFO",
+         "-n", f"tp-{os.getpid()}@%h"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
     try:

@@ -46,7 +46,8 @@ class FakeRedis:
 def service() -> StreamService:
     inst = SimpleNamespace(round_px=lambda px: px.quantize(Decimal("0.1")))
     engine = SimpleNamespace(
-        settings=SimpleNamespace(), bus=EventBus(), marks=FakeMarks(), instruments={INST: inst}, redis=FakeRedis(),
+        settings=SimpleNamespace(), bus=EventBus(), marks=FakeMarks(), instruments={INST: inst},
+        redis=FakeRedis(),
         keys=Keys("test", "dispatch"),
     )  # fmt: skip
     return StreamService(engine)  # type: ignore[arg-type]
