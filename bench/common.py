@@ -125,7 +125,9 @@ def header() -> dict[str, Any]:
         pass
     return {
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "machine": f"{cpu_model()}, {os.cpu_count()} cores, {mem_gb} GiB, {platform.system()} {platform.release()}",
+        "machine": (
+            f"{cpu_model()}, {os.cpu_count()} cores, {mem_gb} GiB, {platform.system()} {platform.release()}"
+        ),
         "python": platform.python_version(),
         "commit": git_commit(),
         "loadavg": loadavg(),

@@ -62,10 +62,10 @@ def report_data(result: BacktestResult, meta: dict[str, Any], kind: str = "backt
         sections.append(Section("Data", text="\n".join(source_lines(src))))
     if result.errors:
         sections.append(Section("Errors", text="\n".join(str(e) for e in result.errors[:50])))
+    insts = sorted({t.instId for t in result.trips}) or meta.get("instIds") or sorted(result.prices)
     return ReportData(
         kind=kind,  # type: ignore[arg-type]
-        title=f"{' + '.join(classes) or 'strategies'} on "
-        f"{', '.join(sorted({t.instId for t in result.trips}) or meta.get('instIds') or sorted(result.prices))}",
+        title=f"{' + '.join(classes) or 'strategies'} on {', '.join(insts)}",
         meta=meta,
         initial_equity=result.initial,
         final_equity=result.final_equity,

@@ -107,7 +107,8 @@ if redis.call('EXISTS', KEYS[1]) == 1 then return 'exists' end
 local r = redis.call('HGET', KEYS[2], 'reserved') or ''
 local n = redis.call('HGET', KEYS[2], 'notional') or ''
 if r ~= ARGV[1] or n ~= ARGV[2] then return 'changed' end
-redis.call('HSET', KEYS[1], 'strategy', ARGV[4], 'margin', ARGV[5], 'sz', ARGV[6], 'released', '0', 'closed', '0')
+redis.call('HSET', KEYS[1], 'strategy', ARGV[4], 'margin', ARGV[5], 'sz', ARGV[6],
+           'released', '0', 'closed', '0')
 redis.call('HSET', KEYS[2], 'reserved', ARGV[3])
 redis.call('SADD', KEYS[3], ARGV[7])
 redis.call('SADD', KEYS[4], ARGV[4])

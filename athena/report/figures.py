@@ -201,8 +201,10 @@ def figures(data: ReportData) -> dict[str, Any]:
         "calmar": q4(calmar),
         "ratio_bar": bar_name,
         "ratio_returns": len(rets),
-        "annualisation": f"{bar_name} returns x {per_year} periods a year (365 days: crypto trades every day); "
-        "risk-free rate 0",
+        "annualisation": (
+            f"{bar_name} returns x {per_year} periods a year (365 days: crypto trades every day); "
+            "risk-free rate 0"
+        ),
         "max_drawdown": dd["max_drawdown"],
         "max_drawdown_pct": dd["max_drawdown_frac"] * 100,
         "max_drawdown_duration_s": Decimal(dd["max_drawdown_duration_ms"]) / 1000,

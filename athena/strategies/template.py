@@ -15,7 +15,8 @@ import re
 import sys
 from pathlib import Path
 
-STRATEGY = '''"""{cls}: buys after `ups` rising trade prints in a row, with an exchange stop and a take profit.
+STRATEGY = '''"""{cls}: buys after `ups` rising trade prints in a row, with an exchange stop and a take
+profit.
 
 Written from Athena's template (`athena new-strategy`); make it yours. The guide: docs/strategies.md.
 """
@@ -45,7 +46,9 @@ class {cls}(BaseStrategy):
     Params = {cls}Params
     params: {cls}Params
 
-    def __init__(self, name: str, instIds: list[str], params: dict[str, object] | None, ctx: StrategyContext) -> None:
+    def __init__(
+        self, name: str, instIds: list[str], params: dict[str, object] | None, ctx: StrategyContext
+    ) -> None:
         super().__init__(name, instIds, params, ctx)
         self.last_px: dict[str, Decimal] = {{}}
         self.rising: dict[str, int] = {{}}

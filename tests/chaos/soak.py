@@ -598,10 +598,12 @@ class Soak:
             )
             for o in list(bad)[:5]:
                 self.log(f"  exchange fills of ordId {o}: {ex_rows.get(o, [])}")
-                self.log(
-                    f"  journal fills of ordId {o}: "
-                    f"{[(f.clOrdId, str(f.fillSz), f.tradeId) for f in jr if (f.ordId or ord_of_cl.get(f.clOrdId)) == o]}"
-                )
+                journal = [
+                    (f.clOrdId, str(f.fillSz), f.tradeId)
+                    for f in jr
+                    if (f.ordId or ord_of_cl.get(f.clOrdId)) == o
+                ]
+                self.log(f"  journal fills of ordId {o}: {journal}")
         else:
             self.r.checks["fills_journaled_exactly_once"] += len(ex_by_ord)
 

@@ -112,7 +112,7 @@ def test_preflight_takes_under_two_seconds_with_redis_down(tmp_path: Path) -> No
     assert info.value.code == 3
 
 
-# -- Redis up: no orders worker, the result backend down, Redis dying mid-wait --------------------------------
+# -- Redis up: no orders worker, the result backend down, Redis dying mid-wait -------------------------------
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     cfg = StackConfig(

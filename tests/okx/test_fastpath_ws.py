@@ -128,7 +128,8 @@ def read_all(url: str) -> list[tuple[int, bytes]]:
                 return out
     finally:
         ws.close(timeout=0.2)
-        ws.shutdown()  # as WsConnection does: after recv_data answered the close, close() leaves the socket open
+        # as WsConnection does: after recv_data answered the close, close() leaves the socket open
+        ws.shutdown()
 
 
 def unmasked_client_frames(raw: bytes) -> list[tuple[int, bytes]]:

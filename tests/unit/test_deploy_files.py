@@ -501,7 +501,7 @@ def test_dockerignore_matching_follows_dockers_rules() -> None:
     assert ignored("var/a/b", only) and ignored("x.log", only) and not ignored("a/x.log", only)
 
 
-# -- routing and beat ------------------------------------------------------------------------------------------
+# -- routing and beat ----------------------------------------------------------------------------------------
 def test_beat_schedule_names_registered_tasks_with_expiry_on_the_routed_queue() -> None:
     import workers.tasks  # noqa: F401 - registers the tasks
     from beat_schedule import build_schedule
