@@ -21,11 +21,11 @@ from athena.fastpath import enabled
 
 
 class LeanSession(requests.Session):
-    def request(
+    def request(  # type: ignore[override]
         self,
         method: str,
         url: str,
-        data: bytes | None = None,  # type: ignore[override]
+        data: bytes | None = None,
         headers: dict[str, str] | None = None,
         timeout: Any = None,
         **kwargs: Any,
