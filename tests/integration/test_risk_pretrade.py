@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from athena.config import RiskProfileSettings, RiskSettings, Settings, StrategySettings
-from athena.domain import Fill, Instrument, OrderRequest, OrdType, PosSide, Side
+from athena.domain import Fill, Instrument, OrderRequest, OrdType, PosSide, Position, Side
+from athena.domain.market import BookTop, Level, Ticker, Trade
 from athena.oms.capital import CapitalCommander
 from athena.procs import wait_until
 from athena.risk import (
@@ -236,6 +237,11 @@ def test_one_percent_rule(rig: Rig) -> None:
     assert sz == D(10) and rig.check.check(req(sz=str(sz), stop="49000"), BTC, EQUITY).ok
 
 
+def test_a_strategys_own_risk_fraction_applies_capped_at_the_configured_one(rig: Rig) -> None:
+    assert rig.check.size_for_risk(EQUITY, D(50000), D(49000), BTC, risk_fraction=D("0.005")) == D(5)
+    assert rig.check.size_for_risk(EQUITY, D(50000), D(49000), BTC, risk_fraction=D("0.02")) == D(10)  # 1% cap
+
+
 def test_no_equity_refuses_entries(rig: Rig) -> None:
     assert rejected(rig.check.check(req(), BTC, D(0)), Reason.NO_EQUITY)
 
@@ -249,6 +255,27 @@ def test_market_order_without_mark_is_rejected_never_priced_at_zero(rig: Rig) ->
     rig.marks.set("BTC-USDT-SWAP", D("50000.5"))
     r = rig.check.check(req(px=None), BTC, EQUITY)
     assert isinstance(r, Approved) and r.ref_px == D("50000.5") and r.notional == D("500.005")
+
+
+def test_marks_from_pushes_keep_their_exchange_time_and_refuse_no_price(redis_client: Any) -> None:
+    """MarkBook.update: each push kind records its price at the exchange's timestamp (not the local
+    clock), any positive price counts (a 0.15 USDT coin too), a zero price records nothing."""
+    rig = Rig(redis_client)
+    rig.clock.t = 2_000_000.0  # local clock: 2_000_000_000 ms, far from the pushes' times below
+    inst = "DOGE-USDT-SWAP"
+    pushes: list[object] = [
+        Position(inst, PosSide.NET, D(1), D("0.1"), markPx=D("0.15"), uTime=1_000),
+        Ticker(inst, D("0.16"), None, None, None, None, ts=2_000),
+        Trade(inst, "t1", D("0.17"), D(1), "buy", ts=3_000),
+        BookTop(inst, (Level(D("0.17"), D(1)),), (Level(D("0.19"), D(1)),), ts=4_000),
+    ]
+    for push, (px, ts) in zip(pushes, [("0.15", 1_000), ("0.16", 2_000), ("0.17", 3_000), ("0.18", 4_000)],
+                              strict=True):
+        assert rig.marks.update(push) == D(px)
+        stored = {k.decode(): v.decode() for k, v in redis_client.hgetall(rig.keys.mark(inst)).items()}
+        assert (D(stored["px"]), int(stored["ts"])) == (D(px), ts), push
+    assert rig.marks.update(Ticker(inst, D(0), None, None, None, None, ts=5_000)) is None
+    assert D(redis_client.hget(rig.keys.mark(inst), "px").decode()) == D("0.18")  # unchanged
 
 
 def test_stale_mark_counts_as_no_mark(redis_client: Any) -> None:
