@@ -11,7 +11,7 @@ import pytest
 
 from athena.backtest.engine import Backtest
 from athena.config import StrategySettings
-from athena.risk import HaltSwitch
+from athena.risk import HaltState, HaltSwitch
 from athena.state.keys import Keys
 
 BTC = "BTC-USDT-SWAP"
@@ -64,3 +64,17 @@ def test_a_decision_refuses_an_entry_while_held(redis_client: Any) -> None:
     assert not refused.ok and "maintenance" in refused.reason
     bt.stack.halt.release("maintenance", "maintenance_watch")
     assert buy(3).ok
+
+
+def test_the_halt_by_hand_reads_back_whole_and_its_history_is_exact(halt: HaltSwitch) -> None:
+    """halted_by_hand: the halt's reason, who and ts, beside a hold; resume's history entry names who and
+    when (default: the operator); history(n) returns exactly the n newest entries (20 by default)."""
+    halt.hold("maintenance", "OKX maintenance", "maintenance_watch")
+    assert halt.halt("drawdown 10%", "drawdown_breaker")
+    assert halt.halted_by_hand() == HaltState("drawdown 10%", "drawdown_breaker", 1_780_000_000_000)
+    assert halt.resume()
+    assert halt.history(1) == [{"action": "resume", "who": "operator", "ts": 1_780_000_000_000}]
+    for i in range(30):
+        halt.hold(f"h{i}", "r", "w")
+    assert len(halt.history(3)) == 3 and len(halt.history()) == 20
+    assert halt.history(2)[1]["hold"] == "h28"

@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 
 from athena.okx.errors import (
+    RATE_LIMITED,
     OkxAuthError,
     OkxDuplicateClOrdId,
     OkxInsufficientMargin,
@@ -10,6 +11,7 @@ from athena.okx.errors import (
     OkxRejected,
     OkxTransient,
     classify,
+    outcome_unknown,
 )
 
 
@@ -49,3 +51,22 @@ def test_item_code_wins_over_envelope() -> None:
     err = classify("1", "All operations failed", 200, sCode="51016", sMsg="Client order ID already exists.")
     assert isinstance(err, OkxRejected)
     assert err.code == "1" and err.sCode == "51016" and err.sMsg.startswith("Client order ID")
+
+
+def test_error_text_names_every_part_it_has() -> None:
+    """What an operator reads in a log: each part present once, none invented (killed mutants dropped
+    the clOrdId, printed an empty sCode, or lost the rate limit's code, HTTP status or path)."""
+    assert str(OkxRejected("refused", code="1", sCode="51008", clOrdId="c1")) == "refused code=1 sCode=51008 clOrdId=c1"
+    assert str(OkxRejected("refused", code="1", clOrdId="c1")) == "refused code=1 clOrdId=c1"
+    assert str(OkxRejected("refused", code="1")) == "refused code=1"
+    limited = OkxRateLimited("slow down", http_status=429, path="/api/v5/trade/order")
+    assert (limited.code, limited.http_status, limited.path, limited.retry_after) == (
+        RATE_LIMITED, 429, "/api/v5/trade/order", 1.0)
+    assert str(limited) == f"slow down code={RATE_LIMITED} http=429 path=/api/v5/trade/order retry_after=1.00s"
+    assert str(OkxRateLimited("slow down")) == f"slow down code={RATE_LIMITED} retry_after=1.00s"
+
+
+@pytest.mark.parametrize(("code", "unknown"), [("50001", True), ("50026", True), ("51008", False),
+                                               ("50011", False), ("99999", False), ("", False)])
+def test_outcome_unknown_only_for_codes_that_leave_a_write_undecided(code: str, unknown: bool) -> None:
+    assert outcome_unknown(code) is unknown
