@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from athena.config import RiskProfileSettings, RiskSettings, Settings, StrategySettings
-from athena.domain import Fill, Instrument, OrderRequest, OrdType, PosSide, Position, Side
+from athena.domain import Fill, Instrument, OrderRequest, OrdType, Position, PosSide, Side
 from athena.domain.market import BookTop, Level, Ticker, Trade
 from athena.oms.capital import CapitalCommander
 from athena.procs import wait_until

@@ -46,7 +46,7 @@ def main(argv: list[str]) -> int:
             continue
         c = Counter(statuses.values())
         total += c
-        print(f"{str(path):32} {len(statuses):7} {c['killed']:6} {c['survived']:8} {c['no tests']:8} "
+        print(f"{path!s:32} {len(statuses):7} {c['killed']:6} {c['survived']:8} {c['no tests']:8} "
               f"{c['timeout']:7} {c['not checked']:7} {_score(c):>6}")
     print(f"{'total':32} {sum(total.values()):7} {total['killed']:6} {total['survived']:8} {total['no tests']:8} "
           f"{total['timeout']:7} {total['not checked']:7} {_score(total):>6}")
