@@ -24,7 +24,7 @@ from athena.risk import (
     RiskProfile,
     profiles_from,
 )
-from athena.risk.rate import order_rate_counters
+from athena.risk.rate import WindowCounter, order_rate_counters
 from athena.state.keys import Keys
 
 BTC = Instrument("BTC-USDT-SWAP", ctVal=D("0.01"), lotSz=D("0.01"), tickSz=D("0.1"), minSz=D("0.01"))
@@ -389,3 +389,13 @@ def test_markbook_update_from_market_objects(rig: Rig) -> None:
     }
     with pytest.raises(ValueError):
         m.set("BTC-USDT-SWAP", D(0))
+
+
+def test_window_counter_hit_counts_without_a_limit(redis_client: Any) -> None:
+    """hit() records orders already sent (no limit applies); allow() checks and records; count() reads."""
+    clock = Clock()
+    counter = WindowCounter(redis_client, "athena:test:rate:hit", 60.0, clock)
+    assert counter.hit() == 1 and counter.hit(3) == 4 and counter.count() == 4
+    assert not counter.allow(4) and counter.allow(5) and counter.count() == 5
+    clock.t += 61
+    assert counter.count() == 0
