@@ -399,3 +399,28 @@ def test_window_counter_hit_counts_without_a_limit(redis_client: Any) -> None:
     assert not counter.allow(4) and counter.allow(5) and counter.count() == 5
     clock.t += 61
     assert counter.count() == 0
+
+
+def test_a_refusal_names_its_order_and_the_side_the_stop_belongs_on(rig: Rig) -> None:
+    buy = req(stop="50100")
+    r = rig.check.check(buy, BTC, EQUITY)
+    assert isinstance(r, Rejected) and r.clOrdId == buy.clOrdId and "must be below the entry" in r.text
+    r = rig.check.check(req(Side.SELL, stop="49000"), BTC, EQUITY)
+    assert isinstance(r, Rejected) and "must be above the entry" in r.text
+    r = rig.check.check(req(stop=None), BTC, EQUITY)
+    assert isinstance(r, Rejected) and "no stop_loss_px" in r.text
+
+
+def test_one_usdt_of_equity_is_small_not_absent(rig: Rig) -> None:
+    r = rig.check.check(req(sz="0.01", stop="49990"), BTC, D(1))
+    assert isinstance(r, Rejected) and r.code is Reason.LEVERAGE  # judged on its size, not as no equity
+
+
+def test_each_strategy_counts_its_own_orders(rig: Rig) -> None:
+    assert rig.check.check(req(sz="0.1"), BTC, EQUITY).ok
+    assert rig.redis.zcard(rig.keys.order_rate("alpha")) == 1
+
+
+def test_max_position_is_the_strategys_own_not_the_accounts(rig: Rig) -> None:
+    book(rig, BTC, Side.BUY, "45", "50000", strategy="beta")  # another strategy's position on the same instId
+    assert rig.check.check(req(sz="10"), BTC, EQUITY).ok  # alpha's own 0 + 10 <= 50 (not 45 + 10)

@@ -4,8 +4,9 @@
     python -m tests.mutation.report --survivors     # the table, then every survivor's diff
 
 Reads mutmut's own result files under mutants/ (run from the repository root, after `mutmut run`).
-Score = killed / (killed + survived + no tests + timeout): a mutant that no selected test reaches
-counts against the module, as a survivor does. Mutants not yet run are reported as pending.
+Score = (killed + timeout) / (killed + timeout + survived + no tests): a mutant whose tests hang is
+detected (the suite did not pass); one that no selected test reaches counts against the module, as a
+survivor does. Mutants not yet run are reported as pending, outside the score.
 """
 
 from __future__ import annotations
@@ -31,8 +32,9 @@ def _results() -> dict[Path, dict[str, str]]:
 
 
 def _score(counts: Counter[str]) -> str:
-    done = counts["killed"] + counts["survived"] + counts["no tests"] + counts["timeout"]
-    return f"{100 * counts['killed'] / done:5.1f}%" if done else "    -"
+    detected = counts["killed"] + counts["timeout"]
+    done = detected + counts["survived"] + counts["no tests"]
+    return f"{100 * detected / done:5.1f}%" if done else "    -"
 
 
 def main(argv: list[str]) -> int:
@@ -53,7 +55,7 @@ def main(argv: list[str]) -> int:
     if "--survivors" in argv:
         for path, statuses in results.items():
             for name, status in statuses.items():
-                if status in ("survived", "no tests", "timeout"):
+                if status in ("survived", "no tests"):
                     diff = get_diff_for_mutant(name, path=path)
                     changed = [ln for ln in diff.splitlines()[2:] if ln[:1] in "+-"]
                     print(f"\n## {name} ({status})\n" + "\n".join(changed))
