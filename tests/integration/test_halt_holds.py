@@ -4,6 +4,7 @@ capital numbers like the halt."""
 
 from __future__ import annotations
 
+import logging
 from decimal import Decimal as D
 from typing import Any
 
@@ -72,9 +73,22 @@ def test_the_halt_by_hand_reads_back_whole_and_its_history_is_exact(halt: HaltSw
     halt.hold("maintenance", "OKX maintenance", "maintenance_watch")
     assert halt.halt("drawdown 10%", "drawdown_breaker")
     assert halt.halted_by_hand() == HaltState("drawdown 10%", "drawdown_breaker", 1_780_000_000_000)
+    assert halt.history(1) == [{"action": "halt", "reason": "drawdown 10%", "who": "drawdown_breaker",
+                                "ts": 1_780_000_000_000}]
     assert halt.resume()
     assert halt.history(1) == [{"action": "resume", "who": "operator", "ts": 1_780_000_000_000}]
     for i in range(30):
         halt.hold(f"h{i}", "r", "w")
     assert len(halt.history(3)) == 3 and len(halt.history()) == 20
     assert halt.history(2)[1]["hold"] == "h28"
+    assert halt.halt("by hand") and halt.history(1)[0]["who"] == "operator"  # the default author
+
+
+def test_halting_and_resuming_are_logged_with_who_and_why(
+    halt: HaltSwitch, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="athena.risk.halt"):
+        halt.halt("fat finger", "alice")
+        halt.resume("bob")
+    assert [r.getMessage() for r in caplog.records if r.name == "athena.risk.halt"] == [
+        "HALT set by alice: fat finger", "HALT cleared by bob"]
