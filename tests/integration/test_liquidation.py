@@ -120,3 +120,15 @@ def test_check_is_skipped_while_flat_and_settled(redis_client: Any) -> None:
     assert guard.check({}, stops, {}) is None and halt.writes == 1 and asked == []  # flat: nothing read
     guard.on_position(Position(BTC, PosSide.NET, D("0"), None))
     assert guard.check({}, stops, {}) == [] and asked == []  # a flat push: re-evaluated, no stops needed
+
+
+def test_a_long_and_a_short_of_one_instrument_are_watched_apart(redis_client: Any) -> None:
+    """Long/short mode: a flat short push must not replace the long that is close to liquidation."""
+    from athena.domain import AlgoOrder, Instrument, Side
+
+    insts = {BTC: Instrument(BTC, ctVal=D("0.01"), lotSz=D("0.01"), tickSz=D("0.1"), minSz=D("0.01"))}
+    guard = LiquidationGuard(HaltSwitch(redis_client, Keys("test", "liqsides")), D(3))
+    guard.on_position(Position(BTC, PosSide.LONG, D(1), D(100000), markPx=D(100000), liqPx=D(98600)))
+    guard.on_position(Position(BTC, PosSide.SHORT, D(0), None))
+    found = guard.check({BTC: D(100000)}, lambda: [AlgoOrder("s", BTC, Side.SELL, D(1), D(99500))], insts)
+    assert found is not None and [f.liq_distance for f in found] == [D(1400)] and guard.halt.is_halted()
