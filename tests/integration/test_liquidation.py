@@ -15,7 +15,7 @@ import orjson
 import pytest
 
 from athena.config import StrategySettings, load_settings
-from athena.domain import Position, PosSide
+from athena.domain import AlgoOrder, Instrument, Position, PosSide, Side
 from athena.domain.codec import to_json
 from athena.oms.sender import RecordingSender
 from athena.risk import HaltSwitch
@@ -124,8 +124,6 @@ def test_check_is_skipped_while_flat_and_settled(redis_client: Any) -> None:
 
 def test_a_long_and_a_short_of_one_instrument_are_watched_apart(redis_client: Any) -> None:
     """Long/short mode: a flat short push must not replace the long that is close to liquidation."""
-    from athena.domain import AlgoOrder, Instrument, Side
-
     insts = {BTC: Instrument(BTC, ctVal=D("0.01"), lotSz=D("0.01"), tickSz=D("0.1"), minSz=D("0.01"))}
     guard = LiquidationGuard(HaltSwitch(redis_client, Keys("test", "liqsides")), D(3))
     guard.on_position(Position(BTC, PosSide.LONG, D(1), D(100000), markPx=D(100000), liqPx=D(98600)))
