@@ -7,7 +7,7 @@ from decimal import Decimal
 from redis import Redis
 
 from athena.bus import EventType
-from athena.domain import AlgoOrder, Fill, Order, OrderState, Position, PosSide, Side
+from athena.domain import AlgoOrder, Fill, Order, OrderState, Position, PosSide, Side, TdMode
 from athena.oms.stops import StopRequest
 from tests.integration.test_oms_harness import INST, entry, exit_, make_oms
 
@@ -55,6 +55,13 @@ def test_exchange_snapshot_keeps_newest(redis_client: Redis) -> None:
     o.pm.on_exchange_position(pos("0", avg=None, u_time=30))
     (snap,) = o.pm.exchange_positions()
     assert snap.is_flat and snap.avgPx is None
+
+
+def test_exchange_snapshot_reads_back_every_field(redis_client: Redis) -> None:
+    o = make_oms(redis_client)
+    short = Position(INST, PosSide.SHORT, Decimal("1.5"), Decimal("99.5"), mgnMode=TdMode.ISOLATED, uTime=0)
+    assert o.pm.on_exchange_position(short)
+    assert o.pm.exchange_positions() == [short]
 
 
 def settle(o) -> None:  # type: ignore[no-untyped-def]
