@@ -108,11 +108,13 @@ def test_protective_stop_for_an_unprotected_position() -> None:
     short = Position("BTC-USDT-SWAP", PosSide.NET, Decimal("-4"), Decimal("100"), mgnMode=TdMode.ISOLATED, uTime=1700000000123)
     stop = StopRequest.for_position(short, Decimal("105"), short.uTime)
     assert (stop.side, stop.sz, stop.tdMode, stop.entryClOrdId) == (Side.BUY, Decimal("4"), TdMode.ISOLATED, "")
+    assert (stop.instId, stop.posSide, stop.slTriggerPx) == ("BTC-USDT-SWAP", PosSide.NET, Decimal("105"))
     assert stop.algoClOrdId == "ppBTCUSDTn1700000000123" == StopRequest.for_position(short, Decimal("106"), short.uTime).algoClOrdId
     long_row = Position("1000PEPE-USDT-SWAP", PosSide.LONG, Decimal("2"), None, uTime=1)
     ls = StopRequest.for_position(long_row, Decimal("1"), "x" * 40, sz=Decimal("1"))
     assert ls.side is Side.SELL and ls.sz == Decimal("1") and len(ls.algoClOrdId) == 32 and ls.algoClOrdId.isalnum()
-    with pytest.raises(ValueError):
+    assert ls.algoClOrdId.startswith("pph")  # hashed, and still recognisable as a protective stop
+    with pytest.raises(ValueError, match="BTC-USDT-SWAP/net: a flat position needs no stop"):
         StopRequest.for_position(Position("BTC-USDT-SWAP", PosSide.NET, Decimal(0), None), Decimal("1"), 1)
 
 
