@@ -24,6 +24,7 @@ from athena.risk import (
     RiskProfile,
     profiles_from,
 )
+from athena.risk.gate import check_and_reserve
 from athena.risk.rate import WindowCounter, order_rate_counters
 from athena.state.keys import Keys
 
@@ -424,3 +425,20 @@ def test_each_strategy_counts_its_own_orders(rig: Rig) -> None:
 def test_max_position_is_the_strategys_own_not_the_accounts(rig: Rig) -> None:
     book(rig, BTC, Side.BUY, "45", "50000", strategy="beta")  # another strategy's position on the same instId
     assert rig.check.check(req(sz="10"), BTC, EQUITY).ok  # alpha's own 0 + 10 <= 50 (not 45 + 10)
+
+
+def test_the_gate_reserves_an_approved_entrys_margin_under_its_clordid(rig: Rig) -> None:
+    entry = req(sz="1")
+    assert check_and_reserve(entry, BTC, EQUITY, strategy="alpha", risk=rig.check, capital=rig.capital) is None
+    res = rig.capital.reservation(entry.clOrdId)
+    assert (res["strategy"], D(res["margin"]), D(res["sz"])) == ("alpha", D("166.66666667"), D(1))  # 500 / 3x
+    wrong = req(stop="50100")
+    why = check_and_reserve(wrong, BTC, EQUITY, strategy="alpha", risk=rig.check, capital=rig.capital)
+    assert why is not None and why.startswith("stop_wrong_side: ") and rig.capital.reservation(wrong.clOrdId) == {}
+    # the bypass is passed on to the check (which allows it for reduce-only orders only)
+    why = check_and_reserve(wrong, BTC, EQUITY, strategy="alpha", risk=rig.check, capital=rig.capital, bypass=True)
+    assert why is not None and why.startswith("bypass_not_reduce_only: ")
+    # the reservation itself can refuse (another process took the allocation since the check)
+    small = CapitalCommander(rig.redis, rig.keys, rig.settings.model_copy(update={"total_capital": D(100)}), rig.clock)
+    assert check_and_reserve(req(sz="1"), BTC, EQUITY, strategy="alpha", risk=rig.check,
+                             capital=small) == "reserve: insufficient"

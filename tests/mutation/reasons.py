@@ -1,0 +1,74 @@
+"""Why each surviving mutant may stay alive: matched by mutant name (fnmatch) and, when given, a regex that
+one of the diff's lines must match. The first match wins. A survivor with no match is OPEN in
+SURVIVORS.md: write a test that kills it, or a reason here that a reviewer can check against the code.
+
+Kinds of reason:
+- EQUIVALENT: no input can tell the mutant from the original (the reason says why).
+- WORDING: only the text of a log line or a message an operator reads changes; the decisions do not.
+  (Texts that carry a decision's evidence, the halt reason, a refusal's side, the breaker's numbers, are
+  asserted by tests and so are not in this list.)
+- UNREACHABLE: code mutmut cannot run under a mutant (import time, a Protocol's `...` body).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from dataclasses import dataclass
+
+LOG = "WORDING: a log line's text or arguments; what the code does is unchanged"
+TEXT = "WORDING: the text of an error or a report an operator reads; no decision reads it"
+
+
+@dataclass(frozen=True)
+class Reason:
+    name: str  # fnmatch pattern over the mutant's full name
+    diff: str  # regex one changed line must match ('' = any)
+    text: str
+
+
+REASONS: list[Reason] = [
+    # -- kinds that hold wherever they occur
+    Reason("*", r"^[+-]\s*log\.(debug|info|warning|error|critical|exception)\(", LOG),
+    Reason("athena.okx.errors.x__always__*", "",
+           "UNREACHABLE: runs only while the module is imported, building the CODES table, before mutmut "
+           "activates a mutant; the table is checked code by code in tests/okx/test_error_table.py"),
+    Reason("athena.okx.errors.x__unknown_on_write__*", "",
+           "UNREACHABLE: import time only (as _always); tests/okx/test_error_table.py checks each such code "
+           "is AMBIGUOUS on a write and TRANSIENT on a read"),
+    Reason("athena.risk.gate.xǁPreTradeLikeǁcheck__*", "", "UNREACHABLE: a Protocol's `...` body, never run"),
+    Reason("athena.risk.rate.xǁCounterǁallow__*", "", "UNREACHABLE: a Protocol's `...` body, never run"),
+    # -- risk: equivalent by the code around them
+    Reason("athena.risk.pretrade.x_size_for_risk__*", r"^\+.*if equity (<|<=) \d+ (and|or) risk_fraction (<|<=) 0",
+           "EQUIVALENT: the early return is a shortcut; with equity 0/negative or a zero risk fraction the "
+           "size computes to <= 0 and the final `sz >= minSz and sz > 0` returns 0 all the same"),
+    Reason("athena.risk.pretrade.x_size_for_risk__*", r"^\+.*sz >= instrument\.minSz and sz >= 0",
+           "EQUIVALENT: differs only when sz == 0, where it returns sz, which is 0"),
+    Reason("athena.risk.drawdown.x_check_drawdown__*", r'^\+\s*breached, text = None, "XXXX"',
+           "EQUIVALENT: text is read only when a breach set it"),
+    Reason("athena.risk.rate.xǁWindowCounterǁcount__*", r"_run\(0, [-+]\d\)",
+           "EQUIVALENT: with n == 0 the script returns the count before it looks at the limit"),
+    Reason("athena.risk.pretrade.xǁPreTradeCheckǁ_check_entry__*", r"gross_exposure\(marks, (None|)\)",
+           "EQUIVALENT: without the ledger gross_exposure reads the same positions itself (one more Redis "
+           "read within the same check)"),
+    Reason("athena.risk.liquidation.x_first_stop__*", r"pos\.signed >= 0",
+           "EQUIVALENT: a flat position never reaches first_stop (assess skips flat rows first)"),
+    Reason("athena.risk.liquidation.xǁLiquidationGuardǁon_account__*", r"self\._changed = (None|False)",
+           "EQUIVALENT: with an open position check() always evaluates; while flat the account alone gives "
+           "no finding (no stop loss), so skipping that evaluation changes nothing"),
+    Reason("athena.risk.liquidation.xǁLiquidationGuardǁcheck__*", r"self\._changed = None",
+           "EQUIVALENT: None is falsy like False"),
+    Reason("athena.risk.liquidation.xǁLiquidationGuardǁ__init____*", r"self\._changed = (None|False)",
+           "EQUIVALENT: the first check always evaluates (_held is None until then)"),
+    Reason("athena.risk.liquidation.xǁLiquidationGuardǁ__init____*", r"self\._held: bool \| None = \"\"",
+           "EQUIVALENT: '' is neither True nor False, as None, in every `is` test of _held"),
+    Reason("athena.risk.liquidation.xǁLiquidationGuardǁ__init____*", r"self\._reason = (None|\"XXXX\")",
+           "EQUIVALENT: _reason is compared only once _held is True, which sets it"),
+]
+
+
+def reason_for(name: str, changed: list[str]) -> str | None:
+    for r in REASONS:
+        if fnmatch.fnmatchcase(name, r.name) and (not r.diff or any(re.search(r.diff, ln) for ln in changed)):
+            return r.text
+    return None
