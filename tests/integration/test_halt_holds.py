@@ -92,3 +92,25 @@ def test_halting_and_resuming_are_logged_with_who_and_why(
         halt.resume("bob")
     assert [r.getMessage() for r in caplog.records if r.name == "athena.risk.halt"] == [
         "HALT set by alice: fat finger", "HALT cleared by bob"]
+
+
+def test_a_hold_keeps_its_first_time_and_its_history_says_what_when(redis_client: Any) -> None:
+    now = [1_780_000_000.0]
+    halt = HaltSwitch(redis_client, Keys("test", "holdts"), clock=lambda: now[0])
+    assert halt.hold("maintenance", "at 10:00", "watch")
+    now[0] += 60
+    assert not halt.hold("maintenance", "at 10:05", "watch")  # refreshed text, first time kept
+    assert halt.holds() == {"maintenance": HaltState("at 10:05", "watch", 1_780_000_000_000)}
+    assert halt.state() == HaltState("at 10:05", "watch", 1_780_000_000_000)
+    now[0] += 60
+    assert halt.hold("preflight", "acctLv 1", "preflight")
+    assert halt.state() == HaltState("at 10:05", "watch", 1_780_000_000_000)  # the oldest hold speaks
+    assert halt.release("maintenance", "watch")
+    assert halt.history(3) == [
+        {"action": "release", "hold": "maintenance", "who": "watch", "ts": 1_780_000_120_000},
+        {"action": "hold", "hold": "preflight", "reason": "acctLv 1", "who": "preflight", "ts": 1_780_000_120_000},
+        {"action": "hold", "hold": "maintenance", "reason": "at 10:00", "who": "watch", "ts": 1_780_000_000_000},
+    ]
+    # a hold written later but older (left by a process whose clock was behind): the oldest still speaks
+    redis_client.hset(Keys("test", "holdts").halt, "hold:stale", '{"reason": "old", "who": "w", "ts": 5}')
+    assert halt.state() == HaltState("old", "w", 5)

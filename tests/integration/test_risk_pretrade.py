@@ -442,3 +442,17 @@ def test_the_gate_reserves_an_approved_entrys_margin_under_its_clordid(rig: Rig)
     small = CapitalCommander(rig.redis, rig.keys, rig.settings.model_copy(update={"total_capital": D(100)}), rig.clock)
     assert check_and_reserve(req(sz="1"), BTC, EQUITY, strategy="alpha", risk=rig.check,
                              capital=small) == "reserve: insufficient"
+
+
+def test_verdicts_carry_their_order_price_and_notional(rig: Rig) -> None:
+    entry = req()
+    r = rig.check.check(entry, BTC, EQUITY)
+    assert isinstance(r, Approved) and r.clOrdId == entry.clOrdId
+    rig.marks.set(BTC.instId, D("50000.5"))
+    close = req(Side.SELL, sz="2", px=None, stop=None, reduce=True)
+    r = rig.check.check(close, BTC, EQUITY, bypass=True)
+    assert isinstance(r, Approved) and r.bypassed
+    assert (r.clOrdId, r.ref_px, r.notional) == (close.clOrdId, D("50000.5"), D("1000.01"))  # 2 x 0.01 BTC
+    rig.halt.halt("drawdown", who="drawdown_breaker")
+    r = rig.check.check(req(), BTC, EQUITY)
+    assert isinstance(r, Rejected) and r.text == "trading halted: drawdown (by drawdown_breaker)"

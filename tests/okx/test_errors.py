@@ -11,6 +11,7 @@ from athena.okx.errors import (
     OkxRateLimited,
     OkxRejected,
     OkxTransient,
+    ParseError,
     classify,
     outcome_unknown,
 )
@@ -89,3 +90,14 @@ def test_an_ambiguous_write_keeps_its_clordid_status_and_path() -> None:
     assert (err.code, err.http_status, err.path, err.clOrdId) == ("", 504, "/api/v5/trade/order", "c9")
     assert str(err) == "gateway timeout http=504 path=/api/v5/trade/order clOrdId=c9"
     assert str(OkxAmbiguous("lost")) == "lost"
+
+
+def test_an_error_built_with_defaults_invents_nothing() -> None:
+    err = ParseError("bad payload")
+    assert (str(err), err.args, err.code, err.path, err.http_status) == ("bad payload", ("bad payload",), "", "", None)
+    rej = OkxRejected("refused")
+    assert (str(rej), rej.code, rej.sCode, rej.sMsg, rej.clOrdId, rej.update) == ("refused", "", "", "", "", None)
+    got = classify("51000", "Parameter error", 200)
+    assert (got.path, getattr(got, "clOrdId", None)) == ("", "")
+    marker = object()
+    assert OkxRejected("refused", update=marker).update is marker  # type: ignore[arg-type]
