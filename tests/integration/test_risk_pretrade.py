@@ -456,3 +456,20 @@ def test_verdicts_carry_their_order_price_and_notional(rig: Rig) -> None:
     rig.halt.halt("drawdown", who="drawdown_breaker")
     r = rig.check.check(req(), BTC, EQUITY)
     assert isinstance(r, Rejected) and r.text == "trading halted: drawdown (by drawdown_breaker)"
+
+
+def test_a_mark_is_a_positive_price_with_a_known_age(redis_client: Any) -> None:
+    keys = Keys("test", "markage")
+    plain = MarkBook(redis_client, keys)
+    redis_client.hset(keys.mark("ZERO-USDT-SWAP"), mapping={"px": "0", "ts": 1})
+    redis_client.hset(keys.mark("HALF-USDT-SWAP"), mapping={"px": "0.5", "ts": 1})
+    assert plain.get("ZERO-USDT-SWAP") is None and plain.get("HALF-USDT-SWAP") == D("0.5")
+    with pytest.raises(ValueError, match="ZERO-USDT-SWAP: mark price must be positive"):
+        plain.set("ZERO-USDT-SWAP", D(0))
+    assert plain.update("not a push") is None
+    aged = MarkBook(redis_client, keys, max_age_ms=5000, clock=lambda: 0.002)  # now: 2 ms after the epoch
+    assert aged.get("HALF-USDT-SWAP") == D("0.5")  # written at 1 ms: 1 ms old
+    redis_client.hset(keys.mark("NOTS-USDT-SWAP"), mapping={"px": "7"})
+    redis_client.set(keys.mark("STR-USDT-SWAP"), "7")
+    assert aged.get("NOTS-USDT-SWAP") is None and aged.get("STR-USDT-SWAP") is None  # age unknown: stale
+    assert plain.get("NOTS-USDT-SWAP") == D(7) and plain.get("STR-USDT-SWAP") == D(7)  # no age limit
