@@ -146,16 +146,25 @@ def test_a_breach_is_reported_once_with_its_reason_and_lifted_by_the_guard(
     guard.on_position(Position(BTC, PosSide.NET, D(2), D(100000), markPx=D(100000)))  # no liqPx: account only
     guard.on_account(D(100), D("1.25"))  # 20 USDT to lose, the stop would lose 20
     with caplog.at_level(logging.WARNING, logger="athena.risk.liquidation"):
-        found = guard.check({BTC: D(100000)}, lambda: [AlgoOrder("s", BTC, Side.SELL, D(2), D(99000))], insts)
-        assert found == [Finding("account", D(20), D(20), D(3))] and alerts == [found]
+        found = guard.check({BTC: D(100000)}, lambda: [AlgoOrder("s", BTC, Side.SELL, D(2), D(99500))], insts)
+        assert found == [Finding("account", D(20), D(10), D(3))] and alerts == [found]  # the stop's loss: 10
         reason = halt.holds()[HOLD].reason
         assert reason == ("liquidation too close: " + found[0].sentence() + ": new entries held until it is not "
                           "(reduce the position, add margin or lower the leverage)")
         guard.on_account(D(100), D("1.2"))  # closer still: the text follows, no second alert
-        guard.check({BTC: D(100000)}, lambda: [AlgoOrder("s", BTC, Side.SELL, D(2), D(99000))], insts)
+        guard.check({BTC: D(100000)}, lambda: [AlgoOrder("s", BTC, Side.SELL, D(2), D(99500))], insts)
         assert len(alerts) == 1 and "lose 16.67" in halt.holds()[HOLD].reason
         guard.on_account(D(100), D(10))
-        assert guard.check({BTC: D(100000)}, lambda: [AlgoOrder("s", BTC, Side.SELL, D(2), D(99000))], insts) == []
+        assert guard.check({BTC: D(100000)}, lambda: [AlgoOrder("s", BTC, Side.SELL, D(2), D(99500))], insts) == []
     assert not halt.is_halted() and halt.history(1)[0]["who"] == WHO
     assert [r.getMessage() for r in caplog.records if r.name == "athena.risk.liquidation"] == [
         f"LIQUIDATION DISTANCE: {reason}", "liquidation distance back above 3x: entries allowed again"]
+
+
+def test_a_breach_found_under_a_hold_left_by_a_previous_process_still_alerts(redis_client: Any) -> None:
+    halt = HaltSwitch(redis_client, Keys("test", "liqstale"))
+    halt.hold(HOLD, "left by a previous process", WHO)
+    alerts: list[list[Finding]] = []
+    guard = LiquidationGuard(halt, D(3), on_breach=alerts.append)
+    tight = [Finding(BTC, D(2000), D(1000), D(3))]
+    assert guard.apply(tight) == tight and alerts == [tight]  # the hold was there already: alerted all the same

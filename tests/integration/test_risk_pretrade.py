@@ -400,6 +400,10 @@ def test_window_counter_hit_counts_without_a_limit(redis_client: Any) -> None:
     assert not counter.allow(4) and counter.allow(5) and counter.count() == 5
     clock.t += 61
     assert counter.count() == 0
+    per_strategy = order_rate_counters(redis_client, Keys("test", "ratewin"), clock=clock)("alpha")
+    assert per_strategy.allow(5)
+    clock.t += 60.5
+    assert per_strategy.count() == 0  # the window is a minute by default
 
 
 def test_a_refusal_names_its_order_and_the_side_the_stop_belongs_on(rig: Rig) -> None:

@@ -38,6 +38,21 @@ REASONS: list[Reason] = [
            "is AMBIGUOUS on a write and TRANSIENT on a read"),
     Reason("athena.risk.gate.xǁPreTradeLikeǁcheck__*", "", "UNREACHABLE: a Protocol's `...` body, never run"),
     Reason("athena.risk.rate.xǁCounterǁallow__*", "", "UNREACHABLE: a Protocol's `...` body, never run"),
+    Reason("athena.risk.*.x__s__*", "",
+           "EQUIVALENT: Athena's Redis clients return bytes (decode_responses is off), so `_s` always takes "
+           "the decode branch; the str() branch is for a decoding client"),
+    # -- the risk gate: duck-typed defaults the real verdicts never need
+    Reason("athena.risk.gate.x_refusal__*",
+           r'^\+.*getattr\(verdict, "(ok", (None|True|)|reason", (None|"XXrejectedXX"|"REJECTED"|))\)',
+           "EQUIVALENT for Athena's verdicts: Approved and Rejected always carry ok and reason, so only the "
+           "getattr default changed and it is never used (it is there for duck-typed doubles)"),
+    Reason("athena.risk.gate.x_check_and_reserve__*", r'^\+.*getattr\(verdict, "margin", (None|)\)',
+           "EQUIVALENT: only the default changed; a verdict without margin is a Rejected, whose refusal "
+           "skips the reservation, and `or ZERO` covers None"),
+    Reason("athena.risk.gate.x_check_and_reserve__*",
+           r"^\+.*getattr\(res, (\"ok\", (None|False|)|'code', (None|'XXrefusedXX'|'REFUSED'|))\)",
+           "EQUIVALENT for Athena's reservations: ReserveResult always carries ok and code; only the unused "
+           "getattr default changed"),
     # -- risk: equivalent by the code around them
     Reason("athena.risk.pretrade.x_size_for_risk__*", r"^\+.*if equity (<|<=) \d+ (and|or) risk_fraction (<|<=) 0",
            "EQUIVALENT: the early return is a shortcut; with equity 0/negative or a zero risk fraction the "
