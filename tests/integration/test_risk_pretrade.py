@@ -477,3 +477,21 @@ def test_a_mark_is_a_positive_price_with_a_known_age(redis_client: Any) -> None:
     redis_client.set(keys.mark("STR-USDT-SWAP"), "7")
     assert aged.get("NOTS-USDT-SWAP") is None and aged.get("STR-USDT-SWAP") is None  # age unknown: stale
     assert plain.get("NOTS-USDT-SWAP") == D(7) and plain.get("STR-USDT-SWAP") == D(7)  # no age limit
+
+
+def test_the_gate_reserves_nothing_for_an_exit_a_tiny_entry_is_still_reserved(rig: Rig) -> None:
+    exit_ = req(Side.SELL, stop=None, reduce=True)
+    assert check_and_reserve(exit_, BTC, EQUITY, strategy="alpha", risk=rig.check, capital=rig.capital) is None
+    assert rig.capital.reservation(exit_.clOrdId) == {}  # no margin: nothing to reserve
+    tiny = req(sz="0.01", px="25000", stop="24900")  # margin 2.5 / 3 < 1 USDT
+    assert check_and_reserve(tiny, BTC, EQUITY, strategy="alpha", risk=rig.check, capital=rig.capital) is None
+    assert D(rig.capital.reservation(tiny.clOrdId)["margin"]) == D("0.83333334")  # rounded up
+    assert check_and_reserve(req(), BTC, EQUITY, strategy="alpha", risk=rig.check, capital=None) is None
+
+
+def test_a_halt_switch_set_without_a_reason_still_refuses_and_says_so(rig: Rig) -> None:
+    rig.redis.hset(rig.keys.halt, "note", "set by hand in redis-cli")  # the switch is on; no reason, no hold
+    entry = req()
+    r = rig.check.check(entry, BTC, EQUITY)
+    assert isinstance(r, Rejected) and r.clOrdId == entry.clOrdId
+    assert (r.code, r.text) == (Reason.HALTED, "trading halted: unknown (by ?)")

@@ -53,6 +53,32 @@ REASONS: list[Reason] = [
            r"^\+.*getattr\(res, (\"ok\", (None|False|)|'code', (None|'XXrefusedXX'|'REFUSED'|))\)",
            "EQUIVALENT for Athena's reservations: ReserveResult always carries ok and code; only the unused "
            "getattr default changed"),
+    Reason("athena.risk.pretrade.xǁPreTradeCheckǁ_check__*",
+           r'^\+.*(req\.strategy (or|and) "(-|XX-XX)", |"(XX)?pre-trade (BYPASS|bypass REFUSED))',
+           LOG + " (a multi-line log call: the mutated line is one of its arguments)"),
+    Reason("athena.risk.pretrade.xǁPreTradeCheckǁ_check__*", r'reason: str = "XXXX"',
+           "EQUIVALENT: check() always passes reason to _check, so the default is never used"),
+    Reason("athena.risk.pretrade.xǁPreTradeCheckǁ*", r'^\+.*no\(Reason\.[A-Z_]+, "XX.*XX"\)', TEXT),
+    Reason("athena.risk.rate.xǁWindowCounterǁhit__*", r"_run\(n, -2\)",
+           "EQUIVALENT: the script treats every negative limit as none"),
+    Reason("athena.risk.liquidation.xǁLiquidationGuardǁapply__*", r'"XX; XX"\.join', TEXT),
+    Reason("athena.risk.liquidation.xǁLiquidationGuardǁapply__*", r'self\._reason = False, "XXXX"',
+           "EQUIVALENT: _reason is compared only once _held is True, which sets it"),
+    Reason("athena.risk.pretrade.xǁPreTradeCheckǁ_check__*", r'^\+\s*None, req\.instId, req\.clOrdId', LOG),
+    Reason("athena.risk.pretrade.xǁPreTradeCheckǁ*", r'^\+.*no\(Reason\.[A-Z_]+, "[^a-z]*"\)', TEXT),
+    Reason("athena.risk.halt.xǁHaltSwitchǁ*", r'raw\.get\("(reason|who)", (None|"XXXX"|)\)|raw\.get\("ts"\) or 1',
+           "EQUIVALENT: the halt's reason, who and ts are written together in one Lua HSET, so a halt that "
+           "has a reason has all three and the get() default is never used"),
+    Reason("athena.risk.halt.x__holds__*", r'd\.get\("(reason|who)", (None|"XXXX"|)\)|d\.get\("ts"\) or 1',
+           "EQUIVALENT: hold() always writes reason, who and ts in the hold's JSON, so the defaults are unused"),
+    Reason("athena.risk.gate.x_check_and_reserve__*", r"if reason is None or capital is not None and margin > 0",
+           "EQUIVALENT: a refused verdict is a Rejected, which has no margin (0 here), so the reservation is "
+           "skipped either way"),
+    Reason("athena.risk.marks.xǁMarkBookǁupdate__*", r'ts: int \| None = ""',
+           "EQUIVALENT: ts is set in every branch that sets px, and without px nothing is written"),
+    Reason("athena.risk.marks.xǁMarkBookǁget__*", r"\(value is not None\) or True",
+           "EQUIVALENT: with no value the px becomes 'None', which does not parse, so get() returns None "
+           "as it does for an absent mark"),
     # -- risk: equivalent by the code around them
     Reason("athena.risk.pretrade.x_size_for_risk__*", r"^\+.*if equity (<|<=) \d+ (and|or) risk_fraction (<|<=) 0",
            "EQUIVALENT: the early return is a shortcut; with equity 0/negative or a zero risk fraction the "

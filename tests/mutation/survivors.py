@@ -48,11 +48,18 @@ def main(argv: list[str]) -> int:
     lines.append(f"| total | {sum(total.values())} | {total['killed']} | {total['survived']} | "
                  f"{total['no tests']} | {total['timeout']} | {total['not checked']} | {_score(total).strip()} |")
     open_count = 0
+    unfinished: list[str] = []
     for path, statuses in results.items():
         alive = [(n, s) for n, s in statuses.items() if s in ("survived", "no tests")]
         if not alive:
             continue
         lines += ["", f"## {path}", ""]
+        pending = sum(1 for st in statuses.values() if st == "not checked")
+        if pending:
+            unfinished.append(str(path))
+            lines.append(f"Run not finished: {pending} mutants pending; the {len(alive)} left alive so far are "
+                         "not triaged here (run `make mutate` to finish the module, then this script).")
+            continue
         for name, status in alive:
             changed = _changed_lines(name, path)
             reason = reason_for(name, changed)
@@ -62,7 +69,8 @@ def main(argv: list[str]) -> int:
             short = name.split(".", 3)[-1] if name.count(".") >= 3 else name
             lines.append(f"- `{short}` ({status}): {reason}")
             lines += [f"  - `{ln}`" for ln in changed[:4]]
-    lines += ["", f"Open (neither killed nor explained): {open_count}.", ""]
+    lines += ["", f"Open (neither killed nor explained) in the finished modules: {open_count}.",
+              f"Modules whose run is not finished: {', '.join(unfinished) or 'none'}.", ""]
     OUT.write_text("\n".join(lines))
     print(f"{OUT}: {open_count} open; {len(REASONS)} reasons on file")
     return 0
