@@ -495,3 +495,13 @@ def test_a_halt_switch_set_without_a_reason_still_refuses_and_says_so(rig: Rig) 
     r = rig.check.check(entry, BTC, EQUITY)
     assert isinstance(r, Rejected) and r.clOrdId == entry.clOrdId
     assert (r.code, r.text) == (Reason.HALTED, "trading halted: unknown (by ?)")
+
+
+def test_a_given_position_source_is_the_one_max_position_reads(rig: Rig) -> None:
+    elsewhere = CapitalCommander(rig.redis, Keys("test", "risk-positions"), rig.settings, rig.clock)
+    f = Fill("p1", BTC.instId, Side.BUY, PosSide.NET, D(45), D(50000), D(45), strategy="alpha")
+    assert elsewhere.on_fill(f, BTC).applied  # alpha holds 45 there, nothing in rig.capital
+    check = PreTradeCheck(profiles_from(rig.settings), RiskConfig.from_settings(rig.settings.risk), rig.capital,
+                          rig.halt, rig.marks, order_rate_counters(rig.redis, rig.keys, clock=rig.clock),
+                          positions=elsewhere)
+    assert rejected(check.check(req(sz="10"), BTC, EQUITY), Reason.MAX_POSITION)  # 45 + 10 > 50
