@@ -43,6 +43,7 @@ mutate: $(STAMP)
 	$(BIN)/pip install -q -e '.[mutate]'
 	nice -n 19 $(BIN)/mutmut run --max-children 2 $(MUTANTS)
 	$(BIN)/python -m tests.mutation.report
+	$(BIN)/python -m tests.mutation.survivors
 	nice -n 19 $(BIN)/python -m tests.mutation.lua_mutants
 
 bench: $(STAMP)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 
 import pytest
@@ -63,11 +64,18 @@ def test_stop_request_for_entry_is_opposite_side_and_reduce_only() -> None:
     net = StopRequest.for_entry(req(side=Side.SELL), Decimal("1")).to_okx()
     assert net["reduceOnly"] is True and "posSide" not in net and net["side"] == "buy"
     assert stop.to_algo().sz == Decimal("2") and stop.to_algo().state is AlgoState.LIVE
+    assert stop.strategy == "s1"  # the stop's fills are booked to the entry's strategy
+    algo = stop.to_algo()
+    assert (algo.tdMode, algo.slTriggerPxType, algo.reduceOnly, algo.uTime) == (TdMode.ISOLATED, "last", True, 0)
+    resized = StopRequest.resize(replace(algo, slTriggerPxType="mark"), Decimal("1"))
+    assert (resized.entryClOrdId, resized.sz, resized.slTriggerPxType, resized.exact) == (
+        "s1BTCUSDT1", Decimal("1"), "mark", True)
+    assert StopRequest.resize(replace(algo, algoClOrdId="ppBTCUSDTn1"), Decimal("1")).entryClOrdId == ""
 
 
 def test_stop_request_needs_a_stop_price() -> None:
     assert not needs_stop(req(sl=None))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="s1BTCUSDT1: entry has no stop_loss_px"):
         StopRequest.for_entry(req(sl=None), Decimal("1"))
 
 
@@ -81,7 +89,11 @@ def test_plan_places_then_amends_up_then_nothing() -> None:
     live = first.stop.to_algo()
     grow = plan_stop(order(OrderState.FILLED, "3"), live)
     assert grow.action is StopAction.AMEND and grow.stop is not None and grow.stop.sz == Decimal("3")
-    assert plan_stop(order(OrderState.FILLED, "3"), grow.stop.to_algo()).action is StopAction.NONE
+    done = plan_stop(order(OrderState.FILLED, "3"), grow.stop.to_algo())
+    assert done.action is StopAction.NONE
+    for plan in (first, grow, done, plan_stop(order(OrderState.LIVE, "0"), None),
+                 plan_stop(order(OrderState.FILLED, "3"), replace(live, state=AlgoState.EFFECTIVE))):
+        assert (plan.algoClOrdId, plan.instId) == ("sls1BTCUSDT1", "BTC-USDT-SWAP")  # every plan names its stop
 
 
 def test_plan_never_resurrects_a_finished_stop() -> None:
