@@ -79,6 +79,9 @@ REASONS: list[Reason] = [
     Reason("athena.risk.marks.xǁMarkBookǁget__*", r"\(value is not None\) or True",
            "EQUIVALENT: with no value the px becomes 'None', which does not parse, so get() returns None "
            "as it does for an absent mark"),
+    # -- oms stops
+    Reason("athena.oms.stops.*", r"^\+.*pos\.signed >= ZERO",
+           "EQUIVALENT: a flat position is handled (raised on, or all its stops cancelled) before this line"),
     # -- risk: equivalent by the code around them
     Reason("athena.risk.pretrade.x_size_for_risk__*", r"^\+.*if equity (<|<=) \d+ (and|or) risk_fraction (<|<=) 0",
            "EQUIVALENT: the early return is a shortcut; with equity 0/negative or a zero risk fraction the "

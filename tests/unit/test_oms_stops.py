@@ -101,6 +101,8 @@ def test_plan_places_then_amends_up_then_nothing() -> None:
     assert grow.action is StopAction.AMEND and grow.stop is not None and grow.stop.sz == Decimal("3")
     done = plan_stop(order(OrderState.FILLED, "3"), grow.stop.to_algo())
     assert done.action is StopAction.NONE
+    whole = replace(live, sz=None, closeFraction=Decimal(1))  # closes the whole position: covers any fill
+    assert plan_stop(order(OrderState.FILLED, "3"), whole).action is StopAction.NONE
     for plan in (first, grow, done, plan_stop(order(OrderState.LIVE, "0"), None),
                  plan_stop(order(OrderState.FILLED, "3"), replace(live, state=AlgoState.EFFECTIVE))):
         assert (plan.algoClOrdId, plan.instId) == ("sls1BTCUSDT1", "BTC-USDT-SWAP")  # every plan names its stop
