@@ -82,6 +82,14 @@ REASONS: list[Reason] = [
     # -- oms stops
     Reason("athena.oms.stops.*", r"^\+.*pos\.signed >= ZERO",
            "EQUIVALENT: a flat position is handled (raised on, or all its stops cancelled) before this line"),
+    Reason("athena.oms.stops.x_stop_owner__*", r'h\.get\("(strategy|entry)", (None|"XXXX"|)\)',
+           "EQUIVALENT: queue_stop_owner writes strategy and entry together in one HSET, so a known owner "
+           "has both and the get() default is never used"),
+    Reason("athena.oms.stops.x_stop_owner__*", r"isinstance\((k|v), bytes\)\) or True",
+           "EQUIVALENT: Athena's Redis clients return bytes (decode_responses is off)"),
+    Reason("athena.oms.stops.x_record_stop_owner__*", r"pipeline\(transaction=(None|True)\)",
+           "EQUIVALENT: one HSET and its EXPIRE on one key; wrapping them in MULTI/EXEC changes nothing a "
+           "reader can see (the caller's own pipeline decides atomicity with its other writes)"),
     # -- risk: equivalent by the code around them
     Reason("athena.risk.pretrade.x_size_for_risk__*", r"^\+.*if equity (<|<=) \d+ (and|or) risk_fraction (<|<=) 0",
            "EQUIVALENT: the early return is a shortcut; with equity 0/negative or a zero risk fraction the "

@@ -1,7 +1,8 @@
 """Write tests/mutation/SURVIVORS.md: every mutant the last `mutmut run` left alive, with its diff and
 why it is equivalent or harmless (tests/mutation/reasons.py), or OPEN when nobody has said yet.
 
-    python -m tests.mutation.survivors          # rewrite SURVIVORS.md from mutants/
+    python -m tests.mutation.survivors            # rewrite SURVIVORS.md from mutants/
+    python -m tests.mutation.survivors --readme   # and the score table in README.md's testing section
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from tests.mutation.reasons import REASONS, reason_for
 from tests.mutation.report import _results, _score
 
 OUT = Path(__file__).with_name("SURVIVORS.md")
+README = Path(__file__).resolve().parents[2] / "README.md"
+BEGIN, END = "<!-- mutation-scores -->", "<!-- /mutation-scores -->"
 
 
 def _changed_lines(name: str, path: Path) -> list[str]:
@@ -72,6 +75,11 @@ def main(argv: list[str]) -> int:
     lines += ["", f"Open (neither killed nor explained) in the finished modules: {open_count}.",
               f"Modules whose run is not finished: {', '.join(unfinished) or 'none'}.", ""]
     OUT.write_text("\n".join(lines))
+    if "--readme" in argv:  # the score table (every line of SURVIVORS.md that starts with "| ")
+        table = "\n".join(ln for ln in lines if ln.startswith("| "))
+        head, _, rest = README.read_text().partition(BEGIN)
+        _, _, tail = rest.partition(END)
+        README.write_text(f"{head}{BEGIN}\n{table}\n{END}{tail}")
     print(f"{OUT}: {open_count} open; {len(REASONS)} reasons on file")
     return 0
 
