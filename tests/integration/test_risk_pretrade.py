@@ -505,3 +505,14 @@ def test_a_given_position_source_is_the_one_max_position_reads(rig: Rig) -> None
                           rig.halt, rig.marks, order_rate_counters(rig.redis, rig.keys, clock=rig.clock),
                           positions=elsewhere)
     assert rejected(check.check(req(sz="10"), BTC, EQUITY), Reason.MAX_POSITION)  # 45 + 10 > 50
+
+
+def test_total_exposure_values_a_one_contract_position_at_its_mark(redis_client: Any) -> None:
+    """A held position is valued at its mark (not its entry), one contract included: 1 contract bought at
+    50000, marked at 100000, is 1000 of exposure and 500 of equity more."""
+    rig = Rig(redis_client, risk=RiskSettings(max_total_exposure=D("0.5")))
+    book(rig, BTC, Side.BUY, "1", "50000")
+    rig.marks.set(BTC.instId, D(100000))
+    r = rig.check.check(req(sz="4.4", px="100000", stop="99000"), BTC, EQUITY)
+    assert rejected(r, Reason.TOTAL_EXPOSURE)  # 1000 + 4400 > 0.5 x 10500 (at entry: 500 + 4400 <= 5000)
+    assert rig.check.check(req(sz="4.2", px="100000", stop="99000"), BTC, EQUITY).ok  # 5200 <= 5250
