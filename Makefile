@@ -9,7 +9,7 @@ NT_VENV := .venv-nautilus
 # e.g. make demo DEMO_ARGS="--duration 20" (default: the full 2-minute demo)
 DEMO_ARGS ?=
 
-.PHONY: demo test install lint bench clean nautilus-venv mutate
+.PHONY: demo test install lint bench clean nautilus-venv browser mutate
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -25,7 +25,13 @@ demo: $(STAMP)
 nautilus-venv:
 	bash tests/conformance/nautilus_venv.sh $(NT_VENV)
 
-test: $(STAMP) nautilus-venv
+# The web pages' tests drive Debian's chromium with playwright (browsers cannot be downloaded here).
+browser:
+	@command -v chromium >/dev/null 2>&1 || apt-get install -y -q chromium >/dev/null 2>&1 || \
+	  (apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null) || \
+	  { echo "could not install chromium: run 'apt-get install chromium' as root, then make test"; exit 1; }
+
+test: $(STAMP) nautilus-venv browser
 	$(BIN)/ruff check .
 	$(BIN)/mypy athena workers beat_schedule.py
 	$(BIN)/python -m pytest -q tests
