@@ -90,6 +90,8 @@ REASONS: list[Reason] = [
     Reason("athena.oms.stops.x_record_stop_owner__*", r"pipeline\(transaction=(None|True)\)",
            "EQUIVALENT: one HSET and its EXPIRE on one key; wrapping them in MULTI/EXEC changes nothing a "
            "reader can see (the caller's own pipeline decides atomicity with its other writes)"),
+    Reason("athena.oms.stops.xǁStopRequestǁto_algo__*", r"^-\s*reduceOnly=True,",
+           "EQUIVALENT: AlgoOrder.reduceOnly defaults to True (a stop only ever closes)"),
     # -- risk: equivalent by the code around them
     Reason("athena.risk.pretrade.x_size_for_risk__*", r"^\+.*if equity (<|<=) \d+ (and|or) risk_fraction (<|<=) 0",
            "EQUIVALENT: the early return is a shortcut; with equity 0/negative or a zero risk fraction the "

@@ -78,8 +78,9 @@ def test_stop_request_for_entry_is_opposite_side_and_reduce_only() -> None:
     algo = stop.to_algo()
     assert (algo.tdMode, algo.slTriggerPxType, algo.reduceOnly, algo.uTime) == (TdMode.ISOLATED, "last", True, 0)
     resized = StopRequest.resize(replace(algo, slTriggerPxType="mark"), Decimal("1"))
-    assert (resized.entryClOrdId, resized.sz, resized.slTriggerPxType, resized.exact) == (
-        "s1BTCUSDT1", Decimal("1"), "mark", True)
+    assert (resized.entryClOrdId, resized.sz, resized.slTriggerPxType, resized.exact, resized.tdMode) == (
+        "s1BTCUSDT1", Decimal("1"), "mark", True, TdMode.ISOLATED)
+    assert replace(stop, slTriggerPxType="mark").to_algo().slTriggerPxType == "mark"
     assert StopRequest.resize(replace(algo, algoClOrdId="ppBTCUSDTn1"), Decimal("1")).entryClOrdId == ""
 
 
@@ -103,7 +104,8 @@ def test_plan_places_then_amends_up_then_nothing() -> None:
     assert done.action is StopAction.NONE
     whole = replace(live, sz=None, closeFraction=Decimal(1))  # closes the whole position: covers any fill
     assert plan_stop(order(OrderState.FILLED, "3"), whole).action is StopAction.NONE
-    for plan in (first, grow, done, plan_stop(order(OrderState.LIVE, "0"), None),
+    no_stop = plan_stop(order(OrderState.FILLED, "3", req(sl=None)), None)
+    for plan in (first, grow, done, no_stop, plan_stop(order(OrderState.LIVE, "0"), None),
                  plan_stop(order(OrderState.FILLED, "3"), replace(live, state=AlgoState.EFFECTIVE))):
         assert (plan.algoClOrdId, plan.instId) == ("sls1BTCUSDT1", "BTC-USDT-SWAP")  # every plan names its stop
 
