@@ -41,13 +41,18 @@ def main(argv: list[str]) -> int:
              "| module | mutants | killed | survived | no tests | timeout | pending | score |",
              "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     total: Counter[str] = Counter()
+    finished: Counter[str] = Counter()
     for path, statuses in results.items():
         if not statuses:
             continue
         c = Counter(statuses.values())
         total += c
+        if not c["not checked"]:
+            finished += c
         lines.append(f"| {path} | {len(statuses)} | {c['killed']} | {c['survived']} | {c['no tests']} | "
                      f"{c['timeout']} | {c['not checked']} | {_score(c).strip()} |")
+    lines.append(f"| finished modules | {sum(finished.values())} | {finished['killed']} | {finished['survived']} | "
+                 f"{finished['no tests']} | {finished['timeout']} | 0 | {_score(finished).strip()} |")
     lines.append(f"| total | {sum(total.values())} | {total['killed']} | {total['survived']} | "
                  f"{total['no tests']} | {total['timeout']} | {total['not checked']} | {_score(total).strip()} |")
     open_count = 0
