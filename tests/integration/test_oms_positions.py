@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from pathlib import Path
 
 from redis import Redis
 
 from athena.bus import EventType
 from athena.domain import AlgoOrder, Fill, Order, OrderState, Position, PosSide, Side, TdMode
 from athena.oms.stops import StopRequest
+from athena.state.journal import Journal
 from tests.integration.test_oms_harness import INST, entry, exit_, make_oms
 
 
@@ -209,3 +211,17 @@ def test_a_whole_position_stop_covers_the_position_and_is_no_ghost_while_it_is_o
     person = whole_position_stop(Side.SELL)
     assert o.pm.ghost_orders([], [person], [long5], now_ms=10**13).stops == []  # the person's stop stays
     assert o.pm.ghost_orders([], [person], [], now_ms=10**13).stops == [person]  # flat: nothing to protect
+
+
+def test_a_forced_drift_is_reported_whole_on_the_bus_and_in_the_journal(redis_client: Redis, tmp_path: Path) -> None:
+    journal = Journal(f"sqlite:///{tmp_path / 'j.db'}")
+    o = make_oms(redis_client, journal=journal)
+    o.pm.on_fill(fill("a", Side.BUY, "1", "100", "1"))
+    settle(o)
+    (d,) = o.pm.reconcile([pos("1.5", avg="101")])
+    assert (d.instId, d.posSide, d.ledger_sz, d.exchange_sz) == (INST, PosSide.NET, Decimal(1), Decimal("1.5"))
+    msg = f"ledger {INST}/net was 1, exchange says 1.5: corrected to the exchange"
+    data = {"instId": INST, "posSide": "net", "ledger_sz": "1", "exchange_sz": "1.5", "lotSz": "0.01"}
+    assert o.events[EventType.ERROR] == [{"kind": "ledger_drift", "message": msg, **data}]
+    (ev,) = journal.events("ledger_drift")
+    assert (ev.message, ev.data) == (msg, data)
