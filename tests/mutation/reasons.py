@@ -92,6 +92,17 @@ REASONS: list[Reason] = [
            "reader can see (the caller's own pipeline decides atomicity with its other writes)"),
     Reason("athena.oms.stops.xǁStopRequestǁto_algo__*", r"^-\s*reduceOnly=True,",
            "EQUIVALENT: AlgoOrder.reduceOnly defaults to True (a stop only ever closes)"),
+    # -- oms positions
+    Reason("athena.oms.positions.*", r'^\+.*(member|field)\.rpartition\("\|"\)',
+           "EQUIVALENT: the member is `instId|posSide` and neither part contains '|'"),
+    Reason("athena.oms.positions.xǁPositionManagerǁreconcile__*", r'previous\.get\(field, "(XXXX)?"\)\.r?partition\("@"\)',
+           "EQUIVALENT: the stored value is `diff@ms` (one '@'), and a missing one starts the clock now either way"),
+    Reason("athena.oms.positions.xǁPositionManagerǁ_entry_from__*", r'h\.get\("avgPx", (None|)\)',
+           "EQUIVALENT: opt_D reads '' and None alike, as no price"),
+    Reason("athena.oms.positions.*", r'int\((h\.get\("uTime"\)|utime) or 1\)',
+           "EQUIVALENT: the field is always written as a decimal string, and '0' is a true string, so the "
+           "`or` default is never used"),
+    Reason("athena.oms.positions.xǁPositionManagerǁon_fill__*", r"RuntimeError\(None\)", TEXT),
     # -- risk: equivalent by the code around them
     Reason("athena.risk.pretrade.x_size_for_risk__*", r"^\+.*if equity (<|<=) \d+ (and|or) risk_fraction (<|<=) 0",
            "EQUIVALENT: the early return is a shortcut; with equity 0/negative or a zero risk fraction the "
