@@ -9,6 +9,7 @@ from redis import Redis
 
 from athena.bus import EventType
 from athena.domain import AlgoOrder, Fill, Order, OrderState, Position, PosSide, Side, TdMode
+from athena.oms.positions import LedgerEntry
 from athena.oms.stops import StopRequest
 from athena.state.journal import Journal
 from tests.integration.test_oms_harness import INST, entry, exit_, make_oms
@@ -225,3 +226,15 @@ def test_a_forced_drift_is_reported_whole_on_the_bus_and_in_the_journal(redis_cl
     assert o.events[EventType.ERROR] == [{"kind": "ledger_drift", "message": msg, **data}]
     (ev,) = journal.events("ledger_drift")
     assert (ev.message, ev.data) == (msg, data)
+
+
+def test_ledger_entries_name_their_instrument_and_side(redis_client: Redis) -> None:
+    o = make_oms(redis_client)
+    o.pm.on_fill(fill("l", Side.BUY, "3", "100", "3", PosSide.LONG))
+    assert o.pm.expected(INST, PosSide.LONG) == LedgerEntry(INST, PosSide.LONG, Decimal(3), Decimal(100),
+                                                           o.pm.expected(INST, PosSide.LONG).uTime)
+    settle(o)
+    o.pm.reconcile([pos("2", PosSide.LONG, avg="101")])  # forced to the exchange
+    forced = o.pm.expected(INST, PosSide.LONG)
+    assert (forced.instId, forced.posSide, forced.sz, forced.avgPx) == (INST, PosSide.LONG, Decimal(2), Decimal(101))
+    assert [(e.instId, e.posSide) for e in o.pm.ledger().values()] == [(INST, PosSide.LONG)]
