@@ -9,7 +9,7 @@ NT_VENV := .venv-nautilus
 # e.g. make demo DEMO_ARGS="--duration 20" (default: the full 2-minute demo)
 DEMO_ARGS ?=
 
-.PHONY: demo test install lint bench clean nautilus-venv browser constraints
+.PHONY: demo test install lint bench clean nautilus-venv browser constraints mutate
 
 # constraints.txt: the runtime dependencies at the exact versions the tests ran against (make constraints).
 $(STAMP): pyproject.toml constraints.txt
@@ -49,8 +49,20 @@ lint: $(STAMP)
 constraints: $(STAMP)
 	$(BIN)/python tools/constraints.py > constraints.txt.new && mv constraints.txt.new constraints.txt
 
+# Mutation testing of the money paths (not part of `make test`: it takes hours on 2 cores). Niced: it
+# must not starve other work on a shared machine. Incremental: mutants/ keeps verdicts between runs.
+# e.g. make mutate MUTANTS="'athena.risk.*'" (mutmut's name patterns; default: every module listed
+# in pyproject.toml's [tool.mutmut]).
+MUTANTS ?=
+mutate: $(STAMP)
+	$(BIN)/pip install -q -e '.[mutate]'
+	nice -n 19 $(BIN)/mutmut run --max-children 2 $(MUTANTS)
+	$(BIN)/python -m tests.mutation.report
+	$(BIN)/python -m tests.mutation.survivors
+	nice -n 19 $(BIN)/python -m tests.mutation.lua_mutants
+
 bench: $(STAMP)
 	$(BIN)/python -m bench.run_all
 
 clean:
-	rm -rf $(VENV) $(NT_VENV) var .pytest_cache .ruff_cache .mypy_cache .import_linter_cache .grimp_cache
+	rm -rf $(VENV) $(NT_VENV) var .pytest_cache .ruff_cache .mypy_cache .import_linter_cache .grimp_cache mutants

@@ -5,18 +5,20 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
 from athena.domain import OrderRequest, OrdType, PosSide, Side, TdMode
 from athena.engine import Engine
 from athena.oms.sender import RecordingSender
-from athena.oms.stops import StopRequest
+from athena.oms.stops import StopRequest, record_stop_owner, stop_owner
 from athena.ops import placement
 from athena.ops import stops as stop_ops
 from athena.ops.direct_stops import DEGRADED_S, DirectStopSender
 from athena.sim.faults import Rule
 from athena.sim.server import SimServer
+from athena.state.keys import Keys
 from tests.waiting import wait_for
 
 BTC = "BTC-USDT-SWAP"
@@ -129,3 +131,13 @@ def test_unbound_sender_hands_every_stop_to_the_task() -> None:
     )
     sender.send_stop(stop)
     assert [s.algoClOrdId for s in fallback.stops] == ["slx"]
+
+
+def test_a_stops_owner_is_recorded_and_read_back(redis_client: Any) -> None:
+    """Whose stop it is decides which strategy a stop's fill is booked to (stop_owner)."""
+    keys = Keys("test", "stopowner")
+    assert stop_owner(redis_client, keys, "slE1") is None
+    record_stop_owner(redis_client, keys, "slE1", "alpha", "E1")
+    assert stop_owner(redis_client, keys, "slE1") == ("alpha", "E1")
+    assert stop_owner(redis_client, keys, "slE2") is None  # another stop is still unknown
+    assert redis_client.hgetall(keys.stop_owner("slE1")) == {b"strategy": b"alpha", b"entry": b"E1"}

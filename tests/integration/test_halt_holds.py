@@ -4,6 +4,7 @@ capital numbers like the halt."""
 
 from __future__ import annotations
 
+import logging
 from decimal import Decimal as D
 from typing import Any
 
@@ -11,7 +12,7 @@ import pytest
 
 from athena.backtest.engine import Backtest
 from athena.config import StrategySettings
-from athena.risk import HaltSwitch
+from athena.risk import HaltState, HaltSwitch
 from athena.state.keys import Keys
 
 BTC = "BTC-USDT-SWAP"
@@ -75,3 +76,67 @@ def test_a_decision_refuses_an_entry_while_held(redis_client: Any) -> None:
     assert not refused.ok and "maintenance" in refused.reason
     bt.stack.halt.release("maintenance", "maintenance_watch")
     assert buy(3).ok
+
+
+def test_the_halt_by_hand_reads_back_whole_and_its_history_is_exact(halt: HaltSwitch) -> None:
+    """halted_by_hand: the halt's reason, who and ts, beside a hold; resume's history entry names who and
+    when (default: the operator); history(n) returns exactly the n newest entries (20 by default)."""
+    halt.hold("maintenance", "OKX maintenance", "maintenance_watch")
+    assert halt.halt("drawdown 10%", "drawdown_breaker")
+    assert halt.halted_by_hand() == HaltState("drawdown 10%", "drawdown_breaker", 1_780_000_000_000)
+    assert halt.history(1) == [
+        {"action": "halt", "reason": "drawdown 10%", "who": "drawdown_breaker", "ts": 1_780_000_000_000}
+    ]
+    assert halt.resume()
+    assert halt.history(1) == [{"action": "resume", "who": "operator", "ts": 1_780_000_000_000}]
+    for i in range(30):
+        halt.hold(f"h{i}", "r", "w")
+    assert len(halt.history(3)) == 3 and len(halt.history()) == 20
+    assert halt.history(2)[1]["hold"] == "h28"
+    assert halt.halt("by hand") and halt.history(1)[0]["who"] == "operator"  # the default author
+
+
+def test_halting_and_resuming_are_logged_with_who_and_why(
+    halt: HaltSwitch, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="athena.risk.halt"):
+        halt.halt("fat finger", "alice")
+        halt.resume("bob")
+    assert [r.getMessage() for r in caplog.records if r.name == "athena.risk.halt"] == [
+        "HALT set by alice: fat finger",
+        "HALT cleared by bob",
+    ]
+
+
+def test_a_hold_keeps_its_first_time_and_its_history_says_what_when(redis_client: Any) -> None:
+    now = [1_780_000_000.0]
+    halt = HaltSwitch(redis_client, Keys("test", "holdts"), clock=lambda: now[0])
+    assert halt.hold("maintenance", "at 10:00", "watch")
+    now[0] += 60
+    assert not halt.hold("maintenance", "at 10:05", "watch")  # refreshed text, first time kept
+    assert halt.holds() == {"maintenance": HaltState("at 10:05", "watch", 1_780_000_000_000)}
+    assert halt.state() == HaltState("at 10:05", "watch", 1_780_000_000_000)
+    now[0] += 60
+    assert halt.hold("preflight", "acctLv 1", "preflight")
+    assert halt.state() == HaltState("at 10:05", "watch", 1_780_000_000_000)  # the oldest hold speaks
+    assert halt.release("maintenance", "watch")
+    assert halt.history(3) == [
+        {"action": "release", "hold": "maintenance", "who": "watch", "ts": 1_780_000_120_000},
+        {
+            "action": "hold",
+            "hold": "preflight",
+            "reason": "acctLv 1",
+            "who": "preflight",
+            "ts": 1_780_000_120_000,
+        },
+        {
+            "action": "hold",
+            "hold": "maintenance",
+            "reason": "at 10:00",
+            "who": "watch",
+            "ts": 1_780_000_000_000,
+        },
+    ]
+    # a hold written later but older (left by a process whose clock was behind): the oldest still speaks
+    redis_client.hset(Keys("test", "holdts").halt, "hold:stale", '{"reason": "old", "who": "w", "ts": 5}')
+    assert halt.state() == HaltState("old", "w", 5)

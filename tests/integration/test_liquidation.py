@@ -5,6 +5,7 @@ change and settles a hold a previous process left."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from decimal import Decimal as D
 from typing import Any
@@ -13,12 +14,12 @@ import orjson
 import pytest
 
 from athena.config import Settings, StrategySettings
-from athena.domain import Position, PosSide
+from athena.domain import AlgoOrder, Instrument, Position, PosSide, Side
 from athena.domain.codec import to_json
 from athena.oms.sender import RecordingSender
 from athena.process.stream_service import StreamService
 from athena.risk import HaltSwitch
-from athena.risk.liquidation import HOLD, Finding, LiquidationGuard
+from athena.risk.liquidation import HOLD, WHO, Finding, LiquidationGuard
 from athena.sim.client import SimClient
 from athena.sim.instruments import default_instruments
 from athena.sim.server import SimServer
@@ -134,3 +135,59 @@ def test_check_is_skipped_while_flat_and_settled(redis_client: Any) -> None:
     assert guard.check({}, stops, {}) is None and halt.writes == 1 and asked == []  # flat: nothing read
     guard.on_position(Position(BTC, PosSide.NET, D("0"), None))
     assert guard.check({}, stops, {}) == [] and asked == []  # a flat push: re-evaluated, no stops needed
+
+
+def test_a_long_and_a_short_of_one_instrument_are_watched_apart(redis_client: Any) -> None:
+    """Long/short mode: a flat short push must not replace the long that is close to liquidation."""
+    insts = {BTC: Instrument(BTC, ctVal=D("0.01"), lotSz=D("0.01"), tickSz=D("0.1"), minSz=D("0.01"))}
+    guard = LiquidationGuard(HaltSwitch(redis_client, Keys("test", "liqsides")), D(3))
+    guard.on_position(Position(BTC, PosSide.LONG, D(1), D(100000), markPx=D(100000), liqPx=D(98600)))
+    guard.on_position(Position(BTC, PosSide.SHORT, D(0), None))
+    found = guard.check({BTC: D(100000)}, lambda: [AlgoOrder("s", BTC, Side.SELL, D(1), D(99500))], insts)
+    assert found is not None and [f.liq_distance for f in found] == [D(1400)] and guard.halt.is_halted()
+
+
+def test_a_breach_is_reported_once_with_its_reason_and_lifted_by_the_guard(
+    redis_client: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The account finding comes from the last account push; on_breach gets the breached findings; the
+    hold's text names every breach and what to do; a changed breach rewrites the text without a second
+    alert; the release is the guard's and is logged."""
+    insts = {BTC: Instrument(BTC, ctVal=D("0.01"), lotSz=D("0.01"), tickSz=D("0.1"), minSz=D("0.01"))}
+    halt = CountingHalt(redis_client, Keys("test", "liqbreach"))
+    alerts: list[list[Finding]] = []
+    guard = LiquidationGuard(halt, D(3), on_breach=alerts.append)
+    guard.on_position(Position(BTC, PosSide.NET, D(2), D(100000), markPx=D(100000)))  # no liqPx: account only
+    guard.on_account(D(100), D("1.25"))  # 20 USDT to lose, the stop would lose 20
+    with caplog.at_level(logging.WARNING, logger="athena.risk.liquidation"):
+        found = guard.check({BTC: D(100000)}, lambda: [AlgoOrder("s", BTC, Side.SELL, D(2), D(99500))], insts)
+        assert found == [Finding("account", D(20), D(10), D(3))] and alerts == [found]  # the stop's loss: 10
+        reason = halt.holds()[HOLD].reason
+        assert reason == (
+            "liquidation too close: " + found[0].sentence() + ": new entries held until it is not "
+            "(reduce the position, add margin or lower the leverage)"
+        )
+        guard.on_account(D(100), D("1.2"))  # closer still: the text follows, no second alert
+        guard.check({BTC: D(100000)}, lambda: [AlgoOrder("s", BTC, Side.SELL, D(2), D(99500))], insts)
+        assert len(alerts) == 1 and "lose 16.67" in halt.holds()[HOLD].reason
+        guard.on_account(D(100), D(10))
+        assert (
+            guard.check({BTC: D(100000)}, lambda: [AlgoOrder("s", BTC, Side.SELL, D(2), D(99500))], insts)
+            == []
+        )
+    assert not halt.is_halted() and halt.history(1)[0]["who"] == WHO
+    assert [r.getMessage() for r in caplog.records if r.name == "athena.risk.liquidation"] == [
+        f"LIQUIDATION DISTANCE: {reason}",
+        "liquidation distance back above 3x: entries allowed again",
+    ]
+
+
+def test_a_breach_found_under_a_hold_left_by_a_previous_process_still_alerts(redis_client: Any) -> None:
+    halt = HaltSwitch(redis_client, Keys("test", "liqstale"))
+    halt.hold(HOLD, "left by a previous process", WHO)
+    alerts: list[list[Finding]] = []
+    guard = LiquidationGuard(halt, D(3), on_breach=alerts.append)
+    tight = [Finding(BTC, D(2000), D(1000), D(3))]
+    assert guard.apply(tight) == tight and alerts == [
+        tight
+    ]  # the hold was there already: alerted all the same

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from pathlib import Path
 
 from redis import Redis
 
 from athena.bus import EventType
-from athena.domain import AlgoOrder, Fill, Order, OrderState, Position, PosSide, Side
+from athena.domain import AlgoOrder, Fill, Order, OrderState, Position, PosSide, Side, TdMode
+from athena.oms.positions import LedgerEntry
 from athena.oms.stops import StopRequest
+from athena.state.journal import Journal
 from tests.integration.oms_harness import INST, entry, exit_, make_oms
 
 
@@ -55,6 +58,13 @@ def test_exchange_snapshot_keeps_newest(redis_client: Redis) -> None:
     o.pm.on_exchange_position(pos("0", avg=None, u_time=30))
     (snap,) = o.pm.exchange_positions()
     assert snap.is_flat and snap.avgPx is None
+
+
+def test_exchange_snapshot_reads_back_every_field(redis_client: Redis) -> None:
+    o = make_oms(redis_client)
+    short = Position(INST, PosSide.SHORT, Decimal("1.5"), Decimal("99.5"), mgnMode=TdMode.ISOLATED, uTime=0)
+    assert o.pm.on_exchange_position(short)
+    assert o.pm.exchange_positions() == [short]
 
 
 def settle(o) -> None:  # type: ignore[no-untyped-def]
@@ -215,3 +225,42 @@ def test_a_whole_position_stop_covers_the_position_and_is_no_ghost_while_it_is_o
     person = whole_position_stop(Side.SELL)
     assert o.pm.ghost_orders([], [person], [long5], now_ms=10**13).stops == []  # the person's stop stays
     assert o.pm.ghost_orders([], [person], [], now_ms=10**13).stops == [person]  # flat: nothing to protect
+
+
+def test_a_forced_drift_is_reported_whole_on_the_bus_and_in_the_journal(
+    redis_client: Redis, tmp_path: Path
+) -> None:
+    journal = Journal(f"sqlite:///{tmp_path / 'j.db'}")
+    o = make_oms(redis_client, journal=journal)
+    o.pm.on_fill(fill("a", Side.BUY, "1", "100", "1"))
+    settle(o)
+    (d,) = o.pm.reconcile([pos("1.5", avg="101")])
+    assert (d.instId, d.posSide, d.ledger_sz, d.exchange_sz) == (
+        INST,
+        PosSide.NET,
+        Decimal(1),
+        Decimal("1.5"),
+    )
+    msg = f"ledger {INST}/net was 1, exchange says 1.5: corrected to the exchange"
+    data = {"instId": INST, "posSide": "net", "ledger_sz": "1", "exchange_sz": "1.5", "lotSz": "0.01"}
+    assert o.events[EventType.ERROR] == [{"kind": "ledger_drift", "message": msg, **data}]
+    (ev,) = journal.events("ledger_drift")
+    assert (ev.message, ev.data) == (msg, data)
+
+
+def test_ledger_entries_name_their_instrument_and_side(redis_client: Redis) -> None:
+    o = make_oms(redis_client)
+    o.pm.on_fill(fill("l", Side.BUY, "3", "100", "3", PosSide.LONG))
+    assert o.pm.expected(INST, PosSide.LONG) == LedgerEntry(
+        INST, PosSide.LONG, Decimal(3), Decimal(100), o.pm.expected(INST, PosSide.LONG).uTime
+    )
+    settle(o)
+    o.pm.reconcile([pos("2", PosSide.LONG, avg="101")])  # forced to the exchange
+    forced = o.pm.expected(INST, PosSide.LONG)
+    assert (forced.instId, forced.posSide, forced.sz, forced.avgPx) == (
+        INST,
+        PosSide.LONG,
+        Decimal(2),
+        Decimal(101),
+    )
+    assert [(e.instId, e.posSide) for e in o.pm.ledger().values()] == [(INST, PosSide.LONG)]

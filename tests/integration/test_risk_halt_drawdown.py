@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from decimal import Decimal as D
 from typing import Any
 
@@ -94,6 +95,8 @@ def test_max_drawdown_on_unrealised_loss_halts(cap: CapitalCommander, halt: Halt
     assert rep.breached == "max_drawdown" and rep.halted and rep.newly_halted
     st = halt.state()
     assert st is not None and st.who == "drawdown_breaker" and st.reason.startswith("max_drawdown")
+    assert "drawdown 10.0000% >= 10.00%" in st.reason and "hwm 10000" in st.reason  # what the operator reads
+    assert rep.max_drawdown == CFG.max_drawdown and rep.complete is True
     again = check_drawdown(cap, CFG, halt, {MARK: D(48000)})
     assert again.halted and not again.newly_halted  # first reason kept
 
@@ -120,6 +123,7 @@ def test_daily_loss_limit_halts_and_resets_next_utc_day(
     assert rep.breached == "daily_loss" and halt.is_halted()
     st = halt.state()
     assert st is not None and st.reason.startswith("daily_loss")
+    assert "daily realised loss 300.2 >= 3.00%" in st.reason  # the loss as a positive amount
     halt.resume()
     clock.t += 86400  # next UTC day: the limit is 3% of the day's opening equity (9699.8)
     rep = check_drawdown(cap, CFG, halt)
@@ -127,10 +131,19 @@ def test_daily_loss_limit_halts_and_resets_next_utc_day(
     assert rep.daily_limit == D("290.994")
 
 
-def test_missing_mark_is_reported_and_does_not_raise_hwm(cap: CapitalCommander, halt: HaltSwitch) -> None:
+def test_missing_mark_is_reported_and_does_not_raise_hwm(
+    cap: CapitalCommander, halt: HaltSwitch, caplog: pytest.LogCaptureFixture
+) -> None:
     trade(cap, Side.BUY, "100", "50000")
-    rep = check_drawdown(cap, CFG, halt)  # no mark for the open position
-    assert not rep.complete and rep.hwm == D(10000)
+    with caplog.at_level(logging.WARNING, logger="athena.risk.drawdown"):
+        rep = check_drawdown(cap, CFG, halt)  # no mark for the open position
+    assert rep.complete is False and rep.hwm == D(10000)
+    (warned,) = [r.getMessage() for r in caplog.records if r.name == "athena.risk.drawdown"]
+    assert "without a mark for every open position" in warned and "equity 10000" in warned
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="athena.risk.drawdown"):
+        assert check_drawdown(cap, CFG, halt, {MARK: D(50000)}).complete is True
+    assert [r for r in caplog.records if r.name == "athena.risk.drawdown"] == []
 
 
 def test_breaker_survives_restart(redis_client: Any, keys: Keys, clock: Clock, cap: CapitalCommander) -> None:

@@ -9,20 +9,24 @@ from typing import Any
 import pytest
 
 from athena.config import RiskSettings
-from athena.domain import PosSide, Side
+from athena.domain import Fill, Position, PosSide, Side
+from athena.domain.market import BookTop, Level, Ticker, Trade
+from athena.oms.capital import CapitalCommander
 from athena.procs import wait_until
 from athena.risk import (
     Approved,
     MarkBook,
     PreTradeCheck,
     Reason,
+    Rejected,
     RiskConfig,
     RiskProfile,
     profiles_from,
 )
-from athena.risk.rate import order_rate_counters
+from athena.risk.gate import check_and_reserve
+from athena.risk.rate import WindowCounter, order_rate_counters
 from athena.state.keys import Keys
-from tests.integration.risk_rig import BTC, DOGE, EQUITY, ETH, Rig, book, rejected, req
+from tests.integration.risk_rig import BTC, DOGE, EQUITY, ETH, Clock, Rig, book, rejected, req
 
 
 @pytest.fixture()
@@ -161,6 +165,13 @@ def test_one_percent_rule(rig: Rig) -> None:
     assert sz == D(10) and rig.check.check(req(sz=str(sz), stop="49000"), BTC, EQUITY).ok
 
 
+def test_a_strategys_own_risk_fraction_applies_capped_at_the_configured_one(rig: Rig) -> None:
+    assert rig.check.size_for_risk(EQUITY, D(50000), D(49000), BTC, risk_fraction=D("0.005")) == D(5)
+    assert rig.check.size_for_risk(EQUITY, D(50000), D(49000), BTC, risk_fraction=D("0.02")) == D(
+        10
+    )  # 1% cap
+
+
 def test_no_equity_refuses_entries(rig: Rig) -> None:
     assert rejected(rig.check.check(req(), BTC, D(0)), Reason.NO_EQUITY)
 
@@ -174,6 +185,28 @@ def test_market_order_without_mark_is_rejected_never_priced_at_zero(rig: Rig) ->
     rig.marks.set("BTC-USDT-SWAP", D("50000.5"))
     r = rig.check.check(req(px=None), BTC, EQUITY)
     assert isinstance(r, Approved) and r.ref_px == D("50000.5") and r.notional == D("500.005")
+
+
+def test_marks_from_pushes_keep_their_exchange_time_and_refuse_no_price(redis_client: Any) -> None:
+    """MarkBook.update: each push kind records its price at the exchange's timestamp (not the local
+    clock), any positive price counts (a 0.15 USDT coin too), a zero price records nothing."""
+    rig = Rig(redis_client)
+    rig.clock.t = 2_000_000.0  # local clock: 2_000_000_000 ms, far from the pushes' times below
+    inst = "DOGE-USDT-SWAP"
+    pushes: list[object] = [
+        Position(inst, PosSide.NET, D(1), D("0.1"), markPx=D("0.15"), uTime=1_000),
+        Ticker(inst, D("0.16"), None, None, None, None, ts=2_000),
+        Trade(inst, "t1", D("0.17"), D(1), "buy", ts=3_000),
+        BookTop(inst, (Level(D("0.17"), D(1)),), (Level(D("0.19"), D(1)),), ts=4_000),
+    ]
+    for push, (px, ts) in zip(
+        pushes, [("0.15", 1_000), ("0.16", 2_000), ("0.17", 3_000), ("0.18", 4_000)], strict=True
+    ):
+        assert rig.marks.update(push) == D(px)
+        stored = {k.decode(): v.decode() for k, v in redis_client.hgetall(rig.keys.mark(inst)).items()}
+        assert (D(stored["px"]), int(stored["ts"])) == (D(px), ts), push
+    assert rig.marks.update(Ticker(inst, D(0), None, None, None, None, ts=5_000)) is None
+    assert D(redis_client.hget(rig.keys.mark(inst), "px").decode()) == D("0.18")  # unchanged
 
 
 def test_stale_mark_counts_as_no_mark(redis_client: Any) -> None:
@@ -300,3 +333,149 @@ def test_markbook_update_from_market_objects(rig: Rig) -> None:
     }
     with pytest.raises(ValueError):
         m.set("BTC-USDT-SWAP", D(0))
+
+
+def test_window_counter_hit_counts_without_a_limit(redis_client: Any) -> None:
+    """hit() records orders already sent (no limit applies); allow() checks and records; count() reads."""
+    clock = Clock()
+    counter = WindowCounter(redis_client, "athena:test:rate:hit", 60.0, clock)
+    assert counter.hit() == 1 and counter.hit(3) == 4 and counter.count() == 4
+    assert not counter.allow(4) and counter.allow(5) and counter.count() == 5
+    clock.t += 61
+    assert counter.count() == 0
+    per_strategy = order_rate_counters(redis_client, Keys("test", "ratewin"), clock=clock)("alpha")
+    assert per_strategy.allow(5)
+    clock.t += 60.5
+    assert per_strategy.count() == 0  # the window is a minute by default
+
+
+def test_a_refusal_names_its_order_and_the_side_the_stop_belongs_on(rig: Rig) -> None:
+    buy = req(stop="50100")
+    r = rig.check.check(buy, BTC, EQUITY)
+    assert isinstance(r, Rejected) and r.clOrdId == buy.clOrdId and "must be below the entry" in r.text
+    r = rig.check.check(req(Side.SELL, stop="49000"), BTC, EQUITY)
+    assert isinstance(r, Rejected) and "must be above the entry" in r.text
+    r = rig.check.check(req(stop=None), BTC, EQUITY)
+    assert isinstance(r, Rejected) and "no stop_loss_px" in r.text
+
+
+def test_one_usdt_of_equity_is_small_not_absent(rig: Rig) -> None:
+    r = rig.check.check(req(sz="0.01", stop="49990"), BTC, D(1))
+    assert isinstance(r, Rejected) and r.code is Reason.LEVERAGE  # judged on its size, not as no equity
+
+
+def test_each_strategy_counts_its_own_orders(rig: Rig) -> None:
+    assert rig.check.check(req(sz="0.1"), BTC, EQUITY).ok
+    assert rig.redis.zcard(rig.keys.order_rate("alpha")) == 1
+
+
+def test_max_position_is_the_strategys_own_not_the_accounts(rig: Rig) -> None:
+    book(rig, BTC, Side.BUY, "45", "50000", strategy="beta")  # another strategy's position on the same instId
+    assert rig.check.check(req(sz="10"), BTC, EQUITY).ok  # alpha's own 0 + 10 <= 50 (not 45 + 10)
+
+
+def test_the_gate_reserves_an_approved_entrys_margin_under_its_clordid(rig: Rig) -> None:
+    entry = req(sz="1")
+    assert (
+        check_and_reserve(entry, BTC, EQUITY, strategy="alpha", risk=rig.check, capital=rig.capital) is None
+    )
+    res = rig.capital.reservation(entry.clOrdId)
+    assert (res["strategy"], D(res["margin"]), D(res["sz"])) == ("alpha", D("166.66666667"), D(1))  # 500 / 3x
+    wrong = req(stop="50100")
+    why = check_and_reserve(wrong, BTC, EQUITY, strategy="alpha", risk=rig.check, capital=rig.capital)
+    assert (
+        why is not None
+        and why.startswith("stop_wrong_side: ")
+        and rig.capital.reservation(wrong.clOrdId) == {}
+    )
+    # the bypass is passed on to the check (which allows it for reduce-only orders only)
+    why = check_and_reserve(
+        wrong, BTC, EQUITY, strategy="alpha", risk=rig.check, capital=rig.capital, bypass=True
+    )
+    assert why is not None and why.startswith("bypass_not_reduce_only: ")
+    # the reservation itself can refuse (another process took the allocation since the check)
+    small = CapitalCommander(
+        rig.redis, rig.keys, rig.settings.model_copy(update={"total_capital": D(100)}), rig.clock
+    )
+    assert (
+        check_and_reserve(req(sz="1"), BTC, EQUITY, strategy="alpha", risk=rig.check, capital=small)
+        == "reserve: insufficient"
+    )
+
+
+def test_verdicts_carry_their_order_price_and_notional(rig: Rig) -> None:
+    entry = req()
+    r = rig.check.check(entry, BTC, EQUITY)
+    assert isinstance(r, Approved) and r.clOrdId == entry.clOrdId
+    rig.marks.set(BTC.instId, D("50000.5"))
+    close = req(Side.SELL, sz="2", px=None, stop=None, reduce=True)
+    r = rig.check.check(close, BTC, EQUITY, bypass=True)
+    assert isinstance(r, Approved) and r.bypassed
+    assert (r.clOrdId, r.ref_px, r.notional) == (close.clOrdId, D("50000.5"), D("1000.01"))  # 2 x 0.01 BTC
+    rig.halt.halt("drawdown", who="drawdown_breaker")
+    r = rig.check.check(req(), BTC, EQUITY)
+    assert isinstance(r, Rejected) and r.text == "trading halted: drawdown (by drawdown_breaker)"
+
+
+def test_a_mark_is_a_positive_price_with_a_known_age(redis_client: Any) -> None:
+    keys = Keys("test", "markage")
+    plain = MarkBook(redis_client, keys)
+    redis_client.hset(keys.mark("ZERO-USDT-SWAP"), mapping={"px": "0", "ts": 1})
+    redis_client.hset(keys.mark("HALF-USDT-SWAP"), mapping={"px": "0.5", "ts": 1})
+    assert plain.get("ZERO-USDT-SWAP") is None and plain.get("HALF-USDT-SWAP") == D("0.5")
+    with pytest.raises(ValueError, match="ZERO-USDT-SWAP: mark price must be positive"):
+        plain.set("ZERO-USDT-SWAP", D(0))
+    assert plain.update("not a push") is None
+    aged = MarkBook(redis_client, keys, max_age_ms=5000, clock=lambda: 0.002)  # now: 2 ms after the epoch
+    assert aged.get("HALF-USDT-SWAP") == D("0.5")  # written at 1 ms: 1 ms old
+    redis_client.hset(keys.mark("NOTS-USDT-SWAP"), mapping={"px": "7"})
+    redis_client.set(keys.mark("STR-USDT-SWAP"), "7")
+    assert aged.get("NOTS-USDT-SWAP") is None and aged.get("STR-USDT-SWAP") is None  # age unknown: stale
+    assert plain.get("NOTS-USDT-SWAP") == D(7) and plain.get("STR-USDT-SWAP") == D(7)  # no age limit
+
+
+def test_the_gate_reserves_nothing_for_an_exit_a_tiny_entry_is_still_reserved(rig: Rig) -> None:
+    exit_ = req(Side.SELL, stop=None, reduce=True)
+    assert (
+        check_and_reserve(exit_, BTC, EQUITY, strategy="alpha", risk=rig.check, capital=rig.capital) is None
+    )
+    assert rig.capital.reservation(exit_.clOrdId) == {}  # no margin: nothing to reserve
+    tiny = req(sz="0.01", px="25000", stop="24900")  # margin 2.5 / 3 < 1 USDT
+    assert check_and_reserve(tiny, BTC, EQUITY, strategy="alpha", risk=rig.check, capital=rig.capital) is None
+    assert D(rig.capital.reservation(tiny.clOrdId)["margin"]) == D("0.83333334")  # rounded up
+    assert check_and_reserve(req(), BTC, EQUITY, strategy="alpha", risk=rig.check, capital=None) is None
+
+
+def test_a_halt_switch_set_without_a_reason_still_refuses_and_says_so(rig: Rig) -> None:
+    rig.redis.hset(rig.keys.halt, "note", "set by hand in redis-cli")  # the switch is on; no reason, no hold
+    entry = req()
+    r = rig.check.check(entry, BTC, EQUITY)
+    assert isinstance(r, Rejected) and r.clOrdId == entry.clOrdId
+    assert (r.code, r.text) == (Reason.HALTED, "trading halted: unknown (by ?)")
+
+
+def test_a_given_position_source_is_the_one_max_position_reads(rig: Rig) -> None:
+    elsewhere = CapitalCommander(rig.redis, Keys("test", "risk-positions"), rig.settings, rig.clock)
+    f = Fill("p1", BTC.instId, Side.BUY, PosSide.NET, D(45), D(50000), D(45), strategy="alpha")
+    assert elsewhere.on_fill(f, BTC).applied  # alpha holds 45 there, nothing in rig.capital
+    check = PreTradeCheck(
+        profiles_from(rig.settings),
+        RiskConfig.from_settings(rig.settings.risk),
+        rig.capital,
+        rig.halt,
+        rig.marks,
+        order_rate_counters(rig.redis, rig.keys, clock=rig.clock),
+        positions=elsewhere,
+    )
+    assert rejected(check.check(req(sz="10"), BTC, EQUITY), Reason.MAX_POSITION)  # 45 + 10 > 50
+
+
+def test_total_exposure_values_a_one_contract_position_at_its_mark(redis_client: Any) -> None:
+    """A held position is valued at its mark (not its entry), one contract included: 1 contract bought at
+    50000, marked at 100000, is 1000 of exposure and 500 of equity more."""
+    rig = Rig(redis_client, risk=RiskSettings(max_total_exposure=D("0.5")))
+    book(rig, BTC, Side.BUY, "1", "50000")
+    rig.marks.set(BTC.instId, D(100000))
+    r = rig.check.check(req(sz="4.4", px="100000", stop="99000"), BTC, EQUITY)
+    assert rejected(r, Reason.TOTAL_EXPOSURE)  # 1000 + 4400 > 0.5 x 10500 (at entry: 500 + 4400 <= 5000)
+    assert rig.check.check(req(sz="4.2", px="100000", stop="99000"), BTC, EQUITY).ok  # 5200 <= 5250

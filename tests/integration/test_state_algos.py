@@ -57,3 +57,13 @@ def test_finished_stop_expires_after_retention(redis_client: redis_lib.Redis) ->
     assert redis_client.pttl(store.keys.algo("sl1")) == -1
     store.set_state("sl1", AlgoState.CANCELED)
     assert 0 < redis_client.pttl(store.keys.algo("sl1")) <= 60_000
+
+
+def test_a_superseded_versions_report_leaves_the_live_stop_alone(algos: AlgoStore) -> None:
+    """A grown stop lives on as version sl1v1; OKX's 'canceled' push for the replaced sl1 says nothing
+    about the live one (ignored), while the live version's own report applies."""
+    assert algos.record(_stop(algoId="10"), live_id="sl1v1")
+    assert not algos.apply_report(_stop(algoId="10", state=AlgoState.CANCELED))
+    assert [a.algoClOrdId for a in algos.working()] == ["sl1"]
+    assert algos.apply_report(_stop("sl1v1", algoId="11", state=AlgoState.EFFECTIVE))
+    assert algos.working() == [] and algos.get("sl1").state is AlgoState.EFFECTIVE  # type: ignore[union-attr]

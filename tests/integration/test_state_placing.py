@@ -83,3 +83,31 @@ def test_the_decisions_reservation_is_read_with_the_lease_as_its_recorded_pass(
     assert not start.checked(replace(req, strategy="beta"))
     unrecorded = _begin(redis_client, "me", "nobody")  # read even when the order has no record
     assert unrecorded.state is None and not unrecorded.checked(replace(req, clOrdId="nobody"))
+
+
+def test_a_retry_by_the_lease_owner_extends_the_lease(redis_client: redis_lib.Redis) -> None:
+    """A slow attempt's retry keeps the lease for a whole TTL from now, or it could lapse mid-send and let
+    a second writer place the same clOrdId."""
+    _clear(redis_client)
+    redis_client.hset(KEYS.order("c5"), mapping={"state": "created"})
+    ttl = 600_000  # minutes: no wall-clock gap between the calls below can matter
+    first = begin_placement(redis_client, KEYS, "me", "c5", lease_ttl_ms=ttl, now_ms=1, marker_ttl_s=60)
+    redis_client.pexpire(KEYS.lease("placement"), ttl // 2)  # time has passed: half the lease is left
+    again = begin_placement(redis_client, KEYS, "me", "c5", lease_ttl_ms=ttl, now_ms=2, marker_ttl_s=60)
+    assert again.token == first.token
+    assert redis_client.pttl(KEYS.lease("placement")) > ttl // 2
+
+
+def test_the_orders_strategy_pause_is_read_with_the_lease(redis_client: redis_lib.Redis) -> None:
+    _clear(redis_client)
+    redis_client.hset(KEYS.order("c6"), mapping={"state": "created"})
+    redis_client.hset(KEYS.strategy_pause, mapping={"alpha": "news"})
+
+    def begin(strategy: str) -> PlaceStart:
+        return begin_placement(
+            redis_client, KEYS, "me", "c6", lease_ttl_ms=5_000, now_ms=1, marker_ttl_s=60, strategy=strategy
+        )
+
+    assert begin("alpha").paused
+    assert not begin("beta").paused  # another strategy's pause is not this order's
+    assert not begin("").paused  # an order of no strategy

@@ -16,7 +16,7 @@ import requests
 from athena.domain import OrderRequest, OrderState, OrdType, Side
 from athena.fastpath.requests_session import LeanSession, new_session
 from athena.okx.rest import OkxRestGateway
-from tests.okx.conftest import SIM_CREDS, Sim
+from tests.okx.helpers import SIM_CREDS, Sim
 
 BODY = b'{"code":"0","data":[{}]}'
 RESPONSE = (

@@ -19,8 +19,8 @@ from athena.fastpath import ws_frames
 from athena.fastpath.ws_frames import FrameReader, Frames, PlainFrames, frame_reader
 from athena.okx import ws as ws_mod
 from athena.okx.public_ws import OkxPublicWsGateway
-from tests.okx.conftest import Sim
-from tests.okx.helpers import FAST_WS, wait_until
+from tests.okx.helpers import FAST_WS, Sim
+from tests.waiting import wait_until
 
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455
 

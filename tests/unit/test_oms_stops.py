@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 
 import pytest
@@ -17,7 +18,17 @@ from athena.domain import (
     Side,
     TdMode,
 )
-from athena.oms.stops import StopAction, StopRequest, is_entry, needs_stop, plan_stop, stop_id_for
+from athena.oms.sender import RecordingSender, SendFailed
+from athena.oms.stops import (
+    StopAction,
+    StopRequest,
+    alnum,
+    is_entry,
+    needs_stop,
+    plan_stop,
+    protective_stop_id,
+    stop_id_for,
+)
 
 
 def req(
@@ -91,11 +102,29 @@ def test_stop_request_for_entry_is_opposite_side_and_reduce_only() -> None:
     net = StopRequest.for_entry(req(side=Side.SELL), Decimal("1")).to_okx()
     assert net["reduceOnly"] is True and "posSide" not in net and net["side"] == "buy"
     assert stop.to_algo().sz == Decimal("2") and stop.to_algo().state is AlgoState.LIVE
+    assert stop.strategy == "s1"  # the stop's fills are booked to the entry's strategy
+    algo = stop.to_algo()
+    assert (algo.tdMode, algo.slTriggerPxType, algo.reduceOnly, algo.uTime) == (
+        TdMode.ISOLATED,
+        "last",
+        True,
+        0,
+    )
+    resized = StopRequest.resize(replace(algo, slTriggerPxType="mark"), Decimal("1"))
+    assert (resized.entryClOrdId, resized.sz, resized.slTriggerPxType, resized.exact, resized.tdMode) == (
+        "s1BTCUSDT1",
+        Decimal("1"),
+        "mark",
+        True,
+        TdMode.ISOLATED,
+    )
+    assert replace(stop, slTriggerPxType="mark").to_algo().slTriggerPxType == "mark"
+    assert StopRequest.resize(replace(algo, algoClOrdId="ppBTCUSDTn1"), Decimal("1")).entryClOrdId == ""
 
 
 def test_stop_request_needs_a_stop_price() -> None:
     assert not needs_stop(req(sl=None))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="s1BTCUSDT1: entry has no stop_loss_px"):
         StopRequest.for_entry(req(sl=None), Decimal("1"))
 
 
@@ -109,7 +138,23 @@ def test_plan_places_then_amends_up_then_nothing() -> None:
     live = first.stop.to_algo()
     grow = plan_stop(order(OrderState.FILLED, "3"), live)
     assert grow.action is StopAction.AMEND and grow.stop is not None and grow.stop.sz == Decimal("3")
-    assert plan_stop(order(OrderState.FILLED, "3"), grow.stop.to_algo()).action is StopAction.NONE
+    done = plan_stop(order(OrderState.FILLED, "3"), grow.stop.to_algo())
+    assert done.action is StopAction.NONE
+    whole = replace(live, sz=None, closeFraction=Decimal(1))  # closes the whole position: covers any fill
+    assert plan_stop(order(OrderState.FILLED, "3"), whole).action is StopAction.NONE
+    no_stop = plan_stop(order(OrderState.FILLED, "3", req(sl=None)), None)
+    for plan in (
+        first,
+        grow,
+        done,
+        no_stop,
+        plan_stop(order(OrderState.LIVE, "0"), None),
+        plan_stop(order(OrderState.FILLED, "3"), replace(live, state=AlgoState.EFFECTIVE)),
+    ):
+        assert (plan.algoClOrdId, plan.instId) == (
+            "sls1BTCUSDT1",
+            "BTC-USDT-SWAP",
+        )  # every plan names its stop
 
 
 def test_plan_never_resurrects_a_finished_stop() -> None:
@@ -151,6 +196,7 @@ def test_protective_stop_for_an_unprotected_position() -> None:
         TdMode.ISOLATED,
         "",
     )
+    assert (stop.instId, stop.posSide, stop.slTriggerPx) == ("BTC-USDT-SWAP", PosSide.NET, Decimal("105"))
     assert (
         stop.algoClOrdId
         == "ppBTCUSDTn1700000000123"
@@ -164,7 +210,17 @@ def test_protective_stop_for_an_unprotected_position() -> None:
         and len(ls.algoClOrdId) == 32
         and ls.algoClOrdId.isalnum()
     )
-    with pytest.raises(ValueError):
+    assert ls.algoClOrdId.startswith("pph")  # hashed, and still recognisable as a protective stop
+    assert (
+        ls.algoClOrdId == "pphcd28251f71e2709031fc06505c2d7"
+    )  # stable: a redelivered task names the same stop
+    base = protective_stop_id(long_row.instId, long_row.posSide, "")
+    fill_up = "1" * (32 - len(base))
+    assert (
+        protective_stop_id(long_row.instId, long_row.posSide, fill_up) == base + fill_up
+    )  # 32: kept as it is
+    assert alnum("BTC-USDT_é1") == "BTCUSDT1"  # OKX ids are ASCII letters and digits only
+    with pytest.raises(ValueError, match="BTC-USDT-SWAP/net: a flat position needs no stop"):
         StopRequest.for_position(Position("BTC-USDT-SWAP", PosSide.NET, Decimal(0), None), Decimal("1"), 1)
 
 
@@ -190,3 +246,32 @@ def test_fit_stops_trims_the_newest_first() -> None:
         and resized.sz == Decimal(2)
         and resized.side is Side.SELL
     )
+    # only this position's working stops count: not another instrument's, not a finished one
+    eth = replace(old, instId="ETH-USDT-SWAP", algoClOrdId="eth")
+    fired = replace(old, state=AlgoState.EFFECTIVE, algoClOrdId="fired")
+    assert fit_stops(flat, [old, eth, fired]) == [(old, Decimal(0))]
+    # a short is closed by buy stops; a sell stop on it is not one of its stops
+    short1 = Position("BTC-USDT-SWAP", PosSide.NET, Decimal(-1), Decimal(100))
+    assert fit_stops(short1, [wrong, old]) == [(wrong, Decimal(1))]
+    # a whole-position stop (no size) is never oversized, and the stops after it are still fitted
+    whole = replace(old, sz=None, closeFraction=Decimal(1), algoClOrdId="whole", uTime=0)
+    assert fit_stops(long1, [whole, new, old]) == [(old, Decimal(1)), (new, Decimal(0))]
+
+
+def test_the_recording_sender_fails_as_many_sends_as_asked_and_says_which() -> None:
+    """RecordingSender is the real in-memory sender the OMS tests drive the AMBIGUOUS path with."""
+    sender = RecordingSender(fail_next=2)
+    stop = StopRequest.for_entry(req(), Decimal("1"))
+    with pytest.raises(SendFailed, match="injected failure on send_order s1BTCUSDT1"):
+        sender.send_order(req())
+    with pytest.raises(SendFailed, match="injected failure on send_stop sls1BTCUSDT1"):
+        sender.send_stop(stop)
+    sender.send_order(req())
+    assert sender.orders == [req()] and sender.stops == [] and sender.fail_next == 0
+    for send, what in (
+        (lambda: sender.send_cancel("BTC-USDT-SWAP", "c1"), "send_cancel c1"),
+        (lambda: sender.send_cancel_stop("BTC-USDT-SWAP", "a1"), "send_cancel_stop a1"),
+    ):
+        sender.fail_next = 1
+        with pytest.raises(SendFailed, match=f"injected failure on {what}$"):
+            send()

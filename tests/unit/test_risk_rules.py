@@ -60,3 +60,13 @@ def test_reason_codes_are_stable_strings() -> None:
     assert Reason.NO_MARK == "no_mark"
     assert Reason.BYPASS_NOT_REDUCE_ONLY == "bypass_not_reduce_only"
     assert len({r.value for r in Reason}) == len(Reason)
+
+
+def test_size_for_risk_at_the_minimum_size_and_below_it() -> None:
+    """Killed mutants: `>=` -> `>` against minSz, the minSz check dropped, a size under 1 contract refused,
+    and a small account (equity 1 USDT) refused as if it had none."""
+    min1 = Instrument("Y-USDT-SWAP", ctVal=D("0.01"), lotSz=D("0.01"), tickSz=D("0.1"), minSz=D(1))
+    assert size_for_risk(D(1), D(100), D(99), min1, D("0.01")) == D(1)  # exactly minSz: allowed
+    assert size_for_risk(D("0.99"), D(100), D(99), min1, D("0.01")) == 0  # 0.99 < minSz
+    assert size_for_risk(D(50), D(50000), D(49000), BTC, D("0.01")) == D("0.05")  # under one contract
+    assert size_for_risk(D(1), D(100), D(99), BTC, D("0.05")) == D(5)  # 1 USDT of equity is equity
