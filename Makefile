@@ -34,12 +34,14 @@ browser:
 
 test: $(STAMP) nautilus-venv browser
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy athena workers beat_schedule.py
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile tests
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy athena workers beat_schedule.py
 	$(BIN)/lint-imports
 

@@ -50,8 +50,12 @@ def redis_client(url: str, sentinel_master: str = "", **kwargs: Any) -> Any:
     if not sentinel_master:
         raise ValueError("a sentinel:// REDIS_URL needs REDIS_SENTINEL_MASTER (the monitored master's name)")
     nodes, master = _sentinel_nodes(url)
-    timeouts: dict[str, Any] = {k: kwargs[k] for k in ("socket_timeout", "socket_connect_timeout") if k in kwargs}
-    return Sentinel(nodes, sentinel_kwargs=timeouts, **timeouts).master_for(sentinel_master, **{**master, **kwargs})
+    timeouts: dict[str, Any] = {
+        k: kwargs[k] for k in ("socket_timeout", "socket_connect_timeout") if k in kwargs
+    }
+    return Sentinel(nodes, sentinel_kwargs=timeouts, **timeouts).master_for(
+        sentinel_master, **{**master, **kwargs}
+    )
 
 
 def describe(url: str, sentinel_master: str = "") -> str:
@@ -86,7 +90,9 @@ def unreachable(url: str, sentinel_master: str = "", timeout: float = 1.0) -> st
         return "it refused the password (check the password in the URL)"
     except redis.ResponseError as exc:
         text = str(exc)
-        return "it asks for a password (put it in the URL)" if "NOAUTH" in text else f"it answered {text[:80]!r}"
+        return (
+            "it asks for a password (put it in the URL)" if "NOAUTH" in text else f"it answered {text[:80]!r}"
+        )
     except redis.RedisError as exc:
         return _why(exc)
     finally:

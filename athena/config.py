@@ -106,7 +106,8 @@ class RiskSettings(_Strict):
     max_drawdown: Decimal = Field(Decimal("0.10"), gt=0, lt=1)
     daily_loss_limit: Decimal = Field(Decimal("0.03"), gt=0, lt=1)
     max_total_exposure: Decimal = Field(Decimal(3), gt=0)  # x equity, all strategies together
-    # entries are held while liquidation is closer than this many times the stop's distance (athena.risk.liquidation)
+    # entries are held while liquidation is closer than this many times the stop's distance
+    # (athena.risk.liquidation)
     liq_distance_multiple: Decimal = Field(Decimal(3), gt=0)
 
 
@@ -182,7 +183,9 @@ class AlertSettings(_Strict):
     telegram_bot_token: SecretStr = SecretStr("")
     telegram_chat_id: str = ""
     telegram_api_url: str = "https://api.telegram.org"  # a test points it at a local server
-    slack_webhook_url: SecretStr = SecretStr("")  # Slack-compatible incoming webhook (Mattermost, Rocket.Chat)
+    slack_webhook_url: SecretStr = SecretStr(
+        ""
+    )  # Slack-compatible incoming webhook (Mattermost, Rocket.Chat)
     rate_window_s: float = Field(300.0, gt=0)  # per event key: at most max_per_window sends in this window
     max_per_window: int = Field(1, ge=1)
     queue_size: int = Field(100, ge=1)  # per sink; a full queue drops (counted), it never blocks the caller
@@ -194,8 +197,11 @@ class AlertSettings(_Strict):
     daily_summary_hour_utc: int = Field(0, ge=0, le=23)  # beat sends the previous day's PnL at this hour
 
     def any_sink(self) -> bool:
-        return bool(self.webhook_url.get_secret_value() or self.slack_webhook_url.get_secret_value()
-                    or (self.telegram_bot_token.get_secret_value() and self.telegram_chat_id))
+        return bool(
+            self.webhook_url.get_secret_value()
+            or self.slack_webhook_url.get_secret_value()
+            or (self.telegram_bot_token.get_secret_value() and self.telegram_chat_id)
+        )
 
 
 class Settings(_Strict):
@@ -204,7 +210,9 @@ class Settings(_Strict):
     account: str = Field("main", pattern=r"^[A-Za-z0-9_-]{1,32}$")
     total_capital: Decimal = Field(Decimal(10_000), gt=0)
     symbols: list[str] = Field(default_factory=lambda: ["BTC-USDT-SWAP"], min_length=1)
-    redis_url: SecretStr = SecretStr("redis://127.0.0.1:6379/0")  # may hold a password; or sentinel://... (athena.broker)
+    redis_url: SecretStr = SecretStr(
+        "redis://127.0.0.1:6379/0"
+    )  # may hold a password; or sentinel://... (athena.broker)
     redis_sentinel_master: str = ""  # the master's name when redis_url is a sentinel:// URL
     result_backend: SecretStr = SecretStr("")  # Celery's result backend; empty = redis_url
     db_url: str = "sqlite:///var/athena.db"
@@ -229,17 +237,29 @@ class Settings(_Strict):
     @model_validator(mode="after")
     def _check(self) -> Settings:
         if self.mode in ("demo", "live") and not self.okx.has_credentials():
-            missing = [k for k in ("api_key", "secret_key", "passphrase") if not getattr(self.okx, k).get_secret_value()]
+            missing = [
+                k
+                for k in ("api_key", "secret_key", "passphrase")
+                if not getattr(self.okx, k).get_secret_value()
+            ]
             where = ", ".join(f"okx.{m} (${m_var})" for m in missing for m_var in [f"OKX_{m.upper()}"])
-            raise ValueError(f"okx.{missing[0]}: mode {self.mode!r} needs OKX credentials (missing: {where}; set them in the environment or .env, or in config/local.json)")
+            raise ValueError(
+                f"okx.{missing[0]}: mode {self.mode!r} needs OKX credentials (missing: {where}; set "
+                "them in the environment or .env, or in config/local.json)"
+            )
         for key, url in (("redis_url", self.redis_url), ("result_backend", self.result_backend)):
             text = url.get_secret_value()
             if text and not text.startswith(("redis://", "rediss://", "unix://", "sentinel://")):
                 raise ValueError(f"{key}: must be a redis://, rediss://, unix:// or sentinel:// URL")
             if text.startswith("sentinel://") and not self.redis_sentinel_master:
-                raise ValueError(f"redis_sentinel_master: {key} is a sentinel:// URL; set REDIS_SENTINEL_MASTER to the monitored master's name")
+                raise ValueError(
+                    f"redis_sentinel_master: {key} is a sentinel:// URL; set REDIS_SENTINEL_MASTER to "
+                    "the monitored master's name"
+                )
         if self.mode == "live" and self.live_confirm != LIVE_CONFIRMATION:
-            raise ValueError(f"live_confirm: live mode trades real money; set ATHENA_LIVE_CONFIRM={LIVE_CONFIRMATION}")
+            raise ValueError(
+                f"live_confirm: live mode trades real money; set ATHENA_LIVE_CONFIRM={LIVE_CONFIRMATION}"
+            )
         total = sum((s.allocation for s in self.strategies if s.enabled), Decimal(0))
         if total > 1:
             raise ValueError(f"strategies: allocations add up to {total} > 1")
@@ -248,7 +268,10 @@ class Settings(_Strict):
             raise ValueError("strategies: strategy names must be unique")
         for s in self.strategies:
             if s.risk.leverage > self.risk.max_leverage:
-                raise ValueError(f"strategies.{s.name}.risk.leverage: {s.risk.leverage} exceeds risk.max_leverage {self.risk.max_leverage}")
+                raise ValueError(
+                    f"strategies.{s.name}.risk.leverage: {s.risk.leverage} exceeds risk.max_leverage "
+                    f"{self.risk.max_leverage}"
+                )
         self._check_strategy_classes()
         return self
 
@@ -259,8 +282,10 @@ class Settings(_Strict):
         from athena.strategies.loader import StrategyLoadError, validate
 
         if self.strategies_dir and not is_folder(self.strategies_dir):
-            raise ValueError(f"strategies_dir: {self.strategies_dir[:200]!r} is not a folder (relative to {Path.cwd()}); "
-                             "create it or fix the path")
+            raise ValueError(
+                f"strategies_dir: {self.strategies_dir[:200]!r} is not a folder (relative to {Path.cwd()}); "
+                "create it or fix the path"
+            )
         for s in self.strategies:
             try:
                 validate(s.cls, dict(s.params), self.strategies_dir or None, s.name)
@@ -270,7 +295,10 @@ class Settings(_Strict):
                 key, msg = exc.problems[0] if exc.problems else ("params", str(exc))
                 if msg.startswith("unknown param"):
                     known = msg.partition("(known: ")[2].rstrip(")")
-                    msg = f"strategy {s.name!r} ({s.cls}) has no parameter {key.split('.')[-1]!r}; its parameters: {known}"
+                    msg = (
+                        f"strategy {s.name!r} ({s.cls}) has no parameter {key.split('.')[-1]!r}; its "
+                        f"parameters: {known}"
+                    )
                 else:
                     msg = f"strategy {s.name!r} ({s.cls}): {msg}"
                 raise ValueError(f"strategies.{s.name}.{key}: {msg}") from None
@@ -290,7 +318,11 @@ class Settings(_Strict):
         return OKX_HOSTS[self.mode][0]
 
     def ws_url(self, kind: Literal["public", "private", "business"]) -> str:
-        explicit = {"public": self.okx.ws_public_url, "private": self.okx.ws_private_url, "business": self.okx.ws_business_url}[kind]
+        explicit = {
+            "public": self.okx.ws_public_url,
+            "private": self.okx.ws_private_url,
+            "business": self.okx.ws_business_url,
+        }[kind]
         if explicit:
             return explicit
         if self.mode in LOCAL_MODES:
@@ -303,14 +335,23 @@ class Settings(_Strict):
         src: OkxSettings | SimSettings = self.okx
         if self.mode in LOCAL_MODES and not self.okx.has_credentials():
             src = self.sim
-        return (src.api_key.get_secret_value(), src.secret_key.get_secret_value(), src.passphrase.get_secret_value())
+        return (
+            src.api_key.get_secret_value(),
+            src.secret_key.get_secret_value(),
+            src.passphrase.get_secret_value(),
+        )
 
     def secrets(self) -> list[str]:
         """Every secret value in force, for log redaction."""
         out = [s.get_secret_value() for s in (self.okx.api_key, self.okx.secret_key, self.okx.passphrase)]
-        out += [s.get_secret_value() for s in (self.sim.secret_key, self.sim.passphrase, self.dashboard.password)]
+        out += [
+            s.get_secret_value() for s in (self.sim.secret_key, self.sim.passphrase, self.dashboard.password)
+        ]
         alerts = self.alerts
-        out += [s.get_secret_value() for s in (alerts.webhook_url, alerts.telegram_bot_token, alerts.slack_webhook_url)]
+        out += [
+            s.get_secret_value()
+            for s in (alerts.webhook_url, alerts.telegram_bot_token, alerts.slack_webhook_url)
+        ]
         from urllib.parse import urlparse
 
         for url in (self.redis_url, self.result_backend):
@@ -365,15 +406,29 @@ ENV_VARS: dict[str, str] = {
     "ATHENA_SLACK_WEBHOOK_URL": "alerts.slack_webhook_url",
 }
 _LIST_KEYS = {"symbols"}
-_SECRET_KEYS = {"okx.api_key", "okx.secret_key", "okx.passphrase", "redis_url", "result_backend", "sim.api_key", "sim.secret_key", "sim.passphrase",
-                "dashboard.password", "alerts.webhook_url", "alerts.telegram_bot_token", "alerts.slack_webhook_url"}
+_SECRET_KEYS = {
+    "okx.api_key",
+    "okx.secret_key",
+    "okx.passphrase",
+    "redis_url",
+    "result_backend",
+    "sim.api_key",
+    "sim.secret_key",
+    "sim.passphrase",
+    "dashboard.password",
+    "alerts.webhook_url",
+    "alerts.telegram_bot_token",
+    "alerts.slack_webhook_url",
+}
 
 
 def _read_json(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
-        raise ConfigError(f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
+        raise ConfigError(
+            f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
+        ) from None
     except UnicodeDecodeError as exc:  # a binary or non-UTF-8 file
         raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from None
     except RecursionError:
@@ -385,7 +440,9 @@ def _read_json(path: Path) -> dict[str, Any]:
     return data
 
 
-def _merge(dst: dict[str, Any], src: dict[str, Any], origin: str, sources: dict[str, str], prefix: str = "") -> None:
+def _merge(
+    dst: dict[str, Any], src: dict[str, Any], origin: str, sources: dict[str, str], prefix: str = ""
+) -> None:
     for key, value in src.items():
         dotted = f"{prefix}{key}"
         if isinstance(value, dict) and isinstance(dst.get(key), dict) and key not in ("params",):
@@ -478,7 +535,11 @@ def _describe(exc: ValidationError, sources: dict[str, str], tree: dict[str, Any
         for i, part in enumerate(loc):
             if isinstance(part, int) and parts and parts[-1] == "strategies":
                 strategies = tree.get("strategies") or []
-                name = strategies[part].get("name") if part < len(strategies) and isinstance(strategies[part], dict) else None
+                name = (
+                    strategies[part].get("name")
+                    if part < len(strategies) and isinstance(strategies[part], dict)
+                    else None
+                )
                 parts.append(str(name or part))
                 _ = i
             else:

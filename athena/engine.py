@@ -61,12 +61,24 @@ class Account:
 
     def breaker(self, name: str) -> Breaker:
         sched = self.settings.schedule
-        return Breaker(self.redis, self.keys, name, threshold=sched.breaker_threshold, open_s=sched.breaker_open_s,
-                       clock=self.shared_clock)
+        return Breaker(
+            self.redis,
+            self.keys,
+            name,
+            threshold=sched.breaker_threshold,
+            open_s=sched.breaker_open_s,
+            clock=self.shared_clock,
+        )
 
     def backoff(self, name: str, min_s: float, max_s: float, lease_s: float) -> Backoff:
-        return Backoff(self.redis, self.keys.backoff(name), min_s=min_s, max_s=max_s, lease_s=lease_s,
-                       clock=self.shared_clock)
+        return Backoff(
+            self.redis,
+            self.keys.backoff(name),
+            min_s=min_s,
+            max_s=max_s,
+            lease_s=lease_s,
+            clock=self.shared_clock,
+        )
 
     def close(self) -> None:
         self.redis.close()

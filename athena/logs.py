@@ -24,7 +24,9 @@ CONTEXT_FIELDS = ("clOrdId", "instId", "strategy")
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(role)s %(name)s: %(message)s"
 
 _NONE: Mapping[str, str] = MappingProxyType({})
-_context: contextvars.ContextVar[Mapping[str, str]] = contextvars.ContextVar("athena_log_context", default=_NONE)
+_context: contextvars.ContextVar[Mapping[str, str]] = contextvars.ContextVar(
+    "athena_log_context", default=_NONE
+)
 
 
 def set_log_context(fields: Mapping[str, str]) -> None:
@@ -52,7 +54,9 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         doc: dict[str, Any] = {
-            "ts": dt.datetime.fromtimestamp(record.created, dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "ts": dt.datetime.fromtimestamp(record.created, dt.UTC)
+            .isoformat(timespec="milliseconds")
+            .replace("+00:00", "Z"),
             "level": record.levelname,
             "role": getattr(record, "role", ""),
             "logger": record.name,
@@ -137,8 +141,9 @@ class _OneLine(logging.Formatter):
         return line
 
 
-def configure_logging(level: str | int, fmt: str, role: str, secrets: Iterable[str], stream: Any = None,
-                      tracebacks: bool = True) -> None:
+def configure_logging(
+    level: str | int, fmt: str, role: str, secrets: Iterable[str], stream: Any = None, tracebacks: bool = True
+) -> None:
     """The process's whole logging set-up (workers, beat, the CLI): one handler on the root logger,
     `text` or `json` lines, the role and order identifiers on every record, every secret redacted.
     Replaces whatever handlers the root logger had (called again, it changes nothing twice)."""

@@ -126,7 +126,9 @@ class _Spawner:
             return job()
         with self._lock:
             if self._thread is None:
-                self._thread = threading.Thread(target=self._loop, args=(self._jobs,), name="athena-spawner", daemon=True)
+                self._thread = threading.Thread(
+                    target=self._loop, args=(self._jobs,), name="athena-spawner", daemon=True
+                )
                 self._thread.start()
             done: Future[Any] = Future()
             self._jobs.put((job, done))
@@ -154,8 +156,9 @@ def popen(args: Sequence[str], **kwargs: Any) -> subprocess.Popen[Any]:
     return _spawner.run(lambda: subprocess.Popen(list(args), preexec_fn=preexec, **kwargs))  # type: ignore[no-any-return]
 
 
-def run(args: Sequence[str], timeout: float, input: Any = None, capture_output: bool = False,
-        **kwargs: Any) -> subprocess.CompletedProcess[Any]:
+def run(
+    args: Sequence[str], timeout: float, input: Any = None, capture_output: bool = False, **kwargs: Any
+) -> subprocess.CompletedProcess[Any]:
     """subprocess.run for a child that dies with this process: killed at timeout (TimeoutExpired)."""
     if capture_output:
         kwargs.update(stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -189,7 +192,9 @@ class Child:
     def start(self) -> Child:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child for its lifetime
-        self.proc = popen(self.args, stdout=log, stderr=subprocess.STDOUT, env=self.env, start_new_session=True)
+        self.proc = popen(
+            self.args, stdout=log, stderr=subprocess.STDOUT, env=self.env, start_new_session=True
+        )
         log.close()
         return self
 

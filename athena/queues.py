@@ -79,7 +79,11 @@ ROUTES: dict[str, str] = {
 # The roles each worker serves (its -Q), and how docker-compose / the launcher / the README start it.
 # The research worker runs prefork at Celery's default concurrency (one child per CPU): a trial is a
 # pure-Python backtest, CPU-bound, so threads would share one GIL.
-WORKER_ROLES: dict[str, tuple[str, ...]] = {"orders": (ORDERS, DEFAULT), "stream": (STREAM,), "research": (RESEARCH,)}
+WORKER_ROLES: dict[str, tuple[str, ...]] = {
+    "orders": (ORDERS, DEFAULT),
+    "stream": (STREAM,),
+    "research": (RESEARCH,),
+}
 WORKER_APPS = {"orders": "workers.app", "stream": "workers.stream", "research": "workers.research"}
 WORKER_POOLS = {"orders": ("threads", 4), "stream": ("solo", 1), "research": ("prefork", 0)}
 
@@ -150,12 +154,21 @@ class AccountQueues:
     def node_name(self, worker: str, host: str = "%h") -> str:
         return f"{worker}-{self.account}@{host}"
 
-    def worker_command(self, worker: str, app_args: tuple[str, ...] = ("celery",), pool: str = "",
-                       concurrency: int = 0) -> list[str]:
+    def worker_command(
+        self, worker: str, app_args: tuple[str, ...] = ("celery",), pool: str = "", concurrency: int = 0
+    ) -> list[str]:
         """The command line that starts `worker` ("orders", "stream" or "research") for this account."""
         default_pool, default_concurrency = WORKER_POOLS[worker]
-        args = [*app_args, "-A", WORKER_APPS[worker], "worker", "-Q", ",".join(self.for_worker(worker)),
-                "-P", pool or default_pool]
+        args = [
+            *app_args,
+            "-A",
+            WORKER_APPS[worker],
+            "worker",
+            "-Q",
+            ",".join(self.for_worker(worker)),
+            "-P",
+            pool or default_pool,
+        ]
         if worker == "orders":
             args += ["-c", str(concurrency or default_concurrency), "--prefetch-multiplier", "1"]
         elif concurrency:

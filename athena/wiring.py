@@ -111,7 +111,8 @@ def account(
     keys = keys or Keys(settings.env, settings.account)
     return Account(
         settings=settings, redis=redis, keys=keys, clock=clock, shared_clock=shared_clock,
-        store=OrderStore(redis, keys), algos=AlgoStore(redis, keys), halt=HaltSwitch(redis, keys, clock=clock),
+        store=OrderStore(redis, keys), algos=AlgoStore(redis, keys),
+        halt=HaltSwitch(redis, keys, clock=clock),
         pause=StrategyPause(redis, keys, clock=clock), marks=MarkBook(redis, keys, clock=clock),
         capital=CapitalCommander(redis, keys, settings, clock=clock),
     )  # fmt: skip
@@ -148,24 +149,43 @@ def load_instruments(acct: Account, rest: ExchangePort | None = None) -> dict[st
     # swap (BTC-USD-SWAP) would be sized and booked wrongly, so it is refused at start-up.
     inverse = sorted(i for i, inst in out.items() if inst.ctType != "linear")
     if inverse:
-        raise RuntimeError(f"symbols: inverse swaps are not supported (linear USDT/USDC swaps only): {inverse}")
+        raise RuntimeError(
+            f"symbols: inverse swaps are not supported (linear USDT/USDC swaps only): {inverse}"
+        )
     return out
 
 
 # -- the OMS (orders worker, stream worker, backtest) ------------------------------------------------
 def trading(
-    acct: Account, bus: EventBus, sender: OrderSender, instruments: dict[str, Instrument], journal: Journal | None
+    acct: Account,
+    bus: EventBus,
+    sender: OrderSender,
+    instruments: dict[str, Instrument],
+    journal: Journal | None,
 ) -> Trading:
     """The OMS on `bus`, subscribed in this order: capital, then the shadow ledger (both before the
     OrderManager exists, which is what emits fills)."""
     book_capital(bus, acct.capital, instruments)
-    positions = PositionManager(acct.redis, acct.keys, bus, journal=journal, instruments=instruments, clock=acct.clock)
+    positions = PositionManager(
+        acct.redis, acct.keys, bus, journal=journal, instruments=instruments, clock=acct.clock
+    )
     orders = OrderManager(acct.store, bus, sender, journal=journal, clock=acct.clock, algos=acct.algos)
     risk_config = RiskConfig.from_settings(acct.settings.risk)
     counters = order_rate_counters(acct.redis, acct.keys, clock=acct.shared_clock)  # shared by every process
-    pretrade = PreTradeCheck(profiles_from(acct.settings), risk_config, acct.capital, acct.halt, acct.marks, counters)
-    return Trading(**parts_of(acct), bus=bus, sender=sender, instruments=instruments, risk_config=risk_config,
-                   pretrade=pretrade, positions=positions, orders=orders, journal=journal)
+    pretrade = PreTradeCheck(
+        profiles_from(acct.settings), risk_config, acct.capital, acct.halt, acct.marks, counters
+    )
+    return Trading(
+        **parts_of(acct),
+        bus=bus,
+        sender=sender,
+        instruments=instruments,
+        risk_config=risk_config,
+        pretrade=pretrade,
+        positions=positions,
+        orders=orders,
+        journal=journal,
+    )
 
 
 def book_capital(bus: EventBus, capital: CapitalCommander, instruments: dict[str, Instrument]) -> None:
@@ -200,7 +220,9 @@ def stream_engine(acct: Account, sender: OrderSender, rest: ExchangePort | None 
     return _engine(acct, EventBus(), EventStream(acct.redis, acct.keys.events), sender, rest)
 
 
-def _engine(acct: Account, bus: EventBus, events: EventStream, sender: OrderSender, rest: ExchangePort | None) -> Engine:
+def _engine(
+    acct: Account, bus: EventBus, events: EventStream, sender: OrderSender, rest: ExchangePort | None
+) -> Engine:
     rest = rest or okx_rest(acct.settings)
     journal = Journal(acct.settings.db_url)
     t = trading(acct, bus, sender, load_instruments(acct, rest), journal)
@@ -227,8 +249,9 @@ def strategies(t: Trading, clock: StrategyClock, locks: LockFactory) -> Strategi
     """The enabled strategies of t.settings with their contexts (context_factory), attached to t.bus."""
     routes: dict[str, str] = {}
     make_ctx = context_factory(
-        t.settings, orders=t.orders, pretrade=t.pretrade, capital=t.capital, instruments=t.instruments, clock=clock,
-        locks=locks, bus=t.bus, routes=routes, pause=t.pause, halt=t.halt, position_view=ledger_position(t.positions),
+        t.settings, orders=t.orders, pretrade=t.pretrade, capital=t.capital, instruments=t.instruments,
+        clock=clock, locks=locks, bus=t.bus, routes=routes, pause=t.pause, halt=t.halt,
+        position_view=ledger_position(t.positions),
         fee_rates=fee_view(t.redis, t.keys, t.settings, clock),
     )  # fmt: skip
     built = build_strategies(t.settings.strategies, make_ctx, t.settings.strategies_dir)

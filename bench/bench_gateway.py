@@ -42,8 +42,22 @@ def free_port() -> int:
 
 def start_sim(port: int, tick_ms: int) -> subprocess.Popen[bytes]:
     code = "import sys; from athena.sim.cli import main; sys.exit(main(sys.argv[1:]))"
-    proc = procs.popen([PY, "-c", code, "--port", str(port), "--tick-ms", str(tick_ms), "--no-rate-limits", "--idle-s", "60"],
-                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = procs.popen(
+        [
+            PY,
+            "-c",
+            code,
+            "--port",
+            str(port),
+            "--tick-ms",
+            str(tick_ms),
+            "--no-rate-limits",
+            "--idle-s",
+            "60",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     end = time.monotonic() + 20
     while time.monotonic() < end:
         try:
@@ -132,8 +146,13 @@ def replay(frames: list[bytes], seconds: float = 3.0) -> dict[str, Any]:
         while not inbox.empty():  # keep memory flat; not timed separately
             inbox.get_nowait()
     dt = time.perf_counter() - t0
-    return {"msgs": n, "seconds": round(dt, 3), "msgs_per_s": round(n / dt, 1), "us_per_msg": round(dt / n * 1e6, 3),
-            "malformed": dict(gw.stats.malformed)}
+    return {
+        "msgs": n,
+        "seconds": round(dt, 3),
+        "msgs_per_s": round(n / dt, 1),
+        "us_per_msg": round(dt / n * 1e6, 3),
+        "malformed": dict(gw.stats.malformed),
+    }
 
 
 def rest_round_trip(port: int, n: int) -> dict[str, Any]:
@@ -141,15 +160,26 @@ def rest_round_trip(port: int, n: int) -> dict[str, Any]:
     from athena.okx.ratelimit import Limit, RateLimiter
     from athena.okx.rest import OkxRestGateway
 
-    limiter = RateLimiter(limits={"/trade/order": Limit(1_000_000, 1, True)})  # measure latency, not the limiter
-    gw = OkxRestGateway(base_url=f"http://127.0.0.1:{port}", credentials=SIM_CREDS, timeout_s=5.0, rate_limiter=limiter)
+    limiter = RateLimiter(
+        limits={"/trade/order": Limit(1_000_000, 1, True)}
+    )  # measure latency, not the limiter
+    gw = OkxRestGateway(
+        base_url=f"http://127.0.0.1:{port}", credentials=SIM_CREDS, timeout_s=5.0, rate_limiter=limiter
+    )
     bid = gw.ticker("BTC-USDT-SWAP").bidPx
     assert bid is not None
     px = (bid * Decimal("0.7")).quantize(Decimal("0.1"))
     ids = itertools.count()
     samples: list[int] = []
     for i in range(n + 20):
-        req = OrderRequest(f"bg{time.time_ns() % 10**9}n{next(ids)}", "BTC-USDT-SWAP", Side.BUY, OrdType.LIMIT, Decimal("0.01"), px)
+        req = OrderRequest(
+            f"bg{time.time_ns() % 10**9}n{next(ids)}",
+            "BTC-USDT-SWAP",
+            Side.BUY,
+            OrdType.LIMIT,
+            Decimal("0.01"),
+            px,
+        )
         t0 = time.perf_counter_ns()
         gw.place_order(req)
         if i >= 20:  # warm-up: connection, clock sync
@@ -172,13 +202,21 @@ def main(argv: list[str] | None = None) -> int:
     try:
         insts = INSTS[: a.instruments]
         live, frames = ingest(port, insts, a.seconds)
-        print(fmt_stats(f"public WS parse+dispatch ({len(insts)} inst, tickers+books5)", live["parse_dispatch"]))
-        print(f"public WS ingest: {live['msgs_per_s']:.0f} msgs/s from the sim (tick {a.tick_ms} ms), "
-              f"{live['events_per_s']:.0f} events/s dispatched, malformed {live['malformed']}, reconnects {live['reconnects']}")
+        print(
+            fmt_stats(f"public WS parse+dispatch ({len(insts)} inst, tickers+books5)", live["parse_dispatch"])
+        )
+        print(
+            f"public WS ingest: {live['msgs_per_s']:.0f} msgs/s from the sim (tick {a.tick_ms} ms), "
+            f"{live['events_per_s']:.0f} events/s dispatched, malformed {live['malformed']}, "
+            f"reconnects {live['reconnects']}"
+        )
         ceiling = replay(frames) if frames else {}
         if ceiling:
-            print(f"replay ceiling (no socket): {ceiling['msgs_per_s']:.0f} msgs/s, {ceiling['us_per_msg']:.2f} us/msg "
-                  f"over {len(frames)} captured frames")
+            print(
+                f"replay ceiling (no socket): {ceiling['msgs_per_s']:.0f} msgs/s, "
+                f"{ceiling['us_per_msg']:.2f} us/msg "
+                f"over {len(frames)} captured frames"
+            )
         rest = rest_round_trip(port, a.orders)
         print(fmt_stats("REST place_order round trip", rest["place_order"], "ms"))
     finally:

@@ -32,7 +32,9 @@ def mean(xs: list[float]) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--duration", type=float, default=60.0, help="seconds of sampling after the stack is ready")
+    ap.add_argument(
+        "--duration", type=float, default=60.0, help="seconds of sampling after the stack is ready"
+    )
     ap.add_argument("--every", type=float, default=1.0)
     ap.add_argument("--name", default="memory", help="result name (var/bench/<name>.json)")
     ap.add_argument("--quick", action="store_true")
@@ -59,25 +61,48 @@ def main(argv: list[str] | None = None) -> int:
             samples.append(row)
             if now >= next_print:
                 next_print = now + max(10.0, duration / 10)
-                print(f"t={row['t']:7.1f}s  " + "  ".join(f"{r} {row[r]:6.1f}" for r in (*ROLES, "stack", "redis"))
-                      + f" MiB RSS  (stack PSS {row['stack_pss']:6.1f})  load {loadavg()[0]}", flush=True)
+                print(
+                    f"t={row['t']:7.1f}s  "
+                    + "  ".join(f"{r} {row[r]:6.1f}" for r in (*ROLES, "stack", "redis"))
+                    + f" MiB RSS  (stack PSS {row['stack_pss']:6.1f})  load {loadavg()[0]}",
+                    flush=True,
+                )
             time.sleep(max(0.0, args.every - (time.monotonic() - now)))
         stats_after = stack.stream_status() or {}
     n = len(samples)
     warm = samples[n // 10 : max(n // 10 + 1, n // 5)]
-    last = samples[-max(1, n // 10):]
+    last = samples[-max(1, n // 10) :]
     keys = [k for k in samples[0] if k != "t"]
     peak = {k: round(max(s[k] for s in samples), 1) for k in keys}
-    drift = {k: round((mean([s[k] for s in last]) / mean([s[k] for s in warm]) - 1) * 100, 2) if mean([s[k] for s in warm]) else None
-             for k in keys if k.split("_")[0] != "redis"}
+    drift = {
+        k: round((mean([s[k] for s in last]) / mean([s[k] for s in warm]) - 1) * 100, 2)
+        if mean([s[k] for s in warm])
+        else None
+        for k in keys
+        if k.split("_")[0] != "redis"
+    }
     ticks = (stats_after.get("ticks") or 0) - (stats_before.get("ticks") or 0)
-    print("peak RSS MiB: " + "  ".join(f"{r} {peak[r]}" for r in (*ROLES, "stack", "redis")) + "   (target: stack < 300)")
+    print(
+        "peak RSS MiB: "
+        + "  ".join(f"{r} {peak[r]}" for r in (*ROLES, "stack", "redis"))
+        + "   (target: stack < 300)"
+    )
     print("peak PSS MiB: " + "  ".join(f"{r} {peak[r + '_pss']}" for r in (*ROLES, "stack", "redis")))
-    print(f"drift over {duration:.0f} s (last 10% vs 10-20%): " + "  ".join(f"{r} {drift[r]:+.2f}%" for r in (*ROLES, "stack", "stack_pss"))
-          + f"   ticks handled {ticks}   load {load0} -> {loadavg()}")
-    doc: dict[str, Any] = {"header": h, "duration_s": duration, "samples": n, "peak_mib": peak, "drift_pct": drift,
-                           "ticks_during_run": ticks, "loadavg_start": load0,
-                           "series": [{k: round(v, 1) for k, v in s.items()} for s in samples[:: max(1, n // 200)]]}
+    print(
+        f"drift over {duration:.0f} s (last 10% vs 10-20%): "
+        + "  ".join(f"{r} {drift[r]:+.2f}%" for r in (*ROLES, "stack", "stack_pss"))
+        + f"   ticks handled {ticks}   load {load0} -> {loadavg()}"
+    )
+    doc: dict[str, Any] = {
+        "header": h,
+        "duration_s": duration,
+        "samples": n,
+        "peak_mib": peak,
+        "drift_pct": drift,
+        "ticks_during_run": ticks,
+        "loadavg_start": load0,
+        "series": [{k: round(v, 1) for k, v in s.items()} for s in samples[:: max(1, n // 200)]],
+    }
     write_json(args.name, doc)
     return 0
 

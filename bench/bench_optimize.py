@@ -1,4 +1,5 @@
-"""Trials/s of `athena optimize` with 1 and with 2 research workers, side by side in one run (issue 19 item 3).
+"""Trials/s of `athena optimize` with 1 and with 2 research workers, side by side in one run (issue 19
+item 3).
 
 A private redis-server, real `celery -A workers.research worker` processes (solo pool, -c 1: one
 trial at a time each, so "workers" here = CPUs used) and the real `athena optimize` command. Two
@@ -38,8 +39,16 @@ ACCOUNTS = {1: "benchone", 2: "benchtwo"}  # one deployment per configuration, s
 
 def _env(redis_url: str, tmp: Path, account: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ATHENA_", "OKX_", "REDIS_"))}
-    env.update({"ATHENA_ENV": "test", "REDIS_URL": redis_url, "ATHENA_DB_URL": f"sqlite:///{tmp}/a.db",
-                "PYTHONPATH": str(ROOT), "ATHENA_ACCOUNT": account, "ATHENA_LOG_LEVEL": "WARNING"})
+    env.update(
+        {
+            "ATHENA_ENV": "test",
+            "REDIS_URL": redis_url,
+            "ATHENA_DB_URL": f"sqlite:///{tmp}/a.db",
+            "PYTHONPATH": str(ROOT),
+            "ATHENA_ACCOUNT": account,
+            "ATHENA_LOG_LEVEL": "WARNING",
+        }
+    )
     return env
 
 
@@ -48,14 +57,42 @@ def _start_worker(env: dict[str, str], account: str, n: int, tmp: Path) -> subpr
     from athena.queues import AccountQueues
 
     log = (tmp / f"worker-{account}-{n}.log").open("w")
-    # solo with -c 1: one trial at a time and one reserved (solo's default -c, the CPU count, sets its prefetch)
-    return procs.popen([PY, "-m", "celery", "-A", "workers.research", "worker", "-Q", AccountQueues(account).research,
-                        "-P", "solo", "-c", "1", "--without-gossip", "--without-mingle", "-n", f"research{n}-{account}@%h"],
-                       cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    # solo with -c 1: one trial at a time and one reserved (solo's default -c, the CPU count, sets
+    # its prefetch)
+    return procs.popen(
+        [
+            PY,
+            "-m",
+            "celery",
+            "-A",
+            "workers.research",
+            "worker",
+            "-Q",
+            AccountQueues(account).research,
+            "-P",
+            "solo",
+            "-c",
+            "1",
+            "--without-gossip",
+            "--without-mingle",
+            "-n",
+            f"research{n}-{account}@%h",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
 
 
-def _wait_workers(redis_url: str, account: str, n: int, procs_: list[subprocess.Popen[bytes]], tmp: Path,
-                  timeout: float = 90) -> None:
+def _wait_workers(
+    redis_url: str,
+    account: str,
+    n: int,
+    procs_: list[subprocess.Popen[bytes]],
+    tmp: Path,
+    timeout: float = 90,
+) -> None:
     import redis
 
     from athena.queues import AccountQueues
@@ -74,17 +111,44 @@ def _wait_workers(redis_url: str, account: str, n: int, procs_: list[subprocess.
 
 
 def _search(env: dict[str, str], args: argparse.Namespace, out: Path) -> dict[str, Any]:
-    cmd = [PY, "-m", "athena.cli", "optimize", "--synthetic", "--duration", str(args.duration),
-           "--param", "take_profit_bps=float:1:10:0.5", "--param", "imbalance_threshold=float:0.1:0.6",
-           "--param", "cooldown_s=int:1:30", "--trials", str(args.trials), "--batch", str(args.batch),
-           "--folds", str(args.folds), "--seed", "7", "--out", str(out), "--json"]
+    cmd = [
+        PY,
+        "-m",
+        "athena.cli",
+        "optimize",
+        "--synthetic",
+        "--duration",
+        str(args.duration),
+        "--param",
+        "take_profit_bps=float:1:10:0.5",
+        "--param",
+        "imbalance_threshold=float:0.1:0.6",
+        "--param",
+        "cooldown_s=int:1:30",
+        "--trials",
+        str(args.trials),
+        "--batch",
+        str(args.batch),
+        "--folds",
+        str(args.folds),
+        "--seed",
+        "7",
+        "--out",
+        str(out),
+        "--json",
+    ]
     p = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=3600)
     if p.returncode != 0:
         raise SystemExit(f"bench_optimize: athena optimize failed: {p.stderr.strip()}")
     doc = json.loads(p.stdout)
     trials = sum(doc["workers"].values())
-    return {"trials": trials, "seconds": doc["seconds"], "trials_per_s": round(trials / doc["seconds"], 3),
-            "per_worker": doc["workers"], "loadavg": loadavg()}
+    return {
+        "trials": trials,
+        "seconds": doc["seconds"],
+        "trials_per_s": round(trials / doc["seconds"], 3),
+        "per_worker": doc["workers"],
+        "loadavg": loadavg(),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -124,19 +188,40 @@ def main(argv: list[str] | None = None) -> int:
         server.stop()
     files = {(tmp / f"run{n}-{rep}.json").read_text() for n in ACCOUNTS for rep in range(args.reps)}
     same = len(files) == 1
-    runs = {f"{n}_worker{'s' if n > 1 else ''}": max(samples[n], key=lambda r: r["trials_per_s"]) for n in ACCOUNTS}
+    runs = {
+        f"{n}_worker{'s' if n > 1 else ''}": max(samples[n], key=lambda r: r["trials_per_s"])
+        for n in ACCOUNTS
+    }
     one, two = runs["1_worker"], runs["2_workers"]
     speedup = round(two["trials_per_s"] / one["trials_per_s"], 2) if one["trials_per_s"] else 0.0
-    print(f"search: synthetic {args.duration} s, {args.folds} folds, {args.trials} trials/fold, batch {args.batch} "
-          f"({one['trials']} backtests incl. out-of-sample); {args.reps} runs each, alternated; best of each")
+    print(
+        f"search: synthetic {args.duration} s, {args.folds} folds, {args.trials} trials/fold, batch "
+        f"{args.batch} "
+        f"({one['trials']} backtests incl. out-of-sample); {args.reps} runs each, alternated; best of each"
+    )
     for n in ACCOUNTS:
         for r in samples[n]:
-            print(f"  {n} worker(s) {r['trials_per_s']:>7.2f} trials/s  ({r['trials']} in {r['seconds']:.2f} s; "
-                  f"per worker {sorted(r['per_worker'].values())}; load {r['loadavg']})")
-    print(f"  best: 1 worker {one['trials_per_s']:.2f}/s, 2 workers {two['trials_per_s']:.2f}/s, speed-up {speedup}x; "
-          f"every run the same result file: {same}")
-    write_json("optimize", {"header": head, "config": vars(args), "runs": runs, "samples": samples,
-                            "speedup": speedup, "same_result": same})
+            print(
+                f"  {n} worker(s) {r['trials_per_s']:>7.2f} trials/s  ({r['trials']} in "
+                f"{r['seconds']:.2f} s; "
+                f"per worker {sorted(r['per_worker'].values())}; load {r['loadavg']})"
+            )
+    print(
+        f"  best: 1 worker {one['trials_per_s']:.2f}/s, 2 workers {two['trials_per_s']:.2f}/s, "
+        f"speed-up {speedup}x; "
+        f"every run the same result file: {same}"
+    )
+    write_json(
+        "optimize",
+        {
+            "header": head,
+            "config": vars(args),
+            "runs": runs,
+            "samples": samples,
+            "speedup": speedup,
+            "same_result": same,
+        },
+    )
     return 0
 
 

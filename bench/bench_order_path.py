@@ -1,12 +1,13 @@
 """Issue 9 item 2: strategy decision -> order on the wire, through Celery + Redis, with baselines.
 
-A private Redis, the sim in its own process (bench.simproc; its receive stamps are CLOCK_MONOTONIC, system-wide), and a real
-orders worker process (`celery -A bench.worker_app worker -Q orders.<account>,default.<account> -c 2`: the production
-tasks plus a probe task). At a paced rate (1, 10, 100 orders/s) this process calls the stream
-worker's real `OrderManager.submit` (Redis create, journal, Celery send) with a post-only order
-that rests (round-robin over 10 instruments: OKX's limit is 30 orders/s per instId); the latency is from the call to the sim receiving the POST /api/v5/trade/order
-(SimServer.on_request). The tick -> decision part before it is
-measured by bench_tick_path / bench_strategy (tens of µs).
+A private Redis, the sim in its own process (bench.simproc; its receive stamps are CLOCK_MONOTONIC,
+system-wide), and a real orders worker process
+(`celery -A bench.worker_app worker -Q orders.<account>,default.<account> -c 2`: the production tasks plus a
+probe task). At a paced rate (1, 10, 100 orders/s) this process calls the stream worker's real
+`OrderManager.submit` (Redis create, journal, Celery send) with a post-only order that rests (round-robin over
+10 instruments: OKX's limit is 30 orders/s per instId); the latency is from the call to the sim receiving the
+POST /api/v5/trade/order (SimServer.on_request). The tick -> decision part before it is measured by
+bench_tick_path / bench_strategy (tens of µs).
 
 Baselines in the same run: Celery send -> task start (probe task), a signed requests.Session POST
 (OkxRestGateway.place_order round trip, and send -> sim receipt), and a raw Redis hand-off
@@ -70,7 +71,8 @@ def baseline_rest(stack: Stack, n: int) -> tuple[dict[str, Any], dict[str, Any]]
 
     inst_id = stack.symbols[0]
     px = resting_px(stack, inst_id)
-    # the client-side OKX limit (60 orders / 2 s per instId) would pace this loop: off, to time the POST itself
+    # the client-side OKX limit (60 orders / 2 s per instId) would pace this loop: off, to time the POST
+    # itself
     gw = OkxRestGateway(stack.settings(), rate_limiter=RateLimiter(enabled=False))
     gw.server_time()
     rtt, sent = [], {}
@@ -115,8 +117,17 @@ def baseline_redis(url: str, n: int) -> dict[str, Any]:
     return stats_ns([g - s for g, s in zip(got, sent, strict=False)], "ms")
 
 
-def run_rate(stack: Stack, orders: Any, rate: float, n: int, seq: itertools.count[int],
-             inst_ids: list[str], pxs: dict[str, Decimal], ctx: Any = None, capital: Any = None) -> dict[str, Any]:
+def run_rate(
+    stack: Stack,
+    orders: Any,
+    rate: float,
+    n: int,
+    seq: itertools.count[int],
+    inst_ids: list[str],
+    pxs: dict[str, Decimal],
+    ctx: Any = None,
+    capital: Any = None,
+) -> dict[str, Any]:
     """ctx given: the strategy's own call (StrategyContext.buy: pre-trade check, capital
     reservation, OrderManager.submit); else OrderManager.submit alone, timed after the entry's margin
     is reserved (capital), as a decision leaves it: the orders worker checks an entry without one."""
@@ -143,8 +154,15 @@ def run_rate(stack: Stack, orders: Any, rate: float, n: int, seq: itertools.coun
                 continue
             sent[intent.clOrdId] = t0
             continue
-        req = OrderRequest(f"bench{rate:g}x{next(seq)}", inst_id, Side.BUY, OrdType.POST_ONLY, Decimal("0.01"),
-                           pxs[inst_id], strategy="bench")
+        req = OrderRequest(
+            f"bench{rate:g}x{next(seq)}",
+            inst_id,
+            Side.BUY,
+            OrdType.POST_ONLY,
+            Decimal("0.01"),
+            pxs[inst_id],
+            strategy="bench",
+        )
         capital.reserve("bench", req.clOrdId, insts[inst_id].notional(req.sz, pxs[inst_id]) / 3, req.sz)
         t0 = time.monotonic_ns()
         orders.submit(req)
@@ -155,9 +173,17 @@ def run_rate(stack: Stack, orders: Any, rate: float, n: int, seq: itertools.coun
     starts = stack.stamps("start")  # task_prerun in the worker (bench.worker_app)
     to_start = [starts[c] - t for c, t in sent.items() if c in starts]
     start_to_wire = [at[c] - starts[c] for c in sent if c in starts and c in at]
-    return {"rate": rate, "sent": len(sent), "refused": refused, "on_wire": len(lat), "tick_to_wire": stats_ns(lat, "ms"),
-            "submit_call": stats_ns(submit_ns, "ms"), "decision_to_task_start": stats_ns(to_start, "ms"),
-            "task_start_to_wire": stats_ns(start_to_wire, "ms"), "loadavg": load0}
+    return {
+        "rate": rate,
+        "sent": len(sent),
+        "refused": refused,
+        "on_wire": len(lat),
+        "tick_to_wire": stats_ns(lat, "ms"),
+        "submit_call": stats_ns(submit_ns, "ms"),
+        "decision_to_task_start": stats_ns(to_start, "ms"),
+        "task_start_to_wire": stats_ns(start_to_wire, "ms"),
+        "loadavg": load0,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -165,9 +191,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rates", default="1,10,100")
     ap.add_argument("--seconds", type=float, default=10.0, help="per rate (at least 20 orders each)")
     ap.add_argument("--baseline-n", type=int, default=300)
-    ap.add_argument("--via", choices=("context", "submit"), default="context",
-                    help="context: StrategyContext.buy (pre-trade check + reservation + submit); submit: OrderManager.submit "
-                         "(after the reservation a decision makes)")
+    ap.add_argument(
+        "--via",
+        choices=("context", "submit"),
+        default="context",
+        help="context: StrategyContext.buy (pre-trade check + reservation + submit); submit: "
+        "OrderManager.submit "
+        "(after the reservation a decision makes)",
+    )
     ap.add_argument("--pool", default="threads", help="orders worker -P (the documented deployment: threads)")
     ap.add_argument("--concurrency", type=int, default=4, help="orders worker -c")
     ap.add_argument("--quick", action="store_true", help="tiny sizes (smoke test)")
@@ -191,9 +222,15 @@ def main(argv: list[str] | None = None) -> int:
         stack.step(3)
         # One strategy on every instrument, with limits that let 100 entries/s through (the point is
         # the path's latency, not the risk profile) and capital for every resting order's margin.
-        strat = StrategySettings(name="bench", cls="ScalperV1", instIds=stack.symbols, allocation=Decimal("0.9"),
-                                 risk=RiskProfileSettings(max_orders_per_minute=100_000, max_position=Decimal(10_000),
-                                                          max_order_notional=Decimal(10**9)))
+        strat = StrategySettings(
+            name="bench",
+            cls="ScalperV1",
+            instIds=stack.symbols,
+            allocation=Decimal("0.9"),
+            risk=RiskProfileSettings(
+                max_orders_per_minute=100_000, max_position=Decimal(10_000), max_order_notional=Decimal(10**9)
+            ),
+        )
         settings = stack.settings(strategies=[strat], total_capital=Decimal(10**9))
         configure(app, settings)
         worker = stack.spawn_orders_worker("bench.worker_app", args.concurrency, pool=args.pool)
@@ -216,10 +253,22 @@ def main(argv: list[str] | None = None) -> int:
             n = max(min_n, int(rate * seconds))
             r = run_rate(stack, engine.orders, rate, n, seq, stack.symbols, pxs, ctx, engine.capital)
             results.append(r)
-            print(fmt_stats(f"decision->wire @ {rate:g}/s (load {r['loadavg'][0]})", r["tick_to_wire"], "ms"), flush=True)
-            print(fmt_stats(f"   {'ctx.buy()' if ctx is not None else 'submit()'} call in the stream worker", r["submit_call"], "ms"),
-                  flush=True)
-            print(fmt_stats("   decision -> place_order task start", r["decision_to_task_start"], "ms"), flush=True)
+            print(
+                fmt_stats(f"decision->wire @ {rate:g}/s (load {r['loadavg'][0]})", r["tick_to_wire"], "ms"),
+                flush=True,
+            )
+            print(
+                fmt_stats(
+                    f"   {'ctx.buy()' if ctx is not None else 'submit()'} call in the stream worker",
+                    r["submit_call"],
+                    "ms",
+                ),
+                flush=True,
+            )
+            print(
+                fmt_stats("   decision -> place_order task start", r["decision_to_task_start"], "ms"),
+                flush=True,
+            )
             print(fmt_stats("   task start -> order on the wire", r["task_start_to_wire"], "ms"), flush=True)
             if r["refused"]:
                 print(f"   !! refused by the strategy context: {r['refused']}", flush=True)
@@ -237,15 +286,29 @@ def main(argv: list[str] | None = None) -> int:
         floor = celery["p50_ms"] + rest_wire["p50_ms"]
         for r in results:
             r["p50_over_floor"] = round(r["tick_to_wire"]["p50_ms"] / floor, 2) if floor else None
-        print(f"floor (Celery start p50 + POST->receipt p50) = {floor:.3f} ms; "
-              + ", ".join(f"@{r['rate']:g}/s p50 = {r['p50_over_floor']}x floor" for r in results))
+        print(
+            f"floor (Celery start p50 + POST->receipt p50) = {floor:.3f} ms; "
+            + ", ".join(f"@{r['rate']:g}/s p50 = {r['p50_over_floor']}x floor" for r in results)
+        )
         engine.close()
-    write_json("order_path", {
-        "header": h, "via": args.via, "worker_concurrency": args.concurrency, "worker_pool": args.pool, "rates": results,
-        "baselines": {"celery_send_to_start": celery, "rest_round_trip": rest_rtt, "rest_send_to_receipt": rest_wire,
-                      "redis_handoff": handoff, "loadavg": load_b},
-        "targets": {"p50_ms": 2.5, "p99_ms": 6.0},
-    })
+    write_json(
+        "order_path",
+        {
+            "header": h,
+            "via": args.via,
+            "worker_concurrency": args.concurrency,
+            "worker_pool": args.pool,
+            "rates": results,
+            "baselines": {
+                "celery_send_to_start": celery,
+                "rest_round_trip": rest_rtt,
+                "rest_send_to_receipt": rest_wire,
+                "redis_handoff": handoff,
+                "loadavg": load_b,
+            },
+            "targets": {"p50_ms": 2.5, "p99_ms": 6.0},
+        },
+    )
     return 0
 
 

@@ -49,7 +49,9 @@ N_WS_INST = 10
 def ccxt_rest(url: str) -> Any:
     import ccxt
 
-    ex = ccxt.okx({"apiKey": KEY, "secret": SECRET, "password": PASS, "enableRateLimit": False, "timeout": 10_000})
+    ex = ccxt.okx(
+        {"apiKey": KEY, "secret": SECRET, "password": PASS, "enableRateLimit": False, "timeout": 10_000}
+    )
     ex.urls["api"]["rest"] = url
     ex.hostname = url.split("://", 1)[1]
     ex.options["fetchMarkets"] = {"types": ["swap"]}
@@ -79,10 +81,21 @@ def rest_round_trips(stack: Stack, n: int) -> dict[str, dict[str, Any]]:
     cx = ccxt_rest(stack.sim_url)
     sym = symbol_of(inst_id)
     clients = {
-        "athena": lambda cid: gw.place_order(OrderRequest(cid, inst_id, Side.BUY, OrdType.POST_ONLY, Decimal("0.01"), px)),
-        "python-okx": lambda cid: pyokx.place_order(instId=inst_id, tdMode="cross", side="buy", ordType="post_only",
-                                                    sz="0.01", px=str(px), clOrdId=cid),
-        "ccxt": lambda cid: cx.create_order(sym, "limit", "buy", 0.01, float(px), {"postOnly": True, "clOrdId": cid}),
+        "athena": lambda cid: gw.place_order(
+            OrderRequest(cid, inst_id, Side.BUY, OrdType.POST_ONLY, Decimal("0.01"), px)
+        ),
+        "python-okx": lambda cid: pyokx.place_order(
+            instId=inst_id,
+            tdMode="cross",
+            side="buy",
+            ordType="post_only",
+            sz="0.01",
+            px=str(px),
+            clOrdId=cid,
+        ),
+        "ccxt": lambda cid: cx.create_order(
+            sym, "limit", "buy", 0.01, float(px), {"postOnly": True, "clOrdId": cid}
+        ),
     }
     out: dict[str, list[int]] = {k: [] for k in clients}
     for i in range(n + 10):  # interleaved, so drift in load hits every client alike
@@ -174,8 +187,12 @@ def burst(stack: Stack, meter: Meter, steps: int) -> dict[str, Any]:
     n = meter.count
     wall = (meter.last - meter.first) / 1e9 if n > 1 else 0.0
     cpu_us = cpu * 1e6 / n if n else 0.0
-    return {"messages": n, "msgs_per_s_wall": round(n / wall) if wall else 0,
-            "cpu_us_per_msg": round(cpu_us, 2), "msgs_per_cpu_s": round(1e6 / cpu_us) if cpu_us else 0}
+    return {
+        "messages": n,
+        "msgs_per_s_wall": round(n / wall) if wall else 0,
+        "cpu_us_per_msg": round(cpu_us, 2),
+        "msgs_per_cpu_s": round(1e6 / cpu_us) if cpu_us else 0,
+    }
 
 
 def ingest_athena(stack: Stack, ids: list[str], steps: int) -> dict[str, Any]:
@@ -290,7 +307,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=300, help="REST orders per client")
     ap.add_argument("--steps", type=int, default=300, help="market steps per WS burst (x10 ticker pushes)")
-    ap.add_argument("--rounds", type=int, default=5, help="WS ingest rounds, clients interleaved (median reported)")
+    ap.add_argument(
+        "--rounds", type=int, default=5, help="WS ingest rounds, clients interleaved (median reported)"
+    )
     ap.add_argument("--quick", action="store_true")
     args = ap.parse_args(argv)
     quiet_logs()
@@ -299,7 +318,9 @@ def main(argv: list[str] | None = None) -> int:
     with Stack(n_instruments=N_WS_INST, sim_process=True) as stack:
         stack.step(2)
         load_rest = loadavg()
-        rest = rest_round_trips(stack, n if args.quick else max(n, 34))  # >= 100 resting orders for the parse page
+        rest = rest_round_trips(
+            stack, n if args.quick else max(n, 34)
+        )  # >= 100 resting orders for the parse page
         for k, v in rest.items():
             print(fmt_stats(f"REST order round trip: {k}", v, "us"), flush=True)
         load_parse = loadavg()
@@ -308,8 +329,11 @@ def main(argv: list[str] | None = None) -> int:
             print(fmt_stats(f"parse 100 pending orders: {k}", v, "us"), flush=True)
         ids = stack.symbols[:N_WS_INST]
         clients: tuple[tuple[str, Any], ...] = (
-            ("athena", ingest_athena), ("ccxt.pro", ingest_ccxtpro), ("python-okx", ingest_pyokx),
-            ("python-okx+Decimal", lambda st, i, n: ingest_pyokx(st, i, n, decimals=True)))
+            ("athena", ingest_athena),
+            ("ccxt.pro", ingest_ccxtpro),
+            ("python-okx", ingest_pyokx),
+            ("python-okx+Decimal", lambda st, i, n: ingest_pyokx(st, i, n, decimals=True)),
+        )
         # Rounds interleave the clients (A B C D A B C D ...): a load swing on this shared VM moves one
         # round of every client, not every round of one. Figures: the median round per client.
         runs: dict[str, list[dict[str, Any]]] = {name: [] for name, _ in clients}
@@ -324,17 +348,24 @@ def main(argv: list[str] | None = None) -> int:
                 if "error" in r:
                     print(f"WS ticker ingest (round {rnd + 1}): {name:<11} ERROR {r['error']}", flush=True)
                 else:
-                    print(f"WS ticker ingest (round {rnd + 1}): {name:<11} {r['messages']:>6} msgs"
-                          f"  {r['msgs_per_s_wall']:>7} msgs/s wall  {r['cpu_us_per_msg']:>7.1f} µs CPU/msg"
-                          f" = {r['msgs_per_cpu_s']:>7} msgs per CPU-s  (load {load[0]})", flush=True)
+                    print(
+                        f"WS ticker ingest (round {rnd + 1}): {name:<11} {r['messages']:>6} msgs"
+                        f"  {r['msgs_per_s_wall']:>7} msgs/s wall  {r['cpu_us_per_msg']:>7.1f} µs CPU/msg"
+                        f" = {r['msgs_per_cpu_s']:>7} msgs per CPU-s  (load {load[0]})",
+                        flush=True,
+                    )
         ws: dict[str, Any] = {}
         for name, rs in runs.items():
             ok = sorted((r for r in rs if "error" not in r), key=lambda r: r["cpu_us_per_msg"])
             ws[name] = {**ok[len(ok) // 2], "rounds": rs} if ok else rs[-1]
             if ok:
                 m = ws[name]
-                print(f"WS ticker ingest (median of {len(ok)}): {name:<11} {m['cpu_us_per_msg']:>7.1f} µs CPU/msg"
-                      f" = {m['msgs_per_cpu_s']:>7} msgs per CPU-s, {m['msgs_per_s_wall']:>7} msgs/s wall", flush=True)
+                print(
+                    f"WS ticker ingest (median of {len(ok)}): {name:<11} {m['cpu_us_per_msg']:>7.1f} "
+                    "µs CPU/msg"
+                    f" = {m['msgs_per_cpu_s']:>7} msgs per CPU-s, {m['msgs_per_s_wall']:>7} msgs/s wall",
+                    flush=True,
+                )
     ratios: dict[str, Any] = {}
     for peer in ("python-okx", "ccxt"):
         ratios[f"rest_p50_{peer}_over_athena"] = ratio(rest[peer]["p50_us"], rest["athena"]["p50_us"])
@@ -346,8 +377,18 @@ def main(argv: list[str] | None = None) -> int:
         if "msgs_per_cpu_s" in a and "msgs_per_cpu_s" in p:
             ratios[f"ws_capacity_athena_over_{peer}"] = ratio(a["msgs_per_cpu_s"], p["msgs_per_cpu_s"])
     print("ratios (>1 = Athena ahead): " + ", ".join(f"{k} {v}" for k, v in ratios.items()), flush=True)
-    write_json("peers", {"header": h, "rest_round_trip": rest, "rest_loadavg": load_rest, "parse_100_pending": parsing,
-                         "parse_loadavg": load_parse, "ws_ticker_ingest": ws, "ratios": ratios})
+    write_json(
+        "peers",
+        {
+            "header": h,
+            "rest_round_trip": rest,
+            "rest_loadavg": load_rest,
+            "parse_100_pending": parsing,
+            "parse_loadavg": load_parse,
+            "ws_ticker_ingest": ws,
+            "ratios": ratios,
+        },
+    )
     return 0
 
 

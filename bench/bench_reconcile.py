@@ -66,30 +66,70 @@ def main(argv: list[str] | None = None) -> int:
             inst_id = ids[i % len(ids)]
             inst = insts[inst_id]
             px = inst.px_down(Decimal(state[inst_id]["bid"]) * Decimal("0.9"))
-            place(OrderRequest(f"rc{i}", inst_id, Side.BUY, OrdType.POST_ONLY, inst.lotSz, px, strategy="bench"), px)
+            place(
+                OrderRequest(
+                    f"rc{i}", inst_id, Side.BUY, OrdType.POST_ONLY, inst.lotSz, px, strategy="bench"
+                ),
+                px,
+            )
         for j, inst_id in enumerate(ids):  # one small long per instrument, no stop
-            place(OrderRequest(f"rcpos{j}", inst_id, Side.BUY, OrdType.MARKET, insts[inst_id].lotSz, None,
-                               strategy="bench"), Decimal(state[inst_id]["ask"]))
+            place(
+                OrderRequest(
+                    f"rcpos{j}",
+                    inst_id,
+                    Side.BUY,
+                    OrdType.MARKET,
+                    insts[inst_id].lotSz,
+                    None,
+                    strategy="bench",
+                ),
+                Decimal(state[inst_id]["ask"]),
+            )
         setup_s = time.perf_counter() - t0
-        print(f"setup: {n_orders} resting orders + {len(ids)} positions placed in {setup_s:.1f} s", flush=True)
+        print(
+            f"setup: {n_orders} resting orders + {len(ids)} positions placed in {setup_s:.1f} s", flush=True
+        )
 
         figures: dict[str, Any] = {}
-        for name, fn in (("reconcile", lambda: reconcile(engine).to_dict()),
-                         ("protect_positions_first", lambda: protect_positions(engine).to_dict()),
-                         ("protect_positions_steady", lambda: protect_positions(engine).to_dict()),
-                         ("reconcile_again", lambda: reconcile(engine).to_dict())):
+        for name, fn in (
+            ("reconcile", lambda: reconcile(engine).to_dict()),
+            ("protect_positions_first", lambda: protect_positions(engine).to_dict()),
+            ("protect_positions_steady", lambda: protect_positions(engine).to_dict()),
+            ("reconcile_again", lambda: reconcile(engine).to_dict()),
+        ):
             load = loadavg()
             t = time.perf_counter()
             out = fn()
             dt = time.perf_counter() - t
-            summary = {k: (len(v) if isinstance(v, list) else v) for k, v in out.items()
-                       if k in ("orders_checked", "orders_settled", "external_orders", "unconfirmed", "stops_live",
-                                "checked", "placed", "failed", "ok")}
+            summary = {
+                k: (len(v) if isinstance(v, list) else v)
+                for k, v in out.items()
+                if k
+                in (
+                    "orders_checked",
+                    "orders_settled",
+                    "external_orders",
+                    "unconfirmed",
+                    "stops_live",
+                    "checked",
+                    "placed",
+                    "failed",
+                    "ok",
+                )
+            }
             figures[name] = {"seconds": round(dt, 3), "loadavg": load, "result": summary}
             print(f"{name:<26} {dt:8.3f} s   (load {load[0]})   {summary}", flush=True)
         engine.close()
-    write_json("reconcile", {"header": h, "instruments": n_inst, "working_orders": n_orders, "setup_s": round(setup_s, 1),
-                             **figures})
+    write_json(
+        "reconcile",
+        {
+            "header": h,
+            "instruments": n_inst,
+            "working_orders": n_orders,
+            "setup_s": round(setup_s, 1),
+            **figures,
+        },
+    )
     return 0
 
 

@@ -58,7 +58,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tick-ms", type=int, default=100, help="the sim's market step")
     ap.add_argument("--name", default="recorder", help="result name (var/bench/<name>.json)")
     ap.add_argument("--quick", action="store_true", help="a 12-second smoke run")
-    ap.add_argument("--keep", action="store_true", help="keep the recording (a temp dir) for a look or a backtest")
+    ap.add_argument(
+        "--keep", action="store_true", help="keep the recording (a temp dir) for a look or a backtest"
+    )
     args = ap.parse_args(argv)
     if args.quick:
         args.duration, args.every, args.rotate_minutes, args.drop_every = 12.0, 1.0, 0.1, 5.0
@@ -75,9 +77,13 @@ def main(argv: list[str] | None = None) -> int:
     samples: list[dict[str, float]] = []
     drops = 0
     load0 = loadavg()
-    sup = Supervisor(work / "logs", env={"PYTHONPATH": str(ROOT), "PATH": str(Path(PY).parent) + ":/usr/bin:/bin"})
+    sup = Supervisor(
+        work / "logs", env={"PYTHONPATH": str(ROOT), "PATH": str(Path(PY).parent) + ":/usr/bin:/bin"}
+    )
     with sup.running():
-        sim = sup.spawn("sim", [PY, "-m", "athena.cli", "sim", "--port", str(port), "--tick-ms", str(args.tick_ms)])
+        sim = sup.spawn(
+            "sim", [PY, "-m", "athena.cli", "sim", "--port", str(port), "--tick-ms", str(args.tick_ms)]
+        )
 
         def sim_up() -> bool:
             try:
@@ -88,9 +94,28 @@ def main(argv: list[str] | None = None) -> int:
         if not wait_until(sim_up, 30):
             print("sim did not start:\n" + sim.log_tail(), file=sys.stderr)
             return 1
-        rec = sup.spawn("recorder", [PY, "-m", "athena.cli", "record", "--url", f"ws://127.0.0.1:{port}/ws/v5/public",
-                                     "--instIds", INSTS, "--channels", CHANNELS, "--out", str(out),
-                                     "--rotate-minutes", str(args.rotate_minutes), "--flush-s", "5", "--quiet"])
+        rec = sup.spawn(
+            "recorder",
+            [
+                PY,
+                "-m",
+                "athena.cli",
+                "record",
+                "--url",
+                f"ws://127.0.0.1:{port}/ws/v5/public",
+                "--instIds",
+                INSTS,
+                "--channels",
+                CHANNELS,
+                "--out",
+                str(out),
+                "--rotate-minutes",
+                str(args.rotate_minutes),
+                "--flush-s",
+                "5",
+                "--quiet",
+            ],
+        )
         status = out / "recorder.status.json"
 
         def lines() -> int:
@@ -120,8 +145,12 @@ def main(argv: list[str] | None = None) -> int:
                 drops += 1
             if now >= next_print:
                 next_print = now + max(10.0, args.duration / 12)
-                print(f"t={row['t']:7.1f}s  recorder RSS {rss:6.1f} MiB  PSS {pss:6.1f}  lines {int(row['lines'])}"
-                      f"  load {loadavg()[0]}", flush=True)
+                print(
+                    f"t={row['t']:7.1f}s  recorder RSS {rss:6.1f} MiB  PSS {pss:6.1f}  lines "
+                    f"{int(row['lines'])}"
+                    f"  load {loadavg()[0]}",
+                    flush=True,
+                )
             time.sleep(max(0.0, args.every - (time.monotonic() - now)))
         elapsed = time.monotonic() - t0
         rc = rec.stop(30)
@@ -134,31 +163,50 @@ def main(argv: list[str] | None = None) -> int:
     total_bytes = sum(p.stat().st_size for p in files)
     n = len(samples)
     warm = samples[n // 10 : max(n // 10 + 1, n // 5)]
-    last = samples[-max(1, n // 10):]
+    last = samples[-max(1, n // 10) :]
     peak = {k: round(max(s[k] for s in samples), 1) for k in ("rss", "pss")}
-    drift = {k: round((mean([s[k] for s in last]) / mean([s[k] for s in warm]) - 1) * 100, 2) for k in ("rss", "pss")}
+    drift = {
+        k: round((mean([s[k] for s in last]) / mean([s[k] for s in warm]) - 1) * 100, 2)
+        for k in ("rss", "pss")
+    }
     doc: dict[str, Any] = {
-        "header": h, "duration_s": round(elapsed, 1), "samples": n, "exit_code": rc,
-        "peak_mib": peak, "drift_pct": drift,
+        "header": h,
+        "duration_s": round(elapsed, 1),
+        "samples": n,
+        "exit_code": rc,
+        "peak_mib": peak,
+        "drift_pct": drift,
         "rss_mib_after_warmup": round(mean([s["rss"] for s in warm]), 1),
         "rss_mib_at_end": round(mean([s["rss"] for s in last]), 1),
-        "lines": total_lines, "msgs_per_s": round(total_lines / max(1.0, elapsed), 1), "files": len(files),
-        "compressed_bytes": total_bytes, "bytes_per_msg": round(total_bytes / max(1, total_lines), 1),
-        "drops": drops, "reconnects": sum(s["reconnects"] for s in summaries),
+        "lines": total_lines,
+        "msgs_per_s": round(total_lines / max(1.0, elapsed), 1),
+        "files": len(files),
+        "compressed_bytes": total_bytes,
+        "bytes_per_msg": round(total_bytes / max(1, total_lines), 1),
+        "drops": drops,
+        "reconnects": sum(s["reconnects"] for s in summaries),
         "resyncs": sum(len(s["resyncs"]) for s in summaries),
         "checksums_checked": sum(s["checksums_checked"] for s in summaries),
         "checksum_failures": sum(s["checksum_failures"] for s in summaries),
-        "files_with_line_count_mismatch": mismatched, "files_not_cleanly_closed": unclean,
+        "files_with_line_count_mismatch": mismatched,
+        "files_not_cleanly_closed": unclean,
         "loadavg_start": load0,
         "series": [{k: round(v, 1) for k, v in s.items()} for s in samples[:: max(1, n // 200)]],
     }
-    print(f"peak RSS {peak['rss']} MiB  PSS {peak['pss']} MiB   drift (last 10% vs 10-20%): RSS {drift['rss']:+.2f}%"
-          f"  PSS {drift['pss']:+.2f}%")
-    print(f"{total_lines} lines in {len(files)} files over {elapsed:.0f} s ({doc['msgs_per_s']}/s), "
-          f"{doc['bytes_per_msg']} compressed bytes per line; {drops} drops -> {doc['reconnects']} reconnects, "
-          f"{doc['resyncs']} resyncs, {doc['checksums_checked']} checksums ok, {doc['checksum_failures']} failed; "
-          f"line counts {'all match' if not mismatched else 'MISMATCH ' + str(mismatched)}; "
-          f"{'all files closed cleanly' if not unclean else 'UNCLEAN ' + str(unclean)}  load {load0} -> {loadavg()}")
+    print(
+        f"peak RSS {peak['rss']} MiB  PSS {peak['pss']} MiB   drift (last 10% vs 10-20%): RSS "
+        f"{drift['rss']:+.2f}%"
+        f"  PSS {drift['pss']:+.2f}%"
+    )
+    print(
+        f"{total_lines} lines in {len(files)} files over {elapsed:.0f} s ({doc['msgs_per_s']}/s), "
+        f"{doc['bytes_per_msg']} compressed bytes per line; {drops} drops -> {doc['reconnects']} reconnects, "
+        f"{doc['resyncs']} resyncs, {doc['checksums_checked']} checksums ok, "
+        f"{doc['checksum_failures']} failed; "
+        f"line counts {'all match' if not mismatched else 'MISMATCH ' + str(mismatched)}; "
+        f"{'all files closed cleanly' if not unclean else 'UNCLEAN ' + str(unclean)}  load {load0} -> "
+        f"{loadavg()}"
+    )
     write_json(args.name, doc)
     if args.keep:
         print(f"recording kept in {out}")

@@ -59,11 +59,15 @@ def free_port() -> int:
 
 
 def start_sim(port: int) -> subprocess.Popen[bytes]:
-    code = ("import signal,threading;from athena.sim.server import SimServer;"
-            f"s=SimServer(port={port},tick_interval_ms=0,rate_limits=False,idle_timeout_s=3600).start();"
-            "s.limiter.enabled=False;e=threading.Event();"
-            "signal.signal(signal.SIGTERM,lambda *a:e.set());print('ready',flush=True);e.wait();s.stop()")
-    proc = procs.popen([PY, "-c", code], cwd=ROOT, stdout=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    code = (
+        "import signal,threading;from athena.sim.server import SimServer;"
+        f"s=SimServer(port={port},tick_interval_ms=0,rate_limits=False,idle_timeout_s=3600).start();"
+        "s.limiter.enabled=False;e=threading.Event();"
+        "signal.signal(signal.SIGTERM,lambda *a:e.set());print('ready',flush=True);e.wait();s.stop()"
+    )
+    proc = procs.popen(
+        [PY, "-c", code], cwd=ROOT, stdout=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(ROOT)}
+    )
     assert proc.stdout is not None
     if proc.stdout.readline().strip() != b"ready":
         raise RuntimeError("sim did not start")
@@ -80,7 +84,11 @@ def stop_sim(proc: subprocess.Popen[bytes]) -> None:
 
 def admin(port: int, path: str, body: Any = None) -> Any:
     c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-    c.request("POST" if body is not None else "GET", f"/sim/{path}", body=json.dumps(body) if body is not None else None)
+    c.request(
+        "POST" if body is not None else "GET",
+        f"/sim/{path}",
+        body=json.dumps(body) if body is not None else None,
+    )
     out = json.loads(c.getresponse().read())
     c.close()
     return out["data"][0]
@@ -102,21 +110,26 @@ class Signed:
         raw = json.dumps(body, separators=(",", ":")).encode()
         now = time.time()
         ts = time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(now)) + f"{int(now * 1000) % 1000:03d}Z"
-        sig = base64.b64encode(hmac.digest(self.secret, ts.encode() + b"POST" + path.encode() + raw, "sha256"))
-        head = (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nOK-ACCESS-KEY: {KEY}\r\nOK-ACCESS-SIGN: {sig.decode()}\r\n"
-                f"OK-ACCESS-TIMESTAMP: {ts}\r\nOK-ACCESS-PASSPHRASE: {PASS}\r\nContent-Type: application/json\r\n"
-                f"Content-Length: {len(raw)}\r\n\r\n")
+        sig = base64.b64encode(
+            hmac.digest(self.secret, ts.encode() + b"POST" + path.encode() + raw, "sha256")
+        )
+        head = (
+            f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nOK-ACCESS-KEY: {KEY}\r\nOK-ACCESS-SIGN: "
+            f"{sig.decode()}\r\n"
+            f"OK-ACCESS-TIMESTAMP: {ts}\r\nOK-ACCESS-PASSPHRASE: {PASS}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(raw)}\r\n\r\n"
+        )
         self.sock.sendall(head.encode() + raw)
         return json.loads(self._read())  # type: ignore[no-any-return]
 
     def _read(self) -> bytes:
         while (i := self.buf.find(b"\r\n\r\n")) < 0:
             self._more()
-        head, rest = self.buf[:i], self.buf[i + 4:]
+        head, rest = self.buf[:i], self.buf[i + 4 :]
         j = head.lower().find(b"content-length:")
         if j < 0:
             raise RuntimeError(f"no Content-Length in {head[:200]!r}")
-        n = int(head[j + 15:].split(b"\r\n", 1)[0])
+        n = int(head[j + 15 :].split(b"\r\n", 1)[0])
         self.buf = rest
         while len(self.buf) < n:
             self._more()
@@ -137,8 +150,17 @@ def rest_client(port: int, seconds: float, start_at: float, out: Any) -> None:
     end = start_at + seconds
     n = bad = 0
     while time.time() < end:
-        r = cli.post("/api/v5/trade/order", {"instId": BTC, "tdMode": "cross", "side": "buy", "ordType": "post_only",
-                                             "sz": "0.01", "px": FAR_PX})
+        r = cli.post(
+            "/api/v5/trade/order",
+            {
+                "instId": BTC,
+                "tdMode": "cross",
+                "side": "buy",
+                "ordType": "post_only",
+                "sz": "0.01",
+                "px": FAR_PX,
+            },
+        )
         oid = r["data"][0]["ordId"] if r.get("code") == "0" else ""
         c = cli.post("/api/v5/trade/cancel-order", {"instId": BTC, "ordId": oid}) if oid else {}
         if not oid or c.get("code") != "0":
@@ -156,7 +178,10 @@ def cpu_s(pid: int) -> float:
 def bench_rest(port: int, clients: int, seconds: float, sim_pid: int) -> dict[str, Any]:
     q: Any = mp.get_context("fork").Queue()
     start_at = time.time() + 0.5
-    procs = [mp.get_context("fork").Process(target=rest_client, args=(port, seconds, start_at, q)) for _ in range(clients)]
+    procs = [
+        mp.get_context("fork").Process(target=rest_client, args=(port, seconds, start_at, q))
+        for _ in range(clients)
+    ]
     for p in procs:
         p.start()
     while time.time() < start_at:
@@ -168,10 +193,18 @@ def bench_rest(port: int, clients: int, seconds: float, sim_pid: int) -> dict[st
         p.join(10)
     n, bad = sum(r[0] for r in res), sum(r[1] for r in res)
     per_order_us = sim_cpu / n * 1e6 if n else 0.0
-    return {"clients": clients, "orders": n, "errors": bad, "seconds": seconds,
-            "orders_per_s": round(n / seconds), "requests_per_s": round(2 * n / seconds),
-            "sim_cpu_s": round(sim_cpu, 3), "sim_cpu_us_per_order": round(per_order_us, 1),
-            "sim_capacity_orders_per_cpu_s": round(1e6 / per_order_us) if per_order_us else 0, "loadavg": loadavg()}
+    return {
+        "clients": clients,
+        "orders": n,
+        "errors": bad,
+        "seconds": seconds,
+        "orders_per_s": round(n / seconds),
+        "requests_per_s": round(2 * n / seconds),
+        "sim_cpu_s": round(sim_cpu, 3),
+        "sim_cpu_us_per_order": round(per_order_us, 1),
+        "sim_capacity_orders_per_cpu_s": round(1e6 / per_order_us) if per_order_us else 0,
+        "loadavg": loadavg(),
+    }
 
 
 # -- in-process engine ---------------------------------------------------------------------------
@@ -184,9 +217,24 @@ def bench_engine(seconds: float, resting: int, subscriber: bool) -> dict[str, An
         ex.add_listener(lambda ch, arg, data: sink.append(data))
         ex.set_wants(lambda ch, inst: ch == "orders")
     for i in range(resting):
-        ex.place_order({"instId": BTC, "tdMode": "cross", "side": "buy", "ordType": "post_only", "sz": "0.01",
-                        "px": str(Decimal("40000") + i)})
-    body = {"instId": BTC, "tdMode": "cross", "side": "buy", "ordType": "post_only", "sz": "0.01", "px": FAR_PX}
+        ex.place_order(
+            {
+                "instId": BTC,
+                "tdMode": "cross",
+                "side": "buy",
+                "ordType": "post_only",
+                "sz": "0.01",
+                "px": str(Decimal("40000") + i),
+            }
+        )
+    body = {
+        "instId": BTC,
+        "tdMode": "cross",
+        "side": "buy",
+        "ordType": "post_only",
+        "sz": "0.01",
+        "px": FAR_PX,
+    }
     n = 0
     t0 = time.perf_counter()
     end = t0 + seconds
@@ -200,21 +248,42 @@ def bench_engine(seconds: float, resting: int, subscriber: bool) -> dict[str, An
         if time.perf_counter() >= end:
             break
     dt_s = time.perf_counter() - t0
-    return {"resting_orders": resting, "orders_subscriber": subscriber, "orders": n,
-            "orders_per_s": round(n / dt_s), "loadavg": loadavg()}
+    return {
+        "resting_orders": resting,
+        "orders_subscriber": subscriber,
+        "orders": n,
+        "orders_per_s": round(n / dt_s),
+        "loadavg": loadavg(),
+    }
 
 
 # -- WebSocket pushes ----------------------------------------------------------------------------
 def _login(ws: Any) -> None:
     ts = str(int(time.time()))
-    sig = base64.b64encode(hmac.new(SECRET.encode(), (ts + "GET/users/self/verify").encode(), hashlib.sha256).digest())
-    ws.send(json.dumps({"op": "login", "args": [{"apiKey": KEY, "passphrase": PASS, "timestamp": ts,
-                                                   "sign": sig.decode()}]}))
+    sig = base64.b64encode(
+        hmac.new(SECRET.encode(), (ts + "GET/users/self/verify").encode(), hashlib.sha256).digest()
+    )
+    ws.send(
+        json.dumps(
+            {
+                "op": "login",
+                "args": [{"apiKey": KEY, "passphrase": PASS, "timestamp": ts, "sign": sig.decode()}],
+            }
+        )
+    )
     assert json.loads(ws.recv())["code"] == "0"
 
 
-def _reader(url: str, subs: list[dict[str, Any]], login: bool, match: str, ready: Any, stop: Any, count: Any,
-            last: Any) -> None:
+def _reader(
+    url: str,
+    subs: list[dict[str, Any]],
+    login: bool,
+    match: str,
+    ready: Any,
+    stop: Any,
+    count: Any,
+    last: Any,
+) -> None:
     """Runs in its own process: subscribe, then count data frames (payload contains `match`) until told to
     stop. websocket-client does the handshake, login and subscribe; then frames are cut from the raw socket
     by their headers (server frames are unmasked) and never JSON-parsed, so a reader costs ~1 us per frame."""
@@ -244,11 +313,11 @@ def _reader(url: str, subs: list[dict[str, Any]], login: bool, match: str, ready
             if ln == 126:
                 if end_buf - pos < 4:
                     break
-                ln, hl = int.from_bytes(buf[pos + 2:pos + 4], "big"), 4
+                ln, hl = int.from_bytes(buf[pos + 2 : pos + 4], "big"), 4
             elif ln == 127:
                 if end_buf - pos < 10:
                     break
-                ln, hl = int.from_bytes(buf[pos + 2:pos + 10], "big"), 10
+                ln, hl = int.from_bytes(buf[pos + 2 : pos + 10], "big"), 10
             end = pos + hl + ln
             if end > end_buf:
                 break
@@ -274,7 +343,9 @@ class Readers:
         self.procs = []
         for c, last in zip(self.counts, self.lasts, strict=True):
             ready = ctx.Event()
-            p = ctx.Process(target=_reader, args=(url, subs, login, match, ready, self.stop, c, last), daemon=True)
+            p = ctx.Process(
+                target=_reader, args=(url, subs, login, match, ready, self.stop, c, last), daemon=True
+            )
             p.start()
             if not ready.wait(20):
                 raise RuntimeError("reader did not start")
@@ -308,13 +379,21 @@ class Readers:
                 p.kill()
 
 
-def _push_figures(got: int, t0: float, rd: Readers, sim_pid: int, cpu0: float, cpu_after: float) -> dict[str, Any]:
+def _push_figures(
+    got: int, t0: float, rd: Readers, sim_pid: int, cpu0: float, cpu_after: float
+) -> dict[str, Any]:
     """pushes/s over [t0, last frame] and the sim's CPU per delivered push over the same work."""
     dt_s = max(1e-6, rd.last_frame() - t0)
     sim_cpu = cpu_after - cpu0
-    return {"pushes": got, "seconds": round(dt_s, 3), "pushes_per_s": round(got / dt_s),
-            "sim_cpu_s": round(sim_cpu, 3), "sim_cpu_us_per_push": round(sim_cpu / got * 1e6, 2) if got else 0.0,
-            "sim_capacity_pushes_per_cpu_s": round(got / sim_cpu) if sim_cpu > 0 else 0, "loadavg": loadavg()}
+    return {
+        "pushes": got,
+        "seconds": round(dt_s, 3),
+        "pushes_per_s": round(got / dt_s),
+        "sim_cpu_s": round(sim_cpu, 3),
+        "sim_cpu_us_per_push": round(sim_cpu / got * 1e6, 2) if got else 0.0,
+        "sim_capacity_pushes_per_cpu_s": round(got / sim_cpu) if sim_cpu > 0 else 0,
+        "loadavg": loadavg(),
+    }
 
 
 def bench_private_pushes(port: int, seconds: float, sim_pid: int) -> dict[str, Any]:
@@ -331,10 +410,27 @@ def bench_private_pushes(port: int, seconds: float, sim_pid: int) -> dict[str, A
     w = websocket.create_connection(url, timeout=60, skip_utf8_validation=True)
     _login(w)
     cls = [f"bp{i}" for i in range(20)]
-    place = json.dumps({"id": "1", "op": "batch-orders", "args": [
-        {"instId": BTC, "tdMode": "cross", "side": "buy", "ordType": "post_only", "sz": "0.01", "px": FAR_PX,
-         "clOrdId": c} for c in cls]})
-    cancel = json.dumps({"id": "2", "op": "batch-cancel-orders", "args": [{"instId": BTC, "clOrdId": c} for c in cls]})
+    place = json.dumps(
+        {
+            "id": "1",
+            "op": "batch-orders",
+            "args": [
+                {
+                    "instId": BTC,
+                    "tdMode": "cross",
+                    "side": "buy",
+                    "ordType": "post_only",
+                    "sz": "0.01",
+                    "px": FAR_PX,
+                    "clOrdId": c,
+                }
+                for c in cls
+            ],
+        }
+    )
+    cancel = json.dumps(
+        {"id": "2", "op": "batch-cancel-orders", "args": [{"instId": BTC, "clOrdId": c} for c in cls]}
+    )
     replies = {"ok": 0, "bad": 0}
     stop = [False]
 
@@ -366,8 +462,12 @@ def bench_private_pushes(port: int, seconds: float, sim_pid: int) -> dict[str, A
     cpu1 = cpu_s(sim_pid)
     w.close()
     rd.close()
-    return {"orders": orders, "expected": 2 * orders, "op_errors": replies["bad"],
-            **_push_figures(got, t0, rd, sim_pid, cpu0, cpu1)}
+    return {
+        "orders": orders,
+        "expected": 2 * orders,
+        "op_errors": replies["bad"],
+        **_push_figures(got, t0, rd, sim_pid, cpu0, cpu1),
+    }
 
 
 def bench_market_steps(port: int, seconds: float, sim_pid: int) -> dict[str, Any]:
@@ -379,19 +479,27 @@ def bench_market_steps(port: int, seconds: float, sim_pid: int) -> dict[str, Any
         n = admin(port, "step", {"n": 200})["steps"]
     dt_s = time.perf_counter() - t0
     cpu = cpu_s(sim_pid) - cpu0
-    return {"steps": n - n0, "steps_per_s": round((n - n0) / dt_s), "sim_cpu_us_per_step": round(cpu / (n - n0) * 1e6, 1),
-            "loadavg": loadavg()}
+    return {
+        "steps": n - n0,
+        "steps_per_s": round((n - n0) / dt_s),
+        "sim_cpu_us_per_step": round(cpu / (n - n0) * 1e6, 1),
+        "loadavg": loadavg(),
+    }
 
 
 FANOUT_CHANNELS = ("tickers", "bbo-tbt", "books5", "trades")
 
 
-def bench_public_pushes(port: int, seconds: float, readers: int, sim_pid: int, fanout: bool) -> dict[str, Any]:
+def bench_public_pushes(
+    port: int, seconds: float, readers: int, sim_pid: int, fanout: bool
+) -> dict[str, Any]:
     """Public pushes to `readers` connections while the market steps via /sim/step: `tickers` BTC only, or
     (fanout) tickers / bbo-tbt / books5 / trades of every instrument on each connection."""
     url = f"ws://127.0.0.1:{port}/ws/v5/public"
     if fanout:
-        subs = [{"channel": ch, "instId": i} for i in admin(port, "state")["markets"] for ch in FANOUT_CHANNELS]
+        subs = [
+            {"channel": ch, "instId": i} for i in admin(port, "state")["markets"] for ch in FANOUT_CHANNELS
+        ]
     else:
         subs = [{"channel": "tickers", "instId": BTC}]
     rd = Readers(readers, url, subs, False, '"data":')
@@ -406,8 +514,12 @@ def bench_public_pushes(port: int, seconds: float, readers: int, sim_pid: int, f
     got = rd.settle() - c0  # a step pushes per instrument and channel 1 or more frames: count what arrives
     cpu1 = cpu_s(sim_pid)
     rd.close()
-    return {"readers": readers, "subs_per_reader": len(subs), "steps": steps - steps0,
-            **_push_figures(got, t0, rd, sim_pid, cpu0, cpu1)}
+    return {
+        "readers": readers,
+        "subs_per_reader": len(subs),
+        "steps": steps - steps0,
+        **_push_figures(got, t0, rd, sim_pid, cpu0, cpu1),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -418,41 +530,62 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=None)
     a = ap.parse_args(argv)
     print_header("bench_sim")
-    doc: dict[str, Any] = {"seconds": a.seconds, "engine": [], "rest": [], "targets": {"orders_per_s": 2000,
-                                                                                        "pushes_per_s": 50000}}
+    doc: dict[str, Any] = {
+        "seconds": a.seconds,
+        "engine": [],
+        "rest": [],
+        "targets": {"orders_per_s": 2000, "pushes_per_s": 50000},
+    }
     for resting, sub in ((0, False), (0, True), (200, True)):
         r = bench_engine(a.seconds, resting, sub)
         doc["engine"].append(r)
-        print(f"engine place+cancel  resting={resting:<4} orders-subscriber={sub!s:<5}  "
-              f"{r['orders_per_s']:>9,} orders/s   load {r['loadavg']}", flush=True)
+        print(
+            f"engine place+cancel  resting={resting:<4} orders-subscriber={sub!s:<5}  "
+            f"{r['orders_per_s']:>9,} orders/s   load {r['loadavg']}",
+            flush=True,
+        )
     port = free_port()
     proc = start_sim(port)
     try:
         for clients in sorted({1, a.clients}):
             r = bench_rest(port, clients, a.seconds, proc.pid)
             doc["rest"].append(r)
-            print(f"REST place+cancel    clients={clients}  {r['orders_per_s']:>9,} orders/s "
-                  f"({r['requests_per_s']:,} signed requests/s, errors {r['errors']}); sim CPU "
-                  f"{r['sim_cpu_us_per_order']} us/order = {r['sim_capacity_orders_per_cpu_s']:,} orders per sim-CPU-s"
-                  f"   load {r['loadavg']}", flush=True)
+            print(
+                f"REST place+cancel    clients={clients}  {r['orders_per_s']:>9,} orders/s "
+                f"({r['requests_per_s']:,} signed requests/s, errors {r['errors']}); sim CPU "
+                f"{r['sim_cpu_us_per_order']} us/order = {r['sim_capacity_orders_per_cpu_s']:,} orders "
+                "per sim-CPU-s"
+                f"   load {r['loadavg']}",
+                flush=True,
+            )
         r = bench_private_pushes(port, a.seconds, proc.pid)
         doc["private_pushes"] = r
-        print(f"WS orders pushes     1 reader   {r['pushes_per_s']:>9,} pushes/s "
-              f"({r['pushes']:,}/{r['expected']:,} delivered); sim CPU {r['sim_cpu_us_per_push']} us/push incl. "
-              f"matching   load {r['loadavg']}", flush=True)
+        print(
+            f"WS orders pushes     1 reader   {r['pushes_per_s']:>9,} pushes/s "
+            f"({r['pushes']:,}/{r['expected']:,} delivered); sim CPU {r['sim_cpu_us_per_push']} "
+            "us/push incl. "
+            f"matching   load {r['loadavg']}",
+            flush=True,
+        )
         r = bench_market_steps(port, a.seconds, proc.pid)
         doc["market_steps"] = r
-        print(f"market generator     no subs    {r['steps_per_s']:>9,} steps/s (5 instruments each); "
-              f"sim CPU {r['sim_cpu_us_per_step']} us/step   load {r['loadavg']}", flush=True)
+        print(
+            f"market generator     no subs    {r['steps_per_s']:>9,} steps/s (5 instruments each); "
+            f"sim CPU {r['sim_cpu_us_per_step']} us/step   load {r['loadavg']}",
+            flush=True,
+        )
         doc["public_pushes"] = []
         for readers, fanout in ((1, False), (a.readers, False), (a.readers, True)):
             r = bench_public_pushes(port, a.seconds, readers, proc.pid, fanout)
             r["fanout"] = fanout
             doc["public_pushes"].append(r)
             what = f"{r['subs_per_reader']} subs each" if fanout else "tickers BTC"
-            print(f"WS public pushes     {readers} reader{'s' if readers > 1 else ' '} {what:<14} "
-                  f"{r['pushes_per_s']:>9,} pushes/s ({r['steps']:,} market steps); sim CPU "
-                  f"{r['sim_cpu_us_per_push']} us/push incl. generator   load {r['loadavg']}", flush=True)
+            print(
+                f"WS public pushes     {readers} reader{'s' if readers > 1 else ' '} {what:<14} "
+                f"{r['pushes_per_s']:>9,} pushes/s ({r['steps']:,} market steps); sim CPU "
+                f"{r['sim_cpu_us_per_push']} us/push incl. generator   load {r['loadavg']}",
+                flush=True,
+            )
     finally:
         stop_sim(proc)
     write_json("sim", doc, a.out)

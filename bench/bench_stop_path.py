@@ -1,15 +1,15 @@
 """Issue 9 item 3: fill push -> stop-loss order on the wire.
 
 The real stream service (athena.process.stream_service.StreamService: private WebSocket -> inbox -> the one
-dispatcher thread -> OrderManager.on_update -> ensure_stop -> the stream worker's sender), as the
-stream worker builds it: `--via direct` (the default, workers.stream.build_service) places the stop
-from the stream worker's stop thread (athena.ops.direct_stops), `--via celery` sends the Celery task
-`submit_stop_loss` to a real orders worker process (`celery -A bench.worker_app worker -Q orders.<account>,default.<account>`), against the sim in
-its own process (bench.simproc). Each round decides a marketable entry carrying its stop price (a strategy's
-context: pre-trade check, reservation, OrderManager.submit); the sim fills it and
-pushes the fill. Latency: from the sim emitting the fill push (an Exchange listener, before the
-frame is written) to the sim receiving POST /api/v5/trade/order-algo for that entry's stop
-(SimServer.on_request). Both stamps are taken in the sim, on CLOCK_MONOTONIC.
+dispatcher thread -> OrderManager.on_update -> ensure_stop -> the stream worker's sender), as the stream
+worker builds it: `--via direct` (the default, workers.stream.build_service) places the stop from the stream
+worker's stop thread (athena.ops.direct_stops), `--via celery` sends the Celery task `submit_stop_loss` to a
+real orders worker process (`celery -A bench.worker_app worker -Q orders.<account>,default.<account>`),
+against the sim in its own process (bench.simproc). Each round decides a marketable entry carrying its stop
+price (a strategy's context: pre-trade check, reservation, OrderManager.submit); the sim fills it and pushes
+the fill. Latency: from the sim emitting the fill push (an Exchange listener, before the frame is written) to
+the sim receiving POST /api/v5/trade/order-algo for that entry's stop (SimServer.on_request). Both stamps are
+taken in the sim, on CLOCK_MONOTONIC.
 
     .venv/bin/python -m bench.bench_stop_path [--n 100] [--quick]
 """
@@ -44,13 +44,22 @@ def wait_key(r: Any, key: str, field: str, timeout: float) -> None:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=100, help="entries (each fills and gets a stop)")
-    ap.add_argument("--pause", type=float, default=0.25, help="seconds between entries (order-algo limit: 10/s)")
+    ap.add_argument(
+        "--pause", type=float, default=0.25, help="seconds between entries (order-algo limit: 10/s)"
+    )
     ap.add_argument("--pool", default="threads", help="orders worker -P (the documented deployment: threads)")
     ap.add_argument("--concurrency", type=int, default=4)
-    ap.add_argument("--via", choices=("direct", "celery"), default="direct",
-                    help="direct: the stream worker places the stop (production); celery: submit_stop_loss task")
-    ap.add_argument("--journal-now", action="store_true",
-                    help="journal every order update on the dispatcher at once (before #20: for A/B runs)")
+    ap.add_argument(
+        "--via",
+        choices=("direct", "celery"),
+        default="direct",
+        help="direct: the stream worker places the stop (production); celery: submit_stop_loss task",
+    )
+    ap.add_argument(
+        "--journal-now",
+        action="store_true",
+        help="journal every order update on the dispatcher at once (before #20: for A/B runs)",
+    )
     ap.add_argument("--name", default="stop_path", help="result name (var/bench/NAME.json)")
     ap.add_argument("--quick", action="store_true")
     args = ap.parse_args(argv)
@@ -76,10 +85,16 @@ def main(argv: list[str] | None = None) -> int:
         # this process, as in production; the orders worker checks an entry only when no decision did).
         # The strategy trades the other instrument and needs more trades than its flow window holds
         # before a signal: it never enters by itself, and the entries' fills are no position of its own.
-        strat = StrategySettings(name="bench", cls="ScalperV1", instIds=[stack.symbols[1]], allocation=Decimal("0.9"),
-                                 params={"min_trades": 100_000},
-                                 risk=RiskProfileSettings(max_orders_per_minute=100_000, max_position=Decimal(10_000),
-                                                          max_order_notional=Decimal(10**9)))
+        strat = StrategySettings(
+            name="bench",
+            cls="ScalperV1",
+            instIds=[stack.symbols[1]],
+            allocation=Decimal("0.9"),
+            params={"min_trades": 100_000},
+            risk=RiskProfileSettings(
+                max_orders_per_minute=100_000, max_position=Decimal(10_000), max_order_notional=Decimal(10**9)
+            ),
+        )
         settings = stack.settings(strategies=[strat], total_capital=Decimal(10**9))
         configure(app, settings)
         worker = stack.spawn_orders_worker("bench.worker_app", args.concurrency, pool=args.pool)
@@ -112,18 +127,22 @@ def main(argv: list[str] | None = None) -> int:
         handle_at: dict[str, int] = {}
         busy: list[tuple[int, int]] = []
         for conn in svc.private.connections:
+
             def stamped_put(obj: Any, _orig: Any = conn.on_event) -> None:
                 cid = getattr(obj, "clOrdId", None)
                 if cid and getattr(obj, "accFillSz", None):
                     put_at.setdefault(cid, time.monotonic_ns())
                 _orig(obj)
+
             conn.on_event = stamped_put
+
             def stamped(raw: bytes, _orig: Any = conn.on_message) -> None:
                 t = time.monotonic_ns()
                 if b'"orders"' in raw and b'"accFillSz":"0"' not in raw:
                     for cid in re.findall(rb'"clOrdId":"(stp\d+)"', raw):
                         frame_at.setdefault(cid.decode(), t)
                 _orig(raw)
+
             conn.on_message = stamped  # type: ignore[method-assign]
         handle = svc.handle
 
@@ -146,23 +165,38 @@ def main(argv: list[str] | None = None) -> int:
             engine.orders.defer_journal = None
         try:
             deadline = time.monotonic() + 15
-            while time.monotonic() < deadline and not all(c.connected.is_set() for c in svc.private.connections):
+            while time.monotonic() < deadline and not all(
+                c.connected.is_set() for c in svc.private.connections
+            ):
                 time.sleep(0.05)
             time.sleep(0.5)  # login + subscriptions
             ctx, marks = svc.strategies[0].ctx, svc.engine.marks
             inst = synthetic_instruments(2)[0].inst
             lat: list[int] = []
             to_send: list[int] = []
-            parts: dict[str, list[int]] = {"push_to_frame": [], "frame_to_dispatch": [], "dispatch_to_send": [],
-                                           "frame_to_put": [], "put_to_take": [], "busy_ahead": [], "handoff_wait": []}
+            parts: dict[str, list[int]] = {
+                "push_to_frame": [],
+                "frame_to_dispatch": [],
+                "dispatch_to_send": [],
+                "frame_to_put": [],
+                "put_to_take": [],
+                "busy_ahead": [],
+                "handoff_wait": [],
+            }
             missing = 0
             load0 = loadavg()
             for i in range(n + 3):
                 mid = stack.mid(inst_id)
                 side = Side.BUY if i % 2 == 0 else Side.SELL  # alternate: the net position stays small
-                sl = inst.px_down(Decimal(mid) * Decimal("0.98")) if side is Side.BUY else inst.px_up(Decimal(mid) * Decimal("1.02"))
+                sl = (
+                    inst.px_down(Decimal(mid) * Decimal("0.98"))
+                    if side is Side.BUY
+                    else inst.px_up(Decimal(mid) * Decimal("1.02"))
+                )
                 cid = f"stp{i}"
-                marks.set(inst_id, Decimal(mid))  # the market order is priced by it (the stream worker keeps it too)
+                marks.set(
+                    inst_id, Decimal(mid)
+                )  # the market order is priced by it (the stream worker keeps it too)
                 intent = ctx.order(inst_id, side, Decimal("0.01"), stop_loss_px=sl, clOrdId=cid)
                 if not intent.ok:
                     raise RuntimeError(f"entry {cid} refused: {intent.reason}")
@@ -200,9 +234,14 @@ def main(argv: list[str] | None = None) -> int:
     send_to_start = [starts[s] - sent_at[s] for s in sent_at if s in starts]
     start_to_wire = [stops_at[s] - starts[s] for s in sent_at if s in starts and s in stops_at]
     if args.via == "celery":
-        worker = {"celery_send_to_task_start": stats_ns(send_to_start, "ms"), "task_start_to_wire": stats_ns(start_to_wire, "ms")}
+        worker = {
+            "celery_send_to_task_start": stats_ns(send_to_start, "ms"),
+            "task_start_to_wire": stats_ns(start_to_wire, "ms"),
+        }
     else:
-        worker = {"handoff_to_wire": stats_ns([stops_at[s] - sent_at[s] for s in sent_at if s in stops_at], "ms")}
+        worker = {
+            "handoff_to_wire": stats_ns([stops_at[s] - sent_at[s] for s in sent_at if s in stops_at], "ms")
+        }
     for k, v in worker.items():
         print(fmt_stats(f"   {k}", v, "ms"))
     breakdown = {k: stats_ns(v, "ms") for k, v in parts.items()}
@@ -210,8 +249,23 @@ def main(argv: list[str] | None = None) -> int:
         print(fmt_stats(f"      {k}", v, "ms"))
     if missing:
         print(f"   !! {missing} of {n} rounds had no fill or no stop within 10 s")
-    write_json(args.name, {"header": h, "journal_now": args.journal_now, "fill_to_stop_wire": st, "fill_to_celery_send": st_send, "stream_breakdown": breakdown, "worker_breakdown": worker, "missing": missing, "loadavg": load0,
-                             "worker_concurrency": args.concurrency, "worker_pool": args.pool, "via": args.via, "target": {"p99_ms": 6.0}})
+    write_json(
+        args.name,
+        {
+            "header": h,
+            "journal_now": args.journal_now,
+            "fill_to_stop_wire": st,
+            "fill_to_celery_send": st_send,
+            "stream_breakdown": breakdown,
+            "worker_breakdown": worker,
+            "missing": missing,
+            "loadavg": load0,
+            "worker_concurrency": args.concurrency,
+            "worker_pool": args.pool,
+            "via": args.via,
+            "target": {"p99_ms": 6.0},
+        },
+    )
     return 0
 
 

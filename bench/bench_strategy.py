@@ -47,10 +47,20 @@ def ten_instruments() -> list[Any]:
     for n, (inst_id, like, px, tick) in enumerate(EXTRA):
         base = by_id[like]
         fam = inst_id.rsplit("-", 1)[0]
-        row = {**base.row, "instId": inst_id, "instFamily": fam, "uly": fam, "ctValCcy": inst_id.split("-")[0],
-               "instIdCode": 20_000 + n, "tickSz": tick}
-        sims.append(SimInstrument(Instrument.from_okx(row), row, Decimal(px), base.mmr_rate, base.vol_ticks,
-                                  base.depth_sz))
+        row = {
+            **base.row,
+            "instId": inst_id,
+            "instFamily": fam,
+            "uly": fam,
+            "ctValCcy": inst_id.split("-")[0],
+            "instIdCode": 20_000 + n,
+            "tickSz": tick,
+        }
+        sims.append(
+            SimInstrument(
+                Instrument.from_okx(row), row, Decimal(px), base.mmr_rate, base.vol_ticks, base.depth_sz
+            )
+        )
     return sims
 
 
@@ -62,8 +72,13 @@ def pct(values: list[int], q: float) -> float:
 
 
 def figures(ns: list[int]) -> dict[str, float | int]:
-    return {"count": len(ns), "p50_us": round(pct(ns, 0.50), 2), "p99_us": round(pct(ns, 0.99), 2),
-            "p999_us": round(pct(ns, 0.999), 2), "max_us": round(max(ns, default=0) / 1000, 2)}
+    return {
+        "count": len(ns),
+        "p50_us": round(pct(ns, 0.50), 2),
+        "p99_us": round(pct(ns, 0.99), 2),
+        "p999_us": round(pct(ns, 0.999), 2),
+        "max_us": round(max(ns, default=0) / 1000, 2),
+    }
 
 
 def run(client: Any, sims: list[Any], inst_ids: tuple[str, ...], seed: int, duration: int) -> dict[str, Any]:
@@ -73,7 +88,9 @@ def run(client: Any, sims: list[Any], inst_ids: tuple[str, ...], seed: int, dura
     from athena.config import StrategySettings
 
     events = [e for m in synthetic_pushes(seed, duration, inst_ids, sims=sims) for e in events_from_push(m)]
-    strategies = [StrategySettings(name="bench", cls="ScalperV1", instIds=list(inst_ids), allocation=Decimal(1))]
+    strategies = [
+        StrategySettings(name="bench", cls="ScalperV1", instIds=list(inst_ids), allocation=Decimal(1))
+    ]
     # warm-up (imports, Lua script loading), then the measured run on a clean namespace
     run_backtest(events[:2000], strategies, client, sims=sims)
     client.flushdb()
@@ -94,7 +111,9 @@ def run(client: Any, sims: list[Any], inst_ids: tuple[str, ...], seed: int, dura
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seed", type=int, default=7)
-    ap.add_argument("--duration", type=int, default=300, help="synthetic seconds per run (10 books/s/instrument)")
+    ap.add_argument(
+        "--duration", type=int, default=300, help="synthetic seconds per run (10 books/s/instrument)"
+    )
     ap.add_argument("--out", type=Path, default=ROOT / "var" / "bench" / "strategy.json")
     args = ap.parse_args(argv)
 
@@ -108,7 +127,10 @@ def main(argv: list[str] | None = None) -> int:
     server = RedisServer().start()
     try:
         client = redis.Redis.from_url(server.url)
-        runs = [run(client, sims, ids[:1], args.seed, args.duration), run(client, sims, ids, args.seed, args.duration)]
+        runs = [
+            run(client, sims, ids[:1], args.seed, args.duration),
+            run(client, sims, ids, args.seed, args.duration),
+        ]
         client.close()
     finally:
         server.stop()
@@ -125,11 +147,15 @@ def main(argv: list[str] | None = None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(doc, indent=2) + "\n")
     for r in runs:
-        print(f"ScalperV1 on {r['instruments']} instrument(s), {r['events']} events, {r['trades']} round trips")
+        print(
+            f"ScalperV1 on {r['instruments']} instrument(s), {r['events']} events, {r['trades']} round trips"
+        )
         for key in ("all_ticks", "no_order_ticks", "order_ticks"):
             f = r[key]
-            print(f"  {key:<15} n={f['count']:<6} p50 {f['p50_us']:>8.2f} µs   p99 {f['p99_us']:>8.2f} µs   "
-                  f"max {f['max_us']:>9.2f} µs")
+            print(
+                f"  {key:<15} n={f['count']:<6} p50 {f['p50_us']:>8.2f} µs   p99 {f['p99_us']:>8.2f} µs   "
+                f"max {f['max_us']:>9.2f} µs"
+            )
     print(f"wrote {args.out}")
     return 0
 

@@ -10,8 +10,9 @@ order goes to a no-op sender: the Celery hop is bench_order_path).
 Latency: from the frame leaving websocket-client (our on_message entered) to StreamService.handle()
 returning for the event it produced, p50/p99 µs, with the market stepping at a realistic pace
 (--pace-ms). Split into frame -> put in the inbox (parse, WebSocket thread), put -> taken by the
-dispatcher (the thread hand-off) and taken -> decision (handle). Throughput: a burst of market steps; sustained msgs/s = handled events / time between
-the first and the last handled. Both with ScalperV1 on 1 and on 10 instruments.
+dispatcher (the thread hand-off) and taken -> decision (handle). Throughput: a burst of market steps;
+sustained msgs/s = handled events / time between the first and the last handled. Both with ScalperV1 on 1 and
+on 10 instruments.
 
     .venv/bin/python -m bench.bench_tick_path [--steps 400] [--burst 1500] [--quick]
 """
@@ -121,10 +122,20 @@ def run(n_inst: int, steps: int, pace_ms: float, burst: int) -> dict[str, Any]:
             rate = round((n - 1) / ((handled[-1] - handled[0]) / 1e9)) if n > 1 else 0
         finally:
             svc.stop()
-    return {"instruments": n_inst, "strategy": "ScalperV1 x1 on all instruments", "channels": ["books5", "trades"],
-            "frame_to_decision": stats_ns(paced, "us"), "frame_to_decision_split": split, "paced_steps": steps, "pace_ms": pace_ms,
-            "loadavg_latency": load_lat, "burst_events": n, "sustained_msgs_per_s": rate, "loadavg_burst": load_burst,
-            "orders_decided": sender.orders}
+    return {
+        "instruments": n_inst,
+        "strategy": "ScalperV1 x1 on all instruments",
+        "channels": ["books5", "trades"],
+        "frame_to_decision": stats_ns(paced, "us"),
+        "frame_to_decision_split": split,
+        "paced_steps": steps,
+        "pace_ms": pace_ms,
+        "loadavg_latency": load_lat,
+        "burst_events": n,
+        "sustained_msgs_per_s": rate,
+        "loadavg_burst": load_burst,
+        "orders_decided": sender.orders,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -141,12 +152,22 @@ def main(argv: list[str] | None = None) -> int:
     for n_inst in (1, 10):
         r = run(n_inst, steps, args.pace_ms, burst if n_inst == 1 else max(1, burst // 5))
         results.append(r)
-        print(fmt_stats(f"{n_inst:>2} instrument(s): frame -> decision (load {r['loadavg_latency'][0]})",
-                        r["frame_to_decision"], "us"), flush=True)
+        print(
+            fmt_stats(
+                f"{n_inst:>2} instrument(s): frame -> decision (load {r['loadavg_latency'][0]})",
+                r["frame_to_decision"],
+                "us",
+            ),
+            flush=True,
+        )
         for k, v in r["frame_to_decision_split"].items():
             print(fmt_stats(f"   {k}", v, "us"), flush=True)
-        print(f"{n_inst:>2} instrument(s): sustained {r['sustained_msgs_per_s']} msgs/s over {r['burst_events']} events"
-              f" (load {r['loadavg_burst'][0]}); orders decided {r['orders_decided']}", flush=True)
+        print(
+            f"{n_inst:>2} instrument(s): sustained {r['sustained_msgs_per_s']} msgs/s over "
+            f"{r['burst_events']} events"
+            f" (load {r['loadavg_burst'][0]}); orders decided {r['orders_decided']}",
+            flush=True,
+        )
     write_json("tick_path", {"header": h, "runs": results})
     return 0
 

@@ -58,15 +58,18 @@ def nautilus_python(venv: Path) -> Path:
     procs.run(["bash", str(VENV_SCRIPT), str(venv)], cwd=ROOT, timeout=900)
     python = venv / "bin" / "python"
     if not python.exists():
-        raise SystemExit(f"no NautilusTrader venv at {venv}: run bash {VENV_SCRIPT.relative_to(ROOT)} {venv} "
-                         "(it needs a Python >= 3.12) and try again.")
+        raise SystemExit(
+            f"no NautilusTrader venv at {venv}: run bash {VENV_SCRIPT.relative_to(ROOT)} {venv} "
+            "(it needs a Python >= 3.12) and try again."
+        )
     return python
 
 
 class Trigger:
     """Moves the market without waiting for the answer: `/sim/price` is sent on a kept-alive connection and
     its answer read only after the round. Waiting for it would wake this process (which runs Athena's
-    stream worker) at the very moment the quote reaches Athena's WebSocket thread, and take the GIL from it."""
+    stream worker) at the very moment the quote reaches Athena's WebSocket thread, and take the GIL from
+    it."""
 
     def __init__(self, url: str) -> None:
         import http.client
@@ -117,7 +120,9 @@ def wait_for(fn: Any, timeout: float, every: float = 0.003) -> Any:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=200, help="rounds per system and per figure")
-    ap.add_argument("--pause", type=float, default=0.05, help="seconds after each round (both systems settle)")
+    ap.add_argument(
+        "--pause", type=float, default=0.05, help="seconds after each round (both systems settle)"
+    )
     ap.add_argument("--venv", default=str(ROOT / ".venv-nautilus"), help="NautilusTrader's venv")
     ap.add_argument("--concurrency", type=int, default=4, help="orders worker -c")
     ap.add_argument("--pool", default="threads", help="orders worker -P")
@@ -126,7 +131,9 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     quiet_logs()
     py_nautilus = nautilus_python(Path(args.venv))
-    h = print_header("vs_nautilus (quote -> order, fill -> stop: Athena vs NautilusTrader, same sim, same run)")
+    h = print_header(
+        "vs_nautilus (quote -> order, fill -> stop: Athena vs NautilusTrader, same sim, same run)"
+    )
     n = 3 if args.quick else args.n
     warm = 2
 
@@ -151,18 +158,34 @@ def main(argv: list[str] | None = None) -> int:
             return Decimal(got["bid"])
 
         strat = StrategySettings(
-            name="bench", cls="bench.vs_nautilus_strategy:QuoteTrigger", instIds=[BTC], allocation=Decimal("0.9"),
+            name="bench",
+            cls="bench.vs_nautilus_strategy:QuoteTrigger",
+            instIds=[BTC],
+            allocation=Decimal("0.9"),
             params={"hi": hi, "lo": lo, "owner": 0, "sz": "0.01"},
-            risk=RiskProfileSettings(max_orders_per_minute=100_000, max_position=Decimal(10_000),
-                                     max_order_notional=Decimal(10**9)))
+            risk=RiskProfileSettings(
+                max_orders_per_minute=100_000, max_position=Decimal(10_000), max_order_notional=Decimal(10**9)
+            ),
+        )
         settings = stack.settings(strategies=[strat], total_capital=Decimal(10**9))
         configure(app, settings)
         worker = stack.spawn_orders_worker("bench.worker_app", args.concurrency, pool=args.pool)
         events_file, stop_file = stack.tmp / "nautilus.jsonl", stack.tmp / "nautilus.stop"
-        node = stack.sup.spawn("nautilus", [str(py_nautilus), str(NODE), stack.sim_url,
-                                            stack.sim_ws("public").removesuffix("/ws/v5/public"), str(events_file),
-                                            str(stop_file), str(hi), str(lo), "1"],
-                               extra_env={"OKX_API_KEY": KEY, "OKX_API_SECRET": SECRET, "OKX_API_PASSPHRASE": PASS})
+        node = stack.sup.spawn(
+            "nautilus",
+            [
+                str(py_nautilus),
+                str(NODE),
+                stack.sim_url,
+                stack.sim_ws("public").removesuffix("/ws/v5/public"),
+                str(events_file),
+                str(stop_file),
+                str(hi),
+                str(lo),
+                "1",
+            ],
+            extra_env={"OKX_API_KEY": KEY, "OKX_API_SECRET": SECRET, "OKX_API_PASSPHRASE": PASS},
+        )
         try:
             wait_celery(app)
         except Exception:
@@ -183,14 +206,18 @@ def main(argv: list[str] | None = None) -> int:
         svc.build()
         strategy: Any = svc.strategies[0]
         decided: dict[str, int] = {}  # clOrdId -> ns the strategy's decision entered ctx.buy / ctx.order
-        returned: dict[str, int] = {}  # ... and ns it returned (risk, reservation, order record + task queued)
+        returned: dict[
+            str, int
+        ] = {}  # ... and ns it returned (risk, reservation, order record + task queued)
         for name in ("buy", "order"):
+
             def timed(*a: Any, _orig: Any = getattr(strategy.ctx, name), **kw: Any) -> Any:
                 t = time.monotonic_ns()
                 intent = _orig(*a, **kw)
                 returned[intent.clOrdId] = time.monotonic_ns()
                 decided[intent.clOrdId] = t
                 return intent
+
             setattr(strategy.ctx, name, timed)
         svc.start()
 
@@ -215,12 +242,19 @@ def main(argv: list[str] | None = None) -> int:
                 raise RuntimeError(f"NautilusTrader did not become ready: {node.log_tail()}")
             time.sleep(1.0)
             trigger = Trigger(stack.sim_url)
-            lat: dict[str, dict[str, list[int]]] = {s: {"quote_to_order": [], "fill_to_stop": []}
-                                                    for s in ("athena", "nautilus")}
-            parts: dict[str, list[int]] = {"quote_to_decision": [], "decision_to_task_start": [],
-                                           "   ctx_buy_call": [], "   queued_to_task_start": [],
-                                           "task_start_to_wire": [], "fill_to_handoff": [], "handoff_to_wire": [],
-                                           "books5_minus_bbo_push": []}
+            lat: dict[str, dict[str, list[int]]] = {
+                s: {"quote_to_order": [], "fill_to_stop": []} for s in ("athena", "nautilus")
+            }
+            parts: dict[str, list[int]] = {
+                "quote_to_decision": [],
+                "decision_to_task_start": [],
+                "   ctx_buy_call": [],
+                "   queued_to_task_start": [],
+                "task_start_to_wire": [],
+                "fill_to_handoff": [],
+                "handoff_to_wire": [],
+                "books5_minus_bbo_push": [],
+            }
             missing: dict[str, int] = {"athena": 0, "nautilus": 0}
             load0 = loadavg()
             for j in range(2 * (n + warm)):
@@ -232,7 +266,9 @@ def main(argv: list[str] | None = None) -> int:
                 set_mid(m0)
                 time.sleep(args.pause)
                 r.delete("bench:notify")
-                bid = (hi + 2 * i + who - 1) * tick  # the sim's book around a mid: bid = mid - 1 tick (spread 2)
+                bid = (
+                    hi + 2 * i + who - 1
+                ) * tick  # the sim's book around a mid: bid = mid - 1 tick (spread 2)
                 trigger.send(BTC, (hi + 2 * i + who) * tick)
                 wait_notify(r, "order", 5)
                 got = trigger.finish()
@@ -289,8 +325,15 @@ def main(argv: list[str] | None = None) -> int:
         athena_refused = list(strategy.refused)
     st = {s: {k: stats_ns(v, "ms") for k, v in d.items()} for s, d in lat.items()}
     # p50 of the first and the last quarter of the rounds: does a figure drift as resting orders pile up?
-    drift = {f"{s} {k}": [stats_ns(v[: len(v) // 4], "ms")["p50_ms"], stats_ns(v[-(len(v) // 4):], "ms")["p50_ms"]]
-             for s, d in {**lat, "athena_parts": parts}.items() for k, v in d.items() if len(v) >= 8}
+    drift = {
+        f"{s} {k}": [
+            stats_ns(v[: len(v) // 4], "ms")["p50_ms"],
+            stats_ns(v[-(len(v) // 4) :], "ms")["p50_ms"],
+        ]
+        for s, d in {**lat, "athena_parts": parts}.items()
+        for k, v in d.items()
+        if len(v) >= 8
+    }
     breakdown = {k: stats_ns(v, "ms") for k, v in parts.items()}
     ratios: dict[str, float | None] = {}
     for fig in ("quote_to_order", "fill_to_stop"):
@@ -308,12 +351,29 @@ def main(argv: list[str] | None = None) -> int:
     for k, (first, last) in drift.items():
         print(f"   p50 first / last quarter of the rounds: {k:<40} {first} / {last} ms")
     if any(missing.values()) or refused or athena_refused:
-        print(f"   !! missing rounds {missing}; nautilus refused/errors {refused[:3]}; athena refused {athena_refused[:3]}")
-    write_json(args.name, {"header": h, "n_per_system": n, "latency": st, "athena_breakdown": breakdown,
-                           "ratios": ratios, "drift_p50_first_last_quarter_ms": drift, "missing": missing, "loadavg": load0,
-                           "nautilus_refused": refused[:10], "athena_refused": athena_refused[:10],
-                           "worker_pool": args.pool, "worker_concurrency": args.concurrency,
-                           "nautilus_version": "1.231.0", "pid": os.getpid()})
+        print(
+            f"   !! missing rounds {missing}; nautilus refused/errors {refused[:3]}; athena refused "
+            f"{athena_refused[:3]}"
+        )
+    write_json(
+        args.name,
+        {
+            "header": h,
+            "n_per_system": n,
+            "latency": st,
+            "athena_breakdown": breakdown,
+            "ratios": ratios,
+            "drift_p50_first_last_quarter_ms": drift,
+            "missing": missing,
+            "loadavg": load0,
+            "nautilus_refused": refused[:10],
+            "athena_refused": athena_refused[:10],
+            "worker_pool": args.pool,
+            "worker_concurrency": args.concurrency,
+            "nautilus_version": "1.231.0",
+            "pid": os.getpid(),
+        },
+    )
     return 0
 
 

@@ -24,8 +24,12 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-OUT_DIR = Path(os.environ.get("ATHENA_BENCH_OUT") or ROOT / "var" / "bench")  # the smoke test writes elsewhere
-PY = str(ROOT / ".venv" / "bin" / "python") if (ROOT / ".venv" / "bin" / "python").exists() else sys.executable
+OUT_DIR = Path(
+    os.environ.get("ATHENA_BENCH_OUT") or ROOT / "var" / "bench"
+)  # the smoke test writes elsewhere
+PY = (
+    str(ROOT / ".venv" / "bin" / "python") if (ROOT / ".venv" / "bin" / "python").exists() else sys.executable
+)
 CELERY = str(Path(PY).parent / "celery")
 
 if str(ROOT) not in sys.path:  # `python bench/bench_x.py` as well as `python -m bench.bench_x`
@@ -55,8 +59,11 @@ def stats_ns(ns: Iterable[int], unit: str = "us") -> dict[str, float | int]:
 
 
 def fmt_stats(label: str, st: dict[str, Any], unit: str = "us") -> str:
-    return (f"{label:<44} n={st['count']:<6} p50 {st[f'p50_{unit}']:>9.3f} {unit}  p99 {st[f'p99_{unit}']:>9.3f} {unit}"
-            f"  max {st[f'max_{unit}']:>9.3f} {unit}")
+    return (
+        f"{label:<44} n={st['count']:<6} p50 {st[f'p50_{unit}']:>9.3f} {unit}  p99 "
+        f"{st[f'p99_{unit}']:>9.3f} {unit}"
+        f"  max {st[f'max_{unit}']:>9.3f} {unit}"
+    )
 
 
 # -- machine / date header ----------------------------------------------------------------------------
@@ -81,8 +88,9 @@ def git_commit() -> str:
     from athena import procs
 
     try:
-        return procs.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
-                         timeout=5).stdout.strip()
+        return procs.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=5
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return ""
 
@@ -117,7 +125,9 @@ def header() -> dict[str, Any]:
         pass
     return {
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "machine": f"{cpu_model()}, {os.cpu_count()} cores, {mem_gb} GiB, {platform.system()} {platform.release()}",
+        "machine": (
+            f"{cpu_model()}, {os.cpu_count()} cores, {mem_gb} GiB, {platform.system()} {platform.release()}"
+        ),
         "python": platform.python_version(),
         "commit": git_commit(),
         "loadavg": loadavg(),
@@ -127,8 +137,11 @@ def header() -> dict[str, Any]:
 
 def print_header(name: str) -> dict[str, Any]:
     h = header()
-    print(f"== {name}  {h['date']}  {h['machine']}  py{h['python']}  load {h['loadavg']}"
-          f"  cpu canary {h['cpu_canary_us']} µs", flush=True)
+    print(
+        f"== {name}  {h['date']}  {h['machine']}  py{h['python']}  load {h['loadavg']}"
+        f"  cpu canary {h['cpu_canary_us']} µs",
+        flush=True,
+    )
     return h
 
 
@@ -163,7 +176,11 @@ def synthetic_instruments(n: int) -> list[Any]:
         i += 1
         inst_id = f"X{i}-USDT-SWAP"
         row = _row(inst_id, "0.01", "0.01", "0.1", 20000 + i, "12000", "100")
-        out.append(SimInstrument(Instrument.from_okx(row), row, Decimal("1000.0") + i, Decimal("0.004"), 20, Decimal(50)))
+        out.append(
+            SimInstrument(
+                Instrument.from_okx(row), row, Decimal("1000.0") + i, Decimal("0.004"), 20, Decimal(50)
+            )
+        )
     return out
 
 
@@ -204,9 +221,21 @@ class Stack:
 
             self.sim_port = free_port()
             self.sup = Supervisor(self.tmp / "logs", env={**os.environ, "PYTHONPATH": str(ROOT)})
-            child = self.sup.spawn("sim", [PY, "-m", "bench.simproc", "--port", str(self.sim_port), "--redis",
-                                           self.redis.url, "--instruments", str(self.n_instruments),
-                                           *self.sim_args])
+            child = self.sup.spawn(
+                "sim",
+                [
+                    PY,
+                    "-m",
+                    "bench.simproc",
+                    "--port",
+                    str(self.sim_port),
+                    "--redis",
+                    self.redis.url,
+                    "--instruments",
+                    str(self.n_instruments),
+                    *self.sim_args,
+                ],
+            )
             self.client = SimClient(self.sim_url)
             deadline = time.monotonic() + 30
             while True:
@@ -219,8 +248,12 @@ class Stack:
                     time.sleep(0.05)
             self.sup.env = {**os.environ, **self.env}
             return self
-        kw = {"tick_interval_ms": self.tick_interval_ms, "rate_limits": False,
-              "instruments": synthetic_instruments(self.n_instruments), **self.sim_kwargs}
+        kw = {
+            "tick_interval_ms": self.tick_interval_ms,
+            "rate_limits": False,
+            "instruments": synthetic_instruments(self.n_instruments),
+            **self.sim_kwargs,
+        }
         self.sim = SimServer(**kw).start()
         self.sup = Supervisor(self.tmp / "logs", env={**os.environ, **self.env})
         return self
@@ -231,7 +264,9 @@ class Stack:
         return f"http://127.0.0.1:{self.sim_port}" if self.sim_process else str(self.sim.url)
 
     def sim_ws(self, kind: str) -> str:
-        return f"ws://127.0.0.1:{self.sim_port}/ws/v5/{kind}" if self.sim_process else str(self.sim.ws_url(kind))
+        return (
+            f"ws://127.0.0.1:{self.sim_port}/ws/v5/{kind}" if self.sim_process else str(self.sim.ws_url(kind))
+        )
 
     def admin(self, path: str, body: Any = None) -> Any:
         if self.sim_process:
@@ -290,15 +325,40 @@ class Stack:
     def spawn(self, name: str, args: list[str]) -> Any:
         return self.sup.spawn(name, args)
 
-    def spawn_orders_worker(self, app: str = "workers.app", concurrency: int = 4, name: str = "orders",
-                            pool: str = "threads") -> Any:
+    def spawn_orders_worker(
+        self, app: str = "workers.app", concurrency: int = 4, name: str = "orders", pool: str = "threads"
+    ) -> Any:
         from athena.config import load_settings
         from athena.queues import AccountQueues
 
-        queues = ",".join(AccountQueues(load_settings(env="test", environ=self.env, dotenv=False).account).for_worker("orders"))
-        return self.spawn(name, [CELERY, "-A", app, "worker", "-Q", queues, "-P", pool, "-c", str(concurrency),
-                                 "--prefetch-multiplier", "1", "-n", f"{name}-{os.getpid()}@%h",
-                                 "--without-gossip", "--without-mingle", "-l", "WARNING"])
+        queues = ",".join(
+            AccountQueues(load_settings(env="test", environ=self.env, dotenv=False).account).for_worker(
+                "orders"
+            )
+        )
+        return self.spawn(
+            name,
+            [
+                CELERY,
+                "-A",
+                app,
+                "worker",
+                "-Q",
+                queues,
+                "-P",
+                pool,
+                "-c",
+                str(concurrency),
+                "--prefetch-multiplier",
+                "1",
+                "-n",
+                f"{name}-{os.getpid()}@%h",
+                "--without-gossip",
+                "--without-mingle",
+                "-l",
+                "WARNING",
+            ],
+        )
 
     def stop(self) -> None:
         if self.sup is not None:

@@ -77,8 +77,13 @@ class QuoteTrigger(Strategy):
         self.armed = False
         try:
             if mid >= self.hi and (mid - self.hi) % 2 == self.owner:
-                o = self.order_factory.limit(BTC, OrderSide.BUY, self.inst.make_qty(self.qty),
-                                             self.inst.make_price(ask + self.tick), post_only=True)
+                o = self.order_factory.limit(
+                    BTC,
+                    OrderSide.BUY,
+                    self.inst.make_qty(self.qty),
+                    self.inst.make_price(ask + self.tick),
+                    post_only=True,
+                )
                 self.submit_order(o)
             elif mid <= self.lo and (self.lo - mid) % 2 == self.owner:
                 side = OrderSide.BUY if self.entries % 2 == 0 else OrderSide.SELL
@@ -97,9 +102,13 @@ class QuoteTrigger(Strategy):
             px = event.last_px.as_decimal()
             buy = event.order_side == OrderSide.BUY
             trigger = (px * Decimal("0.98")) if buy else (px * Decimal("1.02"))
-            stop = self.order_factory.stop_market(BTC, OrderSide.SELL if buy else OrderSide.BUY,
-                                                  self.inst.make_qty(self.qty), self.inst.make_price(trigger),
-                                                  trigger_type=TriggerType.LAST_PRICE)
+            stop = self.order_factory.stop_market(
+                BTC,
+                OrderSide.SELL if buy else OrderSide.BUY,
+                self.inst.make_qty(self.qty),
+                self.inst.make_price(trigger),
+                trigger_type=TriggerType.LAST_PRICE,
+            )
             self.submit_order(stop)
             if self.last_stop is not None and self.last_stop.is_open:
                 self.cancel_order(self.last_stop)
@@ -114,15 +123,24 @@ class QuoteTrigger(Strategy):
 
 
 def main(http_url: str, ws_url: str, events_path: str, stop_file: str, hi: str, lo: str, owner: str) -> int:
-    creds: dict[str, Any] = {"instrument_types": (OKXInstrumentType.SWAP,),
-                             "contract_types": (OKXContractType.LINEAR,), "base_url_http": http_url,
-                             "instrument_provider": InstrumentProviderConfig(load_all=True)}
+    creds: dict[str, Any] = {
+        "instrument_types": (OKXInstrumentType.SWAP,),
+        "contract_types": (OKXContractType.LINEAR,),
+        "base_url_http": http_url,
+        "instrument_provider": InstrumentProviderConfig(load_all=True),
+    }
     config = TradingNodeConfig(
         logging=LoggingConfig(log_level="ERROR"),
         data_clients={OKX: OKXDataClientConfig(base_url_ws=f"{ws_url}/ws/v5/public", **creds)},
-        exec_clients={OKX: OKXExecClientConfig(base_url_ws=f"{ws_url}/ws/v5/private",
-                                               margin_mode=OKXMarginMode.CROSS, **creds)},
-        timeout_connection=30, timeout_reconciliation=10, timeout_portfolio=10, timeout_disconnection=5,
+        exec_clients={
+            OKX: OKXExecClientConfig(
+                base_url_ws=f"{ws_url}/ws/v5/private", margin_mode=OKXMarginMode.CROSS, **creds
+            )
+        },
+        timeout_connection=30,
+        timeout_reconciliation=10,
+        timeout_portfolio=10,
+        timeout_disconnection=5,
         timeout_post_stop=1,
     )
     node = TradingNode(config=config)

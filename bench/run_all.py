@@ -21,12 +21,35 @@ from bench.common import OUT_DIR, PY, ROOT, header, loadavg, write_json
 
 RESULT_DIRS = (OUT_DIR, ROOT / "bench" / "results")
 # Cheap and independent first; the long memory run last.
-PREFERRED = ("strategy", "gateway", "sim", "tick_path", "order_path", "stop_path", "reconcile", "peers", "memory",
-             "recorder")
-# Benches whose default is a long run done by hand (figures in bench/README.md): `make bench` takes a shorter sample.
+PREFERRED = (
+    "strategy",
+    "gateway",
+    "sim",
+    "tick_path",
+    "order_path",
+    "stop_path",
+    "reconcile",
+    "peers",
+    "memory",
+    "recorder",
+)
+# Benches whose default is a long run done by hand (figures in bench/README.md): `make bench` takes a shorter
+# sample.
 MAKE_BENCH_ARGS = {"recorder": ["--duration", "600"]}
 # Leaf keys worth a line in the summary table.
-FIGURE_KEYS = ("p50", "p99", "max_", "msgs_per", "per_s", "seconds", "peak", "drift", "ratio", "_over_", "rate")
+FIGURE_KEYS = (
+    "p50",
+    "p99",
+    "max_",
+    "msgs_per",
+    "per_s",
+    "seconds",
+    "peak",
+    "drift",
+    "ratio",
+    "_over_",
+    "rate",
+)
 
 
 def discover() -> list[str]:
@@ -64,7 +87,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--only", default="", help="comma-separated bench names (default: all)")
     ap.add_argument("--skip", default="", help="comma-separated bench names to leave out")
-    ap.add_argument("--quick", action="store_true", help="pass --quick to every bench that has it (smoke run)")
+    ap.add_argument(
+        "--quick", action="store_true", help="pass --quick to every bench that has it (smoke run)"
+    )
     ap.add_argument("--timeout", type=float, default=1800.0, help="seconds per bench")
     args = ap.parse_args(argv)
     names = discover()
@@ -74,7 +99,10 @@ def main(argv: list[str] | None = None) -> int:
     skip = {n.strip() for n in args.skip.split(",") if n.strip()}
     names = [n for n in names if n not in skip]
     h = header()
-    print(f"== make bench  {h['date']}  {h['machine']}  py{h['python']}  commit {h['commit']}  load {h['loadavg']}")
+    print(
+        f"== make bench  {h['date']}  {h['machine']}  py{h['python']}  commit {h['commit']}  load "
+        f"{h['loadavg']}"
+    )
     print(f"   benches: {', '.join(names)}", flush=True)
 
     runs: list[dict[str, Any]] = []
@@ -101,11 +129,16 @@ def main(argv: list[str] | None = None) -> int:
                         results[str(path.relative_to(ROOT))] = json.loads(path.read_text())
                     except (OSError, json.JSONDecodeError):
                         pass
-        runs.append({"bench": name, "status": status, "seconds": round(took, 1), "loadavg": load, "results": results})
+        runs.append(
+            {"bench": name, "status": status, "seconds": round(took, 1), "loadavg": load, "results": results}
+        )
 
     print("\n== summary" + " " * 30 + f"(load now {loadavg()})")
     for r in runs:
-        print(f"{r['bench']:<12} {r['status']:<24} {r['seconds']:>7.1f} s  load {r['loadavg'][0] if r['loadavg'] else '?'}")
+        print(
+            f"{r['bench']:<12} {r['status']:<24} {r['seconds']:>7.1f} s  load "
+            f"{r['loadavg'][0] if r['loadavg'] else '?'}"
+        )
         for path, doc in r["results"].items():
             for key, value in figures(doc)[:40]:
                 print(f"{'':14}{key:<70} {value}")

@@ -66,7 +66,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--redis", required=True)
     ap.add_argument("--instruments", type=int, default=2)
     ap.add_argument("--tls", action="store_true")
-    ap.add_argument("--quotes", action="store_true", help="stamp quote pushes and orders by px (bench_vs_nautilus)")
+    ap.add_argument(
+        "--quotes", action="store_true", help="stamp quote pushes and orders by px (bench_vs_nautilus)"
+    )
     a = ap.parse_args(argv)
     from athena.sim.server import SimServer
 
@@ -125,8 +127,13 @@ def main(argv: list[str] | None = None) -> int:
                 if a.quotes:
                     r.rpush("bench:fills", t)  # in emission order, whoever's order it was
 
-    srv = SimServer(port=a.port, tls=a.tls, tick_interval_ms=0, rate_limits=False,
-                    instruments=synthetic_instruments(a.instruments))
+    srv = SimServer(
+        port=a.port,
+        tls=a.tls,
+        tick_interval_ms=0,
+        rate_limits=False,
+        instruments=synthetic_instruments(a.instruments),
+    )
     srv.on_request = on_request
     srv.on_ws_message = on_ws_message
     srv.exchange.add_listener(on_push)

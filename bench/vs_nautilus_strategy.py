@@ -32,7 +32,9 @@ class QuoteTrigger(BaseStrategy):
     Params = QuoteTriggerParams
     params: QuoteTriggerParams
 
-    def __init__(self, name: str, instIds: list[str], params: dict[str, object] | None, ctx: StrategyContext) -> None:
+    def __init__(
+        self, name: str, instIds: list[str], params: dict[str, object] | None, ctx: StrategyContext
+    ) -> None:
         super().__init__(name, instIds, params, ctx)
         self.armed = False
         self.entries = 0
@@ -52,14 +54,20 @@ class QuoteTrigger(BaseStrategy):
             return
         self.armed = False
         if mid >= p.hi and (mid - p.hi) % 2 == p.owner:
-            px = book.best_ask.px + tick_sz  # cancelled unfilled, so its stop (risk wants one) is never placed
-            intent = self.ctx.buy(i, p.sz, px, post_only=True, stop_loss_px=self.ctx.instrument(i).px_down(px * Decimal("0.98")))
+            px = (
+                book.best_ask.px + tick_sz
+            )  # cancelled unfilled, so its stop (risk wants one) is never placed
+            intent = self.ctx.buy(
+                i, p.sz, px, post_only=True, stop_loss_px=self.ctx.instrument(i).px_down(px * Decimal("0.98"))
+            )
         elif mid <= p.lo and (p.lo - mid) % 2 == p.owner:
             side = Side.BUY if self.entries % 2 == 0 else Side.SELL
             self.entries += 1
             ref = mid * tick_sz
             inst = self.ctx.instrument(i)
-            sl = inst.px_down(ref * Decimal("0.98")) if side is Side.BUY else inst.px_up(ref * Decimal("1.02"))
+            sl = (
+                inst.px_down(ref * Decimal("0.98")) if side is Side.BUY else inst.px_up(ref * Decimal("1.02"))
+            )
             intent = self.ctx.order(i, side, p.sz, None, stop_loss_px=sl)
         else:
             return

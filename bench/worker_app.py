@@ -1,7 +1,8 @@
-"""The real orders worker app (workers.app with workers.tasks) plus one probe task for the baselines, and a task_prerun stamp (bench:start in Redis) for breakdowns.
+"""The real orders worker app (workers.app with workers.tasks) plus one probe task for the baselines, and a
+task_prerun stamp (bench:start in Redis) for breakdowns.
 
-`celery -A bench.worker_app worker -Q orders.<account>,default.<account>` is the production orders worker with an extra
-`bench.stamp` task that returns the monotonic clock at task start (Celery send -> task start).
+`celery -A bench.worker_app worker -Q orders.<account>,default.<account>` is the production orders worker with
+an extra `bench.stamp` task that returns the monotonic clock at task start (Celery send -> task start).
 """
 
 from __future__ import annotations

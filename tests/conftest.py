@@ -152,8 +152,13 @@ def sim_settings(redis_url: str, tmp_path: Path) -> Callable[..., Settings]:
     def make(sim: SimServer, prefix: str, **env: str) -> Settings:
         account = f"{prefix}{next(_accounts)}"
         db = tmp_path / f"{account}.db"
-        base = {"ATHENA_ENV": "test", "REDIS_URL": redis_url, "ATHENA_DB_URL": f"sqlite:///{db}",
-                "ATHENA_ACCOUNT": account, "OKX_REST_URL": sim.url}
+        base = {
+            "ATHENA_ENV": "test",
+            "REDIS_URL": redis_url,
+            "ATHENA_DB_URL": f"sqlite:///{db}",
+            "ATHENA_ACCOUNT": account,
+            "OKX_REST_URL": sim.url,
+        }
         return load_settings(env="test", environ={**base, **env}, dotenv=False)
 
     return make
@@ -168,8 +173,9 @@ def sim_engine(sim_settings: Callable[..., Settings]) -> Iterator[Callable[..., 
 
     built: list[Engine] = []
 
-    def make(sim: SimServer, prefix: str, sender: Any = None, account_kw: dict[str, Any] | None = None,
-             **env: str) -> Engine:
+    def make(
+        sim: SimServer, prefix: str, sender: Any = None, account_kw: dict[str, Any] | None = None, **env: str
+    ) -> Engine:
         acct = wiring.account(sim_settings(sim, prefix, **env), **(account_kw or {}))
         engine = wiring.orders_engine(acct, sender if sender is not None else RecordingSender())
         built.append(engine)
@@ -183,7 +189,6 @@ def sim_engine(sim_settings: Callable[..., Settings]) -> Iterator[Callable[..., 
 @pytest.fixture()
 def var_dir(tmp_path: Path) -> Path:
     return tmp_path
-
 
 
 # The one skip a developer's machine may take: NautilusTrader needs Python >= 3.12, which `make test`

@@ -51,7 +51,11 @@ class RecordingServer:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
-        threading.Thread(target=lambda: self._server.serve_forever(poll_interval=0.05) if self._server else None, name="recording-http", daemon=True).start()
+        threading.Thread(
+            target=lambda: self._server.serve_forever(poll_interval=0.05) if self._server else None,
+            name="recording-http",
+            daemon=True,
+        ).start()
         return self
 
     @property

@@ -19,7 +19,9 @@ T = TypeVar("T")
 TASK_TIMEOUT = 30  # seconds a test waits for the session's Celery worker to finish one task
 
 
-def wait_for(cond: Callable[[], T | None], timeout: float = 30.0, what: str = "condition", interval: float = 0.02) -> T:
+def wait_for(
+    cond: Callable[[], T | None], timeout: float = 30.0, what: str = "condition", interval: float = 0.02
+) -> T:
     """The first truthy value cond() returns; AssertionError when none came within timeout seconds."""
     deadline = time.monotonic() + timeout
     while True:

@@ -34,7 +34,8 @@ def closure(roots: list[tuple[str, set[str]]]) -> dict[str, str]:
         for raw in dist.requires or []:
             req = Requirement(raw)
             if req.marker is not None and not any(
-                    req.marker.evaluate({**env, "extra": e}) for e in (extras or {""})):
+                req.marker.evaluate({**env, "extra": e}) for e in (extras or {""})
+            ):
                 continue
             if first or req.marker is not None:
                 todo.append((req.name, set(req.extras)))
@@ -47,7 +48,9 @@ def main() -> None:
     roots = [(r.name, set(r.extras)) for r in reqs if r.marker is None or r.marker.evaluate(env)]
     pins = closure(roots)
     pins.pop("athena", None)
-    sys.stdout.write("# Runtime dependencies as installed and tested (tools/constraints.py writes this file).\n")
+    sys.stdout.write(
+        "# Runtime dependencies as installed and tested (tools/constraints.py writes this file).\n"
+    )
     sys.stdout.writelines(f"{name}=={v}\n" for name, v in sorted(pins.items()))
 
 

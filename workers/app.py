@@ -123,14 +123,19 @@ def _no_banner_in_json(sender: Any = None, **_: Any) -> None:
 
     sender.quiet = True
     queues = sorted(sender.app.amqp.queues.consume_from or ())
-    logging.getLogger(__name__).info("celery worker %s starting: queues %s, pool %s", sender.hostname, ",".join(queues),
-                                     getattr(sender.pool_cls, "__module__", sender.pool_cls))
+    logging.getLogger(__name__).info(
+        "celery worker %s starting: queues %s, pool %s",
+        sender.hostname,
+        ",".join(queues),
+        getattr(sender.pool_cls, "__module__", sender.pool_cls),
+    )
 
 
 @worker_init.connect
 def _freeze_gc(**_: Any) -> None:
-    # Before a prefork pool forks (beat, or a worker started with -P prefork): objects loaded so far leave the collector's generations, so
-    # its passes in the children do not write to (and un-share) the pages they inherited.
+    # Before a prefork pool forks (beat, or a worker started with -P prefork): objects loaded so far leave the
+    # collector's generations, so its passes in the children do not write to (and un-share) the pages they
+    # inherited.
     gc.freeze()
 
 

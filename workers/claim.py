@@ -63,14 +63,18 @@ class QueueClaim(bootsteps.StartStopStep):  # type: ignore[misc]
         self._queues = sorted(worker.app.amqp.queues.consume_from or {q.name: q for q in mine.kombu_queues()})
         foreign = [q for q in self._queues if q not in mine.all]
         if foreign:
-            _refuse(f"queue(s) {', '.join(foreign)} are not account {settings.account}'s "
-                    f"({', '.join(mine.all)}); start it with -Q {','.join(mine.for_worker('orders'))} "
-                    f"(orders worker), -Q {mine.stream} (stream worker) or -Q {mine.research} (research worker), "
-                    f"or set ATHENA_ACCOUNT.")
+            _refuse(
+                f"queue(s) {', '.join(foreign)} are not account {settings.account}'s "
+                f"({', '.join(mine.all)}); start it with -Q {','.join(mine.for_worker('orders'))} "
+                f"(orders worker), -Q {mine.stream} (stream worker) or -Q {mine.research} (research worker), "
+                f"or set ATHENA_ACCOUNT."
+            )
         only = tuple(worker.app.conf.get("athena_only_queues") or ())
         if only and set(self._queues) - set(only):
-            _refuse(f"this app's worker consumes {', '.join(only)} only (it would lose any other queue's tasks "
-                    f"as unknown); start it with -Q {','.join(only)}.")
+            _refuse(
+                f"this app's worker consumes {', '.join(only)} only (it would lose any other queue's tasks "
+                f"as unknown); start it with -Q {','.join(only)}."
+            )
         self._node = worker.hostname
         identity = identity_of(settings)
         role = _worker_role(self._queues, mine)
@@ -80,11 +84,19 @@ class QueueClaim(bootsteps.StartStopStep):  # type: ignore[misc]
             self._registry.register(self._queues, self._node, role, identity, started)
         except QueueConflict as exc:
             other = exc.other
-            who = f"account {other.account}, env {other.env}, mode {other.mode}" if other else "another deployment"
-            _refuse(f"{exc} ({who}; this worker is account {settings.account}, env {settings.env}, mode {settings.mode}"
-                    f"{', another API key' if other and other.account == settings.account else ''}); "
-                    f"its workers would take this account's tasks or the other way round. Stop them, or give this "
-                    f"deployment its own ATHENA_ACCOUNT.")
+            who = (
+                f"account {other.account}, env {other.env}, mode {other.mode}"
+                if other
+                else "another deployment"
+            )
+            _refuse(
+                f"{exc} ({who}; this worker is account {settings.account}, env {settings.env}, mode "
+                f"{settings.mode}"
+                f"{', another API key' if other and other.account == settings.account else ''}); "
+                "its workers would take this account's tasks or the other way round. Stop them, or "
+                "give this "
+                f"deployment its own ATHENA_ACCOUNT."
+            )
         log.info("registered %s on %s as account %s", self._node, ", ".join(self._queues), settings.account)
 
         def beat() -> None:
@@ -94,10 +106,16 @@ class QueueClaim(bootsteps.StartStopStep):  # type: ignore[misc]
                     self._registry.register(self._queues, self._node, role, identity, started)  # type: ignore[union-attr]
                     failing = False
                 except QueueConflict as exc:
-                    log.error("%s: another deployment registered on this worker's queues while it was away", exc)
+                    log.error(
+                        "%s: another deployment registered on this worker's queues while it was away", exc
+                    )
                 except Exception as exc:
                     if not failing:
-                        log.warning("worker heartbeat not written (%s); retrying every %.0f s", type(exc).__name__, HEARTBEAT_S)
+                        log.warning(
+                            "worker heartbeat not written (%s); retrying every %.0f s",
+                            type(exc).__name__,
+                            HEARTBEAT_S,
+                        )
                     failing = True
 
         self._thread = threading.Thread(target=beat, name="athena-worker-heartbeat", daemon=True)

@@ -23,7 +23,12 @@ def task_fields(task: str, args: Sequence[Any], kwargs: Mapping[str, Any]) -> di
                     out.setdefault(name, str(value[name]))
             if value.get("algoClOrdId"):
                 out.setdefault("clOrdId", str(value.get("entryClOrdId") or value["algoClOrdId"]))
-    for name, alias in (("instId", "instId"), ("inst_id", "instId"), ("clOrdId", "clOrdId"), ("strategy", "strategy")):
+    for name, alias in (
+        ("instId", "instId"),
+        ("inst_id", "instId"),
+        ("clOrdId", "clOrdId"),
+        ("strategy", "strategy"),
+    ):
         if kwargs.get(name):
             out.setdefault(alias, str(kwargs[name]))
     return out

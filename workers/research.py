@@ -28,15 +28,19 @@ app.conf.athena_only_queues = (_RESEARCH,)
 
 
 @app.task(name=q.RUN_TRIAL, acks_late=True, reject_on_worker_lost=True, shared=False)  # this app only
-def run_trial(data_spec: dict[str, Any], strategy: str, params: dict[str, Any], period: list[int],
-              seed: int) -> dict[str, Any]:
+def run_trial(
+    data_spec: dict[str, Any], strategy: str, params: dict[str, Any], period: list[int], seed: int
+) -> dict[str, Any]:
     """Metrics of one trial, plus where and how long it ran (which the search keeps out of its result)."""
     from athena.research.trial import run_trial as trial
 
     t0 = time.perf_counter()
     metrics = trial(data_spec, strategy, params, (period[0], period[1]), seed)
-    return {"metrics": metrics, "worker": f"{run_trial.request.hostname or socket.gethostname()}",
-            "seconds": round(time.perf_counter() - t0, 4)}
+    return {
+        "metrics": metrics,
+        "worker": f"{run_trial.request.hostname or socket.gethostname()}",
+        "seconds": round(time.perf_counter() - t0, 4),
+    }
 
 
 __all__ = ["app"]

@@ -33,28 +33,47 @@ class CelerySender:
         self.app = app
         self.publisher = TaskPublisher(app)
         routes = app.conf.task_routes  # athena.queues, for this app's account
-        self._queue = {name: str(routes[name]["queue"]) for name in
-                       (q.PLACE_ORDER, q.CANCEL_ORDER, q.SUBMIT_STOP_LOSS, q.CANCEL_STOP, q.RECONCILE)}
+        self._queue = {
+            name: str(routes[name]["queue"])
+            for name in (q.PLACE_ORDER, q.CANCEL_ORDER, q.SUBMIT_STOP_LOSS, q.CANCEL_STOP, q.RECONCILE)
+        }
 
     def send_order(self, req: OrderRequest) -> None:
-        self.publisher.send(q.PLACE_ORDER, [to_json(req)], self._queue[q.PLACE_ORDER],
-                            _repr(req.clOrdId, req.instId, req.side, req.sz, req.px))
+        self.publisher.send(
+            q.PLACE_ORDER,
+            [to_json(req)],
+            self._queue[q.PLACE_ORDER],
+            _repr(req.clOrdId, req.instId, req.side, req.sz, req.px),
+        )
 
     def order_message(self, req: OrderRequest, redis: Any) -> tuple[str, str] | None:
         """The place_order task as the broker's list holds it, for OrderStore.create to queue in the
         same atomic step as the order's record (None: send_order it is)."""
-        return self.publisher.message(q.PLACE_ORDER, [to_json(req)], self._queue[q.PLACE_ORDER],
-                                      _repr(req.clOrdId, req.instId, req.side, req.sz, req.px), redis)
+        return self.publisher.message(
+            q.PLACE_ORDER,
+            [to_json(req)],
+            self._queue[q.PLACE_ORDER],
+            _repr(req.clOrdId, req.instId, req.side, req.sz, req.px),
+            redis,
+        )
 
     def send_cancel(self, instId: str, clOrdId: str) -> None:
-        self.publisher.send(q.CANCEL_ORDER, [instId, clOrdId], self._queue[q.CANCEL_ORDER], _repr(instId, clOrdId))
+        self.publisher.send(
+            q.CANCEL_ORDER, [instId, clOrdId], self._queue[q.CANCEL_ORDER], _repr(instId, clOrdId)
+        )
 
     def send_stop(self, stop: StopRequest) -> None:
-        self.publisher.send(q.SUBMIT_STOP_LOSS, [to_json(stop)], self._queue[q.SUBMIT_STOP_LOSS],
-                            _repr(stop.algoClOrdId, stop.instId, stop.side, stop.sz, stop.slTriggerPx))
+        self.publisher.send(
+            q.SUBMIT_STOP_LOSS,
+            [to_json(stop)],
+            self._queue[q.SUBMIT_STOP_LOSS],
+            _repr(stop.algoClOrdId, stop.instId, stop.side, stop.sz, stop.slTriggerPx),
+        )
 
     def send_cancel_stop(self, instId: str, algoClOrdId: str) -> None:
-        self.publisher.send(q.CANCEL_STOP, [instId, algoClOrdId], self._queue[q.CANCEL_STOP], _repr(instId, algoClOrdId))
+        self.publisher.send(
+            q.CANCEL_STOP, [instId, algoClOrdId], self._queue[q.CANCEL_STOP], _repr(instId, algoClOrdId)
+        )
 
     def send_reconcile(self) -> None:
         # After a private WS (re)login: pushes sent while it was down are lost; REST settles them.

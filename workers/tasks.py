@@ -138,8 +138,11 @@ def submit_stop_loss(self: Task, stop: dict[str, Any]) -> dict[str, Any]:
         # A definite refusal (e.g. trigger already crossed): the entry is unprotected. Tell the
         # strategies (ERROR stop_failed) so they close it; protect_positions keeps trying too.
         eng = engine()
-        eng.orders._error("stop_failed", f"stop {request.algoClOrdId} rejected: {exc}",
-                          {"clOrdId": request.entryClOrdId, "algoClOrdId": request.algoClOrdId})
+        eng.orders._error(
+            "stop_failed",
+            f"stop {request.algoClOrdId} rejected: {exc}",
+            {"clOrdId": request.entryClOrdId, "algoClOrdId": request.algoClOrdId},
+        )
         return {"status": "failed", "algoClOrdId": request.algoClOrdId, "detail": str(exc)}
     except OkxAuthError as exc:
         raise exc
@@ -174,9 +177,16 @@ def cancel_order(self: Task, instId: str, clOrdId: str) -> dict[str, Any]:
 
 
 @app.task(bind=True, base=AthenaTask, name="athena.amend_order")
-def amend_order(self: Task, instId: str, clOrdId: str, newSz: str | None = None, newPx: str | None = None) -> dict[str, Any]:
+def amend_order(
+    self: Task, instId: str, clOrdId: str, newSz: str | None = None, newPx: str | None = None
+) -> dict[str, Any]:
     try:
-        engine().rest.amend_order(instId, clOrdId=clOrdId, newSz=Decimal(newSz) if newSz else None, newPx=Decimal(newPx) if newPx else None)
+        engine().rest.amend_order(
+            instId,
+            clOrdId=clOrdId,
+            newSz=Decimal(newSz) if newSz else None,
+            newPx=Decimal(newPx) if newPx else None,
+        )
         return {"clOrdId": clOrdId, "accepted": True}
     except OkxRejected as exc:
         return {"clOrdId": clOrdId, "accepted": False, "detail": str(exc)}
@@ -216,7 +226,10 @@ def _retry_fits(task: Task, exc: RetryLater) -> bool:
         return False
     expires = _expiry(task.request.expires)
     if expires is None:
-        return isinstance(exc, sync_ops.SyncFailed) and exc.countdown <= engine().settings.schedule.sync_positions
+        return (
+            isinstance(exc, sync_ops.SyncFailed)
+            and exc.countdown <= engine().settings.schedule.sync_positions
+        )
     left = (expires - datetime.now(UTC)).total_seconds()
     return exc.countdown + RETRY_SLACK_S <= left
 

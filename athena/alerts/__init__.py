@@ -37,8 +37,15 @@ def sinks_from(settings: Settings) -> list[Sink]:
     if a.webhook_url.get_secret_value():
         out.append(WebhookSink(a.webhook_url.get_secret_value(), a.sink_timeout_s, ctx))
     if a.telegram_bot_token.get_secret_value() and a.telegram_chat_id:
-        out.append(TelegramSink(a.telegram_api_url, a.telegram_bot_token.get_secret_value(), a.telegram_chat_id,
-                                a.sink_timeout_s, ctx))
+        out.append(
+            TelegramSink(
+                a.telegram_api_url,
+                a.telegram_bot_token.get_secret_value(),
+                a.telegram_chat_id,
+                a.sink_timeout_s,
+                ctx,
+            )
+        )
     if a.slack_webhook_url.get_secret_value():
         out.append(SlackSink(a.slack_webhook_url.get_secret_value(), a.sink_timeout_s, ctx))
     return out
@@ -64,8 +71,13 @@ def install_from(settings: Settings, redis: Any = None, keys: Keys | None = None
         return None
     a = settings.alerts
     shared = SharedGate(redis, keys or Keys(settings.env, settings.account)) if redis is not None else None
-    notifier = Notifier(sinks, rate_window_s=a.rate_window_s, max_per_window=a.max_per_window, queue_size=a.queue_size,
-                        shared=shared)
+    notifier = Notifier(
+        sinks,
+        rate_window_s=a.rate_window_s,
+        max_per_window=a.max_per_window,
+        queue_size=a.queue_size,
+        shared=shared,
+    )
     install(notifier)
     atexit.register(notifier.close, 3.0)
     log.info("alerts on: %s", ", ".join(s.name for s in sinks))

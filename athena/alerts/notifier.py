@@ -106,7 +106,9 @@ class SharedGate:
             n = int(self.redis.eval(_GATE, 1, self.keys.alert_gate(key), max(1, int(window_s * 1000))))
         except Exception as exc:
             if not self._failing:
-                log.warning("alert gate in Redis not reached (%s): alerts go out without it", type(exc).__name__)
+                log.warning(
+                    "alert gate in Redis not reached (%s): alerts go out without it", type(exc).__name__
+                )
             self._failing = True
             return True
         self._failing = False
@@ -114,9 +116,16 @@ class SharedGate:
 
 
 class Notifier:
-    def __init__(self, sinks: Sequence[Sink], *, rate_window_s: float = 300.0, max_per_window: int = 1,
-                 queue_size: int = 100, clock: Callable[[], float] = time.monotonic,
-                 shared: SharedGate | None = None) -> None:
+    def __init__(
+        self,
+        sinks: Sequence[Sink],
+        *,
+        rate_window_s: float = 300.0,
+        max_per_window: int = 1,
+        queue_size: int = 100,
+        clock: Callable[[], float] = time.monotonic,
+        shared: SharedGate | None = None,
+    ) -> None:
         self.workers = [_SinkWorker(s, queue_size) for s in sinks]
         self.shared = shared
         self._inbox: queue.Queue[object] = queue.Queue(maxsize=queue_size)
@@ -134,7 +143,8 @@ class Notifier:
         return f"<Notifier sinks={[w.sink.name for w in self.workers]}>"
 
     def notify(self, alert: Alert) -> bool:
-        """Queue `alert` for every sink unless its key is over the rate limit. True if queued. Never raises."""
+        """Queue `alert` for every sink unless its key is over the rate limit. True if queued.
+        Never raises."""
         try:
             passed = self._gate(alert)
             if passed is None:
@@ -169,8 +179,11 @@ class Notifier:
             if len(self._sent) > MAX_KEYS:
                 self._forget(now)
         if held:
-            return replace(alert, text=f"{alert.text} ({held} similar alert{'s' if held > 1 else ''} held back "
-                                       f"in the last {self.rate_window_s:.0f} s)")
+            return replace(
+                alert,
+                text=f"{alert.text} ({held} similar alert{'s' if held > 1 else ''} held back "
+                f"in the last {self.rate_window_s:.0f} s)",
+            )
         return alert
 
     def _fan_out(self, alert: Alert) -> None:

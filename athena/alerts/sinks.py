@@ -65,8 +65,16 @@ class WebhookSink(_HttpSink):
     name = "webhook"
 
     def payload(self, alert: Alert) -> dict[str, Any]:
-        return {"source": "athena", **self._context, "event": alert.event, "key": alert.key,
-                "severity": alert.severity, "text": alert.text, "fields": alert.fields, "ts_ms": alert.ts_ms}
+        return {
+            "source": "athena",
+            **self._context,
+            "event": alert.event,
+            "key": alert.key,
+            "severity": alert.severity,
+            "text": alert.text,
+            "fields": alert.fields,
+            "ts_ms": alert.ts_ms,
+        }
 
 
 def _headline(alert: Alert, context: dict[str, str]) -> str:
@@ -79,8 +87,9 @@ class TelegramSink(_HttpSink):
 
     name = "telegram"
 
-    def __init__(self, api_url: str, token: str, chat_id: str, timeout_s: float,
-                 context: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, api_url: str, token: str, chat_id: str, timeout_s: float, context: dict[str, str] | None = None
+    ) -> None:
         super().__init__(f"{api_url.rstrip('/')}/bot{token}/sendMessage", timeout_s, context)
         self.chat_id = chat_id
 
@@ -91,7 +100,8 @@ class TelegramSink(_HttpSink):
 
 
 class SlackSink(_HttpSink):
-    """An incoming webhook taking {"text": ...} (Slack, and Mattermost's and Rocket.Chat's compatible ones)."""
+    """An incoming webhook taking {"text": ...} (Slack, and Mattermost's and Rocket.Chat's compatible
+    ones)."""
 
     name = "slack"
 

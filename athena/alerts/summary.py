@@ -32,7 +32,14 @@ def daily_summary(engine: Engine, day: str | None = None) -> dict[str, Any]:
     equity = cap.total_capital + cap.realised() + cap.unrealised(marks).total
     hwm = cap.high_water_mark()
     drawdown = (hwm - equity) / hwm if hwm > 0 and equity < hwm else ZERO
-    alert = events.daily_summary(day=key, realised=str(cap.daily_realised(day=key)), fees=str(fees),
-                                 funding=str(funding), equity=str(equity), drawdown=f"{drawdown:.2%}", fills=len(fills))
+    alert = events.daily_summary(
+        day=key,
+        realised=str(cap.daily_realised(day=key)),
+        fees=str(fees),
+        funding=str(funding),
+        equity=str(equity),
+        drawdown=f"{drawdown:.2%}",
+        fills=len(fills),
+    )
     alerts.emit(alert)
     return dict(alert.fields)

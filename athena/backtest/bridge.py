@@ -76,7 +76,9 @@ class BacktestSender:
             if item.get("sCode") != "0":
                 self.on_order_update(parse.order_rejected(req, item.get("sCode", ""), item.get("sMsg", "")))
             else:
-                self.pushes.appendleft(("ack", {"item": item, "req": req}))  # the REST ack precedes the pushes
+                self.pushes.appendleft(
+                    ("ack", {"item": item, "req": req})
+                )  # the REST ack precedes the pushes
         elif kind == "cancel":
             instId, cl = arg
             ex.cancel_order({"instId": instId, "clOrdId": cl})  # outcome arrives as a push (or it had ended)
@@ -135,10 +137,16 @@ def attach(sender: BacktestSender, stack: Any) -> None:
             stack.algos.set_state(cl, state, row.get("algoId") or None, int(row.get("uTime") or 0))
 
     def on_stop_failed(stop: StopRequest, message: str) -> None:
-        bus.publish(EventType.ERROR, {
-            "kind": "stop_failed", "clOrdId": stop.entryClOrdId, "algoClOrdId": stop.algoClOrdId,
-            "instId": stop.instId, "message": message,
-        })
+        bus.publish(
+            EventType.ERROR,
+            {
+                "kind": "stop_failed",
+                "clOrdId": stop.entryClOrdId,
+                "algoClOrdId": stop.algoClOrdId,
+                "instId": stop.instId,
+                "message": message,
+            },
+        )
 
     sender.on_order_update = stack.orders.on_update
     sender.on_position = on_position

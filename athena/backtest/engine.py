@@ -45,7 +45,9 @@ class BacktestResult:
     stats: dict[str, dict[str, int]] = field(default_factory=dict)
     errors: list[dict[str, Any]] = field(default_factory=list)
     exit_reasons: dict[str, str] = field(default_factory=dict)  # closing clOrdId -> why (athena.report.model)
-    prices: dict[str, list[tuple[int, Decimal]]] = field(default_factory=dict)  # instId -> marks at each sample
+    prices: dict[str, list[tuple[int, Decimal]]] = field(
+        default_factory=dict
+    )  # instId -> marks at each sample
 
     @property
     def trips(self) -> list[RoundTrip]:
@@ -68,8 +70,13 @@ class BacktestResult:
             "gross_pnl": self.ledger.realized,
             "fees": self.ledger.fees,
             "funding": self.ledger.funding,
-            "unrealized_pnl": (self.final_equity - self.initial - self.ledger.realized - self.ledger.fees
-                               - self.ledger.funding),
+            "unrealized_pnl": (
+                self.final_equity
+                - self.initial
+                - self.ledger.realized
+                - self.ledger.fees
+                - self.ledger.funding
+            ),
             "net_pnl": net,
             "initial_equity": self.initial,
             "final_equity": self.final_equity,
@@ -88,9 +95,15 @@ def default_strategies(
     """One strategy of class `cls` (ScalperV1 unless told; any name the loader resolves) per
     instrument, capital split evenly. Names: scalp0, scalp1, ... for ScalperV1, else from the class."""
     share = (Decimal(1) / len(instIds)).quantize(Decimal("0.0001"))
-    stem = "scalp" if cls == "ScalperV1" else "".join(c for c in cls.rpartition(":")[2] if c.isalnum())[:9] or "strat"
+    stem = (
+        "scalp"
+        if cls == "ScalperV1"
+        else "".join(c for c in cls.rpartition(":")[2] if c.isalnum())[:9] or "strat"
+    )
     return [
-        StrategySettings(name=f"{stem}{i}", cls=cls, instIds=[instId], allocation=share, params=dict(params or {}))
+        StrategySettings(
+            name=f"{stem}{i}", cls=cls, instIds=[instId], allocation=share, params=dict(params or {})
+        )
         for i, instId in enumerate(instIds)
     ]
 
@@ -117,7 +130,9 @@ class Backtest:
         self.clock = clock or SimClock(0)
         sims = list(sims) if sims is not None else default_instruments()
         self.instruments = {si.instId: si.inst for si in sims}
-        self.exchange = exchange or Exchange(sims, seed=seed, clock=self.clock.now_ms, initial_usdt=total_capital)
+        self.exchange = exchange or Exchange(
+            sims, seed=seed, clock=self.clock.now_ms, initial_usdt=total_capital
+        )
         self.sender = BacktestSender(self.exchange)
         settings = make_settings(strategies, total_capital, risk, strategies_dir)
         self.stack = build_stack(redis, settings, self.instruments, self.sender, self.clock, env=env)
@@ -158,7 +173,9 @@ class Backtest:
             self.in_market_ms += max(0, ev.ts - clock.now_ms())
         clock.set(ev.ts)
         end = self.end = clock.now_ms()
-        if ev.funding is not None:  # first: a downloaded rate stamped at its fundingTime is the one settled then
+        if (
+            ev.funding is not None
+        ):  # first: a downloaded rate stamped at its fundingTime is the one settled then
             self.funding_rates[ev.instId] = ev.funding
         self._settle_funding(end)
         if ev.book is None and ev.trade is None:
@@ -259,8 +276,17 @@ def run_backtest(
     tick_timings (bench only): gets (ns spent in the strategies' tick handling, exchange calls it made)
     per event. Timings never enter the result, which stays deterministic. sims: the instrument table
     (default: the sim's own). strategies_dir: the folder strategy classes are also looked up in."""
-    bt = Backtest(strategies, redis, seed=seed, total_capital=total_capital, risk=risk, sample_ms=sample_ms, env=env,
-                  sims=sims, strategies_dir=strategies_dir)
+    bt = Backtest(
+        strategies,
+        redis,
+        seed=seed,
+        total_capital=total_capital,
+        risk=risk,
+        sample_ms=sample_ms,
+        env=env,
+        sims=sims,
+        strategies_dir=strategies_dir,
+    )
     bt.tick_timings = tick_timings
     for ev in events:
         bt.step(ev)

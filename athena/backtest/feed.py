@@ -115,7 +115,9 @@ class TradeBook:
         self.sizes.append(t.sz)
         sz = max(self.lot, (statistics.median(self.sizes) / self.lot).quantize(Decimal(1)) * self.lot)
         assert self.bid is not None and self.ask is not None
-        bids = tuple(Level(self.bid - self.tick * i, sz, 1) for i in range(self.LEVELS) if self.bid - self.tick * i > 0)
+        bids = tuple(
+            Level(self.bid - self.tick * i, sz, 1) for i in range(self.LEVELS) if self.bid - self.tick * i > 0
+        )
         asks = tuple(Level(self.ask + self.tick * i, sz, 1) for i in range(self.LEVELS))
         return BookTop(self.instId, bids, asks, t.ts)
 
@@ -123,8 +125,12 @@ class TradeBook:
 class Feed:
     """Pushes -> MarketEvents, with the books rebuilt and checked. One Feed per replay (it has state)."""
 
-    def __init__(self, depth: int = 25, approx_book: bool | None = None,
-                 instruments: dict[str, tuple[Decimal, Decimal]] | None = None) -> None:
+    def __init__(
+        self,
+        depth: int = 25,
+        approx_book: bool | None = None,
+        instruments: dict[str, tuple[Decimal, Decimal]] | None = None,
+    ) -> None:
         self.depth = depth
         self.approx_book = approx_book  # None: for instruments without a book channel (so far)
         self.instruments = instruments or {}  # instId -> (tickSz, lotSz), for the approximated book
@@ -165,7 +171,7 @@ class Feed:
         if not isinstance(data, list):
             return []  # subscribe acks, errors, notices
         if not isinstance(arg, dict):
-            raise FeedError("expected \"arg\" to be an object with channel and instId")
+            raise FeedError('expected "arg" to be an object with channel and instId')
         channel, instId = arg.get("channel"), arg.get("instId", "")
         if channel in L2_CHANNELS:
             return self._l2(str(channel), instId, msg.get("action") == "snapshot", data)
@@ -182,11 +188,19 @@ class Feed:
             return self._trades(data)
         if channel == "mark-price":
             self.stats.mark_prints += len(data)
-            return [MarketEvent(int(d["ts"]), d.get("instId") or instId, mark=_dec(d, "markPx")) for d in data]
+            return [
+                MarketEvent(int(d["ts"]), d.get("instId") or instId, mark=_dec(d, "markPx")) for d in data
+            ]
         if channel == "funding-rate":
             self.stats.funding_prints += len(data)
-            return [MarketEvent(int(d.get("ts") or d["fundingTime"]), d.get("instId") or instId,
-                                funding=_dec(d, "fundingRate")) for d in data]
+            return [
+                MarketEvent(
+                    int(d.get("ts") or d["fundingTime"]),
+                    d.get("instId") or instId,
+                    funding=_dec(d, "fundingRate"),
+                )
+                for d in data
+            ]
         return []
 
     def _deepest(self, instId: str, channel: str) -> bool:
@@ -215,12 +229,22 @@ class Feed:
             if result == OK:
                 since = self.invalid_since.pop(instId, None)
                 if since is not None:
-                    st.gap({"instId": instId, "channel": channel, "from_ts": since[0], "to_ts": ts, "reason": since[1]})
+                    st.gap(
+                        {
+                            "instId": instId,
+                            "channel": channel,
+                            "from_ts": since[0],
+                            "to_ts": ts,
+                            "reason": since[1],
+                        }
+                    )
                 st.books_rebuilt += 1
                 out.append(MarketEvent(book.ts, instId, book=book.top(self.depth)))
                 continue
             if result == BAD:
-                raise FeedError(f"books {instId}: expected levels [px, sz, \"0\", count] as strings, ts and seqId")
+                raise FeedError(
+                    f'books {instId}: expected levels [px, sz, "0", count] as strings, ts and seqId'
+                )
             if not was_valid and not snapshot:
                 st.skipped_while_resyncing += 1
                 self.invalid_since.setdefault(instId, (ts or st.last_ts, "no snapshot yet"))
@@ -229,15 +253,25 @@ class Feed:
                 st.checksum_failures += 1
             else:
                 st.seq_gaps += 1
-            self.invalid_since.setdefault(instId, (st.last_ts or ts, "checksum mismatch" if result == "checksum"
-                                                   else f"seqId gap (prevSeqId {d.get('prevSeqId')}, "
-                                                        f"book at {book.seqId})"))
+            self.invalid_since.setdefault(
+                instId,
+                (
+                    st.last_ts or ts,
+                    "checksum mismatch"
+                    if result == "checksum"
+                    else f"seqId gap (prevSeqId {d.get('prevSeqId')}, book at {book.seqId})",
+                ),
+            )
         return out
 
     def _marker(self, msg: dict[str, Any]) -> None:
         st = self.stats
         st.resyncs += 1
-        why = "recorder reconnected" if msg.get("event") == "athena-reconnect" else f"recorder resync ({msg.get('reason')})"
+        why = (
+            "recorder reconnected"
+            if msg.get("event") == "athena-reconnect"
+            else f"recorder resync ({msg.get('reason')})"
+        )
         arg = msg.get("arg") or {}
         targets = [arg["instId"]] if arg.get("instId") else list(self.books)
         for instId in targets:
@@ -302,7 +336,9 @@ def located(lines: Iterable[str | bytes], origin: str) -> Iterator[Located]:
             msg = orjson.loads(line)
         except orjson.JSONDecodeError:
             text = line.decode("utf-8", "replace") if isinstance(line, bytes) else line
-            raise FeedError(f"{origin}:{n}: expected one OKX push as JSON per line, got {text[:60]!r}") from None
+            raise FeedError(
+                f"{origin}:{n}: expected one OKX push as JSON per line, got {text[:60]!r}"
+            ) from None
         yield origin, n, msg
 
 

@@ -1,5 +1,6 @@
 """Backtest accounting from fills: per (strategy, instrument) positions, round trips, realised PnL,
-fees and funding (negative = paid, as OKX reports them), equity samples, drawdown and exposure. All Decimal."""
+fees and funding (negative = paid, as OKX reports them), equity samples, drawdown and exposure. All
+Decimal."""
 
 from __future__ import annotations
 
@@ -53,7 +54,9 @@ class Ledger:
     fills: list[tuple[str, Fill]] = field(default_factory=list)
     funding: Decimal = ZERO  # funding fees charged (negative = paid)
     funding_by: dict[str, Decimal] = field(default_factory=dict)  # strategy -> its part
-    funding_events: list[tuple[int, str, str, Decimal]] = field(default_factory=list)  # (ms, instId, strategy, part)
+    funding_events: list[tuple[int, str, str, Decimal]] = field(
+        default_factory=list
+    )  # (ms, instId, strategy, part)
     _pos: dict[tuple[str, str], _Pos] = field(default_factory=dict)
 
     def on_funding(self, instId: str, amount: Decimal, ts: int = 0) -> None:
@@ -96,19 +99,32 @@ class Ledger:
         if p.pos == 0:
             p.open_ts = fill.ts
         size = abs(signed)
-        p.avg = fill.fillPx if p.avg is None or p.pos == 0 else (p.avg * abs(p.pos) + fill.fillPx * size) / (abs(p.pos) + size)
+        p.avg = (
+            fill.fillPx
+            if p.avg is None or p.pos == 0
+            else (p.avg * abs(p.pos) + fill.fillPx * size) / (abs(p.pos) + size)
+        )
         p.pos += signed
         p.qty = max(p.qty, abs(p.pos))
         p.entry_notional += fill.fillPx * size
         p.entry_sz += size
 
     def _close(self, strategy: str, fill: Fill, p: _Pos) -> None:
-        self.trips.append(RoundTrip(
-            strategy=strategy, instId=fill.instId, side="long" if fill.side.value == "sell" else "short",
-            open_ts=p.open_ts, close_ts=fill.ts, qty=p.qty,
-            entry_px=p.entry_notional / p.entry_sz, exit_px=p.exit_notional / p.exit_sz,
-            gross=p.gross, fees=p.fees, exit=fill.clOrdId,
-        ))
+        self.trips.append(
+            RoundTrip(
+                strategy=strategy,
+                instId=fill.instId,
+                side="long" if fill.side.value == "sell" else "short",
+                open_ts=p.open_ts,
+                close_ts=fill.ts,
+                qty=p.qty,
+                entry_px=p.entry_notional / p.entry_sz,
+                exit_px=p.exit_notional / p.exit_sz,
+                gross=p.gross,
+                fees=p.fees,
+                exit=fill.clOrdId,
+            )
+        )
 
     def open_positions(self) -> dict[tuple[str, str], tuple[Decimal, Decimal | None]]:
         return {k: (p.pos, p.avg) for k, p in self._pos.items() if p.pos != 0}

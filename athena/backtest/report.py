@@ -25,10 +25,23 @@ _s = plain  # the old name of athena.report.render.plain (JSON-able, Decimals as
 
 
 def trades_of(result: BacktestResult) -> list[Trade]:
-    return [Trade(strategy=t.strategy, instId=t.instId, side=t.side, open_ts=t.open_ts, close_ts=t.close_ts,
-                  qty=t.qty, entry_px=t.entry_px, exit_px=t.exit_px, gross=t.gross, fees=t.fees, exit_clOrdId=t.exit,
-                  exit_reason=result.exit_reasons.get(t.exit, "unknown"))
-            for t in result.trips]
+    return [
+        Trade(
+            strategy=t.strategy,
+            instId=t.instId,
+            side=t.side,
+            open_ts=t.open_ts,
+            close_ts=t.close_ts,
+            qty=t.qty,
+            entry_px=t.entry_px,
+            exit_px=t.exit_px,
+            gross=t.gross,
+            fees=t.fees,
+            exit_clOrdId=t.exit,
+            exit_reason=result.exit_reasons.get(t.exit, "unknown"),
+        )
+        for t in result.trips
+    ]
 
 
 def report_data(result: BacktestResult, meta: dict[str, Any], kind: str = "backtest") -> ReportData:
@@ -37,24 +50,43 @@ def report_data(result: BacktestResult, meta: dict[str, Any], kind: str = "backt
     sections = []
     if result.stats:
         keys = sorted({k for st in result.stats.values() for k in st})
-        sections.append(Section("Strategy counters", ["strategy", *keys],
-                                [[name, *(st.get(k, 0) for k in keys)] for name, st in sorted(result.stats.items())]))
+        sections.append(
+            Section(
+                "Strategy counters",
+                ["strategy", *keys],
+                [[name, *(st.get(k, 0) for k in keys)] for name, st in sorted(result.stats.items())],
+            )
+        )
     src = meta.get("source")
     if src:
         sections.append(Section("Data", text="\n".join(source_lines(src))))
     if result.errors:
         sections.append(Section("Errors", text="\n".join(str(e) for e in result.errors[:50])))
+    insts = sorted({t.instId for t in result.trips}) or meta.get("instIds") or sorted(result.prices)
     return ReportData(
         kind=kind,  # type: ignore[arg-type]
-        title=f"{' + '.join(classes) or 'strategies'} on {', '.join(sorted({t.instId for t in result.trips}) or meta.get('instIds') or sorted(result.prices))}",
-        meta=meta, initial_equity=result.initial, final_equity=result.final_equity, curve=result.curve,
-        trades=trades_of(result), start_ts=result.start_ts, end_ts=result.end_ts,
-        gross_pnl=result.ledger.realized, fees=result.ledger.fees, funding=result.ledger.funding,
-        funding_by_strategy=dict(result.ledger.funding_by), funding_events=list(result.ledger.funding_events),
+        title=f"{' + '.join(classes) or 'strategies'} on {', '.join(insts)}",
+        meta=meta,
+        initial_equity=result.initial,
+        final_equity=result.final_equity,
+        curve=result.curve,
+        trades=trades_of(result),
+        start_ts=result.start_ts,
+        end_ts=result.end_ts,
+        gross_pnl=result.ledger.realized,
+        fees=result.ledger.fees,
+        funding=result.ledger.funding,
+        funding_by_strategy=dict(result.ledger.funding_by),
+        funding_events=list(result.ledger.funding_events),
         prices=result.prices,
-        time_in_market_ms=result.time_in_market_ms, max_exposure=result.max_exposure,
-        extra_figures={"events": result.events, "fills": len(result.ledger.fills),
-                       "exchange_equity": result.exchange_equity, "errors": len(result.errors)},
+        time_in_market_ms=result.time_in_market_ms,
+        max_exposure=result.max_exposure,
+        extra_figures={
+            "events": result.events,
+            "fills": len(result.ledger.fills),
+            "exchange_equity": result.exchange_equity,
+            "errors": len(result.errors),
+        },
         sections=sections,
         json_extra={"strategy_stats": {name: dict(st) for name, st in sorted(result.stats.items())}},
     )
@@ -65,8 +97,20 @@ def fills_csv(result: BacktestResult) -> str:
     w = csv.writer(out, lineterminator="\n")
     w.writerow(["ts", "strategy", "clOrdId", "instId", "side", "sz", "px", "fee", "reduceOnly", "execType"])
     for strategy, f in result.ledger.fills:
-        w.writerow([f.ts, strategy, f.clOrdId, f.instId, f.side.value, num(f.fillSz), num(f.fillPx), num(f.fee),
-                    "true" if f.reduceOnly else "false", f.execType])
+        w.writerow(
+            [
+                f.ts,
+                strategy,
+                f.clOrdId,
+                f.instId,
+                f.side.value,
+                num(f.fillSz),
+                num(f.fillPx),
+                num(f.fee),
+                "true" if f.reduceOnly else "false",
+                f.execType,
+            ]
+        )
     return out.getvalue()
 
 
@@ -84,14 +128,17 @@ def _q(v: Any, places: str = "0.01") -> str:
 def print_summary(doc: dict[str, Any], result: BacktestResult, out: Path | None, limit: int = 20) -> str:
     lines = ["trades:"]
     for t in trades_of(result)[:limit]:
-        lines.append(f"  {t.strategy:<10} {t.instId:<15} {t.side:<5} qty {num(t.qty):>8} "
-                     f"{num(t.entry_px):>12} -> {num(t.exit_px):<12} net {num(t.net):<12} {t.exit_reason}")
+        lines.append(
+            f"  {t.strategy:<10} {t.instId:<15} {t.side:<5} qty {num(t.qty):>8} "
+            f"{num(t.entry_px):>12} -> {num(t.exit_px):<12} net {num(t.net):<12} {t.exit_reason}"
+        )
     if len(result.trips) > limit:
         lines.append(f"  ... {len(result.trips) - limit} more in trades.csv")
     f = doc["figures"]
     pf = _q(f["profit_factor"], "0.0001") if f["profit_factor"] is not None else f["profit_factor_note"]
     lines += [
-        f"trades {f['trades']}  wins {f['wins']}  win rate {_q(f['win_rate'], '0.0001')}  profit factor {pf}  "
+        f"trades {f['trades']}  wins {f['wins']}  win rate {_q(f['win_rate'], '0.0001')}  profit "
+        f"factor {pf}  "
         f"expectancy {_q(f['expectancy'], '0.0001')}",
         f"gross PnL {f['gross_pnl']}  fees {f['fees']}  funding {f['funding']}  net PnL {f['net_pnl']}",
         f"equity {f['initial_equity']} -> {f['final_equity']} (exchange {f['exchange_equity']})",
@@ -116,7 +163,9 @@ def source_lines(src: dict[str, Any] | None) -> list[str]:
     if p:
         out.append(f"period: {p['start']} .. {p['end']} ({p['seconds']} s)")
     gaps = src.get("gaps") or []
-    out.append(f"gaps: {src.get('gap_count', len(gaps))}" + (f" (first: {'; '.join(gaps[:3])})" if gaps else ""))
+    out.append(
+        f"gaps: {src.get('gap_count', len(gaps))}" + (f" (first: {'; '.join(gaps[:3])})" if gaps else "")
+    )
     out.append(f"book: {src['book']}")
     for note in (src.get("notes") or [])[:5]:
         out.append(f"note: {note}")

@@ -38,13 +38,20 @@ class Stack(Trading):
 
 
 def make_settings(
-    strategies: Sequence[StrategySettings], total_capital: Decimal = Decimal(10_000), risk: RiskSettings | None = None,
+    strategies: Sequence[StrategySettings],
+    total_capital: Decimal = Decimal(10_000),
+    risk: RiskSettings | None = None,
     strategies_dir: str = "",
 ) -> Settings:
     """strategies_dir: the folder strategy classes are also looked up in (athena.strategies.loader)."""
     return Settings(
-        env="test", mode="sim", account="backtest", total_capital=total_capital,
-        risk=risk or RiskSettings(), strategies=list(strategies), strategies_dir=strategies_dir,
+        env="test",
+        mode="sim",
+        account="backtest",
+        total_capital=total_capital,
+        risk=risk or RiskSettings(),
+        strategies=list(strategies),
+        strategies_dir=strategies_dir,
     )
 
 
@@ -66,7 +73,13 @@ def build_stack(
     oms = trading(acct, EventBus(), sender, instruments, journal=None)
     locks = MemoryLocks(clock)
     wired = strategies(oms, clock, locks.lock)
-    stack = Stack(**parts_of(oms), sim_clock=clock, locks=locks, routes=wired.routes, strategies=wired.strategies,
-                  runner=wired.runner)
+    stack = Stack(
+        **parts_of(oms),
+        sim_clock=clock,
+        locks=locks,
+        routes=wired.routes,
+        strategies=wired.strategies,
+        runner=wired.runner,
+    )
     stack.bus.subscribe(EventType.ERROR, stack.errors.append)
     return stack

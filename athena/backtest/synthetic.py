@@ -39,7 +39,13 @@ def synthetic_pushes(
     state = {}
     for instId in instIds:
         si = _instrument(instId, sims)
-        state[instId] = {"si": si, "mid": int(si.start_px / si.inst.tickSz), "regime": 0, "trade": 0, "seq": 0}
+        state[instId] = {
+            "si": si,
+            "mid": int(si.start_px / si.inst.tickSz),
+            "regime": 0,
+            "trade": 0,
+            "seq": 0,
+        }
     for step in range(duration_s * 1000 // STEP_MS):
         ts = start_ms + step * STEP_MS
         for instId in instIds:
@@ -68,8 +74,10 @@ def _step(rng: random.Random, st: dict[str, Any], instId: str, ts: int) -> Itera
     bids = [[fmt((bid_t - i) * tick), size(lean), "0", str(rng.randint(1, 9))] for i in range(LEVELS)]
     asks = [[fmt((ask_t + i) * tick), size(2 - lean), "0", str(rng.randint(1, 9))] for i in range(LEVELS)]
     st["seq"] += 1
-    yield {"arg": {"channel": "books5", "instId": instId},
-           "data": [{"asks": asks, "bids": bids, "instId": instId, "ts": str(ts), "seqId": st["seq"]}]}
+    yield {
+        "arg": {"channel": "books5", "instId": instId},
+        "data": [{"asks": asks, "bids": bids, "instId": instId, "ts": str(ts), "seqId": st["seq"]}],
+    }
     n = rng.choice((0, 0, 1, 1, 2))
     if n:
         trades = []
@@ -78,6 +86,14 @@ def _step(rng: random.Random, st: dict[str, Any], instId: str, ts: int) -> Itera
             st["trade"] += 1
             px = (ask_t if up else bid_t) * tick
             sz = Decimal(rng.randint(1, max(1, depth // 5))) * lot * 10
-            trades.append({"instId": instId, "tradeId": str(st["trade"]), "px": fmt(px), "sz": fmt(sz),
-                           "side": "buy" if up else "sell", "ts": str(ts + 1 + k)})
+            trades.append(
+                {
+                    "instId": instId,
+                    "tradeId": str(st["trade"]),
+                    "px": fmt(px),
+                    "sz": fmt(sz),
+                    "side": "buy" if up else "sell",
+                    "ts": str(ts + 1 + k),
+                }
+            )
         yield {"arg": {"channel": "trades", "instId": instId}, "data": trades}

@@ -36,8 +36,13 @@ class ActionRequest:
         for k, v in fields.items():
             if v is not None and (not isinstance(v, str) or len(v) > 200):
                 raise ValueError(f"{k} must be a short string")
-        return cls(action, fields["strategy"] or None, fields["inst_id"] or None, (fields["reason"] or "").strip(),
-                   fields["confirm"] or "")
+        return cls(
+            action,
+            fields["strategy"] or None,
+            fields["inst_id"] or None,
+            (fields["reason"] or "").strip(),
+            fields["confirm"] or "",
+        )
 
 
 def run_action(settings: Settings, req: ActionRequest) -> dict[str, Any]:
@@ -64,7 +69,9 @@ def run_action(settings: Settings, req: ActionRequest) -> dict[str, Any]:
         if req.action == "flatten" and req.confirm != FLATTEN_CONFIRMATION:
             raise ControlExit("a flatten needs confirmation: confirm it on the page", 2)
         if req.inst_id is not None and req.inst_id not in _instruments(settings):
-            raise ControlExit(f"unknown instrument {req.inst_id!r} (traded: {', '.join(_instruments(settings))})", 2)
+            raise ControlExit(
+                f"unknown instrument {req.inst_id!r} (traded: {', '.join(_instruments(settings))})", 2
+            )
         ready = preflight(settings)
         try:
             if req.action == "halt":

@@ -36,8 +36,10 @@ STATIC = Path(__file__).resolve().parent / "static"
 KEEPALIVE_S = 15.0
 FAILED_LOGIN_DELAY_S = 0.5  # serialised: at most two guesses a second
 SECURITY_HEADERS = {
-    "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-                               "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    "Content-Security-Policy": (
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    ),
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "same-origin",  # no-referrer makes Chromium send `Origin: null` on a form POST
@@ -104,14 +106,19 @@ async def index(request: web.Request) -> web.StreamResponse:
     if session is None:
         raise web.HTTPSeeOther("/login")
     s = request.app[SETTINGS]
-    return web.Response(text=_page("index.html", csrf=session.csrf, account=s.account, mode=s.mode, env=s.env),
-                        content_type="text/html")
+    return web.Response(
+        text=_page("index.html", csrf=session.csrf, account=s.account, mode=s.mode, env=s.env),
+        content_type="text/html",
+    )
 
 
 async def login_form(request: web.Request, error: str = "", status: int = 200) -> web.StreamResponse:
     token = secrets.token_urlsafe(24)
-    response = web.Response(text=_page("login.html", token=token, error=error, account=request.app[SETTINGS].account),
-                            content_type="text/html", status=status)
+    response = web.Response(
+        text=_page("login.html", token=token, error=error, account=request.app[SETTINGS].account),
+        content_type="text/html",
+        status=status,
+    )
     _cookie(response, LOGIN_COOKIE, token, max_age=3600)
     return response
 
@@ -129,7 +136,12 @@ async def login(request: web.Request) -> web.StreamResponse:
     session = sessions.start()
     log.info("dashboard: logged in from %s", request.remote)
     response = web.HTTPSeeOther("/")
-    _cookie(response, SESSION_COOKIE, session.sid, max_age=int(request.app[SETTINGS].dashboard.session_hours * 3600))
+    _cookie(
+        response,
+        SESSION_COOKIE,
+        session.sid,
+        max_age=int(request.app[SETTINGS].dashboard.session_hours * 3600),
+    )
     response.del_cookie(LOGIN_COOKIE, path="/")
     raise response
 
@@ -163,8 +175,9 @@ async def events(request: web.Request) -> web.StreamResponse:
     if _session(request) is None:
         return _refused(request, 401, "not logged in: open the dashboard and log in")
     feed = request.app[FEED]
-    response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store",
-                                           "X-Accel-Buffering": "no"})
+    response = web.StreamResponse(
+        headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+    )
     response.headers.update(SECURITY_HEADERS)
     await response.prepare(request)
     seen = -1
@@ -193,11 +206,16 @@ async def action(request: web.Request) -> web.StreamResponse:
         return web.json_response({"ok": False, "error": f"bad request: {exc}"}, status=400)
     lock = request.app[ACTION_LOCK]
     if lock.locked():
-        return web.json_response({"ok": False, "error": "another action is still running: wait for it to finish"},
-                                 status=409)
+        return web.json_response(
+            {"ok": False, "error": "another action is still running: wait for it to finish"}, status=409
+        )
     async with lock:
-        log.info("dashboard: %s%s requested from %s", req.action, f" {req.strategy}" if req.strategy else "",
-                 request.remote)
+        log.info(
+            "dashboard: %s%s requested from %s",
+            req.action,
+            f" {req.strategy}" if req.strategy else "",
+            request.remote,
+        )
         out = await asyncio.to_thread(run_action, request.app[SETTINGS], req)
         log.info("dashboard: %s: %s", req.action, out.get("message") or out.get("error"))
     await request.app[FEED].refresh()  # the page sees the action's effect at once
@@ -208,7 +226,9 @@ async def action(request: web.Request) -> web.StreamResponse:
 def build_app(settings: Settings, redis: Any, journal: Any) -> web.Application:
     app = web.Application(middlewares=[guard], client_max_size=64 * 1024)
     app[SETTINGS] = settings
-    app[SESSIONS] = Sessions(settings.dashboard.password.get_secret_value(), settings.dashboard.session_hours * 3600)
+    app[SESSIONS] = Sessions(
+        settings.dashboard.password.get_secret_value(), settings.dashboard.session_hours * 3600
+    )
     app[FEED] = Feed(settings, redis, journal)
     app[ACTION_LOCK] = asyncio.Lock()
     app[LOGIN_LOCK] = asyncio.Lock()
@@ -243,16 +263,21 @@ def main(argv: list[str]) -> int:
         preflight,
     )
 
-    p = argparse.ArgumentParser(prog="athena dashboard",
-                                description="the account on a web page, live, with the operator actions (privileged)")
+    p = argparse.ArgumentParser(
+        prog="athena dashboard",
+        description="the account on a web page, live, with the operator actions (privileged)",
+    )
     p.add_argument("--host", default=None, help="address to bind (default: dashboard.host, 127.0.0.1)")
     p.add_argument("--port", type=int, default=None, help="port (default: dashboard.port, 8780)")
     a = p.parse_args(argv)
     try:
         settings = _settings()
         if not settings.dashboard.password.get_secret_value():
-            raise ControlExit("no dashboard password is set: set ATHENA_DASHBOARD_PASSWORD (or dashboard.password in "
-                              "config/local.json) and start it again", EXIT_USAGE)
+            raise ControlExit(
+                "no dashboard password is set: set ATHENA_DASHBOARD_PASSWORD (or dashboard.password in "
+                "config/local.json) and start it again",
+                EXIT_USAGE,
+            )
         ready = preflight(settings)
     except (Exception, KeyboardInterrupt) as exc:
         message, code = explain(exc)
@@ -268,11 +293,17 @@ def main(argv: list[str]) -> int:
     journal = Journal(settings.db_url)
     try:
         app = build_app(settings, ready.redis, journal)
-        print(f"athena dashboard: http://{host}:{port} (account {settings.account}, {settings.mode})", flush=True)
+        print(
+            f"athena dashboard: http://{host}:{port} (account {settings.account}, {settings.mode})",
+            flush=True,
+        )
         web.run_app(app, host=host, port=port, access_log=None, print=None, shutdown_timeout=2.0)
     except OSError as exc:
-        print(f"athena dashboard: cannot listen on {host}:{port} ({exc.strerror or exc}): "
-              f"choose another with --port or ATHENA_DASHBOARD_PORT", file=sys.stderr)
+        print(
+            f"athena dashboard: cannot listen on {host}:{port} ({exc.strerror or exc}): "
+            f"choose another with --port or ATHENA_DASHBOARD_PORT",
+            file=sys.stderr,
+        )
         return EXIT_DOWN
     except KeyboardInterrupt:
         pass

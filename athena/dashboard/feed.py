@@ -65,14 +65,21 @@ class Feed:
             status = collect_status(self.settings, self.redis)
         except Exception as exc:  # Redis down or restarting: say so, keep polling
             message, _ = explain(exc)
-            return {"at_ms": now_ms, "account": self.settings.account, "mode": self.settings.mode,
-                    "env": self.settings.env, "error": message, "curve": self._curve_points()}
+            return {
+                "at_ms": now_ms,
+                "account": self.settings.account,
+                "mode": self.settings.mode,
+                "env": self.settings.env,
+                "error": message,
+                "curve": self._curve_points(),
+            }
         pnl = status.get("pnl") or {}
         if pnl.get("equity"):
             self._add_point((now_ms, str(pnl["equity"]), str(pnl.get("drawdown") or "0")))
         paused = status.get("paused_strategies") or {}
         status["strategies"] = [
-            {"name": s.name, "cls": s.cls, "instIds": s.instIds, "enabled": s.enabled, "allocation": str(s.allocation),
+            {"name": s.name, "cls": s.cls, "instIds": s.instIds, "enabled": s.enabled,
+             "allocation": str(s.allocation),
              "paused": paused.get(s.name)}
             for s in self.settings.strategies
         ]  # fmt: skip
@@ -117,7 +124,8 @@ class Feed:
         except Exception as exc:
             log.warning("dashboard: fills unavailable (%s)", type(exc).__name__)
             return []
-        return [{"ts": f.ts, "clOrdId": f.clOrdId, "instId": f.instId, "side": str(f.side), "sz": str(f.fillSz),
+        return [{"ts": f.ts, "clOrdId": f.clOrdId, "instId": f.instId, "side": str(f.side),
+                 "sz": str(f.fillSz),
                  "px": str(f.fillPx), "fee": str(f.fee), "strategy": f.strategy, "reduceOnly": f.reduceOnly}
                 for f in fills]  # fmt: skip
 

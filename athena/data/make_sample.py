@@ -1,6 +1,6 @@
 """Regenerate btc_sample.jsonl: the seeded synthetic market in OKX public push format (books5 + trades).
 
-    .venv/bin/python -m athena.data.make_sample [--seed 42] [--duration 120]
+.venv/bin/python -m athena.data.make_sample [--seed 42] [--duration 120]
 """
 
 from __future__ import annotations

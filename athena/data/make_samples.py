@@ -34,15 +34,36 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(d, ignore_errors=True)
 
     with SimServer(tick_interval_ms=250, funding_push_s=10.0) as sim:
-        rc = record.main(["--url", sim.ws_url("public"), "--instIds", "BTC-USDT-SWAP",
-                          "--channels", "books,trades,mark-price,funding-rate", "--out", str(rec_dir),
-                          "--duration", str(args.seconds)])
+        rc = record.main(
+            [
+                "--url",
+                sim.ws_url("public"),
+                "--instIds",
+                "BTC-USDT-SWAP",
+                "--channels",
+                "books,trades,mark-price,funding-rate",
+                "--out",
+                str(rec_dir),
+                "--duration",
+                str(args.seconds),
+            ]
+        )
     (rec_dir / record.STATUS_FILE).unlink(missing_ok=True)  # a live recorder's heartbeat, not data
     if rc:
         return rc
     with SimServer(tick_interval_ms=0, clock=lambda: CLOCK_MS, history_backfill_s=900) as sim:
-        return download.main(["--url", sim.url, "--instIds", "BTC-USDT-SWAP", "--start", "2026-12-01T07:55",
-                              "--out", str(dl_dir)])
+        return download.main(
+            [
+                "--url",
+                sim.url,
+                "--instIds",
+                "BTC-USDT-SWAP",
+                "--start",
+                "2026-12-01T07:55",
+                "--out",
+                str(dl_dir),
+            ]
+        )
 
 
 if __name__ == "__main__":

@@ -19,7 +19,9 @@ from athena.domain.money import D
 from athena.domain.orders import AlgoOrder, Fill, Order, OrderRequest, OrderUpdate, Position
 
 TYPE_KEY = "_type"
-_TYPES: dict[str, type] = {c.__name__: c for c in (OrderRequest, OrderUpdate, Order, Fill, AlgoOrder, Position)}
+_TYPES: dict[str, type] = {
+    c.__name__: c for c in (OrderRequest, OrderUpdate, Order, Fill, AlgoOrder, Position)
+}
 
 T = TypeVar("T")
 
@@ -92,8 +94,12 @@ def _convert(value: Any, hint: Any, where: str) -> Any:
                 raise CodecError(f"{where}: expected an object")
             # dict[str, str] (Position.extra): a float or list inside would not encode again
             kt, vt = (*typing.get_args(hint), Any, Any)[:2]
-            return {_convert(k, kt, f"{where}.<key>") if kt is not Any else k:
-                    _convert(v, vt, f"{where}.{k}") if vt is not Any else v for k, v in value.items()}
+            return {
+                _convert(k, kt, f"{where}.<key>") if kt is not Any else k: _convert(v, vt, f"{where}.{k}")
+                if vt is not Any
+                else v
+                for k, v in value.items()
+            }
     except CodecError:
         raise
     except ValueError as exc:

@@ -72,7 +72,9 @@ class Instrument:
 
     def check_px(self, px: Decimal) -> None:
         if px <= 0 or not is_multiple(px, self.tickSz):
-            raise InstrumentError(f"{self.instId}: px {px} is not a positive multiple of tickSz {self.tickSz}")
+            raise InstrumentError(
+                f"{self.instId}: px {px} is not a positive multiple of tickSz {self.tickSz}"
+            )
 
     def check_sz(self, sz: Decimal) -> None:
         if sz < self.minSz:

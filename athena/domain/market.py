@@ -86,7 +86,7 @@ class Tick:
     """
 
     instId: str
-    book: BookTop | None = None  # a books5 snapshot; check each of book/trade/ticker: live, a Tick carries one
+    book: BookTop | None = None  # a books5 snapshot; a live Tick carries one of book/trade/ticker: check each
     trade: Trade | None = None  # one public trade print
     ticker: Ticker | None = None  # a tickers push (when subscribed)
     recv_ns: int = 0  # local monotonic receive time (ns)

@@ -33,24 +33,52 @@ class FastPath:
         return "ATHENA_FASTPATH_" + self.name.upper()
 
 
-FASTPATHS: dict[str, FastPath] = {p.name: p for p in (
-    FastPath("kombu_envelope", "athena.fastpath.kombu_envelope", "kombu", ("5.7",),
-             "kombu's Redis transport message layout (body, headers, properties, delivery_info, "
-             "body_encoding) and that the list key is the queue name at priority 0: "
-             "tests/integration/test_task_publisher.py compares the envelope field by field"),
-    FastPath("kombu_transport", "athena.fastpath.kombu_transport", "kombu", ("5.7",),
-             "kombu.transport.redis.Channel.conn_or_acquire / _create_client / pool and "
-             "kombu.transport.TRANSPORT_ALIASES: tests/integration/test_broker_transport.py"),
-    FastPath("requests_session", "athena.fastpath.requests_session", "requests", ("2.34",),
-             "what requests.Session.request merges before send() (headers, Content-Length, hooks): "
-             "tests/okx/test_fastpath_requests.py compares the bytes on the wire"),
-    FastPath("ws_frames", "athena.fastpath.ws_frames", "websocket-client", ("1.9",),
-             "WebSocket._recv and frame_buffer.recv (private): tests/okx/test_ws_frames.py and "
-             "tests/okx/test_fastpath_ws.py compare the frames with websocket-client's recv_data"),
-    FastPath("order_draft", "athena.fastpath.order_draft", "python", ("3.11", "3.12", "3.13"),
-             "assigning __class__ between two classes of one __slots__ layout (a frozen dataclass "
-             "with slots=True): tests/unit/test_parse_fast.py pins the result to the constructor's"),
-)}
+FASTPATHS: dict[str, FastPath] = {
+    p.name: p
+    for p in (
+        FastPath(
+            "kombu_envelope",
+            "athena.fastpath.kombu_envelope",
+            "kombu",
+            ("5.7",),
+            "kombu's Redis transport message layout (body, headers, properties, delivery_info, "
+            "body_encoding) and that the list key is the queue name at priority 0: "
+            "tests/integration/test_task_publisher.py compares the envelope field by field",
+        ),
+        FastPath(
+            "kombu_transport",
+            "athena.fastpath.kombu_transport",
+            "kombu",
+            ("5.7",),
+            "kombu.transport.redis.Channel.conn_or_acquire / _create_client / pool and "
+            "kombu.transport.TRANSPORT_ALIASES: tests/integration/test_broker_transport.py",
+        ),
+        FastPath(
+            "requests_session",
+            "athena.fastpath.requests_session",
+            "requests",
+            ("2.34",),
+            "what requests.Session.request merges before send() (headers, Content-Length, hooks): "
+            "tests/okx/test_fastpath_requests.py compares the bytes on the wire",
+        ),
+        FastPath(
+            "ws_frames",
+            "athena.fastpath.ws_frames",
+            "websocket-client",
+            ("1.9",),
+            "WebSocket._recv and frame_buffer.recv (private): tests/okx/test_ws_frames.py and "
+            "tests/okx/test_fastpath_ws.py compare the frames with websocket-client's recv_data",
+        ),
+        FastPath(
+            "order_draft",
+            "athena.fastpath.order_draft",
+            "python",
+            ("3.11", "3.12", "3.13"),
+            "assigning __class__ between two classes of one __slots__ layout (a frozen dataclass "
+            "with slots=True): tests/unit/test_parse_fast.py pins the result to the constructor's",
+        ),
+    )
+}
 
 _OFF = {"off", "0", "false", "no"}
 _ON = {"on", "1", "true", "yes"}
@@ -94,6 +122,8 @@ def untested() -> list[str]:
     for p in FASTPATHS.values():
         v = installed_version(p.library)
         if minor(v) not in p.tested:
-            out.append(f"{p.name} ({p.module}) was checked against {p.library} {', '.join(p.tested)} and "
-                       f"{v} is installed: check {p.check}; until then run with {p.env}=off")
+            out.append(
+                f"{p.name} ({p.module}) was checked against {p.library} {', '.join(p.tested)} and "
+                f"{v} is installed: check {p.check}; until then run with {p.env}=off"
+            )
     return out

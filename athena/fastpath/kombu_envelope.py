@@ -11,9 +11,9 @@ and compares the envelope with kombu's.
 
 Used only where it is known to be exact: a redis:// broker, no global key prefix, no priorities,
 no countdown, and the switch on (`ATHENA_FASTPATH_KOMBU_ENVELOPE=off` or `ATHENA_FASTPATHS=off`: every
-send goes through `send_task`, and OrderStore.create writes the order and queues its task apart). Any error falls back to `send_task` (kombu's retrying path): if the LPUSH did land
-before the error the task arrives twice, which every task here tolerates (the order's clOrdId makes
-the second placement find the first).
+send goes through `send_task`, and OrderStore.create writes the order and queues its task apart). Any error
+falls back to `send_task` (kombu's retrying path): if the LPUSH did land before the error the task arrives
+twice, which every task here tolerates (the order's clOrdId makes the second placement find the first).
 """
 
 from __future__ import annotations
@@ -64,8 +64,13 @@ class TaskPublisher:
         with self._lock:
             client = None
             opts = conf.broker_transport_options or {}
-            if (isinstance(url, str) and url.startswith(_SCHEMES) and not opts.get("global_keyprefix")
-                    and not opts.get("priority_steps") and not conf.task_always_eager):
+            if (
+                isinstance(url, str)
+                and url.startswith(_SCHEMES)
+                and not opts.get("global_keyprefix")
+                and not opts.get("priority_steps")
+                and not conf.task_always_eager
+            ):
                 import redis
 
                 client = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=3)
@@ -79,7 +84,9 @@ class TaskPublisher:
         (the stream worker sends by name and has none); None when the task asks for something this
         path does not write (priority, expiry, another serializer...)."""
         task = self.app._tasks.get(name)
-        opts = {k: v for k, v in (task._get_exec_options() if task is not None else {}).items() if v is not None}
+        opts = {
+            k: v for k, v in (task._get_exec_options() if task is not None else {}).items() if v is not None
+        }
         limits = {k: opts.pop(k) for k in ("time_limit", "soft_time_limit") if k in opts}
         opts.pop("queue", None)  # the caller names the queue, as it does with send_task
         if opts.get("serializer") == "json":  # what this path writes
@@ -105,7 +112,9 @@ class TaskPublisher:
                 log.warning("direct publish of %s failed (%s): sending through kombu", name, exc)
         self.app.send_task(name, args=args, queue=queue, ignore_result=True, argsrepr=argsrepr)
 
-    def message(self, name: str, args: list[Any], queue: str, argsrepr: str, redis: Any) -> tuple[str, str] | None:
+    def message(
+        self, name: str, args: list[Any], queue: str, argsrepr: str, redis: Any
+    ) -> tuple[str, str] | None:
         """(list key, message) for the caller to LPUSH itself, in its own Lua step on `redis`
         (OrderStore.create: the order and its task in one write); None unless `redis` is the
         broker's server and database and this path is exact for the task."""
@@ -117,23 +126,34 @@ class TaskPublisher:
 
     def _envelope(self, name: str, args: list[Any], queue: str, argsrepr: str, limits: dict[str, Any]) -> str:
         task_id = str(uuid.uuid4())
-        msg = self.app.amqp.as_task_v2(task_id, name, args=args, kwargs={}, reply_to=self.app.thread_oid,
-                                       ignore_result=True, argsrepr=argsrepr, kwargsrepr="{}", **limits)
+        msg = self.app.amqp.as_task_v2(
+            task_id,
+            name,
+            args=args,
+            kwargs={},
+            reply_to=self.app.thread_oid,
+            ignore_result=True,
+            argsrepr=argsrepr,
+            kwargsrepr="{}",
+            **limits,
+        )
         body = json.dumps(msg.body).encode()
-        return json.dumps({
-            "body": base64.b64encode(body).decode(),
-            "content-encoding": "utf-8",
-            "content-type": "application/json",
-            "headers": msg.headers,
-            "properties": {
-                **msg.properties,
-                "delivery_mode": 2,
-                "delivery_info": {"exchange": "", "routing_key": queue},
-                "priority": 0,
-                "body_encoding": "base64",
-                "delivery_tag": str(uuid.uuid4()),
-            },
-        })
+        return json.dumps(
+            {
+                "body": base64.b64encode(body).decode(),
+                "content-encoding": "utf-8",
+                "content-type": "application/json",
+                "headers": msg.headers,
+                "properties": {
+                    **msg.properties,
+                    "delivery_mode": 2,
+                    "delivery_info": {"exchange": "", "routing_key": queue},
+                    "priority": 0,
+                    "body_encoding": "base64",
+                    "delivery_tag": str(uuid.uuid4()),
+                },
+            }
+        )
 
     def close(self) -> None:
         with self._lock:

@@ -21,8 +21,15 @@ from athena.fastpath import enabled
 
 
 class LeanSession(requests.Session):
-    def request(self, method: str, url: str, data: bytes | None = None,  # type: ignore[override]
-                headers: dict[str, str] | None = None, timeout: Any = None, **kwargs: Any) -> requests.Response:
+    def request(  # type: ignore[override]
+        self,
+        method: str,
+        url: str,
+        data: bytes | None = None,
+        headers: dict[str, str] | None = None,
+        timeout: Any = None,
+        **kwargs: Any,
+    ) -> requests.Response:
         if kwargs or self.cookies or self.auth or self.params or self.trust_env or any(self.hooks.values()):
             return super().request(method, url, data=data, headers=headers, timeout=timeout, **kwargs)
         prep = requests.PreparedRequest()

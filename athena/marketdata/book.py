@@ -75,10 +75,14 @@ class ChecksumBook:
 
     def snapshot_data(self) -> dict[str, Any]:
         """The whole book as a `books` snapshot item, with the strings OKX sent and its seqId."""
-        return {"asks": [self.asks[p][0] for p in self._ask_px],
-                "bids": [self.bids[p][0] for p in reversed(self._bid_px)],
-                "ts": str(self.ts), "checksum": self.checksum(), "prevSeqId": -1,
-                "seqId": self.seqId if self.seqId is not None else -1}
+        return {
+            "asks": [self.asks[p][0] for p in self._ask_px],
+            "bids": [self.bids[p][0] for p in reversed(self._bid_px)],
+            "ts": str(self.ts),
+            "checksum": self.checksum(),
+            "prevSeqId": -1,
+            "seqId": self.seqId if self.seqId is not None else -1,
+        }
 
     def top(self, n: int = 25) -> BookTop:
         bids = tuple(self.bids[p][1] for p in reversed(self._bid_px[-n:]))
@@ -100,8 +104,11 @@ def _levels(raw: Any) -> list[tuple[Decimal, Decimal, list[str], int]]:
     return out
 
 
-def _apply(levels: list[tuple[Decimal, Decimal, list[str], int]], side: dict[Decimal, tuple[list[str], Level]],
-           prices: list[Decimal]) -> None:
+def _apply(
+    levels: list[tuple[Decimal, Decimal, list[str], int]],
+    side: dict[Decimal, tuple[list[str], Level]],
+    prices: list[Decimal],
+) -> None:
     for px, sz, lv, count in levels:
         if sz == 0:
             if side.pop(px, None) is not None:

@@ -57,8 +57,13 @@ class DownloadError(RuntimeError):
 class Pacer:
     """At most `count` requests per `window_s`, counted from when each answer arrived."""
 
-    def __init__(self, count: int, window_s: float = WINDOW_S, clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self,
+        count: int,
+        window_s: float = WINDOW_S,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self.count = count
         self.window_s = window_s
         self.clock = clock
@@ -92,8 +97,13 @@ class Stats:
 class OkxHistoryClient:
     """GET with OKX's envelope, per-endpoint pacing and bounded retries."""
 
-    def __init__(self, base_url: str, headers: dict[str, str] | None = None, timeout_s: float = 10.0,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        headers: dict[str, str] | None = None,
+        timeout_s: float = 10.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self.base = base_url.rstrip("/")
         self.http = requests.Session()
         self.http.headers.update({"Accept": "application/json", **(headers or {})})
@@ -203,9 +213,14 @@ def make_kind(name: str, bar: str) -> Kind:
 
 
 class Downloader:
-    def __init__(self, store: Store, client: OkxHistoryClient, max_quiet_ms: int = 300_000,
-                 on_day: Callable[[DayMeta, bool], None] | None = None,
-                 on_page: Callable[[str, str, str, int], None] | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        client: OkxHistoryClient,
+        max_quiet_ms: int = 300_000,
+        on_day: Callable[[DayMeta, bool], None] | None = None,
+        on_page: Callable[[str, str, str, int], None] | None = None,
+    ) -> None:
         self.store = store
         self.client = client
         self.max_quiet_ms = max_quiet_ms
@@ -219,7 +234,11 @@ class Downloader:
         for instId in instIds:
             for kind in kinds:
                 for day in days(start, end):
-                    out.append(self.day(instId, kind, day, max(start, day_start(day)), min(end, day_start(day) + DAY)))
+                    out.append(
+                        self.day(
+                            instId, kind, day, max(start, day_start(day)), min(end, day_start(day) + DAY)
+                        )
+                    )
         return out
 
     def day(self, instId: str, kind: Kind, day: str, lo: int, hi: int) -> DayMeta:
@@ -251,8 +270,10 @@ class Downloader:
                     pending.append(row)
             prev, cursor = cursor, kind.cursor(rows[-1])
             if cursor == prev:
-                raise DownloadError(f"{kind.path} answered the same page twice for {instId} (after={cursor}): "
-                                    "it does not page as OKX does")
+                raise DownloadError(
+                    f"{kind.path} answered the same page twice for {instId} (after={cursor}): "
+                    "it does not page as OKX does"
+                )
             self.on_page(instId, kind.name, day, len(pending))
             if pages % PAGES_PER_CHUNK == 0 and not done:
                 chunks = self._flush(part, chunks, pending, cursor, lo, hi, requests0 + pages)
@@ -282,7 +303,9 @@ class Downloader:
         return None, 0, 0
 
     @staticmethod
-    def _flush(part: Path, chunks: int, rows: list[Any], cursor: str | None, lo: int, hi: int, requests: int) -> int:
+    def _flush(
+        part: Path, chunks: int, rows: list[Any], cursor: str | None, lo: int, hi: int, requests: int
+    ) -> int:
         part.mkdir(parents=True, exist_ok=True)
         path = part / f"{chunks:06d}.jsonl.gz"
         tmp = path.with_name(path.name + ".tmp")
@@ -291,13 +314,15 @@ class Downloader:
                 fh.write(orjson.dumps(row) + b"\n")
         tmp.replace(path)
         state = part / "cursor.json"
-        state.with_suffix(".tmp").write_text(json.dumps({"lo": lo, "hi": hi, "cursor": cursor, "chunks": chunks + 1,
-                                                          "requests": requests}))
+        state.with_suffix(".tmp").write_text(
+            json.dumps({"lo": lo, "hi": hi, "cursor": cursor, "chunks": chunks + 1, "requests": requests})
+        )
         state.with_suffix(".tmp").replace(state)
         return chunks + 1
 
-    def _finish(self, instId: str, kind: Kind, day: str, lo: int, hi: int, part: Path, chunks: int,
-                requests: int) -> DayMeta:
+    def _finish(
+        self, instId: str, kind: Kind, day: str, lo: int, hi: int, part: Path, chunks: int, requests: int
+    ) -> DayMeta:
         ts_list: list[int] = []
         key = kind.cursor
 
@@ -315,9 +340,18 @@ class Downloader:
                     yield row
 
         self.store.write_rows(instId, kind.name, day, ascending())
-        meta = DayMeta(instId, kind.name, day, lo, hi, rows=len(ts_list), requests=requests, source=self.client.base,
-                       complete=lo == day_start(day) and hi == day_start(day) + DAY,
-                       gaps=find_gaps(kind.name, ts_list, lo, hi, self.max_quiet_ms))
+        meta = DayMeta(
+            instId,
+            kind.name,
+            day,
+            lo,
+            hi,
+            rows=len(ts_list),
+            requests=requests,
+            source=self.client.base,
+            complete=lo == day_start(day) and hi == day_start(day) + DAY,
+            gaps=find_gaps(kind.name, ts_list, lo, hi, self.max_quiet_ms),
+        )
         meta.first_ts, meta.last_ts = (ts_list[0], ts_list[-1]) if ts_list else (0, 0)
         self.store.write_meta(meta)  # last: a day file without its meta is fetched again
         self.store.drop_part(instId, kind.name, day)
@@ -340,13 +374,19 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="athena download", description=__doc__.split("\n\n")[0])
     p.add_argument("--instIds", default="BTC-USDT-SWAP", help="instruments, comma-separated")
     p.add_argument("--kinds", default="candles,trades,funding,mark-candles", help=f"from {', '.join(KINDS)}")
-    p.add_argument("--bar", default="1m", help="candle size for candles and mark-candles (OKX's names: 1m, 1H, 1Dutc...)")
+    p.add_argument(
+        "--bar", default="1m", help="candle size for candles and mark-candles (OKX's names: 1m, 1H, 1Dutc...)"
+    )
     p.add_argument("--start", help="UTC date or date-time (default: --days before --end)")
     p.add_argument("--end", help="UTC date or date-time, exclusive (default: now, by OKX's clock)")
-    p.add_argument("--days", type=float, default=1.0, help="how far back from --end when --start is not given")
+    p.add_argument(
+        "--days", type=float, default=1.0, help="how far back from --end when --start is not given"
+    )
     p.add_argument("--out", type=Path, default=Path("var/marketdata/okx"), help="the store's directory")
     add_venue_args(p, "REST base URL (overrides --venue)")
-    p.add_argument("--max-quiet", type=float, default=300.0, help="report trade-less stretches longer than N s as gaps")
+    p.add_argument(
+        "--max-quiet", type=float, default=300.0, help="report trade-less stretches longer than N s as gaps"
+    )
     p.add_argument("--quiet", action="store_true", help="no progress, only the summary")
     return p
 
@@ -374,7 +414,10 @@ def main(argv: list[str] | None = None) -> int:
         end = min(end_arg or now, now)
         start = start_arg if start_arg is not None else end - int(args.days * DAY)
         if start >= end:
-            print(f"athena download: nothing to fetch: start {iso(start)} is not before end {iso(end)}", file=sys.stderr)
+            print(
+                f"athena download: nothing to fetch: start {iso(start)} is not before end {iso(end)}",
+                file=sys.stderr,
+            )
             return 2
         progress.begin(instIds, kinds, start, end)
         dl = Downloader(store, client, int(args.max_quiet * 1000), on_day=progress.day, on_page=progress.page)
@@ -399,8 +442,11 @@ def report(store: Store, metas: list[DayMeta], stats: Stats) -> str:
     by: dict[tuple[str, str], list[DayMeta]] = {}
     for m in metas:
         by.setdefault((m.instId, m.kind), []).append(m)
-    lines = [f"store {store.root}: {stats.requests} requests ({stats.rate_limited} rate-limited, {stats.retries} retried), "
-             f"{stats.days_done} days fetched, {stats.days_skipped} already there"]
+    lines = [
+        f"store {store.root}: {stats.requests} requests ({stats.rate_limited} rate-limited, "
+        f"{stats.retries} retried), "
+        f"{stats.days_done} days fetched, {stats.days_skipped} already there"
+    ]
     for (instId, kind), ms in sorted(by.items()):
         rows = sum(m.rows for m in ms)
         gaps = merged_gaps(ms)
@@ -408,7 +454,9 @@ def report(store: Store, metas: list[DayMeta], stats: Stats) -> str:
         last = max((m.last_ts for m in ms if m.rows), default=0)
         period = f"{iso(first)} .. {iso(last)}" if rows else "no rows"
         partial = sum(1 for m in ms if not m.complete)
-        lines.append(f"  {instId} {kind}: {len(ms)} days ({partial} partial), {rows} rows, {period}, {len(gaps)} gaps")
+        lines.append(
+            f"  {instId} {kind}: {len(ms)} days ({partial} partial), {rows} rows, {period}, {len(gaps)} gaps"
+        )
         for g in gaps[:5]:
             lines.append(f"      gap {iso(g[0])} .. {iso(g[1])} ({(g[1] - g[0]) / 1000:.0f} s)")
         if len(gaps) > 5:
@@ -428,13 +476,21 @@ class _Progress:
         if self.quiet:
             return
         n_days = len(days(start, end))
-        print(f"athena download: {', '.join(k.name for k in kinds)} for {', '.join(instIds)}, "
-              f"{iso(start)} .. {iso(end)} ({n_days} days each)", flush=True)
+        print(
+            f"athena download: {', '.join(k.name for k in kinds)} for {', '.join(instIds)}, "
+            f"{iso(start)} .. {iso(end)} ({n_days} days each)",
+            flush=True,
+        )
         if sys.stdout.isatty():
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-            self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                TextColumn("days  {task.fields[rows]} rows"), TimeElapsedColumn())
+            self.bar = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("days  {task.fields[rows]} rows"),
+                TimeElapsedColumn(),
+            )
             self.bar.start()
             for i in instIds:
                 for k in kinds:
@@ -453,7 +509,10 @@ class _Progress:
             self.bar.update(task, advance=1, rows=rows)
             return
         what = "already there" if skipped else f"{meta.requests} requests"
-        print(f"  {meta.instId} {meta.kind} {meta.day}: {meta.rows} rows, {len(meta.gaps)} gaps ({what})", flush=True)
+        print(
+            f"  {meta.instId} {meta.kind} {meta.day}: {meta.rows} rows, {len(meta.gaps)} gaps ({what})",
+            flush=True,
+        )
 
     def end(self) -> None:
         if self.bar is not None:

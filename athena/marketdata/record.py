@@ -11,9 +11,10 @@ sends one, the checksum); a gap or a mismatch resubscribes for a fresh snapshot 
 A lost connection reconnects (athena/okx/ws.py) and keeps writing to the same file.
 
 Files rotate on the clock (`--rotate-minutes`, aligned: 60 rotates on the hour) or on size; a new
-file starts with the recorder's books as snapshots, so it replays on its own. Each file gets a sidecar `<name>.summary.json` (lines per channel and instId, first/last OKX ts and receive
-time, gaps, resyncs, reconnects, checksums checked), rewritten at every flush while the file is open
-(`complete: false`) and final when it is closed.
+file starts with the recorder's books as snapshots, so it replays on its own. Each file gets a sidecar
+`<name>.summary.json` (lines per channel and instId, first/last OKX ts and receive time, gaps, resyncs,
+reconnects, checksums checked), rewritten at every flush while the file is open (`complete: false`) and final
+when it is closed.
 """
 
 from __future__ import annotations
@@ -98,11 +99,21 @@ class FileSummary:
 
     def as_dict(self, complete: bool) -> dict[str, Any]:
         return {
-            "file": self.name, "complete": complete, "opened": _iso(self.opened_ms), "lines": self.lines,
-            "bytes_uncompressed": self.bytes, "first_recv_ts": self.first_recv, "last_recv_ts": self.last_recv,
-            "streams": dict(sorted(self.streams.items())), "reconnects": self.reconnects,
-            "resyncs": self.resyncs, "gaps": self.gaps, "errors": self.errors, "notes_dropped": self.notes_dropped,
-            "seq_gaps": self.seq_gaps, "checksums_checked": self.checksums_checked,
+            "file": self.name,
+            "complete": complete,
+            "opened": _iso(self.opened_ms),
+            "lines": self.lines,
+            "bytes_uncompressed": self.bytes,
+            "first_recv_ts": self.first_recv,
+            "last_recv_ts": self.last_recv,
+            "streams": dict(sorted(self.streams.items())),
+            "reconnects": self.reconnects,
+            "resyncs": self.resyncs,
+            "gaps": self.gaps,
+            "errors": self.errors,
+            "notes_dropped": self.notes_dropped,
+            "seq_gaps": self.seq_gaps,
+            "checksums_checked": self.checksums_checked,
             "checksum_failures": self.checksum_failures,
         }
 
@@ -110,8 +121,15 @@ class FileSummary:
 class RotatingWriter:
     """gzip JSON lines, one file per period (aligned to the epoch) or per `rotate_bytes` compressed."""
 
-    def __init__(self, out: Path, rotate_s: float = 3600, rotate_bytes: int = 256 << 20, prefix: str = PREFIX,
-                 clock: Callable[[], int] = _now_ms, on_close: Callable[[dict[str, Any]], None] | None = None) -> None:
+    def __init__(
+        self,
+        out: Path,
+        rotate_s: float = 3600,
+        rotate_bytes: int = 256 << 20,
+        prefix: str = PREFIX,
+        clock: Callable[[], int] = _now_ms,
+        on_close: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:
         self.out = out
         self.rotate_ms = max(1, int(rotate_s * 1000))
         self.rotate_bytes = rotate_bytes
@@ -209,8 +227,14 @@ class RotatingWriter:
 class Recorder(WsConnection):
     """One public connection; every message goes to the writer with its receive time."""
 
-    def __init__(self, url: str, instIds: Iterable[str], channels: Iterable[str], writer: RotatingWriter,
-                 **ws_opts: Any) -> None:
+    def __init__(
+        self,
+        url: str,
+        instIds: Iterable[str],
+        channels: Iterable[str],
+        writer: RotatingWriter,
+        **ws_opts: Any,
+    ) -> None:
         ws_opts.setdefault("data_watchdog", True)
         super().__init__(url, "athena-record", **ws_opts)
         self.instIds = list(instIds)
@@ -235,8 +259,13 @@ class Recorder(WsConnection):
         out = []
         for instId, book in self.books.items():
             if book.valid:
-                msg = {"recvTs": str(now), "athena": "book at file start", "arg": {"channel": "books", "instId": instId},
-                       "action": "snapshot", "data": [book.snapshot_data()]}
+                msg = {
+                    "recvTs": str(now),
+                    "athena": "book at file start",
+                    "arg": {"channel": "books", "instId": instId},
+                    "action": "snapshot",
+                    "data": [book.snapshot_data()],
+                }
                 out.append((orjson.dumps(msg) + b"\n", "books", instId, book.ts))
         return out
 
@@ -266,7 +295,9 @@ class Recorder(WsConnection):
                 w.write(line, recv, channel, instId, ts)
                 self.mark_healthy()
                 if self.down_since is not None:
-                    w.current().note("gap", {"kind": "reconnect", "from_recv": self.down_since, "to_recv": recv})
+                    w.current().note(
+                        "gap", {"kind": "reconnect", "from_recv": self.down_since, "to_recv": recv}
+                    )
                     self.down_since = None
                 if channel == "books" and instId in self.books:  # only the books we asked for
                     self._check_book(instId, msg, data, recv)
@@ -282,7 +313,9 @@ class Recorder(WsConnection):
             self.mark_healthy()
         elif event == "error":
             self.stats.errors[str(msg.get("code"))] += 1
-            self.writer.current().note("error", {"recv": recv, "code": str(msg.get("code")), "msg": str(msg.get("msg"))[:200]})
+            self.writer.current().note(
+                "error", {"recv": recv, "code": str(msg.get("code")), "msg": str(msg.get("msg"))[:200]}
+            )
             self._log_once("error:" + str(msg.get("code")), f"{self.name}: OKX error event {str(msg)[:200]}")
         elif event == "notice":  # OKX closes the connection soon (maintenance): reconnect now
             self.force_reconnect()
@@ -301,8 +334,16 @@ class Recorder(WsConnection):
             if result == OK:
                 since = self.resyncing.pop(instId, None)
                 if since is not None:
-                    summary.note("gap", {"kind": "resync", "channel": "books", "instId": instId, "from_recv": since,
-                                         "to_recv": recv})
+                    summary.note(
+                        "gap",
+                        {
+                            "kind": "resync",
+                            "channel": "books",
+                            "instId": instId,
+                            "from_recv": since,
+                            "to_recv": recv,
+                        },
+                    )
                 continue
             if not was_valid and not snapshot:
                 continue  # still waiting for the snapshot the resync asked for
@@ -316,11 +357,21 @@ class Recorder(WsConnection):
     def _resync(self, instId: str, reason: str, d: dict[str, Any], recv: int) -> None:
         self.resyncs += 1
         self.resyncing.setdefault(instId, recv)
-        note = {"recv": recv, "instId": instId, "reason": reason, "seqId": d.get("seqId"), "prevSeqId": d.get("prevSeqId")}
+        note = {
+            "recv": recv,
+            "instId": instId,
+            "reason": reason,
+            "seqId": d.get("seqId"),
+            "prevSeqId": d.get("prevSeqId"),
+        }
         w = self.writer
         w.current().note("resync", note)
-        marker = {"recvTs": str(recv), "event": "athena-resync", "arg": {"channel": "books", "instId": instId},
-                  "reason": reason}
+        marker = {
+            "recvTs": str(recv),
+            "event": "athena-resync",
+            "arg": {"channel": "books", "instId": instId},
+            "reason": reason,
+        }
         w.write(orjson.dumps(marker) + b"\n", recv)
         self.resubscribe({"channel": "books", "instId": instId})
 
@@ -355,13 +406,21 @@ def _ts(data: list[Any]) -> int:
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="athena record", description=__doc__.split("\n\n")[0])
     p.add_argument("--instIds", default="BTC-USDT-SWAP", help="instruments, comma-separated")
-    p.add_argument("--channels", default=DEFAULT_CHANNELS, help=f"comma-separated, from {', '.join(CHANNELS)}")
+    p.add_argument(
+        "--channels", default=DEFAULT_CHANNELS, help=f"comma-separated, from {', '.join(CHANNELS)}"
+    )
     p.add_argument("--out", type=Path, default=Path("var/marketdata/recorded"), help="directory of the files")
     add_venue_args(p, "public WebSocket URL (overrides --venue)")
-    p.add_argument("--rotate-minutes", type=float, default=60.0, help="start a new file every N minutes (default 60)")
+    p.add_argument(
+        "--rotate-minutes", type=float, default=60.0, help="start a new file every N minutes (default 60)"
+    )
     p.add_argument("--rotate-mb", type=float, default=256.0, help="...or when a file reaches N MB compressed")
-    p.add_argument("--flush-s", type=float, default=5.0, help="flush and refresh the summary every N s (default 5)")
-    p.add_argument("--duration", type=float, default=0.0, help="stop after N seconds (default: run until stopped)")
+    p.add_argument(
+        "--flush-s", type=float, default=5.0, help="flush and refresh the summary every N s (default 5)"
+    )
+    p.add_argument(
+        "--duration", type=float, default=0.0, help="stop after N seconds (default: run until stopped)"
+    )
     p.add_argument("--quiet", action="store_true", help="no line per closed file")
     return p
 
@@ -380,12 +439,20 @@ def main(argv: list[str] | None = None) -> int:
 
     def closed(doc: dict[str, Any]) -> None:
         if not args.quiet:
-            print(f"closed {doc['file']}: {doc['lines']} lines, {len(doc['gaps'])} gaps, {len(doc['resyncs'])} resyncs, "
-                  f"{doc['reconnects']} reconnects, {doc['checksums_checked']} checksums ok", flush=True)
+            print(
+                f"closed {doc['file']}: {doc['lines']} lines, {len(doc['gaps'])} gaps, "
+                f"{len(doc['resyncs'])} resyncs, "
+                f"{doc['reconnects']} reconnects, {doc['checksums_checked']} checksums ok",
+                flush=True,
+            )
 
     try:
-        writer = RotatingWriter(args.out, rotate_s=args.rotate_minutes * 60, rotate_bytes=int(args.rotate_mb * (1 << 20)),
-                                on_close=closed)
+        writer = RotatingWriter(
+            args.out,
+            rotate_s=args.rotate_minutes * 60,
+            rotate_bytes=int(args.rotate_mb * (1 << 20)),
+            on_close=closed,
+        )
         rec = Recorder(url, instIds, channels, writer)
     except (OSError, ValueError) as exc:
         print(f"athena record: {exc}", file=sys.stderr)
@@ -394,7 +461,10 @@ def main(argv: list[str] | None = None) -> int:
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stop.set())
-    print(f"athena record: {', '.join(channels)} for {', '.join(instIds)} from {url} into {args.out}", flush=True)
+    print(
+        f"athena record: {', '.join(channels)} for {', '.join(instIds)} from {url} into {args.out}",
+        flush=True,
+    )
     rec.start()
     t0 = last_flush = time.monotonic()
     try:
@@ -417,9 +487,17 @@ def main(argv: list[str] | None = None) -> int:
 def _status(out: Path, rec: Recorder, running: bool = True) -> None:
     """A small status file for the compose healthcheck and for people: fresh while recording."""
     w = rec.writer
-    doc = {"pid": os.getpid(), "running": running, "connected": rec.connected.is_set(), "updated": _iso(_now_ms()),
-           "file": w.path.name if w.path is not None and running else None, "lines": rec.lines, "resyncs": rec.resyncs,
-           "reconnects": rec.stats.reconnects, "files": len(w.files)}
+    doc = {
+        "pid": os.getpid(),
+        "running": running,
+        "connected": rec.connected.is_set(),
+        "updated": _iso(_now_ms()),
+        "file": w.path.name if w.path is not None and running else None,
+        "lines": rec.lines,
+        "resyncs": rec.resyncs,
+        "reconnects": rec.stats.reconnects,
+        "files": len(w.files),
+    }
     tmp = out / (STATUS_FILE + ".tmp")
     tmp.write_text(json.dumps(doc, sort_keys=True) + "\n")
     os.replace(tmp, out / STATUS_FILE)

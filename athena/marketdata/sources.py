@@ -50,16 +50,22 @@ class Source:
         return self.reader()  # type: ignore[no-any-return]
 
 
-def open_source(paths: list[Path], fmt: str = "auto", instIds: list[str] | None = None,
-                instruments: dict[str, tuple[Decimal, Decimal, Decimal]] | None = None,
-                tardis_amount: str = "contracts") -> Source:
+def open_source(
+    paths: list[Path],
+    fmt: str = "auto",
+    instIds: list[str] | None = None,
+    instruments: dict[str, tuple[Decimal, Decimal, Decimal]] | None = None,
+    tardis_amount: str = "contracts",
+) -> Source:
     """instruments: instId -> (tickSz, lotSz, ctVal), for candles and tardis coin amounts."""
     for p in paths:
         if not p.exists():
             raise SourceError(f"{p}: no such file or directory")
     kinds = {detect(p) for p in paths} if fmt == "auto" else {fmt}
     if len(kinds) > 1:
-        raise SourceError(f"one format at a time: {', '.join(map(str, paths))} are {', '.join(sorted(kinds))}")
+        raise SourceError(
+            f"one format at a time: {', '.join(map(str, paths))} are {', '.join(sorted(kinds))}"
+        )
     kind = kinds.pop()
     insts = instruments or {}
     if kind == "store":
@@ -86,29 +92,39 @@ def detect(path: Path) -> str:
         data = [p for p in files if p.name.endswith((".jsonl", ".jsonl.gz"))]
         if data:
             return detect(sorted(data)[0])
-        raise SourceError(f"{path}: no market data here (expected a store made by athena download, files made by "
-                          "athena record, Tardis CSV files, or OKX push JSON lines)")
+        raise SourceError(
+            f"{path}: no market data here (expected a store made by athena download, files made by "
+            "athena record, Tardis CSV files, or OKX push JSON lines)"
+        )
     if _is_csv(path):
         return "tardis"
     first = _first_line(path)
     if first is None:
-        raise SourceError(f"{path}: empty (expected OKX push JSON lines, a file made by athena record, or a Tardis CSV)")
+        raise SourceError(
+            f"{path}: empty (expected OKX push JSON lines, a file made by athena record, or a Tardis CSV)"
+        )
     if first.startswith(b"exchange,symbol,timestamp"):
         return "tardis"
     try:
         obj = orjson.loads(first)
     except orjson.JSONDecodeError:
-        raise SourceError(f"{path}:1: not market data Athena reads: expected OKX push JSON lines (made by athena "
-                          f"record, or like athena/data/btc_sample.jsonl), a store made by athena download, or a "
-                          f"Tardis CSV; the first line is {first[:60].decode('utf-8', 'replace')!r}") from None
+        raise SourceError(
+            f"{path}:1: not market data Athena reads: expected OKX push JSON lines (made by athena "
+            f"record, or like athena/data/btc_sample.jsonl), a store made by athena download, or a "
+            f"Tardis CSV; the first line is {first[:60].decode('utf-8', 'replace')!r}"
+        ) from None
     if isinstance(obj, dict) and "recvTs" in obj:
         return "recorded"
     if isinstance(obj, dict) and ("arg" in obj or "event" in obj):
         return "okx-push"
     if isinstance(obj, dict) and "code" in obj and "data" in obj:
-        raise SourceError(f"{path}:1: this is an OKX REST answer, not a push stream: fetch history with athena "
-                          "download and backtest the store it makes")
-    raise SourceError(f"{path}:1: expected an OKX push ({{\"arg\": {{\"channel\": ...}}, \"data\": [...]}}) per line")
+        raise SourceError(
+            f"{path}:1: this is an OKX REST answer, not a push stream: fetch history with athena "
+            "download and backtest the store it makes"
+        )
+    raise SourceError(
+        f'{path}:1: expected an OKX push ({{"arg": {{"channel": ...}}, "data": [...]}}) per line'
+    )
 
 
 def _is_csv(path: Path) -> bool:
@@ -132,13 +148,20 @@ def _pushes(paths: list[Path], kind: str, instIds: list[str] | None) -> Source:
     files: list[Path] = []
     for p in paths:
         if p.is_dir():
-            files += sorted(f for f in p.iterdir() if f.is_file() and f.name.endswith((".jsonl", ".jsonl.gz")))
+            files += sorted(
+                f for f in p.iterdir() if f.is_file() and f.name.endswith((".jsonl", ".jsonl.gz"))
+            )
         else:
             files.append(p)
     if not files:
         raise SourceError(f"{', '.join(map(str, paths))}: no .jsonl or .jsonl.gz files")
-    src = Source(kind, paths, "files made by athena record (OKX public WebSocket, as received)" if kind == "recorded"
-                 else "OKX public push JSON lines")
+    src = Source(
+        kind,
+        paths,
+        "files made by athena record (OKX public WebSocket, as received)"
+        if kind == "recorded"
+        else "OKX public push JSON lines",
+    )
     if kind == "recorded":
         _summaries(files, src)
     wanted = set(instIds or ())
@@ -168,10 +191,16 @@ def _summaries(files: list[Path], src: Source) -> None:
             src.notes.append(f"{side.name}: unreadable summary")
             continue
         if not doc.get("complete"):
-            src.notes.append(f"{f.name}: not closed by the recorder (it stopped abruptly, or is still recording)")
-        if doc.get("reconnects") or doc.get("resyncs"):  # the feed finds these in the data itself, in OKX time
-            src.notes.append(f"{f.name}: the recorder noted {doc.get('reconnects', 0)} reconnects and "
-                             f"{len(doc.get('resyncs') or [])} resyncs")
+            src.notes.append(
+                f"{f.name}: not closed by the recorder (it stopped abruptly, or is still recording)"
+            )
+        if doc.get("reconnects") or doc.get(
+            "resyncs"
+        ):  # the feed finds these in the data itself, in OKX time
+            src.notes.append(
+                f"{f.name}: the recorder noted {doc.get('reconnects', 0)} reconnects and "
+                f"{len(doc.get('resyncs') or [])} resyncs"
+            )
 
 
 def _lines(path: Path, src: Source) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -198,15 +227,20 @@ def _parse(path: Path, n: int, raw: bytes) -> tuple[int, dict[str, Any]]:
     try:
         msg = orjson.loads(raw)
     except orjson.JSONDecodeError:
-        raise SourceError(f"{path}:{n}: expected one OKX push as JSON per line, got "
-                          f"{raw[:60].decode('utf-8', 'replace')!r}") from None
+        raise SourceError(
+            f"{path}:{n}: expected one OKX push as JSON per line, got {raw[:60].decode('utf-8', 'replace')!r}"
+        ) from None
     if not isinstance(msg, dict):
-        raise SourceError(f"{path}:{n}: expected a JSON object (an OKX push), got {raw[:60].decode('utf-8', 'replace')!r}")
+        raise SourceError(
+            f"{path}:{n}: expected a JSON object (an OKX push), got {raw[:60].decode('utf-8', 'replace')!r}"
+        )
     return n, msg
 
 
 # -- a store of downloaded history ----------------------------------------------------------------
-def _store(root: Path, instIds: list[str] | None, insts: dict[str, tuple[Decimal, Decimal, Decimal]]) -> Source:
+def _store(
+    root: Path, instIds: list[str] | None, insts: dict[str, tuple[Decimal, Decimal, Decimal]]
+) -> Source:
     store = Store(root)
     try:
         inv = store.inventory()
@@ -225,18 +259,30 @@ def _store(root: Path, instIds: list[str] | None, insts: dict[str, tuple[Decimal
             src.notes.append(f"{instId}: neither trades nor candles stored: skipped")
             continue
         if trade_kind != "trades":
-            src.notes.append(f"{instId}: no trades stored: prices from {trade_kind} (four prints per candle: open, "
-                             "low/high, high/low, close, a quarter of the volume each)")
+            src.notes.append(
+                f"{instId}: no trades stored: prices from {trade_kind} (four prints per candle: open, "
+                "low/high, high/low, close, a quarter of the volume each)"
+            )
         for kind in (trade_kind, mark_kind, "funding" if "funding" in kinds else None):
             if kind is None:
                 continue
             plan.append((instId, kind, kinds[kind]))
             for g in merged_gaps(kinds[kind]):
-                src.gaps.append({"instId": instId, "kind": kind, "from_ts": g[0], "to_ts": g[1],
-                                 "from": iso(g[0]), "to": iso(g[1])})
+                src.gaps.append(
+                    {
+                        "instId": instId,
+                        "kind": kind,
+                        "from_ts": g[0],
+                        "to_ts": g[1],
+                        "from": iso(g[0]),
+                        "to": iso(g[1]),
+                    }
+                )
 
     def read() -> Iterator[Located]:
-        streams = [_store_stream(store, instId, kind, metas, insts.get(instId)) for instId, kind, metas in plan]
+        streams = [
+            _store_stream(store, instId, kind, metas, insts.get(instId)) for instId, kind, metas in plan
+        ]
         for _, _, item in heapq.merge(*streams, key=lambda x: (x[0], x[1])):
             yield item
 
@@ -248,12 +294,14 @@ def _finest(kinds: Any) -> str | None:
     def length(k: str) -> int:
         b = parse_bar(bar_of(k) or "1m")
         return b.ms or b.months * 31 * 86_400_000
+
     ks = sorted(kinds, key=length)
     return ks[0] if ks else None
 
 
-def _store_stream(store: Store, instId: str, kind: str, metas: list[DayMeta],
-                  inst: tuple[Decimal, Decimal, Decimal] | None) -> Iterator[tuple[int, int, Located]]:
+def _store_stream(
+    store: Store, instId: str, kind: str, metas: list[DayMeta], inst: tuple[Decimal, Decimal, Decimal] | None
+) -> Iterator[tuple[int, int, Located]]:
     """(ts, rank, located push) of one stored kind; rank orders same-ms rows: mark, funding, trades."""
     bar = bar_of(kind)
     bar_ms = parse_bar(bar).ms if bar else 0
@@ -261,8 +309,12 @@ def _store_stream(store: Store, instId: str, kind: str, metas: list[DayMeta],
         if kind == "trades":
             yield ts, 2, (path, n, {"arg": {"channel": "trades", "instId": instId}, "data": [row]})
         elif kind == "funding":
-            d = {"instId": instId, "fundingRate": row["fundingRate"], "fundingTime": row["fundingTime"],
-                 "ts": row["fundingTime"]}
+            d = {
+                "instId": instId,
+                "fundingRate": row["fundingRate"],
+                "fundingTime": row["fundingTime"],
+                "ts": row["fundingTime"],
+            }
             yield ts, 1, (path, n, {"arg": {"channel": "funding-rate", "instId": instId}, "data": [d]})
         elif kind.startswith("mark-candles-"):
             close_ts = ts + bar_ms  # a candle's close is known when it closes
@@ -273,9 +325,17 @@ def _store_stream(store: Store, instId: str, kind: str, metas: list[DayMeta],
                 yield t, 2, (path, n, push)
 
 
-def _candle_prints(instId: str, row: list[Any], bar_ms: int,
-                   inst: tuple[Decimal, Decimal, Decimal] | None) -> Iterator[tuple[int, dict[str, Any]]]:
-    ts, o, h, low, c, vol = int(row[0]), Decimal(row[1]), Decimal(row[2]), Decimal(row[3]), Decimal(row[4]), Decimal(row[5])
+def _candle_prints(
+    instId: str, row: list[Any], bar_ms: int, inst: tuple[Decimal, Decimal, Decimal] | None
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    ts, o, h, low, c, vol = (
+        int(row[0]),
+        Decimal(row[1]),
+        Decimal(row[2]),
+        Decimal(row[3]),
+        Decimal(row[4]),
+        Decimal(row[5]),
+    )
     if vol <= 0:
         return
     lot = inst[1] if inst else Decimal("0.01")
@@ -286,13 +346,24 @@ def _candle_prints(instId: str, row: list[Any], bar_ms: int,
         side = "buy" if (px > prev or (k == 0 and c >= o)) else "sell"
         prev = px
         t = ts + bar_ms * k // 4
-        d = {"instId": instId, "tradeId": f"c{ts}-{k}", "px": str(px), "sz": str(sz), "side": side, "ts": str(t)}
+        d = {
+            "instId": instId,
+            "tradeId": f"c{ts}-{k}",
+            "px": str(px),
+            "sz": str(sz),
+            "side": side,
+            "ts": str(t),
+        }
         yield t, {"arg": {"channel": "trades", "instId": instId}, "data": [d]}
 
 
 # -- tardis ----------------------------------------------------------------------------------------
-def _tardis(paths: list[Path], instIds: list[str] | None, insts: dict[str, tuple[Decimal, Decimal, Decimal]],
-            amount_unit: str) -> Source:
+def _tardis(
+    paths: list[Path],
+    instIds: list[str] | None,
+    insts: dict[str, tuple[Decimal, Decimal, Decimal]],
+    amount_unit: str,
+) -> Source:
     files: list[Path] = []
     for p in paths:
         files += sorted(f for f in p.iterdir() if _is_csv(f)) if p.is_dir() else [p]
@@ -310,8 +381,12 @@ def _tardis(paths: list[Path], instIds: list[str] | None, insts: dict[str, tuple
         except tardis.TardisError as exc:
             raise SourceError(f"{f}:1: {exc}") from None
         layouts.append((f, name, levels))
-    src = Source("tardis", paths, f"Tardis.dev CSV ({', '.join(sorted({n + (str(lv) if lv else '') for _, n, lv in layouts}))}), "
-                 f"okex-swap, amounts in {amount_unit}")
+    src = Source(
+        "tardis",
+        paths,
+        f"Tardis.dev CSV ({', '.join(sorted({n + (str(lv) if lv else '') for _, n, lv in layouts}))}), "
+        f"okex-swap, amounts in {amount_unit}",
+    )
     if amount_unit == "contracts":
         src.notes.append("tardis amounts read as contracts (OKX's own sz for swaps)")
     else:
@@ -326,7 +401,9 @@ def _tardis(paths: list[Path], instIds: list[str] | None, insts: dict[str, tuple
             for ts, origin, n, push in tardis.read(f, ct_vals, amount_unit):
                 yield (ts, tardis.RANK[name], i), (origin, n, push)
 
-        merged = heapq.merge(*(stream(i, f, name) for i, (f, name, _) in enumerate(layouts)), key=lambda x: x[0])
+        merged = heapq.merge(
+            *(stream(i, f, name) for i, (f, name, _) in enumerate(layouts)), key=lambda x: x[0]
+        )
         for _, (origin, n, push) in merged:
             if wanted and push["arg"]["instId"] not in wanted:
                 continue
@@ -341,7 +418,9 @@ def describe_gaps(gaps: list[dict[str, Any]]) -> list[str]:
     for g in gaps:
         where = " ".join(x for x in (g.get("instId"), g.get("kind") or g.get("channel")) if x)
         if g.get("from_ts") is not None and g.get("to_ts") is not None:
-            out.append(f"{where} {iso(g['from_ts'])} .. {iso(g['to_ts'])} ({g.get('reason', 'missing')})".strip())
+            out.append(
+                f"{where} {iso(g['from_ts'])} .. {iso(g['to_ts'])} ({g.get('reason', 'missing')})".strip()
+            )
         else:
             out.append(f"{where} {g.get('reason', 'gap')} in {g.get('file', '?')}".strip())
     return out

@@ -168,7 +168,9 @@ class Store:
                     out.setdefault(inst_dir.name, {})[kind_dir.name] = metas
         return out
 
-    def rows(self, instId: str, kind: str, metas: list[DayMeta] | None = None) -> Iterator[tuple[int, Any, str, int]]:
+    def rows(
+        self, instId: str, kind: str, metas: list[DayMeta] | None = None
+    ) -> Iterator[tuple[int, Any, str, int]]:
         """(ts, row, file, line) of every stored row of one instId and kind, in time order."""
         if metas is None:
             metas = self.inventory().get(instId, {}).get(kind, [])

@@ -35,8 +35,16 @@ EXCHANGE = "okex-swap"
 HEAD = ["exchange", "symbol", "timestamp", "local_timestamp"]
 TRADES = [*HEAD, "id", "side", "price", "amount"]
 INCREMENTAL = [*HEAD, "is_snapshot", "side", "price", "amount"]
-DERIVATIVE = [*HEAD, "funding_timestamp", "funding_rate", "predicted_funding_rate", "open_interest", "last_price",
-              "index_price", "mark_price"]
+DERIVATIVE = [
+    *HEAD,
+    "funding_timestamp",
+    "funding_rate",
+    "predicted_funding_rate",
+    "open_interest",
+    "last_price",
+    "index_price",
+    "mark_price",
+]
 # merge order when rows of several files share a timestamp: marks first, then books, then trades
 RANK = {"derivative_ticker": 0, "incremental_book_L2": 1, "book_snapshot": 1, "trades": 2}
 
@@ -65,9 +73,17 @@ def layout(header: list[str]) -> tuple[str, int]:
     n = (len(header) - len(HEAD)) // 4
     if n > 0 and header == snapshot_columns(n):
         return "book_snapshot", n
-    raise TardisError("expected a Tardis CSV header: trades (" + ",".join(TRADES) + "), book_snapshot_N ("
-                      + ",".join(snapshot_columns(1)) + ",...), incremental_book_L2 (" + ",".join(INCREMENTAL)
-                      + ") or derivative_ticker (" + ",".join(DERIVATIVE) + ")")
+    raise TardisError(
+        "expected a Tardis CSV header: trades ("
+        + ",".join(TRADES)
+        + "), book_snapshot_N ("
+        + ",".join(snapshot_columns(1))
+        + ",...), incremental_book_L2 ("
+        + ",".join(INCREMENTAL)
+        + ") or derivative_ticker ("
+        + ",".join(DERIVATIVE)
+        + ")"
+    )
 
 
 def _open(path: Path) -> io.TextIOBase:
@@ -118,7 +134,9 @@ class _Rows:
         except InvalidOperation:
             raise self.fail(f"expected a number in {col}, got {v!r}") from None
         if not d.is_finite() or d < 0 or (positive and d == 0):
-            raise self.fail(f"expected a {'positive' if positive else 'non-negative'} number in {col}, got {v!r}")
+            raise self.fail(
+                f"expected a {'positive' if positive else 'non-negative'} number in {col}, got {v!r}"
+            )
         return d
 
     def amount(self, symbol: str, col: str) -> str:
@@ -143,6 +161,7 @@ def read(path: Path, ct_vals: dict[str, Decimal], amount_unit: str = "contracts"
             kind, levels = layout(header)
         except TardisError as exc:
             raise TardisError(f"{path}:1: {exc}") from None
+
         def records() -> Iterator[dict[str, str]]:
             for n, values in enumerate(reader, 2):
                 rows.line = n
@@ -152,6 +171,7 @@ def read(path: Path, ct_vals: dict[str, Decimal], amount_unit: str = "contracts"
                     raise rows.fail(f"expected {len(header)} columns ({kind}), got {len(values)}")
                 rows.row = dict(zip(header, values, strict=True))
                 yield rows.row
+
         if kind == "trades":
             yield from _trades(rows, records())
         elif kind == "book_snapshot":
@@ -169,8 +189,14 @@ def _trades(rows: _Rows, records: Iterator[dict[str, str]]) -> Iterator[Item]:
         if side not in ("buy", "sell"):
             raise rows.fail(f"expected side buy or sell, got {side!r}")
         rows.num("price", positive=True)
-        d = {"instId": symbol, "tradeId": r["id"], "px": r["price"], "sz": rows.amount(symbol, "amount"), "side": side,
-             "ts": str(ts // 1000)}
+        d = {
+            "instId": symbol,
+            "tradeId": r["id"],
+            "px": r["price"],
+            "sz": rows.amount(symbol, "amount"),
+            "side": side,
+            "ts": str(ts // 1000),
+        }
         yield ts, str(rows.path), rows.line, {"arg": {"channel": "trades", "instId": symbol}, "data": [d]}
 
 
@@ -212,8 +238,11 @@ def _incremental(rows: _Rows, records: Iterator[dict[str, str]]) -> Iterator[Ite
             if group is not None and key is not None:
                 yield key[1], str(rows.path), start_line, group
             key, start_line = k, rows.line
-            group = {"arg": {"channel": "books", "instId": symbol}, "action": "snapshot" if k[2] else "update",
-                     "data": [{"asks": [], "bids": [], "ts": str(ts // 1000)}]}
+            group = {
+                "arg": {"channel": "books", "instId": symbol},
+                "action": "snapshot" if k[2] else "update",
+                "data": [{"asks": [], "bids": [], "ts": str(ts // 1000)}],
+            }
         assert group is not None
         group["data"][0][side].append([r["price"], rows.amount(symbol, "amount"), "0", "0"])
     if group is not None and key is not None:
@@ -229,8 +258,15 @@ def _derivative(rows: _Rows, records: Iterator[dict[str, str]]) -> Iterator[Item
         if r["mark_price"] != "" and r["mark_price"] != last_mark.get(symbol):
             rows.num("mark_price", positive=True)
             last_mark[symbol] = r["mark_price"]
-            yield ts, str(rows.path), rows.line, {"arg": {"channel": "mark-price", "instId": symbol},
-                                                  "data": [{"instId": symbol, "markPx": r["mark_price"], "ts": ms}]}
+            yield (
+                ts,
+                str(rows.path),
+                rows.line,
+                {
+                    "arg": {"channel": "mark-price", "instId": symbol},
+                    "data": [{"instId": symbol, "markPx": r["mark_price"], "ts": ms}],
+                },
+            )
         if r["funding_rate"] != "":
             rate = r["funding_rate"]
             try:
@@ -240,7 +276,20 @@ def _derivative(rows: _Rows, records: Iterator[dict[str, str]]) -> Iterator[Item
             when = str(rows.micros("funding_timestamp") // 1000) if r["funding_timestamp"] else ""
             if (rate, when) != last_funding.get(symbol):
                 last_funding[symbol] = (rate, when)
-                yield ts, str(rows.path), rows.line, {
-                    "arg": {"channel": "funding-rate", "instId": symbol},
-                    "data": [{"instId": symbol, "fundingRate": rate, "fundingTime": when,
-                              "nextFundingRate": r["predicted_funding_rate"], "ts": ms}]}
+                yield (
+                    ts,
+                    str(rows.path),
+                    rows.line,
+                    {
+                        "arg": {"channel": "funding-rate", "instId": symbol},
+                        "data": [
+                            {
+                                "instId": symbol,
+                                "fundingRate": rate,
+                                "fundingTime": when,
+                                "nextFundingRate": r["predicted_funding_rate"],
+                                "ts": ms,
+                            }
+                        ],
+                    },
+                )

@@ -35,14 +35,22 @@ def venue(name: str) -> Venue:
             host, port, tls = sim.host, sim.port, sim.tls
         except Exception:  # no or invalid config: the sim's own defaults
             pass
-        return Venue(name, f"{'https' if tls else 'http'}://{host}:{port}",
-                     f"{'wss' if tls else 'ws'}://{host}:{port}/ws/v5/public", {})
+        return Venue(
+            name,
+            f"{'https' if tls else 'http'}://{host}:{port}",
+            f"{'wss' if tls else 'ws'}://{host}:{port}/ws/v5/public",
+            {},
+        )
     raise ValueError(f"unknown venue {name!r} (one of {', '.join(VENUES)})")
 
 
 def add_venue_args(p: argparse.ArgumentParser, url_help: str) -> None:
-    p.add_argument("--venue", choices=VENUES, default="okx",
-                   help="okx: OKX's public market data (default, no keys needed); okx-demo; sim: athena sim")
+    p.add_argument(
+        "--venue",
+        choices=VENUES,
+        default="okx",
+        help="okx: OKX's public market data (default, no keys needed); okx-demo; sim: athena sim",
+    )
     p.add_argument("--url", help=url_help)
 
 

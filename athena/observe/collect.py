@@ -64,7 +64,11 @@ class JournalCounts:
         return {str(o): counts.get(str(o), 0) for o in OUTCOMES}
 
     def rejects_by_code(self) -> dict[str, int]:
-        q = select(OrderRow.reason, func.count()).where(OrderRow.state == str(OrderState.REJECTED)).group_by(OrderRow.reason)
+        q = (
+            select(OrderRow.reason, func.count())
+            .where(OrderRow.state == str(OrderState.REJECTED))
+            .group_by(OrderRow.reason)
+        )
         out: dict[str, int] = {}
         with Session(self.journal.engine) as s:
             for reason, n in s.exec(q).all():
@@ -107,7 +111,10 @@ class ExchangeStops:
             listed = self.rest.algos_pending()
         except Exception as exc:
             if not self._failing:
-                log.warning("stop coverage: the exchange's stops not listed (%s); using our records", type(exc).__name__)
+                log.warning(
+                    "stop coverage: the exchange's stops not listed (%s); using our records",
+                    type(exc).__name__,
+                )
             self._failing = True
             self._listed_ms = 0
             return
@@ -125,7 +132,9 @@ class ExchangeStops:
         return listed + [a for a in records if a.uTime > listed_ms and a.algoClOrdId not in seen]
 
 
-def coverage(acct: Account, ledger: PositionManager, stops: ExchangeStops) -> dict[str, tuple[Decimal, Decimal]]:
+def coverage(
+    acct: Account, ledger: PositionManager, stops: ExchangeStops
+) -> dict[str, tuple[Decimal, Decimal]]:
     """instId -> (open contracts on the exchange as last synced, contracts its working stops cover)."""
     working = stops.working()
     out: dict[str, tuple[Decimal, Decimal]] = {}
@@ -157,15 +166,21 @@ class AccountCollector(Collector):
             families = list(self._families())
         except Exception:
             if not self._failing:
-                log.warning("account metrics not read (Redis or the journal); served again when they answer",
-                            exc_info=True)
+                log.warning(
+                    "account metrics not read (Redis or the journal); served again when they answer",
+                    exc_info=True,
+                )
             self._failing = True
-            up = GaugeMetricFamily("athena_metrics_source_up", "1 when the ledger, Redis and the journal were read")
+            up = GaugeMetricFamily(
+                "athena_metrics_source_up", "1 when the ledger, Redis and the journal were read"
+            )
             up.add_metric([], 0)
             yield up
             return
         self._failing = False
-        up = GaugeMetricFamily("athena_metrics_source_up", "1 when the ledger, Redis and the journal were read")
+        up = GaugeMetricFamily(
+            "athena_metrics_source_up", "1 when the ledger, Redis and the journal were read"
+        )
         up.add_metric([], 1)
         yield up
         yield from families
@@ -179,50 +194,79 @@ class AccountCollector(Collector):
         marks = {i: m for i in self.symbols() if (m := acct.marks.get(i)) is not None}
         unreal = cap.unrealised(marks)
         total = cap.total_capital
-        equity = GaugeMetricFamily("athena_equity_usdt", "Equity: capital + realised (net) + unrealised at the last "
-                                   "mark; strategy=all is the account", labels=["account", "strategy"])
+        equity = GaugeMetricFamily(
+            "athena_equity_usdt",
+            "Equity: capital + realised (net) + unrealised at the last mark; strategy=all is the account",
+            labels=["account", "strategy"],
+        )
         account_equity = total + cap.realised() + unreal.total
         equity.add_metric([self.settings.account, "all"], _f(account_equity))
         for name in cap.strategies():
             eq = cap.allocation(name) * total + cap.realised(name) + unreal.by_strategy.get(name, ZERO)
             equity.add_metric([self.settings.account, name], _f(eq))
         yield equity
-        yield _gauge("athena_realised_pnl_usdt", "Realised PnL net of fees and funding (the capital ledger)",
-                     cap.realised())
-        yield _gauge("athena_fees_usdt_total", "Trading fees booked, cumulative (negative = paid, OKX's sign)", cap.fees())
-        yield _gauge("athena_funding_usdt_total", "Funding booked, cumulative (negative = paid)", cap.funding())
+        yield _gauge(
+            "athena_realised_pnl_usdt",
+            "Realised PnL net of fees and funding (the capital ledger)",
+            cap.realised(),
+        )
+        yield _gauge(
+            "athena_fees_usdt_total",
+            "Trading fees booked, cumulative (negative = paid, OKX's sign)",
+            cap.fees(),
+        )
+        yield _gauge(
+            "athena_funding_usdt_total", "Funding booked, cumulative (negative = paid)", cap.funding()
+        )
         hwm = cap.high_water_mark()
         dd = (hwm - account_equity) / hwm if hwm > 0 and account_equity < hwm else ZERO
         yield _gauge("athena_drawdown_ratio", "Fraction of equity below the high-water mark", dd)
-        yield _gauge("athena_drawdown_limit_ratio", "risk.max_drawdown: the drawdown that halts", self.settings.risk.max_drawdown)
+        yield _gauge(
+            "athena_drawdown_limit_ratio",
+            "risk.max_drawdown: the drawdown that halts",
+            self.settings.risk.max_drawdown,
+        )
         yield _gauge("athena_unrealised_pnl_usdt", "Unrealised PnL at the last marks", unreal.total)
 
-        pos = GaugeMetricFamily("athena_position_contracts", "Signed contracts held, by strategy (the capital ledger)",
-                                labels=["instId", "strategy"])
+        pos = GaugeMetricFamily(
+            "athena_position_contracts",
+            "Signed contracts held, by strategy (the capital ledger)",
+            labels=["instId", "strategy"],
+        )
         for p in cap.positions():
             pos.add_metric([p.instId, p.strategy], _f(p.qty))
         yield pos
 
-        covered = GaugeMetricFamily("athena_position_stop_covered", "1 when the instrument is flat or its open position "
-                                    "is covered by working exchange stops, 0 when not", labels=["instId"])
+        covered = GaugeMetricFamily(
+            "athena_position_stop_covered",
+            "1 when the instrument is flat or its open position "
+            "is covered by working exchange stops, 0 when not",
+            labels=["instId"],
+        )
         cov = coverage(acct, self.ledger, self.stops)
         for inst in sorted(set(self.symbols()) | set(cov)):
             size, by_stops = cov.get(inst, (ZERO, ZERO))
             covered.add_metric([inst], 0 if by_stops < size else 1)
         yield covered
 
-        outcomes = CounterMetricFamily("athena_orders", "Orders that reached a final state (journal)", labels=["outcome"])
+        outcomes = CounterMetricFamily(
+            "athena_orders", "Orders that reached a final state (journal)", labels=["outcome"]
+        )
         for outcome, n in self.counts.orders_by_outcome().items():
             outcomes.add_metric([outcome], n)
         yield outcomes
         fills = CounterMetricFamily("athena_fills", "Fills booked (journal)")
         fills.add_metric([], self.counts.fills())
         yield fills
-        rejects = CounterMetricFamily("athena_rejects", "Rejected orders by OKX sCode (or local refusal)", labels=["code"])
+        rejects = CounterMetricFamily(
+            "athena_rejects", "Rejected orders by OKX sCode (or local refusal)", labels=["code"]
+        )
         for code, n in sorted(self.counts.rejects_by_code().items()):
             rejects.add_metric([code], n)
         yield rejects
-        drift = CounterMetricFamily("athena_reconcile_drift", "Ledger positions corrected to the exchange (journal)")
+        drift = CounterMetricFamily(
+            "athena_reconcile_drift", "Ledger positions corrected to the exchange (journal)"
+        )
         drift.add_metric([], self.counts.drift_corrections())
         yield drift
 
@@ -230,8 +274,11 @@ class AccountCollector(Collector):
         for name in BREAKERS:
             breakers.add_metric([name], 1 if acct.breaker(name).is_open() else 0)
         yield breakers
-        yield _gauge("athena_halted", "1 while new entries are refused (halt, or an automatic hold)",
-                     Decimal(1 if acct.halt.is_halted() else 0))
+        yield _gauge(
+            "athena_halted",
+            "1 while new entries are refused (halt, or an automatic hold)",
+            Decimal(1 if acct.halt.is_halted() else 0),
+        )
 
 
 class StreamCollector(Collector):
@@ -245,10 +292,12 @@ class StreamCollector(Collector):
 
     def collect(self) -> Iterator[Any]:
         st = self.status()
-        connected = GaugeMetricFamily("athena_ws_connected", "1 while the WebSocket is logged in / subscribed",
-                                      labels=["conn"])
-        age = GaugeMetricFamily("athena_ws_last_message_age_seconds", "Seconds since the last data message",
-                                labels=["conn"])
+        connected = GaugeMetricFamily(
+            "athena_ws_connected", "1 while the WebSocket is logged in / subscribed", labels=["conn"]
+        )
+        age = GaugeMetricFamily(
+            "athena_ws_last_message_age_seconds", "Seconds since the last data message", labels=["conn"]
+        )
         ticks = CounterMetricFamily("athena_ticks", "Market data events dispatched to the strategies")
         if st is not None:
             now_ms = time.time() * 1000

@@ -16,25 +16,42 @@ ProcessCollector(registry=REGISTRY)
 
 # decision (the order recorded by the stream worker) -> the exchange's ack of the placement
 ORDER_LATENCY = Histogram(
-    "athena_order_latency_seconds", "From an order's decision to the exchange's acknowledgement of it",
-    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0), registry=REGISTRY,
+    "athena_order_latency_seconds",
+    "From an order's decision to the exchange's acknowledgement of it",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+    registry=REGISTRY,
 )
 # a fill reaching the stream worker -> its exchange stop acknowledged
 STOP_LATENCY = Histogram(
-    "athena_stop_latency_seconds", "From a fill's arrival to the exchange's acknowledgement of its stop",
-    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0), registry=REGISTRY,
+    "athena_stop_latency_seconds",
+    "From a fill's arrival to the exchange's acknowledgement of its stop",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+    registry=REGISTRY,
 )
 UNPROTECTED_SECONDS = Counter(
-    "athena_position_unprotected_seconds", "Seconds during which an open position lacked a covering exchange stop "
-    "(summed over instruments; sampled every second by the orders worker)", registry=REGISTRY,
+    "athena_position_unprotected_seconds",
+    "Seconds during which an open position lacked a covering exchange stop "
+    "(summed over instruments; sampled every second by the orders worker)",
+    registry=REGISTRY,
 )
-ALERTS_SENT = Counter("athena_alerts_sent", "Alerts delivered, by sink and event", ["sink", "event"], registry=REGISTRY)
-ALERT_FAILURES = Counter("athena_alert_sink_failures", "Alert deliveries that failed (error, refusal or timeout)",
-                         ["sink"], registry=REGISTRY)
-ALERTS_DROPPED = Counter("athena_alerts_dropped", "Alerts dropped because a sink's queue was full (a slow sink)",
-                         ["sink"], registry=REGISTRY)
-ALERTS_SUPPRESSED = Counter("athena_alerts_suppressed", "Alerts held back by the per-key rate limit",
-                            ["event"], registry=REGISTRY)
+ALERTS_SENT = Counter(
+    "athena_alerts_sent", "Alerts delivered, by sink and event", ["sink", "event"], registry=REGISTRY
+)
+ALERT_FAILURES = Counter(
+    "athena_alert_sink_failures",
+    "Alert deliveries that failed (error, refusal or timeout)",
+    ["sink"],
+    registry=REGISTRY,
+)
+ALERTS_DROPPED = Counter(
+    "athena_alerts_dropped",
+    "Alerts dropped because a sink's queue was full (a slow sink)",
+    ["sink"],
+    registry=REGISTRY,
+)
+ALERTS_SUPPRESSED = Counter(
+    "athena_alerts_suppressed", "Alerts held back by the per-key rate limit", ["event"], registry=REGISTRY
+)
 
 
 def observe_order_ack(decided_ms: int, acked_ms: int) -> None:

@@ -64,8 +64,13 @@ def port_of(role: Role, acct: Account) -> int:
     return m.orders_port if role == "orders" else m.stream_port
 
 
-def start(role: Role, acct: Account, *, status: Callable[[], dict[str, Any] | None] | None = None,
-          rest: ExchangePort | None = None) -> Monitoring:
+def start(
+    role: Role,
+    acct: Account,
+    *,
+    status: Callable[[], dict[str, Any] | None] | None = None,
+    rest: ExchangePort | None = None,
+) -> Monitoring:
     """role orders: the account's metrics (ledger, journal, stops, halt, breakers); role stream: the
     WebSockets of `status` (StreamService.status)."""
     settings = acct.settings
@@ -91,8 +96,15 @@ def start(role: Role, acct: Account, *, status: Callable[[], dict[str, Any] | No
         try:
             mon._server, mon._thread = start_http_server(port, addr=host, registry=REGISTRY)
         except OSError as exc:
-            log.error("metrics endpoint of the %s worker not started: %s:%d cannot be bound (%s); set "
-                      "ATHENA_METRICS_%s_PORT to a free port", role, host, port, exc.strerror or exc, role.upper())
+            log.error(
+                "metrics endpoint of the %s worker not started: %s:%d cannot be bound (%s); set "
+                "ATHENA_METRICS_%s_PORT to a free port",
+                role,
+                host,
+                port,
+                exc.strerror or exc,
+                role.upper(),
+            )
             return mon
         mon.url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{port}/metrics"
         log.info("%s worker metrics on %s", role, mon.url)

@@ -39,9 +39,16 @@ MAX_STEP_S = 5.0  # a stalled sampler does not book its whole stall as unprotect
 
 
 class Watcher:
-    def __init__(self, role: Role, acct: Account, *, status: Callable[[], dict[str, Any] | None] | None = None,
-                 stops: ExchangeStops | None = None, clock: Callable[[], float] = time.monotonic,
-                 wall: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        role: Role,
+        acct: Account,
+        *,
+        status: Callable[[], dict[str, Any] | None] | None = None,
+        stops: ExchangeStops | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
         self.role = role
         self.acct = acct
         self.stops = stops or ExchangeStops(acct, None)
@@ -93,8 +100,11 @@ class Watcher:
         self._heartbeats()
 
     def _positions(self, now: float, step: float) -> None:
-        uncovered = {inst: (size, by_stops) for inst, (size, by_stops) in coverage(self.acct, self.ledger, self.stops).items()
-                     if by_stops < size}
+        uncovered = {
+            inst: (size, by_stops)
+            for inst, (size, by_stops) in coverage(self.acct, self.ledger, self.stops).items()
+            if by_stops < size
+        }
         for inst in list(self.uncovered_since):
             if inst not in uncovered:
                 del self.uncovered_since[inst]
@@ -108,7 +118,10 @@ class Watcher:
     def _ambiguous(self) -> None:
         now_ms = self.wall() * 1000
         for o in self.acct.store.working():
-            if o.state is OrderState.AMBIGUOUS and now_ms - (o.uTime or o.cTime) >= self.cfg.ambiguous_after_s * 1000:
+            if (
+                o.state is OrderState.AMBIGUOUS
+                and now_ms - (o.uTime or o.cTime) >= self.cfg.ambiguous_after_s * 1000
+            ):
                 alerts.emit(events.ambiguous(o.clOrdId, o.instId, (now_ms - (o.uTime or o.cTime)) / 1000))
 
     def _websockets(self, now: float) -> None:

@@ -161,7 +161,14 @@ class OkxAuthError(OkxError):
 
 
 class OkxRateLimited(OkxError):
-    def __init__(self, msg: str, code: str = RATE_LIMITED, http_status: int | None = None, path: str = "", retry_after: float = 1.0) -> None:
+    def __init__(
+        self,
+        msg: str,
+        code: str = RATE_LIMITED,
+        http_status: int | None = None,
+        path: str = "",
+        retry_after: float = 1.0,
+    ) -> None:
         super().__init__(msg, code, http_status, path)
         self.retry_after = retry_after
 
@@ -176,7 +183,9 @@ class OkxTransient(OkxError):
 class OkxAmbiguous(OkxError):
     """Sent, outcome unknown. Query by clOrdId before doing anything else with this order."""
 
-    def __init__(self, msg: str, code: str = "", http_status: int | None = None, path: str = "", clOrdId: str = "") -> None:
+    def __init__(
+        self, msg: str, code: str = "", http_status: int | None = None, path: str = "", clOrdId: str = ""
+    ) -> None:
         super().__init__(msg, code, http_status, path)
         self.clOrdId = clOrdId
 
@@ -209,25 +218,36 @@ def _always(cls: type[OkxError], reason: str) -> CodeRule:
 # read, anything else -> OkxRejected).
 CODES: dict[str, CodeRule] = {
     # Outcome unknown: on a trade write OKX may have run it (query by clOrdId); a read may just be retried.
-    SERVICE_UNAVAILABLE: _unknown_on_write("service temporarily unavailable [503]: a trade request may have "
-                                           "reached the matching engine before the failure"),
-    ENDPOINT_TIMEOUT: _unknown_on_write("endpoint request timeout: OKX documents the result as unknown, to be "
-                                        "checked"),
-    API_OFFLINE: _unknown_on_write("API offline or unavailable [410]: OKX does not say whether a trade request "
-                                   "that reached it ran"),
-    SYSTEM_BUSY: _unknown_on_write("systems busy [429]: not the gateway's rate limit (50011) but the backend's; "
-                                   "a trade request may have run"),
+    SERVICE_UNAVAILABLE: _unknown_on_write(
+        "service temporarily unavailable [503]: a trade request may have "
+        "reached the matching engine before the failure"
+    ),
+    ENDPOINT_TIMEOUT: _unknown_on_write(
+        "endpoint request timeout: OKX documents the result as unknown, to be checked"
+    ),
+    API_OFFLINE: _unknown_on_write(
+        "API offline or unavailable [410]: OKX does not say whether a trade request that reached it ran"
+    ),
+    SYSTEM_BUSY: _unknown_on_write(
+        "systems busy [429]: not the gateway's rate limit (50011) but the backend's; "
+        "a trade request may have run"
+    ),
     SYSTEM_ERROR: _unknown_on_write("system error [500]: the error may come after the order was processed"),
     INFO_TIMED_OUT: _unknown_on_write("a timeout inside OKX: a trade request may have run"),
-    ORDER_TIMED_OUT: _unknown_on_write("order timed out, please try again: OKX may have placed the order; "
-                                       "never a rejection"),
+    ORDER_TIMED_OUT: _unknown_on_write(
+        "order timed out, please try again: OKX may have placed the order; never a rejection"
+    ),
     # Refused before processing: nothing ran, retry after a pause.
     RATE_LIMITED: _always(OkxRateLimited, "too many requests [429]: refused at the gateway, nothing ran"),
     SUB_ACCOUNT_RATE_LIMITED: _always(OkxRateLimited, "sub-account order rate limit: refused, nothing ran"),
-    CLOSE_TOO_FREQUENT: _always(OkxRateLimited, "market-close requests too frequent [429]: the close was refused"),
+    CLOSE_TOO_FREQUENT: _always(
+        OkxRateLimited, "market-close requests too frequent [429]: the close was refused"
+    ),
     # Credentials and clock: retrying as is will not help (OkxRestGateway re-syncs the clock once on 50102).
-    TIMESTAMP_EXPIRED: _always(OkxAuthError, "timestamp expired [401]: clock skew; on a request carrying expTime "
-                                             "it was not executed (OkxExpired)"),
+    TIMESTAMP_EXPIRED: _always(
+        OkxAuthError,
+        "timestamp expired [401]: clock skew; on a request carrying expTime it was not executed (OkxExpired)",
+    ),
     WS_INVALID_TIMESTAMP: _always(OkxAuthError, "WebSocket login: invalid timestamp"),
     WS_INVALID_API_KEY: _always(OkxAuthError, "WebSocket login: invalid apiKey"),
     WS_TIMESTAMP_EXPIRED: _always(OkxAuthError, "WebSocket login: timestamp expired (clock skew)"),
@@ -244,24 +264,36 @@ CODES: dict[str, CodeRule] = {
     AMEND_ALREADY_CANCELED: _always(OkxOrderNotPending, "amend failed: the order is already cancelled"),
     AMEND_ALREADY_COMPLETED: _always(OkxOrderNotPending, "amend failed: the order is already filled"),
     DUPLICATE_CL_ORD_ID: _always(OkxDuplicateClOrdId, "clOrdId already exists: an earlier attempt placed it"),
-    DUPLICATE_ALGO_CL_ORD_ID: _always(OkxDuplicateAlgoClOrdId, "algoClOrdId already exists: an earlier attempt "
-                                                               "placed the stop"),
+    DUPLICATE_ALGO_CL_ORD_ID: _always(
+        OkxDuplicateAlgoClOrdId, "algoClOrdId already exists: an earlier attempt placed the stop"
+    ),
     INSUFFICIENT_MARGIN: _always(OkxInsufficientMargin, "insufficient balance or margin for the order"),
     PRICE_OUT_OF_BAND: _always(OkxPriceOutOfBand, "order price not within the price limit (the band)"),
-    PRICE_OR_TRIGGER_EXCEEDS: _always(OkxPriceOutOfBand, "order price or trigger price beyond the allowed range"),
-    CLOSE_ABOVE_BUY_LIMIT: _always(OkxPriceOutOfBand, "a closing buy above the highest price the band allows"),
-    CLOSE_BELOW_SELL_LIMIT: _always(OkxPriceOutOfBand, "a closing sell below the lowest price the band allows"),
+    PRICE_OR_TRIGGER_EXCEEDS: _always(
+        OkxPriceOutOfBand, "order price or trigger price beyond the allowed range"
+    ),
+    CLOSE_ABOVE_BUY_LIMIT: _always(
+        OkxPriceOutOfBand, "a closing buy above the highest price the band allows"
+    ),
+    CLOSE_BELOW_SELL_LIMIT: _always(
+        OkxPriceOutOfBand, "a closing sell below the lowest price the band allows"
+    ),
     BUY_ABOVE_LIMIT: _always(OkxPriceOutOfBand, "a buy above the highest price the band allows"),
     SELL_BELOW_LIMIT: _always(OkxPriceOutOfBand, "a sell below the lowest price the band allows"),
-    ACCOUNT_MODE_UNSUPPORTED: _always(OkxAccountModeUnsupported, "not supported in the current account mode "
-                                                                 "(a spot-mode account cannot trade swaps)"),
+    ACCOUNT_MODE_UNSUPPORTED: _always(
+        OkxAccountModeUnsupported,
+        "not supported in the current account mode (a spot-mode account cannot trade swaps)",
+    ),
     AVAILABLE_BALANCE_ZERO: _always(OkxInsufficientMargin, "available balance is 0"),
     INSUFFICIENT_BALANCE: _always(OkxInsufficientMargin, "insufficient balance in the trading account"),
     POST_ONLY_WOULD_TAKE: _always(OkxPostOnlyWouldTake, "the price does not meet post-only: it would take"),
-    REDUCE_ONLY_WOULD_INCREASE: _always(OkxReduceOnlyWouldIncrease, "reduce-only cannot increase the position"),
+    REDUCE_ONLY_WOULD_INCREASE: _always(
+        OkxReduceOnlyWouldIncrease, "reduce-only cannot increase the position"
+    ),
     NO_POSITION_TO_REDUCE: _always(OkxReduceOnlyWouldIncrease, "no position in this direction to reduce"),
-    REDUCE_ONLY_SAME_DIRECTION: _always(OkxReduceOnlyWouldIncrease, "a reduce-only order in the position's own "
-                                                                    "direction"),
+    REDUCE_ONLY_SAME_DIRECTION: _always(
+        OkxReduceOnlyWouldIncrease, "a reduce-only order in the position's own direction"
+    ),
 }
 
 

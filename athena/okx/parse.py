@@ -188,9 +188,30 @@ def _px_sz(value: str, key: str) -> Decimal:
 _new = object.__new__
 # The keys order_update subscripts (REST and WS order objects carry them all); a row lacking some (a
 # test's, a sparse push) is read as {**_ORDER_KEYS, **row}: a missing field is None, exactly as "".
-_ORDER_KEYS: dict[str, None] = dict.fromkeys((
-    "state", "clOrdId", "algoClOrdId", "instId", "ordId", "accFillSz", "avgPx", "fillSz", "fillPx", "tradeId",
-    "fee", "feeCcy", "side", "posSide", "sz", "px", "ordType", "reduceOnly", "pnl", "uTime"))
+_ORDER_KEYS: dict[str, None] = dict.fromkeys(
+    (
+        "state",
+        "clOrdId",
+        "algoClOrdId",
+        "instId",
+        "ordId",
+        "accFillSz",
+        "avgPx",
+        "fillSz",
+        "fillPx",
+        "tradeId",
+        "fee",
+        "feeCcy",
+        "side",
+        "posSide",
+        "sz",
+        "px",
+        "ordType",
+        "reduceOnly",
+        "pnl",
+        "uTime",
+    )
+)
 
 
 _RETYPE = RETYPE  # athena/fastpath/order_draft.py: the draft becomes the OrderUpdate, or is copied into one
@@ -201,8 +222,8 @@ def order_update(row: Any, source: str = "ws") -> OrderUpdate:
 
     The hot path of reconcile pages (100 rows a page) and order pushes, hence spelled out: one
     subscript per field (a missing key falls back to the slow path once), "" and "0" (what OKX sends
-    in every unfilled order) tested before any Decimal is built, px/sz memoized, enums by table, and the frozen
-    OrderUpdate filled through its mutable twin OrderUpdateDraft instead of the dataclass __init__'s
+    in every unfilled order) tested before any Decimal is built, px/sz memoized, enums by table, and the
+    frozen OrderUpdate filled through its mutable twin OrderUpdateDraft instead of the dataclass __init__'s
     25 object.__setattr__ calls. Output identical to building OrderUpdate(...) field by field
     (tests/unit/test_parse_fast.py)."""
     if type(row) is not dict:
@@ -336,7 +357,9 @@ def _state_from_sizes(row: dict[str, Any], value: Any) -> OrderState:
     state = OrderState.FILLED if sz is not None and acc >= sz else OrderState.PARTIALLY_FILLED
     if value not in _UNKNOWN_STATES and len(_UNKNOWN_STATES) < _UNKNOWN_STATES_MAX:
         _UNKNOWN_STATES.add(value)
-        log.warning("order state %r unknown to Athena: read as %s from accFillSz/sz (logged once)", value[:40], state)
+        log.warning(
+            "order state %r unknown to Athena: read as %s from accFillSz/sz (logged once)", value[:40], state
+        )
     return state
 
 
@@ -428,7 +451,11 @@ def fill(row: Any) -> OkxFill:
 
 
 # -- algo (stop) orders ---------------------------------------------------------------------------
-_ALGO_ALIASES = {"order_placed": AlgoState.EFFECTIVE, "filled": AlgoState.EFFECTIVE, "failed": AlgoState.ORDER_FAILED}
+_ALGO_ALIASES = {
+    "order_placed": AlgoState.EFFECTIVE,
+    "filled": AlgoState.EFFECTIVE,
+    "failed": AlgoState.ORDER_FAILED,
+}
 
 
 def algo_order(row: Any) -> AlgoOrder:
@@ -451,7 +478,9 @@ def algo_order(row: Any) -> AlgoOrder:
             raise ParseError(f"algo {row.get('algoId')!r}: no slTriggerPx/triggerPx (take-profit only?)")
         fraction = opt_d(row, "closeFraction")
         sz = None if fraction is not None else opt_d(row, "sz")
-        if fraction is not None and fraction != 1:  # OKX supports only "1"; a part of a position is not a size
+        if (
+            fraction is not None and fraction != 1
+        ):  # OKX supports only "1"; a part of a position is not a size
             raise ParseError(f"algo {row.get('algoId')!r}: closeFraction {fraction} is not 1")
         if fraction is None and sz is None:
             raise ParseError(f"algo {row.get('algoId')!r}: neither sz nor closeFraction")
@@ -477,8 +506,25 @@ def algo_order(row: Any) -> AlgoOrder:
 
 
 # -- positions and balance ------------------------------------------------------------------------
-_POS_EXTRA = ("posId", "availPos", "notionalUsd", "imr", "margin", "mmr", "mgnRatio", "bePx", "fee",
-              "fundingFee", "pnl", "ccy", "last", "idxPx", "cTime", "tradeId", "adl")
+_POS_EXTRA = (
+    "posId",
+    "availPos",
+    "notionalUsd",
+    "imr",
+    "margin",
+    "mmr",
+    "mgnRatio",
+    "bePx",
+    "fee",
+    "fundingFee",
+    "pnl",
+    "ccy",
+    "last",
+    "idxPx",
+    "cTime",
+    "tradeId",
+    "adl",
+)
 
 
 def position(row: Any) -> Position:
@@ -564,9 +610,14 @@ def trade_fee(row: Any) -> TradeFee:
     row = _obj(row, "trade-fee")
     with _as_parse_error("trade-fee"):
         return TradeFee(
-            instType=req_s(row, "instType"), level=str(row.get("level") or ""),
-            maker=opt_d(row, "maker"), taker=opt_d(row, "taker"), makerU=opt_d(row, "makerU"),
-            takerU=opt_d(row, "takerU"), makerUSDC=opt_d(row, "makerUSDC"), takerUSDC=opt_d(row, "takerUSDC"),
+            instType=req_s(row, "instType"),
+            level=str(row.get("level") or ""),
+            maker=opt_d(row, "maker"),
+            taker=opt_d(row, "taker"),
+            makerU=opt_d(row, "makerU"),
+            takerU=opt_d(row, "takerU"),
+            makerUSDC=opt_d(row, "makerUSDC"),
+            takerUSDC=opt_d(row, "takerUSDC"),
             ts=as_int(row.get("ts")),
         )
 
@@ -580,8 +631,13 @@ def price_limit(row: Any) -> PriceLimit:
             enabled = buy is not None and sell is not None
         if enabled and (buy is None or sell is None or sell > buy):
             raise ParseError(f"price-limit {row.get('instId')!r}: enabled with buyLmt {buy}, sellLmt {sell}")
-        return PriceLimit(instId=req_s(row, "instId"), buyLmt=buy, sellLmt=sell, enabled=bool(enabled),
-                          ts=as_int(row.get("ts")))
+        return PriceLimit(
+            instId=req_s(row, "instId"),
+            buyLmt=buy,
+            sellLmt=sell,
+            enabled=bool(enabled),
+            ts=as_int(row.get("ts")),
+        )
 
 
 def maintenance(row: Any) -> Maintenance:
@@ -589,10 +645,16 @@ def maintenance(row: Any) -> Maintenance:
     with _as_parse_error("system status"):
         end, pre = as_int(row.get("end")), as_int(row.get("preOpenBegin"))
         return Maintenance(
-            title=str(row.get("title") or ""), state=req_s(row, "state"), begin=as_int(row.get("begin")),
-            end=end or None, serviceType=str(row.get("serviceType") or ""), env=str(row.get("env") or ""),
-            system=str(row.get("system") or ""), maintType=str(row.get("maintType") or ""),
-            preOpenBegin=pre or None, href=str(row.get("href") or ""),
+            title=str(row.get("title") or ""),
+            state=req_s(row, "state"),
+            begin=as_int(row.get("begin")),
+            end=end or None,
+            serviceType=str(row.get("serviceType") or ""),
+            env=str(row.get("env") or ""),
+            system=str(row.get("system") or ""),
+            maintType=str(row.get("maintType") or ""),
+            preOpenBegin=pre or None,
+            href=str(row.get("href") or ""),
         )
 
 
@@ -600,11 +662,20 @@ def bill(row: Any) -> Bill:
     row = _obj(row, "bill")
     with _as_parse_error("bill"):
         return Bill(
-            billId=req_s(row, "billId"), type=req_s(row, "type"), subType=str(row.get("subType") or ""),
-            instId=str(row.get("instId") or ""), ccy=str(row.get("ccy") or ""), balChg=opt_d(row, "balChg"),
-            pnl=opt_d(row, "pnl"), fee=opt_d(row, "fee"), sz=opt_d(row, "sz"), px=opt_d(row, "px"),
-            mgnMode=str(row.get("mgnMode") or ""), ordId=str(row.get("ordId") or ""),
-            tradeId=str(row.get("tradeId") or ""), ts=as_int(row.get("ts")),
+            billId=req_s(row, "billId"),
+            type=req_s(row, "type"),
+            subType=str(row.get("subType") or ""),
+            instId=str(row.get("instId") or ""),
+            ccy=str(row.get("ccy") or ""),
+            balChg=opt_d(row, "balChg"),
+            pnl=opt_d(row, "pnl"),
+            fee=opt_d(row, "fee"),
+            sz=opt_d(row, "sz"),
+            px=opt_d(row, "px"),
+            mgnMode=str(row.get("mgnMode") or ""),
+            ordId=str(row.get("ordId") or ""),
+            tradeId=str(row.get("tradeId") or ""),
+            ts=as_int(row.get("ts")),
         )
 
 
@@ -633,7 +704,11 @@ def close_position_ack(row: Any) -> ClosePositionAck:
 def cancel_all_after(row: Any) -> CancelAllAfter:
     row = _obj(row, "cancel-all-after")
     try:
-        return CancelAllAfter(triggerTime=as_int(row.get("triggerTime")), ts=as_int(row.get("ts")), tag=str(row.get("tag") or ""))
+        return CancelAllAfter(
+            triggerTime=as_int(row.get("triggerTime")),
+            ts=as_int(row.get("ts")),
+            tag=str(row.get("tag") or ""),
+        )
     except _ERRORS as exc:
         raise ParseError(f"cancel-all-after: {exc}") from None
 
@@ -686,7 +761,14 @@ def trade(row: Any) -> Trade:
         side = row["side"]
         if side != "buy" and side != "sell":
             raise ParseError(f"trade side: {side!r}")
-        return Trade(row["instId"], str(row["tradeId"]), _dec(row["px"], "px"), _dec(row["sz"], "sz"), side, int(row["ts"]))
+        return Trade(
+            row["instId"],
+            str(row["tradeId"]),
+            _dec(row["px"], "px"),
+            _dec(row["sz"], "sz"),
+            side,
+            int(row["ts"]),
+        )
     except ParseError:
         raise
     except _ERRORS as exc:

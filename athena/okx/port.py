@@ -46,9 +46,16 @@ class ExchangePort(Protocol):
 
     def price_limit(self, instId: str) -> PriceLimit: ...
 
-    def bills(self, type: str | None = None, subType: str | None = None, instId: str | None = None,
-              before: str | None = None, after: str | None = None, limit: int = 100,
-              instType: str = "SWAP") -> list[Bill]: ...
+    def bills(
+        self,
+        type: str | None = None,
+        subType: str | None = None,
+        instId: str | None = None,
+        before: str | None = None,
+        after: str | None = None,
+        limit: int = 100,
+        instType: str = "SWAP",
+    ) -> list[Bill]: ...
 
     # -- the pre-flight (athena.ops.preflight_checks) ---------------------------------------
     def server_time(self) -> int: ...
@@ -62,7 +69,11 @@ class ExchangePort(Protocol):
     def leverage_info(self, instId: str, mgnMode: TdMode = TdMode.CROSS) -> list[LeverageInfo]: ...
 
     def set_leverage(
-        self, instId: str, lever: Decimal | int, mgnMode: TdMode = TdMode.CROSS, posSide: PosSide | None = None
+        self,
+        instId: str,
+        lever: Decimal | int,
+        mgnMode: TdMode = TdMode.CROSS,
+        posSide: PosSide | None = None,
     ) -> LeverageInfo: ...
 
     def set_position_mode(self, posMode: PosMode) -> PosMode: ...
@@ -70,7 +81,9 @@ class ExchangePort(Protocol):
     # -- orders -----------------------------------------------------------------------------
     def place_order(self, req: OrderRequest) -> OrderUpdate: ...
 
-    def get_order(self, instId: str, clOrdId: str | None = None, ordId: str | None = None) -> OrderUpdate | None:
+    def get_order(
+        self, instId: str, clOrdId: str | None = None, ordId: str | None = None
+    ) -> OrderUpdate | None:
         """None: the exchange does not know the order."""
         ...
 
@@ -89,13 +102,23 @@ class ExchangePort(Protocol):
 
     def orders_pending(self, instId: str | None = None, max_pages: int = 40) -> list[OrderUpdate]: ...
 
-    def orders_history(self, instId: str | None = None, state: str | None = None, limit: int = 100,
-                       ordType: str | None = None, after: str | None = None) -> list[OrderUpdate]:
+    def orders_history(
+        self,
+        instId: str | None = None,
+        state: str | None = None,
+        limit: int = 100,
+        ordType: str | None = None,
+        after: str | None = None,
+    ) -> list[OrderUpdate]:
         """Finished orders (7 days), newest first; after: those older than that ordId."""
         ...
 
     def close_position(
-        self, instId: str, mgnMode: TdMode = TdMode.CROSS, posSide: PosSide = PosSide.NET, clOrdId: str | None = None,
+        self,
+        instId: str,
+        mgnMode: TdMode = TdMode.CROSS,
+        posSide: PosSide = PosSide.NET,
+        clOrdId: str | None = None,
         autoCxl: bool = False,
     ) -> ClosePositionAck: ...
 
@@ -104,8 +127,12 @@ class ExchangePort(Protocol):
     # -- exchange-side stops (algo orders) --------------------------------------------------
     def place_algo(self, algo: AlgoOrder) -> AlgoOrder: ...
 
-    def cancel_algos(self, instId: str, algoIds: Iterable[str] = (), algoClOrdIds: Iterable[str] = ()) -> list[AlgoAck]: ...
+    def cancel_algos(
+        self, instId: str, algoIds: Iterable[str] = (), algoClOrdIds: Iterable[str] = ()
+    ) -> list[AlgoAck]: ...
 
-    def algos_pending(self, instId: str | None = None, ordType: str = "conditional,oco", max_pages: int = 10) -> list[AlgoOrder]: ...
+    def algos_pending(
+        self, instId: str | None = None, ordType: str = "conditional,oco", max_pages: int = 10
+    ) -> list[AlgoOrder]: ...
 
     def close(self) -> None: ...

@@ -151,10 +151,16 @@ class PrivateConnection(WsConnection):
         self._awaiting = set()
         down, self._down_since = self._down_since, None
         gap = None if down is None or self.logins <= 1 else int((time.monotonic() - down) * 1000)
-        event = PrivateResync(self.name, self.logins, gap, tuple(str(a.get("channel")) for a in self.subscriptions))
+        event = PrivateResync(
+            self.name, self.logins, gap, tuple(str(a.get("channel")) for a in self.subscriptions)
+        )
         self.resyncs += 1
         if event.reconnected:
-            log.warning("%s: re-logged in after %s ms down; pushes in the gap are lost, REST resync requested", self.name, gap)
+            log.warning(
+                "%s: re-logged in after %s ms down; pushes in the gap are lost, REST resync requested",
+                self.name,
+                gap,
+            )
         for fn in (self.on_event, self.on_resync):
             if fn is not None:
                 try:
@@ -173,14 +179,20 @@ class PrivateConnection(WsConnection):
             server_ms = self.server_time()
             t1 = time.time() * 1000
         except Exception as exc:
-            log.warning("%s: login timestamp refused and the exchange's clock unreadable (%s): trying again later",
-                        self.name, exc)
+            log.warning(
+                "%s: login timestamp refused and the exchange's clock unreadable (%s): trying again later",
+                self.name,
+                exc,
+            )
             return "failed"
         self._resynced_login = True
         self.clock.update(server_ms, t0, t1)
         self.clock_resyncs += 1
-        log.warning("%s: login timestamp refused (clock skew): clock offset now %d ms, logging in again",
-                    self.name, self.clock.offset_ms)
+        log.warning(
+            "%s: login timestamp refused (clock skew): clock offset now %d ms, logging in again",
+            self.name,
+            self.clock.offset_ms,
+        )
         return "resynced"
 
     def _login_failed(self, code: str, text: str) -> None:
@@ -197,7 +209,13 @@ class PrivateConnection(WsConnection):
             return
         self.auth_failures += 1
         err = OkxAuthError(f"WebSocket login failed: {text[:120]}", code, path=self.name)
-        log.error("%s: login failed (code %s), failure %d of %d", self.name, code, self.auth_failures, self.max_auth_failures)
+        log.error(
+            "%s: login failed (code %s), failure %d of %d",
+            self.name,
+            code,
+            self.auth_failures,
+            self.max_auth_failures,
+        )
         if self.auth_failures >= self.max_auth_failures:
             self.state = "auth_failed"
             self._error(err)
@@ -250,13 +268,20 @@ class OkxPrivateWsGateway:
         creds = credentials or Credentials(api_key, secret, passphrase)
         emit = on_event or (lambda _obj: None)
         clock = clock or Clock()  # one offset for both connections
-        common: dict[str, Any] = {"clock": clock, "max_auth_failures": max_auth_failures, "on_resync": on_resync,
-                                  "server_time": server_time, **ws_opts}
+        common: dict[str, Any] = {
+            "clock": clock,
+            "max_auth_failures": max_auth_failures,
+            "on_resync": on_resync,
+            "server_time": server_time,
+            **ws_opts,
+        }
         self.private = PrivateConnection(url, creds, emit, on_error, name="okx-private", **common)
         self.private.subscribe(_arg(ch, inst_type) for ch in channels)
         self.business: PrivateConnection | None = None
         if business_url:
-            self.business = PrivateConnection(business_url, creds, emit, on_error, name="okx-business", **common)
+            self.business = PrivateConnection(
+                business_url, creds, emit, on_error, name="okx-business", **common
+            )
             self.business.subscribe([_arg("orders-algo", inst_type)])
 
     def __repr__(self) -> str:

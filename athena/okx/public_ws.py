@@ -19,8 +19,16 @@ from athena.okx.ws import WsConnection
 
 CHANNELS = ("tickers", "books5", "bbo-tbt", "trades", "books")
 # InvalidOperation (Decimal("x")) and OverflowError (int(inf)) are not ValueErrors
-_JSON_ERRORS = (orjson.JSONDecodeError, KeyError, TypeError, ValueError, IndexError, AttributeError, InvalidOperation,
-                OverflowError)
+_JSON_ERRORS = (
+    orjson.JSONDecodeError,
+    KeyError,
+    TypeError,
+    ValueError,
+    IndexError,
+    AttributeError,
+    InvalidOperation,
+    OverflowError,
+)
 
 
 class OkxPublicWsGateway(WsConnection):

@@ -94,7 +94,9 @@ class TokenBucket:
 class RateLimiter:
     """Buckets by family (+ instId). `acquire` sleeps up to max_wait_s, else raises OkxRateLimited."""
 
-    def __init__(self, max_wait_s: float = 2.0, limits: dict[str, Limit] | None = None, enabled: bool = True) -> None:
+    def __init__(
+        self, max_wait_s: float = 2.0, limits: dict[str, Limit] | None = None, enabled: bool = True
+    ) -> None:
         self.max_wait_s = max_wait_s
         self.limits = dict(LIMITS if limits is None else limits)
         self.enabled = enabled
@@ -123,7 +125,9 @@ class RateLimiter:
         wait = b.reserve()
         if wait > self.max_wait_s:
             b.give_back()
-            raise OkxRateLimited(f"client-side rate limit for {family}", RATE_LIMITED, None, family, retry_after=wait)
+            raise OkxRateLimited(
+                f"client-side rate limit for {family}", RATE_LIMITED, None, family, retry_after=wait
+            )
         if wait > 0:
             self.waited_s += wait
             time.sleep(wait)

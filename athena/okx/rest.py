@@ -123,7 +123,9 @@ class OkxRestGateway:
         self.rate_limit_backoff_s = rate_limit_backoff_s
         self.max_rate_limit_wait_s = max_rate_limit_wait_s
         self.auto_sync_clock = auto_sync_clock
-        self.exp_time_ms = int(self.timeout[1] * 1000) if exp_time_ms is None else exp_time_ms  # 0: no expTime
+        self.exp_time_ms = (
+            int(self.timeout[1] * 1000) if exp_time_ms is None else exp_time_ms
+        )  # 0: no expTime
         self._sync_tried = False
         self.session = new_session()  # athena/fastpath/requests_session.py
         # requests re-reads the proxy / CA-bundle environment on every call (os.environ scanned
@@ -158,7 +160,9 @@ class OkxRestGateway:
                 text = text.replace(s, "***")
         return text[:300]
 
-    def _send(self, method: str, target: str, body: bytes | None, signed: bool, clOrdId: str, expires: bool = False) -> requests.Response:
+    def _send(
+        self, method: str, target: str, body: bytes | None, signed: bool, clOrdId: str, expires: bool = False
+    ) -> requests.Response:
         headers: dict[str, str] = {}
         if signed:
             if self.auto_sync_clock and not self._sync_tried:
@@ -170,7 +174,9 @@ class OkxRestGateway:
         self.stats["requests"] += 1
         path = target.split("?", 1)[0]
         try:
-            return self.session.request(method, self.base_url + target, data=body, headers=headers, timeout=self.timeout)
+            return self.session.request(
+                method, self.base_url + target, data=body, headers=headers, timeout=self.timeout
+            )
         except rex.ConnectTimeout:
             raise OkxTransient("connect timeout", path=path) from None
         except rex.ReadTimeout:
@@ -180,10 +186,14 @@ class OkxRestGateway:
         except rex.ConnectionError as exc:
             if _never_sent(exc) or method != "POST":
                 raise OkxTransient(f"connection failed: {type(exc).__name__}", path=path) from None
-            raise OkxAmbiguous("connection lost after the request was sent", path=path, clOrdId=clOrdId) from None
+            raise OkxAmbiguous(
+                "connection lost after the request was sent", path=path, clOrdId=clOrdId
+            ) from None
         except rex.RequestException as exc:
             if method == "POST":
-                raise OkxAmbiguous(f"request failed: {type(exc).__name__}", path=path, clOrdId=clOrdId) from None
+                raise OkxAmbiguous(
+                    f"request failed: {type(exc).__name__}", path=path, clOrdId=clOrdId
+                ) from None
             raise OkxTransient(f"request failed: {type(exc).__name__}", path=path) from None
 
     def _call(
@@ -214,8 +224,15 @@ class OkxRestGateway:
             if code in ("0", "1", "2") and resp.status_code < 400:
                 return env
             retry_after = _retry_after(resp, self.rate_limit_backoff_s * (2**attempt))
-            err = classify(code, self._scrub(str(env.get("msg") or "")), resp.status_code, path, clOrdId=clOrdId,
-                           retry_after=retry_after, write=write)
+            err = classify(
+                code,
+                self._scrub(str(env.get("msg") or "")),
+                resp.status_code,
+                path,
+                clOrdId=clOrdId,
+                retry_after=retry_after,
+                write=write,
+            )
             if isinstance(err, OkxRateLimited):
                 self.stats["rate_limited"] += 1
                 self.limiter.penalize(family, instId, retry_after)
@@ -230,8 +247,13 @@ class OkxRestGateway:
                 self.stats["expired"] += 1
                 self.stats["clock_resyncs"] += 1
                 self.sync_clock()
-                raise OkxExpired(f"not executed: expTime passed or clock skew ({err.msg})", code, http_status=resp.status_code,
-                                 path=path, clOrdId=clOrdId)
+                raise OkxExpired(
+                    f"not executed: expTime passed or clock skew ({err.msg})",
+                    code,
+                    http_status=resp.status_code,
+                    path=path,
+                    clOrdId=clOrdId,
+                )
             elif code == TIMESTAMP_EXPIRED and signed and not resynced:
                 resynced = True
                 self.stats["clock_resyncs"] += 1
@@ -247,7 +269,9 @@ class OkxRestGateway:
         except ValueError:
             status = resp.status_code
             if status >= 500 and method == "POST" and path in ORDER_PATHS:
-                raise OkxAmbiguous(f"unreadable HTTP {status} on a trade request", "", status, path, clOrdId) from None
+                raise OkxAmbiguous(
+                    f"unreadable HTTP {status} on a trade request", "", status, path, clOrdId
+                ) from None
             if status >= 500 or status == 429:
                 err = classify("", f"HTTP {status}", status, path)
                 raise err from None
@@ -262,8 +286,14 @@ class OkxRestGateway:
             raise ParseError(f"{path}: data is not a list")
         return data
 
-    def _one_item(self, env: dict[str, Any], path: str, clOrdId: str = "", req: OrderRequest | None = None,
-                  write: bool = False) -> dict[str, Any]:
+    def _one_item(
+        self,
+        env: dict[str, Any],
+        path: str,
+        clOrdId: str = "",
+        req: OrderRequest | None = None,
+        write: bool = False,
+    ) -> dict[str, Any]:
         """The single result item; raises the classified error when its sCode (or code) is not 0.
         write: the reply to a trade write (an outcome-unknown code is then AMBIGUOUS)."""
         data = self._items(env, path)
@@ -275,9 +305,19 @@ class OkxRestGateway:
                 raise ParseError(f"{path}: no result item")
             return item
         s_msg = self._scrub(str(item.get("sMsg", ""))) if isinstance(item, dict) else ""
-        cid = clOrdId or (str(item.get("clOrdId") or item.get("algoClOrdId") or "") if isinstance(item, dict) else "")
-        err = classify(code, self._scrub(str(env.get("msg") or "")), None, path, sCode=s_code, sMsg=s_msg, clOrdId=cid,
-                       write=write)
+        cid = clOrdId or (
+            str(item.get("clOrdId") or item.get("algoClOrdId") or "") if isinstance(item, dict) else ""
+        )
+        err = classify(
+            code,
+            self._scrub(str(env.get("msg") or "")),
+            None,
+            path,
+            sCode=s_code,
+            sMsg=s_msg,
+            clOrdId=cid,
+            write=write,
+        )
         if isinstance(err, OkxRejected) and req is not None:
             err.update = parse.order_rejected(req, s_code or code, s_msg)
         raise err
@@ -302,7 +342,9 @@ class OkxRestGateway:
 
     # -- public ---------------------------------------------------------------------------------
     def instruments(self, instType: str = "SWAP", instId: str | None = None) -> list[Instrument]:
-        env = self._call("GET", "/api/v5/public/instruments", {"instType": instType, "instId": instId}, signed=False)
+        env = self._call(
+            "GET", "/api/v5/public/instruments", {"instType": instType, "instId": instId}, signed=False
+        )
         return [parse.instrument(r) for r in self._items(env, "/public/instruments")]
 
     def ticker(self, instId: str) -> Ticker:
@@ -346,17 +388,40 @@ class OkxRestGateway:
         env = self._call("GET", "/api/v5/account/leverage-info", {"instId": instId, "mgnMode": str(mgnMode)})
         return [parse.leverage(r) for r in self._items(env, "/account/leverage-info")]
 
-    def bills(self, type: str | None = None, subType: str | None = None, instId: str | None = None,
-              before: str | None = None, after: str | None = None, limit: int = 100,
-              instType: str = "SWAP") -> list[Bill]:
+    def bills(
+        self,
+        type: str | None = None,
+        subType: str | None = None,
+        instId: str | None = None,
+        before: str | None = None,
+        after: str | None = None,
+        limit: int = 100,
+        instType: str = "SWAP",
+    ) -> list[Bill]:
         """One page of the account's bills of the last 7 days, newest first: `before` = newer than that
         billId, `after` = older than it."""
-        env = self._call("GET", "/api/v5/account/bills", {"instType": instType, "type": type, "subType": subType,
-                                                          "instId": instId, "before": before, "after": after,
-                                                          "limit": limit})
+        env = self._call(
+            "GET",
+            "/api/v5/account/bills",
+            {
+                "instType": instType,
+                "type": type,
+                "subType": subType,
+                "instId": instId,
+                "before": before,
+                "after": after,
+                "limit": limit,
+            },
+        )
         return [parse.bill(r) for r in self._items(env, "/account/bills")]
 
-    def set_leverage(self, instId: str, lever: Decimal | int, mgnMode: TdMode = TdMode.CROSS, posSide: PosSide | None = None) -> LeverageInfo:
+    def set_leverage(
+        self,
+        instId: str,
+        lever: Decimal | int,
+        mgnMode: TdMode = TdMode.CROSS,
+        posSide: PosSide | None = None,
+    ) -> LeverageInfo:
         body: dict[str, Any] = {"instId": instId, "lever": fmt(Decimal(lever)), "mgnMode": str(mgnMode)}
         if posSide is not None and posSide is not PosSide.NET:
             body["posSide"] = str(posSide)
@@ -376,8 +441,12 @@ class OkxRestGateway:
         """Send req.to_okx() as is. Accepted -> OrderUpdate(LIVE, ordId); rejected -> OkxRejected
         (with .update = OrderUpdate(REJECTED)); timeout after sending -> OkxAmbiguous."""
         try:
-            env = self._call("POST", "/api/v5/trade/order", body=req.to_okx(), instId=req.instId, clOrdId=req.clOrdId)
-        except OkxRejected as exc:  # envelope-level rejection (e.g. expired): still a definite REJECTED update
+            env = self._call(
+                "POST", "/api/v5/trade/order", body=req.to_okx(), instId=req.instId, clOrdId=req.clOrdId
+            )
+        except (
+            OkxRejected
+        ) as exc:  # envelope-level rejection (e.g. expired): still a definite REJECTED update
             if exc.update is None:
                 exc.update = parse.order_rejected(req, exc.sCode or exc.code, exc.sMsg or exc.msg)
             raise
@@ -391,8 +460,13 @@ class OkxRestGateway:
             return []
         if len(reqs) > 20:
             raise ValueError("place_batch: at most 20 orders")
-        env = self._call("POST", "/api/v5/trade/batch-orders", body=[r.to_okx() for r in reqs], instId=reqs[0].instId,
-                         clOrdId=",".join(r.clOrdId for r in reqs))
+        env = self._call(
+            "POST",
+            "/api/v5/trade/batch-orders",
+            body=[r.to_okx() for r in reqs],
+            instId=reqs[0].instId,
+            clOrdId=",".join(r.clOrdId for r in reqs),
+        )
         with _sent("/api/v5/trade/batch-orders", ",".join(r.clOrdId for r in reqs)):
             items = self._items(env, "/trade/batch-orders")
             if len(items) != len(reqs) or not all(isinstance(i, dict) for i in items):
@@ -405,8 +479,12 @@ class OkxRestGateway:
                 if s_code == "0":
                     out.append(parse.order_ack(item, req))
                 elif outcome_unknown(s_code):
-                    out.append(replace(parse.order_rejected(req, s_code, self._scrub(str(item.get("sMsg") or ""))),
-                                       state=OrderState.AMBIGUOUS))
+                    out.append(
+                        replace(
+                            parse.order_rejected(req, s_code, self._scrub(str(item.get("sMsg") or ""))),
+                            state=OrderState.AMBIGUOUS,
+                        )
+                    )
                 else:
                     out.append(parse.order_rejected(req, s_code, self._scrub(str(item.get("sMsg") or ""))))
             return out
@@ -415,9 +493,13 @@ class OkxRestGateway:
         """Cancel accepted (the final state arrives on the orders channel). Filled, cancelled or unknown ->
         OkxOrderNotPending; an outcome-unknown answer -> OkxAmbiguous (not cancelled as far as we know)."""
         body = _ids(instId, clOrdId, ordId)
-        env = self._call("POST", "/api/v5/trade/cancel-order", body=body, instId=instId, clOrdId=clOrdId or "")
+        env = self._call(
+            "POST", "/api/v5/trade/cancel-order", body=body, instId=instId, clOrdId=clOrdId or ""
+        )
         with _sent("/api/v5/trade/cancel-order", clOrdId or ""):
-            return parse.order_ack_plain(self._one_item(env, "/trade/cancel-order", clOrdId or "", write=True))
+            return parse.order_ack_plain(
+                self._one_item(env, "/trade/cancel-order", clOrdId or "", write=True)
+            )
 
     def amend_order(
         self,
@@ -444,7 +526,9 @@ class OkxRestGateway:
         with _sent("/api/v5/trade/amend-order", clOrdId or ""):
             return parse.order_ack_plain(self._one_item(env, "/trade/amend-order", clOrdId or "", write=True))
 
-    def get_order(self, instId: str, clOrdId: str | None = None, ordId: str | None = None) -> OrderUpdate | None:
+    def get_order(
+        self, instId: str, clOrdId: str | None = None, ordId: str | None = None
+    ) -> OrderUpdate | None:
         """The order as the exchange knows it, or None when it does not exist (OkxOrderNotFound)."""
         try:
             env = self._call("GET", "/api/v5/trade/order", _ids(instId, clOrdId, ordId))
@@ -457,22 +541,52 @@ class OkxRestGateway:
 
     def orders_pending(self, instId: str | None = None, max_pages: int = 40) -> list[OrderUpdate]:
         """All live/partially_filled orders (paged by 100, newest first)."""
-        return self._paged("/api/v5/trade/orders-pending", {"instType": "SWAP", "instId": instId}, "ordId", max_pages,
-                           lambda r: parse.order_update(r, source="rest_query"))
+        return self._paged(
+            "/api/v5/trade/orders-pending",
+            {"instType": "SWAP", "instId": instId},
+            "ordId",
+            max_pages,
+            lambda r: parse.order_update(r, source="rest_query"),
+        )
 
-    def orders_history(self, instId: str | None = None, state: str | None = None, limit: int = 100,
-                       ordType: str | None = None, after: str | None = None) -> list[OrderUpdate]:
+    def orders_history(
+        self,
+        instId: str | None = None,
+        state: str | None = None,
+        limit: int = 100,
+        ordType: str | None = None,
+        after: str | None = None,
+    ) -> list[OrderUpdate]:
         """Finished orders of the last 7 days, newest first; after: older than that ordId (the next page)."""
-        env = self._call("GET", "/api/v5/trade/orders-history", {"instType": "SWAP", "instId": instId, "state": state,
-                                                                  "ordType": ordType, "after": after, "limit": limit})
+        env = self._call(
+            "GET",
+            "/api/v5/trade/orders-history",
+            {
+                "instType": "SWAP",
+                "instId": instId,
+                "state": state,
+                "ordType": ordType,
+                "after": after,
+                "limit": limit,
+            },
+        )
         return [parse.order_update(r, source="rest_query") for r in self._items(env, "/trade/orders-history")]
 
     def fills(self, instId: str | None = None, ordId: str | None = None, limit: int = 100) -> list[OkxFill]:
-        env = self._call("GET", "/api/v5/trade/fills", {"instType": "SWAP", "instId": instId, "ordId": ordId, "limit": limit})
+        env = self._call(
+            "GET",
+            "/api/v5/trade/fills",
+            {"instType": "SWAP", "instId": instId, "ordId": ordId, "limit": limit},
+        )
         return [parse.fill(r) for r in self._items(env, "/trade/fills")]
 
     def close_position(
-        self, instId: str, mgnMode: TdMode = TdMode.CROSS, posSide: PosSide = PosSide.NET, clOrdId: str | None = None, autoCxl: bool = False
+        self,
+        instId: str,
+        mgnMode: TdMode = TdMode.CROSS,
+        posSide: PosSide = PosSide.NET,
+        clOrdId: str | None = None,
+        autoCxl: bool = False,
     ) -> ClosePositionAck:
         body: dict[str, Any] = {"instId": instId, "mgnMode": str(mgnMode)}
         if posSide is not PosSide.NET:
@@ -481,9 +595,13 @@ class OkxRestGateway:
             body["clOrdId"] = clOrdId
         if autoCxl:
             body["autoCxl"] = True
-        env = self._call("POST", "/api/v5/trade/close-position", body=body, instId=instId, clOrdId=clOrdId or "")
+        env = self._call(
+            "POST", "/api/v5/trade/close-position", body=body, instId=instId, clOrdId=clOrdId or ""
+        )
         with _sent("/api/v5/trade/close-position", clOrdId or ""):
-            return parse.close_position_ack(self._one_item(env, "/trade/close-position", clOrdId or "", write=True))
+            return parse.close_position_ack(
+                self._one_item(env, "/trade/close-position", clOrdId or "", write=True)
+            )
 
     def cancel_all_after(self, timeout_s: int) -> CancelAllAfter:
         """Dead-man's switch: cancel everything unless called again within timeout_s (0 disables, 10-120)."""
@@ -514,33 +632,51 @@ class OkxRestGateway:
             body["reduceOnly"] = True
         if algo.algoClOrdId:
             body["algoClOrdId"] = algo.algoClOrdId
-        env = self._call("POST", "/api/v5/trade/order-algo", body=body, instId=algo.instId, clOrdId=algo.algoClOrdId)
+        env = self._call(
+            "POST", "/api/v5/trade/order-algo", body=body, instId=algo.instId, clOrdId=algo.algoClOrdId
+        )
         with _sent("/api/v5/trade/order-algo", algo.algoClOrdId):
             item = self._one_item(env, "/trade/order-algo", algo.algoClOrdId, write=True)
             algo_id = parse.opt_s(item, "algoId")
             if algo_id is None:
                 raise ParseError("order-algo: accepted without algoId")
-        return replace(algo, algoId=algo_id, state=AlgoState.LIVE, uTime=parse.as_int(item.get("ts")) or algo.uTime)
+        return replace(
+            algo, algoId=algo_id, state=AlgoState.LIVE, uTime=parse.as_int(item.get("ts")) or algo.uTime
+        )
 
-    def cancel_algos(self, instId: str, algoIds: Iterable[str] = (), algoClOrdIds: Iterable[str] = ()) -> list[AlgoAck]:
+    def cancel_algos(
+        self, instId: str, algoIds: Iterable[str] = (), algoClOrdIds: Iterable[str] = ()
+    ) -> list[AlgoAck]:
         """Cancel up to 10 algos by algoId or algoClOrdId. Per-item results (check .ok; .outcome_unknown:
         neither cancelled nor refused, query or cancel again)."""
-        body = [{"instId": instId, "algoId": a} for a in algoIds] + [{"instId": instId, "algoClOrdId": c} for c in algoClOrdIds]
+        body = [{"instId": instId, "algoId": a} for a in algoIds] + [
+            {"instId": instId, "algoClOrdId": c} for c in algoClOrdIds
+        ]
         if not body:
             return []
         if len(body) > 10:
             raise ValueError("cancel_algos: at most 10 per call")
         env = self._call("POST", "/api/v5/trade/cancel-algos", body=body, instId=instId)
-        with _sent("/api/v5/trade/cancel-algos", ",".join(str(b.get("algoClOrdId") or b.get("algoId")) for b in body)):
+        with _sent(
+            "/api/v5/trade/cancel-algos", ",".join(str(b.get("algoClOrdId") or b.get("algoId")) for b in body)
+        ):
             return [
-                AlgoAck(str(i.get("algoId") or ""), str(i.get("algoClOrdId") or ""), str(i.get("sCode", "0")), self._scrub(str(i.get("sMsg") or "")))
+                AlgoAck(
+                    str(i.get("algoId") or ""),
+                    str(i.get("algoClOrdId") or ""),
+                    str(i.get("sCode", "0")),
+                    self._scrub(str(i.get("sMsg") or "")),
+                )
                 for i in self._items(env, "/trade/cancel-algos")
                 if isinstance(i, dict)
             ]
 
-    def algos_pending(self, instId: str | None = None, ordType: str = "conditional,oco", max_pages: int = 10) -> list[AlgoOrder]:
+    def algos_pending(
+        self, instId: str | None = None, ordType: str = "conditional,oco", max_pages: int = 10
+    ) -> list[AlgoOrder]:
         """Working stops, whole-position ones (closeFraction, no sz) included. Algos AlgoOrder cannot
         represent (take-profit only) are logged and skipped."""
+
         def one(row: Any) -> AlgoOrder | None:
             try:
                 return parse.algo_order(row)
@@ -548,8 +684,13 @@ class OkxRestGateway:
                 log.warning("algos_pending: skipped %s", exc)
                 return None
 
-        rows = self._paged("/api/v5/trade/orders-algo-pending", {"ordType": ordType, "instType": "SWAP", "instId": instId},
-                           "algoId", max_pages, one)
+        rows = self._paged(
+            "/api/v5/trade/orders-algo-pending",
+            {"ordType": ordType, "instType": "SWAP", "instId": instId},
+            "algoId",
+            max_pages,
+            one,
+        )
         return [a for a in rows if a is not None]
 
     # -- helpers --------------------------------------------------------------------------------
@@ -575,13 +716,29 @@ class OkxRestGateway:
 
 
 # Requests that create, change or cancel orders: after an HTTP 5xx their outcome is unknown.
-ORDER_PATHS = frozenset({"/api/v5/trade/order", "/api/v5/trade/batch-orders", "/api/v5/trade/cancel-order",
-                         "/api/v5/trade/amend-order", "/api/v5/trade/amend-batch-orders", "/api/v5/trade/close-position",
-                         "/api/v5/trade/order-algo", "/api/v5/trade/cancel-algos", "/api/v5/trade/cancel-batch-orders"})
+ORDER_PATHS = frozenset(
+    {
+        "/api/v5/trade/order",
+        "/api/v5/trade/batch-orders",
+        "/api/v5/trade/cancel-order",
+        "/api/v5/trade/amend-order",
+        "/api/v5/trade/amend-batch-orders",
+        "/api/v5/trade/close-position",
+        "/api/v5/trade/order-algo",
+        "/api/v5/trade/cancel-algos",
+        "/api/v5/trade/cancel-batch-orders",
+    }
+)
 # Requests OKX drops when they arrive after their expTime header (API v5 docs: place, batch-place, amend,
 # batch-amend).
-EXP_TIME_PATHS = frozenset({"/api/v5/trade/order", "/api/v5/trade/batch-orders", "/api/v5/trade/amend-order",
-                            "/api/v5/trade/amend-batch-orders"})
+EXP_TIME_PATHS = frozenset(
+    {
+        "/api/v5/trade/order",
+        "/api/v5/trade/batch-orders",
+        "/api/v5/trade/amend-order",
+        "/api/v5/trade/amend-batch-orders",
+    }
+)
 
 
 @contextmanager
@@ -591,7 +748,9 @@ def _sent(path: str, clOrdId: str) -> Iterator[None]:
     try:
         yield
     except ParseError as exc:
-        raise OkxAmbiguous(f"unreadable reply to a sent request: {exc.msg}", path=path, clOrdId=clOrdId) from None
+        raise OkxAmbiguous(
+            f"unreadable reply to a sent request: {exc.msg}", path=path, clOrdId=clOrdId
+        ) from None
 
 
 def _ids(instId: str, clOrdId: str | None, ordId: str | None) -> dict[str, Any]:
@@ -620,7 +779,12 @@ def _never_sent(exc: BaseException) -> bool:
     while cur is not None and id(cur) not in seen:
         seen.add(id(cur))
         name = type(cur).__name__
-        if name in ("NewConnectionError", "NameResolutionError", "ConnectTimeoutError", "ConnectionRefusedError"):
+        if name in (
+            "NewConnectionError",
+            "NameResolutionError",
+            "ConnectTimeoutError",
+            "ConnectionRefusedError",
+        ):
             return True
         reason = getattr(cur, "reason", None)
         if isinstance(reason, BaseException) and id(reason) not in seen:

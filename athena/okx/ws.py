@@ -271,7 +271,10 @@ class WsConnection:
             return
         if len(self._logged) >= MAX_LOGGED_KINDS:
             # a peer can make up any number of error codes: past this many, one line for all of them
-            kind, msg = "log_once_overflow", f"{self.name}: too many distinct message kinds; further ones only counted"
+            kind, msg = (
+                "log_once_overflow",
+                f"{self.name}: too many distinct message kinds; further ones only counted",
+            )
             if kind in self._logged:
                 return
         self._logged.add(kind)
@@ -378,7 +381,9 @@ class WsConnection:
                     return
                 if not self._healthy and t - opened >= self.stall_timeout_s:
                     stats.stalls += 1  # pongs only: no login / subscription answer
-                    log.warning("%s: no login/subscribe answer after %.1fs, reconnecting", self.name, t - opened)
+                    log.warning(
+                        "%s: no login/subscribe answer after %.1fs, reconnecting", self.name, t - opened
+                    )
                     return
                 if idle >= self.ping_interval_s and t - last_ping >= self.ping_interval_s:
                     last_ping = t

@@ -107,7 +107,8 @@ if redis.call('EXISTS', KEYS[1]) == 1 then return 'exists' end
 local r = redis.call('HGET', KEYS[2], 'reserved') or ''
 local n = redis.call('HGET', KEYS[2], 'notional') or ''
 if r ~= ARGV[1] or n ~= ARGV[2] then return 'changed' end
-redis.call('HSET', KEYS[1], 'strategy', ARGV[4], 'margin', ARGV[5], 'sz', ARGV[6], 'released', '0', 'closed', '0')
+redis.call('HSET', KEYS[1], 'strategy', ARGV[4], 'margin', ARGV[5], 'sz', ARGV[6],
+           'released', '0', 'closed', '0')
 redis.call('HSET', KEYS[2], 'reserved', ARGV[3])
 redis.call('SADD', KEYS[3], ARGV[7])
 redis.call('SADD', KEYS[4], ARGV[4])
@@ -137,7 +138,8 @@ return out
 # on_fill's snapshot: everything booking a fill reads, in one round trip. The strategy is the reservation's,
 # else ARGV[3] (the fill's own); with neither ('') only the marker and the reservation are read, and
 # on_fill decides in a WATCH transaction (finding the sole holder reads every position).
-# KEYS: fill marker, reservation, day. ARGV: strategy and position key prefixes, fallback strategy, instId, posSide.
+# KEYS: fill marker, reservation, day. ARGV: strategy and position key prefixes, fallback strategy, instId,
+# posSide.
 _FILL_VIEW = LuaScript(
     """
 local booked = redis.call('EXISTS', KEYS[1])
@@ -197,9 +199,17 @@ class _Ops:
     def set(self, k: str, v: str, ex: int) -> None:
         self._op("SET", k, v, "EX", ex)
 
-    def hset(self, k: str, field: str | None = None, value: str | None = None,
-             mapping: Mapping[str, str] | None = None) -> None:
-        pairs = [*(x for kv in (mapping or {}).items() for x in kv), *((field, value) if field is not None else ())]
+    def hset(
+        self,
+        k: str,
+        field: str | None = None,
+        value: str | None = None,
+        mapping: Mapping[str, str] | None = None,
+    ) -> None:
+        pairs = [
+            *(x for kv in (mapping or {}).items() for x in kv),
+            *((field, value) if field is not None else ()),
+        ]
         self._op("HSET", k, *pairs)
 
     def sadd(self, k: str, member: str) -> None:
@@ -415,7 +425,10 @@ class CapitalCommander:
         self._k_names = keys.capital_strategies
         self._k_errors = keys.capital_errors
         self._k_clamps = keys.capital_clamps
-        self._p_strat, self._p_pos = keys.capital_strategy(""), keys.capital_position("")  # for the Lua scripts
+        self._p_strat, self._p_pos = (
+            keys.capital_strategy(""),
+            keys.capital_position(""),
+        )  # for the Lua scripts
         self._settings = settings
         self._clock = clock
         self._strats = {s.name: s for s in settings.strategies}
@@ -587,7 +600,11 @@ class CapitalCommander:
             margin, released = Decimal(res["margin"]), Decimal(res["released"])
             amount = margin - released
             pipe.multi()
-            clamped.extend(self._queue_release(pipe, clOrdId, strategy, _dec(st, "reserved") - amount, margin, closed=True))
+            clamped.extend(
+                self._queue_release(
+                    pipe, clOrdId, strategy, _dec(st, "reserved") - amount, margin, closed=True
+                )
+            )
             pipe.execute()
             return amount
 
@@ -604,8 +621,13 @@ class CapitalCommander:
         if reserved < 0:
             clamped.append(reserved)
             pipe.hincrby(self._k_errors, "clamps", 1)
-            detail = {"clOrdId": cl, "strategy": strategy, "reserved": fmt(reserved), "released": fmt(released),
-                      "ts": int(self._clock() * 1000)}
+            detail = {
+                "clOrdId": cl,
+                "strategy": strategy,
+                "reserved": fmt(reserved),
+                "released": fmt(released),
+                "ts": int(self._clock() * 1000),
+            }
             pipe.lpush(self._k_clamps, json.dumps(detail, sort_keys=True))
             pipe.ltrim(self._k_clamps, 0, _CLAMPS_KEPT - 1)
             reserved = ZERO
@@ -620,8 +642,11 @@ class CapitalCommander:
     @staticmethod
     def _log_clamps(cl: str, clamped: list[Decimal]) -> None:
         for reserved in clamped:
-            log.error("capital: releasing %s would take reserved to %s; clamped to 0 and counted (see reconcile)",
-                      cl, reserved)
+            log.error(
+                "capital: releasing %s would take reserved to %s; clamped to 0 and counted (see reconcile)",
+                cl,
+                reserved,
+            )
 
     def errors(self) -> CapitalErrors:
         """Accounting errors counted so far: clamps, with the latest ones' details."""
@@ -634,17 +659,21 @@ class CapitalCommander:
     def audit(self) -> list[dict[str, str]]:
         """Strategies whose reserved differs from what their open reservations still hold (a release
         counted twice, or never): empty when the books agree. One atomic read."""
-        strats, opened = _AUDIT(self._r, [self._k_names, self._k_open],
-                                [self._p_strat, self._keys.reservation(""), *self._strats])
+        strats, opened = _AUDIT(
+            self._r, [self._k_names, self._k_open], [self._p_strat, self._keys.reservation(""), *self._strats]
+        )
         reserved = {_s(strats[i]): Decimal(_s(strats[i + 1]) or "0") for i in range(0, len(strats), 2)}
         held = dict.fromkeys(reserved, ZERO)
         for i in range(0, len(opened), 2):
             res = _pairs(opened[i + 1])
             if res and res.get("closed") != "1":
-                held[res["strategy"]] = held.get(res["strategy"], ZERO) + Decimal(res["margin"]) - Decimal(res["released"])
+                held[res["strategy"]] = (
+                    held.get(res["strategy"], ZERO) + Decimal(res["margin"]) - Decimal(res["released"])
+                )
         return [
             {"strategy": n, "reserved": fmt(reserved.get(n, ZERO)), "held": fmt(held[n])}
-            for n in sorted(held) if reserved.get(n, ZERO) != held[n]
+            for n in sorted(held)
+            if reserved.get(n, ZERO) != held[n]
         ]
 
     def reservation(self, clOrdId: str) -> dict[str, str]:
@@ -672,19 +701,26 @@ class CapitalCommander:
         clamped: list[Decimal] = []
 
         booked, raw_res, got, raw_pos, raw_st, raw_day = _FILL_VIEW(
-            self._r, [k_mark, k_res, k_day], [self._p_strat, self._p_pos, fill.strategy or "", fill.instId, ps]
+            self._r, [k_mark, k_res, k_day],
+            [self._p_strat, self._p_pos, fill.strategy or "", fill.instId, ps],
         )  # fmt: skip
         strategy = _s(got)
         if strategy:
             if int(booked):
                 return FillResult(False, strategy, fill.instId)
             res, pos, st, days = _pairs(raw_res), _pairs(raw_pos), _pairs(raw_st), _pairs(raw_day)
-            k_pos, k_strat = self._keys.capital_position(f"{strategy}|{fill.instId}|{ps}"), self._keys.capital_strategy(strategy)
+            k_pos, k_strat = (
+                self._keys.capital_position(f"{strategy}|{fill.instId}|{ps}"),
+                self._keys.capital_strategy(strategy),
+            )
             ops = _Ops()
-            result = self._book_fill(ops, fill, instrument, strategy, ps, res, pos, st, days, k_mark, k_pos, k_strat,
-                                     k_day, clamped)  # fmt: skip
+            result = self._book_fill(ops, fill, instrument, strategy, ps, res, pos, st, days, k_mark, k_pos,
+                                     k_strat, k_day, clamped)  # fmt: skip
             checks = [
-                *((ops.key(k_res), f, res.get(f, "")) for f in ("strategy", "margin", "sz", "released", "closed")),
+                *(
+                    (ops.key(k_res), f, res.get(f, ""))
+                    for f in ("strategy", "margin", "sz", "released", "closed")
+                ),
                 *((ops.key(k_pos), f, pos.get(f, "")) for f in ("qty", "avg", "notional")),
                 *((ops.key(k_strat), f, st.get(f, "")) for f in ("pnl", "fees", "notional", "reserved")),
                 *((ops.key(k_day), f, days.get(f, "")) for f in (strategy, _ALL)),
@@ -717,8 +753,8 @@ class CapitalCommander:
             if res.get("strategy") != claimed:
                 raise WatchError("the reservation changed while the fill was being booked")  # decide again
             pipe.multi()
-            result = self._book_fill(pipe, fill, instrument, strategy, ps, res, pos, st, days, k_mark, k_pos, k_strat,
-                                     k_day, clamped)  # fmt: skip
+            result = self._book_fill(pipe, fill, instrument, strategy, ps, res, pos, st, days, k_mark, k_pos,
+                                     k_strat, k_day, clamped)  # fmt: skip
             pipe.execute()
             return result
 
@@ -727,11 +763,24 @@ class CapitalCommander:
         return result
 
     def _book_fill(
-        self, w: Any, fill: Fill, instrument: Instrument, strategy: str, ps: str, res: Mapping[str, str],
-        pos: Mapping[str, str], st: Mapping[str, str], days: Mapping[str, str], k_mark: str, k_pos: str,
-        k_strat: str, k_day: str, clamped: list[Decimal],
+        self,
+        w: Any,
+        fill: Fill,
+        instrument: Instrument,
+        strategy: str,
+        ps: str,
+        res: Mapping[str, str],
+        pos: Mapping[str, str],
+        st: Mapping[str, str],
+        days: Mapping[str, str],
+        k_mark: str,
+        k_pos: str,
+        k_strat: str,
+        k_day: str,
+        clamped: list[Decimal],
     ) -> FillResult:
-        """Decide a fill's booking from the hashes read and queue its writes on w (a MULTI pipeline, or _Ops)."""
+        """Decide a fill's booking from the hashes read and queue its writes on w (a MULTI pipeline,
+        or _Ops)."""
         cpc = instrument.coin_per_contract
         qty = _dec(pos, "qty")
         avg = Decimal(pos["avg"]) if pos.get("avg") else None
@@ -841,7 +890,11 @@ class CapitalCommander:
     # -- views
     def positions(self, strategy: str | None = None) -> list[LedgerPosition]:
         view = self._view()
-        idents = sorted(view.positions) if view is not None else sorted(_s(x) for x in self._r.smembers(self._k_positions))
+        idents = (
+            sorted(view.positions)
+            if view is not None
+            else sorted(_s(x) for x in self._r.smembers(self._k_positions))
+        )
         if strategy is not None:
             idents = [i for i in idents if i.split("|", 1)[0] == strategy]
         if view is not None:
@@ -894,7 +947,9 @@ class CapitalCommander:
     def realised(self, strategy: str | None = None) -> Decimal:
         """Net realised PnL (fees and funding included)."""
         names = [strategy] if strategy is not None else self.strategies()
-        return sum((_dec(st, "pnl") + _dec(st, "fees") + _dec(st, "funding") for st in map(self._strat, names)), ZERO)
+        return sum(
+            (_dec(st, "pnl") + _dec(st, "fees") + _dec(st, "funding") for st in map(self._strat, names)), ZERO
+        )
 
     def daily_realised(self, strategy: str | None = None, day: str | None = None) -> Decimal:
         raw = _h(self._r.hgetall(self._keys.capital_day(day or self.day())))
@@ -963,7 +1018,8 @@ class CapitalCommander:
         day = self.day()
         strategies = tuple(
             StrategyCapital(
-                name=s, allocation=self.allocation(s), reserved=self.reserved(s), used_margin=self.used_margin(s),
+                name=s, allocation=self.allocation(s), reserved=self.reserved(s),
+                used_margin=self.used_margin(s),
                 free=self.free(s), realised=self.realised(s), fees=self.fees(s),
                 daily_realised=self.daily_realised(s, day), unrealised=u.by_strategy.get(s, ZERO),
                 funding=self.funding(s),

@@ -144,7 +144,9 @@ class OrderManager:
         # upsert_order never moves a row backwards, so a late row cannot undo a newer one. None: at once.
         self.defer_journal: Callable[[Callable[[], None]], None] | None = None
         self._owner = uuid.uuid4().hex  # names this manager's outbox claims
-        self._seq_blocks: dict[tuple[str, str], tuple[int, int]] = {}  # (strategy, instId) -> (next, last) reserved
+        self._seq_blocks: dict[
+            tuple[str, str], tuple[int, int]
+        ] = {}  # (strategy, instId) -> (next, last) reserved
         self._seq_lock = threading.Lock()
 
     # -- ids -------------------------------------------------------------------------------
@@ -199,7 +201,9 @@ class OrderManager:
         except Exception as exc:
             log.exception("send_order %s failed: outcome unknown", req.clOrdId)
             self._journal("upsert_order", order)
-            self._error("send_failed", f"{req.clOrdId}: send failed, order ambiguous: {exc}", {"clOrdId": req.clOrdId})
+            self._error(
+                "send_failed", f"{req.clOrdId}: send failed, order ambiguous: {exc}", {"clOrdId": req.clOrdId}
+            )
             return self.mark_ambiguous(req.clOrdId).order
         sent = self._apply_local(req, OrderState.SENT).order
         self._journal_soon(sent)
@@ -212,14 +216,21 @@ class OrderManager:
             same = a.instId == req.instId and (a.side is req.side)
         else:
             same = (a.instId, a.side, a.sz, a.posSide, a.reduceOnly, a.ordType) == (
-                req.instId, req.side, req.sz, req.posSide, req.reduceOnly, req.ordType,
+                req.instId,
+                req.side,
+                req.sz,
+                req.posSide,
+                req.reduceOnly,
+                req.ordType,
             )
         if not same:
             raise DuplicateIntentError(f"clOrdId {req.clOrdId} already names a different order")
 
     def _apply_local(self, req: OrderRequest, state: OrderState) -> Transition:
         return self.store.apply(
-            OrderUpdate(clOrdId=req.clOrdId, instId=req.instId, state=state, uTime=self._now_ms(), source="local")
+            OrderUpdate(
+                clOrdId=req.clOrdId, instId=req.instId, state=state, uTime=self._now_ms(), source="local"
+            )
         )
 
     def cancel(self, clOrdId: str) -> bool:
@@ -261,10 +272,16 @@ class OrderManager:
             return  # known already, or too little said to build a request: recorded as external
         owner = stop_owner(self.store.redis, self.store.keys, cl)
         req = OrderRequest(
-            clOrdId=cl, instId=update.instId, side=update.side, ordType=update.ordType or OrdType.MARKET,
-            sz=sz, px=update.px if (update.ordType or OrdType.MARKET).needs_px else None,
-            posSide=update.posSide or PosSide.NET, reduceOnly=True,
-            strategy=owner[0] if owner else "", tag="stop",
+            clOrdId=cl,
+            instId=update.instId,
+            side=update.side,
+            ordType=update.ordType or OrdType.MARKET,
+            sz=sz,
+            px=update.px if (update.ordType or OrdType.MARKET).needs_px else None,
+            posSide=update.posSide or PosSide.NET,
+            reduceOnly=True,
+            strategy=owner[0] if owner else "",
+            tag="stop",
         )
         now = self._now_ms()
         if self.store.create(Order(req=req, state=OrderState.CREATED, cTime=now, uTime=now)):
@@ -276,7 +293,9 @@ class OrderManager:
         A fill delta or final state is committed together with its outbox entry (one Lua step) and
         emitted right after from that entry, so a crash in between loses nothing: the next drain
         (recover_outbox) emits it, exactly once per entry."""
-        t = self.store.apply(self.resolve(update), outbox=True, claim=self._owner, claim_ttl_s=self.claim_ttl_s)
+        t = self.store.apply(
+            self.resolve(update), outbox=True, claim=self._owner, claim_ttl_s=self.claim_ttl_s
+        )
         stop_done = t.outbox is not None and t.outbox.fill
         if stop_done:
             # Stop first (rule 3): the protective order must not wait behind the journal writes, the
@@ -304,7 +323,9 @@ class OrderManager:
             for entry in batch:
                 after = entry.id
                 if self.store.claim_outbox(entry.id, self._owner, self.claim_ttl_s):
-                    log.warning("outbox: emitting %s of %s left by an earlier process", entry.id, entry.clOrdId)
+                    log.warning(
+                        "outbox: emitting %s of %s left by an earlier process", entry.id, entry.clOrdId
+                    )
                     self._emit(entry, recovered=True)
                     done += 1
         return done
@@ -416,7 +437,11 @@ class OrderManager:
                     self.sender.send_cancel_stop(stop.instId, stop.algoClOrdId)
                 touched.append(stop.algoClOrdId)
             except Exception as exc:
-                self._error("stop_failed", f"resize stop {stop.algoClOrdId} to {sz} failed: {exc}", {"algoClOrdId": stop.algoClOrdId})
+                self._error(
+                    "stop_failed",
+                    f"resize stop {stop.algoClOrdId} to {sz} failed: {exc}",
+                    {"algoClOrdId": stop.algoClOrdId},
+                )
         return touched
 
     # -- ambiguity (rule 8) ----------------------------------------------------------------
@@ -432,11 +457,14 @@ class OrderManager:
         age_ms = int((self.ambiguity_window_s if older_than_s is None else older_than_s) * 1000)
         now = self._now_ms()
         return [
-            o for o in self.store.working()
+            o
+            for o in self.store.working()
             if o.state.rank < OrderState.LIVE.rank and now - max(o.uTime, o.cTime) >= age_ms
         ]
 
-    def resolve_ambiguous(self, clOrdId: str, exchange_update: OrderUpdate | None, resend: bool = True) -> Resolution:
+    def resolve_ambiguous(
+        self, clOrdId: str, exchange_update: OrderUpdate | None, resend: bool = True
+    ) -> Resolution:
         """Settle an unacknowledged order with the exchange's answer to a query by clOrdId.
 
         exchange_update given -> applied like any report. None (the exchange does not know it):
@@ -465,8 +493,12 @@ class OrderManager:
         self.store.set_reason(clOrdId, "not found at the exchange after the ambiguity window")
         t = self.on_update(
             OrderUpdate(
-                clOrdId=clOrdId, instId=order.instId, state=OrderState.REJECTED,
-                sMsg="not found", uTime=self._now_ms(), source="local",
+                clOrdId=clOrdId,
+                instId=order.instId,
+                state=OrderState.REJECTED,
+                sMsg="not found",
+                uTime=self._now_ms(),
+                source="local",
             )
         )
         return Resolution("rejected", t.order, t)
@@ -489,12 +521,18 @@ class OrderManager:
             getattr(self.journal, method)(obj)
         except Exception as exc:
             log.exception("journal %s failed", method)
-            self.bus.publish(EventType.ERROR, {"kind": "journal_failed", "message": f"journal {method}: {exc}"})
+            self.bus.publish(
+                EventType.ERROR, {"kind": "journal_failed", "message": f"journal {method}: {exc}"}
+            )
 
     def _error(self, kind: str, message: str, data: dict[str, Any]) -> None:
         self.bus.publish(EventType.ERROR, {"kind": kind, "message": message, **data})
         if kind == "stop_failed":
-            alerts.emit(alert_events.stop_failed(str(data.get("algoClOrdId", "")), str(data.get("clOrdId", "-")), message))
+            alerts.emit(
+                alert_events.stop_failed(
+                    str(data.get("algoClOrdId", "")), str(data.get("clOrdId", "-")), message
+                )
+            )
         if self.journal is not None:
             try:
                 self.journal.record_event(kind, message, data)

@@ -164,7 +164,9 @@ class PositionManager:
                     pipe.watch(key, fkey)
                     if pipe.zscore(fkey, fill.fill_key) is not None:
                         return False
-                    cur = self._entry_from(fill.instId, fill.posSide, cast(Mapping[Any, Any], pipe.hgetall(key)))
+                    cur = self._entry_from(
+                        fill.instId, fill.posSide, cast(Mapping[Any, Any], pipe.hgetall(key))
+                    )
                     sz1 = cur.sz + fill.signed_sz
                     avg1 = next_avg(cur.sz, cur.avgPx, fill.signed_sz, fill.fillPx)
                     pipe.multi()
@@ -200,7 +202,11 @@ class PositionManager:
         return out
 
     def _ledger_hash(self, sz: Decimal, avgPx: Decimal | None) -> RedisMapping:
-        return {"sz": str(sz), "avgPx": "" if avgPx is None or sz == ZERO else str(avgPx), "uTime": str(self._now_ms())}
+        return {
+            "sz": str(sz),
+            "avgPx": "" if avgPx is None or sz == ZERO else str(avgPx),
+            "uTime": str(self._now_ms()),
+        }
 
     def _force(self, instId: str, posSide: PosSide, was: Decimal, sz: Decimal, avgPx: Decimal | None) -> bool:
         """Set the ledger to the exchange's value, unless a fill moved it since it was read (then
@@ -234,7 +240,11 @@ class PositionManager:
         for field, raw in sorted((s(k), s(v)) for k, v in self.redis.hgetall(self._snapshot_key).items()):
             instId, _, side = field.partition("|")
             pos, avg, mgn, utime = raw.split("|")
-            out.append(Position(instId, PosSide(side), D(pos), opt_D(avg), mgnMode=TdMode(mgn), uTime=int(utime or 0)))
+            out.append(
+                Position(
+                    instId, PosSide(side), D(pos), opt_D(avg), mgnMode=TdMode(mgn), uTime=int(utime or 0)
+                )
+            )
         return out
 
     # -- reconcile (rule 5) ----------------------------------------------------------------
@@ -290,9 +300,17 @@ class PositionManager:
         pipe.execute()
         return drifts
 
-    def _report(self, instId: str, posSide: PosSide, ledger_sz: Decimal, exch_sz: Decimal, lot: Decimal) -> None:
+    def _report(
+        self, instId: str, posSide: PosSide, ledger_sz: Decimal, exch_sz: Decimal, lot: Decimal
+    ) -> None:
         msg = f"ledger {instId}/{posSide} was {ledger_sz}, exchange says {exch_sz}: corrected to the exchange"
-        data = {"instId": instId, "posSide": str(posSide), "ledger_sz": str(ledger_sz), "exchange_sz": str(exch_sz), "lotSz": str(lot)}
+        data = {
+            "instId": instId,
+            "posSide": str(posSide),
+            "ledger_sz": str(ledger_sz),
+            "exchange_sz": str(exch_sz),
+            "lotSz": str(lot),
+        }
         log.error(msg)
         self.bus.publish(EventType.ERROR, {"kind": "ledger_drift", "message": msg, **data})
         alerts.emit(alert_events.ledger_drift(instId, str(posSide), str(ledger_sz), str(exch_sz)))
@@ -324,14 +342,16 @@ class PositionManager:
             return pos is None or pos.is_flat or closing_side(pos.signed) is not side
 
         orders = [
-            o for o in working_orders
+            o
+            for o in working_orders
             if o.state.is_working
             and not is_entry(o.req)
             and now - max(o.cTime, o.uTime) >= min_age_ms
             and nothing_to_reduce(o.instId, o.req.posSide, o.req.side)
         ]
         stops = [
-            a for a in working_stops
+            a
+            for a in working_stops
             if a.state.is_working
             and now - a.uTime >= min_age_ms
             and nothing_to_reduce(a.instId, a.posSide, a.side)
@@ -339,7 +359,9 @@ class PositionManager:
         return Ghosts(orders, stops)
 
     @staticmethod
-    def unprotected(exchange_positions: Iterable[Position], working_stops: Iterable[AlgoOrder]) -> list[tuple[Position, Decimal]]:
+    def unprotected(
+        exchange_positions: Iterable[Position], working_stops: Iterable[AlgoOrder]
+    ) -> list[tuple[Position, Decimal]]:
         """Open positions whose working stops (closing side, same instId/posSide) cover less than
         their size, with the size that is covered. A stop on the whole position (closeFraction) covers it."""
         stops = [a for a in working_stops if a.state.is_working]
@@ -349,7 +371,11 @@ class PositionManager:
                 continue
             side = closing_side(pos.signed)
             covered = sum(
-                (a.covers(pos.pos) for a in stops if a.instId == pos.instId and a.posSide is pos.posSide and a.side is side),
+                (
+                    a.covers(pos.pos)
+                    for a in stops
+                    if a.instId == pos.instId and a.posSide is pos.posSide and a.side is side
+                ),
                 ZERO,
             )
             if covered < abs(pos.pos):

@@ -44,7 +44,11 @@ def _fit(candidate: str, seed: str, prefix: str) -> str:
 def protective_stop_id(instId: str, posSide: PosSide, generation: int | str) -> str:
     """algoClOrdId of a stop placed for a position found unprotected (not tied to an entry).
     generation (e.g. the position's uTime) makes a redelivered protect task name the same stop."""
-    return _fit(f"pp{inst_code(instId)}{str(posSide)[0]}{alnum(str(generation))}", f"{instId}|{posSide}|{generation}", "pp")
+    return _fit(
+        f"pp{inst_code(instId)}{str(posSide)[0]}{alnum(str(generation))}",
+        f"{instId}|{posSide}|{generation}",
+        "pp",
+    )
 
 
 def stop_id_for(entry_cl_ord_id: str) -> str:
@@ -100,7 +104,9 @@ class StopRequest:
         )
 
     @classmethod
-    def for_position(cls, pos: Position, slTriggerPx: Decimal, generation: int | str, sz: Decimal | None = None) -> StopRequest:
+    def for_position(
+        cls, pos: Position, slTriggerPx: Decimal, generation: int | str, sz: Decimal | None = None
+    ) -> StopRequest:
         """A stop covering an open position (default: all of it), for protect_positions."""
         if pos.is_flat:
             raise ValueError(f"{pos.instId}/{pos.posSide}: a flat position needs no stop")
@@ -118,11 +124,18 @@ class StopRequest:
     @classmethod
     def resize(cls, algo: AlgoOrder, sz: Decimal) -> StopRequest:
         """An exact resize of a recorded stop (shrinking it to what the position still holds)."""
-        entry = algo.algoClOrdId[len(STOP_PREFIX):] if algo.algoClOrdId.startswith(STOP_PREFIX) else ""
+        entry = algo.algoClOrdId[len(STOP_PREFIX) :] if algo.algoClOrdId.startswith(STOP_PREFIX) else ""
         return cls(
-            algoClOrdId=algo.algoClOrdId, entryClOrdId=entry, instId=algo.instId, side=algo.side,
-            posSide=algo.posSide, sz=sz, slTriggerPx=algo.slTriggerPx, tdMode=algo.tdMode,
-            slTriggerPxType=algo.slTriggerPxType, exact=True,
+            algoClOrdId=algo.algoClOrdId,
+            entryClOrdId=entry,
+            instId=algo.instId,
+            side=algo.side,
+            posSide=algo.posSide,
+            sz=sz,
+            slTriggerPx=algo.slTriggerPx,
+            tdMode=algo.tdMode,
+            slTriggerPxType=algo.slTriggerPxType,
+            exact=True,
         )
 
     @property
@@ -207,10 +220,21 @@ def fit_stops(pos: Position, stops: list[AlgoOrder]) -> list[tuple[AlgoOrder, De
     position is rejected whole (OKX), so an oversized stop would not close anything when it fires.
     The oldest stops keep their size; the newest are trimmed first."""
     if pos.is_flat:
-        return [(a, ZERO) for a in stops if a.state.is_working and a.instId == pos.instId and a.posSide is pos.posSide]
+        return [
+            (a, ZERO)
+            for a in stops
+            if a.state.is_working and a.instId == pos.instId and a.posSide is pos.posSide
+        ]
     closing = Side.SELL if pos.signed > ZERO else Side.BUY
     mine = sorted(
-        (a for a in stops if a.state.is_working and a.instId == pos.instId and a.posSide is pos.posSide and a.side is closing),
+        (
+            a
+            for a in stops
+            if a.state.is_working
+            and a.instId == pos.instId
+            and a.posSide is pos.posSide
+            and a.side is closing
+        ),
         key=lambda a: (a.uTime, a.algoClOrdId),
     )
     room = abs(pos.pos)
@@ -248,5 +272,8 @@ def stop_owner(redis: Any, keys: Any, algoClOrdId: str) -> tuple[str, str] | Non
     raw = redis.hgetall(keys.stop_owner(algoClOrdId))
     if not raw:
         return None
-    h = {(k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v) for k, v in raw.items()}
+    h = {
+        (k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v)
+        for k, v in raw.items()
+    }
     return h.get("strategy", ""), h.get("entry", "")

@@ -48,13 +48,18 @@ class _Queued:
     stop: StopRequest
     at: float  # when the dispatcher asked for it (the fill's arrival), on the sender's clock
 
+
 DEGRADED_S = 5.0  # after a failed direct placement, stops go through Celery for this long
 CANCEL_REPEAT_S = 5.0  # a stop's cancel asked again within this is not sent twice (push + fill + sync)
 
 
 class DirectStopSender:
-    def __init__(self, fallback: OrderSender, engine: Callable[[], Engine] | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        fallback: OrderSender,
+        engine: Callable[[], Engine] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.fallback = fallback
         self._engine = engine
         self._clock = clock
@@ -157,10 +162,14 @@ class DirectStopSender:
                 # the ledger already holds this fill (booked on the bus before it got here)
                 if engine.positions.expected(seen.instId, seen.posSide).sz != 0:
                     return
-                seen = Position(seen.instId, seen.posSide, Decimal(0), None, uTime=seen.ts or int(time.time() * 1000))
+                seen = Position(
+                    seen.instId, seen.posSide, Decimal(0), None, uTime=seen.ts or int(time.time() * 1000)
+                )
             before = self._cancels_sent
             touched = engine.orders.on_position(seen)
-            sent = self._cancels_sent - before  # not those already asked for (push, fill and sync all say flat)
+            sent = (
+                self._cancels_sent - before
+            )  # not those already asked for (push, fill and sync all say flat)
             if sent:
                 self.flat_cancels += sent
                 log.info("%s %s flat: cancelling its stops %s", seen.instId, seen.posSide, touched)
@@ -168,7 +177,9 @@ class DirectStopSender:
             log.exception("stops of flat %s %s not cancelled", seen.instId, seen.posSide)
 
     def _hand_over(self, stop: StopRequest, why: str) -> None:
-        log.warning("stop %s for %s: %s; handing it to submit_stop_loss", stop.algoClOrdId, stop.entryClOrdId, why)
+        log.warning(
+            "stop %s for %s: %s; handing it to submit_stop_loss", stop.algoClOrdId, stop.entryClOrdId, why
+        )
         self.handed_over += 1
         try:
             self.fallback.send_stop(stop)
@@ -183,5 +194,9 @@ class DirectStopSender:
             self._thread = None
 
     def status(self) -> dict[str, Any]:
-        return {"placed": self.placed, "handed_over": self.handed_over, "flat_cancels": self.flat_cancels,
-                "degraded": self._clock() < self._degraded_until}
+        return {
+            "placed": self.placed,
+            "handed_over": self.handed_over,
+            "flat_cancels": self.flat_cancels,
+            "degraded": self._clock() < self._degraded_until,
+        }

@@ -27,18 +27,29 @@ def entry_refusal(engine: Engine, req: OrderRequest) -> str | None:
     capital = engine.capital
     with capital.consistent_view((engine.halt.flag,)):  # one read of the capital numbers and the halt
         equity = capital.allocation(req.strategy) + capital.realised(req.strategy)
-        return check_and_reserve(req, inst, equity, strategy=req.strategy, risk=engine.pretrade, capital=capital)
+        return check_and_reserve(
+            req, inst, equity, strategy=req.strategy, risk=engine.pretrade, capital=capital
+        )
 
 
 def refuse_unchecked(engine: Engine, req: OrderRequest) -> tuple[Order, str] | None:
     """Check an entry no decision checked; None when it may go, else (the REJECTED order, reason)."""
     reason = entry_refusal(engine, req)
     if reason is None:
-        log.warning("place %s: entry not checked by a decision (sent by hand?): pre-trade passed here", req.clOrdId)
+        log.warning(
+            "place %s: entry not checked by a decision (sent by hand?): pre-trade passed here", req.clOrdId
+        )
         return None
     now = int(time.time() * 1000)
-    update = OrderUpdate(clOrdId=req.clOrdId, instId=req.instId, state=OrderState.REJECTED, sCode="pre_trade",
-                         sMsg=reason, uTime=now, source="local")
+    update = OrderUpdate(
+        clOrdId=req.clOrdId,
+        instId=req.instId,
+        state=OrderState.REJECTED,
+        sCode="pre_trade",
+        sMsg=reason,
+        uTime=now,
+        source="local",
+    )
     engine.store.set_reason(req.clOrdId, f"pre-trade: {reason}")
     t = engine.orders.on_update(update)
     log.warning("place %s: entry not checked by a decision (sent by hand?) refused: %s", req.clOrdId, reason)

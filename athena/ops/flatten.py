@@ -32,7 +32,8 @@ class FlattenReport:
         return {
             "reason": self.reason, "halted": self.halted, "orders_cancelled": self.orders_cancelled,
             "positions_closed": self.positions_closed, "stops_cancelled": self.stops_cancelled,
-            "failed": self.failed, "remaining_positions": self.remaining_positions, "ok": not self.failed and not self.remaining_positions,
+            "failed": self.failed, "remaining_positions": self.remaining_positions,
+            "ok": not self.failed and not self.remaining_positions,
         }  # fmt: skip
 
 
@@ -46,7 +47,9 @@ def flatten(engine: Engine, inst_id: str | None = None, reason: str = "manual fl
 
     for update in rest.orders_pending(inst_id):
         try:
-            rest.cancel_order(update.instId, clOrdId=update.clOrdId or None, ordId=None if update.clOrdId else update.ordId)
+            rest.cancel_order(
+                update.instId, clOrdId=update.clOrdId or None, ordId=None if update.clOrdId else update.ordId
+            )
             report.orders_cancelled.append(update.clOrdId or update.ordId or "")
         except OkxRejected:
             pass  # filled or cancelled meanwhile
@@ -58,12 +61,16 @@ def flatten(engine: Engine, inst_id: str | None = None, reason: str = "manual fl
             continue
         try:
             rest.close_position(pos.instId, pos.mgnMode, pos.posSide, autoCxl=True)
-            report.positions_closed.append({"instId": pos.instId, "posSide": str(pos.posSide), "pos": str(pos.pos)})
+            report.positions_closed.append(
+                {"instId": pos.instId, "posSide": str(pos.posSide), "pos": str(pos.pos)}
+            )
         except OkxError as exc:
             report.failed.append(f"close {pos.instId} {pos.posSide}: {exc}")
 
     still_open = [p for p in rest.positions(inst_id) if not p.is_flat]
-    report.remaining_positions = [{"instId": p.instId, "posSide": str(p.posSide), "pos": str(p.pos)} for p in still_open]
+    report.remaining_positions = [
+        {"instId": p.instId, "posSide": str(p.posSide), "pos": str(p.pos)} for p in still_open
+    ]
     open_keys = {(p.instId, p.posSide) for p in still_open}
     by_inst: dict[str, list[str]] = {}
     for algo in rest.algos_pending(inst_id):

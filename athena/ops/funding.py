@@ -92,14 +92,29 @@ def book_funding(engine: Engine) -> FundingReport:
             log.error("funding bill %s for %s carries no amount: not booked", b.billId, b.instId)
             continue
         res = engine.capital.on_funding(b.billId, b.instId, amount, b.ts)
-        engine.journal.record_funding(FundingRecord(
-            b.billId, b.instId, amount, b.ts, b.ccy or "USDT", b.subType, b.sz, b.px,
-            res.shares or engine.capital.funding_shares(b.instId, amount)))
+        engine.journal.record_funding(
+            FundingRecord(
+                b.billId,
+                b.instId,
+                amount,
+                b.ts,
+                b.ccy or "USDT",
+                b.subType,
+                b.sz,
+                b.px,
+                res.shares or engine.capital.funding_shares(b.instId, amount),
+            )
+        )
         if res.applied:
             report.booked.append({"billId": b.billId, "instId": b.instId, "amount": str(amount)})
             report.total += amount
-            log.info("funding %s on %s booked (bill %s): %s", amount, b.instId, b.billId,
-                     {s: str(v) for s, v in res.shares.items()})
+            log.info(
+                "funding %s on %s booked (bill %s): %s",
+                amount,
+                b.instId,
+                b.billId,
+                {s: str(v) for s, v in res.shares.items()},
+            )
         else:
             report.already += 1
         r.set(k.funding_cursor, b.billId)  # after booking: a crash before it re-reads this bill (no double)

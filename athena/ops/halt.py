@@ -31,7 +31,8 @@ class HaltReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "halted": self.strategy is None, "paused": self.strategy, "reason": self.reason, "newly": self.newly,
+            "halted": self.strategy is None, "paused": self.strategy, "reason": self.reason,
+            "newly": self.newly,
             "entries_cancelled": self.entries_cancelled, "failed": self.failed, "ok": not self.failed,
         }  # fmt: skip
 
@@ -54,7 +55,11 @@ def entries_to_cancel(working: Iterable[Order], strategy: str | None = None) -> 
 
 
 def halt(
-    acct: Account, engine: Callable[[], Engine], reason: str, who: str = "operator", strategy: str | None = None
+    acct: Account,
+    engine: Callable[[], Engine],
+    reason: str,
+    who: str = "operator",
+    strategy: str | None = None,
 ) -> HaltReport:
     """Set the switch, then cancel the entries it covers. `engine` is asked for only when there is one
     to cancel, so a halt with nothing working needs neither the exchange nor the instruments."""
@@ -62,8 +67,12 @@ def halt(
     working = entries_to_cancel(acct.store.working(), strategy)
     if working:
         _cancel(engine(), working, report)
-    log.warning("HALT %s: %s; %d working entries cancelled", strategy or "all strategies", reason,
-                len(report.entries_cancelled))
+    log.warning(
+        "HALT %s: %s; %d working entries cancelled",
+        strategy or "all strategies",
+        reason,
+        len(report.entries_cancelled),
+    )
     return report
 
 

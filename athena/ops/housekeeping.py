@@ -26,11 +26,23 @@ def snapshot_equity(engine: Engine) -> dict[str, Any]:
     marks = engine.mark_map()
     snap = engine.capital.snapshot(marks)
     bal = engine.rest.balance()
-    data = {"exchange_totalEq": str(getattr(bal, "totalEq", "")), "missing_marks": list(snap.missing_marks),
-            "funding": str(snap.funding)}
-    engine.journal.record_equity(snap.equity, upl=snap.unrealised, realized=snap.realised, drawdown=snap.drawdown, data=data)
-    return {"equity": str(snap.equity), "realised": str(snap.realised), "unrealised": str(snap.unrealised),
-            "fees": str(snap.fees), "hwm": str(snap.hwm), "drawdown": str(snap.drawdown), **data}
+    data = {
+        "exchange_totalEq": str(getattr(bal, "totalEq", "")),
+        "missing_marks": list(snap.missing_marks),
+        "funding": str(snap.funding),
+    }
+    engine.journal.record_equity(
+        snap.equity, upl=snap.unrealised, realized=snap.realised, drawdown=snap.drawdown, data=data
+    )
+    return {
+        "equity": str(snap.equity),
+        "realised": str(snap.realised),
+        "unrealised": str(snap.unrealised),
+        "fees": str(snap.fees),
+        "hwm": str(snap.hwm),
+        "drawdown": str(snap.drawdown),
+        **data,
+    }
 
 
 def check_drawdown(engine: Engine) -> dict[str, Any]:

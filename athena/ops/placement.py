@@ -54,7 +54,13 @@ class PlaceOutcome:
     detail: str = ""
 
     def to_dict(self) -> dict[str, str | None]:
-        return {"status": self.status, "clOrdId": self.clOrdId, "state": self.state, "ordId": self.ordId, "detail": self.detail}
+        return {
+            "status": self.status,
+            "clOrdId": self.clOrdId,
+            "state": self.state,
+            "ordId": self.ordId,
+            "detail": self.detail,
+        }
 
 
 def owner_id() -> str:
@@ -85,7 +91,9 @@ def place(engine: Engine, req: OrderRequest) -> PlaceOutcome:
             # A slow placement, or the lease of a worker that died holding it (kill -9): come back
             # when it expires rather than burning the task's retries meanwhile.
             ttl_s = max(int(engine.redis.pttl(lease.key)), 50) / 1000
-            raise RetryLater("placement lease held by another worker", countdown=min(ttl_s, lease.ttl_ms / 1000))
+            raise RetryLater(
+                "placement lease held by another worker", countdown=min(ttl_s, lease.ttl_ms / 1000)
+            )
         time.sleep(LEASE_POLL_S)
         start = _begin(engine, lease, owner, req)
     token = start.token
@@ -97,12 +105,21 @@ def place(engine: Engine, req: OrderRequest) -> PlaceOutcome:
 
 
 def _begin(engine: Engine, lease: Lease, owner: str, req: OrderRequest) -> PlaceStart:
-    return begin_placement(engine.redis, engine.keys, owner, req.clOrdId, lease.ttl_ms, _now_ms(), ORDER_RETENTION_S,
-                           strategy=req.strategy)
+    return begin_placement(
+        engine.redis,
+        engine.keys,
+        owner,
+        req.clOrdId,
+        lease.ttl_ms,
+        _now_ms(),
+        ORDER_RETENTION_S,
+        strategy=req.strategy,
+    )
 
 
 def _place(engine: Engine, req: OrderRequest, lease: Lease, token: int, start: PlaceStart) -> PlaceOutcome:
-    """start: the lease is held (token) and the record, marker, halt switch, pause and reservation were read with it."""
+    """start: the lease is held (token) and the record, marker, halt switch, pause and reservation were read
+    with it."""
     store, orders = engine.store, engine.orders
     marker = placing_marker(engine.keys, req.clOrdId)
     first_attempt, halted, by_hand = start.first_attempt, start.halted, start.state is None
@@ -123,7 +140,10 @@ def _place(engine: Engine, req: OrderRequest, lease: Lease, token: int, start: P
             log.info("place %s: found on the exchange (%s), not sent again", req.clOrdId, t.state)
             return _outcome("found", t.order)
         engine.redis.set(marker, str(_now_ms()), ex=ORDER_RETENTION_S)
-        log.warning("place %s: earlier attempt left no order on the exchange; sending again (same clOrdId)", req.clOrdId)
+        log.warning(
+            "place %s: earlier attempt left no order on the exchange; sending again (same clOrdId)",
+            req.clOrdId,
+        )
         halted = engine.halt.is_halted()  # read again: the query took a while
         paused = bool(req.strategy) and bool(engine.redis.hexists(engine.keys.strategy_pause, req.strategy))
         if not lease.renew(token):  # fencing: we lost the lease while querying
@@ -133,8 +153,15 @@ def _place(engine: Engine, req: OrderRequest, lease: Lease, token: int, start: P
         # The last gate before the exchange: an entry queued before a halt/flatten (or its strategy's
         # pause) must not open a position after it. Only reduce-only orders pass.
         code, what = ("halted", "trading halted") if halted else ("paused", f"strategy {req.strategy} paused")
-        update = OrderUpdate(clOrdId=req.clOrdId, instId=req.instId, state=OrderState.REJECTED, sCode=code,
-                             sMsg=what, uTime=_now_ms(), source="local")
+        update = OrderUpdate(
+            clOrdId=req.clOrdId,
+            instId=req.instId,
+            state=OrderState.REJECTED,
+            sCode=code,
+            sMsg=what,
+            uTime=_now_ms(),
+            source="local",
+        )
         store.set_reason(req.clOrdId, f"{code}: {what} before the order was sent")
         t = orders.on_update(update)
         log.warning("place %s: refused, %s", req.clOrdId, what)
@@ -144,8 +171,14 @@ def _place(engine: Engine, req: OrderRequest, lease: Lease, token: int, start: P
     # lease); one without (sent by hand) is checked here. A reduce-only close skips risk, logged.
     if req.reduceOnly:
         if by_hand:
-            log.warning("place %s: pre-trade BYPASS of a reduce-only %s %s %s sent by hand (strategy=%s)",
-                        req.clOrdId, req.side, req.sz, req.instId, req.strategy or "-")
+            log.warning(
+                "place %s: pre-trade BYPASS of a reduce-only %s %s %s sent by hand (strategy=%s)",
+                req.clOrdId,
+                req.side,
+                req.sz,
+                req.instId,
+                req.strategy or "-",
+            )
     elif not start.checked(req):
         refused = refuse_unchecked(engine, req)
         if refused is not None:
@@ -159,11 +192,18 @@ def _place(engine: Engine, req: OrderRequest, lease: Lease, token: int, start: P
             if found is not None:
                 return _outcome("found", orders.on_update(found).order)
             orders.mark_ambiguous(req.clOrdId)
-            raise RetryLater(f"{req.clOrdId}: clOrdId taken on the exchange, order not visible yet",
-                             countdown=AMBIGUOUS_RETRY_S) from exc
+            raise RetryLater(
+                f"{req.clOrdId}: clOrdId taken on the exchange, order not visible yet",
+                countdown=AMBIGUOUS_RETRY_S,
+            ) from exc
         update = exc.update or OrderUpdate(
-            clOrdId=req.clOrdId, instId=req.instId, state=OrderState.REJECTED, sCode=exc.sCode or exc.code,
-            sMsg=exc.sMsg or exc.msg, uTime=_now_ms(), source="rest_ack",
+            clOrdId=req.clOrdId,
+            instId=req.instId,
+            state=OrderState.REJECTED,
+            sCode=exc.sCode or exc.code,
+            sMsg=exc.sMsg or exc.msg,
+            uTime=_now_ms(),
+            source="rest_ack",
         )
         store.set_reason(req.clOrdId, f"{update.sCode}: {update.sMsg}")
         t = orders.on_update(update)

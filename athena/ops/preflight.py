@@ -1,10 +1,10 @@
 """Pre-flight: before the first order on an account, check what Athena assumes of it and say what to do.
 
-`run_preflight(rest, settings)` runs the checks (athena.ops.preflight_checks) and is pure over an OKX REST client: it reads (and, with fix=True, sets the
-two settings Athena owns: net position mode when nothing is open, each strategy instrument's cross
-leverage) and returns a report of checks, each ok / warn / refuse with one plain sentence naming what
-to do. Nothing here touches Redis; `apply_preflight(acct, report)` records it (the report, the fresh
-instrument specs, the fee tier) and turns it into entry holds (athena.risk.halt):
+`run_preflight(rest, settings)` runs the checks (athena.ops.preflight_checks) and is pure over an OKX REST
+client: it reads (and, with fix=True, sets the two settings Athena owns: net position mode when nothing is
+open, each strategy instrument's cross leverage) and returns a report of checks, each ok / warn / refuse with
+one plain sentence naming what to do. Nothing here touches Redis; `apply_preflight(acct, report)` records it
+(the report, the fresh instrument specs, the fee tier) and turns it into entry holds (athena.risk.halt):
 
 - `preflight`: set while a check refuses, with the refusals as its reason; lifted by the next run that
   refuses nothing (`athena preflight`, the next stream worker start, or beat's watch_venue, which
@@ -109,9 +109,16 @@ def run_preflight(
     try:
         cfg = rest.account_config()
     except OkxAuthError as exc:
-        checks.append(Check("api_key", Status.REFUSE, f"OKX refused the API key ({exc.msg}): check the key, secret "
-                            f"and passphrase, and that the key is for {settings.mode} trading, then run "
-                            "`athena preflight` again.", {"code": exc.code}))
+        checks.append(
+            Check(
+                "api_key",
+                Status.REFUSE,
+                f"OKX refused the API key ({exc.msg}): check the key, secret "
+                f"and passphrase, and that the key is for {settings.mode} trading, then run "
+                "`athena preflight` again.",
+                {"code": exc.code},
+            )
+        )
         return PreflightReport(tuple(checks), int(clock() * 1000))
     except (OkxTransient, OkxRateLimited) as exc:
         raise down(exc, "the account request") from None
@@ -153,7 +160,9 @@ def apply_preflight(acct: Account, report: PreflightReport) -> None:
         acct.halt.release(HOLD_PREFLIGHT, WHO)
     for c in report.warnings:
         log.warning("pre-flight warning %s: %s", c.name, c.message)
-    apply_maintenance(acct, next((c for c in report.checks if c.name == "maintenance"), None), report.maintenance)
+    apply_maintenance(
+        acct, next((c for c in report.checks if c.name == "maintenance"), None), report.maintenance
+    )
 
 
 def apply_maintenance(acct: Account, check: Check | None, window: Maintenance | None) -> None:
@@ -178,7 +187,9 @@ def _refresh_instruments(acct: Account, fresh: Mapping[str, Instrument]) -> None
             changed = True
     if changed:
         ttl = acct.redis.ttl(key)
-        acct.redis.set(key, orjson.dumps(list(rows.values())), ex=ttl if ttl and ttl > 0 else INSTRUMENTS_CACHE_S)
+        acct.redis.set(
+            key, orjson.dumps(list(rows.values())), ex=ttl if ttl and ttl > 0 else INSTRUMENTS_CACHE_S
+        )
 
 
 def cached_instruments(acct: Account) -> dict[str, Instrument]:
@@ -192,10 +203,17 @@ def load_trade_fee(redis: Any, keys: Any) -> TradeFee | None:
     if not raw:
         return None
     d = orjson.loads(raw)
-    dec = {k: (Decimal(v) if v not in (None, "", "None") else None)
-           for k, v in d.items() if k in ("maker", "taker", "makerU", "takerU", "makerUSDC", "takerUSDC")}
-    return TradeFee(instType=str(d.get("instType") or ""), level=str(d.get("level") or ""), ts=int(d.get("ts") or 0),
-                    **dec)
+    dec = {
+        k: (Decimal(v) if v not in (None, "", "None") else None)
+        for k, v in d.items()
+        if k in ("maker", "taker", "makerU", "takerU", "makerUSDC", "takerUSDC")
+    }
+    return TradeFee(
+        instType=str(d.get("instType") or ""),
+        level=str(d.get("level") or ""),
+        ts=int(d.get("ts") or 0),
+        **dec,
+    )
 
 
 def last_report(acct: Account) -> dict[str, Any] | None:
@@ -229,8 +247,10 @@ def preflight_at_start(acct: Account, rest: ExchangePort) -> PreflightReport | N
     if report.ok:
         log.info("pre-flight passed (%d checks, %d warnings)", len(report.checks), len(report.warnings))
     else:
-        log.critical("PRE-FLIGHT REFUSED: new entries are held until `athena preflight` passes: %s",
-                     " | ".join(c.message for c in report.refusals))
+        log.critical(
+            "PRE-FLIGHT REFUSED: new entries are held until `athena preflight` passes: %s",
+            " | ".join(c.message for c in report.refusals),
+        )
     return report
 
 
@@ -243,8 +263,11 @@ def watch_venue(acct: Account, rest: ExchangePort) -> dict[str, Any]:
             report = preflight_account(acct, rest)
         except PreflightDown as exc:
             return {"preflight": "down", "detail": str(exc)}
-        return {"preflight": "ok" if report.ok else "refused", "refusals": [c.message for c in report.refusals],
-                "maintenance": report.maintenance is not None}
+        return {
+            "preflight": "ok" if report.ok else "refused",
+            "refusals": [c.message for c in report.refusals],
+            "maintenance": report.maintenance is not None,
+        }
     try:
         windows = system_status(rest)
     except OkxError as exc:  # unknown: keep whatever hold is set

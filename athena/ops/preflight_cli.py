@@ -32,16 +32,22 @@ def _table(report: dict[str, Any], holds: dict[str, str]) -> None:
         table.add_row(c["name"], f"[{style}]{c['status'].upper()}[/{style}]", c["message"])
     console = Console()
     console.print(table)
-    verdict = "[green]OK to trade[/green]" if report["ok"] else "[bold red]REFUSED: new entries are held[/bold red]"
+    verdict = (
+        "[green]OK to trade[/green]" if report["ok"] else "[bold red]REFUSED: new entries are held[/bold red]"
+    )
     console.print(verdict)
     for name, reason in holds.items():
         console.print(f"[yellow]entries held ({name}):[/yellow] {reason}")
 
 
 def main(argv: list[str]) -> int:
-    p = argparse.ArgumentParser(prog="athena preflight", description="check the OKX account before trading on it")
+    p = argparse.ArgumentParser(
+        prog="athena preflight", description="check the OKX account before trading on it"
+    )
     p.add_argument("--json", action="store_true", help="print JSON")
-    p.add_argument("--check", action="store_true", help="report only: change neither position mode nor leverage")
+    p.add_argument(
+        "--check", action="store_true", help="report only: change neither position mode nor leverage"
+    )
     a = p.parse_args(argv)
 
     from athena.config import ConfigError, load_settings, set_settings
@@ -65,8 +71,10 @@ def main(argv: list[str]) -> int:
         try:
             acct.redis.ping()
         except (redis.RedisError, OSError):
-            print("athena: Redis does not answer: start it (or fix REDIS_URL) and run `athena preflight` again",
-                  file=sys.stderr)
+            print(
+                "athena: Redis does not answer: start it (or fix REDIS_URL) and run `athena preflight` again",
+                file=sys.stderr,
+            )
             return EXIT_DOWN
         try:
             report = preflight_account(acct, rest, fix=not a.check)

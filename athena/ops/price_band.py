@@ -35,7 +35,9 @@ class PriceBands:
     """The band per instrument, fetched on demand and kept ttl_s (thread-safe: the orders worker runs
     several placements at once)."""
 
-    def __init__(self, rest: ExchangePort, ttl_s: float = BAND_TTL_S, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, rest: ExchangePort, ttl_s: float = BAND_TTL_S, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self._rest = rest
         self._ttl_s = ttl_s
         self._clock = clock
@@ -78,8 +80,16 @@ def place_stop_in_band(engine: Engine, algo: AlgoOrder) -> AlgoOrder:
     Returns the placed stop (with the trigger it was placed at)."""
     moved = stop_in_band(algo, engine.price_bands.cached(algo.instId))
     if moved is not algo:
-        _note(engine, "stop trigger moved inside the band", {"algoClOrdId": algo.algoClOrdId, "instId": algo.instId,
-              "asked": str(algo.slTriggerPx), "placed": str(moved.slTriggerPx)})
+        _note(
+            engine,
+            "stop trigger moved inside the band",
+            {
+                "algoClOrdId": algo.algoClOrdId,
+                "instId": algo.instId,
+                "asked": str(algo.slTriggerPx),
+                "placed": str(moved.slTriggerPx),
+            },
+        )
     try:
         return engine.rest.place_algo(moved)
     except OkxPriceOutOfBand:
@@ -87,9 +97,18 @@ def place_stop_in_band(engine: Engine, algo: AlgoOrder) -> AlgoOrder:
         again = stop_in_band(moved, band)
         if again is moved:
             raise  # inside the band as OKX lists it, still refused: nothing to move, the caller reports it
-        _note(engine, "stop trigger moved inside the band", {"algoClOrdId": algo.algoClOrdId, "instId": algo.instId,
-              "asked": str(algo.slTriggerPx), "placed": str(again.slTriggerPx), "buyLmt": str(band.buyLmt),
-              "sellLmt": str(band.sellLmt)})
+        _note(
+            engine,
+            "stop trigger moved inside the band",
+            {
+                "algoClOrdId": algo.algoClOrdId,
+                "instId": algo.instId,
+                "asked": str(algo.slTriggerPx),
+                "placed": str(again.slTriggerPx),
+                "buyLmt": str(band.buyLmt),
+                "sellLmt": str(band.sellLmt),
+            },
+        )
         return engine.rest.place_algo(again)
 
 
@@ -111,8 +130,11 @@ def place_in_band(engine: Engine, req: OrderRequest) -> OrderUpdate:
         return engine.rest.place_order(req)
     sent = close_in_band(req, engine.price_bands.cached(req.instId))
     if sent is not req:
-        _note(engine, "limit close moved inside the band", {"clOrdId": req.clOrdId, "asked": str(req.px),
-              "sent": str(sent.px)})
+        _note(
+            engine,
+            "limit close moved inside the band",
+            {"clOrdId": req.clOrdId, "asked": str(req.px), "sent": str(sent.px)},
+        )
     try:
         return engine.rest.place_order(sent)
     except OkxPriceOutOfBand:
@@ -123,8 +145,17 @@ def place_in_band(engine: Engine, req: OrderRequest) -> OrderUpdate:
             what = "limit close refused inside the listed band: sent as a market order"
         else:
             what = "limit close moved inside the band"
-        _note(engine, what, {"clOrdId": req.clOrdId, "asked": str(req.px), "sent": str(moved.px or "market"),
-                             "buyLmt": str(band.buyLmt), "sellLmt": str(band.sellLmt)})
+        _note(
+            engine,
+            what,
+            {
+                "clOrdId": req.clOrdId,
+                "asked": str(req.px),
+                "sent": str(moved.px or "market"),
+                "buyLmt": str(band.buyLmt),
+                "sellLmt": str(band.sellLmt),
+            },
+        )
         return engine.rest.place_order(moved)
 
 

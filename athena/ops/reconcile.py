@@ -80,7 +80,9 @@ def reconcile(engine: Engine) -> ReconcileReport:
         found = engine.rest.get_order(order.instId, clOrdId=order.clOrdId)
         if found is not None:
             t = orders.on_update(found)
-            report.orders_settled.append({"clOrdId": order.clOrdId, "was": str(order.state), "now": str(t.state)})
+            report.orders_settled.append(
+                {"clOrdId": order.clOrdId, "was": str(order.state), "now": str(t.state)}
+            )
     for cl, update in pending.items():
         if not cl or engine.store.get(cl) is None:
             t = orders.on_update(update)
@@ -99,8 +101,11 @@ def reconcile(engine: Engine) -> ReconcileReport:
     report.stop_fills_unseen = book_unseen_stop_fills(engine)
     report.positions = sync_positions(engine, gated=False).to_dict()
     errors = engine.capital.errors()
-    report.capital = {"clamps": errors.clamps, "recent_clamps": errors.recent[:10],
-                      "reserved_mismatch": engine.capital.audit()}
+    report.capital = {
+        "clamps": errors.clamps,
+        "recent_clamps": errors.recent[:10],
+        "reserved_mismatch": engine.capital.audit(),
+    }
     if report.capital_errors:
         log.error("reconcile: capital accounting errors: %s", report.capital)
     doc = report.to_dict()
@@ -120,7 +125,9 @@ def record_last(engine: Engine, doc: dict[str, Any]) -> None:
                "orders_settled": len(doc["orders_settled"]), "external_orders": len(doc["external_orders"]),
                "unconfirmed": len(doc["unconfirmed"]), "by": "orders"}  # fmt: skip
     try:
-        engine.redis.set(engine.keys.last_reconcile, orjson.dumps(summary, default=str), ex=LAST_RECONCILE_TTL_S)
+        engine.redis.set(
+            engine.keys.last_reconcile, orjson.dumps(summary, default=str), ex=LAST_RECONCILE_TTL_S
+        )
     except Exception:  # the report itself went to the journal; status shows the previous one
         log.warning("last reconcile not recorded in Redis", exc_info=True)
 
@@ -139,7 +146,11 @@ def cancel_ghost_orders(engine: Engine) -> GhostReport:
     """Working reduce-only orders and stops with no position to reduce are cancelled."""
     positions = engine.rest.positions()
     stops = engine.rest.algos_pending()
-    working = [engine.store.get(u.clOrdId) or engine.orders.on_update(u).order for u in engine.rest.orders_pending() if u.clOrdId]
+    working = [
+        engine.store.get(u.clOrdId) or engine.orders.on_update(u).order
+        for u in engine.rest.orders_pending()
+        if u.clOrdId
+    ]
     ghosts = engine.positions.ghost_orders(working, stops, positions, min_age_ms=GHOST_MIN_AGE_MS)
     report = GhostReport()
     for order in ghosts.orders:

@@ -45,7 +45,11 @@ def book_unseen_stop_fills(engine: Engine, instIds: Iterable[str] | None = None)
         inst = next(iter(wanted)) if wanted is not None and len(wanted) == 1 else None
         rows = engine.rest.orders_history(instId=inst, ordType=str(OrdType.MARKET), after=after, limit=100)
         for u in rows:
-            if (wanted is None or u.instId in wanted) and (not u.uTime or u.uTime >= since) and _unseen(engine, u):
+            if (
+                (wanted is None or u.instId in wanted)
+                and (not u.uTime or u.uTime >= since)
+                and _unseen(engine, u)
+            ):
                 engine.orders.on_update(u)
                 booked.append(u.algoClOrdId)
         if len(rows) < 100 or not rows[-1].ordId or (rows[-1].uTime and rows[-1].uTime < since):
@@ -55,8 +59,11 @@ def book_unseen_stop_fills(engine: Engine, instIds: Iterable[str] | None = None)
         engine.algos.report_state(algo_id, AlgoState.EFFECTIVE)  # it fired: no longer a working stop of ours
     if booked:
         log.warning("stop fills no push reported, booked from the order history: %s", booked)
-        engine.journal.record_event("stop_fill_unseen", f"booked {len(booked)} stop fill(s) from the order history",
-                                    {"algoClOrdIds": booked})
+        engine.journal.record_event(
+            "stop_fill_unseen",
+            f"booked {len(booked)} stop fill(s) from the order history",
+            {"algoClOrdIds": booked},
+        )
     return booked
 
 
@@ -66,5 +73,8 @@ def _unseen(engine: Engine, u: OrderUpdate) -> bool:
     if u.clOrdId or not cl or not valid_cl_ord_id(cl) or not u.accFillSz:
         return False
     known = engine.store.get(cl)
-    return known is None or known.accFillSz < u.accFillSz or (u.state.is_terminal and not known.state.is_terminal)
-
+    return (
+        known is None
+        or known.accFillSz < u.accFillSz
+        or (u.state.is_terminal and not known.state.is_terminal)
+    )

@@ -99,14 +99,20 @@ def ensure_stop(engine: Engine, stop: StopRequest) -> StopOutcome:
         superseded.append(later)
         new_version += 1
     new_id = versioned_id(base, new_version)
-    record_stop_owner(engine.redis, engine.keys, new_id, stop.strategy, stop.entryClOrdId)  # before: it may fire at once
+    record_stop_owner(
+        engine.redis, engine.keys, new_id, stop.strategy, stop.entryClOrdId
+    )  # before: it may fire at once
     try:
         placed = place_stop_in_band(engine, _algo_for(stop, new_id))
     except OkxDuplicateAlgoClOrdId as exc:
         # It exists, yet was not in the list above: placed a moment ago by an attempt whose answer was
         # lost. Unknown until the next listing shows it: the retry settles it.
-        raise OkxAmbiguous(f"stop {new_id} exists but is not listed yet", exc.sCode or exc.code, path=exc.path,
-                           clOrdId=new_id) from exc
+        raise OkxAmbiguous(
+            f"stop {new_id} exists but is not listed yet",
+            exc.sCode or exc.code,
+            path=exc.path,
+            clOrdId=new_id,
+        ) from exc
     engine.redis.set(_version_key(engine, base), new_version)
     engine.algos.record(_as_placed(stop, placed), live_id=new_id)  # before the old ones' cancel pushes
     if superseded:
@@ -138,13 +144,22 @@ def _cancel_superseded(engine: Engine, stop: StopRequest, old: list[AlgoOrder]) 
     try:
         engine.rest.cancel_algos(stop.instId, algoClOrdIds=ids)
     except OkxError:
-        log.exception("stop %s: old versions %s not cancelled (cancel_ghost_orders will)", stop.algoClOrdId, ids)
+        log.exception(
+            "stop %s: old versions %s not cancelled (cancel_ghost_orders will)", stop.algoClOrdId, ids
+        )
 
 
 def _algo_for(stop: StopRequest, algo_id: str) -> AlgoOrder:
     return AlgoOrder(
-        algoClOrdId=algo_id, instId=stop.instId, side=stop.side, sz=stop.sz, slTriggerPx=stop.slTriggerPx,
-        posSide=stop.posSide, tdMode=stop.tdMode, slTriggerPxType=stop.slTriggerPxType, reduceOnly=True,
+        algoClOrdId=algo_id,
+        instId=stop.instId,
+        side=stop.side,
+        sz=stop.sz,
+        slTriggerPx=stop.slTriggerPx,
+        posSide=stop.posSide,
+        tdMode=stop.tdMode,
+        slTriggerPxType=stop.slTriggerPxType,
+        reduceOnly=True,
     )
 
 
@@ -154,10 +169,15 @@ def cancel_stop(engine: Engine, instId: str, base: str) -> list[str]:
     ids = {versioned_id(base, v) for v in range(version + 1)}
     live = [a.algoClOrdId for a in engine.rest.algos_pending(instId) if a.algoClOrdId in ids]
     if live:
-        unknown = [a.algoClOrdId for a in engine.rest.cancel_algos(instId, algoClOrdIds=live) if a.outcome_unknown]
+        unknown = [
+            a.algoClOrdId for a in engine.rest.cancel_algos(instId, algoClOrdIds=live) if a.outcome_unknown
+        ]
         if unknown:  # not cancelled as far as we know: the task retries (listing first)
-            raise OkxAmbiguous(f"cancel of {', '.join(unknown)}: outcome unknown", path="/api/v5/trade/cancel-algos",
-                               clOrdId=unknown[0])
+            raise OkxAmbiguous(
+                f"cancel of {', '.join(unknown)}: outcome unknown",
+                path="/api/v5/trade/cancel-algos",
+                clOrdId=unknown[0],
+            )
     engine.algos.set_state(base, AlgoState.CANCELED, uTime=_now_ms())
     return live
 
@@ -167,10 +187,17 @@ class ProtectReport:
     checked: int = 0
     placed: list[dict[str, str]] = field(default_factory=list)
     failed: list[dict[str, str]] = field(default_factory=list)
-    unconfirmed: list[dict[str, str]] = field(default_factory=list)  # outcome unknown: the next run lists them
+    unconfirmed: list[dict[str, str]] = field(
+        default_factory=list
+    )  # outcome unknown: the next run lists them
 
     def to_dict(self) -> dict[str, object]:
-        return {"checked": self.checked, "placed": self.placed, "failed": self.failed, "unconfirmed": self.unconfirmed}
+        return {
+            "checked": self.checked,
+            "placed": self.placed,
+            "failed": self.failed,
+            "unconfirmed": self.unconfirmed,
+        }
 
 
 def protect_positions(engine: Engine) -> ProtectReport:
@@ -184,17 +211,37 @@ def protect_positions(engine: Engine) -> ProtectReport:
         trigger = _protective_trigger(engine, pos, side, stops)
         algo_id = _protect_id(pos, missing)
         algo = AlgoOrder(
-            algoClOrdId=algo_id, instId=pos.instId, side=side, sz=missing, slTriggerPx=trigger,
-            posSide=pos.posSide, tdMode=pos.mgnMode or TdMode.CROSS, reduceOnly=True,
+            algoClOrdId=algo_id,
+            instId=pos.instId,
+            side=side,
+            sz=missing,
+            slTriggerPx=trigger,
+            posSide=pos.posSide,
+            tdMode=pos.mgnMode or TdMode.CROSS,
+            reduceOnly=True,
         )
         try:
             record_stop_owner(engine.redis, engine.keys, algo_id, "", "")
             placed = place_stop_in_band(engine, algo)
             engine.algos.record(replace(placed, uTime=_now_ms()))  # its age: a stale flat report spares it
-            report.placed.append({"instId": pos.instId, "posSide": str(pos.posSide), "sz": str(missing),
-                                  "slTriggerPx": str(placed.slTriggerPx), "algoClOrdId": algo_id})
-            log.warning("protect: %s %s had %s of %s covered; placed stop %s at %s",
-                        pos.instId, pos.posSide, covered, abs(pos.pos), missing, trigger)
+            report.placed.append(
+                {
+                    "instId": pos.instId,
+                    "posSide": str(pos.posSide),
+                    "sz": str(missing),
+                    "slTriggerPx": str(placed.slTriggerPx),
+                    "algoClOrdId": algo_id,
+                }
+            )
+            log.warning(
+                "protect: %s %s had %s of %s covered; placed stop %s at %s",
+                pos.instId,
+                pos.posSide,
+                covered,
+                abs(pos.pos),
+                missing,
+                trigger,
+            )
         except (OkxAmbiguous, OkxDuplicateAlgoClOrdId) as exc:
             # Maybe placed (an answer lost, 51149), or placed by an earlier run under this id and not
             # listed yet: not a failure. The next run lists it (the id repeats within the minute).
@@ -202,7 +249,9 @@ def protect_positions(engine: Engine) -> ProtectReport:
             log.warning("protect: stop %s for %s: outcome unknown (%s)", algo_id, pos.instId, exc)
         except OkxRejected as exc:
             report.failed.append({"instId": pos.instId, "error": str(exc)})
-            engine.bus.publish(EventType.ERROR, {"kind": "protect_failed", "message": str(exc), "instId": pos.instId})
+            engine.bus.publish(
+                EventType.ERROR, {"kind": "protect_failed", "message": str(exc), "instId": pos.instId}
+            )
             log.error("protect: stop for %s rejected: %s", pos.instId, exc)
     return report
 
@@ -211,7 +260,9 @@ def _protective_trigger(engine: Engine, pos: Position, side: Side, stops: list[A
     """The most protective known trigger for this position (an existing stop's), else 1% beyond
     the entry price, rounded toward the position's side of the market."""
     inst = engine.instruments[pos.instId]
-    existing = [a.slTriggerPx for a in stops if a.instId == pos.instId and a.posSide is pos.posSide and a.side is side]
+    existing = [
+        a.slTriggerPx for a in stops if a.instId == pos.instId and a.posSide is pos.posSide and a.side is side
+    ]
     if existing:
         return max(existing) if side is Side.SELL else min(existing)
     ref = pos.avgPx or pos.markPx or engine.marks.get(pos.instId)
@@ -231,4 +282,3 @@ def _protect_id(pos: Position, sz: Decimal) -> str:
 
 def _now_ms() -> int:
     return int(time.time() * 1000)
-

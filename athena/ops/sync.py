@@ -57,7 +57,9 @@ def sync_positions(engine: Engine, gated: bool = True) -> SyncReport:
     if open_for > 0:
         raise BreakerOpen("sync_positions breaker open", countdown=open_for)
     # A claim outlives any attempt (REST timeout, bounded rate-limit waits) unless its run died.
-    backoff = engine.backoff(BREAKER, BACKOFF_MIN_S, BACKOFF_MAX_S, lease_s=3 * engine.settings.okx.timeout_s + 5)
+    backoff = engine.backoff(
+        BREAKER, BACKOFF_MIN_S, BACKOFF_MAX_S, lease_s=3 * engine.settings.okx.timeout_s + 5
+    )
     if gated:
         due_in = backoff.claim()
         if due_in > 0:
@@ -87,7 +89,11 @@ def sync_positions(engine: Engine, gated: bool = True) -> SyncReport:
         if not p.is_flat:
             engine.journal.record_position(p)
     return SyncReport(
-        positions=[{"instId": p.instId, "posSide": str(p.posSide), "pos": str(p.pos), "avgPx": str(p.avgPx)} for p in positions if not p.is_flat],
+        positions=[
+            {"instId": p.instId, "posSide": str(p.posSide), "pos": str(p.pos), "avgPx": str(p.avgPx)}
+            for p in positions
+            if not p.is_flat
+        ],
         # A difference is drift once it is corrected (settled: not a fill in flight); before that it
         # is pending, so a reconcile that races a fresh fill does not cry drift.
         drift=[_drift(d) for d in drifts if d.corrected],
@@ -110,5 +116,11 @@ def _book_unseen_stop_fills(engine: Engine, positions: list[Position]) -> None:
 
 
 def _drift(d: Drift) -> dict[str, str]:
-    return {"instId": d.instId, "posSide": str(d.posSide), "ledger_sz": str(d.ledger_sz),
-            "exchange_sz": str(d.exchange_sz), "diff": str(d.diff), "corrected": str(d.corrected)}
+    return {
+        "instId": d.instId,
+        "posSide": str(d.posSide),
+        "ledger_sz": str(d.ledger_sz),
+        "exchange_sz": str(d.exchange_sz),
+        "diff": str(d.diff),
+        "corrected": str(d.corrected),
+    }

@@ -71,8 +71,10 @@ def explain(exc: BaseException) -> tuple[str, int]:
     import redis
 
     if isinstance(exc, redis.RedisError):
-        return (f"Redis stopped answering ({type(exc).__name__}: {_clean(str(exc))[:200]}); "
-                f"check Redis and run `athena status`."), EXIT_DOWN
+        return (
+            f"Redis stopped answering ({type(exc).__name__}: {_clean(str(exc))[:200]}); "
+            f"check Redis and run `athena status`."
+        ), EXIT_DOWN
     return f"failed: {type(exc).__name__}: {_clean(str(exc))[:300]}", EXIT_FAILED
 
 
@@ -106,7 +108,9 @@ def _settings() -> Settings:
     # The command says itself what it did; of the ops code's log lines (a --local run) only errors
     # show, one line each, no traceback.
     configure_logging("ERROR", "text", "cli", _secrets, tracebacks=False)
-    logging.getLogger("celery.backends").setLevel(logging.CRITICAL + 1)  # a lost backend: said by run_on_worker
+    logging.getLogger("celery.backends").setLevel(
+        logging.CRITICAL + 1
+    )  # a lost backend: said by run_on_worker
     return settings
 
 
@@ -118,8 +122,13 @@ def _print(obj: Any, as_json: bool, headline: str = "") -> None:
         print(headline)
     for key, value in obj.items() if isinstance(obj, dict) else []:
         if isinstance(value, list | tuple):
-            value = ", ".join(str(v if not isinstance(v, dict) else " ".join(f"{k}={x}" for k, x in v.items()))
-                              for v in value) or "none"
+            value = (
+                ", ".join(
+                    str(v if not isinstance(v, dict) else " ".join(f"{k}={x}" for k, x in v.items()))
+                    for v in value
+                )
+                or "none"
+            )
         elif isinstance(value, dict):
             value = ", ".join(f"{k}={v}" for k, v in value.items()) or "none"
         print(f"  {key}: {value}")
@@ -151,8 +160,11 @@ def preflight(settings: Settings) -> Ready:
     url, master = settings.redis_url.get_secret_value(), settings.redis_sentinel_master
     why = unreachable(url, master, PREFLIGHT_TIMEOUT_S)
     if why:
-        _fail(f"Redis at {describe(url, master)} does not answer: {why}. Nothing was done. "
-              f"Start Redis, or set REDIS_URL to where it runs.", EXIT_DOWN)
+        _fail(
+            f"Redis at {describe(url, master)} does not answer: {why}. Nothing was done. "
+            f"Start Redis, or set REDIS_URL to where it runs.",
+            EXIT_DOWN,
+        )
     queues = q.AccountQueues(settings.account)
     redis = redis_from_settings(settings, timeout=2.0)
     workers = WorkerRegistry(redis).alive(queues.orders, identity_of(settings))
@@ -165,12 +177,16 @@ def _no_worker(ready: Ready, what: str) -> str:
     s = ready.settings
     if ready.backend_down:
         backend = s.result_backend.get_secret_value()
-        return (f"the result backend at {describe(backend, s.redis_sentinel_master)} does not answer: "
-                f"{ready.backend_down}, so no answer from a worker could reach this command. Start it or fix "
-                f"ATHENA_RESULT_BACKEND, or run `athena {what} --local` to do it in this process")
-    return (f"no orders worker of account {s.account} is running (none has a heartbeat on queue "
-            f"{ready.queues.orders}). Start one ({worker_hint(s)}), or run `athena {what} --local` "
-            f"to do it in this process")
+        return (
+            f"the result backend at {describe(backend, s.redis_sentinel_master)} does not answer: "
+            f"{ready.backend_down}, so no answer from a worker could reach this command. Start it or fix "
+            f"ATHENA_RESULT_BACKEND, or run `athena {what} --local` to do it in this process"
+        )
+    return (
+        f"no orders worker of account {s.account} is running (none has a heartbeat on queue "
+        f"{ready.queues.orders}). Start one ({worker_hint(s)}), or run `athena {what} --local` "
+        f"to do it in this process"
+    )
 
 
 # -- sending a task and waiting for it --------------------------------------------------------------
@@ -189,7 +205,8 @@ def client_app(settings: Settings) -> Any:
     app.conf.update(
         task_serializer="json", result_serializer="json", accept_content=["json"],
         task_queues=queues.kombu_queues(), task_default_queue=queues.default, task_routes=queues.routes(),
-        broker_connection_retry=False, broker_connection_retry_on_startup=False, broker_connection_max_retries=0,
+        broker_connection_retry=False, broker_connection_retry_on_startup=False,
+        broker_connection_max_retries=0,
         broker_connection_timeout=2, redis_socket_timeout=5, redis_socket_connect_timeout=2,
         redis_retry_on_timeout=False, task_publish_retry=False, result_backend_always_retry=False,
         **conf,
@@ -277,10 +294,16 @@ def _give_up(app: Any, result: Any, queue: str, what: str, timeout: float, inter
     if withdrawn:
         raise GaveUp(f"no orders worker took the {what} {why}; it was withdrawn and nothing ran")
     if withdrawn is False:
-        _fail(f"an orders worker took the {what} but did not finish {why}; it was revoked, so it will not "
-              f"start if it has not yet, but it may be running: check `athena status`.", code)
-    _fail(f"no orders worker answered {why} and the {what} could not be taken back from the queue; it was "
-          f"revoked, and no worker starts it more than {timeout:g} s after it was sent: check `athena status`.", code)
+        _fail(
+            f"an orders worker took the {what} but did not finish {why}; it was revoked, so it will not "
+            f"start if it has not yet, but it may be running: check `athena status`.",
+            code,
+        )
+    _fail(
+        f"no orders worker answered {why} and the {what} could not be taken back from the queue; it was "
+        f"revoked, and no worker starts it more than {timeout:g} s after it was sent: check `athena status`.",
+        code,
+    )
 
 
 def run_on_worker(settings: Settings, task: str, kwargs: dict[str, Any], timeout: float) -> Any:
@@ -293,7 +316,11 @@ def run_on_worker(settings: Settings, task: str, kwargs: dict[str, Any], timeout
     try:
         result = send_control(app, task, kwargs, queue, timeout)
     except Exception as exc:
-        _fail(f"the {what} could not be sent: {type(exc).__name__}: {exc}. Check Redis and run `athena status`.", EXIT_DOWN)
+        _fail(
+            f"the {what} could not be sent: {type(exc).__name__}: {exc}. Check Redis and run `athena "
+            "status`.",
+            EXIT_DOWN,
+        )
     try:
         return result.get(timeout=timeout)
     except ResultTimeout:
@@ -308,8 +335,11 @@ def run_on_worker(settings: Settings, task: str, kwargs: dict[str, Any], timeout
         lost = (redis.RedisError, OperationalError, ConnectionError)
         # Celery's result consumer reports a lost backend as RuntimeError("Retry limit exceeded ...")
         if isinstance(exc, lost) or isinstance(exc.__cause__, lost):
-            _fail(f"Redis stopped answering while the {what} was waiting for its worker "
-                  f"({type(exc).__name__}); it may or may not have run: check `athena status`.", EXIT_DOWN)
+            _fail(
+                f"Redis stopped answering while the {what} was waiting for its worker "
+                f"({type(exc).__name__}); it may or may not have run: check `athena status`.",
+                EXIT_DOWN,
+            )
         _fail(f"the {what} failed on the worker: {type(exc).__name__}: {exc}", EXIT_FAILED)
     finally:
         try:
@@ -338,20 +368,26 @@ def run_here(settings: Settings, task: str, kwargs: dict[str, Any]) -> Any:
     engine = orders_engine(account(settings), InProcessSender(current))
     try:
         if task == q.FLATTEN:
-            return flatten_ops.flatten(engine, kwargs.get("inst_id"), kwargs.get("reason", "manual flatten")).to_dict()
+            return flatten_ops.flatten(
+                engine, kwargs.get("inst_id"), kwargs.get("reason", "manual flatten")
+            ).to_dict()
         if task == q.RECONCILE:
             try:
                 return reconcile_ops.reconcile(engine).to_dict()
             except BreakerOpen as exc:
                 return {"paused": True, "reason": str(exc)}
         if task == q.HALT:
-            return halt_ops.halt(engine, current, kwargs["reason"], kwargs.get("who", "cli"), kwargs.get("strategy")).to_dict()
+            return halt_ops.halt(
+                engine, current, kwargs["reason"], kwargs.get("who", "cli"), kwargs.get("strategy")
+            ).to_dict()
         raise ValueError(f"no local run for {task}")
     finally:
         engine.close()
 
 
-def run_control(ready: Ready, task: str, kwargs: dict[str, Any], local: bool, timeout: float) -> tuple[Any, str]:
+def run_control(
+    ready: Ready, task: str, kwargs: dict[str, Any], local: bool, timeout: float
+) -> tuple[Any, str]:
     """(result, where it ran): on this account's orders worker when one is running, else (--local)
     here; without --local and without a worker, exit 3 with nothing sent."""
     what = task.removeprefix("athena.")
@@ -360,7 +396,10 @@ def run_control(ready: Ready, task: str, kwargs: dict[str, Any], local: bool, ti
             return run_on_worker(ready.settings, task, kwargs, timeout), f"orders worker {ready.worker}"
         except GaveUp as exc:
             if not local:
-                _fail(f"{exc}. Start the orders worker ({worker_hint(ready.settings)}) or use --local.", EXIT_DOWN)
+                _fail(
+                    f"{exc}. Start the orders worker ({worker_hint(ready.settings)}) or use --local.",
+                    EXIT_DOWN,
+                )
             print(f"athena {what}: {exc}; running it in this process (--local)", file=sys.stderr)
             return run_here(ready.settings, task, kwargs), "this process (the orders worker did not take it)"
     if not local:
@@ -400,19 +439,32 @@ def do_reconcile(ready: Ready, local: bool = False, timeout: float = 60.0) -> Ou
     result = {"ran_on": where, **result}
     drift = result.get("drift")
     code = EXIT_OK if not drift and not result.get("paused") else EXIT_FAILED
-    return Outcome(result, f"Reconcile ran on {where}: {'drift found and corrected' if drift else 'no drift'}.", code)
+    return Outcome(
+        result, f"Reconcile ran on {where}: {'drift found and corrected' if drift else 'no drift'}.", code
+    )
 
 
-def do_flatten(ready: Ready, inst_id: str | None, reason: str, local: bool = False, timeout: float = 60.0) -> Outcome:
+def do_flatten(
+    ready: Ready, inst_id: str | None, reason: str, local: bool = False, timeout: float = 60.0
+) -> Outcome:
     result, where = run_control(ready, q.FLATTEN, {"inst_id": inst_id, "reason": reason}, local, timeout)
     result = {"ran_on": where, **result}
     ok = bool(result.get("ok"))
-    return Outcome(result, f"Flatten ran on {where}: {'done' if ok else 'NOT complete, see failed/remaining_positions'}.",
-                   EXIT_OK if ok else EXIT_FAILED)
+    return Outcome(
+        result,
+        f"Flatten ran on {where}: {'done' if ok else 'NOT complete, see failed/remaining_positions'}.",
+        EXIT_OK if ok else EXIT_FAILED,
+    )
 
 
-def do_halt(ready: Ready, reason: str, who: str, strategy: str | None = None, local: bool = False,
-            timeout: float = 20.0) -> Outcome:
+def do_halt(
+    ready: Ready,
+    reason: str,
+    who: str,
+    strategy: str | None = None,
+    local: bool = False,
+    timeout: float = 20.0,
+) -> Outcome:
     """Set the switch in Redis (no worker needed), then have the orders worker cancel the working
     entries. Raises PartlyDone when the switch is set but the entries could not be cancelled."""
     from athena.ops import halt as halt_ops
@@ -437,9 +489,15 @@ def do_halt(ready: Ready, reason: str, who: str, strategy: str | None = None, lo
     except ControlExit as exc:  # the switch is set; only cancelling the working entries did not happen
         out.update(entries_not_cancelled=[o.clOrdId for o in working], ran_on="")
         n = len(working)
-        raise PartlyDone(f"{what} (the switch is set), but {n} working {'entry was' if n == 1 else 'entries were'} "
-                         f"not cancelled: {exc}", exc.code, Outcome(out, headline, exc.code)) from None
-    out.update(entries_cancelled=result.get("entries_cancelled", []), failed=result.get("failed", []), ran_on=where)
+        raise PartlyDone(
+            f"{what} (the switch is set), but {n} working {'entry was' if n == 1 else 'entries were'} "
+            f"not cancelled: {exc}",
+            exc.code,
+            Outcome(out, headline, exc.code),
+        ) from None
+    out.update(
+        entries_cancelled=result.get("entries_cancelled", []), failed=result.get("failed", []), ran_on=where
+    )
     return Outcome(out, headline, EXIT_OK if result.get("ok", True) else EXIT_FAILED)
 
 
@@ -455,16 +513,23 @@ def do_resume(ready: Ready, who: str, strategy: str | None = None) -> Outcome:
         pause = StrategyPause(ready.redis, keys)
         changed = pause.resume(strategy, who=who)
         out = {"strategy": strategy, "paused": False, "changed": changed, "all_paused": pause.paused()}
-        return Outcome(out, f"Strategy {strategy} resumed." if changed else f"Strategy {strategy} was not paused.")
+        return Outcome(
+            out, f"Strategy {strategy} resumed." if changed else f"Strategy {strategy} was not paused."
+        )
     resumed = HaltSwitch(ready.redis, keys).resume(who=who)
-    return Outcome({"halted": False, "resumed": resumed}, "Trading resumed." if resumed else "Trading was not halted.")
+    return Outcome(
+        {"halted": False, "resumed": resumed}, "Trading resumed." if resumed else "Trading was not halted."
+    )
 
 
 # -- the commands --------------------------------------------------------------------------------------
 def _common(parser: argparse.ArgumentParser, timeout: float = 60.0) -> None:
     parser.add_argument("--json", action="store_true", help="print JSON")
-    parser.add_argument("--local", action="store_true",
-                        help="when no orders worker is running, do it in this process (same code as the worker)")
+    parser.add_argument(
+        "--local",
+        action="store_true",
+        help="when no orders worker is running, do it in this process (same code as the worker)",
+    )
     parser.add_argument("--timeout", type=float, default=timeout, help="seconds to wait for the worker")
 
 
@@ -475,7 +540,9 @@ def _show(outcome: Outcome, as_json: bool) -> int:
 
 @command("reconcile")
 def reconcile_main(argv: list[str]) -> int:
-    p = argparse.ArgumentParser(prog="athena reconcile", description="ledger and orders vs the exchange (privileged)")
+    p = argparse.ArgumentParser(
+        prog="athena reconcile", description="ledger and orders vs the exchange (privileged)"
+    )
     _common(p)
     a = p.parse_args(argv)
     ready = preflight(_settings())
@@ -484,7 +551,9 @@ def reconcile_main(argv: list[str]) -> int:
 
 @command("flatten")
 def flatten_main(argv: list[str]) -> int:
-    p = argparse.ArgumentParser(prog="athena flatten", description="halt, cancel all, close positions (privileged)")
+    p = argparse.ArgumentParser(
+        prog="athena flatten", description="halt, cancel all, close positions (privileged)"
+    )
     p.add_argument("--inst-id", default=None)
     p.add_argument("--reason", default="manual flatten from the CLI")
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
@@ -493,7 +562,9 @@ def flatten_main(argv: list[str]) -> int:
     settings = _settings()
     ready = preflight(settings)
     if not a.yes and sys.stdin.isatty():
-        answer = input(f"Flatten {a.inst_id or 'EVERYTHING'} on account {settings.account} ({settings.mode})? [y/N] ")
+        answer = input(
+            f"Flatten {a.inst_id or 'EVERYTHING'} on account {settings.account} ({settings.mode})? [y/N] "
+        )
         if answer.strip().lower() != "y":
             print("aborted")
             return EXIT_FAILED
@@ -502,8 +573,11 @@ def flatten_main(argv: list[str]) -> int:
 
 @command("halt")
 def halt_main(argv: list[str]) -> int:
-    p = argparse.ArgumentParser(prog="athena halt", description="stop new entries everywhere (privileged); "
-                                "works without workers: the switch is set in Redis directly")
+    p = argparse.ArgumentParser(
+        prog="athena halt",
+        description="stop new entries everywhere (privileged); "
+        "works without workers: the switch is set in Redis directly",
+    )
     p.add_argument("--reason", default="manual halt")
     p.add_argument("--strategy", help="pause only this strategy: no new entries, its exits still run")
     _common(p, timeout=20.0)

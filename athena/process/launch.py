@@ -165,25 +165,52 @@ class Stack:
         self.env = self._child_env()
         if cfg.metrics:
             self.metrics_ports = {"stream": free_port(), "orders": free_port()}
-            self.env.update({"ATHENA_METRICS_STREAM_PORT": str(self.metrics_ports["stream"]),
-                             "ATHENA_METRICS_ORDERS_PORT": str(self.metrics_ports["orders"]),
-                             "ATHENA_METRICS_HOST": "127.0.0.1"})
+            self.env.update(
+                {
+                    "ATHENA_METRICS_STREAM_PORT": str(self.metrics_ports["stream"]),
+                    "ATHENA_METRICS_ORDERS_PORT": str(self.metrics_ports["orders"]),
+                    "ATHENA_METRICS_HOST": "127.0.0.1",
+                }
+            )
         if cfg.mode in ("sim", "paper"):
             self.sim_port = free_port()
             self.env.update(self._sim_env())
-            self._spec("sim", [sys.executable, "-m", "athena.cli", "sim", "--host", "127.0.0.1",
-                               "--port", str(self.sim_port), "--seed", str(cfg.sim_seed),
-                               "--tick-ms", str(cfg.sim_tick_ms), *self._paper_args(), *cfg.sim_args], self._wait_sim)
+            self._spec(
+                "sim",
+                [
+                    sys.executable,
+                    "-m",
+                    "athena.cli",
+                    "sim",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(self.sim_port),
+                    "--seed",
+                    str(cfg.sim_seed),
+                    "--tick-ms",
+                    str(cfg.sim_tick_ms),
+                    *self._paper_args(),
+                    *cfg.sim_args,
+                ],
+                self._wait_sim,
+            )
             self.spawn("sim")
             self._wait_sim()
         # every worker role has its spec, so a test can start one the config left out (start_child);
         # the command lines are athena.queues' (the same as docker-compose's and the README's)
         celery = (sys.executable, "-m", "celery")
         self._spec("stream", self.queues.worker_command("stream", celery), self._wait_stream)
-        self._spec("orders", self.queues.worker_command("orders", celery, cfg.orders_pool, cfg.orders_concurrency),
-                   lambda: self._wait_ping("orders"))
-        self._spec("beat", [*celery, "-A", "workers.app", "beat", "--schedule", str(self.var / "celerybeat-schedule")],
-                   lambda: None)
+        self._spec(
+            "orders",
+            self.queues.worker_command("orders", celery, cfg.orders_pool, cfg.orders_concurrency),
+            lambda: self._wait_ping("orders"),
+        )
+        self._spec(
+            "beat",
+            [*celery, "-A", "workers.app", "beat", "--schedule", str(self.var / "celerybeat-schedule")],
+            lambda: None,
+        )
         for name, wanted in (("stream", cfg.stream), ("orders", cfg.orders), ("beat", cfg.beat)):
             if wanted:
                 self.spawn(name)
@@ -191,16 +218,39 @@ class Stack:
             self.flower_port = cfg.flower_port or free_port()
             # the password comes from the environment (Flower reads FLOWER_BASIC_AUTH), never argv
             self.env.setdefault("FLOWER_BASIC_AUTH", "admin:change-me")
-            self._spec("flower", [*celery, "-A", "workers.app", "flower", f"--port={self.flower_port}",
-                                  "--address=127.0.0.1", f"--db={self.var / 'flower.db'}"], self._wait_flower)
+            self._spec(
+                "flower",
+                [
+                    *celery,
+                    "-A",
+                    "workers.app",
+                    "flower",
+                    f"--port={self.flower_port}",
+                    "--address=127.0.0.1",
+                    f"--db={self.var / 'flower.db'}",
+                ],
+                self._wait_flower,
+            )
             self.spawn("flower")
         if cfg.dashboard:
             self.dashboard_port = cfg.dashboard_port or free_port()
             # the password reaches it through the environment, never argv
             self.dashboard_password = self.env.get("ATHENA_DASHBOARD_PASSWORD") or secrets.token_urlsafe(18)
             self.env["ATHENA_DASHBOARD_PASSWORD"] = self.dashboard_password
-            self._spec("dashboard", [sys.executable, "-m", "athena.cli", "dashboard", "--host", "127.0.0.1",
-                                     "--port", str(self.dashboard_port)], self._wait_dashboard)
+            self._spec(
+                "dashboard",
+                [
+                    sys.executable,
+                    "-m",
+                    "athena.cli",
+                    "dashboard",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(self.dashboard_port),
+                ],
+                self._wait_dashboard,
+            )
             self.spawn("dashboard")
         return self
 
@@ -211,7 +261,11 @@ class Stack:
         started = {c.name for c in self.sup.children}
         for name in ("orders", "stream"):
             if name in started:
-                self._wait(functools.partial(self._ready, name), max(1.0, deadline - time.monotonic()), f"{name} ready")
+                self._wait(
+                    functools.partial(self._ready, name),
+                    max(1.0, deadline - time.monotonic()),
+                    f"{name} ready",
+                )
         if "flower" in started:
             self._wait_flower()
         if "dashboard" in started:
@@ -279,7 +333,9 @@ class Stack:
         for name, c in latest.items():
             if not c.alive():
                 code = c.proc.returncode if c.proc else None
-                raise StackError(f"{name} exited with code {code}; last lines of {c.log_path}:\n{c.log_tail(3000)}")
+                raise StackError(
+                    f"{name} exited with code {code}; last lines of {c.log_path}:\n{c.log_tail(3000)}"
+                )
 
     # -- clients -------------------------------------------------------------------------------
     def redis(self) -> Any:
@@ -295,9 +351,15 @@ class Stack:
             from celery import Celery
 
             self._celery = Celery("athena-launch", broker=self.redis_url, backend=self.redis_url)
-            self._celery.conf.update(task_serializer="json", result_serializer="json", accept_content=["json"],
-                                     broker_connection_retry_on_startup=True, task_queues=self.queues.kombu_queues(),
-                                     task_default_queue=self.queues.default, task_routes=self.queues.routes())
+            self._celery.conf.update(
+                task_serializer="json",
+                result_serializer="json",
+                accept_content=["json"],
+                broker_connection_retry_on_startup=True,
+                task_queues=self.queues.kombu_queues(),
+                task_default_queue=self.queues.default,
+                task_routes=self.queues.routes(),
+            )
         return self._celery
 
     def settings(self) -> Any:
@@ -326,14 +388,19 @@ class Stack:
         import requests
 
         url = f"{self.sim_url}/sim/{path}"
-        r = requests.post(url, json=body, timeout=timeout) if body is not None else requests.get(url, timeout=timeout)
+        r = (
+            requests.post(url, json=body, timeout=timeout)
+            if body is not None
+            else requests.get(url, timeout=timeout)
+        )
         out = r.json()
         if out.get("code") != "0":
             raise StackError(f"sim admin {path}: {out}")
         return out["data"][0]
 
-    def send_task(self, name: str, kwargs: dict[str, Any] | None = None, queue: str | None = None,
-                  timeout: float = 60.0) -> Any:
+    def send_task(
+        self, name: str, kwargs: dict[str, Any] | None = None, queue: str | None = None, timeout: float = 60.0
+    ) -> Any:
         """Run task `name` on this stack's workers (on its route's queue unless `queue` is given) and wait."""
         target = self.queue(queue) if queue else self.queues.for_task(name)
         return self.celery().send_task(name, kwargs=kwargs or {}, queue=target).get(timeout=timeout)
@@ -365,9 +432,23 @@ class Stack:
         self.redis_port = free_port()
         rdir = self.var / "redis"
         rdir.mkdir(parents=True, exist_ok=True)
-        args = [find_redis_server(), "--port", str(self.redis_port), "--bind", "127.0.0.1", "--save", "",
-                "--appendonly", "yes" if self.cfg.redis_persistence else "no", "--dir", str(rdir),
-                "--daemonize", "no", "--loglevel", "warning"]
+        args = [
+            find_redis_server(),
+            "--port",
+            str(self.redis_port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "yes" if self.cfg.redis_persistence else "no",
+            "--dir",
+            str(rdir),
+            "--daemonize",
+            "no",
+            "--loglevel",
+            "warning",
+        ]
         self.redis_url = f"redis://127.0.0.1:{self.redis_port}/0"
         self._spec("redis", args, lambda: None)
         self.spawn("redis")
@@ -381,7 +462,9 @@ class Stack:
 
         r = redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1)
         try:
-            if not r.exists(BORROW_MARKER) and any(True for _ in r.scan_iter(match="_kombu.binding.*", count=100)):
+            if not r.exists(BORROW_MARKER) and any(
+                True for _ in r.scan_iter(match="_kombu.binding.*", count=100)
+            ):
                 return False
         except Exception:
             return False
@@ -423,32 +506,37 @@ class Stack:
     def _child_env(self) -> dict[str, str]:
         cfg = self.cfg
         env = self._inherited_env()
-        env.update({
-            "ATHENA_ENV": cfg.env_name or os.environ.get("ATHENA_ENV", "development"),
-            "ATHENA_CONFIG_DIR": str(self.config_dir),
-            "ATHENA_MODE": cfg.mode,
-            "ATHENA_ACCOUNT": self.account,
-            "ATHENA_SYMBOLS": ",".join(cfg.symbols),
-            "REDIS_URL": self.redis_url,
-            "ATHENA_DB_URL": f"sqlite:///{self.var / 'athena.db'}",
-            "ATHENA_VAR_DIR": str(self.var),
-            "ATHENA_LOG_LEVEL": cfg.log_level,
-            "PYTHONUNBUFFERED": "1",
-            "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p),
-        })
+        env.update(
+            {
+                "ATHENA_ENV": cfg.env_name or os.environ.get("ATHENA_ENV", "development"),
+                "ATHENA_CONFIG_DIR": str(self.config_dir),
+                "ATHENA_MODE": cfg.mode,
+                "ATHENA_ACCOUNT": self.account,
+                "ATHENA_SYMBOLS": ",".join(cfg.symbols),
+                "REDIS_URL": self.redis_url,
+                "ATHENA_DB_URL": f"sqlite:///{self.var / 'athena.db'}",
+                "ATHENA_VAR_DIR": str(self.var),
+                "ATHENA_LOG_LEVEL": cfg.log_level,
+                "PYTHONUNBUFFERED": "1",
+                "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p),
+            }
+        )
         env.update(cfg.env)
         return env
 
     def _sim_env(self) -> dict[str, str]:
         # Empty OKX keys: in sim mode Settings.credentials() then signs with the sim's own keys.
         return {
-            "ATHENA_SIM_HOST": "127.0.0.1", "ATHENA_SIM_PORT": str(self.sim_port),
+            "ATHENA_SIM_HOST": "127.0.0.1",
+            "ATHENA_SIM_PORT": str(self.sim_port),
             "ATHENA_SIM_SEED": str(self.cfg.sim_seed),
             "OKX_REST_URL": self.sim_url,
             "OKX_WS_PUBLIC_URL": f"ws://127.0.0.1:{self.sim_port}/ws/v5/public",
             "OKX_WS_PRIVATE_URL": f"ws://127.0.0.1:{self.sim_port}/ws/v5/private",
             "OKX_WS_BUSINESS_URL": f"ws://127.0.0.1:{self.sim_port}/ws/v5/business",
-            "OKX_API_KEY": "", "OKX_SECRET_KEY": "", "OKX_PASSPHRASE": "",
+            "OKX_API_KEY": "",
+            "OKX_SECRET_KEY": "",
+            "OKX_PASSPHRASE": "",
         }
 
     def _paper_args(self) -> list[str]:
@@ -488,8 +576,12 @@ class Stack:
         if name == "stream":
             st = self.stream_status()
             # the worker wrote a fresh status: private WS logged in, public ticks flowing
-            return bool(st and st.get("private") == "ready" and st.get("ticks", 0) > 0
-                        and st.get("at_ms", 0) >= time.time() * 1000 - 5000)
+            return bool(
+                st
+                and st.get("private") == "ready"
+                and st.get("ticks", 0) > 0
+                and st.get("at_ms", 0) >= time.time() * 1000 - 5000
+            )
         return True
 
     def _wait_ping(self, role: str) -> None:
@@ -508,7 +600,6 @@ class Stack:
                 return False
 
         self._wait(up, 30.0, "flower")
-
 
     def _wait_dashboard(self) -> None:
         import requests

@@ -80,7 +80,8 @@ def collect_status(settings: Settings, redis: Any = None) -> dict[str, Any]:
         me = identity_of(settings)
         ident = "/".join(me[x] for x in ("env", "account", "mode", "key"))
         workers = [
-            {"node": e.node, "queue": e.queue, "role": e.role, "host": e.host, "pid": e.pid, "last_beat_ms": e.ts,
+            {"node": e.node, "queue": e.queue, "role": e.role, "host": e.host, "pid": e.pid,
+             "last_beat_ms": e.ts,
              "started_ms": e.started, "alive": e.age_ms(now_ms) < 15_000, "ours": e.identity == ident,
              "account": e.account, "env": e.env}
             for e in registry.entries(queues.all, include_stale=True)
@@ -96,8 +97,9 @@ def collect_status(settings: Settings, redis: Any = None) -> dict[str, Any]:
             "positions": positions, "working_orders": orders,
             "stops": [{"algoClOrdId": a.algoClOrdId, "instId": a.instId, "side": str(a.side), "sz": _s(a.sz),
                        "slTriggerPx": str(a.slTriggerPx), "state": str(a.state)} for a in stops],
-            "pnl": {"equity": str(snap.equity), "realised": str(snap.realised), "unrealised": str(snap.unrealised),
-                    "fees": str(snap.fees), "funding": str(snap.funding), "hwm": str(snap.hwm), "drawdown": str(snap.drawdown),
+            "pnl": {"equity": str(snap.equity), "realised": str(snap.realised),
+                    "unrealised": str(snap.unrealised), "fees": str(snap.fees), "funding": str(snap.funding),
+                    "hwm": str(snap.hwm), "drawdown": str(snap.drawdown),
                     "max_drawdown": str(limit), "daily_realised": str(snap.daily_realised),
                     "missing_marks": list(snap.missing_marks)},
             "stream": stream_doc,
@@ -138,18 +140,31 @@ def render(doc: dict[str, Any]) -> Any:
 
     now = int(doc["at_ms"])
     t = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(now / 1000))
-    parts: list[Any] = [Text(f"Athena  account {doc['account']}  mode {doc['mode']}  env {doc['env']}  at {t}", style="bold")]
+    parts: list[Any] = [
+        Text(f"Athena  account {doc['account']}  mode {doc['mode']}  env {doc['env']}  at {t}", style="bold")
+    ]
 
     halt = doc.get("halt")
     if halt:
-        parts.append(Text(f"HALTED since {ago(halt['ts'], now)} by {halt['who']}: {halt['reason']}", style="bold red"))
+        parts.append(
+            Text(f"HALTED since {ago(halt['ts'], now)} by {halt['who']}: {halt['reason']}", style="bold red")
+        )
     else:
         parts.append(Text("trading: not halted", style="green"))
     for name, h in (doc.get("holds") or {}).items():
-        parts.append(Text(f"entries HELD ({name}) since {ago(h.get('ts'), now)}: {h.get('reason')} (lifts by itself)",
-                          style="bold yellow"))
+        parts.append(
+            Text(
+                f"entries HELD ({name}) since {ago(h.get('ts'), now)}: {h.get('reason')} (lifts by itself)",
+                style="bold yellow",
+            )
+        )
     for name, p in (doc.get("paused_strategies") or {}).items():
-        parts.append(Text(f"strategy {name} PAUSED {ago(p.get('ts'), now)} by {p.get('who')}: {p.get('reason')}", style="yellow"))
+        parts.append(
+            Text(
+                f"strategy {name} PAUSED {ago(p.get('ts'), now)} by {p.get('who')}: {p.get('reason')}",
+                style="yellow",
+            )
+        )
     breakers = ", ".join(f"{k}: {v}" for k, v in (doc.get("breakers") or {}).items())
     parts.append(Text(f"breakers: {breakers or 'none'}"))
 
@@ -159,18 +174,34 @@ def render(doc: dict[str, Any]) -> Any:
     money = Table(title="PnL (USDT)", show_edge=False)
     for c in ("equity", "realised", "unrealised", "fees", "high-water", "drawdown"):
         money.add_column(c, justify="right")
-    money.add_row(pnl.get("equity", "-"), pnl.get("realised", "-"), pnl.get("unrealised", "-"), pnl.get("fees", "-"),
-                  pnl.get("hwm", "-"), dd_text)
+    money.add_row(
+        pnl.get("equity", "-"),
+        pnl.get("realised", "-"),
+        pnl.get("unrealised", "-"),
+        pnl.get("fees", "-"),
+        pnl.get("hwm", "-"),
+        dd_text,
+    )
     parts.append(money)
 
     pos = Table(title="positions and their exchange stops", show_edge=False)
     for c in ("instId", "side", "pos", "avgPx", "mark", "uPnL", "stop", "to stop"):
         pos.add_column(c, justify="right" if c not in ("instId", "side") else "left")
     for p in doc.get("positions") or []:
-        stop = f"{p['stop_px']} ({p['stop_state']})" if p.get("stop_px") else Text("NO STOP", style="bold red")
+        stop = (
+            f"{p['stop_px']} ({p['stop_state']})" if p.get("stop_px") else Text("NO STOP", style="bold red")
+        )
         dist = f"{p['stop_distance_pct']}%" if p.get("stop_distance_pct") else "-"
-        pos.add_row(p["instId"], p["posSide"], p["pos"], p.get("avgPx") or "-", p.get("mark") or "-", p.get("upl") or "-",
-                    stop, dist)
+        pos.add_row(
+            p["instId"],
+            p["posSide"],
+            p["pos"],
+            p.get("avgPx") or "-",
+            p.get("mark") or "-",
+            p.get("upl") or "-",
+            stop,
+            dist,
+        )
     if not doc.get("positions"):
         pos.add_row("flat", "", "", "", "", "", "", "")
     parts.append(pos)
@@ -179,8 +210,17 @@ def render(doc: dict[str, Any]) -> Any:
     for c in ("clOrdId", "instId", "side", "type", "sz", "px", "state", "filled", "age"):
         orders.add_column(c)
     for o in doc.get("working_orders") or []:
-        orders.add_row(o["clOrdId"], o["instId"], o["side"] + (" (reduce)" if o.get("reduceOnly") else ""), o["ordType"],
-                       o["sz"], o.get("px") or "mkt", o["state"], o["accFillSz"], ago(o.get("cTime"), now))
+        orders.add_row(
+            o["clOrdId"],
+            o["instId"],
+            o["side"] + (" (reduce)" if o.get("reduceOnly") else ""),
+            o["ordType"],
+            o["sz"],
+            o.get("px") or "mkt",
+            o["state"],
+            o["accFillSz"],
+            ago(o.get("cTime"), now),
+        )
     if not doc.get("working_orders"):
         orders.add_row("none", "", "", "", "", "", "", "", "")
     parts.append(orders)
@@ -193,14 +233,29 @@ def render(doc: dict[str, Any]) -> Any:
         ws.add_row("-", Text("no stream worker snapshot", style="red"), "", "", "", "")
     for name, w in (stream.get("ws") or {}).items():
         state = str(w.get("state"))
-        ws.add_row(name, Text(state, style="green" if state == "ready" else "yellow"), ago(w.get("last_message_ms"), now),
-                   ago(w.get("last_frame_ms"), now), str(w.get("messages", "")), str(w.get("reconnects", "")))
+        ws.add_row(
+            name,
+            Text(state, style="green" if state == "ready" else "yellow"),
+            ago(w.get("last_message_ms"), now),
+            ago(w.get("last_frame_ms"), now),
+            str(w.get("messages", "")),
+            str(w.get("reconnects", "")),
+        )
     if stream:
         fresh = "" if doc.get("stream_fresh") else "  (STALE: is the stream worker running?)"
-        parts.append(Text(f"stream worker snapshot {ago(stream.get('at_ms'), now)}: {stream.get('ticks', 0)} ticks{fresh}"))
-        for strat in stream.get("strategies") or []:  # their own counters (ScalperV1: entries, fee gate skips)
+        parts.append(
+            Text(
+                f"stream worker snapshot {ago(stream.get('at_ms'), now)}: {stream.get('ticks', 0)} "
+                f"ticks{fresh}"
+            )
+        )
+        for strat in (
+            stream.get("strategies") or []
+        ):  # their own counters (ScalperV1: entries, fee gate skips)
             st = strat.get("stats") or {}
-            shown = ", ".join(f"{k} {st[k]}" for k in ("entries", "fee_gate", "refused", "take_profits") if k in st)
+            shown = ", ".join(
+                f"{k} {st[k]}" for k in ("entries", "fee_gate", "refused", "take_profits") if k in st
+            )
             if shown:
                 parts.append(Text(f"  strategy {strat.get('name')}: {shown}"))
     parts.append(ws)
@@ -211,29 +266,49 @@ def render(doc: dict[str, Any]) -> Any:
     for w in doc.get("workers") or []:
         note = "" if w["ours"] else f"another deployment ({w['account']}/{w['env']})"
         style = "green" if w["alive"] else "red"
-        workers.add_row(w["node"], w["queue"], f"{w['host']}/{w['pid']}", Text(ago(w["last_beat_ms"], now), style=style),
-                        ago(w["started_ms"], now), note)
+        workers.add_row(
+            w["node"],
+            w["queue"],
+            f"{w['host']}/{w['pid']}",
+            Text(ago(w["last_beat_ms"], now), style=style),
+            ago(w["started_ms"], now),
+            note,
+        )
     if not doc.get("workers"):
-        workers.add_row(Text("no worker has a heartbeat on this account's queues", style="red"), "", "", "", "", "")
+        workers.add_row(
+            Text("no worker has a heartbeat on this account's queues", style="red"), "", "", "", "", ""
+        )
     parts.append(workers)
 
     rec = doc.get("last_reconcile")
     if rec:
         drift = rec.get("drift") or []
         style = "green" if not drift else "red"
-        parts.append(Text(f"last reconcile {ago(rec.get('at_ms'), now)} ({rec.get('by')}): {rec.get('orders_checked')} "
-                          f"orders checked, drift: {json.dumps(drift) if drift else 'none'}", style=style))
+        parts.append(
+            Text(
+                f"last reconcile {ago(rec.get('at_ms'), now)} ({rec.get('by')}): {rec.get('orders_checked')} "
+                f"orders checked, drift: {json.dumps(drift) if drift else 'none'}",
+                style=style,
+            )
+        )
     else:
         parts.append(Text("last reconcile: none recorded", style="yellow"))
     hb = doc.get("heartbeat")
-    parts.append(Text(f"dead-man's switch: {'armed ' + ago(hb.get('at_ms'), now) if hb else 'not armed (no heartbeat)'}"))
+    parts.append(
+        Text(
+            f"dead-man's switch: {'armed ' + ago(hb.get('at_ms'), now) if hb else 'not armed (no heartbeat)'}"
+        )
+    )
     return Group(*parts)
 
 
 @command("status")
 def status_main(argv: list[str]) -> int:
-    p = argparse.ArgumentParser(prog="athena status", description="positions, stops, orders, PnL, halt, workers, "
-                                "WebSockets, last reconcile (read from Redis)")
+    p = argparse.ArgumentParser(
+        prog="athena status",
+        description="positions, stops, orders, PnL, halt, workers, "
+        "WebSockets, last reconcile (read from Redis)",
+    )
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--watch", action="store_true", help="refresh in place until Ctrl-C")
     p.add_argument("--interval", type=float, default=2.0, help="seconds between refreshes with --watch")

@@ -108,7 +108,9 @@ class StreamService:
         from athena.okx.private_ws import OkxPrivateWsGateway
         from athena.okx.public_ws import OkxPublicWsGateway
 
-        self.public = OkxPublicWsGateway(self.settings.ws_url("public"), inst_ids, self.public_channels, self.inbox.put, **self.ws_opts)
+        self.public = OkxPublicWsGateway(
+            self.settings.ws_url("public"), inst_ids, self.public_channels, self.inbox.put, **self.ws_opts
+        )
         key, secret, passphrase = self.settings.credentials()
         self.private = OkxPrivateWsGateway(
             self.settings.ws_url("private"), key, secret, passphrase, self.inbox.put,
@@ -125,7 +127,11 @@ class StreamService:
         self._spawn("athena-housekeeping", self._housekeeping_loop)
         self.public.start()
         self.private.start()
-        log.info("stream service started: %d strategies on %s", len(self.strategies), sorted(self.engine.instruments))
+        log.info(
+            "stream service started: %d strategies on %s",
+            len(self.strategies),
+            sorted(self.engine.instruments),
+        )
         return self
 
     def stop(self, timeout: float = 5.0) -> None:
@@ -260,7 +266,12 @@ class StreamService:
             # Every login, the first included (a restarted stream worker missed pushes too): the
             # orders worker reconciles by REST and its fills come back here through the event stream.
             self.stats.resyncs += 1
-            log.info("private %s logged in (login %d, gap %s ms): requesting reconcile", item.connection, item.logins, item.gap_ms)
+            log.info(
+                "private %s logged in (login %d, gap %s ms): requesting reconcile",
+                item.connection,
+                item.logins,
+                item.gap_ms,
+            )
             send = getattr(self.engine.sender, "send_reconcile", None)
             if send is not None:
                 send()
@@ -303,10 +314,12 @@ class StreamService:
         return {
             "ticks": self.stats.ticks, "order_updates": self.stats.order_updates, "remote": self.stats.remote,
             "bad_events": self.stats.bad_events, "handler_errors": self.stats.handler_errors,
-            "resyncs": self.stats.resyncs, "last_tick_ms": dict(self.stats.last_tick_ms), "started_ms": self.stats.started_ms,
+            "resyncs": self.stats.resyncs, "last_tick_ms": dict(self.stats.last_tick_ms),
+            "started_ms": self.stats.started_ms,
             # a strategy's counters (ScalperV1: entries, fee_gate skips, ...): read from this thread, the
             # dispatcher's ints are replaced whole, never resized, so a copy is consistent enough to show
-            "strategies": [{"name": s.name, "instIds": s.instIds, "stats": dict(getattr(s, "stats", {}) or {})}
+            "strategies": [{"name": s.name, "instIds": s.instIds,
+                            "stats": dict(getattr(s, "stats", {}) or {})}
                            for s in self.strategies],
             "public": getattr(self.public, "state", None) if self.public else None,
             "private": getattr(self.private, "state", None) if self.private else None,

@@ -80,8 +80,14 @@ def sortino(returns: list[Decimal], periods_per_year: Decimal) -> Decimal | None
 def drawdown(curve: list[tuple[int, Decimal]]) -> dict[str, Any]:
     """The largest peak-to-trough fall, in currency and as a fraction of its peak, and how long it
     lasted: from the peak until equity was back at that peak, or until the end if it never was."""
-    out: dict[str, Any] = {"max_drawdown": ZERO, "max_drawdown_frac": ZERO, "max_drawdown_duration_ms": 0,
-                           "max_drawdown_recovered": True, "max_drawdown_peak_ts": None, "max_drawdown_trough_ts": None}
+    out: dict[str, Any] = {
+        "max_drawdown": ZERO,
+        "max_drawdown_frac": ZERO,
+        "max_drawdown_duration_ms": 0,
+        "max_drawdown_recovered": True,
+        "max_drawdown_peak_ts": None,
+        "max_drawdown_trough_ts": None,
+    }
     if not curve:
         return out
     peak, peak_ts = curve[0][1], curve[0][0]
@@ -95,8 +101,13 @@ def drawdown(curve: list[tuple[int, Decimal]]) -> dict[str, Any]:
             continue
         fall = peak - eq
         if fall > out["max_drawdown"]:
-            out.update(max_drawdown=fall, max_drawdown_frac=fall / peak if peak > 0 else ZERO,
-                       max_drawdown_peak_ts=peak_ts, max_drawdown_trough_ts=ts, max_drawdown_recovered=False)
+            out.update(
+                max_drawdown=fall,
+                max_drawdown_frac=fall / peak if peak > 0 else ZERO,
+                max_drawdown_peak_ts=peak_ts,
+                max_drawdown_trough_ts=ts,
+                max_drawdown_recovered=False,
+            )
             worst_open = True
     if worst_open:
         out["max_drawdown_duration_ms"] = curve[-1][0] - out["max_drawdown_peak_ts"]
@@ -170,7 +181,9 @@ def figures(data: ReportData) -> dict[str, Any]:
     calmar = None
     if len(rets) >= 2 and dd["max_drawdown_frac"] > 0:
         calmar = _mean(rets) * per_year / dd["max_drawdown_frac"]
-    in_market = data.time_in_market_ms if data.time_in_market_ms is not None else time_in_trades_ms(data.trades)
+    in_market = (
+        data.time_in_market_ms if data.time_in_market_ms is not None else time_in_trades_ms(data.trades)
+    )
     return {
         "start_ts": data.start_ts,
         "end_ts": data.end_ts,
@@ -188,8 +201,10 @@ def figures(data: ReportData) -> dict[str, Any]:
         "calmar": q4(calmar),
         "ratio_bar": bar_name,
         "ratio_returns": len(rets),
-        "annualisation": f"{bar_name} returns x {per_year} periods a year (365 days: crypto trades every day); "
-                         "risk-free rate 0",
+        "annualisation": (
+            f"{bar_name} returns x {per_year} periods a year (365 days: crypto trades every day); "
+            "risk-free rate 0"
+        ),
         "max_drawdown": dd["max_drawdown"],
         "max_drawdown_pct": dd["max_drawdown_frac"] * 100,
         "max_drawdown_duration_s": Decimal(dd["max_drawdown_duration_ms"]) / 1000,
@@ -206,8 +221,9 @@ def utc_day(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d")
 
 
-def table(trades: list[Trade], key: Callable[[Trade], str],
-          funding: dict[str, Decimal] | None = None) -> list[dict[str, Any]]:
+def table(
+    trades: list[Trade], key: Callable[[Trade], str], funding: dict[str, Decimal] | None = None
+) -> list[dict[str, Any]]:
     """One row per key (sorted): trades, wins, win rate, gross, fees, net, expectancy, profit factor,
     mean duration. funding (by the same key), when given, is a column of its own."""
     groups: dict[str, list[Trade]] = {}
@@ -217,16 +233,33 @@ def table(trades: list[Trade], key: Callable[[Trade], str],
     rows = []
     for k in keys:
         s = trade_stats(groups.get(k, []))
-        row = {"key": k, **{c: s[c] for c in ("trades", "wins", "win_rate", "gross_pnl", "fees", "net_pnl",
-                                              "expectancy", "profit_factor", "profit_factor_note",
-                                              "avg_duration_s")}}
+        row = {
+            "key": k,
+            **{
+                c: s[c]
+                for c in (
+                    "trades",
+                    "wins",
+                    "win_rate",
+                    "gross_pnl",
+                    "fees",
+                    "net_pnl",
+                    "expectancy",
+                    "profit_factor",
+                    "profit_factor_note",
+                    "avg_duration_s",
+                )
+            },
+        }
         if funding is not None:
             row["funding"] = funding.get(k, ZERO)
         rows.append(row)
     return rows
 
 
-def _funding_by(events: list[tuple[int, str, str, Decimal]], key: Callable[[int, str, str], str]) -> dict[str, Decimal]:
+def _funding_by(
+    events: list[tuple[int, str, str, Decimal]], key: Callable[[int, str, str], str]
+) -> dict[str, Decimal]:
     out: dict[str, Decimal] = {}
     for ts, instId, strategy, amount in events:
         k = key(ts, instId, strategy)
@@ -243,5 +276,7 @@ def tables(data: ReportData) -> dict[str, list[dict[str, Any]]]:
         "exit_reason": table(data.trades, lambda t: t.exit_reason),
         "instrument": table(data.trades, lambda t: t.instId, _funding_by(ev, lambda ts, i, s: i)),
         "strategy": table(data.trades, lambda t: t.strategy, by_strategy),
-        "day": table(data.trades, lambda t: utc_day(t.close_ts), _funding_by(ev, lambda ts, i, s: utc_day(ts))),
+        "day": table(
+            data.trades, lambda t: utc_day(t.close_ts), _funding_by(ev, lambda ts, i, s: utc_day(ts))
+        ),
     }

@@ -16,7 +16,9 @@ ReportKind = Literal["backtest", "paper", "demo"]
 # Exit reasons, from the order that closed the trade (see exit_reason).
 STOP_LOSS = "stop_loss"  # the exchange-side stop triggered
 TAKE_PROFIT = "take_profit"  # a reduce-only limit order (the strategy's resting take profit)
-MARKET_CLOSE = "market_close"  # a reduce-only market order (ScalperV1: its time stop, or a market take profit)
+MARKET_CLOSE = (
+    "market_close"  # a reduce-only market order (ScalperV1: its time stop, or a market take profit)
+)
 REVERSAL = "reversal"  # an order that was not reduce-only took the position through zero or closed it
 EXTERNAL = "external"  # an order Athena did not place (OKX close-position by the flatten task, by hand)
 FLATTEN = "flatten"  # closed by the flatten task (the demo knows when it flattened)
@@ -93,14 +95,21 @@ class ReportData:
     trades: list[Trade]
     start_ts: int
     end_ts: int
-    gross_pnl: Decimal = ZERO  # realised price PnL of every fill (closed trades and the closed part of open ones)
+    # realised price PnL of every fill (closed trades and the closed part of open ones)
+    gross_pnl: Decimal = ZERO
     fees: Decimal = ZERO  # every fee, negative = paid
     funding: Decimal = ZERO  # funding fees, negative = paid
-    funding_by_strategy: dict[str, Decimal] = field(default_factory=dict)  # used when there are no funding_events
-    funding_events: list[tuple[int, str, str, Decimal]] = field(default_factory=list)  # (ms, instId, strategy, part)
+    funding_by_strategy: dict[str, Decimal] = field(
+        default_factory=dict
+    )  # used when there are no funding_events
+    funding_events: list[tuple[int, str, str, Decimal]] = field(
+        default_factory=list
+    )  # (ms, instId, strategy, part)
     prices: dict[str, list[tuple[int, Decimal]]] = field(default_factory=dict)  # instId -> (ms, mark) samples
     time_in_market_ms: int | None = None  # None: from the trades' open..close intervals
     max_exposure: Decimal | None = None  # gross open notional, None: not measured
     extra_figures: dict[str, Any] = field(default_factory=dict)
     sections: list[Section] = field(default_factory=list)
-    json_extra: dict[str, Any] = field(default_factory=dict)  # summary.json's other top-level keys (the demo's)
+    json_extra: dict[str, Any] = field(
+        default_factory=dict
+    )  # summary.json's other top-level keys (the demo's)

@@ -42,14 +42,45 @@ def plain(v: Any) -> Any:
     return v
 
 
-TRADE_COLUMNS = ["strategy", "instId", "side", "open_ts", "close_ts", "open_time", "close_time", "duration_s", "qty",
-                 "entry_px", "exit_px", "gross_pnl", "fees", "net_pnl", "exit_reason", "exit_clOrdId"]
+TRADE_COLUMNS = [
+    "strategy",
+    "instId",
+    "side",
+    "open_ts",
+    "close_ts",
+    "open_time",
+    "close_time",
+    "duration_s",
+    "qty",
+    "entry_px",
+    "exit_px",
+    "gross_pnl",
+    "fees",
+    "net_pnl",
+    "exit_reason",
+    "exit_clOrdId",
+]
 
 
 def trade_row(t: Trade) -> list[str]:
-    return [t.strategy, t.instId, t.side, str(t.open_ts), str(t.close_ts), iso(t.open_ts), iso(t.close_ts),
-            num(Decimal(t.duration_ms) / 1000), num(t.qty), num(t.entry_px), num(t.exit_px), num(t.gross),
-            num(t.fees), num(t.net), t.exit_reason, t.exit_clOrdId]
+    return [
+        t.strategy,
+        t.instId,
+        t.side,
+        str(t.open_ts),
+        str(t.close_ts),
+        iso(t.open_ts),
+        iso(t.close_ts),
+        num(Decimal(t.duration_ms) / 1000),
+        num(t.qty),
+        num(t.entry_px),
+        num(t.exit_px),
+        num(t.gross),
+        num(t.fees),
+        num(t.net),
+        t.exit_reason,
+        t.exit_clOrdId,
+    ]
 
 
 def trades_csv(trades: list[Trade]) -> str:
@@ -63,8 +94,16 @@ def trades_csv(trades: list[Trade]) -> str:
 
 def summary(data: ReportData) -> dict[str, Any]:
     """summary.json: what the page shows, exact."""
-    return plain({**data.json_extra, "kind": data.kind, "title": data.title, "meta": data.meta,
-                  "figures": figures(data), "tables": tables(data)})
+    return plain(
+        {
+            **data.json_extra,
+            "kind": data.kind,
+            "title": data.title,
+            "meta": data.meta,
+            "figures": figures(data),
+            "tables": tables(data),
+        }
+    )
 
 
 # -- formatting for the page (money stays Decimal until here) ---------------------------------------
@@ -104,12 +143,25 @@ def when(ms: int | None) -> str:
 
 @cache
 def _env() -> jinja2.Environment:
-    env = jinja2.Environment(loader=jinja2.PackageLoader("athena.report", "templates"),
-                             autoescape=jinja2.select_autoescape(["html", "j2"]), undefined=jinja2.StrictUndefined,
-                             trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("athena.report", "templates"),
+        autoescape=jinja2.select_autoescape(["html", "j2"]),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
     env.tests["decimal"] = lambda v: isinstance(v, Decimal)
-    env.filters.update(money=money, pct=pct, frac_pct=frac_pct, ratio=ratio, duration=duration, when=when, num=num,
-                       json=lambda v: json.dumps(plain(v), indent=2, sort_keys=True))
+    env.filters.update(
+        money=money,
+        pct=pct,
+        frac_pct=frac_pct,
+        ratio=ratio,
+        duration=duration,
+        when=when,
+        num=num,
+        json=lambda v: json.dumps(plain(v), indent=2, sort_keys=True),
+    )
     return env
 
 
@@ -121,9 +173,19 @@ def plotly_js() -> str:
 
 
 def render_html(data: ReportData) -> str:
-    return _env().get_template("report.html.j2").render(
-        data=data, f=figures(data), tables=tables(data), charts=charts(data), reasons=EXIT_REASONS,
-        trades=data.trades[:TRADES_SHOWN], more=max(0, len(data.trades) - TRADES_SHOWN), plotly_js=plotly_js(),
+    return (
+        _env()
+        .get_template("report.html.j2")
+        .render(
+            data=data,
+            f=figures(data),
+            tables=tables(data),
+            charts=charts(data),
+            reasons=EXIT_REASONS,
+            trades=data.trades[:TRADES_SHOWN],
+            more=max(0, len(data.trades) - TRADES_SHOWN),
+            plotly_js=plotly_js(),
+        )
     )
 
 
@@ -131,8 +193,12 @@ def write_report(data: ReportData, folder: Path, extra: dict[str, str] | None = 
     """Write report.html, trades.csv, summary.json (and `extra` files, e.g. fills.csv) into folder
     (made by athena.report.folders.new_run_folder). Returns the summary."""
     doc = summary(data)
-    files = {"report.html": render_html(data), "trades.csv": trades_csv(data.trades),
-             "summary.json": json.dumps(doc, indent=2, sort_keys=True, default=str) + "\n", **(extra or {})}
+    files = {
+        "report.html": render_html(data),
+        "trades.csv": trades_csv(data.trades),
+        "summary.json": json.dumps(doc, indent=2, sort_keys=True, default=str) + "\n",
+        **(extra or {}),
+    }
     folder.mkdir(parents=True, exist_ok=True)
     for name, text in files.items():
         (folder / name).write_text(text)

@@ -37,9 +37,17 @@ from athena.research.search import SAMPLERS, SearchConfig
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="athena optimize", description=__doc__.split("\n\n")[0])
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--data", type=Path, nargs="+", metavar="PATH", help="as for athena backtest; every "
-                     "research worker must read the same paths (they are sent as absolute paths)")
-    src.add_argument("--synthetic", action="store_true", help="the seeded synthetic market (see --market-seed)")
+    src.add_argument(
+        "--data",
+        type=Path,
+        nargs="+",
+        metavar="PATH",
+        help="as for athena backtest; every "
+        "research worker must read the same paths (they are sent as absolute paths)",
+    )
+    src.add_argument(
+        "--synthetic", action="store_true", help="the seeded synthetic market (see --market-seed)"
+    )
     from athena.marketdata.sources import FORMATS
 
     p.add_argument("--format", choices=FORMATS, default="auto", help="the --data format (default: detected)")
@@ -47,17 +55,37 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--duration", type=int, default=600, help="synthetic seconds (default 600)")
     p.add_argument("--market-seed", type=int, default=7, help="seed of the synthetic market (default 7)")
     p.add_argument("--strategy", default="ScalperV1", help="strategy class (default ScalperV1)")
-    p.add_argument("--param", action="append", default=[], metavar="NAME=KIND:...",
-                   help="a dimension: NAME=int:LO:HI[:STEP], NAME=float:LO:HI[:STEP] or NAME=choice:A,B (repeat)")
+    p.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME=KIND:...",
+        help="a dimension: NAME=int:LO:HI[:STEP], NAME=float:LO:HI[:STEP] or NAME=choice:A,B (repeat)",
+    )
     p.add_argument("--sampler", choices=SAMPLERS, default="tpe", help="Optuna sampler (default tpe)")
-    p.add_argument("--trials", type=int, default=20, help="trials per fold (grid: at most its size; default 20)")
-    p.add_argument("--batch", type=int, default=8, help="trials in flight at once (default 8); a fixed number so "
-                   "the same seed gives the same trials however many workers run them")
-    p.add_argument("--folds", type=int, default=3, help="walk-forward windows K: K-1 in-sample/out-of-sample steps")
-    p.add_argument("--anchored", action="store_true", help="in-sample = every window so far (default: the last one)")
-    p.add_argument("--seed", type=int, default=7, help="seed of the sampler and of the backtests' sim (default 7)")
+    p.add_argument(
+        "--trials", type=int, default=20, help="trials per fold (grid: at most its size; default 20)"
+    )
+    p.add_argument(
+        "--batch",
+        type=int,
+        default=8,
+        help="trials in flight at once (default 8); a fixed number so "
+        "the same seed gives the same trials however many workers run them",
+    )
+    p.add_argument(
+        "--folds", type=int, default=3, help="walk-forward windows K: K-1 in-sample/out-of-sample steps"
+    )
+    p.add_argument(
+        "--anchored", action="store_true", help="in-sample = every window so far (default: the last one)"
+    )
+    p.add_argument(
+        "--seed", type=int, default=7, help="seed of the sampler and of the backtests' sim (default 7)"
+    )
     p.add_argument("--timeout", type=float, default=600.0, help="seconds a batch may take on the workers")
-    p.add_argument("--out", type=Path, help="write the result here as JSON (default var/optimize/<UTC time>.json)")
+    p.add_argument(
+        "--out", type=Path, help="write the result here as JSON (default var/optimize/<UTC time>.json)"
+    )
     p.add_argument("--json", action="store_true", help="print the result as JSON instead of tables")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
@@ -72,12 +100,18 @@ def _preflight(settings: Any) -> Any:
     ready = preflight(settings)  # Redis down: exit 3 with the sentence
     if ready.backend_down:
         backend = settings.result_backend.get_secret_value()
-        _fail(f"the result backend at {describe(backend, settings.redis_sentinel_master)} does not answer: "
-              f"{ready.backend_down}, so no trial's result could come back. Nothing was sent.", EXIT_DOWN)
+        _fail(
+            f"the result backend at {describe(backend, settings.redis_sentinel_master)} does not answer: "
+            f"{ready.backend_down}, so no trial's result could come back. Nothing was sent.",
+            EXIT_DOWN,
+        )
     if not research_workers(WorkerRegistry(ready.redis), ready.queues.research, identity_of(settings)):
         start = " ".join(ready.queues.worker_command("research"))
-        _fail(f"no research worker of account {settings.account} is running (none has a heartbeat on queue "
-              f"{ready.queues.research}). Start one or more ({start}). Nothing was sent.", EXIT_DOWN)
+        _fail(
+            f"no research worker of account {settings.account} is running (none has a heartbeat on queue "
+            f"{ready.queues.research}). Start one or more ({start}). Nothing was sent.",
+            EXIT_DOWN,
+        )
     return ready
 
 
@@ -93,10 +127,26 @@ def _config(a: argparse.Namespace) -> SearchConfig:
         _fail(str(exc), EXIT_USAGE)
     insts = tuple(i.strip() for i in a.instIds.split(",") if i.strip())
     paths = tuple(str(p.resolve()) for p in a.data) if a.data else ()
-    spec = DataSpec(paths=paths, format=a.format, instIds=insts, synthetic_seed=a.market_seed,
-                    synthetic_duration_s=a.duration)
-    config = SearchConfig(spec, a.strategy, dims, 0, 0, folds=a.folds, anchored=a.anchored, sampler=a.sampler,
-                          trials=a.trials, batch=a.batch, seed=a.seed)
+    spec = DataSpec(
+        paths=paths,
+        format=a.format,
+        instIds=insts,
+        synthetic_seed=a.market_seed,
+        synthetic_duration_s=a.duration,
+    )
+    config = SearchConfig(
+        spec,
+        a.strategy,
+        dims,
+        0,
+        0,
+        folds=a.folds,
+        anchored=a.anchored,
+        sampler=a.sampler,
+        trials=a.trials,
+        batch=a.batch,
+        seed=a.seed,
+    )
     try:
         check(config, period=False)  # the space and sizes, before anything is read or sent
     except SpaceError as exc:
@@ -141,30 +191,59 @@ def _print_tables(doc: dict[str, Any], workers: dict[str, int], elapsed: float) 
 
     console = Console(width=max(Console().width, 130))  # a pipe gets 80 columns: too few for the table
     folds_ = doc["folds"]
-    same_day = bool(folds_) and folds_[0]["in_sample"]["start"][:10] == folds_[-1]["out_of_sample"]["end"][:10]
+    same_day = (
+        bool(folds_) and folds_[0]["in_sample"]["start"][:10] == folds_[-1]["out_of_sample"]["end"][:10]
+    )
     day = f" ({folds_[0]['in_sample']['start'][:10]}, UTC)" if same_day else " (UTC)"
-    t = Table(title=f"athena optimize: {doc['strategy']}, {doc['sampler']} sampler, seed {doc['seed']}, "
-                    f"objective {doc['objective']}", show_edge=False)
-    for col in ("fold", "in sample" + day, "best", "IS net", "IS trades", "out of sample", "OOS net",
-                "OOS trades", "defaults OOS net"):
+    t = Table(
+        title=f"athena optimize: {doc['strategy']}, {doc['sampler']} sampler, seed {doc['seed']}, "
+        f"objective {doc['objective']}",
+        show_edge=False,
+    )
+    for col in (
+        "fold",
+        "in sample" + day,
+        "best",
+        "IS net",
+        "IS trades",
+        "out of sample",
+        "OOS net",
+        "OOS trades",
+        "defaults OOS net",
+    ):
         t.add_column(col, no_wrap=col != "in sample" + day)
     for f in folds_:
-        t.add_row(str(f["fold"]), _when(f["in_sample"], same_day), f"#{f['best']['number']}",
-                  str(f["best_in_sample"].get("net_pnl")), str(f["best_in_sample"].get("trades")),
-                  _when(f["out_of_sample"], same_day), str(f["best_out_of_sample"].get("net_pnl")),
-                  str(f["best_out_of_sample"].get("trades")), str(f["defaults_out_of_sample"].get("net_pnl")))
+        t.add_row(
+            str(f["fold"]),
+            _when(f["in_sample"], same_day),
+            f"#{f['best']['number']}",
+            str(f["best_in_sample"].get("net_pnl")),
+            str(f["best_in_sample"].get("trades")),
+            _when(f["out_of_sample"], same_day),
+            str(f["best_out_of_sample"].get("net_pnl")),
+            str(f["best_out_of_sample"].get("trades")),
+            str(f["defaults_out_of_sample"].get("net_pnl")),
+        )
     console.print(t)
     for f in folds_:
         console.print(f"  fold {f['fold']} best params: {_params(f['best']['params'])}", highlight=False)
     s = doc["summary"]
     n = sum(workers.values())
-    console.print(f"net PnL in sample {s['in_sample_net_pnl']}, out of sample {s['out_of_sample_net_pnl']} "
-                  f"(closed trades: {s['out_of_sample_trades']}); the defaults out of sample {s['defaults_out_of_sample_net_pnl']}",
-                  highlight=False)
-    console.print(f"recommended params (best on the latest in-sample window): {_params(s['recommended_params'])}",
-                  highlight=False)
-    console.print(f"{n} trials in {elapsed:.1f} s ({n / elapsed if elapsed else 0:.2f}/s) on "
-                  + ", ".join(f"{w} ({c})" for w, c in sorted(workers.items())), highlight=False)
+    console.print(
+        f"net PnL in sample {s['in_sample_net_pnl']}, out of sample {s['out_of_sample_net_pnl']} "
+        f"(closed trades: {s['out_of_sample_trades']}); the defaults out of sample "
+        f"{s['defaults_out_of_sample_net_pnl']}",
+        highlight=False,
+    )
+    console.print(
+        f"recommended params (best on the latest in-sample window): {_params(s['recommended_params'])}",
+        highlight=False,
+    )
+    console.print(
+        f"{n} trials in {elapsed:.1f} s ({n / elapsed if elapsed else 0:.2f}/s) on "
+        + ", ".join(f"{w} ({c})" for w, c in sorted(workers.items())),
+        highlight=False,
+    )
 
 
 def _out_path(given: Path | None) -> Path:
@@ -191,8 +270,15 @@ def main(argv: list[str]) -> int:
     runner = CeleryRunner(ready, config, a.timeout)
     t0 = time.monotonic()
     try:
-        with Progress(TextColumn("trials"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                      console=Console(stderr=True), disable=a.no_progress or a.json, transient=False) as progress:
+        with Progress(
+            TextColumn("trials"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=Console(stderr=True),
+            disable=a.no_progress or a.json,
+            transient=False,
+        ) as progress:
             task = progress.add_task("trials", total=config.total_tasks())
             results = run_search(config, runner, lambda: progress.advance(task))
     finally:
@@ -203,7 +289,11 @@ def main(argv: list[str]) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
     if a.json:
-        print(json.dumps({**doc, "workers": runner.workers, "seconds": round(elapsed, 3), "out": str(out)}, indent=2))
+        print(
+            json.dumps(
+                {**doc, "workers": runner.workers, "seconds": round(elapsed, 3), "out": str(out)}, indent=2
+            )
+        )
     else:
         _print_tables(doc, runner.workers, elapsed)
         print(f"result: {out}")

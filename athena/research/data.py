@@ -38,11 +38,15 @@ class DataSpec:
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> DataSpec:
-        return cls(paths=tuple(d.get("paths") or ()), format=str(d.get("format", "auto")),
-                   instIds=tuple(d.get("instIds") or ()), tardis_amount=str(d.get("tardis_amount", "contracts")),
-                   synthetic_seed=int(d.get("synthetic_seed", 7)),
-                   synthetic_duration_s=int(d.get("synthetic_duration_s", 600)),
-                   fingerprint=str(d.get("fingerprint", "")))
+        return cls(
+            paths=tuple(d.get("paths") or ()),
+            format=str(d.get("format", "auto")),
+            instIds=tuple(d.get("instIds") or ()),
+            tardis_amount=str(d.get("tardis_amount", "contracts")),
+            synthetic_seed=int(d.get("synthetic_seed", 7)),
+            synthetic_duration_s=int(d.get("synthetic_duration_s", 600)),
+            fingerprint=str(d.get("fingerprint", "")),
+        )
 
     def describe(self) -> str:
         if self.synthetic:
@@ -81,15 +85,23 @@ def check_fingerprint(spec: DataSpec) -> None:
     except OSError as exc:
         raise ValueError(f"the data {spec.describe()} cannot be read on this worker: {exc}") from None
     if here != spec.fingerprint:
-        raise ValueError(f"the data {spec.describe()} on this worker is not what athena optimize read (other "
-                         f"files or sizes): give every research worker the same data")
+        raise ValueError(
+            f"the data {spec.describe()} on this worker is not what athena optimize read (other "
+            f"files or sizes): give every research worker the same data"
+        )
 
 
 def _read(spec: DataSpec) -> list[MarketEvent]:
     from athena.backtest.cli import load_events
 
-    events, _ = load_events([Path(p) for p in spec.paths] if spec.paths else None, spec.format,
-                            ",".join(spec.instIds), spec.tardis_amount, spec.synthetic_seed, spec.synthetic_duration_s)
+    events, _ = load_events(
+        [Path(p) for p in spec.paths] if spec.paths else None,
+        spec.format,
+        ",".join(spec.instIds),
+        spec.tardis_amount,
+        spec.synthetic_seed,
+        spec.synthetic_duration_s,
+    )
     return sorted(events, key=lambda e: e.ts)  # stable: same-ts events keep the feed's order
 
 

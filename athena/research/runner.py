@@ -41,8 +41,13 @@ class CeleryRunner:
         self.workers: dict[str, int] = {}  # worker node -> trials it ran (shown, never in the result)
 
     def _send(self, call: TrialCall) -> Any:
-        kwargs = {"data_spec": self.config.data.to_json(), "strategy": self.config.strategy, "params": call.params,
-                  "period": list(call.period), "seed": self.config.seed}
+        kwargs = {
+            "data_spec": self.config.data.to_json(),
+            "strategy": self.config.strategy,
+            "params": call.params,
+            "period": list(call.period),
+            "seed": self.config.seed,
+        }
         return self.app.send_task(q.RUN_TRIAL, kwargs=kwargs, queue=self.queue, expires=self.timeout)
 
     def _give_up(self, pending: Sequence[Any]) -> tuple[int, int]:
@@ -60,7 +65,9 @@ class CeleryRunner:
     def _alive(self) -> bool:
         from athena.state.workers import WorkerRegistry, identity_of
 
-        return bool(research_workers(WorkerRegistry(self.ready.redis), self.queue, identity_of(self.ready.settings)))
+        return bool(
+            research_workers(WorkerRegistry(self.ready.redis), self.queue, identity_of(self.ready.settings))
+        )
 
     def run(self, calls: Sequence[TrialCall], done: Callable[[], None]) -> list[dict[str, Any]]:
         results: list[Any] = []
@@ -73,8 +80,12 @@ class CeleryRunner:
                     results.append(self._send(c))
                 except Exception as exc:
                     self._give_up(results)
-                    _fail(f"the trials could not be sent ({type(exc).__name__}: {exc}); the {len(results)} sent "
-                          f"were withdrawn. Check Redis.", EXIT_DOWN)
+                    _fail(
+                        f"the trials could not be sent ({type(exc).__name__}: {exc}); the "
+                        f"{len(results)} sent "
+                        f"were withdrawn. Check Redis.",
+                        EXIT_DOWN,
+                    )
             while any(o is None for o in out):
                 for i, r in enumerate(results):
                     if out[i] is None and r.ready():
@@ -83,8 +94,11 @@ class CeleryRunner:
                         if r.failed():
                             err = r.result
                             self._give_up([x for j, x in enumerate(results) if out[j] is None and j != i])
-                            _fail(f"a trial failed on its worker ({type(err).__name__}: {err}) with params "
-                                  f"{json.dumps(calls[i].params)}; the other pending trials were withdrawn", EXIT_FAILED)
+                            _fail(
+                                f"a trial failed on its worker ({type(err).__name__}: {err}) with params "
+                                f"{json.dumps(calls[i].params)}; the other pending trials were withdrawn",
+                                EXIT_FAILED,
+                            )
                         value = r.get(timeout=5)
                         r.forget()  # read once: no need to keep it in the backend for result_expires
                         out[i] = value["metrics"]
@@ -96,25 +110,34 @@ class CeleryRunner:
                 if now > next_check:
                     next_check = now + WORKER_CHECK_S
                     if not self._alive():
-                        self._give_up_and_fail(results, out, f"no research worker is running any more on "
-                                               f"{self.queue}")
+                        self._give_up_and_fail(
+                            results, out, f"no research worker is running any more on {self.queue}"
+                        )
                 time.sleep(POLL_S)
         except KeyboardInterrupt:
             back, maybe = self._give_up([r for i, r in enumerate(results) if out[i] is None])
-            raise ControlExit(f"interrupted; {back} queued trial(s) withdrawn unrun, {maybe} already on a worker "
-                              f"revoked", EXIT_INTERRUPTED) from None
+            raise ControlExit(
+                f"interrupted; {back} queued trial(s) withdrawn unrun, {maybe} already on a worker revoked",
+                EXIT_INTERRUPTED,
+            ) from None
         finally:
             for r in results:  # stop listening now: left to AsyncResult.__del__ it printed a traceback
                 _release(r)
         return [o for o in out if o is not None]
 
     def _late(self, out: Sequence[Any]) -> str:
-        return f"the research workers did not finish {sum(o is None for o in out)} trial(s) within {self.timeout:g} s"
+        return (
+            f"the research workers did not finish {sum(o is None for o in out)} trial(s) within "
+            f"{self.timeout:g} s"
+        )
 
     def _give_up_and_fail(self, results: Sequence[Any], out: Sequence[Any], why: str) -> None:
         back, maybe = self._give_up([r for i, r in enumerate(results) if out[i] is None])
-        _fail(f"{why}; {back} queued trial(s) were withdrawn unrun and {maybe} revoked (a trial already "
-              f"running finishes, its result unused). Check `athena status` and the research workers.", EXIT_DOWN)
+        _fail(
+            f"{why}; {back} queued trial(s) were withdrawn unrun and {maybe} revoked (a trial already "
+            f"running finishes, its result unused). Check `athena status` and the research workers.",
+            EXIT_DOWN,
+        )
 
     def close(self) -> None:
         try:

@@ -106,7 +106,9 @@ def check(config: SearchConfig, period: bool = True) -> None:
         for d in config.dims:
             d.grid()  # a float without a step says so
     if config.folds < 2:
-        raise SpaceError(f"--folds must be at least 2 (one in-sample and one out-of-sample window; got {config.folds})")
+        raise SpaceError(
+            f"--folds must be at least 2 (one in-sample and one out-of-sample window; got {config.folds})"
+        )
     if not period:
         return
     try:
@@ -115,7 +117,9 @@ def check(config: SearchConfig, period: bool = True) -> None:
         raise SpaceError(str(exc)) from None
 
 
-def _fold_search(config: SearchConfig, fold: Fold, runner: TrialRunner, done: Callable[[], None]) -> FoldResult:
+def _fold_search(
+    config: SearchConfig, fold: Fold, runner: TrialRunner, done: Callable[[], None]
+) -> FoldResult:
     import optuna
 
     study = optuna.create_study(direction="maximize", sampler=_sampler(config, fold.index))  # in memory
@@ -128,8 +132,15 @@ def _fold_search(config: SearchConfig, fold: Fold, runner: TrialRunner, done: Ca
         for t, metrics in zip(asked, results, strict=True):  # told in trial order: see the module doc
             value = objective(metrics)
             study.tell(t, value)
-            out.trials.append({"number": t.number, "params": dict(t.params), "value": value,
-                               "trades": metrics.get("trades"), "metrics": metrics})
+            out.trials.append(
+                {
+                    "number": t.number,
+                    "params": dict(t.params),
+                    "value": value,
+                    "trades": metrics.get("trades"),
+                    "metrics": metrics,
+                }
+            )
     best = max(out.trials, key=lambda r: (r["value"], -r["number"]))  # a tie: the earlier trial
     out.best = {"number": best["number"], "params": best["params"], "value": best["value"]}
     out.best_in_sample = best["metrics"]
@@ -138,14 +149,18 @@ def _fold_search(config: SearchConfig, fold: Fold, runner: TrialRunner, done: Ca
     return out
 
 
-def run_search(config: SearchConfig, runner: TrialRunner, done: Callable[[], None] = lambda: None) -> list[FoldResult]:
+def run_search(
+    config: SearchConfig, runner: TrialRunner, done: Callable[[], None] = lambda: None
+) -> list[FoldResult]:
     """Every fold: search in sample, then the best and the strategy's defaults out of sample."""
     import optuna
 
     check(config)
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # a line per trial would drown the progress bar
-    return [_fold_search(config, f, runner, done)
-            for f in folds(config.start_ts, config.end_ts, config.folds, config.anchored)]
+    return [
+        _fold_search(config, f, runner, done)
+        for f in folds(config.start_ts, config.end_ts, config.folds, config.anchored)
+    ]
 
 
 def _sum(values: list[Any]) -> str:
@@ -163,14 +178,16 @@ def report(config: SearchConfig, results: list[FoldResult]) -> dict[str, Any]:
     folds_doc = []
     for r in results:
         folds_doc.append({
-            "fold": r.fold.index, "in_sample": window(r.fold.in_sample), "out_of_sample": window(r.fold.out_of_sample),
+            "fold": r.fold.index, "in_sample": window(r.fold.in_sample),
+            "out_of_sample": window(r.fold.out_of_sample),
             "best": r.best, "best_in_sample": r.best_in_sample, "best_out_of_sample": r.best_out_of_sample,
             "defaults_out_of_sample": r.defaults_out_of_sample,
             "trials": [{k: v for k, v in t.items() if k != "metrics"} for t in r.trials],
         })  # fmt: skip
     return {
-        "strategy": config.strategy, "data": config.data.to_json(), "seed": config.seed, "sampler": config.sampler,
-        "objective": f"{OBJECTIVE} (maximised)", "trials_per_fold": config.trials_per_fold(), "batch": config.batch,
+        "strategy": config.strategy, "data": config.data.to_json(), "seed": config.seed,
+        "sampler": config.sampler, "objective": f"{OBJECTIVE} (maximised)",
+        "trials_per_fold": config.trials_per_fold(), "batch": config.batch,
         "walk_forward": {"folds": config.folds, "anchored": config.anchored, "steps": len(results)},
         "space": [{"name": d.name, "kind": d.kind, "low": d.low, "high": d.high, "step": d.step,
                    "choices": list(d.choices)} for d in config.dims],
@@ -178,7 +195,8 @@ def report(config: SearchConfig, results: list[FoldResult]) -> dict[str, Any]:
         "summary": {
             "in_sample_net_pnl": _sum([r.best_in_sample.get(OBJECTIVE, 0) for r in results]),
             "out_of_sample_net_pnl": _sum([r.best_out_of_sample.get(OBJECTIVE, 0) for r in results]),
-            "defaults_out_of_sample_net_pnl": _sum([r.defaults_out_of_sample.get(OBJECTIVE, 0) for r in results]),
+            "defaults_out_of_sample_net_pnl":
+                _sum([r.defaults_out_of_sample.get(OBJECTIVE, 0) for r in results]),
             "out_of_sample_trades": sum(int(r.best_out_of_sample.get("trades") or 0) for r in results),
             # the params found on the most recent in-sample window: the ones to try next
             "recommended_params": results[-1].best["params"] if results else {},
@@ -198,6 +216,10 @@ class LocalRunner:
 
         out = []
         for c in calls:
-            out.append(run_trial(self.config.data.to_json(), self.config.strategy, c.params, c.period, self.config.seed))
+            out.append(
+                run_trial(
+                    self.config.data.to_json(), self.config.strategy, c.params, c.period, self.config.seed
+                )
+            )
             done()
         return out

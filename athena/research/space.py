@@ -34,7 +34,9 @@ class Dimension:
         import optuna
 
         if self.kind == "int":
-            return optuna.distributions.IntDistribution(int(self.low), int(self.high), step=int(self.step or 1))
+            return optuna.distributions.IntDistribution(
+                int(self.low), int(self.high), step=int(self.step or 1)
+            )
         if self.kind == "float":
             return optuna.distributions.FloatDistribution(self.low, self.high, step=self.step)
         return optuna.distributions.CategoricalDistribution(self.choices)
@@ -44,7 +46,9 @@ class Dimension:
         if self.kind == "choice":
             return list(self.choices)
         if self.step is None and self.kind == "float":
-            raise SpaceError(f"{self.name}: a grid needs a step for a float range ({self.name}=float:LO:HI:STEP)")
+            raise SpaceError(
+                f"{self.name}: a grid needs a step for a float range ({self.name}=float:LO:HI:STEP)"
+            )
         lo, hi, step = Decimal(str(self.low)), Decimal(str(self.high)), Decimal(str(self.step or 1))
         n = int((hi - lo) / step) + 1
         values = [lo + i * step for i in range(n)]
@@ -74,8 +78,10 @@ def parse_dimension(spec: str) -> Dimension:
     name = name.strip()
     kind, _, args = rest.partition(":")
     if not eq or not name or kind not in ("int", "float", "choice") or not args:
-        raise SpaceError(f"--param {spec!r} does not read as NAME=int:LO:HI[:STEP], NAME=float:LO:HI[:STEP] "
-                         f"or NAME=choice:A,B,...")
+        raise SpaceError(
+            f"--param {spec!r} does not read as NAME=int:LO:HI[:STEP], NAME=float:LO:HI[:STEP] "
+            f"or NAME=choice:A,B,..."
+        )
     if kind == "choice":
         choices = tuple(_choice(c.strip()) for c in args.split(",") if c.strip())
         if not choices:
@@ -98,7 +104,9 @@ def parse_dimension(spec: str) -> Dimension:
 def parse_space(specs: list[str], strategy: str, model: type[StrategyParams]) -> list[Dimension]:
     """The dimensions of `specs`, checked against `strategy`'s params model (SpaceError if not)."""
     if not specs:
-        raise SpaceError("no parameter to search: give at least one --param NAME=int:LO:HI (or float:, choice:)")
+        raise SpaceError(
+            "no parameter to search: give at least one --param NAME=int:LO:HI (or float:, choice:)"
+        )
     dims = [parse_dimension(s) for s in specs]
     known = sorted(model.model_fields)
     seen: set[str] = set()
@@ -113,7 +121,9 @@ def parse_space(specs: list[str], strategy: str, model: type[StrategyParams]) ->
                 model.model_validate({d.name: str(value) if isinstance(value, float) else value})
             except ValidationError as exc:
                 why = exc.errors()[0]["msg"] if exc.errors() else str(exc)
-                raise SpaceError(f"{strategy}'s {d.name} refuses {value!r} ({why}): narrow the range") from None
+                raise SpaceError(
+                    f"{strategy}'s {d.name} refuses {value!r} ({why}): narrow the range"
+                ) from None
     return dims
 
 

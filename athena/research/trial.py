@@ -41,8 +41,12 @@ def strategy_settings(strategy: str, params: dict[str, Any], instIds: list[str])
     """One strategy per instrument, capital split evenly (as `athena backtest` without --strategies)."""
     share = (Decimal(1) / len(instIds)).quantize(Decimal("0.0001"))
     values = {k: _param_value(v) for k, v in params.items()}
-    return [StrategySettings(name=f"trial{i}", cls=strategy, instIds=[instId], allocation=share, params=dict(values))
-            for i, instId in enumerate(instIds)]
+    return [
+        StrategySettings(
+            name=f"trial{i}", cls=strategy, instIds=[instId], allocation=share, params=dict(values)
+        )
+        for i, instId in enumerate(instIds)
+    ]
 
 
 def _redis() -> Any:
@@ -64,8 +68,9 @@ def _clear(client: Any, prefix: str) -> None:
         client.delete(key)
 
 
-def run_trial(data_spec: dict[str, Any], strategy: str, params: dict[str, Any], period: tuple[int, int],
-              seed: int) -> dict[str, Any]:
+def run_trial(
+    data_spec: dict[str, Any], strategy: str, params: dict[str, Any], period: tuple[int, int], seed: int
+) -> dict[str, Any]:
     """The backtest's figures (Decimals as strings) of `strategy` with `params` over the events of
     `data_spec` with period[0] <= ts < period[1], the sim seeded with `seed`."""
     from athena.backtest.engine import run_backtest

@@ -14,7 +14,9 @@ from athena.domain.money import ZERO
 
 
 class PreTradeLike(Protocol):
-    def check(self, req: OrderRequest, instrument: Instrument, equity: Decimal, bypass: bool = False) -> Any: ...
+    def check(
+        self, req: OrderRequest, instrument: Instrument, equity: Decimal, bypass: bool = False
+    ) -> Any: ...
 
 
 class CapitalLike(Protocol):

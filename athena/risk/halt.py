@@ -158,6 +158,7 @@ def _holds(raw: dict[str, str]) -> dict[str, HaltState]:
     for k, v in raw.items():
         if k.startswith(HOLD_PREFIX):
             d = json.loads(v)
-            out[k.removeprefix(HOLD_PREFIX)] = HaltState(reason=str(d.get("reason", "")), who=str(d.get("who", "")),
-                                                         ts=int(d.get("ts") or 0))
+            out[k.removeprefix(HOLD_PREFIX)] = HaltState(
+                reason=str(d.get("reason", "")), who=str(d.get("who", "")), ts=int(d.get("ts") or 0)
+            )
     return out

@@ -45,17 +45,25 @@ class Finding:
 
     def sentence(self) -> str:
         if self.subject == "account":
-            return (f"the account can lose {self.liq_distance:.2f} before liquidation (mgnRatio), less than "
-                    f"{self.multiple}x the {self.stop_distance:.2f} its stops would lose")
-        return (f"{self.subject} is {self.liq_distance} from its liquidation price, less than {self.multiple}x its "
-                f"stop's distance of {self.stop_distance}")
+            return (
+                f"the account can lose {self.liq_distance:.2f} before liquidation (mgnRatio), less than "
+                f"{self.multiple}x the {self.stop_distance:.2f} its stops would lose"
+            )
+        return (
+            f"{self.subject} is {self.liq_distance} from its liquidation price, less than "
+            f"{self.multiple}x its "
+            f"stop's distance of {self.stop_distance}"
+        )
 
 
 def first_stop(pos: Position, stops: Iterable[AlgoOrder]) -> Decimal | None:
     """The trigger of the stop that fires first for this position (closing side, same posSide)."""
     closing = Side.SELL if pos.signed > 0 else Side.BUY
-    triggers = [a.slTriggerPx for a in stops
-                if a.instId == pos.instId and a.side is closing and a.posSide is pos.posSide and a.state.is_working]
+    triggers = [
+        a.slTriggerPx
+        for a in stops
+        if a.instId == pos.instId and a.side is closing and a.posSide is pos.posSide and a.state.is_working
+    ]
     if not triggers:
         return None
     return max(triggers) if closing is Side.SELL else min(triggers)
@@ -102,8 +110,9 @@ class LiquidationGuard:
     """Holds entries while a finding breaches, releases when none does. Writes Redis only on a change
     (the first evaluation always settles the hold a previous process may have left)."""
 
-    def __init__(self, halt: HaltSwitch, multiple: Decimal,
-                 on_breach: Callable[[list[Finding]], None] | None = None) -> None:
+    def __init__(
+        self, halt: HaltSwitch, multiple: Decimal, on_breach: Callable[[list[Finding]], None] | None = None
+    ) -> None:
         self.halt = halt
         self.multiple = multiple
         self.on_breach = on_breach
@@ -122,8 +131,12 @@ class LiquidationGuard:
         self._account = (equity, mgn_ratio)
         self._changed = True
 
-    def check(self, marks: Mapping[str, Decimal], stops: Callable[[], Iterable[AlgoOrder]],
-              instruments: Mapping[str, Instrument]) -> list[Finding] | None:
+    def check(
+        self,
+        marks: Mapping[str, Decimal],
+        stops: Callable[[], Iterable[AlgoOrder]],
+        instruments: Mapping[str, Instrument],
+    ) -> list[Finding] | None:
         """Evaluate from the latest pushes and these marks (the housekeeping thread, once a second).
         Skipped (None) while flat and already settled: no Redis reads for nothing."""
         open_positions = [p for p in list(self._positions.values()) if not p.is_flat]
@@ -131,15 +144,28 @@ class LiquidationGuard:
             return None
         self._changed = False
         equity, ratio = self._account
-        findings = assess(open_positions, marks, stops() if open_positions else (), instruments, self.multiple,
-                          equity, ratio)
+        findings = assess(
+            open_positions,
+            marks,
+            stops() if open_positions else (),
+            instruments,
+            self.multiple,
+            equity,
+            ratio,
+        )
         return self.apply(findings)
 
     def apply(self, findings: list[Finding]) -> list[Finding]:
         breached = [f for f in findings if f.breached]
         if breached:
-            reason = "liquidation too close: " + "; ".join(f.sentence() for f in breached) + (
-                ": new entries held until it is not (reduce the position, add margin or lower the leverage)")
+            reason = (
+                "liquidation too close: "
+                + "; ".join(f.sentence() for f in breached)
+                + (
+                    ": new entries held until it is not (reduce the position, add margin or lower the "
+                    "leverage)"
+                )
+            )
             if self._held is not True or reason != self._reason:
                 if self.halt.hold(HOLD, reason, WHO) or self._held is not True:
                     log.critical("LIQUIDATION DISTANCE: %s", reason)

@@ -72,8 +72,21 @@ class AlgoMixin(ExchangeState):
                 raise BadParam("sz")
             if sz % si.inst.lotSz:
                 raise BadParam("sz", "51121")
-        algo = SimAlgo(self.ids.new("algo"), cl, si.instId, td, side, pos_side, ord_type, sz, frac,
-                       flag(body, "reduceOnly") or bool(frac), tag, self.lever_for(si.instId, td, pos_side), self.now())
+        algo = SimAlgo(
+            self.ids.new("algo"),
+            cl,
+            si.instId,
+            td,
+            side,
+            pos_side,
+            ord_type,
+            sz,
+            frac,
+            flag(body, "reduceOnly") or bool(frac),
+            tag,
+            self.lever_for(si.instId, td, pos_side),
+            self.now(),
+        )
         if ord_type == "trigger":
             algo.triggerPx = self._px(body, "triggerPx", si.inst.tickSz, True)
             algo.orderPx = self._px(body, "orderPx", si.inst.tickSz, True)
@@ -118,12 +131,28 @@ class AlgoMixin(ExchangeState):
             algo_id = text(body, "algoId") or self.algo_cl.get(text(body, "algoClOrdId"), "")
             a = self.algos.get(algo_id)
             if a is None or a.state != "live" or a.instId != text(body, "instId", a.instId):
-                out.append({"algoId": algo_id, "algoClOrdId": text(body, "algoClOrdId"), "sCode": "51400",
-                            "sMsg": "Cancellation failed as the order does not exist.", "clOrdId": "", "tag": ""})
+                out.append(
+                    {
+                        "algoId": algo_id,
+                        "algoClOrdId": text(body, "algoClOrdId"),
+                        "sCode": "51400",
+                        "sMsg": "Cancellation failed as the order does not exist.",
+                        "clOrdId": "",
+                        "tag": "",
+                    }
+                )
                 continue
             self._end_algo(a, "canceled")
-            out.append({"algoId": a.algoId, "algoClOrdId": a.algoClOrdId, "sCode": "0", "sMsg": "", "clOrdId": "",
-                        "tag": a.tag})
+            out.append(
+                {
+                    "algoId": a.algoId,
+                    "algoClOrdId": a.algoClOrdId,
+                    "sCode": "0",
+                    "sMsg": "",
+                    "clOrdId": "",
+                    "tag": a.tag,
+                }
+            )
         self.flush()
         return out
 
@@ -147,7 +176,11 @@ class AlgoMixin(ExchangeState):
                 continue
             if (after and int(a.algoId) >= int(after)) or (before and int(a.algoId) <= int(before)):
                 continue
-            if (inst_id and a.instId != inst_id) or (algo_id and a.algoId != algo_id) or (cl and a.algoClOrdId != cl):
+            if (
+                (inst_id and a.instId != inst_id)
+                or (algo_id and a.algoId != algo_id)
+                or (cl and a.algoClOrdId != cl)
+            ):
                 continue
             if state and a.state != state:
                 continue
@@ -160,20 +193,32 @@ class AlgoMixin(ExchangeState):
         if not algo_id:
             cl = text(params, "algoClOrdId")
             algo_id = self.algo_cl.get(cl, "") or next(
-                (a.algoId for a in reversed(self.algos.values()) if cl and a.algoClOrdId == cl), "")
+                (a.algoId for a in reversed(self.algos.values()) if cl and a.algoClOrdId == cl), ""
+            )
         a = self.algos.get(algo_id)
         return a.to_okx() if a else None
 
     def _push_algo(self, a: SimAlgo) -> None:
         if self.wants("orders-algo", a.instId):
-            self.emit("orders-algo", {"channel": "orders-algo", "instType": "SWAP", "instId": a.instId,
-                                      "instFamily": self.insts[a.instId].row["instFamily"]}, [a.to_okx()])
+            self.emit(
+                "orders-algo",
+                {
+                    "channel": "orders-algo",
+                    "instType": "SWAP",
+                    "instId": a.instId,
+                    "instFamily": self.insts[a.instId].row["instFamily"],
+                },
+                [a.to_okx()],
+            )
 
     # -- triggering --------------------------------------------------------------------------
     def check_algos(self, inst_id: str) -> None:
         for _ in range(10):  # a triggered order can move the price and trigger another; bounded
-            fired = [a for a in list(self.algos.values()) if a.state == "live" and a.instId == inst_id
-                     and self._fires(a)]
+            fired = [
+                a
+                for a in list(self.algos.values())
+                if a.state == "live" and a.instId == inst_id and self._fires(a)
+            ]
             if not fired:
                 return
             for a, (kind, ord_px, trig) in fired_list(fired, self):
@@ -206,10 +251,16 @@ class AlgoMixin(ExchangeState):
         a.triggerTime = self.now()
         a.actualSz, a.actualSide = sz, kind
         a.actualPx = ord_px if ord_px is not None and ord_px != MARKET else trig
-        body = {"instId": a.instId, "tdMode": a.tdMode, "side": a.side, "sz": str(sz), "tag": a.tag,
-                "ordType": "market" if ord_px is None or ord_px == MARKET else "limit",
-                "px": "" if ord_px is None or ord_px == MARKET else str(ord_px),
-                "reduceOnly": a.reduceOnly and self.pos_mode == "net_mode"}
+        body = {
+            "instId": a.instId,
+            "tdMode": a.tdMode,
+            "side": a.side,
+            "sz": str(sz),
+            "tag": a.tag,
+            "ordType": "market" if ord_px is None or ord_px == MARKET else "limit",
+            "px": "" if ord_px is None or ord_px == MARKET else str(ord_px),
+            "reduceOnly": a.reduceOnly and self.pos_mode == "net_mode",
+        }
         if self.pos_mode == "long_short_mode":
             body["posSide"] = a.posSide
         item = self.place_order(body, _algo=a) if sz else {"sCode": "51169", "ordId": ""}
@@ -223,12 +274,18 @@ class AlgoMixin(ExchangeState):
     def cancel_close_algos(self, inst_id: str, pos_side: str) -> None:
         """closeFraction algos die with their position (OKX cancels them when it is closed)."""
         for a in list(self.algos.values()):
-            if a.state == "live" and a.instId == inst_id and a.closeFraction and (
-                    pos_side == "net" or a.posSide == pos_side):
+            if (
+                a.state == "live"
+                and a.instId == inst_id
+                and a.closeFraction
+                and (pos_side == "net" or a.posSide == pos_side)
+            ):
                 self._end_algo(a, "canceled")
 
 
-def fired_list(algos: list[SimAlgo], mx: AlgoMixin) -> list[tuple[SimAlgo, tuple[str, Decimal | None, Decimal]]]:
+def fired_list(
+    algos: list[SimAlgo], mx: AlgoMixin
+) -> list[tuple[SimAlgo, tuple[str, Decimal | None, Decimal]]]:
     out = []
     for a in algos:
         f = mx._fires(a)

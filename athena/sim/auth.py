@@ -35,8 +35,15 @@ def parse_iso_ms(ts: str) -> int | None:
     return int(dt.timestamp() * 1000)
 
 
-def check_rest(headers: Mapping[str, str], method: str, target: str, body: bytes, keys: Mapping[str, ApiKey],
-               now_ms: int, max_skew_ms: int = 30_000) -> str | None:
+def check_rest(
+    headers: Mapping[str, str],
+    method: str,
+    target: str,
+    body: bytes,
+    keys: Mapping[str, ApiKey],
+    now_ms: int,
+    max_skew_ms: int = 30_000,
+) -> str | None:
     """Returns None when the request is authentic, else the OKX error code (all HTTP 401)."""
     key = headers.get("OK-ACCESS-KEY", "")
     sig = headers.get("OK-ACCESS-SIGN", "")
@@ -66,7 +73,9 @@ def check_rest(headers: Mapping[str, str], method: str, target: str, body: bytes
     return None
 
 
-def check_ws_login(arg: dict[str, object], keys: Mapping[str, ApiKey], now_s: float, max_skew_s: float = 30) -> str | None:
+def check_ws_login(
+    arg: dict[str, object], keys: Mapping[str, ApiKey], now_s: float, max_skew_s: float = 30
+) -> str | None:
     """WS login arg {apiKey, passphrase, timestamp (s, str or number), sign}; None if OK else error code."""
     key, pp, sig, ts = arg.get("apiKey"), arg.get("passphrase"), arg.get("sign"), arg.get("timestamp")
     if not isinstance(key, str) or not key or key not in keys:

@@ -20,9 +20,17 @@ def _prices(tick: Decimal) -> dict[int, Decimal]:
     return px
 
 
-def make_book(mid_ticks: int, tick: Decimal, lot: Decimal, depth: Decimal, levels: int = 20,
-              spread_ticks: int = 1, bid_weight: Decimal = Decimal(1), ask_weight: Decimal = Decimal(1),
-              shape: list[int] | None = None) -> tuple[list[Level], list[Level]]:
+def make_book(
+    mid_ticks: int,
+    tick: Decimal,
+    lot: Decimal,
+    depth: Decimal,
+    levels: int = 20,
+    spread_ticks: int = 1,
+    bid_weight: Decimal = Decimal(1),
+    ask_weight: Decimal = Decimal(1),
+    shape: list[int] | None = None,
+) -> tuple[list[Level], list[Level]]:
     """Bids/asks around mid (in ticks). Sizes grow away from the touch; weights tilt the imbalance."""
     spread_ticks = max(1, spread_ticks)
     bid0 = mid_ticks - spread_ticks // 2 - (spread_ticks % 2)

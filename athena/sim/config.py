@@ -17,7 +17,9 @@ class SimConfig:
     port: int = 0  # 0 = a free port
     seed: int = 7
     tls: bool = False
-    keys: list[ApiKey] = field(default_factory=lambda: [ApiKey("sim-api-key", "sim-secret-key", "sim-passphrase")])
+    keys: list[ApiKey] = field(
+        default_factory=lambda: [ApiKey("sim-api-key", "sim-secret-key", "sim-passphrase")]
+    )
     initial_usdt: Decimal = Decimal(100_000)
     tick_interval_ms: int = 100  # synthetic market step; 0 = only on /sim/step
     idle_timeout_s: float = 30.0  # OKX's 30 s rule (close 4004)
@@ -34,7 +36,8 @@ class SimConfig:
     # funding settled (charged) every this many seconds of engine time, aligned to epoch multiples
     # (OKX: 28800, 00:00/08:00/16:00 UTC); 0 = never (the default: tests see it only when they ask)
     funding_interval_s: float = 0.0
-    price_limit_pct: float = 0.0  # price-limit band around the mark (0 = none: /public/price-limit enabled false)
+    # price-limit band around the mark (0 = none: /public/price-limit enabled false)
+    price_limit_pct: float = 0.0
     # paper venue (athena.sim.paper): with an upstream public WS URL the market comes from there, not the
     # synthetic feed; instruments from the upstream's REST public/instruments (inst_ids: which; empty = all)
     upstream_rest_url: str = ""
@@ -50,10 +53,19 @@ class SimConfig:
         """From athena.config.SimSettings (or Settings, using .sim)."""
         sim = getattr(settings, "sim", settings)
         cfg = cls(
-            host=sim.host, port=sim.port, seed=sim.seed, tls=sim.tls,
-            keys=[ApiKey(sim.api_key.get_secret_value(), sim.secret_key.get_secret_value(),
-                         sim.passphrase.get_secret_value())],
-            initial_usdt=sim.initial_usdt, tick_interval_ms=sim.tick_interval_ms,
+            host=sim.host,
+            port=sim.port,
+            seed=sim.seed,
+            tls=sim.tls,
+            keys=[
+                ApiKey(
+                    sim.api_key.get_secret_value(),
+                    sim.secret_key.get_secret_value(),
+                    sim.passphrase.get_secret_value(),
+                )
+            ],
+            initial_usdt=sim.initial_usdt,
+            tick_interval_ms=sim.tick_interval_ms,
         )
         for k, v in overrides.items():
             setattr(cfg, k, v)

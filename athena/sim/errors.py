@@ -37,7 +37,9 @@ MSG: dict[str, str] = {
     "51112": "Close order size exceeds your available size.",
     "51121": "Order quantity must be a multiple of the lot size.",
     "51169": "Order failed because you don't have any positions in this direction for this contract.",
-    "51170": "Failed to place order. A reduce-only order can't be the same direction as your existing position.",
+    "51170": (
+        "Failed to place order. A reduce-only order can't be the same direction as your existing position."
+    ),
     "51202": "Market order amount exceeds the maximum amount.",
     "51400": "Cancellation failed as the order has been filled, canceled or does not exist.",
     "51503": "Order modification failed as the order has been filled, canceled or does not exist.",

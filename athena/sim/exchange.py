@@ -29,9 +29,16 @@ HISTORY = 20_000  # terminal orders remembered
 
 
 class Exchange(AccountMixin, AlgoMixin, PublicMixin, VenueMixin):
-    def __init__(self, instruments: list[SimInstrument] | None = None, seed: int = 7, clock: Clock | None = None,
-                 initial_usdt: Decimal = Decimal(100_000), maker_fee: Decimal = Decimal("-0.0002"),
-                 taker_fee: Decimal = Decimal("-0.0005"), uid: str = "1") -> None:
+    def __init__(
+        self,
+        instruments: list[SimInstrument] | None = None,
+        seed: int = 7,
+        clock: Clock | None = None,
+        initial_usdt: Decimal = Decimal(100_000),
+        maker_fee: Decimal = Decimal("-0.0002"),
+        taker_fee: Decimal = Decimal("-0.0005"),
+        uid: str = "1",
+    ) -> None:
         insts = instruments or default_instruments()
         self.insts = {si.instId: si for si in insts}
         self.by_code = {int(si.row["instIdCode"]): si.instId for si in insts if si.row.get("instIdCode")}
@@ -78,11 +85,19 @@ class Exchange(AccountMixin, AlgoMixin, PublicMixin, VenueMixin):
 
     # -- place -----------------------------------------------------------------------------
     def place_order(self, body: dict[str, Any], *, _algo: SimAlgo | None = None) -> dict[str, Any]:
-        """POST /trade/order semantics for one item; returns {clOrdId, ordId, tag, ts, sCode, sMsg, subCode}."""
+        """POST /trade/order semantics for one item; returns {clOrdId, ordId, tag, ts, sCode, sMsg,
+        subCode}."""
         now = self.now()
         cl, tag = text(body, "clOrdId"), text(body, "tag")
-        item = {"clOrdId": cl, "ordId": "", "tag": tag, "ts": str(now), "sCode": "0", "sMsg": "Order placed",
-                "subCode": ""}
+        item = {
+            "clOrdId": cl,
+            "ordId": "",
+            "tag": tag,
+            "ts": str(now),
+            "sCode": "0",
+            "sMsg": "Order placed",
+            "subCode": "",
+        }
         try:
             o = self._new_order(body, cl, tag, now)
         except BadParam as e:
@@ -154,8 +169,21 @@ class Exchange(AccountMixin, AlgoMixin, PublicMixin, VenueMixin):
         elif pos_side not in ("long", "short"):
             raise BadParam("posSide")
         reduce = flag(body, "reduceOnly") if self.pos_mode == "net_mode" else False
-        o = SimOrder(self.ids.new("ord"), cl, tag, si.instId, td, side, pos_side, ord_type, px, sz, reduce,
-                     self.lever_for(si.instId, td, pos_side), now)
+        o = SimOrder(
+            self.ids.new("ord"),
+            cl,
+            tag,
+            si.instId,
+            td,
+            side,
+            pos_side,
+            ord_type,
+            px,
+            sz,
+            reduce,
+            self.lever_for(si.instId, td, pos_side),
+            now,
+        )
         self._check_position_rules(o)
         return o
 
@@ -194,7 +222,9 @@ class Exchange(AccountMixin, AlgoMixin, PublicMixin, VenueMixin):
         m = self.markets[o.instId]
         levels = m.asks if o.side == "buy" else m.bids
         cap = o.px if o.px is not None else self.market_cap(o)  # a market order stops at the band's edge
-        crosses = bool(levels) and (cap is None or (levels[0][0] <= cap if o.side == "buy" else levels[0][0] >= cap))
+        crosses = bool(levels) and (
+            cap is None or (levels[0][0] <= cap if o.side == "buy" else levels[0][0] >= cap)
+        )
         if o.ordType == "post_only":
             if crosses:
                 self._cancel(o, "31")
@@ -240,7 +270,11 @@ class Exchange(AccountMixin, AlgoMixin, PublicMixin, VenueMixin):
             if not o.working or o.px is None:
                 continue
             levels = m.asks if o.side == "buy" else m.bids
-            while o.remaining > 0 and levels and (levels[0][0] <= o.px if o.side == "buy" else levels[0][0] >= o.px):
+            while (
+                o.remaining > 0
+                and levels
+                and (levels[0][0] <= o.px if o.side == "buy" else levels[0][0] >= o.px)
+            ):
                 lpx, lsz, k = levels[0]
                 q = min(lsz, o.remaining)
                 self._fill(o, o.px, q, "M")
@@ -258,8 +292,14 @@ class Exchange(AccountMixin, AlgoMixin, PublicMixin, VenueMixin):
         lot = self.insts[inst_id].inst.lotSz
         left = sz
         want = "buy" if side == "sell" else "sell"
-        cands = [o for o in book.values() if o.side == want and o.px is not None and o.working
-                 and (o.px >= px if want == "buy" else o.px <= px)]
+        cands = [
+            o
+            for o in book.values()
+            if o.side == want
+            and o.px is not None
+            and o.working
+            and (o.px >= px if want == "buy" else o.px <= px)
+        ]
         cands.sort(key=lambda o: (-o.px if want == "buy" else o.px, o.cTime))  # type: ignore[operator]
         for o in cands:
             if left <= 0:
@@ -285,18 +325,46 @@ class Exchange(AccountMixin, AlgoMixin, PublicMixin, VenueMixin):
         o.fee += fee
         o.pnl += pnl
         o.fillPx, o.fillSz, o.fillTime, o.tradeId, o.fillFee, o.fillPnl, o.execType = (
-            px, sz, now, trade_id, fee, pnl, exec_type)
+            px,
+            sz,
+            now,
+            trade_id,
+            fee,
+            pnl,
+            exec_type,
+        )
         o.uTime = now
         o.amendResult = ""
         o.state = "filled" if o.remaining <= 0 else "partially_filled"
-        self.fills.appendleft({
-            "instType": "SWAP", "instId": o.instId, "tradeId": trade_id, "ordId": o.ordId, "clOrdId": o.clOrdId,
-            "billId": bill_id, "subType": "1" if o.side == "buy" else "2", "tag": o.tag,
-            "fillPx": s(px), "fillSz": s(sz), "fillIdxPx": s(self.mark_of(o.instId)), "fillPnl": s(pnl),
-            "fillPxVol": "", "fillPxUsd": "", "fillMarkVol": "", "fillFwdPx": "", "fillMarkPx": s(self.mark_of(o.instId)),
-            "side": o.side, "posSide": o.posSide, "execType": exec_type, "feeCcy": "USDT", "fee": s(fee),
-            "feeRate": s(self.maker_fee if exec_type == "M" else self.taker_fee), "ts": str(now), "fillTime": str(now),
-        })
+        self.fills.appendleft(
+            {
+                "instType": "SWAP",
+                "instId": o.instId,
+                "tradeId": trade_id,
+                "ordId": o.ordId,
+                "clOrdId": o.clOrdId,
+                "billId": bill_id,
+                "subType": "1" if o.side == "buy" else "2",
+                "tag": o.tag,
+                "fillPx": s(px),
+                "fillSz": s(sz),
+                "fillIdxPx": s(self.mark_of(o.instId)),
+                "fillPnl": s(pnl),
+                "fillPxVol": "",
+                "fillPxUsd": "",
+                "fillMarkVol": "",
+                "fillFwdPx": "",
+                "fillMarkPx": s(self.mark_of(o.instId)),
+                "side": o.side,
+                "posSide": o.posSide,
+                "execType": exec_type,
+                "feeCcy": "USDT",
+                "fee": s(fee),
+                "feeRate": s(self.maker_fee if exec_type == "M" else self.taker_fee),
+                "ts": str(now),
+                "fillTime": str(now),
+            }
+        )
         if o.state == "filled":
             self._retire(o)
         self._push_order(o)
@@ -327,8 +395,16 @@ class Exchange(AccountMixin, AlgoMixin, PublicMixin, VenueMixin):
     def _push_order(self, o: SimOrder) -> None:
         self._dirty_acct = True
         if self.wants("orders", o.instId):
-            self.emit("orders", {"channel": "orders", "instType": "SWAP", "instId": o.instId,
-                                 "instFamily": self.insts[o.instId].row["instFamily"]}, [o.to_okx(ws=True)])
+            self.emit(
+                "orders",
+                {
+                    "channel": "orders",
+                    "instType": "SWAP",
+                    "instId": o.instId,
+                    "instFamily": self.insts[o.instId].row["instFamily"],
+                },
+                [o.to_okx(ws=True)],
+            )
 
     # -- cancel / amend --------------------------------------------------------------------
     def find(self, body: dict[str, Any]) -> SimOrder | None:
@@ -346,7 +422,13 @@ class Exchange(AccountMixin, AlgoMixin, PublicMixin, VenueMixin):
 
     def cancel_order(self, body: dict[str, Any]) -> dict[str, Any]:
         now = self.now()
-        item = {"clOrdId": text(body, "clOrdId"), "ordId": text(body, "ordId"), "ts": str(now), "sCode": "0", "sMsg": ""}
+        item = {
+            "clOrdId": text(body, "clOrdId"),
+            "ordId": text(body, "ordId"),
+            "ts": str(now),
+            "sCode": "0",
+            "sMsg": "",
+        }
         try:
             self.inst(body)
             o = self.find(body)
@@ -364,8 +446,15 @@ class Exchange(AccountMixin, AlgoMixin, PublicMixin, VenueMixin):
     def amend_order(self, body: dict[str, Any]) -> dict[str, Any]:
         now = self.now()
         req_id = text(body, "reqId")
-        item = {"clOrdId": text(body, "clOrdId"), "ordId": text(body, "ordId"), "ts": str(now), "reqId": req_id,
-                "sCode": "0", "sMsg": "", "subCode": ""}
+        item = {
+            "clOrdId": text(body, "clOrdId"),
+            "ordId": text(body, "ordId"),
+            "ts": str(now),
+            "reqId": req_id,
+            "sCode": "0",
+            "sMsg": "",
+            "subCode": "",
+        }
         try:
             si = self.inst(body)
             o = self.find(body)
@@ -382,7 +471,11 @@ class Exchange(AccountMixin, AlgoMixin, PublicMixin, VenueMixin):
                 self.check_band(o.instId, o.side, new_px, "newPx")
                 m = self.markets[o.instId]
                 top = m.best_ask if o.side == "buy" else m.best_bid
-                if o.ordType == "post_only" and top is not None and (new_px >= top if o.side == "buy" else new_px <= top):
+                if (
+                    o.ordType == "post_only"
+                    and top is not None
+                    and (new_px >= top if o.side == "buy" else new_px <= top)
+                ):
                     if flag(body, "cxlOnFail"):
                         self._cancel(o, "31")
                         self.flush()
@@ -425,9 +518,13 @@ class Exchange(AccountMixin, AlgoMixin, PublicMixin, VenueMixin):
         inst_type, inst_id = text(params, "instType"), text(params, "instId")
         ord_type, state = text(params, "ordType"), text(params, "state")
         fam = text(params, "instFamily") or text(params, "uly")
-        return not ((inst_type and inst_type not in ("SWAP", "ANY")) or (inst_id and o.instId != inst_id)
-                    or (ord_type and o.ordType not in ord_type.split(",")) or (state and o.state != state)
-                    or (fam and self.insts[o.instId].row["instFamily"] != fam))
+        return not (
+            (inst_type and inst_type not in ("SWAP", "ANY"))
+            or (inst_id and o.instId != inst_id)
+            or (ord_type and o.ordType not in ord_type.split(","))
+            or (state and o.state != state)
+            or (fam and self.insts[o.instId].row["instFamily"] != fam)
+        )
 
     def orders_pending(self, params: dict[str, Any]) -> list[dict[str, Any]]:
         rows = [o for book in self.pending.values() for o in book.values() if self._filter(o, params)]
@@ -480,9 +577,21 @@ class Exchange(AccountMixin, AlgoMixin, PublicMixin, VenueMixin):
                 if self.is_closing(o) or o.reduceOnly:
                     self._cancel(o, "1")
         cl, tag = text(body, "clOrdId"), text(body, "tag")
-        side = ("sell" if p.pos > 0 else "buy") if pos_side == "net" else ("sell" if pos_side == "long" else "buy")
-        order = {"instId": si.instId, "tdMode": mgn, "side": side, "ordType": "market", "sz": str(abs(p.pos)),
-                 "clOrdId": cl, "tag": tag, "reduceOnly": pos_side == "net"}
+        side = (
+            ("sell" if p.pos > 0 else "buy")
+            if pos_side == "net"
+            else ("sell" if pos_side == "long" else "buy")
+        )
+        order = {
+            "instId": si.instId,
+            "tdMode": mgn,
+            "side": side,
+            "ordType": "market",
+            "sz": str(abs(p.pos)),
+            "clOrdId": cl,
+            "tag": tag,
+            "reduceOnly": pos_side == "net",
+        }
         if pos_side != "net":
             order["posSide"] = pos_side
         item = self.place_order(order)
@@ -529,11 +638,18 @@ class Exchange(AccountMixin, AlgoMixin, PublicMixin, VenueMixin):
     def check_liquidation(self, inst_id: str) -> None:
         victims = []
         for p in self.positions.values():
-            if p.pos and p.instId == inst_id and p.mgnMode == "isolated" and p.margin + self.upl(p) <= self.mmr(p):
+            if (
+                p.pos
+                and p.instId == inst_id
+                and p.mgnMode == "isolated"
+                and p.margin + self.upl(p) <= self.mmr(p)
+            ):
                 victims.append(p)
         if any(p.pos and p.mgnMode == "cross" for p in self.positions.values()):
             t = self.totals()
-            cross_mmr = sum((self.mmr(p) for p in self.positions.values() if p.pos and p.mgnMode == "cross"), ZERO)
+            cross_mmr = sum(
+                (self.mmr(p) for p in self.positions.values() if p.pos and p.mgnMode == "cross"), ZERO
+            )
             if t["eq"] - t["iso"] <= cross_mmr:
                 victims += [p for p in self.positions.values() if p.pos and p.mgnMode == "cross"]
         for p in victims:
@@ -545,9 +661,27 @@ class Exchange(AccountMixin, AlgoMixin, PublicMixin, VenueMixin):
             return
         for o in list(self.pending[p.instId].values()):
             self._cancel(o, "0")
-        side = ("sell" if p.pos > 0 else "buy") if p.posSide == "net" else ("sell" if p.posSide == "long" else "buy")
-        o = SimOrder(self.ids.new("ord"), "", "", p.instId, p.mgnMode, side, p.posSide, "market", None, abs(p.pos),
-                     p.posSide == "net", p.lever, self.now(), category="full_liquidation")
+        side = (
+            ("sell" if p.pos > 0 else "buy")
+            if p.posSide == "net"
+            else ("sell" if p.posSide == "long" else "buy")
+        )
+        o = SimOrder(
+            self.ids.new("ord"),
+            "",
+            "",
+            p.instId,
+            p.mgnMode,
+            side,
+            p.posSide,
+            "market",
+            None,
+            abs(p.pos),
+            p.posSide == "net",
+            p.lever,
+            self.now(),
+            category="full_liquidation",
+        )
         self.orders[o.ordId] = o
         self.pending[o.instId][o.ordId] = o
         self._fill(o, mark, o.sz, "T")
@@ -560,9 +694,16 @@ class Exchange(AccountMixin, AlgoMixin, PublicMixin, VenueMixin):
             for key in keys:
                 p = self.positions.get(key)
                 if p is not None and self.wants("positions", p.instId):
-                    self.emit("positions", {"channel": "positions", "instType": "SWAP", "instId": p.instId,
-                                            "instFamily": self.insts[p.instId].row["instFamily"]},
-                              [self.position_json(p, t)])
+                    self.emit(
+                        "positions",
+                        {
+                            "channel": "positions",
+                            "instType": "SWAP",
+                            "instId": p.instId,
+                            "instFamily": self.insts[p.instId].row["instFamily"],
+                        },
+                        [self.position_json(p, t)],
+                    )
         if self._dirty_acct:
             self._dirty_acct = False
             if self.wants("account", ""):
@@ -573,12 +714,24 @@ class Exchange(AccountMixin, AlgoMixin, PublicMixin, VenueMixin):
     def state(self) -> dict[str, Any]:
         """Everything about the account, for tests and the admin API."""
         return {
-            "posMode": self.pos_mode, "cash": s(self.cash), "balance": self.balance(),
+            "posMode": self.pos_mode,
+            "cash": s(self.cash),
+            "balance": self.balance(),
             "positions": [self.position_json(p) for p in self.positions.values()],
             "pending": self.orders_pending({}),
             "algos": [a.to_okx() for a in self.algos.values() if a.state == "live"],
-            "fills": len(self.fills), "cancelAllAfter": dict(self.caa), "ordersAccepted": self.accepted,
+            "fills": len(self.fills),
+            "cancelAllAfter": dict(self.caa),
+            "ordersAccepted": self.accepted,
             "dupClOrdIds": {c: n for c, n in self.cl_accepted.items() if n > 1},
-            "markets": {i: {"last": s(m.last), "mark": s(self.mark_of(i)), "bid": s(m.best_bid), "ask": s(m.best_ask),
-                            "seqId": m.seq} for i, m in self.markets.items()},
+            "markets": {
+                i: {
+                    "last": s(m.last),
+                    "mark": s(self.mark_of(i)),
+                    "bid": s(m.best_bid),
+                    "ask": s(m.best_ask),
+                    "seqId": m.seq,
+                }
+                for i, m in self.markets.items()
+            },
         }

@@ -71,7 +71,13 @@ class Faults:
 
     def update(self, spec: dict[str, Any]) -> None:
         """Apply an admin JSON spec, e.g. {"stall_s": 3, "rest_timeout": {"count": 1}, "reject_orders": 2}."""
-        names = {f.name for f in fields(self)} - {"rng", "stall_until", "fired", "rest_down_until", "ws_down_until"}
+        names = {f.name for f in fields(self)} - {
+            "rng",
+            "stall_until",
+            "fired",
+            "rest_down_until",
+            "ws_down_until",
+        }
         for k, v in spec.items():
             if k == "stall_s":
                 self.stall_until = time.monotonic() + float(v)
@@ -105,7 +111,9 @@ class Faults:
             if f.name == "rng":
                 continue
             v = getattr(self, f.name)
-            out[f.name] = v.__dict__.copy() if isinstance(v, Rule) else dict(v) if isinstance(v, Counter) else v
+            out[f.name] = (
+                v.__dict__.copy() if isinstance(v, Rule) else dict(v) if isinstance(v, Counter) else v
+            )
         now = time.monotonic()
         out["stall_s_left"] = max(0.0, self.stall_until - now)
         out["rest_down_s_left"] = max(0.0, self.rest_down_until - now)

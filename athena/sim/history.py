@@ -55,7 +55,9 @@ def funding_rate(seed: int, instId: str, funding_time: int) -> Decimal:
 class _Inst:
     ct_val: Decimal
     trades: list[tuple[int, int, str, str, str]] = field(default_factory=list)  # (tradeId, ts, px, sz, side)
-    candles: list[list[Any]] = field(default_factory=list)  # [ts, o, h, l, c, vol, volCcy, volCcyQuote] per minute
+    candles: list[list[Any]] = field(
+        default_factory=list
+    )  # [ts, o, h, l, c, vol, volCcy, volCcyQuote] per minute
     marks: list[list[Any]] = field(default_factory=list)  # [ts, o, h, l, c] per minute
     last_ts: int = 0
 
@@ -151,17 +153,30 @@ class MarketHistory:
             raise BadParam("instId", "51001")
         return h
 
-    def trades(self, instId: str, after: int | None, before: int | None, limit: int, by_ts: bool) -> list[dict[str, str]]:
+    def trades(
+        self, instId: str, after: int | None, before: int | None, limit: int, by_ts: bool
+    ) -> list[dict[str, str]]:
         rows = self._inst(instId).trades
         key = (lambda r: r[1]) if by_ts else (lambda r: r[0])
         hi = bisect_left(rows, after, key=key) if after is not None else len(rows)
         lo = bisect_left(rows, before + 1, key=key) if before is not None else 0
         picked = rows[max(lo, hi - limit) : hi]
-        return [{"instId": instId, "side": side, "sz": sz, "px": px, "source": "0", "tradeId": str(tid), "ts": str(ts)}
-                for tid, ts, px, sz, side in reversed(picked)]
+        return [
+            {
+                "instId": instId,
+                "side": side,
+                "sz": sz,
+                "px": px,
+                "source": "0",
+                "tradeId": str(tid),
+                "ts": str(ts),
+            }
+            for tid, ts, px, sz, side in reversed(picked)
+        ]
 
-    def candles(self, instId: str, bar: Bar, after: int | None, before: int | None, limit: int,
-                mark: bool = False) -> list[list[str]]:
+    def candles(
+        self, instId: str, bar: Bar, after: int | None, before: int | None, limit: int, mark: bool = False
+    ) -> list[list[str]]:
         h = self._inst(instId)
         now = self.ex.now()
         out: list[list[str]] = []
@@ -182,7 +197,9 @@ class MarketHistory:
                 break
         return out
 
-    def _bars(self, h: _Inst, bar: Bar, after: int | None, mark: bool) -> Iterator[tuple[int, list[list[Any]]]]:
+    def _bars(
+        self, h: _Inst, bar: Bar, after: int | None, mark: bool
+    ) -> Iterator[tuple[int, list[list[Any]]]]:
         """(bar start, its rows newest first) for bars starting before `after`, newest bar first."""
         if bar.ms == 1000 and not mark:
             yield from self._second_bars(h, after)
@@ -212,7 +229,9 @@ class MarketHistory:
         trades = h.trades
         end = len(trades)
         if after is not None:  # up to the end of the second that holds after - 1
-            end = bisect_left(trades, (after - 1) // 1000 * 1000 + 1000, key=lambda r: r[1]) if after > 0 else 0
+            end = (
+                bisect_left(trades, (after - 1) // 1000 * 1000 + 1000, key=lambda r: r[1]) if after > 0 else 0
+            )
         row: list[Any] | None = None
         for i in range(end - 1, -1, -1):
             _tid, ts, px_s, sz_s, _side = trades[i]
@@ -241,8 +260,17 @@ class MarketHistory:
         out: list[dict[str, str]] = []
         while t >= floor and len(out) < limit:
             r = str(funding_rate(self.ex.seed, instId, t))
-            out.append({"instType": "SWAP", "instId": instId, "formulaType": "withRate", "fundingRate": r,
-                        "realizedRate": r, "fundingTime": str(t), "method": "current_period"})
+            out.append(
+                {
+                    "instType": "SWAP",
+                    "instId": instId,
+                    "formulaType": "withRate",
+                    "fundingRate": r,
+                    "realizedRate": r,
+                    "fundingTime": str(t),
+                    "method": "current_period",
+                }
+            )
             t -= FUNDING_EVERY
         return out
 
@@ -250,9 +278,17 @@ class MarketHistory:
         """The funding-rate channel's push: the rate of the period that settles next."""
         now = self.ex.now()
         nxt = (now // FUNDING_EVERY + 1) * FUNDING_EVERY
-        return {"instType": "SWAP", "instId": instId, "method": "current_period", "formulaType": "withRate",
-                "fundingRate": str(funding_rate(self.ex.seed, instId, nxt)), "fundingTime": str(nxt),
-                "nextFundingRate": "", "nextFundingTime": str(nxt + FUNDING_EVERY), "ts": str(now)}
+        return {
+            "instType": "SWAP",
+            "instId": instId,
+            "method": "current_period",
+            "formulaType": "withRate",
+            "fundingRate": str(funding_rate(self.ex.seed, instId, nxt)),
+            "fundingTime": str(nxt),
+            "nextFundingRate": "",
+            "nextFundingTime": str(nxt + FUNDING_EVERY),
+            "ts": str(now),
+        }
 
 
 # -- REST handlers ------------------------------------------------------------------------------
@@ -278,7 +314,9 @@ def _hist(srv: SimServer) -> MarketHistory:
 
 def h_history_candles(srv: SimServer, q: dict[str, str], body: Any) -> Result:
     bar = parse_bar(text(q, "bar", "1m") or "1m")
-    rows = _hist(srv).candles(text(q, "instId"), bar, _int(q, "after"), _int(q, "before"), _limit(q, 100, 300))
+    rows = _hist(srv).candles(
+        text(q, "instId"), bar, _int(q, "after"), _int(q, "before"), _limit(q, 100, 300)
+    )
     return "0", "", rows
 
 
@@ -286,8 +324,9 @@ def h_history_mark_candles(srv: SimServer, q: dict[str, str], body: Any) -> Resu
     bar = parse_bar(text(q, "bar", "1m") or "1m")
     if bar.ms and bar.ms < MINUTE:
         raise BadParam("bar", "51000")  # mark-price candles start at 1m
-    rows = _hist(srv).candles(text(q, "instId"), bar, _int(q, "after"), _int(q, "before"), _limit(q, 100, 100),
-                              mark=True)
+    rows = _hist(srv).candles(
+        text(q, "instId"), bar, _int(q, "after"), _int(q, "before"), _limit(q, 100, 100), mark=True
+    )
     return "0", "", rows
 
 
@@ -298,7 +337,9 @@ def h_history_trades(srv: SimServer, q: dict[str, str], body: Any) -> Result:
     before = _int(q, "before")
     if kind == "2" and before is not None:
         raise BadParam("before", "51000")  # OKX: `before` pages by tradeId only
-    rows = _hist(srv).trades(text(q, "instId"), _int(q, "after"), before, _limit(q, 100, 100), by_ts=kind == "2")
+    rows = _hist(srv).trades(
+        text(q, "instId"), _int(q, "after"), before, _limit(q, 100, 100), by_ts=kind == "2"
+    )
     return "0", "", rows
 
 

@@ -25,19 +25,55 @@ class SimInstrument:
         return self.inst.instId
 
 
-def _row(inst_id: str, ct_val: str, lot: str, tick: str, code: int, max_mkt: str, lever: str) -> dict[str, Any]:
+def _row(
+    inst_id: str, ct_val: str, lot: str, tick: str, code: int, max_mkt: str, lever: str
+) -> dict[str, Any]:
     base, quote, _ = inst_id.split("-")
     fam = f"{base}-{quote}"
     return {
-        "alias": "", "auctionEndTime": "", "baseCcy": "", "category": "1", "contTdSwTime": "",
-        "ctMult": "1", "ctType": "linear", "ctVal": ct_val, "ctValCcy": base, "expTime": "",
-        "futureSettlement": False, "groupId": "1", "instFamily": fam, "instId": inst_id, "instIdCode": code,
-        "instType": "SWAP", "lever": lever, "listTime": "1611916800000", "lotSz": lot,
-        "maxIcebergSz": "100000000", "maxLmtAmt": "20000000", "maxLmtSz": "100000000", "maxMktAmt": "",
-        "maxMktSz": max_mkt, "maxStopSz": max_mkt, "maxTriggerSz": "100000000", "maxTwapSz": "100000000",
-        "minSz": lot, "openType": "", "optType": "", "posLmtAmt": "", "posLmtPct": "", "preMktSwTime": "",
-        "quoteCcy": "", "ruleType": "normal", "settleCcy": quote, "state": "live", "stk": "",
-        "tickSz": tick, "tradeQuoteCcyList": [], "uly": fam, "upcChg": [], "instCategory": "1",
+        "alias": "",
+        "auctionEndTime": "",
+        "baseCcy": "",
+        "category": "1",
+        "contTdSwTime": "",
+        "ctMult": "1",
+        "ctType": "linear",
+        "ctVal": ct_val,
+        "ctValCcy": base,
+        "expTime": "",
+        "futureSettlement": False,
+        "groupId": "1",
+        "instFamily": fam,
+        "instId": inst_id,
+        "instIdCode": code,
+        "instType": "SWAP",
+        "lever": lever,
+        "listTime": "1611916800000",
+        "lotSz": lot,
+        "maxIcebergSz": "100000000",
+        "maxLmtAmt": "20000000",
+        "maxLmtSz": "100000000",
+        "maxMktAmt": "",
+        "maxMktSz": max_mkt,
+        "maxStopSz": max_mkt,
+        "maxTriggerSz": "100000000",
+        "maxTwapSz": "100000000",
+        "minSz": lot,
+        "openType": "",
+        "optType": "",
+        "posLmtAmt": "",
+        "posLmtPct": "",
+        "preMktSwTime": "",
+        "quoteCcy": "",
+        "ruleType": "normal",
+        "settleCcy": quote,
+        "state": "live",
+        "stk": "",
+        "tickSz": tick,
+        "tradeQuoteCcyList": [],
+        "uly": fam,
+        "upcChg": [],
+        "instCategory": "1",
     }
 
 
@@ -55,5 +91,7 @@ def default_instruments() -> list[SimInstrument]:
     out = []
     for inst_id, ct, lot, tick, code, mkt, lev, px, mmr, vol, depth in _TABLE:
         row = _row(inst_id, ct, lot, tick, code, mkt, lev)
-        out.append(SimInstrument(Instrument.from_okx(row), row, Decimal(px), Decimal(mmr), vol, Decimal(depth)))
+        out.append(
+            SimInstrument(Instrument.from_okx(row), row, Decimal(px), Decimal(mmr), vol, Decimal(depth))
+        )
     return out

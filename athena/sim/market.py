@@ -31,8 +31,14 @@ def _d2(x: float) -> Decimal:
 
 
 class SyntheticMarket:
-    def __init__(self, exchange: Exchange, seed: int = 7, inst_ids: list[str] | None = None,
-                 trades_per_step: int = 2, predictive: float = 0.35) -> None:
+    def __init__(
+        self,
+        exchange: Exchange,
+        seed: int = 7,
+        inst_ids: list[str] | None = None,
+        trades_per_step: int = 2,
+        predictive: float = 0.35,
+    ) -> None:
         self.ex = exchange
         self.rng = random.Random(seed)
         self.inst_ids = inst_ids or list(exchange.insts)
@@ -63,8 +69,16 @@ class SyntheticMarket:
         scale = _d2(rng.uniform(0.6, 1.4))
         bw = _d2(1 + 0.6 * imb)
         aw = _d2(1 - 0.6 * imb)
-        bids, asks = make_book(mid_ticks, tick, lot, si.depth_sz * scale, levels=25, spread_ticks=spread,
-                               bid_weight=bw, ask_weight=aw)
+        bids, asks = make_book(
+            mid_ticks,
+            tick,
+            lot,
+            si.depth_sz * scale,
+            levels=25,
+            spread_ticks=spread,
+            bid_weight=bw,
+            ask_weight=aw,
+        )
         ex.on_book(inst_id, bids, asks)
         for _ in range(rng.randint(0, self.trades_per_step)):
             side = "buy" if rng.random() < 0.5 + 0.3 * imb else "sell"
@@ -76,7 +90,9 @@ class SyntheticMarket:
 
 
 def _levels(rows: list[list[str]]) -> list[tuple[Decimal, Decimal, int]]:
-    return [(Decimal(r[0]), Decimal(r[1]), int(r[3]) if len(r) > 3 and str(r[3]).isdigit() else 1) for r in rows]
+    return [
+        (Decimal(r[0]), Decimal(r[1]), int(r[3]) if len(r) > 3 and str(r[3]).isdigit() else 1) for r in rows
+    ]
 
 
 class Replay:

@@ -41,10 +41,14 @@ def fetch_instruments(rest_url: str, inst_ids: list[str], timeout: float = 10.0)
     base = rest_url.rstrip("/")
     try:
         rows = _get(f"{base}/api/v5/public/instruments", {"instType": "SWAP"}, timeout)
-        tickers = {t["instId"]: t for t in _get(f"{base}/api/v5/market/tickers", {"instType": "SWAP"}, timeout)}
+        tickers = {
+            t["instId"]: t for t in _get(f"{base}/api/v5/market/tickers", {"instType": "SWAP"}, timeout)
+        }
     except (requests.RequestException, ValueError, KeyError, TypeError) as exc:
-        raise UpstreamError(f"cannot read instruments from the upstream {base} ({type(exc).__name__}); "
-                            "check the upstream REST URL and the network") from None
+        raise UpstreamError(
+            f"cannot read instruments from the upstream {base} ({type(exc).__name__}); "
+            "check the upstream REST URL and the network"
+        ) from None
     by_id = {r["instId"]: r for r in rows}
     missing = [i for i in inst_ids if i not in by_id]
     if missing:
@@ -138,7 +142,13 @@ class PaperExchange(Exchange):
 
     def _join(self, ord_id: str) -> None:
         o = self.orders.get(ord_id)
-        if o is None or not o.working or o.px is None or ord_id in self.queue.places or o.instId in self.stale:
+        if (
+            o is None
+            or not o.working
+            or o.px is None
+            or ord_id in self.queue.places
+            or o.instId in self.stale
+        ):
             return  # placed on a stale book: it joins when the book is back (match_resting_book)
         m = self.markets[o.instId]
         self.queue.join(ord_id, o.side, o.px, size_at(m.bids if o.side == "buy" else m.asks, o.px))
@@ -165,8 +175,14 @@ class PaperExchange(Exchange):
         """An upstream trade (side = taker side): orders it printed through fill (up to its size); at
         exactly their price, only what is beyond the queue estimated ahead of them."""
         want = "buy" if side == "sell" else "sell"
-        cands = [o for o in self.pending[inst_id].values() if o.side == want and o.px is not None and o.working
-                 and (o.px >= px if want == "buy" else o.px <= px)]
+        cands = [
+            o
+            for o in self.pending[inst_id].values()
+            if o.side == want
+            and o.px is not None
+            and o.working
+            and (o.px >= px if want == "buy" else o.px <= px)
+        ]
         cands.sort(key=lambda o: (-o.px if want == "buy" else o.px, o.cTime))  # type: ignore[operator]
         left = sz
         for o in cands:
@@ -184,7 +200,9 @@ class PaperExchange(Exchange):
         out = super().state()
         out["paper"] = {
             "stale": sorted(self.stale),
-            "queue": {oid: {"px": str(p.px), "side": p.side, "ahead": str(p.ahead)}
-                      for oid, p in self.queue.places.items()},
+            "queue": {
+                oid: {"px": str(p.px), "side": p.side, "ahead": str(p.ahead)}
+                for oid, p in self.queue.places.items()
+            },
         }
         return out

@@ -93,8 +93,17 @@ class PublicMixin(ExchangeState):
         m.vol24h += sz
         m.volCcy24h += sz * self.insts[inst_id].inst.coin_per_contract
         m.trade_seq += 1
-        t: dict[str, Any] = {"instId": inst_id, "tradeId": self.ids.new("trade"), "px": str(px), "sz": s(sz), "side": side,
-             "ts": str(ts), "count": "1", "source": "0", "seqId": m.trade_seq}
+        t: dict[str, Any] = {
+            "instId": inst_id,
+            "tradeId": self.ids.new("trade"),
+            "px": str(px),
+            "sz": s(sz),
+            "side": side,
+            "ts": str(ts),
+            "count": "1",
+            "source": "0",
+            "seqId": m.trade_seq,
+        }
         m.trades.appendleft(t)
         if self.history is not None:
             self.history.on_trade(inst_id, int(t["tradeId"]), ts, px, sz, side)
@@ -113,11 +122,21 @@ class PublicMixin(ExchangeState):
         ts = str(m.ts or self.now())
         open24h = s(m.open24h)  # also sodUtc0 / sodUtc8: format it once (this runs on every ticker push)
         return {
-            "instType": "SWAP", "instId": inst_id, "last": s(m.last), "lastSz": s(m.lastSz),
-            "askPx": s(m.best_ask), "askSz": str(m.asks[0][1]) if m.asks else "",
-            "bidPx": s(m.best_bid), "bidSz": str(m.bids[0][1]) if m.bids else "",
-            "open24h": open24h, "high24h": s(m.high24h), "low24h": s(m.low24h),
-            "volCcy24h": s(m.volCcy24h), "vol24h": s(m.vol24h), "sodUtc0": open24h, "sodUtc8": open24h,
+            "instType": "SWAP",
+            "instId": inst_id,
+            "last": s(m.last),
+            "lastSz": s(m.lastSz),
+            "askPx": s(m.best_ask),
+            "askSz": str(m.asks[0][1]) if m.asks else "",
+            "bidPx": s(m.best_bid),
+            "bidSz": str(m.bids[0][1]) if m.bids else "",
+            "open24h": open24h,
+            "high24h": s(m.high24h),
+            "low24h": s(m.low24h),
+            "volCcy24h": s(m.volCcy24h),
+            "vol24h": s(m.vol24h),
+            "sodUtc0": open24h,
+            "sodUtc8": open24h,
             "ts": ts,
         }
 
@@ -146,10 +165,19 @@ class PublicMixin(ExchangeState):
             return
         for inst_id in self.markets:
             if self.wants("funding-rate", inst_id):
-                self.emit("funding-rate", {"channel": "funding-rate", "instId": inst_id}, [self.funding_json(inst_id)])
+                self.emit(
+                    "funding-rate",
+                    {"channel": "funding-rate", "instId": inst_id},
+                    [self.funding_json(inst_id)],
+                )
 
     def mark_json(self, inst_id: str) -> dict[str, Any]:
-        return {"instType": "SWAP", "instId": inst_id, "markPx": s(self.mark_of(inst_id)), "ts": str(self.now())}
+        return {
+            "instType": "SWAP",
+            "instId": inst_id,
+            "markPx": s(self.mark_of(inst_id)),
+            "ts": str(self.now()),
+        }
 
     def mark_of(self, inst_id: str) -> Decimal | None:
         m = self.markets[inst_id]
@@ -164,13 +192,21 @@ class PublicMixin(ExchangeState):
             m.sent_book["synced"] = {}
         m.books_ms = self.now()
         bids, asks = _lv(m.bids, 400), _lv(m.asks, 400)
-        return {"asks": asks, "bids": bids, "ts": str(m.ts or self.now()), "checksum": checksum(bids, asks),
-                "prevSeqId": -1, "seqId": m.seq}
+        return {
+            "asks": asks,
+            "bids": bids,
+            "ts": str(m.ts or self.now()),
+            "checksum": checksum(bids, asks),
+            "prevSeqId": -1,
+            "seqId": m.seq,
+        }
 
     @staticmethod
     def _book_state(m: Market) -> dict[str, dict[str, str]]:
-        return {"bids": {str(p): f"{sz}|{k}" for p, sz, k in m.bids[:400]},
-                "asks": {str(p): f"{sz}|{k}" for p, sz, k in m.asks[:400]}}
+        return {
+            "bids": {str(p): f"{sz}|{k}" for p, sz, k in m.bids[:400]},
+            "asks": {str(p): f"{sz}|{k}" for p, sz, k in m.asks[:400]},
+        }
 
     # -- pushes ----------------------------------------------------------------------------
     def flush_public(self) -> None:
@@ -193,13 +229,29 @@ class PublicMixin(ExchangeState):
             if self.wants("tickers", inst_id):
                 self.emit("tickers", {"channel": "tickers", "instId": inst_id}, [self.ticker_json(inst_id)])
             if self.wants("books5", inst_id):
-                self.emit("books5", {"channel": "books5", "instId": inst_id},
-                          [{"asks": _lv(m.asks, 5), "bids": _lv(m.bids, 5), "instId": inst_id, "ts": ts, "seqId": m.seq}])
+                self.emit(
+                    "books5",
+                    {"channel": "books5", "instId": inst_id},
+                    [
+                        {
+                            "asks": _lv(m.asks, 5),
+                            "bids": _lv(m.bids, 5),
+                            "instId": inst_id,
+                            "ts": ts,
+                            "seqId": m.seq,
+                        }
+                    ],
+                )
             if self.wants("bbo-tbt", inst_id):
-                self.emit("bbo-tbt", {"channel": "bbo-tbt", "instId": inst_id},
-                          [{"asks": _lv(m.asks, 1), "bids": _lv(m.bids, 1), "ts": ts, "seqId": m.seq}])
+                self.emit(
+                    "bbo-tbt",
+                    {"channel": "bbo-tbt", "instId": inst_id},
+                    [{"asks": _lv(m.asks, 1), "bids": _lv(m.bids, 1), "ts": ts, "seqId": m.seq}],
+                )
             if self.wants("mark-price", inst_id):
-                self.emit("mark-price", {"channel": "mark-price", "instId": inst_id}, [self.mark_json(inst_id)])
+                self.emit(
+                    "mark-price", {"channel": "mark-price", "instId": inst_id}, [self.mark_json(inst_id)]
+                )
 
     def _emit_books_update(self, m: Market, ts: str, force: bool = False) -> None:
         new = self._book_state(m)
@@ -223,17 +275,31 @@ class PublicMixin(ExchangeState):
         m.sent_book = new
         m.books_ms = self.now()
         bids, asks = _lv(m.bids, 25), _lv(m.asks, 25)
-        self.emit("books", {"channel": "books", "instId": m.instId}, [{
-            "asks": delta["asks"], "bids": delta["bids"], "ts": ts, "checksum": checksum(bids, asks),
-            "prevSeqId": prev, "seqId": m.seq}])
+        self.emit(
+            "books",
+            {"channel": "books", "instId": m.instId},
+            [
+                {
+                    "asks": delta["asks"],
+                    "bids": delta["bids"],
+                    "ts": ts,
+                    "checksum": checksum(bids, asks),
+                    "prevSeqId": prev,
+                    "seqId": m.seq,
+                }
+            ],
+        )
 
     def keepalive_books(self, quiet_ms: int) -> None:
         """OKX's idle keep-alive: an empty update (seqId == prevSeqId) for each subscribed book that has sent
         nothing for quiet_ms; a book that changes keeps sending updates instead."""
         now = self.now()
         for inst_id, m in self.markets.items():
-            if (now - m.books_ms >= quiet_ms and self.wants("books", inst_id)
-                    and m.sent_book.get("synced") is not None):
+            if (
+                now - m.books_ms >= quiet_ms
+                and self.wants("books", inst_id)
+                and m.sent_book.get("synced") is not None
+            ):
                 self._emit_books_update(m, str(now), force=True)
 
     def top_price(self, inst_id: str) -> Decimal:

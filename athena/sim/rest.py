@@ -80,8 +80,11 @@ def h_instruments(srv: SimServer, q: dict[str, str], body: Any) -> Result:
     if inst_type != "SWAP":
         return ok([])
     inst_id, fam = text(q, "instId"), text(q, "instFamily") or text(q, "uly")
-    rows = [si.row for si in srv.exchange.insts.values()
-            if (not inst_id or si.instId == inst_id) and (not fam or si.row["instFamily"] == fam)]
+    rows = [
+        si.row
+        for si in srv.exchange.insts.values()
+        if (not inst_id or si.instId == inst_id) and (not fam or si.row["instFamily"] == fam)
+    ]
     return ok(rows)
 
 
@@ -122,9 +125,20 @@ def h_funding(srv: SimServer, q: dict[str, str], body: Any) -> Result:
         return ok([relayed])
     now = srv.exchange.now()
     nxt = (now // 28_800_000 + 1) * 28_800_000
-    return ok([{"instType": "SWAP", "instId": inst_id, "fundingRate": "0.0001", "nextFundingRate": "",
-                "fundingTime": str(nxt), "nextFundingTime": str(nxt + 28_800_000), "method": "current_period",
-                "ts": str(now)}])
+    return ok(
+        [
+            {
+                "instType": "SWAP",
+                "instId": inst_id,
+                "fundingRate": "0.0001",
+                "nextFundingRate": "",
+                "fundingTime": str(nxt),
+                "nextFundingTime": str(nxt + 28_800_000),
+                "method": "current_period",
+                "ts": str(now),
+            }
+        ]
+    )
 
 
 def h_currencies(srv: SimServer, q: dict[str, str], body: Any) -> Result:
@@ -156,8 +170,14 @@ def h_leverage_info(srv: SimServer, q: dict[str, str], body: Any) -> Result:
         mgn = text(q, "mgnMode", "cross")
         sides = ["long", "short"] if mgn == "isolated" and ex.pos_mode == "long_short_mode" else ["net"]
         for side in sides:
-            out.append({"instId": inst_id, "mgnMode": mgn, "posSide": side,
-                        "lever": str(ex.lever_for(inst_id, mgn, side))})
+            out.append(
+                {
+                    "instId": inst_id,
+                    "mgnMode": mgn,
+                    "posSide": side,
+                    "lever": str(ex.lever_for(inst_id, mgn, side)),
+                }
+            )
     return ok(out)
 
 

@@ -39,13 +39,27 @@ HTTP400 = {"50000", "50002", "50014", "50015", "50016", "51000"}
 # Requests that honour OKX's `expTime` header (API v5 docs: place, batch-place, amend, batch-amend).
 # Admin requests that drive the synthetic market: refused by a paper venue (its market is the upstream's).
 PAPER_REFUSED = frozenset({"price", "step", "market"})
-BATCH_PATHS = frozenset({"/api/v5/trade/batch-orders", "/api/v5/trade/cancel-batch-orders",
-                         "/api/v5/trade/amend-batch-orders", "/api/v5/trade/cancel-algos"})
-EXP_TIME_PATHS = frozenset({"/api/v5/trade/order", "/api/v5/trade/batch-orders", "/api/v5/trade/amend-order",
-                            "/api/v5/trade/amend-batch-orders"})
+BATCH_PATHS = frozenset(
+    {
+        "/api/v5/trade/batch-orders",
+        "/api/v5/trade/cancel-batch-orders",
+        "/api/v5/trade/amend-batch-orders",
+        "/api/v5/trade/cancel-algos",
+    }
+)
+EXP_TIME_PATHS = frozenset(
+    {
+        "/api/v5/trade/order",
+        "/api/v5/trade/batch-orders",
+        "/api/v5/trade/amend-order",
+        "/api/v5/trade/amend-batch-orders",
+    }
+)
 
 
-def _resp(status: int, code: str, message: str, data: list[Any], extra: dict[str, Any] | None = None) -> web.Response:
+def _resp(
+    status: int, code: str, message: str, data: list[Any], extra: dict[str, Any] | None = None
+) -> web.Response:
     env: dict[str, Any] = {"code": code, "msg": message, "data": data}
     if extra:
         env.update(extra)
@@ -59,8 +73,17 @@ def _scode_reply(raw: bytes, code: str, ts: str) -> web.Response:
     except orjson.JSONDecodeError:
         body = {}
     items = body if isinstance(body, list) else [body]
-    data = [{**{k: str(it.get(k) or "") for k in ("clOrdId", "ordId", "algoClOrdId", "algoId", "tag")},
-             "ts": ts, "sCode": code, "sMsg": msg(code), "subCode": ""} for it in items if isinstance(it, dict)]
+    data = [
+        {
+            **{k: str(it.get(k) or "") for k in ("clOrdId", "ordId", "algoClOrdId", "algoId", "tag")},
+            "ts": ts,
+            "sCode": code,
+            "sMsg": msg(code),
+            "subCode": "",
+        }
+        for it in items
+        if isinstance(it, dict)
+    ]
     return _resp(200, "1", msg("1"), data)
 
 
@@ -181,15 +204,21 @@ class SimServer:
             cert, key = make_cert()
             self.cert_file = str(cert)
             ssl_ctx = server_context(cert, key)
-        self._runner = web.AppRunner(self.build_app(), access_log=None, handle_signals=False, shutdown_timeout=1.0)
+        self._runner = web.AppRunner(
+            self.build_app(), access_log=None, handle_signals=False, shutdown_timeout=1.0
+        )
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.config.host, self.config.port, ssl_context=ssl_ctx, reuse_address=True)
+        site = web.TCPSite(
+            self._runner, self.config.host, self.config.port, ssl_context=ssl_ctx, reuse_address=True
+        )
         await site.start()
         server = getattr(site, "_server", None)
         if server is not None and server.sockets:
             self.port = server.sockets[0].getsockname()[1]
-        self._tasks = [asyncio.ensure_future(c) for c in (
-            self._market_loop(), self._timer_loop(), self.hub.idle_loop(self.config.idle_timeout_s))]
+        self._tasks = [
+            asyncio.ensure_future(c)
+            for c in (self._market_loop(), self._timer_loop(), self.hub.idle_loop(self.config.idle_timeout_s))
+        ]
         if self.upstream is not None:
             self._tasks.append(asyncio.ensure_future(self.upstream.run()))
 
@@ -247,7 +276,8 @@ class SimServer:
         return int((time.time() + self.skew_s) * 1000)
 
     def call(self, fn: Callable[..., T], *args: Any, timeout: float = 10.0) -> T:
-        """Run fn(*args) on the server's loop thread (the Exchange is single-threaded) and return its result."""
+        """Run fn(*args) on the server's loop thread (the Exchange is single-threaded) and return its
+        result."""
         if self._loop is None:
             return fn(*args)
 
@@ -270,8 +300,15 @@ class SimServer:
             self.faults.reject_orders -= 1
             self.faults.fired["reject_orders"] += 1
             code = self.faults.reject_code
-            return {"clOrdId": text(body, "clOrdId"), "ordId": "", "tag": text(body, "tag"),
-                    "ts": str(self.exchange.now()), "sCode": code, "sMsg": msg(code), "subCode": ""}
+            return {
+                "clOrdId": text(body, "clOrdId"),
+                "ordId": "",
+                "tag": text(body, "tag"),
+                "ts": str(self.exchange.now()),
+                "sCode": code,
+                "sMsg": msg(code),
+                "subCode": "",
+            }
         return self.exchange.place_order(body)
 
     async def _api(self, request: web.Request) -> web.Response:
@@ -289,7 +326,9 @@ class SimServer:
             self.on_request(path, raw, recv_ns)
         f = self.faults
         if f.rest_down():  # the whole REST endpoint is down: a load balancer answers, nothing is processed
-            return web.Response(status=503, text="503 Service Temporarily Unavailable", content_type="text/html")
+            return web.Response(
+                status=503, text="503 Service Temporarily Unavailable", content_type="text/html"
+            )
         if f.rest_rate_limit.fire(path, f.rng):
             f.fired["rest_rate_limit"] += 1
             return _resp(429, "50011", msg("50011"), [])
@@ -297,7 +336,9 @@ class SimServer:
             code = f.draw_code(f.rest_5xx_code)
             f.fired["rest_5xx"] += 1
             f.fired[f"rest_5xx_{code}"] += 1
-            if f.rest_5xx_execute or (f.rest_5xx_execute_rate > 0 and f.rng.random() < f.rest_5xx_execute_rate):
+            if f.rest_5xx_execute or (
+                f.rest_5xx_execute_rate > 0 and f.rng.random() < f.rest_5xx_execute_rate
+            ):
                 f.fired["rest_5xx_executed"] += 1
                 await self._process(request, route, raw, in_time)
             return _resp(503, code, msg(code), [])
@@ -314,7 +355,9 @@ class SimServer:
             await asyncio.sleep(f.rest_timeout_hold_s)  # the client gives up; the order still happens
         return await self._process(request, route, raw, in_time)
 
-    async def _partial_batch(self, request: web.Request, route: Route, raw: bytes, in_time: str) -> web.Response:
+    async def _partial_batch(
+        self, request: web.Request, route: Route, raw: bytes, in_time: str
+    ) -> web.Response:
         """The batch_partial fault: some items refused with a per-item sCode and not processed, the rest
         processed as usual; one answer with every item in its place."""
         f = self.faults
@@ -338,22 +381,43 @@ class SimServer:
             if i in failed:
                 code = f.draw_code(f.batch_partial_code)
                 f.fired[f"batch_partial_{code}"] += 1
-                ids = {k: str(it.get(k) or "") for k in ("clOrdId", "ordId", "algoClOrdId", "algoId", "tag")} \
-                    if isinstance(it, dict) else {}
+                ids = (
+                    {k: str(it.get(k) or "") for k in ("clOrdId", "ordId", "algoClOrdId", "algoId", "tag")}
+                    if isinstance(it, dict)
+                    else {}
+                )
                 out.append({**ids, "ts": ts, "sCode": code, "sMsg": msg(code), "subCode": ""})
             else:
                 out.append(answers.pop(0) if answers else {"sCode": "50026", "sMsg": msg("50026")})
         bad = sum(1 for a in out if str(a.get("sCode", "0")) != "0")
         code = "0" if bad == 0 else "1" if bad == len(out) else "2"
-        return _resp(200, code, msg(code) if code != "0" else "", out,
-                     {"inTime": in_time, "outTime": str(time.time_ns() // 1000)})
+        return _resp(
+            200,
+            code,
+            msg(code) if code != "0" else "",
+            out,
+            {"inTime": in_time, "outTime": str(time.time_ns() // 1000)},
+        )
 
-    async def _process(self, request: web.Request, route: Route, raw: bytes, in_time: str,
-                       keep: Callable[[int], bool] | None = None) -> web.Response:
+    async def _process(
+        self,
+        request: web.Request,
+        route: Route,
+        raw: bytes,
+        in_time: str,
+        keep: Callable[[int], bool] | None = None,
+    ) -> web.Response:
         if route.private:
             now_ms = self.now_ms()
-            err = check_rest(request.headers, request.method, request.raw_path, raw, self.keys, now_ms,
-                             int(self.config.max_skew_s * 1000))
+            err = check_rest(
+                request.headers,
+                request.method,
+                request.raw_path,
+                raw,
+                self.keys,
+                now_ms,
+                int(self.config.max_skew_s * 1000),
+            )
             if err:
                 return _resp(401, err, msg(err), [])
         params = dict(request.query)
@@ -402,7 +466,10 @@ class SimServer:
                 by_inst[k] = by_inst.get(k, 0) + 1
             if path.endswith("/batch-orders") and len(items) == 1:  # a batch of one counts as a single order
                 return self.limiter.allow(f"{route.method}{path[:-13]}/order", next(iter(by_inst)), 60, 2.0)
-            return all(self.limiter.allow(route.method + path, k, route.limit, route.window_s, n) for k, n in by_inst.items())
+            return all(
+                self.limiter.allow(route.method + path, k, route.limit, route.window_s, n)
+                for k, n in by_inst.items()
+            )
         return self.limiter.allow(route.method + path, "", route.limit, route.window_s)
 
     # -- admin -----------------------------------------------------------------------------
@@ -418,8 +485,13 @@ class SimServer:
                     return _resp(400, "50002", msg("50002"), [])
         ex = self.exchange
         if self.upstream is not None and tail in PAPER_REFUSED:
-            return _resp(400, "51000", f"bad admin request: /sim/{tail} moves the synthetic market, and this paper "
-                                       "venue's market comes from its upstream", [])
+            return _resp(
+                400,
+                "51000",
+                f"bad admin request: /sim/{tail} moves the synthetic market, and this paper "
+                "venue's market comes from its upstream",
+                [],
+            )
         try:
             if tail == "state":
                 data: Any = ex.state()
@@ -466,8 +538,12 @@ class SimServer:
                 self.limiter.enabled = bool(body.get("enabled", True))
                 data = {"enabled": self.limiter.enabled}
             elif tail == "stats":
-                data = {"requests": self.requests, "pushes": self.hub.pushes, "connections": len(self.hub.conns),
-                        "conns": self.hub.view()}
+                data = {
+                    "requests": self.requests,
+                    "pushes": self.hub.pushes,
+                    "connections": len(self.hub.conns),
+                    "conns": self.hub.view(),
+                }
             else:
                 data = venue_admin(self, tail, body, request.method)
                 if data is None:

@@ -46,9 +46,13 @@ class UpstreamFeed:
         self._ws: aiohttp.ClientWebSocketResponse | None = None
 
     def view(self) -> dict[str, Any]:
-        return {"ws_url": self.ws_url, "connected": self.connected, "connects": self.connects,
-                "resyncs": dict(self.resyncs),
-                "seqId": {i: b.seqId for i, b in self.books.items()}}
+        return {
+            "ws_url": self.ws_url,
+            "connected": self.connected,
+            "connects": self.connects,
+            "resyncs": dict(self.resyncs),
+            "seqId": {i: b.seqId for i, b in self.books.items()},
+        }
 
     def _args(self, channels: tuple[str, ...]) -> list[dict[str, str]]:
         return [{"channel": ch, "instId": i} for i in self.inst_ids for ch in channels]
@@ -57,15 +61,23 @@ class UpstreamFeed:
         backoff = 0.5
         while True:
             try:
-                async with aiohttp.ClientSession() as session, session.ws_connect(
-                        self.ws_url, heartbeat=None, autoping=True, max_msg_size=0) as ws:
+                async with (
+                    aiohttp.ClientSession() as session,
+                    session.ws_connect(self.ws_url, heartbeat=None, autoping=True, max_msg_size=0) as ws,
+                ):
                     self._ws = ws
                     self.connected = True
                     self.connects += 1
                     backoff = 0.5
                     self.books = {i: ChecksumBook(i) for i in self.inst_ids}
-                    await ws.send_str(orjson.dumps({"op": "subscribe", "args": self._args(
-                        ("books", "trades", "mark-price", "funding-rate"))}).decode())
+                    await ws.send_str(
+                        orjson.dumps(
+                            {
+                                "op": "subscribe",
+                                "args": self._args(("books", "trades", "mark-price", "funding-rate")),
+                            }
+                        ).decode()
+                    )
                     await self._read(ws)
             except asyncio.CancelledError:
                 raise

@@ -68,8 +68,13 @@ class VenueMixin(ExchangeState):
                 si = self.inst(item)
                 mgn = str(item.get("mgnMode") or "cross")
                 self.leverage[(si.instId, mgn, str(item.get("posSide") or ""))] = Decimal(str(item["lever"]))
-        return {"acctLv": self.acct_lv, "perm": self.perm, "ip": self.api_ip, "posMode": self.pos_mode,
-                "leverage_error": self.leverage_error}
+        return {
+            "acctLv": self.acct_lv,
+            "perm": self.perm,
+            "ip": self.api_ip,
+            "posMode": self.pos_mode,
+            "leverage_error": self.leverage_error,
+        }
 
     # -- instruments -----------------------------------------------------------------------
     def set_instrument(self, spec: dict[str, Any]) -> dict[str, Any]:
@@ -90,8 +95,8 @@ class VenueMixin(ExchangeState):
 
     # -- system status (maintenance) --------------------------------------------------------
     def set_maintenance(self, spec: dict[str, Any]) -> list[dict[str, Any]]:
-        """Admin: {"rows": [...]} replaces the schedule; {"begin_in_s", "duration_s", "serviceType"?, "state"?,
-        "env"?, "title"?} adds one window starting that far from now; {"clear": true} empties it."""
+        """Admin: {"rows": [...]} replaces the schedule; {"begin_in_s", "duration_s", "serviceType"?,
+        "state"?, "env"?, "title"?} adds one window starting that far from now; {"clear": true} empties it."""
         if spec.get("clear"):
             self.maintenance = []
         if "rows" in spec:
@@ -103,12 +108,21 @@ class VenueMixin(ExchangeState):
             state = str(spec.get("state") or "")
             if state and state not in MAINT_STATES:
                 raise ValueError(f"state must be one of {', '.join(MAINT_STATES)}")
-            self.maintenance.append({
-                "title": str(spec.get("title") or "Trading account system upgrade"), "state": state,
-                "begin": str(begin), "end": str(end), "preOpenBegin": "", "href": "", "scheDesc": "",
-                "serviceType": str(spec.get("serviceType", "5")), "system": "unified", "maintType": "1",
-                "env": str(spec.get("env", "1")),
-            })
+            self.maintenance.append(
+                {
+                    "title": str(spec.get("title") or "Trading account system upgrade"),
+                    "state": state,
+                    "begin": str(begin),
+                    "end": str(end),
+                    "preOpenBegin": "",
+                    "href": "",
+                    "scheDesc": "",
+                    "serviceType": str(spec.get("serviceType", "5")),
+                    "system": "unified",
+                    "maintType": "1",
+                    "env": str(spec.get("env", "1")),
+                }
+            )
         return self.system_status({"state": "any"})
 
     def _maint_state(self, row: dict[str, Any], now: int) -> str:
@@ -131,7 +145,11 @@ class VenueMixin(ExchangeState):
         out = []
         for row in self.maintenance:
             st = self._maint_state(row, now)
-            if (want == "any") or (want and st == want) or (not want and st in ("scheduled", "ongoing", "pre_open")):
+            if (
+                (want == "any")
+                or (want and st == want)
+                or (not want and st in ("scheduled", "ongoing", "pre_open"))
+            ):
                 out.append({**row, "state": st})
         return out
 
@@ -171,8 +189,14 @@ class VenueMixin(ExchangeState):
         """GET /public/price-limit: OKX's row; buyLmt/sellLmt "" with enabled false when no band applies."""
         self.inst({"instId": inst_id})
         b = self.band(inst_id)
-        return {"instType": "SWAP", "instId": inst_id, "buyLmt": s(b[0]) if b else "",
-                "sellLmt": s(b[1]) if b else "", "ts": str(self.now()), "enabled": b is not None}
+        return {
+            "instType": "SWAP",
+            "instId": inst_id,
+            "buyLmt": s(b[0]) if b else "",
+            "sellLmt": s(b[1]) if b else "",
+            "ts": str(self.now()),
+            "enabled": b is not None,
+        }
 
     def check_band(self, inst_id: str, side: str, px: Decimal | None, name: str = "px") -> None:
         """51006 for a price a buy may not pay (above buyLmt) or a sell may not take (below sellLmt)."""
@@ -236,41 +260,115 @@ class VenueMixin(ExchangeState):
             p.uTime = now
             self._dirty_pos.add((p.instId, p.posSide))
             self._dirty_acct = True
-            out.append(self._bill(FUNDING_BILL, FUNDING_INCOME if amount > 0 else FUNDING_EXPENSE, p, amount,
-                                  mark, abs(p.pos), now))
+            out.append(
+                self._bill(
+                    FUNDING_BILL,
+                    FUNDING_INCOME if amount > 0 else FUNDING_EXPENSE,
+                    p,
+                    amount,
+                    mark,
+                    abs(p.pos),
+                    now,
+                )
+            )
         self.flush()
         return out
 
     # -- bills -----------------------------------------------------------------------------
-    def _bill(self, kind: str, sub: str, p: SimPosition, amount: Decimal, px: Decimal, sz: Decimal, now: int,
-              *, fee: Decimal = ZERO, order: SimOrder | None = None, trade_id: str = "", bill_id: str = "",
-              exec_type: str = "") -> dict[str, Any]:
+    def _bill(
+        self,
+        kind: str,
+        sub: str,
+        p: SimPosition,
+        amount: Decimal,
+        px: Decimal,
+        sz: Decimal,
+        now: int,
+        *,
+        fee: Decimal = ZERO,
+        order: SimOrder | None = None,
+        trade_id: str = "",
+        bill_id: str = "",
+        exec_type: str = "",
+    ) -> dict[str, Any]:
         bill = {
-            "instType": "SWAP", "billId": bill_id or self.ids.new("bill"), "type": kind, "subType": sub,
-            "ts": str(now), "balChg": s(amount + fee), "posBalChg": "0", "bal": s(self.cash),
-            "posBal": s(p.margin) if p.mgnMode == "isolated" else "0", "sz": s(sz), "px": s(px), "ccy": "USDT",
-            "pnl": s(amount), "fee": s(fee), "earnAmt": "", "earnApr": "", "mgnMode": p.mgnMode, "instId": p.instId,
-            "ordId": order.ordId if order else "", "execType": exec_type, "from": "", "to": "", "notes": "",
-            "interest": "0", "tag": order.tag if order else "", "fillTime": str(now) if order else "",
-            "tradeId": trade_id, "clOrdId": order.clOrdId if order else "", "fillIdxPx": "", "fillMarkPx": "",
-            "fillPxVol": "", "fillPxUsd": "", "fillMarkVol": "", "fillFwdPx": "",
+            "instType": "SWAP",
+            "billId": bill_id or self.ids.new("bill"),
+            "type": kind,
+            "subType": sub,
+            "ts": str(now),
+            "balChg": s(amount + fee),
+            "posBalChg": "0",
+            "bal": s(self.cash),
+            "posBal": s(p.margin) if p.mgnMode == "isolated" else "0",
+            "sz": s(sz),
+            "px": s(px),
+            "ccy": "USDT",
+            "pnl": s(amount),
+            "fee": s(fee),
+            "earnAmt": "",
+            "earnApr": "",
+            "mgnMode": p.mgnMode,
+            "instId": p.instId,
+            "ordId": order.ordId if order else "",
+            "execType": exec_type,
+            "from": "",
+            "to": "",
+            "notes": "",
+            "interest": "0",
+            "tag": order.tag if order else "",
+            "fillTime": str(now) if order else "",
+            "tradeId": trade_id,
+            "clOrdId": order.clOrdId if order else "",
+            "fillIdxPx": "",
+            "fillMarkPx": "",
+            "fillPxVol": "",
+            "fillPxUsd": "",
+            "fillMarkVol": "",
+            "fillFwdPx": "",
         }
         self.bills.appendleft(bill)
         return bill
 
-    def trade_bill(self, o: SimOrder, px: Decimal, sz: Decimal, pnl: Decimal, fee: Decimal, trade_id: str,
-                   bill_id: str, exec_type: str) -> None:
+    def trade_bill(
+        self,
+        o: SimOrder,
+        px: Decimal,
+        sz: Decimal,
+        pnl: Decimal,
+        fee: Decimal,
+        trade_id: str,
+        bill_id: str,
+        exec_type: str,
+    ) -> None:
         """The bill of one fill (type 2, subType 1 buy / 2 sell), under the fill's own billId."""
         p = self.positions.get((o.instId, "net" if self.pos_mode == "net_mode" else o.posSide))
         if p is not None:
-            self._bill(TRADE_BILL, BUY_BILL if o.side == "buy" else SELL_BILL, p, pnl, px, sz, self.now(), fee=fee,
-                       order=o, trade_id=trade_id, bill_id=bill_id, exec_type=exec_type)
+            self._bill(
+                TRADE_BILL,
+                BUY_BILL if o.side == "buy" else SELL_BILL,
+                p,
+                pnl,
+                px,
+                sz,
+                self.now(),
+                fee=fee,
+                order=o,
+                trade_id=trade_id,
+                bill_id=bill_id,
+                exec_type=exec_type,
+            )
 
     def bills_view(self, params: dict[str, Any]) -> list[dict[str, Any]]:
         """GET /account/bills (and bills-archive): newest first; filters instType, instId, ccy, mgnMode, type,
         subType, begin/end (ts); `after` = older than that billId, `before` = newer; limit <= 100."""
         inst_type, inst_id = text(params, "instType"), text(params, "instId")
-        kind, sub, ccy, mgn = text(params, "type"), text(params, "subType"), text(params, "ccy"), text(params, "mgnMode")
+        kind, sub, ccy, mgn = (
+            text(params, "type"),
+            text(params, "subType"),
+            text(params, "ccy"),
+            text(params, "mgnMode"),
+        )
         after, before = text(params, "after"), text(params, "before")
         begin, end = dec(params, "begin"), dec(params, "end")
         limit = max(1, min(int(text(params, "limit", "100") or 100), 100))
@@ -282,7 +380,11 @@ class VenueMixin(ExchangeState):
             rows = [b for b in rows if int(b["billId"]) > int(before)]
             rows = list(reversed(rows))
         for b in rows:
-            if (inst_id and b["instId"] != inst_id) or (kind and b["type"] != kind) or (sub and b["subType"] != sub):
+            if (
+                (inst_id and b["instId"] != inst_id)
+                or (kind and b["type"] != kind)
+                or (sub and b["subType"] != sub)
+            ):
                 continue
             if (ccy and b["ccy"] != ccy) or (mgn and b["mgnMode"] != mgn):
                 continue

@@ -58,15 +58,30 @@ def _frame_header(n: int) -> bytes:
 
 
 class Conn:
-    __slots__ = ("closed", "conn_id", "kind", "last_tx", "logged_in", "logins", "out", "request", "sending", "sub_reqs", "subs",
-                 "wake", "ws")
+    __slots__ = (
+        "closed",
+        "conn_id",
+        "kind",
+        "last_tx",
+        "logged_in",
+        "logins",
+        "out",
+        "request",
+        "sending",
+        "sub_reqs",
+        "subs",
+        "wake",
+        "ws",
+    )
 
     def __init__(self, ws: web.WebSocketResponse, kind: str, request: web.Request) -> None:
         self.ws, self.kind, self.request = ws, kind, request
         self.conn_id = secrets.token_hex(4)
         self.logged_in = False
         self.logins = 0  # successful logins (admin stats)
-        self.sub_reqs: dict[str, int] = {}  # subscribe requests per arg key, duplicates included (admin stats)
+        self.sub_reqs: dict[
+            str, int
+        ] = {}  # subscribe requests per arg key, duplicates included (admin stats)
         self.subs: dict[str, dict[str, Any]] = {}  # key -> arg
         self.out: deque[tuple[bytes, bool]] = deque()  # (utf-8 JSON or "pong", is_data)
         self.wake = asyncio.Event()
@@ -92,7 +107,9 @@ class WsHub:
         self.priv: dict[str, dict[Conn, list[dict[str, Any]]]] = {}
         self.pushes = 0  # data frames handed to sockets
         self.subscribed: Counter[str] = Counter()  # accepted subscriptions per channel, ever (tests, stats)
-        self._keys: dict[int, str] = {}  # id(private sub arg) -> its _key, computed once at subscribe, not per push
+        self._keys: dict[
+            int, str
+        ] = {}  # id(private sub arg) -> its _key, computed once at subscribe, not per push
         self._tasks: set[asyncio.Future[Any]] = set()
 
     # -- engine side -----------------------------------------------------------------------
@@ -247,8 +264,17 @@ class WsHub:
 
     def _error(self, c: Conn, code: str, text: str = "", req_id: str | None = None) -> None:
         extra = {"id": req_id} if req_id else {}
-        c.send(_dumps({**extra, "event": "error", "code": code, "msg": msg(code, text) if text else msg(code),
-                       "connId": c.conn_id}))
+        c.send(
+            _dumps(
+                {
+                    **extra,
+                    "event": "error",
+                    "code": code,
+                    "msg": msg(code, text) if text else msg(code),
+                    "connId": c.conn_id,
+                }
+            )
+        )
 
     def _on_text(self, c: Conn, raw: str) -> None:
         if raw == "ping":
@@ -368,10 +394,25 @@ class WsHub:
         if ch == "positions":
             q = {k: v for k, v in arg.items() if k in ("instId", "instType", "instFamily")}
             rows = [r for r in ex.positions_view({**q, "instId": ""}) if _matches(arg, r, [r])]
-            c.send(_dumps({"arg": out_arg, "eventType": "snapshot", "curPage": 1, "lastPage": True, "data": rows}), True)
+            c.send(
+                _dumps(
+                    {"arg": out_arg, "eventType": "snapshot", "curPage": 1, "lastPage": True, "data": rows}
+                ),
+                True,
+            )
         elif ch == "account":
-            c.send(_dumps({"arg": out_arg, "eventType": "snapshot", "curPage": 1, "lastPage": True,
-                           "data": [ex.balance()]}), True)
+            c.send(
+                _dumps(
+                    {
+                        "arg": out_arg,
+                        "eventType": "snapshot",
+                        "curPage": 1,
+                        "lastPage": True,
+                        "data": [ex.balance()],
+                    }
+                ),
+                True,
+            )
 
     def _unsubscribe(self, c: Conn, arg: dict[str, Any], req_id: str | None) -> None:
         extra = {"id": req_id} if req_id else {}
@@ -398,14 +439,24 @@ class WsHub:
                 subs.pop(c, None)
 
     def _trade_op(self, c: Conn, req: dict[str, Any], op: str, args: Any, req_id: str | None) -> None:
-        """One WS trade op. Every reply is {id, op, code, msg, data, inTime, outTime} (OKX's documented shape);
-        a refused op (URL, login, args, expTime) has empty data and changed nothing."""
+        """One WS trade op. Every reply is {id, op, code, msg, data, inTime, outTime} (OKX's documented
+        shape); a refused op (URL, login, args, expTime) has empty data and changed nothing."""
         in_time = str(time.time_ns() // 1000)
         base = {"id": req_id or "", "op": op}
 
         def refuse(code: str, *fmt: str) -> None:
-            c.send(_dumps({**base, "code": code, "msg": msg(code, *fmt), "data": [], "inTime": in_time,
-                           "outTime": str(time.time_ns() // 1000)}))
+            c.send(
+                _dumps(
+                    {
+                        **base,
+                        "code": code,
+                        "msg": msg(code, *fmt),
+                        "data": [],
+                        "inTime": in_time,
+                        "outTime": str(time.time_ns() // 1000),
+                    }
+                )
+            )
 
         if c.kind != "private":
             refuse("60028")
@@ -414,8 +465,12 @@ class WsHub:
             refuse("60011")
             return
         batch = op.startswith("batch")
-        if (not isinstance(args, list) or not args or len(args) > (20 if batch else 1)
-                or not all(isinstance(a, dict) for a in args)):
+        if (
+            not isinstance(args, list)
+            or not args
+            or len(args) > (20 if batch else 1)
+            or not all(isinstance(a, dict) for a in args)
+        ):
             refuse("60013")
             return
         if op not in ("cancel-order", "batch-cancel-orders"):
@@ -424,9 +479,14 @@ class WsHub:
                 refuse(err, "expTime")
                 return
         ex = self.srv.exchange
-        fn = {"order": self.srv.place, "batch-orders": self.srv.place, "cancel-order": ex.cancel_order,
-              "batch-cancel-orders": ex.cancel_order, "amend-order": ex.amend_order,
-              "batch-amend-orders": ex.amend_order}[op]
+        fn = {
+            "order": self.srv.place,
+            "batch-orders": self.srv.place,
+            "cancel-order": ex.cancel_order,
+            "batch-cancel-orders": ex.cancel_order,
+            "amend-order": ex.amend_order,
+            "batch-amend-orders": ex.amend_order,
+        }[op]
         mark = len(c.out)
         try:
             items = [fn(a) for a in args]
@@ -434,10 +494,18 @@ class WsHub:
             refuse(e.code, e.name)
             return
         code, _, data = items_result(items, batch=batch)
-        # OKX's WS op replies carry an empty msg with code 1 / 2 (its docs' examples); REST says "All operations
-        # failed" and so on.
-        reply = _dumps({**base, "code": code, "msg": "", "data": data, "inTime": in_time,
-                        "outTime": str(time.time_ns() // 1000)})
+        # OKX's WS op replies carry an empty msg with code 1 / 2 (its docs' examples); REST says "All
+        # operations failed" and so on.
+        reply = _dumps(
+            {
+                **base,
+                "code": code,
+                "msg": "",
+                "data": data,
+                "inTime": in_time,
+                "outTime": str(time.time_ns() // 1000),
+            }
+        )
         if self.srv.faults.push_before_ack or c.closed:
             c.send(reply)
         else:  # the op reply goes ahead of the pushes it caused
@@ -459,8 +527,17 @@ class WsHub:
 
     def view(self) -> list[dict[str, Any]]:
         """Open connections for /sim/stats: kind, logins and subscribe requests per channel key."""
-        return [{"connId": c.conn_id, "kind": c.kind, "logins": c.logins, "subs": sorted(c.subs),
-                 "sub_requests": dict(c.sub_reqs)} for c in self.conns if not c.closed]
+        return [
+            {
+                "connId": c.conn_id,
+                "kind": c.kind,
+                "logins": c.logins,
+                "subs": sorted(c.subs),
+                "sub_requests": dict(c.sub_reqs),
+            }
+            for c in self.conns
+            if not c.closed
+        ]
 
     async def drain(self, timeout: float = 1.0) -> None:
         """Wait until every outbox is empty (push_before_ack fault)."""
@@ -477,6 +554,7 @@ class WsHub:
         for c in targets:
             self._event(c, "notice", code="64008", msg=msg("64008"))
         if close_after_s is not None:
+
             async def close_later() -> None:
                 await asyncio.sleep(close_after_s)
                 for c in targets:

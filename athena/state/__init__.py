@@ -11,4 +11,15 @@ from athena.state.locks import Lease, LockBusy, TtlLock
 from athena.state.orders import OrderStore, Transition
 from athena.state.stream import EventStream
 
-__all__ = ["AlgoStore", "Breaker", "EventStream", "Keys", "Lease", "LockBusy", "OrderStore", "RateCounter", "Transition", "TtlLock"]
+__all__ = [
+    "AlgoStore",
+    "Breaker",
+    "EventStream",
+    "Keys",
+    "Lease",
+    "LockBusy",
+    "OrderStore",
+    "RateCounter",
+    "Transition",
+    "TtlLock",
+]

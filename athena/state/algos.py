@@ -21,8 +21,14 @@ class AlgoStore:
         self.keys = keys
         self.retention_ms = max(0, int(retention_s * 1000))  # finished stops leave Redis after this
 
-    def _run(self, algoClOrdId: str, state: AlgoState, may_create: bool, fields: dict[str, str],
-             report_of: str = "") -> bool:
+    def _run(
+        self,
+        algoClOrdId: str,
+        state: AlgoState,
+        may_create: bool,
+        fields: dict[str, str],
+        report_of: str = "",
+    ) -> bool:
         k = self.keys
         flat: list[str] = []
         for field, value in fields.items():
@@ -43,7 +49,9 @@ class AlgoStore:
             fields["liveId"] = live_id
         return self._run(algo.algoClOrdId, algo.state, True, fields)
 
-    def set_state(self, algoClOrdId: str, state: AlgoState, algoId: str | None = None, uTime: int = 0) -> bool:
+    def set_state(
+        self, algoClOrdId: str, state: AlgoState, algoId: str | None = None, uTime: int = 0
+    ) -> bool:
         """Move a known stop to `state` (whatever version is live). False if unknown or already final."""
         return self._run(algoClOrdId, state, False, _state_fields(state, algoId, uTime))
 
@@ -52,7 +60,9 @@ class AlgoStore:
         live version of; ignored for a superseded version, an unknown stop or a final one."""
         return self.report_state(algo.algoClOrdId, algo.state, algo.algoId, algo.uTime)
 
-    def report_state(self, algoClOrdId: str, state: AlgoState, algoId: str | None = None, uTime: int = 0) -> bool:
+    def report_state(
+        self, algoClOrdId: str, state: AlgoState, algoId: str | None = None, uTime: int = 0
+    ) -> bool:
         """apply_report for a report that names only the version's id and its state (the order a
         triggered stop created, found in the order history)."""
         base = self.redis.get(self.keys.algo_version(algoClOrdId))

@@ -129,8 +129,15 @@ class Breaker:
 
     CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"
 
-    def __init__(self, redis: Redis, keys: Keys, name: str, threshold: int = 10, open_s: float = 60,
-                 clock: Callable[[], float] | None = None) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        keys: Keys,
+        name: str,
+        threshold: int = 10,
+        open_s: float = 60,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
         if threshold < 1 or open_s <= 0:
             raise ValueError("threshold must be >= 1 and open_s > 0")
         self.redis = redis
@@ -159,7 +166,10 @@ class Breaker:
 
     def record_failure(self) -> bool:
         """Count one failure; True if the breaker is open afterwards."""
-        return s(_FAIL(self.redis, [self.key], [self.threshold, self.open_ms, _now_arg(self.clock)])) == self.OPEN
+        return (
+            s(_FAIL(self.redis, [self.key], [self.threshold, self.open_ms, _now_arg(self.clock)]))
+            == self.OPEN
+        )
 
     def record_success(self) -> None:
         self.redis.delete(self.key)
@@ -224,8 +234,15 @@ class Backoff:
     Redis's TIME where a caller controls time.
     """
 
-    def __init__(self, redis: Redis, key: str, min_s: float = 1.0, max_s: float = 60.0, lease_s: float = 30.0,
-                 clock: Callable[[], float] | None = None) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        key: str,
+        min_s: float = 1.0,
+        max_s: float = 60.0,
+        lease_s: float = 30.0,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
         if not 0 < min_s <= max_s or lease_s <= 0:
             raise ValueError("backoff needs 0 < min_s <= max_s and lease_s > 0")
         self.redis = redis

@@ -52,7 +52,9 @@ def _opt_D(raw: str | None) -> Decimal | None:
 def _dump(data: dict[str, Any] | None) -> str:
     """Diagnostic data as JSON. Decimals and domain objects as codec.to_json writes them; unlike the
     codec, a float (a latency, a ratio) is accepted here: losing a journal record over it is worse."""
-    return orjson.dumps(data or {}, default=_default, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATACLASS).decode()
+    return orjson.dumps(
+        data or {}, default=_default, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATACLASS
+    ).decode()
 
 
 def _default(obj: Any) -> Any:
@@ -109,7 +111,9 @@ def _sqlite_engine(db_url: str, busy_timeout_ms: int) -> Engine:
     memory = url.database in (None, "", ":memory:")
     if not memory:
         Path(str(url.database)).expanduser().parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(db_url, connect_args={"check_same_thread": False, "timeout": busy_timeout_ms / 1000})
+    engine = create_engine(
+        db_url, connect_args={"check_same_thread": False, "timeout": busy_timeout_ms / 1000}
+    )
 
     @event.listens_for(engine, "connect")
     def _pragmas(dbapi_conn: sqlite3.Connection, _record: object) -> None:
@@ -123,9 +127,30 @@ def _sqlite_engine(db_url: str, busy_timeout_ms: int) -> Engine:
     return engine
 
 
-_ORDER_COLUMNS = ("instId", "side", "ordType", "sz", "px", "tdMode", "posSide", "reduceOnly", "strategy", "stop_loss_px",
-                  "take_profit_px", "tag", "state", "rank", "ordId", "accFillSz", "avgPx", "fee", "reason", "cTime",
-                  "uTime", "updated_ms")
+_ORDER_COLUMNS = (
+    "instId",
+    "side",
+    "ordType",
+    "sz",
+    "px",
+    "tdMode",
+    "posSide",
+    "reduceOnly",
+    "strategy",
+    "stop_loss_px",
+    "take_profit_px",
+    "tag",
+    "state",
+    "rank",
+    "ordId",
+    "accFillSz",
+    "avgPx",
+    "fee",
+    "reason",
+    "cTime",
+    "uTime",
+    "updated_ms",
+)
 
 
 def _upsert_order_stmt() -> Any:
@@ -211,7 +236,13 @@ class Journal:
             row = session.get(OrderRow, clOrdId)
             return _order(row) if row else None
 
-    def orders(self, instId: str | None = None, state: OrderState | None = None, strategy: str | None = None, limit: int | None = None) -> list[Order]:
+    def orders(
+        self,
+        instId: str | None = None,
+        state: OrderState | None = None,
+        strategy: str | None = None,
+        limit: int | None = None,
+    ) -> list[Order]:
         q = select(OrderRow)
         if instId is not None:
             q = q.where(OrderRow.instId == instId)
@@ -227,10 +258,21 @@ class Journal:
     def record_fill(self, fill: Fill) -> bool:
         """Record one fill; False (no error) when its fill_key is already there."""
         values = {
-            "fill_key": fill.fill_key, "clOrdId": fill.clOrdId, "instId": fill.instId, "side": str(fill.side),
-            "posSide": str(fill.posSide), "fillSz": str(fill.fillSz), "fillPx": str(fill.fillPx),
-            "accFillSz": str(fill.accFillSz), "fee": str(fill.fee), "tradeId": fill.tradeId, "ordId": fill.ordId,
-            "strategy": fill.strategy, "reduceOnly": fill.reduceOnly, "execType": fill.execType, "ts": fill.ts,
+            "fill_key": fill.fill_key,
+            "clOrdId": fill.clOrdId,
+            "instId": fill.instId,
+            "side": str(fill.side),
+            "posSide": str(fill.posSide),
+            "fillSz": str(fill.fillSz),
+            "fillPx": str(fill.fillPx),
+            "accFillSz": str(fill.accFillSz),
+            "fee": str(fill.fee),
+            "tradeId": fill.tradeId,
+            "ordId": fill.ordId,
+            "strategy": fill.strategy,
+            "reduceOnly": fill.reduceOnly,
+            "execType": fill.execType,
+            "ts": fill.ts,
         }
         with self.engine.begin() as conn:
             return bool(conn.execute(self._insert_fill, values).rowcount == 1)
@@ -266,8 +308,14 @@ class Journal:
     def record_funding(self, rec: FundingRecord) -> bool:
         """Record one funding charge; False (no error) when its billId is already there."""
         values = {
-            "billId": rec.billId, "instId": rec.instId, "amount": str(rec.amount), "ccy": rec.ccy,
-            "subType": rec.subType, "sz": _opt(rec.sz), "px": _opt(rec.px), "ts": rec.ts,
+            "billId": rec.billId,
+            "instId": rec.instId,
+            "amount": str(rec.amount),
+            "ccy": rec.ccy,
+            "subType": rec.subType,
+            "sz": _opt(rec.sz),
+            "px": _opt(rec.px),
+            "ts": rec.ts,
             "shares": _dump({k: str(v) for k, v in (rec.shares or {}).items()}),
         }
         with self.engine.begin() as conn:
@@ -281,9 +329,20 @@ class Journal:
             q = q.where(FundingRow.ts >= since_ts)
         q = q.order_by(col(FundingRow.ts), col(FundingRow.id))
         with Session(self.engine) as session:
-            return [FundingRecord(r.billId, r.instId, D(r.amount), r.ts, r.ccy, r.subType, _opt_D(r.sz), _opt_D(r.px),
-                                  {k: D(v) for k, v in orjson.loads(r.shares).items()})
-                    for r in session.exec(q).all()]
+            return [
+                FundingRecord(
+                    r.billId,
+                    r.instId,
+                    D(r.amount),
+                    r.ts,
+                    r.ccy,
+                    r.subType,
+                    _opt_D(r.sz),
+                    _opt_D(r.px),
+                    {k: D(v) for k, v in orjson.loads(r.shares).items()},
+                )
+                for r in session.exec(q).all()
+            ]
 
     # -- snapshots and events ---------------------------------------------------------------
     def record_position(self, pos: Position, ts: int | None = None) -> None:
@@ -304,7 +363,9 @@ class Journal:
         with self._session() as session:
             session.add(row)
 
-    def positions(self, instId: str | None = None, since_ts: int | None = None, limit: int | None = None) -> list[PositionSnapshot]:
+    def positions(
+        self, instId: str | None = None, since_ts: int | None = None, limit: int | None = None
+    ) -> list[PositionSnapshot]:
         q = select(PositionSnapshotRow)
         if instId is not None:
             q = q.where(PositionSnapshotRow.instId == instId)
@@ -344,16 +405,28 @@ class Journal:
         q = q.order_by(col(EquitySnapshotRow.id)).limit(limit)
         with Session(self.engine) as session:
             return [
-                EquitySnapshot(r.ts, D(r.equity), _opt_D(r.available), _opt_D(r.upl), _opt_D(r.realized), _opt_D(r.drawdown), orjson.loads(r.data))
+                EquitySnapshot(
+                    r.ts,
+                    D(r.equity),
+                    _opt_D(r.available),
+                    _opt_D(r.upl),
+                    _opt_D(r.realized),
+                    _opt_D(r.drawdown),
+                    orjson.loads(r.data),
+                )
                 for r in session.exec(q).all()
             ]
 
-    def record_event(self, kind: str, message: str, data: dict[str, Any] | None = None, ts: int | None = None) -> None:
+    def record_event(
+        self, kind: str, message: str, data: dict[str, Any] | None = None, ts: int | None = None
+    ) -> None:
         row = EventRow(ts=ts if ts is not None else now_ms(), kind=kind, message=message, data=_dump(data))
         with self._session() as session:
             session.add(row)
 
-    def events(self, kind: str | None = None, since_ts: int | None = None, limit: int | None = None) -> list[JournalEvent]:
+    def events(
+        self, kind: str | None = None, since_ts: int | None = None, limit: int | None = None
+    ) -> list[JournalEvent]:
         q = select(EventRow)
         if kind is not None:
             q = q.where(EventRow.kind == kind)
@@ -361,7 +434,9 @@ class Journal:
             q = q.where(EventRow.ts >= since_ts)
         q = q.order_by(col(EventRow.id)).limit(limit)
         with Session(self.engine) as session:
-            return [JournalEvent(r.ts, r.kind, r.message, orjson.loads(r.data)) for r in session.exec(q).all()]
+            return [
+                JournalEvent(r.ts, r.kind, r.message, orjson.loads(r.data)) for r in session.exec(q).all()
+            ]
 
 
 def _order(r: OrderRow) -> Order:

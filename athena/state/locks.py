@@ -16,7 +16,8 @@ _RELEASE = LuaScript(
     "lock_release",
 )
 _EXTEND = LuaScript(
-    "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0",
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end "
+    "return 0",
     "lock_extend",
 )
 
@@ -99,7 +100,9 @@ class TtlLock:
         self._token = token
         return token
 
-    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
+    ) -> None:
         if self._token is not None:
             self.release(self._token)
             self._token = None

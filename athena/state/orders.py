@@ -147,16 +147,24 @@ class OutboxEntry:
 def _outbox_meta(u: OrderUpdate) -> str:
     return orjson.dumps(
         {
-            "fillPx": dec(u.fillPx), "fillSz": dec(u.fillSz), "fillFee": dec(u.fillFee),
-            "tradeId": u.tradeId or "", "execType": u.execType or "", "uTime": u.uTime,
+            "fillPx": dec(u.fillPx),
+            "fillSz": dec(u.fillSz),
+            "fillFee": dec(u.fillFee),
+            "tradeId": u.tradeId or "",
+            "execType": u.execType or "",
+            "uTime": u.uTime,
         }
     ).decode()
 
 
-DEFAULT_CLAIM_TTL_S = 120.0  # an emitter that is silent this long is presumed dead; its entries are re-emitted
+DEFAULT_CLAIM_TTL_S = (
+    120.0  # an emitter that is silent this long is presumed dead; its entries are re-emitted
+)
 
 
-def delta_px(acc0: Decimal, avg0: Decimal | None, acc1: Decimal, avg1: Decimal | None, fill_px: Decimal | None) -> Decimal | None:
+def delta_px(
+    acc0: Decimal, avg0: Decimal | None, acc1: Decimal, avg1: Decimal | None, fill_px: Decimal | None
+) -> Decimal | None:
     """Price of the fill between two cumulative (accFillSz, avgPx) points.
 
     (acc1*avg1 - acc0*avg0) / (acc1 - acc0), exact when the quotient is a finite decimal (so the
@@ -214,14 +222,20 @@ class OrderStore:
         return bool(int(created))
 
     def apply(
-        self, update: OrderUpdate, outbox: bool = False, claim: str = "", claim_ttl_s: float = DEFAULT_CLAIM_TTL_S
+        self,
+        update: OrderUpdate,
+        outbox: bool = False,
+        claim: str = "",
+        claim_ttl_s: float = DEFAULT_CLAIM_TTL_S,
     ) -> Transition:
         """Apply one report from any source; idempotent and order-insensitive.
 
         outbox=True: a fill delta or a final state also appends an OutboxEntry in the same atomic
         step, claimed by `claim` for claim_ttl_s (OrderManager emits it, then ack_outbox)."""
         if not update.clOrdId:
-            raise ValueError(f"order update without clOrdId (ordId {update.ordId!r}): map it to a clOrdId first")
+            raise ValueError(
+                f"order update without clOrdId (ordId {update.ordId!r}): map it to a clOrdId first"
+            )
         k = self.keys
         acc = update.accFillSz
         # avgPx/fee mean nothing without fills (OKX sends avgPx "0" or "" before the first fill)
@@ -278,7 +292,10 @@ class OrderStore:
     def outbox(self, count: int = 100, after: str = "-") -> list[OutboxEntry]:
         """Entries not yet emitted, oldest first (from `after`, exclusive when given)."""
         start = after if after == "-" else "(" + after
-        return [OutboxEntry.parse(s(i), f) for i, f in self.redis.xrange(self.keys.fill_outbox, start, "+", count=count)]
+        return [
+            OutboxEntry.parse(s(i), f)
+            for i, f in self.redis.xrange(self.keys.fill_outbox, start, "+", count=count)
+        ]
 
     def outbox_length(self) -> int:
         return int(self.redis.xlen(self.keys.fill_outbox))
@@ -286,7 +303,15 @@ class OrderStore:
     def claim_outbox(self, entry_id: str, owner: str, ttl_s: float = DEFAULT_CLAIM_TTL_S) -> bool:
         """Take one entry for emission; False when it is gone (emitted) or another live emitter holds it."""
         k = self.keys
-        return bool(int(_CLAIM(self.redis, [k.fill_outbox, k.outbox_claim(entry_id)], [entry_id, owner, max(1, int(ttl_s * 1000))])))
+        return bool(
+            int(
+                _CLAIM(
+                    self.redis,
+                    [k.fill_outbox, k.outbox_claim(entry_id)],
+                    [entry_id, owner, max(1, int(ttl_s * 1000))],
+                )
+            )
+        )
 
     def ack_outbox(self, entry_id: str) -> None:
         """The entry's side effects are done: delete it and its claim."""

@@ -48,14 +48,21 @@ def placing_marker(keys: Keys, clOrdId: str) -> str:
 
 
 def begin_placement(
-    redis: Redis, keys: Keys, owner: str, clOrdId: str, lease_ttl_ms: int, now_ms: int, marker_ttl_s: int,
+    redis: Redis,
+    keys: Keys,
+    owner: str,
+    clOrdId: str,
+    lease_ttl_ms: int,
+    now_ms: int,
+    marker_ttl_s: int,
     strategy: str = "",
 ) -> PlaceStart:
     if not owner or "|" in owner:
         raise ValueError("owner must be non-empty, without '|'")
     token, state, first, halted, reserved_by, reserved_sz, paused = _BEGIN(
         redis,
-        [keys.lease("placement"), keys.fence("placement"), keys.order(clOrdId), placing_marker(keys, clOrdId), keys.halt,
+        [keys.lease("placement"), keys.fence("placement"), keys.order(clOrdId), placing_marker(keys, clOrdId),
+         keys.halt,
          keys.reservation(clOrdId), keys.strategy_pause],
         [owner, lease_ttl_ms, now_ms, marker_ttl_s, strategy],
     )  # fmt: skip

@@ -98,7 +98,9 @@ def order_from_hash(h: Mapping[str, str]) -> Order:
         "clOrdId": h["clOrdId"],
         "instId": h["instId"],
         "side": Side(h["side"]) if h.get("side") else Side.BUY,
-        "ordType": OrdType(h["ordType"]) if h.get("ordType") else (OrdType.LIMIT if h.get("px") else OrdType.MARKET),
+        "ordType": OrdType(h["ordType"])
+        if h.get("ordType")
+        else (OrdType.LIMIT if h.get("px") else OrdType.MARKET),
         "sz": opt_dec(h.get("sz", "")) or D(h.get("accFillSz") or "0"),
         "px": opt_dec(h.get("px", "")),
         "tdMode": TdMode(h.get("tdMode") or "cross"),

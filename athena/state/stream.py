@@ -27,7 +27,9 @@ class EventStream:
 
     def publish(self, kind: str, payload: dict[str, Any]) -> str:
         data = orjson.dumps(to_json(payload))
-        return s(self.redis.xadd(self.key, {"kind": kind, "data": data}, maxlen=self.maxlen, approximate=True))
+        return s(
+            self.redis.xadd(self.key, {"kind": kind, "data": data}, maxlen=self.maxlen, approximate=True)
+        )
 
     def read(self, last_id: str = "0-0", block_ms: int | None = None, count: int = 100) -> list[Event]:
         """Events after last_id (use latest_id() to start at the end). block_ms None or 0 = do not wait."""

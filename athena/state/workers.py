@@ -33,7 +33,8 @@ _KEY_TTL_MS = 4 * FRESH_MS  # a hash nobody refreshes disappears
 
 # KEYS: the queues' hashes; ARGV: node, identity, entry, now ms, fresh ms, key ttl ms.
 # Returns {} when registered, else {queue hash, node, entry} of the first live foreign worker.
-_CLAIM = LuaScript("""
+_CLAIM = LuaScript(
+    """
 for _, key in ipairs(KEYS) do
   local fields = redis.call('HGETALL', key)
   for i = 1, #fields, 2 do
@@ -51,7 +52,9 @@ for _, key in ipairs(KEYS) do
   redis.call('PEXPIRE', key, ARGV[6])
 end
 return {}
-""", "worker_claim")
+""",
+    "worker_claim",
+)
 
 
 def identity_of(settings: Any) -> dict[str, str]:
@@ -85,7 +88,8 @@ class WorkerEntry:
         try:
             d = json.loads(raw)
             return cls(queue=queue, node=node, role=str(d.get("role", "")), identity=str(d["identity"]),
-                       env=str(d.get("env", "")), account=str(d.get("account", "")), mode=str(d.get("mode", "")),
+                       env=str(d.get("env", "")), account=str(d.get("account", "")),
+                       mode=str(d.get("mode", "")),
                        host=str(d.get("host", "")), pid=int(d.get("pid", 0)), ts=int(d["ts"]),
                        started=int(d.get("started", 0)))  # fmt: skip
         except (ValueError, KeyError, TypeError):
@@ -95,7 +99,10 @@ class WorkerEntry:
         return max(0, now_ms - self.ts)
 
     def describe(self) -> str:
-        return f"{self.node} (account {self.account}, env {self.env}, mode {self.mode}, on {self.host} pid {self.pid})"
+        return (
+            f"{self.node} (account {self.account}, env {self.env}, mode {self.mode}, on {self.host} pid "
+            f"{self.pid})"
+        )
 
 
 class QueueConflict(RuntimeError):
@@ -115,15 +122,20 @@ class WorkerRegistry:
     def _now_ms(self) -> int:
         return int(self._clock() * 1000)
 
-    def register(self, queues: Iterable[str], node: str, role: str, identity: dict[str, str], started_ms: int = 0) -> None:
+    def register(
+        self, queues: Iterable[str], node: str, role: str, identity: dict[str, str], started_ms: int = 0
+    ) -> None:
         """Register (or refresh) `node` on every queue; raises QueueConflict, registering nothing,
         when a live worker of another identity is on any of them."""
         queues = list(queues)
         now = self._now_ms()
         ident = _identity_text(identity)
-        entry = json.dumps({"identity": ident, **identity, "role": role, "host": socket.gethostname(), "pid": os.getpid(),
+        entry = json.dumps({"identity": ident, **identity, "role": role, "host": socket.gethostname(),
+                            "pid": os.getpid(),
                             "ts": now, "started": started_ms or now})  # fmt: skip
-        out = _CLAIM(self._r, [worker_registry(q) for q in queues], [node, ident, entry, now, FRESH_MS, _KEY_TTL_MS])
+        out = _CLAIM(
+            self._r, [worker_registry(q) for q in queues], [node, ident, entry, now, FRESH_MS, _KEY_TTL_MS]
+        )
         if out:
             key, other_node, raw = s(out[0]), s(out[1]), s(out[2])
             queue = key.removeprefix(worker_registry(""))

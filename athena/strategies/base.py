@@ -65,7 +65,9 @@ class BaseStrategy:
 
     Params: ClassVar[type[StrategyParams]] = StrategyParams
 
-    def __init__(self, name: str, instIds: list[str], params: dict[str, Any] | None, ctx: StrategyContext) -> None:
+    def __init__(
+        self, name: str, instIds: list[str], params: dict[str, Any] | None, ctx: StrategyContext
+    ) -> None:
         if not instIds:
             raise StrategyParamError(f"strategy {name!r}: instIds must not be empty")
         self.name = name

@@ -110,11 +110,13 @@ def replaced(text: str) -> str:
     start, end = text.find(BEGIN), text.find(END)
     if start < 0 or end < start:
         raise ValueError(f"{DOC.name}: the markers of the events section are missing")
-    return text[:start] + section() + text[end + len(END):]
+    return text[:start] + section() + text[end + len(END) :]
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m athena.strategies.eventdoc", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(
+        prog="python -m athena.strategies.eventdoc", description=__doc__.split("\n\n")[0]
+    )
     p.add_argument("--write", action="store_true", help=f"replace the section in {DOC.name}")
     p.add_argument("--check", action="store_true", help=f"exit 1 when {DOC.name}'s section is stale")
     p.add_argument("--doc", type=Path, default=DOC)
@@ -126,8 +128,10 @@ def main(argv: list[str] | None = None) -> int:
     fresh = replaced(text)
     if args.check:
         if fresh != text:
-            print(f"{args.doc}: the events section is stale; run python -m athena.strategies.eventdoc --write",
-                  file=sys.stderr)
+            print(
+                f"{args.doc}: the events section is stale; run python -m athena.strategies.eventdoc --write",
+                file=sys.stderr,
+            )
             return 1
         return 0
     args.doc.write_text(fresh)

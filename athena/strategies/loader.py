@@ -56,16 +56,22 @@ def resolve(cls: str, strategies_dir: str | Path | None = None, strategy: str = 
             found = _from_folder(cls, folder, who)
         if found is None:
             raise StrategyLoadError(
-                f"{who}cls {cls!r} is unknown: not built in ({', '.join(sorted(BUILTIN))}), not an entry point of "
+                f"{who}cls {cls!r} is unknown: not built in ({', '.join(sorted(BUILTIN))}), not an "
+                "entry point of "
                 f"{ENTRY_POINT_GROUP!r}{_known_eps()}, "
-                + (f"not a class in {folder}" if folder is not None else "and no strategies_dir is configured")
+                + (
+                    f"not a class in {folder}"
+                    if folder is not None
+                    else "and no strategies_dir is configured"
+                )
                 + "; give it as package.module:Class or put its file in the strategies folder."
             )
     return _checked(found, cls, who)
 
 
-def validate(cls: str, params: dict[str, Any] | None, strategies_dir: str | Path | None = None,
-             strategy: str = "") -> StrategyParams:
+def validate(
+    cls: str, params: dict[str, Any] | None, strategies_dir: str | Path | None = None, strategy: str = ""
+) -> StrategyParams:
     """Resolve `cls` and check `params` against its Params model (the same check the strategy's
     constructor makes). Raises StrategyParamError naming the strategy and the key."""
     klass = resolve(cls, strategies_dir, strategy)
@@ -94,8 +100,10 @@ def _folder(strategies_dir: str | Path | None, who: str) -> Path | None:
     from athena.config import is_folder
 
     if not is_folder(strategies_dir):
-        raise StrategyLoadError(f"{who}strategies_dir {str(strategies_dir)[:200]!r} is not a folder; create it or fix "
-                                "strategies_dir (ATHENA_STRATEGIES_DIR).")
+        raise StrategyLoadError(
+            f"{who}strategies_dir {str(strategies_dir)[:200]!r} is not a folder; create it or fix "
+            "strategies_dir (ATHENA_STRATEGIES_DIR)."
+        )
     return Path(strategies_dir).expanduser().resolve()
 
 
@@ -115,13 +123,22 @@ def _import_path(path: str, who: str) -> Any:
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
-        if exc.name is not None and not module_name.startswith(exc.name) and not exc.name.startswith(module_name):
-            raise StrategyLoadError(f"{who}cls {path!r}: its module imports {exc.name!r}, which is not installed.") from None
-        raise StrategyLoadError(f"{who}cls {path!r}: module {module_name!r} is not importable (not installed, not on "
-                                "the path, not in the strategies folder).") from None
+        if (
+            exc.name is not None
+            and not module_name.startswith(exc.name)
+            and not exc.name.startswith(module_name)
+        ):
+            raise StrategyLoadError(
+                f"{who}cls {path!r}: its module imports {exc.name!r}, which is not installed."
+            ) from None
+        raise StrategyLoadError(
+            f"{who}cls {path!r}: module {module_name!r} is not importable (not installed, not on "
+            "the path, not in the strategies folder)."
+        ) from None
     except Exception as exc:  # the strategy's own module failed: its error, in one line
-        raise StrategyLoadError(f"{who}cls {path!r}: importing {module_name!r} failed: "
-                                f"{type(exc).__name__}: {exc}".rstrip()) from None
+        raise StrategyLoadError(
+            f"{who}cls {path!r}: importing {module_name!r} failed: {type(exc).__name__}: {exc}".rstrip()
+        ) from None
     obj: Any = module
     for part in attr.split("."):
         obj = getattr(obj, part, None)
@@ -152,8 +169,10 @@ def _entry_point(name: str, who: str) -> Any | None:
             try:
                 return ep.load()
             except Exception as exc:
-                raise StrategyLoadError(f"{who}cls {name!r}: the entry point {ep.value!r} failed to load: "
-                                        f"{type(exc).__name__}: {exc}") from None
+                raise StrategyLoadError(
+                    f"{who}cls {name!r}: the entry point {ep.value!r} failed to load: "
+                    f"{type(exc).__name__}: {exc}"
+                ) from None
     return None
 
 
@@ -168,12 +187,15 @@ def _import_path_module(name: str, who: str, folder: Path) -> ModuleType:
     try:
         module = importlib.import_module(name)
     except Exception as exc:
-        raise StrategyLoadError(f"{who}the strategies folder's {name}.py failed to import: "
-                                f"{type(exc).__name__}: {exc}") from None
+        raise StrategyLoadError(
+            f"{who}the strategies folder's {name}.py failed to import: {type(exc).__name__}: {exc}"
+        ) from None
     where = Path(getattr(module, "__file__", "") or "").resolve().parent
     if where != folder:
-        raise StrategyLoadError(f"{who}the strategies folder's {name}.py has the name of the module {name!r} "
-                                f"({where}), which Python imports instead; rename the file.")
+        raise StrategyLoadError(
+            f"{who}the strategies folder's {name}.py has the name of the module {name!r} "
+            f"({where}), which Python imports instead; rename the file."
+        )
     return module
 
 
@@ -202,9 +224,13 @@ def _is_strategy(obj: Any) -> bool:
 
 def _checked(obj: Any, cls: str, who: str) -> type[BaseStrategy]:
     if not _is_strategy(obj):
-        raise StrategyLoadError(f"{who}cls {cls!r} is not a strategy (a subclass of athena.strategies.BaseStrategy).")
+        raise StrategyLoadError(
+            f"{who}cls {cls!r} is not a strategy (a subclass of athena.strategies.BaseStrategy)."
+        )
     params = getattr(obj, "Params", None)
     if not (inspect.isclass(params) and issubclass(params, StrategyParams)):
-        raise StrategyLoadError(f"{who}cls {cls!r}: its Params must be a subclass of athena.strategies.StrategyParams.")
+        raise StrategyLoadError(
+            f"{who}cls {cls!r}: its Params must be a subclass of athena.strategies.StrategyParams."
+        )
     klass: type[BaseStrategy] = obj
     return klass

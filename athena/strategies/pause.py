@@ -60,7 +60,9 @@ class StrategyPause:
         return lambda: self.is_paused(strategy)
 
 
-def set_paused(settings: Any, strategy: str, paused: bool, reason: str = "manual pause", who: str = "cli") -> dict[str, Any]:
+def set_paused(
+    settings: Any, strategy: str, paused: bool, reason: str = "manual pause", who: str = "cli"
+) -> dict[str, Any]:
     """`athena halt|resume --strategy NAME`: flip one strategy's pause flag in Redis (no worker needed:
     the strategies read it before every entry). Raises ValueError for a strategy not in the config."""
     known = sorted(s.name for s in settings.strategies)

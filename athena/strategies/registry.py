@@ -100,12 +100,24 @@ def context_factory(
             return Decimal(capital.allocation(s.name)) + Decimal(capital.realised(s.name))
 
         return StrategyContext(
-            s.name, orders=orders, risk=pretrade, instruments=instruments, equity=equity,
-            sizer=pretrade.size_for_risk, clock=clock, locks=locks, bus=bus, routes=routes,
-            position_view=position_view, exclusive=exclusive, capital=capital, max_position=s.risk.max_position,
+            s.name,
+            orders=orders,
+            risk=pretrade,
+            instruments=instruments,
+            equity=equity,
+            sizer=pretrade.size_for_risk,
+            clock=clock,
+            locks=locks,
+            bus=bus,
+            routes=routes,
+            position_view=position_view,
+            exclusive=exclusive,
+            capital=capital,
+            max_position=s.risk.max_position,
             max_notional=notional_cap(settings, s, equity, lambda: Decimal(capital.free(s.name))),
             paused=pause.view(s.name) if pause is not None else None,
-            decision_flags=flags + ((pause.flag(s.name),) if pause is not None else ()), fee_rates=fee_rates,
+            decision_flags=flags + ((pause.flag(s.name),) if pause is not None else ()),
+            fee_rates=fee_rates,
         )
 
     return make

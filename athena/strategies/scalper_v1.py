@@ -40,13 +40,17 @@ class ScalperParams(StrategyParams):
     flow_threshold: Decimal = Field(Decimal("0.2"), ge=0, le=1)
     min_trades: int = Field(5, ge=0, le=100_000)  # flow counts only after this many trades
     max_spread_ticks: int = Field(2, ge=1)
-    take_profit_bps: Decimal = Field(Decimal(8), gt=0)  # 4 bps clears no fee: a maker round trip at the regular tier
+    take_profit_bps: Decimal = Field(
+        Decimal(8), gt=0
+    )  # 4 bps clears no fee: a maker round trip at the regular tier
     stop_loss_bps: Decimal = Field(Decimal(6), gt=0)
     tp_mode: Literal["limit", "market"] = "limit"
     time_stop_s: Decimal = Field(Decimal(60), gt=0)
     entry_timeout_s: Decimal = Field(Decimal(5), gt=0)
     cooldown_s: Decimal = Field(Decimal(10), gt=0)  # close-lock TTL and re-entry pause after a close
-    refusal_backoff_s: Decimal = Field(Decimal(1), ge=0)  # no new try here after a refused/too small/paused entry
+    refusal_backoff_s: Decimal = Field(
+        Decimal(1), ge=0
+    )  # no new try here after a refused/too small/paused entry
     max_tick_age_ms: int = Field(2_000, gt=0)
     max_contracts: Decimal | None = Field(None, gt=0)
     max_close_retries: int = Field(5, ge=1, le=100)
@@ -66,9 +70,27 @@ class _Slot:
     """Everything ScalperV1 knows about one instrument."""
 
     __slots__ = (
-        "avg_px", "book", "close_failures", "close_id", "close_lock", "close_token", "cooldown_until",
-        "entry_cancel_sent", "entry_id", "entry_sent_ms", "flow", "imb", "instId", "oms_pos", "opened_ms",
-        "pos", "realized", "stop_px", "tp_id", "tp_px", "unprotected",
+        "avg_px",
+        "book",
+        "close_failures",
+        "close_id",
+        "close_lock",
+        "close_token",
+        "cooldown_until",
+        "entry_cancel_sent",
+        "entry_id",
+        "entry_sent_ms",
+        "flow",
+        "imb",
+        "instId",
+        "oms_pos",
+        "opened_ms",
+        "pos",
+        "realized",
+        "stop_px",
+        "tp_id",
+        "tp_px",
+        "unprotected",
     )
 
     def __init__(self, instId: str, p: ScalperParams, lock: TtlLockLike) -> None:
@@ -106,7 +128,9 @@ class ScalperV1(BaseStrategy):
     Params = ScalperParams
     params: ScalperParams
 
-    def __init__(self, name: str, instIds: list[str], params: dict[str, object] | None, ctx: StrategyContext) -> None:
+    def __init__(
+        self, name: str, instIds: list[str], params: dict[str, object] | None, ctx: StrategyContext
+    ) -> None:
         super().__init__(name, instIds, params, ctx)
         p = self.params
         self._timeout_ms = _ms(p.entry_timeout_s)
@@ -115,9 +139,26 @@ class ScalperV1(BaseStrategy):
         self._backoff_ms = _ms(p.refusal_backoff_s)
         self.slots = {i: _Slot(i, p, ctx.lock(f"close:{i}", self._cooldown_ms)) for i in self.instIds}
         self.stats: dict[str, int] = dict.fromkeys(
-            ("ticks", "stale", "no_book", "one_sided", "crossed", "entries", "refused", "too_small",
-             "entry_timeouts", "take_profits", "time_stops", "stop_flattens", "close_failures",
-             "mismatches", "paused", "fee_gate"), 0)
+            (
+                "ticks",
+                "stale",
+                "no_book",
+                "one_sided",
+                "crossed",
+                "entries",
+                "refused",
+                "too_small",
+                "entry_timeouts",
+                "take_profits",
+                "time_stops",
+                "stop_flattens",
+                "close_failures",
+                "mismatches",
+                "paused",
+                "fee_gate",
+            ),
+            0,
+        )
 
     # -- market data ---------------------------------------------------------------------------
     def on_tick(self, tick: Tick) -> None:
@@ -161,8 +202,14 @@ class ScalperV1(BaseStrategy):
 
     # -- decisions -----------------------------------------------------------------------------
     def _housekeep(self, slot: _Slot, now: int, book: BookTop | None) -> None:
-        if slot.entry_id is not None and not slot.entry_cancel_sent and now - slot.entry_sent_ms >= self._timeout_ms:
-            slot.entry_cancel_sent = True  # the rest of a partial fill is cancelled; the stop covers the fills
+        if (
+            slot.entry_id is not None
+            and not slot.entry_cancel_sent
+            and now - slot.entry_sent_ms >= self._timeout_ms
+        ):
+            slot.entry_cancel_sent = (
+                True  # the rest of a partial fill is cancelled; the stop covers the fills
+            )
             self.stats["entry_timeouts"] += 1
             if not self._cancel(slot, slot.entry_id):
                 slot.entry_cancel_sent = False  # asked again on the next tick
@@ -188,7 +235,11 @@ class ScalperV1(BaseStrategy):
     def _valve_open(self, slot: _Slot, now: int) -> bool:
         """One-way valve: no new entry while a position or any order of ours exists here."""
         return not (
-            slot.pos != 0 or slot.oms_pos != 0 or slot.entry_id or slot.close_id or slot.tp_id
+            slot.pos != 0
+            or slot.oms_pos != 0
+            or slot.entry_id
+            or slot.close_id
+            or slot.tp_id
             or now < slot.cooldown_until
         )
 
@@ -276,8 +327,14 @@ class ScalperV1(BaseStrategy):
         """A submit that raised (e.g. a Redis error inside it) is handled as a refusal: the caller
         clears the slot's pending id and releases its lock, or the instrument would never trade again.
         Returns False (not submitted), for the caller's refusal path."""
-        log.warning("%s: %s %s on %s raised; handled as refused", self.name, what, cid or "-", slot.instId,
-                    exc_info=True)
+        log.warning(
+            "%s: %s %s on %s raised; handled as refused",
+            self.name,
+            what,
+            cid or "-",
+            slot.instId,
+            exc_info=True,
+        )
         return False
 
     def _cancel(self, slot: _Slot, cid: str) -> bool:
@@ -317,7 +374,9 @@ class ScalperV1(BaseStrategy):
         token = slot.close_lock.acquire()
         if token is None:
             return
-        key = {"time_stop": "time_stops", "take_profit": "take_profits", "stop_failed": "stop_flattens"}.get(reason)
+        key = {"time_stop": "time_stops", "take_profit": "take_profits", "stop_failed": "stop_flattens"}.get(
+            reason
+        )
         if key:
             self.stats[key] += 1
         slot.close_token = token
@@ -325,7 +384,9 @@ class ScalperV1(BaseStrategy):
             self._cancel(slot, slot.tp_id)  # a cancel that fails must not hold the close back
         if slot.entry_id is not None and not slot.entry_cancel_sent:
             slot.entry_cancel_sent = self._cancel(slot, slot.entry_id)
-        if slot.pos == 0:  # a fill those cancels produced flattened it: nothing to close (the lock is the cooldown)
+        if (
+            slot.pos == 0
+        ):  # a fill those cancels produced flattened it: nothing to close (the lock is the cooldown)
             slot.close_token = None
             return
         cid: str | None = None
@@ -348,11 +409,15 @@ class ScalperV1(BaseStrategy):
             try:
                 slot.close_lock.release(token)  # at once: a failed close must not block the next
             except Exception:  # Redis down: the lock's TTL frees it instead
-                log.warning("%s: close lock on %s not released (it expires)", self.name, slot.instId, exc_info=True)
+                log.warning(
+                    "%s: close lock on %s not released (it expires)", self.name, slot.instId, exc_info=True
+                )
         slot.close_failures += 1
         self.stats["close_failures"] += 1
         if slot.close_failures >= self.params.max_close_retries:
-            self.ctx.error("close keeps failing", instId=slot.instId, reason=reason, attempts=slot.close_failures)
+            self.ctx.error(
+                "close keeps failing", instId=slot.instId, reason=reason, attempts=slot.close_failures
+            )
 
     # -- OMS events ----------------------------------------------------------------------------
     def on_order(self, event: OrderEvent) -> None:
@@ -385,7 +450,9 @@ class ScalperV1(BaseStrategy):
         pos = slot.pos
         if pos == 0 or (pos > 0) == (signed > 0):
             if fill.reduceOnly:
-                self.ctx.error("reduce-only fill on a flat position", instId=fill.instId, clOrdId=fill.clOrdId)
+                self.ctx.error(
+                    "reduce-only fill on a flat position", instId=fill.instId, clOrdId=fill.clOrdId
+                )
                 return
             size = abs(pos) + fill.fillSz
             prev = slot.avg_px if slot.avg_px is not None else fill.fillPx
@@ -426,7 +493,9 @@ class ScalperV1(BaseStrategy):
         if seen == slot.pos:
             return
         self.stats["mismatches"] += 1
-        self.ctx.error("position mismatch", instId=position.instId, strategy_pos=str(slot.pos), oms_pos=str(seen))
+        self.ctx.error(
+            "position mismatch", instId=position.instId, strategy_pos=str(slot.pos), oms_pos=str(seen)
+        )
         if slot.entry_id is None and slot.close_id is None:  # nothing in flight: the exchange wins
             if seen == 0:
                 self._on_flat(slot)

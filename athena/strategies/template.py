@@ -15,7 +15,8 @@ import re
 import sys
 from pathlib import Path
 
-STRATEGY = '''"""{cls}: buys after `ups` rising trade prints in a row, with an exchange stop and a take profit.
+STRATEGY = '''"""{cls}: buys after `ups` rising trade prints in a row, with an exchange stop and a take
+profit.
 
 Written from Athena's template (`athena new-strategy`); make it yours. The guide: docs/strategies.md.
 """
@@ -45,7 +46,9 @@ class {cls}(BaseStrategy):
     Params = {cls}Params
     params: {cls}Params
 
-    def __init__(self, name: str, instIds: list[str], params: dict[str, object] | None, ctx: StrategyContext) -> None:
+    def __init__(
+        self, name: str, instIds: list[str], params: dict[str, object] | None, ctx: StrategyContext
+    ) -> None:
         super().__init__(name, instIds, params, ctx)
         self.last_px: dict[str, Decimal] = {{}}
         self.rising: dict[str, int] = {{}}
@@ -152,11 +155,15 @@ def names(raw: str) -> tuple[str, str]:
     """NAME (UpTicks, up_ticks, up-ticks) -> (module, Class)."""
     words = [w for w in re.split(r"[^A-Za-z0-9]+|(?<=[a-z0-9])(?=[A-Z])", raw) if w]
     if not words or not words[0][0].isalpha():
-        raise ValueError(f"{raw!r} is not a strategy name: use letters and digits, starting with a letter (UpTicks)")
+        raise ValueError(
+            f"{raw!r} is not a strategy name: use letters and digits, starting with a letter (UpTicks)"
+        )
     module = "_".join(w.lower() for w in words)
     cls = "".join(w[:1].upper() + w[1:] for w in words)
     if keyword.iskeyword(module) or not module.isidentifier() or not cls.isidentifier():
-        raise ValueError(f"{raw!r} is not a strategy name: use letters and digits, starting with a letter (UpTicks)")
+        raise ValueError(
+            f"{raw!r} is not a strategy name: use letters and digits, starting with a letter (UpTicks)"
+        )
     return module, cls
 
 
@@ -181,7 +188,9 @@ def _default_dir() -> Path:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="athena new-strategy", description=__doc__.split("\n\n")[0])
     p.add_argument("name", help="the strategy's class name, e.g. UpTicks (up_ticks works too)")
-    p.add_argument("--dir", type=Path, help="where to write (default: strategies_dir of config, else ./strategies)")
+    p.add_argument(
+        "--dir", type=Path, help="where to write (default: strategies_dir of config, else ./strategies)"
+    )
     p.add_argument("--force", action="store_true", help="overwrite existing files")
     args = p.parse_args(argv)
     try:
@@ -193,8 +202,11 @@ def main(argv: list[str] | None = None) -> int:
     files = {folder / f"{module}.py": src, folder / f"test_{module}.py": test}
     existing = [str(f) for f in files if f.exists()]
     if existing and not args.force:
-        print(f"athena new-strategy: {', '.join(existing)} already exist(s); pick another name or pass --force.",
-              file=sys.stderr)
+        print(
+            f"athena new-strategy: {', '.join(existing)} already exist(s); pick another name or pass "
+            "--force.",
+            file=sys.stderr,
+        )
         return 2
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -203,11 +215,13 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         print(f"athena new-strategy: cannot write to {folder} ({exc.strerror or exc}).", file=sys.stderr)
         return 1
-    print(f"wrote {folder / (module + '.py')} (class {cls}) and {folder / ('test_' + module + '.py')}\n"
-          f"  test it:      .venv/bin/pytest {folder / ('test_' + module + '.py')}\n"
-          f"  backtest it:  .venv/bin/athena backtest --synthetic --strategies-dir {folder} --strategy {cls}\n"
-          f"  trade it:     set \"strategies_dir\": \"{folder}\" and a strategy with \"cls\": \"{cls}\" in config "
-          "(docs/strategies.md)")
+    print(
+        f"wrote {folder / (module + '.py')} (class {cls}) and {folder / ('test_' + module + '.py')}\n"
+        f"  test it:      .venv/bin/pytest {folder / ('test_' + module + '.py')}\n"
+        f"  backtest it:  .venv/bin/athena backtest --synthetic --strategies-dir {folder} --strategy {cls}\n"
+        f'  trade it:     set "strategies_dir": "{folder}" and a strategy with "cls": "{cls}" in config '
+        "(docs/strategies.md)"
+    )
     return 0
 
 

@@ -66,7 +66,9 @@ class _Risk:
         if self.refusals:
             return _Verdict(False, self.refusals.pop(0))
         if req.sz <= 0 or req.sz % inst.lotSz != 0 or req.sz < inst.minSz:
-            return _Verdict(False, f"sz {req.sz} does not fit {inst.instId} (lotSz {inst.lotSz}, minSz {inst.minSz})")
+            return _Verdict(
+                False, f"sz {req.sz} does not fit {inst.instId} (lotSz {inst.lotSz}, minSz {inst.minSz})"
+            )
         if req.px is not None and (req.px <= 0 or req.px % inst.tickSz != 0):
             return _Verdict(False, f"px {req.px} is not on {inst.instId}'s tickSz {inst.tickSz}")
         return _Verdict(True)
@@ -147,8 +149,10 @@ class StrategyHarness:
         routes: dict[str, str] = {}
         self.locks = MemoryLocks(self.clock)
         self.ctx = StrategyContext(
-            name, orders=_Orders(self), risk=self._risk, instruments=self.instruments, equity=lambda: self._equity,
-            sizer=lambda eq, px, stop, inst: size_for_risk(eq, px, stop, inst, risk_per_trade), clock=self.clock,
+            name, orders=_Orders(self), risk=self._risk, instruments=self.instruments,
+            equity=lambda: self._equity,
+            sizer=lambda eq, px, stop, inst: size_for_risk(eq, px, stop, inst, risk_per_trade),
+            clock=self.clock,
             locks=self.locks.lock, bus=self.bus, routes=routes, position_view=self.position,
             exclusive=frozenset(instIds), fee_rates=(lambda _i: fees) if fees is not None else None,
         )  # fmt: skip
@@ -173,20 +177,36 @@ class StrategyHarness:
         self.bus.publish(EventType.TICK, tick)
 
     def book(
-        self, bid: str | Decimal = "100000.0", ask: str | Decimal = "100000.1", bid_sz: str | Decimal = "1",
-        ask_sz: str | Decimal = "1", *, instId: str | None = None, levels: int = 5,
+        self,
+        bid: str | Decimal = "100000.0",
+        ask: str | Decimal = "100000.1",
+        bid_sz: str | Decimal = "1",
+        ask_sz: str | Decimal = "1",
+        *,
+        instId: str | None = None,
+        levels: int = 5,
     ) -> BookTop:
         """A books5 snapshot around bid/ask (levels one tickSz apart, equal sizes), as a Tick."""
         instId = instId or self.default_instId
         tick_sz = self.instruments[instId].tickSz
         b, a = Decimal(bid), Decimal(ask)
-        top = BookTop(instId, tuple(Level(b - tick_sz * i, Decimal(bid_sz)) for i in range(levels)),
-                      tuple(Level(a + tick_sz * i, Decimal(ask_sz)) for i in range(levels)), self.now_ms())
+        top = BookTop(
+            instId,
+            tuple(Level(b - tick_sz * i, Decimal(bid_sz)) for i in range(levels)),
+            tuple(Level(a + tick_sz * i, Decimal(ask_sz)) for i in range(levels)),
+            self.now_ms(),
+        )
         self.tick(Tick(instId, book=top))
         return top
 
-    def trade(self, px: str | Decimal = "100000.1", sz: str | Decimal = "1", side: str = "buy", *,
-              instId: str | None = None) -> Trade:
+    def trade(
+        self,
+        px: str | Decimal = "100000.1",
+        sz: str | Decimal = "1",
+        side: str = "buy",
+        *,
+        instId: str | None = None,
+    ) -> Trade:
         """A public trade print (side: the taker's, "buy" or "sell"), as a Tick."""
         instId = instId or self.default_instId
         self._trade_ids += 1
@@ -200,8 +220,14 @@ class StrategyHarness:
         self._flush_cancels()
         self._set(clOrdId, OrderState.LIVE)
 
-    def fill(self, clOrdId: str, sz: str | Decimal | None = None, px: str | Decimal | None = None,
-             fee: str | Decimal | None = None, maker: bool | None = None) -> Fill:
+    def fill(
+        self,
+        clOrdId: str,
+        sz: str | Decimal | None = None,
+        px: str | Decimal | None = None,
+        fee: str | Decimal | None = None,
+        maker: bool | None = None,
+    ) -> Fill:
         """A fill of sz (default: all that is left) at px (default: the order's px; a market order needs
         px). fee: OKX's sign, negative = paid; default: the harness's maker or taker rate on the notional."""
         self._flush_cancels()
@@ -225,9 +251,21 @@ class StrategyHarness:
         order.avgPx = (prev_avg * order.accFillSz + price * size) / acc
         order.accFillSz = acc
         order.fee += fee_d
-        f = Fill(clOrdId, order.instId, order.req.side, PosSide.NET, size, price, acc, fee_d,
-                 tradeId=f"h{len(self.fills) + 1}", strategy=order.req.strategy, reduceOnly=order.req.reduceOnly,
-                 execType="M" if is_maker else "T", ts=self.now_ms())
+        f = Fill(
+            clOrdId,
+            order.instId,
+            order.req.side,
+            PosSide.NET,
+            size,
+            price,
+            acc,
+            fee_d,
+            tradeId=f"h{len(self.fills) + 1}",
+            strategy=order.req.strategy,
+            reduceOnly=order.req.reduceOnly,
+            execType="M" if is_maker else "T",
+            ts=self.now_ms(),
+        )
         self.fills.append(f)
         # the OMS's order: the order's new state, then the fill (the ledger books it first, so
         # ctx.position() includes it in on_fill), then the position
@@ -235,7 +273,9 @@ class StrategyHarness:
         self._book_position(f)
         self.bus.publish(EventType.ORDER_FILLED, f)
         pos, avg = self._positions[order.instId]
-        self.bus.publish(EventType.POSITION_UPDATE, Position(order.instId, PosSide.NET, pos, avg, uTime=self.now_ms()))
+        self.bus.publish(
+            EventType.POSITION_UPDATE, Position(order.instId, PosSide.NET, pos, avg, uTime=self.now_ms())
+        )
         return f
 
     def cancelled(self, clOrdId: str) -> None:
@@ -267,7 +307,9 @@ class StrategyHarness:
     def _order(self, clOrdId: str) -> Order:
         order = self.book_of_orders.get(clOrdId)
         if order is None:
-            raise KeyError(f"{clOrdId}: the strategy submitted no such order (it has: {sorted(self.book_of_orders)})")
+            raise KeyError(
+                f"{clOrdId}: the strategy submitted no such order (it has: {sorted(self.book_of_orders)})"
+            )
         return order
 
     def _set(self, clOrdId: str, state: OrderState, reason: str = "") -> None:

@@ -16,8 +16,8 @@ Redis restarted once (appendonly yes: AOF keeps orders, locks, the event stream 
 Invariants: no clOrdId accepted twice by the exchange; every exchange fill journaled exactly once
 (per order: journal fill sizes add up to the exchange's); shadow ledger == exchange positions; every
 open position covered by a live exchange stop within 2 s (outside fault windows; during them, by the
-next protect_positions run); net realised PnL (fees included) == the sim's own cash change once flat; every lock
-has a TTL; no process left behind.
+next protect_positions run); net realised PnL (fees included) == the sim's own cash change once flat; every
+lock has a TTL; no process left behind.
 """
 
 from __future__ import annotations
@@ -78,19 +78,24 @@ class Report:
     survivors: list[int] = field(default_factory=list)
 
     def lines(self) -> list[str]:
-        out = [f"chaos soak: {self.duration_s:.0f} s of faults",
-               "faults injected: " + ", ".join(f"{k}={v}" for k, v in sorted(self.faults.items())),
-               "process events: " + ", ".join(f"{k}={v}" for k, v in sorted(self.events.items())),
-               f"orders accepted by the exchange: {self.orders}; fills: exchange {self.fills_exchange}, "
-               f"journal {self.fills_journal}; positions opened/grown: {self.positions_opened}",
-               f"stop coverage: max uncovered {self.max_uncovered_s:.2f} s outside fault windows, "
-               f"{self.max_uncovered_in_fault_s:.2f} s inside",
-               f"PnL: exchange cash change {self.pnl_exchange}, booked net realised {self.pnl_booked}",
-               "invariant checks passed: " + ", ".join(f"{k}={v}" for k, v in sorted(self.checks.items()))
-               + f" (total {sum(self.checks.values())})",
-               f"violations: {len(self.violations)}", *[f"  - {v}" for v in self.violations[:30]],
-               f"open findings: {len(self.findings)}", *[f"  - {v}" for v in self.findings],
-               f"processes left behind: {self.survivors}"]
+        out = [
+            f"chaos soak: {self.duration_s:.0f} s of faults",
+            "faults injected: " + ", ".join(f"{k}={v}" for k, v in sorted(self.faults.items())),
+            "process events: " + ", ".join(f"{k}={v}" for k, v in sorted(self.events.items())),
+            f"orders accepted by the exchange: {self.orders}; fills: exchange {self.fills_exchange}, "
+            f"journal {self.fills_journal}; positions opened/grown: {self.positions_opened}",
+            f"stop coverage: max uncovered {self.max_uncovered_s:.2f} s outside fault windows, "
+            f"{self.max_uncovered_in_fault_s:.2f} s inside",
+            f"PnL: exchange cash change {self.pnl_exchange}, booked net realised {self.pnl_booked}",
+            "invariant checks passed: "
+            + ", ".join(f"{k}={v}" for k, v in sorted(self.checks.items()))
+            + f" (total {sum(self.checks.values())})",
+            f"violations: {len(self.violations)}",
+            *[f"  - {v}" for v in self.violations[:30]],
+            f"open findings: {len(self.findings)}",
+            *[f"  - {v}" for v in self.findings],
+            f"processes left behind: {self.survivors}",
+        ]
         return out
 
 
@@ -99,10 +104,19 @@ class Soak:
         self.duration = duration_s
         self.log = log
         cfg = StackConfig(
-            var_dir=var_dir, mode="sim", symbols=SYMBOLS, redis_persistence=True, sim_seed=seed, sim_tick_ms=100,
-            env_name="development", log_level="INFO",
-            config={"strategies": _strategies(SYMBOLS, 120), "total_capital": "10000",
-                    "schedule": {**_schedule(120), "visibility_timeout": 15}},  # a killed task comes back in 15 s
+            var_dir=var_dir,
+            mode="sim",
+            symbols=SYMBOLS,
+            redis_persistence=True,
+            sim_seed=seed,
+            sim_tick_ms=100,
+            env_name="development",
+            log_level="INFO",
+            config={
+                "strategies": _strategies(SYMBOLS, 120),
+                "total_capital": "10000",
+                "schedule": {**_schedule(120), "visibility_timeout": 15},
+            },  # a killed task comes back in 15 s
         )
         self.stack = Stack(cfg)
         self.r = Report()
@@ -130,7 +144,8 @@ class Soak:
             self.fault_windows.append((start, start + seconds))
 
     def in_fault(self, t0: float, t1: float) -> bool:
-        # a position uncovered across a disruption (+ one protect_positions period + slack) is excused from 2 s
+        # a position uncovered across a disruption (+ one protect_positions period + slack) is excused
+        # from 2 s
         with self._lock:
             return any(s - COVER_S <= t1 and t0 <= e + 8.0 for s, e in self.fault_windows)
 
@@ -149,12 +164,14 @@ class Soak:
                     self.log(f"monitor: skipped a round ({type(exc).__name__}: {exc})")
 
     def _check_once(self) -> None:
-        # a background REST fault (5xx, 6 s timeout hold, 50011) on a stop request legitimately delays the stop:
-        # each one opens a fault window covering the hold and the retry
+        # a background REST fault (5xx, 6 s timeout hold, 50011) on a stop request legitimately delays the
+        # stop: each one opens a fault window covering the hold and the retry
         fired = self.stack.sim_admin("faults", timeout=5)["fired"]
         now = time.monotonic()
-        rest = sum(int(fired.get(k, 0)) for k in ("rest_5xx", "rest_timeout", "rest_rate_limit", "rest_scode",
-                                                  "batch_partial"))
+        rest = sum(
+            int(fired.get(k, 0))
+            for k in ("rest_5xx", "rest_timeout", "rest_rate_limit", "rest_scode", "batch_partial")
+        )
         if rest > self._rest_fired:
             self.window(now - 7.0, 12.0)
         self._rest_fired = rest
@@ -185,7 +202,10 @@ class Soak:
                 self._uncovered[key] = (now, pos)
             elif now - self._uncovered[key][0] > COVER_S and not self.in_fault(self._uncovered[key][0], now):
                 since, _ = self._uncovered.pop(key)
-                self.violation(f"{key} open {pos} with stops covering {cover[key]} for {now - since:.1f} s (no fault active)")
+                self.violation(
+                    f"{key} open {pos} with stops covering {cover[key]} for {now - since:.1f} s (no "
+                    "fault active)"
+                )
         for key in list(self._uncovered):
             if key not in seen:  # closed before a stop came: fine (a quick exit), not a violation
                 del self._uncovered[key]
@@ -221,7 +241,8 @@ class Soak:
         from athena.domain import OrderState
 
         eng = self.engine
-        # hold the next placement in the sim (as a slow exchange would) so the kill lands while it is in flight
+        # hold the next placement in the sim (as a slow exchange would) so the kill lands while it is
+        # in flight
         self.admin("faults", {"rest_timeout": {"count": 1, "rate": 0.02, "path": "/api/v5/trade/order"}})
         deadline = time.monotonic() + 60
         mid = False
@@ -237,7 +258,9 @@ class Soak:
         self.stack.kill9("orders")
         self.admin("faults", {"rest_timeout": BACKGROUND["rest_timeout"]})
         self.r.events["orders_kill9_mid_placement" if mid else "orders_kill9"] += 1
-        self.log(f"orders worker killed -9 ({'mid-placement' if mid else 'no placement in flight within 60 s'})")
+        self.log(
+            f"orders worker killed -9 ({'mid-placement' if mid else 'no placement in flight within 60 s'})"
+        )
         self.stack.restart("orders", timeout=90)
         self.window(t, time.monotonic() - t + 15)  # + the redelivery (visibility timeout)
 
@@ -256,8 +279,14 @@ class Soak:
         REST answering 503 (50001) meanwhile. Nothing is executed."""
         t = time.monotonic()
         self.admin("ws/notice", {"close_after_s": 1.0})
-        self.admin("faults", {"rest_5xx": {"rate": 1.0, "path": "/api/v5/"}, "rest_5xx_code": "50001",
-                              "rest_5xx_execute_rate": 0.0})
+        self.admin(
+            "faults",
+            {
+                "rest_5xx": {"rate": 1.0, "path": "/api/v5/"},
+                "rest_5xx_code": "50001",
+                "rest_5xx_execute_rate": 0.0,
+            },
+        )
         self.later(1.5, "maintenance_ws_down")
         self.later(OUTAGE_S, "maintenance_end")
         self.r.events["maintenance"] += 1
@@ -265,7 +294,9 @@ class Soak:
         self.log(f"maintenance: notice, WebSocket closed and refused, REST 503 for {OUTAGE_S:.0f} s")
 
     def maintenance_end(self) -> None:
-        self.admin("faults", {k: BACKGROUND[k] for k in ("rest_5xx", "rest_5xx_code", "rest_5xx_execute_rate")})
+        self.admin(
+            "faults", {k: BACKGROUND[k] for k in ("rest_5xx", "rest_5xx_code", "rest_5xx_execute_rate")}
+        )
         self.log("maintenance over")
 
     def outage(self, what: str) -> None:
@@ -317,15 +348,19 @@ class Soak:
         self.stack.restart(name, timeout=90)
         if name == "redis":
             self.engine.redis.connection_pool.disconnect()
-            # kombu 5.x can crash a prefork worker on the broker reconnect ("Unrecoverable error: AttributeError
-            # 'NoneType' object has no attribute 'hostname'"); compose's restart policy brings it back, so do we,
-            # and report it
+            # kombu 5.x can crash a prefork worker on the broker reconnect ("Unrecoverable error:
+            # AttributeError 'NoneType' object has no attribute 'hostname'"); compose's restart policy brings
+            # it back, so do we, and report it
             time.sleep(10)
             for w in ("orders", "stream", "beat"):
                 if not self.stack.child(w).alive():
                     self.r.events[f"{w}_died_on_redis_restart"] += 1
-                    self.r.findings.append(f"{w} worker exited on the Redis restart (kombu reconnect AttributeError); restarted")
-                    self.log(f"{w} worker died on the Redis restart; restarting it (as a process manager would)")
+                    self.r.findings.append(
+                        f"{w} worker exited on the Redis restart (kombu reconnect AttributeError); restarted"
+                    )
+                    self.log(
+                        f"{w} worker died on the Redis restart; restarting it (as a process manager would)"
+                    )
                     self.stack.restart(w, timeout=90)
         self.r.events[f"{name}_restart"] += 1
         self.window(t, time.monotonic() - t + 5)
@@ -344,9 +379,18 @@ class Soak:
             mon.start()
             D = self.duration
             t0 = time.monotonic()
-            plan = [(0.05, "skew_on"), (0.12, "kill_orders"), (0.2, "skew_off"), (0.25, "stall"),
-                    (0.33, "maintenance"), (0.45, "rest_down"), (0.55, "kill_orders"), (0.6, "ws_down"),
-                    (0.7, "restart_stream"), (0.8, "restart_redis")]
+            plan = [
+                (0.05, "skew_on"),
+                (0.12, "kill_orders"),
+                (0.2, "skew_off"),
+                (0.25, "stall"),
+                (0.33, "maintenance"),
+                (0.45, "rest_down"),
+                (0.55, "kill_orders"),
+                (0.6, "ws_down"),
+                (0.7, "restart_stream"),
+                (0.8, "restart_redis"),
+            ]
             drops = [i * D / 6 for i in range(1, 6)]
             # every planned fault happens, however short the run
             while (elapsed := time.monotonic() - t0) < D or plan or self._later:
@@ -413,12 +457,16 @@ class Soak:
         if wait_until(lambda: (st.stream_status() or {}).get("private") == "ready", 60, interval=1.0):
             self.r.checks["private_ws_ready_at_end"] += 1
         else:
-            self.violation(f"the stream worker's private WebSockets not ready 60 s after the faults: "
-                           f"{(st.stream_status() or {}).get('private')}")
+            self.violation(
+                f"the stream worker's private WebSockets not ready 60 s after the faults: "
+                f"{(st.stream_status() or {}).get('private')}"
+            )
         st.send_task("athena.halt", {"reason": "chaos soak: end", "who": "chaos"}, timeout=60)
+
         # quiesce: the exchange and the ledger agree again (sync_positions runs every 3 s)
         def ledger_matches() -> bool:
             return not self._ledger_diff()
+
         if not wait_until(ledger_matches, 90, interval=1.0):
             self.violation(f"ledger != exchange after 90 s without faults: {self._ledger_diff()}")
         else:
@@ -427,7 +475,12 @@ class Soak:
 
         def flat() -> bool:
             s = self.stack.sim_admin("state", timeout=5)
-            return not [p for p in s["positions"] if Decimal(p["pos"] or "0") != 0] and not s["pending"] and not s["algos"]
+            return (
+                not [p for p in s["positions"] if Decimal(p["pos"] or "0") != 0]
+                and not s["pending"]
+                and not s["algos"]
+            )
+
         if not wait_until(flat, 90, interval=1.0):
             self.violation("not flat 90 s after flatten")
         s = self.stack.sim_admin("state", timeout=5)
@@ -443,7 +496,8 @@ class Soak:
         else:
             self.r.checks["ledger_equals_exchange"] += 1
         self._check_fills()
-        # PnL: the exchange's own cash change vs what Athena booked (net realised: fees included), all flat now
+        # PnL: the exchange's own cash change vs what Athena booked (net realised: fees included), all
+        # flat now
         cash = Decimal(s["cash"])
         self.r.pnl_exchange = cash - settings.sim.initial_usdt
         self.r.pnl_booked = eng.capital.realised()  # net: fees included
@@ -451,9 +505,11 @@ class Soak:
             by_fill = sum(self.ex_pnl.values(), ZERO)
             strat = {f.clOrdId: f.strategy for f in eng.journal.fills()}
             detail = {c: (str(v), strat.get(c, "<not journaled>")) for c, v in self.ex_pnl.items()}
-            self.violation(f"PnL: exchange {self.r.pnl_exchange} (fills' pnl+fee {by_fill}) != booked "
-                           f"{self.r.pnl_booked} (realised {eng.capital.realised()}, fees {eng.capital.fees()}); "
-                           f"per clOrdId (exchange pnl+fee, strategy): {detail}")
+            self.violation(
+                f"PnL: exchange {self.r.pnl_exchange} (fills' pnl+fee {by_fill}) != booked "
+                f"{self.r.pnl_booked} (realised {eng.capital.realised()}, fees {eng.capital.fees()}); "
+                f"per clOrdId (exchange pnl+fee, strategy): {detail}"
+            )
         else:
             self.r.checks["pnl_equals_exchange"] += 1
         for pattern in (eng.keys.lock("*"), eng.keys.lease("*")):
@@ -470,9 +526,14 @@ class Soak:
         ex = {(p["instId"], p.get("posSide") or "net"): Decimal(p["pos"] or "0") for p in s["positions"]}
         ex = {k: v for k, v in ex.items() if v != 0}
         led = {(k[0], str(k[1])): e.sz for k, e in ledger_view(eng).ledger().items() if e.sz != 0}
-        # long/short ledgers are signed (short negative) while the exchange's pos is positive in long_short_mode
+        # long/short ledgers are signed (short negative) while the exchange's pos is positive in
+        # long_short_mode
         led = {k: (-v if k[1] == "short" and v < 0 else v) for k, v in led.items()}
-        return {f"{k}": (str(ex.get(k, ZERO)), str(led.get(k, ZERO))) for k in set(ex) | set(led) if ex.get(k, ZERO) != led.get(k, ZERO)}
+        return {
+            f"{k}": (str(ex.get(k, ZERO)), str(led.get(k, ZERO)))
+            for k in set(ex) | set(led)
+            if ex.get(k, ZERO) != led.get(k, ZERO)
+        }
 
     def _check_fills(self) -> None:
         """Every exchange fill journaled exactly once: per order, the journal's fill sizes add up to the
@@ -482,20 +543,28 @@ class Soak:
 
         gw = OkxRestGateway(self.stack.settings())
         ex_by_ord: dict[str, Decimal] = defaultdict(lambda: ZERO)
-        self.ex_pnl: dict[str, Decimal] = defaultdict(lambda: ZERO)  # by clOrdId: fillPnl + fee, for diagnosis
+        self.ex_pnl: dict[str, Decimal] = defaultdict(
+            lambda: ZERO
+        )  # by clOrdId: fillPnl + fee, for diagnosis
         cl_of: dict[str, str] = {}
         ex_rows: dict[str, list[str]] = defaultdict(list)  # by ordId, to name what a violation saw
         after = None
         n = 0
         for _ in range(10_000):
-            env = gw._call("GET", "/api/v5/trade/fills-history", {"instType": "SWAP", "after": after, "limit": 100})
+            env = gw._call(
+                "GET", "/api/v5/trade/fills-history", {"instType": "SWAP", "after": after, "limit": 100}
+            )
             rows = env["data"]
             for f in rows:
                 ex_by_ord[f["ordId"]] += Decimal(f["fillSz"])
-                ex_rows[f["ordId"]].append(f"{f.get('instId')} {f.get('clOrdId') or '-'} {f.get('side')} {f.get('fillSz')}"
-                                           f"@{f.get('fillPx')} trade={f.get('tradeId')} bill={f.get('billId')}")
+                ex_rows[f["ordId"]].append(
+                    f"{f.get('instId')} {f.get('clOrdId') or '-'} {f.get('side')} {f.get('fillSz')}"
+                    f"@{f.get('fillPx')} trade={f.get('tradeId')} bill={f.get('billId')}"
+                )
                 cl_of[f["ordId"]] = f.get("clOrdId") or ""
-                self.ex_pnl[f.get("clOrdId") or f["ordId"]] += Decimal(f.get("fillPnl") or "0") + Decimal(f.get("fee") or "0")
+                self.ex_pnl[f.get("clOrdId") or f["ordId"]] += Decimal(f.get("fillPnl") or "0") + Decimal(
+                    f.get("fee") or "0"
+                )
                 n += 1
             if len(rows) < 100:
                 break
@@ -517,13 +586,24 @@ class Soak:
         for f in jr:
             oid = f.ordId or ord_of_cl.get(f.clOrdId) or f"?{f.clOrdId}"
             j_by_ord[oid] += f.fillSz
-        bad = {o: (str(ex_by_ord.get(o, ZERO)), str(j_by_ord.get(o, ZERO))) for o in set(ex_by_ord) | set(j_by_ord)
-               if ex_by_ord.get(o, ZERO) != j_by_ord.get(o, ZERO)}
+        bad = {
+            o: (str(ex_by_ord.get(o, ZERO)), str(j_by_ord.get(o, ZERO)))
+            for o in set(ex_by_ord) | set(j_by_ord)
+            if ex_by_ord.get(o, ZERO) != j_by_ord.get(o, ZERO)
+        }
         if bad:
-            self.violation(f"journal fills != exchange fills for {len(bad)} orders (exchange, journal): {dict(list(bad.items())[:5])}")
+            self.violation(
+                f"journal fills != exchange fills for {len(bad)} orders (exchange, journal): "
+                f"{dict(list(bad.items())[:5])}"
+            )
             for o in list(bad)[:5]:
                 self.log(f"  exchange fills of ordId {o}: {ex_rows.get(o, [])}")
-                self.log(f"  journal fills of ordId {o}: {[(f.clOrdId, str(f.fillSz), f.tradeId) for f in jr if (f.ordId or ord_of_cl.get(f.clOrdId)) == o]}")
+                journal = [
+                    (f.clOrdId, str(f.fillSz), f.tradeId)
+                    for f in jr
+                    if (f.ordId or ord_of_cl.get(f.clOrdId)) == o
+                ]
+                self.log(f"  journal fills of ordId {o}: {journal}")
         else:
             self.r.checks["fills_journaled_exactly_once"] += len(ex_by_ord)
 
@@ -535,7 +615,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=7)
     a = p.parse_args(argv)
     var = Path(a.var).resolve() / time.strftime("%Y%m%d-%H%M%S")
-    report = Soak(var, a.duration, a.seed, log=lambda m: print(f"[{time.strftime('%H:%M:%S')}] {m}", flush=True)).run()
+    report = Soak(
+        var, a.duration, a.seed, log=lambda m: print(f"[{time.strftime('%H:%M:%S')}] {m}", flush=True)
+    ).run()
     print("\n".join(report.lines()), flush=True)
     return 1 if report.violations else 0
 

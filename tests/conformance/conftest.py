@@ -13,4 +13,3 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "tests/conformance" in str(item.fspath).replace("\\", "/"):
             item.add_marker(pytest.mark.conformance)
-

@@ -91,9 +91,16 @@ class Script(Strategy):
     # -- market data -------------------------------------------------------------------------
     def on_start(self) -> None:
         i = self.inst
-        self.emit("instrument", id=str(i.id), count=len(self.cache.instruments(venue=OKX_VENUE)),
-                  price_increment=str(i.price_increment), size_increment=str(i.size_increment),
-                  multiplier=str(i.multiplier), maker_fee=str(i.maker_fee), taker_fee=str(i.taker_fee))
+        self.emit(
+            "instrument",
+            id=str(i.id),
+            count=len(self.cache.instruments(venue=OKX_VENUE)),
+            price_increment=str(i.price_increment),
+            size_increment=str(i.size_increment),
+            multiplier=str(i.multiplier),
+            maker_fee=str(i.maker_fee),
+            taker_fee=str(i.taker_fee),
+        )
         self.subscribe_order_book_deltas(BTC, BookType.L2_MBP)
         self.subscribe_quote_ticks(BTC)
         self.subscribe_trade_ticks(BTC)
@@ -106,8 +113,12 @@ class Script(Strategy):
     def on_trade_tick(self, tick: TradeTick) -> None:
         self.seen["trades"] += 1
         if self.seen["trades"] == 1:
-            self.emit("trade", price=str(tick.price), size=str(tick.size),
-                      aggressor=aggressor_side_to_str(tick.aggressor_side))
+            self.emit(
+                "trade",
+                price=str(tick.price),
+                size=str(tick.size),
+                aggressor=aggressor_side_to_str(tick.aggressor_side),
+            )
         self.finish_when_done()
 
     def on_quote_tick(self, tick: QuoteTick) -> None:
@@ -117,8 +128,12 @@ class Script(Strategy):
         if not self.started and self.seen["books"]:
             self.started = True
             book = self.cache.order_book(BTC)
-            self.emit("book_top", bid=str(book.best_bid_price()), ask=str(book.best_ask_price()),
-                      levels=len(book.bids()) + len(book.asks()))
+            self.emit(
+                "book_top",
+                bid=str(book.best_bid_price()),
+                ask=str(book.best_ask_price()),
+                levels=len(book.bids()) + len(book.asks()),
+            )
             self.place_limit("rest", self.away(-FAR), post_only=True)
 
     # -- helpers -------------------------------------------------------------------------------
@@ -136,8 +151,9 @@ class Script(Strategy):
         return order
 
     def place_limit(self, label: str, price: Any, post_only: bool) -> Order:
-        o = self.order_factory.limit(BTC, OrderSide.BUY, self.inst.make_qty(Decimal("0.01")), price,
-                                     post_only=post_only)
+        o = self.order_factory.limit(
+            BTC, OrderSide.BUY, self.inst.make_qty(Decimal("0.01")), price, post_only=post_only
+        )
         self.submit_order(self.track(label, o))
         return o
 
@@ -147,8 +163,12 @@ class Script(Strategy):
 
     def sim_admin(self, path: str, body: dict[str, Any]) -> None:
         """The sim's admin API (loopback, unauthenticated): arm a fault for the next step."""
-        req = urllib.request.Request(f"{self.sim_url}/sim/{path}", data=json.dumps(body).encode(), method="POST",
-                                     headers={"Content-Type": "application/json"})
+        req = urllib.request.Request(
+            f"{self.sim_url}/sim/{path}",
+            data=json.dumps(body).encode(),
+            method="POST",
+            headers={"Content-Type": "application/json"},
+        )
         with urllib.request.urlopen(req, timeout=5) as resp:
             resp.read()
 
@@ -158,15 +178,27 @@ class Script(Strategy):
         cid = getattr(event, "client_order_id", None)
         label = self.labels.get(cid, "") if cid is not None else ""
         rec: dict[str, Any] = {"type": name, "label": label}
-        for f in ("venue_order_id", "reason", "due_post_only", "last_px", "last_qty", "price", "quantity",
-                  "trigger_price", "signed_qty", "realized_pnl"):
+        for f in (
+            "venue_order_id",
+            "reason",
+            "due_post_only",
+            "last_px",
+            "last_qty",
+            "price",
+            "quantity",
+            "trigger_price",
+            "signed_qty",
+            "realized_pnl",
+        ):
             v = getattr(event, f, None)
             if v is not None:
                 rec[f] = str(v)
         if getattr(event, "liquidity_side", None) is not None:
             rec["liquidity_side"] = liquidity_side_to_str(event.liquidity_side)
         if getattr(event, "side", None) is not None:
-            rec["side"] = (position_side_to_str if name.startswith("Position") else order_side_to_str)(event.side)
+            rec["side"] = (position_side_to_str if name.startswith("Position") else order_side_to_str)(
+                event.side
+            )
         commission = getattr(event, "commission", None)
         if commission is not None:
             rec["commission"] = str(commission.as_decimal())
@@ -187,8 +219,10 @@ class Script(Strategy):
         elif label == "rest" and name == "OrderCanceled" and self.once("rest:next"):
             self.place_limit("taker_post_only", self.away(FAR), post_only=True)
         elif label == "taker_post_only" and name in TERMINAL and self.once("tpo:next"):
-            self.batch = [self.place_limit("batch_a", self.away(-FAR), True),
-                          self.place_limit("batch_b", self.away(-FAR - 1), True)]
+            self.batch = [
+                self.place_limit("batch_a", self.away(-FAR), True),
+                self.place_limit("batch_b", self.away(-FAR - 1), True),
+            ]
         elif label.startswith("batch_") and name == "OrderAccepted":
             self.once(label)
             if {"batch_a", "batch_b"} <= self.acted and self.once("batch:cancel"):
@@ -201,9 +235,14 @@ class Script(Strategy):
         elif label == "refused" and name in TERMINAL and self.once("refused:next"):
             self.market("open", OrderSide.BUY)
         elif name == "PositionOpened" and self.once("stop:place"):
-            stop = self.order_factory.stop_market(BTC, OrderSide.SELL, self.inst.make_qty(Decimal("0.02")),
-                                                  self.away(-FAR), trigger_type=TriggerType.LAST_PRICE,
-                                                  reduce_only=True)
+            stop = self.order_factory.stop_market(
+                BTC,
+                OrderSide.SELL,
+                self.inst.make_qty(Decimal("0.02")),
+                self.away(-FAR),
+                trigger_type=TriggerType.LAST_PRICE,
+                reduce_only=True,
+            )
             self.submit_order(self.track("stop", stop))
         elif label == "stop" and name == "OrderAccepted" and self.once("stop:cancel"):
             self.cancel_order(order)
@@ -223,15 +262,24 @@ class Script(Strategy):
 
 
 def main(http_url: str, ws_url: str, events_path: str) -> int:
-    creds: dict[str, Any] = {"instrument_types": (OKXInstrumentType.SWAP,),
-                             "contract_types": (OKXContractType.LINEAR,), "base_url_http": http_url,
-                             "instrument_provider": InstrumentProviderConfig(load_all=True)}
+    creds: dict[str, Any] = {
+        "instrument_types": (OKXInstrumentType.SWAP,),
+        "contract_types": (OKXContractType.LINEAR,),
+        "base_url_http": http_url,
+        "instrument_provider": InstrumentProviderConfig(load_all=True),
+    }
     config = TradingNodeConfig(
         logging=LoggingConfig(log_level="WARNING"),
         data_clients={OKX: OKXDataClientConfig(base_url_ws=f"{ws_url}/ws/v5/public", **creds)},
-        exec_clients={OKX: OKXExecClientConfig(base_url_ws=f"{ws_url}/ws/v5/private",
-                                               margin_mode=OKXMarginMode.CROSS, **creds)},
-        timeout_connection=20, timeout_reconciliation=10, timeout_portfolio=10, timeout_disconnection=5,
+        exec_clients={
+            OKX: OKXExecClientConfig(
+                base_url_ws=f"{ws_url}/ws/v5/private", margin_mode=OKXMarginMode.CROSS, **creds
+            )
+        },
+        timeout_connection=20,
+        timeout_reconciliation=10,
+        timeout_portfolio=10,
+        timeout_disconnection=5,
         timeout_post_stop=1,
     )
     node = TradingNode(config=config)

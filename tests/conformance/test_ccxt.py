@@ -18,7 +18,9 @@ SYM = "BTC/USDT:USDT"
 
 
 def make_okx(sim: SimServer, secret: str = SECRET) -> Any:
-    ex = ccxt.okx({"apiKey": KEY, "secret": secret, "password": PASS, "enableRateLimit": False, "timeout": 10_000})
+    ex = ccxt.okx(
+        {"apiKey": KEY, "secret": secret, "password": PASS, "enableRateLimit": False, "timeout": 10_000}
+    )
     ex.urls["api"]["rest"] = sim.url  # the hostname option cannot change the scheme (OKX_FACTS §12)
     ex.hostname = f"{sim.config.host}:{sim.port}"
     ex.options["fetchMarkets"] = {"types": ["swap"]}
@@ -42,7 +44,13 @@ def ex(sim: SimServer) -> Iterator[Any]:
 def test_markets_ticker_order_book(ex: Any) -> None:
     m = ex.market(SYM)
     assert (m["id"], m["type"], m["linear"], m["settle"], m["contractSize"], m["active"]) == (
-        BTC, "swap", True, "USDT", 0.01, True)
+        BTC,
+        "swap",
+        True,
+        "USDT",
+        0.01,
+        True,
+    )
     assert m["precision"]["amount"] == 0.01 and m["limits"]["amount"]["min"] == 0.01
     t = ex.fetch_ticker(SYM)
     assert t["symbol"] == SYM and t["ask"] > t["bid"] > 0
@@ -69,7 +77,12 @@ def test_post_only_place_query_amend_cancel(ex: Any) -> None:
     by_cl = ex.fetch_order(None, SYM, {"clOrdId": "ccxtPo1"})
     assert by_id["id"] == by_cl["id"] == o["id"]
     assert (by_id["status"], by_id["postOnly"], by_id["price"], by_id["amount"], by_id["filled"]) == (
-        "open", True, px, 0.02, 0.0)
+        "open",
+        True,
+        px,
+        0.02,
+        0.0,
+    )
     assert [x["id"] for x in ex.fetch_open_orders(SYM)] == [o["id"]]
     edited = ex.edit_order(o["id"], SYM, "limit", "buy", 0.03, px - 1)
     assert edited["id"] == o["id"]
@@ -93,9 +106,16 @@ def test_market_order_fills_into_a_position(ex: Any) -> None:
     assert got["fee"]["currency"] == "USDT" and got["fee"]["cost"] > 0  # ccxt negates OKX's negative fee
     (pos,) = ex.fetch_positions([SYM])
     assert (pos["symbol"], pos["side"], pos["contracts"], pos["entryPrice"], pos["marginMode"]) == (
-        SYM, "long", 0.05, ask, "cross")
+        SYM,
+        "long",
+        0.05,
+        ask,
+        "cross",
+    )
     trades = ex.fetch_my_trades(SYM)  # fills-history
-    assert [(t["order"], t["amount"], t["price"], t["takerOrMaker"]) for t in trades] == [(o["id"], 0.05, ask, "taker")]
+    assert [(t["order"], t["amount"], t["price"], t["takerOrMaker"]) for t in trades] == [
+        (o["id"], 0.05, ask, "taker")
+    ]
     fills = ex.privateGetTradeFills({"instType": "SWAP", "instId": BTC})
     assert fills["code"] == "0" and fills["data"][0]["clOrdId"] == "ccxtMkt1"
 
@@ -132,7 +152,11 @@ def test_close_position(ex: Any) -> None:
 
 def test_bad_signature_is_401_50113(sim: SimServer, ex: Any) -> None:
     bad = make_okx(sim, secret="wrong")
-    bad.markets, bad.markets_by_id, bad.symbols = ex.markets, ex.markets_by_id, ex.symbols  # skip load_markets
+    bad.markets, bad.markets_by_id, bad.symbols = (
+        ex.markets,
+        ex.markets_by_id,
+        ex.symbols,
+    )  # skip load_markets
     with pytest.raises(ccxt.AuthenticationError) as err:
         bad.fetch_balance()
     assert '"code":"50113"' in str(err.value)
@@ -148,7 +172,9 @@ def test_bad_size_gives_51xxx(ex: Any) -> None:
     assert '"sCode":"51202"' in str(err.value)
     # ccxt truncates amounts to lotSz itself; the implicit API sends the raw size
     with pytest.raises(ccxt.InvalidOrder) as err:
-        ex.privatePostTradeOrder({"instId": BTC, "tdMode": "cross", "side": "buy", "ordType": "market", "sz": "0.015"})
+        ex.privatePostTradeOrder(
+            {"instId": BTC, "tdMode": "cross", "side": "buy", "ordType": "market", "sz": "0.015"}
+        )
     assert '"sCode":"51121"' in str(err.value)
     with pytest.raises(ccxt.InsufficientFunds):  # 51008: margin for 10,000 BTC at 1x is not there
         ex.create_order(SYM, "limit", "buy", 1_000_000, 50000, {"postOnly": True})

@@ -1,4 +1,5 @@
-"""NautilusTrader's OKX adapter (Rust core, pinned in tests/conformance/nautilus_venv.sh) trading the simulator.
+"""NautilusTrader's OKX adapter (Rust core, pinned in tests/conformance/nautilus_venv.sh) trading the
+simulator.
 
 A TradingNode with OKX data and execution clients pointed at the sim runs tests/conformance/nautilus_node.py
 in `.venv-nautilus` (Python >= 3.12; `make test` makes it, and this test makes it when it is missing). The
@@ -41,13 +42,16 @@ VENV_SCRIPT = Path(__file__).with_name("nautilus_venv.sh")
 def nautilus_python() -> Path:
     """The venv's interpreter, made by the same script `make test` runs if it is not there yet."""
     python = VENV / "bin" / "python"
-    made = subprocess.run(["bash", str(VENV_SCRIPT), str(VENV)], cwd=ROOT, capture_output=True, text=True,
-                          timeout=900)
+    made = subprocess.run(
+        ["bash", str(VENV_SCRIPT), str(VENV)], cwd=ROOT, capture_output=True, text=True, timeout=900
+    )
     if made.returncode != 0:
         pytest.fail(f"making {VENV.name} failed:\n{made.stderr[-3000:]}")
     if not python.exists():
-        msg = (f"NAUTILUS CONFORMANCE NOT RUN: no Python >= 3.12 could be found or installed "
-               f"(pyenv, PATH, uv), so NautilusTrader cannot run here. {made.stderr.strip()}")
+        msg = (
+            f"NAUTILUS CONFORMANCE NOT RUN: no Python >= 3.12 could be found or installed "
+            f"(pyenv, PATH, uv), so NautilusTrader cannot run here. {made.stderr.strip()}"
+        )
         print(msg, file=sys.stderr)
         pytest.skip(msg)
     return python
@@ -55,7 +59,8 @@ def nautilus_python() -> Path:
 
 @pytest.fixture()
 def moving_sim() -> Iterator[tuple[SimServer, list[str]]]:
-    """A sim whose synthetic market steps every 100 ms (quotes, books and trades flow), recording REST paths."""
+    """A sim whose synthetic market steps every 100 ms (quotes, books and trades flow),
+    recording REST paths."""
     srv = SimServer(tick_interval_ms=100)
     paths: list[str] = []
     srv.on_request = lambda path, raw, recv_ns: paths.append(path)
@@ -68,8 +73,14 @@ def _run_node(python: Path, sim: SimServer, tmp_path: Path) -> tuple[list[dict[s
     events_file = tmp_path / "events.jsonl"
     env = {**os.environ, "OKX_API_KEY": KEY, "OKX_API_SECRET": SECRET, "OKX_API_PASSPHRASE": PASS}
     ws_base = sim.ws_url("public").removesuffix("/ws/v5/public")
-    done = subprocess.run([str(python), str(NODE_SCRIPT), sim.url, ws_base, str(events_file)], cwd=tmp_path,
-                          env=env, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [str(python), str(NODE_SCRIPT), sim.url, ws_base, str(events_file)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     log = done.stdout + done.stderr
     assert done.returncode == 0, log[-5000:]
     lines = events_file.read_text().splitlines() if events_file.exists() else []
@@ -96,8 +107,9 @@ def _in_order(types: list[str], *wanted: str) -> bool:
     return all(any(t == w for t in it) for w in wanted)
 
 
-def test_trading_node_round_trip(nautilus_python: Path, moving_sim: tuple[SimServer, list[str]],
-                                 tmp_path: Path) -> None:
+def test_trading_node_round_trip(
+    nautilus_python: Path, moving_sim: tuple[SimServer, list[str]], tmp_path: Path
+) -> None:
     sim, rest_paths = moving_sim
     events, log = _run_node(nautilus_python, sim, tmp_path)
     errors = [e for e in events if e["kind"] == "error"]
@@ -105,18 +117,31 @@ def test_trading_node_round_trip(nautilus_python: Path, moving_sim: tuple[SimSer
     # The adapter logs every OKX WS error (60018 wrong channel before the sim served instruments and
     # algo-advance) and every failed request; none may remain.
     assert "OKXWebSocketError" not in log and "[ERROR]" not in log, log[-5000:]
-    refusals = [e for e in events if e.get("type") in ("OrderRejected", "OrderDenied", "OrderModifyRejected",
-                                                       "OrderCancelRejected")]
+    refusals = [
+        e
+        for e in events
+        if e.get("type") in ("OrderRejected", "OrderDenied", "OrderModifyRejected", "OrderCancelRejected")
+    ]
     assert [(e["type"], e["label"]) for e in refusals] == [("OrderRejected", "refused")], refusals
 
-    # instruments loaded over REST, fees from GET /account/trade-fee (OKX's negative = paid, Nautilus's positive)
+    # instruments loaded over REST, fees from GET /account/trade-fee (OKX's negative = paid, Nautilus's
+    # positive)
     inst = _one(events, "instrument")
     assert (inst["id"], inst["count"]) == ("BTC-USDT-SWAP.OKX", 5)
     assert (inst["price_increment"], inst["size_increment"], inst["multiplier"]) == ("0.1", "0.01", "0.01")
     assert (inst["maker_fee"], inst["taker_fee"]) == ("0.0002", "0.0005")
     assert "/api/v5/account/trade-fee" in rest_paths
     subscribed = sim.call(lambda: dict(sim.hub.subscribed))
-    for ch in ("instruments", "books", "bbo-tbt", "trades", "orders", "account", "orders-algo", "algo-advance"):
+    for ch in (
+        "instruments",
+        "books",
+        "bbo-tbt",
+        "trades",
+        "orders",
+        "account",
+        "orders-algo",
+        "algo-advance",
+    ):
         assert subscribed.get(ch), (ch, subscribed)
 
     # market data: books (deltas into Nautilus's own book), quotes (bbo-tbt), trades
@@ -138,8 +163,15 @@ def test_trading_node_round_trip(nautilus_python: Path, moving_sim: tuple[SimSer
 
     # post-only limit: placed, amended, cancelled, all over the private WebSocket
     rest = _types(events, "rest")
-    assert _in_order(rest, "OrderSubmitted", "OrderAccepted", "OrderPendingUpdate", "OrderUpdated",
-                     "OrderPendingCancel", "OrderCanceled"), rest
+    assert _in_order(
+        rest,
+        "OrderSubmitted",
+        "OrderAccepted",
+        "OrderPendingUpdate",
+        "OrderUpdated",
+        "OrderPendingCancel",
+        "OrderCanceled",
+    ), rest
     new_px = next(e["price"] for e in _of(events, "rest") if e["type"] == "OrderUpdated")
     o = order("rest")
     assert (o["ordType"], o["state"], o["cancelSource"]) == ("post_only", "canceled", "1")
@@ -155,9 +187,13 @@ def test_trading_node_round_trip(nautilus_python: Path, moving_sim: tuple[SimSer
         assert order(label)["state"] == "canceled"
 
     # an order the exchange refuses: the WS op reply's per-item sCode / sMsg become Nautilus's OrderRejected
-    assert _types(events, "refused")[-1] == "OrderRejected" and "OrderAccepted" not in _types(events, "refused")
+    assert _types(events, "refused")[-1] == "OrderRejected" and "OrderAccepted" not in _types(
+        events, "refused"
+    )
     assert "Insufficient USDT margin" in refusals[0]["reason"], refusals[0]
-    assert admin.get(f"/api/v5/trade/order?instId={BTC}&clOrdId={cl['refused']}")["code"] == "51603"  # no order
+    assert (
+        admin.get(f"/api/v5/trade/order?instId={BTC}&clOrdId={cl['refused']}")["code"] == "51603"
+    )  # no order
 
     # market buy: taker fill with a fee, position opened
     fill = next(e for e in _of(events, "open") if e["type"] == "OrderFilled")
@@ -169,11 +205,16 @@ def test_trading_node_round_trip(nautilus_python: Path, moving_sim: tuple[SimSer
     assert (opened["side"], opened["quantity"]) == ("LONG", "0.02")
 
     # the stop: REST order-algo, confirmed on the business orders-algo channel, then cancelled
-    assert _in_order(_types(events, "stop"), "OrderSubmitted", "OrderAccepted", "OrderPendingCancel",
-                     "OrderCanceled")
+    assert _in_order(
+        _types(events, "stop"), "OrderSubmitted", "OrderAccepted", "OrderPendingCancel", "OrderCanceled"
+    )
     algo = admin.get(f"/api/v5/trade/order-algo?algoClOrdId={cl['stop']}")["data"][0]
-    assert (algo["ordType"], algo["state"], algo["side"], algo["reduceOnly"]) == ("trigger", "canceled", "sell",
-                                                                                   "true")
+    assert (algo["ordType"], algo["state"], algo["side"], algo["reduceOnly"]) == (
+        "trigger",
+        "canceled",
+        "sell",
+        "true",
+    )
     stop_px = next(e["trigger_price"] for e in events if e["kind"] == "placed" and e["label"] == "stop")
     assert Decimal(algo["triggerPx"]) == Decimal(stop_px) and algo["ordPx"] == "-1"
 

@@ -57,7 +57,12 @@ def test_instruments_ticker_books(api: Apis) -> None:
     rows = ok(api.public.get_instruments(instType="SWAP"))
     btc = next(r for r in rows if r["instId"] == BTC)
     assert (btc["uly"], btc["instFamily"], btc["settleCcy"], btc["state"], btc["ctType"]) == (
-        "BTC-USDT", "BTC-USDT", "USDT", "live", "linear")
+        "BTC-USDT",
+        "BTC-USDT",
+        "USDT",
+        "live",
+        "linear",
+    )
     assert Decimal(btc["ctVal"]) == Decimal("0.01") and Decimal(btc["lotSz"]) == Decimal(btc["minSz"]) > 0
     assert ok(api.public.get_instruments(instType="SWAP", instId=BTC)) == [btc]
     assert ok(api.public.get_instruments(instType="SPOT")) == []
@@ -85,15 +90,29 @@ def test_post_only_place_query_amend_cancel(api: Apis) -> None:
     tr = api.trade
     bid = Decimal(ok(api.market.get_ticker(instId=BTC))[0]["bidPx"])
     px = bid - 100
-    placed = ok(tr.place_order(instId=BTC, tdMode="cross", side="buy", ordType="post_only", sz="0.02", px=str(px),
-                               clOrdId="okxPo1"))[0]
+    placed = ok(
+        tr.place_order(
+            instId=BTC,
+            tdMode="cross",
+            side="buy",
+            ordType="post_only",
+            sz="0.02",
+            px=str(px),
+            clOrdId="okxPo1",
+        )
+    )[0]
     assert placed["sCode"] == "0" and placed["clOrdId"] == "okxPo1" and placed["ordId"].isdigit()
     oid = placed["ordId"]
     by_id = ok(tr.get_order(instId=BTC, ordId=oid))[0]
     by_cl = ok(tr.get_order(instId=BTC, clOrdId="okxPo1"))[0]
     assert by_id == by_cl
     assert (by_id["state"], by_id["ordType"], Decimal(by_id["px"]), by_id["accFillSz"], by_id["avgPx"]) == (
-        "live", "post_only", px, "0", "")
+        "live",
+        "post_only",
+        px,
+        "0",
+        "",
+    )
     assert [o["ordId"] for o in ok(tr.get_order_list(instType="SWAP"))] == [oid]
     am = ok(tr.amend_order(instId=BTC, ordId=oid, newPx=str(px - 1), newSz="0.03", reqId="r1"))[0]
     assert am["sCode"] == "0" and am["reqId"] == "r1"
@@ -110,8 +129,17 @@ def test_post_only_place_query_amend_cancel(api: Apis) -> None:
     assert ok(tr.get_order_list(instType="SWAP")) == []
     # a post-only that would take is accepted, then cancelled by the engine (cancelSource 31)
     ask = Decimal(ok(api.market.get_ticker(instId=BTC))[0]["askPx"])
-    r = ok(tr.place_order(instId=BTC, tdMode="cross", side="buy", ordType="post_only", sz="0.01", px=str(ask),
-                          clOrdId="okxPo2"))[0]
+    r = ok(
+        tr.place_order(
+            instId=BTC,
+            tdMode="cross",
+            side="buy",
+            ordType="post_only",
+            sz="0.01",
+            px=str(ask),
+            clOrdId="okxPo2",
+        )
+    )[0]
     late = ok(tr.get_order(instId=BTC, ordId=r["ordId"]))[0]
     assert (late["state"], late["cancelSource"], late["accFillSz"]) == ("canceled", "31", "0")
     assert tr.get_order(instId=BTC, clOrdId="nosuch")["code"] == "51603"
@@ -120,17 +148,31 @@ def test_post_only_place_query_amend_cancel(api: Apis) -> None:
 def test_market_order_fills_into_a_position_and_fills(api: Apis) -> None:
     tr = api.trade
     ask = Decimal(ok(api.market.get_ticker(instId=BTC))[0]["askPx"])
-    r = ok(tr.place_order(instId=BTC, tdMode="cross", side="buy", ordType="market", sz="0.05", clOrdId="okxMkt1"))[0]
+    r = ok(
+        tr.place_order(instId=BTC, tdMode="cross", side="buy", ordType="market", sz="0.05", clOrdId="okxMkt1")
+    )[0]
     o = ok(tr.get_order(instId=BTC, ordId=r["ordId"]))[0]
-    assert (o["state"], o["accFillSz"], Decimal(o["avgPx"])) == ("filled", "0.05", ask) and Decimal(o["fee"]) < 0
+    assert (o["state"], o["accFillSz"], Decimal(o["avgPx"])) == ("filled", "0.05", ask) and Decimal(
+        o["fee"]
+    ) < 0
     pos = ok(api.account.get_positions(instType="SWAP", instId=BTC))[0]
     assert (pos["posSide"], Decimal(pos["pos"]), Decimal(pos["avgPx"]), pos["mgnMode"]) == (
-        "net", Decimal("0.05"), ask, "cross")
+        "net",
+        Decimal("0.05"),
+        ask,
+        "cross",
+    )
     fills = ok(tr.get_fills(instType="SWAP", instId=BTC))
     assert len(fills) == 1
     f = fills[0]
-    assert (f["ordId"], f["clOrdId"], Decimal(f["fillSz"]), Decimal(f["fillPx"]), f["execType"], f["side"]) == (
-        r["ordId"], "okxMkt1", Decimal("0.05"), ask, "T", "buy")
+    assert (
+        f["ordId"],
+        f["clOrdId"],
+        Decimal(f["fillSz"]),
+        Decimal(f["fillPx"]),
+        f["execType"],
+        f["side"],
+    ) == (r["ordId"], "okxMkt1", Decimal("0.05"), ask, "T", "buy")
     # taker fee 5 bp of notional 0.05 ct * 0.01 BTC * px
     assert Decimal(f["fee"]) == -(Decimal("0.05") * Decimal("0.01") * ask * Decimal("0.0005"))
     assert ok(tr.get_fills(instType="SWAP", ordId=r["ordId"])) == fills
@@ -146,14 +188,27 @@ def test_algo_stop_place_list_cancel_trigger(api: Apis, sim_client: SimClient) -
     _open_long(api)
 
     def stop(cl: str) -> str:
-        r = ok(tr.place_algo_order(instId=BTC, tdMode="cross", side="sell", ordType="conditional", sz="0.05",
-                                   reduceOnly="true", slTriggerPx="90000", slOrdPx="-1", algoClOrdId=cl))[0]
+        r = ok(
+            tr.place_algo_order(
+                instId=BTC,
+                tdMode="cross",
+                side="sell",
+                ordType="conditional",
+                sz="0.05",
+                reduceOnly="true",
+                slTriggerPx="90000",
+                slOrdPx="-1",
+                algoClOrdId=cl,
+            )
+        )[0]
         assert r["sCode"] == "0" and r["algoClOrdId"] == cl
         return str(r["algoId"])
 
     a1 = stop("okxSl1")
     listed = ok(tr.order_algos_list(ordType="conditional", instType="SWAP"))
-    assert [(x["algoId"], x["state"], x["slTriggerPx"], x["slOrdPx"]) for x in listed] == [(a1, "live", "90000", "-1")]
+    assert [(x["algoId"], x["state"], x["slTriggerPx"], x["slOrdPx"]) for x in listed] == [
+        (a1, "live", "90000", "-1")
+    ]
     c = ok(tr.cancel_algo_order([{"instId": BTC, "algoId": a1}]))[0]
     assert c["sCode"] == "0" and c["algoId"] == a1
     assert ok(tr.order_algos_list(ordType="conditional")) == []
@@ -166,7 +221,11 @@ def test_algo_stop_place_list_cancel_trigger(api: Apis, sim_client: SimClient) -
     assert done[0]["actualSide"] == "sl" and done[0]["ordIdList"]
     closing = ok(tr.get_order(instId=BTC, ordId=done[0]["ordIdList"][0]))[0]
     assert (closing["state"], closing["side"], closing["algoId"], closing["accFillSz"]) == (
-        "filled", "sell", a2, "0.05")
+        "filled",
+        "sell",
+        a2,
+        "0.05",
+    )
     assert all(Decimal(p["pos"]) == 0 for p in ok(api.account.get_positions(instType="SWAP")))
 
 
@@ -200,9 +259,25 @@ def test_bad_size_gives_51xxx(api: Apis) -> None:
     assert r["code"] == "1" and r["data"][0]["sCode"] == "51121" and r["data"][0]["ordId"] == ""
     r = tr.place_order(instId=BTC, tdMode="cross", side="buy", ordType="market", sz="1000000")  # > maxMktSz
     assert r["data"][0]["sCode"] == "51202"
-    batch = tr.place_multiple_orders([
-        {"instId": BTC, "tdMode": "cross", "side": "buy", "ordType": "limit", "px": "50000", "sz": "0.01"},
-        {"instId": BTC, "tdMode": "cross", "side": "buy", "ordType": "limit", "px": "50000", "sz": "0.001"},
-    ])
+    batch = tr.place_multiple_orders(
+        [
+            {
+                "instId": BTC,
+                "tdMode": "cross",
+                "side": "buy",
+                "ordType": "limit",
+                "px": "50000",
+                "sz": "0.01",
+            },
+            {
+                "instId": BTC,
+                "tdMode": "cross",
+                "side": "buy",
+                "ordType": "limit",
+                "px": "50000",
+                "sz": "0.001",
+            },
+        ]
+    )
     assert batch["code"] == "2" and [d["sCode"] for d in batch["data"]] == ["0", "51121"]
     assert api.statuses[-1] == 200

@@ -53,8 +53,18 @@ class Frames:
 
 def _order(cl: str, px: str) -> dict[str, str]:
     # python-okx users pass OKX's own field names; optional ones empty, as its REST calls send them
-    return {"instId": BTC, "tdMode": "cross", "side": "buy", "ordType": "post_only", "sz": "0.01", "px": px,
-            "clOrdId": cl, "ccy": "", "tag": "", "reduceOnly": ""}
+    return {
+        "instId": BTC,
+        "tdMode": "cross",
+        "side": "buy",
+        "ordType": "post_only",
+        "sz": "0.01",
+        "px": px,
+        "clOrdId": cl,
+        "ccy": "",
+        "tag": "",
+        "reduceOnly": "",
+    }
 
 
 def test_ws_private_async_order_entry(tls_sim: SimServer) -> None:
@@ -70,21 +80,36 @@ def test_ws_private_async_order_entry(tls_sim: SimServer) -> None:
 
             await ws.place_order([_order("pyws1", "50000")], id="1")
             r = await frames.reply("1")
-            assert (r["op"], r["code"], r["data"][0]["sCode"], r["data"][0]["clOrdId"]) == ("order", "0", "0", "pyws1")
+            assert (r["op"], r["code"], r["data"][0]["sCode"], r["data"][0]["clOrdId"]) == (
+                "order",
+                "0",
+                "0",
+                "pyws1",
+            )
             ord_id = r["data"][0]["ordId"]
 
-            await ws.batch_orders([_order("pyws2", "49990"), _order("pyws2", "49980"), _order("pyws3", "49970")],
-                                  id="2")
+            await ws.batch_orders(
+                [_order("pyws2", "49990"), _order("pyws2", "49980"), _order("pyws3", "49970")], id="2"
+            )
             r = await frames.reply("2")
             assert (r["op"], r["code"]) == ("batch-orders", "2")  # the duplicate clOrdId fails alone
             assert [d["sCode"] for d in r["data"]] == ["0", "51016", "0"]
 
             await ws.amend_order([{"instId": BTC, "ordId": ord_id, "newPx": "49995", "reqId": "a1"}], id="3")
             r = await frames.reply("3")
-            assert (r["op"], r["code"], r["data"][0]["reqId"], r["data"][0]["ordId"]) == ("amend-order", "0", "a1",
-                                                                                          ord_id)
-            await ws.batch_amend_orders([{"instId": BTC, "clOrdId": "pyws2", "newSz": "0.02"},
-                                         {"instId": BTC, "clOrdId": "nosuch", "newSz": "0.02"}], id="4")
+            assert (r["op"], r["code"], r["data"][0]["reqId"], r["data"][0]["ordId"]) == (
+                "amend-order",
+                "0",
+                "a1",
+                ord_id,
+            )
+            await ws.batch_amend_orders(
+                [
+                    {"instId": BTC, "clOrdId": "pyws2", "newSz": "0.02"},
+                    {"instId": BTC, "clOrdId": "nosuch", "newSz": "0.02"},
+                ],
+                id="4",
+            )
             r = await frames.reply("4")
             assert (r["op"], r["code"]) == ("batch-amend-orders", "2")
             assert [d["sCode"] for d in r["data"]] == ["0", "51503"]
@@ -92,16 +117,25 @@ def test_ws_private_async_order_entry(tls_sim: SimServer) -> None:
             await ws.cancel_order([{"instId": BTC, "ordId": ord_id}], id="5")
             r = await frames.reply("5")
             assert (r["op"], r["code"], r["data"][0]["ordId"]) == ("cancel-order", "0", ord_id)
-            await ws.batch_cancel_orders([{"instId": BTC, "clOrdId": c} for c in ("pyws2", "pyws3", "pyws1")],
-                                         id="6")
+            await ws.batch_cancel_orders(
+                [{"instId": BTC, "clOrdId": c} for c in ("pyws2", "pyws3", "pyws1")], id="6"
+            )
             r = await frames.reply("6")
             assert (r["op"], r["code"]) == ("batch-cancel-orders", "2")
             assert [d["sCode"] for d in r["data"]] == ["0", "0", "51400"]  # pyws1 was cancelled already
 
             await ws.send("order", [_order("noid", "48000")])  # python-okx sends no id unless given one
-            r = await frames.wait(lambda m: isinstance(m, dict) and m.get("op") == "order"
-                                  and m["data"] and m["data"][0]["clOrdId"] == "noid")
-            assert r["code"] == "0" and r["id"] == ""  # OKX's answer to a missing id is unverified: echoed empty
+            r = await frames.wait(
+                lambda m: (
+                    isinstance(m, dict)
+                    and m.get("op") == "order"
+                    and m["data"]
+                    and m["data"][0]["clOrdId"] == "noid"
+                )
+            )
+            assert (
+                r["code"] == "0" and r["id"] == ""
+            )  # OKX's answer to a missing id is unverified: echoed empty
         finally:
             await ws.stop()
 

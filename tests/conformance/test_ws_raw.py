@@ -64,7 +64,12 @@ def test_public_tickers_books5_bbo_trades(sim: SimServer, ws: Callable[[str], Ws
     sim.call(sim.exchange.set_price, BTC, Decimal("98000"))  # book moves + a trade prints at 98000
     tr = w.wait(lambda m: channel("trades")(m) and Decimal(m["data"][0]["px"]) == 98000)
     d = tr["data"][0]
-    assert d["instId"] == BTC and d["side"] in ("buy", "sell") and Decimal(d["sz"]) > 0 and d["tradeId"].isdigit()
+    assert (
+        d["instId"] == BTC
+        and d["side"] in ("buy", "sell")
+        and Decimal(d["sz"]) > 0
+        and d["tradeId"].isdigit()
+    )
     tk = w.wait(lambda m: channel("tickers")(m) and Decimal(m["data"][0]["last"]) == 98000)["data"][0]
     assert Decimal(tk["bidPx"]) < Decimal("98000.1") < Decimal(tk["askPx"]) + 1
     b5 = w.wait(lambda m: channel("books5")(m) and Decimal(m["data"][0]["bids"][0][0]) < 98000)
@@ -72,7 +77,9 @@ def test_public_tickers_books5_bbo_trades(sim: SimServer, ws: Callable[[str], Ws
     assert "action" not in b5 and d5["instId"] == BTC and isinstance(d5["seqId"], int) and d5["seqId"] > 0
     assert len(d5["asks"]) == len(d5["bids"]) == 5 and all(len(lv) == 4 for lv in d5["asks"] + d5["bids"])
     bbo = w.wait(lambda m: channel("bbo-tbt")(m) and Decimal(m["data"][0]["asks"][0][0]) < 99000)["data"][0]
-    assert len(bbo["asks"]) == len(bbo["bids"]) == 1 and Decimal(bbo["asks"][0][0]) > Decimal(bbo["bids"][0][0])
+    assert len(bbo["asks"]) == len(bbo["bids"]) == 1 and Decimal(bbo["asks"][0][0]) > Decimal(
+        bbo["bids"][0][0]
+    )
     assert bbo["seqId"] == d5["seqId"] and bbo["ts"].isdigit()  # both advance with the book
     w.send({"op": "unsubscribe", "args": [{"channel": "tickers", "instId": BTC}]})
     assert w.wait(lambda m: m.get("event") == "unsubscribe")["arg"] == {"channel": "tickers", "instId": BTC}
@@ -98,8 +105,10 @@ def test_public_books_seq_chain_and_keepalive() -> None:
             assert all(len(lv) == 4 for lv in u["asks"] + u["bids"])
             last, updates = u["seqId"], updates + 1
         assert updates >= 1
-        ka = w.wait(lambda m: channel("books")(m) and m["data"][0]["asks"] == [] and m["data"][0]["bids"] == [],
-                    timeout=5)["data"][0]
+        ka = w.wait(
+            lambda m: channel("books")(m) and m["data"][0]["asks"] == [] and m["data"][0]["bids"] == [],
+            timeout=5,
+        )["data"][0]
         assert ka["seqId"] == ka["prevSeqId"] == last  # OKX's idle keep-alive: empty, seqId == prevSeqId
         w.close()
     finally:
@@ -129,11 +138,17 @@ def test_login_failures_and_private_before_login(ws: Callable[[str], Ws]) -> Non
     assert w.login()["code"] == "0"  # the same connection can still log in
 
 
-def test_private_orders_positions_account(sim: SimServer, sim_client: SimClient, ws: Callable[[str], Ws]) -> None:
+def test_private_orders_positions_account(
+    sim: SimServer, sim_client: SimClient, ws: Callable[[str], Ws]
+) -> None:
     w = ws("private")
     w.login()
-    _sub(w, {"channel": "orders", "instType": "ANY"}, {"channel": "positions", "instType": "SWAP"},
-         {"channel": "account"})
+    _sub(
+        w,
+        {"channel": "orders", "instType": "ANY"},
+        {"channel": "positions", "instType": "SWAP"},
+        {"channel": "account"},
+    )
     pos_snap = w.wait(lambda m: channel("positions")(m) and m.get("eventType") == "snapshot")
     assert pos_snap["data"] == [] and pos_snap["arg"]["uid"]
     acct_snap = w.wait(lambda m: channel("account")(m) and m.get("eventType") == "snapshot")["data"][0]
@@ -149,7 +164,9 @@ def test_private_orders_positions_account(sim: SimServer, sim_client: SimClient,
     assert d["tradeId"] and Decimal(d["fillFee"]) < 0 and d["fillPx"] == d["avgPx"]
     ev = w.wait(lambda m: channel("positions")(m) and m.get("eventType") == "event_update")
     p = ev["data"][0]
-    assert (p["instId"], p["posSide"], p["pos"]) == (BTC, "net", "0.05") and ev["arg"]["channel"] == "positions"
+    assert (p["instId"], p["posSide"], p["pos"]) == (BTC, "net", "0.05") and ev["arg"][
+        "channel"
+    ] == "positions"
     acct = w.wait(lambda m: channel("account")(m) and "eventType" not in m)["data"][0]
     assert Decimal(acct["details"][0]["cashBal"]) < Decimal(acct_snap["details"][0]["cashBal"])  # fee paid
 
@@ -159,13 +176,28 @@ def test_private_orders_algo(sim: SimServer, sim_client: SimClient, ws: Callable
     w.login()
     _sub(w, {"channel": "orders-algo", "instType": "SWAP"})
     _order(sim_client)
-    r = sim_client.post("/api/v5/trade/order-algo", {"instId": BTC, "tdMode": "cross", "side": "sell", "sz": "0.05",
-                                                 "ordType": "conditional", "slTriggerPx": "90000", "slOrdPx": "-1",
-                                                 "reduceOnly": True, "algoClOrdId": "wsSl1"})
+    r = sim_client.post(
+        "/api/v5/trade/order-algo",
+        {
+            "instId": BTC,
+            "tdMode": "cross",
+            "side": "sell",
+            "sz": "0.05",
+            "ordType": "conditional",
+            "slTriggerPx": "90000",
+            "slOrdPx": "-1",
+            "reduceOnly": True,
+            "algoClOrdId": "wsSl1",
+        },
+    )
     algo_id = r["data"][0]["algoId"]
     live = w.wait(channel("orders-algo"))["data"][0]
     assert (live["algoId"], live["algoClOrdId"], live["state"], live["slTriggerPx"]) == (
-        algo_id, "wsSl1", "live", "90000")
+        algo_id,
+        "wsSl1",
+        "live",
+        "90000",
+    )
     sim_client.admin("price", {"instId": BTC, "px": "89000"})
     eff = w.wait(lambda m: channel("orders-algo")(m) and m["data"][0]["state"] == "effective")["data"][0]
     assert eff["algoId"] == algo_id and eff["actualSide"] == "sl" and eff["ordId"]
@@ -176,8 +208,14 @@ def test_subscribe_errors(ws: Callable[[str], Ws]) -> None:
     w = ws("public")
     cases: list[tuple[Any, str]] = [
         ({"id": "e1", "op": "subscribe", "args": [{"channel": "nope", "instId": BTC}]}, "60018"),
-        ({"id": "e2", "op": "subscribe", "args": [{"channel": "tickers", "instId": "NOPE-USDT-SWAP"}]}, "60018"),
-        ({"id": "e3", "op": "subscribe", "args": [{"channel": "orders", "instType": "SWAP"}]}, "60018"),  # wrong URL
+        (
+            {"id": "e2", "op": "subscribe", "args": [{"channel": "tickers", "instId": "NOPE-USDT-SWAP"}]},
+            "60018",
+        ),
+        (
+            {"id": "e3", "op": "subscribe", "args": [{"channel": "orders", "instType": "SWAP"}]},
+            "60018",
+        ),  # wrong URL
         ({"id": "e4", "op": "subscribe", "args": []}, "60012"),
         ({"id": "e5", "op": "subscribe", "args": "tickers"}, "60012"),
         ({"id": "e6", "op": "dance", "args": []}, "60019"),

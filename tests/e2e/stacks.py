@@ -6,11 +6,35 @@ BTC = "BTC-USDT-SWAP"
 
 # Loose thresholds so the sim's random book produces entries within seconds.
 EAGER_SCALPER = {
-    "name": "scalpbtc", "cls": "ScalperV1", "instIds": [BTC], "allocation": "0.5",
-    "params": {"imbalance_window": 1, "imbalance_threshold": "0.05", "flow_threshold": "0", "min_trades": 0,
-               "max_spread_ticks": 50, "take_profit_bps": "30", "stop_loss_bps": "40", "time_stop_s": "300",
-               "entry_timeout_s": "3", "cooldown_s": "1"},
-    "risk": {"leverage": "3", "max_order_notional": "20000", "max_orders_per_minute": 60, "max_position": "50"},
+    "name": "scalpbtc",
+    "cls": "ScalperV1",
+    "instIds": [BTC],
+    "allocation": "0.5",
+    "params": {
+        "imbalance_window": 1,
+        "imbalance_threshold": "0.05",
+        "flow_threshold": "0",
+        "min_trades": 0,
+        "max_spread_ticks": 50,
+        "take_profit_bps": "30",
+        "stop_loss_bps": "40",
+        "time_stop_s": "300",
+        "entry_timeout_s": "3",
+        "cooldown_s": "1",
+    },
+    "risk": {
+        "leverage": "3",
+        "max_order_notional": "20000",
+        "max_orders_per_minute": 60,
+        "max_position": "50",
+    },
 }
-FAST_BEAT = {"sync_positions": 2, "reconcile": 4, "protect_positions": 2, "cancel_ghost_orders": 10,
-             "snapshot_equity": 5, "check_drawdown": 5, "heartbeat": 10}
+FAST_BEAT = {
+    "sync_positions": 2,
+    "reconcile": 4,
+    "protect_positions": 2,
+    "cancel_ghost_orders": 10,
+    "snapshot_equity": 5,
+    "check_drawdown": 5,
+    "heartbeat": 10,
+}

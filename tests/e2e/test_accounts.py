@@ -26,14 +26,27 @@ pytestmark = pytest.mark.e2e
 
 BTC = "BTC-USDT-SWAP"
 TICK = Decimal("0.1")
-MANUAL = {"name": "manual", "cls": "ScalperV1", "instIds": ["ETH-USDT-SWAP"], "allocation": "0.5",
-          "params": {"min_trades": 100_000}}
+MANUAL = {
+    "name": "manual",
+    "cls": "ScalperV1",
+    "instIds": ["ETH-USDT-SWAP"],
+    "allocation": "0.5",
+    "params": {"min_trades": 100_000},
+}
 SCHEDULE = {"heartbeat": 2, "reconcile": 3, "sync_positions": 2, "protect_positions": 2}
 
 
 def _config(tmp: Path, account: str, seed: int, redis: str = "private", **env: str) -> StackConfig:
-    return StackConfig(var_dir=tmp / account, account=account, symbols=[BTC], sim_seed=seed, sim_tick_ms=200,
-                       redis=redis, config={"strategies": [MANUAL], "schedule": SCHEDULE}, env=dict(env))
+    return StackConfig(
+        var_dir=tmp / account,
+        account=account,
+        symbols=[BTC],
+        sim_seed=seed,
+        sim_tick_ms=200,
+        redis=redis,
+        config={"strategies": [MANUAL], "schedule": SCHEDULE},
+        env=dict(env),
+    )
 
 
 def _resting_buys(stack: Stack, prefix: str, n: int) -> list[str]:
@@ -42,9 +55,26 @@ def _resting_buys(stack: Stack, prefix: str, n: int) -> list[str]:
     bid = Decimal(stack.sim_admin("state")["markets"][BTC]["bid"])
     px = (bid * Decimal("0.8")).quantize(TICK)
     ids = [f"{prefix}{i}" for i in range(n)]
-    results = [stack.celery().send_task("athena.place_order", args=[to_json(OrderRequest(
-        clOrdId=cl, instId=BTC, side=Side.BUY, ordType=OrdType.LIMIT, sz=Decimal(1), px=px, strategy="manual",
-        stop_loss_px=(px * Decimal("0.99")).quantize(TICK)))]) for cl in ids]
+    results = [
+        stack.celery().send_task(
+            "athena.place_order",
+            args=[
+                to_json(
+                    OrderRequest(
+                        clOrdId=cl,
+                        instId=BTC,
+                        side=Side.BUY,
+                        ordType=OrdType.LIMIT,
+                        sz=Decimal(1),
+                        px=px,
+                        strategy="manual",
+                        stop_loss_px=(px * Decimal("0.99")).quantize(TICK),
+                    )
+                )
+            ],
+        )
+        for cl in ids
+    ]
     for r in results:
         assert r.get(timeout=60)["status"] == "acked"
     return ids
@@ -56,7 +86,7 @@ def _pending(stack: Stack) -> set[str]:
 
 def _orders_in_redis(stack: Stack) -> set[str]:
     prefix = Keys(stack.env_name, stack.account).order("")
-    return {k.decode()[len(prefix):] for k in stack.redis().scan_iter(match=prefix + "*", count=1000)}
+    return {k.decode()[len(prefix) :] for k in stack.redis().scan_iter(match=prefix + "*", count=1000)}
 
 
 def test_two_accounts_share_one_broker_without_cross_talk(tmp_path: Path) -> None:
@@ -66,13 +96,18 @@ def test_two_accounts_share_one_broker_without_cross_talk(tmp_path: Path) -> Non
             registry = WorkerRegistry(a.redis())
             for s in (a, b):
                 nodes = {(e.queue, e.node, e.account) for e in registry.entries(s.queues.all)}
-                assert nodes == {(s.queues.orders, s.worker_name("orders"), s.account),
-                                 (s.queues.default, s.worker_name("orders"), s.account),
-                                 (s.queues.stream, s.worker_name("stream"), s.account)}, nodes
+                assert nodes == {
+                    (s.queues.orders, s.worker_name("orders"), s.account),
+                    (s.queues.default, s.worker_name("orders"), s.account),
+                    (s.queues.stream, s.worker_name("stream"), s.account),
+                }, nodes
 
             a_ids, b_ids = _resting_buys(a, "ordA", 3), _resting_buys(b, "ordB", 3)
             # each order on its own account's exchange, recorded in its own account's Redis namespace
-            assert wait_until(lambda: _pending(a) == set(a_ids) and _pending(b) == set(b_ids), 30), (_pending(a), _pending(b))
+            assert wait_until(lambda: _pending(a) == set(a_ids) and _pending(b) == set(b_ids), 30), (
+                _pending(a),
+                _pending(b),
+            )
             assert _orders_in_redis(a) == set(a_ids) and _orders_in_redis(b) == set(b_ids)
 
             # each beat drives its own orders worker against its own exchange: the dead-man's switch
@@ -84,7 +119,10 @@ def test_two_accounts_share_one_broker_without_cross_talk(tmp_path: Path) -> Non
             assert wait_until(lambda: beat_ran(a) and beat_ran(b), 60, interval=0.5)
 
             # each client's routes are its own account's: the same task name, two workers
-            assert a.send_task("athena.ping", timeout=30) == "pong" and b.send_task("athena.ping", timeout=30) == "pong"
+            assert (
+                a.send_task("athena.ping", timeout=30) == "pong"
+                and b.send_task("athena.ping", timeout=30) == "pong"
+            )
 
             logs: dict[str, str] = {}
             for s in (a, b):
@@ -101,10 +139,13 @@ def test_two_accounts_share_one_broker_without_cross_talk(tmp_path: Path) -> Non
             assert {d["role"] for d in docs} == {"orders"}
             assert {d.get("clOrdId") for d in docs} >= set(b_ids)
             for role in ("stream", "beat"):
-                assert all(json.loads(line)["role"] == role for line in logs[f"acctB/{role}"].splitlines() if line.strip())
+                assert all(
+                    json.loads(line)["role"] == role
+                    for line in logs[f"acctB/{role}"].splitlines()
+                    if line.strip()
+                )
             # nothing left queued for either account
             for s in (a, b):
                 assert all(s.redis().llen(q) == 0 for q in s.queues.all)
         assert b.survivors() == []
     assert a.survivors() == []
-

@@ -33,22 +33,42 @@ AUTH = ("ops", "s3cret-flower-pw")
 # The strategy a hand-sent entry is booked to (the orders worker checks it against this strategy's
 # allocation and risk limits). It trades ETH, and needing more trades than its flow window holds
 # before a signal, never enters: the BTC position stays the operator's.
-BOOKED_TO = {"name": "manual", "cls": "ScalperV1", "instIds": ["ETH-USDT-SWAP"], "allocation": "0.5",
-             "params": {"min_trades": 100_000}}
+BOOKED_TO = {
+    "name": "manual",
+    "cls": "ScalperV1",
+    "instIds": ["ETH-USDT-SWAP"],
+    "allocation": "0.5",
+    "params": {"min_trades": 100_000},
+}
 
 
 def athena(stack: Stack, *args: str, timeout: float = 90) -> tuple[int, Any]:
-    proc = procs.run([sys.executable, "-m", "athena.cli", *args], env=stack.env, capture_output=True,
-                     text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+    proc = procs.run(
+        [sys.executable, "-m", "athena.cli", *args],
+        env=stack.env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
     try:
         return proc.returncode, json.loads(proc.stdout)
     except json.JSONDecodeError as exc:
-        raise AssertionError(f"athena {' '.join(args)} printed no JSON (rc {proc.returncode}):\n{proc.stdout}\n{proc.stderr}") from exc
+        raise AssertionError(
+            f"athena {' '.join(args)} printed no JSON (rc {proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
+        ) from exc
 
 
 def test_manual_controls_and_flower(tmp_path: Path) -> None:
-    cfg = StackConfig(var_dir=tmp_path, symbols=[BTC], beat=False, flower=True, sim_tick_ms=200,
-                      config={"strategies": [BOOKED_TO]}, env={"FLOWER_BASIC_AUTH": ":".join(AUTH)})
+    cfg = StackConfig(
+        var_dir=tmp_path,
+        symbols=[BTC],
+        beat=False,
+        flower=True,
+        sim_tick_ms=200,
+        config={"strategies": [BOOKED_TO]},
+        env={"FLOWER_BASIC_AUTH": ":".join(AUTH)},
+    )
     with Stack(cfg) as stack:
         # Flower: behind basic auth, and it sees both workers
         url = f"http://127.0.0.1:{stack.flower_port}"
@@ -58,14 +78,31 @@ def test_manual_controls_and_flower(tmp_path: Path) -> None:
             r = requests.get(f"{url}/api/workers", params={"refresh": "1"}, auth=AUTH, timeout=20)
             return set(r.json()) if r.status_code == 200 else set()
 
-        assert wait_until(lambda: {stack.worker_name("orders"), stack.worker_name("stream")} <= flower_workers(), 60, interval=1.0)
+        assert wait_until(
+            lambda: {stack.worker_name("orders"), stack.worker_name("stream")} <= flower_workers(),
+            60,
+            interval=1.0,
+        )
 
         # a position to act on, opened through the orders worker (a limit order crossing the book)
         market = stack.sim_admin("state")["markets"][BTC]
-        px, stop = (Decimal(market["ask"]) * Decimal("1.002")).quantize(TICK), (Decimal(market["bid"]) * Decimal("0.99")).quantize(TICK)
-        req = OrderRequest(clOrdId="ctl1", instId=BTC, side=Side.BUY, ordType=OrdType.LIMIT, sz=Decimal(2), px=px,
-                           strategy=BOOKED_TO["name"], stop_loss_px=stop)
-        out = stack.celery().send_task("athena.place_order", args=[to_json(req)]).get(timeout=60)  # routed: orders.<account>
+        px, stop = (
+            (Decimal(market["ask"]) * Decimal("1.002")).quantize(TICK),
+            (Decimal(market["bid"]) * Decimal("0.99")).quantize(TICK),
+        )
+        req = OrderRequest(
+            clOrdId="ctl1",
+            instId=BTC,
+            side=Side.BUY,
+            ordType=OrdType.LIMIT,
+            sz=Decimal(2),
+            px=px,
+            strategy=BOOKED_TO["name"],
+            stop_loss_px=stop,
+        )
+        out = (
+            stack.celery().send_task("athena.place_order", args=[to_json(req)]).get(timeout=60)
+        )  # routed: orders.<account>
         assert out["status"] in ("acked", "found")
 
         seen: dict[str, Any] = {}
@@ -82,16 +119,31 @@ def test_manual_controls_and_flower(tmp_path: Path) -> None:
         alive = {w["node"] for w in status["workers"] if w["alive"] and w["ours"]}
         assert {stack.worker_name("orders"), stack.worker_name("stream")} <= alive
         [pos] = status["positions"]
-        assert (pos["instId"], pos["pos"], pos["stop_px"]) == (BTC, "2", str(stop))  # the stop the fill placed
+        assert (pos["instId"], pos["pos"], pos["stop_px"]) == (
+            BTC,
+            "2",
+            str(stop),
+        )  # the stop the fill placed
         assert 0 < float(pos["stop_distance_pct"]) < 5
         ws = status["stream"]["ws"]
         assert ws["okx-public"]["state"] == "ready" and status["stream"]["public"] == "ready"
         assert status["at_ms"] - ws["okx-public"]["last_message_ms"] < 10_000
         assert status["stream_fresh"] is True and status["pnl"]["max_drawdown"] == "0.10"
-        table = procs.run([sys.executable, "-m", "athena.cli", "status"], env=stack.env, capture_output=True,
-                          text=True, timeout=90, stdin=subprocess.DEVNULL)
+        table = procs.run(
+            [sys.executable, "-m", "athena.cli", "status"],
+            env=stack.env,
+            capture_output=True,
+            text=True,
+            timeout=90,
+            stdin=subprocess.DEVNULL,
+        )
         assert table.returncode == 0, table.stderr
-        for heading in ("positions and their exchange stops", "working orders", "WebSockets", "workers (heartbeats)"):
+        for heading in (
+            "positions and their exchange stops",
+            "working orders",
+            "WebSockets",
+            "workers (heartbeats)",
+        ):
             assert heading in table.stdout, table.stdout
         assert "{" not in table.stdout  # a table, not a dict's repr
 
@@ -120,7 +172,9 @@ def test_manual_controls_and_flower(tmp_path: Path) -> None:
 
 
 def _open_positions(stack: Stack) -> dict[str, str]:
-    return {p["instId"]: p["pos"] for p in stack.sim_admin("state")["positions"] if Decimal(p["pos"] or "0") != 0}
+    return {
+        p["instId"]: p["pos"] for p in stack.sim_admin("state")["positions"] if Decimal(p["pos"] or "0") != 0
+    }
 
 
 def _queued(stack: Stack, queue: str) -> list[dict[str, Any]]:
@@ -138,11 +192,27 @@ def test_a_flatten_no_worker_took_never_runs_later(tmp_path: Path) -> None:
     not halt or flatten the account. Once with the CLI giving up by itself (it withdraws the task and
     says nothing ran), once with the CLI killed while it waits (the task's expiry protects). The
     orders worker's heartbeat is there (FakeWorker: a worker that hangs), so the CLI does send."""
-    cfg = StackConfig(var_dir=tmp_path, symbols=[BTC], stream=False, orders=False, beat=False, sim_tick_ms=200,
-                      config={"strategies": []})
+    cfg = StackConfig(
+        var_dir=tmp_path,
+        symbols=[BTC],
+        stream=False,
+        orders=False,
+        beat=False,
+        sim_tick_ms=200,
+        config={"strategies": []},
+    )
     with Stack(cfg) as stack:
-        opened = SimClient(stack.sim_url).post("/api/v5/trade/order", {
-            "instId": BTC, "tdMode": "cross", "side": "buy", "ordType": "market", "sz": "2", "clOrdId": "late1"})
+        opened = SimClient(stack.sim_url).post(
+            "/api/v5/trade/order",
+            {
+                "instId": BTC,
+                "tdMode": "cross",
+                "side": "buy",
+                "ordType": "market",
+                "sz": "2",
+                "clOrdId": "late1",
+            },
+        )
         assert opened["code"] == "0", opened
         assert _open_positions(stack) == {BTC: "2"}
         cli = [sys.executable, "-m", "athena.cli", "flatten", "--yes", "--json"]
@@ -150,16 +220,29 @@ def test_a_flatten_no_worker_took_never_runs_later(tmp_path: Path) -> None:
 
         # the CLI gives up after its timeout
         t0 = time.monotonic()
-        gave_up = procs.run([*cli, "--timeout", "2"], env=stack.env, capture_output=True, text=True, timeout=120,
-                            stdin=subprocess.DEVNULL)
+        gave_up = procs.run(
+            [*cli, "--timeout", "2"],
+            env=stack.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            stdin=subprocess.DEVNULL,
+        )
         took = time.monotonic() - t0
         left_after_give_up = len(_queued(stack, "orders"))
 
         # the CLI is killed while it waits: nothing can withdraw its task
-        killed = procs.popen([*cli, "--timeout", "6"], env=stack.env, stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+        killed = procs.popen(
+            [*cli, "--timeout", "6"],
+            env=stack.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL,
+        )
         try:
-            assert wait_until(lambda: len(_queued(stack, "orders")) > left_after_give_up, 60), "the CLI sent nothing"
+            assert wait_until(lambda: len(_queued(stack, "orders")) > left_after_give_up, 60), (
+                "the CLI sent nothing"
+            )
         finally:
             killed.kill()
             killed.wait()
@@ -172,7 +255,9 @@ def test_a_flatten_no_worker_took_never_runs_later(tmp_path: Path) -> None:
         # now an orders worker comes up, and takes whatever is queued
         fake.__exit__()
         stack.start_child("orders")
-        assert stack.send_task("athena.ping", queue="orders", timeout=60) == "pong"  # FIFO: all before it taken
+        assert (
+            stack.send_task("athena.ping", queue="orders", timeout=60) == "pong"
+        )  # FIFO: all before it taken
         assert wait_until(lambda: _idle(stack, "orders"), 120, interval=0.5)
 
         keys = Keys(stack.env_name, stack.account)

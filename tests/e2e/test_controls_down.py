@@ -33,15 +33,28 @@ pytestmark = pytest.mark.e2e
 
 BTC = "BTC-USDT-SWAP"
 TICK = Decimal("0.1")
-MANUAL = {"name": "manual", "cls": "ScalperV1", "instIds": ["ETH-USDT-SWAP"], "allocation": "0.5",
-          "params": {"min_trades": 100_000}}
+MANUAL = {
+    "name": "manual",
+    "cls": "ScalperV1",
+    "instIds": ["ETH-USDT-SWAP"],
+    "allocation": "0.5",
+    "params": {"min_trades": 100_000},
+}
 PASSWORD = "redis-pw-not-to-print-42"
 
 
-def athena(env: dict[str, str], *args: str, timeout: float = 90) -> tuple[subprocess.CompletedProcess[str], float]:
+def athena(
+    env: dict[str, str], *args: str, timeout: float = 90
+) -> tuple[subprocess.CompletedProcess[str], float]:
     t0 = time.monotonic()
-    proc = procs.run([sys.executable, "-m", "athena.cli", *args], env=env, capture_output=True, text=True,
-                     timeout=timeout, stdin=subprocess.DEVNULL)
+    proc = procs.run(
+        [sys.executable, "-m", "athena.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
     return proc, time.monotonic() - t0
 
 
@@ -55,15 +68,29 @@ def one_sentence(proc: subprocess.CompletedProcess[str], *needles: str) -> str:
 
 
 # -- Redis down ---------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("args", [
-    ["halt"], ["halt", "--strategy", "scalpbtc"], ["resume"], ["reconcile"], ["flatten", "--yes"],
-    ["status"], ["status", "--json"], ["reconcile", "--local"],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["halt"],
+        ["halt", "--strategy", "scalpbtc"],
+        ["resume"],
+        ["reconcile"],
+        ["flatten", "--yes"],
+        ["status"],
+        ["status", "--json"],
+        ["reconcile", "--local"],
+    ],
+)
 def test_redis_down_every_control_says_so_at_once(args: list[str], tmp_path: Path) -> None:
     port = free_port()  # nothing listens there
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ATHENA_", "OKX_", "REDIS_"))}
-    env.update({"ATHENA_ENV": "test", "REDIS_URL": f"redis://:{PASSWORD}@127.0.0.1:{port}/2",
-                "ATHENA_DB_URL": f"sqlite:///{tmp_path}/a.db"})
+    env.update(
+        {
+            "ATHENA_ENV": "test",
+            "REDIS_URL": f"redis://:{PASSWORD}@127.0.0.1:{port}/2",
+            "ATHENA_DB_URL": f"sqlite:///{tmp_path}/a.db",
+        }
+    )
     proc, took = athena(env, *args)
     assert proc.returncode == 3, (proc.returncode, proc.stdout, proc.stderr)
     err = one_sentence(proc, f"Redis at 127.0.0.1:{port}/2 does not answer", "REDIS_URL", "Nothing was done")
@@ -75,7 +102,9 @@ def test_redis_down_every_control_says_so_at_once(args: list[str], tmp_path: Pat
 def test_preflight_takes_under_two_seconds_with_redis_down(tmp_path: Path) -> None:
     from athena.config import load_settings
 
-    settings = load_settings(env="test", environ={"REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"}, dotenv=False)
+    settings = load_settings(
+        env="test", environ={"REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"}, dotenv=False
+    )
     t0 = time.monotonic()
     with pytest.raises(ControlExit) as info:
         preflight(settings)
@@ -83,11 +112,18 @@ def test_preflight_takes_under_two_seconds_with_redis_down(tmp_path: Path) -> No
     assert info.value.code == 3
 
 
-# -- Redis up: no orders worker, the result backend down, Redis dying mid-wait --------------------------------
+# -- Redis up: no orders worker, the result backend down, Redis dying mid-wait -------------------------------
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    cfg = StackConfig(var_dir=tmp_path_factory.mktemp("down"), symbols=[BTC], stream=False, orders=False, beat=False,
-                      sim_tick_ms=200, config={"strategies": [MANUAL]})
+    cfg = StackConfig(
+        var_dir=tmp_path_factory.mktemp("down"),
+        symbols=[BTC],
+        stream=False,
+        orders=False,
+        beat=False,
+        sim_tick_ms=200,
+        config={"strategies": [MANUAL]},
+    )
     with Stack(cfg) as s:
         yield s
     assert s.survivors() == []
@@ -98,7 +134,9 @@ def _queued(stack: Stack) -> int:
 
 
 def _positions(stack: Stack) -> dict[str, str]:
-    return {p["instId"]: p["pos"] for p in stack.sim_admin("state")["positions"] if Decimal(p["pos"] or "0") != 0}
+    return {
+        p["instId"]: p["pos"] for p in stack.sim_admin("state")["positions"] if Decimal(p["pos"] or "0") != 0
+    }
 
 
 def _rest_entry(stack: Stack, cl: str) -> None:
@@ -116,8 +154,16 @@ def _rest_entry(stack: Stack, cl: str) -> None:
         bid = Decimal(stack.sim_admin("state")["markets"][BTC]["bid"])
         engine.marks.set(BTC, bid)
         px = (bid * Decimal("0.9")).quantize(TICK)
-        req = OrderRequest(clOrdId=cl, instId=BTC, side=Side.BUY, ordType=OrdType.LIMIT, sz=Decimal(1), px=px,
-                           strategy="manual", stop_loss_px=(px * Decimal("0.99")).quantize(TICK))
+        req = OrderRequest(
+            clOrdId=cl,
+            instId=BTC,
+            side=Side.BUY,
+            ordType=OrdType.LIMIT,
+            sz=Decimal(1),
+            px=px,
+            strategy="manual",
+            stop_loss_px=(px * Decimal("0.99")).quantize(TICK),
+        )
         out = placement.place(engine, req)
         assert out.status == "acked", out
     finally:
@@ -133,8 +179,13 @@ def test_no_orders_worker(stack: Stack) -> None:
     for args in (["reconcile"], ["flatten", "--yes"]):
         proc, took = athena(env, *args)
         assert proc.returncode == 3, (proc.stdout, proc.stderr)
-        one_sentence(proc, f"no orders worker of account {stack.account} is running", "Nothing was sent",
-                     f"-Q orders.{stack.account},default.{stack.account}", "--local")
+        one_sentence(
+            proc,
+            f"no orders worker of account {stack.account} is running",
+            "Nothing was sent",
+            f"-Q orders.{stack.account},default.{stack.account}",
+            "--local",
+        )
         assert took < 15 and _queued(stack) == 0
 
     # halt: the switch is set in Redis directly; nothing working to cancel
@@ -158,8 +209,11 @@ def test_no_orders_worker(stack: Stack) -> None:
     _rest_entry(stack, "downe1")
     proc, _ = athena(env, "halt", "--reason", "working entry", "--json")
     assert proc.returncode == 3, (proc.stdout, proc.stderr)
-    one_sentence(proc, "trading halted (the switch is set), but 1 working entry was not cancelled",
-                 "athena halt --local")
+    one_sentence(
+        proc,
+        "trading halted (the switch is set), but 1 working entry was not cancelled",
+        "athena halt --local",
+    )
     assert json.loads(proc.stdout)["entries_not_cancelled"] == ["downe1"]
     assert halt.state() is not None
     # ...and with --local cancels it from here
@@ -172,8 +226,17 @@ def test_no_orders_worker(stack: Stack) -> None:
     athena(env, "resume")
 
     # flatten --local: the same ops code, in this process, said so
-    opened = SimClient(stack.sim_url).post("/api/v5/trade/order", {
-        "instId": BTC, "tdMode": "cross", "side": "buy", "ordType": "market", "sz": "2", "clOrdId": "downp1"})
+    opened = SimClient(stack.sim_url).post(
+        "/api/v5/trade/order",
+        {
+            "instId": BTC,
+            "tdMode": "cross",
+            "side": "buy",
+            "ordType": "market",
+            "sz": "2",
+            "clOrdId": "downp1",
+        },
+    )
     assert opened["code"] == "0", opened
     assert _positions(stack) == {BTC: "2"}
     proc, _ = athena(env, "flatten", "--yes", "--local", "--json")
@@ -204,8 +267,12 @@ def test_result_backend_down(stack: Stack) -> None:
     with FakeWorker(stack):
         proc, took = athena(env, "reconcile")
         assert proc.returncode == 3, (proc.stdout, proc.stderr)
-        one_sentence(proc, f"the result backend at 127.0.0.1:{port}/0 does not answer", "ATHENA_RESULT_BACKEND",
-                     "Nothing was sent")
+        one_sentence(
+            proc,
+            f"the result backend at 127.0.0.1:{port}/0 does not answer",
+            "ATHENA_RESULT_BACKEND",
+            "Nothing was sent",
+        )
         assert took < 15 and _queued(stack) == 0
         proc, _ = athena(env, "reconcile", "--local", "--json")
         assert proc.returncode == 0, proc.stderr
@@ -226,8 +293,14 @@ def test_a_worker_that_never_answers_and_redis_dying_mid_wait(stack: Stack) -> N
         assert json.loads(proc.stdout)["ran_on"] == "this process (the orders worker did not take it)"
 
         # Redis dies while the CLI waits for its worker: one sentence, at once, not after Celery's retries
-        waiting = procs.popen([sys.executable, "-m", "athena.cli", "reconcile", "--timeout", "120"], env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
+        waiting = procs.popen(
+            [sys.executable, "-m", "athena.cli", "reconcile", "--timeout", "120"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            text=True,
+        )
         try:
             assert wait_until(lambda: _queued(stack) > 0, 30), "the CLI sent nothing"
             stack.kill9("redis")
@@ -251,9 +324,13 @@ def _run_watch(env: dict[str, str]) -> str:
     import signal
 
     master, slave = pty.openpty()
-    proc = procs.popen([sys.executable, "-m", "athena.cli", "status", "--watch", "--interval", "0.3"],
-                       env={**env, "COLUMNS": "160", "LINES": "60", "TERM": "xterm"}, stdin=slave, stdout=slave,
-                       stderr=slave)
+    proc = procs.popen(
+        [sys.executable, "-m", "athena.cli", "status", "--watch", "--interval", "0.3"],
+        env={**env, "COLUMNS": "160", "LINES": "60", "TERM": "xterm"},
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+    )
     os.close(slave)
     chunks: list[bytes] = []
 
@@ -270,7 +347,9 @@ def _run_watch(env: dict[str, str]) -> str:
     t = threading.Thread(target=reader, daemon=True)
     t.start()
     try:
-        assert wait_until(lambda: b"".join(chunks).count(b"workers (heartbeats)") >= 3, 60), b"".join(chunks)[-2000:]
+        assert wait_until(lambda: b"".join(chunks).count(b"workers (heartbeats)") >= 3, 60), b"".join(chunks)[
+            -2000:
+        ]
         proc.send_signal(signal.SIGINT)
         assert proc.wait(20) == 0
     finally:
@@ -286,4 +365,3 @@ def test_status_watch_refreshes_in_place(stack: Stack) -> None:
     out = _run_watch(stack.env)
     assert "\x1b[" in out  # cursor movement: redrawn where it was, not appended
     assert "Traceback" not in out
-

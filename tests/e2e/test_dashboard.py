@@ -4,7 +4,8 @@ stack: the simulator, the stream and orders workers, and `athena dashboard` as a
 It logs in, loads with no console error, shows a position opened in the sim with its exchange stop,
 its Halt button halts (the switch in Redis, then the page says so), a strategy pauses and resumes
 from its row, and Flatten, once confirmed, closes the position on the exchange. Requests without a
-session, without the session's CSRF token, from another origin or another host name change nothing. It takes a screenshot (docs/img/dashboard.png for the README with ATHENA_UPDATE_SCREENSHOTS=1).
+session, without the session's CSRF token, from another origin or another host name change nothing. It takes a
+screenshot (docs/img/dashboard.png for the README with ATHENA_UPDATE_SCREENSHOTS=1).
 """
 
 from __future__ import annotations
@@ -37,8 +38,13 @@ TICK = Decimal("0.1")
 PASSWORD = "dash-test-pw-4f1c"
 # The strategy a hand-sent entry is booked to; it trades ETH and never enters (its flow window needs
 # more trades than it can see), so the BTC position stays the operator's (as in test_controls.py).
-BOOKED_TO = {"name": "manual", "cls": "ScalperV1", "instIds": ["ETH-USDT-SWAP"], "allocation": "0.5",
-             "params": {"min_trades": 100_000}}
+BOOKED_TO = {
+    "name": "manual",
+    "cls": "ScalperV1",
+    "instIds": ["ETH-USDT-SWAP"],
+    "allocation": "0.5",
+    "params": {"min_trades": 100_000},
+}
 
 
 def _open_position(stack: Stack) -> Decimal:
@@ -46,8 +52,16 @@ def _open_position(stack: Stack) -> Decimal:
     market = stack.sim_admin("state")["markets"][BTC]
     px = (Decimal(market["ask"]) * Decimal("1.002")).quantize(TICK)
     stop = (Decimal(market["bid"]) * Decimal("0.99")).quantize(TICK)
-    req = OrderRequest(clOrdId="dash1", instId=BTC, side=Side.BUY, ordType=OrdType.LIMIT, sz=Decimal(2), px=px,
-                       strategy=BOOKED_TO["name"], stop_loss_px=stop)
+    req = OrderRequest(
+        clOrdId="dash1",
+        instId=BTC,
+        side=Side.BUY,
+        ordType=OrdType.LIMIT,
+        sz=Decimal(2),
+        px=px,
+        strategy=BOOKED_TO["name"],
+        stop_loss_px=stop,
+    )
     out = stack.celery().send_task("athena.place_order", args=[to_json(req)]).get(timeout=30)
     assert out["status"] in ("acked", "found"), out
     return stop
@@ -59,7 +73,12 @@ def _login(url: str) -> requests.Session:
     page = s.get(f"{url}/login", timeout=10)
     token = re.search(r'name="token" value="([^"]+)"', page.text)
     assert token, page.text
-    r = s.post(f"{url}/login", data={"token": token.group(1), "password": PASSWORD}, allow_redirects=False, timeout=10)
+    r = s.post(
+        f"{url}/login",
+        data={"token": token.group(1), "password": PASSWORD},
+        allow_redirects=False,
+        timeout=10,
+    )
     assert r.status_code == 303, (r.status_code, r.text)
     return s
 
@@ -79,30 +98,51 @@ def _refusals(url: str) -> None:
     # with the page's token: a failing action answers with the CLI's sentence
     csrf = re.search(r'name="csrf-token" content="([^"]+)"', s.get(f"{url}/", timeout=10).text)
     assert csrf
-    r = s.post(f"{url}/api/action", json={"action": "pause", "strategy": "nosuch"},
-               headers={"X-CSRF-Token": csrf.group(1)}, timeout=10)
+    r = s.post(
+        f"{url}/api/action",
+        json={"action": "pause", "strategy": "nosuch"},
+        headers={"X-CSRF-Token": csrf.group(1)},
+        timeout=10,
+    )
     assert r.json() == {"ok": False, "error": "unknown strategy 'nosuch' (configured: manual)"}
-    r = s.post(f"{url}/api/action", json={"action": "flatten"}, headers={"X-CSRF-Token": csrf.group(1)}, timeout=10)
+    r = s.post(
+        f"{url}/api/action", json={"action": "flatten"}, headers={"X-CSRF-Token": csrf.group(1)}, timeout=10
+    )
     assert r.json()["ok"] is False and "confirmation" in r.json()["error"]
     # even with the token: a POST from another site's page, or a page of a name rebound to 127.0.0.1
-    r = s.post(f"{url}/api/action", json={"action": "halt"}, timeout=10,
-               headers={"X-CSRF-Token": csrf.group(1), "Origin": "http://evil.example"})
+    r = s.post(
+        f"{url}/api/action",
+        json={"action": "halt"},
+        timeout=10,
+        headers={"X-CSRF-Token": csrf.group(1), "Origin": "http://evil.example"},
+    )
     assert r.status_code == 403
     assert s.get(f"{url}/api/state", headers={"Host": "evil.example:80"}, timeout=10).status_code == 421
     # a login posted from elsewhere (no token from the login page), even with the right password
-    r = requests.post(f"{url}/login", data={"token": "forged", "password": PASSWORD}, allow_redirects=False, timeout=10)
+    r = requests.post(
+        f"{url}/login", data={"token": "forged", "password": PASSWORD}, allow_redirects=False, timeout=10
+    )
     assert r.status_code == 403 and "athena_session" not in r.cookies
     # a wrong password starts no session
     bad = requests.Session()
     token = re.search(r'name="token" value="([^"]+)"', bad.get(f"{url}/login", timeout=10).text)
     assert token
-    r = bad.post(f"{url}/login", data={"token": token.group(1), "password": "wrong"}, allow_redirects=False, timeout=10)
+    r = bad.post(
+        f"{url}/login", data={"token": token.group(1), "password": "wrong"}, allow_redirects=False, timeout=10
+    )
     assert r.status_code == 401 and bad.get(f"{url}/api/state", timeout=10).status_code == 401
 
 
 def test_dashboard_in_a_browser(tmp_path: Path) -> None:
-    cfg = StackConfig(var_dir=tmp_path, symbols=[BTC], beat=False, sim_tick_ms=200, dashboard=True,
-                      config={"strategies": [BOOKED_TO]}, env={"ATHENA_DASHBOARD_PASSWORD": PASSWORD})
+    cfg = StackConfig(
+        var_dir=tmp_path,
+        symbols=[BTC],
+        beat=False,
+        sim_tick_ms=200,
+        dashboard=True,
+        config={"strategies": [BOOKED_TO]},
+        env={"ATHENA_DASHBOARD_PASSWORD": PASSWORD},
+    )
     stack = Stack(cfg)
     try:
         stack.start()  # the workers boot while chromium starts
@@ -129,7 +169,9 @@ def test_dashboard_in_a_browser(tmp_path: Path) -> None:
             assert cells[:3] == [BTC, "net", "2"], cells
             assert 0 < float(cells[7].rstrip("%")) < 5, cells  # distance to the stop
             avg, mark, upl = (Decimal(c) for c in cells[3:6])  # a long of 2: uPnL goes with mark - avgPx
-            assert upl == ((mark - avg) * 2 * Decimal("0.01")).quantize(Decimal("0.0001")), cells  # ctVal 0.01 BTC
+            assert upl == ((mark - avg) * 2 * Decimal("0.01")).quantize(Decimal("0.0001")), (
+                cells
+            )  # ctVal 0.01 BTC
             page.locator("#fills td", has_text="dash1").first.wait_for(timeout=10_000)
             page.locator('#ws tr[data-id="okx-public"] td.good', has_text="ready").wait_for(timeout=10_000)
             assert page.inner_text("#trading") == "trading"

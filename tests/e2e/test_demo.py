@@ -36,10 +36,26 @@ def _processes_of(account: str) -> list[int]:
 
 
 def test_demo_runs_the_mission_and_leaves_nothing(tmp_path: Path) -> None:
-    args = [sys.executable, "-m", "athena.cli", "demo", "--duration", "20", "--var", str(tmp_path),
-            "--redis", "private", "--plain"]
-    proc = procs.popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
-                       cwd=Path(__file__).resolve().parents[2])
+    args = [
+        sys.executable,
+        "-m",
+        "athena.cli",
+        "demo",
+        "--duration",
+        "20",
+        "--var",
+        str(tmp_path),
+        "--redis",
+        "private",
+        "--plain",
+    ]
+    proc = procs.popen(
+        args,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
     try:
         out, _ = proc.communicate(timeout=150)
     except subprocess.TimeoutExpired:
@@ -49,8 +65,11 @@ def test_demo_runs_the_mission_and_leaves_nothing(tmp_path: Path) -> None:
     text = out.decode(errors="replace")
     assert proc.returncode == 0, text[-4000:]
     assert "Athena demo summary" in text, text[-4000:]
-    assert re.search(r"metrics \(Prometheus\) stream worker http://127\.0\.0\.1:\d+/metrics, "
-                     r"orders worker http://127\.0\.0\.1:\d+/metrics", text), text[:3000]
+    assert re.search(
+        r"metrics \(Prometheus\) stream worker http://127\.0\.0\.1:\d+/metrics, "
+        r"orders worker http://127\.0\.0\.1:\d+/metrics",
+        text,
+    ), text[:3000]
 
     def figure(label: str) -> int:
         m = re.search(rf"{label}: (\d+)", text)

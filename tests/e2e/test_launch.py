@@ -37,7 +37,9 @@ def test_stack_starts_pings_and_stops_without_survivors(tmp_path: Path) -> None:
             assert stack.env["OKX_REST_URL"] == stack.sim_url
             # a crashed worker comes back under the same name
             stack.restart("orders", kill=True, timeout=60)
-            assert wait_until(lambda: stack.worker_name("orders") in stack.ping(timeout=0.5), 30, interval=0.5)
+            assert wait_until(
+                lambda: stack.worker_name("orders") in stack.ping(timeout=0.5), 30, interval=0.5
+            )
         assert stack.survivors() == []
         assert all(not c.alive() for c in stack.sup.children)
         assert len(set(pids)) == len(pids)
@@ -50,8 +52,11 @@ def test_stack_starts_pings_and_stops_without_survivors(tmp_path: Path) -> None:
 
 def test_stack_fails_fast_when_a_child_dies(tmp_path: Path) -> None:
     # An invalid strategy config makes both workers exit at start: start-up must say so, not hang.
-    cfg = StackConfig(var_dir=tmp_path, beat=False,
-                      config={"strategies": [{"name": "bad", "instIds": ["BTC-USDT-SWAP"], "allocation": "2"}]})
+    cfg = StackConfig(
+        var_dir=tmp_path,
+        beat=False,
+        config={"strategies": [{"name": "bad", "instIds": ["BTC-USDT-SWAP"], "allocation": "2"}]},
+    )
     stack = Stack(cfg)
     try:
         with pytest.raises(StackError, match=r"exited with code"), stack:
@@ -74,20 +79,40 @@ time.sleep(600)
 """
 
 
-@pytest.mark.parametrize(("sig", "config", "names"), [
-    (signal.SIGKILL, {}, {"redis", "sim", "stream", "orders", "beat"}),
-    (signal.SIGTERM, {"stream": False, "beat": False, "flower": True, "orders_pool": "prefork", "orders_concurrency": 2},
-     {"redis", "sim", "orders", "flower"}),
-], ids=["SIGKILL-full-stack", "SIGTERM-prefork-and-flower"])
-def test_children_die_with_a_killed_launcher(tmp_path: Path, sig: signal.Signals, config: dict[str, Any],
-                                             names: set[str]) -> None:
+@pytest.mark.parametrize(
+    ("sig", "config", "names"),
+    [
+        (signal.SIGKILL, {}, {"redis", "sim", "stream", "orders", "beat"}),
+        (
+            signal.SIGTERM,
+            {
+                "stream": False,
+                "beat": False,
+                "flower": True,
+                "orders_pool": "prefork",
+                "orders_concurrency": 2,
+            },
+            {"redis", "sim", "orders", "flower"},
+        ),
+    ],
+    ids=["SIGKILL-full-stack", "SIGTERM-prefork-and-flower"],
+)
+def test_children_die_with_a_killed_launcher(
+    tmp_path: Path, sig: signal.Signals, config: dict[str, Any], names: set[str]
+) -> None:
     """Issue #14.11: a launcher killed (no shutdown code runs) leaves no child nor grandchild behind."""
     with (tmp_path / "launcher.log").open("wb") as log:
-        launcher = procs.popen([sys.executable, "-c", LAUNCHER, str(tmp_path), json.dumps(config)], cwd=ROOT,
-                               stdout=log, stderr=subprocess.STDOUT)
+        launcher = procs.popen(
+            [sys.executable, "-c", LAUNCHER, str(tmp_path), json.dumps(config)],
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     family: list[tuple[int, int]] = []
     try:
-        assert wait_until(lambda: (tmp_path / "children.json").exists() or launcher.poll() is not None, 150, 0.2)
+        assert wait_until(
+            lambda: (tmp_path / "children.json").exists() or launcher.poll() is not None, 150, 0.2
+        )
         assert launcher.poll() is None, (tmp_path / "launcher.log").read_text()[-3000:]
         children = json.loads((tmp_path / "children.json").read_text())
         assert set(children) == names
@@ -95,12 +120,15 @@ def test_children_die_with_a_killed_launcher(tmp_path: Path, sig: signal.Signals
         grandchildren = [pid for pid, _ in family if pid not in children.values()]
         if config.get("orders_pool") == "prefork":
             assert len(grandchildren) >= 2, family
-        for pid in grandchildren:  # frozen: they cannot notice their master's end, only the kernel can end them
+        for (
+            pid
+        ) in grandchildren:  # frozen: they cannot notice their master's end, only the kernel can end them
             os.kill(pid, signal.SIGSTOP)
         launcher.send_signal(sig)
         launcher.wait(30)
-        assert wait_until(lambda: not [p for p in family if procs.alive(*p)], 30, 0.1), (
-            [p for p in family if procs.alive(*p)])
+        assert wait_until(lambda: not [p for p in family if procs.alive(*p)], 30, 0.1), [
+            p for p in family if procs.alive(*p)
+        ]
     finally:
         launcher.kill()
         launcher.wait()
@@ -109,16 +137,25 @@ def test_children_die_with_a_killed_launcher(tmp_path: Path, sig: signal.Signals
                 os.kill(pid, signal.SIGKILL)
 
 
-def test_children_inherit_none_of_the_callers_athena_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_children_inherit_none_of_the_callers_athena_settings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The caller's ATHENA_* and (sim mode) OKX_* variables never reach the stack's children: a shell with
     ATHENA_TOTAL_CAPITAL or a metrics port exported would otherwise run workers unlike the stack's config."""
     monkeypatch.setenv("ATHENA_TOTAL_CAPITAL", "1234.5")
     monkeypatch.setenv("ATHENA_METRICS_ORDERS_PORT", "9102")
     monkeypatch.setenv("OKX_API_KEY", "the-callers-key")
     stack = Stack(StackConfig(var_dir=tmp_path))
-    probe = "import os, json; print(json.dumps(sorted(k for k in os.environ if k.startswith(('ATHENA_', 'OKX_')))))"
+    probe = (
+        "import os, json; print(json.dumps(sorted(k for k in os.environ if k.startswith(('ATHENA_', "
+        "'OKX_')))))"
+    )
     child = stack.sup.spawn("probe", [sys.executable, "-c", probe], stack._child_env())
     assert child.proc is not None and child.proc.wait(30) == 0
     seen = json.loads(child.log_path.read_text().strip().splitlines()[-1])
-    assert "ATHENA_TOTAL_CAPITAL" not in seen and "ATHENA_METRICS_ORDERS_PORT" not in seen and "OKX_API_KEY" not in seen
+    assert (
+        "ATHENA_TOTAL_CAPITAL" not in seen
+        and "ATHENA_METRICS_ORDERS_PORT" not in seen
+        and "OKX_API_KEY" not in seen
+    )
     assert "ATHENA_ACCOUNT" in seen  # the stack's own

@@ -29,8 +29,11 @@ def scrape(url: str | None) -> Samples:
     assert url is not None
     r = requests.get(url, timeout=5)
     assert r.status_code == 200 and r.headers["Content-Type"].startswith("text/plain")
-    return {(s.name, tuple(sorted(s.labels.items()))): s.value
-            for fam in text_string_to_metric_families(r.text) for s in fam.samples}
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for fam in text_string_to_metric_families(r.text)
+        for s in fam.samples
+    }
 
 
 def get(samples: Samples, metric: str, **labels: str) -> float | None:
@@ -38,49 +41,88 @@ def get(samples: Samples, metric: str, **labels: str) -> float | None:
 
 
 def exchange_position(stack: Stack) -> Decimal:
-    return sum((Decimal(p["pos"] or "0") for p in stack.sim_admin("state")["positions"] if p["instId"] == BTC),
-               Decimal(0))
+    return sum(
+        (Decimal(p["pos"] or "0") for p in stack.sim_admin("state")["positions"] if p["instId"] == BTC),
+        Decimal(0),
+    )
 
 
 def exchange_stops(stack: Stack) -> Decimal:
-    return sum((Decimal(a["sz"]) for a in stack.sim_admin("state")["algos"] if a["instId"] == BTC and a.get("slTriggerPx")),
-               Decimal(0))
+    return sum(
+        (
+            Decimal(a["sz"])
+            for a in stack.sim_admin("state")["algos"]
+            if a["instId"] == BTC and a.get("slTriggerPx")
+        ),
+        Decimal(0),
+    )
 
 
-def test_both_workers_serve_metrics_that_match_the_ledger_and_the_exchange(tmp_path: Path,
-                                                                           http_recorder: RecordingServer) -> None:
+def test_both_workers_serve_metrics_that_match_the_ledger_and_the_exchange(
+    tmp_path: Path, http_recorder: RecordingServer
+) -> None:
     # alerts on (a webhook to the recording server): the halt below is told by the orders worker
-    cfg = StackConfig(var_dir=tmp_path, symbols=[BTC], sim_tick_ms=50, beat=False, metrics=True,
-                      config={"strategies": [EAGER_SCALPER]},
-                      env={"ATHENA_ALERT_WEBHOOK_URL": f"{http_recorder.url}/hook"})
+    cfg = StackConfig(
+        var_dir=tmp_path,
+        symbols=[BTC],
+        sim_tick_ms=50,
+        beat=False,
+        metrics=True,
+        config={"strategies": [EAGER_SCALPER]},
+        env={"ATHENA_ALERT_WEBHOOK_URL": f"{http_recorder.url}/hook"},
+    )
     with Stack(cfg) as stack:
         # the strategy opens a position from ticks; its fill's stop goes out from the stream worker
         assert wait_until(lambda: exchange_position(stack) != 0, 90, interval=0.2), "no position within 90 s"
         # entries halted so the account holds still (exits may still close it: compared when settled)
-        assert stack.send_task("athena.halt", kwargs={"reason": "metrics check"}, timeout=30)["halted"] is True
+        assert (
+            stack.send_task("athena.halt", kwargs={"reason": "metrics check"}, timeout=30)["halted"] is True
+        )
         settings = stack.settings()
         acct = account(settings)
         journal = Journal(settings.db_url)
         try:
+
             def settled() -> tuple[Samples, Samples] | None:
                 orders, stream = scrape(stack.metrics_url("orders")), scrape(stack.metrics_url("stream"))
                 pos = exchange_position(stack)
                 ledger = acct.capital.position(BTC, "scalpbtc")
                 covered = exchange_stops(stack) >= abs(pos)
-                if (get(orders, "athena_position_contracts", instId=BTC, strategy="scalpbtc") or 0) != float(pos) \
-                        or ledger != pos or not covered or get(orders, "athena_fills_total") != len(journal.fills()) \
-                        or get(orders, "athena_position_stop_covered", instId=BTC) != 1:
+                if (
+                    (get(orders, "athena_position_contracts", instId=BTC, strategy="scalpbtc") or 0)
+                    != float(pos)
+                    or ledger != pos
+                    or not covered
+                    or get(orders, "athena_fills_total") != len(journal.fills())
+                    or get(orders, "athena_position_stop_covered", instId=BTC) != 1
+                ):
                     return None
                 return orders, stream
 
-            orders, stream = wait_for(settled, 30, "the metrics to match the ledger and the exchange", interval=0.5)
+            orders, stream = wait_for(
+                settled, 30, "the metrics to match the ledger and the exchange", interval=0.5
+            )
             check_orders(orders, acct, journal, settings.account)
             check_stream(stream)
-            [halt] = wait_for(lambda: [b for b in http_recorder.bodies("/hook") if b["event"] == "halt"], 10,
-                              "the orders worker's halt alert")
+            [halt] = wait_for(
+                lambda: [b for b in http_recorder.bodies("/hook") if b["event"] == "halt"],
+                10,
+                "the orders worker's halt alert",
+            )
             assert halt["fields"]["reason"] == "metrics check" and halt["account"] == settings.account
-            assert wait_for(lambda: get(scrape(stack.metrics_url("orders")), "athena_alerts_sent_total", sink="webhook",
-                                        event="halt") == 1, 10, "the delivery counted")
+            assert wait_for(
+                lambda: (
+                    get(
+                        scrape(stack.metrics_url("orders")),
+                        "athena_alerts_sent_total",
+                        sink="webhook",
+                        event="halt",
+                    )
+                    == 1
+                ),
+                10,
+                "the delivery counted",
+            )
         finally:
             journal.close()
             acct.close()
@@ -100,7 +142,9 @@ def check_orders(m: Samples, acct: Any, journal: Journal, account_name: str) -> 
     assert get(m, "athena_funding_usdt_total") == float(cap.funding())
     marks = {BTC: acct.marks.get(BTC)}
     equity = cap.total_capital + cap.realised() + cap.unrealised(marks).total
-    assert abs(get(m, "athena_equity_usdt", account=account_name, strategy="all") - float(equity)) < 1.0  # marks move
+    assert (
+        abs(get(m, "athena_equity_usdt", account=account_name, strategy="all") - float(equity)) < 1.0
+    )  # marks move
     assert get(m, "athena_equity_usdt", account=account_name, strategy="scalpbtc") is not None
     dd = get(m, "athena_drawdown_ratio")
     assert dd is not None and 0 <= dd < 0.1

@@ -43,15 +43,35 @@ def folder(tmp_path: Path) -> Iterator[Path]:
 def _config(tmp_path: Path, folder: Path, params: dict[str, Any]) -> Path:
     cfg = tmp_path / "cfg"
     cfg.mkdir(exist_ok=True)
-    (cfg / "local.json").write_text(json.dumps({"strategies_dir": str(folder), "strategies": [
-        {"name": "upticks", "cls": "UpTicks", "instIds": ["BTC-USDT-SWAP"], "allocation": "0.3", "params": params}]}))
+    (cfg / "local.json").write_text(
+        json.dumps(
+            {
+                "strategies_dir": str(folder),
+                "strategies": [
+                    {
+                        "name": "upticks",
+                        "cls": "UpTicks",
+                        "instIds": ["BTC-USDT-SWAP"],
+                        "allocation": "0.3",
+                        "params": params,
+                    }
+                ],
+            }
+        )
+    )
     return cfg
 
 
 def _env(cfg: Path, tmp_path: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ATHENA_", "OKX_", "REDIS_"))}
-    return {**env, "ATHENA_ENV": "test", "ATHENA_CONFIG_DIR": str(cfg), "PYTHONPATH": str(ROOT),
-            "ATHENA_DB_URL": f"sqlite:///{tmp_path}/a.db", **extra}
+    return {
+        **env,
+        "ATHENA_ENV": "test",
+        "ATHENA_CONFIG_DIR": str(cfg),
+        "PYTHONPATH": str(ROOT),
+        "ATHENA_DB_URL": f"sqlite:///{tmp_path}/a.db",
+        **extra,
+    }
 
 
 def test_its_own_tests_a_backtest_and_athena_config(folder: Path, tmp_path: Path) -> None:
@@ -65,33 +85,85 @@ def test_its_own_tests_a_backtest_and_athena_config(folder: Path, tmp_path: Path
 
     # a backtest loads it from the folder, by name, with --params
     out = tmp_path / "bt"
-    assert backtest_main(["--synthetic", "--duration", "120", "--strategies-dir", str(folder), "--strategy", "UpTicks",
-                          "--params", '{"ups": 2}', "--out", str(out), "--quiet"]) == 0
+    assert (
+        backtest_main(
+            [
+                "--synthetic",
+                "--duration",
+                "120",
+                "--strategies-dir",
+                str(folder),
+                "--strategy",
+                "UpTicks",
+                "--params",
+                '{"ups": 2}',
+                "--out",
+                str(out),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     doc = json.loads((report_folder(out) / "summary.json").read_text())
-    assert doc["strategy_stats"]["UpTicks0"]["entries"] >= 1 and doc["figures"]["fills"] >= 1, doc["strategy_stats"]
+    assert doc["strategy_stats"]["UpTicks0"]["entries"] >= 1 and doc["figures"]["fills"] >= 1, doc[
+        "strategy_stats"
+    ]
     assert doc["meta"]["strategies"][0]["cls"] == "UpTicks"
 
     # athena config: accepted, then refused on a misspelt parameter (exit 2, one sentence, no traceback)
     cfg = _config(tmp_path, folder, {"ups": 2})
-    ok = subprocess.run([sys.executable, "-m", "athena.cli", "config"], env=_env(cfg, tmp_path), capture_output=True,
-                        text=True, timeout=60, cwd=tmp_path)
+    ok = subprocess.run(
+        [sys.executable, "-m", "athena.cli", "config"],
+        env=_env(cfg, tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
     assert ok.returncode == 0, ok.stderr
     assert json.loads(ok.stdout)["strategies"][0]["cls"] == "UpTicks"
     _config(tmp_path, folder, {"upps": 2})
-    bad = subprocess.run([sys.executable, "-m", "athena.cli", "config"], env=_env(cfg, tmp_path), capture_output=True,
-                         text=True, timeout=60, cwd=tmp_path)
+    bad = subprocess.run(
+        [sys.executable, "-m", "athena.cli", "config"],
+        env=_env(cfg, tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
     assert bad.returncode == 2
-    assert "strategies.upticks.params.upps" in bad.stderr and "strategy 'upticks' (UpTicks) has no parameter 'upps'" \
-        in bad.stderr and "Traceback" not in bad.stderr, bad.stderr
+    assert (
+        "strategies.upticks.params.upps" in bad.stderr
+        and "strategy 'upticks' (UpTicks) has no parameter 'upps'" in bad.stderr
+        and "Traceback" not in bad.stderr
+    ), bad.stderr
 
 
 def test_a_worker_refuses_to_start_on_a_mistyped_parameter(folder: Path, tmp_path: Path) -> None:
     cfg = _config(tmp_path, folder, {"ups": "three"})
     log = tmp_path / "w.log"
-    proc = procs.popen([sys.executable, "-m", "celery", "-A", "workers.app", "worker", "-Q", "orders.kbad", "-P", "solo",
-                        "--without-gossip", "--without-mingle", "-n", f"kbad-{os.getpid()}@%h"],
-                       cwd=ROOT, env=_env(cfg, tmp_path, ATHENA_ACCOUNT="kbad"), stdout=log.open("w"),
-                       stderr=subprocess.STDOUT)
+    proc = procs.popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "workers.app",
+            "worker",
+            "-Q",
+            "orders.kbad",
+            "-P",
+            "solo",
+            "--without-gossip",
+            "--without-mingle",
+            "-n",
+            f"kbad-{os.getpid()}@%h",
+        ],
+        cwd=ROOT,
+        env=_env(cfg, tmp_path, ATHENA_ACCOUNT="kbad"),
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+    )
     try:
         assert proc.wait(60) == os.EX_CONFIG, log.read_text()[-3000:]
     finally:
@@ -99,23 +171,44 @@ def test_a_worker_refuses_to_start_on_a_mistyped_parameter(folder: Path, tmp_pat
             proc.kill()
             proc.wait()
     text = log.read_text()
-    assert "athena worker: invalid configuration" in text and "strategies.upticks.params.ups" in text, text[-3000:]
+    assert "athena worker: invalid configuration" in text and "strategies.upticks.params.ups" in text, text[
+        -3000:
+    ]
     assert "strategy 'upticks' (UpTicks): Input should be a valid integer" in text and "Traceback" not in text
 
 
 def test_the_sim_stacks_stream_worker_trades_it_from_the_folder(folder: Path, tmp_path: Path) -> None:
     # no beat and no orders worker: an entry counts once risk passed it and its task is sent
-    cfg = StackConfig(var_dir=tmp_path / "var", beat=False, orders=False, symbols=["BTC-USDT-SWAP"], sim_tick_ms=100,
-                      config={"strategies_dir": str(folder), "strategies": [
-                          {"name": "upticks", "cls": "UpTicks", "instIds": ["BTC-USDT-SWAP"], "allocation": "0.3",
-                           "params": {"ups": 2}}]})
+    cfg = StackConfig(
+        var_dir=tmp_path / "var",
+        beat=False,
+        orders=False,
+        symbols=["BTC-USDT-SWAP"],
+        sim_tick_ms=100,
+        config={
+            "strategies_dir": str(folder),
+            "strategies": [
+                {
+                    "name": "upticks",
+                    "cls": "UpTicks",
+                    "instIds": ["BTC-USDT-SWAP"],
+                    "allocation": "0.3",
+                    "params": {"ups": 2},
+                }
+            ],
+        },
+    )
     stack = Stack(cfg)
     try:
         with stack:
+
             def entries() -> int:
                 st = stack.stream_status() or {}
-                return sum(int((s.get("stats") or {}).get("entries", 0)) for s in st.get("strategies", [])
-                           if s.get("name") == "upticks")
+                return sum(
+                    int((s.get("stats") or {}).get("entries", 0))
+                    for s in st.get("strategies", [])
+                    if s.get("name") == "upticks"
+                )
 
             assert wait_until(lambda: entries() >= 1, 60, interval=0.5), stack.stream_status()
             st = stack.stream_status() or {}

@@ -28,14 +28,38 @@ pytestmark = pytest.mark.e2e
 BTC = "BTC-USDT-SWAP"
 # Eager thresholds and a 2 s time stop, so entries (maker), market closes (taker) come within seconds.
 SCALPER = {
-    "name": "paperbtc", "cls": "ScalperV1", "instIds": [BTC], "allocation": "0.5",
-    "params": {"imbalance_window": 1, "imbalance_threshold": "0.05", "flow_threshold": "0", "min_trades": 0,
-               "max_spread_ticks": 50, "take_profit_bps": "30", "stop_loss_bps": "40", "time_stop_s": "2",
-               "entry_timeout_s": "3", "cooldown_s": "1"},
-    "risk": {"leverage": "3", "max_order_notional": "20000", "max_orders_per_minute": 60, "max_position": "50"},
+    "name": "paperbtc",
+    "cls": "ScalperV1",
+    "instIds": [BTC],
+    "allocation": "0.5",
+    "params": {
+        "imbalance_window": 1,
+        "imbalance_threshold": "0.05",
+        "flow_threshold": "0",
+        "min_trades": 0,
+        "max_spread_ticks": 50,
+        "take_profit_bps": "30",
+        "stop_loss_bps": "40",
+        "time_stop_s": "2",
+        "entry_timeout_s": "3",
+        "cooldown_s": "1",
+    },
+    "risk": {
+        "leverage": "3",
+        "max_order_notional": "20000",
+        "max_orders_per_minute": 60,
+        "max_position": "50",
+    },
 }
-BEAT = {"sync_positions": 2, "reconcile": 4, "protect_positions": 2, "cancel_ghost_orders": 10,
-        "snapshot_equity": 5, "check_drawdown": 5, "heartbeat": 10}
+BEAT = {
+    "sync_positions": 2,
+    "reconcile": 4,
+    "protect_positions": 2,
+    "cancel_ghost_orders": 10,
+    "snapshot_equity": 5,
+    "check_drawdown": 5,
+    "heartbeat": 10,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,8 +91,15 @@ def upstream() -> Iterator[tuple[SimServer, list[Seen]]]:
 
     def record(channel: str, arg: dict[str, Any], data: list[dict[str, Any]]) -> None:
         if channel == "books" and arg.get("instId") == BTC and m.bids and m.asks:  # runs as the push is sent
-            seen.append(Seen(time.time() * 1000, frozenset(p for p, _, _ in m.bids), frozenset(p for p, _, _ in m.asks),
-                             m.bids[0][0], m.asks[0][0]))
+            seen.append(
+                Seen(
+                    time.time() * 1000,
+                    frozenset(p for p, _, _ in m.bids),
+                    frozenset(p for p, _, _ in m.asks),
+                    m.bids[0][0],
+                    m.asks[0][0],
+                )
+            )
 
     srv.call(srv.exchange.add_listener, record)
     yield srv, seen
@@ -79,13 +110,21 @@ def _book_at(seen: list[Seen], t_ms: int) -> list[Seen]:
     """The book in force at t_ms (fill times are whole ms: anything sent within that ms counts) and its
     predecessor."""
     i = max((k for k, s in enumerate(seen) if s.at_ms < t_ms + 1), default=-1)
-    return seen[max(0, i - 1): i + 1]
+    return seen[max(0, i - 1) : i + 1]
 
 
-def test_the_stack_paper_trades_on_the_upstream_book(tmp_path: Path, upstream: tuple[SimServer, list[Seen]]) -> None:
+def test_the_stack_paper_trades_on_the_upstream_book(
+    tmp_path: Path, upstream: tuple[SimServer, list[Seen]]
+) -> None:
     up, seen = upstream
-    cfg = StackConfig(var_dir=tmp_path, mode="paper", symbols=[BTC], upstream_rest=up.url,
-                      upstream_ws=up.ws_url("public"), config={"strategies": [SCALPER], "schedule": BEAT})
+    cfg = StackConfig(
+        var_dir=tmp_path,
+        mode="paper",
+        symbols=[BTC],
+        upstream_rest=up.url,
+        upstream_ws=up.ws_url("public"),
+        config={"strategies": [SCALPER], "schedule": BEAT},
+    )
     with Stack(cfg) as stack:
         venue = SimClient(stack.sim_url)
         assert stack.env["ATHENA_MODE"] == "paper"
@@ -113,5 +152,9 @@ def test_the_stack_paper_trades_on_the_upstream_book(tmp_path: Path, upstream: t
         books = _book_at(seen, int(f["ts"]))
         assert books, f"fill {f['tradeId']} at {f['ts']} before any upstream book"
         assert any(b.fits(f) for b in books), (
-            f"fill {f['side']} {f['fillSz']} @ {f['fillPx']} ({f['execType']}) at {f['ts']} was not in the upstream "
-            f"book then: bids {b.best_bid}.. asks {b.best_ask}.." if (b := books[-1]) else "")
+            f"fill {f['side']} {f['fillSz']} @ {f['fillPx']} ({f['execType']}) at {f['ts']} was not in "
+            "the upstream "
+            f"book then: bids {b.best_bid}.. asks {b.best_ask}.."
+            if (b := books[-1])
+            else ""
+        )

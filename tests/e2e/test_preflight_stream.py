@@ -20,12 +20,24 @@ from athena.state.keys import Keys
 pytestmark = pytest.mark.e2e
 
 BTC = "BTC-USDT-SWAP"
-QUIET = {"name": "quiet", "cls": "ScalperV1", "instIds": [BTC], "allocation": "0.5", "params": {"min_trades": 100_000}}
+QUIET = {
+    "name": "quiet",
+    "cls": "ScalperV1",
+    "instIds": [BTC],
+    "allocation": "0.5",
+    "params": {"min_trades": 100_000},
+}
 
 
 def test_stream_worker_refusal_holds_entries_and_preflight_lifts_it(tmp_path: Path) -> None:
-    cfg = StackConfig(var_dir=tmp_path, symbols=[BTC], stream=False, beat=False, sim_tick_ms=200,
-                      config={"strategies": [QUIET]})
+    cfg = StackConfig(
+        var_dir=tmp_path,
+        symbols=[BTC],
+        stream=False,
+        beat=False,
+        sim_tick_ms=200,
+        config={"strategies": [QUIET]},
+    )
     with Stack(cfg) as stack:
         stack.sim_admin("account", {"acctLv": "1"})
         stack.start_child("stream")  # ready: WebSockets live, despite the refusal
@@ -37,8 +49,14 @@ def test_stream_worker_refusal_holds_entries_and_preflight_lifts_it(tmp_path: Pa
         stack.check_alive()
 
         stack.sim_admin("account", {"acctLv": "2"})
-        proc = procs.run([sys.executable, "-m", "athena.cli", "preflight", "--json"], env=stack.env,
-                         capture_output=True, text=True, timeout=90, stdin=subprocess.DEVNULL)
+        proc = procs.run(
+            [sys.executable, "-m", "athena.cli", "preflight", "--json"],
+            env=stack.env,
+            capture_output=True,
+            text=True,
+            timeout=90,
+            stdin=subprocess.DEVNULL,
+        )
         assert proc.returncode == 0, proc.stderr
         assert json.loads(proc.stdout)["ok"] is True
         assert halt.holds() == {} and not halt.is_halted()

@@ -30,12 +30,18 @@ def _positions(stack: Stack) -> list[dict[str, Any]]:
 
 def _covered(stack: Stack, instId: str) -> Decimal:
     algos = stack.sim_admin("state")["algos"]
-    return sum((Decimal(a["sz"]) for a in algos if a["instId"] == instId and a.get("slTriggerPx")), Decimal(0))
+    return sum(
+        (Decimal(a["sz"]) for a in algos if a["instId"] == instId and a.get("slTriggerPx")), Decimal(0)
+    )
 
 
 def test_tick_to_order_fill_stop_and_reconcile_without_drift(tmp_path: Path) -> None:
-    cfg = StackConfig(var_dir=tmp_path, symbols=[BTC], sim_tick_ms=50,
-                      config={"strategies": [EAGER_SCALPER], "schedule": FAST_BEAT})
+    cfg = StackConfig(
+        var_dir=tmp_path,
+        symbols=[BTC],
+        sim_tick_ms=50,
+        config={"strategies": [EAGER_SCALPER], "schedule": FAST_BEAT},
+    )
     with Stack(cfg) as stack:
         # a position on the exchange, opened by the strategy from ticks alone ...
         assert wait_until(lambda: _positions(stack), 90, interval=0.25), "no position opened within 90 s"
@@ -69,7 +75,9 @@ def test_tick_to_order_fill_stop_and_reconcile_without_drift(tmp_path: Path) -> 
         try:
             seen = len(journal.events(kind="reconcile"))
             assert stack.sim_admin("ws/drop", {})["dropped"] >= 2
-            assert wait_until(lambda: (stack.stream_status() or {}).get("resyncs", 0) > resyncs, 30, interval=0.2)
+            assert wait_until(
+                lambda: (stack.stream_status() or {}).get("resyncs", 0) > resyncs, 30, interval=0.2
+            )
             assert wait_until(lambda: len(journal.events(kind="reconcile")) > seen, 30, interval=0.2)
         finally:
             journal.close()
@@ -80,17 +88,35 @@ def test_tick_to_order_fill_stop_and_reconcile_without_drift(tmp_path: Path) -> 
 def test_orders_worker_killed_mid_placement_places_once(tmp_path: Path) -> None:
     # The sim holds the placement 4 s (then executes it); the worker is killed meanwhile. The task
     # was not acked (acks_late), so it comes back after the visibility timeout to a new worker.
-    cfg = StackConfig(var_dir=tmp_path, symbols=[BTC], stream=False, beat=False, sim_tick_ms=1000,
-                      config={"strategies": [{"name": "manual", "instIds": [BTC], "allocation": "0.5"}]},
-                      env={"ATHENA__okx__timeout_s": "8", "ATHENA__schedule__visibility_timeout": "4"})
+    cfg = StackConfig(
+        var_dir=tmp_path,
+        symbols=[BTC],
+        stream=False,
+        beat=False,
+        sim_tick_ms=1000,
+        config={"strategies": [{"name": "manual", "instIds": [BTC], "allocation": "0.5"}]},
+        env={"ATHENA__okx__timeout_s": "8", "ATHENA__schedule__visibility_timeout": "4"},
+    )
     with Stack(cfg) as stack:
         bid = Decimal(stack.sim_admin("state")["markets"][BTC]["bid"])
         px = (bid * Decimal("0.97")).quantize(Decimal("0.1"))
         # sent by hand: checked by the orders worker against the strategy it names (no stream worker here)
-        req = OrderRequest(clOrdId="killme1", instId=BTC, side=Side.BUY, ordType=OrdType.POST_ONLY, sz=Decimal(1), px=px,
-                           strategy="manual", stop_loss_px=(px * Decimal("0.99")).quantize(Decimal("0.1")))
-        stack.sim_admin("faults", {"rest_timeout": {"count": 1, "path": "/api/v5/trade/order"}, "rest_timeout_hold_s": 4})
-        result = stack.celery().send_task("athena.place_order", args=[to_json(req)])  # routed: orders.<account>
+        req = OrderRequest(
+            clOrdId="killme1",
+            instId=BTC,
+            side=Side.BUY,
+            ordType=OrdType.POST_ONLY,
+            sz=Decimal(1),
+            px=px,
+            strategy="manual",
+            stop_loss_px=(px * Decimal("0.99")).quantize(Decimal("0.1")),
+        )
+        stack.sim_admin(
+            "faults", {"rest_timeout": {"count": 1, "path": "/api/v5/trade/order"}, "rest_timeout_hold_s": 4}
+        )
+        result = stack.celery().send_task(
+            "athena.place_order", args=[to_json(req)]
+        )  # routed: orders.<account>
         # the request is in flight at the sim (held), then the worker dies
         # (the timeout rule is consumed when the request arrives)
         assert wait_until(lambda: stack.sim_admin("faults")["rest_timeout"]["count"] == 0, 30, interval=0.1)

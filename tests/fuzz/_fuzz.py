@@ -15,10 +15,17 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
 settings.register_profile(
-    "ci", max_examples=150, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+    "ci",
+    max_examples=150,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 settings.register_profile(
-    "long", max_examples=5000, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+    "long",
+    max_examples=5000,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 PROFILE = "long" if os.environ.get("ATHENA_FUZZ") == "long" else "ci"
 _n = os.environ.get("ATHENA_FUZZ_EXAMPLES")
@@ -69,13 +76,37 @@ scalars = st.one_of(
     st.integers(),
     st.floats(allow_nan=True, allow_infinity=True),
     st.text(max_size=20),
-    st.sampled_from(["", "0", "-1", "1.5", "true", "false", "live", "filled", "buy", "sell", "long", "short", "net",
-                     "cross", "isolated", "BTC-USDT-SWAP", "canceled", "partially_filled", "-0", "0E-10"]),
+    st.sampled_from(
+        [
+            "",
+            "0",
+            "-1",
+            "1.5",
+            "true",
+            "false",
+            "live",
+            "filled",
+            "buy",
+            "sell",
+            "long",
+            "short",
+            "net",
+            "cross",
+            "isolated",
+            "BTC-USDT-SWAP",
+            "canceled",
+            "partially_filled",
+            "-0",
+            "0E-10",
+        ]
+    ),
     st.sampled_from(HUGE),
 )
 json_values = st.recursive(
     scalars,
-    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=8), inner, max_size=4)),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
     max_leaves=12,
 )
 
@@ -128,6 +159,7 @@ def mutated(draw: Any, obj: Any, depth: int = 0) -> Any:
 
 def raw_frames(valid: list[bytes]) -> st.SearchStrategy[bytes]:
     """Bytes a peer might send: a valid frame cut short, with flipped bytes, garbage, or empty."""
+
     @st.composite
     def one(draw: Any) -> bytes:
         frame = draw(st.sampled_from(valid))
@@ -141,6 +173,23 @@ def raw_frames(valid: list[bytes]) -> st.SearchStrategy[bytes]:
             return bytes(b)
         if op == 2:
             return draw(st.binary(max_size=200))
-        return draw(st.sampled_from([b"", b"null", b"[]", b"{}", b"pong", b"ping", b"[" * 5000, b"{\"data\":" * 2000,
-                                     b'{"data":{}}', b'{"data":"x"}', b'{"event":null}', b"\xff\xfe"]))
+        return draw(
+            st.sampled_from(
+                [
+                    b"",
+                    b"null",
+                    b"[]",
+                    b"{}",
+                    b"pong",
+                    b"ping",
+                    b"[" * 5000,
+                    b'{"data":' * 2000,
+                    b'{"data":{}}',
+                    b'{"data":"x"}',
+                    b'{"event":null}',
+                    b"\xff\xfe",
+                ]
+            )
+        )
+
     return one()

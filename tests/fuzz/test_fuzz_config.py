@@ -20,8 +20,12 @@ from athena.config import ENV_VARS, ROOT, ConfigError, Settings, load_settings
 from tests.fuzz._fuzz import FUZZ, HUGE, json_values, mutated, tried
 
 BASE = json.loads((ROOT / "config" / "base.json").read_text())
-SECRETS = {"OKX_API_KEY": "fuzz-key-1234", "OKX_SECRET_KEY": "fuzz-secret-1234", "OKX_PASSPHRASE": "fuzz-pass-1234",
-           "REDIS_URL": "redis://:fuzz-redispw-1234@127.0.0.1:6379/0"}
+SECRETS = {
+    "OKX_API_KEY": "fuzz-key-1234",
+    "OKX_SECRET_KEY": "fuzz-secret-1234",
+    "OKX_PASSPHRASE": "fuzz-pass-1234",
+    "REDIS_URL": "redis://:fuzz-redispw-1234@127.0.0.1:6379/0",
+}
 SECRET_VALUES = ("fuzz-key-1234", "fuzz-secret-1234", "fuzz-pass-1234", "fuzz-redispw-1234")
 
 
@@ -72,12 +76,23 @@ def test_config_files_fuzz() -> None:
     run()
 
 
-ENV_KEYS = [*sorted(set(ENV_VARS) - {"ATHENA_ENV", "OKX_API_KEY", "OKX_SECRET_KEY", "OKX_PASSPHRASE"}),
-    "ATHENA__risk__max_leverage", "ATHENA__schedule__heartbeat", "ATHENA__strategies", "ATHENA__okx__nope", "ATHENA__",
-    "ATHENA__risk", "ATHENA__sim__port__x"]
-env_values = st.one_of(st.text(max_size=30).filter(lambda t: "\x00" not in t),
-                       st.sampled_from([str(h) for h in HUGE if "\x00" not in str(h)] + ["live", "demo", "sim", "-1", "65536",
-                                        "true", "yes", "", "1e5", "redis://:pw@x:1/0"]))
+ENV_KEYS = [
+    *sorted(set(ENV_VARS) - {"ATHENA_ENV", "OKX_API_KEY", "OKX_SECRET_KEY", "OKX_PASSPHRASE"}),
+    "ATHENA__risk__max_leverage",
+    "ATHENA__schedule__heartbeat",
+    "ATHENA__strategies",
+    "ATHENA__okx__nope",
+    "ATHENA__",
+    "ATHENA__risk",
+    "ATHENA__sim__port__x",
+]
+env_values = st.one_of(
+    st.text(max_size=30).filter(lambda t: "\x00" not in t),
+    st.sampled_from(
+        [str(h) for h in HUGE if "\x00" not in str(h)]
+        + ["live", "demo", "sim", "-1", "65536", "true", "yes", "", "1e5", "redis://:pw@x:1/0"]
+    ),
+)
 
 
 def test_config_env_fuzz() -> None:
@@ -87,7 +102,9 @@ def test_config_env_fuzz() -> None:
         tried("config.load_settings[env]")
         s, msg = _load({"base.json": json.dumps(BASE).encode()}, {**SECRETS, **env})
         if s is None:
-            assert "$" in msg or "base.json" in msg or "ATHENA_" in msg or "(" in msg, f"error names no source: {msg}"
+            assert "$" in msg or "base.json" in msg or "ATHENA_" in msg or "(" in msg, (
+                f"error names no source: {msg}"
+            )
 
     run()
 
@@ -104,12 +121,17 @@ def test_config_env_fuzz() -> None:
         ({"surprise": 1}, "surprise"),
         ({"okx": {"timeout_s": "5s"}}, "okx.timeout_s"),
         ({"schedule": {"heartbeat": 1e300}}, "schedule.heartbeat"),
-        ({"strategies": [{"name": "x" * 5000, "instIds": ["BTC-USDT-SWAP"], "allocation": "0.1"}]}, "strategies"),
+        (
+            {"strategies": [{"name": "x" * 5000, "instIds": ["BTC-USDT-SWAP"], "allocation": "0.1"}]},
+            "strategies",
+        ),
         ({"symbols": "BTC-USDT-SWAP"}, "symbols"),
     ],
 )
 def test_bad_values_name_the_key_and_file(patch: dict[str, Any], key: str) -> None:
     tried("config.load_settings[cases]")
-    s, msg = _load({"base.json": json.dumps(BASE).encode(), "local.json": json.dumps(patch).encode()}, dict(SECRETS))
+    s, msg = _load(
+        {"base.json": json.dumps(BASE).encode(), "local.json": json.dumps(patch).encode()}, dict(SECRETS)
+    )
     assert s is None, f"accepted {patch}"
     assert key in msg and "local.json" in msg, msg

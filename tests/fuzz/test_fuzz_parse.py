@@ -22,8 +22,16 @@ from athena.okx.errors import ParseError
 from tests.fuzz import samples as S
 from tests.fuzz._fuzz import FUZZ, json_values, mutated, raw_frames, scaled, tried
 
-REQ = OrderRequest(instId=S.INST, side=Side.BUY, ordType=OrdType.LIMIT, sz=Decimal("0.05"), px=Decimal("103700"),
-                   tdMode=TdMode.ISOLATED, posSide=PosSide.LONG, clOrdId="s1BTCUSDT7")
+REQ = OrderRequest(
+    instId=S.INST,
+    side=Side.BUY,
+    ordType=OrdType.LIMIT,
+    sz=Decimal("0.05"),
+    px=Decimal("103700"),
+    tdMode=TdMode.ISOLATED,
+    posSide=PosSide.LONG,
+    clOrdId="s1BTCUSDT7",
+)
 
 PARSERS: dict[str, tuple[Callable[[Any], Any], dict[str, Any]]] = {
     "instrument": (parse.instrument, S.INSTRUMENT),
@@ -97,8 +105,13 @@ def test_loads_raises_only_parse_error(raw: bytes) -> None:
 
 def test_local_book_raises_only_parse_error() -> None:
     snap = {**S.BOOK, "prevSeqId": -1, "seqId": 100}
-    upd = {"asks": [["8477", "0", "0", "0"]], "bids": [["8476.5", "3", "0", "1"]], "ts": "1597026383185",
-           "prevSeqId": 100, "seqId": 101}
+    upd = {
+        "asks": [["8477", "0", "0", "0"]],
+        "bids": [["8476.5", "3", "0", "1"]],
+        "ts": "1597026383185",
+        "prevSeqId": 100,
+        "seqId": 101,
+    }
 
     @FUZZ
     @given(snapshot=mutated(snap), update=mutated(upd))
@@ -126,7 +139,12 @@ def test_local_book_raises_only_parse_error() -> None:
 # -- the codec (Celery arguments, Redis event stream) ---------------------------------------------------
 def _codec_samples() -> list[dict[str, Any]]:
     upd = parse.order_update(S.ORDER)
-    return [to_json(REQ), to_json(upd), to_json(parse.algo_order(S.ALGO)), to_json(parse.position(S.POSITION))]
+    return [
+        to_json(REQ),
+        to_json(upd),
+        to_json(parse.algo_order(S.ALGO)),
+        to_json(parse.position(S.POSITION)),
+    ]
 
 
 @pytest.mark.parametrize("i", range(4))

@@ -21,10 +21,25 @@ from tests.fuzz import samples as S
 from tests.fuzz._fuzz import mutated, raw_frames, scaled, tried
 
 BOOKS = [
-    {"arg": {"channel": "books", "instId": S.INST}, "action": "snapshot",
-     "data": [{**S.BOOK, "ts": "1", "seqId": 5, "prevSeqId": -1, "checksum": 0}]},
-    {"arg": {"channel": "books", "instId": S.INST}, "action": "update",
-     "data": [{"asks": [["8477", "0", "0", "0"]], "bids": [], "ts": "2", "seqId": 6, "prevSeqId": 5, "checksum": 0}]},
+    {
+        "arg": {"channel": "books", "instId": S.INST},
+        "action": "snapshot",
+        "data": [{**S.BOOK, "ts": "1", "seqId": 5, "prevSeqId": -1, "checksum": 0}],
+    },
+    {
+        "arg": {"channel": "books", "instId": S.INST},
+        "action": "update",
+        "data": [
+            {
+                "asks": [["8477", "0", "0", "0"]],
+                "bids": [],
+                "ts": "2",
+                "seqId": 6,
+                "prevSeqId": 5,
+                "checksum": 0,
+            }
+        ],
+    },
 ]
 VALID = [*S.public_frames(), *BOOKS, {"event": "subscribe", "arg": {"channel": "trades", "instId": S.INST}}]
 
@@ -36,7 +51,9 @@ def _frames() -> st.SearchStrategy[bytes]:
 
 @scaled(300)
 @given(frames=st.lists(_frames(), min_size=1, max_size=8))
-@example(frames=[b'{"arg": {"channel": "books"}, "action": "snapshot", "data": [{}]}'])  # no instId: found by this test
+@example(
+    frames=[b'{"arg": {"channel": "books"}, "action": "snapshot", "data": [{}]}']
+)  # no instId: found by this test
 def test_recorder_writes_every_object_and_never_raises(tmp_path_factory: Any, frames: list[bytes]) -> None:
     tried("record.on_message")
     out: Path = tmp_path_factory.mktemp("rec")

@@ -29,21 +29,64 @@ from athena.okx.rest import OkxRestGateway
 from tests.fuzz import samples as S
 from tests.fuzz._fuzz import FUZZ, mutated, tried
 
-REQ = OrderRequest(instId=S.INST, side=Side.BUY, ordType=OrdType.LIMIT, sz=Decimal("0.05"), px=Decimal("103700"),
-                   tdMode=TdMode.ISOLATED, posSide=PosSide.LONG, clOrdId="s1BTCUSDT7")
-REQ2 = OrderRequest(instId=S.INST, side=Side.SELL, ordType=OrdType.MARKET, sz=Decimal("0.05"), tdMode=TdMode.ISOLATED,
-                    posSide=PosSide.LONG, reduceOnly=True, clOrdId="s1BTCUSDT8")
-ALGO = AlgoOrder(algoClOrdId="sls1BTCUSDT7", instId=S.INST, side=Side.SELL, sz=Decimal("0.05"), slTriggerPx=Decimal("95000"),
-                 state=AlgoState.LIVE, posSide=PosSide.LONG, tdMode=TdMode.ISOLATED, reduceOnly=True)
-ALGO_ACK = {"algoId": "706620792746729472", "algoClOrdId": "sls1BTCUSDT7", "sCode": "0", "sMsg": "", "ts": "1695190491421"}
+REQ = OrderRequest(
+    instId=S.INST,
+    side=Side.BUY,
+    ordType=OrdType.LIMIT,
+    sz=Decimal("0.05"),
+    px=Decimal("103700"),
+    tdMode=TdMode.ISOLATED,
+    posSide=PosSide.LONG,
+    clOrdId="s1BTCUSDT7",
+)
+REQ2 = OrderRequest(
+    instId=S.INST,
+    side=Side.SELL,
+    ordType=OrdType.MARKET,
+    sz=Decimal("0.05"),
+    tdMode=TdMode.ISOLATED,
+    posSide=PosSide.LONG,
+    reduceOnly=True,
+    clOrdId="s1BTCUSDT8",
+)
+ALGO = AlgoOrder(
+    algoClOrdId="sls1BTCUSDT7",
+    instId=S.INST,
+    side=Side.SELL,
+    sz=Decimal("0.05"),
+    slTriggerPx=Decimal("95000"),
+    state=AlgoState.LIVE,
+    posSide=PosSide.LONG,
+    tdMode=TdMode.ISOLATED,
+    reduceOnly=True,
+)
+ALGO_ACK = {
+    "algoId": "706620792746729472",
+    "algoClOrdId": "sls1BTCUSDT7",
+    "sCode": "0",
+    "sMsg": "",
+    "ts": "1695190491421",
+}
 
 # method name -> (call, valid data items, is a trade request)
 CALLS: dict[str, tuple[Callable[[OkxRestGateway], Any], list[Any], bool]] = {
     "place_order": (lambda g: g.place_order(REQ), [S.ORDER_ACK], True),
-    "place_batch": (lambda g: g.place_batch([REQ, REQ2]), [S.ORDER_ACK, {**S.ORDER_ACK, "clOrdId": "s1BTCUSDT8"}], True),
+    "place_batch": (
+        lambda g: g.place_batch([REQ, REQ2]),
+        [S.ORDER_ACK, {**S.ORDER_ACK, "clOrdId": "s1BTCUSDT8"}],
+        True,
+    ),
     "cancel_order": (lambda g: g.cancel_order(S.INST, clOrdId="s1BTCUSDT7"), [S.ORDER_ACK], True),
-    "amend_order": (lambda g: g.amend_order(S.INST, clOrdId="s1BTCUSDT7", newSz=Decimal("0.1")), [{**S.ORDER_ACK, "reqId": "r1"}], True),
-    "close_position": (lambda g: g.close_position(S.INST, TdMode.ISOLATED, PosSide.LONG, clOrdId="c1"), [S.CLOSE_POS], True),
+    "amend_order": (
+        lambda g: g.amend_order(S.INST, clOrdId="s1BTCUSDT7", newSz=Decimal("0.1")),
+        [{**S.ORDER_ACK, "reqId": "r1"}],
+        True,
+    ),
+    "close_position": (
+        lambda g: g.close_position(S.INST, TdMode.ISOLATED, PosSide.LONG, clOrdId="c1"),
+        [S.CLOSE_POS],
+        True,
+    ),
     "place_algo": (lambda g: g.place_algo(ALGO), [ALGO_ACK], True),
     "cancel_algos": (lambda g: g.cancel_algos(S.INST, algoClOrdIds=["sls1BTCUSDT7"]), [ALGO_ACK], True),
     "cancel_all_after": (lambda g: g.cancel_all_after(60), [S.CAA], False),
@@ -61,8 +104,29 @@ CALLS: dict[str, tuple[Callable[[OkxRestGateway], Any], list[Any], bool]] = {
     "algos_pending": (lambda g: g.algos_pending(), [S.ALGO], False),
     "server_time": (lambda g: g.server_time(), [{"ts": "1597026383085"}], False),
 }
-CODES = st.sampled_from(["0", "0", "0", "1", "2", "50011", "50061", "50001", "50013", "50026", "50004", "50102", "50113",
-                         "51008", "51603", "51016", "", "x", "99999"])
+CODES = st.sampled_from(
+    [
+        "0",
+        "0",
+        "0",
+        "1",
+        "2",
+        "50011",
+        "50061",
+        "50001",
+        "50013",
+        "50026",
+        "50004",
+        "50102",
+        "50113",
+        "51008",
+        "51603",
+        "51016",
+        "",
+        "x",
+        "99999",
+    ]
+)
 
 
 class Replies(BaseAdapter):
@@ -91,13 +155,27 @@ class Replies(BaseAdapter):
 @st.composite
 def reply(draw: Any, items: list[Any]) -> tuple[int, bytes, dict[str, str]]:
     status = draw(st.sampled_from([200, 200, 200, 200, 400, 401, 404, 429, 500, 502, 503, 504]))
-    headers = draw(st.sampled_from([{}, {}, {"Retry-After": "0"}, {"Retry-After": "abc"}, {"Retry-After": "1e9"},
-                                    {"Retry-After": "-1"}, {"Retry-After": "nan"}]))
+    headers = draw(
+        st.sampled_from(
+            [
+                {},
+                {},
+                {"Retry-After": "0"},
+                {"Retry-After": "abc"},
+                {"Retry-After": "1e9"},
+                {"Retry-After": "-1"},
+                {"Retry-After": "nan"},
+            ]
+        )
+    )
     kind = draw(st.integers(0, 9))
     if kind == 0:
         return status, draw(st.binary(max_size=120)), headers
-    env: dict[str, Any] = {"code": draw(CODES), "msg": draw(st.sampled_from(["", "error", "fuzz-secret-1234 leaked?"])),
-                           "data": [dict(i) for i in items]}
+    env: dict[str, Any] = {
+        "code": draw(CODES),
+        "msg": draw(st.sampled_from(["", "error", "fuzz-secret-1234 leaked?"])),
+        "data": [dict(i) for i in items],
+    }
     for it in env["data"]:
         if draw(st.booleans()) and "sCode" in it:
             it["sCode"] = draw(CODES)
@@ -109,9 +187,15 @@ def reply(draw: Any, items: list[Any]) -> tuple[int, bytes, dict[str, str]]:
 
 
 def _gateway(adapter: Replies) -> OkxRestGateway:
-    g = OkxRestGateway(base_url="http://fuzz.invalid", credentials=("fuzz-key-1234", "fuzz-secret-1234", "fuzz-pass-1234"),
-                       rate_limiter=RateLimiter(enabled=False), rate_limit_backoff_s=0.0, max_rate_limit_wait_s=0.0,
-                       auto_sync_clock=False, timeout_s=2.0)
+    g = OkxRestGateway(
+        base_url="http://fuzz.invalid",
+        credentials=("fuzz-key-1234", "fuzz-secret-1234", "fuzz-pass-1234"),
+        rate_limiter=RateLimiter(enabled=False),
+        rate_limit_backoff_s=0.0,
+        max_rate_limit_wait_s=0.0,
+        auto_sync_clock=False,
+        timeout_s=2.0,
+    )
     g.session.mount("http://", adapter)
     return g
 
@@ -134,7 +218,9 @@ def test_rest_reply_handling(name: str) -> None:
             text = str(exc)
             assert "fuzz-secret-1234" not in text and "fuzz-pass-1234" not in text
             if trade:
-                assert not isinstance(exc, ParseError), f"{name}: unreadable reply to a sent trade request must be AMBIGUOUS: {exc}"
+                assert not isinstance(exc, ParseError), (
+                    f"{name}: unreadable reply to a sent trade request must be AMBIGUOUS: {exc}"
+                )
             return
         finally:
             gw.close()

@@ -52,7 +52,9 @@ def _unlisten(name: str, rec: Records) -> None:
     logging.getLogger(name).removeHandler(rec)
 
 
-def _no_silent_drop(raw: bytes, before: int, after: int, events_before: int, events_after: int, data_channels: set[str]) -> None:
+def _no_silent_drop(
+    raw: bytes, before: int, after: int, events_before: int, events_after: int, data_channels: set[str]
+) -> None:
     """A frame with data for a channel we parse must produce events or a malformed count."""
     try:
         msg = orjson.loads(raw)
@@ -62,15 +64,23 @@ def _no_silent_drop(raw: bytes, before: int, after: int, events_before: int, eve
     if not isinstance(msg, dict) or not isinstance(msg.get("data"), list) or not msg["data"]:
         return
     arg = msg.get("arg")
-    if not isinstance(arg, dict) or not isinstance(arg.get("channel"), str) or arg["channel"] not in data_channels:
+    if (
+        not isinstance(arg, dict)
+        or not isinstance(arg.get("channel"), str)
+        or arg["channel"] not in data_channels
+    ):
         return
     assert events_after > events_before or after > before, f"frame dropped silently: {raw[:200]!r}"
 
 
 def test_public_ws_handler_never_raises() -> None:
     events: list[Any] = []
-    gw = OkxPublicWsGateway("ws://127.0.0.1:9/ws/v5/public", [S.INST], ("books5", "bbo-tbt", "tickers", "trades", "books"),
-                            events.append)
+    gw = OkxPublicWsGateway(
+        "ws://127.0.0.1:9/ws/v5/public",
+        [S.INST],
+        ("books5", "bbo-tbt", "tickers", "trades", "books"),
+        events.append,
+    )
     resubs: list[dict[str, Any]] = []
     gw.resubscribe = resubs.append  # type: ignore[method-assign]  # record instead of sending on a socket
     rec = _listen("athena.okx.ws")
@@ -82,7 +92,14 @@ def test_public_ws_handler_never_raises() -> None:
         tried("okx.public_ws.on_message")
         bad0, ev0 = sum(gw.stats.malformed.values()), len(events)
         gw.on_message(raw)  # must not raise
-        _no_silent_drop(raw, bad0, sum(gw.stats.malformed.values()), ev0, len(events), {"books5", "bbo-tbt", "tickers", "trades"})
+        _no_silent_drop(
+            raw,
+            bad0,
+            sum(gw.stats.malformed.values()),
+            ev0,
+            len(events),
+            {"books5", "bbo-tbt", "tickers", "trades"},
+        )
         if gw.stats.malformed.get("books", 0) and not gw.books[S.INST].valid:
             assert resubs, "books invalidated by a bad frame but no resubscribe asked"
 
@@ -103,10 +120,21 @@ def test_public_ws_handler_never_raises() -> None:
 def test_private_ws_handler_never_raises() -> None:
     events: list[Any] = []
     errors: list[Any] = []
-    conn = PrivateConnection("ws://127.0.0.1:9/ws/v5/private", Credentials("fuzz-key-1234", "fuzz-secret-1234", "fuzz-pass-1234"),
-                             events.append, errors.append, max_auth_failures=10**9)
-    conn.subscribe([{"channel": "orders", "instType": "SWAP"}, {"channel": "positions", "instType": "SWAP"},
-                    {"channel": "account"}, {"channel": "orders-algo", "instType": "SWAP"}])
+    conn = PrivateConnection(
+        "ws://127.0.0.1:9/ws/v5/private",
+        Credentials("fuzz-key-1234", "fuzz-secret-1234", "fuzz-pass-1234"),
+        events.append,
+        errors.append,
+        max_auth_failures=10**9,
+    )
+    conn.subscribe(
+        [
+            {"channel": "orders", "instType": "SWAP"},
+            {"channel": "positions", "instType": "SWAP"},
+            {"channel": "account"},
+            {"channel": "orders-algo", "instType": "SWAP"},
+        ]
+    )
     rec = _listen("athena.okx")
     valid = S.private_frames()
 
@@ -116,8 +144,14 @@ def test_private_ws_handler_never_raises() -> None:
         tried("okx.private_ws.on_message")
         bad0, ev0 = sum(conn.stats.malformed.values()), len(events)
         conn.on_message(raw)  # must not raise
-        _no_silent_drop(raw, bad0, sum(conn.stats.malformed.values()), ev0, len(events),
-                        {"orders", "positions", "account", "orders-algo"})
+        _no_silent_drop(
+            raw,
+            bad0,
+            sum(conn.stats.malformed.values()),
+            ev0,
+            len(events),
+            {"orders", "positions", "account", "orders-algo"},
+        )
 
     try:
         run()

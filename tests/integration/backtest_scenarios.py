@@ -13,8 +13,15 @@ from athena.domain import BookTop, Level, Trade
 BTC = "BTC-USDT-SWAP"
 D = Decimal
 PARAMS = {
-    "imbalance_window": 1, "flow_window": 1, "min_trades": 1, "imbalance_threshold": "0.3", "flow_threshold": "0.2",
-    "max_contracts": "1", "take_profit_bps": "10", "stop_loss_bps": "15", "time_stop_s": "60",
+    "imbalance_window": 1,
+    "flow_window": 1,
+    "min_trades": 1,
+    "imbalance_threshold": "0.3",
+    "flow_threshold": "0.2",
+    "max_contracts": "1",
+    "take_profit_bps": "10",
+    "stop_loss_bps": "15",
+    "time_stop_s": "60",
 }
 
 
@@ -30,14 +37,20 @@ def trade(ts: int, side: str, px: str, sz: str = "5") -> MarketEvent:
 
 
 def one_strategy(params: dict[str, Any] | None = None) -> list[StrategySettings]:
-    return [StrategySettings(name="scalp", instIds=[BTC], allocation=D(1), params={**PARAMS, **(params or {})})]
+    return [
+        StrategySettings(name="scalp", instIds=[BTC], allocation=D(1), params={**PARAMS, **(params or {})})
+    ]
 
 
 def tp_scenario() -> list[MarketEvent]:
     return [
         trade(1_000, "buy", "100000.1", "1"),  # flow +1
         book(1_100, "100000.0", "100000.1"),  # imbalance 0.667 -> post_only buy 1 @ 100000.0, stop 99850.0
-        trade(1_200, "sell", "99999.9"),  # prints through our bid: maker fill @ 100000.0; TP sell 1 @ 100100.0
-        book(1_300, "100100.2", "100100.3", "2", "10"),  # the market bid crosses our TP: maker fill @ 100100.0
+        trade(
+            1_200, "sell", "99999.9"
+        ),  # prints through our bid: maker fill @ 100000.0; TP sell 1 @ 100100.0
+        book(
+            1_300, "100100.2", "100100.3", "2", "10"
+        ),  # the market bid crosses our TP: maker fill @ 100100.0
         book(1_400, "100100.2", "100100.3", "2", "10"),
     ]

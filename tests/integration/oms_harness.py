@@ -19,7 +19,9 @@ from athena.state.keys import Keys
 from athena.state.orders import OrderStore
 
 INST = "BTC-USDT-SWAP"
-BTC = Instrument(INST, ctVal=Decimal("0.01"), lotSz=Decimal("0.01"), tickSz=Decimal("0.1"), minSz=Decimal("0.01"))
+BTC = Instrument(
+    INST, ctVal=Decimal("0.01"), lotSz=Decimal("0.01"), tickSz=Decimal("0.1"), minSz=Decimal("0.01")
+)
 
 
 @dataclass
@@ -49,7 +51,9 @@ class Oms:
         return [f for f in self.events[EventType.ORDER_FILLED] if clOrdId is None or f.clOrdId == clOrdId]
 
 
-def make_oms(redis: Redis, clock: Clock | None = None, sender: RecordingSender | None = None, journal: Any = None) -> Oms:
+def make_oms(
+    redis: Redis, clock: Clock | None = None, sender: RecordingSender | None = None, journal: Any = None
+) -> Oms:
     keys = Keys("test", "acct")
     clock = clock or Clock()
     sender = sender or RecordingSender()
@@ -63,24 +67,65 @@ def make_oms(redis: Redis, clock: Clock | None = None, sender: RecordingSender |
     return oms
 
 
-def entry(cl: str, side: Side = Side.BUY, sz: str = "3", px: str | None = "100", sl: str | None = "90",
-          pos_side: PosSide = PosSide.NET) -> OrderRequest:
+def entry(
+    cl: str,
+    side: Side = Side.BUY,
+    sz: str = "3",
+    px: str | None = "100",
+    sl: str | None = "90",
+    pos_side: PosSide = PosSide.NET,
+) -> OrderRequest:
     return OrderRequest(
-        cl, INST, side, OrdType.LIMIT if px else OrdType.MARKET, Decimal(sz), None if px is None else Decimal(px),
-        posSide=pos_side, strategy="s1", stop_loss_px=None if sl is None else Decimal(sl),
+        cl,
+        INST,
+        side,
+        OrdType.LIMIT if px else OrdType.MARKET,
+        Decimal(sz),
+        None if px is None else Decimal(px),
+        posSide=pos_side,
+        strategy="s1",
+        stop_loss_px=None if sl is None else Decimal(sl),
     )
 
 
 def exit_(cl: str, side: Side = Side.SELL, sz: str = "3", pos_side: PosSide = PosSide.NET) -> OrderRequest:
-    return OrderRequest(cl, INST, side, OrdType.MARKET, Decimal(sz), posSide=pos_side,
-                        reduceOnly=pos_side is PosSide.NET, strategy="s1")
+    return OrderRequest(
+        cl,
+        INST,
+        side,
+        OrdType.MARKET,
+        Decimal(sz),
+        posSide=pos_side,
+        reduceOnly=pos_side is PosSide.NET,
+        strategy="s1",
+    )
 
 
-def upd(cl: str, state: OrderState, acc: str | None = None, avg: str | None = None, fill_sz: str | None = None,
-        fill_px: str | None = None, ord_id: str | None = None, trade: str | None = None, source: str = "ws",
-        u_time: int = 0) -> OrderUpdate:
+def upd(
+    cl: str,
+    state: OrderState,
+    acc: str | None = None,
+    avg: str | None = None,
+    fill_sz: str | None = None,
+    fill_px: str | None = None,
+    ord_id: str | None = None,
+    trade: str | None = None,
+    source: str = "ws",
+    u_time: int = 0,
+) -> OrderUpdate:
     def d(x: str | None) -> Decimal | None:
         return None if x is None else Decimal(x)
 
-    return OrderUpdate(cl, INST, state, ordId=ord_id, accFillSz=d(acc), avgPx=d(avg), fillSz=d(fill_sz),
-                       fillPx=d(fill_px), tradeId=trade, source=source, uTime=u_time)
+    return OrderUpdate(
+        cl,
+        INST,
+        state,
+        ordId=ord_id,
+        accFillSz=d(acc),
+        avgPx=d(avg),
+        fillSz=d(fill_sz),
+        fillPx=d(fill_px),
+        tradeId=trade,
+        source=source,
+        uTime=u_time,
+    )

@@ -51,7 +51,8 @@ def test_scripted_take_profit_round_trip_matches_hand_computed_pnl(redis_client:
     assert f["final_equity"] == START + net
     assert f["exchange_equity"] == START + net  # the sim's account agrees to the last digit
     assert f["trades"] == 1 and f["wins"] == 1 and f["win_rate"] == D(1)
-    # the worst point: just after the entry fill, marked at the mid rounded to the tick (100000.0): only the fee is lost
+    # the worst point: just after the entry fill, marked at the mid rounded to the tick (100000.0): only the
+    # fee is lost
     mark = ((D("100000.0") + D("100000.1")) / 2).quantize(D("0.1"))
     assert f["max_drawdown"] == -(fee_in + (mark - entry) * qty * CT_VAL)
     assert f["max_exposure"] == mark * qty * CT_VAL  # 1000 USDT notional
@@ -66,13 +67,17 @@ def test_scripted_stop_loss_exit_at_the_exchange(redis_client: Any) -> None:
         book(1_100, "100000.0", "100000.1"),
         trade(1_200, "sell", "99999.9"),  # entry filled @ 100000.0 (maker); stop 99850.0 placed by the OMS
         book(1_300, "99800.0", "99800.1", "10", "10"),  # the market falls ...
-        trade(1_350, "sell", "99800.0"),  # ... and trades through the stop (last px): a market sell takes the bid
+        trade(
+            1_350, "sell", "99800.0"
+        ),  # ... and trades through the stop (last px): a market sell takes the bid
         book(1_400, "99800.0", "99800.1", "10", "10"),
     ]
     res = run_backtest(events, one_strategy(), redis_client, total_capital=START)
     qty, entry, exit_ = D(1), D("100000.0"), D("99800.0")
     gross = (exit_ - entry) * qty * CT_VAL
-    fees = -entry * qty * CT_VAL * MAKER - exit_ * qty * CT_VAL * TAKER  # maker in, taker out (the stop's market order)
+    fees = (
+        -entry * qty * CT_VAL * MAKER - exit_ * qty * CT_VAL * TAKER
+    )  # maker in, taker out (the stop's market order)
     assert (gross, fees) == (D("-2.0"), D("-0.699"))
     assert len(res.trips) == 1
     t = res.trips[0]
@@ -90,7 +95,9 @@ def test_stop_grows_with_a_partially_filled_entry_and_covers_it_all_when_it_fire
         trade(1_000, "buy", "100000.1", "1"),
         book(1_100, "100000.0", "100000.1"),  # post_only buy 1 @ 100000.0
         trade(1_200, "sell", "99999.9", "0.4"),  # partial fill 0.4: stop for 0.4
-        trade(1_250, "sell", "99999.9", "0.3"),  # 0.7: the stop grows (the sim has no amend: re-placed, same id)
+        trade(
+            1_250, "sell", "99999.9", "0.3"
+        ),  # 0.7: the stop grows (the sim has no amend: re-placed, same id)
         trade(1_300, "sell", "99999.9", "0.3"),  # the rest: it must grow again, to 1
         book(1_400, "99800.0", "99800.1", "10", "10"),
         trade(1_450, "sell", "99800.0"),  # through the stop: it sells the whole 1
@@ -109,13 +116,25 @@ def to_push(ev: MarketEvent) -> dict[str, Any]:
     """A scripted event as OKX's public push (what `athena backtest --data` reads)."""
     if ev.book is not None:
         lv = lambda levels: [[str(x.px), str(x.sz), "0", "1"] for x in levels]  # noqa: E731
-        return {"arg": {"channel": "books5", "instId": ev.instId},
-                "data": [{"asks": lv(ev.book.asks), "bids": lv(ev.book.bids), "ts": str(ev.ts)}]}
+        return {
+            "arg": {"channel": "books5", "instId": ev.instId},
+            "data": [{"asks": lv(ev.book.asks), "bids": lv(ev.book.bids), "ts": str(ev.ts)}],
+        }
     assert ev.trade is not None
     tr = ev.trade
-    return {"arg": {"channel": "trades", "instId": ev.instId},
-            "data": [{"instId": tr.instId, "tradeId": tr.tradeId, "px": str(tr.px), "sz": str(tr.sz), "side": tr.side,
-                      "ts": str(tr.ts)}]}
+    return {
+        "arg": {"channel": "trades", "instId": ev.instId},
+        "data": [
+            {
+                "instId": tr.instId,
+                "tradeId": tr.tradeId,
+                "px": str(tr.px),
+                "sz": str(tr.sz),
+                "side": tr.side,
+                "ts": str(tr.ts),
+            }
+        ],
+    }
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -125,10 +144,14 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 def test_cli_on_a_scripted_file_prints_and_writes_the_hand_computed_figures(tmp_path: Path) -> None:
     data = tmp_path / "tiny.jsonl"
-    data.write_text('{"event":"subscribe","arg":{"channel":"books5"}}\n'  # not data: skipped
-                    + "".join(json.dumps(to_push(e)) + "\n" for e in tp_scenario()))
+    data.write_text(
+        '{"event":"subscribe","arg":{"channel":"books5"}}\n'  # not data: skipped
+        + "".join(json.dumps(to_push(e)) + "\n" for e in tp_scenario())
+    )
     parent = tmp_path / "report"
-    run = run_cli("--data", str(data), "--params", json.dumps(PARAMS), "--capital", "10000", "--out", str(parent))
+    run = run_cli(
+        "--data", str(data), "--params", json.dumps(PARAMS), "--capital", "10000", "--out", str(parent)
+    )
     assert run.returncode == 0, run.stderr
     out = report_folder(parent)
     assert out.name.endswith("-ScalperV1")
@@ -140,14 +163,20 @@ def test_cli_on_a_scripted_file_prints_and_writes_the_hand_computed_figures(tmp_
     assert "max drawdown 0.2 (0.002%) lasting 0 s" in lines
     assert "exposure: in market 25% of the time, max 1000" in lines
     trades = (out / "trades.csv").read_text().splitlines()
-    assert trades[0].endswith(",duration_s,qty,entry_px,exit_px,gross_pnl,fees,net_pnl,exit_reason,exit_clOrdId")
-    assert trades[1] == ("scalp0,BTC-USDT-SWAP,long,1200,1300,1970-01-01T00:00:01.200Z,1970-01-01T00:00:01.300Z,0.1,"
-                         "1,100000,100100,1,-0.4002,0.5998,take_profit,scalp0BTCUSDT2")
+    assert trades[0].endswith(
+        ",duration_s,qty,entry_px,exit_px,gross_pnl,fees,net_pnl,exit_reason,exit_clOrdId"
+    )
+    assert trades[1] == (
+        "scalp0,BTC-USDT-SWAP,long,1200,1300,1970-01-01T00:00:01.200Z,1970-01-01T00:00:01.300Z,0.1,"
+        "1,100000,100100,1,-0.4002,0.5998,take_profit,scalp0BTCUSDT2"
+    )
     doc = json.loads((out / "summary.json").read_text())
     fig = doc["figures"]
     assert (fig["net_pnl"], fig["fees"], fig["win_rate"], fig["trades"]) == ("0.5998", "-0.4002", "1", 1)
     assert (fig["profit_factor"], fig["profit_factor_note"]) == (None, "infinite: no losing trade")
-    assert [(r["key"], r["trades"], r["net_pnl"]) for r in doc["tables"]["exit_reason"]] == [("take_profit", 1, "0.5998")]
+    assert [(r["key"], r["trades"], r["net_pnl"]) for r in doc["tables"]["exit_reason"]] == [
+        ("take_profit", 1, "0.5998")
+    ]
     page = (out / "report.html").read_text()
     assert "0.60" in page and 'id="chart-equity"' in page and 'id="chart-price-0"' in page and "∞" in page
 
@@ -159,7 +188,9 @@ def test_cli_subprocess_on_the_shipped_sample_is_byte_for_byte_repeatable(tmp_pa
         run = run_cli("--data", str(DATA / "btc_sample.jsonl"), "--out", str(out))
         assert run.returncode == 0, run.stderr
         folder = report_folders(out)[i]  # the second run made a folder of its own
-        runs.append((run.stdout.replace(str(folder), "<folder>"), {p.name: p.read_bytes() for p in folder.iterdir()}))
+        runs.append(
+            (run.stdout.replace(str(folder), "<folder>"), {p.name: p.read_bytes() for p in folder.iterdir()})
+        )
     assert len(report_folders(out)) == 2
     assert runs[0] == runs[1]
     stdout, files = runs[0]
@@ -177,8 +208,12 @@ def test_cli_report_is_byte_for_byte_repeatable(tmp_path: Path, capsys: Any) -> 
     for i in range(2):
         assert backtest_main(["--synthetic", "--seed", "11", "--duration", "240", "--out", str(out)]) == 0
         folder = report_folders(out)[i]
-        runs.append((capsys.readouterr().out.replace(str(folder), "<folder>"),
-                     {p.name: p.read_bytes() for p in folder.iterdir()}))
+        runs.append(
+            (
+                capsys.readouterr().out.replace(str(folder), "<folder>"),
+                {p.name: p.read_bytes() for p in folder.iterdir()},
+            )
+        )
     assert sorted(runs[0][1]) == ["fills.csv", "report.html", "summary.json", "trades.csv"]
     assert runs[0][0] == runs[1][0] and "net PnL" in runs[0][0]  # what it prints ...
     for name, body in runs[0][1].items():
@@ -187,10 +222,16 @@ def test_cli_report_is_byte_for_byte_repeatable(tmp_path: Path, capsys: Any) -> 
     fig = doc["figures"]
     # multi-level fills: the OMS derives each fill's px from cumulative avgPx, exact to 8 extra digits
     assert abs(D(fig["final_equity"]) - D(fig["exchange_equity"])) < D("1e-8")
-    assert D(fig["net_pnl"]) == D(fig["gross_pnl"]) + D(fig["fees"]) + D(fig["funding"]) + D(fig["unrealized_pnl"])
-    assert fig["fills"] > 0 and fig["ratio_bar"] == "1 minute" and fig["ratio_returns"] == 3  # 239.9 s of data
+    assert D(fig["net_pnl"]) == D(fig["gross_pnl"]) + D(fig["fees"]) + D(fig["funding"]) + D(
+        fig["unrealized_pnl"]
+    )
+    assert (
+        fig["fills"] > 0 and fig["ratio_bar"] == "1 minute" and fig["ratio_returns"] == 3
+    )  # 239.9 s of data
     trades = runs[0][1]["trades.csv"].decode().splitlines()[1:]
-    assert trades and all(row.split(",")[14] in ("take_profit", "market_close", "stop_loss") for row in trades)
+    assert trades and all(
+        row.split(",")[14] in ("take_profit", "market_close", "stop_loss") for row in trades
+    )
 
 
 def test_different_seeds_give_different_markets(tmp_path: Path) -> None:
@@ -214,7 +255,12 @@ def test_bad_inputs_fail_plainly(tmp_path: Path, capsys: Any) -> None:
     bad.write_text('{"arg": {"channel": "books5", "instId": "BTC-USDT-SWAP"}, "data": [{"bids": 1}]}\n')
     assert backtest_main(["--data", str(bad), "--out", str(tmp_path / "o")]) == 2
     assert "bad.jsonl:1" in capsys.readouterr().err
-    assert backtest_main(["--synthetic", "--duration", "5", "--params", '{"nope": 1}', "--out", str(tmp_path / "p")]) == 2  # refused before the run
+    assert (
+        backtest_main(
+            ["--synthetic", "--duration", "5", "--params", '{"nope": 1}', "--out", str(tmp_path / "p")]
+        )
+        == 2
+    )  # refused before the run
     assert "params.nope: unknown param" in capsys.readouterr().err
 
 

@@ -1,6 +1,6 @@
 """One builder makes every strategy's context: the context the stream worker wires (StreamService.build
-over the Engine athena.wiring builds, as live, demo and sim run it) sizes and refuses entries exactly as the backtest's
-does, capped by the strategy's max_position and by its free allocation."""
+over the Engine athena.wiring builds, as live, demo and sim run it) sizes and refuses entries exactly as the
+backtest's does, capped by the strategy's max_position and by its free allocation."""
 
 from __future__ import annotations
 
@@ -37,15 +37,23 @@ class Wired:
 
 
 @pytest.fixture(params=["stream", "backtest"])
-def wired(request: pytest.FixtureRequest, redis_client: Any, redis_url: str, tmp_path: Path) -> Iterator[Wired]:
+def wired(
+    request: pytest.FixtureRequest, redis_client: Any, redis_url: str, tmp_path: Path
+) -> Iterator[Wired]:
     if request.param == "backtest":
         bt = Backtest([STRATEGY], redis_client, total_capital=D(10_000))
         yield Wired(bt.stack.strategies[0].ctx, bt.stack.capital)
         return
-    env = {"ATHENA_ENV": "test", "REDIS_URL": redis_url, "ATHENA_ACCOUNT": "wiring",
-           "ATHENA_DB_URL": f"sqlite:///{tmp_path / 'athena.db'}"}
+    env = {
+        "ATHENA_ENV": "test",
+        "REDIS_URL": redis_url,
+        "ATHENA_ACCOUNT": "wiring",
+        "ATHENA_DB_URL": f"sqlite:///{tmp_path / 'athena.db'}",
+    }
     settings = load_settings(env="test", environ=env, dotenv=False)
-    settings = settings.model_copy(update={"strategies": [STRATEGY], "symbols": [BTC], "total_capital": D(10_000)})
+    settings = settings.model_copy(
+        update={"strategies": [STRATEGY], "symbols": [BTC], "total_capital": D(10_000)}
+    )
     acct = account(settings)
     rows = [to_json(si.inst) for si in default_instruments()]  # the instrument cache the engine reads first
     redis_client.set(acct.keys.instruments, orjson.dumps(rows))

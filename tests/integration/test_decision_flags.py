@@ -18,8 +18,11 @@ BTC = "BTC-USDT-SWAP"
 
 @pytest.fixture()
 def bt(redis_client: Any) -> Backtest:
-    return Backtest([StrategySettings(name="alpha", instIds=[BTC], allocation=D("0.5"))], redis_client,
-                    total_capital=D(10_000))
+    return Backtest(
+        [StrategySettings(name="alpha", instIds=[BTC], allocation=D("0.5"))],
+        redis_client,
+        total_capital=D(10_000),
+    )
 
 
 def spy(monkeypatch: pytest.MonkeyPatch, client: Any) -> list[str]:

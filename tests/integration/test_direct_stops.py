@@ -22,6 +22,8 @@ from athena.state.keys import Keys
 from tests.waiting import wait_for
 
 BTC = "BTC-USDT-SWAP"
+
+
 @pytest.fixture()
 def engine(sim: SimServer, sim_engine: Callable[..., Engine]) -> Engine:
     sim.call(sim.market.step)
@@ -29,10 +31,21 @@ def engine(sim: SimServer, sim_engine: Callable[..., Engine]) -> Engine:
 
 
 def _filled_entry(engine: Engine, cl: str) -> StopRequest:
-    placement.place(engine, OrderRequest(cl, BTC, Side.BUY, OrdType.MARKET, Decimal("0.05"), None, strategy="t"))
+    placement.place(
+        engine, OrderRequest(cl, BTC, Side.BUY, OrdType.MARKET, Decimal("0.05"), None, strategy="t")
+    )
     sl = engine.instruments[BTC].px_down(engine.rest.ticker(BTC).last * Decimal("0.98"))
-    return StopRequest(algoClOrdId=f"sl{cl}", entryClOrdId=cl, instId=BTC, side=Side.SELL, posSide=PosSide.NET,
-                       sz=Decimal("0.05"), slTriggerPx=sl, tdMode=TdMode.CROSS, strategy="t")
+    return StopRequest(
+        algoClOrdId=f"sl{cl}",
+        entryClOrdId=cl,
+        instId=BTC,
+        side=Side.SELL,
+        posSide=PosSide.NET,
+        sz=Decimal("0.05"),
+        slTriggerPx=sl,
+        tdMode=TdMode.CROSS,
+        strategy="t",
+    )
 
 
 def _wait(cond: Callable[[], bool]) -> None:
@@ -55,7 +68,9 @@ def test_stop_goes_to_the_exchange_from_the_stream_worker(engine: Engine) -> Non
         sender.close()
 
 
-def test_a_failed_direct_stop_is_handed_to_the_task_and_later_ones_follow(engine: Engine, sim: SimServer) -> None:
+def test_a_failed_direct_stop_is_handed_to_the_task_and_later_ones_follow(
+    engine: Engine, sim: SimServer
+) -> None:
     stop = _filled_entry(engine, "d2")
     fallback = RecordingSender()
     now = [1000.0]  # the sender's monotonic clock, held still: the degraded period cannot run out here
@@ -80,7 +95,9 @@ def test_a_failed_direct_stop_is_handed_to_the_task_and_later_ones_follow(engine
         sender.close()
 
 
-def test_an_ambiguous_direct_stop_is_handed_over_and_the_retry_finds_it(engine: Engine, sim: SimServer) -> None:
+def test_an_ambiguous_direct_stop_is_handed_over_and_the_retry_finds_it(
+    engine: Engine, sim: SimServer
+) -> None:
     stop = _filled_entry(engine, "d3")
     fallback = RecordingSender()
     sender = DirectStopSender(fallback).bind(lambda: engine)
@@ -101,8 +118,17 @@ def test_an_ambiguous_direct_stop_is_handed_over_and_the_retry_finds_it(engine: 
 def test_unbound_sender_hands_every_stop_to_the_task() -> None:
     fallback = RecordingSender()
     sender = DirectStopSender(fallback)
-    stop = StopRequest(algoClOrdId="slx", entryClOrdId="x", instId=BTC, side=Side.SELL, posSide=PosSide.NET,
-                       sz=Decimal("1"), slTriggerPx=Decimal("1"), tdMode=TdMode.CROSS, strategy="t")
+    stop = StopRequest(
+        algoClOrdId="slx",
+        entryClOrdId="x",
+        instId=BTC,
+        side=Side.SELL,
+        posSide=PosSide.NET,
+        sz=Decimal("1"),
+        slTriggerPx=Decimal("1"),
+        tdMode=TdMode.CROSS,
+        strategy="t",
+    )
     sender.send_stop(stop)
     assert [s.algoClOrdId for s in fallback.stops] == ["slx"]
 

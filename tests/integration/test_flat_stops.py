@@ -87,17 +87,41 @@ class Stack:
         return sorted(a["algoClOrdId"] for a in self.sim.exchange.state()["algos"] if a["instId"] == instId)
 
     def position(self, instId: str = BTC) -> Decimal:
-        return sum((Decimal(p["pos"] or "0") for p in self.sim.exchange.state()["positions"] if p["instId"] == instId),
-                   Decimal(0))
+        return sum(
+            (
+                Decimal(p["pos"] or "0")
+                for p in self.sim.exchange.state()["positions"]
+                if p["instId"] == instId
+            ),
+            Decimal(0),
+        )
 
     def submit(self, cl: str, side: Side, sz: str, reduce_only: bool = False) -> None:
         eng = self.service.engine
         inst = eng.instruments[BTC]
         last = Decimal(self.sim.exchange.state()["markets"][BTC]["last"])
-        stop = None if reduce_only else (inst.px_down(last * Decimal("0.98")) if side is Side.BUY else inst.px_up(last * Decimal("1.02")))
+        stop = (
+            None
+            if reduce_only
+            else (
+                inst.px_down(last * Decimal("0.98"))
+                if side is Side.BUY
+                else inst.px_up(last * Decimal("1.02"))
+            )
+        )
         eng.marks.set(BTC, last)  # the worker's pre-trade check prices a market entry by the mark
-        eng.orders.submit(OrderRequest(clOrdId=cl, instId=BTC, side=side, ordType=OrdType.MARKET, sz=Decimal(sz),
-                                       reduceOnly=reduce_only, strategy="scalpbtc", stop_loss_px=stop))
+        eng.orders.submit(
+            OrderRequest(
+                clOrdId=cl,
+                instId=BTC,
+                side=side,
+                ordType=OrdType.MARKET,
+                sz=Decimal(sz),
+                reduceOnly=reduce_only,
+                strategy="scalpbtc",
+                stop_loss_px=stop,
+            )
+        )
 
 
 def start_stack(redis_url: str, tmp_path: Path, celery_app: Celery, lose_positions: bool) -> Iterator[Stack]:
@@ -105,9 +129,13 @@ def start_stack(redis_url: str, tmp_path: Path, celery_app: Celery, lose_positio
     sim = SimServer(tick_interval_ms=0).start()
     sim.call(sim.market.step)
     env = {
-        "ATHENA_ENV": "test", "REDIS_URL": redis_url, "ATHENA_DB_URL": f"sqlite:///{tmp_path / 'athena.db'}",
-        "ATHENA_ACCOUNT": f"flatstops{next(_accounts)}", "OKX_REST_URL": sim.url,
-        "OKX_WS_PUBLIC_URL": sim.ws_url("public"), "OKX_WS_PRIVATE_URL": sim.ws_url("private"),
+        "ATHENA_ENV": "test",
+        "REDIS_URL": redis_url,
+        "ATHENA_DB_URL": f"sqlite:///{tmp_path / 'athena.db'}",
+        "ATHENA_ACCOUNT": f"flatstops{next(_accounts)}",
+        "OKX_REST_URL": sim.url,
+        "OKX_WS_PUBLIC_URL": sim.ws_url("public"),
+        "OKX_WS_PRIVATE_URL": sim.ws_url("private"),
         "OKX_WS_BUSINESS_URL": sim.ws_url("business"),
     }
     # The orders worker knows the configured strategies (an entry without a decision's pass is checked
@@ -134,7 +162,7 @@ def start_stack(redis_url: str, tmp_path: Path, celery_app: Celery, lose_positio
         service.inbox = PositionsLost(service.inbox)  # type: ignore[assignment]
     service.start()
     try:
-        wait_for(lambda: (service.status().get("private") == "ready"), 20, "the private WebSocket")
+        wait_for(lambda: service.status().get("private") == "ready", 20, "the private WebSocket")
         yield stack
     finally:
         sim.on_request = None
@@ -163,7 +191,9 @@ def test_a_closed_long_loses_its_stop_before_the_next_short_gets_one(stack: Stac
     wait_for(lambda: stack.position() == 0, 20, "the long closed")
     stack.submit("flatshort1", Side.SELL, "1")  # the next position, at once
     wait_for(lambda: "slflatshort1" in stack.live_stops(), 20, "the short's stop")
-    wait_for(lambda: stack.live_stops() == ["slflatshort1"], 20, "the long's stop cancelled (no beat runs here)")
+    wait_for(
+        lambda: stack.live_stops() == ["slflatshort1"], 20, "the long's stop cancelled (no beat runs here)"
+    )
 
     sent = stack.traced.cancel_sent_ns.get("slflatlong1")
     assert sent is not None, "the stream worker never asked to cancel the long's stop"
@@ -171,15 +201,23 @@ def test_a_closed_long_loses_its_stop_before_the_next_short_gets_one(stack: Stac
     # did, and that cancel had already left the stream worker: at most one cancel round trip.
     assert sent < stack.algo_placed_ns["slflatshort1"]
     assert "slflatshort1" not in stack.traced.cancel_sent_ns  # the new position keeps its protection
-    assert stack.service.engine.sender.status()["flat_cancels"] == 1  # push and fill both said flat: sent once
+    assert (
+        stack.service.engine.sender.status()["flat_cancels"] == 1
+    )  # push and fill both said flat: sent once
     assert stack.position() == -1
 
 
-def test_the_closing_fill_cancels_the_stop_when_the_positions_push_is_lost(stack_without_position_pushes: Stack) -> None:
+def test_the_closing_fill_cancels_the_stop_when_the_positions_push_is_lost(
+    stack_without_position_pushes: Stack,
+) -> None:
     stack = stack_without_position_pushes
     stack.submit("flatlong2", Side.BUY, "2")
     wait_for(lambda: stack.live_stops() == ["slflatlong2"], 20, "the long's stop")
     stack.submit("flatclose2", Side.SELL, "2", reduce_only=True)
-    wait_for(lambda: stack.live_stops() == [], 20, "the stop cancelled on the closing fill (no positions push, no beat)")
+    wait_for(
+        lambda: stack.live_stops() == [],
+        20,
+        "the stop cancelled on the closing fill (no positions push, no beat)",
+    )
     assert stack.service.stats.positions == 0  # it really came from the fill
     assert "slflatlong2" in stack.traced.cancel_sent_ns

@@ -52,13 +52,23 @@ def funded(sim_settings: Callable[..., Settings]) -> Iterator[Funded]:
 def hold(funded: Funded, eng: Engine, strategy: str, instId: str, sz: str) -> None:
     """A position on the exchange and the same one in the capital ledger, booked to `strategy`."""
     side = "buy" if D(sz) > 0 else "sell"
-    r = funded.admin.post("/api/v5/trade/order", {"instId": instId, "tdMode": "cross", "side": side,
-                                                   "ordType": "market", "sz": str(abs(D(sz)))})
+    r = funded.admin.post(
+        "/api/v5/trade/order",
+        {"instId": instId, "tdMode": "cross", "side": side, "ordType": "market", "sz": str(abs(D(sz)))},
+    )
     item = r["data"][0]
     assert item["sCode"] == "0", item
     o = funded.sim.exchange.orders[item["ordId"]]
-    fill = Fill(f"f{next(_fills)}", instId, Side(side), PosSide.NET, abs(D(sz)), o.avgPx, abs(D(sz)),
-                strategy=strategy)
+    fill = Fill(
+        f"f{next(_fills)}",
+        instId,
+        Side(side),
+        PosSide.NET,
+        abs(D(sz)),
+        o.avgPx,
+        abs(D(sz)),
+        strategy=strategy,
+    )
     assert eng.capital.on_fill(fill, eng.instruments[instId]).applied
 
 
@@ -91,13 +101,21 @@ def test_each_bill_is_booked_once_across_runs_restarts_and_a_lost_cursor(funded:
         assert lost.booked == [] and lost.already == len(funded.bills())
         total = sim_total(funded.bills())
         pos = funded.sim.exchange.position_json(funded.sim.exchange.positions[(BTC, "net")])
-        assert restarted.capital.funding() == restarted.capital.funding("scalpbtc") == total == D(pos["fundingFee"])
+        assert (
+            restarted.capital.funding()
+            == restarted.capital.funding("scalpbtc")
+            == total
+            == D(pos["fundingFee"])
+        )
         rows = restarted.journal.funding()
         assert sorted(r.billId for r in rows) == sorted(b["billId"] for b in funded.bills())
-        assert sum((r.amount for r in rows), D(0)) == total and all(r.shares == {"scalpbtc": r.amount} for r in rows)
+        assert sum((r.amount for r in rows), D(0)) == total and all(
+            r.shares == {"scalpbtc": r.amount} for r in rows
+        )
         snap = restarted.capital.snapshot()
         assert snap.funding == total and snap.realised == restarted.capital.realised() == total + sum(
-            (s.fees for s in snap.strategies), D(0))
+            (s.fees for s in snap.strategies), D(0)
+        )
         assert restarted.capital.daily_realised() == snap.realised  # in the day's PnL (the drawdown breaker)
     finally:
         restarted.close()
@@ -117,7 +135,9 @@ def test_a_charge_is_split_between_the_strategies_holding_it(funded: Funded) -> 
         [eth] = [b for b in funded.bills() if b["instId"] == ETH]
         assert D(btc["pnl"]) < 0 < D(eth["pnl"])
         assert eng.capital.funding("scalpbtc") == (D(btc["pnl"]) * 3 / 4).quantize(D("1e-8"))
-        assert eng.capital.funding("scalpeth") == D(btc["pnl"]) - eng.capital.funding("scalpbtc") + D(eth["pnl"])
+        assert eng.capital.funding("scalpeth") == D(btc["pnl"]) - eng.capital.funding("scalpbtc") + D(
+            eth["pnl"]
+        )
         assert eng.capital.funding() == D(btc["pnl"]) + D(eth["pnl"])
     finally:
         eng.close()
@@ -127,8 +147,10 @@ def test_funding_on_a_position_nobody_holds_is_unassigned(funded: Funded) -> Non
     eng = funded.engine()
     try:
         book_funding(eng)
-        r = funded.admin.post("/api/v5/trade/order", {"instId": BTC, "tdMode": "cross", "side": "buy",
-                                                       "ordType": "market", "sz": "1"})  # opened by hand
+        r = funded.admin.post(
+            "/api/v5/trade/order",
+            {"instId": BTC, "tdMode": "cross", "side": "buy", "ordType": "market", "sz": "1"},
+        )  # opened by hand
         assert r["data"][0]["sCode"] == "0"
         funded.admin.admin("funding", {"settle": True})
         assert len(book_funding(eng).booked) == 1
@@ -149,7 +171,9 @@ def test_the_beat_task_books_funding_on_the_worker(funded: Funded) -> None:
         funded.admin.admin("funding", {"settle": True})
         funded.admin.admin("funding", {"settle": True})
         out = tasks.book_funding.apply_async().get(timeout=30)
-        assert len(out["booked"]) == 2 and D(out["total"]) == sim_total(funded.bills()) == eng.capital.funding()
+        assert (
+            len(out["booked"]) == 2 and D(out["total"]) == sim_total(funded.bills()) == eng.capital.funding()
+        )
         assert tasks.book_funding.apply_async().get(timeout=30)["booked"] == []
     finally:
         tasks.reset_engine()

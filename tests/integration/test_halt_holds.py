@@ -36,11 +36,19 @@ def test_a_hold_stops_entries_and_lifts_only_itself(halt: HaltSwitch) -> None:
     assert halt.release("maintenance", "maintenance_watch")
     assert not halt.release("maintenance", "maintenance_watch")
     st = halt.state()
-    assert halt.is_halted() and st is not None and st.reason == "drawdown"  # the condition lifted; the halt stays
+    assert (
+        halt.is_halted() and st is not None and st.reason == "drawdown"
+    )  # the condition lifted; the halt stays
     assert halt.resume("alice") and not halt.is_halted() and halt.state() is None
     actions = [(e["action"], e.get("hold")) for e in reversed(halt.history(10))]
-    assert actions == [("hold", "maintenance"), ("halt", None), ("resume", None), ("halt", None),
-                       ("release", "maintenance"), ("resume", None)]
+    assert actions == [
+        ("hold", "maintenance"),
+        ("halt", None),
+        ("resume", None),
+        ("halt", None),
+        ("release", "maintenance"),
+        ("resume", None),
+    ]
 
 
 def test_holds_are_independent(halt: HaltSwitch) -> None:
@@ -52,8 +60,11 @@ def test_holds_are_independent(halt: HaltSwitch) -> None:
 
 
 def test_a_decision_refuses_an_entry_while_held(redis_client: Any) -> None:
-    bt = Backtest([StrategySettings(name="alpha", instIds=[BTC], allocation=D("0.5"))], redis_client,
-                  total_capital=D(10_000))
+    bt = Backtest(
+        [StrategySettings(name="alpha", instIds=[BTC], allocation=D("0.5"))],
+        redis_client,
+        total_capital=D(10_000),
+    )
     ctx = bt.stack.strategies[0].ctx
 
     def buy(n: int) -> Any:
@@ -73,8 +84,9 @@ def test_the_halt_by_hand_reads_back_whole_and_its_history_is_exact(halt: HaltSw
     halt.hold("maintenance", "OKX maintenance", "maintenance_watch")
     assert halt.halt("drawdown 10%", "drawdown_breaker")
     assert halt.halted_by_hand() == HaltState("drawdown 10%", "drawdown_breaker", 1_780_000_000_000)
-    assert halt.history(1) == [{"action": "halt", "reason": "drawdown 10%", "who": "drawdown_breaker",
-                                "ts": 1_780_000_000_000}]
+    assert halt.history(1) == [
+        {"action": "halt", "reason": "drawdown 10%", "who": "drawdown_breaker", "ts": 1_780_000_000_000}
+    ]
     assert halt.resume()
     assert halt.history(1) == [{"action": "resume", "who": "operator", "ts": 1_780_000_000_000}]
     for i in range(30):
@@ -91,7 +103,9 @@ def test_halting_and_resuming_are_logged_with_who_and_why(
         halt.halt("fat finger", "alice")
         halt.resume("bob")
     assert [r.getMessage() for r in caplog.records if r.name == "athena.risk.halt"] == [
-        "HALT set by alice: fat finger", "HALT cleared by bob"]
+        "HALT set by alice: fat finger",
+        "HALT cleared by bob",
+    ]
 
 
 def test_a_hold_keeps_its_first_time_and_its_history_says_what_when(redis_client: Any) -> None:
@@ -108,8 +122,20 @@ def test_a_hold_keeps_its_first_time_and_its_history_says_what_when(redis_client
     assert halt.release("maintenance", "watch")
     assert halt.history(3) == [
         {"action": "release", "hold": "maintenance", "who": "watch", "ts": 1_780_000_120_000},
-        {"action": "hold", "hold": "preflight", "reason": "acctLv 1", "who": "preflight", "ts": 1_780_000_120_000},
-        {"action": "hold", "hold": "maintenance", "reason": "at 10:00", "who": "watch", "ts": 1_780_000_000_000},
+        {
+            "action": "hold",
+            "hold": "preflight",
+            "reason": "acctLv 1",
+            "who": "preflight",
+            "ts": 1_780_000_120_000,
+        },
+        {
+            "action": "hold",
+            "hold": "maintenance",
+            "reason": "at 10:00",
+            "who": "watch",
+            "ts": 1_780_000_000_000,
+        },
     ]
     # a hold written later but older (left by a process whose clock was behind): the oldest still speaks
     redis_client.hset(Keys("test", "holdts").halt, "hold:stale", '{"reason": "old", "who": "w", "ts": 5}')

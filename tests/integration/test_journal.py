@@ -27,17 +27,36 @@ def journal(tmp_path: Path) -> Iterator[Journal]:
 
 def _order(cl: str = "s1o1") -> Order:
     req = OrderRequest(
-        clOrdId=cl, instId="BTC-USDT-SWAP", side=Side.SELL, ordType=OrdType.LIMIT, sz=D("2.00"), px=D("65000.1"),
-        tdMode=TdMode.CROSS, posSide=PosSide.SHORT, strategy="scalpbtc", stop_loss_px=D("66000.0"), tag="x",
+        clOrdId=cl,
+        instId="BTC-USDT-SWAP",
+        side=Side.SELL,
+        ordType=OrdType.LIMIT,
+        sz=D("2.00"),
+        px=D("65000.1"),
+        tdMode=TdMode.CROSS,
+        posSide=PosSide.SHORT,
+        strategy="scalpbtc",
+        stop_loss_px=D("66000.0"),
+        tag="x",
     )
     return Order(req=req, cTime=1, uTime=2)
 
 
 def _fill(acc: str = "1.00", trade: str = "t1") -> Fill:
     return Fill(
-        clOrdId="s1o1", instId="BTC-USDT-SWAP", side=Side.SELL, posSide=PosSide.SHORT, fillSz=D("1.00"),
-        fillPx=D("65000.123456789012345678901"), accFillSz=D(acc), fee=D("-0.0325000"), tradeId=trade, ordId="9",
-        strategy="scalpbtc", execType="M", ts=1700000000123,
+        clOrdId="s1o1",
+        instId="BTC-USDT-SWAP",
+        side=Side.SELL,
+        posSide=PosSide.SHORT,
+        fillSz=D("1.00"),
+        fillPx=D("65000.123456789012345678901"),
+        accFillSz=D(acc),
+        fee=D("-0.0325000"),
+        tradeId=trade,
+        ordId="9",
+        strategy="scalpbtc",
+        execType="M",
+        ts=1700000000123,
     )
 
 
@@ -50,7 +69,14 @@ def test_upsert_order_round_trip_and_never_backwards(journal: Journal) -> None:
     order = _order()
     journal.upsert_order(order)
     assert journal.order("s1o1") == order
-    filled = replace(order, state=OrderState.PARTIALLY_FILLED, ordId="9", accFillSz=D("1.00"), avgPx=D("65000.1"), fee=D("-0.03"))
+    filled = replace(
+        order,
+        state=OrderState.PARTIALLY_FILLED,
+        ordId="9",
+        accFillSz=D("1.00"),
+        avgPx=D("65000.1"),
+        fee=D("-0.03"),
+    )
     journal.upsert_order(filled)
     assert journal.order("s1o1") == filled
     journal.upsert_order(replace(order, state=OrderState.LIVE, ordId="9"))  # a late, older snapshot
@@ -77,22 +103,45 @@ def test_duplicate_fill_ignored_and_decimals_exact(journal: Journal, tmp_path: P
 
 
 def test_snapshots_and_events(journal: Journal) -> None:
-    pos = Position(instId="BTC-USDT-SWAP", posSide=PosSide.NET, pos=D("-3"), avgPx=D("64000.5"), markPx=None, upl=D("1.25"), uTime=5)
+    pos = Position(
+        instId="BTC-USDT-SWAP",
+        posSide=PosSide.NET,
+        pos=D("-3"),
+        avgPx=D("64000.5"),
+        markPx=None,
+        upl=D("1.25"),
+        uTime=5,
+    )
     journal.record_position(pos, ts=10)
     journal.record_position(replace(pos, instId="ETH-USDT-SWAP"), ts=11)
     assert [(p.ts, p.position) for p in journal.positions(instId="BTC-USDT-SWAP")] == [(10, pos)]
-    journal.record_equity(D("10000.01"), upl=D("-5.5"), drawdown=D("0.001"), data={"by": {"s1": D("1.10")}}, ts=20)
+    journal.record_equity(
+        D("10000.01"), upl=D("-5.5"), drawdown=D("0.001"), data={"by": {"s1": D("1.10")}}, ts=20
+    )
     (eq,) = journal.equity()
-    assert (eq.ts, eq.equity, eq.available, eq.upl, eq.drawdown) == (20, D("10000.01"), None, D("-5.5"), D("0.001"))
+    assert (eq.ts, eq.equity, eq.available, eq.upl, eq.drawdown) == (
+        20,
+        D("10000.01"),
+        None,
+        D("-5.5"),
+        D("0.001"),
+    )
     assert eq.data == {"by": {"s1": "1.10"}}
     journal.record_event("error", "position corrected", {"instId": "BTC-USDT-SWAP", "diff": D("0.5")}, ts=30)
     journal.record_event("halt", "drawdown", ts=31)
-    journal.record_event("diag", "mixed", {"latency_ms": 1.5, "fill": _fill(), "side": Side.BUY, 3: {D("1"), object}}, ts=32)
+    journal.record_event(
+        "diag", "mixed", {"latency_ms": 1.5, "fill": _fill(), "side": Side.BUY, 3: {D("1"), object}}, ts=32
+    )
     (diag,) = journal.events(kind="diag")
     assert diag.data["latency_ms"] == 1.5 and diag.data["side"] == "buy" and diag.data["3"]
     assert diag.data["fill"]["fillPx"] == "65000.123456789012345678901"
     (ev,) = journal.events(kind="error")
-    assert (ev.ts, ev.kind, ev.message, ev.data) == (30, "error", "position corrected", {"instId": "BTC-USDT-SWAP", "diff": "0.5"})
+    assert (ev.ts, ev.kind, ev.message, ev.data) == (
+        30,
+        "error",
+        "position corrected",
+        {"instId": "BTC-USDT-SWAP", "diff": "0.5"},
+    )
     assert [e.kind for e in journal.events(since_ts=31)] == ["halt", "diag"]
 
 
@@ -113,7 +162,9 @@ for i in range(1, 41):
 
 def test_several_processes_write_at_once(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/multi.db"
-    procs = [popen([sys.executable, "-c", WRITER, url, str(n)], cwd=ROOT, stderr=subprocess.PIPE) for n in range(3)]
+    procs = [
+        popen([sys.executable, "-c", WRITER, url, str(n)], cwd=ROOT, stderr=subprocess.PIPE) for n in range(3)
+    ]
     for p in procs:
         _, err = p.communicate(timeout=60)
         assert p.returncode == 0, err.decode()[-2000:]
@@ -142,7 +193,9 @@ def test_many_processes_create_the_schema_at_once(tmp_path: Path) -> None:
 
     url = f"sqlite:///{tmp_path}/fresh.db"
     start = str(time.time() + 3.0)  # all spin to one instant after their imports
-    procs = [popen([sys.executable, "-c", OPENER, url, start], cwd=ROOT, stderr=subprocess.PIPE) for _ in range(8)]
+    procs = [
+        popen([sys.executable, "-c", OPENER, url, start], cwd=ROOT, stderr=subprocess.PIPE) for _ in range(8)
+    ]
     for p in procs:
         _, err = p.communicate(timeout=60)
         assert p.returncode == 0, err.decode()[-2000:]

@@ -32,14 +32,23 @@ QUIET = StrategySettings(name="quiet", instIds=[BTC], allocation=D("0.5"), param
 
 
 @pytest.fixture()
-def streaming(redis_client: Any, sim_settings: Callable[..., Settings]) -> Iterator[tuple[StreamService, SimClient]]:
+def streaming(
+    redis_client: Any, sim_settings: Callable[..., Settings]
+) -> Iterator[tuple[StreamService, SimClient]]:
     with SimServer(tick_interval_ms=0, rate_limits=False) as sim:
         sim.call(sim.market.step)
-        settings = sim_settings(sim, "liq", OKX_WS_PUBLIC_URL=sim.ws_url("public"),
-                                OKX_WS_PRIVATE_URL=sim.ws_url("private"), OKX_WS_BUSINESS_URL=sim.ws_url("business"))
+        settings = sim_settings(
+            sim,
+            "liq",
+            OKX_WS_PUBLIC_URL=sim.ws_url("public"),
+            OKX_WS_PRIVATE_URL=sim.ws_url("private"),
+            OKX_WS_BUSINESS_URL=sim.ws_url("business"),
+        )
         settings = settings.model_copy(update={"strategies": [QUIET], "symbols": [BTC]})
         acct = account(settings)
-        redis_client.set(acct.keys.instruments, orjson.dumps([to_json(si.inst) for si in default_instruments()]))
+        redis_client.set(
+            acct.keys.instruments, orjson.dumps([to_json(si.inst) for si in default_instruments()])
+        )
         engine = stream_engine(acct, RecordingSender())
         svc = StreamService(engine)
         svc.start()
@@ -50,13 +59,24 @@ def streaming(redis_client: Any, sim_settings: Callable[..., Settings]) -> Itera
             engine.close()
 
 
-def test_a_position_near_liquidation_holds_entries_until_closed(streaming: tuple[StreamService, SimClient]) -> None:
+def test_a_position_near_liquidation_holds_entries_until_closed(
+    streaming: tuple[StreamService, SimClient],
+) -> None:
     svc, admin = streaming
     halt = svc.engine.halt
     wait_for(lambda: svc.private is not None and svc.private.ready, 20, "the private WebSocket")
     admin.post("/api/v5/account/set-leverage", {"instId": BTC, "lever": "100", "mgnMode": "isolated"})
-    r = admin.post("/api/v5/trade/order", {"instId": BTC, "tdMode": "isolated", "side": "buy", "ordType": "market",
-                                           "sz": "1", "clOrdId": "hand1"})
+    r = admin.post(
+        "/api/v5/trade/order",
+        {
+            "instId": BTC,
+            "tdMode": "isolated",
+            "side": "buy",
+            "ordType": "market",
+            "sz": "1",
+            "clOrdId": "hand1",
+        },
+    )
     assert r["data"][0]["sCode"] == "0"
     held = wait_for(lambda: halt.holds().get(HOLD), 20, "the liquidation-distance hold")
     assert "liquidation too close" in held.reason and BTC in held.reason and halt.is_halted()
@@ -143,16 +163,23 @@ def test_a_breach_is_reported_once_with_its_reason_and_lifted_by_the_guard(
         found = guard.check({BTC: D(100000)}, lambda: [AlgoOrder("s", BTC, Side.SELL, D(2), D(99500))], insts)
         assert found == [Finding("account", D(20), D(10), D(3))] and alerts == [found]  # the stop's loss: 10
         reason = halt.holds()[HOLD].reason
-        assert reason == ("liquidation too close: " + found[0].sentence() + ": new entries held until it is not "
-                          "(reduce the position, add margin or lower the leverage)")
+        assert reason == (
+            "liquidation too close: " + found[0].sentence() + ": new entries held until it is not "
+            "(reduce the position, add margin or lower the leverage)"
+        )
         guard.on_account(D(100), D("1.2"))  # closer still: the text follows, no second alert
         guard.check({BTC: D(100000)}, lambda: [AlgoOrder("s", BTC, Side.SELL, D(2), D(99500))], insts)
         assert len(alerts) == 1 and "lose 16.67" in halt.holds()[HOLD].reason
         guard.on_account(D(100), D(10))
-        assert guard.check({BTC: D(100000)}, lambda: [AlgoOrder("s", BTC, Side.SELL, D(2), D(99500))], insts) == []
+        assert (
+            guard.check({BTC: D(100000)}, lambda: [AlgoOrder("s", BTC, Side.SELL, D(2), D(99500))], insts)
+            == []
+        )
     assert not halt.is_halted() and halt.history(1)[0]["who"] == WHO
     assert [r.getMessage() for r in caplog.records if r.name == "athena.risk.liquidation"] == [
-        f"LIQUIDATION DISTANCE: {reason}", "liquidation distance back above 3x: entries allowed again"]
+        f"LIQUIDATION DISTANCE: {reason}",
+        "liquidation distance back above 3x: entries allowed again",
+    ]
 
 
 def test_a_breach_found_under_a_hold_left_by_a_previous_process_still_alerts(redis_client: Any) -> None:
@@ -161,4 +188,6 @@ def test_a_breach_found_under_a_hold_left_by_a_previous_process_still_alerts(red
     alerts: list[list[Finding]] = []
     guard = LiquidationGuard(halt, D(3), on_breach=alerts.append)
     tight = [Finding(BTC, D(2000), D(1000), D(3))]
-    assert guard.apply(tight) == tight and alerts == [tight]  # the hold was there already: alerted all the same
+    assert guard.apply(tight) == tight and alerts == [
+        tight
+    ]  # the hold was there already: alerted all the same

@@ -62,9 +62,16 @@ def clock() -> HeldClock:
 
 @pytest.fixture()
 def eng(sim: SimServer, clock: HeldClock, sim_engine: Callable[..., Engine]) -> Engine:
-    return sim_engine(sim, "monitor", account_kw={"clock": clock, "shared_clock": clock}, ATHENA_SYMBOLS=BTC,
-                      OKX_WS_PUBLIC_URL=sim.ws_url("public"), OKX_WS_PRIVATE_URL=sim.ws_url("private"),
-                      ATHENA__schedule__breaker_threshold="1", ATHENA__schedule__breaker_open_s="5")
+    return sim_engine(
+        sim,
+        "monitor",
+        account_kw={"clock": clock, "shared_clock": clock},
+        ATHENA_SYMBOLS=BTC,
+        OKX_WS_PUBLIC_URL=sim.ws_url("public"),
+        OKX_WS_PRIVATE_URL=sim.ws_url("private"),
+        ATHENA__schedule__breaker_threshold="1",
+        ATHENA__schedule__breaker_open_s="5",
+    )
 
 
 @pytest.fixture()
@@ -83,7 +90,9 @@ def sent(hook: RecordingServer) -> list[dict[str, Any]]:
 
 
 def samples(collector: AccountCollector) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    return {(s.name, tuple(sorted(s.labels.items()))): s.value for fam in collector.collect() for s in fam.samples}
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value for fam in collector.collect() for s in fam.samples
+    }
 
 
 def value(collector: AccountCollector, metric: str, **labels: str) -> float:
@@ -95,9 +104,15 @@ def open_position(eng: Engine, sim: SimServer, clOrdId: str, sz: Decimal) -> Sto
     request the OMS made for it (kept by the RecordingSender, not placed)."""
     bid = Decimal(SimClient(sim.url).admin("state")["markets"][BTC]["bid"])
     eng.marks.set(BTC, bid)
-    req = OrderRequest(clOrdId=clOrdId, instId=BTC, side=Side.BUY, ordType=OrdType.MARKET, sz=sz,
-                       strategy=eng.settings.strategies[0].name,
-                       stop_loss_px=(bid * Decimal("0.995")).quantize(Decimal("0.1")))  # within risk_per_trade
+    req = OrderRequest(
+        clOrdId=clOrdId,
+        instId=BTC,
+        side=Side.BUY,
+        ordType=OrdType.MARKET,
+        sz=sz,
+        strategy=eng.settings.strategies[0].name,
+        stop_loss_px=(bid * Decimal("0.995")).quantize(Decimal("0.1")),
+    )  # within risk_per_trade
     assert placement.place(eng, req).status == "acked"
     reconcile.reconcile(eng)
     return next(s for s in eng.sender.stops if isinstance(s, StopRequest) and s.entryClOrdId == clOrdId)  # type: ignore[attr-defined]
@@ -109,8 +124,15 @@ def test_account_metrics_match_the_ledger_the_journal_and_the_exchange(eng: Engi
     bid = Decimal(client.admin("state")["markets"][BTC]["bid"])
     eng.marks.set(BTC, bid)
     strategy = eng.settings.strategies[0].name  # config/base.json's scalpbtc trades BTC
-    req = OrderRequest(clOrdId="mon1buy", instId=BTC, side=Side.BUY, ordType=OrdType.MARKET, sz=Decimal(2),
-                       strategy=strategy, stop_loss_px=(bid * Decimal("0.98")).quantize(Decimal("0.1")))
+    req = OrderRequest(
+        clOrdId="mon1buy",
+        instId=BTC,
+        side=Side.BUY,
+        ordType=OrdType.MARKET,
+        sz=Decimal(2),
+        strategy=strategy,
+        stop_loss_px=(bid * Decimal("0.98")).quantize(Decimal("0.1")),
+    )
     acks = ORDER_LATENCY._sum.get(), sum(b.get() for b in ORDER_LATENCY._buckets)  # type: ignore[attr-defined]
     assert placement.place(eng, req).status == "acked"
     assert sum(b.get() for b in ORDER_LATENCY._buckets) == acks[1] + 1  # type: ignore[attr-defined]
@@ -127,12 +149,16 @@ def test_account_metrics_match_the_ledger_the_journal_and_the_exchange(eng: Engi
         assert value(collector, "athena_orders_total", outcome="filled") == 1
         assert value(collector, "athena_orders_total", outcome="rejected") == 0
         fees = eng.capital.fees()
-        assert fees == sum((f.fee for f in fills), Decimal(0)) and fees < 0  # the ledger's fees are the fills'
+        assert (
+            fees == sum((f.fee for f in fills), Decimal(0)) and fees < 0
+        )  # the ledger's fees are the fills'
         assert value(collector, "athena_fees_usdt_total") == float(fees)
         assert value(collector, "athena_realised_pnl_usdt") == float(eng.capital.realised())
         marks = {BTC: bid}
         equity = eng.capital.total_capital + eng.capital.realised() + eng.capital.unrealised(marks).total
-        assert value(collector, "athena_equity_usdt", account=eng.settings.account, strategy="all") == float(equity)
+        assert value(collector, "athena_equity_usdt", account=eng.settings.account, strategy="all") == float(
+            equity
+        )
         assert value(collector, "athena_halted") == 0
         assert value(collector, "athena_breaker_open", name="sync_positions") == 0
         # no stop on the exchange yet (the RecordingSender only kept the request, which the OMS recorded
@@ -146,8 +172,15 @@ def test_account_metrics_match_the_ledger_the_journal_and_the_exchange(eng: Engi
         assert value(collector, "athena_position_stop_covered", instId=BTC) == 1
         # a refusal is counted by its code
         eng.halt.halt("metrics test", who="test")
-        req2 = OrderRequest(clOrdId="mon2buy", instId=BTC, side=Side.BUY, ordType=OrdType.MARKET, sz=Decimal(1),
-                            strategy=strategy, stop_loss_px=stop.slTriggerPx)
+        req2 = OrderRequest(
+            clOrdId="mon2buy",
+            instId=BTC,
+            side=Side.BUY,
+            ordType=OrdType.MARKET,
+            sz=Decimal(1),
+            strategy=strategy,
+            stop_loss_px=stop.slTriggerPx,
+        )
         assert placement.place(eng, req2).status == "rejected"
         assert value(collector, "athena_rejects_total", code="halted") == 1
         assert value(collector, "athena_orders_total", outcome="rejected") == 1
@@ -157,8 +190,9 @@ def test_account_metrics_match_the_ledger_the_journal_and_the_exchange(eng: Engi
 
 
 # -- alerts where things happen ------------------------------------------------------------------------
-def test_halt_breaker_drift_and_drawdown_alerts(eng: Engine, sim: SimServer, hook: RecordingServer,
-                                                clock: HeldClock) -> None:
+def test_halt_breaker_drift_and_drawdown_alerts(
+    eng: Engine, sim: SimServer, hook: RecordingServer, clock: HeldClock
+) -> None:
     eng.halt.halt("operator says stop", who="alice")
     assert not eng.halt.halt("again", who="bob")  # already halted: no second alert
     [halt] = sent(hook)
@@ -178,8 +212,17 @@ def test_halt_breaker_drift_and_drawdown_alerts(eng: Engine, sim: SimServer, hoo
     assert "HTTP" in breakers[0]["text"] or "5" in breakers[0]["text"]
 
     # a ledger position the exchange does not have: corrected by the sync once settled, and told
-    fill = Fill("ghost1", BTC, Side.BUY, PosSide.NET, Decimal(1), Decimal(50000), Decimal(1), strategy="scalpbtc",
-                ts=int(clock.t * 1000))
+    fill = Fill(
+        "ghost1",
+        BTC,
+        Side.BUY,
+        PosSide.NET,
+        Decimal(1),
+        Decimal(50000),
+        Decimal(1),
+        strategy="scalpbtc",
+        ts=int(clock.t * 1000),
+    )
     assert eng.positions.on_fill(fill)
     clock.t += 60
     report = sync_ops.sync_positions(eng, gated=False)
@@ -195,8 +238,12 @@ def test_halt_breaker_drift_and_drawdown_alerts(eng: Engine, sim: SimServer, hoo
     # the drawdown breaker: a realised loss past the daily limit (3% of 10000) halts, and says so
     inst = eng.instruments[BTC]
     big = (Decimal(400) / inst.ctVal / Decimal(1000)).quantize(inst.lotSz)  # a 1000 USD move = -400 USDT
-    eng.capital.on_fill(Fill("dd1", BTC, Side.BUY, PosSide.NET, big, Decimal(50000), big, strategy="scalpbtc"), inst)
-    eng.capital.on_fill(Fill("dd2", BTC, Side.SELL, PosSide.NET, big, Decimal(49000), big, strategy="scalpbtc"), inst)
+    eng.capital.on_fill(
+        Fill("dd1", BTC, Side.BUY, PosSide.NET, big, Decimal(50000), big, strategy="scalpbtc"), inst
+    )
+    eng.capital.on_fill(
+        Fill("dd2", BTC, Side.SELL, PosSide.NET, big, Decimal(49000), big, strategy="scalpbtc"), inst
+    )
     rep = housekeeping.check_drawdown(eng)
     assert rep["breached"] == "daily_loss", rep
     events = [a["event"] for a in sent(hook)]
@@ -206,8 +253,11 @@ def test_halt_breaker_drift_and_drawdown_alerts(eng: Engine, sim: SimServer, hoo
 
 
 def test_a_refused_stop_is_an_alert(eng: Engine, hook: RecordingServer) -> None:
-    eng.orders._error("stop_failed", "stop s1 rejected: 51277 trigger price above the last price",
-                      {"clOrdId": "entry1", "algoClOrdId": "s1"})
+    eng.orders._error(
+        "stop_failed",
+        "stop s1 rejected: 51277 trigger price above the last price",
+        {"clOrdId": "entry1", "algoClOrdId": "s1"},
+    )
     [alert] = sent(hook)
     assert alert["event"] == "stop_failed" and alert["key"] == "stop_failed:entry1"
     assert "51277" in alert["text"] and alert["severity"] == "critical"
@@ -219,8 +269,18 @@ def test_daily_summary_reports_the_days_pnl(eng: Engine, hook: RecordingServer, 
     day = datetime.fromtimestamp(clock.t, UTC).strftime("%Y%m%d")
     inst, ts = eng.instruments[BTC], int(clock.t * 1000)
     for cl, side, px in (("sum1", Side.BUY, "50000"), ("sum2", Side.SELL, "50100")):  # +1 USDT a contract
-        fill = Fill(cl, BTC, side, PosSide.NET, Decimal(1), Decimal(px), Decimal(1), fee=Decimal("-0.25"),
-                    strategy="scalpbtc", ts=ts)
+        fill = Fill(
+            cl,
+            BTC,
+            side,
+            PosSide.NET,
+            Decimal(1),
+            Decimal(px),
+            Decimal(1),
+            fee=Decimal("-0.25"),
+            strategy="scalpbtc",
+            ts=ts,
+        )
         eng.capital.on_fill(fill, inst)
         eng.journal.record_fill(fill)
     out = daily_summary(eng, day)
@@ -234,8 +294,9 @@ def test_daily_summary_reports_the_days_pnl(eng: Engine, hook: RecordingServer, 
 
 
 # -- conditions over time (the watcher) ----------------------------------------------------------------
-def test_watcher_unprotected_ambiguous_heartbeat_and_websocket(eng: Engine, sim: SimServer, hook: RecordingServer,
-                                                              clock: HeldClock) -> None:
+def test_watcher_unprotected_ambiguous_heartbeat_and_websocket(
+    eng: Engine, sim: SimServer, hook: RecordingServer, clock: HeldClock
+) -> None:
     failures = REGISTRY.get_sample_value("athena_alert_sink_failures_total", {"sink": "webhook"}) or 0.0
     mono = HeldClock(100.0)
     watcher = Watcher("orders", eng, stops=ExchangeStops(eng, eng.rest, max_age_s=0), clock=mono, wall=clock)
@@ -257,8 +318,15 @@ def test_watcher_unprotected_ambiguous_heartbeat_and_websocket(eng: Engine, sim:
     assert UNPROTECTED_SECONDS._value.get() - before == 16  # type: ignore[attr-defined]
 
     # an order whose outcome stays unknown
-    req = OrderRequest(clOrdId="amb1", instId=BTC, side=Side.BUY, ordType=OrdType.LIMIT, sz=Decimal(1),
-                       px=Decimal(40000), strategy="scalpbtc")
+    req = OrderRequest(
+        clOrdId="amb1",
+        instId=BTC,
+        side=Side.BUY,
+        ordType=OrdType.LIMIT,
+        sz=Decimal(1),
+        px=Decimal(40000),
+        strategy="scalpbtc",
+    )
     eng.store.create(Order(req=req, cTime=int(clock.t * 1000), uTime=int(clock.t * 1000)))
     eng.orders.mark_ambiguous("amb1")
     watcher.sample()
@@ -270,8 +338,9 @@ def test_watcher_unprotected_ambiguous_heartbeat_and_websocket(eng: Engine, sim:
 
     # another worker of this deployment whose heartbeat stopped 40 s ago
     queues = AccountQueues(eng.settings.account)
-    WorkerRegistry(eng.redis, clock=lambda: clock.t - 40).register([queues.stream], "stream-x@otherhost", "stream",
-                                                                    identity_of(eng.settings))
+    WorkerRegistry(eng.redis, clock=lambda: clock.t - 40).register(
+        [queues.stream], "stream-x@otherhost", "stream", identity_of(eng.settings)
+    )
     watcher.me = ("this-host", -1)  # the registration above carries this process's pid
     watcher.sample()
     [hb] = [a for a in sent(hook) if a["event"] == "heartbeat"]
@@ -292,11 +361,14 @@ def test_watcher_unprotected_ambiguous_heartbeat_and_websocket(eng: Engine, sim:
     ws["private"] = {"state": "ready"}
     stream.sample()
     assert stream.down_since == {}
-    assert (REGISTRY.get_sample_value("athena_alert_sink_failures_total", {"sink": "webhook"}) or 0.0) == failures
+    assert (
+        REGISTRY.get_sample_value("athena_alert_sink_failures_total", {"sink": "webhook"}) or 0.0
+    ) == failures
 
 
-def test_a_halt_from_the_cli_is_told_before_it_exits(redis_url: str, tmp_path: Path,
-                                                     http_recorder: RecordingServer) -> None:
+def test_a_halt_from_the_cli_is_told_before_it_exits(
+    redis_url: str, tmp_path: Path, http_recorder: RecordingServer
+) -> None:
     """`athena halt` sets the switch itself (no worker needed): its process delivers the alert at exit."""
     import os
     import subprocess
@@ -306,18 +378,34 @@ def test_a_halt_from_the_cli_is_told_before_it_exits(redis_url: str, tmp_path: P
 
     token = "99999:cli-bot-token-secret"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ATHENA_", "OKX_", "REDIS_"))}
-    env.update({"ATHENA_ENV": "test", "REDIS_URL": redis_url, "ATHENA_DB_URL": f"sqlite:///{tmp_path}/a.db",
-                "ATHENA_ACCOUNT": f"clihalt{next(_accounts)}", "ATHENA_TELEGRAM_BOT_TOKEN": token,
-                "ATHENA_TELEGRAM_CHAT_ID": "42", "ATHENA__alerts__telegram_api_url": http_recorder.url})
-    proc = procs.run([sys.executable, "-m", "athena.cli", "halt", "--reason", "desk says stop"], env=env,
-                     capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    env.update(
+        {
+            "ATHENA_ENV": "test",
+            "REDIS_URL": redis_url,
+            "ATHENA_DB_URL": f"sqlite:///{tmp_path}/a.db",
+            "ATHENA_ACCOUNT": f"clihalt{next(_accounts)}",
+            "ATHENA_TELEGRAM_BOT_TOKEN": token,
+            "ATHENA_TELEGRAM_CHAT_ID": "42",
+            "ATHENA__alerts__telegram_api_url": http_recorder.url,
+        }
+    )
+    proc = procs.run(
+        [sys.executable, "-m", "athena.cli", "halt", "--reason", "desk says stop"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
     assert proc.returncode == 0, proc.stderr
     [body] = http_recorder.bodies(f"/bot{token}/sendMessage")
     assert body["chat_id"] == "42" and "HALTED by cli: desk says stop" in body["text"]
     assert token not in proc.stdout + proc.stderr
 
 
-def test_the_rate_limit_holds_across_processes_and_fails_open(redis_client: Any, http_recorder: RecordingServer) -> None:
+def test_the_rate_limit_holds_across_processes_and_fails_open(
+    redis_client: Any, http_recorder: RecordingServer
+) -> None:
     """Two workers (two notifiers on one Redis) see the same condition: it is sent once. Without Redis the
     alert still goes out."""
     from athena.alerts import events
@@ -336,15 +424,18 @@ def test_the_rate_limit_holds_across_processes_and_fails_open(redis_client: Any,
     try:
         assert a.notify(events.unprotected(BTC, 16, "3", "0"))
         assert a.flush(5.0)
-        assert b.notify(events.unprotected(BTC, 17, "3", "0"))  # passes b's own limit; the shared one holds it
+        assert b.notify(
+            events.unprotected(BTC, 17, "3", "0")
+        )  # passes b's own limit; the shared one holds it
         assert b.flush(5.0)
         assert [x["key"] for x in http_recorder.bodies("/hook")] == [f"unprotected:{BTC}"]
         assert 0 < redis_client.pttl(keys.alert_gate(f"unprotected:{BTC}")) <= 60_000
         assert b.notify(events.unprotected("ETH-USDT-SWAP", 16, "1", "0"))  # another key goes
         assert c.notify(events.unprotected(BTC, 18, "3", "0"))  # Redis down: sent anyway
         assert b.flush(5.0) and c.flush(5.0)
-        assert sorted((x["fields"]["instId"], x["fields"]["seconds"]) for x in http_recorder.bodies("/hook")) == [
-            (BTC, 16), (BTC, 18), ("ETH-USDT-SWAP", 16)]
+        assert sorted(
+            (x["fields"]["instId"], x["fields"]["seconds"]) for x in http_recorder.bodies("/hook")
+        ) == [(BTC, 16), (BTC, 18), ("ETH-USDT-SWAP", 16)]
     finally:
         for n in (a, b, c):
             n.close(0.5)

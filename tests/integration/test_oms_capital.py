@@ -398,12 +398,17 @@ def test_a_cancel_racing_the_final_fill_or_another_process_releases_once_and_rep
 
     def winner() -> None:
         if first == "final fill":
-            assert stream.on_fill(fill("e3", Side.BUY, "2", "50000", "2", "-0.5"), BTC).released == D("1666.59976")
+            assert stream.on_fill(fill("e3", Side.BUY, "2", "50000", "2", "-0.5"), BTC).released == D(
+                "1666.59976"
+            )
         else:
             assert stream.release("e3") == D("1666.59976")
 
-    orders = CapitalCommander(InterleavingRedis(redis.Redis.from_url(redis_url), keys.capital_strategy("alpha"), winner),
-                              keys, make_settings())
+    orders = CapitalCommander(
+        InterleavingRedis(redis.Redis.from_url(redis_url), keys.capital_strategy("alpha"), winner),
+        keys,
+        make_settings(),
+    )
     with caplog.at_level(logging.ERROR, logger="athena.oms.capital"):
         assert orders.release("e3") == 0  # the loser releases nothing
     assert [r.getMessage() for r in caplog.records if "negative" in r.getMessage()] == []
@@ -411,7 +416,9 @@ def test_a_cancel_racing_the_final_fill_or_another_process_releases_once_and_rep
     assert cap.errors().clamps == 0
 
 
-def test_a_clamp_is_a_counted_error_with_its_details(cap: CapitalCommander, keys: Keys, redis_client: Any) -> None:
+def test_a_clamp_is_a_counted_error_with_its_details(
+    cap: CapitalCommander, keys: Keys, redis_client: Any
+) -> None:
     """A release that really would take reserved below zero (its margin was already taken out by
     something else) is clamped, and counted with what happened, in the same transaction."""
     assert cap.reserve("alpha", "c1", D(300), sz=D(1)).ok
@@ -502,7 +509,9 @@ def test_a_fill_booked_by_another_process_after_the_snapshot_is_not_booked_twice
     assert cap.reserved("alpha") == 0 and cap.open_reservations() == []
 
 
-def test_a_fill_that_clamps_counts_the_clamp_once(cap: CapitalCommander, keys: Keys, redis_client: Any) -> None:
+def test_a_fill_that_clamps_counts_the_clamp_once(
+    cap: CapitalCommander, keys: Keys, redis_client: Any
+) -> None:
     assert cap.reserve("alpha", "k1", D(300), sz=D(1)).ok
     redis_client.hset(keys.capital_strategy("alpha"), "reserved", "100")  # 200 of k1's margin gone elsewhere
     assert cap.on_fill(fill("k1", Side.BUY, "1", "50000", "1", "-0.25"), BTC).released == D(300)

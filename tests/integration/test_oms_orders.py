@@ -99,7 +99,9 @@ def test_partial_fills_grow_the_stop(redis_client: Redis) -> None:
     o.om.submit(entry("a1", sz="5"))
     sid = stop_id_for("a1")
     for acc in ("1", "1", "3", "2", "5"):  # a duplicate and a stale report in between
-        o.om.on_update(upd("a1", OrderState.FILLED if acc == "5" else OrderState.PARTIALLY_FILLED, acc, "100"))
+        o.om.on_update(
+            upd("a1", OrderState.FILLED if acc == "5" else OrderState.PARTIALLY_FILLED, acc, "100")
+        )
         order = o.om.get("a1")
         assert order is not None and o.sender.stop_size(sid) == order.accFillSz
     assert [s.sz for s in o.sender.stops] == [Decimal(1), Decimal(3), Decimal(5)]
@@ -161,7 +163,9 @@ def test_send_failure_makes_the_order_ambiguous_and_resolution_reuses_the_id(red
     assert res.outcome == "resent" and o.sender.sent_ids() == ["a1"]  # same clOrdId, never a new one
     assert o.om.resolve_ambiguous("a1", None).outcome == "wait"  # the re-send restarted the window
     settled = o.om.resolve_ambiguous("a1", upd("a1", OrderState.LIVE, ord_id="42", source="rest_query"))
-    assert settled.outcome == "settled" and settled.order is not None and settled.order.state is OrderState.LIVE
+    assert (
+        settled.outcome == "settled" and settled.order is not None and settled.order.state is OrderState.LIVE
+    )
     assert o.om.resolve_ambiguous("a1", None).outcome == "not_ambiguous"
     assert o.om.resolve_ambiguous("nope", None).outcome == "unknown"
 
@@ -226,7 +230,9 @@ def test_flat_position_cancels_only_stops_older_than_the_report(redis_client: Re
     requested_ms = int(o.clock.now * 1000)
     stale_flat = Position(INST, PosSide.NET, Decimal(0), None, uTime=requested_ms - 1)
     assert o.om.on_position(stale_flat) == []  # predates the fill: protection stays
-    assert o.om.on_position(Position(INST, PosSide.NET, Decimal(3), Decimal(100), uTime=requested_ms + 5)) == []
+    assert (
+        o.om.on_position(Position(INST, PosSide.NET, Decimal(3), Decimal(100), uTime=requested_ms + 5)) == []
+    )
     assert o.om.on_position(Position(INST, PosSide.LONG, Decimal(0), None, uTime=requested_ms + 5)) == []
     assert o.om.on_position(Position(INST, PosSide.NET, Decimal(0), None, uTime=requested_ms + 5)) == ["sla1"]
     assert o.sender.stop_cancels == [(INST, "sla1")]
@@ -283,7 +289,9 @@ class QueueingSender(RecordingSender):
         return self.queue, f"place {req.clOrdId}"
 
 
-def test_an_order_and_its_task_are_written_in_one_step_and_a_redelivery_queues_nothing(redis_client: Redis) -> None:
+def test_an_order_and_its_task_are_written_in_one_step_and_a_redelivery_queues_nothing(
+    redis_client: Redis,
+) -> None:
     queue = "test:outbox-queue"
     redis_client.delete(queue)
     sender = QueueingSender(queue)
@@ -299,7 +307,9 @@ def test_an_order_and_its_task_are_written_in_one_step_and_a_redelivery_queues_n
     redis_client.delete(queue)
 
 
-def test_celery_sender_queues_with_the_record_only_on_the_brokers_own_redis(celery_app, redis_url: str) -> None:  # type: ignore[no-untyped-def]
+def test_celery_sender_queues_with_the_record_only_on_the_brokers_own_redis(
+    celery_app, redis_url: str
+) -> None:  # type: ignore[no-untyped-def]
     import json
 
     from workers.sender import CelerySender
@@ -314,7 +324,9 @@ def test_celery_sender_queues_with_the_record_only_on_the_brokers_own_redis(cele
     assert sender.order_message(req, Redis.from_url(other_db)) is None  # another database: send_order
 
 
-def test_deferred_journal_rows_wait_for_the_dispatcher_and_terminal_ones_do_not(redis_client: Redis, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_deferred_journal_rows_wait_for_the_dispatcher_and_terminal_ones_do_not(
+    redis_client: Redis, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
     """The stream worker defers the journal rows of non-terminal updates (written when its inbox is empty); a
     terminal update is journaled at once, and a late deferred row never moves the row backwards."""
     from athena.state.journal import Journal
@@ -330,7 +342,18 @@ def test_deferred_journal_rows_wait_for_the_dispatcher_and_terminal_ones_do_not(
         assert journal.order("d1").state is OrderState.SENT  # type: ignore[union-attr]
         o.om.on_update(upd("d1", OrderState.LIVE, ord_id="7"))
         assert len(owed) == 1 and journal.order("d1").state is OrderState.SENT  # type: ignore[union-attr]
-        o.om.on_update(upd("d1", OrderState.FILLED, acc="3", avg="100", fill_sz="3", fill_px="100", ord_id="7", trade="t1"))
+        o.om.on_update(
+            upd(
+                "d1",
+                OrderState.FILLED,
+                acc="3",
+                avg="100",
+                fill_sz="3",
+                fill_px="100",
+                ord_id="7",
+                trade="t1",
+            )
+        )
         assert len(owed) == 1 and journal.order("d1").state is OrderState.FILLED  # type: ignore[union-attr]
         owed.pop()()  # the live row, written after the filled one: it loses
         row = journal.order("d1")

@@ -38,7 +38,9 @@ def expire_claim(o: Oms, entry_id: str) -> None:
     o.redis.delete(o.keys.outbox_claim(entry_id))
 
 
-def test_fill_committed_then_crash_is_emitted_exactly_once_by_a_fresh_manager(redis_client: Redis, tmp_path: Path) -> None:
+def test_fill_committed_then_crash_is_emitted_exactly_once_by_a_fresh_manager(
+    redis_client: Redis, tmp_path: Path
+) -> None:
     journal = Journal(f"sqlite:///{tmp_path / 'j.db'}")
     before = make_oms(redis_client, journal=journal)
     before.om.submit(entry("a1", sz="3"))
@@ -53,7 +55,12 @@ def test_fill_committed_then_crash_is_emitted_exactly_once_by_a_fresh_manager(re
     expire_claim(before, eid)
     assert after.om.recover_outbox() == 1
     (fill,) = after.fills("a1")
-    assert (fill.fillSz, fill.fillPx, fill.accFillSz, fill.tradeId) == (Decimal(2), Decimal("100.5"), Decimal(2), "t1")
+    assert (fill.fillSz, fill.fillPx, fill.accFillSz, fill.tradeId) == (
+        Decimal(2),
+        Decimal("100.5"),
+        Decimal(2),
+        "t1",
+    )
     assert [f.fill_key for f in journal.fills()] == ["a1:2"]
     assert after.sender.stop_size(stop_id_for("a1")) == Decimal(2)
     assert after.pm.expected(INST).sz == Decimal(2)
@@ -71,12 +78,17 @@ def test_fill_committed_then_crash_is_emitted_exactly_once_by_a_fresh_manager(re
     # and the next real fill is emitted normally, growing the same stop
     third.om.on_update(upd("a1", OrderState.FILLED, "3", "101", "1", "102", "77", "t2"))
     assert [f.fillSz for f in third.fills("a1")] == [Decimal(1)]
-    assert third.sender.stop_size(stop_id_for("a1")) == Decimal(3) and third.pm.expected(INST).sz == Decimal(3)
+    assert third.sender.stop_size(stop_id_for("a1")) == Decimal(3) and third.pm.expected(INST).sz == Decimal(
+        3
+    )
     journal.close()
 
 
 def test_cancel_committed_then_crash_releases_the_reservation_once(redis_client: Redis) -> None:
-    settings = Settings(total_capital=Decimal(10_000), strategies=[StrategySettings(name="s1", instIds=[INST], allocation=Decimal(1))])
+    settings = Settings(
+        total_capital=Decimal(10_000),
+        strategies=[StrategySettings(name="s1", instIds=[INST], allocation=Decimal(1))],
+    )
 
     def wire(o: Oms) -> CapitalCommander:  # as every role wires it (athena.wiring)
         cap = CapitalCommander(redis_client, o.keys, settings)
@@ -114,7 +126,9 @@ def test_next_update_drains_what_a_crash_left(redis_client: Redis) -> None:
     after.om.on_update(upd("a2", OrderState.FILLED, "2", "99"))
     assert sorted(f.clOrdId for f in after.fills()) == ["a1", "a2"]
     assert after.pm.expected(INST).sz == Decimal(5)
-    assert after.sender.stop_size(stop_id_for("a1")) == Decimal(3) and after.sender.stop_size(stop_id_for("a2")) == Decimal(2)
+    assert after.sender.stop_size(stop_id_for("a1")) == Decimal(3) and after.sender.stop_size(
+        stop_id_for("a2")
+    ) == Decimal(2)
     assert after.store.outbox_length() == 0
 
 
@@ -147,7 +161,9 @@ def test_concurrent_recoverers_emit_each_entry_once(redis_client: Redis, redis_u
         c.close()
 
 
-def test_ack_lost_after_emission_re_emits_but_books_nothing_twice(redis_client: Redis, tmp_path: Path) -> None:
+def test_ack_lost_after_emission_re_emits_but_books_nothing_twice(
+    redis_client: Redis, tmp_path: Path
+) -> None:
     """A crash after the side effects but before the ack: the entry is emitted again (at least once),
     and every consumer that books money is idempotent by fill_key, so nothing is counted twice."""
     journal = Journal(f"sqlite:///{tmp_path / 'j.db'}")

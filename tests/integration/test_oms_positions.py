@@ -146,7 +146,9 @@ def working(req, state: OrderState = OrderState.LIVE, t: int = 0) -> Order:  # t
 
 
 def stop(side: Side, sz: str, cl: str = "e1", pos_side: PosSide = PosSide.NET, t: int = 0) -> AlgoOrder:
-    return StopRequest.for_entry(entry(cl, side=side.opposite, pos_side=pos_side), Decimal(sz)).to_algo(uTime=t)
+    return StopRequest.for_entry(entry(cl, side=side.opposite, pos_side=pos_side), Decimal(sz)).to_algo(
+        uTime=t
+    )
 
 
 def test_ghosts_are_reduce_only_orders_and_stops_with_nothing_to_reduce(redis_client: Redis) -> None:
@@ -198,11 +200,22 @@ def test_correction_is_skipped_when_a_fill_moved_the_ledger_meanwhile(redis_clie
 
 def whole_position_stop(side: Side, pos_side: PosSide = PosSide.NET, t: int = 0) -> AlgoOrder:
     """A stop a person set on the position in the app: closeFraction 1, no sz."""
-    return AlgoOrder(algoClOrdId="", instId=INST, side=side, sz=None, slTriggerPx=Decimal(90), algoId="77",
-                     posSide=pos_side, closeFraction=Decimal(1), uTime=t)
+    return AlgoOrder(
+        algoClOrdId="",
+        instId=INST,
+        side=side,
+        sz=None,
+        slTriggerPx=Decimal(90),
+        algoId="77",
+        posSide=pos_side,
+        closeFraction=Decimal(1),
+        uTime=t,
+    )
 
 
-def test_a_whole_position_stop_covers_the_position_and_is_no_ghost_while_it_is_open(redis_client: Redis) -> None:
+def test_a_whole_position_stop_covers_the_position_and_is_no_ghost_while_it_is_open(
+    redis_client: Redis,
+) -> None:
     o = make_oms(redis_client)
     long5 = pos("5")
     assert o.pm.unprotected([long5], [whole_position_stop(Side.SELL)]) == []
@@ -214,13 +227,20 @@ def test_a_whole_position_stop_covers_the_position_and_is_no_ghost_while_it_is_o
     assert o.pm.ghost_orders([], [person], [], now_ms=10**13).stops == [person]  # flat: nothing to protect
 
 
-def test_a_forced_drift_is_reported_whole_on_the_bus_and_in_the_journal(redis_client: Redis, tmp_path: Path) -> None:
+def test_a_forced_drift_is_reported_whole_on_the_bus_and_in_the_journal(
+    redis_client: Redis, tmp_path: Path
+) -> None:
     journal = Journal(f"sqlite:///{tmp_path / 'j.db'}")
     o = make_oms(redis_client, journal=journal)
     o.pm.on_fill(fill("a", Side.BUY, "1", "100", "1"))
     settle(o)
     (d,) = o.pm.reconcile([pos("1.5", avg="101")])
-    assert (d.instId, d.posSide, d.ledger_sz, d.exchange_sz) == (INST, PosSide.NET, Decimal(1), Decimal("1.5"))
+    assert (d.instId, d.posSide, d.ledger_sz, d.exchange_sz) == (
+        INST,
+        PosSide.NET,
+        Decimal(1),
+        Decimal("1.5"),
+    )
     msg = f"ledger {INST}/net was 1, exchange says 1.5: corrected to the exchange"
     data = {"instId": INST, "posSide": "net", "ledger_sz": "1", "exchange_sz": "1.5", "lotSz": "0.01"}
     assert o.events[EventType.ERROR] == [{"kind": "ledger_drift", "message": msg, **data}]
@@ -231,10 +251,16 @@ def test_a_forced_drift_is_reported_whole_on_the_bus_and_in_the_journal(redis_cl
 def test_ledger_entries_name_their_instrument_and_side(redis_client: Redis) -> None:
     o = make_oms(redis_client)
     o.pm.on_fill(fill("l", Side.BUY, "3", "100", "3", PosSide.LONG))
-    assert o.pm.expected(INST, PosSide.LONG) == LedgerEntry(INST, PosSide.LONG, Decimal(3), Decimal(100),
-                                                           o.pm.expected(INST, PosSide.LONG).uTime)
+    assert o.pm.expected(INST, PosSide.LONG) == LedgerEntry(
+        INST, PosSide.LONG, Decimal(3), Decimal(100), o.pm.expected(INST, PosSide.LONG).uTime
+    )
     settle(o)
     o.pm.reconcile([pos("2", PosSide.LONG, avg="101")])  # forced to the exchange
     forced = o.pm.expected(INST, PosSide.LONG)
-    assert (forced.instId, forced.posSide, forced.sz, forced.avgPx) == (INST, PosSide.LONG, Decimal(2), Decimal(101))
+    assert (forced.instId, forced.posSide, forced.sz, forced.avgPx) == (
+        INST,
+        PosSide.LONG,
+        Decimal(2),
+        Decimal(101),
+    )
     assert [(e.instId, e.posSide) for e in o.pm.ledger().values()] == [(INST, PosSide.LONG)]

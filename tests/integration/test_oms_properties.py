@@ -25,12 +25,16 @@ from athena.oms.stops import stop_id_for
 from athena.wiring import book_capital
 from tests.integration.oms_harness import BTC, INST, Oms, entry, exit_, make_oms, upd
 
-CAPITAL = Settings(total_capital=Decimal(10**9), strategies=[StrategySettings(name="s1", instIds=[INST], allocation=Decimal(1))])
+CAPITAL = Settings(
+    total_capital=Decimal(10**9),
+    strategies=[StrategySettings(name="s1", instIds=[INST], allocation=Decimal(1))],
+)
 MARGIN_PER_LOT = Decimal("7.5")
 
 
 def with_capital(o: Oms) -> Oms:
-    """The capital side effects, wired as every role wires them (athena.wiring): fills book, cancels release."""
+    """The capital side effects, wired as every role wires them (athena.wiring):
+    fills book, cancels release."""
     book_capital(o.bus, CapitalCommander(o.redis, o.keys, CAPITAL), {INST: BTC})
     return o
 
@@ -72,8 +76,12 @@ def plans(draw: st.DrawFn) -> list[Plan]:
         prices = tuple(draw(st.lists(st.integers(90, 110), min_size=len(fills), max_size=len(fills))))
         extra = draw(st.integers(0 if fills else 1, 2))
         is_entry, side = draw(st.booleans()), draw(st.sampled_from(list(Side)))
-        pos_side = PosSide.NET if not hedge else PosSide.LONG if is_entry == (side is Side.BUY) else PosSide.SHORT
-        out.append(Plan(f"o{i}", is_entry, side, fills, prices, extra, extra > 0 and draw(st.booleans()), pos_side))
+        pos_side = (
+            PosSide.NET if not hedge else PosSide.LONG if is_entry == (side is Side.BUY) else PosSide.SHORT
+        )
+        out.append(
+            Plan(f"o{i}", is_entry, side, fills, prices, extra, extra > 0 and draw(st.booleans()), pos_side)
+        )
     return out
 
 
@@ -97,7 +105,9 @@ def reports(p: Plan, ord_id: str) -> list[OrderUpdate]:
 
 @settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data(), scenario=plans())
-def test_random_interleavings_keep_every_invariant(redis_url: str, data: st.DataObject, scenario: list[Plan]) -> None:
+def test_random_interleavings_keep_every_invariant(
+    redis_url: str, data: st.DataObject, scenario: list[Plan]
+) -> None:
     client = redis.Redis.from_url(redis_url)
     client.flushdb()
     try:
@@ -115,7 +125,10 @@ def test_random_interleavings_keep_every_invariant(redis_url: str, data: st.Data
         dups = data.draw(st.lists(st.sampled_from(events), max_size=8), label="duplicates")
         order = data.draw(st.permutations(events + dups), label="interleaving")
         # 0: process a, 1: process b, 2: a process that dies right after the Lua commit
-        route = data.draw(st.lists(st.sampled_from([0, 0, 1, 1, 2]), min_size=len(order), max_size=len(order)), label="route")
+        route = data.draw(
+            st.lists(st.sampled_from([0, 0, 1, 1, 2]), min_size=len(order), max_size=len(order)),
+            label="route",
+        )
         ranks = {p.cl: 0 for p in scenario}
         for ev, to in zip(order, route, strict=True):
             if to == 2:
@@ -129,18 +142,35 @@ def test_random_interleavings_keep_every_invariant(redis_url: str, data: st.Data
         assert c.om.recover_outbox() == 0 and a.store.outbox_length() == 0
         check(a, b, by_cl, ranks, cap, c)
         # the end: the exchange holds exactly the sum of all fills; the ledger agrees, no correction
-        totals = {ps: sum((p.filled * p.side.sign for p in scenario if p.pos_side is ps), Decimal(0)) for ps in PosSide}
+        totals = {
+            ps: sum((p.filled * p.side.sign for p in scenario if p.pos_side is ps), Decimal(0))
+            for ps in PosSide
+        }
         if totals[PosSide.LONG] >= 0 >= totals[PosSide.SHORT]:  # else not a position OKX could hold
-            exchange = [Position(INST, ps, abs(t) if ps is PosSide.SHORT else t, Decimal(100))
-                        for ps, t in totals.items() if t]
+            exchange = [
+                Position(INST, ps, abs(t) if ps is PosSide.SHORT else t, Decimal(100))
+                for ps, t in totals.items()
+                if t
+            ]
             assert a.pm.reconcile(exchange) == []
         for p in scenario:
             o = a.om.get(p.cl)
             assert o is not None and o.accFillSz == p.filled
-            want = OrderState.CANCELED if p.cancel else (
-                OrderState.FILLED if p.extra == 0 else OrderState.PARTIALLY_FILLED if p.fills else OrderState.LIVE)
+            want = (
+                OrderState.CANCELED
+                if p.cancel
+                else (
+                    OrderState.FILLED
+                    if p.extra == 0
+                    else OrderState.PARTIALLY_FILLED
+                    if p.fills
+                    else OrderState.LIVE
+                )
+            )
             assert o.state is want
-            cancelled = [x for h in (a, b, c) for x in h.events[EventType.ORDER_CANCELLED] if x.clOrdId == p.cl]
+            cancelled = [
+                x for h in (a, b, c) for x in h.events[EventType.ORDER_CANCELLED] if x.clOrdId == p.cl
+            ]
             assert len(cancelled) == (1 if p.cancel else 0)
             if p.is_entry:  # released exactly once: in full iff the order is done, never more
                 res = cap.reservation(p.cl)
@@ -154,7 +184,9 @@ def test_random_interleavings_keep_every_invariant(redis_url: str, data: st.Data
         client.close()
 
 
-def check(a: Oms, b: Oms, by_cl: dict[str, Plan], ranks: dict[str, int], cap: CapitalCommander, c: Oms | None = None) -> None:
+def check(
+    a: Oms, b: Oms, by_cl: dict[str, Plan], ranks: dict[str, int], cap: CapitalCommander, c: Oms | None = None
+) -> None:
     procs = (a, b) if c is None else (a, b, c)
     fills = [f for h in procs for f in h.fills()]
     assert len({f.fill_key for f in fills}) == len(fills)  # each fill once, across every process
@@ -167,7 +199,10 @@ def check(a: Oms, b: Oms, by_cl: dict[str, Plan], ranks: dict[str, int], cap: Ca
         ranks[cl] = o.state.rank
         mine = [f for f in fills if f.clOrdId == cl]
         waiting = [e for e in pending if e.clOrdId == cl]
-        assert sum((f.fillSz for f in mine), Decimal(0)) + sum((e.fill_sz for e in waiting), Decimal(0)) == o.accFillSz
+        assert (
+            sum((f.fillSz for f in mine), Decimal(0)) + sum((e.fill_sz for e in waiting), Decimal(0))
+            == o.accFillSz
+        )
         notional = sum((f.fillSz * f.fillPx for f in mine), Decimal(0))
         if o.avgPx is not None and not waiting:
             # fill px are exact, or rounded 8 digits beyond avgPx's precision (OrderStore.delta_px)
@@ -196,11 +231,15 @@ def check(a: Oms, b: Oms, by_cl: dict[str, Plan], ranks: dict[str, int], cap: Ca
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
-    fills=st.lists(st.tuples(st.sampled_from(list(Side)), st.integers(1, 300), st.integers(90, 110)), max_size=12),
+    fills=st.lists(
+        st.tuples(st.sampled_from(list(Side)), st.integers(1, 300), st.integers(90, 110)), max_size=12
+    ),
     exchange_lots=st.integers(-400, 400),
     dup=st.integers(0, 11),
 )
-def test_reconcile_converges_to_the_exchange(redis_url: str, fills: list[tuple[Side, int, int]], exchange_lots: int, dup: int) -> None:
+def test_reconcile_converges_to_the_exchange(
+    redis_url: str, fills: list[tuple[Side, int, int]], exchange_lots: int, dup: int
+) -> None:
     """Whatever the ledger holds, one reconcile reports the difference and identical snapshots
     settle_ms apart always leave the ledger equal to the exchange; with no difference nothing is reported."""
     client = redis.Redis.from_url(redis_url)

@@ -153,7 +153,12 @@ def test_stop_lost_after_restart(redis_client: Redis) -> None:
     known = after.om.get("a1")
     stop = after.om.stop_of("a1")
     assert known is not None and known.accFillSz == Decimal(2) and known.state is OrderState.PARTIALLY_FILLED
-    assert stop is not None and stop.sz == Decimal(2) and stop.side is Side.BUY and stop.slTriggerPx == Decimal(110)
+    assert (
+        stop is not None
+        and stop.sz == Decimal(2)
+        and stop.side is Side.BUY
+        and stop.slTriggerPx == Decimal(110)
+    )
     after.om.on_update(upd("", OrderState.PARTIALLY_FILLED, "3", "100", ord_id="9"))  # ordId-only push
     assert after.om.ensure_stop("a1").action is StopAction.NONE
     assert [s.sz for s in after.sender.stops] == [Decimal(3)] and after.om.stop_of("a1").sz == Decimal(3)  # type: ignore[union-attr]

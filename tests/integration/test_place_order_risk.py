@@ -41,8 +41,12 @@ class Spy:
 
     checks: list[str] = field(default_factory=list)
     commands: list[tuple[int, str]] = field(default_factory=list)
-    task_start: dict[int, int] = field(default_factory=dict)  # worker thread -> len(commands) at its task's start
-    before_send: dict[str, list[str]] = field(default_factory=dict)  # clOrdId -> its task's commands until sent
+    task_start: dict[int, int] = field(
+        default_factory=dict
+    )  # worker thread -> len(commands) at its task's start
+    before_send: dict[str, list[str]] = field(
+        default_factory=dict
+    )  # clOrdId -> its task's commands until sent
 
     def clear(self) -> None:
         self.checks.clear()
@@ -55,7 +59,7 @@ class Spy:
 
     def sent(self, clOrdId: str) -> None:
         me = threading.get_ident()
-        self.before_send[clOrdId] = [c for t, c in self.commands[self.task_start.get(me, 0):] if t == me]
+        self.before_send[clOrdId] = [c for t, c in self.commands[self.task_start.get(me, 0) :] if t == me]
 
 
 @dataclass
@@ -71,8 +75,16 @@ class World:
     def entry(self, cl: str, sz: str, strategy: str = STRATEGY, below: str = "0.99") -> OrderRequest:
         inst = self.worker.instruments[BTC]
         px = inst.px_down(Decimal(self.sim.exchange.state()["markets"][BTC]["bid"]) * Decimal(below))
-        return OrderRequest(clOrdId=cl, instId=BTC, side=Side.BUY, ordType=OrdType.POST_ONLY, sz=Decimal(sz), px=px,
-                            strategy=strategy, stop_loss_px=inst.px_down(px * Decimal("0.99")))
+        return OrderRequest(
+            clOrdId=cl,
+            instId=BTC,
+            side=Side.BUY,
+            ordType=OrdType.POST_ONLY,
+            sz=Decimal(sz),
+            px=px,
+            strategy=strategy,
+            stop_loss_px=inst.px_down(px * Decimal("0.99")),
+        )
 
     def sim_positions(self) -> list[dict[str, Any]]:
         return [p for p in self.sim.exchange.state()["positions"] if Decimal(p["pos"] or "0") != 0]
@@ -80,16 +92,19 @@ class World:
     def place_by_hand(self, req: OrderRequest) -> dict[str, Any]:
         """What `celery call athena.place_order` or Flower's async-apply sends: the task by name."""
         out: dict[str, Any] = self.app.send_task("athena.place_order", args=[to_json(req)]).get(
-            timeout=TASK_TIMEOUT)
+            timeout=TASK_TIMEOUT
+        )
         return out
 
 
 @pytest.fixture()
-def world(sim: SimServer, sim_settings: Callable[..., Settings], celery_app: Celery,
-          monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
+def world(
+    sim: SimServer, sim_settings: Callable[..., Settings], celery_app: Celery, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[World]:
     previous = get_settings()
-    settings = sim_settings(sim, "placerisk", OKX_WS_PUBLIC_URL=sim.ws_url("public"),
-                            OKX_WS_PRIVATE_URL=sim.ws_url("private"))
+    settings = sim_settings(
+        sim, "placerisk", OKX_WS_PUBLIC_URL=sim.ws_url("public"), OKX_WS_PRIVATE_URL=sim.ws_url("private")
+    )
     set_settings(settings)
     tasks.reset_engine()
     eng = tasks.engine()
@@ -139,7 +154,11 @@ def refused(world: World, req: OrderRequest, code: str) -> None:
     assert out["status"] == "rejected" and out["state"] == "rejected", out
     assert out["detail"].startswith(code), out
     order = world.worker.store.get(req.clOrdId)
-    assert order is not None and order.state is OrderState.REJECTED and order.reason.startswith(f"pre-trade: {code}")
+    assert (
+        order is not None
+        and order.state is OrderState.REJECTED
+        and order.reason.startswith(f"pre-trade: {code}")
+    )
     assert world.sim_orders(req.clOrdId) == []  # nothing reached the exchange
     assert world.spy.checks == [req.clOrdId]
     assert world.worker.capital.reservation(req.clOrdId) == {}
@@ -175,15 +194,24 @@ def test_a_hand_sent_reduce_only_close_keeps_the_logged_bypass(
     assert world.place_by_hand(taker)["status"] == "acked"
     wait_for(lambda: world.sim_positions(), TASK_TIMEOUT, "the position")
     world.spy.clear()
-    close = OrderRequest(clOrdId="handclose", instId=BTC, side=Side.SELL, ordType=OrdType.MARKET, sz=Decimal(1),
-                         reduceOnly=True, strategy=STRATEGY)
+    close = OrderRequest(
+        clOrdId="handclose",
+        instId=BTC,
+        side=Side.SELL,
+        ordType=OrdType.MARKET,
+        sz=Decimal(1),
+        reduceOnly=True,
+        strategy=STRATEGY,
+    )
     assert world.place_by_hand(close)["status"] == "acked"
     assert world.spy.checks == [] and len(world.sim_orders("handclose")) == 1
     wait_for(lambda: not world.sim_positions(), TASK_TIMEOUT, "flat")
     assert [r for r in caplog.records if "handclose" in r.getMessage() and "BYPASS" in r.getMessage()]
 
 
-def test_a_decided_entry_is_placed_without_a_second_check_or_round_trip(world: World, decide: StrategyContext) -> None:
+def test_a_decided_entry_is_placed_without_a_second_check_or_round_trip(
+    world: World, decide: StrategyContext
+) -> None:
     inst = world.worker.instruments[BTC]
     px = inst.px_down(Decimal(world.sim.exchange.state()["markets"][BTC]["bid"]) * Decimal("0.99"))
     stop = inst.px_down(px * Decimal("0.99"))
@@ -193,8 +221,12 @@ def test_a_decided_entry_is_placed_without_a_second_check_or_round_trip(world: W
         intent = decide.buy(BTC, Decimal(1), px, post_only=True, stop_loss_px=stop)
         assert intent.ok, intent.reason
         ids.append(intent.clOrdId)
-        wait_for(lambda cl=intent.clOrdId: world.sim_orders(cl), TASK_TIMEOUT, "the decided entry on the exchange")
+        wait_for(
+            lambda cl=intent.clOrdId: world.sim_orders(cl), TASK_TIMEOUT, "the decided entry on the exchange"
+        )
         assert world.spy.checks == []  # the decision's check stands
     assert world.spy.before_send[ids[1]] == ["EVALSHA"]  # place_begin.lua: one round trip, as before
-    order = wait_for(lambda: (o := world.worker.store.get(ids[1])) and o.state is OrderState.LIVE and o, 10, "live")
+    order = wait_for(
+        lambda: (o := world.worker.store.get(ids[1])) and o.state is OrderState.LIVE and o, 10, "live"
+    )
     assert order.req.strategy == STRATEGY

@@ -60,8 +60,14 @@ def check(report: PreflightReport, name: str) -> Any:
 
 
 def env_for(sim_url: str, redis_url: str, tmp_path: Path) -> dict[str, str]:
-    return {"ATHENA_ENV": "test", "REDIS_URL": redis_url, "ATHENA_DB_URL": f"sqlite:///{tmp_path / 'athena.db'}",
-            "ATHENA_ACCOUNT": f"pre{next(_accounts)}", "OKX_REST_URL": sim_url, "ATHENA__okx__timeout_s": "2"}
+    return {
+        "ATHENA_ENV": "test",
+        "REDIS_URL": redis_url,
+        "ATHENA_DB_URL": f"sqlite:///{tmp_path / 'athena.db'}",
+        "ATHENA_ACCOUNT": f"pre{next(_accounts)}",
+        "OKX_REST_URL": sim_url,
+        "ATHENA__okx__timeout_s": "2",
+    }
 
 
 @pytest.fixture()
@@ -70,7 +76,9 @@ def venue(redis_url: str, tmp_path: Path) -> Iterator[Venue]:
         env = env_for(sim.url, redis_url, tmp_path)
         settings = load_settings(env="test", environ=env, dotenv=False)
         acct, rest = account(settings), OkxRestGateway(settings)
-        rest.limiter.enabled = False  # OKX's limits are the sim's to enforce (off here: system/status is 1 / 5 s)
+        rest.limiter.enabled = (
+            False  # OKX's limits are the sim's to enforce (off here: system/status is 1 / 5 s)
+        )
         try:
             yield Venue(sim, SimClient(sim.url), env, settings, acct, rest)
         finally:
@@ -81,10 +89,23 @@ def venue(redis_url: str, tmp_path: Path) -> Iterator[Venue]:
 def test_a_healthy_account_passes_and_gets_the_strategies_leverage(venue: Venue) -> None:
     assert venue.sim.exchange.lever_for(BTC, "cross", "net") == D(10)  # the sim's default
     report = venue.run()
-    assert report.ok and report.warnings == [], [c.message for c in report.checks if c.status is not Status.OK]
+    assert report.ok and report.warnings == [], [
+        c.message for c in report.checks if c.status is not Status.OK
+    ]
     names = {c.name for c in report.checks}
-    assert {"account_mode", "position_mode", "api_key", "ip_binding", f"instrument:{BTC}", f"instrument:{ETH}",
-            f"leverage:{BTC}", f"leverage:{ETH}", "fee_tier", "clock", "maintenance"} <= names
+    assert {
+        "account_mode",
+        "position_mode",
+        "api_key",
+        "ip_binding",
+        f"instrument:{BTC}",
+        f"instrument:{ETH}",
+        f"leverage:{BTC}",
+        f"leverage:{ETH}",
+        "fee_tier",
+        "clock",
+        "maintenance",
+    } <= names
     assert venue.sim.exchange.lever_for(BTC, "cross", "net") == D(3)  # set and read back
     fee = load_trade_fee(venue.acct.redis, venue.acct.keys)
     assert fee is not None and fee.rates("USDT") == (D("-0.0002"), D("-0.0005"))
@@ -97,7 +118,9 @@ def test_spot_account_mode_refuses_and_holds_entries_until_fixed(venue: Venue) -
     venue.admin.admin("account", {"acctLv": "1"})
     report = venue.run()
     c = check(report, "account_mode")
-    assert not report.ok and c.status is Status.REFUSE and "Spot mode" in c.message and "switch it" in c.message
+    assert (
+        not report.ok and c.status is Status.REFUSE and "Spot mode" in c.message and "switch it" in c.message
+    )
     held = venue.acct.halt.holds()[HOLD_PREFLIGHT]
     assert venue.acct.halt.is_halted() and "Spot mode" in held.reason
     venue.admin.admin("account", {"acctLv": "2"})
@@ -113,8 +136,17 @@ def test_long_short_mode_is_switched_to_net_when_nothing_is_open(venue: Venue) -
 
 def test_long_short_mode_with_a_position_refuses_with_what_to_do(venue: Venue) -> None:
     venue.admin.admin("account", {"posMode": "long_short_mode"})
-    r = venue.admin.post("/api/v5/trade/order", {"instId": BTC, "tdMode": "cross", "side": "buy", "posSide": "long",
-                                                 "ordType": "market", "sz": "0.01"})
+    r = venue.admin.post(
+        "/api/v5/trade/order",
+        {
+            "instId": BTC,
+            "tdMode": "cross",
+            "side": "buy",
+            "posSide": "long",
+            "ordType": "market",
+            "sz": "0.01",
+        },
+    )
     assert r["data"][0]["sCode"] == "0"
     c = check(venue.run(), "position_mode")
     assert c.status is Status.REFUSE and "1 open position" in c.message and "close them" in c.message
@@ -123,11 +155,18 @@ def test_long_short_mode_with_a_position_refuses_with_what_to_do(venue: Venue) -
 
 
 def test_a_leverage_that_cannot_be_set_refuses(venue: Venue) -> None:
-    venue.admin.admin("account", {"leverage": [{"instId": BTC, "lever": "20", "mgnMode": "cross"}],
-                                  "leverage_error": "59108"})
+    venue.admin.admin(
+        "account",
+        {"leverage": [{"instId": BTC, "lever": "20", "mgnMode": "cross"}], "leverage_error": "59108"},
+    )
     report = venue.run()
     c = check(report, f"leverage:{BTC}")
-    assert c.status is Status.REFUSE and "20x" in c.message and "3x" in c.message and "setting it failed" in c.message
+    assert (
+        c.status is Status.REFUSE
+        and "20x" in c.message
+        and "3x" in c.message
+        and "setting it failed" in c.message
+    )
     assert "leverage" in venue.acct.halt.holds()[HOLD_PREFLIGHT].reason
 
 
@@ -187,12 +226,16 @@ def test_maintenance_within_the_hour_holds_entries_until_it_ends(venue: Venue) -
     # under way, ending in a moment: beat's watch_venue lifts the hold once it has ended
     venue.admin.admin("system-status", {"clear": True, "begin_in_s": -1, "duration_s": 3})
     assert watch_venue(venue.acct, venue.rest)["maintenance"] is True and venue.acct.halt.is_halted()
-    wait_for(lambda: watch_venue(venue.acct, venue.rest)["maintenance"] is False, 15, "the maintenance to end")
+    wait_for(
+        lambda: watch_venue(venue.acct, venue.rest)["maintenance"] is False, 15, "the maintenance to end"
+    )
     assert not venue.acct.halt.is_halted()
 
 
 def test_maintenance_of_other_services_or_environments_is_ignored(venue: Venue) -> None:
-    venue.admin.admin("system-status", {"begin_in_s": 60, "duration_s": 600, "serviceType": "7"})  # trading bots
+    venue.admin.admin(
+        "system-status", {"begin_in_s": 60, "duration_s": 600, "serviceType": "7"}
+    )  # trading bots
     venue.admin.admin("system-status", {"begin_in_s": 60, "duration_s": 600, "env": "2"})  # demo trading
     assert check(venue.run(), "maintenance").status is Status.OK and not venue.acct.halt.is_halted()
 
@@ -233,8 +276,9 @@ def cli(monkeypatch: pytest.MonkeyPatch, env: dict[str, str], *argv: str) -> int
     return preflight_cli.main(list(argv))
 
 
-def test_cli_exit_codes_table_and_json(venue: Venue, monkeypatch: pytest.MonkeyPatch,
-                                       capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_exit_codes_table_and_json(
+    venue: Venue, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert cli(monkeypatch, venue.env) == 0
     out = capsys.readouterr().out
     assert "athena preflight" in out and "OK to trade" in out and "leverage:BTC-USDT-SWAP" in out
@@ -249,8 +293,9 @@ def test_cli_exit_codes_table_and_json(venue: Venue, monkeypatch: pytest.MonkeyP
     assert json.loads(capsys.readouterr().out)["holds"] == {}
 
 
-def test_cli_says_when_a_service_is_down(venue: Venue, monkeypatch: pytest.MonkeyPatch,
-                                         capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_says_when_a_service_is_down(
+    venue: Venue, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert cli(monkeypatch, {**venue.env, "OKX_REST_URL": f"http://127.0.0.1:{closed_port()}"}) == 3
     err = capsys.readouterr().err
     assert "OKX did not answer" in err and "Traceback" not in err

@@ -40,14 +40,25 @@ def banded(sim_settings: Callable[..., Settings]) -> Iterator[tuple[Engine, SimC
 
 
 def long_position(admin: SimClient, cl: str, sz: str = "0.05") -> None:
-    r = admin.post("/api/v5/trade/order", {"instId": BTC, "tdMode": "cross", "side": "buy", "ordType": "market",
-                                           "sz": sz, "clOrdId": cl})
+    r = admin.post(
+        "/api/v5/trade/order",
+        {"instId": BTC, "tdMode": "cross", "side": "buy", "ordType": "market", "sz": sz, "clOrdId": cl},
+    )
     assert r["data"][0]["sCode"] == "0", r
 
 
 def stop(cl: str, trigger: D, sz: str = "0.05") -> StopRequest:
-    return StopRequest(algoClOrdId=f"sl{cl}", entryClOrdId=cl, instId=BTC, side=Side.SELL, posSide=PosSide.NET,
-                       sz=D(sz), slTriggerPx=trigger, tdMode=TdMode.CROSS, strategy="t")
+    return StopRequest(
+        algoClOrdId=f"sl{cl}",
+        entryClOrdId=cl,
+        instId=BTC,
+        side=Side.SELL,
+        posSide=PosSide.NET,
+        sz=D(sz),
+        slTriggerPx=trigger,
+        tdMode=TdMode.CROSS,
+        strategy="t",
+    )
 
 
 def test_a_stop_below_the_band_is_placed_at_its_edge(banded: tuple[Engine, SimClient, SimServer]) -> None:
@@ -69,20 +80,28 @@ def test_a_stop_below_the_band_is_placed_at_its_edge(banded: tuple[Engine, SimCl
     assert stop_ops.ensure_stop(eng, stop("pb2", D("99600.0"))).detail == "" and asked == []
 
 
-def test_protect_positions_keeps_its_stop_inside_the_band(banded: tuple[Engine, SimClient, SimServer]) -> None:
+def test_protect_positions_keeps_its_stop_inside_the_band(
+    banded: tuple[Engine, SimClient, SimServer],
+) -> None:
     eng, admin, sim = banded
     long_position(admin, "pp1")
-    admin.admin("price-limit", {"instId": BTC, "buyLmt": "100200.0", "sellLmt": "99800.0"})  # narrower than 1 %
+    admin.admin(
+        "price-limit", {"instId": BTC, "buyLmt": "100200.0", "sellLmt": "99800.0"}
+    )  # narrower than 1 %
     report = stop_ops.protect_positions(eng)
     assert report.failed == [] and len(report.placed) == 1
     assert D(report.placed[0]["slTriggerPx"]) == D("99800.0")
     assert [D(a["slTriggerPx"]) for a in sim.exchange.state()["algos"]] == [D("99800.0")]
 
 
-def test_a_limit_close_below_the_band_is_moved_to_its_edge(banded: tuple[Engine, SimClient, SimServer]) -> None:
+def test_a_limit_close_below_the_band_is_moved_to_its_edge(
+    banded: tuple[Engine, SimClient, SimServer],
+) -> None:
     eng, admin, sim = banded
     long_position(admin, "lc1")
-    close = OrderRequest("lc1x", BTC, Side.SELL, OrdType.LIMIT, D("0.05"), D("99000.0"), reduceOnly=True, strategy="t")
+    close = OrderRequest(
+        "lc1x", BTC, Side.SELL, OrdType.LIMIT, D("0.05"), D("99000.0"), reduceOnly=True, strategy="t"
+    )
     out = placement.place(eng, close)
     assert out.status == "acked", out
     [o] = [x for x in sim.exchange.orders.values() if x.clOrdId == "lc1x"]
@@ -90,12 +109,18 @@ def test_a_limit_close_below_the_band_is_moved_to_its_edge(banded: tuple[Engine,
     assert sim.exchange.positions[(BTC, "net")].pos == 0
 
 
-def test_a_close_refused_inside_the_listed_band_goes_at_market(banded: tuple[Engine, SimClient, SimServer]) -> None:
+def test_a_close_refused_inside_the_listed_band_goes_at_market(
+    banded: tuple[Engine, SimClient, SimServer],
+) -> None:
     eng, admin, sim = banded
     long_position(admin, "lc2")
     # OKX refuses a price its listed band allows (the band moved between the two): once
-    admin.admin("faults", {"rest_scode": {"count": 1, "path": "/api/v5/trade/order"}, "rest_scode_code": "51006"})
-    close = OrderRequest("lc2x", BTC, Side.SELL, OrdType.LIMIT, D("0.05"), D("99900.0"), reduceOnly=True, strategy="t")
+    admin.admin(
+        "faults", {"rest_scode": {"count": 1, "path": "/api/v5/trade/order"}, "rest_scode_code": "51006"}
+    )
+    close = OrderRequest(
+        "lc2x", BTC, Side.SELL, OrdType.LIMIT, D("0.05"), D("99900.0"), reduceOnly=True, strategy="t"
+    )
     out = placement.place(eng, close)
     assert out.status == "acked", out
     [o] = [x for x in sim.exchange.orders.values() if x.clOrdId == "lc2x"]
@@ -104,11 +129,21 @@ def test_a_close_refused_inside_the_listed_band_goes_at_market(banded: tuple[Eng
     assert "market" in eng.journal.events(kind="price_band")[-1].message
 
 
-def test_an_entry_outside_the_band_is_refused_with_its_reason(banded: tuple[Engine, SimClient, SimServer]) -> None:
+def test_an_entry_outside_the_band_is_refused_with_its_reason(
+    banded: tuple[Engine, SimClient, SimServer],
+) -> None:
     eng, _, sim = banded
     eng.marks.set(BTC, D("100000.0"))
-    entry = OrderRequest("en1", BTC, Side.BUY, OrdType.LIMIT, D("0.05"), D("101000.0"), strategy="scalpbtc",
-                         stop_loss_px=D("100400.0"))
+    entry = OrderRequest(
+        "en1",
+        BTC,
+        Side.BUY,
+        OrdType.LIMIT,
+        D("0.05"),
+        D("101000.0"),
+        strategy="scalpbtc",
+        stop_loss_px=D("100400.0"),
+    )
     out = placement.place(eng, entry)
     assert out.status == "rejected" and "51006" in out.detail
     order = eng.store.get("en1")

@@ -39,8 +39,13 @@ time.sleep(600)
 
 
 def _child_of(parent_code: str, tmp_path: Path) -> tuple[subprocess.Popen[str], tuple[int, int]]:
-    parent = procs.popen([sys.executable, "-c", parent_code], cwd=ROOT, stdout=subprocess.PIPE, text=True,
-                         env={**os.environ, "PYTHONPATH": str(ROOT)})
+    parent = procs.popen(
+        [sys.executable, "-c", parent_code],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     assert parent.stdout is not None
     pid = int(parent.stdout.readline())
     [(child, started)] = [p for p in procs.family([pid]) if p[0] == pid]
@@ -87,7 +92,9 @@ def test_popen_from_another_thread_still_returns_the_child_and_its_errors() -> N
     out: list[object] = []
 
     def start() -> None:
-        out.append(procs.run([sys.executable, "-c", "print('hi')"], timeout=30, capture_output=True, text=True))
+        out.append(
+            procs.run([sys.executable, "-c", "print('hi')"], timeout=30, capture_output=True, text=True)
+        )
         try:
             procs.popen(["/nonexistent/binary"])
         except FileNotFoundError as exc:

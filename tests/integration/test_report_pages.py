@@ -45,8 +45,9 @@ def open_report(b: BrowserPage, page: Path, charts: int) -> list[str]:
     b.page.on("request", on_request)
     try:
         b.page.goto(page.as_uri())
-        b.page.wait_for_function(f"document.querySelectorAll('.js-plotly-plot .main-svg').length >= {charts}",
-                                 timeout=20_000)
+        b.page.wait_for_function(
+            f"document.querySelectorAll('.js-plotly-plot .main-svg').length >= {charts}", timeout=20_000
+        )
     finally:
         b.page.remove_listener("request", on_request)
     assert b.page.locator(".js-plotly-plot").count() == charts
@@ -54,12 +55,18 @@ def open_report(b: BrowserPage, page: Path, charts: int) -> list[str]:
     return asked
 
 
-def test_a_backtest_report_renders_offline_with_its_charts_and_tables(browser: BrowserPage, tmp_path: Path,
-                                                                      capsys: Any) -> None:
-    assert backtest_main(["--synthetic", "--seed", "7", "--duration", "180", "--out", str(tmp_path), "--quiet"]) == 0
+def test_a_backtest_report_renders_offline_with_its_charts_and_tables(
+    browser: BrowserPage, tmp_path: Path, capsys: Any
+) -> None:
+    assert (
+        backtest_main(["--synthetic", "--seed", "7", "--duration", "180", "--out", str(tmp_path), "--quiet"])
+        == 0
+    )
     capsys.readouterr()
     folder = report_folder(tmp_path)
-    asked = open_report(browser, folder / "report.html", charts=3)  # equity+drawdown, BTC price, PnL histogram
+    asked = open_report(
+        browser, folder / "report.html", charts=3
+    )  # equity+drawdown, BTC price, PnL histogram
     assert all(u.startswith(("file:", "data:")) for u in asked), asked  # plotly.js is inlined: no CDN
     page = browser.page
     assert "ScalperV1 on BTC-USDT-SWAP" in page.inner_text("h1")
@@ -74,7 +81,11 @@ def test_a_backtest_report_renders_offline_with_its_charts_and_tables(browser: B
         assert page.locator(f"{table} tr").count() == 2, table  # header + one instrument/strategy/day
     # the price chart carries the entries and the exits
     names = page.evaluate("Array.from(document.getElementById('chart-price-0').data, t => t.name)")
-    assert "mark" in names and any(n.endswith("entry") for n in names) and any(n.startswith("exit:") for n in names)
+    assert (
+        "mark" in names
+        and any(n.endswith("entry") for n in names)
+        and any(n.startswith("exit:") for n in names)
+    )
 
 
 def test_a_demo_report_shows_exit_reasons_and_the_demo_sections(browser: BrowserPage, tmp_path: Path) -> None:
@@ -82,35 +93,83 @@ def test_a_demo_report_shows_exit_reasons_and_the_demo_sections(browser: Browser
     ledger = Ledger(insts, D(10_000))
 
     def req(cl: str, side: Side, ordType: OrdType, px: str | None, reduce: bool, tag: str = "") -> Order:
-        return Order(req=OrderRequest(clOrdId=cl, instId=BTC, side=side, ordType=ordType, sz=D(1),
-                                      px=D(px) if px else None, reduceOnly=reduce, strategy="scalp0", tag=tag))
+        return Order(
+            req=OrderRequest(
+                clOrdId=cl,
+                instId=BTC,
+                side=side,
+                ordType=ordType,
+                sz=D(1),
+                px=D(px) if px else None,
+                reduceOnly=reduce,
+                strategy="scalp0",
+                tag=tag,
+            )
+        )
 
     def fill(cl: str, side: Side, px: str, ts: int, reduce: bool) -> Fill:
-        return Fill(clOrdId=cl, instId=BTC, side=side, posSide=PosSide.NET, fillSz=D(1), fillPx=D(px),
-                    accFillSz=D(1), fee=D("-0.02"), strategy="scalp0", reduceOnly=reduce, ts=ts)
+        return Fill(
+            clOrdId=cl,
+            instId=BTC,
+            side=side,
+            posSide=PosSide.NET,
+            fillSz=D(1),
+            fillPx=D(px),
+            accFillSz=D(1),
+            fee=D("-0.02"),
+            strategy="scalp0",
+            reduceOnly=reduce,
+            ts=ts,
+        )
 
     st = DemoState()
-    st.orders = {o.clOrdId: o for o in (
-        req("scalp0BTC1", Side.BUY, OrdType.POST_ONLY, "100000", False),
-        req("scalp0BTC2", Side.SELL, OrdType.LIMIT, "100100", True),  # its take profit
-        req("scalp0BTC3", Side.SELL, OrdType.POST_ONLY, "100050", False),
-        req("slscalp0BTC3", Side.BUY, OrdType.MARKET, None, True, tag="stop"),  # its stop, triggered
-        req("scalp0BTC5", Side.BUY, OrdType.POST_ONLY, "100000", False),
-    )}
-    fills = [fill("scalp0BTC1", Side.BUY, "100000", T0 + 1000, False), fill("scalp0BTC2", Side.SELL, "100100", T0 + 9000, True),
-             fill("scalp0BTC3", Side.SELL, "100050", T0 + 20_000, False), fill("slscalp0BTC3", Side.BUY, "100110", T0 + 30_000, True),
-             fill("scalp0BTC5", Side.BUY, "100000", T0 + 40_000, False), fill("x777", Side.SELL, "99990", T0 + 61_000, True)]
+    st.orders = {
+        o.clOrdId: o
+        for o in (
+            req("scalp0BTC1", Side.BUY, OrdType.POST_ONLY, "100000", False),
+            req("scalp0BTC2", Side.SELL, OrdType.LIMIT, "100100", True),  # its take profit
+            req("scalp0BTC3", Side.SELL, OrdType.POST_ONLY, "100050", False),
+            req("slscalp0BTC3", Side.BUY, OrdType.MARKET, None, True, tag="stop"),  # its stop, triggered
+            req("scalp0BTC5", Side.BUY, OrdType.POST_ONLY, "100000", False),
+        )
+    }
+    fills = [
+        fill("scalp0BTC1", Side.BUY, "100000", T0 + 1000, False),
+        fill("scalp0BTC2", Side.SELL, "100100", T0 + 9000, True),
+        fill("scalp0BTC3", Side.SELL, "100050", T0 + 20_000, False),
+        fill("slscalp0BTC3", Side.BUY, "100110", T0 + 30_000, True),
+        fill("scalp0BTC5", Side.BUY, "100000", T0 + 40_000, False),
+        fill("x777", Side.SELL, "99990", T0 + 61_000, True),
+    ]
     for f in fills:
         ledger.on_fill(f, "scalp0")
     st.flatten_at_ms = T0 + 60_000
     st.equity = [(T0 + i * 5000, D(10_000) + D(i % 3) - D(i) / 10) for i in range(1, 14)]
     st.prices = {BTC: [(T0 + i * 5000, D(100_000) + i * 10) for i in range(14)]}
-    doc = {"symbols": [BTC], "seed": 7, "orders": 5, "entries": 3, "fills": 6, "stops_placed": 3,
-           "milestones": {"entry": 0.5, "take_profit": 9.0, "stop_loss": 30.0}, "notes": ["first fill: scalp0BTC1"],
-           "task_latency": {"athena.place_order": {"runs": 3, "failed": 0, "wait_p50_ms": 1.2, "wait_max_ms": 3.0,
-                                                   "run_p50_ms": 4.0, "run_max_ms": 9.0}},
-           "final_reconcile": {"drift": []}, "capital": {"clamps": 0, "reserved_mismatch": []},
-           "flatten": {"flat": True}, "fee_gate": {"skipped": 4, "entries": 3}}
+    doc = {
+        "symbols": [BTC],
+        "seed": 7,
+        "orders": 5,
+        "entries": 3,
+        "fills": 6,
+        "stops_placed": 3,
+        "milestones": {"entry": 0.5, "take_profit": 9.0, "stop_loss": 30.0},
+        "notes": ["first fill: scalp0BTC1"],
+        "task_latency": {
+            "athena.place_order": {
+                "runs": 3,
+                "failed": 0,
+                "wait_p50_ms": 1.2,
+                "wait_max_ms": 3.0,
+                "run_p50_ms": 4.0,
+                "run_max_ms": 9.0,
+            }
+        },
+        "final_reconcile": {"drift": []},
+        "capital": {"clamps": 0, "reserved_mismatch": []},
+        "flatten": {"flat": True},
+        "fee_gate": {"skipped": 4, "entries": 3},
+    }
     data = demo_report_data(doc, ledger, st, T0, 60)
     assert [t.exit_reason for t in data.trades] == ["take_profit", "stop_loss", "flatten"]
     folder = new_run_folder(tmp_path, "demo")
@@ -122,13 +181,25 @@ def test_a_demo_report_shows_exit_reasons_and_the_demo_sections(browser: Browser
     assert page.locator("#by-exit-reason tr").count() == 4  # header + flatten, stop_loss, take_profit
     assert "the flatten task closed it" in page.inner_text("#by-exit-reason")
     body = page.inner_text("body")
-    assert "Task latencies" in body and "athena.place_order" in body and "entries skipped / sent\t4 / 3" in body
+    assert (
+        "Task latencies" in body and "athena.place_order" in body and "entries skipped / sent\t4 / 3" in body
+    )
 
 
 def test_a_report_without_trades_still_renders(browser: BrowserPage, tmp_path: Path) -> None:
     curve = [(T0, D(1000)), (T0 + 90_000, D(1000))]
-    data = ReportData(kind="paper", title="nothing traded", meta={}, initial_equity=D(1000), final_equity=D(1000),
-                      curve=curve, trades=[], start_ts=T0, end_ts=T0 + 90_000, prices={BTC: curve})
+    data = ReportData(
+        kind="paper",
+        title="nothing traded",
+        meta={},
+        initial_equity=D(1000),
+        final_equity=D(1000),
+        curve=curve,
+        trades=[],
+        start_ts=T0,
+        end_ts=T0 + 90_000,
+        prices={BTC: curve},
+    )
     folder = new_run_folder(tmp_path, "paper")
     write_report(data, folder)
     open_report(browser, folder / "report.html", charts=3)

@@ -167,7 +167,9 @@ def test_one_percent_rule(rig: Rig) -> None:
 
 def test_a_strategys_own_risk_fraction_applies_capped_at_the_configured_one(rig: Rig) -> None:
     assert rig.check.size_for_risk(EQUITY, D(50000), D(49000), BTC, risk_fraction=D("0.005")) == D(5)
-    assert rig.check.size_for_risk(EQUITY, D(50000), D(49000), BTC, risk_fraction=D("0.02")) == D(10)  # 1% cap
+    assert rig.check.size_for_risk(EQUITY, D(50000), D(49000), BTC, risk_fraction=D("0.02")) == D(
+        10
+    )  # 1% cap
 
 
 def test_no_equity_refuses_entries(rig: Rig) -> None:
@@ -197,8 +199,9 @@ def test_marks_from_pushes_keep_their_exchange_time_and_refuse_no_price(redis_cl
         Trade(inst, "t1", D("0.17"), D(1), "buy", ts=3_000),
         BookTop(inst, (Level(D("0.17"), D(1)),), (Level(D("0.19"), D(1)),), ts=4_000),
     ]
-    for push, (px, ts) in zip(pushes, [("0.15", 1_000), ("0.16", 2_000), ("0.17", 3_000), ("0.18", 4_000)],
-                              strict=True):
+    for push, (px, ts) in zip(
+        pushes, [("0.15", 1_000), ("0.16", 2_000), ("0.17", 3_000), ("0.18", 4_000)], strict=True
+    ):
         assert rig.marks.update(push) == D(px)
         stored = {k.decode(): v.decode() for k, v in redis_client.hgetall(rig.keys.mark(inst)).items()}
         assert (D(stored["px"]), int(stored["ts"])) == (D(px), ts), push
@@ -227,7 +230,11 @@ def test_bypass_reduce_only_is_approved_and_logged(rig: Rig, caplog: pytest.LogC
     with caplog.at_level(logging.WARNING, logger="athena.risk.pretrade"):
         r = rig.check.check(emergency, BTC, EQUITY, bypass=True, reason="flatten")
     assert isinstance(r, Approved) and r.bypassed and r.ref_px is None and r.margin == 0
-    (line,) = [rec.getMessage() for rec in caplog.records if "BYPASS" in rec.getMessage() and rec.levelno == logging.WARNING]
+    (line,) = [
+        rec.getMessage()
+        for rec in caplog.records
+        if "BYPASS" in rec.getMessage() and rec.levelno == logging.WARNING
+    ]
     for part in ("strategy=-", f"instId={BTC.instId}", f"clOrdId={emergency.clOrdId}", "reason=flatten"):
         assert part in line, (part, line)
     # each bypassed close is its own line; without an explicit reason it still says why
@@ -236,7 +243,12 @@ def test_bypass_reduce_only_is_approved_and_logged(rig: Rig, caplog: pytest.LogC
     with caplog.at_level(logging.WARNING, logger="athena.risk.pretrade"):
         assert rig.check.check(named, BTC, EQUITY, bypass=True).ok
     (line,) = [rec.getMessage() for rec in caplog.records if "BYPASS" in rec.getMessage()]
-    for part in (f"strategy={named.strategy}", f"instId={named.instId}", f"clOrdId={named.clOrdId}", "reason=reduce-only close"):
+    for part in (
+        f"strategy={named.strategy}",
+        f"instId={named.instId}",
+        f"clOrdId={named.clOrdId}",
+        "reason=reduce-only close",
+    ):
         assert part in line, (part, line)
 
 
@@ -245,7 +257,11 @@ def test_bypass_refused_for_non_reduce_only(rig: Rig, caplog: pytest.LogCaptureF
         entry = req()
         r = rig.check.check(entry, BTC, EQUITY, bypass=True)
     assert rejected(r, Reason.BYPASS_NOT_REDUCE_ONLY)
-    refused = [rec.getMessage() for rec in caplog.records if rec.levelno == logging.WARNING and "REFUSED" in rec.getMessage()]
+    refused = [
+        rec.getMessage()
+        for rec in caplog.records
+        if rec.levelno == logging.WARNING and "REFUSED" in rec.getMessage()
+    ]
     assert len(refused) == 1 and f"clOrdId={entry.clOrdId}" in refused[0] and "strategy=" in refused[0]
 
 
@@ -360,19 +376,31 @@ def test_max_position_is_the_strategys_own_not_the_accounts(rig: Rig) -> None:
 
 def test_the_gate_reserves_an_approved_entrys_margin_under_its_clordid(rig: Rig) -> None:
     entry = req(sz="1")
-    assert check_and_reserve(entry, BTC, EQUITY, strategy="alpha", risk=rig.check, capital=rig.capital) is None
+    assert (
+        check_and_reserve(entry, BTC, EQUITY, strategy="alpha", risk=rig.check, capital=rig.capital) is None
+    )
     res = rig.capital.reservation(entry.clOrdId)
     assert (res["strategy"], D(res["margin"]), D(res["sz"])) == ("alpha", D("166.66666667"), D(1))  # 500 / 3x
     wrong = req(stop="50100")
     why = check_and_reserve(wrong, BTC, EQUITY, strategy="alpha", risk=rig.check, capital=rig.capital)
-    assert why is not None and why.startswith("stop_wrong_side: ") and rig.capital.reservation(wrong.clOrdId) == {}
+    assert (
+        why is not None
+        and why.startswith("stop_wrong_side: ")
+        and rig.capital.reservation(wrong.clOrdId) == {}
+    )
     # the bypass is passed on to the check (which allows it for reduce-only orders only)
-    why = check_and_reserve(wrong, BTC, EQUITY, strategy="alpha", risk=rig.check, capital=rig.capital, bypass=True)
+    why = check_and_reserve(
+        wrong, BTC, EQUITY, strategy="alpha", risk=rig.check, capital=rig.capital, bypass=True
+    )
     assert why is not None and why.startswith("bypass_not_reduce_only: ")
     # the reservation itself can refuse (another process took the allocation since the check)
-    small = CapitalCommander(rig.redis, rig.keys, rig.settings.model_copy(update={"total_capital": D(100)}), rig.clock)
-    assert check_and_reserve(req(sz="1"), BTC, EQUITY, strategy="alpha", risk=rig.check,
-                             capital=small) == "reserve: insufficient"
+    small = CapitalCommander(
+        rig.redis, rig.keys, rig.settings.model_copy(update={"total_capital": D(100)}), rig.clock
+    )
+    assert (
+        check_and_reserve(req(sz="1"), BTC, EQUITY, strategy="alpha", risk=rig.check, capital=small)
+        == "reserve: insufficient"
+    )
 
 
 def test_verdicts_carry_their_order_price_and_notional(rig: Rig) -> None:
@@ -408,7 +436,9 @@ def test_a_mark_is_a_positive_price_with_a_known_age(redis_client: Any) -> None:
 
 def test_the_gate_reserves_nothing_for_an_exit_a_tiny_entry_is_still_reserved(rig: Rig) -> None:
     exit_ = req(Side.SELL, stop=None, reduce=True)
-    assert check_and_reserve(exit_, BTC, EQUITY, strategy="alpha", risk=rig.check, capital=rig.capital) is None
+    assert (
+        check_and_reserve(exit_, BTC, EQUITY, strategy="alpha", risk=rig.check, capital=rig.capital) is None
+    )
     assert rig.capital.reservation(exit_.clOrdId) == {}  # no margin: nothing to reserve
     tiny = req(sz="0.01", px="25000", stop="24900")  # margin 2.5 / 3 < 1 USDT
     assert check_and_reserve(tiny, BTC, EQUITY, strategy="alpha", risk=rig.check, capital=rig.capital) is None
@@ -428,9 +458,15 @@ def test_a_given_position_source_is_the_one_max_position_reads(rig: Rig) -> None
     elsewhere = CapitalCommander(rig.redis, Keys("test", "risk-positions"), rig.settings, rig.clock)
     f = Fill("p1", BTC.instId, Side.BUY, PosSide.NET, D(45), D(50000), D(45), strategy="alpha")
     assert elsewhere.on_fill(f, BTC).applied  # alpha holds 45 there, nothing in rig.capital
-    check = PreTradeCheck(profiles_from(rig.settings), RiskConfig.from_settings(rig.settings.risk), rig.capital,
-                          rig.halt, rig.marks, order_rate_counters(rig.redis, rig.keys, clock=rig.clock),
-                          positions=elsewhere)
+    check = PreTradeCheck(
+        profiles_from(rig.settings),
+        RiskConfig.from_settings(rig.settings.risk),
+        rig.capital,
+        rig.halt,
+        rig.marks,
+        order_rate_counters(rig.redis, rig.keys, clock=rig.clock),
+        positions=elsewhere,
+    )
     assert rejected(check.check(req(sz="10"), BTC, EQUITY), Reason.MAX_POSITION)  # 45 + 10 > 50
 
 

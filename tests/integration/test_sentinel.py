@@ -35,10 +35,12 @@ def sentinel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RedisSe
     tmp = tmp_path_factory.mktemp("sentinel")
     port = free_port()
     conf = tmp / "sentinel.conf"  # sentinel rewrites its config file: a writable one of its own
-    conf.write_text(f"port {port}\nbind 127.0.0.1\ndir {tmp}\n"
-                    f"sentinel monitor {MASTER} 127.0.0.1 {master.port} 1\n"
-                    f"sentinel auth-pass {MASTER} {PASSWORD}\n"
-                    f"sentinel down-after-milliseconds {MASTER} 5000\n")
+    conf.write_text(
+        f"port {port}\nbind 127.0.0.1\ndir {tmp}\n"
+        f"sentinel monitor {MASTER} 127.0.0.1 {master.port} 1\n"
+        f"sentinel auth-pass {MASTER} {PASSWORD}\n"
+        f"sentinel down-after-milliseconds {MASTER} 5000\n"
+    )
     log = (tmp / "sentinel.log").open("w")
     proc = procs.popen([find_redis_server(), str(conf), "--sentinel"], stdout=log, stderr=subprocess.STDOUT)
 
@@ -61,13 +63,23 @@ def sentinel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RedisSe
 
 def _env(sentinel_port: int, tmp_path: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ATHENA_", "OKX_", "REDIS_"))}
-    env.update({"ATHENA_ENV": "test", "ATHENA_ACCOUNT": "sent1", "ATHENA_DB_URL": f"sqlite:///{tmp_path}/a.db",
-                "REDIS_URL": f"sentinel://:{PASSWORD}@127.0.0.1:{sentinel_port}/0;sentinel://127.0.0.1:{free_port()}/0",
-                "REDIS_SENTINEL_MASTER": MASTER, "PYTHONPATH": str(ROOT), **extra})
+    env.update(
+        {
+            "ATHENA_ENV": "test",
+            "ATHENA_ACCOUNT": "sent1",
+            "ATHENA_DB_URL": f"sqlite:///{tmp_path}/a.db",
+            "REDIS_URL": f"sentinel://:{PASSWORD}@127.0.0.1:{sentinel_port}/0;sentinel://127.0.0.1:{free_port()}/0",
+            "REDIS_SENTINEL_MASTER": MASTER,
+            "PYTHONPATH": str(ROOT),
+            **extra,
+        }
+    )
     return env
 
 
-def test_sentinel_url_needs_the_master_name_and_keeps_the_password_secret(sentinel: tuple[RedisServer, int]) -> None:
+def test_sentinel_url_needs_the_master_name_and_keeps_the_password_secret(
+    sentinel: tuple[RedisServer, int],
+) -> None:
     _, port = sentinel
     url = f"sentinel://:{PASSWORD}@127.0.0.1:{port}/0"
     with pytest.raises(ConfigError, match="REDIS_SENTINEL_MASTER"):
@@ -79,7 +91,9 @@ def test_sentinel_url_needs_the_master_name_and_keeps_the_password_secret(sentin
     assert unreachable(url, "nosuchmaster") == "no sentinel knows that master"
 
 
-def test_state_client_and_a_real_worker_go_through_the_sentinel(sentinel: tuple[RedisServer, int], tmp_path: Path) -> None:
+def test_state_client_and_a_real_worker_go_through_the_sentinel(
+    sentinel: tuple[RedisServer, int], tmp_path: Path
+) -> None:
     master, port = sentinel
     env = _env(port, tmp_path)
     settings = load_settings(environ=env, config_dir=ROOT / "config", dotenv=False)
@@ -91,18 +105,47 @@ def test_state_client_and_a_real_worker_go_through_the_sentinel(sentinel: tuple[
     queues = AccountQueues("sent1")
     log = tmp_path / "worker.log"
     name = f"orders-sent1-{os.getpid()}@%h"
-    worker = procs.popen([sys.executable, "-m", "celery", "-A", "workers.app", "worker", "-Q",
-                          ",".join(queues.for_worker("orders")), "-P", "threads", "-c", "2", "--without-gossip",
-                          "--without-mingle", "-n", name], cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
+    worker = procs.popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "workers.app",
+            "worker",
+            "-Q",
+            ",".join(queues.for_worker("orders")),
+            "-P",
+            "threads",
+            "-c",
+            "2",
+            "--without-gossip",
+            "--without-mingle",
+            "-n",
+            name,
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+    )
     app = client_app(settings)  # the CLI's client: broker and result backend through the sentinel
     try:
-        assert procs.wait_until(lambda: WorkerRegistry(state).entries(queues.for_worker("orders")), 60), log.read_text()[-3000:]
+        assert procs.wait_until(lambda: WorkerRegistry(state).entries(queues.for_worker("orders")), 60), (
+            log.read_text()[-3000:]
+        )
         assert app.send_task("athena.ping").get(timeout=60) == "pong"
         assert app.conf.broker_transport_options["master_name"] == MASTER
 
         def cli(*args: str) -> subprocess.CompletedProcess[str]:
-            return procs.run([sys.executable, "-m", "athena.cli", *args], env=env, capture_output=True, text=True,
-                             timeout=90, stdin=subprocess.DEVNULL)
+            return procs.run(
+                [sys.executable, "-m", "athena.cli", *args],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=90,
+                stdin=subprocess.DEVNULL,
+            )
 
         status = cli("status", "--json")
         assert status.returncode == 0, status.stderr

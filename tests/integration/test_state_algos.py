@@ -16,7 +16,15 @@ def algos(redis_client: redis_lib.Redis) -> AlgoStore:
 
 
 def _stop(cl: str = "sl1", inst: str = "BTC-USDT-SWAP", **kw: object) -> AlgoOrder:
-    return AlgoOrder(algoClOrdId=cl, instId=inst, side=Side.SELL, sz=D("1.0"), slTriggerPx=D("49000.5"), posSide=PosSide.LONG, **kw)  # type: ignore[arg-type]
+    return AlgoOrder(
+        algoClOrdId=cl,
+        instId=inst,
+        side=Side.SELL,
+        sz=D("1.0"),
+        slTriggerPx=D("49000.5"),
+        posSide=PosSide.LONG,
+        **kw,
+    )  # type: ignore[arg-type]
 
 
 def test_record_round_trip_and_working(algos: AlgoStore) -> None:

@@ -106,7 +106,9 @@ def test_breaker_on_an_injected_clock(redis_client: redis_lib.Redis) -> None:
 def test_backoff_doubles_to_its_cap_and_one_claim_attempts_at_a_time(redis_client: redis_lib.Redis) -> None:
     clock = HeldClock(1000.0)
     gate = Backoff(redis_client, KEYS.backoff("job"), min_s=1, max_s=60, lease_s=30, clock=clock)
-    other = Backoff(redis_client, KEYS.backoff("job"), min_s=1, max_s=60, lease_s=30, clock=clock)  # another run
+    other = Backoff(
+        redis_client, KEYS.backoff("job"), min_s=1, max_s=60, lease_s=30, clock=clock
+    )  # another run
     waits = []
     for _ in range(9):
         assert gate.claim() == 0  # due: this run attempts ...

@@ -47,7 +47,9 @@ def test_bad_namespace_parts_are_refused(env: str, account: str) -> None:
 
 def test_two_accounts_share_one_redis_without_seeing_each_other(redis_client: redis_lib.Redis) -> None:
     a, b = OrderStore(redis_client, Keys("test", "a")), OrderStore(redis_client, Keys("test", "b"))
-    order = Order(req=OrderRequest(clOrdId="same1", instId="X", side=Side.BUY, ordType=OrdType.MARKET, sz=D("1")))
+    order = Order(
+        req=OrderRequest(clOrdId="same1", instId="X", side=Side.BUY, ordType=OrdType.MARKET, sz=D("1"))
+    )
     assert a.create(order) and b.create(order)
     assert a.get("same1") == b.get("same1") == order
     assert all(key.decode().startswith("athena:test:") for key in redis_client.keys("*"))

@@ -57,11 +57,19 @@ def test_create_round_trips_exactly_and_refuses_duplicates(store: OrderStore) ->
 def test_apply_fills_once_and_indexes_ord_id(store: OrderStore) -> None:
     store.create(_order())
     t = store.apply(_u(OrderState.LIVE, ordId="111", accFillSz=D("0"), avgPx=D("0")))
-    assert (t.applied, t.created, t.state, t.prev_state, t.fill_sz) == (True, False, OrderState.LIVE, OrderState.CREATED, 0)
+    assert (t.applied, t.created, t.state, t.prev_state, t.fill_sz) == (
+        True,
+        False,
+        OrderState.LIVE,
+        OrderState.CREATED,
+        0,
+    )
     assert t.avg_px is None  # avgPx "0" before any fill is no price
     assert store.by_ord_id("111").clOrdId == "s1abc1"  # type: ignore[union-attr]
 
-    t = store.apply(_u(OrderState.PARTIALLY_FILLED, ordId="111", accFillSz=D("0.5"), avgPx=D("50000.1"), fee=D("-0.01")))
+    t = store.apply(
+        _u(OrderState.PARTIALLY_FILLED, ordId="111", accFillSz=D("0.5"), avgPx=D("50000.1"), fee=D("-0.01"))
+    )
     assert t.fill_sz == D("0.5") and t.fill_px == D("50000.1")
     again = store.apply(_u(OrderState.PARTIALLY_FILLED, ordId="111", accFillSz=D("0.5"), avgPx=D("50000.1")))
     assert again.fill_sz == 0 and again.fill_px is None and not again.applied
@@ -90,7 +98,17 @@ def test_stale_state_still_raises_acc_fill(store: OrderStore) -> None:
 
 def test_unknown_order_is_created_from_update(store: OrderStore) -> None:
     t = store.apply(
-        _u(OrderState.LIVE, cl="ext1", ordId="999", side=Side.SELL, ordType=OrdType.LIMIT, sz=D("2"), px=D("60000"), posSide=PosSide.NET, uTime=5)
+        _u(
+            OrderState.LIVE,
+            cl="ext1",
+            ordId="999",
+            side=Side.SELL,
+            ordType=OrdType.LIMIT,
+            sz=D("2"),
+            px=D("60000"),
+            posSide=PosSide.NET,
+            uTime=5,
+        )
     )
     assert t.created and t.applied and t.state is OrderState.LIVE
     got = store.get("ext1")
@@ -158,7 +176,9 @@ def test_survives_a_real_redis_restart_with_persistence(tmp_path: object) -> Non
         t = store.apply(_u(OrderState.FILLED, accFillSz=D("1.5"), avgPx=D("100")))
         assert not t.created and t.fill_sz == D("1.0") and t.fill_px == D("100")
         # an order Redis never saw (placed before an unpersisted restart) is recorded from the update
-        t = store.apply(_u(OrderState.LIVE, cl="lost1", ordId="5", side=Side.BUY, ordType=OrdType.MARKET, sz=D("1")))
+        t = store.apply(
+            _u(OrderState.LIVE, cl="lost1", ordId="5", side=Side.BUY, ordType=OrdType.MARKET, sz=D("1"))
+        )
         assert t.created and store.by_ord_id("5") is not None
     finally:
         client.close()
@@ -172,7 +192,9 @@ def test_concurrent_appliers_emit_each_fill_once(redis_url: str) -> None:
 
     keys = Keys("test", "conc")
     OrderStore(redis_lib.Redis.from_url(redis_url), keys).create(_order("c1"))
-    updates = [_u(OrderState.PARTIALLY_FILLED, cl="c1", accFillSz=D(n) / 10, avgPx=D("100")) for n in range(1, 15)]
+    updates = [
+        _u(OrderState.PARTIALLY_FILLED, cl="c1", accFillSz=D(n) / 10, avgPx=D("100")) for n in range(1, 15)
+    ]
     updates.append(_u(OrderState.FILLED, cl="c1", accFillSz=D("1.5"), avgPx=D("100")))
     emitted: list[Decimal] = []
     lock = threading.Lock()

@@ -40,7 +40,11 @@ class Lifecycle:
 @st.composite
 def lifecycles(draw: st.DrawFn, exact: bool = True) -> Lifecycle:
     outcome = draw(st.sampled_from([OrderState.FILLED, OrderState.CANCELED, OrderState.REJECTED]))
-    sizes: list[int] = [] if outcome is OrderState.REJECTED else draw(st.lists(st.integers(1, 4), min_size=1 if outcome is OrderState.FILLED else 0, max_size=5))
+    sizes: list[int] = (
+        []
+        if outcome is OrderState.REJECTED
+        else draw(st.lists(st.integers(1, 4), min_size=1 if outcome is OrderState.FILLED else 0, max_size=5))
+    )
     total = sum(sizes)
     sz_lots = total if outcome is OrderState.FILLED else total + draw(st.integers(1, 3))
     # Prices base + M*k*tick with M divisible by every possible run of lots, so that every fill
@@ -53,11 +57,33 @@ def lifecycles(draw: st.DrawFn, exact: bool = True) -> Lifecycle:
 
 
 def updates_of(lc: Lifecycle, cl: str) -> list[OrderUpdate]:
-    common = {"clOrdId": cl, "instId": "BTC-USDT-SWAP", "side": lc.side, "posSide": PosSide.NET, "sz": lc.sz_lots * LOT, "px": D("50000.0"), "ordType": OrdType.LIMIT}
+    common = {
+        "clOrdId": cl,
+        "instId": "BTC-USDT-SWAP",
+        "side": lc.side,
+        "posSide": PosSide.NET,
+        "sz": lc.sz_lots * LOT,
+        "px": D("50000.0"),
+        "ordType": OrdType.LIMIT,
+    }
     out = [OrderUpdate(state=OrderState.SENT, uTime=1, source="local", **common)]  # type: ignore[arg-type]
     if lc.outcome is OrderState.REJECTED:
-        return [*out, OrderUpdate(state=OrderState.REJECTED, sCode="51008", uTime=2, source="rest_ack", **common)]  # type: ignore[arg-type]
-    out.append(OrderUpdate(state=OrderState.LIVE, ordId="777", accFillSz=D(0), avgPx=D(0), fee=D(0), uTime=2, source="ws", **common))  # type: ignore[arg-type]
+        return [
+            *out,
+            OrderUpdate(state=OrderState.REJECTED, sCode="51008", uTime=2, source="rest_ack", **common),
+        ]  # type: ignore[arg-type]
+    out.append(
+        OrderUpdate(
+            state=OrderState.LIVE,
+            ordId="777",
+            accFillSz=D(0),
+            avgPx=D(0),
+            fee=D(0),
+            uTime=2,
+            source="ws",
+            **common,
+        )
+    )  # type: ignore[arg-type]
     acc_lots, notional = 0, D(0)
     for i, (lots, px) in enumerate(lc.fills):
         acc_lots += lots
@@ -66,19 +92,46 @@ def updates_of(lc: Lifecycle, cl: str) -> list[OrderUpdate]:
         state = OrderState.FILLED if acc_lots == lc.sz_lots else OrderState.PARTIALLY_FILLED
         out.append(
             OrderUpdate(
-                state=state, ordId="777", accFillSz=acc, avgPx=notional / acc, fillSz=lots * LOT, fillPx=px,
-                tradeId=f"t{i}", fee=notional * FEE_RATE, uTime=3 + i, source="ws", **common,  # type: ignore[arg-type]
+                state=state,
+                ordId="777",
+                accFillSz=acc,
+                avgPx=notional / acc,
+                fillSz=lots * LOT,
+                fillPx=px,
+                tradeId=f"t{i}",
+                fee=notional * FEE_RATE,
+                uTime=3 + i,
+                source="ws",
+                **common,  # type: ignore[arg-type]
             )
         )
     if lc.outcome is OrderState.CANCELED:
         last = out[-1]
-        out.append(replace(last, state=OrderState.CANCELED, fillSz=None, fillPx=None, tradeId=None, uTime=3 + len(lc.fills)))
+        out.append(
+            replace(
+                last,
+                state=OrderState.CANCELED,
+                fillSz=None,
+                fillPx=None,
+                tradeId=None,
+                uTime=3 + len(lc.fills),
+            )
+        )
     return out
 
 
-def run(store: OrderStore, lc: Lifecycle, cl: str, updates: list[OrderUpdate]) -> tuple[Order, list[tuple[Decimal, Decimal]]]:
+def run(
+    store: OrderStore, lc: Lifecycle, cl: str, updates: list[OrderUpdate]
+) -> tuple[Order, list[tuple[Decimal, Decimal]]]:
     if not lc.external:
-        req = OrderRequest(clOrdId=cl, instId="BTC-USDT-SWAP", side=lc.side, ordType=OrdType.LIMIT, sz=lc.sz_lots * LOT, px=D("50000.0"))
+        req = OrderRequest(
+            clOrdId=cl,
+            instId="BTC-USDT-SWAP",
+            side=lc.side,
+            ordType=OrdType.LIMIT,
+            sz=lc.sz_lots * LOT,
+            px=D("50000.0"),
+        )
         assert store.create(Order(req=req))
     fills: list[tuple[Decimal, Decimal]] = []
     rank = -1
@@ -108,7 +161,9 @@ def store(redis_url: str) -> OrderStore:
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(lc=lifecycles(), data=st.data())
-def test_any_arrival_order_gives_the_same_order_and_each_fill_once(store: OrderStore, lc: Lifecycle, data: st.DataObject) -> None:
+def test_any_arrival_order_gives_the_same_order_and_each_fill_once(
+    store: OrderStore, lc: Lifecycle, data: st.DataObject
+) -> None:
     n = next(_ids)
     ref_cl, cl = f"ref{n}", f"perm{n}"
     ref_updates = updates_of(lc, ref_cl)
@@ -119,7 +174,9 @@ def test_any_arrival_order_gives_the_same_order_and_each_fill_once(store: OrderS
 
     updates = updates_of(lc, cl)
     order = data.draw(st.permutations(range(len(updates))))
-    dups = data.draw(st.lists(st.tuples(st.integers(0, len(updates)), st.sampled_from(range(len(updates)))), max_size=6))
+    dups = data.draw(
+        st.lists(st.tuples(st.integers(0, len(updates)), st.sampled_from(range(len(updates)))), max_size=6)
+    )
     seq = list(order)
     for pos, idx in dups:
         seq.insert(pos, idx)
@@ -138,7 +195,9 @@ def test_any_arrival_order_gives_the_same_order_and_each_fill_once(store: OrderS
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(lc=lifecycles(exact=False), data=st.data())
-def test_any_prices_stay_consistent_within_rounding(store: OrderStore, lc: Lifecycle, data: st.DataObject) -> None:
+def test_any_prices_stay_consistent_within_rounding(
+    store: OrderStore, lc: Lifecycle, data: st.DataObject
+) -> None:
     """With any prices, avgPx is rounded (as OKX's is) and a delta's px may not be a finite decimal:
     the state is still order-independent and the notional is off by rounding only."""
     n = next(_ids)

@@ -67,10 +67,14 @@ def test_two_threads_of_one_process_are_two_lease_owners(redis_client: redis_lib
     assert other[0].token is None
 
 
-def test_the_decisions_reservation_is_read_with_the_lease_as_its_recorded_pass(redis_client: redis_lib.Redis) -> None:
+def test_the_decisions_reservation_is_read_with_the_lease_as_its_recorded_pass(
+    redis_client: redis_lib.Redis,
+) -> None:
     _clear(redis_client)
     redis_client.hset(KEYS.order("c4"), mapping={"state": "sent"})
-    req = OrderRequest("c4", "BTC-USDT-SWAP", Side.BUY, OrdType.LIMIT, Decimal("2"), Decimal("100"), strategy="alpha")
+    req = OrderRequest(
+        "c4", "BTC-USDT-SWAP", Side.BUY, OrdType.LIMIT, Decimal("2"), Decimal("100"), strategy="alpha"
+    )
     assert not _begin(redis_client, "me", "c4").checked(req)  # nothing reserved: no pass recorded
     redis_client.hset(KEYS.reservation("c4"), mapping={"strategy": "alpha", "margin": "66.67", "sz": "2.00"})
     start = _begin(redis_client, "me", "c4")
@@ -100,8 +104,9 @@ def test_the_orders_strategy_pause_is_read_with_the_lease(redis_client: redis_li
     redis_client.hset(KEYS.strategy_pause, mapping={"alpha": "news"})
 
     def begin(strategy: str) -> PlaceStart:
-        return begin_placement(redis_client, KEYS, "me", "c6", lease_ttl_ms=5_000, now_ms=1, marker_ttl_s=60,
-                               strategy=strategy)
+        return begin_placement(
+            redis_client, KEYS, "me", "c6", lease_ttl_ms=5_000, now_ms=1, marker_ttl_s=60, strategy=strategy
+        )
 
     assert begin("alpha").paused
     assert not begin("beta").paused  # another strategy's pause is not this order's

@@ -15,8 +15,15 @@ KEYS = Keys("test", "acct1")
 
 def _fill() -> Fill:
     return Fill(
-        clOrdId="s1x1", instId="BTC-USDT-SWAP", side=Side.BUY, posSide=PosSide.NET, fillSz=D("0.10"),
-        fillPx=D("50000.123456789012345678"), accFillSz=D("0.10"), fee=D("-0.0025"), tradeId="t9",
+        clOrdId="s1x1",
+        instId="BTC-USDT-SWAP",
+        side=Side.BUY,
+        posSide=PosSide.NET,
+        fillSz=D("0.10"),
+        fillPx=D("50000.123456789012345678"),
+        accFillSz=D("0.10"),
+        fee=D("-0.0025"),
+        tradeId="t9",
     )
 
 

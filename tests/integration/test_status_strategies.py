@@ -17,9 +17,19 @@ from athena.state.keys import Keys
 def test_status_shows_strategy_counters(redis_client: Any) -> None:
     settings = Settings(env="test", account="kstatus")  # its state is read through redis_client
     keys = Keys(settings.env, settings.account)
-    snapshot = {"at_ms": int(time.time() * 1000), "ticks": 12, "ws": {}, "strategies": [
-        {"name": "scalpbtc", "instIds": ["BTC-USDT-SWAP"], "stats": {"entries": 3, "fee_gate": 7, "ticks": 99}},
-        {"name": "quiet", "instIds": ["ETH-USDT-SWAP"], "stats": {}}]}
+    snapshot = {
+        "at_ms": int(time.time() * 1000),
+        "ticks": 12,
+        "ws": {},
+        "strategies": [
+            {
+                "name": "scalpbtc",
+                "instIds": ["BTC-USDT-SWAP"],
+                "stats": {"entries": 3, "fee_gate": 7, "ticks": 99},
+            },
+            {"name": "quiet", "instIds": ["ETH-USDT-SWAP"], "stats": {}},
+        ],
+    }
     redis_client.set(keys.stream_status, orjson.dumps(snapshot), ex=30)
     try:
         doc = collect_status(settings, redis_client)

@@ -19,6 +19,8 @@ from athena.sim.server import SimServer
 from tests.senders import NoSender
 
 BTC = "BTC-USDT-SWAP"
+
+
 @pytest.fixture()
 def engine(sim: SimServer, sim_engine: Callable[..., Engine]) -> Engine:
     sim.call(sim.market.step)
@@ -26,13 +28,24 @@ def engine(sim: SimServer, sim_engine: Callable[..., Engine]) -> Engine:
 
 
 def test_first_stop_placed_then_covered_then_grown(engine: Engine) -> None:
-    placement.place(engine, OrderRequest("fe1", BTC, Side.BUY, OrdType.MARKET, Decimal("0.05"), None, strategy="t"))
+    placement.place(
+        engine, OrderRequest("fe1", BTC, Side.BUY, OrdType.MARKET, Decimal("0.05"), None, strategy="t")
+    )
     mark = engine.rest.ticker(BTC).last
     sl = engine.instruments[BTC].px_down(mark * Decimal("0.98"))
 
     def req(sz: str) -> StopRequest:
-        return StopRequest(algoClOrdId="slfe1", entryClOrdId="fe1", instId=BTC, side=Side.SELL, posSide=PosSide.NET,
-                           sz=Decimal(sz), slTriggerPx=sl, tdMode=TdMode.CROSS, strategy="t")
+        return StopRequest(
+            algoClOrdId="slfe1",
+            entryClOrdId="fe1",
+            instId=BTC,
+            side=Side.SELL,
+            posSide=PosSide.NET,
+            sz=Decimal(sz),
+            slTriggerPx=sl,
+            tdMode=TdMode.CROSS,
+            strategy="t",
+        )
 
     calls: list[str] = []
     real = engine.rest.algos_pending
@@ -48,12 +61,23 @@ def test_first_stop_placed_then_covered_then_grown(engine: Engine) -> None:
 
 
 def _stop(sz: str, sl: Decimal) -> StopRequest:
-    return StopRequest(algoClOrdId="slfe2", entryClOrdId="fe2", instId=BTC, side=Side.SELL, posSide=PosSide.NET,
-                       sz=Decimal(sz), slTriggerPx=sl, tdMode=TdMode.CROSS, strategy="t")
+    return StopRequest(
+        algoClOrdId="slfe2",
+        entryClOrdId="fe2",
+        instId=BTC,
+        side=Side.SELL,
+        posSide=PosSide.NET,
+        sz=Decimal(sz),
+        slTriggerPx=sl,
+        tdMode=TdMode.CROSS,
+        strategy="t",
+    )
 
 
 def test_a_version_placed_by_a_lost_attempt_is_adopted_and_the_older_ones_cancelled(engine: Engine) -> None:
-    placement.place(engine, OrderRequest("fe2", BTC, Side.BUY, OrdType.MARKET, Decimal("0.06"), None, strategy="t"))
+    placement.place(
+        engine, OrderRequest("fe2", BTC, Side.BUY, OrdType.MARKET, Decimal("0.06"), None, strategy="t")
+    )
     sl = engine.instruments[BTC].px_down(engine.rest.ticker(BTC).last * Decimal("0.98"))
     assert stop_ops.ensure_stop(engine, _stop("0.02", sl)).status == "placed"
     # an attempt to grow it to 0.04 placed version 1 and its answer was lost (51149) before it was recorded
@@ -65,7 +89,9 @@ def test_a_version_placed_by_a_lost_attempt_is_adopted_and_the_older_ones_cancel
 
 
 def test_a_duplicate_not_listed_yet_is_ambiguous_never_a_failure(engine: Engine) -> None:
-    placement.place(engine, OrderRequest("fe2", BTC, Side.BUY, OrdType.MARKET, Decimal("0.02"), None, strategy="t"))
+    placement.place(
+        engine, OrderRequest("fe2", BTC, Side.BUY, OrdType.MARKET, Decimal("0.02"), None, strategy="t")
+    )
     sl = engine.instruments[BTC].px_down(engine.rest.ticker(BTC).last * Decimal("0.98"))
     engine.rest.place_algo(stop_ops._algo_for(_stop("0.02", sl), "slfe2"))  # placed; the answer was lost
     real = engine.rest.algos_pending
@@ -80,12 +106,23 @@ def test_a_duplicate_not_listed_yet_is_ambiguous_never_a_failure(engine: Engine)
 def test_a_grown_stop_stays_working_when_its_old_version_reports_cancelled(engine: Engine) -> None:
     """The exchange's 'canceled' push for a superseded version says nothing about the live version:
     the entry's stop record stays working, and the live version's own reports still apply."""
-    placement.place(engine, OrderRequest("fe4", BTC, Side.BUY, OrdType.MARKET, Decimal("0.04"), None, strategy="t"))
+    placement.place(
+        engine, OrderRequest("fe4", BTC, Side.BUY, OrdType.MARKET, Decimal("0.04"), None, strategy="t")
+    )
     sl = engine.instruments[BTC].px_down(engine.rest.ticker(BTC).last * Decimal("0.98"))
 
     def req(sz: str) -> StopRequest:
-        return StopRequest(algoClOrdId="slfe4", entryClOrdId="fe4", instId=BTC, side=Side.SELL, posSide=PosSide.NET,
-                           sz=Decimal(sz), slTriggerPx=sl, tdMode=TdMode.CROSS, strategy="t")
+        return StopRequest(
+            algoClOrdId="slfe4",
+            entryClOrdId="fe4",
+            instId=BTC,
+            side=Side.SELL,
+            posSide=PosSide.NET,
+            sz=Decimal(sz),
+            slTriggerPx=sl,
+            tdMode=TdMode.CROSS,
+            strategy="t",
+        )
 
     assert stop_ops.ensure_stop(engine, req("0.02")).status == "placed"
     first = engine.rest.algos_pending(BTC)[0]
@@ -104,10 +141,21 @@ def test_a_grown_stop_stays_working_when_its_old_version_reports_cancelled(engin
 
 
 def test_the_live_version_triggering_finishes_the_stop(engine: Engine) -> None:
-    placement.place(engine, OrderRequest("fe5", BTC, Side.BUY, OrdType.MARKET, Decimal("0.04"), None, strategy="t"))
+    placement.place(
+        engine, OrderRequest("fe5", BTC, Side.BUY, OrdType.MARKET, Decimal("0.04"), None, strategy="t")
+    )
     sl = engine.instruments[BTC].px_down(engine.rest.ticker(BTC).last * Decimal("0.98"))
-    stop = StopRequest(algoClOrdId="slfe5", entryClOrdId="fe5", instId=BTC, side=Side.SELL, posSide=PosSide.NET,
-                       sz=Decimal("0.02"), slTriggerPx=sl, tdMode=TdMode.CROSS, strategy="t")
+    stop = StopRequest(
+        algoClOrdId="slfe5",
+        entryClOrdId="fe5",
+        instId=BTC,
+        side=Side.SELL,
+        posSide=PosSide.NET,
+        sz=Decimal("0.02"),
+        slTriggerPx=sl,
+        tdMode=TdMode.CROSS,
+        strategy="t",
+    )
     stop_ops.ensure_stop(engine, stop)
     stop_ops.ensure_stop(engine, replace(stop, sz=Decimal("0.04")))
     (live,) = engine.rest.algos_pending(BTC)

@@ -57,12 +57,26 @@ def test_unknown_stop_is_still_booked_by_its_algo_id_not_lost(redis_client: Redi
 def test_the_sim_reports_a_triggered_stop_with_its_algo_id() -> None:
     with SimServer(tick_interval_ms=0) as sim:
         c = SimClient(sim.url)
-        c.post("/api/v5/trade/order", {"instId": INST, "tdMode": "cross", "side": "buy", "ordType": "market", "sz": "1"})
+        c.post(
+            "/api/v5/trade/order",
+            {"instId": INST, "tdMode": "cross", "side": "buy", "ordType": "market", "sz": "1"},
+        )
         bid = Decimal(sim.exchange.state()["markets"][INST]["bid"])
         trigger = str((bid * Decimal("0.99")).quantize(Decimal("0.1")))
-        r = c.post("/api/v5/trade/order-algo", {"instId": INST, "tdMode": "cross", "side": "sell", "ordType": "conditional",
-                                                "sz": "1", "slTriggerPx": trigger, "slOrdPx": "-1", "reduceOnly": "true",
-                                                "algoClOrdId": "slsimtest1"})
+        r = c.post(
+            "/api/v5/trade/order-algo",
+            {
+                "instId": INST,
+                "tdMode": "cross",
+                "side": "sell",
+                "ordType": "conditional",
+                "sz": "1",
+                "slTriggerPx": trigger,
+                "slOrdPx": "-1",
+                "reduceOnly": "true",
+                "algoClOrdId": "slsimtest1",
+            },
+        )
         assert r["code"] == "0", r
         c.admin("price", {"instId": INST, "px": str((bid * Decimal("0.98")).quantize(Decimal("0.1")))})
         rows: list[dict[str, Any]] = []

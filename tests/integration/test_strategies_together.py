@@ -14,8 +14,14 @@ from athena.domain import BookTop, Level, Trade
 
 BTC, ETH = "BTC-USDT-SWAP", "ETH-USDT-SWAP"
 D = Decimal
-FAST = {"imbalance_window": 1, "flow_window": 1, "min_trades": 1, "max_contracts": "1",
-        "take_profit_bps": "10", "stop_loss_bps": "15"}
+FAST = {
+    "imbalance_window": 1,
+    "flow_window": 1,
+    "min_trades": 1,
+    "max_contracts": "1",
+    "take_profit_bps": "10",
+    "stop_loss_bps": "15",
+}
 
 
 def book(ts: int, bid: str, ask: str, bid_sz: str = "10", ask_sz: str = "2") -> MarketEvent:
@@ -32,7 +38,9 @@ def trade(ts: int, side: str, px: str, sz: str = "5") -> MarketEvent:
 def test_two_strategies_on_one_instrument_keep_their_own_valves_and_pnl(redis_client: Any) -> None:
     strategies = [
         StrategySettings(name="alpha", instIds=[BTC], allocation=D("0.5"), params=FAST),
-        StrategySettings(name="beta", instIds=[BTC], allocation=D("0.5"), params={**FAST, "take_profit_bps": "20"}),
+        StrategySettings(
+            name="beta", instIds=[BTC], allocation=D("0.5"), params={**FAST, "take_profit_bps": "20"}
+        ),
     ]
     events = [
         trade(1_000, "buy", "100000.1", "1"),
@@ -115,8 +123,12 @@ def test_a_paused_strategy_does_not_enter_while_its_neighbour_does(redis_client:
     ]
     bt = Backtest(strategies, redis_client, total_capital=D(10_000))
     bt.stack.pause.pause("alpha", "test", "pytest")
-    for ev in (trade(1_000, "buy", "100000.1", "1"), book(1_100, "100000.0", "100000.1"),
-               trade(1_200, "sell", "99999.9", "5"), book(1_300, "100000.0", "100000.1")):
+    for ev in (
+        trade(1_000, "buy", "100000.1", "1"),
+        book(1_100, "100000.0", "100000.1"),
+        trade(1_200, "sell", "99999.9", "5"),
+        book(1_300, "100000.0", "100000.1"),
+    ):
         bt.step(ev)
     res = bt.result()
     assert {st for st, _ in res.ledger.fills} == {"beta"}
@@ -129,19 +141,28 @@ def test_pausing_a_strategy_in_a_position_still_lets_it_exit(redis_client: Any) 
 
     strategies = [
         StrategySettings(name="alpha", instIds=[BTC], allocation=D("0.5"), params=FAST),
-        StrategySettings(name="beta", instIds=[BTC], allocation=D("0.5"), params={**FAST, "take_profit_bps": "20"}),
+        StrategySettings(
+            name="beta", instIds=[BTC], allocation=D("0.5"), params={**FAST, "take_profit_bps": "20"}
+        ),
     ]
     bt = Backtest(strategies, redis_client, total_capital=D(10_000))
-    for ev in (trade(1_000, "buy", "100000.1", "1"), book(1_100, "100000.0", "100000.1"),
-               trade(1_200, "sell", "99999.9", "5")):
+    for ev in (
+        trade(1_000, "buy", "100000.1", "1"),
+        book(1_100, "100000.0", "100000.1"),
+        trade(1_200, "sell", "99999.9", "5"),
+    ):
         bt.step(ev)
     assert set(bt.ledger.open_positions()) == {("alpha", BTC), ("beta", BTC)}
     bt.stack.pause.pause("alpha")
     bt.stack.pause.pause("beta")
-    for ev in (book(1_300, "100100.2", "100100.3", "2", "10"), book(1_400, "100200.2", "100200.3", "2", "10"),
-               # past the 10 s cooldown, a fresh buy signal: paused, neither enters again
-               trade(12_500, "buy", "100200.3", "1"), book(12_600, "100200.2", "100200.3", "10", "2"),
-               book(12_700, "100200.2", "100200.3", "10", "2")):
+    for ev in (
+        book(1_300, "100100.2", "100100.3", "2", "10"),
+        book(1_400, "100200.2", "100200.3", "2", "10"),
+        # past the 10 s cooldown, a fresh buy signal: paused, neither enters again
+        trade(12_500, "buy", "100200.3", "1"),
+        book(12_600, "100200.2", "100200.3", "10", "2"),
+        book(12_700, "100200.2", "100200.3", "10", "2"),
+    ):
         bt.step(ev)
     res = bt.result()
     assert {t.strategy: t.exit_px for t in res.trips} == {"alpha": D("100100.0"), "beta": D("100200.0")}
@@ -150,7 +171,9 @@ def test_pausing_a_strategy_in_a_position_still_lets_it_exit(redis_client: Any) 
     assert res.stats["alpha"]["paused"] >= 1 and res.stats["beta"]["paused"] >= 1
 
 
-def test_athena_halt_and_resume_strategy_flip_the_pause_flag(redis_client: Any, redis_url: str, tmp_path: Any) -> None:
+def test_athena_halt_and_resume_strategy_flip_the_pause_flag(
+    redis_client: Any, redis_url: str, tmp_path: Any
+) -> None:
     import json
     import os
     import subprocess
@@ -162,7 +185,12 @@ def test_athena_halt_and_resume_strategy_flip_the_pause_flag(redis_client: Any, 
 
     root = Path(__file__).resolve().parents[2]
     athena = str(Path(sys.executable).parent / "athena")
-    env = {**os.environ, "ATHENA_ENV": "test", "REDIS_URL": redis_url, "ATHENA_DB_URL": f"sqlite:///{tmp_path}/a.db"}
+    env = {
+        **os.environ,
+        "ATHENA_ENV": "test",
+        "REDIS_URL": redis_url,
+        "ATHENA_DB_URL": f"sqlite:///{tmp_path}/a.db",
+    }
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
         return procs.run([athena, *args], env=env, cwd=root, capture_output=True, text=True, timeout=60)

@@ -118,13 +118,17 @@ def beat_sends(job: Job, celery_app: Celery, tick_ms: int, entry: dict[str, Any]
             due = job.next_at()
             if due is not None and job.clock.ms < due < tick_ms + interval_ms:
                 job.clock.set(due)
-        assert time.monotonic() < deadline, f"message of tick {tick_ms - T0_MS} ms still {result.state} after 30 s"
+        assert time.monotonic() < deadline, (
+            f"message of tick {tick_ms - T0_MS} ms still {result.state} after 30 s"
+        )
         time.sleep(0.01)
     result.get(timeout=5, propagate=False)  # releases the result's subscription to the backend
     return str(result.state)
 
 
-def test_backoff_and_breaker_hold_when_beat_starts_the_job(job: Job, celery_app: Celery, celery_account: str) -> None:
+def test_backoff_and_breaker_hold_when_beat_starts_the_job(
+    job: Job, celery_app: Celery, celery_account: str
+) -> None:
     # beat's real options, on the queue of the session's worker (queue names carry the account; this
     # job's engine keeps its own account's keys)
     worker_account = celery_account

@@ -32,8 +32,13 @@ def _pop(r: redis.Redis, queue: str) -> dict[str, Any]:
 def test_the_envelope_is_the_one_kombu_writes(celery_app: Celery, redis_url: str) -> None:
     r = redis.Redis.from_url(redis_url)
     r.delete("tp-kombu", "tp-direct")
-    celery_app.send_task("athena.place_order", args=[{"clOrdId": "a1"}], queue="tp-kombu", ignore_result=True,
-                         argsrepr="a1 BTC")
+    celery_app.send_task(
+        "athena.place_order",
+        args=[{"clOrdId": "a1"}],
+        queue="tp-kombu",
+        ignore_result=True,
+        argsrepr="a1 BTC",
+    )
     pub = TaskPublisher(celery_app)
     pub.send("athena.place_order", [{"clOrdId": "a1"}], "tp-direct", "a1 BTC")
     assert pub.fast == 1 and pub.fallbacks == 0
@@ -42,7 +47,8 @@ def test_the_envelope_is_the_one_kombu_writes(celery_app: Celery, redis_url: str
     varying = {"id", "root_id"}  # fresh uuids per message
     assert set(ours) == set(theirs)
     assert {k: v for k, v in ours["headers"].items() if k not in varying} == {
-        k: v for k, v in theirs["headers"].items() if k not in varying}
+        k: v for k, v in theirs["headers"].items() if k not in varying
+    }
     assert ours["headers"]["id"] == ours["headers"]["root_id"] == ours["properties"]["correlation_id"]
     # kombu also copies the argsrepr option into the properties; nothing reads it there
     their_props = {k: v for k, v in theirs["properties"].items() if k != "argsrepr"}
@@ -53,7 +59,10 @@ def test_the_envelope_is_the_one_kombu_writes(celery_app: Celery, redis_url: str
     assert their_props["delivery_info"] == {"exchange": "", "routing_key": "tp-kombu"}
     assert ours["properties"]["delivery_tag"] != their_props["delivery_tag"]
     assert json.loads(base64.b64decode(ours["body"])) == json.loads(base64.b64decode(theirs["body"]))
-    assert (ours["content-type"], ours["content-encoding"]) == (theirs["content-type"], theirs["content-encoding"])
+    assert (ours["content-type"], ours["content-encoding"]) == (
+        theirs["content-type"],
+        theirs["content-encoding"],
+    )
     pub.close()
 
 
@@ -68,8 +77,9 @@ def run_probe_worker(redis_url: str, tmp_path: Path, pub: TaskPublisher, env: di
     env = {**os.environ, **env, "TP_REDIS_URL": redis_url, "PYTHONPATH": str(ROOT)}
     log = (tmp_path / "worker.log").open("w")
     worker = procs.popen(
-        [sys.executable, "-m", "celery", "-A", "tests.integration.publisher_probe_app", "worker", "-Q", "tp-probe",
-         "-P", "threads", "-c", "1", "--without-gossip", "--without-mingle", "-l", "INFO", "-n", f"tp-{os.getpid()}@%h"],
+        [sys.executable, "-m", "celery", "-A", "tests.integration.publisher_probe_app", "worker",
+         "-Q", "tp-probe", "-P", "threads", "-c", "1", "--without-gossip", "--without-mingle", "-l", "INFO",
+         "-n", f"tp-{os.getpid()}@%h"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
     try:
@@ -81,12 +91,15 @@ def run_probe_worker(redis_url: str, tmp_path: Path, pub: TaskPublisher, env: di
         log.close()
     ran = [json.loads(x) for x in r.lrange("tp-ran", 0, -1)]
     assert sorted(ran, key=lambda x: x[1]) == [[{"clOrdId": f"p{n}", "px": "100.5"}, n] for n in range(4)], (
-        (tmp_path / "worker.log").read_text()[-3000:])
+        tmp_path / "worker.log"
+    ).read_text()[-3000:]
     assert r.llen("tp-probe") == 0  # all consumed
     return (r.get("tp-transport") or b"").decode()
 
 
-def test_a_real_worker_runs_what_it_publishes(redis_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_real_worker_runs_what_it_publishes(
+    redis_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("ATHENA_FASTPATHS", raising=False)
     pub = TaskPublisher(Celery("publisher-probe", broker=redis_url))
     transport = run_probe_worker(redis_url, tmp_path, pub, {"ATHENA_FASTPATHS": "on"})
@@ -96,20 +109,26 @@ def test_a_real_worker_runs_what_it_publishes(redis_url: str, tmp_path: Path, mo
 
 
 def test_with_the_fast_paths_off_a_real_worker_runs_what_send_task_sends(
-        redis_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    redis_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """ATHENA_FASTPATHS=off: kombu builds and publishes every message, and the worker consumes through
     kombu's own Redis transport."""
     monkeypatch.setenv("ATHENA_FASTPATHS", "off")
     probe = Celery("publisher-probe", broker=redis_url)
     pub = TaskPublisher(probe)
-    assert pub.message("tests.publisher_probe", [{}, 0], "tp-probe", "x", redis.Redis.from_url(redis_url)) is None
+    assert (
+        pub.message("tests.publisher_probe", [{}, 0], "tp-probe", "x", redis.Redis.from_url(redis_url))
+        is None
+    )
     transport = run_probe_worker(redis_url, tmp_path, pub, {"ATHENA_FASTPATHS": "off"})
     assert (pub.fast, pub.fallbacks) == (0, 0)  # send_task by choice, not after an error
     assert transport == "kombu.transport.redis:Transport"
     pub.close()
 
 
-def test_an_error_falls_back_to_send_task(celery_app: Celery, redis_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_error_falls_back_to_send_task(
+    celery_app: Celery, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     r = redis.Redis.from_url(redis_url)
     r.delete("tp-fallback")
     pub = TaskPublisher(celery_app)
@@ -128,11 +147,14 @@ def test_an_error_falls_back_to_send_task(celery_app: Celery, redis_url: str, mo
     pub.close()
 
 
-@pytest.mark.parametrize("conf", [
-    {"broker_url": "amqp://guest@localhost//"},
-    {"broker_transport_options": {"global_keyprefix": "athena:"}},
-    {"broker_transport_options": {"priority_steps": [0, 3, 6, 9]}},
-])
+@pytest.mark.parametrize(
+    "conf",
+    [
+        {"broker_url": "amqp://guest@localhost//"},
+        {"broker_transport_options": {"global_keyprefix": "athena:"}},
+        {"broker_transport_options": {"priority_steps": [0, 3, 6, 9]}},
+    ],
+)
 def test_brokers_it_would_not_write_exactly_use_send_task(redis_url: str, conf: dict[str, Any]) -> None:
     app = Celery("publisher-other", broker=redis_url)
     app.conf.update(conf)

@@ -67,8 +67,13 @@ class World:
 def world(sim: SimServer, sim_settings: Callable[..., Settings]) -> Iterator[World]:
     previous = get_settings()
     settings = sim_settings(
-        sim, "tasks", OKX_WS_PUBLIC_URL=sim.ws_url("public"), OKX_WS_PRIVATE_URL=sim.ws_url("private"),
-        ATHENA__okx__timeout_s="1", ATHENA__schedule__breaker_threshold="3", ATHENA__schedule__breaker_open_s="1",
+        sim,
+        "tasks",
+        OKX_WS_PUBLIC_URL=sim.ws_url("public"),
+        OKX_WS_PRIVATE_URL=sim.ws_url("private"),
+        ATHENA__okx__timeout_s="1",
+        ATHENA__schedule__breaker_threshold="3",
+        ATHENA__schedule__breaker_open_s="1",
     )
     set_settings(settings)
     tasks.reset_engine()
@@ -107,17 +112,42 @@ STRATEGY = {BTC: "scalpbtc", ETH: "scalpeth"}
 def limit_buy(world: World, cl: str, instId: str = BTC, sz: str = "1", below: str = "0.99") -> dict[str, Any]:
     inst = world.engine.instruments[instId]
     px = inst.px_down(bid(world, instId) * Decimal(below))
-    return to_json(OrderRequest(clOrdId=cl, instId=instId, side=Side.BUY, ordType=OrdType.POST_ONLY, sz=Decimal(sz), px=px,
-                                strategy=STRATEGY[instId], stop_loss_px=inst.px_down(px * Decimal("0.99"))))
+    return to_json(
+        OrderRequest(
+            clOrdId=cl,
+            instId=instId,
+            side=Side.BUY,
+            ordType=OrdType.POST_ONLY,
+            sz=Decimal(sz),
+            px=px,
+            strategy=STRATEGY[instId],
+            stop_loss_px=inst.px_down(px * Decimal("0.99")),
+        )
+    )
 
 
-def market(world: World, cl: str, side: Side, instId: str = BTC, sz: str = "1", stop_pct: str = "0.01") -> dict[str, Any]:
+def market(
+    world: World, cl: str, side: Side, instId: str = BTC, sz: str = "1", stop_pct: str = "0.01"
+) -> dict[str, Any]:
     inst = world.engine.instruments[instId]
     ref = bid(world, instId)
     world.engine.marks.set(instId, ref)  # what the stream worker keeps: the check prices a market order by it
-    stop = inst.px_down(ref * (1 - Decimal(stop_pct))) if side is Side.BUY else inst.px_up(ref * (1 + Decimal(stop_pct)))
-    return to_json(OrderRequest(clOrdId=cl, instId=instId, side=side, ordType=OrdType.MARKET, sz=Decimal(sz),
-                                strategy=STRATEGY[instId], stop_loss_px=stop))
+    stop = (
+        inst.px_down(ref * (1 - Decimal(stop_pct)))
+        if side is Side.BUY
+        else inst.px_up(ref * (1 + Decimal(stop_pct)))
+    )
+    return to_json(
+        OrderRequest(
+            clOrdId=cl,
+            instId=instId,
+            side=side,
+            ordType=OrdType.MARKET,
+            sz=Decimal(sz),
+            strategy=STRATEGY[instId],
+            stop_loss_px=stop,
+        )
+    )
 
 
 def covered(world: World, instId: str) -> Decimal:
@@ -139,7 +169,11 @@ def test_redelivered_placement_places_once(world: World) -> None:
     assert sorted(r["status"] for r in results) in (["acked", "already"], ["acked", "found"])
     assert len(world.sim_orders("redeliv1")) == 1
     order = world.engine.store.get("redeliv1")
-    assert order is not None and str(order.state) == "live" and order.ordId == world.sim_orders("redeliv1")[0].ordId
+    assert (
+        order is not None
+        and str(order.state) == "live"
+        and order.ordId == world.sim_orders("redeliv1")[0].ordId
+    )
     assert run(tasks.place_order, req)["status"] == "already"  # a late third copy: still one order
     assert len(world.sim_orders("redeliv1")) == 1
 
@@ -189,7 +223,9 @@ def test_51149_after_the_exchange_placed_it_is_found_never_rejected(world: World
     out = run(tasks.place_order, limit_buy(world, "timedout1"))
     assert (out["status"], out["state"]) == ("found", "live"), out
     order = world.engine.store.get("timedout1")
-    assert order is not None and str(order.state) == "live" and order.reason == ""  # no reject reason recorded
+    assert (
+        order is not None and str(order.state) == "live" and order.reason == ""
+    )  # no reject reason recorded
     assert order.ordId == world.sim_orders("timedout1")[0].ordId and len(world.sim_orders("timedout1")) == 1
 
 
@@ -215,8 +251,17 @@ def test_halt_refuses_entries_at_the_last_gate_but_not_closes(world: World) -> N
     out = run(tasks.place_order, limit_buy(world, "halted2"))
     assert out["status"] == "rejected" and out["detail"] == "halted"
     assert world.sim_orders("halted2") == []
-    close = to_json(OrderRequest(clOrdId="haltclose", instId=BTC, side=Side.SELL, ordType=OrdType.MARKET,
-                                 sz=Decimal(1), reduceOnly=True, strategy="t"))
+    close = to_json(
+        OrderRequest(
+            clOrdId="haltclose",
+            instId=BTC,
+            side=Side.SELL,
+            ordType=OrdType.MARKET,
+            sz=Decimal(1),
+            reduceOnly=True,
+            strategy="t",
+        )
+    )
     assert run(tasks.place_order, close)["status"] in ("acked", "found")
     assert len(world.sim_orders("haltclose")) == 1
     run(tasks.resume)
@@ -231,12 +276,24 @@ def test_halt_cancels_the_working_entries_it_covers(world: World) -> None:
         assert run(tasks.place_order, limit_buy(world, cl, inst))["status"] == "acked"
     inst = world.engine.instruments[BTC]
     run(tasks.place_order, market(world, "hpos", Side.BUY))  # a position to hold a reduce-only take-profit
-    tp = to_json(OrderRequest(clOrdId="htp1", instId=BTC, side=Side.SELL, ordType=OrdType.LIMIT, sz=Decimal(1),
-                              px=inst.px_up(bid(world) * Decimal("1.05")), reduceOnly=True, strategy="scalpbtc"))
+    tp = to_json(
+        OrderRequest(
+            clOrdId="htp1",
+            instId=BTC,
+            side=Side.SELL,
+            ordType=OrdType.LIMIT,
+            sz=Decimal(1),
+            px=inst.px_up(bid(world) * Decimal("1.05")),
+            reduceOnly=True,
+            strategy="scalpbtc",
+        )
+    )
     assert run(tasks.place_order, tp)["status"] == "acked"
 
     paused = run(tasks.halt, "news", "test", strategy="scalpbtc")
-    assert paused["entries_cancelled"] == ["hbtc1"] and paused["paused"] == "scalpbtc" and paused["ok"] is True
+    assert (
+        paused["entries_cancelled"] == ["hbtc1"] and paused["paused"] == "scalpbtc" and paused["ok"] is True
+    )
     assert StrategyPause(world.engine.redis, world.engine.keys).is_paused("scalpbtc")
     assert world.sim_orders("hbtc1")[0].state == "canceled" and world.sim_orders("heth1")[0].state == "live"
     assert not world.engine.halt.is_halted()
@@ -260,7 +317,9 @@ def test_a_paused_strategys_queued_entry_is_refused_at_the_last_gate(world: Worl
         out = run(tasks.place_order, limit_buy(world, "paused1"))
         assert out["status"] == "rejected" and out["detail"] == "paused"
         assert world.sim_orders("paused1") == []
-        assert run(tasks.place_order, limit_buy(world, "notpaused1", ETH))["status"] == "acked"  # another strategy
+        assert (
+            run(tasks.place_order, limit_buy(world, "notpaused1", ETH))["status"] == "acked"
+        )  # another strategy
     finally:
         pause.resume("scalpbtc")
 
@@ -290,10 +349,21 @@ def test_reconcile_settles_orders_never_acknowledged(world: World) -> None:
         assert eng.store.create(Order(req=req, state=OrderState.CREATED, cTime=old, uTime=old))
 
     record(limit_buy(world, "unack1"))
-    eng.rest.place_order(tasks.order_request_from_json(limit_buy(world, "unack1")))  # it did reach the exchange
+    eng.rest.place_order(
+        tasks.order_request_from_json(limit_buy(world, "unack1"))
+    )  # it did reach the exchange
     record(limit_buy(world, "unack2"))  # it never did
-    close = to_json(OrderRequest(clOrdId="unack3", instId=BTC, side=Side.SELL, ordType=OrdType.MARKET,
-                                 sz=Decimal(1), reduceOnly=True, strategy="t"))
+    close = to_json(
+        OrderRequest(
+            clOrdId="unack3",
+            instId=BTC,
+            side=Side.SELL,
+            ordType=OrdType.MARKET,
+            sz=Decimal(1),
+            reduceOnly=True,
+            strategy="t",
+        )
+    )
     record(close)
     report = run(tasks.reconcile)
     got = {u["clOrdId"]: u["resolution"] for u in report["unconfirmed"]}
@@ -307,8 +377,18 @@ def test_reconcile_settles_orders_never_acknowledged(world: World) -> None:
 def test_reconcile_books_the_fill_of_an_order_in_a_state_athena_does_not_know(world: World) -> None:
     inst = world.engine.instruments[BTC]
     px = inst.px_up(bid(world) * Decimal("1.01"))  # crosses the ask: fills at once, the ack says live
-    req = to_json(OrderRequest(clOrdId="newstate1", instId=BTC, side=Side.BUY, ordType=OrdType.LIMIT, sz=Decimal(1),
-                               px=px, strategy=STRATEGY[BTC], stop_loss_px=inst.px_down(px * Decimal("0.99"))))
+    req = to_json(
+        OrderRequest(
+            clOrdId="newstate1",
+            instId=BTC,
+            side=Side.BUY,
+            ordType=OrdType.LIMIT,
+            sz=Decimal(1),
+            px=px,
+            strategy=STRATEGY[BTC],
+            stop_loss_px=inst.px_down(px * Decimal("0.99")),
+        )
+    )
     run(tasks.place_order, req)
     (sim_order,) = world.sim_orders("newstate1")
     assert sim_order.state == "filled" and str(world.engine.store.get("newstate1").state) == "live"  # type: ignore[union-attr]
@@ -352,20 +432,38 @@ def test_protect_positions_replaces_a_deleted_stop(world: World) -> None:
 
 
 @pytest.mark.parametrize("executed", [True, False])
-def test_51149_on_a_stop_is_retried_with_the_same_algoclordid_never_stop_failed(world: World, executed: bool) -> None:
-    world.client.post("/api/v5/trade/order", {"instId": BTC, "tdMode": "cross", "side": "buy", "ordType": "market", "sz": "2"})
+def test_51149_on_a_stop_is_retried_with_the_same_algoclordid_never_stop_failed(
+    world: World, executed: bool
+) -> None:
+    world.client.post(
+        "/api/v5/trade/order",
+        {"instId": BTC, "tdMode": "cross", "side": "buy", "ordType": "market", "sz": "2"},
+    )
     trigger = world.engine.instruments[BTC].px_down(bid(world) * Decimal("0.95"))
-    stop = StopRequest(algoClOrdId="sltimedout", entryClOrdId="timedout", instId=BTC, side=Side.SELL,
-                       posSide=PosSide.NET, sz=Decimal(2), slTriggerPx=trigger, strategy="t")
+    stop = StopRequest(
+        algoClOrdId="sltimedout",
+        entryClOrdId="timedout",
+        instId=BTC,
+        side=Side.SELL,
+        posSide=PosSide.NET,
+        sz=Decimal(2),
+        slTriggerPx=trigger,
+        strategy="t",
+    )
     world.faults(rest_scode={"count": 1, "path": "/api/v5/trade/order-algo"}, rest_scode_execute=executed)
     out = run(tasks.submit_stop_loss, to_json(stop))
     assert out["status"] in ("placed", "covered"), out
-    assert [(a["algoClOrdId"], Decimal(a["sz"])) for a in world.sim_algos(BTC)] == [("sltimedout", 2)]  # exactly once
+    assert [(a["algoClOrdId"], Decimal(a["sz"])) for a in world.sim_algos(BTC)] == [
+        ("sltimedout", 2)
+    ]  # exactly once
     assert world.engine.journal.events(kind="stop_failed") == []
 
 
 def test_protect_positions_counts_a_51149_stop_as_unconfirmed_not_failed(world: World) -> None:
-    world.client.post("/api/v5/trade/order", {"instId": BTC, "tdMode": "cross", "side": "sell", "ordType": "market", "sz": "3"})
+    world.client.post(
+        "/api/v5/trade/order",
+        {"instId": BTC, "tdMode": "cross", "side": "sell", "ordType": "market", "sz": "3"},
+    )
     world.faults(rest_scode={"count": 1, "path": "/api/v5/trade/order-algo"}, rest_scode_execute=True)
     report = run(tasks.protect_positions)
     assert report["failed"] == [] and report["placed"] == [] and len(report["unconfirmed"]) == 1, report
@@ -375,12 +473,24 @@ def test_protect_positions_counts_a_51149_stop_as_unconfirmed_not_failed(world: 
 
 
 def test_a_whole_position_stop_set_in_the_app_counts_as_covering(world: World) -> None:
-    world.client.post("/api/v5/trade/order", {"instId": BTC, "tdMode": "cross", "side": "buy", "ordType": "market", "sz": "2"})
+    world.client.post(
+        "/api/v5/trade/order",
+        {"instId": BTC, "tdMode": "cross", "side": "buy", "ordType": "market", "sz": "2"},
+    )
     below = str(world.engine.instruments[BTC].px_down(bid(world) * Decimal("0.9")))
-    got = world.client.post("/api/v5/trade/order-algo", {  # TP/SL on the position, as the app sets it
-        "instId": BTC, "tdMode": "cross", "side": "sell", "ordType": "conditional", "closeFraction": "1",
-        "slTriggerPx": below, "slOrdPx": "-1", "reduceOnly": "true",
-    })
+    got = world.client.post(
+        "/api/v5/trade/order-algo",
+        {  # TP/SL on the position, as the app sets it
+            "instId": BTC,
+            "tdMode": "cross",
+            "side": "sell",
+            "ordType": "conditional",
+            "closeFraction": "1",
+            "slTriggerPx": below,
+            "slOrdPx": "-1",
+            "reduceOnly": "true",
+        },
+    )
     assert got["data"][0]["sCode"] == "0" and world.sim_algos(BTC)[0]["sz"] == ""
     (algo,) = world.engine.rest.algos_pending(BTC)
     assert algo.whole_position and algo.sz is None
@@ -388,16 +498,28 @@ def test_a_whole_position_stop_set_in_the_app_counts_as_covering(world: World) -
     assert report["checked"] == 1 and report["placed"] == [] and report["failed"] == []
     assert len(world.sim_algos(BTC)) == 1  # no second stop on top of the person's
     assert run(tasks.reconcile)["stops_live"] == 1
-    ghosts = world.engine.positions.ghost_orders([], [algo], world.engine.rest.positions(), now_ms=algo.uTime + 10**6)
+    ghosts = world.engine.positions.ghost_orders(
+        [], [algo], world.engine.rest.positions(), now_ms=algo.uTime + 10**6
+    )
     assert ghosts.stops == []  # never cancelled as a ghost while the position is open
 
 
 def test_ghost_stop_without_position_is_cancelled(world: World) -> None:
     below = str(world.engine.instruments[BTC].px_down(bid(world) * Decimal("0.9")))
-    world.client.post("/api/v5/trade/order-algo", {
-        "instId": BTC, "tdMode": "cross", "side": "sell", "ordType": "conditional", "sz": "1",
-        "slTriggerPx": below, "slOrdPx": "-1", "reduceOnly": "true", "algoClOrdId": "ghoststop1",
-    })
+    world.client.post(
+        "/api/v5/trade/order-algo",
+        {
+            "instId": BTC,
+            "tdMode": "cross",
+            "side": "sell",
+            "ordType": "conditional",
+            "sz": "1",
+            "slTriggerPx": below,
+            "slOrdPx": "-1",
+            "reduceOnly": "true",
+            "algoClOrdId": "ghoststop1",
+        },
+    )
     assert len(world.sim_algos(BTC)) == 1
     (stop,) = world.engine.rest.algos_pending(BTC)
     clock = world.engine.positions.clock = ManualClock(stop.uTime + GHOST_MIN_AGE_MS - 1)
@@ -439,7 +561,10 @@ def test_sync_positions_breaker_opens_for_everyone_then_closes(world: World) -> 
 
 def test_sync_reports_a_fresh_difference_as_pending_then_corrects_it(world: World) -> None:
     # a position opened outside Athena: at first indistinguishable from a fill still in flight
-    world.client.post("/api/v5/trade/order", {"instId": BTC, "tdMode": "cross", "side": "buy", "ordType": "market", "sz": "3"})
+    world.client.post(
+        "/api/v5/trade/order",
+        {"instId": BTC, "tdMode": "cross", "side": "buy", "ordType": "market", "sz": "3"},
+    )
     (opened,) = world.engine.rest.positions(BTC)
     settle_ms = world.engine.positions.settle_ms
     clock = world.engine.positions.clock = ManualClock(opened.uTime)  # seen the moment it changed
@@ -460,11 +585,18 @@ def test_reconcile_reports_capital_errors(world: World) -> None:
 
     cap = world.engine.capital
     clean = run(tasks.reconcile)
-    assert clean["capital"] == {"clamps": 0, "recent_clamps": [], "reserved_mismatch": []} and clean["ok"] is True
+    assert (
+        clean["capital"] == {"clamps": 0, "recent_clamps": [], "reserved_mismatch": []}
+        and clean["ok"] is True
+    )
     assert cap.reserve("scalpbtc", "capx1", D(300), sz=D(1)).ok
-    world.engine.redis.hset(world.engine.keys.capital_strategy("scalpbtc"), "reserved", "100")  # 200 of it released elsewhere
+    world.engine.redis.hset(
+        world.engine.keys.capital_strategy("scalpbtc"), "reserved", "100"
+    )  # 200 of it released elsewhere
     report = run(tasks.reconcile)
-    assert report["capital"]["reserved_mismatch"] == [{"strategy": "scalpbtc", "reserved": "100", "held": "300"}]
+    assert report["capital"]["reserved_mismatch"] == [
+        {"strategy": "scalpbtc", "reserved": "100", "held": "300"}
+    ]
     assert report["ok"] is False
     assert cap.release("capx1") == D(300)  # would take reserved to -200: clamped, counted
     report = run(tasks.reconcile)
@@ -516,6 +648,7 @@ def test_heartbeat_arms_and_refreshes_cancel_all_after(world: World) -> None:
     assert caa, "the exchange must hold an armed dead-man's switch"
     armed = int(first["triggerTime"])  # seconds, as OKX sends it for this endpoint only
     assert armed * 1000 >= first["at_ms"] + (timeout - 2) * 1000
+
     # refreshed, pushed further out (triggerTime is in whole seconds of the exchange's clock: the next
     # heartbeats are spaced 1 s apart by the client's rate limiter; one of them lands a second later)
     def moved_out() -> dict[str, Any] | None:
@@ -541,8 +674,12 @@ def test_prune_indexes_drops_what_expired_orders_and_stops_left_in_the_indexes(w
     assert live["status"] == "acked" and live["ordId"]
     gone = Order(req=tasks.order_request_from_json(limit_buy(world, "prgone")), state=OrderState.CREATED)
     assert eng.store.create(gone)
-    eng.store.apply(OrderUpdate(clOrdId="prgone", instId=BTC, state=OrderState.CANCELED, ordId="900001", uTime=1))
-    stop = AlgoOrder(algoClOrdId="slprgone", instId=BTC, side=Side.SELL, sz=Decimal(1), slTriggerPx=Decimal(1000))
+    eng.store.apply(
+        OrderUpdate(clOrdId="prgone", instId=BTC, state=OrderState.CANCELED, ordId="900001", uTime=1)
+    )
+    stop = AlgoOrder(
+        algoClOrdId="slprgone", instId=BTC, side=Side.SELL, sz=Decimal(1), slTriggerPx=Decimal(1000)
+    )
     assert eng.algos.record(stop)
     assert eng.algos.set_state("slprgone", AlgoState.CANCELED, algoId="800001")
     assert eng.store.cl_ord_id_of("900001") == "prgone" and eng.algos.by_algo_id("800001") is not None

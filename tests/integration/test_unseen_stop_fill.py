@@ -41,10 +41,17 @@ def stack(redis_url: str, tmp_path: Path) -> Iterator[tuple[Engine, SimClient, S
     with SimServer(tick_interval_ms=0, rate_limits=False) as sim:
         admin = SimClient(sim.url)
         admin.admin("price", {"instId": BTC, "px": "100000"})
-        env = {"ATHENA_ENV": "test", "REDIS_URL": redis_url, "ATHENA_DB_URL": f"sqlite:///{tmp_path / 'j.db'}",
-               "ATHENA_ACCOUNT": f"unseen{next(_accounts)}", "OKX_REST_URL": sim.url}
+        env = {
+            "ATHENA_ENV": "test",
+            "REDIS_URL": redis_url,
+            "ATHENA_DB_URL": f"sqlite:///{tmp_path / 'j.db'}",
+            "ATHENA_ACCOUNT": f"unseen{next(_accounts)}",
+            "OKX_REST_URL": sim.url,
+        }
         holder: list[Engine] = []
-        eng = orders_engine(account(load_settings(env="test", environ=env, dotenv=False)), InProcessSender(lambda: holder[0]))
+        eng = orders_engine(
+            account(load_settings(env="test", environ=env, dotenv=False)), InProcessSender(lambda: holder[0])
+        )
         holder.append(eng)
         try:
             yield eng, admin, sim
@@ -55,8 +62,12 @@ def stack(redis_url: str, tmp_path: Path) -> Iterator[tuple[Engine, SimClient, S
 def _enter_and_trigger(eng: Engine, admin: SimClient, sim: SimServer, cl: str) -> str:
     """A long of 0.01 with its exchange stop at 99000, then the price through it. Returns the stop's id."""
     eng.marks.set(BTC, D("100000"))
-    out = placement.place(eng, OrderRequest(cl, BTC, Side.BUY, OrdType.MARKET, D("0.01"), None, strategy=STRATEGY,
-                                            stop_loss_px=D("99000.0")))  # by hand: the orders worker's gate checks it
+    out = placement.place(
+        eng,
+        OrderRequest(
+            cl, BTC, Side.BUY, OrdType.MARKET, D("0.01"), None, strategy=STRATEGY, stop_loss_px=D("99000.0")
+        ),
+    )  # by hand: the orders worker's gate checks it
     assert out.status == "acked", out
     found = eng.rest.get_order(BTC, clOrdId=cl)  # no WebSocket here: its fill learned by a query
     assert found is not None
@@ -74,7 +85,9 @@ def _stop_fills(eng: Engine, stop_id: str) -> list[D]:
     return [f.fillSz for f in eng.journal.fills() if f.clOrdId == stop_id]
 
 
-def test_reconcile_books_a_stop_fill_no_push_reported_once(stack: tuple[Engine, SimClient, SimServer]) -> None:
+def test_reconcile_books_a_stop_fill_no_push_reported_once(
+    stack: tuple[Engine, SimClient, SimServer],
+) -> None:
     eng, admin, sim = stack
     cash0 = D(sim.exchange.state()["cash"])
     stop_id = _enter_and_trigger(eng, admin, sim, "us1")
@@ -83,13 +96,17 @@ def test_reconcile_books_a_stop_fill_no_push_reported_once(stack: tuple[Engine, 
     report = reconcile(eng)
     assert _stop_fills(eng, stop_id) == [D("0.01")]
     [fill] = [f for f in eng.journal.fills() if f.clOrdId == stop_id]
-    assert fill.strategy == STRATEGY and fill.side is Side.SELL and fill.reduceOnly and fill.fillPx < D("99100")
+    assert (
+        fill.strategy == STRATEGY and fill.side is Side.SELL and fill.reduceOnly and fill.fillPx < D("99100")
+    )
     assert ledger_view(eng).expected(BTC).sz == 0
     assert report.drift == []  # booked as the fill it was, not forced flat as drift
     assert not [e for e in eng.journal.events(kind="ledger_drift")]
     recorded = eng.algos.get(stop_id)
     assert recorded is not None and recorded.state is AlgoState.EFFECTIVE
-    assert eng.capital.realised() < realised_before and eng.capital.fees() < fees_before  # the loss and its fee
+    assert (
+        eng.capital.realised() < realised_before and eng.capital.fees() < fees_before
+    )  # the loss and its fee
     # all flat: what Athena booked (net of fees) is the exchange's own cash change
     assert eng.capital.realised() == D(sim.exchange.state()["cash"]) - cash0
 
@@ -104,7 +121,8 @@ def test_reconcile_books_a_stop_fill_no_push_reported_once(stack: tuple[Engine, 
 
 
 def test_sync_positions_books_the_stop_fill_before_it_could_call_it_drift(
-        stack: tuple[Engine, SimClient, SimServer]) -> None:
+    stack: tuple[Engine, SimClient, SimServer],
+) -> None:
     eng, admin, sim = stack
     stop_id = _enter_and_trigger(eng, admin, sim, "us2")
     eng.positions.settle_ms = 0  # a difference is forced at once: only the stop's fill may explain it

@@ -34,28 +34,47 @@ def _closed_port() -> int:
 
 @pytest.fixture()
 def settings(redis_url: str, tmp_path: Path) -> Settings:
-    env = {"ATHENA_ENV": "test", "REDIS_URL": redis_url, "ATHENA_ACCOUNT": f"wiring{next(_accounts)}",
-           "ATHENA_DB_URL": f"sqlite:///{tmp_path / 'journal.db'}", "OKX_REST_URL": f"http://127.0.0.1:{_closed_port()}",
-           "ATHENA__okx__timeout_s": "1"}
+    env = {
+        "ATHENA_ENV": "test",
+        "REDIS_URL": redis_url,
+        "ATHENA_ACCOUNT": f"wiring{next(_accounts)}",
+        "ATHENA_DB_URL": f"sqlite:///{tmp_path / 'journal.db'}",
+        "OKX_REST_URL": f"http://127.0.0.1:{_closed_port()}",
+        "ATHENA__okx__timeout_s": "1",
+    }
     s = load_settings(env="test", environ=env, dotenv=False)
     return s.model_copy(update={"symbols": [BTC], "strategies": []})
 
 
-def _cache_instruments(redis_client: Any, settings: Settings, rows: list[dict[str, Any]] | None = None) -> None:
+def _cache_instruments(
+    redis_client: Any, settings: Settings, rows: list[dict[str, Any]] | None = None
+) -> None:
     rows = rows if rows is not None else [to_json(si.inst) for si in default_instruments()]
     redis_client.set(account(settings, redis=redis_client).keys.instruments, orjson.dumps(rows))
 
 
 def test_inverse_swaps_are_refused_at_start(redis_client: Any, settings: Settings) -> None:
     settings = settings.model_copy(update={"symbols": ["BTC-USD-SWAP"]})
-    row = {"instId": "BTC-USD-SWAP", "ctVal": "100", "ctValCcy": "USD", "lotSz": "1", "tickSz": "0.1",
-           "minSz": "1", "settleCcy": "BTC", "ctType": "inverse", "instType": "SWAP", "state": "live"}
+    row = {
+        "instId": "BTC-USD-SWAP",
+        "ctVal": "100",
+        "ctValCcy": "USD",
+        "lotSz": "1",
+        "tickSz": "0.1",
+        "minSz": "1",
+        "settleCcy": "BTC",
+        "ctType": "inverse",
+        "instType": "SWAP",
+        "state": "live",
+    }
     _cache_instruments(redis_client, settings, [row])
     with pytest.raises(RuntimeError, match="inverse swaps are not supported"):
         load_instruments(account(settings, redis=redis_client))
 
 
-def test_the_cli_status_needs_neither_the_exchange_nor_the_journal(redis_client: Any, settings: Settings) -> None:
+def test_the_cli_status_needs_neither_the_exchange_nor_the_journal(
+    redis_client: Any, settings: Settings
+) -> None:
     """`athena status` reads the account's state in Redis: no instrument list (the cache is empty and
     the exchange unreachable here), no SQLite journal created."""
     from athena.process.status import collect_status
@@ -109,8 +128,12 @@ def test_a_fill_reaches_capital_and_the_ledger_before_the_stream_workers_stop_ca
     try:
         stream_strategies(engine, clock=lambda: 0)  # type: ignore[arg-type]
         lot = engine.instruments[BTC].lotSz
-        engine.bus.publish(EventType.ORDER_FILLED, Fill("w1", BTC, Side.BUY, PosSide.NET, lot, Decimal(100_000), lot,
-                                                        tradeId="t1", strategy="s", ts=1))
+        engine.bus.publish(
+            EventType.ORDER_FILLED,
+            Fill(
+                "w1", BTC, Side.BUY, PosSide.NET, lot, Decimal(100_000), lot, tradeId="t1", strategy="s", ts=1
+            ),
+        )
         assert sender.ledger_at_fill == [lot]
     finally:
         engine.close()

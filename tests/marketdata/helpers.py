@@ -47,7 +47,9 @@ def get(srv: SimServer, path: str, **params: Any) -> Any:
 class Running:
     """A Recorder and its writer, pumped the way `athena record`'s main loop pumps them."""
 
-    def __init__(self, url: str, out: Path, insts: list[str], channels: list[str], rotate_s: float = 3600) -> None:
+    def __init__(
+        self, url: str, out: Path, insts: list[str], channels: list[str], rotate_s: float = 3600
+    ) -> None:
         self.writer = RotatingWriter(out, rotate_s=rotate_s)
         self.rec = Recorder(url, insts, channels, self.writer, backoff_initial_s=0.05, backoff_max_s=0.2)
         self.rec.start()

@@ -27,10 +27,13 @@ def report(out: Path) -> dict[str, Any]:
     return json.loads((report_folder(out) / "summary.json").read_text())  # type: ignore[no-any-return]
 
 
-def test_backtest_of_a_recording_rebuilds_and_checks_the_books(live_sim: SimServer, tmp_path: Path,
-                                                               capsys: Any) -> None:
+def test_backtest_of_a_recording_rebuilds_and_checks_the_books(
+    live_sim: SimServer, tmp_path: Path, capsys: Any
+) -> None:
     rec_dir = tmp_path / "rec"
-    r = Running(live_sim.ws_url("public"), rec_dir, [BTC, ETH], ["books", "trades", "mark-price", "funding-rate"])
+    r = Running(
+        live_sim.ws_url("public"), rec_dir, [BTC, ETH], ["books", "trades", "mark-price", "funding-rate"]
+    )
     try:
         r.until(lambda: r.rec.books[BTC].checked > 20)
         live_sim.call(lambda: setattr(live_sim.faults, "books_gap", 1))
@@ -49,13 +52,18 @@ def test_backtest_of_a_recording_rebuilds_and_checks_the_books(live_sim: SimServ
     assert f"{recorded['checksums_checked']} checksums verified, 0 failed, 1 seqId gaps" in src["book"]
     assert any("seqId gap" in g and g.startswith(BTC + " books") for g in src["gaps"])
     assert src["mark"].endswith("prints (the exchange's mark follows them)")
-    assert re.fullmatch(r"[1-9]\d* funding-rate prints read; open positions are charged at each 8-hour "
-                        r"settlement at the last rate printed", src["funding"])
+    assert re.fullmatch(
+        r"[1-9]\d* funding-rate prints read; open positions are charged at each 8-hour "
+        r"settlement at the last rate printed",
+        src["funding"],
+    )
     assert "data: recorded: files made by athena record" in printed and "seqId gap" in printed
     # the same recording twice: the same report, byte for byte
     again = tmp_path / "again"
     assert backtest_main(["--data", str(rec_dir), "--out", str(again), "--quiet"]) == 0
-    assert (report_folder(out) / "summary.json").read_bytes() == (report_folder(again) / "summary.json").read_bytes()
+    assert (report_folder(out) / "summary.json").read_bytes() == (
+        report_folder(again) / "summary.json"
+    ).read_bytes()
 
 
 @pytest.fixture()
@@ -65,11 +73,26 @@ def settling_sim() -> Any:
     srv.stop()
 
 
-def test_backtest_of_a_download_approximates_the_book_and_says_so(settling_sim: SimServer, tmp_path: Path,
-                                                                  capsys: Any) -> None:
+def test_backtest_of_a_download_approximates_the_book_and_says_so(
+    settling_sim: SimServer, tmp_path: Path, capsys: Any
+) -> None:
     store = tmp_path / "store"
-    assert download.main(["--url", settling_sim.url, "--instIds", BTC, "--start", "2026-12-01T07:40", "--out", str(store),
-                          "--quiet"]) == 0
+    assert (
+        download.main(
+            [
+                "--url",
+                settling_sim.url,
+                "--instIds",
+                BTC,
+                "--start",
+                "2026-12-01T07:40",
+                "--out",
+                str(store),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()
     out = tmp_path / "report"
     assert backtest_main(["--data", str(store), "--out", str(out)]) == 0
@@ -82,7 +105,9 @@ def test_backtest_of_a_download_approximates_the_book_and_says_so(settling_sim: 
     assert src["format"] == "store" and "APPROXIMATED from trades" in src["book"]
     assert src["funding"].startswith("1 funding-rate prints read; open positions are charged")
     assert src["mark"] == "30 mark-price prints (the exchange's mark follows them)"
-    assert doc["figures"]["events"] == 2 * n_trades + 30 + 1  # a book and a trade per print, the marks, the funding
+    assert (
+        doc["figures"]["events"] == 2 * n_trades + 30 + 1
+    )  # a book and a trade per print, the marks, the funding
     assert 0 <= src["period"]["start_ts"] - (T_0810 - 1_800_000) < 5_000  # the first trade of the history
     assert src["period"]["end"] == "2026-12-01T08:10:00.000Z"  # the last mark candle closes at "now"
     assert src["gap_count"] == 0
@@ -91,8 +116,26 @@ def test_backtest_of_a_download_approximates_the_book_and_says_so(settling_sim: 
 
 def test_candles_only_become_four_prints_each(settling_sim: SimServer, tmp_path: Path, capsys: Any) -> None:
     store = tmp_path / "store"
-    assert download.main(["--url", settling_sim.url, "--instIds", BTC, "--kinds", "candles", "--bar", "5m",
-                          "--start", "2026-12-01T07:40", "--out", str(store), "--quiet"]) == 0
+    assert (
+        download.main(
+            [
+                "--url",
+                settling_sim.url,
+                "--instIds",
+                BTC,
+                "--kinds",
+                "candles",
+                "--bar",
+                "5m",
+                "--start",
+                "2026-12-01T07:40",
+                "--out",
+                str(store),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     src = open_source([store])
     assert src.format == "store" and any("four prints per candle" in n for n in src.notes)
     pushes = list(src.pushes())
@@ -121,29 +164,63 @@ def test_formats_are_detected_and_mixtures_refused(tmp_path: Path, capsys: Any) 
     assert backtest_main(["--data", str(tmp_path / "missing"), "--out", str(tmp_path / "r")]) == 2
     assert "no such file or directory" in capsys.readouterr().err
     unknown = tmp_path / "u.jsonl"
-    unknown.write_text('{"arg":{"channel":"trades","instId":"PEPE-USDT-SWAP"},"data":[{"instId":"PEPE-USDT-SWAP",'
-                       '"tradeId":"1","px":"0.00001","sz":"1","side":"buy","ts":"1"}]}\n')
+    unknown.write_text(
+        '{"arg":{"channel":"trades","instId":"PEPE-USDT-SWAP"},"data":[{"instId":"PEPE-USDT-SWAP",'
+        '"tradeId":"1","px":"0.00001","sz":"1","side":"buy","ts":"1"}]}\n'
+    )
     assert backtest_main(["--data", str(unknown), "--out", str(tmp_path / "r")]) == 2
     assert "has no PEPE-USDT-SWAP" in capsys.readouterr().err
 
 
 def test_a_reconnect_in_a_recording_is_a_gap_in_the_report(tmp_path: Path) -> None:
     def trade(ts: int, recv: int) -> str:
-        return json.dumps({"recvTs": str(recv), "arg": {"channel": "trades", "instId": BTC}, "data": [
-            {"instId": BTC, "tradeId": str(ts), "px": "100000.1", "sz": "1", "side": "buy", "ts": str(ts)}]})
+        return json.dumps(
+            {
+                "recvTs": str(recv),
+                "arg": {"channel": "trades", "instId": BTC},
+                "data": [
+                    {
+                        "instId": BTC,
+                        "tradeId": str(ts),
+                        "px": "100000.1",
+                        "sz": "1",
+                        "side": "buy",
+                        "ts": str(ts),
+                    }
+                ],
+            }
+        )
 
     path = tmp_path / "okx-public-20261201T000000Z.jsonl"
-    path.write_text("\n".join([trade(1_000, 1_003), trade(2_000, 2_004),
-                                json.dumps({"recvTs": "2100", "event": "athena-reconnect"}),
-                                trade(9_000, 9_002), trade(9_500, 9_501)]) + "\n")
+    path.write_text(
+        "\n".join(
+            [
+                trade(1_000, 1_003),
+                trade(2_000, 2_004),
+                json.dumps({"recvTs": "2100", "event": "athena-reconnect"}),
+                trade(9_000, 9_002),
+                trade(9_500, 9_501),
+            ]
+        )
+        + "\n"
+    )
     src = open_source([path])
     assert src.format == "recorded"
     feed = Feed()
     assert len(list(feed.events(src.pushes()))) == 8  # trades only: each with a book approximated from it
-    assert feed.stats.gaps == [{"instId": "", "channel": "all channels", "from_ts": 2_000, "to_ts": 9_000,
-                                "reason": "recorder reconnected"}]
+    assert feed.stats.gaps == [
+        {
+            "instId": "",
+            "channel": "all channels",
+            "from_ts": 2_000,
+            "to_ts": 9_000,
+            "reason": "recorder reconnected",
+        }
+    ]
     out = tmp_path / "r"
     assert backtest_main(["--data", str(path), "--out", str(out), "--quiet"]) == 0
     meta = report(out)["meta"]["source"]
     assert meta["book"].startswith("APPROXIMATED from trades (no book in the data)")
-    assert meta["gaps"] == ["all channels 1970-01-01T00:00:02.000Z .. 1970-01-01T00:00:09.000Z (recorder reconnected)"]
+    assert meta["gaps"] == [
+        "all channels 1970-01-01T00:00:02.000Z .. 1970-01-01T00:00:09.000Z (recorder reconnected)"
+    ]

@@ -19,8 +19,10 @@ def test_a_tardis_trades_csv_is_backtested_not_refused(tmp_path: Path, capsys: A
     rows = ["exchange,symbol,timestamp,local_timestamp,id,side,price,amount"]
     for i in range(40):
         side = "buy" if i % 3 else "sell"
-        rows.append(f"okex-swap,{BTC},{1764547200000000 + i * 250_000},{1764547200000000 + i * 250_000 + 900},"
-                    f"{1000 + i},{side},{100000 + (i % 5) / 10:.1f},{1 + i % 4}")
+        rows.append(
+            f"okex-swap,{BTC},{1764547200000000 + i * 250_000},{1764547200000000 + i * 250_000 + 900},"
+            f"{1000 + i},{side},{100000 + (i % 5) / 10:.1f},{1 + i % 4}"
+        )
     data.write_text("\n".join(rows) + "\n")
     rc = backtest_main(["--data", str(data), "--out", str(tmp_path / "r"), "--quiet"])
     out, err = capsys.readouterr()
@@ -34,8 +36,18 @@ def test_a_tardis_trades_csv_is_backtested_not_refused(tmp_path: Path, capsys: A
 
 def test_an_okx_rest_answer_is_refused_with_what_to_do(tmp_path: Path, capsys: Any) -> None:
     data = tmp_path / "candles.json"
-    data.write_text(json.dumps({"code": "0", "msg": "", "data": [
-        ["1764547200000", "100000", "100010", "99990", "100005", "12", "0.12", "12000.6", "1"]]}) + "\n")
+    data.write_text(
+        json.dumps(
+            {
+                "code": "0",
+                "msg": "",
+                "data": [
+                    ["1764547200000", "100000", "100010", "99990", "100005", "12", "0.12", "12000.6", "1"]
+                ],
+            }
+        )
+        + "\n"
+    )
     assert backtest_main(["--data", str(data), "--out", str(tmp_path / "r")]) == 2
     err = capsys.readouterr().err
     assert f"{data}:1: this is an OKX REST answer" in err and "athena download" in err
@@ -48,11 +60,25 @@ def test_recorded_books_updates_rebuild_the_whole_book(tmp_path: Path) -> None:
 
     bids = [lv(f"{100000 - i / 10:.1f}", "5") for i in range(5)]
     asks = [lv(f"{100000.1 + i / 10:.1f}", "5") for i in range(5)]
-    snap = {"arg": {"channel": "books", "instId": BTC}, "action": "snapshot",
-            "data": [{"bids": bids, "asks": asks, "ts": "1000", "seqId": 10, "prevSeqId": -1, "checksum": 0}]}
-    upd = {"arg": {"channel": "books", "instId": BTC}, "action": "update",
-           "data": [{"bids": [lv("100000.0", "7")], "asks": [], "ts": "1100", "seqId": 11, "prevSeqId": 10,
-                     "checksum": 0}]}
+    snap = {
+        "arg": {"channel": "books", "instId": BTC},
+        "action": "snapshot",
+        "data": [{"bids": bids, "asks": asks, "ts": "1000", "seqId": 10, "prevSeqId": -1, "checksum": 0}],
+    }
+    upd = {
+        "arg": {"channel": "books", "instId": BTC},
+        "action": "update",
+        "data": [
+            {
+                "bids": [lv("100000.0", "7")],
+                "asks": [],
+                "ts": "1100",
+                "seqId": 11,
+                "prevSeqId": 10,
+                "checksum": 0,
+            }
+        ],
+    }
     path = tmp_path / "books.jsonl"
     path.write_text(json.dumps(snap) + "\n" + json.dumps(upd) + "\n")
     events = read_jsonl(path)

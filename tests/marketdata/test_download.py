@@ -28,15 +28,19 @@ def sim_trades(srv: SimServer, instId: str = BTC) -> list[tuple[str, str, str, s
 
 
 def stored_trades(root: Path, instId: str = BTC) -> list[tuple[str, str, str, str, str]]:
-    return [(r["tradeId"], r["ts"], r["px"], r["sz"], r["side"]) for _, r, _, _ in Store(root).rows(instId, "trades")]
+    return [
+        (r["tradeId"], r["ts"], r["px"], r["sz"], r["side"])
+        for _, r, _, _ in Store(root).rows(instId, "trades")
+    ]
 
 
 def run(srv: SimServer, out: Path, *args: str) -> int:
     return download.main(["--url", srv.url, "--instIds", BTC, "--out", str(out), "--quiet", *args])
 
 
-def test_the_store_holds_the_sims_history_and_the_sim_never_refused(history_sim: SimServer, rejections: Rejections,
-                                                                    tmp_path: Path, capsys: Any) -> None:
+def test_the_store_holds_the_sims_history_and_the_sim_never_refused(
+    history_sim: SimServer, rejections: Rejections, tmp_path: Path, capsys: Any
+) -> None:
     out = tmp_path / "store"
     assert run(history_sim, out, "--start", "2026-12-01T05:00") == 0
     report = capsys.readouterr().out
@@ -53,18 +57,25 @@ def test_the_store_holds_the_sims_history_and_the_sim_never_refused(history_sim:
         assert meta.gaps == [[T0 - HOUR, T0 - BACKFILL_S * 1000]]  # the sim's history starts at 05:30
         rows = [r for _, r, _, _ in store.rows(BTC, kind)]
         assert [int(r[0]) for r in rows] == list(range(T0 - BACKFILL_S * 1000, T0, 60_000))
-    assert inv["funding"][0].rows == 0 and inv["funding"][0].gaps == []  # no settlement between 05:00 and 06:00
+    assert (
+        inv["funding"][0].rows == 0 and inv["funding"][0].gaps == []
+    )  # no settlement between 05:00 and 06:00
     assert "BTC-USDT-SWAP trades: 1 days (1 partial)" in report
     assert f"gap {iso(T0 - HOUR)} .. {iso(T0 - BACKFILL_S * 1000)} (1800 s)" in report
 
 
-def test_finished_days_are_not_fetched_again(history_sim: SimServer, rejections: Rejections, tmp_path: Path,
-                                             capsys: Any) -> None:
+def test_finished_days_are_not_fetched_again(
+    history_sim: SimServer, rejections: Rejections, tmp_path: Path, capsys: Any
+) -> None:
     out = tmp_path / "store"
     assert run(history_sim, out, "--kinds", "funding", "--start", "2026-11-28") == 0
     metas = Store(out).inventory()[BTC]["funding"]
     assert [(m.day, m.complete, m.rows) for m in metas] == [
-        ("2026-11-28", True, 3), ("2026-11-29", True, 3), ("2026-11-30", True, 3), ("2026-12-01", False, 1)]
+        ("2026-11-28", True, 3),
+        ("2026-11-29", True, 3),
+        ("2026-11-30", True, 3),
+        ("2026-12-01", False, 1),
+    ]
     assert all(not m.gaps for m in metas)
     rows = [r for _, r, _, _ in Store(out).rows(BTC, "funding")]
     assert [int(r["fundingTime"]) for r in rows] == [T0 - 6 * HOUR - 8 * HOUR * i for i in range(9, -1, -1)]
@@ -81,8 +92,13 @@ def test_finished_days_are_not_fetched_again(history_sim: SimServer, rejections:
     assert (today.rows, today.to_ts, today.complete) == (2, T0 + 3 * HOUR, False)
 
 
-def test_a_stopped_download_resumes_from_its_pages(history_sim: SimServer, rejections: Rejections, tmp_path: Path,
-                                                   monkeypatch: pytest.MonkeyPatch, capsys: Any) -> None:
+def test_a_stopped_download_resumes_from_its_pages(
+    history_sim: SimServer,
+    rejections: Rejections,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: Any,
+) -> None:
     out = tmp_path / "store"
     monkeypatch.setattr(download, "PAGES_PER_CHUNK", 3)
     pages = {"n": 0}
@@ -109,7 +125,9 @@ def test_a_stopped_download_resumes_from_its_pages(history_sim: SimServer, rejec
     assert meta.requests == total
 
 
-def test_gaps_in_the_history_are_found_and_reported(history_sim: SimServer, tmp_path: Path, capsys: Any) -> None:
+def test_gaps_in_the_history_are_found_and_reported(
+    history_sim: SimServer, tmp_path: Path, capsys: Any
+) -> None:
     h = history_sim.exchange.history
     assert h is not None
     lo, hi = T0 - 20 * 60_000, T0 - 13 * 60_000  # 05:40 .. 05:47: nothing traded
@@ -123,7 +141,10 @@ def test_gaps_in_the_history_are_found_and_reported(history_sim: SimServer, tmp_
     before = max(t[1] for t in h.insts[BTC].trades if t[1] < lo)
     after = min(t[1] for t in h.insts[BTC].trades if t[1] >= hi)
     out = tmp_path / "store"
-    assert run(history_sim, out, "--kinds", "candles,trades", "--start", "2026-12-01T05:30", "--max-quiet", "60") == 0
+    assert (
+        run(history_sim, out, "--kinds", "candles,trades", "--start", "2026-12-01T05:30", "--max-quiet", "60")
+        == 0
+    )
     report = capsys.readouterr().out
     inv = Store(out).inventory()[BTC]
     assert inv["candles-1m"][0].gaps == [[lo, hi]]
@@ -133,8 +154,9 @@ def test_gaps_in_the_history_are_found_and_reported(history_sim: SimServer, tmp_
     assert f"gap {iso(before)} .. {iso(after)}" in report
 
 
-def test_without_pacing_the_sim_refuses_and_the_downloader_retries(history_sim: SimServer, rejections: Rejections,
-                                                                   tmp_path: Path) -> None:
+def test_without_pacing_the_sim_refuses_and_the_downloader_retries(
+    history_sim: SimServer, rejections: Rejections, tmp_path: Path
+) -> None:
     client = OkxHistoryClient(history_sim.url)
     client.pacers = {}  # no pacing at all: a burst
     store = Store(tmp_path / "store")
@@ -168,11 +190,16 @@ def test_errors_are_one_plain_sentence(history_sim: SimServer, tmp_path: Path, c
     port = free_port()
     assert download.main(["--url", f"http://127.0.0.1:{port}", "--out", out, "--quiet"]) == 1
     err = capsys.readouterr().err.strip()
-    assert err == f"athena download: cannot reach http://127.0.0.1:{port}; gave up after 3 tries (run again: it resumes)"
+    assert (
+        err == f"athena download: cannot reach http://127.0.0.1:{port}; gave up after 3 tries (run again: it "
+        "resumes)"
+    )
     assert "Traceback" not in err and "\n" not in err
     assert download.main(["--url", history_sim.url, "--bar", "7x", "--out", out]) == 2
     assert "unknown bar '7x'" in capsys.readouterr().err
-    assert download.main(["--url", history_sim.url, "--instIds", "NOPE-USDT-SWAP", "--out", out, "--quiet"]) == 1
+    assert (
+        download.main(["--url", history_sim.url, "--instIds", "NOPE-USDT-SWAP", "--out", out, "--quiet"]) == 1
+    )
     err = capsys.readouterr().err
     assert "code 51001" in err and "NOPE-USDT-SWAP" in err and "\n" not in err.strip()
     assert download.main(["--url", history_sim.url, "--start", "last week", "--out", out]) == 2
@@ -188,8 +215,9 @@ def test_store_rows_are_okx_rows_and_decimal_exact(history_sim: SimServer, tmp_p
     assert sum(Decimal(r[5]) for r in rows) == sum(Decimal(t[3]) for t in sim_trades(history_sim))
 
 
-def test_progress_bar_on_a_terminal(history_sim: SimServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                    capsys: Any) -> None:
+def test_progress_bar_on_a_terminal(
+    history_sim: SimServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
     monkeypatch.setattr("sys.stdout.isatty", lambda: True)
     bars: list[Any] = []
     real = download._Progress.begin
@@ -200,8 +228,23 @@ def test_progress_bar_on_a_terminal(history_sim: SimServer, tmp_path: Path, monk
 
     monkeypatch.setattr(download._Progress, "begin", begin)
     out = tmp_path / "store"
-    assert download.main(["--url", history_sim.url, "--instIds", BTC, "--kinds", "candles,funding",
-                          "--start", "2026-11-30", "--out", str(out)]) == 0
+    assert (
+        download.main(
+            [
+                "--url",
+                history_sim.url,
+                "--instIds",
+                BTC,
+                "--kinds",
+                "candles,funding",
+                "--start",
+                "2026-11-30",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     (bar,) = bars
     tasks = {t.description.split()[1]: t for t in bar.tasks}
     assert set(tasks) == {"candles-1m", "funding"}
@@ -212,7 +255,10 @@ def test_progress_bar_on_a_terminal(history_sim: SimServer, tmp_path: Path, monk
 def test_a_second_range_of_the_same_day_keeps_the_first(history_sim: SimServer, tmp_path: Path) -> None:
     out = tmp_path / "store"
     assert run(history_sim, out, "--kinds", "trades", "--start", "2026-12-01T05:50") == 0
-    assert run(history_sim, out, "--kinds", "trades", "--start", "2026-12-01T05:30", "--end", "2026-12-01T05:40") == 0
+    assert (
+        run(history_sim, out, "--kinds", "trades", "--start", "2026-12-01T05:30", "--end", "2026-12-01T05:40")
+        == 0
+    )
     (meta,) = Store(out).inventory()[BTC]["trades"]
     assert (meta.from_ts, meta.to_ts) == (T0 - 30 * 60_000, T0)  # the union, not the last range
     assert stored_trades(out) == sim_trades(history_sim)

@@ -47,8 +47,9 @@ def streams_seen(r: Running) -> set[str]:
         return set(s.streams) if s is not None else set()
 
 
-def test_every_channel_every_line_with_its_receive_time_in_rotating_files(live_sim: SimServer, tmp_path: Path,
-                                                                         running: list[Running]) -> None:
+def test_every_channel_every_line_with_its_receive_time_in_rotating_files(
+    live_sim: SimServer, tmp_path: Path, running: list[Running]
+) -> None:
     channels = ["books", "books5", "bbo-tbt", "trades", "funding-rate", "mark-price"]
     r = Running(live_sim.ws_url("public"), tmp_path, [BTC, ETH], channels, rotate_s=1.0)
     running.append(r)
@@ -85,18 +86,22 @@ def test_every_channel_every_line_with_its_receive_time_in_rotating_files(live_s
     for f in files[1:]:  # every later file starts with the recorder's books: it replays on its own
         head = lines(f)[:2]
         assert [(x["athena"], x["arg"]["instId"], x["action"]) for x in head] == [
-            ("book at file start", BTC, "snapshot"), ("book at file start", ETH, "snapshot")]
+            ("book at file start", BTC, "snapshot"),
+            ("book at file start", ETH, "snapshot"),
+        ]
     last = files[-1]
     out = tmp_path / "report"
     assert backtest_main(["--data", str(last), "--out", str(out), "--quiet"]) == 0
     src = json.loads((report_folder(out) / "summary.json").read_text())["meta"]["source"]
     assert src["gap_count"] == 0 and src["book"].startswith("rebuilt from books snapshots + updates")
-    assert ", 0 failed, 0 seqId gaps" in src["book"] and not src["book"].startswith("rebuilt from books snapshots + "
-                                                                                  "updates: 0 checksums")
+    assert ", 0 failed, 0 seqId gaps" in src["book"] and not src["book"].startswith(
+        "rebuilt from books snapshots + updates: 0 checksums"
+    )
 
 
-def test_a_seqid_gap_resyncs_the_book_and_is_noted(live_sim: SimServer, tmp_path: Path,
-                                                   running: list[Running]) -> None:
+def test_a_seqid_gap_resyncs_the_book_and_is_noted(
+    live_sim: SimServer, tmp_path: Path, running: list[Running]
+) -> None:
     r = Running(live_sim.ws_url("public"), tmp_path, [BTC], ["books", "trades"])
     running.append(r)
     r.until(lambda: r.rec.books[BTC].valid and r.rec.books[BTC].checked > 3)
@@ -124,22 +129,59 @@ def test_a_checksum_mismatch_resyncs_the_book(tmp_path: Path, running: list[Runn
         r = Running(server.url(), tmp_path, [BTC], ["books"])
         running.append(r)
         r.until(lambda: len(server.open_conns) == 1 and len(server.open_conns[0].sub_args()) == 1)
-        bids, asks = [["3366.1", "7", "0", "1"], ["3366", "6", "0", "1"]], [["3366.8", "9", "0", "1"], ["3368", "8", "0", "1"]]
+        bids, asks = (
+            [["3366.1", "7", "0", "1"], ["3366", "6", "0", "1"]],
+            [["3366.8", "9", "0", "1"], ["3368", "8", "0", "1"]],
+        )
         cs = checksum(bids, asks)
         assert cs == -1881014294  # OKX's own example (OKX_FACTS §8)
         arg = {"channel": "books", "instId": BTC}
-        server.push({"arg": arg, "action": "snapshot",
-                     "data": [{"bids": bids, "asks": asks, "ts": "1000", "seqId": 5, "prevSeqId": -1, "checksum": cs}]})
+        server.push(
+            {
+                "arg": arg,
+                "action": "snapshot",
+                "data": [
+                    {"bids": bids, "asks": asks, "ts": "1000", "seqId": 5, "prevSeqId": -1, "checksum": cs}
+                ],
+            }
+        )
         r.until(lambda: r.rec.books[BTC].checked == 1)
-        server.push({"arg": arg, "action": "update",  # the level changes but the checksum is the old one
-                     "data": [{"bids": [["3366", "0", "0", "0"]], "asks": [["3372", "8", "0", "1"]], "ts": "1100",
-                               "seqId": 6, "prevSeqId": 5, "checksum": cs}]})
+        server.push(
+            {
+                "arg": arg,
+                "action": "update",  # the level changes but the checksum is the old one
+                "data": [
+                    {
+                        "bids": [["3366", "0", "0", "0"]],
+                        "asks": [["3372", "8", "0", "1"]],
+                        "ts": "1100",
+                        "seqId": 6,
+                        "prevSeqId": 5,
+                        "checksum": cs,
+                    }
+                ],
+            }
+        )
         conn = server.open_conns[0]
         r.until(lambda: len(conn.sub_args("unsubscribe")) == 1 and len(conn.sub_args()) == 2)
         good = checksum([["3366.1", "7"]], [["3366.8", "9"], ["3368", "8"], ["3372", "8"]])
         assert good == 831078360  # OKX's second example
-        server.push({"arg": arg, "action": "snapshot", "data": [{"bids": [bids[0]], "asks": [*asks, ["3372", "8", "0", "1"]],
-                                                                 "ts": "1200", "seqId": 7, "prevSeqId": -1, "checksum": good}]})
+        server.push(
+            {
+                "arg": arg,
+                "action": "snapshot",
+                "data": [
+                    {
+                        "bids": [bids[0]],
+                        "asks": [*asks, ["3372", "8", "0", "1"]],
+                        "ts": "1200",
+                        "seqId": 7,
+                        "prevSeqId": -1,
+                        "checksum": good,
+                    }
+                ],
+            }
+        )
         r.until(lambda: r.rec.books[BTC].valid and r.rec.books[BTC].checked == 2)
         r.stop()
     finally:
@@ -149,8 +191,9 @@ def test_a_checksum_mismatch_resyncs_the_book(tmp_path: Path, running: list[Runn
     assert [n["reason"] for n in doc["resyncs"]] == ["checksum"]
 
 
-def test_a_dropped_connection_reconnects_into_the_same_file(live_sim: SimServer, tmp_path: Path,
-                                                            running: list[Running]) -> None:
+def test_a_dropped_connection_reconnects_into_the_same_file(
+    live_sim: SimServer, tmp_path: Path, running: list[Running]
+) -> None:
     r = Running(live_sim.ws_url("public"), tmp_path, [BTC], ["books", "trades"])
     running.append(r)
     r.until(lambda: r.rec.lines > 20)
@@ -180,12 +223,33 @@ def test_file_summary_is_bounded() -> None:
 def run_cli_process(out: Path, url: str, *extra: str) -> subprocess.Popen[str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     athena = str(Path(sys.executable).parent / "athena")
-    return subprocess.Popen([athena, "record", "--url", url, "--instIds", BTC, "--channels", "books,trades,mark-price",
-                             "--out", str(out), "--flush-s", "0.5", *extra], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env, start_new_session=True)
+    return subprocess.Popen(
+        [
+            athena,
+            "record",
+            "--url",
+            url,
+            "--instIds",
+            BTC,
+            "--channels",
+            "books,trades,mark-price",
+            "--out",
+            str(out),
+            "--flush-s",
+            "0.5",
+            *extra,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        start_new_session=True,
+    )
 
 
-def wait_status(out: Path, pred: Callable[[dict[str, Any]], bool], proc: subprocess.Popen[str]) -> dict[str, Any]:
+def wait_status(
+    out: Path, pred: Callable[[dict[str, Any]], bool], proc: subprocess.Popen[str]
+) -> dict[str, Any]:
     end = time.monotonic() + 30
     while time.monotonic() < end:
         assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
@@ -243,18 +307,46 @@ def test_a_killed_recorder_leaves_a_readable_file(live_sim: SimServer, tmp_path:
 
 def test_checksum_book_follows_okx_examples() -> None:
     book = ChecksumBook(BTC)
-    bids, asks = [["3366.1", "7", "0", "1"], ["3366", "6", "0", "1"]], [["3366.8", "9", "0", "1"], ["3368", "8", "0", "1"]]
-    assert book.apply({"bids": bids, "asks": asks, "ts": "1", "seqId": 1, "prevSeqId": -1, "checksum": -1881014294},
-                      True) == "ok"
-    assert book.apply({"bids": [["3366", "0", "0", "0"]], "asks": [["3372", "8", "0", "1"]], "ts": "2", "seqId": 2,
-                       "prevSeqId": 1, "checksum": 831078360}, False) == "ok"
+    bids, asks = (
+        [["3366.1", "7", "0", "1"], ["3366", "6", "0", "1"]],
+        [["3366.8", "9", "0", "1"], ["3368", "8", "0", "1"]],
+    )
+    assert (
+        book.apply(
+            {"bids": bids, "asks": asks, "ts": "1", "seqId": 1, "prevSeqId": -1, "checksum": -1881014294},
+            True,
+        )
+        == "ok"
+    )
+    assert (
+        book.apply(
+            {
+                "bids": [["3366", "0", "0", "0"]],
+                "asks": [["3372", "8", "0", "1"]],
+                "ts": "2",
+                "seqId": 2,
+                "prevSeqId": 1,
+                "checksum": 831078360,
+            },
+            False,
+        )
+        == "ok"
+    )
     assert book.checked == 2 and str(book.top().asks[2].px) == "3372"
-    assert book.apply({"bids": [], "asks": [], "ts": "3", "seqId": 2, "prevSeqId": 2, "checksum": 831078360},
-                      False) == "ok"  # keep-alive (its checksum checked too)
+    assert (
+        book.apply(
+            {"bids": [], "asks": [], "ts": "3", "seqId": 2, "prevSeqId": 2, "checksum": 831078360}, False
+        )
+        == "ok"
+    )  # keep-alive (its checksum checked too)
     assert book.checked == 3
     assert book.apply({"bids": [], "asks": [], "ts": "4", "seqId": 9, "prevSeqId": 7}, False) == "gap"
     assert not book.valid
-    assert book.apply({"bids": [], "asks": [], "ts": "5", "seqId": 10, "prevSeqId": 9}, False) == "gap"  # waits
-    assert book.apply({"bids": [["1", "x"]], "asks": [], "ts": "6", "seqId": 1, "prevSeqId": -1}, True) == "bad"
+    assert (
+        book.apply({"bids": [], "asks": [], "ts": "5", "seqId": 10, "prevSeqId": 9}, False) == "gap"
+    )  # waits
+    assert (
+        book.apply({"bids": [["1", "x"]], "asks": [], "ts": "6", "seqId": 1, "prevSeqId": -1}, True) == "bad"
+    )
     book.apply({"bids": bids, "asks": asks, "ts": "7", "seqId": 3, "prevSeqId": -1, "checksum": 0}, True)
     assert book.valid and book.checked == 3  # checksum 0: OKX stopped sending it; not checked

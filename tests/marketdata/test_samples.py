@@ -30,7 +30,10 @@ def test_recorded_sample_was_made_by_the_recorder_and_backtests(tmp_path: Path, 
     assert {k.split()[0] for k in doc["streams"]} == {"books", "trades", "mark-price", "funding-rate"}
     assert backtest_main(["--data", str(SAMPLES / "recorded"), "--out", str(tmp_path / "r"), "--quiet"]) == 0
     src = json.loads((report_folder(tmp_path / "r") / "summary.json").read_text())["meta"]["source"]
-    assert src["format"] == "recorded" and f"{doc['checksums_checked']} checksums verified, 0 failed" in src["book"]
+    assert (
+        src["format"] == "recorded"
+        and f"{doc['checksums_checked']} checksums verified, 0 failed" in src["book"]
+    )
     assert src["gap_count"] == 0
 
 
@@ -41,4 +44,6 @@ def test_downloaded_sample_was_made_by_the_downloader_and_backtests(tmp_path: Pa
     assert backtest_main(["--data", str(SAMPLES / "download"), "--out", str(tmp_path / "r"), "--quiet"]) == 0
     src = json.loads((report_folder(tmp_path / "r") / "summary.json").read_text())["meta"]["source"]
     assert src["format"] == "store" and "APPROXIMATED" in src["book"]
-    assert src["period"]["start"].startswith("2026-12-01T07:55") and src["funding"].startswith("1 funding-rate")
+    assert src["period"]["start"].startswith("2026-12-01T07:55") and src["funding"].startswith(
+        "1 funding-rate"
+    )

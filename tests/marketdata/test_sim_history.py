@@ -60,9 +60,16 @@ def test_trades_by_timestamp_and_before(history_sim: SimServer) -> None:
     _, body = get(history_sim, "market/history-trades", instId=BTC, type="2", after=mid["ts"], limit="5")
     assert body["data"] and all(int(t["ts"]) < int(mid["ts"]) for t in body["data"])
     _, body = get(history_sim, "market/history-trades", instId=BTC, before=mid["tradeId"], limit="3")
-    assert [t["tradeId"] for t in body["data"]] == [t["tradeId"] for t in trades[:3]]  # `before` alone: the newest
-    _, body = get(history_sim, "market/history-trades", instId=BTC, before=trades[3]["tradeId"],
-                  after=trades[0]["tradeId"])
+    assert [t["tradeId"] for t in body["data"]] == [
+        t["tradeId"] for t in trades[:3]
+    ]  # `before` alone: the newest
+    _, body = get(
+        history_sim,
+        "market/history-trades",
+        instId=BTC,
+        before=trades[3]["tradeId"],
+        after=trades[0]["tradeId"],
+    )
     assert [t["tradeId"] for t in body["data"]] == [t["tradeId"] for t in trades[1:3]]
     code, body = get(history_sim, "market/history-trades", instId=BTC, type="2", before=mid["ts"])
     assert (code, body["code"]) == (400, "51000")  # OKX pages `before` by tradeId only
@@ -102,7 +109,9 @@ def test_candles_after_and_before_page_like_okx(history_sim: SimServer) -> None:
     assert older == rows[11:16]
     newer = get(history_sim, "market/history-candles", instId=BTC, before=pivot, limit="5")[1]["data"]
     assert newer == rows[:5]  # `before` alone: the newest rows
-    between = get(history_sim, "market/history-candles", instId=BTC, before=rows[5][0], after=rows[1][0])[1]["data"]
+    between = get(history_sim, "market/history-candles", instId=BTC, before=rows[5][0], after=rows[1][0])[1][
+        "data"
+    ]
     assert between == rows[2:5]
 
 
@@ -120,17 +129,29 @@ def test_funding_rate_history(history_sim: SimServer) -> None:
     newest = T0 // FUNDING_EVERY * FUNDING_EVERY
     assert times == [newest - i * FUNDING_EVERY for i in range(5)]
     for r in rows:
-        assert r["fundingRate"] == r["realizedRate"] == str(funding_rate(history_sim.exchange.seed, BTC, int(r["fundingTime"])))
+        assert (
+            r["fundingRate"]
+            == r["realizedRate"]
+            == str(funding_rate(history_sim.exchange.seed, BTC, int(r["fundingTime"])))
+        )
         assert D("-0.0002") <= D(r["fundingRate"]) < D("0.0004")
-    older = get(history_sim, "public/funding-rate-history", instId=BTC, after=str(times[1]), limit="2")[1]["data"]
+    older = get(history_sim, "public/funding-rate-history", instId=BTC, after=str(times[1]), limit="2")[1][
+        "data"
+    ]
     assert [int(r["fundingTime"]) for r in older] == times[2:4]
-    newer = get(history_sim, "public/funding-rate-history", instId=BTC, after=str(times[0]), before=str(times[3]))[1]["data"]
+    newer = get(
+        history_sim, "public/funding-rate-history", instId=BTC, after=str(times[0]), before=str(times[3])
+    )[1]["data"]
     assert [int(r["fundingTime"]) for r in newer] == times[1:3]
 
 
 def test_errors_are_okx_errors(history_sim: SimServer) -> None:
-    for path in ("market/history-candles", "market/history-trades", "market/history-mark-price-candles",
-                 "public/funding-rate-history"):
+    for path in (
+        "market/history-candles",
+        "market/history-trades",
+        "market/history-mark-price-candles",
+        "public/funding-rate-history",
+    ):
         code, body = get(history_sim, path)
         assert (code, body["code"]) == (400, "50014"), path  # instId missing
         code, body = get(history_sim, path, instId="NOPE-USDT-SWAP")
@@ -142,13 +163,24 @@ def test_errors_are_okx_errors(history_sim: SimServer) -> None:
 
 
 def test_history_endpoints_have_okx_published_rate_limits(history_sim: SimServer) -> None:
-    limits = {p.removeprefix("/api/v5/"): (r.limit, r.window_s) for p, r in ROUTES.items()
-              if "/market/history" in p or "funding-rate-history" in p}
-    assert limits == {"market/history-candles": (20, 2.0), "market/history-trades": (20, 2.0),
-                      "market/history-mark-price-candles": (10, 2.0), "public/funding-rate-history": (10, 2.0)}
+    limits = {
+        p.removeprefix("/api/v5/"): (r.limit, r.window_s)
+        for p, r in ROUTES.items()
+        if "/market/history" in p or "funding-rate-history" in p
+    }
+    assert limits == {
+        "market/history-candles": (20, 2.0),
+        "market/history-trades": (20, 2.0),
+        "market/history-mark-price-candles": (10, 2.0),
+        "public/funding-rate-history": (10, 2.0),
+    }
     http = requests.Session()
-    codes = [http.get(f"{history_sim.url}/api/v5/market/history-mark-price-candles", params={"instId": BTC},
-                      timeout=10).json()["code"] for _ in range(60)]
+    codes = [
+        http.get(
+            f"{history_sim.url}/api/v5/market/history-mark-price-candles", params={"instId": BTC}, timeout=10
+        ).json()["code"]
+        for _ in range(60)
+    ]
     assert codes.count("50011") > 0 and codes[:10] == ["0"] * 10  # 60 in a burst: the window refuses some
 
 

@@ -30,105 +30,208 @@ class Reason:
 REASONS: list[Reason] = [
     # -- kinds that hold wherever they occur
     Reason("*", r"^[+-]\s*log\.(debug|info|warning|error|critical|exception)\(", LOG),
-    Reason("athena.okx.errors.x__always__*", "",
-           "UNREACHABLE: runs only while the module is imported, building the CODES table, before mutmut "
-           "activates a mutant; the table is checked code by code in tests/okx/test_error_table.py"),
-    Reason("athena.okx.errors.x__unknown_on_write__*", "",
-           "UNREACHABLE: import time only (as _always); tests/okx/test_error_table.py checks each such code "
-           "is AMBIGUOUS on a write and TRANSIENT on a read"),
+    Reason(
+        "athena.okx.errors.x__always__*",
+        "",
+        "UNREACHABLE: runs only while the module is imported, building the CODES table, before mutmut "
+        "activates a mutant; the table is checked code by code in tests/okx/test_error_table.py",
+    ),
+    Reason(
+        "athena.okx.errors.x__unknown_on_write__*",
+        "",
+        "UNREACHABLE: import time only (as _always); tests/okx/test_error_table.py checks each such code "
+        "is AMBIGUOUS on a write and TRANSIENT on a read",
+    ),
     Reason("athena.risk.gate.xǁPreTradeLikeǁcheck__*", "", "UNREACHABLE: a Protocol's `...` body, never run"),
     Reason("athena.risk.rate.xǁCounterǁallow__*", "", "UNREACHABLE: a Protocol's `...` body, never run"),
-    Reason("athena.risk.*.x__s__*", "",
-           "EQUIVALENT: Athena's Redis clients return bytes (decode_responses is off), so `_s` always takes "
-           "the decode branch; the str() branch is for a decoding client"),
+    Reason(
+        "athena.risk.*.x__s__*",
+        "",
+        "EQUIVALENT: Athena's Redis clients return bytes (decode_responses is off), so `_s` always takes "
+        "the decode branch; the str() branch is for a decoding client",
+    ),
     # -- the risk gate: duck-typed defaults the real verdicts never need
-    Reason("athena.risk.gate.x_refusal__*",
-           r'^\+.*getattr\(verdict, "(ok", (None|True|)|reason", (None|"XXrejectedXX"|"REJECTED"|))\)',
-           "EQUIVALENT for Athena's verdicts: Approved and Rejected always carry ok and reason, so only the "
-           "getattr default changed and it is never used (it is there for duck-typed doubles)"),
-    Reason("athena.risk.gate.x_check_and_reserve__*", r'^\+.*getattr\(verdict, "margin", (None|)\)',
-           "EQUIVALENT: only the default changed; a verdict without margin is a Rejected, whose refusal "
-           "skips the reservation, and `or ZERO` covers None"),
-    Reason("athena.risk.gate.x_check_and_reserve__*",
-           r"^\+.*getattr\(res, (\"ok\", (None|False|)|'code', (None|'XXrefusedXX'|'REFUSED'|))\)",
-           "EQUIVALENT for Athena's reservations: ReserveResult always carries ok and code; only the unused "
-           "getattr default changed"),
-    Reason("athena.risk.pretrade.xǁPreTradeCheckǁ_check__*",
-           r'^\+.*(req\.strategy (or|and) "(-|XX-XX)", |"(XX)?pre-trade (BYPASS|bypass REFUSED))',
-           LOG + " (a multi-line log call: the mutated line is one of its arguments)"),
-    Reason("athena.risk.pretrade.xǁPreTradeCheckǁ_check__*", r'reason: str = "XXXX"',
-           "EQUIVALENT: check() always passes reason to _check, so the default is never used"),
+    Reason(
+        "athena.risk.gate.x_refusal__*",
+        r'^\+.*getattr\(verdict, "(ok", (None|True|)|reason", (None|"XXrejectedXX"|"REJECTED"|))\)',
+        "EQUIVALENT for Athena's verdicts: Approved and Rejected always carry ok and reason, so only the "
+        "getattr default changed and it is never used (it is there for duck-typed doubles)",
+    ),
+    Reason(
+        "athena.risk.gate.x_check_and_reserve__*",
+        r'^\+.*getattr\(verdict, "margin", (None|)\)',
+        "EQUIVALENT: only the default changed; a verdict without margin is a Rejected, whose refusal "
+        "skips the reservation, and `or ZERO` covers None",
+    ),
+    Reason(
+        "athena.risk.gate.x_check_and_reserve__*",
+        r"^\+.*getattr\(res, (\"ok\", (None|False|)|'code', (None|'XXrefusedXX'|'REFUSED'|))\)",
+        "EQUIVALENT for Athena's reservations: ReserveResult always carries ok and code; only the unused "
+        "getattr default changed",
+    ),
+    Reason(
+        "athena.risk.pretrade.xǁPreTradeCheckǁ_check__*",
+        r'^\+.*(req\.strategy (or|and) "(-|XX-XX)", |"(XX)?pre-trade (BYPASS|bypass REFUSED))',
+        LOG + " (a multi-line log call: the mutated line is one of its arguments)",
+    ),
+    Reason(
+        "athena.risk.pretrade.xǁPreTradeCheckǁ_check__*",
+        r'reason: str = "XXXX"',
+        "EQUIVALENT: check() always passes reason to _check, so the default is never used",
+    ),
     Reason("athena.risk.pretrade.xǁPreTradeCheckǁ*", r'^\+.*no\(Reason\.[A-Z_]+, "XX.*XX"\)', TEXT),
-    Reason("athena.risk.rate.xǁWindowCounterǁhit__*", r"_run\(n, -2\)",
-           "EQUIVALENT: the script treats every negative limit as none"),
+    Reason(
+        "athena.risk.rate.xǁWindowCounterǁhit__*",
+        r"_run\(n, -2\)",
+        "EQUIVALENT: the script treats every negative limit as none",
+    ),
     Reason("athena.risk.liquidation.xǁLiquidationGuardǁapply__*", r'"XX; XX"\.join', TEXT),
-    Reason("athena.risk.liquidation.xǁLiquidationGuardǁapply__*", r'self\._reason = False, "XXXX"',
-           "EQUIVALENT: _reason is compared only once _held is True, which sets it"),
-    Reason("athena.risk.pretrade.xǁPreTradeCheckǁ_check__*", r'^\+\s*None, req\.instId, req\.clOrdId', LOG),
+    Reason(
+        "athena.risk.liquidation.xǁLiquidationGuardǁapply__*",
+        r'self\._reason = False, "XXXX"',
+        "EQUIVALENT: _reason is compared only once _held is True, which sets it",
+    ),
+    Reason("athena.risk.pretrade.xǁPreTradeCheckǁ_check__*", r"^\+\s*None, req\.instId, req\.clOrdId", LOG),
     Reason("athena.risk.pretrade.xǁPreTradeCheckǁ*", r'^\+.*no\(Reason\.[A-Z_]+, "[^a-z]*"\)', TEXT),
-    Reason("athena.risk.halt.xǁHaltSwitchǁ*", r'raw\.get\("(reason|who)", (None|"XXXX"|)\)|raw\.get\("ts"\) or 1',
-           "EQUIVALENT: the halt's reason, who and ts are written together in one Lua HSET, so a halt that "
-           "has a reason has all three and the get() default is never used"),
-    Reason("athena.risk.halt.x__holds__*", r'd\.get\("(reason|who)", (None|"XXXX"|)\)|d\.get\("ts"\) or 1',
-           "EQUIVALENT: hold() always writes reason, who and ts in the hold's JSON, so the defaults are unused"),
-    Reason("athena.risk.gate.x_check_and_reserve__*", r"if reason is None or capital is not None and margin > 0",
-           "EQUIVALENT: a refused verdict is a Rejected, which has no margin (0 here), so the reservation is "
-           "skipped either way"),
-    Reason("athena.risk.marks.xǁMarkBookǁupdate__*", r'ts: int \| None = ""',
-           "EQUIVALENT: ts is set in every branch that sets px, and without px nothing is written"),
-    Reason("athena.risk.marks.xǁMarkBookǁget__*", r"\(value is not None\) or True",
-           "EQUIVALENT: with no value the px becomes 'None', which does not parse, so get() returns None "
-           "as it does for an absent mark"),
+    Reason(
+        "athena.risk.halt.xǁHaltSwitchǁ*",
+        r'raw\.get\("(reason|who)", (None|"XXXX"|)\)|raw\.get\("ts"\) or 1',
+        "EQUIVALENT: the halt's reason, who and ts are written together in one Lua HSET, so a halt that "
+        "has a reason has all three and the get() default is never used",
+    ),
+    Reason(
+        "athena.risk.halt.x__holds__*",
+        r'd\.get\("(reason|who)", (None|"XXXX"|)\)|d\.get\("ts"\) or 1',
+        "EQUIVALENT: hold() always writes reason, who and ts in the hold's JSON, so the defaults are unused",
+    ),
+    Reason(
+        "athena.risk.gate.x_check_and_reserve__*",
+        r"if reason is None or capital is not None and margin > 0",
+        "EQUIVALENT: a refused verdict is a Rejected, which has no margin (0 here), so the reservation is "
+        "skipped either way",
+    ),
+    Reason(
+        "athena.risk.marks.xǁMarkBookǁupdate__*",
+        r'ts: int \| None = ""',
+        "EQUIVALENT: ts is set in every branch that sets px, and without px nothing is written",
+    ),
+    Reason(
+        "athena.risk.marks.xǁMarkBookǁget__*",
+        r"\(value is not None\) or True",
+        "EQUIVALENT: with no value the px becomes 'None', which does not parse, so get() returns None "
+        "as it does for an absent mark",
+    ),
     # -- oms stops
-    Reason("athena.oms.stops.*", r"^\+.*pos\.signed >= ZERO",
-           "EQUIVALENT: a flat position is handled (raised on, or all its stops cancelled) before this line"),
-    Reason("athena.oms.stops.x_stop_owner__*", r'h\.get\("(strategy|entry)", (None|"XXXX"|)\)',
-           "EQUIVALENT: queue_stop_owner writes strategy and entry together in one HSET, so a known owner "
-           "has both and the get() default is never used"),
-    Reason("athena.oms.stops.x_stop_owner__*", r"isinstance\((k|v), bytes\)\) or True",
-           "EQUIVALENT: Athena's Redis clients return bytes (decode_responses is off)"),
-    Reason("athena.oms.stops.x_record_stop_owner__*", r"pipeline\(transaction=(None|True)\)",
-           "EQUIVALENT: one HSET and its EXPIRE on one key; wrapping them in MULTI/EXEC changes nothing a "
-           "reader can see (the caller's own pipeline decides atomicity with its other writes)"),
-    Reason("athena.oms.stops.xǁStopRequestǁto_algo__*", r"^-\s*reduceOnly=True,",
-           "EQUIVALENT: AlgoOrder.reduceOnly defaults to True (a stop only ever closes)"),
+    Reason(
+        "athena.oms.stops.*",
+        r"^\+.*pos\.signed >= ZERO",
+        "EQUIVALENT: a flat position is handled (raised on, or all its stops cancelled) before this line",
+    ),
+    Reason(
+        "athena.oms.stops.x_stop_owner__*",
+        r'h\.get\("(strategy|entry)", (None|"XXXX"|)\)',
+        "EQUIVALENT: queue_stop_owner writes strategy and entry together in one HSET, so a known owner "
+        "has both and the get() default is never used",
+    ),
+    Reason(
+        "athena.oms.stops.x_stop_owner__*",
+        r"isinstance\((k|v), bytes\)\) or True",
+        "EQUIVALENT: Athena's Redis clients return bytes (decode_responses is off)",
+    ),
+    Reason(
+        "athena.oms.stops.x_record_stop_owner__*",
+        r"pipeline\(transaction=(None|True)\)",
+        "EQUIVALENT: one HSET and its EXPIRE on one key; wrapping them in MULTI/EXEC changes nothing a "
+        "reader can see (the caller's own pipeline decides atomicity with its other writes)",
+    ),
+    Reason(
+        "athena.oms.stops.xǁStopRequestǁto_algo__*",
+        r"^-\s*reduceOnly=True,",
+        "EQUIVALENT: AlgoOrder.reduceOnly defaults to True (a stop only ever closes)",
+    ),
     # -- oms positions
-    Reason("athena.oms.positions.*", r'^\+.*(member|field)\.rpartition\("\|"\)',
-           "EQUIVALENT: the member is `instId|posSide` and neither part contains '|'"),
-    Reason("athena.oms.positions.xǁPositionManagerǁreconcile__*", r'previous\.get\(field, "(XXXX)?"\)\.r?partition\("@"\)',
-           "EQUIVALENT: the stored value is `diff@ms` (one '@'), and a missing one starts the clock now either way"),
-    Reason("athena.oms.positions.xǁPositionManagerǁ_entry_from__*", r'h\.get\("avgPx", (None|)\)',
-           "EQUIVALENT: opt_D reads '' and None alike, as no price"),
-    Reason("athena.oms.positions.*", r'int\((h\.get\("uTime"\)|utime) or 1\)',
-           "EQUIVALENT: the field is always written as a decimal string, and '0' is a true string, so the "
-           "`or` default is never used"),
+    Reason(
+        "athena.oms.positions.*",
+        r'^\+.*(member|field)\.rpartition\("\|"\)',
+        "EQUIVALENT: the member is `instId|posSide` and neither part contains '|'",
+    ),
+    Reason(
+        "athena.oms.positions.xǁPositionManagerǁreconcile__*",
+        r'previous\.get\(field, "(XXXX)?"\)\.r?partition\("@"\)',
+        "EQUIVALENT: the stored value is `diff@ms` (one '@'), and a missing one starts the clock now "
+        "either way",
+    ),
+    Reason(
+        "athena.oms.positions.xǁPositionManagerǁ_entry_from__*",
+        r'h\.get\("avgPx", (None|)\)',
+        "EQUIVALENT: opt_D reads '' and None alike, as no price",
+    ),
+    Reason(
+        "athena.oms.positions.*",
+        r'int\((h\.get\("uTime"\)|utime) or 1\)',
+        "EQUIVALENT: the field is always written as a decimal string, and '0' is a true string, so the "
+        "`or` default is never used",
+    ),
     Reason("athena.oms.positions.xǁPositionManagerǁon_fill__*", r"RuntimeError\(None\)", TEXT),
     # -- risk: equivalent by the code around them
-    Reason("athena.risk.pretrade.x_size_for_risk__*", r"^\+.*if equity (<|<=) \d+ (and|or) risk_fraction (<|<=) 0",
-           "EQUIVALENT: the early return is a shortcut; with equity 0/negative or a zero risk fraction the "
-           "size computes to <= 0 and the final `sz >= minSz and sz > 0` returns 0 all the same"),
-    Reason("athena.risk.pretrade.x_size_for_risk__*", r"^\+.*sz >= instrument\.minSz and sz >= 0",
-           "EQUIVALENT: differs only when sz == 0, where it returns sz, which is 0"),
-    Reason("athena.risk.drawdown.x_check_drawdown__*", r'^\+\s*breached, text = None, "XXXX"',
-           "EQUIVALENT: text is read only when a breach set it"),
-    Reason("athena.risk.rate.xǁWindowCounterǁcount__*", r"_run\(0, [-+]\d\)",
-           "EQUIVALENT: with n == 0 the script returns the count before it looks at the limit"),
-    Reason("athena.risk.pretrade.xǁPreTradeCheckǁ_check_entry__*", r"gross_exposure\(marks, (None|)\)",
-           "EQUIVALENT: without the ledger gross_exposure reads the same positions itself (one more Redis "
-           "read within the same check)"),
-    Reason("athena.risk.liquidation.x_first_stop__*", r"pos\.signed >= 0",
-           "EQUIVALENT: a flat position never reaches first_stop (assess skips flat rows first)"),
-    Reason("athena.risk.liquidation.xǁLiquidationGuardǁon_account__*", r"self\._changed = (None|False)",
-           "EQUIVALENT: with an open position check() always evaluates; while flat the account alone gives "
-           "no finding (no stop loss), so skipping that evaluation changes nothing"),
-    Reason("athena.risk.liquidation.xǁLiquidationGuardǁcheck__*", r"self\._changed = None",
-           "EQUIVALENT: None is falsy like False"),
-    Reason("athena.risk.liquidation.xǁLiquidationGuardǁ__init____*", r"self\._changed = (None|False)",
-           "EQUIVALENT: the first check always evaluates (_held is None until then)"),
-    Reason("athena.risk.liquidation.xǁLiquidationGuardǁ__init____*", r"self\._held: bool \| None = \"\"",
-           "EQUIVALENT: '' is neither True nor False, as None, in every `is` test of _held"),
-    Reason("athena.risk.liquidation.xǁLiquidationGuardǁ__init____*", r"self\._reason = (None|\"XXXX\")",
-           "EQUIVALENT: _reason is compared only once _held is True, which sets it"),
+    Reason(
+        "athena.risk.pretrade.x_size_for_risk__*",
+        r"^\+.*if equity (<|<=) \d+ (and|or) risk_fraction (<|<=) 0",
+        "EQUIVALENT: the early return is a shortcut; with equity 0/negative or a zero risk fraction the "
+        "size computes to <= 0 and the final `sz >= minSz and sz > 0` returns 0 all the same",
+    ),
+    Reason(
+        "athena.risk.pretrade.x_size_for_risk__*",
+        r"^\+.*sz >= instrument\.minSz and sz >= 0",
+        "EQUIVALENT: differs only when sz == 0, where it returns sz, which is 0",
+    ),
+    Reason(
+        "athena.risk.drawdown.x_check_drawdown__*",
+        r'^\+\s*breached, text = None, "XXXX"',
+        "EQUIVALENT: text is read only when a breach set it",
+    ),
+    Reason(
+        "athena.risk.rate.xǁWindowCounterǁcount__*",
+        r"_run\(0, [-+]\d\)",
+        "EQUIVALENT: with n == 0 the script returns the count before it looks at the limit",
+    ),
+    Reason(
+        "athena.risk.pretrade.xǁPreTradeCheckǁ_check_entry__*",
+        r"gross_exposure\(marks, (None|)\)",
+        "EQUIVALENT: without the ledger gross_exposure reads the same positions itself (one more Redis "
+        "read within the same check)",
+    ),
+    Reason(
+        "athena.risk.liquidation.x_first_stop__*",
+        r"pos\.signed >= 0",
+        "EQUIVALENT: a flat position never reaches first_stop (assess skips flat rows first)",
+    ),
+    Reason(
+        "athena.risk.liquidation.xǁLiquidationGuardǁon_account__*",
+        r"self\._changed = (None|False)",
+        "EQUIVALENT: with an open position check() always evaluates; while flat the account alone gives "
+        "no finding (no stop loss), so skipping that evaluation changes nothing",
+    ),
+    Reason(
+        "athena.risk.liquidation.xǁLiquidationGuardǁcheck__*",
+        r"self\._changed = None",
+        "EQUIVALENT: None is falsy like False",
+    ),
+    Reason(
+        "athena.risk.liquidation.xǁLiquidationGuardǁ__init____*",
+        r"self\._changed = (None|False)",
+        "EQUIVALENT: the first check always evaluates (_held is None until then)",
+    ),
+    Reason(
+        "athena.risk.liquidation.xǁLiquidationGuardǁ__init____*",
+        r"self\._held: bool \| None = \"\"",
+        "EQUIVALENT: '' is neither True nor False, as None, in every `is` test of _held",
+    ),
+    Reason(
+        "athena.risk.liquidation.xǁLiquidationGuardǁ__init____*",
+        r"self\._reason = (None|\"XXXX\")",
+        "EQUIVALENT: _reason is compared only once _held is True, which sets it",
+    ),
 ]
 
 

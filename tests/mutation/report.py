@@ -41,17 +41,24 @@ def main(argv: list[str]) -> int:
     config()  # reads [tool.mutmut] from pyproject.toml
     results = _results()
     total: Counter[str] = Counter()
-    print(f"{'module':32} {'mutants':>7} {'killed':>6} {'survived':>8} {'no tests':>8} {'timeout':>7} "
-          f"{'pending':>7} {'score':>6}")
+    print(
+        f"{'module':32} {'mutants':>7} {'killed':>6} {'survived':>8} {'no tests':>8} {'timeout':>7} "
+        f"{'pending':>7} {'score':>6}"
+    )
     for path, statuses in results.items():
         if not statuses:
             continue
         c = Counter(statuses.values())
         total += c
-        print(f"{path!s:32} {len(statuses):7} {c['killed']:6} {c['survived']:8} {c['no tests']:8} "
-              f"{c['timeout']:7} {c['not checked']:7} {_score(c):>6}")
-    print(f"{'total':32} {sum(total.values()):7} {total['killed']:6} {total['survived']:8} {total['no tests']:8} "
-          f"{total['timeout']:7} {total['not checked']:7} {_score(total):>6}")
+        print(
+            f"{path!s:32} {len(statuses):7} {c['killed']:6} {c['survived']:8} {c['no tests']:8} "
+            f"{c['timeout']:7} {c['not checked']:7} {_score(c):>6}"
+        )
+    print(
+        f"{'total':32} {sum(total.values()):7} {total['killed']:6} {total['survived']:8} "
+        f"{total['no tests']:8} "
+        f"{total['timeout']:7} {total['not checked']:7} {_score(total):>6}"
+    )
     if "--survivors" in argv:
         for path, statuses in results.items():
             for name, status in statuses.items():

@@ -31,15 +31,19 @@ def _changed_lines(name: str, path: Path) -> list[str]:
 def main(argv: list[str]) -> int:
     config()
     results = _results()
-    lines = ["# Surviving mutants", "",
-             "Written by `python -m tests.mutation.survivors` after `make mutate` (do not edit the lists by hand:",
-             "reasons live in `tests/mutation/reasons.py`, matched by mutant name and diff). A mutant is one",
-             "small change to the code; it survives when every selected test still passes with it. Each",
-             "survivor below is equivalent (no observable change), harmless (only wording an operator reads, or",
-             "a path the tool cannot reach), or OPEN (a test is missing). `no tests`: no selected test reaches",
-             "the function.", "",
-             "| module | mutants | killed | survived | no tests | timeout | pending | score |",
-             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    lines = [
+        "# Surviving mutants",
+        "",
+        "Written by `python -m tests.mutation.survivors` after `make mutate` (do not edit the lists by hand:",
+        "reasons live in `tests/mutation/reasons.py`, matched by mutant name and diff). A mutant is one",
+        "small change to the code; it survives when every selected test still passes with it. Each",
+        "survivor below is equivalent (no observable change), harmless (only wording an operator reads, or",
+        "a path the tool cannot reach), or OPEN (a test is missing). `no tests`: no selected test reaches",
+        "the function.",
+        "",
+        "| module | mutants | killed | survived | no tests | timeout | pending | score |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
     total: Counter[str] = Counter()
     finished: Counter[str] = Counter()
     for path, statuses in results.items():
@@ -49,12 +53,18 @@ def main(argv: list[str]) -> int:
         total += c
         if not c["not checked"]:
             finished += c
-        lines.append(f"| {path} | {len(statuses)} | {c['killed']} | {c['survived']} | {c['no tests']} | "
-                     f"{c['timeout']} | {c['not checked']} | {_score(c).strip()} |")
-    lines.append(f"| finished modules | {sum(finished.values())} | {finished['killed']} | {finished['survived']} | "
-                 f"{finished['no tests']} | {finished['timeout']} | 0 | {_score(finished).strip()} |")
-    lines.append(f"| total | {sum(total.values())} | {total['killed']} | {total['survived']} | "
-                 f"{total['no tests']} | {total['timeout']} | {total['not checked']} | {_score(total).strip()} |")
+        lines.append(
+            f"| {path} | {len(statuses)} | {c['killed']} | {c['survived']} | {c['no tests']} | "
+            f"{c['timeout']} | {c['not checked']} | {_score(c).strip()} |"
+        )
+    lines.append(
+        f"| finished modules | {sum(finished.values())} | {finished['killed']} | {finished['survived']} | "
+        f"{finished['no tests']} | {finished['timeout']} | 0 | {_score(finished).strip()} |"
+    )
+    lines.append(
+        f"| total | {sum(total.values())} | {total['killed']} | {total['survived']} | "
+        f"{total['no tests']} | {total['timeout']} | {total['not checked']} | {_score(total).strip()} |"
+    )
     open_count = 0
     unfinished: list[str] = []
     for path, statuses in results.items():
@@ -65,8 +75,10 @@ def main(argv: list[str]) -> int:
         pending = sum(1 for st in statuses.values() if st == "not checked")
         if pending:
             unfinished.append(str(path))
-            lines.append(f"Run not finished: {pending} mutants pending; the {len(alive)} left alive so far are "
-                         "not triaged here (run `make mutate` to finish the module, then this script).")
+            lines.append(
+                f"Run not finished: {pending} mutants pending; the {len(alive)} left alive so far are "
+                "not triaged here (run `make mutate` to finish the module, then this script)."
+            )
             continue
         for name, status in alive:
             changed = _changed_lines(name, path)
@@ -77,8 +89,12 @@ def main(argv: list[str]) -> int:
             short = name.split(".", 3)[-1] if name.count(".") >= 3 else name
             lines.append(f"- `{short}` ({status}): {reason}")
             lines += [f"  - `{ln}`" for ln in changed[:4]]
-    lines += ["", f"Open (neither killed nor explained) in the finished modules: {open_count}.",
-              f"Modules whose run is not finished: {', '.join(unfinished) or 'none'}.", ""]
+    lines += [
+        "",
+        f"Open (neither killed nor explained) in the finished modules: {open_count}.",
+        f"Modules whose run is not finished: {', '.join(unfinished) or 'none'}.",
+        "",
+    ]
     OUT.write_text("\n".join(lines))
     if "--readme" in argv:  # the score table (every line of SURVIVORS.md that starts with "| ")
         table = "\n".join(ln for ln in lines if ln.startswith("| "))

@@ -1,4 +1,5 @@
-"""Fixtures for the gateway tests: a real simulator over loopback HTTP/WS (module scoped), a REST gateway to it."""
+"""Fixtures for the gateway tests: a real simulator over loopback HTTP/WS (module scoped), a REST gateway to
+it."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from tests.okx.helpers import SIM_CREDS, Sim
 
 @pytest.fixture(scope="module")
 def okx_sim() -> Iterator[Sim]:
-    """One ticking simulator per module (the gateway tests only read what it does; clean_sim resets faults)."""
+    """One ticking simulator per module (the gateway tests only read what it does;
+    clean_sim resets faults)."""
     server = SimServer(port=0, tick_interval_ms=20, idle_timeout_s=30.0).start()
     s = Sim(server)
     yield s
@@ -32,6 +34,8 @@ def clean_sim(okx_sim: Sim) -> Iterator[Sim]:
 @pytest.fixture()
 def rest(clean_sim: Sim) -> Iterator[OkxRestGateway]:
     """The REST gateway against the simulator, with short timeouts and backoff."""
-    gw = OkxRestGateway(base_url=clean_sim.url, credentials=SIM_CREDS, timeout_s=3.0, rate_limit_backoff_s=0.1)
+    gw = OkxRestGateway(
+        base_url=clean_sim.url, credentials=SIM_CREDS, timeout_s=3.0, rate_limit_backoff_s=0.1
+    )
     yield gw
     gw.close()

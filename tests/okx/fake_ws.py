@@ -128,7 +128,11 @@ class FakeOkxWs:
                 if self.login_ok:
                     await ws.send_str(json.dumps({"event": "login", "code": "0", "msg": "", "connId": "c1"}))
                 else:
-                    await ws.send_str(json.dumps({"event": "error", "code": "60009", "msg": "Login failed.", "connId": "c1"}))
+                    await ws.send_str(
+                        json.dumps(
+                            {"event": "error", "code": "60009", "msg": "Login failed.", "connId": "c1"}
+                        )
+                    )
             elif req.get("op") in ("subscribe", "unsubscribe"):
                 for arg in req["args"]:
                     await ws.send_str(json.dumps({"event": req["op"], "arg": arg, "connId": "c1"}))

@@ -30,8 +30,12 @@ class Sim:
         return str(self.server.ws_url(kind))
 
     def admin(self, path: str, body: Any = None) -> Any:
-        r = self.http.request("POST" if body is not None else "GET", f"{self.url}/sim/{path}",
-                              data=orjson.dumps(body) if body is not None else None, timeout=10)
+        r = self.http.request(
+            "POST" if body is not None else "GET",
+            f"{self.url}/sim/{path}",
+            data=orjson.dumps(body) if body is not None else None,
+            timeout=10,
+        )
         out = r.json()
         assert out["code"] == "0", out
         return out["data"][0]

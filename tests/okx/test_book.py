@@ -30,10 +30,16 @@ def test_gap_invalidates_and_keepalive_is_fine() -> None:
     book = LocalBook("X")
     book.snapshot({"bids": [lv("10", "1")], "asks": [lv("11", "1")], "ts": "1", "seqId": 5, "prevSeqId": -1})
     assert book.update({"bids": [], "asks": [], "ts": "2", "seqId": 5, "prevSeqId": 5})  # keep-alive
-    assert book.update({"bids": [lv("10", "0"), lv("9", "2")], "asks": [], "ts": "3", "seqId": 6, "prevSeqId": 5})
+    assert book.update(
+        {"bids": [lv("10", "0"), lv("9", "2")], "asks": [], "ts": "3", "seqId": 6, "prevSeqId": 5}
+    )
     assert book.top().best_bid.px == Decimal(9)
-    assert book.update({"bids": [], "asks": [], "ts": "3", "seqId": 2, "prevSeqId": 6})  # seq reset after maintenance
-    assert not book.update({"bids": [], "asks": [lv("12", "1")], "ts": "4", "seqId": 9, "prevSeqId": 7})  # gap
+    assert book.update(
+        {"bids": [], "asks": [], "ts": "3", "seqId": 2, "prevSeqId": 6}
+    )  # seq reset after maintenance
+    assert not book.update(
+        {"bids": [], "asks": [lv("12", "1")], "ts": "4", "seqId": 9, "prevSeqId": 7}
+    )  # gap
     assert not book.valid
     assert not book.update({"bids": [], "asks": [], "ts": "5", "seqId": 10, "prevSeqId": 9})  # stays invalid
     book.snapshot({"bids": [lv("1", "1")], "asks": [], "ts": "6", "seqId": 20, "prevSeqId": -1})

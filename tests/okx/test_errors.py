@@ -62,18 +62,29 @@ def test_item_code_wins_over_envelope() -> None:
 def test_error_text_names_every_part_it_has() -> None:
     """What an operator reads in a log: each part present once, none invented (killed mutants dropped
     the clOrdId, printed an empty sCode, or lost the rate limit's code, HTTP status or path)."""
-    assert str(OkxRejected("refused", code="1", sCode="51008", clOrdId="c1")) == "refused code=1 sCode=51008 clOrdId=c1"
+    assert (
+        str(OkxRejected("refused", code="1", sCode="51008", clOrdId="c1"))
+        == "refused code=1 sCode=51008 clOrdId=c1"
+    )
     assert str(OkxRejected("refused", code="1", clOrdId="c1")) == "refused code=1 clOrdId=c1"
     assert str(OkxRejected("refused", code="1")) == "refused code=1"
     limited = OkxRateLimited("slow down", http_status=429, path="/api/v5/trade/order")
     assert (limited.code, limited.http_status, limited.path, limited.retry_after) == (
-        RATE_LIMITED, 429, "/api/v5/trade/order", 1.0)
-    assert str(limited) == f"slow down code={RATE_LIMITED} http=429 path=/api/v5/trade/order retry_after=1.00s"
+        RATE_LIMITED,
+        429,
+        "/api/v5/trade/order",
+        1.0,
+    )
+    assert (
+        str(limited) == f"slow down code={RATE_LIMITED} http=429 path=/api/v5/trade/order retry_after=1.00s"
+    )
     assert str(OkxRateLimited("slow down")) == f"slow down code={RATE_LIMITED} retry_after=1.00s"
 
 
-@pytest.mark.parametrize(("code", "unknown"), [("50001", True), ("50026", True), ("51008", False),
-                                               ("50011", False), ("99999", False), ("", False)])
+@pytest.mark.parametrize(
+    ("code", "unknown"),
+    [("50001", True), ("50026", True), ("51008", False), ("50011", False), ("99999", False), ("", False)],
+)
 def test_outcome_unknown_only_for_codes_that_leave_a_write_undecided(code: str, unknown: bool) -> None:
     assert outcome_unknown(code) is unknown
 
@@ -94,9 +105,22 @@ def test_an_ambiguous_write_keeps_its_clordid_status_and_path() -> None:
 
 def test_an_error_built_with_defaults_invents_nothing() -> None:
     err = ParseError("bad payload")
-    assert (str(err), err.args, err.code, err.path, err.http_status) == ("bad payload", ("bad payload",), "", "", None)
+    assert (str(err), err.args, err.code, err.path, err.http_status) == (
+        "bad payload",
+        ("bad payload",),
+        "",
+        "",
+        None,
+    )
     rej = OkxRejected("refused")
-    assert (str(rej), rej.code, rej.sCode, rej.sMsg, rej.clOrdId, rej.update) == ("refused", "", "", "", "", None)
+    assert (str(rej), rej.code, rej.sCode, rej.sMsg, rej.clOrdId, rej.update) == (
+        "refused",
+        "",
+        "",
+        "",
+        "",
+        None,
+    )
     got = classify("51000", "Parameter error", 200)
     assert (got.path, getattr(got, "clOrdId", None)) == ("", "")
     marker = object()

@@ -19,8 +19,10 @@ from athena.okx.rest import OkxRestGateway
 from tests.okx.helpers import SIM_CREDS, Sim
 
 BODY = b'{"code":"0","data":[{}]}'
-RESPONSE = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Test: 1\r\nContent-Length: %d\r\n\r\n%s"
-            % (len(BODY), BODY))
+RESPONSE = (
+    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Test: 1\r\nContent-Length: %d\r\n\r\n%s"
+    % (len(BODY), BODY)
+)
 
 
 class RawHttpServer:
@@ -53,8 +55,14 @@ class RawHttpServer:
                         return
                     buf += chunk
                 head, buf = buf.split(b"\r\n\r\n", 1)
-                length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
-                               if line.lower().startswith(b"content-length:")), 0)
+                length = next(
+                    (
+                        int(line.split(b":")[1])
+                        for line in head.split(b"\r\n")
+                        if line.lower().startswith(b"content-length:")
+                    ),
+                    0,
+                )
                 while len(buf) < length:
                     buf += conn.recv(65536)
                 self.requests.append(head + b"\r\n\r\n" + buf[:length])
@@ -81,23 +89,30 @@ def configured(session: requests.Session) -> requests.Session:
 
 
 def test_the_same_bytes_on_the_wire_and_the_same_response(server: RawHttpServer) -> None:
-    calls = [("GET", "/api/v5/account/balance?ccy=USDT", None, {"OK-ACCESS-KEY": "k", "OK-ACCESS-SIGN": "s"}),
-             ("POST", "/api/v5/trade/order", b'{"instId":"BTC-USDT-SWAP","sz":"1"}', {"OK-ACCESS-KEY": "k"}),
-             ("POST", "/api/v5/trade/cancel-all-after", None, {}),
-             ("DELETE", "/x", b"", None)]
+    calls = [
+        ("GET", "/api/v5/account/balance?ccy=USDT", None, {"OK-ACCESS-KEY": "k", "OK-ACCESS-SIGN": "s"}),
+        ("POST", "/api/v5/trade/order", b'{"instId":"BTC-USDT-SWAP","sz":"1"}', {"OK-ACCESS-KEY": "k"}),
+        ("POST", "/api/v5/trade/cancel-all-after", None, {}),
+        ("DELETE", "/x", b"", None),
+    ]
     responses: dict[str, list[tuple[int, dict[str, str], bytes]]] = {}
     for kind, session in (("lean", configured(LeanSession())), ("plain", configured(requests.Session()))):
         assert type(session) is (LeanSession if kind == "lean" else requests.Session)
         with session:
-            got = [session.request(m, server.url + path, data=body, headers=h, timeout=(3, 3))
-                   for m, path, body, h in calls]
+            got = [
+                session.request(m, server.url + path, data=body, headers=h, timeout=(3, 3))
+                for m, path, body, h in calls
+            ]
         responses[kind] = [(r.status_code, dict(r.headers), r.content) for r in got]
     n = len(calls)
     assert len(server.requests) == 2 * n
     assert server.requests[:n] == server.requests[n:]  # byte for byte, headers in the same order
     assert responses["lean"] == responses["plain"]
-    assert responses["lean"][0] == (200, {"Content-Type": "application/json", "X-Test": "1",
-                                          "Content-Length": str(len(BODY))}, BODY)
+    assert responses["lean"][0] == (
+        200,
+        {"Content-Type": "application/json", "X-Test": "1", "Content-Length": str(len(BODY))},
+        BODY,
+    )
 
 
 def test_the_switch_chooses_the_session(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -117,7 +132,9 @@ def test_the_gateway_trades_through_plain_requests(clean_sim: Sim, monkeypatch: 
         t = rest.ticker("BTC-USDT-SWAP")
         assert t.bidPx is not None
         px = (t.bidPx * Decimal("0.8")).quantize(Decimal("0.1"))
-        req = OrderRequest(f"fp{time.time_ns() % 10**12}", "BTC-USDT-SWAP", Side.BUY, OrdType.LIMIT, Decimal("0.05"), px)
+        req = OrderRequest(
+            f"fp{time.time_ns() % 10**12}", "BTC-USDT-SWAP", Side.BUY, OrdType.LIMIT, Decimal("0.05"), px
+        )
         ack = rest.place_order(req)
         assert ack.state is OrderState.LIVE and ack.clOrdId == req.clOrdId
         got = rest.get_order("BTC-USDT-SWAP", clOrdId=req.clOrdId)

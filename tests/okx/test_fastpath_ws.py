@@ -39,9 +39,18 @@ def frame(payload: bytes, op: int = 1, fin: bool = True) -> bytes:
 
 # What a server may send: every length class, binary, a message in three fragments with a ping
 # between them, a pong nobody asked for, then close (code 1000).
-STREAM = (frame(b'{"arg":{"channel":"tickers"},"data":[]}') + frame(b"m" * 300) + frame(b"\x00\x01" * 40_000, op=2)
-          + frame(b"pong") + frame(b'{"part":', fin=False) + frame(b"ping-1", op=9) + frame(b'"two",', op=0, fin=False)
-          + frame(b'"end":1}', op=0) + frame(b"unasked", op=10) + frame(b"\x03\xe8bye", op=8))
+STREAM = (
+    frame(b'{"arg":{"channel":"tickers"},"data":[]}')
+    + frame(b"m" * 300)
+    + frame(b"\x00\x01" * 40_000, op=2)
+    + frame(b"pong")
+    + frame(b'{"part":', fin=False)
+    + frame(b"ping-1", op=9)
+    + frame(b'"two",', op=0, fin=False)
+    + frame(b'"end":1}', op=0)
+    + frame(b"unasked", op=10)
+    + frame(b"\x03\xe8bye", op=8)
+)
 
 
 class RawWsServer:
@@ -69,11 +78,16 @@ class RawWsServer:
             req = b""
             while b"\r\n\r\n" not in req:
                 req += conn.recv(4096)
-            key = next(line.split(b":", 1)[1].strip() for line in req.split(b"\r\n")
-                       if line.lower().startswith(b"sec-websocket-key:"))
+            key = next(
+                line.split(b":", 1)[1].strip()
+                for line in req.split(b"\r\n")
+                if line.lower().startswith(b"sec-websocket-key:")
+            )
             accept = base64.b64encode(hashlib.sha1(key + GUID).digest())
-            conn.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                         b"Sec-WebSocket-Accept: " + accept + b"\r\n\r\n")
+            conn.sendall(
+                b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                b"Sec-WebSocket-Accept: " + accept + b"\r\n\r\n"
+            )
             for i in range(0, len(STREAM), 7000):  # frames split across reads
                 conn.sendall(STREAM[i : i + 7000])
             got = b""
@@ -114,7 +128,8 @@ def read_all(url: str) -> list[tuple[int, bytes]]:
                 return out
     finally:
         ws.close(timeout=0.2)
-        ws.shutdown()  # as WsConnection does: after recv_data answered the close, close() leaves the socket open
+        # as WsConnection does: after recv_data answered the close, close() leaves the socket open
+        ws.shutdown()
 
 
 def unmasked_client_frames(raw: bytes) -> list[tuple[int, bytes]]:
@@ -131,16 +146,26 @@ def unmasked_client_frames(raw: bytes) -> list[tuple[int, bytes]]:
     return out
 
 
-def test_frame_reader_reads_what_websocket_client_reads(raw_server: RawWsServer,
-                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_frame_reader_reads_what_websocket_client_reads(
+    raw_server: RawWsServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("ATHENA_FASTPATHS", raising=False)
     monkeypatch.setenv("ATHENA_FASTPATH_WS_FRAMES", "on")
     ours = read_all(raw_server.url)
     monkeypatch.setenv("ATHENA_FASTPATH_WS_FRAMES", "off")
     theirs = read_all(raw_server.url)
-    assert ours == theirs == [
-        (1, b'{"arg":{"channel":"tickers"},"data":[]}'), (1, b"m" * 300), (2, b"\x00\x01" * 40_000), (1, b"pong"),
-        (1, b'{"part":"two","end":1}'), (8, b"\x03\xe8bye")]
+    assert (
+        ours
+        == theirs
+        == [
+            (1, b'{"arg":{"channel":"tickers"},"data":[]}'),
+            (1, b"m" * 300),
+            (2, b"\x00\x01" * 40_000),
+            (1, b"pong"),
+            (1, b'{"part":"two","end":1}'),
+            (8, b"\x03\xe8bye"),
+        ]
+    )
     assert wait_until(lambda: len(raw_server.received) == 2, 10)
     pongs = [[f for f in unmasked_client_frames(raw) if f[0] == 10] for raw in raw_server.received]
     assert pongs == [[(10, b"ping-1")], [(10, b"ping-1")]]  # both answered the ping with its payload
@@ -159,7 +184,9 @@ def test_the_switch_chooses_the_reader(raw_server: RawWsServer, monkeypatch: pyt
         ws.close(timeout=0.2)
 
 
-def test_a_gateway_receives_market_data_through_websocket_client(sim: Sim, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_gateway_receives_market_data_through_websocket_client(
+    sim: Sim, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("ATHENA_FASTPATH_WS_FRAMES", "off")
     readers: list[Frames] = []
 
@@ -169,8 +196,13 @@ def test_a_gateway_receives_market_data_through_websocket_client(sim: Sim, monke
 
     monkeypatch.setattr(ws_mod, "frame_reader", spy)
     events: list[Any] = []
-    gw = OkxPublicWsGateway(sim.ws_url("public"), ["BTC-USDT-SWAP"], ("tickers",), events.append,
-                            **{**FAST_WS, "stall_timeout_s": 3.0})
+    gw = OkxPublicWsGateway(
+        sim.ws_url("public"),
+        ["BTC-USDT-SWAP"],
+        ("tickers",),
+        events.append,
+        **{**FAST_WS, "stall_timeout_s": 3.0},
+    )
     gw.start()
     try:
         assert wait_until(lambda: sum(isinstance(e, Ticker) for e in events) >= 3, 20), events[-5:]

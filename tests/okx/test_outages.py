@@ -24,13 +24,20 @@ CALM_WS = {**FAST_WS, "stall_timeout_s": 3.0}
 
 @pytest.fixture()
 def idle_sim(clean_sim: Sim) -> Iterator[Sim]:
-    assert wait_until(lambda: clean_sim.admin("stats")["conns"] == [], 30)  # nothing left from an earlier test
+    assert wait_until(
+        lambda: clean_sim.admin("stats")["conns"] == [], 30
+    )  # nothing left from an earlier test
     yield clean_sim
 
 
 def private(sim: Sim, events: list[Any], **kw: Any) -> OkxPrivateWsGateway:
-    gw = OkxPrivateWsGateway(sim.ws_url("private"), on_event=events.append, credentials=Credentials(*SIM_CREDS),
-                             business_url=sim.ws_url("business"), **{**CALM_WS, **kw})
+    gw = OkxPrivateWsGateway(
+        sim.ws_url("private"),
+        on_event=events.append,
+        credentials=Credentials(*SIM_CREDS),
+        business_url=sim.ws_url("business"),
+        **{**CALM_WS, **kw},
+    )
     gw.start()
     return gw
 
@@ -41,7 +48,9 @@ def test_a_partly_failed_batch_places_some_and_names_the_others(rest: OkxRestGat
     out = rest.place_batch(reqs)
     assert [u.clOrdId for u in out] == [r.clOrdId for r in reqs]
     failed = [u for u in out if u.state is not OrderState.LIVE]
-    assert failed and all(u.state is OrderState.AMBIGUOUS and u.sCode == "50013" for u in failed)  # never REJECTED
+    assert failed and all(
+        u.state is OrderState.AMBIGUOUS and u.sCode == "50013" for u in failed
+    )  # never REJECTED
     for u in out:  # the exchange holds exactly the items it accepted; a query settles each failed one
         assert (rest.get_order(INST, clOrdId=u.clOrdId) is not None) is (u.state is OrderState.LIVE)
     assert clean_sim.admin("faults")["fired"]["batch_partial"] == 1
@@ -50,13 +59,19 @@ def test_a_partly_failed_batch_places_some_and_names_the_others(rest: OkxRestGat
             rest.cancel_order(INST, clOrdId=u.clOrdId)
 
 
-def test_a_partly_failed_cancel_algos_says_which_stops_still_work(rest: OkxRestGateway, clean_sim: Sim) -> None:
+def test_a_partly_failed_cancel_algos_says_which_stops_still_work(
+    rest: OkxRestGateway, clean_sim: Sim
+) -> None:
     px = limit_req(rest, "pa").px
     assert px is not None
     ids = [cid("pas") for _ in range(6)]
     for i in ids:
-        rest.place_algo(AlgoOrder(algoClOrdId=i, instId=INST, side=Side.SELL, sz=Decimal("0.01"), slTriggerPx=px))
-    clean_sim.faults(batch_partial={"count": 1, "path": "/api/v5/trade/cancel-algos"}, batch_partial_code="51149")
+        rest.place_algo(
+            AlgoOrder(algoClOrdId=i, instId=INST, side=Side.SELL, sz=Decimal("0.01"), slTriggerPx=px)
+        )
+    clean_sim.faults(
+        batch_partial={"count": 1, "path": "/api/v5/trade/cancel-algos"}, batch_partial_code="51149"
+    )
     acks = rest.cancel_algos(INST, algoClOrdIds=ids)
     unknown = {a.algoClOrdId for a in acks if a.outcome_unknown}
     assert unknown and {a.algoClOrdId for a in acks if a.ok} == set(ids) - unknown
@@ -65,12 +80,17 @@ def test_a_partly_failed_cancel_algos_says_which_stops_still_work(rest: OkxRestG
 
 
 def test_5xx_codes_drawn_at_random_some_executed(rest: OkxRestGateway, clean_sim: Sim) -> None:
-    clean_sim.faults(rest_5xx={"count": 12, "path": "/api/v5/trade/order"}, rest_5xx_code="50001,50013",
-                     rest_5xx_execute_rate=0.5)
+    clean_sim.faults(
+        rest_5xx={"count": 12, "path": "/api/v5/trade/order"},
+        rest_5xx_code="50001,50013",
+        rest_5xx_execute_rate=0.5,
+    )
     reqs = [limit_req(rest, "r5") for _ in range(12)]
     codes = set()
     for r in reqs:
-        with pytest.raises(OkxAmbiguous) as info:  # a trade request answered 503: outcome unknown, whatever code
+        with pytest.raises(
+            OkxAmbiguous
+        ) as info:  # a trade request answered 503: outcome unknown, whatever code
             rest.place_order(r)
         codes.add(info.value.code)
     assert codes == {"50001", "50013"}
@@ -91,8 +111,15 @@ def test_rest_down_while_the_websocket_stays_up(rest: OkxRestGateway, idle_sim: 
         with pytest.raises(OkxTransient):
             rest.balance()
         with pytest.raises(OkxAmbiguous):  # a POST whose answer never came: unknown, and in fact not executed
-            rest.place_algo(AlgoOrder(algoClOrdId=cid("rd"), instId=INST, side=Side.SELL, sz=Decimal("0.01"),
-                                      slTriggerPx=Decimal("1000")))
+            rest.place_algo(
+                AlgoOrder(
+                    algoClOrdId=cid("rd"),
+                    instId=INST,
+                    side=Side.SELL,
+                    sz=Decimal("0.01"),
+                    slTriggerPx=Decimal("1000"),
+                )
+            )
         assert gw.ready and gw.private.logins == 1  # the WebSocket never noticed
         sim.faults(rest_down_s=0)
         assert rest.balance().totalEq is not None
@@ -149,7 +176,9 @@ def test_rest_under_clock_skew_recovers_after_resync(rest: OkxRestGateway, clean
     assert rest.stats["clock_resyncs"] >= 2
 
 
-def test_a_skewed_login_while_rest_is_down_waits_for_the_clock_never_halts(rest: OkxRestGateway, idle_sim: Sim) -> None:
+def test_a_skewed_login_while_rest_is_down_waits_for_the_clock_never_halts(
+    rest: OkxRestGateway, idle_sim: Sim
+) -> None:
     """Regression (the 30-minute chaos soak): the clock was off when a maintenance took REST down and
     closed the WebSockets; each login was refused for its timestamp, the clock could not be re-measured,
     and the refusals counted as auth failures until the private WebSockets halted for good (a deaf stream
@@ -162,7 +191,9 @@ def test_a_skewed_login_while_rest_is_down_waits_for_the_clock_never_halts(rest:
     try:
         assert wait_until(lambda: gw.ready, 30), gw.state
         assert [c.auth_failures for c in gw.connections] == [0, 0]
-        assert sum(c.clock_resyncs for c in gw.connections) >= 1  # one clock: either connection may re-measure it
+        assert (
+            sum(c.clock_resyncs for c in gw.connections) >= 1
+        )  # one clock: either connection may re-measure it
         assert abs(gw.private.clock.offset_ms - 90_000) < 2_000
     finally:
         gw.stop()

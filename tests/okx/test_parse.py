@@ -32,7 +32,12 @@ def test_instruments_sample() -> None:
     rows = load("nautilus_http_get_instruments_swap.json")["data"]
     insts = {i.instId: i for i in map(parse.instrument, rows)}
     btc = insts["BTC-USDT-SWAP"]
-    assert (btc.ctVal, btc.lotSz, btc.minSz, btc.tickSz) == (Decimal("0.01"), Decimal("0.01"), Decimal("0.01"), Decimal("0.1"))
+    assert (btc.ctVal, btc.lotSz, btc.minSz, btc.tickSz) == (
+        Decimal("0.01"),
+        Decimal("0.01"),
+        Decimal("0.01"),
+        Decimal("0.1"),
+    )
     assert btc.maxMktSz == Decimal(12000) and btc.lever == Decimal(100) and btc.settleCcy == "USDT"
     assert insts["BTC-USD-SWAP"].ctType == "inverse" and insts["ETH-USDT-SWAP"].tickSz == Decimal("0.01")
 
@@ -63,7 +68,9 @@ def test_ws_order_docs_example_with_fill_fee() -> None:
 
 
 def test_rest_orders_pending_live_no_fill() -> None:
-    u = parse.order_update(ccxt("fetchOpenOrders_orders_pending_swap_post_only")["data"][0], source="rest_query")
+    u = parse.order_update(
+        ccxt("fetchOpenOrders_orders_pending_swap_post_only")["data"][0], source="rest_query"
+    )
     assert u.state is OrderState.LIVE and u.ordType is OrdType.POST_ONLY
     assert u.accFillSz == 0 and u.avgPx is None and u.fillPx is None and u.tradeId is None
     assert u.px == Decimal("0.2") and u.sz == Decimal(50)
@@ -75,15 +82,37 @@ def test_rest_orders_history_filled() -> None:
 
 
 def test_ws_avgpx_zero_without_fill_is_none() -> None:
-    row = dict(load("nautilus_ws_orders.json")["data"][0], state="live", accFillSz="0", avgPx="0", fillSz="0", fillPx="0", tradeId="")
+    row = dict(
+        load("nautilus_ws_orders.json")["data"][0],
+        state="live",
+        accFillSz="0",
+        avgPx="0",
+        fillSz="0",
+        fillPx="0",
+        tradeId="",
+    )
     u = parse.order_update(row)
-    assert u.state is OrderState.LIVE and u.avgPx is None and u.fillPx is None and u.tradeId is None and u.execType is None
+    assert (
+        u.state is OrderState.LIVE
+        and u.avgPx is None
+        and u.fillPx is None
+        and u.tradeId is None
+        and u.execType is None
+    )
 
 
 @pytest.mark.parametrize(
     "mutation",
-    # an unknown state carrying fills is read from the sizes (test_an_order_in_a_state_athena_does_not_know...)
-    [{"state": "weird", "accFillSz": "0"}, {"accFillSz": 1.5}, {"accFillSz": "abc"}, {"instId": ""}, {"side": "up"}, {"reduceOnly": "maybe"}],
+    # an unknown state carrying fills is read from the sizes
+    # (test_an_order_in_a_state_athena_does_not_know...)
+    [
+        {"state": "weird", "accFillSz": "0"},
+        {"accFillSz": 1.5},
+        {"accFillSz": "abc"},
+        {"instId": ""},
+        {"side": "up"},
+        {"reduceOnly": "maybe"},
+    ],
 )
 def test_bad_order_raises_parse_error(mutation: dict[str, Any]) -> None:
     row = dict(load("nautilus_ws_orders.json")["data"][0], **mutation)
@@ -113,8 +142,16 @@ def test_algo_samples() -> None:
     assert a.sz == 1 and a.side is Side.BUY and a.reduceOnly is False and a.slTriggerPxType == "last"
     rows = load("nautilus_ws_orders_algo.json")["data"]
     algos = [parse.algo_order(r) for r in rows]
-    assert [x.state for x in algos] == [AlgoState.LIVE, AlgoState.LIVE, AlgoState.EFFECTIVE, AlgoState.CANCELED, AlgoState.EFFECTIVE]
-    assert algos[0].slTriggerPx == Decimal(95000) and algos[0].reduceOnly and algos[1].slTriggerPxType == "mark"
+    assert [x.state for x in algos] == [
+        AlgoState.LIVE,
+        AlgoState.LIVE,
+        AlgoState.EFFECTIVE,
+        AlgoState.CANCELED,
+        AlgoState.EFFECTIVE,
+    ]
+    assert (
+        algos[0].slTriggerPx == Decimal(95000) and algos[0].reduceOnly and algos[1].slTriggerPxType == "mark"
+    )
     assert algos[2].tdMode is TdMode.ISOLATED and algos[2].posSide is PosSide.LONG
     pending = parse.algo_order(load("nautilus_http_get_orders_algo_pending.json")["data"][0])
     assert pending.algoClOrdId == "client_algo_1" and pending.slTriggerPx == Decimal(40000)
@@ -124,15 +161,24 @@ def test_algo_take_profit_only_is_parse_error() -> None:
     row = ccxt("fetchOpenOrders_orders_algo_pending_conditional_swap")["data"][0]
     with pytest.raises(ParseError):
         parse.algo_order(dict(row, slTriggerPx="", tpTriggerPx="120"))
-    for bad in ({"closeFraction": "0.5", "sz": ""}, {"closeFraction": "x", "sz": ""}, {"closeFraction": "", "sz": ""}):
+    for bad in (
+        {"closeFraction": "0.5", "sz": ""},
+        {"closeFraction": "x", "sz": ""},
+        {"closeFraction": "", "sz": ""},
+    ):
         with pytest.raises(ParseError):
             parse.algo_order(dict(row, **bad))
 
 
 def test_algo_whole_position_stop_has_no_sz_and_covers_the_position() -> None:
     # What OKX lists when a person sets TP/SL on a position in the app: closeFraction "1", sz "".
-    row = dict(ccxt("fetchOpenOrders_orders_algo_pending_conditional_swap")["data"][0], sz="", closeFraction="1",
-               reduceOnly="true", side="sell")
+    row = dict(
+        ccxt("fetchOpenOrders_orders_algo_pending_conditional_swap")["data"][0],
+        sz="",
+        closeFraction="1",
+        reduceOnly="true",
+        side="sell",
+    )
     a = parse.algo_order(row)
     assert a.sz is None and a.closeFraction == Decimal(1) and a.whole_position
     assert a.side is Side.SELL and a.slTriggerPx == Decimal(100) and a.state is AlgoState.LIVE
@@ -166,7 +212,12 @@ def test_account_config_samples() -> None:
 
 def test_fills_sample() -> None:
     f = parse.fill(ccxt("fetchMyTrades_fill_spot_fields")["data"][0])
-    assert f.tradeId == "56181695" and f.fillPx == Decimal("67.84") and f.fee == Decimal("-0.0001") and f.execType == "T"
+    assert (
+        f.tradeId == "56181695"
+        and f.fillPx == Decimal("67.84")
+        and f.fee == Decimal("-0.0001")
+        and f.execType == "T"
+    )
 
 
 def test_small_replies() -> None:
@@ -182,7 +233,11 @@ def test_books5_bbo_and_rest_books() -> None:
     msg = docs("ws_books5_push")
     top = parse.book_top("BCH-USDT-SWAP", msg["data"][0])
     assert len(top.bids) == 5 and len(top.asks) == 5 and top.seqId == 363996337
-    assert top.best_bid.px == Decimal("111.05") and top.best_ask.px == Decimal("111.06") and top.best_ask.count == 2
+    assert (
+        top.best_bid.px == Decimal("111.05")
+        and top.best_ask.px == Decimal("111.06")
+        and top.best_ask.count == 2
+    )
     assert top.bids[0].px > top.bids[-1].px and not top.is_crossed
     bbo = parse.book_top("BTC-USDT", load("nautilus_ws_bbo_tbt.json")["data"][0])
     assert bbo.best_bid.sz == 256 and bbo.spread == Decimal("0.01")
@@ -193,7 +248,9 @@ def test_books5_bbo_and_rest_books() -> None:
 def test_ticker_and_trades() -> None:
     t = parse.ticker(ccxt("fetchTicker_spot")["data"][0])
     assert t.last == Decimal("73384.8") and t.bidSz == Decimal("0.0655768") and t.ts == 1710328243709
-    t2 = parse.ticker({"instId": "X", "last": "", "bidPx": "", "bidSz": "", "askPx": "1", "askSz": "2", "ts": "5"})
+    t2 = parse.ticker(
+        {"instId": "X", "last": "", "bidPx": "", "bidSz": "", "askPx": "1", "askSz": "2", "ts": "5"}
+    )
     assert t2.last is None and t2.bidPx is None and t2.askPx == 1
     for src in (load("nautilus_ws_trades.json"), docs("ws_trades_push")):
         tr = parse.trade(src["data"][0])
@@ -226,15 +283,38 @@ json_values = st.recursive(
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=5),
     max_leaves=20,
 )
-ORDER_KEYS = ["state", "instId", "accFillSz", "avgPx", "fillSz", "fillPx", "side", "posSide", "sz", "px", "reduceOnly", "uTime", "fee"]
+ORDER_KEYS = [
+    "state",
+    "instId",
+    "accFillSz",
+    "avgPx",
+    "fillSz",
+    "fillPx",
+    "side",
+    "posSide",
+    "sz",
+    "px",
+    "reduceOnly",
+    "uTime",
+    "fee",
+]
 
 
 @settings(max_examples=300, deadline=None)
 @given(st.dictionaries(st.sampled_from(ORDER_KEYS), json_values, max_size=len(ORDER_KEYS)), json_values)
 def test_parsers_never_leak_other_exceptions(row: dict[str, Any], other: Any) -> None:
     """Whatever arrives, a parser returns a value or raises ParseError: nothing else escapes."""
-    for fn in (parse.order_update, parse.position, parse.algo_order, parse.balance, parse.ticker, parse.trade, parse.fill,
-               parse.instrument, lambda r: parse.book_top("X", r)):
+    for fn in (
+        parse.order_update,
+        parse.position,
+        parse.algo_order,
+        parse.balance,
+        parse.ticker,
+        parse.trade,
+        parse.fill,
+        parse.instrument,
+        lambda r: parse.book_top("X", r),
+    ):
         for arg in (row, other):
             try:
                 fn(arg)
@@ -265,13 +345,21 @@ def test_an_order_in_a_state_athena_does_not_know_keeps_its_fill(
     caplog.set_level(logging.WARNING, logger="athena.okx.parse")
     full = parse.order_update(dict(row, state="brand_new_state"))
     assert (full.state, full.accFillSz, full.fillSz, full.tradeId) == (
-        OrderState.FILLED, Decimal("0.03"), Decimal("0.03"), "1518905529")
-    part = parse.order_update(dict(row, state="brand_new_state", accFillSz="0.01", fillSz="0.01"), source="rest_query")
+        OrderState.FILLED,
+        Decimal("0.03"),
+        Decimal("0.03"),
+        "1518905529",
+    )
+    part = parse.order_update(
+        dict(row, state="brand_new_state", accFillSz="0.01", fillSz="0.01"), source="rest_query"
+    )
     assert part.state is OrderState.PARTIALLY_FILLED and part.accFillSz == Decimal("0.01")
     unknown_size = parse.order_update(dict(row, state="another_state", sz=""))
     assert unknown_size.state is OrderState.PARTIALLY_FILLED  # cannot tell it is complete: not terminal
     logged = [r.getMessage() for r in caplog.records if "state" in r.getMessage()]
-    assert len(logged) == 2 and "brand_new_state" in logged[0] and "another_state" in logged[1]  # once per value
+    assert (
+        len(logged) == 2 and "brand_new_state" in logged[0] and "another_state" in logged[1]
+    )  # once per value
     with pytest.raises(ParseError):  # no fill to keep: still refused
         parse.order_update(dict(row, state="brand_new_state", accFillSz="0", fillSz="0"))
     with pytest.raises(ParseError):

@@ -56,7 +56,17 @@ def test_from_settings_public_and_clock(clean_sim: Sim) -> None:
         b = gw.books(INST, sz=5)
         assert len(b.bids) == 5 and b.best_bid.px < b.best_ask.px
         assert "sim-secret-key" not in repr(gw)
-    demo = Settings.model_validate({"mode": "demo", "okx": {"api_key": "k1234", "secret_key": "s1234", "passphrase": "p1234", "rest_url": clean_sim.url}})
+    demo = Settings.model_validate(
+        {
+            "mode": "demo",
+            "okx": {
+                "api_key": "k1234",
+                "secret_key": "s1234",
+                "passphrase": "p1234",
+                "rest_url": clean_sim.url,
+            },
+        }
+    )
     with OkxRestGateway(demo) as gw:
         assert gw.session.headers["x-simulated-trading"] == "1"
 
@@ -79,14 +89,31 @@ def test_order_lifecycle(rest: OkxRestGateway) -> None:
     px = far_bid(rest)
     req = OrderRequest(cid("life"), INST, Side.BUY, OrdType.LIMIT, Decimal("0.05"), px)
     ack = rest.place_order(req)
-    assert ack.state is OrderState.LIVE and ack.ordId and ack.clOrdId == req.clOrdId and ack.source == "rest_ack"
+    assert (
+        ack.state is OrderState.LIVE and ack.ordId and ack.clOrdId == req.clOrdId and ack.source == "rest_ack"
+    )
     got = rest.get_order(INST, clOrdId=req.clOrdId)
-    assert got is not None and got.state is OrderState.LIVE and got.px == px and got.avgPx is None and got.ordId == ack.ordId
+    assert (
+        got is not None
+        and got.state is OrderState.LIVE
+        and got.px == px
+        and got.avgPx is None
+        and got.ordId == ack.ordId
+    )
     assert rest.get_order(INST, ordId=ack.ordId) == got
     assert req.clOrdId in [u.clOrdId for u in rest.orders_pending(INST)]
-    amended = rest.amend_order(INST, clOrdId=req.clOrdId, newPx=px - Decimal(1), newSz=Decimal("0.04"), reqId="r1")
+    amended = rest.amend_order(
+        INST, clOrdId=req.clOrdId, newPx=px - Decimal(1), newSz=Decimal("0.04"), reqId="r1"
+    )
     assert amended.clOrdId == req.clOrdId
-    assert wait_until(lambda: (o := rest.get_order(INST, clOrdId=req.clOrdId)) is not None and o.px == px - 1 and o.sz == Decimal("0.04"), 30)
+    assert wait_until(
+        lambda: (
+            (o := rest.get_order(INST, clOrdId=req.clOrdId)) is not None
+            and o.px == px - 1
+            and o.sz == Decimal("0.04")
+        ),
+        30,
+    )
     cancel = rest.cancel_order(INST, clOrdId=req.clOrdId)
     assert cancel.ordId == ack.ordId
     assert wait_until(lambda: rest.get_order(INST, clOrdId=req.clOrdId).state is OrderState.CANCELED, 30)  # type: ignore[union-attr]
@@ -101,9 +128,17 @@ def test_order_lifecycle(rest: OkxRestGateway) -> None:
 def test_fill_position_stop_and_close(rest: OkxRestGateway) -> None:
     req = OrderRequest(cid("mkt"), INST, Side.BUY, OrdType.MARKET, Decimal("0.1"))
     rest.place_order(req)
-    assert wait_until(lambda: (o := rest.get_order(INST, clOrdId=req.clOrdId)) is not None and o.state is OrderState.FILLED, 30)
+    assert wait_until(
+        lambda: (o := rest.get_order(INST, clOrdId=req.clOrdId)) is not None and o.state is OrderState.FILLED,
+        30,
+    )
     filled = rest.get_order(INST, clOrdId=req.clOrdId)
-    assert filled is not None and filled.accFillSz == Decimal("0.1") and filled.avgPx is not None and filled.avgPx > 0
+    assert (
+        filled is not None
+        and filled.accFillSz == Decimal("0.1")
+        and filled.avgPx is not None
+        and filled.avgPx > 0
+    )
     assert filled.fee is not None and filled.fee < 0
     fills = [f for f in rest.fills(INST) if f.clOrdId == req.clOrdId]
     assert fills and sum(f.fillSz for f in fills) == Decimal("0.1") and all(f.side is Side.BUY for f in fills)
@@ -165,7 +200,9 @@ def test_auth_error_has_no_secret(clean_sim: Sim) -> None:
 
 def test_drifting_local_clock_is_corrected(clean_sim: Sim) -> None:
     # the host clock is 2 minutes behind: signing with it would give 50102
-    with OkxRestGateway(base_url=clean_sim.url, credentials=SIM_CREDS, clock=Clock(-120_000), auto_sync_clock=False) as gw:
+    with OkxRestGateway(
+        base_url=clean_sim.url, credentials=SIM_CREDS, clock=Clock(-120_000), auto_sync_clock=False
+    ) as gw:
         assert gw.balance().totalEq is not None  # 50102 -> re-sync from /public/time -> retried once
         assert gw.stats["clock_resyncs"] == 1 and abs(gw.clock.offset_ms) < 1000
     with OkxRestGateway(base_url=clean_sim.url, credentials=SIM_CREDS, clock=Clock(-120_000)) as gw:
@@ -199,7 +236,9 @@ def test_transient_5xx_and_refused(rest: OkxRestGateway, clean_sim: Sim) -> None
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    with OkxRestGateway(base_url=f"http://127.0.0.1:{port}", credentials=SIM_CREDS, auto_sync_clock=False) as gw:
+    with OkxRestGateway(
+        base_url=f"http://127.0.0.1:{port}", credentials=SIM_CREDS, auto_sync_clock=False
+    ) as gw:
         req = OrderRequest(cid("ref"), INST, Side.BUY, OrdType.MARKET, Decimal("0.01"))
         with pytest.raises(OkxTransient):  # refused before sending: not ambiguous
             gw.place_order(req)
@@ -208,7 +247,9 @@ def test_transient_5xx_and_refused(rest: OkxRestGateway, clean_sim: Sim) -> None
 def test_timeout_after_send_is_ambiguous_and_resolved_by_clordid(clean_sim: Sim) -> None:
     clean_sim.faults(rest_timeout={"count": 1, "path": "/api/v5/trade/order"}, rest_timeout_hold_s=2.0)
     # expTime later than the hold (an exchange that accepts a late request): the order may exist
-    with OkxRestGateway(base_url=clean_sim.url, credentials=SIM_CREDS, timeout_s=0.4, exp_time_ms=10_000) as gw:
+    with OkxRestGateway(
+        base_url=clean_sim.url, credentials=SIM_CREDS, timeout_s=0.4, exp_time_ms=10_000
+    ) as gw:
         gw.sync_clock()
         req = OrderRequest(cid("amb"), INST, Side.BUY, OrdType.LIMIT, Decimal("0.02"), far_bid(gw))
         placed: list[bytes] = []  # bodies of POST /trade/order requests the sim received

@@ -105,7 +105,9 @@ def test_late_amend_is_rejected_by_exptime(clean_sim: Sim) -> None:
     with OkxRestGateway(base_url=clean_sim.url, credentials=SIM_CREDS, timeout_s=3.0, exp_time_ms=300) as gw:
         req = limit_req(gw, "xam")
         gw.place_order(req)
-        clean_sim.faults(rest_timeout={"count": 1, "path": "/api/v5/trade/amend-order"}, rest_timeout_hold_s=1.0)
+        clean_sim.faults(
+            rest_timeout={"count": 1, "path": "/api/v5/trade/amend-order"}, rest_timeout_hold_s=1.0
+        )
         with pytest.raises(OkxRejected) as info:
             gw.amend_order(INST, clOrdId=req.clOrdId, newPx=req.px - 1)  # type: ignore[operator]
         assert info.value.code == "50102"
@@ -117,8 +119,12 @@ def test_late_amend_is_rejected_by_exptime(clean_sim: Sim) -> None:
 def test_ambiguous_timeout_with_exptime_leaves_no_late_order(clean_sim: Sim) -> None:
     # client timeout 0.4 s, expTime = timeout (default): the held request can no longer execute
     clean_sim.faults(rest_timeout={"count": 2, "path": "/api/v5/trade/order"}, rest_timeout_hold_s=2.0)
-    with (OkxRestGateway(base_url=clean_sim.url, credentials=SIM_CREDS, timeout_s=0.4) as gw,
-          OkxRestGateway(base_url=clean_sim.url, credentials=SIM_CREDS, timeout_s=0.4, exp_time_ms=60_000) as patient):
+    with (
+        OkxRestGateway(base_url=clean_sim.url, credentials=SIM_CREDS, timeout_s=0.4) as gw,
+        OkxRestGateway(
+            base_url=clean_sim.url, credentials=SIM_CREDS, timeout_s=0.4, exp_time_ms=60_000
+        ) as patient,
+    ):
         patient.sync_clock()
         req = limit_req(gw, "xn")
         with pytest.raises(OkxAmbiguous):
@@ -148,10 +154,13 @@ def test_definite_rejections(rest: OkxRestGateway) -> None:
     assert {info.value.code, info.value.sCode} & {"51400", "51603"}
 
 
-@pytest.mark.parametrize(("creds", "code"), [
-    (("wrong-key", "sim-secret-key", "sim-passphrase"), "50111"),
-    (("sim-api-key", "sim-secret-key", "wrong-pass"), "50105"),
-])
+@pytest.mark.parametrize(
+    ("creds", "code"),
+    [
+        (("wrong-key", "sim-secret-key", "sim-passphrase"), "50111"),
+        (("sim-api-key", "sim-secret-key", "wrong-pass"), "50105"),
+    ],
+)
 def test_auth_codes(clean_sim: Sim, creds: tuple[str, str, str], code: str) -> None:
     with OkxRestGateway(base_url=clean_sim.url, credentials=creds) as gw, pytest.raises(OkxAuthError) as info:
         gw.positions()
@@ -164,7 +173,9 @@ def test_orders_pending_pages_past_100(rest: OkxRestGateway) -> None:
     placed: list[str] = []
     px = limit_req(rest, "pg", inst).px
     for _ in range(6):
-        reqs = [OrderRequest(cid("pg"), inst, Side.BUY, OrdType.LIMIT, Decimal("0.01"), px) for _ in range(18)]
+        reqs = [
+            OrderRequest(cid("pg"), inst, Side.BUY, OrdType.LIMIT, Decimal("0.01"), px) for _ in range(18)
+        ]
         out = rest.place_batch(reqs)
         assert all(u.state is OrderState.LIVE for u in out)
         placed += [r.clOrdId for r in reqs]
@@ -177,7 +188,9 @@ def test_orders_pending_pages_past_100(rest: OkxRestGateway) -> None:
 
 
 @pytest.mark.parametrize("executed", [True, False])
-def test_51149_on_place_is_ambiguous_never_rejected(rest: OkxRestGateway, clean_sim: Sim, executed: bool) -> None:
+def test_51149_on_place_is_ambiguous_never_rejected(
+    rest: OkxRestGateway, clean_sim: Sim, executed: bool
+) -> None:
     clean_sim.faults(rest_scode={"count": 1, "path": "/api/v5/trade/order"}, rest_scode_execute=executed)
     req = limit_req(rest, "t51")
     with pytest.raises(OkxAmbiguous) as info:
@@ -194,13 +207,17 @@ def test_51149_on_a_batch_item_is_ambiguous_not_rejected(rest: OkxRestGateway, c
     clean_sim.faults(rest_scode={"count": 1, "path": "/api/v5/trade/batch-orders"}, rest_scode_execute=True)
     reqs = [limit_req(rest, "t5b"), limit_req(rest, "t5c")]
     out = rest.place_batch(reqs)
-    assert [(u.clOrdId, u.state, u.sCode) for u in out] == [(r.clOrdId, OrderState.AMBIGUOUS, "51149") for r in reqs]
+    assert [(u.clOrdId, u.state, u.sCode) for u in out] == [
+        (r.clOrdId, OrderState.AMBIGUOUS, "51149") for r in reqs
+    ]
     for r in reqs:  # they do exist: a REJECTED here would have forgotten two live orders
         assert rest.get_order(INST, clOrdId=r.clOrdId) is not None
         rest.cancel_order(INST, clOrdId=r.clOrdId)
 
 
-def test_51149_on_order_algo_is_ambiguous_and_the_retry_meets_the_duplicate(rest: OkxRestGateway, clean_sim: Sim) -> None:
+def test_51149_on_order_algo_is_ambiguous_and_the_retry_meets_the_duplicate(
+    rest: OkxRestGateway, clean_sim: Sim
+) -> None:
     clean_sim.faults(rest_scode={"count": 1, "path": "/api/v5/trade/order-algo"}, rest_scode_execute=True)
     px = limit_req(rest, "t5a").px
     assert px is not None
@@ -222,7 +239,9 @@ def test_an_outcome_unknown_item_on_cancel_is_ambiguous(rest: OkxRestGateway, cl
         rest.cancel_order(INST, clOrdId=req.clOrdId)
     px = limit_req(rest, "t5y").px
     assert px is not None
-    algo = rest.place_algo(AlgoOrder(algoClOrdId=cid("t5z"), instId=INST, side=Side.SELL, sz=Decimal("0.01"), slTriggerPx=px))
+    algo = rest.place_algo(
+        AlgoOrder(algoClOrdId=cid("t5z"), instId=INST, side=Side.SELL, sz=Decimal("0.01"), slTriggerPx=px)
+    )
     clean_sim.faults(rest_scode={"count": 1, "path": "/api/v5/trade/cancel-algos"}, rest_scode_code="51149")
     (ack,) = rest.cancel_algos(INST, algoClOrdIds=[algo.algoClOrdId])
     assert not ack.ok and ack.outcome_unknown  # neither cancelled nor refused

@@ -23,9 +23,12 @@ INST = "BTC-USDT-SWAP"
 
 @pytest.fixture()
 def venue() -> Iterator[tuple[SimClient, OkxRestGateway]]:
-    with (SimServer(tick_interval_ms=0, rate_limits=False) as srv,
-          OkxRestGateway(base_url=srv.url, credentials=SIM_CREDS, timeout_s=3.0,
-                         rate_limiter=RateLimiter(enabled=False)) as gw):  # the sim's limits are off too
+    with (
+        SimServer(tick_interval_ms=0, rate_limits=False) as srv,
+        OkxRestGateway(
+            base_url=srv.url, credentials=SIM_CREDS, timeout_s=3.0, rate_limiter=RateLimiter(enabled=False)
+        ) as gw,
+    ):  # the sim's limits are off too
         yield SimClient(srv.url), gw
 
 
@@ -58,7 +61,9 @@ def test_price_limit_disabled_then_enabled(venue: tuple[SimClient, OkxRestGatewa
 def test_price_limit_parse_refuses_an_inverted_band() -> None:
     with pytest.raises(ParseError):
         parse.price_limit({"instId": INST, "buyLmt": "1", "sellLmt": "2", "enabled": True})
-    assert parse.price_limit({"instId": INST, "buyLmt": "2", "sellLmt": "1"}) == PriceLimit(INST, D(2), D(1), True)
+    assert parse.price_limit({"instId": INST, "buyLmt": "2", "sellLmt": "1"}) == PriceLimit(
+        INST, D(2), D(1), True
+    )
 
 
 def test_system_status_lists_the_maintenance(venue: tuple[SimClient, OkxRestGateway]) -> None:
@@ -71,11 +76,16 @@ def test_system_status_lists_the_maintenance(venue: tuple[SimClient, OkxRestGate
 
 def test_bills_of_funding_type(venue: tuple[SimClient, OkxRestGateway]) -> None:
     sim, gw = venue
-    sim.post("/api/v5/trade/order", {"instId": INST, "tdMode": "cross", "side": "buy", "ordType": "market", "sz": "1"})
+    sim.post(
+        "/api/v5/trade/order",
+        {"instId": INST, "tdMode": "cross", "side": "buy", "ordType": "market", "sz": "1"},
+    )
     sim.admin("funding", {"rate": "0.0001", "settle": True})
     sim.admin("funding", {"settle": True})
     bills = gw.bills(type="8")
-    assert [b.subType for b in bills] == ["173", "173"] and all(b.pnl is not None and b.pnl < 0 for b in bills)
+    assert [b.subType for b in bills] == ["173", "173"] and all(
+        b.pnl is not None and b.pnl < 0 for b in bills
+    )
     assert bills[0].billId != bills[1].billId and gw.bills(type="8", before=bills[0].billId) == []
     assert [b.billId for b in gw.bills(type="8", before=bills[1].billId)] == [bills[0].billId]
 
@@ -84,7 +94,9 @@ def test_an_order_outside_the_band_is_a_typed_refusal(venue: tuple[SimClient, Ok
     sim, gw = venue
     sim.admin("price", {"instId": INST, "px": "100000"})
     sim.admin("price-limit", {"instId": INST, "buyLmt": "101000", "sellLmt": "99000"})
-    req = OrderRequest(clOrdId="band1", instId=INST, side=Side.BUY, ordType=OrdType.LIMIT, sz=D("0.01"), px=D(102000))
+    req = OrderRequest(
+        clOrdId="band1", instId=INST, side=Side.BUY, ordType=OrdType.LIMIT, sz=D("0.01"), px=D(102000)
+    )
     with pytest.raises(OkxPriceOutOfBand) as info:
         gw.place_order(req)
     assert info.value.sCode == "51006"

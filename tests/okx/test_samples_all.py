@@ -78,7 +78,11 @@ class Canned(BaseAdapter):
 
 @pytest.fixture()
 def canned() -> tuple[OkxRestGateway, Canned]:
-    gw = OkxRestGateway(base_url="https://okx.invalid", credentials=("k-sample", "s-sample", "p-sample"), auto_sync_clock=False)
+    gw = OkxRestGateway(
+        base_url="https://okx.invalid",
+        credentials=("k-sample", "s-sample", "p-sample"),
+        auto_sync_clock=False,
+    )
     adapter = Canned()
     gw.session.mount("https://", adapter)
     return gw, adapter
@@ -141,8 +145,10 @@ def test_rest_responses_through_the_gateway(canned: tuple[OkxRestGateway, Canned
     a.bodies.append(docs("rest_cancel_all_after")["response"])
     assert gw.cancel_all_after(60).triggerTime == 1587971460
     stop = AlgoOrder("order1234", "BTC-USDT-SWAP", Side.SELL, Decimal(1), Decimal(100))
-    for resp, algo_id in ((docs("rest_place_algo_order_response"), "1836487817828872192"),
-                          (ccxt("createOrder_order_algo_trigger"), "2896574163517353984")):
+    for resp, algo_id in (
+        (docs("rest_place_algo_order_response"), "1836487817828872192"),
+        (ccxt("createOrder_order_algo_trigger"), "2896574163517353984"),
+    ):
         a.bodies.append(resp)
         placed = gw.place_algo(stop)
         assert placed.algoId == algo_id and placed.state is AlgoState.LIVE
@@ -150,7 +156,9 @@ def test_rest_responses_through_the_gateway(canned: tuple[OkxRestGateway, Canned
     (ack,) = gw.cancel_algos("BTC-USDT-SWAP", algoIds=["1836489397437468672"])
     assert ack.ok and ack.algoId == "1836489397437468672"
     for name in ("nautilus_http_get_orders_algo_pending.json", CCXT):
-        a.bodies.append(load(name) if name != CCXT else ccxt("fetchOpenOrders_orders_algo_pending_conditional_swap"))
+        a.bodies.append(
+            load(name) if name != CCXT else ccxt("fetchOpenOrders_orders_algo_pending_conditional_swap")
+        )
         assert gw.algos_pending()[0].slTriggerPx in (Decimal(40000), Decimal(100))
 
 
@@ -185,38 +193,74 @@ def _norm(d: Any) -> Any:
 
 def test_request_bodies_match_ccxt(canned: tuple[OkxRestGateway, Canned]) -> None:
     gw, a = canned
-    ok_item = {"code": "0", "msg": "", "data": [{"ordId": "1", "clOrdId": "c", "sCode": "0", "sMsg": "", "ts": "1"}]}
+    ok_item = {
+        "code": "0",
+        "msg": "",
+        "data": [{"ordId": "1", "clOrdId": "c", "sCode": "0", "sMsg": "", "ts": "1"}],
+    }
     a.bodies.append(ok_item)
-    gw.place_batch([OrderRequest("c", "LTC-USDT-SWAP", Side.BUY, OrdType.MARKET, Decimal(1), posSide=PosSide.LONG)])
+    gw.place_batch(
+        [OrderRequest("c", "LTC-USDT-SWAP", Side.BUY, OrdType.MARKET, Decimal(1), posSide=PosSide.LONG)]
+    )
     assert _norm(body(a)) == _norm(_ccxt_req("Swap market buy with posSide = long"))
     a.bodies.append(ok_item)
-    gw.place_batch([OrderRequest("c", "BTC-USD-SWAP", Side.SELL, OrdType.MARKET, Decimal(1), posSide=PosSide.LONG, reduceOnly=True)])
+    gw.place_batch(
+        [
+            OrderRequest(
+                "c",
+                "BTC-USD-SWAP",
+                Side.SELL,
+                OrdType.MARKET,
+                Decimal(1),
+                posSide=PosSide.LONG,
+                reduceOnly=True,
+            )
+        ]
+    )
     assert _norm(body(a)) == _norm(_ccxt_req("Close an inverse swap position with a market reduceOnly order"))
     a.bodies.append(ok_item)
     gw.cancel_order("BTC-USDT-SWAP", ordId="642666885133189120")
     assert body(a) == _ccxt_req("Swap cancel order")
-    a.bodies.append({"code": "0", "msg": "", "data": [{"algoId": "641788035268431872", "sCode": "0", "sMsg": ""}]})
+    a.bodies.append(
+        {"code": "0", "msg": "", "data": [{"algoId": "641788035268431872", "sCode": "0", "sMsg": ""}]}
+    )
     gw.cancel_algos("LTC-USDT-SWAP", algoIds=["641788035268431872"])
     assert body(a) == _ccxt_req("Cancel stop order")
     for timeout, desc in ((10, "Cancel orders after"), (0, "Close cancel orders after")):
         a.bodies.append({"code": "0", "msg": "", "data": [{"triggerTime": "0", "ts": "1"}]})
         gw.cancel_all_after(timeout)
         assert _norm(body(a)) == _norm(_ccxt_req(desc))
-    for side, desc in ((PosSide.NET, "Closing positiion in net mode"), (PosSide.LONG, "closing a long position in dual mode")):
+    for side, desc in (
+        (PosSide.NET, "Closing positiion in net mode"),
+        (PosSide.LONG, "closing a long position in dual mode"),
+    ):
         a.bodies.append({"code": "0", "msg": "", "data": [{"instId": "ADA-USDT-SWAP", "posSide": str(side)}]})
         gw.close_position("ADA-USDT-SWAP", TdMode.CROSS, side)
         assert body(a) == _ccxt_req(desc)
-    for lever, mode, inst, desc in ((5, TdMode.CROSS, "LTC-USDT-SWAP", "set leverage"), (10, TdMode.ISOLATED, "ADA-USDT-SWAP", "set margin mode isolated")):
-        a.bodies.append({"code": "0", "msg": "", "data": [{"instId": inst, "lever": str(lever), "mgnMode": str(mode), "posSide": ""}]})
+    for lever, mode, inst, desc in (
+        (5, TdMode.CROSS, "LTC-USDT-SWAP", "set leverage"),
+        (10, TdMode.ISOLATED, "ADA-USDT-SWAP", "set margin mode isolated"),
+    ):
+        a.bodies.append(
+            {
+                "code": "0",
+                "msg": "",
+                "data": [{"instId": inst, "lever": str(lever), "mgnMode": str(mode), "posSide": ""}],
+            }
+        )
         gw.set_leverage(inst, lever, mode)
         assert _norm(body(a)) == _norm(_ccxt_req(desc))
     # a stop-loss at market, as protect_positions sends it: ccxt's conditional order shape
-    a.bodies.append({"code": "0", "msg": "", "data": [{"algoId": "9", "algoClOrdId": "s", "sCode": "0", "sMsg": ""}]})
+    a.bodies.append(
+        {"code": "0", "msg": "", "data": [{"algoId": "9", "algoClOrdId": "s", "sCode": "0", "sMsg": ""}]}
+    )
     gw.place_algo(AlgoOrder("s", "LTC-USDT-SWAP", Side.SELL, Decimal(1), Decimal(50), posSide=PosSide.LONG))
     ours, theirs = body(a), _ccxt_req("Swap limit sell with stopLossPrice and posSide = long.")
     shared = {"instId", "side", "ordType", "sz", "tdMode", "slTriggerPx", "slTriggerPxType", "posSide"}
     assert {k: ours[k] for k in shared} == {k: theirs[k] for k in shared} and ours["slOrdPx"] == "-1"
-    a.bodies.append({"code": "0", "msg": "", "data": [{"ordId": "641788883193122816", "sCode": "0", "sMsg": ""}]})
+    a.bodies.append(
+        {"code": "0", "msg": "", "data": [{"ordId": "641788883193122816", "sCode": "0", "sMsg": ""}]}
+    )
     gw.amend_order("ADA-USDT-SWAP", ordId="641788883193122816", newSz=Decimal(50), newPx=Decimal("0.2"))
     theirs = _ccxt_req("Swap edit an orders stopLoss")
     assert body(a) == {k: theirs[k] for k in ("instId", "ordId", "newSz", "newPx")}
@@ -227,7 +271,9 @@ def test_request_targets_match_ccxt(canned: tuple[OkxRestGateway, Canned]) -> No
     empty = {"code": "0", "msg": "", "data": []}
     a.bodies.append(empty)
     gw.get_order("ADA-USDT-SWAP", ordId="641788883193122816")
-    assert a.sent[-1].url == _ccxt_req("Swap fetch order").replace("https://www.okx.com", "https://okx.invalid")
+    assert a.sent[-1].url == _ccxt_req("Swap fetch order").replace(
+        "https://www.okx.com", "https://okx.invalid"
+    )
     a.bodies.append(empty)
     gw.positions("LTC-USDT-SWAP")
     q = dict(p.split("=") for p in (a.sent[-1].url or "").split("?")[1].split("&"))
@@ -236,7 +282,9 @@ def test_request_targets_match_ccxt(canned: tuple[OkxRestGateway, Canned]) -> No
 
 # -- WS frames through the gateways -------------------------------------------------------------
 def _private() -> PrivateConnection:
-    return PrivateConnection("ws://x/ws/v5/private", Credentials("k", "s", "p"), lambda _o: None, max_auth_failures=3)
+    return PrivateConnection(
+        "ws://x/ws/v5/private", Credentials("k", "s", "p"), lambda _o: None, max_auth_failures=3
+    )
 
 
 def test_ws_event_samples_through_the_gateways() -> None:
@@ -256,7 +304,11 @@ def test_ws_event_samples_through_the_gateways() -> None:
     failing = _private()
     failing.state = "logging_in"
     failing.on_message(orjson.dumps(docs("ws_login_fail")))
-    assert isinstance(failing.last_error, OkxAuthError) and failing.last_error.code == "60009" and failing.auth_failures == 1
+    assert (
+        isinstance(failing.last_error, OkxAuthError)
+        and failing.last_error.code == "60009"
+        and failing.auth_failures == 1
+    )
     pub = OkxPublicWsGateway("ws://x", ["BTC-USDT-SWAP"], ("tickers",))
     got: list[Any] = []
     pub.on_event = got.append
@@ -266,7 +318,11 @@ def test_ws_event_samples_through_the_gateways() -> None:
     assert pub.stats.sub_acks == 1 and pub.stats.errors["60012"] == 1 and pub.stats.malformed == {}
     for key in ("ws_books5_push", "ws_bbo_tbt_push", "ws_trades_push"):
         msg = docs(key)
-        msg["arg"]["channel"] = {"ws_books5_push": "books5", "ws_bbo_tbt_push": "bbo-tbt", "ws_trades_push": "trades"}[key]
+        msg["arg"]["channel"] = {
+            "ws_books5_push": "books5",
+            "ws_bbo_tbt_push": "bbo-tbt",
+            "ws_trades_push": "trades",
+        }[key]
         pub.on_message(orjson.dumps(msg))
     assert len(got) == 3 and pub.stats.malformed == {}
     # our frames have the documented shapes
@@ -288,13 +344,19 @@ def test_ws_order_op_replies_parse_like_rest_acks() -> None:
 def test_books_samples_and_checksum_examples() -> None:
     book = LocalBook("BTC-USDT", depth=400)
     book.snapshot(load("nautilus_ws_books_snapshot.json")["data"][0])
-    assert book.valid and book.update(load("nautilus_ws_books_update.json")["data"][0]) and book.seqId == 123457
+    assert (
+        book.valid and book.update(load("nautilus_ws_books_update.json")["data"][0]) and book.seqId == 123457
+    )
     # checksums are deprecated by OKX (seqId chain instead); the level data still builds a correct book
-    for case in (v for v in docs("ws_books_checksum_examples_pre_deprecation").values() if isinstance(v, dict)):
+    for case in (
+        v for v in docs("ws_books_checksum_examples_pre_deprecation").values() if isinstance(v, dict)
+    ):
         b = LocalBook("X", depth=25)
         b.snapshot({"bids": case["bids"], "asks": case["asks"], "ts": "1", "seqId": 1, "prevSeqId": -1})
         top = b.top()
-        assert top.best_bid.px == Decimal(case["bids"][0][0]) and top.best_ask.px == Decimal(case["asks"][0][0])
+        assert top.best_bid.px == Decimal(case["bids"][0][0]) and top.best_ask.px == Decimal(
+            case["asks"][0][0]
+        )
 
 
 def test_private_push_samples() -> None:
@@ -308,10 +370,23 @@ def test_private_push_samples() -> None:
 
 # -- coverage guard -----------------------------------------------------------------------------
 COVERED_FILES = {
-    "README.md", "SOURCES.txt", DOCS, CCXT, CCXT_REQ, "captured_rest_requests.jsonl", "captured_ws_frames.jsonl",  # signing tests
-    "nautilus_http_get_account_balance.json", "nautilus_http_get_instruments_swap.json", "nautilus_http_get_orders_algo_pending.json",
-    "nautilus_ws_account.json", "nautilus_ws_bbo_tbt.json", "nautilus_ws_books_snapshot.json", "nautilus_ws_books_update.json",
-    "nautilus_ws_orders.json", "nautilus_ws_orders_algo.json", "nautilus_ws_trades.json",
+    "README.md",
+    "SOURCES.txt",
+    DOCS,
+    CCXT,
+    CCXT_REQ,
+    "captured_rest_requests.jsonl",
+    "captured_ws_frames.jsonl",  # signing tests
+    "nautilus_http_get_account_balance.json",
+    "nautilus_http_get_instruments_swap.json",
+    "nautilus_http_get_orders_algo_pending.json",
+    "nautilus_ws_account.json",
+    "nautilus_ws_bbo_tbt.json",
+    "nautilus_ws_books_snapshot.json",
+    "nautilus_ws_books_update.json",
+    "nautilus_ws_orders.json",
+    "nautilus_ws_orders_algo.json",
+    "nautilus_ws_trades.json",
 }
 
 

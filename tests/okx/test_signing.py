@@ -33,7 +33,11 @@ def test_iso_ms_pads_milliseconds() -> None:
 
 
 def test_ws_login_matches_captured_frames() -> None:
-    frames = [orjson.loads(f["recv"]) for f in load_jsonl("captured_ws_frames.jsonl") if '"login"' in f.get("recv", "")]
+    frames = [
+        orjson.loads(f["recv"])
+        for f in load_jsonl("captured_ws_frames.jsonl")
+        if '"login"' in f.get("recv", "")
+    ]
     assert len(frames) == 2
     for frame in frames:
         arg = frame["args"][0]

@@ -34,9 +34,13 @@ def events() -> list[Any]:
     return []
 
 
-def public(server: FakeOkxWs, events: list[Any], channels: tuple[str, ...] = ("books5", "trades"), **kw: Any) -> OkxPublicWsGateway:
+def public(
+    server: FakeOkxWs, events: list[Any], channels: tuple[str, ...] = ("books5", "trades"), **kw: Any
+) -> OkxPublicWsGateway:
     # the fake server streams no market data: only the frame (pong) watchdog applies here
-    gw = OkxPublicWsGateway(server.url(), ["BTC-USDT-SWAP"], channels, events.append, **{**FAST_WS, "data_watchdog": False, **kw})
+    gw = OkxPublicWsGateway(
+        server.url(), ["BTC-USDT-SWAP"], channels, events.append, **{**FAST_WS, "data_watchdog": False, **kw}
+    )
     gw.start()
     return gw
 
@@ -46,7 +50,10 @@ def test_subscribes_once_and_dispatches(server: FakeOkxWs, events: list[Any]) ->
     try:
         assert wait_until(lambda: gw.stats.sub_acks == 2)
         (conn,) = server.conns
-        assert conn.sub_args() == [{"channel": "books5", "instId": "BTC-USDT-SWAP"}, {"channel": "trades", "instId": "BTC-USDT-SWAP"}]
+        assert conn.sub_args() == [
+            {"channel": "books5", "instId": "BTC-USDT-SWAP"},
+            {"channel": "trades", "instId": "BTC-USDT-SWAP"},
+        ]
         books5 = load("okx_docs_examples.json")
         push = next(v for k, v in books5.items() if k.startswith("ws_books5_push"))
         server.push(push)
@@ -93,7 +100,9 @@ def test_drop_reconnects_and_resubscribes_without_duplicates(server: FakeOkxWs, 
         gw.stop()
 
 
-def test_malformed_frames_are_counted_and_logged_once(server: FakeOkxWs, events: list[Any], caplog: pytest.LogCaptureFixture) -> None:
+def test_malformed_frames_are_counted_and_logged_once(
+    server: FakeOkxWs, events: list[Any], caplog: pytest.LogCaptureFixture
+) -> None:
     gw = public(server, events)
     caplog.set_level(logging.WARNING, logger="athena.okx.ws")
     try:
@@ -134,8 +143,16 @@ def test_failing_callback_does_not_kill_thread(server: FakeOkxWs) -> None:
 
 
 def test_backoff_is_not_a_tight_loop() -> None:
-    gw = OkxPublicWsGateway("ws://127.0.0.1:1/ws/v5/public", ["X"], ("trades",), None,
-                            ping_interval_s=0.2, stall_timeout_s=1, backoff_initial_s=0.05, backoff_max_s=0.2)
+    gw = OkxPublicWsGateway(
+        "ws://127.0.0.1:1/ws/v5/public",
+        ["X"],
+        ("trades",),
+        None,
+        ping_interval_s=0.2,
+        stall_timeout_s=1,
+        backoff_initial_s=0.05,
+        backoff_max_s=0.2,
+    )
     delays = [gw.backoff_delay(a) for a in range(1, 12)]
     assert all(0.05 <= d <= 0.2 for d in delays) and max(delays) > 0.1
     # the waits before attempts 2..5 are at least 0.8 x (0.1, 0.2, 0.2, 0.2) s: five refused attempts
@@ -159,7 +176,11 @@ def test_books_gap_resubscribes(server: FakeOkxWs, events: list[Any]) -> None:
         return [px, sz, "0", "1"]
 
     def books(action: str, seq: int, prev: int, bids: list[Any], asks: list[Any]) -> dict[str, Any]:
-        return {"arg": arg, "action": action, "data": [{"bids": bids, "asks": asks, "ts": "1", "seqId": seq, "prevSeqId": prev, "checksum": 0}]}
+        return {
+            "arg": arg,
+            "action": action,
+            "data": [{"bids": bids, "asks": asks, "ts": "1", "seqId": seq, "prevSeqId": prev, "checksum": 0}],
+        }
 
     try:
         assert wait_until(lambda: gw.stats.sub_acks == 1)
@@ -185,8 +206,14 @@ CREDS = Credentials("k-abcdef", "s-abcdef", "p-abcdef")
 
 
 def private(server: FakeOkxWs, events: list[Any], errors: list[OkxError], **kw: Any) -> OkxPrivateWsGateway:
-    gw = OkxPrivateWsGateway(server.url("private"), on_event=events.append, credentials=CREDS, on_error=errors.append,
-                             business_url=server.url("business"), **{**FAST_WS, **kw})
+    gw = OkxPrivateWsGateway(
+        server.url("private"),
+        on_event=events.append,
+        credentials=CREDS,
+        on_error=errors.append,
+        business_url=server.url("business"),
+        **{**FAST_WS, **kw},
+    )
     gw.start()
     return gw
 
@@ -201,7 +228,12 @@ def test_private_login_subscribe_and_relogin(server: FakeOkxWs, events: list[Any
         assert len(priv.ops("login")) == 1 and priv.received[0].startswith('{"op":"login"')  # login first
         assert [a["channel"] for a in priv.sub_args()] == ["orders", "positions", "account"]
         assert biz.sub_args() == [{"channel": "orders-algo", "instType": "SWAP"}]
-        assert wait_until(lambda: sorted(e.connection for e in events if isinstance(e, PrivateResync)) == ["okx-business", "okx-private"])
+        assert wait_until(
+            lambda: (
+                sorted(e.connection for e in events if isinstance(e, PrivateResync))
+                == ["okx-business", "okx-private"]
+            )
+        )
         assert all(e.gap_ms is None and not e.reconnected for e in events)  # first login: nothing missed yet
         events.clear()
         server.push(load("nautilus_ws_orders.json"), priv)
@@ -209,7 +241,9 @@ def test_private_login_subscribe_and_relogin(server: FakeOkxWs, events: list[Any
         assert wait_until(lambda: len(events) == 6)
         assert isinstance(events[0], OrderUpdate) or isinstance(events[-1], OrderUpdate)
         server.drop()
-        assert wait_until(lambda: gw.private.logins == 2 and gw.business is not None and gw.business.logins == 2, timeout=30)
+        assert wait_until(
+            lambda: gw.private.logins == 2 and gw.business is not None and gw.business.logins == 2, timeout=30
+        )
         assert wait_until(lambda: len(server.open_conns) == 2 and gw.ready)
         assert wait_until(lambda: len([e for e in events if isinstance(e, PrivateResync)]) == 2)
         resyncs = [e for e in events if isinstance(e, PrivateResync)]
@@ -222,7 +256,9 @@ def test_private_login_subscribe_and_relogin(server: FakeOkxWs, events: list[Any
     assert gw.state == "stopped"
 
 
-def test_an_order_push_in_a_state_athena_does_not_know_still_delivers_its_fill(server: FakeOkxWs, events: list[Any]) -> None:
+def test_an_order_push_in_a_state_athena_does_not_know_still_delivers_its_fill(
+    server: FakeOkxWs, events: list[Any]
+) -> None:
     errors: list[OkxError] = []
     gw = private(server, events, errors)
     try:
@@ -235,20 +271,26 @@ def test_an_order_push_in_a_state_athena_does_not_know_still_delivers_its_fill(s
         assert wait_until(lambda: len([e for e in events if isinstance(e, OrderUpdate)]) == 2)
         got = [e for e in events if isinstance(e, OrderUpdate)]
         assert [(u.state, u.accFillSz, u.tradeId) for u in got] == [
-            (OrderState.PARTIALLY_FILLED, Decimal("0.01"), "1518905528"), (OrderState.FILLED, Decimal("0.03"), "1518905529")]
+            (OrderState.PARTIALLY_FILLED, Decimal("0.01"), "1518905528"),
+            (OrderState.FILLED, Decimal("0.03"), "1518905529"),
+        ]
         assert sum(gw.private.stats.malformed.values()) == 0
     finally:
         gw.stop()
 
 
-def test_private_login_failure_surfaces_and_halts(server: FakeOkxWs, events: list[Any], caplog: pytest.LogCaptureFixture) -> None:
+def test_private_login_failure_surfaces_and_halts(
+    server: FakeOkxWs, events: list[Any], caplog: pytest.LogCaptureFixture
+) -> None:
     server.login_ok = False
     errors: list[OkxError] = []
     caplog.set_level(logging.DEBUG)
     gw = private(server, events, errors, max_auth_failures=3)
     try:
         assert wait_until(lambda: gw.state == "auth_failed", timeout=30)
-        assert wait_until(lambda: not any(c.running for c in gw.connections))  # halted: no thread left to retry
+        assert wait_until(
+            lambda: not any(c.running for c in gw.connections)
+        )  # halted: no thread left to retry
         assert gw.private.auth_failures == 3 and all(c.state == "auth_failed" for c in gw.connections)
         assert all(isinstance(e, OkxAuthError) and e.code == "60009" for e in errors) and len(errors) >= 3
         for c in server.conns:

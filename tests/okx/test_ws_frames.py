@@ -51,8 +51,16 @@ def test_frames_of_every_length_across_chunk_boundaries() -> None:
 
 
 def test_fragments_are_joined_and_pings_answered_in_between() -> None:
-    ws = FakeWs([frame(b"par", fin=False) + frame(b"hi", op=9) + frame(b"t1", op=0, fin=False)
-                 + frame(b"", op=10) + frame(b"-end", op=0) + frame(b"x")])
+    ws = FakeWs(
+        [
+            frame(b"par", fin=False)
+            + frame(b"hi", op=9)
+            + frame(b"t1", op=0, fin=False)
+            + frame(b"", op=10)
+            + frame(b"-end", op=0)
+            + frame(b"x")
+        ]
+    )
     r = FrameReader(ws)
     assert r.next() == (1, b"part1-end")
     assert ws.pongs == [b"hi"]
@@ -61,8 +69,15 @@ def test_fragments_are_joined_and_pings_answered_in_between() -> None:
 
 def test_a_timeout_inside_a_frame_loses_nothing() -> None:
     f = frame(b"z" * 200)
-    ws = FakeWs([f[:3], websocket.WebSocketTimeoutException("t"), f[3:50],
-                 websocket.WebSocketTimeoutException("t"), f[50:]])
+    ws = FakeWs(
+        [
+            f[:3],
+            websocket.WebSocketTimeoutException("t"),
+            f[3:50],
+            websocket.WebSocketTimeoutException("t"),
+            f[50:],
+        ]
+    )
     r = FrameReader(ws)
     for _ in range(2):
         with pytest.raises(websocket.WebSocketTimeoutException):

@@ -48,20 +48,29 @@ def events() -> list[Any]:
 
 @pytest.fixture()
 def idle_sim(clean_sim: Sim) -> Iterator[Sim]:
-    assert wait_until(lambda: clean_sim.admin("stats")["conns"] == [], 30)  # nothing left from an earlier test
+    assert wait_until(
+        lambda: clean_sim.admin("stats")["conns"] == [], 30
+    )  # nothing left from an earlier test
     yield clean_sim
     clean_sim.admin("market", {"running": True})
 
 
-def public(idle_sim: Sim, events: list[Any], channels: tuple[str, ...] = ("tickers", "books5"), **kw: Any) -> OkxPublicWsGateway:
+def public(
+    idle_sim: Sim, events: list[Any], channels: tuple[str, ...] = ("tickers", "books5"), **kw: Any
+) -> OkxPublicWsGateway:
     gw = OkxPublicWsGateway(idle_sim.ws_url("public"), [INST], channels, events.append, **{**CALM_WS, **kw})
     gw.start()
     return gw
 
 
 def private(idle_sim: Sim, events: list[Any], **kw: Any) -> OkxPrivateWsGateway:
-    gw = OkxPrivateWsGateway(idle_sim.ws_url("private"), on_event=events.append, credentials=Credentials(*SIM_CREDS),
-                             business_url=idle_sim.ws_url("business"), **{**CALM_WS, **kw})
+    gw = OkxPrivateWsGateway(
+        idle_sim.ws_url("private"),
+        on_event=events.append,
+        credentials=Credentials(*SIM_CREDS),
+        business_url=idle_sim.ws_url("business"),
+        **{**CALM_WS, **kw},
+    )
     gw.start()
     return gw
 
@@ -76,7 +85,9 @@ def test_public_drop_reconnects_and_resubscribes_once(idle_sim: Sim, events: lis
         assert wait_until(lambda: n_ticks(events) >= 5 and exactly_once(idle_sim, "public", PUB_KEYS, 0))
         for n in (1, 2):
             assert idle_sim.admin("ws/drop", {})["dropped"] == 1
-            assert wait_until(lambda n=n: gw.stats.reconnects >= n and exactly_once(idle_sim, "public", PUB_KEYS, 0))
+            assert wait_until(
+                lambda n=n: gw.stats.reconnects >= n and exactly_once(idle_sim, "public", PUB_KEYS, 0)
+            )
             before = n_ticks(events)
             assert wait_until(lambda before=before: n_ticks(events) >= before + 5)  # data flows again
         assert gw.stats.subscribes_sent == 2 * (gw.stats.connects)  # 2 channels per connection, never more
@@ -103,10 +114,24 @@ def test_public_feed_stall_reconnects_and_resubscribes_once(idle_sim: Sim, event
 def test_private_drop_relogs_in_and_resubscribes_once(idle_sim: Sim, events: list[Any]) -> None:
     gw = private(idle_sim, events)
     try:
-        assert wait_until(lambda: gw.ready and exactly_once(idle_sim, "private", PRIV_KEYS, 1) and exactly_once(idle_sim, "business", BIZ_KEYS, 1))
+        assert wait_until(
+            lambda: (
+                gw.ready
+                and exactly_once(idle_sim, "private", PRIV_KEYS, 1)
+                and exactly_once(idle_sim, "business", BIZ_KEYS, 1)
+            )
+        )
         idle_sim.admin("ws/drop", {})
-        assert wait_until(lambda: gw.private.logins == 2 and gw.business is not None and gw.business.logins == 2)
-        assert wait_until(lambda: gw.ready and exactly_once(idle_sim, "private", PRIV_KEYS, 1) and exactly_once(idle_sim, "business", BIZ_KEYS, 1))
+        assert wait_until(
+            lambda: gw.private.logins == 2 and gw.business is not None and gw.business.logins == 2
+        )
+        assert wait_until(
+            lambda: (
+                gw.ready
+                and exactly_once(idle_sim, "private", PRIV_KEYS, 1)
+                and exactly_once(idle_sim, "business", BIZ_KEYS, 1)
+            )
+        )
         assert wait_until(lambda: sum(isinstance(e, PrivateResync) and e.reconnected for e in events) == 2)
     finally:
         gw.stop()
@@ -120,7 +145,13 @@ def test_private_black_hole_stall_relogs_in(idle_sim: Sim, events: list[Any]) ->
         assert wait_until(lambda: gw.private.stats.stalls >= 1, 30)
         idle_sim.faults(stall_s=0)
         assert wait_until(lambda: gw.private.logins >= 2, 30)
-        assert wait_until(lambda: gw.ready and exactly_once(idle_sim, "private", PRIV_KEYS, 1) and exactly_once(idle_sim, "business", BIZ_KEYS, 1))
+        assert wait_until(
+            lambda: (
+                gw.ready
+                and exactly_once(idle_sim, "private", PRIV_KEYS, 1)
+                and exactly_once(idle_sim, "business", BIZ_KEYS, 1)
+            )
+        )
     finally:
         gw.stop()
 
@@ -128,22 +159,38 @@ def test_private_black_hole_stall_relogs_in(idle_sim: Sim, events: list[Any]) ->
 def test_default_watchdog_is_okx_30s_with_one_real_stall(idle_sim: Sim, events: list[Any]) -> None:
     """The suite's one real 30 s stall: default settings on both gateways, a black-holed connection."""
     pub = OkxPublicWsGateway(idle_sim.ws_url("public"), [INST], ("tickers", "books5"), events.append)
-    priv = OkxPrivateWsGateway(idle_sim.ws_url("private"), on_event=events.append, credentials=Credentials(*SIM_CREDS))
+    priv = OkxPrivateWsGateway(
+        idle_sim.ws_url("private"), on_event=events.append, credentials=Credentials(*SIM_CREDS)
+    )
     assert pub.stall_timeout_s == 30.0 and priv.private.stall_timeout_s == 30.0
     assert WsConnection("ws://x").stall_timeout_s == 30.0 and pub.ping_interval_s < 30
     assert (pub.backoff_initial_s, pub.backoff_max_s) == (1.0, 60.0)
     pub.start()
     priv.start()
     try:
-        assert wait_until(lambda: priv.ready and n_ticks(events) >= 3 and exactly_once(idle_sim, "public", PUB_KEYS, 0)
-                          and exactly_once(idle_sim, "private", PRIV_KEYS, 1), 10)
+        assert wait_until(
+            lambda: (
+                priv.ready
+                and n_ticks(events) >= 3
+                and exactly_once(idle_sim, "public", PUB_KEYS, 0)
+                and exactly_once(idle_sim, "private", PRIV_KEYS, 1)
+            ),
+            10,
+        )
         t0 = time.monotonic()
         idle_sim.faults(stall_s=31, stall_all=True)
         assert wait_until(lambda: pub.stats.stalls == 1 and priv.private.stats.stalls == 1, 40, 0.05)
         waited = time.monotonic() - t0
         assert 29.0 <= waited <= 33.0, waited  # not earlier than OKX's 30 s (1 s poll granularity)
-        assert wait_until(lambda: priv.private.logins == 2 and priv.ready and exactly_once(idle_sim, "public", PUB_KEYS, 0)
-                          and exactly_once(idle_sim, "private", PRIV_KEYS, 1), 10)
+        assert wait_until(
+            lambda: (
+                priv.private.logins == 2
+                and priv.ready
+                and exactly_once(idle_sim, "public", PUB_KEYS, 0)
+                and exactly_once(idle_sim, "private", PRIV_KEYS, 1)
+            ),
+            10,
+        )
         before = n_ticks(events)
         assert wait_until(lambda: n_ticks(events) > before, 30)
         assert pub.stats.reconnects == 1 and priv.private.stats.reconnects == 1
@@ -176,7 +223,9 @@ def test_books_seq_gap_resyncs_from_a_new_snapshot(idle_sim: Sim, events: list[A
 
 
 def test_error_event_is_counted_and_the_thread_survives(idle_sim: Sim, events: list[Any]) -> None:
-    gw = OkxPublicWsGateway(idle_sim.ws_url("public"), [INST, "NOPE-USDT-SWAP"], ("tickers",), events.append, **CALM_WS)
+    gw = OkxPublicWsGateway(
+        idle_sim.ws_url("public"), [INST, "NOPE-USDT-SWAP"], ("tickers",), events.append, **CALM_WS
+    )
     gw.start()
     try:
         assert wait_until(lambda: gw.stats.errors["60018"] == 1 and n_ticks(events) >= 3)
@@ -185,7 +234,9 @@ def test_error_event_is_counted_and_the_thread_survives(idle_sim: Sim, events: l
         gw.stop()
 
 
-def test_lost_private_push_is_recovered_by_rest_resync_after_relogin(idle_sim: Sim, events: list[Any]) -> None:
+def test_lost_private_push_is_recovered_by_rest_resync_after_relogin(
+    idle_sim: Sim, events: list[Any]
+) -> None:
     """Pushes sent while the connection is down are lost; PrivateResync after the re-login tells the
     consumer to reconcile by REST, which finds the order's real state."""
     gw = private(idle_sim, events)
@@ -194,8 +245,14 @@ def test_lost_private_push_is_recovered_by_rest_resync_after_relogin(idle_sim: S
         assert wait_until(lambda: gw.ready and any(isinstance(e, PrivateResync) for e in events))
         bid = rest.ticker(INST).bidPx
         assert bid is not None
-        req = OrderRequest(f"lost{int(time.time() * 1000) % 10**9}", INST, Side.BUY, OrdType.LIMIT, Decimal("0.01"),
-                           (bid * Decimal("0.8")).quantize(Decimal("0.1")))
+        req = OrderRequest(
+            f"lost{int(time.time() * 1000) % 10**9}",
+            INST,
+            Side.BUY,
+            OrdType.LIMIT,
+            Decimal("0.01"),
+            (bid * Decimal("0.8")).quantize(Decimal("0.1")),
+        )
 
         def ws_states() -> list[OrderState]:
             return [e.state for e in events if isinstance(e, OrderUpdate) and e.clOrdId == req.clOrdId]
@@ -207,16 +264,26 @@ def test_lost_private_push_is_recovered_by_rest_resync_after_relogin(idle_sim: S
         assert rest.get_order(INST, clOrdId=req.clOrdId).state is OrderState.CANCELED  # type: ignore[union-attr]
         idle_sim.admin("ws/drop", {})  # ... and lost with it
         idle_sim.admin("faults/clear", {})
-        assert wait_until(lambda: any(isinstance(e, PrivateResync) and e.connection == "okx-private" and e.reconnected
-                                      for e in events))
+        assert wait_until(
+            lambda: any(
+                isinstance(e, PrivateResync) and e.connection == "okx-private" and e.reconnected
+                for e in events
+            )
+        )
         assert OrderState.CANCELED not in ws_states()  # no push will ever bring it
         # the consumer's resync: every order it believes working, by clOrdId
         working = {u.clOrdId for u in events if isinstance(u, OrderUpdate) and u.state is OrderState.LIVE}
         assert req.clOrdId in working
         found = {c: rest.get_order(INST, clOrdId=c) for c in working}
         assert found[req.clOrdId] is not None and found[req.clOrdId].state is OrderState.CANCELED  # type: ignore[union-attr]
-        resync = next(e for e in reversed(events) if isinstance(e, PrivateResync) and e.connection == "okx-private")
-        assert resync.gap_ms is not None and resync.logins == 2 and set(resync.channels) == {"orders", "positions", "account"}
+        resync = next(
+            e for e in reversed(events) if isinstance(e, PrivateResync) and e.connection == "okx-private"
+        )
+        assert (
+            resync.gap_ms is not None
+            and resync.logins == 2
+            and set(resync.channels) == {"orders", "positions", "account"}
+        )
     finally:
         gw.stop()
         rest.close()
@@ -242,11 +309,26 @@ def test_service_upgrade_notice_reconnects_at_once_both_gateways(idle_sim: Sim, 
         assert wait_until(lambda: n_ticks(events) >= 1 and exactly_once(idle_sim, "public", PUB_KEYS, 0))
         assert wait_until(lambda: priv.ready and exactly_once(idle_sim, "private", PRIV_KEYS, 1))
         assert idle_sim.admin("ws/notice", {})["noticed"] == 3  # public, private, business
-        assert wait_until(lambda: pub.stats.reconnects == 1 and priv.private.logins == 2
-                          and priv.business is not None and priv.business.logins == 2, 10)
+        assert wait_until(
+            lambda: (
+                pub.stats.reconnects == 1
+                and priv.private.logins == 2
+                and priv.business is not None
+                and priv.business.logins == 2
+            ),
+            10,
+        )
         assert (pub.stats.notices, priv.private.stats.notices) == (1, 1)
-        assert wait_until(lambda: exactly_once(idle_sim, "public", PUB_KEYS, 0) and exactly_once(idle_sim, "private", PRIV_KEYS, 1), 10)
-        assert wait_until(lambda: sum(isinstance(e, PrivateResync) and e.reconnected for e in events) == 2, 10)
+        assert wait_until(
+            lambda: (
+                exactly_once(idle_sim, "public", PUB_KEYS, 0)
+                and exactly_once(idle_sim, "private", PRIV_KEYS, 1)
+            ),
+            10,
+        )
+        assert wait_until(
+            lambda: sum(isinstance(e, PrivateResync) and e.reconnected for e in events) == 2, 10
+        )
     finally:
         pub.stop()
         priv.stop()

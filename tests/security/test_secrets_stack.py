@@ -1,6 +1,6 @@
-"""The whole stack (orders worker, stream worker, beat, Flower, the dashboard as real processes) in demo mode with known
-fake OKX keys against the simulator, on a password-protected Redis: it works, and afterwards no secret
-is in any log file, Flower's API (tasks with their arguments, workers), the dashboard's page and data
+"""The whole stack (orders worker, stream worker, beat, Flower, the dashboard as real processes) in demo mode
+with known fake OKX keys against the simulator, on a password-protected Redis: it works, and afterwards no
+secret is in any log file, Flower's API (tasks with their arguments, workers), the dashboard's page and data
 (after a wrong password and a login), any Redis value (broker
 messages, results, state, events), the SQLite journal, or a process command line. Flower refuses
 requests without its basic auth."""
@@ -24,7 +24,12 @@ from athena.testing.redis_server import RedisServer
 
 pytestmark = pytest.mark.e2e
 
-KEY, SECRET, PASS, REDIS_PW = "sekrit-key-4d1f9", "sekrit-secret-8b2c7", "sekrit-pass-3e6a0", "sekrit-redis-5c8d2"
+KEY, SECRET, PASS, REDIS_PW = (
+    "sekrit-key-4d1f9",
+    "sekrit-secret-8b2c7",
+    "sekrit-pass-3e6a0",
+    "sekrit-redis-5c8d2",
+)
 DASH_PW = "sekrit-dash-9a7e1"
 SECRETS = (KEY, SECRET, PASS, REDIS_PW, DASH_PW)
 FLOWER_AUTH = ("flowadmin", "flower-pw-77")
@@ -35,7 +40,7 @@ def _find(blob: bytes | str, where: str, found: list[str]) -> None:
     for s in SECRETS:
         i = data.find(s.encode())
         if i >= 0:
-            found.append(f"{s[:10]}.. in {where}: {data[max(0, i - 100):i + 30]!r}")
+            found.append(f"{s[:10]}.. in {where}: {data[max(0, i - 100) : i + 30]!r}")
 
 
 def _redis_dump(r: Any) -> list[tuple[str, bytes]]:
@@ -65,12 +70,28 @@ def test_stack_keeps_secrets_out_of_logs_flower_redis_and_journal(tmp_path: Path
     (tmp_path / "redis-data").mkdir()
     rs.start()
     sim = SimServer(SimConfig(port=0, keys=[ApiKey(KEY, SECRET, PASS)], tick_interval_ms=100)).start()
-    env = {"OKX_API_KEY": KEY, "OKX_SECRET_KEY": SECRET, "OKX_PASSPHRASE": PASS, "OKX_REST_URL": sim.url,
-           "OKX_WS_PUBLIC_URL": sim.ws_url("public"), "OKX_WS_PRIVATE_URL": sim.ws_url("private"),
-           "OKX_WS_BUSINESS_URL": sim.ws_url("business"), "FLOWER_BASIC_AUTH": ":".join(FLOWER_AUTH),
-           "ATHENA_DASHBOARD_PASSWORD": DASH_PW}
-    stack = Stack(StackConfig(var_dir=tmp_path / "var", mode="demo", redis=rs.url, flower=True, env=env, beat=True,
-                              dashboard=True))
+    env = {
+        "OKX_API_KEY": KEY,
+        "OKX_SECRET_KEY": SECRET,
+        "OKX_PASSPHRASE": PASS,
+        "OKX_REST_URL": sim.url,
+        "OKX_WS_PUBLIC_URL": sim.ws_url("public"),
+        "OKX_WS_PRIVATE_URL": sim.ws_url("private"),
+        "OKX_WS_BUSINESS_URL": sim.ws_url("business"),
+        "FLOWER_BASIC_AUTH": ":".join(FLOWER_AUTH),
+        "ATHENA_DASHBOARD_PASSWORD": DASH_PW,
+    }
+    stack = Stack(
+        StackConfig(
+            var_dir=tmp_path / "var",
+            mode="demo",
+            redis=rs.url,
+            flower=True,
+            env=env,
+            beat=True,
+            dashboard=True,
+        )
+    )
     found: list[str] = []
     try:
         with stack:
@@ -83,43 +104,72 @@ def test_stack_keeps_secrets_out_of_logs_flower_redis_and_journal(tmp_path: Path
             for task in ("athena.sync_positions", "athena.reconcile", "athena.protect_positions"):
                 try:
                     stack.send_task(task, timeout=90)
-                except Exception as exc:  # a task failing on an injected 5xx is fine: its error text is checked
+                except (
+                    Exception
+                ) as exc:  # a task failing on an injected 5xx is fine: its error text is checked
                     _find(str(exc), f"{task} result", found)
             requests.post(f"{sim.url}/sim/ws/drop", json={}, timeout=5)  # private WS re-login (signs again)
-            assert wait_until(lambda: (stack.stream_status() or {}).get("private") == "ready"
-                              and (stack.stream_status() or {}).get("ws", {}).get("okx-private", {}).get("reconnects", 0) > 0,
-                              60, interval=0.5)
+            assert wait_until(
+                lambda: (
+                    (stack.stream_status() or {}).get("private") == "ready"
+                    and (stack.stream_status() or {})
+                    .get("ws", {})
+                    .get("okx-private", {})
+                    .get("reconnects", 0)
+                    > 0
+                ),
+                60,
+                interval=0.5,
+            )
 
             base = f"http://127.0.0.1:{stack.flower_port}"
             assert requests.get(f"{base}/api/workers", timeout=10).status_code == 401
-            assert requests.get(f"{base}/api/tasks", auth=("flowadmin", "wrong"), timeout=10).status_code == 401
+            assert (
+                requests.get(f"{base}/api/tasks", auth=("flowadmin", "wrong"), timeout=10).status_code == 401
+            )
 
             def flower_has_tasks() -> bool:
                 r = requests.get(f"{base}/api/tasks", auth=FLOWER_AUTH, timeout=10)
                 return r.ok and len(r.json()) >= 3
 
             assert wait_until(flower_has_tasks, 60, interval=1.0)
-            for path in ("/api/tasks", "/api/workers?refresh=1", "/api/task/types", "/workers", "/tasks", "/broker"):
+            for path in (
+                "/api/tasks",
+                "/api/workers?refresh=1",
+                "/api/task/types",
+                "/workers",
+                "/tasks",
+                "/broker",
+            ):
                 r = requests.get(f"{base}{path}", auth=FLOWER_AUTH, timeout=30)
                 assert r.status_code == 200, path
                 _find(r.content, f"flower {path}", found)
             tasks = requests.get(f"{base}/api/tasks", auth=FLOWER_AUTH, timeout=30).json()
             for t in tasks.values():
-                _find(str(t.get("args")) + str(t.get("kwargs")) + str(t.get("result")) + str(t.get("traceback")),
-                      f"task {t.get('name')} args/result", found)
+                _find(
+                    str(t.get("args"))
+                    + str(t.get("kwargs"))
+                    + str(t.get("result"))
+                    + str(t.get("traceback")),
+                    f"task {t.get('name')} args/result",
+                    found,
+                )
 
             # the dashboard: a wrong password, a login, the page and its data
             dash = requests.Session()
             for password in ("not-" + DASH_PW, DASH_PW):
                 form = dash.get(f"{stack.dashboard_url}/login", timeout=10).text
                 token = form.split('name="token" value="', 1)[1].split('"', 1)[0]
-                dash.post(f"{stack.dashboard_url}/login", data={"token": token, "password": password}, timeout=10)
+                dash.post(
+                    f"{stack.dashboard_url}/login", data={"token": token, "password": password}, timeout=10
+                )
             for path in ("/", "/api/state"):
                 r = dash.get(f"{stack.dashboard_url}{path}", timeout=10)
                 assert r.status_code == 200, path
                 _find(r.content, f"dashboard {path}", found)
 
-            # control: the secrets are really in play (the workers' environment holds them) and the search finds them
+            # control: the secrets are really in play (the workers' environment holds them) and the search
+            # finds them
             control: list[str] = []
             _find(Path(f"/proc/{stack.child('orders').pid}/environ").read_bytes(), "orders environ", control)
             assert len(control) == len(SECRETS), control

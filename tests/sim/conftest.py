@@ -1,4 +1,5 @@
-"""Fixtures for the simulator's tests (the SimServer and its client are tests/conftest.py's `sim`, `sim_client`)."""
+"""Fixtures for the simulator's tests (the SimServer and its client are tests/conftest.py's `sim`,
+`sim_client`)."""
 
 from __future__ import annotations
 

@@ -20,11 +20,15 @@ KEY, SECRET, PASS = "sim-api-key", "sim-secret-key", "sim-passphrase"
 BTC = "BTC-USDT-SWAP"
 
 
-def ws_login_frame(ts: str | int | None = None, secret: str = SECRET, key: str = KEY, passphrase: str = PASS) -> str:
+def ws_login_frame(
+    ts: str | int | None = None, secret: str = SECRET, key: str = KEY, passphrase: str = PASS
+) -> str:
     ts = ts if ts is not None else str(int(time.time()))
     mac = hmac.new(secret.encode(), (str(ts) + "GET/users/self/verify").encode(), hashlib.sha256)
     sig = base64.b64encode(mac.digest()).decode()
-    return json.dumps({"op": "login", "args": [{"apiKey": key, "passphrase": passphrase, "timestamp": ts, "sign": sig}]})
+    return json.dumps(
+        {"op": "login", "args": [{"apiKey": key, "passphrase": passphrase, "timestamp": ts, "sign": sig}]}
+    )
 
 
 class Ws:
@@ -67,7 +71,9 @@ def channel(name: str) -> Callable[[Any], bool]:
     return lambda m: isinstance(m, dict) and m.get("arg", {}).get("channel") == name and "data" in m
 
 
-def order(side: str = "buy", ord_type: str = "market", sz: str = "0.01", px: str = "", **kw: Any) -> dict[str, Any]:
+def order(
+    side: str = "buy", ord_type: str = "market", sz: str = "0.01", px: str = "", **kw: Any
+) -> dict[str, Any]:
     body = {"instId": BTC, "tdMode": "cross", "side": side, "ordType": ord_type, "sz": sz}
     if px:
         body["px"] = px
@@ -83,7 +89,9 @@ class Clock:
         return self.t
 
 
-def o(side: str = "buy", ord_type: str = "market", sz: str = "0.01", px: str = "", **kw: Any) -> dict[str, Any]:
+def o(
+    side: str = "buy", ord_type: str = "market", sz: str = "0.01", px: str = "", **kw: Any
+) -> dict[str, Any]:
     b = {"instId": BTC, "tdMode": "cross", "side": side, "ordType": ord_type, "sz": sz, "px": px}
     b.update(kw)
     return b

@@ -83,20 +83,23 @@ def test_ioc_remainder_cancelled_14_and_fok_13(ex: Exchange) -> None:
     assert got["state"] == "canceled" and got["cancelSource"] == "13" and got["accFillSz"] == "0"
 
 
-@pytest.mark.parametrize(("body", "code"), [
-    (o(sz="0.015"), "51121"),
-    (o(sz="-1"), "51000"),
-    (o(sz=""), "50014"),
-    (o(instId="NOPE-USDT-SWAP"), "51001"),
-    (o(ord_type="limit", px="100000.05"), "51000"),
-    (o(ord_type="limit"), "50014"),
-    (o(side="up"), "51000"),
-    (o(tdMode="cash"), "51000"),
-    (o(posSide="long"), "51000"),
-    (o(clOrdId="bad-id!"), "51000"),
-    (o(sz="20000"), "51202"),
-    (o(sz="2000", ord_type="limit", px="100000"), "51008"),
-])
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        (o(sz="0.015"), "51121"),
+        (o(sz="-1"), "51000"),
+        (o(sz=""), "50014"),
+        (o(instId="NOPE-USDT-SWAP"), "51001"),
+        (o(ord_type="limit", px="100000.05"), "51000"),
+        (o(ord_type="limit"), "50014"),
+        (o(side="up"), "51000"),
+        (o(tdMode="cash"), "51000"),
+        (o(posSide="long"), "51000"),
+        (o(clOrdId="bad-id!"), "51000"),
+        (o(sz="20000"), "51202"),
+        (o(sz="2000", ord_type="limit", px="100000"), "51008"),
+    ],
+)
 def test_bad_orders_rejected_with_okx_codes(ex: Exchange, body: dict[str, Any], code: str) -> None:
     r = ex.place_order(body)
     assert r["sCode"] == code and r["ordId"] == "" and r["sMsg"]

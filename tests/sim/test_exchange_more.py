@@ -11,8 +11,15 @@ from tests.sim.helpers import BTC, Clock, o, pos
 
 
 def algo(**kw: Any) -> dict[str, Any]:
-    b = {"instId": BTC, "tdMode": "cross", "side": "sell", "ordType": "conditional", "sz": "0.1",
-         "slTriggerPx": "98000", "slOrdPx": "-1"}
+    b = {
+        "instId": BTC,
+        "tdMode": "cross",
+        "side": "sell",
+        "ordType": "conditional",
+        "sz": "0.1",
+        "slTriggerPx": "98000",
+        "slOrdPx": "-1",
+    }
     b.update(kw)
     return b
 
@@ -62,8 +69,17 @@ def test_take_profit_and_trigger_orders_and_cancel() -> None:
     ex = Exchange(seed=3, clock=Clock())
     ex.place_order(o(sz="0.1"))
     tp = ex.place_algo(algo(slTriggerPx="", slOrdPx="", tpTriggerPx="102000", tpOrdPx="-1"))
-    trig = ex.place_algo({"instId": BTC, "tdMode": "cross", "side": "buy", "ordType": "trigger", "sz": "0.05",
-                          "triggerPx": "103000", "orderPx": "-1"})
+    trig = ex.place_algo(
+        {
+            "instId": BTC,
+            "tdMode": "cross",
+            "side": "buy",
+            "ordType": "trigger",
+            "sz": "0.05",
+            "triggerPx": "103000",
+            "orderPx": "-1",
+        }
+    )
     other = ex.place_algo(algo(slTriggerPx="90000"))
     assert ex.cancel_algos([{"instId": BTC, "algoId": other["algoId"]}])[0]["sCode"] == "0"
     assert ex.cancel_algos([{"instId": BTC, "algoId": other["algoId"]}])[0]["sCode"] != "0"

@@ -24,7 +24,9 @@ def _orders_ws(sim: SimServer, ws_factory: Callable[[str], Ws]) -> Ws:
     return w
 
 
-def test_drop_all_ws_connections(sim: SimServer, sim_client: SimClient, ws_factory: Callable[[str], Ws]) -> None:
+def test_drop_all_ws_connections(
+    sim: SimServer, sim_client: SimClient, ws_factory: Callable[[str], Ws]
+) -> None:
     w = ws_factory(sim.ws_url("public"))
     w.send("ping")
     w.wait(lambda m: m == "pong")
@@ -116,12 +118,16 @@ def test_rest_5xx(sim: SimServer, sim_client: SimClient) -> None:
 
 
 def test_rest_timeout_then_order_still_executes(sim: SimServer, sim_client: SimClient) -> None:
-    sim_client.admin("faults", {"rest_timeout": {"count": 1, "path": "/api/v5/trade/order"}, "rest_timeout_hold_s": 2})
+    sim_client.admin(
+        "faults", {"rest_timeout": {"count": 1, "path": "/api/v5/trade/order"}, "rest_timeout_hold_s": 2}
+    )
     sent_ms = int(time.time() * 1000)  # the sim's clock is this machine's (no skew set)
     with pytest.raises(requests.exceptions.Timeout):
         sim_client.request("POST", "/api/v5/trade/order", order(clOrdId="amb1"), timeout=0.3)
-    got = wait_for(lambda: (r := sim_client.get(f"/api/v5/trade/order?instId={BTC}&clOrdId=amb1"))["code"] == "0" and r,
-                   what="the held order to execute")
+    got = wait_for(
+        lambda: (r := sim_client.get(f"/api/v5/trade/order?instId={BTC}&clOrdId=amb1"))["code"] == "0" and r,
+        what="the held order to execute",
+    )
     assert got["data"][0]["state"] == "filled"
     assert int(got["data"][0]["cTime"]) - sent_ms >= 2000  # executed after the hold, not when it arrived
 
@@ -145,21 +151,45 @@ def test_reject_next_orders(sim: SimServer, sim_client: SimClient) -> None:
     assert sim_client.post("/api/v5/trade/order", order())["data"][0]["sCode"] == "0"
 
 
-def test_rest_scode_answers_an_item_code_before_or_after_executing(sim: SimServer, sim_client: SimClient) -> None:
+def test_rest_scode_answers_an_item_code_before_or_after_executing(
+    sim: SimServer, sim_client: SimClient
+) -> None:
     sim_client.admin("faults", {"rest_scode": {"count": 1, "path": "/api/v5/trade/order"}})
-    assert sim_client.get(f"/api/v5/trade/order?instId={BTC}&clOrdId=none")["code"] == "51603"  # reads never fire
+    assert (
+        sim_client.get(f"/api/v5/trade/order?instId={BTC}&clOrdId=none")["code"] == "51603"
+    )  # reads never fire
     r = sim_client.request("POST", "/api/v5/trade/order", order(clOrdId="sc1"))
     assert r.status_code == 200 and r.json()["code"] == "1"
     assert [(i["clOrdId"], i["sCode"]) for i in r.json()["data"]] == [("sc1", "51149")]
     assert sim_client.get(f"/api/v5/trade/order?instId={BTC}&clOrdId=sc1")["code"] == "51603"  # not placed
-    sim_client.admin("faults", {"rest_scode": {"count": 1, "path": "/api/v5/trade/order-algo"}, "rest_scode_execute": True,
-                            "rest_scode_code": "50026"})
-    algo = {"instId": BTC, "tdMode": "cross", "side": "sell", "ordType": "conditional", "sz": "1", "slTriggerPx": "1000",
-            "slOrdPx": "-1", "reduceOnly": True, "algoClOrdId": "sc2"}
+    sim_client.admin(
+        "faults",
+        {
+            "rest_scode": {"count": 1, "path": "/api/v5/trade/order-algo"},
+            "rest_scode_execute": True,
+            "rest_scode_code": "50026",
+        },
+    )
+    algo = {
+        "instId": BTC,
+        "tdMode": "cross",
+        "side": "sell",
+        "ordType": "conditional",
+        "sz": "1",
+        "slTriggerPx": "1000",
+        "slOrdPx": "-1",
+        "reduceOnly": True,
+        "algoClOrdId": "sc2",
+    }
     item = sim_client.post("/api/v5/trade/order-algo", algo)["data"][0]
     assert (item["algoClOrdId"], item["sCode"]) == ("sc2", "50026")
-    assert [a["algoClOrdId"] for a in sim_client.get("/api/v5/trade/orders-algo-pending?ordType=conditional")["data"]] == ["sc2"]
-    assert sim_client.post("/api/v5/trade/order-algo", algo)["data"][0]["sCode"] == "51065"  # the fault fired once
+    assert [
+        a["algoClOrdId"]
+        for a in sim_client.get("/api/v5/trade/orders-algo-pending?ordType=conditional")["data"]
+    ] == ["sc2"]
+    assert (
+        sim_client.post("/api/v5/trade/order-algo", algo)["data"][0]["sCode"] == "51065"
+    )  # the fault fired once
 
 
 def test_admin_helpers(sim: SimServer, sim_client: SimClient) -> None:
@@ -178,8 +208,14 @@ def test_admin_helpers(sim: SimServer, sim_client: SimClient) -> None:
 
 
 def test_faults_from_config_apply_at_start() -> None:
-    srv = SimServer(tick_interval_ms=0, faults={"reject_orders": 1, "reject_code": "51094",
-                                                "rest_5xx": {"count": 1, "path": "/api/v5/account/"}}).start()
+    srv = SimServer(
+        tick_interval_ms=0,
+        faults={
+            "reject_orders": 1,
+            "reject_code": "51094",
+            "rest_5xx": {"count": 1, "path": "/api/v5/account/"},
+        },
+    ).start()
     try:
         c = SimClient(srv.url)
         assert c.admin("faults")["reject_orders"] == 1
@@ -191,8 +227,9 @@ def test_faults_from_config_apply_at_start() -> None:
         srv.stop()
 
 
-def test_reject_orders_applies_to_ws_order_ops(sim: SimServer, sim_client: SimClient,
-                                               ws_factory: Callable[[str], Ws]) -> None:
+def test_reject_orders_applies_to_ws_order_ops(
+    sim: SimServer, sim_client: SimClient, ws_factory: Callable[[str], Ws]
+) -> None:
     w = ws_factory(sim.ws_url("private"))
     w.login()
     sim_client.admin("faults", {"reject_orders": 1, "reject_code": "51008"})
@@ -204,7 +241,10 @@ def test_reject_orders_applies_to_ws_order_ops(sim: SimServer, sim_client: SimCl
 
 
 def test_admin_market_switch_and_rate_limit_toggle(sim: SimServer, sim_client: SimClient) -> None:
-    assert sim_client.admin("market", {"running": True, "tick_interval_ms": 20}) == {"running": True, "tick_interval_ms": 20}
+    assert sim_client.admin("market", {"running": True, "tick_interval_ms": 20}) == {
+        "running": True,
+        "tick_interval_ms": 20,
+    }
     start = sim_client.admin("state")["markets"][BTC]["seqId"]
     wait_until(lambda: sim_client.admin("state")["markets"][BTC]["seqId"] != start, 30, interval=0.02)
     assert sim_client.admin("state")["markets"][BTC]["seqId"] != start  # the synthetic feed steps on its own

@@ -62,16 +62,55 @@ def test_resting_orders_fill_under_synthetic_flow() -> None:
 def test_replay_jsonl(tmp_path: Path) -> None:
     arg = {"channel": "books", "instId": BTC}
     lines = [
-        {"arg": arg, "action": "snapshot", "data": [{"asks": [["50001.0", "3", "0", "1"], ["50002.0", "4", "0", "1"]],
-                                                    "bids": [["50000.0", "2", "0", "1"]], "ts": "1700000000000",
-                                                    "seqId": 1, "prevSeqId": -1}]},
-        {"arg": arg, "action": "update", "data": [{"asks": [["50001.0", "0", "0", "0"]], "bids": [["50000.5", "1", "0", "1"]],
-                                                  "ts": "1700000000100", "seqId": 2, "prevSeqId": 1}]},
-        {"arg": {"channel": "trades", "instId": BTC}, "data": [{"instId": BTC, "px": "50000.5", "sz": "0.5", "side": "sell",
-                                                             "tradeId": "1", "ts": "1700000000200"}]},
-        {"arg": {"channel": "mark-price", "instId": BTC}, "data": [{"markPx": "50000.7", "ts": "1700000000300"}]},
-        {"arg": {"channel": "tickers", "instId": "ETH-USDT-SWAP"}, "data": [{"bidPx": "3000", "bidSz": "1", "askPx": "3000.01",
-                                                                         "askSz": "2", "ts": "1700000000300"}]},
+        {
+            "arg": arg,
+            "action": "snapshot",
+            "data": [
+                {
+                    "asks": [["50001.0", "3", "0", "1"], ["50002.0", "4", "0", "1"]],
+                    "bids": [["50000.0", "2", "0", "1"]],
+                    "ts": "1700000000000",
+                    "seqId": 1,
+                    "prevSeqId": -1,
+                }
+            ],
+        },
+        {
+            "arg": arg,
+            "action": "update",
+            "data": [
+                {
+                    "asks": [["50001.0", "0", "0", "0"]],
+                    "bids": [["50000.5", "1", "0", "1"]],
+                    "ts": "1700000000100",
+                    "seqId": 2,
+                    "prevSeqId": 1,
+                }
+            ],
+        },
+        {
+            "arg": {"channel": "trades", "instId": BTC},
+            "data": [
+                {
+                    "instId": BTC,
+                    "px": "50000.5",
+                    "sz": "0.5",
+                    "side": "sell",
+                    "tradeId": "1",
+                    "ts": "1700000000200",
+                }
+            ],
+        },
+        {
+            "arg": {"channel": "mark-price", "instId": BTC},
+            "data": [{"markPx": "50000.7", "ts": "1700000000300"}],
+        },
+        {
+            "arg": {"channel": "tickers", "instId": "ETH-USDT-SWAP"},
+            "data": [
+                {"bidPx": "3000", "bidSz": "1", "askPx": "3000.01", "askSz": "2", "ts": "1700000000300"}
+            ],
+        },
         {"event": "subscribe", "arg": arg},
     ]
     path = tmp_path / "feed.jsonl"

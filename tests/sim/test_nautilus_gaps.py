@@ -16,12 +16,18 @@ from tests.sim.helpers import BTC, Ws, channel, order
 
 
 def _acked(w: Ws, arg: dict[str, Any]) -> dict[str, Any]:
-    return w.wait(lambda m: isinstance(m, dict) and m.get("event") in ("subscribe", "error")  # type: ignore[no-any-return]
-                  and (m.get("arg") == arg or m.get("event") == "error"))
+    return w.wait(
+        lambda m: (
+            isinstance(m, dict)
+            and m.get("event") in ("subscribe", "error")  # type: ignore[no-any-return]
+            and (m.get("arg") == arg or m.get("event") == "error")
+        )
+    )
 
 
-def test_instruments_channel_pushes_the_rest_rows(sim: SimServer, sim_client: SimClient,
-                                                  ws_factory: Callable[[str], Ws]) -> None:
+def test_instruments_channel_pushes_the_rest_rows(
+    sim: SimServer, sim_client: SimClient, ws_factory: Callable[[str], Ws]
+) -> None:
     w = ws_factory(sim.ws_url("public"))
     arg = {"channel": "instruments", "instType": "SWAP"}
     w.send({"id": "i1", "op": "subscribe", "args": [arg]})
@@ -62,7 +68,12 @@ def test_trade_fee_matches_the_fees_charged(sim: SimServer, sim_client: SimClien
     r = sim_client.request("GET", "/api/v5/account/trade-fee?instType=SWAP&instFamily=BTC-USDT")
     assert r.status_code == 200 and r.json()["code"] == "0"
     row = r.json()["data"][0]
-    assert (row["instType"], row["level"], row["makerU"], row["takerU"]) == ("SWAP", "Lv1", "-0.0002", "-0.0005")
+    assert (row["instType"], row["level"], row["makerU"], row["takerU"]) == (
+        "SWAP",
+        "Lv1",
+        "-0.0002",
+        "-0.0005",
+    )
     assert row["feeGroup"] == [{"groupId": "1", "maker": "-0.0002", "taker": "-0.0005"}]
     assert row["ts"].isdigit() and row["delivery"] == row["exercise"] == ""
     placed = sim_client.post("/api/v5/trade/order", order(sz="0.1"))["data"][0]
@@ -93,8 +104,9 @@ def clocked() -> Iterator[tuple[SimServer, _Clock]]:
     srv.stop()
 
 
-def test_books_keepalive_only_for_a_quiet_book(clocked: tuple[SimServer, _Clock],
-                                                ws_factory: Callable[[str], Ws]) -> None:
+def test_books_keepalive_only_for_a_quiet_book(
+    clocked: tuple[SimServer, _Clock], ws_factory: Callable[[str], Ws]
+) -> None:
     """OKX sends the empty `books` update only when the book did not change for the interval."""
     srv, clock = clocked
     w = ws_factory(srv.ws_url("public"))

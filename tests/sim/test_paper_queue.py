@@ -71,8 +71,17 @@ def _book(ex: PaperExchange, bid: str, ask: str, bid_sz: str = "5", ask_sz: str 
 
 
 def _post(ex: PaperExchange, side: str, px: str, sz: str = "1", ord_type: str = "post_only") -> str:
-    item = ex.place_order({"instId": BTC, "tdMode": "cross", "side": side, "ordType": ord_type, "px": px, "sz": sz,
-                           "clOrdId": f"t{len(ex.orders)}"})
+    item = ex.place_order(
+        {
+            "instId": BTC,
+            "tdMode": "cross",
+            "side": side,
+            "ordType": ord_type,
+            "px": px,
+            "sz": sz,
+            "clOrdId": f"t{len(ex.orders)}",
+        }
+    )
     assert item["sCode"] == "0", item
     return str(item["ordId"])
 
@@ -150,7 +159,8 @@ def test_funding_is_charged_at_the_upstreams_funding_time_and_rate_once() -> Non
     now[0] += 1000
     assert ex.settle_due_funding() == 1
     bills = [b for b in ex.bills if b["type"] == "8"]
-    # a long pays a positive rate: 2 contracts x 0.01 BTC x mark 100000.2 (the upstream mid, on the tick) x 0.001
+    # a long pays a positive rate: 2 contracts x 0.01 BTC x mark 100000.2 (the upstream mid, on the tick)
+    # x 0.001
     assert [D(b["pnl"]) for b in bills] == [D("-2.000004")]
     assert ex.settle_due_funding() == 0  # once per fundingTime
 
@@ -159,15 +169,33 @@ def test_a_books_checksum_mismatch_stales_the_book_until_a_new_snapshot() -> Non
     ex = PaperExchange(seed=1)
     feed = UpstreamFeed(ex, "ws://unused")
     bids, asks = [["100000.0", "5", "0", "1"]], [["100000.5", "5", "0", "1"]]
-    snap = {"bids": bids, "asks": asks, "ts": "1", "prevSeqId": -1, "seqId": 10, "checksum": checksum(bids, asks)}
+    snap = {
+        "bids": bids,
+        "asks": asks,
+        "ts": "1",
+        "prevSeqId": -1,
+        "seqId": 10,
+        "checksum": checksum(bids, asks),
+    }
 
     def push(d: dict[str, object], action: str) -> None:
-        asyncio.run(feed.on_message({"arg": {"channel": "books", "instId": BTC}, "action": action, "data": [d]}))
+        asyncio.run(
+            feed.on_message({"arg": {"channel": "books", "instId": BTC}, "action": action, "data": [d]})
+        )
 
     push(snap, "snapshot")
     assert BTC not in ex.stale and ex.markets[BTC].best_bid == D("100000.0")
-    push({"bids": [["100000.0", "4", "0", "1"]], "asks": [], "ts": "2", "prevSeqId": 10, "seqId": 11,
-          "checksum": 12345}, "update")  # not the checksum of the book it makes
+    push(
+        {
+            "bids": [["100000.0", "4", "0", "1"]],
+            "asks": [],
+            "ts": "2",
+            "prevSeqId": 10,
+            "seqId": 11,
+            "checksum": 12345,
+        },
+        "update",
+    )  # not the checksum of the book it makes
     assert BTC in ex.stale and ex.markets[BTC].bids == [] and feed.resyncs[BTC] == 1
     push({"bids": [], "asks": [], "ts": "3", "prevSeqId": 11, "seqId": 12, "checksum": 0}, "update")
     assert BTC in ex.stale and feed.resyncs[BTC] == 1  # updates before the new snapshot are dropped

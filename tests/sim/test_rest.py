@@ -15,11 +15,20 @@ def test_public_endpoints(sim_client: SimClient) -> None:
     btc = next(r for r in rows if r["instId"] == BTC)
     assert (btc["ctVal"], btc["lotSz"], btc["minSz"], btc["tickSz"]) == ("0.01", "0.01", "0.01", "0.1")
     assert (btc["uly"], btc["instFamily"], btc["settleCcy"], btc["ctValCcy"], btc["state"]) == (
-        "BTC-USDT", "BTC-USDT", "USDT", "BTC", "live")
+        "BTC-USDT",
+        "BTC-USDT",
+        "USDT",
+        "BTC",
+        "live",
+    )
     eth = next(r for r in rows if r["instId"] == "ETH-USDT-SWAP")
     assert (eth["ctVal"], eth["lotSz"], eth["tickSz"]) == ("0.1", "0.01", "0.01")
     assert len(rows) >= 4
-    assert sim_client.get("/api/v5/public/instruments?instType=SPOT", signed=False) == {"code": "0", "msg": "", "data": []}
+    assert sim_client.get("/api/v5/public/instruments?instType=SPOT", signed=False) == {
+        "code": "0",
+        "msg": "",
+        "data": [],
+    }
     t = sim_client.get(f"/api/v5/market/ticker?instId={BTC}", signed=False)["data"][0]
     assert float(t["askPx"]) > float(t["bidPx"]) > 0 and t["last"]
     b = sim_client.get(f"/api/v5/market/books?instId={BTC}&sz=5", signed=False)["data"][0]
@@ -50,11 +59,19 @@ def test_signature_over_raw_target_and_body(sim: SimServer, sim_client: SimClien
     target = f"/api/v5/account/positions?instId={BTC}%2CETH-USDT-SWAP"
     assert sim_client.request("GET", target).json()["code"] == "0"
     # python-okx style body with ", " separators, hashed byte for byte
-    body = '{"instId": "BTC-USDT-SWAP", "tdMode": "cross", "side": "buy", "ordType": "market", "sz": "0.01", "reduceOnly": "", "attachAlgoOrds": null}'
+    body = (
+        '{"instId": "BTC-USDT-SWAP", "tdMode": "cross", "side": "buy", "ordType": "market", "sz": "0.01", '
+        '"reduceOnly": "", "attachAlgoOrds": null}'
+    )
     ts = iso_now()
-    h = {"OK-ACCESS-KEY": "sim-api-key", "OK-ACCESS-SIGN": sign("sim-secret-key", ts, "POST", "/api/v5/trade/order", body),
-         "OK-ACCESS-TIMESTAMP": ts, "OK-ACCESS-PASSPHRASE": "sim-passphrase", "Content-Type": "application/json",
-         "x-simulated-trading": "1"}
+    h = {
+        "OK-ACCESS-KEY": "sim-api-key",
+        "OK-ACCESS-SIGN": sign("sim-secret-key", ts, "POST", "/api/v5/trade/order", body),
+        "OK-ACCESS-TIMESTAMP": ts,
+        "OK-ACCESS-PASSPHRASE": "sim-passphrase",
+        "Content-Type": "application/json",
+        "x-simulated-trading": "1",
+    }
     r = requests.post(sim.url + "/api/v5/trade/order", data=body, headers=h, timeout=5)
     assert r.status_code == 200 and r.json()["data"][0]["sCode"] == "0"
     h["OK-ACCESS-SIGN"] = sign("sim-secret-key", ts, "POST", "/api/v5/trade/order", body.replace(", ", ","))
@@ -82,12 +99,22 @@ def test_order_lifecycle_and_batch_codes(sim_client: SimClient) -> None:
     assert "inTime" in r and "outTime" in r
     oid = r["data"][0]["ordId"]
     got = sim_client.get(f"/api/v5/trade/order?instId={BTC}&clOrdId=p1")["data"][0]
-    assert got["ordId"] == oid and got["state"] == "live" and got["avgPx"] == "" and got["reduceOnly"] == "false"
-    assert sim_client.post("/api/v5/trade/amend-order", {"instId": BTC, "ordId": oid, "newPx": "50001", "reqId": "r1"})["data"][0]["reqId"] == "r1"
+    assert (
+        got["ordId"] == oid and got["state"] == "live" and got["avgPx"] == "" and got["reduceOnly"] == "false"
+    )
+    assert (
+        sim_client.post(
+            "/api/v5/trade/amend-order", {"instId": BTC, "ordId": oid, "newPx": "50001", "reqId": "r1"}
+        )["data"][0]["reqId"]
+        == "r1"
+    )
     assert sim_client.get(f"/api/v5/trade/order?instId={BTC}&ordId={oid}")["data"][0]["px"] == "50001"
     pend = sim_client.get(f"/api/v5/trade/orders-pending?instType=SWAP&instId={BTC}")["data"]
     assert [p["ordId"] for p in pend] == [oid]
-    assert sim_client.post("/api/v5/trade/cancel-order", {"instId": BTC, "ordId": oid})["data"][0]["sCode"] == "0"
+    assert (
+        sim_client.post("/api/v5/trade/cancel-order", {"instId": BTC, "ordId": oid})["data"][0]["sCode"]
+        == "0"
+    )
     r = sim_client.post("/api/v5/trade/cancel-order", {"instId": BTC, "ordId": oid})
     assert r["code"] == "1" and r["data"][0]["sCode"] == "51400"
     assert sim_client.get(f"/api/v5/trade/order?instId={BTC}&ordId=123")["code"] == "51603"
@@ -110,7 +137,12 @@ def test_account_endpoints(sim_client: SimClient) -> None:
     assert cfg["posMode"] == "net_mode" and cfg["acctLv"] == "2"
     r = sim_client.post("/api/v5/account/set-leverage", {"lever": 5, "mgnMode": "cross", "instId": BTC})
     assert r["data"] == [{"lever": "5", "mgnMode": "cross", "instId": BTC, "posSide": ""}]
-    assert sim_client.post("/api/v5/account/set-leverage", {"lever": "500", "mgnMode": "cross", "instId": BTC})["code"] == "59102"
+    assert (
+        sim_client.post("/api/v5/account/set-leverage", {"lever": "500", "mgnMode": "cross", "instId": BTC})[
+            "code"
+        ]
+        == "59102"
+    )
     sim_client.post("/api/v5/trade/order", order(sz="1"))
     p = sim_client.get(f"/api/v5/account/positions?instType=SWAP&instId={BTC}")["data"][0]
     assert p["pos"] == "1" and p["lever"] == "5" and p["mgnMode"] == "cross" and p["posSide"] == "net"
@@ -123,7 +155,10 @@ def test_account_endpoints(sim_client: SimClient) -> None:
     assert sim_client.post("/api/v5/trade/close-position", {"instId": BTC, "mgnMode": "cross"})["code"] == "0"
     assert sim_client.get("/api/v5/account/positions")["data"] == []
     assert sim_client.get(f"/api/v5/account/positions?instId={BTC}")["data"][0]["pos"] == "0"
-    assert sim_client.post("/api/v5/trade/close-position", {"instId": BTC, "mgnMode": "cross"})["code"] == "51023"
+    assert (
+        sim_client.post("/api/v5/trade/close-position", {"instId": BTC, "mgnMode": "cross"})["code"]
+        == "51023"
+    )
     fills = sim_client.get(f"/api/v5/trade/fills?instType=SWAP&instId={BTC}")["data"]
     assert len(fills) >= 2 and {f["side"] for f in fills} == {"buy", "sell"}
 

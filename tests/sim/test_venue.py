@@ -26,7 +26,12 @@ class Clock:
 
 def test_account_config_follows_the_admin_settings(sim: SimServer, sim_client: SimClient) -> None:
     cfg = sim_client.get("/api/v5/account/config")["data"][0]
-    assert (cfg["acctLv"], cfg["perm"], cfg["ip"], cfg["posMode"]) == ("2", "read_only,trade", "127.0.0.1", "net_mode")
+    assert (cfg["acctLv"], cfg["perm"], cfg["ip"], cfg["posMode"]) == (
+        "2",
+        "read_only,trade",
+        "127.0.0.1",
+        "net_mode",
+    )
     sim_client.admin("account", {"acctLv": "1", "perm": "read_only,withdraw,trade", "ip": ""})
     cfg = sim_client.get("/api/v5/account/config")["data"][0]
     assert (cfg["acctLv"], cfg["perm"], cfg["ip"]) == ("1", "read_only,withdraw,trade", "")
@@ -46,13 +51,21 @@ def test_position_mode_can_be_forced_with_positions_open(sim: SimServer, sim_cli
 
 
 def test_a_locked_leverage_refuses_the_change(sim: SimServer, sim_client: SimClient) -> None:
-    sim_client.admin("account", {"leverage": [{"instId": BTC, "lever": "20", "mgnMode": "cross"}], "leverage_error": "59108"})
+    sim_client.admin(
+        "account",
+        {"leverage": [{"instId": BTC, "lever": "20", "mgnMode": "cross"}], "leverage_error": "59108"},
+    )
     r = sim_client.post("/api/v5/account/set-leverage", {"instId": BTC, "lever": "3", "mgnMode": "cross"})
     assert r["code"] == "59108" and "leverage" in r["msg"]
     info = sim_client.get(f"/api/v5/account/leverage-info?instId={BTC}&mgnMode=cross")["data"][0]
     assert info["lever"] == "20"
     sim_client.admin("account", {"leverage_error": ""})
-    assert sim_client.post("/api/v5/account/set-leverage", {"instId": BTC, "lever": "3", "mgnMode": "cross"})["code"] == "0"
+    assert (
+        sim_client.post("/api/v5/account/set-leverage", {"instId": BTC, "lever": "3", "mgnMode": "cross"})[
+            "code"
+        ]
+        == "0"
+    )
 
 
 def test_instrument_state_and_specs_can_change(sim: SimServer, sim_client: SimClient) -> None:
@@ -118,14 +131,27 @@ def test_orders_outside_the_band_are_refused_with_51006(sim: SimServer, sim_clie
     sim_client.admin("price-limit", {"instId": BTC, "buyLmt": "101000", "sellLmt": "99000"})
     assert _place(sim_client, side="buy", ord_type="limit", px="101000.1", clOrdId="b1")["sCode"] == "51006"
     assert _place(sim_client, side="sell", ord_type="limit", px="98999.9", clOrdId="s1")["sCode"] == "51006"
-    assert _place(sim_client, side="buy", ord_type="limit", px="99500", clOrdId="b2")["sCode"] == "0"  # inside: rests
+    assert (
+        _place(sim_client, side="buy", ord_type="limit", px="99500", clOrdId="b2")["sCode"] == "0"
+    )  # inside: rests
     r = sim_client.post("/api/v5/trade/amend-order", {"instId": BTC, "clOrdId": "b2", "newPx": "101500"})
     assert r["data"][0]["sCode"] == "51006"
     # a stop whose trigger lies outside the band
-    algo = {"instId": BTC, "tdMode": "cross", "side": "sell", "ordType": "conditional", "sz": "0.01",
-            "slTriggerPx": "98000", "slOrdPx": "-1", "reduceOnly": True}
+    algo = {
+        "instId": BTC,
+        "tdMode": "cross",
+        "side": "sell",
+        "ordType": "conditional",
+        "sz": "0.01",
+        "slTriggerPx": "98000",
+        "slOrdPx": "-1",
+        "reduceOnly": True,
+    }
     assert sim_client.post("/api/v5/trade/order-algo", algo)["data"][0]["sCode"] == "51006"
-    assert sim_client.post("/api/v5/trade/order-algo", {**algo, "slTriggerPx": "99100"})["data"][0]["sCode"] == "0"
+    assert (
+        sim_client.post("/api/v5/trade/order-algo", {**algo, "slTriggerPx": "99100"})["data"][0]["sCode"]
+        == "0"
+    )
 
 
 def test_a_market_order_stops_at_the_band_edge() -> None:
@@ -137,7 +163,11 @@ def test_a_market_order_stops_at_the_band_edge() -> None:
     ex.place_order(order(sz=str(top * 3), clOrdId="mkt"))
     got = ex.get_order({"instId": BTC, "clOrdId": "mkt"})
     assert got is not None
-    assert (got["state"], D(got["accFillSz"]), D(got["avgPx"])) == ("canceled", top, ask)  # the rest is cancelled
+    assert (got["state"], D(got["accFillSz"]), D(got["avgPx"])) == (
+        "canceled",
+        top,
+        ask,
+    )  # the rest is cancelled
 
 
 def test_funding_settlement_books_a_bill_per_position() -> None:
@@ -151,7 +181,13 @@ def test_funding_settlement_books_a_bill_per_position() -> None:
     expect = (-D("0.0001") * D("1") * D("0.01") * mark).quantize(D("1e-8"))
     assert len(bills) == 1
     b = bills[0]
-    assert (b["type"], b["subType"], D(b["pnl"]), D(b["balChg"]), b["instId"]) == ("8", "173", expect, expect, BTC)
+    assert (b["type"], b["subType"], D(b["pnl"]), D(b["balChg"]), b["instId"]) == (
+        "8",
+        "173",
+        expect,
+        expect,
+        BTC,
+    )
     assert ex.cash == cash0 + expect
     p = ex.position_json(ex.positions[(BTC, "net")])
     assert D(p["fundingFee"]) == expect
@@ -169,7 +205,10 @@ def test_bills_paging_by_bill_id() -> None:
     ex.place_order(order(sz="1", clOrdId="long1"))
     ex.set_funding({"rate": "0.0001"})
     ids = [ex.settle_funding()[0]["billId"] for _ in range(5)]
-    assert [b["billId"] for b in ex.bills_view({"type": "8", "before": ids[1], "limit": "2"})] == [ids[3], ids[2]]
+    assert [b["billId"] for b in ex.bills_view({"type": "8", "before": ids[1], "limit": "2"})] == [
+        ids[3],
+        ids[2],
+    ]
     assert [b["billId"] for b in ex.bills_view({"type": "8", "after": ids[3]})] == [ids[2], ids[1], ids[0]]
     assert ex.bills_view({"type": "8", "before": ids[4]}) == []
 
@@ -179,8 +218,12 @@ def test_funding_is_charged_at_the_configured_interval() -> None:
         sim_client = SimClient(srv.url)
         sim_client.admin("funding", {"rate": "0.0001"})
         assert sim_client.post("/api/v5/trade/order", order(sz="1", clOrdId="f1"))["data"][0]["sCode"] == "0"
-        wait_for(lambda: len(sim_client.get("/api/v5/account/bills?type=8")["data"]) >= 2, 10, "two funding bills")
-        assert sim_client.admin("funding", {"interval_s": 0})["interval_s"] == 0  # no more: the totals are final
+        wait_for(
+            lambda: len(sim_client.get("/api/v5/account/bills?type=8")["data"]) >= 2, 10, "two funding bills"
+        )
+        assert (
+            sim_client.admin("funding", {"interval_s": 0})["interval_s"] == 0
+        )  # no more: the totals are final
         pos = sim_client.get(f"/api/v5/account/positions?instId={BTC}")["data"][0]
         bills = sim_client.get("/api/v5/account/bills?type=8")["data"]
         assert D(pos["fundingFee"]) == sum((D(b["pnl"]) for b in bills), D(0)) < 0

@@ -21,8 +21,12 @@ def test_login_string_and_number_timestamp(sim: SimServer, ws_factory: Callable[
 
 def test_login_failures(sim: SimServer, ws_factory: Callable[[str], Ws]) -> None:
     w = ws_factory(sim.ws_url("private"))
-    assert w.login(secret="wrong") == {"event": "error", "code": "60009", "msg": "Login failed.",
-                                       "connId": w.seen[-1]["connId"]}
+    assert w.login(secret="wrong") == {
+        "event": "error",
+        "code": "60009",
+        "msg": "Login failed.",
+        "connId": w.seen[-1]["connId"],
+    }
     assert w.login(key="nobody")["code"] == "60005"
     assert w.login(passphrase="nope")["code"] == "60024"
     assert w.login(ts=str(int(time.time()) - 120))["code"] == "60006"
@@ -30,7 +34,9 @@ def test_login_failures(sim: SimServer, ws_factory: Callable[[str], Ws]) -> None
     assert w.wait(lambda m: m.get("event") == "error")["code"] == "60011"
 
 
-def test_orders_push_on_place_fill_cancel(sim: SimServer, sim_client: SimClient, ws_factory: Callable[[str], Ws]) -> None:
+def test_orders_push_on_place_fill_cancel(
+    sim: SimServer, sim_client: SimClient, ws_factory: Callable[[str], Ws]
+) -> None:
     w = ws_factory(sim.ws_url("private"))
     w.login()
     w.send({"op": "subscribe", "args": [{"channel": "orders", "instType": "SWAP"}]})
@@ -41,18 +47,27 @@ def test_orders_push_on_place_fill_cancel(sim: SimServer, sim_client: SimClient,
     assert live["arg"] == {"channel": "orders", "instType": "SWAP", "uid": "1"}
     d = live["data"][0]
     assert (d["ordId"], d["clOrdId"], d["state"], d["accFillSz"], d["fillSz"], d["tradeId"]) == (
-        oid, "ws1", "live", "0", "0", "")
+        oid,
+        "ws1",
+        "live",
+        "0",
+        "0",
+        "",
+    )
     sim_client.post("/api/v5/trade/cancel-order", {"instId": BTC, "clOrdId": "ws1"})
     c = w.wait(lambda m: channel("orders")(m) and m["data"][0]["state"] == "canceled")["data"][0]
     assert c["cancelSource"] == "1"
     sim_client.post("/api/v5/trade/order", order(sz="0.02", clOrdId="ws2"))
     f = w.wait(lambda m: channel("orders")(m) and m["data"][0]["state"] == "filled")["data"][0]
-    assert f["clOrdId"] == "ws2" and f["fillSz"] == "0.02" and f["execType"] == "T" and Decimal(f["fillFee"]) < 0
+    assert (
+        f["clOrdId"] == "ws2" and f["fillSz"] == "0.02" and f["execType"] == "T" and Decimal(f["fillFee"]) < 0
+    )
     assert f["tradeId"] and f["fillPx"] and f["avgPx"] == f["fillPx"]
 
 
-def test_positions_and_account_snapshot_then_events(sim: SimServer, sim_client: SimClient,
-                                                    ws_factory: Callable[[str], Ws]) -> None:
+def test_positions_and_account_snapshot_then_events(
+    sim: SimServer, sim_client: SimClient, ws_factory: Callable[[str], Ws]
+) -> None:
     sim_client.post("/api/v5/trade/order", order(sz="0.1"))
     w = ws_factory(sim.ws_url("private"))
     w.login()
@@ -67,8 +82,9 @@ def test_positions_and_account_snapshot_then_events(sim: SimServer, sim_client: 
     assert w.wait(lambda m: channel("account")(m) and "eventType" not in m)["data"][0]["totalEq"]
 
 
-def test_orders_algo_on_business_and_private(sim: SimServer, sim_client: SimClient,
-                                             ws_factory: Callable[[str], Ws]) -> None:
+def test_orders_algo_on_business_and_private(
+    sim: SimServer, sim_client: SimClient, ws_factory: Callable[[str], Ws]
+) -> None:
     b = ws_factory(sim.ws_url("business"))
     b.send({"op": "subscribe", "args": [{"channel": "orders-algo", "instType": "SWAP"}]})
     assert b.wait(lambda m: m.get("event") == "error")["code"] == "60011"
@@ -80,8 +96,19 @@ def test_orders_algo_on_business_and_private(sim: SimServer, sim_client: SimClie
     p.send({"op": "subscribe", "args": [{"channel": "orders-algo", "instType": "SWAP", "instId": BTC}]})
     p.wait(lambda m: m.get("event") == "subscribe")
     sim_client.post("/api/v5/trade/order", order(sz="0.05"))
-    r = sim_client.post("/api/v5/trade/order-algo", {"instId": BTC, "tdMode": "cross", "side": "sell", "ordType": "conditional",
-                                                 "sz": "0.05", "slTriggerPx": "95000", "slOrdPx": "-1", "algoClOrdId": "sl1"})
+    r = sim_client.post(
+        "/api/v5/trade/order-algo",
+        {
+            "instId": BTC,
+            "tdMode": "cross",
+            "side": "sell",
+            "ordType": "conditional",
+            "sz": "0.05",
+            "slTriggerPx": "95000",
+            "slOrdPx": "-1",
+            "algoClOrdId": "sl1",
+        },
+    )
     algo_id = r["data"][0]["algoId"]
     for w in (b, p):
         m = w.wait(channel("orders-algo"))
@@ -100,8 +127,17 @@ def test_ws_trade_ops(sim: SimServer, ws_factory: Callable[[str], Ws]) -> None:
     assert w.wait(lambda m: m.get("op") == "order")["code"] == "60011"
     w.login()
     # ccxt.pro style: batch-orders with instIdCode
-    args = [{"side": "buy", "ordType": "post_only", "sz": "0.01", "tdMode": "cross", "px": "50000",
-             "clOrdId": "wsop1", "instIdCode": 10459}]
+    args = [
+        {
+            "side": "buy",
+            "ordType": "post_only",
+            "sz": "0.01",
+            "tdMode": "cross",
+            "px": "50000",
+            "clOrdId": "wsop1",
+            "instIdCode": 10459,
+        }
+    ]
     w.send({"id": "2", "op": "batch-orders", "args": args})
     r = w.wait(lambda m: m.get("id") == "2")
     assert r["code"] == "0" and r["data"][0]["sCode"] == "0" and r["op"] == "batch-orders"
@@ -114,7 +150,9 @@ def test_ws_trade_ops(sim: SimServer, ws_factory: Callable[[str], Ws]) -> None:
     assert r["code"] == "1" and r["data"][0]["sCode"] == "51121"
 
 
-def test_on_ws_message_sees_every_frame_before_it_is_handled(sim: SimServer, ws_factory: Callable[[str], Ws]) -> None:
+def test_on_ws_message_sees_every_frame_before_it_is_handled(
+    sim: SimServer, ws_factory: Callable[[str], Ws]
+) -> None:
     """The bench hook beside on_request: (ws kind, frame text, monotonic ns at the read), called before the op
     runs, so a WS order and a REST order are stamped at the same point."""
     seen: list[tuple[str, str, int, int]] = []

@@ -43,7 +43,9 @@ def test_tickers_books5_bbo_trades_push(sim: SimServer, ws_factory: Callable[[st
     assert w.wait(channel("mark-price"))["data"][0]["markPx"]
 
 
-def test_books_snapshot_then_chained_updates_with_checksum(sim: SimServer, ws_factory: Callable[[str], Ws]) -> None:
+def test_books_snapshot_then_chained_updates_with_checksum(
+    sim: SimServer, ws_factory: Callable[[str], Ws]
+) -> None:
     w = ws_factory(sim.ws_url("public"))
     w.send({"op": "subscribe", "args": [{"channel": "books", "instId": BTC}]})
     snap = w.wait(channel("books"))

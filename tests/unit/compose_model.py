@@ -84,7 +84,9 @@ def _substitute(expr: str, env: Mapping[str, str]) -> str:
                 return interpolate(arg, env) if missing else (value or "")
             if op.endswith("?"):
                 if missing:
-                    raise ComposeError(f"required variable {name} is missing a value: {interpolate(arg, env)}")
+                    raise ComposeError(
+                        f"required variable {name} is missing a value: {interpolate(arg, env)}"
+                    )
                 return value or ""
             return "" if missing else interpolate(arg, env)
     raise ComposeError(f"invalid interpolation format ${{{expr}}}")
@@ -184,5 +186,8 @@ def ignored(path: str, rules: Iterable[tuple[bool, re.Pattern[str]]]) -> bool:
 def build_context(root: Path, dockerignore: str) -> list[str]:
     """Every file `docker build root` sends, as paths relative to root."""
     rules = dockerignore_rules(dockerignore)
-    return sorted(rel for rel in (p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file() or p.is_symlink())
-                  if not ignored(rel, rules))
+    return sorted(
+        rel
+        for rel in (p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file() or p.is_symlink())
+        if not ignored(rel, rules)
+    )

@@ -43,7 +43,9 @@ def notifiers() -> Iterator[list[Notifier]]:
         n.close(timeout=0.5)
 
 
-def test_telegram_sends_bot_api_send_message(http_recorder: RecordingServer, notifiers: list[Notifier]) -> None:
+def test_telegram_sends_bot_api_send_message(
+    http_recorder: RecordingServer, notifiers: list[Notifier]
+) -> None:
     sink = TelegramSink(http_recorder.url, TOKEN, "-100777", timeout_s=2.0, context=CTX)
     n = Notifier([sink])
     notifiers.append(n)
@@ -61,7 +63,12 @@ def test_telegram_sends_bot_api_send_message(http_recorder: RecordingServer, not
 
 
 def test_webhook_and_slack_payloads(http_recorder: RecordingServer, notifiers: list[Notifier]) -> None:
-    n = Notifier([WebhookSink(f"{http_recorder.url}/hook", 2.0, CTX), SlackSink(f"{http_recorder.url}/slack", 2.0, CTX)])
+    n = Notifier(
+        [
+            WebhookSink(f"{http_recorder.url}/hook", 2.0, CTX),
+            SlackSink(f"{http_recorder.url}/slack", 2.0, CTX),
+        ]
+    )
     notifiers.append(n)
     n.notify(events.unprotected("BTC-USDT-SWAP", 21.4, "3", "1"))
     assert n.flush(5.0)
@@ -71,20 +78,30 @@ def test_webhook_and_slack_payloads(http_recorder: RecordingServer, notifiers: l
     assert hook["fields"] == {"instId": "BTC-USDT-SWAP", "seconds": 21.4, "pos": "3", "covered": "1"}
     [slack] = http_recorder.bodies("/slack")
     assert set(slack) == {"text"} and "no covering exchange stop for 21 s" in slack["text"]
-    assert n.stats() == {"webhook": {"sent": 1, "failed": 0, "dropped": 0}, "slack": {"sent": 1, "failed": 0, "dropped": 0}}
+    assert n.stats() == {
+        "webhook": {"sent": 1, "failed": 0, "dropped": 0},
+        "slack": {"sent": 1, "failed": 0, "dropped": 0},
+    }
 
 
-def test_rate_limit_per_key_then_the_count_of_what_was_held(http_recorder: RecordingServer,
-                                                            notifiers: list[Notifier]) -> None:
+def test_rate_limit_per_key_then_the_count_of_what_was_held(
+    http_recorder: RecordingServer, notifiers: list[Notifier]
+) -> None:
     clock = FakeClock()
-    n = Notifier([WebhookSink(f"{http_recorder.url}/hook", 2.0, CTX)], rate_window_s=60, max_per_window=2, clock=clock)
+    n = Notifier(
+        [WebhookSink(f"{http_recorder.url}/hook", 2.0, CTX)], rate_window_s=60, max_per_window=2, clock=clock
+    )
     notifiers.append(n)
     before = _sample("athena_alerts_suppressed_total", event="ws_down")
     sent = [n.notify(events.ws_down("public", 31 + i, "connecting")) for i in range(5)]
     assert sent == [True, True, False, False, False]
     assert n.notify(events.ws_down("private", 31, "connecting"))  # another key: its own budget
     assert n.flush(5.0)
-    assert [b["key"] for b in http_recorder.bodies("/hook")] == ["ws_down:public", "ws_down:public", "ws_down:private"]
+    assert [b["key"] for b in http_recorder.bodies("/hook")] == [
+        "ws_down:public",
+        "ws_down:public",
+        "ws_down:private",
+    ]
     assert _sample("athena_alerts_suppressed_total", event="ws_down") - before == 3
     clock.now += 59.9
     assert not n.notify(events.ws_down("public", 90, "connecting"))  # still inside the window
@@ -95,14 +112,21 @@ def test_rate_limit_per_key_then_the_count_of_what_was_held(http_recorder: Recor
     assert last["key"] == "ws_down:public" and "(4 similar alerts held back in the last 60 s)" in last["text"]
 
 
-def test_hanging_and_failing_sinks_block_nothing_and_are_counted(http_recorder: RecordingServer,
-                                                                 notifiers: list[Notifier],
-                                                                 caplog: pytest.LogCaptureFixture) -> None:
+def test_hanging_and_failing_sinks_block_nothing_and_are_counted(
+    http_recorder: RecordingServer, notifiers: list[Notifier], caplog: pytest.LogCaptureFixture
+) -> None:
     http_recorder.hang.add(f"/bot{TOKEN}/sendMessage")
     http_recorder.status["/broken"] = 500
     hanging = TelegramSink(http_recorder.url, TOKEN, "42", timeout_s=0.3, context=CTX)
-    n = Notifier([hanging, WebhookSink(f"{http_recorder.url}/broken", 2.0, CTX), SlackSink(f"{http_recorder.url}/ok", 2.0)],
-                 rate_window_s=60, queue_size=6)
+    n = Notifier(
+        [
+            hanging,
+            WebhookSink(f"{http_recorder.url}/broken", 2.0, CTX),
+            SlackSink(f"{http_recorder.url}/ok", 2.0),
+        ],
+        rate_window_s=60,
+        queue_size=6,
+    )
     notifiers.append(n)
     fail_tg = _sample("athena_alert_sink_failures_total", sink="telegram")
     fail_hook = _sample("athena_alert_sink_failures_total", sink="webhook")
@@ -132,7 +156,9 @@ def test_hanging_and_failing_sinks_block_nothing_and_are_counted(http_recorder: 
     assert TOKEN not in caplog.text
 
 
-def test_an_unreachable_sink_never_logs_its_url(notifiers: list[Notifier], caplog: pytest.LogCaptureFixture) -> None:
+def test_an_unreachable_sink_never_logs_its_url(
+    notifiers: list[Notifier], caplog: pytest.LogCaptureFixture
+) -> None:
     from athena.testing.redis_server import free_port
 
     caplog.set_level(logging.DEBUG)
@@ -146,9 +172,12 @@ def test_an_unreachable_sink_never_logs_its_url(notifiers: list[Notifier], caplo
 
 
 def test_alert_settings_are_secrets_and_build_the_sinks(tmp_path: object) -> None:
-    env = {"ATHENA_TELEGRAM_BOT_TOKEN": TOKEN, "ATHENA_TELEGRAM_CHAT_ID": "42",
-           "ATHENA_SLACK_WEBHOOK_URL": "https://hooks.example/services/T0/B0/slack-secret-path",
-           "ATHENA_ALERT_WEBHOOK_URL": "https://alerts.example/hook?key=webhook-secret-key"}
+    env = {
+        "ATHENA_TELEGRAM_BOT_TOKEN": TOKEN,
+        "ATHENA_TELEGRAM_CHAT_ID": "42",
+        "ATHENA_SLACK_WEBHOOK_URL": "https://hooks.example/services/T0/B0/slack-secret-path",
+        "ATHENA_ALERT_WEBHOOK_URL": "https://alerts.example/hook?key=webhook-secret-key",
+    }
     settings = load_settings(env="test", environ=env, dotenv=False)
     assert [s.name for s in alerts.sinks_from(settings)] == ["webhook", "telegram", "slack"]
     for secret in (TOKEN, "slack-secret-path", "webhook-secret-key"):

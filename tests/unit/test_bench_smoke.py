@@ -15,13 +15,29 @@ import pytest
 from athena import procs
 
 ROOT = Path(__file__).resolve().parents[2]
-MINE = ("order_path", "stop_path", "reconcile", "memory", "peers", "tick_path", "recorder", "optimize", "vs_nautilus")
+MINE = (
+    "order_path",
+    "stop_path",
+    "reconcile",
+    "memory",
+    "peers",
+    "tick_path",
+    "recorder",
+    "optimize",
+    "vs_nautilus",
+)
 
 
 def run_bench(name: str, tmp_path: Path, *args: str) -> dict[str, object]:
     env = {**os.environ, "ATHENA_BENCH_OUT": str(tmp_path), "PYTHONPATH": str(ROOT)}
-    proc = procs.run([sys.executable, "-m", f"bench.bench_{name}", *args], cwd=ROOT, env=env,
-                     capture_output=True, text=True, timeout=120)
+    proc = procs.run(
+        [sys.executable, "-m", f"bench.bench_{name}", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     return json.loads((tmp_path / f"{name}.json").read_text())  # type: ignore[no-any-return]
 

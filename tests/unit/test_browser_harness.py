@@ -16,9 +16,12 @@ from tests.browser import browser_page
 def site(tmp_path: Path) -> Iterator[str]:
     (tmp_path / "ok.html").write_text(
         "<html><head><link rel=icon href='data:,'></head><body><p id=out>waiting</p>"
-        "<script>document.getElementById('out').textContent = 'ran';</script></body></html>")
+        "<script>document.getElementById('out').textContent = 'ran';</script></body></html>"
+    )
     (tmp_path / "bad.html").write_text(
-        "<html><head><link rel=icon href='data:,'></head><body><script>undefinedFunction();</script></body></html>")
+        "<html><head><link rel=icon "
+        "href='data:,'></head><body><script>undefinedFunction();</script></body></html>"
+    )
 
     class Quiet(http.server.SimpleHTTPRequestHandler):
         def __init__(self, *args: object, **kwargs: object) -> None:

@@ -10,7 +10,11 @@ import pytest
 
 from athena.config import LIVE_CONFIRMATION, ConfigError, Settings, load_settings
 
-SECRETS = {"OKX_API_KEY": "SUPERSECRETKEY1", "OKX_SECRET_KEY": "SUPERSECRETKEY2", "OKX_PASSPHRASE": "SUPERSECRETPASS3"}
+SECRETS = {
+    "OKX_API_KEY": "SUPERSECRETKEY1",
+    "OKX_SECRET_KEY": "SUPERSECRETKEY2",
+    "OKX_PASSPHRASE": "SUPERSECRETPASS3",
+}
 REDIS_PW = "SUPERSECRETREDISPW"
 
 
@@ -36,11 +40,20 @@ def _strategy(name: str = "s1", allocation: str = "0.5", **kw: Any) -> dict[str,
 
 def test_layering_base_env_local_environment(tmp_path: Path) -> None:
     files = {
-        "base.json": {"account": "base", "total_capital": "1", "log_level": "INFO", "risk": {"max_leverage": "2", "max_drawdown": "0.2"}},
+        "base.json": {
+            "account": "base",
+            "total_capital": "1",
+            "log_level": "INFO",
+            "risk": {"max_leverage": "2", "max_drawdown": "0.2"},
+        },
         "test.json": {"account": "fromenvfile", "total_capital": "2", "risk": {"max_leverage": "1"}},
         "local.json": {"total_capital": "3", "log_level": "WARNING"},
     }
-    s = _load(tmp_path, files, {"ATHENA_ENV": "test", "ATHENA_LOG_LEVEL": "ERROR", "ATHENA_SYMBOLS": "A-USDT-SWAP, B-USDT-SWAP,,"})
+    s = _load(
+        tmp_path,
+        files,
+        {"ATHENA_ENV": "test", "ATHENA_LOG_LEVEL": "ERROR", "ATHENA_SYMBOLS": "A-USDT-SWAP, B-USDT-SWAP,,"},
+    )
     assert s.env == "test"
     assert s.account == "fromenvfile"  # env file over base
     assert s.total_capital == 3  # local over env file
@@ -55,7 +68,9 @@ def test_layering_base_env_local_environment(tmp_path: Path) -> None:
 def test_missing_files_mean_defaults(tmp_path: Path) -> None:
     s = _load(tmp_path, {})
     assert (s.mode, s.env, s.account) == ("sim", "development", "main")
-    assert s.rest_url == "http://127.0.0.1:8765" and s.ws_url("private") == "ws://127.0.0.1:8765/ws/v5/private"
+    assert (
+        s.rest_url == "http://127.0.0.1:8765" and s.ws_url("private") == "ws://127.0.0.1:8765/ws/v5/private"
+    )
     assert s.credentials()[0] == "sim-api-key"  # sim mode signs with the simulator's keys
 
 
@@ -63,15 +78,27 @@ def test_missing_files_mean_defaults(tmp_path: Path) -> None:
     ("files", "environ", "key", "where"),
     [
         ({"base.json": {"total_capital": "abc"}}, {}, "total_capital", "base.json"),
-        ({"base.json": {}, "local.json": {"risk": {"max_leverage": [1]}}}, {}, "risk.max_leverage", "local.json"),
+        (
+            {"base.json": {}, "local.json": {"risk": {"max_leverage": [1]}}},
+            {},
+            "risk.max_leverage",
+            "local.json",
+        ),
         ({"base.json": {"schedule": {"reconcile": "often"}}}, {}, "schedule.reconcile", "base.json"),
         ({"base.json": {}}, {"ATHENA_TOTAL_CAPITAL": "lots"}, "total_capital", "$ATHENA_TOTAL_CAPITAL"),
         ({"base.json": {}}, {"ATHENA_MODE": "dry-run"}, "mode", "$ATHENA_MODE"),
-        ({"base.json": {}}, {"ATHENA__schedule__dead_man_timeout": "5"}, "schedule.dead_man_timeout", "$ATHENA__schedule__dead_man_timeout"),
+        (
+            {"base.json": {}},
+            {"ATHENA__schedule__dead_man_timeout": "5"},
+            "schedule.dead_man_timeout",
+            "$ATHENA__schedule__dead_man_timeout",
+        ),
         ({"base.json": {"strategies": [_strategy(instIds="BTC")]}}, {}, "strategies.s1.instIds", "base.json"),
     ],
 )
-def test_wrong_type_names_key_and_source(tmp_path: Path, files: dict[str, Any], environ: dict[str, str], key: str, where: str) -> None:
+def test_wrong_type_names_key_and_source(
+    tmp_path: Path, files: dict[str, Any], environ: dict[str, str], key: str, where: str
+) -> None:
     msg = _error(tmp_path, files, environ)
     assert key in msg and where in msg
 
@@ -112,7 +139,9 @@ def test_bad_athena_mode_names_variable_and_choices(tmp_path: Path, value: str) 
 def test_dotenv_is_loaded_and_the_environment_wins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import athena.config as config
 
-    (tmp_path / ".env").write_text("ATHENA_TOTAL_CAPITAL=1234.5\nATHENA_LOG_LEVEL=DEBUG\nATHENA_ACCOUNT=fromdotenv\n")
+    (tmp_path / ".env").write_text(
+        "ATHENA_TOTAL_CAPITAL=1234.5\nATHENA_LOG_LEVEL=DEBUG\nATHENA_ACCOUNT=fromdotenv\n"
+    )
     for var in ("ATHENA_TOTAL_CAPITAL", "ATHENA_ACCOUNT", "ATHENA_ENV", "ATHENA_MODE"):
         # restored after the test, whatever .env added: delenv alone records nothing for an absent
         # variable, so load_dotenv's values would outlive the test; setenv first records its absence
@@ -139,7 +168,12 @@ def test_unknown_environment(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("mode", ["demo", "live"])
 def test_missing_credential_names_it(tmp_path: Path, mode: str) -> None:
-    env = {"ATHENA_MODE": mode, "OKX_API_KEY": SECRETS["OKX_API_KEY"], "OKX_SECRET_KEY": SECRETS["OKX_SECRET_KEY"], "ATHENA_LIVE_CONFIRM": LIVE_CONFIRMATION}
+    env = {
+        "ATHENA_MODE": mode,
+        "OKX_API_KEY": SECRETS["OKX_API_KEY"],
+        "OKX_SECRET_KEY": SECRETS["OKX_SECRET_KEY"],
+        "ATHENA_LIVE_CONFIRM": LIVE_CONFIRMATION,
+    }
     msg = _error(tmp_path, {"base.json": {}}, env)
     assert "okx.passphrase" in msg and "$OKX_PASSPHRASE" in msg and mode in msg  # the key and where to set it
     assert "okx.api_key" not in msg and "okx.secret_key" not in msg  # only what is missing
@@ -165,19 +199,33 @@ def test_allocations_above_one(tmp_path: Path) -> None:
     msg = _error(tmp_path, {"base.json": {"strategies": [_strategy("a", "0.6"), _strategy("b", "0.5")]}})
     assert "allocations" in msg and "1.1" in msg and "base.json" in msg
     # a disabled strategy does not count
-    s = _load(tmp_path, {"base.json": {"strategies": [_strategy("a", "0.6"), _strategy("b", "0.5", enabled=False)]}})
+    s = _load(
+        tmp_path, {"base.json": {"strategies": [_strategy("a", "0.6"), _strategy("b", "0.5", enabled=False)]}}
+    )
     assert len(s.strategies) == 2
     assert "allocation" in _error(tmp_path, {"base.json": {"strategies": [_strategy("a", "1.5")]}})
 
 
 def test_strategy_leverage_above_cap(tmp_path: Path) -> None:
-    msg = _error(tmp_path, {"base.json": {"risk": {"max_leverage": "2"}, "strategies": [_strategy("s1", risk={"leverage": "3"})]}})
+    msg = _error(
+        tmp_path,
+        {
+            "base.json": {
+                "risk": {"max_leverage": "2"},
+                "strategies": [_strategy("s1", risk={"leverage": "3"})],
+            }
+        },
+    )
     assert "strategies.s1.risk.leverage" in msg and "max_leverage" in msg
-    assert "risk.max_leverage" in _error(tmp_path, {"base.json": {"risk": {"max_leverage": "5"}}})  # global cap is 3
+    assert "risk.max_leverage" in _error(
+        tmp_path, {"base.json": {"risk": {"max_leverage": "5"}}}
+    )  # global cap is 3
 
 
 def test_duplicate_strategy_names(tmp_path: Path) -> None:
-    assert "unique" in _error(tmp_path, {"base.json": {"strategies": [_strategy("a", "0.1"), _strategy("a", "0.1")]}})
+    assert "unique" in _error(
+        tmp_path, {"base.json": {"strategies": [_strategy("a", "0.1"), _strategy("a", "0.1")]}}
+    )
 
 
 def test_secrets_never_in_repr_str_dump_or_errors(tmp_path: Path) -> None:
@@ -190,7 +238,9 @@ def test_secrets_never_in_repr_str_dump_or_errors(tmp_path: Path) -> None:
     assert set(s.secrets()) >= {*SECRETS.values(), REDIS_PW}  # what log redaction uses
     # an error elsewhere does not echo secrets, nor a mistyped secret's value
     env.pop("OKX_API_KEY")  # so the mistyped file value is the one in force
-    msg = _error(tmp_path, {"base.json": {"okx": {"api_key": 987654321}}}, {**env, "ATHENA_TOTAL_CAPITAL": "-1"})
+    msg = _error(
+        tmp_path, {"base.json": {"okx": {"api_key": 987654321}}}, {**env, "ATHENA_TOTAL_CAPITAL": "-1"}
+    )
     assert "okx.api_key" in msg and "total_capital" in msg
     for secret in [*SECRETS.values(), REDIS_PW, "987654321"]:
         assert secret not in msg
@@ -198,8 +248,17 @@ def test_secrets_never_in_repr_str_dump_or_errors(tmp_path: Path) -> None:
 
 def test_paper_mode_needs_no_keys_and_talks_to_the_local_sim_fed_by_okx(tmp_path: Path) -> None:
     s = _load(tmp_path, {"base.json": {}}, {"ATHENA_MODE": "paper", "ATHENA_SIM_PORT": "9001"})
-    assert s.rest_url == "http://127.0.0.1:9001" and s.ws_url("private") == "ws://127.0.0.1:9001/ws/v5/private"
+    assert (
+        s.rest_url == "http://127.0.0.1:9001" and s.ws_url("private") == "ws://127.0.0.1:9001/ws/v5/private"
+    )
     assert s.credentials() == ("sim-api-key", "sim-secret-key", "sim-passphrase")
-    assert (s.paper.upstream_rest_url, s.paper.upstream_ws_url) == ("https://www.okx.com", "wss://ws.okx.com:8443/ws/v5/public")
-    other = _load(tmp_path, {"base.json": {}}, {"ATHENA_MODE": "paper", "ATHENA_PAPER_UPSTREAM_WS": "ws://h:1/ws/v5/public"})
+    assert (s.paper.upstream_rest_url, s.paper.upstream_ws_url) == (
+        "https://www.okx.com",
+        "wss://ws.okx.com:8443/ws/v5/public",
+    )
+    other = _load(
+        tmp_path,
+        {"base.json": {}},
+        {"ATHENA_MODE": "paper", "ATHENA_PAPER_UPSTREAM_WS": "ws://h:1/ws/v5/public"},
+    )
     assert other.paper.upstream_ws_url == "ws://h:1/ws/v5/public"

@@ -21,7 +21,11 @@ class Clock:
 def test_password_sessions_and_expiry() -> None:
     clock = Clock()
     sessions = Sessions("right-pw", ttl_s=60, clock=clock)
-    assert sessions.password_ok("right-pw") and not sessions.password_ok("right-pw ") and not sessions.password_ok("")
+    assert (
+        sessions.password_ok("right-pw")
+        and not sessions.password_ok("right-pw ")
+        and not sessions.password_ok("")
+    )
     s = sessions.start()
     assert sessions.get(s.sid) is s and s.csrf != s.sid and len(s.csrf) >= 32
     assert sessions.get("forged") is None and sessions.get(None) is None

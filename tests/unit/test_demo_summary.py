@@ -11,8 +11,11 @@ def test_capital_line_and_ok() -> None:
     clean = {"clamps": 0, "recent_clamps": [], "reserved_mismatch": []}
     assert capital_ok(clean) and capital_line(clean) == "reservations consistent, 0 clamps"
     assert not capital_ok(None) and capital_line(None) == "NOT CHECKED (no final reconcile)"
-    bad = {"clamps": 2, "recent_clamps": [{"clOrdId": "scalpethETHUSDT3"}, {"clOrdId": "scalpbtcBTCUSDT7"}],
-           "reserved_mismatch": [{"strategy": "scalpeth", "reserved": "0", "held": "1666.59976"}]}
+    bad = {
+        "clamps": 2,
+        "recent_clamps": [{"clOrdId": "scalpethETHUSDT3"}, {"clOrdId": "scalpbtcBTCUSDT7"}],
+        "reserved_mismatch": [{"strategy": "scalpeth", "reserved": "0", "held": "1666.59976"}],
+    }
     assert not capital_ok(bad)
     line = capital_line(bad)
     assert line.startswith("ERROR 2 CLAMPED release(s) (scalpethETHUSDT3, scalpbtcBTCUSDT7)")

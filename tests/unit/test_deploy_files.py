@@ -88,7 +88,9 @@ def test_compose_has_every_service_with_healthchecks_and_env(tmp_path: Path) -> 
     for name in ATHENA_SERVICES:
         assert services[name]["env_file"] == ".env"
         assert "athena-data:/data" in services[name]["volumes"]
-    assert services["sim"]["profiles"] == ["sim"]  # README and the header: `docker compose --profile sim up -d`
+    assert services["sim"]["profiles"] == [
+        "sim"
+    ]  # README and the header: `docker compose --profile sim up -d`
     header = (ROOT / "docker-compose.yml").read_text().split("\nx-athena", 1)[0]
     assert "docker compose --profile sim up -d" in header
 
@@ -149,7 +151,8 @@ def _mounts(svc: dict[str, Any]) -> dict[str, Path]:
 
 
 def _exported_metric_names() -> set[str]:
-    """Every metric name athena/observe defines, with the suffixes Prometheus gives counters and histograms."""
+    """Every metric name athena/observe defines, with the suffixes Prometheus gives counters and
+    histograms."""
     names: set[str] = set()
     for path in (ROOT / "athena" / "observe").glob("*.py"):
         names |= set(re.findall(r'"(athena_[a-z_]+)"', path.read_text()))
@@ -174,12 +177,17 @@ def test_monitoring_profile_scrapes_both_workers_and_provisions_the_dashboard(tm
     targets = {job["job_name"]: job["static_configs"][0]["targets"] for job in config["scrape_configs"]}
     ports = {}
     for service in ("stream-worker", "orders-worker"):
-        settings = load_settings(environ=container_env(services[service], project), config_dir=ROOT / "config",
-                                 dotenv=False)
+        settings = load_settings(
+            environ=container_env(services[service], project), config_dir=ROOT / "config", dotenv=False
+        )
         assert settings.metrics.host == "0.0.0.0"  # reachable from the prometheus container
-        ports[service] = settings.metrics.stream_port if service == "stream-worker" else settings.metrics.orders_port
-    assert targets == {"athena-stream": [f"stream-worker:{ports['stream-worker']}"],
-                       "athena-orders": [f"orders-worker:{ports['orders-worker']}"]}
+        ports[service] = (
+            settings.metrics.stream_port if service == "stream-worker" else settings.metrics.orders_port
+        )
+    assert targets == {
+        "athena-stream": [f"stream-worker:{ports['stream-worker']}"],
+        "athena-orders": [f"orders-worker:{ports['orders-worker']}"],
+    }
     assert 0 not in ports.values() and len(set(ports.values())) == 2
     # no worker port is published on the host: Prometheus reaches them on the compose network
     assert "ports" not in services["stream-worker"] and "ports" not in services["orders-worker"]
@@ -208,28 +216,59 @@ def test_monitoring_profile_scrapes_both_workers_and_provisions_the_dashboard(tm
             queried |= set(re.findall(r"athena_[a-z_]+", target["expr"]))
     assert queried <= exported, sorted(queried - exported)
     # the issue's metrics are all on the dashboard
-    wanted = {"athena_equity_usdt", "athena_realised_pnl_usdt", "athena_fees_usdt_total", "athena_funding_usdt_total",
-              "athena_drawdown_ratio", "athena_position_contracts", "athena_position_stop_covered",
-              "athena_position_unprotected_seconds_total", "athena_orders_total", "athena_fills_total",
-              "athena_rejects_total", "athena_order_latency_seconds_bucket", "athena_stop_latency_seconds_bucket",
-              "athena_ws_connected", "athena_ws_last_message_age_seconds", "athena_reconcile_drift_total",
-              "athena_breaker_open", "athena_halted"}
+    wanted = {
+        "athena_equity_usdt",
+        "athena_realised_pnl_usdt",
+        "athena_fees_usdt_total",
+        "athena_funding_usdt_total",
+        "athena_drawdown_ratio",
+        "athena_position_contracts",
+        "athena_position_stop_covered",
+        "athena_position_unprotected_seconds_total",
+        "athena_orders_total",
+        "athena_fills_total",
+        "athena_rejects_total",
+        "athena_order_latency_seconds_bucket",
+        "athena_stop_latency_seconds_bucket",
+        "athena_ws_connected",
+        "athena_ws_last_message_age_seconds",
+        "athena_reconcile_drift_total",
+        "athena_breaker_open",
+        "athena_halted",
+    }
     assert wanted <= queried, sorted(wanted - queried)
     # Grafana's admin password comes from the environment, and is documented
     assert container_env(graf, project)["GF_SECURITY_ADMIN_PASSWORD"] == ""
     assert "# GRAFANA_ADMIN_PASSWORD=" in (ROOT / ".env.example").read_text()
-    with_pw = _resolved(_project(tmp_path, _example_env(GRAFANA_ADMIN_PASSWORD="graf-pw-123")))["services"]["grafana"]
+    with_pw = _resolved(_project(tmp_path, _example_env(GRAFANA_ADMIN_PASSWORD="graf-pw-123")))["services"][
+        "grafana"
+    ]
     assert container_env(with_pw, project)["GF_SECURITY_ADMIN_PASSWORD"] == "graf-pw-123"
 
 
 # -- the environment inside the containers -----------------------------------------------------------------
-@pytest.mark.parametrize("local_redis_url", ["redis://127.0.0.1:6379/0", "redis://:other@10.9.9.9:6390/5",
-                                             "sentinel://127.0.0.1:26379;sentinel://127.0.0.1:26380"])
-def test_inside_containers_redis_is_the_compose_broker_whatever_env_says(tmp_path: Path, local_redis_url: str) -> None:
+@pytest.mark.parametrize(
+    "local_redis_url",
+    [
+        "redis://127.0.0.1:6379/0",
+        "redis://:other@10.9.9.9:6390/5",
+        "sentinel://127.0.0.1:26379;sentinel://127.0.0.1:26380",
+    ],
+)
+def test_inside_containers_redis_is_the_compose_broker_whatever_env_says(
+    tmp_path: Path, local_redis_url: str
+) -> None:
     """.env.example's REDIS_URL (this machine's Redis, for runs outside docker) must not reach the
     containers: there it would point every worker at itself."""
-    project = _project(tmp_path, _example_env(REDIS_URL=local_redis_url, ATHENA_ACCOUNT="acct7",
-                                              ATHENA_RESULT_BACKEND="redis://127.0.0.1:6379/3", REDIS_SENTINEL_MASTER="m"))
+    project = _project(
+        tmp_path,
+        _example_env(
+            REDIS_URL=local_redis_url,
+            ATHENA_ACCOUNT="acct7",
+            ATHENA_RESULT_BACKEND="redis://127.0.0.1:6379/3",
+            REDIS_SENTINEL_MASTER="m",
+        ),
+    )
     services = _resolved(project)["services"]
     for name in ATHENA_SERVICES:
         env = container_env(services[name], project)
@@ -249,15 +288,23 @@ def test_workers_on_another_host_point_at_the_broker_host(tmp_path: Path) -> Non
     services = _resolved(project)["services"]
     for name in ("stream-worker", "orders-worker", "beat"):
         assert container_env(services[name], project)["REDIS_URL"] == f"redis://:{PASSWORD}@10.0.0.5:6379/0"
-    published = _resolved(_project(tmp_path, _example_env(ATHENA_REDIS_BIND="10.0.0.5")))["services"]["redis"]["ports"]
+    published = _resolved(_project(tmp_path, _example_env(ATHENA_REDIS_BIND="10.0.0.5")))["services"][
+        "redis"
+    ]["ports"]
     assert published == ["10.0.0.5:6379:6379"]
 
 
 def test_a_second_accounts_project_gets_its_own_keys_and_queues(tmp_path: Path) -> None:
     """`docker compose -p acct2 --env-file acct2.env up`: its containers read acct2.env, not .env."""
     project = _project(tmp_path, _example_env(OKX_API_KEY="key-of-main"))
-    (project / "acct2.env").write_text(_example_env(ATHENA_ACCOUNT="acct2", OKX_API_KEY="key-of-acct2",
-                                                    ATHENA_ENV_FILE="acct2.env", ATHENA_BROKER_HOST="10.0.0.5"))
+    (project / "acct2.env").write_text(
+        _example_env(
+            ATHENA_ACCOUNT="acct2",
+            OKX_API_KEY="key-of-acct2",
+            ATHENA_ENV_FILE="acct2.env",
+            ATHENA_BROKER_HOST="10.0.0.5",
+        )
+    )
     services = _resolved(project, env_file="acct2.env")["services"]
     for name in ("stream-worker", "orders-worker", "beat"):
         env = container_env(services[name], project)
@@ -275,7 +322,10 @@ def test_compose_refuses_without_a_redis_password_or_flower_auth(tmp_path: Path)
 
 def test_interpolation_follows_the_compose_rules() -> None:
     env = {"SET": "v", "EMPTY": ""}
-    assert interpolate("a$$b ${SET} $SET ${UNSET:-d} ${EMPTY:-d} ${EMPTY-d} ${UNSET-${SET}x}", env) == "a$b v v d d  vx"
+    assert (
+        interpolate("a$$b ${SET} $SET ${UNSET:-d} ${EMPTY:-d} ${EMPTY-d} ${UNSET-${SET}x}", env)
+        == "a$b v v d d  vx"
+    )
     assert interpolate("${SET:+alt}${UNSET:+alt}${EMPTY+alt}", env) == "altalt"
     for bad in ("${UNSET:?need it}", "${EMPTY:?need it}", "${UNSET?need it}"):
         with pytest.raises(ComposeError):
@@ -296,13 +346,18 @@ def test_redis_service_runs_with_appendonly_and_the_password(tmp_path: Path) -> 
     bindir.mkdir()
     real = find_redis_server()
     shim = bindir / "redis-server"  # the image's redis-server, on a free port and in the test's directory
-    shim.write_text(f'#!/bin/sh\nexec {shlex.quote(real)} "$@" --port {port} --bind 127.0.0.1 --dir {shlex.quote(str(tmp_path))}\n')
+    shim.write_text(
+        f'#!/bin/sh\nexec {shlex.quote(real)} "$@" --port {port} --bind 127.0.0.1 --dir '
+        f"{shlex.quote(str(tmp_path))}\n"
+    )
     shim.chmod(0o755)
     child_env = {"PATH": f"{bindir}:{os.environ['PATH']}", "TMPDIR": str(tmp_path), **env}
     proc = procs.popen(svc["command"], env=child_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         url = f"redis://:{PASSWORD}@127.0.0.1:{port}/0"
-        assert procs.wait_until(lambda: _answers(url), 20, interval=0.1), proc.stdout.read(2000) if proc.poll() else ""
+        assert procs.wait_until(lambda: _answers(url), 20, interval=0.1), (
+            proc.stdout.read(2000) if proc.poll() else ""
+        )
         with pytest.raises(redis.AuthenticationError):
             redis.Redis(port=port).ping()
         client = redis.Redis.from_url(url)
@@ -355,7 +410,10 @@ def test_dashboard_service_binds_loopback_and_takes_its_password_from_the_enviro
     assert all(str(p).startswith("127.0.0.1:") for p in dash["ports"])
     assert "dash-pw-123" not in json.dumps(dash["command"]) and "password" not in " ".join(dash["command"])
     settings = load_settings(environ=container_env(dash, project), config_dir=ROOT / "config", dotenv=False)
-    assert settings.dashboard.password.get_secret_value() == "dash-pw-123" and "dash-pw-123" in settings.secrets()
+    assert (
+        settings.dashboard.password.get_secret_value() == "dash-pw-123"
+        and "dash-pw-123" in settings.secrets()
+    )
 
 
 # -- the image -------------------------------------------------------------------------------------------
@@ -373,7 +431,9 @@ def test_image_installs_runtime_dependencies_only() -> None:
 
 def _git_tree(root: Path, dest: Path) -> None:
     """The repository's tracked files (empty), as a checkout would have them."""
-    files = procs.run(["git", "ls-files"], cwd=root, capture_output=True, text=True, timeout=30).stdout.split()
+    files = procs.run(
+        ["git", "ls-files"], cwd=root, capture_output=True, text=True, timeout=30
+    ).stdout.split()
     assert files, "git ls-files found nothing"
     for rel in files:
         path = dest / rel
@@ -382,10 +442,23 @@ def _git_tree(root: Path, dest: Path) -> None:
 
 
 SECRETS_AND_STATE = [
-    ".env", ".env.production", "config/local.json", "var/athena.db", "var/logs/orders.log", ".venv/bin/python",
-    ".venv/lib/python3.11/site-packages/x.py", "athena/__pycache__/config.cpython-311.pyc", "dump.rdb",
-    "celerybeat-schedule", "athena.db", "workers/.env", "config/.env", ".git/config", "tests/unit/test_x.py",
-    "bench/results/x.json", "athena/var/x",
+    ".env",
+    ".env.production",
+    "config/local.json",
+    "var/athena.db",
+    "var/logs/orders.log",
+    ".venv/bin/python",
+    ".venv/lib/python3.11/site-packages/x.py",
+    "athena/__pycache__/config.cpython-311.pyc",
+    "dump.rdb",
+    "celerybeat-schedule",
+    "athena.db",
+    "workers/.env",
+    "config/.env",
+    ".git/config",
+    "tests/unit/test_x.py",
+    "bench/results/x.json",
+    "athena/var/x",
 ]
 
 
@@ -397,13 +470,23 @@ def test_build_context_holds_the_code_and_no_secret_or_local_state(tmp_path: Pat
         (tree / rel).write_text("secret")
     context = set(build_context(tree, (ROOT / ".dockerignore").read_text()))
     assert not context & set(SECRETS_AND_STATE), sorted(context & set(SECRETS_AND_STATE))
-    assert not [p for p in context if p.startswith((".venv/", "var/", ".git/", "tests/")) or "/.env" in f"/{p}"]
+    assert not [
+        p for p in context if p.startswith((".venv/", "var/", ".git/", "tests/")) or "/.env" in f"/{p}"
+    ]
     # everything the Dockerfile copies is there
     for line in (ROOT / "Dockerfile").read_text().splitlines():
         if line.startswith("COPY "):
             for src in line.split()[1:-1]:
-                assert src in context or any(p.startswith(src + "/") for p in context), f"COPY {src}: not in the context"
-    assert {"athena/config.py", "workers/app.py", "config/base.json", "config/production.json", "pyproject.toml"} <= context
+                assert src in context or any(p.startswith(src + "/") for p in context), (
+                    f"COPY {src}: not in the context"
+                )
+    assert {
+        "athena/config.py",
+        "workers/app.py",
+        "config/base.json",
+        "config/production.json",
+        "pyproject.toml",
+    } <= context
 
 
 def test_dockerignore_matching_follows_dockers_rules() -> None:
@@ -418,7 +501,7 @@ def test_dockerignore_matching_follows_dockers_rules() -> None:
     assert ignored("var/a/b", only) and ignored("x.log", only) and not ignored("a/x.log", only)
 
 
-# -- routing and beat ------------------------------------------------------------------------------------------
+# -- routing and beat ----------------------------------------------------------------------------------------
 def test_beat_schedule_names_registered_tasks_with_expiry_on_the_routed_queue() -> None:
     import workers.tasks  # noqa: F401 - registers the tasks
     from beat_schedule import build_schedule
@@ -427,15 +510,25 @@ def test_beat_schedule_names_registered_tasks_with_expiry_on_the_routed_queue() 
     settings = load_settings(env="test", environ={"ATHENA_ACCOUNT": "acctb"}, dotenv=False)
     schedule = build_schedule(settings)
     assert {e["task"] for e in schedule.values()} == {
-        "athena.heartbeat", "athena.sync_positions", "athena.protect_positions", "athena.reconcile",
-        "athena.cancel_ghost_orders", "athena.snapshot_equity", "athena.check_drawdown", "athena.watch_venue",
-        "athena.book_funding", "athena.prune_indexes", "athena.daily_summary",
+        "athena.heartbeat",
+        "athena.sync_positions",
+        "athena.protect_positions",
+        "athena.reconcile",
+        "athena.cancel_ghost_orders",
+        "athena.snapshot_equity",
+        "athena.check_drawdown",
+        "athena.watch_venue",
+        "athena.book_funding",
+        "athena.prune_indexes",
+        "athena.daily_summary",
     }
     queues = AccountQueues("acctb")
     for entry in schedule.values():
         assert entry["task"] in app.tasks
         every = entry["schedule"]  # seconds, or a crontab (the daily summary: once a day)
-        period = every if isinstance(every, int | float) else every.remaining_estimate(every.now()).total_seconds()
+        period = (
+            every if isinstance(every, int | float) else every.remaining_estimate(every.now()).total_seconds()
+        )
         assert 0 < entry["options"]["expires"] <= max(period, 3600.0)
         assert entry["options"]["queue"] == queues.for_task(entry["task"])  # the one routing table
     assert schedule["heartbeat"]["options"]["queue"] == "orders.acctb"
@@ -453,17 +546,37 @@ def test_task_routing_and_delivery_guarantees() -> None:
     assert account
     registered = {name for name in app.tasks if name.startswith("athena.")}
     # the research worker's one task lives on its own app (workers.research), not the orders worker's
-    assert registered == set(queues.ROUTES) - {queues.RUN_TRIAL}, "every task has a route in athena.queues, and only tasks do"
+    assert registered == set(queues.ROUTES) - {queues.RUN_TRIAL}, (
+        "every task has a route in athena.queues, and only tasks do"
+    )
     from workers.research import app as research_app
 
     assert queues.RUN_TRIAL in research_app.tasks
     assert research_app.amqp.router.route({}, queues.RUN_TRIAL)["queue"].name == f"research.{account}"
-    for name in ("place_order", "submit_stop_loss", "cancel_order", "cancel_stop", "flatten", "halt", "heartbeat",
-                 "protect_positions", "cancel_ghost_orders"):
+    for name in (
+        "place_order",
+        "submit_stop_loss",
+        "cancel_order",
+        "cancel_stop",
+        "flatten",
+        "halt",
+        "heartbeat",
+        "protect_positions",
+        "cancel_ghost_orders",
+    ):
         task = getattr(tasks, name)
         assert app.amqp.router.route({}, task.name)["queue"].name == f"orders.{account}", name
-    for name in ("reconcile", "sync_positions", "snapshot_equity", "check_drawdown", "resume", "ping", "watch_venue",
-                 "book_funding", "prune_indexes"):
+    for name in (
+        "reconcile",
+        "sync_positions",
+        "snapshot_equity",
+        "check_drawdown",
+        "resume",
+        "ping",
+        "watch_venue",
+        "book_funding",
+        "prune_indexes",
+    ):
         assert app.amqp.router.route({}, f"athena.{name}")["queue"].name == f"default.{account}", name
     for name in ("place_order", "submit_stop_loss", "cancel_order", "flatten"):
         task = getattr(tasks, name)
@@ -471,7 +584,10 @@ def test_task_routing_and_delivery_guarantees() -> None:
     assert app.conf.worker_prefetch_multiplier == 1
     # each queue on an exchange of its own, under its own routing key
     bindings = {(qu.name, qu.exchange.name, qu.routing_key) for qu in app.conf.task_queues}
-    assert bindings == {(f"{r}.{account}", f"{r}.{account}", f"{r}.{account}") for r in ("orders", "stream", "default", "research")}
+    assert bindings == {
+        (f"{r}.{account}", f"{r}.{account}", f"{r}.{account}")
+        for r in ("orders", "stream", "default", "research")
+    }
 
 
 def test_tasks_promise_no_time_limit_and_their_clients_time_out() -> None:

@@ -38,7 +38,27 @@ BTC = Instrument(instId="BTC-USDT-SWAP", ctVal=D("0.01"), lotSz=D("0.01"), tickS
 
 
 # -- D / opt_D --------------------------------------------------------------------------------
-@pytest.mark.parametrize("bad", [1.5, 0.1, float("nan"), "nan", "NaN", "inf", "-Infinity", "sNaN", "abc", "", " ", True, None, [], Decimal("NaN"), Decimal("Infinity")])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        1.5,
+        0.1,
+        float("nan"),
+        "nan",
+        "NaN",
+        "inf",
+        "-Infinity",
+        "sNaN",
+        "abc",
+        "",
+        " ",
+        True,
+        None,
+        [],
+        Decimal("NaN"),
+        Decimal("Infinity"),
+    ],
+)
 def test_D_refuses_floats_and_non_finite(bad: object) -> None:
     with pytest.raises(BadNumber):
         D(bad)  # type: ignore[arg-type]
@@ -75,7 +95,12 @@ def test_opt_D_absent_is_none_never_zero() -> None:
 )
 def test_round_to_step(value: str, step: str, half_even: str, floor: str, ceil: str, trunc: str) -> None:
     v, s = D(value), D(step)
-    for fn, want in ((round_to_step, half_even), (floor_to_step, floor), (ceil_to_step, ceil), (truncate_to_step, trunc)):
+    for fn, want in (
+        (round_to_step, half_even),
+        (floor_to_step, floor),
+        (ceil_to_step, ceil),
+        (truncate_to_step, trunc),
+    ):
         got = fn(v, s)
         assert got == D(want), fn.__name__
         assert str(got) == want, f"{fn.__name__} keeps the step's exponent"
@@ -87,7 +112,11 @@ def test_round_to_step_refuses_bad_step() -> None:
             round_to_step(D("1"), D(step))
 
 
-@given(units=st.integers(-10**9, 10**9), frac=st.integers(0, 999), step=st.sampled_from(["0.1", "0.01", "0.5", "1", "10"]))
+@given(
+    units=st.integers(-(10**9), 10**9),
+    frac=st.integers(0, 999),
+    step=st.sampled_from(["0.1", "0.01", "0.5", "1", "10"]),
+)
 def test_rounding_lands_on_step_and_brackets(units: int, frac: int, step: str) -> None:
     v = D(units) + D(frac) / 1000
     s = D(step)
@@ -100,7 +129,17 @@ def test_rounding_lands_on_step_and_brackets(units: int, frac: int, step: str) -
 
 @pytest.mark.parametrize(
     ("value", "wire"),
-    [("1E+2", "100"), ("100.50", "100.5"), ("1E-7", "0.0000001"), ("-0", "0"), ("-0.00", "0"), ("0E-8", "0"), ("50000.0", "50000"), ("-2.50", "-2.5"), ("123456789.123456789", "123456789.123456789")],
+    [
+        ("1E+2", "100"),
+        ("100.50", "100.5"),
+        ("1E-7", "0.0000001"),
+        ("-0", "0"),
+        ("-0.00", "0"),
+        ("0E-8", "0"),
+        ("50000.0", "50000"),
+        ("-2.50", "-2.5"),
+        ("123456789.123456789", "123456789.123456789"),
+    ],
 )
 def test_fmt_never_uses_exponent(value: str, wire: str) -> None:
     out = fmt(D(value))
@@ -113,14 +152,23 @@ def test_fmt_never_uses_exponent(value: str, wire: str) -> None:
 def test_instrument_from_okx_sample() -> None:
     rows = {r["instId"]: r for r in load("nautilus_http_get_instruments_swap.json")["data"]}
     btc = Instrument.from_okx(rows["BTC-USDT-SWAP"])
-    assert (btc.ctVal, btc.lotSz, btc.tickSz, btc.minSz, btc.ctType, btc.settleCcy) == (D("0.01"), D("0.01"), D("0.1"), D("0.01"), "linear", "USDT")
+    assert (btc.ctVal, btc.lotSz, btc.tickSz, btc.minSz, btc.ctType, btc.settleCcy) == (
+        D("0.01"),
+        D("0.01"),
+        D("0.1"),
+        D("0.01"),
+        "linear",
+        "USDT",
+    )
     assert btc.maxMktSz == D("12000") and btc.lever == D("100")
     eth = Instrument.from_okx(rows["ETH-USDT-SWAP"])
     assert eth.ctVal == D("0.1") and eth.tickSz == D("0.01")
     inverse = Instrument.from_okx(rows["BTC-USD-SWAP"])
     assert inverse.ctType == "inverse" and inverse.ctVal == D("100")
     for inst in (btc, eth, inverse):
-        assert all(isinstance(getattr(inst, f), Decimal) for f in ("ctVal", "lotSz", "tickSz", "minSz", "ctMult"))
+        assert all(
+            isinstance(getattr(inst, f), Decimal) for f in ("ctVal", "lotSz", "tickSz", "minSz", "ctMult")
+        )
 
 
 def test_instrument_from_okx_missing_field_names_it() -> None:
@@ -154,7 +202,14 @@ def test_instrument_checks() -> None:
 
 # -- orders -----------------------------------------------------------------------------------
 def _req(**kw: object) -> OrderRequest:
-    base: dict[str, object] = {"clOrdId": "s1abc", "instId": "BTC-USDT-SWAP", "side": Side.BUY, "ordType": OrdType.LIMIT, "sz": D("1"), "px": D("50000.1")}
+    base: dict[str, object] = {
+        "clOrdId": "s1abc",
+        "instId": "BTC-USDT-SWAP",
+        "side": Side.BUY,
+        "ordType": OrdType.LIMIT,
+        "sz": D("1"),
+        "px": D("50000.1"),
+    }
     base.update(kw)
     return OrderRequest(**base)  # type: ignore[arg-type]
 
@@ -179,8 +234,21 @@ def test_order_request_validation() -> None:
 
 
 def test_order_request_to_okx() -> None:
-    body = _req(sz=D("1.50"), px=D("5E+4"), posSide=PosSide.LONG, reduceOnly=True, tag="t", tdMode=TdMode.ISOLATED).to_okx()
-    assert body == {"instId": "BTC-USDT-SWAP", "tdMode": "isolated", "side": "buy", "ordType": "limit", "sz": "1.5", "px": "50000", "clOrdId": "s1abc", "posSide": "long", "reduceOnly": True, "tag": "t"}
+    body = _req(
+        sz=D("1.50"), px=D("5E+4"), posSide=PosSide.LONG, reduceOnly=True, tag="t", tdMode=TdMode.ISOLATED
+    ).to_okx()
+    assert body == {
+        "instId": "BTC-USDT-SWAP",
+        "tdMode": "isolated",
+        "side": "buy",
+        "ordType": "limit",
+        "sz": "1.5",
+        "px": "50000",
+        "clOrdId": "s1abc",
+        "posSide": "long",
+        "reduceOnly": True,
+        "tag": "t",
+    }
     market = _req(ordType=OrdType.MARKET, px=None).to_okx()
     assert "px" not in market and "posSide" not in market and "reduceOnly" not in market
 
@@ -189,7 +257,15 @@ def test_order_fill_position_helpers() -> None:
     order = Order(req=_req(sz=D("3")), accFillSz=D("1.25"))
     assert order.remaining == D("1.75") and order.clOrdId == "s1abc"
     assert order.with_state(OrderState.LIVE).state is OrderState.LIVE and order.state is OrderState.CREATED
-    fill = Fill(clOrdId="c1", instId="X", side=Side.SELL, posSide=PosSide.NET, fillSz=D("2"), fillPx=D("1"), accFillSz=D("2.0"))
+    fill = Fill(
+        clOrdId="c1",
+        instId="X",
+        side=Side.SELL,
+        posSide=PosSide.NET,
+        fillSz=D("2"),
+        fillPx=D("1"),
+        accFillSz=D("2.0"),
+    )
     assert fill.fill_key == "c1:2.0" and fill.signed_sz == D("-2")
     short = Position(instId="X", posSide=PosSide.SHORT, pos=D("3"), avgPx=None)
     assert short.signed == D("-3") and not short.is_flat and short.avgPx is None
@@ -215,7 +291,9 @@ def test_order_state_ranks() -> None:
 
 # -- books --------------------------------------------------------------------------------------
 def test_book_top_helpers() -> None:
-    book = BookTop("X", bids=(Level(D("99.5"), D("2")), Level(D("99"), D("1"))), asks=(Level(D("100.5"), D("3")),), ts=1)
+    book = BookTop(
+        "X", bids=(Level(D("99.5"), D("2")), Level(D("99"), D("1"))), asks=(Level(D("100.5"), D("3")),), ts=1
+    )
     assert book.best_bid == Level(D("99.5"), D("2")) and book.best_ask == Level(D("100.5"), D("3"))
     assert book.mid == D("100") and book.spread == D("1")
     assert not book.is_crossed

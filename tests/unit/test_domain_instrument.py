@@ -18,9 +18,16 @@ SHAPES = [
     ("10", "0.1", "0.0001", "0.1"),
 ]
 instruments = st.sampled_from(
-    [Instrument(f"X{i}-USDT-SWAP", ctVal=Decimal(c), lotSz=Decimal(lot), tickSz=Decimal(t), minSz=Decimal(m)) for i, (c, lot, t, m) in enumerate(SHAPES)]
+    [
+        Instrument(
+            f"X{i}-USDT-SWAP", ctVal=Decimal(c), lotSz=Decimal(lot), tickSz=Decimal(t), minSz=Decimal(m)
+        )
+        for i, (c, lot, t, m) in enumerate(SHAPES)
+    ]
 )
-amounts = st.decimals(min_value=Decimal("0"), max_value=Decimal("1e7"), places=9, allow_nan=False, allow_infinity=False)
+amounts = st.decimals(
+    min_value=Decimal("0"), max_value=Decimal("1e7"), places=9, allow_nan=False, allow_infinity=False
+)
 
 
 @given(inst=instruments, lots=st.integers(0, 10**7))

@@ -33,7 +33,9 @@ def test_the_installed_libraries_are_the_versions_the_fast_paths_were_checked_ag
     assert untested() == [], "\n".join(untested())
 
 
-def test_an_untested_version_names_the_path_what_to_check_and_the_switch(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_untested_version_names_the_path_what_to_check_and_the_switch(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setattr("athena.fastpath.version", lambda lib: "9.1.0" if lib == "kombu" else version(lib))
     out = untested()
     assert len(out) == 2 and all("kombu 5.7 and 9.1.0 is installed" in line for line in out)
@@ -66,13 +68,21 @@ def test_a_path_of_its_own_wins_over_the_global_switch(monkeypatch: pytest.Monke
 
 def test_a_value_that_is_no_switch_is_an_error_that_says_what_to_set(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ATHENA_FASTPATH_ORDER_DRAFT", "maybe")
-    with pytest.raises(ValueError, match="ATHENA_FASTPATH_ORDER_DRAFT='maybe' is not a switch: set it to on or off"):
+    with pytest.raises(
+        ValueError, match="ATHENA_FASTPATH_ORDER_DRAFT='maybe' is not a switch: set it to on or off"
+    ):
         enabled("order_draft")
 
 
 def run(code: str, **env: str) -> str:
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60,
-                         env={"PATH": "/usr/bin:/bin", **env})
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": "/usr/bin:/bin", **env},
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     return out.stdout.strip()
 
@@ -80,16 +90,20 @@ def run(code: str, **env: str) -> str:
 def test_switches_read_at_import_follow_the_environment() -> None:
     """The parser's and the worker's choices are made when the process starts: turned off, the parser
     builds OrderUpdates with the constructor and the worker keeps kombu's own Redis transport."""
-    code = ("import athena.okx.parse as p, workers.app; from kombu.transport import TRANSPORT_ALIASES as T; "
-            "print(p._RETYPE, T['redis'])")
+    code = (
+        "import athena.okx.parse as p, workers.app; from kombu.transport import TRANSPORT_ALIASES as T; "
+        "print(p._RETYPE, T['redis'])"
+    )
     assert run(code) == "True athena.fastpath.kombu_transport:Transport"
     assert run(code, ATHENA_FASTPATHS="off") == "False kombu.transport.redis:Transport"
     assert run(code, ATHENA_FASTPATH_ORDER_DRAFT="off") == "False athena.fastpath.kombu_transport:Transport"
 
 
 def test_the_libraries_fast_paths_read_are_bounded_below_their_next_minor() -> None:
-    deps = {Requirement(d).name.lower(): Requirement(d) for d in
-            tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]}
+    deps = {
+        Requirement(d).name.lower(): Requirement(d)
+        for d in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    }
     for lib in BOUNDED:
         req = deps[lib]
         uppers = [s.version for s in req.specifier if s.operator == "<"]
@@ -101,7 +115,10 @@ def test_the_libraries_fast_paths_read_are_bounded_below_their_next_minor() -> N
 
 
 def test_constraints_pin_what_is_installed() -> None:
-    pins = dict(line.split("==") for line in (ROOT / "constraints.txt").read_text().splitlines()
-                if line and not line.startswith("#"))
+    pins = dict(
+        line.split("==")
+        for line in (ROOT / "constraints.txt").read_text().splitlines()
+        if line and not line.startswith("#")
+    )
     assert set(BOUNDED) <= set(pins)
     assert {name: version(name) for name in pins} == pins

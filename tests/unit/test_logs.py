@@ -49,7 +49,9 @@ def test_tracebacks_and_stacks_are_redacted(captured: tuple[logging.Logger, io.S
     out = buf.getvalue()
     assert "Traceback" in out and "RuntimeError: auth failed for ***" in out
     assert SECRET not in out
-    record = logging.LogRecord("x", logging.INFO, __file__, 1, "m", None, None, sinfo=f'  File "x.py", line 1\n    login("{SECRET}")')
+    record = logging.LogRecord(
+        "x", logging.INFO, __file__, 1, "m", None, None, sinfo=f'  File "x.py", line 1\n    login("{SECRET}")'
+    )
     RedactSecrets([SECRET]).filter(record)
     assert record.stack_info is not None and SECRET not in record.stack_info and REDACTED in record.stack_info
 
@@ -115,7 +117,11 @@ def test_worker_logging_takes_athena_level_and_format_and_redacts(monkeypatch: p
         log.info("no order here")
         lines = [json.loads(line) for line in buf.getvalue().splitlines()]
         assert [x["message"] for x in lines] == ["signing with ***", "no order here"]
-        assert lines[0]["clOrdId"] == "c1" and lines[0]["instId"] == "BTC-USDT-SWAP" and "clOrdId" not in lines[1]
+        assert (
+            lines[0]["clOrdId"] == "c1"
+            and lines[0]["instId"] == "BTC-USDT-SWAP"
+            and "clOrdId" not in lines[1]
+        )
         assert {k for k in lines[1]} == {"ts", "level", "role", "logger", "message"}
         assert lines[0]["role"] == "stream" and lines[0]["level"] == "INFO" and lines[0]["ts"].endswith("Z")
         assert SECRET not in buf.getvalue()

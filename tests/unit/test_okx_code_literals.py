@@ -17,9 +17,11 @@ OKX_CODE = re.compile(r"[56]\d{4}")
 
 def code_literals(path: Path, root: Path = ROOT) -> list[str]:
     tree = ast.parse(path.read_text(), filename=str(path))
-    return [f"{path.relative_to(root)}:{node.lineno}: {node.value!r}"
-            for node in ast.walk(tree)
-            if isinstance(node, ast.Constant) and isinstance(node.value, str) and OKX_CODE.fullmatch(node.value)]
+    return [
+        f"{path.relative_to(root)}:{node.lineno}: {node.value!r}"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and OKX_CODE.fullmatch(node.value)
+    ]
 
 
 def trading_side_files() -> list[Path]:
@@ -31,7 +33,10 @@ def test_no_okx_code_literal_outside_the_codes_module() -> None:
     files = trading_side_files()
     assert len(files) > 50 and any(f.name == "placement.py" for f in files)
     found = [hit for f in files for hit in code_literals(f)]
-    assert found == [], "OKX code literals outside athena/okx/errors.py (name them there, catch classes):\n" + "\n".join(found)
+    assert found == [], (
+        "OKX code literals outside athena/okx/errors.py (name them there, catch classes):\n"
+        + "\n".join(found)
+    )
 
 
 def test_the_scan_sees_a_literal(tmp_path: Path) -> None:

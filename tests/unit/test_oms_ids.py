@@ -75,4 +75,6 @@ def test_recording_sender_records_and_fails_on_demand() -> None:
     assert sender.stop_size("nope") is None
     sender.send_cancel("BTC-USDT-SWAP", "a1")
     sender.send_cancel_stop("BTC-USDT-SWAP", s1.algoClOrdId)
-    assert sender.cancels == [("BTC-USDT-SWAP", "a1")] and sender.stop_cancels == [("BTC-USDT-SWAP", s1.algoClOrdId)]
+    assert sender.cancels == [("BTC-USDT-SWAP", "a1")] and sender.stop_cancels == [
+        ("BTC-USDT-SWAP", s1.algoClOrdId)
+    ]

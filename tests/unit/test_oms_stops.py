@@ -31,10 +31,26 @@ from athena.oms.stops import (
 )
 
 
-def req(cl: str = "s1BTCUSDT1", side: Side = Side.BUY, pos_side: PosSide = PosSide.NET, reduce: bool = False,
-        sl: Decimal | None = Decimal("95000")) -> OrderRequest:
-    return OrderRequest(cl, "BTC-USDT-SWAP", side, OrdType.LIMIT, Decimal("3"), Decimal("100000"),
-                        tdMode=TdMode.ISOLATED, posSide=pos_side, reduceOnly=reduce, strategy="s1", stop_loss_px=sl)
+def req(
+    cl: str = "s1BTCUSDT1",
+    side: Side = Side.BUY,
+    pos_side: PosSide = PosSide.NET,
+    reduce: bool = False,
+    sl: Decimal | None = Decimal("95000"),
+) -> OrderRequest:
+    return OrderRequest(
+        cl,
+        "BTC-USDT-SWAP",
+        side,
+        OrdType.LIMIT,
+        Decimal("3"),
+        Decimal("100000"),
+        tdMode=TdMode.ISOLATED,
+        posSide=pos_side,
+        reduceOnly=reduce,
+        strategy="s1",
+        stop_loss_px=sl,
+    )
 
 
 def test_stop_id_is_deterministic_and_valid() -> None:
@@ -63,12 +79,24 @@ def test_is_entry(side: Side, pos_side: PosSide, reduce: bool, entry: bool) -> N
 
 def test_stop_request_for_entry_is_opposite_side_and_reduce_only() -> None:
     stop = StopRequest.for_entry(req(side=Side.BUY, pos_side=PosSide.LONG), Decimal("2"))
-    assert (stop.side, stop.posSide, stop.sz, stop.slTriggerPx) == (Side.SELL, PosSide.LONG, Decimal("2"), Decimal("95000"))
+    assert (stop.side, stop.posSide, stop.sz, stop.slTriggerPx) == (
+        Side.SELL,
+        PosSide.LONG,
+        Decimal("2"),
+        Decimal("95000"),
+    )
     assert stop.tdMode is TdMode.ISOLATED and stop.entryClOrdId == "s1BTCUSDT1"
     body = stop.to_okx()
     assert body == {
-        "instId": "BTC-USDT-SWAP", "tdMode": "isolated", "side": "sell", "ordType": "conditional", "sz": "2",
-        "slTriggerPx": "95000", "slOrdPx": "-1", "slTriggerPxType": "last", "algoClOrdId": "sls1BTCUSDT1",
+        "instId": "BTC-USDT-SWAP",
+        "tdMode": "isolated",
+        "side": "sell",
+        "ordType": "conditional",
+        "sz": "2",
+        "slTriggerPx": "95000",
+        "slOrdPx": "-1",
+        "slTriggerPxType": "last",
+        "algoClOrdId": "sls1BTCUSDT1",
         "posSide": "long",
     }
     net = StopRequest.for_entry(req(side=Side.SELL), Decimal("1")).to_okx()
@@ -76,10 +104,20 @@ def test_stop_request_for_entry_is_opposite_side_and_reduce_only() -> None:
     assert stop.to_algo().sz == Decimal("2") and stop.to_algo().state is AlgoState.LIVE
     assert stop.strategy == "s1"  # the stop's fills are booked to the entry's strategy
     algo = stop.to_algo()
-    assert (algo.tdMode, algo.slTriggerPxType, algo.reduceOnly, algo.uTime) == (TdMode.ISOLATED, "last", True, 0)
+    assert (algo.tdMode, algo.slTriggerPxType, algo.reduceOnly, algo.uTime) == (
+        TdMode.ISOLATED,
+        "last",
+        True,
+        0,
+    )
     resized = StopRequest.resize(replace(algo, slTriggerPxType="mark"), Decimal("1"))
     assert (resized.entryClOrdId, resized.sz, resized.slTriggerPxType, resized.exact, resized.tdMode) == (
-        "s1BTCUSDT1", Decimal("1"), "mark", True, TdMode.ISOLATED)
+        "s1BTCUSDT1",
+        Decimal("1"),
+        "mark",
+        True,
+        TdMode.ISOLATED,
+    )
     assert replace(stop, slTriggerPxType="mark").to_algo().slTriggerPxType == "mark"
     assert StopRequest.resize(replace(algo, algoClOrdId="ppBTCUSDTn1"), Decimal("1")).entryClOrdId == ""
 
@@ -105,9 +143,18 @@ def test_plan_places_then_amends_up_then_nothing() -> None:
     whole = replace(live, sz=None, closeFraction=Decimal(1))  # closes the whole position: covers any fill
     assert plan_stop(order(OrderState.FILLED, "3"), whole).action is StopAction.NONE
     no_stop = plan_stop(order(OrderState.FILLED, "3", req(sl=None)), None)
-    for plan in (first, grow, done, no_stop, plan_stop(order(OrderState.LIVE, "0"), None),
-                 plan_stop(order(OrderState.FILLED, "3"), replace(live, state=AlgoState.EFFECTIVE))):
-        assert (plan.algoClOrdId, plan.instId) == ("sls1BTCUSDT1", "BTC-USDT-SWAP")  # every plan names its stop
+    for plan in (
+        first,
+        grow,
+        done,
+        no_stop,
+        plan_stop(order(OrderState.LIVE, "0"), None),
+        plan_stop(order(OrderState.FILLED, "3"), replace(live, state=AlgoState.EFFECTIVE)),
+    ):
+        assert (plan.algoClOrdId, plan.instId) == (
+            "sls1BTCUSDT1",
+            "BTC-USDT-SWAP",
+        )  # every plan names its stop
 
 
 def test_plan_never_resurrects_a_finished_stop() -> None:
@@ -124,26 +171,54 @@ def test_plan_cancels_stop_of_entry_canceled_unfilled() -> None:
 
 
 def test_plan_ignores_exits_and_entries_without_stop() -> None:
-    assert plan_stop(order(OrderState.FILLED, "3", req(side=Side.SELL, reduce=True)), None).action is StopAction.NONE
+    assert (
+        plan_stop(order(OrderState.FILLED, "3", req(side=Side.SELL, reduce=True)), None).action
+        is StopAction.NONE
+    )
     assert plan_stop(order(OrderState.FILLED, "3", req(sl=None)), None).action is StopAction.NONE
 
 
 def test_protective_stop_for_an_unprotected_position() -> None:
     from athena.domain import Position
 
-    short = Position("BTC-USDT-SWAP", PosSide.NET, Decimal("-4"), Decimal("100"), mgnMode=TdMode.ISOLATED, uTime=1700000000123)
+    short = Position(
+        "BTC-USDT-SWAP",
+        PosSide.NET,
+        Decimal("-4"),
+        Decimal("100"),
+        mgnMode=TdMode.ISOLATED,
+        uTime=1700000000123,
+    )
     stop = StopRequest.for_position(short, Decimal("105"), short.uTime)
-    assert (stop.side, stop.sz, stop.tdMode, stop.entryClOrdId) == (Side.BUY, Decimal("4"), TdMode.ISOLATED, "")
+    assert (stop.side, stop.sz, stop.tdMode, stop.entryClOrdId) == (
+        Side.BUY,
+        Decimal("4"),
+        TdMode.ISOLATED,
+        "",
+    )
     assert (stop.instId, stop.posSide, stop.slTriggerPx) == ("BTC-USDT-SWAP", PosSide.NET, Decimal("105"))
-    assert stop.algoClOrdId == "ppBTCUSDTn1700000000123" == StopRequest.for_position(short, Decimal("106"), short.uTime).algoClOrdId
+    assert (
+        stop.algoClOrdId
+        == "ppBTCUSDTn1700000000123"
+        == StopRequest.for_position(short, Decimal("106"), short.uTime).algoClOrdId
+    )
     long_row = Position("1000PEPE-USDT-SWAP", PosSide.LONG, Decimal("2"), None, uTime=1)
     ls = StopRequest.for_position(long_row, Decimal("1"), "x" * 40, sz=Decimal("1"))
-    assert ls.side is Side.SELL and ls.sz == Decimal("1") and len(ls.algoClOrdId) == 32 and ls.algoClOrdId.isalnum()
+    assert (
+        ls.side is Side.SELL
+        and ls.sz == Decimal("1")
+        and len(ls.algoClOrdId) == 32
+        and ls.algoClOrdId.isalnum()
+    )
     assert ls.algoClOrdId.startswith("pph")  # hashed, and still recognisable as a protective stop
-    assert ls.algoClOrdId == "pphcd28251f71e2709031fc06505c2d7"  # stable: a redelivered task names the same stop
+    assert (
+        ls.algoClOrdId == "pphcd28251f71e2709031fc06505c2d7"
+    )  # stable: a redelivered task names the same stop
     base = protective_stop_id(long_row.instId, long_row.posSide, "")
     fill_up = "1" * (32 - len(base))
-    assert protective_stop_id(long_row.instId, long_row.posSide, fill_up) == base + fill_up  # 32: kept as it is
+    assert (
+        protective_stop_id(long_row.instId, long_row.posSide, fill_up) == base + fill_up
+    )  # 32: kept as it is
     assert alnum("BTC-USDT_é1") == "BTCUSDT1"  # OKX ids are ASCII letters and digits only
     with pytest.raises(ValueError, match="BTC-USDT-SWAP/net: a flat position needs no stop"):
         StopRequest.for_position(Position("BTC-USDT-SWAP", PosSide.NET, Decimal(0), None), Decimal("1"), 1)
@@ -165,7 +240,12 @@ def test_fit_stops_trims_the_newest_first() -> None:
     flat = Position("BTC-USDT-SWAP", PosSide.NET, Decimal(0), None)
     assert fit_stops(flat, [old, wrong]) == [(old, Decimal(0)), (wrong, Decimal(0))]
     resized = StopRequest.resize(new, Decimal(2))
-    assert resized.exact and resized.entryClOrdId == "e2" and resized.sz == Decimal(2) and resized.side is Side.SELL
+    assert (
+        resized.exact
+        and resized.entryClOrdId == "e2"
+        and resized.sz == Decimal(2)
+        and resized.side is Side.SELL
+    )
     # only this position's working stops count: not another instrument's, not a finished one
     eth = replace(old, instId="ETH-USDT-SWAP", algoClOrdId="eth")
     fired = replace(old, state=AlgoState.EFFECTIVE, algoClOrdId="fired")
@@ -188,8 +268,10 @@ def test_the_recording_sender_fails_as_many_sends_as_asked_and_says_which() -> N
         sender.send_stop(stop)
     sender.send_order(req())
     assert sender.orders == [req()] and sender.stops == [] and sender.fail_next == 0
-    for send, what in ((lambda: sender.send_cancel("BTC-USDT-SWAP", "c1"), "send_cancel c1"),
-                       (lambda: sender.send_cancel_stop("BTC-USDT-SWAP", "a1"), "send_cancel_stop a1")):
+    for send, what in (
+        (lambda: sender.send_cancel("BTC-USDT-SWAP", "c1"), "send_cancel c1"),
+        (lambda: sender.send_cancel_stop("BTC-USDT-SWAP", "a1"), "send_cancel_stop a1"),
+    ):
         sender.fail_next = 1
         with pytest.raises(SendFailed, match=f"injected failure on {what}$"):
             send()

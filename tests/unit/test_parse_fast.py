@@ -98,7 +98,11 @@ def reference_order_update(row: Any, source: str = "ws") -> OrderUpdate:
             if not isinstance(state_raw, str) or not state_raw or acc_known is None or acc_known <= ZERO:
                 raise ParseError(f"order state: unknown value {state_raw!r}")
             sz_known = _d(g("sz"), "sz")
-            state = OrderState.FILLED if sz_known is not None and acc_known >= sz_known else OrderState.PARTIALLY_FILLED
+            state = (
+                OrderState.FILLED
+                if sz_known is not None and acc_known >= sz_known
+                else OrderState.PARTIALLY_FILLED
+            )
         acc = _d(g("accFillSz"), "accFillSz")
         filled = acc is not None and acc > ZERO
         avg = _d(g("avgPx"), "avgPx")
@@ -172,35 +176,104 @@ def _order_objects(obj: Any) -> list[dict[str, Any]]:
 
 def real_rows() -> list[dict[str, Any]]:
     """Every order object in the real samples (orders channel pushes, orders-pending, orders-history)."""
-    rows = [r for path in sorted(SAMPLES.glob("*.json")) for r in _order_objects(json.loads(path.read_text()))]
+    rows = [
+        r for path in sorted(SAMPLES.glob("*.json")) for r in _order_objects(json.loads(path.read_text()))
+    ]
     assert len(rows) >= 4
     return rows
 
 
 def sim_rows() -> list[dict[str, Any]]:
-    """The sim's order objects as orders-pending / order / orders-history (REST) and the orders channel (WS)."""
-    base = {"ordId": "2056900062392749467", "clOrdId": "a99", "tag": "", "instId": "BTC-USDT-SWAP", "tdMode": "cross",
-            "side": "buy", "posSide": "net", "ordType": "post_only", "px": Decimal("95000.1"), "sz": Decimal("0.01"),
-            "reduceOnly": False, "lever": Decimal(10), "cTime": 1795608060570}
+    """The sim's order objects as orders-pending / order / orders-history (REST) and the orders channel
+    (WS)."""
+    base = {
+        "ordId": "2056900062392749467",
+        "clOrdId": "a99",
+        "tag": "",
+        "instId": "BTC-USDT-SWAP",
+        "tdMode": "cross",
+        "side": "buy",
+        "posSide": "net",
+        "ordType": "post_only",
+        "px": Decimal("95000.1"),
+        "sz": Decimal("0.01"),
+        "reduceOnly": False,
+        "lever": Decimal(10),
+        "cTime": 1795608060570,
+    }
     orders = [
         SimOrder(**base),  # live, nothing filled: avgPx/fillPx/fillSz "" (REST) or "0" (WS)
-        SimOrder(**{**base, "ordType": "market", "px": None, "side": "sell", "posSide": "short", "reduceOnly": True}),
-        SimOrder(**base, state="partially_filled", accFillSz=Decimal("0.004"), notional=Decimal("380.0004"),
-                 fee=Decimal("-0.019"), fillPx=Decimal("95000.1"), fillSz=Decimal("0.004"), tradeId="77", fillTime=1795608061000,
-                 fillFee=Decimal("-0.019"), execType="M", uTime=1795608061000),
-        SimOrder(**base, state="filled", accFillSz=Decimal("0.01"), notional=Decimal("950.001"), fee=Decimal("-0.0475"),
-                 pnl=Decimal("1.5"), fillPx=Decimal("95000.1"), fillSz=Decimal("0.006"), tradeId="78", execType="T",
-                 uTime=1795608062000),
+        SimOrder(
+            **{
+                **base,
+                "ordType": "market",
+                "px": None,
+                "side": "sell",
+                "posSide": "short",
+                "reduceOnly": True,
+            }
+        ),
+        SimOrder(
+            **base,
+            state="partially_filled",
+            accFillSz=Decimal("0.004"),
+            notional=Decimal("380.0004"),
+            fee=Decimal("-0.019"),
+            fillPx=Decimal("95000.1"),
+            fillSz=Decimal("0.004"),
+            tradeId="77",
+            fillTime=1795608061000,
+            fillFee=Decimal("-0.019"),
+            execType="M",
+            uTime=1795608061000,
+        ),
+        SimOrder(
+            **base,
+            state="filled",
+            accFillSz=Decimal("0.01"),
+            notional=Decimal("950.001"),
+            fee=Decimal("-0.0475"),
+            pnl=Decimal("1.5"),
+            fillPx=Decimal("95000.1"),
+            fillSz=Decimal("0.006"),
+            tradeId="78",
+            execType="T",
+            uTime=1795608062000,
+        ),
         SimOrder(**base, state="canceled", cancelSource="1", uTime=1795608063000),
-        SimOrder(**{**base, "clOrdId": "", "algoId": "9", "algoClOrdId": "slsa99", "ordType": "market", "px": None}),
+        SimOrder(
+            **{**base, "clOrdId": "", "algoId": "9", "algoClOrdId": "slsa99", "ordType": "market", "px": None}
+        ),
     ]
     return [o.to_okx(ws=ws) for o in orders for ws in (False, True)]
 
 
 def emptied(row: dict[str, Any]) -> list[dict[str, Any]]:
     """The row with each optional field "" (and absent) in turn, and with all of them "" at once."""
-    keys = ("px", "avgPx", "fillPx", "fillSz", "accFillSz", "fee", "fillFee", "pnl", "sz", "tradeId", "ordId", "feeCcy",
-            "side", "posSide", "ordType", "reduceOnly", "uTime", "clOrdId", "algoClOrdId", "execType", "sCode", "sMsg")
+    keys = (
+        "px",
+        "avgPx",
+        "fillPx",
+        "fillSz",
+        "accFillSz",
+        "fee",
+        "fillFee",
+        "pnl",
+        "sz",
+        "tradeId",
+        "ordId",
+        "feeCcy",
+        "side",
+        "posSide",
+        "ordType",
+        "reduceOnly",
+        "uTime",
+        "clOrdId",
+        "algoClOrdId",
+        "execType",
+        "sCode",
+        "sMsg",
+    )
     out = [dict(row, **{k: ""}) for k in keys]
     out += [{k: v for k, v in row.items() if k != drop} for drop in keys]
     out.append(dict(row, **dict.fromkeys(keys, "")))
@@ -218,7 +291,9 @@ def test_draft_becomes_a_plain_frozen_order_update(retype: bool, monkeypatch: py
     assert OrderUpdateDraft.__slots__ == tuple(f.name for f in fields(OrderUpdate))
 
 
-@pytest.mark.parametrize("retype", [True, False], ids=["fast path", "constructor (ATHENA_FASTPATH_ORDER_DRAFT=off)"])
+@pytest.mark.parametrize(
+    "retype", [True, False], ids=["fast path", "constructor (ATHENA_FASTPATH_ORDER_DRAFT=off)"]
+)
 @pytest.mark.parametrize("which", ["real", "sim"])
 def test_same_as_reference(which: str, retype: bool, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(parse, "_RETYPE", retype)
@@ -243,17 +318,36 @@ def test_sim_rows_read_right() -> None:
     assert market.px is None and market.ordType is OrdType.MARKET and market.reduceOnly is True
     part = parse.order_update(rows[5])  # WS partial fill
     assert (part.fillSz, part.fillPx, part.tradeId, part.fillFee, part.execType) == (
-        Decimal("0.004"), Decimal("95000.1"), "77", Decimal("-0.019"), "M")
+        Decimal("0.004"),
+        Decimal("95000.1"),
+        "77",
+        Decimal("-0.019"),
+        "M",
+    )
     assert part.avgPx == Decimal("95000.1")
     stop_child = parse.order_update(rows[10])
     assert stop_child.clOrdId == "" and stop_child.algoClOrdId == "slsa99"
 
 
-@pytest.mark.parametrize("bad", [
-    {"state": "exploded"}, {"state": None}, {"instId": ""}, {"px": 95000.1}, {"px": "NaN"}, {"sz": "sNaN"},
-    {"sz": "abc"}, {"accFillSz": 0}, {"side": "up"}, {"posSide": ["net"]}, {"reduceOnly": "yes"}, {"uTime": "soon"},
-    {"fee": "-Infinity"}, {"avgPx": "x"},
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"state": "exploded"},
+        {"state": None},
+        {"instId": ""},
+        {"px": 95000.1},
+        {"px": "NaN"},
+        {"sz": "sNaN"},
+        {"sz": "abc"},
+        {"accFillSz": 0},
+        {"side": "up"},
+        {"posSide": ["net"]},
+        {"reduceOnly": "yes"},
+        {"uTime": "soon"},
+        {"fee": "-Infinity"},
+        {"avgPx": "x"},
+    ],
+)
 def test_malformed_rows_raise_parse_error(bad: dict[str, Any]) -> None:
     row = dict(sim_rows()[0], **bad)
     with pytest.raises(ParseError):
@@ -281,7 +375,9 @@ def test_px_sz_memo_is_exact_and_bounded(monkeypatch: pytest.MonkeyPatch) -> Non
     row = sim_rows()[0]
     for px in ("95000.1", "95000.10", "1E+5", "95000.1", "7", "8", "9"):
         u = parse.order_update(dict(row, px=px))
-        assert type(u.px) is Decimal and repr(u.px) == repr(Decimal(px))  # the exponent kept: "95000.10" stays so
+        assert type(u.px) is Decimal and repr(u.px) == repr(
+            Decimal(px)
+        )  # the exponent kept: "95000.10" stays so
         assert len(parse._PX_SZ) <= 3
     for bad in ("NaN", "Infinity", "-inf", "sNaN", "x"):
         with pytest.raises(ParseError):

@@ -23,15 +23,45 @@ MIN = 60_000
 PER_YEAR_MINUTES = D(525_600)
 
 
-def trade(gross: str, fees: str, *, open_ts: int = DAY0, close_ts: int = DAY0 + MIN, strategy: str = "s1",
-          instId: str = "BTC-USDT-SWAP", reason: str = "take_profit") -> Trade:
-    return Trade(strategy=strategy, instId=instId, side="long", open_ts=open_ts, close_ts=close_ts, qty=D(1),
-                 entry_px=D(100), exit_px=D(101), gross=D(gross), fees=D(fees), exit_clOrdId="c1", exit_reason=reason)
+def trade(
+    gross: str,
+    fees: str,
+    *,
+    open_ts: int = DAY0,
+    close_ts: int = DAY0 + MIN,
+    strategy: str = "s1",
+    instId: str = "BTC-USDT-SWAP",
+    reason: str = "take_profit",
+) -> Trade:
+    return Trade(
+        strategy=strategy,
+        instId=instId,
+        side="long",
+        open_ts=open_ts,
+        close_ts=close_ts,
+        qty=D(1),
+        entry_px=D(100),
+        exit_px=D(101),
+        gross=D(gross),
+        fees=D(fees),
+        exit_clOrdId="c1",
+        exit_reason=reason,
+    )
 
 
 def data(trades: list[Trade], curve: list[tuple[int, D]], **kw: object) -> ReportData:
-    return ReportData(kind="backtest", title="t", meta={}, initial_equity=curve[0][1], final_equity=curve[-1][1],
-                      curve=curve, trades=trades, start_ts=curve[0][0], end_ts=curve[-1][0], **kw)  # type: ignore[arg-type]
+    return ReportData(
+        kind="backtest",
+        title="t",
+        meta={},
+        initial_equity=curve[0][1],
+        final_equity=curve[-1][1],
+        curve=curve,
+        trades=trades,
+        start_ts=curve[0][0],
+        end_ts=curve[-1][0],
+        **kw,
+    )  # type: ignore[arg-type]
 
 
 def test_trade_stats_by_hand() -> None:
@@ -116,16 +146,22 @@ def test_net_pnl_splits_into_gross_fees_funding_and_open() -> None:
 
 
 def test_time_in_market_is_the_union_of_the_trades() -> None:
-    ts = [trade("1", "0", open_ts=0, close_ts=10), trade("1", "0", open_ts=5, close_ts=20),
-          trade("1", "0", open_ts=30, close_ts=40)]
+    ts = [
+        trade("1", "0", open_ts=0, close_ts=10),
+        trade("1", "0", open_ts=5, close_ts=20),
+        trade("1", "0", open_ts=30, close_ts=40),
+    ]
     assert time_in_trades_ms(ts) == 30
     f = figures(data(ts, [(0, D(100)), (60, D(100))]))
     assert f["time_in_market_pct"] == D(50)
 
 
 def test_tables_per_reason_instrument_strategy_and_one_day() -> None:
-    ts = [trade("12", "-2", reason="take_profit"), trade("-4", "-1", reason="stop_loss", strategy="s2"),
-          trade("4", "-1", reason="take_profit", instId="ETH-USDT-SWAP")]
+    ts = [
+        trade("12", "-2", reason="take_profit"),
+        trade("-4", "-1", reason="stop_loss", strategy="s2"),
+        trade("4", "-1", reason="take_profit", instId="ETH-USDT-SWAP"),
+    ]
     t = tables(data(ts, [(DAY0, D(100)), (DAY0 + MIN, D(100))], funding_by_strategy={"s1": D("-0.25")}))
     by_reason = {r["key"]: r for r in t["exit_reason"]}
     assert by_reason["take_profit"]["trades"] == 2 and by_reason["take_profit"]["net_pnl"] == D(13)
@@ -138,8 +174,16 @@ def test_tables_per_reason_instrument_strategy_and_one_day() -> None:
 
 def test_exit_reason_from_the_closing_order() -> None:
     def req(cl: str, ordType: OrdType, reduce: bool, tag: str = "", px: str | None = "100") -> OrderRequest:
-        return OrderRequest(clOrdId=cl, instId="BTC-USDT-SWAP", side=Side.SELL, ordType=ordType, sz=D(1),
-                            px=D(px) if px else None, reduceOnly=reduce, tag=tag)
+        return OrderRequest(
+            clOrdId=cl,
+            instId="BTC-USDT-SWAP",
+            side=Side.SELL,
+            ordType=ordType,
+            sz=D(1),
+            px=D(px) if px else None,
+            reduceOnly=reduce,
+            tag=tag,
+        )
 
     assert exit_reason("slabc", None) == "stop_loss"
     assert exit_reason("c2", req("c2", OrdType.MARKET, True, tag="stop", px=None)) == "stop_loss"

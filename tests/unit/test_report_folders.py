@@ -19,7 +19,10 @@ def test_a_run_in_the_same_second_gets_a_suffix_and_nothing_is_overwritten(tmp_p
     second = new_run_folder(tmp_path / "var" / "backtest", "ScalperV1", AT)
     third = new_run_folder(tmp_path / "var" / "backtest", "ScalperV1", AT)
     assert [first.name, second.name, third.name] == [
-        "20261206-104501-ScalperV1", "20261206-104501-ScalperV1-2", "20261206-104501-ScalperV1-3"]
+        "20261206-104501-ScalperV1",
+        "20261206-104501-ScalperV1-2",
+        "20261206-104501-ScalperV1-3",
+    ]
     assert (first / "report.html").read_text() == "first" and not any(second.iterdir())
 
 

@@ -26,16 +26,31 @@ from athena.strategies.scalper_v1 import ScalperV1
 BTC = "BTC-USDT-SWAP"
 T0 = 1_700_000_000_000
 PARAMS: dict[str, Any] = {
-    "levels": 5, "imbalance_window": 3, "imbalance_threshold": "0.3", "flow_window": 5, "flow_threshold": "0.2",
-    "min_trades": 2, "max_spread_ticks": 2, "take_profit_bps": "10", "stop_loss_bps": "15", "time_stop_s": "30",
-    "entry_timeout_s": "5", "cooldown_s": "10", "max_contracts": "1", "max_tick_age_ms": 2000,
+    "levels": 5,
+    "imbalance_window": 3,
+    "imbalance_threshold": "0.3",
+    "flow_window": 5,
+    "flow_threshold": "0.2",
+    "min_trades": 2,
+    "max_spread_ticks": 2,
+    "take_profit_bps": "10",
+    "stop_loss_bps": "15",
+    "time_stop_s": "30",
+    "entry_timeout_s": "5",
+    "cooldown_s": "10",
+    "max_contracts": "1",
+    "max_tick_age_ms": 2000,
 }
 D = Decimal
 
 
 class Harness:
     def __init__(
-        self, redis: Any, params: dict[str, Any] | None = None, name: str = "scalp", risk: RiskSettings | None = None
+        self,
+        redis: Any,
+        params: dict[str, Any] | None = None,
+        name: str = "scalp",
+        risk: RiskSettings | None = None,
     ) -> None:
         from athena.backtest.stack import build_stack, make_settings
 
@@ -43,19 +58,33 @@ class Harness:
         self.clock = SimClock(T0)
         insts = {si.instId: si.inst for si in default_instruments()}
         strat = StrategySettings(
-            name=name, cls="ScalperV1", instIds=[BTC], allocation=D("0.4"), params={**PARAMS, **(params or {})},
+            name=name,
+            cls="ScalperV1",
+            instIds=[BTC],
+            allocation=D("0.4"),
+            params={**PARAMS, **(params or {})},
             risk=RiskProfileSettings(leverage=D(3), max_order_notional=D(5000), max_position=D(50)),
         )
-        self.stack = build_stack(redis, make_settings([strat], risk=risk), insts, self.sender, self.clock, env="t")
+        self.stack = build_stack(
+            redis, make_settings([strat], risk=risk), insts, self.sender, self.clock, env="t"
+        )
         self.s: ScalperV1 = self.stack.strategy(name)  # type: ignore[assignment]
         self.om = self.stack.orders
         self.seq = 0
         self.stack.marks.set(BTC, D("100000"), T0)
 
     # -- market -------------------------------------------------------------------------------
-    def book(self, bid: str = "100000.0", ask: str = "100000.1", bid_sz: str = "10", ask_sz: str = "2",
-             ts: int | None = None, bids: tuple[Level, ...] | None = None, asks: tuple[Level, ...] | None = None,
-             trade: Trade | None = None) -> None:
+    def book(
+        self,
+        bid: str = "100000.0",
+        ask: str = "100000.1",
+        bid_sz: str = "10",
+        ask_sz: str = "2",
+        ts: int | None = None,
+        bids: tuple[Level, ...] | None = None,
+        asks: tuple[Level, ...] | None = None,
+        trade: Trade | None = None,
+    ) -> None:
         b, a = D(bid), D(ask)
         tick = D("0.1")
         if bids is None:
@@ -91,24 +120,49 @@ class Harness:
 
         self.om.on_update(OrderUpdate(cid, BTC, OrderState.LIVE, ordId="o" + cid, source="ws"))
 
-    def fill(self, cid: str, acc: str, px: str, state: OrderState = OrderState.FILLED, fee: str = "-0.02") -> None:
+    def fill(
+        self, cid: str, acc: str, px: str, state: OrderState = OrderState.FILLED, fee: str = "-0.02"
+    ) -> None:
         from athena.domain import OrderUpdate
 
         order = self.om.get(cid)
         assert order is not None
         prev = order.accFillSz
-        self.om.on_update(OrderUpdate(
-            cid, BTC, state, ordId="o" + cid, accFillSz=D(acc), avgPx=D(px), fillSz=D(acc) - prev, fillPx=D(px),
-            fillFee=D(fee), tradeId=f"t{cid}{acc}", execType="M", uTime=self.clock.now_ms(), source="ws",
-        ))
+        self.om.on_update(
+            OrderUpdate(
+                cid,
+                BTC,
+                state,
+                ordId="o" + cid,
+                accFillSz=D(acc),
+                avgPx=D(px),
+                fillSz=D(acc) - prev,
+                fillPx=D(px),
+                fillFee=D(fee),
+                tradeId=f"t{cid}{acc}",
+                execType="M",
+                uTime=self.clock.now_ms(),
+                source="ws",
+            )
+        )
 
     def end(self, cid: str, state: OrderState, msg: str = "") -> None:
         from athena.domain import OrderUpdate
 
         order = self.om.get(cid)
         assert order is not None
-        self.om.on_update(OrderUpdate(cid, BTC, state, ordId="o" + cid, accFillSz=order.accFillSz,
-                                      sMsg=msg or None, uTime=self.clock.now_ms(), source="ws"))
+        self.om.on_update(
+            OrderUpdate(
+                cid,
+                BTC,
+                state,
+                ordId="o" + cid,
+                accFillSz=order.accFillSz,
+                sMsg=msg or None,
+                uTime=self.clock.now_ms(),
+                source="ws",
+            )
+        )
 
     @property
     def sent(self) -> list[Any]:
@@ -147,7 +201,11 @@ def test_short_entry_is_post_only_at_the_ask(h: Harness) -> None:
     h.warm_short()
     req = h.sent[0]
     assert (req.side, req.px, req.stop_loss_px, req.take_profit_px) == (
-        Side.SELL, D("100000.1"), D("100150.2"), D("99900.0"))
+        Side.SELL,
+        D("100000.1"),
+        D("100150.2"),
+        D("99900.0"),
+    )
 
 
 def test_size_follows_the_one_percent_rule_capped_by_the_risk_profile(redis_client: Any) -> None:
@@ -323,9 +381,16 @@ def test_close_lock_expires_after_its_ttl(h: Harness) -> None:
 
 def test_stop_rejected_flattens_the_position(h: Harness) -> None:
     cid = open_long(h)
-    h.stack.bus.publish(EventType.ERROR, {"kind": "stop_failed", "clOrdId": cid, "message": "51000 bad slTriggerPx"})
+    h.stack.bus.publish(
+        EventType.ERROR, {"kind": "stop_failed", "clOrdId": cid, "message": "51000 bad slTriggerPx"}
+    )
     close = h.sent[-1]
-    assert close.ordType is OrdType.MARKET and close.reduceOnly and close.side is Side.SELL and close.sz == D("1")
+    assert (
+        close.ordType is OrdType.MARKET
+        and close.reduceOnly
+        and close.side is Side.SELL
+        and close.sz == D("1")
+    )
     assert h.s.stats["stop_flattens"] == 1
 
 
@@ -335,9 +400,23 @@ def test_stop_fill_flattens_the_strategy_via_oms_events(h: Harness) -> None:
     cid = open_long(h)
     sl = stop_id_for(cid)
     # the exchange's stop triggered: its order reaches the OMS under the stop's id
-    h.om.on_update(OrderUpdate(sl, BTC, OrderState.FILLED, ordId="osl", accFillSz=D(1), avgPx=D("99850.0"),
-                               fillSz=D(1), fillPx=D("99850.0"), side=Side.SELL, sz=D(1), reduceOnly=True,
-                               ordType=OrdType.MARKET, source="ws"))
+    h.om.on_update(
+        OrderUpdate(
+            sl,
+            BTC,
+            OrderState.FILLED,
+            ordId="osl",
+            accFillSz=D(1),
+            avgPx=D("99850.0"),
+            fillSz=D(1),
+            fillPx=D("99850.0"),
+            side=Side.SELL,
+            sz=D(1),
+            reduceOnly=True,
+            ordType=OrdType.MARKET,
+            source="ws",
+        )
+    )
     assert h.slot().pos == 0 and h.slot().realized == D("-150.0")
 
 
@@ -424,9 +503,13 @@ def test_post_only_rejected_by_exchange_leaves_no_position(h: Harness) -> None:
 # -- params --------------------------------------------------------------------------------------
 def test_unknown_or_wrong_param_names_strategy_and_key(redis_client: Any) -> None:
     # Settings refuse them before any strategy is built (athena.strategies.loader.validate) ...
-    with pytest.raises(ValueError, match=r"params\.imbalance_treshold: strategy 'scalp' \(ScalperV1\) has no parameter"):
+    with pytest.raises(
+        ValueError, match=r"params\.imbalance_treshold: strategy 'scalp' \(ScalperV1\) has no parameter"
+    ):
         Harness(redis_client, {"imbalance_treshold": "0.3"})
-    with pytest.raises(ValueError, match=r"params\.levels: strategy 'scalp' \(ScalperV1\): Input should be a valid integer"):
+    with pytest.raises(
+        ValueError, match=r"params\.levels: strategy 'scalp' \(ScalperV1\): Input should be a valid integer"
+    ):
         Harness(redis_client, {"levels": "many"})
     # ... and the constructor checks the same model
     with pytest.raises(StrategyParamError, match=r"'scalp'.*params\.imbalance_treshold: unknown param"):
@@ -436,7 +519,10 @@ def test_unknown_or_wrong_param_names_strategy_and_key(redis_client: Any) -> Non
 # -- thresholds come from config (boundaries: >= threshold enters, just short of it does not) ------------
 @pytest.mark.parametrize(
     ("bid_sz", "ask_sz", "enters"),
-    [("13", "7", True), ("13", "7.05", False)],  # imbalance (65-35)/100 = 0.3 exactly; (65-35.25)/100.25 < 0.3
+    [
+        ("13", "7", True),
+        ("13", "7.05", False),
+    ],  # imbalance (65-35)/100 = 0.3 exactly; (65-35.25)/100.25 < 0.3
 )
 def test_imbalance_threshold_boundary(h: Harness, bid_sz: str, ask_sz: str, enters: bool) -> None:
     h.trade("buy")
@@ -480,8 +566,17 @@ def test_levels_param_decides_which_depth_counts(redis_client: Any) -> None:
 
 
 def test_thresholds_from_config_change_tp_stop_timeout_time_stop_and_cooldown(redis_client: Any) -> None:
-    h = Harness(redis_client, {"take_profit_bps": "20", "stop_loss_bps": "5", "entry_timeout_s": "2",
-                               "time_stop_s": "7", "cooldown_s": "3", "imbalance_threshold": "0.7"})
+    h = Harness(
+        redis_client,
+        {
+            "take_profit_bps": "20",
+            "stop_loss_bps": "5",
+            "entry_timeout_s": "2",
+            "time_stop_s": "7",
+            "cooldown_s": "3",
+            "imbalance_threshold": "0.7",
+        },
+    )
     h.warm_long()
     assert not h.sent  # imbalance 0.667 < 0.7
     h.book(bid_sz="20", ask_sz="2")
@@ -545,9 +640,16 @@ def test_stop_rejected_on_a_partial_fill_cancels_the_rest_and_closes_the_filled_
     cid = h.sent[0].clOrdId
     h.ack(cid)
     h.fill(cid, "0.4", "100000.0", OrderState.PARTIALLY_FILLED)
-    h.stack.bus.publish(EventType.ERROR, {"kind": "stop_failed", "clOrdId": cid, "message": "51277 trigger crossed"})
+    h.stack.bus.publish(
+        EventType.ERROR, {"kind": "stop_failed", "clOrdId": cid, "message": "51277 trigger crossed"}
+    )
     close = h.sent[-1]
-    assert close.reduceOnly and close.ordType is OrdType.MARKET and close.sz == D("0.4") and close.side is Side.SELL
+    assert (
+        close.reduceOnly
+        and close.ordType is OrdType.MARKET
+        and close.sz == D("0.4")
+        and close.side is Side.SELL
+    )
     assert (BTC, cid) in h.sender.cancels  # the rest of the entry must not add to an unprotected position
     assert any(e.get("message") == "stop failed, flattening" for e in h.stack.errors)
 
@@ -726,9 +828,23 @@ def test_a_partial_stop_fill_resizes_the_resting_take_profit(h: Harness) -> None
     tp = h.sent[-1]
     h.ack(tp.clOrdId)
     sl = stop_id_for(cid)
-    h.om.on_update(OrderUpdate(sl, BTC, OrderState.PARTIALLY_FILLED, ordId="osl", accFillSz=D("0.4"),
-                               avgPx=D("99850.0"), fillSz=D("0.4"), fillPx=D("99850.0"), side=Side.SELL, sz=D(1),
-                               reduceOnly=True, ordType=OrdType.MARKET, source="ws"))
+    h.om.on_update(
+        OrderUpdate(
+            sl,
+            BTC,
+            OrderState.PARTIALLY_FILLED,
+            ordId="osl",
+            accFillSz=D("0.4"),
+            avgPx=D("99850.0"),
+            fillSz=D("0.4"),
+            fillPx=D("99850.0"),
+            side=Side.SELL,
+            sz=D(1),
+            reduceOnly=True,
+            ordType=OrdType.MARKET,
+            source="ws",
+        )
+    )
     assert h.slot().pos == D("0.6")
     assert (BTC, tp.clOrdId) in h.sender.cancels  # a TP for 1 would over-close a position of 0.6
     h.end(tp.clOrdId, OrderState.CANCELED)
@@ -756,8 +872,13 @@ def fail_submits(h: Harness, monkeypatch: pytest.MonkeyPatch, n: int) -> list[st
 
 
 def raised_logs(caplog: pytest.LogCaptureFixture) -> list[Any]:
-    return [r for r in caplog.records if r.name == "athena.strategies.scalper_v1" and r.exc_info
-            and type(r.exc_info[1]).__name__ == "ConnectionError"]
+    return [
+        r
+        for r in caplog.records
+        if r.name == "athena.strategies.scalper_v1"
+        and r.exc_info
+        and type(r.exc_info[1]).__name__ == "ConnectionError"
+    ]
 
 
 def test_a_close_that_raises_frees_the_slot_and_its_lock_and_is_retried(

@@ -28,7 +28,9 @@ def clean_imports() -> Iterator[None]:
             del sys.modules[name]
 
 
-def test_the_guides_code_blocks_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clean_imports: None) -> None:
+def test_the_guides_code_blocks_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clean_imports: None
+) -> None:
     blocks = BLOCK.findall(DOC.read_text())
     assert len(blocks) >= 5, "the guide lost its code blocks"
     monkeypatch.chdir(tmp_path)
@@ -53,7 +55,9 @@ def test_the_guides_code_blocks_run(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 
 def test_the_event_reference_is_generated_from_the_code() -> None:
     text = DOC.read_text()
-    assert eventdoc.replaced(text) == text, "docs/strategies.md is stale: python -m athena.strategies.eventdoc --write"
+    assert eventdoc.replaced(text) == text, (
+        "docs/strategies.md is stale: python -m athena.strategies.eventdoc --write"
+    )
     for name in ("Tick", "BookTop", "Trade", "Fill", "OrderEvent", "Position"):
         assert f"### {name} (" in text
     # a field renamed in the code shows up as a difference

@@ -13,8 +13,16 @@ from athena.strategies.context import FeeRates
 from athena.testing.harness import StrategyHarness
 
 D = Decimal
-FAST = {"imbalance_window": 2, "flow_window": 3, "min_trades": 2, "take_profit_bps": "10", "stop_loss_bps": "15",
-        "max_contracts": "1", "cooldown_s": "1", "time_stop_s": "30"}
+FAST = {
+    "imbalance_window": 2,
+    "flow_window": 3,
+    "min_trades": 2,
+    "take_profit_bps": "10",
+    "stop_loss_bps": "15",
+    "max_contracts": "1",
+    "cooldown_s": "1",
+    "time_stop_s": "30",
+}
 
 
 def warm_long(h: StrategyHarness) -> None:
@@ -31,7 +39,12 @@ def test_scalper_round_trip_on_the_harness() -> None:
     warm_long(h)
     assert len(h.orders) == 1
     entry = h.orders[0]
-    assert (entry.side, entry.ordType, entry.px, entry.sz) == (Side.BUY, OrdType.POST_ONLY, D("100000.0"), D(1))
+    assert (entry.side, entry.ordType, entry.px, entry.sz) == (
+        Side.BUY,
+        OrdType.POST_ONLY,
+        D("100000.0"),
+        D(1),
+    )
     assert entry.stop_loss_px == D("99850.0") and entry.clOrdId.startswith("scalpBTCUSDT")
     h.ack(entry.clOrdId)
     h.fill(entry.clOrdId, sz="0.4")  # a partial fill, then the rest
@@ -82,4 +95,6 @@ def test_what_the_harness_refuses() -> None:
     cid = h.orders[0].clOrdId
     with pytest.raises(ValueError, match=r"fill of 2 with 1\.00 left"):
         h.fill(cid, sz="2")
-    assert h.ctx.order("BTC-USDT-SWAP", Side.BUY, D("0.001"), D("100000.0")).reason.startswith("sz 0.001 does not fit")
+    assert h.ctx.order("BTC-USDT-SWAP", Side.BUY, D("0.001"), D("100000.0")).reason.startswith(
+        "sz 0.001 does not fit"
+    )

@@ -65,7 +65,9 @@ def test_strategies_folder_by_name_with_a_helper_module(tmp_path: Path, isolated
     folder.mkdir()
     (folder / "kb_helpers.py").write_text("WINDOW = 7\n")
     _write(folder, "kb_up_ticks", "KbUpTicks", extra="from kb_helpers import WINDOW")
-    (folder / "test_kb_up_ticks.py").write_text("raise RuntimeError('a test file is never imported by the loader')\n")
+    (folder / "test_kb_up_ticks.py").write_text(
+        "raise RuntimeError('a test file is never imported by the loader')\n"
+    )
     cls = resolve("KbUpTicks", folder, "up1")
     assert cls.__name__ == "KbUpTicks" and sys.modules[cls.__module__].WINDOW == 7  # type: ignore[attr-defined]
     assert resolve("kb_up_ticks:KbUpTicks", folder) is cls  # the folder's modules by import path too
@@ -88,8 +90,12 @@ def test_entry_point_of_an_installed_package(tmp_path: Path, isolated: None) -> 
 @pytest.mark.parametrize(
     ("cls", "setup", "message"),
     [
-        ("Nope", None, r"strategy 's1': cls 'Nope' is unknown: not built in \(ScalperV1\), not an entry point of "
-                       r"'athena.strategies', and no strategies_dir is configured; give it as package.module:Class"),
+        (
+            "Nope",
+            None,
+            r"strategy 's1': cls 'Nope' is unknown: not built in \(ScalperV1\), not an entry point of "
+            r"'athena.strategies', and no strategies_dir is configured; give it as package.module:Class",
+        ),
         ("Nope", "folder", r"cls 'Nope' is unknown: .*not a class in .*kfolder"),
         ("kmissing_mod:X", None, r"module 'kmissing_mod' is not importable"),
         ("kbroken:Broken", "broken", r"importing 'kbroken' failed: ZeroDivisionError"),
@@ -97,7 +103,9 @@ def test_entry_point_of_an_installed_package(tmp_path: Path, isolated: None) -> 
         ("nocolon:", None, r"is not an import path"),
     ],
 )
-def test_what_the_loader_refuses(tmp_path: Path, isolated: None, cls: str, setup: str | None, message: str) -> None:
+def test_what_the_loader_refuses(
+    tmp_path: Path, isolated: None, cls: str, setup: str | None, message: str
+) -> None:
     folder = tmp_path / "kfolder"
     folder.mkdir()
     if setup == "broken":
@@ -109,7 +117,9 @@ def test_what_the_loader_refuses(tmp_path: Path, isolated: None, cls: str, setup
 def test_a_folder_file_never_shadows_an_installed_module(tmp_path: Path, isolated: None) -> None:
     folder = tmp_path / "kshadow"
     _write(folder, "json", "Shadow")  # json is the stdlib's
-    with pytest.raises(StrategyLoadError, match=r"the strategies folder's json\.py has the name of the module 'json'"):
+    with pytest.raises(
+        StrategyLoadError, match=r"the strategies folder's json\.py has the name of the module 'json'"
+    ):
         resolve("Shadow", folder, "s1")
     assert sys.path[-1] == str(folder.resolve()) and str(folder.resolve()) not in sys.path[:-1]
     import json as stdlib_json
@@ -121,45 +131,89 @@ def test_a_missing_folder_and_bad_params(tmp_path: Path, isolated: None) -> None
     with pytest.raises(StrategyLoadError, match=r"strategies_dir '.*nowhere' is not a folder"):
         resolve("Anything", tmp_path / "nowhere", "s1")
     _write(tmp_path / "kc", "kc_strat", "KcStrat")
-    with pytest.raises(StrategyParamError, match=r"strategy 'x': params\.m: unknown param \(known: n, edge\)") as info:
+    with pytest.raises(
+        StrategyParamError, match=r"strategy 'x': params\.m: unknown param \(known: n, edge\)"
+    ) as info:
         validate("KcStrat", {"m": 1}, tmp_path / "kc", "x")
     assert info.value.problems == [("params.m", "unknown param (known: n, edge)")]
     with pytest.raises(StrategyParamError, match=r"params\.n: Input should be greater than or equal to 1"):
         validate("KcStrat", {"n": 0}, tmp_path / "kc", "x")
 
 
-def test_settings_refuse_an_unknown_class_or_param_naming_strategy_and_key(tmp_path: Path, isolated: None) -> None:
+def test_settings_refuse_an_unknown_class_or_param_naming_strategy_and_key(
+    tmp_path: Path, isolated: None
+) -> None:
     folder = tmp_path / "kd"
     _write(folder, "kd_strat", "KdStrat")
 
     def settings(**strategy: object) -> Settings:
-        return Settings(strategies_dir=str(folder), strategies=[StrategySettings.model_validate(
-            {"name": "kd1", "instIds": ["BTC-USDT-SWAP"], "allocation": "0.2", **strategy})])
+        return Settings(
+            strategies_dir=str(folder),
+            strategies=[
+                StrategySettings.model_validate(
+                    {"name": "kd1", "instIds": ["BTC-USDT-SWAP"], "allocation": "0.2", **strategy}
+                )
+            ],
+        )
 
     assert settings(cls="KdStrat", params={"edge": "0.7"}).strategies[0].cls == "KdStrat"
     with pytest.raises(ValueError, match=r"strategies\.kd1\.cls: strategy 'kd1': cls 'Kd' is unknown"):
         settings(cls="Kd")
-    with pytest.raises(ValueError, match=r"strategies\.kd1\.params\.edg: strategy 'kd1' \(KdStrat\) has no parameter "
-                                         r"'edg'; its parameters: n, edge"):
+    with pytest.raises(
+        ValueError,
+        match=r"strategies\.kd1\.params\.edg: strategy 'kd1' \(KdStrat\) has no parameter "
+        r"'edg'; its parameters: n, edge",
+    ):
         settings(cls="KdStrat", params={"edg": "1"})
-    with pytest.raises(ValueError, match=r"strategies\.kd1\.params\.edge: strategy 'kd1' \(KdStrat\): Input should be a valid decimal"):
+    with pytest.raises(
+        ValueError,
+        match=r"strategies\.kd1\.params\.edge: strategy 'kd1' \(KdStrat\): Input should be a valid decimal",
+    ):
         settings(cls="KdStrat", params={"edge": "lots"})
     # through the config files: the key and the file it came from
     cfg = tmp_path / "cfg"
     cfg.mkdir()
-    (cfg / "local.json").write_text(json.dumps({"strategies_dir": str(folder), "strategies": [
-        {"name": "kd1", "cls": "KdStrat", "instIds": ["BTC-USDT-SWAP"], "allocation": "0.2", "params": {"n": "x"}}]}))
-    with pytest.raises(ConfigError, match=r"strategies\.kd1\.params\.n \(.*local\.json\): strategy 'kd1' \(KdStrat\)"):
+    (cfg / "local.json").write_text(
+        json.dumps(
+            {
+                "strategies_dir": str(folder),
+                "strategies": [
+                    {
+                        "name": "kd1",
+                        "cls": "KdStrat",
+                        "instIds": ["BTC-USDT-SWAP"],
+                        "allocation": "0.2",
+                        "params": {"n": "x"},
+                    }
+                ],
+            }
+        )
+    )
+    with pytest.raises(
+        ConfigError, match=r"strategies\.kd1\.params\.n \(.*local\.json\): strategy 'kd1' \(KdStrat\)"
+    ):
         load_settings(config_dir=cfg, environ={}, dotenv=False)
     # ATHENA_STRATEGIES_DIR sets the folder
-    (cfg / "local.json").write_text(json.dumps({"strategies": [
-        {"name": "kd1", "cls": "KdStrat", "instIds": ["BTC-USDT-SWAP"], "allocation": "0.2"}]}))
+    (cfg / "local.json").write_text(
+        json.dumps(
+            {
+                "strategies": [
+                    {"name": "kd1", "cls": "KdStrat", "instIds": ["BTC-USDT-SWAP"], "allocation": "0.2"}
+                ]
+            }
+        )
+    )
     loaded = load_settings(config_dir=cfg, environ={"ATHENA_STRATEGIES_DIR": str(folder)}, dotenv=False)
     assert loaded.strategies_dir == str(folder)
     # a strategies_dir that is not a folder is refused even when only built-in classes are used
-    with pytest.raises(ConfigError, match=r"strategies_dir \(\$ATHENA_STRATEGIES_DIR\): '.*nowhere' is not a folder"):
-        load_settings(config_dir=tmp_path / "empty", environ={"ATHENA_STRATEGIES_DIR": str(tmp_path / "nowhere")},
-                      dotenv=False)
+    with pytest.raises(
+        ConfigError, match=r"strategies_dir \(\$ATHENA_STRATEGIES_DIR\): '.*nowhere' is not a folder"
+    ):
+        load_settings(
+            config_dir=tmp_path / "empty",
+            environ={"ATHENA_STRATEGIES_DIR": str(tmp_path / "nowhere")},
+            dotenv=False,
+        )
 
 
 def test_template_names_and_sources() -> None:

@@ -46,7 +46,8 @@ class FakeRedis:
 def service() -> StreamService:
     inst = SimpleNamespace(round_px=lambda px: px.quantize(Decimal("0.1")))
     engine = SimpleNamespace(
-        settings=SimpleNamespace(), bus=EventBus(), marks=FakeMarks(), instruments={INST: inst}, redis=FakeRedis(),
+        settings=SimpleNamespace(), bus=EventBus(), marks=FakeMarks(), instruments={INST: inst},
+        redis=FakeRedis(),
         keys=Keys("test", "dispatch"),
     )  # fmt: skip
     return StreamService(engine)  # type: ignore[arg-type]
@@ -74,7 +75,9 @@ class RecordingInbox(queue.SimpleQueue):  # type: ignore[type-arg]
 def test_dispatcher_handles_in_order_survives_a_failing_event_and_stops_without_polling() -> None:
     svc = service()
     seen: list[tuple[int, str]] = []
-    svc.engine.bus.subscribe(EventType.TICK, lambda t: seen.append((t.trade.ts, threading.current_thread().name)))
+    svc.engine.bus.subscribe(
+        EventType.TICK, lambda t: seen.append((t.trade.ts, threading.current_thread().name))
+    )
     handle = svc.handle
 
     def flaky(item: Any) -> None:

@@ -74,7 +74,8 @@ def _fixture_name(node: ast.AST) -> str | None:
         call = dec if isinstance(dec, ast.Call) else None
         target = call.func if call else dec
         named = (isinstance(target, ast.Attribute) and target.attr == "fixture") or (
-            isinstance(target, ast.Name) and target.id == "fixture")
+            isinstance(target, ast.Name) and target.id == "fixture"
+        )
         if named:
             for kw in call.keywords if call else []:
                 if kw.arg == "name" and isinstance(kw.value, ast.Constant):
@@ -100,14 +101,24 @@ def test_a_shared_fixture_is_defined_once() -> None:
     visible, in another conftest or test module of its folder: one thing, one definition, one name."""
     where = _fixtures()
     shared = {(name, f.parent) for name, files in where.items() for f in files if f.name == "conftest.py"}
-    assert {("sim", TESTS), ("sim_client", TESTS), ("sim_settings", TESTS), ("sim_engine", TESTS),
-            ("redis_url", TESTS), ("celery_worker", TESTS), ("rest", TESTS / "okx")} <= shared
+    assert {
+        ("sim", TESTS),
+        ("sim_client", TESTS),
+        ("sim_settings", TESTS),
+        ("sim_engine", TESTS),
+        ("redis_url", TESTS),
+        ("celery_worker", TESTS),
+        ("rest", TESTS / "okx"),
+    } <= shared
     shadowed = sorted(
         f"{name} of {(folder / 'conftest.py').relative_to(ROOT)} again in {f.relative_to(ROOT)}"
-        for name, folder in shared for f in where[name]
+        for name, folder in shared
+        for f in where[name]
         if f != folder / "conftest.py" and folder in f.parents
     )
-    assert shadowed == [], "one definition each, in the conftest.py of the folder using it:\n" + "\n".join(shadowed)
+    assert shadowed == [], "one definition each, in the conftest.py of the folder using it:\n" + "\n".join(
+        shadowed
+    )
 
 
 def test_waiting_lives_in_tests_waiting() -> None:
@@ -122,12 +133,15 @@ def test_waiting_lives_in_tests_waiting() -> None:
     assert copies == []
 
 
-@pytest.mark.parametrize(("source", "expected"), [
-    ("from tests.sim import test_exchange\n", ["__init__.py", "test_exchange.py"]),
-    ("import tests.okx.conftest\n", ["conftest.py"]),
-    ("from tests.integration.oms_harness import entry\n", ["oms_harness.py"]),
-    ("from athena.sim.server import SimServer\n", []),
-])
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("from tests.sim import test_exchange\n", ["__init__.py", "test_exchange.py"]),
+        ("import tests.okx.conftest\n", ["conftest.py"]),
+        ("from tests.integration.oms_harness import entry\n", ["oms_harness.py"]),
+        ("from athena.sim.server import SimServer\n", []),
+    ],
+)
 def test_the_import_check_reads_each_import_form(source: str, expected: list[str]) -> None:
     """The check sees `from pkg import test_mod`, `import pkg.conftest` and helper imports alike."""
     assert [path.name for _, path in _imported_files(ast.parse(source))] == expected

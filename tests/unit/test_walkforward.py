@@ -26,10 +26,16 @@ def test_windows_cover_the_period_once_each_half_open() -> None:
 def test_folds_evaluate_on_the_window_after_the_one_searched() -> None:
     rolling = folds(0, 999, 4)
     assert [(f.index, f.in_sample, f.out_of_sample) for f in rolling] == [
-        (0, (0, 250), (250, 500)), (1, (250, 500), (500, 750)), (2, (500, 750), (750, 1000))]
+        (0, (0, 250), (250, 500)),
+        (1, (250, 500), (500, 750)),
+        (2, (500, 750), (750, 1000)),
+    ]
     anchored = folds(0, 999, 4, anchored=True)
     assert [(f.in_sample, f.out_of_sample) for f in anchored] == [
-        ((0, 250), (250, 500)), ((0, 500), (500, 750)), ((0, 750), (750, 1000))]
+        ((0, 250), (250, 500)),
+        ((0, 500), (500, 750)),
+        ((0, 750), (750, 1000)),
+    ]
     for f in rolling + anchored:  # out of sample never overlaps what the search saw
         assert f.in_sample[1] <= f.out_of_sample[0]
 
@@ -43,8 +49,11 @@ def test_folds_refuse_what_cannot_be_split() -> None:
 
 def test_space_parses_and_checks_against_the_strategys_params() -> None:
     model = params_model("ScalperV1")
-    dims = parse_space(["take_profit_bps=float:2:6:1", "cooldown_s=int:5:15:5", "allow_short=choice:true,false"],
-                       "ScalperV1", model)
+    dims = parse_space(
+        ["take_profit_bps=float:2:6:1", "cooldown_s=int:5:15:5", "allow_short=choice:true,false"],
+        "ScalperV1",
+        model,
+    )
     assert [d.grid() for d in dims] == [[2.0, 3.0, 4.0, 5.0, 6.0], [5, 10, 15], ["true", "false"]]
     assert grid_size(dims) == 30
     with pytest.raises(SpaceError, match="has no parameter 'take_profit'"):
@@ -74,8 +83,12 @@ class _PureRunner:
         out = {}
         for i in reversed(range(len(calls))):
             p = calls[i].params
-            out[i] = {"net_pnl": str(round(-(p.get("take_profit_bps", 4) - 6.5) ** 2 + p.get("cooldown_s", 0) / 100, 6)),
-                      "trades": 1}
+            out[i] = {
+                "net_pnl": str(
+                    round(-((p.get("take_profit_bps", 4) - 6.5) ** 2) + p.get("cooldown_s", 0) / 100, 6)
+                ),
+                "trades": 1,
+            }
             done()
         self.calls.extend(calls)
         return [out[i] for i in range(len(calls))]
@@ -85,9 +98,12 @@ def _search(seed: int, sampler: str = "tpe", batch: int = 4) -> dict[str, object
     from athena.research.data import DataSpec
     from athena.research.search import SearchConfig, report, run_search
 
-    dims = parse_space(["take_profit_bps=float:1:10:0.5", "cooldown_s=int:1:20"], "ScalperV1", params_model("ScalperV1"))
-    config = SearchConfig(DataSpec(), "ScalperV1", dims, 0, 89_999, folds=4, trials=12, batch=batch, seed=seed,
-                          sampler=sampler)
+    dims = parse_space(
+        ["take_profit_bps=float:1:10:0.5", "cooldown_s=int:1:20"], "ScalperV1", params_model("ScalperV1")
+    )
+    config = SearchConfig(
+        DataSpec(), "ScalperV1", dims, 0, 89_999, folds=4, trials=12, batch=batch, seed=seed, sampler=sampler
+    )
     runner = _PureRunner()
     ticks: list[int] = []
     doc = report(config, run_search(config, runner, lambda: ticks.append(1)))
@@ -119,7 +135,11 @@ def test_data_that_grew_is_read_again_and_other_data_fails_the_trial(tmp_path) -
 
     from athena.research.data import DataSpec, events_of, with_fingerprint
 
-    lines = (Path(__file__).resolve().parents[2] / "athena/data/btc_sample.jsonl").read_text().splitlines(keepends=True)
+    lines = (
+        (Path(__file__).resolve().parents[2] / "athena/data/btc_sample.jsonl")
+        .read_text()
+        .splitlines(keepends=True)
+    )
     data = tmp_path / "pushes.jsonl"
     data.write_text("".join(lines[: len(lines) // 2]))
     spec = with_fingerprint(DataSpec(paths=(str(tmp_path),), format="okx-push"))

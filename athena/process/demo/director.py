@@ -20,8 +20,14 @@ def _stop_of(state: DemoState, inst_id: str) -> dict[str, Any] | None:
 class Director:
     """Drives the simulator so every mission step happens in a short run (sim mode only)."""
 
-    def __init__(self, stack: Stack, state: DemoState, duration: float, instruments: dict[str, Any],
-                 paper: bool = False) -> None:
+    def __init__(
+        self,
+        stack: Stack,
+        state: DemoState,
+        duration: float,
+        instruments: dict[str, Any],
+        paper: bool = False,
+    ) -> None:
         self.stack, self.st, self.duration = stack, state, duration
         self.paper = paper  # a paper venue's market is the upstream's: no price pushes
         self.inst = instruments
@@ -78,4 +84,3 @@ class Director:
         for k in ("stop_loss", "take_profit"):
             if k in st.forced and getattr(st.ms, k) is None and t >= 0.85 * self.duration:
                 st.forced.pop(k, None)
-

@@ -25,8 +25,9 @@ def fills_ledger(fills: list[Any], instruments: dict[str, Any], owner: dict[str,
     return ledger
 
 
-def write_demo_report(doc: dict[str, Any], ledger: Any, st: DemoState, reports: Path, started_ms: int,
-                      duration: float) -> Path:
+def write_demo_report(
+    doc: dict[str, Any], ledger: Any, st: DemoState, reports: Path, started_ms: int, duration: float
+) -> Path:
     """The report under reports/<UTC time>-demo (or -paper), with the fills as fills.csv; its folder."""
     from athena.backtest.report import num
     from athena.report.folders import new_run_folder
@@ -39,14 +40,28 @@ def write_demo_report(doc: dict[str, Any], ledger: Any, st: DemoState, reports: 
     fw = csv.writer(fbuf, lineterminator="\n")
     fw.writerow(["ts", "strategy", "clOrdId", "instId", "side", "sz", "px", "fee", "reduceOnly"])
     for f in st.fills:
-        fw.writerow([f.ts, f.strategy, f.clOrdId, f.instId, f.side.value, num(f.fillSz), num(f.fillPx), num(f.fee),
-                     "true" if f.reduceOnly else "false"])
-    write_report(demo_report_data(doc, ledger, st, started_ms, duration), report_dir,
-                 {"fills.csv": fbuf.getvalue()})
+        fw.writerow(
+            [
+                f.ts,
+                f.strategy,
+                f.clOrdId,
+                f.instId,
+                f.side.value,
+                num(f.fillSz),
+                num(f.fillPx),
+                num(f.fee),
+                "true" if f.reduceOnly else "false",
+            ]
+        )
+    write_report(
+        demo_report_data(doc, ledger, st, started_ms, duration), report_dir, {"fills.csv": fbuf.getvalue()}
+    )
     return report_dir
 
 
-def demo_report_data(doc: dict[str, Any], ledger: Any, st: DemoState, started_ms: int, duration: float) -> Any:
+def demo_report_data(
+    doc: dict[str, Any], ledger: Any, st: DemoState, started_ms: int, duration: float
+) -> Any:
     """The demo run in the report every run kind shares: its round trips (rebuilt from the journal's
     fills), equity and marks as polled, and what only the demo has (mission, beat, latencies, events)."""
     from athena.report.model import FLATTEN, ReportData, Section, Trade, exit_reason
@@ -57,9 +72,23 @@ def demo_report_data(doc: dict[str, Any], ledger: Any, st: DemoState, started_ms
         order = st.orders.get(cl)
         return exit_reason(cl, order.req if order is not None else None)
 
-    trades = [Trade(strategy=t.strategy, instId=t.instId, side=t.side, open_ts=t.open_ts, close_ts=t.close_ts,
-                    qty=t.qty, entry_px=t.entry_px, exit_px=t.exit_px, gross=t.gross, fees=t.fees, exit_clOrdId=t.exit,
-                    exit_reason=reason(t.exit, t.close_ts)) for t in ledger.trips]
+    trades = [
+        Trade(
+            strategy=t.strategy,
+            instId=t.instId,
+            side=t.side,
+            open_ts=t.open_ts,
+            close_ts=t.close_ts,
+            qty=t.qty,
+            entry_px=t.entry_px,
+            exit_px=t.exit_px,
+            gross=t.gross,
+            fees=t.fees,
+            exit_clOrdId=t.exit,
+            exit_reason=reason(t.exit, t.close_ts),
+        )
+        for t in ledger.trips
+    ]
     initial = Decimal(10_000)
     curve = [(started_ms, initial), *((ts, eq) for ts, eq in st.equity if ts > started_ms)]
     end = max([curve[-1][0], *(t.close_ts for t in trades)])
@@ -71,35 +100,67 @@ def demo_report_data(doc: dict[str, Any], ledger: Any, st: DemoState, started_ms
         ["capital", capital_line(doc.get("capital"))],
         ["flat after the flatten", str((doc.get("flatten") or {}).get("flat"))],
         ["ledger corrections by sync/reconcile", len(doc.get("ledger_corrections") or [])],
-        ["WebSocket drop / recovered at (s)", f"{(doc.get('ws') or {}).get('drop_at_s')} / "
-                                              f"{(doc.get('ws') or {}).get('recovered_at_s')}"],
+        [
+            "WebSocket drop / recovered at (s)",
+            f"{(doc.get('ws') or {}).get('drop_at_s')} / {(doc.get('ws') or {}).get('recovered_at_s')}",
+        ],
     ]
     gate = doc.get("fee_gate")
     if gate:  # entries ScalperV1 skipped because the take profit would not cover the round trip's fees
         checks.append(["fee gate: entries skipped / sent", f"{gate.get('skipped')} / {gate.get('entries')}"])
     sections = [
-        Section("Mission", ["step", "seen at (s)"], [[k.replace("_", " "), "-" if v is None else v]
-                                                      for k, v in (doc.get("milestones") or {}).items()]),
-        Section("Task latencies (ms)", ["task", *cols], [[k, *(v.get(c) for c in cols)] for k, v in lat.items()]),
+        Section(
+            "Mission",
+            ["step", "seen at (s)"],
+            [
+                [k.replace("_", " "), "-" if v is None else v]
+                for k, v in (doc.get("milestones") or {}).items()
+            ],
+        ),
+        Section(
+            "Task latencies (ms)", ["task", *cols], [[k, *(v.get(c) for c in cols)] for k, v in lat.items()]
+        ),
         Section("Checks", ["check", "result"], checks),
         Section("Events", text="\n".join(doc.get("notes") or [])),
     ]
     return ReportData(
         kind="paper" if doc.get("mode") == "paper" else "demo",
-        title=f"ScalperV1 {'paper' if doc.get('mode') == 'paper' else 'demo'} on {', '.join(doc.get('symbols') or [])}",
-        meta={k: doc.get(k) for k in ("seed", "symbols", "account", "duration_s", "ran_s", "interrupted", "run_dir")},
-        initial_equity=initial, final_equity=curve[-1][1], curve=curve, trades=trades, start_ts=started_ms, end_ts=end,
-        gross_pnl=ledger.realized, fees=ledger.fees, funding=ledger.funding, funding_by_strategy=dict(ledger.funding_by),
+        title=f"ScalperV1 {'paper' if doc.get('mode') == 'paper' else 'demo'} on "
+        f"{', '.join(doc.get('symbols') or [])}",
+        meta={
+            k: doc.get(k)
+            for k in ("seed", "symbols", "account", "duration_s", "ran_s", "interrupted", "run_dir")
+        },
+        initial_equity=initial,
+        final_equity=curve[-1][1],
+        curve=curve,
+        trades=trades,
+        start_ts=started_ms,
+        end_ts=end,
+        gross_pnl=ledger.realized,
+        fees=ledger.fees,
+        funding=ledger.funding,
+        funding_by_strategy=dict(ledger.funding_by),
         funding_events=list(ledger.funding_events),
-        prices=st.prices, extra_figures={"orders": doc.get("orders"), "entries": doc.get("entries"),
-                                         "fills": doc.get("fills"), "exchange stops placed": doc.get("stops_placed")},
-        sections=sections, json_extra=doc,
+        prices=st.prices,
+        extra_figures={
+            "orders": doc.get("orders"),
+            "entries": doc.get("entries"),
+            "fills": doc.get("fills"),
+            "exchange stops placed": doc.get("stops_placed"),
+        },
+        sections=sections,
+        json_extra=doc,
     )
 
 
-
 def capital_ok(capital: dict[str, Any] | None) -> bool:
-    return capital is not None and bool(capital) and not capital.get("clamps") and not capital.get("reserved_mismatch")
+    return (
+        capital is not None
+        and bool(capital)
+        and not capital.get("clamps")
+        and not capital.get("reserved_mismatch")
+    )
 
 
 def capital_line(capital: dict[str, Any] | None) -> str:
@@ -115,4 +176,3 @@ def capital_line(capital: dict[str, Any] | None) -> str:
     if capital.get("reserved_mismatch"):
         parts.append(f"reserved != open reservations: {capital['reserved_mismatch']}")
     return "ERROR " + "; ".join(parts)
-

@@ -28,24 +28,48 @@ def _strategies(symbols: list[str], duration: float) -> list[dict[str, Any]]:
     out = []
     for sym in symbols:
         base = sym.split("-")[0].lower()
-        out.append({
-            "name": ("scalp" + base)[:12], "cls": "ScalperV1", "instIds": [sym],
-            "allocation": str(min(Decimal("0.4"), (Decimal("0.9") / len(symbols)).quantize(Decimal("0.01")))),
-            # a livelier ScalperV1 than production (lower thresholds, short time stop) so a 2-minute run
-            # shows every kind of exit
-            "params": {"time_stop_s": str(time_stop), "cooldown_s": "3", "entry_timeout_s": "5",
-                       # 6 bps: the fee gate wants the TP above the sim's 2 x 0.02% maker round trip
-                       "take_profit_bps": "6", "stop_loss_bps": "6", "imbalance_threshold": "0.15",
-                       "flow_threshold": "0.1"},
-            "risk": {"leverage": "3", "max_order_notional": "5000", "max_orders_per_minute": 30, "max_position": "50"},
-        })
+        out.append(
+            {
+                "name": ("scalp" + base)[:12],
+                "cls": "ScalperV1",
+                "instIds": [sym],
+                "allocation": str(
+                    min(Decimal("0.4"), (Decimal("0.9") / len(symbols)).quantize(Decimal("0.01")))
+                ),
+                # a livelier ScalperV1 than production (lower thresholds, short time stop) so a 2-minute run
+                # shows every kind of exit
+                "params": {
+                    "time_stop_s": str(time_stop),
+                    "cooldown_s": "3",
+                    "entry_timeout_s": "5",
+                    # 6 bps: the fee gate wants the TP above the sim's 2 x 0.02% maker round trip
+                    "take_profit_bps": "6",
+                    "stop_loss_bps": "6",
+                    "imbalance_threshold": "0.15",
+                    "flow_threshold": "0.1",
+                },
+                "risk": {
+                    "leverage": "3",
+                    "max_order_notional": "5000",
+                    "max_orders_per_minute": 30,
+                    "max_position": "50",
+                },
+            }
+        )
     return out
 
 
 def _schedule(duration: float) -> dict[str, Any]:
     recon = max(5, min(30, int(duration / 5)))
-    return {"sync_positions": 3, "reconcile": recon, "protect_positions": 3, "cancel_ghost_orders": 6,
-            "snapshot_equity": 5, "check_drawdown": 5, "heartbeat": 10}
+    return {
+        "sync_positions": 3,
+        "reconcile": recon,
+        "protect_positions": 3,
+        "cancel_ghost_orders": 6,
+        "snapshot_equity": 5,
+        "check_drawdown": 5,
+        "heartbeat": 10,
+    }
 
 
 class Demo:
@@ -60,13 +84,25 @@ class Demo:
         port, password = _dashboard_config(args.dashboard_port)
         self.dashboard_password_configured = bool(password)
         cfg = StackConfig(
-            var_dir=self.run_dir, mode="paper" if args.paper else "sim", symbols=self.symbols, redis=args.redis,
-            sim_seed=args.seed, upstream_rest=args.upstream_rest, upstream_ws=args.upstream_ws,
-            sim_tick_ms=100, flower=not args.no_flower, env_name="development", metrics=True,
-            dashboard=not args.no_dashboard, dashboard_port=port,
+            var_dir=self.run_dir,
+            mode="paper" if args.paper else "sim",
+            symbols=self.symbols,
+            redis=args.redis,
+            sim_seed=args.seed,
+            upstream_rest=args.upstream_rest,
+            upstream_ws=args.upstream_ws,
+            sim_tick_ms=100,
+            flower=not args.no_flower,
+            env_name="development",
+            metrics=True,
+            dashboard=not args.no_dashboard,
+            dashboard_port=port,
             env={"ATHENA_DASHBOARD_PASSWORD": password} if password else {},
-            config={"strategies": _strategies(self.symbols, args.duration), "schedule": _schedule(args.duration),
-                    "total_capital": "10000"},
+            config={
+                "strategies": _strategies(self.symbols, args.duration),
+                "schedule": _schedule(args.duration),
+                "total_capital": "10000",
+            },
         )
         self.stack = Stack(cfg)
         self.st = DemoState()
@@ -111,7 +147,9 @@ class Demo:
                 st.stops_seen.add(s["algoClOrdId"])
                 if st.ms.stop_placed is None:
                     st.ms.stop_placed = st.now()
-                    st.note(f"exchange stop placed: {s['algoClOrdId']} {s['side']} {s['sz']} @ {s['slTriggerPx']}")
+                    st.note(
+                        f"exchange stop placed: {s['algoClOrdId']} {s['side']} {s['sz']} @ {s['slTriggerPx']}"
+                    )
         self._poll_journal()
         self._poll_tasks()
         self._check_ws()
@@ -124,11 +162,13 @@ class Demo:
         except Exception:
             return
         st.orders = {o.clOrdId: o for o in orders}
-        new = fills[len(st.fills):] if len(fills) >= len(st.fills) else fills
+        new = fills[len(st.fills) :] if len(fills) >= len(st.fills) else fills
         st.fills = fills
         for f in new:
             self._classify(f)
-        if st.ms.entry is None and any(not o.req.reduceOnly and o.clOrdId.startswith("scalp") for o in orders):
+        if st.ms.entry is None and any(
+            not o.req.reduceOnly and o.clOrdId.startswith("scalp") for o in orders
+        ):
             st.ms.entry = st.now()
             st.note("first entry order placed (post-only at the touch, stop attached)")
 
@@ -145,13 +185,19 @@ class Demo:
             kind = "flatten"
         elif order is not None and order.clOrdId.startswith("scalp") and order.req.reduceOnly:
             kind = "take_profit" if str(order.req.ordType) == "limit" else "time_stop"
-        elif f.clOrdId.startswith(("x", "sl")) or (order is not None and not order.clOrdId.startswith("scalp")):
+        elif f.clOrdId.startswith(("x", "sl")) or (
+            order is not None and not order.clOrdId.startswith("scalp")
+        ):
             kind = "stop_loss"  # placed by the exchange when a stop triggered
         if kind is None or f.accFillSz != (order.accFillSz if order is not None else f.accFillSz):
             return  # count each closing order once, on its last fill
         st.exits[kind] += 1
-        label = {"take_profit": "take profit", "stop_loss": "stop-loss hit", "time_stop": "time stop / close",
-                 "flatten": "flatten close"}[kind]
+        label = {
+            "take_profit": "take profit",
+            "stop_loss": "stop-loss hit",
+            "time_stop": "time stop / close",
+            "flatten": "flatten close",
+        }[kind]
         st.note(f"{label}: {f.clOrdId} {f.side.value} {f.fillSz} @ {f.fillPx}")
         if kind in ("take_profit", "stop_loss", "time_stop") and getattr(st.ms, kind) is None:
             setattr(st.ms, kind, st.now())
@@ -161,7 +207,11 @@ class Demo:
             return
         st = self.st
         for uuid, rec in self.events.snapshot().items():
-            if rec.state != "succeeded" or uuid in self._done_tasks or rec.name not in ("athena.reconcile", "athena.sync_positions"):
+            if (
+                rec.state != "succeeded"
+                or uuid in self._done_tasks
+                or rec.name not in ("athena.reconcile", "athena.sync_positions")
+            ):
                 continue
             self._done_tasks.add(uuid)
             try:
@@ -174,12 +224,18 @@ class Demo:
                 st.reconciles.append(result)
                 if st.ms.reconcile_by_beat is None:
                     st.ms.reconcile_by_beat = st.now()
-                    st.note(f"reconcile by beat: {result.get('orders_checked')} orders checked, drift {result.get('drift')}")
+                    st.note(
+                        f"reconcile by beat: {result.get('orders_checked')} orders checked, drift "
+                        f"{result.get('drift')}"
+                    )
             else:
                 st.syncs.append(result)
                 if st.ms.sync_by_beat is None:
                     st.ms.sync_by_beat = st.now()
-                    st.note(f"position sync by beat: {len(result.get('positions', []))} open, drift {result.get('drift')}")
+                    st.note(
+                        f"position sync by beat: {len(result.get('positions', []))} open, drift "
+                        f"{result.get('drift')}"
+                    )
 
     def _check_ws(self) -> None:
         st = self.st
@@ -189,10 +245,17 @@ class Demo:
         ws = stream.get("ws") or {}
         reconnected = all(int(v.get("reconnects", 0)) > st.ws_before.get(k, 0) for k, v in ws.items())
         fresh = stream.get("at_ms", 0) >= time.time() * 1000 - 3000
-        if reconnected and fresh and stream.get("private") == "ready" and int(stream.get("ticks", 0)) > st.ws_before.get("_ticks", 0):
+        if (
+            reconnected
+            and fresh
+            and stream.get("private") == "ready"
+            and int(stream.get("ticks", 0)) > st.ws_before.get("_ticks", 0)
+        ):
             st.ms.ws_recovered = st.now()
-            st.note(f"WebSocket recovered in {st.ms.ws_recovered - st.ms.ws_drop:.1f} s "
-                    f"(reconnected, logged in, resubscribed, ticks flowing)")
+            st.note(
+                f"WebSocket recovered in {st.ms.ws_recovered - st.ms.ws_drop:.1f} s "
+                f"(reconnected, logged in, resubscribed, ticks flowing)"
+            )
 
     # -- run -----------------------------------------------------------------------------------
     def run(self) -> int:
@@ -213,17 +276,33 @@ class Demo:
             self.instruments = load_instruments(self.engine)
             self.journal = Journal(self.settings.db_url)
             self.events = TaskEvents(self.stack.celery()).start()
-            print(f"athena demo: ready. redis {self.stack.redis_url.split('@')[-1]}, sim {self.stack.sim_url}"
-                  + (f", flower http://127.0.0.1:{self.stack.flower_port}" if self.stack.flower_port else "")
-                  + f"; running {a.duration:.0f} s (Ctrl-C ends early)", file=out, flush=True)
+            print(
+                f"athena demo: ready. redis {self.stack.redis_url.split('@')[-1]}, sim {self.stack.sim_url}"
+                + (f", flower http://127.0.0.1:{self.stack.flower_port}" if self.stack.flower_port else "")
+                + f"; running {a.duration:.0f} s (Ctrl-C ends early)",
+                file=out,
+                flush=True,
+            )
             if self.stack.dashboard_port:
-                print(f"athena demo: dashboard {self.stack.dashboard_url} ({self._dashboard_login()})", file=out, flush=True)
-            print(f"athena demo: metrics (Prometheus) stream worker {self.stack.metrics_url('stream')}, "
-                  f"orders worker {self.stack.metrics_url('orders')}", file=out, flush=True)
+                print(
+                    f"athena demo: dashboard {self.stack.dashboard_url} ({self._dashboard_login()})",
+                    file=out,
+                    flush=True,
+                )
+            print(
+                f"athena demo: metrics (Prometheus) stream worker {self.stack.metrics_url('stream')}, "
+                f"orders worker {self.stack.metrics_url('orders')}",
+                file=out,
+                flush=True,
+            )
             self.st = DemoState()
             if a.paper:
-                print(f"athena demo: paper trading, the market is {self.stack.env.get('ATHENA_PAPER_UPSTREAM_WS')}",
-                      file=out, flush=True)
+                print(
+                    "athena demo: paper trading, the market is "
+                    f"{self.stack.env.get('ATHENA_PAPER_UPSTREAM_WS')}",
+                    file=out,
+                    flush=True,
+                )
             director = Director(self.stack, self.st, a.duration, self.instruments, paper=a.paper)
             try:
                 self._loop(director)
@@ -253,7 +332,8 @@ class Demo:
         return 0 if not left and summary.get("ok") else 1
 
     def _dashboard_login(self) -> str:
-        """Where the dashboard's password is: never printed; a generated one goes to a file only its owner reads."""
+        """Where the dashboard's password is: never printed; a generated one goes to a file only its owner
+        reads."""
         if self.dashboard_password_configured:
             return "password: the configured dashboard.password / ATHENA_DASHBOARD_PASSWORD"
         path = self.run_dir / "dashboard-password"
@@ -285,7 +365,9 @@ class Demo:
 
     def _wind_down(self) -> dict[str, Any]:
         st = self.st
-        print("athena demo: flattening (halt entries, cancel orders and stops, close positions) ...", flush=True)
+        print(
+            "athena demo: flattening (halt entries, cancel orders and stops, close positions) ...", flush=True
+        )
         st.flatten_at_ms = int(time.time() * 1000)
         flat: dict[str, Any] = {}
         try:
@@ -315,10 +397,14 @@ class Demo:
             st.note("Athena's ledger still not flat 20 s after the flatten")
         final: dict[str, Any] = {}
         try:  # settle our records against the exchange once more after the flatten
-            res = self.stack.celery().send_task("athena.reconcile", kwargs={})  # routed to the account's queue
+            res = self.stack.celery().send_task(
+                "athena.reconcile", kwargs={}
+            )  # routed to the account's queue
             self._done_tasks.add(res.id)  # not one of beat's runs
             final = res.get(timeout=90)
-            st.note(f"final reconcile: {final.get('orders_checked')} orders checked, drift {final.get('drift')}")
+            st.note(
+                f"final reconcile: {final.get('orders_checked')} orders checked, drift {final.get('drift')}"
+            )
         except Exception as exc:
             st.note(f"final reconcile failed: {exc}")
         time.sleep(1.0)  # let the last fills reach the journal
@@ -338,28 +424,59 @@ class Demo:
             corrections = [e.data for e in self.journal.events(kind="ledger_drift", since_ts=self.started_ms)]
         except Exception:
             corrections = []
-        stats = {x.get("name"): x.get("stats") or {} for x in (st.status.get("stream") or {}).get("strategies", [])}
+        stats = {
+            x.get("name"): x.get("stats") or {} for x in (st.status.get("stream") or {}).get("strategies", [])
+        }
         doc = {
-            "fee_gate": {"skipped": sum(int(v.get("fee_gate", 0)) for v in stats.values()),
-                         "entries": sum(int(v.get("entries", 0)) for v in stats.values()),
-                         "per_strategy": {k: int(v.get("fee_gate", 0)) for k, v in stats.items()}},
-            "fills_ledger": {"round_trips": len(ledger.trips), "gross": str(ledger.realized), "fees": str(ledger.fees),
-                             "net": str(ledger.realized + ledger.fees)},
+            "fee_gate": {
+                "skipped": sum(int(v.get("fee_gate", 0)) for v in stats.values()),
+                "entries": sum(int(v.get("entries", 0)) for v in stats.values()),
+                "per_strategy": {k: int(v.get("fee_gate", 0)) for k, v in stats.items()},
+            },
+            "fills_ledger": {
+                "round_trips": len(ledger.trips),
+                "gross": str(ledger.realized),
+                "fees": str(ledger.fees),
+                "net": str(ledger.realized + ledger.fees),
+            },
             "ledger_corrections": corrections,
-            "duration_s": self.args.duration, "ran_s": round(min(st.ended_s or 0.0, self.args.duration), 1),
-            "interrupted": (st.ended_s or 0.0) < self.args.duration, "seed": self.args.seed, "symbols": self.symbols,
+            "duration_s": self.args.duration,
+            "ran_s": round(min(st.ended_s or 0.0, self.args.duration), 1),
+            "interrupted": (st.ended_s or 0.0) < self.args.duration,
+            "seed": self.args.seed,
+            "symbols": self.symbols,
             "mode": "paper" if self.args.paper else "sim",
-            "account": self.stack.account, "run_dir": str(self.run_dir),
-            "orders": len(st.orders), "entries": len(entries),
-            "fills": len(st.fills), "stops_placed": len(st.stops_seen),
+            "account": self.stack.account,
+            "run_dir": str(self.run_dir),
+            "orders": len(st.orders),
+            "entries": len(entries),
+            "fills": len(st.fills),
+            "stops_placed": len(st.stops_seen),
             "exits": dict(st.exits),
-            "beat": {"sync_positions": len(st.syncs), "reconcile": len(st.reconciles), "reconcile_drift": beat_drift},
-            "final_reconcile": {"drift": final.get("drift"), "ok": final.get("ok"), "orders_checked": final.get("orders_checked")},
+            "beat": {
+                "sync_positions": len(st.syncs),
+                "reconcile": len(st.reconciles),
+                "reconcile_drift": beat_drift,
+            },
+            "final_reconcile": {
+                "drift": final.get("drift"),
+                "ok": final.get("ok"),
+                "orders_checked": final.get("orders_checked"),
+            },
             "capital": final.get("capital"),
-            "flatten": {"ok": flat.get("ok"), "positions_closed": flat.get("positions_closed"), "flat": flat_now},
+            "flatten": {
+                "ok": flat.get("ok"),
+                "positions_closed": flat.get("positions_closed"),
+                "flat": flat_now,
+            },
             "ws": {"drop_at_s": ms["ws_drop"], "recovered_at_s": ms["ws_recovered"]},
-            "pnl": {"equity": pnl.get("equity"), "realised": pnl.get("realised"), "fees": pnl.get("fees"),
-                    "unrealised": pnl.get("unrealised"), "drawdown": pnl.get("drawdown")},
+            "pnl": {
+                "equity": pnl.get("equity"),
+                "realised": pnl.get("realised"),
+                "fees": pnl.get("fees"),
+                "unrealised": pnl.get("unrealised"),
+                "drawdown": pnl.get("drawdown"),
+            },
             "equity_last": str(eq) if eq is not None else None,
             "halted": st.status.get("halted"),
             "milestones": ms,
@@ -374,12 +491,16 @@ class Demo:
     def _ledger(self) -> Any:
         """Round trips and PnL rebuilt from the journal's fills alone (a cross-check of capital)."""
         # a triggered stop's fill carries no strategy: one strategy per instrument here, so the owner is known
-        owner = {sym: s["name"] for s in _strategies(self.symbols, self.args.duration) for sym in s["instIds"]}
+        owner = {
+            sym: s["name"] for s in _strategies(self.symbols, self.args.duration) for sym in s["instIds"]
+        }
         return fills_ledger(self.st.fills, self.instruments, owner)
+
     # -- report --------------------------------------------------------------------------------
     def _write_report(self, doc: dict[str, Any]) -> None:
-        self.report_dir = write_demo_report(doc, self._ledger(), self.st, self.reports, self.started_ms,
-                                            self.args.duration)
+        self.report_dir = write_demo_report(
+            doc, self._ledger(), self.st, self.reports, self.started_ms, self.args.duration
+        )
 
 
 def _dashboard_config(port: int | None) -> tuple[int, str]:
@@ -408,9 +529,10 @@ def _dashboard_config(port: int | None) -> tuple[int, str]:
     return wanted, password
 
 
-
 def main(argv: list[str]) -> int:
-    p = argparse.ArgumentParser(prog="athena demo", description="run the whole stack against the simulator, live")
+    p = argparse.ArgumentParser(
+        prog="athena demo", description="run the whole stack against the simulator, live"
+    )
     p.add_argument("--duration", type=float, default=120.0, help="seconds of trading (default 120)")
     p.add_argument("--symbols", default="BTC-USDT-SWAP,ETH-USDT-SWAP")
     p.add_argument("--seed", type=int, default=7, help="simulator seed")
@@ -418,14 +540,26 @@ def main(argv: list[str]) -> int:
     p.add_argument("--redis", default="auto", help="auto (REDIS_URL if free, else private) | private | a URL")
     p.add_argument("--no-flower", action="store_true", help="do not start Flower")
     p.add_argument("--no-dashboard", action="store_true", help="do not start the web dashboard")
-    p.add_argument("--dashboard-port", type=int, default=None,
-                   help="the dashboard's port (default: dashboard.port, 8780; another if it is taken)")
+    p.add_argument(
+        "--dashboard-port",
+        type=int,
+        default=None,
+        help="the dashboard's port (default: dashboard.port, 8780; another if it is taken)",
+    )
     p.add_argument("--plain", action="store_true", help="plain periodic lines instead of the live view")
-    p.add_argument("--paper", action="store_true",
-                   help="paper trading: the simulator matches against a public OKX feed (docs/PAPER.md)")
-    p.add_argument("--upstream-rest", default="", help="--paper: the feed's REST API (default https://www.okx.com)")
-    p.add_argument("--upstream-ws", default="",
-                   help="--paper: the feed's public WebSocket (default wss://ws.okx.com:8443/ws/v5/public)")
+    p.add_argument(
+        "--paper",
+        action="store_true",
+        help="paper trading: the simulator matches against a public OKX feed (docs/PAPER.md)",
+    )
+    p.add_argument(
+        "--upstream-rest", default="", help="--paper: the feed's REST API (default https://www.okx.com)"
+    )
+    p.add_argument(
+        "--upstream-ws",
+        default="",
+        help="--paper: the feed's public WebSocket (default wss://ws.okx.com:8443/ws/v5/public)",
+    )
     a = p.parse_args(argv)
     if a.duration <= 0:
         p.error("--duration must be > 0")

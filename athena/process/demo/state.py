@@ -133,7 +133,9 @@ class DemoState:
     prices: dict[str, list[tuple[int, Decimal]]] = field(default_factory=dict)  # instId -> sim marks per poll
     fills: list[Any] = field(default_factory=list)
     orders: dict[str, Any] = field(default_factory=dict)
-    exits: dict[str, int] = field(default_factory=lambda: {"take_profit": 0, "stop_loss": 0, "time_stop": 0, "flatten": 0})
+    exits: dict[str, int] = field(
+        default_factory=lambda: {"take_profit": 0, "stop_loss": 0, "time_stop": 0, "flatten": 0}
+    )
     ms: Milestones = field(default_factory=Milestones)
     notes: list[str] = field(default_factory=list)
     reconciles: list[dict[str, Any]] = field(default_factory=list)
@@ -148,4 +150,3 @@ class DemoState:
 
     def note(self, text: str) -> None:
         self.notes.append(f"{self.now():6.1f}s  {text}")
-
