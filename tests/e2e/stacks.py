@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+from athena.sim.config import SimConfig
+from athena.sim.instruments import default_instruments
+from athena.sim.server import SimServer
+
 BTC = "BTC-USDT-SWAP"
 
 # Loose thresholds so the sim's random book produces entries within seconds.
@@ -38,3 +44,15 @@ FAST_BEAT = {
     "check_drawdown": 5,
     "heartbeat": 10,
 }
+
+
+def paper_upstream(seed: int = 11) -> SimServer:
+    """A started SimServer in this process playing OKX's public feed for a paper stack (StackConfig
+    upstream_rest=srv.url, upstream_ws=srv.ws_url("public")); stop() it after the stack.
+
+    BTC moves a few ticks a step (the sim's default is 20), so a book that crosses a resting order still
+    shows its price (test_paper holds a maker fill to the displayed book, which a gap of more than the 25
+    levels shown would not satisfy), and it prints trades every 50 ms, so a strategy sees a market within
+    seconds."""
+    insts = [replace(si, vol_ticks=3) if si.instId == BTC else si for si in default_instruments()]
+    return SimServer(SimConfig(seed=seed, tick_interval_ms=50, instruments=insts)).start()

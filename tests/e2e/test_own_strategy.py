@@ -1,7 +1,8 @@
 """A strategy written in a folder outside the repo runs through the one loader: its own unit tests on the
-StrategyHarness, a backtest, `athena config`, and the sim stack's stream worker loading it by the
-strategies_dir config; a wrong parameter stops `athena config` (exit 2) and a worker (exit 78) with one
-sentence naming the strategy and the key, no traceback."""
+StrategyHarness, a backtest, `athena config`, the sim stack's stream worker loading it by the
+strategies_dir config, and a paper stack trading it on a paper venue fed by an upstream feed; a wrong
+parameter stops `athena config` (exit 2) and a worker (exit 78) with one sentence naming the strategy
+and the key, no traceback."""
 
 from __future__ import annotations
 
@@ -20,8 +21,12 @@ from athena import procs
 from athena.backtest.cli import main as backtest_main
 from athena.process.launch import ROOT, Stack, StackConfig
 from athena.procs import wait_until
+from athena.sim.client import SimClient
+from athena.state.journal import Journal
 from athena.strategies.template import main as new_strategy
+from tests.e2e.stacks import BTC, paper_upstream
 from tests.reports import report_folder
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -215,4 +220,58 @@ def test_the_sim_stacks_stream_worker_trades_it_from_the_folder(folder: Path, tm
             assert [s["name"] for s in st["strategies"]] == ["upticks"]
     finally:
         stack.stop()
+    assert stack.survivors() == []
+
+
+def test_a_paper_stack_trades_it_from_the_folder(folder: Path, tmp_path: Path) -> None:
+    # ups=1: the first rising print of the upstream's tape sends a limit buy at that print's price, which
+    # the upstream's next moves cross within seconds; no beat (nothing here needs its jobs)
+    up = paper_upstream()
+    try:
+        cfg = StackConfig(
+            var_dir=tmp_path / "var",
+            mode="paper",
+            beat=False,
+            symbols=[BTC],
+            upstream_rest=up.url,
+            upstream_ws=up.ws_url("public"),
+            config={
+                "strategies_dir": str(folder),
+                "strategies": [
+                    {
+                        "name": "upticks",
+                        "cls": "UpTicks",
+                        "instIds": [BTC],
+                        "allocation": "0.3",
+                        "params": {"ups": 1},
+                    }
+                ],
+            },
+        )
+        with Stack(cfg) as stack:
+            assert stack.env["ATHENA_MODE"] == "paper"
+            venue = SimClient(stack.sim_url)
+            journal = Journal(stack.settings().db_url)
+            try:
+
+                def filled_entries() -> list[str]:  # the strategy's buys the journal has as filled
+                    return [
+                        o.clOrdId
+                        for o in journal.orders(strategy="upticks")
+                        if str(o.state) == "filled" and not o.req.reduceOnly and str(o.req.side) == "buy"
+                    ]
+
+                wait_for(filled_entries, 30, "a filled UpTicks entry on the paper venue", interval=0.25)
+                entry = filled_entries()[0]
+                venue_fills = venue.get(f"/api/v5/trade/fills?instType=SWAP&instId={BTC}&limit=100")["data"]
+                assert any(f["clOrdId"] == entry and f["side"] == "buy" for f in venue_fills), venue_fills
+                assert [f.clOrdId for f in journal.fills(strategy="upticks")].count(entry) >= 1
+                st = stack.stream_status() or {}
+                assert [s["name"] for s in st["strategies"]] == ["upticks"], st
+                paper = stack.sim_admin("state")["paper"]
+                assert paper["upstream"]["connects"] == 1 and paper["stale"] == [], paper
+            finally:
+                journal.close()
+    finally:
+        up.stop()
     assert stack.survivors() == []

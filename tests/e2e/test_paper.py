@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -18,14 +18,12 @@ import pytest
 
 from athena.process.launch import Stack, StackConfig
 from athena.sim.client import SimClient
-from athena.sim.config import SimConfig
-from athena.sim.instruments import default_instruments
 from athena.sim.server import SimServer
+from tests.e2e.stacks import BTC, paper_upstream
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.e2e
 
-BTC = "BTC-USDT-SWAP"
 # Eager thresholds and a 2 s time stop, so entries (maker), market closes (taker) come within seconds.
 SCALPER = {
     "name": "paperbtc",
@@ -81,11 +79,8 @@ class Seen:
 
 @pytest.fixture()
 def upstream() -> Iterator[tuple[SimServer, list[Seen]]]:
-    # BTC moving a few ticks a step (the sim's default is 20), so a book that crosses a resting order still
-    # shows its price: the check below holds a maker fill to the displayed book, not to "the book moved
-    # through it", which a gap of more than the 25 levels shown would not satisfy
-    insts = [replace(si, vol_ticks=3) if si.instId == BTC else si for si in default_instruments()]
-    srv = SimServer(SimConfig(seed=11, tick_interval_ms=50, instruments=insts)).start()
+    # BTC moves a few ticks a step: the check below holds a maker fill to the displayed book (paper_upstream)
+    srv = paper_upstream()
     seen: list[Seen] = []
     m = srv.exchange.markets[BTC]
 
