@@ -3,11 +3,8 @@ frames a wait skipped."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any
-
-import websocket
 
 from tests.sim.helpers import Ws as _Ws
 
@@ -19,20 +16,12 @@ class Ws(_Ws):
         super().__init__(url)
         self.backlog: list[Any] = []
 
-    def wait(self, pred: Callable[[Any], bool], timeout: float = 5.0) -> Any:
+    def _kept(self, pred: Callable[[Any], bool]) -> Any:
         for i, m in enumerate(self.backlog):
             if pred(m):
                 del self.backlog[i]
                 return m
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            self.ws.settimeout(max(0.01, end - time.monotonic()))
-            try:
-                m = self.recv()
-            except websocket.WebSocketTimeoutException:
-                break
-            self.seen.append(m)
-            if pred(m):
-                return m
-            self.backlog.append(m)
-        raise AssertionError(f"no matching WS message within {timeout}s; last seen: {self.seen[-3:]}")
+        return None
+
+    def _skipped(self, m: Any) -> None:
+        self.backlog.append(m)

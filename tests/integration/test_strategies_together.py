@@ -11,6 +11,7 @@ from athena.backtest.feed import MarketEvent, events_from_push
 from athena.backtest.synthetic import synthetic_pushes
 from athena.config import StrategySettings
 from athena.domain import BookTop, Level, Trade
+from tests.integration.backtest_scenarios import book, trade
 
 BTC, ETH = "BTC-USDT-SWAP", "ETH-USDT-SWAP"
 D = Decimal
@@ -22,17 +23,6 @@ FAST = {
     "take_profit_bps": "10",
     "stop_loss_bps": "15",
 }
-
-
-def book(ts: int, bid: str, ask: str, bid_sz: str = "10", ask_sz: str = "2") -> MarketEvent:
-    tick = D("0.1")
-    bids = tuple(Level(D(bid) - tick * i, D(bid_sz)) for i in range(5))
-    asks = tuple(Level(D(ask) + tick * i, D(ask_sz)) for i in range(5))
-    return MarketEvent(ts, BTC, book=BookTop(BTC, bids, asks, ts))
-
-
-def trade(ts: int, side: str, px: str, sz: str = "5") -> MarketEvent:
-    return MarketEvent(ts, BTC, trade=Trade(BTC, str(ts), D(px), D(sz), side, ts))
 
 
 def test_two_strategies_on_one_instrument_keep_their_own_valves_and_pnl(redis_client: Any) -> None:

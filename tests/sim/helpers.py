@@ -46,6 +46,9 @@ class Ws:
         return raw if raw == "pong" else json.loads(raw)
 
     def wait(self, pred: Callable[[Any], bool], timeout: float = 5.0) -> Any:
+        kept = self._kept(pred)
+        if kept is not None:
+            return kept
         end = time.monotonic() + timeout
         while time.monotonic() < end:
             self.ws.settimeout(max(0.01, end - time.monotonic()))
@@ -57,7 +60,15 @@ class Ws:
                 self.seen.append(m)
             if pred(m):
                 return m
+            self._skipped(m)
         raise AssertionError(f"no matching WS message within {timeout}s; last seen: {self.seen[-3:]}")
+
+    def _kept(self, pred: Callable[[Any], bool]) -> Any:
+        """A frame an earlier wait skipped that matches (none here: skipped frames are dropped)."""
+        return None
+
+    def _skipped(self, m: Any) -> None:
+        """A frame this wait read and did not want."""
 
     def login(self, **kw: Any) -> dict[str, Any]:
         self.send(ws_login_frame(**kw))
