@@ -30,7 +30,7 @@ DOC_IDS = [str(p.relative_to(ROOT)) for p in DOCS]
 # it make it a pattern, not a path. Paths relative to a package (`okx/parse.py`) are not checked: the
 # user's own `strategies/` folder would read as `athena/strategies/`.
 TOP_DIRS = ("athena", "bench", "config", "deploy", "docs", "tests", "tools", "workers")
-PATH = re.compile(r"(?<![\w./-])((?:%s)/[\w./<>$*{}-]*)" % "|".join(TOP_DIRS))
+PATH = re.compile(r"(?<![\w./-])((?:" + "|".join(TOP_DIRS) + r")/[\w./<>$*{}-]*)")
 PATTERN_CHARS = re.compile(r"[<>$*{}]|\.\.\.")
 # Named by the docs but never in the repo: each machine's own layer of config (git-ignored).
 NOT_IN_REPO = {"config/local.json"}
@@ -71,9 +71,12 @@ def _task_names() -> str:
 @cache
 def _flags(command: str) -> frozenset[str]:
     out = io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
-        with contextlib.suppress(SystemExit):
-            _resolve(COMMANDS[command][0])(["--help"])
+    with (
+        contextlib.redirect_stdout(out),
+        contextlib.redirect_stderr(io.StringIO()),
+        contextlib.suppress(SystemExit),
+    ):
+        _resolve(COMMANDS[command][0])(["--help"])
     return frozenset(FLAG.findall(out.getvalue()))
 
 
