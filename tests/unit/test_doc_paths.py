@@ -161,3 +161,12 @@ def test_libraries_table_names_every_dependency() -> None:
     listed = " ".join(cells)
     missing = sorted(n for n in names if not re.search(rf"(?<![\w-]){re.escape(n)}(?![\w-])", listed))
     assert not missing, f"README's Libraries table misses {missing} (pyproject.toml's dependencies)"
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=DOC_IDS)
+def test_every_make_target_exists(doc: Path) -> None:
+    targets = set(re.findall(r"^([a-z][\w-]*):", (ROOT / "Makefile").read_text(encoding="utf-8"), re.M))
+    named = {t for code in _code(doc) for t in re.findall(r"(?<![\w.-])make ([a-z][\w-]*)", code)}
+    assert named <= targets, (
+        f"{doc.relative_to(ROOT)} names make targets that do not exist: {named - targets}"
+    )
