@@ -1,4 +1,5 @@
-"""The docs name only what exists: repo paths, modules, `athena` commands and their flags.
+"""The docs name only what exists (repo paths, modules, `athena` commands and their flags, make
+targets), and README's Layout and Libraries tables name every part and every dependency.
 
 A trader follows the README and docs/ literally; a path moved by a refactor, a command renamed or a flag
 dropped must fail here, not on their machine. No network, no subprocess: the commands' flags come from
