@@ -84,7 +84,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--timeout", type=float, default=600.0, help="seconds a batch may take on the workers")
     p.add_argument(
-        "--out", type=Path, help="write the result here as JSON (default var/optimize/<UTC time>.json)"
+        "--out",
+        type=Path,
+        help="write the result here as JSON (default var/optimize/optimize-<UTC time>.json)",
     )
     p.add_argument("--json", action="store_true", help="print the result as JSON instead of tables")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
