@@ -258,3 +258,14 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     for target, n in sorted(TRIED.items()):
         tr.write_line(f"{target:<40} {n:>8}")
     tr.write_line(f"{'total':<40} {sum(TRIED.values()):>8}")
+
+
+@pytest.fixture(autouse=True)
+def _result_get_allowed_after_each_test() -> Iterator[None]:
+    """A Celery worker started in this process (celery.contrib.testing) marks the process as one whose
+    tasks must not wait on results; a later test in the same process that waits on a task's result
+    (send_task(...).get()) would be refused. Each test starts from the normal state."""
+    yield
+    from celery._state import _set_task_join_will_block
+
+    _set_task_join_will_block(False)

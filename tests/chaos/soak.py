@@ -35,6 +35,7 @@ from typing import Any
 from athena.process.demo.run import _schedule, _strategies
 from athena.process.launch import Stack, StackConfig
 from athena.procs import wait_until
+from athena.state.journal import Journal
 
 ZERO = Decimal(0)
 COVER_S = 2.0  # an open position must have a covering stop this soon after it opened/grew
@@ -503,7 +504,11 @@ class Soak:
         self.r.pnl_booked = eng.capital.realised()  # net: fees included
         if self.r.pnl_exchange != self.r.pnl_booked:
             by_fill = sum(self.ex_pnl.values(), ZERO)
-            strat = {f.clOrdId: f.strategy for f in eng.journal.fills()}
+            journal = Journal(settings.db_url)
+            try:
+                strat = {f.clOrdId: f.strategy for f in journal.fills()}
+            finally:
+                journal.close()
             detail = {c: (str(v), strat.get(c, "<not journaled>")) for c, v in self.ex_pnl.items()}
             self.violation(
                 f"PnL: exchange {self.r.pnl_exchange} (fills' pnl+fee {by_fill}) != booked "
