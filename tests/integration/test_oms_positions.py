@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from redis import Redis
 
+from athena import alerts
+from athena.alerts import events as alert_events
+from athena.alerts.events import Alert
+from athena.alerts.notifier import Notifier
 from athena.bus import EventType
 from athena.domain import AlgoOrder, Fill, Order, OrderState, Position, PosSide, Side, TdMode
 from athena.oms import positions
@@ -376,3 +381,29 @@ def test_unprotected_looks_past_flat_rows_and_counts_cover_in_decimal(redis_clie
     long5 = pos("5")
     ((p, covered),) = o.pm.unprotected([pos("0"), long5], [])
     assert p == long5 and type(covered) is Decimal
+
+
+class RecordingSink:
+    name = "recording"
+
+    def __init__(self) -> None:
+        self.alerts: list[Alert] = []
+
+    def send(self, alert: Alert) -> None:
+        self.alerts.append(alert)
+
+
+def test_a_forced_drift_alerts_a_person_with_the_sizes(redis_client: Redis) -> None:
+    sink = RecordingSink()
+    previous = alerts.install(Notifier([sink]))
+    try:
+        o = make_oms(redis_client)
+        o.pm.on_fill(fill("a", Side.SELL, "1", "100", "1", PosSide.SHORT))
+        settle(o)
+        o.pm.reconcile([pos("1.5", PosSide.SHORT, avg="101")])
+        notifier = alerts.current()
+        assert notifier is not None and notifier.flush(5.0)
+    finally:
+        alerts.install(previous)
+    (got,) = sink.alerts
+    assert got == replace(alert_events.ledger_drift(INST, "short", "-1", "-1.5"), ts_ms=got.ts_ms)
