@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
 from redis import Redis
 
+from athena import alerts
+from athena.alerts import events as alert_events
+from athena.alerts.events import Alert
+from athena.alerts.notifier import Notifier
 from athena.bus import EventType
-from athena.domain import AlgoState, OrderRequest, OrderState
+from athena.domain import AlgoState, OrderRequest, OrderState, OrderUpdate, OrdType, PosSide, Side
 from athena.oms.orders import DuplicateIntentError
 from athena.oms.sender import RecordingSender
-from athena.oms.stops import StopAction, stop_id_for
+from athena.oms.stops import StopAction, record_stop_owner, stop_id_for
+from athena.state.journal import Journal
 from tests.integration.oms_harness import INST, entry, exit_, make_oms, upd
 
 
@@ -360,3 +367,89 @@ def test_deferred_journal_rows_wait_for_the_dispatcher_and_terminal_ones_do_not(
         assert row is not None and row.state is OrderState.FILLED and row.accFillSz == Decimal(3)
     finally:
         journal.close()
+
+
+def stop_order(
+    algo: str, sz: str | None = "3", acc: str | None = None, side: Side | None = Side.SELL, **kw: Any
+) -> OrderUpdate:
+    """The order a triggered exchange stop created, as OKX reports it: no clOrdId, the stop's id."""
+    return OrderUpdate(
+        "",
+        INST,
+        OrderState.LIVE,
+        ordId="77",
+        side=side,
+        sz=None if sz is None else Decimal(sz),
+        accFillSz=None if acc is None else Decimal(acc),
+        algoClOrdId=algo,
+        **kw,
+    )
+
+
+def test_a_triggered_stop_s_order_is_booked_to_the_strategy_that_owns_the_stop(redis_client: Redis) -> None:
+    o = make_oms(redis_client)
+    record_stop_owner(redis_client, o.keys, "sA1", "trend", "e1")
+    assert o.om.resolve(stop_order("sA1")).clOrdId == "sA1"
+    booked = o.om.get("sA1")
+    now = int(o.clock.now * 1000)
+    assert booked is not None and (booked.state, booked.cTime, booked.uTime) == (OrderState.CREATED, now, now)
+    assert booked.req == OrderRequest(
+        "sA1", INST, Side.SELL, OrdType.MARKET, Decimal(3), reduceOnly=True, strategy="trend", tag="stop"
+    )
+    o.om.resolve(stop_order("sA1", sz="5"))  # known already: kept as first booked
+    assert o.om.get("sA1") == booked
+
+
+def test_a_triggered_stop_s_order_takes_what_the_report_says(redis_client: Redis) -> None:
+    o = make_oms(redis_client)
+    limit = stop_order("sB1", ordType=OrdType.LIMIT, px=Decimal(95), posSide=PosSide.LONG)
+    o.om.resolve(limit)  # an owner nobody recorded: booked to no strategy
+    assert o.om.get("sB1").req == OrderRequest(  # type: ignore[union-attr]
+        "sB1", INST, Side.SELL, OrdType.LIMIT, Decimal(3), Decimal(95), posSide=PosSide.LONG,
+        reduceOnly=True, tag="stop",
+    )  # fmt: skip
+    for algo, sz in (("sC1", None), ("sC2", "0")):  # no size said: the filled size is the size
+        o.om.resolve(stop_order(algo, sz=sz, acc="2"))
+        assert o.om.get(algo).req.sz == Decimal(2)  # type: ignore[union-attr]
+    for algo, upd_ in (
+        ("sD1", stop_order("sD1", side=None)),
+        ("sD2", stop_order("sD2", sz=None)),
+        ("sD3", stop_order("sD3", sz="0", acc="0")),
+        ("sD4", stop_order("sD4", sz=None, acc="-1")),
+    ):  # too little said to build a request: recorded as external, not booked
+        assert o.om.resolve(upd_).clOrdId == algo and o.om.get(algo) is None
+
+
+class RecordingSink:
+    name = "recording"
+
+    def __init__(self) -> None:
+        self.alerts: list[Alert] = []
+
+    def send(self, alert: Alert) -> None:
+        self.alerts.append(alert)
+
+
+def test_a_refused_stop_is_an_error_event_a_journal_row_and_an_alert(
+    redis_client: Redis, tmp_path: Path
+) -> None:
+    sink = RecordingSink()
+    previous = alerts.install(Notifier([sink]))
+    try:
+        journal = Journal(f"sqlite:///{tmp_path / 'j.db'}")
+        o = make_oms(redis_client, journal=journal)
+        o.om.submit(entry("a1"))
+        o.sender.fail_next = 1
+        o.om.on_update(upd("a1", OrderState.PARTIALLY_FILLED, "1", "100"))
+        notifier = alerts.current()
+        assert notifier is not None and notifier.flush(5.0)
+    finally:
+        alerts.install(previous)
+    sid = stop_id_for("a1")
+    msg = f"a1: place stop {sid} failed: injected failure on send_stop {sid}"
+    data = {"clOrdId": "a1", "algoClOrdId": sid, "action": "place"}
+    assert o.events[EventType.ERROR] == [{"kind": "stop_failed", "message": msg, **data}]
+    (ev,) = journal.events("stop_failed")
+    assert (ev.message, ev.data) == (msg, data)
+    (got,) = sink.alerts
+    assert got == replace(alert_events.stop_failed(sid, "a1", msg), ts_ms=got.ts_ms)
