@@ -453,3 +453,32 @@ def test_a_refused_stop_is_an_error_event_a_journal_row_and_an_alert(
     assert (ev.message, ev.data) == (msg, data)
     (got,) = sink.alerts
     assert got == replace(alert_events.stop_failed(sid, "a1", msg), ts_ms=got.ts_ms)
+
+
+def test_each_resolution_carries_the_order_as_stored_and_what_was_applied(redis_client: Redis) -> None:
+    o = make_oms(redis_client)
+    o.om.submit(entry("a1"))
+    o.om.mark_ambiguous("a1")
+    window_ms = int(o.om.ambiguity_window_s * 1000)
+    o.clock.now += (window_ms - 1) / 1000
+    wait = o.om.resolve_ambiguous("a1", None)
+    assert (wait.outcome, wait.order, wait.transition) == ("wait", o.om.get("a1"), None)
+    o.clock.now += 1 / 1000  # exactly the window: time to ask again
+    resent = o.om.resolve_ambiguous("a1", None)
+    assert resent.outcome == "resent" and resent.order == o.om.get("a1")
+    assert resent.transition is not None and resent.transition.state is OrderState.AMBIGUOUS
+    assert redis_client.get(o.keys.resends("a1")) == b"1"
+    o.clock.now += window_ms / 1000
+    given_up = o.om.resolve_ambiguous("a1", None, resend=False)
+    order = o.om.get("a1")
+    assert given_up.outcome == "rejected" and given_up.order == order and order is not None
+    assert given_up.transition is not None and given_up.transition.state is OrderState.REJECTED
+    assert order.reason == "not found at the exchange after the ambiguity window"
+    assert order.uTime == int(o.clock.now * 1000)
+    done = o.om.resolve_ambiguous("a1", None)
+    assert (done.outcome, done.order, done.transition) == ("not_ambiguous", order, None)
+    o.om.submit(entry("b1"))
+    t_live = upd("b1", OrderState.LIVE, ord_id="42", source="rest_query")
+    settled = o.om.resolve_ambiguous("b1", t_live)
+    assert settled.outcome == "settled" and settled.order == o.om.get("b1")
+    assert settled.transition is not None and settled.transition.state is OrderState.LIVE
