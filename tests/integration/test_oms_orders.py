@@ -15,7 +15,7 @@ from athena.alerts import events as alert_events
 from athena.alerts.events import Alert
 from athena.alerts.notifier import Notifier
 from athena.bus import EventType
-from athena.domain import AlgoState, OrderRequest, OrderState, OrderUpdate, OrdType, PosSide, Side
+from athena.domain import AlgoState, Fill, OrderRequest, OrderState, OrderUpdate, OrdType, PosSide, Side
 from athena.oms.orders import DuplicateIntentError
 from athena.oms.sender import RecordingSender
 from athena.oms.stops import StopAction, record_stop_owner, stop_id_for
@@ -482,3 +482,34 @@ def test_each_resolution_carries_the_order_as_stored_and_what_was_applied(redis_
     settled = o.om.resolve_ambiguous("b1", t_live)
     assert settled.outcome == "settled" and settled.order == o.om.get("b1")
     assert settled.transition is not None and settled.transition.state is OrderState.LIVE
+
+
+def test_a_fill_is_published_whole_and_one_without_a_price_is_an_error_event(redis_client: Redis) -> None:
+    o = make_oms(redis_client)
+    req = entry("a1")
+    o.om.submit(req)
+    d = Decimal
+    first = OrderUpdate(
+        "a1", INST, OrderState.PARTIALLY_FILLED, ordId="42", accFillSz=d(1), avgPx=d(100), fillSz=d(1),
+        fillPx=d(100), tradeId="t9", fillFee=d("-0.01"), execType="T", uTime=1234, source="ws",
+    )  # fmt: skip
+    o.om.on_update(first)
+    second = replace(first, accFillSz=d(2), avgPx=d(101), fillPx=d(102), tradeId="t10", execType="M", uTime=0)
+    o.om.on_update(second)  # no exchange time on it: stamped with the clock's
+    common: dict[str, Any] = {"instId": INST, "side": req.side, "posSide": req.posSide, "ordId": "42"}
+    assert o.events[EventType.ORDER_FILLED] == [
+        Fill("a1", fillSz=d(1), fillPx=d(100), accFillSz=d(1), fee=d("-0.01"), tradeId="t9",
+             strategy=req.strategy, reduceOnly=False, execType="T", ts=1234, **common),
+        Fill("a1", fillSz=d(1), fillPx=d(102), accFillSz=d(2), fee=d("-0.01"), tradeId="t10",
+             strategy=req.strategy, reduceOnly=False, execType="M", ts=int(o.clock.now * 1000), **common),
+    ]  # fmt: skip
+    o.om.on_update(replace(second, accFillSz=d(3), avgPx=None, fillPx=None, fillSz=d(1), tradeId="t11"))
+    assert o.events[EventType.ERROR] == [
+        {
+            "kind": "fill_without_px",
+            "message": "a1: fill of 1 without any price; not booked",
+            "clOrdId": "a1",
+            "fillSz": "1",
+            "accFillSz": "3",
+        }
+    ]
