@@ -15,7 +15,17 @@ from athena.alerts import events as alert_events
 from athena.alerts.events import Alert
 from athena.alerts.notifier import Notifier
 from athena.bus import EventType
-from athena.domain import AlgoState, Fill, OrderRequest, OrderState, OrderUpdate, OrdType, PosSide, Side
+from athena.domain import (
+    AlgoState,
+    Fill,
+    OrderRequest,
+    OrderState,
+    OrderUpdate,
+    OrdType,
+    Position,
+    PosSide,
+    Side,
+)
 from athena.oms.orders import DuplicateIntentError
 from athena.oms.sender import RecordingSender
 from athena.oms.stops import StopAction, record_stop_owner, stop_id_for
@@ -513,3 +523,30 @@ def test_a_fill_is_published_whole_and_one_without_a_price_is_an_error_event(red
             "accFillSz": "3",
         }
     ]
+
+
+def test_unconfirmed_counts_age_from_the_last_word_up_to_the_boundary(redis_client: Redis) -> None:
+    o = make_oms(redis_client)
+    o.sender.fail_next = 1
+    o.om.submit(entry("a1"))  # the send failed: ambiguous
+    o.om.submit(entry("b1"))
+    o.om.on_update(upd("b1", OrderState.LIVE, ord_id="42"))  # acknowledged: nothing to ask
+    o.clock.now += 1.999
+    assert o.om.unconfirmed(older_than_s=2) == []
+    o.clock.now += 0.001
+    assert [x.clOrdId for x in o.om.unconfirmed(older_than_s=2)] == ["a1"]
+    assert o.om.unconfirmed() == []  # the default is the ambiguity window
+
+
+def test_a_refused_resize_is_a_stop_failed_event(redis_client: Redis) -> None:
+    o = make_oms(redis_client)
+    o.om.submit(entry("a1"))
+    o.om.on_update(upd("a1", OrderState.FILLED, "3", "100"))
+    (stop,) = o.algos.working(INST)
+    o.sender.fail_next = 1
+    now = Position(INST, PosSide.NET, Decimal(1), Decimal(100), uTime=stop.uTime)  # same ms as the stop
+    assert o.om.on_position(now) == []
+    sid = stop.algoClOrdId
+    msg = f"resize stop {sid} to 1 failed: injected failure on send_stop {sid}"
+    assert o.events[EventType.ERROR] == [{"kind": "stop_failed", "message": msg, "algoClOrdId": sid}]
+    assert o.om.on_position(now) == [sid]  # the next report resizes it

@@ -204,6 +204,13 @@ REASONS: list[Reason] = [
         "EQUIVALENT: only the read entry's sz and avgPx are used here (never its instId or posSide), and "
         "typing.cast returns its value unchanged at run time",
     ),
+    # -- oms orders
+    Reason(
+        "athena.oms.orders.*",
+        r"^\+\s*raise (ValueError|KeyError|DuplicateIntentError)\(None\)",
+        "WORDING: the text of an exception an operator reads; callers decide by its type (a KeyError, a "
+        "DuplicateIntentError, a ValueError for a report that names no order)",
+    ),
     # -- risk: equivalent by the code around them
     Reason(
         "athena.risk.pretrade.x_size_for_risk__*",
