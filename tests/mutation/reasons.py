@@ -211,6 +211,17 @@ REASONS: list[Reason] = [
         "WORDING: the text of an exception an operator reads; callers decide by its type (a KeyError, a "
         "DuplicateIntentError, a ValueError for a report that names no order)",
     ),
+    Reason(
+        "athena.oms.orders.xǁOrderManagerǁ_adopt_stop_order__*",
+        r"^\+.*self\.store\.create\(Order\(req=req, cTime=now, uTime=now\)\)",
+        "EQUIVALENT: Order.state defaults to OrderState.CREATED",
+    ),
+    Reason(
+        "athena.oms.orders.xǁOrderManagerǁ_adopt_stop_order__*",
+        r"^\+.*if self\.store\.get\(None\) is not None or",
+        "EQUIVALENT: the known-order check is a shortcut; store.create never replaces a recorded clOrdId "
+        "(False, nothing written), so a known order stays as first booked either way",
+    ),
     # -- risk: equivalent by the code around them
     Reason(
         "athena.risk.pretrade.x_size_for_risk__*",
