@@ -550,3 +550,17 @@ def test_a_refused_resize_is_a_stop_failed_event(redis_client: Redis) -> None:
     msg = f"resize stop {sid} to 1 failed: injected failure on send_stop {sid}"
     assert o.events[EventType.ERROR] == [{"kind": "stop_failed", "message": msg, "algoClOrdId": sid}]
     assert o.om.on_position(now) == [sid]  # the next report resizes it
+
+
+def test_a_clordid_first_seen_in_an_exchange_report_is_compared_by_instrument_and_side(
+    redis_client: Redis,
+) -> None:
+    o = make_oms(redis_client)
+    o.om.on_update(replace(upd("a1", OrderState.LIVE, ord_id="9"), side=Side.BUY, sz=Decimal(7)))
+    ext = o.om.get("a1")
+    assert ext is not None and ext.reason == "external"
+    assert o.om.submit(entry("a1")) == ext  # sz 3 here: the report's size and type need not match
+    with pytest.raises(DuplicateIntentError):
+        o.om.submit(entry("a1", side=Side.SELL))
+    with pytest.raises(DuplicateIntentError):
+        o.om.submit(replace(entry("a1"), instId="ETH-USDT-SWAP"))
