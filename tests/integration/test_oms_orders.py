@@ -2,17 +2,34 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
 from redis import Redis
 
+from athena import alerts
+from athena.alerts import events as alert_events
+from athena.alerts.events import Alert
+from athena.alerts.notifier import Notifier
 from athena.bus import EventType
-from athena.domain import AlgoState, OrderRequest, OrderState
+from athena.domain import (
+    AlgoState,
+    Fill,
+    OrderRequest,
+    OrderState,
+    OrderUpdate,
+    OrdType,
+    Position,
+    PosSide,
+    Side,
+)
 from athena.oms.orders import DuplicateIntentError
 from athena.oms.sender import RecordingSender
-from athena.oms.stops import StopAction, stop_id_for
+from athena.oms.stops import StopAction, record_stop_owner, stop_id_for
+from athena.state.journal import Journal
 from tests.integration.oms_harness import INST, entry, exit_, make_oms, upd
 
 
@@ -360,3 +377,190 @@ def test_deferred_journal_rows_wait_for_the_dispatcher_and_terminal_ones_do_not(
         assert row is not None and row.state is OrderState.FILLED and row.accFillSz == Decimal(3)
     finally:
         journal.close()
+
+
+def stop_order(
+    algo: str, sz: str | None = "3", acc: str | None = None, side: Side | None = Side.SELL, **kw: Any
+) -> OrderUpdate:
+    """The order a triggered exchange stop created, as OKX reports it: no clOrdId, the stop's id."""
+    return OrderUpdate(
+        "",
+        INST,
+        OrderState.LIVE,
+        ordId="77",
+        side=side,
+        sz=None if sz is None else Decimal(sz),
+        accFillSz=None if acc is None else Decimal(acc),
+        algoClOrdId=algo,
+        **kw,
+    )
+
+
+def test_a_triggered_stop_s_order_is_booked_to_the_strategy_that_owns_the_stop(redis_client: Redis) -> None:
+    o = make_oms(redis_client)
+    record_stop_owner(redis_client, o.keys, "sA1", "trend", "e1")
+    assert o.om.resolve(stop_order("sA1")).clOrdId == "sA1"
+    booked = o.om.get("sA1")
+    now = int(o.clock.now * 1000)
+    assert booked is not None and (booked.state, booked.cTime, booked.uTime) == (OrderState.CREATED, now, now)
+    assert booked.req == OrderRequest(
+        "sA1", INST, Side.SELL, OrdType.MARKET, Decimal(3), reduceOnly=True, strategy="trend", tag="stop"
+    )
+    o.om.resolve(stop_order("sA1", sz="5"))  # known already: kept as first booked
+    assert o.om.get("sA1") == booked
+
+
+def test_a_triggered_stop_s_order_takes_what_the_report_says(redis_client: Redis) -> None:
+    o = make_oms(redis_client)
+    limit = stop_order("sB1", ordType=OrdType.LIMIT, px=Decimal(95), posSide=PosSide.LONG)
+    o.om.resolve(limit)  # an owner nobody recorded: booked to no strategy
+    assert o.om.get("sB1").req == OrderRequest(  # type: ignore[union-attr]
+        "sB1", INST, Side.SELL, OrdType.LIMIT, Decimal(3), Decimal(95), posSide=PosSide.LONG,
+        reduceOnly=True, tag="stop",
+    )  # fmt: skip
+    for algo, sz in (("sC1", None), ("sC2", "0")):  # no size said: the filled size is the size
+        o.om.resolve(stop_order(algo, sz=sz, acc="2"))
+        assert o.om.get(algo).req.sz == Decimal(2)  # type: ignore[union-attr]
+    for algo, upd_ in (
+        ("sD1", stop_order("sD1", side=None)),
+        ("sD2", stop_order("sD2", sz=None)),
+        ("sD3", stop_order("sD3", sz="0", acc="0")),
+        ("sD4", stop_order("sD4", sz=None, acc="-1")),
+    ):  # too little said to build a request: recorded as external, not booked
+        assert o.om.resolve(upd_).clOrdId == algo and o.om.get(algo) is None
+
+
+class RecordingSink:
+    name = "recording"
+
+    def __init__(self) -> None:
+        self.alerts: list[Alert] = []
+
+    def send(self, alert: Alert) -> None:
+        self.alerts.append(alert)
+
+
+def test_a_refused_stop_is_an_error_event_a_journal_row_and_an_alert(
+    redis_client: Redis, tmp_path: Path
+) -> None:
+    sink = RecordingSink()
+    previous = alerts.install(Notifier([sink]))
+    try:
+        journal = Journal(f"sqlite:///{tmp_path / 'j.db'}")
+        o = make_oms(redis_client, journal=journal)
+        o.om.submit(entry("a1"))
+        o.sender.fail_next = 1
+        o.om.on_update(upd("a1", OrderState.PARTIALLY_FILLED, "1", "100"))
+        notifier = alerts.current()
+        assert notifier is not None and notifier.flush(5.0)
+    finally:
+        alerts.install(previous)
+    sid = stop_id_for("a1")
+    msg = f"a1: place stop {sid} failed: injected failure on send_stop {sid}"
+    data = {"clOrdId": "a1", "algoClOrdId": sid, "action": "place"}
+    assert o.events[EventType.ERROR] == [{"kind": "stop_failed", "message": msg, **data}]
+    (ev,) = journal.events("stop_failed")
+    assert (ev.message, ev.data) == (msg, data)
+    (got,) = sink.alerts
+    assert got == replace(alert_events.stop_failed(sid, "a1", msg), ts_ms=got.ts_ms)
+
+
+def test_each_resolution_carries_the_order_as_stored_and_what_was_applied(redis_client: Redis) -> None:
+    o = make_oms(redis_client)
+    o.om.submit(entry("a1"))
+    o.om.mark_ambiguous("a1")
+    window_ms = int(o.om.ambiguity_window_s * 1000)
+    o.clock.now += (window_ms - 1) / 1000
+    wait = o.om.resolve_ambiguous("a1", None)
+    assert (wait.outcome, wait.order, wait.transition) == ("wait", o.om.get("a1"), None)
+    o.clock.now += 1 / 1000  # exactly the window: time to ask again
+    resent = o.om.resolve_ambiguous("a1", None)
+    assert resent.outcome == "resent" and resent.order == o.om.get("a1")
+    assert resent.transition is not None and resent.transition.state is OrderState.AMBIGUOUS
+    assert redis_client.get(o.keys.resends("a1")) == b"1"
+    o.clock.now += window_ms / 1000
+    given_up = o.om.resolve_ambiguous("a1", None, resend=False)
+    order = o.om.get("a1")
+    assert given_up.outcome == "rejected" and given_up.order == order and order is not None
+    assert given_up.transition is not None and given_up.transition.state is OrderState.REJECTED
+    assert order.reason == "not found at the exchange after the ambiguity window"
+    assert order.uTime == int(o.clock.now * 1000)
+    done = o.om.resolve_ambiguous("a1", None)
+    assert (done.outcome, done.order, done.transition) == ("not_ambiguous", order, None)
+    o.om.submit(entry("b1"))
+    t_live = upd("b1", OrderState.LIVE, ord_id="42", source="rest_query")
+    settled = o.om.resolve_ambiguous("b1", t_live)
+    assert settled.outcome == "settled" and settled.order == o.om.get("b1")
+    assert settled.transition is not None and settled.transition.state is OrderState.LIVE
+
+
+def test_a_fill_is_published_whole_and_one_without_a_price_is_an_error_event(redis_client: Redis) -> None:
+    o = make_oms(redis_client)
+    req = entry("a1")
+    o.om.submit(req)
+    d = Decimal
+    first = OrderUpdate(
+        "a1", INST, OrderState.PARTIALLY_FILLED, ordId="42", accFillSz=d(1), avgPx=d(100), fillSz=d(1),
+        fillPx=d(100), tradeId="t9", fillFee=d("-0.01"), execType="T", uTime=1234, source="ws",
+    )  # fmt: skip
+    o.om.on_update(first)
+    second = replace(first, accFillSz=d(2), avgPx=d(101), fillPx=d(102), tradeId="t10", execType="M", uTime=0)
+    o.om.on_update(second)  # no exchange time on it: stamped with the clock's
+    common: dict[str, Any] = {"instId": INST, "side": req.side, "posSide": req.posSide, "ordId": "42"}
+    assert o.events[EventType.ORDER_FILLED] == [
+        Fill("a1", fillSz=d(1), fillPx=d(100), accFillSz=d(1), fee=d("-0.01"), tradeId="t9",
+             strategy=req.strategy, reduceOnly=False, execType="T", ts=1234, **common),
+        Fill("a1", fillSz=d(1), fillPx=d(102), accFillSz=d(2), fee=d("-0.01"), tradeId="t10",
+             strategy=req.strategy, reduceOnly=False, execType="M", ts=int(o.clock.now * 1000), **common),
+    ]  # fmt: skip
+    o.om.on_update(replace(second, accFillSz=d(3), avgPx=None, fillPx=None, fillSz=d(1), tradeId="t11"))
+    assert o.events[EventType.ERROR] == [
+        {
+            "kind": "fill_without_px",
+            "message": "a1: fill of 1 without any price; not booked",
+            "clOrdId": "a1",
+            "fillSz": "1",
+            "accFillSz": "3",
+        }
+    ]
+
+
+def test_unconfirmed_counts_age_from_the_last_word_up_to_the_boundary(redis_client: Redis) -> None:
+    o = make_oms(redis_client)
+    o.sender.fail_next = 1
+    o.om.submit(entry("a1"))  # the send failed: ambiguous
+    o.om.submit(entry("b1"))
+    o.om.on_update(upd("b1", OrderState.LIVE, ord_id="42"))  # acknowledged: nothing to ask
+    o.clock.now += 1.999
+    assert o.om.unconfirmed(older_than_s=2) == []
+    o.clock.now += 0.001
+    assert [x.clOrdId for x in o.om.unconfirmed(older_than_s=2)] == ["a1"]
+    assert o.om.unconfirmed() == []  # the default is the ambiguity window
+
+
+def test_a_refused_resize_is_a_stop_failed_event(redis_client: Redis) -> None:
+    o = make_oms(redis_client)
+    o.om.submit(entry("a1"))
+    o.om.on_update(upd("a1", OrderState.FILLED, "3", "100"))
+    (stop,) = o.algos.working(INST)
+    o.sender.fail_next = 1
+    now = Position(INST, PosSide.NET, Decimal(1), Decimal(100), uTime=stop.uTime)  # same ms as the stop
+    assert o.om.on_position(now) == []
+    sid = stop.algoClOrdId
+    msg = f"resize stop {sid} to 1 failed: injected failure on send_stop {sid}"
+    assert o.events[EventType.ERROR] == [{"kind": "stop_failed", "message": msg, "algoClOrdId": sid}]
+    assert o.om.on_position(now) == [sid]  # the next report resizes it
+
+
+def test_a_clordid_first_seen_in_an_exchange_report_is_compared_by_instrument_and_side(
+    redis_client: Redis,
+) -> None:
+    o = make_oms(redis_client)
+    o.om.on_update(replace(upd("a1", OrderState.LIVE, ord_id="9"), side=Side.BUY, sz=Decimal(7)))
+    ext = o.om.get("a1")
+    assert ext is not None and ext.reason == "external"
+    assert o.om.submit(entry("a1")) == ext  # sz 3 here: the report's size and type need not match
+    with pytest.raises(DuplicateIntentError):
+        o.om.submit(entry("a1", side=Side.SELL))
+    with pytest.raises(DuplicateIntentError):
+        o.om.submit(replace(entry("a1"), instId="ETH-USDT-SWAP"))

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
 from redis import Redis
 
+from athena import alerts
+from athena.alerts import events as alert_events
+from athena.alerts.events import Alert
+from athena.alerts.notifier import Notifier
 from athena.bus import EventType
 from athena.domain import AlgoOrder, Fill, Order, OrderState, Position, PosSide, Side, TdMode
+from athena.oms import positions
 from athena.oms.positions import LedgerEntry
 from athena.oms.stops import StopRequest
 from athena.state.journal import Journal
@@ -264,3 +272,138 @@ def test_ledger_entries_name_their_instrument_and_side(redis_client: Redis) -> N
         Decimal(101),
     )
     assert [(e.instId, e.posSide) for e in o.pm.ledger().values()] == [(INST, PosSide.LONG)]
+
+
+def test_the_dedupe_window_is_kept_per_instrument_and_side_and_trimmed_to_the_newest(
+    redis_client: Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(positions, "KEEP_FILL_KEYS", 3)
+    o = make_oms(redis_client)
+    booked = [fill(f"f{i}", Side.BUY, "1", "100", "1") for i in range(5)]
+    for f in booked:
+        o.clock.now += 1  # the window is ordered by booking time
+        o.pm.on_fill(f)
+    window = redis_client.zrange(o.keys.ledger_fills(INST, "net"), 0, -1)
+    assert [m.decode() for m in window] == [f.fill_key for f in booked[-3:]]
+
+
+def racing_clock(o, race: Callable[[], object]) -> list[object]:  # type: ignore[no-untyped-def]
+    """The clock runs `race` once, the first time it is read: the ledger reads it after MULTI, between
+    its read of the ledger and EXEC, so `race` lands exactly where another worker's write would."""
+    ran: list[object] = []
+    clock = o.pm.clock
+
+    def tick() -> float:
+        if not ran:
+            ran.append(None)
+            ran[0] = race()
+        return clock()  # type: ignore[no-any-return]
+
+    o.pm.clock = tick
+    return ran
+
+
+def test_a_correction_landing_while_a_fill_is_booked_is_not_overwritten(redis_client: Redis) -> None:
+    o = make_oms(redis_client)
+    ran = racing_clock(o, lambda: o.pm._force(INST, PosSide.NET, Decimal(0), Decimal(5), Decimal(100)))
+    assert o.pm.on_fill(fill("a", Side.BUY, "1", "100", "1"))
+    assert ran == [True] and o.pm.expected(INST).sz == Decimal(6)  # booked again on top of the 5
+
+
+def test_a_fill_landing_while_a_correction_is_written_wins(redis_client: Redis) -> None:
+    o = make_oms(redis_client)
+    o.pm.on_fill(fill("a", Side.BUY, "1", "100", "1"))
+    ran = racing_clock(o, lambda: o.pm.on_fill(fill("b", Side.BUY, "1", "100", "2")))
+    assert o.pm._force(INST, PosSide.NET, Decimal(1), Decimal(5), Decimal(100)) is False
+    assert ran == [True] and o.pm.expected(INST).sz == Decimal(2)  # the fill stays; reconcile decides again
+
+
+def test_a_forced_ledger_keeps_no_price_for_flat_and_none_for_unknown(redis_client: Redis) -> None:
+    o = make_oms(redis_client)
+    o.pm.on_fill(fill("a", Side.BUY, "1", "100", "1"))
+    settle(o)
+    o.pm.reconcile([pos("0", avg="100")])  # OKX may still show the old avgPx on a flat row
+    assert (o.pm.expected(INST).sz, o.pm.expected(INST).avgPx) == (Decimal(0), None)
+    settle(o)
+    o.pm.reconcile([pos("2", avg=None)])
+    assert (o.pm.expected(INST).sz, o.pm.expected(INST).avgPx) == (Decimal(2), None)
+
+
+def test_a_drift_on_one_instrument_is_found_after_a_matching_one(redis_client: Redis) -> None:
+    o = make_oms(redis_client)
+    other = Position("AAA-USDT-SWAP", PosSide.NET, Decimal(1), Decimal(10), uTime=0)  # sorts first
+    o.pm.on_fill(Fill("a", other.instId, Side.BUY, PosSide.NET, Decimal(1), Decimal(10), Decimal(1)))
+    (d,) = o.pm.reconcile([other, pos("2", u_time=int(o.clock.now * 1000))])
+    assert (d.instId, d.exchange_sz, d.lotSz) == (INST, Decimal(2), Decimal("0.01"))
+    assert o.pm.lot(other.instId) == 0  # no instrument metadata: no lot size
+
+
+def test_a_changed_difference_restarts_the_settle_clock(redis_client: Redis) -> None:
+    o = make_oms(redis_client)
+
+    def exchange(sz: str) -> list[Position]:  # the exchange's row keeps moving: never quiet
+        return [pos(sz, u_time=int(o.clock.now * 1000))]
+
+    assert not o.pm.reconcile(exchange("1"))[0].corrected
+    o.clock.now += 0.6 * o.pm.settle_ms / 1000
+    assert not o.pm.reconcile(exchange("2"))[0].corrected  # a new difference: its clock starts now
+    o.clock.now += 0.6 * o.pm.settle_ms / 1000
+    assert not o.pm.reconcile(exchange("2"))[0].corrected  # 0.6 settle after it first showed
+    o.clock.now += 0.6 * o.pm.settle_ms / 1000
+    assert o.pm.reconcile(exchange("2"))[0].corrected
+
+
+def test_a_difference_exactly_settle_ms_quiet_is_forced(redis_client: Redis) -> None:
+    o = make_oms(redis_client)
+    o.clock.now = 0.0
+    o.pm.on_fill(fill("a", Side.BUY, "1", "100", "1"))  # booked at 0 ms
+    o.clock.now = o.pm.settle_ms / 1000
+    assert o.pm.reconcile([])[0].corrected  # the exchange has no row: flat since forever
+    o.pm.redis.delete(o.keys.ledger(INST, "net"), o.keys.ledgers)
+    assert o.pm.reconcile([pos("3", u_time=0)])[0].corrected  # no ledger; the row is settle_ms old
+
+
+def test_ghost_age_is_measured_on_the_clock_and_spares_the_young_up_to_min_age(redis_client: Redis) -> None:
+    o = make_oms(redis_client)
+    now_ms = int(o.clock.now * 1000)
+    x = working(exit_("x1"), t=now_ms)
+    s = stop(Side.SELL, "3", t=now_ms)
+    fresh = o.pm.ghost_orders([x], [s], [])  # the injected clock; no minimum age by default
+    assert (fresh.orders, fresh.stops) == ([x], [s])
+    at_age = o.pm.ghost_orders([x], [s], [], now_ms=now_ms + 1000, min_age_ms=1000)
+    assert (at_age.orders, at_age.stops) == ([x], [s])
+    younger = o.pm.ghost_orders([x], [s], [], now_ms=now_ms + 999, min_age_ms=1000)
+    assert (younger.orders, younger.stops) == ([], [])
+
+
+def test_unprotected_looks_past_flat_rows_and_counts_cover_in_decimal(redis_client: Redis) -> None:
+    o = make_oms(redis_client)
+    long5 = pos("5")
+    ((p, covered),) = o.pm.unprotected([pos("0"), long5], [])
+    assert p == long5 and type(covered) is Decimal
+
+
+class RecordingSink:
+    name = "recording"
+
+    def __init__(self) -> None:
+        self.alerts: list[Alert] = []
+
+    def send(self, alert: Alert) -> None:
+        self.alerts.append(alert)
+
+
+def test_a_forced_drift_alerts_a_person_with_the_sizes(redis_client: Redis) -> None:
+    sink = RecordingSink()
+    previous = alerts.install(Notifier([sink]))
+    try:
+        o = make_oms(redis_client)
+        o.pm.on_fill(fill("a", Side.SELL, "1", "100", "1", PosSide.SHORT))
+        settle(o)
+        o.pm.reconcile([pos("1.5", PosSide.SHORT, avg="101")])
+        notifier = alerts.current()
+        assert notifier is not None and notifier.flush(5.0)
+    finally:
+        alerts.install(previous)
+    (got,) = sink.alerts
+    assert got == replace(alert_events.ledger_drift(INST, "short", "-1", "-1.5"), ts_ms=got.ts_ms)

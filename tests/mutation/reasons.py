@@ -173,6 +173,55 @@ REASONS: list[Reason] = [
         "`or` default is never used",
     ),
     Reason("athena.oms.positions.xǁPositionManagerǁon_fill__*", r"RuntimeError\(None\)", TEXT),
+    Reason(
+        "athena.oms.positions.x_next_avg__*",
+        r"^\+.*\((sz0 >= ZERO\) != \(sz1 > ZERO|sz0 > ZERO\) != \(sz1 >= ZERO)\)",
+        "EQUIVALENT: neither size is zero on that line (sz1 == 0 returned above, sz0 == 0 is the left of "
+        "the `or`), so >= and > agree",
+    ),
+    Reason(
+        "athena.oms.positions.x_next_avg__*",
+        r"^\+\s*if abs\(sz1\) <= abs\(sz0\):",
+        "EQUIVALENT: equal sizes of the same sign mean delta == 0, and the weighted average of a zero "
+        "delta is avg0 (None stays None), what the reducing branch returns",
+    ),
+    Reason(
+        "athena.oms.positions.x_closing_side__*",
+        r"^\+.*signed_sz >= ZERO",
+        "EQUIVALENT: every caller (ghost_orders, unprotected, ops.stops.protect_positions) skips a flat "
+        "position before asking its closing side",
+    ),
+    Reason(
+        "athena.oms.positions.xǁPositionManagerǁon_fill__*",
+        r"^\+\s*pipe\.watch\(key, \)",
+        "EQUIVALENT: every write to the fills window (on_fill's own MULTI) also writes the ledger hash, "
+        "so watching the hash alone sees every write to either; a correction (_force) writes only the "
+        "hash, which the test for that race covers",
+    ),
+    Reason(
+        "athena.oms.positions.xǁPositionManagerǁ*",
+        r"^\+.*(None, (fill\.)?posSide, cast\(|(fill\.)?instId, None, cast\(|cast\(None, pipe\.hgetall)",
+        "EQUIVALENT: only the read entry's sz and avgPx are used here (never its instId or posSide), and "
+        "typing.cast returns its value unchanged at run time",
+    ),
+    # -- oms orders
+    Reason(
+        "athena.oms.orders.*",
+        r"^\+\s*raise (ValueError|KeyError|DuplicateIntentError)\(None\)",
+        "WORDING: the text of an exception an operator reads; callers decide by its type (a KeyError, a "
+        "DuplicateIntentError, a ValueError for a report that names no order)",
+    ),
+    Reason(
+        "athena.oms.orders.xǁOrderManagerǁ_adopt_stop_order__*",
+        r"^\+.*self\.store\.create\(Order\(req=req, cTime=now, uTime=now\)\)",
+        "EQUIVALENT: Order.state defaults to OrderState.CREATED",
+    ),
+    Reason(
+        "athena.oms.orders.xǁOrderManagerǁ_adopt_stop_order__*",
+        r"^\+.*if self\.store\.get\(None\) is not None or",
+        "EQUIVALENT: the known-order check is a shortcut; store.create never replaces a recorded clOrdId "
+        "(False, nothing written), so a known order stays as first booked either way",
+    ),
     # -- risk: equivalent by the code around them
     Reason(
         "athena.risk.pretrade.x_size_for_risk__*",
