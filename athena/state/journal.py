@@ -104,6 +104,21 @@ class PositionSnapshot:
     position: Position
 
 
+def _set_wal(cur: sqlite3.Cursor, busy_timeout_ms: int) -> None:
+    """Switch a file database to WAL. The switch takes an exclusive lock and SQLite answers "database
+    is locked" at once, without its busy handler, while another process holds the file (workers and beat
+    opening a new journal together): retried within the busy timeout like any other lock wait."""
+    deadline = time.monotonic() + busy_timeout_ms / 1000
+    while True:
+        try:
+            cur.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.01)
+
+
 def _sqlite_engine(db_url: str, busy_timeout_ms: int) -> Engine:
     url = make_url(db_url)
     if not url.drivername.startswith("sqlite"):
@@ -120,7 +135,7 @@ def _sqlite_engine(db_url: str, busy_timeout_ms: int) -> Engine:
         cur = dbapi_conn.cursor()
         cur.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
         if not memory:
-            cur.execute("PRAGMA journal_mode=WAL")
+            _set_wal(cur, busy_timeout_ms)
             cur.execute("PRAGMA synchronous=NORMAL")  # durable across process crashes in WAL mode
         cur.close()
 
