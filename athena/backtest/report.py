@@ -16,7 +16,7 @@ from typing import Any
 
 from athena.backtest.engine import BacktestResult
 from athena.report.folders import label_of, new_run_folder
-from athena.report.model import ReportData, Section, Trade
+from athena.report.model import ReportData, Section, Trade, trade_from_trip
 from athena.report.render import num, plain
 from athena.report.render import write_report as write_folder
 
@@ -25,23 +25,7 @@ _s = plain  # the old name of athena.report.render.plain (JSON-able, Decimals as
 
 
 def trades_of(result: BacktestResult) -> list[Trade]:
-    return [
-        Trade(
-            strategy=t.strategy,
-            instId=t.instId,
-            side=t.side,
-            open_ts=t.open_ts,
-            close_ts=t.close_ts,
-            qty=t.qty,
-            entry_px=t.entry_px,
-            exit_px=t.exit_px,
-            gross=t.gross,
-            fees=t.fees,
-            exit_clOrdId=t.exit,
-            exit_reason=result.exit_reasons.get(t.exit, "unknown"),
-        )
-        for t in result.trips
-    ]
+    return [trade_from_trip(t, result.exit_reasons.get(t.exit, "unknown")) for t in result.trips]
 
 
 def report_data(result: BacktestResult, meta: dict[str, Any], kind: str = "backtest") -> ReportData:

@@ -113,3 +113,21 @@ class ReportData:
     json_extra: dict[str, Any] = field(
         default_factory=dict
     )  # summary.json's other top-level keys (the demo's)
+
+
+def trade_from_trip(trip: Any, exit_reason: str) -> Trade:
+    """A ledger's round trip (backtest or demo) as a report row, with the reason it closed."""
+    return Trade(
+        strategy=trip.strategy,
+        instId=trip.instId,
+        side=trip.side,
+        open_ts=trip.open_ts,
+        close_ts=trip.close_ts,
+        qty=trip.qty,
+        entry_px=trip.entry_px,
+        exit_px=trip.exit_px,
+        gross=trip.gross,
+        fees=trip.fees,
+        exit_clOrdId=trip.exit,
+        exit_reason=exit_reason,
+    )

@@ -64,7 +64,7 @@ def demo_report_data(
 ) -> Any:
     """The demo run in the report every run kind shares: its round trips (rebuilt from the journal's
     fills), equity and marks as polled, and what only the demo has (mission, beat, latencies, events)."""
-    from athena.report.model import FLATTEN, ReportData, Section, Trade, exit_reason
+    from athena.report.model import FLATTEN, ReportData, Section, exit_reason, trade_from_trip
 
     def reason(cl: str, close_ts: int) -> str:
         if st.flatten_at_ms is not None and close_ts >= st.flatten_at_ms:
@@ -72,23 +72,7 @@ def demo_report_data(
         order = st.orders.get(cl)
         return exit_reason(cl, order.req if order is not None else None)
 
-    trades = [
-        Trade(
-            strategy=t.strategy,
-            instId=t.instId,
-            side=t.side,
-            open_ts=t.open_ts,
-            close_ts=t.close_ts,
-            qty=t.qty,
-            entry_px=t.entry_px,
-            exit_px=t.exit_px,
-            gross=t.gross,
-            fees=t.fees,
-            exit_clOrdId=t.exit,
-            exit_reason=reason(t.exit, t.close_ts),
-        )
-        for t in ledger.trips
-    ]
+    trades = [trade_from_trip(t, reason(t.exit, t.close_ts)) for t in ledger.trips]
     initial = Decimal(10_000)
     curve = [(started_ms, initial), *((ts, eq) for ts, eq in st.equity if ts > started_ms)]
     end = max([curve[-1][0], *(t.close_ts for t in trades)])
