@@ -76,6 +76,9 @@ class OkxSettings(_Strict):
     ws_private_url: str = ""
     ws_business_url: str = ""
     timeout_s: float = Field(5.0, gt=0)  # REST timeout: beyond it an order is AMBIGUOUS
+    # how the orders worker places orders: "ws" over its own logged-in private WebSocket (`op: order`, REST
+    # while that is down), "rest" always by REST. Cancels, amends and stops go by REST either way.
+    order_entry: Literal["ws", "rest"] = "ws"
 
     def has_credentials(self) -> bool:
         return all(s.get_secret_value() for s in (self.api_key, self.secret_key, self.passphrase))
@@ -388,6 +391,7 @@ ENV_VARS: dict[str, str] = {
     "OKX_WS_PUBLIC_URL": "okx.ws_public_url",
     "OKX_WS_PRIVATE_URL": "okx.ws_private_url",
     "OKX_WS_BUSINESS_URL": "okx.ws_business_url",
+    "ATHENA_ORDER_ENTRY": "okx.order_entry",
     "ATHENA_SIM_HOST": "sim.host",
     "ATHENA_SIM_PORT": "sim.port",
     "ATHENA_SIM_SEED": "sim.seed",

@@ -36,6 +36,8 @@ from athena.domain.codec import to_json
 from athena.engine import Account, Clock, Engine, Trading
 from athena.okx.port import ExchangePort
 from athena.okx.rest import OkxRestGateway
+from athena.okx.signing import Credentials
+from athena.okx.ws_orders import WsOrderEntry
 from athena.oms.capital import CapitalCommander
 from athena.oms.orders import OrderManager
 from athena.oms.positions import PositionManager
@@ -95,6 +97,20 @@ def redis_from_settings(settings: Settings, timeout: float = 5.0) -> Redis:
 
 def okx_rest(settings: Settings) -> ExchangePort:
     return OkxRestGateway(settings)  # mypy checks here that the gateway implements the port
+
+
+def orders_rest(settings: Settings) -> ExchangePort:
+    """The orders worker's gateway: with okx.order_entry "ws", orders go over its own private WebSocket."""
+    rest = OkxRestGateway(settings)
+    if settings.okx.order_entry == "ws":
+        entry = WsOrderEntry(
+            settings.ws_url("private"),
+            Credentials(*settings.credentials()),
+            clock=rest.clock,
+            server_time=rest.server_time,
+        )
+        rest.attach_order_ws(entry)
+    return rest
 
 
 # -- the account's state (every role) ----------------------------------------------------------------
@@ -212,7 +228,7 @@ def orders_engine(acct: Account, sender: OrderSender, rest: ExchangePort | None 
     bus = EventBus()
     for event, kind in FORWARDED.items():
         bus.subscribe(event, _forward(events, kind))
-    return _engine(acct, bus, events, sender, rest)
+    return _engine(acct, bus, events, sender, rest or orders_rest(acct.settings))
 
 
 def stream_engine(acct: Account, sender: OrderSender, rest: ExchangePort | None = None) -> Engine:

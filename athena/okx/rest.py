@@ -14,6 +14,11 @@ out (AMBIGUOUS) the request can no longer start executing, so the query by clOrd
 is final. Such a drop answers 50102 (or an unknown code); since the order was definitely not executed
 it is raised as OkxExpired (an OkxRejected), never retried with a fresh deadline (that would execute it
 late after all).
+
+With an order WebSocket attached (`attach_order_ws`, athena/okx/ws_orders.py: the orders worker's), an
+order is placed over it (`op: order`, same body, same expTime, same rate limiter) while it is logged in,
+and by REST when it is not; a WS reply is read by the same rules as a REST envelope, and a WS request that
+was sent and got no reply is OkxAmbiguous as a REST timeout is.
 """
 
 from __future__ import annotations
@@ -52,6 +57,7 @@ from athena.okx import parse
 from athena.okx.errors import (
     TIMESTAMP_EXPIRED,
     OkxAmbiguous,
+    OkxAuthError,
     OkxError,
     OkxExpired,
     OkxOrderNotFound,
@@ -78,6 +84,7 @@ from athena.okx.types import (
     PriceLimit,
     TradeFee,
 )
+from athena.okx.ws_orders import WsNotSent, WsOrderEntry
 
 if TYPE_CHECKING:
     from athena.config import Settings
@@ -139,13 +146,23 @@ class OkxRestGateway:
         self.session.headers["Accept"] = "application/json"
         if simulated_trading:
             self.session.headers["x-simulated-trading"] = "1"
-        self.stats = {"requests": 0, "rate_limited": 0, "clock_resyncs": 0, "expired": 0}
+        self.stats = {"requests": 0, "rate_limited": 0, "clock_resyncs": 0, "expired": 0, "ws_orders": 0}
+        self.order_ws: WsOrderEntry | None = None
 
     def __repr__(self) -> str:
         return f"OkxRestGateway({self.base_url!r})"
 
     def close(self) -> None:
+        if self.order_ws is not None:
+            self.order_ws.stop(timeout=2.0)
+            self.order_ws = None
         self.session.close()
+
+    def attach_order_ws(self, entry: WsOrderEntry) -> None:
+        """Place orders over this logged-in WebSocket from now on (REST while it is not ready); started
+        here, stopped by close()."""
+        self.order_ws = entry
+        entry.start()
 
     def __enter__(self) -> OkxRestGateway:
         return self
@@ -440,6 +457,12 @@ class OkxRestGateway:
     def place_order(self, req: OrderRequest) -> OrderUpdate:
         """Send req.to_okx() as is. Accepted -> OrderUpdate(LIVE, ordId); rejected -> OkxRejected
         (with .update = OrderUpdate(REJECTED)); timeout after sending -> OkxAmbiguous."""
+        ws = self.order_ws
+        if ws is not None and ws.ready:
+            try:
+                return self._place_order_ws(ws, req)
+            except WsNotSent:
+                pass  # nothing reached the exchange: REST
         try:
             env = self._call(
                 "POST", "/api/v5/trade/order", body=req.to_okx(), instId=req.instId, clOrdId=req.clOrdId
@@ -452,6 +475,41 @@ class OkxRestGateway:
             raise
         with _sent("/api/v5/trade/order", req.clOrdId):
             return parse.order_ack(self._one_item(env, "/trade/order", req.clOrdId, req, write=True), req)
+
+    def _place_order_ws(self, ws: WsOrderEntry, req: OrderRequest) -> OrderUpdate:
+        """One order over the order WebSocket. WsNotSent when the exchange did not process it for a reason
+        of the connection (not logged in there, rate limited): the caller sends it by REST."""
+        path = "/api/v5/trade/order"
+        family = self.limiter.family("POST", path)
+        self.limiter.acquire(family, req.instId)
+        try:
+            env = ws.request("order", [req.to_okx()], timeout_s=self.timeout[1], exp_time_ms=self.exp_time_ms)
+        except OkxAmbiguous as exc:
+            exc.clOrdId = req.clOrdId
+            raise
+        self.stats["ws_orders"] += 1
+        code = str(env.get("code", ""))
+        if code not in ("0", "1", "2"):
+            text = self._scrub(str(env.get("msg") or ""))
+            err = classify(code, text, None, path, clOrdId=req.clOrdId, write=True)
+            if isinstance(err, OkxRateLimited):
+                self.stats["rate_limited"] += 1
+                self.limiter.penalize(family, req.instId, err.retry_after)
+                raise WsNotSent("rate limited on the WebSocket")  # REST backs off and retries
+            if code == TIMESTAMP_EXPIRED and self.exp_time_ms:
+                # not executed, and never sent again with a fresh deadline (it would execute late after all)
+                self.stats["expired"] += 1
+                self.sync_clock()
+                why = f"not executed: expTime passed or clock skew ({err.msg})"
+                err = OkxExpired(why, code, path=path, clOrdId=req.clOrdId)
+            elif isinstance(err, OkxAuthError):  # 60011...: the exchange no longer sees this socket logged in
+                ws.force_reconnect()
+                raise WsNotSent(f"WebSocket refused the op: {err}")
+            if isinstance(err, OkxRejected):
+                err.update = parse.order_rejected(req, err.sCode or code, err.sMsg or err.msg)
+            raise err
+        with _sent(path, req.clOrdId):
+            return parse.order_ack(self._one_item(env, path, req.clOrdId, req, write=True), req)
 
     def place_batch(self, reqs: Sequence[OrderRequest]) -> list[OrderUpdate]:
         """Up to 20 orders. Per-order results in order: LIVE when accepted, AMBIGUOUS when the item's sCode
