@@ -4,8 +4,8 @@ ambiguity rules as REST (a sent frame with no reply is AMBIGUOUS, settled by a q
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 import threading
+from collections.abc import Iterator
 from decimal import Decimal
 
 import orjson
