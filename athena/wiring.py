@@ -102,7 +102,13 @@ def okx_rest(settings: Settings) -> ExchangePort:
 def orders_rest(settings: Settings) -> ExchangePort:
     """The orders worker's gateway: with okx.order_entry "ws", orders go over its own private WebSocket."""
     rest = OkxRestGateway(settings)
-    if settings.okx.order_entry == "ws":
+    if settings.okx.order_entry != "ws":
+        return rest
+    if settings.okx.rest_url and not settings.okx.ws_private_url:
+        # the WebSocket URL would be derived from the mode while REST goes where okx.rest_url says: orders
+        # must never reach another venue than the one their queries ask
+        log.info("orders go by REST: okx.rest_url is set and okx.ws_private_url is not")
+    else:
         entry = WsOrderEntry(
             settings.ws_url("private"),
             Credentials(*settings.credentials()),

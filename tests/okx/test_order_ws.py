@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from decimal import Decimal
+from typing import Any
 
 import orjson
 import pytest
@@ -179,3 +180,35 @@ def test_the_same_clordid_twice_is_refused_as_a_duplicate(
     assert [u.clOrdId for u in ws_rest.orders_pending(INST)].count(req.clOrdId) == 1
     assert arrivals.seen == [("ws", req.clOrdId), ("ws", req.clOrdId)]
     ws_rest.cancel_order(INST, clOrdId=req.clOrdId)
+
+
+@pytest.mark.parametrize(
+    ("env", "over_ws"),
+    [
+        ({"OKX_WS_PRIVATE_URL": "private"}, True),
+        ({"OKX_WS_PRIVATE_URL": "private", "ATHENA_ORDER_ENTRY": "rest"}, False),
+        ({}, False),  # REST's URL set, the WebSocket's derived from the mode: not the same venue for sure
+    ],
+)
+def test_the_orders_worker_places_over_the_websocket_only_on_the_venue_rest_asks(
+    clean_sim: Sim, arrivals: Arrivals, redis_url: str, tmp_path: Any, env: dict[str, str], over_ws: bool
+) -> None:
+    from athena.config import load_settings
+    from athena.wiring import orders_rest
+
+    base = {"ATHENA_ENV": "test", "REDIS_URL": redis_url, "OKX_REST_URL": clean_sim.url}
+    if "OKX_WS_PRIVATE_URL" in env:
+        env = {**env, "OKX_WS_PRIVATE_URL": clean_sim.ws_url("private")}
+    gw = orders_rest(load_settings(env="test", environ={**base, **env}, dotenv=False))
+    assert isinstance(gw, OkxRestGateway)
+    try:
+        assert (gw.order_ws is not None) is over_ws
+        if over_ws:
+            assert wait_until(lambda: gw.order_ws is not None and gw.order_ws.ready, 10)
+        req = limit_req(gw, "wsw")
+        gw.place_order(req)
+        assert arrivals.seen == [("ws" if over_ws else "rest", req.clOrdId)]
+        gw.cancel_order(INST, clOrdId=req.clOrdId)
+    finally:
+        gw.close()
+    assert gw.order_ws is None  # closed with the gateway
