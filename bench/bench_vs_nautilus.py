@@ -126,6 +126,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--venv", default=str(ROOT / ".venv-nautilus"), help="NautilusTrader's venv")
     ap.add_argument("--concurrency", type=int, default=4, help="orders worker -c")
     ap.add_argument("--pool", default="threads", help="orders worker -P")
+    ap.add_argument(
+        "--order-entry",
+        choices=("ws", "rest"),
+        default="ws",
+        help="how the orders worker places orders (okx.order_entry): its private WebSocket or REST",
+    )
     ap.add_argument("--name", default="vs_nautilus", help="result name (var/bench/NAME.json)")
     ap.add_argument("--quick", action="store_true")
     args = ap.parse_args(argv)
@@ -146,7 +152,8 @@ def main(argv: list[str] | None = None) -> int:
     from workers.app import app, configure
     from workers.sender import CelerySender
 
-    with Stack(n_instruments=2, sim_process=True, sim_args=["--quotes"]) as stack:
+    entry = {"ATHENA_ORDER_ENTRY": args.order_entry}
+    with Stack(n_instruments=2, sim_process=True, sim_args=["--quotes"], extra_env=entry) as stack:
         r = redis.Redis.from_url(stack.redis.url)
         tick = Decimal("0.1")
         m0 = int(stack.mid(BTC) / tick)
@@ -369,6 +376,7 @@ def main(argv: list[str] | None = None) -> int:
             "nautilus_refused": refused[:10],
             "athena_refused": athena_refused[:10],
             "worker_pool": args.pool,
+            "order_entry": args.order_entry,
             "worker_concurrency": args.concurrency,
             "nautilus_version": "1.231.0",
             "pid": os.getpid(),
