@@ -30,6 +30,17 @@ class Rule:
         return self.count > 0 or self.rate > 0
 
 
+RULES = (
+    "rest_5xx",
+    "rest_timeout",
+    "rest_rate_limit",
+    "rest_scode",
+    "batch_partial",
+    "ws_op_timeout",
+    "ws_op_error",
+)
+
+
 @dataclass
 class Faults:
     # WebSocket
@@ -58,6 +69,13 @@ class Faults:
     # others are; the envelope's code is then "2" (OKX's partial success) or "1" (all failed)
     batch_partial: Rule = field(default_factory=Rule)
     batch_partial_code: str = "50013,51149"
+    # WebSocket trade ops (order, cancel-order, amend-order and their batches on /private). A rule's path is
+    # the op's REST twin (`op: order` -> /api/v5/trade/order), so one path prefix can aim at both transports.
+    ws_op_timeout: Rule = field(default_factory=Rule)  # the op's reply is never sent ...
+    ws_op_timeout_execute: bool = True  # ... after the op was processed (False: not processed either)
+    ws_op_error: Rule = field(default_factory=Rule)  # the op answered with this code and empty data ...
+    ws_op_error_code: str = "51149"  # (comma-separated: one drawn per fault)
+    ws_op_error_execute: bool = False  # ... after it was processed anyway
     # REST down: until then every REST request is answered by a "load balancer" (HTTP 503, not JSON,
     # nothing processed); set by {"rest_down_s": N}
     rest_down_until: float = 0.0
@@ -86,7 +104,7 @@ class Faults:
                 setattr(self, k[:-2] + "_until", time.monotonic() + float(v))
                 if float(v) > 0:
                     self.fired[k[:-2]] += 1
-            elif k in ("rest_5xx", "rest_timeout", "rest_rate_limit", "rest_scode", "batch_partial"):
+            elif k in RULES:
                 setattr(self, k, Rule(**v) if isinstance(v, dict) else Rule(count=int(v)))
             elif k in names:
                 cur = getattr(self, k)

@@ -11,6 +11,7 @@ reorder) act in the writer on data pushes only; acks and pongs always flow.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 import struct
 import time
@@ -36,6 +37,15 @@ INSTRUMENTS = "instruments"  # public, per instType (no instId)
 INST_TYPES = {"SPOT", "MARGIN", "SWAP", "FUTURES", "OPTION"}
 ALLOWED = {"public": PUBLIC | {INSTRUMENTS}, "private": PRIVATE | BUSINESS, "business": BUSINESS}
 OPS = {"order", "batch-orders", "cancel-order", "batch-cancel-orders", "amend-order", "batch-amend-orders"}
+# each op's REST twin: the path a fault rule (Faults.ws_op_*) matches
+REST_TWIN = {
+    "order": "/api/v5/trade/order",
+    "batch-orders": "/api/v5/trade/batch-orders",
+    "cancel-order": "/api/v5/trade/cancel-order",
+    "batch-cancel-orders": "/api/v5/trade/cancel-batch-orders",
+    "amend-order": "/api/v5/trade/amend-order",
+    "batch-amend-orders": "/api/v5/trade/amend-batch-orders",
+}
 
 
 # The writer pauses a connection whose kernel and transport buffers hold this much unsent data (a slow
@@ -478,18 +488,24 @@ class WsHub:
             if err:  # OKX: a place/amend op past its expTime is not processed
                 refuse(err, "expTime")
                 return
-        ex = self.srv.exchange
-        fn = {
-            "order": self.srv.place,
-            "batch-orders": self.srv.place,
-            "cancel-order": ex.cancel_order,
-            "batch-cancel-orders": ex.cancel_order,
-            "amend-order": ex.amend_order,
-            "batch-amend-orders": ex.amend_order,
-        }[op]
+        f = self.srv.faults
+        twin = REST_TWIN[op]
+        if f.ws_op_timeout.fire(twin, f.rng):
+            f.fired["ws_op_timeout"] += 1
+            if f.ws_op_timeout_execute:
+                with contextlib.suppress(BadParam):
+                    self._run_op(op, args)
+            return  # no reply: the client cannot know whether it ran
+        if f.ws_op_error.fire(twin, f.rng):
+            f.fired["ws_op_error"] += 1
+            if f.ws_op_error_execute:
+                with contextlib.suppress(BadParam):
+                    self._run_op(op, args)
+            refuse(f.draw_code(f.ws_op_error_code))
+            return
         mark = len(c.out)
         try:
-            items = [fn(a) for a in args]
+            items = self._run_op(op, args)
         except BadParam as e:
             refuse(e.code, e.name)
             return
@@ -511,6 +527,18 @@ class WsHub:
         else:  # the op reply goes ahead of the pushes it caused
             c.out.insert(min(mark, len(c.out)), (reply, False))
             c.wake.set()
+
+    def _run_op(self, op: str, args: list[dict[str, Any]]) -> list[Any]:
+        ex = self.srv.exchange
+        fn = {
+            "order": self.srv.place,
+            "batch-orders": self.srv.place,
+            "cancel-order": ex.cancel_order,
+            "batch-cancel-orders": ex.cancel_order,
+            "amend-order": ex.amend_order,
+            "batch-amend-orders": ex.amend_order,
+        }[op]
+        return [fn(a) for a in args]
 
     # -- housekeeping ----------------------------------------------------------------------
     async def idle_loop(self, idle_s: float) -> None:

@@ -52,6 +52,13 @@ BACKGROUND = {
     "rest_scode_execute": True,  # ... on an order the exchange did place
     # some items of a batch (cancel-algos) refused and not processed: the first batch, then one in five
     "batch_partial": {"count": 1, "rate": 0.2, "path": "/api/v5/trade/"},
+    # the orders worker places over its private WebSocket: an op never answered (run or not), or answered
+    # with an outcome-unknown code (51149, 50013) after it ran or before
+    "ws_op_timeout": {"count": 1, "rate": 0.02, "path": "/api/v5/trade/"},
+    "ws_op_timeout_execute": True,
+    "ws_op_error": {"count": 1, "rate": 0.03, "path": "/api/v5/trade/"},
+    "ws_op_error_code": "51149,50013",
+    "ws_op_error_execute": True,
     "push_before_ack": True,
     "duplicate_pushes": 0.05,
     "reorder_pushes": 0.05,
@@ -171,7 +178,15 @@ class Soak:
         now = time.monotonic()
         rest = sum(
             int(fired.get(k, 0))
-            for k in ("rest_5xx", "rest_timeout", "rest_rate_limit", "rest_scode", "batch_partial")
+            for k in (
+                "rest_5xx",
+                "rest_timeout",
+                "rest_rate_limit",
+                "rest_scode",
+                "batch_partial",
+                "ws_op_timeout",
+                "ws_op_error",
+            )
         )
         if rest > self._rest_fired:
             self.window(now - 7.0, 12.0)

@@ -32,7 +32,7 @@ from athena.oms.stops import StopRequest
 from athena.ops.reconcile import GHOST_MIN_AGE_MS
 from athena.sim.client import SimClient
 from athena.sim.server import SimServer
-from tests.waiting import TASK_TIMEOUT, wait_for
+from tests.waiting import TASK_TIMEOUT, wait_for, wait_until
 from workers import tasks
 
 pytestmark = pytest.mark.usefixtures("celery_worker")
@@ -65,12 +65,24 @@ class World:
 
 @pytest.fixture()
 def world(sim: SimServer, sim_settings: Callable[..., Settings]) -> Iterator[World]:
+    """Orders by REST: most placement tests here aim the sim's REST faults at /api/v5/trade/order."""
+    yield from _world(sim, sim_settings, "rest")
+
+
+@pytest.fixture()
+def ws_world(sim: SimServer, sim_settings: Callable[..., Settings]) -> Iterator[World]:
+    """Orders over the orders worker's private WebSocket (the default order entry)."""
+    yield from _world(sim, sim_settings, "ws")
+
+
+def _world(sim: SimServer, sim_settings: Callable[..., Settings], order_entry: str) -> Iterator[World]:
     previous = get_settings()
     settings = sim_settings(
         sim,
         "tasks",
         OKX_WS_PUBLIC_URL=sim.ws_url("public"),
         OKX_WS_PRIVATE_URL=sim.ws_url("private"),
+        ATHENA_ORDER_ENTRY=order_entry,
         ATHENA__okx__timeout_s="1",
         ATHENA__schedule__breaker_threshold="3",
         ATHENA__schedule__breaker_open_s="1",
@@ -236,6 +248,48 @@ def test_51149_before_the_exchange_placed_it_is_sent_again_with_the_same_clordid
     order = world.engine.store.get("timedout2")
     assert order is not None and str(order.state) == "live" and order.reason == ""
     assert len(world.sim_orders("timedout2")) == 1
+
+
+def _ws_ready(world: World) -> None:
+    from athena.okx.rest import OkxRestGateway
+
+    gw = world.engine.rest
+    assert isinstance(gw, OkxRestGateway) and gw.order_ws is not None
+    assert wait_until(lambda: gw.order_ws is not None and gw.order_ws.ready, 10)
+
+
+def test_an_order_over_the_websocket_is_acked_once(ws_world: World) -> None:
+    _ws_ready(ws_world)
+    out = run(tasks.place_order, limit_buy(ws_world, "wsplace1"))
+    assert (out["status"], out["state"]) == ("acked", "live"), out
+    assert len(ws_world.sim_orders("wsplace1")) == 1
+    assert ws_world.engine.rest.stats["ws_orders"] == 1  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("executed", [True, False])
+def test_a_websocket_order_never_answered_is_settled_by_query_never_doubled(
+    ws_world: World, executed: bool
+) -> None:
+    _ws_ready(ws_world)
+    ws_world.faults(ws_op_timeout={"count": 1, "path": "/api/v5/trade/order"}, ws_op_timeout_execute=executed)
+    cl = f"wsnoans{int(executed)}"
+    out = run(tasks.place_order, limit_buy(ws_world, cl))
+    # executed: the query finds it; not executed: expTime (= the 1 s timeout) has passed, so the query's
+    # "not found" is final and the same clOrdId is sent again
+    assert out["status"] in (("found",) if executed else ("acked", "found")) and out["state"] == "live", out
+    assert len(ws_world.sim_orders(cl)) == 1
+    order = ws_world.engine.store.get(cl)
+    assert (
+        order is not None and str(order.state) == "live" and order.ordId == ws_world.sim_orders(cl)[0].ordId
+    )
+
+
+def test_51149_on_the_websocket_after_the_exchange_placed_it_is_found(ws_world: World) -> None:
+    _ws_ready(ws_world)
+    ws_world.faults(ws_op_error={"count": 1, "path": "/api/v5/trade/order"}, ws_op_error_execute=True)
+    out = run(tasks.place_order, limit_buy(ws_world, "ws51149"))
+    assert (out["status"], out["state"]) == ("found", "live"), out
+    assert len(ws_world.sim_orders("ws51149")) == 1
 
 
 def test_transient_5xx_is_retried_with_the_same_clordid(world: World) -> None:

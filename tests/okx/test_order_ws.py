@@ -212,3 +212,42 @@ def test_the_orders_worker_places_over_the_websocket_only_on_the_venue_rest_asks
     finally:
         gw.close()
     assert gw.order_ws is None  # closed with the gateway
+
+
+@pytest.mark.parametrize("executed", [True, False])
+def test_an_op_never_answered_is_ambiguous_whether_or_not_it_ran(
+    ws_rest: OkxRestGateway, clean_sim: Sim, arrivals: Arrivals, executed: bool
+) -> None:
+    clean_sim.faults(
+        ws_op_timeout={"count": 1, "path": "/api/v5/trade/order"}, ws_op_timeout_execute=executed
+    )
+    req = limit_req(ws_rest, "wst")
+    with pytest.raises(OkxAmbiguous) as info:
+        ws_rest.place_order(req)
+    assert info.value.clOrdId == req.clOrdId
+    assert arrivals.seen == [("ws", req.clOrdId)]
+    found = ws_rest.get_order(INST, clOrdId=req.clOrdId)
+    assert (found is not None and found.state is OrderState.LIVE) is executed
+    assert clean_sim.admin("faults")["fired"]["ws_op_timeout"] >= 1
+    if executed:
+        ws_rest.cancel_order(INST, clOrdId=req.clOrdId)
+
+
+@pytest.mark.parametrize(("code", "executed"), [("51149", True), ("51149", False), ("50013", False)])
+def test_an_outcome_unknown_code_on_the_websocket_is_ambiguous(
+    ws_rest: OkxRestGateway, clean_sim: Sim, arrivals: Arrivals, code: str, executed: bool
+) -> None:
+    clean_sim.faults(
+        ws_op_error={"count": 1, "path": "/api/v5/trade/order"},
+        ws_op_error_code=code,
+        ws_op_error_execute=executed,
+    )
+    req = limit_req(ws_rest, "wsc")
+    with pytest.raises(OkxAmbiguous) as info:
+        ws_rest.place_order(req)
+    assert info.value.clOrdId == req.clOrdId and info.value.code == code
+    assert arrivals.seen == [("ws", req.clOrdId)]  # never sent again by REST on its own
+    found = ws_rest.get_order(INST, clOrdId=req.clOrdId)
+    assert (found is not None) is executed
+    if executed:
+        ws_rest.cancel_order(INST, clOrdId=req.clOrdId)
