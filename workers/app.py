@@ -144,6 +144,9 @@ app = make_app()
 from workers.monitoring import OrdersMonitoring  # noqa: E402 - after the app, which its module does not need
 
 app.steps["worker"].add(OrdersMonitoring)
+from workers.warmup import EngineWarmup  # noqa: E402 - as above
+
+app.steps["worker"].add(EngineWarmup)
 
 
 def _role() -> str:

@@ -54,7 +54,7 @@ BACKGROUND = {
     "batch_partial": {"count": 1, "rate": 0.2, "path": "/api/v5/trade/"},
     # the orders worker places over its private WebSocket: an op never answered (run or not), or answered
     # with an outcome-unknown code (51149, 50013) after it ran or before
-    "ws_op_timeout": {"count": 1, "rate": 0.02, "path": "/api/v5/trade/"},
+    "ws_op_timeout": {"rate": 0.02, "path": "/api/v5/trade/"},
     "ws_op_timeout_execute": True,
     "ws_op_error": {"count": 1, "rate": 0.03, "path": "/api/v5/trade/"},
     "ws_op_error_code": "51149,50013",
@@ -259,7 +259,9 @@ class Soak:
         eng = self.engine
         # hold the next placement in the sim (as a slow exchange would) so the kill lands while it is
         # in flight
-        self.admin("faults", {"rest_timeout": {"count": 1, "rate": 0.02, "path": "/api/v5/trade/order"}})
+        # (by REST or, the orders worker's default, its private WebSocket: an op never answered)
+        held = {"count": 1, "rate": 0.02, "path": "/api/v5/trade/order"}
+        self.admin("faults", {"rest_timeout": held, "ws_op_timeout": held})
         deadline = time.monotonic() + 60
         mid = False
         while time.monotonic() < deadline:
@@ -272,7 +274,10 @@ class Soak:
             time.sleep(0.02)
         t = time.monotonic()
         self.stack.kill9("orders")
-        self.admin("faults", {"rest_timeout": BACKGROUND["rest_timeout"]})
+        self.admin(
+            "faults",
+            {"rest_timeout": BACKGROUND["rest_timeout"], "ws_op_timeout": BACKGROUND["ws_op_timeout"]},
+        )
         self.r.events["orders_kill9_mid_placement" if mid else "orders_kill9"] += 1
         self.log(
             f"orders worker killed -9 ({'mid-placement' if mid else 'no placement in flight within 60 s'})"

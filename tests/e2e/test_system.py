@@ -86,7 +86,7 @@ def test_tick_to_order_fill_stop_and_reconcile_without_drift(tmp_path: Path) -> 
 
 
 def test_orders_worker_killed_mid_placement_places_once(tmp_path: Path) -> None:
-    # The sim holds the placement 4 s (then executes it); the worker is killed meanwhile. The task
+    # The sim executes the placement and never answers it; the worker is killed while it waits. The task
     # was not acked (acks_late), so it comes back after the visibility timeout to a new worker.
     cfg = StackConfig(
         var_dir=tmp_path,
@@ -111,17 +111,20 @@ def test_orders_worker_killed_mid_placement_places_once(tmp_path: Path) -> None:
             strategy="manual",
             stop_loss_px=(px * Decimal("0.99")).quantize(Decimal("0.1")),
         )
-        stack.sim_admin(
-            "faults", {"rest_timeout": {"count": 1, "path": "/api/v5/trade/order"}, "rest_timeout_hold_s": 4}
+        # the orders worker's trade socket (its only private connection here: no stream worker) is logged in
+        assert wait_until(
+            lambda: any(c["kind"] == "private" and c["logins"] for c in stack.sim_admin("stats")["conns"]),
+            30,
+            interval=0.1,
         )
+        # the sim places the order and never answers: the worker waits for the reply (8 s) and is killed
+        stack.sim_admin("faults", {"ws_op_timeout": {"count": 1, "path": "/api/v5/trade/order"}})
         result = stack.celery().send_task(
             "athena.place_order", args=[to_json(req)]
         )  # routed: orders.<account>
-        # the request is in flight at the sim (held), then the worker dies
-        # (the timeout rule is consumed when the request arrives)
-        assert wait_until(lambda: stack.sim_admin("faults")["rest_timeout"]["count"] == 0, 30, interval=0.1)
+        assert wait_until(lambda: stack.sim_admin("faults")["ws_op_timeout"]["count"] == 0, 30, interval=0.1)
         stack.kill9("orders")
-        # the held request then executes on the exchange: the order exists (once)
+        # the order exists on the exchange (once)
         assert wait_until(lambda: stack.sim_admin("state")["pending"], 60, interval=0.2)
         orders = stack.sim_admin("state")["pending"]
         assert [o["clOrdId"] for o in orders] == ["killme1"]
