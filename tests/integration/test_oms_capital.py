@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from decimal import Decimal as D
 from typing import Any
@@ -10,8 +11,9 @@ import pytest
 
 from athena.config import RiskProfileSettings, Settings, StrategySettings
 from athena.domain import Fill, Instrument, PosSide, Side
-from athena.oms.capital import CapitalCommander
+from athena.oms.capital import CapitalCommander, FundingResult, ReserveResult
 from athena.state.keys import Keys
+from athena.state.retention import DAY_PNL_RETENTION_S, FILL_RETENTION_S
 
 BTC = Instrument("BTC-USDT-SWAP", ctVal=D("0.01"), lotSz=D("0.01"), tickSz=D("0.1"), minSz=D("0.01"))
 ETH = Instrument("ETH-USDT-SWAP", ctVal=D("0.1"), lotSz=D("0.01"), tickSz=D("0.01"), minSz=D("0.01"))
@@ -437,6 +439,10 @@ def _calls(redis_client: Any) -> dict[str, int]:
     return {k.removeprefix("cmdstat_"): v["calls"] for k, v in redis_client.info("commandstats").items()}
 
 
+def _spent(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
+    return {k: after[k] - before.get(k, 0) for k in after if after[k] != before.get(k, 0)}
+
+
 def test_a_fill_is_booked_in_two_round_trips(cap: CapitalCommander, redis_client: Any) -> None:
     """The stream worker's dispatcher books every fill: one snapshot and one compare-and-set write (it was a
     WATCH transaction of 8 round trips), with the same booking."""
@@ -534,3 +540,221 @@ def test_the_audit_sums_every_open_reservation_net_of_what_fills_released(
     assert cap.audit() == []
     redis_client.hset(keys.capital_strategy("alpha"), "reserved", "424.99")
     assert cap.audit() == [{"strategy": "alpha", "reserved": "424.99", "held": "425"}]  # 225 + 200
+
+
+# -- funding: each bill shared by the holders, booked once, part of realised ------------------------
+def test_funding_is_shared_by_signed_position_with_the_remainder_to_the_largest_holder(
+    cap: CapitalCommander,
+) -> None:
+    assert cap.funding_shares("BTC-USDT-SWAP", D(-1)) == {"unassigned": D(-1)}  # nobody holds it
+    cap.on_fill(fill("a1", Side.BUY, "1", "50000", "1", "0"), BTC)
+    cap.on_fill(fill("b1", Side.BUY, "5", "50000", "5", "0", strategy="beta"), BTC)
+    cap.on_fill(fill("g1", Side.BUY, "1", "50000", "1", "0", strategy="gamma"), BTC)
+    cap.on_fill(fill("d1", Side.BUY, "2", "50000", "2", "0", strategy="delta"), BTC)
+    cap.on_fill(fill("d2", Side.SELL, "2", "50000", "2", "0", strategy="delta"), BTC)  # flat: no share
+    cap.on_fill(fill("e1", Side.BUY, "3", "3000", "3", "0", ETH, "alpha"), ETH)  # another instrument
+    # 1/7, 5/7, 1/7 of 1 rounded to 8 places sum to 0.99999999: the last 0.00000001 goes to beta
+    assert cap.funding_shares("BTC-USDT-SWAP", D(1)) == {
+        "alpha": D("0.14285714"), "beta": D("0.71428572"), "gamma": D("0.14285714"),
+    }  # fmt: skip
+    cap.on_fill(fill("e2", Side.SELL, "1", "3000", "1", "0", ETH, "beta"), ETH)
+    # signed: alpha long 3, beta short 1, net 2 charged: the short's share has the other sign
+    assert cap.funding_shares("ETH-USDT-SWAP", D(-1)) == {"alpha": D("-1.5"), "beta": D("0.5")}
+    cap.on_fill(fill("e3", Side.SELL, "2", "3000", "2", "0", ETH, "gamma"), ETH)  # net 0 on ETH
+    assert cap.funding_shares("ETH-USDT-SWAP", D(-1)) == {"unassigned": D(-1)}
+
+
+def test_a_funding_bill_is_booked_once_into_funding_realised_and_its_day(
+    cap: CapitalCommander, clock: Clock, keys: Keys, redis_client: Any
+) -> None:
+    cap.on_fill(fill("a1", Side.BUY, "1", "50000", "1", "-0.5"), BTC)
+    cap.on_fill(fill("b1", Side.BUY, "6", "50000", "6", "0", strategy="beta"), BTC)
+    ts = int((DAY1 - 86400) * 1000)  # the bill is yesterday's, booked today
+    day = cap.day(ts)
+    r = cap.on_funding("bill1", "BTC-USDT-SWAP", D("-0.7"), ts)
+    assert r == FundingResult(
+        True, "bill1", "BTC-USDT-SWAP", D("-0.7"), {"alpha": D("-0.1"), "beta": D("-0.6")}
+    )
+    assert cap.on_funding("bill1", "BTC-USDT-SWAP", D("-0.7"), ts) == FundingResult(
+        False, "bill1", "BTC-USDT-SWAP", D("-0.7")
+    )
+    assert cap.on_funding("bill2", "BTC-USDT-SWAP", D("0.14"), ts).applied  # received: +0.02, +0.12
+    assert cap.funding("alpha") == D("-0.08") and cap.funding("beta") == D("-0.48")
+    assert cap.funding() == D("-0.56")
+    assert cap.realised("alpha") == D("-0.58") and cap.realised("beta") == D("-0.48")  # fee + funding
+    assert cap.realised() == D("-1.06")
+    assert cap.daily_realised("beta", day) == D("-0.48") and cap.daily_realised(day=day) == D("-0.56")
+    assert cap.daily_realised("alpha") == D("-0.5")  # today: only the fee
+    # nobody holds ETH: its bill is the unassigned strategy's, booked on the clock's day when it has no ts
+    assert cap.on_funding("bill3", "ETH-USDT-SWAP", D("-2")).shares == {"unassigned": D(-2)}
+    assert cap.funding("unassigned") == D(-2) and "unassigned" in cap.strategies()
+    assert cap.daily_realised("unassigned") == D(-2) and cap.daily_realised() == D("-2.5")
+    snap = cap.snapshot()
+    assert snap.funding == D("-2.56") and snap.realised == D("-3.06")
+    assert {s.name: s.funding for s in snap.strategies} == {
+        "alpha": D("-0.08"), "beta": D("-0.48"), "unassigned": D(-2),
+    }  # fmt: skip
+    mark_ttl = redis_client.ttl(keys.capital_funding("bill1"))
+    day_ttl = redis_client.ttl(keys.capital_day(day))
+    assert FILL_RETENTION_S - 60 < mark_ttl <= FILL_RETENTION_S
+    assert DAY_PNL_RETENTION_S - 60 < day_ttl <= DAY_PNL_RETENTION_S
+
+
+class AtMulti:
+    """A process's Redis client that runs `meanwhile` once, when a transaction has read what it decides
+    from and is about to queue its writes (MULTI): another process's commit lands in between."""
+
+    def __init__(self, client: Any, meanwhile: Any) -> None:
+        self._client = client
+        self._meanwhile = meanwhile
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def pipeline(self, *args: Any, **kwargs: Any) -> Any:
+        pipe = self._client.pipeline(*args, **kwargs)
+        multi = pipe.multi
+
+        def at_multi() -> Any:
+            if self._meanwhile is not None:
+                run, self._meanwhile = self._meanwhile, None
+                run()
+            return multi()
+
+        pipe.multi = at_multi
+        return pipe
+
+
+@pytest.mark.parametrize("meanwhile", ["a fill on the same day", "a bill of another day"])
+def test_a_funding_bill_racing_another_write_loses_no_update(
+    redis_url: str, redis_client: Any, keys: Keys, clock: Clock, meanwhile: str
+) -> None:
+    """The day's total is shared by every strategy and the strategy's funding by every bill: a commit
+    between the bill's reads and its write makes it decide again on fresh reads."""
+    import redis
+
+    cap = CapitalCommander(redis_client, keys, make_settings(), clock)
+    cap.on_fill(fill("a1", Side.BUY, "1", "50000", "1", "0"), BTC)
+    other = CapitalCommander(redis.Redis.from_url(redis_url), keys, make_settings(), clock)
+
+    def land() -> None:
+        if meanwhile == "a fill on the same day":
+            assert other.on_fill(fill("x1", Side.BUY, "1", "3000", "1", "-1", ETH, "beta"), ETH).applied
+        else:
+            assert other.on_funding("bill0", "BTC-USDT-SWAP", D(-3), int((DAY1 - 86400) * 1000)).applied
+
+    racing = CapitalCommander(AtMulti(redis.Redis.from_url(redis_url), land), keys, make_settings(), clock)
+    assert racing.on_funding("bill1", "BTC-USDT-SWAP", D(-2)).applied
+    if meanwhile == "a fill on the same day":
+        assert cap.daily_realised() == D(-3) and cap.funding("alpha") == D(-2)
+    else:
+        assert cap.daily_realised() == D(-2) and cap.funding("alpha") == D(-5)
+
+
+# -- reservations: every field of every answer ------------------------------------------------------
+def test_every_reserve_answer_names_the_order_its_margin_and_the_free_allocation(
+    cap: CapitalCommander,
+) -> None:
+    with pytest.raises(ValueError):
+        cap.reserve("alpha", "z0", D(0))
+    assert cap.reserve("alpha", "r1", D(1000), sz=D(2)) == ReserveResult(
+        True, "reserved", "r1", D(1000), D(5000)
+    )
+    assert cap.reserve("alpha", "r1", D(5)) == ReserveResult(True, "duplicate", "r1", D(1000), D(4000))
+    assert cap.reserve("alpha", "r2", D(4001)) == ReserveResult(False, "insufficient", "r2", D(4001), D(4000))
+    assert cap.reserve("nobody", "n1", D(1)) == ReserveResult(False, "unknown_strategy", "n1", D(1), D(0))
+    assert cap.release("r1") == D(1000)
+    assert cap.reserve("alpha", "r1", D(5)) == ReserveResult(False, "released", "r1", D(1000), D(5000))
+    # the same answers from a reservation decided against a consistent view
+    with cap.consistent_view():
+        assert cap.reserve("alpha", "v1", D(800), sz=D(4)) == ReserveResult(
+            True, "reserved", "v1", D(800), D(5000)
+        )
+    with cap.consistent_view():
+        assert cap.reserve("alpha", "v1", D(1)) == ReserveResult(True, "duplicate", "v1", D(800), D(4200))
+    with cap.consistent_view():
+        assert cap.reserve("nobody", "n2", D(1)) == ReserveResult(False, "unknown_strategy", "n2", D(1), D(0))
+    assert cap.reservation("v1") == {
+        "strategy": "alpha",
+        "margin": "800",
+        "sz": "4",
+        "released": "0",
+        "closed": "0",
+    }
+
+
+@pytest.mark.parametrize("in_view", [False, True])
+def test_a_reservation_records_its_size_so_fills_release_it_in_proportion(
+    cap: CapitalCommander, in_view: bool
+) -> None:
+    """With the order's size a partial fill releases its share; without one, nothing until the release."""
+    with cap.consistent_view() if in_view else contextlib.nullcontext():
+        assert cap.reserve("alpha", "p1", D(300), sz=D(3)).ok
+    with cap.consistent_view() if in_view else contextlib.nullcontext():
+        assert cap.reserve("alpha", "q1", D(200)).ok
+    assert cap.reservation("p1")["sz"] == "3" and cap.reservation("q1")["sz"] == ""
+    assert cap.on_fill(fill("p1", Side.BUY, "1", "50000", "1", "0"), BTC).released == D(100)
+    assert cap.on_fill(fill("q1", Side.BUY, "1", "50000", "1", "0"), BTC).released == 0
+    assert cap.reservation("q1") == {
+        "strategy": "alpha",
+        "margin": "200",
+        "sz": "",
+        "released": "0",
+        "closed": "0",
+    }
+    assert cap.reserved("alpha") == D(400) and cap.release("q1") == D(200) and cap.reserved("alpha") == D(200)
+
+
+def test_a_reserve_in_a_view_is_one_compare_and_set(cap: CapitalCommander, redis_client: Any) -> None:
+    """Decided from the snapshot and written by one script, no WATCH transaction, even for exactly the
+    free allocation and for a strategy that already holds a reservation and a position."""
+    with cap.consistent_view():
+        assert cap.reserve("alpha", "w0", D(1000), sz=D(1)).ok  # loads the script
+    cap.on_fill(fill("w0", Side.BUY, "0.5", "50000", "0.5", "0"), BTC)  # alpha: reserved 500, notional 250
+    with cap.consistent_view():
+        cap.free("alpha")  # scripts loaded, snapshot taken
+        before = _calls(redis_client)
+        r = cap.reserve("alpha", "w1", D("4375"))  # 5000 - 500 - 250 / 2: exactly what is free
+        after = _calls(redis_client)
+    assert r == ReserveResult(True, "reserved", "w1", D(4375), D(4375))
+    spent = _spent(before, after)
+    assert spent.get("evalsha") == 1 and not {"watch", "multi", "exec"} & spent.keys(), spent
+    assert cap.free("alpha") == 0
+
+
+def test_a_tiny_account_reserves_and_measures_its_drawdown(
+    redis_client: Any, keys: Keys, clock: Clock
+) -> None:
+    """An allocation below one unit of money is still an allocation, and a high-water mark below one still
+    measures a drawdown."""
+    settings = Settings(
+        total_capital=D("0.5"),
+        strategies=[StrategySettings(name="alpha", instIds=["BTC-USDT-SWAP"], allocation=D("0.5"))],
+    )
+    cap = CapitalCommander(redis_client, keys, settings, clock)
+    assert cap.allocation("alpha") == D("0.25")
+    assert cap.reserve("alpha", "t1", D("0.1")) == ReserveResult(True, "reserved", "t1", D("0.1"), D("0.25"))
+    with cap.consistent_view():
+        cap.free("alpha")
+        before = _calls(redis_client)
+        assert cap.reserve("alpha", "t2", D("0.1")) == ReserveResult(
+            True, "reserved", "t2", D("0.1"), D("0.15")
+        )
+        assert "watch" not in _spent(before, _calls(redis_client))  # decided from the view
+    cap.on_fill(fill("t3", Side.BUY, "1", "100", "1", "-0.1"), BTC)
+    st = cap.update_equity({"BTC-USDT-SWAP": D(100)})
+    assert st.equity == D("0.4") and st.hwm == D("0.5") and st.drawdown == D("0.2")
+
+
+def test_allocation_and_free_round_down_to_the_ledger_scale(redis_client: Any, keys: Keys) -> None:
+    settings = Settings(
+        total_capital=D("10000"),
+        strategies=[
+            StrategySettings(name="alpha", instIds=["BTC-USDT-SWAP"], allocation=D("0.1234567899876")),
+            StrategySettings(name="beta", instIds=["ETH-USDT-SWAP"], allocation=D("0.3")),
+        ],
+    )
+    cap = CapitalCommander(redis_client, keys, settings)
+    assert cap.allocation("alpha") == D("1234.56789987")  # not ...88: never more than configured
+    cap.on_fill(fill("b1", Side.BUY, "1", "1000", "1", "0", ETH, "beta"), ETH)  # notional 100 at 3x
+    assert cap.used_margin("beta") == D("33.33333333") and cap.free("beta") == D("2966.66666666")
