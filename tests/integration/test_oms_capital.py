@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
+from dataclasses import replace
 from decimal import Decimal as D
 from typing import Any
 
@@ -11,7 +13,14 @@ import pytest
 
 from athena.config import RiskProfileSettings, Settings, StrategySettings
 from athena.domain import Fill, Instrument, PosSide, Side
-from athena.oms.capital import CapitalCommander, FundingResult, ReserveResult
+from athena.oms.capital import (
+    CapitalCommander,
+    CapitalSnapshot,
+    FillResult,
+    FundingResult,
+    ReserveResult,
+    StrategyCapital,
+)
 from athena.state.keys import Keys
 from athena.state.retention import DAY_PNL_RETENTION_S, FILL_RETENTION_S
 
@@ -758,3 +767,423 @@ def test_allocation_and_free_round_down_to_the_ledger_scale(redis_client: Any, k
     assert cap.allocation("alpha") == D("1234.56789987")  # not ...88: never more than configured
     cap.on_fill(fill("b1", Side.BUY, "1", "1000", "1", "0", ETH, "beta"), ETH)  # notional 100 at 3x
     assert cap.used_margin("beta") == D("33.33333333") and cap.free("beta") == D("2966.66666666")
+
+
+# -- clamps: counted, detailed, logged, the latest kept ---------------------------------------------
+def test_a_clamp_is_logged_and_reported_with_what_was_released(
+    cap: CapitalCommander, keys: Keys, redis_client: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    assert cap.reserve("alpha", "c1", D(300), sz=D(1)).ok
+    redis_client.hset(keys.capital_strategy("alpha"), "reserved", "100")
+    with caplog.at_level(logging.ERROR, logger="athena.oms.capital"):
+        assert cap.release("c1") == D(300)
+    assert [r.getMessage() for r in caplog.records] == [
+        "capital: releasing c1 would take reserved to -200; clamped to 0 and counted (see reconcile)"
+    ]
+    detail = {
+        "clOrdId": "c1",
+        "strategy": "alpha",
+        "reserved": "-200",
+        "released": "300",
+        "ts": int(DAY1 * 1000),
+    }
+    assert cap.errors().to_dict() == {"clamps": 1, "recent": [detail]}
+
+
+@pytest.mark.parametrize("path", ["snapshot", "fresh reads"])
+def test_a_fill_that_clamps_logs_it_with_its_order(
+    redis_client: Any,
+    keys: Keys,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    path: str,
+) -> None:
+    import athena.oms.capital as capital
+
+    cap = CapitalCommander(redis_client, keys, make_settings())
+    assert cap.reserve("alpha", "k1", D(300), sz=D(1)).ok
+    real = capital._CAS_WRITE
+    if path == "snapshot":
+        redis_client.hset(keys.capital_strategy("alpha"), "reserved", "100")
+    else:
+
+        def interfering(r: Any, keys_: list[str], args: list[Any]) -> Any:
+            redis_client.hset(keys.capital_strategy("alpha"), "reserved", "100")  # after the snapshot
+            return real(r, keys_, args)
+
+        monkeypatch.setattr(capital, "_CAS_WRITE", interfering)
+    with caplog.at_level(logging.ERROR, logger="athena.oms.capital"):
+        assert cap.on_fill(fill("k1", Side.BUY, "1", "50000", "1", "0"), BTC).released == D(300)
+    assert [r.getMessage() for r in caplog.records] == [
+        "capital: releasing k1 would take reserved to -200; clamped to 0 and counted (see reconcile)"
+    ]
+    assert cap.errors().clamps == 1 and cap.reserved("alpha") == 0
+
+
+def test_only_the_latest_clamps_are_kept(cap: CapitalCommander, keys: Keys, redis_client: Any) -> None:
+    for i in range(101):
+        assert cap.reserve("alpha", f"c{i}", D(1), sz=D(1)).ok
+        redis_client.hset(keys.capital_strategy("alpha"), "reserved", "0")
+        assert cap.release(f"c{i}") == D(1)
+    errors = cap.errors()
+    assert errors.clamps == 101 and redis_client.llen(keys.capital_clamps) == 100
+    assert [e["clOrdId"] for e in errors.recent] == [f"c{i}" for i in range(100, 0, -1)]
+
+
+# -- fills: day, posSide, unclaimed fills, replays ----------------------------------------------------
+def test_a_fill_is_booked_on_its_trade_day_and_its_own_position_side(cap: CapitalCommander) -> None:
+    yesterday = int((DAY1 - 86400) * 1000)
+    r = cap.on_fill(
+        replace(fill("y1", Side.BUY, "1", "50000", "1", "-1"), ts=yesterday, posSide=PosSide.LONG), BTC
+    )
+    assert r == FillResult(True, "alpha", "BTC-USDT-SWAP", D(0), D(-1), D(1), D(50000), D(0))
+    assert cap.daily_realised(day=cap.day(yesterday)) == D(-1) and cap.daily_realised() == 0
+    [p] = cap.positions()
+    assert (p.posSide, p.qty) == ("long", D(1))
+
+
+def test_an_unclaimed_close_goes_to_the_one_holder_on_its_instrument_side_and_direction(
+    cap: CapitalCommander,
+) -> None:
+    cap.on_fill(replace(fill("l1", Side.BUY, "1", "50000", "1", "0"), posSide=PosSide.LONG), BTC)
+    cap.on_fill(fill("e1", Side.BUY, "1", "3000", "1", "0", ETH, "beta"), ETH)  # another instrument, long too
+    cap.on_fill(fill("s1", Side.SELL, "0.5", "50000", "0.5", "0", strategy="beta"), BTC)  # net side, short
+    close_long = replace(fill("x1", Side.SELL, "1", "50100", "1", "0", strategy=""), posSide=PosSide.LONG)
+    assert cap.on_fill(close_long, BTC).strategy == "alpha"
+    assert cap.realised("alpha") == D(1) and cap.position("BTC-USDT-SWAP", "alpha") == 0
+    close_short = fill("x2", Side.BUY, "0.5", "49900", "0.5", "0", strategy="")
+    assert cap.on_fill(close_short, BTC).strategy == "beta"
+    assert cap.realised("beta") == D("0.5") and cap.position("BTC-USDT-SWAP", "beta") == 0
+    # replayed: booked once; the holder is flat now, so the replay names nobody
+    assert cap.on_fill(close_short, BTC) == FillResult(False, "unassigned", "BTC-USDT-SWAP")
+    assert cap.realised("beta") == D("0.5")
+
+
+def test_an_unclaimed_fill_booked_meanwhile_by_another_process_is_not_booked_twice(
+    redis_url: str, redis_client: Any, keys: Keys
+) -> None:
+    import redis
+
+    cap = CapitalCommander(redis_client, keys, make_settings())
+    cap.on_fill(fill("a1", Side.BUY, "2", "50000", "2", "0"), BTC)
+    close = fill("x1", Side.SELL, "2", "50100", "2", "-1", strategy="")
+    other = CapitalCommander(redis.Redis.from_url(redis_url), keys, make_settings())
+    racing = CapitalCommander(
+        InterleavingRedis(
+            redis.Redis.from_url(redis_url),
+            keys.capital_strategy("alpha"),
+            lambda: other.on_fill(close, BTC),  # lands after our marker check, before our reads
+        ),
+        keys,
+        make_settings(),
+    )
+    assert racing.on_fill(close, BTC) == FillResult(False, "alpha", "BTC-USDT-SWAP")
+    assert cap.realised("alpha") == D(1) and cap.position("BTC-USDT-SWAP") == 0
+
+
+@pytest.mark.parametrize(
+    "key,field",
+    [("res", f) for f in ("strategy", "margin", "sz", "released", "closed")]
+    + [("pos", f) for f in ("qty", "avg", "notional")]
+    + [("strat", f) for f in ("pnl", "fees", "notional", "reserved")]
+    + [("day", f) for f in ("alpha", "_all")],
+)
+def test_the_compare_and_set_checks_every_field_a_fill_is_decided_from(
+    redis_client: Any, keys: Keys, monkeypatch: pytest.MonkeyPatch, clock: Clock, key: str, field: str
+) -> None:
+    """Any one of them moving between the snapshot and the write refuses the write ('changed'), and
+    the fill is decided again on fresh reads."""
+    import athena.oms.capital as capital
+
+    cap = CapitalCommander(redis_client, keys, make_settings(), clock)
+    assert cap.reserve("alpha", "s1", D(300), sz=D(3)).ok
+    cap.on_fill(fill("s1", Side.BUY, "1", "50000", "1", "-0.25"), BTC)
+    hashes = {
+        "res": keys.reservation("s1"), "pos": keys.capital_position("alpha|BTC-USDT-SWAP|net"),
+        "strat": keys.capital_strategy("alpha"), "day": keys.capital_day(cap.day()),
+    }  # fmt: skip
+    real, outcomes = capital._CAS_WRITE, []
+
+    def interfering(r: Any, keys_: list[str], args: list[Any]) -> Any:
+        if not outcomes:
+            redis_client.hset(hashes[key], field, "7")  # lands after the snapshot
+        outcomes.append(capital._s(real(r, keys_, args)))
+        return outcomes[-1]
+
+    monkeypatch.setattr(capital, "_CAS_WRITE", interfering)
+    assert cap.on_fill(fill("s1", Side.BUY, "1", "50000", "2", "-0.25"), BTC).applied
+    assert outcomes == ["changed"]
+
+
+def test_a_fill_without_a_reservation_is_booked_in_two_round_trips(
+    cap: CapitalCommander, redis_client: Any
+) -> None:
+    cap.on_fill(fill("n0", Side.BUY, "1", "3000", "1", "0", ETH, "beta"), ETH)  # scripts loaded
+    before = _calls(redis_client)
+    r = cap.on_fill(fill("n1", Side.BUY, "2", "50000", "2", "-0.5"), BTC)
+    spent = _spent(before, _calls(redis_client))
+    assert r == FillResult(True, "alpha", "BTC-USDT-SWAP", D(0), D("-0.5"), D(2), D(50000), D(0))
+    assert spent["evalsha"] == 2 and not {"watch", "multi", "exec"} & spent.keys(), spent
+    assert redis_client.hgetall(cap._keys.capital_position("alpha|BTC-USDT-SWAP|net")) == {
+        b"strategy": b"alpha", b"instId": b"BTC-USDT-SWAP", b"posSide": b"net", b"qty": b"2",
+        b"avg": b"50000", b"cpc": b"0.01", b"notional": b"1000",
+    }  # fmt: skip
+
+
+def test_a_fill_found_booked_at_the_write_answers_without_a_transaction(
+    redis_url: str, redis_client: Any, keys: Keys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import redis
+
+    import athena.oms.capital as capital
+
+    cap = CapitalCommander(redis_client, keys, make_settings())
+    other = CapitalCommander(redis.Redis.from_url(redis_url), keys, make_settings())
+    assert cap.reserve("alpha", "b1", D(300), sz=D(3)).ok
+    cap.on_fill(fill("b1", Side.BUY, "1", "50000", "1", "0"), BTC)  # scripts loaded
+    real, the_fill = capital._CAS_WRITE, fill("b1", Side.BUY, "2", "50000", "3", "-0.5")
+    calls: list[dict[str, int]] = []
+
+    def interfering(r: Any, keys_: list[str], args: list[Any]) -> Any:
+        if not calls:
+            calls.append({})
+            assert other.on_fill(the_fill, BTC).applied
+            calls.append(_calls(redis_client))
+        return real(r, keys_, args)
+
+    monkeypatch.setattr(capital, "_CAS_WRITE", interfering)
+    assert cap.on_fill(the_fill, BTC) == FillResult(False, "alpha", "BTC-USDT-SWAP")
+    assert not {"watch", "multi", "exec"} & _spent(calls[1], _calls(redis_client)).keys()
+
+
+def test_a_fill_with_its_own_strategy_whose_snapshot_went_stale_stays_that_strategys(
+    redis_url: str, redis_client: Any, keys: Keys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import redis
+
+    import athena.oms.capital as capital
+
+    cap = CapitalCommander(redis_client, keys, make_settings())
+    other = CapitalCommander(redis.Redis.from_url(redis_url), keys, make_settings())
+    real, outcomes = capital._CAS_WRITE, []
+
+    def interfering(r: Any, keys_: list[str], args: list[Any]) -> Any:
+        if not outcomes:
+            outcomes.append("other")
+            assert other.on_fill(fill("o1", Side.BUY, "1", "50000", "1", "0"), BTC).applied
+        outcomes.append(capital._s(real(r, keys_, args)))
+        return outcomes[-1]
+
+    monkeypatch.setattr(capital, "_CAS_WRITE", interfering)
+    assert cap.on_fill(fill("m1", Side.BUY, "2", "50000", "2", "0"), BTC).strategy == "alpha"
+    assert outcomes == ["other", "done", "changed"] and cap.position("BTC-USDT-SWAP", "alpha") == D(3)
+
+
+@pytest.mark.parametrize("meanwhile", ["another strategy's fill", "the order's reservation"])
+def test_a_fill_decided_on_fresh_reads_is_decided_again_when_they_change(
+    redis_url: str, redis_client: Any, keys: Keys, meanwhile: str
+) -> None:
+    """An unclaimed close is booked in a WATCH transaction: the day's total (shared by every strategy)
+    and the order's reservation (authoritative for the strategy) changing before its write make it
+    decide again."""
+    import redis
+
+    cap = CapitalCommander(redis_client, keys, make_settings())
+    cap.on_fill(fill("a1", Side.BUY, "1", "50000", "1", "0"), BTC)
+    other = CapitalCommander(redis.Redis.from_url(redis_url), keys, make_settings())
+
+    def land() -> None:
+        if meanwhile == "another strategy's fill":
+            assert other.on_fill(fill("e1", Side.BUY, "1", "3000", "1", "-2", ETH, "beta"), ETH).applied
+        else:
+            assert other.reserve("beta", "x1", D(30)).ok
+
+    racing = CapitalCommander(AtMulti(redis.Redis.from_url(redis_url), land), keys, make_settings())
+    r = racing.on_fill(fill("x1", Side.SELL, "1", "50100", "1", "-1", strategy=""), BTC)
+    if meanwhile == "another strategy's fill":
+        assert r.strategy == "alpha" and cap.daily_realised() == D(-2)  # 1 - 1 for alpha, -2 for beta
+    else:
+        assert r.strategy == "beta" and cap.position("BTC-USDT-SWAP", "beta") == D(-1)
+
+
+# -- proportional release ------------------------------------------------------------------------------
+def test_proportional_release_rounds_down_and_releases_small_amounts(cap: CapitalCommander) -> None:
+    assert cap.reserve("alpha", "p1", D(100), sz=D(3)).ok
+    assert cap.on_fill(fill("p1", Side.BUY, "2", "50000", "2", "0"), BTC).released == D("66.66666666")
+    assert cap.reservation("p1")["closed"] == "0"
+    assert cap.reserve("alpha", "p2", D(2), sz=D(4)).ok
+    assert cap.on_fill(fill("p2", Side.BUY, "1", "50000", "1", "0"), BTC).released == D("0.5")
+    assert cap.reserved("alpha") == D("34.83333334")  # 33.33333334 + 1.5
+
+
+def test_a_fill_beyond_the_reserved_size_releases_the_margin_once(cap: CapitalCommander) -> None:
+    """An order amended to a larger size fills past the size reserved: the margin is released in full,
+    never more."""
+    assert cap.reserve("alpha", "g1", D(300), sz=D(2)).ok
+    assert cap.on_fill(fill("g1", Side.BUY, "1", "50000", "1", "0"), BTC).released == D(150)
+    assert cap.on_fill(fill("g1", Side.BUY, "2", "50000", "3", "0"), BTC).released == D(150)
+    assert cap.reserved("alpha") == 0 and cap.errors().clamps == 0 and cap.open_reservations() == []
+
+
+def test_an_earlier_fill_arriving_late_releases_nothing_more(cap: CapitalCommander) -> None:
+    assert cap.reserve("alpha", "o1", D(300), sz=D(3)).ok
+    assert cap.on_fill(fill("o1", Side.BUY, "2", "50000", "2", "0"), BTC).released == D(200)
+    assert cap.on_fill(fill("o1", Side.BUY, "1", "50000", "1", "0"), BTC).released == 0  # out of order
+    assert cap.reservation("o1")["released"] == "200"
+    assert cap.release("o1") == D(100)
+    assert cap.reserved("alpha") == 0 and cap.errors().clamps == 0
+
+
+def test_a_late_fill_of_a_released_order_leaves_its_reservation_as_released(
+    cap: CapitalCommander, keys: Keys, redis_client: Any
+) -> None:
+    assert cap.reserve("alpha", "c1", D(300), sz=D(2)).ok
+    assert cap.release("c1") == D(300)
+    before = cap.reservation("c1")
+    redis_client.expire(keys.reservation("c1"), 1000)
+    assert cap.on_fill(fill("c1", Side.BUY, "2", "50000", "2", "0"), BTC).released == 0
+    assert cap.reservation("c1") == before and 0 < redis_client.ttl(keys.reservation("c1")) <= 1000
+    assert cap.reserved("alpha") == 0 and cap.errors().clamps == 0
+
+
+def test_a_second_release_writes_nothing(cap: CapitalCommander, keys: Keys, redis_client: Any) -> None:
+    assert cap.reserve("alpha", "r1", D(300), sz=D(2)).ok
+    assert cap.release("r1") == D(300)
+    redis_client.expire(keys.reservation("r1"), 1000)
+    before = _calls(redis_client)
+    assert cap.release("r1") == 0
+    assert not {"multi", "exec", "hset", "expire"} & _spent(before, _calls(redis_client)).keys()
+
+
+# -- views: one snapshot, every position, every strategy ----------------------------------------------
+def test_a_consistent_view_lists_the_strategies_and_positions_of_its_snapshot(
+    redis_url: str, cap: CapitalCommander, keys: Keys
+) -> None:
+    import redis
+
+    assert cap.strategies() == ["alpha", "beta"]  # configured, before anything is booked
+    cap.on_fill(fill("a1", Side.BUY, "1", "50000", "1", "0"), BTC)
+    cap.on_fill(fill("b1", Side.SELL, "2", "3000", "2", "0", ETH, "beta"), ETH)
+    outside = cap.positions()
+    assert [(p.strategy, p.qty) for p in outside] == [("alpha", D(1)), ("beta", D(-2))]
+    other = CapitalCommander(redis.Redis.from_url(redis_url), keys, make_settings())
+    with cap.consistent_view():
+        assert cap.free("alpha") == D(4750)  # the snapshot is taken
+        assert other.on_fill(fill("g1", Side.BUY, "1", "50000", "1", "0", strategy="gamma"), BTC).applied
+        assert cap.positions() == outside and cap.strategies() == ["alpha", "beta"]
+        assert cap.positions("beta") == outside[1:] and cap.positions("alpha") == outside[:1]
+    assert cap.strategies() == ["alpha", "beta", "gamma"] and len(cap.positions()) == 3
+
+
+def test_unrealised_and_exposure_count_every_open_position_once(cap: CapitalCommander) -> None:
+    cap.on_fill(fill("f1", Side.BUY, "1", "50000", "1", "0", strategy="aardvark"), BTC)
+    cap.on_fill(fill("f2", Side.SELL, "1", "50000", "1", "0", strategy="aardvark"), BTC)  # flat, listed first
+    cap.on_fill(fill("a1", Side.BUY, "10", "50000", "10", "0"), BTC)
+    cap.on_fill(fill("a2", Side.SELL, "2", "3000", "2", "0", ETH, "alpha"), ETH)
+    cap.on_fill(fill("b1", Side.BUY, "2", "50000", "2", "0", strategy="beta"), BTC)
+    u = cap.unrealised({"BTC-USDT-SWAP": D(51000)})  # no ETH mark: alpha's ETH is missing, beta still counts
+    assert (u.total, u.by_strategy, u.missing) == (
+        D(120),
+        {"alpha": D(100), "beta": D(20)},
+        ("ETH-USDT-SWAP",),
+    )
+    u = cap.unrealised({"BTC-USDT-SWAP": D(51000), "ETH-USDT-SWAP": D(2900)})
+    assert (u.total, u.by_strategy, u.missing) == (D(140), {"alpha": D(120), "beta": D(20)}, ())
+    marks = {"BTC-USDT-SWAP": D(51000), "ETH-USDT-SWAP": D(2900)}
+    assert cap.gross_exposure(marks) == D(6700)  # 5100 + 580 + 1020
+    assert cap.gross_exposure({"BTC-USDT-SWAP": D(51000)}) == D(6720)  # ETH at its entry price
+    assert cap.gross_exposure(marks, cap.positions("beta")) == D(1020)
+
+
+# -- equity, high-water mark and the snapshot ----------------------------------------------------------
+def test_update_equity_records_equity_and_the_high_water_mark_with_their_times(
+    cap: CapitalCommander, clock: Clock, keys: Keys, redis_client: Any
+) -> None:
+    def base() -> dict[str, str]:
+        return {k.decode(): v.decode() for k, v in redis_client.hgetall(keys.capital).items()}
+
+    assert cap.high_water_mark() == D(10000)  # nothing recorded yet
+    t0 = int(DAY1 * 1000)
+    assert cap.update_equity({}).drawdown == 0
+    assert base() == {"hwm": "10000", "hwm_ts": str(t0), "equity": "10000", "equity_ts": str(t0)}
+    cap.on_fill(fill("h1", Side.BUY, "100", "50000", "100", "0"), BTC)
+    clock.t += 60
+    assert cap.update_equity({"BTC-USDT-SWAP": D(50100)}).hwm == D(10100)
+    t1 = t0 + 60_000
+    assert base() == {"hwm": "10100", "hwm_ts": str(t1), "equity": "10100", "equity_ts": str(t1)}
+    clock.t += 60
+    st = cap.update_equity({"BTC-USDT-SWAP": D(50100)})  # equal to the mark: not raised again
+    assert (st.hwm, st.drawdown) == (D(10100), 0)
+    assert base() == {"hwm": "10100", "hwm_ts": str(t1), "equity": "10100", "equity_ts": str(t1 + 60_000)}
+    cap.on_fill(fill("h2", Side.BUY, "10", "3000", "10", "0", ETH, "beta"), ETH)
+    cap.on_fill(fill("h3", Side.SELL, "10", "5000", "10", "0", ETH, "beta"), ETH)  # +2000
+    st = cap.update_equity({})  # above the hwm but incomplete: the hwm waits, and that is no drawdown
+    assert (st.equity, st.hwm, st.drawdown, st.complete) == (D(12000), D(10100), 0, False)
+
+
+def test_the_snapshot_reports_each_strategy_its_own_figures(cap: CapitalCommander) -> None:
+    assert cap.reserve("alpha", "s1", D(100), sz=D(1)).ok
+    cap.on_fill(fill("a1", Side.BUY, "10", "50000", "10", "-2.5"), BTC)
+    cap.on_fill(fill("b1", Side.BUY, "2", "3000", "2", "-0.3", ETH, "beta"), ETH)
+    cap.on_fill(fill("b2", Side.SELL, "1", "3100", "1", "-0.31", ETH, "beta"), ETH)
+    assert cap.on_funding("f1", "ETH-USDT-SWAP", D("-0.5")).shares == {"beta": D("-0.5")}
+    snap = cap.snapshot({"BTC-USDT-SWAP": D(50100), "ETH-USDT-SWAP": D(3050)})
+    alpha = StrategyCapital(
+        name="alpha", allocation=D(5000), reserved=D(100), used_margin=D(2500), free=D(2400),
+        realised=D("-2.5"), fees=D("-2.5"), daily_realised=D("-2.5"), unrealised=D(10), funding=D(0),
+    )  # fmt: skip
+    beta = StrategyCapital(
+        name="beta", allocation=D(3000), reserved=D(0), used_margin=D(100), free=D(2900),
+        realised=D("8.89"), fees=D("-0.61"), daily_realised=D("8.89"), unrealised=D(5), funding=D("-0.5"),
+    )  # fmt: skip
+    assert snap == CapitalSnapshot(
+        ts=int(DAY1 * 1000), day="20260528", total_capital=D(10000), realised=D("6.39"), fees=D("-3.11"),
+        unrealised=D(15), equity=D("10021.39"), hwm=D("10021.39"), drawdown=D(0), daily_realised=D("6.39"),
+        reserved=D(100), strategies=(alpha, beta), missing_marks=(), funding=D("-0.5"),
+    )  # fmt: skip
+
+
+class TickingClock:
+    """A clock one second later at every read."""
+
+    def __init__(self, t: float) -> None:
+        self.t = t
+
+    def __call__(self) -> float:
+        self.t += 1
+        return self.t - 1
+
+
+def test_a_snapshot_taken_across_midnight_reports_one_day(redis_client: Any, keys: Keys) -> None:
+    midnight = 1_780_012_800.0  # 2026-05-29 00:00 UTC
+    cap = CapitalCommander(redis_client, keys, make_settings(), TickingClock(midnight - 2))
+    ts = int((midnight - 60) * 1000)
+    cap.on_fill(replace(fill("a1", Side.BUY, "1", "50000", "1", "-1"), ts=ts), BTC)
+    snap = cap.snapshot({"BTC-USDT-SWAP": D(50000)})  # equity read at 23:59:58, the day at 23:59:59
+    assert snap.day == "20260528" and snap.daily_realised == D(-1)
+    assert [s.daily_realised for s in snap.strategies] == [D(-1), D(0)]
+
+
+def test_the_day_is_the_utc_day_whatever_the_machine_zone(
+    cap: CapitalCommander, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+
+    monkeypatch.setenv("TZ", "Pacific/Kiritimati")  # UTC+14: already the 29th there
+    time.tzset()
+    try:
+        assert cap.day(int(DAY1 * 1000)) == "20260528" and cap.day() == "20260528"
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+
+
+def test_an_empty_ledger_reports_decimal_zeros(redis_client: Any, keys: Keys) -> None:
+    cap = CapitalCommander(redis_client, keys, Settings(), Clock())
+    figures = [
+        cap.realised(), cap.fees(), cap.reserved(), cap.funding(), cap.position("BTC-USDT-SWAP"),
+        cap.unrealised({}).total,
+    ]  # fmt: skip
+    assert figures == [0] * 6 and all(type(v) is D for v in figures)
+    d = cap.snapshot().to_dict()
+    assert [d[k] for k in ("realised", "fees", "reserved", "funding", "unrealised")] == ["0"] * 5
