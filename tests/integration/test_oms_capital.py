@@ -1187,3 +1187,32 @@ def test_an_empty_ledger_reports_decimal_zeros(redis_client: Any, keys: Keys) ->
     assert figures == [0] * 6 and all(type(v) is D for v in figures)
     d = cap.snapshot().to_dict()
     assert [d[k] for k in ("realised", "fees", "reserved", "funding", "unrealised")] == ["0"] * 5
+
+
+def test_a_position_whose_hash_is_gone_is_skipped_not_the_end_of_the_list(
+    cap: CapitalCommander, keys: Keys, redis_client: Any
+) -> None:
+    """A namespace being cleared key by key (backtest, research) can leave an ident without its hash."""
+    cap.on_fill(fill("a1", Side.BUY, "1", "50000", "1", "0"), BTC)
+    cap.on_fill(fill("b1", Side.BUY, "1", "3000", "1", "0", ETH, "beta"), ETH)
+    redis_client.delete(keys.capital_position("alpha|BTC-USDT-SWAP|net"))
+    assert [(p.strategy, p.instId) for p in cap.positions()] == [("beta", "ETH-USDT-SWAP")]
+
+
+def test_an_order_reserved_meanwhile_by_another_process_is_reserved_once(
+    redis_url: str, redis_client: Any, keys: Keys
+) -> None:
+    """Two processes reserving one clOrdId for different strategies: the one whose reads went stale
+    decides again (the reservation exists) instead of overwriting it."""
+    import redis
+
+    cap = CapitalCommander(redis_client, keys, make_settings())
+    other = CapitalCommander(redis.Redis.from_url(redis_url), keys, make_settings())
+    racing = CapitalCommander(
+        AtMulti(redis.Redis.from_url(redis_url), lambda: other.reserve("beta", "r1", D(30))),
+        keys,
+        make_settings(),
+    )
+    assert racing.reserve("alpha", "r1", D(100)).code == "duplicate"
+    assert cap.reserved("alpha") == 0 and cap.reserved("beta") == D(30) and cap.audit() == []
+    assert cap.reservation("r1")["strategy"] == "beta"
