@@ -1216,3 +1216,41 @@ def test_an_order_reserved_meanwhile_by_another_process_is_reserved_once(
     assert racing.reserve("alpha", "r1", D(100)).code == "duplicate"
     assert cap.reserved("alpha") == 0 and cap.reserved("beta") == D(30) and cap.audit() == []
     assert cap.reservation("r1")["strategy"] == "beta"
+
+
+def test_a_first_reserve_in_a_view_is_one_compare_and_set(cap: CapitalCommander, redis_client: Any) -> None:
+    """A strategy that never reserved has no reserved field: the compare-and-set expects none."""
+    with cap.consistent_view():
+        assert cap.reserve("beta", "b1", D(10)).ok  # the script is loaded
+    with cap.consistent_view():
+        cap.free("alpha")
+        before = _calls(redis_client)
+        assert cap.reserve("alpha", "a1", D(10)).ok
+        spent = _spent(before, _calls(redis_client))
+    assert spent.get("evalsha") == 1 and not {"watch", "multi", "exec"} & spent.keys(), spent
+
+
+def test_a_replayed_fill_answers_with_its_order_s_strategy_and_instrument(cap: CapitalCommander) -> None:
+    assert cap.reserve("beta", "r1", D(300), sz=D(1)).ok
+    the_fill = fill("r1", Side.BUY, "1", "3000", "1", "0", ETH, "")  # the reservation names the strategy
+    assert cap.on_fill(the_fill, ETH).strategy == "beta"
+    assert cap.on_fill(the_fill, ETH) == FillResult(False, "beta", "ETH-USDT-SWAP")
+
+
+def test_funding_adds_up_a_strategy_s_long_and_short_positions(cap: CapitalCommander) -> None:
+    """In long/short mode one strategy can hold both sides of an instrument: its share is their sum."""
+    cap.on_fill(replace(fill("l1", Side.BUY, "3", "50000", "3", "0"), posSide=PosSide.LONG), BTC)
+    cap.on_fill(replace(fill("s1", Side.SELL, "1", "50000", "1", "0"), posSide=PosSide.SHORT), BTC)
+    cap.on_fill(fill("b1", Side.BUY, "2", "50000", "2", "0", strategy="beta"), BTC)
+    assert cap.funding_shares("BTC-USDT-SWAP", D(-1)) == {
+        "alpha": D("-0.5"),
+        "beta": D("-0.5"),
+    }  # 2 and 2 of 4
+
+
+def test_the_snapshot_of_a_flat_strategy_and_a_missing_mark(cap: CapitalCommander) -> None:
+    cap.on_fill(fill("a1", Side.BUY, "1", "50000", "1", "0"), BTC)
+    snap = cap.snapshot()  # no marks
+    assert snap.missing_marks == ("BTC-USDT-SWAP",) and snap.unrealised == 0
+    assert [(s.name, s.unrealised) for s in snap.strategies] == [("alpha", D(0)), ("beta", D(0))]
+    assert all(type(s.unrealised) is D for s in snap.strategies)

@@ -392,6 +392,29 @@ REASONS: list[Reason] = [
         "EQUIVALENT: with allocation 0 the free margin is 0 - reserved - used <= 0 and margin > 0 (checked "
         "first), so margin <= free is false either way",
     ),
+    Reason(
+        "athena.oms.capital.xǁCapitalCommanderǁfunding_shares__*",
+        r"^\+.*(net = sum\(\(q for _, q in held\), \)|sum\(shares\.values\(\), \))",
+        "EQUIVALENT: an int 0 start instead of Decimal 0: with no holder the function returns before net is "
+        "used, and otherwise the sums are of Decimals, so they are the same Decimal",
+    ),
+    Reason(
+        "athena.oms.capital.xǁCapitalCommanderǁon_funding__*",
+        r"^\+\s*pipe\.watch\(k_day, \*k_strats\)",
+        "EQUIVALENT: a bill's marker is written only when that bill is booked, in the same MULTI as the day "
+        "hash of its ts (the same k_day, watched): a concurrent booking of it is seen through k_day",
+    ),
+    Reason(
+        "athena.oms.capital.xǁCapitalCommanderǁon_funding__*",
+        r'^\+\s*pipe\.set\(k_mark, "XX1XX"',
+        "EQUIVALENT: a bill's marker is only ever tested for existence (_READ 'e'); its value is never read",
+    ),
+    Reason(
+        "athena.oms.capital.xǁCapitalCommanderǁon_funding__*",
+        r"zip\(names, k_strats, raw, (strict=(None|False))?\)",
+        "EQUIVALENT: k_strats is built from names and raw is read from k_strats, so the three always have "
+        "the same length and strict never raises",
+    ),
     # -- risk: equivalent by the code around them
     Reason(
         "athena.risk.pretrade.x_size_for_risk__*",
