@@ -248,7 +248,8 @@ REASONS: list[Reason] = [
         r"^\+\s*return \(v >= 0\) - \(v < 0\)|^\+\s*return \(v > 0\) - \(v <= 0\)",
         "EQUIVALENT: these differ only for 0, and apply_to_position never asks the sign of 0: qty == 0 "
         "short-circuits before _sign(qty), new_qty == 0 returns before _sign(new_qty), and a fill's delta "
-        "is never 0 (a Fill is emitted only when accFillSz grew)",
+        "is never 0 (the order store emits a fill only when accFillSz grew: fill_sz > 0, "
+        "athena/state/orders.py)",
     ),
     Reason(
         "athena.oms.capital.x_apply_to_position__*",
