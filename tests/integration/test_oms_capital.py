@@ -1239,13 +1239,11 @@ def test_a_replayed_fill_answers_with_its_order_s_strategy_and_instrument(cap: C
 
 def test_funding_adds_up_a_strategy_s_long_and_short_positions(cap: CapitalCommander) -> None:
     """In long/short mode one strategy can hold both sides of an instrument: its share is their sum."""
-    cap.on_fill(replace(fill("l1", Side.BUY, "3", "50000", "3", "0"), posSide=PosSide.LONG), BTC)
+    cap.on_fill(replace(fill("l1", Side.BUY, "2", "50000", "2", "0"), posSide=PosSide.LONG), BTC)
     cap.on_fill(replace(fill("s1", Side.SELL, "1", "50000", "1", "0"), posSide=PosSide.SHORT), BTC)
-    cap.on_fill(fill("b1", Side.BUY, "2", "50000", "2", "0", strategy="beta"), BTC)
-    assert cap.funding_shares("BTC-USDT-SWAP", D(-1)) == {
-        "alpha": D("-0.5"),
-        "beta": D("-0.5"),
-    }  # 2 and 2 of 4
+    cap.on_fill(fill("b1", Side.BUY, "5", "50000", "5", "0", strategy="beta"), BTC)
+    # net 6 charged: alpha 2 - 1 = 1 of them, beta (the largest holder) 5
+    assert cap.funding_shares("BTC-USDT-SWAP", D(-6)) == {"alpha": D(-1), "beta": D(-5)}
 
 
 def test_the_snapshot_of_a_flat_strategy_and_a_missing_mark(cap: CapitalCommander) -> None:
