@@ -222,6 +222,200 @@ REASONS: list[Reason] = [
         "EQUIVALENT: the known-order check is a shortcut; store.create never replaces a recorded clOrdId "
         "(False, nothing written), so a known order stays as first booked either way",
     ),
+    # -- oms capital
+    Reason(
+        "athena.oms.capital.xǁ_Opsǁ*",
+        r'^\+.*self\._op\("(set|hset|sadd|srem|expire|hincrby|lpush|ltrim)"|"SET", k, v, "ex", ex',
+        "EQUIVALENT: Redis command names and SET's EX option are case-insensitive",
+    ),
+    Reason(
+        "athena.oms.capital.xǁ_Opsǁset__*",
+        r'^\+.*self\._op\("SET", k, None,',
+        "EQUIVALENT: the only SET _Ops records is a fill's marker, whose value is never read (EXISTS only)",
+    ),
+    Reason(
+        "athena.oms.capital.xǁCapitalCommanderǁ_book_fill__*",
+        r'^\+\s*w\.set\(k_mark, "XX1XX"',
+        "EQUIVALENT: a fill's marker is only ever tested with EXISTS; its value is never read",
+    ),
+    Reason(
+        "athena.oms.capital.x__dec__*",
+        r"^\+\s*v = raw\.get\(name, (None)?\)",
+        "EQUIVALENT: None and '' are both falsy, so an absent amount is ZERO either way",
+    ),
+    Reason(
+        "athena.oms.capital.x__sign__*",
+        r"^\+\s*return \(v >= 0\) - \(v < 0\)|^\+\s*return \(v > 0\) - \(v <= 0\)",
+        "EQUIVALENT: these differ only for 0, and apply_to_position never asks the sign of 0: qty == 0 "
+        "short-circuits before _sign(qty), new_qty == 0 returns before _sign(new_qty), and a fill's delta "
+        "is never 0 (the order store emits a fill only when accFillSz grew: fill_sz > 0, "
+        "athena/state/orders.py)",
+    ),
+    Reason(
+        "athena.oms.capital.x_apply_to_position__*",
+        r"^\+.*\* cpc / _sign\(qty\)\)",
+        "EQUIVALENT: _sign(qty) is 1 or -1 there (qty != 0), and x / 1 == x * 1, x / -1 == x * -1",
+    ),
+    Reason(
+        "athena.oms.capital.xǁCapitalCommanderǁ_fetch__*",
+        r"^\+.*(got = rest\[0\] if \(rest\) or True|if \(i < len\(got\)\) or True|if i <= len\(got\)"
+        r"|if i < len\(got\) else True)",
+        "EQUIVALENT: _VIEW always returns its three parts and one answer per flag, so rest is never empty "
+        "and i < len(got) for every flag",
+    ),
+    Reason(
+        "athena.oms.capital.xǁCapitalCommanderǁ_view__*",
+        r'getattr\(self\._scope, "active", None\)',
+        "EQUIVALENT: None is falsy, as False",
+    ),
+    Reason(
+        "athena.oms.capital.xǁCapitalCommanderǁ_atomic__*",
+        r"pipeline\(transaction=(None|False)\)",
+        "EQUIVALENT: every body queues its writes after pipe.multi(), which makes redis-py send MULTI/EXEC "
+        "whatever the pipeline's transaction flag (explicit_transaction); the reads before it run at once, "
+        "under WATCH, either way",
+    ),
+    Reason("athena.oms.capital.xǁCapitalCommanderǁ_atomic__*", r"raise CapitalBusy\(None\)", TEXT),
+    Reason("athena.oms.capital.xǁCapitalCommanderǁreserve__*", r"raise ValueError\(None\)", TEXT),
+    Reason("athena.oms.capital.xǁCapitalCommanderǁon_fill__*", r"raise ValueError\(None\)", TEXT),
+    Reason(
+        "athena.oms.capital.xǁCapitalCommanderǁon_fill__*",
+        r"raise WatchError\(",
+        "EQUIVALENT: _atomic catches this WatchError and decides again; its text is never read",
+    ),
+    Reason(
+        "athena.oms.capital.xǁCapitalCommanderǁ*",
+        r'_READ\(pipe, \[.*\], \[.*"(XXhXX|H)"',
+        "EQUIVALENT: _READ runs HGETALL for every flag but 'e'",
+    ),
+    Reason(
+        "athena.oms.capital.xǁCapitalCommanderǁerrors__*",
+        r"pipeline\(transaction=None\)",
+        "EQUIVALENT: None is falsy, as False: the same pipelined round trip",
+    ),
+    Reason(
+        "athena.oms.capital.xǁCapitalCommanderǁerrors__*",
+        r"pipeline\(transaction=True\)",
+        "EQUIVALENT: MULTI around the two reads only makes them atomic; the count and the list are written "
+        "together in one MULTI per clamp, so they can differ only by a clamp committing between two "
+        "pipelined reads, which no test can time and no decision reads (errors() is a report)",
+    ),
+    Reason(
+        "athena.oms.capital.xǁCapitalCommanderǁerrors__*",
+        r"lrange\(self\._k_clamps, 0, _CLAMPS_KEPT \+ 1\)",
+        "EQUIVALENT: every push trims the list to _CLAMPS_KEPT in the same MULTI, so there is never one more",
+    ),
+    Reason(
+        "athena.oms.capital.xǁCapitalCommanderǁ_queue_release__*",
+        r"json\.dumps\(detail, (sort_keys=(None|False))?\)",
+        "EQUIVALENT: only the key order inside the JSON object changes; its one reader, errors(), parses it "
+        "into a dict",
+    ),
+    Reason(
+        "athena.oms.capital.xǁCapitalCommanderǁaudit__*",
+        r"_pairs\(opened\[i - 1\]\)",
+        "EQUIVALENT: for i = 0, 2, 4... i - 1 visits the same odd positions (-1 is the last), each "
+        "reservation's hash once; the loop takes the strategy from the hash, never the clOrdId",
+    ),
+    Reason(
+        "athena.oms.capital.xǁCapitalCommanderǁaudit__*",
+        r'if res or res\.get\("closed"\)|if res and res\.get\((None|"XXclosedXX"|"CLOSED")\) != "1"'
+        r'|res\.get\("closed"\) != "XX1XX"',
+        "EQUIVALENT: a reservation leaves the open set in the same MULTI that sets closed=1 "
+        "(_queue_release) and an open one never expires, so every member read has a hash and is not closed",
+    ),
+    Reason(
+        "athena.oms.capital.xǁCapitalCommanderǁaudit__*",
+        r"held\.get\(res\[\"strategy\"\], (None)?\)|reserved\.get\(n, (None)?\)",
+        "EQUIVALENT: held starts with every strategy of the names set, and reserve() adds a reservation's "
+        "strategy to that set in the same write; so every strategy is in held and in reserved, and the "
+        "get() default is never used",
+    ),
+    Reason(
+        "athena.oms.capital.xǁCapitalCommanderǁon_fill__*",
+        r"^\+\s*pipe\.watch\(k_res, k_day\)",
+        "EQUIVALENT: the marker is written only when that fill is booked, in the same MULTI/script as the "
+        "fill's day hash (same ts, so the same k_day, watched): a concurrent booking is seen through k_day",
+    ),
+    Reason(
+        "athena.oms.capital.xǁCapitalCommanderǁon_fill__*",
+        r"^\+\s*pipe\.watch\(k_strat\)",
+        "EQUIVALENT: a position hash is written only by _book_fill, in the same MULTI/script as its own "
+        "strategy's hash (k_strat, watched: the ident starts with that strategy)",
+    ),
+    Reason(
+        "athena.oms.capital.xǁCapitalCommanderǁ_proportional__*",
+        r"^\+\s*if amount < 0 and not done:",
+        "EQUIVALENT: with amount == 0 the release writes what is stored (released = target = released, "
+        "reserved - 0, closed 0), and reserved is never stored below 0, so there is no clamp either",
+    ),
+    Reason(
+        "athena.oms.capital.xǁCapitalCommanderǁ_sole_holder__*",
+        r"\(p\.qty >= 0\) != |\(fill\.signed_sz >= 0\)",
+        "EQUIVALENT: these differ only for 0: p.qty != 0 is tested first, and a fill's delta is never 0",
+    ),
+    Reason(
+        "athena.oms.capital.xǁCapitalCommanderǁpositions__*",
+        r'i\.split\("\|", (2)?\)\[0\]',
+        "EQUIVALENT: the first part of the split is the same however many splits follow",
+    ),
+    Reason(
+        "athena.oms.capital.xǁCapitalCommanderǁpositions__*",
+        r"pipeline\(transaction=(None|True)\)",
+        "EQUIVALENT: None is falsy, as False; True only wraps the reads in MULTI (atomic instead of one "
+        "pipelined round trip), and the position figures outside a view are read without that promise",
+    ),
+    Reason(
+        "athena.oms.capital.xǁCapitalCommanderǁunrealised__*",
+        r"if p\.qty == 0 and p\.avg_px is None:",
+        "EQUIVALENT: the ledger stores no average exactly when qty is 0 (apply_to_position returns None "
+        "only for a flat position, a price otherwise), so both tests agree on every stored position",
+    ),
+    Reason(
+        "athena.oms.capital.xǁCapitalCommanderǁgross_exposure__*",
+        r"if p\.qty != 0 or px is not None:",
+        "EQUIVALENT: a flat position adds 0 * ..., and an open one always has an average, so px is never "
+        "None when qty != 0",
+    ),
+    Reason(
+        "athena.oms.capital.xǁCapitalCommanderǁupdate_equity__*",
+        r"if hwm >= 0 and equity < hwm",
+        "EQUIVALENT: hwm is never below total_capital, which Settings requires > 0",
+    ),
+    Reason(
+        "athena.oms.capital.xǁCapitalCommanderǁupdate_equity__*",
+        r"if hwm > 0 and equity <= hwm",
+        "EQUIVALENT: with equity == hwm the drawdown computes to 0, as the else branch",
+    ),
+    Reason(
+        "athena.oms.capital.xǁCapitalCommanderǁreserve__*",
+        r"if self\.allocation\(strategy\) >= 0 and margin <= free:",
+        "EQUIVALENT: with allocation 0 the free margin is 0 - reserved - used <= 0 and margin > 0 (checked "
+        "first), so margin <= free is false either way",
+    ),
+    Reason(
+        "athena.oms.capital.xǁCapitalCommanderǁfunding_shares__*",
+        r"^\+.*(net = sum\(\(q for _, q in held\), \)|sum\(shares\.values\(\), \))",
+        "EQUIVALENT: an int 0 start instead of Decimal 0: with no holder the function returns before net is "
+        "used, and otherwise the sums are of Decimals, so they are the same Decimal",
+    ),
+    Reason(
+        "athena.oms.capital.xǁCapitalCommanderǁon_funding__*",
+        r"^\+\s*pipe\.watch\(k_day, \*k_strats\)",
+        "EQUIVALENT: a bill's marker is written only when that bill is booked, in the same MULTI as the day "
+        "hash of its ts (the same k_day, watched): a concurrent booking of it is seen through k_day",
+    ),
+    Reason(
+        "athena.oms.capital.xǁCapitalCommanderǁon_funding__*",
+        r'^\+\s*pipe\.set\(k_mark, "XX1XX"',
+        "EQUIVALENT: a bill's marker is only ever tested for existence (_READ 'e'); its value is never read",
+    ),
+    Reason(
+        "athena.oms.capital.xǁCapitalCommanderǁon_funding__*",
+        r"zip\(names, k_strats, raw, (strict=(None|False))?\)",
+        "EQUIVALENT: k_strats is built from names and raw is read from k_strats, so the three always have "
+        "the same length and strict never raises",
+    ),
     # -- risk: equivalent by the code around them
     Reason(
         "athena.risk.pretrade.x_size_for_risk__*",

@@ -37,3 +37,17 @@ def test_short_partial_close_and_flip() -> None:
 def test_add_to_short_averages() -> None:
     qty, avg, pnl = apply_to_position(D(-1), D(3000), D(-3), D(3100), D("0.1"))
     assert qty == D(-4) and avg == D(3075) and pnl == 0
+
+
+def test_closing_a_fraction_of_a_contract_realises_its_pnl() -> None:
+    """Sizes below one contract (lotSz 0.01) still carry their sign: closing 0.5 long books its PnL."""
+    qty, avg, pnl = apply_to_position(D("0.5"), D(50000), D("-0.5"), D(51000), CPC)
+    assert qty == 0 and avg is None and pnl == D(5)
+    qty, avg, pnl = apply_to_position(D("-0.5"), D(50000), D("0.25"), D(49000), CPC)
+    assert (qty, avg, pnl) == (D("-0.25"), D(50000), D("2.5"))
+
+
+def test_a_position_without_an_average_restarts_it_at_the_fill_price() -> None:
+    """An unknown average books no PnL: the position carries on (or turns) at the fill's price."""
+    assert apply_to_position(D(5), None, D(5), D(100), CPC) == (D(10), D(100), D(0))
+    assert apply_to_position(D(5), None, D(-2), D(100), CPC) == (D(3), D(100), D(0))
