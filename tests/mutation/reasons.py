@@ -222,6 +222,66 @@ REASONS: list[Reason] = [
         "EQUIVALENT: the known-order check is a shortcut; store.create never replaces a recorded clOrdId "
         "(False, nothing written), so a known order stays as first booked either way",
     ),
+    Reason(
+        "athena.oms.orders.xǁOrderManagerǁnext_seq__*",
+        r"^\+.*self\._seq_blocks\.get\(key, \(2, 0\)\)",
+        "EQUIVALENT: a (strategy, instId) with no block in memory has end 0, so any default next above 0 "
+        "reserves a fresh block from Redis and is replaced by its first number before it is handed out",
+    ),
+    Reason(
+        "athena.oms.orders.xǁOrderManagerǁ_apply_local__*",
+        r'^\+.*uTime=self\._now_ms\(\), (source=(None|"XXlocalXX"|"LOCAL")|\))$',
+        "EQUIVALENT: OrderStore.apply never reads an update's source (its Lua arguments are the state, the "
+        "ids, the fills, fee and uTime, and for an unknown order external_order_hash's request fields), and "
+        "the OMS publishes the stored order, not the update",
+    ),
+    Reason(
+        "athena.oms.orders.xǁOrderManagerǁresolve_ambiguous__*",
+        r'^\+\s*(sMsg|source)=(None|"XXnot foundXX"|"NOT FOUND"|"XXlocalXX"|"LOCAL"),$'
+        r'|^-\s*(sMsg="not found"|source="local"),$',
+        "EQUIVALENT: OrderStore.apply never reads an update's sMsg or source (see _apply_local); the "
+        "refusal's text an operator reads is the order's reason, written by set_reason just before",
+    ),
+    Reason(
+        "athena.oms.orders.xǁOrderManagerǁensure_stop__*",
+        r"^\+.*plan\.action in \(StopAction\.PLACE, StopAction\.AMEND\) or plan\.stop is not None",
+        "EQUIVALENT: plan_stop (athena/oms/stops.py) gives a stop exactly with PLACE and AMEND, so both "
+        "operands are true together",
+    ),
+    Reason(
+        "athena.oms.orders.xǁOrderManagerǁon_update__*",
+        r"^\+.*outbox=True, (claim=None, )?claim_ttl_s=self\.claim_ttl_s",
+        "EQUIVALENT: a claim's value is never read: the Lua step SETs it, claim_outbox takes an entry only "
+        "with SET NX (the key's existence and TTL hold other emitters off) and ack_outbox deletes it "
+        "whoever wrote it; the claim's TTL is what matters, and test_an_emitter_holds_its_entry_for_its_own_"
+        "claim_ttl checks it",
+    ),
+    Reason(
+        "athena.oms.orders.xǁOrderManagerǁon_update__*",
+        r"^\+\s*if t\.outbox_pending >= 1:",
+        "EQUIVALENT in what is emitted: outbox_pending counts our own entry (it is set only when this "
+        "update added one), so 1 means nothing else waited at the commit and _emit has already acked ours; "
+        "the extra drain finds only entries others claimed since (SET NX refuses them), except one whose "
+        "writer died and whose claim (120 s) ran out within this call, which the next drain emits anyway",
+    ),
+    Reason(
+        "athena.oms.orders.xǁOrderManagerǁrecover_outbox__*",
+        r"^\+.*count=min\(101, limit - done\)",
+        "EQUIVALENT: only the page size changes; the loop pages on from `after` until the limit or the "
+        "end, so the same entries are claimed in the same order",
+    ),
+    Reason(
+        "athena.oms.orders.xǁOrderManagerǁrecover_outbox__*",
+        r'^\+\s*"(XX)?outbox: emitting %s of %s left by an earlier process(XX)?", (None|entry\.id), '
+        r"(None|entry\.clOrdId)$",
+        LOG + " (a multi-line log call: the mutated line is its arguments)",
+    ),
+    Reason(
+        "athena.oms.orders.xǁOrderManagerǁ_error__*",
+        r'^\+.*str\(data\.get\("algoClOrdId", (None|"XXXX"|)\)\)',
+        "EQUIVALENT: both callers of a stop_failed error (ensure_stop, on_position) put algoClOrdId in "
+        "data, so the default is never used",
+    ),
     # -- risk: equivalent by the code around them
     Reason(
         "athena.risk.pretrade.x_size_for_risk__*",
