@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from dataclasses import replace
 from decimal import Decimal
 from typing import Any
@@ -15,6 +16,8 @@ from hypothesis import strategies as st
 from athena.domain import (
     AlgoOrder,
     AlgoState,
+    BookTop,
+    Level,
     OrderRequest,
     OrderState,
     OrderUpdate,
@@ -643,3 +646,60 @@ def test_algo_order_reads_every_field_and_defaults_the_absent_ones() -> None:
             parse.algo_order(dict(bare, **bad))
     with pytest.raises(ParseError, match=r"^algo order: "):
         parse.algo_order(dict(bare, uTime="soon"))
+
+
+def ws_order(**changes: Any) -> dict[str, Any]:
+    return dict(load("nautilus_ws_orders.json")["data"][0], **changes)  # filled 0.03 of 0.03
+
+
+def test_order_update_reads_odd_but_valid_rows_as_the_plain_reading_would() -> None:
+    row = ws_order()
+    assert parse.order_update(OrderedDict(row)) == parse.order_update(row)  # any mapping of the decoder
+    typed = parse.order_update(ws_order(instId=123, ordId=456, feeCcy=789))
+    assert (typed.instId, typed.ordId, typed.feeCcy) == ("123", "456", "789")  # ids are strings
+    zero = parse.order_update(ws_order(state="live", accFillSz="0", avgPx="100", fillSz="0", fillPx="100"))
+    assert (zero.accFillSz, zero.avgPx, zero.fillSz, zero.fillPx) == (0, None, 0, None)  # no fill: no price
+    zero2 = parse.order_update(
+        ws_order(state="live", accFillSz="0.00", avgPx="100", fillSz="0.0", fillPx="99")
+    )
+    assert (zero2.accFillSz, zero2.avgPx, zero2.fillSz, zero2.fillPx, zero2.tradeId) == (
+        0,
+        None,
+        0,
+        None,
+        None,
+    )
+    assert parse.order_update(ws_order(ordType=["limit"])).ordType is None  # not a type OKX names
+    assert parse.order_update(ws_order(reduceOnly=True)).reduceOnly is True  # JSON booleans as well
+    assert parse.order_update(ws_order(reduceOnly=False)).reduceOnly is False
+    with pytest.raises(ParseError):
+        parse.order_update(ws_order(sz=0.03))  # a JSON number would lose precision: refused
+    rejected = parse.order_update(ws_order(state="canceled", sCode="51008", sMsg="insufficient margin"))
+    assert (rejected.sCode, rejected.sMsg) == ("51008", "insufficient margin")
+    assert (parse.order_update(row).sCode, parse.order_update(row).sMsg) == (None, None)
+    empty = parse.order_update(ws_order(sCode="", sMsg=""))
+    assert (empty.sCode, empty.sMsg) == (None, None)
+
+
+def test_an_unknown_state_is_read_from_sizes_only_when_it_is_a_name_and_the_set_of_logged_ones_is_bounded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(parse, "_UNKNOWN_STATES", set())
+    with pytest.raises(ParseError):
+        parse.order_update(ws_order(state=""))  # no state is not an unknown state
+    monkeypatch.setattr(parse, "_UNKNOWN_STATES_MAX", 1)
+    assert parse.order_update(ws_order(state="new_a")).state is OrderState.FILLED
+    assert parse.order_update(ws_order(state="new_b")).state is OrderState.FILLED
+    assert {"new_a"} == parse._UNKNOWN_STATES  # full: the next ones are read, not remembered
+    with pytest.raises(ParseError):
+        parse.order_update(ws_order(state=5))  # not a name: refused even when nothing more is logged
+
+
+def test_empty_strings_are_absent_in_acks_configs_positions_and_levels_without_a_count() -> None:
+    req = OrderRequest("c1", "BTC-USDT-SWAP", Side.BUY, OrdType.MARKET, D(1))
+    ack = parse.order_ack({"clOrdId": "", "ordId": "", "sCode": "", "sMsg": ""}, req)
+    assert (ack.clOrdId, ack.ordId, ack.sCode, ack.sMsg) == ("c1", None, None, None)
+    assert parse.account_config({"posMode": "net_mode", "autoLoan": ""}).autoLoan is False
+    assert parse.position({"instId": "X", "pos": "1", "posSide": "", "mgnMode": ""}).posSide is PosSide.NET
+    top = parse.book_top("BTC-USDT-SWAP", {"bids": [["100", "2"]], "asks": [["101", "3", "0"]], "ts": "5"})
+    assert top == BookTop("BTC-USDT-SWAP", (Level(D(100), D(2), 0),), (Level(D(101), D(3), 0),), 5)
