@@ -26,7 +26,7 @@ from athena.domain import (
     PosSide,
     Side,
 )
-from athena.oms.orders import DuplicateIntentError
+from athena.oms.orders import DuplicateIntentError, OrderManager
 from athena.oms.sender import RecordingSender
 from athena.oms.stops import StopAction, record_stop_owner, stop_id_for
 from athena.state.journal import Journal
@@ -227,6 +227,9 @@ def test_next_seq_survives_a_new_manager(redis_client: Redis) -> None:
     assert b.om.next_seq("s1", INST) == 2 * SEQ_BLOCK + 1  # after both of a's blocks
     assert a.om.next_seq("s1", INST) == SEQ_BLOCK + 4  # a continues its own block: still unique
     assert b.om.new_cl_ord_id("s1", 4, INST) == "s1BTCUSDT4"
+    assert redis_client.get(a.keys.intent_seq("s1", INST)) == str(3 * SEQ_BLOCK).encode()
+    assert a.om.next_seq("s2") == 1 and b.om.new_cl_ord_id("s2", 1) == "s21"  # no instrument given
+    assert redis_client.get(a.keys.intent_seq("s2", "")) == str(SEQ_BLOCK).encode()
 
 
 def test_stop_record_is_never_revived_once_final(redis_client: Redis) -> None:
@@ -301,8 +304,10 @@ class QueueingSender(RecordingSender):
     def __init__(self, queue: str) -> None:
         super().__init__()
         self.queue = queue
+        self.asked: list[Redis] = []  # the Redis each order_message was asked to queue with
 
-    def order_message(self, req: OrderRequest, redis: Redis) -> tuple[str, str]:
+    def order_message(self, req: OrderRequest, redis: Redis) -> tuple[str, str] | None:
+        self.asked.append(redis)
         return self.queue, f"place {req.clOrdId}"
 
 
@@ -545,10 +550,19 @@ def test_a_refused_resize_is_a_stop_failed_event(redis_client: Redis) -> None:
     (stop,) = o.algos.working(INST)
     o.sender.fail_next = 1
     now = Position(INST, PosSide.NET, Decimal(1), Decimal(100), uTime=stop.uTime)  # same ms as the stop
-    assert o.om.on_position(now) == []
+    sink = RecordingSink()
+    previous = alerts.install(Notifier([sink]))
+    try:
+        assert o.om.on_position(now) == []
+        notifier = alerts.current()
+        assert notifier is not None and notifier.flush(5.0)
+    finally:
+        alerts.install(previous)
     sid = stop.algoClOrdId
     msg = f"resize stop {sid} to 1 failed: injected failure on send_stop {sid}"
     assert o.events[EventType.ERROR] == [{"kind": "stop_failed", "message": msg, "algoClOrdId": sid}]
+    (got,) = sink.alerts  # a resize belongs to no one entry: the alert says so with "-"
+    assert got == replace(alert_events.stop_failed(sid, "-", msg), ts_ms=got.ts_ms)
     assert o.om.on_position(now) == [sid]  # the next report resizes it
 
 
@@ -564,3 +578,116 @@ def test_a_clordid_first_seen_in_an_exchange_report_is_compared_by_instrument_an
         o.om.submit(entry("a1", side=Side.SELL))
     with pytest.raises(DuplicateIntentError):
         o.om.submit(replace(entry("a1"), instId="ETH-USDT-SWAP"))
+
+
+# -- found by mutation testing (#22): each test fails on a mutant that survived the tests above ------------
+def test_a_queued_order_is_stamped_and_journaled_and_its_sender_asked_about_the_stores_redis(
+    redis_client: Redis, tmp_path: Path
+) -> None:
+    queue = "test:outbox-queue"
+    redis_client.delete(queue)
+    sender = QueueingSender(queue)
+    journal = Journal(f"sqlite:///{tmp_path / 'j.db'}")
+    try:
+        o = make_oms(redis_client, sender=sender, journal=journal)
+        now = int(o.clock.now * 1000)
+        o.om.submit(entry("q1"))
+        assert sender.asked == [o.store.redis]  # one atomic step is possible only on the store's own Redis
+        stored = o.om.get("q1")
+        assert stored is not None
+        assert (stored.state, stored.cTime, stored.uTime) == (OrderState.SENT, now, now)
+        row = journal.order("q1")
+        assert row is not None and row.state is OrderState.SENT and row.req == entry("q1")
+        assert o.events[EventType.ERROR] == []
+    finally:
+        journal.close()
+        redis_client.delete(queue)
+
+
+def test_a_failed_send_is_journaled_with_its_error_event(redis_client: Redis, tmp_path: Path) -> None:
+    journal = Journal(f"sqlite:///{tmp_path / 'j.db'}")
+    try:
+        o = make_oms(redis_client, journal=journal)
+        o.sender.fail_next = 1
+        assert o.om.submit(entry("a1")).state is OrderState.AMBIGUOUS
+        row = journal.order("a1")  # the durable copy exists although the outcome is unknown
+        assert row is not None and row.req == entry("a1")
+        msg = "a1: send failed, order ambiguous: injected failure on send_order a1"
+        assert o.events[EventType.ERROR] == [{"kind": "send_failed", "message": msg, "clOrdId": "a1"}]
+        (ev,) = journal.events("send_failed")
+        assert (ev.message, ev.data) == (msg, {"clOrdId": "a1"})
+    finally:
+        journal.close()
+
+
+def test_an_invalid_algo_id_or_a_long_ord_id_still_resolves_by_ord_id(redis_client: Redis) -> None:
+    o = make_oms(redis_client)
+    odd = stop_order("not-an-okx-id")  # an algoClOrdId OKX would not accept: not ours, go by ordId
+    assert o.om.resolve(odd).clOrdId == "x77" and o.om.get("not-an-okx-id") is None
+    long_id = "1" * 40
+    t = o.om.on_update(upd("", OrderState.LIVE, ord_id=long_id))
+    assert t.order.clOrdId == "x" + "1" * 31  # cut to OKX's 32 characters
+
+
+def test_a_triggered_market_stop_s_order_is_booked_without_the_reports_price(redis_client: Redis) -> None:
+    o = make_oms(redis_client)
+    o.om.resolve(stop_order("sM1", px=Decimal(95)))  # market: the px OKX shows is no limit price
+    booked = o.om.get("sM1")
+    assert booked is not None and booked.req.ordType is OrdType.MARKET and booked.req.px is None
+
+
+def test_one_report_is_one_order_update_and_the_stop_goes_before_the_fill_listeners(
+    redis_client: Redis,
+) -> None:
+    o = make_oms(redis_client)
+    o.om.submit(entry("a1"))
+    sid = stop_id_for("a1")
+    stop_at_fill: list[Decimal | None] = []
+    o.bus.subscribe(EventType.ORDER_FILLED, lambda f: stop_at_fill.append(o.sender.stop_size(sid)))
+    o.om.on_update(upd("a1", OrderState.PARTIALLY_FILLED, "1", "100", ord_id="7"))
+    o.om.on_update(upd("a1", OrderState.PARTIALLY_FILLED, "1", "100", ord_id="7"))  # a duplicate: no change
+    assert stop_at_fill == [Decimal(1)]  # rule 3: protected before anyone else hears of the fill
+    (update,) = o.events[EventType.ORDER_UPDATE]
+    assert update == o.om.get("a1") and update.accFillSz == Decimal(1)
+
+
+def test_a_late_fill_on_a_cancelled_order_is_booked_and_does_not_cancel_it_again(redis_client: Redis) -> None:
+    o = make_oms(redis_client)
+    o.om.submit(entry("a1"))
+    o.om.on_update(upd("a1", OrderState.CANCELED, "0"))
+    t = o.om.on_update(upd("a1", OrderState.CANCELED, "1", "100"))  # the cancel's report with its fill
+    assert t.filled and t.outbox is not None and not t.outbox.final
+    assert len(o.fills("a1")) == 1
+    assert [x.clOrdId for x in o.events[EventType.ORDER_CANCELLED]] == ["a1"]
+
+
+def test_an_exit_fill_is_published_reduce_only(redis_client: Redis) -> None:
+    o = make_oms(redis_client)
+    o.om.submit(exit_("x1"))
+    o.om.on_update(upd("x1", OrderState.FILLED, "3", "100"))
+    (fill,) = o.fills("x1")
+    assert fill.reduceOnly is True and fill.strategy == "s1"
+
+
+def test_a_manager_without_an_algo_store_still_places_stops(redis_client: Redis) -> None:
+    o = make_oms(redis_client)
+    om = OrderManager(o.store, o.bus, o.sender, clock=o.clock)  # no AlgoStore: nothing recorded
+    om.submit(entry("a1"))
+    om.on_update(upd("a1", OrderState.FILLED, "3", "100"))
+    assert om.stop_of("a1") is None and o.sender.stop_size(stop_id_for("a1")) == Decimal(3)
+    assert om.on_position(Position(INST, PosSide.NET, Decimal(0), None)) == []
+
+
+def test_a_position_report_is_judged_by_its_own_instruments_stops_only(redis_client: Redis) -> None:
+    o = make_oms(redis_client)
+    o.om.submit(entry("a1"))
+    o.om.on_update(upd("a1", OrderState.FILLED, "3", "100"))
+    report_ms = int(o.clock.now * 1000)
+    o.clock.now += 1
+    eth = replace(entry("e1"), instId="ETH-USDT-SWAP")
+    o.om.submit(eth)
+    o.om.on_update(replace(upd("e1", OrderState.FILLED, "3", "100"), instId="ETH-USDT-SWAP"))
+    # a newer stop on ETH does not make the BTC report stale: the BTC stop is shrunk to the position
+    btc = Position(INST, PosSide.NET, Decimal(1), Decimal(100), uTime=report_ms)
+    assert o.om.on_position(btc) == ["sla1"]
+    assert o.sender.stop_size("sla1") == Decimal(1) and o.sender.stop_size(stop_id_for("e1")) == Decimal(3)

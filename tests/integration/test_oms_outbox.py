@@ -221,3 +221,52 @@ def test_late_recovery_never_shows_an_older_order_state(redis_client: Redis) -> 
     assert sorted(f.fill_key for f in after.fills()) == ["a1:1", "a1:3"]
     assert sum(f.fillSz for f in after.fills()) == Decimal(3) and after.pm.expected(INST).sz == Decimal(3)
     assert after.sender.stop_size(stop_id_for("a1")) == Decimal(3)
+
+
+def claim_ttls_at_fill(o: Oms) -> list[int]:
+    """While the fill listeners run, the TTL (ms) of every claim on a waiting entry."""
+    seen: list[int] = []
+
+    def look(_: object) -> None:
+        seen.extend(int(o.redis.pttl(o.keys.outbox_claim(e.id))) for e in o.store.outbox())
+
+    o.bus.subscribe(EventType.ORDER_FILLED, look)
+    return seen
+
+
+def test_an_emitter_holds_its_entry_for_its_own_claim_ttl(redis_client: Redis) -> None:
+    """The claim's TTL is how long others wait before presuming the emitter dead: the manager's own
+    setting, on the entries it commits and on those it recovers."""
+    o = make_oms(redis_client)
+    o.om.claim_ttl_s = 5.0
+    seen = claim_ttls_at_fill(o)
+    o.om.submit(entry("a1", sz="1"))
+    o.om.on_update(upd("a1", OrderState.FILLED, "1", "100"))
+    o.om.submit(entry("a2", sz="1"))
+    expire_claim(o, crash_apply(o, upd("a2", OrderState.FILLED, "1", "100")))
+    assert o.om.recover_outbox() == 1
+    assert len(seen) == 2 and all(0 < ttl <= 5000 for ttl in seen), seen
+
+
+def test_a_drain_emits_at_most_its_limit_and_skips_what_another_emitter_holds(redis_client: Redis) -> None:
+    before = make_oms(redis_client)
+    ids = []
+    for i in range(6):
+        before.om.submit(entry(f"c{i}", sz="1"))
+        ids.append(crash_apply(before, upd(f"c{i}", OrderState.FILLED, "1", "100")))
+    for eid in ids[1:]:
+        expire_claim(before, eid)  # c0's emitter is alive: its entry is not ours to take
+    after = make_oms(redis_client)
+    assert after.om.recover_outbox(limit=3) == 3
+    assert [f.clOrdId for f in after.fills()] == ["c1", "c2", "c3"]  # oldest first, exactly 3
+    assert [e.clOrdId for e in after.store.outbox()] == ["c0", "c4", "c5"]
+
+
+def test_a_drain_emits_at_most_a_thousand_entries_by_default(redis_client: Redis) -> None:
+    before = make_oms(redis_client)
+    before.om.submit(entry("big", sz="2000"))
+    for acc in range(1, 1002):  # 1001 fills committed by a process that died before emitting any
+        crash_apply(before, upd("big", OrderState.PARTIALLY_FILLED, str(acc), "100"), ttl_s=0.001)
+    assert wait_until(lambda: not redis_client.keys(before.keys.outbox_claim("*")), timeout=10)
+    after = make_oms(redis_client)
+    assert after.om.recover_outbox() == 1000 and after.store.outbox_length() == 1

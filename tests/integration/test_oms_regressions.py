@@ -179,5 +179,6 @@ def test_journal_failure_does_not_lose_the_fill(redis_client: Redis, tmp_path: P
     o.om.on_update(upd("a1", OrderState.FILLED, "2", "100"))
     assert len(o.fills("a1")) == 1 and o.pm.expected(INST).sz == Decimal(2)
     assert o.sender.stop_size(stop_id_for("a1")) == Decimal(2)
-    assert "journal_failed" in [e["kind"] for e in o.events[EventType.ERROR]]
+    (failed,) = [e for e in o.events[EventType.ERROR] if e["kind"] == "journal_failed"]
+    assert failed["message"].startswith("journal record_fill: ") and "fills" in failed["message"]
     journal.close()

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from dataclasses import replace
 from decimal import Decimal as D
 from typing import Any
 
 import pytest
 
+from athena import alerts
+from athena.alerts import Alert, Notifier
+from athena.alerts import events as alert_events
 from athena.config import RiskSettings, Settings, StrategySettings
 from athena.domain import Fill, Instrument, PosSide, Side
 from athena.oms.capital import CapitalCommander
@@ -50,6 +55,33 @@ def cap(redis_client: Any, keys: Keys, clock: Clock) -> CapitalCommander:
     return CapitalCommander(redis_client, keys, SETTINGS, clock)
 
 
+class RecordingSink:
+    name = "recording"
+
+    def __init__(self) -> None:
+        self.alerts: list[Alert] = []
+
+    def send(self, alert: Alert) -> None:
+        self.alerts.append(alert)
+
+
+@pytest.fixture()
+def sent() -> Iterator[list[Alert]]:
+    """The alerts this process emits, as a sink receives them (no rate limit: every emit is seen)."""
+    sink = RecordingSink()
+    previous = alerts.install(Notifier([sink], max_per_window=100))
+    try:
+        yield sink.alerts
+    finally:
+        alerts.install(previous)
+
+
+def delivered(sent: list[Alert]) -> list[Alert]:
+    notifier = alerts.current()
+    assert notifier is not None and notifier.flush(5.0)
+    return [replace(a, ts_ms=0) for a in sent]
+
+
 CFG = RiskConfig.from_settings(RiskSettings())  # max drawdown 10%, daily loss 3%
 
 _n = iter(range(1, 10**9))
@@ -72,6 +104,14 @@ def test_halt_carries_reason_who_when_and_first_wins(redis_client: Any, halt: Ha
     assert other.resume(who="alice") and not halt.is_halted()
     assert not halt.resume()
     assert [e["action"] for e in halt.history()] == ["resume", "halt"]
+
+
+def test_a_new_halt_alerts_with_its_reason_and_who_and_a_repeated_halt_does_not(
+    halt: HaltSwitch, sent: list[Alert]
+) -> None:
+    assert halt.halt("manual stop", who="alice")
+    assert not halt.halt("second reason", who="bob")
+    assert delivered(sent) == [replace(alert_events.halt("manual stop", "alice"), ts_ms=0)]
 
 
 def test_halt_is_per_account(redis_client: Any, halt: HaltSwitch) -> None:
@@ -99,6 +139,24 @@ def test_max_drawdown_on_unrealised_loss_halts(cap: CapitalCommander, halt: Halt
     assert rep.max_drawdown == CFG.max_drawdown and rep.complete is True
     again = check_drawdown(cap, CFG, halt, {MARK: D(48000)})
     assert again.halted and not again.newly_halted  # first reason kept
+
+
+def test_a_breach_alerts_its_kind_and_numbers_on_every_check_while_breached(
+    cap: CapitalCommander, halt: HaltSwitch, sent: list[Alert]
+) -> None:
+    trade(cap, Side.BUY, "100", "50000")
+    check_drawdown(cap, CFG, halt, {MARK: D(49100)})  # 9%: no breach, no alert
+    assert delivered(sent) == []
+    check_drawdown(cap, CFG, halt, {MARK: D(49000)})
+    check_drawdown(cap, CFG, halt, {MARK: D(48000)})  # still breached: alerted again (the notifier limits)
+    text1 = "drawdown 10.0000% >= 10.00% (equity 9000.00000000, hwm 10000)"
+    text2 = "drawdown 20.0000% >= 10.00% (equity 8000.00000000, hwm 10000)"
+    got = delivered(sent)
+    assert sorted(got, key=lambda a: (a.event, a.text)) == [
+        replace(alert_events.drawdown("max_drawdown", text1), ts_ms=0),
+        replace(alert_events.drawdown("max_drawdown", text2), ts_ms=0),
+        replace(alert_events.halt(f"max_drawdown: {text1}", "drawdown_breaker"), ts_ms=0),  # once
+    ]
 
 
 def test_drawdown_measured_from_high_water_mark(cap: CapitalCommander, halt: HaltSwitch) -> None:

@@ -416,6 +416,181 @@ REASONS: list[Reason] = [
         "EQUIVALENT: k_strats is built from names and raw is read from k_strats, so the three always have "
         "the same length and strict never raises",
     ),
+    Reason(
+        "athena.oms.orders.xǁOrderManagerǁnext_seq__*",
+        r"^\+.*self\._seq_blocks\.get\(key, \(2, 0\)\)",
+        "EQUIVALENT: a (strategy, instId) with no block in memory has end 0, so any default next above 0 "
+        "reserves a fresh block from Redis and is replaced by its first number before it is handed out",
+    ),
+    Reason(
+        "athena.oms.orders.xǁOrderManagerǁ_apply_local__*",
+        r'^\+.*uTime=self\._now_ms\(\), (source=(None|"XXlocalXX"|"LOCAL")|\))$',
+        "EQUIVALENT: OrderStore.apply never reads an update's source (its Lua arguments are the state, the "
+        "ids, the fills, fee and uTime, and for an unknown order external_order_hash's request fields), and "
+        "the OMS publishes the stored order, not the update",
+    ),
+    Reason(
+        "athena.oms.orders.xǁOrderManagerǁresolve_ambiguous__*",
+        r'^\+\s*(sMsg|source)=(None|"XXnot foundXX"|"NOT FOUND"|"XXlocalXX"|"LOCAL"),$'
+        r'|^-\s*(sMsg="not found"|source="local"),$',
+        "EQUIVALENT: OrderStore.apply never reads an update's sMsg or source (see _apply_local); the "
+        "refusal's text an operator reads is the order's reason, written by set_reason just before",
+    ),
+    Reason(
+        "athena.oms.orders.xǁOrderManagerǁensure_stop__*",
+        r"^\+.*plan\.action in \(StopAction\.PLACE, StopAction\.AMEND\) or plan\.stop is not None",
+        "EQUIVALENT: plan_stop (athena/oms/stops.py) gives a stop exactly with PLACE and AMEND, so both "
+        "operands are true together",
+    ),
+    Reason(
+        "athena.oms.orders.xǁOrderManagerǁon_update__*",
+        r"^\+.*outbox=True, (claim=None, )?claim_ttl_s=self\.claim_ttl_s",
+        "EQUIVALENT: a claim's value is never read: the Lua step SETs it, claim_outbox takes an entry only "
+        "with SET NX (the key's existence and TTL hold other emitters off) and ack_outbox deletes it "
+        "whoever wrote it; the claim's TTL is what matters, and test_an_emitter_holds_its_entry_for_its_own_"
+        "claim_ttl checks it",
+    ),
+    Reason(
+        "athena.oms.orders.xǁOrderManagerǁon_update__*",
+        r"^\+\s*if t\.outbox_pending >= 1:",
+        "EQUIVALENT in what is emitted: outbox_pending counts our own entry (it is set only when this "
+        "update added one), so 1 means nothing else waited at the commit and _emit has already acked ours; "
+        "the extra drain finds only entries others claimed since (SET NX refuses them), except one whose "
+        "writer died and whose claim (120 s) ran out within this call, which the next drain emits anyway",
+    ),
+    Reason(
+        "athena.oms.orders.xǁOrderManagerǁrecover_outbox__*",
+        r"^\+.*count=min\(101, limit - done\)",
+        "EQUIVALENT: only the page size changes; the loop pages on from `after` until the limit or the "
+        "end, so the same entries are claimed in the same order",
+    ),
+    Reason(
+        "athena.oms.orders.xǁOrderManagerǁrecover_outbox__*",
+        r'^\+\s*"(XX)?outbox: emitting %s of %s left by an earlier process(XX)?", (None|entry\.id), '
+        r"(None|entry\.clOrdId)$",
+        LOG + " (a multi-line log call: the mutated line is its arguments)",
+    ),
+    Reason(
+        "athena.oms.orders.xǁOrderManagerǁ_error__*",
+        r'^\+.*str\(data\.get\("algoClOrdId", (None|"XXXX"|)\)\)',
+        "EQUIVALENT: both callers of a stop_failed error (ensure_stop, on_position) put algoClOrdId in "
+        "data, so the default is never used",
+    ),
+    # -- okx/parse: a ParseError's text, and the labels that only go into it
+    Reason(
+        "athena.okx.parse.*",
+        r"^\+\s*raise ParseError\(",
+        "WORDING: the text of a ParseError (the mutant changes only what goes into the message); every "
+        "caller decides by the type, which the tests assert",
+    ),
+    Reason(
+        "athena.okx.parse.*",
+        r'^\+.*\b(row|item|d) = _obj\((row|item|d), (None|"XX[a-z -]+XX"|"[A-Z -]+")\)$'
+        r'|^\+\s*with _as_parse_error\((None|"XX[a-z -]+XX"|"[A-Z -]+")\):$',
+        "WORDING: the name of the object that goes into its ParseError's message (_obj, _as_parse_error)",
+    ),
+    Reason(
+        "athena.okx.parse.*",
+        r'^\+.*\b(?:_d|_dec|_num|_enum|_px_sz)\((?:\w+, )?(?:g\("((?!XX)(?![A-Z]+")\w+)"\)'
+        r'|row\.get\("((?!XX)(?![A-Z]+")\w+)"\)|row\["((?!XX)(?![A-Z]+")\w+)"\]|v), '
+        r'(None|"XX\w+XX"|"(?=[A-Z]+"|[a-z]+")(?i:\1|\2|\3|accFillSz|avgPx|fillSz|fillPx|fillFee|fee|sz|px|pnl)")\)',
+        "WORDING: the field's name that a number or enum helper puts into its ParseError's message (the "
+        "value read is unchanged)",
+    ),
+    Reason(
+        "athena.okx.parse.*",
+        r"^\+.*\b(_dec\((value|row\.get\(key\)), None\)|_num\((value|v), None\)|_enum\(AlgoState, state_raw, "
+        r'(None|"XXalgo stateXX"|"ALGO STATE")\))',
+        "WORDING: the field's name that goes into the ParseError's message (the value read is unchanged)",
+    ),
+    Reason(
+        "athena.okx.parse.x__state_from_sizes__*",
+        r'^\+\s*"(XX)?order state %r unknown to (A|a)thena: read as %s from acc(F|f)ill(S|s)z/sz '
+        r'\(logged once\)(XX)?", value\[:4[01]\], (state|None)$',
+        LOG + " (a multi-line log call: the mutated line is its arguments)",
+    ),
+    Reason(
+        "athena.okx.parse.*",
+        r"^\+.*type\(None\)\.__name__",
+        "WORDING: the type named in a ParseError's message",
+    ),
+    # -- okx/parse: equivalent by the code around them
+    Reason(
+        "athena.okx.parse.x__dec__*",
+        r'^\+\s*if value == "XXXX":',
+        "EQUIVALENT in outcome: Decimal('') raises InvalidOperation, and every caller of _dec (through "
+        "req_d, opt_d, _d) runs inside a try or _as_parse_error that turns it into ParseError; only the "
+        "message differs",
+    ),
+    Reason(
+        "athena.okx.parse.x__px_sz__*",
+        r"^\+\s*_PX_SZ\[value\] = None",
+        "EQUIVALENT: a None in the memo reads as a miss (`d if d is not None else _px_sz(...)`), so the "
+        "value is computed again, the same Decimal",
+    ),
+    Reason(
+        "athena.okx.parse.x_price_limit__*",
+        r"^\+.*if enabled and \(buy is None and sell is None or sell > buy\)",
+        "EQUIVALENT in outcome: with one limit None, `sell > buy` compares with None and raises TypeError, "
+        "which _as_parse_error turns into ParseError as the original's raise does; only the text differs",
+    ),
+    Reason(
+        "athena.okx.parse.x_order_update__*",
+        r"^\+\s*o\.(clOrdId|algoClOrdId) = v if (\(type\(v\) is str\) and False|type\(None\) is str) else "
+        r'str\(v or ""\)'
+        r"|^\+\s*o\.instId = v if (\(type\(v\) is str\) and False|type\(None\) is str) else str\(v\)"
+        r"|^\+\s*o\.(ordId|feeCcy) = v if (\(type\(v\) is str and v\) and False|type\(None\) is str and v) "
+        r"else _s\(v\)",
+        "EQUIVALENT: the skipped shortcut returns a str as is, and the slow expression gives the same str "
+        "for it (str(v or '') and _s keep a non-empty str, and map '' to what the shortcut gives)",
+    ),
+    Reason(
+        "athena.okx.parse.x_order_update__*",
+        r"^\+\s*if type\(None\) is not dict:",
+        "EQUIVALENT: _obj returns a dict unchanged, so always calling it changes nothing",
+    ),
+    Reason(
+        "athena.okx.parse.x_order_update__*",
+        r"^\+\s*state = _STATES\.get\(v\) if \(type\(v\) is str\) or True else None",
+        "EQUIVALENT in outcome: a non-str state is not in _STATES (None, as the original), and an "
+        "unhashable one raises TypeError, turned into ParseError as _state_from_sizes' refusal is",
+    ),
+    Reason(
+        "athena.okx.parse.x_order_update__*",
+        r"^\+\s*(filled|has_fill) = None$",
+        "EQUIVALENT: the flag is only tested for truth, and None is false like False",
+    ),
+    Reason(
+        "athena.okx.parse.x_order_update__*",
+        r'^\+.*(elif v == "XX0XX":|v == "" or v == "XX0XX":'
+        r'|ZERO if (\(v == "0"\) and False|v == "XX0XX") else)',
+        "EQUIVALENT: the '0' shortcut; without it '0' goes through _num, which gives Decimal('0'), equal to "
+        "ZERO and read the same way (not filled, no price)",
+    ),
+    Reason(
+        "athena.okx.parse.x_order_update__*",
+        r"^\+\s*(if type\(None\) is str and v:|if type\(v\) is not str and v:|d = None$"
+        r"|d = _PX_SZ\.get\(None\)|o\.(sz|px) = d if \(d is not None\) and False else)",
+        "EQUIVALENT: the px/sz memo is only a cache: a miss (or a non-str, which _num refuses either way) "
+        "computes the same Decimal",
+    ),
+    Reason(
+        "athena.okx.parse.x_order_update__*",
+        r'^\+\s*o\.(sz|px) = None if v is None or v == "" else _num\((None, "(sz|px)"|"(sz|px)"|v, )\)',
+        "EQUIVALENT in outcome: this branch sees only None, '' or a non-str, and _num raises ParseError "
+        "for every non-str (a missing argument raises TypeError, turned into ParseError)",
+    ),
+    Reason(
+        "athena.okx.parse.x_order_update__*",
+        r"^\+\s*o\.(sCode|sMsg) = None if \(v is None\) and False else _s\(v\)",
+        "EQUIVALENT: _s(None) is None",
+    ),
+    Reason(
+        "athena.okx.parse.x_order_update__*",
+        r"^\+\s*if row\.keys\(\) > _ORDER_KEYS\.keys\(\):",
+        "EQUIVALENT: a KeyError only comes from subscripting one of _ORDER_KEYS, so it never happens when "
+        "the row has all of them (where >= and > differ)",
+    ),
     # -- risk: equivalent by the code around them
     Reason(
         "athena.risk.pretrade.x_size_for_risk__*",

@@ -24,6 +24,21 @@ def test_cl_ord_id_is_deterministic_readable_and_valid() -> None:
         new_cl_ord_id("", 1)
 
 
+def test_cl_ord_id_without_instrument_and_at_the_length_limit() -> None:
+    assert new_cl_ord_id("scalp1", 42) == "scalp142"  # no instrument: no code in the id
+    at_limit = new_cl_ord_id("a" * 21, 12, "BTC-USDT-SWAP")  # 21 + 7 + 2 = 30: still readable
+    assert at_limit == "a" * 21 + "BTCUSDT12"
+
+
+def test_a_too_long_cl_ord_id_is_the_strategy_prefix_and_a_pinned_digest() -> None:
+    """The same intent must map to the same id across versions too (an order redelivered after an
+    upgrade finds its record), so the digest form is pinned, not only its shape."""
+    assert new_cl_ord_id("a" * 21, 123, "BTC-USDT-SWAP") == "aaaaaaaaaaaah3172616385d98d250"
+    assert new_cl_ord_id("trendfollower2", 12345678901234567890, "BTC-USDT-SWAP") == (
+        "trendfollowehaffd4d32a74f8cd03"
+    )
+
+
 @given(
     strategy=st.text(alphabet="abcXYZ0189", min_size=1, max_size=12),
     seq=st.integers(min_value=0, max_value=10**30),
