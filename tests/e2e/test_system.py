@@ -129,7 +129,8 @@ def test_orders_worker_killed_mid_placement_places_once(tmp_path: Path) -> None:
         orders = stack.sim_admin("state")["pending"]
         assert [o["clOrdId"] for o in orders] == ["killme1"]
         stack.restart("orders", timeout=60)
-        out = result.get(timeout=90)
+        # back within the visibility timeout (4 s) + one 10 s sweep for unacked tasks (+ start-up, load)
+        out = result.get(timeout=45)
         assert out["status"] == "found", out
         pending = stack.sim_admin("state")["pending"]
         assert [o["clOrdId"] for o in pending] == ["killme1"]  # one order, never two
