@@ -37,7 +37,7 @@ test: $(STAMP) nautilus-venv browser
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy athena workers beat_schedule.py
 	$(BIN)/lint-imports
-	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile tests
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

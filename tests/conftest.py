@@ -83,15 +83,27 @@ def celery_app(test_settings):  # type: ignore[no-untyped-def]
 @pytest.fixture(scope="session")
 def celery_worker(celery_app):  # type: ignore[no-untyped-def]
     """A real Celery worker thread consuming every queue from the private Redis."""
+    import redis
     from celery.contrib.testing.worker import start_worker
 
     from athena.queues import AccountQueues
+    from athena.state.workers import WorkerRegistry
 
+    queues = list(AccountQueues(celery_app_settings_account(celery_app)).all)
+    # The session's Redis is private, and this worker is the session account's worker: a registration
+    # left on its queues by a worker process an earlier module killed (another deployment's identity,
+    # still within its freshness window) would make its queue claim refuse to start (under xdist a module
+    # that does so may run first on this process).
+    client = redis.Redis.from_url(celery_app.conf.broker_url)
+    registry = WorkerRegistry(client)
+    for entry in registry.entries(queues, include_stale=True):
+        registry.release(queues, entry.node)
+    client.close()
     with start_worker(
         celery_app,
         pool="threads",
         concurrency=2,
-        queues=list(AccountQueues(celery_app_settings_account(celery_app)).all),
+        queues=queues,
         perform_ping_check=False,
         shutdown_timeout=10,
     ) as worker:
