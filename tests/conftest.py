@@ -81,19 +81,22 @@ def celery_app(test_settings):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture(scope="session")
-def celery_worker(celery_app):  # type: ignore[no-untyped-def]
+def celery_worker(celery_app, test_settings):  # type: ignore[no-untyped-def]
     """A real Celery worker thread consuming every queue from the private Redis."""
     import redis
     from celery.contrib.testing.worker import start_worker
 
+    from athena.config import set_settings
     from athena.queues import AccountQueues
     from athena.state.workers import WorkerRegistry
 
+    # Under xdist this starts whenever the first module needing it runs on this process, after any other
+    # module: its queue claim checks the queues against the process's current settings (a module may have
+    # set another account's), and refuses a registration another deployment left on them (a worker process
+    # an earlier module killed, still within its freshness window). The session's Redis is private and this
+    # is the session account's worker, so both are put back first.
+    set_settings(test_settings)
     queues = list(AccountQueues(celery_app_settings_account(celery_app)).all)
-    # The session's Redis is private, and this worker is the session account's worker: a registration
-    # left on its queues by a worker process an earlier module killed (another deployment's identity,
-    # still within its freshness window) would make its queue claim refuse to start (under xdist a module
-    # that does so may run first on this process).
     client = redis.Redis.from_url(celery_app.conf.broker_url)
     registry = WorkerRegistry(client)
     for entry in registry.entries(queues, include_stale=True):
