@@ -88,7 +88,7 @@ def make_app(settings: Settings | None = None, include: list[str] | None = None)
     return configure(app, settings or _settings_at_start())
 
 
-def _is_celery_process() -> bool:
+def is_celery_process() -> bool:
     """This process is `celery ... worker|beat|flower` (not a test or a tool importing the app)."""
     return "celery" in Path(sys.argv[0]).parts[-2:] or Path(sys.argv[0]).name == "celery"
 
@@ -99,7 +99,7 @@ def _settings_at_start() -> Settings:
     try:
         return get_settings()
     except ConfigError as exc:
-        if not _is_celery_process():
+        if not is_celery_process():
             raise
         print(f"athena worker: {exc}", file=sys.stderr, flush=True)
         raise SystemExit(EXIT_REFUSED) from None
@@ -181,7 +181,7 @@ def _setup_logging(loglevel: Any = None, **_: Any) -> None:
     configure_logging(level, settings.log_format, _role(), settings.secrets())
 
 
-if _is_celery_process() and any(cmd in sys.argv[1:] for cmd in ("worker", "beat", "flower")):
+if is_celery_process() and any(cmd in sys.argv[1:] for cmd in ("worker", "beat", "flower")):
     # Before Celery sets logging up, it warns (e.g. about running as root) through the warnings
     # module: configured now, those lines come out in the chosen format too (JSON lines stay JSON).
     import logging as _logging

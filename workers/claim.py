@@ -33,7 +33,7 @@ def _refuse(message: str) -> None:
     raise SystemExit(EXIT_REFUSED)
 
 
-def _worker_role(queues: list[str], mine: AccountQueues) -> str:
+def worker_role(queues: list[str], mine: AccountQueues) -> str:
     if queues == [mine.stream]:
         return "stream"
     return "research" if queues == [mine.research] else "orders"
@@ -77,7 +77,7 @@ class QueueClaim(bootsteps.StartStopStep):  # type: ignore[misc]
             )
         self._node = worker.hostname
         identity = identity_of(settings)
-        role = _worker_role(self._queues, mine)
+        role = worker_role(self._queues, mine)
         self._registry = WorkerRegistry(redis_from_settings(settings))
         started = int(time.time() * 1000)
         try:

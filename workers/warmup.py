@@ -25,13 +25,13 @@ class EngineWarmup(bootsteps.StartStopStep):  # type: ignore[misc]
     def start(self, worker: Any) -> None:
         from athena.config import get_settings
         from athena.queues import AccountQueues
-        from workers.app import _is_celery_process
-        from workers.claim import _worker_role
+        from workers.app import is_celery_process
+        from workers.claim import worker_role
 
-        if not _is_celery_process() or "prefork" in str(getattr(worker, "pool_cls", "")):
+        if not is_celery_process() or "prefork" in str(getattr(worker, "pool_cls", "")):
             return
         queues = sorted(worker.app.amqp.queues.consume_from or ())
-        if _worker_role(queues, AccountQueues(get_settings().account)) != "orders":
+        if worker_role(queues, AccountQueues(get_settings().account)) != "orders":
             return
         threading.Thread(target=_build, name="engine-warmup", daemon=True).start()
 

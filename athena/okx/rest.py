@@ -259,24 +259,28 @@ class OkxRestGateway:
                     time.sleep(retry_after)
                     continue
             elif code == TIMESTAMP_EXPIRED and signed and expires:
-                # expTime passed (or clock skew) before the exchange processed it: definitely not executed.
-                # Re-sync for the next call but do not resend this one with a fresh deadline.
-                self.stats["expired"] += 1
-                self.stats["clock_resyncs"] += 1
-                self.sync_clock()
-                raise OkxExpired(
-                    f"not executed: expTime passed or clock skew ({err.msg})",
-                    code,
-                    http_status=resp.status_code,
-                    path=path,
-                    clOrdId=clOrdId,
-                )
+                raise self._expired(err, path, clOrdId, resp.status_code)
             elif code == TIMESTAMP_EXPIRED and signed and not resynced:
                 resynced = True
                 self.stats["clock_resyncs"] += 1
                 self.sync_clock()
                 continue
             raise err
+
+    def _expired(self, err: OkxError, path: str, clOrdId: str, http_status: int | None = None) -> OkxExpired:
+        """A request refused for its expTime (or clock skew) was definitely not executed: the clock is
+        re-measured for the next call, and this one is never sent again with a fresh deadline (it would
+        execute late after all)."""
+        self.stats["expired"] += 1
+        self.stats["clock_resyncs"] += 1
+        self.sync_clock()
+        return OkxExpired(
+            f"not executed: expTime passed or clock skew ({err.msg})",
+            err.code,
+            http_status=http_status,
+            path=path,
+            clOrdId=clOrdId,
+        )
 
     def _envelope(self, resp: requests.Response, method: str, path: str, clOrdId: str) -> dict[str, Any]:
         try:
@@ -497,11 +501,7 @@ class OkxRestGateway:
                 self.limiter.penalize(family, req.instId, err.retry_after)
                 raise WsNotSent("rate limited on the WebSocket")  # REST backs off and retries
             if code == TIMESTAMP_EXPIRED and self.exp_time_ms:
-                # not executed, and never sent again with a fresh deadline (it would execute late after all)
-                self.stats["expired"] += 1
-                self.sync_clock()
-                why = f"not executed: expTime passed or clock skew ({err.msg})"
-                err = OkxExpired(why, code, path=path, clOrdId=req.clOrdId)
+                err = self._expired(err, path, req.clOrdId)
             elif isinstance(err, OkxAuthError):  # 60011...: the exchange no longer sees this socket logged in
                 ws.force_reconnect()
                 raise WsNotSent(f"WebSocket refused the op: {err}")
