@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
+from typing import Any
 
+from athena.process.launch import Stack
+from athena.sim.client import SimClient
 from athena.sim.config import SimConfig
 from athena.sim.instruments import default_instruments
 from athena.sim.server import SimServer
@@ -56,3 +60,45 @@ def paper_upstream(seed: int = 11) -> SimServer:
     seconds."""
     insts = [replace(si, vol_ticks=3) if si.instId == BTC else si for si in default_instruments()]
     return SimServer(SimConfig(seed=seed, tick_interval_ms=50, instruments=insts)).start()
+
+
+def describe(stack: Stack, log_lines: int = 40) -> str:
+    """What a stack was doing, for a test's failure message: the stream worker's status, the venue's
+    orders, fills and (paper) upstream, and the tail of every child's log. Never raises: it runs when a
+    test has already failed."""
+    parts: list[str] = []
+
+    def section(title: str, fetch: Any) -> None:
+        try:
+            body = fetch()
+        except Exception as e:  # the part that is down is itself the finding
+            body = f"unavailable: {type(e).__name__}: {e}"
+        parts.append(f"--- {title}\n{body if isinstance(body, str) else json.dumps(body, default=str)}")
+
+    venue = SimClient(stack.sim_url) if stack.sim_port else None
+    section("stream status", stack.stream_status)
+    if venue is not None:
+        section(
+            "venue pending orders", lambda: venue.get("/api/v5/trade/orders-pending?instType=SWAP")["data"]
+        )
+        section(
+            "venue order history (state, side, execType)",
+            lambda: [
+                (o["clOrdId"], o["state"], o["side"], o["ordType"], o["accFillSz"])
+                for o in venue.get("/api/v5/trade/orders-history?instType=SWAP&limit=100")["data"]
+            ],
+        )
+        section(
+            "venue fills",
+            lambda: [
+                (f["ts"], f["side"], f["fillSz"], f["fillPx"], f["execType"])
+                for f in venue.get("/api/v5/trade/fills?instType=SWAP&limit=100")["data"]
+            ],
+        )
+        section("venue state", lambda: {k: v for k, v in stack.sim_admin("state").items() if k != "markets"})
+    for log in sorted(stack.log_dir.glob("*.log")):
+        section(
+            f"{log.name} (last {log_lines} lines)",
+            lambda log=log: "\n".join(log.read_text().splitlines()[-log_lines:]),
+        )
+    return "\n".join(parts)

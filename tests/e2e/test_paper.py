@@ -19,7 +19,7 @@ import pytest
 from athena.process.launch import Stack, StackConfig
 from athena.sim.client import SimClient
 from athena.sim.server import SimServer
-from tests.e2e.stacks import BTC, paper_upstream
+from tests.e2e.stacks import BTC, describe, paper_upstream
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.e2e
@@ -131,7 +131,13 @@ def test_the_stack_paper_trades_on_the_upstream_book(
             kinds = [f["execType"] for f in fills()]
             return kinds.count("M") >= 2 and kinds.count("T") >= 2
 
-        wait_for(traded_both_ways, 40, "maker entries and taker closes on the paper venue", interval=0.25)
+        # ~5-20 s here (60 runs, four at once, with and without a CPU hog): how long depends on where in the
+        # upstream's random walk the stack starts; the deadline is for a stall, and its failure says what
+        # the stack was doing
+        try:
+            wait_for(traded_both_ways, 90, "maker entries and taker closes on the paper venue", interval=0.25)
+        except AssertionError as e:
+            raise AssertionError(f"{e}\n{describe(stack)}") from None
         # the whole stack ran unchanged: stops on the venue, reconcile without drift
         assert stack.send_task("athena.halt", kwargs={"reason": "e2e paper"}, timeout=30)["halted"] is True
         flat = stack.send_task("athena.flatten", timeout=60)
