@@ -24,7 +24,7 @@ from athena.procs import wait_until
 from athena.sim.client import SimClient
 from athena.state.journal import Journal
 from athena.strategies.template import main as new_strategy
-from tests.e2e.stacks import BTC, paper_upstream
+from tests.e2e.stacks import BTC, describe, paper_upstream
 from tests.reports import report_folder
 from tests.waiting import wait_for
 
@@ -261,7 +261,10 @@ def test_a_paper_stack_trades_it_from_the_folder(folder: Path, tmp_path: Path) -
                         if str(o.state) == "filled" and not o.req.reduceOnly and str(o.req.side) == "buy"
                     ]
 
-                wait_for(filled_entries, 30, "a filled UpTicks entry on the paper venue", interval=0.25)
+                try:
+                    wait_for(filled_entries, 60, "a filled UpTicks entry on the paper venue", interval=0.25)
+                except AssertionError as e:
+                    raise AssertionError(f"{e}\n{describe(stack)}") from None
                 entry = filled_entries()[0]
                 venue_fills = venue.get(f"/api/v5/trade/fills?instType=SWAP&instId={BTC}&limit=100")["data"]
                 assert any(f["clOrdId"] == entry and f["side"] == "buy" for f in venue_fills), venue_fills
