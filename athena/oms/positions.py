@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Protocol, cast
@@ -252,15 +252,21 @@ class PositionManager:
         inst = self.instruments.get(instId)
         return inst.lotSz if inst is not None else ZERO
 
-    def reconcile(self, exchange_positions: Iterable[Position]) -> list[Drift]:
+    def reconcile(
+        self, exchange_positions: Iterable[Position], in_flight: Collection[str] = ()
+    ) -> list[Drift]:
         """Compare the ledger with the exchange (positions missing from the list are flat).
 
         Every difference is returned. The ledger is forced to the exchange only when the difference
         cannot be a fill still in flight: neither side changed for `settle_ms` (the exchange's
-        position uTime and our last booking), or the same difference was first seen at least
-        `settle_ms` ago (a real drift persists while fills come and go). Forcing on sight would
-        race the push of a fill the exchange already counts, and that fill would then be counted
-        twice. Corrections are ERROR events and journal rows.
+        position uTime and our last booking; a position missing from the list went flat at a time
+        the list does not say, so only the next rule applies to it), or the same difference was
+        first seen at least `settle_ms` ago (a real drift persists while fills come and go). Forcing
+        on sight would race the push of a fill the exchange already counts, and that fill would then
+        be counted twice. in_flight: instruments with a fill that may not be booked yet whatever the
+        time says (an order the exchange has not acknowledged, a working order nobody has settled
+        while the private socket may have missed its fill, a fill committed and not yet emitted):
+        their differences are reported, never forced. Corrections are ERROR events and journal rows.
         """
         snapshot = _exchange_map(exchange_positions)
         for pos in snapshot.values():
@@ -282,11 +288,11 @@ class PositionManager:
             diff = exch_sz - ledger_sz
             field = f"{instId}|{posSide}"
             last_change = max(entry.uTime if entry else 0, row.uTime if row else 0)
-            quiet = now - last_change >= self.settle_ms
+            quiet = row is not None and now - last_change >= self.settle_ms
             prev_diff, _, prev_ms = previous.get(field, "").partition("@")
             first_seen = int(prev_ms) if prev_diff == str(diff) and prev_ms.isdigit() else now
             persisted = now - first_seen >= self.settle_ms
-            force = quiet or persisted
+            force = (quiet or persisted) and instId not in in_flight
             corrected = force and self._force(instId, posSide, ledger_sz, exch_sz, row.avgPx if row else None)
             if corrected:
                 self._report(instId, posSide, ledger_sz, exch_sz, lot)

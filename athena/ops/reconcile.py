@@ -99,7 +99,7 @@ def reconcile(engine: Engine) -> ReconcileReport:
         engine.algos.apply_report(algo)
     # before the positions: a stop that fired unheard is booked as its fill, not corrected as drift
     report.stop_fills_unseen = book_unseen_stop_fills(engine)
-    report.positions = sync_positions(engine, gated=False).to_dict()
+    report.positions = sync_positions(engine, gated=False, orders_settled=True).to_dict()
     errors = engine.capital.errors()
     report.capital = {
         "clamps": errors.clamps,

@@ -15,7 +15,7 @@ from decimal import Decimal
 
 from athena import alerts
 from athena.alerts import events as alert_events
-from athena.domain import Position
+from athena.domain import OrderState, Position
 from athena.engine import Engine
 from athena.okx.errors import OkxError
 from athena.oms.positions import Drift
@@ -49,9 +49,11 @@ class SyncReport:
         return {"positions": self.positions, "drift": self.drift, "pending": self.pending}
 
 
-def sync_positions(engine: Engine, gated: bool = True) -> SyncReport:
+def sync_positions(engine: Engine, gated: bool = True, orders_settled: bool = False) -> SyncReport:
     """One sync. gated (the sync_positions job): honour and advance the backoff. reconcile syncs as
-    part of its own job (gated=False): it honours the breaker only, and its failures count too."""
+    part of its own job (gated=False): it honours the breaker only, and its failures count too.
+    orders_settled: the caller has just settled every acknowledged working order against the exchange
+    (reconcile), so only unacknowledged orders and unemitted fills hold a difference back."""
     breaker = engine.breaker(BREAKER)
     state, open_for = breaker.status()
     if open_for > 0:
@@ -84,7 +86,7 @@ def sync_positions(engine: Engine, gated: bool = True) -> SyncReport:
     backoff.succeeded()
     _book_unseen_stop_fills(engine, positions)
     engine.on_exchange_positions(positions)
-    drifts = engine.positions.reconcile(positions)
+    drifts = engine.positions.reconcile(positions, fills_in_flight(engine, orders_settled))
     for p in positions:
         if not p.is_flat:
             engine.journal.record_position(p)
@@ -99,6 +101,20 @@ def sync_positions(engine: Engine, gated: bool = True) -> SyncReport:
         drift=[_drift(d) for d in drifts if d.corrected],
         pending=[_drift(d) for d in drifts if not d.corrected],
     )
+
+
+def fills_in_flight(engine: Engine, orders_settled: bool = False) -> set[str]:
+    """Instruments whose position may still move by a fill Athena has not booked: an order the exchange
+    has not acknowledged (sent, timed out, being sent again), a working order (unless orders_settled:
+    while the private WebSocket is down its fills reach nobody until reconcile queries it), and a fill
+    committed with its order but not yet emitted to the ledger (its emitter may have died: the outbox
+    claim's expiry hands it to the next reconcile). Their difference to the exchange is such a fill,
+    not drift: forcing the ledger now would count it twice once it is booked."""
+    insts = {
+        o.instId for o in engine.orders.working() if not orders_settled or o.state.rank < OrderState.LIVE.rank
+    }
+    insts.update(e.order.instId for e in engine.store.outbox(count=1000))
+    return insts
 
 
 def _book_unseen_stop_fills(engine: Engine, positions: list[Position]) -> None:

@@ -17,6 +17,7 @@ Invariants: no clOrdId accepted twice by the exchange; every exchange fill journ
 (per order: journal fill sizes add up to the exchange's); shadow ledger == exchange positions; every
 open position covered by a live exchange stop within 2 s (outside fault windows; during them, by the
 next protect_positions run); net realised PnL (fees included) == the sim's own cash change once flat; every
+fill committed with its order is emitted (a killed worker's, once its outbox claim expires); every
 lock has a TTL; no process left behind.
 """
 
@@ -36,6 +37,7 @@ from athena.process.demo.run import _schedule, _strategies
 from athena.process.launch import Stack, StackConfig
 from athena.procs import wait_until
 from athena.state.journal import Journal
+from athena.state.orders import DEFAULT_CLAIM_TTL_S
 
 ZERO = Decimal(0)
 COVER_S = 2.0  # an open position must have a covering stop this soon after it opened/grew
@@ -510,6 +512,15 @@ class Soak:
             self.violation(f"clOrdId accepted twice: {s['dupClOrdIds']}")
         else:
             self.r.checks["no_duplicate_clordid"] += 1
+        # a fill committed by a worker killed before it emitted the fill's side effects (journal, ledger,
+        # capital) waits for its outbox claim to expire, then reconcile (every few seconds here) emits it
+        if wait_until(lambda: eng.store.outbox_length() == 0, DEFAULT_CLAIM_TTL_S + 60, interval=1.0):
+            self.r.checks["outbox_emitted"] += 1
+        else:
+            self.violation(
+                f"{eng.store.outbox_length()} committed fills never emitted {DEFAULT_CLAIM_TTL_S + 60:.0f} s "
+                "after the faults"
+            )
         wait_until(ledger_matches, 60, interval=1.0)
         diff = self._ledger_diff()
         if diff:

@@ -143,10 +143,31 @@ def test_reconcile_missing_exchange_row_means_flat(redis_client: Redis) -> None:
     o = make_oms(redis_client)
     o.pm.on_fill(fill("a", Side.SELL, "2", "100", "2"))
     settle(o)
+    # no row: when the position went flat is unknown (a close's fill may be on its way, however quiet our
+    # side was), so only the same difference seen again settle_ms later is forced
+    (d,) = o.pm.reconcile([])
+    assert not d.corrected and d.ledger_sz == Decimal(-2) and d.exchange_sz == 0
+    assert o.pm.expected(INST).sz == Decimal(-2)
+    o.clock.now += o.pm.settle_ms / 1000 - 0.001
+    (d,) = o.pm.reconcile([])
+    assert not d.corrected
+    o.clock.now += 0.001
     (d,) = o.pm.reconcile([])
     assert d.corrected and d.ledger_sz == Decimal(-2) and d.exchange_sz == 0
     e = o.pm.expected(INST)
     assert e.sz == 0 and e.avgPx is None
+
+
+def test_reconcile_never_forces_an_instrument_with_a_fill_in_flight(redis_client: Redis) -> None:
+    o = make_oms(redis_client)
+    o.pm.on_fill(fill("a", Side.BUY, "1", "100", "1"))
+    settle(o)
+    for _ in range(3):  # quiet and persisted: either would force it, a fill in flight holds it back
+        (d,) = o.pm.reconcile([pos("1.5", avg="101")], in_flight={INST})
+        assert not d.corrected and o.pm.expected(INST).sz == 1
+        settle(o)
+    assert o.pm.reconcile([pos("1.5", avg="101")], in_flight={"ETH-USDT-SWAP"})[0].corrected  # another one
+    assert o.pm.expected(INST).sz == Decimal("1.5")
 
 
 def working(req, state: OrderState = OrderState.LIVE, t: int = 0) -> Order:  # type: ignore[no-untyped-def]
@@ -358,7 +379,7 @@ def test_a_difference_exactly_settle_ms_quiet_is_forced(redis_client: Redis) -> 
     o.clock.now = 0.0
     o.pm.on_fill(fill("a", Side.BUY, "1", "100", "1"))  # booked at 0 ms
     o.clock.now = o.pm.settle_ms / 1000
-    assert o.pm.reconcile([])[0].corrected  # the exchange has no row: flat since forever
+    assert o.pm.reconcile([pos("0", u_time=0)])[0].corrected  # a flat row, settle_ms old
     o.pm.redis.delete(o.keys.ledger(INST, "net"), o.keys.ledgers)
     assert o.pm.reconcile([pos("3", u_time=0)])[0].corrected  # no ledger; the row is settle_ms old
 

@@ -84,7 +84,9 @@ def test_phantom_position_after_close(redis_client: Redis) -> None:
     o.om.on_update(upd("a2", OrderState.FILLED, "2", "100"))
     o.om.submit(exit_("tp2", sz="2"))  # a resting take-profit
     assert o.pm.expected(INST).sz == Decimal(2)
-    o.clock.now += o.pm.settle_ms / 1000  # settled: not a fill in flight
+    o.clock.now += o.pm.settle_ms / 1000
+    assert not o.pm.reconcile([])[0].corrected  # flat since when? the exchange's list does not say
+    o.clock.now += o.pm.settle_ms / 1000  # the same difference settle_ms later: not a fill in flight
     (d,) = o.pm.reconcile([])
     assert d.corrected and o.pm.expected(INST).sz == 0
     ghosts = o.pm.ghost_orders(o.om.working(), o.algos.working(), [], now_ms=10**13)

@@ -13,6 +13,7 @@ sender runs the stop placement in process. No stream worker and no private WebSo
 from __future__ import annotations
 
 import itertools
+import time
 from collections.abc import Iterator
 from decimal import Decimal as D
 from pathlib import Path
@@ -20,16 +21,17 @@ from pathlib import Path
 import pytest
 
 from athena.config import load_settings
-from athena.domain import AlgoState, OrderRequest, OrdType, Side
+from athena.domain import AlgoState, Order, OrderRequest, OrderState, OrdType, Side
 from athena.engine import Engine
 from athena.okx.parse import order_update
 from athena.ops import placement
 from athena.ops.local_sender import InProcessSender
 from athena.ops.reconcile import reconcile
-from athena.ops.sync import sync_positions
+from athena.ops.sync import fills_in_flight, sync_positions
 from athena.sim.client import SimClient
 from athena.sim.server import SimServer
 from athena.wiring import account, ledger_view, orders_engine
+from tests.waiting import wait_for
 
 BTC = "BTC-USDT-SWAP"
 STRATEGY = "scalpbtc"  # config/base.json
@@ -132,3 +134,102 @@ def test_sync_positions_books_the_stop_fill_before_it_could_call_it_drift(
     assert ledger_view(eng).expected(BTC).sz == 0
     sync_positions(eng, gated=False)
     assert _stop_fills(eng, stop_id) == [D("0.01")]
+
+
+# -- a close's fill no push reported: a fill in flight, never drift -------------------------------------
+# Found by the chaos soak (1 run in 15): the private WebSockets were down, a close filled on the exchange,
+# and reconcile's own position step, a few ms after it had the close sent again, forced the ledger flat as
+# "drift"; the close's fill, booked later, then counted a second time (ledger short, PnL off).
+
+
+def _enter(eng: Engine, cl: str) -> None:
+    """A long of 0.01, its fill learned by a query (no WebSocket here) and booked."""
+    eng.marks.set(BTC, D("100000"))
+    req = OrderRequest(
+        cl, BTC, Side.BUY, OrdType.MARKET, D("0.01"), None, strategy=STRATEGY, stop_loss_px=D("99000.0")
+    )
+    assert placement.place(eng, req).status == "acked"
+    found = eng.rest.get_order(BTC, clOrdId=cl)
+    assert found is not None
+    eng.orders.on_update(found)
+    assert ledger_view(eng).expected(BTC).sz == D("0.01")
+
+
+def _close(cl: str) -> OrderRequest:
+    return OrderRequest(
+        cl, BTC, Side.SELL, OrdType.MARKET, D("0.01"), None, reduceOnly=True, strategy=STRATEGY
+    )
+
+
+def _fills(eng: Engine, cl: str) -> list[D]:
+    return [f.fillSz for f in eng.journal.fills() if f.clOrdId == cl]
+
+
+def test_a_close_filled_while_no_push_came_is_booked_by_reconcile_not_forced_as_drift(
+    stack: tuple[Engine, SimClient, SimServer],
+) -> None:
+    eng, _, sim = stack
+    cash0 = D(sim.exchange.state()["cash"])
+    _enter(eng, "fl1")
+    assert placement.place(eng, _close("fl2")).status == "acked"  # filled at once; no push reaches us
+    assert sim.exchange.positions[(BTC, "net")].pos == 0 and ledger_view(eng).expected(BTC).sz == D("0.01")
+    eng.positions.settle_ms = 0  # without the close in flight the difference would be forced at once
+
+    beat = sync_positions(eng, gated=False)  # the beat's sync: the close is working as far as we know
+    assert beat.drift == [] and [p["instId"] for p in beat.pending] == [BTC]
+    assert ledger_view(eng).expected(BTC).sz == D("0.01")
+
+    report = reconcile(eng)  # queries the close, books its fill, then compares
+    assert report.drift == [] and report.positions["pending"] == []
+    assert [s["clOrdId"] for s in report.orders_settled] == ["fl2"]
+    assert _fills(eng, "fl2") == [D("0.01")]
+    assert ledger_view(eng).expected(BTC).sz == 0
+    assert not eng.journal.events(kind="ledger_drift")
+    assert eng.capital.realised() == D(sim.exchange.state()["cash"]) - cash0  # booked once, fees included
+
+
+def test_an_unacknowledged_close_holds_the_difference_back_even_after_reconcile_settled_the_rest(
+    stack: tuple[Engine, SimClient, SimServer],
+) -> None:
+    eng, _, sim = stack
+    cash0 = D(sim.exchange.state()["cash"])
+    _enter(eng, "fl3")
+    req = _close("fl4")
+    now = int(time.time() * 1000)
+    eng.store.create(Order(req=req, state=OrderState.CREATED, cTime=now, uTime=now))
+    eng.orders.mark_ambiguous("fl4")  # sent, then the worker died before any answer was recorded
+    eng.rest.place_order(req)  # ... and the exchange did take it
+    assert sim.exchange.positions[(BTC, "net")].pos == 0
+    eng.positions.settle_ms = 0
+
+    assert fills_in_flight(eng, orders_settled=True) == {BTC}
+    report = sync_positions(eng, gated=False, orders_settled=True)
+    assert report.drift == [] and ledger_view(eng).expected(BTC).sz == D("0.01")
+
+    eng.orders.ambiguity_window_s = 0  # reconcile may now settle it by its query
+    report = reconcile(eng)
+    assert [u["clOrdId"] for u in report.unconfirmed] == ["fl4"] and report.drift == []
+    assert _fills(eng, "fl4") == [D("0.01")] and ledger_view(eng).expected(BTC).sz == 0
+    assert eng.capital.realised() == D(sim.exchange.state()["cash"]) - cash0
+
+
+def test_a_fill_committed_but_not_emitted_is_in_flight_until_the_outbox_hands_it_on(
+    stack: tuple[Engine, SimClient, SimServer],
+) -> None:
+    eng, _, sim = stack
+    _enter(eng, "fl5")
+    assert placement.place(eng, _close("fl6")).status == "acked"
+    found = eng.rest.get_order(BTC, clOrdId="fl6")
+    assert found is not None
+    # the fill committed with its outbox entry by a process that died before emitting it (its claim held)
+    t = eng.store.apply(eng.orders.resolve(found), outbox=True, claim="dead-process", claim_ttl_s=0.2)
+    assert t.outbox is not None and t.outbox.fill
+    assert fills_in_flight(eng, orders_settled=True) == {BTC}  # the order is final: only the outbox holds it
+    eng.positions.settle_ms = 0
+    assert sync_positions(eng, gated=False, orders_settled=True).drift == []
+    assert ledger_view(eng).expected(BTC).sz == D("0.01")
+
+    wait_for(lambda: reconcile(eng).outbox_recovered == 1, 10, "the dead claim's entry emitted")
+    assert fills_in_flight(eng) == set()
+    assert _fills(eng, "fl6") == [D("0.01")] and ledger_view(eng).expected(BTC).sz == 0
+    assert sim.exchange.positions[(BTC, "net")].pos == 0
