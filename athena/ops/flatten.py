@@ -25,6 +25,9 @@ class FlattenReport:
     orders_cancelled: list[str] = field(default_factory=list)
     positions_closed: list[dict[str, str]] = field(default_factory=list)
     stops_cancelled: list[str] = field(default_factory=list)
+    # stops whose cancel was refused because they were gone already (fired, or cancelled by the OMS as
+    # their position closed): not failures, the exchange no longer lists them
+    stops_gone: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
     remaining_positions: list[dict[str, str]] = field(default_factory=list)
 
@@ -32,7 +35,8 @@ class FlattenReport:
         return {
             "reason": self.reason, "halted": self.halted, "orders_cancelled": self.orders_cancelled,
             "positions_closed": self.positions_closed, "stops_cancelled": self.stops_cancelled,
-            "failed": self.failed, "remaining_positions": self.remaining_positions,
+            "stops_gone": self.stops_gone, "failed": self.failed,
+            "remaining_positions": self.remaining_positions,
             "ok": not self.failed and not self.remaining_positions,
         }  # fmt: skip
 
@@ -77,13 +81,37 @@ def flatten(engine: Engine, inst_id: str | None = None, reason: str = "manual fl
         if (algo.instId, algo.posSide) in open_keys or not algo.algoId:
             continue  # keep protecting what could not be closed
         by_inst.setdefault(algo.instId, []).append(algo.algoId)
+    unconfirmed: dict[str, str] = {}  # algoId -> why its cancel is not confirmed
     for instId, ids in by_inst.items():
         for i in range(0, len(ids), 10):
+            chunk = ids[i : i + 10]
             try:
-                acks = rest.cancel_algos(instId, algoIds=ids[i : i + 10])
+                acks = rest.cancel_algos(instId, algoIds=chunk)
                 report.stops_cancelled += [a.algoId for a in acks if a.ok]
-                report.failed += [f"cancel stop {a.algoId}: {a.sCode} {a.sMsg}" for a in acks if not a.ok]
+                unconfirmed.update(
+                    {a.algoId: f"cancel stop {a.algoId}: {a.sCode} {a.sMsg}" for a in acks if not a.ok}
+                )
             except OkxError as exc:
-                report.failed.append(f"cancel stops {instId}: {exc}")
+                unconfirmed.update(dict.fromkeys(chunk, f"cancel stops {instId}: {exc}"))
+    if unconfirmed:
+        _settle_unconfirmed(engine, inst_id, unconfirmed, report)
     engine.journal.record_event("flatten", reason, report.to_dict())
     return report
+
+
+def _settle_unconfirmed(
+    engine: Engine, inst_id: str | None, unconfirmed: dict[str, str], report: FlattenReport
+) -> None:
+    """A stop whose cancel was refused or not answered may be gone already: the stream worker cancels an
+    entry's stop when its position closes, and a stop may fire meanwhile. Only one the exchange still
+    lists pending is a failure (or all of them, when the list cannot be read)."""
+    try:
+        live: set[str] | None = {a.algoId or "" for a in engine.rest.algos_pending(inst_id)}
+    except OkxError as exc:
+        log.warning("flatten: pending stops not read again (%s)", exc)
+        live = None
+    for algo_id, why in unconfirmed.items():
+        if live is not None and algo_id not in live:
+            report.stops_gone.append(algo_id)
+        elif why not in report.failed:
+            report.failed.append(why)

@@ -163,7 +163,7 @@ def test_manual_controls_and_flower(tmp_path: Path) -> None:
         assert rc == 0 and resumed["halted"] is False
 
         rc, flat = athena(stack, "flatten", "--yes", "--reason", "operator flatten", "--json")
-        assert rc == 0 and flat["ok"] is True
+        assert rc == 0 and flat["ok"] is True, flat
         assert [p["instId"] for p in flat["positions_closed"]] == [BTC]
         state = stack.sim_admin("state")
         assert [p for p in state["positions"] if Decimal(p["pos"] or "0") != 0] == []
