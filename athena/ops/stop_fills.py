@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from athena.domain import AlgoState, OrderUpdate, OrdType
 from athena.domain.orders import valid_cl_ord_id
 from athena.engine import Engine
+from athena.ops.in_flight import fills_in_flight
 from athena.state.retention import DAY_S, ORDER_RETENTION_S
 
 log = logging.getLogger(__name__)
@@ -38,6 +39,9 @@ def book_unseen_stop_fills(engine: Engine, instIds: Iterable[str] | None = None)
     wanted = set(instIds) if instIds is not None else None
     if wanted is not None and not wanted:
         return []
+    # an unacknowledged order (or an unemitted fill) on the instrument may be the entry this stop closed:
+    # booked first, the stop's fill would find no position to close; it waits for the next run
+    waiting = fills_in_flight(engine, orders_settled=True)
     since = int(time.time() * 1000) - LOOKBACK_MS
     booked: list[str] = []
     after: str | None = None
@@ -50,6 +54,11 @@ def book_unseen_stop_fills(engine: Engine, instIds: Iterable[str] | None = None)
                 and (not u.uTime or u.uTime >= since)
                 and _unseen(engine, u)
             ):
+                if u.instId in waiting:
+                    log.info(
+                        "stop fill of %s waits: an order on %s is not settled yet", u.algoClOrdId, u.instId
+                    )
+                    continue
                 engine.orders.on_update(u)
                 booked.append(u.algoClOrdId)
         if len(rows) < 100 or not rows[-1].ordId or (rows[-1].uTime and rows[-1].uTime < since):

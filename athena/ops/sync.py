@@ -15,11 +15,12 @@ from decimal import Decimal
 
 from athena import alerts
 from athena.alerts import events as alert_events
-from athena.domain import OrderState, Position
+from athena.domain import Position
 from athena.engine import Engine
 from athena.okx.errors import OkxError
 from athena.oms.positions import Drift
 from athena.ops.errors import BreakerOpen, RetryLater
+from athena.ops.in_flight import fills_in_flight
 from athena.ops.stop_fills import book_unseen_stop_fills
 from athena.state.counters import Breaker
 
@@ -101,20 +102,6 @@ def sync_positions(engine: Engine, gated: bool = True, orders_settled: bool = Fa
         drift=[_drift(d) for d in drifts if d.corrected],
         pending=[_drift(d) for d in drifts if not d.corrected],
     )
-
-
-def fills_in_flight(engine: Engine, orders_settled: bool = False) -> set[str]:
-    """Instruments whose position may still move by a fill Athena has not booked: an order the exchange
-    has not acknowledged (sent, timed out, being sent again), a working order (unless orders_settled:
-    while the private WebSocket is down its fills reach nobody until reconcile queries it), and a fill
-    committed with its order but not yet emitted to the ledger (its emitter may have died: the outbox
-    claim's expiry hands it to the next reconcile). Their difference to the exchange is such a fill,
-    not drift: forcing the ledger now would count it twice once it is booked."""
-    insts = {
-        o.instId for o in engine.orders.working() if not orders_settled or o.state.rank < OrderState.LIVE.rank
-    }
-    insts.update(e.order.instId for e in engine.store.outbox(count=1000))
-    return insts
 
 
 def _book_unseen_stop_fills(engine: Engine, positions: list[Position]) -> None:

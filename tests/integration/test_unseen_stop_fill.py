@@ -25,9 +25,11 @@ from athena.domain import AlgoState, Order, OrderRequest, OrderState, OrdType, S
 from athena.engine import Engine
 from athena.okx.parse import order_update
 from athena.ops import placement
+from athena.ops.in_flight import fills_in_flight
 from athena.ops.local_sender import InProcessSender
 from athena.ops.reconcile import reconcile
-from athena.ops.sync import fills_in_flight, sync_positions
+from athena.ops.stops import protect_positions
+from athena.ops.sync import sync_positions
 from athena.sim.client import SimClient
 from athena.sim.server import SimServer
 from athena.wiring import account, ledger_view, orders_engine
@@ -233,3 +235,33 @@ def test_a_fill_committed_but_not_emitted_is_in_flight_until_the_outbox_hands_it
     assert fills_in_flight(eng) == set()
     assert _fills(eng, "fl6") == [D("0.01")] and ledger_view(eng).expected(BTC).sz == 0
     assert sim.exchange.positions[(BTC, "net")].pos == 0
+
+
+def test_an_unheard_protective_stop_waits_for_the_unacknowledged_entry_it_closed(
+    stack: tuple[Engine, SimClient, SimServer],
+) -> None:
+    # Found by the chaos soak: an entry's answer was lost (no WebSocket reply), so its position had no
+    # stop; protect_positions covered it with a stop of no strategy, which fired unheard. Booked from the
+    # order history before the entry's own fill, it found no position to close: its loss never reached
+    # capital, and the strategy kept a short the exchange no longer had.
+    eng, admin, sim = stack
+    cash0 = D(sim.exchange.state()["cash"])
+    eng.marks.set(BTC, D("100000"))
+    req = OrderRequest("fl7", BTC, Side.BUY, OrdType.MARKET, D("0.01"), None, strategy=STRATEGY)
+    now = int(time.time() * 1000)
+    eng.store.create(Order(req=req, state=OrderState.CREATED, cTime=now, uTime=now))
+    eng.orders.mark_ambiguous("fl7")  # sent, no answer recorded ...
+    eng.rest.place_order(req)  # ... and the exchange filled it
+    [placed] = protect_positions(eng).placed  # uncovered on the exchange: a stop owned by no strategy
+    admin.admin("price", {"instId": BTC, "px": "90000"})  # through it: it fires, nobody hears it
+    assert sim.exchange.positions[(BTC, "net")].pos == 0
+
+    first = reconcile(eng)  # the entry is still inside its ambiguity window
+    assert first.stop_fills_unseen == [] and first.drift == []
+    eng.orders.ambiguity_window_s = 0
+    second = reconcile(eng)  # the entry settled by its query, then the stop's fill booked against it
+    assert [u["clOrdId"] for u in second.unconfirmed] == ["fl7"]
+    assert second.stop_fills_unseen == [placed["algoClOrdId"]] and second.drift == []
+    assert ledger_view(eng).expected(BTC).sz == 0
+    assert eng.capital.realised() == D(sim.exchange.state()["cash"]) - cash0  # the loss and both fees
+    assert eng.capital.realised() < eng.capital.fees() < 0  # the stop's loss, not only the fees
