@@ -486,6 +486,16 @@ class Soak:
             )
         st.send_task("athena.halt", {"reason": "chaos soak: end", "who": "chaos"}, timeout=60)
 
+        # a fill committed by a worker killed before it emitted the fill's side effects (journal, ledger,
+        # capital) waits for its outbox claim to expire, then reconcile (every few seconds here) emits it
+        if wait_until(lambda: eng.store.outbox_length() == 0, DEFAULT_CLAIM_TTL_S + 60, interval=1.0):
+            self.r.checks["outbox_emitted"] += 1
+        else:
+            self.violation(
+                f"{eng.store.outbox_length()} committed fills never emitted {DEFAULT_CLAIM_TTL_S + 60:.0f} s "
+                "after the faults"
+            )
+
         # quiesce: the exchange and the ledger agree again (sync_positions runs every 3 s)
         def ledger_matches() -> bool:
             return not self._ledger_diff()
@@ -512,15 +522,6 @@ class Soak:
             self.violation(f"clOrdId accepted twice: {s['dupClOrdIds']}")
         else:
             self.r.checks["no_duplicate_clordid"] += 1
-        # a fill committed by a worker killed before it emitted the fill's side effects (journal, ledger,
-        # capital) waits for its outbox claim to expire, then reconcile (every few seconds here) emits it
-        if wait_until(lambda: eng.store.outbox_length() == 0, DEFAULT_CLAIM_TTL_S + 60, interval=1.0):
-            self.r.checks["outbox_emitted"] += 1
-        else:
-            self.violation(
-                f"{eng.store.outbox_length()} committed fills never emitted {DEFAULT_CLAIM_TTL_S + 60:.0f} s "
-                "after the faults"
-            )
         wait_until(ledger_matches, 60, interval=1.0)
         diff = self._ledger_diff()
         if diff:
