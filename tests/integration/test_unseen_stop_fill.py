@@ -63,30 +63,33 @@ def stack(redis_url: str, tmp_path: Path) -> Iterator[tuple[Engine, SimClient, S
             eng.close()
 
 
-def _enter_and_trigger(eng: Engine, admin: SimClient, sim: SimServer, cl: str) -> str:
-    """A long of 0.01 with its exchange stop at 99000, then the price through it. Returns the stop's id."""
+def _enter(eng: Engine, cl: str) -> None:
+    """A long of 0.01 with its stop-loss at 99000 (placed by hand: the orders worker's gate checks it), its
+    fill learned by a query (no WebSocket here) and booked."""
     eng.marks.set(BTC, D("100000"))
-    out = placement.place(
-        eng,
-        OrderRequest(
-            cl, BTC, Side.BUY, OrdType.MARKET, D("0.01"), None, strategy=STRATEGY, stop_loss_px=D("99000.0")
-        ),
-    )  # by hand: the orders worker's gate checks it
-    assert out.status == "acked", out
-    found = eng.rest.get_order(BTC, clOrdId=cl)  # no WebSocket here: its fill learned by a query
+    req = OrderRequest(
+        cl, BTC, Side.BUY, OrdType.MARKET, D("0.01"), None, strategy=STRATEGY, stop_loss_px=D("99000.0")
+    )
+    assert placement.place(eng, req).status == "acked"
+    found = eng.rest.get_order(BTC, clOrdId=cl)
     assert found is not None
     eng.orders.on_update(found)
+    assert ledger_view(eng).expected(BTC).sz == D("0.01")
+
+
+def _enter_and_trigger(eng: Engine, admin: SimClient, sim: SimServer, cl: str) -> str:
+    """A long of 0.01 with its exchange stop at 99000, then the price through it. Returns the stop's id."""
+    _enter(eng, cl)
     [algo] = sim.exchange.state()["algos"]  # the fill's stop, placed through the sender (ensure_stop)
     stop_id = str(algo["algoClOrdId"])
-    led = ledger_view(eng)
-    assert led.expected(BTC).sz == D("0.01")
     admin.admin("price", {"instId": BTC, "px": "98500"})  # through the stop: it fires, nobody hears it
     assert sim.exchange.state()["algos"] == [] and sim.exchange.positions[(BTC, "net")].pos == 0
     return stop_id
 
 
-def _stop_fills(eng: Engine, stop_id: str) -> list[D]:
-    return [f.fillSz for f in eng.journal.fills() if f.clOrdId == stop_id]
+def _journal_fills(eng: Engine, cl: str) -> list[D]:
+    """The journal's fill sizes of one order (a stop's: by its algoClOrdId)."""
+    return [f.fillSz for f in eng.journal.fills() if f.clOrdId == cl]
 
 
 def test_reconcile_books_a_stop_fill_no_push_reported_once(
@@ -98,7 +101,7 @@ def test_reconcile_books_a_stop_fill_no_push_reported_once(
     fees_before, realised_before = eng.capital.fees(), eng.capital.realised()
 
     report = reconcile(eng)
-    assert _stop_fills(eng, stop_id) == [D("0.01")]
+    assert _journal_fills(eng, stop_id) == [D("0.01")]
     [fill] = [f for f in eng.journal.fills() if f.clOrdId == stop_id]
     assert (
         fill.strategy == STRATEGY and fill.side is Side.SELL and fill.reduceOnly and fill.fillPx < D("99100")
@@ -119,7 +122,7 @@ def test_reconcile_books_a_stop_fill_no_push_reported_once(
     eng.orders.on_update(order_update({**row, "fillSz": row["accFillSz"], "fillPx": row["avgPx"]}))
     reconcile(eng)
     sync_positions(eng, gated=False)
-    assert _stop_fills(eng, stop_id) == [D("0.01")]
+    assert _journal_fills(eng, stop_id) == [D("0.01")]
     assert ledger_view(eng).expected(BTC).sz == 0
     assert eng.capital.realised() == D(sim.exchange.state()["cash"]) - cash0
 
@@ -132,10 +135,10 @@ def test_sync_positions_books_the_stop_fill_before_it_could_call_it_drift(
     eng.positions.settle_ms = 0  # a difference is forced at once: only the stop's fill may explain it
     report = sync_positions(eng, gated=False)
     assert report.drift == [] and report.pending == []
-    assert _stop_fills(eng, stop_id) == [D("0.01")]
+    assert _journal_fills(eng, stop_id) == [D("0.01")]
     assert ledger_view(eng).expected(BTC).sz == 0
     sync_positions(eng, gated=False)
-    assert _stop_fills(eng, stop_id) == [D("0.01")]
+    assert _journal_fills(eng, stop_id) == [D("0.01")]
 
 
 # -- a close's fill no push reported: a fill in flight, never drift -------------------------------------
@@ -144,27 +147,10 @@ def test_sync_positions_books_the_stop_fill_before_it_could_call_it_drift(
 # "drift"; the close's fill, booked later, then counted a second time (ledger short, PnL off).
 
 
-def _enter(eng: Engine, cl: str) -> None:
-    """A long of 0.01, its fill learned by a query (no WebSocket here) and booked."""
-    eng.marks.set(BTC, D("100000"))
-    req = OrderRequest(
-        cl, BTC, Side.BUY, OrdType.MARKET, D("0.01"), None, strategy=STRATEGY, stop_loss_px=D("99000.0")
-    )
-    assert placement.place(eng, req).status == "acked"
-    found = eng.rest.get_order(BTC, clOrdId=cl)
-    assert found is not None
-    eng.orders.on_update(found)
-    assert ledger_view(eng).expected(BTC).sz == D("0.01")
-
-
 def _close(cl: str) -> OrderRequest:
     return OrderRequest(
         cl, BTC, Side.SELL, OrdType.MARKET, D("0.01"), None, reduceOnly=True, strategy=STRATEGY
     )
-
-
-def _fills(eng: Engine, cl: str) -> list[D]:
-    return [f.fillSz for f in eng.journal.fills() if f.clOrdId == cl]
 
 
 def test_a_close_filled_while_no_push_came_is_booked_by_reconcile_not_forced_as_drift(
@@ -184,7 +170,7 @@ def test_a_close_filled_while_no_push_came_is_booked_by_reconcile_not_forced_as_
     report = reconcile(eng)  # queries the close, books its fill, then compares
     assert report.drift == [] and report.positions["pending"] == []
     assert [s["clOrdId"] for s in report.orders_settled] == ["fl2"]
-    assert _fills(eng, "fl2") == [D("0.01")]
+    assert _journal_fills(eng, "fl2") == [D("0.01")]
     assert ledger_view(eng).expected(BTC).sz == 0
     assert not eng.journal.events(kind="ledger_drift")
     assert eng.capital.realised() == D(sim.exchange.state()["cash"]) - cash0  # booked once, fees included
@@ -211,7 +197,7 @@ def test_an_unacknowledged_close_holds_the_difference_back_even_after_reconcile_
     eng.orders.ambiguity_window_s = 0  # reconcile may now settle it by its query
     report = reconcile(eng)
     assert [u["clOrdId"] for u in report.unconfirmed] == ["fl4"] and report.drift == []
-    assert _fills(eng, "fl4") == [D("0.01")] and ledger_view(eng).expected(BTC).sz == 0
+    assert _journal_fills(eng, "fl4") == [D("0.01")] and ledger_view(eng).expected(BTC).sz == 0
     assert eng.capital.realised() == D(sim.exchange.state()["cash"]) - cash0
 
 
@@ -233,7 +219,7 @@ def test_a_fill_committed_but_not_emitted_is_in_flight_until_the_outbox_hands_it
 
     wait_for(lambda: reconcile(eng).outbox_recovered == 1, 10, "the dead claim's entry emitted")
     assert fills_in_flight(eng) == set()
-    assert _fills(eng, "fl6") == [D("0.01")] and ledger_view(eng).expected(BTC).sz == 0
+    assert _journal_fills(eng, "fl6") == [D("0.01")] and ledger_view(eng).expected(BTC).sz == 0
     assert sim.exchange.positions[(BTC, "net")].pos == 0
 
 
